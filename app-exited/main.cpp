@@ -1,0 +1,109 @@
+// app-exited: records how an app ended and applies the pod's exit policy.
+// Runs inside stage1 as app-success@APP.service or app-failure@APP.service,
+// which each app unit starts
+// through OnSuccess=/OnFailure=; systemd passes the app's result in $MONITOR_*.
+//
+//   app-exited --policy=POLICY --apps=A,B,… APP
+//
+// The record lands in /crt/status/APP (the pod directory's status/ on the
+// host), then the journal is synchronized so the app's last output is kept,
+// then the pod is stopped if the policy says so.
+
+#include <signal.h>
+#include <time.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "journal_sync.hpp"
+#include "pod/exit_status.hpp"
+
+namespace {
+
+constexpr const char* kStatusDir = "/crt/status";
+
+uint64_t boottime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::vector<crt::pod::AppExit> read_records(const std::vector<std::string>& apps) {
+  std::vector<crt::pod::AppExit> out;
+  for (const auto& a : apps) {
+    std::filesystem::path p = std::filesystem::path(kStatusDir) / a;
+    if (!std::filesystem::exists(p)) continue;
+    out.push_back(nlohmann::json::parse(crt::fs::read_file(p)).get<crt::pod::AppExit>());
+  }
+  return out;
+}
+
+int run(int argc, char** argv) {
+  std::string policy = "on-any-failure";
+  std::vector<std::string> apps;
+  std::string app;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--policy=", 0) == 0)
+      policy = a.substr(9);
+    else if (a.rfind("--apps=", 0) == 0)
+      apps = split_commas(a.substr(7));
+    else
+      app = a;
+  }
+  if (app.empty() || apps.empty() || !crt::pod::is_exit_policy(policy)) {
+    std::fprintf(stderr, "usage: app-exited --policy=POLICY --apps=A,B,... APP\n");
+    return 2;
+  }
+
+  crt::pod::AppExit e = crt::pod::app_exit_from_systemd(app, std::getenv("MONITOR_EXIT_CODE"),
+                                                        std::getenv("MONITOR_EXIT_STATUS"),
+                                                        std::getenv("MONITOR_SERVICE_RESULT"), boottime_ns());
+  crt::fs::write_file_atomic(std::filesystem::path(kStatusDir) / app, nlohmann::json(e).dump() + "\n");
+  crt::app_exited::sync_journal(2000);
+
+  switch (crt::pod::decide(policy, apps, read_records(apps), e)) {
+    case crt::pod::PodAction::kContinue:
+      break;
+    case crt::pod::PodAction::kStopOthers:
+      // An orderly poweroff: the other apps get their stop signal.
+      ::kill(1, SIGRTMIN + 4);
+      break;
+    case crt::pod::PodAction::kFinish:
+      // Nothing of the pod's own is left running: skip stopping units.
+      ::kill(1, SIGRTMIN + 14);
+      break;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "app-exited: %s\n", e.what());
+    ::kill(1, SIGRTMIN + 4);
+    return 1;
+  }
+}

@@ -1,0 +1,248 @@
+#include "cgroup/cgroup.hpp"
+
+#include <fcntl.h>
+#include <libmount.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cerrno>
+#include <chrono>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "unit/escape.hpp"
+
+namespace crt::cgroup {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+struct TableDeleter {
+  void operator()(libmnt_table* t) const { mnt_unref_table(t); }
+};
+struct IterDeleter {
+  void operator()(libmnt_iter* i) const { mnt_free_iter(i); }
+};
+
+Layout layout_from_table(libmnt_table* table) {
+  Layout layout;
+  std::unique_ptr<libmnt_iter, IterDeleter> it(mnt_new_iter(MNT_ITER_FORWARD));
+  libmnt_fs* fs = nullptr;
+  while (mnt_table_next_fs(table, it.get(), &fs) == 0) {
+    const char* type = mnt_fs_get_fstype(fs);
+    const char* target = mnt_fs_get_target(fs);
+    if (type == nullptr || target == nullptr) continue;
+    std::string t = type;
+    if (t != "cgroup" && t != "cgroup2") continue;
+    Hierarchy h;
+    h.mount_point = target;
+    h.v2 = t == "cgroup2";
+    if (!h.v2) {
+      const char* opts = mnt_fs_get_fs_options(fs);
+      std::stringstream ss(opts != nullptr ? opts : "");
+      std::string o;
+      while (std::getline(ss, o, ',')) {
+        if (o == "rw" || o == "ro" || o == "xattr" || o.rfind("release_agent=", 0) == 0 || o == "clone_children" ||
+            o == "noprefix" || o == "cpuset_v2_mode")
+          continue;
+        h.controllers.push_back(o);
+      }
+    }
+    // A hierarchy mounted twice (bind mounts) counts once.
+    bool dup = std::any_of(layout.hierarchies.begin(), layout.hierarchies.end(), [&](const Hierarchy& o) {
+      return o.v2 == h.v2 && o.controllers == h.controllers;
+    });
+    if (!dup) layout.hierarchies.push_back(std::move(h));
+  }
+  // The v2 hierarchy of a hybrid host goes last: nothing is bound from it.
+  std::stable_partition(layout.hierarchies.begin(), layout.hierarchies.end(), [](const Hierarchy& h) { return !h.v2; });
+  return layout;
+}
+
+bool managed_by_pod_systemd(const Hierarchy& h) {
+  static const char* const kControllers[] = {"cpu", "cpuacct", "memory", "pids", "blkio", "devices"};
+  return std::any_of(h.controllers.begin(), h.controllers.end(), [](const std::string& c) {
+    return std::find(std::begin(kControllers), std::end(kControllers), c) != std::end(kControllers);
+  });
+}
+
+bool has_controller(const Hierarchy& h, const std::string& c) {
+  return std::find(h.controllers.begin(), h.controllers.end(), c) != h.controllers.end();
+}
+
+std::string read_trimmed(const stdfs::path& p) {
+  std::string s = fs::read_file(p);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+void write_value(const stdfs::path& p, const std::string& v) {
+  UniqueFd fd = fs::open_fd(p, O_WRONLY);
+  if (::write(fd.get(), v.data(), v.size()) < 0) throw_errno("writing " + quote(v) + " to " + quote(p.string()));
+}
+
+/// A v1 cpuset cgroup accepts no task until it has CPUs and memory nodes.
+void init_cpuset(const stdfs::path& dir) {
+  for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
+    stdfs::path p = dir / f;
+    if (!stdfs::exists(p) || !read_trimmed(p).empty()) continue;
+    write_value(p, read_trimmed(dir.parent_path() / f));
+  }
+}
+
+void enable_v2_controllers(const stdfs::path& root, const std::string& relative) {
+  std::string available = read_trimmed(root / "cgroup.controllers");
+  std::stringstream ss(available);
+  std::string c, wanted;
+  while (ss >> c)
+    if (c == "cpu" || c == "memory" || c == "pids" || c == "io") wanted += (wanted.empty() ? "+" : " +") + c;
+  if (wanted.empty()) return;
+  // Enable along the path down to (not including) the pod's cgroup; nspawn
+  // enables what the pod's own subtree needs.
+  stdfs::path dir = root;
+  stdfs::path rel(relative);
+  for (auto it = rel.begin(); it != rel.end(); ++it) {
+    try {
+      write_value(dir / "cgroup.subtree_control", wanted);
+    } catch (const Error&) {
+      // A host manager may own this level; the pod then runs without those limits.
+    }
+    dir /= *it;
+    if (std::next(it) == rel.end()) break;
+  }
+}
+
+}  // namespace
+
+Layout parse_layout(const std::string& mountinfo) {
+  std::unique_ptr<libmnt_table, TableDeleter> table(mnt_new_table());
+  std::string copy = mountinfo;
+  FILE* f = ::fmemopen(copy.data(), copy.size(), "r");
+  if (f == nullptr) throw_errno("reading mountinfo");
+  int rc = mnt_table_parse_stream(table.get(), f, "mountinfo");
+  ::fclose(f);
+  if (rc != 0) throw Error("parsing mountinfo");
+  return layout_from_table(table.get());
+}
+
+Layout detect_layout() {
+  std::unique_ptr<libmnt_table, TableDeleter> table(mnt_new_table_from_file("/proc/self/mountinfo"));
+  if (!table) throw Error("reading /proc/self/mountinfo");
+  Layout l = layout_from_table(table.get());
+  if (l.hierarchies.empty()) throw Error("no cgroup hierarchy is mounted");
+  return l;
+}
+
+std::string PodCgroup::relative_path(const std::string& machine_name) {
+  return "machine.slice/machine-" + unit::escape_unit_name(machine_name) + ".scope";
+}
+
+std::vector<stdfs::path> PodCgroup::paths() const {
+  std::vector<stdfs::path> out;
+  for (const auto& h : layout_.hierarchies) out.push_back(h.mount_point / relative_);
+  return out;
+}
+
+PodCgroup PodCgroup::create(const Layout& layout, const std::string& machine_name) {
+  PodCgroup cg(layout, relative_path(machine_name));
+  with_context("creating the pod's cgroup " + quote(cg.relative_), [&] {
+    for (const auto& h : layout.hierarchies) {
+      stdfs::path dir = h.mount_point / cg.relative_;
+      fs::make_dirs(dir);
+      if (has_controller(h, "cpuset")) {
+        init_cpuset(dir.parent_path());
+        init_cpuset(dir);
+      }
+      if (h.v2 && layout.unified()) enable_v2_controllers(h.mount_point, cg.relative_);
+    }
+  });
+  return cg;
+}
+
+std::vector<UniqueFd> PodCgroup::open_procs() const {
+  std::vector<UniqueFd> fds;
+  for (const auto& p : paths()) fds.push_back(fs::open_fd(p / "cgroup.procs", O_WRONLY));
+  return fds;
+}
+
+std::string escape_nspawn_path(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == ':' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::vector<std::string> PodCgroup::nspawn_args() const {
+  std::vector<std::string> args;
+  if (layout_.unified()) return args;
+  for (const auto& h : layout_.hierarchies) {
+    if (h.v2 || !managed_by_pod_systemd(h)) continue;
+    // nspawn leaves a controller alone when something is already mounted
+    // where it would mount it (read-only) itself.
+    std::string inside = "/sys/fs/cgroup/" + h.mount_point.filename().string();
+    args.push_back("--bind=" + escape_nspawn_path((h.mount_point / relative_).string()) + ":" +
+                   escape_nspawn_path(inside));
+  }
+  if (!args.empty()) args.insert(args.begin(), "--tmpfs=/sys/fs/cgroup");
+  return args;
+}
+
+namespace {
+
+void collect_dirs(const stdfs::path& dir, std::vector<stdfs::path>& out) {
+  std::error_code ec;
+  for (const auto& de : stdfs::directory_iterator(dir, ec))
+    if (de.is_directory(ec) && !de.is_symlink(ec)) collect_dirs(de.path(), out);
+  out.push_back(dir);
+}
+
+void kill_procs(const stdfs::path& dir) {
+  std::string procs;
+  try {
+    procs = fs::read_file(dir / "cgroup.procs");
+  } catch (const Error&) {
+    return;
+  }
+  std::stringstream ss(procs);
+  pid_t pid = 0;
+  while (ss >> pid)
+    if (pid > 0) ::kill(pid, SIGKILL);
+}
+
+}  // namespace
+
+bool PodCgroup::remove() const {
+  bool ok = true;
+  for (const auto& top : paths()) {
+    if (!stdfs::exists(top)) continue;
+    std::vector<stdfs::path> dirs;
+    collect_dirs(top, dirs);
+    for (const auto& d : dirs) kill_procs(d);
+    for (const auto& d : dirs) {
+      bool removed = false;
+      for (int attempt = 0; attempt < 50 && !removed; ++attempt) {
+        if (::rmdir(d.c_str()) == 0 || errno == ENOENT) {
+          removed = true;
+        } else if (errno == EBUSY) {
+          kill_procs(d);
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        } else {
+          break;
+        }
+      }
+      ok = ok && removed;
+    }
+  }
+  return ok;
+}
+
+}  // namespace crt::cgroup

@@ -1,0 +1,69 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/fd.hpp"
+
+namespace crt::cgroup {
+
+/// One mounted cgroup hierarchy of the host.
+struct Hierarchy {
+  std::filesystem::path mount_point;     ///< e.g. /sys/fs/cgroup/memory
+  std::vector<std::string> controllers;  ///< v1 controllers; "name=systemd"; empty for v2
+  bool v2 = false;
+};
+
+/// The host's cgroup hierarchies: cgroup2 alone (unified), v1 controllers
+/// with a cgroup2 beside them (hybrid), or v1 only (legacy).
+struct Layout {
+  std::vector<Hierarchy> hierarchies;
+  [[nodiscard]] bool unified() const { return hierarchies.size() == 1 && hierarchies[0].v2; }
+};
+
+/// Reads the layout from /proc/self/mountinfo (libmount).
+Layout detect_layout();
+/// Parses a mountinfo text (for tests).
+Layout parse_layout(const std::string& mountinfo);
+
+/// The cgroup of a pod, under machine.slice like a machined-registered
+/// container: machine.slice/machine-crt\x2d<uuid>.scope in every hierarchy.
+class PodCgroup {
+ public:
+  /// The relative path of machine `machine_name`'s cgroup.
+  static std::string relative_path(const std::string& machine_name);
+
+  /// Creates the cgroup in every hierarchy (cpuset initialized, v2
+  /// controllers enabled down to it).
+  static PodCgroup create(const Layout& layout, const std::string& machine_name);
+
+  /// Refers to an existing pod cgroup (for cleanup).
+  PodCgroup(Layout layout, std::string relative) : layout_(std::move(layout)), relative_(std::move(relative)) {}
+
+  /// Open cgroup.procs files: writing "0" to each moves the writer into the
+  /// pod's cgroup. Used by the child just before it executes nspawn.
+  [[nodiscard]] std::vector<UniqueFd> open_procs() const;
+
+  /// nspawn arguments giving the pod's systemd write access to its own part
+  /// of the v1 controllers (memory, cpu, pids …), so MemoryMax= and
+  /// CPUQuota= work on hybrid and legacy hosts. Empty on unified hosts,
+  /// where nspawn delegates the subtree itself.
+  [[nodiscard]] std::vector<std::string> nspawn_args() const;
+
+  /// Kills whatever is left in the cgroup and removes it, deepest first.
+  /// Returns false if something could not be removed (and should be retried).
+  bool remove() const;
+
+  [[nodiscard]] const std::string& relative() const { return relative_; }
+  [[nodiscard]] std::vector<std::filesystem::path> paths() const;
+
+ private:
+  Layout layout_;
+  std::string relative_;
+};
+
+/// Escapes a path for nspawn's --bind=SRC:DST syntax.
+std::string escape_nspawn_path(const std::string& path);
+
+}  // namespace crt::cgroup

@@ -1,0 +1,158 @@
+#include "common/fs.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <dirent.h>
+#include <utility>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace crt::fs {
+
+std::string read_file(const stdfs::path& path) {
+  UniqueFd fd = open_fd(path, O_RDONLY);
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("reading " + quote(path.string()));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+namespace {
+
+void write_all(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("writing " + quote(what));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
+void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t mode) {
+  std::string tmpl = (path.parent_path() / ("." + path.filename().string() + ".XXXXXX")).string();
+  int raw = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  if (raw < 0) throw_errno("creating a temporary file for " + quote(path.string()));
+  UniqueFd fd(raw);
+  try {
+    if (::fchmod(fd.get(), mode) < 0) throw_errno("setting the mode of " + quote(tmpl));
+    write_all(fd.get(), content, tmpl);
+    if (::fsync(fd.get()) < 0) throw_errno("syncing " + quote(tmpl));
+    if (::rename(tmpl.c_str(), path.c_str()) < 0) throw_errno("renaming to " + quote(path.string()));
+  } catch (...) {
+    ::unlink(tmpl.c_str());
+    throw;
+  }
+}
+
+void make_dirs(const stdfs::path& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) == 0) return;
+  if (errno == EEXIST) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return;
+    throw Error(quote(path.string()) + " exists and is not a directory");
+  }
+  if (errno != ENOENT) throw_errno("creating directory " + quote(path.string()));
+  if (path.has_parent_path() && path.parent_path() != path) make_dirs(path.parent_path(), 0755);
+  if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST)
+    throw_errno("creating directory " + quote(path.string()));
+}
+
+namespace {
+
+void remove_at(int dir_fd, const std::string& name, dev_t dev, const std::string& shown) {
+  struct stat st {};
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno == ENOENT) return;
+    throw_errno("inspecting " + quote(shown));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (st.st_dev != dev) throw Error(quote(shown) + " is a mount point; refusing to remove it");
+    int raw = ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (raw < 0) throw_errno("opening " + quote(shown));
+    UniqueFd sub(raw);
+    DIR* d = ::fdopendir(::dup(sub.get()));
+    if (d == nullptr) throw_errno("listing " + quote(shown));
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(std::move(n));
+    }
+    ::closedir(d);
+    for (const auto& n : names) remove_at(sub.get(), n, dev, shown + "/" + n);
+    if (::unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT)
+      throw_errno("removing " + quote(shown));
+  } else if (::unlinkat(dir_fd, name.c_str(), 0) < 0 && errno != ENOENT) {
+    throw_errno("removing " + quote(shown));
+  }
+}
+
+}  // namespace
+
+void remove_tree(const stdfs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) < 0) {
+    if (errno == ENOENT) return;
+    throw_errno("inspecting " + quote(path.string()));
+  }
+  stdfs::path parent = path.parent_path().empty() ? "." : path.parent_path();
+  UniqueFd pfd = open_fd(parent, O_RDONLY | O_DIRECTORY);
+  struct stat pst {};
+  if (::fstat(pfd.get(), &pst) < 0) throw_errno("inspecting " + quote(parent.string()));
+  if (S_ISDIR(st.st_mode) && st.st_dev != pst.st_dev)
+    throw Error(quote(path.string()) + " is a mount point; refusing to remove it");
+  remove_at(pfd.get(), path.filename().string(), pst.st_dev, path.string());
+}
+
+UniqueFd open_fd(const stdfs::path& path, int flags, mode_t mode) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) throw_errno("opening " + quote(path.string()));
+  return UniqueFd(fd);
+}
+
+UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode) {
+  struct open_how how {};
+  how.flags = static_cast<__u64>(flags | O_CLOEXEC);
+  how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  std::string p(path);
+  long fd = ::syscall(SYS_openat2, root_fd, p.c_str(), &how, sizeof how);
+  if (fd < 0) throw_errno("opening " + quote(p) + " inside the root");
+  return UniqueFd(static_cast<int>(fd));
+}
+
+TempDir::TempDir(const stdfs::path& prefix) {
+  std::string tmpl = prefix.string() + ".XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) throw_errno("creating a directory beside " + quote(prefix.string()));
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  if (path_.empty()) return;
+  try {
+    remove_tree(path_);
+  } catch (...) {
+  }
+}
+
+stdfs::path TempDir::release() { return std::exchange(path_, {}); }
+
+}  // namespace crt::fs

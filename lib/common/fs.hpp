@@ -1,0 +1,52 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "common/fd.hpp"
+
+namespace crt::fs {
+
+namespace stdfs = std::filesystem;
+
+/// Reads a whole file.
+std::string read_file(const stdfs::path& path);
+
+/// Writes `content` to `path` atomically: a temp file in the same directory,
+/// fsync'ed, then renamed over `path`.
+void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t mode = 0644);
+
+/// Creates `path` and missing parents with `mode`; fine if it exists.
+void make_dirs(const stdfs::path& path, mode_t mode = 0755);
+
+/// Removes a tree without ever crossing into another file system, so a
+/// leftover mount inside it is never emptied. Throws if one is found.
+void remove_tree(const stdfs::path& path);
+
+/// Opens `path` with O_CLOEXEC added.
+UniqueFd open_fd(const stdfs::path& path, int flags, mode_t mode = 0);
+
+/// Resolves `path` inside the tree at `root_fd` the way a process chrooted
+/// there would (openat2 RESOLVE_IN_ROOT): symlinks and ".." never leave it.
+UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode = 0);
+
+/// A directory removed on destruction unless released.
+class TempDir {
+ public:
+  /// Creates a fresh directory `prefix.XXXXXX`.
+  explicit TempDir(const stdfs::path& prefix);
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+  [[nodiscard]] const stdfs::path& path() const { return path_; }
+  /// Keeps the directory.
+  stdfs::path release();
+
+ private:
+  stdfs::path path_;
+};
+
+}  // namespace crt::fs

@@ -1,0 +1,50 @@
+#include "common/lock.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <cerrno>
+
+#include "common/error.hpp"
+
+namespace crt {
+
+namespace {
+
+UniqueFd open_for_lock(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0 && errno == ENOENT) fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) throw_errno("opening " + quote(path.string()) + " for locking");
+  return UniqueFd(fd);
+}
+
+int lock_op(FileLock::Mode mode) { return mode == FileLock::Mode::kShared ? LOCK_SH : LOCK_EX; }
+
+}  // namespace
+
+FileLock FileLock::acquire(const std::filesystem::path& path, Mode mode) {
+  UniqueFd fd = open_for_lock(path);
+  while (::flock(fd.get(), lock_op(mode)) < 0) {
+    if (errno != EINTR) throw_errno("locking " + quote(path.string()));
+  }
+  return FileLock(std::move(fd));
+}
+
+FileLock FileLock::try_acquire(const std::filesystem::path& path, Mode mode) {
+  return try_acquire(open_for_lock(path), mode);
+}
+
+FileLock FileLock::try_acquire(UniqueFd fd, Mode mode) {
+  if (::flock(fd.get(), lock_op(mode) | LOCK_NB) < 0) {
+    if (errno == EWOULDBLOCK) return FileLock();
+    throw_errno("locking");
+  }
+  return FileLock(std::move(fd));
+}
+
+void FileLock::inherit_on_exec() {
+  int flags = ::fcntl(fd_.get(), F_GETFD);
+  if (flags < 0 || ::fcntl(fd_.get(), F_SETFD, flags & ~FD_CLOEXEC) < 0) throw_errno("keeping a lock across exec");
+}
+
+}  // namespace crt

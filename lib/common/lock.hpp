@@ -1,0 +1,32 @@
+#pragma once
+
+#include <filesystem>
+
+#include "common/fd.hpp"
+
+namespace crt {
+
+/// An flock(2) held on a file or directory until destruction.
+class FileLock {
+ public:
+  enum class Mode { kShared, kExclusive };
+
+  FileLock() = default;
+  /// Blocks until the lock is held.
+  static FileLock acquire(const std::filesystem::path& path, Mode mode);
+  /// Returns an empty lock (valid() == false) if someone else holds it.
+  static FileLock try_acquire(const std::filesystem::path& path, Mode mode);
+  /// Locks an already open fd (takes ownership).
+  static FileLock try_acquire(UniqueFd fd, Mode mode);
+
+  [[nodiscard]] bool valid() const { return fd_.valid(); }
+  [[nodiscard]] int fd() const { return fd_.get(); }
+  /// Lets the lock fd survive exec, so a child keeps the lock after we die.
+  void inherit_on_exec();
+
+ private:
+  explicit FileLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
+}  // namespace crt

@@ -1,0 +1,37 @@
+#include "mount/app_plan.hpp"
+
+namespace crt::mount {
+
+std::vector<MountOp> app_mount_plan() {
+  using K = MountOp::Kind;
+  std::vector<MountOp> plan;
+  plan.push_back({K::kTmpfs, "tmpfs", "/dev", "mode=755,size=65536k,nosuid,noexec", false});
+  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty", "console"})
+    plan.push_back({K::kBind, std::string("/dev/") + dev, std::string("/dev/") + dev, "", dev == std::string("console")});
+  plan.push_back({K::kBind, "/dev/net/tun", "/dev/net/tun", "", true});
+  plan.push_back({K::kRecursiveBind, "/dev/pts", "/dev/pts", "", false});
+  plan.push_back({K::kBind, "/dev/shm", "/dev/shm", "", false});
+  plan.push_back({K::kSymlink, "pts/ptmx", "/dev/ptmx", "", false});
+  plan.push_back({K::kSymlink, "/proc/self/fd", "/dev/fd", "", false});
+  plan.push_back({K::kSymlink, "/proc/self/fd/0", "/dev/stdin", "", false});
+  plan.push_back({K::kSymlink, "/proc/self/fd/1", "/dev/stdout", "", false});
+  plan.push_back({K::kSymlink, "/proc/self/fd/2", "/dev/stderr", "", false});
+  plan.push_back({K::kSymlink, "/run/systemd/journal/dev-log", "/dev/log", "", false});
+  plan.push_back({K::kRecursiveBind, "/proc", "/proc", "", false});
+  plan.push_back({K::kRecursiveBind, "/sys", "/sys", "", false});
+  plan.push_back({K::kBind, "/run/systemd/journal", "/run/systemd/journal", "", true});
+  plan.push_back({K::kBind, "/run/systemd/notify", "/run/systemd/notify", "", true});
+  plan.push_back({K::kBind, "/etc/resolv.conf", "/etc/resolv.conf", "", true});
+  plan.push_back({K::kBind, std::string(kGeneratedEtc) + "/hosts", "/etc/hosts", "", false});
+  plan.push_back({K::kBind, std::string(kGeneratedEtc) + "/hostname", "/etc/hostname", "", false});
+  plan.push_back({K::kSymlink, "../proc/self/mounts", "/etc/mtab", "", false});
+  return plan;
+}
+
+std::string hosts_file(const std::string& hostname) {
+  return "127.0.0.1\tlocalhost\n"
+         "::1\tlocalhost ip6-localhost ip6-loopback\n"
+         "127.0.1.1\t" + hostname + "\n";
+}
+
+}  // namespace crt::mount

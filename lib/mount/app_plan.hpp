@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace crt::mount {
+
+/// One step of preparing an app rootfs. Targets are paths inside the app
+/// rootfs; sources are paths in stage1.
+struct MountOp {
+  enum class Kind {
+    kTmpfs,           ///< mount a tmpfs with `options` on directory `target`
+    kBind,            ///< bind `source` on `target` (a file or directory like the source)
+    kRecursiveBind,   ///< same, with everything mounted below `source`
+    kSymlink,         ///< create symlink `target` -> `source`, replacing nothing
+  };
+  Kind kind;
+  std::string source;
+  std::string target;
+  std::string options;    ///< tmpfs options
+  bool optional = false;  ///< skip when `source` does not exist in stage1
+};
+
+/// Paths in stage1 where prepare-app writes the files it gives every app.
+inline constexpr const char* kGeneratedEtc = "/run/crt/etc";
+
+/// What prepare-app does to an app rootfs, in order: /dev with the usual
+/// device nodes, pts, shm and symlinks; /proc and /sys; the journal and
+/// notify sockets; /etc/resolv.conf, /etc/hosts, /etc/hostname; /etc/mtab.
+std::vector<MountOp> app_mount_plan();
+
+/// The /etc/hosts prepare-app gives apps for pod host name `hostname`.
+std::string hosts_file(const std::string& hostname);
+
+}  // namespace crt::mount

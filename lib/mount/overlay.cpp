@@ -1,0 +1,56 @@
+#include "mount/overlay.hpp"
+
+#include <sched.h>
+#include <sys/mount.h>
+
+#include "common/error.hpp"
+
+namespace crt::mount {
+
+namespace {
+
+std::string escape_option_path(const std::string& p) {
+  std::string out;
+  for (char c : p) {
+    if (c == ':' || c == ',' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string overlay_options(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
+                            const std::filesystem::path& work) {
+  if (lowers.empty()) throw Error("an overlay needs at least one lower layer");
+  std::string lowerdir;
+  for (auto it = lowers.rbegin(); it != lowers.rend(); ++it) {
+    if (!lowerdir.empty()) lowerdir += ':';
+    lowerdir += escape_option_path(it->string());
+  }
+  return "lowerdir=" + lowerdir + ",upperdir=" + escape_option_path(upper.string()) +
+         ",workdir=" + escape_option_path(work.string());
+}
+
+void mount_overlay(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
+                   const std::filesystem::path& work, const std::filesystem::path& target) {
+  std::string data = overlay_options(lowers, upper, work);
+  if (data.size() >= 4096)
+    throw Error("mounting " + quote(target.string()) + ": the image has too many layers for one overlay mount");
+  if (::mount("overlay", target.c_str(), "overlay", 0, data.c_str()) < 0)
+    throw_errno("mounting an overlay on " + quote(target.string()));
+}
+
+void bind_mount(const std::filesystem::path& source, const std::filesystem::path& target, bool recursive) {
+  unsigned long flags = MS_BIND | (recursive ? MS_REC : 0);
+  if (::mount(source.c_str(), target.c_str(), nullptr, flags, nullptr) < 0)
+    throw_errno("bind-mounting " + quote(source.string()) + " on " + quote(target.string()));
+}
+
+void enter_private_mount_namespace() {
+  if (::unshare(CLONE_NEWNS) < 0) throw_errno("creating a mount namespace");
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0)
+    throw_errno("making the mount namespace private");
+}
+
+}  // namespace crt::mount

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pod/manifest.hpp"
+#include "pod/run_args.hpp"
+#include "store/image.hpp"
+
+namespace crt::pod {
+
+/// The default app name for an image reference: its base name, lowercased,
+/// with characters an app name cannot hold replaced by '-'.
+std::string default_app_name(const std::string& image_ref);
+
+/// The command an app runs, OCI-style: Entrypoint + Cmd; arguments after "--"
+/// replace Cmd; --exec replaces both (the arguments follow it).
+std::vector<std::string> app_command(const AppFlags& flags, const std::vector<std::string>& args, bool args_given,
+                                     const store::RunConfig& image);
+
+/// Builds an app's manifest from the request and its image. Validates every
+/// value (name, environment, limits, seccomp, capabilities); the user, group
+/// and binary are resolved later, inside the mounted rootfs.
+AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const store::Image& image);
+
+/// Checks what concerns several apps together (unique names).
+void validate_apps(const std::vector<AppManifest>& apps);
+
+}  // namespace crt::pod

@@ -1,0 +1,80 @@
+#include "pod/exit_status.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <csignal>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace crt::pod {
+
+using nlohmann::json;
+
+void to_json(json& j, const AppExit& e) {
+  j = json{{"app", e.app},       {"exit_code", e.exit_code}, {"exit_status", e.exit_status},
+           {"result", e.result}, {"status", e.status},       {"seq", e.seq}};
+}
+
+void from_json(const json& j, AppExit& e) {
+  j.at("app").get_to(e.app);
+  j.at("exit_code").get_to(e.exit_code);
+  j.at("exit_status").get_to(e.exit_status);
+  j.at("result").get_to(e.result);
+  j.at("status").get_to(e.status);
+  j.at("seq").get_to(e.seq);
+}
+
+std::optional<int> signal_number(const std::string& name) {
+  std::string n = name.rfind("SIG", 0) == 0 ? name.substr(3) : name;
+  for (int s = 1; s < NSIG; ++s) {
+    const char* abbrev = sigabbrev_np(s);
+    if (abbrev != nullptr && n == abbrev) return s;
+  }
+  return std::nullopt;
+}
+
+AppExit app_exit_from_systemd(const std::string& app, const char* exit_code, const char* exit_status,
+                              const char* service_result, uint64_t seq) {
+  AppExit e;
+  e.app = app;
+  e.exit_code = exit_code != nullptr ? exit_code : "";
+  e.exit_status = exit_status != nullptr ? exit_status : "";
+  e.result = service_result != nullptr ? service_result : "";
+  e.seq = seq;
+  int n = 0;
+  const std::string& st = e.exit_status;
+  auto [p, ec] = std::from_chars(st.data(), st.data() + st.size(), n);
+  if (e.exit_code == "exited" && ec == std::errc() && p == st.data() + st.size()) {
+    e.status = n;
+  } else if (auto sig = signal_number(st); sig && (e.exit_code == "killed" || e.exit_code == "dumped")) {
+    e.status = 128 + *sig;
+  } else {
+    // The app never ran (a dependency or resource failure): report it as a failure.
+    e.status = e.result == "success" ? 0 : 1;
+  }
+  return e;
+}
+
+bool is_exit_policy(const std::string& policy) {
+  return policy == "on-any-failure" || policy == "on-any-exit" || policy == "on-all-exit";
+}
+
+PodAction decide(const std::string& policy, const std::vector<std::string>& apps, const std::vector<AppExit>& exits,
+                 const AppExit& latest) {
+  bool all = std::all_of(apps.begin(), apps.end(), [&](const std::string& a) {
+    return std::any_of(exits.begin(), exits.end(), [&](const AppExit& e) { return e.app == a; });
+  });
+  if (all) return PodAction::kFinish;
+  if (policy == "on-any-exit") return PodAction::kStopOthers;
+  if (policy == "on-any-failure" && latest.status != 0) return PodAction::kStopOthers;
+  return PodAction::kContinue;
+}
+
+int pod_exit_status(const std::vector<AppExit>& exits) {
+  const AppExit* first = nullptr;
+  for (const auto& e : exits)
+    if (e.status != 0 && (first == nullptr || e.seq < first->seq)) first = &e;
+  return first != nullptr ? first->status : 0;
+}
+
+}  // namespace crt::pod

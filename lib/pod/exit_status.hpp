@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace crt::pod {
+
+/// How an app ended, as systemd reported it to the app's OnSuccess=/OnFailure= unit.
+struct AppExit {
+  std::string app;
+  std::string exit_code;    ///< systemd's $EXIT_CODE: exited, killed, dumped (empty: never ran)
+  std::string exit_status;  ///< systemd's $EXIT_STATUS: a number or a signal name
+  std::string result;       ///< systemd's $SERVICE_RESULT
+  int status = 0;           ///< shell-style: the exit status, or 128 + signal number
+  uint64_t seq = 0;         ///< CLOCK_BOOTTIME ns when recorded, orders apps' exits
+};
+
+void to_json(nlohmann::json& j, const AppExit& e);
+void from_json(const nlohmann::json& j, AppExit& e);
+
+/// Builds an AppExit from systemd's $MONITOR_EXIT_CODE, $MONITOR_EXIT_STATUS and
+/// $MONITOR_SERVICE_RESULT.
+AppExit app_exit_from_systemd(const std::string& app, const char* exit_code, const char* exit_status,
+                              const char* service_result, uint64_t seq);
+
+/// What the pod does after an app has exited.
+enum class PodAction {
+  kContinue,    ///< other apps keep running
+  kStopOthers,  ///< stop the remaining apps gracefully, then end
+  kFinish,      ///< every app has exited: end now
+};
+
+/// Exit policies: "on-any-failure" (end when any app fails or all exited),
+/// "on-any-exit", "on-all-exit".
+bool is_exit_policy(const std::string& policy);
+
+/// Decides per `policy` after `latest` exited; `exits` holds every app's
+/// record so far (including `latest`).
+PodAction decide(const std::string& policy, const std::vector<std::string>& apps, const std::vector<AppExit>& exits,
+                 const AppExit& latest);
+
+/// crt run's exit status: the first app to fail (by `seq`), else 0.
+int pod_exit_status(const std::vector<AppExit>& exits);
+
+/// A signal number from a name like "TERM" or "SIGTERM"; nullopt if unknown.
+std::optional<int> signal_number(const std::string& name);
+
+}  // namespace crt::pod

@@ -1,0 +1,114 @@
+#include "pod/manifest.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+
+namespace crt::pod {
+
+using nlohmann::json;
+
+void to_json(json& j, const ImageRef& v) { j = json{{"name", v.name}, {"id", v.id}, {"layers", v.layers}}; }
+
+void from_json(const json& j, ImageRef& v) {
+  j.at("name").get_to(v.name);
+  j.at("id").get_to(v.id);
+  j.at("layers").get_to(v.layers);
+}
+
+namespace {
+
+template <typename T>
+void put_optional(json& j, const char* key, const std::optional<T>& v) {
+  if (v) j[key] = *v;
+}
+
+template <typename T>
+void get_optional(const json& j, const char* key, std::optional<T>& v) {
+  if (j.contains(key) && !j[key].is_null()) v = j[key].get<T>();
+}
+
+}  // namespace
+
+void to_json(json& j, const AppManifest& v) {
+  json env = json::array();
+  for (const auto& [k, val] : v.env) env.push_back({{"name", k}, {"value", val}});
+  j = json{{"name", v.name},
+           {"image", v.image},
+           {"argv", v.argv},
+           {"exec_path", v.exec_path},
+           {"env", env},
+           {"user", v.user},
+           {"group", v.group},
+           {"working_dir", v.working_dir},
+           {"seccomp",
+            {{"mode", v.seccomp.allow_list ? "retain" : "remove"},
+             {"syscalls", v.seccomp.entries},
+             {"errno", v.seccomp.error_number}}},
+           {"capabilities", v.capabilities}};
+  put_optional(j, "uid", v.uid);
+  put_optional(j, "gid", v.gid);
+  put_optional(j, "memory_max", v.memory_max);
+  put_optional(j, "cpu_millis", v.cpu_millis);
+}
+
+void from_json(const json& j, AppManifest& v) {
+  j.at("name").get_to(v.name);
+  j.at("image").get_to(v.image);
+  j.at("argv").get_to(v.argv);
+  j.at("exec_path").get_to(v.exec_path);
+  v.env.clear();
+  for (const auto& e : j.at("env")) v.env.emplace_back(e.at("name").get<std::string>(), e.at("value").get<std::string>());
+  j.at("user").get_to(v.user);
+  j.at("group").get_to(v.group);
+  j.at("working_dir").get_to(v.working_dir);
+  const json& sc = j.at("seccomp");
+  v.seccomp.allow_list = sc.at("mode").get<std::string>() == "retain";
+  sc.at("syscalls").get_to(v.seccomp.entries);
+  sc.at("errno").get_to(v.seccomp.error_number);
+  j.at("capabilities").get_to(v.capabilities);
+  get_optional(j, "uid", v.uid);
+  get_optional(j, "gid", v.gid);
+  get_optional(j, "memory_max", v.memory_max);
+  get_optional(j, "cpu_millis", v.cpu_millis);
+}
+
+void to_json(json& j, const PodManifest& v) {
+  j = json{{"crt_version", v.crt_version}, {"uuid", v.uuid},         {"created", v.created},
+           {"stage1", v.stage1},           {"apps", v.apps},         {"net", v.net},
+           {"hostname", v.hostname},       {"interactive", v.interactive}, {"exit_policy", v.exit_policy}};
+}
+
+void from_json(const json& j, PodManifest& v) {
+  j.at("crt_version").get_to(v.crt_version);
+  j.at("uuid").get_to(v.uuid);
+  j.at("created").get_to(v.created);
+  j.at("stage1").get_to(v.stage1);
+  j.at("apps").get_to(v.apps);
+  j.at("net").get_to(v.net);
+  j.at("hostname").get_to(v.hostname);
+  j.at("interactive").get_to(v.interactive);
+  j.at("exit_policy").get_to(v.exit_policy);
+}
+
+std::string serialize(const PodManifest& m) { return json(m).dump(2) + "\n"; }
+
+PodManifest parse_manifest(const std::string& text) {
+  try {
+    return json::parse(text).get<PodManifest>();
+  } catch (const json::exception& e) {
+    throw Error(std::string("invalid pod manifest: ") + e.what());
+  }
+}
+
+void validate_app_name(const std::string& name) {
+  auto bad = [&](const char* why) { return Error("invalid app name " + quote(name) + ": " + why); };
+  if (name.empty() || name.size() > 63) throw bad("it must be 1 to 63 characters long");
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+      throw bad("only lowercase letters, digits and '-' are allowed");
+  if (name.front() == '-') throw bad("it must start with a letter or digit");
+  if (name.rfind("systemd-", 0) == 0) throw bad("names starting with 'systemd-' belong to the pod's own units");
+}
+
+}  // namespace crt::pod

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "sandbox/seccomp.hpp"
+
+namespace crt::pod {
+
+/// An image as a pod uses it: pinned by id, with its layers.
+struct ImageRef {
+  std::string name;
+  std::string id;
+  std::vector<std::string> layers;  ///< diff_ids, lowest first
+};
+
+using EnvList = std::vector<std::pair<std::string, std::string>>;
+
+/// Everything needed to run one app, as recorded in the pod manifest.
+struct AppManifest {
+  std::string name;
+  ImageRef image;
+  std::vector<std::string> argv;  ///< argv[0] as the image or user gave it
+  std::string exec_path;          ///< absolute binary path in the app rootfs, once resolved
+  EnvList env;
+  std::string user = "0";   ///< as requested: number or name
+  std::string group;        ///< as requested; empty: the user's primary group
+  std::optional<uint32_t> uid;  ///< resolved in the image
+  std::optional<uint32_t> gid;
+  std::string working_dir = "/";
+  std::optional<uint64_t> memory_max;
+  std::optional<uint64_t> cpu_millis;
+  sandbox::SyscallFilter seccomp;
+  std::vector<std::string> capabilities;
+};
+
+/// The pod manifest (pod.json in the pod directory).
+struct PodManifest {
+  std::string uuid;
+  std::string created;
+  std::string crt_version;
+  ImageRef stage1;
+  std::vector<AppManifest> apps;
+  std::string net = "host";
+  std::string hostname;
+  bool interactive = false;
+  std::string exit_policy = "on-any-failure";
+
+  [[nodiscard]] std::string machine_name() const { return "crt-" + uuid; }
+};
+
+void to_json(nlohmann::json& j, const ImageRef& v);
+void from_json(const nlohmann::json& j, ImageRef& v);
+void to_json(nlohmann::json& j, const AppManifest& v);
+void from_json(const nlohmann::json& j, AppManifest& v);
+void to_json(nlohmann::json& j, const PodManifest& v);
+void from_json(const nlohmann::json& j, PodManifest& v);
+
+std::string serialize(const PodManifest& m);
+PodManifest parse_manifest(const std::string& text);
+
+/// Throws unless `name` is a valid app name: 1-63 lowercase letters, digits
+/// and '-', starting with a letter or digit (it becomes a unit name and a path).
+void validate_app_name(const std::string& name);
+
+}  // namespace crt::pod

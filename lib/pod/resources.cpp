@@ -1,0 +1,76 @@
+#include "pod/resources.hpp"
+
+#include <charconv>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "common/error.hpp"
+
+namespace crt::pod {
+
+namespace {
+
+/// Parses "<digits>[.<digits>]" into an integer scaled by 10^decimals.
+bool parse_decimal(std::string_view s, unsigned decimals, uint64_t& out) {
+  if (s.empty()) return false;
+  size_t dot = s.find('.');
+  std::string_view whole = s.substr(0, dot);
+  std::string_view frac = dot == std::string_view::npos ? std::string_view() : s.substr(dot + 1);
+  if (whole.empty() && frac.empty()) return false;
+  if (dot != std::string_view::npos && frac.empty()) return false;
+  if (frac.size() > decimals) return false;
+  uint64_t v = 0;
+  for (char c : std::string(whole) + std::string(frac)) {
+    if (c < '0' || c > '9') return false;
+    if (v > (std::numeric_limits<uint64_t>::max() - 9) / 10) return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  for (size_t i = frac.size(); i < decimals; ++i) {
+    if (v > std::numeric_limits<uint64_t>::max() / 10) return false;
+    v *= 10;
+  }
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+uint64_t parse_memory(std::string_view s) {
+  static const std::pair<std::string_view, uint64_t> kSuffixes[] = {
+      {"Ki", 1ULL << 10}, {"Mi", 1ULL << 20}, {"Gi", 1ULL << 30}, {"Ti", 1ULL << 40},
+      {"k", 1000ULL},     {"K", 1000ULL},     {"M", 1000000ULL},  {"G", 1000000000ULL},
+      {"T", 1000000000000ULL}};
+  auto bad = [&] {
+    return Error("invalid memory size " + quote(s) + ": expected bytes or a number with K, M, G, T, Ki, Mi, Gi or Ti");
+  };
+  std::string_view num = s;
+  uint64_t mult = 1;
+  for (const auto& [suffix, m] : kSuffixes) {
+    if (s.size() > suffix.size() && s.substr(s.size() - suffix.size()) == suffix) {
+      num = s.substr(0, s.size() - suffix.size());
+      mult = m;
+      break;
+    }
+  }
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+  if (ec != std::errc() || p != num.data() + num.size() || num.empty()) throw bad();
+  if (v != 0 && mult > std::numeric_limits<uint64_t>::max() / v) throw bad();
+  if (v * mult < 4096) throw Error("memory size " + quote(s) + " is too small (at least 4096 bytes)");
+  return v * mult;
+}
+
+uint64_t parse_cpu_millis(std::string_view s) {
+  uint64_t v = 0;
+  bool ok = false;
+  if (!s.empty() && s.back() == 'm')
+    ok = parse_decimal(s.substr(0, s.size() - 1), 0, v);
+  else
+    ok = parse_decimal(s, 3, v);
+  if (!ok) throw Error("invalid CPU amount " + quote(s) + ": expected millicores like 200m, or cores like 0.5");
+  if (v == 0) throw Error("CPU amount " + quote(s) + " must be more than zero");
+  return v;
+}
+
+}  // namespace crt::pod

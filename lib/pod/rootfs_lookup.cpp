@@ -1,0 +1,168 @@
+#include "pod/rootfs_lookup.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+
+namespace crt::pod {
+
+namespace {
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string_view::npos) end = s.size();
+    out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::vector<std::string_view> lines(std::string_view content) {
+  std::vector<std::string_view> out;
+  for (auto l : split(content, '\n'))
+    if (!l.empty() && l.front() != '#') out.push_back(l);
+  return out;
+}
+
+const std::string* env_value(const EnvList& env, const std::string& key) {
+  for (const auto& [k, v] : env)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+void default_env(EnvList& env, const std::string& key, const std::string& value) {
+  if (env_value(env, key) == nullptr) env.emplace_back(key, value);
+}
+
+}  // namespace
+
+std::optional<uint32_t> parse_id(std::string_view s) {
+  uint32_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v == UINT32_MAX) return std::nullopt;
+  return v;
+}
+
+std::vector<PasswdEntry> parse_passwd(std::string_view content) {
+  std::vector<PasswdEntry> out;
+  for (auto l : lines(content)) {
+    auto f = split(l, ':');
+    if (f.size() < 7) continue;
+    auto uid = parse_id(f[2]);
+    auto gid = parse_id(f[3]);
+    if (!uid || !gid || f[0].empty()) continue;
+    out.push_back({std::string(f[0]), *uid, *gid, std::string(f[5]), std::string(f[6])});
+  }
+  return out;
+}
+
+std::vector<GroupEntry> parse_group(std::string_view content) {
+  std::vector<GroupEntry> out;
+  for (auto l : lines(content)) {
+    auto f = split(l, ':');
+    if (f.size() < 3) continue;
+    auto gid = parse_id(f[2]);
+    if (!gid || f[0].empty()) continue;
+    out.push_back({std::string(f[0]), *gid});
+  }
+  return out;
+}
+
+void resolve_user(AppManifest& app, std::string_view passwd, std::string_view group) {
+  auto users = parse_passwd(passwd);
+  const PasswdEntry* entry = nullptr;
+  if (auto uid = parse_id(app.user)) {
+    app.uid = *uid;
+    auto it = std::find_if(users.begin(), users.end(), [&](const auto& u) { return u.uid == *uid; });
+    if (it != users.end()) entry = &*it;
+  } else {
+    auto it = std::find_if(users.begin(), users.end(), [&](const auto& u) { return u.name == app.user; });
+    if (it == users.end()) throw Error("user " + quote(app.user) + " is not in the image's /etc/passwd");
+    entry = &*it;
+    app.uid = entry->uid;
+  }
+
+  if (app.group.empty()) {
+    app.gid = entry != nullptr ? entry->gid : 0;
+  } else if (auto gid = parse_id(app.group)) {
+    app.gid = *gid;
+  } else {
+    auto groups = parse_group(group);
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.name == app.group; });
+    if (it == groups.end()) throw Error("group " + quote(app.group) + " is not in the image's /etc/group");
+    app.gid = it->gid;
+  }
+
+  std::string name = entry != nullptr ? entry->name : std::to_string(*app.uid);
+  std::string home = entry != nullptr && !entry->home.empty() ? entry->home : (*app.uid == 0 ? "/root" : "/");
+  std::string shell = entry != nullptr && !entry->shell.empty() ? entry->shell : "/bin/sh";
+  default_env(app.env, "HOME", home);
+  default_env(app.env, "USER", name);
+  default_env(app.env, "LOGNAME", name);
+  default_env(app.env, "SHELL", shell);
+}
+
+std::string read_in_root(int root_fd, std::string_view path) {
+  try {
+    UniqueFd fd = fs::open_in_root(root_fd, path, O_RDONLY);
+    return fs::read_file("/proc/self/fd/" + std::to_string(fd.get()));
+  } catch (const SystemError& e) {
+    if (e.code() == ENOENT) return {};
+    throw;
+  }
+}
+
+namespace {
+
+/// 0: an executable file; else the errno-like reason it is not.
+int check_executable(int root_fd, const std::string& path) {
+  try {
+    UniqueFd fd = fs::open_in_root(root_fd, path, O_PATH);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0) return errno;
+    if (!S_ISREG(st.st_mode)) return S_ISDIR(st.st_mode) ? EISDIR : EACCES;
+    if ((st.st_mode & 0111) == 0) return EACCES;
+    return 0;
+  } catch (const SystemError& e) {
+    return e.code();
+  }
+}
+
+}  // namespace
+
+void resolve_exec(AppManifest& app, int root_fd, const std::string& rootfs) {
+  const std::string& cmd = app.argv.at(0);
+  auto not_found = [&](const std::string& what) {
+    return Error(what + " in the image's rootfs " + quote(rootfs));
+  };
+  if (cmd.find('/') != std::string::npos) {
+    std::string path = cmd.front() == '/' ? cmd : app.working_dir + "/" + cmd;
+    int err = check_executable(root_fd, path);
+    if (err == ENOENT || err == ENOTDIR) throw not_found("the binary " + quote(cmd) + " does not exist");
+    if (err == EISDIR) throw not_found(quote(cmd) + " is a directory, not a binary");
+    if (err != 0) throw not_found(quote(cmd) + " is not an executable file");
+    app.exec_path = path;
+    return;
+  }
+  const std::string* path_var = env_value(app.env, "PATH");
+  for (auto dir : split(path_var != nullptr ? *path_var : "", ':')) {
+    if (dir.empty() || dir.front() != '/') continue;
+    std::string candidate = std::string(dir) + "/" + cmd;
+    if (check_executable(root_fd, candidate) == 0) {
+      app.exec_path = candidate;
+      return;
+    }
+  }
+  throw not_found("no binary " + quote(cmd) + " in $PATH (" + (path_var != nullptr ? *path_var : "") + ")");
+}
+
+}  // namespace crt::pod

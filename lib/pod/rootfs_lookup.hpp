@@ -1,0 +1,47 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pod/manifest.hpp"
+
+namespace crt::pod {
+
+struct PasswdEntry {
+  std::string name;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::string home;
+  std::string shell;
+};
+
+struct GroupEntry {
+  std::string name;
+  uint32_t gid = 0;
+};
+
+/// Parses /etc/passwd content; malformed lines are skipped.
+std::vector<PasswdEntry> parse_passwd(std::string_view content);
+/// Parses /etc/group content; malformed lines are skipped.
+std::vector<GroupEntry> parse_group(std::string_view content);
+
+/// Parses a user or group id; nullopt when `s` is not a plain number.
+std::optional<uint32_t> parse_id(std::string_view s);
+
+/// Resolves app.user/app.group to numbers with the image's passwd and group
+/// files (empty when the image has none) and fills HOME, USER, LOGNAME and
+/// SHELL unless set.
+void resolve_user(AppManifest& app, std::string_view passwd, std::string_view group);
+
+/// Reads a file inside the app rootfs (symlinks resolved inside it); empty
+/// when it does not exist.
+std::string read_in_root(int root_fd, std::string_view path);
+
+/// Finds the binary argv[0] names inside the rootfs (PATH search for bare
+/// names) and records it in app.exec_path. `rootfs` is only for messages.
+void resolve_exec(AppManifest& app, int root_fd, const std::string& rootfs);
+
+}  // namespace crt::pod

@@ -1,0 +1,164 @@
+#include "pod/run_args.hpp"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+
+#include "common/error.hpp"
+
+namespace crt::pod {
+
+namespace {
+
+void add_app_options(CLI::App& app, AppFlags& f) {
+  app.add_option("--name", f.name, "Name of the app (default: the image's base name)");
+  app.add_option("--exec", f.exec, "Run this binary instead of the image's entrypoint and command");
+  app.add_option("--environment", f.environment, "Set an environment variable K=V in the app")
+      ->allow_extra_args(false);
+  app.add_option("--user", f.user, "User to run as: a number or a name from the image's /etc/passwd");
+  app.add_option("--group", f.group, "Group to run as: a number or a name from the image's /etc/group");
+  app.add_option("--working-dir", f.working_dir, "Working directory of the app");
+  app.add_option("--memory", f.memory, "Memory limit, e.g. 100M, 1Gi (MemoryMax=)");
+  app.add_option("--cpu", f.cpu, "CPU limit in millicores, e.g. 200m or 1.5 (CPUQuota=)");
+  app.add_option("--seccomp", f.seccomp,
+                 "System call filter: mode=retain|remove[,errno=ERRNO],SYSCALL|@GROUP,... (replaces the default)");
+  app.add_option("--caps-retain", f.caps_retain, "Capabilities to keep, comma-separated (replaces the default)");
+  app.add_option("--caps-remove", f.caps_remove, "Capabilities to drop from the default set, comma-separated");
+}
+
+void add_pod_options(CLI::App& app, PodFlags& p) {
+  app.add_option("--net", p.net, "Network: host or none")->check(CLI::IsMember({"host", "none"}));
+  app.add_flag("--interactive", p.interactive, "Attach the terminal to the app's stdin and stdout (one app only)");
+  app.add_option("--hostname", p.hostname, "Host name of the pod (default: the machine name)");
+  app.add_option("--uuid-file-save", p.uuid_file_save, "Write the pod's UUID to this file");
+  app.add_option("--set-env", p.set_env, "Set an environment variable K=V in every app")->allow_extra_args(false);
+  app.add_option("--stage1-path", p.stage1_path, "Use this stage1 image (tarball or directory)");
+  app.add_flag("--debug", p.debug, "Show what crt, nspawn and the pod's systemd are doing");
+}
+
+/// Parses `tokens` with `app`; returns what it did not consume.
+std::vector<std::string> parse_with(CLI::App& app, const std::vector<std::string>& tokens) {
+  std::vector<std::string> rev(tokens.rbegin(), tokens.rend());
+  try {
+    app.parse(rev);
+  } catch (const CLI::ParseError& e) {
+    throw Error(e.what());
+  }
+  return app.remaining();
+}
+
+bool is_help(const std::string& t) { return t == "--help" || t == "-h"; }
+
+std::vector<std::vector<std::string>> split_apps(const std::vector<std::string>& args) {
+  std::vector<std::vector<std::string>> out(1);
+  for (const auto& a : args) {
+    if (a == "---")
+      out.emplace_back();
+    else
+      out.back().push_back(a);
+  }
+  return out;
+}
+
+AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFlags* defaults) {
+  AppRequest req;
+  auto dashdash = std::find(seg.begin(), seg.end(), "--");
+  if (dashdash != seg.end()) {
+    req.args.assign(dashdash + 1, seg.end());
+    req.args_given = true;
+    seg.erase(dashdash, seg.end());
+  }
+  if (std::any_of(seg.begin(), seg.end(), is_help)) throw HelpRequested{};
+
+  std::vector<std::string> rest = seg;
+  if (pod != nullptr) {
+    CLI::App pre;
+    pre.prefix_command();
+    pre.set_help_flag();
+    add_pod_options(pre, *pod);
+    add_app_options(pre, *defaults);
+    rest = parse_with(pre, seg);
+  }
+  if (rest.empty()) throw Error("missing image name" + std::string(req.args_given ? " before '--'" : ""));
+  if (rest.front().rfind("-", 0) == 0) {
+    std::string what = pod != nullptr ? "" : " (pod options go before the first image)";
+    throw Error("unknown option " + quote(rest.front()) + what);
+  }
+  req.image = rest.front();
+  rest.erase(rest.begin());
+
+  CLI::App post;
+  post.set_help_flag();
+  add_app_options(post, req.flags);
+  post.allow_extras();
+  std::vector<std::string> left = parse_with(post, rest);
+  if (!left.empty()) {
+    if (left.front().rfind("-", 0) == 0)
+      throw Error("unknown option " + quote(left.front()) + " for image " + quote(req.image) +
+                  " (pod options go before the first image)");
+    throw Error("unexpected argument " + quote(left.front()) + " after image " + quote(req.image) +
+                ": arguments for the app go after '--', another app after '---'");
+  }
+  return req;
+}
+
+}  // namespace
+
+void AppFlags::merge(const AppFlags& over) {
+  auto take = [](auto& mine, const auto& theirs) {
+    if (theirs) mine = theirs;
+  };
+  take(name, over.name);
+  take(exec, over.exec);
+  environment.insert(environment.end(), over.environment.begin(), over.environment.end());
+  take(user, over.user);
+  take(group, over.group);
+  take(working_dir, over.working_dir);
+  take(memory, over.memory);
+  take(cpu, over.cpu);
+  take(seccomp, over.seccomp);
+  take(caps_retain, over.caps_retain);
+  take(caps_remove, over.caps_remove);
+}
+
+RunRequest parse_run_args(const std::vector<std::string>& args) {
+  if (args.empty()) throw Error("missing image name (see 'crt run --help')");
+  RunRequest r;
+  AppFlags defaults;
+  auto segments = split_apps(args);
+  for (size_t i = 0; i < segments.size(); ++i) {
+    AppRequest app = parse_app_segment(segments[i], i == 0 ? &r.pod : nullptr, i == 0 ? &defaults : nullptr);
+    AppFlags merged = defaults;
+    merged.merge(app.flags);
+    app.flags = std::move(merged);
+    r.apps.push_back(std::move(app));
+  }
+  if (r.pod.interactive && r.apps.size() != 1) throw Error("--interactive needs exactly one app");
+  return r;
+}
+
+std::string run_help() {
+  PodFlags p;
+  AppFlags a;
+  CLI::App pod_app("Pod options (before the first image):", "crt run");
+  pod_app.set_help_flag();
+  add_pod_options(pod_app, p);
+  CLI::App app_app("App options (after an image apply to it; before the first image, to every app):", "crt run");
+  app_app.set_help_flag();
+  add_app_options(app_app, a);
+  auto options_of = [](const CLI::App& app) {
+    std::string help = app.help();
+    size_t pos = help.find("Options:");
+    return pos == std::string::npos ? help : help.substr(pos + 8);
+  };
+  return "Usage: crt run [POD OPTIONS] [APP OPTIONS] IMAGE [APP OPTIONS] [-- ARGS…]\n"
+         "                [--- IMAGE [APP OPTIONS] [-- ARGS…]]…\n\n"
+         "Runs a pod: each IMAGE becomes an app, a sandboxed service in the pod's own systemd.\n"
+         "crt run exits with the app's exit status (several apps: that of the first app that\n"
+         "failed, else 0), or 254 when crt itself fails.\n\n"
+         "Pod options:" +
+         options_of(pod_app) + "\nApp options:" + options_of(app_app) +
+         "\nExample:\n  crt run --interactive busybox --memory=100M --cpu=200m\n"
+         "  crt run busybox -- /bin/echo hello --- busybox --name=second -- /bin/true\n";
+}
+
+}  // namespace crt::pod

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace crt::pod {
+
+/// Per-app options as given on the command line (unset = not given).
+struct AppFlags {
+  std::optional<std::string> name;
+  std::optional<std::string> exec;
+  std::vector<std::string> environment;  ///< "K=V"
+  std::optional<std::string> user;
+  std::optional<std::string> group;
+  std::optional<std::string> working_dir;
+  std::optional<std::string> memory;
+  std::optional<std::string> cpu;
+  std::optional<std::string> seccomp;
+  std::optional<std::string> caps_retain;
+  std::optional<std::string> caps_remove;
+
+  /// Applies `over` on top of these flags (scalars replace, lists append).
+  void merge(const AppFlags& over);
+};
+
+/// One app of `crt run`: an image, its flags and its arguments.
+struct AppRequest {
+  std::string image;
+  AppFlags flags;
+  std::vector<std::string> args;
+  bool args_given = false;  ///< "--" was present (even with no arguments)
+};
+
+/// Pod-wide options of `crt run`.
+struct PodFlags {
+  std::string net = "host";
+  bool interactive = false;
+  std::optional<std::string> hostname;
+  std::optional<std::string> uuid_file_save;
+  std::vector<std::string> set_env;  ///< "K=V", every app
+  std::optional<std::string> stage1_path;
+  bool debug = false;
+};
+
+struct RunRequest {
+  PodFlags pod;
+  std::vector<AppRequest> apps;
+};
+
+/// Thrown when --help is among the arguments.
+struct HelpRequested {};
+
+/// Parses the arguments after `crt run`:
+///   [POD AND APP FLAGS] IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE [APP FLAGS] [-- ARGS]]…
+/// App flags before the first image apply to every app. Throws crt::Error.
+RunRequest parse_run_args(const std::vector<std::string>& args);
+
+/// The help text of `crt run`.
+std::string run_help();
+
+}  // namespace crt::pod

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pod/manifest.hpp"
+#include "unit/unit_file.hpp"
+
+namespace crt::pod {
+
+/// Where stage1 finds crt's helpers and the app rootfs.
+inline constexpr const char* kStage1HelperDir = "/usr/lib/crt";
+inline constexpr const char* kStage2Dir = "/opt/stage2";
+/// Where crt writes a pod's units inside stage1.
+inline constexpr const char* kStage1UnitDir = "etc/systemd/system";
+
+/// The rootfs of app `name` as stage1 sees it.
+std::string app_rootfs_in_stage1(const std::string& name);
+
+/// The unit of one app: its command, environment, user, limits and the
+/// default sandbox, all in unit directives.
+unit::UnitFile app_unit(const PodManifest& pod, const AppManifest& app);
+
+/// prepare-app@.service: readies an app rootfs before the app starts.
+unit::UnitFile prepare_app_unit();
+
+/// app-success@.service and app-failure@.service: started by an app's
+/// OnSuccess=/OnFailure= to record its exit and apply the pod's exit policy.
+unit::UnitFile app_exited_unit(const PodManifest& pod);
+
+/// default.target of the pod: wants every app and the journal.
+unit::UnitFile default_target(const PodManifest& pod);
+
+/// Every unit crt writes for a pod, by file name.
+std::vector<std::pair<std::string, unit::UnitFile>> pod_units(const PodManifest& pod);
+
+}  // namespace crt::pod

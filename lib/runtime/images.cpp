@@ -1,0 +1,91 @@
+#include "runtime/images.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "store/digest.hpp"
+
+namespace crt::runtime {
+
+namespace stdfs = std::filesystem;
+
+stdfs::path default_data_dir() {
+  std::error_code ec;
+  stdfs::path exe = stdfs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error("finding crt's own path: " + ec.message());
+  return exe.parent_path().parent_path() / "lib" / "crt";
+}
+
+namespace {
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string file_sha256_hex(const stdfs::path& p) {
+  UniqueFd fd = fs::open_fd(p, O_RDONLY);
+  store::Sha256 h;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) throw_errno("reading " + quote(p.string()));
+    if (n == 0) break;
+    h.update(buf, static_cast<size_t>(n));
+  }
+  return h.hex();
+}
+
+store::Image import_stage1_tar(store::Store& store, const stdfs::path& tar, const std::string& hex) {
+  store::Reference name{"crt-stage1", hex.substr(0, 12)};
+  if (auto im = store.find(name.str())) return *im;
+  std::string actual = file_sha256_hex(tar);
+  if (actual != hex)
+    throw Error("stage1 image " + quote(tar.string()) + " is corrupt: sha256 " + actual + ", expected " + hex);
+  return store.import_rootfs(tar, name, {{}, "1970-01-01T00:00:00Z"});
+}
+
+}  // namespace
+
+store::Image ensure_stage1(store::Store& store, const stdfs::path& data_dir,
+                           const std::optional<stdfs::path>& override) {
+  return with_context("loading the stage1 image", [&]() -> store::Image {
+    stdfs::path src = override ? *override : data_dir / "stage1.tar";
+    if (!stdfs::exists(src)) throw Error(quote(src.string()) + " does not exist (use --stage1-path)");
+    if (stdfs::is_directory(src))
+      return store.import_rootfs(src, {"crt-stage1", "dir"}, {{}, "1970-01-01T00:00:00Z"});
+    stdfs::path digest_file = src.string() + ".sha256";
+    std::string hex = stdfs::exists(digest_file) ? trim(fs::read_file(digest_file)) : file_sha256_hex(src);
+    if (!store::is_sha256_digest("sha256:" + hex)) throw Error(quote(digest_file.string()) + " holds no sha256 digest");
+    return import_stage1_tar(store, src, hex);
+  });
+}
+
+std::optional<store::Image> import_builtin(store::Store& store, const std::string& name, const stdfs::path& data_dir) {
+  stdfs::path tar = data_dir / "images" / (name + ".tar");
+  stdfs::path meta = data_dir / "images" / (name + ".json");
+  if (!stdfs::exists(tar) || !stdfs::exists(meta)) return std::nullopt;
+  return with_context("importing the built-in image " + quote(name), [&] {
+    nlohmann::json j = nlohmann::json::parse(fs::read_file(meta));
+    store::Store::ImportOptions opts;
+    opts.config = store::parse_run_config(j);
+    opts.created = j.value("created", "");
+    return store.import_rootfs(tar, store::parse_reference(name), opts);
+  });
+}
+
+store::Image resolve_image(store::Store& store, const std::string& ref, const stdfs::path& data_dir) {
+  if (auto im = store.find(ref)) return *im;
+  if (ref.rfind("sha256:", 0) != 0) {
+    store::Reference r = store::parse_reference(ref);
+    if (r.tag == "latest" && r.name.find('/') == std::string::npos)
+      if (auto im = import_builtin(store, r.name, data_dir)) return *im;
+  }
+  throw Error("no image " + quote(ref) + " in the store (import one with 'crt image import')");
+}
+
+}  // namespace crt::runtime

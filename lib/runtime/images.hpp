@@ -1,0 +1,28 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "store/store.hpp"
+
+namespace crt::runtime {
+
+/// crt's data directory: <prefix>/lib/crt next to <prefix>/bin/crt, holding
+/// stage1.tar (+ .sha256) and the built-in images under images/.
+std::filesystem::path default_data_dir();
+
+/// The stage1 image in the store, importing it on first use. `override`
+/// (--stage1-path) is a stage1 tarball or rootfs directory.
+store::Image ensure_stage1(store::Store& store, const std::filesystem::path& data_dir,
+                           const std::optional<std::filesystem::path>& override);
+
+/// The image `ref` names in the store; a built-in image (images/NAME.tar in
+/// the data directory, such as busybox) is imported on first use.
+store::Image resolve_image(store::Store& store, const std::string& ref, const std::filesystem::path& data_dir);
+
+/// Imports the built-in image `name` if it exists; nullopt otherwise.
+std::optional<store::Image> import_builtin(store::Store& store, const std::string& name,
+                                           const std::filesystem::path& data_dir);
+
+}  // namespace crt::runtime

@@ -1,0 +1,31 @@
+#include "runtime/nspawn.hpp"
+
+namespace crt::runtime {
+
+std::vector<std::string> nspawn_command(const pod::PodManifest& pod, const NspawnOptions& opts) {
+  std::vector<std::string> a = {opts.binary, "--boot", "--notify-ready=yes"};
+  if (!opts.debug) a.push_back("--quiet");
+  a.push_back("--machine=" + pod.machine_name());
+  a.push_back("--uuid=" + pod.uuid);
+  a.push_back("--hostname=" + pod.hostname);
+  a.push_back("--link-journal=try-guest");
+  a.push_back("--directory=" + opts.stage1_rootfs.string());
+  if (!opts.register_machine) {
+    a.push_back("--register=no");
+    a.push_back("--keep-unit");
+  }
+  switch (opts.console) {
+    case Console::kPassive: a.push_back("--console=passive"); break;
+    case Console::kInteractive: a.push_back("--console=interactive"); break;
+    case Console::kReadOnly: a.push_back("--console=read-only"); break;
+  }
+  if (pod.net == "none") a.push_back("--private-network");
+  a.insert(a.end(), opts.extra.begin(), opts.extra.end());
+  // Arguments of the pod's systemd.
+  a.push_back("--");
+  a.push_back("--show-status=0");
+  a.push_back(opts.debug ? "--log-level=debug" : "--log-level=warning");
+  return a;
+}
+
+}  // namespace crt::runtime

@@ -1,0 +1,26 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "pod/manifest.hpp"
+
+namespace crt::runtime {
+
+/// How nspawn connects the pod's console.
+enum class Console { kPassive, kInteractive, kReadOnly };
+
+struct NspawnOptions {
+  std::string binary = "systemd-nspawn";
+  std::filesystem::path stage1_rootfs;
+  Console console = Console::kPassive;
+  bool register_machine = false;  ///< false: --register=no --keep-unit (no host systemd)
+  bool debug = false;
+  std::vector<std::string> extra;  ///< e.g. cgroup binds
+};
+
+/// The command line that boots a pod's stage1.
+std::vector<std::string> nspawn_command(const pod::PodManifest& pod, const NspawnOptions& opts);
+
+}  // namespace crt::runtime

@@ -1,0 +1,73 @@
+#include "runtime/pod_dir.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <systemd/sd-id128.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+
+namespace crt::runtime {
+
+namespace stdfs = std::filesystem;
+
+const char* state_dir_name(PodState s) {
+  switch (s) {
+    case PodState::kPrepare: return "prepare";
+    case PodState::kPrepared: return "prepared";
+    case PodState::kRun: return "run";
+    case PodState::kExitedGarbage: return "exited-garbage";
+    case PodState::kGarbage: return "garbage";
+  }
+  return "?";
+}
+
+PodDir PodDir::create(const stdfs::path& state_dir, const std::string& uuid) {
+  stdfs::path pods = state_dir / "pods";
+  return with_context("creating the pod directory", [&] {
+    for (PodState s : {PodState::kPrepare, PodState::kPrepared, PodState::kRun, PodState::kExitedGarbage,
+                       PodState::kGarbage})
+      fs::make_dirs(pods / state_dir_name(s), 0700);
+    stdfs::path dir = pods / state_dir_name(PodState::kPrepare) / uuid;
+    if (::mkdir(dir.c_str(), 0700) < 0) throw_errno("creating " + quote(dir.string()));
+    FileLock lock = FileLock::try_acquire(fs::open_fd(dir, O_RDONLY | O_DIRECTORY), FileLock::Mode::kExclusive);
+    if (!lock.valid()) throw Error(quote(dir.string()) + " is locked by another process");
+    PodDir pod(pods, dir, uuid, std::move(lock));
+    for (const auto& d : {pod.stage1_rootfs(), pod.stage1_upper(), pod.stage1_work(), pod.status_dir()})
+      fs::make_dirs(d, 0755);
+    return pod;
+  });
+}
+
+void PodDir::move_to(PodState state) {
+  stdfs::path to = pods_root_ / state_dir_name(state) / uuid_;
+  if (::rename(path_.c_str(), to.c_str()) < 0) throw_errno("moving pod " + uuid_ + " to " + quote(to.string()));
+  path_ = to;
+}
+
+void PodDir::remove() { fs::remove_tree(path_); }
+
+void PodDir::write_manifest(const pod::PodManifest& m) const {
+  fs::write_file_atomic(path_ / "pod.json", pod::serialize(m), 0644);
+}
+
+stdfs::path PodDir::journal_dir() const { return stage1_upper() / "var" / "log" / "journal" / machine_id_of(uuid_); }
+
+std::string machine_id_of(const std::string& uuid) {
+  std::string id = uuid;
+  std::erase(id, '-');
+  return id;
+}
+
+std::string new_uuid() {
+  sd_id128_t id;
+  int r = sd_id128_randomize(&id);
+  if (r < 0) throw_errno(-r, "generating a UUID");
+  char buf[SD_ID128_UUID_STRING_MAX];
+  return sd_id128_to_uuid_string(id, buf);
+}
+
+}  // namespace crt::runtime

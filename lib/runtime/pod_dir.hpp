@@ -1,0 +1,76 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/lock.hpp"
+#include "pod/manifest.hpp"
+
+namespace crt::runtime {
+
+/// Where a pod directory lives; the state is the directory plus whether its
+/// lock is held, as rkt did: no daemon keeps track of pods.
+enum class PodState { kPrepare, kPrepared, kRun, kExitedGarbage, kGarbage };
+
+/// The sub-directory of `pods/` for a state.
+const char* state_dir_name(PodState s);
+
+/// A pod's directory:
+///   pod.json               the manifest
+///   pid                    nspawn's PID while it runs
+///   stage1/rootfs          mount point of the stage1 overlay
+///   overlay/stage1/…       stage1's upper and work directories
+///   overlay/apps/NAME/…    each app's upper and work directories
+///   status/NAME            how each app exited (written from inside the pod)
+///   nspawn.log             nspawn's messages
+class PodDir {
+ public:
+  /// Creates pods/prepare/<uuid> under `state_dir` and locks it.
+  static PodDir create(const std::filesystem::path& state_dir, const std::string& uuid);
+
+  /// Renames the directory into another state's folder; the lock stays held.
+  void move_to(PodState state);
+  /// Removes the directory (after the pod's mounts are gone).
+  void remove();
+
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+  [[nodiscard]] FileLock& lock() { return lock_; }
+  [[nodiscard]] const std::string& uuid() const { return uuid_; }
+
+  void write_manifest(const pod::PodManifest& m) const;
+
+  [[nodiscard]] std::filesystem::path stage1_rootfs() const { return path_ / "stage1" / "rootfs"; }
+  [[nodiscard]] std::filesystem::path stage1_upper() const { return path_ / "overlay" / "stage1" / "upper"; }
+  [[nodiscard]] std::filesystem::path stage1_work() const { return path_ / "overlay" / "stage1" / "work"; }
+  [[nodiscard]] std::filesystem::path app_upper(const std::string& app) const {
+    return path_ / "overlay" / "apps" / app / "upper";
+  }
+  [[nodiscard]] std::filesystem::path app_work(const std::string& app) const {
+    return path_ / "overlay" / "apps" / app / "work";
+  }
+  [[nodiscard]] std::filesystem::path status_dir() const { return path_ / "status"; }
+  [[nodiscard]] std::filesystem::path pid_file() const { return path_ / "pid"; }
+  [[nodiscard]] std::filesystem::path nspawn_log() const { return path_ / "nspawn.log"; }
+  /// The pod's persistent journal, as written into stage1's upper layer.
+  [[nodiscard]] std::filesystem::path journal_dir() const;
+
+ private:
+  PodDir(std::filesystem::path pods_root, std::filesystem::path path, std::string uuid, FileLock lock)
+      : pods_root_(std::move(pods_root)), path_(std::move(path)), uuid_(std::move(uuid)), lock_(std::move(lock)) {}
+
+  std::filesystem::path pods_root_;
+  std::filesystem::path path_;
+  std::string uuid_;
+  FileLock lock_;
+};
+
+/// The machine id of a pod: its UUID without dashes (systemd derives it from
+/// the container UUID nspawn passes).
+std::string machine_id_of(const std::string& uuid);
+
+/// A new random UUID.
+std::string new_uuid();
+
+}  // namespace crt::runtime

@@ -1,0 +1,129 @@
+#include "runtime/supervisor.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <systemd/sd-event.h>
+#include <systemd/sd-journal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "common/error.hpp"
+
+namespace crt::runtime {
+
+namespace {
+
+struct EventDeleter {
+  void operator()(sd_event* e) const { sd_event_unref(e); }
+};
+struct JournalDeleter {
+  void operator()(sd_journal* j) const { sd_journal_close(j); }
+};
+
+std::optional<std::string_view> field(sd_journal* j, const char* name) {
+  const void* data = nullptr;
+  size_t len = 0;
+  if (sd_journal_get_data(j, name, &data, &len) < 0) return std::nullopt;
+  std::string_view v(static_cast<const char*>(data), len);
+  size_t eq = v.find('=');
+  return eq == std::string_view::npos ? std::string_view() : v.substr(eq + 1);
+}
+
+class Supervisor {
+ public:
+  explicit Supervisor(const SuperviseOptions& o) : opts_(o) {}
+
+  int run() {
+    sd_event* raw = nullptr;
+    if (int r = sd_event_new(&raw); r < 0) throw_errno(-r, "creating the event loop");
+    std::unique_ptr<sd_event, EventDeleter> ev(raw);
+    if (int r = sd_event_add_child(ev.get(), nullptr, opts_.nspawn_pid, WEXITED, &Supervisor::on_child, this); r < 0)
+      throw_errno(-r, "watching nspawn");
+    for (int sig : {SIGINT, SIGTERM, SIGHUP})
+      if (int r = sd_event_add_signal(ev.get(), nullptr, sig, &Supervisor::on_signal, this); r < 0)
+        throw_errno(-r, "handling signals");
+    if (!opts_.journal_dir.empty()) open_journal(ev.get());
+    if (int r = sd_event_loop(ev.get()); r < 0) throw_errno(-r, "supervising the pod");
+    if (journal_) {
+      sd_journal_process(journal_.get());
+      print_new_entries();
+    }
+    return status_;
+  }
+
+ private:
+  void open_journal(sd_event* ev) {
+    sd_journal* j = nullptr;
+    if (int r = sd_journal_open_directory(&j, opts_.journal_dir.c_str(), 0); r < 0)
+      throw_errno(-r, "opening the pod's journal " + quote(opts_.journal_dir.string()));
+    journal_.reset(j);
+    sd_journal_seek_head(j);
+    int fd = sd_journal_get_fd(j);
+    if (fd < 0) throw_errno(-fd, "watching the pod's journal");
+    int events = sd_journal_get_events(j);
+    if (int r = sd_event_add_io(ev, nullptr, fd, static_cast<uint32_t>(events), &Supervisor::on_journal, this); r < 0)
+      throw_errno(-r, "watching the pod's journal");
+  }
+
+  void print_new_entries() {
+    sd_journal* j = journal_.get();
+    bool wrote = false;
+    while (sd_journal_next(j) > 0) {
+      auto unit = field(j, "_SYSTEMD_UNIT");
+      auto message = field(j, "MESSAGE");
+      if (!message) continue;
+      std::string app = unit ? std::string(*unit) : "";
+      if (app.size() > 8 && app.compare(app.size() - 8, 8, ".service") == 0) app.resize(app.size() - 8);
+      auto ident = field(j, "SYSLOG_IDENTIFIER");
+      bool from_systemd = ident && *ident == "systemd";
+      if (!from_systemd && std::find(opts_.apps.begin(), opts_.apps.end(), app) != opts_.apps.end()) {
+        if (opts_.prefix_app_names) std::fprintf(stdout, "%s: ", app.c_str());
+        std::fwrite(message->data(), 1, message->size(), stdout);
+        std::fputc('\n', stdout);
+        wrote = true;
+      } else if (from_systemd) {
+        auto prio = field(j, "PRIORITY");
+        if (prio && !prio->empty() && (*prio)[0] <= '3')
+          std::fprintf(stderr, "crt: pod: %.*s\n", static_cast<int>(message->size()), message->data());
+      }
+    }
+    if (wrote) std::fflush(stdout);
+  }
+
+  static int on_journal(sd_event_source*, int, uint32_t, void* self) {
+    auto* s = static_cast<Supervisor*>(self);
+    if (sd_journal_process(s->journal_.get()) >= 0) s->print_new_entries();
+    return 0;
+  }
+
+  static int on_child(sd_event_source* src, const siginfo_t* si, void* self) {
+    auto* s = static_cast<Supervisor*>(self);
+    // sd-event has reaped nspawn already.
+    s->status_ = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
+    return sd_event_exit(sd_event_source_get_event(src), 0);
+  }
+
+  static int on_signal(sd_event_source*, const signalfd_siginfo*, void* self) {
+    auto* s = static_cast<Supervisor*>(self);
+    // nspawn turns the first SIGTERM into an orderly shutdown of the pod and
+    // a second one into an immediate one.
+    ::kill(s->opts_.nspawn_pid, SIGTERM);
+    return 0;
+  }
+
+  const SuperviseOptions& opts_;
+  std::unique_ptr<sd_journal, JournalDeleter> journal_;
+  int status_ = 0;
+};
+
+}  // namespace
+
+int supervise(const SuperviseOptions& opts) { return Supervisor(opts).run(); }
+
+}  // namespace crt::runtime

@@ -1,0 +1,82 @@
+#include "sandbox/seccomp.hpp"
+
+#include <seccomp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "common/error.hpp"
+
+namespace crt::sandbox {
+
+namespace {
+
+// The groups of SystemCallFilter= that every systemd since 252 knows.
+constexpr std::array<std::string_view, 29> kGroups = {
+    "@aio",      "@basic-io", "@chown",         "@clock",    "@cpu-emulation", "@debug",   "@default",  "@file-system",
+    "@io-event", "@ipc",      "@keyring",       "@memlock",  "@module",        "@mount",   "@network-io", "@obsolete",
+    "@pkey",     "@privileged", "@process",     "@raw-io",   "@reboot",        "@resources", "@known",   "@setuid",
+    "@signal",   "@swap",     "@sync",          "@system-service", "@timer"};
+
+bool is_errno_name(std::string_view name) {
+  for (int e = 1; e < 4096; ++e) {
+    const char* n = strerrorname_np(e);
+    if (n != nullptr && name == n) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string_view::npos) end = s.size();
+    out.emplace_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+SyscallFilter default_syscall_filter() { return {true, {"@system-service", "@pkey", "chroot"}, "EPERM"}; }
+
+void validate_syscall_entry(std::string_view name) {
+  if (name.empty()) throw Error("empty system call name");
+  if (name[0] == '@') {
+    if (std::find(kGroups.begin(), kGroups.end(), name) == kGroups.end())
+      throw Error("unknown system call group " + quote(name));
+    return;
+  }
+  if (seccomp_syscall_resolve_name(std::string(name).c_str()) == __NR_SCMP_ERROR)
+    throw Error("unknown system call " + quote(name));
+}
+
+SyscallFilter parse_syscall_filter(std::string_view spec) {
+  return with_context("parsing --seccomp " + quote(spec), [&] {
+    SyscallFilter f;
+    f.entries.clear();
+    bool mode_seen = false;
+    for (const auto& item : split(spec, ',')) {
+      if (item.rfind("mode=", 0) == 0) {
+        std::string mode = item.substr(5);
+        if (mode != "retain" && mode != "remove") throw Error("mode must be 'retain' or 'remove'");
+        f.allow_list = mode == "retain";
+        mode_seen = true;
+      } else if (item.rfind("errno=", 0) == 0) {
+        f.error_number = item.substr(6);
+        if (!is_errno_name(f.error_number)) throw Error("unknown errno name " + quote(f.error_number));
+      } else {
+        validate_syscall_entry(item);
+        f.entries.push_back(item);
+      }
+    }
+    if (!mode_seen) throw Error("missing mode=retain or mode=remove");
+    if (f.entries.empty()) throw Error("no system calls given");
+    return f;
+  });
+}
+
+}  // namespace crt::sandbox

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace crt::sandbox {
+
+/// A system call filter in systemd's terms (SystemCallFilter=).
+struct SyscallFilter {
+  bool allow_list = true;            ///< retain the listed calls (false: remove them)
+  std::vector<std::string> entries;  ///< syscall names and @groups
+  std::string error_number = "EPERM";
+};
+
+/// The default filter: ordinary software (shells, busybox, coreutils, nginx)
+/// runs; reboot, kexec, modules, mount, swap, clock, raw I/O and debugging
+/// calls fail with EPERM.
+SyscallFilter default_syscall_filter();
+
+/// Parses "mode=retain|remove[,errno=NAME],ENTRY,…". Every syscall name is
+/// checked with libseccomp and every @group against systemd's groups.
+SyscallFilter parse_syscall_filter(std::string_view spec);
+
+/// Throws unless `name` is a system call libseccomp knows or a systemd group.
+void validate_syscall_entry(std::string_view name);
+
+}  // namespace crt::sandbox

@@ -1,0 +1,130 @@
+#include "store/image.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+
+namespace crt::store {
+
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> string_list(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return {};
+  return j[key].get<std::vector<std::string>>();
+}
+
+std::vector<std::string> object_keys(const json& j, const char* key) {
+  std::vector<std::string> out;
+  if (!j.contains(key) || !j[key].is_object()) return out;
+  for (const auto& [k, v] : j[key].items()) out.push_back(k);
+  return out;
+}
+
+std::string string_or_empty(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return {};
+  return j[key].get<std::string>();
+}
+
+}  // namespace
+
+RunConfig parse_run_config(const json& image_config) {
+  RunConfig r;
+  if (!image_config.contains("config") || image_config["config"].is_null()) return r;
+  const json& c = image_config["config"];
+  try {
+    r.entrypoint = string_list(c, "Entrypoint");
+    r.cmd = string_list(c, "Cmd");
+    r.env = string_list(c, "Env");
+    r.user = string_or_empty(c, "User");
+    r.working_dir = string_or_empty(c, "WorkingDir");
+    r.stop_signal = string_or_empty(c, "StopSignal");
+    if (c.contains("Labels") && c["Labels"].is_object())
+      r.labels = c["Labels"].get<std::map<std::string, std::string>>();
+    r.exposed_ports = object_keys(c, "ExposedPorts");
+    r.volumes = object_keys(c, "Volumes");
+  } catch (const json::exception& e) {
+    throw Error(std::string("invalid image configuration: ") + e.what());
+  }
+  return r;
+}
+
+json make_image_config(const RunConfig& run, const std::vector<std::string>& diff_ids,
+                       const std::string& created) {
+  json c = json::object();
+  if (!run.entrypoint.empty()) c["Entrypoint"] = run.entrypoint;
+  if (!run.cmd.empty()) c["Cmd"] = run.cmd;
+  if (!run.env.empty()) c["Env"] = run.env;
+  if (!run.user.empty()) c["User"] = run.user;
+  if (!run.working_dir.empty()) c["WorkingDir"] = run.working_dir;
+  if (!run.labels.empty()) c["Labels"] = run.labels;
+  if (!run.stop_signal.empty()) c["StopSignal"] = run.stop_signal;
+  json j;
+  j["architecture"] = "amd64";
+  j["os"] = "linux";
+  j["created"] = created;
+  j["config"] = c;
+  j["rootfs"] = {{"type", "layers"}, {"diff_ids", diff_ids}};
+  return j;
+}
+
+void to_json(json& j, const Image& im) {
+  j = json{{"id", im.id}, {"names", im.names}, {"layers", im.layers}, {"size", im.size}, {"created", im.created}};
+}
+
+void from_json(const json& j, Image& im) {
+  j.at("id").get_to(im.id);
+  j.at("names").get_to(im.names);
+  j.at("layers").get_to(im.layers);
+  j.at("size").get_to(im.size);
+  j.at("created").get_to(im.created);
+}
+
+namespace {
+
+bool valid_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == '/' ||
+         c == ':';
+}
+
+bool valid_tag_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '-';
+}
+
+}  // namespace
+
+Reference parse_reference(std::string_view ref) {
+  Reference r;
+  size_t slash = ref.rfind('/');
+  size_t colon = ref.rfind(':');
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    r.name = std::string(ref.substr(0, colon));
+    r.tag = std::string(ref.substr(colon + 1));
+  } else {
+    r.name = std::string(ref);
+    r.tag = "latest";
+  }
+  auto bad = [&](const std::string& why) { return Error("invalid image name " + quote(ref) + ": " + why); };
+  if (r.name.empty()) throw bad("the name is empty");
+  if (!((r.name[0] >= 'a' && r.name[0] <= 'z') || (r.name[0] >= '0' && r.name[0] <= '9')))
+    throw bad("it must start with a lowercase letter or digit");
+  for (char c : r.name)
+    if (!valid_name_char(c)) throw bad("only lowercase letters, digits, '.', '_', '-', '/' and ':' are allowed");
+  if (r.tag.empty() || r.tag.size() > 128) throw bad("the tag must be 1 to 128 characters");
+  for (char c : r.tag)
+    if (!valid_tag_char(c)) throw bad("the tag may hold only letters, digits, '.', '_' and '-'");
+  return r;
+}
+
+std::string base_name(std::string_view ref) {
+  std::string_view s = ref;
+  if (size_t at = s.find('@'); at != std::string_view::npos) s = s.substr(0, at);
+  size_t slash = s.rfind('/');
+  if (slash != std::string_view::npos) s = s.substr(slash + 1);
+  if (size_t colon = s.find(':'); colon != std::string_view::npos) s = s.substr(0, colon);
+  return std::string(s);
+}
+
+}  // namespace crt::store

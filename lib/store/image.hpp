@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace crt::store {
+
+/// What an image says about running it: the "config" object of an OCI image
+/// configuration.
+struct RunConfig {
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;  ///< "K=V"
+  std::string user;
+  std::string working_dir;
+  std::map<std::string, std::string> labels;
+  std::vector<std::string> exposed_ports;
+  std::vector<std::string> volumes;
+  std::string stop_signal;
+};
+
+/// Parses the OCI image configuration JSON (the whole document).
+RunConfig parse_run_config(const nlohmann::json& image_config);
+
+/// Builds an OCI image configuration document for a single-layer rootfs.
+nlohmann::json make_image_config(const RunConfig& run, const std::vector<std::string>& diff_ids,
+                                 const std::string& created);
+
+/// An image in the store.
+struct Image {
+  std::string id;                   ///< "sha256:<hex>" of its configuration blob
+  std::vector<std::string> names;   ///< "name:tag"
+  std::vector<std::string> layers;  ///< diff_ids, lowest first
+  uint64_t size = 0;                ///< bytes of its layer trees
+  std::string created;              ///< RFC 3339
+  RunConfig config;                 ///< filled from the configuration blob on lookup
+};
+
+void to_json(nlohmann::json& j, const Image& im);
+void from_json(const nlohmann::json& j, Image& im);
+
+/// A parsed image reference "name[:tag]".
+struct Reference {
+  std::string name;
+  std::string tag;
+  [[nodiscard]] std::string str() const { return name + ":" + tag; }
+};
+
+/// Parses "name[:tag]" (tag defaults to "latest"); throws on invalid input.
+Reference parse_reference(std::string_view ref);
+
+/// The short name of an image reference: its last path component without tag
+/// ("docker.io/library/nginx:1" -> "nginx").
+std::string base_name(std::string_view ref);
+
+}  // namespace crt::store

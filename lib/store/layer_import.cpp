@@ -1,0 +1,253 @@
+#include "store/layer_import.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+#include "store/digest.hpp"
+
+namespace crt::store {
+
+namespace {
+
+namespace stdfs = std::filesystem;
+
+struct ArchiveDeleter {
+  void operator()(archive* a) const { archive_free(a); }
+};
+using ArchivePtr = std::unique_ptr<archive, ArchiveDeleter>;
+struct EntryDeleter {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
+struct LinkResolverDeleter {
+  void operator()(archive_entry_linkresolver* r) const { archive_entry_linkresolver_free(r); }
+};
+
+void check(archive* a, int rc, const std::string& what) {
+  if (rc == ARCHIVE_OK || rc == ARCHIVE_WARN) return;
+  const char* msg = archive_error_string(a);
+  throw Error(what + ": " + (msg != nullptr ? msg : "unknown error"));
+}
+
+/// Restores the working directory on destruction (archive_write_disk works
+/// relative to it).
+class CwdGuard {
+ public:
+  explicit CwdGuard(const stdfs::path& dir) : saved_(fs::open_fd(".", O_RDONLY | O_DIRECTORY)) {
+    if (::chdir(dir.c_str()) < 0) throw_errno("entering " + quote(dir.string()));
+  }
+  ~CwdGuard() { (void)::fchdir(saved_.get()); }
+  CwdGuard(const CwdGuard&) = delete;
+  CwdGuard& operator=(const CwdGuard&) = delete;
+
+ private:
+  UniqueFd saved_;
+};
+
+/// Writes every entry twice: as a canonical tar into a hash, and onto disk.
+class LayerSink {
+ public:
+  LayerSink() : tar_(archive_write_new()), disk_(archive_write_disk_new()) {
+    check(tar_.get(), archive_write_set_format_pax_restricted(tar_.get()), "setting up the layer digest");
+    check(tar_.get(), archive_write_set_bytes_in_last_block(tar_.get(), 1), "setting up the layer digest");
+    check(tar_.get(),
+          archive_write_open2(tar_.get(), this, nullptr, &LayerSink::on_write, nullptr, nullptr),
+          "setting up the layer digest");
+    int flags = ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
+                ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL;
+    check(disk_.get(), archive_write_disk_set_options(disk_.get(), flags), "setting up extraction");
+  }
+
+  void header(archive_entry* e) {
+    std::string path = archive_entry_pathname(e) != nullptr ? archive_entry_pathname(e) : "";
+    check(tar_.get(), archive_write_header(tar_.get(), e), "archiving " + quote(path));
+    check(disk_.get(), archive_write_header(disk_.get(), e), "extracting " + quote(path));
+    if (archive_entry_filetype(e) == AE_IFREG && archive_entry_hardlink(e) == nullptr)
+      size_ += static_cast<uint64_t>(archive_entry_size(e));
+    current_ = path;
+  }
+
+  void data(const void* buf, size_t n) {
+    if (archive_write_data(tar_.get(), buf, n) < 0) check(tar_.get(), ARCHIVE_FATAL, "archiving " + quote(current_));
+    if (archive_write_data(disk_.get(), buf, n) < 0)
+      check(disk_.get(), ARCHIVE_FATAL, "extracting " + quote(current_));
+  }
+
+  void finish_entry() {
+    check(disk_.get(), archive_write_finish_entry(disk_.get()), "extracting " + quote(current_));
+  }
+
+  UnpackedLayer close() {
+    check(tar_.get(), archive_write_close(tar_.get()), "finishing the layer digest");
+    check(disk_.get(), archive_write_close(disk_.get()), "finishing extraction");
+    return {"sha256:" + hash_.hex(), size_};
+  }
+
+ private:
+  static la_ssize_t on_write(archive*, void* self, const void* buf, size_t n) {
+    static_cast<LayerSink*>(self)->hash_.update(buf, n);
+    return static_cast<la_ssize_t>(n);
+  }
+
+  ArchivePtr tar_;
+  ArchivePtr disk_;
+  Sha256 hash_;
+  uint64_t size_ = 0;
+  std::string current_;
+};
+
+/// Entry metadata must not depend on when the source was read.
+void normalize(archive_entry* e) {
+  archive_entry_unset_atime(e);
+  archive_entry_unset_ctime(e);
+  archive_entry_unset_birthtime(e);
+  archive_entry_set_uname(e, nullptr);
+  archive_entry_set_gname(e, nullptr);
+}
+
+void copy_file_data(int fd, LayerSink& sink, const std::string& shown) {
+  char buf[128 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("reading " + quote(shown));
+    }
+    if (n == 0) break;
+    sink.data(buf, static_cast<size_t>(n));
+  }
+}
+
+class DirectoryReader {
+ public:
+  explicit DirectoryReader(stdfs::path root)
+      : root_(std::move(root)), disk_(archive_read_disk_new()), resolver_(archive_entry_linkresolver_new()) {
+    archive_entry_linkresolver_set_strategy(resolver_.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+  }
+
+  void copy_to(LayerSink& sink) {
+    walk("", sink);
+    archive_entry* spare = nullptr;
+    archive_entry* deferred = nullptr;
+    archive_entry_linkify(resolver_.get(), &deferred, &spare);
+    if (deferred != nullptr) throw Error("unexpected deferred hard link");
+  }
+
+ private:
+  void walk(const std::string& rel, LayerSink& sink) {
+    stdfs::path dir = rel.empty() ? root_ : root_ / rel;
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& de : stdfs::directory_iterator(dir, ec)) names.push_back(de.path().filename().string());
+    if (ec) throw Error("listing " + quote(dir.string()) + ": " + ec.message());
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+      std::string child = rel.empty() ? name : rel + "/" + name;
+      add(child, sink);
+    }
+  }
+
+  void add(const std::string& rel, LayerSink& sink) {
+    stdfs::path full = root_ / rel;
+    struct stat st {};
+    if (::lstat(full.c_str(), &st) < 0) throw_errno("inspecting " + quote(full.string()));
+    UniqueFd fd;
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+      int raw = ::open(full.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+      if (raw < 0) throw_errno("opening " + quote(full.string()));
+      fd.reset(raw);
+    }
+    EntryPtr entry(archive_entry_new());
+    archive_entry_copy_sourcepath(entry.get(), full.c_str());
+    archive_entry_copy_pathname(entry.get(), rel.c_str());
+    check(disk_.get(), archive_read_disk_entry_from_file(disk_.get(), entry.get(), fd.get(), &st),
+          "reading " + quote(full.string()));
+    normalize(entry.get());
+    archive_entry* e = entry.release();
+    archive_entry* spare = nullptr;
+    archive_entry_linkify(resolver_.get(), &e, &spare);
+    if (spare != nullptr) archive_entry_free(spare);
+    EntryPtr owned(e);
+    if (owned) {
+      sink.header(owned.get());
+      if (S_ISREG(st.st_mode) && archive_entry_size(owned.get()) > 0) copy_file_data(fd.get(), sink, full.string());
+      sink.finish_entry();
+    }
+    if (S_ISDIR(st.st_mode)) walk(rel, sink);
+  }
+
+  stdfs::path root_;
+  ArchivePtr disk_;
+  std::unique_ptr<archive_entry_linkresolver, LinkResolverDeleter> resolver_;
+};
+
+std::string clean_entry_path(const char* p) {
+  std::string s = p != nullptr ? p : "";
+  while (s.rfind("./", 0) == 0) s.erase(0, 2);
+  return s;
+}
+
+void copy_archive(const stdfs::path& source, LayerSink& sink) {
+  ArchivePtr in(archive_read_new());
+  archive_read_support_filter_all(in.get());
+  archive_read_support_format_tar(in.get());
+  check(in.get(), archive_read_open_filename(in.get(), source.c_str(), 128 * 1024),
+        "opening " + quote(source.string()));
+  archive_entry* e = nullptr;
+  for (;;) {
+    int rc = archive_read_next_header(in.get(), &e);
+    if (rc == ARCHIVE_EOF) break;
+    check(in.get(), rc, "reading " + quote(source.string()));
+    std::string path = clean_entry_path(archive_entry_pathname(e));
+    if (path.empty() || path == ".") continue;
+    archive_entry_copy_pathname(e, path.c_str());
+    if (const char* link = archive_entry_hardlink(e)) archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
+    normalize(e);
+    sink.header(e);
+    const void* buf = nullptr;
+    size_t n = 0;
+    la_int64_t off = 0;
+    for (;;) {
+      int r = archive_read_data_block(in.get(), &buf, &n, &off);
+      if (r == ARCHIVE_EOF) break;
+      check(in.get(), r, "reading " + quote(path) + " from " + quote(source.string()));
+      sink.data(buf, n);
+    }
+    sink.finish_entry();
+  }
+}
+
+}  // namespace
+
+UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& dest) {
+  // Extraction works relative to the working directory, which moves into dest.
+  const stdfs::path source = stdfs::absolute(source_arg);
+  struct stat st {};
+  if (::stat(source.c_str(), &st) < 0) throw_errno(quote(source.string()));
+  if (::mkdir(dest.c_str(), 0755) < 0) throw_errno("creating " + quote(dest.string()));
+  LayerSink sink;
+  {
+    CwdGuard cwd(dest);
+    if (S_ISDIR(st.st_mode)) {
+      DirectoryReader(source).copy_to(sink);
+    } else if (S_ISREG(st.st_mode)) {
+      copy_archive(source, sink);
+    } else {
+      throw Error(quote(source.string()) + " is neither a directory nor a tar archive");
+    }
+    return sink.close();
+  }
+}
+
+}  // namespace crt::store

@@ -1,0 +1,182 @@
+#include "unit/escape.hpp"
+
+#include <cstdint>
+
+#include "common/error.hpp"
+
+namespace crt::unit {
+
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+void append_hex_escape(std::string& out, unsigned char c) {
+  out += "\\x";
+  out += kHex[c >> 4];
+  out += kHex[c & 0xf];
+}
+
+/// Length of the valid UTF-8 sequence starting at s[i], or 0.
+size_t utf8_sequence_length(std::string_view s, size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  size_t n = 0;
+  uint32_t cp = 0;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    cp = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    cp = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3f);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+      (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return n;
+}
+
+bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+std::string shown(const Value& v) {
+  std::string s;
+  for (const auto& p : v.parts()) {
+    if (const auto* t = std::get_if<std::string>(&p))
+      s += *t;
+    else if (const auto* verbatim = std::get_if<Verbatim>(&p))
+      s += verbatim->text;
+    else
+      s += std::string("%") + std::get<Specifier>(p).letter;
+  }
+  return s;
+}
+
+std::string specifier_text(const Specifier& s) {
+  if (!((s.letter >= 'a' && s.letter <= 'z') || (s.letter >= 'A' && s.letter <= 'Z')))
+    throw Error("invalid unit specifier '%" + std::string(1, s.letter) + "'");
+  return std::string("%") + s.letter;
+}
+
+}  // namespace
+
+std::string escape_value(const Value& v) {
+  std::string out;
+  for (const auto& p : v.parts()) {
+    if (const auto* spec = std::get_if<Specifier>(&p)) {
+      out += specifier_text(*spec);
+      continue;
+    }
+    bool verbatim = std::holds_alternative<Verbatim>(p);
+    const std::string& text = verbatim ? std::get<Verbatim>(p).text : std::get<std::string>(p);
+    for (char ch : text) {
+      if (is_control(static_cast<unsigned char>(ch)))
+        throw Error("value " + quote(shown(v)) + " contains a control character (such as a newline)");
+      if (ch == '%' && !verbatim) out += '%';
+      out += ch;
+    }
+  }
+  if (!out.empty()) {
+    if (out.front() == ' ' || out.back() == ' ')
+      throw Error("value " + quote(shown(v)) + " has leading or trailing whitespace");
+    if (out.back() == '\\') throw Error("value " + quote(shown(v)) + " ends with a backslash");
+  }
+  return out;
+}
+
+std::string escape_word(const Value& v, WordStyle style, bool exec) {
+  std::string out = "\"";
+  for (const auto& p : v.parts()) {
+    if (const auto* spec = std::get_if<Specifier>(&p)) {
+      out += specifier_text(*spec);
+      continue;
+    }
+    if (std::holds_alternative<Verbatim>(p)) throw Error("verbatim text cannot be a quoted word");
+    const std::string& s = std::get<std::string>(p);
+    for (size_t i = 0; i < s.size(); ++i) {
+      auto c = static_cast<unsigned char>(s[i]);
+      switch (c) {
+        case '"': out += "\\\""; continue;
+        case '\\': out += "\\\\"; continue;
+        case '%': out += "%%"; continue;
+        case '$':
+          out += exec ? "$$" : "$";
+          continue;
+        default: break;
+      }
+      if (style == WordStyle::kQuoted) {
+        if (is_control(c) || c == 0)
+          throw Error("value " + quote(shown(v)) + " contains a control character (such as a newline)");
+        out += static_cast<char>(c);
+        continue;
+      }
+      if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (is_control(c)) {
+        append_hex_escape(out, c);
+      } else if (c < 0x80) {
+        out += static_cast<char>(c);
+      } else if (size_t n = utf8_sequence_length(s, i); n > 0) {
+        out.append(s, i, n);
+        i += n - 1;
+      } else {
+        append_hex_escape(out, c);
+      }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+namespace {
+
+bool is_valid_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' ||
+         c == '_' || c == '.';
+}
+
+}  // namespace
+
+std::string escape_unit_name(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '/')
+      out += '-';
+    else if ((i == 0 && c == '.') || !is_valid_name_char(c))
+      append_hex_escape(out, static_cast<unsigned char>(c));
+    else
+      out += c;
+  }
+  return out;
+}
+
+std::string escape_unit_path(std::string_view path) {
+  std::string simplified;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view comp = path.substr(i, j - i);
+    if (!comp.empty() && comp != ".") {
+      if (!simplified.empty()) simplified += '/';
+      simplified += comp;
+    }
+    i = j;
+  }
+  if (simplified.empty()) return "-";
+  return escape_unit_name(simplified);
+}
+
+}  // namespace crt::unit

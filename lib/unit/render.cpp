@@ -1,0 +1,61 @@
+#include "unit/render.hpp"
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "unit/escape.hpp"
+
+namespace crt::unit {
+
+namespace {
+
+bool is_exec_key(const std::string& key) { return key.rfind("Exec", 0) == 0; }
+
+std::string render_words(const WordList& w, bool exec) {
+  std::string out;
+  for (const auto& word : w.words) {
+    if (!out.empty()) out += ' ';
+    out += escape_word(word, w.style, exec);
+  }
+  return out;
+}
+
+std::string render_exec(const ExecCommand& c) {
+  if (c.argv.empty()) throw Error("a command line needs at least one argument");
+  std::string out = c.prefix + "@";
+  // systemd expands $VAR in the arguments only, never in the binary's path.
+  out += escape_word(c.path, WordStyle::kCEscaped, false);
+  for (const auto& a : c.argv) out += " " + escape_word(a, WordStyle::kCEscaped, true);
+  return out;
+}
+
+std::string render_entry(const Entry& e) {
+  return with_context("rendering " + e.key + "=", [&] {
+    std::string v;
+    if (const auto* val = std::get_if<Value>(&e.value))
+      v = escape_value(*val);
+    else if (const auto* words = std::get_if<WordList>(&e.value))
+      v = render_words(*words, is_exec_key(e.key));
+    else
+      v = render_exec(std::get<ExecCommand>(e.value));
+    return e.key + "=" + v + "\n";
+  });
+}
+
+}  // namespace
+
+std::string render(const UnitFile& u) {
+  std::string out;
+  for (const auto& c : u.comments) out += c.empty() ? "#\n" : "# " + c + "\n";
+  for (const auto& s : u.sections) {
+    if (!out.empty()) out += '\n';
+    out += "[" + s.name + "]\n";
+    for (const auto& e : s.entries) out += render_entry(e);
+  }
+  return out;
+}
+
+void write(const UnitFile& u, const std::filesystem::path& path) {
+  fs::write_file_atomic(path, render(u), 0644);
+}
+
+}  // namespace crt::unit

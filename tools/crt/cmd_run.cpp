@@ -1,0 +1,33 @@
+// crt run: boots a pod and waits for it.
+
+#include <cstdio>
+
+#include "commands.hpp"
+#include "common/error.hpp"
+#include "pod/run_args.hpp"
+#include "runtime/run.hpp"
+
+namespace crt::cli {
+
+void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status) {
+  CLI::App* run = app.add_subcommand("run", "Run a pod and wait for it to end");
+  run->prefix_command();
+  run->set_help_flag();
+  run->allow_extras();
+  run->callback([run, &g, &exit_status] {
+    std::vector<std::string> args = run->remaining();
+    pod::RunRequest req;
+    try {
+      req = pod::parse_run_args(args);
+    } catch (const pod::HelpRequested&) {
+      std::fputs(pod::run_help().c_str(), stdout);
+      exit_status = 0;
+      return;
+    }
+    require_root("crt run");
+    if (g.debug) req.pod.debug = true;
+    exit_status = runtime::run_pod(req, {g.dir, data_dir()});
+  });
+}
+
+}  // namespace crt::cli

@@ -1,0 +1,51 @@
+// crt: a systemd-native pod manager (stage0).
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "commands.hpp"
+#include "common/error.hpp"
+#include "runtime/images.hpp"
+#include "runtime/run.hpp"
+
+namespace crt::cli {
+
+void require_root(const std::string& what) {
+  if (::geteuid() != 0) throw Error(what + " needs root privileges (run it as root or with sudo)");
+}
+
+std::filesystem::path data_dir() { return runtime::default_data_dir(); }
+
+}  // namespace crt::cli
+
+int main(int argc, char** argv) {
+  CLI::App app("crt: run pods of OCI-style images as sandboxed services of a small systemd, booted by "
+               "systemd-nspawn.",
+               "crt");
+  app.require_subcommand(1);
+  crt::cli::GlobalOptions g;
+  app.add_option("--dir", g.dir, "Directory of crt's state: image store and pods")->capture_default_str();
+  app.add_flag("--debug", g.debug, "Print more about what crt does");
+  app.set_version_flag("--version", CRT_VERSION);
+  int status = 0;
+  crt::cli::add_run_command(app, g, status);
+  crt::cli::add_image_command(app, g, status);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : crt::kErrorExitCode;
+  } catch (const crt::runtime::Interrupted& e) {
+    std::fprintf(stderr, "crt: %s\n", e.what());
+    return 128 + e.signal();
+  } catch (const crt::Error& e) {
+    std::fprintf(stderr, "crt: %s\n", e.what());
+    return crt::kErrorExitCode;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "crt: internal error: %s\n", e.what());
+    return crt::kErrorExitCode;
+  }
+  return status;
+}
