@@ -1,5 +1,7 @@
 #include "pod/units.hpp"
 
+#include <set>
+
 #include "common/error.hpp"
 
 namespace crt::pod {
@@ -35,11 +37,13 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return out;
 }
 
-std::string optional_paths(const char* const* begin, const char* const* end) {
+/// These settings name paths as stage1 sees them, so each is placed under
+/// the app's rootfs; "-": an image may lack some of them.
+std::string optional_paths(const std::string& rootfs, const char* const* begin, const char* const* end) {
   std::string out;
   for (auto p = begin; p != end; ++p) {
     if (!out.empty()) out += ' ';
-    out += std::string("-") + *p;
+    out += "-" + rootfs + *p;
   }
   return out;
 }
@@ -61,8 +65,9 @@ void add_sandbox(unit::Section& s, const AppManifest& app) {
   std::string filter = join(app.seccomp.entries, " ");
   s.set("SystemCallFilter", app.seccomp.allow_list ? filter : "~" + filter);
   s.set("SystemCallErrorNumber", app.seccomp.error_number);
-  s.set("ReadOnlyPaths", optional_paths(std::begin(kReadOnlyPaths), std::end(kReadOnlyPaths)));
-  s.set("InaccessiblePaths", optional_paths(std::begin(kInaccessiblePaths), std::end(kInaccessiblePaths)));
+  std::string rootfs = app_rootfs_in_stage1(app.name);
+  s.set("ReadOnlyPaths", optional_paths(rootfs, std::begin(kReadOnlyPaths), std::end(kReadOnlyPaths)));
+  s.set("InaccessiblePaths", optional_paths(rootfs, std::begin(kInaccessiblePaths), std::end(kInaccessiblePaths)));
   s.set("DevicePolicy", "closed");
   for (const char* d : kDevicesAllowed) s.set("DeviceAllow", d);
 }
@@ -95,6 +100,9 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   for (const auto& a : app.argv) start.argv.emplace_back(a);
   s.set_exec("ExecStart", start);
   s.set("RootDirectory", app_rootfs_in_stage1(app.name));
+  // prepare-app has set up /dev, /proc, /sys and /run in the rootfs; systemd
+  // would otherwise mount fresh ones over them (hiding the journal socket).
+  s.set("MountAPIVFS", "no");
   s.set("WorkingDirectory", app.working_dir);
   s.set("User", std::to_string(*app.uid));
   s.set("Group", std::to_string(*app.gid));
@@ -139,10 +147,16 @@ UnitFile app_exited_unit(const PodManifest& pod) {
   u.comments = {kGeneratedComment};
   u.section("Unit")
       .set("Description", Value("Record how app ") + Specifier{'i'} + Value(" ended"))
-      .set("DefaultDependencies", "no");
+      .set("DefaultDependencies", "no")
+      // When the pod stops, apps are stopped before shutdown.target; their
+      // records must be written before the pod goes away.
+      .set("Before", "shutdown.target");
   std::string helper = std::string(kStage1HelperDir) + "/app-exited";
   u.section("Service")
       .set("Type", "oneshot")
+      // Not the per-template slice systemd would make: that one conflicts
+      // with shutdown.target and would be stopped, recorder and all.
+      .set("Slice", "system.slice")
       .set_exec("ExecStart", ExecCommand{"", helper,
                                          {Value("app-exited"), Value("--policy=" + pod.exit_policy),
                                           Value("--apps=" + join(app_names(pod), ",")), Specifier{'i'}}});
@@ -160,6 +174,28 @@ UnitFile default_target(const PodManifest& pod) {
       .set("Wants", wants)
       .set("After", wants);
   return u;
+}
+
+std::string stage1_passwd(const PodManifest& pod) {
+  std::string out = "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n";
+  std::set<uint32_t> seen = {0, 65534};
+  for (const auto& a : pod.apps) {
+    if (!a.uid || !a.gid || !seen.insert(*a.uid).second) continue;
+    std::string uid = std::to_string(*a.uid);
+    out += "crt-uid-" + uid + ":x:" + uid + ":" + std::to_string(*a.gid) + "::/:/sbin/nologin\n";
+  }
+  return out;
+}
+
+std::string stage1_group(const PodManifest& pod) {
+  std::string out = "root:x:0:\nsystemd-journal:x:101:\nnogroup:x:65534:\n";
+  std::set<uint32_t> seen = {0, 101, 65534};
+  for (const auto& a : pod.apps) {
+    if (!a.gid || !seen.insert(*a.gid).second) continue;
+    std::string gid = std::to_string(*a.gid);
+    out += "crt-gid-" + gid + ":x:" + gid + ":\n";
+  }
+  return out;
 }
 
 std::vector<std::pair<std::string, UnitFile>> pod_units(const PodManifest& pod) {

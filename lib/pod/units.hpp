@@ -32,6 +32,12 @@ unit::UnitFile app_exited_unit(const PodManifest& pod);
 /// default.target of the pod: wants every app and the journal.
 unit::UnitFile default_target(const PodManifest& pod);
 
+/// stage1's /etc/passwd and /etc/group for a pod: systemd in stage1 resolves
+/// each app's numeric User=/Group= there, so every app uid and gid gets an
+/// entry ("crt-uid-N"); the app itself sees only its image's files.
+std::string stage1_passwd(const PodManifest& pod);
+std::string stage1_group(const PodManifest& pod);
+
 /// Every unit crt writes for a pod, by file name.
 std::vector<std::pair<std::string, unit::UnitFile>> pod_units(const PodManifest& pod);
 

@@ -127,6 +127,8 @@ void write_units(const PodDir& pod, const pod::PodManifest& m) {
   stdfs::path dir = pod.stage1_rootfs() / pod::kStage1UnitDir;
   fs::make_dirs(dir);
   for (const auto& [name, unit] : pod::pod_units(m)) unit::write(unit, dir / name);
+  fs::write_file_atomic(pod.stage1_rootfs() / "etc" / "passwd", pod::stage1_passwd(m));
+  fs::write_file_atomic(pod.stage1_rootfs() / "etc" / "group", pod::stage1_group(m));
   // journald writes the pod's journal here; it exists before the pod starts so
   // that crt can follow it from the first line.
   fs::make_dirs(pod.stage1_rootfs() / "var" / "log" / "journal" / machine_id_of(m.uuid));
@@ -268,6 +270,9 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
   pod.write_manifest(m);
   if (req.pod.uuid_file_save) fs::write_file_atomic(*req.pod.uuid_file_save, m.uuid + "\n");
 
+  // Mount where the pod will run: the overlay options name these paths, and
+  // that is what users see in findmnt and /proc/PID/mountinfo.
+  pod.move_to(PodState::kRun);
   mount::enter_private_mount_namespace();
   with_context("preparing pod " + m.uuid, [&] {
     mount_pod(pod, m, store);
@@ -285,7 +290,6 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
     ~CgroupCleanup() { cg.remove(); }
   } cg_cleanup{cg};
 
-  pod.move_to(PodState::kRun);
   NspawnOptions nopts;
   nopts.stage1_rootfs = pod.stage1_rootfs();
   nopts.debug = req.pod.debug;

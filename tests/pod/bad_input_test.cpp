@@ -1,0 +1,90 @@
+// Bad input gets one clear error, crt's own exit status (254), and leaves
+// nothing behind.
+
+#include <filesystem>
+
+#include "pod_fixture.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+class BadInputTest : public PodTest {
+ protected:
+  void expect_clean_failure(const std::vector<std::string>& args, const std::string& message) {
+    Result r = crt(args);
+    EXPECT_EQ(r.status, 254) << r.out << r.err;
+    EXPECT_THAT(r.err, HasSubstr(message));
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    for (const char* state : {"prepare", "prepared", "run"}) EXPECT_TRUE(pods(state).empty()) << state;
+  }
+};
+
+TEST_F(BadInputTest, UnknownImage) {
+  expect_clean_failure({"run", "no-such-image", "--", "/bin/true"}, "no image 'no-such-image' in the store");
+}
+
+TEST_F(BadInputTest, ImageWithoutCommand) {
+  std::filesystem::create_directories(dir_ + "/rootfs/bin");
+  ASSERT_EQ(crt({"image", "import", dir_ + "/rootfs", "empty"}).status, 0);
+  expect_clean_failure({"run", "empty"}, "has no command: give one with --exec or after '--'");
+}
+
+TEST_F(BadInputTest, ExecOfAMissingBinaryNamesTheRootfs) {
+  Result r = crt({"run", "busybox", "--exec=/bin/nope"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("the binary '/bin/nope' does not exist in the image's rootfs '"));
+  EXPECT_THAT(r.err, HasSubstr("/opt/stage2/busybox/rootfs'"));
+  EXPECT_TRUE(pods("run").empty());
+  EXPECT_TRUE(pods("prepare").empty());
+  r = crt({"run", "busybox", "--", "nope-in-path"});
+  EXPECT_THAT(r.err, HasSubstr("no binary 'nope-in-path' in $PATH"));
+}
+
+TEST_F(BadInputTest, InvalidLimits) {
+  expect_clean_failure({"run", "busybox", "--memory=lots", "--", "/bin/true"}, "invalid memory size 'lots'");
+  expect_clean_failure({"run", "busybox", "--cpu=0", "--", "/bin/true"}, "must be more than zero");
+  expect_clean_failure({"run", "busybox", "--cpu=fast", "--", "/bin/true"}, "invalid CPU amount 'fast'");
+}
+
+TEST_F(BadInputTest, UnknownUserOrGroup) {
+  expect_clean_failure({"run", "busybox", "--user=nosuchuser", "--", "/bin/true"},
+                       "user 'nosuchuser' is not in the image's /etc/passwd");
+  expect_clean_failure({"run", "busybox", "--group=nosuchgroup", "--", "/bin/true"},
+                       "group 'nosuchgroup' is not in the image's /etc/group");
+}
+
+TEST_F(BadInputTest, UnknownSyscallOrCapability) {
+  expect_clean_failure({"run", "busybox", "--seccomp=mode=retain,@system-service,nosuchcall", "--", "/bin/true"},
+                       "unknown system call 'nosuchcall'");
+  expect_clean_failure({"run", "busybox", "--seccomp=mode=retain,@nosuchgroup", "--", "/bin/true"},
+                       "unknown system call group '@nosuchgroup'");
+  expect_clean_failure({"run", "busybox", "--caps-retain=CAP_NOPE", "--", "/bin/true"}, "unknown capability 'CAP_NOPE'");
+}
+
+TEST_F(BadInputTest, TwoAppsWithTheSameName) {
+  expect_clean_failure({"run", "busybox", "--", "/bin/true", "---", "busybox", "--", "/bin/true"},
+                       "two apps are named 'busybox'");
+}
+
+TEST_F(BadInputTest, InvalidAppName) {
+  expect_clean_failure({"run", "busybox", "--name=Bad_Name", "--", "/bin/true"}, "invalid app name 'Bad_Name'");
+}
+
+TEST_F(BadInputTest, UnknownOptionsAndMisplacedArguments) {
+  expect_clean_failure({"run", "--no-such-flag", "busybox"}, "--no-such-flag");
+  expect_clean_failure({"run", "busybox", "stray"}, "arguments for the app go after '--'");
+  expect_clean_failure({"run", "busybox", "--hostname=x"}, "pod options go before the first image");
+  expect_clean_failure({"run", "--interactive", "busybox", "---", "busybox", "--name=b"}, "--interactive needs exactly one app");
+}
+
+TEST_F(BadInputTest, NonRootGetsOneLineError) {
+  Result r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", crt_bin_, "--dir=" + dir_, "run",
+                  "busybox", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: crt run needs root privileges (run it as root or with sudo)\n");
+}
+
+}  // namespace
+}  // namespace crt::test

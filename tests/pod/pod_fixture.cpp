@@ -1,0 +1,152 @@
+#include "pod_fixture.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cgroup/cgroup.hpp"
+
+namespace crt::test {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+/// PIDs whose command line or mount table mentions `needle`.
+std::vector<std::string> processes_mentioning(const std::string& needle, bool mounts) {
+  std::vector<std::string> out;
+  for (const auto& de : stdfs::directory_iterator("/proc")) {
+    std::string name = de.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (std::to_string(::getpid()) == name) continue;
+    std::string content = read_file("/proc/" + name + (mounts ? "/mountinfo" : "/cmdline"));
+    if (content.find(needle) != std::string::npos) {
+      std::string cmd = read_file("/proc/" + name + "/cmdline");
+      for (char& c : cmd)
+        if (c == '\0') c = ' ';
+      out.push_back(name + " " + cmd);
+    }
+  }
+  return out;
+}
+
+void find_service_dirs(const stdfs::path& dir, const std::string& leaf, std::vector<stdfs::path>& out) {
+  std::error_code ec;
+  for (const auto& de : stdfs::directory_iterator(dir, ec)) {
+    if (!de.is_directory(ec)) continue;
+    if (de.path().filename() == leaf) out.push_back(de.path());
+    find_service_dirs(de.path(), leaf, out);
+  }
+}
+
+}  // namespace
+
+void PodTest::SetUp() {
+  if (::geteuid() != 0) GTEST_SKIP() << "pod tests run real pods and need root";
+  crt_bin_ = CRT_BIN;
+  char tmpl[] = "/var/tmp/crt-podtest.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  dir_ = tmpl;
+}
+
+void PodTest::TearDown() {
+  if (dir_.empty()) return;
+  // A pod still running at this point is a test failure; give it a moment
+  // to finish its orderly exit first.
+  std::vector<std::string> nspawns;
+  for (int i = 0; i < 100; ++i) {
+    nspawns = processes_mentioning(dir_, false);
+    if (nspawns.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(nspawns.empty()) << "processes still refer to " << dir_ << ": " << ::testing::PrintToString(nspawns);
+  for (const auto& p : nspawns) ::kill(std::stoi(p), SIGKILL);
+
+  std::vector<std::string> ns = processes_mentioning(dir_, true);
+  EXPECT_TRUE(ns.empty()) << "mounts of " << dir_ << " are still held by: " << ::testing::PrintToString(ns);
+  std::string host_mounts = read_file("/proc/self/mountinfo");
+  EXPECT_EQ(host_mounts.find(dir_), std::string::npos) << "a mount of the test leaked into the host";
+
+  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"}) {
+    for (const auto& uuid : pods(state)) {
+      for (const auto& d : pod_cgroup_dirs(uuid)) {
+        if (check_cgroups_) EXPECT_FALSE(stdfs::exists(d)) << "cgroup left behind: " << d;
+        if (stdfs::exists(d)) {
+          cgroup::PodCgroup(cgroup::detect_layout(), cgroup::PodCgroup::relative_path("crt-" + uuid)).remove();
+        }
+      }
+    }
+  }
+  std::error_code ec;
+  stdfs::remove_all(dir_, ec);
+}
+
+std::vector<std::string> PodTest::crt_argv(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {crt_bin_, "--dir=" + dir_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+Result PodTest::crt(const std::vector<std::string>& args, const RunOptions& opts) {
+  return run(crt_argv(args), opts);
+}
+
+std::vector<std::string> PodTest::pods(const std::string& state) const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& de : stdfs::directory_iterator(dir_ + "/pods/" + state, ec)) out.push_back(de.path().filename());
+  return out;
+}
+
+std::vector<std::string> PodTest::pod_cgroup_dirs(const std::string& uuid) {
+  std::vector<std::string> out;
+  cgroup::PodCgroup cg(cgroup::detect_layout(), cgroup::PodCgroup::relative_path("crt-" + uuid));
+  for (const auto& p : cg.paths()) out.push_back(p);
+  return out;
+}
+
+pid_t PodTest::wait_app_pid(const std::string& uuid, const std::string& app, std::chrono::milliseconds timeout) const {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    for (const auto& top : pod_cgroup_dirs(uuid)) {
+      std::vector<stdfs::path> dirs;
+      find_service_dirs(top, app + ".service", dirs);
+      for (const auto& d : dirs) {
+        std::istringstream procs(read_file((d / "cgroup.procs").string()));
+        pid_t pid = 0;
+        if (procs >> pid && pid > 0) return pid;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+std::string PodTest::wait_uuid(const std::string& file) const {
+  for (int i = 0; i < 1000; ++i) {
+    std::string s = read_file(file);
+    if (s.size() >= 36) return s.substr(0, 36);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return {};
+}
+
+std::string PodTest::proc_status(pid_t pid, const std::string& key) {
+  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + ":", 0) == 0) {
+      std::string v = line.substr(key.size() + 1);
+      size_t start = v.find_first_not_of(" \t");
+      return start == std::string::npos ? "" : v.substr(start);
+    }
+  }
+  return {};
+}
+
+}  // namespace crt::test

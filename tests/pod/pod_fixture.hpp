@@ -1,0 +1,55 @@
+#pragma once
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "../support/process.hpp"
+
+namespace crt::test {
+
+/// Runs real pods as root in a state directory of its own, and after each
+/// test checks from the outside that nothing is left behind: no overlay
+/// mount, no mount namespace and no nspawn process referring to the test's
+/// directory, no cgroup of its pods.
+class PodTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  /// `crt --dir=<test dir> ARGS…`
+  Result crt(const std::vector<std::string>& args, const RunOptions& opts = {});
+  std::vector<std::string> crt_argv(const std::vector<std::string>& args) const;
+
+  /// UUIDs of the pods in pods/<state>/.
+  std::vector<std::string> pods(const std::string& state) const;
+  std::string pod_dir(const std::string& uuid) const { return dir_ + "/pods/run/" + uuid; }
+
+  /// Waits until the main process of `app` in pod `uuid` runs; its host PID.
+  pid_t wait_app_pid(const std::string& uuid, const std::string& app,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
+
+  /// Reads the UUID crt wrote with --uuid-file-save=<file>, waiting for it.
+  std::string wait_uuid(const std::string& file) const;
+
+  /// The line of /proc/PID/status for `key` ("CapBnd" -> "00000000a80425fb").
+  static std::string proc_status(pid_t pid, const std::string& key);
+
+  /// The directories of a pod's cgroup in every hierarchy.
+  static std::vector<std::string> pod_cgroup_dirs(const std::string& uuid);
+
+  /// Files inside an app's writable layer (what the app wrote).
+  std::string app_upper(const std::string& uuid, const std::string& app) const {
+    return pod_dir(uuid) + "/overlay/apps/" + app + "/upper";
+  }
+
+  std::string dir_;
+  std::string crt_bin_;
+  bool check_cgroups_ = true;  ///< tests that kill crt itself leave the cgroup to gc
+};
+
+}  // namespace crt::test

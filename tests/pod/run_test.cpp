@@ -1,0 +1,145 @@
+// crt run end to end: output, exit statuses, multi-app pods.
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <sstream>
+
+#include "pod_fixture.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+class RunTest : public PodTest {};
+
+TEST_F(RunTest, EchoHelloPrintsHelloAndExitsZero) {
+  Result r = crt({"run", "busybox", "--", "/bin/echo", "hello"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "hello\n");
+  EXPECT_EQ(pods("run").size(), 1U);
+  EXPECT_TRUE(pods("prepare").empty());
+}
+
+TEST_F(RunTest, ExitStatusIsTheAppsOne) {
+  for (int code : {0, 1, 42}) {
+    Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", "exit " + std::to_string(code)});
+    EXPECT_EQ(r.status, code) << r.err;
+  }
+}
+
+TEST_F(RunTest, KilledAppGivesShellStyleStatus) {
+  Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", "kill -KILL $$"});
+  EXPECT_EQ(r.status, 128 + 9) << r.err;
+}
+
+TEST_F(RunTest, StdoutAndStderrOfTheAppReachTheUser) {
+  Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", "echo out; echo err >&2; printf 'no newline'"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "out\nerr\nno newline\n");
+}
+
+TEST_F(RunTest, OutputIsKeptInThePodsJournal) {
+  Result r = crt({"run", "busybox", "--", "/bin/echo", "in the journal"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(pods("run").size(), 1U);
+  std::string journal = pod_dir(pods("run")[0]) + "/overlay/stage1/upper/var/log/journal";
+  Result j = run({"journalctl", "--no-pager", "-o", "cat", "-D", journal, "_SYSTEMD_UNIT=busybox.service"});
+  EXPECT_EQ(j.status, 0) << j.err;
+  EXPECT_THAT(j.out, HasSubstr("in the journal"));
+}
+
+TEST_F(RunTest, ImageCommandRunsWithoutArguments) {
+  // busybox's default command is /bin/sh, which reads stdin: /dev/null.
+  Result r = crt({"run", "busybox"});
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST_F(RunTest, MultiAppPodExitsWithFirstFailedApp) {
+  Result r = crt({"run", "busybox", "--name=ok", "--", "/bin/true", "---", "busybox", "--name=bad", "--", "/bin/sh",
+                  "-c", "exit 3"});
+  EXPECT_EQ(r.status, 3) << r.err;
+  std::string status_dir = pod_dir(pods("run").at(0)) + "/status/";
+  EXPECT_THAT(read_file(status_dir + "ok"), HasSubstr("\"status\":0"));
+  EXPECT_THAT(read_file(status_dir + "bad"), HasSubstr("\"status\":3"));
+}
+
+TEST_F(RunTest, MultiAppPodWaitsForAllAppsAndPrefixesOutput) {
+  Result r = crt({"run", "busybox", "--name=fast", "--", "/bin/echo", "one", "---", "busybox", "--name=slow", "--",
+                  "/bin/sh", "-c", "sleep 1; echo two"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("fast: one\n"));
+  EXPECT_THAT(r.out, HasSubstr("slow: two\n"));
+}
+
+TEST_F(RunTest, FailingAppStopsTheOthers) {
+  auto start = std::chrono::steady_clock::now();
+  Result r = crt({"run", "busybox", "--name=long", "--", "/bin/sleep", "60", "---", "busybox", "--name=fail", "--",
+                  "/bin/sh", "-c", "exit 7"});
+  EXPECT_EQ(r.status, 7) << r.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  std::string long_status = read_file(pod_dir(pods("run").at(0)) + "/status/long");
+  EXPECT_THAT(long_status, HasSubstr("\"exit_status\":\"TERM\""));
+}
+
+TEST_F(RunTest, AppsShareUtsIpcAndNetButNotMountNamespaces) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--name=a", "--", "/bin/sleep", "30", "---",
+                      "busybox", "--name=b", "--", "/bin/sleep", "30"}));
+  std::string uuid = wait_uuid(file);
+  ASSERT_FALSE(uuid.empty());
+  pid_t a = wait_app_pid(uuid, "a");
+  pid_t b = wait_app_pid(uuid, "b");
+  ASSERT_GT(a, 0);
+  ASSERT_GT(b, 0);
+  auto ns = [](pid_t pid, const char* kind) {
+    return std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/" + kind).string();
+  };
+  for (const char* kind : {"uts", "ipc", "net", "pid"}) EXPECT_EQ(ns(a, kind), ns(b, kind)) << kind;
+  EXPECT_NE(ns(a, "mnt"), ns(b, "mnt"));
+  p.signal(SIGTERM);
+  Result r = p.wait();
+  EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
+}
+
+TEST_F(RunTest, UuidFileNamesThePod) {
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_file(file), pods("run").at(0) + "\n");
+}
+
+TEST_F(RunTest, HostnameDefaultsToMachineNameAndCanBeSet) {
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/hostname"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "crt-" + read_file(file).substr(0, 36) + "\n");
+  r = crt({"run", "--hostname=web-1", "busybox", "--", "/bin/sh", "-c", "hostname; cat /etc/hostname; grep web-1 /etc/hosts"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "web-1\nweb-1\n127.0.1.1\tweb-1\n");
+}
+
+TEST_F(RunTest, NetNoneHasOnlyLoopback) {
+  Result r = crt({"run", "--net=none", "busybox", "--", "/bin/sh", "-c", "ls /sys/class/net"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "lo\n");
+}
+
+TEST_F(RunTest, NetHostSharesTheHostsNetwork) {
+  Result r = crt({"run", "--net=host", "busybox", "--", "/bin/sh", "-c", "ls /sys/class/net"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string host;
+  for (const auto& de : std::filesystem::directory_iterator("/sys/class/net")) host += de.path().filename().string() + "\n";
+  auto sorted_lines = [](std::string s) {
+    std::vector<std::string> v;
+    std::istringstream in(s);
+    for (std::string l; std::getline(in, l);) v.push_back(l);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  EXPECT_EQ(sorted_lines(r.out), sorted_lines(host));
+}
+
+}  // namespace
+}  // namespace crt::test

@@ -1,0 +1,153 @@
+// The sandbox of an app, checked from the host the way the seed document
+// inspects a pod: /proc/PID/status, /proc/PID/ns, /proc/PID/cgroup, cgroup files.
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "pod_fixture.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+namespace stdfs = std::filesystem;
+
+class SandboxTest : public PodTest {
+ protected:
+  /// Starts a pod sleeping in app "busybox" with `flags` and returns its app PID.
+  pid_t start_sleeper(const std::vector<std::string>& app_flags) {
+    std::vector<std::string> args = {"run", "--uuid-file-save=" + dir_ + "/uuid", "busybox"};
+    args.insert(args.end(), app_flags.begin(), app_flags.end());
+    args.insert(args.end(), {"--", "/bin/sleep", "60"});
+    pod_ = std::make_unique<Process>(crt_argv(args));
+    uuid_ = wait_uuid(dir_ + "/uuid");
+    if (uuid_.empty()) return -1;
+    // Before exec the unit's cgroup holds systemd's forked child, not yet
+    // sandboxed; wait for the app itself.
+    for (int i = 0; i < 500; ++i) {
+      pid_t pid = wait_app_pid(uuid_, "busybox");
+      if (pid > 0 && read_file("/proc/" + std::to_string(pid) + "/comm") == "sleep\n") return pid;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+  void TearDown() override {
+    if (pod_) {
+      pod_->signal(SIGTERM);
+      Result r = pod_->wait();
+      EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
+    }
+    PodTest::TearDown();
+  }
+  /// The cgroup directory of the app in the hierarchy mounted at `mount`.
+  std::string app_cgroup(pid_t pid, const std::string& controller) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+    for (std::string line; std::getline(in, line);) {
+      size_t a = line.find(':');
+      size_t b = line.find(':', a + 1);
+      std::string ctrls = line.substr(a + 1, b - a - 1);
+      std::string path = line.substr(b + 1);
+      if (controller.empty() ? ctrls.empty() : ("," + ctrls + ",").find("," + controller + ",") != std::string::npos)
+        return path;
+    }
+    return {};
+  }
+  std::unique_ptr<Process> pod_;
+  std::string uuid_;
+};
+
+TEST_F(SandboxTest, CapabilityBoundingSetAndSeccompAreRktsDefaults) {
+  pid_t pid = start_sleeper({});
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(proc_status(pid, "CapBnd"), "00000000a80425fb");
+  EXPECT_EQ(proc_status(pid, "Seccomp"), "2");
+  EXPECT_EQ(proc_status(pid, "NoNewPrivs"), "0");
+  Result decoded = run({"capsh", "--decode=" + proc_status(pid, "CapBnd")});
+  EXPECT_THAT(decoded.out, HasSubstr("cap_chown,cap_dac_override,cap_fowner,cap_fsetid,cap_kill,cap_setgid,cap_setuid,"
+                                     "cap_setpcap,cap_net_bind_service,cap_net_raw,cap_sys_chroot,cap_mknod,"
+                                     "cap_audit_write,cap_setfcap"));
+}
+
+TEST_F(SandboxTest, NamespacesDifferFromTheHostExceptNetAndUser) {
+  pid_t pid = start_sleeper({});
+  ASSERT_GT(pid, 0);
+  auto ns = [](const std::string& who, const char* kind) {
+    return stdfs::read_symlink("/proc/" + who + "/ns/" + kind).string();
+  };
+  std::string app = std::to_string(pid);
+  for (const char* kind : {"mnt", "pid", "uts", "ipc", "cgroup"}) EXPECT_NE(ns(app, kind), ns("self", kind)) << kind;
+  // --net=host (the default until private networking exists) and no user namespace.
+  EXPECT_EQ(ns(app, "net"), ns("self", "net"));
+  EXPECT_EQ(ns(app, "user"), ns("self", "user"));
+}
+
+TEST_F(SandboxTest, AppRunsInItsServiceCgroupUnderThePodsScope) {
+  pid_t pid = start_sleeper({});
+  ASSERT_GT(pid, 0);
+  std::string escaped = "machine-crt";
+  for (char c : uuid_) escaped += c == '-' ? std::string("\\x2d") : std::string(1, c);
+  escaped = "machine.slice/" + escaped.replace(0, 11, "machine-crt\\x2d") + ".scope";
+  std::string cgroups = read_file("/proc/" + std::to_string(pid) + "/cgroup");
+  EXPECT_THAT(cgroups, HasSubstr("/" + escaped + "/"));
+  EXPECT_THAT(cgroups, HasSubstr("system.slice/busybox.service\n"));
+}
+
+TEST_F(SandboxTest, MemoryAndCpuLimitsReachTheAppsCgroup) {
+  pid_t pid = start_sleeper({"--memory=100M", "--cpu=200m"});
+  ASSERT_GT(pid, 0);
+  if (std::string v1 = app_cgroup(pid, "memory"); !v1.empty()) {
+    EXPECT_EQ(read_file("/sys/fs/cgroup/memory" + v1 + "/memory.limit_in_bytes"), "99999744\n");  // page-rounded
+    std::string cpu = app_cgroup(pid, "cpu");
+    EXPECT_EQ(read_file("/sys/fs/cgroup/cpu" + cpu + "/cpu.cfs_quota_us"), "20000\n");
+    EXPECT_EQ(read_file("/sys/fs/cgroup/cpu" + cpu + "/cpu.cfs_period_us"), "100000\n");
+  } else {
+    std::string v2 = app_cgroup(pid, "");
+    EXPECT_EQ(read_file("/sys/fs/cgroup" + v2 + "/memory.max"), "99999744\n");
+    EXPECT_EQ(read_file("/sys/fs/cgroup" + v2 + "/cpu.max"), "20000 100000\n");
+  }
+}
+
+TEST_F(SandboxTest, KernelInterfacesAreReadOnlyOrHidden) {
+  Result r = crt({"run", "busybox", "--", "/bin/sh", "-c",
+                  "ls /sys/fs/cgroup >/dev/null 2>&1 && echo sysfs-visible; "
+                  "[ -n \"$(head -c1 /proc/kallsyms 2>/dev/null)\" ] && echo kallsyms-readable; "
+                  "touch /sys/class/x 2>/dev/null && echo sys-writable; "
+                  "(echo c > /proc/sysrq-trigger) 2>/dev/null && echo sysrq-writable; echo done"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "done\n");
+}
+
+TEST_F(SandboxTest, DeniedSyscallFailsWithEperm) {
+  // adjtimex() without arguments only reads the clock: no capability needed,
+  // but @clock is not in the default allow-list.
+  Result r = crt({"run", "busybox", "--", "adjtimex"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.out, HasSubstr("Operation not permitted"));
+  // A filter of the user's own: mkdir removed.
+  r = crt({"run", "busybox", "--seccomp=mode=remove,mkdir,mkdirat", "--", "mkdir", "/x"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.out, HasSubstr("Operation not permitted"));
+  r = crt({"run", "busybox", "--seccomp=mode=remove,errno=ENOSYS,mkdir,mkdirat", "--", "mkdir", "/x"});
+  EXPECT_THAT(r.out, HasSubstr("Function not implemented"));
+}
+
+TEST_F(SandboxTest, CapabilitiesCanBeNarrowed) {
+  pid_t pid = start_sleeper({"--caps-retain=CAP_NET_BIND_SERVICE,chown"});
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(proc_status(pid, "CapBnd"), "0000000000000401");
+}
+
+TEST_F(SandboxTest, DevicesAreOnlyTheUsualOnes) {
+  Result r = crt({"run", "busybox", "--", "/bin/sh", "-c",
+                  "echo x > /dev/null && head -c1 /dev/zero | wc -c && ls /dev | tr '\\n' ' '"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("1\n"));
+  EXPECT_THAT(r.out, HasSubstr("null"));
+  EXPECT_THAT(r.out, HasSubstr("urandom"));
+  EXPECT_THAT(r.out, HasSubstr("pts"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("sda")));
+}
+
+}  // namespace
+}  // namespace crt::test

@@ -1,0 +1,123 @@
+#include "process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace crt::test {
+
+Process::Process(const std::vector<std::string>& argv, const RunOptions& opts) {
+  int out[2], err[2], in[2];
+  if (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0 || ::pipe2(in, O_CLOEXEC) < 0)
+    throw std::runtime_error("pipe failed");
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  env.insert(env.end(), opts.env.begin(), opts.env.end());
+  std::vector<char*> cargv, cenv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
+  cenv.push_back(nullptr);
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    if (opts.new_session) ::setsid();
+    ::dup2(in[0], 0);
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execvpe(cargv[0], cargv.data(), cenv.data());
+    _exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  ::close(in[0]);
+  if (!opts.input.empty()) (void)!::write(in[1], opts.input.data(), opts.input.size());
+  ::close(in[1]);
+  out_ = out[0];
+  err_ = err[0];
+  deadline_ = std::chrono::steady_clock::now() + opts.timeout;
+}
+
+Process::~Process() {
+  if (!done_ && pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  if (out_ >= 0) ::close(out_);
+  if (err_ >= 0) ::close(err_);
+}
+
+void Process::signal(int sig) const { ::kill(pid_, sig); }
+
+void Process::pump(int timeout_ms) {
+  pollfd fds[2] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}};
+  int n = ::poll(fds, 2, timeout_ms);
+  if (n <= 0) return;
+  char buf[65536];
+  for (int i = 0; i < 2; ++i) {
+    if (fds[i].revents == 0) continue;
+    ssize_t r = ::read(fds[i].fd, buf, sizeof buf);
+    if (r > 0) (i == 0 ? result_.out : result_.err).append(buf, static_cast<size_t>(r));
+    if (r == 0) {
+      ::close(fds[i].fd);
+      (i == 0 ? out_ : err_) = -1;
+    }
+  }
+}
+
+const std::string& Process::read_for(std::chrono::milliseconds d) {
+  auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until && (out_ >= 0 || err_ >= 0)) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    pump(static_cast<int>(std::max<long>(1, left.count())));
+  }
+  return result_.out;
+}
+
+Result Process::wait() {
+  if (done_) return result_;
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      while (out_ >= 0 || err_ >= 0) pump(1000);
+      result_.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      done_ = true;
+      return result_;
+    }
+    if (std::chrono::steady_clock::now() > deadline_) {
+      ::kill(pid_, SIGKILL);
+      result_.timed_out = true;
+      deadline_ = std::chrono::steady_clock::now() + std::chrono::hours(1);
+    }
+    if (out_ >= 0 || err_ >= 0)
+      pump(20);
+    else
+      ::usleep(5000);
+  }
+}
+
+Result run(const std::vector<std::string>& argv, const RunOptions& opts) { return Process(argv, opts).wait(); }
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+}  // namespace crt::test

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace crt::test {
+
+/// How a child process ended: its exit status, or 128 + signal.
+struct Result {
+  int status = -1;
+  std::string out;
+  std::string err;
+  bool timed_out = false;
+};
+
+struct RunOptions {
+  std::vector<std::string> env;  ///< extra "K=V" on top of the current environment
+  std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+  std::string input;         ///< written to stdin, then closed
+  bool new_session = false;  ///< setsid(): its own process group, no terminal
+};
+
+/// A started child with its output captured.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const RunOptions& opts = {});
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  ~Process();
+
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  void signal(int sig) const;
+  /// Waits (reading output) until it exits or the timeout passes; on
+  /// timeout it is killed and Result::timed_out is set.
+  Result wait();
+  /// Reads output for up to `d` without waiting for exit; returns stdout so far.
+  const std::string& read_for(std::chrono::milliseconds d);
+
+ private:
+  void pump(int timeout_ms);
+  pid_t pid_ = -1;
+  int out_ = -1, err_ = -1;
+  std::chrono::steady_clock::time_point deadline_;
+  Result result_;
+  bool done_ = false;
+};
+
+/// Runs a command to its end.
+Result run(const std::vector<std::string>& argv, const RunOptions& opts = {});
+
+/// Reads a whole file ("" if absent).
+std::string read_file(const std::string& path);
+
+}  // namespace crt::test
