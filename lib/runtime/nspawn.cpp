@@ -24,7 +24,16 @@ std::vector<std::string> nspawn_command(const pod::PodManifest& pod, const Nspaw
   // Arguments of the pod's systemd.
   a.push_back("--");
   a.push_back("--show-status=0");
-  a.push_back(opts.debug ? "--log-level=debug" : "--log-level=warning");
+  if (opts.debug) {
+    a.push_back("--log-level=debug");
+  } else if (opts.console == Console::kInteractive) {
+    // The console is the user's terminal: keep the pod's own warnings about
+    // the host's cgroup layout off it.
+    a.push_back("--log-level=crit");
+  } else {
+    // Errors reach the pod's journal; crt relays them.
+    a.push_back("--log-level=warning");
+  }
   return a;
 }
 

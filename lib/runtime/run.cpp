@@ -210,16 +210,19 @@ std::string log_tail(const stdfs::path& log) {
   return s;
 }
 
-int exit_status(const PodDir& pod, const pod::PodManifest& m, int nspawn_status) {
+int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end) {
   std::vector<pod::AppExit> exits = read_exits(pod);
   if (exits.empty()) {
+    // Stopped on request before any app started: not a failure of crt's.
+    if (end.stop_signal != 0) throw Interrupted(end.stop_signal);
     std::string tail = log_tail(pod.nspawn_log());
-    throw Error("the pod ended before any app ran (systemd-nspawn exited with " + std::to_string(nspawn_status) +
-                ")" + (tail.empty() ? "" : ":\n" + tail));
+    throw Error("the pod ended before any app ran (systemd-nspawn exited with " +
+                std::to_string(end.nspawn_status) + ")" + (tail.empty() ? "" : ":\n" + tail));
   }
   for (const auto& app : m.apps) {
     bool ran = std::any_of(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == app.name; });
-    if (!ran) std::fprintf(stderr, "crt: app '%s' did not run; see the pod's journal\n", app.name.c_str());
+    if (!ran && end.stop_signal == 0)
+      std::fprintf(stderr, "crt: app '%s' did not run; see the pod's journal\n", app.name.c_str());
   }
   return pod::pod_exit_status(exits);
 }
@@ -302,6 +305,9 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
   for (char** e = environ; *e != nullptr; ++e)
     if (std::strncmp(*e, "SYSTEMD_COLORS=", 15) != 0) s.env.emplace_back(*e);
   if (!req.pod.debug) s.env.emplace_back("SYSTEMD_COLORS=0");
+  // nspawn's inner child writes its warnings to the pod's console, which an
+  // interactive pod shares with the user's terminal.
+  if (m.interactive && !req.pod.debug) s.env.emplace_back("SYSTEMD_LOG_LEVEL=crit");
   s.cgroup_procs = cg.open_procs();
   s.lock_fd = pod.lock().fd();
   s.own_process_group = !m.interactive;
@@ -320,15 +326,15 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
   if (!m.interactive) sopts.journal_dir = pod.journal_dir();
   for (const auto& a : m.apps) sopts.apps.push_back(a.name);
   sopts.prefix_app_names = m.apps.size() > 1;
-  int nspawn_status = 0;
+  PodEnd end;
   try {
-    nspawn_status = supervise(sopts);
+    end = supervise(sopts);
   } catch (...) {
     ::kill(pid, SIGTERM);
     throw;
   }
   remove_journal_link(pod);
-  return exit_status(pod, m, nspawn_status);
+  return exit_status(pod, m, end);
 }
 
 }  // namespace crt::runtime

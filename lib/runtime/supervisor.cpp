@@ -39,7 +39,7 @@ class Supervisor {
  public:
   explicit Supervisor(const SuperviseOptions& o) : opts_(o) {}
 
-  int run() {
+  PodEnd run() {
     sd_event* raw = nullptr;
     if (int r = sd_event_new(&raw); r < 0) throw_errno(-r, "creating the event loop");
     std::unique_ptr<sd_event, EventDeleter> ev(raw);
@@ -54,7 +54,7 @@ class Supervisor {
       sd_journal_process(journal_.get());
       print_new_entries();
     }
-    return status_;
+    return end_;
   }
 
  private:
@@ -105,12 +105,13 @@ class Supervisor {
   static int on_child(sd_event_source* src, const siginfo_t* si, void* self) {
     auto* s = static_cast<Supervisor*>(self);
     // sd-event has reaped nspawn already.
-    s->status_ = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
+    s->end_.nspawn_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
     return sd_event_exit(sd_event_source_get_event(src), 0);
   }
 
-  static int on_signal(sd_event_source*, const signalfd_siginfo*, void* self) {
+  static int on_signal(sd_event_source*, const signalfd_siginfo* si, void* self) {
     auto* s = static_cast<Supervisor*>(self);
+    if (s->end_.stop_signal == 0) s->end_.stop_signal = static_cast<int>(si->ssi_signo);
     // nspawn turns the first SIGTERM into an orderly shutdown of the pod and
     // a second one into an immediate one.
     ::kill(s->opts_.nspawn_pid, SIGTERM);
@@ -119,11 +120,11 @@ class Supervisor {
 
   const SuperviseOptions& opts_;
   std::unique_ptr<sd_journal, JournalDeleter> journal_;
-  int status_ = 0;
+  PodEnd end_;
 };
 
 }  // namespace
 
-int supervise(const SuperviseOptions& opts) { return Supervisor(opts).run(); }
+PodEnd supervise(const SuperviseOptions& opts) { return Supervisor(opts).run(); }
 
 }  // namespace crt::runtime

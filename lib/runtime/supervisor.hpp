@@ -17,11 +17,16 @@ struct SuperviseOptions {
   bool prefix_app_names = false;  ///< multi-app pods: "app: line"
 };
 
+/// How the pod ended, as its supervisor saw it.
+struct PodEnd {
+  int nspawn_status = 0;  ///< exit status, 128 + signal if killed
+  int stop_signal = 0;    ///< the first signal that asked crt to stop the pod, or 0
+};
+
 /// Waits for nspawn to exit while copying the apps' output from the pod's
 /// journal to stdout (and the pod's own errors to stderr), and turning
 /// SIGINT/SIGTERM/SIGHUP into a graceful stop of the pod (a second one stops
-/// it at once). Returns nspawn's exit status (128 + signal if killed). Expects SIGCHLD, SIGINT,
-/// SIGTERM and SIGHUP to be blocked.
-int supervise(const SuperviseOptions& opts);
+/// it at once). Expects SIGCHLD, SIGINT, SIGTERM and SIGHUP to be blocked.
+PodEnd supervise(const SuperviseOptions& opts);
 
 }  // namespace crt::runtime

@@ -58,6 +58,7 @@ class CwdGuard {
 class LayerSink {
  public:
   LayerSink() : tar_(archive_write_new()), disk_(archive_write_disk_new()) {
+    if (!tar_ || !disk_) throw Error("allocating libarchive handles");
     check(tar_.get(), archive_write_set_format_pax_restricted(tar_.get()), "setting up the layer digest");
     check(tar_.get(), archive_write_set_bytes_in_last_block(tar_.get(), 1), "setting up the layer digest");
     check(tar_.get(),
@@ -100,9 +101,10 @@ class LayerSink {
     return static_cast<la_ssize_t>(n);
   }
 
+  // Declared first, destroyed last: freeing tar_ may still write into it.
+  Sha256 hash_;
   ArchivePtr tar_;
   ArchivePtr disk_;
-  Sha256 hash_;
   uint64_t size_ = 0;
   std::string current_;
 };

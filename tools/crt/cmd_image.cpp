@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "runtime/images.hpp"
+#include "runtime/pods.hpp"
 #include "store/store.hpp"
 
 namespace crt::cli {
@@ -98,6 +99,13 @@ void add_rm(CLI::App& image, const GlobalOptions& g) {
     require_root("crt image rm");
     store::Store s(g.dir);
     for (const auto& r : *refs) {
+      // A pod being prepared takes the store's lock shared until its overlays
+      // are mounted, and then pins its images by its manifest.
+      if (auto im = s.find(r)) {
+        auto users = runtime::pods_using_image(g.dir, im->id);
+        if (!users.empty())
+          throw Error("image " + quote(r) + " is used by pod " + users.front() + "; stop the pod first");
+      }
       store::Image im = s.remove(r);
       std::printf("removed %s\n", (im.names.empty() ? im.id : im.names.front()).c_str());
     }

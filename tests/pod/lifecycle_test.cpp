@@ -1,0 +1,148 @@
+// Signals, interruptions and crashes: however a pod ends, nothing is left.
+
+#include <fcntl.h>
+#include <pty.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <poll.h>
+
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+#include "pod_fixture.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+using std::chrono::milliseconds;
+
+class LifecycleTest : public PodTest {
+ protected:
+  bool nspawn_gone(milliseconds timeout) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      Result r = run({"pgrep", "-f", "systemd-nspawn.*" + dir_});
+      if (r.status != 0) return true;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return false;
+  }
+};
+
+TEST_F(LifecycleTest, SigtermStopsThePodGracefully) {
+  for (int sig : {SIGTERM, SIGINT}) {
+    std::string file = dir_ + "/uuid-" + std::to_string(sig);
+    Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+    std::string uuid = wait_uuid(file);
+    ASSERT_GT(wait_app_pid(uuid, "busybox"), 0);
+    std::this_thread::sleep_for(milliseconds(300));
+    auto start = std::chrono::steady_clock::now();
+    p.signal(sig);
+    Result r = p.wait();
+    // The app got SIGTERM from its pod's systemd, as in any orderly stop.
+    EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+    EXPECT_THAT(read_file(pod_dir(uuid) + "/status/busybox"), HasSubstr("\"exit_status\":\"TERM\""));
+  }
+}
+
+TEST_F(LifecycleTest, InterruptAtAnyMomentOfTheStartLeavesNothingBehind) {
+  for (int delay : {0, 5, 20, 50, 80, 120, 160, 200, 250, 300, 400}) {
+    Process p(crt_argv({"run", "busybox", "--", "/bin/sleep", "3"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+    std::this_thread::sleep_for(milliseconds(delay));
+    p.signal(SIGINT);
+    Result r = p.wait();
+    EXPECT_FALSE(r.timed_out);
+    // Before the pod starts: crt's "interrupted" (130); after: the app's
+    // status, stopped (143) or, if the signal came before the pod's systemd
+    // listened, done (0).
+    EXPECT_TRUE(r.status == 130 || r.status == 143 || r.status == 0) << delay << "ms: " << r.status << " " << r.err;
+    EXPECT_TRUE(nspawn_gone(std::chrono::seconds(10))) << delay;
+    EXPECT_TRUE(pods("prepare").empty()) << delay;
+    for (const auto& uuid : pods("run")) {
+      // A pod that started is complete: manifest and a record per app.
+      EXPECT_TRUE(std::filesystem::exists(pod_dir(uuid) + "/pod.json"));
+    }
+  }
+}
+
+TEST_F(LifecycleTest, KillingCrtStopsThePodAndFreesItsMounts) {
+  check_cgroups_ = false;  // removing a dead pod's cgroup is crt gc's job
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_GT(wait_app_pid(uuid, "busybox"), 0);
+  p.signal(SIGKILL);
+  p.wait();
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(20)));
+  // The pod directory says "exited": in run/ and no longer locked.
+  ASSERT_TRUE(std::filesystem::exists(pod_dir(uuid)));
+  int fd = ::open(pod_dir(uuid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  ::close(fd);
+}
+
+TEST_F(LifecycleTest, RunningPodDirectoryIsLocked) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_GT(wait_app_pid(uuid, "busybox"), 0);
+  int fd = ::open(pod_dir(uuid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  ::close(fd);
+  p.signal(SIGTERM);
+  p.wait();
+}
+
+TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {
+  int master = -1;
+  std::vector<std::string> argv = crt_argv({"run", "--interactive", "busybox", "--", "/bin/sh"});
+  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<char*> a;
+    for (auto& s : argv) a.push_back(s.data());
+    a.push_back(nullptr);
+    ::execv(a[0], a.data());
+    _exit(127);
+  }
+  std::string out;
+  auto read_until = [&](const std::string& needle, milliseconds timeout) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (out.find(needle) == std::string::npos && std::chrono::steady_clock::now() < until) {
+      pollfd pfd{master, POLLIN, 0};
+      if (::poll(&pfd, 1, 100) > 0) {
+        char buf[4096];
+        ssize_t n = ::read(master, buf, sizeof buf);
+        if (n > 0) out.append(buf, static_cast<size_t>(n));
+        if (n <= 0) break;
+      }
+    }
+    return out.find(needle) != std::string::npos;
+  };
+  std::string cmd = "[ -t 0 ] && [ -t 1 ] && echo terminal; echo answer=$((6*7)); exit 7\n";
+  // The shell's prompt says it reads the terminal.
+  EXPECT_TRUE(read_until("# ", std::chrono::seconds(20))) << out;
+  ASSERT_EQ(::write(master, cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
+  EXPECT_TRUE(read_until("answer=42", std::chrono::seconds(20))) << out;
+  EXPECT_THAT(out, HasSubstr("\nterminal\r\n"));
+  // Nothing but the app on the terminal: no messages of the pod's own.
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("Failed")));
+  int status = 0;
+  for (int i = 0; i < 200 && ::waitpid(pid, &status, WNOHANG) == 0; ++i) {
+    read_until("\x01", milliseconds(50));
+  }
+  ::close(master);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 7) << out;
+}
+
+}  // namespace
+}  // namespace crt::test
