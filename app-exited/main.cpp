@@ -78,7 +78,8 @@ int run(int argc, char** argv) {
   crt::pod::AppExit e = crt::pod::app_exit_from_systemd(app, std::getenv("MONITOR_EXIT_CODE"),
                                                         std::getenv("MONITOR_EXIT_STATUS"),
                                                         std::getenv("MONITOR_SERVICE_RESULT"), boottime_ns());
-  crt::fs::write_file_atomic(std::filesystem::path(kStatusDir) / app, nlohmann::json(e).dump() + "\n");
+  crt::fs::write_file_atomic(std::filesystem::path(kStatusDir) / app, nlohmann::json(e).dump() + "\n", 0644,
+                            crt::fs::Durability::kCached);
   crt::app_exited::sync_journal(2000);
 
   switch (crt::pod::decide(policy, apps, read_records(apps), e)) {

@@ -19,8 +19,8 @@ void write_generated_etc() {
   struct utsname u {};
   ::uname(&u);
   std::string dir = crt::mount::kGeneratedEtc;
-  crt::fs::write_file_atomic(dir + "/hostname", std::string(u.nodename) + "\n");
-  crt::fs::write_file_atomic(dir + "/hosts", crt::mount::hosts_file(u.nodename));
+  crt::fs::write_file_atomic(dir + "/hostname", std::string(u.nodename) + "\n", 0644, crt::fs::Durability::kCached);
+  crt::fs::write_file_atomic(dir + "/hosts", crt::mount::hosts_file(u.nodename), 0644, crt::fs::Durability::kCached);
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ void write_all(int fd, std::string_view data, const std::string& what) {
 
 }  // namespace
 
-void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t mode) {
+void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t mode, Durability durability) {
   std::string tmpl = (path.parent_path() / ("." + path.filename().string() + ".XXXXXX")).string();
   int raw = ::mkostemp(tmpl.data(), O_CLOEXEC);
   if (raw < 0) throw_errno("creating a temporary file for " + quote(path.string()));
@@ -55,7 +55,7 @@ void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t
   try {
     if (::fchmod(fd.get(), mode) < 0) throw_errno("setting the mode of " + quote(tmpl));
     write_all(fd.get(), content, tmpl);
-    if (::fsync(fd.get()) < 0) throw_errno("syncing " + quote(tmpl));
+    if (durability == Durability::kSynced && ::fsync(fd.get()) < 0) throw_errno("syncing " + quote(tmpl));
     if (::rename(tmpl.c_str(), path.c_str()) < 0) throw_errno("renaming to " + quote(path.string()));
   } catch (...) {
     ::unlink(tmpl.c_str());

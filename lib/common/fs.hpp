@@ -15,9 +15,16 @@ namespace stdfs = std::filesystem;
 /// Reads a whole file.
 std::string read_file(const stdfs::path& path);
 
+/// Whether a write must reach the disk before it becomes visible.
+enum class Durability {
+  kSynced,  ///< fsync before rename: for what must survive a crash (the store)
+  kCached,  ///< no fsync: for a pod's own files, which a crash makes garbage anyway
+};
+
 /// Writes `content` to `path` atomically: a temp file in the same directory,
-/// fsync'ed, then renamed over `path`.
-void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t mode = 0644);
+/// then renamed over `path`.
+void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t mode = 0644,
+                       Durability durability = Durability::kSynced);
 
 /// Creates `path` and missing parents with `mode`; fine if it exists.
 void make_dirs(const stdfs::path& path, mode_t mode = 0755);

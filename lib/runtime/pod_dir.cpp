@@ -51,7 +51,7 @@ void PodDir::move_to(PodState state) {
 void PodDir::remove() { fs::remove_tree(path_); }
 
 void PodDir::write_manifest(const pod::PodManifest& m) const {
-  fs::write_file_atomic(path_ / "pod.json", pod::serialize(m), 0644);
+  fs::write_file_atomic(path_ / "pod.json", pod::serialize(m), 0644, fs::Durability::kCached);
 }
 
 stdfs::path PodDir::journal_dir() const { return stage1_upper() / "var" / "log" / "journal" / machine_id_of(uuid_); }

@@ -127,8 +127,8 @@ void write_units(const PodDir& pod, const pod::PodManifest& m) {
   stdfs::path dir = pod.stage1_rootfs() / pod::kStage1UnitDir;
   fs::make_dirs(dir);
   for (const auto& [name, unit] : pod::pod_units(m)) unit::write(unit, dir / name);
-  fs::write_file_atomic(pod.stage1_rootfs() / "etc" / "passwd", pod::stage1_passwd(m));
-  fs::write_file_atomic(pod.stage1_rootfs() / "etc" / "group", pod::stage1_group(m));
+  fs::write_file_atomic(pod.stage1_rootfs() / "etc" / "passwd", pod::stage1_passwd(m), 0644, fs::Durability::kCached);
+  fs::write_file_atomic(pod.stage1_rootfs() / "etc" / "group", pod::stage1_group(m), 0644, fs::Durability::kCached);
   // journald writes the pod's journal here; it exists before the pod starts so
   // that crt can follow it from the first line.
   fs::make_dirs(pod.stage1_rootfs() / "var" / "log" / "journal" / machine_id_of(m.uuid));
@@ -261,9 +261,13 @@ class Rollback {
 }  // namespace
 
 int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
+  auto trace = [&](std::string_view what) {
+    if (ctx.trace) ctx.trace(what);
+  };
   SignalBlock signals;
   store::Store store(ctx.state_dir);
   pod::PodManifest m = plan_pod(req, store, ctx);
+  trace("planned pod " + m.uuid);
   // Until the overlays are mounted, no image this pod uses may be removed.
   FileLock store_lock = store.lock_shared();
   check_interrupted();
@@ -271,17 +275,21 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
   PodDir pod = PodDir::create(ctx.state_dir, m.uuid);
   Rollback rollback(pod);
   pod.write_manifest(m);
-  if (req.pod.uuid_file_save) fs::write_file_atomic(*req.pod.uuid_file_save, m.uuid + "\n");
+  if (req.pod.uuid_file_save)
+    fs::write_file_atomic(*req.pod.uuid_file_save, m.uuid + "\n", 0644, fs::Durability::kCached);
 
   // Mount where the pod will run: the overlay options name these paths, and
   // that is what users see in findmnt and /proc/PID/mountinfo.
   pod.move_to(PodState::kRun);
+  trace("created " + pod.path().string());
   mount::enter_private_mount_namespace();
   with_context("preparing pod " + m.uuid, [&] {
     mount_pod(pod, m, store);
+    trace("mounted stage1 and the apps");
     resolve_apps(pod, m);
     pod.write_manifest(m);
     write_units(pod, m);
+    trace("wrote the units");
     isolate_nspawn_run_dir();
   });
   store_lock = FileLock();
@@ -290,7 +298,12 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
   cgroup::PodCgroup cg = cgroup::PodCgroup::create(cgroup::detect_layout(), m.machine_name());
   struct CgroupCleanup {
     const cgroup::PodCgroup& cg;
-    ~CgroupCleanup() { cg.remove(); }
+    bool done = false;
+    void now() {
+      if (!done) cg.remove();
+      done = true;
+    }
+    ~CgroupCleanup() { now(); }
   } cg_cleanup{cg};
 
   NspawnOptions nopts;
@@ -317,9 +330,11 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
     s.stderr_fd = fs::open_fd(pod.nspawn_log(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (!m.interactive) s.stdout_fd = fs::open_fd(pod.nspawn_log(), O_WRONLY | O_APPEND);
   }
+  trace("created cgroup " + cg.relative());
   pid_t pid = spawn(s);
+  trace("started systemd-nspawn (pid " + std::to_string(pid) + ")");
   rollback.commit();
-  fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n");
+  fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n", 0644, fs::Durability::kCached);
 
   SuperviseOptions sopts;
   sopts.nspawn_pid = pid;
@@ -333,7 +348,10 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
     ::kill(pid, SIGTERM);
     throw;
   }
+  trace("systemd-nspawn exited with " + std::to_string(end.nspawn_status));
   remove_journal_link(pod);
+  cg_cleanup.now();
+  trace("removed the pod's cgroup");
   return exit_status(pod, m, end);
 }
 

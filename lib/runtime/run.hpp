@@ -1,6 +1,8 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <string_view>
 
 #include "common/error.hpp"
 #include "pod/run_args.hpp"
@@ -11,6 +13,8 @@ namespace crt::runtime {
 struct RunContext {
   std::filesystem::path state_dir;  ///< --dir
   std::filesystem::path data_dir;   ///< stage1 and built-in images
+  /// Called with a line at each step of starting and ending a pod (--debug).
+  std::function<void(std::string_view)> trace;
 };
 
 /// A signal stopped crt before the pod started; nothing was left behind.

@@ -55,7 +55,7 @@ std::string render(const UnitFile& u) {
 }
 
 void write(const UnitFile& u, const std::filesystem::path& path) {
-  fs::write_file_atomic(path, render(u), 0644);
+  fs::write_file_atomic(path, render(u), 0644, fs::Durability::kCached);
 }
 
 }  // namespace crt::unit

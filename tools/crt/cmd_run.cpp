@@ -1,5 +1,6 @@
 // crt run: boots a pod and waits for it.
 
+#include <chrono>
 #include <cstdio>
 
 #include "commands.hpp"
@@ -26,7 +27,15 @@ void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     }
     require_root("crt run");
     if (g.debug) req.pod.debug = true;
-    exit_status = runtime::run_pod(req, {g.dir, data_dir()});
+    runtime::RunContext ctx{g.dir, data_dir(), {}};
+    if (req.pod.debug) {
+      auto start = std::chrono::steady_clock::now();
+      ctx.trace = [start](std::string_view what) {
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        std::fprintf(stderr, "crt: [%7.1f ms] %.*s\n", ms, static_cast<int>(what.size()), what.data());
+      };
+    }
+    exit_status = runtime::run_pod(req, ctx);
   });
 }
 
