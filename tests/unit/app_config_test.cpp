@@ -1,0 +1,256 @@
+#include "pod/app_config.hpp"
+
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+#include "sandbox/capabilities.hpp"
+#include "sandbox/seccomp.hpp"
+
+namespace crt::pod {
+namespace {
+
+using Strings = std::vector<std::string>;
+
+TEST(DefaultAppName, BaseNameLowercased) {
+  EXPECT_EQ(default_app_name("busybox"), "busybox");
+  EXPECT_EQ(default_app_name("docker.io/library/Nginx:1.25"), "nginx");
+  EXPECT_EQ(default_app_name("localhost:5000/team/my_app:v1"), "my-app");
+}
+
+TEST(DefaultAppName, InvalidCharactersBecomeDashesTrimmedAtTheEnds) {
+  EXPECT_EQ(default_app_name("_x.y_"), "x-y");
+  EXPECT_EQ(default_app_name(".hidden"), "hidden");
+  EXPECT_EQ(default_app_name("caf\xc3\xa9"), "caf");
+}
+
+TEST(DefaultAppName, NothingUsableGivesApp) {
+  EXPECT_EQ(default_app_name("___"), "app");
+  EXPECT_EQ(default_app_name(""), "app");
+}
+
+TEST(DefaultAppName, LongNamesAreCutTo63) {
+  EXPECT_EQ(default_app_name(std::string(70, 'a')), std::string(63, 'a'));
+  EXPECT_EQ(default_app_name(std::string(62, 'a') + "_b"), std::string(62, 'a'));
+}
+
+TEST(DefaultAppName, IsAlwaysValidUnlessReserved) {
+  for (const char* ref : {"A", "x:y", "reg.io/Ab.C_d-e:1", "1", "--", "a/b/c/"}) {
+    std::string name = default_app_name(ref);
+    EXPECT_NO_THROW(validate_app_name(name)) << ref << " -> " << name;
+  }
+}
+
+store::RunConfig image_with(Strings entrypoint, Strings cmd) {
+  store::RunConfig c;
+  c.entrypoint = std::move(entrypoint);
+  c.cmd = std::move(cmd);
+  return c;
+}
+
+TEST(AppCommand, EntrypointThenCmd) {
+  EXPECT_EQ(app_command({}, {}, false, image_with({"/bin/ep", "-x"}, {"a", "b"})), (Strings{"/bin/ep", "-x", "a", "b"}));
+  EXPECT_EQ(app_command({}, {}, false, image_with({}, {"/bin/sh"})), Strings{"/bin/sh"});
+  EXPECT_TRUE(app_command({}, {}, false, image_with({}, {})).empty());
+}
+
+TEST(AppCommand, ArgumentsReplaceCmd) {
+  EXPECT_EQ(app_command({}, {"x", ""}, true, image_with({"/bin/ep"}, {"a"})), (Strings{"/bin/ep", "x", ""}));
+  EXPECT_EQ(app_command({}, {"/bin/echo", "hi"}, true, image_with({}, {"/bin/sh"})), (Strings{"/bin/echo", "hi"}));
+}
+
+TEST(AppCommand, DoubleDashAloneDropsCmd) {
+  EXPECT_EQ(app_command({}, {}, true, image_with({"/bin/ep"}, {"a"})), Strings{"/bin/ep"});
+}
+
+TEST(AppCommand, ExecReplacesEntrypointAndCmd) {
+  AppFlags f;
+  f.exec = "/bin/other";
+  EXPECT_EQ(app_command(f, {}, false, image_with({"/bin/ep"}, {"a"})), Strings{"/bin/other"});
+  EXPECT_EQ(app_command(f, {"1", "2"}, true, image_with({"/bin/ep"}, {"a"})), (Strings{"/bin/other", "1", "2"}));
+}
+
+class MakeAppManifest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    image_.id = "sha256:" + std::string(64, 'e');
+    image_.names = {"busybox:latest"};
+    image_.layers = {"sha256:" + std::string(64, 'f')};
+    image_.config.cmd = {"/bin/sh"};
+    req_.image = "busybox";
+  }
+  AppManifest make() { return make_app_manifest(req_, pod_, image_); }
+  std::string error() {
+    try {
+      make();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  }
+  static const std::string* env(const AppManifest& a, const std::string& key) {
+    for (const auto& [k, v] : a.env)
+      if (k == key) return &v;
+    return nullptr;
+  }
+
+  store::Image image_;
+  AppRequest req_;
+  PodFlags pod_;
+};
+
+TEST_F(MakeAppManifest, Defaults) {
+  AppManifest a = make();
+  EXPECT_EQ(a.name, "busybox");
+  EXPECT_EQ(a.image.name, "busybox:latest");
+  EXPECT_EQ(a.image.id, image_.id);
+  EXPECT_EQ(a.image.layers, image_.layers);
+  EXPECT_EQ(a.argv, Strings{"/bin/sh"});
+  EXPECT_TRUE(a.exec_path.empty()) << "resolved later, inside the rootfs";
+  EXPECT_EQ(a.user, "0");
+  EXPECT_EQ(a.group, "");
+  EXPECT_FALSE(a.uid);
+  EXPECT_EQ(a.working_dir, "/");
+  EXPECT_FALSE(a.memory_max);
+  EXPECT_FALSE(a.cpu_millis);
+  EXPECT_EQ(a.seccomp.entries, sandbox::default_syscall_filter().entries);
+  EXPECT_EQ(a.capabilities, sandbox::default_capabilities());
+  ASSERT_EQ(a.env.size(), 2u);
+  EXPECT_EQ(a.env[0], (std::pair<std::string, std::string>{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}));
+  EXPECT_EQ(a.env[1], (std::pair<std::string, std::string>{"CRT_APP_NAME", "busybox"}));
+}
+
+TEST_F(MakeAppManifest, ImageWithoutNamesUsesTheRequestedReference) {
+  image_.names.clear();
+  req_.image = "sha256:" + std::string(64, 'e');
+  EXPECT_EQ(make().image.name, req_.image);
+}
+
+TEST_F(MakeAppManifest, EnvironmentLayersImageThenPodThenApp) {
+  image_.config.env = {"PATH=/img/bin", "A=image", "KEEP=1"};
+  pod_.set_env = {"A=pod", "B=x=y;z"};
+  req_.flags.environment = {"A=app $HOME 100%", "EMPTY="};
+  AppManifest a = make();
+  EXPECT_EQ(*env(a, "PATH"), "/img/bin");
+  EXPECT_EQ(*env(a, "A"), "app $HOME 100%");
+  EXPECT_EQ(*env(a, "B"), "x=y;z");
+  EXPECT_EQ(*env(a, "KEEP"), "1");
+  EXPECT_EQ(*env(a, "EMPTY"), "");
+  EXPECT_EQ(a.env.front().first, "PATH") << "a replaced variable keeps its place";
+  EXPECT_EQ(a.env.back(), (std::pair<std::string, std::string>{"CRT_APP_NAME", "busybox"}));
+}
+
+TEST_F(MakeAppManifest, CrtAppNameCannotBeOverridden) {
+  req_.flags.environment = {"CRT_APP_NAME=evil"};
+  EXPECT_EQ(*env(make(), "CRT_APP_NAME"), "busybox");
+}
+
+TEST_F(MakeAppManifest, InvalidEnvironmentIsAnError) {
+  for (const char* bad : {"NOEQUALS", "=value", "1A=x", "A-B=x", "A B=x", "A.B=x", "\xc3\xa9=x"}) {
+    req_.flags.environment = {bad};
+    EXPECT_NE(error().find("--environment"), std::string::npos) << bad << ": " << error();
+  }
+  req_.flags.environment.clear();
+  pod_.set_env = {"bad"};
+  EXPECT_NE(error().find("--set-env"), std::string::npos);
+  pod_.set_env.clear();
+  image_.config.env = {"bad"};
+  EXPECT_NE(error().find("image environment variable"), std::string::npos);
+}
+
+TEST_F(MakeAppManifest, UserAndGroupFromTheImage) {
+  image_.config.user = "1000:100";
+  AppManifest a = make();
+  EXPECT_EQ(a.user, "1000");
+  EXPECT_EQ(a.group, "100");
+  image_.config.user = "nobody";
+  EXPECT_EQ(make().group, "");
+}
+
+TEST_F(MakeAppManifest, UserFlagDropsTheImagesGroup) {
+  image_.config.user = "1000:100";
+  req_.flags.user = "daemon";
+  AppManifest a = make();
+  EXPECT_EQ(a.user, "daemon");
+  EXPECT_EQ(a.group, "");
+  req_.flags.group = "wheel";
+  EXPECT_EQ(make().group, "wheel");
+}
+
+TEST_F(MakeAppManifest, GroupFlagAloneKeepsTheImagesUser) {
+  image_.config.user = "1000:100";
+  req_.flags.group = "200";
+  AppManifest a = make();
+  EXPECT_EQ(a.user, "1000");
+  EXPECT_EQ(a.group, "200");
+}
+
+TEST_F(MakeAppManifest, EmptyUserIsAnError) {
+  req_.flags.user = "";
+  EXPECT_NE(error(), "(no error)");
+}
+
+TEST_F(MakeAppManifest, WorkingDirectory) {
+  image_.config.working_dir = "/srv/app";
+  EXPECT_EQ(make().working_dir, "/srv/app");
+  req_.flags.working_dir = "/-x/.y z";
+  EXPECT_EQ(make().working_dir, "/-x/.y z");
+  req_.flags.working_dir = "relative";
+  EXPECT_NE(error().find("must be an absolute path"), std::string::npos);
+}
+
+TEST_F(MakeAppManifest, LimitsAreParsed) {
+  req_.flags.memory = "100Mi";
+  req_.flags.cpu = "1500m";
+  AppManifest a = make();
+  EXPECT_EQ(a.memory_max, 100u << 20);
+  EXPECT_EQ(a.cpu_millis, 1500u);
+  req_.flags.cpu = "0";
+  EXPECT_NE(error(), "(no error)");
+}
+
+TEST_F(MakeAppManifest, SeccompAndCapabilities) {
+  req_.flags.seccomp = "mode=remove,errno=EACCES,@mount,reboot";
+  req_.flags.caps_retain = "chown,CAP_KILL";
+  AppManifest a = make();
+  EXPECT_FALSE(a.seccomp.allow_list);
+  EXPECT_EQ(a.seccomp.entries, (Strings{"@mount", "reboot"}));
+  EXPECT_EQ(a.seccomp.error_number, "EACCES");
+  EXPECT_EQ(a.capabilities, (Strings{"CAP_CHOWN", "CAP_KILL"}));
+  req_.flags.caps_remove = "kill";
+  EXPECT_NE(error(), "(no error)") << "retain and remove together";
+}
+
+TEST_F(MakeAppManifest, NoCommandIsAnError) {
+  image_.config.cmd.clear();
+  EXPECT_EQ(error(), "app 'busybox': image 'busybox' has no command: give one with --exec or after '--'");
+  req_.flags.exec = "";
+  EXPECT_EQ(error(), "app 'busybox': the command to run is empty");
+}
+
+TEST_F(MakeAppManifest, NameFlagIsValidated) {
+  req_.flags.name = "Bad_Name";
+  EXPECT_EQ(error().rfind("app 'Bad_Name': invalid app name", 0), 0u) << error();
+  req_.flags.name = "good-name";
+  EXPECT_EQ(make().name, "good-name");
+  EXPECT_EQ(*env(make(), "CRT_APP_NAME"), "good-name");
+}
+
+TEST_F(MakeAppManifest, ArgumentsAreKeptVerbatim) {
+  req_.args = {"-c", "echo \"$HOME\" 100% ';' \n", "", "caf\xc3\xa9"};
+  req_.args_given = true;
+  req_.flags.exec = "/bin/sh";
+  EXPECT_EQ(make().argv, (Strings{"/bin/sh", "-c", "echo \"$HOME\" 100% ';' \n", "", "caf\xc3\xa9"}));
+}
+
+TEST(ValidateApps, DuplicateNamesAreAnError) {
+  AppManifest a;
+  a.name = "web";
+  AppManifest b;
+  b.name = "db";
+  EXPECT_NO_THROW(validate_apps({a, b}));
+  EXPECT_THROW(validate_apps({a, b, a}), Error);
+  EXPECT_NO_THROW(validate_apps({}));
+}
+
+}  // namespace
+}  // namespace crt::pod

@@ -1,0 +1,120 @@
+#include "pod/exit_status.hpp"
+
+#include <csignal>
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace crt::pod {
+namespace {
+
+TEST(SignalNumber, NamesWithOrWithoutSig) {
+  EXPECT_EQ(signal_number("TERM"), SIGTERM);
+  EXPECT_EQ(signal_number("SIGTERM"), SIGTERM);
+  EXPECT_EQ(signal_number("KILL"), SIGKILL);
+  EXPECT_EQ(signal_number("HUP"), SIGHUP);
+  EXPECT_EQ(signal_number("SEGV"), SIGSEGV);
+  EXPECT_EQ(signal_number("SIGUSR2"), SIGUSR2);
+}
+
+TEST(SignalNumber, UnknownIsNullopt) {
+  for (const char* bad : {"", "SIG", "BOGUS", "term", "SIGSIGTERM", "15", "TERM "})
+    EXPECT_FALSE(signal_number(bad)) << "'" << bad << "'";
+}
+
+TEST(AppExitFromSystemd, ExitedWithStatus) {
+  AppExit e = app_exit_from_systemd("web", "exited", "3", "exit-code", 42);
+  EXPECT_EQ(e.app, "web");
+  EXPECT_EQ(e.exit_code, "exited");
+  EXPECT_EQ(e.exit_status, "3");
+  EXPECT_EQ(e.result, "exit-code");
+  EXPECT_EQ(e.status, 3);
+  EXPECT_EQ(e.seq, 42u);
+  EXPECT_EQ(app_exit_from_systemd("web", "exited", "0", "success", 1).status, 0);
+  EXPECT_EQ(app_exit_from_systemd("web", "exited", "255", "exit-code", 1).status, 255);
+}
+
+TEST(AppExitFromSystemd, KilledOrDumpedIs128PlusSignal) {
+  EXPECT_EQ(app_exit_from_systemd("a", "killed", "TERM", "signal", 1).status, 128 + SIGTERM);
+  EXPECT_EQ(app_exit_from_systemd("a", "killed", "KILL", "signal", 1).status, 128 + SIGKILL);
+  EXPECT_EQ(app_exit_from_systemd("a", "dumped", "SEGV", "core-dump", 1).status, 128 + SIGSEGV);
+}
+
+TEST(AppExitFromSystemd, NeverRanIsAFailure) {
+  AppExit e = app_exit_from_systemd("a", nullptr, nullptr, "resources", 1);
+  EXPECT_EQ(e.exit_code, "");
+  EXPECT_EQ(e.exit_status, "");
+  EXPECT_EQ(e.status, 1);
+  EXPECT_EQ(app_exit_from_systemd("a", nullptr, nullptr, nullptr, 1).status, 1);
+  EXPECT_EQ(app_exit_from_systemd("a", nullptr, nullptr, "success", 1).status, 0);
+  EXPECT_EQ(app_exit_from_systemd("a", "exited", "garbage", "exit-code", 1).status, 1);
+  EXPECT_EQ(app_exit_from_systemd("a", "killed", "NOSUCHSIG", "signal", 1).status, 1);
+}
+
+TEST(AppExit, JsonRoundTrip) {
+  AppExit e = app_exit_from_systemd("web", "killed", "TERM", "signal", 18446744073709551615ULL);
+  AppExit back = nlohmann::json(e).get<AppExit>();
+  EXPECT_EQ(back.app, e.app);
+  EXPECT_EQ(back.exit_code, e.exit_code);
+  EXPECT_EQ(back.exit_status, e.exit_status);
+  EXPECT_EQ(back.result, e.result);
+  EXPECT_EQ(back.status, e.status);
+  EXPECT_EQ(back.seq, e.seq);
+}
+
+TEST(ExitPolicy, KnownPolicies) {
+  EXPECT_TRUE(is_exit_policy("on-any-failure"));
+  EXPECT_TRUE(is_exit_policy("on-any-exit"));
+  EXPECT_TRUE(is_exit_policy("on-all-exit"));
+  EXPECT_FALSE(is_exit_policy(""));
+  EXPECT_FALSE(is_exit_policy("always"));
+}
+
+AppExit exited(const std::string& app, int status, uint64_t seq) {
+  AppExit e;
+  e.app = app;
+  e.status = status;
+  e.seq = seq;
+  return e;
+}
+
+const std::vector<std::string> kApps = {"a", "b", "c"};
+
+TEST(Decide, OnAnyFailure) {
+  AppExit ok = exited("a", 0, 1);
+  AppExit bad = exited("a", 1, 1);
+  EXPECT_EQ(decide("on-any-failure", kApps, {ok}, ok), PodAction::kContinue);
+  EXPECT_EQ(decide("on-any-failure", kApps, {bad}, bad), PodAction::kStopOthers);
+}
+
+TEST(Decide, OnAnyExit) {
+  AppExit ok = exited("a", 0, 1);
+  EXPECT_EQ(decide("on-any-exit", kApps, {ok}, ok), PodAction::kStopOthers);
+}
+
+TEST(Decide, OnAllExit) {
+  AppExit bad = exited("a", 9, 1);
+  EXPECT_EQ(decide("on-all-exit", kApps, {bad}, bad), PodAction::kContinue);
+}
+
+TEST(Decide, EveryAppExitedFinishesWhateverThePolicy) {
+  std::vector<AppExit> all = {exited("a", 0, 1), exited("b", 2, 2), exited("c", 0, 3)};
+  for (const char* policy : {"on-any-failure", "on-any-exit", "on-all-exit"})
+    EXPECT_EQ(decide(policy, kApps, all, all.back()), PodAction::kFinish) << policy;
+}
+
+TEST(Decide, RecordsOfOtherNamesDoNotCount) {
+  std::vector<AppExit> exits = {exited("a", 0, 1), exited("b", 0, 2), exited("x", 0, 3)};
+  EXPECT_EQ(decide("on-all-exit", kApps, exits, exits.back()), PodAction::kContinue);
+}
+
+TEST(PodExitStatus, FirstFailureBySequence) {
+  EXPECT_EQ(pod_exit_status({}), 0);
+  EXPECT_EQ(pod_exit_status({exited("a", 0, 1), exited("b", 0, 2)}), 0);
+  EXPECT_EQ(pod_exit_status({exited("a", 2, 5), exited("b", 7, 3), exited("c", 0, 1)}), 7);
+  EXPECT_EQ(pod_exit_status({exited("a", 0, 1), exited("b", 143, 9)}), 143);
+}
+
+}  // namespace
+}  // namespace crt::pod

@@ -1,0 +1,103 @@
+#include "common/fs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+#include "test_support.hpp"
+
+namespace crt::fs {
+namespace {
+
+using test::list_dir;
+using test::read_text;
+using test::Scratch;
+using test::write_text;
+
+TEST(Fs, WriteFileAtomicReplacesContentAndSetsMode) {
+  Scratch s;
+  write_file_atomic(s / "f", "one");
+  write_file_atomic(s / "f", "two", 0600);
+  EXPECT_EQ(read_text(s / "f"), "two");
+  struct stat st {};
+  ASSERT_EQ(::stat((s / "f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(list_dir(s.path()), std::vector<std::string>{"f"}) << "no temp file is left behind";
+}
+
+TEST(Fs, WriteFileAtomicIntoMissingDirectoryThrows) {
+  Scratch s;
+  EXPECT_THROW(write_file_atomic(s / "no" / "f", "x"), Error);
+}
+
+TEST(Fs, MakeDirsCreatesParentsAndAcceptsExisting) {
+  Scratch s;
+  make_dirs(s / "a" / "b" / "c", 0700);
+  make_dirs(s / "a" / "b" / "c", 0700);
+  EXPECT_TRUE(std::filesystem::is_directory(s / "a" / "b" / "c"));
+}
+
+TEST(Fs, MakeDirsOverAFileThrows) {
+  Scratch s;
+  write_text(s / "f", "");
+  EXPECT_THROW(make_dirs(s / "f"), Error);
+}
+
+TEST(Fs, RemoveTreeRemovesNestedContentButNotSymlinkTargets) {
+  Scratch s;
+  write_text(s / "keep" / "precious", "x");
+  write_text(s / "t" / "a" / "b", "y");
+  std::filesystem::create_directory_symlink(s / "keep", s / "t" / "link");
+  remove_tree(s / "t");
+  EXPECT_FALSE(std::filesystem::exists(s / "t"));
+  EXPECT_EQ(read_text(s / "keep" / "precious"), "x");
+}
+
+TEST(Fs, RemoveTreeOfMissingPathIsFine) {
+  Scratch s;
+  EXPECT_NO_THROW(remove_tree(s / "none"));
+}
+
+TEST(Fs, TempDirIsRemovedUnlessReleased) {
+  Scratch s;
+  std::filesystem::path kept;
+  std::filesystem::path gone;
+  {
+    TempDir a(s / "a");
+    TempDir b(s / "b");
+    write_text(a.path() / "x", "");
+    gone = a.path();
+    kept = b.release();
+  }
+  EXPECT_FALSE(std::filesystem::exists(gone));
+  EXPECT_TRUE(std::filesystem::is_directory(kept));
+}
+
+TEST(Fs, OpenInRootResolvesAbsoluteSymlinksInsideTheRoot) {
+  Scratch s;
+  write_text(s / "root" / "etc" / "passwd", "inside\n");
+  std::filesystem::create_symlink("/etc/passwd", s / "root" / "link");
+  UniqueFd root = open_fd(s / "root", O_RDONLY | O_DIRECTORY);
+  UniqueFd fd = open_in_root(root.get(), "/link", O_RDONLY);
+  EXPECT_EQ(read_file("/proc/self/fd/" + std::to_string(fd.get())), "inside\n");
+  UniqueFd up = open_in_root(root.get(), "../../../../etc/passwd", O_RDONLY);
+  EXPECT_EQ(read_file("/proc/self/fd/" + std::to_string(up.get())), "inside\n");
+}
+
+TEST(Fs, OpenInRootMissingFileIsSystemErrorEnoent) {
+  Scratch s;
+  std::filesystem::create_directory(s / "root");
+  UniqueFd root = open_fd(s / "root", O_RDONLY | O_DIRECTORY);
+  try {
+    open_in_root(root.get(), "nope", O_RDONLY);
+    FAIL() << "opened a missing file";
+  } catch (const SystemError& e) {
+    EXPECT_EQ(e.code(), ENOENT);
+  }
+}
+
+}  // namespace
+}  // namespace crt::fs

@@ -1,0 +1,88 @@
+#include "pod/resources.hpp"
+
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+
+namespace crt::pod {
+namespace {
+
+TEST(ParseMemory, PlainBytes) {
+  EXPECT_EQ(parse_memory("4096"), 4096u);
+  EXPECT_EQ(parse_memory("1073741824"), 1073741824u);
+  EXPECT_EQ(parse_memory("18446744073709551615"), 18446744073709551615u);
+}
+
+TEST(ParseMemory, DecimalSuffixes) {
+  EXPECT_EQ(parse_memory("5k"), 5000u);
+  EXPECT_EQ(parse_memory("5K"), 5000u);
+  EXPECT_EQ(parse_memory("100M"), 100000000u);
+  EXPECT_EQ(parse_memory("2G"), 2000000000u);
+  EXPECT_EQ(parse_memory("3T"), 3000000000000u);
+}
+
+TEST(ParseMemory, BinarySuffixes) {
+  EXPECT_EQ(parse_memory("4Ki"), 4096u);
+  EXPECT_EQ(parse_memory("100Mi"), 100u << 20);
+  EXPECT_EQ(parse_memory("1Gi"), 1u << 30);
+  EXPECT_EQ(parse_memory("2Ti"), 2ULL << 40);
+}
+
+TEST(ParseMemory, BelowOnePageIsTooSmall) {
+  EXPECT_THROW(parse_memory("4095"), Error);
+  EXPECT_THROW(parse_memory("1k"), Error);
+  EXPECT_THROW(parse_memory("1Ki"), Error);
+  EXPECT_THROW(parse_memory("0"), Error);
+  EXPECT_THROW(parse_memory("0G"), Error);
+}
+
+TEST(ParseMemory, MalformedIsAnError) {
+  for (const char* bad : {"", "M", "Gi", "1.5G", "-4096", "+4096", " 4096", "4096 ", "1 G", "1GB", "1g", "1m", "1mi",
+                          "0x1000", "1e9", "10%", "infinity"})
+    EXPECT_THROW(parse_memory(bad), Error) << "'" << bad << "'";
+}
+
+TEST(ParseMemory, OverflowIsAnError) {
+  EXPECT_THROW(parse_memory("18446744073709551616"), Error);
+  EXPECT_THROW(parse_memory("17179869184Gi"), Error);
+  EXPECT_THROW(parse_memory("18446745T"), Error);
+}
+
+TEST(ParseMemory, MessageSaysWhatIsExpected) {
+  try {
+    parse_memory("lots");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "invalid memory size 'lots': expected bytes or a number with K, M, G, T, Ki, Mi, Gi or Ti");
+  }
+}
+
+TEST(ParseCpuMillis, Millicores) {
+  EXPECT_EQ(parse_cpu_millis("200m"), 200u);
+  EXPECT_EQ(parse_cpu_millis("1m"), 1u);
+  EXPECT_EQ(parse_cpu_millis("1500m"), 1500u);
+}
+
+TEST(ParseCpuMillis, Cores) {
+  EXPECT_EQ(parse_cpu_millis("2"), 2000u);
+  EXPECT_EQ(parse_cpu_millis("0.5"), 500u);
+  EXPECT_EQ(parse_cpu_millis("1.5"), 1500u);
+  EXPECT_EQ(parse_cpu_millis("1.25"), 1250u);
+  EXPECT_EQ(parse_cpu_millis("0.001"), 1u);
+  EXPECT_EQ(parse_cpu_millis("64"), 64000u);
+}
+
+TEST(ParseCpuMillis, ZeroIsAnError) {
+  EXPECT_THROW(parse_cpu_millis("0"), Error);
+  EXPECT_THROW(parse_cpu_millis("0m"), Error);
+  EXPECT_THROW(parse_cpu_millis("0.000"), Error);
+}
+
+TEST(ParseCpuMillis, MalformedIsAnError) {
+  for (const char* bad : {"", "m", "0.0001", "1.5m", "5.", ".", "-1", "+1", "1e3", "1,5", "200M", "two", "1 ", " 1",
+                          "99999999999999999999"})
+    EXPECT_THROW(parse_cpu_millis(bad), Error) << "'" << bad << "'";
+}
+
+}  // namespace
+}  // namespace crt::pod

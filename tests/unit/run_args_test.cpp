@@ -1,0 +1,171 @@
+#include "pod/run_args.hpp"
+
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+
+namespace crt::pod {
+namespace {
+
+using Strings = std::vector<std::string>;
+
+std::string error_of(const Strings& args) {
+  try {
+    parse_run_args(args);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(RunArgs, ImageAlone) {
+  RunRequest r = parse_run_args({"busybox"});
+  ASSERT_EQ(r.apps.size(), 1u);
+  EXPECT_EQ(r.apps[0].image, "busybox");
+  EXPECT_TRUE(r.apps[0].args.empty());
+  EXPECT_FALSE(r.apps[0].args_given);
+  EXPECT_EQ(r.pod.net, "host");
+  EXPECT_FALSE(r.pod.interactive);
+  EXPECT_FALSE(r.apps[0].flags.name);
+}
+
+TEST(RunArgs, PodFlagsAppFlagsAndArguments) {
+  RunRequest r = parse_run_args({"--net=none", "--interactive", "--hostname", "h1", "--uuid-file-save=/run/u",
+                                 "--set-env=A=1", "--set-env", "B=x y", "--stage1-path=/s1", "--debug", "busybox",
+                                 "--memory=100M", "--cpu", "200m", "--name=web", "--", "/bin/sh", "-c", "echo $HOME"});
+  EXPECT_EQ(r.pod.net, "none");
+  EXPECT_TRUE(r.pod.interactive);
+  EXPECT_EQ(r.pod.hostname, "h1");
+  EXPECT_EQ(r.pod.uuid_file_save, "/run/u");
+  EXPECT_EQ(r.pod.set_env, (Strings{"A=1", "B=x y"}));
+  EXPECT_EQ(r.pod.stage1_path, "/s1");
+  EXPECT_TRUE(r.pod.debug);
+  ASSERT_EQ(r.apps.size(), 1u);
+  const AppRequest& a = r.apps[0];
+  EXPECT_EQ(a.image, "busybox");
+  EXPECT_EQ(a.flags.memory, "100M");
+  EXPECT_EQ(a.flags.cpu, "200m");
+  EXPECT_EQ(a.flags.name, "web");
+  EXPECT_TRUE(a.args_given);
+  EXPECT_EQ(a.args, (Strings{"/bin/sh", "-c", "echo $HOME"}));
+}
+
+TEST(RunArgs, EveryAppFlag) {
+  RunRequest r = parse_run_args({"img", "--name=n", "--exec=/bin/x y", "--environment=A=1", "--environment", "B=2",
+                                 "--user=1000", "--group=wheel", "--working-dir=/w d", "--memory=1Gi", "--cpu=1.5",
+                                 "--seccomp=mode=remove,reboot", "--caps-retain=CAP_CHOWN,kill",
+                                 "--caps-remove=CAP_KILL"});
+  const AppFlags& f = r.apps[0].flags;
+  EXPECT_EQ(f.name, "n");
+  EXPECT_EQ(f.exec, "/bin/x y");
+  EXPECT_EQ(f.environment, (Strings{"A=1", "B=2"}));
+  EXPECT_EQ(f.user, "1000");
+  EXPECT_EQ(f.group, "wheel");
+  EXPECT_EQ(f.working_dir, "/w d");
+  EXPECT_EQ(f.memory, "1Gi");
+  EXPECT_EQ(f.cpu, "1.5");
+  EXPECT_EQ(f.seccomp, "mode=remove,reboot");
+  EXPECT_EQ(f.caps_retain, "CAP_CHOWN,kill");
+  EXPECT_EQ(f.caps_remove, "CAP_KILL");
+}
+
+TEST(RunArgs, DoubleDashWithNothingAfterMeansNoArguments) {
+  RunRequest r = parse_run_args({"busybox", "--"});
+  EXPECT_TRUE(r.apps[0].args_given);
+  EXPECT_TRUE(r.apps[0].args.empty());
+}
+
+TEST(RunArgs, ArgumentsAfterDoubleDashAreNeverOptions) {
+  RunRequest r = parse_run_args({"busybox", "--", "--net=none", "--help", "-h", "--", "", "---x", "a b"});
+  EXPECT_EQ(r.apps[0].args, (Strings{"--net=none", "--help", "-h", "--", "", "---x", "a b"}));
+  EXPECT_EQ(r.pod.net, "host");
+}
+
+TEST(RunArgs, TripleDashSeparatesApps) {
+  RunRequest r = parse_run_args({"a", "--name=one", "--", "x", "---", "b", "--", "y", "---", "c"});
+  ASSERT_EQ(r.apps.size(), 3u);
+  EXPECT_EQ(r.apps[0].image, "a");
+  EXPECT_EQ(r.apps[0].args, Strings{"x"});
+  EXPECT_EQ(r.apps[1].image, "b");
+  EXPECT_EQ(r.apps[1].args, Strings{"y"});
+  EXPECT_FALSE(r.apps[1].flags.name) << "a flag after an image is that app's own";
+  EXPECT_EQ(r.apps[2].image, "c");
+  EXPECT_FALSE(r.apps[2].args_given);
+}
+
+TEST(RunArgs, AppFlagsBeforeTheFirstImageApplyToEveryApp) {
+  RunRequest r = parse_run_args({"--memory=1G", "--environment=A=1", "--user=7", "a", "--environment=B=2", "---", "b",
+                                 "--memory=2G", "--user=8"});
+  ASSERT_EQ(r.apps.size(), 2u);
+  EXPECT_EQ(r.apps[0].flags.memory, "1G");
+  EXPECT_EQ(r.apps[0].flags.environment, (Strings{"A=1", "B=2"})) << "lists append";
+  EXPECT_EQ(r.apps[0].flags.user, "7");
+  EXPECT_EQ(r.apps[1].flags.memory, "2G") << "scalars replace";
+  EXPECT_EQ(r.apps[1].flags.environment, Strings{"A=1"});
+  EXPECT_EQ(r.apps[1].flags.user, "8");
+}
+
+TEST(RunArgs, HelpIsRequestedAnywhereBeforeDoubleDash) {
+  EXPECT_THROW(parse_run_args({"--help"}), HelpRequested);
+  EXPECT_THROW(parse_run_args({"-h"}), HelpRequested);
+  EXPECT_THROW(parse_run_args({"busybox", "--help"}), HelpRequested);
+  EXPECT_THROW(parse_run_args({"a", "---", "b", "-h"}), HelpRequested);
+}
+
+TEST(RunArgs, MissingImage) {
+  EXPECT_EQ(error_of({}), "missing image name (see 'crt run --help')");
+  EXPECT_EQ(error_of({"--net=none"}), "missing image name");
+  EXPECT_EQ(error_of({"--", "x"}), "missing image name before '--'");
+  EXPECT_EQ(error_of({"a", "---"}), "missing image name");
+}
+
+TEST(RunArgs, PodOptionAfterTheImageIsAnError) {
+  EXPECT_EQ(error_of({"busybox", "--net=none"}),
+            "unknown option '--net=none' for image 'busybox' (pod options go before the first image)");
+  EXPECT_NE(error_of({"a", "---", "--interactive", "b"}).find("pod options go before the first image"),
+            std::string::npos);
+}
+
+TEST(RunArgs, UnknownOptionIsAnError) {
+  EXPECT_EQ(error_of({"--bogus", "busybox"}), "unknown option '--bogus'");
+  EXPECT_NE(error_of({"busybox", "--bogus"}).find("'--bogus'"), std::string::npos);
+}
+
+TEST(RunArgs, StrayArgumentAfterTheImageIsAnError) {
+  EXPECT_EQ(error_of({"busybox", "echo"}),
+            "unexpected argument 'echo' after image 'busybox': arguments for the app go after '--', another app "
+            "after '---'");
+}
+
+TEST(RunArgs, InvalidNetIsAnError) { EXPECT_NE(error_of({"--net=bridge", "busybox"}), "(no error)"); }
+
+TEST(RunArgs, OptionWithoutValueIsAnError) { EXPECT_NE(error_of({"busybox", "--memory"}), "(no error)"); }
+
+TEST(RunArgs, InteractiveNeedsExactlyOneApp) {
+  EXPECT_EQ(error_of({"--interactive", "a", "---", "b"}), "--interactive needs exactly one app");
+  EXPECT_NO_THROW(parse_run_args({"--interactive", "a"}));
+}
+
+TEST(AppFlags, MergeReplacesScalarsAndAppendsLists) {
+  AppFlags base;
+  base.name = "a";
+  base.memory = "1G";
+  base.environment = {"A=1"};
+  AppFlags over;
+  over.memory = "2G";
+  over.environment = {"B=2"};
+  base.merge(over);
+  EXPECT_EQ(base.name, "a");
+  EXPECT_EQ(base.memory, "2G");
+  EXPECT_EQ(base.environment, (Strings{"A=1", "B=2"}));
+}
+
+TEST(RunHelp, DescribesUsageOptionsAndExitStatus) {
+  std::string h = run_help();
+  EXPECT_EQ(h.rfind("Usage: crt run ", 0), 0u);
+  for (const char* needle : {"--net", "--interactive", "--memory", "--cpu", "--seccomp", "--caps-retain", "---", "254"})
+    EXPECT_NE(h.find(needle), std::string::npos) << needle;
+}
+
+}  // namespace
+}  // namespace crt::pod

@@ -1,0 +1,132 @@
+#include "sandbox/seccomp.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "test_support.hpp"
+
+namespace crt::sandbox {
+namespace {
+
+using Strings = std::vector<std::string>;
+
+std::string error_of(std::string_view spec) {
+  try {
+    parse_syscall_filter(spec);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Seccomp, DefaultFilterIsAnAllowList) {
+  SyscallFilter f = default_syscall_filter();
+  EXPECT_TRUE(f.allow_list);
+  EXPECT_EQ(f.entries, (Strings{"@system-service", "@pkey", "chroot"}));
+  EXPECT_EQ(f.error_number, "EPERM");
+}
+
+TEST(Seccomp, ParseRetain) {
+  SyscallFilter f = parse_syscall_filter("mode=retain,@basic-io,read,write");
+  EXPECT_TRUE(f.allow_list);
+  EXPECT_EQ(f.entries, (Strings{"@basic-io", "read", "write"}));
+  EXPECT_EQ(f.error_number, "EPERM");
+}
+
+TEST(Seccomp, ParseRemoveWithErrno) {
+  SyscallFilter f = parse_syscall_filter("reboot,mode=remove,errno=EACCES,@mount");
+  EXPECT_FALSE(f.allow_list);
+  EXPECT_EQ(f.entries, (Strings{"reboot", "@mount"}));
+  EXPECT_EQ(f.error_number, "EACCES");
+}
+
+TEST(Seccomp, ParseErrors) {
+  EXPECT_EQ(error_of("read"), "parsing --seccomp 'read': missing mode=retain or mode=remove");
+  EXPECT_EQ(error_of("mode=allow,read"), "parsing --seccomp 'mode=allow,read': mode must be 'retain' or 'remove'");
+  EXPECT_EQ(error_of("mode=retain"), "parsing --seccomp 'mode=retain': no system calls given");
+  EXPECT_EQ(error_of("mode=retain,notasyscall"), "parsing --seccomp 'mode=retain,notasyscall': unknown system call 'notasyscall'");
+  EXPECT_EQ(error_of("mode=retain,@nope"), "parsing --seccomp 'mode=retain,@nope': unknown system call group '@nope'");
+  EXPECT_EQ(error_of("mode=retain,errno=EBOGUS,read"),
+            "parsing --seccomp 'mode=retain,errno=EBOGUS,read': unknown errno name 'EBOGUS'");
+  EXPECT_EQ(error_of("mode=retain,,read"), "parsing --seccomp 'mode=retain,,read': empty system call name");
+  EXPECT_NE(error_of(""), "(no error)");
+  EXPECT_NE(error_of("mode=retain,read "), "(no error)");
+  EXPECT_NE(error_of("mode=retain,READ"), "(no error)");
+  EXPECT_NE(error_of("mode=retain,@"), "(no error)");
+  EXPECT_NE(error_of("mode=retain,~read"), "(no error)") << "negation is what mode=remove is for";
+}
+
+TEST(Seccomp, ValidateEntry) {
+  for (const char* ok : {"read", "openat2", "clone3", "@default", "@system-service", "@known"})
+    EXPECT_NO_THROW(validate_syscall_entry(ok)) << ok;
+  for (const char* bad : {"", "@", "@System-Service", "sys_read", "read;", "@default,@mount"})
+    EXPECT_THROW(validate_syscall_entry(bad), Error) << bad;
+}
+
+/// The group names seccomp.cpp compiles in, read from its source: the list
+/// itself is private to the library.
+std::set<std::string> groups_in_source() {
+  std::set<std::string> out;
+#ifdef CRT_SOURCE_DIR
+  std::filesystem::path src = std::filesystem::path(CRT_SOURCE_DIR) / "lib" / "sandbox" / "seccomp.cpp";
+#else
+  std::filesystem::path src = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "lib" / "sandbox" / "seccomp.cpp";
+#endif
+  std::ifstream in(src);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  static const std::regex kGroup("\"(@[a-z0-9-]+)\"");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kGroup); it != std::sregex_iterator(); ++it)
+    out.insert((*it)[1]);
+  return out;
+}
+
+/// Group names as the host's systemd lists them.
+std::set<std::string> host_groups(const std::filesystem::path& analyze) {
+  auto r = test::run_command({analyze.string(), "syscall-filter", "--no-pager"});
+  std::set<std::string> out;
+  if (r.status != 0) return out;
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind('@', 0) == 0) out.insert(line);
+  return out;
+}
+
+TEST(Seccomp, EveryGroupCrtAcceptsIsKnownToTheHostsSystemd) {
+  auto analyze = test::find_program("systemd-analyze");
+  if (!analyze) GTEST_SKIP() << "systemd-analyze is not installed: cannot ask systemd which groups it knows";
+  std::set<std::string> host = host_groups(*analyze);
+  ASSERT_FALSE(host.empty()) << "systemd-analyze syscall-filter listed no groups";
+  std::set<std::string> ours = groups_in_source();
+  ASSERT_GE(ours.size(), 20u) << "could not read the group list from lib/sandbox/seccomp.cpp";
+  for (const auto& g : ours) {
+    EXPECT_TRUE(host.count(g)) << g << " is not a SystemCallFilter= group of this systemd";
+    EXPECT_NO_THROW(validate_syscall_entry(g)) << g;
+  }
+}
+
+TEST(Seccomp, HostGroupsCrtRejectsAreOnlyNewerOnes) {
+  auto analyze = test::find_program("systemd-analyze");
+  if (!analyze) GTEST_SKIP() << "systemd-analyze is not installed";
+  // Groups added after systemd 252; crt refuses them so that a pod file
+  // stays valid on every supported host.
+  const std::set<std::string> kNewer = {"@sandbox"};
+  for (const auto& g : host_groups(*analyze)) {
+    if (kNewer.count(g)) continue;
+    EXPECT_NO_THROW(validate_syscall_entry(g)) << g << " is known to systemd but refused by crt";
+  }
+}
+
+TEST(Seccomp, DefaultFilterEntriesAreValid) {
+  for (const auto& e : default_syscall_filter().entries) EXPECT_NO_THROW(validate_syscall_entry(e)) << e;
+}
+
+}  // namespace
+}  // namespace crt::sandbox

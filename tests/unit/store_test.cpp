@@ -1,0 +1,341 @@
+#include "store/store.hpp"
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "store/digest.hpp"
+#include "test_support.hpp"
+
+namespace crt::store {
+namespace {
+
+namespace stdfs = std::filesystem;
+using test::list_dir;
+using test::read_text;
+using test::Scratch;
+using test::write_tar;
+using test::write_text;
+using Strings = std::vector<std::string>;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write_text(s_ / "rootfs" / "bin" / "app", "#!/bin/sh\n", 0755);
+    write_text(s_ / "rootfs" / "etc" / "os-release", "ID=test\n");
+    write_text(s_ / "other" / "etc" / "os-release", "ID=other\n");
+  }
+
+  Image import(const std::string& source, const std::string& name, const std::string& created = "2024-01-01T00:00:00Z",
+               RunConfig config = {}) {
+    return store_.import_rootfs(s_ / source, parse_reference(name), {std::move(config), created});
+  }
+
+  [[nodiscard]] stdfs::path root() const { return store_.root(); }
+  [[nodiscard]] Strings trees() const { return list_dir(root() / "trees"); }
+  [[nodiscard]] Strings blobs() const { return list_dir(root() / "blobs" / "sha256"); }
+  [[nodiscard]] Strings tmp() const { return list_dir(root() / "tmp"); }
+  [[nodiscard]] std::string index() const {
+    return stdfs::exists(root() / "index.json") ? read_text(root() / "index.json") : "";
+  }
+
+  /// The id an import of `rootfs` with `created` gets, computed the way the
+  /// store does it (for finding ids with a shared prefix).
+  static std::string id_for(const std::string& diff_id, const std::string& created) {
+    return sha256_digest(make_image_config(RunConfig{}, {diff_id}, created).dump());
+  }
+
+  Scratch s_;
+  Store store_{s_ / "state"};
+};
+
+TEST_F(StoreTest, OpeningCreatesTheLayout) {
+  EXPECT_EQ(root(), s_ / "state" / "store");
+  EXPECT_TRUE(stdfs::is_directory(root() / "blobs" / "sha256"));
+  EXPECT_TRUE(stdfs::is_directory(root() / "trees"));
+  EXPECT_TRUE(stdfs::is_directory(root() / "tmp"));
+  EXPECT_TRUE(store_.list().empty());
+}
+
+TEST_F(StoreTest, ImportRecordsTheImage) {
+  RunConfig c;
+  c.cmd = {"/bin/app", "--flag"};
+  c.env = {"A=1"};
+  Image im = import("rootfs", "app:1", "2024-05-06T07:08:09Z", c);
+  EXPECT_TRUE(is_sha256_digest(im.id));
+  EXPECT_EQ(im.names, Strings{"app:1"});
+  ASSERT_EQ(im.layers.size(), 1u);
+  EXPECT_EQ(im.created, "2024-05-06T07:08:09Z");
+  EXPECT_EQ(im.size, std::string("#!/bin/sh\n").size() + std::string("ID=test\n").size());
+  EXPECT_EQ(trees(), Strings{digest_hex(im.layers[0])});
+  EXPECT_EQ(blobs(), Strings{digest_hex(im.id)});
+  EXPECT_EQ(sha256_digest(read_text(root() / "blobs" / "sha256" / digest_hex(im.id))), im.id);
+  EXPECT_EQ(read_text(store_.tree_path(im.layers[0]) / "etc" / "os-release"), "ID=test\n");
+  EXPECT_EQ(store_.tree_paths(im), std::vector<stdfs::path>{store_.tree_path(im.layers[0])});
+  EXPECT_TRUE(tmp().empty());
+
+  auto found = store_.find("app:1");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->id, im.id);
+  EXPECT_EQ(found->config.cmd, c.cmd) << "the configuration comes back from its blob";
+  EXPECT_EQ(found->config.env, c.env);
+}
+
+TEST_F(StoreTest, CreatedDefaultsToNow) {
+  Image im = import("rootfs", "app", "");
+  EXPECT_EQ(im.created.size(), std::string("2024-01-01T00:00:00Z").size()) << im.created;
+  EXPECT_EQ(im.created.back(), 'Z');
+}
+
+TEST_F(StoreTest, SameDirectoryTwiceIsOneTree) {
+  Image a = import("rootfs", "a", "2024-01-01T00:00:00Z");
+  Image b = import("rootfs", "b", "2024-01-02T00:00:00Z");
+  EXPECT_EQ(a.layers, b.layers);
+  EXPECT_NE(a.id, b.id);
+  EXPECT_EQ(trees().size(), 1u);
+  EXPECT_EQ(store_.list().size(), 2u);
+  EXPECT_TRUE(tmp().empty()) << "the second extraction is discarded";
+}
+
+TEST_F(StoreTest, SameImageUnderTwoNamesIsOneImage) {
+  Image a = import("rootfs", "a");
+  Image b = import("rootfs", "b");
+  EXPECT_EQ(a.id, b.id);
+  auto all = store_.list();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].names, (Strings{"a:latest", "b:latest"}));
+}
+
+TEST_F(StoreTest, ReimportingANameMovesIt) {
+  Image old = import("rootfs", "app", "2024-01-01T00:00:00Z");
+  Image now = import("other", "app", "2024-01-02T00:00:00Z");
+  EXPECT_EQ(store_.find("app")->id, now.id);
+  auto by_id = store_.find(old.id);
+  ASSERT_TRUE(by_id) << "the older image stays, without a name";
+  EXPECT_TRUE(by_id->names.empty());
+}
+
+TEST_F(StoreTest, FindByNameIdOrPrefix) {
+  Image im = import("rootfs", "docker.io/library/app:1.0");
+  std::string hex = digest_hex(im.id);
+  for (const std::string& ref : {std::string("docker.io/library/app:1.0"), im.id, hex, hex.substr(0, 4),
+                                 hex.substr(0, 12), "sha256:" + hex.substr(0, 8)}) {
+    auto found = store_.find(ref);
+    ASSERT_TRUE(found) << ref;
+    EXPECT_EQ(found->id, im.id) << ref;
+  }
+  EXPECT_FALSE(store_.find("docker.io/library/app"));
+  EXPECT_FALSE(store_.find("app:1.0"));
+  EXPECT_FALSE(store_.find(hex.substr(0, 3))) << "three digits are a name, not a prefix";
+  std::string other_hex = hex[0] == '0' ? "1" + hex.substr(1) : "0" + hex.substr(1);
+  EXPECT_FALSE(store_.find("sha256:" + other_hex));
+}
+
+TEST_F(StoreTest, TagDefaultsToLatest) {
+  Image im = import("rootfs", "app");
+  EXPECT_EQ(store_.find("app")->id, im.id);
+  EXPECT_EQ(store_.find("app:latest")->id, im.id);
+}
+
+TEST_F(StoreTest, InvalidReferenceIsAnError) {
+  import("rootfs", "app");
+  EXPECT_THROW((void)store_.find("App With Spaces"), Error);
+}
+
+TEST_F(StoreTest, AmbiguousIdPrefixIsAnError) {
+  std::string diff_id = import("rootfs", "probe", "probe").layers[0];
+  store_.remove("probe");
+  // Find two creation times whose image ids share their first four digits.
+  std::map<std::string, std::string> by_prefix;
+  std::string first, second;
+  for (int i = 0; second.empty(); ++i) {
+    std::string created = "2024-01-01T00:00:00Z-" + std::to_string(i);
+    std::string prefix = digest_hex(id_for(diff_id, created)).substr(0, 4);
+    auto [it, fresh] = by_prefix.emplace(prefix, created);
+    if (!fresh) {
+      first = it->second;
+      second = created;
+    }
+  }
+  Image a = import("rootfs", "a", first);
+  Image b = import("rootfs", "b", second);
+  ASSERT_EQ(a.id.substr(0, 11), b.id.substr(0, 11));
+  EXPECT_THROW((void)store_.find(digest_hex(a.id).substr(0, 4)), Error);
+  size_t unique = 0;
+  while (a.id[7 + unique] == b.id[7 + unique]) ++unique;
+  EXPECT_EQ(store_.find(digest_hex(a.id).substr(0, unique + 1))->id, a.id);
+  EXPECT_EQ(store_.find(digest_hex(b.id).substr(0, unique + 1))->id, b.id);
+  EXPECT_THROW(store_.remove(digest_hex(a.id).substr(0, 4)), Error);
+  EXPECT_EQ(store_.list().size(), 2u) << "an ambiguous remove removes nothing";
+}
+
+TEST_F(StoreTest, RemoveKeepsALayerAnotherImageUses) {
+  Image a = import("rootfs", "a", "2024-01-01T00:00:00Z");
+  Image b = import("rootfs", "b", "2024-01-02T00:00:00Z");
+  Image removed = store_.remove("a");
+  EXPECT_EQ(removed.id, a.id);
+  EXPECT_FALSE(store_.find("a"));
+  EXPECT_EQ(trees(), Strings{digest_hex(b.layers[0])});
+  EXPECT_EQ(read_text(store_.tree_path(b.layers[0]) / "etc" / "os-release"), "ID=test\n");
+  EXPECT_EQ(blobs(), Strings{digest_hex(b.id)});
+  store_.remove("b");
+  EXPECT_TRUE(trees().empty());
+  EXPECT_TRUE(blobs().empty());
+  EXPECT_TRUE(tmp().empty());
+  EXPECT_TRUE(store_.list().empty());
+}
+
+TEST_F(StoreTest, RemoveOneOfTwoNamesKeepsTheImage) {
+  Image a = import("rootfs", "a");
+  import("rootfs", "b");
+  Image removed = store_.remove("a");
+  EXPECT_EQ(removed.names, Strings{"a:latest"});
+  auto b = store_.find("b");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->id, a.id);
+  EXPECT_EQ(b->names, Strings{"b:latest"});
+  EXPECT_EQ(trees().size(), 1u);
+  EXPECT_EQ(blobs().size(), 1u);
+}
+
+TEST_F(StoreTest, RemoveByIdRemovesEveryName) {
+  Image a = import("rootfs", "a");
+  import("rootfs", "b");
+  Image removed = store_.remove(a.id);
+  EXPECT_EQ(removed.names, (Strings{"a:latest", "b:latest"}));
+  EXPECT_TRUE(store_.list().empty());
+  EXPECT_TRUE(trees().empty());
+}
+
+TEST_F(StoreTest, RemoveUnknownIsAnError) {
+  EXPECT_THROW(store_.remove("nothing"), Error);
+  import("rootfs", "a");
+  EXPECT_THROW(store_.remove("nothing"), Error);
+  EXPECT_EQ(store_.list().size(), 1u);
+}
+
+TEST_F(StoreTest, ListLoadsEveryConfiguration) {
+  RunConfig c;
+  c.entrypoint = {"/bin/app"};
+  import("rootfs", "a", "2024-01-01T00:00:00Z", c);
+  import("other", "b");
+  auto all = store_.list();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].config.entrypoint, Strings{"/bin/app"});
+  EXPECT_TRUE(all[1].config.entrypoint.empty());
+}
+
+TEST_F(StoreTest, CorruptConfigurationBlobIsDetected) {
+  Image im = import("rootfs", "a");
+  write_text(root() / "blobs" / "sha256" / digest_hex(im.id), "{}");
+  EXPECT_THROW((void)store_.find("a"), Error);
+}
+
+TEST_F(StoreTest, CorruptIndexIsAnError) {
+  import("rootfs", "a");
+  write_text(root() / "index.json", "{not json");
+  EXPECT_THROW((void)store_.list(), Error);
+}
+
+TEST_F(StoreTest, IndexSurvivesReopening) {
+  Image im = import("rootfs", "a");
+  Store again(s_ / "state");
+  EXPECT_EQ(again.find("a")->id, im.id);
+}
+
+// The failing import runs in a child process: unpack_rootfs() crashes on
+// every refused tarball (see DISABLED_FailedImportIsAnErrorNotACrash). What
+// is checked here holds either way: nothing becomes visible in the store.
+class FailedImport : public StoreTest {
+ protected:
+  void expect_nothing_left(const std::string& tarball, const std::vector<test::TarMember>& members) {
+    Image kept = import("rootfs", "kept");
+    std::string index_before = index();
+    write_tar(s_ / tarball, members);
+    EXPECT_NE(test::outcome_in_child([&] { import(tarball, "evil"); }), test::Outcome::kReturned);
+    EXPECT_EQ(index(), index_before) << "no index entry";
+    EXPECT_EQ(trees(), Strings{digest_hex(kept.layers[0])}) << "no tree";
+    EXPECT_EQ(blobs(), Strings{digest_hex(kept.id)}) << "no blob";
+    EXPECT_FALSE(store_.find("evil"));
+    EXPECT_EQ(read_text(s_ / "outside" / "victim"), "untouched");
+    EXPECT_EQ(list_dir(s_ / "outside"), Strings{"victim"});
+    import("other", "next");
+    EXPECT_TRUE(tmp().empty()) << "tmp/ is empty after the next import";
+  }
+  void SetUp() override {
+    StoreTest::SetUp();
+    write_text(s_ / "outside" / "victim", "untouched");
+  }
+  static std::string victim_dir(const Scratch& s) { return (s / "outside").string(); }
+};
+
+TEST_F(FailedImport, DotDotEntry) {
+  expect_nothing_left("evil.tar", {test::tar_file("etc/ok", "fine"), test::tar_file("../evil", "pwned")});
+  EXPECT_FALSE(stdfs::exists(root() / "tmp" / "evil"));
+  EXPECT_FALSE(stdfs::exists(root() / "evil"));
+}
+
+TEST_F(FailedImport, AbsoluteEntry) {
+  expect_nothing_left("evil.tar", {test::tar_file((s_ / "outside" / "new").string(), "pwned")});
+}
+
+TEST_F(FailedImport, EntryThroughASymlink) {
+  expect_nothing_left("evil.tar",
+                      {test::tar_symlink("link", victim_dir(s_)), test::tar_file("link/victim", "pwned")});
+}
+
+TEST_F(FailedImport, HardLinkOutOfTheTree) {
+  expect_nothing_left("evil.tar", {test::tar_hardlink("h", (s_ / "outside" / "victim").string())});
+}
+
+TEST_F(FailedImport, TruncatedTarball) {
+  write_tar(s_ / "whole.tar", {test::tar_file("big", std::string(100000, 'x'))});
+  std::string data = read_text(s_ / "whole.tar");
+  Image kept = import("rootfs", "kept");
+  write_text(s_ / "cut.tar", data.substr(0, 30000));
+  EXPECT_NE(test::outcome_in_child([&] { import("cut.tar", "cut"); }), test::Outcome::kReturned);
+  EXPECT_FALSE(store_.find("cut"));
+  EXPECT_EQ(trees(), Strings{digest_hex(kept.layers[0])});
+  import("other", "next");
+  EXPECT_TRUE(tmp().empty());
+}
+
+// BUG: see DISABLED_FailedExtractionIsAnErrorNotACrash in
+// layer_import_test.cpp: a refused tarball crashes the importer (use after
+// free in LayerSink's destructor) instead of throwing, so `crt image import`
+// dies with SIGSEGV and leaves its work directory behind.
+TEST_F(FailedImport, DISABLED_FailedImportIsAnErrorNotACrash) {
+  write_tar(s_ / "evil.tar", {test::tar_file("../evil", "pwned")});
+  EXPECT_THROW(import("evil.tar", "evil"), Error);
+  EXPECT_TRUE(tmp().empty()) << "the work directory is removed at once";
+}
+
+TEST_F(StoreTest, StaleWorkDirectoryOfACrashedImportIsCleanedUp) {
+  write_text(root() / "tmp" / "import.abc123" / "tree" / "file", "half");
+  write_text(root() / "tmp" / "import.abc123.lock", "");
+  import("rootfs", "a");
+  EXPECT_TRUE(tmp().empty());
+}
+
+TEST_F(StoreTest, WorkDirectoryOfARunningImportIsLeftAlone) {
+  write_text(root() / "tmp" / "import.busy01" / "tree" / "file", "in progress");
+  FileLock held = FileLock::acquire(root() / "tmp" / "import.busy01.lock", FileLock::Mode::kExclusive);
+  import("rootfs", "a");
+  EXPECT_EQ(tmp(), (Strings{"import.busy01", "import.busy01.lock"}));
+}
+
+TEST(NowRfc3339, Format) {
+  std::string t = now_rfc3339();
+  ASSERT_EQ(t.size(), 20u) << t;
+  EXPECT_EQ(t[4], '-');
+  EXPECT_EQ(t[10], 'T');
+  EXPECT_EQ(t[19], 'Z');
+  EXPECT_GE(t.substr(0, 4), "2024");
+}
+
+}  // namespace
+}  // namespace crt::store
