@@ -136,6 +136,18 @@ TEST(Manifest, DISABLED_UnknownSeccompModeIsAnError) {
   EXPECT_THROW(parse_manifest(j.dump()), Error);
 }
 
+// JSON strings are UTF-8, so an argument or variable that is not cannot be
+// recorded; that is a user error to report as one.
+// BUG (lib/pod/manifest.cpp, serialize): nlohmann's dump() throws
+// json::type_error 316 through serialize(), so `crt run img -- $'\xff'`
+// ends in "crt: internal error: [json.exception.type_error.316] invalid
+// UTF-8 byte at index 0: 0xFF" instead of a crt::Error naming the argument.
+TEST(Manifest, DISABLED_InvalidUtfEightIsACrtError) {
+  PodManifest m = hostile_pod();
+  m.apps[0].argv = {"/bin/echo", "\xff"};
+  EXPECT_THROW(serialize(m), Error);
+}
+
 TEST(Manifest, MachineName) { EXPECT_EQ(hostile_pod().machine_name(), "crt-0b6e0c3c-7d41-4b1a-9f55-2f4a4c1d2e3f"); }
 
 TEST(Manifest, AppDefaults) {

@@ -71,6 +71,26 @@ TEST(Render, ExecPathKeepsDollarButDoublesPercent) {
   EXPECT_EQ(render(u), "[Service]\nExecStart=@\"/opt/$dir/50%%/b in\" \"$$0\"\n");
 }
 
+// systemd refuses an Exec*= binary path that holds a quote, a backslash or a
+// control character ("Executable name contains special characters"), and
+// the unit does not load (Load State: bad-setting).
+// BUG (lib/unit/render.cpp, render_exec): such a path is escaped and
+// rendered, so a binary named e.g. 'my"app' in an image gives a pod whose
+// app unit systemd refuses; crt should say so when it writes the unit.
+TEST(Render, DISABLED_ExecPathSystemdRefusesIsAnError) {
+  for (const char* path : {"/bin/a\"b", "/bin/it's", "/bin/a\\b", "/bin/a\nb", "/bin/a\tb", "/bin/a\x7f"}) {
+    UnitFile u;
+    u.section("Service").set_exec("ExecStart", {"", path, {"x"}});
+    EXPECT_THROW(render(u), Error) << path;
+  }
+}
+
+TEST(Render, ExecPathWithSpacesPercentDollarAndUtfEightIsFine) {
+  UnitFile u;
+  u.section("Service").set_exec("ExecStart", {"", "/opt/my app/-bin/.x/caf\xc3\xa9", {"-x"}});
+  EXPECT_EQ(render(u), "[Service]\nExecStart=@\"/opt/my app/-bin/.x/caf\xc3\xa9\" \"-x\"\n");
+}
+
 TEST(Render, ExecPrefixGoesBeforeTheAt) {
   UnitFile u;
   u.section("Service").set_exec("ExecStartPre", {"-", "/bin/true", {"true"}});
