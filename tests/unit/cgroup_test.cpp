@@ -1,8 +1,13 @@
 #include "cgroup/cgroup.hpp"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
+#include "test_support.hpp"
 
 namespace crt::cgroup {
 namespace {
@@ -134,6 +139,85 @@ TEST(PodCgroup, LegacyBindsCoMountedControllersUnderTheirOwnName) {
 TEST(PodCgroup, NothingToBindMeansNoTmpfsEither) {
   Layout l = parse_layout("37 31 0:34 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer\n");
   EXPECT_TRUE(PodCgroup(l, "machine.slice/x.scope").nspawn_args().empty());
+}
+
+// create() and remove() on plain directories standing in for cgroupfs.
+namespace stdfs = std::filesystem;
+using test::read_text;
+using test::write_text;
+
+Hierarchy v1(const stdfs::path& p, std::string controller) { return {p, {std::move(controller)}, false}; }
+
+TEST(PodCgroupFake, CreateMakesTheCgroupInEveryHierarchy) {
+  test::Scratch s;
+  Layout l{{v1(s / "memory", "memory"), v1(s / "pids", "pids")}};
+  PodCgroup cg = PodCgroup::create(l, "crt-1a");
+  EXPECT_EQ(cg.relative(), "machine.slice/machine-crt\\x2d1a.scope");
+  EXPECT_TRUE(stdfs::is_directory(s / "memory" / "machine.slice" / "machine-crt\\x2d1a.scope"));
+  EXPECT_TRUE(stdfs::is_directory(s / "pids" / "machine.slice" / "machine-crt\\x2d1a.scope"));
+  EXPECT_TRUE(cg.remove());
+  EXPECT_FALSE(stdfs::exists(s / "memory" / "machine.slice" / "machine-crt\\x2d1a.scope"));
+  EXPECT_TRUE(stdfs::is_directory(s / "memory" / "machine.slice")) << "the slice stays";
+}
+
+TEST(PodCgroupFake, CpusetIsFilledFromItsParent) {
+  test::Scratch s;
+  stdfs::path scope = s / "cpuset" / "machine.slice" / "machine-p.scope";
+  write_text(s / "cpuset" / "cpuset.cpus", "0-3\n");
+  write_text(s / "cpuset" / "cpuset.mems", "0\n");
+  for (const auto& d : {scope.parent_path(), scope}) {
+    write_text(d / "cpuset.cpus", "");
+    write_text(d / "cpuset.mems", "");
+  }
+  PodCgroup::create(Layout{{v1(s / "cpuset", "cpuset")}}, "p");
+  EXPECT_EQ(read_text(scope.parent_path() / "cpuset.cpus"), "0-3");
+  EXPECT_EQ(read_text(scope / "cpuset.cpus"), "0-3");
+  EXPECT_EQ(read_text(scope / "cpuset.mems"), "0");
+}
+
+TEST(PodCgroupFake, UnifiedEnablesControllersDownToTheSlice) {
+  test::Scratch s;
+  write_text(s / "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
+  write_text(s / "cgroup.subtree_control", "");
+  write_text(s / "machine.slice" / "cgroup.subtree_control", "");
+  PodCgroup::create(Layout{{{s.path(), {}, true}}}, "p");
+  EXPECT_EQ(read_text(s / "cgroup.subtree_control"), "+cpu +io +memory +pids");
+  EXPECT_EQ(read_text(s / "machine.slice" / "cgroup.subtree_control"), "+cpu +io +memory +pids");
+  EXPECT_FALSE(stdfs::exists(s / "machine.slice" / "machine-p.scope" / "cgroup.subtree_control"))
+      << "nspawn enables what the pod's own subtree needs";
+}
+
+TEST(PodCgroupFake, RemoveKillsWhatIsLeftDeepestFirst) {
+  test::Scratch s;
+  PodCgroup cg = PodCgroup::create(Layout{{v1(s / "memory", "memory")}}, "p");
+  stdfs::path scope = s / "memory" / "machine.slice" / "machine-p.scope";
+  stdfs::create_directories(scope / "payload" / "system.slice");
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  write_text(scope / "payload" / "cgroup.procs", std::to_string(child) + "\n");
+  EXPECT_FALSE(cg.remove()) << "a directory it cannot remove (here: a plain file in it) is reported";
+  int st = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 500 && done == 0; ++i) {
+    done = ::waitpid(child, &st, WNOHANG);
+    if (done == 0) ::usleep(10000);
+  }
+  if (done == 0) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &st, 0);
+    FAIL() << "the leftover process was not killed";
+  }
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "the leftover process was killed";
+  EXPECT_FALSE(stdfs::exists(scope / "payload" / "system.slice"));
+}
+
+TEST(PodCgroupFake, RemoveOfAMissingCgroupIsFine) {
+  test::Scratch s;
+  EXPECT_TRUE(PodCgroup(Layout{{v1(s / "memory", "memory")}}, "machine.slice/none.scope").remove());
 }
 
 TEST(EscapeNspawnPath, ColonAndBackslash) {

@@ -1,0 +1,125 @@
+#include "runtime/images.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "store/digest.hpp"
+#include "test_support.hpp"
+
+namespace crt::runtime {
+namespace {
+
+namespace stdfs = std::filesystem;
+using test::read_text;
+using test::Scratch;
+using test::write_text;
+
+class Images : public ::testing::Test {
+ protected:
+  void SetUp() override { stdfs::create_directories(data_ / "images"); }
+
+  /// A built-in image as the build puts it into the data directory.
+  void add_builtin(const std::string& name) {
+    test::write_tar(data_ / "images" / (name + ".tar"), {test::tar_file("bin/" + name, "#!", 0755)});
+    write_text(data_ / "images" / (name + ".json"),
+               R"({"created": "2024-02-03T04:05:06Z", "config": {"Cmd": ["/bin/)" + name + R"("]}})");
+  }
+  /// A stage1 tarball, with its digest beside it unless `digest` is empty.
+  stdfs::path add_stage1(const std::string& digest_text, bool write_digest = true) {
+    stdfs::path tar = data_ / "stage1.tar";
+    test::write_tar(tar, {test::tar_file("usr/lib/systemd/systemd", "#!", 0755)});
+    if (write_digest) write_text(tar.string() + ".sha256", digest_text);
+    return tar;
+  }
+  static std::string hex_of_file(const stdfs::path& p) { return store::digest_hex(store::sha256_digest(read_text(p))); }
+
+  Scratch s_;
+  stdfs::path data_ = s_ / "data";
+  store::Store store_{s_ / "state"};
+};
+
+TEST_F(Images, ResolveFindsWhatTheStoreHas) {
+  write_text(s_ / "rootfs" / "x", "x");
+  store::Image im = store_.import_rootfs(s_ / "rootfs", store::parse_reference("mine:1"), {{}, "t"});
+  EXPECT_EQ(resolve_image(store_, "mine:1", data_).id, im.id);
+  EXPECT_EQ(resolve_image(store_, im.id, data_).id, im.id);
+}
+
+TEST_F(Images, BuiltinImageIsImportedOnFirstUse) {
+  add_builtin("busybox");
+  store::Image im = resolve_image(store_, "busybox", data_);
+  EXPECT_EQ(im.names, std::vector<std::string>{"busybox:latest"});
+  EXPECT_EQ(im.created, "2024-02-03T04:05:06Z");
+  EXPECT_EQ(im.config.cmd, std::vector<std::string>{"/bin/busybox"});
+  EXPECT_EQ(store_.list().size(), 1u);
+  EXPECT_EQ(resolve_image(store_, "busybox:latest", data_).id, im.id);
+  EXPECT_EQ(store_.list().size(), 1u) << "imported once";
+}
+
+TEST_F(Images, BuiltinOnlyForPlainLatestNames) {
+  add_builtin("busybox");
+  EXPECT_THROW(resolve_image(store_, "busybox:1.36", data_), Error);
+  EXPECT_THROW(resolve_image(store_, "library/busybox", data_), Error);
+  EXPECT_TRUE(store_.list().empty());
+  EXPECT_FALSE(import_builtin(store_, "nginx", data_));
+}
+
+TEST_F(Images, UnknownImageIsAnError) {
+  try {
+    resolve_image(store_, "nothing", data_);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "no image 'nothing' in the store (import one with 'crt image import')");
+  }
+}
+
+TEST_F(Images, Stage1TarballWithItsDigest) {
+  stdfs::path tar = add_stage1("");
+  std::string hex = hex_of_file(tar);
+  write_text(tar.string() + ".sha256", hex + "\n");
+  store::Image im = ensure_stage1(store_, data_, std::nullopt);
+  EXPECT_EQ(im.names, std::vector<std::string>{"crt-stage1:" + hex.substr(0, 12)});
+  EXPECT_EQ(ensure_stage1(store_, data_, std::nullopt).id, im.id);
+  EXPECT_EQ(store_.list().size(), 1u);
+}
+
+TEST_F(Images, Stage1TarballWithoutDigestFileIsHashed) {
+  stdfs::path tar = add_stage1("", false);
+  EXPECT_EQ(ensure_stage1(store_, data_, std::nullopt).names[0], "crt-stage1:" + hex_of_file(tar).substr(0, 12));
+}
+
+TEST_F(Images, CorruptStage1IsRefused) {
+  add_stage1(std::string(64, 'a') + "\n");
+  EXPECT_THROW(ensure_stage1(store_, data_, std::nullopt), Error);
+  EXPECT_TRUE(store_.list().empty());
+}
+
+TEST_F(Images, GarbageDigestFileIsRefused) {
+  add_stage1("not a digest\n");
+  EXPECT_THROW(ensure_stage1(store_, data_, std::nullopt), Error);
+}
+
+TEST_F(Images, MissingStage1SaysHowToGiveOne) {
+  try {
+    ensure_stage1(store_, data_, std::nullopt);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--stage1-path"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Images, Stage1DirectoryOverride) {
+  write_text(s_ / "stage1" / "usr" / "lib" / "systemd" / "systemd", "#!", 0755);
+  store::Image im = ensure_stage1(store_, data_, s_ / "stage1");
+  EXPECT_EQ(im.names, std::vector<std::string>{"crt-stage1:dir"});
+}
+
+TEST(DefaultDataDir, BesideTheBinary) {
+  stdfs::path exe = stdfs::read_symlink("/proc/self/exe");
+  EXPECT_EQ(default_data_dir(), exe.parent_path().parent_path() / "lib" / "crt");
+}
+
+}  // namespace
+}  // namespace crt::runtime
