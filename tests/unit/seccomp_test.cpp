@@ -70,14 +70,17 @@ TEST(Seccomp, ValidateEntry) {
 
 /// The group names seccomp.cpp compiles in, read from its source: the list
 /// itself is private to the library.
+std::filesystem::path seccomp_source() {
+#ifdef CRT_SOURCE_DIR
+  return std::filesystem::path(CRT_SOURCE_DIR) / "lib" / "sandbox" / "seccomp.cpp";
+#else
+  return std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "lib" / "sandbox" / "seccomp.cpp";
+#endif
+}
+
 std::set<std::string> groups_in_source() {
   std::set<std::string> out;
-#ifdef CRT_SOURCE_DIR
-  std::filesystem::path src = std::filesystem::path(CRT_SOURCE_DIR) / "lib" / "sandbox" / "seccomp.cpp";
-#else
-  std::filesystem::path src = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "lib" / "sandbox" / "seccomp.cpp";
-#endif
-  std::ifstream in(src);
+  std::ifstream in(seccomp_source());
   std::stringstream ss;
   ss << in.rdbuf();
   std::string text = ss.str();
@@ -104,6 +107,8 @@ TEST(Seccomp, EveryGroupCrtAcceptsIsKnownToTheHostsSystemd) {
   if (!analyze) GTEST_SKIP() << "systemd-analyze is not installed: cannot ask systemd which groups it knows";
   std::set<std::string> host = host_groups(*analyze);
   ASSERT_FALSE(host.empty()) << "systemd-analyze syscall-filter listed no groups";
+  if (!std::filesystem::exists(seccomp_source()))
+    GTEST_SKIP() << "the library's source " << seccomp_source() << " is not where this build says";
   std::set<std::string> ours = groups_in_source();
   ASSERT_GE(ours.size(), 20u) << "could not read the group list from lib/sandbox/seccomp.cpp";
   for (const auto& g : ours) {
