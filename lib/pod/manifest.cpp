@@ -8,6 +8,19 @@ namespace crt::pod {
 
 using nlohmann::json;
 
+namespace {
+
+bool utf8_valid(const std::string& s) {
+  try {
+    (void)json(s).dump();
+    return true;
+  } catch (const json::type_error&) {
+    return false;
+  }
+}
+
+}  // namespace
+
 void to_json(json& j, const ImageRef& v) { j = json{{"name", v.name}, {"id", v.id}, {"layers", v.layers}}; }
 
 void from_json(const json& j, ImageRef& v) {
@@ -63,7 +76,9 @@ void from_json(const json& j, AppManifest& v) {
   j.at("group").get_to(v.group);
   j.at("working_dir").get_to(v.working_dir);
   const json& sc = j.at("seccomp");
-  v.seccomp.allow_list = sc.at("mode").get<std::string>() == "retain";
+  std::string mode = sc.at("mode").get<std::string>();
+  if (mode != "retain" && mode != "remove") throw Error("invalid seccomp mode " + quote(mode) + " in the pod manifest");
+  v.seccomp.allow_list = mode == "retain";
   sc.at("syscalls").get_to(v.seccomp.entries);
   sc.at("errno").get_to(v.seccomp.error_number);
   j.at("capabilities").get_to(v.capabilities);
@@ -91,7 +106,20 @@ void from_json(const json& j, PodManifest& v) {
   j.at("exit_policy").get_to(v.exit_policy);
 }
 
-std::string serialize(const PodManifest& m) { return json(m).dump(2) + "\n"; }
+std::string serialize(const PodManifest& m) {
+  try {
+    return json(m).dump(2) + "\n";
+  } catch (const json::type_error&) {
+    // JSON holds only UTF-8; find the value to name it.
+    for (const auto& a : m.apps) {
+      for (const auto& s : a.argv)
+        if (!utf8_valid(s)) throw Error("argument " + quote(s) + " of app " + quote(a.name) + " is not valid UTF-8");
+      for (const auto& [k, v] : a.env)
+        if (!utf8_valid(k + v)) throw Error("environment variable " + quote(k) + " of app " + quote(a.name) + " is not valid UTF-8");
+    }
+    throw Error("the pod manifest holds a value that is not valid UTF-8");
+  }
+}
 
 PodManifest parse_manifest(const std::string& text) {
   try {

@@ -154,7 +154,8 @@ void resolve_exec(AppManifest& app, int root_fd, const std::string& rootfs) {
     return;
   }
   const std::string* path_var = env_value(app.env, "PATH");
-  for (auto dir : split(path_var != nullptr ? *path_var : "", ':')) {
+  const std::string search = path_var != nullptr ? *path_var : "";
+  for (auto dir : split(search, ':')) {
     if (dir.empty() || dir.front() != '/') continue;
     std::string candidate = std::string(dir) + "/" + cmd;
     if (check_executable(root_fd, candidate) == 0) {
@@ -162,7 +163,7 @@ void resolve_exec(AppManifest& app, int root_fd, const std::string& rootfs) {
       return;
     }
   }
-  throw not_found("no binary " + quote(cmd) + " in $PATH (" + (path_var != nullptr ? *path_var : "") + ")");
+  throw not_found("no binary " + quote(cmd) + " in $PATH (" + search + ")");
 }
 
 }  // namespace crt::pod

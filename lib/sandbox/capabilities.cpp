@@ -19,6 +19,9 @@ std::string normalize_capability(const std::string& name) {
   std::string lower;
   for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (lower.rfind("cap_", 0) != 0) lower = "cap_" + lower;
+  // cap_from_name() also parses "cap_chown kill" style lists; only one name is wanted here.
+  if (lower.size() == 4 || lower.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
+    throw Error("unknown capability " + quote(name));
   cap_value_t v{};
   if (cap_from_name(lower.c_str(), &v) != 0) throw Error("unknown capability " + quote(name));
   std::string upper;

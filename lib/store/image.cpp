@@ -1,5 +1,7 @@
 #include "store/image.hpp"
 
+#include <sys/utsname.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -50,6 +52,17 @@ RunConfig parse_run_config(const json& image_config) {
   return r;
 }
 
+std::string host_architecture() {
+  struct utsname u {};
+  ::uname(&u);
+  std::string m = u.machine;
+  if (m == "x86_64") return "amd64";
+  if (m == "aarch64") return "arm64";
+  if (m == "i686" || m == "i386") return "386";
+  if (m == "armv7l") return "arm";
+  return m;
+}
+
 json make_image_config(const RunConfig& run, const std::vector<std::string>& diff_ids,
                        const std::string& created) {
   json c = json::object();
@@ -60,8 +73,10 @@ json make_image_config(const RunConfig& run, const std::vector<std::string>& dif
   if (!run.working_dir.empty()) c["WorkingDir"] = run.working_dir;
   if (!run.labels.empty()) c["Labels"] = run.labels;
   if (!run.stop_signal.empty()) c["StopSignal"] = run.stop_signal;
+  for (const auto& port : run.exposed_ports) c["ExposedPorts"][port] = json::object();
+  for (const auto& vol : run.volumes) c["Volumes"][vol] = json::object();
   json j;
-  j["architecture"] = "amd64";
+  j["architecture"] = host_architecture();
   j["os"] = "linux";
   j["created"] = created;
   j["config"] = c;

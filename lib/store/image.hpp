@@ -28,6 +28,9 @@ struct RunConfig {
 /// Parses the OCI image configuration JSON (the whole document).
 RunConfig parse_run_config(const nlohmann::json& image_config);
 
+/// The OCI architecture name of this machine ("amd64", "arm64" …).
+std::string host_architecture();
+
 /// Builds an OCI image configuration document for a single-layer rootfs.
 nlohmann::json make_image_config(const RunConfig& run, const std::vector<std::string>& diff_ids,
                                  const std::string& created);

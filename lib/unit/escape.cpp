@@ -66,6 +66,16 @@ std::string specifier_text(const Specifier& s) {
   return std::string("%") + s.letter;
 }
 
+void check_utf8(const Value& v, const std::string& text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) continue;
+    size_t n = utf8_sequence_length(text, i);
+    if (n == 0) throw Error("value " + quote(shown(v)) + " is not valid UTF-8");
+    i += n - 1;
+  }
+}
+
 }  // namespace
 
 std::string escape_value(const Value& v) {
@@ -77,6 +87,7 @@ std::string escape_value(const Value& v) {
     }
     bool verbatim = std::holds_alternative<Verbatim>(p);
     const std::string& text = verbatim ? std::get<Verbatim>(p).text : std::get<std::string>(p);
+    check_utf8(v, text);
     for (char ch : text) {
       if (is_control(static_cast<unsigned char>(ch)))
         throw Error("value " + quote(shown(v)) + " contains a control character (such as a newline)");
@@ -101,6 +112,10 @@ std::string escape_word(const Value& v, WordStyle style, bool exec) {
     }
     if (std::holds_alternative<Verbatim>(p)) throw Error("verbatim text cannot be a quoted word");
     const std::string& s = std::get<std::string>(p);
+    if (s.find('\0') != std::string::npos) throw Error("value " + quote(shown(v)) + " contains a NUL byte");
+    // Only command arguments may carry arbitrary bytes; systemd drops other
+    // settings that are not UTF-8.
+    if (!exec) check_utf8(v, s);
     for (size_t i = 0; i < s.size(); ++i) {
       auto c = static_cast<unsigned char>(s[i]);
       switch (c) {
@@ -162,6 +177,12 @@ std::string escape_unit_name(std::string_view s) {
 }
 
 std::string escape_unit_path(std::string_view path) {
+  for (size_t i = 0; i < path.size();) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (path.substr(i, j - i) == "..") throw Error("path " + quote(path) + " contains '..'");
+    i = j + 1;
+  }
   std::string simplified;
   size_t i = 0;
   while (i < path.size()) {

@@ -19,8 +19,23 @@ std::string render_words(const WordList& w, bool exec) {
   return out;
 }
 
+/// systemd refuses binary paths with quotes, backslashes or control characters.
+void check_exec_path(const Value& path) {
+  for (const auto& part : path.parts()) {
+    const auto* text = std::get_if<std::string>(&part);
+    if (text == nullptr) continue;
+    for (char ch : *text) {
+      auto c = static_cast<unsigned char>(ch);
+      if (ch == '"' || ch == '\'' || ch == '\\' || c < 0x20 || c == 0x7f)
+        throw Error("systemd cannot run a binary whose path " + quote(*text) +
+                    " holds quotes, backslashes or control characters");
+    }
+  }
+}
+
 std::string render_exec(const ExecCommand& c) {
   if (c.argv.empty()) throw Error("a command line needs at least one argument");
+  check_exec_path(c.path);
   std::string out = c.prefix + "@";
   // systemd expands $VAR in the arguments only, never in the binary's path.
   out += escape_word(c.path, WordStyle::kCEscaped, false);
@@ -45,7 +60,10 @@ std::string render_entry(const Entry& e) {
 
 std::string render(const UnitFile& u) {
   std::string out;
-  for (const auto& c : u.comments) out += c.empty() ? "#\n" : "# " + c + "\n";
+  for (const auto& c : u.comments) {
+    if (c.find_first_of("\n\r") != std::string::npos) throw Error("a unit comment cannot span lines");
+    out += c.empty() ? "#\n" : "# " + c + "\n";
+  }
   for (const auto& s : u.sections) {
     if (!out.empty()) out += '\n';
     out += "[" + s.name + "]\n";

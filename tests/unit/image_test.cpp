@@ -91,9 +91,7 @@ TEST(MakeImageConfig, SameInputSameBytes) {
 
 // The store keeps an image's RunConfig only in this document; whatever it
 // leaves out is lost on the next Store::find().
-// BUG: make_image_config() writes neither ExposedPorts nor Volumes, though
-// parse_run_config() reads both.
-TEST(MakeImageConfig, DISABLED_ExposedPortsAndVolumesSurviveARoundTrip) {
+TEST(MakeImageConfig, ExposedPortsAndVolumesSurviveARoundTrip) {
   RunConfig r;
   r.exposed_ports = {"80/tcp"};
   r.volumes = {"/data"};

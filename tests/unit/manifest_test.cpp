@@ -128,9 +128,7 @@ TEST(Manifest, NullOptionalIsUnset) {
 }
 
 // A misspelt seccomp mode must not turn an allow list into a deny list.
-// BUG: from_json(AppManifest) reads every mode other than "retain" (e.g.
-// "Retain", "allow", "") as "remove".
-TEST(Manifest, DISABLED_UnknownSeccompModeIsAnError) {
+TEST(Manifest, UnknownSeccompModeIsAnError) {
   json j = json::parse(serialize(hostile_pod()));
   j["apps"][0]["seccomp"]["mode"] = "Retain";
   EXPECT_THROW(parse_manifest(j.dump()), Error);
@@ -138,11 +136,7 @@ TEST(Manifest, DISABLED_UnknownSeccompModeIsAnError) {
 
 // JSON strings are UTF-8, so an argument or variable that is not cannot be
 // recorded; that is a user error to report as one.
-// BUG (lib/pod/manifest.cpp, serialize): nlohmann's dump() throws
-// json::type_error 316 through serialize(), so `crt run img -- $'\xff'`
-// ends in "crt: internal error: [json.exception.type_error.316] invalid
-// UTF-8 byte at index 0: 0xFF" instead of a crt::Error naming the argument.
-TEST(Manifest, DISABLED_InvalidUtfEightIsACrtError) {
+TEST(Manifest, InvalidUtfEightIsACrtError) {
   PodManifest m = hostile_pod();
   m.apps[0].argv = {"/bin/echo", "\xff"};
   EXPECT_THROW(serialize(m), Error);
