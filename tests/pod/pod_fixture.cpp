@@ -75,7 +75,9 @@ void PodTest::TearDown() {
   for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"}) {
     for (const auto& uuid : pods(state)) {
       for (const auto& d : pod_cgroup_dirs(uuid)) {
-        if (check_cgroups_) EXPECT_FALSE(stdfs::exists(d)) << "cgroup left behind: " << d;
+        if (check_cgroups_) {
+          EXPECT_FALSE(stdfs::exists(d)) << "cgroup left behind: " << d;
+        }
         if (stdfs::exists(d)) {
           cgroup::PodCgroup(cgroup::detect_layout(), cgroup::PodCgroup::relative_path("crt-" + uuid)).remove();
         }
