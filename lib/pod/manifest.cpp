@@ -89,7 +89,7 @@ void from_json(const json& j, AppManifest& v) {
 }
 
 void to_json(json& j, const PodManifest& v) {
-  j = json{{"crt_version", v.crt_version}, {"uuid", v.uuid},         {"created", v.created},
+  j = json{{"crt_version", v.crt_version}, {"uuid", v.uuid},         {"name", v.name}, {"created", v.created},
            {"stage1", v.stage1},           {"apps", v.apps},         {"net", v.net},
            {"hostname", v.hostname},       {"interactive", v.interactive}, {"exit_policy", v.exit_policy}};
 }
@@ -97,6 +97,7 @@ void to_json(json& j, const PodManifest& v) {
 void from_json(const json& j, PodManifest& v) {
   j.at("crt_version").get_to(v.crt_version);
   j.at("uuid").get_to(v.uuid);
+  v.name = j.value("name", "");
   j.at("created").get_to(v.created);
   j.at("stage1").get_to(v.stage1);
   j.at("apps").get_to(v.apps);

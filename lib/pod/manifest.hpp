@@ -42,6 +42,7 @@ struct AppManifest {
 /// The pod manifest (pod.json in the pod directory).
 struct PodManifest {
   std::string uuid;
+  std::string name;  ///< given by the user (--pod-name); also the machine name
   std::string created;
   std::string crt_version;
   ImageRef stage1;
@@ -51,7 +52,7 @@ struct PodManifest {
   bool interactive = false;
   std::string exit_policy = "on-any-failure";
 
-  [[nodiscard]] std::string machine_name() const { return "crt-" + uuid; }
+  [[nodiscard]] std::string machine_name() const { return name.empty() ? "crt-" + uuid : name; }
 };
 
 void to_json(nlohmann::json& j, const ImageRef& v);

@@ -26,6 +26,10 @@ void add_app_options(CLI::App& app, AppFlags& f) {
 }
 
 void add_pod_options(CLI::App& app, PodFlags& p) {
+  app.add_option("--pod-name", p.name, "Name of the pod, usable wherever a pod UUID is (and its machine name)");
+  app.add_option("--exit-policy", p.exit_policy,
+                 "When the pod ends: on-any-failure (an app failed, or all exited), on-any-exit, on-all-exit")
+      ->check(CLI::IsMember({"on-any-failure", "on-any-exit", "on-all-exit"}));
   app.add_option("--net", p.net, "Network: host or none")->check(CLI::IsMember({"host", "none"}));
   app.add_flag("--interactive", p.interactive, "Attach the terminal to the app's stdin and stdout (one app only)");
   app.add_option("--hostname", p.hostname, "Host name of the pod (default: the machine name)");

@@ -34,6 +34,8 @@ struct AppRequest {
 
 /// Pod-wide options of `crt run`.
 struct PodFlags {
+  std::optional<std::string> name;  ///< --pod-name
+  std::string exit_policy = "on-any-failure";
   std::string net = "host";
   bool interactive = false;
   std::optional<std::string> hostname;

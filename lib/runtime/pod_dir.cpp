@@ -42,6 +42,18 @@ PodDir PodDir::create(const stdfs::path& state_dir, const std::string& uuid) {
   });
 }
 
+std::optional<PodDir> PodDir::try_lock(const stdfs::path& state_dir, const std::string& uuid, PodState state) {
+  stdfs::path pods = state_dir / "pods";
+  stdfs::path dir = pods / state_dir_name(state) / uuid;
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_errno("opening pod " + quote(uuid));
+  FileLock lock = FileLock::try_acquire(UniqueFd(fd), FileLock::Mode::kExclusive);
+  if (!lock.valid()) return std::nullopt;
+  // It may have moved between finding it and locking it.
+  if (!stdfs::exists(dir)) return std::nullopt;
+  return PodDir(pods, dir, uuid, std::move(lock));
+}
+
 void PodDir::move_to(PodState state) {
   stdfs::path to = pods_root_ / state_dir_name(state) / uuid_;
   if (::rename(path_.c_str(), to.c_str()) < 0) throw_errno("moving pod " + uuid_ + " to " + quote(to.string()));
@@ -51,7 +63,7 @@ void PodDir::move_to(PodState state) {
 void PodDir::remove() { fs::remove_tree(path_); }
 
 void PodDir::write_manifest(const pod::PodManifest& m) const {
-  fs::write_file_atomic(path_ / "pod.json", pod::serialize(m), 0644, fs::Durability::kCached);
+  fs::write_file_atomic(manifest_file(), pod::serialize(m), 0644, fs::Durability::kCached);
 }
 
 stdfs::path PodDir::journal_dir() const { return stage1_upper() / "var" / "log" / "journal" / machine_id_of(uuid_); }

@@ -25,10 +25,17 @@ const char* state_dir_name(PodState s);
 ///   overlay/apps/NAME/…    each app's upper and work directories
 ///   status/NAME            how each app exited (written from inside the pod)
 ///   nspawn.log             nspawn's messages
+///   ready                  exists once the pod's systemd reached default.target
+///   notify                 nspawn's readiness socket (while running)
 class PodDir {
  public:
   /// Creates pods/prepare/<uuid> under `state_dir` and locks it.
   static PodDir create(const std::filesystem::path& state_dir, const std::string& uuid);
+
+  /// Locks the existing pod directory `uuid` found in `state`'s folder; an
+  /// empty optional if another process holds it.
+  static std::optional<PodDir> try_lock(const std::filesystem::path& state_dir, const std::string& uuid,
+                                        PodState state);
 
   /// Renames the directory into another state's folder; the lock stays held.
   void move_to(PodState state);
@@ -53,6 +60,11 @@ class PodDir {
   [[nodiscard]] std::filesystem::path status_dir() const { return path_ / "status"; }
   [[nodiscard]] std::filesystem::path pid_file() const { return path_ / "pid"; }
   [[nodiscard]] std::filesystem::path nspawn_log() const { return path_ / "nspawn.log"; }
+  /// Written when the pod's systemd has reached its default target.
+  [[nodiscard]] std::filesystem::path ready_file() const { return path_ / "ready"; }
+  /// The socket nspawn reports readiness to.
+  [[nodiscard]] std::filesystem::path notify_socket() const { return path_ / "notify"; }
+  [[nodiscard]] std::filesystem::path manifest_file() const { return path_ / "pod.json"; }
   /// The pod's persistent journal, as written into stage1's upper layer.
   [[nodiscard]] std::filesystem::path journal_dir() const;
 

@@ -3,15 +3,42 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <charconv>
+#include <nlohmann/json.hpp>
 
+#include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/lock.hpp"
-#include "pod/manifest.hpp"
 
 namespace crt::runtime {
 
 namespace stdfs = std::filesystem;
+
+const char* status_name(PodStatus s) {
+  switch (s) {
+    case PodStatus::kPreparing: return "preparing";
+    case PodStatus::kAbortedPrepare: return "aborted prepare";
+    case PodStatus::kPrepared: return "prepared";
+    case PodStatus::kRunning: return "running";
+    case PodStatus::kExited: return "exited";
+    case PodStatus::kExitedGarbage: return "exited garbage";
+    case PodStatus::kGarbage: return "garbage";
+    case PodStatus::kDeleting: return "deleting";
+  }
+  return "?";
+}
+
+PodStatus PodEntry::status() const {
+  switch (dir_state) {
+    case PodState::kPrepare: return locked ? PodStatus::kPreparing : PodStatus::kAbortedPrepare;
+    case PodState::kPrepared: return locked ? PodStatus::kPreparing : PodStatus::kPrepared;
+    case PodState::kRun: return locked ? PodStatus::kRunning : PodStatus::kExited;
+    case PodState::kExitedGarbage: return locked ? PodStatus::kDeleting : PodStatus::kExitedGarbage;
+    case PodState::kGarbage: return locked ? PodStatus::kDeleting : PodStatus::kGarbage;
+  }
+  return PodStatus::kGarbage;
+}
 
 std::vector<PodEntry> list_pods(const stdfs::path& state_dir) {
   std::vector<PodEntry> out;
@@ -29,20 +56,81 @@ std::vector<PodEntry> list_pods(const stdfs::path& state_dir) {
   return out;
 }
 
+namespace {
+
+std::optional<pod::PodManifest> read_manifest(const stdfs::path& pod_path) {
+  try {
+    return pod::parse_manifest(fs::read_file(pod_path / "pod.json"));
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+PodEntry find_pod(const stdfs::path& state_dir, const std::string& ref) {
+  if (ref.empty()) throw Error("no pod given");
+  std::vector<PodEntry> all = list_pods(state_dir);
+  for (const auto& e : all)
+    if (e.uuid == ref) return e;
+  std::vector<PodEntry> matches;
+  for (const auto& e : all) {
+    if (e.uuid.rfind(ref, 0) == 0) {
+      matches.push_back(e);
+    } else if (auto m = read_manifest(e.path); m && !m->name.empty() && m->name == ref) {
+      matches.push_back(e);
+    }
+  }
+  if (matches.empty()) throw Error("no pod " + quote(ref));
+  if (matches.size() > 1) {
+    std::string which;
+    for (const auto& m : matches) which += (which.empty() ? "" : ", ") + m.uuid;
+    throw Error("pod " + quote(ref) + " is ambiguous: " + which);
+  }
+  return matches.front();
+}
+
+std::vector<pod::AppExit> read_app_exits(const stdfs::path& pod_path) {
+  std::vector<pod::AppExit> out;
+  std::error_code ec;
+  for (const auto& de : stdfs::directory_iterator(pod_path / "status", ec)) {
+    try {
+      out.push_back(nlohmann::json::parse(fs::read_file(de.path())).get<pod::AppExit>());
+    } catch (const std::exception&) {
+      // A record being written when the pod was killed: it says nothing.
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+  return out;
+}
+
+PodInfo pod_info(const PodEntry& e) {
+  PodInfo info;
+  info.entry = e;
+  info.manifest = read_manifest(e.path);
+  info.started = mtime_rfc3339((e.path / "pid").string());
+  if (e.status() == PodStatus::kRunning) {
+    try {
+      std::string s = fs::read_file(e.path / "pid");
+      pid_t pid = 0;
+      if (std::from_chars(s.data(), s.data() + s.size(), pid).ec == std::errc() && pid > 0) info.pid = pid;
+    } catch (const Error&) {
+    }
+    info.ready = stdfs::exists(e.path / "ready");
+  }
+  info.exits = read_app_exits(e.path);
+  return info;
+}
+
 std::vector<std::string> pods_using_image(const stdfs::path& state_dir, const std::string& id) {
   std::vector<std::string> out;
   for (const auto& p : list_pods(state_dir)) {
-    bool live = p.dir_state == PodState::kPrepare || p.dir_state == PodState::kPrepared ||
-                (p.dir_state == PodState::kRun && p.locked);
-    if (!live) continue;
-    pod::PodManifest m;
-    try {
-      m = pod::parse_manifest(fs::read_file(p.path / "pod.json"));
-    } catch (const Error&) {
-      continue;  // no manifest yet: it pins nothing
-    }
-    bool uses = m.stage1.id == id ||
-                std::any_of(m.apps.begin(), m.apps.end(), [&](const auto& a) { return a.image.id == id; });
+    PodStatus st = p.status();
+    if (st != PodStatus::kPreparing && st != PodStatus::kPrepared && st != PodStatus::kRunning) continue;
+    auto m = read_manifest(p.path);
+    if (!m) continue;  // no manifest yet: it pins nothing
+    bool uses = m->stage1.id == id ||
+                std::any_of(m->apps.begin(), m->apps.end(), [&](const auto& a) { return a.image.id == id; });
     if (uses) out.push_back(p.uuid);
   }
   return out;

@@ -1,23 +1,63 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "pod/exit_status.hpp"
+#include "pod/manifest.hpp"
 #include "runtime/pod_dir.hpp"
 
 namespace crt::runtime {
+
+/// A pod's state as users see it (rkt's states).
+enum class PodStatus {
+  kPreparing,       ///< prepare/, locked
+  kAbortedPrepare,  ///< prepare/, nobody holds it: crt died while preparing
+  kPrepared,        ///< prepared/
+  kRunning,         ///< run/, locked by the running pod
+  kExited,          ///< run/, no longer locked
+  kExitedGarbage,   ///< exited-garbage/: marked by gc
+  kGarbage,         ///< garbage/: never ran, marked by gc
+  kDeleting,        ///< in a garbage folder and locked: being removed
+};
+
+/// "running", "exited garbage" …
+const char* status_name(PodStatus s);
 
 /// A pod directory found on disk.
 struct PodEntry {
   std::string uuid;
   PodState dir_state;  ///< the folder it is in
   std::filesystem::path path;
-  bool locked = false;  ///< in run/: running; in prepare/: being prepared
+  bool locked = false;
+  [[nodiscard]] PodStatus status() const;
 };
 
 /// Every pod directory under `state_dir`/pods.
 std::vector<PodEntry> list_pods(const std::filesystem::path& state_dir);
+
+/// The pod `ref` designates: a full UUID, a unique UUID prefix or a pod
+/// name. Throws a crt::Error saying why when there is none or several.
+PodEntry find_pod(const std::filesystem::path& state_dir, const std::string& ref);
+
+/// What `crt status` and `crt list` show of a pod, read from its directory.
+struct PodInfo {
+  PodEntry entry;
+  std::optional<pod::PodManifest> manifest;  ///< absent while the first write is pending
+  std::string started;                       ///< RFC 3339 with ms, empty if it never started
+  std::optional<pid_t> pid;                  ///< nspawn's PID while running
+  bool ready = false;                        ///< the pod's systemd reached its default target
+  std::vector<pod::AppExit> exits;           ///< apps that have exited, in order
+};
+
+PodInfo pod_info(const PodEntry& e);
+
+/// How each app has exited so far (the pod's status/ directory).
+std::vector<pod::AppExit> read_app_exits(const std::filesystem::path& pod_path);
 
 /// Pods being prepared, prepared or running whose manifest uses image `id`
 /// (as an app or as stage1).

@@ -2,9 +2,9 @@
 
 #include <filesystem>
 #include <functional>
+#include <string>
 #include <string_view>
 
-#include "common/error.hpp"
 #include "pod/run_args.hpp"
 
 namespace crt::runtime {
@@ -17,18 +17,14 @@ struct RunContext {
   std::function<void(std::string_view)> trace;
 };
 
-/// A signal stopped crt before the pod started; nothing was left behind.
-class Interrupted : public Error {
- public:
-  explicit Interrupted(int sig);
-  [[nodiscard]] int signal() const { return sig_; }
-
- private:
-  int sig_;
-};
-
-/// Runs a pod to its end (crt run) and returns crt run's exit status: the
-/// app's, or the first failed app's in a multi-app pod.
+/// crt run: prepares a pod and runs it to its end; returns crt run's exit
+/// status: the app's, or the first failed app's in a multi-app pod.
 int run_pod(const pod::RunRequest& req, const RunContext& ctx);
+
+/// crt prepare: prepares a pod and leaves it in prepared/; returns its UUID.
+std::string prepare_only(const pod::RunRequest& req, const RunContext& ctx);
+
+/// crt run-prepared: runs the prepared pod `ref` (UUID, prefix or name).
+int run_prepared(const std::string& ref, bool interactive, bool debug, const RunContext& ctx);
 
 }  // namespace crt::runtime

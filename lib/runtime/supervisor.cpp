@@ -4,6 +4,10 @@
 #include <sys/wait.h>
 #include <systemd/sd-event.h>
 #include <systemd/sd-journal.h>
+#include <systemd/sd-daemon.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,6 +53,9 @@ class Supervisor {
       if (int r = sd_event_add_signal(ev.get(), nullptr, sig, &Supervisor::on_signal, this); r < 0)
         throw_errno(-r, "handling signals");
     if (!opts_.journal_dir.empty()) open_journal(ev.get());
+    if (opts_.notify_fd >= 0)
+      if (int r = sd_event_add_io(ev.get(), nullptr, opts_.notify_fd, EPOLLIN, &Supervisor::on_notify, this); r < 0)
+        throw_errno(-r, "watching the pod's readiness");
     if (int r = sd_event_loop(ev.get()); r < 0) throw_errno(-r, "supervising the pod");
     if (journal_) {
       sd_journal_process(journal_.get());
@@ -102,6 +109,22 @@ class Supervisor {
     return 0;
   }
 
+  static int on_notify(sd_event_source*, int fd, uint32_t, void* self) {
+    auto* s = static_cast<Supervisor*>(self);
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+    if (n <= 0) return 0;
+    std::string_view msg(buf, static_cast<size_t>(n));
+    bool ready = msg == "READY=1" || msg.rfind("READY=1\n", 0) == 0 || msg.find("\nREADY=1") != std::string_view::npos;
+    if (ready && !s->ready_) {
+      s->ready_ = true;
+      int f = ::open(s->opts_.ready_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (f >= 0) ::close(f);
+      sd_notify(0, "READY=1");
+    }
+    return 0;
+  }
+
   static int on_child(sd_event_source* src, const siginfo_t* si, void* self) {
     auto* s = static_cast<Supervisor*>(self);
     // sd-event has reaped nspawn already.
@@ -121,6 +144,7 @@ class Supervisor {
   const SuperviseOptions& opts_;
   std::unique_ptr<sd_journal, JournalDeleter> journal_;
   PodEnd end_;
+  bool ready_ = false;
 };
 
 }  // namespace

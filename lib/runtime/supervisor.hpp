@@ -15,6 +15,10 @@ struct SuperviseOptions {
   std::filesystem::path journal_dir;
   std::vector<std::string> apps;
   bool prefix_app_names = false;  ///< multi-app pods: "app: line"
+  /// nspawn's readiness socket (its NOTIFY_SOCKET); on READY=1 `ready_file`
+  /// is created and READY=1 passed on to crt's own $NOTIFY_SOCKET, if any.
+  int notify_fd = -1;
+  std::filesystem::path ready_file;
 };
 
 /// How the pod ended, as its supervisor saw it.

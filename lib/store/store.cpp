@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "store/digest.hpp"
@@ -19,15 +20,6 @@ namespace crt::store {
 
 namespace stdfs = std::filesystem;
 using nlohmann::json;
-
-std::string now_rfc3339() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 Store::Store(stdfs::path dir) : root_(std::move(dir) / "store") {
   with_context("opening the image store " + quote(root_.string()), [&] {

@@ -64,7 +64,4 @@ class Store {
   std::filesystem::path root_;
 };
 
-/// Current time in RFC 3339 (UTC, seconds).
-std::string now_rfc3339();
-
 }  // namespace crt::store

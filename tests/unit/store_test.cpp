@@ -1,3 +1,4 @@
+#include "common/clock.hpp"
 #include "store/store.hpp"
 
 #include <unistd.h>
@@ -324,7 +325,7 @@ TEST_F(StoreTest, WorkDirectoryOfARunningImportIsLeftAlone) {
 }
 
 TEST(NowRfc3339, Format) {
-  std::string t = now_rfc3339();
+  std::string t = crt::now_rfc3339();
   ASSERT_EQ(t.size(), 20u) << t;
   EXPECT_EQ(t[4], '-');
   EXPECT_EQ(t[10], 'T');

@@ -15,7 +15,20 @@ struct GlobalOptions {
 /// Each verb registers its subcommand; the callback it installs runs the
 /// verb and stores the process exit status in `exit_status`.
 void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
+void add_prepare_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
+void add_status_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_image_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
+
+/// A pod named on the command line: POD (UUID, unique prefix or name) or
+/// --uuid-file=FILE.
+struct PodRef {
+  std::string pod;
+  std::string uuid_file;
+};
+/// Adds POD and --uuid-file to a command.
+void add_pod_ref(CLI::App* cmd, PodRef& ref);
+/// The reference given, read from the UUID file if that was used.
+std::string pod_ref_string(const PodRef& ref);
 
 /// Throws a crt::Error unless running as root.
 void require_root(const std::string& what);

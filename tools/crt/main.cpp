@@ -7,8 +7,10 @@
 
 #include "commands.hpp"
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "runtime/images.hpp"
 #include "runtime/run.hpp"
+#include "runtime/signals.hpp"
 
 namespace crt::cli {
 
@@ -17,6 +19,23 @@ void require_root(const std::string& what) {
 }
 
 std::filesystem::path data_dir() { return runtime::default_data_dir(); }
+
+void add_pod_ref(CLI::App* cmd, PodRef& ref) {
+  cmd->add_option("POD", ref.pod, "The pod: its UUID, a unique prefix of it, or its name");
+  cmd->add_option("--uuid-file", ref.uuid_file, "Read the pod's UUID from this file (see --uuid-file-save)");
+}
+
+std::string pod_ref_string(const PodRef& ref) {
+  if (!ref.uuid_file.empty()) {
+    if (!ref.pod.empty()) throw Error("give either POD or --uuid-file, not both");
+    std::string s = crt::fs::read_file(ref.uuid_file);
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    if (s.empty()) throw Error(quote(ref.uuid_file) + " holds no UUID");
+    return s;
+  }
+  if (ref.pod.empty()) throw Error("no pod given (POD or --uuid-file)");
+  return ref.pod;
+}
 
 }  // namespace crt::cli
 
@@ -31,6 +50,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", CRT_VERSION);
   int status = 0;
   crt::cli::add_run_command(app, g, status);
+  crt::cli::add_prepare_commands(app, g, status);
+  crt::cli::add_status_commands(app, g, status);
   crt::cli::add_image_command(app, g, status);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,12 @@
+#pragma once
+
+#include <chrono>
+#include <string_view>
+
+namespace crt {
+
+/// Parses a duration: a number of seconds, or with a unit: "500ms", "30s",
+/// "5m", "2h", "1d"; combinations like "1h30m". Throws crt::Error.
+std::chrono::milliseconds parse_duration(std::string_view s);
+
+}  // namespace crt

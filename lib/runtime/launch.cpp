@@ -1,0 +1,206 @@
+#include "runtime/launch.hpp"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/statfs.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "cgroup/cgroup.hpp"
+#include "common/fs.hpp"
+#include "pod/exit_status.hpp"
+#include "pod/units.hpp"
+#include "runtime/nspawn.hpp"
+#include "runtime/pods.hpp"
+#include "runtime/spawn.hpp"
+#include "runtime/supervisor.hpp"
+#include "unit/render.hpp"
+
+namespace crt::runtime {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+void apply_launch_options(pod::PodManifest& m, const LaunchOptions& opts) {
+  m.interactive = opts.interactive;
+  if (!opts.interactive) return;
+  const char* term = std::getenv("TERM");
+  for (auto& app : m.apps) {
+    bool has_term = std::any_of(app.env.begin(), app.env.end(), [](const auto& kv) { return kv.first == "TERM"; });
+    if (!has_term) app.env.emplace_back("TERM", term != nullptr && *term != '\0' ? term : "xterm");
+  }
+}
+
+void write_units(const PodDir& pod, const pod::PodManifest& m) {
+  stdfs::path dir = pod.stage1_rootfs() / pod::kStage1UnitDir;
+  fs::make_dirs(dir);
+  for (const auto& [name, unit] : pod::pod_units(m)) unit::write(unit, dir / name);
+  auto cached = fs::Durability::kCached;
+  fs::write_file_atomic(pod.stage1_rootfs() / "etc" / "passwd", pod::stage1_passwd(m), 0644, cached);
+  fs::write_file_atomic(pod.stage1_rootfs() / "etc" / "group", pod::stage1_group(m), 0644, cached);
+  // journald writes the pod's journal here; it exists before the pod starts
+  // so that crt can follow it from the first line.
+  fs::make_dirs(pod.stage1_rootfs() / "var" / "log" / "journal" / machine_id_of(m.uuid));
+}
+
+/// nspawn keeps per-machine state under /run/systemd/nspawn and refuses to
+/// clean it up when /run is not a tmpfs; give it a private tmpfs there, gone
+/// with our mount namespace.
+void isolate_nspawn_run_dir() {
+  struct statfs sfs {};
+  if (::statfs("/run", &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) return;
+  fs::make_dirs("/run/systemd/nspawn");
+  if (::mount("tmpfs", "/run/systemd/nspawn", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+    throw_errno("mounting a tmpfs on '/run/systemd/nspawn'");
+}
+
+/// The socket nspawn reports READY=1 to (nspawn --notify-ready=yes).
+UniqueFd bind_notify_socket(const stdfs::path& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) throw_errno("creating the readiness socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.string().size() >= sizeof addr.sun_path)
+    throw Error("the pod directory path " + quote(path.parent_path().string()) + " is too long for a socket");
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ::unlink(path.c_str());
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+    throw_errno("binding the readiness socket " + quote(path.string()));
+  return fd;
+}
+
+std::string log_tail(const stdfs::path& log) {
+  std::string s;
+  try {
+    s = fs::read_file(log);
+  } catch (const Error&) {
+    return {};
+  }
+  if (s.size() > 2000) s = s.substr(s.size() - 2000);
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end) {
+  std::vector<pod::AppExit> exits = read_app_exits(pod.path());
+  if (exits.empty()) {
+    // Stopped on request before any app started: not a failure of crt's.
+    if (end.stop_signal != 0) throw Interrupted(end.stop_signal);
+    std::string tail = log_tail(pod.nspawn_log());
+    throw Error("the pod ended before any app ran (systemd-nspawn exited with " +
+                std::to_string(end.nspawn_status) + ")" + (tail.empty() ? "" : ":\n" + tail));
+  }
+  for (const auto& app : m.apps) {
+    bool ran = std::any_of(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == app.name; });
+    if (!ran && end.stop_signal == 0)
+      std::fprintf(stderr, "crt: app '%s' did not run; see the pod's journal\n", app.name.c_str());
+  }
+  return pod::pod_exit_status(exits);
+}
+
+void remove_journal_link(const PodDir& pod) {
+  stdfs::path link = stdfs::path("/var/log/journal") / machine_id_of(pod.uuid());
+  std::error_code ec;
+  if (!stdfs::is_symlink(link, ec)) return;
+  std::string target = stdfs::read_symlink(link, ec).string();
+  if (!ec && target.rfind(pod.path().string(), 0) == 0) ::unlink(link.c_str());
+}
+
+Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts,
+                   const cgroup::PodCgroup& cg, const SignalBlock& signals) {
+  NspawnOptions nopts;
+  nopts.stage1_rootfs = pod.stage1_rootfs();
+  nopts.debug = opts.debug;
+  nopts.console = m.interactive ? Console::kInteractive : (opts.debug ? Console::kReadOnly : Console::kPassive);
+  nopts.register_machine = false;
+  nopts.extra = cg.nspawn_args();
+
+  Spawn s;
+  s.argv = nspawn_command(m, nopts);
+  std::vector<std::string> add = {"NOTIFY_SOCKET=" + pod.notify_socket().string()};
+  if (!opts.debug) add.emplace_back("SYSTEMD_COLORS=0");
+  // nspawn's inner child writes its warnings to the pod's console, which an
+  // interactive pod shares with the user's terminal.
+  if (m.interactive && !opts.debug) add.emplace_back("SYSTEMD_LOG_LEVEL=crit");
+  s.env = environment_with({"SYSTEMD_COLORS", "NOTIFY_SOCKET"}, add);
+  s.cgroup_procs = cg.open_procs();
+  s.own_process_group = !m.interactive;
+  s.mask = signals.saved();
+  if (!m.interactive) s.stdin_fd = fs::open_fd("/dev/null", O_RDONLY);
+  if (!opts.debug) {
+    s.stderr_fd = fs::open_fd(pod.nspawn_log(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (!m.interactive) s.stdout_fd = fs::open_fd(pod.nspawn_log(), O_WRONLY | O_APPEND);
+  }
+  return s;
+}
+
+}  // namespace
+
+int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx, const SignalBlock& signals,
+               PodRollback::Mode rollback_mode) {
+  auto trace = [&](std::string_view what) {
+    if (ctx.trace) ctx.trace(what);
+  };
+  PodDir& pod = p.dir;
+  pod::PodManifest& m = p.manifest;
+  PodRollback rollback(pod, rollback_mode);
+  apply_launch_options(m, opts);
+  pod.write_manifest(m);
+  with_context("starting pod " + m.uuid, [&] {
+    write_units(pod, m);
+    isolate_nspawn_run_dir();
+  });
+  trace("wrote the units");
+  check_interrupted();
+
+  cgroup::PodCgroup cg = cgroup::PodCgroup::create(cgroup::detect_layout(), m.machine_name());
+  struct CgroupCleanup {
+    const cgroup::PodCgroup& cg;
+    bool done = false;
+    void now() {
+      if (!done) cg.remove();
+      done = true;
+    }
+    ~CgroupCleanup() { now(); }
+  } cg_cleanup{cg};
+  trace("created cgroup " + cg.relative());
+
+  UniqueFd notify = bind_notify_socket(pod.notify_socket());
+  Spawn s = nspawn_spawn(pod, m, opts, cg, signals);
+  s.keep_fd = pod.lock().fd();  // the pod stays locked (= running) while nspawn lives
+  pid_t pid = spawn(s);
+  trace("started systemd-nspawn (pid " + std::to_string(pid) + ")");
+  rollback.commit();
+  fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n", 0644, fs::Durability::kCached);
+
+  SuperviseOptions sopts;
+  sopts.nspawn_pid = pid;
+  sopts.notify_fd = notify.get();
+  sopts.ready_file = pod.ready_file();
+  if (!m.interactive) sopts.journal_dir = pod.journal_dir();
+  for (const auto& a : m.apps) sopts.apps.push_back(a.name);
+  sopts.prefix_app_names = m.apps.size() > 1;
+  PodEnd end;
+  try {
+    end = supervise(sopts);
+  } catch (...) {
+    ::kill(pid, SIGTERM);
+    throw;
+  }
+  trace("systemd-nspawn exited with " + std::to_string(end.nspawn_status));
+  remove_journal_link(pod);
+  ::unlink(pod.notify_socket().c_str());
+  cg_cleanup.now();
+  trace("removed the pod's cgroup");
+  return exit_status(pod, m, end);
+}
+
+}  // namespace crt::runtime

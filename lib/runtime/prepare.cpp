@@ -1,0 +1,143 @@
+#include "runtime/prepare.hpp"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "common/clock.hpp"
+#include "common/fs.hpp"
+#include "mount/in_root.hpp"
+#include "mount/overlay.hpp"
+#include "pod/app_config.hpp"
+#include "pod/rootfs_lookup.hpp"
+#include "pod/units.hpp"
+#include "runtime/images.hpp"
+#include "runtime/pods.hpp"
+#include "runtime/signals.hpp"
+
+#ifndef CRT_VERSION
+#define CRT_VERSION "unknown"
+#endif
+
+namespace crt::runtime {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+void check_pod_name(const std::string& name, const stdfs::path& state_dir) {
+  if (name.empty()) return;
+  auto bad = [&](const char* why) { return Error("invalid pod name " + quote(name) + ": " + why); };
+  if (name.size() > 64) throw bad("it must be at most 64 characters");
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+      throw bad("only letters, digits, '-', '_' and '.' are allowed");
+  if (name.front() == '-' || name.front() == '.') throw bad("it must start with a letter or digit");
+  for (const auto& p : list_pods(state_dir)) {
+    PodStatus st = p.status();
+    if (st != PodStatus::kPreparing && st != PodStatus::kPrepared && st != PodStatus::kRunning) continue;
+    auto info = pod_info(p);
+    if (info.manifest && info.manifest->name == name)
+      throw Error("pod name " + quote(name) + " is taken by pod " + p.uuid);
+  }
+}
+
+pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const RunContext& ctx) {
+  pod::PodManifest m;
+  m.uuid = new_uuid();
+  m.created = now_rfc3339(true);
+  m.crt_version = CRT_VERSION;
+  if (req.pod.name) m.name = *req.pod.name;
+  check_pod_name(m.name, ctx.state_dir);
+  store::Image stage1 = ensure_stage1(store, ctx.data_dir, req.pod.stage1_path);
+  m.stage1 = {stage1.names.empty() ? "" : stage1.names.front(), stage1.id, stage1.layers};
+  for (const auto& app : req.apps) {
+    store::Image im = resolve_image(store, app.image, ctx.data_dir);
+    m.apps.push_back(pod::make_app_manifest(app, req.pod, im));
+  }
+  pod::validate_apps(m.apps);
+  m.net = req.pod.net;
+  m.hostname = req.pod.hostname ? *req.pod.hostname : m.machine_name();
+  m.exit_policy = req.pod.exit_policy;
+  return m;
+}
+
+std::vector<stdfs::path> trees(const store::Store& store, const std::vector<std::string>& layers) {
+  std::vector<stdfs::path> out;
+  for (const auto& l : layers) out.push_back(store.tree_path(l));
+  return out;
+}
+
+void resolve_apps(const PodDir& pod, pod::PodManifest& m) {
+  for (auto& app : m.apps) {
+    with_context("app " + quote(app.name), [&] {
+      stdfs::path rootfs = pod.stage1_rootfs() / pod::app_rootfs_in_stage1(app.name).substr(1);
+      UniqueFd root = fs::open_fd(rootfs, O_PATH | O_DIRECTORY);
+      pod::resolve_user(app, pod::read_in_root(root.get(), "/etc/passwd"),
+                        pod::read_in_root(root.get(), "/etc/group"));
+      pod::resolve_exec(app, root.get(), rootfs.string());
+      mount::make_dir_in_root(root.get(), app.working_dir);
+    });
+  }
+}
+
+}  // namespace
+
+void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store& store) {
+  mount::mount_overlay(trees(store, m.stage1.layers), pod.stage1_upper(), pod.stage1_work(), pod.stage1_rootfs());
+  UniqueFd stage1 = fs::open_fd(pod.stage1_rootfs(), O_PATH | O_DIRECTORY);
+  for (const auto& app : m.apps) {
+    with_context("mounting the rootfs of app " + quote(app.name), [&] {
+      fs::make_dirs(pod.app_upper(app.name));
+      fs::make_dirs(pod.app_work(app.name));
+      UniqueFd target = mount::make_dir_in_root(stage1.get(), pod::app_rootfs_in_stage1(app.name));
+      mount::mount_overlay(trees(store, app.image.layers), pod.app_upper(app.name), pod.app_work(app.name),
+                           mount::fd_path(target.get()));
+    });
+  }
+  UniqueFd status = mount::make_dir_in_root(stage1.get(), "/crt/status");
+  mount::bind_mount(pod.status_dir(), mount::fd_path(status.get()));
+}
+
+PodRollback::~PodRollback() {
+  if (committed_) return;
+  // Our mounts live only in this process's mount namespace; detach them.
+  ::umount2(pod_.stage1_rootfs().c_str(), MNT_DETACH);
+  try {
+    if (mode_ == Mode::kBackToPrepared)
+      pod_.move_to(PodState::kPrepared);
+    else
+      pod_.remove();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "crt: warning: leaving %s behind: %s\n", pod_.path().c_str(), e.what());
+  }
+}
+
+PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodState destination) {
+  store::Store store(ctx.state_dir);
+  pod::PodManifest m = plan_pod(req, store, ctx);
+  // Until the overlays are mounted no image of this pod may be removed;
+  // afterwards its manifest pins them.
+  FileLock store_lock = store.lock_shared();
+  check_interrupted();
+
+  PodDir pod = PodDir::create(ctx.state_dir, m.uuid);
+  PodRollback rollback(pod, PodRollback::Mode::kRemove);
+  pod.write_manifest(m);
+  // Mount where the pod will be: the overlay options name these paths, and
+  // that is what users see in findmnt and /proc/PID/mountinfo.
+  pod.move_to(destination);
+  mount::enter_private_mount_namespace();
+  with_context("preparing pod " + m.uuid, [&] {
+    mount_pod(pod, m, store);
+    resolve_apps(pod, m);
+  });
+  pod.write_manifest(m);
+  check_interrupted();
+  rollback.commit();
+  return {std::move(pod), std::move(m)};
+}
+
+}  // namespace crt::runtime

@@ -1,0 +1,53 @@
+#include "runtime/spawn.hpp"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/error.hpp"
+
+extern char** environ;
+
+namespace crt::runtime {
+
+pid_t spawn(Spawn& s) {
+  std::vector<char*> argv;
+  for (auto& a : s.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : s.env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("starting " + s.argv.at(0));
+  if (pid > 0) return pid;
+
+  for (const auto& fd : s.cgroup_procs)
+    if (::write(fd.get(), "0", 1) != 1) _exit(126);
+  if (s.own_process_group) ::setpgid(0, 0);
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) _exit(1);
+  if (s.stdin_fd) ::dup2(s.stdin_fd.get(), 0);
+  if (s.stdout_fd) ::dup2(s.stdout_fd.get(), 1);
+  if (s.stderr_fd) ::dup2(s.stderr_fd.get(), 2);
+  if (s.keep_fd >= 0) ::fcntl(s.keep_fd, F_SETFD, 0);
+  ::sigprocmask(SIG_SETMASK, &s.mask, nullptr);
+  ::execvpe(argv[0], argv.data(), envp.data());
+  _exit(127);
+}
+
+std::vector<std::string> environment_with(const std::vector<std::string>& drop, const std::vector<std::string>& add) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv = *e;
+    std::string key = kv.substr(0, kv.find('='));
+    if (std::find(drop.begin(), drop.end(), key) == drop.end()) env.push_back(kv);
+  }
+  env.insert(env.end(), add.begin(), add.end());
+  return env;
+}
+
+}  // namespace crt::runtime

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "common/fd.hpp"
+
+namespace crt::runtime {
+
+/// How to start nspawn.
+struct Spawn {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::vector<UniqueFd> cgroup_procs;       ///< the child writes "0" to each: joins the pod's cgroup
+  UniqueFd stdin_fd, stdout_fd, stderr_fd;  ///< invalid: inherit
+  int keep_fd = -1;                         ///< survives exec (the pod directory's lock)
+  bool own_process_group = false;
+  sigset_t mask{};
+};
+
+/// Forks and executes the command; when crt dies the child gets SIGTERM
+/// (nspawn then stops the pod the orderly way). The child only makes
+/// async-signal-safe calls.
+pid_t spawn(Spawn& s);
+
+/// The current environment with `drop` variables removed and `add` added.
+std::vector<std::string> environment_with(const std::vector<std::string>& drop, const std::vector<std::string>& add);
+
+}  // namespace crt::runtime

@@ -1,0 +1,181 @@
+// crt status, crt list and crt cat-manifest: what pods there are and how
+// they are doing, read from their directories.
+
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "commands.hpp"
+#include "common/duration.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "runtime/pods.hpp"
+
+namespace crt::cli {
+
+namespace {
+
+using nlohmann::json;
+using runtime::PodStatus;
+
+json status_json(const runtime::PodInfo& info) {
+  json j;
+  j["uuid"] = info.entry.uuid;
+  j["state"] = runtime::status_name(info.entry.status());
+  if (info.manifest) {
+    j["name"] = info.manifest->name;
+    j["created"] = info.manifest->created;
+  }
+  if (!info.started.empty()) j["started"] = info.started;
+  if (info.pid) j["pid"] = *info.pid;
+  PodStatus st = info.entry.status();
+  j["exited"] = st == PodStatus::kExited || st == PodStatus::kExitedGarbage;
+  j["ready"] = info.ready;
+  json apps = json::object();
+  for (const auto& e : info.exits) apps[e.app] = e.status;
+  j["app_exit_statuses"] = apps;
+  return j;
+}
+
+void print_status(const runtime::PodInfo& info) {
+  json j = status_json(info);
+  std::printf("state=%s\n", j["state"].get<std::string>().c_str());
+  if (j.contains("created")) std::printf("created=%s\n", j["created"].get<std::string>().c_str());
+  if (j.contains("started")) std::printf("started=%s\n", j["started"].get<std::string>().c_str());
+  if (j.contains("pid")) std::printf("pid=%d\n", j["pid"].get<int>());
+  std::printf("exited=%s\n", j["exited"].get<bool>() ? "true" : "false");
+  for (const auto& e : info.exits) std::printf("app-%s=%d\n", e.app.c_str(), e.status);
+}
+
+/// Waits until `done(info)` or the timeout; returns the last info.
+template <typename Pred>
+runtime::PodInfo wait_for(const GlobalOptions& g, const std::string& uuid, std::optional<std::chrono::milliseconds> timeout,
+                          Pred done, const char* what) {
+  auto until = timeout ? std::chrono::steady_clock::now() + *timeout : std::chrono::steady_clock::time_point::max();
+  for (;;) {
+    runtime::PodInfo info = runtime::pod_info(runtime::find_pod(g.dir, uuid));
+    if (done(info)) return info;
+    if (std::chrono::steady_clock::now() >= until) throw Error("pod " + uuid + " is not " + what + " yet");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+std::optional<std::chrono::milliseconds> optional_duration(const std::string& s) {
+  if (s.empty() || s == "forever" || s == "infinity") return std::nullopt;
+  return parse_duration(s);
+}
+
+void add_status(CLI::App& app, const GlobalOptions& g) {
+  struct Args {
+    PodRef ref;
+    std::string format = "text";
+    std::string wait, wait_ready;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("status", "Show the state of a pod");
+  add_pod_ref(cmd, a->ref);
+  cmd->add_option("--format", a->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("--wait", a->wait, "Wait until the pod has exited (at most DURATION)")
+      ->expected(0, 1)
+      ->default_str("forever");
+  cmd->add_option("--wait-ready", a->wait_ready, "Wait until the pod's apps have started (at most DURATION)")
+      ->expected(0, 1)
+      ->default_str("forever");
+  cmd->callback([a, cmd, &g] {
+    runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
+    runtime::PodInfo info = runtime::pod_info(e);
+    if (cmd->count("--wait-ready") > 0) {
+      info = wait_for(g, e.uuid, optional_duration(a->wait_ready), [&](const runtime::PodInfo& i) {
+        PodStatus st = i.entry.status();
+        if (st != PodStatus::kRunning && st != PodStatus::kPreparing && st != PodStatus::kPrepared)
+          throw Error("pod " + e.uuid + " is " + runtime::status_name(st) + ": it will not become ready");
+        return i.ready;
+      }, "ready");
+    }
+    if (cmd->count("--wait") > 0) {
+      info = wait_for(g, e.uuid, optional_duration(a->wait), [](const runtime::PodInfo& i) {
+        PodStatus st = i.entry.status();
+        return st == PodStatus::kExited || st == PodStatus::kExitedGarbage || st == PodStatus::kGarbage ||
+               st == PodStatus::kAbortedPrepare;
+      }, "exited");
+    }
+    if (a->format == "json")
+      std::printf("%s\n", status_json(info).dump(2).c_str());
+    else
+      print_status(info);
+  });
+}
+
+std::string short_id(const std::string& id, bool full) {
+  std::string s = id.rfind("sha256:", 0) == 0 ? id.substr(7) : id;
+  return full ? s : s.substr(0, 8);
+}
+
+void add_list(CLI::App& app, const GlobalOptions& g) {
+  struct Args {
+    bool full = false;
+    bool no_legend = false;
+    std::string format = "table";
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("list", "List pods, one row per app");
+  cmd->alias("ls");
+  cmd->add_flag("--full", a->full, "Full UUIDs and image ids");
+  cmd->add_flag("--no-legend", a->no_legend, "No header line");
+  cmd->add_option("--format", a->format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  cmd->callback([a, &g] {
+    json rows = json::array();
+    for (const auto& e : runtime::list_pods(g.dir)) {
+      runtime::PodInfo info = runtime::pod_info(e);
+      std::vector<pod::AppManifest> apps = info.manifest ? info.manifest->apps : std::vector<pod::AppManifest>{};
+      if (apps.empty()) apps.push_back({});
+      for (const auto& am : apps) {
+        json r;
+        r["uuid"] = e.uuid;
+        r["name"] = info.manifest ? info.manifest->name : "";
+        r["app"] = am.name;
+        r["image"] = am.image.name;
+        r["image_id"] = am.image.id;
+        r["state"] = runtime::status_name(e.status());
+        r["created"] = info.manifest ? info.manifest->created : "";
+        r["started"] = info.started;
+        r["networks"] = "";
+        rows.push_back(r);
+      }
+    }
+    if (a->format == "json") {
+      std::printf("%s\n", rows.dump(2).c_str());
+      return;
+    }
+    const char* fmt = a->full ? "%-36s  %-16s  %-28s  %-14s  %-24s  %-24s  %s\n" : "%-8s  %-16s  %-28s  %-14s  %-24s  %-24s  %s\n";
+    if (!a->no_legend) std::printf(fmt, "UUID", "APP", "IMAGE", "STATE", "CREATED", "STARTED", "NETWORKS");
+    for (const auto& r : rows) {
+      std::string image = r["image"].get<std::string>();
+      if (a->full && !r["image_id"].get<std::string>().empty()) image += " (" + short_id(r["image_id"], true) + ")";
+      std::printf(fmt, (a->full ? r["uuid"].get<std::string>() : r["uuid"].get<std::string>().substr(0, 8)).c_str(),
+                  r["app"].get<std::string>().c_str(), image.c_str(), r["state"].get<std::string>().c_str(),
+                  r["created"].get<std::string>().c_str(), r["started"].get<std::string>().c_str(), "");
+    }
+  });
+}
+
+void add_cat_manifest(CLI::App& app, const GlobalOptions& g) {
+  auto ref = std::make_shared<PodRef>();
+  CLI::App* cmd = app.add_subcommand("cat-manifest", "Print a pod's manifest (JSON)");
+  add_pod_ref(cmd, *ref);
+  cmd->callback([ref, &g] {
+    runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(*ref));
+    std::fputs(fs::read_file(e.path / "pod.json").c_str(), stdout);
+  });
+}
+
+}  // namespace
+
+void add_status_commands(CLI::App& app, const GlobalOptions& g, int&) {
+  add_status(app, g);
+  add_list(app, g);
+  add_cat_manifest(app, g);
+}
+
+}  // namespace crt::cli
