@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <systemd/sd-event.h>
-#include <systemd/sd-journal.h>
 #include <systemd/sd-daemon.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
@@ -18,6 +17,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "runtime/pod_journal.hpp"
 
 namespace crt::runtime {
 
@@ -26,19 +26,6 @@ namespace {
 struct EventDeleter {
   void operator()(sd_event* e) const { sd_event_unref(e); }
 };
-struct JournalDeleter {
-  void operator()(sd_journal* j) const { sd_journal_close(j); }
-};
-
-std::optional<std::string_view> field(sd_journal* j, const char* name) {
-  const void* data = nullptr;
-  size_t len = 0;
-  if (sd_journal_get_data(j, name, &data, &len) < 0) return std::nullopt;
-  std::string_view v(static_cast<const char*>(data), len);
-  size_t eq = v.find('=');
-  return eq == std::string_view::npos ? std::string_view() : v.substr(eq + 1);
-}
-
 class Supervisor {
  public:
   explicit Supervisor(const SuperviseOptions& o) : opts_(o) {}
@@ -58,7 +45,7 @@ class Supervisor {
         throw_errno(-r, "watching the pod's readiness");
     if (int r = sd_event_loop(ev.get()); r < 0) throw_errno(-r, "supervising the pod");
     if (journal_) {
-      sd_journal_process(journal_.get());
+      journal_->process();
       print_new_entries();
     }
     return end_;
@@ -66,46 +53,30 @@ class Supervisor {
 
  private:
   void open_journal(sd_event* ev) {
-    sd_journal* j = nullptr;
-    if (int r = sd_journal_open_directory(&j, opts_.journal_dir.c_str(), 0); r < 0)
-      throw_errno(-r, "opening the pod's journal " + quote(opts_.journal_dir.string()));
-    journal_.reset(j);
-    sd_journal_seek_head(j);
-    int fd = sd_journal_get_fd(j);
-    if (fd < 0) throw_errno(-fd, "watching the pod's journal");
-    int events = sd_journal_get_events(j);
-    if (int r = sd_event_add_io(ev, nullptr, fd, static_cast<uint32_t>(events), &Supervisor::on_journal, this); r < 0)
+    journal_ = std::make_unique<PodJournal>(opts_.journal_dir, opts_.apps);
+    if (int r = sd_event_add_io(ev, nullptr, journal_->fd(), journal_->events(), &Supervisor::on_journal, this); r < 0)
       throw_errno(-r, "watching the pod's journal");
   }
 
   void print_new_entries() {
-    sd_journal* j = journal_.get();
     bool wrote = false;
-    while (sd_journal_next(j) > 0) {
-      auto unit = field(j, "_SYSTEMD_UNIT");
-      auto message = field(j, "MESSAGE");
-      if (!message) continue;
-      std::string app = unit ? std::string(*unit) : "";
-      if (app.size() > 8 && app.compare(app.size() - 8, 8, ".service") == 0) app.resize(app.size() - 8);
-      auto ident = field(j, "SYSLOG_IDENTIFIER");
-      bool from_systemd = ident && *ident == "systemd";
-      if (!from_systemd && std::find(opts_.apps.begin(), opts_.apps.end(), app) != opts_.apps.end()) {
-        if (opts_.prefix_app_names) std::fprintf(stdout, "%s: ", app.c_str());
-        std::fwrite(message->data(), 1, message->size(), stdout);
-        std::fputc('\n', stdout);
-        wrote = true;
-      } else if (from_systemd) {
-        auto prio = field(j, "PRIORITY");
-        if (prio && !prio->empty() && (*prio)[0] <= '3')
-          std::fprintf(stderr, "crt: pod: %.*s\n", static_cast<int>(message->size()), message->data());
+    journal_->for_each_new([&](const JournalLine& l) {
+      if (l.kind == JournalLine::Kind::kPodError) {
+        std::fprintf(stderr, "crt: pod: %.*s\n", static_cast<int>(l.message.size()), l.message.data());
+        return;
       }
-    }
+      if (opts_.prefix_app_names) std::fprintf(stdout, "%s: ", l.app.c_str());
+      std::fwrite(l.message.data(), 1, l.message.size(), stdout);
+      std::fputc('\n', stdout);
+      wrote = true;
+    });
     if (wrote) std::fflush(stdout);
   }
 
   static int on_journal(sd_event_source*, int, uint32_t, void* self) {
     auto* s = static_cast<Supervisor*>(self);
-    if (sd_journal_process(s->journal_.get()) >= 0) s->print_new_entries();
+    s->journal_->process();
+    s->print_new_entries();
     return 0;
   }
 
@@ -142,7 +113,7 @@ class Supervisor {
   }
 
   const SuperviseOptions& opts_;
-  std::unique_ptr<sd_journal, JournalDeleter> journal_;
+  std::unique_ptr<PodJournal> journal_;
   PodEnd end_;
   bool ready_ = false;
 };

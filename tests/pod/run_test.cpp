@@ -57,8 +57,9 @@ TEST_F(RunTest, ImageCommandRunsWithoutArguments) {
 }
 
 TEST_F(RunTest, MultiAppPodExitsWithFirstFailedApp) {
+  // "bad" fails after "ok" has ended; otherwise the policy stops "ok" (143).
   Result r = crt({"run", "busybox", "--name=ok", "--", "/bin/true", "---", "busybox", "--name=bad", "--", "/bin/sh",
-                  "-c", "exit 3"});
+                  "-c", "sleep 0.5; exit 3"});
   EXPECT_EQ(r.status, 3) << r.err;
   std::string status_dir = pod_dir(pods("run").at(0)) + "/status/";
   EXPECT_THAT(read_file(status_dir + "ok"), HasSubstr("\"status\":0"));

@@ -17,6 +17,8 @@ struct GlobalOptions {
 void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_prepare_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_status_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
+void add_stop_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
+void add_logs_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_image_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 
 /// A pod named on the command line: POD (UUID, unique prefix or name) or

@@ -1,0 +1,69 @@
+#include "runtime/pod_journal.hpp"
+
+#include <algorithm>
+#include <optional>
+
+#include "common/error.hpp"
+
+namespace crt::runtime {
+
+namespace {
+
+std::optional<std::string_view> field(sd_journal* j, const char* name) {
+  const void* data = nullptr;
+  size_t len = 0;
+  if (sd_journal_get_data(j, name, &data, &len) < 0) return std::nullopt;
+  std::string_view v(static_cast<const char*>(data), len);
+  size_t eq = v.find('=');
+  return eq == std::string_view::npos ? std::string_view() : v.substr(eq + 1);
+}
+
+}  // namespace
+
+PodJournal::PodJournal(const std::filesystem::path& dir, std::vector<std::string> apps) : apps_(std::move(apps)) {
+  if (int r = sd_journal_open_directory(&j_, dir.c_str(), 0); r < 0)
+    throw_errno(-r, "opening the pod's journal " + quote(dir.string()));
+  sd_journal_seek_head(j_);
+}
+
+PodJournal::~PodJournal() { sd_journal_close(j_); }
+
+int PodJournal::fd() const {
+  int fd = sd_journal_get_fd(j_);
+  if (fd < 0) throw_errno(-fd, "watching the pod's journal");
+  return fd;
+}
+
+uint32_t PodJournal::events() const { return static_cast<uint32_t>(sd_journal_get_events(j_)); }
+
+void PodJournal::process() { sd_journal_process(j_); }
+
+void PodJournal::wait(uint64_t timeout_us) { sd_journal_wait(j_, timeout_us); }
+
+bool PodJournal::next(JournalLine& out) {
+  while (sd_journal_next(j_) > 0) {
+    auto message = field(j_, "MESSAGE");
+    if (!message) continue;
+    uint64_t t = 0;
+    sd_journal_get_realtime_usec(j_, &t);
+    auto ident = field(j_, "SYSLOG_IDENTIFIER");
+    if (ident && *ident == "systemd") {
+      // The pod's systemd (or its forked children) about a unit: only its
+      // errors are of interest here.
+      auto prio = field(j_, "PRIORITY");
+      if (!prio || prio->empty() || (*prio)[0] > '3') continue;
+      out = {JournalLine::Kind::kPodError, {}, *message, t};
+      return true;
+    }
+    auto unit = field(j_, "_SYSTEMD_UNIT");
+    if (!unit) continue;
+    std::string app(*unit);
+    if (app.size() > 8 && app.compare(app.size() - 8, 8, ".service") == 0) app.resize(app.size() - 8);
+    if (std::find(apps_.begin(), apps_.end(), app) == apps_.end()) continue;
+    out = {JournalLine::Kind::kApp, std::move(app), *message, t};
+    return true;
+  }
+  return false;
+}
+
+}  // namespace crt::runtime

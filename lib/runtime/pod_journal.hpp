@@ -1,0 +1,55 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <systemd/sd-journal.h>
+
+namespace crt::runtime {
+
+/// An entry of a pod's journal that crt shows users.
+struct JournalLine {
+  enum class Kind {
+    kApp,         ///< output of an app (its unit's processes)
+    kPodError,    ///< an error of the pod's own systemd
+  };
+  Kind kind;
+  std::string app;  ///< for kApp
+  std::string_view message;
+  uint64_t realtime_us = 0;
+};
+
+/// Reads a pod's journal (the directory journald writes inside stage1) from
+/// the host, oldest first, as new entries arrive.
+class PodJournal {
+ public:
+  /// `apps`: the pod's app names (their units' output is app output).
+  PodJournal(const std::filesystem::path& dir, std::vector<std::string> apps);
+  ~PodJournal();
+  PodJournal(const PodJournal&) = delete;
+  PodJournal& operator=(const PodJournal&) = delete;
+
+  /// An fd that becomes readable when the journal changes, and its events.
+  [[nodiscard]] int fd() const;
+  [[nodiscard]] uint32_t events() const;
+  /// Takes note of journal changes (call when fd() is readable).
+  void process();
+  /// Calls `on_line` for each new entry worth showing.
+  template <typename F>
+  void for_each_new(F&& on_line) {
+    JournalLine l;
+    while (next(l)) on_line(l);
+  }
+  /// Waits up to `timeout_us` for changes.
+  void wait(uint64_t timeout_us);
+
+ private:
+  bool next(JournalLine& out);
+  sd_journal* j_ = nullptr;
+  std::vector<std::string> apps_;
+};
+
+}  // namespace crt::runtime

@@ -1,0 +1,161 @@
+#include "runtime/remove.hpp"
+
+#include <libmount.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "cgroup/cgroup.hpp"
+#include "common/clock.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "unit/escape.hpp"
+
+namespace crt::runtime {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+struct TableDeleter {
+  void operator()(libmnt_table* t) const { mnt_unref_table(t); }
+};
+struct IterDeleter {
+  void operator()(libmnt_iter* i) const { mnt_free_iter(i); }
+};
+
+/// Mounts of this mount namespace at or below `dir`, deepest first.
+std::vector<std::string> mounts_below(const stdfs::path& dir) {
+  std::vector<std::string> out;
+  std::unique_ptr<libmnt_table, TableDeleter> table(mnt_new_table_from_file("/proc/self/mountinfo"));
+  if (!table) return out;
+  std::unique_ptr<libmnt_iter, IterDeleter> it(mnt_new_iter(MNT_ITER_FORWARD));
+  std::string prefix = dir.string();
+  libmnt_fs* fs = nullptr;
+  while (mnt_table_next_fs(table.get(), it.get(), &fs) == 0) {
+    const char* target = mnt_fs_get_target(fs);
+    if (target == nullptr) continue;
+    std::string t = target;
+    if (t == prefix || t.rfind(prefix + "/", 0) == 0) out.push_back(t);
+  }
+  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return out;
+}
+
+std::string machine_name_of(const stdfs::path& pod_path, const std::string& uuid) {
+  try {
+    return pod::parse_manifest(fs::read_file(pod_path / "pod.json")).machine_name();
+  } catch (const Error&) {
+    return "crt-" + uuid;
+  }
+}
+
+/// Everything a pod that no longer runs may have left outside its directory.
+void clean_leftovers(const stdfs::path& pod_path, const std::string& uuid) {
+  // A pod's mounts live in its own mount namespace and vanish with it; some
+  // may still be here after a crash of an older crt or a user's own mounts.
+  for (const auto& m : mounts_below(pod_path))
+    if (::umount2(m.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+      throw_errno("unmounting " + quote(m));
+  cgroup::PodCgroup cg(cgroup::detect_layout(), cgroup::PodCgroup::relative_path(machine_name_of(pod_path, uuid)));
+  if (!cg.remove()) throw Error("its cgroup " + quote(cg.relative()) + " is still busy");
+  std::string id = uuid;
+  std::erase(id, '-');
+  stdfs::path link = stdfs::path("/var/log/journal") / id;
+  std::error_code ec;
+  if (stdfs::is_symlink(link, ec) && stdfs::read_symlink(link, ec).string().rfind(pod_path.string(), 0) == 0)
+    ::unlink(link.c_str());
+}
+
+bool older_than(const stdfs::path& p, std::chrono::milliseconds age) {
+  std::error_code ec;
+  auto t = stdfs::last_write_time(p, ec);
+  if (ec) return true;
+  return stdfs::file_time_type::clock::now() - t >= age;
+}
+
+/// Removes machine.slice/machine-crt\x2d<uuid>.scope cgroups of pods that do
+/// not run (their supervisor was killed, their directory removed by hand …).
+std::vector<std::string> remove_orphan_cgroups(const stdfs::path& state_dir) {
+  std::vector<std::string> removed;
+  std::vector<std::string> running;
+  for (const auto& e : list_pods(state_dir))
+    if (e.locked) running.push_back(e.uuid);
+  cgroup::Layout layout = cgroup::detect_layout();
+  const std::string prefix = "machine-" + unit::escape_unit_name("crt-");
+  for (const auto& h : layout.hierarchies) {
+    std::error_code ec;
+    for (const auto& de : stdfs::directory_iterator(h.mount_point / "machine.slice", ec)) {
+      std::string name = de.path().filename().string();
+      if (name.rfind(prefix, 0) != 0 || name.size() < 6 || name.compare(name.size() - 6, 6, ".scope") != 0) continue;
+      std::string uuid = name.substr(prefix.size(), name.size() - prefix.size() - 6);
+      for (size_t i; (i = uuid.find("\\x2d")) != std::string::npos;) uuid.replace(i, 4, "-");
+      if (std::find(running.begin(), running.end(), uuid) != running.end()) continue;
+      std::string rel = "machine.slice/" + name;
+      if (cgroup::PodCgroup(layout, rel).remove() && std::find(removed.begin(), removed.end(), rel) == removed.end())
+        removed.push_back(rel);
+    }
+  }
+  return removed;
+}
+
+std::string now_marker() { return now_rfc3339(true) + "\n"; }
+
+/// Moves an unlocked pod into a garbage folder, noting when.
+bool mark(const stdfs::path& state_dir, const PodEntry& e, PodState to) {
+  std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
+  if (!dir) return false;
+  dir->move_to(to);
+  fs::write_file_atomic(dir->path() / "gc-marked", now_marker(), 0644, fs::Durability::kCached);
+  return true;
+}
+
+}  // namespace
+
+void remove_pod(const stdfs::path& state_dir, const PodEntry& pod) {
+  with_context("removing pod " + pod.uuid, [&] {
+    PodStatus st = pod.status();
+    if (st == PodStatus::kRunning) throw Error("it is running; stop it first ('crt stop')");
+    if (st == PodStatus::kPreparing || st == PodStatus::kDeleting) throw Error("it is " + std::string(status_name(st)));
+    std::optional<PodDir> dir = PodDir::try_lock(state_dir, pod.uuid, pod.dir_state);
+    if (!dir) throw Error("it is in use");
+    // In garbage/, locked: "deleting" until it is gone; if that fails, gc
+    // tries again later.
+    if (pod.dir_state != PodState::kGarbage && pod.dir_state != PodState::kExitedGarbage)
+      dir->move_to(pod.dir_state == PodState::kRun ? PodState::kExitedGarbage : PodState::kGarbage);
+    clean_leftovers(dir->path(), pod.uuid);
+    dir->remove();
+  });
+}
+
+GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
+  GcReport r;
+  for (const auto& e : list_pods(state_dir)) {
+    PodStatus st = e.status();
+    bool marked = false;
+    if (st == PodStatus::kExited) marked = mark(state_dir, e, PodState::kExitedGarbage);
+    else if (st == PodStatus::kAbortedPrepare) marked = mark(state_dir, e, PodState::kGarbage);
+    else if (st == PodStatus::kPrepared && older_than(e.path / "pod.json", opts.expire_prepared))
+      marked = mark(state_dir, e, PodState::kGarbage);
+    if (marked) r.marked.push_back(e.uuid);
+  }
+  if (opts.mark_only) return r;
+  for (const auto& e : list_pods(state_dir)) {
+    PodStatus st = e.status();
+    bool due = st == PodStatus::kGarbage ||
+               (st == PodStatus::kExitedGarbage && older_than(e.path / "gc-marked", opts.grace_period));
+    if (!due) continue;
+    try {
+      remove_pod(state_dir, e);
+      r.removed.push_back(e.uuid);
+    } catch (const Error& err) {
+      r.failed.push_back(err.what());
+    }
+  }
+  r.cgroups_removed = remove_orphan_cgroups(state_dir);
+  return r;
+}
+
+}  // namespace crt::runtime

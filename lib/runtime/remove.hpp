@@ -1,0 +1,36 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "runtime/pods.hpp"
+
+namespace crt::runtime {
+
+/// Removes a pod that is not running, with whatever it left on the host:
+/// mounts (deepest first, lazily), processes and cgroups, the journal link
+/// nspawn made. Throws if it is running or being prepared.
+void remove_pod(const std::filesystem::path& state_dir, const PodEntry& pod);
+
+struct GcOptions {
+  std::chrono::milliseconds grace_period = std::chrono::minutes(30);    ///< exited pods stay this long
+  std::chrono::milliseconds expire_prepared = std::chrono::hours(24);  ///< prepared pods stay this long
+  bool mark_only = false;
+};
+
+/// What gc did; what it could not remove stays marked for the next run.
+struct GcReport {
+  std::vector<std::string> marked;
+  std::vector<std::string> removed;
+  std::vector<std::string> failed;  ///< "uuid: why"
+  std::vector<std::string> cgroups_removed;
+};
+
+/// crt gc: marks exited pods as garbage, expires prepared and aborted ones,
+/// removes garbage older than the grace period, and removes cgroups of pods
+/// that no longer run.
+GcReport gc(const std::filesystem::path& state_dir, const GcOptions& opts);
+
+}  // namespace crt::runtime

@@ -1,0 +1,78 @@
+#include "runtime/stop.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+
+#include <charconv>
+#include <thread>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "common/lock.hpp"
+
+namespace crt::runtime {
+
+namespace {
+
+pid_t read_pid(const std::filesystem::path& pod) {
+  std::string s;
+  try {
+    s = fs::read_file(pod / "pid");
+  } catch (const Error&) {
+    return -1;
+  }
+  pid_t pid = -1;
+  std::from_chars(s.data(), s.data() + s.size(), pid);
+  return pid;
+}
+
+/// True once nobody holds the pod directory's lock.
+bool has_exited(const std::filesystem::path& pod) {
+  int fd = ::open(pod.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return true;
+  return FileLock::try_acquire(UniqueFd(fd), FileLock::Mode::kShared).valid();
+}
+
+bool wait_exited(const std::filesystem::path& pod, std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (!has_exited(pod)) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+/// Whether `pid` is the nspawn of this pod (PIDs are reused).
+bool is_pods_nspawn(pid_t pid, const std::string& uuid) {
+  std::string cmdline;
+  try {
+    cmdline = fs::read_file("/proc/" + std::to_string(pid) + "/cmdline");
+  } catch (const Error&) {
+    return false;
+  }
+  return cmdline.find("systemd-nspawn") != std::string::npos && cmdline.find("--uuid=" + uuid) != std::string::npos;
+}
+
+}  // namespace
+
+void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout) {
+  with_context("stopping pod " + pod.uuid, [&] {
+    if (pod.status() != PodStatus::kRunning) throw Error("it is " + std::string(status_name(pod.status())));
+    pid_t pid = read_pid(pod.path);
+    if (pid <= 0 || !is_pods_nspawn(pid, pod.uuid)) {
+      if (wait_exited(pod.path, std::chrono::seconds(2))) return;
+      throw Error("it is locked but its systemd-nspawn is not running");
+    }
+    // nspawn powers the pod off on the first SIGTERM and kills it on the second.
+    ::kill(pid, SIGTERM);
+    if (force) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      ::kill(pid, SIGTERM);
+    }
+    if (wait_exited(pod.path, force ? std::chrono::seconds(10) : timeout)) return;
+    ::kill(pid, SIGTERM);
+    if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being killed");
+  });
+}
+
+}  // namespace crt::runtime

@@ -1,0 +1,237 @@
+// The day-two commands: prepare, run-prepared, status, list, cat-manifest,
+// stop, logs, rm and gc, checked from the outside.
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "pod_fixture.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class PodCommandsTest : public PodTest {
+ protected:
+  RunOptions detached() { return {.env = {}, .timeout = seconds(120), .input = {}, .new_session = true}; }
+  std::string status_field(const std::string& pod, const std::string& key) {
+    Result r = crt({"status", pod});
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind(key + "=", 0) == 0) return line.substr(key.size() + 1);
+    return "<none>";
+  }
+};
+
+TEST_F(PodCommandsTest, PrepareThenRunPrepared) {
+  Result r = crt({"prepare", "--quiet", "busybox", "--", "/bin/sh", "-c", "echo from prepared; exit 5"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, 36);
+  EXPECT_THAT(r.out, MatchesRegex("[0-9a-f-]{36}\n"));
+  EXPECT_EQ(pods("prepared"), std::vector<std::string>{uuid});
+  EXPECT_EQ(status_field(uuid, "state"), "prepared");
+  EXPECT_EQ(status_field(uuid, "pid"), "<none>");
+  r = crt({"run-prepared", uuid.substr(0, 8)});
+  EXPECT_EQ(r.status, 5) << r.err;
+  EXPECT_EQ(r.out, "from prepared\n");
+  EXPECT_EQ(status_field(uuid, "state"), "exited");
+  EXPECT_EQ(status_field(uuid, "app-busybox"), "5");
+  r = crt({"run-prepared", uuid});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("is exited, not prepared"));
+}
+
+TEST_F(PodCommandsTest, PrepareValidatesWhatAStartNeeds) {
+  Result r = crt({"prepare", "busybox", "--user=nosuchuser"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("nosuchuser"));
+  EXPECT_TRUE(pods("prepared").empty());
+  EXPECT_TRUE(pods("prepare").empty());
+  r = crt({"prepare", "--interactive", "busybox"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("options of 'crt run-prepared'"));
+}
+
+TEST_F(PodCommandsTest, StatusThroughTheLifeOfAPod) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c", "sleep 1; exit 3"}),
+            detached());
+  std::string uuid = wait_uuid(file);
+  ASSERT_FALSE(uuid.empty());
+  Result r = crt({"status", "--uuid-file=" + file, "--wait-ready=20s"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("state=running\n"));
+  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*pid=[0-9]+\n(.|\n)*"));
+  EXPECT_THAT(r.out, HasSubstr("exited=false\n"));
+  r = crt({"status", uuid, "--wait=30s"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("state=exited\n"));
+  EXPECT_THAT(r.out, HasSubstr("exited=true\n"));
+  EXPECT_THAT(r.out, HasSubstr("app-busybox=3\n"));
+  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*created=20[0-9-]+T[0-9:.]+Z\nstarted=20[0-9-]+T[0-9:.]+Z\n(.|\n)*"));
+  EXPECT_EQ(p.wait().status, 3);
+  r = crt({"status", uuid, "--format=json"});
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["state"], "exited");
+  EXPECT_EQ(j["app_exit_statuses"]["busybox"], 3);
+}
+
+TEST_F(PodCommandsTest, PodsAreFoundByPrefixNameAndUuidFile) {
+  ASSERT_EQ(crt({"prepare", "--pod-name=web", "busybox", "--", "/bin/true"}).status, 0);
+  ASSERT_EQ(crt({"prepare", "busybox", "--", "/bin/true"}).status, 0);
+  Result r = crt({"status", "web"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("state=prepared"));
+  r = crt({"prepare", "--pod-name=web", "busybox", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("pod name 'web' is taken"));
+  r = crt({"status", "no-such-pod"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("no pod 'no-such-pod'"));
+  // Hex prefixes are ambiguous once there are enough pods; "" never names one.
+  r = crt({"status", ""});
+  EXPECT_EQ(r.status, 254);
+  r = crt({"run-prepared", "web"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(crt({"cat-manifest", "web"}).out, HasSubstr("\"name\": \"web\""));
+}
+
+TEST_F(PodCommandsTest, ListShowsOneRowPerApp) {
+  ASSERT_EQ(crt({"prepare", "busybox", "--name=one", "---", "busybox", "--name=two"}).status, 0);
+  Result r = crt({"list"});
+  EXPECT_THAT(r.out, MatchesRegex("UUID +APP +IMAGE +STATE +CREATED +STARTED +NETWORKS\n"
+                                  "[0-9a-f]{8} +one +busybox:latest +prepared +[0-9TZ:.-]+ +\n"
+                                  "[0-9a-f]{8} +two +busybox:latest +prepared +[0-9TZ:.-]+ +\n"));
+  r = crt({"list", "--no-legend", "--full"});
+  EXPECT_THAT(r.out, MatchesRegex("[0-9a-f-]{36} +one (.|\n)*"));
+  auto j = nlohmann::json::parse(crt({"list", "--format=json"}).out);
+  ASSERT_EQ(j.size(), 2U);
+  EXPECT_EQ(j[1]["app"], "two");
+  EXPECT_EQ(j[1]["state"], "prepared");
+}
+
+TEST_F(PodCommandsTest, StopIsGracefulAndTheLastLineIsKept) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                      "trap 'echo last words; exit 0' TERM; echo up; while :; do sleep 0.1; done"}),
+            detached());
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+  std::this_thread::sleep_for(milliseconds(300));
+  Result r = crt({"stop", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, uuid + "\n");
+  EXPECT_EQ(status_field(uuid, "state"), "exited");
+  Result run = p.wait();
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("last words\n"));
+  r = crt({"logs", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("up\n"));
+  EXPECT_THAT(r.out, HasSubstr("last words\n"));
+}
+
+TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                      "trap '' TERM; while :; do sleep 0.1; done"}),
+            detached());
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+  auto start = std::chrono::steady_clock::now();
+  Result r = crt({"stop", "--timeout=2", uuid});
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_GE(took, seconds(2));
+  EXPECT_LT(took, seconds(10));
+  EXPECT_EQ(status_field(uuid, "state"), "exited");
+  p.wait();
+}
+
+TEST_F(PodCommandsTest, ForceStopIsImmediate) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                      "trap '' TERM; while :; do sleep 0.1; done"}),
+            detached());
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+  auto start = std::chrono::steady_clock::now();
+  Result r = crt({"stop", "--force", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(3));
+  p.wait();
+}
+
+TEST_F(PodCommandsTest, RemoveRefusesARunningPodAndCleansAnExitedOne) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), detached());
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+  Result r = crt({"rm", uuid});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("it is running; stop it first"));
+  ASSERT_EQ(crt({"stop", uuid}).status, 0);
+  p.wait();
+  r = crt({"rm", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
+  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
+    EXPECT_TRUE(pods(state).empty());
+}
+
+TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), detached());
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+  p.signal(SIGKILL);
+  p.wait();
+  ASSERT_EQ(crt({"status", uuid, "--wait=20s"}).status, 0);
+  bool cgroup_left = false;
+  for (const auto& d : pod_cgroup_dirs(uuid)) cgroup_left = cgroup_left || std::filesystem::exists(d);
+  EXPECT_TRUE(cgroup_left) << "nothing to clean up: the test proves nothing";
+  Result r = crt({"gc", "--grace-period=0"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("removed " + uuid));
+  for (const auto& d : pod_cgroup_dirs(uuid)) EXPECT_FALSE(std::filesystem::exists(d)) << d;
+  EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
+}
+
+TEST_F(PodCommandsTest, GcKeepsExitedPodsForTheGracePeriod) {
+  ASSERT_EQ(crt({"run", "busybox", "--", "/bin/true"}).status, 0);
+  std::string uuid = pods("run").at(0);
+  Result r = crt({"gc"});
+  EXPECT_THAT(r.out, HasSubstr("marked " + uuid));
+  EXPECT_EQ(status_field(uuid, "state"), "exited garbage");
+  r = crt({"gc", "--mark-only", "--grace-period=0"});
+  EXPECT_EQ(status_field(uuid, "state"), "exited garbage");
+  r = crt({"gc", "--grace-period=0"});
+  EXPECT_THAT(r.out, HasSubstr("removed " + uuid));
+}
+
+TEST_F(PodCommandsTest, FiftyPodsStartedAndRemovedLeaveNothing) {
+  std::vector<std::string> uuids;
+  for (int i = 0; i < 50; ++i) {
+    Result r = crt({"run", "busybox", "--", "/bin/true"});
+    ASSERT_EQ(r.status, 0) << i << ": " << r.err;
+    uuids.push_back(pods("run").at(0));
+    ASSERT_EQ(crt({"rm", uuids.back()}).status, 0) << i;
+  }
+  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
+    EXPECT_TRUE(pods(state).empty());
+  for (const auto& uuid : uuids)
+    for (const auto& d : pod_cgroup_dirs(uuid)) EXPECT_FALSE(std::filesystem::exists(d)) << d;
+}
+
+}  // namespace
+}  // namespace crt::test

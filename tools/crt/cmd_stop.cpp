@@ -1,0 +1,106 @@
+// crt stop, crt rm and crt gc: ending pods and cleaning up after them.
+
+#include <cstdio>
+
+#include "commands.hpp"
+#include "common/duration.hpp"
+#include "common/error.hpp"
+#include "runtime/pods.hpp"
+#include "runtime/remove.hpp"
+#include "runtime/stop.hpp"
+
+namespace crt::cli {
+
+namespace {
+
+/// Runs `action` on each pod, reporting failures one line each; the exit
+/// status is 254 if any failed.
+template <typename F>
+void for_each_pod(const GlobalOptions& g, const std::vector<std::string>& refs, const std::string& uuid_file,
+                  int& exit_status, F&& action) {
+  std::vector<std::string> all = refs;
+  if (!uuid_file.empty()) all.push_back(pod_ref_string({"", uuid_file}));
+  if (all.empty()) throw Error("no pod given (POD… or --uuid-file)");
+  for (const auto& ref : all) {
+    try {
+      runtime::PodEntry e = runtime::find_pod(g.dir, ref);
+      action(e);
+      std::printf("%s\n", e.uuid.c_str());
+    } catch (const Error& err) {
+      std::fprintf(stderr, "crt: %s\n", err.what());
+      exit_status = kErrorExitCode;
+    }
+  }
+}
+
+void add_stop(CLI::App& app, const GlobalOptions& g, int& exit_status) {
+  struct Args {
+    std::vector<std::string> pods;
+    std::string uuid_file;
+    bool force = false;
+    std::string timeout = "10";
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("stop", "Stop running pods gracefully");
+  cmd->add_option("POD", a->pods, "Pods: UUIDs, unique prefixes or names");
+  cmd->add_option("--uuid-file", a->uuid_file, "Read the pod's UUID from this file");
+  cmd->add_flag("--force", a->force, "Kill the pod at once instead of stopping its apps");
+  cmd->add_option("--timeout", a->timeout, "Kill what still runs after this long (seconds, or 30s, 2m …)")
+      ->capture_default_str();
+  cmd->callback([a, &g, &exit_status] {
+    require_root("crt stop");
+    auto timeout = parse_duration(a->timeout);
+    for_each_pod(g, a->pods, a->uuid_file, exit_status,
+                 [&](const runtime::PodEntry& e) { runtime::stop_pod(e, a->force, timeout); });
+  });
+}
+
+void add_rm(CLI::App& app, const GlobalOptions& g, int& exit_status) {
+  struct Args {
+    std::vector<std::string> pods;
+    std::string uuid_file;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("rm", "Remove pods that are not running, and all they left behind");
+  cmd->add_option("POD", a->pods, "Pods: UUIDs, unique prefixes or names");
+  cmd->add_option("--uuid-file", a->uuid_file, "Read the pod's UUID from this file");
+  cmd->callback([a, &g, &exit_status] {
+    require_root("crt rm");
+    for_each_pod(g, a->pods, a->uuid_file, exit_status,
+                 [&](const runtime::PodEntry& e) { runtime::remove_pod(g.dir, e); });
+  });
+}
+
+void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
+  struct Args {
+    std::string grace = "30m";
+    std::string expire_prepared = "24h";
+    bool mark_only = false;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("gc", "Remove exited pods after a grace period, and what dead pods left");
+  cmd->add_option("--grace-period", a->grace, "How long exited pods are kept after gc marks them")
+      ->capture_default_str();
+  cmd->add_option("--expire-prepared", a->expire_prepared, "How long prepared pods are kept")->capture_default_str();
+  cmd->add_flag("--mark-only", a->mark_only, "Only mark exited and expired pods as garbage");
+  cmd->callback([a, &g, &exit_status] {
+    require_root("crt gc");
+    runtime::GcOptions opts{parse_duration(a->grace), parse_duration(a->expire_prepared), a->mark_only};
+    runtime::GcReport r = runtime::gc(g.dir, opts);
+    for (const auto& u : r.marked) std::printf("marked %s\n", u.c_str());
+    for (const auto& u : r.removed) std::printf("removed %s\n", u.c_str());
+    for (const auto& c : r.cgroups_removed) std::printf("removed cgroup %s\n", c.c_str());
+    for (const auto& f : r.failed) std::fprintf(stderr, "crt: %s (will try again at the next gc)\n", f.c_str());
+    if (!r.failed.empty()) exit_status = kErrorExitCode;
+  });
+}
+
+}  // namespace
+
+void add_stop_commands(CLI::App& app, const GlobalOptions& g, int& exit_status) {
+  add_stop(app, g, exit_status);
+  add_rm(app, g, exit_status);
+  add_gc(app, g, exit_status);
+}
+
+}  // namespace crt::cli
