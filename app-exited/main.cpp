@@ -9,13 +9,18 @@
 // host), then the journal is synchronized so the app's last output is kept,
 // then the pod is stopped if the policy says so.
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -57,9 +62,37 @@ std::vector<crt::pod::AppExit> read_records(const std::vector<std::string>& apps
   return out;
 }
 
+/// Properties of the app's unit as its systemd sees them now.
+std::map<std::string, std::string> unit_state(const std::string& app) {
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) < 0) return {};
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    ::execl("/usr/bin/systemctl", "systemctl", "show", "--property=ActiveState,SubState,NRestarts",
+            (app + ".service").c_str(), nullptr);
+    _exit(127);
+  }
+  ::close(out[1]);
+  std::string text;
+  char buf[256];
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  ::close(out[0]);
+  if (pid > 0) ::waitpid(pid, nullptr, 0);
+  std::map<std::string, std::string> props;
+  size_t start = 0;
+  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+    std::string line = text.substr(start, nl - start);
+    size_t eq = line.find('=');
+    if (eq != std::string::npos) props[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return props;
+}
+
 int run(int argc, char** argv) {
   std::string policy = "on-any-failure";
   std::vector<std::string> apps;
+  std::vector<std::string> may_restart;
   std::string app;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -67,6 +100,8 @@ int run(int argc, char** argv) {
       policy = a.substr(9);
     else if (a.rfind("--apps=", 0) == 0)
       apps = split_commas(a.substr(7));
+    else if (a.rfind("--may-restart=", 0) == 0)
+      may_restart = split_commas(a.substr(14));
     else
       app = a;
   }
@@ -75,9 +110,20 @@ int run(int argc, char** argv) {
     return 2;
   }
 
+  uint64_t restarts = 0;
+  if (std::find(may_restart.begin(), may_restart.end(), app) != may_restart.end()) {
+    // systemd 252 passes through "failed" (and starts OnFailure=) even when
+    // it is about to restart the app: only a unit that stays down has ended.
+    auto st = unit_state(app);
+    const std::string& active = st["ActiveState"];
+    if (st["SubState"] == "auto-restart" || active == "activating" || active == "active" || active == "reloading")
+      return 0;
+    restarts = std::strtoull(st["NRestarts"].c_str(), nullptr, 10);
+  }
   crt::pod::AppExit e = crt::pod::app_exit_from_systemd(app, std::getenv("MONITOR_EXIT_CODE"),
                                                         std::getenv("MONITOR_EXIT_STATUS"),
                                                         std::getenv("MONITOR_SERVICE_RESULT"), boottime_ns());
+  e.restarts = restarts;
   crt::fs::write_file_atomic(std::filesystem::path(kStatusDir) / app, nlohmann::json(e).dump() + "\n", 0644,
                             crt::fs::Durability::kCached);
   crt::app_exited::sync_journal(2000);

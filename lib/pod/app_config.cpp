@@ -1,13 +1,21 @@
 #include "pod/app_config.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <sstream>
 #include <cctype>
 #include <set>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
+#include "pod/exit_status.hpp"
+#include "pod/rootfs_lookup.hpp"
+#include "pod/volumes.hpp"
 #include "pod/resources.hpp"
 #include "sandbox/capabilities.hpp"
 #include "sandbox/seccomp.hpp"
+
+extern char** environ;
 
 namespace crt::pod {
 
@@ -41,6 +49,43 @@ std::pair<std::string, std::string> split_user(const std::string& spec) {
   size_t colon = spec.find(':');
   if (colon == std::string::npos) return {spec, ""};
   return {spec.substr(0, colon), spec.substr(colon + 1)};
+}
+
+/// KEY=VALUE lines; blank lines and '#' comments skipped.
+std::vector<std::string> read_env_file(const std::string& path) {
+  std::vector<std::string> out;
+  std::istringstream in(fs::read_file(path));
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    out.push_back(line.substr(start));
+  }
+  return out;
+}
+
+int64_t parse_integer(const std::string& s, int64_t min, int64_t max, const char* what) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v < min || v > max)
+    throw Error(std::string(what) + " must be a number from " + std::to_string(min) + " to " + std::to_string(max) +
+                ", not " + quote(s));
+  return v;
+}
+
+std::vector<uint32_t> parse_id_list(const std::string& s) {
+  std::vector<uint32_t> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    std::string item = s.substr(start, end - start);
+    auto id = parse_id(item);
+    if (!id) throw Error("--supplementary-gids takes numbers separated by commas, not " + quote(s));
+    out.push_back(*id);
+    start = end + 1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -87,7 +132,18 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     if (app.argv[0].empty()) throw Error("the command to run is empty");
 
     set_env(app.env, "PATH", kDefaultPath);
+    if (pod.inherit_env) {
+      for (char** e = environ; *e != nullptr; ++e) {
+        try {
+          apply_assignment(app.env, *e, "inherited environment variable");
+        } catch (const Error&) {
+          // Not a plain NAME=VALUE (shell functions…): not passed on.
+        }
+      }
+    }
     for (const auto& kv : image.config.env) apply_assignment(app.env, kv, "image environment variable");
+    for (const auto& file : pod.set_env_files)
+      for (const auto& kv : read_env_file(file)) apply_assignment(app.env, kv, ("variable in " + quote(file)).c_str());
     for (const auto& kv : pod.set_env) apply_assignment(app.env, kv, "--set-env");
     for (const auto& kv : f.environment) apply_assignment(app.env, kv, "--environment");
     set_env(app.env, "CRT_APP_NAME", app.name);
@@ -106,8 +162,57 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     if (f.cpu) app.cpu_millis = parse_cpu_millis(*f.cpu);
     app.seccomp = f.seccomp ? sandbox::parse_syscall_filter(*f.seccomp) : sandbox::default_syscall_filter();
     app.capabilities = sandbox::resolve_capabilities(f.caps_retain, f.caps_remove);
+    if (f.restart) app.restart = *f.restart;
+    for (const auto& m : f.mounts) app.mounts.push_back(parse_mount(m));
+    app.readonly_rootfs = f.readonly_rootfs.value_or(false);
+    if (f.supplementary_gids) app.supplementary_gids = parse_id_list(*f.supplementary_gids);
+    if (f.oom_score_adj) app.oom_score_adj = static_cast<int>(parse_integer(*f.oom_score_adj, -1000, 1000, "--oom-score-adj"));
+    if (f.cpu_shares) app.cpu_shares = parse_integer(*f.cpu_shares, 2, 262144, "--cpu-shares");
+    if (f.pids_limit) app.pids_limit = parse_integer(*f.pids_limit, 1, 4194304, "--pids-limit");
+    app.exposed_ports = image.config.exposed_ports;
+    app.image_volumes = image.config.volumes;
+    if (!image.config.stop_signal.empty()) {
+      if (!signal_number(image.config.stop_signal))
+        throw Error("the image's stop signal " + quote(image.config.stop_signal) + " is not a signal");
+      app.stop_signal = image.config.stop_signal;
+    }
     return app;
   });
+}
+
+void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs) {
+  for (const auto& spec : volume_specs) {
+    Volume v = parse_volume(spec);
+    for (const auto& other : m.volumes)
+      if (other.name == v.name) throw Error("two volumes are named " + quote(v.name));
+    m.volumes.push_back(std::move(v));
+  }
+  int implicit = 0;
+  for (auto& app : m.apps) {
+    // An image's volume the user does not mount gets an empty volume of its
+    // own, filled with what the image has at that path (as Docker does).
+    for (const auto& path : app.image_volumes) {
+      bool mounted = std::any_of(app.mounts.begin(), app.mounts.end(), [&](const VolumeMount& mt) { return mt.target == path; });
+      if (mounted || path.empty() || path.front() != '/') continue;
+      Volume v;
+      v.name = ("image-" + std::to_string(++implicit) + "-" + app.name).substr(0, 63);
+      while (v.name.back() == '-') v.name.pop_back();
+      v.kind = "empty";
+      v.copy_from = path;
+      v.copy_app = app.name;
+      m.volumes.push_back(v);
+      app.mounts.push_back({v.name, path});
+    }
+    for (size_t i = 0; i < app.mounts.size(); ++i) {
+      const auto& mt = app.mounts[i];
+      bool defined = std::any_of(m.volumes.begin(), m.volumes.end(), [&](const Volume& v) { return v.name == mt.volume; });
+      if (!defined)
+        throw Error("app " + quote(app.name) + " mounts volume " + quote(mt.volume) + ", which no --volume defines");
+      for (size_t k = 0; k < i; ++k)
+        if (app.mounts[k].target == mt.target)
+          throw Error("app " + quote(app.name) + " mounts two volumes on " + quote(mt.target));
+    }
+  }
 }
 
 void validate_apps(const std::vector<AppManifest>& apps) {

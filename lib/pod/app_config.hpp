@@ -23,6 +23,10 @@ std::vector<std::string> app_command(const AppFlags& flags, const std::vector<st
 /// and binary are resolved later, inside the mounted rootfs.
 AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const store::Image& image);
 
+/// Adds the pod's volumes (--volume specs, and an empty volume for each
+/// path an image declares and no --mount covers) and checks every mount.
+void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs);
+
 /// Checks what concerns several apps together (unique names).
 void validate_apps(const std::vector<AppManifest>& apps);
 

@@ -12,7 +12,7 @@ using nlohmann::json;
 
 void to_json(json& j, const AppExit& e) {
   j = json{{"app", e.app},       {"exit_code", e.exit_code}, {"exit_status", e.exit_status},
-           {"result", e.result}, {"status", e.status},       {"seq", e.seq}};
+           {"result", e.result}, {"status", e.status},       {"seq", e.seq}, {"restarts", e.restarts}};
 }
 
 void from_json(const json& j, AppExit& e) {
@@ -22,6 +22,7 @@ void from_json(const json& j, AppExit& e) {
   j.at("result").get_to(e.result);
   j.at("status").get_to(e.status);
   j.at("seq").get_to(e.seq);
+  e.restarts = j.value("restarts", uint64_t{0});
 }
 
 std::optional<int> signal_number(const std::string& name) {

@@ -17,6 +17,7 @@ struct AppExit {
   std::string result;       ///< systemd's $SERVICE_RESULT
   int status = 0;           ///< shell-style: the exit status, or 128 + signal number
   uint64_t seq = 0;         ///< CLOCK_BOOTTIME ns when recorded, orders apps' exits
+  uint64_t restarts = 0;    ///< how often systemd restarted the app (Restart=)
 };
 
 void to_json(nlohmann::json& j, const AppExit& e);

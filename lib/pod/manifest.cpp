@@ -58,7 +58,17 @@ void to_json(json& j, const AppManifest& v) {
             {{"mode", v.seccomp.allow_list ? "retain" : "remove"},
              {"syscalls", v.seccomp.entries},
              {"errno", v.seccomp.error_number}}},
-           {"capabilities", v.capabilities}};
+           {"capabilities", v.capabilities},
+           {"restart", v.restart},
+           {"mounts", v.mounts},
+           {"readonly_rootfs", v.readonly_rootfs},
+           {"supplementary_gids", v.supplementary_gids},
+           {"exposed_ports", v.exposed_ports},
+           {"image_volumes", v.image_volumes},
+           {"stop_signal", v.stop_signal}};
+  put_optional(j, "oom_score_adj", v.oom_score_adj);
+  put_optional(j, "cpu_shares", v.cpu_shares);
+  put_optional(j, "pids_limit", v.pids_limit);
   put_optional(j, "uid", v.uid);
   put_optional(j, "gid", v.gid);
   put_optional(j, "memory_max", v.memory_max);
@@ -82,6 +92,16 @@ void from_json(const json& j, AppManifest& v) {
   sc.at("syscalls").get_to(v.seccomp.entries);
   sc.at("errno").get_to(v.seccomp.error_number);
   j.at("capabilities").get_to(v.capabilities);
+  v.restart = j.value("restart", "no");
+  if (j.contains("mounts")) j["mounts"].get_to(v.mounts);
+  v.readonly_rootfs = j.value("readonly_rootfs", false);
+  if (j.contains("supplementary_gids")) j["supplementary_gids"].get_to(v.supplementary_gids);
+  if (j.contains("exposed_ports")) j["exposed_ports"].get_to(v.exposed_ports);
+  if (j.contains("image_volumes")) j["image_volumes"].get_to(v.image_volumes);
+  v.stop_signal = j.value("stop_signal", "");
+  get_optional(j, "oom_score_adj", v.oom_score_adj);
+  get_optional(j, "cpu_shares", v.cpu_shares);
+  get_optional(j, "pids_limit", v.pids_limit);
   get_optional(j, "uid", v.uid);
   get_optional(j, "gid", v.gid);
   get_optional(j, "memory_max", v.memory_max);
@@ -90,7 +110,7 @@ void from_json(const json& j, AppManifest& v) {
 
 void to_json(json& j, const PodManifest& v) {
   j = json{{"crt_version", v.crt_version}, {"uuid", v.uuid},         {"name", v.name}, {"created", v.created},
-           {"stage1", v.stage1},           {"apps", v.apps},         {"net", v.net},
+           {"stage1", v.stage1},           {"apps", v.apps},         {"volumes", v.volumes}, {"net", v.net},
            {"hostname", v.hostname},       {"interactive", v.interactive}, {"exit_policy", v.exit_policy}};
 }
 
@@ -101,6 +121,7 @@ void from_json(const json& j, PodManifest& v) {
   j.at("created").get_to(v.created);
   j.at("stage1").get_to(v.stage1);
   j.at("apps").get_to(v.apps);
+  if (j.contains("volumes")) j["volumes"].get_to(v.volumes);
   j.at("net").get_to(v.net);
   j.at("hostname").get_to(v.hostname);
   j.at("interactive").get_to(v.interactive);

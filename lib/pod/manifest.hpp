@@ -8,6 +8,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "pod/volumes.hpp"
 #include "sandbox/seccomp.hpp"
 
 namespace crt::pod {
@@ -37,6 +38,16 @@ struct AppManifest {
   std::optional<uint64_t> cpu_millis;
   sandbox::SyscallFilter seccomp;
   std::vector<std::string> capabilities;
+  std::string restart = "no";  ///< systemd's Restart=: no, on-failure, always
+  std::vector<VolumeMount> mounts;
+  bool readonly_rootfs = false;
+  std::vector<uint32_t> supplementary_gids;
+  std::optional<int> oom_score_adj;
+  std::optional<uint64_t> cpu_shares;
+  std::optional<uint64_t> pids_limit;
+  std::vector<std::string> exposed_ports;  ///< from the image, for networking
+  std::vector<std::string> image_volumes;  ///< paths the image declares as volumes
+  std::string stop_signal;                 ///< from the image; empty: SIGTERM
 };
 
 /// The pod manifest (pod.json in the pod directory).
@@ -47,6 +58,7 @@ struct PodManifest {
   std::string crt_version;
   ImageRef stage1;
   std::vector<AppManifest> apps;
+  std::vector<Volume> volumes;
   std::string net = "host";
   std::string hostname;
   bool interactive = false;

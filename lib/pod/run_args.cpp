@@ -23,6 +23,14 @@ void add_app_options(CLI::App& app, AppFlags& f) {
                  "System call filter: mode=retain|remove[,errno=ERRNO],SYSCALL|@GROUP,... (replaces the default)");
   app.add_option("--caps-retain", f.caps_retain, "Capabilities to keep, comma-separated (replaces the default)");
   app.add_option("--caps-remove", f.caps_remove, "Capabilities to drop from the default set, comma-separated");
+  app.add_option("--restart", f.restart, "Restart the app: no, on-failure or always (systemd's Restart=)")
+      ->check(CLI::IsMember({"no", "on-failure", "always"}));
+  app.add_option("--mount", f.mounts, "Mount a volume: volume=NAME,target=PATH")->allow_extra_args(false);
+  app.add_flag("--readonly-rootfs", f.readonly_rootfs, "Make the app's rootfs read-only (volumes stay writable)");
+  app.add_option("--supplementary-gids", f.supplementary_gids, "Additional group ids, comma-separated");
+  app.add_option("--oom-score-adj", f.oom_score_adj, "OOM score adjustment, -1000 to 1000 (OOMScoreAdjust=)");
+  app.add_option("--cpu-shares", f.cpu_shares, "Relative CPU weight, 2 to 262144 (CPUShares=)");
+  app.add_option("--pids-limit", f.pids_limit, "Most tasks the app may have (TasksMax=)");
 }
 
 void add_pod_options(CLI::App& app, PodFlags& p) {
@@ -35,6 +43,13 @@ void add_pod_options(CLI::App& app, PodFlags& p) {
   app.add_option("--hostname", p.hostname, "Host name of the pod (default: the machine name)");
   app.add_option("--uuid-file-save", p.uuid_file_save, "Write the pod's UUID to this file");
   app.add_option("--set-env", p.set_env, "Set an environment variable K=V in every app")->allow_extra_args(false);
+  app.add_option("--set-env-file", p.set_env_files, "Set the variables of a file of K=V lines in every app")
+      ->allow_extra_args(false);
+  app.add_flag("--inherit-env", p.inherit_env, "Give every app crt's own environment (under the other settings)");
+  app.add_option("--volume", p.volumes,
+                 "Define a volume: NAME,kind=host,source=PATH[,readOnly=true][,recursive=true] | "
+                 "NAME,kind=empty[,mode=0755][,uid=N][,gid=N] | NAME,kind=tmpfs[,size=64M]")
+      ->allow_extra_args(false);
   app.add_option("--stage1-path", p.stage1_path, "Use this stage1 image (tarball or directory)");
   app.add_flag("--debug", p.debug, "Show what crt, nspawn and the pod's systemd are doing");
 }
@@ -122,6 +137,13 @@ void AppFlags::merge(const AppFlags& over) {
   take(seccomp, over.seccomp);
   take(caps_retain, over.caps_retain);
   take(caps_remove, over.caps_remove);
+  take(restart, over.restart);
+  mounts.insert(mounts.end(), over.mounts.begin(), over.mounts.end());
+  take(readonly_rootfs, over.readonly_rootfs);
+  take(supplementary_gids, over.supplementary_gids);
+  take(oom_score_adj, over.oom_score_adj);
+  take(cpu_shares, over.cpu_shares);
+  take(pids_limit, over.pids_limit);
 }
 
 RunRequest parse_run_args(const std::vector<std::string>& args) {

@@ -19,6 +19,13 @@ struct AppFlags {
   std::optional<std::string> seccomp;
   std::optional<std::string> caps_retain;
   std::optional<std::string> caps_remove;
+  std::optional<std::string> restart;                ///< no, on-failure, always
+  std::vector<std::string> mounts;                   ///< "volume=NAME,target=PATH"
+  std::optional<bool> readonly_rootfs;
+  std::optional<std::string> supplementary_gids;     ///< "1,2,3"
+  std::optional<std::string> oom_score_adj;
+  std::optional<std::string> cpu_shares;
+  std::optional<std::string> pids_limit;
 
   /// Applies `over` on top of these flags (scalars replace, lists append).
   void merge(const AppFlags& over);
@@ -41,6 +48,9 @@ struct PodFlags {
   std::optional<std::string> hostname;
   std::optional<std::string> uuid_file_save;
   std::vector<std::string> set_env;  ///< "K=V", every app
+  std::vector<std::string> set_env_files;
+  bool inherit_env = false;
+  std::vector<std::string> volumes;  ///< "NAME,kind=…,…"
   std::optional<std::string> stage1_path;
   bool debug = false;
 };

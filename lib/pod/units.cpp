@@ -95,7 +95,8 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
       .set("Before", "shutdown.target");
 
   auto& s = u.section("Service");
-  s.set("Type", "exec");
+  // Not Type=exec: systemd 252 fails to restart such a unit (exec_fd EPIPE).
+  s.set("Type", "simple");
   ExecCommand start{"", app.exec_path, {}};
   for (const auto& a : app.argv) start.argv.emplace_back(a);
   s.set_exec("ExecStart", start);
@@ -119,6 +120,27 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   }
   s.set("SyslogIdentifier", app.name);
   add_sandbox(s, app);
+  if (!app.stop_signal.empty()) s.set("KillSignal", app.stop_signal.rfind("SIG", 0) == 0 ? app.stop_signal : "SIG" + app.stop_signal);
+  if (app.restart != "no") {
+    s.set("Restart", app.restart);
+    s.set("RestartSec", "200ms");
+  }
+  if (!app.supplementary_gids.empty()) {
+    std::string gids;
+    for (auto g : app.supplementary_gids) gids += (gids.empty() ? "" : " ") + std::to_string(g);
+    s.set("SupplementaryGroups", gids);
+  }
+  if (app.oom_score_adj) s.set("OOMScoreAdjust", std::to_string(*app.oom_score_adj));
+  if (app.cpu_shares) s.set("CPUShares", std::to_string(*app.cpu_shares));
+  if (app.pids_limit) s.set("TasksMax", std::to_string(*app.pids_limit));
+  if (app.readonly_rootfs) {
+    // The rootfs and everything on it read-only, but for the app's volumes.
+    s.set_words("ReadOnlyPaths", WordStyle::kQuoted, {Value(app_rootfs_in_stage1(app.name))});
+    std::vector<Value> writable;
+    for (const auto& mt : app.mounts) writable.emplace_back("-" + app_rootfs_in_stage1(app.name) + mt.target);
+    writable.emplace_back("-" + app_rootfs_in_stage1(app.name) + "/dev/shm");
+    s.set_words("ReadWritePaths", WordStyle::kQuoted, writable);
+  }
   if (app.memory_max) s.set("MemoryMax", std::to_string(*app.memory_max));
   if (app.cpu_millis) s.set("CPUQuota", unit::Verbatim{cpu_quota(*app.cpu_millis)});
   return u;
@@ -152,14 +174,19 @@ UnitFile app_exited_unit(const PodManifest& pod) {
       // records must be written before the pod goes away.
       .set("Before", "shutdown.target");
   std::string helper = std::string(kStage1HelperDir) + "/app-exited";
+  std::vector<Value> args = {Value("app-exited"), Value("--policy=" + pod.exit_policy),
+                             Value("--apps=" + join(app_names(pod), ","))};
+  std::vector<std::string> restarting;
+  for (const auto& a : pod.apps)
+    if (a.restart != "no") restarting.push_back(a.name);
+  if (!restarting.empty()) args.emplace_back("--may-restart=" + join(restarting, ","));
+  args.emplace_back(Specifier{'i'});
   u.section("Service")
       .set("Type", "oneshot")
       // Not the per-template slice systemd would make: that one conflicts
       // with shutdown.target and would be stopped, recorder and all.
       .set("Slice", "system.slice")
-      .set_exec("ExecStart", ExecCommand{"", helper,
-                                         {Value("app-exited"), Value("--policy=" + pod.exit_policy),
-                                          Value("--apps=" + join(app_names(pod), ",")), Specifier{'i'}}});
+      .set_exec("ExecStart", ExecCommand{"", helper, args});
   return u;
 }
 
@@ -190,10 +217,13 @@ std::string stage1_passwd(const PodManifest& pod) {
 std::string stage1_group(const PodManifest& pod) {
   std::string out = "root:x:0:\nsystemd-journal:x:101:\nnogroup:x:65534:\n";
   std::set<uint32_t> seen = {0, 101, 65534};
+  auto add = [&](uint32_t g) {
+    if (!seen.insert(g).second) return;
+    out += "crt-gid-" + std::to_string(g) + ":x:" + std::to_string(g) + ":\n";
+  };
   for (const auto& a : pod.apps) {
-    if (!a.gid || !seen.insert(*a.gid).second) continue;
-    std::string gid = std::to_string(*a.gid);
-    out += "crt-gid-" + gid + ":x:" + gid + ":\n";
+    if (a.gid) add(*a.gid);
+    for (auto g : a.supplementary_gids) add(g);
   }
   return out;
 }

@@ -94,6 +94,10 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end)
   if (exits.empty()) {
     // Stopped on request before any app started: not a failure of crt's.
     if (end.stop_signal != 0) throw Interrupted(end.stop_signal);
+    if (stdfs::exists(pod.ready_file())) {
+      std::fprintf(stderr, "crt: the pod was killed before its apps ended\n");
+      return 128 + SIGKILL;
+    }
     std::string tail = log_tail(pod.nspawn_log());
     throw Error("the pod ended before any app ran (systemd-nspawn exited with " +
                 std::to_string(end.nspawn_status) + ")" + (tail.empty() ? "" : ":\n" + tail));

@@ -5,11 +5,13 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "common/clock.hpp"
 #include "common/fs.hpp"
 #include "mount/in_root.hpp"
 #include "mount/overlay.hpp"
+#include "mount/volume_mounts.hpp"
 #include "pod/app_config.hpp"
 #include "pod/rootfs_lookup.hpp"
 #include "pod/units.hpp"
@@ -58,6 +60,7 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
     m.apps.push_back(pod::make_app_manifest(app, req.pod, im));
   }
   pod::validate_apps(m.apps);
+  pod::plan_volumes(m, req.pod.volumes);
   m.net = req.pod.net;
   m.hostname = req.pod.hostname ? *req.pod.hostname : m.machine_name();
   m.exit_policy = req.pod.exit_policy;
@@ -85,6 +88,36 @@ void resolve_apps(const PodDir& pod, pod::PodManifest& m) {
 
 }  // namespace
 
+namespace {
+
+UniqueFd app_root(const PodDir& pod, const std::string& app) {
+  return fs::open_fd(pod.stage1_rootfs() / pod::app_rootfs_in_stage1(app).substr(1), O_PATH | O_DIRECTORY);
+}
+
+void mount_volumes(const PodDir& pod, const pod::PodManifest& m) {
+  fs::make_dirs(pod.path() / "volumes", 0700);
+  std::map<std::string, stdfs::path> sources;
+  for (const auto& v : m.volumes) {
+    with_context("volume " + quote(v.name), [&] {
+      bool created = false;
+      sources[v.name] = mount::volume_source(v, pod.path() / "volumes", created);
+      if (created && !v.copy_from.empty())
+        mount::copy_into_volume(app_root(pod, v.copy_app).get(), v.copy_from, sources[v.name]);
+    });
+  }
+  for (const auto& app : m.apps) {
+    UniqueFd root = app_root(pod, app.name);
+    for (const auto& mt : app.mounts) {
+      const pod::Volume& v = *std::find_if(m.volumes.begin(), m.volumes.end(),
+                                           [&](const pod::Volume& x) { return x.name == mt.volume; });
+      with_context("mounting volume " + quote(v.name) + " on " + quote(mt.target) + " in app " + quote(app.name),
+                   [&] { mount::mount_volume(sources[v.name], root.get(), mt.target, v.read_only, v.recursive); });
+    }
+  }
+}
+
+}  // namespace
+
 void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store& store) {
   mount::mount_overlay(trees(store, m.stage1.layers), pod.stage1_upper(), pod.stage1_work(), pod.stage1_rootfs());
   UniqueFd stage1 = fs::open_fd(pod.stage1_rootfs(), O_PATH | O_DIRECTORY);
@@ -97,6 +130,7 @@ void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store&
                            mount::fd_path(target.get()));
     });
   }
+  mount_volumes(pod, m);
   UniqueFd status = mount::make_dir_in_root(stage1.get(), "/crt/status");
   mount::bind_mount(pod.status_dir(), mount::fd_path(status.get()));
 }

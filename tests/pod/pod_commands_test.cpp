@@ -24,6 +24,14 @@ using std::chrono::seconds;
 class PodCommandsTest : public PodTest {
  protected:
   RunOptions detached() { return {.env = {}, .timeout = seconds(120), .input = {}, .new_session = true}; }
+  /// Waits until the pod's apps have printed `text`.
+  void wait_for_output(const std::string& pod, const std::string& text) {
+    for (int i = 0; i < 500; ++i) {
+      if (crt({"logs", pod}).out.find(text) != std::string::npos) return;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    FAIL() << "no " << text << " from pod " << pod;
+  }
   std::string status_field(const std::string& pod, const std::string& key) {
     Result r = crt({"status", pod});
     std::istringstream in(r.out);
@@ -127,7 +135,7 @@ TEST_F(PodCommandsTest, StopIsGracefulAndTheLastLineIsKept) {
             detached());
   std::string uuid = wait_uuid(file);
   ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
-  std::this_thread::sleep_for(milliseconds(300));
+  wait_for_output(uuid, "up");
   Result r = crt({"stop", uuid});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, uuid + "\n");
@@ -144,10 +152,11 @@ TEST_F(PodCommandsTest, StopIsGracefulAndTheLastLineIsKept) {
 TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
-                      "trap '' TERM; while :; do sleep 0.1; done"}),
+                      "trap '' TERM; echo trapped; while :; do sleep 0.1; done"}),
             detached());
   std::string uuid = wait_uuid(file);
   ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+  wait_for_output(uuid, "trapped");
   auto start = std::chrono::steady_clock::now();
   Result r = crt({"stop", "--timeout=2", uuid});
   auto took = std::chrono::steady_clock::now() - start;
@@ -155,7 +164,10 @@ TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
   EXPECT_GE(took, seconds(2));
   EXPECT_LT(took, seconds(10));
   EXPECT_EQ(status_field(uuid, "state"), "exited");
-  p.wait();
+  Result run = p.wait();
+  // The app never ended on its own: killed with its pod.
+  EXPECT_EQ(run.status, 128 + SIGKILL) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("killed"));
 }
 
 TEST_F(PodCommandsTest, ForceStopIsImmediate) {

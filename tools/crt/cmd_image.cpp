@@ -35,6 +35,7 @@ struct ImportArgs {
   std::vector<std::string> env;
   std::string workdir;
   std::string user;
+  std::vector<std::string> volumes;
 };
 
 void add_import(CLI::App& image, const GlobalOptions& g) {
@@ -47,6 +48,7 @@ void add_import(CLI::App& image, const GlobalOptions& g) {
   c->add_option("--env", a->env, "Environment variable K=V")->allow_extra_args(false);
   c->add_option("--workdir", a->workdir, "Working directory");
   c->add_option("--user", a->user, "User (and group) to run as: USER[:GROUP]");
+  c->add_option("--volume", a->volumes, "A path the image declares as a volume")->allow_extra_args(false);
   c->callback([a, &g] {
     require_root("crt image import");
     store::Reference ref = store::parse_reference(a->name);
@@ -57,6 +59,7 @@ void add_import(CLI::App& image, const GlobalOptions& g) {
     opts.config.env = a->env;
     opts.config.working_dir = a->workdir;
     opts.config.user = a->user;
+    opts.config.volumes = a->volumes;
     store::Image im = s.import_rootfs(a->path, ref, opts);
     std::printf("%s\n", im.id.c_str());
   });

@@ -33,8 +33,13 @@ json status_json(const runtime::PodInfo& info) {
   j["exited"] = st == PodStatus::kExited || st == PodStatus::kExitedGarbage;
   j["ready"] = info.ready;
   json apps = json::object();
-  for (const auto& e : info.exits) apps[e.app] = e.status;
+  json restarts = json::object();
+  for (const auto& e : info.exits) {
+    apps[e.app] = e.status;
+    restarts[e.app] = e.restarts;
+  }
   j["app_exit_statuses"] = apps;
+  j["app_restarts"] = restarts;
   return j;
 }
 
@@ -45,7 +50,10 @@ void print_status(const runtime::PodInfo& info) {
   if (j.contains("started")) std::printf("started=%s\n", j["started"].get<std::string>().c_str());
   if (j.contains("pid")) std::printf("pid=%d\n", j["pid"].get<int>());
   std::printf("exited=%s\n", j["exited"].get<bool>() ? "true" : "false");
-  for (const auto& e : info.exits) std::printf("app-%s=%d\n", e.app.c_str(), e.status);
+  for (const auto& e : info.exits) {
+    std::printf("app-%s=%d\n", e.app.c_str(), e.status);
+    if (e.restarts > 0) std::printf("app-%s-restarts=%llu\n", e.app.c_str(), static_cast<unsigned long long>(e.restarts));
+  }
 }
 
 /// Waits until `done(info)` or the timeout; returns the last info.

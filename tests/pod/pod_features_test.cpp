@@ -1,0 +1,184 @@
+// Volumes, read-only rootfs, exit and restart policies, environment files and
+// resource settings, checked from the outside.
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "pod_fixture.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+namespace stdfs = std::filesystem;
+
+class PodFeaturesTest : public PodTest {
+ protected:
+  std::string host_dir(const std::string& name) {
+    std::string d = dir_ + "/" + name;
+    stdfs::create_directories(d);
+    return d;
+  }
+};
+
+TEST_F(PodFeaturesTest, HostVolumeReadWriteAndReadOnly) {
+  std::string data = host_dir("data");
+  std::ofstream(data + "/in") << "from the host\n";
+  Result r = crt({"run", "--volume=data,kind=host,source=" + data, "busybox", "--mount=volume=data,target=/data", "--",
+                  "/bin/sh", "-c", "cat /data/in; echo from the app > /data/out"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "from the host\n");
+  EXPECT_EQ(read_file(data + "/out"), "from the app\n");
+  r = crt({"run", "--volume=data,kind=host,source=" + data + ",readOnly=true", "busybox",
+           "--mount=volume=data,target=/data", "--", "/bin/sh", "-c", "touch /data/x"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.out, HasSubstr("Read-only file system"));
+  EXPECT_FALSE(stdfs::exists(data + "/x"));
+}
+
+TEST_F(PodFeaturesTest, EmptyVolumeIsSharedBetweenAppsWithItsModeAndOwner) {
+  Result r = crt({"run", "--volume=shared,kind=empty,mode=0750,uid=33,gid=33", "--mount=volume=shared,target=/shared",
+                  "busybox", "--name=writer", "--", "/bin/sh", "-c", "echo hi > /shared/note", "---", "busybox",
+                  "--name=reader", "--", "/bin/sh", "-c", "sleep 1; cat /shared/note; stat -c '%a %u %g' /shared"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("reader: hi\n"));
+  EXPECT_THAT(r.out, HasSubstr("reader: 750 33 33\n"));
+}
+
+TEST_F(PodFeaturesTest, TmpfsVolumeHasItsSize) {
+  Result r = crt({"run", "--volume=t,kind=tmpfs,size=2Mi", "busybox", "--mount=volume=t,target=/t", "--", "/bin/sh",
+                  "-c", "grep ' /t ' /proc/mounts"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tmpfs /t tmpfs"));
+  EXPECT_THAT(r.out, HasSubstr("size=2048k"));
+}
+
+TEST_F(PodFeaturesTest, ImageVolumeGetsTheImagesContent) {
+  std::string rootfs = host_dir("rootfs");
+  stdfs::create_directories(rootfs + "/bin");
+  stdfs::create_directories(rootfs + "/var/lib/app");
+  stdfs::copy_file("/bin/busybox", rootfs + "/bin/busybox");
+  stdfs::create_symlink("busybox", rootfs + "/bin/sh");
+  std::ofstream(rootfs + "/var/lib/app/seed") << "seeded\n";
+  ASSERT_EQ(crt({"image", "import", rootfs, "withvol", "--volume=/var/lib/app"}).status, 0);
+  Result r = crt({"run", "withvol", "--", "/bin/sh", "-c",
+                  "cat /var/lib/app/seed; grep -c ' /var/lib/app ' /proc/mounts"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "seeded\n1\n");
+}
+
+TEST_F(PodFeaturesTest, VolumeTargetThroughASymlinkToEtcStaysInTheRootfs) {
+  std::string rootfs = host_dir("rootfs");
+  stdfs::create_directories(rootfs + "/bin");
+  stdfs::copy_file("/bin/busybox", rootfs + "/bin/busybox");
+  stdfs::create_symlink("busybox", rootfs + "/bin/sh");
+  stdfs::create_directories(rootfs + "/etc");
+  stdfs::create_symlink("/etc", rootfs + "/evil");
+  ASSERT_EQ(crt({"image", "import", rootfs, "evil"}).status, 0);
+  std::string data = host_dir("data");
+  std::string marker = "crt-volume-test-" + std::to_string(::getpid());
+  Result r = crt({"run", "--volume=v,kind=host,source=" + data, "evil", "--mount=volume=v,target=/evil/" + marker,
+                  "--", "/bin/sh", "-c", "echo ok > /evil/" + marker + "/f"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(stdfs::exists("/etc/" + marker)) << "a host path was created";
+  EXPECT_EQ(read_file(data + "/f"), "ok\n");
+  // The mount point was made in the image's own /etc.
+  EXPECT_TRUE(stdfs::is_directory(app_upper(pods("run").at(0), "evil") + "/etc/" + marker));
+}
+
+TEST_F(PodFeaturesTest, ReadOnlyRootfsKeepsVolumesWritable) {
+  Result r = crt({"run", "--volume=w,kind=empty", "busybox", "--readonly-rootfs", "--mount=volume=w,target=/w", "--",
+                  "/bin/sh", "-c", "touch /x 2>&1; touch /w/x && echo volume-ok; echo > /dev/null && echo dev-ok"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Read-only file system"));
+  EXPECT_THAT(r.out, HasSubstr("volume-ok\n"));
+  EXPECT_THAT(r.out, HasSubstr("dev-ok\n"));
+}
+
+TEST_F(PodFeaturesTest, UnknownVolumeIsAnError) {
+  Result r = crt({"run", "busybox", "--mount=volume=nope,target=/x", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("mounts volume 'nope', which no --volume defines"));
+  r = crt({"run", "--volume=v,kind=bogus", "busybox", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("kind must be host, empty or tmpfs"));
+}
+
+TEST_F(PodFeaturesTest, RestartOnFailureUntilTheAppSucceeds) {
+  Result r = crt({"run", "busybox", "--restart=on-failure", "--", "/bin/sh", "-c",
+                  "n=$(cat /count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /count; echo run $n; [ $n -ge 3 ]"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "run 1\nrun 2\nrun 3\n");
+  r = crt({"status", pods("run").at(0)});
+  EXPECT_THAT(r.out, HasSubstr("app-busybox=0\napp-busybox-restarts=2\n"));
+}
+
+TEST_F(PodFeaturesTest, ExitPolicies) {
+  // on-all-exit: a failing app does not stop the others.
+  auto start = std::chrono::steady_clock::now();
+  Result r = crt({"run", "--exit-policy=on-all-exit", "busybox", "--name=fails", "--", "/bin/sh", "-c", "exit 2", "---",
+                  "busybox", "--name=works", "--", "/bin/sh", "-c", "sleep 1; echo done"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("works: done\n"));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  // on-any-exit: a successful exit stops the others.
+  start = std::chrono::steady_clock::now();
+  r = crt({"run", "--exit-policy=on-any-exit", "busybox", "--name=quick", "--", "/bin/true", "---", "busybox",
+           "--name=slow", "--", "/bin/sleep", "60"});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;  // slow was stopped: the first failure
+}
+
+TEST_F(PodFeaturesTest, EnvironmentFilesAndInheritedEnvironment) {
+  std::ofstream(dir_ + "/env") << "# a comment\n\nFROM_FILE=yes\nSHARED=file\n";
+  Result r = crt({"run", "--set-env-file=" + dir_ + "/env", "--set-env=SHARED=flag", "--inherit-env", "busybox", "--",
+                  "/bin/sh", "-c", "echo $FROM_FILE $SHARED $CRT_TEST_INHERITED"},
+                 {.env = {"CRT_TEST_INHERITED=inherited"}, .timeout = std::chrono::seconds(60), .input = {},
+                  .new_session = false});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "yes flag inherited\n");
+}
+
+TEST_F(PodFeaturesTest, ResourceSettingsReachTheKernel) {
+  Result r = crt({"run", "busybox", "--oom-score-adj=321", "--supplementary-gids=5,100", "--pids-limit=42",
+                  "--cpu-shares=512", "--", "/bin/sh", "-c",
+                  "cat /proc/self/oom_score_adj; id -G; grep -E '^Groups' /proc/self/status"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("321\n"));
+  EXPECT_THAT(r.out, HasSubstr("0 5 100\n"));
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--pids-limit=42", "--cpu-shares=512", "--",
+                      "/bin/sleep", "60"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  pid_t pid = -1;
+  for (int i = 0; i < 500 && pid < 0; ++i) {
+    pid = wait_app_pid(uuid, "busybox");
+    if (pid > 0 && read_file("/proc/" + std::to_string(pid) + "/comm") != "sleep\n") pid = -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(pid, 0);
+  std::string cgroups = read_file("/proc/" + std::to_string(pid) + "/cgroup");
+  auto path_of = [&](const std::string& ctrl) {
+    std::istringstream in(cgroups);
+    for (std::string l; std::getline(in, l);) {
+      size_t a = l.find(':'), b = l.find(':', a + 1);
+      std::string c = "," + l.substr(a + 1, b - a - 1) + ",";
+      if (c.find("," + ctrl + ",") != std::string::npos || (ctrl.empty() && c == ",,")) return l.substr(b + 1);
+    }
+    return std::string();
+  };
+  if (std::string pids = path_of("pids"); !pids.empty()) {
+    EXPECT_EQ(read_file("/sys/fs/cgroup/pids" + pids + "/pids.max"), "42\n");
+    EXPECT_EQ(read_file("/sys/fs/cgroup/cpu" + path_of("cpu") + "/cpu.shares"), "512\n");
+  } else {
+    EXPECT_EQ(read_file("/sys/fs/cgroup" + path_of("") + "/pids.max"), "42\n");
+  }
+  p.signal(SIGTERM);
+  p.wait();
+}
+
+}  // namespace
+}  // namespace crt::test
