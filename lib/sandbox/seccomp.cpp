@@ -3,21 +3,14 @@
 #include <seccomp.h>
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 
 #include "common/error.hpp"
+#include "sandbox/syscall_groups.hpp"
 
 namespace crt::sandbox {
 
 namespace {
-
-// The groups of SystemCallFilter= that every systemd since 252 knows.
-constexpr std::array<std::string_view, 29> kGroups = {
-    "@aio",      "@basic-io", "@chown",         "@clock",    "@cpu-emulation", "@debug",   "@default",  "@file-system",
-    "@io-event", "@ipc",      "@keyring",       "@memlock",  "@module",        "@mount",   "@network-io", "@obsolete",
-    "@pkey",     "@privileged", "@process",     "@raw-io",   "@reboot",        "@resources", "@known",   "@setuid",
-    "@signal",   "@swap",     "@sync",          "@system-service", "@timer"};
 
 bool is_errno_name(std::string_view name) {
   for (int e = 1; e < 4096; ++e) {
@@ -46,7 +39,8 @@ SyscallFilter default_syscall_filter() { return {true, {"@system-service", "@pke
 void validate_syscall_entry(std::string_view name) {
   if (name.empty()) throw Error("empty system call name");
   if (name[0] == '@') {
-    if (std::find(kGroups.begin(), kGroups.end(), name) == kGroups.end())
+    // The stage1 systemd's own groups: those it will accept.
+    if (systemd_syscall_groups().count(std::string(name)) == 0)
       throw Error("unknown system call group " + quote(name));
     return;
   }

@@ -18,6 +18,7 @@ void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_prepare_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_status_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_stop_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
+void add_enter_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_logs_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_image_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 

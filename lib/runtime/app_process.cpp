@@ -1,0 +1,80 @@
+#include "runtime/app_process.hpp"
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "cgroup/cgroup.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+
+namespace crt::runtime {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+void find_dirs(const stdfs::path& dir, const std::string& leaf, std::vector<stdfs::path>& out) {
+  std::error_code ec;
+  for (const auto& de : stdfs::directory_iterator(dir, ec)) {
+    if (!de.is_directory(ec) || de.is_symlink(ec)) continue;
+    if (de.path().filename() == leaf) out.push_back(de.path());
+    find_dirs(de.path(), leaf, out);
+  }
+}
+
+std::optional<pid_t> parent_of(pid_t pid) {
+  try {
+    std::istringstream in(fs::read_file("/proc/" + std::to_string(pid) + "/status"));
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("PPid:", 0) == 0) return static_cast<pid_t>(std::stol(line.substr(5)));
+  } catch (const Error&) {
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& name) {
+  if (name.empty()) {
+    if (m.apps.size() == 1) return m.apps.front();
+    std::string names;
+    for (const auto& a : m.apps) names += (names.empty() ? "" : ", ") + a.name;
+    throw Error("the pod has several apps (" + names + "): say which with --app");
+  }
+  for (const auto& a : m.apps)
+    if (a.name == name) return a;
+  throw Error("the pod has no app " + quote(name));
+}
+
+std::optional<pid_t> app_main_pid(const pod::PodManifest& m, const std::string& app) {
+  cgroup::PodCgroup cg(cgroup::detect_layout(), cgroup::PodCgroup::relative_path(m.machine_name()));
+  for (const auto& top : cg.paths()) {
+    std::vector<stdfs::path> dirs;
+    find_dirs(top, app + ".service", dirs);
+    for (const auto& d : dirs) {
+      std::set<pid_t> pids;
+      std::istringstream in(fs::read_file(d / "cgroup.procs"));
+      for (pid_t p; in >> p;) pids.insert(p);
+      for (pid_t p : pids) {
+        auto parent = parent_of(p);
+        if (parent && pids.count(*parent) == 0) return p;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<CgroupMembership> cgroups_of(pid_t pid) {
+  std::vector<CgroupMembership> out;
+  std::istringstream in(fs::read_file("/proc/" + std::to_string(pid) + "/cgroup"));
+  for (std::string line; std::getline(in, line);) {
+    size_t a = line.find(':');
+    size_t b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    out.push_back({line.substr(a + 1, b - a - 1), line.substr(b + 1)});
+  }
+  return out;
+}
+
+}  // namespace crt::runtime

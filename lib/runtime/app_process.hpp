@@ -1,0 +1,27 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pod/manifest.hpp"
+
+namespace crt::runtime {
+
+/// The host PID of an app's main process in a running pod: the process of
+/// the app's service cgroup whose parent is outside it (the pod's systemd).
+std::optional<pid_t> app_main_pid(const pod::PodManifest& m, const std::string& app);
+
+/// The app `name`, or the only app when `name` is empty; throws if none.
+const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& name);
+
+/// /proc/PID/cgroup, one entry per hierarchy.
+struct CgroupMembership {
+  std::string controllers;  ///< "memory", "name=systemd", "" for cgroup2
+  std::string path;
+};
+std::vector<CgroupMembership> cgroups_of(pid_t pid);
+
+}  // namespace crt::runtime

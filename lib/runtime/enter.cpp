@@ -1,0 +1,315 @@
+#include "runtime/enter.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "cgroup/cgroup.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "pod/rootfs_lookup.hpp"
+#include "runtime/app_process.hpp"
+#include "sandbox/syscall_groups.hpp"
+
+namespace crt::runtime {
+
+namespace {
+
+/// What the app's main process is, as the kernel reports it.
+struct Credentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  uint64_t inh = 0, prm = 0, eff = 0, bnd = 0, amb = 0;
+  bool no_new_privs = false;
+  bool seccomp = false;
+};
+
+Credentials read_credentials(pid_t pid) {
+  Credentials c;
+  std::istringstream in(fs::read_file("/proc/" + std::to_string(pid) + "/status"));
+  auto field = [](const std::string& line) {
+    std::istringstream f(line.substr(line.find(':') + 1));
+    return f;
+  };
+  for (std::string line; std::getline(in, line);) {
+    auto hex = [&] { return std::stoull(line.substr(line.find(':') + 1), nullptr, 16); };
+    if (line.rfind("Uid:", 0) == 0) {
+      auto f = field(line);
+      unsigned long real = 0, effective = 0;
+      f >> real >> effective;
+      c.uid = static_cast<uid_t>(effective);
+    } else if (line.rfind("Gid:", 0) == 0) {
+      auto f = field(line);
+      unsigned long real = 0, effective = 0;
+      f >> real >> effective;
+      c.gid = static_cast<gid_t>(effective);
+    } else if (line.rfind("Groups:", 0) == 0) {
+      auto f = field(line);
+      for (unsigned long g; f >> g;) c.groups.push_back(static_cast<gid_t>(g));
+    } else if (line.rfind("CapInh:", 0) == 0) {
+      c.inh = hex();
+    } else if (line.rfind("CapPrm:", 0) == 0) {
+      c.prm = hex();
+    } else if (line.rfind("CapEff:", 0) == 0) {
+      c.eff = hex();
+    } else if (line.rfind("CapBnd:", 0) == 0) {
+      c.bnd = hex();
+    } else if (line.rfind("CapAmb:", 0) == 0) {
+      c.amb = hex();
+    } else if (line.rfind("NoNewPrivs:", 0) == 0) {
+      c.no_new_privs = std::stoi(line.substr(11)) != 0;
+    } else if (line.rfind("Seccomp:", 0) == 0) {
+      c.seccomp = std::stoi(line.substr(8)) == 2;
+    }
+  }
+  return c;
+}
+
+std::vector<std::string> read_environ(pid_t pid) {
+  std::string raw = fs::read_file("/proc/" + std::to_string(pid) + "/environ");
+  std::vector<std::string> env;
+  size_t start = 0;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '\0') continue;
+    env.push_back(raw.substr(start, i - start));
+    start = i + 1;
+  }
+  return env;
+}
+
+int errno_number(const std::string& name) {
+  for (int e = 1; e < 4096; ++e) {
+    const char* n = strerrorname_np(e);
+    if (n != nullptr && name == n) return e;
+  }
+  return EPERM;
+}
+
+/// The app's system call filter as BPF, built the way systemd builds it.
+std::vector<sock_filter> filter_program(const pod::AppManifest& app) {
+  const sandbox::SyscallFilter& f = app.seccomp;
+  uint32_t denied = SCMP_ACT_ERRNO(static_cast<uint16_t>(errno_number(f.error_number)));
+  scmp_filter_ctx ctx = seccomp_init(f.allow_list ? denied : SCMP_ACT_ALLOW);
+  if (ctx == nullptr) throw Error("creating a system call filter");
+  struct Release {
+    scmp_filter_ctx c;
+    ~Release() { seccomp_release(c); }
+  } release{ctx};
+  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+  for (const auto& name : sandbox::expand_syscalls(f)) {
+    int nr = seccomp_syscall_resolve_name(name.c_str());
+    if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
+    seccomp_rule_add(ctx, f.allow_list ? SCMP_ACT_ALLOW : denied, nr, 0);
+  }
+  UniqueFd mem(::memfd_create("crt-seccomp", MFD_CLOEXEC));
+  if (!mem) throw_errno("creating a memory file");
+  if (int r = seccomp_export_bpf(ctx, mem.get()); r < 0) throw_errno(-r, "compiling the system call filter");
+  std::string bytes = fs::read_file("/proc/self/fd/" + std::to_string(mem.get()));
+  std::vector<sock_filter> prog(bytes.size() / sizeof(sock_filter));
+  std::memcpy(prog.data(), bytes.data(), prog.size() * sizeof(sock_filter));
+  return prog;
+}
+
+/// cgroup.procs of the app's cgroup in every hierarchy.
+std::vector<UniqueFd> app_cgroup_procs(pid_t pid) {
+  cgroup::Layout layout = cgroup::detect_layout();
+  std::vector<UniqueFd> fds;
+  for (const auto& m : cgroups_of(pid)) {
+    for (const auto& h : layout.hierarchies) {
+      std::string joined;
+      for (const auto& c : h.controllers) joined += (joined.empty() ? "" : ",") + c;
+      if (h.v2 ? !m.controllers.empty() : joined != m.controllers) continue;
+      try {
+        fds.push_back(fs::open_fd(h.mount_point.string() + m.path + "/cgroup.procs", O_WRONLY));
+      } catch (const Error&) {
+        // A hierarchy the app's unit has no cgroup of its own in.
+      }
+      break;
+    }
+  }
+  return fds;
+}
+
+bool set_caps(uint64_t eff, uint64_t prm, uint64_t inh) {
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2] = {{static_cast<uint32_t>(eff), static_cast<uint32_t>(prm), static_cast<uint32_t>(inh)},
+                                  {static_cast<uint32_t>(eff >> 32), static_cast<uint32_t>(prm >> 32),
+                                   static_cast<uint32_t>(inh >> 32)}};
+  return ::syscall(SYS_capset, &h, d) == 0;
+}
+
+/// Everything the entering process needs, ready before fork().
+struct Plan {
+  std::vector<UniqueFd> cgroup_procs;
+  std::vector<UniqueFd> namespaces;  // cgroup, ipc, uts, net, pid, mnt
+  UniqueFd root;
+  std::string workdir;
+  Credentials creds;
+  std::vector<sock_filter> filter;
+  std::vector<std::string> argv, env;
+  std::string exec_path;
+};
+
+/// How entering failed: the step and errno, written to the error pipe (it
+/// closes unwritten on exec).
+struct Failure {
+  int step;
+  int err;
+};
+const char* const kSteps[] = {"joining the app's namespaces", "changing into the app's root", "dropping capabilities",
+                              "setting the app's user and groups", "loading the app's system call filter",
+                              "setting the app's capabilities", "running the command"};
+
+[[noreturn]] void fail(int fd, int step) noexcept {
+  Failure f{step, errno};
+  (void)!::write(fd, &f, sizeof f);
+  _exit(127);
+}
+
+[[noreturn]] void become_app(Plan& p, char** argv, char** envp, int err_fd) noexcept {
+  if (::fchdir(p.root.get()) < 0 || ::chroot(".") < 0) fail(err_fd, 1);
+  if (::chdir(p.workdir.c_str()) < 0 && ::chdir("/") < 0) fail(err_fd, 1);
+  int last_cap = 40;
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (::prctl(PR_CAPBSET_READ, cap) < 0) {
+      last_cap = cap - 1;
+      break;
+    }
+  }
+  for (int cap = 0; cap <= last_cap; ++cap)
+    if ((p.creds.bnd & (1ULL << cap)) == 0 && ::prctl(PR_CAPBSET_DROP, cap) < 0) fail(err_fd, 2);
+  if (p.creds.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(err_fd, 2);
+  if (::setgroups(p.creds.groups.size(), p.creds.groups.data()) < 0 ||
+      ::setresgid(p.creds.gid, p.creds.gid, p.creds.gid) < 0)
+    fail(err_fd, 3);
+  if (::prctl(PR_SET_KEEPCAPS, 1) < 0 || ::setresuid(p.creds.uid, p.creds.uid, p.creds.uid) < 0) fail(err_fd, 3);
+  // Loading a filter without no_new_privs takes CAP_SYS_ADMIN: keep every
+  // permitted capability effective until it is loaded.
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct now[2] = {};
+  if (::syscall(SYS_capget, &h, now) < 0) fail(err_fd, 5);
+  uint64_t permitted = now[0].permitted | (static_cast<uint64_t>(now[1].permitted) << 32);
+  if (!set_caps(permitted, permitted, 0)) fail(err_fd, 5);
+  if (!p.filter.empty()) {
+    sock_fprog prog{static_cast<unsigned short>(p.filter.size()), p.filter.data()};
+    if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) fail(err_fd, 4);
+  }
+  if (!set_caps(p.creds.eff, p.creds.prm, p.creds.inh)) fail(err_fd, 5);
+  ::prctl(PR_SET_KEEPCAPS, 0);
+  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  for (int cap = 0; cap <= last_cap; ++cap)
+    if (p.creds.amb & (1ULL << cap)) ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGQUIT, SIG_DFL);
+  ::execve(p.exec_path.c_str(), argv, envp);
+  fail(err_fd, 6);
+}
+
+int wait_status(pid_t pid) {
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return 125;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std::string> command) {
+  if (pod.status() != PodStatus::kRunning) throw Error("it is " + std::string(status_name(pod.status())));
+  PodInfo info = pod_info(pod);
+  if (!info.manifest) throw Error("it has no manifest");
+  const pod::AppManifest& app = pick_app(*info.manifest, app_name);
+  std::optional<pid_t> pid = app_main_pid(*info.manifest, app.name);
+  if (!pid) throw Error("app " + quote(app.name) + " is not running");
+  std::string proc = "/proc/" + std::to_string(*pid);
+
+  Plan p;
+  p.creds = read_credentials(*pid);
+  p.env = read_environ(*pid);
+  p.workdir = app.working_dir;
+  p.root = fs::open_fd(proc + "/root", O_PATH | O_DIRECTORY);
+  for (const char* ns : {"cgroup", "ipc", "uts", "net", "pid", "mnt"})
+    p.namespaces.push_back(fs::open_fd(proc + "/ns/" + ns, O_RDONLY));
+  p.cgroup_procs = app_cgroup_procs(*pid);
+  if (p.creds.seccomp) p.filter = filter_program(app);
+
+  pod::AppManifest probe = app;
+  probe.env.clear();
+  for (const auto& kv : p.env) {
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) probe.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  if (command.empty()) {
+    int err = 0;
+    try {
+      fs::open_in_root(p.root.get(), "/bin/sh", O_PATH).reset();
+    } catch (const SystemError& e) {
+      err = e.code();
+    }
+    if (err != 0) throw Error("the image has no shell (/bin/sh): give a command to run");
+    command = {"/bin/sh"};
+  }
+  probe.argv = command;
+  pod::resolve_exec(probe, p.root.get(), (pod.path / "stage1/rootfs/opt/stage2" / app.name / "rootfs").string());
+  p.exec_path = probe.exec_path;
+  p.argv = std::move(command);
+  return p;
+}
+
+}  // namespace
+
+int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::string> command) {
+  Plan p = with_context("entering pod " + pod.uuid, [&] { return make_plan(pod, app, std::move(command)); });
+  std::vector<char*> argv, envp;
+  for (auto& a : p.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : p.env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  // Like system(3): the terminal's ^C is for the command, not for crt.
+  struct sigaction ignore {}, old_int {}, old_quit {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGINT, &ignore, &old_int);
+  ::sigaction(SIGQUIT, &ignore, &old_quit);
+
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) < 0) throw_errno("creating a pipe");
+  UniqueFd err_read(pipefd[0]), err_write(pipefd[1]);
+  pid_t child = ::fork();
+  if (child < 0) throw_errno("forking");
+  if (child == 0) {
+    err_read.reset();
+    for (const auto& fd : p.cgroup_procs) (void)!::write(fd.get(), "0", 1);
+    for (const auto& ns : p.namespaces)
+      if (::setns(ns.get(), 0) < 0) fail(err_write.get(), 0);
+    // setns() to a PID namespace takes effect for children only.
+    pid_t inner = ::fork();
+    if (inner < 0) fail(err_write.get(), 0);
+    if (inner == 0) become_app(p, argv.data(), envp.data(), err_write.get());
+    err_write.reset();
+    _exit(wait_status(inner));
+  }
+  err_write.reset();
+  Failure f{};
+  ssize_t n = ::read(err_read.get(), &f, sizeof f);
+  int status = wait_status(child);
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGQUIT, &old_quit, nullptr);
+  if (n == static_cast<ssize_t>(sizeof f))
+    throw SystemError(f.err, "entering pod " + pod.uuid + ": " + kSteps[f.step]);
+  return status;
+}
+
+}  // namespace crt::runtime

@@ -1,0 +1,17 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/pods.hpp"
+
+namespace crt::runtime {
+
+/// Runs a command in a running app as the app itself runs: in its
+/// namespaces, cgroup, root and working directory, with its environment,
+/// user, groups, capabilities, no_new_privs and system call filter — so
+/// entering is no way around the sandbox. Without a command, the image's
+/// shell. The terminal is passed through. Returns the command's status.
+int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::string> command);
+
+}  // namespace crt::runtime

@@ -1,0 +1,116 @@
+// crt enter: a command inside a running app takes on all of the app's
+// sandbox, checked against the app's own process in /proc.
+
+#include <filesystem>
+#include <thread>
+
+#include "pod_fixture.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+class EnterTest : public PodTest {
+ protected:
+  /// Starts a pod whose app "busybox" sleeps, with `flags`; waits for it.
+  void start(const std::vector<std::string>& flags, const std::vector<std::string>& more_apps = {}) {
+    std::vector<std::string> args = {"run", "--uuid-file-save=" + dir_ + "/uuid", "busybox"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.insert(args.end(), {"--", "/bin/sleep", "60"});
+    args.insert(args.end(), more_apps.begin(), more_apps.end());
+    pod_ = std::make_unique<Process>(crt_argv(args), RunOptions{.env = {}, .timeout = std::chrono::seconds(120),
+                                                                 .input = {}, .new_session = true});
+    uuid_ = wait_uuid(dir_ + "/uuid");
+    ASSERT_FALSE(uuid_.empty());
+    for (int i = 0; i < 500; ++i) {
+      app_pid_ = wait_app_pid(uuid_, "busybox");
+      if (app_pid_ > 0 && read_file("/proc/" + std::to_string(app_pid_) + "/comm") == "sleep\n") return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    FAIL() << "the app did not start";
+  }
+  void TearDown() override {
+    if (pod_) {
+      crt({"stop", uuid_});
+      pod_->wait();
+    }
+    PodTest::TearDown();
+  }
+  /// Runs `script` in the app through crt enter; the script's pid is $$.
+  Result enter(const std::vector<std::string>& cmd, const std::vector<std::string>& opts = {}) {
+    std::vector<std::string> args = {"enter"};
+    args.insert(args.end(), opts.begin(), opts.end());
+    args.push_back(uuid_);
+    args.insert(args.end(), cmd.begin(), cmd.end());
+    return crt(args);
+  }
+  std::string app_status(const std::string& key) { return proc_status(app_pid_, key); }
+  std::unique_ptr<Process> pod_;
+  std::string uuid_;
+  pid_t app_pid_ = -1;
+};
+
+TEST_F(EnterTest, TakesOnTheAppsIdentityAndSandbox) {
+  start({"--user=33", "--group=33", "--environment=SECRET_SAUCE=42", "--working-dir=/tmp"});
+  Result r = enter({"/bin/sh", "-c",
+                    "id -u; id -g; pwd; echo $SECRET_SAUCE; grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' /proc/self/status"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("33\n33\n/tmp\n42\n"));
+  EXPECT_THAT(r.out, HasSubstr("CapBnd:\t" + app_status("CapBnd") + "\n"));
+  EXPECT_THAT(r.out, HasSubstr("CapEff:\t" + app_status("CapEff") + "\n"));
+  EXPECT_THAT(r.out, HasSubstr("NoNewPrivs:\t" + app_status("NoNewPrivs") + "\n"));
+  EXPECT_THAT(r.out, HasSubstr("Seccomp:\t2\n"));
+}
+
+TEST_F(EnterTest, JoinsTheAppsNamespacesAndCgroup) {
+  start({});
+  Result r = enter({"/bin/sh", "-c", "cat /proc/self/cgroup; ls -l /proc/self/ns/ | sed 's/.* \\([a-z_]*\\) -> /\\1 /'"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string app = std::to_string(app_pid_);
+  for (const char* kind : {"mnt", "pid", "uts", "ipc", "net", "cgroup"}) {
+    std::string ns = std::filesystem::read_symlink("/proc/" + app + "/ns/" + kind).string();
+    EXPECT_THAT(r.out, HasSubstr(std::string(kind) + " " + ns + "\n")) << kind;
+  }
+  EXPECT_THAT(r.out, HasSubstr("/system.slice/busybox.service\n"));
+}
+
+TEST_F(EnterTest, CannotExceedTheAppsCapabilitiesOrFilter) {
+  start({"--caps-retain=CAP_NET_BIND_SERVICE", "--seccomp=mode=remove,mkdir,mkdirat"});
+  Result r = enter({"/bin/sh", "-c", "grep CapBnd /proc/self/status; chown 33 /tmp 2>&1; mkdir /x 2>&1"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.out, HasSubstr("CapBnd:\t0000000000000400\n"));
+  EXPECT_THAT(r.out, HasSubstr("chown: /tmp: Operation not permitted"));
+  EXPECT_THAT(r.out, HasSubstr("mkdir: can't create directory '/x': Operation not permitted"));
+}
+
+TEST_F(EnterTest, PassesTheStatusAndDefaultsToTheShell) {
+  start({});
+  EXPECT_EQ(enter({"/bin/sh", "-c", "exit 42"}).status, 42);
+  Result r = crt({"enter", uuid_}, {.env = {}, .timeout = std::chrono::seconds(30), .input = "echo from-shell\n",
+                                    .new_session = false});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("from-shell\n"));
+  r = crt({"exec", "-i", uuid_.substr(0, 8), "echo", "exec alias"});
+  EXPECT_EQ(r.out, "exec alias\n");
+}
+
+TEST_F(EnterTest, ClearErrors) {
+  start({}, {"---", "busybox", "--name=other", "--", "/bin/sleep", "60"});
+  Result r = enter({"/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("the pod has several apps (busybox, other): say which with --app"));
+  r = enter({"no-such-command"}, {"--app=busybox"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("no binary 'no-such-command' in $PATH"));
+  r = crt({"exec", "-t", uuid_, "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("-t needs a terminal"));
+  crt({"stop", uuid_});
+  r = enter({"/bin/true"}, {"--app=busybox"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("it is exited"));
+}
+
+}  // namespace
+}  // namespace crt::test

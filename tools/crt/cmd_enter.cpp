@@ -1,0 +1,68 @@
+// crt enter (and crt exec): run a command inside a running app, within its
+// sandbox.
+
+#include <unistd.h>
+
+#include "commands.hpp"
+#include "common/error.hpp"
+#include "runtime/enter.hpp"
+#include "runtime/pods.hpp"
+
+namespace crt::cli {
+
+namespace {
+
+struct EnterArgs {
+  std::string app;
+  std::vector<std::string> rest;  ///< POD [CMD ARGS…]
+  std::string uuid_file;
+  bool interactive = false, tty = false;
+};
+
+void run_enter(const GlobalOptions& g, const EnterArgs& a, int& exit_status, bool want_tty) {
+  require_root("crt enter");
+  std::vector<std::string> rest = a.rest;
+  std::string ref;
+  if (!a.uuid_file.empty()) {
+    ref = pod_ref_string({"", a.uuid_file});
+  } else {
+    if (rest.empty()) throw Error("no pod given (POD or --uuid-file)");
+    ref = rest.front();
+    rest.erase(rest.begin());
+  }
+  if (want_tty && ::isatty(0) == 0) throw Error("-t needs a terminal on stdin");
+  runtime::PodEntry e = runtime::find_pod(g.dir, ref);
+  exit_status = runtime::enter_app(e, a.app, rest);
+}
+
+CLI::App* add(CLI::App& app, const char* name, const char* what, const std::shared_ptr<EnterArgs>& a) {
+  CLI::App* cmd = app.add_subcommand(name, what);
+  cmd->add_option("--app", a->app, "The app to enter (needed when the pod has several)");
+  cmd->add_option("--uuid-file", a->uuid_file, "Read the pod's UUID from this file");
+  // POD [CMD ARGS…] are taken verbatim after the options (see remaining()).
+  cmd->prefix_command();
+  cmd->footer("POD is the pod's UUID, a unique prefix or its name; CMD defaults to the image's /bin/sh.");
+  return cmd;
+}
+
+}  // namespace
+
+void add_enter_commands(CLI::App& app, const GlobalOptions& g, int& exit_status) {
+  auto a = std::make_shared<EnterArgs>();
+  CLI::App* enter = add(app, "enter", "Run a command in a running app, within the app's sandbox", a);
+  enter->callback([a, enter, &g, &exit_status] {
+    a->rest = enter->remaining();
+    run_enter(g, *a, exit_status, false);
+  });
+
+  auto e = std::make_shared<EnterArgs>();
+  CLI::App* exec = add(app, "exec", "Like enter, with Docker's -i and -t", e);
+  exec->add_flag("-i,--interactive", e->interactive, "Keep stdin open (it always is)");
+  exec->add_flag("-t,--tty", e->tty, "Insist on a terminal");
+  exec->callback([e, exec, &g, &exit_status] {
+    e->rest = exec->remaining();
+    run_enter(g, *e, exit_status, e->tty);
+  });
+}
+
+}  // namespace crt::cli
