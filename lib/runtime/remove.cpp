@@ -11,7 +11,6 @@
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
-#include "unit/escape.hpp"
 
 namespace crt::runtime {
 
@@ -76,27 +75,19 @@ bool older_than(const stdfs::path& p, std::chrono::milliseconds age) {
   return stdfs::file_time_type::clock::now() - t >= age;
 }
 
-/// Removes machine.slice/machine-crt\x2d<uuid>.scope cgroups of pods that do
-/// not run (their supervisor was killed, their directory removed by hand …).
-std::vector<std::string> remove_orphan_cgroups(const stdfs::path& state_dir) {
+/// Removes the cgroups of this state directory's pods that no longer run
+/// (their supervisor was killed); gc removes them with their pods anyway,
+/// but only after the grace period. Pods of other state directories, or of
+/// none, are not ours to judge.
+std::vector<std::string> remove_dead_pod_cgroups(const stdfs::path& state_dir) {
   std::vector<std::string> removed;
-  std::vector<std::string> running;
-  for (const auto& e : list_pods(state_dir))
-    if (e.locked) running.push_back(e.uuid);
   cgroup::Layout layout = cgroup::detect_layout();
-  const std::string prefix = "machine-" + unit::escape_unit_name("crt-");
-  for (const auto& h : layout.hierarchies) {
-    std::error_code ec;
-    for (const auto& de : stdfs::directory_iterator(h.mount_point / "machine.slice", ec)) {
-      std::string name = de.path().filename().string();
-      if (name.rfind(prefix, 0) != 0 || name.size() < 6 || name.compare(name.size() - 6, 6, ".scope") != 0) continue;
-      std::string uuid = name.substr(prefix.size(), name.size() - prefix.size() - 6);
-      for (size_t i; (i = uuid.find("\\x2d")) != std::string::npos;) uuid.replace(i, 4, "-");
-      if (std::find(running.begin(), running.end(), uuid) != running.end()) continue;
-      std::string rel = "machine.slice/" + name;
-      if (cgroup::PodCgroup(layout, rel).remove() && std::find(removed.begin(), removed.end(), rel) == removed.end())
-        removed.push_back(rel);
-    }
+  for (const auto& e : list_pods(state_dir)) {
+    if (e.locked) continue;
+    cgroup::PodCgroup cg(layout, cgroup::PodCgroup::relative_path(machine_name_of(e.path, e.uuid)));
+    bool present = false;
+    for (const auto& p : cg.paths()) present = present || stdfs::exists(p);
+    if (present && cg.remove()) removed.push_back(cg.relative());
   }
   return removed;
 }
@@ -154,7 +145,7 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
       r.failed.push_back(err.what());
     }
   }
-  r.cgroups_removed = remove_orphan_cgroups(state_dir);
+  r.cgroups_removed = remove_dead_pod_cgroups(state_dir);
   return r;
 }
 

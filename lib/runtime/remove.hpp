@@ -29,8 +29,8 @@ struct GcReport {
 };
 
 /// crt gc: marks exited pods as garbage, expires prepared and aborted ones,
-/// removes garbage older than the grace period, and removes cgroups of pods
-/// that no longer run.
+/// removes garbage older than the grace period, and removes the cgroups of
+/// its pods that no longer run.
 GcReport gc(const std::filesystem::path& state_dir, const GcOptions& opts);
 
 }  // namespace crt::runtime
