@@ -9,6 +9,8 @@
 // CRT_GENERATOR_ROOT replaces "/" as the root pod files are found under.
 
 #include <fcntl.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,7 +34,9 @@ namespace {
 namespace stdfs = std::filesystem;
 using crt::podfile::Generated;
 
-/// Messages go to the kernel log: at boot nothing else is there yet.
+/// Messages go to the kernel log: at boot nothing else is there yet. A
+/// container has no /dev/kmsg: there they go to the journal when it runs
+/// (daemon-reload), else to stderr.
 void log_error(const std::string& msg) {
   std::string line = "<3>crt-generator[" + std::to_string(::getpid()) + "]: " + msg + "\n";
   int fd = ::open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
@@ -41,6 +45,8 @@ void log_error(const std::string& msg) {
     return;
   }
   if (fd >= 0) ::close(fd);
+  if (sd_journal_send("MESSAGE=%s", msg.c_str(), "PRIORITY=%i", LOG_ERR, "SYSLOG_IDENTIFIER=crt-generator", nullptr) >= 0)
+    return;
   std::fprintf(stderr, "crt-generator: %s\n", msg.c_str());
 }
 
