@@ -192,9 +192,10 @@ TEST(Limits, CgtopShowsThePodCpuLimitedAndItsMemory) {
   std::string m = "crt-" + uuid;
   ASSERT_TRUE(eventually("machinectl list --no-legend", m));
   std::string scope = first_line(host->sh("machinectl show " + m + " -p Unit --value").out);
+  // The machine is registered as the pod boots; its app starts a moment later.
+  EXPECT_TRUE(eventually("systemd-cgls --no-pager -M " + m, "busybox.service"));
   Result r = host->sh("systemd-cgls --no-pager -M " + m);
   EXPECT_THAT(r.out, HasSubstr("init.scope"));
-  EXPECT_THAT(r.out, HasSubstr("busybox.service"));
   // The pod's row: tasks, %CPU, memory.
   r = host->sh("sleep 1; systemd-cgtop -b -n 3 -d 1 --raw -P | grep -F 'machine.slice/" + scope + " ' | tail -1", 30s);
   std::istringstream row(r.out);
