@@ -166,8 +166,20 @@ PodCgroup PodCgroup::create(const Layout& layout, const std::string& machine_nam
   return cg;
 }
 
+PodCgroup PodCgroup::create_under_host_systemd(const Layout& layout, const std::string& relative) {
+  PodCgroup cg(layout, relative);
+  cg.host_managed_ = true;
+  if (layout.unified()) return cg;
+  with_context("creating the pod's cgroup " + quote(relative), [&] {
+    for (const auto& h : layout.hierarchies)
+      if (!h.v2 && managed_by_pod_systemd(h)) fs::make_dirs(h.mount_point / relative);
+  });
+  return cg;
+}
+
 std::vector<UniqueFd> PodCgroup::open_procs() const {
   std::vector<UniqueFd> fds;
+  if (host_managed_) return fds;
   for (const auto& p : paths()) fds.push_back(fs::open_fd(p / "cgroup.procs", O_WRONLY));
   return fds;
 }
@@ -221,6 +233,16 @@ void kill_procs(const stdfs::path& dir) {
 }  // namespace
 
 bool PodCgroup::remove() const {
+  if (host_managed_) {
+    // systemd removes its unit's cgroup; only what crt made and the pod left
+    // empty goes here, and nothing is killed.
+    for (const auto& top : paths()) {
+      std::vector<stdfs::path> dirs;
+      if (stdfs::exists(top)) collect_dirs(top, dirs);
+      for (const auto& d : dirs) ::rmdir(d.c_str());
+    }
+    return true;
+  }
   bool ok = true;
   for (const auto& top : paths()) {
     if (!stdfs::exists(top)) continue;

@@ -38,6 +38,11 @@ class PodCgroup {
   /// controllers enabled down to it).
   static PodCgroup create(const Layout& layout, const std::string& machine_name);
 
+  /// On a host run by systemd, the pod's cgroup is systemd's (machined's
+  /// scope or crt's own unit): only the v1 controller directories the pod's
+  /// systemd needs are made, for nspawn_args(); nothing is moved or killed.
+  static PodCgroup create_under_host_systemd(const Layout& layout, const std::string& relative);
+
   /// Refers to an existing pod cgroup (for cleanup).
   PodCgroup(Layout layout, std::string relative) : layout_(std::move(layout)), relative_(std::move(relative)) {}
 
@@ -61,6 +66,7 @@ class PodCgroup {
  private:
   Layout layout_;
   std::string relative_;
+  bool host_managed_ = false;
 };
 
 /// Escapes a path for nspawn's --bind=SRC:DST syntax.

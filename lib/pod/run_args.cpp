@@ -40,6 +40,8 @@ void add_pod_options(CLI::App& app, PodFlags& p) {
       ->check(CLI::IsMember({"on-any-failure", "on-any-exit", "on-all-exit"}));
   app.add_option("--net", p.net, "Network: host or none")->check(CLI::IsMember({"host", "none"}));
   app.add_flag("--interactive", p.interactive, "Attach the terminal to the app's stdin and stdout (one app only)");
+  app.add_flag("--detach", p.detach,
+               "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready");
   app.add_option("--hostname", p.hostname, "Host name of the pod (default: the machine name)");
   app.add_option("--uuid-file-save", p.uuid_file_save, "Write the pod's UUID to this file");
   app.add_option("--set-env", p.set_env, "Set an environment variable K=V in every app")->allow_extra_args(false);
@@ -159,6 +161,7 @@ RunRequest parse_run_args(const std::vector<std::string>& args) {
     r.apps.push_back(std::move(app));
   }
   if (r.pod.interactive && r.apps.size() != 1) throw Error("--interactive needs exactly one app");
+  if (r.pod.interactive && r.pod.detach) throw Error("--interactive and --detach exclude each other");
   return r;
 }
 

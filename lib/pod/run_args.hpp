@@ -45,6 +45,7 @@ struct PodFlags {
   std::string exit_policy = "on-any-failure";
   std::string net = "host";
   bool interactive = false;
+  bool detach = false;  ///< --detach: run as a transient service of the host's systemd
   std::optional<std::string> hostname;
   std::optional<std::string> uuid_file_save;
   std::vector<std::string> set_env;  ///< "K=V", every app

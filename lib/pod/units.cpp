@@ -48,12 +48,6 @@ std::string optional_paths(const std::string& rootfs, const char* const* begin, 
   return out;
 }
 
-std::string cpu_quota(uint64_t millis) {
-  std::string s = std::to_string(millis / 10);
-  if (millis % 10 != 0) s += "." + std::to_string(millis % 10);
-  return s + "%";
-}
-
 std::vector<std::string> app_names(const PodManifest& pod) {
   std::vector<std::string> names;
   for (const auto& a : pod.apps) names.push_back(a.name);
@@ -73,6 +67,12 @@ void add_sandbox(unit::Section& s, const AppManifest& app) {
 }
 
 }  // namespace
+
+std::string cpu_quota(uint64_t millis) {
+  std::string s = std::to_string(millis / 10);
+  if (millis % 10 != 0) s += "." + std::to_string(millis % 10);
+  return s + "%";
+}
 
 std::string app_rootfs_in_stage1(const std::string& name) { return std::string(kStage2Dir) + "/" + name + "/rootfs"; }
 

@@ -15,6 +15,9 @@ inline constexpr const char* kStage2Dir = "/opt/stage2";
 /// Where crt writes a pod's units inside stage1.
 inline constexpr const char* kStage1UnitDir = "etc/systemd/system";
 
+/// A CPUQuota= value for millicores: 1500 -> "150%", 1 -> "0.1%".
+std::string cpu_quota(uint64_t millis);
+
 /// The rootfs of app `name` as stage1 sees it.
 std::string app_rootfs_in_stage1(const std::string& name);
 

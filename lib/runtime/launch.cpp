@@ -17,6 +17,7 @@
 #include "common/fs.hpp"
 #include "pod/exit_status.hpp"
 #include "pod/units.hpp"
+#include "runtime/host.hpp"
 #include "runtime/nspawn.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/spawn.hpp"
@@ -118,14 +119,28 @@ void remove_journal_link(const PodDir& pod) {
   if (!ec && target.rfind(pod.path().string(), 0) == 0) ::unlink(link.c_str());
 }
 
+/// Without a host systemd the pod gets a cgroup crt makes; with one, the
+/// pod is a machine and systemd owns its cgroup.
+cgroup::PodCgroup pod_cgroup(const HostMode& host, const pod::PodManifest& m) {
+  cgroup::Layout layout = cgroup::detect_layout();
+  if (!host.systemd) return cgroup::PodCgroup::create(layout, m.machine_name());
+  leave_unit_cgroup_root(host);
+  return cgroup::PodCgroup::create_under_host_systemd(layout, payload_cgroup(host, m.machine_name()));
+}
+
 Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts,
-                   const cgroup::PodCgroup& cg, const SignalBlock& signals) {
+                   const cgroup::PodCgroup& cg, const HostMode& host, const SignalBlock& signals) {
   NspawnOptions nopts;
   nopts.stage1_rootfs = pod.stage1_rootfs();
   nopts.debug = opts.debug;
   nopts.console = m.interactive ? Console::kInteractive : (opts.debug ? Console::kReadOnly : Console::kPassive);
-  nopts.register_machine = false;
+  nopts.register_machine = host.systemd;
+  nopts.keep_unit = !host.systemd || host.in_unit;
   nopts.extra = cg.nspawn_args();
+  if (!nopts.keep_unit) {
+    auto props = pod_scope_properties();
+    nopts.extra.insert(nopts.extra.end(), props.begin(), props.end());
+  }
 
   Spawn s;
   s.argv = nspawn_command(m, nopts);
@@ -165,7 +180,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   trace("wrote the units");
   check_interrupted();
 
-  cgroup::PodCgroup cg = cgroup::PodCgroup::create(cgroup::detect_layout(), m.machine_name());
+  HostMode host = detect_host();
+  trace(host.systemd ? (host.in_unit ? "host runs systemd; the pod registers with unit " + host.unit
+                                     : std::string("host runs systemd; the pod gets a machine scope"))
+                     : std::string("no systemd on the host: machined integration is off"));
+  cgroup::PodCgroup cg = pod_cgroup(host, m);
   struct CgroupCleanup {
     const cgroup::PodCgroup& cg;
     bool done = false;
@@ -178,7 +197,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   trace("created cgroup " + cg.relative());
 
   UniqueFd notify = bind_notify_socket(pod.notify_socket());
-  Spawn s = nspawn_spawn(pod, m, opts, cg, signals);
+  Spawn s = nspawn_spawn(pod, m, opts, cg, host, signals);
   s.keep_fd = pod.lock().fd();  // the pod stays locked (= running) while nspawn lives
   pid_t pid = spawn(s);
   trace("started systemd-nspawn (pid " + std::to_string(pid) + ")");

@@ -15,7 +15,8 @@ struct NspawnOptions {
   std::string binary = "systemd-nspawn";
   std::filesystem::path stage1_rootfs;
   Console console = Console::kPassive;
-  bool register_machine = false;  ///< false: --register=no --keep-unit (no host systemd)
+  bool register_machine = false;  ///< --register=yes: a machine of systemd-machined (host runs systemd)
+  bool keep_unit = true;          ///< --keep-unit: no scope of its own (no host systemd, or crt runs in a unit)
   bool debug = false;
   std::vector<std::string> extra;  ///< e.g. cgroup binds
 };

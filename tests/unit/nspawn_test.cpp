@@ -32,9 +32,20 @@ TEST(NspawnCommand, Default) {
 TEST(NspawnCommand, RegisteredWithMachined) {
   NspawnOptions o;
   o.register_machine = true;
+  o.keep_unit = false;
   Strings a = nspawn_command(pod(), o);
+  EXPECT_TRUE(has(a, "--register=yes"));
   EXPECT_FALSE(has(a, "--register=no"));
   EXPECT_FALSE(has(a, "--keep-unit"));
+}
+
+TEST(NspawnCommand, RegisteredWithTheUnitCrtRunsIn) {
+  NspawnOptions o;
+  o.register_machine = true;
+  o.keep_unit = true;
+  Strings a = nspawn_command(pod(), o);
+  EXPECT_TRUE(has(a, "--register=yes"));
+  EXPECT_TRUE(has(a, "--keep-unit"));
 }
 
 TEST(NspawnCommand, Debug) {

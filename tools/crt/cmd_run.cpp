@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "pod/run_args.hpp"
+#include "runtime/detach.hpp"
 #include "runtime/run.hpp"
 
 namespace crt::cli {
@@ -34,6 +35,10 @@ void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status) {
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         std::fprintf(stderr, "crt: [%7.1f ms] %.*s\n", ms, static_cast<int>(what.size()), what.data());
       };
+    }
+    if (req.pod.detach) {
+      std::printf("%s\n", runtime::run_detached(req, ctx).c_str());
+      return;
     }
     exit_status = runtime::run_pod(req, ctx);
   });

@@ -21,6 +21,7 @@ void add_stop_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_enter_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_logs_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_image_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
+void add_pod_file_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 
 /// A pod named on the command line: POD (UUID, unique prefix or name) or
 /// --uuid-file=FILE.

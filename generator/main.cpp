@@ -1,0 +1,117 @@
+// crt-generator: turns pod files (crt.pod(5)) into units, as a
+// systemd.generator(7): no D-Bus, no other processes, nothing from /var; a
+// bad pod file is skipped with one message to /dev/kmsg and never breaks
+// the boot.
+//
+//   crt-generator NORMAL-DIR [EARLY-DIR LATE-DIR]   (run by systemd)
+//   crt-generator --dry-run [FILE…]                 (prints what it would write)
+//
+// CRT_GENERATOR_ROOT replaces "/" as the root pod files are found under.
+
+#include <fcntl.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "podfile/generate.hpp"
+
+#ifndef CRT_BIN
+#define CRT_BIN "/usr/bin/crt"
+#endif
+
+namespace {
+
+namespace stdfs = std::filesystem;
+using crt::podfile::Generated;
+
+/// Messages go to the kernel log: at boot nothing else is there yet. A
+/// container has no /dev/kmsg: there they go to the journal when it runs
+/// (daemon-reload), else to stderr.
+void log_error(const std::string& msg) {
+  std::string line = "<3>crt-generator[" + std::to_string(::getpid()) + "]: " + msg + "\n";
+  int fd = ::open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
+    ::close(fd);
+    return;
+  }
+  if (fd >= 0) ::close(fd);
+  if (sd_journal_send("MESSAGE=%s", msg.c_str(), "PRIORITY=%i", LOG_ERR, "SYSLOG_IDENTIFIER=crt-generator", nullptr) >= 0)
+    return;
+  std::fprintf(stderr, "crt-generator: %s\n", msg.c_str());
+}
+
+std::vector<stdfs::path> inputs(const std::vector<std::string>& files) {
+  if (!files.empty()) return {files.begin(), files.end()};
+  const char* root = std::getenv("CRT_GENERATOR_ROOT");
+  return crt::podfile::find_pod_files(root != nullptr && *root != '\0' ? root : "/");
+}
+
+int dry_run(const std::vector<std::string>& files) {
+  Generated g = crt::podfile::generate(inputs(files), CRT_BIN);
+  for (const auto& f : g.files) {
+    if (f.link.empty())
+      std::printf("# %s\n%s\n", f.path.c_str(), f.content.c_str());
+    else
+      std::printf("# %s -> %s\n\n", f.path.c_str(), f.link.c_str());
+  }
+  for (const auto& e : g.errors) std::fprintf(stderr, "crt-generator: %s\n", e.c_str());
+  return g.errors.empty() ? 0 : crt::kErrorExitCode;
+}
+
+void write_output(const stdfs::path& dir, const crt::podfile::OutputFile& f) {
+  stdfs::path p = dir / f.path;
+  crt::fs::make_dirs(p.parent_path());
+  if (!f.link.empty()) {
+    ::unlink(p.c_str());
+    if (::symlink(f.link.c_str(), p.c_str()) < 0) crt::throw_errno("linking " + crt::quote(p.string()));
+    return;
+  }
+  crt::fs::write_file_atomic(p, f.content, 0644, crt::fs::Durability::kCached);
+}
+
+int generate(const stdfs::path& out) {
+  Generated g = crt::podfile::generate(inputs({}), CRT_BIN);
+  for (const auto& e : g.errors) log_error(e);
+  for (const auto& f : g.files) {
+    try {
+      write_output(out, f);
+    } catch (const crt::Error& e) {
+      log_error(e.what());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+      std::puts("Usage: crt-generator NORMAL-DIR [EARLY-DIR LATE-DIR]\n"
+                "       crt-generator --dry-run [FILE...]\n\n"
+                "Turns the pod files in /etc/crt/pods, /run/crt/pods and /usr/lib/crt/pods (crt.pod(5))\n"
+                "into crt-NAME.service units. --dry-run prints the units and the errors instead.");
+      return 0;
+    }
+    if (!args.empty() && args[0] == "--dry-run") return dry_run({args.begin() + 1, args.end()});
+    if (args.empty() || args.size() > 3) {
+      std::fputs("crt-generator: expected the generator output directories, or --dry-run (see --help)\n", stderr);
+      return crt::kErrorExitCode;
+    }
+    return generate(args[0]);
+  } catch (const std::exception& e) {
+    log_error(e.what());
+    return 0;  // never fail the boot
+  }
+}

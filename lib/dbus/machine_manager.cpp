@@ -1,0 +1,77 @@
+#include "dbus/machine_manager.hpp"
+
+#include <csignal>
+
+#include "dbus/bus_impl.hpp"
+
+namespace crt::dbus {
+
+namespace {
+
+constexpr const char* kService = "org.freedesktop.machine1";
+constexpr const char* kPath = "/org/freedesktop/machine1";
+constexpr const char* kManager = "org.freedesktop.machine1.Manager";
+constexpr const char* kMachine = "org.freedesktop.machine1.Machine";
+constexpr const char* kNoSuchMachine = "org.freedesktop.machine1.NoSuchMachine";
+
+std::unique_ptr<sdbus::IProxy> manager(Bus& bus) { return sdbus::createProxy(*bus.impl().connection, kService, kPath); }
+
+}  // namespace
+
+std::vector<MachineEntry> MachineManager::list_machines() {
+  return call("listing machines (systemd-machined)", [&] {
+    std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> rows;
+    manager(bus_)->callMethod("ListMachines").onInterface(kManager).storeResultsTo(rows);
+    std::vector<MachineEntry> out;
+    for (auto& r : rows) out.push_back({r.get<0>(), r.get<1>(), r.get<2>(), r.get<3>()});
+    return out;
+  });
+}
+
+std::optional<std::string> MachineManager::get_machine(const std::string& name) {
+  try {
+    sdbus::ObjectPath path;
+    manager(bus_)->callMethod("GetMachine").onInterface(kManager).withArguments(name).storeResultsTo(path);
+    return std::string(path);
+  } catch (const sdbus::Error& e) {
+    if (e.getName() == kNoSuchMachine) return std::nullopt;
+    throw bus_error("looking up machine " + quote(name), e);
+  }
+}
+
+std::optional<MachineDetails> MachineManager::machine(const std::string& name) {
+  std::optional<std::string> path = get_machine(name);
+  if (!path) return std::nullopt;
+  try {
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, *path);
+    MachineDetails d;
+    d.name = proxy->getProperty("Name").onInterface(kMachine).get<std::string>();
+    d.klass = proxy->getProperty("Class").onInterface(kMachine).get<std::string>();
+    d.service = proxy->getProperty("Service").onInterface(kMachine).get<std::string>();
+    d.unit = proxy->getProperty("Unit").onInterface(kMachine).get<std::string>();
+    d.state = proxy->getProperty("State").onInterface(kMachine).get<std::string>();
+    d.root_directory = proxy->getProperty("RootDirectory").onInterface(kMachine).get<std::string>();
+    d.leader = proxy->getProperty("Leader").onInterface(kMachine).get<uint32_t>();
+    return d;
+  } catch (const sdbus::Error& e) {
+    // It may have gone between the two calls.
+    if (e.getName() == "org.freedesktop.DBus.Error.UnknownObject" || e.getName() == kNoSuchMachine) return std::nullopt;
+    throw bus_error("reading the properties of machine " + quote(name), e);
+  }
+}
+
+void MachineManager::terminate_machine(const std::string& name) {
+  call("terminating machine " + quote(name), [&] {
+    manager(bus_)->callMethod("TerminateMachine").onInterface(kManager).withArguments(name);
+  });
+}
+
+void MachineManager::kill_machine(const std::string& name, const std::string& who, int signal) {
+  call("sending signal " + std::to_string(signal) + " to machine " + quote(name), [&] {
+    manager(bus_)->callMethod("KillMachine").onInterface(kManager).withArguments(name, who, int32_t{signal});
+  });
+}
+
+void MachineManager::poweroff_machine(const std::string& name) { kill_machine(name, "leader", SIGRTMIN + 4); }
+
+}  // namespace crt::dbus

@@ -1,0 +1,131 @@
+#include "dbus/systemd_manager.hpp"
+
+#include <map>
+#include <memory>
+
+#include "dbus/bus_impl.hpp"
+
+namespace crt::dbus {
+
+namespace {
+
+constexpr const char* kService = "org.freedesktop.systemd1";
+constexpr const char* kPath = "/org/freedesktop/systemd1";
+constexpr const char* kManager = "org.freedesktop.systemd1.Manager";
+constexpr const char* kUnit = "org.freedesktop.systemd1.Unit";
+constexpr const char* kServiceIface = "org.freedesktop.systemd1.Service";
+
+using Property = sdbus::Struct<std::string, sdbus::Variant>;
+using ExecProperty = sdbus::Struct<std::string, std::vector<std::string>, bool>;
+using AuxUnit = sdbus::Struct<std::string, std::vector<Property>>;
+
+std::vector<Property> properties_of(const TransientService& s) {
+  std::vector<Property> p;
+  auto add = [&](const char* key, sdbus::Variant v) { p.emplace_back(key, std::move(v)); };
+  if (!s.description.empty()) add("Description", s.description);
+  if (!s.slice.empty()) add("Slice", s.slice);
+  add("Type", s.type);
+  if (!s.notify_access.empty()) add("NotifyAccess", s.notify_access);
+  if (!s.kill_mode.empty()) add("KillMode", s.kill_mode);
+  if (s.delegate) add("Delegate", true);
+  if (s.accounting) {
+    add("CPUAccounting", true);
+    add("MemoryAccounting", true);
+    add("TasksAccounting", true);
+  }
+  if (s.collect) add("CollectMode", std::string("inactive-or-failed"));
+  std::vector<ExecProperty> exec;
+  for (const auto& e : s.exec_start) exec.emplace_back(e.path, e.argv, false);
+  if (!exec.empty()) add("ExecStart", exec);
+  if (!s.environment.empty()) add("Environment", s.environment);
+  return p;
+}
+
+/// Records the results of finished jobs (JobRemoved). Made before a job is
+/// queued so that a job finishing at once is not missed.
+class JobWatch {
+ public:
+  explicit JobWatch(Bus& bus) : bus_(bus), proxy_(sdbus::createProxy(*bus.impl().connection, kService, kPath)) {
+    proxy_->uponSignal("JobRemoved")
+        .onInterface(kManager)
+        .call([this](uint32_t, const sdbus::ObjectPath& job, const std::string&, const std::string& result) {
+          results_[job] = result;
+        });
+    proxy_->finishRegistration();
+    // systemd sends job signals only while some client is subscribed.
+    proxy_->callMethod("Subscribe").onInterface(kManager);
+  }
+
+  sdbus::IProxy& proxy() { return *proxy_; }
+
+  std::string wait(const std::string& job, const std::string& what, std::chrono::milliseconds timeout) {
+    bus_.wait_until([&] { return results_.count(job) > 0; }, timeout, what);
+    return results_.at(job);
+  }
+
+ private:
+  Bus& bus_;
+  std::unique_ptr<sdbus::IProxy> proxy_;
+  std::map<std::string, std::string> results_;
+};
+
+}  // namespace
+
+std::string SystemdManager::start_transient_service(const TransientService& s, std::chrono::milliseconds timeout) {
+  std::string what = "starting transient unit " + quote(s.name);
+  return call(what, [&] {
+    JobWatch watch(bus_);
+    sdbus::ObjectPath job;
+    watch.proxy()
+        .callMethod("StartTransientUnit")
+        .onInterface(kManager)
+        .withArguments(s.name, std::string("fail"), properties_of(s), std::vector<AuxUnit>{})
+        .storeResultsTo(job);
+    return watch.wait(job, what, timeout);
+  });
+}
+
+std::string SystemdManager::stop_unit(const std::string& name, bool wait, std::chrono::milliseconds timeout) {
+  std::string what = "stopping unit " + quote(name);
+  return call(what, [&] {
+    JobWatch watch(bus_);
+    sdbus::ObjectPath job;
+    watch.proxy().callMethod("StopUnit").onInterface(kManager).withArguments(name, std::string("replace")).storeResultsTo(job);
+    return wait ? watch.wait(job, what, timeout) : std::string("queued");
+  });
+}
+
+void SystemdManager::kill_unit(const std::string& name, const std::string& who, int signal) {
+  call("sending signal " + std::to_string(signal) + " to unit " + quote(name), [&] {
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, kPath);
+    proxy->callMethod("KillUnit").onInterface(kManager).withArguments(name, who, int32_t{signal});
+  });
+}
+
+std::string SystemdManager::get_unit(const std::string& name) {
+  return call("looking up unit " + quote(name), [&] {
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, kPath);
+    sdbus::ObjectPath path;
+    proxy->callMethod("GetUnit").onInterface(kManager).withArguments(name).storeResultsTo(path);
+    return std::string(path);
+  });
+}
+
+UnitState SystemdManager::unit_state(const std::string& name) {
+  std::string path = get_unit(name);
+  return call("reading the state of unit " + quote(name), [&] {
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, path);
+    UnitState st;
+    st.active_state = proxy->getProperty("ActiveState").onInterface(kUnit).get<std::string>();
+    st.sub_state = proxy->getProperty("SubState").onInterface(kUnit).get<std::string>();
+    if (name.size() > 8 && name.compare(name.size() - 8, 8, ".service") == 0) {
+      st.result = proxy->getProperty("Result").onInterface(kServiceIface).get<std::string>();
+      st.main_pid = proxy->getProperty("MainPID").onInterface(kServiceIface).get<uint32_t>();
+      st.exec_main_status = proxy->getProperty("ExecMainStatus").onInterface(kServiceIface).get<int32_t>();
+      st.control_group = proxy->getProperty("ControlGroup").onInterface(kServiceIface).get<std::string>();
+    }
+    return st;
+  });
+}
+
+}  // namespace crt::dbus

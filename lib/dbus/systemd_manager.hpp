@@ -1,0 +1,70 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dbus/bus.hpp"
+
+namespace crt::dbus {
+
+/// One ExecStart= command line of a transient service.
+struct ExecLine {
+  std::string path;
+  std::vector<std::string> argv;
+};
+
+/// The properties crt sets on a transient service (systemd.service(5)).
+struct TransientService {
+  std::string name;  ///< "crt-<uuid>.service"
+  std::string description;
+  std::string slice;                  ///< e.g. machine.slice
+  std::string type = "simple";        ///< Type=
+  std::string notify_access;          ///< NotifyAccess=, empty: systemd's default
+  std::string kill_mode;              ///< KillMode=, empty: systemd's default
+  bool delegate = false;              ///< Delegate=
+  bool accounting = false;            ///< CPUAccounting=, MemoryAccounting=, TasksAccounting=
+  bool collect = false;               ///< CollectMode=inactive-or-failed
+  std::vector<ExecLine> exec_start;
+  std::vector<std::string> environment;  ///< "K=V"
+};
+
+/// A unit's state as systemd reports it.
+struct UnitState {
+  std::string active_state;  ///< active, inactive, failed, activating …
+  std::string sub_state;
+  std::string result;  ///< Service.Result: success, exit-code, signal …
+  uint32_t main_pid = 0;
+  int32_t exec_main_status = 0;
+  std::string control_group;
+};
+
+/// org.freedesktop.systemd1.Manager on the system bus.
+class SystemdManager {
+ public:
+  explicit SystemdManager(Bus& bus) : bus_(bus) {}
+
+  /// StartTransientUnit, then waits for the start job to finish (for
+  /// Type=notify: until READY=1). Returns the job's result: "done" on success,
+  /// else "failed", "timeout", "canceled", "dependency" …
+  std::string start_transient_service(const TransientService& s, std::chrono::milliseconds timeout);
+
+  /// StopUnit; waits for the stop job when `wait`. Returns the job's result.
+  std::string stop_unit(const std::string& name, bool wait, std::chrono::milliseconds timeout);
+
+  /// KillUnit: sends `signal` to `who` ("main", "control" or "all").
+  void kill_unit(const std::string& name, const std::string& who, int signal);
+
+  /// GetUnit: the unit's object path; throws if systemd has not loaded it.
+  std::string get_unit(const std::string& name);
+
+  /// The unit's ActiveState, SubState and, for services, Result, MainPID,
+  /// ExecMainStatus and ControlGroup.
+  UnitState unit_state(const std::string& name);
+
+ private:
+  Bus& bus_;
+};
+
+}  // namespace crt::dbus

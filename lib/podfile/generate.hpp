@@ -1,0 +1,36 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace crt::podfile {
+
+/// Where crt-generator reads pod files, earliest first: a file in an earlier
+/// directory hides one of the same name in a later one.
+inline const char* const kPodDirs[] = {"etc/crt/pods", "run/crt/pods", "usr/lib/crt/pods"};
+
+/// The *.pod files under `root` (the host's "/", or a test's directory) in
+/// kPodDirs, overrides applied, sorted by file name.
+std::vector<std::filesystem::path> find_pod_files(const std::filesystem::path& root);
+
+/// A file crt-generator writes into its output directory.
+struct OutputFile {
+  std::string path;     ///< relative: "crt-web.service", "multi-user.target.wants/crt-web.service"
+  std::string content;  ///< unit text; empty for a link
+  std::string link;     ///< symlink target, or empty for a regular file
+};
+
+/// The result of generating: every unit and link, and one message per pod
+/// file that was skipped.
+struct Generated {
+  std::vector<OutputFile> files;
+  std::vector<std::string> errors;
+};
+
+/// Turns pod files into units running `crt_binary`. A file that is invalid,
+/// or whose unit name another file already took, is skipped with an error;
+/// the others are generated all the same.
+Generated generate(const std::vector<std::filesystem::path>& pod_files, const std::string& crt_binary);
+
+}  // namespace crt::podfile

@@ -1,0 +1,82 @@
+#include "podfile/pod_file.hpp"
+
+#include <filesystem>
+#include <sstream>
+
+#include "common/fs.hpp"
+
+namespace crt::podfile {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const char* ws = " \t";
+  size_t b = s.find_first_not_of(ws);
+  if (b == std::string::npos) return {};
+  size_t e = s.find_last_not_of(ws);
+  return s.substr(b, e - b + 1);
+}
+
+bool valid_key(const std::string& k) {
+  if (k.empty()) return false;
+  for (char c : k)
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+      return false;
+  return true;
+}
+
+Section parse_header(const std::string& line, const std::string& path, int n) {
+  std::string inner = trim(line.substr(1, line.size() - 2));
+  Section s;
+  s.line = n;
+  size_t sp = inner.find_first_of(" \t");
+  s.name = inner.substr(0, sp);
+  if (sp != std::string::npos) s.app = trim(inner.substr(sp));
+  bool known = s.name == "Pod" || s.name == "App" || s.name == "Unit" || s.name == "Service" || s.name == "Install";
+  if (!known) throw PodFileError(path, n, "[" + inner + "]", "unknown section (Pod, App NAME, Unit, Service, Install)");
+  if (s.name == "App" && s.app.empty()) throw PodFileError(path, n, "[App]", "an app section needs a name: [App NAME]");
+  if (s.name != "App" && !s.app.empty()) throw PodFileError(path, n, "[" + inner + "]", "only [App NAME] takes a name");
+  return s;
+}
+
+}  // namespace
+
+PodFileError::PodFileError(const std::string& path, int line, const std::string& key, const std::string& why)
+    : Error(path + (line > 0 ? ":" + std::to_string(line) : "") + ": " + (key.empty() ? "" : key + ": ") + why) {}
+
+PodFile parse(const std::string& text, const std::string& path) {
+  PodFile f;
+  f.path = path;
+  std::string base = std::filesystem::path(path).filename().string();
+  f.name = base.size() > 4 && base.compare(base.size() - 4, 4, ".pod") == 0 ? base.substr(0, base.size() - 4) : base;
+  std::istringstream in(text);
+  std::string raw;
+  int n = 0;
+  while (std::getline(in, raw)) {
+    ++n;
+    if (!raw.empty() && raw.back() == '\r') raw.pop_back();
+    std::string line = trim(raw);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line.front() == '[') {
+      if (line.back() != ']') throw PodFileError(path, n, "", "a section header must end with ']'");
+      f.sections.push_back(parse_header(line, path, n));
+      continue;
+    }
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) throw PodFileError(path, n, "", "expected Key=Value or [Section]");
+    Setting s{trim(line.substr(0, eq)), trim(line.substr(eq + 1)), n};
+    if (!valid_key(s.key)) throw PodFileError(path, n, s.key, "not a valid key name");
+    if (!s.value.empty() && s.value.back() == '\\')
+      throw PodFileError(path, n, s.key, "line continuations (a trailing backslash) are not supported");
+    if (f.sections.empty()) throw PodFileError(path, n, s.key, "a setting outside any section");
+    f.sections.back().settings.push_back(std::move(s));
+  }
+  return f;
+}
+
+PodFile read(const std::string& path) {
+  std::string text = with_context("reading pod file " + quote(path), [&] { return fs::read_file(path); });
+  return parse(text, path);
+}
+
+}  // namespace crt::podfile

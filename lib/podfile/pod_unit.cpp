@@ -1,0 +1,322 @@
+#include "podfile/pod_unit.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "pod/manifest.hpp"
+#include "pod/resources.hpp"
+#include "pod/units.hpp"
+#include "unit/escape.hpp"
+
+namespace crt::podfile {
+
+namespace {
+
+using unit::Value;
+
+enum class Kind { kOnce, kList };
+
+/// What a key of [Pod] or [App NAME] becomes: a crt run option (or, for the
+/// pod's own limits, a setting of the unit), and how its value is checked.
+struct KeySpec {
+  const char* key;
+  const char* option;  ///< "--net" …; nullptr: handled by hand
+  Kind kind;
+  void (*check)(const std::string&);
+};
+
+void any(const std::string&) {}
+
+void no_space(const std::string& v) {
+  if (v.find_first_of(" \t") != std::string::npos) throw Error("must not contain spaces");
+}
+
+void memory(const std::string& v) { pod::parse_memory(v); }
+void cpu(const std::string& v) { pod::parse_cpu_millis(v); }
+
+void one_of(const std::string& v, std::initializer_list<const char*> ok) {
+  for (const char* o : ok)
+    if (v == o) return;
+  std::string list;
+  for (const char* o : ok) list += (list.empty() ? "" : ", ") + std::string(o);
+  throw Error(quote(v) + " is not one of " + list);
+}
+
+void exit_policy(const std::string& v) { one_of(v, {"on-any-failure", "on-any-exit", "on-all-exit"}); }
+void restart(const std::string& v) { one_of(v, {"no", "on-failure", "always"}); }
+
+void env(const std::string& v) {
+  size_t eq = v.find('=');
+  if (eq == 0 || eq == std::string::npos) throw Error("expected NAME=VALUE");
+  for (size_t i = 0; i < eq; ++i) {
+    char c = v[i];
+    bool ok = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) throw Error(quote(v.substr(0, eq)) + " is not a valid variable name");
+  }
+}
+
+void hostname(const std::string& v) {
+  if (v.size() > 64) throw Error("at most 64 characters");
+  for (char c : v)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+      throw Error("only letters, digits, '-' and '.'");
+}
+
+void pod_name(const std::string& v) {
+  if (v.empty() || v.size() > 64) throw Error("1 to 64 characters");
+  for (char c : v)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+      throw Error("only letters, digits, '-', '_' and '.'");
+  if (v.front() == '-' || v.front() == '.') throw Error("must start with a letter or digit");
+}
+
+void absolute(const std::string& v) {
+  if (v.empty() || v.front() != '/') throw Error("must be an absolute path");
+}
+
+const KeySpec kPodKeys[] = {
+    {"Name", nullptr, Kind::kOnce, pod_name},
+    {"Network", "--net", Kind::kOnce, no_space},
+    {"Port", "--port", Kind::kList, no_space},
+    {"DNS", "--dns", Kind::kList, no_space},
+    {"Hostname", "--hostname", Kind::kOnce, hostname},
+    {"ExitPolicy", "--exit-policy", Kind::kOnce, exit_policy},
+    {"Volume", "--volume", Kind::kList, no_space},
+    {"Environment", "--set-env", Kind::kList, env},
+    {"Memory", nullptr, Kind::kOnce, memory},
+    {"CPU", nullptr, Kind::kOnce, cpu},
+};
+
+const KeySpec kAppKeys[] = {
+    {"Image", nullptr, Kind::kOnce, no_space},
+    {"Exec", "--exec", Kind::kOnce, absolute},
+    {"Args", nullptr, Kind::kOnce, any},
+    {"Environment", "--environment", Kind::kList, env},
+    {"User", "--user", Kind::kOnce, no_space},
+    {"Group", "--group", Kind::kOnce, no_space},
+    {"WorkingDirectory", "--working-dir", Kind::kOnce, absolute},
+    {"Mount", "--mount", Kind::kList, no_space},
+    {"Memory", "--memory", Kind::kOnce, memory},
+    {"CPU", "--cpu", Kind::kOnce, cpu},
+    {"CapsRetain", "--caps-retain", Kind::kOnce, no_space},
+    {"CapsRemove", "--caps-remove", Kind::kOnce, no_space},
+    {"Seccomp", "--seccomp", Kind::kOnce, no_space},
+    {"Restart", "--restart", Kind::kOnce, restart},
+};
+
+/// [Service] settings crt-generator sets itself.
+const char* const kReservedService[] = {"ExecStart", "Type", "NotifyAccess", "Delegate", "KillMode", "Slice"};
+
+template <size_t N>
+const KeySpec* find_key(const KeySpec (&table)[N], const std::string& key) {
+  for (const auto& k : table)
+    if (key == k.key) return &k;
+  return nullptr;
+}
+
+void check_text(const PodFile& f, const Setting& s) {
+  for (unsigned char c : s.value)
+    if (c < 0x20 || c == 0x7f) throw PodFileError(f.path, s.line, s.key, "control characters are not allowed");
+  try {
+    unit::escape_value(Value(s.value));  // UTF-8
+  } catch (const Error& e) {
+    throw PodFileError(f.path, s.line, s.key, e.what());
+  }
+}
+
+/// Checks a section's settings against `table`; returns them by key.
+template <size_t N>
+std::map<std::string, std::vector<const Setting*>> checked(const PodFile& f, const Section& sec, const KeySpec (&table)[N]) {
+  std::map<std::string, std::vector<const Setting*>> out;
+  std::string where = sec.name == "App" ? "[App " + sec.app + "]" : "[" + sec.name + "]";
+  for (const auto& s : sec.settings) {
+    const KeySpec* spec = find_key(table, s.key);
+    if (spec == nullptr) throw PodFileError(f.path, s.line, s.key, "unknown key in " + where);
+    check_text(f, s);
+    if (s.value.empty() && s.key != "Args") throw PodFileError(f.path, s.line, s.key, "empty value");
+    auto& v = out[s.key];
+    if (spec->kind == Kind::kOnce && !v.empty())
+      throw PodFileError(f.path, s.line, s.key, "given twice (first on line " + std::to_string(v.front()->line) + ")");
+    try {
+      spec->check(s.value);
+    } catch (const PodFileError&) {
+      throw;
+    } catch (const Error& e) {
+      throw PodFileError(f.path, s.line, s.key, e.what());
+    }
+    v.push_back(&s);
+  }
+  return out;
+}
+
+template <size_t N>
+void add_options(std::vector<std::string>& args, const std::map<std::string, std::vector<const Setting*>>& got,
+                 const KeySpec (&table)[N]) {
+  for (const auto& spec : table) {
+    if (spec.option == nullptr) continue;
+    auto it = got.find(spec.key);
+    if (it == got.end()) continue;
+    for (const Setting* s : it->second) args.push_back(std::string(spec.option) + "=" + s->value);
+  }
+}
+
+std::vector<const Section*> sections_named(const PodFile& f, const std::string& name) {
+  std::vector<const Section*> out;
+  for (const auto& s : f.sections)
+    if (s.name == name) out.push_back(&s);
+  return out;
+}
+
+const Setting* single(const std::map<std::string, std::vector<const Setting*>>& got, const char* key) {
+  auto it = got.find(key);
+  return it == got.end() ? nullptr : it->second.front();
+}
+
+std::string pod_name_of(const PodFile& f) {
+  for (const Section* s : sections_named(f, "Pod"))
+    for (const auto& st : s->settings)
+      if (st.key == "Name") return st.value;
+  try {
+    pod_name(f.name);
+  } catch (const Error& e) {
+    throw PodFileError(f.path, 0, "", "the file name " + quote(f.name) + " is not a valid pod name (" + e.what() +
+                                          "); set Name= in [Pod]");
+  }
+  return f.name;
+}
+
+void add_passthrough(const PodFile& f, const Section& sec, unit::Section& out) {
+  for (const auto& s : sec.settings) {
+    if (sec.name == "Service" &&
+        std::find_if(std::begin(kReservedService), std::end(kReservedService),
+                     [&](const char* k) { return s.key == k; }) != std::end(kReservedService))
+      throw PodFileError(f.path, s.line, s.key, "set by crt-generator; it cannot be changed in [Service]");
+    check_text(f, s);
+    // Unit settings are the user's own systemd syntax: specifiers and all.
+    out.set(s.key, unit::Verbatim{s.value});
+  }
+}
+
+std::vector<std::string> unit_names(const PodFile& f, const Setting& s) {
+  std::vector<std::string> out = split_words(s.value);
+  for (const auto& n : out)
+    if (n.find('/') != std::string::npos || n.find('.') == std::string::npos || n.front() == '.')
+      throw PodFileError(f.path, s.line, s.key, quote(n) + " is not a unit name");
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool in_word = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == ' ' || c == '\t') {
+      if (in_word) out.push_back(cur);
+      cur.clear();
+      in_word = false;
+    } else if (c == '"' || c == '\'') {
+      size_t end = i + 1;
+      for (; end < s.size() && s[end] != c; ++end) {
+        if (c == '"' && s[end] == '\\' && end + 1 < s.size()) ++end;
+        cur += s[end];
+      }
+      if (end >= s.size()) throw Error("unterminated quote");
+      i = end;
+      in_word = true;
+    } else {
+      cur += c;
+      in_word = true;
+    }
+  }
+  if (in_word) out.push_back(cur);
+  return out;
+}
+
+std::vector<std::string> run_args(const PodFile& f) {
+  std::vector<std::string> args = {"--pod-name=" + pod_name_of(f)};
+  for (const Section* s : sections_named(f, "Pod")) add_options(args, checked(f, *s, kPodKeys), kPodKeys);
+  auto apps = sections_named(f, "App");
+  if (apps.empty()) throw PodFileError(f.path, 0, "", "no [App NAME] section: a pod needs at least one app");
+  std::set<std::string> seen;
+  for (size_t i = 0; i < apps.size(); ++i) {
+    const Section& sec = *apps[i];
+    try {
+      pod::validate_app_name(sec.app);
+    } catch (const Error& e) {
+      throw PodFileError(f.path, sec.line, "[App " + sec.app + "]", e.what());
+    }
+    if (!seen.insert(sec.app).second) throw PodFileError(f.path, sec.line, "[App " + sec.app + "]", "a second app of that name");
+    auto got = checked(f, sec, kAppKeys);
+    const Setting* image = single(got, "Image");
+    if (image == nullptr) throw PodFileError(f.path, sec.line, "[App " + sec.app + "]", "Image= is missing");
+    if (i > 0) args.emplace_back("---");
+    args.push_back(image->value);
+    args.push_back("--name=" + sec.app);
+    add_options(args, got, kAppKeys);
+    if (const Setting* a = single(got, "Args")) {
+      std::vector<std::string> words;
+      try {
+        words = split_words(a->value);
+      } catch (const Error& e) {
+        throw PodFileError(f.path, a->line, a->key, e.what());
+      }
+      args.emplace_back("--");
+      args.insert(args.end(), words.begin(), words.end());
+    }
+  }
+  return args;
+}
+
+PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
+  std::vector<std::string> args = run_args(f);
+  std::string name = pod_name_of(f);
+  PodUnit pu;
+  pu.name = "crt-" + name + ".service";
+  unit::UnitFile& u = pu.unit;
+  u.comments = {"Automatically generated by crt-generator from a pod file (crt.pod(5)); edit that file instead."};
+  bool own_description = false;
+  for (const Section* s : sections_named(f, "Unit"))
+    for (const auto& st : s->settings) own_description = own_description || st.key == "Description";
+  auto& unit_section = u.section("Unit");
+  if (!own_description) unit_section.set("Description", "crt pod " + name);
+  unit_section.set("SourcePath", f.path).set("After", "network.target");
+  auto& svc = u.section("Service");
+  svc.set("Type", "notify")
+      .set("NotifyAccess", "main")
+      .set("Slice", "machine.slice")
+      .set("Delegate", "yes")
+      .set("KillMode", "mixed")
+      .set("CPUAccounting", "yes")
+      .set("MemoryAccounting", "yes")
+      .set("TasksAccounting", "yes");
+  for (const Section* s : sections_named(f, "Pod")) {
+    auto got = checked(f, *s, kPodKeys);
+    if (const Setting* m = single(got, "Memory")) svc.set("MemoryMax", std::to_string(pod::parse_memory(m->value)));
+    if (const Setting* c = single(got, "CPU"))
+      svc.set("CPUQuota", unit::Verbatim{pod::cpu_quota(pod::parse_cpu_millis(c->value))});
+  }
+  unit::ExecCommand exec{"", crt_binary, {Value("crt"), Value("run")}};
+  for (const auto& a : args) exec.argv.emplace_back(a);
+  svc.set_exec("ExecStart", exec);
+  for (const Section* s : sections_named(f, "Unit")) add_passthrough(f, *s, u.section("Unit"));
+  for (const Section* s : sections_named(f, "Service")) add_passthrough(f, *s, svc);
+  for (const Section* s : sections_named(f, "Install")) {
+    for (const auto& st : s->settings) {
+      check_text(f, st);
+      auto names = unit_names(f, st);
+      if (st.key == "WantedBy")
+        pu.wanted_by.insert(pu.wanted_by.end(), names.begin(), names.end());
+      else if (st.key == "RequiredBy")
+        pu.required_by.insert(pu.required_by.end(), names.begin(), names.end());
+      else
+        throw PodFileError(f.path, st.line, st.key, "unknown key in [Install] (WantedBy, RequiredBy)");
+    }
+  }
+  return pu;
+}
+
+}  // namespace crt::podfile

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "podfile/pod_file.hpp"
+#include "unit/unit_file.hpp"
+
+namespace crt::podfile {
+
+/// The service crt-generator makes of a pod file.
+struct PodUnit {
+  std::string name;  ///< crt-NAME.service
+  unit::UnitFile unit;
+  std::vector<std::string> wanted_by;    ///< [Install] WantedBy=: NAME.wants/ links
+  std::vector<std::string> required_by;  ///< [Install] RequiredBy=: NAME.requires/ links
+};
+
+/// The `crt run` arguments (after "run") a pod file stands for.
+std::vector<std::string> run_args(const PodFile& f);
+
+/// Checks every key and value of the pod file (crt.pod(5)) and builds its
+/// unit, running `crt_binary run …`. Throws PodFileError naming file, line
+/// and key.
+PodUnit pod_unit(const PodFile& f, const std::string& crt_binary);
+
+/// Splits Args= into words: whitespace separates them, "…" and '…' quote,
+/// and in "…" a backslash escapes the next character.
+std::vector<std::string> split_words(const std::string& s);
+
+}  // namespace crt::podfile

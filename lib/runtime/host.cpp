@@ -1,0 +1,89 @@
+#include "runtime/host.hpp"
+
+#include <fcntl.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-login.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <sstream>
+
+#include "cgroup/cgroup.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+
+namespace crt::runtime {
+
+namespace {
+
+/// crt's cgroup in the hierarchy systemd tracks units in: the unified one
+/// ("0::") on cgroup-v2 hosts, name=systemd on hybrid and legacy ones.
+std::string own_cgroup() {
+  std::string text;
+  try {
+    text = fs::read_file("/proc/self/cgroup");
+  } catch (const Error&) {
+    return {};
+  }
+  std::stringstream ss(text);
+  std::string line, unified;
+  while (std::getline(ss, line)) {
+    if (line.rfind("1:name=systemd:", 0) == 0 || line.find(":name=systemd:") != std::string::npos)
+      return line.substr(line.find(":name=systemd:") + 14);
+    if (line.rfind("0::", 0) == 0) unified = line.substr(3);
+  }
+  return unified;
+}
+
+std::string strip_slash(std::string s) {
+  while (!s.empty() && s.front() == '/') s.erase(s.begin());
+  return s;
+}
+
+}  // namespace
+
+bool is_service_unit(const std::string& unit) {
+  auto ends_with = [&](const char* suffix) {
+    std::string s(suffix);
+    return unit.size() > s.size() && unit.compare(unit.size() - s.size(), s.size(), s) == 0;
+  };
+  return ends_with(".service") && unit.rfind("user@", 0) != 0;
+}
+
+HostMode detect_host() {
+  HostMode h;
+  h.systemd = sd_booted() > 0;
+  if (!h.systemd) return h;
+  char* unit = nullptr;
+  if (sd_pid_get_unit(0, &unit) >= 0 && unit != nullptr) {
+    h.unit = unit;
+    std::free(unit);
+  }
+  h.in_unit = is_service_unit(h.unit);
+  h.cgroup = strip_slash(own_cgroup());
+  return h;
+}
+
+std::string payload_cgroup(const HostMode& host, const std::string& machine_name) {
+  std::string base = host.in_unit && !host.cgroup.empty() ? host.cgroup : cgroup::PodCgroup::relative_path(machine_name);
+  return base + "/payload";
+}
+
+std::vector<std::string> pod_scope_properties() {
+  return {"--property=CPUAccounting=yes", "--property=MemoryAccounting=yes", "--property=TasksAccounting=yes"};
+}
+
+void leave_unit_cgroup_root(const HostMode& host) {
+  if (!host.in_unit || host.cgroup.empty()) return;
+  cgroup::Layout layout = cgroup::detect_layout();
+  if (!layout.unified()) return;
+  std::filesystem::path dir = layout.hierarchies[0].mount_point / host.cgroup / "supervisor";
+  with_context("moving crt into " + quote(dir.string()), [&] {
+    fs::make_dirs(dir);
+    UniqueFd fd = fs::open_fd(dir / "cgroup.procs", O_WRONLY);
+    std::string self = std::to_string(::getpid());
+    if (::write(fd.get(), self.data(), self.size()) < 0) throw_errno("writing cgroup.procs");
+  });
+}
+
+}  // namespace crt::runtime

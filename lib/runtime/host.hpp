@@ -1,0 +1,38 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace crt::runtime {
+
+/// What the host offers a pod: a systemd to register it with, and whether
+/// crt already runs inside a unit of its own.
+struct HostMode {
+  bool systemd = false;  ///< the host was booted with systemd (sd_booted()): pods are machines
+  bool in_unit = false;  ///< crt runs in a service (crt@.service, a generated unit, systemd-run)
+  std::string unit;      ///< that service
+  std::string cgroup;    ///< crt's own cgroup, relative to the hierarchy root ("" if unknown)
+};
+
+/// Looks at the host and at crt's own process.
+HostMode detect_host();
+
+/// Whether a process in `unit` (sd_pid_get_unit) runs inside a service crt
+/// should keep (nspawn --keep-unit), rather than a login session or a user
+/// manager.
+bool is_service_unit(const std::string& unit);
+
+/// The cgroup nspawn puts a pod's init in on a systemd host, relative to the
+/// hierarchy root: "payload" below the machine's scope, or below the unit crt
+/// runs in.
+std::string payload_cgroup(const HostMode& host, const std::string& machine_name);
+
+/// Properties of the scope machined makes for a pod run from a terminal.
+std::vector<std::string> pod_scope_properties();
+
+/// In a unit on a cgroup-v2-only host, moves crt into "supervisor" below
+/// its unit's cgroup, where nspawn goes too: a cgroup that holds processes
+/// cannot pass controllers on to the pod's "payload".
+void leave_unit_cgroup_root(const HostMode& host);
+
+}  // namespace crt::runtime

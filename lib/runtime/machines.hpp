@@ -1,0 +1,29 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dbus/machine_manager.hpp"
+
+namespace crt::runtime {
+
+/// What `crt stop` and `crt list` ask systemd-machined about pods. Each
+/// returns "nothing" (nullopt, empty, false) when the host runs no systemd or
+/// machined does not answer, so callers fall back to the pod directory and
+/// nspawn's PID.
+
+/// The machine of a running pod (its manifest's machine_name()).
+std::optional<dbus::MachineDetails> pod_machine(const std::string& machine_name);
+
+/// Every machine machined knows; crt's pods are those named by a pod's
+/// manifest (machine_name()).
+std::vector<dbus::MachineEntry> list_machines();
+
+/// Stops a running pod through machined: gracefully (`machinectl poweroff`:
+/// the pod's systemd stops every app with SIGTERM, then exits), or at once
+/// (`force`: `machinectl terminate`). Returns false when machined does not
+/// know the machine; throws crt::Error when machined refuses.
+bool stop_pod_machine(const std::string& machine_name, bool force);
+
+}  // namespace crt::runtime

@@ -1,0 +1,249 @@
+// Host-integration scenarios: one throwaway systemd test host is booted for
+// the whole suite (scenarios use pods of their own) and driven with the
+// real systemctl, machinectl, systemd-cgls, systemd-cgtop and journalctl
+// inside it.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+
+#include <cstdio>
+#include <regex>
+#include <thread>
+
+#include "mount/overlay.hpp"
+#include "test_host.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace std::chrono_literals;
+
+TestHost* host = nullptr;
+
+const char* const kBootPod = R"([Pod]
+Name=booted
+
+[App web]
+Image=busybox
+Args=/bin/sh -c "echo booted-pod-up; exec sleep 600"
+
+[Install]
+WantedBy=multi-user.target
+)";
+
+const char* const kBrokenPod = R"([App web]
+Image=busybox
+Colour=blue
+)";
+
+/// A drop-in of crt@busybox.service running `script` in busybox, with
+/// CRT_RUN_ARGS.
+std::string busybox_dropin(const std::string& script, const std::string& run_args, const std::string& extra = "") {
+  std::string s = "[Service]\nEnvironment=\"CRT_RUN_ARGS=" + run_args + "\"\nExecStart=\nExecStart=/usr/local/bin/crt run "
+                  "$CRT_RUN_ARGS busybox -- /bin/sh -c \"" + script + "\"\n" + extra;
+  return "mkdir -p /etc/systemd/system/crt@busybox.service.d && cat > /etc/systemd/system/crt@busybox.service.d/test.conf "
+         "<<'EOF'\n" + s + "EOF\nsystemctl daemon-reload\n";
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+std::string machine_of_unit(const std::string& unit) {
+  Result r = host->sh("machinectl list --no-legend | awk '{print $1}' | while read m; do "
+                      "[ \"$(machinectl show \"$m\" -p Unit --value)\" = '" + unit + "' ] && echo \"$m\"; done");
+  return first_line(r.out);
+}
+
+/// Waits until `script` prints something containing `what`.
+bool eventually(const std::string& script, const std::string& what, std::chrono::seconds t = 20s) {
+  for (auto until = std::chrono::steady_clock::now() + t; std::chrono::steady_clock::now() < until;) {
+    if (host->sh(script).out.find(what) != std::string::npos) return true;
+    std::this_thread::sleep_for(200ms);
+  }
+  return false;
+}
+
+TEST(Generator, PodFileWithWantedByRunsAfterBoot) {
+  Result r = host->sh("systemctl is-active crt-booted.service; machinectl show booted -p Class -p Unit");
+  EXPECT_THAT(r.out, HasSubstr("active\n"));
+  EXPECT_THAT(r.out, HasSubstr("Class=container"));
+  EXPECT_THAT(r.out, HasSubstr("Unit=crt-booted.service"));
+  EXPECT_TRUE(eventually("journalctl -M booted -t web --no-pager", "booted-pod-up"));
+  r = host->sh("systemctl cat crt-booted.service");
+  EXPECT_THAT(r.out, HasSubstr("# /run/systemd/generator/crt-booted.service"));
+  EXPECT_THAT(r.out, HasSubstr("SourcePath=/etc/crt/pods/booted.pod"));
+}
+
+TEST(Generator, BrokenPodFileIsSkippedAndBootGoesOn) {
+  Result r = host->sh("systemctl is-system-running; systemctl list-units --no-legend 'crt-*'");
+  EXPECT_THAT(r.out, AnyOf(HasSubstr("running"), HasSubstr("degraded")));
+  // A container has no /dev/kmsg: the generator logs to the journal once
+  // journald runs (here: at daemon-reload).
+  std::string log = host->sh("systemctl daemon-reload; sleep 0.2; journalctl -t crt-generator -b --no-pager -o cat").out;
+  EXPECT_THAT(log, HasSubstr("/etc/crt/pods/broken.pod:3: Colour: unknown key in [App web]"));
+  EXPECT_EQ(host->sh("systemctl is-active crt-booted.service").out, "active\n");
+  r = host->sh("/usr/local/lib/systemd/system-generators/crt-generator --dry-run");
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.out, HasSubstr("# crt-booted.service"));
+  EXPECT_THAT(r.err, HasSubstr("crt-generator: /etc/crt/pods/broken.pod:3: Colour: unknown key in [App web]"));
+  EXPECT_THAT(r.out, Not(HasSubstr("crt-broken.service")));
+  r = host->sh("crt pod-file validate /etc/crt/pods/broken.pod");
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: /etc/crt/pods/broken.pod:3: Colour: unknown key in [App web]\n");
+}
+
+TEST(Machines, TerminalPodIsAMachineWithItsOwnScope) {
+  host->sh("rm -f /var/lib/crt/t.uuid; (crt run --uuid-file-save=/var/lib/crt/t.uuid busybox -- /bin/sh -c "
+           "\"trap 'echo got-term; exit 0' TERM; echo up; while :; do sleep 0.1; done\" > /var/lib/crt/t.out 2>&1; "
+           "echo $? > /var/lib/crt/t.rc) > /dev/null 2>&1 &");
+  ASSERT_TRUE(eventually("cat /var/lib/crt/t.out", "up"));
+  std::string uuid = first_line(host->sh("cat /var/lib/crt/t.uuid").out);
+  std::string m = "crt-" + uuid;
+  Result r = host->sh("machinectl list --no-legend");
+  EXPECT_THAT(r.out, HasSubstr(m + " container"));
+  r = host->sh("machinectl show " + m + " -p Unit -p Class -p State");
+  EXPECT_THAT(r.out, HasSubstr("Unit=machine-crt\\x2d" + std::regex_replace(uuid, std::regex("-"), "\\x2d") + ".scope"));
+  r = host->sh("systemd-cgls --no-pager -M " + m);
+  EXPECT_THAT(r.out, HasSubstr("init.scope"));
+  EXPECT_THAT(r.out, HasSubstr("system.slice"));
+  EXPECT_THAT(r.out, HasSubstr("busybox.service"));
+  r = host->sh("machinectl status --no-pager " + m);
+  EXPECT_THAT(r.out, HasSubstr("Root: /var/lib/crt/pods/run/" + uuid + "/stage1/rootfs"));
+  // Graceful: the app gets SIGTERM, then the pod and crt exit.
+  host->sh("machinectl poweroff " + m);
+  EXPECT_TRUE(eventually("cat /var/lib/crt/t.rc", "0"));
+  EXPECT_THAT(host->sh("cat /var/lib/crt/t.out").out, HasSubstr("got-term"));
+  EXPECT_THAT(host->sh("machinectl list --no-legend").out, Not(HasSubstr(m)));
+}
+
+TEST(Machines, DetachedPodIsATransientServiceAndTerminates) {
+  Result r = host->sh("crt run --detach busybox -- /bin/sh -c 'echo detached-up; exec sleep 600'", 90s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = first_line(r.out);
+  std::string unit = "crt-" + uuid + ".service";
+  r = host->sh("systemctl show " + unit + " -p ActiveState -p Type -p Slice -p Delegate -p KillMode");
+  EXPECT_THAT(r.out, HasSubstr("ActiveState=active"));
+  EXPECT_THAT(r.out, HasSubstr("Type=notify"));
+  EXPECT_THAT(r.out, HasSubstr("Slice=machine.slice"));
+  EXPECT_THAT(r.out, HasSubstr("Delegate=yes"));
+  EXPECT_THAT(r.out, HasSubstr("KillMode=mixed"));
+  EXPECT_EQ(host->sh("machinectl show crt-" + uuid + " -p Unit --value").out, unit + "\n");
+  EXPECT_TRUE(eventually("journalctl -M crt-" + uuid + " -t busybox --no-pager", "detached-up"));
+  host->sh("machinectl terminate crt-" + uuid);
+  EXPECT_TRUE(eventually("systemctl is-active " + unit, "failed") ||
+              eventually("systemctl is-active " + unit, "inactive"));
+}
+
+TEST(Machines, DetachNeedsNoTerminalAndFailsClearlyWithoutAnImage) {
+  Result r = host->sh("crt run --detach no-such-image");
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("no-such-image"));
+}
+
+TEST(Template, StopSendsSigtermAndExitStatusReachesTheUnit) {
+  host->sh(busybox_dropin("trap 'echo got-term; exit 3' TERM; echo tmpl-up; while :; do sleep 0.1; done", ""));
+  Result r = host->sh("systemctl start crt@busybox.service && systemctl is-active crt@busybox.service", 90s);
+  EXPECT_EQ(r.out, "active\n") << r.err;
+  std::string m = machine_of_unit("crt@busybox.service");
+  ASSERT_FALSE(m.empty());
+  std::string uuid = m.substr(4);
+  EXPECT_TRUE(eventually("journalctl -M " + m + " -t busybox --no-pager", "tmpl-up"));
+  r = host->sh("systemctl stop crt@busybox.service; systemctl show crt@busybox.service -p Result -p ExecMainStatus", 60s);
+  EXPECT_THAT(r.out, HasSubstr("Result=exit-code"));
+  EXPECT_THAT(r.out, HasSubstr("ExecMainStatus=3"));
+  // The app's output, its last line included, outlives the pod.
+  r = host->sh("journalctl --no-pager -o cat -t busybox -D /var/lib/crt/pods/run/" + uuid +
+               "/overlay/stage1/upper/var/log/journal");
+  EXPECT_THAT(r.out, HasSubstr("tmpl-up"));
+  EXPECT_THAT(r.out, HasSubstr("got-term"));
+  host->sh("systemctl reset-failed crt@busybox.service");
+}
+
+TEST(Template, RestartPolicyRestartsThePod) {
+  host->sh(busybox_dropin("echo run; exit 1", "", "Restart=on-failure\nRestartSec=100ms\nStartLimitBurst=100\n"));
+  host->sh("systemctl start crt@busybox.service", 60s);
+  EXPECT_TRUE(eventually("systemctl show crt@busybox.service -p NRestarts --value", "2", 40s) ||
+              eventually("systemctl show crt@busybox.service -p NRestarts --value", "3", 5s));
+  host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
+}
+
+TEST(Template, FullImageReferenceThroughSystemdEscape) {
+  Result r = host->sh("set -e; R=/var/lib/crt/nginx-rootfs; mkdir -p $R/bin; cp /bin/busybox $R/bin/; "
+                      "for c in sh sleep echo; do ln -sf busybox $R/bin/$c; done; "
+                      "crt image import $R docker.io/library/nginx:latest --cmd=/bin/sh --cmd=-c "
+                      "'--cmd=echo nginx-up; exec sleep 600' >/dev/null; "
+                      "U=crt@$(systemd-escape docker.io/library/nginx:latest).service; "
+                      "rm -rf /etc/systemd/system/crt@busybox.service.d; systemctl daemon-reload; "
+                      "systemctl start \"$U\"; systemctl is-active \"$U\"; echo \"$U\"", 90s);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("active\ncrt@docker.io-library-nginx:latest.service\n"));
+  std::string m = machine_of_unit("crt@docker.io-library-nginx:latest.service");
+  EXPECT_TRUE(eventually("journalctl -M " + m + " -t nginx --no-pager", "nginx-up"));
+  host->sh("systemctl stop 'crt@docker.io-library-nginx:latest.service'", 60s);
+}
+
+TEST(Limits, CgtopShowsThePodCpuLimitedAndItsMemory) {
+  host->sh("rm -f /var/lib/crt/l.uuid; crt run --uuid-file-save=/var/lib/crt/l.uuid --memory=100M --cpu=200m busybox -- "
+           "/bin/sh -c 'yes > /dev/null' > /dev/null 2>&1 &");
+  ASSERT_TRUE(eventually("cat /var/lib/crt/l.uuid", "-"));
+  std::string uuid = first_line(host->sh("cat /var/lib/crt/l.uuid").out);
+  std::string m = "crt-" + uuid;
+  ASSERT_TRUE(eventually("machinectl list --no-legend", m));
+  std::string scope = first_line(host->sh("machinectl show " + m + " -p Unit --value").out);
+  // The machine is registered as the pod boots; its app starts a moment later.
+  EXPECT_TRUE(eventually("systemd-cgls --no-pager -M " + m, "busybox.service"));
+  Result r = host->sh("systemd-cgls --no-pager -M " + m);
+  EXPECT_THAT(r.out, HasSubstr("init.scope"));
+  // The pod's row: tasks, %CPU, memory.
+  r = host->sh("sleep 1; systemd-cgtop -b -n 3 -d 1 --raw -P | grep -F 'machine.slice/" + scope + " ' | tail -1", 30s);
+  std::istringstream row(r.out);
+  std::string cg, tasks, memory;
+  double cpu = -1;
+  row >> cg >> tasks >> cpu >> memory;
+  EXPECT_GT(cpu, 12.0) << r.out;
+  EXPECT_LT(cpu, 30.0) << r.out;
+  EXPECT_NE(memory, "-") << r.out;
+  std::string app = "machine.slice/" + scope + "/payload/system.slice/busybox.service";
+  r = host->sh("if [ -e /sys/fs/cgroup/cgroup.controllers ]; then cat '/sys/fs/cgroup/" + app + "/memory.max' '/sys/fs/cgroup/" +
+               app + "/cpu.max'; else cat '/sys/fs/cgroup/memory/" + app + "/memory.limit_in_bytes' '/sys/fs/cgroup/cpu/" + app +
+               "/cpu.cfs_quota_us' '/sys/fs/cgroup/cpu/" + app + "/cpu.cfs_period_us'; fi");
+  EXPECT_THAT(r.out, AnyOf(HasSubstr("99999744\n20000\n100000\n"), HasSubstr("100000000\n20000 100000\n")));
+  host->sh("machinectl terminate " + m);
+  EXPECT_TRUE(eventually("machinectl list --no-legend | grep -c " + m + " || true", "0"));
+}
+
+class HostEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    TestHost::Options o;
+    o.build_dir = BUILD_DIR;
+    o.files = {{"/etc/crt/pods/booted.pod", kBootPod}, {"/etc/crt/pods/broken.pod", kBrokenPod}};
+    host_ = std::make_unique<TestHost>(o);
+    host = host_.get();
+    std::printf("test host booted in %.1f s\n", host->boot_seconds());
+  }
+  void TearDown() override {
+    host = nullptr;
+    host_.reset();
+  }
+
+ private:
+  std::unique_ptr<TestHost> host_;
+};
+
+}  // namespace
+}  // namespace crt::test
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  if (::geteuid() != 0) {
+    std::puts("host tests need root: skipped");
+    return 0;
+  }
+  // The test host's mounts live and die with this process.
+  crt::mount::enter_private_mount_namespace();
+  ::testing::AddGlobalTestEnvironment(new crt::test::HostEnvironment);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,183 @@
+#include "test_host.hpp"
+
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include <fcntl.h>
+#include "runtime/pod_dir.hpp"
+#include "runtime/spawn.hpp"
+
+namespace crt::test {
+
+namespace stdfs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// What the machine has enabled (databases, registries, timers, podman)
+// would only slow the test host's boot down.
+const char* const kNotInTestHost[] = {"etc/systemd/system/default.target.wants",
+                                      "etc/systemd/system/multi-user.target.wants",
+                                      "etc/systemd/system/timers.target.wants",
+                                      "etc/systemd/system/sockets.target.wants",
+                                      "etc/systemd/system/getty.target.wants",
+                                      "etc/systemd/system/sysinit.target.wants"};
+
+void write(const stdfs::path& p, const std::string& content) {
+  fs::make_dirs(p.parent_path());
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << content;
+  if (!out) throw std::runtime_error("writing " + p.string());
+}
+
+}  // namespace
+
+TestHost::TestHost(const Options& opts) {
+  char tmpl[] = "/var/tmp/crt-testhost.XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+  name_ = "crt-testhost-" + dir_.filename().string().substr(13);
+  try {
+    prepare_root(opts);
+    boot();
+  } catch (...) {
+    stop();
+    throw;
+  }
+}
+
+TestHost::~TestHost() { stop(); }
+
+stdfs::path TestHost::path(const std::string& inside) const { return dir_ / "merged" / inside.substr(inside.find_first_not_of('/')); }
+
+void TestHost::prepare_root(const Options& opts) {
+  for (const char* d : {"upper", "work", "merged", "varlib"}) fs::make_dirs(dir_ / d);
+  std::string o = "lowerdir=/,upperdir=" + (dir_ / "upper").string() + ",workdir=" + (dir_ / "work").string();
+  if (::mount("overlay", (dir_ / "merged").c_str(), "overlay", 0, o.c_str()) < 0)
+    throw std::runtime_error("mounting the test host's root: " + std::string(strerror(errno)));
+  mounted_ = true;
+  stdfs::path root = dir_ / "merged";
+  // Its own machine id: journald refuses to link the journals of a
+  // container whose id is the host's.
+  std::string id = runtime::machine_id_of(runtime::new_uuid());
+  write(root / "etc/machine-id", id + "\n");
+  stdfs::remove(root / "var/lib/dbus/machine-id");
+  stdfs::remove(root / "etc/systemd/system/systemd-firstboot.service");
+  stdfs::create_symlink("/dev/null", root / "etc/systemd/system/systemd-firstboot.service");
+  for (const char* d : kNotInTestHost) stdfs::remove_all(root / d);
+  for (const auto& [p, content] : opts.files) write(path(p), content);
+  Result r = run({CMAKE_COMMAND, "--install", opts.build_dir}, {.env = {"DESTDIR=" + root.string()},
+                                                                 .timeout = 180s, .input = {}, .new_session = false});
+  if (r.status != 0) throw std::runtime_error("cmake --install into the test host failed: " + r.out + r.err);
+}
+
+void TestHost::boot() {
+  auto start = std::chrono::steady_clock::now();
+  cgroup_ = std::make_unique<cgroup::PodCgroup>(cgroup::PodCgroup::create(cgroup::detect_layout(), name_));
+  runtime::Spawn s;
+  s.argv = {"systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit", "--capability=all",
+            "--console=passive", "--machine=" + name_, "--directory=" + (dir_ / "merged").string(),
+            "--bind=" + (dir_ / "varlib").string() + ":/var/lib/crt"};
+  for (auto& a : cgroup_->nspawn_args()) s.argv.push_back(a);
+  s.env = runtime::environment_with({"NOTIFY_SOCKET"}, {});
+  s.cgroup_procs = cgroup_->open_procs();
+  s.own_process_group = true;
+  s.stdin_fd = fs::open_fd("/dev/null", O_RDONLY);
+  s.stdout_fd = fs::open_fd(dir_ / "console.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+  s.stderr_fd = fs::open_fd(dir_ / "console.log", O_WRONLY | O_APPEND);
+  sigemptyset(&s.mask);
+  nspawn_ = runtime::spawn(s);
+  for (auto until = start + 30s; leader_ <= 0; std::this_thread::sleep_for(20ms)) {
+    if (std::chrono::steady_clock::now() > until)
+      throw std::runtime_error("the test host did not start: " + fs::read_file(dir_ / "console.log"));
+    leader_ = leader();
+  }
+  // systemctl fails until the host's own bus is up.
+  Result r;
+  for (auto until = start + 90s; std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(50ms)) {
+    r = sh("systemctl is-system-running --wait", 60s);
+    if (!r.out.empty()) break;
+  }
+  boot_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (r.out.find("running") == std::string::npos && r.out.find("degraded") == std::string::npos)
+    throw std::runtime_error("the test host did not boot: " + r.out + r.err);
+}
+
+pid_t TestHost::leader() const {
+  std::string children;
+  try {
+    children = fs::read_file("/proc/" + std::to_string(nspawn_) + "/task/" + std::to_string(nspawn_) + "/children");
+  } catch (const Error&) {
+    return -1;
+  }
+  // nspawn's outer child comes and goes; the host's init is the child that
+  // runs systemd.
+  std::istringstream in(children);
+  for (pid_t pid = 0; in >> pid;) {
+    try {
+      if (fs::read_file("/proc/" + std::to_string(pid) + "/comm") == "systemd\n") return pid;
+    } catch (const Error&) {
+    }
+  }
+  return -1;
+}
+
+Result TestHost::sh(const std::string& script, std::chrono::milliseconds timeout) const {
+  return run({"nsenter", "-t", std::to_string(leader_), "-a", "/bin/sh", "-c", script},
+             {.env = {}, .timeout = timeout, .input = {}, .new_session = true});
+}
+
+std::string TestHost::console_log() const {
+  try {
+    return fs::read_file(dir_ / "console.log");
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+void TestHost::stop() {
+  if (nspawn_ > 0) {
+    // nspawn turns SIGTERM into an orderly poweroff of the test host.
+    ::kill(nspawn_, SIGTERM);
+    bool gone = false;
+    for (auto until = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < until;) {
+      if (::waitpid(nspawn_, nullptr, WNOHANG) == nspawn_) {
+        gone = true;
+        break;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    if (!gone) {
+      ::kill(-nspawn_, SIGKILL);
+      ::waitpid(nspawn_, nullptr, 0);
+    }
+    nspawn_ = -1;
+  }
+  if (cgroup_) {
+    cgroup_->remove();
+    cgroup_.reset();
+  }
+  if (mounted_) {
+    ::umount2((dir_ / "merged").c_str(), MNT_DETACH);
+    mounted_ = false;
+  }
+  if (!dir_.empty()) {
+    std::error_code ec;
+    stdfs::remove_all(dir_, ec);
+    dir_.clear();
+  }
+}
+
+}  // namespace crt::test
