@@ -9,6 +9,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/lock.hpp"
+#include "runtime/machines.hpp"
 
 namespace crt::runtime {
 
@@ -58,6 +59,15 @@ bool is_pods_nspawn(pid_t pid, const std::string& uuid) {
 void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout) {
   with_context("stopping pod " + pod.uuid, [&] {
     if (pod.status() != PodStatus::kRunning) throw Error("it is " + std::string(status_name(pod.status())));
+    // On a systemd host the pod is a machine: machined stops it the way
+    // machinectl does, whoever started it (a terminal, crt@.service, …).
+    PodInfo info = pod_info(pod);
+    if (info.manifest && stop_pod_machine(info.manifest->machine_name(), force)) {
+      if (wait_exited(pod.path, force ? std::chrono::seconds(10) : timeout)) return;
+      stop_pod_machine(info.manifest->machine_name(), true);
+      if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being terminated");
+      return;
+    }
     pid_t pid = read_pid(pod.path);
     if (pid <= 0 || !is_pods_nspawn(pid, pod.uuid)) {
       if (wait_exited(pod.path, std::chrono::seconds(2))) return;
