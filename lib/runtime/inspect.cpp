@@ -1,0 +1,231 @@
+#include "runtime/inspect.hpp"
+
+#include <libmount.h>
+#include <sys/capability.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+
+#include "cgroup/cgroup.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "runtime/app_process.hpp"
+
+namespace crt::runtime {
+
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string read_or_empty(const stdfs::path& p) {
+  try {
+    std::string s = fs::read_file(p);
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+std::map<std::string, std::string> proc_status(pid_t pid) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(read_or_empty("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(in, line);) {
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string v = line.substr(colon + 1);
+    v.erase(0, v.find_first_not_of(" \t"));
+    out[line.substr(0, colon)] = v;
+  }
+  return out;
+}
+
+json capability_names(const std::string& hex) {
+  json names = json::array();
+  uint64_t mask = hex.empty() ? 0 : std::stoull(hex, nullptr, 16);
+  for (int cap = 0; cap < 64; ++cap) {
+    if ((mask & (1ULL << cap)) == 0) continue;
+    char* n = cap_to_name(static_cast<cap_value_t>(cap));
+    names.push_back(n != nullptr ? n : std::to_string(cap));
+    cap_free(n);
+  }
+  return names;
+}
+
+json namespaces(pid_t pid) {
+  json out = json::object();
+  for (const char* kind : {"mnt", "pid", "net", "uts", "ipc", "cgroup", "user"}) {
+    std::error_code ec;
+    std::string app = stdfs::read_symlink("/proc/" + std::to_string(pid) + "/ns/" + kind, ec).string();
+    std::string host = stdfs::read_symlink(std::string("/proc/self/ns/") + kind, ec).string();
+    out[kind] = {{"id", app}, {"differs_from_host", app != host}};
+  }
+  return out;
+}
+
+/// Memory and CPU figures of the app's cgroups, from cgroupfs.
+json resources(pid_t pid) {
+  cgroup::Layout layout = cgroup::detect_layout();
+  json out = json::object();
+  for (const auto& m : cgroups_of(pid)) {
+    for (const auto& h : layout.hierarchies) {
+      std::string joined;
+      for (const auto& c : h.controllers) joined += (joined.empty() ? "" : ",") + c;
+      if (h.v2 ? !m.controllers.empty() : joined != m.controllers) continue;
+      stdfs::path dir = h.mount_point.string() + m.path;
+      if (h.v2) {
+        out["cgroup"] = m.path;
+        if (auto v = read_or_empty(dir / "memory.current"); !v.empty()) out["memory_current"] = v;
+        if (auto v = read_or_empty(dir / "memory.max"); !v.empty()) out["memory_max"] = v;
+        if (auto v = read_or_empty(dir / "cpu.max"); !v.empty()) out["cpu_max"] = v;
+        std::istringstream stat(read_or_empty(dir / "cpu.stat"));
+        for (std::string k, v; stat >> k >> v;)
+          if (k == "usage_usec") out["cpu_usage_usec"] = v;
+      } else if (joined == "name=systemd") {
+        out["cgroup"] = m.path;
+      } else {
+        if (joined.find("memory") != std::string::npos) {
+          out["memory_current"] = read_or_empty(dir / "memory.usage_in_bytes");
+          out["memory_max"] = read_or_empty(dir / "memory.limit_in_bytes");
+        }
+        if (joined.find("cpuacct") != std::string::npos)
+          if (auto v = read_or_empty(dir / "cpuacct.usage"); !v.empty()) out["cpu_usage_nsec"] = v;
+        if ((("," + joined + ",").find(",cpu,") != std::string::npos)) {
+          out["cpu_quota_us"] = read_or_empty(dir / "cpu.cfs_quota_us");
+          out["cpu_period_us"] = read_or_empty(dir / "cpu.cfs_period_us");
+        }
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+std::string option(const std::string& opts, const std::string& key) {
+  std::string needle = key + "=";
+  size_t start = 0;
+  while (start < opts.size()) {
+    size_t end = opts.find(',', start);
+    if (end == std::string::npos) end = opts.size();
+    if (opts.compare(start, needle.size(), needle) == 0) return opts.substr(start + needle.size(), end - start - needle.size());
+    start = end + 1;
+  }
+  return {};
+}
+
+struct TableDeleter {
+  void operator()(libmnt_table* t) const { mnt_unref_table(t); }
+};
+struct IterDeleter {
+  void operator()(libmnt_iter* i) const { mnt_free_iter(i); }
+};
+
+/// The app's mount table (libmount), overlays with their layers.
+json mounts(pid_t pid) {
+  json out = json::array();
+  std::string path = "/proc/" + std::to_string(pid) + "/mountinfo";
+  std::unique_ptr<libmnt_table, TableDeleter> table(mnt_new_table_from_file(path.c_str()));
+  if (!table) return out;
+  std::unique_ptr<libmnt_iter, IterDeleter> it(mnt_new_iter(MNT_ITER_FORWARD));
+  libmnt_fs* fs = nullptr;
+  while (mnt_table_next_fs(table.get(), it.get(), &fs) == 0) {
+    auto str = [](const char* s) { return std::string(s != nullptr ? s : ""); };
+    json m = {{"target", str(mnt_fs_get_target(fs))},
+              {"type", str(mnt_fs_get_fstype(fs))},
+              {"source", str(mnt_fs_get_source(fs))},
+              {"options", str(mnt_fs_get_vfs_options(fs))}};
+    if (m["type"] == "overlay") {
+      std::string super = str(mnt_fs_get_fs_options(fs));
+      m["lowerdir"] = option(super, "lowerdir");
+      m["upperdir"] = option(super, "upperdir");
+    }
+    out.push_back(m);
+  }
+  return out;
+}
+
+bool looks_secret(const std::string& name) {
+  std::string upper;
+  for (char c : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const char* word : {"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE", "AUTH", "PASS"})
+    if (upper.find(word) != std::string::npos) return true;
+  return false;
+}
+
+json environment(pid_t pid, bool show) {
+  json out = json::array();
+  std::string raw = read_or_empty("/proc/" + std::to_string(pid) + "/environ");
+  size_t start = 0;
+  for (size_t i = 0; i <= raw.size(); ++i) {
+    if (i < raw.size() && raw[i] != '\0') continue;
+    std::string kv = raw.substr(start, i - start);
+    start = i + 1;
+    if (kv.empty()) continue;
+    size_t eq = kv.find('=');
+    std::string name = kv.substr(0, eq);
+    if (!show && eq != std::string::npos && looks_secret(name)) kv = name + "=***";
+    out.push_back(kv);
+  }
+  return out;
+}
+
+json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppManifest& app, bool show_env) {
+  json a;
+  a["name"] = app.name;
+  a["image"] = app.image.name;
+  a["unit"] = read_or_empty(pod.path / "overlay/stage1/upper/etc/systemd/system" / (app.name + ".service"));
+  std::optional<pid_t> main_pid = pod.status() == PodStatus::kRunning ? app_main_pid(m, app.name) : std::nullopt;
+  a["running"] = main_pid.has_value();
+  if (!main_pid) return a;
+  const pid_t pid = main_pid.value();
+  auto st = proc_status(pid);
+  a["pid"] = pid;
+  a["namespaces"] = namespaces(pid);
+  a["capabilities"] = {{"bounding", capability_names(st["CapBnd"])},
+                       {"effective", capability_names(st["CapEff"])},
+                       {"bounding_hex", st["CapBnd"]},
+                       {"effective_hex", st["CapEff"]}};
+  a["no_new_privs"] = st["NoNewPrivs"] == "1";
+  a["seccomp"] = {{"mode", st["Seccomp"] == "2" ? "filter" : st["Seccomp"] == "1" ? "strict" : "disabled"},
+                  {"filters", st.count("Seccomp_filters") ? std::stoi(st["Seccomp_filters"]) : 0}};
+  auto effective = [](const std::string& ids) {  // "real effective saved fs"
+    std::istringstream in(ids);
+    long real = 0, eff = 0;
+    in >> real >> eff;
+    return eff;
+  };
+  json groups = json::array();
+  std::istringstream gin(st["Groups"]);
+  for (long g; gin >> g;) groups.push_back(g);
+  a["user"] = {{"uid", effective(st["Uid"])}, {"gid", effective(st["Gid"])}, {"groups", groups}};
+  a["resources"] = resources(pid);
+  a["mounts"] = mounts(pid);
+  a["environment"] = environment(pid, show_env);
+  return a;
+}
+
+}  // namespace
+
+json inspect_pod(const PodEntry& pod, const std::string& app_name, bool show_env) {
+  PodInfo info = pod_info(pod);
+  if (!info.manifest) throw Error("pod " + pod.uuid + " has no manifest");
+  json out;
+  out["uuid"] = pod.uuid;
+  out["name"] = info.manifest->name;
+  out["machine"] = info.manifest->machine_name();
+  out["state"] = status_name(pod.status());
+  if (info.pid) out["pid"] = *info.pid;
+  out["apps"] = json::array();
+  if (!app_name.empty()) {
+    out["apps"].push_back(inspect_app(pod, *info.manifest, pick_app(*info.manifest, app_name), show_env));
+  } else {
+    for (const auto& a : info.manifest->apps) out["apps"].push_back(inspect_app(pod, *info.manifest, a, show_env));
+  }
+  return out;
+}
+
+}  // namespace crt::runtime

@@ -1,0 +1,75 @@
+// crt inspect: figures from procfs and cgroupfs, compared with the app's
+// own /proc entries.
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "pod_fixture.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+using nlohmann::json;
+
+class InspectTest : public PodTest {};
+
+TEST_F(InspectTest, ShowsWhatTheKernelSays) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--memory=100M", "--cpu=200m", "--user=33",
+                      "--environment=API_TOKEN=hunter2", "--environment=PLAIN=visible", "--", "/bin/sleep", "60"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+  pid_t pid = -1;
+  for (int i = 0; i < 500 && pid < 0; ++i) {
+    pid = wait_app_pid(uuid, "busybox");
+    if (pid > 0 && read_file("/proc/" + std::to_string(pid) + "/comm") != "sleep\n") pid = -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(pid, 0);
+  Result r = crt({"inspect", uuid, "--format=json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json app = json::parse(r.out)["apps"][0];
+  EXPECT_EQ(app["pid"], pid);
+  EXPECT_EQ(app["user"]["uid"], 33);
+  EXPECT_EQ(app["capabilities"]["bounding_hex"], proc_status(pid, "CapBnd"));
+  EXPECT_EQ(app["capabilities"]["bounding"].size(), 14U);
+  EXPECT_EQ(app["seccomp"]["mode"], "filter");
+  EXPECT_GE(app["seccomp"]["filters"].get<int>(), 1);
+  for (const char* kind : {"mnt", "pid", "uts", "ipc", "cgroup"}) EXPECT_TRUE(app["namespaces"][kind]["differs_from_host"]) << kind;
+  EXPECT_FALSE(app["namespaces"]["user"]["differs_from_host"]);
+  EXPECT_EQ(app["namespaces"]["mnt"]["id"], std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/mnt").string());
+  const json& res = app["resources"];
+  EXPECT_THAT(res["cgroup"].get<std::string>(), HasSubstr("/system.slice/busybox.service"));
+  EXPECT_EQ(res["memory_max"], "99999744");  // 100M, page-rounded
+  if (res.contains("cpu_quota_us")) {
+    EXPECT_EQ(res["cpu_quota_us"], "20000");
+  } else {
+    EXPECT_EQ(res["cpu_max"], "20000 100000");
+  }
+  bool root_overlay = false;
+  for (const auto& m : app["mounts"])
+    if (m["target"] == "/" && m["type"] == "overlay")
+      root_overlay = m["upperdir"].get<std::string>().find(uuid) != std::string::npos &&
+                     m["lowerdir"].get<std::string>().find("/store/trees/") != std::string::npos;
+  EXPECT_TRUE(root_overlay) << app["mounts"].dump();
+  std::string env = app["environment"].dump();
+  EXPECT_THAT(env, HasSubstr("API_TOKEN=***"));
+  EXPECT_THAT(env, HasSubstr("PLAIN=visible"));
+  EXPECT_THAT(env, ::testing::Not(HasSubstr("hunter2")));
+  EXPECT_THAT(app["unit"].get<std::string>(), HasSubstr("MemoryMax=100000000"));
+  r = crt({"inspect", uuid, "--show-env", "--format=json"});
+  EXPECT_THAT(r.out, HasSubstr("API_TOKEN=hunter2"));
+  r = crt({"inspect", uuid});
+  EXPECT_THAT(r.out, HasSubstr("CapBnd:       00000000a80425fb = cap_chown"));
+  EXPECT_THAT(r.out, HasSubstr("seccomp:      filter"));
+  crt({"stop", uuid});
+  p.wait();
+  r = crt({"inspect", uuid, "--format=json"});
+  EXPECT_EQ(json::parse(r.out)["apps"][0]["running"], false);
+}
+
+}  // namespace
+}  // namespace crt::test

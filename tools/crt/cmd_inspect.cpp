@@ -1,0 +1,97 @@
+// crt inspect: what the kernel says about a pod's apps.
+
+#include <cstdio>
+
+#include "commands.hpp"
+#include "common/error.hpp"
+#include "runtime/inspect.hpp"
+
+namespace crt::cli {
+
+namespace {
+
+using nlohmann::json;
+
+std::string s(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
+
+void print_text(const json& pod) {
+  std::printf("pod %s (%s), %s", s(pod["uuid"]).c_str(), s(pod["machine"]).c_str(), s(pod["state"]).c_str());
+  if (pod.contains("pid")) std::printf(", systemd-nspawn pid %d", pod["pid"].get<int>());
+  std::printf("\n");
+  for (const auto& a : pod["apps"]) {
+    std::printf("\napp %s (%s)\n", s(a["name"]).c_str(), s(a["image"]).c_str());
+    if (!a["running"].get<bool>()) {
+      std::printf("  not running\n");
+    } else {
+      std::printf("  pid:          %d\n", a["pid"].get<int>());
+      std::printf("  user:         uid %s  gid %s  groups %s\n", s(a["user"]["uid"]).c_str(), s(a["user"]["gid"]).c_str(),
+                  s(a["user"]["groups"]).c_str());
+      std::printf("  namespaces:\n");
+      for (const auto& [kind, ns] : a["namespaces"].items())
+        std::printf("    %-7s %-22s %s\n", kind.c_str(), s(ns["id"]).c_str(),
+                    ns["differs_from_host"].get<bool>() ? "own" : "host's");
+      auto names = [](const json& list) {
+        std::string out;
+        for (const auto& n : list) out += (out.empty() ? "" : ",") + s(n);
+        return out.empty() ? std::string("(none)") : out;
+      };
+      std::printf("  CapBnd:       %s = %s\n", s(a["capabilities"]["bounding_hex"]).c_str(),
+                  names(a["capabilities"]["bounding"]).c_str());
+      std::printf("  CapEff:       %s = %s\n", s(a["capabilities"]["effective_hex"]).c_str(),
+                  names(a["capabilities"]["effective"]).c_str());
+      std::printf("  NoNewPrivs:   %d\n", a["no_new_privs"].get<bool>() ? 1 : 0);
+      std::printf("  seccomp:      %s, %d filters\n", s(a["seccomp"]["mode"]).c_str(), a["seccomp"]["filters"].get<int>());
+      const json& r = a["resources"];
+      std::printf("  cgroup:       %s\n", r.contains("cgroup") ? s(r["cgroup"]).c_str() : "?");
+      for (const char* k : {"memory_current", "memory_max", "cpu_usage_nsec", "cpu_usage_usec", "cpu_quota_us",
+                            "cpu_period_us", "cpu_max"})
+        if (r.contains(k)) std::printf("  %-13s %s\n", (std::string(k) + ":").c_str(), s(r[k]).c_str());
+      std::printf("  mounts:\n");
+      for (const auto& m : a["mounts"]) {
+        std::printf("    %-28s %-8s %s\n", s(m["target"]).c_str(), s(m["type"]).c_str(), s(m["source"]).c_str());
+        if (m.contains("lowerdir")) {
+          std::printf("      lower: %s\n", s(m["lowerdir"]).c_str());
+          std::printf("      upper: %s\n", s(m["upperdir"]).c_str());
+        }
+      }
+      std::printf("  environment:\n");
+      for (const auto& e : a["environment"]) std::printf("    %s\n", s(e).c_str());
+    }
+    std::printf("  unit:\n");
+    std::string unit = s(a["unit"]);
+    size_t start = 0;
+    while (start < unit.size()) {
+      size_t nl = unit.find('\n', start);
+      if (nl == std::string::npos) nl = unit.size();
+      std::printf("    %s\n", unit.substr(start, nl - start).c_str());
+      start = nl + 1;
+    }
+  }
+}
+
+}  // namespace
+
+void add_inspect_command(CLI::App& app, const GlobalOptions& g, int&) {
+  struct Args {
+    PodRef ref;
+    std::string app;
+    std::string format = "text";
+    bool show_env = false;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("inspect", "Show what the kernel says about a pod's apps (procfs, cgroupfs)");
+  add_pod_ref(cmd, a->ref);
+  cmd->add_option("--app", a->app, "Only this app");
+  cmd->add_option("--format", a->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->add_flag("--show-env", a->show_env, "Show the values of variables that look like secrets");
+  cmd->callback([a, &g] {
+    require_root("crt inspect");
+    json pod = runtime::inspect_pod(runtime::find_pod(g.dir, pod_ref_string(a->ref)), a->app, a->show_env);
+    if (a->format == "json")
+      std::printf("%s\n", pod.dump(2).c_str());
+    else
+      print_text(pod);
+  });
+}
+
+}  // namespace crt::cli
