@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/lock.hpp"
+#include "runtime/pod_systemctl.hpp"
 
 namespace crt::runtime {
 
@@ -66,6 +68,32 @@ std::optional<pod::PodManifest> read_manifest(const stdfs::path& pod_path) {
   }
 }
 
+/// Restart counts of running apps that have a restart policy, asked of the
+/// pod's systemd; empty if it cannot be asked.
+std::map<std::string, uint64_t> live_restarts(pid_t nspawn, const pod::PodManifest& m,
+                                              const std::vector<pod::AppExit>& exits) {
+  std::map<std::string, uint64_t> out;
+  std::vector<std::string> apps;
+  for (const auto& a : m.apps) {
+    bool exited = std::any_of(exits.begin(), exits.end(), [&](const pod::AppExit& x) { return x.app == a.name; });
+    if (a.restart != "no" && !exited) apps.push_back(a.name);
+  }
+  if (apps.empty()) return out;
+  auto leader = pod_leader(nspawn);
+  if (!leader) return out;
+  std::vector<std::string> args = {"show", "--property=NRestarts", "--value"};
+  for (const auto& a : apps) args.push_back(a + ".service");
+  try {
+    std::istringstream in(pod_systemctl(*leader, args));
+    std::string line;
+    for (const auto& a : apps)
+      if (std::getline(in, line) && !line.empty()) out[a] = std::stoull(line);
+  } catch (const std::exception&) {
+    // The pod is starting or stopping: no figure rather than a wrong one.
+  }
+  return out;
+}
+
 }  // namespace
 
 PodEntry find_pod(const stdfs::path& state_dir, const std::string& ref) {
@@ -119,6 +147,7 @@ PodInfo pod_info(const PodEntry& e) {
     info.ready = stdfs::exists(e.path / "ready");
   }
   info.exits = read_app_exits(e.path);
+  if (info.pid && info.manifest) info.restarts = live_restarts(*info.pid, *info.manifest, info.exits);
   return info;
 }
 

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +53,7 @@ struct PodInfo {
   std::optional<pid_t> pid;                  ///< nspawn's PID while running
   bool ready = false;                        ///< the pod's systemd reached its default target
   std::vector<pod::AppExit> exits;           ///< apps that have exited, in order
+  std::map<std::string, uint64_t> restarts;  ///< running apps with a restart policy: restarts so far
 };
 
 PodInfo pod_info(const PodEntry& e);

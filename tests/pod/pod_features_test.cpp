@@ -115,6 +115,24 @@ TEST_F(PodFeaturesTest, RestartOnFailureUntilTheAppSucceeds) {
   EXPECT_THAT(r.out, HasSubstr("app-busybox=0\napp-busybox-restarts=2\n"));
 }
 
+TEST_F(PodFeaturesTest, StatusCountsRestartsOfARunningApp) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--restart=always", "--", "/bin/sh", "-c",
+                      "sleep 0.2"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  std::string restarts;
+  for (int i = 0; i < 100 && restarts.empty(); ++i) {
+    std::string out = crt({"status", uuid}).out;
+    size_t at = out.find("app-busybox-restarts=");
+    if (at != std::string::npos && out.compare(at + 21, 2, "0\n") != 0) restarts = out.substr(at);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(restarts.empty()) << "no restart was counted";
+  EXPECT_EQ(crt({"stop", uuid}).status, 0);
+  p.wait();
+}
+
 TEST_F(PodFeaturesTest, ExitPolicies) {
   // on-all-exit: a failing app does not stop the others.
   auto start = std::chrono::steady_clock::now();

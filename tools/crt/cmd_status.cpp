@@ -38,6 +38,7 @@ json status_json(const runtime::PodInfo& info) {
     apps[e.app] = e.status;
     restarts[e.app] = e.restarts;
   }
+  for (const auto& [app, n] : info.restarts) restarts[app] = n;
   j["app_exit_statuses"] = apps;
   j["app_restarts"] = restarts;
   return j;
@@ -54,6 +55,8 @@ void print_status(const runtime::PodInfo& info) {
     std::printf("app-%s=%d\n", e.app.c_str(), e.status);
     if (e.restarts > 0) std::printf("app-%s-restarts=%llu\n", e.app.c_str(), static_cast<unsigned long long>(e.restarts));
   }
+  for (const auto& [app, n] : info.restarts)
+    std::printf("app-%s-restarts=%llu\n", app.c_str(), static_cast<unsigned long long>(n));
 }
 
 /// Waits until `done(info)` or the timeout; returns the last info.
