@@ -96,7 +96,12 @@ HttpResponse RegistryClient::send(const std::string& path, std::vector<std::stri
         --attempt;
         continue;
       }
-      if (!e.transient() || attempt + 1 >= opts_.attempts) throw;
+      if (!e.transient() || attempt + 1 >= opts_.attempts) {
+        if (!opts_.insecure && std::string(e.what()).find("wrong version number") != std::string::npos)
+          throw Error(std::string(e.what()) + " (a plain-HTTP registry? allow it with --insecure-registry " +
+                      registry_ + ")");
+        throw;
+      }
       pause(attempt);
       continue;
     }
