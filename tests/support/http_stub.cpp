@@ -90,6 +90,8 @@ void HttpStub::handle(int fd) {
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0) return;
     in.append(buf, static_cast<size_t>(n));
+    // Not HTTP (a TLS handshake): hang up at once, as a plain server would.
+    if (!std::isupper(static_cast<unsigned char>(in[0]))) return;
   }
   Request req;
   size_t eol = in.find("\r\n");
@@ -124,8 +126,9 @@ void HttpStub::handle(int fd) {
   if (req.method != "HEAD" && !send_all(fd, r.body.data(), n)) return;
   if (r.cut_after >= 0) {
     cut_sent_ = true;
-    pollfd p{stop_pipe_[0], POLLIN, 0};
-    ::poll(&p, 1, static_cast<int>(r.stall.count()));
+    // Stalls until the client goes away, the stub stops or time is up.
+    pollfd p[2] = {{stop_pipe_[0], POLLIN, 0}, {fd, POLLIN, 0}};
+    ::poll(p, 2, static_cast<int>(r.stall.count()));
   }
 }
 
