@@ -38,10 +38,11 @@ bool is_hex64(std::string_view s) {
 }
 
 /// Whether a member name is one only image archives have.
-bool image_archive_member(const std::string& p) {
+bool image_archive_member(std::string p) {
+  while (!p.empty() && p.back() == '/') p.pop_back();
   if (p == "oci-layout" || p == "manifest.json" || p == "index.json" || p == "repositories") return true;
-  if (p.rfind("blobs/sha256/", 0) == 0) return true;
-  return is_hex64(p.substr(0, 64)) && (p.size() == 64 || p[64] == '/' || p.substr(64) == ".json");
+  if (p == "blobs" || p == "blobs/sha256" || p.rfind("blobs/sha256/", 0) == 0) return true;
+  return is_hex64(p.substr(0, 64)) && (p.size() == 64 || p[64] == '/' || p.substr(64) == ".json" || p.substr(64) == ".tar");
 }
 
 }  // namespace

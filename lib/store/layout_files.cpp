@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <vector>
+
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "store/archive_util.hpp"
@@ -68,6 +70,31 @@ void check_relative(const std::string& path) {
     throw Error("refusing the path " + quote(path) + ": it leaves the layout");
 }
 
+/// The member a symlink at `link` pointing to `target` names ("" when it
+/// leaves the archive).
+std::string lexical_join(const std::string& link, const std::string& target) {
+  if (!target.empty() && target.front() == '/') return "";
+  std::vector<std::string> parts;
+  std::string dir = link.substr(0, link.rfind('/') == std::string::npos ? 0 : link.rfind('/'));
+  std::string all = dir.empty() ? target : dir + "/" + target;
+  size_t pos = 0;
+  while (pos <= all.size()) {
+    size_t slash = all.find('/', pos);
+    std::string c = all.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    if (c == "..") {
+      if (parts.empty()) return "";
+      parts.pop_back();
+    } else if (!c.empty() && c != ".") {
+      parts.push_back(c);
+    }
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  std::string out;
+  for (const auto& c : parts) out += (out.empty() ? "" : "/") + c;
+  return out;
+}
+
 }  // namespace
 
 std::string LayoutFiles::read(const std::string& path, size_t limit) const { return read_all(*open(path), limit); }
@@ -109,16 +136,31 @@ ArchiveFiles::ArchiveFiles(stdfs::path archive) : archive_(std::move(archive)) {
     int rc = archive_read_next_header(in.get(), &e);
     if (rc == ARCHIVE_EOF) break;
     check_archive(in.get(), rc, "reading " + quote(archive_.string()));
-    if (archive_entry_filetype(e) == AE_IFREG) members_.insert(clean_entry_path(archive_entry_pathname(e)));
+    std::string name = clean_entry_path(archive_entry_pathname(e));
+    if (archive_entry_filetype(e) == AE_IFREG) members_.insert(name);
+    if (archive_entry_filetype(e) == AE_IFLNK && archive_entry_symlink(e) != nullptr)
+      links_[name] = lexical_join(name, archive_entry_symlink(e));
   }
 }
 
-bool ArchiveFiles::exists(const std::string& path) const { return members_.count(path) > 0; }
+std::string ArchiveFiles::resolve(const std::string& path) const {
+  std::string p = path;
+  for (int hops = 0; hops < 8; ++hops) {
+    auto it = links_.find(p);
+    if (it == links_.end()) return p;
+    p = it->second;
+  }
+  throw Error("too many symlinks from " + quote(path) + " in " + quote(archive_.string()));
+}
+
+bool ArchiveFiles::exists(const std::string& path) const { return members_.count(resolve(path)) > 0; }
 
 std::unique_ptr<ByteSource> ArchiveFiles::open(const std::string& path) const {
   check_relative(path);
-  if (!exists(path)) throw Error(quote(path) + " is missing in " + quote(archive_.string()));
-  return std::make_unique<MemberSource>(archive_, path);
+  std::string real = resolve(path);
+  check_relative(real);
+  if (members_.count(real) == 0) throw Error(quote(path) + " is missing in " + quote(archive_.string()));
+  return std::make_unique<MemberSource>(archive_, real);
 }
 
 std::string ArchiveFiles::describe() const { return quote(archive_.string()); }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -39,6 +40,8 @@ class DirectoryFiles : public LayoutFiles {
 /// Members of a tar archive (oci-archive, docker-archive; compressed or not).
 /// Each open() reads the archive again up to that member: cheap for the
 /// uncompressed archives these are, as libarchive seeks over the rest.
+/// Symlinks between members (as skopeo writes docker archives) are followed
+/// inside the archive.
 class ArchiveFiles : public LayoutFiles {
  public:
   explicit ArchiveFiles(std::filesystem::path archive);
@@ -47,8 +50,12 @@ class ArchiveFiles : public LayoutFiles {
   [[nodiscard]] std::string describe() const override;
 
  private:
+  /// The regular member `path` stands for, following member symlinks.
+  [[nodiscard]] std::string resolve(const std::string& path) const;
+
   std::filesystem::path archive_;
   std::set<std::string> members_;
+  std::map<std::string, std::string> links_;  ///< symlink member -> target member
 };
 
 /// The path of a blob in an OCI layout: "blobs/sha256/<hex>".
