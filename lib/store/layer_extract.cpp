@@ -16,6 +16,7 @@
 #include "store/chunk_queue.hpp"
 #include "store/digest.hpp"
 #include "store/oci.hpp"
+#include "store/tree_writer.hpp"
 #include "store/whiteout.hpp"
 
 namespace crt::store {
@@ -148,23 +149,21 @@ class Decompressor {
 };
 
 /// The consumer: reads the tar from the queue and writes it into the tree.
-class TreeWriter {
+class LayerReader {
  public:
-  TreeWriter(ChunkQueue& queue, const stdfs::path& dest, std::function<void()> tick)
+  LayerReader(ChunkQueue& queue, const stdfs::path& dest, std::function<void()> tick)
       : queue_(queue),
         tick_(std::move(tick)),
         root_(fs::open_fd(dest, O_RDONLY | O_DIRECTORY)),
-        in_(archive_read_new()),
-        disk_(archive_write_disk_new()) {
-    if (!in_ || !disk_) throw Error("allocating libarchive handles");
+        tree_(root_.get()),
+        in_(archive_read_new()) {
+    if (!in_) throw Error("allocating a libarchive reader");
     archive_read_support_format_tar(in_.get());
     archive_read_support_format_gnutar(in_.get());
-    check_archive(disk_.get(), archive_write_disk_set_options(disk_.get(), secure_extract_flags()),
-                  "setting up extraction");
   }
 
   uint64_t run() {
-    check_archive(in_.get(), archive_read_open(in_.get(), this, nullptr, &TreeWriter::on_read, nullptr),
+    check_archive(in_.get(), archive_read_open(in_.get(), this, nullptr, &LayerReader::on_read, nullptr),
                   "reading the layer");
     archive_entry* e = nullptr;
     for (;;) {
@@ -174,7 +173,7 @@ class TreeWriter {
       check_archive(in_.get(), rc, "reading the layer");
       entry(e);
     }
-    check_archive(disk_.get(), archive_write_close(disk_.get()), "finishing extraction");
+    tree_.finish();
     // The diff_id covers the stream to its end, padding after the tar included.
     while (advance()) {
     }
@@ -198,51 +197,17 @@ class TreeWriter {
       throw Error("layer entry " + quote(path) +
                   " is a 0/0 character device, which overlayfs would take for a whiteout");
     if (archive_entry_filetype(e) == AE_IFSOCK) return;  // a socket cannot be unpacked
-    drop_overlay_xattrs(e);
-    archive_entry_set_uname(e, nullptr);
-    archive_entry_set_gname(e, nullptr);
-    check_archive(disk_.get(), archive_write_header(disk_.get(), e), "extracting " + quote(path));
     if (archive_entry_filetype(e) == AE_IFREG && archive_entry_hardlink(e) == nullptr)
       size_ += static_cast<uint64_t>(archive_entry_size(e));
-    copy_data(path);
-    check_archive(disk_.get(), archive_write_finish_entry(disk_.get()), "extracting " + quote(path));
-  }
-
-  void copy_data(const std::string& path) {
-    for (;;) {
-      const void* buf = nullptr;
-      size_t n = 0;
-      la_int64_t off = 0;
-      int rc = archive_read_data_block(in_.get(), &buf, &n, &off);
+    tree_.write(e, [&](const void** buf, size_t* n, int64_t* off) {
+      la_int64_t o = 0;
+      int rc = archive_read_data_block(in_.get(), buf, n, &o);
       rethrow();
-      if (rc == ARCHIVE_EOF) return;
+      if (rc == ARCHIVE_EOF) return false;
       check_archive(in_.get(), rc, "reading " + quote(path) + " from the layer");
-      if (archive_write_data_block(disk_.get(), buf, n, off) < 0)
-        check_archive(disk_.get(), ARCHIVE_FATAL, "extracting " + quote(path));
-    }
-  }
-
-  static void drop_overlay_xattrs(archive_entry* e) {
-    if (archive_entry_xattr_reset(e) == 0) return;
-    struct Xattr {
-      std::string name;
-      std::string value;
-    };
-    std::vector<Xattr> keep;
-    bool dropped = false;
-    const char* name = nullptr;
-    const void* value = nullptr;
-    size_t size = 0;
-    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-      if (is_overlay_xattr(name)) {
-        dropped = true;
-        continue;
-      }
-      keep.push_back({name, std::string(static_cast<const char*>(value), size)});
-    }
-    if (!dropped) return;
-    archive_entry_xattr_clear(e);
-    for (const auto& x : keep) archive_entry_xattr_add_entry(e, x.name.c_str(), x.value.data(), x.value.size());
+      *off = o;
+      return true;
+    });
   }
 
   /// Moves to the next chunk; false at the end of the stream.
@@ -255,7 +220,7 @@ class TreeWriter {
 
   // A C callback: failures are kept and rethrown after libarchive returns.
   static la_ssize_t on_read(archive* a, void* self_arg, const void** buf) {
-    auto* self = static_cast<TreeWriter*>(self_arg);
+    auto* self = static_cast<LayerReader*>(self_arg);
     try {
       if (!self->advance()) return 0;
       *buf = self->current_->data();
@@ -274,9 +239,9 @@ class TreeWriter {
   ChunkQueue& queue_;
   std::function<void()> tick_;
   UniqueFd root_;
+  TreeWriter tree_;
   std::optional<Chunk> current_;
   ArchivePtr in_;
-  ArchivePtr disk_;
   uint64_t size_ = 0;
   std::exception_ptr error_;
 };
@@ -297,13 +262,10 @@ ExtractedLayer extract_layer(ByteSource& blob, const stdfs::path& dest_arg, cons
         ChunkQueue& q;
         ~Stop() { q.cancel(); }
       } stop{queue};
-      // archive_write_disk works relative to the working directory; the
-      // guard is declared first so the writer is freed inside the tree.
-      CwdGuard cwd(dest);
       auto tick = [&] {
         if (opts.on_progress) opts.on_progress(producer.consumed().load());
       };
-      TreeWriter writer(queue, dest, tick);
+      LayerReader writer(queue, dest, tick);
       out.size = writer.run();
     }
     out.blob_digest = producer.blob_digest();

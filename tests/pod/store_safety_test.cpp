@@ -5,7 +5,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -163,23 +162,23 @@ TEST_F(StoreSafety, KillDuringAnImportLeavesNoHalfTreeAndTheNextImportCompletes)
 TEST_F(StoreSafety, AFullDiskAndAReadOnlyStoreAreClearErrors) {
   std::string small = dir_ + "/small";
   stdfs::create_directories(small);
-  ASSERT_EQ(::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=4m"), 0);
-  struct Unmount {
-    std::string p;
-    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
-  } unmount{small};
   std::string lay = big_layout(dir_ + "/big");
-  Result r = run({crt_bin_, "--dir=" + small, "image", "import", lay, "big:1"});
-  EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("No space left on device"));
-  EXPECT_THAT(r.err, ::testing::StartsWith("crt: importing '" + lay + "' (oci): layer 1"));
-  EXPECT_TRUE(stdfs::is_empty(small + "/store/trees"));
-  EXPECT_TRUE(stdfs::is_empty(small + "/store/tmp")) << "a failed import cleans up after itself";
-
-  ASSERT_EQ(::mount(nullptr, small.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr), 0);
-  r = run({crt_bin_, "--dir=" + small, "image", "import", layout("app", {}), "app:1"});
-  EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("Read-only file system"));
+  std::string app = layout("app", {});
+  // A small tmpfs in a mount namespace of its own, so that no other process
+  // on the machine ever sees it.
+  std::string crt = crt_bin_ + " --dir=" + small + " image import ";
+  std::string script = "mount -t tmpfs -o size=4m tmpfs " + small + " || exit 100\n" + crt + lay + " big:1 2>" + dir_ +
+                       "/full.err; echo $? >" + dir_ + "/full.rc\n" + "ls -A " + small + "/store/trees >" + dir_ + "/left; ls -A " + small + "/store/tmp >>" + dir_ + "/left\n" + "mount -o remount,ro " + small + " || exit 101\n" + crt +
+                       app + " app:1 2>" + dir_ + "/ro.err; echo $? >" + dir_ + "/ro.rc\n";
+  Result r = run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_file(dir_ + "/full.rc"), "254\n");
+  std::string err = read_file(dir_ + "/full.err");
+  EXPECT_THAT(err, HasSubstr("No space left on device"));
+  EXPECT_THAT(err, ::testing::StartsWith("crt: importing '" + lay + "' (oci): layer 1"));
+  EXPECT_EQ(read_file(dir_ + "/left"), "") << "no tree, and a failed import cleans up after itself";
+  EXPECT_EQ(read_file(dir_ + "/ro.rc"), "254\n");
+  EXPECT_THAT(read_file(dir_ + "/ro.err"), HasSubstr("Read-only file system"));
 }
 
 TEST_F(StoreSafety, RmForceKeepsARunningPodsLayersUntilGc) {
