@@ -218,8 +218,9 @@ void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs) 
 std::string normalize_stop_signal(const std::string& s) {
   std::string name = s;
   for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
-    int n = std::stoi(name.substr(0, 3));
+  if (name.empty()) throw Error("unknown signal ''");
+  if (std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    int n = name.size() > 2 ? 0 : std::stoi(name);
     const char* abbrev = n > 0 && n < 32 ? sigabbrev_np(n) : nullptr;
     if (abbrev == nullptr) throw Error("unknown signal " + quote(s));
     return std::string("SIG") + abbrev;
@@ -227,7 +228,14 @@ std::string normalize_stop_signal(const std::string& s) {
   if (name.rfind("SIG", 0) == 0) name.erase(0, 3);
   for (int n = 1; n < 32; ++n)
     if (const char* abbrev = sigabbrev_np(n); abbrev != nullptr && name == abbrev) return "SIG" + name;
-  if (name.rfind("RTMIN", 0) == 0 || name.rfind("RTMAX", 0) == 0) return "SIG" + name;
+  for (const char* rt : {"RTMIN", "RTMAX"}) {
+    std::string_view rest = std::string_view(name).substr(name.rfind(rt, 0) == 0 ? 5 : 0);
+    if (rest.size() == name.size()) continue;
+    if (rest.empty()) return "SIG" + name;
+    if ((rest[0] == '+' || rest[0] == '-') && rest.size() > 1 &&
+        std::all_of(rest.begin() + 1, rest.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      return "SIG" + name;
+  }
   throw Error("unknown signal " + quote(s));
 }
 

@@ -2,6 +2,7 @@
 // Basic auth, Bearer tokens, multi-platform indexes, whiteouts.
 
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sys/xattr.h>
 
 #include <filesystem>
@@ -160,6 +161,49 @@ TEST_F(RegistryTest, BearerTokenChallengeFlow) {
   EXPECT_THAT(reqs.back().target, HasSubstr("service=crt-test-registry"));
   EXPECT_THAT(reqs.back().target, HasSubstr("scope=repository%3Ateam%2Fapp%3Apull"));
   EXPECT_EQ(crt({"run", ref}).out, "with a token\n");
+}
+
+}  // namespace
+}  // namespace crt::test
+
+namespace crt::test {
+namespace {
+
+// A layout as CI pipelines make them: umoci builds it from rootfs trees (a
+// file deleted in the second layer becomes umoci's whiteout), skopeo pushes it.
+TEST_F(RegistryTest, UmociBuiltLayoutThroughARegistry) {
+  if (::access("/usr/bin/umoci", X_OK) != 0) GTEST_SKIP() << "umoci is not installed (scripts/install-deps installs it)";
+  std::string lay = dir_ + "/umoci";
+  auto umoci = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "umoci");
+    Result r = run(args);
+    ASSERT_EQ(r.status, 0) << r.err;
+  };
+  umoci({"init", "--layout", lay});
+  umoci({"new", "--image", lay + ":v1"});
+  umoci({"unpack", "--image", lay + ":v1", dir_ + "/bundle"});
+  std::string root = dir_ + "/bundle/rootfs";
+  stdfs::create_directories(root + "/bin");
+  stdfs::create_directories(root + "/etc/app");
+  stdfs::copy_file("/bin/busybox", root + "/bin/busybox");
+  stdfs::create_symlink("busybox", root + "/bin/sh");
+  stdfs::create_symlink("busybox", root + "/bin/ls");
+  std::ofstream(root + "/etc/app/old.conf") << "old\n";
+  std::ofstream(root + "/etc/app/keep.conf") << "keep\n";
+  umoci({"repack", "--image", lay + ":v1", dir_ + "/bundle"});
+  // The second layer: unpacked afresh, so umoci diffs against the first.
+  umoci({"unpack", "--image", lay + ":v1", dir_ + "/bundle2"});
+  root = dir_ + "/bundle2/rootfs";
+  stdfs::remove(root + "/etc/app/old.conf");
+  std::ofstream(root + "/etc/app/new.conf") << "new\n";
+  umoci({"repack", "--image", lay + ":v1", dir_ + "/bundle2"});
+  umoci({"config", "--image", lay + ":v1", "--config.cmd=/bin/ls", "--config.cmd=/etc/app"});
+  push(lay, plain().host(), "ci/app");
+  std::string ref = plain().host() + "/ci/app:v1";
+  ASSERT_EQ(crt({"image", "pull", "-q", "--insecure-registry", plain().host(), ref}).status, 0);
+  EXPECT_EQ(json::parse(crt({"image", "inspect", ref}).out)[0]["layers"].size(), 2u);
+  Result r = crt({"run", ref});
+  EXPECT_EQ(r.out, "keep.conf\nnew.conf\n") << r.err;
 }
 
 }  // namespace
