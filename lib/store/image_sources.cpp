@@ -178,39 +178,49 @@ std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::str
   });
 }
 
+namespace {
+
+/// One entry of a docker archive's manifest.json.
+ImageInput docker_image(const LayoutFiles& files, const json& entry, const std::vector<std::string>& tags,
+                        const std::optional<Reference>& name) {
+  ImageInput in;
+  in.config = files.read(entry.at("Config").get<std::string>());
+  for (const auto& layer : entry.at("Layers")) {
+    std::string path = layer.get<std::string>();
+    LayerInput l;
+    // A layer named after its digest (newer docker) is checked as such.
+    if (path.rfind("blobs/sha256/", 0) == 0 && is_hex64(path.substr(13))) l.digest = "sha256:" + path.substr(13);
+    l.open = [&files, path] { return files.open(path); };
+    in.layers.push_back(std::move(l));
+  }
+  if (name) {
+    in.names = {*name};
+  } else {
+    for (const auto& t : tags) in.names.push_back(parse_reference(t));
+  }
+  return in;
+}
+
+}  // namespace
+
 std::vector<ImageInput> read_docker_archive(const LayoutFiles& files, const std::optional<Reference>& name) {
   return with_context("reading the docker archive " + files.describe(), [&] {
-   try {
     json manifest = parse_json(files.read("manifest.json"), "manifest.json");
     if (!manifest.is_array() || manifest.empty()) throw Error("its manifest.json lists no image");
     std::vector<ImageInput> out;
-    for (const auto& entry : manifest) {
-      std::vector<std::string> tags = entry.value("RepoTags", std::vector<std::string>{});
-      if (tags.empty() && entry.contains("RepoTags") && !entry["RepoTags"].is_null() && !entry["RepoTags"].is_array())
-        throw Error("RepoTags is not a list");
-      if (name && manifest.size() > 1 && std::find(tags.begin(), tags.end(), name->str()) == tags.end()) continue;
-      ImageInput in;
-      in.config = files.read(entry.at("Config").get<std::string>());
-      for (const auto& layer : entry.at("Layers")) {
-        std::string path = layer.get<std::string>();
-        LayerInput l;
-        // A layer named after its digest (newer docker) is checked as such.
-        if (path.rfind("blobs/sha256/", 0) == 0 && is_hex64(path.substr(13))) l.digest = "sha256:" + path.substr(13);
-        l.open = [&files, path] { return files.open(path); };
-        in.layers.push_back(std::move(l));
+    try {
+      for (const auto& entry : manifest) {
+        std::vector<std::string> tags;
+        if (entry.contains("RepoTags") && entry["RepoTags"].is_array())
+          tags = entry["RepoTags"].get<std::vector<std::string>>();
+        if (name && manifest.size() > 1 && std::find(tags.begin(), tags.end(), name->str()) == tags.end()) continue;
+        out.push_back(docker_image(files, entry, tags, name));
       }
-      if (name) {
-        in.names = {*name};
-      } else {
-        for (const auto& t : tags) in.names.push_back(parse_reference(t));
-      }
-      out.push_back(std::move(in));
+    } catch (const json::exception& e) {
+      throw Error(std::string("invalid manifest.json: ") + e.what());
     }
     if (out.empty()) throw Error("it holds several images and none is tagged " + quote(name->str()));
     return out;
-   } catch (const json::exception& e) {
-    throw Error(std::string("invalid manifest.json: ") + e.what());
-   }
   });
 }
 

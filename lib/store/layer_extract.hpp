@@ -36,7 +36,7 @@ struct ExtractOptions {
 /// by its bytes) into the new directory `dest`, the way overlayfs needs it:
 /// ".wh.NAME" becomes a 0/0 character device NAME and ".wh..wh..opq" the
 /// trusted.overlay.opaque xattr of its directory. Owners (numeric), modes,
-/// times, xattrs (security.capability included) and ACLs are kept, device
+/// times, xattrs (security.capability included; ACLs as their xattrs) are kept, device
 /// nodes and FIFOs created; an entry that would land outside `dest`, a
 /// literal 0/0 character device (overlayfs would take it for a whiteout) and
 /// overlayfs' own xattrs are refused. Decompression and both digests run on a

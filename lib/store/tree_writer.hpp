@@ -20,7 +20,9 @@ namespace crt::store {
 /// archive_write_disk checks each path component on every entry. Owners
 /// (numeric), modes (set after the owner, so setuid bits stay), xattrs
 /// (after the owner, so security.capability stays) and times are applied;
-/// directory times last, once their content is written.
+/// directory times last, once their content is written. Xattrs are set on
+/// files and directories (symlinks and device nodes keep none); ACLs travel
+/// as their system.posix_acl_* xattrs, as OCI tools write them.
 class TreeWriter {
  public:
   explicit TreeWriter(int root_fd);
