@@ -280,7 +280,7 @@ TEST(ImageRecords, StopSignalPortsAndVolumesReachTheAppManifest) {
   AppManifest app = make_app_manifest(req, PodFlags{}, im);
   EXPECT_EQ(app.stop_signal, "SIGINT");
   EXPECT_EQ(app.exposed_ports, (Strings{"5432/tcp", "9187/tcp"}));
-  EXPECT_EQ(app.volumes, Strings{"/data"});
+  EXPECT_EQ(app.image_volumes, Strings{"/data"});
   im.config.stop_signal = "SIGWHAT";
   try {
     make_app_manifest(req, PodFlags{}, im);
