@@ -58,7 +58,7 @@ TEST_F(RegistryTest, PlainHttpOnlyWhenAskedThenRunsWithTheImageConfig) {
   std::string uuid = read_file(dir_ + "/uuid").substr(0, 36);
   json pod = json::parse(read_file(pod_dir(uuid) + "/pod.json"));
   EXPECT_EQ(pod["apps"][0]["exposed_ports"], json({"8080/tcp"}));
-  EXPECT_EQ(pod["apps"][0]["volumes"], json({"/data"}));
+  EXPECT_EQ(pod["apps"][0]["image_volumes"], json({"/data"}));
   EXPECT_EQ(pod["apps"][0]["stop_signal"], "SIGQUIT");
   std::string unit = read_file(pod_dir(uuid) + "/overlay/stage1/upper/etc/systemd/system/app.service");
   EXPECT_THAT(unit, HasSubstr("KillSignal=SIGQUIT"));
