@@ -14,6 +14,7 @@
 #include "store/layer_import.hpp"
 #include "store/layout_files.hpp"
 #include "store/oci.hpp"
+#include "store/work_dir.hpp"
 
 namespace crt::store {
 
@@ -83,7 +84,7 @@ uint64_t size_of(const stdfs::path& p) {
 void export_oci_archive(const Store& store, const Image& im, const stdfs::path& out, const std::string& ref_name) {
   with_context("exporting " + im.id + " to " + quote(out.string()), [&] {
     std::string config = store.config_blob(im);
-    fs::TempDir work(store.root() / "tmp" / "export");
+    WorkDir work(store.root() / "tmp", "export");
     // Layers: the blobs the image came with, or (rootfs imports) its tree
     // written as the canonical tar whose digest is the diff_id.
     struct Layer {

@@ -17,6 +17,7 @@
 #include "store/layer_import.hpp"
 #include "store/oci.hpp"
 #include "store/store.hpp"
+#include "store/work_dir.hpp"
 
 namespace crt::store {
 
@@ -24,23 +25,6 @@ namespace stdfs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-/// A work directory in tmp/, locked while in use so that a later import
-/// knows whether it is abandoned; removed on destruction.
-class WorkDir {
- public:
-  WorkDir(const stdfs::path& tmp, const std::string& prefix)
-      : dir_(tmp / prefix),
-        lock_(FileLock::acquire(dir_.path().string() + ".lock", FileLock::Mode::kExclusive)) {}
-  ~WorkDir() { ::unlink((dir_.path().string() + ".lock").c_str()); }
-  WorkDir(const WorkDir&) = delete;
-  WorkDir& operator=(const WorkDir&) = delete;
-  [[nodiscard]] const stdfs::path& path() const { return dir_.path(); }
-
- private:
-  fs::TempDir dir_;
-  FileLock lock_;
-};
 
 /// Durable before it becomes visible: a crash leaves either nothing or a
 /// complete tree.
