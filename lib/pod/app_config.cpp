@@ -4,6 +4,8 @@
 #include <charconv>
 #include <sstream>
 #include <cctype>
+#include <csignal>
+#include <cstring>
 #include <set>
 
 #include "common/error.hpp"
@@ -171,11 +173,9 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     if (f.pids_limit) app.pids_limit = parse_integer(*f.pids_limit, 1, 4194304, "--pids-limit");
     app.exposed_ports = image.config.exposed_ports;
     app.image_volumes = image.config.volumes;
-    if (!image.config.stop_signal.empty()) {
-      if (!signal_number(image.config.stop_signal))
-        throw Error("the image's stop signal " + quote(image.config.stop_signal) + " is not a signal");
-      app.stop_signal = image.config.stop_signal;
-    }
+    if (!image.config.stop_signal.empty())
+      app.stop_signal =
+          with_context("the image's StopSignal", [&] { return normalize_stop_signal(image.config.stop_signal); });
     return app;
   });
 }
@@ -213,6 +213,30 @@ void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs) 
           throw Error("app " + quote(app.name) + " mounts two volumes on " + quote(mt.target));
     }
   }
+}
+
+std::string normalize_stop_signal(const std::string& s) {
+  std::string name = s;
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (name.empty()) throw Error("unknown signal ''");
+  if (std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    int n = name.size() > 2 ? 0 : std::stoi(name);
+    const char* abbrev = n > 0 && n < 32 ? sigabbrev_np(n) : nullptr;
+    if (abbrev == nullptr) throw Error("unknown signal " + quote(s));
+    return std::string("SIG") + abbrev;
+  }
+  if (name.rfind("SIG", 0) == 0) name.erase(0, 3);
+  for (int n = 1; n < 32; ++n)
+    if (const char* abbrev = sigabbrev_np(n); abbrev != nullptr && name == abbrev) return "SIG" + name;
+  for (const char* rt : {"RTMIN", "RTMAX"}) {
+    std::string_view rest = std::string_view(name).substr(name.rfind(rt, 0) == 0 ? 5 : 0);
+    if (rest.size() == name.size()) continue;
+    if (rest.empty()) return "SIG" + name;
+    if ((rest[0] == '+' || rest[0] == '-') && rest.size() > 1 &&
+        std::all_of(rest.begin() + 1, rest.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      return "SIG" + name;
+  }
+  throw Error("unknown signal " + quote(s));
 }
 
 void validate_apps(const std::vector<AppManifest>& apps) {

@@ -27,6 +27,10 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
 /// path an image declares and no --mount covers) and checks every mount.
 void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs);
 
+/// The signal name systemd's KillSignal= takes ("SIGQUIT") for an image's
+/// StopSignal ("SIGQUIT", "QUIT" or "3"). Throws on an unknown signal.
+std::string normalize_stop_signal(const std::string& s);
+
 /// Checks what concerns several apps together (unique names).
 void validate_apps(const std::vector<AppManifest>& apps);
 

@@ -54,6 +54,12 @@ void add_pod_options(CLI::App& app, PodFlags& p) {
       ->allow_extra_args(false);
   app.add_option("--stage1-path", p.stage1_path, "Use this stage1 image (tarball or directory)");
   app.add_flag("--debug", p.debug, "Show what crt, nspawn and the pod's systemd are doing");
+  app.add_option("--pull-policy", p.pull_policy,
+                 "When to pull an image from its registry: never, missing (the default) or always")
+      ->check(CLI::IsMember({"never", "missing", "always"}));
+  app.add_option("--insecure-registry", p.insecure_registries,
+                 "Reach this registry (HOST[:PORT]) over plain HTTP or unverified HTTPS")
+      ->allow_extra_args(false);
 }
 
 /// Parses `tokens` with `app`; returns what it did not consume.

@@ -54,6 +54,8 @@ struct PodFlags {
   std::vector<std::string> volumes;  ///< "NAME,kind=…,…"
   std::optional<std::string> stage1_path;
   bool debug = false;
+  std::string pull_policy = "missing";           ///< never, missing, always
+  std::vector<std::string> insecure_registries;  ///< besides crt.conf's
 };
 
 struct RunRequest {

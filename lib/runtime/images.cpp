@@ -7,6 +7,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "config/crt_conf.hpp"
 #include "store/digest.hpp"
 
 namespace crt::runtime {
@@ -78,14 +79,46 @@ std::optional<store::Image> import_builtin(store::Store& store, const std::strin
   });
 }
 
-store::Image resolve_image(store::Store& store, const std::string& ref, const stdfs::path& data_dir) {
-  if (auto im = store.find(ref)) return *im;
-  if (ref.rfind("sha256:", 0) != 0) {
-    store::Reference r = store::parse_reference(ref);
-    if (r.tag == "latest" && r.name.find('/') == std::string::npos)
-      if (auto im = import_builtin(store, r.name, data_dir)) return *im;
+namespace {
+
+bool is_builtin_name(const std::string& ref) {
+  if (ref.rfind("sha256:", 0) == 0 || ref.find('@') != std::string::npos) return false;
+  store::Reference r = store::parse_reference(ref);
+  return r.tag == "latest" && r.name.find('/') == std::string::npos;
+}
+
+/// The image the store has under `ref`, or under one of the names a short
+/// name stands for.
+std::optional<store::Image> find_local(const store::Store& store, const std::string& ref, const ResolveOptions& opts) {
+  if (auto im = store.find(ref)) return im;
+  if (ref.rfind("sha256:", 0) == 0 || registry::parse_remote_reference(ref) || opts.default_registries.empty())
+    return std::nullopt;
+  for (const auto& c : registry::qualify_short_name(ref, opts.default_registries))
+    if (auto im = store.find(c.str())) return im;
+  return std::nullopt;
+}
+
+}  // namespace
+
+store::Image resolve_image(store::Store& store, const std::string& ref, const stdfs::path& data_dir,
+                           const ResolveOptions& opts) {
+  // crt's own images are never looked up in a registry.
+  if (is_builtin_name(ref)) {
+    if (auto im = store.find(ref)) return *im;
+    if (auto im = import_builtin(store, store::parse_reference(ref).name, data_dir)) return *im;
   }
-  throw Error("no image " + quote(ref) + " in the store (import one with 'crt image import')");
+  bool by_id = ref.rfind("sha256:", 0) == 0;
+  if (opts.policy != PullPolicy::kAlways || by_id)
+    if (auto im = find_local(store, ref, opts)) return *im;
+  if (by_id) throw Error("no image " + quote(ref) + " in the store");
+  if (opts.policy == PullPolicy::kNever)
+    throw Error("no image " + quote(ref) + " in the store, and the pull policy is 'never' (import it with 'crt image "
+                "import' or pull it with 'crt image pull')");
+  if (!registry::parse_remote_reference(ref) && opts.default_registries.empty())
+    throw Error("no image " + quote(ref) + " in the store (import one with 'crt image import'; to pull it, give its "
+                "registry, as in 'registry.example.org/" + ref + "': short names are pulled only from the default "
+                "registries of " + config::kDefaultConfigPath + ")");
+  return pull(store, ref, opts);
 }
 
 }  // namespace crt::runtime

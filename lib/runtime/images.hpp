@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "runtime/image_pull.hpp"
 #include "store/store.hpp"
 
 namespace crt::runtime {
@@ -17,9 +18,11 @@ std::filesystem::path default_data_dir();
 store::Image ensure_stage1(store::Store& store, const std::filesystem::path& data_dir,
                            const std::optional<std::filesystem::path>& override);
 
-/// The image `ref` names in the store; a built-in image (images/NAME.tar in
-/// the data directory, such as busybox) is imported on first use.
-store::Image resolve_image(store::Store& store, const std::string& ref, const std::filesystem::path& data_dir);
+/// The image `ref` names: a built-in image (images/NAME.tar in the data
+/// directory, such as busybox) is imported on first use; any other comes
+/// from the store or a registry, as `opts.policy` says.
+store::Image resolve_image(store::Store& store, const std::string& ref, const std::filesystem::path& data_dir,
+                           const ResolveOptions& opts = {});
 
 /// Imports the built-in image `name` if it exists; nullopt otherwise.
 std::optional<store::Image> import_builtin(store::Store& store, const std::string& name,

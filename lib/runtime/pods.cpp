@@ -165,4 +165,17 @@ std::vector<std::string> pods_using_image(const stdfs::path& state_dir, const st
   return out;
 }
 
+std::set<std::string> layers_in_use(const stdfs::path& state_dir) {
+  std::set<std::string> out;
+  for (const auto& p : list_pods(state_dir)) {
+    PodStatus st = p.status();
+    if (st != PodStatus::kPreparing && st != PodStatus::kPrepared && st != PodStatus::kRunning) continue;
+    auto m = read_manifest(p.path);
+    if (!m) continue;  // no manifest yet: it pins nothing
+    out.insert(m->stage1.layers.begin(), m->stage1.layers.end());
+    for (const auto& a : m->apps) out.insert(a.image.layers.begin(), a.image.layers.end());
+  }
+  return out;
+}
+
 }  // namespace crt::runtime

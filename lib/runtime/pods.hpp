@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,5 +65,9 @@ std::vector<pod::AppExit> read_app_exits(const std::filesystem::path& pod_path);
 /// Pods being prepared, prepared or running whose manifest uses image `id`
 /// (as an app or as stage1).
 std::vector<std::string> pods_using_image(const std::filesystem::path& state_dir, const std::string& id);
+
+/// The layers (diff_ids) of every image a pod being prepared, prepared or
+/// running uses: what rm --force and gc must leave.
+std::set<std::string> layers_in_use(const std::filesystem::path& state_dir);
 
 }  // namespace crt::runtime

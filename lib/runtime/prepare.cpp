@@ -56,7 +56,7 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   store::Image stage1 = ensure_stage1(store, ctx.data_dir, req.pod.stage1_path);
   m.stage1 = {stage1.names.empty() ? "" : stage1.names.front(), stage1.id, stage1.layers};
   for (const auto& app : req.apps) {
-    store::Image im = resolve_image(store, app.image, ctx.data_dir);
+    store::Image im = resolve_image(store, app.image, ctx.data_dir, ctx.resolve);
     m.apps.push_back(pod::make_app_manifest(app, req.pod, im));
   }
   pod::validate_apps(m.apps);
@@ -151,10 +151,16 @@ PodRollback::~PodRollback() {
 
 PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodState destination) {
   store::Store store(ctx.state_dir);
-  pod::PodManifest m = plan_pod(req, store, ctx);
-  // Until the overlays are mounted no image of this pod may be removed;
-  // afterwards its manifest pins them.
+  // From the lookup of its images until its overlays are mounted no image of
+  // this pod may be removed; afterwards its manifest pins them.
   FileLock store_lock = store.lock_shared();
+  pod::PodManifest m;
+  try {
+    m = plan_pod(req, store, ctx);
+  } catch (const Error&) {
+    check_interrupted();  // a pull cut short by Ctrl-C is an interruption
+    throw;
+  }
   check_interrupted();
 
   PodDir pod = PodDir::create(ctx.state_dir, m.uuid);

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "pod/run_args.hpp"
+#include "runtime/image_pull.hpp"
 
 namespace crt::runtime {
 
@@ -15,6 +16,8 @@ struct RunContext {
   std::filesystem::path data_dir;   ///< stage1 and built-in images
   /// Called with a line at each step of starting and ending a pod (--debug).
   std::function<void(std::string_view)> trace;
+  /// How images are found or pulled (--pull-policy, crt.conf).
+  ResolveOptions resolve;
 };
 
 /// crt run: prepares a pod and runs it to its end; returns crt run's exit

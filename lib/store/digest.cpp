@@ -19,6 +19,10 @@ Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
 
 Sha256::~Sha256() = default;
 
+void Sha256::reset() {
+  if (EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) != 1) throw Error("initializing SHA-256");
+}
+
 void Sha256::update(const void* data, size_t size) {
   if (EVP_DigestUpdate(ctx_->md, data, size) != 1) throw Error("computing SHA-256");
 }

@@ -18,6 +18,8 @@ class Sha256 {
   void update(std::string_view s) { update(s.data(), s.size()); }
   /// Lowercase hex of the digest; the hasher is spent afterwards.
   std::string hex();
+  /// Starts over, as if new.
+  void reset();
 
  private:
   struct Ctx;

@@ -86,6 +86,13 @@ json make_image_config(const RunConfig& run, const std::vector<std::string>& dif
 
 void to_json(json& j, const Image& im) {
   j = json{{"id", im.id}, {"names", im.names}, {"layers", im.layers}, {"size", im.size}, {"created", im.created}};
+  if (!im.manifest.empty()) {
+    j["manifest"] = im.manifest;
+    json blobs = json::array();
+    for (const auto& b : im.blobs) blobs.push_back({{"digest", b.digest}, {"mediaType", b.media_type}, {"size", b.size}});
+    j["blobs"] = blobs;
+  }
+  if (!im.repo_digests.empty()) j["repo_digests"] = im.repo_digests;
 }
 
 void from_json(const json& j, Image& im) {
@@ -94,6 +101,12 @@ void from_json(const json& j, Image& im) {
   j.at("layers").get_to(im.layers);
   j.at("size").get_to(im.size);
   j.at("created").get_to(im.created);
+  im.manifest = j.value("manifest", "");
+  im.blobs.clear();
+  if (j.contains("blobs"))
+    for (const auto& b : j["blobs"])
+      im.blobs.push_back({b.at("digest").get<std::string>(), b.at("mediaType").get<std::string>(), b.at("size").get<int64_t>()});
+  im.repo_digests = j.value("repo_digests", std::vector<std::string>{});
 }
 
 namespace {

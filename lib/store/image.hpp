@@ -35,6 +35,13 @@ std::string host_architecture();
 nlohmann::json make_image_config(const RunConfig& run, const std::vector<std::string>& diff_ids,
                                  const std::string& created);
 
+/// A layer blob as distributed (compressed or not), kept in the store.
+struct LayerBlob {
+  std::string digest;
+  std::string media_type;
+  int64_t size = 0;
+};
+
 /// An image in the store.
 struct Image {
   std::string id;                   ///< "sha256:<hex>" of its configuration blob
@@ -42,7 +49,12 @@ struct Image {
   std::vector<std::string> layers;  ///< diff_ids, lowest first
   uint64_t size = 0;                ///< bytes of its layer trees
   std::string created;              ///< RFC 3339
-  RunConfig config;                 ///< filled from the configuration blob on lookup
+  /// "sha256:" of its manifest blob; empty for an image imported from a
+  /// rootfs (it has none until exported).
+  std::string manifest;
+  std::vector<LayerBlob> blobs;           ///< one per layer when `manifest` is set
+  std::vector<std::string> repo_digests;  ///< "registry/repo@sha256:<manifest>"
+  RunConfig config;                       ///< filled from the configuration blob on lookup
 };
 
 void to_json(nlohmann::json& j, const Image& im);

@@ -13,6 +13,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "store/archive_util.hpp"
 #include "store/digest.hpp"
 
 namespace crt::store {
@@ -21,59 +22,32 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-struct ArchiveDeleter {
-  void operator()(archive* a) const { archive_free(a); }
-};
-using ArchivePtr = std::unique_ptr<archive, ArchiveDeleter>;
-struct EntryDeleter {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
-using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
 struct LinkResolverDeleter {
   void operator()(archive_entry_linkresolver* r) const { archive_entry_linkresolver_free(r); }
 };
 
-void check(archive* a, int rc, const std::string& what) {
-  if (rc == ARCHIVE_OK || rc == ARCHIVE_WARN) return;
-  const char* msg = archive_error_string(a);
-  throw Error(what + ": " + (msg != nullptr ? msg : "unknown error"));
-}
+void check(archive* a, int rc, const std::string& what) { check_archive(a, rc, what); }
 
-/// Restores the working directory on destruction (archive_write_disk works
-/// relative to it).
-class CwdGuard {
- public:
-  explicit CwdGuard(const stdfs::path& dir) : saved_(fs::open_fd(".", O_RDONLY | O_DIRECTORY)) {
-    if (::chdir(dir.c_str()) < 0) throw_errno("entering " + quote(dir.string()));
-  }
-  ~CwdGuard() { (void)::fchdir(saved_.get()); }
-  CwdGuard(const CwdGuard&) = delete;
-  CwdGuard& operator=(const CwdGuard&) = delete;
-
- private:
-  UniqueFd saved_;
-};
-
-/// Writes every entry twice: as a canonical tar into a hash, and onto disk.
+/// Writes every entry as a canonical tar into a hash (and to `out` when
+/// given), and onto disk unless `to_disk` is false.
 class LayerSink {
  public:
-  LayerSink() : tar_(archive_write_new()), disk_(archive_write_disk_new()) {
-    if (!tar_ || !disk_) throw Error("allocating libarchive handles");
+  explicit LayerSink(bool to_disk = true, TarOutput out = {})
+      : out_(std::move(out)), tar_(archive_write_new()), disk_(to_disk ? archive_write_disk_new() : nullptr) {
+    if (!tar_ || (to_disk && !disk_)) throw Error("allocating libarchive handles");
     check(tar_.get(), archive_write_set_format_pax_restricted(tar_.get()), "setting up the layer digest");
     check(tar_.get(), archive_write_set_bytes_in_last_block(tar_.get(), 1), "setting up the layer digest");
     check(tar_.get(),
           archive_write_open2(tar_.get(), this, nullptr, &LayerSink::on_write, nullptr, nullptr),
           "setting up the layer digest");
-    int flags = ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
-                ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL;
-    check(disk_.get(), archive_write_disk_set_options(disk_.get(), flags), "setting up extraction");
+    if (disk_)
+      check(disk_.get(), archive_write_disk_set_options(disk_.get(), secure_extract_flags()), "setting up extraction");
   }
 
   void header(archive_entry* e) {
     std::string path = archive_entry_pathname(e) != nullptr ? archive_entry_pathname(e) : "";
     check(tar_.get(), archive_write_header(tar_.get(), e), "archiving " + quote(path));
-    check(disk_.get(), archive_write_header(disk_.get(), e), "extracting " + quote(path));
+    if (disk_) check(disk_.get(), archive_write_header(disk_.get(), e), "extracting " + quote(path));
     if (archive_entry_filetype(e) == AE_IFREG && archive_entry_hardlink(e) == nullptr)
       size_ += static_cast<uint64_t>(archive_entry_size(e));
     current_ = path;
@@ -81,27 +55,36 @@ class LayerSink {
 
   void data(const void* buf, size_t n) {
     if (archive_write_data(tar_.get(), buf, n) < 0) check(tar_.get(), ARCHIVE_FATAL, "archiving " + quote(current_));
-    if (archive_write_data(disk_.get(), buf, n) < 0)
+    if (disk_ && archive_write_data(disk_.get(), buf, n) < 0)
       check(disk_.get(), ARCHIVE_FATAL, "extracting " + quote(current_));
   }
 
   void finish_entry() {
-    check(disk_.get(), archive_write_finish_entry(disk_.get()), "extracting " + quote(current_));
+    if (disk_) check(disk_.get(), archive_write_finish_entry(disk_.get()), "extracting " + quote(current_));
   }
 
   UnpackedLayer close() {
     check(tar_.get(), archive_write_close(tar_.get()), "finishing the layer digest");
-    check(disk_.get(), archive_write_close(disk_.get()), "finishing extraction");
+    if (disk_) check(disk_.get(), archive_write_close(disk_.get()), "finishing extraction");
     return {"sha256:" + hash_.hex(), size_};
   }
 
  private:
-  static la_ssize_t on_write(archive*, void* self, const void* buf, size_t n) {
-    static_cast<LayerSink*>(self)->hash_.update(buf, n);
-    return static_cast<la_ssize_t>(n);
+  // A C callback: nothing may be thrown through libarchive.
+  static la_ssize_t on_write(archive* a, void* self_arg, const void* buf, size_t n) {
+    auto* self = static_cast<LayerSink*>(self_arg);
+    try {
+      self->hash_.update(buf, n);
+      if (self->out_) self->out_(buf, n);
+      return static_cast<la_ssize_t>(n);
+    } catch (const std::exception& e) {
+      archive_set_error(a, EIO, "%s", e.what());
+      return -1;
+    }
   }
 
-  // Declared first, destroyed last: freeing tar_ may still write into it.
+  // Declared first, destroyed last: freeing tar_ may still write into them.
+  TarOutput out_;
   Sha256 hash_;
   ArchivePtr tar_;
   ArchivePtr disk_;
@@ -194,12 +177,6 @@ class DirectoryReader {
   std::unique_ptr<archive_entry_linkresolver, LinkResolverDeleter> resolver_;
 };
 
-std::string clean_entry_path(const char* p) {
-  std::string s = p != nullptr ? p : "";
-  while (s.rfind("./", 0) == 0) s.erase(0, 2);
-  return s;
-}
-
 void copy_archive(const stdfs::path& source, LayerSink& sink) {
   ArchivePtr in(archive_read_new());
   archive_read_support_filter_all(in.get());
@@ -238,9 +215,11 @@ UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& de
   struct stat st {};
   if (::stat(source.c_str(), &st) < 0) throw_errno(quote(source.string()));
   if (::mkdir(dest.c_str(), 0755) < 0) throw_errno("creating " + quote(dest.string()));
+  // The guard outlives the sink: freeing the disk writer applies its deferred
+  // fixups relative to the working directory.
+  CwdGuard cwd(dest);
   LayerSink sink;
   {
-    CwdGuard cwd(dest);
     if (S_ISDIR(st.st_mode)) {
       DirectoryReader(source).copy_to(sink);
     } else if (S_ISREG(st.st_mode)) {
@@ -250,6 +229,14 @@ UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& de
     }
     return sink.close();
   }
+}
+
+UnpackedLayer archive_tree(const stdfs::path& tree, const TarOutput& out) {
+  return with_context("archiving " + quote(tree.string()), [&] {
+    LayerSink sink(false, out);
+    DirectoryReader(stdfs::absolute(tree)).copy_to(sink);
+    return sink.close();
+  });
 }
 
 }  // namespace crt::store

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace crt::store {
@@ -19,5 +20,13 @@ struct UnpackedLayer {
 /// layer re-serialized as a deterministic tar, so the same content always
 /// yields the same layer.
 UnpackedLayer unpack_rootfs(const std::filesystem::path& source, const std::filesystem::path& dest);
+
+/// Receives the bytes of a tar archive as it is written; may throw.
+using TarOutput = std::function<void(const void* data, size_t size)>;
+
+/// Writes the tree `tree` as the deterministic tar unpack_rootfs() hashes, so
+/// the digest of what `out` receives is the diff_id of a layer imported from
+/// that tree. Nothing is written to disk.
+UnpackedLayer archive_tree(const std::filesystem::path& tree, const TarOutput& out);
 
 }  // namespace crt::store

@@ -1,23 +1,66 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/lock.hpp"
+#include "store/blob_store.hpp"
+#include "store/byte_source.hpp"
 #include "store/image.hpp"
+#include "store/progress.hpp"
 
 namespace crt::store {
 
+/// A layer of an image being added: its blob as distributed.
+struct LayerInput {
+  std::string media_type;
+  std::string digest;  ///< empty: not known beforehand (a `docker save` layer); computed
+  int64_t size = -1;   ///< -1: unknown
+  /// Opens the blob; not called when the store has the blob already.
+  std::function<std::unique_ptr<ByteSource>()> open;
+};
+
+/// An image being added to the store, from wherever it came.
+struct ImageInput {
+  std::string config;    ///< the configuration blob
+  std::string manifest;  ///< the manifest blob as distributed; empty: crt writes one
+  std::vector<LayerInput> layers;
+  std::vector<Reference> names;
+  std::vector<std::string> repo_digests;
+};
+
+/// What `gc` removed.
+struct GcResult {
+  size_t trees = 0;
+  size_t blobs = 0;
+  size_t tmp = 0;
+  uint64_t bytes = 0;
+};
+
+/// The layers (diff_ids) pods use; asked while the store is locked against
+/// pods being prepared, so the answer cannot go stale.
+using PinnedLayers = std::function<std::set<std::string>()>;
+
 /// The content-addressed image store under `<dir>/store`:
 ///
-///   index.json            images: id, names, layers (atomically replaced)
-///   blobs/sha256/<hex>    image configurations (and, later, manifests and layers)
-///   trees/<hex>           one extracted, never modified tree per layer diff_id
-///   tmp/                  work in progress; invisible until renamed into place
-///   lock                  flock: shared by readers, exclusive by writers
+///   index.json            images: id, names, layers, manifest, blobs (atomically replaced)
+///   index.lock            flock held while index.json is rewritten
+///   blobs/sha256/<hex>    manifests, configurations and layer blobs, each checked
+///   trees/<hex>           one extracted, never modified tree per layer diff_id;
+///                         OCI whiteouts stored as overlayfs whiteouts
+///   tmp/                  work in progress and resumable downloads; invisible
+///                         until renamed into place
+///   locks/                flocks of single layers and blobs being added, so
+///                         that two processes never add the same one twice
+///   lock                  flock: shared by whoever adds to or uses the store
+///                         (imports, pulls, pods being prepared), exclusive by
+///                         whoever removes from it (rm, gc)
 class Store {
  public:
   /// Opens the store under `dir`, creating its directories if needed.
@@ -32,15 +75,26 @@ class Store {
   /// Atomic: on any failure nothing of it is left in the store.
   Image import_rootfs(const std::filesystem::path& source, const Reference& name, const ImportOptions& opts);
 
-  /// Finds an image by "name[:tag]", by id ("sha256:<hex>") or by a unique
-  /// prefix of at least 4 hex digits of its id.
+  /// Adds an image: checks the configuration, stores every blob it lacks
+  /// (checking each digest) and unpacks every layer it lacks (checking each
+  /// diff_id), then names the image. A layer another image has is not
+  /// unpacked again; two processes adding the same layer unpack it once.
+  Image commit_image(const ImageInput& in, Progress& progress);
+
+  /// Finds an image by "name[:tag]", by "name@sha256:<manifest>", by id
+  /// ("sha256:<hex>") or by a unique prefix of at least 4 hex digits of its id.
   [[nodiscard]] std::optional<Image> find(std::string_view ref) const;
 
   [[nodiscard]] std::vector<Image> list() const;
 
-  /// Removes the image `ref` names (all its names when given by id) and every
-  /// layer tree no other image uses. Returns what was removed.
-  Image remove(std::string_view ref);
+  /// Removes the image `ref` names (only that name when it has others), and
+  /// every layer tree and blob nothing else uses; layers in `pinned` (used by
+  /// pods) stay until a later gc. Returns what was removed.
+  Image remove(std::string_view ref, const PinnedLayers& pinned = {});
+
+  /// Removes every layer tree and blob no image and no layer in `pinned`
+  /// uses, and the work that interrupted imports and pulls left in tmp/.
+  GcResult gc(const PinnedLayers& pinned);
 
   /// The tree of a layer.
   [[nodiscard]] std::filesystem::path tree_path(std::string_view diff_id) const;
@@ -49,19 +103,30 @@ class Store {
   [[nodiscard]] std::vector<std::filesystem::path> tree_paths(const Image& im) const;
 
   [[nodiscard]] const std::filesystem::path& root() const { return root_; }
+  [[nodiscard]] const BlobStore& blobs() const { return blobs_; }
 
-  /// Holds the store's lock shared, so no writer removes what a reader is
-  /// about to use.
+  /// The configuration blob of an image, checked.
+  [[nodiscard]] std::string config_blob(const Image& im) const;
+
+  /// Holds the store's lock shared: nothing is removed meanwhile.
   [[nodiscard]] FileLock lock_shared() const;
 
  private:
   [[nodiscard]] std::vector<Image> load_index() const;
   void save_index(const std::vector<Image>& images) const;
+  /// Rewrites the index under index.lock.
+  void update_index(const std::function<void(std::vector<Image>&)>& change) const;
   [[nodiscard]] FileLock lock_exclusive() const;
   void load_config(Image& im) const;
   void remove_stale_tmp() const;
+  /// Unpacks layer `i` of `in` unless its tree and blob are there.
+  LayerBlob add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
+                      std::vector<FileLock>& held, uint64_t& size);
+  /// Moves a tree out of trees/ and removes it.
+  void drop_tree(const std::string& hex) const;
 
   std::filesystem::path root_;
+  BlobStore blobs_;
 };
 
 }  // namespace crt::store

@@ -254,3 +254,41 @@ TEST(ValidateApps, DuplicateNamesAreAnError) {
 
 }  // namespace
 }  // namespace crt::pod
+
+namespace crt::pod {
+namespace {
+
+TEST(StopSignal, NamesNumbersAndShortNames) {
+  EXPECT_EQ(normalize_stop_signal("SIGQUIT"), "SIGQUIT");
+  EXPECT_EQ(normalize_stop_signal("quit"), "SIGQUIT");
+  EXPECT_EQ(normalize_stop_signal("9"), "SIGKILL");
+  EXPECT_EQ(normalize_stop_signal("SIGRTMIN+3"), "SIGRTMIN+3");
+  EXPECT_THROW(normalize_stop_signal("SIGNOPE"), Error);
+  EXPECT_THROW(normalize_stop_signal("99"), Error);
+  EXPECT_THROW(normalize_stop_signal(""), Error);
+}
+
+TEST(ImageRecords, StopSignalPortsAndVolumesReachTheAppManifest) {
+  AppRequest req;
+  req.image = "reg.example/db:1";
+  store::Image im;
+  im.id = "sha256:" + std::string(64, 'a');
+  im.config.cmd = {"/db"};
+  im.config.stop_signal = "int";
+  im.config.exposed_ports = {"5432/tcp", "9187/tcp"};
+  im.config.volumes = {"/data"};
+  AppManifest app = make_app_manifest(req, PodFlags{}, im);
+  EXPECT_EQ(app.stop_signal, "SIGINT");
+  EXPECT_EQ(app.exposed_ports, (Strings{"5432/tcp", "9187/tcp"}));
+  EXPECT_EQ(app.image_volumes, Strings{"/data"});
+  im.config.stop_signal = "SIGWHAT";
+  try {
+    make_app_manifest(req, PodFlags{}, im);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "app 'db': the image's StopSignal: unknown signal 'SIGWHAT'");
+  }
+}
+
+}  // namespace
+}  // namespace crt::pod

@@ -71,7 +71,11 @@ TEST_F(Images, UnknownImageIsAnError) {
     resolve_image(store_, "nothing", data_);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "no image 'nothing' in the store (import one with 'crt image import')");
+    EXPECT_EQ(std::string(e.what()).rfind("no image 'nothing' in the store (import one with 'crt image import'; "
+                                          "to pull it, give its registry",
+                                          0),
+              0u)
+        << e.what();
   }
 }
 

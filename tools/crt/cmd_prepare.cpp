@@ -5,6 +5,8 @@
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "pod/run_args.hpp"
+#include "progress_view.hpp"
+#include "registry_args.hpp"
 #include "runtime/run.hpp"
 
 namespace crt::cli {
@@ -38,7 +40,8 @@ void add_prepare(CLI::App& app, const GlobalOptions& g) {
     if (req.pod.interactive || req.pod.debug)
       throw Error("--interactive and --debug are options of 'crt run-prepared', not of 'crt prepare'");
     require_root("crt prepare");
-    std::string uuid = runtime::prepare_only(req, {g.dir, data_dir(), {}});
+    ProgressView progress(stderr, quiet);
+    std::string uuid = runtime::prepare_only(req, {g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress)});
     std::printf("%s\n", uuid.c_str());
     if (!quiet) std::fprintf(stderr, "crt: prepared pod %s; run it with 'crt run-prepared %s'\n", uuid.c_str(), uuid.c_str());
   });

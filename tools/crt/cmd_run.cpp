@@ -6,6 +6,8 @@
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "pod/run_args.hpp"
+#include "progress_view.hpp"
+#include "registry_args.hpp"
 #include "runtime/detach.hpp"
 #include "runtime/run.hpp"
 
@@ -28,7 +30,8 @@ void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     }
     require_root("crt run");
     if (g.debug) req.pod.debug = true;
-    runtime::RunContext ctx{g.dir, data_dir(), {}};
+    ProgressView progress(stderr, false);
+    runtime::RunContext ctx{g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress)};
     if (req.pod.debug) {
       auto start = std::chrono::steady_clock::now();
       ctx.trace = [start](std::string_view what) {

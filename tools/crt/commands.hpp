@@ -9,6 +9,7 @@ namespace crt::cli {
 /// Options every verb shares.
 struct GlobalOptions {
   std::string dir = "/var/lib/crt";
+  std::string config = "/etc/crt/crt.conf";
   bool debug = false;
 };
 

@@ -1,0 +1,275 @@
+#include "registry/client.hpp"
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "store/digest.hpp"
+#include "store/oci.hpp"
+
+namespace crt::registry {
+
+using nlohmann::json;
+
+namespace {
+
+bool retryable_status(long s) { return s == 429 || s == 500 || s == 502 || s == 503 || s == 504; }
+
+std::string percent_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string accept_manifests() {
+  return "Accept: " + std::string(store::oci::kImageIndex) + ", " + std::string(store::oci::kImageManifest) + ", " +
+         std::string(store::oci::kDockerManifestList) + ", " + std::string(store::oci::kDockerManifest);
+}
+
+}  // namespace
+
+std::string describe_http_error(const HttpResponse& r) {
+  std::string out = "HTTP " + std::to_string(r.status);
+  try {
+    json j = json::parse(r.body);
+    if (j.contains("errors") && j["errors"].is_array() && !j["errors"].empty()) {
+      const json& e = j["errors"][0];
+      out += ": " + e.value("message", std::string("error")) + " (" + e.value("code", std::string("?")) + ")";
+      return out;
+    }
+  } catch (const json::exception&) {
+  }
+  return out;
+}
+
+namespace {
+
+TlsOptions effective_tls(const ClientOptions& o) {
+  TlsOptions tls = o.tls;
+  if (o.insecure) tls.verify = false;
+  return tls;
+}
+
+}  // namespace
+
+RegistryClient::RegistryClient(std::string registry, std::string repository, ClientOptions opts)
+    : registry_(std::move(registry)),
+      repository_(std::move(repository)),
+      opts_(std::move(opts)),
+      http_(effective_tls(opts_)) {
+  if (opts_.cancelled) http_.set_cancel_check(opts_.cancelled);
+}
+
+std::string RegistryClient::url(const std::string& path) const {
+  return scheme_ + "://" + api_host(registry_) + "/v2/" + repository_ + "/" + path;
+}
+
+void RegistryClient::pause(int attempt) const {
+  auto d = opts_.backoff * (1 << attempt);
+  std::this_thread::sleep_for(d);
+}
+
+HttpResponse RegistryClient::send(const std::string& path, std::vector<std::string> headers, const BodySink& sink,
+                                  const std::function<HttpRequest(HttpRequest)>& adjust, size_t limit) {
+  bool authenticated_now = false;
+  for (int attempt = 0;; ++attempt) {
+    HttpRequest req;
+    req.url = url(path);
+    req.headers = headers;
+    if (!authorization_.empty()) req.headers.push_back(authorization_);
+    if (adjust) req = adjust(req);
+    HttpResponse r;
+    try {
+      r = http_.get(req, sink, limit);
+    } catch (const TransportError& e) {
+      // An insecure registry may speak plain HTTP: found out on first contact.
+      if (opts_.insecure && !scheme_settled_ && scheme_ == "https") {
+        scheme_ = "http";
+        --attempt;
+        continue;
+      }
+      if (!e.transient() || attempt + 1 >= opts_.attempts) {
+        if (!opts_.insecure && std::string(e.what()).find("wrong version number") != std::string::npos)
+          throw Error(std::string(e.what()) + " (a plain-HTTP registry? allow it with --insecure-registry " +
+                      registry_ + ")");
+        throw;
+      }
+      pause(attempt);
+      continue;
+    }
+    scheme_settled_ = true;
+    if (r.status == 401 && !authenticated_now) {
+      authenticate(r);
+      authenticated_now = true;
+      --attempt;
+      continue;
+    }
+    if (retryable_status(r.status) && attempt + 1 < opts_.attempts) {
+      pause(attempt);
+      continue;
+    }
+    return r;
+  }
+}
+
+std::string RegistryClient::fetch_token(const Challenge& c) {
+  auto realm = c.params.find("realm");
+  if (realm == c.params.end() || realm->second.empty()) throw Error("the Bearer challenge names no realm");
+  std::string url = realm->second;
+  url += url.find('?') == std::string::npos ? '?' : '&';
+  bool first = true;
+  auto add = [&](const std::string& k, const std::string& v) {
+    url += (first ? "" : "&") + k + "=" + percent_encode(v);
+    first = false;
+  };
+  if (auto s = c.params.find("service"); s != c.params.end()) add("service", s->second);
+  auto scope = c.params.find("scope");
+  add("scope", scope != c.params.end() ? scope->second : "repository:" + repository_ + ":pull");
+  HttpRequest req;
+  req.url = url;
+  if (opts_.credentials)
+    req.headers.push_back("Authorization: Basic " +
+                          base64_encode(opts_.credentials->username + ":" + opts_.credentials->password));
+  HttpResponse r;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      r = http_.get(req, {}, 1 << 20);
+    } catch (const TransportError& e) {
+      if (!e.transient() || attempt + 1 >= opts_.attempts) throw e.with_context("getting a token");
+      pause(attempt);
+      continue;
+    }
+    if (retryable_status(r.status) && attempt + 1 < opts_.attempts) {
+      pause(attempt);
+      continue;
+    }
+    break;
+  }
+  if (r.status == 401 || r.status == 403)
+    throw Error("the token server " + quote(realm->second) + " refused " +
+                (opts_.credentials ? "the credentials of " + quote(opts_.credentials->username) : std::string("anonymous access")) +
+                " (HTTP " + std::to_string(r.status) + ")" +
+                (opts_.credentials ? "" : "; give credentials with --creds or in an auth file"));
+  if (r.status != 200) throw Error("getting a token from " + quote(realm->second) + ": " + describe_http_error(r));
+  try {
+    json j = json::parse(r.body);
+    std::string token = j.value("token", std::string());
+    if (token.empty()) token = j.value("access_token", std::string());
+    if (token.empty()) throw Error("the token server " + quote(realm->second) + " sent no token");
+    return token;
+  } catch (const json::exception& e) {
+    throw Error("the token server " + quote(realm->second) + " sent invalid JSON: " + e.what());
+  }
+}
+
+void RegistryClient::authenticate(const HttpResponse& unauthorized) {
+  std::string header = unauthorized.header("www-authenticate");
+  if (header.empty()) throw Error("the registry " + quote(registry_) + " refused access (HTTP 401) without a challenge");
+  std::vector<Challenge> challenges = parse_www_authenticate(header);
+  for (const auto& c : challenges) {
+    if (c.scheme == "bearer") {
+      authorization_ = "Authorization: Bearer " + fetch_token(c);
+      return;
+    }
+  }
+  for (const auto& c : challenges) {
+    if (c.scheme == "basic") {
+      if (!opts_.credentials)
+        throw Error("the registry " + quote(registry_) +
+                    " requires a user name and password: give them with --creds or in an auth file");
+      authorization_ = "Authorization: Basic " +
+                       base64_encode(opts_.credentials->username + ":" + opts_.credentials->password);
+      return;
+    }
+  }
+  throw Error("the registry " + quote(registry_) + " asks for an unsupported authentication: " + quote(header));
+}
+
+namespace {
+
+void check_status(const HttpResponse& r, const std::string& what, const std::string& registry) {
+  if (r.status >= 200 && r.status < 300) return;
+  if (r.status == 401 || r.status == 403)
+    throw Error(what + ": access denied by " + quote(registry) + " (" + describe_http_error(r) + ")");
+  if (r.status == 404) throw NotFound(what + ": " + describe_http_error(r));
+  throw Error(what + ": " + describe_http_error(r));
+}
+
+}  // namespace
+
+FetchedManifest RegistryClient::manifest(const std::string& reference) {
+  std::string what = "fetching manifest " + quote(reference);
+  HttpResponse r = with_context(what, [&] { return send("manifests/" + reference, {accept_manifests()}, {}, {}, 4 << 20); });
+  check_status(r, what, registry_);
+  FetchedManifest m;
+  m.body = std::move(r.body);
+  m.digest = store::sha256_digest(m.body);
+  if (store::is_sha256_digest(reference) && m.digest != reference)
+    throw Error(what + ": the registry sent a manifest with digest " + m.digest);
+  std::string claimed = r.header("docker-content-digest");
+  if (store::is_sha256_digest(claimed) && claimed != m.digest)
+    throw Error(what + ": the manifest's digest is " + m.digest + ", the registry says " + claimed);
+  try {
+    m.media_type = store::oci::document_media_type(json::parse(m.body));
+  } catch (const json::exception& e) {
+    throw Error(what + ": not JSON: " + e.what());
+  }
+  return m;
+}
+
+std::string RegistryClient::small_blob(const std::string& digest, size_t limit) {
+  std::string what = "fetching blob " + digest;
+  HttpResponse r = with_context(what, [&] { return send("blobs/" + digest, {}, {}, {}, limit); });
+  check_status(r, what, registry_);
+  if (store::sha256_digest(r.body) != digest)
+    throw Error(what + ": the registry sent content with digest " + store::sha256_digest(r.body));
+  return std::move(r.body);
+}
+
+void RegistryClient::fetch_blob(const std::string& digest, store::BlobWriter& w,
+                                const std::function<void(uint64_t)>& progress) {
+  std::string what = "fetching blob " + digest;
+  with_context(what, [&] {
+    bool restarted = false;
+    for (;;) {
+      uint64_t from = w.offset();
+      auto start = [&](long status) {
+        // 206: the rest of the blob; 200: all of it (no ranges here).
+        if (status == 200 && w.offset() > 0) w.restart();
+      };
+      BodySink sink = [&](const char* p, size_t n) {
+        w.write(p, n);
+        if (progress) progress(w.offset());
+      };
+      // send() retries a dropped connection from what arrived so far.
+      HttpResponse r = send("blobs/" + digest, {}, sink, [&](HttpRequest req) {
+        req.range_from = w.offset();
+        req.on_body_start = start;
+        return req;
+      });
+      if (r.status == 416 && from > 0) {
+        w.restart();
+        continue;
+      }
+      check_status(r, "the request", registry_);
+      try {
+        w.commit();
+        return;
+      } catch (const Error&) {
+        // A corrupt partial download from an earlier run: start once afresh.
+        if (restarted || from == 0) throw;
+        restarted = true;
+      }
+    }
+  });
+}
+
+}  // namespace crt::registry

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "registry/auth.hpp"
+#include "registry/http.hpp"
+#include "registry/reference.hpp"
+#include "store/blob_store.hpp"
+
+namespace crt::registry {
+
+struct ClientOptions {
+  TlsOptions tls;
+  /// Plain HTTP (or HTTPS without verification) allowed: --insecure-registry.
+  bool insecure = false;
+  std::optional<Credentials> credentials;
+  int attempts = 4;  ///< tries of a request failing transiently (reset, timeout, 5xx, 429)
+  std::chrono::milliseconds backoff{250};  ///< doubled after each failed try
+  std::function<bool()> cancelled;         ///< true: abort (Ctrl-C)
+};
+
+/// A manifest or index as the registry sent it, its digest checked.
+struct FetchedManifest {
+  std::string media_type;
+  std::string body;
+  std::string digest;
+};
+
+/// The client of one repository of an OCI distribution registry: the
+/// WWW-Authenticate challenge flow (Bearer tokens from the realm, Basic),
+/// retries of transient failures, resumed blob downloads.
+class RegistryClient {
+ public:
+  RegistryClient(std::string registry, std::string repository, ClientOptions opts);
+
+  /// The manifest or index `reference` (a tag or a digest) names.
+  FetchedManifest manifest(const std::string& reference);
+  /// A small blob (a configuration), checked against `digest`.
+  std::string small_blob(const std::string& digest, size_t limit = 16 << 20);
+  /// Downloads a blob into `w`, from where `w` stands (resuming), retrying
+  /// and resuming after transient failures; commits it (digest checked).
+  void fetch_blob(const std::string& digest, store::BlobWriter& w, const std::function<void(uint64_t)>& progress);
+
+  [[nodiscard]] const std::string& registry() const { return registry_; }
+
+ private:
+  HttpResponse send(const std::string& path, std::vector<std::string> headers, const BodySink& sink = {},
+                    const std::function<HttpRequest(HttpRequest)>& adjust = {}, size_t limit = 8 << 20);
+  void authenticate(const HttpResponse& unauthorized);
+  std::string fetch_token(const Challenge& c);
+  [[nodiscard]] std::string url(const std::string& path) const;
+  void pause(int attempt) const;
+
+  std::string registry_;
+  std::string repository_;
+  ClientOptions opts_;
+  HttpClient http_;
+  std::string scheme_ = "https";
+  bool scheme_settled_ = false;
+  std::string authorization_;  ///< "Authorization: …" once authenticated
+};
+
+/// "HTTP 404: manifest unknown (MANIFEST_UNKNOWN)", from a registry's error body.
+std::string describe_http_error(const HttpResponse& r);
+
+/// Thrown when the registry says the image or tag does not exist (404).
+class NotFound : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace crt::registry

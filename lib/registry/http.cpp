@@ -1,0 +1,163 @@
+#include "registry/http.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+
+namespace crt::registry {
+
+std::string HttpResponse::header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? "" : it->second;
+}
+
+struct HttpClient::Transfer {
+  HttpResponse response;
+  const BodySink* sink = nullptr;
+  const HttpRequest* request = nullptr;
+  bool body_started = false;
+  size_t limit = 0;
+  std::exception_ptr error;
+  bool too_large = false;
+  const std::function<bool()>* cancelled = nullptr;
+
+  static size_t on_header(char* data, size_t, size_t n, void* self_arg) {
+    auto* self = static_cast<Transfer*>(self_arg);
+    std::string line(data, n);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    if (line.rfind("HTTP/", 0) == 0) {
+      // A new response (after a redirect or a 100): forget the last one's.
+      self->response.headers.clear();
+      size_t sp = line.find(' ');
+      self->response.status = sp == std::string::npos ? 0 : std::strtol(line.c_str() + sp + 1, nullptr, 10);
+      return n;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) return n;
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    size_t v = line.find_first_not_of(" \t", colon + 1);
+    self->response.headers[name] = v == std::string::npos ? "" : line.substr(v);
+    return n;
+  }
+
+  // A C callback: an exception from the sink is kept and rethrown after curl.
+  static size_t on_body(char* data, size_t, size_t n, void* self_arg) {
+    auto* self = static_cast<Transfer*>(self_arg);
+    bool ok = self->response.status >= 200 && self->response.status < 300;
+    if (ok && self->sink != nullptr && *self->sink) {
+      try {
+        if (!self->body_started && self->request->on_body_start) self->request->on_body_start(self->response.status);
+        self->body_started = true;
+        (*self->sink)(data, n);
+        return n;
+      } catch (...) {
+        self->error = std::current_exception();
+        return 0;
+      }
+    }
+    if (self->response.body.size() + n > self->limit) {
+      self->too_large = true;
+      return 0;
+    }
+    self->response.body.append(data, n);
+    return n;
+  }
+
+  static int on_progress(void* self_arg, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    auto* self = static_cast<Transfer*>(self_arg);
+    return (self->cancelled != nullptr && *self->cancelled && (*self->cancelled)()) ? 1 : 0;
+  }
+};
+
+HttpClient::HttpClient(TlsOptions tls) : tls_(std::move(tls)) {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  curl_ = curl_easy_init();
+  if (curl_ == nullptr) throw Error("initializing libcurl");
+}
+
+HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+
+namespace {
+
+bool transient_curl_error(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_t limit) {
+  CURL* c = static_cast<CURL*>(curl_);
+  curl_easy_reset(c);
+  Transfer t;
+  t.sink = &sink;
+  t.request = &req;
+  t.limit = limit;
+  t.cancelled = &cancelled_;
+  curl_slist* headers = nullptr;
+  for (const auto& h : req.headers) headers = curl_slist_append(headers, h.c_str());
+  struct SlistFree {
+    curl_slist*& l;
+    ~SlistFree() { curl_slist_free_all(l); }
+  } free_headers{headers};
+  std::string range = req.range_from > 0 ? std::to_string(req.range_from) + "-" : "";
+
+  curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "crt/" CRT_VERSION);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+  // A stalled transfer (under 1 kB/s for 30 s) fails and is retried.
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Transfer::on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Transfer::on_progress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+  if (!range.empty()) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
+  if (!tls_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, tls_.ca_file.c_str());
+  if (!tls_.verify) {
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  char errbuf[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+
+  CURLcode rc = curl_easy_perform(c);
+  if (t.error) std::rethrow_exception(t.error);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) throw Error("GET " + req.url + ": interrupted");
+  if (t.too_large) throw Error("GET " + req.url + ": the response is larger than " + std::to_string(limit) + " bytes");
+  if (rc != CURLE_OK) {
+    std::string why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+    throw TransportError("GET " + req.url + ": " + why, transient_curl_error(rc));
+  }
+  char* effective = nullptr;
+  curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
+  t.response.url = effective != nullptr ? effective : req.url;
+  return std::move(t.response);
+}
+
+}  // namespace crt::registry

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace crt::registry {
+
+struct TlsOptions {
+  std::string ca_file;  ///< extra CA bundle (PEM); empty: the system's
+  bool verify = true;   ///< false only for an --insecure-registry
+};
+
+struct HttpRequest {
+  std::string url;
+  std::vector<std::string> headers;  ///< "Name: value"
+  uint64_t range_from = 0;           ///< > 0: ask for the bytes from there on
+  /// Called with the status before the first byte of a 2xx body reaches the sink.
+  std::function<void(long status)> on_body_start;
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::map<std::string, std::string> headers;  ///< of the final response; names lowercase
+  std::string body;                            ///< when no sink took it (at most the limit)
+  std::string url;                             ///< after redirects
+  [[nodiscard]] std::string header(const std::string& lower_name) const;
+};
+
+/// A request that failed below HTTP: connection, TLS, timeout, reset.
+class TransportError : public Error {
+ public:
+  TransportError(const std::string& message, bool transient) : Error(message), transient_(transient) {}
+  /// Worth retrying (a reset or a timeout; not a certificate problem).
+  [[nodiscard]] bool transient() const { return transient_; }
+
+ private:
+  bool transient_;
+};
+
+/// Receives a 2xx response body; may throw to abort the transfer.
+using BodySink = std::function<void(const char* data, size_t size)>;
+
+/// HTTP(S) GET over libcurl: redirects followed (credentials are not sent
+/// to another host), TLS verified against the system's CAs and `ca_file`.
+class HttpClient {
+ public:
+  explicit HttpClient(TlsOptions tls);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  /// Performs a GET. A 2xx body goes to `sink` when given; any other body
+  /// (and a 2xx one without a sink) is kept in the response, up to `limit`
+  /// bytes. Throws TransportError when no HTTP response came.
+  HttpResponse get(const HttpRequest& req, const BodySink& sink = {}, size_t limit = 8 << 20);
+
+  /// Called during transfers; returning true aborts them (Ctrl-C).
+  void set_cancel_check(std::function<bool()> f) { cancelled_ = std::move(f); }
+
+ private:
+  struct Transfer;
+  void* curl_;
+  TlsOptions tls_;
+  std::function<bool()> cancelled_;
+};
+
+}  // namespace crt::registry

@@ -1,0 +1,73 @@
+#include "registry/pull.hpp"
+
+#include <algorithm>
+
+#include "common/error.hpp"
+#include "registry/client.hpp"
+
+namespace crt::registry {
+
+namespace stdfs = std::filesystem;
+
+ClientOptions client_options(const std::string& registry, const std::string& repository, const PullOptions& opts) {
+  ClientOptions c;
+  c.tls.ca_file = opts.ca_file;
+  stdfs::path per_registry = opts.certs_dir / registry / "ca.crt";
+  std::error_code ec;
+  if (c.tls.ca_file.empty() && !opts.certs_dir.empty() && stdfs::exists(per_registry, ec))
+    c.tls.ca_file = per_registry.string();
+  c.insecure = std::find(opts.insecure_registries.begin(), opts.insecure_registries.end(), registry) !=
+               opts.insecure_registries.end();
+  c.credentials = opts.credentials;
+  if (!c.credentials)
+    for (const auto& f : opts.auth_files)
+      if ((c.credentials = credentials_from_file(f, registry, repository))) break;
+  c.cancelled = opts.cancelled;
+  return c;
+}
+
+store::Image pull_image(store::Store& store, const RemoteReference& ref, const PullOptions& opts,
+                        store::Progress& progress) {
+  std::string what = "pulling " + quote(ref.str());
+  try {
+    // Shared: a gc waits until the blobs are referenced by the image.
+    FileLock lock = store.lock_shared();
+    RegistryClient client(ref.registry, ref.repository, client_options(ref.registry, ref.repository, opts));
+    FetchedManifest m = client.manifest(ref.reference());
+    if (store::oci::is_index(m.media_type)) {
+      store::oci::Index ix = store::oci::parse_index(m.body);
+      const store::oci::Descriptor& d = store::oci::select_platform(ix, opts.platform);
+      m = client.manifest(d.digest);
+    }
+    if (!store::oci::is_manifest(m.media_type))
+      throw Error("the registry sent a " + quote(m.media_type) + ", not an image manifest");
+    store::oci::Manifest manifest = store::oci::parse_manifest(m.body);
+
+    store::ImageInput in;
+    in.manifest = m.body;
+    in.config = store.blobs().has(manifest.config.digest) ? store.blobs().get(manifest.config.digest, 16 << 20)
+                                                          : client.small_blob(manifest.config.digest);
+    for (const auto& l : manifest.layers) {
+      store::BlobWriter w(store.blobs(), l.digest, l.size);
+      if (!w.done()) {
+        progress.start(l.digest, "fetching", l.size);
+        uint64_t from = w.offset();
+        client.fetch_blob(l.digest, w, [&](uint64_t n) { progress.update(l.digest, n); });
+        progress.finish(l.digest, from > 0 ? "fetched (resumed at " + std::to_string(from) + " bytes)" : "fetched");
+      }
+      in.layers.push_back({l.media_type, l.digest, l.size, {}});
+    }
+    if (auto name = ref.store_name()) in.names.push_back(*name);
+    in.repo_digests.push_back(ref.name() + "@" + m.digest);
+    return store.commit_image(in, progress);
+  } catch (const NotFound& e) {
+    // Kept apart: a short name's next registry is tried after a miss.
+    throw NotFound(what + ": " + e.what());
+  } catch (const SystemError& e) {
+    throw Error(what + ": " + e.what());
+  } catch (const Error& e) {
+    throw e.with_context(what);
+  }
+}
+
+}  // namespace crt::registry

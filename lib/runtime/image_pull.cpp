@@ -1,0 +1,46 @@
+#include "runtime/image_pull.hpp"
+
+#include "common/error.hpp"
+#include "config/crt_conf.hpp"
+#include "registry/client.hpp"
+
+namespace crt::runtime {
+
+PullPolicy parse_pull_policy(const std::string& s) {
+  if (s == "never") return PullPolicy::kNever;
+  if (s == "missing") return PullPolicy::kMissing;
+  if (s == "always") return PullPolicy::kAlways;
+  throw Error("invalid pull policy " + quote(s) + " (never, missing or always)");
+}
+
+std::vector<registry::RemoteReference> remote_candidates(const std::string& ref, const ResolveOptions& opts) {
+  if (auto r = registry::parse_remote_reference(ref)) return {*r};
+  // Checks the syntax the same way as a full reference would be.
+  (void)registry::parse_remote_reference("localhost/" + ref);
+  if (opts.default_registries.empty())
+    throw Error(quote(ref) + " is a short name and no default registry is configured ([registries] default = … in " +
+                std::string(config::kDefaultConfigPath) + "): give the full name, such as 'registry.example.org/" + ref +
+                "'");
+  return registry::qualify_short_name(ref, opts.default_registries);
+}
+
+store::Image pull(store::Store& store, const std::string& ref, const ResolveOptions& opts) {
+  std::vector<registry::RemoteReference> candidates = remote_candidates(ref, opts);
+  store::Progress none;
+  store::Progress& progress = opts.progress != nullptr ? *opts.progress : none;
+  std::string misses;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const auto& c = candidates[i];
+    try {
+      store::Image im = registry::pull_image(store, c, opts.pull, progress);
+      if (c.str() != ref && opts.notice) opts.notice("resolved " + quote(ref) + " to " + quote(c.str()));
+      return im;
+    } catch (const registry::NotFound& e) {
+      if (i + 1 == candidates.size() && misses.empty()) throw;
+      misses += std::string(misses.empty() ? "" : "; ") + e.what();
+    }
+  }
+  throw Error("no default registry has " + quote(ref) + ": " + misses);
+}
+
+}  // namespace crt::runtime

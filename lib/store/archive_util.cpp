@@ -1,0 +1,35 @@
+#include "store/archive_util.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+
+namespace crt::store {
+
+void check_archive(archive* a, int rc, const std::string& what) {
+  if (rc == ARCHIVE_OK || rc == ARCHIVE_WARN) return;
+  const char* msg = archive_error_string(a);
+  throw Error(what + ": " + (msg != nullptr ? msg : "unknown error"));
+}
+
+int secure_extract_flags() {
+  return ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
+         ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+         ARCHIVE_EXTRACT_ACL;
+}
+
+CwdGuard::CwdGuard(const std::filesystem::path& dir) : saved_(fs::open_fd(".", O_RDONLY | O_DIRECTORY)) {
+  if (::chdir(dir.c_str()) < 0) throw_errno("entering " + quote(dir.string()));
+}
+
+CwdGuard::~CwdGuard() { (void)::fchdir(saved_.get()); }
+
+std::string clean_entry_path(const char* p) {
+  std::string s = p != nullptr ? p : "";
+  while (s.rfind("./", 0) == 0) s.erase(0, 2);
+  return s;
+}
+
+}  // namespace crt::store

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "common/fd.hpp"
+
+namespace crt::store {
+
+struct ArchiveDeleter {
+  void operator()(archive* a) const { archive_free(a); }
+};
+/// A libarchive reader or writer, freed on destruction.
+using ArchivePtr = std::unique_ptr<archive, ArchiveDeleter>;
+
+struct EntryDeleter {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
+
+/// Throws crt::Error with `what` and libarchive's message unless `rc` is OK
+/// or a warning.
+void check_archive(archive* a, int rc, const std::string& what);
+
+/// The options crt extracts with: owners (numeric), modes, times, xattrs and
+/// ACLs kept; entries that would land outside the tree refused.
+int secure_extract_flags();
+
+/// Restores the working directory on destruction (archive_write_disk works
+/// relative to it). Declare it before the archive it serves, so the archive
+/// is freed (and applies its deferred fixups) while still inside the tree.
+class CwdGuard {
+ public:
+  explicit CwdGuard(const std::filesystem::path& dir);
+  ~CwdGuard();
+  CwdGuard(const CwdGuard&) = delete;
+  CwdGuard& operator=(const CwdGuard&) = delete;
+
+ private:
+  UniqueFd saved_;
+};
+
+/// An entry path without leading "./" (or "/" repeated "./").
+std::string clean_entry_path(const char* p);
+
+}  // namespace crt::store

@@ -1,0 +1,104 @@
+#include "store/blob_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+
+namespace crt::store {
+
+namespace stdfs = std::filesystem;
+
+BlobStore::BlobStore(stdfs::path store_root) : root_(std::move(store_root)) {}
+
+stdfs::path BlobStore::path(std::string_view digest) const { return root_ / "blobs" / "sha256" / digest_hex(digest); }
+
+bool BlobStore::has(std::string_view digest) const {
+  struct stat st {};
+  return ::stat(path(digest).c_str(), &st) == 0;
+}
+
+void BlobStore::put(std::string_view digest, std::string_view data) const {
+  if (sha256_digest(data) != digest) throw Error("blob " + std::string(digest) + " does not match its digest");
+  if (has(digest)) return;
+  fs::write_file_atomic(path(digest), data, 0644);
+}
+
+std::string BlobStore::get(std::string_view digest, size_t limit) const {
+  stdfs::path p = path(digest);
+  std::error_code ec;
+  auto size = stdfs::file_size(p, ec);
+  if (ec) throw Error("blob " + std::string(digest) + " is not in the store");
+  if (size > limit) throw Error("blob " + std::string(digest) + " is too large (" + std::to_string(size) + " bytes)");
+  std::string data = fs::read_file(p);
+  if (sha256_digest(data) != digest) throw Error("blob " + std::string(digest) + " in the store is corrupt");
+  return data;
+}
+
+BlobWriter::BlobWriter(const BlobStore& store, std::string digest, int64_t size)
+    : store_(store), digest_(std::move(digest)), size_(size) {
+  std::string hex = digest_hex(digest_);
+  stdfs::path tmp = store_.root() / "tmp";
+  partial_ = tmp / ("blob-" + hex + ".partial");
+  lock_ = FileLock::acquire(store_.root() / "locks" / ("blob-" + hex), FileLock::Mode::kExclusive);
+  if (store_.has(digest_)) {
+    done_ = true;
+    return;
+  }
+  fd_ = fs::open_fd(partial_, O_RDWR | O_CREAT, 0644);
+  // Hash what an interrupted writer left, then append to it.
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd_.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("reading " + quote(partial_.string()));
+    }
+    if (n == 0) break;
+    hash_.update(buf, static_cast<size_t>(n));
+    offset_ += static_cast<uint64_t>(n);
+  }
+  if (size_ >= 0 && offset_ > static_cast<uint64_t>(size_)) restart();
+}
+
+void BlobWriter::write(const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  hash_.update(p, n);
+  offset_ += n;
+  while (n > 0) {
+    ssize_t w = ::write(fd_.get(), p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("writing blob " + digest_);
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+void BlobWriter::restart() {
+  if (::ftruncate(fd_.get(), 0) < 0 || ::lseek(fd_.get(), 0, SEEK_SET) < 0) throw_errno("truncating " + quote(partial_.string()));
+  hash_.reset();
+  offset_ = 0;
+}
+
+void BlobWriter::commit() {
+  if (done_) return;
+  std::string got = "sha256:" + hash_.hex();
+  if (got != digest_ || (size_ >= 0 && offset_ != static_cast<uint64_t>(size_))) {
+    uint64_t had = offset_;
+    restart();
+    throw Error("blob " + digest_ + " is corrupt: got " + std::to_string(had) + " bytes with digest " + got +
+                (size_ >= 0 ? ", expected " + std::to_string(size_) + " bytes" : ""));
+  }
+  if (::fsync(fd_.get()) < 0) throw_errno("syncing blob " + digest_);
+  stdfs::path dest = store_.path(digest_);
+  if (::rename(partial_.c_str(), dest.c_str()) < 0) throw_errno("storing blob " + digest_);
+  done_ = true;
+}
+
+}  // namespace crt::store

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "common/fd.hpp"
+#include "common/lock.hpp"
+#include "store/digest.hpp"
+
+namespace crt::store {
+
+/// The blobs of a store: `blobs/sha256/<hex>`, each written in `tmp/` and
+/// renamed into place once its digest is checked, so a blob that exists is
+/// always complete and correct.
+class BlobStore {
+ public:
+  explicit BlobStore(std::filesystem::path store_root);
+
+  [[nodiscard]] std::filesystem::path path(std::string_view digest) const;
+  [[nodiscard]] bool has(std::string_view digest) const;
+  /// Stores `data` after checking that it is `digest`.
+  void put(std::string_view digest, std::string_view data) const;
+  /// Reads a blob of at most `limit` bytes, checking its digest.
+  [[nodiscard]] std::string get(std::string_view digest, size_t limit) const;
+
+  [[nodiscard]] const std::filesystem::path& root() const { return root_; }
+
+ private:
+  std::filesystem::path root_;
+};
+
+/// Writes one blob of known digest, resumably: what an interrupted writer
+/// left in `tmp/blob-<hex>.partial` is kept (and hashed again) and writing
+/// goes on from there. Holds `locks/blob-<hex>` so that two processes
+/// never write the same blob; the second finds it done.
+class BlobWriter {
+ public:
+  BlobWriter(const BlobStore& store, std::string digest, int64_t size);
+  BlobWriter(const BlobWriter&) = delete;
+  BlobWriter& operator=(const BlobWriter&) = delete;
+
+  /// The blob is in the store already (nothing to write).
+  [[nodiscard]] bool done() const { return done_; }
+  /// Bytes already written (by this writer or an interrupted one).
+  [[nodiscard]] uint64_t offset() const { return offset_; }
+  void write(const void* data, size_t n);
+  /// Forgets what was written; starts again from byte 0.
+  void restart();
+  /// Checks the digest and size and moves the blob into place; on a mismatch
+  /// what was written is forgotten (as by restart()) and crt::Error thrown.
+  void commit();
+  [[nodiscard]] int fd() const { return fd_.get(); }
+
+ private:
+  const BlobStore& store_;
+  std::string digest_;
+  int64_t size_;
+  std::filesystem::path partial_;
+  FileLock lock_;
+  UniqueFd fd_;
+  Sha256 hash_;
+  uint64_t offset_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace crt::store

@@ -1,0 +1,164 @@
+#include "store/export.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "store/archive_util.hpp"
+#include "store/digest.hpp"
+#include "store/layer_import.hpp"
+#include "store/layout_files.hpp"
+#include "store/oci.hpp"
+#include "store/work_dir.hpp"
+
+namespace crt::store {
+
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+/// A tar being written to a file descriptor.
+class TarWriter {
+ public:
+  explicit TarWriter(int fd) : a_(archive_write_new()) {
+    check_archive(a_.get(), archive_write_set_format_pax_restricted(a_.get()), "setting up the archive");
+    check_archive(a_.get(), archive_write_set_bytes_in_last_block(a_.get(), 1), "setting up the archive");
+    check_archive(a_.get(), archive_write_open_fd(a_.get(), fd), "opening the archive");
+  }
+
+  void dir(const std::string& path) { header(path, AE_IFDIR, 0755, 0); }
+
+  void file(const std::string& path, std::string_view data) {
+    header(path, AE_IFREG, 0644, data.size());
+    write(data.data(), data.size());
+  }
+
+  /// A file copied from `src` (which must hold exactly `size` bytes).
+  void file_from(const std::string& path, const stdfs::path& src, uint64_t size) {
+    header(path, AE_IFREG, 0644, size);
+    UniqueFd fd = fs::open_fd(src, O_RDONLY);
+    std::vector<char> buf(1 << 20);
+    uint64_t left = size;
+    while (left > 0) {
+      ssize_t n = ::read(fd.get(), buf.data(), std::min<uint64_t>(buf.size(), left));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw_errno("reading " + quote(src.string()));
+      if (n == 0) throw Error(quote(src.string()) + " is shorter than expected");
+      write(buf.data(), static_cast<size_t>(n));
+      left -= static_cast<uint64_t>(n);
+    }
+  }
+
+  void close() { check_archive(a_.get(), archive_write_close(a_.get()), "finishing the archive"); }
+
+ private:
+  void header(const std::string& path, unsigned type, mode_t mode, uint64_t size) {
+    EntryPtr e(archive_entry_new());
+    archive_entry_set_pathname(e.get(), path.c_str());
+    archive_entry_set_filetype(e.get(), type);
+    archive_entry_set_perm(e.get(), mode);
+    archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
+    check_archive(a_.get(), archive_write_header(a_.get(), e.get()), "writing " + quote(path));
+  }
+  void write(const void* p, size_t n) {
+    if (archive_write_data(a_.get(), p, n) < 0) check_archive(a_.get(), ARCHIVE_FATAL, "writing the archive");
+  }
+
+  ArchivePtr a_;
+};
+
+uint64_t size_of(const stdfs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) < 0) throw_errno("inspecting " + quote(p.string()));
+  return static_cast<uint64_t>(st.st_size);
+}
+
+}  // namespace
+
+void export_oci_archive(const Store& store, const Image& im, const stdfs::path& out, const std::string& ref_name) {
+  with_context("exporting " + im.id + " to " + quote(out.string()), [&] {
+    std::string config = store.config_blob(im);
+    WorkDir work(store.root() / "tmp", "export");
+    // Layers: the blobs the image came with, or (rootfs imports) its tree
+    // written as the canonical tar whose digest is the diff_id.
+    struct Layer {
+      std::string digest;
+      std::string media_type;
+      stdfs::path path;
+      uint64_t size;
+    };
+    std::vector<Layer> layers;
+    for (size_t i = 0; i < im.layers.size(); ++i) {
+      if (i < im.blobs.size() && store.blobs().has(im.blobs[i].digest)) {
+        stdfs::path p = store.blobs().path(im.blobs[i].digest);
+        layers.push_back({im.blobs[i].digest, im.blobs[i].media_type, p, size_of(p)});
+        continue;
+      }
+      stdfs::path p = work.path() / ("layer" + std::to_string(i));
+      UniqueFd fd = fs::open_fd(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      UnpackedLayer l = archive_tree(store.tree_path(im.layers[i]), [&](const void* d, size_t n) {
+        const char* c = static_cast<const char*>(d);
+        while (n > 0) {
+          ssize_t w = ::write(fd.get(), c, n);
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0) throw_errno("writing " + quote(p.string()));
+          c += w;
+          n -= static_cast<size_t>(w);
+        }
+      });
+      if (l.diff_id != im.layers[i])
+        throw Error("the tree of layer " + im.layers[i] + " no longer matches it (it archives as " + l.diff_id + ")");
+      layers.push_back({l.diff_id, std::string(oci::kLayerTar), p, size_of(p)});
+    }
+    std::string manifest;
+    if (!im.manifest.empty() && store.blobs().has(im.manifest)) {
+      manifest = store.blobs().get(im.manifest, 4 << 20);
+    } else {
+      oci::Manifest m;
+      m.media_type = std::string(oci::kImageManifest);
+      m.config = {std::string(oci::kImageConfig), im.id, static_cast<int64_t>(config.size()), std::nullopt, {}};
+      for (const auto& l : layers) m.layers.push_back({l.media_type, l.digest, static_cast<int64_t>(l.size), std::nullopt, {}});
+      manifest = oci::serialize(m);
+    }
+    std::string manifest_digest = sha256_digest(manifest);
+    oci::Descriptor md{oci::document_media_type(json::parse(manifest)), manifest_digest,
+                       static_cast<int64_t>(manifest.size()), std::nullopt, {}};
+    if (!ref_name.empty()) md.annotations[std::string(oci::kRefNameAnnotation)] = ref_name;
+    json index = {{"schemaVersion", 2}, {"mediaType", oci::kImageIndex}, {"manifests", json::array({oci::to_json(md)})}};
+
+    std::string tmp = out.string() + ".crt-tmp";
+    UniqueFd fd = fs::open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    struct Unlink {
+      std::string p;
+      bool keep = false;
+      ~Unlink() {
+        if (!keep) ::unlink(p.c_str());
+      }
+    } cleanup{tmp};
+    TarWriter tar(fd.get());
+    tar.file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+    tar.file("index.json", index.dump());
+    tar.dir("blobs");
+    tar.dir("blobs/sha256");
+    std::set<std::string> written;
+    auto blob = [&](const std::string& digest, std::string_view data) {
+      if (written.insert(digest).second) tar.file(layout_blob_path(digest), data);
+    };
+    blob(manifest_digest, manifest);
+    blob(im.id, config);
+    for (const auto& l : layers)
+      if (written.insert(l.digest).second) tar.file_from(layout_blob_path(l.digest), l.path, l.size);
+    tar.close();
+    if (::fsync(fd.get()) < 0) throw_errno("syncing " + quote(tmp));
+    if (::rename(tmp.c_str(), out.c_str()) < 0) throw_errno("renaming " + quote(tmp));
+    cleanup.keep = true;
+  });
+}
+
+}  // namespace crt::store

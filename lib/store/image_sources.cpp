@@ -1,0 +1,227 @@
+#include "store/image_sources.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "store/archive_util.hpp"
+#include "store/digest.hpp"
+
+namespace crt::store {
+
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+
+std::string format_name(SourceFormat f) {
+  switch (f) {
+    case SourceFormat::kOciLayout: return "oci";
+    case SourceFormat::kOciArchive: return "oci-archive";
+    case SourceFormat::kDockerArchive: return "docker-archive";
+    case SourceFormat::kRootfs: return "rootfs";
+  }
+  return "?";
+}
+
+SourceFormat parse_format(const std::string& name) {
+  for (SourceFormat f : {SourceFormat::kOciLayout, SourceFormat::kOciArchive, SourceFormat::kDockerArchive,
+                         SourceFormat::kRootfs})
+    if (format_name(f) == name) return f;
+  throw Error("unknown image format " + quote(name) + " (oci, oci-archive, docker-archive or rootfs)");
+}
+
+namespace {
+
+bool is_hex64(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
+/// Whether a member name is one only image archives have.
+bool image_archive_member(std::string p) {
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  if (p == "oci-layout" || p == "manifest.json" || p == "index.json" || p == "repositories") return true;
+  if (p == "blobs" || p == "blobs/sha256" || p.rfind("blobs/sha256/", 0) == 0) return true;
+  return is_hex64(p.substr(0, 64)) && (p.size() == 64 || p[64] == '/' || p.substr(64) == ".json" || p.substr(64) == ".tar");
+}
+
+}  // namespace
+
+SourceFormat detect_format(const stdfs::path& source) {
+  struct stat st {};
+  if (::stat(source.c_str(), &st) < 0) throw_errno(quote(source.string()));
+  if (S_ISDIR(st.st_mode))
+    return stdfs::exists(source / "oci-layout") ? SourceFormat::kOciLayout : SourceFormat::kRootfs;
+  if (!S_ISREG(st.st_mode)) throw Error(quote(source.string()) + " is neither a directory nor an archive");
+  ArchivePtr in(archive_read_new());
+  archive_read_support_filter_all(in.get());
+  archive_read_support_format_tar(in.get());
+  archive_read_support_format_gnutar(in.get());
+  check_archive(in.get(), archive_read_open_filename(in.get(), source.c_str(), 1 << 16), "opening " + quote(source.string()));
+  // An image archive shows itself in its first members; a rootfs does not
+  // have to be read to its end.
+  bool image = false, oci = false, docker = false;
+  archive_entry* e = nullptr;
+  for (int n = 0;; ++n) {
+    int rc = archive_read_next_header(in.get(), &e);
+    if (rc == ARCHIVE_EOF) break;
+    check_archive(in.get(), rc, "reading " + quote(source.string()));
+    std::string p = clean_entry_path(archive_entry_pathname(e));
+    if (p.empty() || p == ".") continue;
+    if (!image && n >= 16) break;
+    if (!image && !image_archive_member(p)) return SourceFormat::kRootfs;
+    image = true;
+    oci = oci || p == "oci-layout";
+    docker = docker || p == "manifest.json";
+  }
+  if (oci) return SourceFormat::kOciArchive;
+  if (docker) return SourceFormat::kDockerArchive;
+  if (image) throw Error(quote(source.string()) + " looks like an image archive but has neither oci-layout nor manifest.json");
+  return SourceFormat::kRootfs;
+}
+
+namespace {
+
+json parse_json(const std::string& text, const std::string& what) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error(what + " is not valid JSON: " + e.what());
+  }
+}
+
+/// Reads a blob of the layout and checks its digest.
+std::string read_blob(const LayoutFiles& files, const oci::Descriptor& d, const char* what) {
+  return with_context(std::string("reading the ") + what + " " + d.digest, [&] {
+    std::string data = files.read(layout_blob_path(d.digest));
+    if (sha256_digest(data) != d.digest) throw Error("it does not match its digest (it is " + sha256_digest(data) + ")");
+    if (d.size >= 0 && data.size() != static_cast<size_t>(d.size))
+      throw Error("it has " + std::to_string(data.size()) + " bytes, not " + std::to_string(d.size));
+    return data;
+  });
+}
+
+ImageInput image_from_manifest(const LayoutFiles& files, const oci::Descriptor& d, const oci::Platform& platform) {
+  std::string text = read_blob(files, d, "manifest");
+  std::string media = oci::document_media_type(parse_json(text, "manifest " + d.digest));
+  oci::Descriptor md = d;
+  if (oci::is_index(media)) {
+    oci::Index ix = oci::parse_index(text);
+    md = oci::select_platform(ix, platform);
+    text = read_blob(files, md, "manifest");
+  }
+  oci::Manifest m = oci::parse_manifest(text);
+  ImageInput in;
+  in.manifest = text;
+  in.config = read_blob(files, m.config, "configuration");
+  for (const auto& l : m.layers) {
+    std::string path = layout_blob_path(l.digest);
+    in.layers.push_back({l.media_type, l.digest, l.size, [&files, path] { return files.open(path); }});
+  }
+  return in;
+}
+
+std::string ref_name_of(const oci::Descriptor& d) {
+  auto it = d.annotations.find(std::string(oci::kRefNameAnnotation));
+  return it == d.annotations.end() ? "" : it->second;
+}
+
+/// The store name an OCI layout's ref name stands for.
+std::optional<Reference> name_from_ref(const std::string& ref, const std::string& layout_name) {
+  if (ref.empty()) return std::nullopt;
+  bool full = ref.find('/') != std::string::npos || ref.find(':') != std::string::npos;
+  return parse_reference(full ? ref : layout_name + ":" + ref);
+}
+
+}  // namespace
+
+std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::string& layout_name,
+                                        const std::optional<Reference>& name, const oci::Platform& platform) {
+  return with_context("reading the OCI layout " + files.describe(), [&] {
+    json layout = parse_json(files.read("oci-layout", 1 << 16), "oci-layout");
+    if (layout.value("imageLayoutVersion", "") != "1.0.0")
+      throw Error("unsupported imageLayoutVersion " + quote(layout.value("imageLayoutVersion", "")));
+    oci::Index index = oci::parse_index(files.read("index.json"));
+    if (index.manifests.empty()) throw Error("its index.json lists no image");
+    std::vector<const oci::Descriptor*> chosen;
+    for (const auto& d : index.manifests) chosen.push_back(&d);
+    if (name && chosen.size() > 1) {
+      std::vector<const oci::Descriptor*> matching;
+      for (const auto* d : chosen) {
+        std::string ref = ref_name_of(*d);
+        if (ref == name->tag || ref == name->str()) matching.push_back(d);
+      }
+      if (matching.empty()) throw Error("it holds several images and none is named " + quote(name->str()) + " or " + quote(name->tag));
+      chosen = matching;
+    }
+    // Entries for several platforms under one name: the one for this machine.
+    if (chosen.size() > 1 && std::all_of(chosen.begin(), chosen.end(), [&](const auto* d) {
+          return d->platform && ref_name_of(*d) == ref_name_of(*chosen.front());
+        })) {
+      oci::Index sub;
+      for (const auto* d : chosen) sub.manifests.push_back(*d);
+      chosen = {&oci::select_platform(sub, platform)};
+      for (const auto& d : index.manifests)
+        if (d.digest == chosen.front()->digest) chosen = {&d};
+    }
+    std::vector<ImageInput> out;
+    for (const auto* d : chosen) {
+      ImageInput in = image_from_manifest(files, *d, platform);
+      if (name) {
+        in.names = {*name};
+      } else if (auto n = name_from_ref(ref_name_of(*d), layout_name)) {
+        in.names = {*n};
+      }
+      out.push_back(std::move(in));
+    }
+    return out;
+  });
+}
+
+namespace {
+
+/// One entry of a docker archive's manifest.json.
+ImageInput docker_image(const LayoutFiles& files, const json& entry, const std::vector<std::string>& tags,
+                        const std::optional<Reference>& name) {
+  ImageInput in;
+  in.config = files.read(entry.at("Config").get<std::string>());
+  for (const auto& layer : entry.at("Layers")) {
+    std::string path = layer.get<std::string>();
+    LayerInput l;
+    // A layer named after its digest (newer docker) is checked as such.
+    if (path.rfind("blobs/sha256/", 0) == 0 && is_hex64(path.substr(13))) l.digest = "sha256:" + path.substr(13);
+    l.open = [&files, path] { return files.open(path); };
+    in.layers.push_back(std::move(l));
+  }
+  if (name) {
+    in.names = {*name};
+  } else {
+    for (const auto& t : tags) in.names.push_back(parse_reference(t));
+  }
+  return in;
+}
+
+}  // namespace
+
+std::vector<ImageInput> read_docker_archive(const LayoutFiles& files, const std::optional<Reference>& name) {
+  return with_context("reading the docker archive " + files.describe(), [&] {
+    json manifest = parse_json(files.read("manifest.json"), "manifest.json");
+    if (!manifest.is_array() || manifest.empty()) throw Error("its manifest.json lists no image");
+    std::vector<ImageInput> out;
+    try {
+      for (const auto& entry : manifest) {
+        std::vector<std::string> tags;
+        if (entry.contains("RepoTags") && entry["RepoTags"].is_array())
+          tags = entry["RepoTags"].get<std::vector<std::string>>();
+        if (name && manifest.size() > 1 && std::find(tags.begin(), tags.end(), name->str()) == tags.end()) continue;
+        out.push_back(docker_image(files, entry, tags, name));
+      }
+    } catch (const json::exception& e) {
+      throw Error(std::string("invalid manifest.json: ") + e.what());
+    }
+    if (out.empty()) throw Error("it holds several images and none is tagged " + quote(name->str()));
+    return out;
+  });
+}
+
+}  // namespace crt::store

@@ -1,0 +1,286 @@
+#include "store/layer_extract.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "store/archive_util.hpp"
+#include "store/chunk_queue.hpp"
+#include "store/digest.hpp"
+#include "store/oci.hpp"
+#include "store/tree_writer.hpp"
+#include "store/whiteout.hpp"
+
+namespace crt::store {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+constexpr size_t kChunkSize = 1 << 20;
+constexpr size_t kQueueChunks = 8;
+constexpr size_t kReadSize = 256 * 1024;
+
+void write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("keeping the layer blob");
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+/// The producer: reads the blob, hashes and copies it, decompresses it and
+/// hashes the tar stream, filling the queue. Runs on its own thread.
+class Decompressor {
+ public:
+  Decompressor(ByteSource& src, ChunkQueue& queue, int copy_fd)
+      : src_(src), queue_(queue), copy_fd_(copy_fd), buf_(kReadSize) {}
+
+  void run() noexcept {
+    try {
+      decompress();
+      queue_.close();
+    } catch (...) {
+      queue_.close(std::current_exception());
+    }
+  }
+
+  std::string blob_digest() { return "sha256:" + blob_hash_.hex(); }
+  std::string diff_id() { return "sha256:" + tar_hash_.hex(); }
+  [[nodiscard]] uint64_t blob_size() const { return consumed_.load(); }
+  [[nodiscard]] const std::string& media_type() const { return media_type_; }
+  [[nodiscard]] const std::atomic<uint64_t>& consumed() const { return consumed_; }
+
+ private:
+  void decompress() {
+    ArchivePtr in(archive_read_new());
+    if (!in) throw Error("allocating a libarchive reader");
+    archive_read_support_filter_gzip(in.get());
+    archive_read_support_filter_zstd(in.get());
+    archive_read_support_format_raw(in.get());
+    check_archive(in.get(), archive_read_open(in.get(), this, nullptr, &Decompressor::on_read, nullptr),
+                  "reading " + src_.describe());
+    rethrow();
+    archive_entry* e = nullptr;
+    int rc = archive_read_next_header(in.get(), &e);
+    rethrow();
+    switch (archive_filter_code(in.get(), 0)) {
+      case ARCHIVE_FILTER_GZIP: media_type_ = oci::kLayerGzip; break;
+      case ARCHIVE_FILTER_ZSTD: media_type_ = oci::kLayerZstd; break;
+      default: media_type_ = oci::kLayerTar;
+    }
+    std::optional<Chunk> out = queue_.take_empty();
+    if (rc != ARCHIVE_EOF) {
+      check_archive(in.get(), rc, "reading " + src_.describe());
+      for (;;) {
+        const void* block = nullptr;
+        size_t n = 0;
+        la_int64_t off = 0;
+        rc = archive_read_data_block(in.get(), &block, &n, &off);
+        rethrow();
+        if (rc == ARCHIVE_EOF) break;
+        check_archive(in.get(), rc, "decompressing " + src_.describe());
+        const char* p = static_cast<const char*>(block);
+        tar_hash_.update(p, n);
+        while (n > 0 && out) {
+          size_t take = std::min(n, kChunkSize - out->size());
+          out->insert(out->end(), p, p + take);
+          p += take;
+          n -= take;
+          if (out->size() == kChunkSize) {
+            if (!queue_.push(std::move(*out))) return;
+            out = queue_.take_empty();
+          }
+        }
+        if (!out) return;  // cancelled
+      }
+    }
+    if (out && !out->empty()) queue_.push(std::move(*out));
+    // The digest covers the whole blob, even bytes after the compressed stream.
+    while (size_t n = src_.read(buf_.data(), buf_.size())) consume(buf_.data(), n);
+  }
+
+  void consume(const char* p, size_t n) {
+    blob_hash_.update(p, n);
+    if (copy_fd_ >= 0) write_all(copy_fd_, p, n);
+    consumed_.fetch_add(n);
+  }
+
+  // A C callback: failures are kept and rethrown after libarchive returns.
+  static la_ssize_t on_read(archive* a, void* self_arg, const void** buf) {
+    auto* self = static_cast<Decompressor*>(self_arg);
+    try {
+      size_t n = self->src_.read(self->buf_.data(), self->buf_.size());
+      self->consume(self->buf_.data(), n);
+      *buf = self->buf_.data();
+      return static_cast<la_ssize_t>(n);
+    } catch (...) {
+      self->error_ = std::current_exception();
+      archive_set_error(a, EIO, "read failed");
+      return -1;
+    }
+  }
+
+  void rethrow() {
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+  ByteSource& src_;
+  ChunkQueue& queue_;
+  int copy_fd_;
+  std::vector<char> buf_;
+  Sha256 blob_hash_;
+  Sha256 tar_hash_;
+  std::atomic<uint64_t> consumed_{0};
+  std::string media_type_;
+  std::exception_ptr error_;
+};
+
+/// The consumer: reads the tar from the queue and writes it into the tree.
+class LayerReader {
+ public:
+  LayerReader(ChunkQueue& queue, const stdfs::path& dest, std::function<void()> tick)
+      : queue_(queue),
+        tick_(std::move(tick)),
+        root_(fs::open_fd(dest, O_RDONLY | O_DIRECTORY)),
+        tree_(root_.get()),
+        in_(archive_read_new()) {
+    if (!in_) throw Error("allocating a libarchive reader");
+    archive_read_support_format_tar(in_.get());
+    archive_read_support_format_gnutar(in_.get());
+  }
+
+  uint64_t run() {
+    check_archive(in_.get(), archive_read_open(in_.get(), this, nullptr, &LayerReader::on_read, nullptr),
+                  "reading the layer");
+    archive_entry* e = nullptr;
+    for (;;) {
+      int rc = archive_read_next_header(in_.get(), &e);
+      rethrow();
+      if (rc == ARCHIVE_EOF) break;
+      check_archive(in_.get(), rc, "reading the layer");
+      entry(e);
+    }
+    tree_.finish();
+    // The diff_id covers the stream to its end, padding after the tar included.
+    while (advance()) {
+    }
+    return size_;
+  }
+
+ private:
+  void entry(archive_entry* e) {
+    std::string path = clean_entry_path(archive_entry_pathname(e));
+    if (path.empty() || path == "." || path == "./") return;
+    WhiteoutKind w = with_context("layer entry " + quote(path), [&] { return classify_whiteout(path); });
+    switch (w.type) {
+      case WhiteoutKind::Type::kWhiteout: return make_overlay_whiteout(root_.get(), w.dir, w.name);
+      case WhiteoutKind::Type::kOpaque: return make_overlay_opaque(root_.get(), w.dir);
+      case WhiteoutKind::Type::kReserved: return;
+      case WhiteoutKind::Type::kNone: break;
+    }
+    archive_entry_copy_pathname(e, path.c_str());
+    if (const char* link = archive_entry_hardlink(e)) archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
+    if (archive_entry_filetype(e) == AE_IFCHR && archive_entry_rdev(e) == 0 && archive_entry_hardlink(e) == nullptr)
+      throw Error("layer entry " + quote(path) +
+                  " is a 0/0 character device, which overlayfs would take for a whiteout");
+    if (archive_entry_filetype(e) == AE_IFSOCK) return;  // a socket cannot be unpacked
+    if (archive_entry_filetype(e) == AE_IFREG && archive_entry_hardlink(e) == nullptr)
+      size_ += static_cast<uint64_t>(archive_entry_size(e));
+    tree_.write(e, [&](const void** buf, size_t* n, int64_t* off) {
+      la_int64_t o = 0;
+      int rc = archive_read_data_block(in_.get(), buf, n, &o);
+      rethrow();
+      if (rc == ARCHIVE_EOF) return false;
+      check_archive(in_.get(), rc, "reading " + quote(path) + " from the layer");
+      *off = o;
+      return true;
+    });
+  }
+
+  /// Moves to the next chunk; false at the end of the stream.
+  bool advance() {
+    if (current_) queue_.recycle(std::move(*std::exchange(current_, std::nullopt)));
+    current_ = queue_.pop();
+    if (tick_) tick_();
+    return current_.has_value();
+  }
+
+  // A C callback: failures are kept and rethrown after libarchive returns.
+  static la_ssize_t on_read(archive* a, void* self_arg, const void** buf) {
+    auto* self = static_cast<LayerReader*>(self_arg);
+    try {
+      if (!self->advance()) return 0;
+      *buf = self->current_->data();
+      return static_cast<la_ssize_t>(self->current_->size());
+    } catch (...) {
+      self->error_ = std::current_exception();
+      archive_set_error(a, EIO, "read failed");
+      return -1;
+    }
+  }
+
+  void rethrow() {
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+  ChunkQueue& queue_;
+  std::function<void()> tick_;
+  UniqueFd root_;
+  TreeWriter tree_;
+  std::optional<Chunk> current_;
+  ArchivePtr in_;
+  uint64_t size_ = 0;
+  std::exception_ptr error_;
+};
+
+}  // namespace
+
+ExtractedLayer extract_layer(ByteSource& blob, const stdfs::path& dest_arg, const LayerExpectation& want,
+                             const ExtractOptions& opts) {
+  const stdfs::path dest = stdfs::absolute(dest_arg);
+  return with_context("unpacking " + (want.blob_digest.empty() ? blob.describe() : want.blob_digest), [&] {
+    if (::mkdir(dest.c_str(), 0755) < 0) throw_errno("creating " + quote(dest.string()));
+    ChunkQueue queue(kQueueChunks, kChunkSize);
+    Decompressor producer(blob, queue, opts.copy_fd);
+    ExtractedLayer out;
+    {
+      std::jthread thread([&] { producer.run(); });
+      struct Stop {
+        ChunkQueue& q;
+        ~Stop() { q.cancel(); }
+      } stop{queue};
+      auto tick = [&] {
+        if (opts.on_progress) opts.on_progress(producer.consumed().load());
+      };
+      LayerReader writer(queue, dest, tick);
+      out.size = writer.run();
+    }
+    out.blob_digest = producer.blob_digest();
+    out.blob_size = producer.blob_size();
+    out.diff_id = producer.diff_id();
+    out.media_type = producer.media_type();
+    if (!want.blob_digest.empty() && out.blob_digest != want.blob_digest)
+      throw Error("the blob's digest is " + out.blob_digest + ", not " + want.blob_digest);
+    if (want.blob_size >= 0 && out.blob_size != static_cast<uint64_t>(want.blob_size))
+      throw Error("the blob has " + std::to_string(out.blob_size) + " bytes, not " + std::to_string(want.blob_size));
+    if (!want.diff_id.empty() && out.diff_id != want.diff_id)
+      throw Error("the uncompressed layer's digest is " + out.diff_id + ", not the diff_id " + want.diff_id +
+                  " of the image configuration");
+    return out;
+  });
+}
+
+}  // namespace crt::store

@@ -1,0 +1,170 @@
+#include "store/layout_files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "store/archive_util.hpp"
+#include "store/digest.hpp"
+
+namespace crt::store {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+/// A file opened beneath the layout directory.
+class FdSource : public ByteSource {
+ public:
+  FdSource(UniqueFd fd, std::string shown) : fd_(std::move(fd)), shown_(std::move(shown)) {}
+  size_t read(void* buf, size_t n) override {
+    for (;;) {
+      ssize_t r = ::read(fd_.get(), buf, n);
+      if (r >= 0) return static_cast<size_t>(r);
+      if (errno != EINTR) throw_errno("reading " + shown_);
+    }
+  }
+  [[nodiscard]] std::string describe() const override { return shown_; }
+
+ private:
+  UniqueFd fd_;
+  std::string shown_;
+};
+
+/// One member of a tar archive, read through libarchive.
+class MemberSource : public ByteSource {
+ public:
+  MemberSource(const stdfs::path& archive_path, const std::string& member)
+      : in_(archive_read_new()), shown_(quote(member) + " in " + quote(archive_path.string())) {
+    archive_read_support_filter_all(in_.get());
+    archive_read_support_format_tar(in_.get());
+    archive_read_support_format_gnutar(in_.get());
+    check_archive(in_.get(), archive_read_open_filename(in_.get(), archive_path.c_str(), 1 << 16),
+                  "opening " + quote(archive_path.string()));
+    archive_entry* e = nullptr;
+    for (;;) {
+      int rc = archive_read_next_header(in_.get(), &e);
+      if (rc == ARCHIVE_EOF) throw Error(shown_ + " is missing");
+      check_archive(in_.get(), rc, "reading " + quote(archive_path.string()));
+      if (clean_entry_path(archive_entry_pathname(e)) == member && archive_entry_filetype(e) == AE_IFREG) return;
+    }
+  }
+  size_t read(void* buf, size_t n) override {
+    la_ssize_t r = archive_read_data(in_.get(), buf, n);
+    if (r < 0) check_archive(in_.get(), ARCHIVE_FATAL, "reading " + shown_);
+    return static_cast<size_t>(r);
+  }
+  [[nodiscard]] std::string describe() const override { return shown_; }
+
+ private:
+  ArchivePtr in_;
+  std::string shown_;
+};
+
+void check_relative(const std::string& path) {
+  if (path.empty() || path.front() == '/' || path == ".." || path.rfind("../", 0) == 0 ||
+      path.find("/../") != std::string::npos || (path.size() >= 3 && path.compare(path.size() - 3, 3, "/..") == 0))
+    throw Error("refusing the path " + quote(path) + ": it leaves the layout");
+}
+
+/// The member a symlink at `link` pointing to `target` names ("" when it
+/// leaves the archive).
+std::string lexical_join(const std::string& link, const std::string& target) {
+  if (!target.empty() && target.front() == '/') return "";
+  std::vector<std::string> parts;
+  std::string dir = link.substr(0, link.rfind('/') == std::string::npos ? 0 : link.rfind('/'));
+  std::string all = dir.empty() ? target : dir + "/" + target;
+  size_t pos = 0;
+  while (pos <= all.size()) {
+    size_t slash = all.find('/', pos);
+    std::string c = all.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    if (c == "..") {
+      if (parts.empty()) return "";
+      parts.pop_back();
+    } else if (!c.empty() && c != ".") {
+      parts.push_back(c);
+    }
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  std::string out;
+  for (const auto& c : parts) out += (out.empty() ? "" : "/") + c;
+  return out;
+}
+
+}  // namespace
+
+std::string LayoutFiles::read(const std::string& path, size_t limit) const { return read_all(*open(path), limit); }
+
+DirectoryFiles::DirectoryFiles(stdfs::path root)
+    : root_(std::move(root)), root_fd_(fs::open_fd(root_, O_PATH | O_DIRECTORY)) {}
+
+bool DirectoryFiles::exists(const std::string& path) const {
+  try {
+    check_relative(path);
+    (void)fs::open_in_root(root_fd_.get(), path, O_PATH);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+std::unique_ptr<ByteSource> DirectoryFiles::open(const std::string& path) const {
+  check_relative(path);
+  std::string shown = quote((root_ / path).string());
+  UniqueFd fd = with_context("in the layout " + quote(root_.string()),
+                             [&] { return fs::open_in_root(root_fd_.get(), path, O_RDONLY); });
+  struct stat st {};
+  if (::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode)) throw Error(shown + " is not a regular file");
+  return std::make_unique<FdSource>(std::move(fd), shown);
+}
+
+std::string DirectoryFiles::describe() const { return quote(root_.string()); }
+
+ArchiveFiles::ArchiveFiles(stdfs::path archive) : archive_(std::move(archive)) {
+  ArchivePtr in(archive_read_new());
+  archive_read_support_filter_all(in.get());
+  archive_read_support_format_tar(in.get());
+  archive_read_support_format_gnutar(in.get());
+  check_archive(in.get(), archive_read_open_filename(in.get(), archive_.c_str(), 1 << 16),
+                "opening " + quote(archive_.string()));
+  archive_entry* e = nullptr;
+  for (;;) {
+    int rc = archive_read_next_header(in.get(), &e);
+    if (rc == ARCHIVE_EOF) break;
+    check_archive(in.get(), rc, "reading " + quote(archive_.string()));
+    std::string name = clean_entry_path(archive_entry_pathname(e));
+    if (archive_entry_filetype(e) == AE_IFREG) members_.insert(name);
+    if (archive_entry_filetype(e) == AE_IFLNK && archive_entry_symlink(e) != nullptr)
+      links_[name] = lexical_join(name, archive_entry_symlink(e));
+  }
+}
+
+std::string ArchiveFiles::resolve(const std::string& path) const {
+  std::string p = path;
+  for (int hops = 0; hops < 8; ++hops) {
+    auto it = links_.find(p);
+    if (it == links_.end()) return p;
+    p = it->second;
+  }
+  throw Error("too many symlinks from " + quote(path) + " in " + quote(archive_.string()));
+}
+
+bool ArchiveFiles::exists(const std::string& path) const { return members_.count(resolve(path)) > 0; }
+
+std::unique_ptr<ByteSource> ArchiveFiles::open(const std::string& path) const {
+  check_relative(path);
+  std::string real = resolve(path);
+  check_relative(real);
+  if (members_.count(real) == 0) throw Error(quote(path) + " is missing in " + quote(archive_.string()));
+  return std::make_unique<MemberSource>(archive_, real);
+}
+
+std::string ArchiveFiles::describe() const { return quote(archive_.string()); }
+
+std::string layout_blob_path(const std::string& digest) { return "blobs/sha256/" + digest_hex(digest); }
+
+}  // namespace crt::store

@@ -1,0 +1,215 @@
+// Adding images to the store: rootfs imports and OCI images.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <utility>
+
+#include "common/clock.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "store/digest.hpp"
+#include "store/layer_extract.hpp"
+#include "store/layer_import.hpp"
+#include "store/oci.hpp"
+#include "store/store.hpp"
+#include "store/work_dir.hpp"
+
+namespace crt::store {
+
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+/// Durable before it becomes visible: a crash leaves either nothing or a
+/// complete tree.
+void sync_fs_of(const stdfs::path& p) {
+  UniqueFd fd = fs::open_fd(p, O_RDONLY | O_DIRECTORY);
+  if (::syncfs(fd.get()) < 0) throw_errno("syncing " + quote(p.string()));
+}
+
+/// Bytes of file content in a tree, hard links counted once.
+uint64_t tree_size(const stdfs::path& tree) {
+  uint64_t size = 0;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::error_code ec;
+  for (stdfs::recursive_directory_iterator it(tree, ec), end; !ec && it != end; it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) < 0 || !S_ISREG(st.st_mode)) continue;
+    if (st.st_nlink > 1 && !seen.insert({st.st_dev, st.st_ino}).second) continue;
+    size += static_cast<uint64_t>(st.st_size);
+  }
+  return size;
+}
+
+/// Gives `im` its names and repo digests, taking them from other images.
+void name_image(std::vector<Image>& images, const Image& im) {
+  for (auto& other : images) {
+    for (const auto& n : im.names) std::erase(other.names, n);
+    for (const auto& d : im.repo_digests) std::erase(other.repo_digests, d);
+  }
+  auto same = std::find_if(images.begin(), images.end(), [&](const Image& o) { return o.id == im.id; });
+  if (same == images.end()) {
+    images.push_back(im);
+    return;
+  }
+  for (const auto& n : im.names) same->names.push_back(n);
+  for (const auto& d : im.repo_digests) same->repo_digests.push_back(d);
+  if (same->manifest.empty() && !im.manifest.empty()) {
+    same->manifest = im.manifest;
+    same->blobs = im.blobs;
+  }
+}
+
+std::string synthesize_manifest(const std::string& config_id, size_t config_size, const std::vector<LayerBlob>& blobs) {
+  oci::Manifest m;
+  m.media_type = std::string(oci::kImageManifest);
+  m.config = {std::string(oci::kImageConfig), config_id, static_cast<int64_t>(config_size), std::nullopt, {}};
+  for (const auto& b : blobs) m.layers.push_back({b.media_type, b.digest, b.size, std::nullopt, {}});
+  return oci::serialize(m);
+}
+
+void check_manifest_matches(const std::string& manifest, const std::string& config_id, const std::vector<LayerBlob>& blobs) {
+  oci::Manifest m = oci::parse_manifest(manifest);
+  if (m.config.digest != config_id) throw Error("the manifest names configuration " + m.config.digest + ", not " + config_id);
+  if (m.layers.size() != blobs.size()) throw Error("the manifest and the layers given disagree");
+  for (size_t i = 0; i < blobs.size(); ++i)
+    if (m.layers[i].digest != blobs[i].digest)
+      throw Error("layer " + std::to_string(i + 1) + " is " + blobs[i].digest + ", the manifest says " + m.layers[i].digest);
+}
+
+}  // namespace
+
+void Store::remove_stale_tmp() const {
+  std::error_code ec;
+  for (const auto& de : stdfs::directory_iterator(root_ / "tmp", ec)) {
+    std::string ext = de.path().extension();
+    // Lock files stay; partial blobs are kept for resuming (gc removes them).
+    if (ext == ".lock" || ext == ".partial") continue;
+    stdfs::path lockfile = de.path().string() + ".lock";
+    FileLock l = FileLock::try_acquire(lockfile, FileLock::Mode::kExclusive);
+    if (!l.valid()) continue;  // in use
+    fs::remove_tree(de.path());
+    ::unlink(lockfile.c_str());
+  }
+}
+
+Image Store::import_rootfs(const stdfs::path& source, const Reference& name, const ImportOptions& opts) {
+  return with_context("importing " + quote(source.string()) + " as " + quote(name.str()), [&] {
+    FileLock store_lock = lock_shared();
+    remove_stale_tmp();
+    WorkDir work(root_ / "tmp", "import");
+    stdfs::path tree = work.path() / "tree";
+    UnpackedLayer layer = unpack_rootfs(source, tree);
+
+    Image im;
+    im.created = opts.created.empty() ? now_rfc3339() : opts.created;
+    std::string config_blob = make_image_config(opts.config, {layer.diff_id}, im.created).dump();
+    im.id = sha256_digest(config_blob);
+    im.layers = {layer.diff_id};
+    im.size = layer.size;
+    im.names = {name.str()};
+    im.config = opts.config;
+    sync_fs_of(work.path());
+
+    FileLock layer_lock =
+        FileLock::acquire(root_ / "locks" / ("layer-" + digest_hex(layer.diff_id)), FileLock::Mode::kExclusive);
+    stdfs::path final_tree = tree_path(layer.diff_id);
+    if (!stdfs::exists(final_tree) && ::rename(tree.c_str(), final_tree.c_str()) < 0)
+      throw_errno("moving the layer into " + quote(final_tree.string()));
+    blobs_.put(im.id, config_blob);
+    update_index([&](std::vector<Image>& images) { name_image(images, im); });
+    return im;
+  });
+}
+
+LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
+                           std::vector<FileLock>& held, uint64_t& size) {
+  const LayerInput& l = in.layers[i];
+  std::string hex = digest_hex(diff_id);
+  std::string media = l.media_type;
+  // Held until the image is in the index: gc leaves alone what it guards.
+  held.push_back(FileLock::acquire(root_ / "locks" / ("layer-" + hex), FileLock::Mode::kExclusive));
+  stdfs::path tree = tree_path(diff_id);
+  bool have_tree = stdfs::exists(tree);
+  bool have_blob = !l.digest.empty() && blobs_.has(l.digest);
+  std::string task = l.digest.empty() ? diff_id : l.digest;
+  if (have_tree && have_blob) {
+    if (media.empty()) throw Error("layer " + l.digest + " has no media type");
+    size += tree_size(tree);
+    progress.finish(task, "exists");
+    return {l.digest, media, l.size};
+  }
+  return with_context("layer " + std::to_string(i + 1) + " (" + task + ")", [&] {
+    WorkDir work(root_ / "tmp", "unpack");
+    std::unique_ptr<ByteSource> src;
+    if (have_blob) {
+      src = std::make_unique<FileSource>(blobs_.path(l.digest));
+    } else {
+      if (!l.open) throw Error("its blob is missing");
+      src = l.open();
+    }
+    UniqueFd copy;
+    stdfs::path copy_path = work.path() / "blob";
+    if (!have_blob) copy = fs::open_fd(copy_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    progress.start(task, "unpacking", l.size);
+    ExtractOptions opts;
+    opts.copy_fd = copy.get();
+    opts.on_progress = [&](uint64_t n) { progress.update(task, n); };
+    ExtractedLayer x = extract_layer(*src, work.path() / "tree", {l.digest, l.size, diff_id}, opts);
+    if (!have_blob) {
+      if (::fsync(copy.get()) < 0) throw_errno("syncing the layer blob");
+      if (!blobs_.has(x.blob_digest) && ::rename(copy_path.c_str(), blobs_.path(x.blob_digest).c_str()) < 0)
+        throw_errno("storing the layer blob");
+    }
+    if (!have_tree) {
+      sync_fs_of(work.path());
+      if (::rename((work.path() / "tree").c_str(), tree.c_str()) < 0)
+        throw_errno("moving the layer into " + quote(tree.string()));
+    }
+    size += x.size;
+    progress.finish(task, "done");
+    return LayerBlob{x.blob_digest, media.empty() ? x.media_type : media, static_cast<int64_t>(x.blob_size)};
+  });
+}
+
+Image Store::commit_image(const ImageInput& in, Progress& progress) {
+  FileLock store_lock = lock_shared();
+  remove_stale_tmp();
+  Image im;
+  im.id = sha256_digest(in.config);
+  json config;
+  try {
+    config = json::parse(in.config);
+  } catch (const json::exception& e) {
+    throw Error("image configuration " + im.id + " is not JSON: " + e.what());
+  }
+  im.layers = oci::config_diff_ids(config);
+  if (im.layers.size() != in.layers.size())
+    throw Error("the image configuration lists " + std::to_string(im.layers.size()) + " layers, the manifest " +
+                std::to_string(in.layers.size()));
+  if (im.layers.empty()) throw Error("the image has no layers");
+  im.created = config.value("created", "");
+  std::vector<FileLock> held;
+  for (size_t i = 0; i < in.layers.size(); ++i) im.blobs.push_back(add_layer(in, i, im.layers[i], progress, held, im.size));
+  blobs_.put(im.id, in.config);
+  std::string manifest = in.manifest;
+  if (manifest.empty())
+    manifest = synthesize_manifest(im.id, in.config.size(), im.blobs);
+  else
+    check_manifest_matches(manifest, im.id, im.blobs);
+  im.manifest = sha256_digest(manifest);
+  blobs_.put(im.manifest, manifest);
+  for (const auto& n : in.names) im.names.push_back(n.str());
+  im.repo_digests = in.repo_digests;
+  update_index([&](std::vector<Image>& images) { name_image(images, im); });
+  load_config(im);
+  return im;
+}
+
+}  // namespace crt::store

@@ -1,0 +1,250 @@
+#include "store/tree_writer.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/error.hpp"
+#include "store/whiteout.hpp"
+
+namespace crt::store {
+
+namespace {
+
+constexpr size_t kMaxOpenDirs = 128;
+
+long open_beneath(int dir, const char* path, int flags) {
+  struct open_how how {};
+  how.flags = static_cast<__u64>(flags | O_CLOEXEC | O_NOFOLLOW);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  return ::syscall(SYS_openat2, dir, path, &how, sizeof how);
+}
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw Error("layer entry " + quote(path) + ": " + what);
+}
+
+void check_name(const std::string& path, const std::string& name) {
+  if (name.empty() || name == "." || name == "..") fail(path, "is not a file name");
+}
+
+/// Owner, then mode (chown clears setuid), then xattrs (chown clears
+/// security.capability) of an open file or directory.
+void apply_metadata(int fd, archive_entry* e, const std::string& path) {
+  if (::fchown(fd, static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) < 0)
+    throw_errno("layer entry " + quote(path) + ": setting its owner");
+  if (::fchmod(fd, archive_entry_perm(e)) < 0) throw_errno("layer entry " + quote(path) + ": setting its mode");
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  if (archive_entry_xattr_reset(e) > 0) {
+    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+      if (is_overlay_xattr(name)) continue;
+      if (::fsetxattr(fd, name, value, size, 0) < 0)
+        throw_errno("layer entry " + quote(path) + ": setting its xattr " + quote(name));
+    }
+  }
+}
+
+void set_times(int dir, const std::string& name, archive_entry* e, const std::string& path) {
+  struct timespec ts[2];
+  ts[1].tv_sec = archive_entry_mtime(e);
+  ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+  ts[0] = archive_entry_atime_is_set(e) ? timespec{archive_entry_atime(e), archive_entry_atime_nsec(e)} : ts[1];
+  if (::utimensat(dir, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) < 0)
+    throw_errno("layer entry " + quote(path) + ": setting its times");
+}
+
+}  // namespace
+
+TreeWriter::TreeWriter(int root_fd) : root_(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0)) {
+  if (!root_) throw_errno("duplicating a file descriptor");
+}
+
+int TreeWriter::dir_fd(const std::string& dir) {
+  if (dir.empty()) return root_.get();
+  if (auto it = dirs_.find(dir); it != dirs_.end()) return it->second.get();
+  size_t slash = dir.rfind('/');
+  std::string parent = slash == std::string::npos ? "" : dir.substr(0, slash);
+  std::string name = slash == std::string::npos ? dir : dir.substr(slash + 1);
+  check_name(dir, name);
+  int pfd = dir_fd(parent);
+  long fd = open_beneath(pfd, name.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0 && errno == ENOENT) {
+    // A parent the layer does not list: made as tar makes it.
+    if (::mkdirat(pfd, name.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("creating " + quote(dir));
+    fd = open_beneath(pfd, name.c_str(), O_RDONLY | O_DIRECTORY);
+  }
+  if (fd < 0) {
+    if (errno == ELOOP || errno == ENOTDIR || errno == EXDEV)
+      fail(dir, "is not a directory of the layer (a symlink or a file is in the way)");
+    throw_errno("opening " + quote(dir));
+  }
+  if (dirs_.size() >= kMaxOpenDirs) {
+    dirs_.erase(dir_order_.front());
+    dir_order_.pop_front();
+  }
+  dir_order_.push_back(dir);
+  return dirs_.emplace(dir, UniqueFd(static_cast<int>(fd))).first->second.get();
+}
+
+TreeWriter::Parent TreeWriter::parent_of(const std::string& path) {
+  if (path.empty() || path.front() == '/') fail(path, "is an absolute path");
+  std::string p = path;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  size_t slash = p.rfind('/');
+  std::string dir = slash == std::string::npos ? "" : p.substr(0, slash);
+  std::string name = slash == std::string::npos ? p : p.substr(slash + 1);
+  check_name(path, name);
+  for (size_t pos = 0; pos <= dir.size();) {
+    size_t next = dir.find('/', pos);
+    std::string comp = dir.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
+    if (comp == "..") fail(path, "leaves the layer");
+    if (next == std::string::npos) break;
+    pos = next + 1;
+  }
+  return {dir_fd(dir), name};
+}
+
+bool TreeWriter::clear(int dir, const std::string& name, bool want_dir, const std::string& path) {
+  struct stat st {};
+  if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno == ENOENT) return false;
+    throw_errno("layer entry " + quote(path));
+  }
+  if (S_ISDIR(st.st_mode) && want_dir) return true;
+  // A later entry replaces an earlier one of the same name.
+  if (::unlinkat(dir, name.c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+    throw_errno("layer entry " + quote(path) + ": replacing what was there");
+  // The cached fd of a replaced directory would point at the old one.
+  dirs_.clear();
+  dir_order_.clear();
+  return false;
+}
+
+void TreeWriter::write_file(int dir, const std::string& name, archive_entry* e, const DataBlocks& data,
+                            const std::string& path) {
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  int raw = ::openat(dir, name.c_str(), kFlags, 0600);
+  if (raw < 0 && errno == EEXIST) {
+    clear(dir, name, false, path);
+    raw = ::openat(dir, name.c_str(), kFlags, 0600);
+  }
+  if (raw < 0) throw_errno("layer entry " + quote(path) + ": creating it");
+  UniqueFd fd(raw);
+  const void* buf = nullptr;
+  size_t n = 0;
+  int64_t off = 0;
+  int64_t end = 0;
+  while (data(&buf, &n, &off)) {
+    const char* p = static_cast<const char*>(buf);
+    while (n > 0) {
+      ssize_t w = ::pwrite(fd.get(), p, n, off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        throw_errno("layer entry " + quote(path) + ": writing it");
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+      off += w;
+    }
+    end = std::max(end, off);
+  }
+  // Holes at the end of a sparse file.
+  if (archive_entry_size(e) > end && ::ftruncate(fd.get(), archive_entry_size(e)) < 0)
+    throw_errno("layer entry " + quote(path) + ": sizing it");
+  apply_metadata(fd.get(), e, path);
+  struct timespec ts[2];
+  ts[1] = {archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
+  ts[0] = archive_entry_atime_is_set(e) ? timespec{archive_entry_atime(e), archive_entry_atime_nsec(e)} : ts[1];
+  if (::futimens(fd.get(), ts) < 0) throw_errno("layer entry " + quote(path) + ": setting its times");
+}
+
+void TreeWriter::write_dir(int dir, const std::string& name, archive_entry* e, const std::string& path) {
+  if (::mkdirat(dir, name.c_str(), 0700) < 0 && (errno != EEXIST || (!clear(dir, name, true, path) &&
+                                                                      ::mkdirat(dir, name.c_str(), 0700) < 0)))
+    throw_errno("layer entry " + quote(path) + ": creating it");
+  long fd = open_beneath(dir, name.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) throw_errno("layer entry " + quote(path) + ": opening it");
+  UniqueFd d(static_cast<int>(fd));
+  apply_metadata(d.get(), e, path);
+  std::string p = path;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  dir_times_.push_back({p, archive_entry_mtime(e), archive_entry_mtime_nsec(e)});
+}
+
+void TreeWriter::write_other(int dir, const std::string& name, archive_entry* e, const std::string& path) {
+  clear(dir, name, false, path);
+  mode_t mode = archive_entry_perm(e);
+  switch (archive_entry_filetype(e)) {
+    case AE_IFLNK: {
+      const char* target = archive_entry_symlink(e);
+      if (::symlinkat(target != nullptr ? target : "", dir, name.c_str()) < 0)
+        throw_errno("layer entry " + quote(path) + ": creating the symlink");
+      break;
+    }
+    case AE_IFCHR:
+    case AE_IFBLK:
+    case AE_IFIFO:
+      if (::mknodat(dir, name.c_str(), archive_entry_filetype(e) | mode, archive_entry_rdev(e)) < 0)
+        throw_errno("layer entry " + quote(path) + ": creating the node");
+      break;
+    default:
+      fail(path, "has a type a layer cannot hold");
+  }
+  if (::fchownat(dir, name.c_str(), static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e)),
+                 AT_SYMLINK_NOFOLLOW) < 0)
+    throw_errno("layer entry " + quote(path) + ": setting its owner");
+  if (archive_entry_filetype(e) != AE_IFLNK && ::fchmodat(dir, name.c_str(), mode, 0) < 0)
+    throw_errno("layer entry " + quote(path) + ": setting its mode");
+  set_times(dir, name, e, path);
+}
+
+void TreeWriter::write_hardlink(archive_entry* e, const std::string& path) {
+  std::string target = archive_entry_hardlink(e);
+  // Each lookup may close directories cached by an earlier one: keep copies.
+  auto held = [&](const std::string& p, std::string& name) {
+    Parent parent = parent_of(p);
+    name = parent.name;
+    UniqueFd fd(::fcntl(parent.fd, F_DUPFD_CLOEXEC, 0));
+    if (!fd) throw_errno("duplicating a file descriptor");
+    return fd;
+  };
+  std::string tname, name;
+  UniqueFd tdir = held(target, tname);
+  struct stat st {};
+  if (::fstatat(tdir.get(), tname.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+    fail(path, "links to " + quote(target) + ", which is not in the layer");
+  if (S_ISDIR(st.st_mode)) fail(path, "is a hard link to a directory");
+  UniqueFd dir = held(path, name);
+  clear(dir.get(), name, false, path);
+  if (::linkat(tdir.get(), tname.c_str(), dir.get(), name.c_str(), 0) < 0)
+    throw_errno("layer entry " + quote(path) + ": linking it to " + quote(target));
+}
+
+void TreeWriter::write(archive_entry* e, const DataBlocks& data) {
+  std::string path = archive_entry_pathname(e) != nullptr ? archive_entry_pathname(e) : "";
+  if (archive_entry_hardlink(e) != nullptr) return write_hardlink(e, path);
+  Parent p = parent_of(path);
+  switch (archive_entry_filetype(e)) {
+    case AE_IFREG: return write_file(p.fd, p.name, e, data, path);
+    case AE_IFDIR: return write_dir(p.fd, p.name, e, path);
+    default: return write_other(p.fd, p.name, e, path);
+  }
+}
+void TreeWriter::finish() {
+  for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
+    struct timespec ts[2] = {{it->sec, it->nsec}, {it->sec, it->nsec}};
+    long fd = open_beneath(root_.get(), it->path.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) continue;  // replaced by a later entry
+    UniqueFd d(static_cast<int>(fd));
+    if (::futimens(d.get(), ts) < 0) throw_errno("setting the times of " + quote(it->path));
+  }
+}
+
+}  // namespace crt::store

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <functional>
+#include <list>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/fd.hpp"
+
+namespace crt::store {
+
+/// Writes the entries of a layer into a tree, fd-relative: every parent
+/// directory is opened beneath the tree's root without following a symlink
+/// (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) and kept open for the
+/// entries that follow, so a file costs one open — where libarchive's
+/// archive_write_disk checks each path component on every entry. Owners
+/// (numeric), modes (set after the owner, so setuid bits stay), xattrs
+/// (after the owner, so security.capability stays) and times are applied;
+/// directory times last, once their content is written. Xattrs are set on
+/// files and directories (symlinks and device nodes keep none); ACLs travel
+/// as their system.posix_acl_* xattrs, as OCI tools write them.
+class TreeWriter {
+ public:
+  explicit TreeWriter(int root_fd);
+
+  /// Reads the next data block of the current entry: false at its end.
+  using DataBlocks = std::function<bool(const void** buf, size_t* size, int64_t* offset)>;
+
+  /// Creates the entry `e` (pathname already cleaned; hard link targets too).
+  /// An entry whose path leaves the tree, passes through a symlink, or is
+  /// absolute is an error; nothing is written outside the tree.
+  void write(archive_entry* e, const DataBlocks& data);
+
+  /// Sets the times of the directories written.
+  void finish();
+
+ private:
+  struct Parent {
+    int fd;
+    std::string name;  ///< last component
+  };
+  /// The directory holding `path` (created when missing) and the last name.
+  Parent parent_of(const std::string& path);
+  int dir_fd(const std::string& dir);
+  void write_file(int dir, const std::string& name, archive_entry* e, const DataBlocks& data, const std::string& path);
+  void write_dir(int dir, const std::string& name, archive_entry* e, const std::string& path);
+  void write_other(int dir, const std::string& name, archive_entry* e, const std::string& path);
+  void write_hardlink(archive_entry* e, const std::string& path);
+  /// Makes room for a new entry: removes what is there unless both are directories.
+  bool clear(int dir, const std::string& name, bool want_dir, const std::string& path);
+
+  UniqueFd root_;
+  /// Open directories by path ("" is the root); bounded, oldest dropped.
+  std::unordered_map<std::string, UniqueFd> dirs_;
+  std::list<std::string> dir_order_;
+  struct DirTime {
+    std::string path;
+    int64_t sec, nsec;
+  };
+  std::vector<DirTime> dir_times_;
+};
+
+}  // namespace crt::store

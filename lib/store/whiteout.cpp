@@ -1,0 +1,101 @@
+#include "store/whiteout.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+
+namespace crt::store {
+
+namespace {
+
+constexpr std::string_view kPrefix = ".wh.";
+constexpr std::string_view kMetaPrefix = ".wh..wh.";
+constexpr std::string_view kOpaque = ".wh..wh..opq";
+
+UniqueFd open_beneath(int dir_fd, const std::string& name, int flags) {
+  struct open_how how {};
+  how.flags = static_cast<__u64>(flags | O_CLOEXEC | O_NOFOLLOW);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  long fd = ::syscall(SYS_openat2, dir_fd, name.c_str(), &how, sizeof how);
+  return UniqueFd(fd < 0 ? -1 : static_cast<int>(fd));
+}
+
+/// Opens the directory `dir` of the tree, creating missing components; never
+/// follows a symlink or leaves the tree.
+UniqueFd open_tree_dir(int root_fd, const std::string& dir) {
+  UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
+  if (!cur) throw_errno("duplicating a file descriptor");
+  size_t pos = 0;
+  while (pos < dir.size()) {
+    size_t slash = dir.find('/', pos);
+    std::string comp = dir.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    pos = slash == std::string::npos ? dir.size() : slash + 1;
+    if (comp.empty() || comp == ".") continue;
+    if (comp == "..") throw Error("the path " + quote(dir) + " leaves the layer");
+    UniqueFd next = open_beneath(cur.get(), comp, O_RDONLY | O_DIRECTORY);
+    if (!next && errno == ENOENT) {
+      if (::mkdirat(cur.get(), comp.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("creating " + quote(dir));
+      next = open_beneath(cur.get(), comp, O_RDONLY | O_DIRECTORY);
+    }
+    if (!next) {
+      if (errno == ELOOP || errno == ENOTDIR || errno == EXDEV)
+        throw Error(quote(dir) + " is not a directory of the layer (a symlink or a file is in the way)");
+      throw_errno("opening " + quote(dir));
+    }
+    cur = std::move(next);
+  }
+  return cur;
+}
+
+}  // namespace
+
+WhiteoutKind classify_whiteout(std::string_view path) {
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  std::string_view dir = slash == std::string_view::npos ? std::string_view() : path.substr(0, slash);
+  WhiteoutKind k;
+  if (base.substr(0, kPrefix.size()) != kPrefix) return k;
+  k.dir = std::string(dir);
+  if (base == kOpaque) {
+    k.type = WhiteoutKind::Type::kOpaque;
+  } else if (base.substr(0, kMetaPrefix.size()) == kMetaPrefix) {
+    k.type = WhiteoutKind::Type::kReserved;
+  } else {
+    k.type = WhiteoutKind::Type::kWhiteout;
+    k.name = std::string(base.substr(kPrefix.size()));
+    if (k.name.empty() || k.name == "." || k.name == "..")
+      throw Error("the whiteout " + quote(path) + " names no file");
+  }
+  return k;
+}
+
+void make_overlay_whiteout(int root_fd, const std::string& dir, const std::string& name) {
+  UniqueFd d = open_tree_dir(root_fd, dir);
+  std::string shown = dir.empty() ? name : dir + "/" + name;
+  if (::mknodat(d.get(), name.c_str(), S_IFCHR | 0, makedev(0, 0)) == 0) return;
+  // An entry of that name in this same layer stays: a whiteout only hides
+  // what the lower layers have, and the entry hides that already.
+  if (errno != EEXIST) throw_errno("creating the whiteout " + quote(shown));
+}
+
+void make_overlay_opaque(int root_fd, const std::string& dir) {
+  UniqueFd d = open_tree_dir(root_fd, dir);
+  if (::fsetxattr(d.get(), "trusted.overlay.opaque", "y", 1, 0) < 0)
+    throw_errno("marking " + quote(dir.empty() ? "/" : dir) + " opaque");
+}
+
+bool is_overlay_xattr(std::string_view name) {
+  return name.substr(0, 16) == "trusted.overlay." || name.substr(0, 13) == "user.overlay.";
+}
+
+}  // namespace crt::store

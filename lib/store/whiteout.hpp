@@ -1,0 +1,37 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace crt::store {
+
+/// What an entry of an OCI layer means for the layers below it.
+struct WhiteoutKind {
+  enum class Type {
+    kNone,      ///< an ordinary entry
+    kWhiteout,  ///< ".wh.NAME": NAME of the lower layers is deleted
+    kOpaque,    ///< ".wh..wh..opq": the directory hides its lower contents
+    kReserved,  ///< another ".wh..wh." name: AUFS metadata, ignored
+  };
+  Type type = Type::kNone;
+  std::string dir;   ///< directory holding the entry ("" for the root)
+  std::string name;  ///< the deleted name (kWhiteout)
+};
+
+/// Classifies the entry path `path` (relative, cleaned of "./"). Throws when
+/// a whiteout names nothing valid (".wh.", ".wh..", ".wh...").
+WhiteoutKind classify_whiteout(std::string_view path);
+
+/// The overlayfs form of a whiteout: a 0/0 character device `name` in the
+/// directory `dir` of the tree at `root_fd`. `dir` is resolved beneath the
+/// tree without following symlinks, and created when missing.
+void make_overlay_whiteout(int root_fd, const std::string& dir, const std::string& name);
+
+/// The overlayfs form of an opaque directory: trusted.overlay.opaque=y.
+void make_overlay_opaque(int root_fd, const std::string& dir);
+
+/// Whether an xattr name belongs to overlayfs itself (a layer may not set it:
+/// it would change what the overlay shows).
+bool is_overlay_xattr(std::string_view name);
+
+}  // namespace crt::store

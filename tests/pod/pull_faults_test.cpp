@@ -1,0 +1,248 @@
+// Pulls that meet trouble: redirects, 503s, dropped connections, corrupt
+// blobs, a crt killed mid-pull, two pulls at once; pull policies, short
+// names and progress.
+
+#include <pty.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "../support/http_stub.hpp"
+#include "registry_fixture.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+
+/// A layer of `n` incompressible bytes, so that a transfer can be cut midway.
+std::string noise_layer(size_t n) {
+  std::mt19937 gen(42);
+  std::string data(n, '\0');
+  for (auto& c : data) c = static_cast<char>(gen());
+  return make_layer({file("noise", data)});
+}
+
+class FaultTest : public RegistryTest {
+ protected:
+  void SetUp() override {
+    RegistryTest::SetUp();
+    if (IsSkipped()) return;
+    big_ = noise_layer(3 << 20);
+    big_digest_ = digest_of(big_);
+    push(layout("app", {big_}, {{"Cmd", {"/bin/stat", "-c", "%s", "/noise"}}}), plain().host(), "test/app");
+  }
+
+  /// A front to the registry: redirects everything to it, except the big
+  /// layer's blob, which `serve_big` answers.
+  std::unique_ptr<HttpStub> front(std::function<HttpStub::Response(const HttpStub::Request&, int nth)> serve_big,
+                                  int manifest_503s = 0) {
+    auto counts = std::make_shared<std::map<std::string, int>>();
+    std::string target = "http://" + plain().host();
+    return std::make_unique<HttpStub>([=, this](const HttpStub::Request& r) {
+      int nth = ++(*counts)[r.target];
+      if (r.target.find("/manifests/") != std::string::npos && nth <= manifest_503s)
+        return HttpStub::Response{503, {}, "busy", -1, {}};
+      if (r.target.find("/blobs/" + big_digest_) != std::string::npos) return serve_big(r, nth);
+      return HttpStub::Response{307, {{"Location", target + r.target}}, "", -1, {}};
+    });
+  }
+
+  /// The big blob from `from` on, as a registry answers a Range request.
+  HttpStub::Response big_from(const HttpStub::Request& r) const {
+    auto range = r.headers.find("range");
+    if (range == r.headers.end()) return {200, {}, big_, -1, {}};
+    size_t from = std::stoul(range->second.substr(6));
+    return {206,
+            {{"Content-Range", "bytes " + std::to_string(from) + "-" + std::to_string(big_.size() - 1) + "/" +
+                                   std::to_string(big_.size())}},
+            big_.substr(from),
+            -1,
+            {}};
+  }
+
+  std::string big_;
+  std::string big_digest_;
+};
+
+TEST_F(FaultTest, RedirectsRetriesAndADroppedConnectionResumed) {
+  auto stub = front(
+      [&](const HttpStub::Request& r, int nth) {
+        if (nth == 1) return HttpStub::Response{200, {}, big_, static_cast<long>(big_.size() / 2), {}};
+        return big_from(r);
+      },
+      1);
+  std::string host = "127.0.0.1:" + std::to_string(stub->port());
+  Result r = crt({"image", "pull", "-q", "--insecure-registry", host, host + "/test/app:v1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> ranges;
+  int manifests = 0;
+  for (const auto& q : stub->requests()) {
+    if (q.target.find("/blobs/" + big_digest_) != std::string::npos)
+      ranges.push_back(q.headers.count("range") ? q.headers.at("range") : "");
+    if (q.target.find("/manifests/") != std::string::npos) ++manifests;
+  }
+  EXPECT_EQ(manifests, 2) << "a 503 is retried";
+  EXPECT_EQ(ranges, (std::vector<std::string>{"", "bytes=" + std::to_string(big_.size() / 2) + "-"}))
+      << "the second request asks only for what is missing";
+  EXPECT_EQ(plain().requests_for("/manifests/v1"), 1) << "the manifest came through the redirect";
+  r = crt({"run", host + "/test/app:v1"});
+  EXPECT_EQ(r.out, std::to_string(3 << 20) + "\n") << r.err;
+}
+
+TEST_F(FaultTest, ACorruptBlobIsRefusedAndLeavesNoImage) {
+  auto stub = front([&](const HttpStub::Request&, int) {
+    std::string bad = big_;
+    bad[bad.size() - 100] = static_cast<char>(bad[bad.size() - 100] ^ 0x55);
+    return HttpStub::Response{200, {}, bad, -1, {}};
+  });
+  std::string host = "127.0.0.1:" + std::to_string(stub->port());
+  Result r = crt({"image", "pull", "--insecure-registry", host, host + "/test/app:v1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("crt: pulling '" + host + "/test/app:v1': fetching blob " + big_digest_ + ": blob " +
+                               big_digest_ + " is corrupt"));
+  EXPECT_EQ(crt({"image", "list", "--format=json"}).out, "[]\n");
+  EXPECT_TRUE(store_entries("trees").empty());
+  for (const auto& b : store_entries("blobs/sha256")) EXPECT_NE("sha256:" + b, big_digest_);
+}
+
+TEST_F(FaultTest, APullKilledMidwayResumesWithoutFetchingFinishedBlobsAgain) {
+  auto stub = front([&](const HttpStub::Request& r, int nth) {
+    if (nth == 1) return HttpStub::Response{200, {}, big_, static_cast<long>(big_.size() / 3), std::chrono::seconds(30)};
+    return big_from(r);
+  });
+  std::string host = "127.0.0.1:" + std::to_string(stub->port());
+  std::string ref = host + "/test/app:v1";
+  {
+    Process p(crt_argv({"image", "pull", "-q", "--insecure-registry", host, ref}));
+    stdfs::path partial = dir_ + "/store/tmp/blob-" + big_digest_.substr(7) + ".partial";
+    std::error_code ec;
+    for (int i = 0; i < 500 && stdfs::file_size(partial, ec) != big_.size() / 3; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_EQ(stdfs::file_size(partial, ec), big_.size() / 3) << "crt is midway";
+    p.signal(SIGKILL);
+    p.wait();
+  }
+  EXPECT_EQ(crt({"image", "list", "--format=json"}).out, "[]\n");
+  EXPECT_TRUE(store_entries("trees").empty()) << "no half tree is visible";
+
+  Result r = crt({"image", "pull", "-q", "--insecure-registry", host, ref});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string base = digest_of(busybox_layer());
+  int base_fetches = 0;
+  std::vector<std::string> big_ranges;
+  for (const auto& q : stub->requests()) {
+    if (q.target.find("/blobs/" + base) != std::string::npos) ++base_fetches;
+    if (q.target.find("/blobs/" + big_digest_) != std::string::npos)
+      big_ranges.push_back(q.headers.count("range") ? q.headers.at("range") : "");
+  }
+  EXPECT_EQ(base_fetches, 1) << "the finished blob was kept";
+  EXPECT_EQ(big_ranges, (std::vector<std::string>{"", "bytes=" + std::to_string(big_.size() / 3) + "-"}));
+  EXPECT_EQ(crt({"run", ref}).out, std::to_string(3 << 20) + "\n");
+  EXPECT_TRUE(store_entries("tmp").empty());
+}
+
+TEST_F(FaultTest, TwoPullsAndTwoRunsAtOnceStoreEachLayerOnce) {
+  std::string ref = plain().host() + "/test/app:v1";
+  {
+    Process a(crt_argv({"image", "pull", "-q", "--insecure-registry", plain().host(), ref}));
+    Process b(crt_argv({"image", "pull", "-q", "--insecure-registry", plain().host(), ref}));
+    Result ra = a.wait(), rb = b.wait();
+    EXPECT_EQ(ra.status, 0) << ra.err;
+    EXPECT_EQ(rb.status, 0) << rb.err;
+    EXPECT_EQ(ra.out, rb.out);
+  }
+  EXPECT_EQ(store_entries("trees").size(), 2u);
+  EXPECT_EQ(plain().requests_for("/blobs/" + big_digest_), 1) << "one download, the other pull waited for it";
+  EXPECT_EQ(plain().requests_for("/blobs/" + digest_of(busybox_layer())), 1);
+
+  // Two pods of an image not yet there: both pull it, one of them does the work.
+  push(layout("two", {make_layer({file("two", "2\n")})}, {{"Cmd", {"/bin/cat", "/two"}}}), plain().host(), "test/two");
+  std::string two = plain().host() + "/test/two:v1";
+  Process a(crt_argv({"run", "--insecure-registry", plain().host(), two}));
+  Process b(crt_argv({"run", "--insecure-registry", plain().host(), two}));
+  Result ra = a.wait(), rb = b.wait();
+  EXPECT_EQ(ra.out, "2\n") << ra.err;
+  EXPECT_EQ(rb.out, "2\n") << rb.err;
+  EXPECT_EQ(store_entries("trees").size(), 4u) << "busybox, the noise, two, and the stage1";
+}
+
+TEST_F(FaultTest, PullPolicies) {
+  std::string ref = plain().host() + "/test/app:v1";
+  std::string insecure = "--insecure-registry=" + plain().host();
+  Result r = crt({"run", "--pull-policy=never", insecure, ref});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("no image '" + ref + "' in the store, and the pull policy is 'never'"));
+  r = crt({"run", insecure, ref});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(plain().requests_for("/manifests/v1"), 1);
+  r = crt({"run", "--pull-policy=never", ref});
+  EXPECT_EQ(r.status, 0) << r.err;
+  r = crt({"run", insecure, ref});
+  EXPECT_EQ(plain().requests_for("/manifests/v1"), 1) << "missing: present, so not pulled";
+  r = crt({"run", "--pull-policy=always", insecure, ref});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(plain().requests_for("/manifests/v1"), 2) << "always: the tag is looked up again";
+  EXPECT_EQ(plain().requests_for("/blobs/" + big_digest_), 1) << "but no blob is fetched twice";
+  r = crt({"run", "--pull-policy=sometimes", ref});
+  EXPECT_EQ(r.status, 254);
+}
+
+TEST_F(FaultTest, ShortNamesGoOnlyToConfiguredRegistries) {
+  Result r = crt({"--config=" + dir_ + "/none.conf", "image", "pull", "test/app:v1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("'test/app:v1' is a short name and no default registry is configured"));
+  std::ofstream(dir_ + "/crt.conf") << "[registries]\ndefault = 127.0.0.1:1 " << plain().host()
+                                    << "\ninsecure = 127.0.0.1:1 " << plain().host() << "\n";
+  r = crt({"--config=" + dir_ + "/crt.conf", "image", "pull", "test/app:v1"});
+  EXPECT_EQ(r.status, 254) << "an unreachable registry is an error, not a miss";
+  std::ofstream(dir_ + "/crt.conf") << "[registries]\ndefault = " << plain().host() << "\ninsecure = " << plain().host()
+                                    << "\n";
+  r = crt({"--config=" + dir_ + "/crt.conf", "image", "pull", "test/app:v1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "crt: resolved 'test/app:v1' to '" + plain().host() + "/test/app:v1'\n") << "never silently";
+  r = crt({"--config=" + dir_ + "/crt.conf", "run", "--pull-policy=never", "test/app:v1"});
+  EXPECT_EQ(r.out, std::to_string(3 << 20) + "\n") << r.err;
+}
+
+TEST_F(FaultTest, ProgressOnATerminalOnly) {
+  int master = -1;
+  std::vector<std::string> argv = crt_argv({"image", "pull", "--insecure-registry", plain().host(), plain().host() + "/test/app:v1"});
+  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<char*> a;
+    for (auto& s : argv) a.push_back(s.data());
+    a.push_back(nullptr);
+    ::execv(a[0], a.data());
+    _exit(127);
+  }
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, 30000) <= 0) break;
+    ssize_t n = ::read(master, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(master);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+  EXPECT_THAT(out, HasSubstr("\x1b[2K")) << "lines redrawn in place";
+  EXPECT_THAT(out, HasSubstr(big_digest_.substr(7, 12) + "  fetched"));
+  EXPECT_THAT(out, HasSubstr(big_digest_.substr(7, 12) + "  done"));
+  EXPECT_THAT(out, ::testing::ContainsRegex("pulled " + plain().host() + "/test/app:v1 \\([0-9a-f]{12}, 2 layers\\), "
+                                            "[0-9.]+ MB fetched in [0-9.]+s"));
+}
+
+}  // namespace
+}  // namespace crt::test

@@ -1,0 +1,210 @@
+// crt image pull and crt run from real registries: plain HTTP, TLS with
+// Basic auth, Bearer tokens, multi-platform indexes, whiteouts.
+
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sys/xattr.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../support/token_server.hpp"
+#include "registry_fixture.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+
+TEST_F(RegistryTest, PlainHttpOnlyWhenAskedThenRunsWithTheImageConfig) {
+  json config = {{"Entrypoint", {"/bin/sh", "-c"}},
+                 {"Cmd", {"echo \"$GREETING from $(pwd) as $(id -u):$(id -g)\""}},
+                 {"Env", {"GREETING=hello"}},
+                 {"WorkingDir", "/srv"},
+                 {"User", "daemon"},
+                 {"ExposedPorts", {{"8080/tcp", json::object()}}},
+                 {"Volumes", {{"/data", json::object()}}},
+                 {"StopSignal", "SIGQUIT"},
+                 {"Labels", {{"org.example.team", "store"}}}};
+  push(layout("app", {}, config), plain().host(), "test/app");
+  std::string ref = plain().host() + "/test/app:v1";
+
+  Result r = crt({"image", "pull", ref});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("crt: pulling '" + ref + "': fetching manifest 'v1': GET https://"));
+  EXPECT_THAT(r.err, HasSubstr("--insecure-registry"));
+
+  r = crt({"image", "pull", "--insecure-registry", plain().host(), ref});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::MatchesRegex("sha256:[0-9a-f]{64}\n"));
+  EXPECT_EQ(r.err, "") << "no progress on a pipe";
+
+  r = crt({"image", "inspect", ref});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out)[0];
+  EXPECT_EQ(j["config"]["exposed_ports"], json({"8080/tcp"}));
+  EXPECT_EQ(j["config"]["volumes"], json({"/data"}));
+  EXPECT_EQ(j["config"]["labels"]["org.example.team"], "store");
+  EXPECT_EQ(j["config"]["user"], "daemon");
+  EXPECT_EQ(j["repo_digests"][0].get<std::string>().rfind(plain().host() + "/test/app@sha256:", 0), 0u);
+  EXPECT_EQ(j["layers"].size(), 1u);
+
+  r = crt({"run", "--uuid-file-save=" + dir_ + "/uuid", ref});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "hello from /srv as 1:1\n");
+  std::string uuid = read_file(dir_ + "/uuid").substr(0, 36);
+  json pod = json::parse(read_file(pod_dir(uuid) + "/pod.json"));
+  EXPECT_EQ(pod["apps"][0]["exposed_ports"], json({"8080/tcp"}));
+  EXPECT_EQ(pod["apps"][0]["image_volumes"], json({"/data"}));
+  EXPECT_EQ(pod["apps"][0]["stop_signal"], "SIGQUIT");
+  std::string unit = read_file(pod_dir(uuid) + "/overlay/stage1/upper/etc/systemd/system/app.service");
+  EXPECT_THAT(unit, HasSubstr("KillSignal=SIGQUIT"));
+
+  r = crt({"run", ref, "--", "echo hi"});
+  EXPECT_EQ(r.out, "hi\n") << "arguments replace Cmd, not the Entrypoint";
+  r = crt({"run", ref, "--exec=/bin/echo", "--", "direct"});
+  EXPECT_EQ(r.out, "direct\n") << "--exec replaces both";
+}
+
+TEST_F(RegistryTest, WhiteoutsAndOpaqueDirectoriesHaveOciMeaning) {
+  std::string lower = make_layer({dir("d"), file("d/gone", "1"), file("d/kept", "2"), dir("o"), file("o/old", "3"),
+                                  dir("o/sub"), file("o/sub/deep", "4"), file("f", "5")});
+  std::string upper = make_layer({file("d/.wh.gone", ""), dir("o"), file("o/.wh..wh..opq", ""), file("o/new", "6"),
+                                  file(".wh.f", ""), file("d/.wh..wh.plnk", "")});
+  std::string top = make_layer({file("f", "back\n")}, Compression::kZstd);
+  push(layout("wh", {lower, upper, top}), plain().host(), "test/wh");
+  std::string ref = plain().host() + "/test/wh:v1";
+  ASSERT_EQ(crt({"image", "pull", "-q", "--insecure-registry", plain().host(), ref}).status, 0);
+  Result r = crt({"run", ref, "--", "/bin/sh", "-c", "ls /d; echo --; ls -R /o; echo --; cat /f"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "kept\n--\n/o:\nnew\n--\nback\n");
+  // In the store the whiteouts are overlayfs' own.
+  std::string upper_tree = dir_ + "/store/trees/" + digest_of(decompress(upper)).substr(7);
+  struct stat st {};
+  ASSERT_EQ(::lstat((upper_tree + "/d/gone").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == 0) << "a 0/0 character device";
+  char v[4] = {};
+  EXPECT_EQ(::getxattr((upper_tree + "/o").c_str(), "trusted.overlay.opaque", v, sizeof v), 1);
+  EXPECT_EQ(v[0], 'y');
+  EXPECT_FALSE(stdfs::exists(upper_tree + "/d/.wh..wh.plnk"));
+}
+
+TEST_F(RegistryTest, MultiPlatformIndexGivesTheHostsImage) {
+  std::string d = dir_ + "/multi";
+  OciLayout lay(d);
+  json other = lay.add_image({busybox_layer(), make_layer({file("arch", "s390x\n")})}, json::object(), "linux/s390x");
+  json host = lay.add_image({busybox_layer(), make_layer({file("arch", "host\n")})});
+  lay.write_index({{lay.add_index({other, host}), "v1"}});
+  skopeo_copy("oci:" + d + ":v1", "docker://" + plain().host() + "/test/multi:v1", "", {"--all"});
+  std::string ref = plain().host() + "/test/multi:v1";
+  ASSERT_EQ(crt({"image", "pull", "-q", "--insecure-registry", plain().host(), ref}).status, 0);
+  Result r = crt({"run", ref, "--", "/bin/cat", "/arch"});
+  EXPECT_EQ(r.out, "host\n") << r.err;
+  r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), "--platform=linux/s390x", ref});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(crt({"image", "inspect", ref}).out)[0]["architecture"], "s390x");
+  r = crt({"image", "pull", "--insecure-registry", plain().host(), "--platform=linux/mips64", ref});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("no image for linux/mips64 in the index (it has linux/s390x, linux/"));
+}
+
+TEST_F(RegistryTest, TlsWithACustomCaAndBasicAuth) {
+  TestPki pki(dir_ + "/pki");
+  Result h = run({"htpasswd", "-Bbn", "alice", "s3cret"});
+  ASSERT_EQ(h.status, 0);
+  std::ofstream(dir_ + "/htpasswd") << h.out;
+  LocalRegistry reg(dir_ + "/tls-registry", {"", pki.server_cert, pki.server_key, dir_ + "/htpasswd", "", "", "", ""});
+  push(layout("app", {}, {{"Cmd", {"/bin/echo", "over tls"}}}), reg.host(), "private/app", "v1", "alice:s3cret");
+  std::string ref = reg.host() + "/private/app:v1";
+
+  Result r = crt({"image", "pull", ref});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("certificate")) << "an unknown CA is refused";
+
+  r = crt({"image", "pull", "--ca-file", pki.ca_cert, ref});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("requires a user name and password: give them with --creds or in an auth file"));
+
+  r = crt({"image", "pull", "--ca-file", pki.ca_cert, "--creds", "alice:wrong", ref});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("access denied"));
+
+  // Credentials from a containers-auth.json.
+  std::ofstream(dir_ + "/auth.json") << json{{"auths", {{reg.host(), {{"auth", "YWxpY2U6czNjcmV0"}}}}}}.dump();
+  r = crt({"image", "pull", "-q", "--ca-file", pki.ca_cert, "--authfile", dir_ + "/auth.json", ref});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"run", ref});
+  EXPECT_EQ(r.out, "over tls\n") << r.err;
+}
+
+TEST_F(RegistryTest, BearerTokenChallengeFlow) {
+  TestPki pki(dir_ + "/pki");
+  TokenServer tokens(pki.token_key, pki.token_cert, "bob", "hunter2", "crt-test-issuer", "crt-test-registry");
+  // One registry without auth to push to, one with token auth over the same storage to pull from.
+  LocalRegistry open_reg(dir_ + "/open", {});
+  push(layout("app", {}, {{"Cmd", {"/bin/echo", "with a token"}}}), open_reg.host(), "team/app");
+  LocalRegistry reg(dir_ + "/token-registry",
+                    {open_reg.storage(), "", "", "", tokens.realm(), "crt-test-registry", "crt-test-issuer", pki.token_cert});
+  std::string ref = reg.host() + "/team/app:v1";
+
+  Result r = crt({"image", "pull", "--insecure-registry", reg.host(), ref});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("refused anonymous access (HTTP 401); give credentials with --creds or in an auth file"));
+
+  r = crt({"image", "pull", "-q", "--insecure-registry", reg.host(), "--creds", "bob:hunter2", ref});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto reqs = tokens.requests();
+  ASSERT_FALSE(reqs.empty());
+  EXPECT_THAT(reqs.back().target, HasSubstr("service=crt-test-registry"));
+  EXPECT_THAT(reqs.back().target, HasSubstr("scope=repository%3Ateam%2Fapp%3Apull"));
+  EXPECT_EQ(crt({"run", ref}).out, "with a token\n");
+}
+
+}  // namespace
+}  // namespace crt::test
+
+namespace crt::test {
+namespace {
+
+// A layout as CI pipelines make them: umoci builds it from rootfs trees (a
+// file deleted in the second layer becomes umoci's whiteout), skopeo pushes it.
+TEST_F(RegistryTest, UmociBuiltLayoutThroughARegistry) {
+  if (::access("/usr/bin/umoci", X_OK) != 0) GTEST_SKIP() << "umoci is not installed (scripts/install-deps installs it)";
+  std::string lay = dir_ + "/umoci";
+  auto umoci = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "umoci");
+    Result r = run(args);
+    ASSERT_EQ(r.status, 0) << r.err;
+  };
+  umoci({"init", "--layout", lay});
+  umoci({"new", "--image", lay + ":v1"});
+  umoci({"unpack", "--image", lay + ":v1", dir_ + "/bundle"});
+  std::string root = dir_ + "/bundle/rootfs";
+  stdfs::create_directories(root + "/bin");
+  stdfs::create_directories(root + "/etc/app");
+  stdfs::copy_file("/bin/busybox", root + "/bin/busybox");
+  stdfs::create_symlink("busybox", root + "/bin/sh");
+  stdfs::create_symlink("busybox", root + "/bin/ls");
+  std::ofstream(root + "/etc/app/old.conf") << "old\n";
+  std::ofstream(root + "/etc/app/keep.conf") << "keep\n";
+  umoci({"repack", "--image", lay + ":v1", dir_ + "/bundle"});
+  // The second layer: unpacked afresh, so umoci diffs against the first.
+  umoci({"unpack", "--image", lay + ":v1", dir_ + "/bundle2"});
+  root = dir_ + "/bundle2/rootfs";
+  stdfs::remove(root + "/etc/app/old.conf");
+  std::ofstream(root + "/etc/app/new.conf") << "new\n";
+  umoci({"repack", "--image", lay + ":v1", dir_ + "/bundle2"});
+  umoci({"config", "--image", lay + ":v1", "--config.cmd=/bin/ls", "--config.cmd=/etc/app"});
+  push(lay, plain().host(), "ci/app");
+  std::string ref = plain().host() + "/ci/app:v1";
+  ASSERT_EQ(crt({"image", "pull", "-q", "--insecure-registry", plain().host(), ref}).status, 0);
+  EXPECT_EQ(json::parse(crt({"image", "inspect", ref}).out)[0]["layers"].size(), 2u);
+  Result r = crt({"run", ref});
+  EXPECT_EQ(r.out, "keep.conf\nnew.conf\n") << r.err;
+}
+
+}  // namespace
+}  // namespace crt::test

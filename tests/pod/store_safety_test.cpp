@@ -1,0 +1,237 @@
+// The store as root: what a layer may and may not do to the host, owners,
+// modes, xattrs and devices kept; kill -9 mid-import, a full disk, a
+// read-only store; rm --force and gc beside running pods; formats through
+// skopeo.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "common/error.hpp"
+#include "registry_fixture.hpp"
+#include "store/byte_source.hpp"
+#include "store/layer_extract.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+
+class StoreSafety : public RegistryTest {
+ protected:
+  /// Unpacks a layer made of `entries` into dir_/tree with the store's code.
+  void extract(const std::vector<LayerEntry>& entries, const std::string& dest = "tree") {
+    std::ofstream(dir_ + "/layer", std::ios::binary) << make_layer(entries);
+    store::FileSource src(dir_ + "/layer");
+    store::extract_layer(src, dir_ + "/" + dest, {});
+  }
+  struct stat stat_of(const std::string& rel) {
+    struct stat st {};
+    EXPECT_EQ(::lstat((dir_ + "/tree/" + rel).c_str(), &st), 0) << rel;
+    return st;
+  }
+};
+
+TEST_F(StoreSafety, OwnersModesTimesXattrsAndDevicesAreKept) {
+  LayerEntry tool = file("bin/ping", "ELF", 04755);
+  tool.uid = 1234;
+  tool.gid = 5678;
+  tool.mtime = 1500000000;
+  // cap_net_raw+ep as getcap shows it: a VFS_CAP_REVISION_2 blob.
+  std::string cap("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20);
+  tool.xattrs["security.capability"] = cap;
+  tool.xattrs["user.note"] = "kept";
+  LayerEntry null;
+  null.type = LayerEntry::Type::kChar;
+  null.path = "dev/null";
+  null.major = 1;
+  null.minor = 3;
+  null.mode = 0666;
+  LayerEntry loop;
+  loop.type = LayerEntry::Type::kBlock;
+  loop.path = "dev/loop9";
+  loop.major = 7;
+  loop.minor = 9;
+  LayerEntry fifo;
+  fifo.type = LayerEntry::Type::kFifo;
+  fifo.path = "run/fifo";
+  LayerEntry sticky = dir("tmp", 01777);
+  sticky.mtime = 1400000000;
+  extract({tool, null, loop, fifo, sticky, dir("dev"), dir("run")});
+
+  struct stat st = stat_of("bin/ping");
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 5678u);
+  EXPECT_EQ(st.st_mode & 07777, 04755u) << "setuid survives the chown";
+  EXPECT_EQ(st.st_mtime, 1500000000);
+  char buf[64];
+  ssize_t n = ::lgetxattr((dir_ + "/tree/bin/ping").c_str(), "security.capability", buf, sizeof buf);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))), cap);
+  n = ::lgetxattr((dir_ + "/tree/bin/ping").c_str(), "user.note", buf, sizeof buf);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))), "kept");
+  st = stat_of("dev/null");
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(1, 3));
+  EXPECT_TRUE(S_ISBLK(stat_of("dev/loop9").st_mode));
+  EXPECT_TRUE(S_ISFIFO(stat_of("run/fifo").st_mode));
+  st = stat_of("tmp");
+  EXPECT_EQ(st.st_mode & 07777, 01777u);
+  EXPECT_EQ(st.st_mtime, 1400000000) << "directory times are set after their content";
+}
+
+TEST_F(StoreSafety, NothingIsWrittenOutsideTheTree) {
+  stdfs::create_directories(dir_ + "/outside");
+  std::ofstream(dir_ + "/outside/victim") << "untouched";
+  std::vector<std::vector<LayerEntry>> hostile = {
+      {file("../outside/evil", "x")},
+      {file(dir_ + "/outside/evil", "x")},
+      {symlink("link", dir_ + "/outside"), file("link/evil", "x")},
+      {symlink("link", "../outside"), file("link/victim", "pwned")},
+      {dir("a"), symlink("a/up", ".."), symlink("b", "a/up/../../outside"), file("b/evil", "x")},
+      {hardlink("h", dir_ + "/outside/victim")},
+      {hardlink("h", "../outside/victim")},
+      {symlink("l", dir_ + "/outside"), hardlink("h", "l/victim")},
+      {symlink("l", dir_ + "/outside"), file("l/.wh.victim", "")},
+      {symlink("l", dir_ + "/outside"), file("l/.wh..wh..opq", "")},
+      {file("a/.wh...", "")},
+  };
+  int i = 0;
+  for (const auto& layer : hostile) {
+    std::string dest = "t" + std::to_string(i++);
+    EXPECT_THROW(extract(layer, dest), crt::Error) << dest;
+    EXPECT_EQ(read_file(dir_ + "/outside/victim"), "untouched") << dest;
+    EXPECT_EQ(stdfs::hard_link_count(dir_ + "/outside/victim"), 1u) << dest;
+    EXPECT_FALSE(stdfs::exists(dir_ + "/outside/evil")) << dest;
+    EXPECT_FALSE(stdfs::exists(dir_ + "/evil")) << dest;
+    char v[4];
+    EXPECT_LT(::getxattr((dir_ + "/outside").c_str(), "trusted.overlay.opaque", v, sizeof v), 0) << dest;
+  }
+  // A layer may not set overlayfs' own attributes.
+  LayerEntry d = dir("sneaky");
+  d.xattrs["trusted.overlay.opaque"] = "y";
+  d.xattrs["user.fine"] = "1";
+  extract({d});
+  char v[4];
+  EXPECT_LT(::getxattr((dir_ + "/tree/sneaky").c_str(), "trusted.overlay.opaque", v, sizeof v), 0);
+  EXPECT_EQ(::getxattr((dir_ + "/tree/sneaky").c_str(), "user.fine", v, sizeof v), 1);
+}
+
+/// An OCI layout with one big layer (many files), for interrupting imports.
+std::string big_layout(const std::string& dir) {
+  std::mt19937 gen(7);
+  std::vector<LayerEntry> files;
+  for (int i = 0; i < 400; ++i) {
+    std::string data(64 << 10, '\0');
+    for (auto& c : data) c = static_cast<char>(gen());
+    files.push_back(file("data/f" + std::to_string(i), data));
+  }
+  OciLayout lay(dir);
+  lay.write_index({{lay.add_image({make_layer(files, Compression::kNone)}), "v1"}});
+  return dir;
+}
+
+TEST_F(StoreSafety, KillDuringAnImportLeavesNoHalfTreeAndTheNextImportCompletes) {
+  std::string lay = big_layout(dir_ + "/big");
+  for (int delay_ms : {30, 120}) {
+    Process p(crt_argv({"image", "import", "-q", lay, "big:1"}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    p.signal(SIGKILL);
+    p.wait();
+    for (const auto& t : store_entries("trees")) {
+      // A tree that is visible is complete.
+      size_t n = 0;
+      for (auto it = stdfs::directory_iterator(dir_ + "/store/trees/" + t + "/data"); it != stdfs::directory_iterator(); ++it) ++n;
+      EXPECT_EQ(n, 400u) << delay_ms;
+    }
+  }
+  Result r = crt({"image", "import", "-q", lay, "big:1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(store_entries("trees").size(), 1u);
+  EXPECT_TRUE(store_entries("tmp").empty()) << "abandoned work is cleared";
+}
+
+TEST_F(StoreSafety, AFullDiskAndAReadOnlyStoreAreClearErrors) {
+  std::string small = dir_ + "/small";
+  stdfs::create_directories(small);
+  std::string lay = big_layout(dir_ + "/big");
+  std::string app = layout("app", {});
+  // A small tmpfs in a mount namespace of its own, so that no other process
+  // on the machine ever sees it.
+  std::string crt = crt_bin_ + " --dir=" + small + " image import ";
+  std::string script = "mount -t tmpfs -o size=4m tmpfs " + small + " || exit 100\n" + crt + lay + " big:1 2>" + dir_ +
+                       "/full.err; echo $? >" + dir_ + "/full.rc\n" + "ls -A " + small + "/store/trees >" + dir_ + "/left; ls -A " + small + "/store/tmp >>" + dir_ + "/left\n" + "mount -o remount,ro " + small + " || exit 101\n" + crt +
+                       app + " app:1 2>" + dir_ + "/ro.err; echo $? >" + dir_ + "/ro.rc\n";
+  Result r = run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_file(dir_ + "/full.rc"), "254\n");
+  std::string err = read_file(dir_ + "/full.err");
+  EXPECT_THAT(err, HasSubstr("No space left on device"));
+  EXPECT_THAT(err, ::testing::StartsWith("crt: importing '" + lay + "' (oci): layer 1"));
+  EXPECT_EQ(read_file(dir_ + "/left"), "") << "no tree, and a failed import cleans up after itself";
+  EXPECT_EQ(read_file(dir_ + "/ro.rc"), "254\n");
+  EXPECT_THAT(read_file(dir_ + "/ro.err"), HasSubstr("Read-only file system"));
+}
+
+TEST_F(StoreSafety, RmForceKeepsARunningPodsLayersUntilGc) {
+  ASSERT_EQ(crt({"image", "import", "-q", layout("app", {make_layer({file("mark", "m\n")})}), "app:1"}).status, 0);
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "app:1", "--", "/bin/sleep", "60"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_GT(wait_app_pid(uuid, "app"), 0);
+  Result r = crt({"image", "rm", "app:1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("is used by pod " + uuid + "; stop the pod first (or use --force)"));
+  r = crt({"image", "rm", "--force", "app:1"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  size_t trees = store_entries("trees").size();
+  EXPECT_EQ(trees, 3u) << "stage1, busybox and the mark layer stay while the pod runs";
+  r = crt({"image", "gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(store_entries("trees").size(), trees) << "gc leaves a running pod's layers";
+  p.signal(SIGTERM);
+  p.wait();
+  r = crt({"image", "gc"});
+  EXPECT_THAT(r.out, HasSubstr("removed 2 layers"));
+  EXPECT_EQ(store_entries("trees").size(), 1u) << "only stage1 is left";
+}
+
+TEST_F(StoreSafety, ArchivesInAndOutThroughSkopeo) {
+  std::string lay = layout("app", {make_layer({file("msg", "round trip\n")})},
+                           {{"Cmd", {"/bin/cat", "/msg"}}});
+  skopeo_copy("oci:" + lay + ":v1", "oci-archive:" + dir_ + "/app-oci.tar:example.org/app:v1");
+  skopeo_copy("oci:" + lay + ":v1", "docker-archive:" + dir_ + "/app-docker.tar:example.org/app:docker");
+  Result a = crt({"image", "import", "-q", dir_ + "/app-oci.tar"});
+  ASSERT_EQ(a.status, 0) << a.err;
+  Result b = crt({"image", "import", "-q", dir_ + "/app-docker.tar"});
+  ASSERT_EQ(b.status, 0) << b.err;
+  EXPECT_EQ(crt({"run", "example.org/app:v1"}).out, "round trip\n");
+  EXPECT_EQ(crt({"run", "example.org/app:docker"}).out, "round trip\n");
+
+  // Out: skopeo reads what crt exports, and gives back the same image.
+  ASSERT_EQ(crt({"image", "export", "example.org/app:v1", dir_ + "/out.tar"}).status, 0);
+  Result inspect = run({"skopeo", "inspect", "oci-archive:" + dir_ + "/out.tar"});
+  ASSERT_EQ(inspect.status, 0) << inspect.err;
+  EXPECT_EQ(json::parse(inspect.out)["Layers"].size(), 2u);
+  skopeo_copy("oci-archive:" + dir_ + "/out.tar", "oci:" + dir_ + "/back:v1");
+  ASSERT_EQ(crt({"image", "rm", "example.org/app:v1"}).status, 0);
+  Result c = crt({"image", "import", "-q", dir_ + "/back", "again:v1"});
+  EXPECT_EQ(c.out, a.out) << "the same configuration, so the same image id";
+  // The built-in busybox, imported from a rootfs, exports too.
+  ASSERT_EQ(crt({"run", "busybox", "--", "/bin/true"}).status, 0);
+  ASSERT_EQ(crt({"image", "export", "busybox", dir_ + "/busybox.tar"}).status, 0);
+  skopeo_copy("oci-archive:" + dir_ + "/busybox.tar", "oci:" + dir_ + "/bb:latest");
+  EXPECT_EQ(run({"skopeo", "inspect", "oci:" + dir_ + "/bb:latest"}).status, 0);
+}
+
+}  // namespace
+}  // namespace crt::test

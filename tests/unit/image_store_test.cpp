@@ -1,0 +1,252 @@
+// The store with OCI images: layouts, docker archives, shared layers, gc,
+// export, resumable blobs.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../support/oci_builder.hpp"
+#include "common/error.hpp"
+#include "store/blob_store.hpp"
+#include "store/export.hpp"
+#include "store/import.hpp"
+#include "store/store.hpp"
+#include "test_support.hpp"
+
+namespace crt::store {
+namespace {
+
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+using test::list_dir;
+using test::Scratch;
+using Strings = std::vector<std::string>;
+
+class ImageStore : public ::testing::Test {
+ protected:
+  std::vector<Image> import(const stdfs::path& source, const std::string& name = "") {
+    ImportRequest req;
+    req.source = source;
+    if (!name.empty()) req.name = parse_reference(name);
+    Progress none;
+    return import_images(store_, req, none);
+  }
+  [[nodiscard]] Strings trees() const { return list_dir(store_.root() / "trees"); }
+  [[nodiscard]] Strings blobs() const { return list_dir(store_.root() / "blobs" / "sha256"); }
+
+  std::string base_ = test::make_layer({test::file("etc/os-release", "ID=base\n"), test::file("bin/x", "x", 0755)});
+  std::string app_ = test::make_layer({test::file("app", "app\n")}, test::Compression::kZstd);
+  std::string other_ = test::make_layer({test::file("other", "other\n")}, test::Compression::kNone);
+  Scratch s_;
+  Store store_{s_ / "state"};
+};
+
+TEST_F(ImageStore, LayoutImagesShareTheirCommonLayer) {
+  test::OciLayout lay(s_ / "layout");
+  json a = lay.add_image({base_, app_}, {{"Cmd", {"/app"}}, {"ExposedPorts", {{"80/tcp", json::object()}}}});
+  json b = lay.add_image({base_, other_}, {{"StopSignal", "SIGQUIT"}});
+  lay.write_index({{a, "a"}, {b, "registry.example/b:2"}});
+  std::vector<Image> images = import(lay.dir());
+  ASSERT_EQ(images.size(), 2u);
+  EXPECT_EQ(images[0].names, Strings{"layout:a"}) << "a bare tag goes after the layout's name";
+  EXPECT_EQ(images[1].names, Strings{"registry.example/b:2"});
+  EXPECT_EQ(images[0].layers[0], images[1].layers[0]);
+  EXPECT_EQ(trees().size(), 3u) << "the base layer is unpacked once";
+  EXPECT_EQ(images[0].config.cmd, Strings{"/app"});
+  EXPECT_EQ(images[0].config.exposed_ports, Strings{"80/tcp"});
+  EXPECT_EQ(images[1].config.stop_signal, "SIGQUIT");
+  EXPECT_EQ(images[0].manifest, a["digest"]);
+  EXPECT_EQ(images[0].blobs[1].media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
+  EXPECT_TRUE(store_.blobs().has(test::digest_of(app_))) << "layer blobs are kept for export";
+  EXPECT_EQ(test::read_text(store_.tree_path(images[0].layers[1]) / "app"), "app\n");
+  EXPECT_EQ(store_.find("layout:a")->id, images[0].id);
+
+  // Importing again changes nothing.
+  Strings before = blobs();
+  import(lay.dir());
+  EXPECT_EQ(blobs(), before);
+  EXPECT_EQ(trees().size(), 3u);
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+}
+
+TEST_F(ImageStore, ANameSelectsAmongSeveralAndRenames) {
+  test::OciLayout lay(s_ / "layout");
+  json a = lay.add_image({base_});
+  json b = lay.add_image({other_});
+  lay.write_index({{a, "a"}, {b, "b"}});
+  std::vector<Image> images = import(lay.dir(), "mine:b");
+  ASSERT_EQ(images.size(), 1u);
+  EXPECT_EQ(images[0].layers[0], test::digest_of(test::decompress(other_)));
+  EXPECT_EQ(images[0].names, Strings{"mine:b"});
+  EXPECT_THROW(import(lay.dir(), "mine:c"), Error);
+}
+
+TEST_F(ImageStore, MultiPlatformLayoutGivesTheHostsImage) {
+  test::OciLayout lay(s_ / "layout");
+  std::string arm = test::make_layer({test::file("arch", "arm64\n")});
+  std::string host = test::make_layer({test::file("arch", "host\n")});
+  json m1 = lay.add_image({arm}, {}, "linux/arm64/v8");
+  json m2 = lay.add_image({host});
+  lay.write_index({{lay.add_index({m1, m2}), "multi"}});
+  std::vector<Image> images = import(lay.dir());
+  ASSERT_EQ(images.size(), 1u);
+  EXPECT_EQ(test::read_text(store_.tree_path(images[0].layers[0]) / "arch"), "host\n");
+  ImportRequest req;
+  req.source = lay.dir();
+  req.platform = oci::parse_platform("linux/arm64");
+  Progress none;
+  images = import_images(store_, req, none);
+  EXPECT_EQ(test::read_text(store_.tree_path(images[0].layers[0]) / "arch"), "arm64\n");
+}
+
+TEST_F(ImageStore, ACorruptBlobLeavesNothing) {
+  test::OciLayout lay(s_ / "layout");
+  json a = lay.add_image({base_, app_});
+  lay.write_index({{a, "a"}});
+  // Flip the last layer blob's content: same length, another digest.
+  stdfs::path blob = lay.dir() / "blobs" / "sha256" / test::digest_of(app_).substr(7);
+  std::string bad = app_;
+  bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 1);
+  test::write_text(blob, bad);
+  EXPECT_THROW(import(lay.dir()), Error);
+  EXPECT_TRUE(store_.list().empty());
+  EXPECT_FALSE(store_.blobs().has(test::digest_of(app_)));
+  EXPECT_FALSE(stdfs::exists(store_.tree_path(test::digest_of(test::decompress(app_)))));
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+}
+
+TEST_F(ImageStore, ADiffIdThatLiesIsRefused) {
+  test::OciLayout lay(s_ / "layout");
+  lay.write_index({{lay.add_image({base_}), "a"}});
+  // Rewrite the config with another diff_id, and the manifest to match.
+  json index = json::parse(test::read_text(lay.dir() / "index.json"));
+  std::string mdig = index["manifests"][0]["digest"];
+  json manifest = json::parse(test::read_text(lay.dir() / "blobs" / "sha256" / mdig.substr(7)));
+  json config = json::parse(test::read_text(lay.dir() / "blobs" / "sha256" / std::string(manifest["config"]["digest"]).substr(7)));
+  config["rootfs"]["diff_ids"][0] = test::digest_of("not this");
+  std::string c = config.dump();
+  manifest["config"] = {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", lay.add_blob(c)}, {"size", c.size()}};
+  std::string m = manifest.dump();
+  lay.write_index({{json{{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", lay.add_blob(m)}, {"size", m.size()}}, "a"}});
+  try {
+    import(lay.dir());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not the diff_id"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(trees().empty());
+}
+
+TEST_F(ImageStore, DockerArchive) {
+  // docker save: manifest.json, <id>.json, <dir>/layer.tar (uncompressed).
+  Scratch d;
+  std::string l1 = test::decompress(base_), l2 = test::decompress(app_);
+  json config = {{"architecture", "amd64"},
+                 {"os", "linux"},
+                 {"config", {{"Entrypoint", {"/app"}}, {"User", "1000:1000"}}},
+                 {"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(l1), test::digest_of(l2)}}}}};
+  std::string c = config.dump();
+  test::write_text(d / "src" / (test::digest_of(c).substr(7) + ".json"), c);
+  test::write_text(d / "src" / "l1" / "layer.tar", l1);
+  test::write_text(d / "src" / "l2" / "layer.tar", l2);
+  json manifest = json::array({{{"Config", test::digest_of(c).substr(7) + ".json"},
+                                {"RepoTags", {"example.org/app:3"}},
+                                {"Layers", {"l1/layer.tar", "l2/layer.tar"}}}});
+  test::write_text(d / "src" / "manifest.json", manifest.dump());
+  std::vector<test::TarMember> members;
+  for (const char* f : {"manifest.json", "l1/layer.tar", "l2/layer.tar"})
+    members.push_back(test::tar_file(f, test::read_text(d / "src" / f)));
+  members.push_back(test::tar_file(test::digest_of(c).substr(7) + ".json", c));
+  test::write_tar(d / "saved.tar", members);
+  EXPECT_EQ(detect_format(d / "saved.tar"), SourceFormat::kDockerArchive);
+  std::vector<Image> images = import(d / "saved.tar");
+  ASSERT_EQ(images.size(), 1u);
+  EXPECT_EQ(images[0].id, test::digest_of(c)) << "the id is the configuration's digest, whatever the source";
+  EXPECT_EQ(images[0].names, Strings{"example.org/app:3"});
+  EXPECT_EQ(images[0].config.user, "1000:1000");
+  EXPECT_EQ(images[0].blobs[0].digest, test::digest_of(l1)) << "an uncompressed layer's blob is its diff_id";
+  EXPECT_EQ(images[0].blobs[0].media_type, "application/vnd.oci.image.layer.v1.tar");
+  EXPECT_EQ(test::read_text(store_.tree_path(images[0].layers[1]) / "app"), "app\n");
+}
+
+TEST_F(ImageStore, FormatsAreRecognized) {
+  test::OciLayout lay(s_ / "layout");
+  lay.write_index({{lay.add_image({base_}), "a"}});
+  EXPECT_EQ(detect_format(lay.dir()), SourceFormat::kOciLayout);
+  test::write_text(s_ / "rootfs" / "etc" / "x", "x");
+  EXPECT_EQ(detect_format(s_ / "rootfs"), SourceFormat::kRootfs);
+  test::write_tar(s_ / "rootfs.tar", {test::tar_dir("etc"), test::tar_file("etc/x", "x")});
+  EXPECT_EQ(detect_format(s_ / "rootfs.tar"), SourceFormat::kRootfs);
+  EXPECT_THROW(import(s_ / "rootfs"), Error) << "a rootfs needs a name";
+}
+
+TEST_F(ImageStore, ExportThenImportGivesTheSameImage) {
+  test::OciLayout lay(s_ / "layout");
+  lay.write_index({{lay.add_image({base_, app_}, {{"Cmd", {"/bin/x"}}}), "v1"}});
+  Image a = import(lay.dir())[0];
+  export_oci_archive(store_, a, s_ / "out.tar", "example.org/a:v1");
+  EXPECT_EQ(detect_format(s_ / "out.tar"), SourceFormat::kOciArchive);
+  store_.remove(a.id);
+  EXPECT_TRUE(trees().empty());
+  Image b = import(s_ / "out.tar")[0];
+  EXPECT_EQ(b.id, a.id);
+  EXPECT_EQ(b.manifest, a.manifest) << "the very blobs travel";
+  EXPECT_EQ(b.names, Strings{"example.org/a:v1"});
+}
+
+TEST_F(ImageStore, ExportOfARootfsImportHasItsDiffIdAsLayerDigest) {
+  test::write_text(s_ / "rootfs" / "etc" / "x", "x");
+  Image a = store_.import_rootfs(s_ / "rootfs", parse_reference("r:1"), {});
+  export_oci_archive(store_, a, s_ / "r.tar", "r:1");
+  store_.remove("r:1");
+  Image b = import(s_ / "r.tar")[0];
+  EXPECT_EQ(b.id, a.id);
+  EXPECT_EQ(b.layers, a.layers);
+  EXPECT_EQ(b.blobs[0].digest, a.layers[0]);
+}
+
+TEST_F(ImageStore, GcRemovesWhatNoImageUses) {
+  test::OciLayout lay(s_ / "layout");
+  lay.write_index({{lay.add_image({base_, app_}), "a"}, {lay.add_image({base_}), "b"}});
+  std::vector<Image> images = import(lay.dir());
+  EXPECT_EQ(store_.gc({}).trees, 0u) << "everything is in use";
+  // A leftover of an interrupted pull.
+  test::write_text(store_.root() / "tmp" / ("blob-" + std::string(64, 'f') + ".partial"), "half");
+  store_.remove("layout:a", [&] { return std::set<std::string>{images[0].layers[1]}; });
+  EXPECT_EQ(trees().size(), 2u) << "a layer a pod uses stays";
+  GcResult r = store_.gc({});
+  EXPECT_EQ(r.trees, 1u);
+  EXPECT_EQ(r.tmp, 1u);
+  EXPECT_EQ(trees(), Strings{images[1].layers[0].substr(7)});
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+  EXPECT_EQ(store_.find("layout:b")->id, images[1].id) << "b is whole";
+  Strings left = blobs();
+  EXPECT_EQ(left.size(), 3u) << "b's manifest, configuration and layer";
+}
+
+TEST_F(ImageStore, BlobWriterResumesWhatWasWritten) {
+  std::string data(100000, 'q');
+  std::string digest = test::digest_of(data);
+  {
+    BlobWriter w(store_.blobs(), digest, static_cast<int64_t>(data.size()));
+    w.write(data.data(), 40000);
+  }  // interrupted
+  {
+    BlobWriter w(store_.blobs(), digest, static_cast<int64_t>(data.size()));
+    EXPECT_EQ(w.offset(), 40000u);
+    w.write(data.data() + 40000, data.size() - 40000);
+    w.commit();
+  }
+  EXPECT_EQ(test::read_text(store_.blobs().path(digest)), data);
+  EXPECT_TRUE(BlobWriter(store_.blobs(), digest, -1).done());
+
+  std::string other(10, 'z');
+  BlobWriter bad(store_.blobs(), test::digest_of(other), 10);
+  bad.write("zzzzzzzzzy", 10);
+  EXPECT_THROW(bad.commit(), Error);
+  EXPECT_EQ(bad.offset(), 0u) << "a corrupt blob is forgotten";
+  EXPECT_FALSE(store_.blobs().has(test::digest_of(other)));
+}
+
+}  // namespace
+}  // namespace crt::store

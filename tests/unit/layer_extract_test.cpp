@@ -1,0 +1,148 @@
+#include "store/layer_extract.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include "../support/oci_builder.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "test_support.hpp"
+
+namespace crt::store {
+namespace {
+
+namespace stdfs = std::filesystem;
+using test::Compression;
+using test::Scratch;
+
+/// A layer in memory, read through the same interface as a blob file.
+class StringSource : public ByteSource {
+ public:
+  explicit StringSource(std::string s) : s_(std::move(s)) {}
+  size_t read(void* buf, size_t n) override {
+    n = std::min(n, s_.size() - pos_);
+    std::memcpy(buf, s_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+  [[nodiscard]] std::string describe() const override { return "'memory'"; }
+
+ private:
+  std::string s_;
+  size_t pos_ = 0;
+};
+
+std::vector<test::LayerEntry> sample() {
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) >> 5);
+  return {test::dir("etc"), test::file("etc/hostname", "pod\n"), test::file("bin/tool", "#!/bin/sh\n", 0755),
+          test::symlink("etc/link", "/etc/hostname"), test::hardlink("bin/tool2", "bin/tool"), test::file("big", big)};
+}
+
+class ExtractLayer : public ::testing::TestWithParam<Compression> {};
+
+TEST_P(ExtractLayer, UnpacksAndComputesBothDigests) {
+  Scratch s;
+  std::string blob = test::make_layer(sample(), GetParam());
+  StringSource src(blob);
+  LayerExpectation want{test::digest_of(blob), static_cast<int64_t>(blob.size()), test::digest_of(test::decompress(blob))};
+  ExtractedLayer x = extract_layer(src, s / "t", want);
+  EXPECT_EQ(x.blob_digest, want.blob_digest);
+  EXPECT_EQ(x.diff_id, want.diff_id);
+  EXPECT_EQ(x.blob_size, blob.size());
+  EXPECT_EQ(x.size, 4u + 10u + (3u << 20));
+  EXPECT_EQ(test::read_text(s / "t" / "etc" / "hostname"), "pod\n");
+  EXPECT_EQ(stdfs::read_symlink(s / "t" / "etc" / "link"), "/etc/hostname");
+  EXPECT_EQ(stdfs::hard_link_count(s / "t" / "bin" / "tool"), 2u);
+  EXPECT_EQ(stdfs::file_size(s / "t" / "big"), 3u << 20);
+  struct stat st {};
+  ASSERT_EQ(::stat((s / "t" / "etc" / "hostname").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtime, 1700000000) << "times are kept";
+  const char* media = GetParam() == Compression::kGzip   ? "application/vnd.oci.image.layer.v1.tar+gzip"
+                      : GetParam() == Compression::kZstd ? "application/vnd.oci.image.layer.v1.tar+zstd"
+                                                         : "application/vnd.oci.image.layer.v1.tar";
+  EXPECT_EQ(x.media_type, media);
+}
+
+INSTANTIATE_TEST_SUITE_P(Compressions, ExtractLayer,
+                         ::testing::Values(Compression::kGzip, Compression::kZstd, Compression::kNone));
+
+TEST(ExtractLayerChecks, WrongBlobDigestIsAnError) {
+  Scratch s;
+  std::string blob = test::make_layer(sample());
+  StringSource src(blob);
+  try {
+    extract_layer(src, s / "t", {"sha256:" + std::string(64, '0'), -1, ""});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the blob's digest is " + test::digest_of(blob)), std::string::npos) << e.what();
+  }
+}
+
+TEST(ExtractLayerChecks, WrongDiffIdIsAnError) {
+  Scratch s;
+  std::string blob = test::make_layer(sample());
+  StringSource src(blob);
+  try {
+    extract_layer(src, s / "t", {test::digest_of(blob), -1, "sha256:" + std::string(64, '1')});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not the diff_id"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ExtractLayerChecks, WrongSizeIsAnError) {
+  Scratch s;
+  std::string blob = test::make_layer(sample());
+  StringSource src(blob);
+  EXPECT_THROW(extract_layer(src, s / "t", {"", static_cast<int64_t>(blob.size()) + 1, ""}), Error);
+}
+
+TEST(ExtractLayerChecks, TruncatedBlobIsAnError) {
+  Scratch s;
+  std::string blob = test::make_layer(sample());
+  StringSource src(blob.substr(0, blob.size() / 2));
+  EXPECT_THROW(extract_layer(src, s / "t", {}), Error);
+}
+
+TEST(ExtractLayerChecks, GarbageIsAnError) {
+  Scratch s;
+  StringSource src(std::string(5000, 'x'));
+  EXPECT_THROW(extract_layer(src, s / "t", {}), Error);
+}
+
+TEST(ExtractLayerChecks, TheBlobIsCopiedWhileUnpacked) {
+  Scratch s;
+  std::string blob = test::make_layer(sample(), Compression::kZstd);
+  StringSource src(blob);
+  UniqueFd fd = fs::open_fd(s / "copy", O_WRONLY | O_CREAT, 0644);
+  ExtractOptions opts;
+  opts.copy_fd = fd.get();
+  uint64_t last = 0;
+  opts.on_progress = [&](uint64_t n) {
+    EXPECT_GE(n, last);
+    last = n;
+  };
+  extract_layer(src, s / "t", {}, opts);
+  EXPECT_EQ(test::read_text(s / "copy"), blob);
+  EXPECT_EQ(last, blob.size());
+}
+
+TEST(ExtractLayerChecks, OverlayXattrsAndZeroDevicesAreRefusedOrDropped) {
+  Scratch s;
+  test::LayerEntry zero;
+  zero.type = test::LayerEntry::Type::kChar;
+  zero.path = "fake-whiteout";
+  StringSource src(test::make_layer({zero}));
+  try {
+    extract_layer(src, s / "t", {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("overlayfs would take for a whiteout"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace crt::store

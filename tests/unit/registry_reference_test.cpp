@@ -1,0 +1,58 @@
+#include "registry/reference.hpp"
+
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+
+namespace crt::registry {
+namespace {
+
+const std::string kDigest = "sha256:" + std::string(64, 'e');
+
+TEST(RemoteReference, FullNames) {
+  auto r = parse_remote_reference("127.0.0.1:5000/test/app:v1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->registry, "127.0.0.1:5000");
+  EXPECT_EQ(r->repository, "test/app");
+  EXPECT_EQ(r->tag, "v1");
+  EXPECT_EQ(r->reference(), "v1");
+  EXPECT_EQ(r->store_name()->str(), "127.0.0.1:5000/test/app:v1");
+
+  r = parse_remote_reference("quay.io/x/y");
+  EXPECT_EQ(r->tag, "latest");
+  r = parse_remote_reference("localhost/app");
+  EXPECT_EQ(r->registry, "localhost");
+  r = parse_remote_reference("docker.io/busybox");
+  EXPECT_EQ(r->repository, "library/busybox") << "Docker Hub's official images";
+  EXPECT_EQ(api_host(r->registry), "registry-1.docker.io");
+}
+
+TEST(RemoteReference, Digests) {
+  auto r = parse_remote_reference("reg.example.org/app@" + kDigest);
+  EXPECT_EQ(r->tag, "");
+  EXPECT_EQ(r->digest, kDigest);
+  EXPECT_EQ(r->reference(), kDigest);
+  EXPECT_FALSE(r->store_name()) << "a digest alone names no tag";
+  r = parse_remote_reference("reg.example.org/app:v2@" + kDigest);
+  EXPECT_EQ(r->tag, "v2");
+  EXPECT_EQ(r->reference(), kDigest) << "the digest pins what is fetched";
+  EXPECT_EQ(r->str(), "reg.example.org/app:v2@" + kDigest);
+}
+
+TEST(RemoteReference, ShortNamesAreNotGuessed) {
+  EXPECT_FALSE(parse_remote_reference("busybox"));
+  EXPECT_FALSE(parse_remote_reference("library/busybox:1"));
+  auto c = qualify_short_name("app:1", {"a.example", "127.0.0.1:5000"});
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].str(), "a.example/app:1");
+  EXPECT_EQ(c[1].str(), "127.0.0.1:5000/app:1");
+}
+
+TEST(RemoteReference, InvalidOnesAreRefused) {
+  for (const char* bad : {"reg.io/UPPER", "reg.io/a//b", "reg.io/a:", "reg.io/a@sha256:12", "reg.io/-a", "reg.io/a..b",
+                          "reg.io/a:-tag", "re g.io/a"})
+    EXPECT_THROW(parse_remote_reference(bad), Error) << bad;
+}
+
+}  // namespace
+}  // namespace crt::registry

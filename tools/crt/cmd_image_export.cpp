@@ -1,0 +1,41 @@
+// crt image export: an image as an oci-archive.
+
+#include <cstdio>
+
+#include "cmd_image.hpp"
+#include "common/error.hpp"
+#include "store/export.hpp"
+
+namespace crt::cli {
+
+namespace {
+
+struct ExportArgs {
+  std::string ref;
+  std::string out;
+};
+
+}  // namespace
+
+void add_image_export(CLI::App& image, const GlobalOptions& g) {
+  auto a = std::make_shared<ExportArgs>();
+  CLI::App* c = image.add_subcommand(
+      "export",
+      "Write an image as an oci-archive (an OCI image layout in a tar), which skopeo, podman and crt read back "
+      "with the same digests");
+  c->add_option("IMAGE", a->ref, "Image name[:tag], name@digest, id or id prefix")->required();
+  c->add_option("FILE", a->out, "The archive to write")->required();
+  c->callback([a, &g] {
+    store::Store s(g.dir);
+    auto im = s.find(a->ref);
+    if (!im) throw Error("no image " + quote(a->ref) + " in the store");
+    FileLock lock = s.lock_shared();
+    std::string name = im->names.empty() ? "" : im->names.front();
+    if (auto n = std::find(im->names.begin(), im->names.end(), store::parse_reference(a->ref).str());
+        a->ref.rfind("sha256:", 0) != 0 && a->ref.find('@') == std::string::npos && n != im->names.end())
+      name = *n;
+    store::export_oci_archive(s, *im, a->out, name);
+  });
+}
+
+}  // namespace crt::cli

@@ -1,0 +1,71 @@
+// crt image import: OCI layouts and archives, docker save archives, rootfs.
+
+#include <cstdio>
+
+#include "cmd_image.hpp"
+#include "common/error.hpp"
+#include "progress_view.hpp"
+#include "store/import.hpp"
+
+namespace crt::cli {
+
+namespace {
+
+struct ImportArgs {
+  std::string path;
+  std::string name;
+  std::string format;
+  std::string platform;
+  bool quiet = false;
+  std::vector<std::string> cmd;
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> env;
+  std::string workdir;
+  std::string user;
+  std::vector<std::string> volumes;
+};
+
+}  // namespace
+
+void add_image_import(CLI::App& image, const GlobalOptions& g) {
+  auto a = std::make_shared<ImportArgs>();
+  CLI::App* c = image.add_subcommand(
+      "import",
+      "Import images: an OCI image layout (directory), an oci-archive or a docker-archive (`docker save`) tarball, "
+      "or a rootfs directory or tarball. Prints the id of each image imported.");
+  c->add_option("PATH", a->path, "What to import; its format is recognized (see --format)")->required();
+  c->add_option("NAME", a->name,
+                "The image's name[:tag]: required for a rootfs; for a layout or archive it replaces the names "
+                "recorded there (and selects among several images by them)");
+  c->add_option("--format", a->format, "oci, oci-archive, docker-archive or rootfs (default: recognized)")
+      ->check(CLI::IsMember({"oci", "oci-archive", "docker-archive", "rootfs"}));
+  c->add_option("--platform", a->platform, "OS/ARCH[/VARIANT] to take from a multi-platform layout (default: this machine's)");
+  c->add_flag("-q,--quiet", a->quiet, "Print only the image ids, no progress");
+  c->add_option("--cmd", a->cmd, "rootfs: default command, one argument per --cmd")->allow_extra_args(false);
+  c->add_option("--entrypoint", a->entrypoint, "rootfs: entrypoint, one argument per --entrypoint")->allow_extra_args(false);
+  c->add_option("--env", a->env, "rootfs: environment variable K=V")->allow_extra_args(false);
+  c->add_option("--workdir", a->workdir, "rootfs: working directory");
+  c->add_option("--user", a->user, "rootfs: user (and group) to run as: USER[:GROUP]");
+  c->add_option("--volume", a->volumes, "rootfs: a path the image declares as a volume")->allow_extra_args(false);
+  c->callback([a, &g] {
+    require_root("crt image import");
+    store::ImportRequest req;
+    req.source = a->path;
+    if (!a->format.empty()) req.format = store::parse_format(a->format);
+    if (!a->name.empty()) req.name = store::parse_reference(a->name);
+    if (!a->platform.empty()) req.platform = store::oci::parse_platform(a->platform);
+    req.rootfs.config.cmd = a->cmd;
+    req.rootfs.config.entrypoint = a->entrypoint;
+    req.rootfs.config.env = a->env;
+    req.rootfs.config.working_dir = a->workdir;
+    req.rootfs.config.user = a->user;
+    req.rootfs.config.volumes = a->volumes;
+    store::Store s(g.dir);
+    ProgressView progress(stderr, a->quiet);
+    std::vector<store::Image> images = store::import_images(s, req, progress);
+    for (const auto& im : images) std::printf("%s\n", im.id.c_str());
+    progress.summary("imported " + std::to_string(images.size()) + (images.size() == 1 ? " image" : " images"));
+  });
+}
+
+}  // namespace crt::cli

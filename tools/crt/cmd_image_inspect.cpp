@@ -1,0 +1,66 @@
+// crt image inspect: what an image is and how it runs.
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cmd_image.hpp"
+#include "common/error.hpp"
+#include "store/store.hpp"
+
+namespace crt::cli {
+
+namespace {
+
+using nlohmann::json;
+
+json describe(const store::Store& s, const store::Image& im) {
+  json config = json::parse(s.config_blob(im));
+  const store::RunConfig& c = im.config;
+  json j = {{"id", im.id},
+            {"names", im.names},
+            {"repo_digests", im.repo_digests},
+            {"digest", im.manifest},
+            {"created", im.created},
+            {"os", config.value("os", "")},
+            {"architecture", config.value("architecture", "")},
+            {"size", im.size},
+            {"layers", im.layers},
+            {"config",
+             {{"entrypoint", c.entrypoint},
+              {"cmd", c.cmd},
+              {"env", c.env},
+              {"user", c.user},
+              {"working_dir", c.working_dir},
+              {"exposed_ports", c.exposed_ports},
+              {"volumes", c.volumes},
+              {"labels", c.labels},
+              {"stop_signal", c.stop_signal}}}};
+  if (config.contains("variant")) j["variant"] = config["variant"];
+  json blobs = json::array();
+  for (const auto& b : im.blobs) blobs.push_back({{"digest", b.digest}, {"media_type", b.media_type}, {"size", b.size}});
+  j["blobs"] = blobs;
+  return j;
+}
+
+}  // namespace
+
+void add_image_inspect(CLI::App& image, const GlobalOptions& g) {
+  auto refs = std::make_shared<std::vector<std::string>>();
+  CLI::App* c = image.add_subcommand(
+      "inspect",
+      "Show images as JSON: id, names, digests, platform, layers, and how they run (entrypoint, cmd, env, user, "
+      "working dir, exposed ports, volumes, labels, stop signal)");
+  c->add_option("IMAGE", *refs, "Image name[:tag], name@digest, id or id prefix")->required();
+  c->callback([refs, &g] {
+    store::Store s(g.dir);
+    json out = json::array();
+    for (const auto& r : *refs) {
+      auto im = s.find(r);
+      if (!im) throw Error("no image " + quote(r) + " in the store");
+      out.push_back(describe(s, *im));
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+  });
+}
+
+}  // namespace crt::cli

@@ -1,0 +1,45 @@
+// crt image pull: an image from an OCI distribution registry.
+
+#include <cstdio>
+
+#include "cmd_image.hpp"
+#include "common/error.hpp"
+#include "progress_view.hpp"
+#include "registry_args.hpp"
+#include "runtime/image_pull.hpp"
+
+namespace crt::cli {
+
+namespace {
+
+struct PullArgs {
+  std::string ref;
+  bool quiet = false;
+  RegistryArgs registry;
+};
+
+}  // namespace
+
+void add_image_pull(CLI::App& image, const GlobalOptions& g) {
+  auto a = std::make_shared<PullArgs>();
+  CLI::App* c = image.add_subcommand(
+      "pull",
+      "Pull an image from a registry (REGISTRY/REPOSITORY[:TAG][@DIGEST]; a short name goes to the default "
+      "registries of crt.conf, in order). Prints the image id.");
+  c->add_option("IMAGE", a->ref, "The image to pull")->required();
+  c->add_flag("-q,--quiet", a->quiet, "Print only the image id, no progress");
+  add_registry_options(*c, a->registry);
+  c->callback([a, &g] {
+    require_root("crt image pull");
+    store::Store s(g.dir);
+    ProgressView progress(stderr, a->quiet);
+    runtime::ResolveOptions opts = resolve_options(g, a->registry, a->quiet);
+    opts.progress = &progress;
+    store::Image im = runtime::pull(s, a->ref, opts);
+    std::printf("%s\n", im.id.c_str());
+    progress.summary("pulled " + (im.names.empty() ? a->ref : im.names.front()) + " (" + im.id.substr(7, 12) + ", " +
+                     std::to_string(im.layers.size()) + (im.layers.size() == 1 ? " layer" : " layers") + ")");
+  });
+}
+
+}  // namespace crt::cli
