@@ -21,17 +21,11 @@ std::vector<MountOp> app_mount_plan() {
   plan.push_back({K::kRecursiveBind, "/sys", "/sys", "", false});
   plan.push_back({K::kBind, "/run/systemd/journal", "/run/systemd/journal", "", true});
   plan.push_back({K::kBind, "/run/systemd/notify", "/run/systemd/notify", "", true});
-  plan.push_back({K::kBind, "/etc/resolv.conf", "/etc/resolv.conf", "", true});
-  plan.push_back({K::kBind, std::string(kGeneratedEtc) + "/hosts", "/etc/hosts", "", false});
-  plan.push_back({K::kBind, std::string(kGeneratedEtc) + "/hostname", "/etc/hostname", "", false});
+  plan.push_back({K::kBind, std::string(kPodEtc) + "/resolv.conf", "/etc/resolv.conf", "", true});
+  plan.push_back({K::kBind, std::string(kPodEtc) + "/hosts", "/etc/hosts", "", false});
+  plan.push_back({K::kBind, std::string(kPodEtc) + "/hostname", "/etc/hostname", "", false});
   plan.push_back({K::kSymlink, "../proc/self/mounts", "/etc/mtab", "", false});
   return plan;
-}
-
-std::string hosts_file(const std::string& hostname) {
-  return "127.0.0.1\tlocalhost\n"
-         "::1\tlocalhost ip6-localhost ip6-loopback\n"
-         "127.0.1.1\t" + hostname + "\n";
 }
 
 }  // namespace crt::mount

@@ -15,6 +15,7 @@ struct RunContext {
   std::filesystem::path data_dir;   ///< stage1 and built-in images
   /// Called with a line at each step of starting and ending a pod (--debug).
   std::function<void(std::string_view)> trace;
+  std::filesystem::path config_dir = "/etc/crt";  ///< --local-config: net.d/
 };
 
 /// crt run: prepares a pod and runs it to its end; returns crt run's exit

@@ -28,7 +28,7 @@ void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     }
     require_root("crt run");
     if (g.debug) req.pod.debug = true;
-    runtime::RunContext ctx{g.dir, data_dir(), {}};
+    runtime::RunContext ctx{g.dir, data_dir(), {}, g.local_config};
     if (req.pod.debug) {
       auto start = std::chrono::steady_clock::now();
       ctx.trace = [start](std::string_view what) {

@@ -9,6 +9,7 @@ namespace crt::cli {
 /// Options every verb shares.
 struct GlobalOptions {
   std::string dir = "/var/lib/crt";
+  std::string local_config = "/etc/crt";
   bool debug = false;
 };
 
