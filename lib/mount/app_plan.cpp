@@ -18,7 +18,10 @@ std::vector<MountOp> app_mount_plan() {
   plan.push_back({K::kSymlink, "/proc/self/fd/2", "/dev/stderr", "", false});
   plan.push_back({K::kSymlink, "/run/systemd/journal/dev-log", "/dev/log", "", false});
   plan.push_back({K::kRecursiveBind, "/proc", "/proc", "", false});
-  plan.push_back({K::kRecursiveBind, "/sys", "/sys", "", false});
+  // A sysfs of its own, not stage1's: that one is nspawn's bind of the host's
+  // when crt gives the pod its network namespace, and its /sys/class/net
+  // would list the host's interfaces.
+  plan.push_back({K::kSysfs, "sysfs", "/sys", "ro,nosuid,nodev,noexec", false});
   plan.push_back({K::kBind, "/run/systemd/journal", "/run/systemd/journal", "", true});
   plan.push_back({K::kBind, "/run/systemd/notify", "/run/systemd/notify", "", true});
   plan.push_back({K::kBind, std::string(kPodEtc) + "/resolv.conf", "/etc/resolv.conf", "", true});

@@ -10,6 +10,7 @@ namespace crt::mount {
 struct MountOp {
   enum class Kind {
     kTmpfs,           ///< mount a tmpfs with `options` on directory `target`
+    kSysfs,           ///< mount a new sysfs with `options` on directory `target`
     kBind,            ///< bind `source` on `target` (a file or directory like the source)
     kRecursiveBind,   ///< same, with everything mounted below `source`
     kSymlink,         ///< create symlink `target` -> `source`, replacing nothing

@@ -56,7 +56,9 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
         del_network(it->config, invocation(s, *it, netns_path), it->runtime_config, it->result);
       });
     } catch (const Error& e) {
-      if (first_error.empty()) first_error = e.what();
+      // A network whose ADD failed was set up by nothing that a DEL with the
+      // same configuration could reach better; it must not keep the rest.
+      if (first_error.empty() && !it->result.is_null()) first_error = e.what();
     }
   }
   if (ports) {
@@ -117,7 +119,7 @@ PodNetwork::~PodNetwork() {
   try {
     teardown();
   } catch (const Error& e) {
-    std::fprintf(stderr, "crt: warning: %s; 'crt gc' will try again\n", e.what());
+    std::fprintf(stderr, "crt: warning: %s\n", e.what());
   }
 }
 

@@ -166,14 +166,21 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
   return s;
 }
 
-/// Stops a pod that could not be completed (orderly: its apps have not
-/// started) and reaps nspawn.
+/// Stops a pod that could not be completed (its apps have not started) and
+/// reaps nspawn. Its systemd may be too early in its boot to act on nspawn's
+/// orderly stop; nspawn stops the pod at once on a second SIGTERM.
 void stop_nspawn(pid_t pid) {
+  auto exited_within = [pid](int ms) {
+    for (int i = 0; i < ms / 10; ++i) {
+      if (::waitpid(pid, nullptr, WNOHANG) != 0) return true;
+      ::usleep(10000);
+    }
+    return false;
+  };
   ::kill(pid, SIGTERM);
-  for (int i = 0; i < 1000; ++i) {
-    if (::waitpid(pid, nullptr, WNOHANG) != 0) return;
-    ::usleep(10000);
-  }
+  if (exited_within(1000)) return;
+  ::kill(pid, SIGTERM);
+  if (exited_within(10000)) return;
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
 }

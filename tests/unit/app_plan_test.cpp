@@ -44,8 +44,14 @@ TEST(AppMountPlan, DeviceNodesAreBoundFromStage1) {
 
 TEST(AppMountPlan, ApiFileSystemsAreRecursive) {
   auto plan = app_mount_plan();
-  for (const char* p : {"/proc", "/sys", "/dev/pts"}) EXPECT_EQ(find(plan, p)->kind, K::kRecursiveBind) << p;
+  for (const char* p : {"/proc", "/dev/pts"}) EXPECT_EQ(find(plan, p)->kind, K::kRecursiveBind) << p;
   EXPECT_EQ(find(plan, "/dev/shm")->kind, K::kBind);
+}
+
+TEST(AppMountPlan, SysfsOfThePodsOwnNetworkReadOnly) {
+  auto plan = app_mount_plan();
+  EXPECT_EQ(find(plan, "/sys")->kind, K::kSysfs);
+  EXPECT_EQ(find(plan, "/sys")->options, "ro,nosuid,nodev,noexec");
 }
 
 TEST(AppMountPlan, Symlinks) {
