@@ -28,6 +28,16 @@ json port_mappings(const std::vector<pod::PortMapping>& ports) {
   return out;
 }
 
+/// portmap does nothing for a pod that forwards no port but costs a plugin
+/// run on each start and stop; such a pod's networks go without it.
+NetworkConfig without_idle_portmap(NetworkConfig c) {
+  json kept = json::array();
+  for (const auto& p : c.plugins)
+    if (p.value("type", "") != "portmap") kept.push_back(p);
+  if (!kept.empty()) c.plugins = std::move(kept);
+  return c;
+}
+
 bool forwards_ports(const Attachment& a) {
   auto it = a.runtime_config.find("portMappings");
   return it != a.runtime_config.end() && !it->empty();
@@ -93,7 +103,7 @@ PodNetwork PodNetwork::create(const stdfs::path& pod_dir, const pod::PodManifest
   bool ports_placed = m.ports.empty();
   for (size_t i = 0; i < configs.size(); ++i) {
     Attachment a;
-    a.config = configs[i];
+    a.config = m.ports.empty() ? without_idle_portmap(configs[i]) : configs[i];
     a.ifname = "eth" + std::to_string(i);
     if (!spec.all) a.args = spec.networks[i].args;
     // Ports are forwarded once, to the first network that can.
