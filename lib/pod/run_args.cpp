@@ -199,7 +199,8 @@ std::string run_help() {
          "Pod options:" +
          options_of(pod_app) + "\nApp options:" + options_of(app_app) +
          "\nExample:\n  crt run --interactive busybox --memory=100M --cpu=200m\n"
-         "  crt run busybox -- /bin/echo hello --- busybox --name=second -- /bin/true\n";
+         "  crt run busybox -- /bin/echo hello --- busybox --name=second -- /bin/true\n"
+         "  crt run --port=8080:80 busybox -- httpd -f -p 80\n";
 }
 
 }  // namespace crt::pod
