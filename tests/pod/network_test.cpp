@@ -288,8 +288,8 @@ TEST_F(NetworkTest, FailingPluginNamesNetworkAndPluginAndLeavesNothing) {
   EXPECT_TRUE(pods("run").empty());
 }
 
-TEST_F(NetworkTest, KilledCrtLeavesWhatTeardownRemovesFromThePodDirectory) {
-  check_cgroups_ = false;  // crt gc's part
+TEST_F(NetworkTest, KilledCrtLeavesWhatGcTearsDownFromThePodDirectory) {
+  check_cgroups_ = false;  // crt gc's part, and the test's
   int port = free_port();
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "--port=" + std::to_string(port) + ":80", "busybox", "--",
@@ -300,9 +300,8 @@ TEST_F(NetworkTest, KilledCrtLeavesWhatTeardownRemovesFromThePodDirectory) {
   EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from"));
   p.signal(SIGKILL);
   p.wait();
-  for (int i = 0; i < 200 && run({"pgrep", "-f", "systemd-nspawn.*" + uuid}).status == 0; ++i)
-    std::this_thread::sleep_for(milliseconds(50));
-  // Namespace, interface, lease and rules are all still there…
+  ASSERT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
+  // Namespace, lease and rules are all still there…
   NetSnapshot left = NetSnapshot::take();
   std::string id = "crt-" + uuid;
   auto has = [&](const std::vector<std::string>& v, const std::string& s) {
@@ -312,12 +311,21 @@ TEST_F(NetworkTest, KilledCrtLeavesWhatTeardownRemovesFromThePodDirectory) {
   EXPECT_TRUE(has(left.leases, id));
   EXPECT_TRUE(has(left.rules, id));
   EXPECT_TRUE(has(left.rules, "--dport " + std::to_string(port)));
-  // …until the teardown crt gc runs, from the pod directory alone; twice is
-  // as good as once.
-  net::teardown_pod_network(pod_dir(uuid));
-  net::teardown_pod_network(pod_dir(uuid));
+  // …until crt gc tears them down from the pod directory alone, at once,
+  // while the pod itself stays for the grace period.
+  Result r = crt({"gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
   EXPECT_THAT(NetSnapshot::take().mentioning(id), ::testing::IsEmpty());
   EXPECT_EQ(http_get("127.0.0.1", port, milliseconds(300)), "");
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("networks=default:ip4="));
+  // Once is enough: again, and crt rm, find nothing more to do.
+  std::string exited = dir_ + "/pods/exited-garbage/" + uuid;
+  EXPECT_NO_THROW(net::teardown_pod_network(exited));
+  r = crt({"gc"});
+  EXPECT_THAT(r.out, Not(HasSubstr("tore down")));
+  r = crt({"rm", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
 }
 
 TEST_F(NetworkTest, LeasesOfPodsThatAreGoneDoNotExhaustTheSubnet) {
