@@ -5,7 +5,6 @@
 
 #include "common/error.hpp"
 #include "common/lock.hpp"
-#include "common/subprocess.hpp"
 #include "net/config.hpp"
 #include "net/lease_reclaim.hpp"
 #include "net/plugin.hpp"
@@ -187,25 +186,6 @@ void teardown_pod_network(const stdfs::path& pod_dir) {
   with_context("tearing down the network of pod " + quote(pod_dir.filename().string()), [&] {
     teardown_state(pod_dir, *s, open_netns(s->netns));
   });
-}
-
-std::optional<json> inspect_pod_network(const stdfs::path& pod_dir) {
-  std::optional<NetworkState> s = read_state(pod_dir);
-  if (!s || s->torn_down) return std::nullopt;
-  std::optional<NetNs> ns = open_netns(s->netns);
-  if (!ns) return std::nullopt;
-  json out;
-  for (const auto& [key, what] : {std::pair{"addresses", "address"}, std::pair{"routes", "route"}}) {
-    ProgramResult r = run_program({"nsenter", "--net=" + ns->proc_path(), "ip", "-j", what, "show"},
-                                  current_environment());
-    if (r.status != 0) throw Error(std::string("reading the pod's ") + key + ": " + r.err);
-    try {
-      out[key] = json::parse(r.out);
-    } catch (const json::exception& e) {
-      throw Error(std::string("reading the pod's ") + key + ": " + e.what());
-    }
-  }
-  return out;
 }
 
 }  // namespace crt::net

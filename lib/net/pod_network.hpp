@@ -78,9 +78,4 @@ class PodNetwork {
 /// a reboot left behind. The pod must not be running (hold its lock).
 void teardown_pod_network(const std::filesystem::path& pod_dir);
 
-/// Interfaces, addresses and routes inside a pod's network namespace, as
-/// `ip -j address` and `ip -j route` print them there: {"addresses": …,
-/// "routes": …}. nullopt when the pod has no namespace (any more).
-std::optional<nlohmann::json> inspect_pod_network(const std::filesystem::path& pod_dir);
-
 }  // namespace crt::net

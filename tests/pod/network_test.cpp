@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "net/dns.hpp"
+#include "net/inspect.hpp"
 #include "net/pod_network.hpp"
 #include "net/state.hpp"
 #include "pod_fixture.hpp"
@@ -193,14 +194,21 @@ TEST_F(NetworkTest, ServerIsReachedAtItsAddressAndThroughAHostPortOnLoopback) {
   EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from srv"));
   // Running, the pod shows its network, and its namespace can be inspected.
   EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("networks=default:ip4=" + ip + "\n"));
-  auto inside = net::inspect_pod_network(pod_dir(uuid));
-  ASSERT_TRUE(inside);
-  EXPECT_THAT((*inside)["addresses"].dump(), HasSubstr("\"local\":\"" + ip + "\""));
-  EXPECT_THAT((*inside)["routes"].dump(), HasSubstr("\"dst\":\"default\""));
+  Result in = crt({"inspect", "--format=json", uuid});
+  ASSERT_EQ(in.status, 0) << in.err;
+  nlohmann::json net = nlohmann::json::parse(in.out)["network"];
+  EXPECT_EQ(net["namespace"], "/run/netns/crt-" + uuid);
+  EXPECT_EQ(net["networks"][0]["ip4"], ip);
+  EXPECT_THAT(net["addresses"].dump(), HasSubstr("\"local\":\"" + ip + "\""));
+  EXPECT_THAT(net["routes"].dump(), HasSubstr("\"dst\":\"default\""));
+  in = crt({"inspect", uuid});
+  EXPECT_THAT(in.out, HasSubstr("network: its own, namespace /run/netns/crt-" + uuid + "\n"));
+  EXPECT_THAT(in.out, HasSubstr("    default via 172.16.28.1 dev eth0\n"));
   EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), Not(::testing::IsEmpty()));
   stop(p);
   EXPECT_EQ(http_get("127.0.0.1", port, milliseconds(300)), "");
   EXPECT_FALSE(net::inspect_pod_network(pod_dir(uuid)));
+  EXPECT_FALSE(nlohmann::json::parse(crt({"inspect", "--format=json", uuid}).out)["network"].contains("addresses"));
 }
 
 TEST_F(NetworkTest, TwoPodsReachEachOtherOnTheDefaultNetwork) {
