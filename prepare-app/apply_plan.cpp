@@ -52,11 +52,14 @@ bool exists_in_stage1(const std::string& path) {
 
 void apply_one(int root_fd, const mount::MountOp& op) {
   using K = mount::MountOp::Kind;
-  if (op.kind != K::kSymlink && op.kind != K::kTmpfs && op.optional && !exists_in_stage1(op.source)) return;
+  bool from_stage1 = op.kind == K::kBind || op.kind == K::kRecursiveBind;
+  if (from_stage1 && op.optional && !exists_in_stage1(op.source)) return;
   switch (op.kind) {
-    case K::kTmpfs: {
+    case K::kTmpfs:
+    case K::kSysfs: {
+      const char* type = op.kind == K::kTmpfs ? "tmpfs" : "sysfs";
       UniqueFd dir = mount::make_dir_in_root(root_fd, op.target);
-      libmount_mount("tmpfs", mount::fd_path(dir.get()), "tmpfs", op.options, 0, op.target);
+      libmount_mount(type, mount::fd_path(dir.get()), type, op.options, 0, op.target);
       break;
     }
     case K::kBind:

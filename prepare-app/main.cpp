@@ -2,8 +2,8 @@
 // starts. Runs inside stage1 as prepare-app@<app>.service.
 
 #include <fcntl.h>
-#include <sys/utsname.h>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -11,19 +11,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "mount/app_plan.hpp"
-
-namespace {
-
-void write_generated_etc() {
-  crt::fs::make_dirs(crt::mount::kGeneratedEtc);
-  struct utsname u {};
-  ::uname(&u);
-  std::string dir = crt::mount::kGeneratedEtc;
-  crt::fs::write_file_atomic(dir + "/hostname", std::string(u.nodename) + "\n", 0644, crt::fs::Durability::kCached);
-  crt::fs::write_file_atomic(dir + "/hosts", crt::mount::hosts_file(u.nodename), 0644, crt::fs::Durability::kCached);
-}
-
-}  // namespace
+#include "wait_file.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -33,7 +21,10 @@ int main(int argc, char** argv) {
   try {
     crt::with_context("preparing " + crt::quote(argv[1]), [&] {
       crt::UniqueFd root = crt::fs::open_fd(argv[1], O_PATH | O_DIRECTORY);
-      write_generated_etc();
+      // crt sets the pod's network up while the pod boots and writes the
+      // files the app sees once it is ready; the app starts with it.
+      crt::prepare_app::wait_for_file(std::string(crt::mount::kPodEtc) + "/" + crt::mount::kPodEtcLastFile,
+                                      std::chrono::minutes(5));
       crt::prepare_app::apply_plan(root.get(), crt::mount::app_mount_plan());
     });
   } catch (const crt::Error& e) {

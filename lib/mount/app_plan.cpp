@@ -18,20 +18,17 @@ std::vector<MountOp> app_mount_plan() {
   plan.push_back({K::kSymlink, "/proc/self/fd/2", "/dev/stderr", "", false});
   plan.push_back({K::kSymlink, "/run/systemd/journal/dev-log", "/dev/log", "", false});
   plan.push_back({K::kRecursiveBind, "/proc", "/proc", "", false});
-  plan.push_back({K::kRecursiveBind, "/sys", "/sys", "", false});
+  // A sysfs of its own, not stage1's: that one is nspawn's bind of the host's
+  // when crt gives the pod its network namespace, and its /sys/class/net
+  // would list the host's interfaces.
+  plan.push_back({K::kSysfs, "sysfs", "/sys", "ro,nosuid,nodev,noexec", false});
   plan.push_back({K::kBind, "/run/systemd/journal", "/run/systemd/journal", "", true});
   plan.push_back({K::kBind, "/run/systemd/notify", "/run/systemd/notify", "", true});
-  plan.push_back({K::kBind, "/etc/resolv.conf", "/etc/resolv.conf", "", true});
-  plan.push_back({K::kBind, std::string(kGeneratedEtc) + "/hosts", "/etc/hosts", "", false});
-  plan.push_back({K::kBind, std::string(kGeneratedEtc) + "/hostname", "/etc/hostname", "", false});
+  plan.push_back({K::kBind, std::string(kPodEtc) + "/resolv.conf", "/etc/resolv.conf", "", true});
+  plan.push_back({K::kBind, std::string(kPodEtc) + "/hosts", "/etc/hosts", "", false});
+  plan.push_back({K::kBind, std::string(kPodEtc) + "/hostname", "/etc/hostname", "", false});
   plan.push_back({K::kSymlink, "../proc/self/mounts", "/etc/mtab", "", false});
   return plan;
-}
-
-std::string hosts_file(const std::string& hostname) {
-  return "127.0.0.1\tlocalhost\n"
-         "::1\tlocalhost ip6-localhost ip6-loopback\n"
-         "127.0.1.1\t" + hostname + "\n";
 }
 
 }  // namespace crt::mount

@@ -1,13 +1,20 @@
 #include "mount/overlay.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 
 namespace crt::mount {
 
 namespace {
+
+UniqueFd& saved_mount_namespace() {
+  static UniqueFd fd;
+  return fd;
+}
 
 std::string escape_option_path(const std::string& p) {
   std::string out;
@@ -48,9 +55,16 @@ void bind_mount(const std::filesystem::path& source, const std::filesystem::path
 }
 
 void enter_private_mount_namespace() {
+  if (!saved_mount_namespace()) {
+    int fd = ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw_errno("opening the host's mount namespace");
+    saved_mount_namespace().reset(fd);
+  }
   if (::unshare(CLONE_NEWNS) < 0) throw_errno("creating a mount namespace");
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0)
     throw_errno("making the mount namespace private");
 }
+
+int original_mount_namespace() { return saved_mount_namespace().get(); }
 
 }  // namespace crt::mount

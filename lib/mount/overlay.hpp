@@ -22,4 +22,9 @@ void bind_mount(const std::filesystem::path& source, const std::filesystem::path
 /// namespace whose mounts never reach the host, and disappear with it.
 void enter_private_mount_namespace();
 
+/// The mount namespace this process was in before it entered a private one
+/// (an O_CLOEXEC fd), or -1 if it never left it: mounts that other processes
+/// must see, such as a pod's network namespace, are made there.
+int original_mount_namespace();
+
 }  // namespace crt::mount

@@ -112,6 +112,9 @@ void to_json(json& j, const PodManifest& v) {
   j = json{{"crt_version", v.crt_version}, {"uuid", v.uuid},         {"name", v.name}, {"created", v.created},
            {"stage1", v.stage1},           {"apps", v.apps},         {"volumes", v.volumes}, {"net", v.net},
            {"hostname", v.hostname},       {"interactive", v.interactive}, {"exit_policy", v.exit_policy}};
+  j["ports"] = v.ports;
+  j["dns"] = v.dns;
+  j["hosts_entries"] = v.hosts_entries;
 }
 
 void from_json(const json& j, PodManifest& v) {
@@ -126,6 +129,10 @@ void from_json(const json& j, PodManifest& v) {
   j.at("hostname").get_to(v.hostname);
   j.at("interactive").get_to(v.interactive);
   j.at("exit_policy").get_to(v.exit_policy);
+  // Manifests written before networking came have none of these.
+  if (j.contains("ports")) j.at("ports").get_to(v.ports);
+  if (j.contains("dns")) j.at("dns").get_to(v.dns);
+  if (j.contains("hosts_entries")) j.at("hosts_entries").get_to(v.hosts_entries);
 }
 
 std::string serialize(const PodManifest& m) {

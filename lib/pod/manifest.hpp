@@ -8,6 +8,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "pod/net_options.hpp"
 #include "pod/volumes.hpp"
 #include "sandbox/seccomp.hpp"
 
@@ -59,7 +60,10 @@ struct PodManifest {
   ImageRef stage1;
   std::vector<AppManifest> apps;
   std::vector<Volume> volumes;
-  std::string net = "host";
+  std::string net = "default";  ///< --net as given (see NetSpec)
+  std::vector<PortMapping> ports;
+  DnsConfig dns;
+  std::vector<HostsEntry> hosts_entries;
   std::string hostname;
   bool interactive = false;
   std::string exit_policy = "on-any-failure";

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "common/error.hpp"
+#include "pod/net_flags.hpp"
 
 namespace crt::pod {
 
@@ -38,7 +39,17 @@ void add_pod_options(CLI::App& app, PodFlags& p) {
   app.add_option("--exit-policy", p.exit_policy,
                  "When the pod ends: on-any-failure (an app failed, or all exited), on-any-exit, on-all-exit")
       ->check(CLI::IsMember({"on-any-failure", "on-any-exit", "on-all-exit"}));
-  app.add_option("--net", p.net, "Network: host or none")->check(CLI::IsMember({"host", "none"}));
+  app.add_option("--net", p.net,
+                 "Networks: default (the pod's own, private; the default), NAME[:ARGS],... from net.d, all, "
+                 "host (the host's) or none (loopback only)");
+  app.add_option("--port", p.ports,
+                 "Forward a host port: [HOSTIP:]HOSTPORT:PODPORT[/tcp|udp], or NAME:[HOSTIP:]HOSTPORT for a "
+                 "port the image exposes (e.g. 80-tcp)")
+      ->allow_extra_args(false);
+  app.add_option("--dns", p.dns, "A nameserver for the apps' /etc/resolv.conf")->allow_extra_args(false);
+  app.add_option("--dns-search", p.dns_search, "A search domain for /etc/resolv.conf")->allow_extra_args(false);
+  app.add_option("--dns-opt", p.dns_opt, "An option for /etc/resolv.conf, e.g. ndots:2")->allow_extra_args(false);
+  app.add_option("--hosts-entry", p.hosts_entries, "Add IP=HOST to the apps' /etc/hosts")->allow_extra_args(false);
   app.add_flag("--interactive", p.interactive, "Attach the terminal to the app's stdin and stdout (one app only)");
   app.add_flag("--detach", p.detach,
                "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready");
@@ -168,6 +179,7 @@ RunRequest parse_run_args(const std::vector<std::string>& args) {
   }
   if (r.pod.interactive && r.apps.size() != 1) throw Error("--interactive needs exactly one app");
   if (r.pod.interactive && r.pod.detach) throw Error("--interactive and --detach exclude each other");
+  validate_net_flags(r.pod);
   return r;
 }
 
@@ -193,7 +205,8 @@ std::string run_help() {
          "Pod options:" +
          options_of(pod_app) + "\nApp options:" + options_of(app_app) +
          "\nExample:\n  crt run --interactive busybox --memory=100M --cpu=200m\n"
-         "  crt run busybox -- /bin/echo hello --- busybox --name=second -- /bin/true\n";
+         "  crt run busybox -- /bin/echo hello --- busybox --name=second -- /bin/true\n"
+         "  crt run --port=8080:80 busybox -- httpd -f -p 80\n";
 }
 
 }  // namespace crt::pod

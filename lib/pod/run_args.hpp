@@ -43,7 +43,12 @@ struct AppRequest {
 struct PodFlags {
   std::optional<std::string> name;  ///< --pod-name
   std::string exit_policy = "on-any-failure";
-  std::string net = "host";
+  std::string net = "default";
+  std::vector<std::string> ports;  ///< --port as given
+  std::vector<std::string> dns;
+  std::vector<std::string> dns_search;
+  std::vector<std::string> dns_opt;
+  std::vector<std::string> hosts_entries;  ///< "IP=HOST"
   bool interactive = false;
   bool detach = false;  ///< --detach: run as a transient service of the host's systemd
   std::optional<std::string> hostname;

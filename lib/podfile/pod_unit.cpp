@@ -5,6 +5,7 @@
 #include <set>
 
 #include "pod/manifest.hpp"
+#include "pod/net_options.hpp"
 #include "pod/resources.hpp"
 #include "pod/units.hpp"
 #include "unit/escape.hpp"
@@ -71,15 +72,26 @@ void pod_name(const std::string& v) {
   if (v.front() == '-' || v.front() == '.') throw Error("must start with a letter or digit");
 }
 
+void net_spec(const std::string& v) { pod::parse_net_spec(v); }
+void port(const std::string& v) { pod::parse_port_spec(v); }
+void hosts_entry(const std::string& v) { pod::parse_hosts_entry(v); }
+
+void ip_address(const std::string& v) {
+  if (!pod::is_ip_address(v)) throw Error(quote(v) + " is not an IP address");
+}
+
 void absolute(const std::string& v) {
   if (v.empty() || v.front() != '/') throw Error("must be an absolute path");
 }
 
 const KeySpec kPodKeys[] = {
     {"Name", nullptr, Kind::kOnce, pod_name},
-    {"Network", "--net", Kind::kOnce, no_space},
-    {"Port", "--port", Kind::kList, no_space},
-    {"DNS", "--dns", Kind::kList, no_space},
+    {"Network", "--net", Kind::kOnce, net_spec},
+    {"Port", "--port", Kind::kList, port},
+    {"DNS", "--dns", Kind::kList, ip_address},
+    {"DNSSearch", "--dns-search", Kind::kList, no_space},
+    {"DNSOption", "--dns-opt", Kind::kList, no_space},
+    {"HostsEntry", "--hosts-entry", Kind::kList, hosts_entry},
     {"Hostname", "--hostname", Kind::kOnce, hostname},
     {"ExitPolicy", "--exit-policy", Kind::kOnce, exit_policy},
     {"Volume", "--volume", Kind::kList, no_space},
@@ -236,9 +248,23 @@ std::vector<std::string> split_words(const std::string& s) {
   return out;
 }
 
+/// Ports are forwarded to the pod's own network; Network=host and none have none.
+void check_ports_have_a_network(const PodFile& f, const std::map<std::string, std::vector<const Setting*>>& got) {
+  auto ports = got.find("Port");
+  const Setting* net = single(got, "Network");
+  if (ports == got.end() || ports->second.empty() || net == nullptr || pod::parse_net_spec(net->value).cni()) return;
+  const Setting* p = ports->second.front();
+  throw PodFileError(f.path, p->line, p->key, "ports are forwarded to the pod's own network; Network=" + net->value +
+                                                  " has none");
+}
+
 std::vector<std::string> run_args(const PodFile& f) {
   std::vector<std::string> args = {"--pod-name=" + pod_name_of(f)};
-  for (const Section* s : sections_named(f, "Pod")) add_options(args, checked(f, *s, kPodKeys), kPodKeys);
+  for (const Section* s : sections_named(f, "Pod")) {
+    auto got = checked(f, *s, kPodKeys);
+    check_ports_have_a_network(f, got);
+    add_options(args, got, kPodKeys);
+  }
   auto apps = sections_named(f, "App");
   if (apps.empty()) throw PodFileError(f.path, 0, "", "no [App NAME] section: a pod needs at least one app");
   std::set<std::string> seen;

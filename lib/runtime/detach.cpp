@@ -40,7 +40,8 @@ std::string run_detached(const pod::RunRequest& req, const RunContext& ctx) {
   s.kill_mode = "mixed";
   s.delegate = true;
   s.accounting = true;
-  std::vector<std::string> argv = {crt, "--dir=" + std::filesystem::absolute(ctx.state_dir).string(), "run-prepared"};
+  std::vector<std::string> argv = {crt, "--dir=" + std::filesystem::absolute(ctx.state_dir).string(),
+                                   "--local-config=" + std::filesystem::absolute(ctx.config_dir).string(), "run-prepared"};
   if (req.pod.debug) argv.emplace_back("--debug");
   argv.push_back(uuid);
   s.exec_start.push_back({crt, argv});

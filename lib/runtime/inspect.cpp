@@ -1,3 +1,4 @@
+#include "net/inspect.hpp"
 #include "runtime/inspect.hpp"
 
 #include <libmount.h>
@@ -219,6 +220,7 @@ json inspect_pod(const PodEntry& pod, const std::string& app_name, bool show_env
   out["machine"] = info.manifest->machine_name();
   out["state"] = status_name(pod.status());
   if (info.pid) out["pid"] = *info.pid;
+  out["network"] = net::describe_pod_network(pod.path, *info.manifest);
   out["apps"] = json::array();
   if (!app_name.empty()) {
     out["apps"].push_back(inspect_app(pod, *info.manifest, pick_app(*info.manifest, app_name), show_env));

@@ -12,7 +12,8 @@ namespace crt::runtime {
 /// name, no_new_privs, seccomp, user, cgroup with memory and CPU figures,
 /// mounts (overlays with their layers), environment (secret-looking values
 /// masked unless `show_env`) and its unit file. Every figure is read from
-/// /proc and cgroupfs. `app`: only that app.
+/// /proc and cgroupfs. The pod's network: its attachments, and the
+/// interfaces, addresses and routes inside its namespace. `app`: only that app.
 nlohmann::json inspect_pod(const PodEntry& pod, const std::string& app, bool show_env);
 
 }  // namespace crt::runtime

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +16,8 @@
 
 #include "cgroup/cgroup.hpp"
 #include "common/fs.hpp"
+#include "net/pod_etc.hpp"
+#include "net/pod_network.hpp"
 #include "pod/exit_status.hpp"
 #include "pod/units.hpp"
 #include "runtime/host.hpp"
@@ -129,8 +132,10 @@ cgroup::PodCgroup pod_cgroup(const HostMode& host, const pod::PodManifest& m) {
 }
 
 Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts,
-                   const cgroup::PodCgroup& cg, const HostMode& host, const SignalBlock& signals) {
+                   const cgroup::PodCgroup& cg, const HostMode& host, const SignalBlock& signals,
+                   const std::string& netns) {
   NspawnOptions nopts;
+  nopts.network_namespace_path = netns;
   nopts.stage1_rootfs = pod.stage1_rootfs();
   nopts.debug = opts.debug;
   nopts.console = m.interactive ? Console::kInteractive : (opts.debug ? Console::kReadOnly : Console::kPassive);
@@ -159,6 +164,41 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
     if (!m.interactive) s.stdout_fd = fs::open_fd(pod.nspawn_log(), O_WRONLY | O_APPEND);
   }
   return s;
+}
+
+/// Stops a pod that could not be completed (its apps have not started) and
+/// reaps nspawn. Its systemd may be too early in its boot to act on nspawn's
+/// orderly stop; nspawn stops the pod at once on a second SIGTERM.
+void stop_nspawn(pid_t pid) {
+  auto exited_within = [pid](int ms) {
+    for (int i = 0; i < ms / 10; ++i) {
+      if (::waitpid(pid, nullptr, WNOHANG) != 0) return true;
+      ::usleep(10000);
+    }
+    return false;
+  };
+  ::kill(pid, SIGTERM);
+  if (exited_within(1000)) return;
+  ::kill(pid, SIGTERM);
+  if (exited_within(10000)) return;
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+/// Attaches the pod's networks while nspawn boots it, then writes the files
+/// its apps see; prepare-app holds the apps back until then. If that fails,
+/// the pod is stopped before the error goes on.
+void start_network(const PodDir& pod, const pod::PodManifest& m, net::PodNetwork& network, pid_t nspawn) {
+  try {
+    network.attach();
+    for (const auto& w : net::write_pod_etc(pod.etc_dir(), m, network.results()))
+      std::fprintf(stderr, "crt: warning: %s\n", w.c_str());
+    check_interrupted();
+  } catch (...) {
+    stop_nspawn(nspawn);
+    remove_journal_link(pod);
+    throw;
+  }
 }
 
 }  // namespace
@@ -196,11 +236,14 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   } cg_cleanup{cg};
   trace("created cgroup " + cg.relative());
 
+  net::PodNetwork network = net::PodNetwork::create(pod.path(), m, {ctx.config_dir, ctx.trace});
   UniqueFd notify = bind_notify_socket(pod.notify_socket());
-  Spawn s = nspawn_spawn(pod, m, opts, cg, host, signals);
+  Spawn s = nspawn_spawn(pod, m, opts, cg, host, signals, network.namespace_path());
   s.keep_fd = pod.lock().fd();  // the pod stays locked (= running) while nspawn lives
   pid_t pid = spawn(s);
   trace("started systemd-nspawn (pid " + std::to_string(pid) + ")");
+  start_network(pod, m, network, pid);
+  trace("wrote the apps' resolv.conf, hosts and hostname");
   rollback.commit();
   fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n", 0644, fs::Durability::kCached);
 
@@ -221,6 +264,12 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   trace("systemd-nspawn exited with " + std::to_string(end.nspawn_status));
   remove_journal_link(pod);
   ::unlink(pod.notify_socket().c_str());
+  try {
+    network.teardown();
+  } catch (const Error& e) {
+    // The apps' exit status is still what crt run reports.
+    std::fprintf(stderr, "crt: warning: %s; 'crt gc' will try again\n", e.what());
+  }
   cg_cleanup.now();
   trace("removed the pod's cgroup");
   return exit_status(pod, m, end);

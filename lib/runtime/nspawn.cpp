@@ -18,6 +18,7 @@ std::vector<std::string> nspawn_command(const pod::PodManifest& pod, const Nspaw
     case Console::kReadOnly: a.push_back("--console=read-only"); break;
   }
   if (pod.net == "none") a.push_back("--private-network");
+  if (!opts.network_namespace_path.empty()) a.push_back("--network-namespace-path=" + opts.network_namespace_path);
   a.insert(a.end(), opts.extra.begin(), opts.extra.end());
   // Arguments of the pod's systemd.
   a.push_back("--");

@@ -19,6 +19,8 @@ struct NspawnOptions {
   bool keep_unit = true;          ///< --keep-unit: no scope of its own (no host systemd, or crt runs in a unit)
   bool debug = false;
   std::vector<std::string> extra;  ///< e.g. cgroup binds
+  /// The pod's own network namespace, made by crt (--net=default and others).
+  std::string network_namespace_path;
 };
 
 /// The command line that boots a pod's stage1.

@@ -24,6 +24,8 @@ const char* state_dir_name(PodState s);
 ///   overlay/stage1/…       stage1's upper and work directories
 ///   overlay/apps/NAME/…    each app's upper and work directories
 ///   status/NAME            how each app exited (written from inside the pod)
+///   etc/                   resolv.conf, hosts, hostname the apps see
+///   net.json               the pod's network attachments (lib/net), for status and teardown
 ///   nspawn.log             nspawn's messages
 ///   ready                  exists once the pod's systemd reached default.target
 ///   notify                 nspawn's readiness socket (while running)
@@ -58,6 +60,8 @@ class PodDir {
     return path_ / "overlay" / "apps" / app / "work";
   }
   [[nodiscard]] std::filesystem::path status_dir() const { return path_ / "status"; }
+  /// Bound into stage1 at mount::kPodEtc.
+  [[nodiscard]] std::filesystem::path etc_dir() const { return path_ / "etc"; }
   [[nodiscard]] std::filesystem::path pid_file() const { return path_ / "pid"; }
   [[nodiscard]] std::filesystem::path nspawn_log() const { return path_ / "nspawn.log"; }
   /// Written when the pod's systemd has reached its default target.

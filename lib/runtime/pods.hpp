@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "net/state.hpp"
 #include "pod/exit_status.hpp"
 #include "pod/manifest.hpp"
 #include "runtime/pod_dir.hpp"
@@ -55,6 +56,7 @@ struct PodInfo {
   bool ready = false;                        ///< the pod's systemd reached its default target
   std::vector<pod::AppExit> exits;           ///< apps that have exited, in order
   std::map<std::string, uint64_t> restarts;  ///< running apps with a restart policy: restarts so far
+  std::vector<net::NetworkSummary> networks;  ///< the pod's own networks and addresses, once attached
 };
 
 PodInfo pod_info(const PodEntry& e);

@@ -9,10 +9,12 @@
 
 #include "common/clock.hpp"
 #include "common/fs.hpp"
+#include "mount/app_plan.hpp"
 #include "mount/in_root.hpp"
 #include "mount/overlay.hpp"
 #include "mount/volume_mounts.hpp"
 #include "pod/app_config.hpp"
+#include "pod/net_flags.hpp"
 #include "pod/rootfs_lookup.hpp"
 #include "pod/units.hpp"
 #include "runtime/images.hpp"
@@ -55,13 +57,15 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   check_pod_name(m.name, ctx.state_dir);
   store::Image stage1 = ensure_stage1(store, ctx.data_dir, req.pod.stage1_path);
   m.stage1 = {stage1.names.empty() ? "" : stage1.names.front(), stage1.id, stage1.layers};
+  std::vector<std::string> exposed_ports;
   for (const auto& app : req.apps) {
     store::Image im = resolve_image(store, app.image, ctx.data_dir, ctx.resolve);
     m.apps.push_back(pod::make_app_manifest(app, req.pod, im));
+    exposed_ports.insert(exposed_ports.end(), im.config.exposed_ports.begin(), im.config.exposed_ports.end());
   }
   pod::validate_apps(m.apps);
   pod::plan_volumes(m, req.pod.volumes);
-  m.net = req.pod.net;
+  pod::apply_net_flags(m, req.pod, exposed_ports);
   m.hostname = req.pod.hostname ? *req.pod.hostname : m.machine_name();
   m.exit_policy = req.pod.exit_policy;
   return m;
@@ -133,6 +137,9 @@ void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store&
   mount_volumes(pod, m);
   UniqueFd status = mount::make_dir_in_root(stage1.get(), "/crt/status");
   mount::bind_mount(pod.status_dir(), mount::fd_path(status.get()));
+  fs::make_dirs(pod.etc_dir());
+  UniqueFd etc = mount::make_dir_in_root(stage1.get(), mount::kPodEtc);
+  mount::bind_mount(pod.etc_dir(), mount::fd_path(etc.get()));
 }
 
 PodRollback::~PodRollback() {

@@ -11,6 +11,7 @@
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "net/pod_network.hpp"
 
 namespace crt::runtime {
 
@@ -53,6 +54,8 @@ std::string machine_name_of(const stdfs::path& pod_path, const std::string& uuid
 
 /// Everything a pod that no longer runs may have left outside its directory.
 void clean_leftovers(const stdfs::path& pod_path, const std::string& uuid) {
+  // CNI DEL of each network, then its namespace: from what the pod saved.
+  net::teardown_pod_network(pod_path);
   // A pod's mounts live in its own mount namespace and vanish with it; some
   // may still be here after a crash of an older crt or a user's own mounts.
   for (const auto& m : mounts_below(pod_path))
@@ -90,6 +93,31 @@ std::vector<std::string> remove_dead_pod_cgroups(const stdfs::path& state_dir) {
     if (present && cg.remove()) removed.push_back(cg.relative());
   }
   return removed;
+}
+
+/// Tears down the networks of this state directory's pods that no longer
+/// run (their supervisor was killed): their addresses, forwarded ports and
+/// namespaces are freed now, not after the grace period.
+std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir, std::vector<std::string>& failed) {
+  std::vector<std::string> done;
+  for (const auto& e : list_pods(state_dir)) {
+    if (e.locked) continue;
+    std::optional<net::NetworkState> st;
+    try {
+      st = net::read_state(e.path);
+    } catch (const Error&) {
+    }
+    if (!st || st->torn_down) continue;
+    std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
+    if (!dir) continue;
+    try {
+      net::teardown_pod_network(dir->path());
+      done.push_back(e.uuid);
+    } catch (const Error& err) {
+      failed.push_back(err.what());
+    }
+  }
+  return done;
 }
 
 std::string now_marker() { return now_rfc3339(true) + "\n"; }
@@ -146,6 +174,7 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
     }
   }
   r.cgroups_removed = remove_dead_pod_cgroups(state_dir);
+  r.networks_torn_down = teardown_dead_pod_networks(state_dir, r.failed);
   return r;
 }
 

@@ -26,11 +26,12 @@ struct GcReport {
   std::vector<std::string> removed;
   std::vector<std::string> failed;  ///< "uuid: why"
   std::vector<std::string> cgroups_removed;
+  std::vector<std::string> networks_torn_down;  ///< pods whose networks were torn down
 };
 
 /// crt gc: marks exited pods as garbage, expires prepared and aborted ones,
-/// removes garbage older than the grace period, and removes the cgroups of
-/// its pods that no longer run.
+/// removes garbage older than the grace period, and removes the cgroups and
+/// tears down the networks of its pods that no longer run.
 GcReport gc(const std::filesystem::path& state_dir, const GcOptions& opts);
 
 }  // namespace crt::runtime

@@ -18,6 +18,7 @@ struct RunContext {
   std::function<void(std::string_view)> trace;
   /// How images are found or pulled (--pull-policy, crt.conf).
   ResolveOptions resolve;
+  std::filesystem::path config_dir = "/etc/crt";  ///< --local-config: net.d/
 };
 
 /// crt run: prepares a pod and runs it to its end; returns crt run's exit

@@ -87,7 +87,11 @@ void TestHost::boot() {
   auto start = std::chrono::steady_clock::now();
   cgroup_ = std::make_unique<cgroup::PodCgroup>(cgroup::PodCgroup::create(cgroup::detect_layout(), name_));
   runtime::Spawn s;
+  // A network of its own, as another machine would have: its pods' plugins
+  // then make their interfaces, rules and leases there, never beside the
+  // real host's pods (whose lease files it does not see).
   s.argv = {"systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit", "--capability=all",
+            "--private-network",
             "--console=passive", "--machine=" + name_, "--directory=" + (dir_ / "merged").string(),
             "--bind=" + (dir_ / "varlib").string() + ":/var/lib/crt"};
   for (auto& a : cgroup_->nspawn_args()) s.argv.push_back(a);

@@ -216,6 +216,7 @@ TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("removed " + uuid));
   for (const auto& d : pod_cgroup_dirs(uuid)) EXPECT_FALSE(std::filesystem::exists(d)) << d;
+  EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), ::testing::IsEmpty()) << "its network was left";
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
 }
 

@@ -10,6 +10,9 @@
 #include <thread>
 
 #include "cgroup/cgroup.hpp"
+#include "net/pod_network.hpp"
+#include "net/result.hpp"
+#include "net/state.hpp"
 
 namespace crt::test {
 
@@ -44,10 +47,16 @@ void find_service_dirs(const stdfs::path& dir, const std::string& leaf, std::vec
   }
 }
 
+/// Pod tests hold it shared; those that compare the host's whole network
+/// state hold it alone.
+const char* const kNetworkLock = "/run/lock/crt-pod-tests.lock";
+
 }  // namespace
 
 void PodTest::SetUp() {
   if (::geteuid() != 0) GTEST_SKIP() << "pod tests run real pods and need root";
+  net_lock_ = FileLock::acquire(kNetworkLock, exclusive_network_ ? FileLock::Mode::kExclusive : FileLock::Mode::kShared);
+  if (exclusive_network_) before_ = NetSnapshot::take();
   crt_bin_ = CRT_BIN;
   char tmpl[] = "/var/tmp/crt-podtest.XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -72,6 +81,8 @@ void PodTest::TearDown() {
   std::string host_mounts = read_file("/proc/self/mountinfo");
   EXPECT_EQ(host_mounts.find(dir_), std::string::npos) << "a mount of the test leaked into the host";
 
+  check_networks();
+
   for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"}) {
     for (const auto& uuid : pods(state)) {
       for (const auto& d : pod_cgroup_dirs(uuid)) {
@@ -86,6 +97,40 @@ void PodTest::TearDown() {
   }
   std::error_code ec;
   stdfs::remove_all(dir_, ec);
+  net_lock_ = FileLock();
+}
+
+void PodTest::check_networks() {
+  std::vector<std::string> uuids;
+  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
+    for (const auto& uuid : pods(state)) uuids.push_back(dir_ + "/pods/" + state + "/" + uuid);
+  auto teardown_all = [&] {
+    for (const auto& pod : uuids) {
+      try {
+        net::teardown_pod_network(pod);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+      }
+    }
+  };
+  if (!check_cgroups_) teardown_all();  // what crt gc does
+  NetSnapshot now = NetSnapshot::take();
+  for (const auto& pod : uuids) {
+    std::string id = "crt-" + stdfs::path(pod).filename().string();
+    EXPECT_THAT(now.mentioning(id), ::testing::IsEmpty()) << "left behind by pod " << id;
+    if (auto st = net::read_state(pod)) {
+      for (const auto& a : st->attachments) {
+        if (a.result.is_null()) continue;
+        for (const auto& link : net::parse_result(a.result).host_interfaces())
+          EXPECT_FALSE(stdfs::exists("/sys/class/net/" + link)) << "interface " << link << " of pod " << id;
+      }
+    }
+  }
+  if (exclusive_network_) {
+    EXPECT_EQ(before_.diff(now), "") << "the host's network changed";
+  }
+  // Whatever a failed test left, the next one must not find it.
+  teardown_all();
 }
 
 std::vector<std::string> PodTest::crt_argv(const std::vector<std::string>& args) const {

@@ -9,15 +9,22 @@
 #include <vector>
 
 #include "../support/process.hpp"
+#include "common/lock.hpp"
+#include "net_snapshot.hpp"
 
 namespace crt::test {
 
 /// Runs real pods as root in a state directory of its own, and after each
 /// test checks from the outside that nothing is left behind: no overlay
 /// mount, no mount namespace and no nspawn process referring to the test's
-/// directory, no cgroup of its pods.
+/// directory, no cgroup of its pods, and nothing of their networks: no
+/// network namespace, interface, iptables rule or IPAM lease.
 class PodTest : public ::testing::Test {
  protected:
+  /// `exclusive_network`: the test compares the host's whole network state
+  /// (NetSnapshot) before and after, so no other pod test may run meanwhile.
+  explicit PodTest(bool exclusive_network = false) : exclusive_network_(exclusive_network) {}
+
   void SetUp() override;
   void TearDown() override;
 
@@ -47,9 +54,21 @@ class PodTest : public ::testing::Test {
     return pod_dir(uuid) + "/overlay/apps/" + app + "/upper";
   }
 
+  /// The pod's network as saved in its directory, if any ("" otherwise).
+  std::string net_state(const std::string& uuid) const { return read_file(pod_dir(uuid) + "/net.json"); }
+
   std::string dir_;
   std::string crt_bin_;
-  bool check_cgroups_ = true;  ///< tests that kill crt itself leave the cgroup to gc
+  /// Tests that kill crt itself leave the pod's cgroup and network to crt gc;
+  /// the fixture does gc's part before it checks.
+  bool check_cgroups_ = true;
+
+ private:
+  void check_networks();
+
+  bool exclusive_network_;
+  FileLock net_lock_;
+  NetSnapshot before_;
 };
 
 }  // namespace crt::test

@@ -69,16 +69,17 @@ TEST_F(SandboxTest, CapabilityBoundingSetAndSeccompAreRktsDefaults) {
                                      "cap_audit_write,cap_setfcap"));
 }
 
-TEST_F(SandboxTest, NamespacesDifferFromTheHostExceptNetAndUser) {
+TEST_F(SandboxTest, NamespacesDifferFromTheHostExceptUser) {
   pid_t pid = start_sleeper({});
   ASSERT_GT(pid, 0);
   auto ns = [](const std::string& who, const char* kind) {
     return stdfs::read_symlink("/proc/" + who + "/ns/" + kind).string();
   };
   std::string app = std::to_string(pid);
-  for (const char* kind : {"mnt", "pid", "uts", "ipc", "cgroup"}) EXPECT_NE(ns(app, kind), ns("self", kind)) << kind;
-  // --net=host (the default until private networking exists) and no user namespace.
-  EXPECT_EQ(ns(app, "net"), ns("self", "net"));
+  // The network too: --net=default gives every pod its own.
+  for (const char* kind : {"mnt", "pid", "uts", "ipc", "cgroup", "net"})
+    EXPECT_NE(ns(app, kind), ns("self", kind)) << kind;
+  // No user namespace.
   EXPECT_EQ(ns(app, "user"), ns("self", "user"));
 }
 

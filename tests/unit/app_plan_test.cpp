@@ -44,8 +44,14 @@ TEST(AppMountPlan, DeviceNodesAreBoundFromStage1) {
 
 TEST(AppMountPlan, ApiFileSystemsAreRecursive) {
   auto plan = app_mount_plan();
-  for (const char* p : {"/proc", "/sys", "/dev/pts"}) EXPECT_EQ(find(plan, p)->kind, K::kRecursiveBind) << p;
+  for (const char* p : {"/proc", "/dev/pts"}) EXPECT_EQ(find(plan, p)->kind, K::kRecursiveBind) << p;
   EXPECT_EQ(find(plan, "/dev/shm")->kind, K::kBind);
+}
+
+TEST(AppMountPlan, SysfsOfThePodsOwnNetworkReadOnly) {
+  auto plan = app_mount_plan();
+  EXPECT_EQ(find(plan, "/sys")->kind, K::kSysfs);
+  EXPECT_EQ(find(plan, "/sys")->options, "ro,nosuid,nodev,noexec");
 }
 
 TEST(AppMountPlan, Symlinks) {
@@ -68,8 +74,9 @@ TEST(AppMountPlan, JournalNotifyAndNetworkFiles) {
   EXPECT_EQ(find(plan, "/run/systemd/journal")->source, "/run/systemd/journal");
   EXPECT_TRUE(find(plan, "/run/systemd/notify")->optional);
   EXPECT_TRUE(find(plan, "/etc/resolv.conf")->optional);
-  EXPECT_EQ(find(plan, "/etc/hosts")->source, "/run/crt/etc/hosts");
-  EXPECT_EQ(find(plan, "/etc/hostname")->source, "/run/crt/etc/hostname");
+  EXPECT_EQ(find(plan, "/etc/resolv.conf")->source, "/crt/etc/resolv.conf");
+  EXPECT_EQ(find(plan, "/etc/hosts")->source, "/crt/etc/hosts");
+  EXPECT_EQ(find(plan, "/etc/hostname")->source, "/crt/etc/hostname");
   EXPECT_FALSE(find(plan, "/etc/hosts")->optional);
 }
 
@@ -85,13 +92,6 @@ TEST(AppMountPlan, EveryTargetIsAbsoluteUniqueAndBelowItsParentMount) {
   }
   EXPECT_GT(index_of(plan, "/dev/ptmx"), index_of(plan, "/dev/pts"));
   EXPECT_GT(index_of(plan, "/etc/mtab"), index_of(plan, "/proc"));
-}
-
-TEST(HostsFile, LocalhostAndThePodsName) {
-  EXPECT_EQ(hosts_file("pod-1"),
-            "127.0.0.1\tlocalhost\n"
-            "::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "127.0.1.1\tpod-1\n");
 }
 
 }  // namespace

@@ -151,7 +151,7 @@ TEST(Manifest, AppDefaults) {
   EXPECT_EQ(a.working_dir, "/");
   EXPECT_FALSE(a.uid);
   PodManifest p;
-  EXPECT_EQ(p.net, "host");
+  EXPECT_EQ(p.net, "default");
   EXPECT_EQ(p.exit_policy, "on-any-failure");
 }
 

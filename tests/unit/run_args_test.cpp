@@ -24,7 +24,7 @@ TEST(RunArgs, ImageAlone) {
   EXPECT_EQ(r.apps[0].image, "busybox");
   EXPECT_TRUE(r.apps[0].args.empty());
   EXPECT_FALSE(r.apps[0].args_given);
-  EXPECT_EQ(r.pod.net, "host");
+  EXPECT_EQ(r.pod.net, "default");
   EXPECT_FALSE(r.pod.interactive);
   EXPECT_FALSE(r.apps[0].flags.name);
 }
@@ -78,7 +78,7 @@ TEST(RunArgs, DoubleDashWithNothingAfterMeansNoArguments) {
 TEST(RunArgs, ArgumentsAfterDoubleDashAreNeverOptions) {
   RunRequest r = parse_run_args({"busybox", "--", "--net=none", "--help", "-h", "--", "", "---x", "a b"});
   EXPECT_EQ(r.apps[0].args, (Strings{"--net=none", "--help", "-h", "--", "", "---x", "a b"}));
-  EXPECT_EQ(r.pod.net, "host");
+  EXPECT_EQ(r.pod.net, "default");
 }
 
 TEST(RunArgs, TripleDashSeparatesApps) {
@@ -137,7 +137,13 @@ TEST(RunArgs, StrayArgumentAfterTheImageIsAnError) {
             "after '---'");
 }
 
-TEST(RunArgs, InvalidNetIsAnError) { EXPECT_NE(error_of({"--net=bridge", "busybox"}), "(no error)"); }
+TEST(RunArgs, InvalidNetIsAnError) {
+  EXPECT_EQ(error_of({"--net=host,default", "busybox"}),
+            "invalid --net 'host,default': 'host' cannot be combined with other networks");
+  EXPECT_EQ(error_of({"--net=a b", "busybox"}),
+            "invalid --net 'a b': network name 'a b' must be letters, digits, '-', '_' or '.'");
+  EXPECT_NO_THROW(parse_run_args({"--net=bridge", "busybox"}));
+}
 
 TEST(RunArgs, OptionWithoutValueIsAnError) { EXPECT_NE(error_of({"busybox", "--memory"}), "(no error)"); }
 

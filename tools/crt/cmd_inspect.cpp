@@ -14,10 +14,38 @@ using nlohmann::json;
 
 std::string s(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
 
+void print_network(const json& n) {
+  std::string mode = s(n["mode"]);
+  if (mode != "own") {
+    std::printf("\nnetwork: %s\n", mode == "host" ? "the host's" : "none (loopback only)");
+    return;
+  }
+  std::printf("\nnetwork: its own%s\n", n.contains("namespace") ? (", namespace " + s(n["namespace"])).c_str() : "");
+  for (const auto& a : n["networks"])
+    std::printf("  %-12s %-6s %s %s\n", s(a["name"]).c_str(), s(a["ifname"]).c_str(), s(a["ip4"]).c_str(),
+                s(a["ip6"]).c_str());
+  if (!n.contains("addresses")) return;
+  std::printf("  interfaces:\n");
+  for (const auto& i : n["addresses"]) {
+    std::string addrs;
+    for (const auto& a : i.value("addr_info", json::array()))
+      addrs += " " + s(a["local"]) + "/" + s(a["prefixlen"]);
+    std::printf("    %-8s %-8s%s\n", s(i["ifname"]).c_str(), s(i["operstate"]).c_str(), addrs.c_str());
+  }
+  std::printf("  routes:\n");
+  for (const auto& r : n["routes"]) {
+    std::string line = s(r["dst"]);
+    if (r.contains("gateway")) line += " via " + s(r["gateway"]);
+    if (r.contains("dev")) line += " dev " + s(r["dev"]);
+    std::printf("    %s\n", line.c_str());
+  }
+}
+
 void print_text(const json& pod) {
   std::printf("pod %s (%s), %s", s(pod["uuid"]).c_str(), s(pod["machine"]).c_str(), s(pod["state"]).c_str());
   if (pod.contains("pid")) std::printf(", systemd-nspawn pid %d", pod["pid"].get<int>());
   std::printf("\n");
+  print_network(pod["network"]);
   for (const auto& a : pod["apps"]) {
     std::printf("\napp %s (%s)\n", s(a["name"]).c_str(), s(a["image"]).c_str());
     if (!a["running"].get<bool>()) {

@@ -41,7 +41,7 @@ void add_prepare(CLI::App& app, const GlobalOptions& g) {
       throw Error("--interactive and --debug are options of 'crt run-prepared', not of 'crt prepare'");
     require_root("crt prepare");
     ProgressView progress(stderr, quiet);
-    std::string uuid = runtime::prepare_only(req, {g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress)});
+    std::string uuid = runtime::prepare_only(req, {g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress), g.local_config});
     std::printf("%s\n", uuid.c_str());
     if (!quiet) std::fprintf(stderr, "crt: prepared pod %s; run it with 'crt run-prepared %s'\n", uuid.c_str(), uuid.c_str());
   });
@@ -61,7 +61,7 @@ void add_run_prepared(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   cmd->callback([a, &g, &exit_status] {
     require_root("crt run-prepared");
     exit_status = runtime::run_prepared(pod_ref_string(a->ref), a->interactive, a->debug || g.debug,
-                                        {g.dir, data_dir(), {}});
+                                        {g.dir, data_dir(), {}, {}, g.local_config});
   });
 }
 

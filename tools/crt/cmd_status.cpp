@@ -41,6 +41,9 @@ json status_json(const runtime::PodInfo& info) {
   for (const auto& [app, n] : info.restarts) restarts[app] = n;
   j["app_exit_statuses"] = apps;
   j["app_restarts"] = restarts;
+  json nets = json::array();
+  for (const auto& n : info.networks) nets.push_back({{"name", n.name}, {"ifname", n.ifname}, {"ip4", n.ip4}, {"ip6", n.ip6}});
+  j["networks"] = nets;
   return j;
 }
 
@@ -51,6 +54,7 @@ void print_status(const runtime::PodInfo& info) {
   if (j.contains("started")) std::printf("started=%s\n", j["started"].get<std::string>().c_str());
   if (j.contains("pid")) std::printf("pid=%d\n", j["pid"].get<int>());
   std::printf("exited=%s\n", j["exited"].get<bool>() ? "true" : "false");
+  if (!info.networks.empty()) std::printf("networks=%s\n", net::summary_string(info.networks).c_str());
   for (const auto& e : info.exits) {
     std::printf("app-%s=%d\n", e.app.c_str(), e.status);
     if (e.restarts > 0) std::printf("app-%s-restarts=%llu\n", e.app.c_str(), static_cast<unsigned long long>(e.restarts));
@@ -151,7 +155,7 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
         r["state"] = runtime::status_name(e.status());
         r["created"] = info.manifest ? info.manifest->created : "";
         r["started"] = info.started;
-        r["networks"] = "";
+        r["networks"] = net::summary_string(info.networks);
         rows.push_back(r);
       }
     }
@@ -166,7 +170,8 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
       if (a->full && !r["image_id"].get<std::string>().empty()) image += " (" + short_id(r["image_id"], true) + ")";
       std::printf(fmt, (a->full ? r["uuid"].get<std::string>() : r["uuid"].get<std::string>().substr(0, 8)).c_str(),
                   r["app"].get<std::string>().c_str(), image.c_str(), r["state"].get<std::string>().c_str(),
-                  r["created"].get<std::string>().c_str(), r["started"].get<std::string>().c_str(), "");
+                  r["created"].get<std::string>().c_str(), r["started"].get<std::string>().c_str(),
+                  r["networks"].get<std::string>().c_str());
     }
   });
 }

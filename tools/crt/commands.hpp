@@ -10,6 +10,7 @@ namespace crt::cli {
 struct GlobalOptions {
   std::string dir = "/var/lib/crt";
   std::string config = "/etc/crt/crt.conf";
+  std::string local_config = "/etc/crt";
   bool debug = false;
 };
 

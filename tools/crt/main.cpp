@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
   crt::cli::GlobalOptions g;
   app.add_option("--dir", g.dir, "Directory of crt's state: image store and pods")->capture_default_str();
   app.add_option("--config", g.config, "crt's configuration file (registries)")->capture_default_str();
+  app.add_option("--local-config", g.local_config, "Directory of the local configuration: networks in net.d/")
+      ->capture_default_str();
   app.add_flag("--debug", g.debug, "Print more about what crt does");
   app.set_version_flag("--version", CRT_VERSION);
   int status = 0;

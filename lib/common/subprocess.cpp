@@ -1,0 +1,146 @@
+#include "common/subprocess.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+
+extern char** environ;
+
+namespace crt {
+
+namespace {
+
+struct Pipe {
+  UniqueFd read, write;
+};
+
+Pipe make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("creating a pipe");
+  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+struct FileActions {
+  posix_spawn_file_actions_t a{};
+  FileActions() { posix_spawn_file_actions_init(&a); }
+  ~FileActions() { posix_spawn_file_actions_destroy(&a); }
+  FileActions(const FileActions&) = delete;
+  FileActions& operator=(const FileActions&) = delete;
+};
+
+struct SpawnAttr {
+  posix_spawnattr_t a{};
+  SpawnAttr() { posix_spawnattr_init(&a); }
+  ~SpawnAttr() { posix_spawnattr_destroy(&a); }
+  SpawnAttr(const SpawnAttr&) = delete;
+  SpawnAttr& operator=(const SpawnAttr&) = delete;
+};
+
+/// Feeds `input` and collects both outputs until the program closes them.
+void pump(UniqueFd& in, UniqueFd& out, UniqueFd& err, const std::string& input, ProgramResult& r) {
+  size_t written = 0;
+  if (input.empty()) in.reset();
+  else ::fcntl(in.get(), F_SETFL, O_NONBLOCK);
+  while (out || err) {
+    pollfd fds[3];
+    nfds_t n = 0;
+    int idx_in = -1, idx_out = -1, idx_err = -1;
+    if (in) { idx_in = static_cast<int>(n); fds[n++] = {in.get(), POLLOUT, 0}; }
+    if (out) { idx_out = static_cast<int>(n); fds[n++] = {out.get(), POLLIN, 0}; }
+    if (err) { idx_err = static_cast<int>(n); fds[n++] = {err.get(), POLLIN, 0}; }
+    if (::poll(fds, n, -1) < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("waiting for a program's output");
+    }
+    if (idx_in >= 0 && fds[idx_in].revents != 0) {
+      ssize_t w = ::write(in.get(), input.data() + written, input.size() - written);
+      if (w > 0) written += static_cast<size_t>(w);
+      if ((w < 0 && errno != EAGAIN && errno != EINTR) || written == input.size()) in.reset();
+    }
+    auto drain = [](UniqueFd& fd, std::string& to) {
+      char buf[16384];
+      ssize_t got = ::read(fd.get(), buf, sizeof buf);
+      if (got > 0) to.append(buf, static_cast<size_t>(got));
+      else if (got == 0 || (errno != EINTR && errno != EAGAIN)) fd.reset();
+    };
+    if (idx_out >= 0 && fds[idx_out].revents != 0) drain(out, r.out);
+    if (idx_err >= 0 && fds[idx_err].revents != 0) drain(err, r.err);
+  }
+}
+
+}  // namespace
+
+ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                          const std::string& input) {
+  if (argv.empty()) throw Error("running a program: no command given");
+  Pipe in = make_pipe(), out = make_pipe(), err = make_pipe();
+  FileActions fa;
+  posix_spawn_file_actions_adddup2(&fa.a, in.read.get(), 0);
+  posix_spawn_file_actions_adddup2(&fa.a, out.write.get(), 1);
+  posix_spawn_file_actions_adddup2(&fa.a, err.write.get(), 2);
+  // The child starts with the default signal mask and dispositions, whatever
+  // crt has blocked for itself.
+  SpawnAttr attr;
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr.a, &none);
+  posix_spawnattr_setsigdefault(&attr.a, &all);
+  posix_spawnattr_setflags(&attr.a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<char*> args, envp;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = argv[0].find('/') != std::string::npos
+               ? ::posix_spawn(&pid, argv[0].c_str(), &fa.a, &attr.a, args.data(), envp.data())
+               : ::posix_spawnp(&pid, argv[0].c_str(), &fa.a, &attr.a, args.data(), envp.data());
+  if (rc != 0) throw_errno(rc, "running " + quote(argv[0]));
+  in.read.reset();
+  out.write.reset();
+  err.write.reset();
+
+  ProgramResult r;
+  // A broken pipe is reported by write(); it must not kill crt.
+  struct sigaction ign {}, old {};
+  ign.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &ign, &old);
+  try {
+    pump(in.write, out.read, err.read, input, r);
+  } catch (...) {
+    ::sigaction(SIGPIPE, &old, nullptr);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    throw;
+  }
+  ::sigaction(SIGPIPE, &old, nullptr);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw_errno("waiting for " + quote(argv[0]));
+  }
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::vector<std::string> current_environment(const std::vector<std::string>& drop) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv = *e;
+    std::string key = kv.substr(0, kv.find('='));
+    if (std::find(drop.begin(), drop.end(), key) == drop.end()) env.push_back(std::move(kv));
+  }
+  return env;
+}
+
+}  // namespace crt

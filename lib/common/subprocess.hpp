@@ -1,0 +1,25 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace crt {
+
+/// What a program run by run_program() did.
+struct ProgramResult {
+  int status = 0;  ///< exit status, or 128 + signal
+  std::string out;
+  std::string err;
+};
+
+/// Runs `argv` (argv[0] an absolute path, or a name searched in PATH) with
+/// environment `env` ("K=V"), `input` on its stdin, and its stdout and
+/// stderr captured; waits for it to end. Throws only when it cannot be
+/// started; a failing program is reported through the result.
+ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                          const std::string& input = {});
+
+/// The current environment without the variables named in `drop`.
+std::vector<std::string> current_environment(const std::vector<std::string>& drop = {});
+
+}  // namespace crt

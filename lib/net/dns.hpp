@@ -1,0 +1,51 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "net/result.hpp"
+#include "pod/net_options.hpp"
+
+namespace crt::net {
+
+/// The settings of a resolv.conf file.
+struct ResolvConf {
+  std::vector<std::string> nameservers;
+  std::vector<std::string> search;
+  std::vector<std::string> options;
+};
+
+/// Parses resolv.conf text (nameserver, search, domain, options lines).
+ResolvConf parse_resolv_conf(const std::string& text);
+
+/// Renders resolv.conf, saying where it came from in a comment.
+std::string render_resolv_conf(const ResolvConf& rc, const std::string& origin);
+
+/// The host's resolver files as read for a pod.
+struct HostResolv {
+  std::string resolv_conf;    ///< /etc/resolv.conf
+  std::string resolved_conf;  ///< /run/systemd/resolve/resolv.conf (systemd-resolved's upstream servers), or empty
+};
+
+/// Reads them from the host.
+HostResolv read_host_resolv();
+
+/// The resolv.conf apps see, and warnings about what was dropped.
+struct PodResolv {
+  std::string content;
+  std::vector<std::string> warnings;
+};
+
+/// Nameservers from --dns, else from the CNI results, else from the host's
+/// resolv.conf; search domains and options from --dns-search / --dns-opt,
+/// else from the same source. In a pod with its own network a nameserver on
+/// the host's loopback (127.0.0.0/8, ::1) cannot be reached: the
+/// systemd-resolved upstream list is preferred to its local stub, and what
+/// remains on loopback is dropped with a warning.
+PodResolv pod_resolv_conf(const pod::DnsConfig& flags, const std::vector<Result>& results, const HostResolv& host,
+                          bool private_network);
+
+/// Whether `ip` is a loopback address.
+bool is_loopback(const std::string& ip);
+
+}  // namespace crt::net

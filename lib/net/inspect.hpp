@@ -1,0 +1,22 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "pod/manifest.hpp"
+
+namespace crt::net {
+
+/// Interfaces, addresses and routes inside a pod's network namespace, as
+/// `ip -j address` and `ip -j route` print them there: {"addresses": …,
+/// "routes": …}. nullopt when the pod has no namespace (any more).
+std::optional<nlohmann::json> inspect_pod_network(const std::filesystem::path& pod_dir);
+
+/// A pod's network for crt inspect: {"mode": "host" | "none" | "own",
+/// "networks": [{name, ifname, ip4, ip6}], "namespace": "/run/netns/…",
+/// "addresses": …, "routes": …}, the last three while the namespace exists.
+nlohmann::json describe_pod_network(const std::filesystem::path& pod_dir, const pod::PodManifest& m);
+
+}  // namespace crt::net

@@ -1,0 +1,93 @@
+#include "net/lease_reclaim.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <optional>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "net/netns.hpp"
+#include "net/plugin.hpp"
+
+namespace crt::net {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+struct Lease {
+  std::string container_id;
+  std::string ifname;
+};
+
+std::optional<Lease> read_lease(const stdfs::path& file) {
+  std::string text;
+  try {
+    text = fs::read_file(file);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  std::istringstream in(text);
+  Lease l;
+  std::getline(in, l.container_id);
+  std::getline(in, l.ifname);
+  for (std::string* s : {&l.container_id, &l.ifname})
+    while (!s->empty() && (s->back() == '\r' || s->back() == ' ')) s->pop_back();
+  if (l.ifname.empty()) l.ifname = "eth0";
+  return l;
+}
+
+/// Whether a process other than this one is in the namespace or holds it open.
+bool namespace_in_use(int ns_fd) {
+  struct stat st {};
+  if (::fstat(ns_fd, &st) < 0) return true;
+  std::string link = "net:[" + std::to_string(st.st_ino) + "]";
+  std::string self = std::to_string(::getpid());
+  std::error_code ec;
+  for (const auto& proc : stdfs::directory_iterator("/proc", ec)) {
+    std::string pid = proc.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos || pid == self) continue;
+    if (stdfs::read_symlink(proc.path() / "ns" / "net", ec).string() == link) return true;
+    std::error_code fd_ec;
+    for (const auto& fd : stdfs::directory_iterator(proc.path() / "fd", fd_ec))
+      if (stdfs::read_symlink(fd.path(), fd_ec).string() == link) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<stdfs::path> host_local_lease_dir(const NetworkConfig& net) {
+  for (const auto& p : net.plugins) {
+    auto ipam = p.find("ipam");
+    if (ipam == p.end() || !ipam->is_object() || ipam->value("type", "") != "host-local") continue;
+    std::string data_dir = ipam->value("dataDir", "/var/lib/cni/networks");
+    return stdfs::path(data_dir) / net.name;
+  }
+  return std::nullopt;
+}
+
+int reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs::path>& plugin_dirs) {
+  auto dir = host_local_lease_dir(net);
+  if (!dir) return 0;
+  int released = 0;
+  std::error_code ec;
+  for (const auto& de : stdfs::directory_iterator(*dir, ec)) {
+    std::string name = de.path().filename();
+    if (name == "lock" || name.rfind("last_reserved_ip", 0) == 0) continue;
+    auto lease = read_lease(de.path());
+    if (!lease || lease->container_id.rfind("crt-", 0) != 0) continue;
+    std::optional<NetNs> ns = open_netns(lease->container_id);
+    if (ns && namespace_in_use(ns->fd.get())) continue;
+    Invocation inv{lease->container_id, ns ? ns->proc_path() : "", lease->ifname, "", plugin_dirs};
+    with_context("releasing the lease " + quote(de.path().string()) + " of a pod that is gone", [&] {
+      del_network(net, inv, nlohmann::json::object(), nullptr);
+    });
+    ++released;
+  }
+  return released;
+}
+
+}  // namespace crt::net

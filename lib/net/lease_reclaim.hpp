@@ -1,0 +1,23 @@
+#pragma once
+
+#include <filesystem>
+#include <vector>
+
+#include "net/config.hpp"
+
+namespace crt::net {
+
+/// Releases the host-local IPAM leases of `net` that belong to crt pods that
+/// are gone, so that the leases of pods nobody cleaned up (crt killed and no
+/// crt gc, a reboot) never exhaust the subnet. A lease is crt's when its
+/// container id is "crt-<uuid>"; its pod is gone when its network namespace
+/// /run/netns/crt-<uuid> is no longer mounted, or no process is in it or
+/// holds it open. Each is released with a CNI DEL of `net`. Returns how many
+/// were released.
+int reclaim_dead_leases(const NetworkConfig& net, const std::vector<std::filesystem::path>& plugin_dirs);
+
+/// The directory host-local keeps the leases of `net` in, if its IPAM is
+/// host-local.
+std::optional<std::filesystem::path> host_local_lease_dir(const NetworkConfig& net);
+
+}  // namespace crt::net

@@ -1,0 +1,35 @@
+#include "net/pod_etc.hpp"
+
+#include "common/fs.hpp"
+#include "net/dns.hpp"
+
+namespace crt::net {
+
+std::string hosts_file(const std::string& hostname, const std::string& pod_ip,
+                       const std::vector<pod::HostsEntry>& extra) {
+  std::string out = "127.0.0.1\tlocalhost\n"
+                    "::1\tlocalhost ip6-localhost ip6-loopback\n";
+  out += (pod_ip.empty() ? std::string("127.0.1.1") : pod_ip) + "\t" + hostname + "\n";
+  for (const auto& e : extra) out += e.ip + "\t" + e.host + "\n";
+  return out;
+}
+
+std::vector<std::string> write_pod_etc(const std::filesystem::path& etc_dir, const pod::PodManifest& m,
+                                       const std::vector<Result>& results) {
+  auto cached = fs::Durability::kCached;
+  fs::make_dirs(etc_dir);
+  bool private_network = pod::parse_net_spec(m.net).cni();
+  PodResolv resolv = pod_resolv_conf(m.dns, results, read_host_resolv(), private_network);
+  fs::write_file_atomic(etc_dir / "resolv.conf", resolv.content, 0644, cached);
+  fs::write_file_atomic(etc_dir / "hostname", m.hostname + "\n", 0644, cached);
+  std::string ip;
+  for (const auto& r : results) {
+    ip = r.first_ip(false);
+    if (ip.empty()) ip = r.first_ip(true);
+    if (!ip.empty()) break;
+  }
+  fs::write_file_atomic(etc_dir / "hosts", hosts_file(m.hostname, ip, m.hosts_entries), 0644, cached);
+  return resolv.warnings;
+}
+
+}  // namespace crt::net

@@ -1,0 +1,81 @@
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "net/netns.hpp"
+#include "net/result.hpp"
+#include "net/state.hpp"
+#include "pod/manifest.hpp"
+
+namespace crt::net {
+
+/// Where crt finds its network configuration, and how it reports progress.
+struct NetworkContext {
+  std::filesystem::path config_dir = "/etc/crt";  ///< networks in its net.d/
+  std::function<void(std::string_view)> trace;    ///< --debug lines; may be empty
+};
+
+/// A pod's own network, from its namespace's creation to its teardown;
+/// nothing at all for --net=host and --net=none. Destroying it tears the
+/// network down unless that was done already.
+class PodNetwork {
+ public:
+  /// Saves which networks the pod joins, in which namespace, in `pod_dir`
+  /// (so that teardown_pod_network() can undo everything from then on), then
+  /// creates the namespace. No plugin runs yet.
+  static PodNetwork create(const std::filesystem::path& pod_dir, const pod::PodManifest& m,
+                           const NetworkContext& ctx);
+
+  PodNetwork(PodNetwork&& o) noexcept
+      : pod_dir_(std::move(o.pod_dir_)),
+        ctx_(std::move(o.ctx_)),
+        state_(std::move(o.state_)),
+        netns_(std::move(o.netns_)),
+        done_(std::exchange(o.done_, true)) {}
+  PodNetwork& operator=(PodNetwork&&) = delete;
+  PodNetwork(const PodNetwork&) = delete;
+  PodNetwork& operator=(const PodNetwork&) = delete;
+  ~PodNetwork();
+
+  /// For nspawn's --network-namespace-path; empty without a namespace.
+  [[nodiscard]] std::string namespace_path() const { return netns_ ? netns_->proc_path() : std::string(); }
+
+  /// CNI ADD of each network, in order; each result is saved as it comes.
+  void attach();
+
+  /// The results of attach(), in interface order.
+  [[nodiscard]] std::vector<Result> results() const;
+
+  /// CNI DEL of each network in reverse order, then the namespace goes.
+  void teardown();
+
+ private:
+  PodNetwork(std::filesystem::path pod_dir, NetworkContext ctx) : pod_dir_(std::move(pod_dir)), ctx_(std::move(ctx)) {}
+  void trace(const std::string& what) const {
+    if (ctx_.trace) ctx_.trace(what);
+  }
+
+  std::filesystem::path pod_dir_;
+  NetworkContext ctx_;
+  std::optional<NetworkState> state_;
+  std::optional<NetNs> netns_;
+  bool done_ = false;
+};
+
+/// Tears down the network of the pod whose directory is `pod_dir` from what
+/// is saved there alone: CNI DEL of each network in reverse order (given the
+/// namespace while it exists), then the namespace's bind mount under
+/// /run/netns goes. Idempotent, and nothing to do for a pod without a network
+/// of its own. For `crt rm` and `crt gc` of pods whose crt was killed, or that
+/// a reboot left behind. The pod must not be running (hold its lock).
+void teardown_pod_network(const std::filesystem::path& pod_dir);
+
+}  // namespace crt::net

@@ -1,0 +1,99 @@
+#include "net/state.hpp"
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "net/result.hpp"
+
+namespace crt::net {
+
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+json to_json(const NetworkState& s) {
+  json atts = json::array();
+  for (const auto& a : s.attachments) {
+    atts.push_back({{"name", a.config.name},
+                    {"cni_version", a.config.cni_version},
+                    {"plugins", a.config.plugins},
+                    {"source", a.config.source},
+                    {"ifname", a.ifname},
+                    {"args", a.args},
+                    {"runtime_config", a.runtime_config},
+                    {"result", a.result},
+                    {"attempted", a.attempted}});
+  }
+  std::vector<std::string> dirs;
+  for (const auto& d : s.plugin_dirs) dirs.push_back(d.string());
+  return {{"container_id", s.container_id}, {"netns", s.netns},         {"plugin_dirs", dirs},
+          {"attachments", atts},            {"torn_down", s.torn_down}};
+}
+
+NetworkState from_json(const json& j) {
+  NetworkState s;
+  j.at("container_id").get_to(s.container_id);
+  j.at("netns").get_to(s.netns);
+  for (const auto& d : j.at("plugin_dirs")) s.plugin_dirs.emplace_back(d.get<std::string>());
+  for (const auto& a : j.at("attachments")) {
+    Attachment at;
+    a.at("name").get_to(at.config.name);
+    a.at("cni_version").get_to(at.config.cni_version);
+    at.config.plugins = a.at("plugins");
+    a.at("source").get_to(at.config.source);
+    a.at("ifname").get_to(at.ifname);
+    a.at("args").get_to(at.args);
+    at.runtime_config = a.at("runtime_config");
+    at.result = a.at("result");
+    a.at("attempted").get_to(at.attempted);
+    s.attachments.push_back(std::move(at));
+  }
+  j.at("torn_down").get_to(s.torn_down);
+  return s;
+}
+
+}  // namespace
+
+stdfs::path state_file(const stdfs::path& pod_dir) { return pod_dir / "net.json"; }
+
+std::optional<NetworkState> read_state(const stdfs::path& pod_dir) {
+  stdfs::path file = state_file(pod_dir);
+  std::error_code ec;
+  if (!stdfs::exists(file, ec)) return std::nullopt;
+  try {
+    return from_json(json::parse(fs::read_file(file)));
+  } catch (const json::exception& e) {
+    throw Error("reading " + quote(file.string()) + ": " + e.what());
+  }
+}
+
+void write_state(const stdfs::path& pod_dir, const NetworkState& state) {
+  fs::write_file_atomic(state_file(pod_dir), to_json(state).dump(2) + "\n", 0644, fs::Durability::kCached);
+}
+
+std::vector<NetworkSummary> summarize(const NetworkState& state) {
+  std::vector<NetworkSummary> out;
+  for (const auto& a : state.attachments) {
+    if (a.result.is_null()) continue;
+    try {
+      Result r = parse_result(a.result);
+      out.push_back({a.config.name, a.ifname, r.first_ip(false), r.first_ip(true)});
+    } catch (const Error&) {
+      out.push_back({a.config.name, a.ifname, "", ""});
+    }
+  }
+  return out;
+}
+
+std::string summary_string(const std::vector<NetworkSummary>& nets) {
+  std::string out;
+  for (const auto& n : nets) {
+    if (!out.empty()) out += ",";
+    out += n.name;
+    if (!n.ip4.empty()) out += ":ip4=" + n.ip4;
+    if (!n.ip6.empty()) out += ":ip6=" + n.ip6;
+  }
+  return out;
+}
+
+}  // namespace crt::net

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "net/config.hpp"
+
+namespace crt::net {
+
+/// One network a pod is attached to (or being attached to).
+struct Attachment {
+  NetworkConfig config;  ///< as the plugins were given it: later edits of the file do not matter
+  std::string ifname;
+  std::string args;                 ///< CNI_ARGS
+  nlohmann::json runtime_config = nlohmann::json::object();  ///< e.g. portMappings
+  nlohmann::json result;            ///< the ADD's result; null until it succeeded
+  bool attempted = false;           ///< ADD has begun: DEL is due
+};
+
+/// A pod's network as saved in its directory (net.json): written before the
+/// first plugin runs and updated after each, it is all that tearing the
+/// network down needs, however the pod ended.
+struct NetworkState {
+  std::string container_id;  ///< CNI_CONTAINERID: "crt-<uuid>"
+  std::string netns;         ///< the namespace's name under /run/netns
+  std::vector<std::filesystem::path> plugin_dirs;
+  std::vector<Attachment> attachments;  ///< in interface order
+  bool torn_down = false;
+};
+
+/// What `crt status` and `crt list` show of one attachment.
+struct NetworkSummary {
+  std::string name;
+  std::string ifname;
+  std::string ip4;
+  std::string ip6;
+};
+
+/// The state file of the pod directory `pod_dir`.
+std::filesystem::path state_file(const std::filesystem::path& pod_dir);
+
+/// Reads a pod's network state; nullopt when the pod has none (host or
+/// none networking, or never started). Throws on a damaged file.
+std::optional<NetworkState> read_state(const std::filesystem::path& pod_dir);
+
+void write_state(const std::filesystem::path& pod_dir, const NetworkState& state);
+
+/// The attachments that have an address, for display.
+std::vector<NetworkSummary> summarize(const NetworkState& state);
+
+/// "default:ip4=172.16.28.2,other:ip4=10.1.0.3" (rkt's form).
+std::string summary_string(const std::vector<NetworkSummary>& nets);
+
+}  // namespace crt::net

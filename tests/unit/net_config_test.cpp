@@ -1,0 +1,132 @@
+#include "net/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+#include "net/lease_reclaim.hpp"
+#include "test_support.hpp"
+
+namespace crt::net {
+namespace {
+
+using nlohmann::json;
+using test::Scratch;
+using test::write_text;
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(NetConfig, BuiltInDefaultIsRktsPtpNetwork) {
+  NetworkConfig d = builtin_default_network();
+  EXPECT_EQ(d.name, "default");
+  EXPECT_EQ(d.cni_version, "1.0.0");
+  ASSERT_EQ(d.plugins.size(), 2u);
+  EXPECT_EQ(d.plugins[0]["type"], "ptp");
+  EXPECT_EQ(d.plugins[0]["ipMasq"], true);
+  EXPECT_EQ(d.plugins[0]["ipam"]["type"], "host-local");
+  EXPECT_EQ(d.plugins[0]["ipam"]["ranges"][0][0]["subnet"], "172.16.28.0/24");
+  EXPECT_EQ(d.plugins[0]["ipam"]["routes"][0]["dst"], "0.0.0.0/0");
+  EXPECT_EQ(d.plugins[1]["type"], "portmap");
+  EXPECT_TRUE(has_capability(d.plugins[1], "portMappings"));
+  EXPECT_FALSE(has_capability(d.plugins[0], "portMappings"));
+  EXPECT_EQ(host_local_lease_dir(d), std::filesystem::path("/var/lib/cni/networks/default"));
+}
+
+TEST(NetConfig, SinglePluginFileBecomesAListOfOne) {
+  NetworkConfig c = parse_network_config(R"({"cniVersion":"0.4.0","name":"lan","type":"bridge","bridge":"br9"})",
+                                         "lan.conf", false);
+  EXPECT_EQ(c.name, "lan");
+  EXPECT_EQ(c.cni_version, "0.4.0");
+  ASSERT_EQ(c.plugins.size(), 1u);
+  EXPECT_EQ(c.plugins[0]["bridge"], "br9");
+}
+
+TEST(NetConfig, OldConfigWithoutVersion) {
+  NetworkConfig c = parse_network_config(R"({"name":"old","type":"ptp"})", "old.conf", false);
+  EXPECT_EQ(c.cni_version, "");
+}
+
+TEST(NetConfig, Errors) {
+  EXPECT_EQ(error_of([] { parse_network_config("{", "x.conf", false); }).substr(0, 29),
+            "'x.conf': not valid JSON: [js");
+  EXPECT_EQ(error_of([] { parse_network_config(R"({"type":"ptp"})", "x.conf", false); }),
+            "'x.conf': no network \"name\"");
+  EXPECT_EQ(error_of([] { parse_network_config(R"({"name":"n","plugins":[]})", "x.conflist", true); }),
+            "'x.conflist': a plugin list needs a non-empty \"plugins\" array");
+  EXPECT_EQ(error_of([] { parse_network_config(R"({"name":"n","plugins":[{"a":1}]})", "x.conflist", true); }),
+            "'x.conflist': plugin 0 has no \"type\"");
+  EXPECT_EQ(error_of([] { parse_network_config(R"({"name":"n","type":"../../bin/sh"})", "x.conf", false); }),
+            "'x.conf': plugin type '../../bin/sh' is not a plain file name");
+}
+
+TEST(NetConfig, LoadsFilesInNameOrderFirstNameWinsDefaultFirst) {
+  Scratch s;
+  write_text(s / "net.d/20-lan.conflist", R"({"cniVersion":"1.0.0","name":"lan","plugins":[{"type":"bridge"}]})");
+  write_text(s / "net.d/10-lan.conf", R"({"cniVersion":"1.0.0","name":"lan","type":"macvlan"})");
+  write_text(s / "net.d/30-other.json", R"({"cniVersion":"0.3.1","name":"other","type":"ipvlan"})");
+  write_text(s / "net.d/README", "not a network");
+  auto nets = load_networks(s / "net.d");
+  ASSERT_EQ(nets.size(), 3u);
+  EXPECT_EQ(nets[0].name, "default");
+  EXPECT_EQ(nets[0].source, "built-in");
+  EXPECT_EQ(nets[1].name, "lan");
+  EXPECT_EQ(nets[1].plugins[0]["type"], "macvlan");
+  EXPECT_EQ(nets[2].name, "other");
+}
+
+TEST(NetConfig, UserFileOverridesTheDefault) {
+  Scratch s;
+  write_text(s / "net.d/50-a.conf", R"({"cniVersion":"1.0.0","name":"a","type":"bridge"})");
+  write_text(s / "net.d/90-mine.conflist",
+             R"({"cniVersion":"1.0.0","name":"default","plugins":[{"type":"ptp","ipam":{"type":"host-local","subnet":"10.99.0.0/24"}}]})");
+  auto nets = load_networks(s / "net.d");
+  ASSERT_EQ(nets.size(), 2u);
+  EXPECT_EQ(nets[0].name, "default");
+  EXPECT_EQ(nets[0].plugins[0]["ipam"]["subnet"], "10.99.0.0/24");
+  EXPECT_EQ(nets[1].name, "a");
+}
+
+TEST(NetConfig, NoDirectoryMeansOnlyTheDefault) {
+  Scratch s;
+  auto nets = load_networks(s / "missing");
+  ASSERT_EQ(nets.size(), 1u);
+  EXPECT_EQ(nets[0].name, "default");
+}
+
+TEST(NetConfig, SelectNetworks) {
+  Scratch s;
+  write_text(s / "net.d/a.conf", R"({"cniVersion":"1.0.0","name":"a","type":"bridge"})");
+  auto nets = load_networks(s / "net.d");
+  auto picked = select_networks(pod::parse_net_spec("a,default"), nets, s / "net.d");
+  ASSERT_EQ(picked.size(), 2u);
+  EXPECT_EQ(picked[0].name, "a");
+  EXPECT_EQ(select_networks(pod::parse_net_spec("all"), nets, s / "net.d").size(), 2u);
+  EXPECT_TRUE(select_networks(pod::parse_net_spec("host"), nets, s / "net.d").empty());
+  EXPECT_EQ(error_of([&] { select_networks(pod::parse_net_spec("b"), nets, "/etc/crt/net.d"); }),
+            "no network 'b' is defined in '/etc/crt/net.d'");
+}
+
+TEST(NetConfig, Versions) {
+  EXPECT_LT(compare_versions("0.3.1", "1.0.0"), 0);
+  EXPECT_EQ(compare_versions("0.4.0", "0.4.0"), 0);
+  EXPECT_GT(compare_versions("0.4.0", "0.3.1"), 0);
+  EXPECT_EQ(compare_versions("", "0.1.0"), 0);
+  EXPECT_LT(compare_versions("", "0.3.0"), 0);
+}
+
+TEST(NetConfig, LeaseDirectoryFollowsDataDir) {
+  NetworkConfig c = parse_network_config(
+      R"({"name":"n","type":"bridge","ipam":{"type":"host-local","dataDir":"/srv/ipam"}})", "n.conf", false);
+  EXPECT_EQ(host_local_lease_dir(c), std::filesystem::path("/srv/ipam/n"));
+  NetworkConfig d = parse_network_config(R"({"name":"n","type":"bridge","ipam":{"type":"dhcp"}})", "n.conf", false);
+  EXPECT_FALSE(host_local_lease_dir(d));
+}
+
+}  // namespace
+}  // namespace crt::net

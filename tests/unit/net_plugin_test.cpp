@@ -1,0 +1,137 @@
+#include "net/plugin.hpp"
+
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+#include "test_support.hpp"
+
+namespace crt::net {
+namespace {
+
+using nlohmann::json;
+using test::read_text;
+using test::Scratch;
+using test::write_text;
+
+/// A plugin that logs how it was called (environment and stdin) to
+/// LOG/<n>-<name> and prints what its name asks for.
+const char* const kFakePlugin = R"SH(#!/bin/sh
+dir=$(dirname "$0")
+n=$(ls "$dir/../log" | wc -l)
+log="$dir/../log/$n-$(basename "$0")"
+echo "$CNI_COMMAND|$CNI_CONTAINERID|$CNI_NETNS|$CNI_IFNAME|$CNI_ARGS|$CNI_PATH" > "$log"
+cat >> "$log"
+case $(basename "$0") in
+  fail) echo '{"cniVersion":"1.0.0","code":7,"msg":"bad config","details":"no subnet"}'; exit 1 ;;
+  crash) echo 'panic: runtime error' >&2; echo 'goroutine 1' >&2; exit 2 ;;
+  garbage) echo 'not json'; exit 0 ;;
+esac
+if [ "$CNI_COMMAND" = ADD ]; then
+  echo '{"cniVersion":"1.0.0","interfaces":[{"name":"veth1"},{"name":"eth0","sandbox":"/x"}],"ips":[{"address":"10.0.0.2/24","gateway":"10.0.0.1","interface":1}],"dns":{"nameservers":["10.0.0.53"]}}'
+fi
+)SH";
+
+class PluginTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* name : {"first", "second", "fail", "crash", "garbage"})
+      write_text(s_ / "bin" / name, kFakePlugin, 0755);
+    std::filesystem::create_directories(s_ / "log");
+    inv_ = {"crt-1234", "/proc/1/fd/3", "eth0", "IP=10.0.0.9", {s_ / "nothing", s_ / "bin"}};
+  }
+  std::vector<std::string> calls() { return test::list_dir(s_ / "log"); }
+  std::string call(const std::string& name) { return read_text(s_ / "log" / name); }
+  json config_of(const std::string& name) {
+    std::string text = call(name);
+    return json::parse(text.substr(text.find('\n') + 1));
+  }
+
+  Scratch s_;
+  Invocation inv_;
+};
+
+NetworkConfig list(std::vector<std::string> types, std::string version = "1.0.0") {
+  NetworkConfig n;
+  n.name = "testnet";
+  n.cni_version = std::move(version);
+  for (const auto& t : types) n.plugins.push_back({{"type", t}});
+  return n;
+}
+
+TEST_F(PluginTest, AddRunsThePluginsInOrderAndChainsResults) {
+  NetworkConfig n = list({"first", "second"});
+  n.plugins[1]["capabilities"] = {{"portMappings", true}};
+  json rc = {{"portMappings", json::array({{{"hostPort", 8080}, {"containerPort", 80}, {"protocol", "tcp"}}})},
+             {"bandwidth", json::object()}};
+  json result = add_network(n, inv_, rc);
+  EXPECT_EQ(result["ips"][0]["address"], "10.0.0.2/24");
+  ASSERT_EQ(calls(), (std::vector<std::string>{"0-first", "1-second"}));
+  std::string env = call("0-first").substr(0, call("0-first").find('\n'));
+  EXPECT_EQ(env, "ADD|crt-1234|/proc/1/fd/3|eth0|IP=10.0.0.9|" + (s_ / "nothing").string() + ":" +
+                     (s_ / "bin").string());
+  json c0 = config_of("0-first");
+  EXPECT_EQ(c0["name"], "testnet");
+  EXPECT_EQ(c0["cniVersion"], "1.0.0");
+  EXPECT_FALSE(c0.contains("prevResult"));
+  EXPECT_FALSE(c0.contains("runtimeConfig")) << "only plugins declaring the capability get it";
+  json c1 = config_of("1-second");
+  EXPECT_EQ(c1["prevResult"]["ips"][0]["address"], "10.0.0.2/24");
+  EXPECT_EQ(c1["runtimeConfig"]["portMappings"][0]["hostPort"], 8080);
+  EXPECT_FALSE(c1["runtimeConfig"].contains("bandwidth"));
+}
+
+TEST_F(PluginTest, DelRunsThePluginsInReverseWithTheAddResult) {
+  NetworkConfig n = list({"first", "second"});
+  json prev = {{"cniVersion", "1.0.0"}, {"ips", json::array()}};
+  del_network(n, inv_, json::object(), prev);
+  ASSERT_EQ(calls(), (std::vector<std::string>{"0-second", "1-first"}));
+  EXPECT_EQ(call("0-second").substr(0, 4), "DEL|");
+  EXPECT_EQ(config_of("1-first")["prevResult"], prev);
+}
+
+TEST_F(PluginTest, OlderVersionsGetNoPrevResultWhereTheSpecHadNone) {
+  json prev = {{"cniVersion", "0.3.1"}};
+  del_network(list({"first"}, "0.3.1"), inv_, json::object(), prev);
+  EXPECT_FALSE(config_of("0-first").contains("prevResult"));
+  add_network(list({"first", "second"}, "0.3.1"), inv_, json::object());
+  EXPECT_TRUE(config_of("2-second").contains("prevResult"));
+  add_network(list({"first"}, ""), inv_, json::object());
+  EXPECT_FALSE(config_of("3-first").contains("cniVersion"));
+}
+
+TEST_F(PluginTest, DelGoesOnPastAFailingPluginAndReportsIt) {
+  try {
+    del_network(list({"first", "fail", "second"}), inv_, json::object(), nullptr);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "plugin 'fail' failed: bad config: no subnet (code 7)");
+  }
+  EXPECT_EQ(calls(), (std::vector<std::string>{"0-second", "1-fail", "2-first"}));
+}
+
+TEST_F(PluginTest, FailuresAreOneLineNamingThePlugin) {
+  auto error_of = [&](const std::string& type) {
+    try {
+      add_network(list({type}), inv_, json::object());
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_EQ(error_of("fail"), "plugin 'fail' failed: bad config: no subnet (code 7)");
+  EXPECT_EQ(error_of("crash"), "plugin 'crash' failed: goroutine 1 (exit status 2)");
+  EXPECT_EQ(error_of("garbage"), "plugin 'garbage' printed a result that is not JSON: not json");
+  EXPECT_EQ(error_of("missing"),
+            "plugin 'missing' not found in " + (s_ / "nothing").string() + ":" + (s_ / "bin").string());
+}
+
+TEST(PluginDirs, TheIssuesOrder) {
+  auto dirs = plugin_dirs("/etc/crt");
+  ASSERT_EQ(dirs.size(), 3u);
+  EXPECT_EQ(dirs[0], "/usr/lib/cni");
+  EXPECT_EQ(dirs[1], "/opt/cni/bin");
+  EXPECT_EQ(dirs[2], "/etc/crt/net.d");
+}
+
+}  // namespace
+}  // namespace crt::net
