@@ -78,6 +78,13 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
       if (first_error.empty()) first_error = e.what();
     }
   }
+  if (first_error.empty()) {
+    try {
+      remove_rules_of(s.container_id);
+    } catch (const Error& e) {
+      first_error = e.what();
+    }
+  }
   if (!first_error.empty()) throw Error(first_error);
   remove_netns(s.netns);
   s.torn_down = true;

@@ -1,5 +1,6 @@
 #include "net/portmap_chains.hpp"
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -50,7 +51,59 @@ std::string portmap_removal_script(const std::string& rules) {
   return script + "COMMIT\n";
 }
 
+std::string rules_of_removal_script(const std::string& table, const std::string& rules,
+                                    const std::string& container_id) {
+  const std::string tag = "id: \\\"" + container_id + "\\\"";
+  std::istringstream in(rules);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::vector<std::string> deletes;
+  std::vector<std::string> targets;  // chains jumped to by tagged rules
+  std::vector<std::string> created;
+  for (const auto& line : lines) {
+    if (line.rfind("-N ", 0) == 0) created.push_back(line.substr(3));
+    if (line.rfind("-A ", 0) != 0 || line.find(tag) == std::string::npos) continue;
+    deletes.push_back("-D" + line.substr(2));
+    auto j = line.rfind(" -j ");
+    if (j != std::string::npos) {
+      std::string target = line.substr(j + 4);
+      target = target.substr(0, target.find(' '));
+      if (std::find(targets.begin(), targets.end(), target) == targets.end()) targets.push_back(target);
+    }
+  }
+  if (deletes.empty()) return {};
+  // A target chain goes too when it is a chain of its own (not a built-in
+  // one or a shared one) whose every rule and every jump to it is tagged.
+  std::string script = "*" + table + "\n";
+  for (const auto& d : deletes) script += d + "\n";
+  for (const auto& chain : targets) {
+    if (std::find(created.begin(), created.end(), chain) == created.end()) continue;
+    bool shared = false;
+    for (const char* c : kShared) shared = shared || chain == c;
+    bool only_ours = !shared;
+    for (const auto& line : lines) {
+      if (line.rfind("-A ", 0) != 0 || line.find(tag) != std::string::npos) continue;
+      bool inside = line.rfind("-A " + chain + " ", 0) == 0;
+      bool jumps = line.size() >= chain.size() + 4 && line.compare(line.size() - chain.size() - 4, std::string::npos, " -j " + chain) == 0;
+      if (inside || jumps) only_ours = false;
+    }
+    if (only_ours) script += "-X " + chain + "\n";
+  }
+  return script + "COMMIT\n";
+}
+
 namespace {
+
+void remove_tagged(const char* tool, const char* restore_tool, const char* table, const std::string& id) {
+  std::vector<std::string> env = current_environment();
+  ProgramResult list = run_program({tool, "-w", "-t", table, "-S"}, env);
+  if (list.status != 0) return;  // no such table or tool: nothing of a plugin's
+  std::string script = rules_of_removal_script(table, list.out, id);
+  if (script.empty()) return;
+  ProgramResult r = run_program({restore_tool, "-w", "--noflush"}, env, script);
+  if (r.status != 0)
+    throw Error(std::string("removing the rules plugins left for ") + id + " with " + restore_tool + ": " + r.err);
+}
 
 void clean_family(const char* tool, const char* restore_tool) {
   std::vector<std::string> env = current_environment();
@@ -68,6 +121,13 @@ void clean_family(const char* tool, const char* restore_tool) {
 FileLock lock_port_forwarding() {
   fs::make_dirs("/run/crt", 0755);
   return FileLock::acquire("/run/crt/port-forwarding.lock", FileLock::Mode::kExclusive);
+}
+
+void remove_rules_of(const std::string& container_id) {
+  for (const char* table : {"nat", "filter"}) {
+    remove_tagged("iptables", "iptables-restore", table, container_id);
+    remove_tagged("ip6tables", "ip6tables-restore", table, container_id);
+  }
 }
 
 void remove_unused_portmap_chains() {

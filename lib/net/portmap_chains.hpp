@@ -22,4 +22,16 @@ void remove_unused_portmap_chains();
 /// forwards a port, or when they are not there.
 std::string portmap_removal_script(const std::string& nat_rules);
 
+/// The rules plugins tag with the pod's CNI container ID (ptp's and bridge's
+/// masquerading, portmap's per-pod chains) are theirs to remove on DEL, but a
+/// plugin skips that when the pod's interface is already gone (a pod killed
+/// halfway through starting or stopping). After every DEL, crt removes what
+/// is left of them: the tagged rules, and the chains only they used.
+void remove_rules_of(const std::string& container_id);
+
+/// The iptables-restore input for remove_rules_of() from a table listed as
+/// `iptables -t TABLE -S` prints it; "" when nothing is tagged with the ID.
+std::string rules_of_removal_script(const std::string& table, const std::string& rules,
+                                    const std::string& container_id);
+
 }  // namespace crt::net

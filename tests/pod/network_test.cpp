@@ -336,6 +336,33 @@ TEST_F(NetworkTest, KilledCrtLeavesWhatGcTearsDownFromThePodDirectory) {
   EXPECT_EQ(r.status, 0) << r.err;
 }
 
+TEST_F(NetworkTest, RulesOfAKilledPodWhoseInterfaceVanishedAreRemovedToo) {
+  // ptp's DEL skips its masquerading rules when the pod's interface is gone
+  // (a pod killed halfway); crt removes what the plugin tagged with the pod.
+  check_cgroups_ = false;
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
+  p.signal(SIGKILL);
+  p.wait();
+  ASSERT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
+  std::string id = "crt-" + uuid;
+  EXPECT_EQ(run({"ip", "netns", "exec", id, "ip", "link", "delete", "eth0"}).status, 0);
+  auto tagged = [&] {
+    std::vector<std::string> out;
+    for (const auto& l : NetSnapshot::take().mentioning(id))
+      if (l.find("id: \\\"" + id) != std::string::npos) out.push_back(l);
+    return out;
+  };
+  EXPECT_THAT(tagged(), Not(::testing::IsEmpty()));
+  Result r = crt({"gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(NetSnapshot::take().mentioning(id), ::testing::IsEmpty());
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
 TEST_F(NetworkTest, LeasesOfPodsThatAreGoneDoNotExhaustTheSubnet) {
   // A /29: host-local hands out .2 to .6.
   write_ptp_network("tiny", "172.30.252.0/29");

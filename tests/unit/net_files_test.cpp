@@ -191,5 +191,37 @@ TEST(PortmapChains, RemovedOnlyWhenNoPodForwardsAPort) {
   EXPECT_EQ(portmap_removal_script("-P PREROUTING ACCEPT\n"), "");
 }
 
+
+TEST(RulesOf, TaggedRulesAndTheChainsOnlyTheyUseAreRemoved) {
+  // What ptp leaves when the pod's interface vanished before its DEL.
+  std::string nat =
+      "-P POSTROUTING ACCEPT\n-N CNI-48fa\n-N CNI-other\n"
+      "-A POSTROUTING -s 172.16.28.134/32 -m comment --comment \"name: \\\"default\\\" id: \\\"crt-a\\\"\" -j "
+      "CNI-48fa\n"
+      "-A POSTROUTING -s 172.16.28.135/32 -m comment --comment \"name: \\\"default\\\" id: \\\"crt-b\\\"\" -j "
+      "CNI-other\n"
+      "-A CNI-48fa -d 172.16.28.0/24 -m comment --comment \"name: \\\"default\\\" id: \\\"crt-a\\\"\" -j ACCEPT\n"
+      "-A CNI-48fa ! -d 224.0.0.0/4 -m comment --comment \"name: \\\"default\\\" id: \\\"crt-a\\\"\" -j "
+      "MASQUERADE\n"
+      "-A CNI-other -d 172.16.28.0/24 -m comment --comment \"name: \\\"default\\\" id: \\\"crt-b\\\"\" -j ACCEPT\n";
+  EXPECT_EQ(rules_of_removal_script("nat", nat, "crt-a"),
+            "*nat\n"
+            "-D POSTROUTING -s 172.16.28.134/32 -m comment --comment \"name: \\\"default\\\" id: \\\"crt-a\\\"\" -j "
+            "CNI-48fa\n"
+            "-D CNI-48fa -d 172.16.28.0/24 -m comment --comment \"name: \\\"default\\\" id: \\\"crt-a\\\"\" -j ACCEPT\n"
+            "-D CNI-48fa ! -d 224.0.0.0/4 -m comment --comment \"name: \\\"default\\\" id: \\\"crt-a\\\"\" -j "
+            "MASQUERADE\n"
+            "-X CNI-48fa\n"
+            "COMMIT\n");
+  // An ID that is a prefix of another pod's tags nothing of it.
+  EXPECT_EQ(rules_of_removal_script("nat", nat, "crt-"), "");
+  EXPECT_EQ(rules_of_removal_script("nat", nat, "crt-c"), "");
+  // A chain someone else also uses stays.
+  std::string shared = nat + "-A OUTPUT -j CNI-48fa\n";
+  std::string script = rules_of_removal_script("nat", shared, "crt-a");
+  EXPECT_EQ(script.find("-X CNI-48fa"), std::string::npos);
+  EXPECT_NE(script.find("-D CNI-48fa ! -d"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace crt::net
