@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "common/clock.hpp"
 #include "common/fs.hpp"
 #include "store/archive_util.hpp"
 #include "store/digest.hpp"
@@ -79,9 +80,24 @@ uint64_t size_of(const stdfs::path& p) {
   return static_cast<uint64_t>(st.st_size);
 }
 
+/// Writes the bytes a TarOutput receives to `fd`.
+TarOutput to_fd(int fd, const stdfs::path& p) {
+  return [fd, p](const void* d, size_t n) {
+    const char* c = static_cast<const char*>(d);
+    while (n > 0) {
+      ssize_t w = ::write(fd, c, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) throw_errno("writing " + quote(p.string()));
+      c += w;
+      n -= static_cast<size_t>(w);
+    }
+  };
+}
+
 }  // namespace
 
-void export_oci_archive(const Store& store, const Image& im, const stdfs::path& out, const std::string& ref_name) {
+void export_oci_archive(const Store& store, const Image& im, const stdfs::path& out, const std::string& ref_name,
+                        const std::optional<AddedLayer>& changes) {
   with_context("exporting " + im.id + " to " + quote(out.string()), [&] {
     std::string config = store.config_blob(im);
     WorkDir work(store.root() / "tmp", "export");
@@ -102,27 +118,34 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       }
       stdfs::path p = work.path() / ("layer" + std::to_string(i));
       UniqueFd fd = fs::open_fd(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      UnpackedLayer l = archive_tree(store.tree_path(im.layers[i]), [&](const void* d, size_t n) {
-        const char* c = static_cast<const char*>(d);
-        while (n > 0) {
-          ssize_t w = ::write(fd.get(), c, n);
-          if (w < 0 && errno == EINTR) continue;
-          if (w < 0) throw_errno("writing " + quote(p.string()));
-          c += w;
-          n -= static_cast<size_t>(w);
-        }
-      });
+      UnpackedLayer l = archive_tree(store.tree_path(im.layers[i]), to_fd(fd.get(), p));
       if (l.diff_id != im.layers[i])
         throw Error("the tree of layer " + im.layers[i] + " no longer matches it (it archives as " + l.diff_id + ")");
       layers.push_back({l.diff_id, std::string(oci::kLayerTar), p, size_of(p)});
     }
     std::string manifest;
-    if (!im.manifest.empty() && store.blobs().has(im.manifest)) {
+    std::string config_digest = im.id;
+    if (changes) {
+      stdfs::path p = work.path() / "changes";
+      UniqueFd fd = fs::open_fd(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      UnpackedLayer l = archive_overlay_upper(changes->upper, to_fd(fd.get(), p), changes->leave_out);
+      if (::fsync(fd.get()) < 0) throw_errno("syncing " + quote(p.string()));
+      layers.push_back({l.diff_id, std::string(oci::kLayerTar), p, size_of(p)});
+      json c = json::parse(config);
+      std::string now = now_rfc3339(false);
+      c["created"] = now;
+      c["rootfs"]["diff_ids"].push_back(l.diff_id);
+      if (!c.contains("history") || !c["history"].is_array()) c["history"] = json::array();
+      c["history"].push_back({{"created", now}, {"created_by", changes->created_by}});
+      config = c.dump();
+      config_digest = sha256_digest(config);
+    }
+    if (!changes && !im.manifest.empty() && store.blobs().has(im.manifest)) {
       manifest = store.blobs().get(im.manifest, 4 << 20);
     } else {
       oci::Manifest m;
       m.media_type = std::string(oci::kImageManifest);
-      m.config = {std::string(oci::kImageConfig), im.id, static_cast<int64_t>(config.size()), std::nullopt, {}};
+      m.config = {std::string(oci::kImageConfig), config_digest, static_cast<int64_t>(config.size()), std::nullopt, {}};
       for (const auto& l : layers) m.layers.push_back({l.media_type, l.digest, static_cast<int64_t>(l.size), std::nullopt, {}});
       manifest = oci::serialize(m);
     }
@@ -151,7 +174,7 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       if (written.insert(digest).second) tar.file(layout_blob_path(digest), data);
     };
     blob(manifest_digest, manifest);
-    blob(im.id, config);
+    blob(config_digest, config);
     for (const auto& l : layers)
       if (written.insert(l.digest).second) tar.file_from(layout_blob_path(l.digest), l.path, l.size);
     tar.close();

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "store/store.hpp"
@@ -13,7 +15,16 @@ namespace crt::store {
 /// image imported from a rootfs gets its layer as the canonical tar of its
 /// tree, whose digest is its diff_id (checked). Written to a temporary file
 /// beside `out` and renamed.
+///
+/// With `changes`, the archive holds a new image: `im` with one more layer on
+/// top, made from that overlay upper directory (archive_overlay_upper()), its
+/// configuration's diff_ids and history extended by it.
+struct AddedLayer {
+  std::filesystem::path upper;  ///< an overlay's upper directory
+  std::string created_by;       ///< for the image history
+  std::set<std::string> leave_out;  ///< relative paths of `upper` not to archive
+};
 void export_oci_archive(const Store& store, const Image& im, const std::filesystem::path& out,
-                        const std::string& ref_name);
+                        const std::string& ref_name, const std::optional<AddedLayer>& changes = std::nullopt);
 
 }  // namespace crt::store

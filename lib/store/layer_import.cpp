@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "common/error.hpp"
@@ -15,6 +16,7 @@
 #include "common/fs.hpp"
 #include "store/archive_util.hpp"
 #include "store/digest.hpp"
+#include "store/whiteout.hpp"
 
 namespace crt::store {
 
@@ -114,10 +116,52 @@ void copy_file_data(int fd, LayerSink& sink, const std::string& shown) {
   }
 }
 
+/// What a directory tree is: a plain rootfs, or the upper directory of an
+/// overlay, whose whiteouts and opaque directories become OCI's.
+enum class TreeKind { kPlain, kOverlayUpper };
+
+/// Drops overlayfs's own xattrs from `e`; returns whether it marked the
+/// directory opaque. Redirects and metacopy have no OCI form: an error.
+bool strip_overlay_xattrs(archive_entry* e, const std::string& shown) {
+  struct Xattr {
+    std::string name;
+    std::string value;
+  };
+  std::vector<Xattr> kept;
+  bool opaque = false;
+  bool dropped = false;
+  archive_entry_xattr_reset(e);
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    std::string n = name != nullptr ? name : "";
+    std::string v(static_cast<const char*>(value), size);
+    if (!is_overlay_xattr(n)) {
+      kept.push_back({n, v});
+      continue;
+    }
+    dropped = true;
+    std::string what = n.substr(n.find("overlay.") + 8);
+    if (what == "opaque" && v == "y") opaque = true;
+    if (what == "redirect" || what == "metacopy")
+      throw Error(quote(shown) + " uses overlayfs's " + what + ", which has no form in an OCI layer");
+  }
+  if (dropped) {
+    archive_entry_xattr_clear(e);
+    for (const auto& x : kept) archive_entry_xattr_add_entry(e, x.name.c_str(), x.value.data(), x.value.size());
+  }
+  return opaque;
+}
+
 class DirectoryReader {
  public:
-  explicit DirectoryReader(stdfs::path root)
-      : root_(std::move(root)), disk_(archive_read_disk_new()), resolver_(archive_entry_linkresolver_new()) {
+  explicit DirectoryReader(stdfs::path root, TreeKind kind = TreeKind::kPlain, std::set<std::string> leave_out = {})
+      : root_(std::move(root)),
+        kind_(kind),
+        leave_out_(std::move(leave_out)),
+        disk_(archive_read_disk_new()),
+        resolver_(archive_entry_linkresolver_new()) {
     archive_entry_linkresolver_set_strategy(resolver_.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
   }
 
@@ -144,9 +188,18 @@ class DirectoryReader {
   }
 
   void add(const std::string& rel, LayerSink& sink) {
+    if (leave_out_.count(rel) != 0) return;
     stdfs::path full = root_ / rel;
     struct stat st {};
     if (::lstat(full.c_str(), &st) < 0) throw_errno("inspecting " + quote(full.string()));
+    if (kind_ == TreeKind::kOverlayUpper && S_ISCHR(st.st_mode) && st.st_rdev == 0) {
+      // overlayfs's whiteout: a 0/0 character device where NAME was.
+      auto slash = rel.rfind('/');
+      std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash + 1);
+      std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+      marker(parent + ".wh." + name, st, sink);
+      return;
+    }
     UniqueFd fd;
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
       int raw = ::open(full.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
@@ -159,6 +212,7 @@ class DirectoryReader {
     check(disk_.get(), archive_read_disk_entry_from_file(disk_.get(), entry.get(), fd.get(), &st),
           "reading " + quote(full.string()));
     normalize(entry.get());
+    bool opaque = kind_ == TreeKind::kOverlayUpper && strip_overlay_xattrs(entry.get(), full.string());
     archive_entry* e = entry.release();
     archive_entry* spare = nullptr;
     archive_entry_linkify(resolver_.get(), &e, &spare);
@@ -169,10 +223,28 @@ class DirectoryReader {
       if (S_ISREG(st.st_mode) && archive_entry_size(owned.get()) > 0) copy_file_data(fd.get(), sink, full.string());
       sink.finish_entry();
     }
+    if (opaque && S_ISDIR(st.st_mode)) marker(rel + "/.wh..wh..opq", st, sink);
     if (S_ISDIR(st.st_mode)) walk(rel, sink);
   }
 
+  /// An empty file standing for a whiteout or an opaque directory, owned by
+  /// root, with the time of what it stands for.
+  static void marker(const std::string& rel, const struct stat& st, LayerSink& sink) {
+    EntryPtr m(archive_entry_new());
+    archive_entry_copy_pathname(m.get(), rel.c_str());
+    archive_entry_set_filetype(m.get(), AE_IFREG);
+    archive_entry_set_perm(m.get(), 0644);
+    archive_entry_set_size(m.get(), 0);
+    archive_entry_set_uid(m.get(), 0);
+    archive_entry_set_gid(m.get(), 0);
+    archive_entry_set_mtime(m.get(), st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    sink.header(m.get());
+    sink.finish_entry();
+  }
+
   stdfs::path root_;
+  TreeKind kind_;
+  std::set<std::string> leave_out_;
   ArchivePtr disk_;
   std::unique_ptr<archive_entry_linkresolver, LinkResolverDeleter> resolver_;
 };
@@ -235,6 +307,15 @@ UnpackedLayer archive_tree(const stdfs::path& tree, const TarOutput& out) {
   return with_context("archiving " + quote(tree.string()), [&] {
     LayerSink sink(false, out);
     DirectoryReader(stdfs::absolute(tree)).copy_to(sink);
+    return sink.close();
+  });
+}
+
+UnpackedLayer archive_overlay_upper(const stdfs::path& upper, const TarOutput& out,
+                                    const std::set<std::string>& leave_out) {
+  return with_context("archiving " + quote(upper.string()), [&] {
+    LayerSink sink(false, out);
+    DirectoryReader(stdfs::absolute(upper), TreeKind::kOverlayUpper, leave_out).copy_to(sink);
     return sink.close();
   });
 }

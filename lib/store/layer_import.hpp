@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <string>
 
 namespace crt::store {
@@ -28,5 +29,13 @@ using TarOutput = std::function<void(const void* data, size_t size)>;
 /// the digest of what `out` receives is the diff_id of a layer imported from
 /// that tree. Nothing is written to disk.
 UnpackedLayer archive_tree(const std::filesystem::path& tree, const TarOutput& out);
+
+/// Writes the upper directory of an overlay as an OCI layer: its whiteouts
+/// (0/0 character devices) become ".wh.NAME" files, its opaque directories
+/// get a ".wh..wh..opq" file, overlayfs's own xattrs are left out. Throws
+/// for what OCI cannot express (redirected directories, metacopy). Paths in
+/// `leave_out` (relative, as "etc/hosts") are left out with all below them.
+UnpackedLayer archive_overlay_upper(const std::filesystem::path& upper, const TarOutput& out,
+                                    const std::set<std::string>& leave_out = {});
 
 }  // namespace crt::store

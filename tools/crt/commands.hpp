@@ -22,6 +22,7 @@ void add_status_commands(CLI::App& app, const GlobalOptions& g, int& exit_status
 void add_stop_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_enter_commands(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_inspect_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
+void add_export_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_logs_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_image_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_pod_file_command(CLI::App& app, const GlobalOptions& g, int& exit_status);

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   crt::cli::add_logs_command(app, g, status);
   crt::cli::add_enter_commands(app, g, status);
   crt::cli::add_inspect_command(app, g, status);
+  crt::cli::add_export_command(app, g, status);
   crt::cli::add_image_command(app, g, status);
   crt::cli::add_pod_file_command(app, g, status);
   try {

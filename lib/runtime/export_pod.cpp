@@ -1,0 +1,110 @@
+#include "runtime/export_pod.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "common/lock.hpp"
+#include "mount/app_plan.hpp"
+#include "runtime/pods.hpp"
+#include "store/export.hpp"
+#include "store/store.hpp"
+
+namespace crt::runtime {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& app) {
+  if (app.empty()) {
+    if (m.apps.size() == 1) return m.apps.front();
+    std::string names;
+    for (const auto& a : m.apps) names += (names.empty() ? "" : ", ") + a.name;
+    throw Error("pod " + m.uuid + " has several apps (" + names + "): choose one with --app=NAME");
+  }
+  for (const auto& a : m.apps)
+    if (a.name == app) return a;
+  throw Error("pod " + m.uuid + " has no app " + quote(app));
+}
+
+/// What crt itself made in the app's upper directory: the mount points of
+/// its mounts (and the directories made for them) that the image lacks.
+/// They are part of running in a pod, not of the app's changes.
+std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest& app, const store::Store& store) {
+  std::vector<std::string> targets;
+  for (const auto& op : mount::app_mount_plan()) targets.push_back(op.target);
+  for (const auto& m : app.mounts) targets.push_back(m.target);
+  // The pod's systemd makes this in every service's root, for "systemctl bind".
+  targets.emplace_back("/run/systemd/incoming");
+  auto in_image = [&](const std::string& rel) {
+    std::error_code ec;
+    for (const auto& layer : app.image.layers)
+      if (stdfs::exists(stdfs::symlink_status(store.tree_path(layer) / rel, ec))) return true;
+    return false;
+  };
+  std::set<std::string> out;
+  std::set<stdfs::path> parents;
+  std::error_code ec;
+  for (std::string t : targets) {
+    t = stdfs::path(t).lexically_normal().relative_path().string();
+    if (t.empty() || !stdfs::exists(stdfs::symlink_status(upper / t, ec)) || in_image(t)) continue;
+    out.insert(t);
+    for (stdfs::path dir = stdfs::path(t).parent_path(); !dir.empty(); dir = dir.parent_path()) parents.insert(dir);
+  }
+  // Directories made only to hold crt's mount points go too, deepest first.
+  std::vector<stdfs::path> dirs(parents.begin(), parents.end());
+  std::sort(dirs.begin(), dirs.end(), [](const stdfs::path& a, const stdfs::path& b) {
+    return std::distance(a.begin(), a.end()) > std::distance(b.begin(), b.end());
+  });
+  for (const auto& dir : dirs) {
+    if (in_image(dir.string()) || !stdfs::is_directory(upper / dir, ec)) continue;
+    bool only_ours = true;
+    for (const auto& de : stdfs::directory_iterator(upper / dir, ec))
+      only_ours = only_ours && out.count((dir / de.path().filename()).string()) != 0;
+    if (only_ours) out.insert(dir.string());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req) {
+  PodEntry e = find_pod(state_dir, req.pod);
+  return with_context("exporting pod " + e.uuid, [&] {
+    PodStatus st = e.status();
+    if (st == PodStatus::kRunning)
+      throw Error("it is running; crt export takes an exited pod (stop it first: crt stop " + e.uuid + ")");
+    if (st != PodStatus::kExited && st != PodStatus::kExitedGarbage)
+      throw Error(std::string("it is ") + status_name(st) + "; crt export takes a pod that ran and exited");
+    // Shared: crt status still shows it exited, but crt rm and gc, which
+    // lock it exclusively, leave it alone until the archive is written.
+    int fd = ::open(e.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) throw_errno("opening " + quote(e.path.string()) + " (removed meanwhile?)");
+    FileLock pod_lock = FileLock::try_acquire(UniqueFd(fd), FileLock::Mode::kShared);
+    if (!pod_lock.valid()) throw Error("it is being removed");
+    pod::PodManifest m = pod::parse_manifest(fs::read_file(e.path / "pod.json"));
+    const pod::AppManifest& app = pick_app(m, req.app);
+    stdfs::path upper = e.path / "overlay" / "apps" / app.name / "upper";
+    std::error_code ec;
+    if (!stdfs::is_directory(upper, ec)) throw Error("app " + quote(app.name) + " has no rootfs changes directory");
+    if (!req.overwrite && stdfs::exists(stdfs::symlink_status(req.out, ec)))
+      throw Error(quote(req.out.string()) + " exists (--overwrite replaces it)");
+
+    store::Store store(state_dir);
+    FileLock store_lock = store.lock_shared();
+    std::optional<store::Image> im = store.find(app.image.id);
+    if (!im || im->layers != app.image.layers)
+      throw Error("the image of app " + quote(app.name) + " (" + app.image.name + ", " + app.image.id +
+                  ") is no longer in the store, and the export needs its layers");
+    store::export_oci_archive(store, *im, req.out, req.ref_name,
+                              store::AddedLayer{upper, "crt export --app=" + app.name + " " + e.uuid, crt_made(upper, app, store)});
+    return app.name;
+  });
+}
+
+}  // namespace crt::runtime

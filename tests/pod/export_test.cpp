@@ -1,0 +1,143 @@
+// crt export: an exited app's rootfs with its changes as an oci-archive,
+// read back by crt and by skopeo.
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "pod_fixture.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class ExportTest : public PodTest {
+ protected:
+  /// Runs `script` in a pod of `image`; the pod's UUID.
+  std::string run_script(const std::string& image, const std::string& script) {
+    std::string file = dir_ + "/uuid-" + std::to_string(++runs_);
+    Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, image, "--", "/bin/sh", "-c", script});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return trimmed(read_file(file));
+  }
+
+  static std::string trimmed(std::string s) {
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+  }
+
+  /// The names in the top layer of the oci-archive `archive`.
+  std::string top_layer_listing(const std::string& archive) {
+    std::string x = dir_ + "/x" + std::to_string(++runs_);
+    std::filesystem::create_directories(x);
+    EXPECT_EQ(run({"tar", "-xf", archive, "-C", x}).status, 0);
+    Result inspect = run({"skopeo", "inspect", "--raw", "oci-archive:" + archive});
+    EXPECT_EQ(inspect.status, 0) << inspect.err;
+    auto manifest = nlohmann::json::parse(inspect.out);
+    std::string digest = manifest["layers"].back()["digest"];
+    return run({"tar", "-tf", x + "/blobs/sha256/" + digest.substr(7)}).out;
+  }
+
+  int runs_ = 0;
+};
+
+TEST_F(ExportTest, ChangesAndDeletionsRoundTripThroughCrtAndSkopeo) {
+  std::string one = run_script("busybox",
+                               "mkdir -p /data/old && echo a > /data/a && echo b > /data/old/b && "
+                               "echo changed > /etc/motd && rm /etc/group");
+  std::string out = dir_ + "/one.tar";
+  Result r = crt({"export", one, out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("exported app busybox"));
+
+  // The new layer holds the app's changes, a whiteout for what it deleted,
+  // and nothing of what crt mounted into the app.
+  std::string listing = top_layer_listing(out);
+  EXPECT_THAT(listing, HasSubstr("data/a\n"));
+  EXPECT_THAT(listing, HasSubstr("etc/motd\n"));
+  EXPECT_THAT(listing, HasSubstr("etc/.wh.group\n"));
+  for (const char* crts : {"etc/hosts", "etc/resolv.conf", "etc/hostname", "etc/mtab", "run/systemd"})
+    EXPECT_THAT(listing, Not(HasSubstr(crts))) << listing;
+
+  // skopeo reads it as an image with one more layer than busybox.
+  Result inspect = run({"skopeo", "inspect", "oci-archive:" + out});
+  ASSERT_EQ(inspect.status, 0) << inspect.err;
+  auto j = nlohmann::json::parse(inspect.out);
+  EXPECT_EQ(j["Layers"].size(), 2u);
+
+  // Imported back, a second generation replaces a directory (overlayfs
+  // makes it opaque; OCI says so with .wh..wh..opq) …
+  ASSERT_EQ(crt({"image", "import", out, "gen:1"}).status, 0);
+  std::string two = run_script("gen:1", "rm -rf /data && mkdir /data && echo c > /data/c");
+  std::string out2 = dir_ + "/two.tar";
+  r = crt({"export", "--name=example.org/gen:2", two, out2});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(top_layer_listing(out2), HasSubstr("data/.wh..wh..opq\n"));
+
+  // … and, through skopeo into an OCI layout and back, runs with exactly
+  // what the apps left.
+  std::string layout = dir_ + "/layout";
+  Result copy = run({"skopeo", "copy", "oci-archive:" + out2, "oci:" + layout + ":gen2"});
+  ASSERT_EQ(copy.status, 0) << copy.err;
+  ASSERT_EQ(crt({"image", "import", layout, "gen:2"}).status, 0);
+  r = crt({"run", "--net=none", "gen:2", "--", "/bin/sh", "-c", "ls /data; cat /etc/motd; ls /etc/group || true"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("c\nchanged\n"));
+  EXPECT_THAT(r.out + r.err, HasSubstr("/etc/group: No such file"));
+  EXPECT_THAT(r.out, Not(HasSubstr("old")));
+
+  // The image history says where the layers came from.
+  Result hist = run({"skopeo", "inspect", "--config", "oci-archive:" + out2});
+  EXPECT_THAT(hist.out, HasSubstr("crt export --app=gen " + two));
+}
+
+TEST_F(ExportTest, ClearErrorsAndNothingHalfWritten) {
+  std::string out = dir_ + "/out.tar";
+  // A running pod: stop it first.
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string running = wait_uuid(file);
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", running}).status, 0);
+  Result r = crt({"export", running, out});
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.err, HasSubstr("it is running"));
+  EXPECT_THAT(r.err, HasSubstr("crt stop"));
+  EXPECT_EQ(crt({"stop", running}).status, 0);
+  p.wait();
+
+  // Several apps: which one.
+  Result multi = crt({"run", "--net=none", "--uuid-file-save=" + dir_ + "/multi", "busybox", "--", "/bin/true",
+                      "---", "busybox", "--name=b", "--", "/bin/true"});
+  ASSERT_EQ(multi.status, 0) << multi.err;
+  std::string two = trimmed(read_file(dir_ + "/multi"));
+  r = crt({"export", two, out});
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.err, HasSubstr("--app=NAME"));
+  r = crt({"export", "--app=nosuch", two, out});
+  EXPECT_THAT(r.err, HasSubstr("no app 'nosuch'"));
+
+  // Missing OUT, an existing OUT, --uuid-file.
+  r = crt({"export", running});
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.err, HasSubstr("OUT"));
+  std::ofstream(out) << "precious";
+  r = crt({"export", running, out});
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.err, HasSubstr("--overwrite"));
+  EXPECT_EQ(read_file(out), "precious");
+  r = crt({"export", "--overwrite", "--uuid-file=" + file, out});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(run({"skopeo", "inspect", "oci-archive:" + out}).status, 0);
+
+  // Nothing of the exports stays in the store's work area.
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
+    ADD_FAILURE() << "left behind: " << e.path();
+  // And the exported pods are still removable.
+  EXPECT_EQ(crt({"rm", running, two}).status, 0);
+}
+
+}  // namespace
+}  // namespace crt::test
