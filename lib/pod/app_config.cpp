@@ -167,6 +167,7 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     if (f.restart) app.restart = *f.restart;
     for (const auto& m : f.mounts) app.mounts.push_back(parse_mount(m));
     app.readonly_rootfs = f.readonly_rootfs.value_or(false);
+    app.notify = f.notify.value_or(false);
     if (f.supplementary_gids) app.supplementary_gids = parse_id_list(*f.supplementary_gids);
     if (f.oom_score_adj) app.oom_score_adj = static_cast<int>(parse_integer(*f.oom_score_adj, -1000, 1000, "--oom-score-adj"));
     if (f.cpu_shares) app.cpu_shares = parse_integer(*f.cpu_shares, 2, 262144, "--cpu-shares");

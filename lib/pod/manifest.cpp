@@ -62,6 +62,7 @@ void to_json(json& j, const AppManifest& v) {
            {"restart", v.restart},
            {"mounts", v.mounts},
            {"readonly_rootfs", v.readonly_rootfs},
+           {"notify", v.notify},
            {"supplementary_gids", v.supplementary_gids},
            {"exposed_ports", v.exposed_ports},
            {"image_volumes", v.image_volumes},
@@ -95,6 +96,7 @@ void from_json(const json& j, AppManifest& v) {
   v.restart = j.value("restart", "no");
   if (j.contains("mounts")) j["mounts"].get_to(v.mounts);
   v.readonly_rootfs = j.value("readonly_rootfs", false);
+  v.notify = j.value("notify", false);
   if (j.contains("supplementary_gids")) j["supplementary_gids"].get_to(v.supplementary_gids);
   if (j.contains("exposed_ports")) j["exposed_ports"].get_to(v.exposed_ports);
   if (j.contains("image_volumes")) j["image_volumes"].get_to(v.image_volumes);

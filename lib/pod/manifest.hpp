@@ -42,6 +42,7 @@ struct AppManifest {
   std::string restart = "no";  ///< systemd's Restart=: no, on-failure, always
   std::vector<VolumeMount> mounts;
   bool readonly_rootfs = false;
+  bool notify = false;  ///< Type=notify
   std::vector<uint32_t> supplementary_gids;
   std::optional<int> oom_score_adj;
   std::optional<uint64_t> cpu_shares;

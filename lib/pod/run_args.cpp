@@ -28,6 +28,8 @@ void add_app_options(CLI::App& app, AppFlags& f) {
       ->check(CLI::IsMember({"no", "on-failure", "always"}));
   app.add_option("--mount", f.mounts, "Mount a volume: volume=NAME,target=PATH")->allow_extra_args(false);
   app.add_flag("--readonly-rootfs", f.readonly_rootfs, "Make the app's rootfs read-only (volumes stay writable)");
+  app.add_flag("--notify", f.notify,
+               "The app tells systemd when it is ready (sd_notify READY=1, Type=notify); the pod is ready only then");
   app.add_option("--supplementary-gids", f.supplementary_gids, "Additional group ids, comma-separated");
   app.add_option("--oom-score-adj", f.oom_score_adj, "OOM score adjustment, -1000 to 1000 (OOMScoreAdjust=)");
   app.add_option("--cpu-shares", f.cpu_shares, "Relative CPU weight, 2 to 262144 (CPUShares=)");
@@ -159,6 +161,7 @@ void AppFlags::merge(const AppFlags& over) {
   take(restart, over.restart);
   mounts.insert(mounts.end(), over.mounts.begin(), over.mounts.end());
   take(readonly_rootfs, over.readonly_rootfs);
+  take(notify, over.notify);
   take(supplementary_gids, over.supplementary_gids);
   take(oom_score_adj, over.oom_score_adj);
   take(cpu_shares, over.cpu_shares);

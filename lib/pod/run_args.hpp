@@ -22,6 +22,7 @@ struct AppFlags {
   std::optional<std::string> restart;                ///< no, on-failure, always
   std::vector<std::string> mounts;                   ///< "volume=NAME,target=PATH"
   std::optional<bool> readonly_rootfs;
+  std::optional<bool> notify;  ///< Type=notify: the app says READY=1 itself
   std::optional<std::string> supplementary_gids;     ///< "1,2,3"
   std::optional<std::string> oom_score_adj;
   std::optional<std::string> cpu_shares;

@@ -96,7 +96,10 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
 
   auto& s = u.section("Service");
   // Not Type=exec: systemd 252 fails to restart such a unit (exec_fd EPIPE).
-  s.set("Type", "simple");
+  // Type=notify holds the pod's boot, and so its readiness, until READY=1;
+  // the notify socket is bound into the app's root (app_mount_plan()).
+  s.set("Type", app.notify ? "notify" : "simple");
+  if (app.notify) s.set("NotifyAccess", "all");
   ExecCommand start{"", app.exec_path, {}};
   for (const auto& a : app.argv) start.argv.emplace_back(a);
   s.set_exec("ExecStart", start);

@@ -46,6 +46,7 @@ void one_of(const std::string& v, std::initializer_list<const char*> ok) {
 
 void exit_policy(const std::string& v) { one_of(v, {"on-any-failure", "on-any-exit", "on-all-exit"}); }
 void restart(const std::string& v) { one_of(v, {"no", "on-failure", "always"}); }
+void boolean(const std::string& v) { one_of(v, {"yes", "no", "true", "false", "on", "off", "1", "0"}); }
 
 void env(const std::string& v) {
   size_t eq = v.find('=');
@@ -115,6 +116,7 @@ const KeySpec kAppKeys[] = {
     {"CapsRemove", "--caps-remove", Kind::kOnce, no_space},
     {"Seccomp", "--seccomp", Kind::kOnce, no_space},
     {"Restart", "--restart", Kind::kOnce, restart},
+    {"Notify", "--notify", Kind::kOnce, boolean},
 };
 
 /// [Service] settings crt-generator sets itself.

@@ -133,6 +133,28 @@ TEST_F(PodFeaturesTest, StatusCountsRestartsOfARunningApp) {
   p.wait();
 }
 
+TEST_F(PodFeaturesTest, NotifyAppHoldsThePodsReadinessUntilReady) {
+  // notify-ready sleeps 3 s, then sends READY=1 through the socket systemd
+  // gives a Type=notify service.
+  std::string bin_dir = stdfs::path(NOTIFY_READY_BIN).parent_path();
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file,
+                      "--volume=bin,kind=host,source=" + bin_dir + ",readOnly=true", "busybox", "--notify",
+                      "--mount=volume=bin,target=/opt/bin", "--", "/opt/bin/notify-ready", "3"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  wait_app_pid(uuid, "busybox");
+  Result early = crt({"status", "--wait-ready=1s", uuid});
+  EXPECT_NE(early.status, 0) << "ready before the app said so: " << early.out;
+  Result ready = crt({"status", "--wait-ready=30s", uuid});
+  EXPECT_EQ(ready.status, 0) << ready.err;
+  EXPECT_THAT(crt({"logs", uuid}).out, HasSubstr("sent READY=1"));
+  EXPECT_THAT(read_file(pod_dir(uuid) + "/overlay/stage1/upper/etc/systemd/system/busybox.service"),
+              HasSubstr("Type=notify"));
+  EXPECT_EQ(crt({"stop", uuid}).status, 0);
+  p.wait();
+}
+
 TEST_F(PodFeaturesTest, ExitPolicies) {
   // on-all-exit: a failing app does not stop the others.
   auto start = std::chrono::steady_clock::now();

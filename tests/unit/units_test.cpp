@@ -65,6 +65,14 @@ TEST_F(Units, AppUnitRunsTheResolvedCommand) {
   EXPECT_EQ(values(t, "Environment"), (Strings{"\"PATH=/bin\"", "\"A=b=c;d $X\""}));
 }
 
+TEST_F(Units, NotifyAppIsTypeNotify) {
+  EXPECT_TRUE(values(app_text(), "NotifyAccess").empty());
+  app().notify = true;
+  std::string t = app_text();
+  EXPECT_EQ(value(t, "Type"), "notify");
+  EXPECT_EQ(value(t, "NotifyAccess"), "all");
+}
+
 TEST_F(Units, AppUnitDependencies) {
   std::string t = app_text();
   EXPECT_EQ(value(t, "Description"), "App web of pod 0b6e0c3c-7d41-4b1a-9f55-2f4a4c1d2e3f");
