@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <regex>
 #include <thread>
 
@@ -136,6 +137,33 @@ TEST(Machines, DetachedPodIsATransientServiceAndTerminates) {
               eventually("systemctl is-active " + unit, "inactive"));
 }
 
+TEST(Machines, NotifyAppHoldsADetachedPodUntilReadyAndCrtStopEndsIt) {
+  // notify-ready sends READY=1 after 3 s: until then the pod is not ready,
+  // so neither crt run --detach returns nor is its service active.
+  std::filesystem::create_directories(host->path("/opt/nr"));
+  std::filesystem::copy_file(NOTIFY_READY_BIN, host->path("/opt/nr/notify-ready"),
+                             std::filesystem::copy_options::overwrite_existing);
+  Result r = host->sh("S=$(date +%s%N); crt run --detach --volume=bin,kind=host,source=/opt/nr,readOnly=true busybox "
+                      "--notify --mount=volume=bin,target=/opt/bin -- /opt/bin/notify-ready 3 && "
+                      "echo ms=$(( ($(date +%s%N) - S) / 1000000 ))", 90s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = first_line(r.out);
+  std::smatch ms;
+  ASSERT_TRUE(std::regex_search(r.out, ms, std::regex("ms=([0-9]+)"))) << r.out;
+  EXPECT_GE(std::stoi(ms[1]), 3000) << "ready before the app said so";
+  EXPECT_EQ(host->sh("systemctl is-active crt-" + uuid + ".service").out, "active\n");
+  EXPECT_THAT(host->sh("crt list --no-legend").out, HasSubstr(uuid.substr(0, 8)));
+  EXPECT_THAT(host->sh("crt logs " + uuid).out, HasSubstr("sent READY=1"));
+  // crt stop goes through machined; the service ends with the pod.
+  r = host->sh("crt stop " + uuid, 60s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(eventually("crt status " + uuid, "state=exited"));
+  EXPECT_TRUE(eventually("systemctl is-active crt-" + uuid + ".service | grep -qxE 'inactive|failed' && echo gone",
+                         "gone"));
+  EXPECT_THAT(host->sh("systemctl show crt-" + uuid + ".service -p Result --value").out, Not(HasSubstr("timeout")));
+  EXPECT_THAT(host->sh("machinectl list --no-legend").out, Not(HasSubstr(uuid)));
+}
+
 TEST(Machines, DetachNeedsNoTerminalAndFailsClearlyWithoutAnImage) {
   Result r = host->sh("crt run --detach no-such-image");
   EXPECT_EQ(r.status, 254);
@@ -156,6 +184,11 @@ TEST(Template, StopSendsSigtermAndExitStatusReachesTheUnit) {
   // The app's output, its last line included, outlives the pod.
   r = host->sh("journalctl --no-pager -o cat -t busybox -D /var/lib/crt/pods/run/" + uuid +
                "/overlay/stage1/upper/var/log/journal");
+  EXPECT_THAT(r.out, HasSubstr("tmpl-up"));
+  EXPECT_THAT(r.out, HasSubstr("got-term"));
+  // crt logs reads the same journal after the pod is gone.
+  r = host->sh("crt logs " + uuid);
+  EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("tmpl-up"));
   EXPECT_THAT(r.out, HasSubstr("got-term"));
   host->sh("systemctl reset-failed crt@busybox.service");
