@@ -127,6 +127,9 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   if (app.restart != "no") {
     s.set("Restart", app.restart);
     s.set("RestartSec", "200ms");
+    // An app failing at once gives up after 5 starts within 10 s: the unit
+    // fails, and the pod's exit policy decides what follows.
+    u.section("Unit").set("StartLimitIntervalSec", "10s").set("StartLimitBurst", "5");
   }
   if (!app.supplementary_gids.empty()) {
     std::string gids;

@@ -115,6 +115,14 @@ TEST_F(PodFeaturesTest, RestartOnFailureUntilTheAppSucceeds) {
   EXPECT_THAT(r.out, HasSubstr("app-busybox=0\napp-busybox-restarts=2\n"));
 }
 
+TEST_F(PodFeaturesTest, RestartGivesUpAtTheStartLimit) {
+  Result r = crt({"run", "--net=none", "busybox", "--restart=always", "--", "/bin/sh", "-c", "echo try; exit 3"});
+  EXPECT_EQ(r.status, 3) << r.err;
+  EXPECT_EQ(r.out, "try\ntry\ntry\ntry\ntry\n");
+  r = crt({"status", pods("run").at(0)});
+  EXPECT_THAT(r.out, HasSubstr("app-busybox=3\n"));
+}
+
 TEST_F(PodFeaturesTest, StatusCountsRestartsOfARunningApp) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--restart=always", "--", "/bin/sh", "-c",
