@@ -3,9 +3,11 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -218,6 +220,44 @@ TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
   for (const auto& d : pod_cgroup_dirs(uuid)) EXPECT_FALSE(std::filesystem::exists(d)) << d;
   EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), ::testing::IsEmpty()) << "its network was left";
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
+}
+
+TEST_F(PodCommandsTest, MountsACrashLeftAreUnmountedEvenWhenBusy) {
+  // What a crashed crt of old, or a user, may leave in the host's mount
+  // namespace under a pod directory: an overlay with a tmpfs inside, in use.
+  namespace stdfs = std::filesystem;
+  auto leave_mounts = [&](const std::string& uuid) {
+    std::string pod = pod_dir(uuid);
+    for (const char* d : {"/leak-lower", "/leak-upper", "/leak-work", "/stage1/rootfs"})
+      stdfs::create_directories(pod + d);
+    std::string opts = "lowerdir=" + pod + "/leak-lower,upperdir=" + pod + "/leak-upper,workdir=" + pod + "/leak-work";
+    EXPECT_EQ(::mount("overlay", (pod + "/stage1/rootfs").c_str(), "overlay", 0, opts.c_str()), 0) << strerror(errno);
+    stdfs::create_directories(pod + "/stage1/rootfs/tmp");
+    EXPECT_EQ(::mount("tmpfs", (pod + "/stage1/rootfs/tmp").c_str(), "tmpfs", 0, "size=1m"), 0) << strerror(errno);
+    return ::open((pod + "/stage1/rootfs/tmp/busy").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  };
+  auto mounted_under = [&](const std::string& dir) {
+    return read_file("/proc/self/mountinfo").find(" " + dir) != std::string::npos;
+  };
+  ASSERT_EQ(crt({"run", "--net=none", "busybox", "--", "/bin/true"}).status, 0);
+  std::string one = pods("run").at(0);
+  int busy = leave_mounts(one);
+  ASSERT_GE(busy, 0);
+  ASSERT_TRUE(mounted_under(pod_dir(one)));
+  Result r = crt({"rm", one});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(mounted_under(pod_dir(one)));
+  EXPECT_FALSE(stdfs::exists(pod_dir(one)));
+  ::close(busy);
+
+  ASSERT_EQ(crt({"run", "--net=none", "busybox", "--", "/bin/true"}).status, 0);
+  std::string two = pods("run").at(0);
+  busy = leave_mounts(two);
+  r = crt({"gc", "--grace-period=0"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("removed " + two));
+  EXPECT_FALSE(mounted_under(dir_ + "/pods"));
+  ::close(busy);
 }
 
 TEST_F(PodCommandsTest, GcKeepsExitedPodsForTheGracePeriod) {
