@@ -260,6 +260,41 @@ TEST_F(PodCommandsTest, MountsACrashLeftAreUnmountedEvenWhenBusy) {
   ::close(busy);
 }
 
+TEST_F(PodCommandsTest, LogsOfOneAppAndFollowedUntilThePodExits) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--name=a", "--", "/bin/sh", "-c",
+                      "echo from-a; sleep 1; echo a-late", "---", "busybox", "--name=b", "--", "/bin/sh", "-c",
+                      "echo from-b; sleep 1.5"}),
+            detached());
+  std::string uuid = wait_uuid(file);
+  wait_for_output(uuid, "from-b");
+  // -f prints what came and what comes, and returns when the pod exits.
+  Result followed = crt({"logs", "-f", uuid, "a"}, {.env = {}, .timeout = seconds(30), .input = {}, .new_session = false});
+  EXPECT_EQ(followed.status, 0) << followed.err;
+  EXPECT_THAT(followed.out, HasSubstr("from-a"));
+  EXPECT_THAT(followed.out, HasSubstr("a-late"));
+  EXPECT_THAT(followed.out, ::testing::Not(HasSubstr("from-b")));
+  p.wait();
+  Result b = crt({"logs", uuid, "b"});
+  EXPECT_THAT(b.out, HasSubstr("from-b"));
+  EXPECT_THAT(b.out, ::testing::Not(HasSubstr("from-a")));
+  EXPECT_NE(crt({"logs", uuid, "nosuch"}).status, 0);
+}
+
+TEST_F(PodCommandsTest, GcExpiresOldPreparedPods) {
+  Result r = crt({"prepare", "--quiet", "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, r.out.find('\n'));
+  r = crt({"gc", "--grace-period=0"});
+  EXPECT_EQ(status_field(uuid, "state"), "prepared") << "a fresh prepared pod stays";
+  std::this_thread::sleep_for(milliseconds(1100));
+  r = crt({"gc", "--grace-period=0", "--expire-prepared=1s"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(uuid));
+  EXPECT_TRUE(pods("prepared").empty());
+  EXPECT_TRUE(pods("garbage").empty()) << "marked and removed in one gc with no grace period";
+}
+
 TEST_F(PodCommandsTest, GcKeepsExitedPodsForTheGracePeriod) {
   ASSERT_EQ(crt({"run", "busybox", "--", "/bin/true"}).status, 0);
   std::string uuid = pods("run").at(0);
