@@ -6,6 +6,7 @@
 #include <sys/xattr.h>
 
 #include <filesystem>
+#include <thread>
 #include <fstream>
 
 #include "../support/token_server.hpp"
@@ -67,6 +68,26 @@ TEST_F(RegistryTest, PlainHttpOnlyWhenAskedThenRunsWithTheImageConfig) {
   EXPECT_EQ(r.out, "hi\n") << "arguments replace Cmd, not the Entrypoint";
   r = crt({"run", ref, "--exec=/bin/echo", "--", "direct"});
   EXPECT_EQ(r.out, "direct\n") << "--exec replaces both";
+}
+
+TEST_F(RegistryTest, ImageStopSignalIsWhatCrtStopSends) {
+  json config = {{"Cmd", {"/bin/sh", "-c", "trap 'echo got-usr1; exit 0' USR1; trap 'echo got-term; exit 1' TERM; "
+                                           "echo up; while :; do sleep 0.1; done"}},
+                 {"StopSignal", "SIGUSR1"}};
+  ASSERT_EQ(crt({"image", "import", layout("stopper", {}, config), "stopper:v1"}).status, 0);
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "stopper:v1"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
+  for (int i = 0; i < 100 && crt({"logs", uuid}).out.find("up") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  Result r = crt({"stop", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  Result out = p.wait();
+  EXPECT_THAT(out.out, HasSubstr("got-usr1"));
+  EXPECT_THAT(out.out, Not(HasSubstr("got-term")));
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("app-stopper=0\n"));
 }
 
 TEST_F(RegistryTest, WhiteoutsAndOpaqueDirectoriesHaveOciMeaning) {
