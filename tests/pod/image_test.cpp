@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "pod_fixture.hpp"
 
 namespace crt::test {
@@ -43,7 +45,13 @@ TEST_F(ImageTest, ImportListRunRemove) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "from the image\n");
   r = crt({"image", "list", "--format=json"});
-  EXPECT_THAT(r.out, HasSubstr("\"mine:v1\""));
+  auto rows = nlohmann::json::parse(r.out);
+  auto mine = std::find_if(rows.begin(), rows.end(), [](const auto& row) { return row["name"] == "mine"; });
+  ASSERT_NE(mine, rows.end()) << r.out;
+  EXPECT_EQ((*mine)["tag"], "v1");
+  EXPECT_EQ((*mine)["id"].get<std::string>().rfind("sha256:", 0), 0u);
+  EXPECT_GT((*mine)["size"].get<uint64_t>(), 0u);
+  EXPECT_FALSE((*mine)["created"].get<std::string>().empty());
   r = crt({"image", "rm", "mine:v1"});
   EXPECT_EQ(r.status, 0) << r.err;
   r = crt({"image", "list"});

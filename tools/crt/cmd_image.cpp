@@ -22,10 +22,23 @@ void add_list(CLI::App& image, const GlobalOptions& g) {
     store::Store s(g.dir);
     std::vector<store::Image> images = s.list();
     if (*format == "json") {
+      // One object per row of the table: per name:tag, or one untagged.
       nlohmann::json out = nlohmann::json::array();
       for (const auto& im : images) {
-        nlohmann::json j = im;
-        out.push_back(j);
+        auto row = [&](const nlohmann::json& name, const nlohmann::json& tag) {
+          out.push_back({{"name", name},
+                         {"tag", tag},
+                         {"id", im.id},
+                         {"size", im.size},
+                         {"created", im.created},
+                         {"layers", im.layers},
+                         {"repo_digests", im.repo_digests}});
+        };
+        if (im.names.empty()) row(nullptr, nullptr);
+        for (const auto& n : im.names) {
+          size_t colon = n.rfind(':');
+          row(n.substr(0, colon), n.substr(colon + 1));
+        }
       }
       std::printf("%s\n", out.dump(2).c_str());
       return;
