@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "../support/http_stub.hpp"
 #include "registry_fixture.hpp"
@@ -212,11 +213,11 @@ TEST_F(FaultTest, ShortNamesGoOnlyToConfiguredRegistries) {
   EXPECT_EQ(r.out, std::to_string(3 << 20) + "\n") << r.err;
 }
 
-TEST_F(FaultTest, ProgressOnATerminalOnly) {
+/// Runs `argv` on a new terminal; its exit status and all it printed.
+std::pair<int, std::string> run_on_terminal(std::vector<std::string> argv) {
   int master = -1;
-  std::vector<std::string> argv = crt_argv({"image", "pull", "--insecure-registry", plain().host(), plain().host() + "/test/app:v1"});
   pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
-  ASSERT_GE(pid, 0);
+  if (pid < 0) return {-1, "forkpty failed"};
   if (pid == 0) {
     std::vector<char*> a;
     for (auto& s : argv) a.push_back(s.data());
@@ -236,12 +237,32 @@ TEST_F(FaultTest, ProgressOnATerminalOnly) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   ::close(master);
-  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST_F(FaultTest, ProgressOnATerminalOnly) {
+  auto [status, out] =
+      run_on_terminal(crt_argv({"image", "pull", "--insecure-registry", plain().host(), plain().host() + "/test/app:v1"}));
+  EXPECT_EQ(status, 0) << out;
   EXPECT_THAT(out, HasSubstr("\x1b[2K")) << "lines redrawn in place";
   EXPECT_THAT(out, HasSubstr(big_digest_.substr(7, 12) + "  fetched"));
   EXPECT_THAT(out, HasSubstr(big_digest_.substr(7, 12) + "  done"));
   EXPECT_THAT(out, ::testing::ContainsRegex("pulled " + plain().host() + "/test/app:v1 \\([0-9a-f]{12}, 2 layers\\), "
                                             "[0-9.]+ MB fetched in [0-9.]+s"));
+
+  // An import shows its layers the same way, and --quiet only the id.
+  std::string archive = dir_ + "/app.tar";
+  ASSERT_EQ(crt({"image", "export", plain().host() + "/test/app:v1", archive}).status, 0);
+  ASSERT_EQ(crt({"image", "rm", plain().host() + "/test/app:v1"}).status, 0);
+  ASSERT_EQ(crt({"image", "gc"}).status, 0);
+  std::tie(status, out) = run_on_terminal(crt_argv({"image", "import", archive, "again:v1"}));
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_THAT(out, HasSubstr("\x1b[2K"));
+  EXPECT_THAT(out, HasSubstr(big_digest_.substr(7, 12) + "  done"));
+  EXPECT_THAT(out, ::testing::ContainsRegex("imported 1 image in [0-9.]+s"));
+  std::tie(status, out) = run_on_terminal(crt_argv({"image", "import", "--quiet", archive, "again:v2"}));
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_THAT(out, ::testing::MatchesRegex("sha256:[0-9a-f]{64}\r?\n"));
 }
 
 }  // namespace
