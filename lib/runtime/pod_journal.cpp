@@ -55,11 +55,24 @@ bool PodJournal::next(JournalLine& out) {
       out = {JournalLine::Kind::kPodError, {}, *message, t};
       return true;
     }
-    auto unit = field(j_, "_SYSTEMD_UNIT");
-    if (!unit) continue;
-    std::string app(*unit);
-    if (app.size() > 8 && app.compare(app.size() - 8, 8, ".service") == 0) app.resize(app.size() - 8);
-    if (std::find(apps_.begin(), apps_.end(), app) == apps_.end()) continue;
+    auto is_app = [&](const std::string& name) { return std::find(apps_.begin(), apps_.end(), name) != apps_.end(); };
+    std::string app;
+    auto transport = field(j_, "_TRANSPORT");
+    if (transport && *transport == "stdout" && ident && is_app(std::string(*ident))) {
+      // An app's stdout and stderr: the stream's identifier is the app's
+      // name (SyslogIdentifier=), written by the pod's systemd, not by the
+      // app. journald's _SYSTEMD_UNIT is not to be trusted for streams: it
+      // is the cgroup of the process that connected, which can still be
+      // init.scope when systemd is slow to move its child (as with
+      // --log-level=debug).
+      app = std::string(*ident);
+    } else {
+      auto unit = field(j_, "_SYSTEMD_UNIT");
+      if (!unit) continue;
+      app = std::string(*unit);
+      if (app.size() > 8 && app.compare(app.size() - 8, 8, ".service") == 0) app.resize(app.size() - 8);
+      if (!is_app(app)) continue;
+    }
     out = {JournalLine::Kind::kApp, std::move(app), *message, t};
     return true;
   }

@@ -101,6 +101,21 @@ TEST_F(LifecycleTest, RunningPodDirectoryIsLocked) {
   p.wait();
 }
 
+TEST_F(LifecycleTest, DebugShowsCrtsStepsAndThePodsBoot) {
+  Result r = crt({"--debug", "run", "--net=none", "busybox", "--", "/bin/echo", "quiet-app"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  // The app's output still reaches the user among the pod's console (its
+  // systemd's debug messages): the app's lines are told by their stream's
+  // identifier, even when journald sees them coming from init.scope.
+  EXPECT_NE(r.out.find("quiet-app\n"), std::string::npos) << "the app's output was lost";
+  EXPECT_NE(r.out.find("Activating default unit"), std::string::npos) << "no debug output of the pod's systemd";
+  EXPECT_THAT(r.err, ::testing::ContainsRegex("crt: \\[ *[0-9.]+ ms\\] prepared pod"));
+  EXPECT_THAT(r.err, HasSubstr("started systemd-nspawn"));
+  EXPECT_THAT(r.err, HasSubstr("Spawning container")) << "nspawn speaks too";
+  Result plain = crt({"run", "--net=none", "busybox", "--", "/bin/echo", "quiet-app"});
+  EXPECT_EQ(plain.err, "") << "and only with --debug";
+}
+
 TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {
   int master = -1;
   std::vector<std::string> argv = crt_argv({"run", "--interactive", "busybox", "--", "/bin/sh"});
@@ -127,12 +142,15 @@ TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {
     }
     return out.find(needle) != std::string::npos;
   };
-  std::string cmd = "[ -t 0 ] && [ -t 1 ] && echo terminal; echo answer=$((6*7)); exit 7\n";
+  std::string cmd = "[ -t 0 ] && [ -t 1 ] && echo terminal; echo term=$TERM.; echo answer=$((6*7)); exit 7\n";
   // The shell's prompt says it reads the terminal.
   EXPECT_TRUE(read_until("# ", std::chrono::seconds(20))) << out;
   ASSERT_EQ(::write(master, cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
   EXPECT_TRUE(read_until("answer=42", std::chrono::seconds(20))) << out;
   EXPECT_THAT(out, HasSubstr("\nterminal\r\n"));
+  // The app's TERM is the user's (or xterm when the user has none).
+  const char* term = std::getenv("TERM");
+  EXPECT_THAT(out, HasSubstr("term=" + std::string(term != nullptr && *term != '\0' ? term : "xterm") + ".\r\n"));
   // Nothing but the app on the terminal: no messages of the pod's own.
   EXPECT_THAT(out, ::testing::Not(HasSubstr("Failed")));
   // Drain the terminal until crt closes it, then reap it.
