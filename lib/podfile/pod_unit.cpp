@@ -48,6 +48,30 @@ void exit_policy(const std::string& v) { one_of(v, {"on-any-failure", "on-any-ex
 void restart(const std::string& v) { one_of(v, {"no", "on-failure", "always"}); }
 void boolean(const std::string& v) { one_of(v, {"yes", "no", "true", "false", "on", "off", "1", "0"}); }
 
+void integer_in(const std::string& v, long lo, long hi) {
+  size_t used = 0;
+  long n = 0;
+  try {
+    n = std::stol(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size() || n < lo || n > hi)
+    throw Error("must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
+}
+void oom_score_adj(const std::string& v) { integer_in(v, -1000, 1000); }
+void cpu_shares(const std::string& v) { integer_in(v, 2, 262144); }
+void pids_limit(const std::string& v) { integer_in(v, 1, 4194304); }
+void gid_list(const std::string& v) {
+  for (size_t start = 0;;) {
+    size_t comma = v.find(',', start);
+    integer_in(v.substr(start, comma - start), 0, 4294967294L);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+}
+void pull_policy(const std::string& v) { one_of(v, {"never", "missing", "always"}); }
+
 void env(const std::string& v) {
   size_t eq = v.find('=');
   if (eq == 0 || eq == std::string::npos) throw Error("expected NAME=VALUE");
@@ -97,6 +121,8 @@ const KeySpec kPodKeys[] = {
     {"ExitPolicy", "--exit-policy", Kind::kOnce, exit_policy},
     {"Volume", "--volume", Kind::kList, no_space},
     {"Environment", "--set-env", Kind::kList, env},
+    {"EnvironmentFile", "--set-env-file", Kind::kList, absolute},
+    {"PullPolicy", "--pull-policy", Kind::kOnce, pull_policy},
     {"Memory", nullptr, Kind::kOnce, memory},
     {"CPU", nullptr, Kind::kOnce, cpu},
 };
@@ -117,6 +143,11 @@ const KeySpec kAppKeys[] = {
     {"Seccomp", "--seccomp", Kind::kOnce, no_space},
     {"Restart", "--restart", Kind::kOnce, restart},
     {"Notify", "--notify", Kind::kOnce, boolean},
+    {"ReadOnlyRootfs", "--readonly-rootfs", Kind::kOnce, boolean},
+    {"SupplementaryGroups", "--supplementary-gids", Kind::kOnce, gid_list},
+    {"OOMScoreAdjust", "--oom-score-adj", Kind::kOnce, oom_score_adj},
+    {"CPUShares", "--cpu-shares", Kind::kOnce, cpu_shares},
+    {"TasksMax", "--pids-limit", Kind::kOnce, pids_limit},
 };
 
 /// [Service] settings crt-generator sets itself.

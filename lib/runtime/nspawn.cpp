@@ -1,5 +1,7 @@
 #include "runtime/nspawn.hpp"
 
+#include <algorithm>
+
 namespace crt::runtime {
 
 std::vector<std::string> nspawn_command(const pod::PodManifest& pod, const NspawnOptions& opts) {
@@ -19,6 +21,10 @@ std::vector<std::string> nspawn_command(const pod::PodManifest& pod, const Nspaw
   }
   if (pod.net == "none") a.push_back("--private-network");
   if (!opts.network_namespace_path.empty()) a.push_back("--network-namespace-path=" + opts.network_namespace_path);
+  // The pod's systemd lowers an app's OOM score only with CAP_SYS_RESOURCE,
+  // which nspawn does not give by default; the app itself stays without it.
+  if (std::any_of(pod.apps.begin(), pod.apps.end(), [](const auto& app) { return app.oom_score_adj.value_or(0) < 0; }))
+    a.push_back("--capability=CAP_SYS_RESOURCE");
   a.insert(a.end(), opts.extra.begin(), opts.extra.end());
   // Arguments of the pod's systemd.
   a.push_back("--");

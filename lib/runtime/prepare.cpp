@@ -1,7 +1,9 @@
 #include "runtime/prepare.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -48,6 +50,17 @@ void check_pod_name(const std::string& name, const stdfs::path& state_dir) {
   }
 }
 
+/// A negative OOM score adjustment needs CAP_SYS_RESOURCE, which nspawn is
+/// asked to give the pod's systemd; where crt itself lacks it (a container
+/// host that dropped it), systemd would silently run the app without it.
+void check_oom_score_adj(const std::vector<pod::AppManifest>& apps) {
+  for (const auto& app : apps)
+    if (app.oom_score_adj.value_or(0) < 0 && ::prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) != 1)
+      throw Error("app " + quote(app.name) + ": --oom-score-adj=" + std::to_string(*app.oom_score_adj) +
+                  " needs CAP_SYS_RESOURCE, which this machine does not give crt (its capability bounding set "
+                  "lacks it); use a value of 0 or more");
+}
+
 pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const RunContext& ctx) {
   pod::PodManifest m;
   m.uuid = new_uuid();
@@ -64,6 +77,7 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
     exposed_ports.insert(exposed_ports.end(), im.config.exposed_ports.begin(), im.config.exposed_ports.end());
   }
   pod::validate_apps(m.apps);
+  check_oom_score_adj(m.apps);
   pod::plan_volumes(m, req.pod.volumes);
   pod::apply_net_flags(m, req.pod, exposed_ports);
   m.hostname = req.pod.hostname ? *req.pod.hostname : m.machine_name();

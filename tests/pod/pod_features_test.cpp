@@ -1,6 +1,9 @@
 // Volumes, read-only rootfs, exit and restart policies, environment files and
 // resource settings, checked from the outside.
 
+#include <linux/capability.h>
+#include <sys/prctl.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -196,6 +199,20 @@ TEST_F(PodFeaturesTest, ResourceSettingsReachTheKernel) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("321\n"));
   EXPECT_THAT(r.out, HasSubstr("0 5 100\n"));
+  // Lowering the score needs CAP_SYS_RESOURCE in the pod's systemd, not in
+  // the app.
+  r = crt({"run", "--net=none", "busybox", "--oom-score-adj=-500", "--", "/bin/sh", "-c",
+           "cat /proc/self/oom_score_adj; grep CapBnd /proc/self/status"});
+  if (::prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1) {
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "-500\nCapBnd:\t00000000a80425fb\n");
+  } else {
+    // A machine that withholds CAP_SYS_RESOURCE even from root: a clear
+    // error rather than an app silently run at 0.
+    EXPECT_EQ(r.status, 254);
+    EXPECT_THAT(r.err, HasSubstr("needs CAP_SYS_RESOURCE"));
+    EXPECT_TRUE(pods("run").size() == 1) << "the failed pod left a directory";
+  }
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--pids-limit=42", "--cpu-shares=512", "--",
                       "/bin/sleep", "60"}),

@@ -48,6 +48,15 @@ TEST(NspawnCommand, RegisteredWithTheUnitCrtRunsIn) {
   EXPECT_TRUE(has(a, "--keep-unit"));
 }
 
+TEST(NspawnCommand, SysResourceOnlyForANegativeOomScore) {
+  pod::PodManifest m = pod();
+  m.apps.emplace_back();
+  m.apps[0].oom_score_adj = 500;
+  EXPECT_FALSE(has(nspawn_command(m, {}), "--capability=CAP_SYS_RESOURCE"));
+  m.apps[0].oom_score_adj = -1;
+  EXPECT_TRUE(has(nspawn_command(m, {}), "--capability=CAP_SYS_RESOURCE"));
+}
+
 TEST(NspawnCommand, Debug) {
   NspawnOptions o;
   o.debug = true;
