@@ -2,8 +2,10 @@
 // resource settings, checked from the outside.
 
 #include <linux/capability.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -15,6 +17,7 @@ namespace crt::test {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace stdfs = std::filesystem;
 
 class PodFeaturesTest : public PodTest {
@@ -39,6 +42,24 @@ TEST_F(PodFeaturesTest, HostVolumeReadWriteAndReadOnly) {
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.out, HasSubstr("Read-only file system"));
   EXPECT_FALSE(stdfs::exists(data + "/x"));
+}
+
+TEST_F(PodFeaturesTest, RecursiveHostVolumeBringsItsSubmounts) {
+  std::string data = host_dir("rdata");
+  stdfs::create_directories(data + "/sub");
+  ASSERT_EQ(::mount("tmpfs", (data + "/sub").c_str(), "tmpfs", 0, "size=1m"), 0) << std::strerror(errno);
+  std::ofstream(data + "/sub/deep") << "in a submount\n";
+  auto see = [&](const std::string& extra) {
+    return crt({"run", "--net=none", "--volume=data,kind=host,source=" + data + extra, "busybox",
+                "--mount=volume=data,target=/data", "--", "/bin/sh", "-c", "cat /data/sub/deep || true"});
+  };
+  Result plain = see("");
+  Result recursive = see(",recursive=true");
+  ::umount2((data + "/sub").c_str(), MNT_DETACH);
+  EXPECT_EQ(plain.status, 0) << plain.err;
+  EXPECT_THAT(plain.out, Not(HasSubstr("in a submount")));
+  EXPECT_EQ(recursive.status, 0) << recursive.err;
+  EXPECT_EQ(recursive.out, "in a submount\n");
 }
 
 TEST_F(PodFeaturesTest, EmptyVolumeIsSharedBetweenAppsWithItsModeAndOwner) {
