@@ -153,6 +153,10 @@ TEST(Machines, NotifyAppHoldsADetachedPodUntilReadyAndCrtStopEndsIt) {
   EXPECT_GE(std::stoi(ms[1]), 3000) << "ready before the app said so";
   EXPECT_EQ(host->sh("systemctl is-active crt-" + uuid + ".service").out, "active\n");
   EXPECT_THAT(host->sh("crt list --no-legend").out, HasSubstr(uuid.substr(0, 8)));
+  // crt list asks machined about running pods.
+  r = host->sh("crt list --format=json");
+  EXPECT_THAT(r.out, HasSubstr("\"unit\": \"crt-" + uuid + ".service\""));
+  EXPECT_THAT(r.out, HasSubstr("\"state\": \"running\""));
   EXPECT_THAT(host->sh("crt logs " + uuid).out, HasSubstr("sent READY=1"));
   // crt stop goes through machined; the service ends with the pod.
   r = host->sh("crt stop " + uuid, 60s);

@@ -1,15 +1,18 @@
 // crt status, crt list and crt cat-manifest: what pods there are and how
 // they are doing, read from their directories.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "commands.hpp"
 #include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "runtime/machines.hpp"
 #include "runtime/pods.hpp"
 
 namespace crt::cli {
@@ -134,15 +137,27 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
     std::string format = "table";
   };
   auto a = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("list", "List pods, one row per app");
+  CLI::App* cmd = app.add_subcommand(
+      "list", "List pods, one row per app; where machined runs, --format=json gives each running pod's machine");
   cmd->alias("ls");
   cmd->add_flag("--full", a->full, "Full UUIDs and image ids");
   cmd->add_flag("--no-legend", a->no_legend, "No header line");
   cmd->add_option("--format", a->format, "table or json")->check(CLI::IsMember({"table", "json"}));
   cmd->callback([a, &g] {
     json rows = json::array();
-    for (const auto& e : runtime::list_pods(g.dir)) {
+    std::vector<runtime::PodEntry> pods = runtime::list_pods(g.dir);
+    // Where machined runs, running pods are its machines: it says which
+    // unit each lives in and whether it is shutting down.
+    std::vector<dbus::MachineEntry> machines;
+    if (std::any_of(pods.begin(), pods.end(), [](const auto& e) { return e.status() == runtime::PodStatus::kRunning; }))
+      machines = runtime::list_machines();
+    for (const auto& e : pods) {
       runtime::PodInfo info = runtime::pod_info(e);
+      std::optional<dbus::MachineDetails> machine;
+      if (info.manifest && e.status() == runtime::PodStatus::kRunning &&
+          std::any_of(machines.begin(), machines.end(),
+                      [&](const auto& m) { return m.name == info.manifest->machine_name(); }))
+        machine = runtime::pod_machine(info.manifest->machine_name());
       std::vector<pod::AppManifest> apps = info.manifest ? info.manifest->apps : std::vector<pod::AppManifest>{};
       if (apps.empty()) apps.push_back({});
       for (const auto& am : apps) {
@@ -152,7 +167,9 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
         r["app"] = am.name;
         r["image"] = am.image.name;
         r["image_id"] = am.image.id;
-        r["state"] = runtime::status_name(e.status());
+        r["state"] = machine && machine->state == "closing" ? "stopping" : runtime::status_name(e.status());
+        if (machine) r["machine"] = {{"name", machine->name}, {"unit", machine->unit}, {"leader", machine->leader},
+                                     {"state", machine->state}};
         r["created"] = info.manifest ? info.manifest->created : "";
         r["started"] = info.started;
         r["networks"] = net::summary_string(info.networks);
