@@ -19,31 +19,20 @@ void add_prepare(CLI::App& app, const GlobalOptions& g) {
   cmd->set_help_flag();
   cmd->allow_extras();
   cmd->callback([cmd, &g] {
-    std::vector<std::string> args = cmd->remaining();
-    bool quiet = false;
-    std::erase_if(args, [&](const std::string& a) {
-      if (a != "--quiet" && a != "-q") return false;
-      quiet = true;
-      return true;
-    });
     pod::RunRequest req;
     try {
-      req = pod::parse_run_args(args);
+      req = pod::parse_run_args(cmd->remaining(), pod::RunVerb::kPrepare);
     } catch (const pod::HelpRequested&) {
-      std::string help = pod::run_help();
-      help.replace(help.find("crt run "), 8, "crt prepare [--quiet] ");
-      std::fputs(help.c_str(), stdout);
-      std::puts("\ncrt prepare takes the options of crt run but --interactive and --debug,\n"
-                "which belong to crt run-prepared. It prints the pod's UUID.");
+      std::fputs(pod::run_help(pod::RunVerb::kPrepare).c_str(), stdout);
       return;
     }
     if (req.pod.interactive || req.pod.debug)
       throw Error("--interactive and --debug are options of 'crt run-prepared', not of 'crt prepare'");
     require_root("crt prepare");
-    ProgressView progress(stderr, quiet);
+    ProgressView progress(stderr, req.pod.quiet);
     std::string uuid = runtime::prepare_only(req, {g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress), g.local_config});
     std::printf("%s\n", uuid.c_str());
-    if (!quiet) std::fprintf(stderr, "crt: prepared pod %s; run it with 'crt run-prepared %s'\n", uuid.c_str(), uuid.c_str());
+    if (!req.pod.quiet) std::fprintf(stderr, "crt: prepared pod %s; run it with 'crt run-prepared %s'\n", uuid.c_str(), uuid.c_str());
   });
 }
 

@@ -44,7 +44,7 @@ runtime::ResolveOptions resolve_options(const GlobalOptions& g, const RegistryAr
 runtime::ResolveOptions pod_resolve_options(const GlobalOptions& g, const pod::PodFlags& pod, store::Progress& progress) {
   RegistryArgs reg;
   reg.insecure = pod.insecure_registries;
-  runtime::ResolveOptions r = resolve_options(g, reg, false);
+  runtime::ResolveOptions r = resolve_options(g, reg, pod.quiet);
   r.policy = runtime::parse_pull_policy(pod.pull_policy);
   r.progress = &progress;
   return r;
