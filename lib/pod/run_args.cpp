@@ -60,7 +60,8 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   app.add_flag("--interactive", p.interactive, "Attach the terminal to the app's stdin and stdout (one app only)")
       ->group(starting);
   app.add_flag("--detach", p.detach,
-               "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready");
+               "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready")
+      ->group(starting);
   app.add_option("--hostname", p.hostname, "Host name of the pod (default: the machine name)");
   app.add_option("--uuid-file-save", p.uuid_file_save, "Write the pod's UUID to this file");
   app.add_option("--set-env", p.set_env, "Set an environment variable K=V in every app")->allow_extra_args(false);
@@ -217,7 +218,7 @@ std::string run_help(RunVerb verb) {
             "failed, else 0), or 254 when crt itself fails.\n\n"
           : "Prepares a pod to run later with 'crt run-prepared': pulls its images, checks what a\n"
             "start needs and prints the pod's UUID. It takes the options of crt run but\n"
-            "--interactive and --debug, which belong to crt run-prepared.\n\n";
+            "--interactive, --debug and --detach, which belong to crt run-prepared.\n\n";
   std::string examples = run ? "\nExample:\n  crt run --interactive busybox --memory=100M --cpu=200m\n"
                                "  crt run busybox -- /bin/echo hello --- busybox --name=second -- /bin/true\n"
                                "  crt run --port=8080:80 busybox -- httpd -f -p 80\n"

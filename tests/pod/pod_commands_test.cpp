@@ -86,6 +86,11 @@ TEST_F(PodCommandsTest, PrepareValidatesWhatAStartNeeds) {
   r = crt({"prepare", "--interactive", "busybox"});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("options of 'crt run-prepared'"));
+  r = crt({"prepare", "--detach", "busybox"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, MatchesRegex("crt: --detach is an option of starting a pod, not of preparing one: use "
+                                  "'crt run-prepared --detach UUID' after 'crt prepare', or 'crt run --detach'\n"));
+  EXPECT_TRUE(pods("prepared").empty());
 }
 
 TEST_F(PodCommandsTest, StatusThroughTheLifeOfAPod) {
