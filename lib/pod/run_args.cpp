@@ -77,9 +77,7 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   app.add_option("--pull-policy", p.pull_policy,
                  "When to pull an image from its registry: never, missing (the default) or always")
       ->check(CLI::IsMember({"never", "missing", "always"}));
-  app.add_option("--insecure-registry", p.insecure_registries,
-                 "Reach this registry (HOST[:PORT]) over plain HTTP or unverified HTTPS")
-      ->allow_extra_args(false);
+  registry::add_registry_flags(app, p.registry);
 }
 
 /// Parses `tokens` with `app`; returns what it did not consume.

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "registry/flags.hpp"
+
 namespace crt::pod {
 
 /// Per-app options as given on the command line (unset = not given).
@@ -61,7 +63,7 @@ struct PodFlags {
   std::optional<std::string> stage1_path;
   bool debug = false;
   std::string pull_policy = "missing";           ///< never, missing, always
-  std::vector<std::string> insecure_registries;  ///< besides crt.conf's
+  registry::RegistryFlags registry;              ///< --creds, --authfile, --insecure-registry, --ca-file
   bool quiet = false;  ///< -q/--quiet of crt prepare: no progress, only the UUID
 };
 

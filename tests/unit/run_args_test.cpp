@@ -174,6 +174,21 @@ TEST(RunArgs, QuietIsAPodFlagOfPrepareOnly) {
   }
 }
 
+TEST(RunArgs, RegistryOptionsOfImagePullArePodFlags) {
+  RunRequest r = parse_run_args({"--creds=u:p w", "--authfile", "/a.json", "--authfile=/b.json",
+                                 "--insecure-registry=127.0.0.1:5000", "--ca-file", "/ca.pem", "img"});
+  EXPECT_EQ(r.pod.registry.creds, "u:p w");
+  EXPECT_EQ(r.pod.registry.authfiles, (Strings{"/a.json", "/b.json"}));
+  EXPECT_EQ(r.pod.registry.insecure, Strings{"127.0.0.1:5000"});
+  EXPECT_EQ(r.pod.registry.ca_file, "/ca.pem");
+  r = parse_run_args({"--creds", "u:p", "img"}, RunVerb::kPrepare);
+  EXPECT_EQ(r.pod.registry.creds, "u:p");
+  EXPECT_EQ(error_of({"img", "--creds=u:p"}),
+            "unknown option '--creds=u:p' for image 'img' (pod options go before the first image)");
+  EXPECT_EQ(error_of({"--platform=linux/arm64", "img"}), "unknown option '--platform=linux/arm64'")
+      << "a pod runs the host's platform";
+}
+
 TEST(AppFlags, MergeReplacesScalarsAndAppendsLists) {
   AppFlags base;
   base.name = "a";
@@ -194,6 +209,8 @@ TEST(RunHelp, DescribesUsageOptionsAndExitStatus) {
   for (const char* needle : {"--net", "--interactive", "--memory", "--cpu", "--seccomp", "--caps-retain", "---", "254"})
     EXPECT_NE(h.find(needle), std::string::npos) << needle;
   EXPECT_EQ(h.find("--quiet"), std::string::npos);
+  for (const char* needle : {"--pull-policy", "--insecure-registry", "--creds", "--authfile", "--ca-file"})
+    EXPECT_NE(h.find(needle), std::string::npos) << needle;
 }
 
 TEST(RunHelp, OfPrepareNamesItAndItsQuiet) {
