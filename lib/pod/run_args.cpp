@@ -36,7 +36,12 @@ void add_app_options(CLI::App& app, AppFlags& f) {
   app.add_option("--pids-limit", f.pids_limit, "Most tasks the app may have (TasksMax=)");
 }
 
-void add_pod_options(CLI::App& app, PodFlags& p) {
+void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
+  // crt prepare takes the options of starting a pod only to say where they
+  // belong; its help leaves them out.
+  const std::string starting = verb == RunVerb::kPrepare ? "" : "Options";
+  if (verb == RunVerb::kPrepare)
+    app.add_flag("-q,--quiet", p.quiet, "Print only the pod's UUID: no progress, no notices");
   app.add_option("--pod-name", p.name, "Name of the pod, usable wherever a pod UUID is (and its machine name)");
   app.add_option("--exit-policy", p.exit_policy,
                  "When the pod ends: on-any-failure (an app failed, or all exited), on-any-exit, on-all-exit")
@@ -52,9 +57,11 @@ void add_pod_options(CLI::App& app, PodFlags& p) {
   app.add_option("--dns-search", p.dns_search, "A search domain for /etc/resolv.conf")->allow_extra_args(false);
   app.add_option("--dns-opt", p.dns_opt, "An option for /etc/resolv.conf, e.g. ndots:2")->allow_extra_args(false);
   app.add_option("--hosts-entry", p.hosts_entries, "Add IP=HOST to the apps' /etc/hosts")->allow_extra_args(false);
-  app.add_flag("--interactive", p.interactive, "Attach the terminal to the app's stdin and stdout (one app only)");
+  app.add_flag("--interactive", p.interactive, "Attach the terminal to the app's stdin and stdout (one app only)")
+      ->group(starting);
   app.add_flag("--detach", p.detach,
-               "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready");
+               "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready")
+      ->group(starting);
   app.add_option("--hostname", p.hostname, "Host name of the pod (default: the machine name)");
   app.add_option("--uuid-file-save", p.uuid_file_save, "Write the pod's UUID to this file");
   app.add_option("--set-env", p.set_env, "Set an environment variable K=V in every app")->allow_extra_args(false);
@@ -66,13 +73,11 @@ void add_pod_options(CLI::App& app, PodFlags& p) {
                  "NAME,kind=empty[,mode=0755][,uid=N][,gid=N] | NAME,kind=tmpfs[,size=64M]")
       ->allow_extra_args(false);
   app.add_option("--stage1-path", p.stage1_path, "Use this stage1 image (tarball or directory)");
-  app.add_flag("--debug", p.debug, "Show what crt, nspawn and the pod's systemd are doing");
+  app.add_flag("--debug", p.debug, "Show what crt, nspawn and the pod's systemd are doing")->group(starting);
   app.add_option("--pull-policy", p.pull_policy,
                  "When to pull an image from its registry: never, missing (the default) or always")
       ->check(CLI::IsMember({"never", "missing", "always"}));
-  app.add_option("--insecure-registry", p.insecure_registries,
-                 "Reach this registry (HOST[:PORT]) over plain HTTP or unverified HTTPS")
-      ->allow_extra_args(false);
+  registry::add_registry_flags(app, p.registry);
 }
 
 /// Parses `tokens` with `app`; returns what it did not consume.
@@ -99,7 +104,7 @@ std::vector<std::vector<std::string>> split_apps(const std::vector<std::string>&
   return out;
 }
 
-AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFlags* defaults) {
+AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFlags* defaults, RunVerb verb) {
   AppRequest req;
   auto dashdash = std::find(seg.begin(), seg.end(), "--");
   if (dashdash != seg.end()) {
@@ -114,7 +119,7 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
     CLI::App pre;
     pre.prefix_command();
     pre.set_help_flag();
-    add_pod_options(pre, *pod);
+    add_pod_options(pre, *pod, verb);
     add_app_options(pre, *defaults);
     rest = parse_with(pre, seg);
   }
@@ -168,13 +173,15 @@ void AppFlags::merge(const AppFlags& over) {
   take(pids_limit, over.pids_limit);
 }
 
-RunRequest parse_run_args(const std::vector<std::string>& args) {
-  if (args.empty()) throw Error("missing image name (see 'crt run --help')");
+RunRequest parse_run_args(const std::vector<std::string>& args, RunVerb verb) {
+  const char* name = verb == RunVerb::kRun ? "crt run" : "crt prepare";
+  if (args.empty()) throw Error("missing image name (see '" + std::string(name) + " --help')");
   RunRequest r;
   AppFlags defaults;
   auto segments = split_apps(args);
   for (size_t i = 0; i < segments.size(); ++i) {
-    AppRequest app = parse_app_segment(segments[i], i == 0 ? &r.pod : nullptr, i == 0 ? &defaults : nullptr);
+    AppRequest app =
+        parse_app_segment(segments[i], i == 0 ? &r.pod : nullptr, i == 0 ? &defaults : nullptr, verb);
     AppFlags merged = defaults;
     merged.merge(app.flags);
     app.flags = std::move(merged);
@@ -186,13 +193,15 @@ RunRequest parse_run_args(const std::vector<std::string>& args) {
   return r;
 }
 
-std::string run_help() {
+std::string run_help(RunVerb verb) {
+  bool run = verb == RunVerb::kRun;
+  std::string name = run ? "crt run" : "crt prepare";
   PodFlags p;
   AppFlags a;
-  CLI::App pod_app("Pod options (before the first image):", "crt run");
+  CLI::App pod_app("Pod options (before the first image):", name);
   pod_app.set_help_flag();
-  add_pod_options(pod_app, p);
-  CLI::App app_app("App options (after an image apply to it; before the first image, to every app):", "crt run");
+  add_pod_options(pod_app, p, verb);
+  CLI::App app_app("App options (after an image apply to it; before the first image, to every app):", name);
   app_app.set_help_flag();
   add_app_options(app_app, a);
   auto options_of = [](const CLI::App& app) {
@@ -200,16 +209,22 @@ std::string run_help() {
     size_t pos = help.find("Options:");
     return pos == std::string::npos ? help : help.substr(pos + 8);
   };
-  return "Usage: crt run [POD OPTIONS] [APP OPTIONS] IMAGE [APP OPTIONS] [-- ARGS…]\n"
-         "                [--- IMAGE [APP OPTIONS] [-- ARGS…]]…\n\n"
-         "Runs a pod: each IMAGE becomes an app, a sandboxed service in the pod's own systemd.\n"
-         "crt run exits with the app's exit status (several apps: that of the first app that\n"
-         "failed, else 0), or 254 when crt itself fails.\n\n"
-         "Pod options:" +
-         options_of(pod_app) + "\nApp options:" + options_of(app_app) +
-         "\nExample:\n  crt run --interactive busybox --memory=100M --cpu=200m\n"
-         "  crt run busybox -- /bin/echo hello --- busybox --name=second -- /bin/true\n"
-         "  crt run --port=8080:80 busybox -- httpd -f -p 80\n";
+  std::string indent(name.size() + 9, ' ');
+  std::string about =
+      run ? "Runs a pod: each IMAGE becomes an app, a sandboxed service in the pod's own systemd.\n"
+            "crt run exits with the app's exit status (several apps: that of the first app that\n"
+            "failed, else 0), or 254 when crt itself fails.\n\n"
+          : "Prepares a pod to run later with 'crt run-prepared': pulls its images, checks what a\n"
+            "start needs and prints the pod's UUID. It takes the options of crt run but\n"
+            "--interactive, --debug and --detach, which belong to crt run-prepared.\n\n";
+  std::string examples = run ? "\nExample:\n  crt run --interactive busybox --memory=100M --cpu=200m\n"
+                               "  crt run busybox -- /bin/echo hello --- busybox --name=second -- /bin/true\n"
+                               "  crt run --port=8080:80 busybox -- httpd -f -p 80\n"
+                             : "\nExample:\n  crt prepare --quiet busybox -- /bin/sleep 600\n"
+                               "  crt run-prepared UUID\n";
+  return "Usage: " + name + " [POD OPTIONS] [APP OPTIONS] IMAGE [APP OPTIONS] [-- ARGS…]\n" + indent +
+         "[--- IMAGE [APP OPTIONS] [-- ARGS…]]…\n\n" + about + "Pod options:" + options_of(pod_app) +
+         "\nApp options:" + options_of(app_app) + examples;
 }
 
 }  // namespace crt::pod

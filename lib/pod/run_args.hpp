@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "registry/flags.hpp"
+
 namespace crt::pod {
 
 /// Per-app options as given on the command line (unset = not given).
@@ -61,7 +63,8 @@ struct PodFlags {
   std::optional<std::string> stage1_path;
   bool debug = false;
   std::string pull_policy = "missing";           ///< never, missing, always
-  std::vector<std::string> insecure_registries;  ///< besides crt.conf's
+  registry::RegistryFlags registry;              ///< --creds, --authfile, --insecure-registry, --ca-file
+  bool quiet = false;  ///< -q/--quiet of crt prepare: no progress, only the UUID
 };
 
 struct RunRequest {
@@ -72,12 +75,16 @@ struct RunRequest {
 /// Thrown when --help is among the arguments.
 struct HelpRequested {};
 
-/// Parses the arguments after `crt run`:
+/// The verb whose arguments are parsed: crt prepare takes crt run's, and
+/// -q/--quiet among the pod flags.
+enum class RunVerb { kRun, kPrepare };
+
+/// Parses the arguments after `crt run` (or `crt prepare`):
 ///   [POD AND APP FLAGS] IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE [APP FLAGS] [-- ARGS]]…
 /// App flags before the first image apply to every app. Throws crt::Error.
-RunRequest parse_run_args(const std::vector<std::string>& args);
+RunRequest parse_run_args(const std::vector<std::string>& args, RunVerb verb = RunVerb::kRun);
 
-/// The help text of `crt run`.
-std::string run_help();
+/// The help text of `crt run` (or `crt prepare`).
+std::string run_help(RunVerb verb = RunVerb::kRun);
 
 }  // namespace crt::pod

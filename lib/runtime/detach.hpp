@@ -17,4 +17,8 @@ std::string detached_unit_name(const std::string& uuid);
 /// the pod is ready. Returns the pod's UUID. Needs a host running systemd.
 std::string run_detached(const pod::RunRequest& req, const RunContext& ctx);
 
+/// crt run-prepared --detach: runs the prepared pod `ref` as crt run
+/// --detach does. Returns the pod's UUID.
+std::string run_prepared_detached(const std::string& ref, bool debug, const RunContext& ctx);
+
 }  // namespace crt::runtime

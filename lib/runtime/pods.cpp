@@ -156,16 +156,29 @@ PodInfo pod_info(const PodEntry& e) {
   return info;
 }
 
-std::vector<std::string> pods_using_image(const stdfs::path& state_dir, const std::string& id) {
-  std::vector<std::string> out;
+bool pins_images(PodStatus s) {
+  switch (s) {
+    case PodStatus::kPreparing:
+    case PodStatus::kPrepared:
+    case PodStatus::kRunning:
+    case PodStatus::kExited:
+    case PodStatus::kExitedGarbage: return true;
+    case PodStatus::kAbortedPrepare:
+    case PodStatus::kGarbage:
+    case PodStatus::kDeleting: return false;
+  }
+  return false;
+}
+
+std::vector<PodEntry> pods_using_image(const stdfs::path& state_dir, const std::string& id) {
+  std::vector<PodEntry> out;
   for (const auto& p : list_pods(state_dir)) {
-    PodStatus st = p.status();
-    if (st != PodStatus::kPreparing && st != PodStatus::kPrepared && st != PodStatus::kRunning) continue;
+    if (!pins_images(p.status())) continue;
     auto m = read_manifest(p.path);
     if (!m) continue;  // no manifest yet: it pins nothing
     bool uses = m->stage1.id == id ||
                 std::any_of(m->apps.begin(), m->apps.end(), [&](const auto& a) { return a.image.id == id; });
-    if (uses) out.push_back(p.uuid);
+    if (uses) out.push_back(p);
   }
   return out;
 }
@@ -173,8 +186,7 @@ std::vector<std::string> pods_using_image(const stdfs::path& state_dir, const st
 std::set<std::string> layers_in_use(const stdfs::path& state_dir) {
   std::set<std::string> out;
   for (const auto& p : list_pods(state_dir)) {
-    PodStatus st = p.status();
-    if (st != PodStatus::kPreparing && st != PodStatus::kPrepared && st != PodStatus::kRunning) continue;
+    if (!pins_images(p.status())) continue;
     auto m = read_manifest(p.path);
     if (!m) continue;  // no manifest yet: it pins nothing
     out.insert(m->stage1.layers.begin(), m->stage1.layers.end());

@@ -64,12 +64,18 @@ PodInfo pod_info(const PodEntry& e);
 /// How each app has exited so far (the pod's status/ directory).
 std::vector<pod::AppExit> read_app_exits(const std::filesystem::path& pod_path);
 
-/// Pods being prepared, prepared or running whose manifest uses image `id`
-/// (as an app or as stage1).
-std::vector<std::string> pods_using_image(const std::filesystem::path& state_dir, const std::string& id);
+/// Whether a pod in this state keeps the images it uses: one being prepared,
+/// prepared, running, or exited (also once gc marked it) until it is
+/// removed, as its rootfs is still there to look at or to run; not one that
+/// never ran and is garbage, nor one being deleted.
+bool pins_images(PodStatus s);
 
-/// The layers (diff_ids) of every image a pod being prepared, prepared or
-/// running uses: what rm --force and gc must leave.
+/// The pods that pin their images (pins_images) whose manifest uses image
+/// `id` (as an app or as stage1).
+std::vector<PodEntry> pods_using_image(const std::filesystem::path& state_dir, const std::string& id);
+
+/// The layers (diff_ids) of every image a pod that pins its images uses:
+/// what rm --force and gc must leave.
 std::set<std::string> layers_in_use(const std::filesystem::path& state_dir);
 
 }  // namespace crt::runtime

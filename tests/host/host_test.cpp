@@ -168,6 +168,25 @@ TEST(Machines, NotifyAppHoldsADetachedPodUntilReadyAndCrtStopEndsIt) {
   EXPECT_THAT(host->sh("machinectl list --no-legend").out, Not(HasSubstr(uuid)));
 }
 
+TEST(Machines, PreparedPodRunsDetached) {
+  Result r = host->sh("crt prepare -q busybox -- /bin/sh -c 'echo prepared-detached-up; exec sleep 600'", 90s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = first_line(r.out);
+  r = host->sh("crt run-prepared --detach " + uuid.substr(0, 8), 90s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, uuid + "\n");
+  std::string unit = "crt-" + uuid + ".service";
+  EXPECT_EQ(host->sh("systemctl is-active " + unit).out, "active\n");
+  EXPECT_EQ(host->sh("machinectl show crt-" + uuid + " -p Unit --value").out, unit + "\n");
+  EXPECT_TRUE(eventually("journalctl -M crt-" + uuid + " -t busybox --no-pager", "prepared-detached-up"));
+  r = host->sh("crt run-prepared --detach " + uuid);
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("is running, not prepared"));
+  host->sh("machinectl terminate crt-" + uuid);
+  EXPECT_TRUE(eventually("systemctl is-active " + unit, "failed") ||
+              eventually("systemctl is-active " + unit, "inactive"));
+}
+
 TEST(Machines, DetachNeedsNoTerminalAndFailsClearlyWithoutAnImage) {
   Result r = host->sh("crt run --detach no-such-image");
   EXPECT_EQ(r.status, 254);

@@ -93,6 +93,32 @@ TEST_F(ExportTest, ChangesAndDeletionsRoundTripThroughCrtAndSkopeo) {
   EXPECT_THAT(hist.out, HasSubstr("crt export --app=gen " + two));
 }
 
+TEST_F(ExportTest, AnExitedPodKeepsItsImageUntilItIsRemoved) {
+  std::string uuid = run_script("busybox", "echo kept > /note");
+  auto manifest = nlohmann::json::parse(read_file(pod_dir(uuid) + "/pod.json"));
+  std::string layer = manifest["apps"][0]["image"]["layers"][0];
+  std::string tree = dir_ + "/store/trees/" + layer.substr(7);
+
+  // Neither image rm nor image gc takes what the exited pod is made of.
+  Result r = crt({"image", "rm", "busybox"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("is used by pod " + uuid + " (exited); remove it with 'crt rm " + uuid + "'"));
+  ASSERT_EQ(crt({"image", "gc"}).status, 0);
+  r = crt({"export", uuid, dir_ + "/out.tar"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(top_layer_listing(dir_ + "/out.tar"), HasSubstr("note\n"));
+
+  // Forced, the image goes but its layers stay while the pod does.
+  ASSERT_EQ(crt({"image", "rm", "--force", "busybox"}).status, 0);
+  r = crt({"image", "gc"});
+  EXPECT_THAT(r.out, HasSubstr("removed 0 layers")) << r.err;
+  EXPECT_TRUE(std::filesystem::is_directory(tree));
+  ASSERT_EQ(crt({"rm", uuid}).status, 0);
+  r = crt({"image", "gc"});
+  EXPECT_THAT(r.out, HasSubstr("removed 1 layer,")) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(tree));
+}
+
 TEST_F(ExportTest, ClearErrorsAndNothingHalfWritten) {
   std::string out = dir_ + "/out.tar";
   // A running pod: stop it first.

@@ -41,7 +41,7 @@ TEST_F(ImageTest, ImportListRunRemove) {
   EXPECT_THAT(r.out, ::testing::MatchesRegex("sha256:[0-9a-f]{64}\n"));
   r = crt({"image", "list"});
   EXPECT_THAT(r.out, ::testing::ContainsRegex("mine +v1 +[0-9a-f]{12}"));
-  r = crt({"run", "mine:v1"});
+  r = crt({"run", "--uuid-file-save=" + dir_ + "/uuid", "mine:v1"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "from the image\n");
   r = crt({"image", "list", "--format=json"});
@@ -52,6 +52,12 @@ TEST_F(ImageTest, ImportListRunRemove) {
   EXPECT_EQ((*mine)["id"].get<std::string>().rfind("sha256:", 0), 0u);
   EXPECT_GT((*mine)["size"].get<uint64_t>(), 0u);
   EXPECT_FALSE((*mine)["created"].get<std::string>().empty());
+  std::string uuid = wait_uuid(dir_ + "/uuid");
+  r = crt({"image", "rm", "mine:v1"});
+  EXPECT_EQ(r.status, 254) << "the exited pod's rootfs is made of the image";
+  EXPECT_THAT(r.err, HasSubstr("image 'mine:v1' is used by pod " + uuid + " (exited); remove it with 'crt rm " +
+                               uuid + "' (or use --force)"));
+  ASSERT_EQ(crt({"rm", uuid}).status, 0);
   r = crt({"image", "rm", "mine:v1"});
   EXPECT_EQ(r.status, 0) << r.err;
   r = crt({"image", "list"});
@@ -102,16 +108,26 @@ TEST_F(ImageTest, FailedImportLeavesNothing) {
   EXPECT_EQ(count(dir_ + "/store/tmp"), 0U);
 }
 
-TEST_F(ImageTest, ImageInUseByARunningPodIsNotRemoved) {
+TEST_F(ImageTest, ImageInUseByAPodIsNotRemovedUntilThePodIs) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string uuid = wait_uuid(file);
   ASSERT_GT(wait_app_pid(uuid, "busybox"), 0);
   Result r = crt({"image", "rm", "busybox"});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("used by pod " + uuid));
+  EXPECT_THAT(r.err, HasSubstr("used by pod " + uuid + " (running); stop it, then remove it with 'crt rm " + uuid +
+                               "' (or use --force)"));
   p.signal(SIGTERM);
   p.wait();
+  ASSERT_EQ(crt({"prepare", "-q", "busybox"}).status, 0);
+  r = crt({"image", "rm", "busybox"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("used by pods "));
+  EXPECT_THAT(r.err, HasSubstr(uuid + " (exited)"));
+  EXPECT_THAT(r.err, ::testing::ContainsRegex("[0-9a-f-]{36} \\(prepared\\)"));
+  EXPECT_THAT(r.err, HasSubstr("; remove them with 'crt rm "));
+  ASSERT_EQ(crt({"rm", uuid}).status, 0);
+  ASSERT_EQ(crt({"rm", pods("prepared").at(0)}).status, 0);
   r = crt({"image", "rm", "busybox"});
   EXPECT_EQ(r.status, 0) << r.err;
 }

@@ -61,6 +61,22 @@ TEST_F(PodCommandsTest, PrepareThenRunPrepared) {
   EXPECT_THAT(r.err, HasSubstr("is exited, not prepared"));
 }
 
+TEST_F(PodCommandsTest, PrepareTakesQuietOnlyBeforeTheImage) {
+  Result r = crt({"prepare", "busybox", "--", "/bin/echo", "-q", "--quiet"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, 36);
+  EXPECT_THAT(r.err, HasSubstr("crt: prepared pod " + uuid)) << "the app's -q is not prepare's";
+  r = crt({"run-prepared", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "-q --quiet\n") << "the app gets all its arguments";
+
+  r = crt({"prepare", "-q", "busybox", "--", "/bin/echo", "-q"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  r = crt({"run-prepared", r.out.substr(0, 36)});
+  EXPECT_EQ(r.out, "-q\n");
+}
+
 TEST_F(PodCommandsTest, PrepareValidatesWhatAStartNeeds) {
   Result r = crt({"prepare", "busybox", "--user=nosuchuser"});
   EXPECT_EQ(r.status, 254);
@@ -70,6 +86,11 @@ TEST_F(PodCommandsTest, PrepareValidatesWhatAStartNeeds) {
   r = crt({"prepare", "--interactive", "busybox"});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("options of 'crt run-prepared'"));
+  r = crt({"prepare", "--detach", "busybox"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, MatchesRegex("crt: --detach is an option of starting a pod, not of preparing one: use "
+                                  "'crt run-prepared --detach UUID' after 'crt prepare', or 'crt run --detach'\n"));
+  EXPECT_TRUE(pods("prepared").empty());
 }
 
 TEST_F(PodCommandsTest, StatusThroughTheLifeOfAPod) {

@@ -161,6 +161,33 @@ TEST_F(RegistryTest, TlsWithACustomCaAndBasicAuth) {
   EXPECT_EQ(r.out, "over tls\n") << r.err;
 }
 
+TEST_F(RegistryTest, RunAndPreparePullWithTheRegistryOptionsOfImagePull) {
+  TestPki pki(dir_ + "/pki");
+  Result h = run({"htpasswd", "-Bbn", "alice", "s3cret"});
+  ASSERT_EQ(h.status, 0);
+  std::ofstream(dir_ + "/htpasswd") << h.out;
+  LocalRegistry reg(dir_ + "/tls-registry", {"", pki.server_cert, pki.server_key, dir_ + "/htpasswd", "", "", "", ""});
+  std::string lay = layout("app", {}, {{"Cmd", {"/bin/echo", "pulled by crt run"}}});
+  push(lay, reg.host(), "private/app", "v1", "alice:s3cret");
+  push(lay, reg.host(), "private/prepared", "v1", "alice:s3cret");
+
+  // The hint of a registry that wants credentials names an option crt run has.
+  std::string ref = reg.host() + "/private/app:v1";
+  Result r = crt({"run", "--ca-file", pki.ca_cert, ref});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("requires a user name and password: give them with --creds or in an auth file"));
+  r = crt({"run", "--ca-file=" + pki.ca_cert, "--creds=alice:s3cret", ref});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "pulled by crt run\n");
+
+  std::ofstream(dir_ + "/auth.json") << json{{"auths", {{reg.host(), {{"auth", "YWxpY2U6czNjcmV0"}}}}}}.dump();
+  r = crt({"prepare", "-q", "--ca-file", pki.ca_cert, "--authfile", dir_ + "/auth.json",
+           reg.host() + "/private/prepared:v1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"run-prepared", r.out.substr(0, 36)});
+  EXPECT_EQ(r.out, "pulled by crt run\n") << r.err;
+}
+
 TEST_F(RegistryTest, BearerTokenChallengeFlow) {
   TestPki pki(dir_ + "/pki");
   TokenServer tokens(pki.token_key, pki.token_cert, "bob", "hunter2", "crt-test-issuer", "crt-test-registry");

@@ -181,7 +181,7 @@ TEST_F(StoreSafety, AFullDiskAndAReadOnlyStoreAreClearErrors) {
   EXPECT_THAT(read_file(dir_ + "/ro.err"), HasSubstr("Read-only file system"));
 }
 
-TEST_F(StoreSafety, RmForceKeepsARunningPodsLayersUntilGc) {
+TEST_F(StoreSafety, RmForceKeepsAPodsLayersUntilThePodIsRemoved) {
   ASSERT_EQ(crt({"image", "import", "-q", layout("app", {make_layer({file("mark", "m\n")})}), "app:1"}).status, 0);
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "app:1", "--", "/bin/sleep", "60"}),
@@ -190,7 +190,8 @@ TEST_F(StoreSafety, RmForceKeepsARunningPodsLayersUntilGc) {
   ASSERT_GT(wait_app_pid(uuid, "app"), 0);
   Result r = crt({"image", "rm", "app:1"});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("is used by pod " + uuid + "; stop the pod first (or use --force)"));
+  EXPECT_THAT(r.err, HasSubstr("is used by pod " + uuid + " (running); stop it, then remove it with 'crt rm " + uuid +
+                               "' (or use --force)"));
   r = crt({"image", "rm", "--force", "app:1"});
   EXPECT_EQ(r.status, 0) << r.err;
   size_t trees = store_entries("trees").size();
@@ -200,6 +201,10 @@ TEST_F(StoreSafety, RmForceKeepsARunningPodsLayersUntilGc) {
   EXPECT_EQ(store_entries("trees").size(), trees) << "gc leaves a running pod's layers";
   p.signal(SIGTERM);
   p.wait();
+  r = crt({"image", "gc"});
+  EXPECT_THAT(r.out, HasSubstr("removed 0 layers"));
+  EXPECT_EQ(store_entries("trees").size(), trees) << "gc leaves an exited pod's layers";
+  ASSERT_EQ(crt({"rm", uuid}).status, 0);
   r = crt({"image", "gc"});
   EXPECT_THAT(r.out, HasSubstr("removed 2 layers"));
   EXPECT_EQ(store_entries("trees").size(), 1u) << "only stage1 is left";
@@ -214,8 +219,8 @@ TEST_F(StoreSafety, ArchivesInAndOutThroughSkopeo) {
   ASSERT_EQ(a.status, 0) << a.err;
   Result b = crt({"image", "import", "-q", dir_ + "/app-docker.tar"});
   ASSERT_EQ(b.status, 0) << b.err;
-  EXPECT_EQ(crt({"run", "example.org/app:v1"}).out, "round trip\n");
-  EXPECT_EQ(crt({"run", "example.org/app:docker"}).out, "round trip\n");
+  EXPECT_EQ(crt({"run", "--uuid-file-save=" + dir_ + "/uuid", "example.org/app:v1"}).out, "round trip\n");
+  EXPECT_EQ(crt({"run", "--uuid-file-save=" + dir_ + "/uuid2", "example.org/app:docker"}).out, "round trip\n");
 
   // Out: skopeo reads what crt exports, and gives back the same image.
   ASSERT_EQ(crt({"image", "export", "example.org/app:v1", dir_ + "/out.tar"}).status, 0);
@@ -223,7 +228,10 @@ TEST_F(StoreSafety, ArchivesInAndOutThroughSkopeo) {
   ASSERT_EQ(inspect.status, 0) << inspect.err;
   EXPECT_EQ(json::parse(inspect.out)["Layers"].size(), 2u);
   skopeo_copy("oci-archive:" + dir_ + "/out.tar", "oci:" + dir_ + "/back:v1");
-  ASSERT_EQ(crt({"image", "rm", "example.org/app:v1"}).status, 0);
+  // The pods made of the image go first (the same image under both names).
+  ASSERT_EQ(crt({"rm", wait_uuid(dir_ + "/uuid"), wait_uuid(dir_ + "/uuid2")}).status, 0);
+  Result rm = crt({"image", "rm", "example.org/app:v1"});
+  ASSERT_EQ(rm.status, 0) << rm.err;
   Result c = crt({"image", "import", "-q", dir_ + "/back", "again:v1"});
   EXPECT_EQ(c.out, a.out) << "the same configuration, so the same image id";
   // The built-in busybox, imported from a rootfs, exports too.

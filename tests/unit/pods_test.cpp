@@ -16,15 +16,34 @@ const std::string kImage = "sha256:" + std::string(64, '1');
 const std::string kStage1 = "sha256:" + std::string(64, '2');
 const std::string kOther = "sha256:" + std::string(64, '3');
 
-pod::PodManifest manifest_for(const std::string& uuid) {
+const std::string kLayer = "sha256:" + std::string(64, 'a');
+const std::string kStage1Layer = "sha256:" + std::string(64, 'b');
+
+pod::PodManifest manifest_for(const std::string& uuid, const std::string& layer = kLayer) {
   pod::PodManifest m;
   m.uuid = uuid;
   m.stage1.id = kStage1;
+  m.stage1.layers = {kStage1Layer};
   pod::AppManifest a;
   a.name = "app";
   a.image.id = kImage;
+  a.image.layers = {layer};
   m.apps = {a};
   return m;
+}
+
+/// A pod directory with a manifest in `state`, left unlocked.
+void make_pod(const stdfs::path& dir, const std::string& uuid, PodState state, const std::string& layer = kLayer) {
+  PodDir pod = PodDir::create(dir, uuid);
+  pod.write_manifest(manifest_for(uuid, layer));
+  if (state != PodState::kPrepare) pod.move_to(state);
+}
+
+std::vector<std::string> uuids_of(const std::vector<PodEntry>& pods) {
+  std::vector<std::string> out;
+  for (const auto& p : pods) out.push_back(p.uuid);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 const PodEntry* entry(const std::vector<PodEntry>& pods, const std::string& uuid) {
@@ -63,24 +82,27 @@ TEST(PodsUsingImage, LivePodsPinTheirImagesAndStage1) {
   PodDir running = PodDir::create(s.path(), "u-run");
   running.write_manifest(manifest_for("u-run"));
   running.move_to(PodState::kRun);
-  EXPECT_EQ(pods_using_image(s.path(), kImage), std::vector<std::string>{"u-run"});
-  EXPECT_EQ(pods_using_image(s.path(), kStage1), std::vector<std::string>{"u-run"});
+  EXPECT_EQ(uuids_of(pods_using_image(s.path(), kImage)), std::vector<std::string>{"u-run"});
+  EXPECT_EQ(uuids_of(pods_using_image(s.path(), kStage1)), std::vector<std::string>{"u-run"});
   EXPECT_TRUE(pods_using_image(s.path(), kOther).empty());
 }
 
-TEST(PodsUsingImage, ExitedOrUnlockedRunningPodsPinNothing) {
+TEST(PodsUsingImage, ExitedPodsPinTheirImagesUntilTheyAreRemoved) {
   Scratch s;
-  {
-    PodDir crashed = PodDir::create(s.path(), "u-crashed");
-    crashed.write_manifest(manifest_for("u-crashed"));
-    crashed.move_to(PodState::kRun);
-  }
-  {
-    PodDir exited = PodDir::create(s.path(), "u-exited");
-    exited.write_manifest(manifest_for("u-exited"));
-    exited.move_to(PodState::kExitedGarbage);
-  }
-  EXPECT_TRUE(pods_using_image(s.path(), kImage).empty());
+  make_pod(s.path(), "u-exited", PodState::kRun);  // run/ and unlocked: it exited (or crashed)
+  make_pod(s.path(), "u-marked", PodState::kExitedGarbage);
+  make_pod(s.path(), "u-prepared", PodState::kPrepared);
+  make_pod(s.path(), "u-aborted", PodState::kPrepare);
+  make_pod(s.path(), "u-garbage", PodState::kGarbage);
+  PodDir deleting = PodDir::create(s.path(), "u-deleting");
+  deleting.write_manifest(manifest_for("u-deleting"));
+  deleting.move_to(PodState::kExitedGarbage);
+  EXPECT_EQ(uuids_of(pods_using_image(s.path(), kImage)),
+            (std::vector<std::string>{"u-exited", "u-marked", "u-prepared"}));
+  auto pods = pods_using_image(s.path(), kImage);
+  auto exited = std::find_if(pods.begin(), pods.end(), [](const PodEntry& p) { return p.uuid == "u-exited"; });
+  ASSERT_NE(exited, pods.end());
+  EXPECT_EQ(exited->status(), PodStatus::kExited);
 }
 
 TEST(PodsUsingImage, PreparingPodWithoutManifestPinsNothing) {
@@ -88,7 +110,28 @@ TEST(PodsUsingImage, PreparingPodWithoutManifestPinsNothing) {
   PodDir preparing = PodDir::create(s.path(), "u-prep");
   EXPECT_TRUE(pods_using_image(s.path(), kImage).empty());
   preparing.write_manifest(manifest_for("u-prep"));
-  EXPECT_EQ(pods_using_image(s.path(), kImage), std::vector<std::string>{"u-prep"});
+  EXPECT_EQ(uuids_of(pods_using_image(s.path(), kImage)), std::vector<std::string>{"u-prep"});
+}
+
+TEST(LayersInUse, EveryLayerOfPodsNotYetRemoved) {
+  Scratch s;
+  const std::string exited = "sha256:" + std::string(64, 'c');
+  const std::string marked = "sha256:" + std::string(64, 'd');
+  const std::string garbage = "sha256:" + std::string(64, 'e');
+  const std::string aborted = "sha256:" + std::string(64, 'f');
+  make_pod(s.path(), "u-exited", PodState::kRun, exited);
+  make_pod(s.path(), "u-marked", PodState::kExitedGarbage, marked);
+  make_pod(s.path(), "u-garbage", PodState::kGarbage, garbage);
+  make_pod(s.path(), "u-aborted", PodState::kPrepare, aborted);
+  EXPECT_EQ(layers_in_use(s.path()), (std::set<std::string>{kStage1Layer, exited, marked}));
+}
+
+TEST(PinsImages, EveryStateWithARootfsToKeep) {
+  for (PodStatus st : {PodStatus::kPreparing, PodStatus::kPrepared, PodStatus::kRunning, PodStatus::kExited,
+                       PodStatus::kExitedGarbage})
+    EXPECT_TRUE(pins_images(st)) << status_name(st);
+  for (PodStatus st : {PodStatus::kAbortedPrepare, PodStatus::kGarbage, PodStatus::kDeleting})
+    EXPECT_FALSE(pins_images(st)) << status_name(st);
 }
 
 }  // namespace

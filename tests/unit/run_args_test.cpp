@@ -152,6 +152,43 @@ TEST(RunArgs, InteractiveNeedsExactlyOneApp) {
   EXPECT_NO_THROW(parse_run_args({"--interactive", "a"}));
 }
 
+TEST(RunArgs, QuietIsAPodFlagOfPrepareOnly) {
+  RunRequest r = parse_run_args({"-q", "busybox", "--", "/bin/grep", "-q", "x", "/etc/passwd"}, RunVerb::kPrepare);
+  EXPECT_TRUE(r.pod.quiet);
+  EXPECT_EQ(r.apps[0].args, (Strings{"/bin/grep", "-q", "x", "/etc/passwd"})) << "the app's own -q stays";
+  r = parse_run_args({"--quiet", "--net=none", "busybox"}, RunVerb::kPrepare);
+  EXPECT_TRUE(r.pod.quiet);
+  EXPECT_EQ(r.pod.net, "none");
+
+  r = parse_run_args({"busybox", "--", "--quiet", "-q", "---", "busybox", "--", "-q"}, RunVerb::kPrepare);
+  EXPECT_FALSE(r.pod.quiet) << "after '--' it belongs to the app";
+  EXPECT_EQ(r.apps[0].args, (Strings{"--quiet", "-q"}));
+  EXPECT_EQ(r.apps[1].args, Strings{"-q"});
+
+  EXPECT_EQ(error_of({"--quiet", "busybox"}), "unknown option '--quiet'") << "not an option of crt run";
+  try {
+    parse_run_args({"busybox", "-q"}, RunVerb::kPrepare);
+    ADD_FAILURE() << "-q after the image was taken";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "unknown option '-q' for image 'busybox' (pod options go before the first image)");
+  }
+}
+
+TEST(RunArgs, RegistryOptionsOfImagePullArePodFlags) {
+  RunRequest r = parse_run_args({"--creds=u:p w", "--authfile", "/a.json", "--authfile=/b.json",
+                                 "--insecure-registry=127.0.0.1:5000", "--ca-file", "/ca.pem", "img"});
+  EXPECT_EQ(r.pod.registry.creds, "u:p w");
+  EXPECT_EQ(r.pod.registry.authfiles, (Strings{"/a.json", "/b.json"}));
+  EXPECT_EQ(r.pod.registry.insecure, Strings{"127.0.0.1:5000"});
+  EXPECT_EQ(r.pod.registry.ca_file, "/ca.pem");
+  r = parse_run_args({"--creds", "u:p", "img"}, RunVerb::kPrepare);
+  EXPECT_EQ(r.pod.registry.creds, "u:p");
+  EXPECT_EQ(error_of({"img", "--creds=u:p"}),
+            "unknown option '--creds=u:p' for image 'img' (pod options go before the first image)");
+  EXPECT_EQ(error_of({"--platform=linux/arm64", "img"}), "unknown option '--platform=linux/arm64'")
+      << "a pod runs the host's platform";
+}
+
 TEST(AppFlags, MergeReplacesScalarsAndAppendsLists) {
   AppFlags base;
   base.name = "a";
@@ -171,6 +208,19 @@ TEST(RunHelp, DescribesUsageOptionsAndExitStatus) {
   EXPECT_EQ(h.rfind("Usage: crt run ", 0), 0u);
   for (const char* needle : {"--net", "--interactive", "--memory", "--cpu", "--seccomp", "--caps-retain", "---", "254"})
     EXPECT_NE(h.find(needle), std::string::npos) << needle;
+  EXPECT_EQ(h.find("--quiet"), std::string::npos);
+  for (const char* needle : {"--pull-policy", "--insecure-registry", "--creds", "--authfile", "--ca-file"})
+    EXPECT_NE(h.find(needle), std::string::npos) << needle;
+}
+
+TEST(RunHelp, OfPrepareNamesItAndItsQuiet) {
+  std::string h = run_help(RunVerb::kPrepare);
+  EXPECT_EQ(h.rfind("Usage: crt prepare ", 0), 0u);
+  EXPECT_NE(h.find("-q,--quiet"), std::string::npos);
+  EXPECT_NE(h.find("crt run-prepared"), std::string::npos);
+  for (const char* started : {"  --interactive ", "  --debug ", "  --detach "})
+    EXPECT_EQ(h.find(started), std::string::npos) << started << " is an option of crt run-prepared";
+  EXPECT_NE(run_help().find("  --interactive "), std::string::npos);
 }
 
 }  // namespace

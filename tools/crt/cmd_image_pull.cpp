@@ -15,7 +15,8 @@ namespace {
 struct PullArgs {
   std::string ref;
   bool quiet = false;
-  RegistryArgs registry;
+  registry::RegistryFlags registry;
+  std::string platform;
 };
 
 }  // namespace
@@ -28,12 +29,15 @@ void add_image_pull(CLI::App& image, const GlobalOptions& g) {
       "registries of crt.conf, in order). Prints the image id.");
   c->add_option("IMAGE", a->ref, "The image to pull")->required();
   c->add_flag("-q,--quiet", a->quiet, "Print only the image id, no progress");
-  add_registry_options(*c, a->registry);
+  registry::add_registry_flags(*c, a->registry);
+  c->add_option("--platform", a->platform,
+                "OS/ARCH[/VARIANT] to take from a multi-platform image (default: this machine's)");
   c->callback([a, &g] {
     require_root("crt image pull");
     store::Store s(g.dir);
     ProgressView progress(stderr, a->quiet);
     runtime::ResolveOptions opts = resolve_options(g, a->registry, a->quiet);
+    if (!a->platform.empty()) opts.pull.platform = store::oci::parse_platform(a->platform);
     opts.progress = &progress;
     store::Image im = runtime::pull(s, a->ref, opts);
     std::printf("%s\n", im.id.c_str());

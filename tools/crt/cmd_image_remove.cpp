@@ -17,6 +17,22 @@ struct RmArgs {
   bool force = false;
 };
 
+/// Why image `ref` stays: the pods that use it, and what to do about them.
+std::string used_by(const std::string& ref, const std::vector<runtime::PodEntry>& pods) {
+  std::string list;
+  std::string uuids;
+  bool running = false;
+  for (const auto& p : pods) {
+    list += (list.empty() ? "" : ", ") + p.uuid + " (" + runtime::status_name(p.status()) + ")";
+    uuids += " " + p.uuid;
+    running = running || p.status() == runtime::PodStatus::kRunning;
+  }
+  bool one = pods.size() == 1;
+  std::string stop = !running ? "" : one ? "stop it, then " : "stop those running, then ";
+  return "image " + quote(ref) + " is used by pod" + (one ? " " : "s ") + list + "; " + stop + "remove " +
+         (one ? "it" : "them") + " with 'crt rm" + uuids + "' (or use --force)";
+}
+
 }  // namespace
 
 void add_image_rm(CLI::App& image, const GlobalOptions& g) {
@@ -24,7 +40,8 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
   CLI::App* c = image.add_subcommand("rm", "Remove images from the store, and the layers no other image uses");
   c->add_option("IMAGE", a->refs, "Image name[:tag], name@digest, id or id prefix")->required();
   c->add_flag("-f,--force", a->force,
-              "Remove an image even if pods use it (their layers stay until they are gone and 'crt image gc' runs)");
+              "Remove an image even if pods use it, exited ones included (their layers stay until the pods are "
+              "removed and 'crt image gc' runs)");
   c->callback([a, &g] {
     require_root("crt image rm");
     store::Store s(g.dir);
@@ -33,8 +50,7 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
       // are mounted, and then pins its images by its manifest.
       if (auto im = s.find(r); im && !a->force) {
         auto users = runtime::pods_using_image(g.dir, im->id);
-        if (!users.empty())
-          throw Error("image " + quote(r) + " is used by pod " + users.front() + "; stop the pod first (or use --force)");
+        if (!users.empty()) throw Error(used_by(r, users));
       }
       store::Image im = s.remove(r, [&] { return runtime::layers_in_use(g.dir); });
       std::printf("removed %s\n", (im.names.empty() ? im.id : im.names.front()).c_str());
@@ -45,8 +61,8 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
 void add_image_gc(CLI::App& image, const GlobalOptions& g) {
   CLI::App* c = image.add_subcommand(
       "gc",
-      "Remove the layers and blobs no image uses (never those of a pod being prepared or running) and what "
-      "interrupted imports and pulls left");
+      "Remove the layers and blobs no image uses (never those of a pod until it is removed: prepared, running "
+      "or exited) and what interrupted imports and pulls left");
   c->callback([&g] {
     require_root("crt image gc");
     store::Store s(g.dir);

@@ -7,6 +7,7 @@
 #include "pod/run_args.hpp"
 #include "progress_view.hpp"
 #include "registry_args.hpp"
+#include "runtime/detach.hpp"
 #include "runtime/run.hpp"
 
 namespace crt::cli {
@@ -19,31 +20,23 @@ void add_prepare(CLI::App& app, const GlobalOptions& g) {
   cmd->set_help_flag();
   cmd->allow_extras();
   cmd->callback([cmd, &g] {
-    std::vector<std::string> args = cmd->remaining();
-    bool quiet = false;
-    std::erase_if(args, [&](const std::string& a) {
-      if (a != "--quiet" && a != "-q") return false;
-      quiet = true;
-      return true;
-    });
     pod::RunRequest req;
     try {
-      req = pod::parse_run_args(args);
+      req = pod::parse_run_args(cmd->remaining(), pod::RunVerb::kPrepare);
     } catch (const pod::HelpRequested&) {
-      std::string help = pod::run_help();
-      help.replace(help.find("crt run "), 8, "crt prepare [--quiet] ");
-      std::fputs(help.c_str(), stdout);
-      std::puts("\ncrt prepare takes the options of crt run but --interactive and --debug,\n"
-                "which belong to crt run-prepared. It prints the pod's UUID.");
+      std::fputs(pod::run_help(pod::RunVerb::kPrepare).c_str(), stdout);
       return;
     }
     if (req.pod.interactive || req.pod.debug)
       throw Error("--interactive and --debug are options of 'crt run-prepared', not of 'crt prepare'");
+    if (req.pod.detach)
+      throw Error("--detach is an option of starting a pod, not of preparing one: use 'crt run-prepared --detach "
+                  "UUID' after 'crt prepare', or 'crt run --detach'");
     require_root("crt prepare");
-    ProgressView progress(stderr, quiet);
+    ProgressView progress(stderr, req.pod.quiet);
     std::string uuid = runtime::prepare_only(req, {g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress), g.local_config});
     std::printf("%s\n", uuid.c_str());
-    if (!quiet) std::fprintf(stderr, "crt: prepared pod %s; run it with 'crt run-prepared %s'\n", uuid.c_str(), uuid.c_str());
+    if (!req.pod.quiet) std::fprintf(stderr, "crt: prepared pod %s; run it with 'crt run-prepared %s'\n", uuid.c_str(), uuid.c_str());
   });
 }
 
@@ -52,16 +45,24 @@ void add_run_prepared(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     PodRef ref;
     bool interactive = false;
     bool debug = false;
+    bool detach = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run-prepared", "Run a prepared pod and wait for it to end");
   add_pod_ref(cmd, a->ref);
   cmd->add_flag("--interactive", a->interactive, "Attach the terminal to the app's stdin and stdout (one app only)");
   cmd->add_flag("--debug", a->debug, "Show what crt, nspawn and the pod's systemd are doing");
+  cmd->add_flag("--detach", a->detach,
+                "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready")
+      ->excludes("--interactive");
   cmd->callback([a, &g, &exit_status] {
     require_root("crt run-prepared");
-    exit_status = runtime::run_prepared(pod_ref_string(a->ref), a->interactive, a->debug || g.debug,
-                                        {g.dir, data_dir(), {}, {}, g.local_config});
+    runtime::RunContext ctx{g.dir, data_dir(), {}, {}, g.local_config};
+    if (a->detach) {
+      std::printf("%s\n", runtime::run_prepared_detached(pod_ref_string(a->ref), a->debug || g.debug, ctx).c_str());
+      return;
+    }
+    exit_status = runtime::run_prepared(pod_ref_string(a->ref), a->interactive, a->debug || g.debug, ctx);
   });
 }
 
