@@ -44,6 +44,16 @@ std::string http_get(const std::string& ip, int port, milliseconds timeout) {
   return {};
 }
 
+void send_udp(const std::string& ip, int port, const std::string& data) {
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  ::sendto(s, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::close(s);
+}
+
 std::vector<std::string> NetworkTest::with_config(std::vector<std::string> args) const {
   args.insert(args.begin(), "--local-config=" + config_dir());
   return args;

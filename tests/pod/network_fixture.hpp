@@ -14,6 +14,9 @@ namespace crt::test {
 std::string http_get(const std::string& ip, int port,
                      std::chrono::milliseconds timeout = std::chrono::milliseconds(15000));
 
+/// Sends one UDP datagram to ip:port.
+void send_udp(const std::string& ip, int port, const std::string& data);
+
 /// A pod's command serving "hello from HOSTNAME" on port 80 with busybox httpd.
 inline constexpr const char* kServe =
     "mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -p 80 -h /www";

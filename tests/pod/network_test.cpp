@@ -289,5 +289,29 @@ TEST_F(NetworkTest, HundredPodsInALoopLeaveNoLeaseBehind) {
   EXPECT_EQ(sorted_lines(run({"ls", std::string(kIpamDir) + "/default"}).out), before);
 }
 
+TEST_F(NetworkTest, SnapshotSeesNftRulesButNotTheirCounters) {
+  // The fixture's check of the host's ruleset must see what a pod could
+  // leave, yet not what traffic changes.
+  NetSnapshot before = NetSnapshot::take();
+  struct Table {
+    Table() {
+      added = run({"nft", "add table inet crt_snapshot_test; add chain inet crt_snapshot_test out "
+                          "{ type filter hook output priority 0; policy accept; }; "
+                          "add rule inet crt_snapshot_test out ip daddr 127.0.0.3 counter accept"});
+    }
+    ~Table() { run({"nft", "delete", "table", "inet", "crt_snapshot_test"}); }
+    Result added;
+  } table;
+  ASSERT_EQ(table.added.status, 0) << table.added.err;
+  NetSnapshot with = NetSnapshot::take();
+  EXPECT_THAT(before.diff(with), HasSubstr("nft: + nft table inet crt_snapshot_test chain out: ip daddr 127.0.0.3"));
+  send_udp("127.0.0.3", 9, "count me");
+  EXPECT_THAT(run({"nft", "list", "table", "inet", "crt_snapshot_test"}).out, HasSubstr("packets 1 "));
+  EXPECT_EQ(with.diff(NetSnapshot::take()), "");
+  // A table left with nothing but an empty chain that accepts counts as none.
+  ASSERT_EQ(run({"nft", "flush chain inet crt_snapshot_test out"}).status, 0);
+  EXPECT_EQ(before.diff(NetSnapshot::take()), "");
+}
+
 }  // namespace
 }  // namespace crt::test
