@@ -1,17 +1,22 @@
-// The ways to choose a pod's networks, with the real CNI plugins: --net=all
-// and NAME:ARGS, a user's own default network, old CNI versions. Traffic
-// goes only to loopback and to the addresses of the pods these tests start.
+// The ways to choose a pod's networks and ports, with the real CNI plugins:
+// --net=all and NAME:ARGS, a user's own default network, ports on a host
+// address, over UDP and by the image's name for them, old CNI versions.
+// Traffic goes only to loopback and to the addresses of the pods these tests
+// start.
 
 #include <filesystem>
 #include <fstream>
 
+#include "../support/oci_builder.hpp"
 #include "network_fixture.hpp"
 
 namespace crt::test {
 namespace {
 
+namespace stdfs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using std::chrono::milliseconds;
 
 /// Lines of `ip -4 -o addr` as "IFNAME ADDRESS/PREFIX".
 const char* const kAddresses = "ip -4 -o addr | sed -E 's/^[0-9]+: ([^ ]+) +inet ([^ ]+).*/\\1 \\2/'";
@@ -69,6 +74,59 @@ TEST_F(NetworkTest, UserNetworkNamedDefaultReplacesTheBuiltInOne) {
   EXPECT_THAT(r.out, Not(HasSubstr("172.16.28.")));
   EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("networks=default:ip4=" + ip + "\n"));
   EXPECT_EQ(run({"find", ipam_dir(), "-name", "172.*"}).out, "");
+}
+
+TEST_F(NetworkTest, PortOnAHostAddressIsForwardedOnThatAddressOnly) {
+  int port = free_port();
+  std::unique_ptr<Process> p;
+  std::string uuid = start_server(p, {"--port=127.0.0.1:" + std::to_string(port) + ":80"}, "local");
+  ASSERT_FALSE(uuid.empty());
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from local"));
+  // Another address of the host's loopback is not forwarded.
+  EXPECT_EQ(http_get("127.0.0.2", port, milliseconds(500)), "");
+  stop(p);
+}
+
+TEST_F(NetworkTest, UdpPortIsForwarded) {
+  int port = free_port();
+  std::string bin_dir = stdfs::path(UDP_RECEIVE_BIN).parent_path();
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "--port=" + std::to_string(port) + ":5353/udp",
+                      "--volume=bin,kind=host,source=" + bin_dir + ",readOnly=true", "busybox",
+                      "--mount=volume=bin,target=/opt/bin", "--", "/opt/bin/udp-receive", "5353"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_FALSE(uuid.empty());
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
+  // Datagrams until one arrives: the receiver may not be listening yet.
+  for (int i = 0; i < 75 && p.read_for(milliseconds(200)).find("got '") == std::string::npos; ++i)
+    send_udp("127.0.0.1", port, "over udp");
+  Result r = p.wait();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("udp-receive: got 'over udp'\n"));
+}
+
+TEST_F(NetworkTest, PortNamedByTheImagesExposedPorts) {
+  std::vector<LayerEntry> files = {dir("bin"), file("bin/busybox", read_file("/bin/busybox"), 0755), dir("etc"),
+                                   file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+                                   file("etc/group", "root:x:0:\n")};
+  for (const char* applet : {"sh", "mkdir", "echo", "hostname", "httpd"})
+    files.push_back(symlink(std::string("bin/") + applet, "busybox"));
+  OciLayout layout(dir_ + "/web");
+  nlohmann::json config = {{"Cmd", {"/bin/sh", "-c", kServe}}, {"ExposedPorts", {{"80/tcp", nlohmann::json::object()}}}};
+  layout.write_index({{layout.add_image({make_layer(files)}, config), "v1"}});
+  ASSERT_EQ(crt({"image", "import", layout.dir().string(), "web:v1"}).status, 0);
+
+  int port = free_port();
+  Result r = crt({"run", "--port=8080-tcp:" + std::to_string(port), "web:v1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("no image of the pod exposes a port named '8080-tcp' (exposed: 80-tcp)"));
+
+  std::unique_ptr<Process> p;
+  std::string uuid = start_server(p, {"--port=80-tcp:" + std::to_string(port)}, "named", {"web:v1"});
+  ASSERT_FALSE(uuid.empty());
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from named"));
+  stop(p);
 }
 
 TEST_F(NetworkTest, OldCniVersionsRunThroughTheRealPlugins) {
