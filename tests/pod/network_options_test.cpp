@@ -1,9 +1,10 @@
 // The ways to choose a pod's networks and ports, with the real CNI plugins:
 // --net=all and NAME:ARGS, a user's own default network, ports on a host
 // address, over UDP and by the image's name for them, old CNI versions, the
-// host's loopback resolvers. Traffic goes only to loopback and to the
-// addresses of the pods these tests start.
+// host's loopback resolvers, and a pod prepared first and run later. Traffic
+// goes only to loopback and to the addresses of the pods these tests start.
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -15,6 +16,7 @@ namespace {
 
 namespace stdfs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::Not;
 using std::chrono::milliseconds;
 
@@ -176,6 +178,29 @@ TEST_F(NetworkTest, HostResolversOnLoopbackAreLeftOutWithAWarning) {
     EXPECT_THAT(r.err, HasSubstr(std::string("crt: warning: the host's nameserver ") + ns +
                                  " is on its loopback, which the pod cannot reach; left it out of the pod's "
                                  "/etc/resolv.conf (give one with --dns)\n"));
+}
+
+TEST_F(NetworkTest, PreparedPodGetsItsNetworkWhenItRuns) {
+  int port = free_port();
+  Result prep = crt({"prepare", "--quiet", "--hostname=later", "--port=" + std::to_string(port) + ":80", "busybox",
+                     "--", "/bin/sh", "-c", kServe});
+  ASSERT_EQ(prep.status, 0) << prep.err;
+  std::string uuid = prep.out.substr(0, 36);
+  EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), IsEmpty());
+  EXPECT_THAT(crt({"status", uuid}).out, Not(HasSubstr("networks=")));
+
+  Process p(crt_argv({"run-prepared", uuid}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
+  std::string ip = pod_ip(uuid);
+  ASSERT_EQ(ip.rfind("172.16.28.", 0), 0u) << ip;
+  EXPECT_THAT(http_get(ip, 80), HasSubstr("hello from later"));
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from later"));
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("networks=default:ip4=" + ip + "\n"));
+  p.signal(SIGTERM);
+  Result r = p.wait();
+  EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
+  EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), IsEmpty());
 }
 
 }  // namespace
