@@ -4,23 +4,17 @@
 // addresses of the pods these tests start. (URLs name their port: the
 // static busybox's wget crashes looking up the "http" service, and with -T.)
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "net/dns.hpp"
 #include "net/inspect.hpp"
 #include "net/pod_network.hpp"
 #include "net/state.hpp"
-#include "pod_fixture.hpp"
+#include "network_fixture.hpp"
 
 namespace crt::test {
 namespace {
@@ -30,47 +24,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using std::chrono::milliseconds;
 
-/// A TCP port nothing listens on at the moment.
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
-/// GET / from ip:port, retrying while nothing listens yet; "" on failure.
-std::string http_get(const std::string& ip, int port, milliseconds timeout = milliseconds(15000)) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-    timeval tv{2, 0};
-    ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-      std::string req = "GET / HTTP/1.0\r\n\r\n", out;
-      if (::write(s, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
-        char buf[4096];
-        for (ssize_t n; (n = ::read(s, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
-      }
-      ::close(s);
-      if (!out.empty()) return out;
-    } else {
-      ::close(s);
-    }
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  return {};
-}
-
 std::vector<std::string> sorted_lines(const std::string& s) {
   std::vector<std::string> v;
   std::istringstream in(s);
@@ -78,66 +31,6 @@ std::vector<std::string> sorted_lines(const std::string& s) {
   std::sort(v.begin(), v.end());
   return v;
 }
-
-const char* const kServe = "mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -p 80 -h /www";
-
-class NetworkTest : public PodTest {
- protected:
-  NetworkTest() : PodTest(true) {}
-
-  /// crt with the test's own configuration directory (net.d).
-  std::vector<std::string> with_config(std::vector<std::string> args) {
-    args.insert(args.begin(), "--local-config=" + config_dir());
-    return args;
-  }
-  std::string config_dir() const { return dir_ + "/etc"; }
-  std::string ipam_dir() const { return dir_ + "/ipam"; }
-
-  void write_network(const std::string& file, const std::string& json) {
-    stdfs::create_directories(config_dir() + "/net.d");
-    std::ofstream(config_dir() + "/net.d/" + file) << json;
-  }
-
-  /// A ptp network of the test's own in `subnet`, leases in the test's directory.
-  void write_ptp_network(const std::string& name, const std::string& subnet, const std::string& extra = "") {
-    write_network("50-" + name + ".conflist",
-                  R"({"cniVersion":"1.0.0","name":")" + name + R"(","plugins":[{"type":"ptp",)" + extra +
-                      R"("ipam":{"type":"host-local","subnet":")" + subnet + R"(","dataDir":")" + ipam_dir() +
-                      R"("}}]})");
-  }
-
-  /// Starts a pod serving "hello from HOSTNAME" on port 80; returns its UUID
-  /// once it is ready.
-  std::string start_server(std::unique_ptr<Process>& p, const std::vector<std::string>& pod_flags,
-                           const std::string& name) {
-    std::string file = dir_ + "/uuid-" + name;
-    std::vector<std::string> args = {"run", "--uuid-file-save=" + file, "--hostname=" + name};
-    args.insert(args.end(), pod_flags.begin(), pod_flags.end());
-    args.insert(args.end(), {"busybox", "--", "/bin/sh", "-c", kServe});
-    p = std::make_unique<Process>(crt_argv(with_config(args)),
-                                  RunOptions{.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = true});
-    std::string uuid = wait_uuid(file);
-    if (uuid.empty()) return uuid;
-    Result r = crt({"status", "--wait-ready=30s", uuid});
-    EXPECT_EQ(r.status, 0) << r.err;
-    return uuid;
-  }
-
-  /// The pod's address on network `net`, from what crt saved.
-  std::string pod_ip(const std::string& uuid, const std::string& net = "default") {
-    auto st = net::read_state(pod_dir(uuid));
-    if (!st) return {};
-    for (const auto& n : net::summarize(*st))
-      if (n.name == net) return n.ip4;
-    return {};
-  }
-
-  void stop(std::unique_ptr<Process>& p) {
-    p->signal(SIGTERM);
-    Result r = p->wait();
-    EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
-  }
-};
 
 TEST_F(NetworkTest, DefaultNetworkGivesThePodAnAddressARouteAndItsFiles) {
   std::string file = dir_ + "/uuid";
@@ -394,6 +287,30 @@ TEST_F(NetworkTest, HundredPodsInALoopLeaveNoLeaseBehind) {
     for (const auto& uuid : pods("run")) stdfs::remove_all(pod_dir(uuid), ec);
   }
   EXPECT_EQ(sorted_lines(run({"ls", std::string(kIpamDir) + "/default"}).out), before);
+}
+
+TEST_F(NetworkTest, SnapshotSeesNftRulesButNotTheirCounters) {
+  // The fixture's check of the host's ruleset must see what a pod could
+  // leave, yet not what traffic changes.
+  NetSnapshot before = NetSnapshot::take();
+  struct Table {
+    Table() {
+      added = run({"nft", "add table inet crt_snapshot_test; add chain inet crt_snapshot_test out "
+                          "{ type filter hook output priority 0; policy accept; }; "
+                          "add rule inet crt_snapshot_test out ip daddr 127.0.0.3 counter accept"});
+    }
+    ~Table() { run({"nft", "delete", "table", "inet", "crt_snapshot_test"}); }
+    Result added;
+  } table;
+  ASSERT_EQ(table.added.status, 0) << table.added.err;
+  NetSnapshot with = NetSnapshot::take();
+  EXPECT_THAT(before.diff(with), HasSubstr("nft: + nft table inet crt_snapshot_test chain out: ip daddr 127.0.0.3"));
+  send_udp("127.0.0.3", 9, "count me");
+  EXPECT_THAT(run({"nft", "list", "table", "inet", "crt_snapshot_test"}).out, HasSubstr("packets 1 "));
+  EXPECT_EQ(with.diff(NetSnapshot::take()), "");
+  // A table left with nothing but an empty chain that accepts counts as none.
+  ASSERT_EQ(run({"nft", "flush chain inet crt_snapshot_test out"}).status, 0);
+  EXPECT_EQ(before.diff(NetSnapshot::take()), "");
 }
 
 }  // namespace

@@ -1,0 +1,106 @@
+#include "network_fixture.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "net/state.hpp"
+
+namespace crt::test {
+
+namespace stdfs = std::filesystem;
+using std::chrono::milliseconds;
+
+std::string http_get(const std::string& ip, int port, milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+    timeval tv{2, 0};
+    ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      std::string req = "GET / HTTP/1.0\r\n\r\n", out;
+      if (::write(s, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+        char buf[4096];
+        for (ssize_t n; (n = ::read(s, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+      }
+      ::close(s);
+      if (!out.empty()) return out;
+    } else {
+      ::close(s);
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return {};
+}
+
+void send_udp(const std::string& ip, int port, const std::string& data) {
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  ::sendto(s, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::close(s);
+}
+
+std::vector<std::string> NetworkTest::with_config(std::vector<std::string> args) const {
+  args.insert(args.begin(), "--local-config=" + config_dir());
+  return args;
+}
+
+void NetworkTest::write_network(const std::string& file, const std::string& json) const {
+  stdfs::create_directories(config_dir() + "/net.d");
+  std::ofstream(config_dir() + "/net.d/" + file) << json;
+}
+
+void NetworkTest::write_ptp_network(const std::string& name, const std::string& subnet,
+                                    const std::string& extra) const {
+  write_network("50-" + name + ".conflist",
+                R"({"cniVersion":"1.0.0","name":")" + name + R"(","plugins":[{"type":"ptp",)" + extra +
+                    R"("ipam":{"type":"host-local","subnet":")" + subnet + R"(","dataDir":")" + ipam_dir() +
+                    R"("}}]})");
+}
+
+std::string NetworkTest::start_server(std::unique_ptr<Process>& p, const std::vector<std::string>& pod_flags,
+                                      const std::string& name, const std::vector<std::string>& app) {
+  std::string file = dir_ + "/uuid-" + name;
+  std::vector<std::string> args = {"run", "--uuid-file-save=" + file, "--hostname=" + name};
+  args.insert(args.end(), pod_flags.begin(), pod_flags.end());
+  args.insert(args.end(), app.begin(), app.end());
+  p = std::make_unique<Process>(crt_argv(with_config(args)), RunOptions{.env = {},
+                                                                        .timeout = std::chrono::seconds(120),
+                                                                        .input = {},
+                                                                        .new_session = true});
+  std::string uuid = wait_uuid(file);
+  if (uuid.empty()) return uuid;
+  Result r = crt({"status", "--wait-ready=30s", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  return uuid;
+}
+
+std::string NetworkTest::pod_ip(const std::string& uuid, const std::string& net) const {
+  auto st = net::read_state(pod_dir(uuid));
+  if (!st) return {};
+  for (const auto& n : net::summarize(*st))
+    if (n.name == net) return n.ip4;
+  return {};
+}
+
+void NetworkTest::stop(std::unique_ptr<Process>& p) {
+  p->signal(SIGTERM);
+  Result r = p->wait();
+  EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
+}
+
+}  // namespace crt::test

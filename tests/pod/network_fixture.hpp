@@ -1,0 +1,54 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../support/registry.hpp"
+#include "pod_fixture.hpp"
+
+namespace crt::test {
+
+/// GET / from ip:port, retrying while nothing listens yet; "" on failure.
+std::string http_get(const std::string& ip, int port,
+                     std::chrono::milliseconds timeout = std::chrono::milliseconds(15000));
+
+/// Sends one UDP datagram to ip:port.
+void send_udp(const std::string& ip, int port, const std::string& data);
+
+/// A pod's command serving "hello from HOSTNAME" on port 80 with busybox httpd.
+inline constexpr const char* kServe =
+    "mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -p 80 -h /www";
+
+/// Pod tests of networking: each compares the host's whole network state
+/// before and after (NetSnapshot), and has a configuration directory of its
+/// own for network files (--local-config).
+class NetworkTest : public PodTest {
+ protected:
+  NetworkTest() : PodTest(true) {}
+
+  /// crt with the test's own configuration directory (net.d).
+  std::vector<std::string> with_config(std::vector<std::string> args) const;
+  std::string config_dir() const { return dir_ + "/etc"; }
+  std::string ipam_dir() const { return dir_ + "/ipam"; }
+
+  void write_network(const std::string& file, const std::string& json) const;
+
+  /// A ptp network of the test's own in `subnet`, leases in the test's directory.
+  void write_ptp_network(const std::string& name, const std::string& subnet, const std::string& extra = "") const;
+
+  /// Starts a pod serving "hello from HOSTNAME" on port 80 (or running
+  /// `app`, an image and its arguments); returns its UUID once it is ready.
+  std::string start_server(std::unique_ptr<Process>& p, const std::vector<std::string>& pod_flags,
+                           const std::string& name,
+                           const std::vector<std::string>& app = {"busybox", "--", "/bin/sh", "-c", kServe});
+
+  /// The pod's address on network `net`, from what crt saved.
+  std::string pod_ip(const std::string& uuid, const std::string& net = "default") const;
+
+  /// Stops a pod started by start_server() with SIGTERM to its crt.
+  static void stop(std::unique_ptr<Process>& p);
+};
+
+}  // namespace crt::test
