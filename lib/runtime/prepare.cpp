@@ -15,6 +15,7 @@
 #include "mount/in_root.hpp"
 #include "mount/overlay.hpp"
 #include "mount/volume_mounts.hpp"
+#include "net/config.hpp"
 #include "pod/app_config.hpp"
 #include "pod/net_flags.hpp"
 #include "pod/rootfs_lookup.hpp"
@@ -80,6 +81,12 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   check_oom_score_adj(m.apps);
   pod::plan_volumes(m, req.pod.volumes);
   pod::apply_net_flags(m, req.pod, exposed_ports);
+  // Networks named by --net must exist now, not only when the pod runs
+  // (crt prepare would otherwise accept a pod that can never start).
+  if (pod::NetSpec spec = pod::parse_net_spec(m.net); spec.cni()) {
+    stdfs::path dir = ctx.config_dir / "net.d";
+    net::select_networks(spec, net::load_networks(dir), dir);
+  }
   m.hostname = req.pod.hostname ? *req.pod.hostname : m.machine_name();
   m.exit_policy = req.pod.exit_policy;
   return m;

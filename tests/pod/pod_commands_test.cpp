@@ -91,6 +91,11 @@ TEST_F(PodCommandsTest, PrepareValidatesWhatAStartNeeds) {
   EXPECT_THAT(r.err, MatchesRegex("crt: --detach is an option of starting a pod, not of preparing one: use "
                                   "'crt run-prepared --detach UUID' after 'crt prepare', or 'crt run --detach'\n"));
   EXPECT_TRUE(pods("prepared").empty());
+  r = crt({"prepare", "--net=nosuch", "busybox"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("nosuch"));
+  EXPECT_TRUE(pods("prepared").empty());
+  EXPECT_TRUE(pods("prepare").empty());
 }
 
 TEST_F(PodCommandsTest, StatusThroughTheLifeOfAPod) {
