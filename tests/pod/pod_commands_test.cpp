@@ -321,6 +321,40 @@ TEST_F(PodCommandsTest, GcExpiresOldPreparedPods) {
   EXPECT_TRUE(pods("garbage").empty()) << "marked and removed in one gc with no grace period";
 }
 
+TEST_F(PodCommandsTest, AbortedPrepareAndDeletingStatesAndWhatGcDoesWithThem) {
+  namespace stdfs = std::filesystem;
+  // What a crt killed while preparing leaves: a pod in prepare/ that nobody
+  // holds.
+  Result r = crt({"prepare", "--quiet", "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string aborted = r.out.substr(0, 36);
+  stdfs::rename(dir_ + "/pods/prepared/" + aborted, dir_ + "/pods/prepare/" + aborted);
+  EXPECT_EQ(status_field(aborted, "state"), "aborted prepare");
+  EXPECT_THAT(crt({"list", "--no-legend"}).out, HasSubstr("aborted prepare"));
+
+  // A pod another crt is removing (its lock held, in a garbage folder).
+  ASSERT_EQ(crt({"run", "--net=none", "busybox", "--", "/bin/true"}).status, 0);
+  std::string deleting = pods("run").at(0);
+  ASSERT_EQ(crt({"gc", "--mark-only"}).status, 0);
+  std::string garbage_dir = dir_ + "/pods/exited-garbage/" + deleting;
+  int fd = ::open(garbage_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  EXPECT_EQ(status_field(deleting, "state"), "deleting");
+
+  // gc removes the aborted prepare at once and leaves the busy pod for later
+  // without failing; once free, it goes too.
+  r = crt({"gc", "--grace-period=0"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(stdfs::exists(dir_ + "/pods/prepare/" + aborted));
+  EXPECT_TRUE(stdfs::exists(garbage_dir));
+  ::close(fd);
+  r = crt({"gc", "--grace-period=0"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("removed " + deleting));
+  EXPECT_FALSE(stdfs::exists(garbage_dir));
+}
+
 TEST_F(PodCommandsTest, GcKeepsExitedPodsForTheGracePeriod) {
   ASSERT_EQ(crt({"run", "busybox", "--", "/bin/true"}).status, 0);
   std::string uuid = pods("run").at(0);
