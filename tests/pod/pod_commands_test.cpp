@@ -248,7 +248,15 @@ TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
 }
 
-TEST_F(PodCommandsTest, MountsACrashLeftAreUnmountedEvenWhenBusy) {
+/// Tests that mount into the host's namespace under their directory: every
+/// pod started meanwhile, by any test, would take a copy of those mounts into
+/// its own namespace; so no other pod test runs at the same time.
+class ExclusivePodTest : public PodTest {
+ protected:
+  ExclusivePodTest() : PodTest(true) {}
+};
+
+TEST_F(ExclusivePodTest, MountsACrashLeftAreUnmountedEvenWhenBusy) {
   // What a crashed crt of old, or a user, may leave in the host's mount
   // namespace under a pod directory: an overlay with a tmpfs inside, in use.
   namespace stdfs = std::filesystem;

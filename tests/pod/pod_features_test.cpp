@@ -47,19 +47,24 @@ TEST_F(PodFeaturesTest, HostVolumeReadWriteAndReadOnly) {
 TEST_F(PodFeaturesTest, RecursiveHostVolumeBringsItsSubmounts) {
   std::string data = host_dir("rdata");
   stdfs::create_directories(data + "/sub");
-  ASSERT_EQ(::mount("tmpfs", (data + "/sub").c_str(), "tmpfs", 0, "size=1m"), 0) << std::strerror(errno);
-  std::ofstream(data + "/sub/deep") << "in a submount\n";
+  // The submount lives in a mount namespace of its own around crt, so that
+  // no other test's pod takes a copy of it.
   auto see = [&](const std::string& extra) {
-    return crt({"run", "--net=none", "--volume=data,kind=host,source=" + data + extra, "busybox",
-                "--mount=volume=data,target=/data", "--", "/bin/sh", "-c", "cat /data/sub/deep || true"});
+    std::vector<std::string> argv = {
+        "unshare", "--mount", "--propagation=private", "sh", "-c",
+        "mount -t tmpfs -o size=1m tmpfs \"$0/sub\" && echo 'in a submount' > \"$0/sub/deep\" && exec \"$@\"", data};
+    for (auto& a : crt_argv({"run", "--net=none", "--volume=data,kind=host,source=" + data + extra, "busybox",
+                             "--mount=volume=data,target=/data", "--", "/bin/sh", "-c", "cat /data/sub/deep || true"}))
+      argv.push_back(a);
+    return run(argv);
   };
   Result plain = see("");
-  Result recursive = see(",recursive=true");
-  ::umount2((data + "/sub").c_str(), MNT_DETACH);
   EXPECT_EQ(plain.status, 0) << plain.err;
   EXPECT_THAT(plain.out, Not(HasSubstr("in a submount")));
+  Result recursive = see(",recursive=true");
   EXPECT_EQ(recursive.status, 0) << recursive.err;
   EXPECT_EQ(recursive.out, "in a submount\n");
+  EXPECT_FALSE(stdfs::exists(data + "/sub/deep")) << "the tmpfs reached the host's namespace";
 }
 
 TEST_F(PodFeaturesTest, EmptyVolumeIsSharedBetweenAppsWithItsModeAndOwner) {
