@@ -1,10 +1,6 @@
 // crt enter: a command inside a running app takes on all of the app's
 // sandbox, checked against the app's own process in /proc.
 
-#include <poll.h>
-#include <pty.h>
-#include <sys/wait.h>
-
 #include <filesystem>
 #include <thread>
 
@@ -101,32 +97,11 @@ TEST_F(EnterTest, PassesTheStatusAndDefaultsToTheShell) {
 
 TEST_F(EnterTest, OnATerminalTheCommandGetsOne) {
   start({});
-  int master = -1;
-  std::vector<std::string> argv =
-      crt_argv({"exec", "-it", uuid_, "/bin/sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 3"});
-  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(s.data());
-    a.push_back(nullptr);
-    ::execv(a[0], a.data());
-    _exit(127);
-  }
-  std::string out;
-  for (;;) {
-    pollfd p{master, POLLIN, 0};
-    if (::poll(&p, 1, 20000) <= 0) break;
-    char buf[4096];
-    ssize_t n = ::read(master, buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ::close(master);
-  EXPECT_EQ(WEXITSTATUS(status), 3) << out;
-  EXPECT_THAT(out, HasSubstr("on-a-tty"));
+  Result r = run_on_terminal(
+      crt_argv({"exec", "-it", uuid_, "/bin/sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 3"}),
+      std::chrono::seconds(20));
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("on-a-tty"));
 }
 
 TEST_F(EnterTest, ClearErrors) {

@@ -2,8 +2,6 @@
 // blobs, a crt killed mid-pull, two pulls at once; pull policies, short
 // names and progress.
 
-#include <pty.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -11,7 +9,6 @@
 #include <fstream>
 #include <random>
 #include <thread>
-#include <tuple>
 
 #include "../support/http_stub.hpp"
 #include "registry_fixture.hpp"
@@ -213,36 +210,11 @@ TEST_F(FaultTest, ShortNamesGoOnlyToConfiguredRegistries) {
   EXPECT_EQ(r.out, std::to_string(3 << 20) + "\n") << r.err;
 }
 
-/// Runs `argv` on a new terminal; its exit status and all it printed.
-std::pair<int, std::string> run_on_terminal(std::vector<std::string> argv) {
-  int master = -1;
-  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
-  if (pid < 0) return {-1, "forkpty failed"};
-  if (pid == 0) {
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(s.data());
-    a.push_back(nullptr);
-    ::execv(a[0], a.data());
-    _exit(127);
-  }
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    pollfd p{master, POLLIN, 0};
-    if (::poll(&p, 1, 30000) <= 0) break;
-    ssize_t n = ::read(master, buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ::close(master);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 TEST_F(FaultTest, ProgressOnATerminalOnly) {
-  auto [status, out] =
+  Result t =
       run_on_terminal(crt_argv({"image", "pull", "--insecure-registry", plain().host(), plain().host() + "/test/app:v1"}));
+  int status = t.status;
+  std::string out = t.out;
   EXPECT_EQ(status, 0) << out;
   EXPECT_THAT(out, HasSubstr("\x1b[2K")) << "lines redrawn in place";
   EXPECT_THAT(out, HasSubstr(big_digest_.substr(7, 12) + "  fetched"));
@@ -255,12 +227,16 @@ TEST_F(FaultTest, ProgressOnATerminalOnly) {
   ASSERT_EQ(crt({"image", "export", plain().host() + "/test/app:v1", archive}).status, 0);
   ASSERT_EQ(crt({"image", "rm", plain().host() + "/test/app:v1"}).status, 0);
   ASSERT_EQ(crt({"image", "gc"}).status, 0);
-  std::tie(status, out) = run_on_terminal(crt_argv({"image", "import", archive, "again:v1"}));
+  t = run_on_terminal(crt_argv({"image", "import", archive, "again:v1"}));
+  status = t.status;
+  out = t.out;
   EXPECT_EQ(status, 0) << out;
   EXPECT_THAT(out, HasSubstr("\x1b[2K"));
   EXPECT_THAT(out, HasSubstr(big_digest_.substr(7, 12) + "  done"));
   EXPECT_THAT(out, ::testing::ContainsRegex("imported 1 image in [0-9.]+s"));
-  std::tie(status, out) = run_on_terminal(crt_argv({"image", "import", "--quiet", archive, "again:v2"}));
+  t = run_on_terminal(crt_argv({"image", "import", "--quiet", archive, "again:v2"}));
+  status = t.status;
+  out = t.out;
   EXPECT_EQ(status, 0) << out;
   EXPECT_THAT(out, ::testing::MatchesRegex("sha256:[0-9a-f]{64}\r?\n"));
 }

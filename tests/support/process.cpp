@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -112,6 +113,34 @@ Result Process::wait() {
 }
 
 Result run(const std::vector<std::string>& argv, const RunOptions& opts) { return Process(argv, opts).wait(); }
+
+Result run_on_terminal(const std::vector<std::string>& argv, std::chrono::milliseconds idle) {
+  int master = -1;
+  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid < 0) throw std::runtime_error(std::string("forkpty: ") + std::strerror(errno));
+  if (pid == 0) {
+    std::vector<std::string> copy = argv;
+    std::vector<char*> a;
+    for (auto& s : copy) a.push_back(s.data());
+    a.push_back(nullptr);
+    ::execv(a[0], a.data());
+    _exit(127);
+  }
+  Result r;
+  char buf[4096];
+  for (;;) {
+    pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(idle.count())) <= 0) break;
+    ssize_t n = ::read(master, buf, sizeof buf);
+    if (n <= 0) break;  // EIO once the child and its children closed the terminal
+    r.out.append(buf, static_cast<size_t>(n));
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(master);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

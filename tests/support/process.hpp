@@ -51,6 +51,12 @@ class Process {
 /// Runs a command to its end.
 Result run(const std::vector<std::string>& argv, const RunOptions& opts = {});
 
+/// Runs a command on a new pseudo-terminal (its stdin, stdout and stderr) to
+/// its end: its status, and everything it wrote to the terminal in `out`.
+/// Stops reading after `idle` without output.
+Result run_on_terminal(const std::vector<std::string>& argv,
+                       std::chrono::milliseconds idle = std::chrono::seconds(30));
+
 /// Reads a whole file ("" if absent).
 std::string read_file(const std::string& path);
 
