@@ -32,20 +32,16 @@ std::string read_file(const stdfs::path& path) {
   return out;
 }
 
-namespace {
-
 void write_all(int fd, std::string_view data, const std::string& what) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw_errno("writing " + quote(what));
+      throw_errno(what);
     }
     data.remove_prefix(static_cast<size_t>(n));
   }
 }
-
-}  // namespace
 
 void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t mode, Durability durability) {
   std::string tmpl = (path.parent_path() / ("." + path.filename().string() + ".XXXXXX")).string();
@@ -54,7 +50,7 @@ void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t
   UniqueFd fd(raw);
   try {
     if (::fchmod(fd.get(), mode) < 0) throw_errno("setting the mode of " + quote(tmpl));
-    write_all(fd.get(), content, tmpl);
+    write_all(fd.get(), content, "writing " + quote(tmpl));
     if (durability == Durability::kSynced && ::fsync(fd.get()) < 0) throw_errno("syncing " + quote(tmpl));
     if (::rename(tmpl.c_str(), path.c_str()) < 0) throw_errno("renaming to " + quote(path.string()));
   } catch (...) {

@@ -34,6 +34,10 @@ void make_dirs(const stdfs::path& path, mode_t mode = 0755);
 void remove_tree(const stdfs::path& path);
 
 /// Opens `path` with O_CLOEXEC added.
+/// Writes all of `data` to `fd`, retrying short writes and EINTR; throws a
+/// crt::Error with `what` and errno's message.
+void write_all(int fd, std::string_view data, const std::string& what);
+
 UniqueFd open_fd(const stdfs::path& path, int flags, mode_t mode = 0);
 
 /// Resolves `path` inside the tree at `root_fd` the way a process chrooted

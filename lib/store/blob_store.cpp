@@ -69,15 +69,7 @@ void BlobWriter::write(const void* data, size_t n) {
   const char* p = static_cast<const char*>(data);
   hash_.update(p, n);
   offset_ += n;
-  while (n > 0) {
-    ssize_t w = ::write(fd_.get(), p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("writing blob " + digest_);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
+  fs::write_all(fd_.get(), {p, n}, "writing blob " + digest_);
 }
 
 void BlobWriter::restart() {

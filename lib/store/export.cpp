@@ -83,14 +83,7 @@ uint64_t size_of(const stdfs::path& p) {
 /// Writes the bytes a TarOutput receives to `fd`.
 TarOutput to_fd(int fd, const stdfs::path& p) {
   return [fd, p](const void* d, size_t n) {
-    const char* c = static_cast<const char*>(d);
-    while (n > 0) {
-      ssize_t w = ::write(fd, c, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) throw_errno("writing " + quote(p.string()));
-      c += w;
-      n -= static_cast<size_t>(w);
-    }
+    fs::write_all(fd, {static_cast<const char*>(d), n}, "writing " + quote(p.string()));
   };
 }
 

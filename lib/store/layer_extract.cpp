@@ -29,18 +29,6 @@ constexpr size_t kChunkSize = 1 << 20;
 constexpr size_t kQueueChunks = 8;
 constexpr size_t kReadSize = 256 * 1024;
 
-void write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("keeping the layer blob");
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
 /// The producer: reads the blob, hashes and copies it, decompresses it and
 /// hashes the tar stream, filling the queue. Runs on its own thread.
 class Decompressor {
@@ -114,7 +102,7 @@ class Decompressor {
 
   void consume(const char* p, size_t n) {
     blob_hash_.update(p, n);
-    if (copy_fd_ >= 0) write_all(copy_fd_, p, n);
+    if (copy_fd_ >= 0) fs::write_all(copy_fd_, {p, n}, "keeping the layer blob");
     consumed_.fetch_add(n);
   }
 
