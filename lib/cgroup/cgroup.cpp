@@ -16,6 +16,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/libmount.hpp"
 #include "unit/escape.hpp"
 
 namespace crt::cgroup {
@@ -24,16 +25,9 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
-struct TableDeleter {
-  void operator()(libmnt_table* t) const { mnt_unref_table(t); }
-};
-struct IterDeleter {
-  void operator()(libmnt_iter* i) const { mnt_free_iter(i); }
-};
-
 Layout layout_from_table(libmnt_table* table) {
   Layout layout;
-  std::unique_ptr<libmnt_iter, IterDeleter> it(mnt_new_iter(MNT_ITER_FORWARD));
+  MntIter it(mnt_new_iter(MNT_ITER_FORWARD));
   libmnt_fs* fs = nullptr;
   while (mnt_table_next_fs(table, it.get(), &fs) == 0) {
     const char* type = mnt_fs_get_fstype(fs);
@@ -122,7 +116,7 @@ void enable_v2_controllers(const stdfs::path& root, const std::string& relative)
 }  // namespace
 
 Layout parse_layout(const std::string& mountinfo) {
-  std::unique_ptr<libmnt_table, TableDeleter> table(mnt_new_table());
+  MntTable table(mnt_new_table());
   std::string copy = mountinfo;
   FILE* f = ::fmemopen(copy.data(), copy.size(), "r");
   if (f == nullptr) throw_errno("reading mountinfo");
@@ -133,7 +127,7 @@ Layout parse_layout(const std::string& mountinfo) {
 }
 
 Layout detect_layout() {
-  std::unique_ptr<libmnt_table, TableDeleter> table(mnt_new_table_from_file("/proc/self/mountinfo"));
+  MntTable table(mnt_new_table_from_file("/proc/self/mountinfo"));
   if (!table) throw Error("reading /proc/self/mountinfo");
   Layout l = layout_from_table(table.get());
   if (l.hierarchies.empty()) throw Error("no cgroup hierarchy is mounted");

@@ -13,6 +13,7 @@
 #include "cgroup/cgroup.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/libmount.hpp"
 #include "runtime/app_process.hpp"
 
 namespace crt::runtime {
@@ -118,20 +119,13 @@ std::string option(const std::string& opts, const std::string& key) {
   return {};
 }
 
-struct TableDeleter {
-  void operator()(libmnt_table* t) const { mnt_unref_table(t); }
-};
-struct IterDeleter {
-  void operator()(libmnt_iter* i) const { mnt_free_iter(i); }
-};
-
 /// The app's mount table (libmount), overlays with their layers.
 json mounts(pid_t pid) {
   json out = json::array();
   std::string path = "/proc/" + std::to_string(pid) + "/mountinfo";
-  std::unique_ptr<libmnt_table, TableDeleter> table(mnt_new_table_from_file(path.c_str()));
+  MntTable table(mnt_new_table_from_file(path.c_str()));
   if (!table) return out;
-  std::unique_ptr<libmnt_iter, IterDeleter> it(mnt_new_iter(MNT_ITER_FORWARD));
+  MntIter it(mnt_new_iter(MNT_ITER_FORWARD));
   libmnt_fs* fs = nullptr;
   while (mnt_table_next_fs(table.get(), it.get(), &fs) == 0) {
     auto str = [](const char* s) { return std::string(s != nullptr ? s : ""); };

@@ -11,6 +11,7 @@
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/libmount.hpp"
 #include "net/pod_network.hpp"
 
 namespace crt::runtime {
@@ -19,19 +20,12 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
-struct TableDeleter {
-  void operator()(libmnt_table* t) const { mnt_unref_table(t); }
-};
-struct IterDeleter {
-  void operator()(libmnt_iter* i) const { mnt_free_iter(i); }
-};
-
 /// Mounts of this mount namespace at or below `dir`, deepest first.
 std::vector<std::string> mounts_below(const stdfs::path& dir) {
   std::vector<std::string> out;
-  std::unique_ptr<libmnt_table, TableDeleter> table(mnt_new_table_from_file("/proc/self/mountinfo"));
+  MntTable table(mnt_new_table_from_file("/proc/self/mountinfo"));
   if (!table) return out;
-  std::unique_ptr<libmnt_iter, IterDeleter> it(mnt_new_iter(MNT_ITER_FORWARD));
+  MntIter it(mnt_new_iter(MNT_ITER_FORWARD));
   std::string prefix = dir.string();
   libmnt_fs* fs = nullptr;
   while (mnt_table_next_fs(table.get(), it.get(), &fs) == 0) {
