@@ -75,7 +75,9 @@ int64_t parse_integer(const std::string& s, int64_t min, int64_t max, const char
   return v;
 }
 
-std::vector<uint32_t> parse_id_list(const std::string& s) {
+}  // namespace
+
+std::vector<uint32_t> parse_supplementary_gids(const std::string& s) {
   std::vector<uint32_t> out;
   size_t start = 0;
   while (start <= s.size()) {
@@ -90,7 +92,17 @@ std::vector<uint32_t> parse_id_list(const std::string& s) {
   return out;
 }
 
-}  // namespace
+int parse_oom_score_adj(const std::string& s) {
+  return static_cast<int>(parse_integer(s, -1000, 1000, "--oom-score-adj"));
+}
+
+uint64_t parse_cpu_shares(const std::string& s) {
+  return static_cast<uint64_t>(parse_integer(s, 2, 262144, "--cpu-shares"));
+}
+
+uint64_t parse_pids_limit(const std::string& s) {
+  return static_cast<uint64_t>(parse_integer(s, 1, 4194304, "--pids-limit"));
+}
 
 std::string default_app_name(const std::string& image_ref) {
   std::string base = store::base_name(image_ref);
@@ -168,10 +180,10 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     for (const auto& m : f.mounts) app.mounts.push_back(parse_mount(m));
     app.readonly_rootfs = f.readonly_rootfs.value_or(false);
     app.notify = f.notify.value_or(false);
-    if (f.supplementary_gids) app.supplementary_gids = parse_id_list(*f.supplementary_gids);
-    if (f.oom_score_adj) app.oom_score_adj = static_cast<int>(parse_integer(*f.oom_score_adj, -1000, 1000, "--oom-score-adj"));
-    if (f.cpu_shares) app.cpu_shares = parse_integer(*f.cpu_shares, 2, 262144, "--cpu-shares");
-    if (f.pids_limit) app.pids_limit = parse_integer(*f.pids_limit, 1, 4194304, "--pids-limit");
+    if (f.supplementary_gids) app.supplementary_gids = parse_supplementary_gids(*f.supplementary_gids);
+    if (f.oom_score_adj) app.oom_score_adj = parse_oom_score_adj(*f.oom_score_adj);
+    if (f.cpu_shares) app.cpu_shares = parse_cpu_shares(*f.cpu_shares);
+    if (f.pids_limit) app.pids_limit = parse_pids_limit(*f.pids_limit);
     app.exposed_ports = image.config.exposed_ports;
     app.image_volumes = image.config.volumes;
     if (!image.config.stop_signal.empty())

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,14 @@ void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs);
 /// The signal name systemd's KillSignal= takes ("SIGQUIT") for an image's
 /// StopSignal ("SIGQUIT", "QUIT" or "3"). Throws on an unknown signal.
 std::string normalize_stop_signal(const std::string& s);
+
+/// --supplementary-gids, --oom-score-adj, --cpu-shares and --pids-limit
+/// (also pod files' keys for them): parsed and range-checked; throw
+/// crt::Error saying what is allowed.
+std::vector<uint32_t> parse_supplementary_gids(const std::string& s);
+int parse_oom_score_adj(const std::string& s);
+uint64_t parse_cpu_shares(const std::string& s);
+uint64_t parse_pids_limit(const std::string& s);
 
 /// Checks what concerns several apps together (unique names).
 void validate_apps(const std::vector<AppManifest>& apps);

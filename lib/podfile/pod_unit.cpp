@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "pod/app_config.hpp"
 #include "pod/manifest.hpp"
 #include "pod/net_options.hpp"
 #include "pod/resources.hpp"
@@ -48,28 +49,10 @@ void exit_policy(const std::string& v) { one_of(v, {"on-any-failure", "on-any-ex
 void restart(const std::string& v) { one_of(v, {"no", "on-failure", "always"}); }
 void boolean(const std::string& v) { one_of(v, {"yes", "no", "true", "false", "on", "off", "1", "0"}); }
 
-void integer_in(const std::string& v, long lo, long hi) {
-  size_t used = 0;
-  long n = 0;
-  try {
-    n = std::stol(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != v.size() || n < lo || n > hi)
-    throw Error("must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
-}
-void oom_score_adj(const std::string& v) { integer_in(v, -1000, 1000); }
-void cpu_shares(const std::string& v) { integer_in(v, 2, 262144); }
-void pids_limit(const std::string& v) { integer_in(v, 1, 4194304); }
-void gid_list(const std::string& v) {
-  for (size_t start = 0;;) {
-    size_t comma = v.find(',', start);
-    integer_in(v.substr(start, comma - start), 0, 4294967294L);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-}
+void oom_score_adj(const std::string& v) { pod::parse_oom_score_adj(v); }
+void cpu_shares(const std::string& v) { pod::parse_cpu_shares(v); }
+void pids_limit(const std::string& v) { pod::parse_pids_limit(v); }
+void gid_list(const std::string& v) { pod::parse_supplementary_gids(v); }
 void pull_policy(const std::string& v) { one_of(v, {"never", "missing", "always"}); }
 
 void env(const std::string& v) {
