@@ -81,12 +81,6 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   check_oom_score_adj(m.apps);
   pod::plan_volumes(m, req.pod.volumes);
   pod::apply_net_flags(m, req.pod, exposed_ports);
-  // Networks named by --net must exist now, not only when the pod runs
-  // (crt prepare would otherwise accept a pod that can never start).
-  if (pod::NetSpec spec = pod::parse_net_spec(m.net); spec.cni()) {
-    stdfs::path dir = ctx.config_dir / "net.d";
-    net::select_networks(spec, net::load_networks(dir), dir);
-  }
   m.hostname = req.pod.hostname ? *req.pod.hostname : m.machine_name();
   m.exit_policy = req.pod.exit_policy;
   return m;
@@ -190,6 +184,13 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
     throw;
   }
   check_interrupted();
+  // A pod prepared for later must name networks that exist now (crt
+  // prepare would otherwise accept a pod that can never start); a pod that
+  // starts at once has them looked up as they are attached.
+  if (pod::NetSpec spec = pod::parse_net_spec(m.net); destination == PodState::kPrepared && spec.cni()) {
+    stdfs::path dir = ctx.config_dir / "net.d";
+    net::select_networks(spec, net::load_networks(dir), dir);
+  }
 
   PodDir pod = PodDir::create(ctx.state_dir, m.uuid);
   PodRollback rollback(pod, PodRollback::Mode::kRemove);
