@@ -163,12 +163,16 @@ PodCgroup PodCgroup::create(const Layout& layout, const std::string& machine_nam
 PodCgroup PodCgroup::create_under_host_systemd(const Layout& layout, const std::string& relative) {
   PodCgroup cg(layout, relative);
   cg.host_managed_ = true;
-  if (layout.unified()) return cg;
-  with_context("creating the pod's cgroup " + quote(relative), [&] {
-    for (const auto& h : layout.hierarchies)
-      if (!h.v2 && managed_by_pod_systemd(h)) fs::make_dirs(h.mount_point / relative);
-  });
+  cg.make_host_managed_dirs();
   return cg;
+}
+
+void PodCgroup::make_host_managed_dirs() const {
+  if (layout_.unified()) return;
+  with_context("creating the pod's cgroup " + quote(relative_), [&] {
+    for (const auto& h : layout_.hierarchies)
+      if (!h.v2 && managed_by_pod_systemd(h)) fs::make_dirs(h.mount_point / relative_);
+  });
 }
 
 std::vector<UniqueFd> PodCgroup::open_procs() const {

@@ -43,6 +43,11 @@ class PodCgroup {
   /// systemd needs are made, for nspawn_args(); nothing is moved or killed.
   static PodCgroup create_under_host_systemd(const Layout& layout, const std::string& relative);
 
+  /// Makes those v1 directories (again): systemd removes the ones of
+  /// controllers it does not delegate when it sets up a new unit, so a pod
+  /// in a scope crt just made needs them remade.
+  void make_host_managed_dirs() const;
+
   /// Refers to an existing pod cgroup (for cleanup).
   PodCgroup(Layout layout, std::string relative) : layout_(std::move(layout)), relative_(std::move(relative)) {}
 

@@ -1,5 +1,7 @@
 #include "dbus/machine_manager.hpp"
 
+#include <systemd/sd-id128.h>
+
 #include <csignal>
 
 #include "dbus/bus_impl.hpp"
@@ -57,6 +59,28 @@ std::optional<MachineDetails> MachineManager::machine(const std::string& name) {
     // It may have gone between the two calls.
     if (e.getName() == "org.freedesktop.DBus.Error.UnknownObject" || e.getName() == kNoSuchMachine) return std::nullopt;
     throw bus_error("reading the properties of machine " + quote(name), e);
+  }
+}
+
+void MachineManager::register_machine(const MachineRegistration& m) {
+  sd_id128_t id;
+  if (int r = sd_id128_from_string(m.uuid.c_str(), &id); r < 0)
+    throw Error("registering machine " + quote(m.name) + ": " + quote(m.uuid) + " is not a UUID");
+  std::vector<uint8_t> id_bytes(id.bytes, id.bytes + sizeof id.bytes);
+  call("registering machine " + quote(m.name) + " with systemd-machined", [&] {
+    manager(bus_)
+        ->callMethod("RegisterMachine")
+        .onInterface(kManager)
+        .withArguments(m.name, id_bytes, m.service, std::string("container"), m.leader, m.root_directory);
+  });
+}
+
+void MachineManager::unregister_machine(const std::string& name) {
+  try {
+    manager(bus_)->callMethod("UnregisterMachine").onInterface(kManager).withArguments(name);
+  } catch (const sdbus::Error& e) {
+    if (e.getName() == kNoSuchMachine) return;
+    throw bus_error("unregistering machine " + quote(name), e);
   }
 }
 

@@ -28,6 +28,15 @@ struct MachineDetails {
   uint32_t leader = 0;  ///< host PID of the machine's init
 };
 
+/// What RegisterMachine records about a machine whose unit exists already.
+struct MachineRegistration {
+  std::string name;     ///< "crt-<uuid>"
+  std::string uuid;     ///< the machine's id, "01234567-89ab-…" or 32 hex digits
+  std::string service;  ///< who runs it: "crt"
+  uint32_t leader = 0;  ///< host PID of the machine's init; its unit becomes the machine's
+  std::string root_directory;
+};
+
 /// org.freedesktop.machine1.Manager on the system bus.
 class MachineManager {
  public:
@@ -39,6 +48,12 @@ class MachineManager {
   std::optional<std::string> get_machine(const std::string& name);
   /// The machine's properties; nullopt when there is no such machine.
   std::optional<MachineDetails> machine(const std::string& name);
+  /// RegisterMachine (class container): machined takes the unit the leader
+  /// runs in as the machine's, creating none.
+  void register_machine(const MachineRegistration& m);
+  /// UnregisterMachine: forgets the machine without touching its processes.
+  /// A machine that is gone already is no error.
+  void unregister_machine(const std::string& name);
   /// TerminateMachine: kills every process of the machine at once.
   void terminate_machine(const std::string& name);
   /// KillMachine: sends `signal` to "leader" or "all".

@@ -41,6 +41,28 @@ std::vector<Property> properties_of(const TransientService& s) {
   return p;
 }
 
+std::vector<Property> properties_of(const TransientScope& s) {
+  std::vector<Property> p;
+  auto add = [&](const char* key, sdbus::Variant v) { p.emplace_back(key, std::move(v)); };
+  if (!s.description.empty()) add("Description", s.description);
+  if (!s.slice.empty()) add("Slice", s.slice);
+  add("PIDs", s.pids);
+  if (s.delegate) add("Delegate", true);
+  if (s.accounting) {
+    add("CPUAccounting", true);
+    add("MemoryAccounting", true);
+    add("TasksAccounting", true);
+  }
+  if (s.collect) add("CollectMode", std::string("inactive-or-failed"));
+  if (!s.device_policy.empty()) add("DevicePolicy", s.device_policy);
+  if (!s.device_allow.empty()) {
+    std::vector<sdbus::Struct<std::string, std::string>> allow;
+    for (const auto& [dev, access] : s.device_allow) allow.emplace_back(dev, access);
+    add("DeviceAllow", allow);
+  }
+  return p;
+}
+
 /// Records the results of finished jobs (JobRemoved). Made before a job is
 /// queued so that a job finishing at once is not missed.
 class JobWatch {
@@ -69,20 +91,29 @@ class JobWatch {
   std::map<std::string, std::string> results_;
 };
 
-}  // namespace
-
-std::string SystemdManager::start_transient_service(const TransientService& s, std::chrono::milliseconds timeout) {
-  std::string what = "starting transient unit " + quote(s.name);
+std::string start_transient(Bus& bus, const std::string& name, const std::vector<Property>& props,
+                            std::chrono::milliseconds timeout) {
+  std::string what = "starting transient unit " + quote(name);
   return call(what, [&] {
-    JobWatch watch(bus_);
+    JobWatch watch(bus);
     sdbus::ObjectPath job;
     watch.proxy()
         .callMethod("StartTransientUnit")
         .onInterface(kManager)
-        .withArguments(s.name, std::string("fail"), properties_of(s), std::vector<AuxUnit>{})
+        .withArguments(name, std::string("fail"), props, std::vector<AuxUnit>{})
         .storeResultsTo(job);
     return watch.wait(job, what, timeout);
   });
+}
+
+}  // namespace
+
+std::string SystemdManager::start_transient_service(const TransientService& s, std::chrono::milliseconds timeout) {
+  return start_transient(bus_, s.name, properties_of(s), timeout);
+}
+
+std::string SystemdManager::start_transient_scope(const TransientScope& s, std::chrono::milliseconds timeout) {
+  return start_transient(bus_, s.name, properties_of(s), timeout);
 }
 
 std::string SystemdManager::stop_unit(const std::string& name, bool wait, std::chrono::milliseconds timeout) {

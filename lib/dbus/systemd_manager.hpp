@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dbus/bus.hpp"
@@ -30,6 +31,22 @@ struct TransientService {
   std::vector<std::string> environment;  ///< "K=V"
 };
 
+/// The properties crt sets on a transient scope (systemd.scope(5)) that
+/// takes in processes it already started.
+struct TransientScope {
+  std::string name;  ///< "machine-crt\\x2d<uuid>.scope"
+  std::string description;
+  std::string slice;
+  std::vector<uint32_t> pids;  ///< PIDs=: moved into the scope
+  bool delegate = false;       ///< Delegate=
+  bool accounting = false;     ///< CPUAccounting=, MemoryAccounting=, TasksAccounting=
+  bool collect = false;        ///< CollectMode=inactive-or-failed
+  /// DevicePolicy=, empty: systemd's default; with DeviceAllow= pairs
+  /// (path or "char-NAME", "rwm" subset).
+  std::string device_policy;
+  std::vector<std::pair<std::string, std::string>> device_allow;
+};
+
 /// A unit's state as systemd reports it.
 struct UnitState {
   std::string active_state;  ///< active, inactive, failed, activating …
@@ -49,6 +66,10 @@ class SystemdManager {
   /// Type=notify: until READY=1). Returns the job's result: "done" on success,
   /// else "failed", "timeout", "canceled", "dependency" …
   std::string start_transient_service(const TransientService& s, std::chrono::milliseconds timeout);
+
+  /// StartTransientUnit for a scope; waits until its processes are in it.
+  /// Returns the job's result as start_transient_service() does.
+  std::string start_transient_scope(const TransientScope& s, std::chrono::milliseconds timeout);
 
   /// StopUnit; waits for the stop job when `wait`. Returns the job's result.
   std::string stop_unit(const std::string& name, bool wait, std::chrono::milliseconds timeout);

@@ -11,6 +11,7 @@
 #include "cgroup/cgroup.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "unit/escape.hpp"
 
 namespace crt::runtime {
 
@@ -69,8 +70,8 @@ std::string payload_cgroup(const HostMode& host, const std::string& machine_name
   return base + "/payload";
 }
 
-std::vector<std::string> pod_scope_properties() {
-  return {"--property=CPUAccounting=yes", "--property=MemoryAccounting=yes", "--property=TasksAccounting=yes"};
+std::string pod_scope_name(const std::string& machine_name) {
+  return "machine-" + unit::escape_unit_name(machine_name) + ".scope";
 }
 
 void leave_unit_cgroup_root(const HostMode& host) {

@@ -13,9 +13,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "cgroup/cgroup.hpp"
 #include "common/fs.hpp"
+#include "dbus/machine_manager.hpp"
+#include "dbus/systemd_manager.hpp"
 #include "net/pod_etc.hpp"
 #include "net/pod_network.hpp"
 #include "pod/exit_status.hpp"
@@ -132,20 +135,14 @@ cgroup::PodCgroup pod_cgroup(const HostMode& host, const pod::PodManifest& m) {
 }
 
 Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts,
-                   const cgroup::PodCgroup& cg, const HostMode& host, const SignalBlock& signals,
+                   const cgroup::PodCgroup& cg, const SignalBlock& signals,
                    const std::string& netns) {
   NspawnOptions nopts;
   nopts.network_namespace_path = netns;
   nopts.stage1_rootfs = pod.stage1_rootfs();
   nopts.debug = opts.debug;
   nopts.console = m.interactive ? Console::kInteractive : (opts.debug ? Console::kReadOnly : Console::kPassive);
-  nopts.register_machine = host.systemd;
-  nopts.keep_unit = !host.systemd || host.in_unit;
   nopts.extra = cg.nspawn_args();
-  if (!nopts.keep_unit) {
-    auto props = pod_scope_properties();
-    nopts.extra.insert(nopts.extra.end(), props.begin(), props.end());
-  }
 
   Spawn s;
   s.argv = nspawn_command(m, nopts);
@@ -165,6 +162,75 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
   }
   return s;
 }
+
+/// The pod as a machine of the host's systemd: crt, not nspawn, registers it
+/// so that machined records crt as the service running it.
+class PodMachine {
+ public:
+  PodMachine(const HostMode& host, const PodDir& pod, const pod::PodManifest& m)
+      : host_(host), pod_(pod), m_(m) {
+    if (host.systemd) bus_.emplace(dbus::Bus::system());
+  }
+
+  /// Outside any service, the pod gets a scope of its own in machine.slice,
+  /// as machined would make it: nspawn (`pid`, waiting on its start gate)
+  /// is moved into it.
+  bool needs_scope() const { return host_.systemd && !host_.in_unit; }
+
+  void make_scope(pid_t pid) {
+    dbus::TransientScope sc;
+    sc.name = pod_scope_name(m_.machine_name());
+    sc.description = "crt pod " + m_.uuid;
+    sc.slice = "machine.slice";
+    sc.pids = {static_cast<uint32_t>(pid)};
+    sc.delegate = true;
+    sc.accounting = true;
+    sc.collect = true;
+    // What nspawn gives the scopes it makes: the pod's own devices plus
+    // tun and ptys.
+    sc.device_policy = "closed";
+    sc.device_allow = {{"/dev/net/tun", "rwm"}, {"char-pts", "rw"}};
+    std::string result = dbus::SystemdManager(*bus_).start_transient_scope(sc, std::chrono::seconds(30));
+    if (result != "done") throw Error("making the pod's scope " + quote(sc.name) + ": its start job " + result);
+  }
+
+  /// Registers the pod once nspawn reports its init. A failure leaves the
+  /// pod running, only without machinectl.
+  bool register_leader(pid_t leader) noexcept {
+    if (!bus_) return false;
+    try {
+      dbus::MachineRegistration r;
+      r.name = m_.machine_name();
+      r.uuid = m_.uuid;
+      r.service = "crt";
+      r.leader = static_cast<uint32_t>(leader);
+      r.root_directory = pod_.stage1_rootfs().string();
+      dbus::MachineManager(*bus_).register_machine(r);
+      registered_ = true;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "crt: warning: %s\n", e.what());
+    }
+    return registered_;
+  }
+
+  /// After nspawn exited: machined forgets the pod now, not when the unit
+  /// crt runs in ends.
+  void unregister() noexcept {
+    if (!registered_) return;
+    try {
+      dbus::MachineManager(*bus_).unregister_machine(m_.machine_name());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "crt: warning: %s\n", e.what());
+    }
+  }
+
+ private:
+  const HostMode& host_;
+  const PodDir& pod_;
+  const pod::PodManifest& m_;
+  std::optional<dbus::Bus> bus_;
+  bool registered_ = false;
+};
 
 /// Stops a pod that could not be completed (its apps have not started) and
 /// reaps nspawn. Its systemd may be too early in its boot to act on nspawn's
@@ -222,8 +288,9 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
 
   HostMode host = detect_host();
   trace(host.systemd ? (host.in_unit ? "host runs systemd; the pod registers with unit " + host.unit
-                                     : std::string("host runs systemd; the pod gets a machine scope"))
+                                     : "host runs systemd; the pod gets scope " + pod_scope_name(m.machine_name()))
                      : std::string("no systemd on the host: machined integration is off"));
+  PodMachine machine(host, pod, m);
   cgroup::PodCgroup cg = pod_cgroup(host, m);
   struct CgroupCleanup {
     const cgroup::PodCgroup& cg;
@@ -238,9 +305,30 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
 
   net::PodNetwork network = net::PodNetwork::create(pod.path(), m, {ctx.config_dir, ctx.trace});
   UniqueFd notify = bind_notify_socket(pod.notify_socket());
-  Spawn s = nspawn_spawn(pod, m, opts, cg, host, signals, network.namespace_path());
+  Spawn s = nspawn_spawn(pod, m, opts, cg, signals, network.namespace_path());
   s.keep_fd = pod.lock().fd();  // the pod stays locked (= running) while nspawn lives
+  UniqueFd gate;
+  if (machine.needs_scope()) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("creating a pipe");
+    s.start_gate = UniqueFd(fds[0]);
+    gate = UniqueFd(fds[1]);
+  }
   pid_t pid = spawn(s);
+  s.start_gate = UniqueFd();
+  if (gate) {
+    try {
+      machine.make_scope(pid);
+      cg.make_host_managed_dirs();
+    } catch (...) {
+      gate = UniqueFd();  // nspawn gives up without executing
+      ::waitpid(pid, nullptr, 0);
+      throw;
+    }
+    if (::write(gate.get(), "x", 1) != 1) throw_errno("starting systemd-nspawn");
+    gate = UniqueFd();
+    trace("moved systemd-nspawn into scope " + pod_scope_name(m.machine_name()));
+  }
   trace("started systemd-nspawn (pid " + std::to_string(pid) + ")");
   start_network(pod, m, network, pid);
   trace("wrote the apps' resolv.conf, hosts and hostname");
@@ -253,6 +341,9 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   sopts.ready_file = pod.ready_file();
   if (!m.interactive) sopts.journal_dir = pod.journal_dir();
   for (const auto& a : m.apps) sopts.apps.push_back(a.name);
+  sopts.on_leader = [&](pid_t leader) {
+    if (machine.register_leader(leader)) trace("registered machine " + m.machine_name() + " (leader pid " + std::to_string(leader) + ")");
+  };
   sopts.prefix_app_names = m.apps.size() > 1;
   PodEnd end;
   try {
@@ -262,6 +353,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     throw;
   }
   trace("systemd-nspawn exited with " + std::to_string(end.nspawn_status));
+  machine.unregister();
   remove_journal_link(pod);
   ::unlink(pod.notify_socket().c_str());
   try {

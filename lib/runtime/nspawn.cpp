@@ -12,8 +12,8 @@ std::vector<std::string> nspawn_command(const pod::PodManifest& pod, const Nspaw
   a.push_back("--hostname=" + pod.hostname);
   a.push_back("--link-journal=try-guest");
   a.push_back("--directory=" + opts.stage1_rootfs.string());
-  a.push_back(opts.register_machine ? "--register=yes" : "--register=no");
-  if (opts.keep_unit) a.push_back("--keep-unit");
+  a.push_back("--register=no");
+  a.push_back("--keep-unit");
   switch (opts.console) {
     case Console::kPassive: a.push_back("--console=passive"); break;
     case Console::kInteractive: a.push_back("--console=interactive"); break;

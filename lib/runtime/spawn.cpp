@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -30,6 +31,13 @@ pid_t spawn(Spawn& s) {
   if (s.own_process_group) ::setpgid(0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) _exit(1);
+  if (s.start_gate) {
+    char go = 0;
+    ssize_t n;
+    do n = ::read(s.start_gate.get(), &go, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(1);
+  }
   if (s.stdin_fd) ::dup2(s.stdin_fd.get(), 0);
   if (s.stdout_fd) ::dup2(s.stdout_fd.get(), 1);
   if (s.stderr_fd) ::dup2(s.stderr_fd.get(), 2);

@@ -17,6 +17,10 @@ struct Spawn {
   std::vector<UniqueFd> cgroup_procs;       ///< the child writes "0" to each: joins the pod's cgroup
   UniqueFd stdin_fd, stdout_fd, stderr_fd;  ///< invalid: inherit
   int keep_fd = -1;                         ///< survives exec (the pod directory's lock)
+  /// When valid, the child waits for one byte on it before it executes the
+  /// command, and gives up if the other end is closed without one: the parent
+  /// may place the child (e.g. into a scope) first.
+  UniqueFd start_gate;
   bool own_process_group = false;
   sigset_t mask{};
 };

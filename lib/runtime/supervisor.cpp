@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -85,9 +86,12 @@ class Supervisor {
     char buf[4096];
     ssize_t n = ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
     if (n <= 0) return 0;
-    std::string_view msg(buf, static_cast<size_t>(n));
-    bool ready = msg == "READY=1" || msg.rfind("READY=1\n", 0) == 0 || msg.find("\nREADY=1") != std::string_view::npos;
-    if (ready && !s->ready_) {
+    NspawnNotice notice = parse_nspawn_notice(std::string_view(buf, static_cast<size_t>(n)));
+    if (notice.leader && !s->leader_seen_) {
+      s->leader_seen_ = true;
+      if (s->opts_.on_leader) s->opts_.on_leader(*notice.leader);
+    }
+    if (notice.ready && !s->ready_) {
       s->ready_ = true;
       int f = ::open(s->opts_.ready_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
       if (f >= 0) ::close(f);
@@ -116,9 +120,28 @@ class Supervisor {
   std::unique_ptr<PodJournal> journal_;
   PodEnd end_;
   bool ready_ = false;
+  bool leader_seen_ = false;
 };
 
 }  // namespace
+
+NspawnNotice parse_nspawn_notice(std::string_view msg) {
+  NspawnNotice n;
+  while (!msg.empty()) {
+    size_t end = msg.find('\n');
+    std::string_view line = msg.substr(0, end);
+    msg = end == std::string_view::npos ? std::string_view() : msg.substr(end + 1);
+    if (line == "READY=1") n.ready = true;
+    constexpr std::string_view kLeader = "X_NSPAWN_LEADER_PID=";
+    if (line.substr(0, kLeader.size()) == kLeader) {
+      std::string_view v = line.substr(kLeader.size());
+      pid_t pid = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), pid);
+      if (ec == std::errc() && p == v.data() + v.size() && pid > 0) n.leader = pid;
+    }
+  }
+  return n;
+}
 
 PodEnd supervise(const SuperviseOptions& opts) { return Supervisor(opts).run(); }
 

@@ -3,6 +3,9 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -19,7 +22,19 @@ struct SuperviseOptions {
   /// is created and READY=1 passed on to crt's own $NOTIFY_SOCKET, if any.
   int notify_fd = -1;
   std::filesystem::path ready_file;
+  /// Called with the host PID of the pod's init when nspawn reports it
+  /// (X_NSPAWN_LEADER_PID), always before READY=1 is passed on.
+  std::function<void(pid_t)> on_leader;
 };
+
+/// What a message on nspawn's readiness socket says.
+struct NspawnNotice {
+  bool ready = false;           ///< READY=1
+  std::optional<pid_t> leader;  ///< X_NSPAWN_LEADER_PID=
+};
+
+/// Parses one sd_notify(3) datagram ("KEY=VALUE" lines).
+NspawnNotice parse_nspawn_notice(std::string_view msg);
 
 /// How the pod ended, as its supervisor saw it.
 struct PodEnd {

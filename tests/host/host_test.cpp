@@ -67,9 +67,10 @@ bool eventually(const std::string& script, const std::string& what, std::chrono:
 }
 
 TEST(Generator, PodFileWithWantedByRunsAfterBoot) {
-  Result r = host->sh("systemctl is-active crt-booted.service; machinectl show booted -p Class -p Unit");
+  Result r = host->sh("systemctl is-active crt-booted.service; machinectl show booted -p Class -p Unit -p Service");
   EXPECT_THAT(r.out, HasSubstr("active\n"));
   EXPECT_THAT(r.out, HasSubstr("Class=container"));
+  EXPECT_THAT(r.out, HasSubstr("Service=crt\n"));
   EXPECT_THAT(r.out, HasSubstr("Unit=crt-booted.service"));
   EXPECT_TRUE(eventually("journalctl -M booted -t web --no-pager", "booted-pod-up"));
   r = host->sh("systemctl cat crt-booted.service");
@@ -104,8 +105,18 @@ TEST(Machines, TerminalPodIsAMachineWithItsOwnScope) {
   std::string m = "crt-" + uuid;
   Result r = host->sh("machinectl list --no-legend");
   EXPECT_THAT(r.out, HasSubstr(m + " container"));
-  r = host->sh("machinectl show " + m + " -p Unit -p Class -p State");
-  EXPECT_THAT(r.out, HasSubstr("Unit=machine-crt\\x2d" + std::regex_replace(uuid, std::regex("-"), "\\x2d") + ".scope"));
+  r = host->sh("machinectl show " + m + " -p Unit -p Class -p State -p Service");
+  std::string scope = "machine-crt\\x2d" + std::regex_replace(uuid, std::regex("-"), "\\x2d") + ".scope";
+  EXPECT_THAT(r.out, HasSubstr("Unit=" + scope));
+  EXPECT_THAT(r.out, HasSubstr("Class=container"));
+  EXPECT_THAT(r.out, HasSubstr("Service=crt\n"));
+  // crt made the scope, as machined would: delegated, accounted, in machine.slice.
+  r = host->sh("systemctl show '" + scope + "' -p Slice -p Delegate -p CPUAccounting -p MemoryAccounting -p DevicePolicy");
+  EXPECT_THAT(r.out, HasSubstr("Slice=machine.slice\n"));
+  EXPECT_THAT(r.out, HasSubstr("Delegate=yes\n"));
+  EXPECT_THAT(r.out, HasSubstr("CPUAccounting=yes\n"));
+  EXPECT_THAT(r.out, HasSubstr("MemoryAccounting=yes\n"));
+  EXPECT_THAT(r.out, HasSubstr("DevicePolicy=closed\n"));
   r = host->sh("systemd-cgls --no-pager -M " + m);
   EXPECT_THAT(r.out, HasSubstr("init.scope"));
   EXPECT_THAT(r.out, HasSubstr("system.slice"));
@@ -117,6 +128,21 @@ TEST(Machines, TerminalPodIsAMachineWithItsOwnScope) {
   EXPECT_TRUE(eventually("cat /var/lib/crt/t.rc", "0"));
   EXPECT_THAT(host->sh("cat /var/lib/crt/t.out").out, HasSubstr("got-term"));
   EXPECT_THAT(host->sh("machinectl list --no-legend").out, Not(HasSubstr(m)));
+  EXPECT_TRUE(eventually("systemctl is-active '" + scope + "'", "inactive"));
+}
+
+TEST(Machines, KilledCrtTakesItsMachineAndScopeAlong) {
+  host->sh("rm -f /var/lib/crt/k.uuid; crt run --uuid-file-save=/var/lib/crt/k.uuid busybox -- /bin/sleep 600 "
+           "> /dev/null 2>&1 & echo $! > /var/lib/crt/k.pid");
+  ASSERT_TRUE(eventually("cat /var/lib/crt/k.uuid", "-"));
+  std::string uuid = first_line(host->sh("cat /var/lib/crt/k.uuid").out);
+  std::string m = "crt-" + uuid;
+  ASSERT_TRUE(eventually("machinectl show " + m + " -p Service", "Service=crt"));
+  std::string scope = first_line(host->sh("machinectl show " + m + " -p Unit --value").out);
+  host->sh("kill -9 $(cat /var/lib/crt/k.pid)");
+  EXPECT_TRUE(eventually("machinectl list --no-legend | grep -c " + m + " || true", "0"));
+  EXPECT_TRUE(eventually("systemctl is-active '" + scope + "'", "inactive"));
+  EXPECT_TRUE(eventually("crt status " + uuid, "state=exited"));
 }
 
 TEST(Machines, DetachedPodIsATransientServiceAndTerminates) {
@@ -131,6 +157,7 @@ TEST(Machines, DetachedPodIsATransientServiceAndTerminates) {
   EXPECT_THAT(r.out, HasSubstr("Delegate=yes"));
   EXPECT_THAT(r.out, HasSubstr("KillMode=mixed"));
   EXPECT_EQ(host->sh("machinectl show crt-" + uuid + " -p Unit --value").out, unit + "\n");
+  EXPECT_EQ(host->sh("machinectl show crt-" + uuid + " -p Service --value").out, "crt\n");
   EXPECT_TRUE(eventually("journalctl -M crt-" + uuid + " -t busybox --no-pager", "detached-up"));
   host->sh("machinectl terminate crt-" + uuid);
   EXPECT_TRUE(eventually("systemctl is-active " + unit, "failed") ||
@@ -200,6 +227,7 @@ TEST(Template, StopSendsSigtermAndExitStatusReachesTheUnit) {
   std::string m = machine_of_unit("crt@busybox.service");
   ASSERT_FALSE(m.empty());
   std::string uuid = m.substr(4);
+  EXPECT_EQ(host->sh("machinectl show " + m + " -p Service --value").out, "crt\n");
   EXPECT_TRUE(eventually("journalctl -M " + m + " -t busybox --no-pager", "tmpl-up"));
   r = host->sh("systemctl stop crt@busybox.service; systemctl show crt@busybox.service -p Result -p ExecMainStatus", 60s);
   EXPECT_THAT(r.out, HasSubstr("Result=exit-code"));

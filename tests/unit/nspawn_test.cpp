@@ -1,4 +1,5 @@
 #include "runtime/nspawn.hpp"
+#include "runtime/supervisor.hpp"
 
 #include <gtest/gtest.h>
 
@@ -27,25 +28,6 @@ TEST(NspawnCommand, Default) {
                      "--uuid=0b6e0c3c-7d41-4b1a-9f55-2f4a4c1d2e3f", "--hostname=web-1", "--link-journal=try-guest",
                      "--directory=/var/lib/crt/pods/run/x/stage1/rootfs", "--register=no", "--keep-unit",
                      "--console=passive", "--", "--show-status=0", "--log-level=warning"}));
-}
-
-TEST(NspawnCommand, RegisteredWithMachined) {
-  NspawnOptions o;
-  o.register_machine = true;
-  o.keep_unit = false;
-  Strings a = nspawn_command(pod(), o);
-  EXPECT_TRUE(has(a, "--register=yes"));
-  EXPECT_FALSE(has(a, "--register=no"));
-  EXPECT_FALSE(has(a, "--keep-unit"));
-}
-
-TEST(NspawnCommand, RegisteredWithTheUnitCrtRunsIn) {
-  NspawnOptions o;
-  o.register_machine = true;
-  o.keep_unit = true;
-  Strings a = nspawn_command(pod(), o);
-  EXPECT_TRUE(has(a, "--register=yes"));
-  EXPECT_TRUE(has(a, "--keep-unit"));
 }
 
 TEST(NspawnCommand, SysResourceOnlyForANegativeOomScore) {
@@ -96,6 +78,28 @@ TEST(NspawnCommand, DirectoryWithSpacesStaysOneArgument) {
   NspawnOptions o;
   o.stage1_rootfs = "/var/lib/my crt/rootfs";
   EXPECT_TRUE(has(nspawn_command(pod(), o), "--directory=/var/lib/my crt/rootfs"));
+}
+
+TEST(NspawnNotice, LeaderPidComesBeforeReady) {
+  NspawnNotice n = parse_nspawn_notice("STATUS=Container running.\nX_NSPAWN_LEADER_PID=12424");
+  EXPECT_FALSE(n.ready);
+  ASSERT_TRUE(n.leader.has_value());
+  EXPECT_EQ(*n.leader, 12424);
+  n = parse_nspawn_notice("READY=1\n");
+  EXPECT_TRUE(n.ready);
+  EXPECT_FALSE(n.leader.has_value());
+  n = parse_nspawn_notice("X_NSPAWN_LEADER_PID=7\nREADY=1");
+  EXPECT_TRUE(n.ready);
+  EXPECT_EQ(n.leader.value_or(0), 7);
+}
+
+TEST(NspawnNotice, IgnoresLookalikes) {
+  EXPECT_FALSE(parse_nspawn_notice("READY=10").ready);
+  EXPECT_FALSE(parse_nspawn_notice("STATUS=READY=1").ready);
+  EXPECT_FALSE(parse_nspawn_notice("X_NSPAWN_LEADER_PID=12x").leader.has_value());
+  EXPECT_FALSE(parse_nspawn_notice("X_NSPAWN_LEADER_PID=").leader.has_value());
+  EXPECT_FALSE(parse_nspawn_notice("X_NSPAWN_LEADER_PID=-3").leader.has_value());
+  EXPECT_FALSE(parse_nspawn_notice("").ready);
 }
 
 }  // namespace
