@@ -6,6 +6,11 @@
 
 namespace crt::dbus {
 
+namespace {
+/// How long wait_until() sleeps at most between asking its `done()`.
+constexpr int kMaxPollMs = 100;
+}  // namespace
+
 Error bus_error(std::string_view what, const sdbus::Error& e) {
   std::string msg = e.getMessage();
   if (msg.empty()) msg = "failed";
@@ -34,7 +39,8 @@ void Bus::wait_until(const std::function<bool()>& done, std::chrono::millisecond
       auto pd = c.getEventLoopPollData();
       pollfd p{pd.fd, static_cast<short>(pd.events), 0};
       int bus_ms = pd.getPollTimeout();
-      int ms = bus_ms < 0 ? static_cast<int>(left.count()) : std::min(bus_ms, static_cast<int>(left.count()));
+      int ms = std::min(bus_ms < 0 ? static_cast<int>(left.count()) : std::min(bus_ms, static_cast<int>(left.count())),
+                        kMaxPollMs);
       if (::poll(&p, 1, ms) < 0 && errno != EINTR) throw_errno(std::string(what) + ": polling the bus");
     }
   });

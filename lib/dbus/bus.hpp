@@ -20,7 +20,8 @@ class Bus {
   ~Bus();
 
   /// Dispatches incoming messages (signals) until `done()` holds; throws
-  /// crt::Error naming `what` after `timeout`.
+  /// crt::Error naming `what` after `timeout`. `done()` is asked at least
+  /// every 100 ms, so it may also give up by throwing.
   void wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout, std::string_view what);
 
   struct Impl;

@@ -74,14 +74,25 @@ class JobWatch {
           results_[job] = result;
         });
     proxy_->finishRegistration();
-    // systemd sends job signals only while some client is subscribed.
-    proxy_->callMethod("Subscribe").onInterface(kManager);
+    // systemd sends job signals only while some client is subscribed; a
+    // connection that watched a job before is subscribed already.
+    try {
+      proxy_->callMethod("Subscribe").onInterface(kManager);
+    } catch (const sdbus::Error& e) {
+      if (e.getName() != "org.freedesktop.systemd1.AlreadySubscribed") throw;
+    }
   }
 
   sdbus::IProxy& proxy() { return *proxy_; }
 
-  std::string wait(const std::string& job, const std::string& what, std::chrono::milliseconds timeout) {
-    bus_.wait_until([&] { return results_.count(job) > 0; }, timeout, what);
+  std::string wait(const std::string& job, const std::string& what, std::chrono::milliseconds timeout,
+                   const std::function<void()>& check = {}) {
+    bus_.wait_until(
+        [&] {
+          if (check) check();
+          return results_.count(job) > 0;
+        },
+        timeout, what);
     return results_.at(job);
   }
 
@@ -92,7 +103,7 @@ class JobWatch {
 };
 
 std::string start_transient(Bus& bus, const std::string& name, const std::vector<Property>& props,
-                            std::chrono::milliseconds timeout) {
+                            std::chrono::milliseconds timeout, const std::function<void()>& check = {}) {
   std::string what = "starting transient unit " + quote(name);
   return call(what, [&] {
     JobWatch watch(bus);
@@ -102,14 +113,15 @@ std::string start_transient(Bus& bus, const std::string& name, const std::vector
         .onInterface(kManager)
         .withArguments(name, std::string("fail"), props, std::vector<AuxUnit>{})
         .storeResultsTo(job);
-    return watch.wait(job, what, timeout);
+    return watch.wait(job, what, timeout, check);
   });
 }
 
 }  // namespace
 
-std::string SystemdManager::start_transient_service(const TransientService& s, std::chrono::milliseconds timeout) {
-  return start_transient(bus_, s.name, properties_of(s), timeout);
+std::string SystemdManager::start_transient_service(const TransientService& s, std::chrono::milliseconds timeout,
+                                                    const std::function<void()>& check) {
+  return start_transient(bus_, s.name, properties_of(s), timeout, check);
 }
 
 std::string SystemdManager::start_transient_scope(const TransientScope& s, std::chrono::milliseconds timeout) {
@@ -123,6 +135,13 @@ std::string SystemdManager::stop_unit(const std::string& name, bool wait, std::c
     sdbus::ObjectPath job;
     watch.proxy().callMethod("StopUnit").onInterface(kManager).withArguments(name, std::string("replace")).storeResultsTo(job);
     return wait ? watch.wait(job, what, timeout) : std::string("queued");
+  });
+}
+
+void SystemdManager::reset_failed_unit(const std::string& name) {
+  call("resetting the failed state of unit " + quote(name), [&] {
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, kPath);
+    proxy->callMethod("ResetFailedUnit").onInterface(kManager).withArguments(name);
   });
 }
 

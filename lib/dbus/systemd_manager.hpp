@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,8 +65,11 @@ class SystemdManager {
 
   /// StartTransientUnit, then waits for the start job to finish (for
   /// Type=notify: until READY=1). Returns the job's result: "done" on success,
-  /// else "failed", "timeout", "canceled", "dependency" …
-  std::string start_transient_service(const TransientService& s, std::chrono::milliseconds timeout);
+  /// else "failed", "timeout", "canceled", "dependency" … While it waits,
+  /// `check` (if any) is called every 100 ms at most; what it throws ends the
+  /// wait (the unit goes on).
+  std::string start_transient_service(const TransientService& s, std::chrono::milliseconds timeout,
+                                      const std::function<void()>& check = {});
 
   /// StartTransientUnit for a scope; waits until its processes are in it.
   /// Returns the job's result as start_transient_service() does.
@@ -73,6 +77,9 @@ class SystemdManager {
 
   /// StopUnit; waits for the stop job when `wait`. Returns the job's result.
   std::string stop_unit(const std::string& name, bool wait, std::chrono::milliseconds timeout);
+
+  /// ResetFailedUnit: a failed unit is forgotten (transient ones go).
+  void reset_failed_unit(const std::string& name);
 
   /// KillUnit: sends `signal` to `who` ("main", "control" or "all").
   void kill_unit(const std::string& name, const std::string& who, int signal);

@@ -4,10 +4,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <vector>
 
 #include "common/error.hpp"
 #include "dbus/systemd_manager.hpp"
 #include "runtime/pods.hpp"
+#include "runtime/remove.hpp"
+#include "runtime/signals.hpp"
 
 namespace crt::runtime {
 
@@ -25,7 +30,42 @@ void require_systemd_host() {
     throw Error("--detach needs a host running systemd: the pod runs as one of its services");
 }
 
-/// Has the host's systemd run the prepared pod `uuid` and waits until it is ready.
+/// After Ctrl-C: the pod's service is stopped (the pod gracefully, as by
+/// `systemctl stop`), or killed if it will not stop, and then forgotten.
+void stop_started_unit(dbus::SystemdManager& sm, const std::string& unit) {
+  bool stopped = false;
+  try {
+    stopped = sm.stop_unit(unit, true, std::chrono::seconds(90)) == "done";
+  } catch (const Error& e) {
+    std::fprintf(stderr, "crt: warning: %s\n", e.what());
+  }
+  if (!stopped) sm.kill_unit(unit, "all", SIGKILL);
+  try {
+    sm.reset_failed_unit(unit);
+  } catch (const Error&) {
+    // Not failed: gone already.
+  }
+}
+
+/// ": the service is failed (exit-code, status 1)": how the service ended,
+/// if systemd still knows.
+std::string how_it_ended(dbus::SystemdManager& sm, const std::string& unit) {
+  try {
+    dbus::UnitState st = sm.unit_state(unit);
+    std::string s = ": the service is " + st.active_state;
+    std::vector<std::string> why;
+    if (!st.result.empty() && st.result != "success") why.push_back(st.result);
+    if (st.exec_main_status != 0) why.push_back("status " + std::to_string(st.exec_main_status));
+    for (size_t i = 0; i < why.size(); ++i) s += (i == 0 ? " (" : ", ") + why[i];
+    return why.empty() ? s : s + ")";
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+/// Has the host's systemd run the prepared pod `uuid` and waits until it is
+/// ready. Interrupted (Ctrl-C), it stops the service again before it throws;
+/// the caller blocks the signals (SignalBlock).
 void start_detached(dbus::Bus& bus, const std::string& uuid, bool debug, const RunContext& ctx) {
   std::string unit = detached_unit_name(uuid);
   std::string crt = own_binary().string();
@@ -43,12 +83,19 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, bool debug, const R
   if (debug) argv.emplace_back("--debug");
   argv.push_back(uuid);
   s.exec_start.push_back({crt, argv});
-  std::string result = with_context("starting pod " + uuid, [&] {
-    return dbus::SystemdManager(bus).start_transient_service(s, std::chrono::minutes(3));
-  });
+  dbus::SystemdManager sm(bus);
+  std::string result;
+  try {
+    result = sm.start_transient_service(s, std::chrono::minutes(3), check_interrupted);
+  } catch (const Interrupted&) {
+    stop_started_unit(sm, unit);
+    throw;
+  } catch (const Error& e) {
+    throw e.with_context("starting pod " + uuid);
+  }
   if (result != "done")
-    throw Error("pod " + uuid + " did not start: job of " + quote(unit) + " " + result + " (see 'journalctl -u " + unit +
-                "')");
+    throw Error("pod " + uuid + " did not start: job of " + quote(unit) + " " + result + how_it_ended(sm, unit) +
+                "; see 'journalctl -u " + unit + "'");
 }
 
 }  // namespace
@@ -57,10 +104,22 @@ std::string detached_unit_name(const std::string& uuid) { return "crt-" + uuid +
 
 std::string run_detached(const pod::RunRequest& req, const RunContext& ctx) {
   require_systemd_host();
+  SignalBlock signals;
   // Connect first: without a bus there is no point preparing the pod.
   dbus::Bus bus = dbus::Bus::system();
   std::string uuid = prepare_only(req, ctx);
-  start_detached(bus, uuid, req.pod.debug, ctx);
+  try {
+    start_detached(bus, uuid, req.pod.debug, ctx);
+  } catch (const Interrupted&) {
+    // The user gave up on a pod they never saw: it goes, like a pod whose
+    // crt run was interrupted.
+    try {
+      remove_pod(ctx.state_dir, find_pod(ctx.state_dir, uuid));
+    } catch (const Error& e) {
+      std::fprintf(stderr, "crt: warning: removing pod %s: %s\n", uuid.c_str(), e.what());
+    }
+    throw;
+  }
   return uuid;
 }
 
@@ -70,6 +129,7 @@ std::string run_prepared_detached(const std::string& ref, bool debug, const RunC
   if (e.status() != PodStatus::kPrepared)
     throw Error("pod " + e.uuid + " is " + status_name(e.status()) + ", not prepared");
   dbus::Bus bus = dbus::Bus::system();
+  SignalBlock signals;
   start_detached(bus, e.uuid, debug, ctx);
   return e.uuid;
 }

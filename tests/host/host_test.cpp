@@ -195,6 +195,43 @@ TEST(Machines, NotifyAppHoldsADetachedPodUntilReadyAndCrtStopEndsIt) {
   EXPECT_THAT(host->sh("machinectl list --no-legend").out, Not(HasSubstr(uuid)));
 }
 
+TEST(Machines, InterruptedDetachStopsTheServiceAndRemovesThePod) {
+  std::filesystem::create_directories(host->path("/opt/nr"));
+  std::filesystem::copy_file(NOTIFY_READY_BIN, host->path("/opt/nr/notify-ready"),
+                             std::filesystem::copy_options::overwrite_existing);
+  // The app would be ready in 60 s; crt is stopped while it waits.
+  host->sh("rm -f /var/lib/crt/i.*; (crt run --detach --volume=bin,kind=host,source=/opt/nr,readOnly=true busybox "
+           "--notify --mount=volume=bin,target=/opt/bin -- /opt/bin/notify-ready 60 > /var/lib/crt/i.out 2>&1 & "
+           "echo $! > /var/lib/crt/i.pid; wait $!; echo $? > /var/lib/crt/i.rc) > /dev/null 2>&1 &");
+  std::string list = "systemctl list-units --all --no-legend --plain 'crt-*-*.service'";
+  ASSERT_TRUE(eventually(list, "activating", 60s)) << host->sh(list).out;
+  std::smatch u;
+  std::string units = host->sh(list + " | grep activating").out;
+  ASSERT_TRUE(std::regex_search(units, u, std::regex("crt-([0-9a-f-]{36})\\.service"))) << units;
+  std::string uuid = u[1];
+  host->sh("kill -TERM $(cat /var/lib/crt/i.pid)");
+  // crt ends by the signal, as crt run does; the pod is gone with it.
+  ASSERT_TRUE(eventually("cat /var/lib/crt/i.rc", "143", 60s)) << host->sh("cat /var/lib/crt/i.out").out;
+  EXPECT_THAT(host->sh(list).out, Not(HasSubstr(uuid))) << host->sh("cat /var/lib/crt/i.out").out;
+  EXPECT_THAT(host->sh("machinectl list --no-legend").out, Not(HasSubstr(uuid)));
+  EXPECT_THAT(host->sh("ls /var/lib/crt/pods/*/").out, Not(HasSubstr(uuid)));
+}
+
+TEST(Machines, DetachedPodThatFailsToStartSaysHowItsServiceEnded) {
+  // A prepared pod whose manifest was damaged: the service's crt cannot
+  // read it.
+  Result r = host->sh("crt prepare -q busybox -- /bin/true");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = first_line(r.out);
+  host->sh("echo '{' > /var/lib/crt/pods/prepared/" + uuid + "/pod.json");
+  r = host->sh("crt run-prepared --detach " + uuid, 90s);
+  EXPECT_EQ(r.status, 254) << r.out << r.err;
+  std::string unit = "crt-" + uuid + ".service";
+  EXPECT_THAT(r.err, HasSubstr("pod " + uuid + " did not start: job of '" + unit + "' failed: the service is failed "
+                               "(exit-code, status 254); see 'journalctl -u " + unit + "'"));
+  host->sh("systemctl reset-failed " + unit + "; crt rm " + uuid);
+}
+
 TEST(Machines, PreparedPodRunsDetached) {
   Result r = host->sh("crt prepare -q busybox -- /bin/sh -c 'echo prepared-detached-up; exec sleep 600'", 90s);
   ASSERT_EQ(r.status, 0) << r.err;
