@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -178,8 +179,16 @@ void TestHost::stop() {
     mounted_ = false;
   }
   if (!dir_.empty()) {
+    // What the test host's last processes still held may take a moment to
+    // be released; try a few times, and say so if the directory stays.
     std::error_code ec;
-    stdfs::remove_all(dir_, ec);
+    for (int i = 0; i < 50; ++i) {
+      ec.clear();
+      stdfs::remove_all(dir_, ec);
+      if (!ec) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    if (ec) std::fprintf(stderr, "test host: could not remove %s: %s\n", dir_.c_str(), ec.message().c_str());
     dir_.clear();
   }
 }
