@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -270,8 +272,12 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
 
 }  // namespace
 
-int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::string> command) {
+int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::string> command, bool terminal) {
   Plan p = with_context("entering pod " + pod.uuid, [&] { return make_plan(pod, app, std::move(command)); });
+  if (terminal && std::none_of(p.env.begin(), p.env.end(), [](const std::string& kv) { return kv.rfind("TERM=", 0) == 0; })) {
+    const char* term = std::getenv("TERM");
+    p.env.push_back(std::string("TERM=") + (term != nullptr && *term != '\0' ? term : "xterm"));
+  }
   std::vector<char*> argv, envp;
   for (auto& a : p.argv) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -12,6 +12,8 @@ namespace crt::runtime {
 /// user, groups, capabilities, no_new_privs and system call filter — so
 /// entering is no way around the sandbox. Without a command, the image's
 /// shell. The terminal is passed through. Returns the command's status.
-int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::string> command);
+/// With `terminal`, a command run on the user's terminal gets its TERM when
+/// the app has none.
+int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::string> command, bool terminal = false);
 
 }  // namespace crt::runtime

@@ -98,10 +98,12 @@ TEST_F(EnterTest, PassesTheStatusAndDefaultsToTheShell) {
 TEST_F(EnterTest, OnATerminalTheCommandGetsOne) {
   start({});
   Result r = run_on_terminal(
-      crt_argv({"exec", "-it", uuid_, "/bin/sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 3"}),
+      crt_argv({"exec", "-it", uuid_, "/bin/sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; echo \"term=$TERM.\"; exit 3"}),
       std::chrono::seconds(20));
   EXPECT_EQ(r.status, 3) << r.out;
   EXPECT_THAT(r.out, HasSubstr("on-a-tty"));
+  // The app runs without a terminal, so has no TERM: the command gets the user's.
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("term=[^.\r\n]+\\."));
 }
 
 TEST_F(EnterTest, ClearErrors) {
