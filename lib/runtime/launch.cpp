@@ -341,6 +341,17 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   sopts.ready_file = pod.ready_file();
   if (!m.interactive) sopts.journal_dir = pod.journal_dir();
   for (const auto& a : m.apps) sopts.apps.push_back(a.name);
+  sopts.pod_ending = [&]() noexcept {
+    // app-exited records a failed app before its OnFailure= job ends, so
+    // before the pod's systemd can count its start as done.
+    try {
+      std::vector<pod::AppExit> exits = read_app_exits(pod.path());
+      for (const auto& e : exits)
+        if (e.status != 0 && pod::decide(m.exit_policy, sopts.apps, exits, e) != pod::PodAction::kContinue) return true;
+    } catch (const std::exception&) {
+    }
+    return false;
+  };
   sopts.on_leader = [&](pid_t leader) {
     if (machine.register_leader(leader)) trace("registered machine " + m.machine_name() + " (leader pid " + std::to_string(leader) + ")");
   };

@@ -25,6 +25,10 @@ struct SuperviseOptions {
   /// Called with the host PID of the pod's init when nspawn reports it
   /// (X_NSPAWN_LEADER_PID), always before READY=1 is passed on.
   std::function<void(pid_t)> on_leader;
+  /// Asked when READY=1 comes: true when an app has failed already and the
+  /// pod is ending. The pod's systemd reports itself ready once its start
+  /// jobs are done, failed ones included; such a pod is never called ready.
+  std::function<bool()> pod_ending;
 };
 
 /// What a message on nspawn's readiness socket says.

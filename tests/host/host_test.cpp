@@ -232,6 +232,18 @@ TEST(Machines, DetachedPodThatFailsToStartSaysHowItsServiceEnded) {
   host->sh("systemctl reset-failed " + unit + "; crt rm " + uuid);
 }
 
+TEST(Machines, NotifyAppFailingBeforeReadyNeverMakesThePodReady) {
+  // The pod's systemd counts its start as done once the app's start job has
+  // failed, and says READY=1 while the pod is already ending: a race crt run
+  // --detach used to lose now and then.
+  for (int i = 0; i < 8; ++i) {
+    Result r = host->sh("crt run --detach busybox --notify -- /bin/sh -c 'exit 7'", 90s);
+    ASSERT_EQ(r.status, 254) << "run " << i << ": " << r.out << r.err;
+    EXPECT_THAT(r.err, HasSubstr("failed: the service is failed (exit-code, status 7)"));
+  }
+  host->sh("systemctl reset-failed 'crt-*.service'");
+}
+
 TEST(Machines, PreparedPodRunsDetached) {
   Result r = host->sh("crt prepare -q busybox -- /bin/sh -c 'echo prepared-detached-up; exec sleep 600'", 90s);
   ASSERT_EQ(r.status, 0) << r.err;
