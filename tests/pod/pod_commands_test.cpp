@@ -177,6 +177,20 @@ TEST_F(PodCommandsTest, StopIsGracefulAndTheLastLineIsKept) {
   EXPECT_THAT(r.out, HasSubstr("last words\n"));
 }
 
+TEST_F(PodCommandsTest, WaitReadyTakesThePodAfterItAndGivesUpOnAFailedStart) {
+  std::string file = dir_ + "/uuid";
+  // The app fails before it says READY=1: the pod never counts as ready.
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--notify", "--", "/bin/sh", "-c",
+                      "sleep 1; exit 7"}),
+            detached());
+  std::string uuid = wait_uuid(file);
+  Result r = crt({"status", "--wait-ready", uuid});
+  EXPECT_EQ(r.status, 254) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("pod " + uuid + " is exited: it will not become ready"));
+  EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid) + "/ready"));
+  EXPECT_EQ(p.wait().status, 7);
+}
+
 TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",

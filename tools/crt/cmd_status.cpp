@@ -101,6 +101,18 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
       ->expected(0, 1)
       ->default_str("forever");
   cmd->callback([a, cmd, &g] {
+    // "--wait-ready POD": CLI11 hands an option whose value is optional the
+    // next word; a word that is no duration is the pod.
+    for (std::string* v : {&a->wait_ready, &a->wait}) {
+      if (!a->ref.pod.empty() || !a->ref.uuid_file.empty() || v->empty() || v->front() == '-') continue;
+      if (*v == "forever" || *v == "infinity") continue;
+      try {
+        parse_duration(*v);
+      } catch (const Error&) {
+        a->ref.pod = *v;
+        v->clear();
+      }
+    }
     runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
     runtime::PodInfo info = runtime::pod_info(e);
     if (cmd->count("--wait-ready") > 0) {
