@@ -9,12 +9,17 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -174,7 +179,9 @@ struct Failure {
 };
 const char* const kSteps[] = {"joining the app's namespaces", "changing into the app's root", "dropping capabilities",
                               "setting the app's user and groups", "loading the app's system call filter",
-                              "setting the app's capabilities", "running the command"};
+                              "setting the app's capabilities", "running the command",
+                              "making a terminal in the pod"};
+constexpr int kStepTerminal = 7;
 
 [[noreturn]] void fail(int fd, int step) noexcept {
   Failure f{step, errno};
@@ -226,6 +233,78 @@ int wait_status(pid_t pid) {
   while (::waitpid(pid, &st, 0) < 0)
     if (errno != EINTR) return 125;
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/// crt's terminal in raw mode while a command runs on a terminal of the
+/// pod's: keys go through unchanged, the pod's terminal interprets them.
+class RawTerminal {
+ public:
+  explicit RawTerminal(int fd) : fd_(fd) {
+    if (::tcgetattr(fd_, &saved_) < 0) return;
+    termios raw = saved_;
+    ::cfmakeraw(&raw);
+    active_ = ::tcsetattr(fd_, TCSADRAIN, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(fd_, TCSADRAIN, &saved_);
+  }
+  RawTerminal(const RawTerminal&) = delete;
+  RawTerminal& operator=(const RawTerminal&) = delete;
+
+ private:
+  int fd_;
+  termios saved_{};
+  bool active_ = false;
+};
+
+bool write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+/// Copies crt's terminal (fds 0 and 1) to and from the pod's terminal
+/// `master` until the command's side is closed, passing window size changes
+/// on; then waits for the command.
+int relay_terminal(int master, pid_t command) {
+  sigset_t winch;
+  sigemptyset(&winch);
+  sigaddset(&winch, SIGWINCH);
+  ::sigprocmask(SIG_BLOCK, &winch, nullptr);
+  int sfd = ::signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK);
+  pollfd fds[3] = {{0, POLLIN, 0}, {master, POLLIN, 0}, {sfd, POLLIN, 0}};
+  char buf[8192];
+  for (;;) {
+    if (::poll(fds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[2].revents & POLLIN) {
+      signalfd_siginfo si;
+      while (::read(sfd, &si, sizeof si) > 0) {
+      }
+      winsize ws{};
+      if (::ioctl(0, TIOCGWINSZ, &ws) == 0) ::ioctl(master, TIOCSWINSZ, &ws);
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = ::read(0, buf, sizeof buf);
+      if (n > 0 && !write_all(master, buf, static_cast<size_t>(n))) break;
+      if (n <= 0 && errno != EINTR) fds[0].fd = -1;  // crt's terminal is gone: the command goes on
+    }
+    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = ::read(master, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0 || !write_all(1, buf, static_cast<size_t>(n))) break;  // EIO: the command's side is closed
+    }
+  }
+  // Closing the pod's terminal hangs it up: what still runs on it gets SIGHUP.
+  ::close(master);
+  return wait_status(command);
 }
 
 Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std::string> command) {
@@ -293,6 +372,8 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) < 0) throw_errno("creating a pipe");
   UniqueFd err_read(pipefd[0]), err_write(pipefd[1]);
+  std::optional<RawTerminal> raw;
+  if (terminal) raw.emplace(0);
   pid_t child = ::fork();
   if (child < 0) throw_errno("forking");
   if (child == 0) {
@@ -300,11 +381,36 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
     for (const auto& fd : p.cgroup_procs) (void)!::write(fd.get(), "0", 1);
     for (const auto& ns : p.namespaces)
       if (::setns(ns.get(), 0) < 0) fail(err_write.get(), 0);
+    // A terminal of the pod's own devpts (the app's /dev/pts is bound from
+    // it), so that the command's terminal exists in the pod (tty, ttyname).
+    int master = -1, peer = -1;
+    if (terminal) {
+      master = ::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+      int unlock = 0;
+      if (master < 0 || ::ioctl(master, TIOCSPTLCK, &unlock) < 0) fail(err_write.get(), kStepTerminal);
+      peer = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+      if (peer < 0) fail(err_write.get(), kStepTerminal);
+      winsize ws{};
+      if (::ioctl(0, TIOCGWINSZ, &ws) == 0) ::ioctl(peer, TIOCSWINSZ, &ws);
+    }
     // setns() to a PID namespace takes effect for children only.
     pid_t inner = ::fork();
     if (inner < 0) fail(err_write.get(), 0);
-    if (inner == 0) become_app(p, argv.data(), envp.data(), err_write.get());
+    if (inner == 0) {
+      if (terminal) {
+        ::close(master);
+        if (::setsid() < 0 || ::ioctl(peer, TIOCSCTTY, 0) < 0) fail(err_write.get(), kStepTerminal);
+        for (int fd = 0; fd <= 2; ++fd)
+          if (::dup2(peer, fd) < 0) fail(err_write.get(), kStepTerminal);
+        if (peer > 2) ::close(peer);
+      }
+      become_app(p, argv.data(), envp.data(), err_write.get());
+    }
     err_write.reset();
+    if (terminal) {
+      ::close(peer);
+      _exit(relay_terminal(master, inner));
+    }
     _exit(wait_status(inner));
   }
   err_write.reset();

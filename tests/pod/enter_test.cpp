@@ -98,10 +98,14 @@ TEST_F(EnterTest, PassesTheStatusAndDefaultsToTheShell) {
 TEST_F(EnterTest, OnATerminalTheCommandGetsOne) {
   start({});
   Result r = run_on_terminal(
-      crt_argv({"exec", "-it", uuid_, "/bin/sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; echo \"term=$TERM.\"; exit 3"}),
+      crt_argv({"exec", "-it", uuid_, "/bin/sh", "-c",
+                "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; tty; echo \"term=$TERM.\"; exit 3"}),
       std::chrono::seconds(20));
   EXPECT_EQ(r.status, 3) << r.out;
   EXPECT_THAT(r.out, HasSubstr("on-a-tty"));
+  // A terminal of the pod's own: its name resolves inside the app.
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("/dev/pts/[0-9]+"));
+  EXPECT_THAT(r.out, Not(HasSubstr("not a tty")));
   // The app runs without a terminal, so has no TERM: the command gets the user's.
   EXPECT_THAT(r.out, ::testing::ContainsRegex("term=[^.\r\n]+\\."));
 }

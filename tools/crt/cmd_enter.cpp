@@ -71,7 +71,7 @@ void add_enter_commands(CLI::App& app, const GlobalOptions& g, int& exit_status)
   auto e = std::make_shared<EnterArgs>();
   CLI::App* exec = add(app, "exec", "Like enter, with Docker's -i and -t", e);
   exec->add_flag("-i,--interactive", e->interactive, "Keep stdin open (it always is)");
-  exec->add_flag("-t,--tty", e->tty, "Insist on a terminal");
+  exec->add_flag("-t,--tty", e->tty, "Run the command on a terminal of the pod's own, relayed to crt's (which must be one)");
   exec->callback([e, exec, &g, &exit_status] {
     e->rest = exec->remaining();
     run_enter(g, *e, exit_status, e->tty);
