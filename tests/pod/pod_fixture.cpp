@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -65,6 +66,16 @@ void PodTest::SetUp() {
 
 void PodTest::TearDown() {
   if (dir_.empty()) return;
+  if (HasFailure()) {
+    // What nspawn said is often why a pod did not do what the test wanted.
+    std::error_code ec;
+    for (const auto& state : stdfs::directory_iterator(dir_ + "/pods", ec))
+      for (const auto& pod : stdfs::directory_iterator(state.path(), ec)) {
+        std::string log = read_file((pod.path() / "nspawn.log").string());
+        if (log.size() > 3000) log = "…" + log.substr(log.size() - 3000);
+        if (!log.empty()) std::fprintf(stderr, "--- %s/nspawn.log:\n%s\n", pod.path().c_str(), log.c_str());
+      }
+  }
   // A pod still running at this point is a test failure; give it a moment
   // to finish its orderly exit first.
   std::vector<std::string> nspawns;

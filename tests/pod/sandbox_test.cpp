@@ -123,7 +123,7 @@ TEST_F(SandboxTest, DeniedSyscallFailsWithEperm) {
   // adjtimex() without arguments only reads the clock: no capability needed,
   // but @clock is not in the default allow-list.
   Result r = crt({"run", "busybox", "--", "adjtimex"});
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 1) << r.err;
   EXPECT_THAT(r.out, HasSubstr("Operation not permitted"));
   // A filter of the user's own: mkdir removed.
   r = crt({"run", "busybox", "--seccomp=mode=remove,mkdir,mkdirat", "--", "mkdir", "/x"});
