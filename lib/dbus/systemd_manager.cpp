@@ -19,21 +19,28 @@ using Property = sdbus::Struct<std::string, sdbus::Variant>;
 using ExecProperty = sdbus::Struct<std::string, std::vector<std::string>, bool>;
 using AuxUnit = sdbus::Struct<std::string, std::vector<Property>>;
 
-std::vector<Property> properties_of(const TransientService& s) {
-  std::vector<Property> p;
+/// Properties transient services and scopes share.
+void add_common(std::vector<Property>& p, const std::string& description, const std::string& slice, bool delegate,
+                bool accounting, bool collect) {
   auto add = [&](const char* key, sdbus::Variant v) { p.emplace_back(key, std::move(v)); };
-  if (!s.description.empty()) add("Description", s.description);
-  if (!s.slice.empty()) add("Slice", s.slice);
-  add("Type", s.type);
-  if (!s.notify_access.empty()) add("NotifyAccess", s.notify_access);
-  if (!s.kill_mode.empty()) add("KillMode", s.kill_mode);
-  if (s.delegate) add("Delegate", true);
-  if (s.accounting) {
+  if (!description.empty()) add("Description", description);
+  if (!slice.empty()) add("Slice", slice);
+  if (delegate) add("Delegate", true);
+  if (accounting) {
     add("CPUAccounting", true);
     add("MemoryAccounting", true);
     add("TasksAccounting", true);
   }
-  if (s.collect) add("CollectMode", std::string("inactive-or-failed"));
+  if (collect) add("CollectMode", std::string("inactive-or-failed"));
+}
+
+std::vector<Property> properties_of(const TransientService& s) {
+  std::vector<Property> p;
+  auto add = [&](const char* key, sdbus::Variant v) { p.emplace_back(key, std::move(v)); };
+  add_common(p, s.description, s.slice, s.delegate, s.accounting, s.collect);
+  add("Type", s.type);
+  if (!s.notify_access.empty()) add("NotifyAccess", s.notify_access);
+  if (!s.kill_mode.empty()) add("KillMode", s.kill_mode);
   std::vector<ExecProperty> exec;
   for (const auto& e : s.exec_start) exec.emplace_back(e.path, e.argv, false);
   if (!exec.empty()) add("ExecStart", exec);
@@ -44,16 +51,8 @@ std::vector<Property> properties_of(const TransientService& s) {
 std::vector<Property> properties_of(const TransientScope& s) {
   std::vector<Property> p;
   auto add = [&](const char* key, sdbus::Variant v) { p.emplace_back(key, std::move(v)); };
-  if (!s.description.empty()) add("Description", s.description);
-  if (!s.slice.empty()) add("Slice", s.slice);
+  add_common(p, s.description, s.slice, s.delegate, s.accounting, s.collect);
   add("PIDs", s.pids);
-  if (s.delegate) add("Delegate", true);
-  if (s.accounting) {
-    add("CPUAccounting", true);
-    add("MemoryAccounting", true);
-    add("TasksAccounting", true);
-  }
-  if (s.collect) add("CollectMode", std::string("inactive-or-failed"));
   if (!s.device_policy.empty()) add("DevicePolicy", s.device_policy);
   if (!s.device_allow.empty()) {
     std::vector<sdbus::Struct<std::string, std::string>> allow;

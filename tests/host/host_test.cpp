@@ -57,6 +57,14 @@ std::string machine_of_unit(const std::string& unit) {
   return first_line(r.out);
 }
 
+/// Puts the notify-ready helper (READY=1 after N seconds) at /opt/nr in the
+/// test host, for a host volume.
+void install_notify_ready() {
+  std::filesystem::create_directories(host->path("/opt/nr"));
+  std::filesystem::copy_file(NOTIFY_READY_BIN, host->path("/opt/nr/notify-ready"),
+                             std::filesystem::copy_options::overwrite_existing);
+}
+
 /// Waits until `script` prints something containing `what`.
 bool eventually(const std::string& script, const std::string& what, std::chrono::seconds t = 20s) {
   for (auto until = std::chrono::steady_clock::now() + t; std::chrono::steady_clock::now() < until;) {
@@ -167,9 +175,7 @@ TEST(Machines, DetachedPodIsATransientServiceAndTerminates) {
 TEST(Machines, NotifyAppHoldsADetachedPodUntilReadyAndCrtStopEndsIt) {
   // notify-ready sends READY=1 after 3 s: until then the pod is not ready,
   // so neither crt run --detach returns nor is its service active.
-  std::filesystem::create_directories(host->path("/opt/nr"));
-  std::filesystem::copy_file(NOTIFY_READY_BIN, host->path("/opt/nr/notify-ready"),
-                             std::filesystem::copy_options::overwrite_existing);
+  install_notify_ready();
   Result r = host->sh("S=$(date +%s%N); crt run --detach --volume=bin,kind=host,source=/opt/nr,readOnly=true busybox "
                       "--notify --mount=volume=bin,target=/opt/bin -- /opt/bin/notify-ready 3 && "
                       "echo ms=$(( ($(date +%s%N) - S) / 1000000 ))", 90s);
@@ -196,9 +202,7 @@ TEST(Machines, NotifyAppHoldsADetachedPodUntilReadyAndCrtStopEndsIt) {
 }
 
 TEST(Machines, InterruptedDetachStopsTheServiceAndRemovesThePod) {
-  std::filesystem::create_directories(host->path("/opt/nr"));
-  std::filesystem::copy_file(NOTIFY_READY_BIN, host->path("/opt/nr/notify-ready"),
-                             std::filesystem::copy_options::overwrite_existing);
+  install_notify_ready();
   // The app would be ready in 60 s; crt is stopped while it waits.
   host->sh("rm -f /var/lib/crt/i.*; (crt run --detach --volume=bin,kind=host,source=/opt/nr,readOnly=true busybox "
            "--notify --mount=volume=bin,target=/opt/bin -- /opt/bin/notify-ready 60 > /var/lib/crt/i.out 2>&1 & "
