@@ -134,9 +134,11 @@ Layout detect_layout() {
   return l;
 }
 
-std::string PodCgroup::relative_path(const std::string& machine_name) {
-  return "machine.slice/machine-" + unit::escape_unit_name(machine_name) + ".scope";
+std::string PodCgroup::scope_name(const std::string& machine_name) {
+  return "machine-" + unit::escape_unit_name(machine_name) + ".scope";
 }
+
+std::string PodCgroup::relative_path(const std::string& machine_name) { return "machine.slice/" + scope_name(machine_name); }
 
 std::vector<stdfs::path> PodCgroup::paths() const {
   std::vector<stdfs::path> out;

@@ -31,21 +31,25 @@ Layout parse_layout(const std::string& mountinfo);
 /// container: machine.slice/machine-crt\x2d<uuid>.scope in every hierarchy.
 class PodCgroup {
  public:
-  /// The relative path of machine `machine_name`'s cgroup.
+  /// The scope of machine `machine_name`, as machined names it:
+  /// "machine-crt\\x2d<uuid>.scope".
+  static std::string scope_name(const std::string& machine_name);
+  /// The relative path of machine `machine_name`'s cgroup: its scope in machine.slice.
   static std::string relative_path(const std::string& machine_name);
 
   /// Creates the cgroup in every hierarchy (cpuset initialized, v2
   /// controllers enabled down to it).
   static PodCgroup create(const Layout& layout, const std::string& machine_name);
 
-  /// On a host run by systemd, the pod's cgroup is systemd's (machined's
-  /// scope or crt's own unit): only the v1 controller directories the pod's
-  /// systemd needs are made, for nspawn_args(); nothing is moved or killed.
+  /// On a host run by systemd, the pod's cgroup is systemd's (the scope crt
+  /// makes or the unit crt runs in): only the v1 controller directories the
+  /// pod's systemd needs are made, for nspawn_args(); nothing is moved or killed.
   static PodCgroup create_under_host_systemd(const Layout& layout, const std::string& relative);
 
-  /// Makes those v1 directories (again): systemd removes the ones of
-  /// controllers it does not delegate when it sets up a new unit, so a pod
-  /// in a scope crt just made needs them remade.
+  /// Makes those v1 directories again once crt has made the pod's scope:
+  /// systemd removes the ones of controllers it does not delegate (blkio)
+  /// when it sets the scope up. Made only then, the cpu ones leave the
+  /// scope without CPU figures in systemd-cgtop (seen in the host test).
   void make_host_managed_dirs() const;
 
   /// Refers to an existing pod cgroup (for cleanup).

@@ -11,7 +11,6 @@
 #include "cgroup/cgroup.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
-#include "unit/escape.hpp"
 
 namespace crt::runtime {
 
@@ -70,9 +69,7 @@ std::string payload_cgroup(const HostMode& host, const std::string& machine_name
   return base + "/payload";
 }
 
-std::string pod_scope_name(const std::string& machine_name) {
-  return "machine-" + unit::escape_unit_name(machine_name) + ".scope";
-}
+
 
 void leave_unit_cgroup_root(const HostMode& host) {
   if (!host.in_unit || host.cgroup.empty()) return;

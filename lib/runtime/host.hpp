@@ -22,10 +22,6 @@ HostMode detect_host();
 /// manager.
 bool is_service_unit(const std::string& unit);
 
-/// The scope crt makes for a pod run outside any service, as machined
-/// would name it: "machine-crt\\x2d<uuid>.scope" in machine.slice.
-std::string pod_scope_name(const std::string& machine_name);
-
 /// The cgroup nspawn puts a pod's init in on a systemd host, relative to the
 /// hierarchy root: "payload" below the machine's scope, or below the unit crt
 /// runs in.

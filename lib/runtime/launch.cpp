@@ -179,7 +179,7 @@ class PodMachine {
 
   void make_scope(pid_t pid) {
     dbus::TransientScope sc;
-    sc.name = pod_scope_name(m_.machine_name());
+    sc.name = cgroup::PodCgroup::scope_name(m_.machine_name());
     sc.description = "crt pod " + m_.uuid;
     sc.slice = "machine.slice";
     sc.pids = {static_cast<uint32_t>(pid)};
@@ -288,7 +288,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
 
   HostMode host = detect_host();
   trace(host.systemd ? (host.in_unit ? "host runs systemd; the pod registers with unit " + host.unit
-                                     : "host runs systemd; the pod gets scope " + pod_scope_name(m.machine_name()))
+                                     : "host runs systemd; the pod gets scope " + cgroup::PodCgroup::scope_name(m.machine_name()))
                      : std::string("no systemd on the host: machined integration is off"));
   PodMachine machine(host, pod, m);
   cgroup::PodCgroup cg = pod_cgroup(host, m);
@@ -327,7 +327,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     }
     if (::write(gate.get(), "x", 1) != 1) throw_errno("starting systemd-nspawn");
     gate = UniqueFd();
-    trace("moved systemd-nspawn into scope " + pod_scope_name(m.machine_name()));
+    trace("moved systemd-nspawn into scope " + cgroup::PodCgroup::scope_name(m.machine_name()));
   }
   trace("started systemd-nspawn (pid " + std::to_string(pid) + ")");
   start_network(pod, m, network, pid);
