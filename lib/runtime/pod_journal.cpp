@@ -1,9 +1,14 @@
 #include "runtime/pod_journal.hpp"
 
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <optional>
 
 #include "common/error.hpp"
+#include "mount/overlay.hpp"
 
 namespace crt::runtime {
 
@@ -18,6 +23,34 @@ std::optional<std::string_view> field(sd_journal* j, const char* name) {
   return eq == std::string_view::npos ? std::string_view() : v.substr(eq + 1);
 }
 
+/// Closing the last reference to an inotify descriptor waits for the kernel
+/// to retire its watches, an SRCU grace period: 10-15 ms here, which crt run
+/// would spend after its pod has ended (and the same at exit, had it not
+/// closed it). A child that holds only a copy of `fd` takes that last
+/// reference instead, and the caller closes its own at once; the child ends
+/// by itself and is reaped when crt exits.
+void close_inotify_in_background(int fd, const std::function<void()>& close_own) {
+  int gate[2];
+  if (::pipe2(gate, O_CLOEXEC) < 0) return close_own();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Not in crt's private mount namespace: the pod's mounts go when crt
+    // exits, as they did, not when this child does.
+    if (int host = mount::original_mount_namespace(); host >= 0) ::setns(host, CLONE_NEWNS);
+    int keep[2] = {std::min(fd, gate[0]), std::max(fd, gate[0])};
+    if (keep[0] > 0) ::close_range(0, static_cast<unsigned>(keep[0]) - 1, 0);
+    ::close_range(static_cast<unsigned>(keep[0]) + 1, static_cast<unsigned>(keep[1]) - 1, 0);
+    ::close_range(static_cast<unsigned>(keep[1]) + 1, ~0U, 0);
+    char c;
+    while (::read(gate[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);  // the slow close happens here
+  }
+  ::close(gate[0]);
+  close_own();           // not the last reference when the child holds one
+  ::close(gate[1]);      // now the child may go
+}
+
 }  // namespace
 
 PodJournal::PodJournal(const std::filesystem::path& dir, std::vector<std::string> apps) : apps_(std::move(apps)) {
@@ -26,11 +59,17 @@ PodJournal::PodJournal(const std::filesystem::path& dir, std::vector<std::string
   sd_journal_seek_head(j_);
 }
 
-PodJournal::~PodJournal() { sd_journal_close(j_); }
+PodJournal::~PodJournal() {
+  if (watched_ >= 0)
+    close_inotify_in_background(watched_, [this] { sd_journal_close(j_); });
+  else
+    sd_journal_close(j_);
+}
 
-int PodJournal::fd() const {
+int PodJournal::fd() {
   int fd = sd_journal_get_fd(j_);
   if (fd < 0) throw_errno(-fd, "watching the pod's journal");
+  watched_ = fd;
   return fd;
 }
 
@@ -38,7 +77,10 @@ uint32_t PodJournal::events() const { return static_cast<uint32_t>(sd_journal_ge
 
 void PodJournal::process() { sd_journal_process(j_); }
 
-void PodJournal::wait(uint64_t timeout_us) { sd_journal_wait(j_, timeout_us); }
+void PodJournal::wait(uint64_t timeout_us) {
+  watched_ = sd_journal_get_fd(j_);
+  sd_journal_wait(j_, timeout_us);
+}
 
 bool PodJournal::next(JournalLine& out) {
   while (sd_journal_next(j_) > 0) {

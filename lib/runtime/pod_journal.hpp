@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -33,7 +34,7 @@ class PodJournal {
   PodJournal& operator=(const PodJournal&) = delete;
 
   /// An fd that becomes readable when the journal changes, and its events.
-  [[nodiscard]] int fd() const;
+  [[nodiscard]] int fd();
   [[nodiscard]] uint32_t events() const;
   /// Takes note of journal changes (call when fd() is readable).
   void process();
@@ -49,6 +50,7 @@ class PodJournal {
  private:
   bool next(JournalLine& out);
   sd_journal* j_ = nullptr;
+  int watched_ = -1;  ///< the journal's inotify fd, once there is one
   std::vector<std::string> apps_;
 };
 
