@@ -177,11 +177,19 @@ void PodCgroup::make_host_managed_dirs() const {
   });
 }
 
-std::vector<UniqueFd> PodCgroup::open_procs() const {
-  std::vector<UniqueFd> fds;
-  if (host_managed_) return fds;
-  for (const auto& p : paths()) fds.push_back(fs::open_fd(p / "cgroup.procs", O_WRONLY));
-  return fds;
+Entry PodCgroup::open_entry() const {
+  Entry e;
+  if (host_managed_) return e;
+  for (const auto& h : layout_.hierarchies) {
+    stdfs::path dir = h.mount_point / relative_;
+    if (h.v2) {
+      e.v2_dir = fs::open_fd(dir, O_PATH | O_DIRECTORY);
+      e.v2_procs = fs::open_fd(dir / "cgroup.procs", O_WRONLY);
+    } else {
+      e.v1_tasks.push_back(fs::open_fd(dir / "tasks", O_WRONLY));
+    }
+  }
+  return e;
 }
 
 std::string escape_nspawn_path(const std::string& path) {

@@ -152,7 +152,7 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
   // interactive pod shares with the user's terminal.
   if (m.interactive && !opts.debug) add.emplace_back("SYSTEMD_LOG_LEVEL=crit");
   s.env = environment_with({"SYSTEMD_COLORS", "NOTIFY_SOCKET"}, add);
-  s.cgroup_procs = cg.open_procs();
+  s.cgroup = cg.open_entry();
   s.own_process_group = !m.interactive;
   s.mask = signals.saved();
   if (!m.interactive) s.stdin_fd = fs::open_fd("/dev/null", O_RDONLY);
@@ -313,6 +313,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("creating a pipe");
     s.start_gate = UniqueFd(fds[0]);
     gate = UniqueFd(fds[1]);
+    s.start_gate_peer = gate.get();
   }
   pid_t pid = spawn(s);
   s.start_gate = UniqueFd();

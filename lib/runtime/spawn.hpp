@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cgroup/cgroup.hpp"
 #include "common/fd.hpp"
 
 namespace crt::runtime {
@@ -14,13 +15,14 @@ namespace crt::runtime {
 struct Spawn {
   std::vector<std::string> argv;
   std::vector<std::string> env;
-  std::vector<UniqueFd> cgroup_procs;       ///< the child writes "0" to each: joins the pod's cgroup
+  cgroup::Entry cgroup;                     ///< the child starts in this cgroup (empty: the caller's)
   UniqueFd stdin_fd, stdout_fd, stderr_fd;  ///< invalid: inherit
   int keep_fd = -1;                         ///< survives exec (the pod directory's lock)
   /// When valid, the child waits for one byte on it before it executes the
   /// command, and gives up if the other end is closed without one: the parent
   /// may place the child (e.g. into a scope) first.
   UniqueFd start_gate;
+  int start_gate_peer = -1;  ///< the parent's end of the gate: closed in the child
   bool own_process_group = false;
   sigset_t mask{};
 };

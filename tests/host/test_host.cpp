@@ -97,7 +97,7 @@ void TestHost::boot() {
             "--bind=" + (dir_ / "varlib").string() + ":/var/lib/crt"};
   for (auto& a : cgroup_->nspawn_args()) s.argv.push_back(a);
   s.env = runtime::environment_with({"NOTIFY_SOCKET"}, {});
-  s.cgroup_procs = cgroup_->open_procs();
+  s.cgroup = cgroup_->open_entry();
   s.own_process_group = true;
   s.stdin_fd = fs::open_fd("/dev/null", O_RDONLY);
   s.stdout_fd = fs::open_fd(dir_ / "console.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
