@@ -40,12 +40,22 @@ std::string overlay_options(const std::vector<std::filesystem::path>& lowers, co
 }
 
 void mount_overlay(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
-                   const std::filesystem::path& work, const std::filesystem::path& target) {
+                   const std::filesystem::path& work, const std::filesystem::path& target, UpperSync sync) {
   std::string data = overlay_options(lowers, upper, work);
   if (data.size() >= 4096)
     throw Error("mounting " + quote(target.string()) + ": the image has too many layers for one overlay mount");
+  // Kernels before 5.10 do not know "volatile" (EINVAL): they get a synced one.
+  if (std::string v = data + ",volatile";
+      sync == UpperSync::kVolatile && v.size() < 4096 && ::mount("overlay", target.c_str(), "overlay", 0, v.c_str()) == 0)
+    return;
   if (::mount("overlay", target.c_str(), "overlay", 0, data.c_str()) < 0)
     throw_errno("mounting an overlay on " + quote(target.string()));
+}
+
+void clear_volatile_marker(const std::filesystem::path& work) {
+  std::error_code ec;
+  std::filesystem::remove(work / "work" / "incompat" / "volatile", ec);
+  if (ec) throw Error("removing " + quote((work / "work/incompat/volatile").string()) + ": " + ec.message());
 }
 
 void bind_mount(const std::filesystem::path& source, const std::filesystem::path& target, bool recursive) {

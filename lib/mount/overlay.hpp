@@ -11,9 +11,22 @@ namespace crt::mount {
 std::string overlay_options(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                             const std::filesystem::path& work);
 
-/// Mounts an overlay on `target`.
+/// How an overlay treats its upper layer's durability.
+enum class UpperSync {
+  kSynced,    ///< syncs reach the upper filesystem, and unmounting syncs it
+  kVolatile,  ///< "volatile": no sync at all, where the kernel has it
+};
+
+/// Mounts an overlay on `target`. A volatile overlay leaves a marker in
+/// `work` that makes the kernel refuse to mount it again (after a crash its
+/// upper layer may be incomplete); clear_volatile_marker removes it.
 void mount_overlay(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
-                   const std::filesystem::path& work, const std::filesystem::path& target);
+                   const std::filesystem::path& work, const std::filesystem::path& target,
+                   UpperSync sync = UpperSync::kSynced);
+
+/// Removes the marker a volatile mount left in `work`, for an upper layer
+/// known to hold nothing that a crash could have cut short.
+void clear_volatile_marker(const std::filesystem::path& work);
 
 /// Bind-mounts `source` on `target` (recursively when `recursive`).
 void bind_mount(const std::filesystem::path& source, const std::filesystem::path& target, bool recursive = false);

@@ -137,8 +137,9 @@ void mount_volumes(const PodDir& pod, const pod::PodManifest& m) {
 
 }  // namespace
 
-void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store& store) {
-  mount::mount_overlay(trees(store, m.stage1.layers), pod.stage1_upper(), pod.stage1_work(), pod.stage1_rootfs());
+void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store& store, mount::UpperSync sync) {
+  mount::mount_overlay(trees(store, m.stage1.layers), pod.stage1_upper(), pod.stage1_work(), pod.stage1_rootfs(),
+                       sync);
   UniqueFd stage1 = fs::open_fd(pod.stage1_rootfs(), O_PATH | O_DIRECTORY);
   for (const auto& app : m.apps) {
     with_context("mounting the rootfs of app " + quote(app.name), [&] {
@@ -146,7 +147,7 @@ void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store&
       fs::make_dirs(pod.app_work(app.name));
       UniqueFd target = mount::make_dir_in_root(stage1.get(), pod::app_rootfs_in_stage1(app.name));
       mount::mount_overlay(trees(store, app.image.layers), pod.app_upper(app.name), pod.app_work(app.name),
-                           mount::fd_path(target.get()));
+                           mount::fd_path(target.get()), sync);
     });
   }
   mount_volumes(pod, m);
@@ -200,7 +201,10 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
   pod.move_to(destination);
   mount::enter_private_mount_namespace();
   with_context("preparing pod " + m.uuid, [&] {
-    mount_pod(pod, m, store);
+    // A pod that runs now is garbage after a crash, so its overlays need
+    // not sync (unmounting a synced one syncs the whole upper filesystem).
+    // A pod prepared for later is mounted again when it runs.
+    mount_pod(pod, m, store, destination == PodState::kRun ? mount::UpperSync::kVolatile : mount::UpperSync::kSynced);
     resolve_apps(pod, m);
   });
   pod.write_manifest(m);

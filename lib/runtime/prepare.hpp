@@ -1,5 +1,6 @@
 #pragma once
 
+#include "mount/overlay.hpp"
 #include "pod/manifest.hpp"
 #include "pod/run_args.hpp"
 #include "runtime/pod_dir.hpp"
@@ -23,7 +24,7 @@ struct PreparedPod {
 PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodState destination);
 
 /// Mounts stage1 and every app rootfs of a pod (in a private mount namespace).
-void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store& store);
+void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store& store, mount::UpperSync sync);
 
 /// Undoes what was mounted for a pod that did not start, then removes its
 /// directory (or, for a pod prepared earlier, puts it back in prepared/).

@@ -40,7 +40,14 @@ int run_prepared(const std::string& ref, bool interactive, bool debug, const Run
     PodRollback rollback(p.dir, PodRollback::Mode::kBackToPrepared);
     store::Store store(ctx.state_dir);
     mount::enter_private_mount_namespace();
-    with_context("mounting pod " + p.manifest.uuid, [&] { mount_pod(p.dir, p.manifest, store); });
+    with_context("mounting pod " + p.manifest.uuid, [&] {
+      // Its upper layers hold what crt wrote to prepare it and, after a
+      // start that failed before nspawn ran, the units it rewrites: nothing
+      // an app wrote. The marker of that start's volatile mount may go.
+      mount::clear_volatile_marker(p.dir.stage1_work());
+      for (const auto& app : p.manifest.apps) mount::clear_volatile_marker(p.dir.app_work(app.name));
+      mount_pod(p.dir, p.manifest, store, mount::UpperSync::kVolatile);
+    });
     rollback.commit();
   }
   return launch_pod(p, {interactive, debug}, ctx, signals, PodRollback::Mode::kBackToPrepared);

@@ -61,6 +61,31 @@ TEST_F(PodCommandsTest, PrepareThenRunPrepared) {
   EXPECT_THAT(r.err, HasSubstr("is exited, not prepared"));
 }
 
+TEST_F(PodCommandsTest, OnlyOverlaysOfARunningPodAreVolatile) {
+  // A pod that runs is garbage after a crash: its overlays skip syncing
+  // (the kernel leaves its marker in the work directory). A prepared one is
+  // mounted synced, and a marker left by a start that failed before nspawn
+  // ran does not keep it from running.
+  auto marker = [&](const std::string& uuid, const char* state) {
+    return std::filesystem::exists(dir_ + "/pods/" + state + "/" + uuid + "/overlay/stage1/work/work/incompat/volatile");
+  };
+  std::string uuid_file = dir_ + "/uuid";
+  Result r = crt({"run", "--uuid-file-save=" + uuid_file, "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(marker(read_file(uuid_file).substr(0, 36), "run"));
+
+  r = crt({"prepare", "--quiet", "busybox", "--", "/bin/echo", "retried"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, 36);
+  EXPECT_FALSE(marker(uuid, "prepared"));
+  std::filesystem::create_directories(dir_ + "/pods/prepared/" + uuid + "/overlay/stage1/work/work/incompat/volatile");
+  std::filesystem::create_directories(dir_ + "/pods/prepared/" + uuid +
+                                      "/overlay/apps/busybox/work/work/incompat/volatile");
+  r = crt({"run-prepared", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "retried\n");
+}
+
 TEST_F(PodCommandsTest, PrepareTakesQuietOnlyBeforeTheImage) {
   Result r = crt({"prepare", "busybox", "--", "/bin/echo", "-q", "--quiet"});
   ASSERT_EQ(r.status, 0) << r.err;
