@@ -256,6 +256,10 @@ bool PodCgroup::remove() const {
     if (!stdfs::exists(top)) continue;
     std::vector<stdfs::path> dirs;
     collect_dirs(top, dirs);
+    // A pod that ended leaves its cgroup empty: removing it is all there is
+    // to do. Only if something is left is every directory swept first.
+    if (std::all_of(dirs.begin(), dirs.end(), [](const stdfs::path& d) { return ::rmdir(d.c_str()) == 0 || errno == ENOENT; }))
+      continue;
     for (const auto& d : dirs) kill_procs(d);
     for (const auto& d : dirs) {
       bool removed = false;
