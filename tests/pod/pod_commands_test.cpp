@@ -214,6 +214,10 @@ TEST_F(PodCommandsTest, WaitReadyTakesThePodAfterItAndGivesUpOnAFailedStart) {
   EXPECT_THAT(r.err, HasSubstr("pod " + uuid + " is exited: it will not become ready"));
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid) + "/ready"));
   EXPECT_EQ(p.wait().status, 7);
+  // A word that is neither a duration nor a pod: both are said.
+  r = crt({"status", "--wait", "5x"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("no pod '5x'; nor is it a duration (--wait: invalid duration '5x'"));
 }
 
 TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {

@@ -103,17 +103,25 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
   cmd->callback([a, cmd, &g] {
     // "--wait-ready POD": CLI11 hands an option whose value is optional the
     // next word; a word that is no duration is the pod.
+    std::string not_a_duration;  // why the word taken for the pod is no duration
     for (std::string* v : {&a->wait_ready, &a->wait}) {
       if (!a->ref.pod.empty() || !a->ref.uuid_file.empty() || v->empty() || v->front() == '-') continue;
       if (*v == "forever" || *v == "infinity") continue;
       try {
         parse_duration(*v);
-      } catch (const Error&) {
+      } catch (const Error& err) {
+        not_a_duration = std::string(v == &a->wait ? "--wait" : "--wait-ready") + ": " + err.what();
         a->ref.pod = *v;
         v->clear();
       }
     }
-    runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
+    runtime::PodEntry e;
+    try {
+      e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
+    } catch (const Error& err) {
+      if (not_a_duration.empty()) throw;
+      throw Error(std::string(err.what()) + "; nor is it a duration (" + not_a_duration + ")");
+    }
     runtime::PodInfo info = runtime::pod_info(e);
     if (cmd->count("--wait-ready") > 0) {
       info = wait_for(g, e.uuid, optional_duration(a->wait_ready), [&](const runtime::PodInfo& i) {
