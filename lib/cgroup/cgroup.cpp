@@ -177,8 +177,8 @@ void PodCgroup::make_host_managed_dirs() const {
   });
 }
 
-Entry PodCgroup::open_entry() const {
-  Entry e;
+CgroupEntry PodCgroup::open_entry() const {
+  CgroupEntry e;
   if (host_managed_) return e;
   for (const auto& h : layout_.hierarchies) {
     stdfs::path dir = h.mount_point / relative_;

@@ -31,12 +31,12 @@ Layout parse_layout(const std::string& mountinfo);
 /// a PID to cgroup.procs takes the kernel's global threadgroup lock for
 /// writing, which waits for an RCU grace period (5-20 ms here). A process
 /// cloned into the cgroup2 directory (clone3 CLONE_INTO_CGROUP), which then
-/// moves its only thread through each v1 hierarchy's `tasks` file, does not.
-struct Entry {
+/// moves its only thread ("0") through each v1 hierarchy's `tasks` file,
+/// does not (on recent kernels; older ones take the lock there too).
+struct CgroupEntry {
   UniqueFd v2_dir;    ///< the cgroup2 directory (O_PATH), for clone3
   UniqueFd v2_procs;  ///< its cgroup.procs, for kernels without clone3
   std::vector<UniqueFd> v1_tasks;  ///< the child writes "0" to each
-  [[nodiscard]] bool empty() const { return !v2_dir && v1_tasks.empty(); }
 };
 
 /// The cgroup of a pod, under machine.slice like a machined-registered
@@ -67,9 +67,9 @@ class PodCgroup {
   /// Refers to an existing pod cgroup (for cleanup).
   PodCgroup(Layout layout, std::string relative) : layout_(std::move(layout)), relative_(std::move(relative)) {}
 
-  /// How nspawn's process starts in the pod's cgroup (see Entry). Empty when
+  /// How nspawn's process starts in the pod's cgroup (see CgroupEntry). Empty when
   /// the host's systemd places the pod.
-  [[nodiscard]] Entry open_entry() const;
+  [[nodiscard]] CgroupEntry open_entry() const;
 
   /// nspawn arguments giving the pod's systemd write access to its own part
   /// of the v1 controllers (memory, cpu, pids …), so MemoryMax= and

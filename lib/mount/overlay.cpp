@@ -45,17 +45,19 @@ void mount_overlay(const std::vector<std::filesystem::path>& lowers, const std::
   if (data.size() >= 4096)
     throw Error("mounting " + quote(target.string()) + ": the image has too many layers for one overlay mount");
   // Kernels before 5.10 do not know "volatile" (EINVAL): they get a synced one.
-  if (std::string v = data + ",volatile";
-      sync == UpperSync::kVolatile && v.size() < 4096 && ::mount("overlay", target.c_str(), "overlay", 0, v.c_str()) == 0)
-    return;
+  if (std::string v = data + ",volatile"; sync == UpperSync::kVolatile && v.size() < 4096) {
+    if (::mount("overlay", target.c_str(), "overlay", 0, v.c_str()) == 0) return;
+    if (errno != EINVAL) throw_errno("mounting an overlay on " + quote(target.string()));
+  }
   if (::mount("overlay", target.c_str(), "overlay", 0, data.c_str()) < 0)
     throw_errno("mounting an overlay on " + quote(target.string()));
 }
 
 void clear_volatile_marker(const std::filesystem::path& work) {
+  std::filesystem::path marker = work / "work" / "incompat" / "volatile";  // a directory, with a file in it
   std::error_code ec;
-  std::filesystem::remove(work / "work" / "incompat" / "volatile", ec);
-  if (ec) throw Error("removing " + quote((work / "work/incompat/volatile").string()) + ": " + ec.message());
+  std::filesystem::remove_all(marker, ec);
+  if (ec) throw Error("removing " + quote(marker.string()) + ": " + ec.message());
 }
 
 void bind_mount(const std::filesystem::path& source, const std::filesystem::path& target, bool recursive) {

@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <optional>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "mount/overlay.hpp"
 
 namespace crt::runtime {
@@ -23,33 +25,48 @@ std::optional<std::string_view> field(sd_journal* j, const char* name) {
   return eq == std::string_view::npos ? std::string_view() : v.substr(eq + 1);
 }
 
+/// Closes every fd of this process but `a` and `b` (in a child: no locks).
+void close_all_but(int a, int b, rlim_t limit) {
+  auto range = [limit](unsigned from, unsigned to) {
+    if (from > to || ::close_range(from, to, 0) == 0) return;
+    for (unsigned fd = from; fd <= to && fd < limit; ++fd) ::close(static_cast<int>(fd));  // before Linux 5.9
+  };
+  auto lo = static_cast<unsigned>(std::min(a, b)), hi = static_cast<unsigned>(std::max(a, b));
+  if (lo > 0) range(0, lo - 1);
+  range(lo + 1, hi - 1);
+  range(hi + 1, ~0U);
+}
+
+/// Closes `j`, whose inotify descriptor is `inotify_fd` (-1: none yet).
 /// Closing the last reference to an inotify descriptor waits for the kernel
-/// to retire its watches, an SRCU grace period: 10-15 ms here, which crt run
-/// would spend after its pod has ended (and the same at exit, had it not
-/// closed it). A child that holds only a copy of `fd` takes that last
-/// reference instead, and the caller closes its own at once; the child ends
-/// by itself and is reaped when crt exits.
-void close_inotify_in_background(int fd, const std::function<void()>& close_own) {
-  int gate[2];
-  if (::pipe2(gate, O_CLOEXEC) < 0) return close_own();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // Not in crt's private mount namespace: the pod's mounts go when crt
-    // exits, as they did, not when this child does.
-    if (int host = mount::original_mount_namespace(); host >= 0) ::setns(host, CLONE_NEWNS);
-    int keep[2] = {std::min(fd, gate[0]), std::max(fd, gate[0])};
-    if (keep[0] > 0) ::close_range(0, static_cast<unsigned>(keep[0]) - 1, 0);
-    ::close_range(static_cast<unsigned>(keep[0]) + 1, static_cast<unsigned>(keep[1]) - 1, 0);
-    ::close_range(static_cast<unsigned>(keep[1]) + 1, ~0U, 0);
+/// to retire its watches, an SRCU grace period: 10-15 ms here, at the end of
+/// every crt run. A child that holds only a copy of it takes that last
+/// reference instead, and `j` is closed at once; the child ends by itself
+/// and is reaped when crt exits.
+void close_journal(sd_journal* j, int inotify_fd) {
+  int host_ns = mount::original_mount_namespace();
+  int fds[2];
+  if (inotify_fd < 0 || ::pipe2(fds, O_CLOEXEC) < 0) {
+    sd_journal_close(j);
+    return;
+  }
+  UniqueFd wait_end(fds[0]), go_end(fds[1]);
+  rlimit nofile{};
+  ::getrlimit(RLIMIT_NOFILE, &nofile);
+  if (::fork() == 0) {
+    ::close(go_end.get());
+    // Outside crt's private mount namespace: the pod's mounts go when crt
+    // exits, not when this child does.
+    if (host_ns >= 0) ::setns(host_ns, CLONE_NEWNS);
+    close_all_but(inotify_fd, wait_end.get(), std::min<rlim_t>(nofile.rlim_cur, 1 << 20));
     char c;
-    while (::read(gate[0], &c, 1) < 0 && errno == EINTR) {
+    while (::read(wait_end.get(), &c, 1) < 0 && errno == EINTR) {
     }
     _exit(0);  // the slow close happens here
   }
-  ::close(gate[0]);
-  close_own();           // not the last reference when the child holds one
-  ::close(gate[1]);      // now the child may go
-}
+  wait_end = UniqueFd();
+  sd_journal_close(j);  // not the last reference while the child holds one
+}  // go_end closes: the child may go
 
 }  // namespace
 
@@ -59,12 +76,7 @@ PodJournal::PodJournal(const std::filesystem::path& dir, std::vector<std::string
   sd_journal_seek_head(j_);
 }
 
-PodJournal::~PodJournal() {
-  if (watched_ >= 0)
-    close_inotify_in_background(watched_, [this] { sd_journal_close(j_); });
-  else
-    sd_journal_close(j_);
-}
+PodJournal::~PodJournal() { close_journal(j_, watched_); }
 
 int PodJournal::fd() {
   int fd = sd_journal_get_fd(j_);

@@ -42,8 +42,9 @@ int run_prepared(const std::string& ref, bool interactive, bool debug, const Run
     mount::enter_private_mount_namespace();
     with_context("mounting pod " + p.manifest.uuid, [&] {
       // Its upper layers hold what crt wrote to prepare it and, after a
-      // start that failed before nspawn ran, the units it rewrites: nothing
-      // an app wrote. The marker of that start's volatile mount may go.
+      // start that failed before its apps ran, what that start's crt, systemd
+      // and journald wrote (units are written anew at each start): nothing
+      // of an app. The marker that start's volatile mount left may go.
       mount::clear_volatile_marker(p.dir.stage1_work());
       for (const auto& app : p.manifest.apps) mount::clear_volatile_marker(p.dir.app_work(app.name));
       mount_pod(p.dir, p.manifest, store, mount::UpperSync::kVolatile);

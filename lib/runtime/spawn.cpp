@@ -40,13 +40,10 @@ pid_t spawn(Spawn& s) {
   for (auto& e : s.env) envp.push_back(e.data());
   envp.push_back(nullptr);
   pid_t parent = ::getpid();
-  bool born_in_cgroup = false;
-  pid_t pid = -1;
-  if (s.cgroup.v2_dir) {
-    pid = fork_into_cgroup(s.cgroup.v2_dir.get());
-    born_in_cgroup = pid >= 0;
-  }
-  if (!born_in_cgroup && (pid = ::fork()) < 0) throw_errno("starting " + s.argv.at(0));
+  pid_t pid = s.cgroup.v2_dir ? fork_into_cgroup(s.cgroup.v2_dir.get()) : -1;
+  bool born_in_cgroup = pid >= 0;
+  if (!born_in_cgroup) pid = ::fork();
+  if (pid < 0) throw_errno("starting " + s.argv.at(0));
   if (pid > 0) return pid;
 
   if (s.start_gate_peer >= 0) ::close(s.start_gate_peer);

@@ -15,7 +15,7 @@ namespace crt::runtime {
 struct Spawn {
   std::vector<std::string> argv;
   std::vector<std::string> env;
-  cgroup::Entry cgroup;                     ///< the child starts in this cgroup (empty: the caller's)
+  cgroup::CgroupEntry cgroup;               ///< the child starts in this cgroup (empty: the caller's)
   UniqueFd stdin_fd, stdout_fd, stderr_fd;  ///< invalid: inherit
   int keep_fd = -1;                         ///< survives exec (the pod directory's lock)
   /// When valid, the child waits for one byte on it before it executes the

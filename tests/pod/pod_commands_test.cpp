@@ -72,15 +72,19 @@ TEST_F(PodCommandsTest, OnlyOverlaysOfARunningPodAreVolatile) {
   std::string uuid_file = dir_ + "/uuid";
   Result r = crt({"run", "--uuid-file-save=" + uuid_file, "busybox", "--", "/bin/true"});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_TRUE(marker(read_file(uuid_file).substr(0, 36), "run"));
+  std::string ran = read_file(uuid_file).substr(0, 36);
+  ASSERT_TRUE(marker(ran, "run"));
 
   r = crt({"prepare", "--quiet", "busybox", "--", "/bin/echo", "retried"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::string uuid = r.out.substr(0, 36);
   EXPECT_FALSE(marker(uuid, "prepared"));
-  std::filesystem::create_directories(dir_ + "/pods/prepared/" + uuid + "/overlay/stage1/work/work/incompat/volatile");
-  std::filesystem::create_directories(dir_ + "/pods/prepared/" + uuid +
-                                      "/overlay/apps/busybox/work/work/incompat/volatile");
+  // The markers a start leaves, as the kernel made them.
+  for (const char* work : {"/overlay/stage1/work/work/incompat", "/overlay/apps/busybox/work/work/incompat"}) {
+    std::filesystem::create_directories(dir_ + "/pods/prepared/" + uuid + work);
+    std::filesystem::copy(dir_ + "/pods/run/" + ran + work, dir_ + "/pods/prepared/" + uuid + work,
+                          std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+  }
   r = crt({"run-prepared", uuid});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "retried\n");

@@ -119,7 +119,7 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
     try {
       e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
     } catch (const Error& err) {
-      if (not_a_duration.empty()) throw;
+      if (not_a_duration.empty() || std::string_view(err.what()).substr(0, 8) != "no pod '") throw;
       throw Error(std::string(err.what()) + "; nor is it a duration (" + not_a_duration + ")");
     }
     runtime::PodInfo info = runtime::pod_info(e);
