@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -18,6 +19,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "runtime/pod_journal.hpp"
 
 namespace crt::runtime {
@@ -89,6 +91,7 @@ class Supervisor {
     NspawnNotice notice = parse_nspawn_notice(std::string_view(buf, static_cast<size_t>(n)));
     if (notice.leader && !s->leader_seen_) {
       s->leader_seen_ = true;
+      s->leader_ = *notice.leader;
       if (s->opts_.on_leader) s->opts_.on_leader(*notice.leader);
     }
     if (notice.ready && !s->ready_) {
@@ -108,12 +111,69 @@ class Supervisor {
     return sd_event_exit(sd_event_source_get_event(src), 0);
   }
 
-  static int on_signal(sd_event_source*, const signalfd_siginfo* si, void* self) {
+  static int on_signal(sd_event_source* src, const signalfd_siginfo* si, void* self) {
     auto* s = static_cast<Supervisor*>(self);
     if (s->end_.stop_signal == 0) s->end_.stop_signal = static_cast<int>(si->ssi_signo);
     // nspawn turns the first SIGTERM into an orderly shutdown of the pod and
     // a second one into an immediate one.
-    ::kill(s->opts_.nspawn_pid, SIGTERM);
+    if (s->stop_asked_ || s->pod_can_halt()) {
+      s->forward_stop();
+    } else if (s->stop_pending_) {
+      s->forward_stop();  // asked again: at once
+      ::kill(s->opts_.nspawn_pid, SIGTERM);
+    } else {
+      s->stop_pending_ = true;
+      s->pending_since_ = now(sd_event_source_get_event(src));
+      arm_stop_timer(sd_event_source_get_event(src), s);
+    }
+    return 0;
+  }
+
+  /// nspawn's orderly shutdown is SIGRTMIN+3 to the pod's systemd, which a
+  /// namespace's init only receives once it blocks (for its signalfd) or
+  /// handles it: asked earlier in its boot, the pod would not stop, as seen
+  /// with a SIGTERM 60-120 ms after crt run started. So the stop waits.
+  bool pod_can_halt() const {
+    if (leader_ <= 0) return false;
+    std::string status;
+    try {
+      status = fs::read_file("/proc/" + std::to_string(leader_) + "/status");
+    } catch (const Error&) {
+      return true;  // gone: nspawn ends by itself
+    }
+    // systemd takes it through a signalfd: blocked, or else caught.
+    auto mask = [&](const char* field) -> uint64_t {
+      size_t at = status.find(field);
+      return at == std::string::npos ? ~0ULL : std::strtoull(status.c_str() + at + std::strlen(field), nullptr, 16);
+    };
+    return ((mask("\nSigBlk:") | mask("\nSigCgt:")) >> (SIGRTMIN + 3 - 1)) & 1;
+  }
+
+  void forward_stop() {
+    stop_pending_ = false;
+    stop_asked_ = true;
+    ::kill(opts_.nspawn_pid, SIGTERM);
+  }
+
+  static uint64_t now(sd_event* ev) {
+    uint64_t t = 0;
+    sd_event_now(ev, CLOCK_MONOTONIC, &t);
+    return t;
+  }
+
+  static void arm_stop_timer(sd_event* ev, Supervisor* s) {
+    sd_event_add_time_relative(ev, nullptr, CLOCK_MONOTONIC, 20000, 1000, &Supervisor::on_stop_timer, s);
+  }
+
+  static int on_stop_timer(sd_event_source* src, uint64_t, void* self) {
+    auto* s = static_cast<Supervisor*>(self);
+    if (!s->stop_pending_) return 0;
+    sd_event* ev = sd_event_source_get_event(src);
+    // Give up waiting after 10 s: nspawn then stops the pod as it can.
+    if (s->pod_can_halt() || now(ev) - s->pending_since_ > 10'000'000)
+      s->forward_stop();
+    else
+      arm_stop_timer(ev, s);
     return 0;
   }
 
@@ -122,6 +182,10 @@ class Supervisor {
   PodEnd end_;
   bool ready_ = false;
   bool leader_seen_ = false;
+  pid_t leader_ = 0;
+  bool stop_pending_ = false;  ///< asked to stop before the pod's systemd could
+  bool stop_asked_ = false;    ///< nspawn has had its SIGTERM
+  uint64_t pending_since_ = 0;
 };
 
 }  // namespace
