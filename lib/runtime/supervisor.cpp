@@ -114,25 +114,26 @@ class Supervisor {
   static int on_signal(sd_event_source* src, const signalfd_siginfo* si, void* self) {
     auto* s = static_cast<Supervisor*>(self);
     if (s->end_.stop_signal == 0) s->end_.stop_signal = static_cast<int>(si->ssi_signo);
-    // nspawn turns the first SIGTERM into an orderly shutdown of the pod and
-    // a second one into an immediate one.
-    if (s->stop_asked_ || s->pod_can_halt()) {
-      s->forward_stop();
-    } else if (s->stop_pending_) {
-      s->forward_stop();  // asked again: at once
+    if (s->stop_pending_) {
+      s->stop_now();  // asked again
+    } else if (s->stop_asked_) {
+      // nspawn turns a second SIGTERM into an immediate stop.
       ::kill(s->opts_.nspawn_pid, SIGTERM);
+    } else if (s->pod_can_halt()) {
+      s->forward_stop();
     } else {
       s->stop_pending_ = true;
       s->pending_since_ = now(sd_event_source_get_event(src));
-      arm_stop_timer(sd_event_source_get_event(src), s);
+      s->arm_stop_timer(sd_event_source_get_event(src));
     }
     return 0;
   }
 
-  /// nspawn's orderly shutdown is SIGRTMIN+3 to the pod's systemd, which a
-  /// namespace's init only receives once it blocks (for its signalfd) or
-  /// handles it: asked earlier in its boot, the pod would not stop, as seen
-  /// with a SIGTERM 60-120 ms after crt run started. So the stop waits.
+  /// nspawn turns a first SIGTERM into an orderly shutdown: SIGRTMIN+3 to
+  /// the pod's systemd, which a namespace's init only receives once it
+  /// blocks it (for its signalfd) or handles it. Asked earlier in its boot,
+  /// the pod would not stop (seen with a SIGTERM 60-120 ms after crt run
+  /// started), so the stop waits until it does.
   bool pod_can_halt() const {
     if (leader_ <= 0) return false;
     std::string status;
@@ -141,12 +142,15 @@ class Supervisor {
     } catch (const Error&) {
       return true;  // gone: nspawn ends by itself
     }
-    // systemd takes it through a signalfd: blocked, or else caught.
     auto mask = [&](const char* field) -> uint64_t {
       size_t at = status.find(field);
       return at == std::string::npos ? ~0ULL : std::strtoull(status.c_str() + at + std::strlen(field), nullptr, 16);
     };
-    return ((mask("\nSigBlk:") | mask("\nSigCgt:")) >> (SIGRTMIN + 3 - 1)) & 1;
+    auto has = [](uint64_t m, int sig) { return ((m >> (sig - 1)) & 1) != 0; };
+    uint64_t blocked = mask("\nSigBlk:");
+    // Blocking everything (around a fork) is not listening: then the signal
+    // would be dropped when unblocked. systemd's own mask leaves SIGSEGV out.
+    return has(mask("\nSigCgt:"), SIGRTMIN + 3) || (has(blocked, SIGRTMIN + 3) && !has(blocked, SIGSEGV));
   }
 
   void forward_stop() {
@@ -155,25 +159,35 @@ class Supervisor {
     ::kill(opts_.nspawn_pid, SIGTERM);
   }
 
+  /// What nspawn's immediate stop does: kills the pod's init (or, before
+  /// there is one, nspawn).
+  void stop_now() {
+    stop_pending_ = false;
+    stop_asked_ = true;
+    ::kill(leader_ > 0 ? leader_ : opts_.nspawn_pid, SIGKILL);
+  }
+
   static uint64_t now(sd_event* ev) {
     uint64_t t = 0;
     sd_event_now(ev, CLOCK_MONOTONIC, &t);
     return t;
   }
 
-  static void arm_stop_timer(sd_event* ev, Supervisor* s) {
-    sd_event_add_time_relative(ev, nullptr, CLOCK_MONOTONIC, 20000, 1000, &Supervisor::on_stop_timer, s);
+  void arm_stop_timer(sd_event* ev) {
+    if (sd_event_add_time_relative(ev, nullptr, CLOCK_MONOTONIC, 20000, 1000, &Supervisor::on_stop_timer, this) < 0)
+      forward_stop();
   }
 
   static int on_stop_timer(sd_event_source* src, uint64_t, void* self) {
     auto* s = static_cast<Supervisor*>(self);
     if (!s->stop_pending_) return 0;
     sd_event* ev = sd_event_source_get_event(src);
-    // Give up waiting after 10 s: nspawn then stops the pod as it can.
-    if (s->pod_can_halt() || now(ev) - s->pending_since_ > 10'000'000)
+    if (s->pod_can_halt())
       s->forward_stop();
+    else if (now(ev) - s->pending_since_ > 10'000'000)
+      s->stop_now();  // its systemd never listened in 10 s
     else
-      arm_stop_timer(ev, s);
+      s->arm_stop_timer(ev);
     return 0;
   }
 

@@ -73,6 +73,24 @@ TEST_F(LifecycleTest, InterruptAtAnyMomentOfTheStartLeavesNothingBehind) {
   }
 }
 
+TEST_F(LifecycleTest, SecondInterruptEarlyInTheBootStopsThePodAtOnce) {
+  // The first asks for an orderly stop, which waits until the pod's systemd
+  // listens; the second does not wait.
+  for (int delay : {40, 70, 100}) {
+    Process p(crt_argv({"run", "busybox", "--", "/bin/sleep", "60"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+    std::this_thread::sleep_for(milliseconds(delay));
+    auto start = std::chrono::steady_clock::now();
+    p.signal(SIGINT);
+    std::this_thread::sleep_for(milliseconds(5));
+    p.signal(SIGINT);
+    Result r = p.wait();
+    EXPECT_FALSE(r.timed_out) << delay;
+    EXPECT_NE(r.status, 0) << delay << "ms: " << r.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << delay << "ms";
+    EXPECT_TRUE(nspawn_gone(std::chrono::seconds(10))) << delay;
+  }
+}
+
 TEST_F(LifecycleTest, KillingCrtStopsThePodAndFreesItsMounts) {
   check_cgroups_ = false;  // removing a dead pod's cgroup is crt gc's job
   std::string file = dir_ + "/uuid";
