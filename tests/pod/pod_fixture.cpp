@@ -177,7 +177,10 @@ pid_t PodTest::wait_app_pid(const std::string& uuid, const std::string& app, std
       for (const auto& d : dirs) {
         std::istringstream procs(read_file((d / "cgroup.procs").string()));
         pid_t pid = 0;
-        if (procs >> pid && pid > 0) return pid;
+        // Not systemd's child before it executes the app ("(sleep)"): that
+        // one has neither the app's mount namespace nor its sandbox yet.
+        if (procs >> pid && pid > 0 && read_file("/proc/" + std::to_string(pid) + "/comm").rfind('(', 0) != 0)
+          return pid;
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
