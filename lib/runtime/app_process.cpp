@@ -24,16 +24,31 @@ void find_dirs(const stdfs::path& dir, const std::string& leaf, std::vector<stdf
 }
 
 std::optional<pid_t> parent_of(pid_t pid) {
-  try {
-    std::istringstream in(fs::read_file("/proc/" + std::to_string(pid) + "/status"));
-    for (std::string line; std::getline(in, line);)
-      if (line.rfind("PPid:", 0) == 0) return static_cast<pid_t>(std::stol(line.substr(5)));
-  } catch (const Error&) {
-  }
+  auto status = proc_status(pid);
+  if (auto it = status.find("PPid"); it != status.end()) return static_cast<pid_t>(std::stol(it->second));
   return std::nullopt;
 }
 
 }  // namespace
+
+std::map<std::string, std::string> proc_status(pid_t pid) {
+  std::map<std::string, std::string> out;
+  std::string text;
+  try {
+    text = fs::read_file("/proc/" + std::to_string(pid) + "/status");
+  } catch (const Error&) {
+    return out;
+  }
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string v = line.substr(colon + 1);
+    v.erase(0, v.find_first_not_of(" \t"));
+    out[line.substr(0, colon)] = v;
+  }
+  return out;
+}
 
 const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& name) {
   if (name.empty()) {

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,10 @@ namespace crt::runtime {
 /// The host PID of an app's main process in a running pod: the process of
 /// the app's service cgroup whose parent is outside it (the pod's systemd).
 std::optional<pid_t> app_main_pid(const pod::PodManifest& m, const std::string& app);
+
+/// /proc/PID/status as fields ("SigBlk" -> "0000…"); empty once the
+/// process is gone.
+std::map<std::string, std::string> proc_status(pid_t pid);
 
 /// The app `name`, or the only app when `name` is empty; throws if none.
 const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& name);

@@ -33,19 +33,6 @@ std::string read_or_empty(const stdfs::path& p) {
   }
 }
 
-std::map<std::string, std::string> proc_status(pid_t pid) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(read_or_empty("/proc/" + std::to_string(pid) + "/status"));
-  for (std::string line; std::getline(in, line);) {
-    size_t colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string v = line.substr(colon + 1);
-    v.erase(0, v.find_first_not_of(" \t"));
-    out[line.substr(0, colon)] = v;
-  }
-  return out;
-}
-
 json capability_names(const std::string& hex) {
   json names = json::array();
   uint64_t mask = hex.empty() ? 0 : std::stoull(hex, nullptr, 16);

@@ -19,7 +19,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
-#include "common/fs.hpp"
+#include "runtime/app_process.hpp"
 #include "runtime/pod_journal.hpp"
 
 namespace crt::runtime {
@@ -89,8 +89,7 @@ class Supervisor {
     ssize_t n = ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
     if (n <= 0) return 0;
     NspawnNotice notice = parse_nspawn_notice(std::string_view(buf, static_cast<size_t>(n)));
-    if (notice.leader && !s->leader_seen_) {
-      s->leader_seen_ = true;
+    if (notice.leader && s->leader_ <= 0) {
       s->leader_ = *notice.leader;
       if (s->opts_.on_leader) s->opts_.on_leader(*notice.leader);
     }
@@ -136,21 +135,17 @@ class Supervisor {
   /// started), so the stop waits until it does.
   bool pod_can_halt() const {
     if (leader_ <= 0) return false;
-    std::string status;
-    try {
-      status = fs::read_file("/proc/" + std::to_string(leader_) + "/status");
-    } catch (const Error&) {
-      return true;  // gone: nspawn ends by itself
-    }
+    auto status = proc_status(leader_);
+    if (status.empty()) return true;  // gone: nspawn ends by itself
     auto mask = [&](const char* field) -> uint64_t {
-      size_t at = status.find(field);
-      return at == std::string::npos ? ~0ULL : std::strtoull(status.c_str() + at + std::strlen(field), nullptr, 16);
+      auto it = status.find(field);
+      return it == status.end() ? ~0ULL : std::strtoull(it->second.c_str(), nullptr, 16);
     };
     auto has = [](uint64_t m, int sig) { return ((m >> (sig - 1)) & 1) != 0; };
-    uint64_t blocked = mask("\nSigBlk:");
+    uint64_t blocked = mask("SigBlk");
     // Blocking everything (around a fork) is not listening: then the signal
     // would be dropped when unblocked. systemd's own mask leaves SIGSEGV out.
-    return has(mask("\nSigCgt:"), SIGRTMIN + 3) || (has(blocked, SIGRTMIN + 3) && !has(blocked, SIGSEGV));
+    return has(mask("SigCgt"), SIGRTMIN + 3) || (has(blocked, SIGRTMIN + 3) && !has(blocked, SIGSEGV));
   }
 
   void forward_stop() {
@@ -195,8 +190,7 @@ class Supervisor {
   std::unique_ptr<PodJournal> journal_;
   PodEnd end_;
   bool ready_ = false;
-  bool leader_seen_ = false;
-  pid_t leader_ = 0;
+  pid_t leader_ = 0;  ///< the pod's init, once nspawn reported it
   bool stop_pending_ = false;  ///< asked to stop before the pod's systemd could
   bool stop_asked_ = false;    ///< nspawn has had its SIGTERM
   uint64_t pending_since_ = 0;
