@@ -41,13 +41,17 @@ std::string file_sha256_hex(const stdfs::path& p) {
   return h.hex();
 }
 
+/// stage1 is made of the host's systemd and libraries: where its files are
+/// the host's, the store links them, and pods share their page cache.
+store::Store::ImportOptions stage1_import_options() { return {{}, "1970-01-01T00:00:00Z", stdfs::path("/")}; }
+
 store::Image import_stage1_tar(store::Store& store, const stdfs::path& tar, const std::string& hex) {
   store::Reference name{"crt-stage1", hex.substr(0, 12)};
   if (auto im = store.find(name.str())) return *im;
   std::string actual = file_sha256_hex(tar);
   if (actual != hex)
     throw Error("stage1 image " + quote(tar.string()) + " is corrupt: sha256 " + actual + ", expected " + hex);
-  return store.import_rootfs(tar, name, {{}, "1970-01-01T00:00:00Z"});
+  return store.import_rootfs(tar, name, stage1_import_options());
 }
 
 }  // namespace
@@ -58,7 +62,7 @@ store::Image ensure_stage1(store::Store& store, const stdfs::path& data_dir,
     stdfs::path src = override ? *override : data_dir / "stage1.tar";
     if (!stdfs::exists(src)) throw Error(quote(src.string()) + " does not exist (use --stage1-path)");
     if (stdfs::is_directory(src))
-      return store.import_rootfs(src, {"crt-stage1", "dir"}, {{}, "1970-01-01T00:00:00Z"});
+      return store.import_rootfs(src, {"crt-stage1", "dir"}, stage1_import_options());
     stdfs::path digest_file = src.string() + ".sha256";
     std::string hex = stdfs::exists(digest_file) ? trim(fs::read_file(digest_file)) : file_sha256_hex(src);
     if (!store::is_sha256_digest("sha256:" + hex)) throw Error(quote(digest_file.string()) + " holds no sha256 digest");

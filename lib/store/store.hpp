@@ -69,6 +69,9 @@ class Store {
   struct ImportOptions {
     RunConfig config;
     std::string created;  ///< RFC 3339; now when empty
+    /// Files identical to the host's under this root become hard links to
+    /// them (share_host_files): for stage1, made of the host's own files.
+    std::optional<std::filesystem::path> share_with;
   };
 
   /// Imports a rootfs directory or tarball as a one-layer image named `name`.

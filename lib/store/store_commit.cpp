@@ -13,6 +13,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "store/digest.hpp"
+#include "store/host_share.hpp"
 #include "store/layer_extract.hpp"
 #include "store/layer_import.hpp"
 #include "store/oci.hpp"
@@ -106,6 +107,7 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
     WorkDir work(root_ / "tmp", "import");
     stdfs::path tree = work.path() / "tree";
     UnpackedLayer layer = unpack_rootfs(source, tree);
+    if (opts.share_with) share_host_files(tree, *opts.share_with);
 
     Image im;
     im.created = opts.created.empty() ? now_rfc3339() : opts.created;

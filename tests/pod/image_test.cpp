@@ -1,5 +1,7 @@
 // crt image import, list and rm with real rootfs directories and tarballs.
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -80,6 +82,29 @@ TEST_F(ImageTest, SameContentIsStoredOnce) {
   ASSERT_EQ(crt({"image", "import", root, "one"}).status, 0);
   ASSERT_EQ(crt({"image", "import", root, "two"}).status, 0);
   EXPECT_EQ(count(dir_ + "/store/trees"), 1U);
+}
+
+TEST_F(ImageTest, Stage1SharesTheHostsOwnFiles) {
+  // stage1 is built from the host's systemd: its store tree links the host's
+  // files, so pods share their page cache with the host's processes.
+  Result r = crt({"run", "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  struct stat host {}, store {};
+  ASSERT_EQ(::stat("/usr/lib/systemd/systemd", &host), 0);
+  ASSERT_EQ(::stat(dir_.c_str(), &store), 0);
+  if (host.st_dev != store.st_dev) GTEST_SKIP() << "the store is on another file system than /usr";
+  size_t linked = 0, trees = 0;
+  for (const auto& t : stdfs::directory_iterator(dir_ + "/store/trees")) {
+    struct stat st {};
+    if (::stat((t.path() / "usr/lib/systemd/systemd").c_str(), &st) != 0) continue;
+    ++trees;
+    if (st.st_ino == host.st_ino) ++linked;
+  }
+  EXPECT_EQ(trees, 1U);
+  EXPECT_EQ(linked, 1U) << "stage1's systemd is not the host's file";
+  // A busybox image is not the host's: nothing of it is linked.
+  std::string out = run({"find", dir_ + "/store/trees", "-path", "*/bin/busybox", "-links", "+1"}).out;
+  EXPECT_EQ(out, "");
 }
 
 TEST_F(ImageTest, FailedImportLeavesNothing) {
