@@ -1,9 +1,11 @@
 #include "cgroup/cgroup.hpp"
 
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <libmount.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -190,6 +192,25 @@ CgroupEntry PodCgroup::open_entry() const {
     }
   }
   return e;
+}
+
+pid_t fork_into(const CgroupEntry& entry, bool& moved) {
+  moved = true;
+  pid_t pid = -1;
+  if (entry.v2_dir) {
+    clone_args args{};
+    args.flags = CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<uint64_t>(entry.v2_dir.get());
+    pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+  }
+  bool born_in_cgroup = pid >= 0;
+  if (!born_in_cgroup) pid = ::fork();
+  if (pid != 0) return pid;
+  if (entry.v2_procs && !born_in_cgroup && ::write(entry.v2_procs.get(), "0", 1) != 1) moved = false;
+  for (const auto& fd : entry.v1_tasks)
+    if (::write(fd.get(), "0", 1) != 1) moved = false;
+  return 0;
 }
 
 std::string escape_nspawn_path(const std::string& path) {

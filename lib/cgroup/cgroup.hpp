@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -38,6 +40,14 @@ struct CgroupEntry {
   UniqueFd v2_procs;  ///< its cgroup.procs, for kernels without clone3
   std::vector<UniqueFd> v1_tasks;  ///< the child writes "0" to each
 };
+
+/// fork(), with the child starting in `entry`'s cgroups: born in the cgroup2
+/// directory where the kernel can (else it writes itself to cgroup.procs),
+/// then moved through each v1 `tasks` file. Without a cgroup2 directory, a
+/// plain fork(). In the child, `moved` says whether every move worked; the
+/// child is a copy of this process as after fork(), without glibc's fork
+/// handlers, and must only make async-signal-safe calls.
+pid_t fork_into(const CgroupEntry& entry, bool& moved);
 
 /// The cgroup of a pod, under machine.slice like a machined-registered
 /// container: machine.slice/machine-crt\x2d<uuid>.scope in every hierarchy.

@@ -131,24 +131,31 @@ std::vector<sock_filter> filter_program(const pod::AppManifest& app) {
   return prog;
 }
 
-/// cgroup.procs of the app's cgroup in every hierarchy.
-std::vector<UniqueFd> app_cgroup_procs(pid_t pid) {
+/// The app's cgroup in every hierarchy, to start the entering process in
+/// (see cgroup::CgroupEntry: neither way waits for an RCU grace period).
+cgroup::CgroupEntry app_cgroup(pid_t pid) {
   cgroup::Layout layout = cgroup::detect_layout();
-  std::vector<UniqueFd> fds;
+  cgroup::CgroupEntry entry;
   for (const auto& m : cgroups_of(pid)) {
     for (const auto& h : layout.hierarchies) {
       std::string joined;
       for (const auto& c : h.controllers) joined += (joined.empty() ? "" : ",") + c;
       if (h.v2 ? !m.controllers.empty() : joined != m.controllers) continue;
+      std::string dir = h.mount_point.string() + m.path;
       try {
-        fds.push_back(fs::open_fd(h.mount_point.string() + m.path + "/cgroup.procs", O_WRONLY));
+        if (h.v2) {
+          entry.v2_dir = fs::open_fd(dir, O_PATH | O_DIRECTORY);
+          entry.v2_procs = fs::open_fd(dir + "/cgroup.procs", O_WRONLY);
+        } else {
+          entry.v1_tasks.push_back(fs::open_fd(dir + "/tasks", O_WRONLY));
+        }
       } catch (const Error&) {
         // A hierarchy the app's unit has no cgroup of its own in.
       }
       break;
     }
   }
-  return fds;
+  return entry;
 }
 
 bool set_caps(uint64_t eff, uint64_t prm, uint64_t inh) {
@@ -161,7 +168,7 @@ bool set_caps(uint64_t eff, uint64_t prm, uint64_t inh) {
 
 /// Everything the entering process needs, ready before fork().
 struct Plan {
-  std::vector<UniqueFd> cgroup_procs;
+  cgroup::CgroupEntry cgroup;
   std::vector<UniqueFd> namespaces;  // cgroup, ipc, uts, net, pid, mnt
   UniqueFd root;
   std::string workdir;
@@ -323,7 +330,7 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
   p.root = fs::open_fd(proc + "/root", O_PATH | O_DIRECTORY);
   for (const char* ns : {"cgroup", "ipc", "uts", "net", "pid", "mnt"})
     p.namespaces.push_back(fs::open_fd(proc + "/ns/" + ns, O_RDONLY));
-  p.cgroup_procs = app_cgroup_procs(*pid);
+  p.cgroup = app_cgroup(*pid);
   if (p.creds.seccomp) p.filter = filter_program(app);
 
   pod::AppManifest probe = app;
@@ -374,11 +381,12 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   UniqueFd err_read(pipefd[0]), err_write(pipefd[1]);
   std::optional<RawTerminal> raw;
   if (terminal) raw.emplace(0);
-  pid_t child = ::fork();
+  // A hierarchy the entering process could not join is no reason to fail.
+  bool moved = false;
+  pid_t child = cgroup::fork_into(p.cgroup, moved);
   if (child < 0) throw_errno("forking");
   if (child == 0) {
     err_read.reset();
-    for (const auto& fd : p.cgroup_procs) (void)!::write(fd.get(), "0", 1);
     for (const auto& ns : p.namespaces)
       if (::setns(ns.get(), 0) < 0) fail(err_write.get(), 0);
     // A terminal of the pod's own devpts (the app's /dev/pts is bound from

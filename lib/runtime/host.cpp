@@ -69,8 +69,6 @@ std::string payload_cgroup(const HostMode& host, const std::string& machine_name
   return base + "/payload";
 }
 
-
-
 void leave_unit_cgroup_root(const HostMode& host) {
   if (!host.in_unit || host.cgroup.empty()) return;
   cgroup::Layout layout = cgroup::detect_layout();

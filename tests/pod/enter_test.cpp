@@ -73,6 +73,12 @@ TEST_F(EnterTest, JoinsTheAppsNamespacesAndCgroup) {
     EXPECT_THAT(r.out, HasSubstr(std::string(kind) + " " + ns + "\n")) << kind;
   }
   EXPECT_THAT(r.out, HasSubstr("/system.slice/busybox.service\n"));
+  // In every hierarchy (v1 controllers, name=systemd, cgroup2), not just one.
+  r = enter({"/bin/sh", "-c", "cat /proc/self/cgroup; echo ---; cat /proc/$(pidof sleep)/cgroup"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  size_t sep = r.out.find("---\n");
+  ASSERT_NE(sep, std::string::npos) << r.out;
+  EXPECT_EQ(r.out.substr(0, sep), r.out.substr(sep + 4));
 }
 
 TEST_F(EnterTest, CannotExceedTheAppsCapabilitiesOrFilter) {
