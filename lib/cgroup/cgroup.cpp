@@ -194,23 +194,27 @@ CgroupEntry PodCgroup::open_entry() const {
   return e;
 }
 
-pid_t fork_into(const CgroupEntry& entry, bool& moved) {
-  moved = true;
-  pid_t pid = -1;
+Forked fork_into(const CgroupEntry& entry) {
+  Forked f;
+  bool born_in_cgroup = false;
   if (entry.v2_dir) {
     clone_args args{};
     args.flags = CLONE_INTO_CGROUP;
     args.exit_signal = SIGCHLD;
     args.cgroup = static_cast<uint64_t>(entry.v2_dir.get());
-    pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+    f.pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+    born_in_cgroup = f.pid >= 0;
+    // Only a kernel (or a seccomp filter) without clone3 or its flag falls
+    // back; a cgroup that refuses the child (pids.max) refuses it either way.
+    if (f.pid < 0 && errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EPERM) return f;
   }
-  bool born_in_cgroup = pid >= 0;
-  if (!born_in_cgroup) pid = ::fork();
-  if (pid != 0) return pid;
-  if (entry.v2_procs && !born_in_cgroup && ::write(entry.v2_procs.get(), "0", 1) != 1) moved = false;
+  if (!born_in_cgroup) f.pid = ::fork();
+  if (f.pid != 0) return f;
+  f.moved = true;
+  if (entry.v2_procs && !born_in_cgroup && ::write(entry.v2_procs.get(), "0", 1) != 1) f.moved = false;
   for (const auto& fd : entry.v1_tasks)
-    if (::write(fd.get(), "0", 1) != 1) moved = false;
-  return 0;
+    if (::write(fd.get(), "0", 1) != 1) f.moved = false;
+  return f;
 }
 
 std::string escape_nspawn_path(const std::string& path) {

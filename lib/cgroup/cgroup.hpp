@@ -41,13 +41,21 @@ struct CgroupEntry {
   std::vector<UniqueFd> v1_tasks;  ///< the child writes "0" to each
 };
 
+/// What fork_into() gives: the child's PID (0 in the child, -1 on failure),
+/// and in the child whether it got into every cgroup.
+struct Forked {
+  pid_t pid = -1;
+  bool moved = false;
+};
+
 /// fork(), with the child starting in `entry`'s cgroups: born in the cgroup2
-/// directory where the kernel can (else it writes itself to cgroup.procs),
-/// then moved through each v1 `tasks` file. Without a cgroup2 directory, a
-/// plain fork(). In the child, `moved` says whether every move worked; the
-/// child is a copy of this process as after fork(), without glibc's fork
-/// handlers, and must only make async-signal-safe calls.
-pid_t fork_into(const CgroupEntry& entry, bool& moved);
+/// directory where the kernel can (where it has no clone3 or no
+/// CLONE_INTO_CGROUP, the child writes itself to cgroup.procs), then moved
+/// through each v1 `tasks` file. Without a cgroup2 directory, a plain fork.
+/// The child is a copy of this process as after fork(), without glibc's
+/// fork handlers: it must only make async-signal-safe calls (and fork with
+/// _Fork(), not fork()).
+Forked fork_into(const CgroupEntry& entry);
 
 /// The cgroup of a pod, under machine.slice like a machined-registered
 /// container: machine.slice/machine-crt\x2d<uuid>.scope in every hierarchy.

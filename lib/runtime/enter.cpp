@@ -19,9 +19,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <optional>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <sstream>
 
 #include "cgroup/cgroup.hpp"
@@ -46,43 +47,34 @@ struct Credentials {
 };
 
 Credentials read_credentials(pid_t pid) {
-  Credentials c;
-  std::istringstream in(fs::read_file("/proc/" + std::to_string(pid) + "/status"));
-  auto field = [](const std::string& line) {
-    std::istringstream f(line.substr(line.find(':') + 1));
-    return f;
+  std::map<std::string, std::string> status = proc_status(pid);
+  if (status.empty()) throw Error("the app's process " + std::to_string(pid) + " is gone");
+  auto numbers = [&](const char* key) {
+    std::vector<unsigned long> out;
+    std::istringstream f(status[key]);
+    for (unsigned long n; f >> n;) out.push_back(n);
+    return out;
   };
-  for (std::string line; std::getline(in, line);) {
-    auto hex = [&] { return std::stoull(line.substr(line.find(':') + 1), nullptr, 16); };
-    if (line.rfind("Uid:", 0) == 0) {
-      auto f = field(line);
-      unsigned long real = 0, effective = 0;
-      f >> real >> effective;
-      c.uid = static_cast<uid_t>(effective);
-    } else if (line.rfind("Gid:", 0) == 0) {
-      auto f = field(line);
-      unsigned long real = 0, effective = 0;
-      f >> real >> effective;
-      c.gid = static_cast<gid_t>(effective);
-    } else if (line.rfind("Groups:", 0) == 0) {
-      auto f = field(line);
-      for (unsigned long g; f >> g;) c.groups.push_back(static_cast<gid_t>(g));
-    } else if (line.rfind("CapInh:", 0) == 0) {
-      c.inh = hex();
-    } else if (line.rfind("CapPrm:", 0) == 0) {
-      c.prm = hex();
-    } else if (line.rfind("CapEff:", 0) == 0) {
-      c.eff = hex();
-    } else if (line.rfind("CapBnd:", 0) == 0) {
-      c.bnd = hex();
-    } else if (line.rfind("CapAmb:", 0) == 0) {
-      c.amb = hex();
-    } else if (line.rfind("NoNewPrivs:", 0) == 0) {
-      c.no_new_privs = std::stoi(line.substr(11)) != 0;
-    } else if (line.rfind("Seccomp:", 0) == 0) {
-      c.seccomp = std::stoi(line.substr(8)) == 2;
-    }
-  }
+  // Uid and Gid list the real, effective, saved and file system IDs.
+  auto effective = [&](const char* key) {
+    std::vector<unsigned long> ids = numbers(key);
+    return ids.size() > 1 ? ids[1] : 0;
+  };
+  auto hex = [&](const char* key) {
+    const std::string& v = status[key];
+    return v.empty() ? 0 : std::stoull(v, nullptr, 16);
+  };
+  Credentials c;
+  c.uid = static_cast<uid_t>(effective("Uid"));
+  c.gid = static_cast<gid_t>(effective("Gid"));
+  for (unsigned long g : numbers("Groups")) c.groups.push_back(static_cast<gid_t>(g));
+  c.inh = hex("CapInh");
+  c.prm = hex("CapPrm");
+  c.eff = hex("CapEff");
+  c.bnd = hex("CapBnd");
+  c.amb = hex("CapAmb");
+  c.no_new_privs = status["NoNewPrivs"] == "1";
+  c.seccomp = status["Seccomp"] == "2";
   return c;
 }
 
@@ -187,8 +179,9 @@ struct Failure {
 const char* const kSteps[] = {"joining the app's namespaces", "changing into the app's root", "dropping capabilities",
                               "setting the app's user and groups", "loading the app's system call filter",
                               "setting the app's capabilities", "running the command",
-                              "making a terminal in the pod"};
+                              "making a terminal in the pod", "joining the app's cgroups"};
 constexpr int kStepTerminal = 7;
+constexpr int kStepCgroup = 8;
 
 [[noreturn]] void fail(int fd, int step) noexcept {
   Failure f{step, errno};
@@ -381,12 +374,12 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   UniqueFd err_read(pipefd[0]), err_write(pipefd[1]);
   std::optional<RawTerminal> raw;
   if (terminal) raw.emplace(0);
-  // A hierarchy the entering process could not join is no reason to fail.
-  bool moved = false;
-  pid_t child = cgroup::fork_into(p.cgroup, moved);
+  cgroup::Forked forked = cgroup::fork_into(p.cgroup);
+  pid_t child = forked.pid;
   if (child < 0) throw_errno("forking");
   if (child == 0) {
     err_read.reset();
+    if (!forked.moved) fail(err_write.get(), kStepCgroup);
     for (const auto& ns : p.namespaces)
       if (::setns(ns.get(), 0) < 0) fail(err_write.get(), 0);
     // A terminal of the pod's own devpts (the app's /dev/pts is bound from
@@ -401,8 +394,9 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
       winsize ws{};
       if (::ioctl(0, TIOCGWINSZ, &ws) == 0) ::ioctl(peer, TIOCSWINSZ, &ws);
     }
-    // setns() to a PID namespace takes effect for children only.
-    pid_t inner = ::fork();
+    // setns() to a PID namespace takes effect for children only. _Fork: this
+    // process came from clone3, past glibc's fork handlers (cgroup::fork_into).
+    pid_t inner = ::_Fork();
     if (inner < 0) fail(err_write.get(), 0);
     if (inner == 0) {
       if (terminal) {

@@ -22,13 +22,12 @@ pid_t spawn(Spawn& s) {
   for (auto& e : s.env) envp.push_back(e.data());
   envp.push_back(nullptr);
   pid_t parent = ::getpid();
-  bool moved = false;
-  pid_t pid = cgroup::fork_into(s.cgroup, moved);
-  if (pid < 0) throw_errno("starting " + s.argv.at(0));
-  if (pid > 0) return pid;
+  cgroup::Forked f = cgroup::fork_into(s.cgroup);
+  if (f.pid < 0) throw_errno("starting " + s.argv.at(0));
+  if (f.pid > 0) return f.pid;
 
   if (s.start_gate_peer >= 0) ::close(s.start_gate_peer);
-  if (!moved) _exit(126);
+  if (!f.moved) _exit(126);
   if (s.own_process_group) ::setpgid(0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) _exit(1);

@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <optional>
+#include <map>
+#include <set>
 #include <string>
+#include <system_error>
+#include <utility>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -21,14 +24,19 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
-/// The host's file at `rel`, resolved as inside `root_fd`; none when missing.
-UniqueFd open_host_file(int root_fd, const std::string& rel) {
+/// The host's file at `rel` (resolved as inside `root_fd`) when it is a
+/// regular file on file system `dev`, opened for reading; else none. Checked
+/// before it is opened for reading: opening a device node can have effects.
+UniqueFd open_host_file(int root_fd, const std::string& rel, dev_t dev, struct stat& st) {
   struct open_how how {};
-  // O_NONBLOCK: a FIFO where the tree has a file must not block the open.
-  how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+  how.flags = O_PATH | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  long fd = ::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how);
-  return UniqueFd(fd < 0 ? -1 : static_cast<int>(fd));
+  long path_fd = ::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how);
+  if (path_fd < 0) return UniqueFd();
+  UniqueFd path(static_cast<int>(path_fd));
+  if (::fstat(path.get(), &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != dev) return UniqueFd();
+  std::string proc = "/proc/self/fd/" + std::to_string(path.get());
+  return UniqueFd(::open(proc.c_str(), O_RDONLY | O_NOCTTY | O_CLOEXEC));
 }
 
 bool has_xattrs(int fd) {
@@ -59,16 +67,18 @@ bool same_bytes(int a, int b, uint64_t size) {
   return true;
 }
 
-/// Whether the host's file may stand in for the tree's.
+/// Whether the host's file may stand in for the tree's: everything a layer's
+/// tar records of it is the same (so the tree still archives to its diff_id).
 bool interchangeable(int tree_fd, const struct stat& t, int host_fd, const struct stat& h) {
-  if (!S_ISREG(h.st_mode) || h.st_dev != t.st_dev || h.st_ino == t.st_ino) return false;
-  if (h.st_mode != t.st_mode || h.st_uid != t.st_uid || h.st_gid != t.st_gid || h.st_size != t.st_size) return false;
+  if (h.st_ino == t.st_ino || h.st_mode != t.st_mode || h.st_uid != t.st_uid || h.st_gid != t.st_gid ||
+      h.st_size != t.st_size || h.st_mtim.tv_sec != t.st_mtim.tv_sec || h.st_mtim.tv_nsec != t.st_mtim.tv_nsec)
+    return false;
   if (has_xattrs(tree_fd) || has_xattrs(host_fd)) return false;
   return same_bytes(tree_fd, host_fd, static_cast<uint64_t>(t.st_size));
 }
 
 /// Links the open `host_fd` as `name` in `dir_fd`, over the tree's file.
-bool link_over(int host_fd, int dir_fd, const std::string& name, const stdfs::path& path) {
+bool link_over(int host_fd, int dir_fd, const std::string& name, const std::string& rel) {
   std::string tmp = "." + name + ".crt-host";
   if (::linkat(host_fd, "", dir_fd, tmp.c_str(), AT_EMPTY_PATH) < 0) {
     // Without CAP_DAC_READ_SEARCH, AT_EMPTY_PATH is refused: link by name.
@@ -78,10 +88,14 @@ bool link_over(int host_fd, int dir_fd, const std::string& name, const stdfs::pa
   if (::renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) < 0) {
     int err = errno;
     ::unlinkat(dir_fd, tmp.c_str(), 0);
-    errno = err;
-    throw_errno("replacing " + quote(path.string()) + " with a link to the host's file");
+    throw_errno(err, "replacing " + quote(rel) + " with a link to the host's file");
   }
   return true;
+}
+
+/// Only what packages install, and nothing that changes privileges.
+bool may_share(const std::string& rel, const struct stat& t) {
+  return rel.rfind("usr/", 0) == 0 && (t.st_mode & (S_ISUID | S_ISGID)) == 0 && t.st_size > 0 && t.st_nlink == 1;
 }
 
 }  // namespace
@@ -89,21 +103,39 @@ bool link_over(int host_fd, int dir_fd, const std::string& name, const stdfs::pa
 SharedFiles share_host_files(const stdfs::path& tree, const stdfs::path& host_root) {
   UniqueFd root = fs::open_fd(host_root, O_PATH | O_DIRECTORY);
   SharedFiles shared;
-  for (auto it = stdfs::recursive_directory_iterator(tree); it != stdfs::recursive_directory_iterator(); ++it) {
+  std::set<std::pair<dev_t, ino_t>> linked;  // a host file stands in once: no hard links within the tree
+  std::map<stdfs::path, struct stat> dirs;   // directories changed, with their times before
+  std::error_code ec;
+  for (auto it = stdfs::recursive_directory_iterator(tree, ec); !ec && it != stdfs::recursive_directory_iterator();
+       it.increment(ec)) {
     if (it->symlink_status().type() != stdfs::file_type::regular) continue;
     const stdfs::path& path = it->path();
+    std::string rel = path.lexically_relative(tree).string();
     UniqueFd file = fs::open_fd(path, O_RDONLY | O_NOFOLLOW);
     struct stat t {};
-    if (::fstat(file.get(), &t) < 0) throw_errno("reading " + quote(path.string()));
-    // An empty file saves nothing; one linked within the tree stays so.
-    if (t.st_size == 0 || t.st_nlink != 1) continue;
-    UniqueFd host = open_host_file(root.get(), path.lexically_relative(tree).string());
+    if (::fstat(file.get(), &t) < 0) throw_errno("reading " + quote(rel));
+    if (!may_share(rel, t)) continue;
     struct stat h {};
-    if (!host || ::fstat(host.get(), &h) < 0 || !interchangeable(file.get(), t, host.get(), h)) continue;
-    UniqueFd dir = fs::open_fd(path.parent_path(), O_PATH | O_DIRECTORY);
-    if (!link_over(host.get(), dir.get(), path.filename().string(), path)) continue;
+    UniqueFd host = open_host_file(root.get(), rel, t.st_dev, h);
+    if (!host || linked.count({h.st_dev, h.st_ino}) || !interchangeable(file.get(), t, host.get(), h)) continue;
+    stdfs::path parent = path.parent_path();
+    if (!dirs.count(parent)) {
+      struct stat d {};
+      if (::lstat(parent.c_str(), &d) < 0) throw_errno("reading " + quote(parent.string()));
+      dirs[parent] = d;
+    }
+    UniqueFd dir = fs::open_fd(parent, O_PATH | O_DIRECTORY);
+    if (!link_over(host.get(), dir.get(), path.filename().string(), rel)) continue;
+    linked.insert({h.st_dev, h.st_ino});
     ++shared.files;
     shared.bytes += static_cast<uint64_t>(t.st_size);
+  }
+  if (ec) throw_errno(ec.value(), "reading the tree " + quote(tree.string()));
+  // Linking changed the directories' times; the tree keeps the layer's.
+  for (const auto& [dir, st] : dirs) {
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    if (::utimensat(AT_FDCWD, dir.c_str(), times, AT_SYMLINK_NOFOLLOW) < 0)
+      throw_errno("restoring the times of " + quote(dir.string()));
   }
   return shared;
 }

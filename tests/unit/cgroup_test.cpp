@@ -1,5 +1,6 @@
 #include "cgroup/cgroup.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "test_support.hpp"
 
 namespace crt::cgroup {
@@ -218,6 +220,42 @@ TEST(PodCgroupFake, RemoveKillsWhatIsLeftDeepestFirst) {
 TEST(PodCgroupFake, RemoveOfAMissingCgroupIsFine) {
   test::Scratch s;
   EXPECT_TRUE(PodCgroup(Layout{{v1(s / "memory", "memory")}}, "machine.slice/none.scope").remove());
+}
+
+/// The exit status of `child`, which exits 0 when it got into its cgroups.
+int child_moved_status(const Forked& f) {
+  if (f.pid == 0) _exit(f.moved ? 0 : 1);
+  int status = 0;
+  EXPECT_EQ(::waitpid(f.pid, &status, 0), f.pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(ForkInto, WithoutACgroupItIsAPlainFork) {
+  Forked f = fork_into(CgroupEntry{});
+  ASSERT_GE(f.pid, 0);
+  EXPECT_EQ(child_moved_status(f), 0);
+}
+
+TEST(ForkInto, AChildThatCannotMoveSaysSo) {
+  test::Scratch s;
+  test::write_text(s / "tasks", "");
+  CgroupEntry e;
+  e.v1_tasks.push_back(fs::open_fd(s / "tasks", O_RDONLY));  // a write fails
+  Forked f = fork_into(e);
+  ASSERT_GE(f.pid, 0);
+  EXPECT_EQ(child_moved_status(f), 1);
+}
+
+TEST(ForkInto, ADirectoryThatIsNoCgroupRefusesTheChild) {
+  test::Scratch s;
+  CgroupEntry e;
+  e.v2_dir = fs::open_fd(s.path(), O_PATH | O_DIRECTORY);
+  Forked f = fork_into(e);
+  if (f.pid >= 0) {
+    child_moved_status(f);
+    GTEST_SKIP() << "this kernel has no clone3 CLONE_INTO_CGROUP: a plain fork";
+  }
+  EXPECT_EQ(errno, EBADF);
 }
 
 TEST(EscapeNspawnPath, ColonAndBackslash) {
