@@ -213,7 +213,9 @@ std::string run_help(RunVerb verb) {
   std::string about =
       run ? "Runs a pod: each IMAGE becomes an app, a sandboxed service in the pod's own systemd.\n"
             "crt run exits with the app's exit status (several apps: that of the first app that\n"
-            "failed, else 0), or 254 when crt itself fails.\n\n"
+            "failed, else 0), or 254 when crt itself fails. SIGINT, SIGTERM and SIGHUP stop the\n"
+            "pod in order (a second one at once), and so does the end of whoever reads the apps'\n"
+            "output (crt run … | head).\n\n"
           : "Prepares a pod to run later with 'crt run-prepared': pulls its images, checks what a\n"
             "start needs and prints the pod's UUID. It takes the options of crt run but\n"
             "--interactive, --debug and --detach, which belong to crt run-prepared.\n\n";

@@ -5,11 +5,13 @@
 #include <systemd/sd-event.h>
 #include <systemd/sd-daemon.h>
 #include <fcntl.h>
+#include <stdio_ext.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstdio>
@@ -29,6 +31,24 @@ namespace {
 struct EventDeleter {
   void operator()(sd_event* e) const { sd_event_unref(e); }
 };
+
+/// SIGPIPE ignored for its lifetime: a write to a pipe nobody reads fails
+/// with EPIPE instead.
+class IgnoreSigpipe {
+ public:
+  IgnoreSigpipe() {
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ign, &old_);
+  }
+  ~IgnoreSigpipe() { ::sigaction(SIGPIPE, &old_, nullptr); }
+  IgnoreSigpipe(const IgnoreSigpipe&) = delete;
+  IgnoreSigpipe& operator=(const IgnoreSigpipe&) = delete;
+
+ private:
+  struct sigaction old_ {};
+};
+
 class Supervisor {
  public:
   explicit Supervisor(const SuperviseOptions& o) : opts_(o) {}
@@ -37,6 +57,10 @@ class Supervisor {
     sd_event* raw = nullptr;
     if (int r = sd_event_new(&raw); r < 0) throw_errno(-r, "creating the event loop");
     std::unique_ptr<sd_event, EventDeleter> ev(raw);
+    ev_ = ev.get();
+    // A reader that goes away (crt run … | head) must not kill crt with the
+    // pod still up: writing reports EPIPE, and the pod is stopped.
+    IgnoreSigpipe ignore_sigpipe;
     if (int r = sd_event_add_child(ev.get(), nullptr, opts_.nspawn_pid, WEXITED, &Supervisor::on_child, this); r < 0)
       throw_errno(-r, "watching nspawn");
     for (int sig : {SIGINT, SIGTERM, SIGHUP})
@@ -68,12 +92,20 @@ class Supervisor {
         std::fprintf(stderr, "crt: pod: %.*s\n", static_cast<int>(l.message.size()), l.message.data());
         return;
       }
+      if (output_gone_) return;
       if (opts_.prefix_app_names) std::fprintf(stdout, "%s: ", l.app.c_str());
       std::fwrite(l.message.data(), 1, l.message.size(), stdout);
       std::fputc('\n', stdout);
       wrote = true;
     });
-    if (wrote) std::fflush(stdout);
+    if (wrote && std::fflush(stdout) != 0 && errno == EPIPE && !output_gone_) {
+      // Nobody reads the apps' output any more: stop the pod, as a shell
+      // pipeline's writer would end.
+      output_gone_ = true;
+      __fpurge(stdout);  // what is left would be written at exit, in vain
+      std::clearerr(stdout);
+      request_stop(SIGPIPE);
+    }
   }
 
   static int on_journal(sd_event_source*, int, uint32_t, void* self) {
@@ -110,22 +142,25 @@ class Supervisor {
     return sd_event_exit(sd_event_source_get_event(src), 0);
   }
 
-  static int on_signal(sd_event_source* src, const signalfd_siginfo* si, void* self) {
-    auto* s = static_cast<Supervisor*>(self);
-    if (s->end_.stop_signal == 0) s->end_.stop_signal = static_cast<int>(si->ssi_signo);
-    if (s->stop_pending_) {
-      s->stop_now();  // asked again
-    } else if (s->stop_asked_) {
-      // nspawn turns a second SIGTERM into an immediate stop.
-      ::kill(s->opts_.nspawn_pid, SIGTERM);
-    } else if (s->pod_can_halt()) {
-      s->forward_stop();
-    } else {
-      s->stop_pending_ = true;
-      s->pending_since_ = now(sd_event_source_get_event(src));
-      s->arm_stop_timer(sd_event_source_get_event(src));
-    }
+  static int on_signal(sd_event_source*, const signalfd_siginfo* si, void* self) {
+    static_cast<Supervisor*>(self)->request_stop(static_cast<int>(si->ssi_signo));
     return 0;
+  }
+
+  void request_stop(int sig) {
+    if (end_.stop_signal == 0) end_.stop_signal = sig;
+    if (stop_pending_) {
+      stop_now();  // asked again
+    } else if (stop_asked_) {
+      // nspawn turns a second SIGTERM into an immediate stop.
+      ::kill(opts_.nspawn_pid, SIGTERM);
+    } else if (pod_can_halt()) {
+      forward_stop();
+    } else {
+      stop_pending_ = true;
+      pending_since_ = now(ev_);
+      arm_stop_timer(ev_);
+    }
   }
 
   /// nspawn turns a first SIGTERM into an orderly shutdown: SIGRTMIN+3 to
@@ -187,7 +222,9 @@ class Supervisor {
   }
 
   const SuperviseOptions& opts_;
+  sd_event* ev_ = nullptr;
   std::unique_ptr<PodJournal> journal_;
+  bool output_gone_ = false;  ///< stdout's reader went away
   PodEnd end_;
   bool ready_ = false;
   pid_t leader_ = 0;  ///< the pod's init, once nspawn reported it

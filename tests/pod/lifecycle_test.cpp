@@ -91,6 +91,27 @@ TEST_F(LifecycleTest, SecondInterruptEarlyInTheBootStopsThePodAtOnce) {
   }
 }
 
+TEST_F(LifecycleTest, AReaderThatGoesAwayStopsThePodAndCrtCleansUp) {
+  // crt run … | head: once head has its lines and is gone, crt is not killed
+  // by SIGPIPE with the pod up; it stops the pod in order and cleans up (the
+  // fixture checks the pod's cgroup is gone).
+  std::string file = dir_ + "/uuid";
+  std::string cmd;
+  for (const auto& a : crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                                 "while :; do echo line; done"}))
+    cmd += "'" + a + "' ";
+  cmd += "| head -3; echo \"crt=${PIPESTATUS[0]}\"";
+  auto start = std::chrono::steady_clock::now();
+  Result r = run({"bash", "-c", cmd}, {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  // The app was stopped by its pod's systemd: SIGTERM.
+  EXPECT_EQ(r.out, "line\nline\nline\ncrt=143\n") << r.err;
+  std::string uuid = wait_uuid(file);
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(10)));
+  EXPECT_THAT(read_file(pod_dir(uuid) + "/status/busybox"), HasSubstr("\"exit_status\":\"TERM\""));
+}
+
 TEST_F(LifecycleTest, KillingCrtStopsThePodAndFreesItsMounts) {
   check_cgroups_ = false;  // removing a dead pod's cgroup is crt gc's job
   std::string file = dir_ + "/uuid";
