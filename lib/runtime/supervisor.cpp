@@ -99,12 +99,12 @@ class Supervisor {
       wrote = true;
     });
     if (wrote && std::fflush(stdout) != 0 && errno == EPIPE && !output_gone_) {
-      // Nobody reads the apps' output any more: stop the pod, as a shell
-      // pipeline's writer would end.
       output_gone_ = true;
       __fpurge(stdout);  // what is left would be written at exit, in vain
       std::clearerr(stdout);
-      request_stop(SIGPIPE);
+      // Nobody reads the apps' output any more: stop the pod, as a shell
+      // pipeline's writer would end (unless it has ended: nspawn is reaped).
+      if (!nspawn_reaped_) request_stop(SIGPIPE);
     }
   }
 
@@ -139,6 +139,7 @@ class Supervisor {
     auto* s = static_cast<Supervisor*>(self);
     // sd-event has reaped nspawn already.
     s->end_.nspawn_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
+    s->nspawn_reaped_ = true;
     return sd_event_exit(sd_event_source_get_event(src), 0);
   }
 
@@ -225,6 +226,7 @@ class Supervisor {
   sd_event* ev_ = nullptr;
   std::unique_ptr<PodJournal> journal_;
   bool output_gone_ = false;  ///< stdout's reader went away
+  bool nspawn_reaped_ = false;  ///< its PID may be another process's now
   PodEnd end_;
   bool ready_ = false;
   pid_t leader_ = 0;  ///< the pod's init, once nspawn reported it

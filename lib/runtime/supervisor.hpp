@@ -49,7 +49,7 @@ struct PodEnd {
 /// Waits for nspawn to exit while copying the apps' output from the pod's
 /// journal to stdout (and the pod's own errors to stderr), and turning
 /// SIGINT/SIGTERM/SIGHUP into a graceful stop of the pod (a second one stops
-/// it at once). Expects SIGCHLD, SIGINT, SIGTERM and SIGHUP to be blocked.
+/// it at once); so is the end of stdout's reader (EPIPE, SIGPIPE ignored). Expects SIGCHLD, SIGINT, SIGTERM and SIGHUP to be blocked.
 PodEnd supervise(const SuperviseOptions& opts);
 
 }  // namespace crt::runtime
