@@ -53,8 +53,19 @@ void mount_overlay(const std::vector<std::filesystem::path>& lowers, const std::
     throw_errno("mounting an overlay on " + quote(target.string()));
 }
 
+namespace {
+std::filesystem::path volatile_marker(const std::filesystem::path& work) {
+  return work / "work" / "incompat" / "volatile";  // a directory, with a file in it
+}
+}  // namespace
+
+bool has_volatile_marker(const std::filesystem::path& work) {
+  std::error_code ec;
+  return std::filesystem::exists(volatile_marker(work), ec);
+}
+
 void clear_volatile_marker(const std::filesystem::path& work) {
-  std::filesystem::path marker = work / "work" / "incompat" / "volatile";  // a directory, with a file in it
+  std::filesystem::path marker = volatile_marker(work);
   std::error_code ec;
   std::filesystem::remove_all(marker, ec);
   if (ec) throw Error("removing " + quote(marker.string()) + ": " + ec.message());

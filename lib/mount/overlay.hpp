@@ -28,6 +28,9 @@ void mount_overlay(const std::vector<std::filesystem::path>& lowers, const std::
 /// known to hold nothing that a crash could have cut short.
 void clear_volatile_marker(const std::filesystem::path& work);
 
+/// Whether `work` holds the marker of a volatile mount.
+bool has_volatile_marker(const std::filesystem::path& work);
+
 /// Bind-mounts `source` on `target` (recursively when `recursive`).
 void bind_mount(const std::filesystem::path& source, const std::filesystem::path& target, bool recursive = false);
 

@@ -117,6 +117,7 @@ void to_json(json& j, const PodManifest& v) {
   j["ports"] = v.ports;
   j["dns"] = v.dns;
   j["hosts_entries"] = v.hosts_entries;
+  if (!v.unsynced_boot.empty()) j["unsynced_boot"] = v.unsynced_boot;
 }
 
 void from_json(const json& j, PodManifest& v) {
@@ -135,6 +136,7 @@ void from_json(const json& j, PodManifest& v) {
   if (j.contains("ports")) j.at("ports").get_to(v.ports);
   if (j.contains("dns")) j.at("dns").get_to(v.dns);
   if (j.contains("hosts_entries")) j.at("hosts_entries").get_to(v.hosts_entries);
+  v.unsynced_boot = j.value("unsynced_boot", "");
 }
 
 std::string serialize(const PodManifest& m) {

@@ -68,6 +68,10 @@ struct PodManifest {
   std::string hostname;
   bool interactive = false;
   std::string exit_policy = "on-any-failure";
+  /// The host's boot (kernel boot_id) during which the apps ran on overlays
+  /// that skip syncing: only that boot's page cache surely holds all they
+  /// wrote. Empty when their overlays synced.
+  std::string unsynced_boot;
 
   [[nodiscard]] std::string machine_name() const { return name.empty() ? "crt-" + uuid : name; }
 };

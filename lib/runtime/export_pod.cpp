@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/lock.hpp"
 #include "mount/app_plan.hpp"
+#include "runtime/host.hpp"
 #include "runtime/pods.hpp"
 #include "store/export.hpp"
 #include "store/store.hpp"
@@ -89,6 +91,11 @@ std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req) {
     if (!pod_lock.valid()) throw Error("it is being removed");
     pod::PodManifest m = pod::parse_manifest(fs::read_file(e.path / "pod.json"));
     const pod::AppManifest& app = pick_app(m, req.app);
+    if (!m.unsynced_boot.empty() && m.unsynced_boot != boot_id())
+      std::fprintf(stderr,
+                   "crt: warning: pod %s ran before the host last started, on overlays that do not sync: unless "
+                   "the host shut down cleanly, files its apps wrote may be incomplete\n",
+                   m.uuid.c_str());
     stdfs::path upper = e.path / "overlay" / "apps" / app.name / "upper";
     std::error_code ec;
     if (!stdfs::is_directory(upper, ec)) throw Error("app " + quote(app.name) + " has no rootfs changes directory");

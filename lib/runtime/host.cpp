@@ -64,6 +64,12 @@ HostMode detect_host() {
   return h;
 }
 
+std::string boot_id() {
+  std::string id = fs::read_file("/proc/sys/kernel/random/boot_id");
+  while (!id.empty() && id.back() == '\n') id.pop_back();
+  return id;
+}
+
 std::string payload_cgroup(const HostMode& host, const std::string& machine_name) {
   std::string base = host.in_unit && !host.cgroup.empty() ? host.cgroup : cgroup::PodCgroup::relative_path(machine_name);
   return base + "/payload";

@@ -17,6 +17,9 @@ struct HostMode {
 /// Looks at the host and at crt's own process.
 HostMode detect_host();
 
+/// This boot of the host (/proc/sys/kernel/random/boot_id).
+std::string boot_id();
+
 /// Whether a process in `unit` (sd_pid_get_unit) runs inside a service crt
 /// should keep (nspawn --keep-unit), rather than a login session or a user
 /// manager.

@@ -19,6 +19,7 @@
 #include "common/fs.hpp"
 #include "dbus/machine_manager.hpp"
 #include "dbus/systemd_manager.hpp"
+#include "mount/overlay.hpp"
 #include "net/pod_etc.hpp"
 #include "net/pod_network.hpp"
 #include "pod/exit_status.hpp"
@@ -278,6 +279,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   pod::PodManifest& m = p.manifest;
   PodRollback rollback(pod, rollback_mode);
   apply_launch_options(m, opts);
+  // What the apps write reaches the disk only by writeback, or at a clean
+  // shutdown: crt export warns about such a pod after the host restarted.
+  bool unsynced = std::any_of(m.apps.begin(), m.apps.end(),
+                              [&](const pod::AppManifest& a) { return mount::has_volatile_marker(pod.app_work(a.name)); });
+  m.unsynced_boot = unsynced ? boot_id() : "";
   pod.write_manifest(m);
   with_context("starting pod " + m.uuid, [&] {
     write_units(pod, m);

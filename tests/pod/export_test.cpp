@@ -119,6 +119,30 @@ TEST_F(ExportTest, AnExitedPodKeepsItsImageUntilItIsRemoved) {
   EXPECT_FALSE(std::filesystem::exists(tree));
 }
 
+TEST_F(ExportTest, APodFromBeforeTheHostRestartedIsExportedWithAWarning) {
+  // A running pod's overlays do not sync: what its apps wrote is surely all
+  // there only until the host restarts (unless it shut down cleanly).
+  std::string uuid = run_script("busybox", "echo kept > /note");
+  std::string boot = read_file("/proc/sys/kernel/random/boot_id");
+  boot.pop_back();
+  auto manifest = nlohmann::json::parse(read_file(pod_dir(uuid) + "/pod.json"));
+  if (!manifest.contains("unsynced_boot")) GTEST_SKIP() << "no volatile overlays on this kernel";
+  EXPECT_EQ(manifest["unsynced_boot"], boot);
+  Result r = crt({"export", uuid, dir_ + "/now.tar"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("warning")));
+
+  manifest["unsynced_boot"] = "00000000-0000-4000-8000-000000000000";  // an earlier boot
+  {
+    std::ofstream(pod_dir(uuid) + "/pod.json") << manifest.dump(2) << "\n";
+  }
+  r = crt({"export", uuid, dir_ + "/later.tar"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("crt: warning: pod " + uuid + " ran before the host last started, on overlays that "
+                               "do not sync: unless the host shut down cleanly, files its apps wrote may be incomplete"));
+  EXPECT_THAT(top_layer_listing(dir_ + "/later.tar"), HasSubstr("note\n"));
+}
+
 TEST_F(ExportTest, ClearErrorsAndNothingHalfWritten) {
   std::string out = dir_ + "/out.tar";
   // A running pod: stop it first.

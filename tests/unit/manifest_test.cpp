@@ -86,6 +86,14 @@ TEST(Manifest, RoundTripKeepsEveryField) {
   expect_same(back.apps[1], m.apps[1]);
 }
 
+TEST(Manifest, TheUnsyncedBootIsKeptAndLeftOutWhenThereIsNone) {
+  PodManifest m = hostile_pod();
+  EXPECT_FALSE(json::parse(serialize(m)).contains("unsynced_boot"));
+  EXPECT_EQ(parse_manifest(serialize(m)).unsynced_boot, "");
+  m.unsynced_boot = "8d3f0e52-4b8c-4a52-9f3e-3b6a0c1d2e4f";
+  EXPECT_EQ(parse_manifest(serialize(m)).unsynced_boot, m.unsynced_boot);
+}
+
 TEST(Manifest, SerializationIsStableAndEndsWithNewline) {
   PodManifest m = hostile_pod();
   std::string text = serialize(m);
