@@ -112,19 +112,14 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::vecto
   err.write.reset();
 
   ProgramResult r;
-  // A broken pipe is reported by write(); it must not kill crt.
-  struct sigaction ign {}, old {};
-  ign.sa_handler = SIG_IGN;
-  ::sigaction(SIGPIPE, &ign, &old);
   try {
+    SigpipeIgnored broken_pipe_is_an_error;
     pump(in.write, out.read, err.read, input, r);
   } catch (...) {
-    ::sigaction(SIGPIPE, &old, nullptr);
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     throw;
   }
-  ::sigaction(SIGPIPE, &old, nullptr);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) throw_errno("waiting for " + quote(argv[0]));
@@ -132,6 +127,14 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::vecto
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }
+
+SigpipeIgnored::SigpipeIgnored() {
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &ign, &old_);
+}
+
+SigpipeIgnored::~SigpipeIgnored() { ::sigaction(SIGPIPE, &old_, nullptr); }
 
 std::vector<std::string> current_environment(const std::vector<std::string>& drop) {
   std::vector<std::string> env;

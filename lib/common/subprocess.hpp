@@ -1,5 +1,7 @@
 #pragma once
 
+#include <signal.h>
+
 #include <string>
 #include <vector>
 
@@ -18,6 +20,19 @@ struct ProgramResult {
 /// started; a failing program is reported through the result.
 ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                           const std::string& input = {});
+
+/// SIGPIPE ignored for its lifetime: a write to a pipe nobody reads fails
+/// with EPIPE instead of killing crt.
+class SigpipeIgnored {
+ public:
+  SigpipeIgnored();
+  ~SigpipeIgnored();
+  SigpipeIgnored(const SigpipeIgnored&) = delete;
+  SigpipeIgnored& operator=(const SigpipeIgnored&) = delete;
+
+ private:
+  struct sigaction old_ {};
+};
 
 /// The current environment without the variables named in `drop`.
 std::vector<std::string> current_environment(const std::vector<std::string>& drop = {});

@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/subprocess.hpp"
 #include "runtime/app_process.hpp"
 #include "runtime/pod_journal.hpp"
 
@@ -30,23 +31,6 @@ namespace {
 
 struct EventDeleter {
   void operator()(sd_event* e) const { sd_event_unref(e); }
-};
-
-/// SIGPIPE ignored for its lifetime: a write to a pipe nobody reads fails
-/// with EPIPE instead.
-class IgnoreSigpipe {
- public:
-  IgnoreSigpipe() {
-    struct sigaction ign {};
-    ign.sa_handler = SIG_IGN;
-    ::sigaction(SIGPIPE, &ign, &old_);
-  }
-  ~IgnoreSigpipe() { ::sigaction(SIGPIPE, &old_, nullptr); }
-  IgnoreSigpipe(const IgnoreSigpipe&) = delete;
-  IgnoreSigpipe& operator=(const IgnoreSigpipe&) = delete;
-
- private:
-  struct sigaction old_ {};
 };
 
 class Supervisor {
@@ -60,7 +44,7 @@ class Supervisor {
     ev_ = ev.get();
     // A reader that goes away (crt run … | head) must not kill crt with the
     // pod still up: writing reports EPIPE, and the pod is stopped.
-    IgnoreSigpipe ignore_sigpipe;
+    SigpipeIgnored broken_stdout_is_an_error;
     if (int r = sd_event_add_child(ev.get(), nullptr, opts_.nspawn_pid, WEXITED, &Supervisor::on_child, this); r < 0)
       throw_errno(-r, "watching nspawn");
     for (int sig : {SIGINT, SIGTERM, SIGHUP})
