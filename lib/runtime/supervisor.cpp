@@ -119,12 +119,12 @@ class Supervisor {
     return 0;
   }
 
-  static int on_child(sd_event_source* src, const siginfo_t* si, void* self) {
+  static int on_child(sd_event_source*, const siginfo_t* si, void* self) {
     auto* s = static_cast<Supervisor*>(self);
     // sd-event has reaped nspawn already.
     s->end_.nspawn_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
     s->nspawn_reaped_ = true;
-    return sd_event_exit(sd_event_source_get_event(src), 0);
+    return sd_event_exit(s->ev_, 0);
   }
 
   static int on_signal(sd_event_source*, const signalfd_siginfo* si, void* self) {
@@ -143,8 +143,8 @@ class Supervisor {
       forward_stop();
     } else {
       stop_pending_ = true;
-      pending_since_ = now(ev_);
-      arm_stop_timer(ev_);
+      pending_since_ = now();
+      arm_stop_timer();
     }
   }
 
@@ -182,32 +182,31 @@ class Supervisor {
     ::kill(leader_ > 0 ? leader_ : opts_.nspawn_pid, SIGKILL);
   }
 
-  static uint64_t now(sd_event* ev) {
+  uint64_t now() const {
     uint64_t t = 0;
-    sd_event_now(ev, CLOCK_MONOTONIC, &t);
+    sd_event_now(ev_, CLOCK_MONOTONIC, &t);
     return t;
   }
 
-  void arm_stop_timer(sd_event* ev) {
-    if (sd_event_add_time_relative(ev, nullptr, CLOCK_MONOTONIC, 20000, 1000, &Supervisor::on_stop_timer, this) < 0)
+  void arm_stop_timer() {
+    if (sd_event_add_time_relative(ev_, nullptr, CLOCK_MONOTONIC, 20000, 1000, &Supervisor::on_stop_timer, this) < 0)
       forward_stop();
   }
 
-  static int on_stop_timer(sd_event_source* src, uint64_t, void* self) {
+  static int on_stop_timer(sd_event_source*, uint64_t, void* self) {
     auto* s = static_cast<Supervisor*>(self);
     if (!s->stop_pending_) return 0;
-    sd_event* ev = sd_event_source_get_event(src);
     if (s->pod_can_halt())
       s->forward_stop();
-    else if (now(ev) - s->pending_since_ > 10'000'000)
+    else if (s->now() - s->pending_since_ > 10'000'000)
       s->stop_now();  // its systemd never listened in 10 s
     else
-      s->arm_stop_timer(ev);
+      s->arm_stop_timer();
     return 0;
   }
 
   const SuperviseOptions& opts_;
-  sd_event* ev_ = nullptr;
+  sd_event* ev_ = nullptr;  ///< the loop run() owns
   std::unique_ptr<PodJournal> journal_;
   bool output_gone_ = false;  ///< stdout's reader went away
   bool nspawn_reaped_ = false;  ///< its PID may be another process's now
