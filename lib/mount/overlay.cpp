@@ -77,6 +77,11 @@ void bind_mount(const std::filesystem::path& source, const std::filesystem::path
     throw_errno("bind-mounting " + quote(source.string()) + " on " + quote(target.string()));
 }
 
+void mount_tmpfs(const std::filesystem::path& target) {
+  if (::mount("tmpfs", target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m") < 0)
+    throw_errno("mounting a tmpfs on " + quote(target.string()));
+}
+
 void enter_private_mount_namespace() {
   if (!saved_mount_namespace()) {
     int fd = ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);

@@ -34,6 +34,9 @@ bool has_volatile_marker(const std::filesystem::path& work);
 /// Bind-mounts `source` on `target` (recursively when `recursive`).
 void bind_mount(const std::filesystem::path& source, const std::filesystem::path& target, bool recursive = false);
 
+/// Mounts a small tmpfs (nosuid, nodev, noexec; mode 0755) on `target`.
+void mount_tmpfs(const std::filesystem::path& target);
+
 /// Detaches this process from the host's mount propagation: a new mount
 /// namespace whose mounts never reach the host, and disappear with it.
 void enter_private_mount_namespace();

@@ -51,9 +51,11 @@ void write_units(const PodDir& pod, const pod::PodManifest& m) {
   stdfs::path dir = pod.stage1_rootfs() / pod::kStage1UnitDir;
   fs::make_dirs(dir);
   for (const auto& [name, unit] : pod::pod_units(m)) unit::write(unit, dir / name);
-  auto cached = fs::Durability::kCached;
-  fs::write_file_atomic(pod.stage1_rootfs() / "etc" / "passwd", pod::stage1_passwd(m), 0644, cached);
-  fs::write_file_atomic(pod.stage1_rootfs() / "etc" / "group", pod::stage1_group(m), 0644, cached);
+  // stage1 has the entries of root's: most pods need no copies of its own.
+  for (const auto& [file, content] : {std::pair{"passwd", pod::stage1_passwd(m)}, {"group", pod::stage1_group(m)}}) {
+    stdfs::path path = pod.stage1_rootfs() / "etc" / file;
+    if (fs::read_file(path) != content) fs::write_file_atomic(path, content, 0644, fs::Durability::kCached);
+  }
   // journald writes the pod's journal here; it exists before the pod starts
   // so that crt can follow it from the first line.
   fs::make_dirs(pod.stage1_rootfs() / "var" / "log" / "journal" / machine_id_of(m.uuid));

@@ -60,8 +60,9 @@ class PodDir {
     return path_ / "overlay" / "apps" / app / "work";
   }
   [[nodiscard]] std::filesystem::path status_dir() const { return path_ / "status"; }
-  /// Bound into stage1 at mount::kPodEtc.
-  [[nodiscard]] std::filesystem::path etc_dir() const { return path_ / "etc"; }
+  /// The files prepare-app gives each app (resolv.conf, hosts, hostname): a
+  /// tmpfs at mount::kPodEtc in stage1, seen only while the pod is mounted.
+  [[nodiscard]] std::filesystem::path etc_dir() const { return stage1_rootfs() / "crt" / "etc"; }
   [[nodiscard]] std::filesystem::path pid_file() const { return path_ / "pid"; }
   [[nodiscard]] std::filesystem::path nspawn_log() const { return path_ / "nspawn.log"; }
   /// Written when the pod's systemd has reached its default target.

@@ -114,6 +114,7 @@ UniqueFd app_root(const PodDir& pod, const std::string& app) {
 }
 
 void mount_volumes(const PodDir& pod, const pod::PodManifest& m) {
+  if (m.volumes.empty()) return;
   fs::make_dirs(pod.path() / "volumes", 0700);
   std::map<std::string, stdfs::path> sources;
   for (const auto& v : m.volumes) {
@@ -141,6 +142,13 @@ void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store&
   mount::mount_overlay(trees(store, m.stage1.layers), pod.stage1_upper(), pod.stage1_work(), pod.stage1_rootfs(),
                        sync);
   UniqueFd stage1 = fs::open_fd(pod.stage1_rootfs(), O_PATH | O_DIRECTORY);
+  // The mount points and files crt makes in stage1 at each start, and that
+  // need not outlive the pod, go on tmpfs mounts over directories stage1
+  // has: in the upper layer each would cost a new inode (slow on ext4
+  // without a journal once pods have been removed) and a copy-up of its
+  // parents.
+  UniqueFd stage2 = mount::make_dir_in_root(stage1.get(), pod::kStage2Dir);
+  mount::mount_tmpfs(mount::fd_path(stage2.get()));
   for (const auto& app : m.apps) {
     with_context("mounting the rootfs of app " + quote(app.name), [&] {
       fs::make_dirs(pod.app_upper(app.name));
@@ -153,9 +161,8 @@ void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store&
   mount_volumes(pod, m);
   UniqueFd status = mount::make_dir_in_root(stage1.get(), "/crt/status");
   mount::bind_mount(pod.status_dir(), mount::fd_path(status.get()));
-  fs::make_dirs(pod.etc_dir());
   UniqueFd etc = mount::make_dir_in_root(stage1.get(), mount::kPodEtc);
-  mount::bind_mount(pod.etc_dir(), mount::fd_path(etc.get()));
+  mount::mount_tmpfs(mount::fd_path(etc.get()));
 }
 
 PodRollback::~PodRollback() {
@@ -207,7 +214,9 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
     mount_pod(pod, m, store, destination == PodState::kRun ? mount::UpperSync::kVolatile : mount::UpperSync::kSynced);
     resolve_apps(pod, m);
   });
-  pod.write_manifest(m);
+  // A pod that runs now has it written by launch_pod, with what starting it
+  // adds.
+  if (destination != PodState::kRun) pod.write_manifest(m);
   check_interrupted();
   rollback.commit();
   return {std::move(pod), std::move(m)};

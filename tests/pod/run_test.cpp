@@ -111,6 +111,30 @@ TEST_F(RunTest, UuidFileNamesThePod) {
   EXPECT_EQ(read_file(file), pods("run").at(0) + "\n");
 }
 
+// Each file crt makes on the pod's disk costs a new inode at every start;
+// what need not outlive the pod is on a tmpfs instead.
+TEST_F(RunTest, APodKeepsOnDiskOnlyWhatOutlivesIt) {
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/cat", "/etc/hostname"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = read_file(file).substr(0, 36);
+  EXPECT_EQ(r.out, "crt-" + uuid + "\n");
+  std::string pod = pod_dir(uuid), upper = pod + "/overlay/stage1/upper";
+  for (const std::string& p : {pod + "/etc", pod + "/volumes", upper + "/crt", upper + "/opt", upper + "/etc/passwd",
+                               upper + "/etc/group"})
+    EXPECT_FALSE(std::filesystem::exists(p)) << p;
+  // The units and the journal stay, for a look after the pod ended.
+  EXPECT_TRUE(std::filesystem::exists(upper + "/etc/systemd/system/busybox.service"));
+  // stage1's systemd needs a name for an app's user: such a pod gets
+  // passwd and group of its own.
+  r = crt({"run", "--uuid-file-save=" + file, "busybox", "--user=33", "--group=100", "--", "/bin/sh", "-c", "id -u"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "33\n");
+  upper = pod_dir(read_file(file).substr(0, 36)) + "/overlay/stage1/upper";
+  EXPECT_THAT(read_file(upper + "/etc/passwd"), HasSubstr("crt-uid-33:x:33:100:"));
+  EXPECT_THAT(read_file(upper + "/etc/group"), HasSubstr("crt-gid-100:x:100:"));
+}
+
 TEST_F(RunTest, HostnameDefaultsToMachineNameAndCanBeSet) {
   std::string file = dir_ + "/uuid";
   Result r = crt({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/hostname"});
