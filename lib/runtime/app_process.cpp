@@ -1,5 +1,6 @@
 #include "runtime/app_process.hpp"
 
+#include <charconv>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -48,6 +49,15 @@ std::map<std::string, std::string> proc_status(pid_t pid) {
     out[line.substr(0, colon)] = v;
   }
   return out;
+}
+
+uint64_t status_mask(const std::map<std::string, std::string>& status, const std::string& field, uint64_t missing) {
+  auto it = status.find(field);
+  if (it == status.end()) return missing;
+  uint64_t v = 0;
+  const std::string& s = it->second;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  return ec == std::errc() && end != s.data() ? v : missing;
 }
 
 const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& name) {

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -18,6 +19,10 @@ std::optional<pid_t> app_main_pid(const pod::PodManifest& m, const std::string& 
 /// /proc/PID/status as fields ("SigBlk" -> "0000…"); empty once the
 /// process is gone.
 std::map<std::string, std::string> proc_status(pid_t pid);
+
+/// A hexadecimal mask of proc_status ("CapBnd", "SigBlk"), or `missing`
+/// where the field is absent or not a number.
+uint64_t status_mask(const std::map<std::string, std::string>& status, const std::string& field, uint64_t missing = 0);
 
 /// The app `name`, or the only app when `name` is empty; throws if none.
 const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& name);

@@ -60,19 +60,15 @@ Credentials read_credentials(pid_t pid) {
     std::vector<unsigned long> ids = numbers(key);
     return ids.size() > 1 ? ids[1] : 0;
   };
-  auto hex = [&](const char* key) {
-    const std::string& v = status[key];
-    return v.empty() ? 0 : std::stoull(v, nullptr, 16);
-  };
   Credentials c;
   c.uid = static_cast<uid_t>(effective("Uid"));
   c.gid = static_cast<gid_t>(effective("Gid"));
   for (unsigned long g : numbers("Groups")) c.groups.push_back(static_cast<gid_t>(g));
-  c.inh = hex("CapInh");
-  c.prm = hex("CapPrm");
-  c.eff = hex("CapEff");
-  c.bnd = hex("CapBnd");
-  c.amb = hex("CapAmb");
+  c.inh = status_mask(status, "CapInh");
+  c.prm = status_mask(status, "CapPrm");
+  c.eff = status_mask(status, "CapEff");
+  c.bnd = status_mask(status, "CapBnd");
+  c.amb = status_mask(status, "CapAmb");
   c.no_new_privs = status["NoNewPrivs"] == "1";
   c.seccomp = status["Seccomp"] == "2";
   return c;

@@ -33,9 +33,8 @@ std::string read_or_empty(const stdfs::path& p) {
   }
 }
 
-json capability_names(const std::string& hex) {
+json capability_names(uint64_t mask) {
   json names = json::array();
-  uint64_t mask = hex.empty() ? 0 : std::stoull(hex, nullptr, 16);
   for (int cap = 0; cap < 64; ++cap) {
     if ((mask & (1ULL << cap)) == 0) continue;
     char* n = cap_to_name(static_cast<cap_value_t>(cap));
@@ -167,8 +166,8 @@ json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppM
   auto st = proc_status(pid);
   a["pid"] = pid;
   a["namespaces"] = namespaces(pid);
-  a["capabilities"] = {{"bounding", capability_names(st["CapBnd"])},
-                       {"effective", capability_names(st["CapEff"])},
+  a["capabilities"] = {{"bounding", capability_names(status_mask(st, "CapBnd"))},
+                       {"effective", capability_names(status_mask(st, "CapEff"))},
                        {"bounding_hex", st["CapBnd"]},
                        {"effective_hex", st["CapEff"]}};
   a["no_new_privs"] = st["NoNewPrivs"] == "1";

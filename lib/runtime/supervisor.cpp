@@ -157,10 +157,7 @@ class Supervisor {
     if (leader_ <= 0) return false;
     auto status = proc_status(leader_);
     if (status.empty()) return true;  // gone: nspawn ends by itself
-    auto mask = [&](const char* field) -> uint64_t {
-      auto it = status.find(field);
-      return it == status.end() ? ~0ULL : std::strtoull(it->second.c_str(), nullptr, 16);
-    };
+    auto mask = [&](const char* field) { return status_mask(status, field, ~0ULL); };
     auto has = [](uint64_t m, int sig) { return ((m >> (sig - 1)) & 1) != 0; };
     uint64_t blocked = mask("SigBlk");
     // Blocking everything (around a fork) is not listening: then the signal

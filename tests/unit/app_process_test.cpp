@@ -1,0 +1,34 @@
+#include "runtime/app_process.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+namespace crt::runtime {
+namespace {
+
+TEST(StatusMask, ReadsHexFieldsAndFallsBackWhereThereIsNone) {
+  std::map<std::string, std::string> st = {{"CapBnd", "00000000a80425fb"}, {"SigBlk", "fffffffe7ffbfeff"},
+                                           {"Name", "zz"}, {"Empty", ""}};
+  EXPECT_EQ(status_mask(st, "CapBnd"), 0xa80425fbULL);
+  EXPECT_EQ(status_mask(st, "SigBlk"), 0xfffffffe7ffbfeffULL);
+  EXPECT_EQ(status_mask(st, "CapAmb"), 0U);
+  EXPECT_EQ(status_mask(st, "CapAmb", ~0ULL), ~0ULL);
+  EXPECT_EQ(status_mask(st, "Name", 7), 7U);
+  EXPECT_EQ(status_mask(st, "Empty", 7), 7U);
+}
+
+TEST(StatusMask, SeesThisThreadsBlockedSignal) {
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR2);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
+  // /proc/PID/status is the main thread's: the test runs on it.
+  uint64_t blocked = status_mask(proc_status(::getpid()), "SigBlk");
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  EXPECT_NE(blocked & (1ULL << (SIGUSR2 - 1)), 0U);
+  EXPECT_TRUE(proc_status(-1).empty());
+}
+
+}  // namespace
+}  // namespace crt::runtime
