@@ -266,25 +266,19 @@ void kill_procs(const stdfs::path& dir) {
 }  // namespace
 
 bool PodCgroup::remove() const {
-  if (host_managed_) {
-    // systemd removes its unit's cgroup; only what crt made and the pod left
-    // empty goes here, and nothing is killed.
-    for (const auto& top : paths()) {
-      std::vector<stdfs::path> dirs;
-      if (stdfs::exists(top)) collect_dirs(top, dirs);
-      for (const auto& d : dirs) ::rmdir(d.c_str());
-    }
-    return true;
-  }
   bool ok = true;
   for (const auto& top : paths()) {
     if (!stdfs::exists(top)) continue;
     std::vector<stdfs::path> dirs;
     collect_dirs(top, dirs);
     // A pod that ended leaves its cgroup empty: removing it is all there is
-    // to do. Only if something is left is every directory swept first.
-    if (std::all_of(dirs.begin(), dirs.end(), [](const stdfs::path& d) { return ::rmdir(d.c_str()) == 0 || errno == ENOENT; }))
-      continue;
+    // to do. Under the host's systemd, what is left is its unit's, which
+    // systemd stops and removes: crt kills nothing there. Otherwise every
+    // directory is swept.
+    size_t left = 0;
+    for (const auto& d : dirs)
+      if (::rmdir(d.c_str()) < 0 && errno != ENOENT) ++left;
+    if (left == 0 || host_managed_) continue;
     for (const auto& d : dirs) kill_procs(d);
     for (const auto& d : dirs) {
       bool removed = false;

@@ -97,6 +97,7 @@ class PodCgroup {
 
   /// Kills whatever is left in the cgroup and removes it, deepest first.
   /// Returns false if something could not be removed (and should be retried).
+  /// Under the host's systemd it only removes what is empty, and returns true.
   bool remove() const;
 
   [[nodiscard]] const std::string& relative() const { return relative_; }
