@@ -23,8 +23,9 @@ int main(int argc, char** argv) {
       crt::UniqueFd root = crt::fs::open_fd(argv[1], O_PATH | O_DIRECTORY);
       // crt sets the pod's network up while the pod boots and writes the
       // files the app sees once it is ready; the app starts with it.
-      crt::prepare_app::wait_for_file(std::string(crt::mount::kPodEtc) + "/" + crt::mount::kPodEtcLastFile,
-                                      std::chrono::minutes(5));
+      std::string etc = crt::mount::kPodEtc;
+      crt::prepare_app::wait_for_file(etc + "/" + crt::mount::kPodEtcLastFile, std::chrono::minutes(5),
+                                      etc + "/" + crt::mount::kPodStarterSocket);
       crt::prepare_app::apply_plan(root.get(), crt::mount::app_mount_plan());
     });
   } catch (const crt::Error& e) {

@@ -22,13 +22,23 @@ struct MountOp {
   bool optional = false;  ///< skip when `source` does not exist in stage1
 };
 
-/// Where stage1 sees the pod directory's etc/: the resolv.conf, hosts and
-/// hostname crt generates for the pod's apps.
+/// Where stage1 has the resolv.conf, hosts and hostname crt generates for
+/// the pod's apps (a tmpfs crt mounts there).
 inline constexpr const char* kPodEtc = "/crt/etc";
 
-/// The file crt writes last into kPodEtc, once the pod's network is up;
-/// prepare-app waits for it.
+/// The file crt writes last into kPodEtc, once the pod's network is up and
+/// a prepare-app waits (so its systemd takes an orderly stop): prepare-app
+/// waits for it.
 inline constexpr const char* kPodEtcLastFile = "hosts";
+
+/// A socket in kPodEtc that crt listens on until it has written
+/// kPodEtcLastFile. prepare-app connects to it while it waits: when the
+/// connection breaks and the file is not there, crt went away before the
+/// pod had started, and the app fails (which ends the pod: the orderly stop
+/// nspawn passes on when crt dies is lost so early in the pod's boot). The
+/// first connection also tells crt that the pod's systemd runs units, and
+/// so takes an orderly stop: only then does crt write kPodEtcLastFile.
+inline constexpr const char* kPodStarterSocket = "starting";
 
 /// What prepare-app does to an app rootfs, in order: /dev with the usual
 /// device nodes, pts, shm and symlinks; /proc and /sys; the journal and

@@ -14,8 +14,8 @@ std::string hosts_file(const std::string& hostname, const std::string& pod_ip,
   return out;
 }
 
-std::vector<std::string> write_pod_etc(const std::filesystem::path& etc_dir, const pod::PodManifest& m,
-                                       const std::vector<Result>& results) {
+PodEtc write_pod_etc(const std::filesystem::path& etc_dir, const pod::PodManifest& m,
+                     const std::vector<Result>& results) {
   auto cached = fs::Durability::kCached;
   fs::make_dirs(etc_dir);
   bool private_network = pod::parse_net_spec(m.net).cni();
@@ -28,8 +28,7 @@ std::vector<std::string> write_pod_etc(const std::filesystem::path& etc_dir, con
     if (ip.empty()) ip = r.first_ip(true);
     if (!ip.empty()) break;
   }
-  fs::write_file_atomic(etc_dir / "hosts", hosts_file(m.hostname, ip, m.hosts_entries), 0644, cached);
-  return resolv.warnings;
+  return {hosts_file(m.hostname, ip, m.hosts_entries), resolv.warnings};
 }
 
 }  // namespace crt::net

@@ -14,11 +14,16 @@ namespace crt::net {
 std::string hosts_file(const std::string& hostname, const std::string& pod_ip,
                        const std::vector<pod::HostsEntry>& extra);
 
-/// Writes the files apps see as /etc/resolv.conf, /etc/hostname and
-/// /etc/hosts into `etc_dir` (the pod directory's etc/, which prepare-app
-/// binds into each app). hosts comes last: prepare-app waits for it.
-/// Returns warnings for the user.
-std::vector<std::string> write_pod_etc(const std::filesystem::path& etc_dir, const pod::PodManifest& m,
-                                       const std::vector<Result>& results);
+struct PodEtc {
+  std::string hosts;                  ///< what apps see as /etc/hosts
+  std::vector<std::string> warnings;  ///< for the user
+};
+
+/// Writes the files apps see as /etc/resolv.conf and /etc/hostname into
+/// `etc_dir` (which prepare-app binds into each app), and returns their
+/// /etc/hosts: the caller writes it (mount::kPodEtcLastFile) when the apps
+/// may start, since prepare-app waits for it.
+PodEtc write_pod_etc(const std::filesystem::path& etc_dir, const pod::PodManifest& m,
+                     const std::vector<Result>& results);
 
 }  // namespace crt::net

@@ -19,6 +19,8 @@
 #include "common/fs.hpp"
 #include "dbus/machine_manager.hpp"
 #include "dbus/systemd_manager.hpp"
+#include "mount/app_plan.hpp"
+#include "mount/in_root.hpp"
 #include "mount/overlay.hpp"
 #include "net/pod_etc.hpp"
 #include "net/pod_network.hpp"
@@ -84,6 +86,21 @@ UniqueFd bind_notify_socket(const stdfs::path& path) {
   ::unlink(path.c_str());
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
     throw_errno("binding the readiness socket " + quote(path.string()));
+  return fd;
+}
+
+/// The socket of mount::kPodStarterSocket, listening.
+UniqueFd listen_while_starting(const PodDir& pod) {
+  UniqueFd dir = fs::open_fd(pod.etc_dir(), O_PATH | O_DIRECTORY);
+  std::string path = mount::fd_path(dir.get()) + "/" + mount::kPodStarterSocket;
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) throw_errno("creating the pod's start socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ::unlink(path.c_str());
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || ::listen(fd.get(), SOMAXCONN) < 0)
+    throw_errno("listening on " + quote((pod.etc_dir() / mount::kPodStarterSocket).string()));
   return fd;
 }
 
@@ -255,14 +272,16 @@ void stop_nspawn(pid_t pid) {
 }
 
 /// Attaches the pod's networks while nspawn boots it, then writes the files
-/// its apps see; prepare-app holds the apps back until then. If that fails,
-/// the pod is stopped before the error goes on.
-void start_network(const PodDir& pod, const pod::PodManifest& m, net::PodNetwork& network, pid_t nspawn) {
+/// its apps see but hosts, which it returns (prepare-app holds the apps back
+/// until it is there). If that fails, the pod is stopped before the error
+/// goes on.
+std::string start_network(const PodDir& pod, const pod::PodManifest& m, net::PodNetwork& network, pid_t nspawn) {
   try {
     network.attach();
-    for (const auto& w : net::write_pod_etc(pod.etc_dir(), m, network.results()))
-      std::fprintf(stderr, "crt: warning: %s\n", w.c_str());
+    net::PodEtc etc = net::write_pod_etc(pod.etc_dir(), m, network.results());
+    for (const auto& w : etc.warnings) std::fprintf(stderr, "crt: warning: %s\n", w.c_str());
     check_interrupted();
+    return etc.hosts;
   } catch (...) {
     stop_nspawn(nspawn);
     remove_journal_link(pod);
@@ -287,9 +306,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
                               [&](const pod::AppManifest& a) { return mount::has_volatile_marker(pod.app_work(a.name)); });
   m.unsynced_boot = unsynced ? boot_id() : "";
   pod.write_manifest(m);
+  UniqueFd starting;
   with_context("starting pod " + m.uuid, [&] {
     write_units(pod, m);
     isolate_nspawn_run_dir();
+    starting = listen_while_starting(pod);
   });
   trace("wrote the units");
   check_interrupted();
@@ -339,10 +360,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     trace("moved systemd-nspawn into scope " + cgroup::PodCgroup::scope_name(m.machine_name()));
   }
   trace("started systemd-nspawn (pid " + std::to_string(pid) + ")");
-  start_network(pod, m, network, pid);
-  trace("wrote the apps' resolv.conf, hosts and hostname");
-  rollback.commit();
+  // crt stop finds the pod's nspawn from here.
   fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n", 0644, fs::Durability::kCached);
+  std::string hosts = start_network(pod, m, network, pid);
+  trace("wrote the apps' resolv.conf and hostname");
+  rollback.commit();
 
   SuperviseOptions sopts;
   sopts.nspawn_pid = pid;
@@ -365,6 +387,15 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     if (machine.register_leader(leader)) trace("registered machine " + m.machine_name() + " (leader pid " + std::to_string(leader) + ")");
   };
   sopts.prefix_app_names = m.apps.size() > 1;
+  // The apps start once hosts is there; only when a prepare-app waits for
+  // it can the pod's systemd take the orderly stop nspawn passes on if crt
+  // dies (see mount::kPodStarterSocket).
+  sopts.starter_fd = starting.get();
+  sopts.on_starter = [&] {
+    fs::write_file_atomic(pod.etc_dir() / mount::kPodEtcLastFile, hosts, 0644, fs::Durability::kCached);
+    starting = UniqueFd();
+    trace("a prepare-app waits: wrote the apps' hosts");
+  };
   PodEnd end;
   try {
     end = supervise(sopts);
@@ -384,6 +415,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   }
   cg_cleanup.now();
   trace("removed the pod's cgroup");
+  if (!end.error.empty()) throw Error("starting the pod's apps: " + end.error);
   return exit_status(pod, m, end);
 }
 

@@ -4,6 +4,7 @@
 #include <linux/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -170,8 +171,10 @@ PodRollback::~PodRollback() {
   // Our mounts live only in this process's mount namespace; detach them.
   ::umount2(pod_.stage1_rootfs().c_str(), MNT_DETACH);
   try {
-    if (mode_ == Mode::kBackToPrepared)
+    if (mode_ == Mode::kBackToPrepared) {
+      ::unlink(pod_.pid_file().c_str());  // from the start that failed
       pod_.move_to(PodState::kPrepared);
+    }
     else
       pod_.remove();
   } catch (const Error& e) {

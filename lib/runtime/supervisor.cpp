@@ -54,7 +54,11 @@ class Supervisor {
     if (opts_.notify_fd >= 0)
       if (int r = sd_event_add_io(ev.get(), nullptr, opts_.notify_fd, EPOLLIN, &Supervisor::on_notify, this); r < 0)
         throw_errno(-r, "watching the pod's readiness");
+    if (opts_.starter_fd >= 0)
+      if (int r = sd_event_add_io(ev.get(), &starter_, opts_.starter_fd, EPOLLIN, &Supervisor::on_starter, this); r < 0)
+        throw_errno(-r, "watching the pod's start socket");
     if (int r = sd_event_loop(ev.get()); r < 0) throw_errno(-r, "supervising the pod");
+    starter_ = sd_event_source_disable_unref(starter_);
     if (journal_) {
       journal_->process();
       print_new_entries();
@@ -115,6 +119,21 @@ class Supervisor {
       int f = ::open(s->opts_.ready_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
       if (f >= 0) ::close(f);
       sd_notify(0, "READY=1");
+    }
+    return 0;
+  }
+
+  static int on_starter(sd_event_source*, int, uint32_t, void* self) {
+    auto* s = static_cast<Supervisor*>(self);
+    // Before the callback, which may close the socket.
+    s->starter_ = sd_event_source_disable_unref(s->starter_);
+    // A pod asked to stop does not start its apps.
+    if (s->end_.stop_signal != 0) return 0;
+    try {
+      if (s->opts_.on_starter) s->opts_.on_starter();
+    } catch (const Error& e) {
+      s->end_.error = e.what();
+      if (!s->nspawn_reaped_) s->stop_now();
     }
     return 0;
   }
@@ -213,6 +232,7 @@ class Supervisor {
   bool stop_pending_ = false;  ///< asked to stop before the pod's systemd could
   bool stop_asked_ = false;    ///< nspawn has had its SIGTERM
   uint64_t pending_since_ = 0;
+  sd_event_source* starter_ = nullptr;
 };
 
 }  // namespace

@@ -29,6 +29,12 @@ struct SuperviseOptions {
   /// pod is ending. The pod's systemd reports itself ready once its start
   /// jobs are done, failed ones included; such a pod is never called ready.
   std::function<bool()> pod_ending;
+  /// A listening socket (mount::kPodStarterSocket): when the first
+  /// connection comes, `on_starter` is called once, and the socket is no
+  /// longer watched. An Error it throws stops the pod at once and is
+  /// reported in PodEnd::error.
+  int starter_fd = -1;
+  std::function<void()> on_starter;
 };
 
 /// What a message on nspawn's readiness socket says.
@@ -44,6 +50,7 @@ NspawnNotice parse_nspawn_notice(std::string_view msg);
 struct PodEnd {
   int nspawn_status = 0;  ///< exit status, 128 + signal if killed
   int stop_signal = 0;    ///< the first signal that asked crt to stop the pod, or 0
+  std::string error;      ///< what on_starter threw, if anything
 };
 
 /// Waits for nspawn to exit while copying the apps' output from the pod's

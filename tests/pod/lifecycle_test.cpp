@@ -129,6 +129,24 @@ TEST_F(LifecycleTest, KillingCrtStopsThePodAndFreesItsMounts) {
   ::close(fd);
 }
 
+// Early in its boot the pod's systemd cannot take an orderly stop yet (it
+// would be lost, and the pod would wait for crt for ever): a crt killed
+// then takes the pod with it at once.
+TEST_F(LifecycleTest, KillingCrtWhileThePodBootsStopsIt) {
+  check_cgroups_ = false;  // removing a dead pod's cgroup is crt gc's job
+  for (int delay : {0, 10, 25, 40}) {
+    Process p(crt_argv({"run", "busybox", "--", "/bin/sleep", "60"}),
+              {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (run({"pgrep", "-f", "systemd-nspawn.*" + dir_}).status != 0 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(milliseconds(1));
+    std::this_thread::sleep_for(milliseconds(delay));
+    p.signal(SIGKILL);
+    p.wait();
+    EXPECT_TRUE(nspawn_gone(std::chrono::seconds(5))) << delay;
+  }
+}
+
 TEST_F(LifecycleTest, RunningPodDirectoryIsLocked) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
