@@ -1,6 +1,7 @@
 #include "runtime/app_process.hpp"
 
 #include <charconv>
+#include <csignal>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -58,6 +59,17 @@ uint64_t status_mask(const std::map<std::string, std::string>& status, const std
   const std::string& s = it->second;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
   return ec == std::errc() && end != s.data() ? v : missing;
+}
+
+bool takes_orderly_stop(pid_t leader) {
+  auto status = proc_status(leader);
+  if (status.empty()) return true;  // gone: nspawn ends by itself
+  auto mask = [&](const char* field) { return status_mask(status, field, ~0ULL); };
+  auto has = [](uint64_t m, int sig) { return ((m >> (sig - 1)) & 1) != 0; };
+  uint64_t blocked = mask("SigBlk");
+  // Blocking everything (around a fork) is not listening: then the signal
+  // would be dropped when unblocked. systemd's own mask leaves SIGSEGV out.
+  return has(mask("SigCgt"), SIGRTMIN + 3) || (has(blocked, SIGRTMIN + 3) && !has(blocked, SIGSEGV));
 }
 
 const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& name) {

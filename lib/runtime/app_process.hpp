@@ -24,6 +24,12 @@ std::map<std::string, std::string> proc_status(pid_t pid);
 /// where the field is absent or not a number.
 uint64_t status_mask(const std::map<std::string, std::string>& status, const std::string& field, uint64_t missing = 0);
 
+/// Whether the pod's init `leader` (its host PID) takes an orderly stop
+/// (SIGRTMIN+3, which nspawn sends on its first SIGTERM) or is gone. A
+/// namespace's init only receives a signal it blocks (for its signalfd) or
+/// handles: asked earlier in its boot, the pod would not stop.
+bool takes_orderly_stop(pid_t leader);
+
 /// The app `name`, or the only app when `name` is empty; throws if none.
 const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& name);
 

@@ -4,11 +4,15 @@
 #include <signal.h>
 
 #include <charconv>
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/lock.hpp"
+#include "runtime/app_process.hpp"
+#include "runtime/pod_systemctl.hpp"
 #include "runtime/machines.hpp"
 
 namespace crt::runtime {
@@ -54,6 +58,18 @@ bool is_pods_nspawn(pid_t pid, const std::string& uuid) {
   return cmdline.find("systemd-nspawn") != std::string::npos && cmdline.find("--uuid=" + uuid) != std::string::npos;
 }
 
+/// Whether the pod of nspawn `nspawn` takes an orderly stop (or nspawn is
+/// gone). Until nspawn has started the pod's init (the PID 1 of a namespace
+/// of its own), nspawn's child is its helper, not the init.
+bool takes_orderly_stop_now(pid_t nspawn, const std::string& uuid) {
+  if (!is_pods_nspawn(nspawn, uuid)) return true;
+  std::optional<pid_t> child = pod_leader(nspawn);
+  if (!child) return false;
+  std::istringstream ns(proc_status(*child)["NSpid"]);
+  std::vector<std::string> ids{std::istream_iterator<std::string>(ns), std::istream_iterator<std::string>()};
+  return ids.size() > 1 && ids.back() == "1" && takes_orderly_stop(*child);
+}
+
 }  // namespace
 
 void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout) {
@@ -73,7 +89,13 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
       if (wait_exited(pod.path, std::chrono::seconds(2))) return;
       throw Error("it is locked but its systemd-nspawn is not running");
     }
-    // nspawn powers the pod off on the first SIGTERM and kills it on the second.
+    // nspawn powers the pod off on the first SIGTERM and kills it on the
+    // second. A pod this early in its boot would not take the first yet.
+    if (!force) {
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!takes_orderly_stop_now(pid, pod.uuid) && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     ::kill(pid, SIGTERM);
     if (force) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -167,22 +167,10 @@ class Supervisor {
     }
   }
 
-  /// nspawn turns a first SIGTERM into an orderly shutdown: SIGRTMIN+3 to
-  /// the pod's systemd, which a namespace's init only receives once it
-  /// blocks it (for its signalfd) or handles it. Asked earlier in its boot,
-  /// the pod would not stop (seen with a SIGTERM 60-120 ms after crt run
-  /// started), so the stop waits until it does.
-  bool pod_can_halt() const {
-    if (leader_ <= 0) return false;
-    auto status = proc_status(leader_);
-    if (status.empty()) return true;  // gone: nspawn ends by itself
-    auto mask = [&](const char* field) { return status_mask(status, field, ~0ULL); };
-    auto has = [](uint64_t m, int sig) { return ((m >> (sig - 1)) & 1) != 0; };
-    uint64_t blocked = mask("SigBlk");
-    // Blocking everything (around a fork) is not listening: then the signal
-    // would be dropped when unblocked. systemd's own mask leaves SIGSEGV out.
-    return has(mask("SigCgt"), SIGRTMIN + 3) || (has(blocked, SIGRTMIN + 3) && !has(blocked, SIGSEGV));
-  }
+  /// nspawn turns a first SIGTERM into an orderly shutdown, which the pod's
+  /// systemd does not take early in its boot (seen with a SIGTERM 60-120 ms
+  /// after crt run started): the stop waits until it does.
+  bool pod_can_halt() const { return leader_ > 0 && takes_orderly_stop(leader_); }
 
   void forward_stop() {
     stop_pending_ = false;

@@ -206,6 +206,24 @@ TEST_F(PodCommandsTest, StopIsGracefulAndTheLastLineIsKept) {
   EXPECT_THAT(r.out, HasSubstr("last words\n"));
 }
 
+// Early in its boot the pod's systemd would lose the orderly stop: crt stop
+// waits until it takes one, rather than for its timeout.
+TEST_F(PodCommandsTest, StopEarlyInTheBootIsStillPrompt) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), detached());
+  std::string uuid = wait_uuid(file);
+  // As soon as crt has started nspawn.
+  auto until = std::chrono::steady_clock::now() + seconds(20);
+  while (!std::filesystem::exists(pod_dir(uuid) + "/pid") && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto start = std::chrono::steady_clock::now();
+  Result r = crt({"stop", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(8));  // the timeout is 10 s
+  EXPECT_EQ(status_field(uuid, "state"), "exited");
+  p.wait();
+}
+
 TEST_F(PodCommandsTest, WaitReadyTakesThePodAfterItAndGivesUpOnAFailedStart) {
   std::string file = dir_ + "/uuid";
   // The app fails before it says READY=1: the pod never counts as ready.
