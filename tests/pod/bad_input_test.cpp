@@ -84,6 +84,16 @@ TEST_F(BadInputTest, NonRootGetsOneLineError) {
                   "busybox", "--", "/bin/true"});
   EXPECT_EQ(r.status, 254);
   EXPECT_EQ(r.err, "crt: crt run needs root privileges (run it as root or with sudo)\n");
+  // Pod directories are root's alone: the commands that read them say so,
+  // rather than list nothing or find no pod.
+  for (const char* cmd : {"list", "status", "logs", "cat-manifest"}) {
+    std::vector<std::string> argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", crt_bin_,
+                                     "--dir=" + dir_, cmd};
+    if (std::string(cmd) != "list") argv.push_back("0123abcd");
+    r = run(argv);
+    EXPECT_EQ(r.status, 254) << cmd;
+    EXPECT_EQ(r.err, "crt: crt " + std::string(cmd) + " needs root privileges (run it as root or with sudo)\n");
+  }
 }
 
 }  // namespace

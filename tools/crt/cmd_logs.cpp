@@ -21,6 +21,7 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
   cmd->add_option("APP", a->app, "Only this app");
   cmd->add_flag("-f,--follow", a->follow, "Keep printing new output until the pod exits");
   cmd->callback([a, &g] {
+    require_root("crt logs");
     runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
     runtime::PodInfo info = runtime::pod_info(e);
     if (!info.manifest) throw Error("pod " + e.uuid + " has no manifest yet");

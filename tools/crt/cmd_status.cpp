@@ -101,6 +101,7 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
       ->expected(0, 1)
       ->default_str("forever");
   cmd->callback([a, cmd, &g] {
+    require_root("crt status");
     // "--wait-ready POD": CLI11 hands an option whose value is optional the
     // next word; a word that is no duration is the pod.
     std::string not_a_duration;  // why the word taken for the pod is no duration
@@ -164,6 +165,7 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
   cmd->add_flag("--no-legend", a->no_legend, "No header line");
   cmd->add_option("--format", a->format, "table or json")->check(CLI::IsMember({"table", "json"}));
   cmd->callback([a, &g] {
+    require_root("crt list");  // pod directories are root's alone
     json rows = json::array();
     std::vector<runtime::PodEntry> pods = runtime::list_pods(g.dir);
     // Where machined runs, running pods are its machines: it says which
@@ -218,6 +220,7 @@ void add_cat_manifest(CLI::App& app, const GlobalOptions& g) {
   CLI::App* cmd = app.add_subcommand("cat-manifest", "Print a pod's manifest (JSON)");
   add_pod_ref(cmd, *ref);
   cmd->callback([ref, &g] {
+    require_root("crt cat-manifest");
     runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(*ref));
     std::fputs(fs::read_file(e.path / "pod.json").c_str(), stdout);
   });
