@@ -139,11 +139,9 @@ int check_executable(int root_fd, const std::string& path) {
 
 }  // namespace
 
-void resolve_exec(AppManifest& app, int root_fd, const std::string& rootfs) {
+void resolve_exec(AppManifest& app, int root_fd, const std::string& where) {
   const std::string& cmd = app.argv.at(0);
-  auto not_found = [&](const std::string& what) {
-    return Error(what + " in the image's rootfs " + quote(rootfs));
-  };
+  auto not_found = [&](const std::string& what) { return Error(what + " in " + where); };
   if (cmd.find('/') != std::string::npos) {
     std::string path = cmd.front() == '/' ? cmd : app.working_dir + "/" + cmd;
     int err = check_executable(root_fd, path);

@@ -41,7 +41,8 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
 std::string read_in_root(int root_fd, std::string_view path);
 
 /// Finds the binary argv[0] names inside the rootfs (PATH search for bare
-/// names) and records it in app.exec_path. `rootfs` is only for messages.
-void resolve_exec(AppManifest& app, int root_fd, const std::string& rootfs);
+/// names) and records it in app.exec_path. `where` names the rootfs in
+/// messages ("… does not exist in WHERE").
+void resolve_exec(AppManifest& app, int root_fd, const std::string& where);
 
 }  // namespace crt::pod

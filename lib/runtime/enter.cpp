@@ -339,7 +339,7 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
     command = {"/bin/sh"};
   }
   probe.argv = command;
-  pod::resolve_exec(probe, p.root.get(), (pod.path / "stage1/rootfs/opt/stage2" / app.name / "rootfs").string());
+  pod::resolve_exec(probe, p.root.get(), "the rootfs of app " + quote(app.name));
   p.exec_path = probe.exec_path;
   p.argv = std::move(command);
   return p;

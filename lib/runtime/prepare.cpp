@@ -100,7 +100,8 @@ void resolve_apps(const PodDir& pod, pod::PodManifest& m) {
       UniqueFd root = fs::open_fd(rootfs, O_PATH | O_DIRECTORY);
       pod::resolve_user(app, pod::read_in_root(root.get(), "/etc/passwd"),
                         pod::read_in_root(root.get(), "/etc/group"));
-      pod::resolve_exec(app, root.get(), rootfs.string());
+      // The pod's mounts are gone by the time the user reads it.
+      pod::resolve_exec(app, root.get(), "the rootfs of image " + quote(app.image.name));
       mount::make_dir_in_root(root.get(), app.working_dir);
     });
   }

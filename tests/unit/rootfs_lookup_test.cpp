@@ -171,12 +171,12 @@ class Rootfs : public ::testing::Test {
     return a;
   }
   std::string resolved(AppManifest a) {
-    resolve_exec(a, fd_.get(), root().string());
+    resolve_exec(a, fd_.get(), "the rootfs of image 'test'");
     return a.exec_path;
   }
   std::string error(AppManifest a) {
     try {
-      resolve_exec(a, fd_.get(), root().string());
+      resolve_exec(a, fd_.get(), "the rootfs of image 'test'");
     } catch (const Error& e) {
       return e.what();
     }
@@ -230,13 +230,13 @@ TEST_F(Rootfs, CommandWithSlashIsRelativeToTheWorkingDirectory) {
 
 TEST_F(Rootfs, Errors) {
   EXPECT_EQ(error(app("/bin/none")),
-            "the binary '/bin/none' does not exist in the image's rootfs '" + root().string() + "'");
+            "the binary '/bin/none' does not exist in the rootfs of image 'test'");
   EXPECT_EQ(error(app("/usr/bin/dir")),
-            "'/usr/bin/dir' is a directory, not a binary in the image's rootfs '" + root().string() + "'");
+            "'/usr/bin/dir' is a directory, not a binary in the rootfs of image 'test'");
   EXPECT_EQ(error(app("/usr/bin/data")),
-            "'/usr/bin/data' is not an executable file in the image's rootfs '" + root().string() + "'");
+            "'/usr/bin/data' is not an executable file in the rootfs of image 'test'");
   EXPECT_EQ(error(app("none")),
-            "no binary 'none' in $PATH (/usr/bin:/bin) in the image's rootfs '" + root().string() + "'");
+            "no binary 'none' in $PATH (/usr/bin:/bin) in the rootfs of image 'test'");
   AppManifest no_path;
   no_path.argv = {"busybox"};
   EXPECT_NE(error(no_path), "(no error)");
