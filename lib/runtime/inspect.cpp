@@ -55,8 +55,11 @@ json namespaces(pid_t pid) {
   return out;
 }
 
-/// Memory and CPU figures of the app's cgroups, from cgroupfs.
-json resources(pid_t pid) {
+/// Memory and CPU figures of the app's cgroups, from cgroupfs. Where a
+/// hierarchy has no cgroup of the app's own (the pod's systemd does not
+/// split cpuacct from cpu on a host that mounts them apart), its figure is
+/// the pod's, and says so ("pod_cpu_usage_nsec").
+json resources(pid_t pid, const std::string& app) {
   cgroup::Layout layout = cgroup::detect_layout();
   json out = json::object();
   for (const auto& m : cgroups_of(pid)) {
@@ -80,8 +83,10 @@ json resources(pid_t pid) {
           out["memory_current"] = read_or_empty(dir / "memory.usage_in_bytes");
           out["memory_max"] = read_or_empty(dir / "memory.limit_in_bytes");
         }
+        std::string unit = "/" + app + ".service";
+        bool own = m.path.size() >= unit.size() && m.path.compare(m.path.size() - unit.size(), unit.size(), unit) == 0;
         if (joined.find("cpuacct") != std::string::npos)
-          if (auto v = read_or_empty(dir / "cpuacct.usage"); !v.empty()) out["cpu_usage_nsec"] = v;
+          if (auto v = read_or_empty(dir / "cpuacct.usage"); !v.empty()) out[own ? "cpu_usage_nsec" : "pod_cpu_usage_nsec"] = v;
         if ((("," + joined + ",").find(",cpu,") != std::string::npos)) {
           out["cpu_quota_us"] = read_or_empty(dir / "cpu.cfs_quota_us");
           out["cpu_period_us"] = read_or_empty(dir / "cpu.cfs_period_us");
@@ -183,7 +188,7 @@ json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppM
   std::istringstream gin(st["Groups"]);
   for (long g; gin >> g;) groups.push_back(g);
   a["user"] = {{"uid", effective(st["Uid"])}, {"gid", effective(st["Gid"])}, {"groups", groups}};
-  a["resources"] = resources(pid);
+  a["resources"] = resources(pid, app.name);
   a["mounts"] = mounts(pid);
   a["environment"] = environment(pid, show_env);
   return a;

@@ -49,6 +49,9 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   } else {
     EXPECT_EQ(res["cpu_max"], "20000 100000");
   }
+  // The app's own CPU time, or the pod's said to be the pod's.
+  EXPECT_TRUE(res.contains("cpu_usage_usec") || res.contains("cpu_usage_nsec") || res.contains("pod_cpu_usage_nsec"))
+      << res.dump();
   bool root_overlay = false;
   for (const auto& m : app["mounts"])
     if (m["target"] == "/" && m["type"] == "overlay")

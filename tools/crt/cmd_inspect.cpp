@@ -71,7 +71,7 @@ void print_text(const json& pod) {
       std::printf("  seccomp:      %s, %d filters\n", s(a["seccomp"]["mode"]).c_str(), a["seccomp"]["filters"].get<int>());
       const json& r = a["resources"];
       std::printf("  cgroup:       %s\n", r.contains("cgroup") ? s(r["cgroup"]).c_str() : "?");
-      for (const char* k : {"memory_current", "memory_max", "cpu_usage_nsec", "cpu_usage_usec", "cpu_quota_us",
+      for (const char* k : {"memory_current", "memory_max", "cpu_usage_nsec", "cpu_usage_usec", "pod_cpu_usage_nsec", "cpu_quota_us",
                             "cpu_period_us", "cpu_max"})
         if (r.contains(k)) std::printf("  %-13s %s\n", (std::string(k) + ":").c_str(), s(r[k]).c_str());
       std::printf("  mounts:\n");
