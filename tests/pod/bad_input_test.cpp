@@ -78,6 +78,18 @@ TEST_F(BadInputTest, UnknownOptionsAndMisplacedArguments) {
   expect_clean_failure({"run", "--interactive", "busybox", "---", "busybox", "--name=b"}, "--interactive needs exactly one app");
 }
 
+TEST_F(BadInputTest, CommandLineErrorsAreOneLineAndSayWhichHelpToRead) {
+  auto err = [&](std::vector<std::string> args) {
+    Result r = crt(args);
+    EXPECT_EQ(r.status, 254);
+    return r.err;
+  };
+  EXPECT_EQ(err({"bogusverb"}), "crt: unknown command 'bogusverb' (see 'crt --help')\n");
+  EXPECT_EQ(err({"image", "bogus"}), "crt: unknown command 'image bogus' (see 'crt image --help')\n");
+  EXPECT_EQ(err({"image"}), "crt: a command is needed (see 'crt image --help')\n");
+  EXPECT_EQ(err({"list", "--bogus"}), "crt: unexpected argument '--bogus' (see 'crt list --help')\n");
+}
+
 TEST_F(BadInputTest, NonRootGetsOneLineError) {
   Result r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", crt_bin_, "--dir=" + dir_, "run",
                   "busybox", "--", "/bin/true"});

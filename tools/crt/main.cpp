@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -37,6 +38,30 @@ std::string pod_ref_string(const PodRef& ref) {
   return ref.pod;
 }
 
+/// A command-line error in crt's one-line style: what is wrong, and which
+/// --help to read.
+std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
+  // The commands parsed before the error ("crt image").
+  std::string path = "crt";
+  const CLI::App* cur = &app;
+  while (!cur->get_subcommands().empty()) {
+    cur = cur->get_subcommands().front();
+    path += " " + cur->get_name();
+  }
+  std::string what = e.what();
+  if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && what == "A subcommand is required") {
+    std::vector<std::string> words = cur->remaining();
+    auto word = std::find_if(words.begin(), words.end(), [](const std::string& w) { return !w.empty() && w[0] != '-'; });
+    std::string parent = path.size() > 4 ? path.substr(4) + " " : "";  // after "crt "
+    what = word != words.end() ? "unknown command " + quote(parent + *word) : "a command is needed";
+  } else if (const std::string extra = "The following argument was not expected: "; what.rfind(extra, 0) == 0) {
+    what = "unexpected argument " + quote(what.substr(extra.size()));
+  } else if (const std::string extras = "The following arguments were not expected: "; what.rfind(extras, 0) == 0) {
+    what = "unexpected arguments " + what.substr(extras.size());
+  }
+  return what + " (see '" + path + " --help')";
+}
+
 }  // namespace crt::cli
 
 int main(int argc, char** argv) {
@@ -65,8 +90,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : crt::kErrorExitCode;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::fprintf(stderr, "crt: %s\n", crt::cli::usage_error(app, e).c_str());
+    return crt::kErrorExitCode;
   } catch (const crt::runtime::Interrupted& e) {
     std::fprintf(stderr, "crt: %s\n", e.what());
     return 128 + e.signal();
