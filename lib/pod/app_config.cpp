@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
-#include <sstream>
 #include <cctype>
 #include <csignal>
 #include <cstring>
 #include <set>
+#include <sstream>
+#include <tuple>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -165,6 +166,11 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     auto [image_user, image_group] = split_user(image.config.user);
     app.user = f.user ? *f.user : (image_user.empty() ? "0" : image_user);
     app.group = f.group ? *f.group : (f.user ? "" : image_group);
+    if (f.user && f.user->find(':') != std::string::npos) {  // USER:GROUP, as an image's User
+      if (f.group) throw Error("--user=" + *f.user + " names a group, and so does --group: give it once");
+      std::tie(app.user, app.group) = split_user(*f.user);
+      if (app.group.empty()) throw Error("--user=" + *f.user + ": the group after ':' is empty");
+    }
     if (app.user.empty()) throw Error("--user is empty");
 
     app.working_dir = f.working_dir ? *f.working_dir : image.config.working_dir;

@@ -77,7 +77,21 @@ std::vector<GroupEntry> parse_group(std::string_view content) {
   return out;
 }
 
+namespace {
+
+/// Digits that are no ID (too large, or (uid_t)-1) are a mistake, not a
+/// name to look up.
+void check_id(const std::string& value, const char* what) {
+  if (!value.empty() && std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+      !parse_id(value))
+    throw Error(std::string("invalid ") + what + " ID " + quote(value) + ": IDs go from 0 to 4294967294");
+}
+
+}  // namespace
+
 void resolve_user(AppManifest& app, std::string_view passwd, std::string_view group) {
+  check_id(app.user, "user");
+  check_id(app.group, "group");
   auto users = parse_passwd(passwd);
   const PasswdEntry* entry = nullptr;
   if (auto uid = parse_id(app.user)) {

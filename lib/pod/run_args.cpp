@@ -15,7 +15,7 @@ void add_app_options(CLI::App& app, AppFlags& f) {
   app.add_option("--exec", f.exec, "Run this binary instead of the image's entrypoint and command");
   app.add_option("--environment", f.environment, "Set an environment variable K=V in the app")
       ->allow_extra_args(false);
-  app.add_option("--user", f.user, "User to run as: a number or a name from the image's /etc/passwd");
+  app.add_option("--user", f.user, "User to run as: a number or a name from the image's /etc/passwd; USER:GROUP also sets --group");
   app.add_option("--group", f.group, "Group to run as: a number or a name from the image's /etc/group");
   app.add_option("--working-dir", f.working_dir, "Working directory of the app");
   app.add_option("--memory", f.memory, "Memory limit, e.g. 100M, 1Gi (MemoryMax=)");

@@ -176,6 +176,18 @@ TEST_F(MakeAppManifest, UserFlagDropsTheImagesGroup) {
   EXPECT_EQ(make().group, "wheel");
 }
 
+TEST_F(MakeAppManifest, UserFlagMayNameTheGroupToo) {
+  req_.flags.user = "1000:100";
+  AppManifest a = make();
+  EXPECT_EQ(a.user, "1000");
+  EXPECT_EQ(a.group, "100");
+  req_.flags.group = "wheel";
+  EXPECT_NE(error().find("names a group, and so does --group"), std::string::npos) << error();
+  req_.flags.group.reset();
+  req_.flags.user = "www-data:";
+  EXPECT_NE(error().find("the group after ':' is empty"), std::string::npos) << error();
+}
+
 TEST_F(MakeAppManifest, GroupFlagAloneKeepsTheImagesUser) {
   image_.config.user = "1000:100";
   req_.flags.group = "200";

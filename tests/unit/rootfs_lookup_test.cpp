@@ -139,6 +139,22 @@ TEST(ResolveUser, UnknownNamesAreErrors) {
   EXPECT_THROW(resolve_user(b, kPasswd, kGroup), Error);
 }
 
+TEST(ResolveUser, NumbersThatAreNoIdsAreErrorsNotNames) {
+  for (const auto& [user, group] : {std::pair<std::string, std::string>{"4294967295", ""}, {"99999999999", ""},
+                                    {"0", "4294967295"}}) {
+    AppManifest a = app_as(user, group);
+    try {
+      resolve_user(a, kPasswd, kGroup);
+      ADD_FAILURE() << user << ":" << group << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("IDs go from 0 to 4294967294"), std::string::npos) << e.what();
+    }
+  }
+  AppManifest max = app_as("4294967294");
+  resolve_user(max, kPasswd, kGroup);
+  EXPECT_EQ(max.uid, 4294967294U);
+}
+
 TEST(ResolveUser, ExistingEnvironmentWins) {
   AppManifest a = app_as("0");
   a.env = {{"HOME", "/custom"}, {"USER", "me"}};
