@@ -142,6 +142,9 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     app.image = {image.names.empty() ? req.image : image.names.front(), image.id, image.layers};
 
     app.argv = app_command(f, req.args, req.args_given, image.config);
+    if (app.argv.empty() && req.args_given && !image.config.cmd.empty())
+      throw Error("'--' with nothing after it leaves image " + quote(req.image) +
+                  " without its command: give one after '--', or leave '--' out");
     if (app.argv.empty())
       throw Error("image " + quote(req.image) + " has no command: give one with --exec or after '--'");
     if (app.argv[0].empty()) throw Error("the command to run is empty");

@@ -247,6 +247,15 @@ TEST_F(MakeAppManifest, NameFlagIsValidated) {
   EXPECT_EQ(*env(make(), "CRT_APP_NAME"), "good-name");
 }
 
+TEST_F(MakeAppManifest, AnEmptyDashDashThatLeavesNoCommandSaysSo) {
+  image_.config.entrypoint.clear();
+  image_.config.cmd = {"/bin/sh"};
+  req_.args_given = true;
+  EXPECT_NE(error().find("'--' with nothing after it leaves image"), std::string::npos) << error();
+  image_.config.entrypoint = {"/bin/app"};  // then it runs the entrypoint alone
+  EXPECT_EQ(make().argv, (Strings{"/bin/app"}));
+}
+
 TEST_F(MakeAppManifest, ArgumentsAreKeptVerbatim) {
   req_.args = {"-c", "echo \"$HOME\" 100% ';' \n", "", "caf\xc3\xa9"};
   req_.args_given = true;

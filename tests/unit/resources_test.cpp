@@ -78,6 +78,15 @@ TEST(ParseCpuMillis, ZeroIsAnError) {
   EXPECT_THROW(parse_cpu_millis("0.000"), Error);
 }
 
+TEST(ParseCpuMillis, FinerThanAMillicoreSaysSo) {
+  try {
+    parse_cpu_millis("0.0001");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("finer than crt's unit, the millicore"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ParseCpuMillis, MalformedIsAnError) {
   for (const char* bad : {"", "m", "0.0001", "1.5m", "5.", ".", "-1", "+1", "1e3", "1,5", "200M", "two", "1 ", " 1",
                           "99999999999999999999"})
