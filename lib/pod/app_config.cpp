@@ -170,9 +170,10 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     app.user = f.user ? *f.user : (image_user.empty() ? "0" : image_user);
     app.group = f.group ? *f.group : (f.user ? "" : image_group);
     if (f.user && f.user->find(':') != std::string::npos) {  // USER:GROUP, as an image's User
-      if (f.group) throw Error("--user=" + *f.user + " names a group, and so does --group: give it once");
+      if (f.group) throw Error("--user " + quote(*f.user) + " names a group, and so does --group: give it once");
       std::tie(app.user, app.group) = split_user(*f.user);
-      if (app.group.empty()) throw Error("--user=" + *f.user + ": the group after ':' is empty");
+      if (app.group.empty()) throw Error("--user " + quote(*f.user) + ": the group after ':' is empty");
+      if (app.user.empty()) throw Error("--user " + quote(*f.user) + ": the user before ':' is empty");
     }
     if (app.user.empty()) throw Error("--user is empty");
 

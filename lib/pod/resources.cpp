@@ -68,7 +68,7 @@ uint64_t parse_cpu_millis(std::string_view s) {
     ok = parse_decimal(s.substr(0, s.size() - 1), 0, v);
   else
     ok = parse_decimal(s, 3, v);
-  if (uint64_t finer = 0; !ok && s.back() != 'm' && parse_decimal(s, 18, finer))
+  if (uint64_t finer = 0; !ok && !s.empty() && s.back() != 'm' && parse_decimal(s, 18, finer))
     throw Error("CPU amount " + quote(s) + " is finer than crt's unit, the millicore (1m = 0.001)");
   if (!ok) throw Error("invalid CPU amount " + quote(s) + ": expected millicores like 200m, or cores like 0.5");
   if (v == 0) throw Error("CPU amount " + quote(s) + " must be more than zero");

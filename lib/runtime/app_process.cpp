@@ -58,7 +58,7 @@ uint64_t status_mask(const std::map<std::string, std::string>& status, const std
   uint64_t v = 0;
   const std::string& s = it->second;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
-  return ec == std::errc() && end != s.data() ? v : missing;
+  return ec == std::errc() && end != s.data() && end == s.data() + s.size() ? v : missing;
 }
 
 bool takes_orderly_stop(pid_t leader) {

@@ -25,6 +25,7 @@
 #include "net/pod_etc.hpp"
 #include "net/pod_network.hpp"
 #include "pod/exit_status.hpp"
+#include "pod/rootfs_lookup.hpp"
 #include "pod/units.hpp"
 #include "runtime/host.hpp"
 #include "runtime/nspawn.hpp"
@@ -54,9 +55,10 @@ void write_units(const PodDir& pod, const pod::PodManifest& m) {
   fs::make_dirs(dir);
   for (const auto& [name, unit] : pod::pod_units(m)) unit::write(unit, dir / name);
   // stage1 has the entries of root's: most pods need no copies of its own.
+  UniqueFd root = fs::open_fd(pod.stage1_rootfs(), O_PATH | O_DIRECTORY);
   for (const auto& [file, content] : {std::pair{"passwd", pod::stage1_passwd(m)}, {"group", pod::stage1_group(m)}}) {
-    stdfs::path path = pod.stage1_rootfs() / "etc" / file;
-    if (fs::read_file(path) != content) fs::write_file_atomic(path, content, 0644, fs::Durability::kCached);
+    if (pod::read_in_root(root.get(), std::string("/etc/") + file) != content)
+      fs::write_file_atomic(pod.stage1_rootfs() / "etc" / file, content, 0644, fs::Durability::kCached);
   }
   // journald writes the pod's journal here; it exists before the pod starts
   // so that crt can follow it from the first line.
@@ -124,6 +126,10 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end)
     if (stdfs::exists(pod.ready_file())) {
       std::fprintf(stderr, "crt: the pod was killed before its apps ended\n");
       return 128 + SIGKILL;
+    }
+    if (stdfs::exists(pod.stop_requested_file())) {
+      std::fprintf(stderr, "crt: the pod was stopped before its apps started\n");
+      return 128 + SIGTERM;
     }
     std::string tail = log_tail(pod.nspawn_log());
     throw Error("the pod ended before any app ran (systemd-nspawn exited with " +
@@ -299,6 +305,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   PodDir& pod = p.dir;
   pod::PodManifest& m = p.manifest;
   PodRollback rollback(pod, rollback_mode);
+  ::unlink(pod.stop_requested_file().c_str());  // from an earlier start of a prepared pod
   apply_launch_options(m, opts);
   // What the apps write reaches the disk only by writeback, or at a clean
   // shutdown: crt export warns about such a pod after the host restarted.
@@ -361,7 +368,13 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   }
   trace("started systemd-nspawn (pid " + std::to_string(pid) + ")");
   // crt stop finds the pod's nspawn from here.
-  fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n", 0644, fs::Durability::kCached);
+  try {
+    fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n", 0644, fs::Durability::kCached);
+  } catch (...) {
+    stop_nspawn(pid);
+    remove_journal_link(pod);
+    throw;
+  }
   std::string hosts = start_network(pod, m, network, pid);
   trace("wrote the apps' resolv.conf and hostname");
   rollback.commit();

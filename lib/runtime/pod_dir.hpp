@@ -24,7 +24,7 @@ const char* state_dir_name(PodState s);
 ///   overlay/stage1/…       stage1's upper and work directories
 ///   overlay/apps/NAME/…    each app's upper and work directories
 ///   status/NAME            how each app exited (written from inside the pod)
-///   etc/                   resolv.conf, hosts, hostname the apps see
+///   stop-requested         crt stop asked the pod to stop
 ///   net.json               the pod's network attachments (lib/net), for status and teardown
 ///   nspawn.log             nspawn's messages
 ///   ready                  exists once the pod's systemd reached default.target
@@ -67,6 +67,10 @@ class PodDir {
   [[nodiscard]] std::filesystem::path nspawn_log() const { return path_ / "nspawn.log"; }
   /// Written when the pod's systemd has reached its default target.
   [[nodiscard]] std::filesystem::path ready_file() const { return path_ / "ready"; }
+  /// Made by crt stop before it signals the pod: crt run reports a pod that
+  /// ended before its apps ran as stopped, not failed.
+  [[nodiscard]] std::filesystem::path stop_requested_file() const { return path_ / kStopRequestedFile; }
+  static constexpr const char* kStopRequestedFile = "stop-requested";
   /// The socket nspawn reports readiness to.
   [[nodiscard]] std::filesystem::path notify_socket() const { return path_ / "notify"; }
   [[nodiscard]] std::filesystem::path manifest_file() const { return path_ / "pod.json"; }

@@ -5,10 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <iterator>
 #include <sstream>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "runtime/app_process.hpp"
 
 namespace crt::runtime {
 
@@ -22,8 +24,11 @@ std::optional<pid_t> pod_leader(pid_t nspawn_pid) {
   }
   std::istringstream in(children);
   pid_t pid = 0;
-  if (in >> pid && pid > 0) return pid;
-  return std::nullopt;
+  if (!(in >> pid) || pid <= 0) return std::nullopt;
+  std::istringstream ns(proc_status(pid)["NSpid"]);
+  std::vector<std::string> ids{std::istream_iterator<std::string>(ns), std::istream_iterator<std::string>()};
+  if (ids.size() < 2 || ids.back() != "1") return std::nullopt;
+  return pid;
 }
 
 std::string pod_systemctl(pid_t leader, const std::vector<std::string>& args) {

@@ -4,16 +4,15 @@
 #include <signal.h>
 
 #include <charconv>
-#include <iterator>
-#include <sstream>
 #include <thread>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/lock.hpp"
 #include "runtime/app_process.hpp"
-#include "runtime/pod_systemctl.hpp"
 #include "runtime/machines.hpp"
+#include "runtime/pod_dir.hpp"
+#include "runtime/pod_systemctl.hpp"
 
 namespace crt::runtime {
 
@@ -58,16 +57,17 @@ bool is_pods_nspawn(pid_t pid, const std::string& uuid) {
   return cmdline.find("systemd-nspawn") != std::string::npos && cmdline.find("--uuid=" + uuid) != std::string::npos;
 }
 
-/// Whether the pod of nspawn `nspawn` takes an orderly stop (or nspawn is
-/// gone). Until nspawn has started the pod's init (the PID 1 of a namespace
-/// of its own), nspawn's child is its helper, not the init.
-bool takes_orderly_stop_now(pid_t nspawn, const std::string& uuid) {
-  if (!is_pods_nspawn(nspawn, uuid)) return true;
-  std::optional<pid_t> child = pod_leader(nspawn);
-  if (!child) return false;
-  std::istringstream ns(proc_status(*child)["NSpid"]);
-  std::vector<std::string> ids{std::istream_iterator<std::string>(ns), std::istream_iterator<std::string>()};
-  return ids.size() > 1 && ids.back() == "1" && takes_orderly_stop(*child);
+/// Whether the pod of nspawn `nspawn` takes an orderly stop.
+bool takes_orderly_stop_now(pid_t nspawn) {
+  std::optional<pid_t> leader = pod_leader(nspawn);
+  return leader && takes_orderly_stop(*leader);
+}
+
+/// Tells the pod's crt run that its pod was stopped on request, should it
+/// end before its apps ran (see PodDir::stop_requested_file).
+void mark_stop_requested(const std::filesystem::path& pod) {
+  int fd = ::open((pod / PodDir::kStopRequestedFile).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0) ::close(fd);
 }
 
 }  // namespace
@@ -78,6 +78,7 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     // On a systemd host the pod is a machine: machined stops it the way
     // machinectl does, whoever started it (a terminal, crt@.service, …).
     PodInfo info = pod_info(pod);
+    mark_stop_requested(pod.path);
     if (info.manifest && stop_pod_machine(info.manifest->machine_name(), force)) {
       if (wait_exited(pod.path, force ? std::chrono::seconds(10) : timeout)) return;
       stop_pod_machine(info.manifest->machine_name(), true);
@@ -90,18 +91,25 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
       throw Error("it is locked but its systemd-nspawn is not running");
     }
     // nspawn powers the pod off on the first SIGTERM and kills it on the
-    // second. A pod this early in its boot would not take the first yet.
-    if (!force) {
-      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      while (!takes_orderly_stop_now(pid, pod.uuid) && std::chrono::steady_clock::now() < until)
+    // second. A pod this early in its boot would not take the first yet:
+    // that wait is part of the timeout.
+    auto deadline = std::chrono::steady_clock::now() + (force ? std::chrono::milliseconds(10000) : timeout);
+    if (!force)
+      while (!takes_orderly_stop_now(pid) && std::chrono::steady_clock::now() < deadline) {
+        if (!is_pods_nspawn(pid, pod.uuid)) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    if (!is_pods_nspawn(pid, pod.uuid)) {  // it ended meanwhile (its PID may be another's now)
+      if (wait_exited(pod.path, std::chrono::seconds(2))) return;
+      throw Error("it is locked but its systemd-nspawn is not running");
     }
     ::kill(pid, SIGTERM);
     if (force) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       ::kill(pid, SIGTERM);
     }
-    if (wait_exited(pod.path, force ? std::chrono::seconds(10) : timeout)) return;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (wait_exited(pod.path, std::max(left, std::chrono::milliseconds(0)))) return;
     ::kill(pid, SIGTERM);
     if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being killed");
   });

@@ -54,11 +54,21 @@ class Supervisor {
     if (opts_.notify_fd >= 0)
       if (int r = sd_event_add_io(ev.get(), nullptr, opts_.notify_fd, EPOLLIN, &Supervisor::on_notify, this); r < 0)
         throw_errno(-r, "watching the pod's readiness");
-    if (opts_.starter_fd >= 0)
+    if (opts_.starter_fd >= 0) {
       if (int r = sd_event_add_io(ev.get(), &starter_, opts_.starter_fd, EPOLLIN, &Supervisor::on_starter, this); r < 0)
         throw_errno(-r, "watching the pod's start socket");
-    if (int r = sd_event_loop(ev.get()); r < 0) throw_errno(-r, "supervising the pod");
+      // A stage1 whose prepare-app does not connect (one from before the
+      // socket) still gets its apps started, once its systemd takes an
+      // orderly stop.
+      if (int r = sd_event_add_time_relative(ev.get(), &starter_timer_, CLOCK_MONOTONIC, 5000, 1000,
+                                             &Supervisor::on_starter_timer, this);
+          r < 0)
+        throw_errno(-r, "watching the pod's start");
+    }
+    int r = sd_event_loop(ev.get());
     starter_ = sd_event_source_disable_unref(starter_);
+    starter_timer_ = sd_event_source_disable_unref(starter_timer_);
+    if (r < 0) throw_errno(-r, "supervising the pod");
     if (journal_) {
       journal_->process();
       print_new_entries();
@@ -124,18 +134,35 @@ class Supervisor {
   }
 
   static int on_starter(sd_event_source*, int, uint32_t, void* self) {
+    static_cast<Supervisor*>(self)->pod_may_start();
+    return 0;
+  }
+
+  static int on_starter_timer(sd_event_source* src, uint64_t, void* self) {
     auto* s = static_cast<Supervisor*>(self);
-    // Before the callback, which may close the socket.
-    s->starter_ = sd_event_source_disable_unref(s->starter_);
-    // A pod asked to stop does not start its apps.
-    if (s->end_.stop_signal != 0) return 0;
-    try {
-      if (s->opts_.on_starter) s->opts_.on_starter();
-    } catch (const Error& e) {
-      s->end_.error = e.what();
-      if (!s->nspawn_reaped_) s->stop_now();
+    if (s->pod_can_halt()) {
+      s->pod_may_start();
+    } else if (sd_event_source_set_time_relative(src, 5000) < 0 ||
+               sd_event_source_set_enabled(src, SD_EVENT_ONESHOT) < 0) {
+      s->starter_timer_ = sd_event_source_disable_unref(s->starter_timer_);  // the socket still works
     }
     return 0;
+  }
+
+  /// The pod takes an orderly stop now (a prepare-app connected, or its
+  /// systemd blocks the signal): on_starter, once.
+  void pod_may_start() noexcept {
+    // Before the callback, which closes the socket.
+    starter_ = sd_event_source_disable_unref(starter_);
+    starter_timer_ = sd_event_source_disable_unref(starter_timer_);
+    // A pod asked to stop does not start its apps.
+    if (end_.stop_signal != 0 || !opts_.on_starter) return;
+    try {
+      opts_.on_starter();
+    } catch (const std::exception& e) {
+      end_.error = e.what();
+      if (!nspawn_reaped_) stop_now();
+    }
   }
 
   static int on_child(sd_event_source*, const siginfo_t* si, void* self) {
@@ -221,6 +248,7 @@ class Supervisor {
   bool stop_asked_ = false;    ///< nspawn has had its SIGTERM
   uint64_t pending_since_ = 0;
   sd_event_source* starter_ = nullptr;
+  sd_event_source* starter_timer_ = nullptr;
 };
 
 }  // namespace

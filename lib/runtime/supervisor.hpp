@@ -30,9 +30,10 @@ struct SuperviseOptions {
   /// jobs are done, failed ones included; such a pod is never called ready.
   std::function<bool()> pod_ending;
   /// A listening socket (mount::kPodStarterSocket): when the first
-  /// connection comes, `on_starter` is called once, and the socket is no
-  /// longer watched. An Error it throws stops the pod at once and is
-  /// reported in PodEnd::error.
+  /// connection comes, or the pod's systemd takes an orderly stop, whichever
+  /// is first, `on_starter` is called once, and the socket is no longer
+  /// watched. What it throws stops the pod at once and is reported in
+  /// PodEnd::error.
   int starter_fd = -1;
   std::function<void()> on_starter;
 };

@@ -9,13 +9,14 @@ namespace {
 
 TEST(StatusMask, ReadsHexFieldsAndFallsBackWhereThereIsNone) {
   std::map<std::string, std::string> st = {{"CapBnd", "00000000a80425fb"}, {"SigBlk", "fffffffe7ffbfeff"},
-                                           {"Name", "zz"}, {"Empty", ""}};
+                                           {"Name", "zz"}, {"Empty", ""}, {"Tail", "12zz"}};
   EXPECT_EQ(status_mask(st, "CapBnd"), 0xa80425fbULL);
   EXPECT_EQ(status_mask(st, "SigBlk"), 0xfffffffe7ffbfeffULL);
   EXPECT_EQ(status_mask(st, "CapAmb"), 0U);
   EXPECT_EQ(status_mask(st, "CapAmb", ~0ULL), ~0ULL);
   EXPECT_EQ(status_mask(st, "Name", 7), 7U);
   EXPECT_EQ(status_mask(st, "Empty", 7), 7U);
+  EXPECT_EQ(status_mask(st, "Tail", 7), 7U);
 }
 
 TEST(StatusMask, SeesThisThreadsBlockedSignal) {
