@@ -35,9 +35,10 @@ inline constexpr const char* kPodEtcLastFile = "hosts";
 /// kPodEtcLastFile. prepare-app connects to it while it waits: when the
 /// connection breaks and the file is not there, crt went away before the
 /// pod had started, and the app fails (which ends the pod: the orderly stop
-/// nspawn passes on when crt dies is lost so early in the pod's boot). The
-/// first connection also tells crt that the pod's systemd runs units, and
-/// so takes an orderly stop: only then does crt write kPodEtcLastFile.
+/// nspawn passes on when crt dies is lost so early in the pod's boot). crt
+/// writes kPodEtcLastFile only once that stop would be taken: at the first
+/// connection (the pod's systemd runs units), or when the pod's init blocks
+/// the signal, whichever is first.
 inline constexpr const char* kPodStarterSocket = "starting";
 
 /// What prepare-app does to an app rootfs, in order: /dev with the usual

@@ -400,14 +400,15 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     if (machine.register_leader(leader)) trace("registered machine " + m.machine_name() + " (leader pid " + std::to_string(leader) + ")");
   };
   sopts.prefix_app_names = m.apps.size() > 1;
-  // The apps start once hosts is there; only when a prepare-app waits for
-  // it can the pod's systemd take the orderly stop nspawn passes on if crt
-  // dies (see mount::kPodStarterSocket).
+  // The apps start once hosts is there, written when the pod's systemd
+  // takes the orderly stop nspawn passes on if crt dies (a prepare-app
+  // waits for hosts, or its init blocks the signal; see
+  // mount::kPodStarterSocket).
   sopts.starter_fd = starting.get();
   sopts.on_starter = [&] {
     fs::write_file_atomic(pod.etc_dir() / mount::kPodEtcLastFile, hosts, 0644, fs::Durability::kCached);
     starting = UniqueFd();
-    trace("a prepare-app waits: wrote the apps' hosts");
+    trace("the pod takes an orderly stop: wrote the apps' hosts");
   };
   PodEnd end;
   try {
