@@ -73,7 +73,7 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
                  "NAME,kind=empty[,mode=0755][,uid=N][,gid=N] | NAME,kind=tmpfs[,size=64M]")
       ->allow_extra_args(false);
   app.add_option("--stage1-path", p.stage1_path, "Use this stage1 image (tarball or directory)");
-  app.add_flag("--debug", p.debug, "Show what crt, nspawn and the pod's systemd are doing")->group(starting);
+  app.add_flag("--debug", p.debug, "Show on stderr what crt, nspawn and the pod's systemd are doing")->group(starting);
   app.add_option("--pull-policy", p.pull_policy,
                  "When to pull an image from its registry: never, missing (the default) or always")
       ->check(CLI::IsMember({"never", "missing", "always"}));

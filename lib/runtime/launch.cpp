@@ -185,6 +185,12 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
   if (!opts.debug) {
     s.stderr_fd = fs::open_fd(pod.nspawn_log(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (!m.interactive) s.stdout_fd = fs::open_fd(pod.nspawn_log(), O_WRONLY | O_APPEND);
+  } else if (!m.interactive) {
+    // The pod's console (its systemd's debug messages) is diagnostics, like
+    // crt's own: stdout carries the apps' output alone, and a reader that
+    // goes away does not end the pod's console.
+    s.stdout_fd = UniqueFd(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
+    if (!s.stdout_fd) throw_errno("duplicating stderr for the pod's console");
   }
   return s;
 }

@@ -163,11 +163,14 @@ TEST_F(LifecycleTest, RunningPodDirectoryIsLocked) {
 TEST_F(LifecycleTest, DebugShowsCrtsStepsAndThePodsBoot) {
   Result r = crt({"--debug", "run", "--net=none", "busybox", "--", "/bin/echo", "quiet-app"});
   EXPECT_EQ(r.status, 0) << r.err;
-  // The app's output still reaches the user among the pod's console (its
-  // systemd's debug messages): the app's lines are told by their stream's
-  // identifier, even when journald sees them coming from init.scope.
+  // stdout has what went to the app's stream: its output (told by the
+  // stream's identifier, even when journald sees it coming from init.scope)
+  // and, with --debug, what systemd logged while it set the app up. The
+  // pod's console (its systemd's own debug messages) goes to stderr with
+  // crt's.
   EXPECT_NE(r.out.find("quiet-app\n"), std::string::npos) << "the app's output was lost";
-  EXPECT_NE(r.out.find("Activating default unit"), std::string::npos) << "no debug output of the pod's systemd";
+  EXPECT_EQ(r.out.find("Activating default unit"), std::string::npos) << "the pod's console is on stdout";
+  EXPECT_NE(r.err.find("Activating default unit"), std::string::npos) << "no debug output of the pod's systemd";
   EXPECT_THAT(r.err, ::testing::ContainsRegex("crt: \\[ *[0-9.]+ ms\\] prepared pod"));
   EXPECT_THAT(r.err, HasSubstr("started systemd-nspawn"));
   EXPECT_THAT(r.err, HasSubstr("Spawning container")) << "nspawn speaks too";
