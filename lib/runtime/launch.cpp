@@ -76,33 +76,32 @@ void isolate_nspawn_run_dir() {
     throw_errno("mounting a tmpfs on '/run/systemd/nspawn'");
 }
 
-/// The socket nspawn reports READY=1 to (nspawn --notify-ready=yes).
-UniqueFd bind_notify_socket(const stdfs::path& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) throw_errno("creating the readiness socket");
+/// A unix socket of `type` bound to `path` (what was there is replaced);
+/// `what` names it in errors.
+UniqueFd bind_unix_socket(const std::string& path, int type, const std::string& what) {
+  UniqueFd fd(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
+  if (!fd) throw_errno("creating " + what);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.string().size() >= sizeof addr.sun_path)
-    throw Error("the pod directory path " + quote(path.parent_path().string()) + " is too long for a socket");
+  if (path.size() >= sizeof addr.sun_path) throw Error(what + ": its path is too long for a socket");
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
   ::unlink(path.c_str());
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
-    throw_errno("binding the readiness socket " + quote(path.string()));
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) throw_errno("binding " + what);
   return fd;
 }
 
-/// The socket of mount::kPodStarterSocket, listening.
+/// The socket nspawn reports READY=1 to (nspawn --notify-ready=yes).
+UniqueFd bind_notify_socket(const stdfs::path& path) {
+  return bind_unix_socket(path.string(), SOCK_DGRAM | SOCK_NONBLOCK, "the readiness socket " + quote(path.string()));
+}
+
+/// The socket of mount::kPodStarterSocket, listening. Bound through the
+/// directory's fd: the pod directory's path may be too long for a socket.
 UniqueFd listen_while_starting(const PodDir& pod) {
   UniqueFd dir = fs::open_fd(pod.etc_dir(), O_PATH | O_DIRECTORY);
-  std::string path = mount::fd_path(dir.get()) + "/" + mount::kPodStarterSocket;
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) throw_errno("creating the pod's start socket");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  ::unlink(path.c_str());
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || ::listen(fd.get(), SOMAXCONN) < 0)
-    throw_errno("listening on " + quote((pod.etc_dir() / mount::kPodStarterSocket).string()));
+  std::string what = "the pod's start socket " + quote((pod.etc_dir() / mount::kPodStarterSocket).string());
+  UniqueFd fd = bind_unix_socket(mount::fd_path(dir.get()) + "/" + mount::kPodStarterSocket, SOCK_STREAM, what);
+  if (::listen(fd.get(), SOMAXCONN) < 0) throw_errno("listening on " + what);
   return fd;
 }
 
@@ -264,10 +263,11 @@ class PodMachine {
   bool registered_ = false;
 };
 
-/// Stops a pod that could not be completed (its apps have not started) and
-/// reaps nspawn. Its systemd may be too early in its boot to act on nspawn's
-/// orderly stop; nspawn stops the pod at once on a second SIGTERM.
-void stop_nspawn(pid_t pid) {
+/// Stops a pod that could not be completed (its apps have not started),
+/// reaps nspawn and removes its journal link. Its systemd may be too early
+/// in its boot to act on nspawn's orderly stop; nspawn stops the pod at once
+/// on a second SIGTERM.
+void stop_unfinished_pod(const PodDir& pod, pid_t pid) {
   auto exited_within = [pid](int ms) {
     for (int i = 0; i < ms / 10; ++i) {
       if (::waitpid(pid, nullptr, WNOHANG) != 0) return true;
@@ -276,11 +276,14 @@ void stop_nspawn(pid_t pid) {
     return false;
   };
   ::kill(pid, SIGTERM);
-  if (exited_within(1000)) return;
-  ::kill(pid, SIGTERM);
-  if (exited_within(10000)) return;
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
+  if (!exited_within(1000)) {
+    ::kill(pid, SIGTERM);
+    if (!exited_within(10000)) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+  remove_journal_link(pod);
 }
 
 /// Attaches the pod's networks while nspawn boots it, then writes the files
@@ -295,8 +298,7 @@ std::string start_network(const PodDir& pod, const pod::PodManifest& m, net::Pod
     check_interrupted();
     return etc.hosts;
   } catch (...) {
-    stop_nspawn(nspawn);
-    remove_journal_link(pod);
+    stop_unfinished_pod(pod, nspawn);
     throw;
   }
 }
@@ -377,8 +379,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   try {
     fs::write_file_atomic(pod.pid_file(), std::to_string(pid) + "\n", 0644, fs::Durability::kCached);
   } catch (...) {
-    stop_nspawn(pid);
-    remove_journal_link(pod);
+    stop_unfinished_pod(pod, pid);
     throw;
   }
   std::string hosts = start_network(pod, m, network, pid);
