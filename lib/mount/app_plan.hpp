@@ -41,6 +41,13 @@ inline constexpr const char* kPodEtcLastFile = "hosts";
 /// the signal, whichever is first.
 inline constexpr const char* kPodStarterSocket = "starting";
 
+/// Sockets in kPodEtc that crt listens on for an interactive pod without a
+/// terminal: the app's unit connects its stdin, stdout and stderr to them
+/// (StandardInput=file:…), and crt relays crt run's own.
+inline constexpr const char* kPodStdinSocket = "stdin";
+inline constexpr const char* kPodStdoutSocket = "stdout";
+inline constexpr const char* kPodStderrSocket = "stderr";
+
 /// What prepare-app does to an app rootfs, in order: /dev with the usual
 /// device nodes, pts, shm and symlinks; /proc and /sys; the journal and
 /// notify sockets; /etc/resolv.conf, /etc/hosts, /etc/hostname; /etc/mtab.

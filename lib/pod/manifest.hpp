@@ -67,6 +67,9 @@ struct PodManifest {
   std::vector<HostsEntry> hosts_entries;
   std::string hostname;
   bool interactive = false;
+  /// For an interactive pod: its app has the user's terminal (else crt
+  /// relays stdin, stdout and stderr through kPodStdio sockets).
+  bool interactive_tty = true;
   std::string exit_policy = "on-any-failure";
   /// The host's boot (kernel boot_id) during which the apps ran on overlays
   /// that skip syncing: only that boot's page cache surely holds all they

@@ -57,7 +57,7 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   app.add_option("--dns-search", p.dns_search, "A search domain for /etc/resolv.conf")->allow_extra_args(false);
   app.add_option("--dns-opt", p.dns_opt, "An option for /etc/resolv.conf, e.g. ndots:2")->allow_extra_args(false);
   app.add_option("--hosts-entry", p.hosts_entries, "Add IP=HOST to the apps' /etc/hosts")->allow_extra_args(false);
-  app.add_flag("--interactive", p.interactive, "Attach the terminal to the app's stdin and stdout (one app only)")
+  app.add_flag("--interactive", p.interactive, "Give the app crt's stdin, stdout and stderr, as a terminal when they are one (one app only)")
       ->group(starting);
   app.add_flag("--detach", p.detach,
                "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready")

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "mount/app_plan.hpp"
 
 namespace crt::pod {
 
@@ -111,7 +112,12 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   s.set("User", std::to_string(*app.uid));
   s.set("Group", std::to_string(*app.gid));
   for (const auto& [k, v] : app.env) s.set_words("Environment", WordStyle::kCEscaped, {Value(k + "=" + v)});
-  if (pod.interactive) {
+  if (pod.interactive && !pod.interactive_tty) {
+    std::string etc = std::string(mount::kPodEtc) + "/";
+    s.set("StandardInput", "file:" + etc + mount::kPodStdinSocket);
+    s.set("StandardOutput", "file:" + etc + mount::kPodStdoutSocket);
+    s.set("StandardError", "file:" + etc + mount::kPodStderrSocket);
+  } else if (pod.interactive) {
     s.set("StandardInput", "tty");
     s.set("StandardOutput", "tty");
     s.set("StandardError", "tty");

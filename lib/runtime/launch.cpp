@@ -40,9 +40,15 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
+/// The pod's app has the user's terminal (nspawn's console).
+bool has_terminal(const pod::PodManifest& m) { return m.interactive && m.interactive_tty; }
+
 void apply_launch_options(pod::PodManifest& m, const LaunchOptions& opts) {
   m.interactive = opts.interactive;
-  if (!opts.interactive) return;
+  // As nspawn's --console=autopipe decides: input from a pipe or a file
+  // ends, which a terminal the app reads cannot pass on.
+  m.interactive_tty = ::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1;
+  if (!has_terminal(m)) return;
   const char* term = std::getenv("TERM");
   for (auto& app : m.apps) {
     bool has_term = std::any_of(app.env.begin(), app.env.end(), [](const auto& kv) { return kv.first == "TERM"; });
@@ -95,15 +101,27 @@ UniqueFd bind_notify_socket(const stdfs::path& path) {
   return bind_unix_socket(path.string(), SOCK_DGRAM | SOCK_NONBLOCK, "the readiness socket " + quote(path.string()));
 }
 
-/// The socket of mount::kPodStarterSocket, listening. Bound through the
-/// directory's fd: the pod directory's path may be too long for a socket.
-UniqueFd listen_while_starting(const PodDir& pod) {
+/// A stream socket `name` in the pod's kPodEtc, listening. Bound through
+/// the directory's fd: the pod directory's path may be too long for a
+/// socket.
+UniqueFd listen_in_pod_etc(const PodDir& pod, const char* name, const std::string& what) {
   UniqueFd dir = fs::open_fd(pod.etc_dir(), O_PATH | O_DIRECTORY);
-  std::string what = "the pod's start socket " + quote((pod.etc_dir() / mount::kPodStarterSocket).string());
-  UniqueFd fd = bind_unix_socket(mount::fd_path(dir.get()) + "/" + mount::kPodStarterSocket, SOCK_STREAM, what);
-  if (::listen(fd.get(), SOMAXCONN) < 0) throw_errno("listening on " + what);
+  std::string named = what + " " + quote((pod.etc_dir() / name).string());
+  UniqueFd fd = bind_unix_socket(mount::fd_path(dir.get()) + "/" + name, SOCK_STREAM, named);
+  if (::listen(fd.get(), SOMAXCONN) < 0) throw_errno("listening on " + named);
   return fd;
 }
+
+/// The sockets an interactive pod without a terminal connects its app's
+/// stdin, stdout and stderr to.
+struct StdioListeners {
+  UniqueFd in, out, err;
+  StdioListeners(const PodDir& pod)
+      : in(listen_in_pod_etc(pod, mount::kPodStdinSocket, "the app's stdin socket")),
+        out(listen_in_pod_etc(pod, mount::kPodStdoutSocket, "the app's stdout socket")),
+        err(listen_in_pod_etc(pod, mount::kPodStderrSocket, "the app's stderr socket")) {}
+  StdioSockets fds() const { return {in.get(), out.get(), err.get()}; }
+};
 
 std::string log_tail(const stdfs::path& log) {
   std::string s;
@@ -166,7 +184,8 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
   nopts.network_namespace_path = netns;
   nopts.stage1_rootfs = pod.stage1_rootfs();
   nopts.debug = opts.debug;
-  nopts.console = m.interactive ? Console::kInteractive : (opts.debug ? Console::kReadOnly : Console::kPassive);
+  bool tty = has_terminal(m);
+  nopts.console = tty ? Console::kInteractive : (opts.debug ? Console::kReadOnly : Console::kPassive);
   nopts.extra = cg.nspawn_args();
 
   Spawn s;
@@ -175,16 +194,16 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
   if (!opts.debug) add.emplace_back("SYSTEMD_COLORS=0");
   // nspawn's inner child writes its warnings to the pod's console, which an
   // interactive pod shares with the user's terminal.
-  if (m.interactive && !opts.debug) add.emplace_back("SYSTEMD_LOG_LEVEL=crit");
+  if (tty && !opts.debug) add.emplace_back("SYSTEMD_LOG_LEVEL=crit");
   s.env = environment_with({"SYSTEMD_COLORS", "NOTIFY_SOCKET"}, add);
   s.cgroup = cg.open_entry();
-  s.own_process_group = !m.interactive;
+  s.own_process_group = !tty;
   s.mask = signals.saved();
-  if (!m.interactive) s.stdin_fd = fs::open_fd("/dev/null", O_RDONLY);
+  if (!tty) s.stdin_fd = fs::open_fd("/dev/null", O_RDONLY);
   if (!opts.debug) {
     s.stderr_fd = fs::open_fd(pod.nspawn_log(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (!m.interactive) s.stdout_fd = fs::open_fd(pod.nspawn_log(), O_WRONLY | O_APPEND);
-  } else if (!m.interactive) {
+    if (!tty) s.stdout_fd = fs::open_fd(pod.nspawn_log(), O_WRONLY | O_APPEND);
+  } else if (!tty) {
     // The pod's console (its systemd's debug messages) is diagnostics, like
     // crt's own: stdout carries the apps' output alone, and a reader that
     // goes away does not end the pod's console.
@@ -322,10 +341,12 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   m.unsynced_boot = unsynced ? boot_id() : "";
   pod.write_manifest(m);
   UniqueFd starting;
+  std::optional<StdioListeners> stdio;
   with_context("starting pod " + m.uuid, [&] {
     write_units(pod, m);
     isolate_nspawn_run_dir();
-    starting = listen_while_starting(pod);
+    starting = listen_in_pod_etc(pod, mount::kPodStarterSocket, "the pod's start socket");
+    if (m.interactive && !has_terminal(m)) stdio.emplace(pod);
   });
   trace("wrote the units");
   check_interrupted();
@@ -390,7 +411,10 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   sopts.nspawn_pid = pid;
   sopts.notify_fd = notify.get();
   sopts.ready_file = pod.ready_file();
-  if (!m.interactive) sopts.journal_dir = pod.journal_dir();
+  // Without a terminal the journal has the pod's own errors; with one, they
+  // are on it.
+  if (!has_terminal(m)) sopts.journal_dir = pod.journal_dir();
+  if (stdio) sopts.stdio = stdio->fds();
   for (const auto& a : m.apps) sopts.apps.push_back(a.name);
   sopts.pod_ending = [&]() noexcept {
     // app-exited records a failed app before its OnFailure= job ends, so

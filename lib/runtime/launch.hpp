@@ -8,7 +8,7 @@ namespace crt::runtime {
 
 /// Options that concern one start of a pod, not the pod itself.
 struct LaunchOptions {
-  bool interactive = false;  ///< the terminal is the app's stdin and stdout
+  bool interactive = false;  ///< the app gets crt's stdin, stdout and stderr
   bool debug = false;
 };
 

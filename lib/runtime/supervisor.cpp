@@ -51,6 +51,11 @@ class Supervisor {
       if (int r = sd_event_add_signal(ev.get(), nullptr, sig, &Supervisor::on_signal, this); r < 0)
         throw_errno(-r, "handling signals");
     if (!opts_.journal_dir.empty()) open_journal(ev.get());
+    std::unique_ptr<StdioRelay> relay;
+    if (opts_.stdio)
+      relay = std::make_unique<StdioRelay>(ev.get(), *opts_.stdio, [this] {
+        if (!nspawn_reaped_) request_stop(SIGPIPE);
+      });
     if (opts_.notify_fd >= 0)
       if (int r = sd_event_add_io(ev.get(), nullptr, opts_.notify_fd, EPOLLIN, &Supervisor::on_notify, this); r < 0)
         throw_errno(-r, "watching the pod's readiness");
@@ -69,6 +74,7 @@ class Supervisor {
     starter_ = sd_event_source_disable_unref(starter_);
     starter_timer_ = sd_event_source_disable_unref(starter_timer_);
     if (r < 0) throw_errno(-r, "supervising the pod");
+    if (relay) relay->drain();
     if (journal_) {
       journal_->process();
       print_new_entries();

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/stdio_relay.hpp"
+
 namespace crt::runtime {
 
 struct SuperviseOptions {
@@ -36,6 +38,9 @@ struct SuperviseOptions {
   /// PodEnd::error.
   int starter_fd = -1;
   std::function<void()> on_starter;
+  /// An interactive pod without a terminal: crt's stdin, stdout and stderr
+  /// are relayed to its app through these (see StdioRelay).
+  std::optional<StdioSockets> stdio;
 };
 
 /// What a message on nspawn's readiness socket says.
@@ -55,7 +60,8 @@ struct PodEnd {
 };
 
 /// Waits for nspawn to exit while copying the apps' output from the pod's
-/// journal to stdout (and the pod's own errors to stderr), and turning
+/// journal (or their stdio sockets) to stdout (and the pod's own errors to
+/// stderr), and turning
 /// SIGINT/SIGTERM/SIGHUP into a graceful stop of the pod (a second one stops
 /// it at once); so is the end of stdout's reader (EPIPE, SIGPIPE ignored). Expects SIGCHLD, SIGINT, SIGTERM and SIGHUP to be blocked.
 PodEnd supervise(const SuperviseOptions& opts);

@@ -11,6 +11,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "pod_fixture.hpp"
@@ -176,6 +177,39 @@ TEST_F(LifecycleTest, DebugShowsCrtsStepsAndThePodsBoot) {
   EXPECT_THAT(r.err, HasSubstr("Spawning container")) << "nspawn speaks too";
   Result plain = crt({"run", "--net=none", "busybox", "--", "/bin/echo", "quiet-app"});
   EXPECT_EQ(plain.err, "") << "and only with --debug";
+}
+
+TEST_F(LifecycleTest, InteractiveWithoutATerminalPassesStdioByteForByte) {
+  // What no journal keeps as it is: NUL, CR, invalid UTF-8, a long line and
+  // no newline at the end.
+  std::string input;
+  for (int i = 0; i < 160; ++i)
+    for (int c = 0; c < 256; ++c) input.push_back(static_cast<char>(c));
+  input += "caf\xc3\xa9 \xff\xfe\r\n" + std::string(9000, 'x');
+  Result r = crt({"run", "--net=none", "--interactive", "busybox", "--", "/bin/sh", "-c",
+                  "cat; echo to-stderr >&2; [ -t 0 ] || [ -t 1 ] || echo no-terminal >&2; exit 42"},
+                 {.env = {}, .timeout = std::chrono::seconds(60), .input = input, .new_session = true});
+  EXPECT_EQ(r.status, 42) << r.err;
+  EXPECT_EQ(r.out.size(), input.size());
+  EXPECT_TRUE(r.out == input) << "the app's stdout differs from its stdin";
+  EXPECT_EQ(r.err, "to-stderr\nno-terminal\n");
+}
+
+TEST_F(LifecycleTest, InteractiveReadsAFileOrNothingToItsEnd) {
+  std::string file = dir_ + "/input";
+  std::string data(3 * 1024 * 1024 + 7, 'a');
+  {
+    std::ofstream f(file, std::ios::binary);
+    f << data;
+  }
+  std::string crt_cmd;
+  for (const auto& a : crt_argv({"run", "--net=none", "--interactive", "busybox", "--", "wc", "-c"})) crt_cmd += "'" + a + "' ";
+  Result r = run({"/bin/sh", "-c", crt_cmd + "< '" + file + "'"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, std::to_string(data.size()) + "\n");
+  r = run({"/bin/sh", "-c", crt_cmd + "< /dev/null"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "0\n");
 }
 
 TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {

@@ -94,6 +94,18 @@ TEST(Manifest, TheUnsyncedBootIsKeptAndLeftOutWhenThereIsNone) {
   EXPECT_EQ(parse_manifest(serialize(m)).unsynced_boot, m.unsynced_boot);
 }
 
+TEST(Manifest, AnInteractivePodKeepsWhetherItHasATerminal) {
+  PodManifest m = hostile_pod();
+  m.interactive_tty = false;
+  EXPECT_FALSE(parse_manifest(serialize(m)).interactive_tty);
+  // Manifests from before pods without a terminal had one.
+  json j = json::parse(serialize(m));
+  j.erase("interactive_tty");
+  EXPECT_TRUE(parse_manifest(j.dump()).interactive_tty);
+  m.interactive = false;
+  EXPECT_FALSE(json::parse(serialize(m)).contains("interactive_tty"));
+}
+
 TEST(Manifest, SerializationIsStableAndEndsWithNewline) {
   PodManifest m = hostile_pod();
   std::string text = serialize(m);

@@ -50,7 +50,7 @@ void add_run_prepared(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run-prepared", "Run a prepared pod and wait for it to end");
   add_pod_ref(cmd, a->ref);
-  cmd->add_flag("--interactive", a->interactive, "Attach the terminal to the app's stdin and stdout (one app only)");
+  cmd->add_flag("--interactive", a->interactive, "Give the app crt's stdin, stdout and stderr, as a terminal when they are one (one app only)");
   cmd->add_flag("--debug", a->debug, "Show what crt, nspawn and the pod's systemd are doing");
   cmd->add_flag("--detach", a->detach,
                 "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready")

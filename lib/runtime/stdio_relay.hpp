@@ -1,0 +1,40 @@
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include <functional>
+#include <memory>
+
+namespace crt::runtime {
+
+/// Listening sockets the app of an interactive pod without a terminal
+/// connects its stdin, stdout and stderr to (mount::kPodStdinSocket …).
+struct StdioSockets {
+  int in = -1;
+  int out = -1;
+  int err = -1;
+};
+
+/// Relays crt's own stdin, stdout and stderr to the app's connections, in
+/// `ev`'s loop: crt's stdin goes to the app's stdin (end of file included:
+/// the app reads EOF after what was there), and what the app writes to its
+/// stdout and stderr goes to crt's, byte for byte. A restarted app connects
+/// anew and gets what is left of crt's stdin. Expects SIGPIPE ignored.
+class StdioRelay {
+ public:
+  /// `on_stdout_gone` is called once when crt's stdout has no reader left.
+  StdioRelay(sd_event* ev, StdioSockets listening, std::function<void()> on_stdout_gone);
+  ~StdioRelay();
+  StdioRelay(const StdioRelay&) = delete;
+  StdioRelay& operator=(const StdioRelay&) = delete;
+
+  /// Once the pod has ended: copies what its app wrote and crt has not
+  /// read yet.
+  void drain() noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace crt::runtime
