@@ -20,7 +20,7 @@ constexpr const char kRequest[] = R"({"method":"io.systemd.Journal.Synchronize",
 
 }  // namespace
 
-bool sync_journal(int timeout_ms) {
+bool sync_journal(int timeout_ms, int longer_ms, const std::function<bool()>& wait_longer) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return false;
   sockaddr_un addr{};
@@ -34,6 +34,11 @@ bool sync_journal(int timeout_ms) {
     pollfd p{fd.get(), POLLIN, 0};
     int r = ::poll(&p, 1, timeout_ms);
     if (r < 0 && errno == EINTR) continue;
+    if (r == 0 && longer_ms > 0 && wait_longer && wait_longer()) {
+      timeout_ms = longer_ms;
+      longer_ms = 0;
+      continue;
+    }
     if (r <= 0) return false;
     char buf[512];
     ssize_t n = ::read(fd.get(), buf, sizeof buf);

@@ -62,15 +62,16 @@ std::vector<crt::pod::AppExit> read_records(const std::vector<std::string>& apps
   return out;
 }
 
-/// Properties of the app's unit as its systemd sees them now.
-std::map<std::string, std::string> unit_state(const std::string& app) {
+/// What the pod's systemctl prints with `args`.
+std::string systemctl(std::vector<const char*> args) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) < 0) return {};
+  args.insert(args.begin(), "systemctl");
+  args.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(out[1], 1);
-    ::execl("/usr/bin/systemctl", "systemctl", "show", "--property=ActiveState,SubState,NRestarts",
-            (app + ".service").c_str(), nullptr);
+    ::execv("/usr/bin/systemctl", const_cast<char* const*>(args.data()));
     _exit(127);
   }
   ::close(out[1]);
@@ -79,6 +80,13 @@ std::map<std::string, std::string> unit_state(const std::string& app) {
   for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
   ::close(out[0]);
   if (pid > 0) ::waitpid(pid, nullptr, 0);
+  return text;
+}
+
+/// Properties of the app's unit as its systemd sees them now.
+std::map<std::string, std::string> unit_state(const std::string& app) {
+  std::string unit = app + ".service";
+  std::string text = systemctl({"show", "--property=ActiveState,SubState,NRestarts", unit.c_str()});
   std::map<std::string, std::string> props;
   size_t start = 0;
   for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
@@ -88,6 +96,9 @@ std::map<std::string, std::string> unit_state(const std::string& app) {
   }
   return props;
 }
+
+/// The pod's systemd is shutting down (crt stop, or another app ended it).
+bool pod_stopping() { return systemctl({"is-system-running"}) == "stopping\n"; }
 
 int run(int argc, char** argv) {
   std::string policy = "on-any-failure";
@@ -126,7 +137,10 @@ int run(int argc, char** argv) {
   e.restarts = restarts;
   crt::fs::write_file_atomic(std::filesystem::path(kStatusDir) / app, nlohmann::json(e).dump() + "\n", 0644,
                             crt::fs::Durability::kCached);
-  crt::app_exited::sync_journal(2000);
+  // journald answers at once unless an app flooded it with output: then it
+  // has all of that still to write, which is kept unless the pod is being
+  // stopped.
+  crt::app_exited::sync_journal(500, 120'000, [] { return !pod_stopping(); });
 
   switch (crt::pod::decide(policy, apps, read_records(apps), e)) {
     case crt::pod::PodAction::kContinue:

@@ -129,6 +129,7 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   }
   s.set("SyslogIdentifier", app.name);
   add_sandbox(s, app);
+  s.set("TimeoutStopSec", "10s");
   if (!app.stop_signal.empty()) s.set("KillSignal", app.stop_signal.rfind("SIG", 0) == 0 ? app.stop_signal : "SIG" + app.stop_signal);
   if (app.restart != "no") {
     s.set("Restart", app.restart);

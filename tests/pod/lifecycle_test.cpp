@@ -52,6 +52,27 @@ TEST_F(LifecycleTest, SigtermStopsThePodGracefully) {
   }
 }
 
+TEST_F(LifecycleTest, StoppingAnAppThatFloodsItsOutputIsPrompt) {
+  // What the app wrote but the pod's journald has not yet written is given
+  // up when the user stops the pod (it took 12 s to stop).
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "yes"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  if (wait_app_pid(uuid, "busybox") <= 0) {
+    p.signal(SIGTERM);
+    Result r = p.wait();
+    FAIL() << "the app never ran: " << r.status << " " << r.err.substr(0, 2000) << "\nstdout: " << r.out.substr(0, 2000);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  auto start = std::chrono::steady_clock::now();
+  p.signal(SIGTERM);
+  Result r = p.wait();
+  EXPECT_EQ(r.status, 128 + SIGTERM) << r.err.substr(0, 2000);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(5)));
+}
+
 TEST_F(LifecycleTest, InterruptAtAnyMomentOfTheStartLeavesNothingBehind) {
   for (int delay : {0, 5, 20, 50, 60, 70, 80, 90, 100, 120, 160, 200, 250, 300, 400}) {
     Process p(crt_argv({"run", "busybox", "--", "/bin/sleep", "60"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});

@@ -50,6 +50,19 @@ TEST_F(RunTest, OutputIsKeptInThePodsJournal) {
   EXPECT_THAT(j.out, HasSubstr("in the journal"));
 }
 
+TEST_F(RunTest, AFloodOfOutputReachesTheUserWhole) {
+  // Far more lines than the pod's journald writes in the seconds it gets
+  // when a pod stops: when an app ends by itself, the pod waits for them.
+  constexpr size_t kLines = 3'000'000;
+  Result r = crt({"run", "--net=none", "busybox", "--", "/bin/sh", "-c",
+                  "yes 2>/dev/null | head -n " + std::to_string(kLines) + "; echo end"},
+                 {.env = {}, .timeout = std::chrono::seconds(180), .input = {}, .new_session = false});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.size(), 2 * kLines + 4);
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), 'y'), static_cast<long>(kLines));
+  EXPECT_TRUE(r.out.size() > 4 && r.out.compare(r.out.size() - 4, 4, "end\n") == 0) << "the last line was lost";
+}
+
 TEST_F(RunTest, ImageCommandRunsWithoutArguments) {
   // busybox's default command is /bin/sh, which reads stdin: /dev/null.
   Result r = crt({"run", "busybox"});
