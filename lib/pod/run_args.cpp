@@ -125,7 +125,8 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
   }
   if (rest.empty()) throw Error("missing image name" + std::string(req.args_given ? " before '--'" : ""));
   if (rest.front().rfind("-", 0) == 0) {
-    std::string what = pod != nullptr ? "" : " (pod options go before the first image)";
+    std::string what = pod != nullptr ? std::string(" (see 'crt ") + (verb == RunVerb::kPrepare ? "prepare" : "run") + " --help')"
+                                      : " (pod options go before the first image)";
     throw Error("unknown option " + quote(rest.front()) + what);
   }
   req.image = rest.front();

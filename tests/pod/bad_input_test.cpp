@@ -87,7 +87,26 @@ TEST_F(BadInputTest, CommandLineErrorsAreOneLineAndSayWhichHelpToRead) {
   EXPECT_EQ(err({"bogusverb"}), "crt: unknown command 'bogusverb' (see 'crt --help')\n");
   EXPECT_EQ(err({"image", "bogus"}), "crt: unknown command 'image bogus' (see 'crt image --help')\n");
   EXPECT_EQ(err({"image"}), "crt: a command is needed (see 'crt image --help')\n");
-  EXPECT_EQ(err({"list", "--bogus"}), "crt: unexpected argument '--bogus' (see 'crt list --help')\n");
+  EXPECT_EQ(err({"list", "--bogus"}), "crt: unknown option '--bogus' (see 'crt list --help')\n");
+  EXPECT_EQ(err({"image", "list", "a", "b"}), "crt: unexpected arguments 'a' 'b' (see 'crt image list --help')\n");
+  // Named after the command the word was given to, not the one after it.
+  EXPECT_EQ(err({"--bogus", "list"}), "crt: unknown option '--bogus' (see 'crt --help')\n");
+  EXPECT_EQ(err({"run", "--bogus", "busybox"}), "crt: unknown option '--bogus' (see 'crt run --help')\n");
+  EXPECT_EQ(err({"help", "image", "bogus"}), "crt: unknown command 'image bogus' (see 'crt image --help')\n");
+}
+
+TEST_F(BadInputTest, HelpComesTheSameWayEachWayItIsAskedFor) {
+  Result run_help = crt({"run", "--help"});
+  EXPECT_EQ(run_help.status, 0);
+  EXPECT_THAT(run_help.out, HasSubstr("--- IMAGE"));
+  for (std::vector<std::string> ask : {std::vector<std::string>{"help", "run"}, {"--help", "run"}, {"-h", "run"}}) {
+    Result r = crt(ask);
+    EXPECT_EQ(r.status, 0) << ask[0];
+    EXPECT_EQ(r.out, run_help.out) << ask[0];
+  }
+  Result list_help = crt({"image", "list", "--help"});
+  EXPECT_EQ(crt({"help", "image", "list"}).out, list_help.out);
+  EXPECT_EQ(crt({"help"}).out, crt({"--help"}).out);
 }
 
 TEST_F(BadInputTest, NonRootGetsOneLineError) {

@@ -127,7 +127,7 @@ TEST(RunArgs, PodOptionAfterTheImageIsAnError) {
 }
 
 TEST(RunArgs, UnknownOptionIsAnError) {
-  EXPECT_EQ(error_of({"--bogus", "busybox"}), "unknown option '--bogus'");
+  EXPECT_EQ(error_of({"--bogus", "busybox"}), "unknown option '--bogus' (see 'crt run --help')");
   EXPECT_NE(error_of({"busybox", "--bogus"}).find("'--bogus'"), std::string::npos);
 }
 
@@ -165,7 +165,7 @@ TEST(RunArgs, QuietIsAPodFlagOfPrepareOnly) {
   EXPECT_EQ(r.apps[0].args, (Strings{"--quiet", "-q"}));
   EXPECT_EQ(r.apps[1].args, Strings{"-q"});
 
-  EXPECT_EQ(error_of({"--quiet", "busybox"}), "unknown option '--quiet'") << "not an option of crt run";
+  EXPECT_EQ(error_of({"--quiet", "busybox"}), "unknown option '--quiet' (see 'crt run --help')") << "not an option of crt run";
   try {
     parse_run_args({"busybox", "-q"}, RunVerb::kPrepare);
     ADD_FAILURE() << "-q after the image was taken";
@@ -185,7 +185,7 @@ TEST(RunArgs, RegistryOptionsOfImagePullArePodFlags) {
   EXPECT_EQ(r.pod.registry.creds, "u:p");
   EXPECT_EQ(error_of({"img", "--creds=u:p"}),
             "unknown option '--creds=u:p' for image 'img' (pod options go before the first image)");
-  EXPECT_EQ(error_of({"--platform=linux/arm64", "img"}), "unknown option '--platform=linux/arm64'")
+  EXPECT_EQ(error_of({"--platform=linux/arm64", "img"}), "unknown option '--platform=linux/arm64' (see 'crt run --help')")
       << "a pod runs the host's platform";
 }
 

@@ -19,6 +19,7 @@ void add_prepare(CLI::App& app, const GlobalOptions& g) {
   cmd->prefix_command();
   cmd->set_help_flag();
   cmd->allow_extras();
+  cmd->formatter_fn([](const CLI::App*, std::string, CLI::AppFormatMode) { return pod::run_help(pod::RunVerb::kPrepare); });
   cmd->callback([cmd, &g] {
     pod::RunRequest req;
     try {

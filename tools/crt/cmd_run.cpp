@@ -18,6 +18,8 @@ void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   run->prefix_command();
   run->set_help_flag();
   run->allow_extras();
+  // crt --help run, crt help run: the same text as crt run --help.
+  run->formatter_fn([](const CLI::App*, std::string, CLI::AppFormatMode) { return pod::run_help(); });
   run->callback([run, &g, &exit_status] {
     std::vector<std::string> args = run->remaining();
     pod::RunRequest req;

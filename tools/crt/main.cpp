@@ -38,28 +38,80 @@ std::string pod_ref_string(const PodRef& ref) {
   return ref.pod;
 }
 
-/// A command-line error in crt's one-line style: what is wrong, and which
-/// --help to read.
-std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
-  // The commands parsed before the error ("crt image").
+namespace {
+
+/// The commands parsed so far, crt itself first.
+std::vector<const CLI::App*> parsed_commands(const CLI::App& app) {
+  std::vector<const CLI::App*> chain{&app};
+  while (!chain.back()->get_subcommands().empty()) chain.push_back(chain.back()->get_subcommands().front());
+  return chain;
+}
+
+std::string command_path(const std::vector<const CLI::App*>& chain, size_t upto) {
   std::string path = "crt";
-  const CLI::App* cur = &app;
-  while (!cur->get_subcommands().empty()) {
-    cur = cur->get_subcommands().front();
-    path += " " + cur->get_name();
-  }
+  for (size_t i = 1; i <= upto && i < chain.size(); ++i) path += " " + chain[i]->get_name();
+  return path;
+}
+
+/// What an unexpected word is called in a message.
+std::string unexpected(const std::vector<std::string>& words) {
+  if (words.size() == 1)
+    return (words[0].size() > 1 && words[0][0] == '-' ? "unknown option " : "unexpected argument ") + quote(words[0]);
+  std::string s = "unexpected arguments";
+  for (const auto& w : words) s += " " + quote(w);
+  return s;
+}
+
+/// The subcommand of `parent` named `name`, if any.
+const CLI::App* find_command(const CLI::App& parent, const std::string& name) {
+  for (const CLI::App* sub : const_cast<CLI::App&>(parent).get_subcommands([](CLI::App*) { return true; }))
+    if (sub->get_name() == name) return sub;
+  return nullptr;
+}
+
+}  // namespace
+
+/// A command-line error in crt's one-line style: what is wrong, and which
+/// --help to read (that of the command the wrong word was given to).
+std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
+  std::vector<const CLI::App*> chain = parsed_commands(app);
+  size_t at = chain.size() - 1;
   std::string what = e.what();
   if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && what == "A subcommand is required") {
-    std::vector<std::string> words = cur->remaining();
+    std::vector<std::string> words = chain[at]->remaining();
     auto word = std::find_if(words.begin(), words.end(), [](const std::string& w) { return !w.empty() && w[0] != '-'; });
-    std::string parent = path.size() > 4 ? path.substr(4) + " " : "";  // after "crt "
+    std::string parent = at > 0 ? command_path(chain, at).substr(4) + " " : "";  // after "crt "
     what = word != words.end() ? "unknown command " + quote(parent + *word) : "a command is needed";
-  } else if (const std::string extra = "The following argument was not expected: "; what.rfind(extra, 0) == 0) {
-    what = "unexpected argument " + quote(what.substr(extra.size()));
-  } else if (const std::string extras = "The following arguments were not expected: "; what.rfind(extras, 0) == 0) {
-    what = "unexpected arguments " + what.substr(extras.size());
+  } else if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+    // The first command that was given words it does not take.
+    for (size_t i = 0; i < chain.size(); ++i) {
+      std::vector<std::string> words = chain[i]->remaining(false);
+      if (!words.empty() && !chain[i]->get_allow_extras()) {
+        at = i;
+        what = unexpected(words);
+        break;
+      }
+    }
   }
-  return what + " (see '" + path + " --help')";
+  return what + " (see '" + command_path(chain, at) + " --help')";
+}
+
+void add_help_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand("help", "Show the help of crt or of one of its commands");
+  cmd->prefix_command();
+  cmd->allow_extras();
+  cmd->callback([&app, cmd] {
+    const CLI::App* cur = &app;
+    std::string path = "crt";  // cur's
+    for (const auto& word : cmd->remaining()) {
+      const CLI::App* sub = find_command(*cur, word);
+      if (sub == nullptr) throw Error("unknown command " + quote((path + " " + word).substr(4)) + " (see '" + path + " --help')");
+      cur = sub;
+      path += " " + word;
+    }
+    // Not cur->help(): on crt itself, that is help's own.
+    std::fputs(cur->get_formatter()->make_help(cur, path, CLI::AppFormatMode::Normal).c_str(), stdout);
+  });
 }
 
 }  // namespace crt::cli
@@ -87,6 +139,7 @@ int main(int argc, char** argv) {
   crt::cli::add_export_command(app, g, status);
   crt::cli::add_image_command(app, g, status);
   crt::cli::add_pod_file_command(app, g, status);
+  crt::cli::add_help_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
