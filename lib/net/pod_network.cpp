@@ -1,7 +1,6 @@
 #include "net/pod_network.hpp"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "common/error.hpp"
 #include "common/lock.hpp"
@@ -135,7 +134,7 @@ PodNetwork::~PodNetwork() {
   try {
     teardown();
   } catch (const Error& e) {
-    std::fprintf(stderr, "crt: warning: %s\n", e.what());
+    tell(ctx_.messages, std::string("warning: ") + e.what());
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/message.hpp"
 #include "net/netns.hpp"
 #include "net/result.hpp"
 #include "net/state.hpp"
@@ -21,6 +22,7 @@ namespace crt::net {
 struct NetworkContext {
   std::filesystem::path config_dir = "/etc/crt";  ///< networks in its net.d/
   std::function<void(std::string_view)> trace;    ///< --debug lines; may be empty
+  MessageSink messages;                           ///< warnings
 };
 
 /// A pod's own network, from its namespace's creation to its teardown;

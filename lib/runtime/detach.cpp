@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <csignal>
-#include <cstdio>
 #include <vector>
 
 #include "common/error.hpp"
@@ -32,12 +31,12 @@ void require_systemd_host() {
 
 /// After Ctrl-C: the pod's service is stopped (the pod gracefully, as by
 /// `systemctl stop`), or killed if it will not stop, and then forgotten.
-void stop_started_unit(dbus::SystemdManager& sm, const std::string& unit) {
+void stop_started_unit(dbus::SystemdManager& sm, const std::string& unit, const MessageSink& messages) {
   bool stopped = false;
   try {
     stopped = sm.stop_unit(unit, true, std::chrono::seconds(90)) == "done";
   } catch (const Error& e) {
-    std::fprintf(stderr, "crt: warning: %s\n", e.what());
+    tell(messages, std::string("warning: ") + e.what());
   }
   if (!stopped) sm.kill_unit(unit, "all", SIGKILL);
   try {
@@ -88,7 +87,7 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, bool debug, const R
   try {
     result = sm.start_transient_service(s, std::chrono::minutes(3), check_interrupted);
   } catch (const Interrupted&) {
-    stop_started_unit(sm, unit);
+    stop_started_unit(sm, unit, ctx.messages);
     throw;
   } catch (const Error& e) {
     throw e.with_context("starting pod " + uuid);
@@ -116,7 +115,7 @@ std::string run_detached(const pod::RunRequest& req, const RunContext& ctx) {
     try {
       remove_pod(ctx.state_dir, find_pod(ctx.state_dir, uuid));
     } catch (const Error& e) {
-      std::fprintf(stderr, "crt: warning: removing pod %s: %s\n", uuid.c_str(), e.what());
+      tell(ctx.messages, "warning: removing pod " + uuid + ": " + e.what());
     }
     throw;
   }

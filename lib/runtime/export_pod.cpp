@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <set>
 
 #include "common/error.hpp"
@@ -75,7 +74,7 @@ std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest&
 
 }  // namespace
 
-std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req) {
+std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, const MessageSink& messages) {
   PodEntry e = find_pod(state_dir, req.pod);
   return with_context("exporting pod " + e.uuid, [&] {
     PodStatus st = e.status();
@@ -92,10 +91,9 @@ std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req) {
     pod::PodManifest m = pod::parse_manifest(fs::read_file(e.path / "pod.json"));
     const pod::AppManifest& app = pick_app(m, req.app);
     if (!m.unsynced_boot.empty() && m.unsynced_boot != boot_id())
-      std::fprintf(stderr,
-                   "crt: warning: pod %s ran before the host last started, on overlays that do not sync: unless "
-                   "the host shut down cleanly, files its apps wrote may be incomplete\n",
-                   m.uuid.c_str());
+      tell(messages, "warning: pod " + m.uuid +
+                         " ran before the host last started, on overlays that do not sync: unless the host shut "
+                         "down cleanly, files its apps wrote may be incomplete");
     stdfs::path upper = e.path / "overlay" / "apps" / app.name / "upper";
     std::error_code ec;
     if (!stdfs::is_directory(upper, ec)) throw Error("app " + quote(app.name) + " has no rootfs changes directory");

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <string>
 
+#include "common/message.hpp"
+
 namespace crt::runtime {
 
 /// What `crt export` is asked to write.
@@ -19,7 +21,8 @@ struct ExportRequest {
 /// directory (its deletions as OCI whiteouts). The pod must have exited;
 /// while the archive is written, the pod cannot be removed (a shared lock on
 /// its directory) nor its image's layers collected (a shared store lock).
-/// Returns the app exported.
-std::string export_pod(const std::filesystem::path& state_dir, const ExportRequest& req);
+/// Returns the app exported; a warning about what it holds goes to
+/// `messages`.
+std::string export_pod(const std::filesystem::path& state_dir, const ExportRequest& req, const MessageSink& messages);
 
 }  // namespace crt::runtime

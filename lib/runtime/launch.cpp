@@ -135,17 +135,19 @@ std::string log_tail(const stdfs::path& log) {
   return s;
 }
 
-int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end) {
+/// crt run's exit status; why it is what it is goes to `messages` where the
+/// status alone does not say.
+int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end, const MessageSink& messages) {
   std::vector<pod::AppExit> exits = read_app_exits(pod.path());
   if (exits.empty()) {
     // Stopped on request before any app started: not a failure of crt's.
     if (end.stop_signal != 0) throw Interrupted(end.stop_signal);
     if (stdfs::exists(pod.ready_file())) {
-      std::fprintf(stderr, "crt: the pod was killed before its apps ended\n");
+      tell(messages, "the pod was killed before its apps ended");
       return 128 + SIGKILL;
     }
     if (stdfs::exists(pod.stop_requested_file())) {
-      std::fprintf(stderr, "crt: the pod was stopped before its apps started\n");
+      tell(messages, "the pod was stopped before its apps started");
       return 128 + SIGTERM;
     }
     std::string tail = log_tail(pod.nspawn_log());
@@ -155,7 +157,7 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end)
   for (const auto& app : m.apps) {
     bool ran = std::any_of(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == app.name; });
     if (!ran && end.stop_signal == 0)
-      std::fprintf(stderr, "crt: app '%s' did not run; see the pod's journal\n", app.name.c_str());
+      tell(messages, "app " + quote(app.name) + " did not run; see the pod's journal");
   }
   return pod::pod_exit_status(exits);
 }
@@ -217,8 +219,8 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
 /// so that machined records crt as the service running it.
 class PodMachine {
  public:
-  PodMachine(const HostMode& host, const PodDir& pod, const pod::PodManifest& m)
-      : host_(host), pod_(pod), m_(m) {
+  PodMachine(const HostMode& host, const PodDir& pod, const pod::PodManifest& m, const MessageSink& messages)
+      : host_(host), pod_(pod), m_(m), messages_(messages) {
     if (host.systemd) bus_.emplace(dbus::Bus::system());
   }
 
@@ -258,7 +260,7 @@ class PodMachine {
       dbus::MachineManager(*bus_).register_machine(r);
       registered_ = true;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "crt: warning: %s\n", e.what());
+      tell(messages_, std::string("warning: ") + e.what());
     }
     return registered_;
   }
@@ -270,7 +272,7 @@ class PodMachine {
     try {
       dbus::MachineManager(*bus_).unregister_machine(m_.machine_name());
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "crt: warning: %s\n", e.what());
+      tell(messages_, std::string("warning: ") + e.what());
     }
   }
 
@@ -278,6 +280,7 @@ class PodMachine {
   const HostMode& host_;
   const PodDir& pod_;
   const pod::PodManifest& m_;
+  const MessageSink& messages_;
   std::optional<dbus::Bus> bus_;
   bool registered_ = false;
 };
@@ -309,11 +312,12 @@ void stop_unfinished_pod(const PodDir& pod, pid_t pid) {
 /// its apps see but hosts, which it returns (prepare-app holds the apps back
 /// until it is there). If that fails, the pod is stopped before the error
 /// goes on.
-std::string start_network(const PodDir& pod, const pod::PodManifest& m, net::PodNetwork& network, pid_t nspawn) {
+std::string start_network(const PodDir& pod, const pod::PodManifest& m, net::PodNetwork& network, pid_t nspawn,
+                          const MessageSink& messages) {
   try {
     network.attach();
     net::PodEtc etc = net::write_pod_etc(pod.etc_dir(), m, network.results());
-    for (const auto& w : etc.warnings) std::fprintf(stderr, "crt: warning: %s\n", w.c_str());
+    for (const auto& w : etc.warnings) tell(messages, "warning: " + w);
     check_interrupted();
     return etc.hosts;
   } catch (...) {
@@ -331,7 +335,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   };
   PodDir& pod = p.dir;
   pod::PodManifest& m = p.manifest;
-  PodRollback rollback(pod, rollback_mode);
+  PodRollback rollback(pod, rollback_mode, ctx.messages);
   ::unlink(pod.stop_requested_file().c_str());  // from an earlier start of a prepared pod
   apply_launch_options(m, opts);
   // What the apps write reaches the disk only by writeback, or at a clean
@@ -355,7 +359,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   trace(host.systemd ? (host.in_unit ? "host runs systemd; the pod registers with unit " + host.unit
                                      : "host runs systemd; the pod gets scope " + cgroup::PodCgroup::scope_name(m.machine_name()))
                      : std::string("no systemd on the host: machined integration is off"));
-  PodMachine machine(host, pod, m);
+  PodMachine machine(host, pod, m, ctx.messages);
   cgroup::PodCgroup cg = pod_cgroup(host, m);
   struct CgroupCleanup {
     const cgroup::PodCgroup& cg;
@@ -368,7 +372,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   } cg_cleanup{cg};
   trace("created cgroup " + cg.relative());
 
-  net::PodNetwork network = net::PodNetwork::create(pod.path(), m, {ctx.config_dir, ctx.trace});
+  net::PodNetwork network = net::PodNetwork::create(pod.path(), m, {ctx.config_dir, ctx.trace, ctx.messages});
   UniqueFd notify = bind_notify_socket(pod.notify_socket());
   Spawn s = nspawn_spawn(pod, m, opts, cg, signals, network.namespace_path());
   s.keep_fd = pod.lock().fd();  // the pod stays locked (= running) while nspawn lives
@@ -403,7 +407,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     stop_unfinished_pod(pod, pid);
     throw;
   }
-  std::string hosts = start_network(pod, m, network, pid);
+  std::string hosts = start_network(pod, m, network, pid, ctx.messages);
   trace("wrote the apps' resolv.conf and hostname");
   rollback.commit();
 
@@ -415,6 +419,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   // are on it.
   if (!has_terminal(m)) sopts.journal_dir = pod.journal_dir();
   if (stdio) sopts.stdio = stdio->fds();
+  sopts.messages = ctx.messages;
   for (const auto& a : m.apps) sopts.apps.push_back(a.name);
   sopts.pod_ending = [&]() noexcept {
     // app-exited records a failed app before its OnFailure= job ends, so
@@ -456,12 +461,12 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     network.teardown();
   } catch (const Error& e) {
     // The apps' exit status is still what crt run reports.
-    std::fprintf(stderr, "crt: warning: %s; 'crt gc' will try again\n", e.what());
+    tell(ctx.messages, std::string("warning: ") + e.what() + "; 'crt gc' will try again");
   }
   cg_cleanup.now();
   trace("removed the pod's cgroup");
   if (!end.error.empty()) throw Error("starting the pod's apps: " + end.error);
-  return exit_status(pod, m, end);
+  return exit_status(pod, m, end, ctx.messages);
 }
 
 }  // namespace crt::runtime

@@ -6,7 +6,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <map>
 
@@ -179,7 +178,7 @@ PodRollback::~PodRollback() {
     else
       pod_.remove();
   } catch (const Error& e) {
-    std::fprintf(stderr, "crt: warning: leaving %s behind: %s\n", pod_.path().c_str(), e.what());
+    tell(messages_, "warning: leaving " + quote(pod_.path().string()) + " behind: " + e.what());
   }
 }
 
@@ -205,7 +204,7 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
   }
 
   PodDir pod = PodDir::create(ctx.state_dir, m.uuid);
-  PodRollback rollback(pod, PodRollback::Mode::kRemove);
+  PodRollback rollback(pod, PodRollback::Mode::kRemove, ctx.messages);
   pod.write_manifest(m);
   // Mount where the pod will be: the overlay options name these paths, and
   // that is what users see in findmnt and /proc/PID/mountinfo.

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <utility>
+
+#include "common/message.hpp"
 #include "mount/overlay.hpp"
 #include "pod/manifest.hpp"
 #include "pod/run_args.hpp"
@@ -31,7 +34,8 @@ void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store&
 class PodRollback {
  public:
   enum class Mode { kRemove, kBackToPrepared };
-  PodRollback(PodDir& pod, Mode mode) : pod_(pod), mode_(mode) {}
+  /// A pod that cannot be rolled back is left with a warning to `messages`.
+  PodRollback(PodDir& pod, Mode mode, MessageSink messages) : pod_(pod), mode_(mode), messages_(std::move(messages)) {}
   ~PodRollback();
   PodRollback(const PodRollback&) = delete;
   PodRollback& operator=(const PodRollback&) = delete;
@@ -40,6 +44,7 @@ class PodRollback {
  private:
   PodDir& pod_;
   Mode mode_;
+  MessageSink messages_;
   bool committed_ = false;
 };
 

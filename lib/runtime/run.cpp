@@ -37,7 +37,7 @@ int run_prepared(const std::string& ref, bool interactive, bool debug, const Run
   dir->move_to(PodState::kRun);
   PreparedPod p{std::move(*dir), std::move(m)};
   {
-    PodRollback rollback(p.dir, PodRollback::Mode::kBackToPrepared);
+    PodRollback rollback(p.dir, PodRollback::Mode::kBackToPrepared, ctx.messages);
     store::Store store(ctx.state_dir);
     mount::enter_private_mount_namespace();
     with_context("mounting pod " + p.manifest.uuid, [&] {

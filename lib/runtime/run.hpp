@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/message.hpp"
 #include "pod/run_args.hpp"
 #include "runtime/image_pull.hpp"
 
@@ -19,6 +20,8 @@ struct RunContext {
   /// How images are found or pulled (--pull-policy, crt.conf).
   ResolveOptions resolve;
   std::filesystem::path config_dir = "/etc/crt";  ///< --local-config: net.d/
+  /// Warnings, and why a pod ended as it did.
+  MessageSink messages;
 };
 
 /// crt run: prepares a pod and runs it to its end; returns crt run's exit

@@ -93,7 +93,7 @@ class Supervisor {
     bool wrote = false;
     journal_->for_each_new([&](const JournalLine& l) {
       if (l.kind == JournalLine::Kind::kPodError) {
-        std::fprintf(stderr, "crt: pod: %.*s\n", static_cast<int>(l.message.size()), l.message.data());
+        tell(opts_.messages, "pod: " + std::string(l.message));
         return;
       }
       if (output_gone_) return;

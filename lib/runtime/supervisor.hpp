@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/message.hpp"
 #include "runtime/stdio_relay.hpp"
 
 namespace crt::runtime {
@@ -41,6 +42,8 @@ struct SuperviseOptions {
   /// An interactive pod without a terminal: crt's stdin, stdout and stderr
   /// are relayed to its app through these (see StdioRelay).
   std::optional<StdioSockets> stdio;
+  /// Gets the pod's own errors ("pod: …").
+  MessageSink messages;
 };
 
 /// What a message on nspawn's readiness socket says.
@@ -61,7 +64,7 @@ struct PodEnd {
 
 /// Waits for nspawn to exit while copying the apps' output from the pod's
 /// journal (or their stdio sockets) to stdout (and the pod's own errors to
-/// stderr), and turning
+/// `messages`), and turning
 /// SIGINT/SIGTERM/SIGHUP into a graceful stop of the pod (a second one stops
 /// it at once); so is the end of stdout's reader (EPIPE, SIGPIPE ignored). Expects SIGCHLD, SIGINT, SIGTERM and SIGHUP to be blocked.
 PodEnd supervise(const SuperviseOptions& opts);

@@ -35,7 +35,7 @@ void add_prepare(CLI::App& app, const GlobalOptions& g) {
                   "UUID' after 'crt prepare', or 'crt run --detach'");
     require_root("crt prepare");
     ProgressView progress(stderr, req.pod.quiet);
-    std::string uuid = runtime::prepare_only(req, {g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress), g.local_config});
+    std::string uuid = runtime::prepare_only(req, {g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress), g.local_config, print_message});
     std::printf("%s\n", uuid.c_str());
     if (!req.pod.quiet) std::fprintf(stderr, "crt: prepared pod %s; run it with 'crt run-prepared %s'\n", uuid.c_str(), uuid.c_str());
   });
@@ -58,7 +58,7 @@ void add_run_prepared(CLI::App& app, const GlobalOptions& g, int& exit_status) {
       ->excludes("--interactive");
   cmd->callback([a, &g, &exit_status] {
     require_root("crt run-prepared");
-    runtime::RunContext ctx{g.dir, data_dir(), {}, {}, g.local_config};
+    runtime::RunContext ctx{g.dir, data_dir(), {}, {}, g.local_config, print_message};
     if (a->detach) {
       std::printf("%s\n", runtime::run_prepared_detached(pod_ref_string(a->ref), a->debug || g.debug, ctx).c_str());
       return;

@@ -33,7 +33,7 @@ void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     require_root("crt run");
     if (g.debug) req.pod.debug = true;
     ProgressView progress(stderr, false);
-    runtime::RunContext ctx{g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress), g.local_config};
+    runtime::RunContext ctx{g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress), g.local_config, print_message};
     if (req.pod.debug) {
       auto start = std::chrono::steady_clock::now();
       ctx.trace = [start](std::string_view what) {

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace crt::cli {
 
@@ -40,6 +41,10 @@ std::string pod_ref_string(const PodRef& ref);
 
 /// Throws a crt::Error unless running as root.
 void require_root(const std::string& what);
+
+/// Prints what library code tells the user (crt::MessageSink): "crt: MESSAGE"
+/// on stderr.
+void print_message(std::string_view message);
 
 /// The data directory (stage1, built-in images) of this crt.
 std::filesystem::path data_dir();

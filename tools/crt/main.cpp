@@ -21,6 +21,10 @@ void require_root(const std::string& what) {
 
 std::filesystem::path data_dir() { return runtime::default_data_dir(); }
 
+void print_message(std::string_view message) {
+  std::fprintf(stderr, "crt: %.*s\n", static_cast<int>(message.size()), message.data());
+}
+
 void add_pod_ref(CLI::App* cmd, PodRef& ref) {
   cmd->add_option("POD", ref.pod, "The pod: its UUID, a unique prefix of it, or its name");
   cmd->add_option("--uuid-file", ref.uuid_file, "Read the pod's UUID from this file (see --uuid-file-save)");
