@@ -18,7 +18,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
-#include "mount/overlay.hpp"
+#include "mount/mounts.hpp"
 
 namespace crt::net {
 

@@ -10,7 +10,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
-#include "mount/overlay.hpp"
+#include "mount/mounts.hpp"
 
 namespace crt::runtime {
 

@@ -13,6 +13,7 @@
 #include "common/fs.hpp"
 #include "mount/app_plan.hpp"
 #include "mount/in_root.hpp"
+#include "mount/mounts.hpp"
 #include "mount/overlay.hpp"
 #include "mount/volume_mounts.hpp"
 #include "net/config.hpp"

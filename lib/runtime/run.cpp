@@ -1,6 +1,7 @@
 #include "runtime/run.hpp"
 
 #include "common/fs.hpp"
+#include "mount/mounts.hpp"
 #include "mount/overlay.hpp"
 #include "runtime/launch.hpp"
 #include "runtime/pods.hpp"

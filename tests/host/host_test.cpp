@@ -12,7 +12,7 @@
 #include <regex>
 #include <thread>
 
-#include "mount/overlay.hpp"
+#include "mount/mounts.hpp"
 #include "test_host.hpp"
 
 namespace crt::test {
