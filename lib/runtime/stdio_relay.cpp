@@ -59,9 +59,10 @@ struct StdioRelay::Impl {
     sd_event_source* src = nullptr;
   };
 
-  Impl(sd_event* e, StdioSockets l, std::function<void()> gone)
+  Impl(sd_event* e, StdioSockets l, std::function<void()> gone, UserStdio u)
       : ev(e),
         on_stdout_gone(std::move(gone)),
+        user(u),
         listeners{Listener{this, kIn, l.in}, Listener{this, kOut, l.out}, Listener{this, kErr, l.err}} {
     for (auto& li : listeners) {
       if (int r = sd_event_add_io(ev, &li.src, li.fd, EPOLLIN, &Impl::on_accept, &li); r < 0) {
@@ -87,7 +88,7 @@ struct StdioRelay::Impl {
     if (li->stream == kIn)
       li->impl->attach_stdin(std::move(conn));
     else
-      li->impl->add_output(std::move(conn), li->stream == kOut ? STDOUT_FILENO : STDERR_FILENO);
+      li->impl->add_output(std::move(conn), li->stream == kOut ? li->impl->user.out : li->impl->user.err);
     return 0;
   }
 
@@ -116,8 +117,8 @@ struct StdioRelay::Impl {
   }
 
   void forward(int to, const char* data, size_t size) {
-    if (to == STDOUT_FILENO && stdout_gone) return;
-    if (write_all(to, data, size) || to != STDOUT_FILENO || errno != EPIPE) return;
+    if (to == user.out && stdout_gone) return;
+    if (write_all(to, data, size) || to != user.out || errno != EPIPE) return;
     // Nobody reads crt's stdout any more; what the app writes from now on
     // is dropped while the pod stops.
     stdout_gone = true;
@@ -158,7 +159,7 @@ struct StdioRelay::Impl {
   /// crt's stdin, unless epoll cannot watch it (a regular file, /dev/null):
   /// then it is read whenever the app's connection takes more.
   void watch_stdin() {
-    int r = sd_event_add_io(ev, &in_read, STDIN_FILENO, EPOLLIN, &Impl::on_stdin_readable, this);
+    int r = sd_event_add_io(ev, &in_read, user.in, EPOLLIN, &Impl::on_stdin_readable, this);
     if (r == -EPERM) r = sd_event_add_defer(ev, &in_read, &Impl::on_stdin_defer, this);
     if (r < 0) stdin_eof = true;  // no stdin at all (closed)
   }
@@ -182,7 +183,7 @@ struct StdioRelay::Impl {
   }
 
   void read_stdin() {
-    ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
+    ssize_t n = ::read(user.in, buf.data(), buf.size());
     if (n < 0 && transient(errno)) return;
     if (n > 0) {
       buf_off = 0;
@@ -212,18 +213,19 @@ struct StdioRelay::Impl {
       } else if (n < 0 && transient(errno)) {
         if (errno == EAGAIN) return;
       } else {
-        // The app closed its stdin or ended: what it did not take is lost
-        // to it (a restarted app reads on from there).
+        // The app closed its stdin or ended. What it was sent and did not
+        // read is lost; what it was not sent waits for a restarted app.
         in_write = sd_event_source_disable_unref(in_write);
         in_conn = UniqueFd();
-        buf_off = buf_len = 0;
         return;
       }
     }
+    if (in_conn && stdin_eof) ::shutdown(in_conn.get(), SHUT_WR);
   }
 
   sd_event* ev;
   std::function<void()> on_stdout_gone;
+  UserStdio user;
   std::array<Listener, 3> listeners;
   std::vector<std::unique_ptr<Output>> outputs;
   bool stdout_gone = false;
@@ -236,8 +238,8 @@ struct StdioRelay::Impl {
   bool stdin_eof = false;
 };
 
-StdioRelay::StdioRelay(sd_event* ev, StdioSockets listening, std::function<void()> on_stdout_gone)
-    : impl_(std::make_unique<Impl>(ev, listening, std::move(on_stdout_gone))) {}
+StdioRelay::StdioRelay(sd_event* ev, StdioSockets listening, std::function<void()> on_stdout_gone, UserStdio user)
+    : impl_(std::make_unique<Impl>(ev, listening, std::move(on_stdout_gone), user)) {}
 
 StdioRelay::~StdioRelay() = default;
 

@@ -15,6 +15,13 @@ struct StdioSockets {
   int err = -1;
 };
 
+/// crt's own side of the relay.
+struct UserStdio {
+  int in = 0;   ///< STDIN_FILENO
+  int out = 1;  ///< STDOUT_FILENO
+  int err = 2;  ///< STDERR_FILENO
+};
+
 /// Relays crt's own stdin, stdout and stderr to the app's connections, in
 /// `ev`'s loop: crt's stdin goes to the app's stdin (end of file included:
 /// the app reads EOF after what was there), and what the app writes to its
@@ -23,7 +30,7 @@ struct StdioSockets {
 class StdioRelay {
  public:
   /// `on_stdout_gone` is called once when crt's stdout has no reader left.
-  StdioRelay(sd_event* ev, StdioSockets listening, std::function<void()> on_stdout_gone);
+  StdioRelay(sd_event* ev, StdioSockets listening, std::function<void()> on_stdout_gone, UserStdio user = {});
   ~StdioRelay();
   StdioRelay(const StdioRelay&) = delete;
   StdioRelay& operator=(const StdioRelay&) = delete;

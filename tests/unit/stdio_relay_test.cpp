@@ -1,0 +1,190 @@
+// StdioRelay with pipes for crt's own stdio and a test in the place of the
+// pod's systemd, which connects the app's stdin, stdout and stderr.
+
+#include "runtime/stdio_relay.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "common/fd.hpp"
+
+namespace crt::runtime {
+namespace {
+
+UniqueFd listen_on(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << path;
+  EXPECT_EQ(::listen(fd.get(), 8), 0);
+  return fd;
+}
+
+/// Connects as systemd does for StandardInput=file: (shut for writing) and
+/// StandardOutput=file: (shut for reading).
+UniqueFd connect_to(const std::string& path, bool input) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << path;
+  ::shutdown(fd.get(), input ? SHUT_WR : SHUT_RD);
+  return fd;
+}
+
+struct Pipe {
+  UniqueFd r, w;
+  Pipe() {
+    int fds[2];
+    EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    r = UniqueFd(fds[0]);
+    w = UniqueFd(fds[1]);
+  }
+};
+
+class StdioRelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::signal(SIGPIPE, SIG_IGN);
+    char tmpl[] = "/tmp/crt-relay-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    in_ = listen_on(dir_ + "/stdin");
+    out_ = listen_on(dir_ + "/stdout");
+    err_ = listen_on(dir_ + "/stderr");
+    ASSERT_GE(sd_event_new(&ev_), 0);
+  }
+
+  void TearDown() override {
+    relay_.reset();
+    sd_event_unref(ev_);
+    std::filesystem::remove_all(dir_);
+  }
+
+  void start(UserStdio user) {
+    relay_ = std::make_unique<StdioRelay>(ev_, StdioSockets{in_.get(), out_.get(), err_.get()}, [this] { ++gone_; },
+                                          user);
+  }
+
+  /// Runs the loop until it has nothing to do for 50 ms.
+  void settle() {
+    while (sd_event_run(ev_, 50'000) > 0) {
+    }
+  }
+
+  /// All that `fd` gives until its end (or 2 s without data).
+  static std::string read_all(int fd) {
+    std::string s;
+    for (;;) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 2000) <= 0) return s + "<timeout>";
+      char buf[4096];
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) return s;
+      s.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+  static void write_str(int fd, const std::string& s) { ASSERT_EQ(::write(fd, s.data(), s.size()), static_cast<ssize_t>(s.size())); }
+
+  std::string dir_;
+  UniqueFd in_, out_, err_;
+  sd_event* ev_ = nullptr;
+  std::unique_ptr<StdioRelay> relay_;
+  int gone_ = 0;
+};
+
+TEST_F(StdioRelayTest, InputThatEndedBeforeTheAppConnectedReachesItWithItsEnd) {
+  Pipe user_in, user_out, user_err;
+  start({user_in.r.get(), user_out.w.get(), user_err.w.get()});
+  write_str(user_in.w.get(), "hello\n");
+  user_in.w = UniqueFd();
+  settle();
+  UniqueFd app = connect_to(dir_ + "/stdin", true);
+  settle();
+  EXPECT_EQ(read_all(app.get()), "hello\n");
+}
+
+TEST_F(StdioRelayTest, OutputIsCopiedByteForByteToItsOwnStream) {
+  Pipe user_in, user_out, user_err;
+  start({user_in.r.get(), user_out.w.get(), user_err.w.get()});
+  UniqueFd out = connect_to(dir_ + "/stdout", false);
+  UniqueFd err = connect_to(dir_ + "/stderr", false);
+  settle();
+  std::string bytes("a\0b\r\n\xff no newline", 18);
+  write_str(out.get(), bytes);
+  write_str(err.get(), "oops\n");
+  out = UniqueFd();
+  err = UniqueFd();
+  relay_->drain();  // as when the pod ended before the loop saw it
+  settle();
+  user_out.w = UniqueFd();
+  user_err.w = UniqueFd();
+  EXPECT_EQ(read_all(user_out.r.get()), bytes);
+  EXPECT_EQ(read_all(user_err.r.get()), "oops\n");
+}
+
+TEST_F(StdioRelayTest, ARestartedAppReadsOnWhereTheLastOneStopped) {
+  Pipe user_in, user_out, user_err;
+  start({user_in.r.get(), user_out.w.get(), user_err.w.get()});
+  UniqueFd first = connect_to(dir_ + "/stdin", true);
+  settle();
+  write_str(user_in.w.get(), "one\n");
+  settle();
+  char buf[16];
+  ASSERT_EQ(::read(first.get(), buf, sizeof buf), 4);
+  first = UniqueFd();  // the app ended
+  write_str(user_in.w.get(), "two\n");
+  user_in.w = UniqueFd();
+  settle();
+  UniqueFd second = connect_to(dir_ + "/stdin", true);
+  settle();
+  EXPECT_EQ(read_all(second.get()), "two\n");
+}
+
+TEST_F(StdioRelayTest, AFileAsStdinIsReadToItsEnd) {
+  Pipe user_out, user_err;
+  std::string file = dir_ + "/input";
+  std::string data(300 * 1024, 'x');
+  {
+    UniqueFd f(::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    write_str(f.get(), data);
+  }
+  UniqueFd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));  // epoll cannot watch it
+  start({in.get(), user_out.w.get(), user_err.w.get()});
+  UniqueFd app = connect_to(dir_ + "/stdin", true);
+  std::string got;
+  for (int i = 0; i < 200 && got.size() < data.size(); ++i) {
+    sd_event_run(ev_, 10'000);
+    char buf[65536];
+    ssize_t n = ::recv(app.get(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) got.append(buf, static_cast<size_t>(n));
+  }
+  settle();
+  EXPECT_EQ(got + read_all(app.get()), data);
+}
+
+TEST_F(StdioRelayTest, AGoneReaderOfStdoutIsReportedOnce) {
+  Pipe user_in, user_out, user_err;
+  start({user_in.r.get(), user_out.w.get(), user_err.w.get()});
+  UniqueFd out = connect_to(dir_ + "/stdout", false);
+  user_out.r = UniqueFd();
+  write_str(out.get(), "first\n");
+  settle();
+  write_str(out.get(), "second\n");
+  settle();
+  EXPECT_EQ(gone_, 1);
+}
+
+}  // namespace
+}  // namespace crt::runtime
