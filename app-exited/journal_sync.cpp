@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -20,7 +21,9 @@ constexpr const char kRequest[] = R"({"method":"io.systemd.Journal.Synchronize",
 
 }  // namespace
 
-bool sync_journal(int timeout_ms, int longer_ms, const std::function<bool()>& wait_longer) {
+bool sync_journal(std::chrono::milliseconds timeout, const std::function<bool()>& keep_waiting) {
+  constexpr std::chrono::milliseconds kSlice(500);
+  auto until = std::chrono::steady_clock::now() + timeout;
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return false;
   sockaddr_un addr{};
@@ -32,13 +35,11 @@ bool sync_journal(int timeout_ms, int longer_ms, const std::function<bool()>& wa
   std::string reply;
   for (;;) {
     pollfd p{fd.get(), POLLIN, 0};
-    int r = ::poll(&p, 1, timeout_ms);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    int r = ::poll(&p, 1, static_cast<int>(std::min(left, kSlice).count()));
     if (r < 0 && errno == EINTR) continue;
-    if (r == 0 && longer_ms > 0 && wait_longer && wait_longer()) {
-      timeout_ms = longer_ms;
-      longer_ms = 0;
-      continue;
-    }
+    if (r == 0 && (!keep_waiting || keep_waiting())) continue;
     if (r <= 0) return false;
     char buf[512];
     ssize_t n = ::read(fd.get(), buf, sizeof buf);

@@ -137,12 +137,17 @@ int run(int argc, char** argv) {
   e.restarts = restarts;
   crt::fs::write_file_atomic(std::filesystem::path(kStatusDir) / app, nlohmann::json(e).dump() + "\n", 0644,
                             crt::fs::Durability::kCached);
-  // journald answers at once unless an app flooded it with output: then it
-  // has all of that still to write, which is kept unless the pod is being
-  // stopped.
-  crt::app_exited::sync_journal(500, 120'000, [] { return !pod_stopping(); });
+  crt::pod::PodAction action = crt::pod::decide(policy, apps, read_records(apps), e);
+  // journald answers at once unless an app flooded it with output. A pod
+  // that ends here keeps all of that, unless it is stopped meanwhile; while
+  // other apps run (or are being stopped) their output may keep journald
+  // from ever answering.
+  if (action == crt::pod::PodAction::kFinish)
+    crt::app_exited::sync_journal(std::chrono::minutes(2), [] { return !pod_stopping(); });
+  else
+    crt::app_exited::sync_journal(std::chrono::milliseconds(500), {});
 
-  switch (crt::pod::decide(policy, apps, read_records(apps), e)) {
+  switch (action) {
     case crt::pod::PodAction::kContinue:
       break;
     case crt::pod::PodAction::kStopOthers:

@@ -68,7 +68,8 @@ struct PodManifest {
   std::string hostname;
   bool interactive = false;
   /// For an interactive pod: its app has the user's terminal (else crt
-  /// relays stdin, stdout and stderr through kPodStdio sockets).
+  /// relays stdin, stdout and stderr through sockets, mount::kPodStdinSocket
+  /// and the others).
   bool interactive_tty = true;
   std::string exit_policy = "on-any-failure";
   /// The host's boot (kernel boot_id) during which the apps ran on overlays

@@ -219,8 +219,8 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
 /// so that machined records crt as the service running it.
 class PodMachine {
  public:
-  PodMachine(const HostMode& host, const PodDir& pod, const pod::PodManifest& m, const MessageSink& messages)
-      : host_(host), pod_(pod), m_(m), messages_(messages) {
+  PodMachine(const HostMode& host, const PodDir& pod, const pod::PodManifest& m, MessageSink messages)
+      : host_(host), pod_(pod), m_(m), messages_(std::move(messages)) {
     if (host.systemd) bus_.emplace(dbus::Bus::system());
   }
 
@@ -280,7 +280,7 @@ class PodMachine {
   const HostMode& host_;
   const PodDir& pod_;
   const pod::PodManifest& m_;
-  const MessageSink& messages_;
+  MessageSink messages_;
   std::optional<dbus::Bus> bus_;
   bool registered_ = false;
 };

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "common/error.hpp"
@@ -59,13 +61,14 @@ struct StdioRelay::Impl {
     sd_event_source* src = nullptr;
   };
 
-  Impl(sd_event* e, StdioSockets l, std::function<void()> gone, UserStdio u)
-      : ev(e),
-        on_stdout_gone(std::move(gone)),
-        user(u),
-        listeners{Listener{this, kIn, l.in}, Listener{this, kOut, l.out}, Listener{this, kErr, l.err}} {
-    for (auto& li : listeners) {
-      if (int r = sd_event_add_io(ev, &li.src, li.fd, EPOLLIN, &Impl::on_accept, &li); r < 0) {
+  Impl(sd_event* ev, StdioSockets l, std::function<void()> gone, MessageSink messages, UserStdio user)
+      : ev_(ev),
+        on_stdout_gone_(std::move(gone)),
+        messages_(std::move(messages)),
+        user_(user),
+        listeners_{Listener{this, kIn, l.in}, Listener{this, kOut, l.out}, Listener{this, kErr, l.err}} {
+    for (auto& li : listeners_) {
+      if (int r = sd_event_add_io(ev_, &li.src, li.fd, EPOLLIN, &Impl::on_accept, &li); r < 0) {
         release();
         throw_errno(-r, "watching the app's stdio sockets");
       }
@@ -75,29 +78,52 @@ struct StdioRelay::Impl {
   ~Impl() { release(); }
 
   void release() {
-    for (auto& li : listeners) li.src = sd_event_source_disable_unref(li.src);
-    for (auto& o : outputs) o->src = sd_event_source_disable_unref(o->src);
-    in_read = sd_event_source_disable_unref(in_read);
-    in_write = sd_event_source_disable_unref(in_write);
+    for (auto& li : listeners_) li.src = sd_event_source_disable_unref(li.src);
+    for (auto& o : outputs_) o->src = sd_event_source_disable_unref(o->src);
+    in_read_ = sd_event_source_disable_unref(in_read_);
+    in_write_ = sd_event_source_disable_unref(in_write_);
   }
 
-  static int on_accept(sd_event_source*, int fd, uint32_t, void* data) {
+  void warn(const std::string& what) { tell(messages_, "warning: " + what); }
+
+  static int on_accept(sd_event_source*, int, uint32_t, void* data) {
     auto* li = static_cast<Listener*>(data);
-    UniqueFd conn(::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-    if (!conn) return 0;
-    if (li->stream == kIn)
-      li->impl->attach_stdin(std::move(conn));
-    else
-      li->impl->add_output(std::move(conn), li->stream == kOut ? li->impl->user.out : li->impl->user.err);
+    try {
+      li->impl->accept_on(*li);
+    } catch (const std::exception& e) {
+      li->impl->warn(std::string("relaying the app's stdio: ") + e.what());
+    }
     return 0;
+  }
+
+  /// Takes a connection from `li`'s queue; false when there is none.
+  bool accept_on(Listener& li) {
+    pollfd p{li.fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) != 1) return false;  // the listener may block
+    UniqueFd conn(::accept4(li.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!conn) {
+      if (transient(errno) || errno == ECONNABORTED) return false;
+      // Out of fds, say: the listener would wake the loop for ever.
+      warn(std::string("no longer taking the app's stdio connections: ") + std::strerror(errno));
+      li.src = sd_event_source_disable_unref(li.src);
+      return false;
+    }
+    if (li.stream == kIn)
+      attach_stdin(std::move(conn));
+    else
+      add_output(std::move(conn), li.stream == kOut ? user_.out : user_.err);
+    return true;
   }
 
   // --- the app's stdout and stderr -------------------------------------------
 
   void add_output(UniqueFd conn, int to) {
     auto o = std::make_unique<Output>(Output{this, std::move(conn), to});
-    if (sd_event_add_io(ev, &o->src, o->conn.get(), EPOLLIN, &Impl::on_output, o.get()) < 0) return;
-    outputs.push_back(std::move(o));
+    if (int r = sd_event_add_io(ev_, &o->src, o->conn.get(), EPOLLIN, &Impl::on_output, o.get()); r < 0) {
+      warn("dropping the app's output: " + std::string(std::strerror(-r)));
+      return;
+    }
+    outputs_.push_back(std::move(o));
   }
 
   static int on_output(sd_event_source*, int, uint32_t, void* data) {
@@ -117,21 +143,26 @@ struct StdioRelay::Impl {
   }
 
   void forward(int to, const char* data, size_t size) {
-    if (to == user.out && stdout_gone) return;
-    if (write_all(to, data, size) || to != user.out || errno != EPIPE) return;
+    if (to == user_.out && stdout_gone_) return;
+    if (write_all(to, data, size) || to != user_.out || errno != EPIPE) return;
     // Nobody reads crt's stdout any more; what the app writes from now on
     // is dropped while the pod stops.
-    stdout_gone = true;
-    if (on_stdout_gone) on_stdout_gone();
+    stdout_gone_ = true;
+    if (on_stdout_gone_) on_stdout_gone_();
   }
 
   void remove_output(Output* o) {
     sd_event_source_disable_unref(o->src);
-    outputs.erase(std::find_if(outputs.begin(), outputs.end(), [o](const auto& p) { return p.get() == o; }));
+    outputs_.erase(std::find_if(outputs_.begin(), outputs_.end(), [o](const auto& p) { return p.get() == o; }));
   }
 
   void drain() {
-    for (auto& o : outputs) {
+    // Connections of an app that was restarted at the very end, too.
+    for (auto& li : listeners_)
+      if (li.stream != kIn && li.src != nullptr)
+        while (accept_on(li)) {
+        }
+    for (auto& o : outputs_) {
       char chunk[kChunk];
       for (;;) {
         ssize_t n = ::read(o->conn.get(), chunk, sizeof chunk);
@@ -145,31 +176,32 @@ struct StdioRelay::Impl {
   // --- crt's stdin -----------------------------------------------------------
 
   void attach_stdin(UniqueFd conn) {
-    in_write = sd_event_source_disable_unref(in_write);
-    in_conn = std::move(conn);
-    if (sd_event_add_io(ev, &in_write, in_conn.get(), EPOLLOUT, &Impl::on_stdin_writable, this) < 0) {
-      in_conn = UniqueFd();
+    in_write_ = sd_event_source_disable_unref(in_write_);
+    in_conn_ = std::move(conn);
+    if (int r = sd_event_add_io(ev_, &in_write_, in_conn_.get(), EPOLLOUT, &Impl::on_stdin_writable, this); r < 0) {
+      warn("the app gets no stdin: " + std::string(std::strerror(-r)));
+      in_conn_ = UniqueFd();
       return;
     }
-    if (!stdin_eof && in_read == nullptr) watch_stdin();
-    if (stdin_eof && pending() == 0) ::shutdown(in_conn.get(), SHUT_WR);
+    if (!stdin_eof_ && in_read_ == nullptr) watch_stdin();
+    if (stdin_eof_ && pending() == 0) ::shutdown(in_conn_.get(), SHUT_WR);
     update_stdin();
   }
 
   /// crt's stdin, unless epoll cannot watch it (a regular file, /dev/null):
   /// then it is read whenever the app's connection takes more.
   void watch_stdin() {
-    int r = sd_event_add_io(ev, &in_read, user.in, EPOLLIN, &Impl::on_stdin_readable, this);
-    if (r == -EPERM) r = sd_event_add_defer(ev, &in_read, &Impl::on_stdin_defer, this);
-    if (r < 0) stdin_eof = true;  // no stdin at all (closed)
+    int r = sd_event_add_io(ev_, &in_read_, user_.in, EPOLLIN, &Impl::on_stdin_readable, this);
+    if (r == -EPERM) r = sd_event_add_defer(ev_, &in_read_, &Impl::on_stdin_defer, this);
+    if (r < 0) stdin_eof_ = true;  // no stdin at all (closed)
   }
 
-  size_t pending() const { return buf_len - buf_off; }
+  size_t pending() const { return buf_len_ - buf_off_; }
 
   void update_stdin() {
-    if (in_read != nullptr)
-      sd_event_source_set_enabled(in_read, in_conn && pending() == 0 && !stdin_eof ? SD_EVENT_ON : SD_EVENT_OFF);
-    if (in_write != nullptr) sd_event_source_set_enabled(in_write, in_conn && pending() > 0 ? SD_EVENT_ON : SD_EVENT_OFF);
+    if (in_read_ != nullptr)
+      sd_event_source_set_enabled(in_read_, in_conn_ && pending() == 0 && !stdin_eof_ ? SD_EVENT_ON : SD_EVENT_OFF);
+    if (in_write_ != nullptr) sd_event_source_set_enabled(in_write_, in_conn_ && pending() > 0 ? SD_EVENT_ON : SD_EVENT_OFF);
   }
 
   static int on_stdin_readable(sd_event_source*, int, uint32_t, void* self) {
@@ -183,17 +215,17 @@ struct StdioRelay::Impl {
   }
 
   void read_stdin() {
-    ssize_t n = ::read(user.in, buf.data(), buf.size());
+    ssize_t n = ::read(user_.in, buf_.data(), buf_.size());
     if (n < 0 && transient(errno)) return;
     if (n > 0) {
-      buf_off = 0;
-      buf_len = static_cast<size_t>(n);
+      buf_off_ = 0;
+      buf_len_ = static_cast<size_t>(n);
       flush_stdin();
     } else {
       // End of file, or an error that ends the input all the same.
-      stdin_eof = true;
-      in_read = sd_event_source_disable_unref(in_read);
-      if (in_conn) ::shutdown(in_conn.get(), SHUT_WR);
+      stdin_eof_ = true;
+      in_read_ = sd_event_source_disable_unref(in_read_);
+      if (in_conn_) ::shutdown(in_conn_.get(), SHUT_WR);
     }
     update_stdin();
   }
@@ -206,40 +238,42 @@ struct StdioRelay::Impl {
   }
 
   void flush_stdin() {
-    while (in_conn && pending() > 0) {
-      ssize_t n = ::send(in_conn.get(), buf.data() + buf_off, pending(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (in_conn_ && pending() > 0) {
+      ssize_t n = ::send(in_conn_.get(), buf_.data() + buf_off_, pending(), MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
-        buf_off += static_cast<size_t>(n);
+        buf_off_ += static_cast<size_t>(n);
       } else if (n < 0 && transient(errno)) {
         if (errno == EAGAIN) return;
       } else {
         // The app closed its stdin or ended. What it was sent and did not
         // read is lost; what it was not sent waits for a restarted app.
-        in_write = sd_event_source_disable_unref(in_write);
-        in_conn = UniqueFd();
+        in_write_ = sd_event_source_disable_unref(in_write_);
+        in_conn_ = UniqueFd();
         return;
       }
     }
-    if (in_conn && stdin_eof) ::shutdown(in_conn.get(), SHUT_WR);
+    if (in_conn_ && stdin_eof_) ::shutdown(in_conn_.get(), SHUT_WR);
   }
 
-  sd_event* ev;
-  std::function<void()> on_stdout_gone;
-  UserStdio user;
-  std::array<Listener, 3> listeners;
-  std::vector<std::unique_ptr<Output>> outputs;
-  bool stdout_gone = false;
-  UniqueFd in_conn;                     ///< the app's stdin
-  sd_event_source* in_read = nullptr;   ///< crt's stdin readable (or a defer source)
-  sd_event_source* in_write = nullptr;  ///< in_conn writable
-  std::vector<char> buf = std::vector<char>(kChunk);
-  size_t buf_off = 0;
-  size_t buf_len = 0;
-  bool stdin_eof = false;
+  sd_event* ev_;
+  std::function<void()> on_stdout_gone_;
+  MessageSink messages_;
+  UserStdio user_;
+  std::array<Listener, 3> listeners_;
+  std::vector<std::unique_ptr<Output>> outputs_;
+  bool stdout_gone_ = false;
+  UniqueFd in_conn_;                     ///< the app's stdin
+  sd_event_source* in_read_ = nullptr;   ///< crt's stdin readable (or a defer source)
+  sd_event_source* in_write_ = nullptr;  ///< in_conn_ writable
+  std::vector<char> buf_ = std::vector<char>(kChunk);
+  size_t buf_off_ = 0;
+  size_t buf_len_ = 0;
+  bool stdin_eof_ = false;
 };
 
-StdioRelay::StdioRelay(sd_event* ev, StdioSockets listening, std::function<void()> on_stdout_gone, UserStdio user)
-    : impl_(std::make_unique<Impl>(ev, listening, std::move(on_stdout_gone), user)) {}
+StdioRelay::StdioRelay(sd_event* ev, StdioSockets listening, std::function<void()> on_stdout_gone, MessageSink messages,
+                       UserStdio user)
+    : impl_(std::make_unique<Impl>(ev, listening, std::move(on_stdout_gone), std::move(messages), user)) {}
 
 StdioRelay::~StdioRelay() = default;
 

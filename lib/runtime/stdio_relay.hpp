@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 
+#include "common/message.hpp"
+
 namespace crt::runtime {
 
 /// Listening sockets the app of an interactive pod without a terminal
@@ -29,14 +31,16 @@ struct UserStdio {
 /// anew and gets what is left of crt's stdin. Expects SIGPIPE ignored.
 class StdioRelay {
  public:
-  /// `on_stdout_gone` is called once when crt's stdout has no reader left.
-  StdioRelay(sd_event* ev, StdioSockets listening, std::function<void()> on_stdout_gone, UserStdio user = {});
+  /// `on_stdout_gone` is called once when crt's stdout has no reader left;
+  /// what the relay has to give up goes to `messages` as a warning.
+  StdioRelay(sd_event* ev, StdioSockets listening, std::function<void()> on_stdout_gone, MessageSink messages,
+             UserStdio user = {});
   ~StdioRelay();
   StdioRelay(const StdioRelay&) = delete;
   StdioRelay& operator=(const StdioRelay&) = delete;
 
   /// Once the pod has ended: copies what its app wrote and crt has not
-  /// read yet.
+  /// read yet (also from connections not yet accepted).
   void drain() noexcept;
 
  private:

@@ -53,9 +53,12 @@ class Supervisor {
     if (!opts_.journal_dir.empty()) open_journal(ev.get());
     std::unique_ptr<StdioRelay> relay;
     if (opts_.stdio)
-      relay = std::make_unique<StdioRelay>(ev.get(), *opts_.stdio, [this] {
-        if (!nspawn_reaped_) request_stop(SIGPIPE);
-      });
+      relay = std::make_unique<StdioRelay>(
+          ev.get(), *opts_.stdio,
+          [this] {
+            if (!nspawn_reaped_) request_stop(SIGPIPE);
+          },
+          opts_.messages);
     if (opts_.notify_fd >= 0)
       if (int r = sd_event_add_io(ev.get(), nullptr, opts_.notify_fd, EPOLLIN, &Supervisor::on_notify, this); r < 0)
         throw_errno(-r, "watching the pod's readiness");

@@ -73,6 +73,27 @@ TEST_F(LifecycleTest, StoppingAnAppThatFloodsItsOutputIsPrompt) {
   EXPECT_TRUE(nspawn_gone(std::chrono::seconds(5)));
 }
 
+TEST_F(LifecycleTest, StoppingAPodWhoseJournalIsBehindIsPrompt) {
+  // The app has ended and the pod waits for its journald to write the flood
+  // of output left (see RunTest.AFloodOfOutputReachesTheUserWhole) when the
+  // user stops it: the rest is given up.
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                      "yes 2>/dev/null | head -n 3000000"}),
+            {.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  std::string record = pod_dir(uuid) + "/status/busybox";
+  for (int i = 0; i < 600 && !std::filesystem::exists(record); ++i) std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_TRUE(std::filesystem::exists(record)) << "the app did not end";
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  auto start = std::chrono::steady_clock::now();
+  p.signal(SIGTERM);
+  Result r = p.wait();
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(5)));
+}
+
 TEST_F(LifecycleTest, InterruptAtAnyMomentOfTheStartLeavesNothingBehind) {
   for (int delay : {0, 5, 20, 50, 60, 70, 80, 90, 100, 120, 160, 200, 250, 300, 400}) {
     Process p(crt_argv({"run", "busybox", "--", "/bin/sleep", "60"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});

@@ -73,7 +73,7 @@ class StdioRelayTest : public ::testing::Test {
 
   void start(UserStdio user) {
     relay_ = std::make_unique<StdioRelay>(ev_, StdioSockets{in_.get(), out_.get(), err_.get()}, [this] { ++gone_; },
-                                          user);
+                                          [this](std::string_view m) { messages_ += std::string(m) + "\n"; }, user);
   }
 
   /// Runs the loop until it has nothing to do for 50 ms.
@@ -102,6 +102,7 @@ class StdioRelayTest : public ::testing::Test {
   sd_event* ev_ = nullptr;
   std::unique_ptr<StdioRelay> relay_;
   int gone_ = 0;
+  std::string messages_;
 };
 
 TEST_F(StdioRelayTest, InputThatEndedBeforeTheAppConnectedReachesItWithItsEnd) {
@@ -132,6 +133,18 @@ TEST_F(StdioRelayTest, OutputIsCopiedByteForByteToItsOwnStream) {
   user_err.w = UniqueFd();
   EXPECT_EQ(read_all(user_out.r.get()), bytes);
   EXPECT_EQ(read_all(user_err.r.get()), "oops\n");
+}
+
+TEST_F(StdioRelayTest, DrainTakesOutputOfAConnectionTheLoopNeverSaw) {
+  Pipe user_in, user_out, user_err;
+  start({user_in.r.get(), user_out.w.get(), user_err.w.get()});
+  UniqueFd out = connect_to(dir_ + "/stdout", false);
+  write_str(out.get(), "last words\n");
+  out = UniqueFd();
+  relay_->drain();
+  user_out.w = UniqueFd();
+  EXPECT_EQ(read_all(user_out.r.get()), "last words\n");
+  EXPECT_EQ(messages_, "");
 }
 
 TEST_F(StdioRelayTest, ARestartedAppReadsOnWhereTheLastOneStopped) {

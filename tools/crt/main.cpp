@@ -1,8 +1,10 @@
 // crt: a systemd-native pod manager (stage0).
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 
@@ -121,6 +123,10 @@ void add_help_command(CLI::App& app) {
 }  // namespace crt::cli
 
 int main(int argc, char** argv) {
+  // A closed stdin, stdout or stderr would be taken by the next file crt
+  // opens (a lock, a socket), and an app's input or output would go there.
+  for (int fd = 0; fd < 3; ++fd)
+    if (::fcntl(fd, F_GETFD) < 0 && errno == EBADF && ::open("/dev/null", O_RDWR | O_NOCTTY) != fd) return crt::kErrorExitCode;
   CLI::App app("crt: run pods of OCI-style images as sandboxed services of a small systemd, booted by "
                "systemd-nspawn.",
                "crt");
