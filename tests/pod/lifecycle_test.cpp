@@ -235,6 +235,12 @@ TEST_F(LifecycleTest, InteractiveWithoutATerminalPassesStdioByteForByte) {
   EXPECT_EQ(r.out.size(), input.size());
   EXPECT_TRUE(r.out == input) << "the app's stdout differs from its stdin";
   EXPECT_EQ(r.err, "to-stderr\nno-terminal\n");
+  // Its output went to crt run alone; crt logs says so.
+  ASSERT_EQ(pods("run").size(), 1U);
+  Result logs = crt({"logs", pods("run")[0]});
+  EXPECT_EQ(logs.status, 0);
+  EXPECT_EQ(logs.out, "");
+  EXPECT_THAT(logs.err, HasSubstr("ran its app with --interactive"));
 }
 
 TEST_F(LifecycleTest, InteractiveReadsAFileOrNothingToItsEnd) {
