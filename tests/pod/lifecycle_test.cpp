@@ -24,6 +24,14 @@ using std::chrono::milliseconds;
 
 class LifecycleTest : public PodTest {
  protected:
+  /// crt with `args`, its stdout read by /dev/null (as by a reader that
+  /// keeps up).
+  std::vector<std::string> crt_argv_to_null(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$@\" >/dev/null", "sh"};
+    for (const auto& a : crt_argv(args)) argv.push_back(a);
+    return argv;
+  }
+
   bool nspawn_gone(milliseconds timeout) {
     auto until = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < until) {
@@ -56,7 +64,7 @@ TEST_F(LifecycleTest, StoppingAnAppThatFloodsItsOutputIsPrompt) {
   // What the app wrote but the pod's journald has not yet written is given
   // up when the user stops the pod (it took 12 s to stop).
   std::string file = dir_ + "/uuid";
-  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "yes"}),
+  Process p(crt_argv_to_null({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "yes"}),
             {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string uuid = wait_uuid(file);
   if (wait_app_pid(uuid, "busybox") <= 0) {
@@ -78,8 +86,8 @@ TEST_F(LifecycleTest, StoppingAPodWhoseJournalIsBehindIsPrompt) {
   // of output left (see RunTest.AFloodOfOutputReachesTheUserWhole) when the
   // user stops it: the rest is given up.
   std::string file = dir_ + "/uuid";
-  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
-                      "yes 2>/dev/null | head -n 3000000"}),
+  Process p(crt_argv_to_null({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                              "yes 2>/dev/null | head -n 3000000"}),
             {.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = true});
   std::string uuid = wait_uuid(file);
   std::string record = pod_dir(uuid) + "/status/busybox";
