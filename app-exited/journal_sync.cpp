@@ -16,19 +16,18 @@ namespace crt::app_exited {
 
 namespace {
 
-constexpr const char* kSocket = "/run/systemd/journal/io.systemd.journal";
 constexpr const char kRequest[] = R"({"method":"io.systemd.Journal.Synchronize","parameters":{}})";
 
 }  // namespace
 
-bool sync_journal(std::chrono::milliseconds timeout, const std::function<bool()>& keep_waiting) {
+bool sync_journal(std::chrono::milliseconds timeout, const std::function<bool()>& keep_waiting, const char* socket) {
   constexpr std::chrono::milliseconds kSlice(500);
   auto until = std::chrono::steady_clock::now() + timeout;
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return false;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, kSocket, sizeof addr.sun_path - 1);
+  std::strncpy(addr.sun_path, socket, sizeof addr.sun_path - 1);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) return false;
   // A varlink message is JSON terminated by a NUL byte.
   if (::send(fd.get(), kRequest, sizeof kRequest, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof kRequest)) return false;

@@ -116,7 +116,7 @@ UniqueFd listen_in_pod_etc(const PodDir& pod, const char* name, const std::strin
 /// stdin, stdout and stderr to.
 struct StdioListeners {
   UniqueFd in, out, err;
-  StdioListeners(const PodDir& pod)
+  explicit StdioListeners(const PodDir& pod)
       : in(listen_in_pod_etc(pod, mount::kPodStdinSocket, "the app's stdin socket")),
         out(listen_in_pod_etc(pod, mount::kPodStdoutSocket, "the app's stdout socket")),
         err(listen_in_pod_etc(pod, mount::kPodStderrSocket, "the app's stderr socket")) {}
