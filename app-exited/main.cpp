@@ -141,11 +141,10 @@ int run(int argc, char** argv) {
   // journald answers at once unless an app flooded it with output. A pod
   // that ends here keeps all of that, unless it is stopped meanwhile; while
   // other apps run (or are being stopped) their output may keep journald
-  // from ever answering.
-  if (action == crt::pod::PodAction::kFinish)
-    crt::app_exited::sync_journal(std::chrono::minutes(2), [] { return !pod_stopping(); });
-  else
-    crt::app_exited::sync_journal(std::chrono::milliseconds(500), {});
+  // from ever answering: a failed app's last words get 2 s.
+  auto wait = action == crt::pod::PodAction::kFinish ? std::chrono::milliseconds(std::chrono::minutes(2))
+                                                      : std::chrono::milliseconds(2000);
+  crt::app_exited::sync_journal(wait, [] { return !pod_stopping(); });
 
   switch (action) {
     case crt::pod::PodAction::kContinue:
