@@ -57,11 +57,15 @@ void clean_leftovers(const stdfs::path& pod_path, const std::string& uuid) {
       throw_errno("unmounting " + quote(m));
   cgroup::PodCgroup cg(cgroup::detect_layout(), cgroup::PodCgroup::relative_path(machine_name_of(pod_path, uuid)));
   if (!cg.remove()) throw Error("its cgroup " + quote(cg.relative()) + " is still busy");
+  // nspawn's link to the pod's journal, made while the pod was in run/: a
+  // crt killed meanwhile left it, and the pod may have moved on since.
   std::string id = uuid;
   std::erase(id, '-');
   stdfs::path link = stdfs::path("/var/log/journal") / id;
   std::error_code ec;
-  if (stdfs::is_symlink(link, ec) && stdfs::read_symlink(link, ec).string().rfind(pod_path.string(), 0) == 0)
+  std::string target = stdfs::read_symlink(link, ec).string();
+  std::string pods_dir = pod_path.parent_path().parent_path().string() + "/";
+  if (!ec && target.rfind(pods_dir, 0) == 0 && target.find("/" + uuid + "/", pods_dir.size()) != std::string::npos)
     ::unlink(link.c_str());
 }
 

@@ -304,6 +304,10 @@ TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
   p.signal(SIGKILL);
   p.wait();
   ASSERT_EQ(crt({"status", uuid, "--wait=20s"}).status, 0);
+  std::string id = uuid;
+  std::erase(id, '-');
+  std::string journal_link = "/var/log/journal/" + id;
+  EXPECT_TRUE(std::filesystem::is_symlink(journal_link)) << "nspawn's link to the pod's journal was not made";
   bool cgroup_left = false;
   for (const auto& d : pod_cgroup_dirs(uuid)) cgroup_left = cgroup_left || std::filesystem::exists(d);
   EXPECT_TRUE(cgroup_left) << "nothing to clean up: the test proves nothing";
@@ -313,6 +317,7 @@ TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
   for (const auto& d : pod_cgroup_dirs(uuid)) EXPECT_FALSE(std::filesystem::exists(d)) << d;
   EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), ::testing::IsEmpty()) << "its network was left";
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
+  EXPECT_FALSE(std::filesystem::is_symlink(journal_link)) << "the link to its journal was left";
 }
 
 /// Tests that mount into the host's namespace under their directory: every
