@@ -80,15 +80,35 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   registry::add_registry_flags(app, p.registry);
 }
 
+/// Where a command-line error of `verb` sends the user.
+std::string see_help(RunVerb verb) {
+  return std::string(" (see 'crt ") + (verb == RunVerb::kPrepare ? "prepare" : "run") + " --help')";
+}
+
 /// Parses `tokens` with `app`; returns what it did not consume.
-std::vector<std::string> parse_with(CLI::App& app, const std::vector<std::string>& tokens) {
+std::vector<std::string> parse_with(CLI::App& app, const std::vector<std::string>& tokens, RunVerb verb) {
   std::vector<std::string> rev(tokens.rbegin(), tokens.rend());
   try {
     app.parse(rev);
+  } catch (const CLI::ArgumentMismatch& e) {
+    // CLI11 says "--memory: 1 required TEXT missing".
+    std::string what = e.what();
+    std::string option = what.substr(0, what.find(':'));
+    if (option.rfind('-', 0) == 0 && what.find("required") != std::string::npos)
+      throw Error("option " + quote(option) + " needs a value" + see_help(verb));
+    throw Error(what + see_help(verb));
   } catch (const CLI::ParseError& e) {
     throw Error(e.what());
   }
   return app.remaining();
+}
+
+/// Whether `word` (--name, --name=value or -x) is a pod option of `verb`.
+bool is_pod_option(const std::string& word, RunVerb verb) {
+  CLI::App app;
+  PodFlags flags;
+  add_pod_options(app, flags, verb);
+  return app.get_option_no_throw(word.substr(0, word.find('='))) != nullptr;
 }
 
 bool is_help(const std::string& t) { return t == "--help" || t == "-h"; }
@@ -121,12 +141,14 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
     pre.set_help_flag();
     add_pod_options(pre, *pod, verb);
     add_app_options(pre, *defaults);
-    rest = parse_with(pre, seg);
+    rest = parse_with(pre, seg, verb);
   }
-  if (rest.empty()) throw Error("missing image name" + std::string(req.args_given ? " before '--'" : ""));
+  if (rest.empty())
+    throw Error("missing image name" + std::string(req.args_given ? " before '--'" : pod == nullptr ? " after '---'" : "") +
+                see_help(verb));
   if (rest.front().rfind("-", 0) == 0) {
-    std::string what = pod != nullptr ? std::string(" (see 'crt ") + (verb == RunVerb::kPrepare ? "prepare" : "run") + " --help')"
-                                      : " (pod options go before the first image)";
+    std::string what = pod == nullptr && is_pod_option(rest.front(), verb) ? " (pod options go before the first image)"
+                                                                            : see_help(verb);
     throw Error("unknown option " + quote(rest.front()) + what);
   }
   req.image = rest.front();
@@ -136,11 +158,11 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
   post.set_help_flag();
   add_app_options(post, req.flags);
   post.allow_extras();
-  std::vector<std::string> left = parse_with(post, rest);
+  std::vector<std::string> left = parse_with(post, rest, verb);
   if (!left.empty()) {
     if (left.front().rfind("-", 0) == 0)
       throw Error("unknown option " + quote(left.front()) + " for image " + quote(req.image) +
-                  " (pod options go before the first image)");
+                  (is_pod_option(left.front(), verb) ? " (pod options go before the first image)" : see_help(verb)));
     throw Error("unexpected argument " + quote(left.front()) + " after image " + quote(req.image) +
                 ": arguments for the app go after '--', another app after '---'");
   }
@@ -175,8 +197,7 @@ void AppFlags::merge(const AppFlags& over) {
 }
 
 RunRequest parse_run_args(const std::vector<std::string>& args, RunVerb verb) {
-  const char* name = verb == RunVerb::kRun ? "crt run" : "crt prepare";
-  if (args.empty()) throw Error("missing image name (see '" + std::string(name) + " --help')");
+  if (args.empty()) throw Error("missing image name" + see_help(verb));
   RunRequest r;
   AppFlags defaults;
   auto segments = split_apps(args);

@@ -114,9 +114,19 @@ TEST(RunArgs, HelpIsRequestedAnywhereBeforeDoubleDash) {
 
 TEST(RunArgs, MissingImage) {
   EXPECT_EQ(error_of({}), "missing image name (see 'crt run --help')");
-  EXPECT_EQ(error_of({"--net=none"}), "missing image name");
-  EXPECT_EQ(error_of({"--", "x"}), "missing image name before '--'");
-  EXPECT_EQ(error_of({"a", "---"}), "missing image name");
+  EXPECT_EQ(error_of({"--net=none"}), "missing image name (see 'crt run --help')");
+  EXPECT_EQ(error_of({"--", "x"}), "missing image name before '--' (see 'crt run --help')");
+  EXPECT_EQ(error_of({"a", "---"}), "missing image name after '---' (see 'crt run --help')");
+}
+
+TEST(RunArgs, AnOptionWithoutItsValueSaysSo) {
+  EXPECT_EQ(error_of({"busybox", "--memory"}), "option '--memory' needs a value (see 'crt run --help')");
+  EXPECT_EQ(error_of({"--net"}), "option '--net' needs a value (see 'crt run --help')");
+}
+
+TEST(RunArgs, AnUnknownOptionAfterTheImageIsNotCalledAPodOption) {
+  EXPECT_EQ(error_of({"busybox", "--bogus"}), "unknown option '--bogus' for image 'busybox' (see 'crt run --help')");
+  EXPECT_EQ(error_of({"a", "---", "--bogus", "b"}), "unknown option '--bogus' (see 'crt run --help')");
 }
 
 TEST(RunArgs, PodOptionAfterTheImageIsAnError) {
