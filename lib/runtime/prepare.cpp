@@ -211,7 +211,8 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
   // that is what users see in findmnt and /proc/PID/mountinfo.
   pod.move_to(destination);
   mount::enter_private_mount_namespace();
-  with_context("preparing pod " + m.uuid, [&] {
+  // The pod is removed if this fails: its UUID would name nothing.
+  with_context("preparing the pod", [&] {
     // A pod that runs now is garbage after a crash, so its overlays need
     // not sync (unmounting a synced one syncs the whole upper filesystem).
     // A pod prepared for later is mounted again when it runs.
