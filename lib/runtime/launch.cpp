@@ -162,14 +162,6 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end,
   return pod::pod_exit_status(exits);
 }
 
-void remove_journal_link(const PodDir& pod) {
-  stdfs::path link = stdfs::path("/var/log/journal") / machine_id_of(pod.uuid());
-  std::error_code ec;
-  if (!stdfs::is_symlink(link, ec)) return;
-  std::string target = stdfs::read_symlink(link, ec).string();
-  if (!ec && target.rfind(pod.path().string(), 0) == 0) ::unlink(link.c_str());
-}
-
 /// Without a host systemd the pod gets a cgroup crt makes; with one, the
 /// pod is a machine and systemd owns its cgroup.
 cgroup::PodCgroup pod_cgroup(const HostMode& host, const pod::PodManifest& m) {
@@ -305,7 +297,7 @@ void stop_unfinished_pod(const PodDir& pod, pid_t pid) {
       ::waitpid(pid, nullptr, 0);
     }
   }
-  remove_journal_link(pod);
+  remove_journal_link(pod.path(), pod.uuid());
 }
 
 /// Attaches the pod's networks while nspawn boots it, then writes the files
@@ -455,7 +447,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   }
   trace("systemd-nspawn exited with " + std::to_string(end.nspawn_status));
   machine.unregister();
-  remove_journal_link(pod);
+  remove_journal_link(pod.path(), pod.uuid());
   ::unlink(pod.notify_socket().c_str());
   try {
     network.teardown();

@@ -74,6 +74,15 @@ std::string machine_id_of(const std::string& uuid) {
   return id;
 }
 
+void remove_journal_link(const std::filesystem::path& pod_path, const std::string& uuid) {
+  std::filesystem::path link = std::filesystem::path("/var/log/journal") / machine_id_of(uuid);
+  std::error_code ec;
+  std::string target = std::filesystem::read_symlink(link, ec).string();
+  std::string pods_dir = pod_path.parent_path().parent_path().string() + "/";
+  if (!ec && target.rfind(pods_dir, 0) == 0 && target.find("/" + uuid + "/", pods_dir.size()) != std::string::npos)
+    ::unlink(link.c_str());
+}
+
 std::string new_uuid() {
   sd_id128_t id;
   int r = sd_id128_randomize(&id);

@@ -91,6 +91,12 @@ class PodDir {
 /// the container UUID nspawn passes).
 std::string machine_id_of(const std::string& uuid);
 
+/// Removes nspawn's link /var/log/journal/MACHINE-ID to the journal of the
+/// pod `uuid` at `pod_path`. nspawn makes it while the pod is in run/; the
+/// pod may have moved to another state since, so any link to this pod
+/// under the same pods/ directory is taken. Best effort.
+void remove_journal_link(const std::filesystem::path& pod_path, const std::string& uuid);
+
 /// A new random UUID.
 std::string new_uuid();
 

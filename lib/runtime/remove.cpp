@@ -57,16 +57,8 @@ void clean_leftovers(const stdfs::path& pod_path, const std::string& uuid) {
       throw_errno("unmounting " + quote(m));
   cgroup::PodCgroup cg(cgroup::detect_layout(), cgroup::PodCgroup::relative_path(machine_name_of(pod_path, uuid)));
   if (!cg.remove()) throw Error("its cgroup " + quote(cg.relative()) + " is still busy");
-  // nspawn's link to the pod's journal, made while the pod was in run/: a
-  // crt killed meanwhile left it, and the pod may have moved on since.
-  std::string id = uuid;
-  std::erase(id, '-');
-  stdfs::path link = stdfs::path("/var/log/journal") / id;
-  std::error_code ec;
-  std::string target = stdfs::read_symlink(link, ec).string();
-  std::string pods_dir = pod_path.parent_path().parent_path().string() + "/";
-  if (!ec && target.rfind(pods_dir, 0) == 0 && target.find("/" + uuid + "/", pods_dir.size()) != std::string::npos)
-    ::unlink(link.c_str());
+  // Left by a crt killed while the pod ran.
+  remove_journal_link(pod_path, uuid);
 }
 
 bool older_than(const stdfs::path& p, std::chrono::milliseconds age) {

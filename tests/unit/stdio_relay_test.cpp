@@ -71,6 +71,9 @@ class StdioRelayTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  /// Starts the relay with the fixture's pipes as crt's stdio.
+  void start_with_pipes() { start({user_in_.r.get(), user_out_.w.get(), user_err_.w.get()}); }
+
   void start(UserStdio user) {
     relay_ = std::make_unique<StdioRelay>(ev_, StdioSockets{in_.get(), out_.get(), err_.get()}, [this] { ++gone_; },
                                           [this](std::string_view m) { messages_ += std::string(m) + "\n"; }, user);
@@ -98,6 +101,7 @@ class StdioRelayTest : public ::testing::Test {
   static void write_str(int fd, const std::string& s) { ASSERT_EQ(::write(fd, s.data(), s.size()), static_cast<ssize_t>(s.size())); }
 
   std::string dir_;
+  Pipe user_in_, user_out_, user_err_;  ///< crt's stdin, stdout and stderr
   UniqueFd in_, out_, err_;
   sd_event* ev_ = nullptr;
   std::unique_ptr<StdioRelay> relay_;
@@ -106,10 +110,9 @@ class StdioRelayTest : public ::testing::Test {
 };
 
 TEST_F(StdioRelayTest, InputThatEndedBeforeTheAppConnectedReachesItWithItsEnd) {
-  Pipe user_in, user_out, user_err;
-  start({user_in.r.get(), user_out.w.get(), user_err.w.get()});
-  write_str(user_in.w.get(), "hello\n");
-  user_in.w = UniqueFd();
+  start_with_pipes();
+  write_str(user_in_.w.get(), "hello\n");
+  user_in_.w = UniqueFd();
   settle();
   UniqueFd app = connect_to(dir_ + "/stdin", true);
   settle();
@@ -117,8 +120,7 @@ TEST_F(StdioRelayTest, InputThatEndedBeforeTheAppConnectedReachesItWithItsEnd) {
 }
 
 TEST_F(StdioRelayTest, OutputIsCopiedByteForByteToItsOwnStream) {
-  Pipe user_in, user_out, user_err;
-  start({user_in.r.get(), user_out.w.get(), user_err.w.get()});
+  start_with_pipes();
   UniqueFd out = connect_to(dir_ + "/stdout", false);
   UniqueFd err = connect_to(dir_ + "/stderr", false);
   settle();
@@ -129,36 +131,34 @@ TEST_F(StdioRelayTest, OutputIsCopiedByteForByteToItsOwnStream) {
   err = UniqueFd();
   relay_->drain();  // as when the pod ended before the loop saw it
   settle();
-  user_out.w = UniqueFd();
-  user_err.w = UniqueFd();
-  EXPECT_EQ(read_all(user_out.r.get()), bytes);
-  EXPECT_EQ(read_all(user_err.r.get()), "oops\n");
+  user_out_.w = UniqueFd();
+  user_err_.w = UniqueFd();
+  EXPECT_EQ(read_all(user_out_.r.get()), bytes);
+  EXPECT_EQ(read_all(user_err_.r.get()), "oops\n");
 }
 
 TEST_F(StdioRelayTest, DrainTakesOutputOfAConnectionTheLoopNeverSaw) {
-  Pipe user_in, user_out, user_err;
-  start({user_in.r.get(), user_out.w.get(), user_err.w.get()});
+  start_with_pipes();
   UniqueFd out = connect_to(dir_ + "/stdout", false);
   write_str(out.get(), "last words\n");
   out = UniqueFd();
   relay_->drain();
-  user_out.w = UniqueFd();
-  EXPECT_EQ(read_all(user_out.r.get()), "last words\n");
+  user_out_.w = UniqueFd();
+  EXPECT_EQ(read_all(user_out_.r.get()), "last words\n");
   EXPECT_EQ(messages_, "");
 }
 
 TEST_F(StdioRelayTest, ARestartedAppReadsOnWhereTheLastOneStopped) {
-  Pipe user_in, user_out, user_err;
-  start({user_in.r.get(), user_out.w.get(), user_err.w.get()});
+  start_with_pipes();
   UniqueFd first = connect_to(dir_ + "/stdin", true);
   settle();
-  write_str(user_in.w.get(), "one\n");
+  write_str(user_in_.w.get(), "one\n");
   settle();
   char buf[16];
   ASSERT_EQ(::read(first.get(), buf, sizeof buf), 4);
   first = UniqueFd();  // the app ended
-  write_str(user_in.w.get(), "two\n");
-  user_in.w = UniqueFd();
+  write_str(user_in_.w.get(), "two\n");
+  user_in_.w = UniqueFd();
   settle();
   UniqueFd second = connect_to(dir_ + "/stdin", true);
   settle();
@@ -166,7 +166,6 @@ TEST_F(StdioRelayTest, ARestartedAppReadsOnWhereTheLastOneStopped) {
 }
 
 TEST_F(StdioRelayTest, AFileAsStdinIsReadToItsEnd) {
-  Pipe user_out, user_err;
   std::string file = dir_ + "/input";
   std::string data(300 * 1024, 'x');
   {
@@ -174,7 +173,7 @@ TEST_F(StdioRelayTest, AFileAsStdinIsReadToItsEnd) {
     write_str(f.get(), data);
   }
   UniqueFd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));  // epoll cannot watch it
-  start({in.get(), user_out.w.get(), user_err.w.get()});
+  start({in.get(), user_out_.w.get(), user_err_.w.get()});
   UniqueFd app = connect_to(dir_ + "/stdin", true);
   std::string got;
   for (int i = 0; i < 200 && got.size() < data.size(); ++i) {
@@ -188,10 +187,9 @@ TEST_F(StdioRelayTest, AFileAsStdinIsReadToItsEnd) {
 }
 
 TEST_F(StdioRelayTest, AGoneReaderOfStdoutIsReportedOnce) {
-  Pipe user_in, user_out, user_err;
-  start({user_in.r.get(), user_out.w.get(), user_err.w.get()});
+  start_with_pipes();
   UniqueFd out = connect_to(dir_ + "/stdout", false);
-  user_out.r = UniqueFd();
+  user_out_.r = UniqueFd();
   write_str(out.get(), "first\n");
   settle();
   write_str(out.get(), "second\n");
