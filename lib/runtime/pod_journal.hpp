@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <systemd/sd-journal.h>
@@ -37,11 +38,19 @@ class PodJournal {
   [[nodiscard]] uint32_t events() const;
   /// Takes note of journal changes (call when fd() is readable).
   void process();
-  /// Calls `on_line` for each new entry worth showing.
+  /// Calls `on_line` for each new entry worth showing; an `on_line` that
+  /// returns bool stops early by returning false (the entries after it
+  /// stay new).
   template <typename F>
   void for_each_new(F&& on_line) {
     JournalLine l;
-    while (next(l)) on_line(l);
+    while (next(l)) {
+      if constexpr (std::is_same_v<std::invoke_result_t<F&, const JournalLine&>, bool>) {
+        if (!on_line(l)) return;
+      } else {
+        on_line(l);
+      }
+    }
   }
   /// Waits up to `timeout_us` for changes.
   void wait(uint64_t timeout_us);

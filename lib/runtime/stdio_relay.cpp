@@ -21,24 +21,6 @@ namespace {
 
 constexpr size_t kChunk = 64 * 1024;
 
-/// Writes all of `data` to `fd` (crt's stdout or stderr, which may be
-/// non-blocking); false if it fails, with errno set.
-bool write_all(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n > 0) {
-      data += n;
-      size -= static_cast<size_t>(n);
-    } else if (n < 0 && errno == EAGAIN) {
-      pollfd p{fd, POLLOUT, 0};
-      ::poll(&p, 1, -1);
-    } else if (n < 0 && errno != EINTR) {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool transient(int err) { return err == EAGAIN || err == EINTR; }
 
 }  // namespace
@@ -57,13 +39,13 @@ struct StdioRelay::Impl {
   struct Output {
     Impl* impl;
     UniqueFd conn;
-    int to;
+    OutputWriter* to;
     sd_event_source* src = nullptr;
+    bool paused = false;  ///< while `to` is full
   };
 
-  Impl(sd_event* ev, StdioSockets l, std::function<void()> gone, MessageSink messages, UserStdio user)
+  Impl(sd_event* ev, StdioSockets l, UserStdio user, MessageSink messages)
       : ev_(ev),
-        on_stdout_gone_(std::move(gone)),
         messages_(std::move(messages)),
         user_(user),
         listeners_{Listener{this, kIn, l.in}, Listener{this, kOut, l.out}, Listener{this, kErr, l.err}} {
@@ -117,7 +99,7 @@ struct StdioRelay::Impl {
 
   // --- the app's stdout and stderr -------------------------------------------
 
-  void add_output(UniqueFd conn, int to) {
+  void add_output(UniqueFd conn, OutputWriter* to) {
     auto o = std::make_unique<Output>(Output{this, std::move(conn), to});
     if (int r = sd_event_add_io(ev_, &o->src, o->conn.get(), EPOLLIN, &Impl::on_output, o.get()); r < 0) {
       warn("dropping the app's output: " + std::string(std::strerror(-r)));
@@ -132,23 +114,27 @@ struct StdioRelay::Impl {
     return 0;
   }
 
-  /// Copies one chunk; false once the app's end is closed.
+  /// Copies one chunk, then pauses while the writer is full; false once
+  /// the app's end is closed.
   bool copy_output(Output& o) {
     char chunk[kChunk];
     ssize_t n = ::read(o.conn.get(), chunk, sizeof chunk);
     if (n < 0) return transient(errno);
     if (n == 0) return false;
-    forward(o.to, chunk, static_cast<size_t>(n));
+    o.to->write({chunk, static_cast<size_t>(n)});
+    if (o.to->full()) {
+      o.paused = true;
+      sd_event_source_set_enabled(o.src, SD_EVENT_OFF);
+    }
     return true;
   }
 
-  void forward(int to, const char* data, size_t size) {
-    if (to == user_.out && stdout_gone_) return;
-    if (write_all(to, data, size) || to != user_.out || errno != EPIPE) return;
-    // Nobody reads crt's stdout any more; what the app writes from now on
-    // is dropped while the pod stops.
-    stdout_gone_ = true;
-    if (on_stdout_gone_) on_stdout_gone_();
+  void resume() {
+    for (auto& o : outputs_)
+      if (o->paused && !o->to->full()) {
+        o->paused = false;
+        sd_event_source_set_enabled(o->src, SD_EVENT_ON);
+      }
   }
 
   void remove_output(Output* o) {
@@ -168,7 +154,8 @@ struct StdioRelay::Impl {
         ssize_t n = ::read(o->conn.get(), chunk, sizeof chunk);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
-        forward(o->to, chunk, static_cast<size_t>(n));
+        o->to->wait_for_room();
+        o->to->write({chunk, static_cast<size_t>(n)});
       }
     }
   }
@@ -256,12 +243,10 @@ struct StdioRelay::Impl {
   }
 
   sd_event* ev_;
-  std::function<void()> on_stdout_gone_;
   MessageSink messages_;
   UserStdio user_;
   std::array<Listener, 3> listeners_;
   std::vector<std::unique_ptr<Output>> outputs_;
-  bool stdout_gone_ = false;
   UniqueFd in_conn_;                     ///< the app's stdin
   sd_event_source* in_read_ = nullptr;   ///< crt's stdin readable (or a defer source)
   sd_event_source* in_write_ = nullptr;  ///< in_conn_ writable
@@ -271,11 +256,12 @@ struct StdioRelay::Impl {
   bool stdin_eof_ = false;
 };
 
-StdioRelay::StdioRelay(sd_event* ev, StdioSockets listening, std::function<void()> on_stdout_gone, MessageSink messages,
-                       UserStdio user)
-    : impl_(std::make_unique<Impl>(ev, listening, std::move(on_stdout_gone), std::move(messages), user)) {}
+StdioRelay::StdioRelay(sd_event* ev, StdioSockets listening, UserStdio user, MessageSink messages)
+    : impl_(std::make_unique<Impl>(ev, listening, user, std::move(messages))) {}
 
 StdioRelay::~StdioRelay() = default;
+
+void StdioRelay::resume() noexcept { impl_->resume(); }
 
 void StdioRelay::drain() noexcept { impl_->drain(); }
 

@@ -5,7 +5,6 @@
 #include <systemd/sd-event.h>
 #include <systemd/sd-daemon.h>
 #include <fcntl.h>
-#include <stdio_ext.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include "common/error.hpp"
 #include "common/subprocess.hpp"
 #include "runtime/app_process.hpp"
+#include "runtime/output_writer.hpp"
 #include "runtime/pod_journal.hpp"
 
 namespace crt::runtime {
@@ -45,6 +45,18 @@ class Supervisor {
     // A reader that goes away (crt run … | head) must not kill crt with the
     // pod still up: writing reports EPIPE, and the pod is stopped.
     SigpipeIgnored broken_stdout_is_an_error;
+    // The apps' output goes out on threads of its own (see OutputWriter):
+    // a stalled reader must not keep crt from signals and the pod's end.
+    std::fflush(stdout);
+    OutputWriter out(
+        ev.get(), STDOUT_FILENO, [this] { output_has_room(); },
+        [this] {
+          // Nobody reads the apps' output any more: stop the pod, as a shell
+          // pipeline's writer would end (unless it has ended: nspawn is reaped).
+          if (!nspawn_reaped_) request_stop(SIGPIPE);
+        });
+    OutputWriter err(ev.get(), STDERR_FILENO, [this] { output_has_room(); }, {});
+    out_ = &out;
     if (int r = sd_event_add_child(ev.get(), nullptr, opts_.nspawn_pid, WEXITED, &Supervisor::on_child, this); r < 0)
       throw_errno(-r, "watching nspawn");
     for (int sig : {SIGINT, SIGTERM, SIGHUP})
@@ -52,13 +64,10 @@ class Supervisor {
         throw_errno(-r, "handling signals");
     if (!opts_.journal_dir.empty()) open_journal(ev.get());
     std::unique_ptr<StdioRelay> relay;
-    if (opts_.stdio)
-      relay = std::make_unique<StdioRelay>(
-          ev.get(), *opts_.stdio,
-          [this] {
-            if (!nspawn_reaped_) request_stop(SIGPIPE);
-          },
-          opts_.messages);
+    if (opts_.stdio) {
+      relay = std::make_unique<StdioRelay>(ev.get(), *opts_.stdio, UserStdio{STDIN_FILENO, &out, &err}, opts_.messages);
+      relay_ = relay.get();
+    }
     if (opts_.notify_fd >= 0)
       if (int r = sd_event_add_io(ev.get(), nullptr, opts_.notify_fd, EPOLLIN, &Supervisor::on_notify, this); r < 0)
         throw_errno(-r, "watching the pod's readiness");
@@ -80,8 +89,12 @@ class Supervisor {
     if (relay) relay->drain();
     if (journal_) {
       journal_->process();
-      print_new_entries();
+      while (print_new_entries()) out.wait_for_room();
     }
+    relay_ = nullptr;
+    relay.reset();
+    out.finish();
+    err.finish();
     return end_;
   }
 
@@ -92,27 +105,31 @@ class Supervisor {
       throw_errno(-r, "watching the pod's journal");
   }
 
-  void print_new_entries() {
-    bool wrote = false;
+  /// Copies the journal's new lines to crt's stdout, until it is full:
+  /// true if it stopped there.
+  bool print_new_entries() {
+    if (out_->full()) return true;
+    bool full = false;
     journal_->for_each_new([&](const JournalLine& l) {
       if (l.kind == JournalLine::Kind::kPodError) {
         tell(opts_.messages, "pod: " + std::string(l.message));
-        return;
+        return true;
       }
-      if (output_gone_) return;
-      if (opts_.prefix_app_names) std::fprintf(stdout, "%s: ", l.app.c_str());
-      std::fwrite(l.message.data(), 1, l.message.size(), stdout);
-      std::fputc('\n', stdout);
-      wrote = true;
+      std::string line;
+      line.reserve(l.app.size() + l.message.size() + 3);
+      if (opts_.prefix_app_names) line.append(l.app).append(": ");
+      line.append(l.message).push_back('\n');
+      out_->write(line);
+      full = out_->full();
+      return !full;
     });
-    if (wrote && std::fflush(stdout) != 0 && errno == EPIPE && !output_gone_) {
-      output_gone_ = true;
-      __fpurge(stdout);  // what is left would be written at exit, in vain
-      std::clearerr(stdout);
-      // Nobody reads the apps' output any more: stop the pod, as a shell
-      // pipeline's writer would end (unless it has ended: nspawn is reaped).
-      if (!nspawn_reaped_) request_stop(SIGPIPE);
-    }
+    return full;
+  }
+
+  /// A writer that was full has room again.
+  void output_has_room() {
+    if (relay_ != nullptr) relay_->resume();
+    if (journal_) print_new_entries();
   }
 
   static int on_journal(sd_event_source*, int, uint32_t, void* self) {
@@ -248,7 +265,8 @@ class Supervisor {
   const SuperviseOptions& opts_;
   sd_event* ev_ = nullptr;  ///< the loop run() owns
   std::unique_ptr<PodJournal> journal_;
-  bool output_gone_ = false;  ///< stdout's reader went away
+  OutputWriter* out_ = nullptr;   ///< crt's stdout, while run() runs
+  StdioRelay* relay_ = nullptr;   ///< while run() has one
   bool nspawn_reaped_ = false;  ///< its PID may be another process's now
   PodEnd end_;
   bool ready_ = false;

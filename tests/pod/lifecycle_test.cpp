@@ -102,6 +102,30 @@ TEST_F(LifecycleTest, StoppingAPodWhoseJournalIsBehindIsPrompt) {
   EXPECT_TRUE(nspawn_gone(std::chrono::seconds(5)));
 }
 
+TEST_F(LifecycleTest, AReaderThatStallsDoesNotHoldUpTheStop) {
+  // The test reads crt's stdout only at the end: it fills up while the app
+  // floods it. crt still takes its signal and stops the pod at once (it was
+  // stuck in a write to stdout until the reader read again), then writes
+  // out what it has.
+  for (bool interactive : {false, true}) {
+    SCOPED_TRACE(interactive ? "--interactive without a terminal" : "output through the journal");
+    std::string file = dir_ + "/uuid-" + std::to_string(interactive);
+    std::vector<std::string> args = {"run", "--net=none", "--uuid-file-save=" + file};
+    if (interactive) args.push_back("--interactive");
+    args.insert(args.end(), {"busybox", "--", "yes"});
+    Process p(crt_argv(args), {.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = true});
+    std::string uuid = wait_uuid(file);
+    ASSERT_GT(wait_app_pid(uuid, "busybox"), 0);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    p.signal(SIGTERM);
+    EXPECT_TRUE(nspawn_gone(std::chrono::seconds(5)));
+    Result r = p.wait();
+    EXPECT_EQ(r.status, 128 + SIGTERM) << r.err.substr(0, 2000);
+    EXPECT_EQ(r.out.substr(0, 6), "y\ny\ny\n");
+    EXPECT_GT(r.out.size(), 1U << 20);
+  }
+}
+
 TEST_F(LifecycleTest, InterruptAtAnyMomentOfTheStartLeavesNothingBehind) {
   for (int delay : {0, 5, 20, 50, 60, 70, 80, 90, 100, 120, 160, 200, 250, 300, 400}) {
     Process p(crt_argv({"run", "busybox", "--", "/bin/sleep", "60"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});

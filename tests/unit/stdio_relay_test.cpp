@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "common/fd.hpp"
 
@@ -67,21 +68,36 @@ class StdioRelayTest : public ::testing::Test {
 
   void TearDown() override {
     relay_.reset();
+    out_writer_.reset();
+    err_writer_.reset();
     sd_event_unref(ev_);
     std::filesystem::remove_all(dir_);
   }
 
   /// Starts the relay with the fixture's pipes as crt's stdio.
-  void start_with_pipes() { start({user_in_.r.get(), user_out_.w.get(), user_err_.w.get()}); }
+  void start_with_pipes() { start(user_in_.r.get()); }
 
-  void start(UserStdio user) {
-    relay_ = std::make_unique<StdioRelay>(ev_, StdioSockets{in_.get(), out_.get(), err_.get()}, [this] { ++gone_; },
-                                          [this](std::string_view m) { messages_ += std::string(m) + "\n"; }, user);
+  /// Starts the relay with `in` as crt's stdin and the fixture's pipes as
+  /// its stdout and stderr.
+  void start(int in) {
+    out_writer_ = std::make_unique<OutputWriter>(ev_, user_out_.w.get(), [this] { relay_->resume(); }, [this] { ++gone_; });
+    err_writer_ = std::make_unique<OutputWriter>(ev_, user_err_.w.get(), [this] { relay_->resume(); }, nullptr);
+    relay_ = std::make_unique<StdioRelay>(ev_, StdioSockets{in_.get(), out_.get(), err_.get()},
+                                          UserStdio{in, out_writer_.get(), err_writer_.get()},
+                                          [this](std::string_view m) { messages_ += std::string(m) + "\n"; });
   }
 
-  /// Runs the loop until it has nothing to do for 50 ms.
-  void settle() {
-    while (sd_event_run(ev_, 50'000) > 0) {
+  /// What the relay wrote to crt's stdout and stderr is out, and they end.
+  void finish_output() {
+    out_writer_->finish();
+    err_writer_->finish();
+    user_out_.w = UniqueFd();
+    user_err_.w = UniqueFd();
+  }
+
+  /// Runs the loop until it has nothing to do for `us`.
+  void settle(uint64_t us = 50'000) {
+    while (sd_event_run(ev_, us) > 0) {
     }
   }
 
@@ -104,6 +120,7 @@ class StdioRelayTest : public ::testing::Test {
   Pipe user_in_, user_out_, user_err_;  ///< crt's stdin, stdout and stderr
   UniqueFd in_, out_, err_;
   sd_event* ev_ = nullptr;
+  std::unique_ptr<OutputWriter> out_writer_, err_writer_;
   std::unique_ptr<StdioRelay> relay_;
   int gone_ = 0;
   std::string messages_;
@@ -131,8 +148,7 @@ TEST_F(StdioRelayTest, OutputIsCopiedByteForByteToItsOwnStream) {
   err = UniqueFd();
   relay_->drain();  // as when the pod ended before the loop saw it
   settle();
-  user_out_.w = UniqueFd();
-  user_err_.w = UniqueFd();
+  finish_output();
   EXPECT_EQ(read_all(user_out_.r.get()), bytes);
   EXPECT_EQ(read_all(user_err_.r.get()), "oops\n");
 }
@@ -143,7 +159,7 @@ TEST_F(StdioRelayTest, DrainTakesOutputOfAConnectionTheLoopNeverSaw) {
   write_str(out.get(), "last words\n");
   out = UniqueFd();
   relay_->drain();
-  user_out_.w = UniqueFd();
+  finish_output();
   EXPECT_EQ(read_all(user_out_.r.get()), "last words\n");
   EXPECT_EQ(messages_, "");
 }
@@ -173,7 +189,7 @@ TEST_F(StdioRelayTest, AFileAsStdinIsReadToItsEnd) {
     write_str(f.get(), data);
   }
   UniqueFd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));  // epoll cannot watch it
-  start({in.get(), user_out_.w.get(), user_err_.w.get()});
+  start(in.get());
   UniqueFd app = connect_to(dir_ + "/stdin", true);
   std::string got;
   for (int i = 0; i < 200 && got.size() < data.size(); ++i) {
@@ -184,6 +200,34 @@ TEST_F(StdioRelayTest, AFileAsStdinIsReadToItsEnd) {
   }
   settle();
   EXPECT_EQ(got + read_all(app.get()), data);
+}
+
+TEST_F(StdioRelayTest, AStalledReaderPausesTheAppNotTheLoop) {
+  start_with_pipes();
+  UniqueFd out = connect_to(dir_ + "/stdout", false);
+  settle();
+  ASSERT_EQ(::fcntl(out.get(), F_SETFL, O_NONBLOCK), 0);
+  // Nobody reads crt's stdout: the app may write until the writer is full
+  // and its own socket too, and then it waits; the loop never does.
+  std::string sent;
+  for (int stalls = 0; stalls < 20;) {
+    std::string chunk(8192, static_cast<char>('a' + sent.size() / 8192 % 26));
+    ssize_t n = ::send(out.get(), chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n > 0) sent.append(chunk, 0, static_cast<size_t>(n));
+    if (n < 0) ++stalls;
+    settle(n < 0 ? 10'000 : 0);
+    ASSERT_LT(sent.size(), 64U << 20) << "the relay never stopped taking the app's output";
+  }
+  EXPECT_GE(sent.size(), OutputWriter::kLimit);
+  out = UniqueFd();
+  std::string got;
+  std::thread reader([&] { got = read_all(user_out_.r.get()); });
+  settle();
+  relay_->drain();
+  finish_output();
+  reader.join();
+  EXPECT_EQ(got.size(), sent.size());
+  EXPECT_TRUE(got == sent);
 }
 
 TEST_F(StdioRelayTest, AGoneReaderOfStdoutIsReportedOnce) {

@@ -1,0 +1,161 @@
+#include "runtime/output_writer.hpp"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <system_error>
+#include <utility>
+
+#include "common/error.hpp"
+
+namespace crt::runtime {
+
+namespace {
+
+/// Writes all of `data` to `fd`, which may be non-blocking (set so by
+/// whoever shares it); 0, or the errno it failed with.
+int write_all(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n > 0) {
+      data += n;
+      size -= static_cast<size_t>(n);
+    } else if (n < 0 && errno == EAGAIN) {
+      pollfd p{fd, POLLOUT, 0};
+      ::poll(&p, 1, -1);
+    } else if (n < 0 && errno != EINTR) {
+      return errno;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+OutputWriter::OutputWriter(sd_event* ev, int fd, std::function<void()> on_room, std::function<void()> on_gone)
+    : fd_(fd), on_room_(std::move(on_room)), on_gone_(std::move(on_gone)),
+      event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (!event_) throw_errno("creating an eventfd for crt's output");
+  if (int r = sd_event_add_io(ev, &src_, event_.get(), EPOLLIN, &OutputWriter::on_event, this); r < 0)
+    throw_errno(-r, "watching crt's output");
+  // Signals are the event loop's (signalfd): the thread must never take one.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  try {
+    thread_ = std::thread([this] { run(); });
+  } catch (const std::system_error& e) {
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    src_ = sd_event_source_disable_unref(src_);
+    throw Error(std::string("starting crt's output thread: ") + e.what());
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+OutputWriter::~OutputWriter() {
+  finish();
+  src_ = sd_event_source_disable_unref(src_);
+}
+
+void OutputWriter::write(std::string_view data) {
+  if (data.empty()) return;
+  std::lock_guard lk(m_);
+  if (gone_ || finishing_) return;
+  queued_.append(data);
+  if (waiting() >= kLimit) was_full_ = true;
+  work_.notify_one();
+}
+
+bool OutputWriter::full() const {
+  std::lock_guard lk(m_);
+  return !gone_ && waiting() >= kLimit;
+}
+
+bool OutputWriter::gone() const {
+  std::lock_guard lk(m_);
+  return gone_;
+}
+
+void OutputWriter::wait_for_room() {
+  std::unique_lock lk(m_);
+  room_.wait(lk, [this] { return gone_ || waiting() < kLimit; });
+}
+
+void OutputWriter::finish() {
+  {
+    std::lock_guard lk(m_);
+    finishing_ = true;
+  }
+  work_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void OutputWriter::run() noexcept {
+  // Written a piece at a time, so that the room left is known as it goes.
+  constexpr size_t kPiece = 64 * 1024;
+  std::unique_lock lk(m_);
+  for (;;) {
+    work_.wait(lk, [this] { return !queued_.empty() || finishing_; });
+    if (queued_.empty()) return;  // finishing, and all is written
+    std::string chunk;
+    chunk.swap(queued_);
+    in_flight_ = chunk.size();
+    for (size_t off = 0; off < chunk.size() && !gone_;) {
+      size_t piece = std::min(kPiece, chunk.size() - off);
+      lk.unlock();
+      int err = write_all(fd_, chunk.data() + off, piece);
+      lk.lock();
+      off += piece;
+      in_flight_ -= piece;
+      bool news = false;
+      if (err == EPIPE) {
+        // Nobody reads any more: what is queued, and what comes, is dropped.
+        gone_ = true;
+        queued_.clear();
+        news = true;
+      }
+      // Other errors (a full disk, say) lose this piece only, as they would
+      // lose what stdio had buffered.
+      if (was_full_ && waiting() <= kLimit / 2) {
+        was_full_ = false;
+        room_news_ = true;
+        news = true;
+      }
+      room_.notify_all();
+      if (news) notify_loop();
+    }
+    in_flight_ = 0;
+  }
+}
+
+void OutputWriter::notify_loop() {
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(event_.get(), &one, sizeof one);
+}
+
+int OutputWriter::on_event(sd_event_source*, int fd, uint32_t, void* self) {
+  auto* w = static_cast<OutputWriter*>(self);
+  uint64_t count = 0;
+  [[maybe_unused]] ssize_t n = ::read(fd, &count, sizeof count);
+  bool room = false, gone = false;
+  {
+    std::lock_guard lk(w->m_);
+    room = std::exchange(w->room_news_, false);
+    gone = w->gone_ && !w->gone_told_;
+    if (gone) w->gone_told_ = true;
+  }
+  // The callbacks may well write more, or finish(). A writer whose reader
+  // has gone has room: its sources go on, and what they give is dropped.
+  if (gone && w->on_gone_) w->on_gone_();
+  if ((room || gone) && w->on_room_) w->on_room_();
+  return 0;
+}
+
+}  // namespace crt::runtime

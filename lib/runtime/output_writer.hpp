@@ -1,0 +1,74 @@
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "common/fd.hpp"
+
+namespace crt::runtime {
+
+/// One of crt's own outputs (its stdout or stderr) while it supervises a
+/// pod. The writing happens on a thread of its own, so that a reader who
+/// stalls (a pager, a terminal stopped with ^S, a full pipe) stalls neither
+/// crt's event loop, nor its signals, nor the pod's stop. The fd is left as
+/// it is (blocking, usually): crt shares it with whoever gave it to crt.
+///
+/// What waits to be written is bounded only by the caller: once full(), the
+/// caller stops reading its sources until `on_room`.
+class OutputWriter {
+ public:
+  /// From this many bytes waiting, full() is true.
+  static constexpr size_t kLimit = 4 << 20;
+
+  /// `on_room` is called in `ev`'s loop when a writer that was full() is
+  /// down to half its limit; `on_gone` once, in the loop, when the fd's
+  /// reader has gone (EPIPE): from then on, what is written is dropped.
+  /// Expects SIGPIPE ignored.
+  OutputWriter(sd_event* ev, int fd, std::function<void()> on_room, std::function<void()> on_gone);
+  /// finish()es.
+  ~OutputWriter();
+  OutputWriter(const OutputWriter&) = delete;
+  OutputWriter& operator=(const OutputWriter&) = delete;
+
+  /// Queues `data`; never blocks.
+  void write(std::string_view data);
+  [[nodiscard]] bool full() const;
+  [[nodiscard]] bool gone() const;
+  /// Blocks while full(): for the end of a pod, when nothing else waits
+  /// for the loop.
+  void wait_for_room();
+  /// Blocks until all is written (or the reader has gone); then the writer
+  /// takes no more.
+  void finish();
+
+ private:
+  void run() noexcept;
+  [[nodiscard]] size_t waiting() const { return queued_.size() + in_flight_; }
+  void notify_loop();
+  static int on_event(sd_event_source*, int, uint32_t, void* self);
+
+  int fd_;
+  std::function<void()> on_room_, on_gone_;
+  UniqueFd event_;  ///< an eventfd: the thread's news for the loop
+  sd_event_source* src_ = nullptr;
+
+  mutable std::mutex m_;
+  std::condition_variable work_, room_;
+  std::string queued_;
+  size_t in_flight_ = 0;  ///< taken by the thread, not yet written
+  bool was_full_ = false;
+  bool room_news_ = false;  ///< for on_room, not yet seen by the loop
+  bool gone_ = false;
+  bool gone_told_ = false;
+  bool finishing_ = false;
+  std::thread thread_;
+};
+
+}  // namespace crt::runtime

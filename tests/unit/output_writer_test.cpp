@@ -1,0 +1,108 @@
+// OutputWriter with a pipe for crt's stdout: what it does when the reader
+// stalls, reads again, or goes away.
+
+#include "runtime/output_writer.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <string>
+#include <thread>
+
+#include "common/fd.hpp"
+
+namespace crt::runtime {
+namespace {
+
+class OutputWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::signal(SIGPIPE, SIG_IGN);
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    r_ = UniqueFd(fds[0]);
+    w_ = UniqueFd(fds[1]);
+    ASSERT_GE(sd_event_new(&ev_), 0);
+    writer_ = std::make_unique<OutputWriter>(ev_, w_.get(), [this] { ++rooms_; }, [this] { ++gone_; });
+  }
+  void TearDown() override {
+    writer_.reset();
+    sd_event_unref(ev_);
+  }
+  /// Runs the loop until it has had nothing to do for `us`.
+  void settle(uint64_t us = 50'000) {
+    while (sd_event_run(ev_, us) > 0) {
+    }
+  }
+  /// Reads `n` bytes from the pipe (fewer if it ends).
+  std::string read_n(size_t n) {
+    std::string s;
+    char buf[65536];
+    while (s.size() < n) {
+      ssize_t k = ::read(r_.get(), buf, std::min(sizeof buf, n - s.size()));
+      if (k <= 0) break;
+      s.append(buf, static_cast<size_t>(k));
+    }
+    return s;
+  }
+
+  UniqueFd r_, w_;
+  sd_event* ev_ = nullptr;
+  std::unique_ptr<OutputWriter> writer_;
+  int rooms_ = 0, gone_ = 0;
+};
+
+TEST_F(OutputWriterTest, FillsUpWithoutBlockingAndSaysWhenThereIsRoomAgain) {
+  std::string block(1 << 20, 'x');
+  for (int i = 0; i < 5; ++i) writer_->write(block);  // never blocks, though nobody reads
+  EXPECT_TRUE(writer_->full());
+  settle();
+  EXPECT_EQ(rooms_, 0);
+  std::string got = read_n(4 << 20);
+  settle();
+  EXPECT_EQ(rooms_, 1);
+  EXPECT_FALSE(writer_->full());
+  std::thread reader([&] { got += read_n(1 << 20); });
+  writer_->finish();
+  reader.join();
+  EXPECT_EQ(got.size(), 5U << 20);
+  EXPECT_EQ(gone_, 0);
+}
+
+TEST_F(OutputWriterTest, KeepsTheOrderOfWhatItIsGiven) {
+  std::string want;
+  std::thread reader([&] {
+    std::string s = read_n(~size_t{0});
+    EXPECT_EQ(s, want);
+  });
+  for (int i = 0; i < 20000; ++i) {
+    std::string line = std::to_string(i) + "\n";
+    want += line;
+  }
+  for (size_t i = 0; i < want.size(); i += 7) writer_->write(std::string_view(want).substr(i, 7));
+  writer_->finish();
+  w_ = UniqueFd();
+  reader.join();
+}
+
+TEST_F(OutputWriterTest, AGoneReaderIsToldOnceAndWhatFollowsIsDropped) {
+  std::string block(1 << 20, 'x');
+  for (int i = 0; i < 5; ++i) writer_->write(block);
+  r_ = UniqueFd();
+  settle();
+  EXPECT_EQ(gone_, 1);
+  EXPECT_TRUE(writer_->gone());
+  EXPECT_FALSE(writer_->full());
+  EXPECT_GE(rooms_, 1);  // sources that waited for room go on
+  writer_->write("more\n");
+  settle();
+  writer_->wait_for_room();  // returns: a gone reader takes everything
+  writer_->finish();
+  EXPECT_EQ(gone_, 1);
+}
+
+}  // namespace
+}  // namespace crt::runtime
