@@ -116,6 +116,21 @@ TEST_F(EnterTest, OnATerminalTheCommandGetsOne) {
   EXPECT_THAT(r.out, ::testing::ContainsRegex("term=[^.\r\n]+\\."));
 }
 
+TEST_F(EnterTest, EnterOnATerminalGivesTheCommandOne) {
+  // As machinectl shell does: a shell entered from a terminal has job
+  // control, and tty(1) names its terminal.
+  start({});
+  Result r = run_on_terminal(crt_argv({"enter", uuid_, "/bin/sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; tty"}),
+                             std::chrono::seconds(20));
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("on-a-tty"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("/dev/pts/[0-9]+"));
+  EXPECT_THAT(r.out, Not(HasSubstr("not a tty")));
+  // Not on a terminal: the command's stdio is crt's own.
+  r = enter({"/bin/sh", "-c", "[ -t 0 ] || echo no-tty"});
+  EXPECT_EQ(r.out, "no-tty\n");
+}
+
 TEST_F(EnterTest, ClearErrors) {
   start({}, {"---", "busybox", "--name=other", "--", "/bin/sleep", "60"});
   Result r = enter({"/bin/true"});
