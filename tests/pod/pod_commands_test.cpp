@@ -185,6 +185,20 @@ TEST_F(PodCommandsTest, ListShowsOneRowPerApp) {
   EXPECT_EQ(j[1]["state"], "prepared");
 }
 
+TEST_F(PodCommandsTest, ListIsInTheOrderThePodsWereMade) {
+  // UUIDs are random, and so is the order of a directory: the list is not.
+  std::vector<std::string> made;
+  for (int i = 0; i < 6; ++i) {
+    Result r = crt({"prepare", "--quiet", "busybox", "--name=app" + std::to_string(i)});
+    ASSERT_EQ(r.status, 0) << r.err;
+    made.push_back("app" + std::to_string(i));
+  }
+  auto j = nlohmann::json::parse(crt({"list", "--format=json"}).out);
+  std::vector<std::string> listed;
+  for (const auto& row : j) listed.push_back(row["app"]);
+  EXPECT_EQ(listed, made);
+}
+
 TEST_F(PodCommandsTest, StopIsGracefulAndTheLastLineIsKept) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",

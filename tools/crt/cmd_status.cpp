@@ -173,8 +173,15 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
     std::vector<dbus::MachineEntry> machines;
     if (std::any_of(pods.begin(), pods.end(), [](const auto& e) { return e.status() == runtime::PodStatus::kRunning; }))
       machines = runtime::list_machines();
-    for (const auto& e : pods) {
-      runtime::PodInfo info = runtime::pod_info(e);
+    // Oldest first, as ps and machinectl list (ISO 8601 times sort as text).
+    std::vector<runtime::PodInfo> infos;
+    for (const auto& e : pods) infos.push_back(runtime::pod_info(e));
+    auto created = [](const runtime::PodInfo& i) { return i.manifest ? i.manifest->created : std::string(); };
+    std::stable_sort(infos.begin(), infos.end(), [&](const auto& x, const auto& y) {
+      return std::pair(created(x), x.entry.uuid) < std::pair(created(y), y.entry.uuid);
+    });
+    for (const auto& info : infos) {
+      const runtime::PodEntry& e = info.entry;
       std::optional<dbus::MachineDetails> machine;
       if (info.manifest && e.status() == runtime::PodStatus::kRunning &&
           std::any_of(machines.begin(), machines.end(),
