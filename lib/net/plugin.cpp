@@ -20,6 +20,22 @@ std::string join_dirs(const std::vector<stdfs::path>& dirs) {
   return out;
 }
 
+/// The user's "K=V;K=V" as every plugin of the network gets them: each
+/// plugin knows only some of the keys (host-local IP=, …), and fails on the
+/// others unless IgnoreUnknown=1 is among them, which CNI runtimes add (so
+/// does crt, unless the user gave IgnoreUnknown).
+std::string cni_args(const std::string& args) {
+  if (args.empty()) return args;
+  size_t start = 0;
+  while (start <= args.size()) {
+    size_t end = args.find(';', start);
+    if (end == std::string::npos) end = args.size();
+    if (args.compare(start, 14, "IgnoreUnknown=") == 0) return args;
+    start = end + 1;
+  }
+  return "IgnoreUnknown=1;" + args;
+}
+
 std::vector<std::string> plugin_environment(const std::string& command, const Invocation& inv) {
   std::vector<std::string> env = current_environment(
       {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"});
@@ -35,7 +51,7 @@ std::vector<std::string> plugin_environment(const std::string& command, const In
   env.push_back("CNI_CONTAINERID=" + inv.container_id);
   env.push_back("CNI_NETNS=" + inv.netns);
   env.push_back("CNI_IFNAME=" + inv.ifname);
-  env.push_back("CNI_ARGS=" + inv.args);
+  env.push_back("CNI_ARGS=" + cni_args(inv.args));
   env.push_back("CNI_PATH=" + join_dirs(inv.dirs));
   return env;
 }

@@ -44,10 +44,12 @@ TEST_F(NetworkTest, NetAllJoinsEveryNetworkInOrder) {
 }
 
 TEST_F(NetworkTest, NetworkArgumentsReachThePlugins) {
-  // host-local gives the address CNI_ARGS asks for with IP=.
+  // host-local gives the address CNI_ARGS asks for with IP=, and ignores
+  // what is for other plugins (crt adds the CNI convention's IgnoreUnknown=1).
   write_ptp_network("fixed", "172.30.251.0/24");
   std::string file = dir_ + "/uuid";
-  Result r = crt(with_config({"run", "--uuid-file-save=" + file, "--net=default,fixed:IP=172.30.251.77", "busybox",
+  Result r = crt(with_config({"run", "--uuid-file-save=" + file, "--net=default,fixed:IP=172.30.251.77;K8S_POD_NAME=web",
+                              "busybox",
                               "--", "/bin/sh", "-c", kAddresses}));
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("eth1 172.30.251.77/24\n"));

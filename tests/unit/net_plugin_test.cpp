@@ -67,7 +67,8 @@ TEST_F(PluginTest, AddRunsThePluginsInOrderAndChainsResults) {
   EXPECT_EQ(result["ips"][0]["address"], "10.0.0.2/24");
   ASSERT_EQ(calls(), (std::vector<std::string>{"0-first", "1-second"}));
   std::string env = call("0-first").substr(0, call("0-first").find('\n'));
-  EXPECT_EQ(env, "ADD|crt-1234|/proc/1/fd/3|eth0|IP=10.0.0.9|" + (s_ / "nothing").string() + ":" +
+  // IgnoreUnknown=1: plugins that do not know IP= (all but host-local) go on.
+  EXPECT_EQ(env, "ADD|crt-1234|/proc/1/fd/3|eth0|IgnoreUnknown=1;IP=10.0.0.9|" + (s_ / "nothing").string() + ":" +
                      (s_ / "bin").string());
   json c0 = config_of("0-first");
   EXPECT_EQ(c0["name"], "testnet");
@@ -78,6 +79,20 @@ TEST_F(PluginTest, AddRunsThePluginsInOrderAndChainsResults) {
   EXPECT_EQ(c1["prevResult"]["ips"][0]["address"], "10.0.0.2/24");
   EXPECT_EQ(c1["runtimeConfig"]["portMappings"][0]["hostPort"], 8080);
   EXPECT_FALSE(c1["runtimeConfig"].contains("bandwidth"));
+}
+
+TEST_F(PluginTest, TheUsersIgnoreUnknownIsKeptAndNoArgumentsStayNone) {
+  auto args_of = [&](const std::string& args) {
+    for (const auto& f : calls()) std::filesystem::remove(s_ / "log" / f);
+    inv_.args = args;
+    add_network(list({"first"}), inv_, json::object());
+    std::string line = call("0-first").substr(0, call("0-first").find('\n'));
+    return line.substr(0, line.rfind('|')).substr(line.find("eth0|") + 5);
+  };
+  EXPECT_EQ(args_of("IP=10.0.0.9;IgnoreUnknown=0"), "IP=10.0.0.9;IgnoreUnknown=0");
+  EXPECT_EQ(args_of("IgnoreUnknown=true"), "IgnoreUnknown=true");
+  EXPECT_EQ(args_of("MyIgnoreUnknown=1"), "IgnoreUnknown=1;MyIgnoreUnknown=1");
+  EXPECT_EQ(args_of(""), "");
 }
 
 TEST_F(PluginTest, DelRunsThePluginsInReverseWithTheAddResult) {
