@@ -64,11 +64,11 @@ void add_enter_commands(CLI::App& app, const GlobalOptions& g, int& exit_status)
   auto a = std::make_shared<EnterArgs>();
   CLI::App* enter = add(app, "enter", "Run a command in a running app, within the app's sandbox", a);
   enter->footer(std::string(enter->get_footer()) +
-                " On a terminal (stdin and stdout both), the command gets a terminal of the pod's own, as with "
-                "crt exec -it.");
+                " On a terminal (stdin, stdout and stderr all), the command gets a terminal of the pod's own, as "
+                "with crt exec -it.");
   enter->callback([a, enter, &g, &exit_status] {
     a->rest = enter->remaining();
-    run_enter(g, *a, exit_status, ::isatty(0) == 1 && ::isatty(1) == 1);
+    run_enter(g, *a, exit_status, ::isatty(0) == 1 && ::isatty(1) == 1 && ::isatty(2) == 1);
   });
 
   auto e = std::make_shared<EnterArgs>();
