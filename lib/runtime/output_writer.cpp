@@ -30,14 +30,27 @@ int write_all(int fd, const char* data, size_t size) {
     } else if (n < 0 && errno == EAGAIN) {
       pollfd p{fd, POLLOUT, 0};
       ::poll(&p, 1, -1);
-    } else if (n < 0 && errno != EINTR) {
+    } else if (n == 0) {
+      return EIO;  // a device that takes nothing would spin here
+    } else if (errno != EINTR) {
       return errno;
     }
   }
   return 0;
 }
 
+std::mutex stderr_mutex;
+OutputWriter* stderr_owner = nullptr;  ///< guarded by stderr_mutex
+
 }  // namespace
+
+void write_stderr(std::string_view text) {
+  {
+    std::lock_guard lk(stderr_mutex);
+    if (stderr_owner != nullptr && stderr_owner->write(text)) return;
+  }
+  write_all(STDERR_FILENO, text.data(), text.size());
+}
 
 OutputWriter::OutputWriter(sd_event* ev, int fd, std::function<void()> on_room, std::function<void()> on_gone)
     : fd_(fd), on_room_(std::move(on_room)), on_gone_(std::move(on_gone)),
@@ -46,8 +59,11 @@ OutputWriter::OutputWriter(sd_event* ev, int fd, std::function<void()> on_room, 
   if (int r = sd_event_add_io(ev, &src_, event_.get(), EPOLLIN, &OutputWriter::on_event, this); r < 0)
     throw_errno(-r, "watching crt's output");
   // Signals are the event loop's (signalfd): the thread must never take one.
+  // But for SIGTTOU: a write of a background job to a terminal set to
+  // `tostop` stops crt, as it stops any other writer.
   sigset_t all, old;
   sigfillset(&all);
+  sigdelset(&all, SIGTTOU);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   try {
     thread_ = std::thread([this] { run(); });
@@ -57,6 +73,10 @@ OutputWriter::OutputWriter(sd_event* ev, int fd, std::function<void()> on_room, 
     throw Error(std::string("starting crt's output thread: ") + e.what());
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (fd == STDERR_FILENO) {
+    std::lock_guard lk(stderr_mutex);
+    stderr_owner = this;
+  }
 }
 
 OutputWriter::~OutputWriter() {
@@ -64,13 +84,14 @@ OutputWriter::~OutputWriter() {
   src_ = sd_event_source_disable_unref(src_);
 }
 
-void OutputWriter::write(std::string_view data) {
-  if (data.empty()) return;
+bool OutputWriter::write(std::string_view data) {
   std::lock_guard lk(m_);
-  if (gone_ || finishing_) return;
+  if (finishing_) return false;
+  if (gone_ || data.empty()) return true;
   queued_.append(data);
   if (waiting() >= kLimit) was_full_ = true;
   work_.notify_one();
+  return true;
 }
 
 bool OutputWriter::full() const {
@@ -89,6 +110,10 @@ void OutputWriter::wait_for_room() {
 }
 
 void OutputWriter::finish() {
+  {
+    std::lock_guard lk(stderr_mutex);
+    if (stderr_owner == this) stderr_owner = nullptr;
+  }
   {
     std::lock_guard lk(m_);
     finishing_ = true;
@@ -153,8 +178,12 @@ int OutputWriter::on_event(sd_event_source*, int fd, uint32_t, void* self) {
   }
   // The callbacks may well write more, or finish(). A writer whose reader
   // has gone has room: its sources go on, and what they give is dropped.
-  if (gone && w->on_gone_) w->on_gone_();
-  if ((room || gone) && w->on_room_) w->on_room_();
+  try {
+    if (gone && w->on_gone_) w->on_gone_();
+    if ((room || gone) && w->on_room_) w->on_room_();
+  } catch (const std::exception&) {
+    // Out of memory: nothing sensible is left to do here; the loop goes on.
+  }
   return 0;
 }
 

@@ -22,6 +22,9 @@ namespace crt::runtime {
 ///
 /// What waits to be written is bounded only by the caller: once full(), the
 /// caller stops reading its sources until `on_room`.
+///
+/// A writer of fd 2 owns crt's stderr until finish(): write_stderr() goes
+/// through it.
 class OutputWriter {
  public:
   /// From this many bytes waiting, full() is true.
@@ -37,9 +40,12 @@ class OutputWriter {
   OutputWriter(const OutputWriter&) = delete;
   OutputWriter& operator=(const OutputWriter&) = delete;
 
-  /// Queues `data`; never blocks.
-  void write(std::string_view data);
+  /// Queues `data`; never blocks. False once finish() has begun (`data`
+  /// is not written).
+  bool write(std::string_view data);
+  /// What waits has reached kLimit: the caller's sources should pause.
   [[nodiscard]] bool full() const;
+  /// The reader has gone: what is written is dropped.
   [[nodiscard]] bool gone() const;
   /// Blocks while full(): for the end of a pod, when nothing else waits
   /// for the loop.
@@ -70,5 +76,10 @@ class OutputWriter {
   bool finishing_ = false;
   std::thread thread_;
 };
+
+/// Writes `text` to crt's stderr: through the writer that owns fd 2 while
+/// a pod is supervised (so that a stalled reader of stderr does not stall
+/// the loop, and messages stay apart from the apps' stderr), else straight.
+void write_stderr(std::string_view text);
 
 }  // namespace crt::runtime

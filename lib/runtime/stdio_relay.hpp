@@ -29,7 +29,7 @@ struct UserStdio {
 /// `ev`'s loop: crt's stdin goes to the app's stdin (end of file included:
 /// the app reads EOF after what was there), and what the app writes to its
 /// stdout and stderr goes to crt's, byte for byte. A restarted app connects
-/// anew and gets what is left of crt's stdin. Expects SIGPIPE ignored.
+/// anew and gets what is left of crt's stdin.
 ///
 /// While a writer is full, the app's output to it waits (and so does the
 /// app, once its socket's buffer is full): call resume() when the writer

@@ -85,7 +85,12 @@ class Supervisor {
     int r = sd_event_loop(ev.get());
     starter_ = sd_event_source_disable_unref(starter_);
     starter_timer_ = sd_event_source_disable_unref(starter_timer_);
-    if (r < 0) throw_errno(-r, "supervising the pod");
+    if (r < 0) {
+      // The writers may wait for a stalled reader on the way out: the pod
+      // is not to wait with them.
+      if (!nspawn_reaped_) stop_now();
+      throw_errno(-r, "supervising the pod");
+    }
     if (relay) relay->drain();
     if (journal_) {
       journal_->process();

@@ -29,6 +29,7 @@ class OutputWriterTest : public ::testing::Test {
     writer_ = std::make_unique<OutputWriter>(ev_, w_.get(), [this] { ++rooms_; }, [this] { ++gone_; });
   }
   void TearDown() override {
+    r_ = UniqueFd();  // a writer left with output ends at once
     writer_.reset();
     sd_event_unref(ev_);
   }
@@ -36,6 +37,12 @@ class OutputWriterTest : public ::testing::Test {
   void settle(uint64_t us = 50'000) {
     while (sd_event_run(ev_, us) > 0) {
     }
+  }
+  /// Runs the loop until `done()`, for up to 10 s.
+  template <typename F>
+  bool run_until(F done) {
+    for (int i = 0; i < 1000 && !done(); ++i) sd_event_run(ev_, 10'000);
+    return done();
   }
   /// Reads `n` bytes from the pipe (fewer if it ends).
   std::string read_n(size_t n) {
@@ -62,6 +69,7 @@ TEST_F(OutputWriterTest, FillsUpWithoutBlockingAndSaysWhenThereIsRoomAgain) {
   settle();
   EXPECT_EQ(rooms_, 0);
   std::string got = read_n(4 << 20);
+  EXPECT_TRUE(run_until([&] { return rooms_ > 0; }));
   settle();
   EXPECT_EQ(rooms_, 1);
   EXPECT_FALSE(writer_->full());
@@ -74,24 +82,21 @@ TEST_F(OutputWriterTest, FillsUpWithoutBlockingAndSaysWhenThereIsRoomAgain) {
 
 TEST_F(OutputWriterTest, KeepsTheOrderOfWhatItIsGiven) {
   std::string want;
-  std::thread reader([&] {
-    std::string s = read_n(~size_t{0});
-    EXPECT_EQ(s, want);
-  });
-  for (int i = 0; i < 20000; ++i) {
-    std::string line = std::to_string(i) + "\n";
-    want += line;
-  }
+  for (int i = 0; i < 20000; ++i) want += std::to_string(i) + "\n";
+  std::string got;
+  std::thread reader([&] { got = read_n(~size_t{0}); });
   for (size_t i = 0; i < want.size(); i += 7) writer_->write(std::string_view(want).substr(i, 7));
   writer_->finish();
   w_ = UniqueFd();
   reader.join();
+  EXPECT_TRUE(got == want);
 }
 
 TEST_F(OutputWriterTest, AGoneReaderIsToldOnceAndWhatFollowsIsDropped) {
   std::string block(1 << 20, 'x');
   for (int i = 0; i < 5; ++i) writer_->write(block);
   r_ = UniqueFd();
+  EXPECT_TRUE(run_until([&] { return gone_ > 0; }));
   settle();
   EXPECT_EQ(gone_, 1);
   EXPECT_TRUE(writer_->gone());

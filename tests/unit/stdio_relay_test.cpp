@@ -68,6 +68,8 @@ class StdioRelayTest : public ::testing::Test {
 
   void TearDown() override {
     relay_.reset();
+    user_out_.r = UniqueFd();  // writers left with output end at once
+    user_err_.r = UniqueFd();
     out_writer_.reset();
     err_writer_.reset();
     sd_event_unref(ev_);
@@ -237,6 +239,9 @@ TEST_F(StdioRelayTest, AGoneReaderOfStdoutIsReportedOnce) {
   write_str(out.get(), "first\n");
   settle();
   write_str(out.get(), "second\n");
+  // The writer's thread finds the reader gone: the loop hears of it.
+  for (int i = 0; i < 1000 && gone_ == 0; ++i) sd_event_run(ev_, 10'000);
+  write_str(out.get(), "third\n");
   settle();
   EXPECT_EQ(gone_, 1);
 }

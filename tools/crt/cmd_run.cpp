@@ -9,6 +9,7 @@
 #include "progress_view.hpp"
 #include "registry_args.hpp"
 #include "runtime/detach.hpp"
+#include "runtime/output_writer.hpp"
 #include "runtime/run.hpp"
 
 namespace crt::cli {
@@ -38,7 +39,9 @@ void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status) {
       auto start = std::chrono::steady_clock::now();
       ctx.trace = [start](std::string_view what) {
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-        std::fprintf(stderr, "crt: [%7.1f ms] %.*s\n", ms, static_cast<int>(what.size()), what.data());
+        char stamp[32];
+        std::snprintf(stamp, sizeof stamp, "crt: [%7.1f ms] ", ms);
+        runtime::write_stderr(std::string(stamp).append(what).append("\n"));
       };
     }
     if (req.pod.detach) {

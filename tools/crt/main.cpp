@@ -12,6 +12,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "runtime/images.hpp"
+#include "runtime/output_writer.hpp"
 #include "runtime/run.hpp"
 #include "runtime/signals.hpp"
 
@@ -24,7 +25,9 @@ void require_root(const std::string& what) {
 std::filesystem::path data_dir() { return runtime::default_data_dir(); }
 
 void print_message(std::string_view message) {
-  std::fprintf(stderr, "crt: %.*s\n", static_cast<int>(message.size()), message.data());
+  std::string line = "crt: ";
+  line.append(message).push_back('\n');
+  runtime::write_stderr(line);
 }
 
 void add_pod_ref(CLI::App* cmd, PodRef& ref) {
