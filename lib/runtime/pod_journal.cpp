@@ -89,6 +89,11 @@ uint32_t PodJournal::events() const { return static_cast<uint32_t>(sd_journal_ge
 
 void PodJournal::process() { sd_journal_process(j_); }
 
+void PodJournal::seek_realtime(uint64_t realtime_us) {
+  since_us_ = realtime_us;
+  sd_journal_seek_realtime_usec(j_, realtime_us);
+}
+
 void PodJournal::wait(uint64_t timeout_us) {
   watched_ = sd_journal_get_fd(j_);
   sd_journal_wait(j_, timeout_us);
@@ -100,6 +105,7 @@ bool PodJournal::next(JournalLine& out) {
     if (!message) continue;
     uint64_t t = 0;
     sd_journal_get_realtime_usec(j_, &t);
+    if (t < since_us_) continue;  // files interleave: the seek is a start
     auto ident = field(j_, "SYSLOG_IDENTIFIER");
     if (ident && *ident == "systemd") {
       // The pod's systemd (or its forked children) about a unit: only its

@@ -52,12 +52,16 @@ class PodJournal {
       }
     }
   }
+  /// From now on, only entries from `realtime_us` (microseconds since the
+  /// epoch) on are new.
+  void seek_realtime(uint64_t realtime_us);
   /// Waits up to `timeout_us` for changes.
   void wait(uint64_t timeout_us);
 
  private:
   bool next(JournalLine& out);
   sd_journal* j_ = nullptr;
+  uint64_t since_us_ = 0;
   int watched_ = -1;  ///< the journal's inotify fd, once there is one
   std::vector<std::string> apps_;
 };

@@ -401,6 +401,31 @@ TEST_F(PodCommandsTest, LogsOfOneAppAndFollowedUntilThePodExits) {
   EXPECT_NE(crt({"logs", uuid, "nosuch"}).status, 0);
 }
 
+TEST_F(PodCommandsTest, LogsTakeTheLastLinesOrThoseSinceATimeWithTimestamps) {
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                  "echo one; sleep 1.5; echo two; echo three"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = wait_uuid(file);
+  EXPECT_EQ(crt({"logs", "--tail=2", uuid}).out, "two\nthree\n");
+  EXPECT_EQ(crt({"logs", "-n", "0", uuid}).out, "");
+  EXPECT_EQ(crt({"logs", "-n", "9", uuid}).out, "one\ntwo\nthree\n");
+  Result stamped = crt({"logs", "-t", uuid});
+  EXPECT_THAT(stamped.out, ::testing::MatchesRegex("(20[0-9-]+T[0-9:]+\\.[0-9]{3}Z (one|two|three)\n){3}"));
+  // From the time of "two" on: what came 1.5 s before is left out.
+  std::string two_at = stamped.out.substr(stamped.out.find('\n') + 1);
+  two_at = two_at.substr(0, two_at.find(' '));
+  EXPECT_EQ(crt({"logs", "--since=" + two_at, uuid}).out, "two\nthree\n");
+  EXPECT_EQ(crt({"logs", "--since=1h", uuid}).out, "one\ntwo\nthree\n");
+  EXPECT_EQ(crt({"logs", "--since=1h", "--tail=1", "-t", uuid}).out.substr(24), " three\n");
+  r = crt({"logs", "--since=yesterday", uuid});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("invalid --since 'yesterday': give how long ago"));
+  r = crt({"logs", "--tail=-1", uuid});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("invalid --tail '-1'"));
+}
+
 TEST_F(PodCommandsTest, GcExpiresOldPreparedPods) {
   Result r = crt({"prepare", "--quiet", "busybox", "--", "/bin/true"});
   ASSERT_EQ(r.status, 0) << r.err;

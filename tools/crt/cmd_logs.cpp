@@ -1,27 +1,69 @@
 // crt logs: an app's output from the pod's journal, while it runs and after.
 
+#include <charconv>
+#include <chrono>
 #include <cstdio>
+#include <deque>
 
 #include "commands.hpp"
+#include "common/clock.hpp"
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "runtime/pod_journal.hpp"
 #include "runtime/pods.hpp"
 
 namespace crt::cli {
 
+namespace {
+
+/// --since: a time (RFC 3339, UTC) or how long ago; microseconds since the
+/// epoch.
+uint64_t since_usec(const std::string& s) {
+  if (auto t = usec_from_rfc3339(s)) return *t;
+  std::chrono::milliseconds ago{};
+  try {
+    ago = parse_duration(s);
+  } catch (const Error&) {
+    throw Error("invalid --since " + quote(s) + ": give how long ago (10m, 1h30m) or a time (2026-11-30T19:00:00Z)");
+  }
+  auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch());
+  auto t = now - std::chrono::duration_cast<std::chrono::microseconds>(ago);
+  return t.count() > 0 ? static_cast<uint64_t>(t.count()) : 0;
+}
+
+}  // namespace
+
 void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
   struct Args {
     PodRef ref;
     std::string app;
     bool follow = false;
+    std::string tail;
+    std::string since;
+    bool timestamps = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("logs", "Show the output of a pod's apps, also after the pod exited");
   add_pod_ref(cmd, a->ref);
   cmd->add_option("APP", a->app, "Only this app");
   cmd->add_flag("-f,--follow", a->follow, "Keep printing new output until the pod exits");
+  cmd->add_option("-n,--tail", a->tail, "Only the last N lines (then what follows, with -f)")->type_name("N");
+  cmd->add_option("--since", a->since, "Only output from this time on: how long ago (10m, 1h30m) or an RFC 3339 time "
+                                       "in UTC (2026-11-30T19:00:00Z)")
+      ->type_name("WHEN");
+  cmd->add_flag("-t,--timestamps", a->timestamps, "Begin each line with the time the pod's journal got it (UTC)");
   cmd->callback([a, &g] {
     require_root("crt logs");
+    std::optional<uint64_t> since;
+    if (!a->since.empty()) since = since_usec(a->since);
+    std::optional<size_t> tail;
+    if (!a->tail.empty()) {
+      size_t n = 0;
+      auto [p, ec] = std::from_chars(a->tail.data(), a->tail.data() + a->tail.size(), n);
+      if (ec != std::errc() || p != a->tail.data() + a->tail.size())
+        throw Error("invalid --tail " + quote(a->tail) + ": give a number of lines");
+      tail = n;
+    }
     runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
     runtime::PodInfo info = runtime::pod_info(e);
     if (!info.manifest) throw Error("pod " + e.uuid + " has no manifest yet");
@@ -39,17 +81,35 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
     auto dir = e.path / "overlay" / "stage1" / "upper" / "var" / "log" / "journal" / id;
     if (!std::filesystem::exists(dir)) return;  // never started: no output
     runtime::PodJournal journal(dir, apps);
+    if (since) journal.seek_realtime(*since);
     bool prefix = apps.size() > 1;
+    auto text = [&](const runtime::JournalLine& l) {
+      std::string s;
+      if (a->timestamps) s.append(rfc3339_from_usec(l.realtime_us)).push_back(' ');
+      if (prefix) s.append(l.app).append(": ");
+      s.append(l.message).push_back('\n');
+      return s;
+    };
     auto print = [&] {
       journal.for_each_new([&](const runtime::JournalLine& l) {
         if (l.kind != runtime::JournalLine::Kind::kApp) return;
-        if (prefix) std::printf("%s: ", l.app.c_str());
-        std::fwrite(l.message.data(), 1, l.message.size(), stdout);
-        std::fputc('\n', stdout);
+        std::string s = text(l);
+        std::fwrite(s.data(), 1, s.size(), stdout);
       });
       std::fflush(stdout);
     };
-    print();
+    if (tail) {
+      std::deque<std::string> last;
+      journal.for_each_new([&](const runtime::JournalLine& l) {
+        if (l.kind != runtime::JournalLine::Kind::kApp || *tail == 0) return;
+        if (last.size() == *tail) last.pop_front();
+        last.push_back(text(l));
+      });
+      for (const auto& s : last) std::fwrite(s.data(), 1, s.size(), stdout);
+      std::fflush(stdout);
+    } else {
+      print();
+    }
     while (a->follow && runtime::pod_info(runtime::find_pod(g.dir, e.uuid)).entry.status() == runtime::PodStatus::kRunning) {
       journal.wait(200000);
       journal.process();
