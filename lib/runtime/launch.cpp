@@ -29,6 +29,7 @@
 #include "pod/units.hpp"
 #include "runtime/host.hpp"
 #include "runtime/nspawn.hpp"
+#include "runtime/oom_kills.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/spawn.hpp"
 #include "runtime/supervisor.hpp"
@@ -135,6 +136,25 @@ std::string log_tail(const stdfs::path& log) {
   return s;
 }
 
+/// An app that failed because the kernel's OOM killer killed its processes
+/// ends with 137 like any SIGKILL: the kernel's log says which it was.
+void tell_oom_kills(const pod::PodManifest& m, const std::vector<pod::AppExit>& exits, const MessageSink& messages) {
+  if (std::none_of(exits.begin(), exits.end(), [](const pod::AppExit& e) { return e.status != 0; })) return;
+  std::vector<OomKill> kills = read_oom_kills();
+  for (const auto& e : exits) {
+    if (e.status == 0) continue;
+    std::vector<OomKill> mine = kills_of_app(kills, m.machine_name(), e.app);
+    if (mine.empty()) continue;
+    auto app = std::find_if(m.apps.begin(), m.apps.end(), [&](const pod::AppManifest& a) { return a.name == e.app; });
+    std::string limit = app != m.apps.end() && app->memory_max
+                            ? " (its limit is " + std::to_string(*app->memory_max) + " bytes, --memory)"
+                            : "";
+    std::string what = mine.size() == 1 ? "its process " + quote(mine[0].task)
+                                        : std::to_string(mine.size()) + " of its processes";
+    tell(messages, "app " + quote(e.app) + " ran out of memory" + limit + ": the kernel's OOM killer killed " + what);
+  }
+}
+
 /// crt run's exit status; why it is what it is goes to `messages` where the
 /// status alone does not say.
 int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end, const MessageSink& messages) {
@@ -159,6 +179,7 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end,
     if (!ran && end.stop_signal == 0)
       tell(messages, "app " + quote(app.name) + " did not run; see the pod's journal");
   }
+  tell_oom_kills(m, exits, messages);
   return pod::pod_exit_status(exits);
 }
 

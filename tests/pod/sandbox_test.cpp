@@ -109,6 +109,18 @@ TEST_F(SandboxTest, MemoryAndCpuLimitsReachTheAppsCgroup) {
   }
 }
 
+TEST_F(SandboxTest, AnAppThatRunsOutOfMemoryIsToldSo) {
+  Result r = crt({"run", "--net=none", "busybox", "--memory=20M", "--", "/bin/sh", "-c",
+                  "x=a; while true; do x=\"$x$x\"; done"});
+  EXPECT_EQ(r.status, 137);
+  EXPECT_THAT(r.err, HasSubstr("crt: app 'busybox' ran out of memory (its limit is 20000000 bytes, --memory): "
+                               "the kernel's OOM killer killed its process 'sh'\n"));
+  // A SIGKILL of another kind is not taken for one.
+  r = crt({"run", "--net=none", "busybox", "--memory=20M", "--", "/bin/sh", "-c", "kill -9 $$"});
+  EXPECT_EQ(r.status, 137);
+  EXPECT_THAT(r.err, Not(HasSubstr("memory")));
+}
+
 TEST_F(SandboxTest, KernelInterfacesAreReadOnlyOrHidden) {
   Result r = crt({"run", "busybox", "--", "/bin/sh", "-c",
                   "ls /sys/fs/cgroup >/dev/null 2>&1 && echo sysfs-visible; "
