@@ -68,8 +68,11 @@ std::optional<uint64_t> usec_from_rfc3339(std::string_view s) {
     digits.resize(6, '0');  // to microseconds (nanoseconds are cut)
     frac = std::stoull(digits.substr(0, 6));
   }
+  std::tm wanted = tm;
   time_t t = timegm(&tm);
-  if (t < 0) return std::nullopt;
+  // timegm() moves February 31st on to March: no such day.
+  if (t < 0 || tm.tm_mday != wanted.tm_mday || tm.tm_mon != wanted.tm_mon || tm.tm_sec != wanted.tm_sec)
+    return std::nullopt;
   return static_cast<uint64_t>(t) * 1000000 + frac;
 }
 

@@ -136,28 +136,46 @@ std::string log_tail(const stdfs::path& log) {
   return s;
 }
 
+/// The OOM kills of a pod's apps, from the kernel's log since the pod started.
+struct OomWatch {
+  KernelLog log;
+  std::string pod_cgroup;  ///< cgroup::PodCgroup::relative()
+};
+
+/// Why the kernel's OOM killer killed an app's process, from its record.
+std::string oom_reason(const OomKill& k, const std::string& memcg, const pod::AppManifest* app) {
+  if (k.constraint == "CONSTRAINT_MEMCG" && k.oom_memcg == memcg && app != nullptr && app->memory_max)
+    return "ran out of memory (its limit is " + std::to_string(*app->memory_max) + " bytes, --memory)";
+  if (k.constraint == "CONSTRAINT_MEMCG") return "was in cgroup " + quote(k.oom_memcg) + ", which reached its memory limit";
+  if (k.constraint == "CONSTRAINT_NONE") return "was running when the host ran out of memory";
+  return "ran out of memory (" + k.constraint + ")";
+}
+
 /// An app that failed because the kernel's OOM killer killed its processes
 /// ends with 137 like any SIGKILL: the kernel's log says which it was.
-void tell_oom_kills(const pod::PodManifest& m, const std::vector<pod::AppExit>& exits, const MessageSink& messages) {
+void tell_oom_kills(const pod::PodManifest& m, const std::vector<pod::AppExit>& exits, OomWatch& oom,
+                    const MessageSink& messages) {
   if (std::none_of(exits.begin(), exits.end(), [](const pod::AppExit& e) { return e.status != 0; })) return;
-  std::vector<OomKill> kills = read_oom_kills();
+  std::vector<OomKill> kills = oom.log.oom_kills();
   for (const auto& e : exits) {
     if (e.status == 0) continue;
-    std::vector<OomKill> mine = kills_of_app(kills, m.machine_name(), e.app);
+    std::string memcg = app_memcg(oom.pod_cgroup, e.app);
+    std::vector<OomKill> mine;
+    for (const auto& k : kills)
+      if (k.task_memcg == memcg) mine.push_back(k);
     if (mine.empty()) continue;
     auto app = std::find_if(m.apps.begin(), m.apps.end(), [&](const pod::AppManifest& a) { return a.name == e.app; });
-    std::string limit = app != m.apps.end() && app->memory_max
-                            ? " (its limit is " + std::to_string(*app->memory_max) + " bytes, --memory)"
-                            : "";
     std::string what = mine.size() == 1 ? "its process " + quote(mine[0].task)
                                         : std::to_string(mine.size()) + " of its processes";
-    tell(messages, "app " + quote(e.app) + " ran out of memory" + limit + ": the kernel's OOM killer killed " + what);
+    tell(messages, "app " + quote(e.app) + " " + oom_reason(mine.back(), memcg, app != m.apps.end() ? &*app : nullptr) +
+                       ": the kernel's OOM killer killed " + what);
   }
 }
 
 /// crt run's exit status; why it is what it is goes to `messages` where the
 /// status alone does not say.
-int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end, const MessageSink& messages) {
+int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end, OomWatch& oom,
+                const MessageSink& messages) {
   std::vector<pod::AppExit> exits = read_app_exits(pod.path());
   if (exits.empty()) {
     // Stopped on request before any app started: not a failure of crt's.
@@ -179,7 +197,7 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end,
     if (!ran && end.stop_signal == 0)
       tell(messages, "app " + quote(app.name) + " did not run; see the pod's journal");
   }
-  tell_oom_kills(m, exits, messages);
+  tell_oom_kills(m, exits, oom, messages);
   return pod::pod_exit_status(exits);
 }
 
@@ -374,6 +392,8 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
                      : std::string("no systemd on the host: machined integration is off"));
   PodMachine machine(host, pod, m, ctx.messages);
   cgroup::PodCgroup cg = pod_cgroup(host, m);
+  // From here on: older records of the kernel's log are of other pods.
+  OomWatch oom{KernelLog::from_now(), cg.relative()};
   struct CgroupCleanup {
     const cgroup::PodCgroup& cg;
     bool done = false;
@@ -479,7 +499,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   cg_cleanup.now();
   trace("removed the pod's cgroup");
   if (!end.error.empty()) throw Error("starting the pod's apps: " + end.error);
-  return exit_status(pod, m, end, ctx.messages);
+  return exit_status(pod, m, end, oom, ctx.messages);
 }
 
 }  // namespace crt::runtime

@@ -6,9 +6,6 @@
 #include <cerrno>
 #include <charconv>
 
-#include "cgroup/cgroup.hpp"
-#include "common/fd.hpp"
-
 namespace crt::runtime {
 
 namespace {
@@ -31,20 +28,6 @@ std::string unescape(std::string_view s) {
   return out;
 }
 
-/// The value of "KEY=" in a comma-separated "K=V,K=V" list.
-std::string value_of(std::string_view list, std::string_view key) {
-  size_t at = 0;
-  while (at < list.size()) {
-    size_t end = list.find(',', at);
-    if (end == std::string_view::npos) end = list.size();
-    std::string_view item = list.substr(at, end - at);
-    if (item.size() > key.size() && item.substr(0, key.size()) == key && item[key.size()] == '=')
-      return std::string(item.substr(key.size() + 1));
-    at = end + 1;
-  }
-  return {};
-}
-
 }  // namespace
 
 std::optional<OomKill> parse_oom_kill(std::string_view record) {
@@ -54,33 +37,45 @@ std::optional<OomKill> parse_oom_kill(std::string_view record) {
   text = text.substr(0, text.find('\n'));  // continuation lines follow
   constexpr std::string_view kTag = "oom-kill:";
   if (text.substr(0, kTag.size()) != kTag) return std::nullopt;
-  // The fields are separated by commas; the values are escaped, so a comma
-  // of a cgroup's name (\x2c) cannot be taken for one.
-  std::string_view fields = text.substr(kTag.size());
-  OomKill k{unescape(value_of(fields, "task_memcg")), unescape(value_of(fields, "task"))};
+  // constraint=…,nodemask=…,cpuset=…,mems_allowed=…[,oom_memcg=…],task_memcg=…,task=…,pid=…,uid=…
+  // Cgroup and process names may hold commas: the fields are found from
+  // the end, where the numbers are.
+  text.remove_prefix(kTag.size());
+  size_t pid_at = text.rfind(",pid=");
+  size_t task_at = pid_at == std::string_view::npos ? pid_at : text.rfind(",task=", pid_at);
+  size_t memcg_at = task_at == std::string_view::npos ? task_at : text.rfind(",task_memcg=", task_at);
+  if (memcg_at == std::string_view::npos) return std::nullopt;
+  OomKill k;
+  k.task = unescape(text.substr(task_at + 6, pid_at - task_at - 6));
+  k.task_memcg = unescape(text.substr(memcg_at + 12, task_at - memcg_at - 12));
+  if (size_t at = text.rfind(",oom_memcg=", memcg_at); at != std::string_view::npos)
+    k.oom_memcg = unescape(text.substr(at + 11, memcg_at - at - 11));
+  constexpr std::string_view kConstraint = "constraint=";
+  if (text.substr(0, kConstraint.size()) == kConstraint)
+    k.constraint = text.substr(kConstraint.size(), text.find(',') - kConstraint.size());
   if (k.task_memcg.empty()) return std::nullopt;
   return k;
 }
 
-std::vector<OomKill> kills_of_app(const std::vector<OomKill>& kills, const std::string& machine_name,
-                                  const std::string& app) {
-  std::string tail = "/" + cgroup::PodCgroup::scope_name(machine_name) + "/system.slice/" + app + ".service";
-  std::vector<OomKill> out;
-  for (const auto& k : kills)
-    if (k.task_memcg.size() >= tail.size() && k.task_memcg.compare(k.task_memcg.size() - tail.size(), tail.size(), tail) == 0)
-      out.push_back(k);
-  return out;
+std::string app_memcg(const std::string& pod_cgroup, const std::string& app) {
+  return "/" + pod_cgroup + "/system.slice/" + app + ".service";
 }
 
-std::vector<OomKill> read_oom_kills(const char* kmsg) {
+KernelLog KernelLog::from_now(const char* kmsg) {
+  KernelLog log;
+  log.fd_ = UniqueFd(::open(kmsg, O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (log.fd_ && ::lseek(log.fd_.get(), 0, SEEK_END) < 0) log.fd_ = UniqueFd();
+  return log;
+}
+
+std::vector<OomKill> KernelLog::oom_kills() {
   std::vector<OomKill> out;
-  UniqueFd fd(::open(kmsg, O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (!fd) return out;
-  // Each read() gives one record, from the oldest still kept; EPIPE when
-  // the one due was overwritten meanwhile, EAGAIN at the end.
+  if (!fd_) return out;
+  // Each read() gives one record; EPIPE when the one due was overwritten
+  // meanwhile (the next read goes on from the oldest kept), EAGAIN at the end.
   char buf[8192];
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    ssize_t n = ::read(fd_.get(), buf, sizeof buf);
     if (n > 0) {
       if (auto k = parse_oom_kill(std::string_view(buf, static_cast<size_t>(n)))) out.push_back(std::move(*k));
     } else if (n < 0 && (errno == EPIPE || errno == EINTR)) {

@@ -6,11 +6,15 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fd.hpp"
+
 namespace crt::runtime {
 
 /// The kernel's record of a process its OOM killer killed (an "oom-kill:"
 /// line of its log).
 struct OomKill {
+  std::string constraint;  ///< CONSTRAINT_MEMCG: a cgroup's limit; CONSTRAINT_NONE: the host's memory
+  std::string oom_memcg;   ///< the cgroup whose limit was reached (CONSTRAINT_MEMCG)
   std::string task_memcg;  ///< the killed process's memory cgroup
   std::string task;        ///< its name
 };
@@ -19,12 +23,22 @@ struct OomKill {
 /// the kernel's \xHH escapes; nullopt unless it records an OOM kill.
 std::optional<OomKill> parse_oom_kill(std::string_view record);
 
-/// The OOM kills of app `app` of the pod whose machine is `machine_name`.
-std::vector<OomKill> kills_of_app(const std::vector<OomKill>& kills, const std::string& machine_name,
-                                  const std::string& app);
+/// The cgroup of app `app` of a pod whose cgroup is `pod_cgroup` (relative
+/// to the hierarchy's root, as cgroup::PodCgroup::relative()), as the
+/// kernel names it: "/POD/system.slice/APP.service".
+std::string app_memcg(const std::string& pod_cgroup, const std::string& app);
 
-/// The OOM kills still in the kernel's log (`kmsg`); none if it cannot be
-/// read (no /dev/kmsg in a container, say).
-std::vector<OomKill> read_oom_kills(const char* kmsg = "/dev/kmsg");
+/// The kernel's log from a point on.
+class KernelLog {
+ public:
+  /// From its end as it is now; a log that cannot be read (no /dev/kmsg in
+  /// a container, say) has no records.
+  static KernelLog from_now(const char* kmsg = "/dev/kmsg");
+  /// The OOM kills recorded since, still kept by the kernel.
+  std::vector<OomKill> oom_kills();
+
+ private:
+  UniqueFd fd_;
+};
 
 }  // namespace crt::runtime

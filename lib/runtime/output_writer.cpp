@@ -182,7 +182,7 @@ int OutputWriter::on_event(sd_event_source*, int fd, uint32_t, void* self) {
     if (gone && w->on_gone_) w->on_gone_();
     if ((room || gone) && w->on_room_) w->on_room_();
   } catch (const std::exception&) {
-    // Out of memory: nothing sensible is left to do here; the loop goes on.
+    // No exception may cross sd-event (out of memory, say): the loop goes on.
   }
   return 0;
 }

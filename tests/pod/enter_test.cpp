@@ -129,6 +129,12 @@ TEST_F(EnterTest, EnterOnATerminalGivesTheCommandOne) {
   // Not on a terminal: the command's stdio is crt's own.
   r = enter({"/bin/sh", "-c", "[ -t 0 ] || echo no-tty"});
   EXPECT_EQ(r.out, "no-tty\n");
+  // Nor with stderr redirected: it stays apart, where the user sent it.
+  std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$@\" 2>" + dir_ + "/err", "sh"};
+  for (const auto& a : crt_argv({"enter", uuid_, "/bin/sh", "-c", "tty; echo to-stderr >&2"})) argv.push_back(a);
+  r = run_on_terminal(argv, std::chrono::seconds(20));
+  EXPECT_THAT(r.out, HasSubstr("not a tty"));
+  EXPECT_EQ(read_file(dir_ + "/err"), "to-stderr\n");
 }
 
 TEST_F(EnterTest, ClearErrors) {

@@ -132,10 +132,12 @@ TEST_F(LifecycleTest, OutputWaitsForAStalledReaderAndComesWhole) {
   // 20 MB of numbered lines while the reader stalls for 3 s: crt stops
   // taking the journal's lines when it holds 4 MiB, and takes them again as
   // the reader reads. Nothing is lost, nothing comes twice.
-  Process p(crt_argv({"run", "--net=none", "busybox", "--", "/bin/sh", "-c",
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
                       "pad=$(head -c 1000 /dev/zero | tr '\\0' x); i=1; "
-                      "while [ $i -le 20000 ]; do echo \"$i $pad\"; i=$((i+1)); done"}),
+                      "while [ $i -le 20000 ]; do echo \"$i $pad\"; i=$((i+1)); done; sleep 1"}),
             {.env = {}, .timeout = std::chrono::seconds(180), .input = {}, .new_session = true});
+  ASSERT_GT(wait_app_pid(wait_uuid(file), "busybox"), 0);
   std::this_thread::sleep_for(std::chrono::seconds(3));
   Result r = p.wait();
   ASSERT_EQ(r.status, 0) << r.err.substr(0, 2000);

@@ -4,24 +4,50 @@
 
 #include <gtest/gtest.h>
 
+#include "cgroup/cgroup.hpp"
+
 namespace crt::runtime {
 namespace {
 
 // As seen here: the kernel escapes the '\' of systemd's \x2d as \x5c.
-const std::string kPod = "crt-04bcd3df-cd1b-4e2d-8b44-2ae64baeceb7";
 const std::string kScope =
     R"(/machine.slice/machine-crt\x5cx2d04bcd3df\x5cx2dcd1b\x5cx2d4e2d\x5cx2d8b44\x5cx2d2ae64baeceb7.scope)";
-std::string record(const std::string& memcg, const std::string& task = "sh") {
-  return "6,49844,73561877791,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=x,mems_allowed=0,"
+std::string record(const std::string& memcg, const std::string& task = "sh",
+                   const std::string& constraint = "CONSTRAINT_MEMCG") {
+  return "6,49844,73561877791,-;oom-kill:constraint=" + constraint + ",nodemask=(null),cpuset=x,mems_allowed=0,"
          "oom_memcg=" + memcg + ",task_memcg=" + memcg + ",task=" + task + ",pid=13054,uid=0\n";
 }
 
 TEST(OomKill, ParsesTheKernelsRecordAndUndoesItsEscapes) {
   auto k = parse_oom_kill(record(kScope + "/system.slice/busybox.service"));
   ASSERT_TRUE(k);
+  EXPECT_EQ(k->constraint, "CONSTRAINT_MEMCG");
   EXPECT_EQ(k->task, "sh");
-  EXPECT_EQ(k->task_memcg, R"(/machine.slice/machine-crt\x2d04bcd3df\x2dcd1b\x2d4e2d\x2d8b44\x2d2ae64baeceb7.scope)"
-                           "/system.slice/busybox.service");
+  std::string memcg = R"(/machine.slice/machine-crt\x2d04bcd3df\x2dcd1b\x2d4e2d\x2d8b44\x2d2ae64baeceb7.scope)"
+                      "/system.slice/busybox.service";
+  EXPECT_EQ(k->task_memcg, memcg);
+  EXPECT_EQ(k->oom_memcg, memcg);
+  // Where crt makes the pod's cgroup itself, the app's is named alike.
+  EXPECT_EQ(app_memcg(cgroup::PodCgroup::relative_path("crt-04bcd3df-cd1b-4e2d-8b44-2ae64baeceb7"), "busybox"), memcg);
+}
+
+TEST(OomKill, NamesWithCommasAreTakenWhole) {
+  auto k = parse_oom_kill(record("/a,nodemask=b,c/system.slice/x.service", "my,task"));
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->task, "my,task");
+  EXPECT_EQ(k->task_memcg, "/a,nodemask=b,c/system.slice/x.service");
+  EXPECT_EQ(k->oom_memcg, "/a,nodemask=b,c/system.slice/x.service");
+}
+
+TEST(OomKill, AHostWideOomHasNoCgroupOfItsOwn) {
+  std::string r = "6,1,2,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,"
+                  "task_memcg=/p/system.slice/web.service,task=nginx,pid=7,uid=33\n";
+  auto k = parse_oom_kill(r);
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->constraint, "CONSTRAINT_NONE");
+  EXPECT_EQ(k->oom_memcg, "");
+  EXPECT_EQ(k->task_memcg, "/p/system.slice/web.service");
+  EXPECT_EQ(k->task, "nginx");
 }
 
 TEST(OomKill, OtherRecordsAreNone) {
@@ -31,19 +57,11 @@ TEST(OomKill, OtherRecordsAreNone) {
   EXPECT_FALSE(parse_oom_kill("6,1,2,-;oom-kill:constraint=CONSTRAINT_NONE,task=sh\n"));
 }
 
-TEST(OomKill, OnlyThoseOfTheAppOfThePodAreItsOwn) {
-  std::vector<OomKill> kills;
-  for (const std::string& memcg : std::vector<std::string>{kScope + "/system.slice/busybox.service", kScope + "/system.slice/busybox.service",
-                                  kScope + "/system.slice/busybox2.service", kScope + "/system.slice/other.service",
-                                  std::string("/machine.slice/machine-crt\\x5cx2d99.scope/system.slice/busybox.service")})
-    kills.push_back(*parse_oom_kill(record(memcg)));
-  EXPECT_EQ(kills_of_app(kills, kPod, "busybox").size(), 2U);
-  EXPECT_EQ(kills_of_app(kills, kPod, "other").size(), 1U);
-  EXPECT_EQ(kills_of_app(kills, kPod, "busy").size(), 0U);
-  EXPECT_EQ(kills_of_app(kills, "crt-0000", "busybox").size(), 0U);
+TEST(OomKill, NoKernelLogIsNoKills) {
+  EXPECT_TRUE(KernelLog::from_now("/nonexistent/kmsg").oom_kills().empty());
+  // What was there before is not since.
+  EXPECT_TRUE(KernelLog::from_now("/proc/self/status").oom_kills().empty());
 }
-
-TEST(OomKill, NoKernelLogIsNoKills) { EXPECT_TRUE(read_oom_kills("/nonexistent/kmsg").empty()); }
 
 }  // namespace
 }  // namespace crt::runtime

@@ -109,5 +109,33 @@ TEST_F(OutputWriterTest, AGoneReaderIsToldOnceAndWhatFollowsIsDropped) {
   EXPECT_EQ(gone_, 1);
 }
 
+TEST(WriteStderr, GoesBehindWhatTheWriterOfStderrHolds) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd r(fds[0]), w(fds[1]);
+  UniqueFd saved(::fcntl(2, F_DUPFD_CLOEXEC, 3));
+  ASSERT_TRUE(saved);
+  ASSERT_EQ(::dup2(w.get(), 2), 2);
+  sd_event* ev = nullptr;
+  ASSERT_GE(sd_event_new(&ev), 0);
+  std::string got;
+  std::thread reader([&] {
+    char buf[65536];
+    for (ssize_t n; (n = ::read(r.get(), buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  });
+  {
+    OutputWriter err(ev, 2, nullptr, nullptr);
+    err.write(std::string(1 << 20, 'a'));
+    write_stderr("message\n");  // queued behind the app's output, not in it
+    err.finish();
+    write_stderr("after\n");  // the writer is done: straight to fd 2
+  }
+  ::dup2(saved.get(), 2);
+  w = UniqueFd();
+  reader.join();
+  sd_event_unref(ev);
+  EXPECT_EQ(got, std::string(1 << 20, 'a') + "message\nafter\n");
+}
+
 }  // namespace
 }  // namespace crt::runtime

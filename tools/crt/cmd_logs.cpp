@@ -23,7 +23,7 @@ uint64_t since_usec(const std::string& s) {
   std::chrono::milliseconds ago{};
   try {
     ago = parse_duration(s);
-  } catch (const Error&) {
+  } catch (const std::exception&) {  // crt::Error, or a number out of range
     throw Error("invalid --since " + quote(s) + ": give how long ago (10m, 1h30m) or a time (2026-11-30T19:00:00Z)");
   }
   auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch());
