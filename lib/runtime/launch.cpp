@@ -142,33 +142,17 @@ struct OomWatch {
   std::string pod_cgroup;  ///< cgroup::PodCgroup::relative()
 };
 
-/// Why the kernel's OOM killer killed an app's process, from its record.
-std::string oom_reason(const OomKill& k, const std::string& memcg, const pod::AppManifest* app) {
-  if (k.constraint == "CONSTRAINT_MEMCG" && k.oom_memcg == memcg && app != nullptr && app->memory_max)
-    return "ran out of memory (its limit is " + std::to_string(*app->memory_max) + " bytes, --memory)";
-  if (k.constraint == "CONSTRAINT_MEMCG") return "was in cgroup " + quote(k.oom_memcg) + ", which reached its memory limit";
-  if (k.constraint == "CONSTRAINT_NONE") return "was running when the host ran out of memory";
-  return "ran out of memory (" + k.constraint + ")";
-}
-
 /// An app that failed because the kernel's OOM killer killed its processes
 /// ends with 137 like any SIGKILL: the kernel's log says which it was.
 void tell_oom_kills(const pod::PodManifest& m, const std::vector<pod::AppExit>& exits, OomWatch& oom,
                     const MessageSink& messages) {
   if (std::none_of(exits.begin(), exits.end(), [](const pod::AppExit& e) { return e.status != 0; })) return;
   std::vector<OomKill> kills = oom.log.oom_kills();
-  for (const auto& e : exits) {
-    if (e.status == 0) continue;
-    std::string memcg = app_memcg(oom.pod_cgroup, e.app);
-    std::vector<OomKill> mine;
-    for (const auto& k : kills)
-      if (k.task_memcg == memcg) mine.push_back(k);
-    if (mine.empty()) continue;
-    auto app = std::find_if(m.apps.begin(), m.apps.end(), [&](const pod::AppManifest& a) { return a.name == e.app; });
-    std::string what = mine.size() == 1 ? "its process " + quote(mine[0].task)
-                                        : std::to_string(mine.size()) + " of its processes";
-    tell(messages, "app " + quote(e.app) + " " + oom_reason(mine.back(), memcg, app != m.apps.end() ? &*app : nullptr) +
-                       ": the kernel's OOM killer killed " + what);
+  for (const auto& app : m.apps) {
+    bool failed = std::any_of(exits.begin(), exits.end(),
+                              [&](const pod::AppExit& e) { return e.app == app.name && e.status != 0; });
+    if (!failed) continue;
+    if (auto why = explain_oom_kills(kills, oom.pod_cgroup, app.name, app.memory_max)) tell(messages, *why);
   }
 }
 

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <charconv>
 
+#include "common/error.hpp"
+
 namespace crt::runtime {
 
 namespace {
@@ -59,6 +61,33 @@ std::optional<OomKill> parse_oom_kill(std::string_view record) {
 
 std::string app_memcg(const std::string& pod_cgroup, const std::string& app) {
   return "/" + pod_cgroup + "/system.slice/" + app + ".service";
+}
+
+namespace {
+
+/// Why the kernel's OOM killer killed a process of the app whose cgroup is
+/// `memcg`, from its record.
+std::string oom_reason(const OomKill& k, const std::string& memcg, std::optional<uint64_t> memory_max) {
+  if (k.constraint == "CONSTRAINT_MEMCG" && k.oom_memcg == memcg && memory_max)
+    return "ran out of memory (its limit is " + std::to_string(*memory_max) + " bytes, --memory)";
+  if (k.constraint == "CONSTRAINT_MEMCG") return "was in cgroup " + quote(k.oom_memcg) + ", which reached its memory limit";
+  if (k.constraint == "CONSTRAINT_NONE") return "was running when the host ran out of memory";
+  return "ran out of memory (" + k.constraint + ")";
+}
+
+}  // namespace
+
+std::optional<std::string> explain_oom_kills(const std::vector<OomKill>& kills, const std::string& pod_cgroup,
+                                             const std::string& app, std::optional<uint64_t> memory_max) {
+  std::string memcg = app_memcg(pod_cgroup, app);
+  std::vector<const OomKill*> mine;
+  for (const auto& k : kills)
+    if (k.task_memcg == memcg) mine.push_back(&k);
+  if (mine.empty()) return std::nullopt;
+  std::string what = mine.size() == 1 ? "its process " + quote(mine[0]->task)
+                                      : std::to_string(mine.size()) + " of its processes";
+  return "app " + quote(app) + " " + oom_reason(*mine.back(), memcg, memory_max) +
+         ": the kernel's OOM killer killed " + what;
 }
 
 KernelLog KernelLog::from_now(const char* kmsg) {

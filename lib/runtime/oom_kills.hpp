@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,14 @@ std::optional<OomKill> parse_oom_kill(std::string_view record);
 /// to the hierarchy's root, as cgroup::PodCgroup::relative()), as the
 /// kernel names it: "/POD/system.slice/APP.service".
 std::string app_memcg(const std::string& pod_cgroup, const std::string& app);
+
+/// What the kernel's OOM killer did to app `app` of a pod whose cgroup is
+/// `pod_cgroup`, among `kills`, in a sentence ("app 'web' ran out of memory
+/// (its limit is N bytes, --memory): the kernel's OOM killer killed its
+/// process 'sh'"); nullopt if it killed none of the app's processes.
+/// `memory_max` is the app's --memory.
+std::optional<std::string> explain_oom_kills(const std::vector<OomKill>& kills, const std::string& pod_cgroup,
+                                             const std::string& app, std::optional<uint64_t> memory_max);
 
 /// The kernel's log from a point on.
 class KernelLog {

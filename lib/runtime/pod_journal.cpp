@@ -70,6 +70,14 @@ void close_journal(sd_journal* j, int inotify_fd) {
 
 }  // namespace
 
+std::string output_line(const JournalLine& l, bool with_app_name) {
+  std::string line;
+  line.reserve(l.app.size() + l.message.size() + 3);
+  if (with_app_name) line.append(l.app).append(": ");
+  line.append(l.message).push_back('\n');
+  return line;
+}
+
 PodJournal::PodJournal(const std::filesystem::path& dir, std::vector<std::string> apps) : apps_(std::move(apps)) {
   if (int r = sd_journal_open_directory(&j_, dir.c_str(), 0); r < 0)
     throw_errno(-r, "opening the pod's journal " + quote(dir.string()));

@@ -23,6 +23,10 @@ struct JournalLine {
   uint64_t realtime_us = 0;
 };
 
+/// How crt shows an app's line (crt run, crt logs): "MESSAGE\n", or with
+/// `with_app_name` (a pod of several apps) "APP: MESSAGE\n".
+std::string output_line(const JournalLine& l, bool with_app_name);
+
 /// Reads a pod's journal (the directory journald writes inside stage1) from
 /// the host, oldest first, as new entries arrive.
 class PodJournal {

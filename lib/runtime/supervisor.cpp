@@ -120,11 +120,7 @@ class Supervisor {
         tell(opts_.messages, "pod: " + std::string(l.message));
         return true;
       }
-      std::string line;
-      line.reserve(l.app.size() + l.message.size() + 3);
-      if (opts_.prefix_app_names) line.append(l.app).append(": ");
-      line.append(l.message).push_back('\n');
-      out_->write(line);
+      out_->write(output_line(l, opts_.prefix_app_names));
       full = out_->full();
       return !full;
     });

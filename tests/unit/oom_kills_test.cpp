@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "cgroup/cgroup.hpp"
+#include "test_support.hpp"
 
 namespace crt::runtime {
 namespace {
@@ -57,10 +60,32 @@ TEST(OomKill, OtherRecordsAreNone) {
   EXPECT_FALSE(parse_oom_kill("6,1,2,-;oom-kill:constraint=CONSTRAINT_NONE,task=sh\n"));
 }
 
-TEST(OomKill, NoKernelLogIsNoKills) {
+TEST(OomKill, NoKernelLogIsNoKillsAndWhatWasThereBeforeIsNotSince) {
   EXPECT_TRUE(KernelLog::from_now("/nonexistent/kmsg").oom_kills().empty());
-  // What was there before is not since.
-  EXPECT_TRUE(KernelLog::from_now("/proc/self/status").oom_kills().empty());
+  // A file stands in for /dev/kmsg: a read gives the first record of what
+  // it has not read yet.
+  test::Scratch s;
+  std::string path = (s / "kmsg").string();
+  test::write_text(path, record(kScope + "/system.slice/busybox.service"));
+  KernelLog log = KernelLog::from_now(path.c_str());
+  EXPECT_TRUE(log.oom_kills().empty());
+  std::ofstream(path, std::ios::app) << record(kScope + "/system.slice/web.service", "nginx");
+  std::vector<OomKill> kills = log.oom_kills();
+  ASSERT_EQ(kills.size(), 1U);
+  EXPECT_EQ(kills[0].task, "nginx");
+}
+
+TEST(OomKill, TheExplanationSaysWhoseLimitItWas) {
+  std::string pod = "machine.slice/machine-crt\\x2d04bcd3df\\x2dcd1b\\x2d4e2d\\x2d8b44\\x2d2ae64baeceb7.scope";
+  std::vector<OomKill> kills = {*parse_oom_kill(record(kScope + "/system.slice/busybox.service"))};
+  EXPECT_EQ(explain_oom_kills(kills, pod, "busybox", 20000000),
+            "app 'busybox' ran out of memory (its limit is 20000000 bytes, --memory): "
+            "the kernel's OOM killer killed its process 'sh'");
+  EXPECT_EQ(explain_oom_kills(kills, pod, "web", 20000000), std::nullopt);
+  kills.push_back(*parse_oom_kill(record(kScope + "/system.slice/busybox.service", "sh", "CONSTRAINT_NONE")));
+  EXPECT_EQ(explain_oom_kills(kills, pod, "busybox", std::nullopt),
+            "app 'busybox' was running when the host ran out of memory: the kernel's OOM killer killed 2 of its "
+            "processes");
 }
 
 }  // namespace

@@ -84,11 +84,8 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
     if (since) journal.seek_realtime(*since);
     bool prefix = apps.size() > 1;
     auto text = [&](const runtime::JournalLine& l) {
-      std::string s;
-      if (a->timestamps) s.append(rfc3339_from_usec(l.realtime_us)).push_back(' ');
-      if (prefix) s.append(l.app).append(": ");
-      s.append(l.message).push_back('\n');
-      return s;
+      std::string line = runtime::output_line(l, prefix);
+      return a->timestamps ? rfc3339_from_usec(l.realtime_us) + " " + line : line;
     };
     auto print = [&] {
       journal.for_each_new([&](const runtime::JournalLine& l) {
