@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
 
 namespace crt::app_exited {
 
@@ -15,5 +16,15 @@ inline constexpr const char* kJournalVarlinkSocket = "/run/systemd/journal/io.sy
 /// is not there or does not answer in time.
 bool sync_journal(std::chrono::milliseconds timeout, const std::function<bool()>& keep_waiting,
                   const char* socket = kJournalVarlinkSocket);
+
+/// crt's socket for output flush requests (mount::kPodOutputFlushSocket).
+inline constexpr const char* kOutputFlushSocket = "/crt/etc/output-flush";
+
+/// Asks crt to have all that `app` wrote in the pod's journal (where crt
+/// copies the apps' output to), from a process of the app's unit once the
+/// app has ended. Waits as sync_journal() does. Returns false if crt does
+/// not listen on `socket` or does not answer in time.
+bool flush_output(const std::string& app, std::chrono::milliseconds timeout, const std::function<bool()>& keep_waiting,
+                  const char* socket = kOutputFlushSocket);
 
 }  // namespace crt::app_exited

@@ -4,10 +4,12 @@
 // through OnSuccess=/OnFailure=; systemd passes the app's result in $MONITOR_*.
 //
 //   app-exited --policy=POLICY --apps=A,B,… APP
+//   app-exited --flush-output APP      (the app unit's ExecStopPost=)
 //
 // The record lands in /crt/status/APP (the pod directory's status/ on the
-// host), then the journal is synchronized so the app's last output is kept,
-// then the pod is stopped if the policy says so.
+// host), then crt is asked to have the app's output in the journal and the
+// journal is synchronized, so the app's last output is kept, then the pod
+// is stopped if the policy says so.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -23,6 +25,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
@@ -101,6 +104,14 @@ std::map<std::string, std::string> unit_state(const std::string& app) {
 bool pod_stopping() { return systemctl({"is-system-running"}) == "stopping\n"; }
 
 int run(int argc, char** argv) {
+  if (argc == 3 && std::string_view(argv[1]) == "--flush-output") {
+    // The app's ExecStopPost=: crt has what the app wrote reach the pod's
+    // journal as the unit's. Within the unit's stop timeout (10 s).
+    // When the pod is being stopped, what journald has not taken is given
+    // up, as the journal's own backlog is.
+    crt::app_exited::flush_output(argv[2], std::chrono::seconds(8), [] { return !pod_stopping(); });
+    return 0;
+  }
   std::string policy = "on-any-failure";
   std::vector<std::string> apps;
   std::vector<std::string> may_restart;

@@ -2,6 +2,10 @@
 
 namespace crt::mount {
 
+std::string output_socket(const std::string& app, bool is_stderr) {
+  return std::string(is_stderr ? "stderr-" : "stdout-") + app;
+}
+
 std::vector<MountOp> app_mount_plan() {
   using K = MountOp::Kind;
   std::vector<MountOp> plan;

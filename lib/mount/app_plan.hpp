@@ -48,6 +48,17 @@ inline constexpr const char* kPodStdinSocket = "stdin";
 inline constexpr const char* kPodStdoutSocket = "stdout";
 inline constexpr const char* kPodStderrSocket = "stderr";
 
+/// The socket in kPodEtc that app `app`'s unit connects its stdout (or
+/// stderr) to in a pod that is not interactive (PodManifest::output_sockets):
+/// crt copies what comes to its own stdout (stderr) and to the pod's
+/// journal.
+std::string output_socket(const std::string& app, bool is_stderr);
+
+/// A socket in kPodEtc where app-exited asks crt, with "APP\n", to have
+/// all that app APP wrote in the pod's journal; crt answers "\n" once it
+/// is (or cannot be).
+inline constexpr const char* kPodOutputFlushSocket = "output-flush";
+
 /// What prepare-app does to an app rootfs, in order: /dev with the usual
 /// device nodes, pts, shm and symlinks; /proc and /sys; the journal and
 /// notify sockets; /etc/resolv.conf, /etc/hosts, /etc/hostname; /etc/mtab.

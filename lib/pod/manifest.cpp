@@ -119,6 +119,7 @@ void to_json(json& j, const PodManifest& v) {
   j["hosts_entries"] = v.hosts_entries;
   if (!v.unsynced_boot.empty()) j["unsynced_boot"] = v.unsynced_boot;
   if (v.interactive) j["interactive_tty"] = v.interactive_tty;
+  if (v.output_sockets) j["output_sockets"] = true;
 }
 
 void from_json(const json& j, PodManifest& v) {
@@ -139,6 +140,7 @@ void from_json(const json& j, PodManifest& v) {
   if (j.contains("hosts_entries")) j.at("hosts_entries").get_to(v.hosts_entries);
   v.unsynced_boot = j.value("unsynced_boot", "");
   v.interactive_tty = j.value("interactive_tty", true);
+  v.output_sockets = j.value("output_sockets", false);
 }
 
 std::string serialize(const PodManifest& m) {

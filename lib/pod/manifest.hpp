@@ -71,6 +71,12 @@ struct PodManifest {
   /// relays stdin, stdout and stderr through sockets, mount::kPodStdinSocket
   /// and the others).
   bool interactive_tty = true;
+  /// A pod that is not interactive: its apps' stdout and stderr go to
+  /// sockets crt listens on (mount::output_socket()), and crt copies them
+  /// to its own output and into the pod's journal, byte for byte. False:
+  /// the apps' units write to the journal, which crt follows (pods started
+  /// by a crt before this).
+  bool output_sockets = false;
   std::string exit_policy = "on-any-failure";
   /// The host's boot (kernel boot_id) during which the apps ran on overlays
   /// that skip syncing: only that boot's page cache surely holds all they

@@ -122,12 +122,26 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
     s.set("StandardOutput", "tty");
     s.set("StandardError", "tty");
     s.set("TTYPath", "/dev/console");
+  } else if (pod.output_sockets) {
+    std::string etc = std::string(mount::kPodEtc) + "/";
+    s.set("StandardInput", "null");
+    s.set("StandardOutput", "file:" + etc + mount::output_socket(app.name, false));
+    s.set("StandardError", "file:" + etc + mount::output_socket(app.name, true));
+    // crt copies the output into the pod's journal as the app's; once the
+    // app has ended, the rest goes as this command's, which runs in the
+    // app's cgroup, in stage1's root, with full privileges.
+    s.set("RootDirectoryStartOnly", "yes");
+    s.set_exec("ExecStopPost", ExecCommand{"-+", std::string(kStage1HelperDir) + "/app-exited",
+                                           {Value("app-exited"), Value("--flush-output"), Value(app.name)}});
   } else {
     s.set("StandardInput", "null");
     s.set("StandardOutput", "journal");
     s.set("StandardError", "inherit");
   }
   s.set("SyslogIdentifier", app.name);
+  // As in any container: a pipeline's writer ends when its reader has gone
+  // (systemd's default would have `yes | head` spin on EPIPE for ever).
+  s.set("IgnoreSIGPIPE", "no");
   add_sandbox(s, app);
   s.set("TimeoutStopSec", "10s");
   if (!app.stop_signal.empty()) s.set("KillSignal", app.stop_signal.rfind("SIG", 0) == 0 ? app.stop_signal : "SIG" + app.stop_signal);

@@ -49,6 +49,7 @@ void apply_launch_options(pod::PodManifest& m, const LaunchOptions& opts) {
   // As nspawn's --console=autopipe decides: input from a pipe or a file
   // ends, which a terminal the app reads cannot pass on.
   m.interactive_tty = ::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1;
+  m.output_sockets = !m.interactive;
   if (!has_terminal(m)) return;
   const char* term = std::getenv("TERM");
   for (auto& app : m.apps) {
@@ -113,15 +114,39 @@ UniqueFd listen_in_pod_etc(const PodDir& pod, const char* name, const std::strin
   return fd;
 }
 
-/// The sockets an interactive pod without a terminal connects its app's
-/// stdin, stdout and stderr to.
+/// The sockets the apps connect their stdio to: an interactive pod without
+/// a terminal its app's stdin, stdout and stderr; a pod that is not
+/// interactive each app's stdout and stderr, and app-exited its requests to
+/// flush an app's output.
 struct StdioListeners {
-  UniqueFd in, out, err;
-  explicit StdioListeners(const PodDir& pod)
-      : in(listen_in_pod_etc(pod, mount::kPodStdinSocket, "the app's stdin socket")),
-        out(listen_in_pod_etc(pod, mount::kPodStdoutSocket, "the app's stdout socket")),
-        err(listen_in_pod_etc(pod, mount::kPodStderrSocket, "the app's stderr socket")) {}
-  StdioSockets fds() const { return {in.get(), out.get(), err.get()}; }
+  std::vector<UniqueFd> fds;
+  StdioSockets sockets;
+
+  StdioListeners(const PodDir& pod, const pod::PodManifest& m) {
+    if (m.interactive) {
+      const std::string& app = m.apps.at(0).name;
+      sockets.in = add(listen_in_pod_etc(pod, mount::kPodStdinSocket, "the app's stdin socket"));
+      sockets.outputs.push_back({add(listen_in_pod_etc(pod, mount::kPodStdoutSocket, "the app's stdout socket")), app, false});
+      sockets.outputs.push_back({add(listen_in_pod_etc(pod, mount::kPodStderrSocket, "the app's stderr socket")), app, true});
+      return;
+    }
+    for (const auto& a : m.apps)
+      for (bool is_stderr : {false, true}) {
+        std::string name = mount::output_socket(a.name, is_stderr);
+        std::string what = std::string("the ") + (is_stderr ? "stderr" : "stdout") + " socket of app " + quote(a.name);
+        sockets.outputs.push_back(
+            {add(listen_in_pod_etc(pod, name.c_str(), what)), a.name, is_stderr, a.uid.value_or(0), a.gid.value_or(0)});
+      }
+    sockets.flush = add(listen_in_pod_etc(pod, mount::kPodOutputFlushSocket, "the apps' output flush socket"));
+    sockets.prefix_app_names = m.apps.size() > 1;
+    sockets.to_journal = true;
+  }
+
+ private:
+  int add(UniqueFd fd) {
+    fds.push_back(std::move(fd));
+    return fds.back().get();
+  }
 };
 
 std::string log_tail(const stdfs::path& log) {
@@ -365,7 +390,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     write_units(pod, m);
     isolate_nspawn_run_dir();
     starting = listen_in_pod_etc(pod, mount::kPodStarterSocket, "the pod's start socket");
-    if (m.interactive && !has_terminal(m)) stdio.emplace(pod);
+    if (m.output_sockets || (m.interactive && !has_terminal(m))) stdio.emplace(pod, m);
   });
   trace("wrote the units");
   check_interrupted();
@@ -435,7 +460,8 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   // Without a terminal the journal has the pod's own errors; with one, they
   // are on it.
   if (!has_terminal(m)) sopts.journal_dir = pod.journal_dir();
-  if (stdio) sopts.stdio = stdio->fds();
+  if (stdio) sopts.stdio = stdio->sockets;
+  sopts.journal_has_app_output = !m.output_sockets;
   sopts.messages = ctx.messages;
   for (const auto& a : m.apps) sopts.apps.push_back(a.name);
   sopts.pod_ending = [&]() noexcept {

@@ -6,53 +6,91 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "runtime/journal_stream.hpp"
 
 namespace crt::runtime {
 
 namespace {
 
 constexpr size_t kChunk = 64 * 1024;
+/// An app's output that waits for its journald: from here on, the app
+/// waits too. About what journald's stream socket holds when an app writes
+/// to it itself: a pod that stops gives up as much.
+constexpr size_t kJournalLimit = 256 * 1024;
+/// A line longer than this is shown in pieces (a pod of several apps).
+constexpr size_t kLineMax = 64 * 1024;
 
 bool transient(int err) { return err == EAGAIN || err == EINTR; }
+
+/// The PID (in crt's namespace) of the process that connected `conn`, or 0.
+pid_t peer_pid(int conn) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return 0;
+  return cred.pid;
+}
 
 }  // namespace
 
 struct StdioRelay::Impl {
-  enum Stream { kIn, kOut, kErr };
+  enum class Kind { kIn, kOut, kFlush };
 
   struct Listener {
     Impl* impl;
-    Stream stream;
+    Kind kind;
     int fd;
+    const OutputSocket* output = nullptr;  ///< for kOut
     sd_event_source* src = nullptr;
   };
 
-  /// A connection of the app's stdout or stderr, copied to crt's.
+  /// A connection of an app's stdout or stderr, copied to crt's and to the
+  /// pod's journal.
   struct Output {
-    Impl* impl;
+    Impl* impl = nullptr;
+    const OutputSocket* socket = nullptr;
     UniqueFd conn;
-    OutputWriter* to;
+    OutputWriter* to = nullptr;
     sd_event_source* src = nullptr;
-    bool paused = false;  ///< while `to` is full
+    bool paused = false;  ///< while `to` is full, or the journal behind
+    bool eof = false;     ///< the app's end is closed
+    std::string partial;  ///< the start of a line (with app names)
+    /// Who journald is told wrote the copy: the app's process that
+    /// connected, then the unit's flush request; pid 0 while there is none.
+    JournalSender sender;
+    UniqueFd journal;     ///< the copy's stream, once there is output
+    bool journal_failed = false;
+    bool flushed = false;  ///< the app has ended: its last line goes as it is
+    std::string journal_pending;  ///< not yet taken by journald
+    size_t journal_off = 0;
+    sd_event_source* journal_src = nullptr;  ///< journal writable
+  };
+
+  /// app-exited asking for an app's output to be in the journal.
+  struct FlushRequest {
+    Impl* impl = nullptr;
+    UniqueFd conn;
+    std::string text;  ///< "APP\n" as it arrives
+    std::string app;   ///< once complete
+    sd_event_source* src = nullptr;
   };
 
   Impl(sd_event* ev, StdioSockets l, UserStdio user, MessageSink messages)
-      : ev_(ev),
-        messages_(std::move(messages)),
-        user_(user),
-        listeners_{Listener{this, kIn, l.in}, Listener{this, kOut, l.out}, Listener{this, kErr, l.err}} {
+      : ev_(ev), messages_(std::move(messages)), user_(user), sockets_(std::move(l)) {
+    if (sockets_.in >= 0) listeners_.push_back(Listener{this, Kind::kIn, sockets_.in});
+    for (const auto& o : sockets_.outputs) listeners_.push_back(Listener{this, Kind::kOut, o.fd, &o});
+    if (sockets_.flush >= 0) listeners_.push_back(Listener{this, Kind::kFlush, sockets_.flush});
     for (auto& li : listeners_) {
       if (int r = sd_event_add_io(ev_, &li.src, li.fd, EPOLLIN, &Impl::on_accept, &li); r < 0) {
         release();
-        throw_errno(-r, "watching the app's stdio sockets");
+        throw_errno(-r, "watching the apps' stdio sockets");
       }
     }
   }
@@ -61,7 +99,11 @@ struct StdioRelay::Impl {
 
   void release() {
     for (auto& li : listeners_) li.src = sd_event_source_disable_unref(li.src);
-    for (auto& o : outputs_) o->src = sd_event_source_disable_unref(o->src);
+    for (auto& o : outputs_) {
+      o->src = sd_event_source_disable_unref(o->src);
+      o->journal_src = sd_event_source_disable_unref(o->journal_src);
+    }
+    for (auto& f : flushes_) f->src = sd_event_source_disable_unref(f->src);
     in_read_ = sd_event_source_disable_unref(in_read_);
     in_write_ = sd_event_source_disable_unref(in_write_);
   }
@@ -73,7 +115,7 @@ struct StdioRelay::Impl {
     try {
       li->impl->accept_on(*li);
     } catch (const std::exception& e) {
-      li->impl->warn(std::string("relaying the app's stdio: ") + e.what());
+      li->impl->warn(std::string("relaying the apps' stdio: ") + e.what());
     }
     return 0;
   }
@@ -86,23 +128,29 @@ struct StdioRelay::Impl {
     if (!conn) {
       if (transient(errno) || errno == ECONNABORTED) return false;
       // Out of fds, say: the listener would wake the loop for ever.
-      warn(std::string("no longer taking the app's stdio connections: ") + std::strerror(errno));
+      warn(std::string("no longer taking the apps' stdio connections: ") + std::strerror(errno));
       li.src = sd_event_source_disable_unref(li.src);
       return false;
     }
-    if (li.stream == kIn)
-      attach_stdin(std::move(conn));
-    else
-      add_output(std::move(conn), li.stream == kOut ? user_.out : user_.err);
+    switch (li.kind) {
+      case Kind::kIn: attach_stdin(std::move(conn)); break;
+      case Kind::kOut: add_output(std::move(conn), *li.output); break;
+      case Kind::kFlush: add_flush_request(std::move(conn)); break;
+    }
     return true;
   }
 
-  // --- the app's stdout and stderr -------------------------------------------
+  // --- the apps' stdout and stderr -------------------------------------------
 
-  void add_output(UniqueFd conn, OutputWriter* to) {
-    auto o = std::make_unique<Output>(Output{this, std::move(conn), to});
+  void add_output(UniqueFd conn, const OutputSocket& socket) {
+    auto o = std::make_unique<Output>();
+    o->impl = this;
+    o->socket = &socket;
+    o->conn = std::move(conn);
+    o->to = socket.is_stderr ? user_.err : user_.out;
+    o->sender = {peer_pid(o->conn.get()), socket.uid, socket.gid};
     if (int r = sd_event_add_io(ev_, &o->src, o->conn.get(), EPOLLIN, &Impl::on_output, o.get()); r < 0) {
-      warn("dropping the app's output: " + std::string(std::strerror(-r)));
+      warn("dropping the output of app " + quote(socket.app) + ": " + std::strerror(-r));
       return;
     }
     outputs_.push_back(std::move(o));
@@ -110,28 +158,81 @@ struct StdioRelay::Impl {
 
   static int on_output(sd_event_source*, int, uint32_t, void* data) {
     auto* o = static_cast<Output*>(data);
-    if (!o->impl->copy_output(*o)) o->impl->remove_output(o);
+    o->impl->read_output(*o);
+    o->impl->settle(o);
     return 0;
   }
 
-  /// Copies one chunk, then pauses while the writer is full; false once
-  /// the app's end is closed.
-  bool copy_output(Output& o) {
+  /// Reads one chunk of `o` and passes it on; false when there was none.
+  bool read_output(Output& o) {
     char chunk[kChunk];
     ssize_t n = ::read(o.conn.get(), chunk, sizeof chunk);
-    if (n < 0) return transient(errno);
-    if (n == 0) return false;
-    o.to->write({chunk, static_cast<size_t>(n)});
-    if (o.to->full()) {
-      o.paused = true;
-      sd_event_source_set_enabled(o.src, SD_EVENT_OFF);
+    if (n < 0 && transient(errno)) return false;
+    if (n <= 0) {
+      end_output(o);
+      return false;
     }
+    std::string_view data(chunk, static_cast<size_t>(n));
+    show(o, data);
+    copy_to_journal(o, data);
     return true;
   }
 
+  /// Passes what `o`'s app wrote on to crt's stdout or stderr.
+  void show(Output& o, std::string_view data) {
+    if (!sockets_.prefix_app_names) {
+      o.to->write(data);
+      return;
+    }
+    std::string lines;
+    while (!data.empty()) {
+      size_t nl = data.find('\n');
+      if (nl == std::string_view::npos) {
+        o.partial.append(data);
+        if (o.partial.size() < kLineMax) break;
+        nl = data.size();
+        data = {};
+      } else {
+        o.partial.append(data.substr(0, nl));
+        data.remove_prefix(nl + 1);
+      }
+      lines.append(o.socket->app).append(": ").append(o.partial).push_back('\n');
+      o.partial.clear();
+    }
+    if (!lines.empty()) o.to->write(lines);
+  }
+
+  /// The app's end of `o` is closed: what is left of a line is shown, and
+  /// `o` goes once its journal copy is out.
+  void end_output(Output& o) {
+    o.eof = true;
+    o.src = sd_event_source_disable_unref(o.src);
+    if (!o.partial.empty()) {
+      o.to->write(o.socket->app + ": " + o.partial + "\n");
+      o.partial.clear();
+    }
+    write_journal(o);  // a last line without its newline too
+  }
+
+  /// Pauses or resumes reading `o`, removes it once it has ended and its
+  /// journal copy is out, and answers the flush requests that waited for it.
+  void settle(Output* o) {
+    if (o->eof && journal_done(*o)) {
+      remove_output(o);
+    } else if (!o->eof) {
+      bool pause = o->to->full() || o->journal_pending.size() - o->journal_off > kJournalLimit;
+      if (pause != o->paused) {
+        o->paused = pause;
+        sd_event_source_set_enabled(o->src, pause ? SD_EVENT_OFF : SD_EVENT_ON);
+      }
+    }
+    answer_flush_requests();
+  }
+
   void resume() {
+    // settle() may remove outputs; none is removed on resuming.
     for (auto& o : outputs_)
-      if (o->paused && !o->to->full()) {
+      if (o->paused && !o->eof && !o->to->full() && o->journal_pending.size() - o->journal_off <= kJournalLimit) {
         o->paused = false;
         sd_event_source_set_enabled(o->src, SD_EVENT_ON);
       }
@@ -139,23 +240,200 @@ struct StdioRelay::Impl {
 
   void remove_output(Output* o) {
     sd_event_source_disable_unref(o->src);
+    sd_event_source_disable_unref(o->journal_src);
     outputs_.erase(std::find_if(outputs_.begin(), outputs_.end(), [o](const auto& p) { return p.get() == o; }));
   }
+
+  // --- the copy in the pod's journal -----------------------------------------
+
+  bool journal_done(const Output& o) const { return o.journal_off == o.journal_pending.size(); }
+
+
+  void copy_to_journal(Output& o, std::string_view data) {
+    if (!sockets_.to_journal || o.journal_failed) return;
+    if (!o.journal) {
+      // Opened with the first output: an app that writes nothing costs no
+      // stream (and no fork).
+      try {
+        if (leader_ <= 0) throw Error("the pod's init is not known");
+        o.journal = open_journal_stream(leader_);
+        o.journal_pending = journal_stream_header(o.socket->app);
+        if (int r = sd_event_add_io(ev_, &o.journal_src, o.journal.get(), EPOLLOUT, &Impl::on_journal_writable, &o); r < 0)
+          throw_errno(-r, "watching the pod's journal stream");
+        sd_event_source_set_enabled(o.journal_src, SD_EVENT_OFF);
+      } catch (const std::exception& e) {
+        journal_failed(o);
+        warn("the output of app " + quote(o.socket->app) + " does not reach the pod's journal: " + e.what());
+        return;
+      }
+    }
+    o.journal_pending.append(data);
+    write_journal(o);
+  }
+
+  static int on_journal_writable(sd_event_source*, int, uint32_t, void* data) {
+    auto* o = static_cast<Output*>(data);
+    o->impl->write_journal(*o);
+    o->impl->settle(o);  // resumes reading it, or removes it
+    return 0;
+  }
+
+  /// Where what journald may take now ends: a line that is not complete
+  /// (and short) waits for its end while its writer may still change.
+  /// journald ends a line where the writer of a stream changes.
+  size_t journal_sendable(const Output& o) const {
+    size_t end = o.journal_pending.size();
+    if (o.eof || o.flushed) return end;
+    size_t nl = o.journal_pending.rfind('\n');
+    size_t complete = nl == std::string::npos || nl < o.journal_off ? o.journal_off : nl + 1;
+    return end - complete < kLineMax ? complete : end;
+  }
+
+  /// Gives journald what it takes now; watches for room if not all.
+  void write_journal(Output& o) {
+    if (!o.journal) return;
+    size_t end = journal_sendable(o);
+    while (o.journal_off < end) {
+      // The app's process has gone: what is left waits for the unit's
+      // flush request, which journald can take it from.
+      if (o.sender.pid <= 0) break;
+      std::string_view rest(o.journal_pending);
+      ssize_t n = send_as(o.journal.get(), rest.substr(o.journal_off, end - o.journal_off), o.sender);
+      if (n > 0) {
+        o.journal_off += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EAGAIN) {
+        sd_event_source_set_enabled(o.journal_src, SD_EVENT_ON);
+        break;
+      } else if (n < 0 && errno == ESRCH) {
+        o.sender.pid = 0;
+      } else {
+        // journald went away: the pod is ending.
+        journal_failed(o);
+        return;
+      }
+    }
+    bool behind = o.journal_off < end && o.sender.pid > 0;  // watched for room
+    // What journald took goes.
+    if (journal_done(o)) {
+      o.journal_pending.clear();
+      o.journal_off = 0;
+    } else if (o.journal_off >= kChunk) {
+      o.journal_pending.erase(0, o.journal_off);
+      o.journal_off = 0;
+    }
+    if (behind) return;
+    sd_event_source_set_enabled(o.journal_src, SD_EVENT_OFF);
+    // journald writes a last line without a newline when its stream ends.
+    if (o.eof && journal_done(o)) o.journal = UniqueFd();
+  }
+
+  void journal_failed(Output& o) {
+    o.journal_failed = true;
+    o.journal_src = sd_event_source_disable_unref(o.journal_src);
+    o.journal = UniqueFd();
+    o.journal_pending.clear();
+    o.journal_off = 0;
+  }
+
+  // --- app-exited's flush requests -------------------------------------------
+
+  void add_flush_request(UniqueFd conn) {
+    auto f = std::make_unique<FlushRequest>();
+    f->impl = this;
+    f->conn = std::move(conn);
+    if (sd_event_add_io(ev_, &f->src, f->conn.get(), EPOLLIN, &Impl::on_flush_request, f.get()) < 0) return;
+    flushes_.push_back(std::move(f));
+  }
+
+  static int on_flush_request(sd_event_source*, int, uint32_t, void* data) {
+    auto* f = static_cast<FlushRequest*>(data);
+    f->impl->read_flush_request(*f);
+    return 0;
+  }
+
+  void read_flush_request(FlushRequest& f) {
+    char buf[128];
+    ssize_t n = ::read(f.conn.get(), buf, sizeof buf);
+    if (n < 0 && transient(errno)) return;
+    if (n <= 0) {
+      remove_flush_request(&f);  // app-exited gave up waiting
+      return;
+    }
+    if (!f.app.empty()) return;  // one request per connection
+    f.text.append(buf, static_cast<size_t>(n));
+    size_t nl = f.text.find('\n');
+    if (nl == std::string::npos) {
+      if (f.text.size() > 256) remove_flush_request(&f);  // not a request
+      return;
+    }
+    f.app = f.text.substr(0, nl);
+    flush_app(f.app, peer_pid(f.conn.get()));
+    answer_flush_requests();
+  }
+
+  /// The app has ended: all it wrote is in its sockets' buffers (or still
+  /// in the listeners' queues). It is read now, whether or not crt's
+  /// writers are full: there is no more of it. Its journal copy goes on as
+  /// written by `requester`, a process of the app's unit (ExecStopPost=).
+  void flush_app(const std::string& app, pid_t requester) {
+    for (auto& li : listeners_)
+      if (li.kind == Kind::kOut && li.output->app == app && li.src != nullptr)
+        while (accept_on(li)) {
+        }
+    std::vector<Output*> of_app;
+    for (auto& o : outputs_)
+      if (o->socket->app == app) of_app.push_back(o.get());
+    for (Output* o : of_app) {
+      o->sender.pid = requester;
+      o->flushed = true;
+      write_journal(*o);
+      while (!o->eof && read_output(*o)) {
+      }
+      if (o->eof && journal_done(*o)) remove_output(o);
+    }
+  }
+
+  /// Answers each request whose app's output is all in its journal (or
+  /// cannot get there).
+  void answer_flush_requests() {
+    for (size_t i = 0; i < flushes_.size();) {
+      FlushRequest* f = flushes_[i].get();
+      bool done = !f->app.empty() && std::none_of(outputs_.begin(), outputs_.end(), [&](const auto& o) {
+        return o->socket->app == f->app && !journal_done(*o);
+      });
+      if (!done) {
+        ++i;
+        continue;
+      }
+      (void)::send(f->conn.get(), "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      remove_flush_request(f);
+    }
+  }
+
+  void remove_flush_request(FlushRequest* f) {
+    sd_event_source_disable_unref(f->src);
+    flushes_.erase(std::find_if(flushes_.begin(), flushes_.end(), [f](const auto& p) { return p.get() == f; }));
+  }
+
+  // --- the end ---------------------------------------------------------------
 
   void drain() {
     // Connections of an app that was restarted at the very end, too.
     for (auto& li : listeners_)
-      if (li.stream != kIn && li.src != nullptr)
+      if (li.kind == Kind::kOut && li.src != nullptr)
         while (accept_on(li)) {
         }
     for (auto& o : outputs_) {
       char chunk[kChunk];
-      for (;;) {
+      while (!o->eof) {
         ssize_t n = ::read(o->conn.get(), chunk, sizeof chunk);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
+        if (n <= 0) {
+          end_output(*o);
+          break;
+        }
         o->to->wait_for_room();
-        o->to->write({chunk, static_cast<size_t>(n)});
+        show(*o, {chunk, static_cast<size_t>(n)});
       }
     }
   }
@@ -245,8 +523,11 @@ struct StdioRelay::Impl {
   sd_event* ev_;
   MessageSink messages_;
   UserStdio user_;
-  std::array<Listener, 3> listeners_;
+  StdioSockets sockets_;
+  std::vector<Listener> listeners_;  ///< their addresses are the loop's
   std::vector<std::unique_ptr<Output>> outputs_;
+  std::vector<std::unique_ptr<FlushRequest>> flushes_;
+  pid_t leader_ = 0;
   UniqueFd in_conn_;                     ///< the app's stdin
   sd_event_source* in_read_ = nullptr;   ///< crt's stdin readable (or a defer source)
   sd_event_source* in_write_ = nullptr;  ///< in_conn_ writable
@@ -257,9 +538,11 @@ struct StdioRelay::Impl {
 };
 
 StdioRelay::StdioRelay(sd_event* ev, StdioSockets listening, UserStdio user, MessageSink messages)
-    : impl_(std::make_unique<Impl>(ev, listening, user, std::move(messages))) {}
+    : impl_(std::make_unique<Impl>(ev, std::move(listening), user, std::move(messages))) {}
 
 StdioRelay::~StdioRelay() = default;
+
+void StdioRelay::set_pod_leader(pid_t leader) noexcept { impl_->leader_ = leader; }
 
 void StdioRelay::resume() noexcept { impl_->resume(); }
 

@@ -1,20 +1,41 @@
 #pragma once
 
+#include <sys/types.h>
 #include <systemd/sd-event.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "common/message.hpp"
 #include "runtime/output_writer.hpp"
 
 namespace crt::runtime {
 
-/// Listening sockets the app of an interactive pod without a terminal
-/// connects its stdin, stdout and stderr to (mount::kPodStdinSocket …).
+/// A listening socket an app's unit connects its stdout or its stderr to
+/// (StandardOutput=file:…, mount::kPodStdoutSocket …).
+struct OutputSocket {
+  int fd = -1;
+  std::string app;
+  bool is_stderr = false;  ///< copied to crt's stderr, else to its stdout
+  uid_t uid = 0;  ///< the app's user and group, for its journal copy
+  gid_t gid = 0;
+};
+
+/// The listening sockets of a pod's stdio.
 struct StdioSockets {
+  /// The app's stdin (an interactive pod without a terminal), or -1.
   int in = -1;
-  int out = -1;
-  int err = -1;
+  std::vector<OutputSocket> outputs;
+  /// Where an app's unit, once the app has ended, asks for its output to
+  /// be complete in the pod's journal (mount::kPodOutputFlushSocket), or -1.
+  int flush = -1;
+  /// "APP: " before each line (a pod of several apps); else byte for byte.
+  bool prefix_app_names = false;
+  /// A copy of each app's output goes to the pod's journal, as the app's
+  /// unit's output (see open_journal_stream()), once set_pod_leader() was
+  /// called.
+  bool to_journal = false;
 };
 
 /// crt's own side of the relay: its stdin, and writers of its stdout and
@@ -25,15 +46,16 @@ struct UserStdio {
   OutputWriter* err = nullptr;
 };
 
-/// Relays crt's own stdin, stdout and stderr to the app's connections, in
-/// `ev`'s loop: crt's stdin goes to the app's stdin (end of file included:
-/// the app reads EOF after what was there), and what the app writes to its
-/// stdout and stderr goes to crt's, byte for byte. A restarted app connects
-/// anew and gets what is left of crt's stdin.
+/// Relays the apps' stdio and crt's own, in `ev`'s loop: crt's stdin goes
+/// to the app's stdin (end of file included: the app reads EOF after what
+/// was there), and what the apps write to their stdout and stderr goes to
+/// crt's (byte for byte, or in lines with the app's name), and to the pod's
+/// journal. A restarted app connects anew and gets what is left of crt's
+/// stdin.
 ///
-/// While a writer is full, the app's output to it waits (and so does the
-/// app, once its socket's buffer is full): call resume() when the writer
-/// has room again.
+/// While a writer is full, or the pod's journald is behind, the output of
+/// the apps waits (and so do the apps, once their sockets' buffers are
+/// full): call resume() when a writer has room again.
 class StdioRelay {
  public:
   /// What the relay has to give up goes to `messages` as a warning.
@@ -42,12 +64,15 @@ class StdioRelay {
   StdioRelay(const StdioRelay&) = delete;
   StdioRelay& operator=(const StdioRelay&) = delete;
 
-  /// A writer has room again: the app's output to it goes on.
+  /// The pod's init, whose journald gets the copies of the apps' output.
+  void set_pod_leader(pid_t leader) noexcept;
+
+  /// A writer has room again: the apps' output to it goes on.
   void resume() noexcept;
 
-  /// Once the pod has ended: copies what its app wrote and crt has not
-  /// read yet (also from connections not yet accepted), waiting for room
-  /// in the writers as it goes.
+  /// Once the pod has ended: copies what its apps wrote and crt has not
+  /// read yet (also from connections not yet accepted) to crt's stdout and
+  /// stderr, waiting for room in the writers as it goes.
   void drain() noexcept;
 
  private:

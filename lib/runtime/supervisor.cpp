@@ -120,6 +120,7 @@ class Supervisor {
         tell(opts_.messages, "pod: " + std::string(l.message));
         return true;
       }
+      if (!opts_.journal_has_app_output) return true;  // the relay has it
       out_->write(output_line(l, opts_.prefix_app_names));
       full = out_->full();
       return !full;
@@ -148,6 +149,7 @@ class Supervisor {
     NspawnNotice notice = parse_nspawn_notice(std::string_view(buf, static_cast<size_t>(n)));
     if (notice.leader && s->leader_ <= 0) {
       s->leader_ = *notice.leader;
+      if (s->relay_ != nullptr) s->relay_->set_pod_leader(*notice.leader);
       if (s->opts_.on_leader) s->opts_.on_leader(*notice.leader);
     }
     if (notice.ready && !s->ready_) {

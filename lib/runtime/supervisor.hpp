@@ -21,6 +21,9 @@ struct SuperviseOptions {
   std::filesystem::path journal_dir;
   std::vector<std::string> apps;
   bool prefix_app_names = false;  ///< multi-app pods: "app: line"
+  /// The apps' output is read from the journal; false: it comes through
+  /// `stdio`, and the journal gives only the pod's own errors.
+  bool journal_has_app_output = true;
   /// nspawn's readiness socket (its NOTIFY_SOCKET); on READY=1 `ready_file`
   /// is created and READY=1 passed on to crt's own $NOTIFY_SOCKET, if any.
   int notify_fd = -1;
@@ -39,8 +42,9 @@ struct SuperviseOptions {
   /// PodEnd::error.
   int starter_fd = -1;
   std::function<void()> on_starter;
-  /// An interactive pod without a terminal: crt's stdin, stdout and stderr
-  /// are relayed to its app through these (see StdioRelay).
+  /// The apps' stdio sockets (see StdioRelay): an interactive pod without
+  /// a terminal has crt's stdin, stdout and stderr relayed to its app
+  /// through these; a pod that is not interactive its apps' output.
   std::optional<StdioSockets> stdio;
   /// Gets the pod's own errors ("pod: …").
   MessageSink messages;

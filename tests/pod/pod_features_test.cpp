@@ -40,7 +40,7 @@ TEST_F(PodFeaturesTest, HostVolumeReadWriteAndReadOnly) {
   r = crt({"run", "--volume=data,kind=host,source=" + data + ",readOnly=true", "busybox",
            "--mount=volume=data,target=/data", "--", "/bin/sh", "-c", "touch /data/x"});
   EXPECT_EQ(r.status, 1);
-  EXPECT_THAT(r.out, HasSubstr("Read-only file system"));
+  EXPECT_THAT(r.err, HasSubstr("Read-only file system"));
   EXPECT_FALSE(stdfs::exists(data + "/x"));
 }
 

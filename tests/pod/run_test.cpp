@@ -34,20 +34,54 @@ TEST_F(RunTest, KilledAppGivesShellStyleStatus) {
   EXPECT_EQ(r.status, 128 + 9) << r.err;
 }
 
-TEST_F(RunTest, StdoutAndStderrOfTheAppReachTheUser) {
-  Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", "echo out; echo err >&2; printf 'no newline'"});
+TEST_F(RunTest, StdoutAndStderrOfTheAppReachTheUsersByteForByte) {
+  Result r = crt({"run", "busybox", "--", "/bin/sh", "-c",
+                  "echo out; echo err >&2; printf 'a\\0b\\r\\n\\tx'; printf 'no newline' >&2"});
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, "out\nerr\nno newline\n");
+  EXPECT_EQ(r.out, std::string("out\na\0b\r\n\tx", 11));
+  EXPECT_EQ(r.err, "err\nno newline");
 }
 
-TEST_F(RunTest, OutputIsKeptInThePodsJournal) {
-  Result r = crt({"run", "busybox", "--", "/bin/echo", "in the journal"});
+TEST_F(RunTest, BinaryOutputSurvivesAPipe) {
+  // A tar stream out of the pod, read by the host's tar.
+  Result r = run({"/bin/sh", "-c",
+                  "'" + crt_bin_ + "' --dir='" + dir_ + "' run --net=none busybox -- tar c /etc/passwd /etc/group"
+                  " | tar tf -"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "etc/passwd\netc/group\n");
+}
+
+TEST_F(RunTest, OutputIsKeptInThePodsJournalAsTheAppUnits) {
+  Result r = crt({"run", "busybox", "--", "/bin/sh", "-c",
+                  "echo in the journal; echo from stderr >&2; sleep 0.2; printf 'last words'"});
   ASSERT_EQ(r.status, 0) << r.err;
   ASSERT_EQ(pods("run").size(), 1U);
   std::string journal = pod_dir(pods("run")[0]) + "/overlay/stage1/upper/var/log/journal";
-  Result j = run({"journalctl", "--no-pager", "-o", "cat", "-D", journal, "_SYSTEMD_UNIT=busybox.service"});
+  // As journald records what the pod's systemd connects for
+  // StandardOutput=journal: the unit, its identifier, the app's process.
+  Result j = run({"journalctl", "--no-pager", "-o", "cat", "-D", journal, "-u", "busybox.service",
+                  "_TRANSPORT=stdout", "SYSLOG_IDENTIFIER=busybox", "_COMM=sh"});
   EXPECT_EQ(j.status, 0) << j.err;
-  EXPECT_THAT(j.out, HasSubstr("in the journal"));
+  EXPECT_THAT(j.out, HasSubstr("in the journal\n"));
+  EXPECT_THAT(j.out, HasSubstr("from stderr\n"));
+  // The app had ended when crt read its last words: they go as the unit's
+  // flush command's.
+  j = run({"journalctl", "--no-pager", "-o", "cat", "-D", journal, "-u", "busybox.service", "MESSAGE=last words"});
+  EXPECT_EQ(j.out, "last words\n") << j.err;
+}
+
+TEST_F(RunTest, OutputAfterTheAppsProcessEndedIsKeptInTheJournalAsTheUnits) {
+  // The app's process has gone when its child writes: what crt cannot
+  // pass on as the app's process's, it copies into the journal once the
+  // unit's stop command asks for it, as that command's (in the unit's
+  // cgroup). Either way the lines are the unit's, whole.
+  Result r = crt({"run", "--net=none", "busybox", "--", "/bin/sh", "-c",
+                  "(trap '' TERM; sleep 0.5; echo late; printf 'and last') & printf 'early, '; echo 'in one line'"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "early, in one line\nlate\nand last");
+  std::string journal = pod_dir(pods("run").at(0)) + "/overlay/stage1/upper/var/log/journal";
+  Result j = run({"journalctl", "--no-pager", "-o", "cat", "-D", journal, "-u", "busybox.service", "_TRANSPORT=stdout"});
+  EXPECT_EQ(j.out, "early, in one line\nlate\nand last\n") << j.err;
 }
 
 TEST_F(RunTest, AFloodOfOutputReachesTheUserWhole) {

@@ -144,13 +144,13 @@ TEST_F(SandboxTest, DeniedSyscallFailsWithEperm) {
   // but @clock is not in the default allow-list.
   Result r = crt({"run", "busybox", "--", "adjtimex"});
   EXPECT_EQ(r.status, 1) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("Operation not permitted"));
+  EXPECT_THAT(r.err, HasSubstr("Operation not permitted"));
   // A filter of the user's own: mkdir removed.
   r = crt({"run", "busybox", "--seccomp=mode=remove,mkdir,mkdirat", "--", "mkdir", "/x"});
   EXPECT_EQ(r.status, 1);
-  EXPECT_THAT(r.out, HasSubstr("Operation not permitted"));
+  EXPECT_THAT(r.err, HasSubstr("Operation not permitted"));
   r = crt({"run", "busybox", "--seccomp=mode=remove,errno=ENOSYS,mkdir,mkdirat", "--", "mkdir", "/x"});
-  EXPECT_THAT(r.out, HasSubstr("Function not implemented"));
+  EXPECT_THAT(r.err, HasSubstr("Function not implemented"));
 }
 
 TEST_F(SandboxTest, CapabilitiesCanBeNarrowed) {

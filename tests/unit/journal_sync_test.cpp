@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -42,9 +43,15 @@ class FakeJournald {
       if (!c) return;
       std::string request;
       char buf[256];
-      for (ssize_t n; request.find('\0') == std::string::npos && (n = ::read(c.get(), buf, sizeof buf)) > 0;)
+      // A varlink call ends with a NUL, crt's flush request with a newline.
+      for (ssize_t n; request.find_first_of(std::string("\0\n", 2)) == std::string::npos &&
+                      (n = ::read(c.get(), buf, sizeof buf)) > 0;)
         request.append(buf, static_cast<size_t>(n));
       got_request_ = request.find("io.systemd.Journal.Synchronize") != std::string::npos;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        request_ = request;
+      }
       std::this_thread::sleep_for(delay);
       if (!reply.empty()) (void)!::write(c.get(), reply.c_str(), reply.size() + 1);  // with its NUL
       while (!done_) std::this_thread::sleep_for(milliseconds(10));
@@ -58,6 +65,10 @@ class FakeJournald {
   }
   const char* path() const { return path_.c_str(); }
   bool got_request() const { return got_request_; }
+  std::string request() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return request_;
+  }
 
  private:
   std::string dir_, path_;
@@ -65,6 +76,8 @@ class FakeJournald {
   std::thread server_;
   std::atomic<bool> done_{false};
   std::atomic<bool> got_request_{false};
+  mutable std::mutex mutex_;
+  std::string request_;
 };
 
 milliseconds since(Clock::time_point t) { return std::chrono::duration_cast<milliseconds>(Clock::now() - t); }
@@ -100,6 +113,21 @@ TEST(SyncJournal, AnErrorAnswerOrNoJournaldIsFalseAtOnce) {
   auto start = Clock::now();
   EXPECT_FALSE(sync_journal(std::chrono::seconds(5), {}, "/nonexistent/io.systemd.journal"));
   EXPECT_LT(since(start), milliseconds(100));
+}
+
+TEST(FlushOutput, NamesTheAppAndWaitsForCrtsAnswer) {
+  FakeJournald crt(milliseconds(600), "\n");
+  auto start = Clock::now();
+  EXPECT_TRUE(flush_output("web-1", std::chrono::seconds(5), {}, crt.path()));
+  EXPECT_GE(since(start), milliseconds(550));
+  EXPECT_EQ(crt.request(), "web-1\n");
+}
+
+TEST(FlushOutput, NoCrtOrNoAnswerIsFalse) {
+  EXPECT_FALSE(flush_output("web", std::chrono::seconds(5), {}, "/nonexistent/output-flush"));
+  FakeJournald crt(milliseconds(0), "");
+  int asked = 0;
+  EXPECT_FALSE(flush_output("web", std::chrono::seconds(5), [&] { return ++asked < 2; }, crt.path()));
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ class StdioRelayTest : public ::testing::Test {
   void start(int in) {
     out_writer_ = std::make_unique<OutputWriter>(ev_, user_out_.w.get(), [this] { relay_->resume(); }, [this] { ++gone_; });
     err_writer_ = std::make_unique<OutputWriter>(ev_, user_err_.w.get(), [this] { relay_->resume(); }, nullptr);
-    relay_ = std::make_unique<StdioRelay>(ev_, StdioSockets{in_.get(), out_.get(), err_.get()},
+    relay_ = std::make_unique<StdioRelay>(ev_, StdioSockets{in_.get(), {{out_.get(), "app", false}, {err_.get(), "app", true}}},
                                           UserStdio{in, out_writer_.get(), err_writer_.get()},
                                           [this](std::string_view m) { messages_ += std::string(m) + "\n"; });
   }

@@ -1,0 +1,95 @@
+#include "runtime/journal_stream.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+
+namespace crt::runtime {
+
+namespace {
+
+/// Waits for `pid`; its exit status, or -1.
+int wait_status(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+std::string journal_stream_header(const std::string& app) {
+  // identifier, unit, priority (LOG_DAEMON|LOG_INFO, systemd's default
+  // SyslogFacility= and SyslogLevel=), level prefix, and forwarding to
+  // syslog, kmsg and the console (none).
+  return app + "\n" + app + ".service\n30\n1\n0\n0\n0\n";
+}
+
+UniqueFd open_journal_stream(pid_t leader) {
+  std::string proc = "/proc/" + std::to_string(leader);
+  std::string socket_path = proc + "/root/run/systemd/journal/stdout";
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof addr.sun_path) throw Error("the pod's journal socket path is too long");
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  UniqueFd pid_ns = fs::open_fd(proc + "/ns/pid", O_RDONLY);
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!sock) throw_errno("creating a socket for the pod's journal");
+
+  // Only system calls after fork: crt has threads.
+  pid_t child = ::fork();
+  if (child < 0) throw_errno("forking to connect to the pod's journal");
+  if (child == 0) {
+    if (::setns(pid_ns.get(), CLONE_NEWPID) < 0) _exit(errno);
+    pid_t connector = ::fork();  // the first process in the pod's namespace
+    if (connector < 0) _exit(errno);
+    if (connector == 0) {
+      if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) _exit(errno);
+      _exit(0);
+    }
+    int status = 0;
+    while (::waitpid(connector, &status, 0) < 0)
+      if (errno != EINTR) _exit(ECHILD);
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : ECHILD);
+  }
+  int status = wait_status(child);
+  if (status != 0) {
+    if (status < 0) throw Error("connecting to the pod's journal: its helper process died");
+    throw_errno(status, "connecting to the pod's journal " + quote(socket_path));
+  }
+  ::shutdown(sock.get(), SHUT_RD);
+  if (::fcntl(sock.get(), F_SETFL, ::fcntl(sock.get(), F_GETFL) | O_NONBLOCK) < 0)
+    throw_errno("setting up the pod's journal stream");
+  return sock;
+}
+
+ssize_t send_as(int stream, std::string_view data, const JournalSender& sender) {
+  ucred cred{sender.pid, sender.uid, sender.gid};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof cred)] = {};
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_CREDENTIALS;
+  c->cmsg_len = CMSG_LEN(sizeof cred);
+  std::memcpy(CMSG_DATA(c), &cred, sizeof cred);
+  ssize_t n;
+  while ((n = ::sendmsg(stream, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR) {
+  }
+  return n;
+}
+
+}  // namespace crt::runtime

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "common/fd.hpp"
+
+namespace crt::runtime {
+
+/// What starts a stream to journald's stdout socket for `app`'s output, as
+/// the pod's systemd writes it for StandardOutput=journal: the identifier
+/// (SyslogIdentifier=, the app's name), its unit, priority (daemon.info),
+/// level prefixes parsed, no forwarding.
+std::string journal_stream_header(const std::string& app);
+
+/// A stream into the journald of the pod whose init is `leader` (a host
+/// PID), non-blocking, for send_as(); its first bytes are to be
+/// journal_stream_header().
+///
+/// journald refuses a stream whose peer is outside its PID namespace (and,
+/// in systemd 252, stops taking streams at all after one): a child of
+/// crt's joins the pod's, connects, and is reaped before this returns.
+UniqueFd open_journal_stream(pid_t leader);
+
+/// The process journald is to take a stream's bytes as written by: its
+/// host PID, and the user and group it is told.
+struct JournalSender {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+/// Sends what it can of `data` on `stream` as written by `sender`, without
+/// blocking: what was sent, or -1 with errno (EAGAIN: journald is behind;
+/// ESRCH: `sender` is gone).
+///
+/// journald attributes a stream's lines to the process that sent them
+/// (_PID, _COMM, _SYSTEMD_UNIT from its cgroup …): crt, root, tells it
+/// (SCM_CREDENTIALS) the app's process, as if that had written them, as it
+/// did.
+ssize_t send_as(int stream, std::string_view data, const JournalSender& sender);
+
+}  // namespace crt::runtime
