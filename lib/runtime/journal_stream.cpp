@@ -42,7 +42,9 @@ UniqueFd open_journal_stream(pid_t leader) {
   if (socket_path.size() >= sizeof addr.sun_path) throw Error("the pod's journal socket path is too long");
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
   UniqueFd pid_ns = fs::open_fd(proc + "/ns/pid", O_RDONLY);
-  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  // Non-blocking already for connect(): a journald whose queue is full is
+  // an error, not a wait in crt's loop.
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!sock) throw_errno("creating a socket for the pod's journal");
 
   // Only system calls after fork: crt has threads.
@@ -67,13 +69,11 @@ UniqueFd open_journal_stream(pid_t leader) {
     throw_errno(status, "connecting to the pod's journal " + quote(socket_path));
   }
   ::shutdown(sock.get(), SHUT_RD);
-  if (::fcntl(sock.get(), F_SETFL, ::fcntl(sock.get(), F_GETFL) | O_NONBLOCK) < 0)
-    throw_errno("setting up the pod's journal stream");
   return sock;
 }
 
 ssize_t send_as(int stream, std::string_view data, const JournalSender& sender) {
-  ucred cred{sender.pid, sender.uid, sender.gid};
+  ucred cred{sender.pid, 0, 0};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof cred)] = {};
   iovec iov{const_cast<char*>(data.data()), data.size()};
   msghdr msg{};

@@ -25,11 +25,11 @@ std::string journal_stream_header(const std::string& app);
 UniqueFd open_journal_stream(pid_t leader);
 
 /// The process journald is to take a stream's bytes as written by: its
-/// host PID, and the user and group it is told.
+/// host PID. crt tells journald user and group 0: it takes the stream's
+/// unit from the header only from root, as from the pod's systemd, which
+/// connects an app's stream before it drops privileges.
 struct JournalSender {
   pid_t pid = 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
 };
 
 /// Sends what it can of `data` on `stream` as written by `sender`, without

@@ -134,8 +134,7 @@ struct StdioListeners {
       for (bool is_stderr : {false, true}) {
         std::string name = mount::output_socket(a.name, is_stderr);
         std::string what = std::string("the ") + (is_stderr ? "stderr" : "stdout") + " socket of app " + quote(a.name);
-        sockets.outputs.push_back(
-            {add(listen_in_pod_etc(pod, name.c_str(), what)), a.name, is_stderr, a.uid.value_or(0), a.gid.value_or(0)});
+        sockets.outputs.push_back({add(listen_in_pod_etc(pod, name.c_str(), what)), a.name, is_stderr});
       }
     sockets.flush = add(listen_in_pod_etc(pod, mount::kPodOutputFlushSocket, "the apps' output flush socket"));
     sockets.prefix_app_names = m.apps.size() > 1;

@@ -68,6 +68,7 @@ struct StdioRelay::Impl {
     UniqueFd journal;     ///< the copy's stream, once there is output
     bool journal_failed = false;
     bool flushed = false;  ///< the app has ended: its last line goes as it is
+    bool journal_cut = false;  ///< some output was left out of the copy
     std::string journal_pending;  ///< not yet taken by journald
     size_t journal_off = 0;
     sd_event_source* journal_src = nullptr;  ///< journal writable
@@ -148,7 +149,7 @@ struct StdioRelay::Impl {
     o->socket = &socket;
     o->conn = std::move(conn);
     o->to = socket.is_stderr ? user_.err : user_.out;
-    o->sender = {peer_pid(o->conn.get()), socket.uid, socket.gid};
+    o->sender = {peer_pid(o->conn.get())};
     if (int r = sd_event_add_io(ev_, &o->src, o->conn.get(), EPOLLIN, &Impl::on_output, o.get()); r < 0) {
       warn("dropping the output of app " + quote(socket.app) + ": " + std::strerror(-r));
       return;
@@ -158,8 +159,10 @@ struct StdioRelay::Impl {
 
   static int on_output(sd_event_source*, int, uint32_t, void* data) {
     auto* o = static_cast<Output*>(data);
-    o->impl->read_output(*o);
-    o->impl->settle(o);
+    Impl* impl = o->impl;  // settle() may remove `o`
+    impl->read_output(*o);
+    impl->settle(o);
+    impl->answer_flush_requests();
     return 0;
   }
 
@@ -214,25 +217,31 @@ struct StdioRelay::Impl {
     write_journal(o);  // a last line without its newline too
   }
 
-  /// Pauses or resumes reading `o`, removes it once it has ended and its
-  /// journal copy is out, and answers the flush requests that waited for it.
+  /// Pauses or resumes reading `o`, or removes it once it has ended and its
+  /// journal copy is out.
   void settle(Output* o) {
     if (o->eof && journal_done(*o)) {
       remove_output(o);
     } else if (!o->eof) {
-      bool pause = o->to->full() || o->journal_pending.size() - o->journal_off > kJournalLimit;
+      bool pause = o->to->full() || journal_behind(*o);
       if (pause != o->paused) {
         o->paused = pause;
         sd_event_source_set_enabled(o->src, pause ? SD_EVENT_OFF : SD_EVENT_ON);
       }
     }
-    answer_flush_requests();
+  }
+
+  /// journald is behind with `o`'s copy: the app is to wait for it. Not
+  /// while there is no one to send it as (see write_journal()): the app
+  /// would wait for a flush request that comes only once it has ended.
+  bool journal_behind(const Output& o) const {
+    return o.sender.pid > 0 && o.journal_pending.size() - o.journal_off > kJournalLimit;
   }
 
   void resume() {
     // settle() may remove outputs; none is removed on resuming.
     for (auto& o : outputs_)
-      if (o->paused && !o->eof && !o->to->full() && o->journal_pending.size() - o->journal_off <= kJournalLimit) {
+      if (o->paused && !o->eof && !o->to->full() && !journal_behind(*o)) {
         o->paused = false;
         sd_event_source_set_enabled(o->src, SD_EVENT_ON);
       }
@@ -267,14 +276,23 @@ struct StdioRelay::Impl {
         return;
       }
     }
+    if (o.sender.pid <= 0 && o.journal_pending.size() - o.journal_off > kJournalLimit) {
+      // Nobody to send it as, and more than a flush request could bring
+      // in: what follows is the user's alone.
+      if (!o.journal_cut) warn("output of app " + quote(o.socket->app) + " after its process ended is not all in the pod's journal");
+      o.journal_cut = true;
+      return;
+    }
     o.journal_pending.append(data);
     write_journal(o);
   }
 
   static int on_journal_writable(sd_event_source*, int, uint32_t, void* data) {
     auto* o = static_cast<Output*>(data);
-    o->impl->write_journal(*o);
-    o->impl->settle(o);  // resumes reading it, or removes it
+    Impl* impl = o->impl;  // settle() may remove `o`
+    impl->write_journal(*o);
+    impl->settle(o);  // resumes reading it, or removes it
+    impl->answer_flush_requests();
     return 0;
   }
 
@@ -375,7 +393,7 @@ struct StdioRelay::Impl {
   /// in the listeners' queues). It is read now, whether or not crt's
   /// writers are full: there is no more of it. Its journal copy goes on as
   /// written by `requester`, a process of the app's unit (ExecStopPost=).
-  void flush_app(const std::string& app, pid_t requester) {
+  void flush_app(std::string app, pid_t requester) {
     for (auto& li : listeners_)
       if (li.kind == Kind::kOut && li.output->app == app && li.src != nullptr)
         while (accept_on(li)) {
@@ -389,7 +407,7 @@ struct StdioRelay::Impl {
       write_journal(*o);
       while (!o->eof && read_output(*o)) {
       }
-      if (o->eof && journal_done(*o)) remove_output(o);
+      settle(o);  // removes it, or resumes it if it stays open
     }
   }
 

@@ -18,8 +18,6 @@ struct OutputSocket {
   int fd = -1;
   std::string app;
   bool is_stderr = false;  ///< copied to crt's stderr, else to its stdout
-  uid_t uid = 0;  ///< the app's user and group, for its journal copy
-  gid_t gid = 0;
 };
 
 /// The listening sockets of a pod's stdio.
