@@ -70,10 +70,17 @@ void close_journal(sd_journal* j, int inotify_fd) {
 
 }  // namespace
 
-std::string output_line(const JournalLine& l, bool with_app_name) {
+std::string app_line(std::string_view app, std::string_view text) {
   std::string line;
-  line.reserve(l.app.size() + l.message.size() + 3);
-  if (with_app_name) line.append(l.app).append(": ");
+  line.reserve(app.size() + text.size() + 3);
+  line.append(app).append(": ").append(text).push_back('\n');
+  return line;
+}
+
+std::string output_line(const JournalLine& l, bool with_app_name) {
+  if (with_app_name) return app_line(l.app, l.message);
+  std::string line;
+  line.reserve(l.message.size() + 1);
   line.append(l.message).push_back('\n');
   return line;
 }

@@ -27,6 +27,9 @@ struct JournalLine {
 /// `with_app_name` (a pod of several apps) "APP: MESSAGE\n".
 std::string output_line(const JournalLine& l, bool with_app_name);
 
+/// A line of app `app` in a pod of several apps: "APP: TEXT\n".
+std::string app_line(std::string_view app, std::string_view text);
+
 /// Reads a pod's journal (the directory journald writes inside stage1) from
 /// the host, oldest first, as new entries arrive.
 class PodJournal {

@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "runtime/journal_stream.hpp"
+#include "runtime/pod_journal.hpp"
 
 namespace crt::runtime {
 
@@ -199,7 +200,7 @@ struct StdioRelay::Impl {
         o.partial.append(data.substr(0, nl));
         data.remove_prefix(nl + 1);
       }
-      lines.append(o.socket->app).append(": ").append(o.partial).push_back('\n');
+      lines += app_line(o.socket->app, o.partial);
       o.partial.clear();
     }
     if (!lines.empty()) o.to->write(lines);
@@ -211,7 +212,7 @@ struct StdioRelay::Impl {
     o.eof = true;
     o.src = sd_event_source_disable_unref(o.src);
     if (!o.partial.empty()) {
-      o.to->write(o.socket->app + ": " + o.partial + "\n");
+      o.to->write(app_line(o.socket->app, o.partial));
       o.partial.clear();
     }
     write_journal(o);  // a last line without its newline too
