@@ -30,6 +30,8 @@
 #include "common/fs.hpp"
 #include "pod/rootfs_lookup.hpp"
 #include "runtime/app_process.hpp"
+#include "runtime/images.hpp"
+#include "sandbox/pod_filter.hpp"
 #include "sandbox/syscall_groups.hpp"
 
 namespace crt::runtime {
@@ -161,7 +163,8 @@ struct Plan {
   UniqueFd root;
   std::string workdir;
   Credentials creds;
-  std::vector<sock_filter> filter;
+  std::optional<sandbox::PodFilter> pod_filter;  ///< the one over the whole pod
+  std::vector<sock_filter> filter;               ///< the app's own
   std::vector<std::string> argv, env;
   std::string exec_path;
 };
@@ -209,6 +212,7 @@ constexpr int kStepCgroup = 8;
   if (::syscall(SYS_capget, &h, now) < 0) fail(err_fd, 5);
   uint64_t permitted = now[0].permitted | (static_cast<uint64_t>(now[1].permitted) << 32);
   if (!set_caps(permitted, permitted, 0)) fail(err_fd, 5);
+  if (p.pod_filter && sandbox::install_pod_filter(*p.pod_filter) != 0) fail(err_fd, 4);
   if (!p.filter.empty()) {
     sock_fprog prog{static_cast<unsigned short>(p.filter.size()), p.filter.data()};
     if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) fail(err_fd, 4);
@@ -320,7 +324,10 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
   for (const char* ns : {"cgroup", "ipc", "uts", "net", "pid", "mnt"})
     p.namespaces.push_back(fs::open_fd(proc + "/ns/" + ns, O_RDONLY));
   p.cgroup = app_cgroup(*pid);
-  if (p.creds.seccomp) p.filter = filter_program(app);
+  if (p.creds.seccomp) {
+    p.pod_filter = sandbox::find_pod_filter(default_data_dir());
+    p.filter = filter_program(app);
+  }
 
   pod::AppManifest probe = app;
   probe.env.clear();

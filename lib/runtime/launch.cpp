@@ -220,7 +220,7 @@ cgroup::PodCgroup pod_cgroup(const HostMode& host, const pod::PodManifest& m) {
 
 Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts,
                    const cgroup::PodCgroup& cg, const SignalBlock& signals,
-                   const std::string& netns) {
+                   const std::string& netns, std::optional<sandbox::PodFilter> filter) {
   NspawnOptions nopts;
   nopts.network_namespace_path = netns;
   nopts.stage1_rootfs = pod.stage1_rootfs();
@@ -236,7 +236,13 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
   // nspawn's inner child writes its warnings to the pod's console, which an
   // interactive pod shares with the user's terminal.
   if (tty && !opts.debug) add.emplace_back("SYSTEMD_LOG_LEVEL=crit");
-  s.env = environment_with({"SYSTEMD_COLORS", "NOTIFY_SOCKET"}, add);
+  s.seccomp = std::move(filter);
+  // nspawn's own filter is the same as crt's: it need not compile it again.
+  // (It then also ignores SystemCallFilter= of .nspawn files, which crt's
+  // pods, named by UUID, do not have.) A SYSTEMD_SECCOMP of the user's is
+  // dropped: without crt's filter, nspawn's is needed.
+  if (s.seccomp) add.emplace_back("SYSTEMD_SECCOMP=0");
+  s.env = environment_with({"SYSTEMD_COLORS", "NOTIFY_SOCKET", "SYSTEMD_SECCOMP"}, add);
   s.cgroup = cg.open_entry();
   s.own_process_group = !tty;
   s.mask = signals.saved();
@@ -394,6 +400,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   trace("wrote the units");
   check_interrupted();
 
+  // Read first: a bad file fails the pod before anything is set up.
+  std::optional<sandbox::PodFilter> filter = sandbox::find_pod_filter(ctx.data_dir);
+  trace(filter ? "read the pod's system call filter from " + (ctx.data_dir / "pod-seccomp.bpf").string()
+               : "no pod-seccomp.bpf in " + ctx.data_dir.string() + ": nspawn compiles its own filter");
+
   HostMode host = detect_host();
   trace(host.systemd ? (host.in_unit ? "host runs systemd; the pod registers with unit " + host.unit
                                      : "host runs systemd; the pod gets scope " + cgroup::PodCgroup::scope_name(m.machine_name()))
@@ -415,7 +426,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
 
   net::PodNetwork network = net::PodNetwork::create(pod.path(), m, {ctx.config_dir, ctx.trace, ctx.messages});
   UniqueFd notify = bind_notify_socket(pod.notify_socket());
-  Spawn s = nspawn_spawn(pod, m, opts, cg, signals, network.namespace_path());
+  Spawn s = nspawn_spawn(pod, m, opts, cg, signals, network.namespace_path(), std::move(filter));
   s.keep_fd = pod.lock().fd();  // the pod stays locked (= running) while nspawn lives
   UniqueFd gate;
   if (machine.needs_scope()) {

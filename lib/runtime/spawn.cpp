@@ -14,6 +14,18 @@ extern char** environ;
 
 namespace crt::runtime {
 
+namespace {
+
+/// "WHAT: EPERM\n" on fd 2. strerrorname_np only looks up a table.
+void child_error(const char* what, int err) {
+  const char* name = strerrorname_np(err);
+  if (name == nullptr) name = "unknown errno";
+  const char* parts[] = {what, ": ", name, "\n"};
+  for (const char* part : parts) (void)!::write(2, part, std::strlen(part));
+}
+
+}  // namespace
+
 pid_t spawn(Spawn& s) {
   std::vector<char*> argv;
   for (auto& a : s.argv) argv.push_back(a.data());
@@ -43,6 +55,12 @@ pid_t spawn(Spawn& s) {
   if (s.stderr_fd) ::dup2(s.stderr_fd.get(), 2);
   if (s.keep_fd >= 0) ::fcntl(s.keep_fd, F_SETFD, 0);
   ::sigprocmask(SIG_SETMASK, &s.mask, nullptr);
+  if (s.seccomp) {
+    if (int err = sandbox::install_pod_filter(*s.seccomp); err != 0) {
+      child_error("crt: loading the pod's system call filter (pod-seccomp.bpf) failed", err);
+      _exit(126);
+    }
+  }
   ::execvpe(argv[0], argv.data(), envp.data());
   _exit(127);
 }

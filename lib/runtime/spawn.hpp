@@ -3,11 +3,13 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cgroup/cgroup.hpp"
 #include "common/fd.hpp"
+#include "sandbox/pod_filter.hpp"
 
 namespace crt::runtime {
 
@@ -25,6 +27,9 @@ struct Spawn {
   int start_gate_peer = -1;  ///< the parent's end of the gate: closed in the child
   bool own_process_group = false;
   sigset_t mask{};
+  /// Loaded in the child just before it executes the command; if that
+  /// fails, the child says so on its stderr and exits with 126.
+  std::optional<sandbox::PodFilter> seccomp;
 };
 
 /// Forks and executes the command; when crt dies the child gets SIGTERM

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "pod_fixture.hpp"
+#include "sandbox/pod_filter.hpp"
 
 namespace crt::test {
 namespace {
@@ -61,6 +62,11 @@ TEST_F(EnterTest, TakesOnTheAppsIdentityAndSandbox) {
   EXPECT_THAT(r.out, HasSubstr("CapEff:\t" + app_status("CapEff") + "\n"));
   EXPECT_THAT(r.out, HasSubstr("NoNewPrivs:\t" + app_status("NoNewPrivs") + "\n"));
   EXPECT_THAT(r.out, HasSubstr("Seccomp:\t2\n"));
+  // Under the filter over the whole pod as well as the app's own.
+  std::filesystem::path data = std::filesystem::path(crt_bin_).parent_path().parent_path() / "lib" / "crt";
+  size_t pod_programs = sandbox::read_pod_filter(data / "pod-seccomp.bpf").programs.size();
+  r = enter({"/bin/sh", "-c", "grep Seccomp_filters /proc/self/status"});
+  EXPECT_EQ(r.out, "Seccomp_filters:\t" + std::to_string(pod_programs + 1) + "\n");
 }
 
 TEST_F(EnterTest, JoinsTheAppsNamespacesAndCgroup) {

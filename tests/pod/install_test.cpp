@@ -18,7 +18,8 @@ TEST_F(InstallTest, InstalledCrtRunsPodsFromItsPrefix) {
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   std::string prefix = dest + "/opt/crt-test";
   for (const char* f : {"bin/crt", "lib/crt/prepare-app", "lib/crt/app-exited", "lib/crt/stage1.tar",
-                        "lib/crt/stage1.tar.sha256", "lib/crt/images/busybox.tar", "lib/crt/images/busybox.json"})
+                        "lib/crt/stage1.tar.sha256", "lib/crt/pod-seccomp.bpf", "lib/crt/images/busybox.tar",
+                        "lib/crt/images/busybox.json"})
     EXPECT_TRUE(std::filesystem::exists(prefix + "/" + f)) << f;
   r = run({prefix + "/bin/crt", "--dir=" + dir_ + "/state", "run", "busybox", "--", "/bin/echo", "installed"});
   EXPECT_EQ(r.status, 0) << r.err;

@@ -1,6 +1,9 @@
 // The sandbox of an app, checked from the host the way the seed document
 // inspects a pod: /proc/PID/status, /proc/PID/ns, /proc/PID/cgroup, cgroup files.
 
+#include <linux/filter.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -8,6 +11,7 @@
 #include <thread>
 
 #include "pod_fixture.hpp"
+#include "sandbox/pod_filter.hpp"
 
 namespace crt::test {
 namespace {
@@ -55,6 +59,18 @@ class SandboxTest : public PodTest {
     }
     return {};
   }
+  /// A copy of crt in a prefix of its own whose data directory has all but
+  /// pod-seccomp.bpf.
+  std::string crt_without_pod_filter() {
+    stdfs::path data = stdfs::path(crt_bin_).parent_path().parent_path() / "lib" / "crt";
+    stdfs::path prefix = dir_ + "/prefix";
+    stdfs::create_directories(prefix / "bin");
+    stdfs::create_directories(prefix / "lib" / "crt");
+    stdfs::copy_file(crt_bin_, prefix / "bin" / "crt", stdfs::copy_options::overwrite_existing);
+    for (const char* f : {"stage1.tar", "stage1.tar.sha256", "images"})
+      if (!stdfs::is_symlink(prefix / "lib" / "crt" / f)) stdfs::create_symlink(data / f, prefix / "lib" / "crt" / f);
+    return (prefix / "bin" / "crt").string();
+  }
   std::unique_ptr<Process> pod_;
   std::string uuid_;
 };
@@ -69,6 +85,95 @@ TEST_F(SandboxTest, CapabilityBoundingSetAndSeccompAreRktsDefaults) {
   EXPECT_THAT(decoded.out, HasSubstr("cap_chown,cap_dac_override,cap_fowner,cap_fsetid,cap_kill,cap_setgid,cap_setuid,"
                                      "cap_setpcap,cap_net_bind_service,cap_net_raw,cap_sys_chroot,cap_mknod,"
                                      "cap_audit_write,cap_setfcap"));
+}
+
+/// The BPF programs of the seccomp filters on `pid`, oldest first, read
+/// with ptrace (the process is interrupted for a moment).
+std::vector<std::string> seccomp_programs(pid_t pid) {
+  std::vector<std::string> out;
+  if (::ptrace(PTRACE_SEIZE, pid, nullptr, nullptr) != 0) return {"(ptrace failed)"};
+  ::ptrace(PTRACE_INTERRUPT, pid, nullptr, nullptr);
+  ::waitpid(pid, nullptr, __WALL);
+  for (long i = 0;; ++i) {
+    long n = ::ptrace(static_cast<__ptrace_request>(PTRACE_SECCOMP_GET_FILTER), pid, i, nullptr);
+    if (n <= 0) break;
+    std::string prog(static_cast<size_t>(n) * sizeof(sock_filter), '\0');
+    ::ptrace(static_cast<__ptrace_request>(PTRACE_SECCOMP_GET_FILTER), pid, i, prog.data());
+    out.push_back(std::move(prog));
+  }
+  ::ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
+  return out;
+}
+
+std::vector<std::string> programs_of(const sandbox::PodFilter& f) {
+  std::vector<std::string> out;
+  for (const auto& p : f.programs)
+    out.emplace_back(reinterpret_cast<const char*>(p.data()), p.size() * sizeof(sock_filter));
+  return out;
+}
+
+pid_t parent_of(pid_t pid) {
+  std::string ppid = read_file("/proc/" + std::to_string(pid) + "/stat");
+  ppid = ppid.substr(ppid.rfind(')') + 4);
+  return static_cast<pid_t>(std::stol(ppid));
+}
+
+// crt loads nspawn's filter, compiled at build time, instead of having
+// nspawn compile it for every pod: the pod's systemd carries exactly the
+// programs nspawn of this machine makes itself, and each app adds its own.
+TEST_F(SandboxTest, ThePodRunsUnderTheFilterNspawnWouldHaveCompiled) {
+  stdfs::path data = stdfs::path(crt_bin_).parent_path().parent_path() / "lib" / "crt";
+  std::vector<std::string> built = programs_of(sandbox::read_pod_filter(data / "pod-seccomp.bpf"));
+  pid_t app = start_sleeper({});
+  ASSERT_GT(app, 0);
+  pid_t leader = parent_of(app);
+  EXPECT_EQ(read_file("/proc/" + std::to_string(leader) + "/comm"), "systemd\n");
+  // nspawn was told to skip its own, so these are crt's.
+  auto nspawn_skips_its_filter = [](pid_t nspawn) {
+    std::string env = read_file("/proc/" + std::to_string(nspawn) + "/environ");
+    const std::string nul(1, '\0');
+    return (nul + env).find(nul + "SYSTEMD_SECCOMP=0" + nul) != std::string::npos;
+  };
+  EXPECT_TRUE(nspawn_skips_its_filter(parent_of(leader)));
+  std::vector<std::string> pod = seccomp_programs(leader);
+  EXPECT_EQ(pod, built);
+  std::vector<std::string> app_programs = seccomp_programs(app);
+  ASSERT_GT(app_programs.size(), pod.size());
+  EXPECT_TRUE(std::equal(pod.begin(), pod.end(), app_programs.begin()));
+
+  // A crt whose data directory lacks the file leaves the filter to nspawn,
+  // also when the user's environment says to skip it.
+  std::vector<std::string> argv = crt_argv({"run", "--net=none", "--uuid-file-save=" + dir_ + "/uuid2", "busybox",
+                                            "--", "/bin/sleep", "60"});
+  argv[0] = crt_without_pod_filter();
+  Process other(argv, {.env = {"SYSTEMD_SECCOMP=0"}, .timeout = std::chrono::seconds(60), .input = {},
+                       .new_session = false});
+  std::string uuid = wait_uuid(dir_ + "/uuid2");
+  ASSERT_FALSE(uuid.empty());
+  pid_t other_app = -1;
+  for (int i = 0; i < 500 && other_app < 0; ++i) {
+    pid_t p = wait_app_pid(uuid, "busybox");
+    if (p > 0 && read_file("/proc/" + std::to_string(p) + "/comm") == "sleep\n") other_app = p;
+    else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(other_app, 0);
+  EXPECT_FALSE(nspawn_skips_its_filter(parent_of(parent_of(other_app))));
+  EXPECT_EQ(seccomp_programs(parent_of(other_app)), built);
+  other.signal(SIGTERM);
+  EXPECT_EQ(other.wait().status, 128 + SIGTERM);
+}
+
+TEST_F(SandboxTest, AFilterTheKernelRefusesFailsThePodClearly) {
+  std::string crt_copy = crt_without_pod_filter();
+  sandbox::PodFilter bad;
+  bad.arch = sandbox::compile_pod_filter().arch;
+  bad.programs.push_back({sock_filter{0xffff, 0, 0, 0}});
+  sandbox::write_pod_filter(bad, stdfs::path(crt_copy).parent_path().parent_path() / "lib/crt/pod-seccomp.bpf");
+  std::vector<std::string> argv = crt_argv({"run", "--net=none", "busybox", "--", "/bin/true"});
+  argv[0] = crt_copy;
+  Result r = run(argv);
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("crt: loading the pod's system call filter (pod-seccomp.bpf) failed: EINVAL\n"));
 }
 
 TEST_F(SandboxTest, NamespacesDifferFromTheHostExceptUser) {

@@ -1,0 +1,196 @@
+#include "sandbox/pod_filter.hpp"
+
+#include <gtest/gtest.h>
+#include <linux/keyctl.h>
+#include <linux/netlink.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/error.hpp"
+#include "store/digest.hpp"
+#include "test_support.hpp"
+
+namespace crt::sandbox {
+namespace {
+
+using test::Scratch;
+
+bool same(const PodFilter& a, const PodFilter& b) {
+  if (a.programs.size() != b.programs.size()) return false;
+  for (size_t i = 0; i < a.programs.size(); ++i) {
+    const auto& x = a.programs[i];
+    const auto& y = b.programs[i];
+    if (x.size() != y.size() || std::memcmp(x.data(), y.data(), x.size() * sizeof(sock_filter)) != 0) return false;
+  }
+  return true;
+}
+
+std::string read_error(const std::string& content) {
+  Scratch s;
+  test::write_text(s / "f.bpf", content);
+  try {
+    read_pod_filter(s / "f.bpf");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(PodFilter, CompilesOneAllowListPerArchitectureAndAnAuditMask) {
+  PodFilter f = compile_pod_filter();
+  ASSERT_GE(f.programs.size(), 2u);
+  for (const auto& p : f.programs) {
+    EXPECT_GT(p.size(), 0u);
+    EXPECT_LE(p.size(), size_t{BPF_MAXINSNS});
+  }
+  // Compiling is deterministic, so the file made at build time is what
+  // this libseccomp makes.
+  EXPECT_TRUE(same(f, compile_pod_filter()));
+}
+
+TEST(PodFilter, FileRoundTrip) {
+  Scratch s;
+  PodFilter f = compile_pod_filter();
+  write_pod_filter(f, s / "pod-seccomp.bpf");
+  EXPECT_TRUE(same(f, read_pod_filter(s / "pod-seccomp.bpf")));
+}
+
+/// A filter file with a header that fits its body (sha256), but for the
+/// given architecture and program count.
+std::string file_with(uint32_t arch, size_t programs, const std::string& body) {
+  store::Sha256 h;
+  h.update(body);
+  return "crt-pod-seccomp 1 arch=" + std::to_string(arch) + " programs=" + std::to_string(programs) +
+         " sha256=" + h.hex() + "\n" + body;
+}
+
+std::string program(uint32_t n, uint32_t instructions) {
+  std::string out(reinterpret_cast<const char*>(&n), sizeof n);
+  sock_filter allow{BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW};
+  for (uint32_t i = 0; i < instructions; ++i) out.append(reinterpret_cast<const char*>(&allow), sizeof allow);
+  return out;
+}
+
+TEST(PodFilter, MalformedFilesAreRefusedNamingTheFile) {
+  uint32_t native = seccomp_arch_native();
+  EXPECT_NE(read_error("").find("not a crt pod filter file"), std::string::npos) << read_error("");
+  EXPECT_NE(read_error("#!/bin/sh\n").find("f.bpf"), std::string::npos);
+  EXPECT_NE(read_error("crt-pod-seccomp 1 arch=x\n").find("header is malformed"), std::string::npos);
+  // Any change to the programs.
+  std::string good = file_with(native, 1, program(1, 1));
+  EXPECT_EQ(read_error(good), "(no error)");
+  std::string flipped = good;
+  flipped.back() = static_cast<char>(flipped.back() ^ 1);
+  EXPECT_NE(read_error(flipped).find("corrupt"), std::string::npos) << read_error(flipped);
+  // Cut off between two programs: the count says so.
+  std::string two = program(1, 1) + program(1, 1);
+  EXPECT_EQ(read_error(file_with(native, 2, two)), "(no error)");
+  EXPECT_NE(read_error(file_with(native, 2, program(1, 1))).find("holds 1 programs, its header says 2"),
+            std::string::npos);
+  EXPECT_NE(read_error(file_with(native, 0, "")).find("holds 0 programs"), std::string::npos);
+  // Another machine's file lets this machine's system calls through.
+  EXPECT_NE(read_error(file_with(native ^ 1, 1, program(1, 1))).find("for another architecture"), std::string::npos);
+  EXPECT_NE(read_error(file_with(native, 1, program(0, 0))).find("a program of 0 instructions"), std::string::npos);
+  EXPECT_NE(read_error(file_with(native, 1, program(3, 2))).find("truncated"), std::string::npos);
+  EXPECT_NE(read_error(file_with(native, 1, program(1, 1) + "x")).find("truncated"), std::string::npos);
+}
+
+/// What a system call gives under the filter, in a child: "ok" (or with
+/// `value`, its result) or the errno's name.
+std::string under_filter(const PodFilter& f, long (*call)(), bool value = false) {
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    // Unprivileged tests load it as nspawn's would be without CAP_SYS_ADMIN.
+    ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    int err = install_pod_filter(f);
+    std::string out;
+    if (err != 0) {
+      out = std::string("install failed: ") + strerrorname_np(err);
+    } else {
+      errno = 0;
+      long r = call();
+      out = r < 0 ? strerrorname_np(errno) : value ? std::to_string(r) : "ok";
+    }
+    (void)!::write(fds[1], out.data(), out.size());
+    _exit(0);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[128];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  ::waitpid(pid, nullptr, 0);
+  return out;
+}
+
+TEST(PodFilter, AllowsOrdinaryCallsAndDeniesWhatNspawnDenies) {
+  PodFilter f = compile_pod_filter();
+  EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::getpid()); }), "ok");
+  EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)); }), "ok");
+  // The kernel's keyrings are not namespaced: a pod gets none of them.
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0); }),
+            "EPERM");
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_add_key, "user", "crt-test", "x", 1, KEY_SPEC_PROCESS_KEYRING); }),
+            "EPERM");
+  // Audit: "off" for the pod.
+  EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT)); }),
+            "EAFNOSUPPORT");
+  // The pod's systemd loads the apps' own filters.
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_seccomp, 2 /* SECCOMP_GET_ACTION_AVAIL */, 0, nullptr); }),
+            "EFAULT");
+}
+
+#if defined(__x86_64__)
+/// keyctl(KEYCTL_GET_KEYRING_ID, session) in the x86 (i386) ABI.
+long ia32_keyctl() {
+  long r;
+  asm volatile("int $0x80" : "=a"(r) : "a"(288L), "b"(0L), "c"(-3L), "d"(0L) : "memory", "r8", "r9", "r10", "r11");
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return r;
+}
+
+TEST(PodFilter, CoversTheCompatibilityArchitecturesToo) {
+  PodFilter none;
+  none.arch = seccomp_arch_native();
+  none.programs.push_back({sock_filter{BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW}});
+  if (under_filter(none, ia32_keyctl) == "ENOSYS") GTEST_SKIP() << "no x86 system calls on this kernel";
+  EXPECT_EQ(under_filter(none, ia32_keyctl), "ok");
+  EXPECT_EQ(under_filter(compile_pod_filter(), ia32_keyctl), "EPERM");
+}
+#endif
+
+TEST(PodFilter, GivesThePodASessionKeyringOfItsOwn) {
+  // keyctl is denied under the pod's filter, so an allow-all program shows it.
+  PodFilter allow_all;
+  allow_all.arch = seccomp_arch_native();
+  allow_all.programs.push_back({sock_filter{BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW}});
+  auto session = [] { return ::syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 1); };
+  long ours = session();
+  if (ours < 0) GTEST_SKIP() << "no keyrings here: " << strerrorname_np(errno);
+  std::string theirs = under_filter(allow_all, session, true);
+  EXPECT_NE(theirs, std::to_string(ours));
+  EXPECT_EQ(theirs.find_first_not_of("0123456789"), std::string::npos) << theirs;
+}
+
+TEST(PodFilter, InstallingAMalformedProgramFails) {
+  PodFilter f;
+  f.programs.push_back({sock_filter{0xffff, 0, 0, 0}});
+  EXPECT_EQ(under_filter(f, [] { return 0L; }), "install failed: EINVAL");
+}
+
+}  // namespace
+}  // namespace crt::sandbox
