@@ -242,8 +242,11 @@ std::optional<PodFilter> find_pod_filter(const std::filesystem::path& data_dir) 
 int install_pod_filter(const PodFilter& f) noexcept {
   // A session keyring of its own, as nspawn gives its container before its
   // filter denies keyctl: the kernel's key lookups on the pod's behalf do
-  // not reach crt's keys. Where keyrings are off, nothing to leave.
-  if (::syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, nullptr) < 0 && errno != ENOSYS) return errno;
+  // not reach crt's keys. Where keyrings are off or denied to crt itself
+  // (crt in a container), there is none to leave, as nspawn also judges.
+  if (::syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, nullptr) < 0 && errno != ENOSYS && errno != EPERM &&
+      errno != EACCES)
+    return errno;
   for (const auto& p : f.programs) {
     sock_fprog prog{static_cast<unsigned short>(p.size()), const_cast<sock_filter*>(p.data())};
     if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) return errno;
