@@ -30,7 +30,7 @@ namespace {
 constexpr std::string_view kMagic = "crt-pod-seccomp 1";
 constexpr uint32_t kMaxPrograms = 16;
 
-/// What systemd-nspawn 252 allows its container, for its default
+/// What systemd-nspawn 252 (Debian's) allows its container, for its default
 /// capabilities (CAP_SYS_PTRACE, CAP_SYS_BOOT and CAP_SYS_TTY_CONFIG are
 /// among them; CAP_SYS_TIME, CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_IPC_LOCK,
 /// CAP_SYS_PACCT and CAP_SYSLOG are not, so @clock, @module, @raw-io,
@@ -50,8 +50,9 @@ const std::vector<std::string>& nspawn_allow_list() {
       "mprotect", "mremap", "name_to_handle_at", "oldolduname", "olduname", "personality", "readahead", "readdir",
       "remap_file_pages", "sched_get_priority_max", "sched_get_priority_min", "sched_getaffinity", "sched_getattr",
       "sched_getparam", "sched_getscheduler", "sched_rr_get_interval", "sched_rr_get_interval_time64",
-      "sched_yield", "seccomp", "sendfile", "sendfile64", "setdomainname", "setfsgid", "setfsgid32", "setfsuid", "setfsuid32",
-      "sethostname", "setpgid", "setsid", "splice", "sysinfo", "tee", "umask", "uname", "userfaultfd", "vmsplice",
+      "sched_yield", "seccomp", "sendfile", "sendfile64", "setdomainname", "setfsgid", "setfsgid32", "setfsuid",
+      "setfsuid32", "sethostname", "setpgid", "setsid", "splice", "sysinfo", "tee", "umask", "uname", "userfaultfd",
+      "vmsplice",
       // Granted by nspawn's default capabilities.
       "process_vm_readv", "process_vm_writev", "ptrace",  // CAP_SYS_PTRACE
       "reboot",                                           // CAP_SYS_BOOT
@@ -203,7 +204,8 @@ PodFilter read_pod_filter(const std::filesystem::path& path) {
     size_t count = 0;
     char sum[65] = {};
     std::string header = bytes.substr(0, eol);
-    if (std::sscanf(header.c_str() + kMagic.size(), " arch=%lu programs=%zu sha256=%64[0-9a-f]", &arch, &count, sum) != 3)
+    const char* fields = header.c_str() + kMagic.size();
+    if (std::sscanf(fields, " arch=%lu programs=%zu sha256=%64[0-9a-f]", &arch, &count, sum) != 3)
       throw Error("its header is malformed");
     std::string_view body = std::string_view(bytes).substr(eol + 1);
     if (sha256_hex(body) != sum) throw Error("it is corrupt (its sha256 does not match its header)");

@@ -141,8 +141,8 @@ TEST(PodFilter, AllowsOrdinaryCallsAndDeniesWhatNspawnDenies) {
   // The kernel's keyrings are not namespaced: a pod gets none of them.
   EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0); }),
             "EPERM");
-  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_add_key, "user", "crt-test", "x", 1, KEY_SPEC_PROCESS_KEYRING); }),
-            "EPERM");
+  auto add_key = [] { return ::syscall(SYS_add_key, "user", "crt-test", "x", 1, KEY_SPEC_PROCESS_KEYRING); };
+  EXPECT_EQ(under_filter(f, add_key), "EPERM");
   // Audit: "off" for the pod.
   EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT)); }),
             "EAFNOSUPPORT");
