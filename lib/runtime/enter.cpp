@@ -112,13 +112,7 @@ std::vector<sock_filter> filter_program(const pod::AppManifest& app) {
     if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
     seccomp_rule_add(ctx, f.allow_list ? SCMP_ACT_ALLOW : denied, nr, 0);
   }
-  UniqueFd mem(::memfd_create("crt-seccomp", MFD_CLOEXEC));
-  if (!mem) throw_errno("creating a memory file");
-  if (int r = seccomp_export_bpf(ctx, mem.get()); r < 0) throw_errno(-r, "compiling the system call filter");
-  std::string bytes = fs::read_file("/proc/self/fd/" + std::to_string(mem.get()));
-  std::vector<sock_filter> prog(bytes.size() / sizeof(sock_filter));
-  std::memcpy(prog.data(), bytes.data(), prog.size() * sizeof(sock_filter));
-  return prog;
+  return sandbox::export_bpf(ctx);
 }
 
 /// The app's cgroup in every hierarchy, to start the entering process in

@@ -4,7 +4,6 @@
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -18,8 +17,8 @@
 #include <set>
 
 #include "common/error.hpp"
-#include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "sandbox/seccomp.hpp"
 #include "sandbox/syscall_groups.hpp"
 #include "store/digest.hpp"
 
@@ -103,17 +102,6 @@ Context context_for(uint32_t arch, uint32_t default_action) {
   return ctx;
 }
 
-std::vector<sock_filter> export_program(const Context& ctx) {
-  UniqueFd fd(::memfd_create("crt-pod-seccomp", MFD_CLOEXEC));
-  if (!fd) throw_errno("memfd_create");
-  check(seccomp_export_bpf(ctx.get(), fd.get()), "exporting the filter");
-  std::string bytes = fs::read_file("/proc/self/fd/" + std::to_string(fd.get()));
-  if (bytes.empty() || bytes.size() % sizeof(sock_filter) != 0) throw Error("libseccomp exported no whole program");
-  std::vector<sock_filter> prog(bytes.size() / sizeof(sock_filter));
-  std::memcpy(prog.data(), bytes.data(), bytes.size());
-  return prog;
-}
-
 /// Adds `action` for each call; a call this architecture lacks is skipped,
 /// as systemd skips it.
 void add_rules(const Context& ctx, const std::vector<std::string>& names, uint32_t action) {
@@ -137,7 +125,7 @@ std::vector<sock_filter> allow_list_program(uint32_t arch) {
   add_rules(ctx, allowed, SCMP_ACT_ALLOW);
   add_rules(ctx, denied, SCMP_ACT_ERRNO(EPERM));
   check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2), "choosing the filter's binary-tree layout");
-  return export_program(ctx);
+  return export_bpf(ctx.get());
 }
 
 /// Audit does not work in containers: socket(AF_NETLINK, *, NETLINK_AUDIT)
@@ -148,7 +136,7 @@ std::vector<sock_filter> audit_program(uint32_t arch) {
   if (seccomp_rule_add_exact(ctx.get(), SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 2,
                              SCMP_A0(SCMP_CMP_EQ, AF_NETLINK), SCMP_A2(SCMP_CMP_EQ, NETLINK_AUDIT)) < 0)
     return {};
-  return export_program(ctx);
+  return export_bpf(ctx.get());
 }
 
 }  // namespace

@@ -1,11 +1,14 @@
 #include "sandbox/seccomp.hpp"
 
 #include <seccomp.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/fs.hpp"
 #include "sandbox/syscall_groups.hpp"
 
 namespace crt::sandbox {
@@ -46,6 +49,17 @@ void validate_syscall_entry(std::string_view name) {
   }
   if (seccomp_syscall_resolve_name(std::string(name).c_str()) == __NR_SCMP_ERROR)
     throw Error("unknown system call " + quote(name));
+}
+
+std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx) {
+  UniqueFd mem(::memfd_create("crt-seccomp", MFD_CLOEXEC));
+  if (!mem) throw_errno("creating a memory file");
+  if (int r = seccomp_export_bpf(ctx, mem.get()); r < 0) throw_errno(-r, "compiling a system call filter");
+  std::string bytes = fs::read_file("/proc/self/fd/" + std::to_string(mem.get()));
+  if (bytes.empty() || bytes.size() % sizeof(sock_filter) != 0) throw Error("libseccomp exported no whole program");
+  std::vector<sock_filter> prog(bytes.size() / sizeof(sock_filter));
+  std::memcpy(prog.data(), bytes.data(), bytes.size());
+  return prog;
 }
 
 SyscallFilter parse_syscall_filter(std::string_view spec) {

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <linux/filter.h>
+#include <seccomp.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,5 +27,9 @@ SyscallFilter parse_syscall_filter(std::string_view spec);
 
 /// Throws unless `name` is a system call libseccomp knows or a systemd group.
 void validate_syscall_entry(std::string_view name);
+
+/// The BPF program libseccomp makes of `ctx`, to load with
+/// prctl(PR_SET_SECCOMP) where libseccomp cannot run (after fork).
+std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx);
 
 }  // namespace crt::sandbox
