@@ -18,8 +18,10 @@ stdfs::path default_data_dir() {
   std::error_code ec;
   stdfs::path exe = stdfs::read_symlink("/proc/self/exe", ec);
   if (ec) throw Error("finding crt's own path: " + ec.message());
-  return exe.parent_path().parent_path() / "lib" / "crt";
+  return data_dir_of(exe);
 }
+
+stdfs::path data_dir_of(const stdfs::path& crt) { return crt.parent_path().parent_path() / "lib" / "crt"; }
 
 namespace {
 

@@ -10,8 +10,11 @@
 namespace crt::runtime {
 
 /// crt's data directory: <prefix>/lib/crt next to <prefix>/bin/crt, holding
-/// stage1.tar (+ .sha256) and the built-in images under images/.
+/// stage1.tar (+ .sha256), pod-seccomp.bpf and the built-in images under
+/// images/.
 std::filesystem::path default_data_dir();
+/// The data directory of the crt binary at `crt`.
+std::filesystem::path data_dir_of(const std::filesystem::path& crt);
 
 /// The stage1 image in the store, importing it on first use. `override`
 /// (--stage1-path) is a stage1 tarball or rootfs directory.

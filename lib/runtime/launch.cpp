@@ -402,8 +402,8 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
 
   // Read first: a bad file fails the pod before anything is set up.
   std::optional<sandbox::PodFilter> filter = sandbox::find_pod_filter(ctx.data_dir);
-  trace(filter ? "read the pod's system call filter from " + (ctx.data_dir / "pod-seccomp.bpf").string()
-               : "no pod-seccomp.bpf in " + ctx.data_dir.string() + ": nspawn compiles its own filter");
+  trace((filter ? "read the pod's system call filter from " : "no ") + sandbox::pod_filter_path(ctx.data_dir).string() +
+        (filter ? "" : ": nspawn compiles its own filter"));
 
   HostMode host = detect_host();
   trace(host.systemd ? (host.in_unit ? "host runs systemd; the pod registers with unit " + host.unit

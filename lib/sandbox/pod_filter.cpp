@@ -223,8 +223,10 @@ PodFilter read_pod_filter(const std::filesystem::path& path) {
   });
 }
 
+std::filesystem::path pod_filter_path(const std::filesystem::path& data_dir) { return data_dir / "pod-seccomp.bpf"; }
+
 std::optional<PodFilter> find_pod_filter(const std::filesystem::path& data_dir) {
-  std::filesystem::path file = data_dir / "pod-seccomp.bpf";
+  std::filesystem::path file = pod_filter_path(data_dir);
   if (!std::filesystem::exists(file)) return std::nullopt;
   return read_pod_filter(file);
 }

@@ -37,8 +37,10 @@ void write_pod_filter(const PodFilter& f, const std::filesystem::path& path);
 /// machine's architecture.
 PodFilter read_pod_filter(const std::filesystem::path& path);
 
-/// The filter in crt's data directory (pod-seccomp.bpf), if it is there;
-/// without it, nspawn compiles its own, the same.
+/// Where crt's data directory keeps the filter.
+std::filesystem::path pod_filter_path(const std::filesystem::path& data_dir);
+/// The filter in crt's data directory, if it is there; without it, nspawn
+/// compiles its own, the same.
 std::optional<PodFilter> find_pod_filter(const std::filesystem::path& data_dir);
 
 /// Gives the calling thread a session keyring of its own, then loads the

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "pod_fixture.hpp"
+#include "runtime/images.hpp"
 #include "sandbox/pod_filter.hpp"
 
 namespace crt::test {
@@ -63,8 +64,8 @@ TEST_F(EnterTest, TakesOnTheAppsIdentityAndSandbox) {
   EXPECT_THAT(r.out, HasSubstr("NoNewPrivs:\t" + app_status("NoNewPrivs") + "\n"));
   EXPECT_THAT(r.out, HasSubstr("Seccomp:\t2\n"));
   // Under the filter over the whole pod as well as the app's own.
-  std::filesystem::path data = std::filesystem::path(crt_bin_).parent_path().parent_path() / "lib" / "crt";
-  size_t pod_programs = sandbox::read_pod_filter(data / "pod-seccomp.bpf").programs.size();
+  auto pod_filter = sandbox::read_pod_filter(sandbox::pod_filter_path(runtime::data_dir_of(crt_bin_)));
+  size_t pod_programs = pod_filter.programs.size();
   r = enter({"/bin/sh", "-c", "grep Seccomp_filters /proc/self/status"});
   EXPECT_EQ(r.out, "Seccomp_filters:\t" + std::to_string(pod_programs + 1) + "\n");
 }

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "pod_fixture.hpp"
+#include "runtime/images.hpp"
 
 namespace crt::test {
 namespace {
@@ -27,7 +28,7 @@ TEST_F(InstallTest, InstalledCrtRunsPodsFromItsPrefix) {
 }
 
 TEST_F(InstallTest, Stage1PathOverridesAndIsChecked) {
-  std::string tar = std::filesystem::path(crt_bin_).parent_path().parent_path() / "lib/crt/stage1.tar";
+  std::string tar = runtime::data_dir_of(crt_bin_) / "stage1.tar";
   std::filesystem::copy_file(tar, dir_ + "/my-stage1.tar");
   Result r = crt({"run", "--stage1-path=" + dir_ + "/my-stage1.tar", "busybox", "--", "/bin/echo", "own stage1"});
   EXPECT_EQ(r.status, 0) << r.err;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "pod_fixture.hpp"
+#include "runtime/images.hpp"
 #include "sandbox/pod_filter.hpp"
 
 namespace crt::test {
@@ -62,14 +63,14 @@ class SandboxTest : public PodTest {
   /// A copy of crt in a prefix of its own whose data directory has all but
   /// pod-seccomp.bpf.
   std::string crt_without_pod_filter() {
-    stdfs::path data = stdfs::path(crt_bin_).parent_path().parent_path() / "lib" / "crt";
-    stdfs::path prefix = dir_ + "/prefix";
-    stdfs::create_directories(prefix / "bin");
-    stdfs::create_directories(prefix / "lib" / "crt");
-    stdfs::copy_file(crt_bin_, prefix / "bin" / "crt", stdfs::copy_options::overwrite_existing);
+    stdfs::path crt = dir_ + "/prefix/bin/crt";
+    stdfs::path data = runtime::data_dir_of(crt);
+    stdfs::create_directories(crt.parent_path());
+    stdfs::create_directories(data);
+    stdfs::copy_file(crt_bin_, crt, stdfs::copy_options::overwrite_existing);
     for (const char* f : {"stage1.tar", "stage1.tar.sha256", "images"})
-      if (!stdfs::is_symlink(prefix / "lib" / "crt" / f)) stdfs::create_symlink(data / f, prefix / "lib" / "crt" / f);
-    return (prefix / "bin" / "crt").string();
+      if (!stdfs::is_symlink(data / f)) stdfs::create_symlink(runtime::data_dir_of(crt_bin_) / f, data / f);
+    return crt.string();
   }
   std::unique_ptr<Process> pod_;
   std::string uuid_;
@@ -122,8 +123,8 @@ pid_t parent_of(pid_t pid) {
 // nspawn compile it for every pod: the pod's systemd carries exactly the
 // programs nspawn of this machine makes itself, and each app adds its own.
 TEST_F(SandboxTest, ThePodRunsUnderTheFilterNspawnWouldHaveCompiled) {
-  stdfs::path data = stdfs::path(crt_bin_).parent_path().parent_path() / "lib" / "crt";
-  std::vector<std::string> built = programs_of(sandbox::read_pod_filter(data / "pod-seccomp.bpf"));
+  std::vector<std::string> built =
+      programs_of(sandbox::read_pod_filter(sandbox::pod_filter_path(runtime::data_dir_of(crt_bin_))));
   pid_t app = start_sleeper({});
   ASSERT_GT(app, 0);
   pid_t leader = parent_of(app);
@@ -168,7 +169,7 @@ TEST_F(SandboxTest, AFilterTheKernelRefusesFailsThePodClearly) {
   sandbox::PodFilter bad;
   bad.arch = sandbox::compile_pod_filter().arch;
   bad.programs.push_back({sock_filter{0xffff, 0, 0, 0}});
-  sandbox::write_pod_filter(bad, stdfs::path(crt_copy).parent_path().parent_path() / "lib/crt/pod-seccomp.bpf");
+  sandbox::write_pod_filter(bad, sandbox::pod_filter_path(runtime::data_dir_of(crt_copy)));
   std::vector<std::string> argv = crt_argv({"run", "--net=none", "busybox", "--", "/bin/true"});
   argv[0] = crt_copy;
   Result r = run(argv);
