@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -50,9 +51,45 @@ bool exists_in_stage1(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+void bind(int root_fd, const std::string& source, const std::string& target, bool recursive) {
+  struct stat st {};
+  if (::stat(source.c_str(), &st) < 0) throw_errno(quote(source));
+  UniqueFd fd = S_ISDIR(st.st_mode) ? mount::make_dir_in_root(root_fd, target)
+                                    : mount::make_file_in_root(root_fd, target);
+  unsigned long flags = MS_BIND | (recursive ? MS_REC : 0);
+  libmount_mount(source, mount::fd_path(fd.get()), nullptr, "", flags, target);
+}
+
+/// The directory holding `path` inside the app rootfs (created if missing),
+/// and the last component of `path`.
+std::pair<UniqueFd, std::string> parent_in_root(int root_fd, const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string parent = path.substr(0, slash);
+  return {mount::make_dir_in_root(root_fd, parent.empty() ? "/" : parent), path.substr(slash + 1)};
+}
+
+/// A node with the type, number, owner and mode of stage1's `op.source`.
+/// Where the pod may not make device nodes (a devices cgroup, a user
+/// namespace), stage1's is bound instead, as nspawn does for stage1's own.
+void make_device(int root_fd, const mount::MountOp& op) {
+  struct stat st {};
+  if (::stat(op.source.c_str(), &st) < 0) throw_errno(quote(op.source));
+  if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) throw Error(quote(op.source) + " is not a device node");
+  auto [dir, name] = parent_in_root(root_fd, op.target);
+  if (::mknodat(dir.get(), name.c_str(), st.st_mode & (S_IFMT | 07777), st.st_rdev) < 0) {
+    if (errno != EPERM && errno != EACCES) throw_errno("creating device node " + quote(op.target));
+    bind(root_fd, op.source, op.target, false);
+    return;
+  }
+  // mknod applies the umask, and makes the node ours.
+  if (::fchownat(dir.get(), name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+      ::fchmodat(dir.get(), name.c_str(), st.st_mode & 07777, 0) < 0)
+    throw_errno("setting the owner and mode of device node " + quote(op.target));
+}
+
 void apply_one(int root_fd, const mount::MountOp& op) {
   using K = mount::MountOp::Kind;
-  bool from_stage1 = op.kind == K::kBind || op.kind == K::kRecursiveBind;
+  bool from_stage1 = op.kind == K::kBind || op.kind == K::kRecursiveBind || op.kind == K::kDevice;
   if (from_stage1 && op.optional && !exists_in_stage1(op.source)) return;
   switch (op.kind) {
     case K::kTmpfs:
@@ -63,21 +100,14 @@ void apply_one(int root_fd, const mount::MountOp& op) {
       break;
     }
     case K::kBind:
-    case K::kRecursiveBind: {
-      struct stat st {};
-      if (::stat(op.source.c_str(), &st) < 0) throw_errno(quote(op.source));
-      UniqueFd target = S_ISDIR(st.st_mode) ? mount::make_dir_in_root(root_fd, op.target)
-                                            : mount::make_file_in_root(root_fd, op.target);
-      unsigned long flags = MS_BIND | (op.kind == K::kRecursiveBind ? MS_REC : 0);
-      libmount_mount(op.source, mount::fd_path(target.get()), nullptr, "", flags, op.target);
+    case K::kRecursiveBind:
+      bind(root_fd, op.source, op.target, op.kind == K::kRecursiveBind);
       break;
-    }
+    case K::kDevice:
+      make_device(root_fd, op);
+      break;
     case K::kSymlink: {
-      std::string t = op.target;
-      size_t slash = t.rfind('/');
-      std::string parent = t.substr(0, slash);
-      std::string name = t.substr(slash + 1);
-      UniqueFd dir = mount::make_dir_in_root(root_fd, parent.empty() ? "/" : parent);
+      auto [dir, name] = parent_in_root(root_fd, op.target);
       if (::symlinkat(op.source.c_str(), dir.get(), name.c_str()) < 0 && errno != EEXIST)
         throw_errno("creating symlink " + quote(op.target));
       break;

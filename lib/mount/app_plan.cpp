@@ -10,9 +10,14 @@ std::vector<MountOp> app_mount_plan() {
   using K = MountOp::Kind;
   std::vector<MountOp> plan;
   plan.push_back({K::kTmpfs, "tmpfs", "/dev", "mode=755,size=65536k,nosuid,noexec", false});
-  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty", "console"})
-    plan.push_back({K::kBind, std::string("/dev/") + dev, std::string("/dev/") + dev, "", dev == std::string("console")});
-  plan.push_back({K::kBind, "/dev/net/tun", "/dev/net/tun", "", true});
+  // Device nodes of the app's own, as nspawn makes stage1's: a bind mount
+  // each would add a mount that every sandboxed start in the pod reads
+  // through in /proc/self/mountinfo.
+  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"})
+    plan.push_back({K::kDevice, std::string("/dev/") + dev, std::string("/dev/") + dev, "", false});
+  plan.push_back({K::kDevice, "/dev/net/tun", "/dev/net/tun", "", true});
+  // nspawn's pseudo-terminal: a pty opens only through its devpts.
+  plan.push_back({K::kBind, "/dev/console", "/dev/console", "", true});
   plan.push_back({K::kRecursiveBind, "/dev/pts", "/dev/pts", "", false});
   plan.push_back({K::kBind, "/dev/shm", "/dev/shm", "", false});
   plan.push_back({K::kSymlink, "pts/ptmx", "/dev/ptmx", "", false});

@@ -12,6 +12,7 @@ struct MountOp {
     kTmpfs,           ///< mount a tmpfs with `options` on directory `target`
     kSysfs,           ///< mount a new sysfs with `options` on directory `target`
     kBind,            ///< bind `source` on `target` (a file or directory like the source)
+    kDevice,          ///< a device node like `source` at `target` (bound where it cannot be made)
     kRecursiveBind,   ///< same, with everything mounted below `source`
     kSymlink,         ///< create symlink `target` -> `source`, replacing nothing
   };

@@ -3,12 +3,15 @@
 
 #include <linux/filter.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include "pod_fixture.hpp"
 #include "runtime/images.hpp"
@@ -274,6 +277,26 @@ TEST_F(SandboxTest, DevicesAreOnlyTheUsualOnes) {
   EXPECT_THAT(r.out, HasSubstr("urandom"));
   EXPECT_THAT(r.out, HasSubstr("pts"));
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("sda")));
+}
+
+TEST_F(SandboxTest, DeviceNodesAreTheAppsOwnNotMounts) {
+  pid_t pid = start_sleeper({});
+  ASSERT_GT(pid, 0);
+  std::string root = "/proc/" + std::to_string(pid) + "/root";
+  std::string mounts = read_file("/proc/" + std::to_string(pid) + "/mountinfo");
+  for (auto [dev, maj, min] : {std::tuple{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8},
+                                   {"urandom", 1, 9}, {"tty", 5, 0}}) {
+    std::string path = std::string("/dev/") + dev;
+    struct stat st {};
+    ASSERT_EQ(::stat((root + path).c_str(), &st), 0) << path;
+    EXPECT_TRUE(S_ISCHR(st.st_mode)) << path;
+    EXPECT_EQ(st.st_mode & 07777, 0666u) << path;
+    EXPECT_EQ(major(st.st_rdev), static_cast<unsigned>(maj)) << path;
+    EXPECT_EQ(minor(st.st_rdev), static_cast<unsigned>(min)) << path;
+    EXPECT_THAT(mounts, ::testing::Not(HasSubstr(" " + path + " "))) << path << " is a mount";
+  }
+  // The console stays nspawn's pseudo-terminal, bound.
+  EXPECT_THAT(mounts, HasSubstr(" /dev/console "));
 }
 
 }  // namespace
