@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -130,7 +131,9 @@ std::string under_filter(const PodFilter& f, long (*call)(), bool value = false)
   char buf[128];
   for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
   ::close(fds[0]);
-  ::waitpid(pid, nullptr, 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return std::string("killed by SIG") + sigabbrev_np(WTERMSIG(status));
   return out;
 }
 
@@ -167,7 +170,11 @@ TEST(PodFilter, CoversTheCompatibilityArchitecturesToo) {
   PodFilter none;
   none.arch = seccomp_arch_native();
   none.programs.push_back({sock_filter{BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW}});
-  if (under_filter(none, ia32_keyctl) == "ENOSYS") GTEST_SKIP() << "no x86 system calls on this kernel";
+  // Without IA32 emulation (or with it off at boot), int $0x80 fails with
+  // ENOSYS, or faults where the kernel has no handler for it at all.
+  std::string unfiltered = under_filter(none, ia32_keyctl);
+  if (unfiltered == "ENOSYS" || unfiltered == "killed by SIGSEGV")
+    GTEST_SKIP() << "no x86 system calls on this kernel (" << unfiltered << ")";
   EXPECT_EQ(under_filter(none, ia32_keyctl), "ok");
   EXPECT_EQ(under_filter(compile_pod_filter(), ia32_keyctl), "EPERM");
 }
