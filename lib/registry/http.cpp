@@ -1,57 +1,42 @@
 #include "registry/http.hpp"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cctype>
 #include <mutex>
 
+#include "common/late_library.hpp"
+
 namespace crt::registry {
 
 namespace {
 
-/// libcurl, loaded when crt first talks to a registry: it and the 25
-/// libraries it pulls in would otherwise be mapped by every crt command,
-/// a third of the start-up time of `crt run` of a stored image.
+/// libcurl, loaded when crt first talks to a registry (LateLibrary): it and
+/// the 25 libraries it pulls in would otherwise be mapped by every crt
+/// command, a third of the start-up time of `crt run` of a stored image.
+#define CRT_LIBCURL_FUNCTIONS(X) \
+  X(curl_global_init)            \
+  X(curl_easy_init)              \
+  X(curl_easy_cleanup)           \
+  X(curl_easy_reset)             \
+  X(curl_easy_setopt)            \
+  X(curl_easy_perform)           \
+  X(curl_easy_getinfo)           \
+  X(curl_easy_strerror)          \
+  X(curl_slist_append)           \
+  X(curl_slist_free_all)
+
 struct Curl {
-  decltype(&::curl_global_init) global_init;
-  decltype(&::curl_easy_init) easy_init;
-  decltype(&::curl_easy_cleanup) easy_cleanup;
-  decltype(&::curl_easy_reset) easy_reset;
-  decltype(&::curl_easy_setopt) easy_setopt;
-  decltype(&::curl_easy_perform) easy_perform;
-  decltype(&::curl_easy_getinfo) easy_getinfo;
-  decltype(&::curl_easy_strerror) easy_strerror;
-  decltype(&::curl_slist_append) slist_append;
-  decltype(&::curl_slist_free_all) slist_free_all;
+  CRT_LIBCURL_FUNCTIONS(CRT_LATE_FIELD)
 };
 
-constexpr const char* kLibcurl = "libcurl.so.4";
-
 Curl load_curl() {
-  void* lib = ::dlopen(kLibcurl, RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr)
-    throw Error(std::string("loading ") + kLibcurl + ", which crt needs to talk to registries: " + ::dlerror() +
-                " (install Debian's libcurl4)");
-  auto sym = [&](auto& fn, const char* name) {
-    void* p = ::dlsym(lib, name);
-    if (p == nullptr) throw Error(std::string(kLibcurl) + " has no " + name + ": it is not a libcurl crt can use");
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
-  };
-  Curl c{};
-  sym(c.global_init, "curl_global_init");
-  sym(c.easy_init, "curl_easy_init");
-  sym(c.easy_cleanup, "curl_easy_cleanup");
-  sym(c.easy_reset, "curl_easy_reset");
-  sym(c.easy_setopt, "curl_easy_setopt");
-  sym(c.easy_perform, "curl_easy_perform");
-  sym(c.easy_getinfo, "curl_easy_getinfo");
-  sym(c.easy_strerror, "curl_easy_strerror");
-  sym(c.slist_append, "curl_slist_append");
-  sym(c.slist_free_all, "curl_slist_free_all");
-  c.global_init(CURL_GLOBAL_DEFAULT);
-  return c;
+  LateLibrary lib("libcurl.so.4", "talk to registries", "libcurl4");
+  Curl api{};
+  CRT_LIBCURL_FUNCTIONS(CRT_LATE_RESOLVE)
+  api.curl_global_init(CURL_GLOBAL_DEFAULT);
+  return api;
 }
 
 /// Loads libcurl once; a failure is reported to every caller.
@@ -137,11 +122,11 @@ struct HttpClient::Transfer {
 };
 
 HttpClient::HttpClient(TlsOptions tls) : tls_(std::move(tls)) {
-  curl_ = curl().easy_init();
+  curl_ = curl().curl_easy_init();
   if (curl_ == nullptr) throw Error("initializing libcurl");
 }
 
-HttpClient::~HttpClient() { curl().easy_cleanup(static_cast<CURL*>(curl_)); }
+HttpClient::~HttpClient() { curl().curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
 namespace {
 
@@ -167,58 +152,58 @@ bool transient_curl_error(CURLcode rc) {
 HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_t limit) {
   const Curl& api = curl();
   CURL* c = static_cast<CURL*>(curl_);
-  api.easy_reset(c);
+  api.curl_easy_reset(c);
   Transfer t;
   t.sink = &sink;
   t.request = &req;
   t.limit = limit;
   t.cancelled = &cancelled_;
   curl_slist* headers = nullptr;
-  for (const auto& h : req.headers) headers = api.slist_append(headers, h.c_str());
+  for (const auto& h : req.headers) headers = api.curl_slist_append(headers, h.c_str());
   struct SlistFree {
     curl_slist*& l;
-    ~SlistFree() { curl().slist_free_all(l); }
+    ~SlistFree() { curl().curl_slist_free_all(l); }
   } free_headers{headers};
   std::string range = req.range_from > 0 ? std::to_string(req.range_from) + "-" : "";
 
-  api.easy_setopt(c, CURLOPT_URL, req.url.c_str());
-  api.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  api.easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-  api.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  api.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  api.easy_setopt(c, CURLOPT_USERAGENT, "crt/" CRT_VERSION);
-  api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+  api.curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
+  api.curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  api.curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  api.curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  api.curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  api.curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  api.curl_easy_setopt(c, CURLOPT_USERAGENT, "crt/" CRT_VERSION);
+  api.curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
   // A stalled transfer (under 1 kB/s for 30 s) fails and is retried.
-  api.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-  api.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
-  api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  api.easy_setopt(c, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
-  api.easy_setopt(c, CURLOPT_HEADERDATA, &t);
-  api.easy_setopt(c, CURLOPT_WRITEFUNCTION, &Transfer::on_body);
-  api.easy_setopt(c, CURLOPT_WRITEDATA, &t);
-  api.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  api.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Transfer::on_progress);
-  api.easy_setopt(c, CURLOPT_XFERINFODATA, &t);
-  if (!range.empty()) api.easy_setopt(c, CURLOPT_RANGE, range.c_str());
-  if (!tls_.ca_file.empty()) api.easy_setopt(c, CURLOPT_CAINFO, tls_.ca_file.c_str());
+  api.curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  api.curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
+  api.curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  api.curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
+  api.curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  api.curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Transfer::on_body);
+  api.curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  api.curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  api.curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Transfer::on_progress);
+  api.curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+  if (!range.empty()) api.curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
+  if (!tls_.ca_file.empty()) api.curl_easy_setopt(c, CURLOPT_CAINFO, tls_.ca_file.c_str());
   if (!tls_.verify) {
-    api.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-    api.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    api.curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    api.curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   }
   char errbuf[CURL_ERROR_SIZE] = "";
-  api.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  api.curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 
-  CURLcode rc = api.easy_perform(c);
+  CURLcode rc = api.curl_easy_perform(c);
   if (t.error) std::rethrow_exception(t.error);
   if (rc == CURLE_ABORTED_BY_CALLBACK) throw Error("GET " + req.url + ": interrupted");
   if (t.too_large) throw Error("GET " + req.url + ": the response is larger than " + std::to_string(limit) + " bytes");
   if (rc != CURLE_OK) {
-    std::string why = errbuf[0] != '\0' ? errbuf : api.easy_strerror(rc);
+    std::string why = errbuf[0] != '\0' ? errbuf : api.curl_easy_strerror(rc);
     throw TransportError("GET " + req.url + ": " + why, transient_curl_error(rc));
   }
   char* effective = nullptr;
-  api.easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
+  api.curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
   t.response.url = effective != nullptr ? effective : req.url;
   return std::move(t.response);
 }

@@ -10,7 +10,7 @@ namespace crt::store {
 
 void check_archive(archive* a, int rc, const std::string& what) {
   if (rc == ARCHIVE_OK || rc == ARCHIVE_WARN) return;
-  const char* msg = archive_error_string(a);
+  const char* msg = sym_archive_error_string(a);
   throw Error(what + ": " + (msg != nullptr ? msg : "unknown error"));
 }
 

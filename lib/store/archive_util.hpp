@@ -1,24 +1,22 @@
 #pragma once
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <filesystem>
 #include <memory>
 #include <string>
 
 #include "common/fd.hpp"
+#include "store/libarchive.hpp"
 
 namespace crt::store {
 
 struct ArchiveDeleter {
-  void operator()(archive* a) const { archive_free(a); }
+  void operator()(archive* a) const { sym_archive_free(a); }
 };
 /// A libarchive reader or writer, freed on destruction.
 using ArchivePtr = std::unique_ptr<archive, ArchiveDeleter>;
 
 struct EntryDeleter {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
+  void operator()(archive_entry* e) const { sym_archive_entry_free(e); }
 };
 using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
 

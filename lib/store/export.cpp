@@ -27,10 +27,10 @@ namespace {
 /// A tar being written to a file descriptor.
 class TarWriter {
  public:
-  explicit TarWriter(int fd) : a_(archive_write_new()) {
-    check_archive(a_.get(), archive_write_set_format_pax_restricted(a_.get()), "setting up the archive");
-    check_archive(a_.get(), archive_write_set_bytes_in_last_block(a_.get(), 1), "setting up the archive");
-    check_archive(a_.get(), archive_write_open_fd(a_.get(), fd), "opening the archive");
+  explicit TarWriter(int fd) : a_(sym_archive_write_new()) {
+    check_archive(a_.get(), sym_archive_write_set_format_pax_restricted(a_.get()), "setting up the archive");
+    check_archive(a_.get(), sym_archive_write_set_bytes_in_last_block(a_.get(), 1), "setting up the archive");
+    check_archive(a_.get(), sym_archive_write_open_fd(a_.get(), fd), "opening the archive");
   }
 
   void dir(const std::string& path) { header(path, AE_IFDIR, 0755, 0); }
@@ -56,19 +56,19 @@ class TarWriter {
     }
   }
 
-  void close() { check_archive(a_.get(), archive_write_close(a_.get()), "finishing the archive"); }
+  void close() { check_archive(a_.get(), sym_archive_write_close(a_.get()), "finishing the archive"); }
 
  private:
   void header(const std::string& path, unsigned type, mode_t mode, uint64_t size) {
-    EntryPtr e(archive_entry_new());
-    archive_entry_set_pathname(e.get(), path.c_str());
-    archive_entry_set_filetype(e.get(), type);
-    archive_entry_set_perm(e.get(), mode);
-    archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
-    check_archive(a_.get(), archive_write_header(a_.get(), e.get()), "writing " + quote(path));
+    EntryPtr e(sym_archive_entry_new());
+    sym_archive_entry_set_pathname(e.get(), path.c_str());
+    sym_archive_entry_set_filetype(e.get(), type);
+    sym_archive_entry_set_perm(e.get(), mode);
+    sym_archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
+    check_archive(a_.get(), sym_archive_write_header(a_.get(), e.get()), "writing " + quote(path));
   }
   void write(const void* p, size_t n) {
-    if (archive_write_data(a_.get(), p, n) < 0) check_archive(a_.get(), ARCHIVE_FATAL, "writing the archive");
+    if (sym_archive_write_data(a_.get(), p, n) < 0) check_archive(a_.get(), ARCHIVE_FATAL, "writing the archive");
   }
 
   ArchivePtr a_;

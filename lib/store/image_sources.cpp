@@ -53,20 +53,21 @@ SourceFormat detect_format(const stdfs::path& source) {
   if (S_ISDIR(st.st_mode))
     return stdfs::exists(source / "oci-layout") ? SourceFormat::kOciLayout : SourceFormat::kRootfs;
   if (!S_ISREG(st.st_mode)) throw Error(quote(source.string()) + " is neither a directory nor an archive");
-  ArchivePtr in(archive_read_new());
-  archive_read_support_filter_all(in.get());
-  archive_read_support_format_tar(in.get());
-  archive_read_support_format_gnutar(in.get());
-  check_archive(in.get(), archive_read_open_filename(in.get(), source.c_str(), 1 << 16), "opening " + quote(source.string()));
+  ArchivePtr in(sym_archive_read_new());
+  sym_archive_read_support_filter_all(in.get());
+  sym_archive_read_support_format_tar(in.get());
+  sym_archive_read_support_format_gnutar(in.get());
+  check_archive(in.get(), sym_archive_read_open_filename(in.get(), source.c_str(), 1 << 16),
+                "opening " + quote(source.string()));
   // An image archive shows itself in its first members; a rootfs does not
   // have to be read to its end.
   bool image = false, oci = false, docker = false;
   archive_entry* e = nullptr;
   for (int n = 0;; ++n) {
-    int rc = archive_read_next_header(in.get(), &e);
+    int rc = sym_archive_read_next_header(in.get(), &e);
     if (rc == ARCHIVE_EOF) break;
     check_archive(in.get(), rc, "reading " + quote(source.string()));
-    std::string p = clean_entry_path(archive_entry_pathname(e));
+    std::string p = clean_entry_path(sym_archive_entry_pathname(e));
     if (p.empty() || p == ".") continue;
     if (!image && n >= 16) break;
     if (!image && !image_archive_member(p)) return SourceFormat::kRootfs;

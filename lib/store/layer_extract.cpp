@@ -53,18 +53,18 @@ class Decompressor {
 
  private:
   void decompress() {
-    ArchivePtr in(archive_read_new());
+    ArchivePtr in(sym_archive_read_new());
     if (!in) throw Error("allocating a libarchive reader");
-    archive_read_support_filter_gzip(in.get());
-    archive_read_support_filter_zstd(in.get());
-    archive_read_support_format_raw(in.get());
-    check_archive(in.get(), archive_read_open(in.get(), this, nullptr, &Decompressor::on_read, nullptr),
+    sym_archive_read_support_filter_gzip(in.get());
+    sym_archive_read_support_filter_zstd(in.get());
+    sym_archive_read_support_format_raw(in.get());
+    check_archive(in.get(), sym_archive_read_open(in.get(), this, nullptr, &Decompressor::on_read, nullptr),
                   "reading " + src_.describe());
     rethrow();
     archive_entry* e = nullptr;
-    int rc = archive_read_next_header(in.get(), &e);
+    int rc = sym_archive_read_next_header(in.get(), &e);
     rethrow();
-    switch (archive_filter_code(in.get(), 0)) {
+    switch (sym_archive_filter_code(in.get(), 0)) {
       case ARCHIVE_FILTER_GZIP: media_type_ = oci::kLayerGzip; break;
       case ARCHIVE_FILTER_ZSTD: media_type_ = oci::kLayerZstd; break;
       default: media_type_ = oci::kLayerTar;
@@ -76,7 +76,7 @@ class Decompressor {
         const void* block = nullptr;
         size_t n = 0;
         la_int64_t off = 0;
-        rc = archive_read_data_block(in.get(), &block, &n, &off);
+        rc = sym_archive_read_data_block(in.get(), &block, &n, &off);
         rethrow();
         if (rc == ARCHIVE_EOF) break;
         check_archive(in.get(), rc, "decompressing " + src_.describe());
@@ -116,7 +116,7 @@ class Decompressor {
       return static_cast<la_ssize_t>(n);
     } catch (...) {
       self->error_ = std::current_exception();
-      archive_set_error(a, EIO, "read failed");
+      sym_archive_set_error(a, EIO, "read failed");
       return -1;
     }
   }
@@ -144,18 +144,18 @@ class LayerReader {
         tick_(std::move(tick)),
         root_(fs::open_fd(dest, O_RDONLY | O_DIRECTORY)),
         tree_(root_.get()),
-        in_(archive_read_new()) {
+        in_(sym_archive_read_new()) {
     if (!in_) throw Error("allocating a libarchive reader");
-    archive_read_support_format_tar(in_.get());
-    archive_read_support_format_gnutar(in_.get());
+    sym_archive_read_support_format_tar(in_.get());
+    sym_archive_read_support_format_gnutar(in_.get());
   }
 
   uint64_t run() {
-    check_archive(in_.get(), archive_read_open(in_.get(), this, nullptr, &LayerReader::on_read, nullptr),
+    check_archive(in_.get(), sym_archive_read_open(in_.get(), this, nullptr, &LayerReader::on_read, nullptr),
                   "reading the layer");
     archive_entry* e = nullptr;
     for (;;) {
-      int rc = archive_read_next_header(in_.get(), &e);
+      int rc = sym_archive_read_next_header(in_.get(), &e);
       rethrow();
       if (rc == ARCHIVE_EOF) break;
       check_archive(in_.get(), rc, "reading the layer");
@@ -170,7 +170,7 @@ class LayerReader {
 
  private:
   void entry(archive_entry* e) {
-    std::string path = clean_entry_path(archive_entry_pathname(e));
+    std::string path = clean_entry_path(sym_archive_entry_pathname(e));
     if (path.empty() || path == "." || path == "./") return;
     WhiteoutKind w = with_context("layer entry " + quote(path), [&] { return classify_whiteout(path); });
     switch (w.type) {
@@ -179,17 +179,19 @@ class LayerReader {
       case WhiteoutKind::Type::kReserved: return;
       case WhiteoutKind::Type::kNone: break;
     }
-    archive_entry_copy_pathname(e, path.c_str());
-    if (const char* link = archive_entry_hardlink(e)) archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
-    if (archive_entry_filetype(e) == AE_IFCHR && archive_entry_rdev(e) == 0 && archive_entry_hardlink(e) == nullptr)
+    sym_archive_entry_copy_pathname(e, path.c_str());
+    if (const char* link = sym_archive_entry_hardlink(e))
+      sym_archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
+    if (sym_archive_entry_filetype(e) == AE_IFCHR && sym_archive_entry_rdev(e) == 0 &&
+        sym_archive_entry_hardlink(e) == nullptr)
       throw Error("layer entry " + quote(path) +
                   " is a 0/0 character device, which overlayfs would take for a whiteout");
-    if (archive_entry_filetype(e) == AE_IFSOCK) return;  // a socket cannot be unpacked
-    if (archive_entry_filetype(e) == AE_IFREG && archive_entry_hardlink(e) == nullptr)
-      size_ += static_cast<uint64_t>(archive_entry_size(e));
+    if (sym_archive_entry_filetype(e) == AE_IFSOCK) return;  // a socket cannot be unpacked
+    if (sym_archive_entry_filetype(e) == AE_IFREG && sym_archive_entry_hardlink(e) == nullptr)
+      size_ += static_cast<uint64_t>(sym_archive_entry_size(e));
     tree_.write(e, [&](const void** buf, size_t* n, int64_t* off) {
       la_int64_t o = 0;
-      int rc = archive_read_data_block(in_.get(), buf, n, &o);
+      int rc = sym_archive_read_data_block(in_.get(), buf, n, &o);
       rethrow();
       if (rc == ARCHIVE_EOF) return false;
       check_archive(in_.get(), rc, "reading " + quote(path) + " from the layer");
@@ -215,7 +217,7 @@ class LayerReader {
       return static_cast<la_ssize_t>(self->current_->size());
     } catch (...) {
       self->error_ = std::current_exception();
-      archive_set_error(a, EIO, "read failed");
+      sym_archive_set_error(a, EIO, "read failed");
       return -1;
     }
   }

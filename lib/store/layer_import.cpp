@@ -1,7 +1,5 @@
 #include "store/layer_import.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +14,7 @@
 #include "common/fs.hpp"
 #include "store/archive_util.hpp"
 #include "store/digest.hpp"
+#include "store/libarchive.hpp"
 #include "store/whiteout.hpp"
 
 namespace crt::store {
@@ -25,7 +24,7 @@ namespace {
 namespace stdfs = std::filesystem;
 
 struct LinkResolverDeleter {
-  void operator()(archive_entry_linkresolver* r) const { archive_entry_linkresolver_free(r); }
+  void operator()(archive_entry_linkresolver* r) const { sym_archive_entry_linkresolver_free(r); }
 };
 
 void check(archive* a, int rc, const std::string& what) { check_archive(a, rc, what); }
@@ -35,39 +34,40 @@ void check(archive* a, int rc, const std::string& what) { check_archive(a, rc, w
 class LayerSink {
  public:
   explicit LayerSink(bool to_disk = true, TarOutput out = {})
-      : out_(std::move(out)), tar_(archive_write_new()), disk_(to_disk ? archive_write_disk_new() : nullptr) {
+      : out_(std::move(out)), tar_(sym_archive_write_new()), disk_(to_disk ? sym_archive_write_disk_new() : nullptr) {
     if (!tar_ || (to_disk && !disk_)) throw Error("allocating libarchive handles");
-    check(tar_.get(), archive_write_set_format_pax_restricted(tar_.get()), "setting up the layer digest");
-    check(tar_.get(), archive_write_set_bytes_in_last_block(tar_.get(), 1), "setting up the layer digest");
-    check(tar_.get(),
-          archive_write_open2(tar_.get(), this, nullptr, &LayerSink::on_write, nullptr, nullptr),
+    check(tar_.get(), sym_archive_write_set_format_pax_restricted(tar_.get()), "setting up the layer digest");
+    check(tar_.get(), sym_archive_write_set_bytes_in_last_block(tar_.get(), 1), "setting up the layer digest");
+    check(tar_.get(), sym_archive_write_open2(tar_.get(), this, nullptr, &LayerSink::on_write, nullptr, nullptr),
           "setting up the layer digest");
     if (disk_)
-      check(disk_.get(), archive_write_disk_set_options(disk_.get(), secure_extract_flags()), "setting up extraction");
+      check(disk_.get(), sym_archive_write_disk_set_options(disk_.get(), secure_extract_flags()),
+            "setting up extraction");
   }
 
   void header(archive_entry* e) {
-    std::string path = archive_entry_pathname(e) != nullptr ? archive_entry_pathname(e) : "";
-    check(tar_.get(), archive_write_header(tar_.get(), e), "archiving " + quote(path));
-    if (disk_) check(disk_.get(), archive_write_header(disk_.get(), e), "extracting " + quote(path));
-    if (archive_entry_filetype(e) == AE_IFREG && archive_entry_hardlink(e) == nullptr)
-      size_ += static_cast<uint64_t>(archive_entry_size(e));
+    std::string path = sym_archive_entry_pathname(e) != nullptr ? sym_archive_entry_pathname(e) : "";
+    check(tar_.get(), sym_archive_write_header(tar_.get(), e), "archiving " + quote(path));
+    if (disk_) check(disk_.get(), sym_archive_write_header(disk_.get(), e), "extracting " + quote(path));
+    if (sym_archive_entry_filetype(e) == AE_IFREG && sym_archive_entry_hardlink(e) == nullptr)
+      size_ += static_cast<uint64_t>(sym_archive_entry_size(e));
     current_ = path;
   }
 
   void data(const void* buf, size_t n) {
-    if (archive_write_data(tar_.get(), buf, n) < 0) check(tar_.get(), ARCHIVE_FATAL, "archiving " + quote(current_));
-    if (disk_ && archive_write_data(disk_.get(), buf, n) < 0)
+    if (sym_archive_write_data(tar_.get(), buf, n) < 0)
+      check(tar_.get(), ARCHIVE_FATAL, "archiving " + quote(current_));
+    if (disk_ && sym_archive_write_data(disk_.get(), buf, n) < 0)
       check(disk_.get(), ARCHIVE_FATAL, "extracting " + quote(current_));
   }
 
   void finish_entry() {
-    if (disk_) check(disk_.get(), archive_write_finish_entry(disk_.get()), "extracting " + quote(current_));
+    if (disk_) check(disk_.get(), sym_archive_write_finish_entry(disk_.get()), "extracting " + quote(current_));
   }
 
   UnpackedLayer close() {
-    check(tar_.get(), archive_write_close(tar_.get()), "finishing the layer digest");
-    if (disk_) check(disk_.get(), archive_write_close(disk_.get()), "finishing extraction");
+    check(tar_.get(), sym_archive_write_close(tar_.get()), "finishing the layer digest");
+    if (disk_) check(disk_.get(), sym_archive_write_close(disk_.get()), "finishing extraction");
     return {"sha256:" + hash_.hex(), size_};
   }
 
@@ -80,7 +80,7 @@ class LayerSink {
       if (self->out_) self->out_(buf, n);
       return static_cast<la_ssize_t>(n);
     } catch (const std::exception& e) {
-      archive_set_error(a, EIO, "%s", e.what());
+      sym_archive_set_error(a, EIO, "%s", e.what());
       return -1;
     }
   }
@@ -96,11 +96,11 @@ class LayerSink {
 
 /// Entry metadata must not depend on when the source was read.
 void normalize(archive_entry* e) {
-  archive_entry_unset_atime(e);
-  archive_entry_unset_ctime(e);
-  archive_entry_unset_birthtime(e);
-  archive_entry_set_uname(e, nullptr);
-  archive_entry_set_gname(e, nullptr);
+  sym_archive_entry_unset_atime(e);
+  sym_archive_entry_unset_ctime(e);
+  sym_archive_entry_unset_birthtime(e);
+  sym_archive_entry_set_uname(e, nullptr);
+  sym_archive_entry_set_gname(e, nullptr);
 }
 
 void copy_file_data(int fd, LayerSink& sink, const std::string& shown) {
@@ -130,11 +130,11 @@ bool strip_overlay_xattrs(archive_entry* e, const std::string& shown) {
   std::vector<Xattr> kept;
   bool opaque = false;
   bool dropped = false;
-  archive_entry_xattr_reset(e);
+  sym_archive_entry_xattr_reset(e);
   const char* name = nullptr;
   const void* value = nullptr;
   size_t size = 0;
-  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+  while (sym_archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
     std::string n = name != nullptr ? name : "";
     std::string v(static_cast<const char*>(value), size);
     if (!is_overlay_xattr(n)) {
@@ -148,8 +148,8 @@ bool strip_overlay_xattrs(archive_entry* e, const std::string& shown) {
       throw Error(quote(shown) + " uses overlayfs's " + what + ", which has no form in an OCI layer");
   }
   if (dropped) {
-    archive_entry_xattr_clear(e);
-    for (const auto& x : kept) archive_entry_xattr_add_entry(e, x.name.c_str(), x.value.data(), x.value.size());
+    sym_archive_entry_xattr_clear(e);
+    for (const auto& x : kept) sym_archive_entry_xattr_add_entry(e, x.name.c_str(), x.value.data(), x.value.size());
   }
   return opaque;
 }
@@ -160,16 +160,16 @@ class DirectoryReader {
       : root_(std::move(root)),
         kind_(kind),
         leave_out_(std::move(leave_out)),
-        disk_(archive_read_disk_new()),
-        resolver_(archive_entry_linkresolver_new()) {
-    archive_entry_linkresolver_set_strategy(resolver_.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+        disk_(sym_archive_read_disk_new()),
+        resolver_(sym_archive_entry_linkresolver_new()) {
+    sym_archive_entry_linkresolver_set_strategy(resolver_.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
   }
 
   void copy_to(LayerSink& sink) {
     walk("", sink);
     archive_entry* spare = nullptr;
     archive_entry* deferred = nullptr;
-    archive_entry_linkify(resolver_.get(), &deferred, &spare);
+    sym_archive_entry_linkify(resolver_.get(), &deferred, &spare);
     if (deferred != nullptr) throw Error("unexpected deferred hard link");
   }
 
@@ -206,21 +206,21 @@ class DirectoryReader {
       if (raw < 0) throw_errno("opening " + quote(full.string()));
       fd.reset(raw);
     }
-    EntryPtr entry(archive_entry_new());
-    archive_entry_copy_sourcepath(entry.get(), full.c_str());
-    archive_entry_copy_pathname(entry.get(), rel.c_str());
-    check(disk_.get(), archive_read_disk_entry_from_file(disk_.get(), entry.get(), fd.get(), &st),
+    EntryPtr entry(sym_archive_entry_new());
+    sym_archive_entry_copy_sourcepath(entry.get(), full.c_str());
+    sym_archive_entry_copy_pathname(entry.get(), rel.c_str());
+    check(disk_.get(), sym_archive_read_disk_entry_from_file(disk_.get(), entry.get(), fd.get(), &st),
           "reading " + quote(full.string()));
     normalize(entry.get());
     bool opaque = kind_ == TreeKind::kOverlayUpper && strip_overlay_xattrs(entry.get(), full.string());
     archive_entry* e = entry.release();
     archive_entry* spare = nullptr;
-    archive_entry_linkify(resolver_.get(), &e, &spare);
-    if (spare != nullptr) archive_entry_free(spare);
+    sym_archive_entry_linkify(resolver_.get(), &e, &spare);
+    if (spare != nullptr) sym_archive_entry_free(spare);
     EntryPtr owned(e);
     if (owned) {
       sink.header(owned.get());
-      if (S_ISREG(st.st_mode) && archive_entry_size(owned.get()) > 0) copy_file_data(fd.get(), sink, full.string());
+      if (S_ISREG(st.st_mode) && sym_archive_entry_size(owned.get()) > 0) copy_file_data(fd.get(), sink, full.string());
       sink.finish_entry();
     }
     if (opaque && S_ISDIR(st.st_mode)) marker(rel + "/.wh..wh..opq", st, sink);
@@ -230,14 +230,14 @@ class DirectoryReader {
   /// An empty file standing for a whiteout or an opaque directory, owned by
   /// root, with the time of what it stands for.
   static void marker(const std::string& rel, const struct stat& st, LayerSink& sink) {
-    EntryPtr m(archive_entry_new());
-    archive_entry_copy_pathname(m.get(), rel.c_str());
-    archive_entry_set_filetype(m.get(), AE_IFREG);
-    archive_entry_set_perm(m.get(), 0644);
-    archive_entry_set_size(m.get(), 0);
-    archive_entry_set_uid(m.get(), 0);
-    archive_entry_set_gid(m.get(), 0);
-    archive_entry_set_mtime(m.get(), st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    EntryPtr m(sym_archive_entry_new());
+    sym_archive_entry_copy_pathname(m.get(), rel.c_str());
+    sym_archive_entry_set_filetype(m.get(), AE_IFREG);
+    sym_archive_entry_set_perm(m.get(), 0644);
+    sym_archive_entry_set_size(m.get(), 0);
+    sym_archive_entry_set_uid(m.get(), 0);
+    sym_archive_entry_set_gid(m.get(), 0);
+    sym_archive_entry_set_mtime(m.get(), st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
     sink.header(m.get());
     sink.finish_entry();
   }
@@ -250,27 +250,28 @@ class DirectoryReader {
 };
 
 void copy_archive(const stdfs::path& source, LayerSink& sink) {
-  ArchivePtr in(archive_read_new());
-  archive_read_support_filter_all(in.get());
-  archive_read_support_format_tar(in.get());
-  check(in.get(), archive_read_open_filename(in.get(), source.c_str(), 128 * 1024),
+  ArchivePtr in(sym_archive_read_new());
+  sym_archive_read_support_filter_all(in.get());
+  sym_archive_read_support_format_tar(in.get());
+  check(in.get(), sym_archive_read_open_filename(in.get(), source.c_str(), 128 * 1024),
         "opening " + quote(source.string()));
   archive_entry* e = nullptr;
   for (;;) {
-    int rc = archive_read_next_header(in.get(), &e);
+    int rc = sym_archive_read_next_header(in.get(), &e);
     if (rc == ARCHIVE_EOF) break;
     check(in.get(), rc, "reading " + quote(source.string()));
-    std::string path = clean_entry_path(archive_entry_pathname(e));
+    std::string path = clean_entry_path(sym_archive_entry_pathname(e));
     if (path.empty() || path == ".") continue;
-    archive_entry_copy_pathname(e, path.c_str());
-    if (const char* link = archive_entry_hardlink(e)) archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
+    sym_archive_entry_copy_pathname(e, path.c_str());
+    if (const char* link = sym_archive_entry_hardlink(e))
+      sym_archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
     normalize(e);
     sink.header(e);
     const void* buf = nullptr;
     size_t n = 0;
     la_int64_t off = 0;
     for (;;) {
-      int r = archive_read_data_block(in.get(), &buf, &n, &off);
+      int r = sym_archive_read_data_block(in.get(), &buf, &n, &off);
       if (r == ARCHIVE_EOF) break;
       check(in.get(), r, "reading " + quote(path) + " from " + quote(source.string()));
       sink.data(buf, n);

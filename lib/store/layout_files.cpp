@@ -38,22 +38,23 @@ class FdSource : public ByteSource {
 class MemberSource : public ByteSource {
  public:
   MemberSource(const stdfs::path& archive_path, const std::string& member)
-      : in_(archive_read_new()), shown_(quote(member) + " in " + quote(archive_path.string())) {
-    archive_read_support_filter_all(in_.get());
-    archive_read_support_format_tar(in_.get());
-    archive_read_support_format_gnutar(in_.get());
-    check_archive(in_.get(), archive_read_open_filename(in_.get(), archive_path.c_str(), 1 << 16),
+      : in_(sym_archive_read_new()), shown_(quote(member) + " in " + quote(archive_path.string())) {
+    sym_archive_read_support_filter_all(in_.get());
+    sym_archive_read_support_format_tar(in_.get());
+    sym_archive_read_support_format_gnutar(in_.get());
+    check_archive(in_.get(), sym_archive_read_open_filename(in_.get(), archive_path.c_str(), 1 << 16),
                   "opening " + quote(archive_path.string()));
     archive_entry* e = nullptr;
     for (;;) {
-      int rc = archive_read_next_header(in_.get(), &e);
+      int rc = sym_archive_read_next_header(in_.get(), &e);
       if (rc == ARCHIVE_EOF) throw Error(shown_ + " is missing");
       check_archive(in_.get(), rc, "reading " + quote(archive_path.string()));
-      if (clean_entry_path(archive_entry_pathname(e)) == member && archive_entry_filetype(e) == AE_IFREG) return;
+      if (clean_entry_path(sym_archive_entry_pathname(e)) == member && sym_archive_entry_filetype(e) == AE_IFREG)
+        return;
     }
   }
   size_t read(void* buf, size_t n) override {
-    la_ssize_t r = archive_read_data(in_.get(), buf, n);
+    la_ssize_t r = sym_archive_read_data(in_.get(), buf, n);
     if (r < 0) check_archive(in_.get(), ARCHIVE_FATAL, "reading " + shown_);
     return static_cast<size_t>(r);
   }
@@ -125,21 +126,21 @@ std::unique_ptr<ByteSource> DirectoryFiles::open(const std::string& path) const 
 std::string DirectoryFiles::describe() const { return quote(root_.string()); }
 
 ArchiveFiles::ArchiveFiles(stdfs::path archive) : archive_(std::move(archive)) {
-  ArchivePtr in(archive_read_new());
-  archive_read_support_filter_all(in.get());
-  archive_read_support_format_tar(in.get());
-  archive_read_support_format_gnutar(in.get());
-  check_archive(in.get(), archive_read_open_filename(in.get(), archive_.c_str(), 1 << 16),
+  ArchivePtr in(sym_archive_read_new());
+  sym_archive_read_support_filter_all(in.get());
+  sym_archive_read_support_format_tar(in.get());
+  sym_archive_read_support_format_gnutar(in.get());
+  check_archive(in.get(), sym_archive_read_open_filename(in.get(), archive_.c_str(), 1 << 16),
                 "opening " + quote(archive_.string()));
   archive_entry* e = nullptr;
   for (;;) {
-    int rc = archive_read_next_header(in.get(), &e);
+    int rc = sym_archive_read_next_header(in.get(), &e);
     if (rc == ARCHIVE_EOF) break;
     check_archive(in.get(), rc, "reading " + quote(archive_.string()));
-    std::string name = clean_entry_path(archive_entry_pathname(e));
-    if (archive_entry_filetype(e) == AE_IFREG) members_.insert(name);
-    if (archive_entry_filetype(e) == AE_IFLNK && archive_entry_symlink(e) != nullptr)
-      links_[name] = lexical_join(name, archive_entry_symlink(e));
+    std::string name = clean_entry_path(sym_archive_entry_pathname(e));
+    if (sym_archive_entry_filetype(e) == AE_IFREG) members_.insert(name);
+    if (sym_archive_entry_filetype(e) == AE_IFLNK && sym_archive_entry_symlink(e) != nullptr)
+      links_[name] = lexical_join(name, sym_archive_entry_symlink(e));
   }
 }
 

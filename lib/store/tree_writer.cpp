@@ -10,6 +10,7 @@
 #include <cerrno>
 
 #include "common/error.hpp"
+#include "store/libarchive.hpp"
 #include "store/whiteout.hpp"
 
 namespace crt::store {
@@ -36,14 +37,14 @@ void check_name(const std::string& path, const std::string& name) {
 /// Owner, then mode (chown clears setuid), then xattrs (chown clears
 /// security.capability) of an open file or directory.
 void apply_metadata(int fd, archive_entry* e, const std::string& path) {
-  if (::fchown(fd, static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) < 0)
+  if (::fchown(fd, static_cast<uid_t>(sym_archive_entry_uid(e)), static_cast<gid_t>(sym_archive_entry_gid(e))) < 0)
     throw_errno("layer entry " + quote(path) + ": setting its owner");
-  if (::fchmod(fd, archive_entry_perm(e)) < 0) throw_errno("layer entry " + quote(path) + ": setting its mode");
+  if (::fchmod(fd, sym_archive_entry_perm(e)) < 0) throw_errno("layer entry " + quote(path) + ": setting its mode");
   const char* name = nullptr;
   const void* value = nullptr;
   size_t size = 0;
-  if (archive_entry_xattr_reset(e) > 0) {
-    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+  if (sym_archive_entry_xattr_reset(e) > 0) {
+    while (sym_archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
       if (is_overlay_xattr(name)) continue;
       if (::fsetxattr(fd, name, value, size, 0) < 0)
         throw_errno("layer entry " + quote(path) + ": setting its xattr " + quote(name));
@@ -53,9 +54,10 @@ void apply_metadata(int fd, archive_entry* e, const std::string& path) {
 
 void set_times(int dir, const std::string& name, archive_entry* e, const std::string& path) {
   struct timespec ts[2];
-  ts[1].tv_sec = archive_entry_mtime(e);
-  ts[1].tv_nsec = archive_entry_mtime_nsec(e);
-  ts[0] = archive_entry_atime_is_set(e) ? timespec{archive_entry_atime(e), archive_entry_atime_nsec(e)} : ts[1];
+  ts[1].tv_sec = sym_archive_entry_mtime(e);
+  ts[1].tv_nsec = sym_archive_entry_mtime_nsec(e);
+  ts[0] =
+      sym_archive_entry_atime_is_set(e) ? timespec{sym_archive_entry_atime(e), sym_archive_entry_atime_nsec(e)} : ts[1];
   if (::utimensat(dir, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) < 0)
     throw_errno("layer entry " + quote(path) + ": setting its times");
 }
@@ -156,12 +158,13 @@ void TreeWriter::write_file(int dir, const std::string& name, archive_entry* e, 
     end = std::max(end, off);
   }
   // Holes at the end of a sparse file.
-  if (archive_entry_size(e) > end && ::ftruncate(fd.get(), archive_entry_size(e)) < 0)
+  if (sym_archive_entry_size(e) > end && ::ftruncate(fd.get(), sym_archive_entry_size(e)) < 0)
     throw_errno("layer entry " + quote(path) + ": sizing it");
   apply_metadata(fd.get(), e, path);
   struct timespec ts[2];
-  ts[1] = {archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
-  ts[0] = archive_entry_atime_is_set(e) ? timespec{archive_entry_atime(e), archive_entry_atime_nsec(e)} : ts[1];
+  ts[1] = {sym_archive_entry_mtime(e), sym_archive_entry_mtime_nsec(e)};
+  ts[0] =
+      sym_archive_entry_atime_is_set(e) ? timespec{sym_archive_entry_atime(e), sym_archive_entry_atime_nsec(e)} : ts[1];
   if (::futimens(fd.get(), ts) < 0) throw_errno("layer entry " + quote(path) + ": setting its times");
 }
 
@@ -175,15 +178,15 @@ void TreeWriter::write_dir(int dir, const std::string& name, archive_entry* e, c
   apply_metadata(d.get(), e, path);
   std::string p = path;
   while (!p.empty() && p.back() == '/') p.pop_back();
-  dir_times_.push_back({p, archive_entry_mtime(e), archive_entry_mtime_nsec(e)});
+  dir_times_.push_back({p, sym_archive_entry_mtime(e), sym_archive_entry_mtime_nsec(e)});
 }
 
 void TreeWriter::write_other(int dir, const std::string& name, archive_entry* e, const std::string& path) {
   clear(dir, name, false, path);
-  mode_t mode = archive_entry_perm(e);
-  switch (archive_entry_filetype(e)) {
+  mode_t mode = sym_archive_entry_perm(e);
+  switch (sym_archive_entry_filetype(e)) {
     case AE_IFLNK: {
-      const char* target = archive_entry_symlink(e);
+      const char* target = sym_archive_entry_symlink(e);
       if (::symlinkat(target != nullptr ? target : "", dir, name.c_str()) < 0)
         throw_errno("layer entry " + quote(path) + ": creating the symlink");
       break;
@@ -191,22 +194,22 @@ void TreeWriter::write_other(int dir, const std::string& name, archive_entry* e,
     case AE_IFCHR:
     case AE_IFBLK:
     case AE_IFIFO:
-      if (::mknodat(dir, name.c_str(), archive_entry_filetype(e) | mode, archive_entry_rdev(e)) < 0)
+      if (::mknodat(dir, name.c_str(), sym_archive_entry_filetype(e) | mode, sym_archive_entry_rdev(e)) < 0)
         throw_errno("layer entry " + quote(path) + ": creating the node");
       break;
     default:
       fail(path, "has a type a layer cannot hold");
   }
-  if (::fchownat(dir, name.c_str(), static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e)),
-                 AT_SYMLINK_NOFOLLOW) < 0)
+  if (::fchownat(dir, name.c_str(), static_cast<uid_t>(sym_archive_entry_uid(e)),
+                 static_cast<gid_t>(sym_archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) < 0)
     throw_errno("layer entry " + quote(path) + ": setting its owner");
-  if (archive_entry_filetype(e) != AE_IFLNK && ::fchmodat(dir, name.c_str(), mode, 0) < 0)
+  if (sym_archive_entry_filetype(e) != AE_IFLNK && ::fchmodat(dir, name.c_str(), mode, 0) < 0)
     throw_errno("layer entry " + quote(path) + ": setting its mode");
   set_times(dir, name, e, path);
 }
 
 void TreeWriter::write_hardlink(archive_entry* e, const std::string& path) {
-  std::string target = archive_entry_hardlink(e);
+  std::string target = sym_archive_entry_hardlink(e);
   // Each lookup may close directories cached by an earlier one: keep copies.
   auto held = [&](const std::string& p, std::string& name) {
     Parent parent = parent_of(p);
@@ -228,10 +231,10 @@ void TreeWriter::write_hardlink(archive_entry* e, const std::string& path) {
 }
 
 void TreeWriter::write(archive_entry* e, const DataBlocks& data) {
-  std::string path = archive_entry_pathname(e) != nullptr ? archive_entry_pathname(e) : "";
-  if (archive_entry_hardlink(e) != nullptr) return write_hardlink(e, path);
+  std::string path = sym_archive_entry_pathname(e) != nullptr ? sym_archive_entry_pathname(e) : "";
+  if (sym_archive_entry_hardlink(e) != nullptr) return write_hardlink(e, path);
   Parent p = parent_of(path);
-  switch (archive_entry_filetype(e)) {
+  switch (sym_archive_entry_filetype(e)) {
     case AE_IFREG: return write_file(p.fd, p.name, e, data, path);
     case AE_IFDIR: return write_dir(p.fd, p.name, e, path);
     default: return write_other(p.fd, p.name, e, path);
