@@ -25,6 +25,11 @@ std::vector<std::string> nspawn_command(const pod::PodManifest& pod, const Nspaw
   // which nspawn does not give by default; the app itself stays without it.
   if (std::any_of(pod.apps.begin(), pod.apps.end(), [](const auto& app) { return app.oom_score_adj.value_or(0) < 0; }))
     a.push_back("--capability=CAP_SYS_RESOURCE");
+  // The pod's systemd looks for units and drop-ins only where stage1 and
+  // crt put them, and where systemctl puts runtime changes (set-property,
+  // transient units): not in the other nine directories of its default
+  // path, which it would search for every unit and each of its names.
+  a.push_back("--setenv=SYSTEMD_UNIT_PATH=" + std::string(kPodUnitPath));
   a.insert(a.end(), opts.extra.begin(), opts.extra.end());
   // Arguments of the pod's systemd.
   a.push_back("--");

@@ -8,6 +8,13 @@
 
 namespace crt::runtime {
 
+/// The unit search path of the pod's systemd (SYSTEMD_UNIT_PATH): runtime
+/// changes (systemctl set-property, transient units), crt's units for the
+/// pod, stage1's own.
+inline constexpr const char* kPodUnitPath =
+    "/etc/systemd/system.control:/run/systemd/system.control:/run/systemd/transient:"
+    "/etc/systemd/system:/usr/lib/systemd/system";
+
 /// How nspawn connects the pod's console.
 enum class Console { kPassive, kInteractive, kReadOnly };
 

@@ -27,7 +27,10 @@ TEST(NspawnCommand, Default) {
                      "--machine=crt-0b6e0c3c-7d41-4b1a-9f55-2f4a4c1d2e3f",
                      "--uuid=0b6e0c3c-7d41-4b1a-9f55-2f4a4c1d2e3f", "--hostname=web-1", "--link-journal=try-guest",
                      "--directory=/var/lib/crt/pods/run/x/stage1/rootfs", "--register=no", "--keep-unit",
-                     "--console=passive", "--", "--show-status=0", "--log-level=warning"}));
+                     "--console=passive",
+                     "--setenv=SYSTEMD_UNIT_PATH=/etc/systemd/system.control:/run/systemd/system.control:"
+                     "/run/systemd/transient:/etc/systemd/system:/usr/lib/systemd/system",
+                     "--", "--show-status=0", "--log-level=warning"}));
 }
 
 TEST(NspawnCommand, SysResourceOnlyForANegativeOomScore) {
