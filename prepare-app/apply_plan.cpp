@@ -83,7 +83,7 @@ void make_device(int root_fd, const mount::MountOp& op) {
   }
   // mknod applies the umask, and makes the node ours.
   if (::fchownat(dir.get(), name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
-      ::fchmodat(dir.get(), name.c_str(), st.st_mode & 07777, 0) < 0)
+      ::fchmodat(dir.get(), name.c_str(), st.st_mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
     throw_errno("setting the owner and mode of device node " + quote(op.target));
 }
 

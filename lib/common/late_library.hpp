@@ -11,9 +11,10 @@ namespace crt {
 /// cost crt run time at start and memory per pod, for work (tar archives)
 /// that crt run of a stored image does not do.
 ///
-/// Each user lists the functions it calls in an X-macro, and gets a table of
-/// them (CRT_LATE_FIELD) filled in by resolve() (CRT_LATE_RESOLVE), and
-/// wrappers named sym_<function> that load the table on first use.
+/// Each user lists the functions it calls in an X-macro, and makes of it a
+/// table (CRT_LATE_FIELD) filled in by resolve() (CRT_LATE_RESOLVE) the
+/// first time it is needed (store/libarchive.hpp adds wrappers named
+/// sym_<function> that do that).
 class LateLibrary {
  public:
   /// Opens `soname`. `purpose` completes "which crt needs to …", and

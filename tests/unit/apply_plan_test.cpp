@@ -61,19 +61,28 @@ int wait_child(pid_t pid) {
   return WEXITSTATUS(status);
 }
 
+/// A mount namespace of its own for the child, so that a bind (the
+/// fallback) stays out of the test's.
+bool private_mounts() {
+  return ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+}
+
 TEST(ApplyPlan, DeviceNodesAreMadeWithTheSourcesNumberAndMode) {
   if (::geteuid() != 0) GTEST_SKIP() << "making device nodes needs root";
   Scratch s;
-  ::umask(022);  // mknod's mode is cut by the umask; the node's must not be
   pid_t pid = ::fork();
   if (pid == 0) {
+    if (!private_mounts()) ::_exit(12);
+    ::umask(022);  // mknod's mode is cut by the umask; the node's must not be
     try {
       ::_exit(make_null_in(s.path()));
     } catch (...) {
       ::_exit(3);
     }
   }
-  EXPECT_EQ(wait_child(pid), 0);
+  int rc = wait_child(pid);
+  if (rc == 1) GTEST_SKIP() << "this root may not make device nodes (it got stage1's bound, as a pod would)";
+  EXPECT_EQ(rc, 0);
 }
 
 TEST(ApplyPlan, DeviceNodesAreBoundWhereThePodMayNotMakeThem) {
@@ -84,7 +93,7 @@ TEST(ApplyPlan, DeviceNodesAreBoundWhereThePodMayNotMakeThem) {
     // refused there, a bind mount in its own mount namespace is not.
     uid_t uid = ::geteuid();
     gid_t gid = ::getegid();
-    if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) ::_exit(10);
+    if (::unshare(CLONE_NEWUSER) < 0) ::_exit(10);
     auto write = [](const char* file, const std::string& text) {
       std::ofstream out(file);
       out << text;
@@ -93,7 +102,7 @@ TEST(ApplyPlan, DeviceNodesAreBoundWhereThePodMayNotMakeThem) {
     if (!write("/proc/self/setgroups", "deny") || !write("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1\n") ||
         !write("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1\n"))
       ::_exit(11);
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) ::_exit(12);
+    if (!private_mounts()) ::_exit(12);
     try {
       ::_exit(make_null_in(s.path()));
     } catch (...) {
@@ -101,7 +110,7 @@ TEST(ApplyPlan, DeviceNodesAreBoundWhereThePodMayNotMakeThem) {
     }
   }
   int rc = wait_child(pid);
-  if (rc == 10) GTEST_SKIP() << "no user namespaces here";
+  if (rc >= 10) GTEST_SKIP() << "no user namespace with mounts of its own here (" << rc << ")";
   EXPECT_EQ(rc, 1);
 }
 
