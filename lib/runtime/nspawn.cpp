@@ -30,6 +30,10 @@ std::vector<std::string> nspawn_command(const pod::PodManifest& pod, const Nspaw
   // transient units): not in the other nine directories of its default
   // path, which it would search for every unit and each of its names.
   a.push_back("--setenv=SYSTEMD_UNIT_PATH=" + std::string(kPodUnitPath));
+  // journald's "flushed" marker, there before journald starts: it writes to
+  // the pod's /var/log/journal at once. (A BindReadOnlyPaths= in journald's
+  // unit would build it a mount namespace, while the apps wait for it.)
+  a.push_back("--bind-ro=+/usr/lib/crt/journal-flushed:/run/systemd/journal/flushed");
   a.insert(a.end(), opts.extra.begin(), opts.extra.end());
   // Arguments of the pod's systemd.
   a.push_back("--");

@@ -30,7 +30,8 @@ TEST(NspawnCommand, Default) {
                      "--console=passive",
                      "--setenv=SYSTEMD_UNIT_PATH=/etc/systemd/system.control:/run/systemd/system.control:"
                      "/run/systemd/transient:/etc/systemd/system:/usr/lib/systemd/system",
-                     "--", "--show-status=0", "--log-level=warning"}));
+                     "--bind-ro=+/usr/lib/crt/journal-flushed:/run/systemd/journal/flushed", "--",
+                     "--show-status=0", "--log-level=warning"}));
 }
 
 TEST(NspawnCommand, SysResourceOnlyForANegativeOomScore) {
