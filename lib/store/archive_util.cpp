@@ -14,6 +14,17 @@ void check_archive(archive* a, int rc, const std::string& what) {
   throw Error(what + ": " + (msg != nullptr ? msg : "unknown error"));
 }
 
+ArchivePtr open_tar_file(const std::filesystem::path& path) {
+  ArchivePtr in(sym_archive_read_new());
+  if (!in) throw Error("allocating a libarchive reader");
+  sym_archive_read_support_filter_all(in.get());
+  sym_archive_read_support_format_tar(in.get());
+  sym_archive_read_support_format_gnutar(in.get());
+  check_archive(in.get(), sym_archive_read_open_filename(in.get(), path.c_str(), 1 << 16),
+                "opening " + quote(path.string()));
+  return in;
+}
+
 int secure_extract_flags() {
   return ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
          ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |

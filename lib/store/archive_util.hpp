@@ -24,6 +24,10 @@ using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
 /// or a warning.
 void check_archive(archive* a, int rc, const std::string& what);
 
+/// A reader of the tar archive (plain or compressed) at `path`, opened;
+/// throws crt::Error naming it.
+ArchivePtr open_tar_file(const std::filesystem::path& path);
+
 /// The options crt extracts with: owners (numeric), modes, times, xattrs and
 /// ACLs kept; entries that would land outside the tree refused.
 int secure_extract_flags();

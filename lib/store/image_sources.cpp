@@ -53,12 +53,7 @@ SourceFormat detect_format(const stdfs::path& source) {
   if (S_ISDIR(st.st_mode))
     return stdfs::exists(source / "oci-layout") ? SourceFormat::kOciLayout : SourceFormat::kRootfs;
   if (!S_ISREG(st.st_mode)) throw Error(quote(source.string()) + " is neither a directory nor an archive");
-  ArchivePtr in(sym_archive_read_new());
-  sym_archive_read_support_filter_all(in.get());
-  sym_archive_read_support_format_tar(in.get());
-  sym_archive_read_support_format_gnutar(in.get());
-  check_archive(in.get(), sym_archive_read_open_filename(in.get(), source.c_str(), 1 << 16),
-                "opening " + quote(source.string()));
+  ArchivePtr in = open_tar_file(source);
   // An image archive shows itself in its first members; a rootfs does not
   // have to be read to its end.
   bool image = false, oci = false, docker = false;

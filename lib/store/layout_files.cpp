@@ -38,12 +38,7 @@ class FdSource : public ByteSource {
 class MemberSource : public ByteSource {
  public:
   MemberSource(const stdfs::path& archive_path, const std::string& member)
-      : in_(sym_archive_read_new()), shown_(quote(member) + " in " + quote(archive_path.string())) {
-    sym_archive_read_support_filter_all(in_.get());
-    sym_archive_read_support_format_tar(in_.get());
-    sym_archive_read_support_format_gnutar(in_.get());
-    check_archive(in_.get(), sym_archive_read_open_filename(in_.get(), archive_path.c_str(), 1 << 16),
-                  "opening " + quote(archive_path.string()));
+      : in_(open_tar_file(archive_path)), shown_(quote(member) + " in " + quote(archive_path.string())) {
     archive_entry* e = nullptr;
     for (;;) {
       int rc = sym_archive_read_next_header(in_.get(), &e);
@@ -126,12 +121,7 @@ std::unique_ptr<ByteSource> DirectoryFiles::open(const std::string& path) const 
 std::string DirectoryFiles::describe() const { return quote(root_.string()); }
 
 ArchiveFiles::ArchiveFiles(stdfs::path archive) : archive_(std::move(archive)) {
-  ArchivePtr in(sym_archive_read_new());
-  sym_archive_read_support_filter_all(in.get());
-  sym_archive_read_support_format_tar(in.get());
-  sym_archive_read_support_format_gnutar(in.get());
-  check_archive(in.get(), sym_archive_read_open_filename(in.get(), archive_.c_str(), 1 << 16),
-                "opening " + quote(archive_.string()));
+  ArchivePtr in = open_tar_file(archive_);
   archive_entry* e = nullptr;
   for (;;) {
     int rc = sym_archive_read_next_header(in.get(), &e);

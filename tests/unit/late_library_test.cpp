@@ -6,18 +6,12 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "test_support.hpp"
 
 namespace crt {
 namespace {
 
-std::string error_of(void (*body)()) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 TEST(LateLibrary, ResolvesFunctionsOfALibraryOpenedLate) {
   LateLibrary lib("libc.so.6", "test itself", "libc6");

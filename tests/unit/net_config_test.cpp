@@ -13,14 +13,7 @@ using nlohmann::json;
 using test::Scratch;
 using test::write_text;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 TEST(NetConfig, BuiltInDefaultIsRktsPtpNetwork) {
   NetworkConfig d = builtin_default_network();

@@ -6,19 +6,12 @@
 
 #include "common/error.hpp"
 #include "pod/net_flags.hpp"
+#include "test_support.hpp"
 
 namespace crt::pod {
 namespace {
 
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 TEST(NetSpec, Modes) {
   EXPECT_EQ(parse_net_spec("host").mode, NetSpec::Mode::kHost);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
+#include "test_support.hpp"
 
 namespace crt::pod {
 namespace {
@@ -10,12 +11,7 @@ namespace {
 using Strings = std::vector<std::string>;
 
 std::string error_of(const Strings& args) {
-  try {
-    parse_run_args(args);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
+  return test::error_of([&] { parse_run_args(args); });
 }
 
 TEST(RunArgs, ImageAlone) {

@@ -18,12 +18,7 @@ namespace {
 using Strings = std::vector<std::string>;
 
 std::string error_of(std::string_view spec) {
-  try {
-    parse_syscall_filter(spec);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
+  return test::error_of([&] { parse_syscall_filter(spec); });
 }
 
 TEST(Seccomp, DefaultFilterIsAnAllowList) {

@@ -103,6 +103,15 @@ void write_tar(const stdfs::path& path, const std::vector<TarMember>& members) {
   check(w.a, archive_write_close(w.a));
 }
 
+std::string error_of(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 Outcome outcome_in_child(const std::function<void()>& body) {
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork");

@@ -55,6 +55,9 @@ TarMember tar_hardlink(std::string path, std::string target);
 /// "../x" and "/x" stay as they are).
 void write_tar(const stdfs::path& path, const std::vector<TarMember>& members);
 
+/// What crt::Error `body` throws, or "(no error)".
+std::string error_of(const std::function<void()>& body);
+
 /// How a body run in a child process ended.
 enum class Outcome { kReturned, kThrewError, kThrewOther, kCrashed };
 
