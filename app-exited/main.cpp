@@ -1,15 +1,23 @@
 // app-exited: records how an app ended and applies the pod's exit policy.
-// Runs inside stage1 as app-success@APP.service or app-failure@APP.service,
-// which each app unit starts
-// through OnSuccess=/OnFailure=; systemd passes the app's result in $MONITOR_*.
 //
-//   app-exited --policy=POLICY --apps=A,B,… APP
-//   app-exited --flush-output APP      (the app unit's ExecStopPost=)
+//   app-exited --flush-output APP
+//       the app unit's ExecStopPost=: crt has the app's last output reach the
+//       pod's journal as the unit's;
+//   app-exited --flush-output --policy=POLICY --apps=A,B,… APP
+//       the same ExecStopPost= of an app that is never restarted: then also
+//       records the app's end, which systemd passes in $EXIT_CODE,
+//       $EXIT_STATUS and $SERVICE_RESULT, and applies the policy;
+//   app-exited --policy=POLICY --apps=A,B,… [--may-restart=A,…] APP
+//       app-success@APP.service and app-failure@APP.service, which the app
+//       unit starts through OnSuccess=/OnFailure=, with the result in
+//       $MONITOR_*. For an app that is never restarted only OnFailure= is
+//       set, in case its ExecStopPost= did not get to the end (it timed out
+//       or could not run): a record that ExecStopPost= wrote is kept.
 //
 // The record lands in /crt/status/APP (the pod directory's status/ on the
-// host), then crt is asked to have the app's output in the journal and the
-// journal is synchronized, so the app's last output is kept, then the pod
-// is stopped if the policy says so.
+// host), then the journal is synchronized, so the app's last output is
+// kept, then the pod is stopped if the policy says so. Recording in the
+// ExecStopPost= saves the pod's systemd starting a unit at every app's end.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -104,21 +112,16 @@ std::map<std::string, std::string> unit_state(const std::string& app) {
 bool pod_stopping() { return systemctl({"is-system-running"}) == "stopping\n"; }
 
 int run(int argc, char** argv) {
-  if (argc == 3 && std::string_view(argv[1]) == "--flush-output") {
-    // The app's ExecStopPost=: crt has what the app wrote reach the pod's
-    // journal as the unit's. Within the unit's stop timeout (10 s).
-    // When the pod is being stopped, what journald has not taken is given
-    // up, as the journal's own backlog is.
-    crt::app_exited::flush_output(argv[2], std::chrono::seconds(8), [] { return !pod_stopping(); });
-    return 0;
-  }
+  bool flush = false;
   std::string policy = "on-any-failure";
   std::vector<std::string> apps;
   std::vector<std::string> may_restart;
   std::string app;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a.rfind("--policy=", 0) == 0)
+    if (a == "--flush-output")
+      flush = true;
+    else if (a.rfind("--policy=", 0) == 0)
       policy = a.substr(9);
     else if (a.rfind("--apps=", 0) == 0)
       apps = split_commas(a.substr(7));
@@ -127,27 +130,50 @@ int run(int argc, char** argv) {
     else
       app = a;
   }
-  if (app.empty() || apps.empty() || !crt::pod::is_exit_policy(policy)) {
-    std::fprintf(stderr, "usage: app-exited --policy=POLICY --apps=A,B,... APP\n");
+  bool restarts_app = std::find(may_restart.begin(), may_restart.end(), app) != may_restart.end();
+  if (app.empty() || (!flush && apps.empty()) || !crt::pod::is_exit_policy(policy) || (flush && restarts_app)) {
+    std::fprintf(stderr,
+                 "usage: app-exited --flush-output [--policy=POLICY --apps=A,B,...] APP\n"
+                 "       app-exited --policy=POLICY --apps=A,B,... [--may-restart=A,...] APP\n");
     return 2;
   }
-
-  uint64_t restarts = 0;
-  if (std::find(may_restart.begin(), may_restart.end(), app) != may_restart.end()) {
-    // systemd 252 passes through "failed" (and starts OnFailure=) even when
-    // it is about to restart the app: only a unit that stays down has ended.
-    auto st = unit_state(app);
-    const std::string& active = st["ActiveState"];
-    if (st["SubState"] == "auto-restart" || active == "activating" || active == "active" || active == "reloading")
-      return 0;
-    restarts = std::strtoull(st["NRestarts"].c_str(), nullptr, 10);
+  if (flush) {
+    // crt has what the app wrote reach the pod's journal as the unit's.
+    // Within the unit's stop timeout (10 s). When the pod is being
+    // stopped, what journald has not taken is given up, as the journal's
+    // own backlog is.
+    crt::app_exited::flush_output(app, std::chrono::seconds(8), [] { return !pod_stopping(); });
+    if (apps.empty()) return 0;
   }
-  crt::pod::AppExit e = crt::pod::app_exit_from_systemd(app, std::getenv("MONITOR_EXIT_CODE"),
-                                                        std::getenv("MONITOR_EXIT_STATUS"),
-                                                        std::getenv("MONITOR_SERVICE_RESULT"), boottime_ns());
-  e.restarts = restarts;
-  crt::fs::write_file_atomic(std::filesystem::path(kStatusDir) / app, nlohmann::json(e).dump() + "\n", 0644,
-                            crt::fs::Durability::kCached);
+
+  std::filesystem::path record = std::filesystem::path(kStatusDir) / app;
+  crt::pod::AppExit e;
+  bool recorded = false;
+  if (flush) {
+    e = crt::pod::app_exit_from_systemd(app, std::getenv("EXIT_CODE"), std::getenv("EXIT_STATUS"),
+                                        std::getenv("SERVICE_RESULT"), boottime_ns());
+  } else if (!restarts_app && std::filesystem::exists(record)) {
+    // The app's ExecStopPost= recorded it first: that record stands, so
+    // the order of the apps' ends stays as it was.
+    e = nlohmann::json::parse(crt::fs::read_file(record)).get<crt::pod::AppExit>();
+    recorded = true;
+  } else {
+    uint64_t restarts = 0;
+    if (restarts_app) {
+      // systemd 252 passes through "failed" (and starts OnFailure=) even when
+      // it is about to restart the app: only a unit that stays down has ended.
+      auto st = unit_state(app);
+      const std::string& active = st["ActiveState"];
+      if (st["SubState"] == "auto-restart" || active == "activating" || active == "active" || active == "reloading")
+        return 0;
+      restarts = std::strtoull(st["NRestarts"].c_str(), nullptr, 10);
+    }
+    e = crt::pod::app_exit_from_systemd(app, std::getenv("MONITOR_EXIT_CODE"), std::getenv("MONITOR_EXIT_STATUS"),
+                                        std::getenv("MONITOR_SERVICE_RESULT"), boottime_ns());
+    e.restarts = restarts;
+  }
+  if (!recorded)
+    crt::fs::write_file_atomic(record, nlohmann::json(e).dump() + "\n", 0644, crt::fs::Durability::kCached);
   crt::pod::PodAction action = crt::pod::decide(policy, apps, read_records(apps), e);
   // journald answers at once unless an app flooded it with output. A pod
   // that ends here keeps all of that, unless it is stopped meanwhile; while

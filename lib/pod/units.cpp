@@ -55,6 +55,11 @@ std::vector<std::string> app_names(const PodManifest& pod) {
   return names;
 }
 
+/// app-exited's arguments for the pod's exit policy.
+std::vector<Value> exit_policy_args(const PodManifest& pod) {
+  return {Value("--policy=" + pod.exit_policy), Value("--apps=" + join(app_names(pod), ","))};
+}
+
 void add_sandbox(unit::Section& s, const AppManifest& app) {
   s.set("CapabilityBoundingSet", join(app.capabilities, " "));
   std::string filter = join(app.seccomp.entries, " ");
@@ -83,13 +88,18 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   UnitFile u;
   u.comments = {kGeneratedComment};
   std::string prepare = "prepare-app@" + app.name + ".service";
-  u.section("Unit")
-      .set("Description", "App " + app.name + " of pod " + pod.uuid)
-      .set("DefaultDependencies", "no")
-      // Two units, not one: systemd passes $MONITOR_* only to a unit with a
-      // single trigger.
-      .set("OnSuccess", "app-success@" + app.name + ".service")
-      .set("OnFailure", "app-failure@" + app.name + ".service")
+  // The app's ExecStopPost= (its output's last copy) also records how an app
+  // that is never restarted ended: the pod's systemd then has no unit to
+  // start at its end. A restarted app's end is only known once systemd gives
+  // up on it, which OnFailure= tells.
+  bool records_in_stop_post = !pod.interactive && pod.output_sockets && app.restart == "no";
+  auto& unit = u.section("Unit");
+  unit.set("Description", "App " + app.name + " of pod " + pod.uuid).set("DefaultDependencies", "no");
+  // Two units, not one: systemd passes $MONITOR_* only to a unit with a
+  // single trigger. OnFailure= stays when ExecStopPost= records: it records
+  // in its stead if that did not get to the end (a timeout).
+  if (!records_in_stop_post) unit.set("OnSuccess", "app-success@" + app.name + ".service");
+  unit.set("OnFailure", "app-failure@" + app.name + ".service")
       .set("Requires", prepare)
       .set("After", prepare + " systemd-journald.socket systemd-journald.service")
       .set("Conflicts", "shutdown.target")
@@ -131,8 +141,11 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
     // app has ended, the rest goes as this command's, which runs in the
     // app's cgroup, in stage1's root, with full privileges.
     s.set("RootDirectoryStartOnly", "yes");
-    s.set_exec("ExecStopPost", ExecCommand{"-+", std::string(kStage1HelperDir) + "/app-exited",
-                                           {Value("app-exited"), Value("--flush-output"), Value(app.name)}});
+    std::vector<Value> args = {Value("app-exited"), Value("--flush-output")};
+    if (records_in_stop_post)
+      for (auto& a : exit_policy_args(pod)) args.push_back(std::move(a));
+    args.emplace_back(app.name);
+    s.set_exec("ExecStopPost", ExecCommand{"-+", std::string(kStage1HelperDir) + "/app-exited", args});
   } else {
     s.set("StandardInput", "null");
     s.set("StandardOutput", "journal");
@@ -201,8 +214,8 @@ UnitFile app_exited_unit(const PodManifest& pod) {
       // records must be written before the pod goes away.
       .set("Before", "shutdown.target");
   std::string helper = std::string(kStage1HelperDir) + "/app-exited";
-  std::vector<Value> args = {Value("app-exited"), Value("--policy=" + pod.exit_policy),
-                             Value("--apps=" + join(app_names(pod), ","))};
+  std::vector<Value> args = {Value("app-exited")};
+  for (auto& a : exit_policy_args(pod)) args.push_back(std::move(a));
   std::vector<std::string> restarting;
   for (const auto& a : pod.apps)
     if (a.restart != "no") restarting.push_back(a.name);

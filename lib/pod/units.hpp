@@ -29,7 +29,9 @@ unit::UnitFile app_unit(const PodManifest& pod, const AppManifest& app);
 unit::UnitFile prepare_app_unit();
 
 /// app-success@.service and app-failure@.service: started by an app's
-/// OnSuccess=/OnFailure= to record its exit and apply the pod's exit policy.
+/// OnSuccess=/OnFailure= to record its exit and apply the pod's exit policy
+/// (an app that is never restarted has its ExecStopPost= do that, and only
+/// OnFailure=, in case that did not get to the end).
 unit::UnitFile app_exited_unit(const PodManifest& pod);
 
 /// default.target of the pod: wants every app and the journal.

@@ -83,6 +83,25 @@ TEST_F(Units, AppUnitDependencies) {
   EXPECT_EQ(values(t, "After")[0].rfind("prepare-app@web.service ", 0), 0u);
 }
 
+TEST_F(Units, AnAppThatIsNeverRestartedRecordsItsEndInItsStopPost) {
+  pod_.output_sockets = true;
+  pod_.exit_policy = "on-any-exit";
+  std::string t = app_text();
+  // No unit to start at the app's end; OnFailure= only in case the
+  // ExecStopPost= did not get to the end.
+  EXPECT_TRUE(values(t, "OnSuccess").empty());
+  EXPECT_EQ(value(t, "OnFailure"), "app-failure@web.service");
+  EXPECT_EQ(value(t, "ExecStopPost"),
+            "-+@\"/usr/lib/crt/app-exited\" \"app-exited\" \"--flush-output\" \"--policy=on-any-exit\" "
+            "\"--apps=web\" \"web\"");
+
+  app().restart = "on-failure";
+  t = app_text();
+  EXPECT_EQ(value(t, "OnSuccess"), "app-success@web.service");
+  EXPECT_EQ(value(t, "OnFailure"), "app-failure@web.service");
+  EXPECT_EQ(value(t, "ExecStopPost"), "-+@\"/usr/lib/crt/app-exited\" \"app-exited\" \"--flush-output\" \"web\"");
+}
+
 TEST_F(Units, AppUnitSandbox) {
   std::string t = app_text();
   EXPECT_EQ(value(t, "CapabilityBoundingSet"),
