@@ -108,6 +108,13 @@ std::map<std::string, std::string> unit_state(const std::string& app) {
   return props;
 }
 
+/// Apps do not wait for journald to start (their output waits in its
+/// sockets), and journald makes its varlink socket as it starts: an app that
+/// ends before that waits for the start to finish (at once if journald runs).
+void wait_for_journald() {
+  if (::access(crt::app_exited::kJournalVarlinkSocket, F_OK) != 0) systemctl({"start", "systemd-journald.service"});
+}
+
 /// The pod's systemd is shutting down (crt stop, or another app ended it).
 bool pod_stopping() { return systemctl({"is-system-running"}) == "stopping\n"; }
 
@@ -181,6 +188,7 @@ int run(int argc, char** argv) {
   // from ever answering: a failed app's last words get 2 s.
   auto wait = action == crt::pod::PodAction::kFinish ? std::chrono::milliseconds(std::chrono::minutes(2))
                                                       : std::chrono::milliseconds(2000);
+  wait_for_journald();
   crt::app_exited::sync_journal(wait, [] { return !pod_stopping(); });
 
   switch (action) {

@@ -101,7 +101,9 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   if (!records_in_stop_post) unit.set("OnSuccess", "app-success@" + app.name + ".service");
   unit.set("OnFailure", "app-failure@" + app.name + ".service")
       .set("Requires", prepare)
-      .set("After", prepare + " systemd-journald.socket systemd-journald.service")
+      // Not after journald's start: the app's output waits in journald's
+      // sockets meanwhile, and app-exited waits for journald if it has to.
+      .set("After", prepare + " systemd-journald.socket systemd-journald-dev-log.socket")
       .set("Conflicts", "shutdown.target")
       .set("Before", "shutdown.target");
 
