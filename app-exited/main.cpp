@@ -170,6 +170,13 @@ int run(int argc, char** argv) {
       // systemd 252 passes through "failed" (and starts OnFailure=) even when
       // it is about to restart the app: only a unit that stays down has ended.
       auto st = unit_state(app);
+      // This may run late, when systemd has restarted the app already and
+      // that run is ending too (its ExecStopPost=): how that ends decides.
+      // Its OnFailure= start merges into this one's, so this one tells.
+      for (int i = 0; i < 750 && st["ActiveState"] == "deactivating"; ++i) {
+        ::usleep(20000);
+        st = unit_state(app);
+      }
       const std::string& active = st["ActiveState"];
       if (st["SubState"] == "auto-restart" || active == "activating" || active == "active" || active == "reloading")
         return 0;
