@@ -30,19 +30,33 @@ Process::Process(const std::vector<std::string>& argv, const RunOptions& opts) {
   cargv.push_back(nullptr);
   for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
   cenv.push_back(nullptr);
+  // The child gets SIGINT and SIGQUIT as from a terminal, however the tests
+  // were started: a shell without job control starts its background
+  // commands with both ignored, and a crt that ignores SIGINT until it
+  // watches for it (its first milliseconds) would miss a test's early
+  // Ctrl-C. Blocked until then: the kernel drops an ignored signal only
+  // when it is not blocked.
+  sigset_t interrupts, old;
+  sigemptyset(&interrupts);
+  sigaddset(&interrupts, SIGINT);
+  sigaddset(&interrupts, SIGQUIT);
+  ::pthread_sigmask(SIG_BLOCK, &interrupts, &old);
   pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
     if (opts.new_session) ::setsid();
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGQUIT, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::execvpe(cargv[0], cargv.data(), cenv.data());
     _exit(127);
   }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid_ < 0) throw std::runtime_error("fork failed");
   ::close(out[1]);
   ::close(err[1]);
   ::close(in[0]);
