@@ -88,11 +88,13 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   UnitFile u;
   u.comments = {kGeneratedComment};
   std::string prepare = "prepare-app@" + app.name + ".service";
-  // The app's ExecStopPost= (its output's last copy) also records how an app
-  // that is never restarted ended: the pod's systemd then has no unit to
-  // start at its end. A restarted app's end is only known once systemd gives
-  // up on it, which OnFailure= tells.
-  bool records_in_stop_post = !pod.interactive && pod.output_sockets && app.restart == "no";
+  // crt copies the app's output (from sockets), and an ExecStopPost= the
+  // last of it. That command also records how an app that is never
+  // restarted ended: the pod's systemd then has no unit to start at its end.
+  // A restarted app's end is only known once systemd gives up on it, which
+  // OnFailure= tells.
+  bool crt_copies_output = !pod.interactive && pod.output_sockets;
+  bool records_in_stop_post = crt_copies_output && app.restart == "no";
   auto& unit = u.section("Unit");
   unit.set("Description", "App " + app.name + " of pod " + pod.uuid).set("DefaultDependencies", "no");
   // Two units, not one: systemd passes $MONITOR_* only to a unit with a
@@ -134,7 +136,7 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
     s.set("StandardOutput", "tty");
     s.set("StandardError", "tty");
     s.set("TTYPath", "/dev/console");
-  } else if (pod.output_sockets) {
+  } else if (crt_copies_output) {
     std::string etc = std::string(mount::kPodEtc) + "/";
     s.set("StandardInput", "null");
     s.set("StandardOutput", "file:" + etc + mount::output_socket(app.name, false));
