@@ -21,6 +21,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/reboot.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <time.h>
@@ -196,7 +197,7 @@ int run(int argc, char** argv) {
   auto wait = action == crt::pod::PodAction::kFinish ? std::chrono::milliseconds(std::chrono::minutes(2))
                                                       : std::chrono::milliseconds(2000);
   wait_for_journald();
-  crt::app_exited::sync_journal(wait, [] { return !pod_stopping(); });
+  bool synced = crt::app_exited::sync_journal(wait, [] { return !pod_stopping(); });
 
   switch (action) {
     case crt::pod::PodAction::kContinue:
@@ -206,7 +207,11 @@ int run(int argc, char** argv) {
       ::kill(1, SIGRTMIN + 4);
       break;
     case crt::pod::PodAction::kFinish:
-      // Nothing of the pod's own is left running: skip stopping units.
+      // Nothing of the pod's own is left running and the journal has it
+      // all: end the pod's PID namespace now, as systemd-shutdown would at
+      // the end of its work (nspawn sees a poweroff). Else, or if that is
+      // not allowed, PID 1 ends the pod without stopping units.
+      if (synced) ::reboot(RB_POWER_OFF);
       ::kill(1, SIGRTMIN + 14);
       break;
   }
