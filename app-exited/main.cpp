@@ -22,9 +22,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/reboot.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
-#include <unistd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -218,9 +219,21 @@ int run(int argc, char** argv) {
   return 0;
 }
 
+/// The host's own PID namespace (the kernel's PROC_PID_INIT_INO): there PID 1
+/// is the host's init, and reboot() would power the host off.
+bool in_hosts_pid_namespace() {
+  struct stat st {};
+  return ::stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == 0xEFFFFFFCU;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // It signals PID 1 and may end the PID namespace: only ever in a pod.
+  if (in_hosts_pid_namespace()) {
+    std::fprintf(stderr, "app-exited: runs in a crt pod only (as its app units' helper), not on the host\n");
+    return 2;
+  }
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

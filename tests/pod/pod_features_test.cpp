@@ -4,6 +4,7 @@
 #include <linux/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <filesystem>
@@ -206,6 +207,22 @@ TEST_F(PodFeaturesTest, ExitPolicies) {
            "--name=slow", "--", "/bin/sleep", "60"});
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
   EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;  // slow was stopped: the first failure
+}
+
+TEST_F(PodFeaturesTest, AppExitedRefusesToRunOnTheHost) {
+  // app-exited signals PID 1 and may end its PID namespace with reboot():
+  // started by hand on the host, it must do neither. Where the host's PID 1
+  // is systemd, a helper without that check would power the host off.
+  if (std::filesystem::exists("/run/systemd/system")) GTEST_SKIP() << "the host runs systemd";
+  struct stat st {};
+  ASSERT_EQ(::stat("/proc/self/ns/pid", &st), 0);
+  if (st.st_ino != 0xEFFFFFFCU) GTEST_SKIP() << "the tests do not run in the host's PID namespace";
+  std::string helper = (std::filesystem::path(crt_bin_).parent_path() / "app-exited").string();  // the build's
+  Result r = run({helper, "--policy=on-any-failure", "--apps=web", "web"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("runs in a crt pod only"));
+  r = run({helper, "--flush-output", "web"});
+  EXPECT_EQ(r.status, 2) << r.err;
 }
 
 TEST_F(PodFeaturesTest, EnvironmentFilesAndInheritedEnvironment) {
