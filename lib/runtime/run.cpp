@@ -1,6 +1,7 @@
 #include "runtime/run.hpp"
 
 #include "common/fs.hpp"
+#include "common/subprocess.hpp"
 #include "mount/mounts.hpp"
 #include "mount/overlay.hpp"
 #include "runtime/launch.hpp"
@@ -11,6 +12,9 @@ namespace crt::runtime {
 
 int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
   SignalBlock signals;
+  // A pod half made or running is rolled back or supervised to its end,
+  // also when the reader of crt's messages (or of --debug's) goes away.
+  SigpipeIgnored closed_stderr_is_no_reason_to_die;
   PreparedPod p = prepare_pod(req, ctx, PodState::kRun);
   if (ctx.trace) ctx.trace("prepared pod " + p.manifest.uuid);
   if (req.pod.uuid_file_save)
@@ -20,6 +24,9 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
 
 std::string prepare_only(const pod::RunRequest& req, const RunContext& ctx) {
   SignalBlock signals;
+  // A pod half made or running is rolled back or supervised to its end,
+  // also when the reader of crt's messages (or of --debug's) goes away.
+  SigpipeIgnored closed_stderr_is_no_reason_to_die;
   PreparedPod p = prepare_pod(req, ctx, PodState::kPrepared);
   if (req.pod.uuid_file_save)
     fs::write_file_atomic(*req.pod.uuid_file_save, p.manifest.uuid + "\n", 0644, fs::Durability::kCached);
@@ -28,6 +35,9 @@ std::string prepare_only(const pod::RunRequest& req, const RunContext& ctx) {
 
 int run_prepared(const std::string& ref, bool interactive, bool debug, const RunContext& ctx) {
   SignalBlock signals;
+  // A pod half made or running is rolled back or supervised to its end,
+  // also when the reader of crt's messages (or of --debug's) goes away.
+  SigpipeIgnored closed_stderr_is_no_reason_to_die;
   PodEntry e = find_pod(ctx.state_dir, ref);
   if (e.status() != PodStatus::kPrepared)
     throw Error("pod " + e.uuid + " is " + status_name(e.status()) + ", not prepared");

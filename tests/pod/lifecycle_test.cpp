@@ -214,6 +214,25 @@ TEST_F(LifecycleTest, AReaderThatGoesAwayStopsThePodAndCrtCleansUp) {
   EXPECT_THAT(read_file(pod_dir(uuid) + "/status/busybox"), HasSubstr("\"exit_status\":\"TERM\""));
 }
 
+TEST_F(LifecycleTest, DebugOutputWhoseReaderGoesAwayLeavesNothingBehind) {
+  // crt --debug run … 2>&1 >/dev/null | grep -q …: once nspawn runs, crt's
+  // steps go to a pipe nobody reads any more. crt must not die of SIGPIPE
+  // with the pod half set up: the pod ends (its console has no reader
+  // either) and crt removes its network namespace and cgroup (the fixture
+  // checks the cgroup).
+  std::string file = dir_ + "/uuid";
+  std::string cmd;
+  for (const auto& a : crt_argv({"--debug", "run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "1"}))
+    cmd += "'" + a + "' ";
+  cmd += "2>&1 >/dev/null | grep -q 'started systemd-nspawn'";
+  Result r =
+      run({"bash", "-c", cmd}, {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  EXPECT_FALSE(r.timed_out);
+  std::string uuid = wait_uuid(file);
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(10)));
+  EXPECT_FALSE(std::filesystem::exists("/run/netns/crt-" + uuid)) << "the pod's network namespace is left";
+}
+
 TEST_F(LifecycleTest, KillingCrtStopsThePodAndFreesItsMounts) {
   check_cgroups_ = false;  // removing a dead pod's cgroup is crt gc's job
   std::string file = dir_ + "/uuid";
