@@ -22,10 +22,17 @@ struct NetworkConfig {
 /// The name of crt's own network.
 inline constexpr const char* kDefaultNetwork = "default";
 
+/// NetworkConfig::source of the built-in default network.
+inline constexpr const char* kBuiltinSource = "built-in";
+
 /// The built-in default network (rkt's): the ptp plugin with host-local IPAM
-/// in 172.16.28.0/24, masquerading and a default route, followed by portmap
-/// for --port.
+/// in 172.16.28.0/24 and a default route, followed by portmap for --port;
+/// crt masquerades its pods' traffic (see crt_masquerades()).
 NetworkConfig builtin_default_network();
+
+/// Whether crt masquerades the traffic of pods on network `c` itself
+/// (net/masquerade.hpp), after its plugins' ADD: the built-in default's.
+bool crt_masquerades(const NetworkConfig& c);
 
 /// Parses a network configuration file's content: a plugin list (.conflist)
 /// or a single plugin (.conf, .json). Throws a crt::Error naming `source`.

@@ -6,6 +6,7 @@
 #include "common/lock.hpp"
 #include "net/config.hpp"
 #include "net/lease_reclaim.hpp"
+#include "net/masquerade.hpp"
 #include "net/plugin.hpp"
 #include "net/portmap_chains.hpp"
 
@@ -162,6 +163,7 @@ void PodNetwork::attach() {
         a.result = add_network(a.config, inv, a.runtime_config);
       }
       write_state(pod_dir_, s);
+      if (crt_masquerades(a.config)) masquerade(a.config.name, s.container_id, parse_result(a.result));
     });
     std::string addrs;
     for (const auto& ip : parse_result(a.result).ips) addrs += " " + ip.address;

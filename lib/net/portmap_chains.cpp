@@ -1,6 +1,7 @@
 #include "net/portmap_chains.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -94,11 +95,21 @@ std::string rules_of_removal_script(const std::string& table, const std::string&
 
 namespace {
 
+/// run_program(), or nothing when `argv[0]` cannot be run (not installed).
+std::optional<ProgramResult> run_if_installed(const std::vector<std::string>& argv,
+                                              const std::vector<std::string>& env) {
+  try {
+    return run_program(argv, env);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
 void remove_tagged(const char* tool, const char* restore_tool, const char* table, const std::string& id) {
   std::vector<std::string> env = current_environment();
-  ProgramResult list = run_program({tool, "-w", "-t", table, "-S"}, env);
-  if (list.status != 0) return;  // no such table or tool: nothing of a plugin's
-  std::string script = rules_of_removal_script(table, list.out, id);
+  std::optional<ProgramResult> list = run_if_installed({tool, "-w", "-t", table, "-S"}, env);
+  if (!list || list->status != 0) return;  // no such table or tool: nothing of a plugin's
+  std::string script = rules_of_removal_script(table, list->out, id);
   if (script.empty()) return;
   ProgramResult r = run_program({restore_tool, "-w", "--noflush"}, env, script);
   if (r.status != 0)
@@ -107,9 +118,9 @@ void remove_tagged(const char* tool, const char* restore_tool, const char* table
 
 void clean_family(const char* tool, const char* restore_tool) {
   std::vector<std::string> env = current_environment();
-  ProgramResult list = run_program({tool, "-t", "nat", "-S"}, env);
-  if (list.status != 0) return;  // no nat table, or no such tool: nothing of portmap's
-  std::string script = portmap_removal_script(list.out);
+  std::optional<ProgramResult> list = run_if_installed({tool, "-t", "nat", "-S"}, env);
+  if (!list || list->status != 0) return;  // no nat table, or no such tool: nothing of portmap's
+  std::string script = portmap_removal_script(list->out);
   if (script.empty()) return;
   ProgramResult r = run_program({restore_tool, "--noflush"}, env, script);
   if (r.status != 0)

@@ -4,11 +4,20 @@
 // addresses of the pods these tests start. (URLs name their port: the
 // static busybox's wget crashes looking up the "http" service, and with -T.)
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "net/dns.hpp"
 #include "net/inspect.hpp"
@@ -113,6 +122,83 @@ TEST_F(NetworkTest, TwoPodsReachEachOtherOnTheDefaultNetwork) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "hello from one\n");
   stop(p);
+}
+
+// A host beyond the host: a network namespace of the test's own on a veth,
+// 198.51.100.2/30 with the host at .1, and no route back to the pods'
+// network. Only masquerading lets a pod's connection there be answered.
+class OutsideHost {
+ public:
+  OutsideHost()
+      : ns_("crt-test-out-" + std::to_string(::getpid())), veth_("crtout" + std::to_string(::getpid() % 100000)) {
+    ok_ = sh("ip netns add " + ns_) && sh("ip link add " + veth_ + " type veth peer name eth0 netns " + ns_) &&
+          sh("ip addr add 198.51.100.1/30 dev " + veth_) && sh("ip link set " + veth_ + " up") &&
+          sh("ip -n " + ns_ + " addr add 198.51.100.2/30 dev eth0") && sh("ip -n " + ns_ + " link set eth0 up") &&
+          sh("ip -n " + ns_ + " link set lo up");
+  }
+  ~OutsideHost() { sh("ip netns delete " + ns_ + " 2>/dev/null; ip link delete " + veth_ + " 2>/dev/null; true"); }
+  OutsideHost(const OutsideHost&) = delete;
+  OutsideHost& operator=(const OutsideHost&) = delete;
+  [[nodiscard]] bool ok() const { return ok_; }
+
+  /// A TCP socket listening on `port` inside the namespace (sockets keep the
+  /// namespace they were made in).
+  [[nodiscard]] int listen_on(int port) const {
+    int fd = -1;
+    std::thread([&] {
+      int ns = ::open(("/run/netns/" + ns_).c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) return;
+      ::close(ns);
+      fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(port));
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4) != 0) {
+        ::close(fd);
+        fd = -1;
+      }
+    }).join();
+    return fd;
+  }
+
+ private:
+  static bool sh(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
+  std::string ns_, veth_;
+  bool ok_ = false;
+};
+
+TEST_F(NetworkTest, DefaultNetworkMasqueradesWhatLeavesTheHost) {
+  OutsideHost outside;
+  ASSERT_TRUE(outside.ok());
+  int port = free_port();
+  int listener = outside.listen_on(port);
+  ASSERT_GE(listener, 0);
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                      "echo from-the-pod | nc -w 5 198.51.100.2 " + std::to_string(port)}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  pollfd pfd{listener, POLLIN, 0};
+  ASSERT_EQ(::poll(&pfd, 1, 30000), 1) << "no connection from the pod arrived";
+  sockaddr_in peer{};
+  socklen_t len = sizeof peer;
+  int conn = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+  ASSERT_GE(conn, 0);
+  char from[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &peer.sin_addr, from, sizeof from);
+  // The host's address on the way out, not the pod's.
+  EXPECT_EQ(std::string(from), "198.51.100.1") << "the pod is " << pod_ip(uuid);
+  char buf[64] = {};
+  timeval tv{5, 0};
+  ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(0, ::read(conn, buf, sizeof buf)))),
+            "from-the-pod\n");
+  ::close(conn);
+  ::close(listener);
+  Result r = p.wait();
+  EXPECT_EQ(r.status, 0) << r.err;
+  // Its masquerading went with it.
+  EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), ::testing::IsEmpty());
 }
 
 TEST_F(NetworkTest, CustomBridgeNetworkFromAConflist) {

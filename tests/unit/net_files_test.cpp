@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <sstream>
+
 #include "common/error.hpp"
 #include "net/dns.hpp"
+#include "net/masquerade.hpp"
 #include "net/pod_etc.hpp"
 #include "net/portmap_chains.hpp"
 #include "net/result.hpp"
@@ -221,6 +225,41 @@ TEST(RulesOf, TaggedRulesAndTheChainsOnlyTheyUseAreRemoved) {
   std::string script = rules_of_removal_script("nat", shared, "crt-a");
   EXPECT_EQ(script.find("-X CNI-48fa"), std::string::npos);
   EXPECT_NE(script.find("-D CNI-48fa ! -d"), std::string::npos);
+}
+
+TEST(Masquerade, RulesAsPtpMakesThemTaggedForRemoval) {
+  Result r = parse_result(json::parse(R"({"cniVersion":"1.0.0",
+    "ips":[{"address":"172.16.28.5/24","gateway":"172.16.28.1"},{"address":"fd00::5/64"}]})"));
+  MasqueradeScripts m = masquerade_scripts("default", "crt-a", r);
+  const std::string tag = R"("name: \"default\" id: \"crt-a\"")";
+  size_t at = m.v4.find(":CRT-MASQ-");
+  ASSERT_NE(at, std::string::npos) << m.v4;
+  std::string chain = m.v4.substr(at + 1, m.v4.find(' ', at) - at - 1);
+  EXPECT_EQ(chain.size(), 25u) << chain;  // iptables takes up to 28
+  EXPECT_EQ(m.v4, "*nat\n:" + chain + " - [0:0]\n" + "-A " + chain + " -d 172.16.28.5/24 -m comment --comment " + tag +
+                      " -j ACCEPT\n" + "-A " + chain + " ! -d 224.0.0.0/4 -m comment --comment " + tag +
+                      " -j MASQUERADE\n" + "-A POSTROUTING -s 172.16.28.5 -m comment --comment " + tag + " -j " +
+                      chain + "\nCOMMIT\n");
+  EXPECT_NE(m.v6.find("-A POSTROUTING -s fd00::5 "), std::string::npos) << m.v6;
+  EXPECT_NE(m.v6.find(" ! -d ff00::/8 "), std::string::npos) << m.v6;
+  // Another pod or network gets a chain of its own.
+  EXPECT_EQ(masquerade_scripts("default", "crt-b", r).v4.find(chain), std::string::npos);
+  EXPECT_EQ(masquerade_scripts("other", "crt-a", r).v4.find(chain), std::string::npos);
+  // A pod without addresses of a family gets no rules for it.
+  Result v4 = parse_result(json::parse(R"({"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2/24"}]})"));
+  EXPECT_EQ(masquerade_scripts("default", "crt-a", v4).v6, "");
+  EXPECT_EQ(masquerade_scripts("default", "crt-a", Result{}).v4, "");
+
+  // What the pod's teardown lists (iptables -S of these rules) it removes,
+  // chain and all.
+  std::string listed = "-P POSTROUTING ACCEPT\n-N " + chain + "\n";
+  std::istringstream in(m.v4);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("-A ", 0) == 0) listed += line + "\n";
+  std::string removal = rules_of_removal_script("nat", listed, "crt-a");
+  EXPECT_EQ(std::count(removal.begin(), removal.end(), '\n'), 6) << removal;  // *nat, 3 -D, -X, COMMIT
+  EXPECT_NE(removal.find("-X " + chain + "\n"), std::string::npos) << removal;
+  EXPECT_EQ(rules_of_removal_script("nat", listed, "crt-b"), "");
 }
 
 }  // namespace

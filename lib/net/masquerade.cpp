@@ -1,0 +1,59 @@
+#include "net/masquerade.hpp"
+
+#include <utility>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/subprocess.hpp"
+#include "store/digest.hpp"
+
+namespace crt::net {
+
+namespace {
+
+/// As ptp's comment, which iptables -S prints with its quotes escaped.
+std::string tag(const std::string& network, const std::string& container_id) {
+  return "\"name: \\\"" + network + "\\\" id: \\\"" + container_id + "\\\"\"";
+}
+
+std::string chain_of(const std::string& network, const std::string& container_id) {
+  store::Sha256 h;
+  h.update(network + "\n" + container_id);
+  return "CRT-MASQ-" + h.hex().substr(0, 16);
+}
+
+std::string family_script(const std::string& chain, const std::string& comment, const std::vector<Result::Ip>& ips,
+                          bool v6) {
+  std::string body;
+  for (const auto& ip : ips) {
+    if (ip.v6() != v6) continue;
+    if (body.empty()) body = ":" + chain + " - [0:0]\n";
+    body += "-A " + chain + " -d " + ip.address + " -m comment --comment " + comment + " -j ACCEPT\n";
+    body += "-A " + chain + " ! -d " + (v6 ? "ff00::/8" : "224.0.0.0/4") + " -m comment --comment " + comment +
+            " -j MASQUERADE\n";
+    body += "-A POSTROUTING -s " + ip.ip() + " -m comment --comment " + comment + " -j " + chain + "\n";
+  }
+  return body.empty() ? body : "*nat\n" + body + "COMMIT\n";
+}
+
+}  // namespace
+
+MasqueradeScripts masquerade_scripts(const std::string& network, const std::string& container_id, const Result& r) {
+  std::string chain = chain_of(network, container_id);
+  std::string comment = tag(network, container_id);
+  return {family_script(chain, comment, r.ips, false), family_script(chain, comment, r.ips, true)};
+}
+
+void masquerade(const std::string& network, const std::string& container_id, const Result& r) {
+  MasqueradeScripts s = masquerade_scripts(network, container_id, r);
+  std::vector<std::string> env = current_environment();
+  with_context("masquerading the pod's traffic", [&] {
+    for (const auto& [tool, script] : {std::pair{"iptables-restore", s.v4}, std::pair{"ip6tables-restore", s.v6}}) {
+      if (script.empty()) continue;
+      ProgramResult res = run_program({tool, "-w", "--noflush"}, env, script);
+      if (res.status != 0) throw Error(std::string(tool) + " failed: " + res.err);
+    }
+  });
+}
+
+}  // namespace crt::net

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <string>
+
+#include "net/result.hpp"
+
+namespace crt::net {
+
+/// The rules that masquerade a pod's traffic leaving its network, as ptp's
+/// `ipMasq` makes them: for each address in `r`, a chain of the pod's own
+/// (its network's own addresses ACCEPT, all but multicast MASQUERADE) that
+/// POSTROUTING sends the address's packets to. Tagged as ptp tags its rules
+/// (`name: "NETWORK" id: "CONTAINER_ID"`), so that remove_rules_of() takes
+/// them away with the pod's network.
+///
+/// ptp runs iptables eight times for that, one process each, while the pod
+/// waits; crt needs one iptables-restore per address family.
+struct MasqueradeScripts {
+  std::string v4;  ///< iptables-restore --noflush input; "" without IPv4 addresses
+  std::string v6;  ///< ip6tables-restore input; "" without IPv6 addresses
+};
+MasqueradeScripts masquerade_scripts(const std::string& network, const std::string& container_id, const Result& r);
+
+/// Adds the rules of masquerade_scripts(). Throws if iptables-restore fails.
+void masquerade(const std::string& network, const std::string& container_id, const Result& r);
+
+}  // namespace crt::net
