@@ -17,6 +17,7 @@
 #include "mount/overlay.hpp"
 #include "mount/volume_mounts.hpp"
 #include "net/config.hpp"
+#include "net/state.hpp"
 #include "pod/app_config.hpp"
 #include "pod/net_flags.hpp"
 #include "pod/rootfs_lookup.hpp"
@@ -175,9 +176,16 @@ PodRollback::~PodRollback() {
     if (mode_ == Mode::kBackToPrepared) {
       ::unlink(pod_.pid_file().c_str());  // from the start that failed
       pod_.move_to(PodState::kPrepared);
+      return;
     }
-    else
-      pod_.remove();
+    // What crt gc needs to tear down a network that could not be torn down
+    // (its namespace, addresses, rules) is in the pod's directory.
+    if (std::optional<net::NetworkState> net = net::read_state(pod_.path()); net && !net->torn_down) {
+      tell(messages_, "warning: leaving " + quote(pod_.path().string()) +
+                          " behind: its network is not torn down; 'crt gc' will try again");
+      return;
+    }
+    pod_.remove();
   } catch (const Error& e) {
     tell(messages_, "warning: leaving " + quote(pod_.path().string()) + " behind: " + e.what());
   }

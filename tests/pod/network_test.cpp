@@ -263,16 +263,52 @@ TEST_F(NetworkTest, UnknownNetworkIsAClearErrorAndLeavesNothing) {
   EXPECT_TRUE(pods("run").empty());
 }
 
-TEST_F(NetworkTest, FailingPluginNamesNetworkAndPluginAndLeavesNothing) {
-  // host-local without a subnet: the plugin refuses it.
-  write_network("50-broken.conf",
-                R"({"cniVersion":"1.0.0","name":"broken","type":"ptp","ipam":{"type":"host-local","dataDir":")" +
-                    ipam_dir() + R"("}})");
+/// Network "broken": host-local without a subnet, which ptp's ADD refuses.
+class BrokenNetworkTest : public NetworkTest {
+ protected:
+  void write_broken_network() const {
+    write_network("50-broken.conf",
+                  R"({"cniVersion":"1.0.0","name":"broken","type":"ptp","ipam":{"type":"host-local","dataDir":")" +
+                      ipam_dir() + R"("}})");
+  }
+};
+
+TEST_F(BrokenNetworkTest, FailingPluginNamesNetworkAndPluginAndLeavesNothing) {
+  write_broken_network();
   Result r = crt(with_config({"run", "--net=default,broken", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("crt: setting up network 'broken': plugin 'ptp' failed: "));
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_TRUE(pods("run").empty());
+}
+
+TEST_F(BrokenNetworkTest, AFailedStartWhoseNetworkWontGoKeepsWhatGcNeeds) {
+  // "trap" sets up nothing and refuses its first DEL; "broken" fails ADD. The
+  // start fails, and so does its teardown: the pod's directory (net.json)
+  // stays for crt gc, which tears the network down, namespace and all.
+  stdfs::create_directories(config_dir() + "/net.d");
+  std::string plugin = config_dir() + "/net.d/trap";
+  std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\ncase \"$CNI_COMMAND\" in\n"
+                           "ADD) echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}' ;;\n"
+                           "DEL) [ -e \"$0.refused\" ] && exit 0; : > \"$0.refused\"\n"
+                           "     echo '{\"code\":11,\"msg\":\"not now\"}'; exit 1 ;;\n"
+                           "VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}' ;;\nesac\n";
+  stdfs::permissions(plugin, stdfs::perms::owner_all);
+  write_network("40-trap.conf", R"({"cniVersion":"1.0.0","name":"trap","type":"trap"})");
+  write_broken_network();
+  Result r = crt(with_config({"run", "--net=trap,broken", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("crt: setting up network 'broken': plugin 'ptp' failed: "));
+  EXPECT_THAT(r.err, HasSubstr("not now"));
+  EXPECT_THAT(r.err, HasSubstr("'crt gc' will try again"));
+  std::vector<std::string> left = pods("run");
+  ASSERT_EQ(left.size(), 1u) << r.err;
+  EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + left[0]));
+  r = crt(with_config({"gc"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + left[0] + "\n"));
+  EXPECT_FALSE(stdfs::exists("/run/netns/crt-" + left[0]));
+  EXPECT_EQ(crt({"rm", left[0]}).status, 0);
 }
 
 TEST_F(NetworkTest, KilledCrtLeavesWhatGcTearsDownFromThePodDirectory) {
