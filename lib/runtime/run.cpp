@@ -10,23 +10,31 @@
 
 namespace crt::runtime {
 
-int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
-  SignalBlock signals;
-  // A pod half made or running is rolled back or supervised to its end,
-  // also when the reader of crt's messages (or of --debug's) goes away.
+namespace {
+
+/// What a start of a pod holds from its first step: SIGINT and the like
+/// wait for crt (SignalBlock), and a write to a pipe nobody reads fails
+/// rather than kill crt, so that a pod half made or running is rolled back
+/// or supervised to its end also when the reader of crt's messages (or of
+/// --debug's) goes away.
+struct StartSignals {
+  SignalBlock block;
   SigpipeIgnored closed_stderr_is_no_reason_to_die;
+};
+
+}  // namespace
+
+int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
+  StartSignals signals;
   PreparedPod p = prepare_pod(req, ctx, PodState::kRun);
   if (ctx.trace) ctx.trace("prepared pod " + p.manifest.uuid);
   if (req.pod.uuid_file_save)
     fs::write_file_atomic(*req.pod.uuid_file_save, p.manifest.uuid + "\n", 0644, fs::Durability::kCached);
-  return launch_pod(p, {req.pod.interactive, req.pod.debug}, ctx, signals, PodRollback::Mode::kRemove);
+  return launch_pod(p, {req.pod.interactive, req.pod.debug}, ctx, signals.block, PodRollback::Mode::kRemove);
 }
 
 std::string prepare_only(const pod::RunRequest& req, const RunContext& ctx) {
-  SignalBlock signals;
-  // A pod half made or running is rolled back or supervised to its end,
-  // also when the reader of crt's messages (or of --debug's) goes away.
-  SigpipeIgnored closed_stderr_is_no_reason_to_die;
+  StartSignals signals;
   PreparedPod p = prepare_pod(req, ctx, PodState::kPrepared);
   if (req.pod.uuid_file_save)
     fs::write_file_atomic(*req.pod.uuid_file_save, p.manifest.uuid + "\n", 0644, fs::Durability::kCached);
@@ -34,10 +42,7 @@ std::string prepare_only(const pod::RunRequest& req, const RunContext& ctx) {
 }
 
 int run_prepared(const std::string& ref, bool interactive, bool debug, const RunContext& ctx) {
-  SignalBlock signals;
-  // A pod half made or running is rolled back or supervised to its end,
-  // also when the reader of crt's messages (or of --debug's) goes away.
-  SigpipeIgnored closed_stderr_is_no_reason_to_die;
+  StartSignals signals;
   PodEntry e = find_pod(ctx.state_dir, ref);
   if (e.status() != PodStatus::kPrepared)
     throw Error("pod " + e.uuid + " is " + status_name(e.status()) + ", not prepared");
@@ -62,7 +67,7 @@ int run_prepared(const std::string& ref, bool interactive, bool debug, const Run
     });
     rollback.commit();
   }
-  return launch_pod(p, {interactive, debug}, ctx, signals, PodRollback::Mode::kBackToPrepared);
+  return launch_pod(p, {interactive, debug}, ctx, signals.block, PodRollback::Mode::kBackToPrepared);
 }
 
 }  // namespace crt::runtime
