@@ -8,7 +8,7 @@
 #include "net/lease_reclaim.hpp"
 #include "net/masquerade.hpp"
 #include "net/plugin.hpp"
-#include "net/portmap_chains.hpp"
+#include "net/plugin_rules.hpp"
 
 namespace crt::net {
 

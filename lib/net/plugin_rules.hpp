@@ -1,5 +1,9 @@
 #pragma once
 
+// The iptables rules that CNI plugins (and crt's masquerading, see
+// masquerade.hpp) leave in the host's tables, and what crt removes after
+// them once a pod's network is gone.
+
 #include <string>
 
 #include "common/lock.hpp"

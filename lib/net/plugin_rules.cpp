@@ -1,4 +1,4 @@
-#include "net/portmap_chains.hpp"
+#include "net/plugin_rules.hpp"
 
 #include <algorithm>
 #include <optional>
@@ -85,7 +85,8 @@ std::string rules_of_removal_script(const std::string& table, const std::string&
     for (const auto& line : lines) {
       if (line.rfind("-A ", 0) != 0 || line.find(tag) != std::string::npos) continue;
       bool inside = line.rfind("-A " + chain + " ", 0) == 0;
-      bool jumps = line.size() >= chain.size() + 4 && line.compare(line.size() - chain.size() - 4, std::string::npos, " -j " + chain) == 0;
+      bool jumps = line.size() >= chain.size() + 4 &&
+                   line.compare(line.size() - chain.size() - 4, std::string::npos, " -j " + chain) == 0;
       if (inside || jumps) only_ours = false;
     }
     if (only_ours) script += "-X " + chain + "\n";
@@ -123,8 +124,7 @@ void clean_family(const char* tool, const char* restore_tool) {
   std::string script = portmap_removal_script(list->out);
   if (script.empty()) return;
   ProgramResult r = run_program({restore_tool, "--noflush"}, env, script);
-  if (r.status != 0)
-    throw Error(std::string("removing portmap's unused chains with ") + restore_tool + ": " + r.err);
+  if (r.status != 0) throw Error(std::string("removing portmap's unused chains with ") + restore_tool + ": " + r.err);
 }
 
 }  // namespace
