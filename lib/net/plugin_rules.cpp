@@ -1,6 +1,7 @@
 #include "net/plugin_rules.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -96,12 +97,14 @@ std::string rules_of_removal_script(const std::string& table, const std::string&
 
 namespace {
 
-/// run_program(), or nothing when `argv[0]` cannot be run (not installed).
+/// run_program(), or nothing when `argv[0]` is not installed (the spawn
+/// fails with ENOENT); any other failure to run it is an error.
 std::optional<ProgramResult> run_if_installed(const std::vector<std::string>& argv,
                                               const std::vector<std::string>& env) {
   try {
     return run_program(argv, env);
-  } catch (const Error&) {
+  } catch (const SystemError& e) {
+    if (e.code() != ENOENT) throw;
     return std::nullopt;
   }
 }
