@@ -173,6 +173,24 @@ std::vector<std::string> PodTest::pod_cgroup_dirs(const std::string& uuid) {
   return out;
 }
 
+namespace {
+
+bool runs_its_parents_program(pid_t pid) {
+  std::error_code ec;
+  std::string proc = "/proc/" + std::to_string(pid);
+  std::istringstream status(read_file(proc + "/status"));
+  std::string parent;
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("PPid:", 0) == 0) parent = line.substr(5);
+  parent.erase(0, parent.find_first_not_of(" \t"));
+  stdfs::path exe = stdfs::read_symlink(proc + "/exe", ec);
+  if (ec || parent.empty()) return true;  // gone, or not yet readable: ask again
+  stdfs::path parent_exe = stdfs::read_symlink("/proc/" + parent + "/exe", ec);
+  return !ec && exe == parent_exe;
+}
+
+}  // namespace
+
 pid_t PodTest::wait_app_pid(const std::string& uuid, const std::string& app, std::chrono::milliseconds timeout) const {
   auto until = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < until) {
@@ -182,10 +200,11 @@ pid_t PodTest::wait_app_pid(const std::string& uuid, const std::string& app, std
       for (const auto& d : dirs) {
         std::istringstream procs(read_file((d / "cgroup.procs").string()));
         pid_t pid = 0;
-        // Not systemd's child before it executes the app ("(sleep)"): that
-        // one has neither the app's mount namespace nor its sandbox yet.
-        if (procs >> pid && pid > 0 && read_file("/proc/" + std::to_string(pid) + "/comm").rfind('(', 0) != 0)
-          return pid;
+        // Not systemd's child before it executes the app (first "systemd",
+        // then "(sleep)"): that one has neither the app's mount namespace nor
+        // its sandbox yet. The kernel tells: it still runs its parent's
+        // program.
+        if (procs >> pid && pid > 0 && !runs_its_parents_program(pid)) return pid;
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
