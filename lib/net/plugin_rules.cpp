@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -95,6 +96,35 @@ std::string rules_of_removal_script(const std::string& table, const std::string&
   return script + "COMMIT\n";
 }
 
+std::map<std::string, std::string> tables_as_listed(const std::string& saved) {
+  std::map<std::string, std::string> tables;
+  std::string* table = nullptr;
+  std::string chains;  // -P and -N come before the rules, as iptables -S lists them
+  std::string rules;
+  std::istringstream in(saved);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind('*', 0) == 0) {
+      table = &tables[line.substr(1)];
+      chains.clear();
+      rules.clear();
+    } else if (table == nullptr) {
+      continue;  // comments before the first table
+    } else if (line.rfind(':', 0) == 0) {
+      // ":CHAIN POLICY [packets:bytes]"; a chain of one's own has policy "-".
+      std::istringstream words(line.substr(1));
+      std::string chain, policy;
+      words >> chain >> policy;
+      chains += (policy == "-" ? "-N " + chain : "-P " + chain + " " + policy) + "\n";
+    } else if (line.rfind("-A ", 0) == 0) {
+      rules += line + "\n";
+    } else if (line == "COMMIT") {
+      *table = chains + rules;
+      table = nullptr;
+    }
+  }
+  return tables;
+}
+
 namespace {
 
 /// run_program(), or nothing when `argv[0]` is not installed (the spawn
@@ -109,11 +139,16 @@ std::optional<ProgramResult> run_if_installed(const std::vector<std::string>& ar
   }
 }
 
-void remove_tagged(const char* tool, const char* restore_tool, const char* table, const std::string& id) {
+/// Removes what remove_rules_of() removes in one address family: one listing
+/// of every table, and at most one iptables-restore.
+void remove_tagged(const char* save_tool, const char* restore_tool, const std::string& id) {
   std::vector<std::string> env = current_environment();
-  std::optional<ProgramResult> list = run_if_installed({tool, "-w", "-t", table, "-S"}, env);
-  if (!list || list->status != 0) return;  // no such table or tool: nothing of a plugin's
-  std::string script = rules_of_removal_script(table, list->out, id);
+  std::optional<ProgramResult> saved = run_if_installed({save_tool}, env);
+  if (!saved || saved->status != 0) return;  // no such tool or tables: nothing of a plugin's
+  std::map<std::string, std::string> tables = tables_as_listed(saved->out);
+  std::string script;
+  for (const char* table : {"nat", "filter"})
+    if (auto it = tables.find(table); it != tables.end()) script += rules_of_removal_script(table, it->second, id);
   if (script.empty()) return;
   ProgramResult r = run_program({restore_tool, "-w", "--noflush"}, env, script);
   if (r.status != 0)
@@ -138,10 +173,8 @@ FileLock lock_port_forwarding() {
 }
 
 void remove_rules_of(const std::string& container_id) {
-  for (const char* table : {"nat", "filter"}) {
-    remove_tagged("iptables", "iptables-restore", table, container_id);
-    remove_tagged("ip6tables", "ip6tables-restore", table, container_id);
-  }
+  remove_tagged("iptables-save", "iptables-restore", container_id);
+  remove_tagged("ip6tables-save", "ip6tables-restore", container_id);
 }
 
 void remove_unused_portmap_chains() {

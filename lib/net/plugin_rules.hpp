@@ -4,6 +4,7 @@
 // masquerade.hpp) leave in the host's tables, and what crt removes after
 // them once a pod's network is gone.
 
+#include <map>
 #include <string>
 
 #include "common/lock.hpp"
@@ -37,5 +38,10 @@ void remove_rules_of(const std::string& container_id);
 /// `iptables -t TABLE -S` prints it; "" when nothing is tagged with the ID.
 std::string rules_of_removal_script(const std::string& table, const std::string& rules,
                                     const std::string& container_id);
+
+/// The tables of `iptables-save` output, by name, each as `iptables -t TABLE
+/// -S` would list it (policies, chains, then rules). One iptables-save lists
+/// every table for the price of one `iptables -S`.
+std::map<std::string, std::string> tables_as_listed(const std::string& saved);
 
 }  // namespace crt::net
