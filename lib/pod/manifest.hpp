@@ -78,6 +78,9 @@ struct PodManifest {
   /// by a crt before this).
   bool output_sockets = false;
   std::string exit_policy = "on-any-failure";
+  /// The apps' SystemCallArchitectures= (sandbox::kernel_syscall_architectures()
+  /// when the pod starts); empty: none, every architecture systemd knows.
+  std::vector<std::string> syscall_architectures;
   /// The host's boot (kernel boot_id) during which the apps ran on overlays
   /// that skip syncing: only that boot's page cache surely holds all they
   /// wrote. Empty when their overlays synced.

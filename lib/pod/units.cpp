@@ -60,11 +60,12 @@ std::vector<Value> exit_policy_args(const PodManifest& pod) {
   return {Value("--policy=" + pod.exit_policy), Value("--apps=" + join(app_names(pod), ","))};
 }
 
-void add_sandbox(unit::Section& s, const AppManifest& app) {
+void add_sandbox(unit::Section& s, const PodManifest& pod, const AppManifest& app) {
   s.set("CapabilityBoundingSet", join(app.capabilities, " "));
   std::string filter = join(app.seccomp.entries, " ");
   s.set("SystemCallFilter", app.seccomp.allow_list ? filter : "~" + filter);
   s.set("SystemCallErrorNumber", app.seccomp.error_number);
+  if (!pod.syscall_architectures.empty()) s.set("SystemCallArchitectures", join(pod.syscall_architectures, " "));
   std::string rootfs = app_rootfs_in_stage1(app.name);
   s.set("ReadOnlyPaths", optional_paths(rootfs, std::begin(kReadOnlyPaths), std::end(kReadOnlyPaths)));
   s.set("InaccessiblePaths", optional_paths(rootfs, std::begin(kInaccessiblePaths), std::end(kInaccessiblePaths)));
@@ -159,7 +160,7 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   // As in any container: a pipeline's writer ends when its reader has gone
   // (systemd's default would have `yes | head` spin on EPIPE for ever).
   s.set("IgnoreSIGPIPE", "no");
-  add_sandbox(s, app);
+  add_sandbox(s, pod, app);
   s.set("TimeoutStopSec", "10s");
   if (!app.stop_signal.empty()) s.set("KillSignal", app.stop_signal.rfind("SIG", 0) == 0 ? app.stop_signal : "SIG" + app.stop_signal);
   if (app.restart != "no") {

@@ -33,6 +33,7 @@
 #include "runtime/pods.hpp"
 #include "runtime/spawn.hpp"
 #include "runtime/supervisor.hpp"
+#include "sandbox/seccomp.hpp"
 #include "unit/render.hpp"
 
 namespace crt::runtime {
@@ -50,6 +51,7 @@ void apply_launch_options(pod::PodManifest& m, const LaunchOptions& opts) {
   // ends, which a terminal the app reads cannot pass on.
   m.interactive_tty = ::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1;
   m.output_sockets = !m.interactive;
+  m.syscall_architectures = sandbox::kernel_syscall_architectures();
   if (!has_terminal(m)) return;
   const char* term = std::getenv("TERM");
   for (auto& app : m.apps) {

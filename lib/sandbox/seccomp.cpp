@@ -1,9 +1,13 @@
 #include "sandbox/seccomp.hpp"
 
+#include <sched.h>
 #include <seccomp.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -35,7 +39,36 @@ std::vector<std::string> split(std::string_view s, char sep) {
   return out;
 }
 
+#if defined(__x86_64__)
+/// getpid() in the x86 (i386) ABI, in a child that shares crt's memory.
+int x86_getpid(void*) {
+  long r;
+  asm volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory", "r8", "r9", "r10", "r11");
+  return r > 0 ? 0 : 1;
+}
+
+/// Whether int $0x80 faults here (SIGSEGV: the kernel has no handler for
+/// it) rather than reaching the kernel's system call entry.
+bool x86_system_calls_fault() {
+  alignas(16) char stack[16 * 1024];
+  // CLONE_VFORK: crt waits, so the child may use this frame's stack.
+  pid_t pid = ::clone(x86_getpid, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, nullptr);
+  if (pid < 0) return false;  // not known: keep the x86 filter
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+#endif
+
 }  // namespace
+
+std::vector<std::string> kernel_syscall_architectures() {
+#if defined(__x86_64__)
+  if (x86_system_calls_fault()) return {"native", "x32"};
+#endif
+  return {};
+}
 
 SyscallFilter default_syscall_filter() { return {true, {"@system-service", "@pkey", "chroot"}, "EPERM"}; }
 

@@ -25,6 +25,17 @@ SyscallFilter default_syscall_filter();
 /// checked with libseccomp and every @group against systemd's groups.
 SyscallFilter parse_syscall_filter(std::string_view spec);
 
+/// What the apps' SystemCallArchitectures= are to be on this kernel; empty:
+/// no such setting, so systemd builds the apps' filters for every
+/// architecture it knows (on x86-64: x86-64, x86 and x32), as by default.
+/// It builds and loads each at every app start: about 5 ms for x86 here.
+/// A kernel without IA32 emulation takes no x86 system call at all (int
+/// $0x80 faults before any filter sees it); there the apps' filters leave
+/// x86 out ("native x32"), which changes nothing an app can do. x32 calls
+/// always reach the filters (a kernel without x32 fails them with ENOSYS),
+/// so x32 stays.
+std::vector<std::string> kernel_syscall_architectures();
+
 /// Throws unless `name` is a system call libseccomp knows or a systemd group.
 void validate_syscall_entry(std::string_view name);
 

@@ -1,18 +1,24 @@
 // The sandbox of an app, checked from the host the way the seed document
 // inspects a pod: /proc/PID/status, /proc/PID/ns, /proc/PID/cgroup, cgroup files.
 
+#include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 #include <tuple>
 
+#include "../support/x86_abi.hpp"
 #include "pod_fixture.hpp"
 #include "runtime/images.hpp"
 #include "sandbox/pod_filter.hpp"
@@ -21,6 +27,7 @@ namespace crt::test {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace stdfs = std::filesystem;
 
 class SandboxTest : public PodTest {
@@ -166,6 +173,53 @@ TEST_F(SandboxTest, ThePodRunsUnderTheFilterNspawnWouldHaveCompiled) {
   other.signal(SIGTERM);
   EXPECT_EQ(other.wait().status, 128 + SIGTERM);
 }
+
+#if defined(__x86_64__)
+/// The architecture a filter program of libseccomp's is for: it loads the
+/// audit architecture (seccomp_data.arch) first, then compares it with its own.
+uint32_t architecture_of(const std::string& prog) {
+  bool loaded = false;
+  for (size_t off = 0; off + sizeof(sock_filter) <= prog.size(); off += sizeof(sock_filter)) {
+    sock_filter ins{};
+    std::memcpy(&ins, prog.data() + off, sizeof ins);
+    if (ins.code == (BPF_LD | BPF_W | BPF_ABS) && ins.k == offsetof(seccomp_data, arch))
+      loaded = true;
+    else if (loaded && ins.code == (BPF_JMP | BPF_JEQ | BPF_K))
+      return ins.k;
+  }
+  return 0;
+}
+
+// The pod's systemd builds and loads an app's filter for each architecture
+// it knows, at every app start. Where the kernel runs no x86 programs (int
+// $0x80 faults before any filter sees it), crt has it leave x86 out.
+TEST_F(SandboxTest, AppsGetNoX86FilterWhereTheKernelRunsNoX86Programs) {
+  pid_t app = start_sleeper({});
+  ASSERT_GT(app, 0);
+  std::vector<std::string> pod = seccomp_programs(parent_of(app));
+  std::vector<std::string> all = seccomp_programs(app);
+  ASSERT_GT(all.size(), pod.size());
+  auto apps_own = [&](uint32_t arch) {
+    return std::count_if(all.begin() + static_cast<long>(pod.size()), all.end(),
+                         [&](const std::string& p) { return architecture_of(p) == arch; });
+  };
+  // The app's filter for x86-64, and for x32 (also AUDIT_ARCH_X86_64).
+  EXPECT_GE(apps_own(AUDIT_ARCH_X86_64), 2);
+  bool x86 = apps_own(AUDIT_ARCH_I386) > 0;
+  std::string unit = read_file(pod_dir(uuid_) + "/overlay/stage1/upper/etc/systemd/system/busybox.service");
+  if (x86_system_calls_fault()) {
+    EXPECT_FALSE(x86);
+    EXPECT_THAT(unit, HasSubstr("\nSystemCallArchitectures=native x32\n"));
+  } else {
+    EXPECT_TRUE(x86);
+    EXPECT_THAT(unit, Not(HasSubstr("SystemCallArchitectures=")));
+  }
+  EXPECT_EQ(proc_status(app, "Seccomp"), "2");
+  // The filter still denies what it denies.
+  Result r = crt({"enter", uuid_, "/bin/sh", "-c", "swapoff /nonexistent; echo $?"});
+  EXPECT_THAT(r.err + r.out, HasSubstr("Operation not permitted"));
+}
+#endif
 
 TEST_F(SandboxTest, AFilterTheKernelRefusesFailsThePodClearly) {
   std::string crt_copy = crt_without_pod_filter();

@@ -94,6 +94,14 @@ TEST(Manifest, TheUnsyncedBootIsKeptAndLeftOutWhenThereIsNone) {
   EXPECT_EQ(parse_manifest(serialize(m)).unsynced_boot, m.unsynced_boot);
 }
 
+TEST(Manifest, TheAppsSystemCallArchitecturesAreKeptAndLeftOutWhenThereAreNone) {
+  PodManifest m = hostile_pod();
+  EXPECT_FALSE(json::parse(serialize(m)).contains("syscall_architectures"));
+  EXPECT_TRUE(parse_manifest(serialize(m)).syscall_architectures.empty());
+  m.syscall_architectures = {"native", "x32"};
+  EXPECT_EQ(parse_manifest(serialize(m)).syscall_architectures, m.syscall_architectures);
+}
+
 TEST(Manifest, AnInteractivePodKeepsWhetherItHasATerminal) {
   PodManifest m = hostile_pod();
   m.interactive_tty = false;

@@ -1,15 +1,19 @@
 #include "sandbox/seccomp.hpp"
-#include "sandbox/syscall_groups.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <fstream>
 #include <regex>
-#include <algorithm>
 #include <set>
 #include <sstream>
 
+#include "../support/x86_abi.hpp"
 #include "common/error.hpp"
+#include "sandbox/syscall_groups.hpp"
 #include "test_support.hpp"
 
 namespace crt::sandbox {
@@ -26,6 +30,15 @@ TEST(Seccomp, DefaultFilterIsAnAllowList) {
   EXPECT_TRUE(f.allow_list);
   EXPECT_EQ(f.entries, (Strings{"@system-service", "@pkey", "chroot"}));
   EXPECT_EQ(f.error_number, "EPERM");
+}
+
+TEST(Seccomp, AppsLeaveX86OutOnlyWhereTheKernelFaultsOnIt) {
+  Strings archs = kernel_syscall_architectures();
+#if defined(__x86_64__)
+  EXPECT_EQ(archs, test::x86_system_calls_fault() ? (Strings{"native", "x32"}) : Strings{});
+#else
+  EXPECT_TRUE(archs.empty());
+#endif
 }
 
 TEST(Seccomp, ParseRetain) {
