@@ -106,6 +106,10 @@ TEST_F(EnterTest, PassesTheStatusAndDefaultsToTheShell) {
   EXPECT_THAT(r.out, HasSubstr("from-shell\n"));
   r = crt({"exec", "-i", uuid_.substr(0, 8), "echo", "exec alias"});
   EXPECT_EQ(r.out, "exec alias\n");
+  // "--" ends crt's options, as in crt run.
+  r = crt({"enter", uuid_, "--", "/bin/sh", "-c", "echo \"$@\"", "sh", "--", "-x"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "-- -x\n");
 }
 
 TEST_F(EnterTest, OnATerminalTheCommandGetsOne) {

@@ -30,6 +30,8 @@ void run_enter(const GlobalOptions& g, const EnterArgs& a, int& exit_status, boo
     ref = rest.front();
     rest.erase(rest.begin());
   }
+  // "--" may end crt's own options, as in crt run: the command follows.
+  if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());
   if (want_tty && ::isatty(0) == 0) throw Error("-t needs a terminal on stdin");
   runtime::PodEntry e = runtime::find_pod(g.dir, ref);
   exit_status = runtime::enter_app(e, a.app, rest, want_tty);
@@ -42,7 +44,7 @@ class EnterFormatter : public CLI::Formatter {
   std::string make_usage(const CLI::App* app, std::string name) const override {
     std::string usage = CLI::Formatter::make_usage(app, std::move(name));
     while (!usage.empty() && usage.back() == '\n') usage.pop_back();
-    return usage + " POD [CMD [ARG...]]\n";
+    return usage + " POD [--] [CMD [ARG...]]\n";
   }
 };
 
