@@ -139,27 +139,36 @@ std::optional<ProgramResult> run_if_installed(const std::vector<std::string>& ar
   }
 }
 
+/// Every table of one address family, as tables_as_listed() gives them: one
+/// `iptables-save` (or `ip6tables-save`). Nothing when the tool is not
+/// installed or lists no tables: then no plugin left rules there either.
+std::optional<std::map<std::string, std::string>> listed_tables(const char* save_tool,
+                                                                const std::vector<std::string>& env) {
+  std::optional<ProgramResult> saved = run_if_installed({save_tool}, env);
+  if (!saved || saved->status != 0) return std::nullopt;
+  return tables_as_listed(saved->out);
+}
+
 /// Removes what remove_rules_of() removes in one address family: one listing
 /// of every table, and at most one iptables-restore.
 void remove_tagged(const char* save_tool, const char* restore_tool, const std::string& id) {
   std::vector<std::string> env = current_environment();
-  std::optional<ProgramResult> saved = run_if_installed({save_tool}, env);
-  if (!saved || saved->status != 0) return;  // no such tool or tables: nothing of a plugin's
-  std::map<std::string, std::string> tables = tables_as_listed(saved->out);
+  std::optional<std::map<std::string, std::string>> tables = listed_tables(save_tool, env);
+  if (!tables) return;
   std::string script;
   for (const char* table : {"nat", "filter"})
-    if (auto it = tables.find(table); it != tables.end()) script += rules_of_removal_script(table, it->second, id);
+    if (auto it = tables->find(table); it != tables->end()) script += rules_of_removal_script(table, it->second, id);
   if (script.empty()) return;
   ProgramResult r = run_program({restore_tool, "-w", "--noflush"}, env, script);
   if (r.status != 0)
     throw Error(std::string("removing the rules plugins left for ") + id + " with " + restore_tool + ": " + r.err);
 }
 
-void clean_family(const char* tool, const char* restore_tool) {
+void clean_family(const char* save_tool, const char* restore_tool) {
   std::vector<std::string> env = current_environment();
-  std::optional<ProgramResult> list = run_if_installed({tool, "-t", "nat", "-S"}, env);
-  if (!list || list->status != 0) return;  // no nat table, or no such tool: nothing of portmap's
-  std::string script = portmap_removal_script(list->out);
+  std::optional<std::map<std::string, std::string>> tables = listed_tables(save_tool, env);
+  if (!tables || tables->count("nat") == 0) return;  // no nat table: nothing of portmap's
+  std::string script = portmap_removal_script((*tables)["nat"]);
   if (script.empty()) return;
   ProgramResult r = run_program({restore_tool, "--noflush"}, env, script);
   if (r.status != 0) throw Error(std::string("removing portmap's unused chains with ") + restore_tool + ": " + r.err);
@@ -178,8 +187,8 @@ void remove_rules_of(const std::string& container_id) {
 }
 
 void remove_unused_portmap_chains() {
-  clean_family("iptables", "iptables-restore");
-  clean_family("ip6tables", "ip6tables-restore");
+  clean_family("iptables-save", "iptables-restore");
+  clean_family("ip6tables-save", "ip6tables-restore");
 }
 
 }  // namespace crt::net

@@ -23,8 +23,9 @@ FileLock lock_port_forwarding();
 void remove_unused_portmap_chains();
 
 /// The iptables-restore input that removes portmap's shared chains from a
-/// nat table listed as `iptables -t nat -S` prints it; "" while a pod still
-/// forwards a port, or when they are not there.
+/// nat table listed as `iptables -t nat -S` prints it (tables_as_listed()
+/// gives that); "" while a pod still forwards a port, or when they are not
+/// there.
 std::string portmap_removal_script(const std::string& nat_rules);
 
 /// The rules plugins tag with the pod's CNI container ID (ptp's and bridge's
