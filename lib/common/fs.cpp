@@ -124,15 +124,27 @@ UniqueFd open_fd(const stdfs::path& path, int flags, mode_t mode) {
   return UniqueFd(fd);
 }
 
+int openat2(int dir_fd, const char* path, const struct open_how& how) {
+  // A race clears within a retry or two; the bound only keeps a machine that
+  // renames without pause from holding us forever.
+  constexpr int kTries = 1000;
+  long fd = -1;
+  for (int i = 0; i < kTries; ++i) {
+    fd = ::syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
+    if (fd >= 0 || errno != EAGAIN) break;
+  }
+  return static_cast<int>(fd);
+}
+
 UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode) {
   struct open_how how {};
   how.flags = static_cast<__u64>(flags | O_CLOEXEC);
   how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   std::string p(path);
-  long fd = ::syscall(SYS_openat2, root_fd, p.c_str(), &how, sizeof how);
+  int fd = openat2(root_fd, p.c_str(), how);
   if (fd < 0) throw_errno("opening " + quote(p) + " inside the root");
-  return UniqueFd(static_cast<int>(fd));
+  return UniqueFd(fd);
 }
 
 TempDir::TempDir(const stdfs::path& prefix) {

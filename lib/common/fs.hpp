@@ -8,6 +8,8 @@
 
 #include "common/fd.hpp"
 
+struct open_how;
+
 namespace crt::fs {
 
 namespace stdfs = std::filesystem;
@@ -39,6 +41,13 @@ void remove_tree(const stdfs::path& path);
 void write_all(int fd, std::string_view data, const std::string& what);
 
 UniqueFd open_fd(const stdfs::path& path, int flags, mode_t mode = 0);
+
+/// openat2(2), called again while it fails with EAGAIN. A lookup scoped by
+/// RESOLVE_IN_ROOT or RESOLVE_BENEATH that steps on ".." (a relative symlink
+/// such as busybox's /usr/bin/wc -> ../../bin/busybox) fails so whenever a
+/// rename or a mount anywhere on the machine races it; pods mount all the
+/// time. Returns the descriptor, or -1 with errno.
+int openat2(int dir_fd, const char* path, const struct open_how& how);
 
 /// Resolves `path` inside the tree at `root_fd` the way a process chrooted
 /// there would (openat2 RESOLVE_IN_ROOT): symlinks and ".." never leave it.

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -31,9 +30,8 @@ UniqueFd open_host_file(int root_fd, const std::string& rel, dev_t dev, struct s
   struct open_how how {};
   how.flags = O_PATH | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  long path_fd = ::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how);
-  if (path_fd < 0) return UniqueFd();
-  UniqueFd path(static_cast<int>(path_fd));
+  UniqueFd path(fs::openat2(root_fd, rel.c_str(), how));
+  if (!path) return UniqueFd();
   if (::fstat(path.get(), &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != dev) return UniqueFd();
   std::string proc = "/proc/self/fd/" + std::to_string(path.get());
   return UniqueFd(::open(proc.c_str(), O_RDONLY | O_NOCTTY | O_CLOEXEC));

@@ -3,13 +3,13 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "store/libarchive.hpp"
 #include "store/whiteout.hpp"
 
@@ -23,7 +23,7 @@ long open_beneath(int dir, const char* path, int flags) {
   struct open_how how {};
   how.flags = static_cast<__u64>(flags | O_CLOEXEC | O_NOFOLLOW);
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-  return ::syscall(SYS_openat2, dir, path, &how, sizeof how);
+  return fs::openat2(dir, path, how);
 }
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {

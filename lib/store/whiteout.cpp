@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/fs.hpp"
 
 namespace crt::store {
 
@@ -25,8 +25,7 @@ UniqueFd open_beneath(int dir_fd, const std::string& name, int flags) {
   struct open_how how {};
   how.flags = static_cast<__u64>(flags | O_CLOEXEC | O_NOFOLLOW);
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-  long fd = ::syscall(SYS_openat2, dir_fd, name.c_str(), &how, sizeof how);
-  return UniqueFd(fd < 0 ? -1 : static_cast<int>(fd));
+  return UniqueFd(fs::openat2(dir_fd, name.c_str(), how));
 }
 
 /// Opens the directory `dir` of the tree, creating missing components; never

@@ -4,6 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
@@ -97,6 +101,38 @@ TEST(Fs, OpenInRootMissingFileIsSystemErrorEnoent) {
   } catch (const SystemError& e) {
     EXPECT_EQ(e.code(), ENOENT);
   }
+}
+
+TEST(Fs, OpenInRootThroughDotDotOutlastsRenamesElsewhere) {
+  // A lookup that takes ".." fails with EAGAIN when any rename or mount on
+  // the machine races it; busybox's /usr/bin/wc -> ../../bin/busybox is such
+  // a lookup, and pods mount all the time.
+  Scratch s;
+  write_text(s / "root" / "bin" / "busybox", "");
+  std::filesystem::create_directories(s / "root" / "usr" / "bin");
+  std::filesystem::create_symlink("../../bin/busybox", s / "root" / "usr" / "bin" / "wc");
+  write_text(s / "a", "");
+  UniqueFd root = open_fd(s / "root", O_PATH | O_DIRECTORY);
+  std::atomic<bool> done{false};
+  std::thread renamer([&] {
+    std::string a = (s / "a").string();
+    std::string b = (s / "b").string();
+    while (!done) {
+      ::rename(a.c_str(), b.c_str());
+      ::rename(b.c_str(), a.c_str());
+    }
+  });
+  int failures = 0;
+  for (int i = 0; i < 20000; ++i) {
+    try {
+      open_in_root(root.get(), "/usr/bin/wc", O_PATH);
+    } catch (const SystemError&) {
+      ++failures;
+    }
+  }
+  done = true;
+  renamer.join();
+  EXPECT_EQ(failures, 0);
 }
 
 }  // namespace
