@@ -136,6 +136,13 @@ int openat2(int dir_fd, const char* path, const struct open_how& how) {
   return static_cast<int>(fd);
 }
 
+int open_beneath(int dir_fd, const char* path, int flags) {
+  struct open_how how {};
+  how.flags = static_cast<__u64>(flags | O_CLOEXEC | O_NOFOLLOW);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  return openat2(dir_fd, path, how);
+}
+
 UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode) {
   struct open_how how {};
   how.flags = static_cast<__u64>(flags | O_CLOEXEC);

@@ -49,6 +49,11 @@ UniqueFd open_fd(const stdfs::path& path, int flags, mode_t mode = 0);
 /// time. Returns the descriptor, or -1 with errno.
 int openat2(int dir_fd, const char* path, const struct open_how& how);
 
+/// Opens `path` below `dir_fd` without following any symlink (the last
+/// component's included) or crossing a mount: what a layer's own paths may
+/// take. Returns the descriptor, or -1 with errno.
+int open_beneath(int dir_fd, const char* path, int flags);
+
 /// Resolves `path` inside the tree at `root_fd` the way a process chrooted
 /// there would (openat2 RESOLVE_IN_ROOT): symlinks and ".." never leave it.
 UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode = 0);

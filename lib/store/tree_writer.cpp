@@ -1,7 +1,6 @@
 #include "store/tree_writer.hpp"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -18,13 +17,6 @@ namespace crt::store {
 namespace {
 
 constexpr size_t kMaxOpenDirs = 128;
-
-long open_beneath(int dir, const char* path, int flags) {
-  struct open_how how {};
-  how.flags = static_cast<__u64>(flags | O_CLOEXEC | O_NOFOLLOW);
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-  return fs::openat2(dir, path, how);
-}
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw Error("layer entry " + quote(path) + ": " + what);
@@ -76,11 +68,11 @@ int TreeWriter::dir_fd(const std::string& dir) {
   std::string name = slash == std::string::npos ? dir : dir.substr(slash + 1);
   check_name(dir, name);
   int pfd = dir_fd(parent);
-  long fd = open_beneath(pfd, name.c_str(), O_RDONLY | O_DIRECTORY);
+  int fd = fs::open_beneath(pfd, name.c_str(), O_RDONLY | O_DIRECTORY);
   if (fd < 0 && errno == ENOENT) {
     // A parent the layer does not list: made as tar makes it.
     if (::mkdirat(pfd, name.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("creating " + quote(dir));
-    fd = open_beneath(pfd, name.c_str(), O_RDONLY | O_DIRECTORY);
+    fd = fs::open_beneath(pfd, name.c_str(), O_RDONLY | O_DIRECTORY);
   }
   if (fd < 0) {
     if (errno == ELOOP || errno == ENOTDIR || errno == EXDEV)
@@ -92,7 +84,7 @@ int TreeWriter::dir_fd(const std::string& dir) {
     dir_order_.pop_front();
   }
   dir_order_.push_back(dir);
-  return dirs_.emplace(dir, UniqueFd(static_cast<int>(fd))).first->second.get();
+  return dirs_.emplace(dir, UniqueFd(fd)).first->second.get();
 }
 
 TreeWriter::Parent TreeWriter::parent_of(const std::string& path) {
@@ -172,9 +164,9 @@ void TreeWriter::write_dir(int dir, const std::string& name, archive_entry* e, c
   if (::mkdirat(dir, name.c_str(), 0700) < 0 && (errno != EEXIST || (!clear(dir, name, true, path) &&
                                                                       ::mkdirat(dir, name.c_str(), 0700) < 0)))
     throw_errno("layer entry " + quote(path) + ": creating it");
-  long fd = open_beneath(dir, name.c_str(), O_RDONLY | O_DIRECTORY);
+  int fd = fs::open_beneath(dir, name.c_str(), O_RDONLY | O_DIRECTORY);
   if (fd < 0) throw_errno("layer entry " + quote(path) + ": opening it");
-  UniqueFd d(static_cast<int>(fd));
+  UniqueFd d(fd);
   apply_metadata(d.get(), e, path);
   std::string p = path;
   while (!p.empty() && p.back() == '/') p.pop_back();
@@ -243,9 +235,9 @@ void TreeWriter::write(archive_entry* e, const DataBlocks& data) {
 void TreeWriter::finish() {
   for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
     struct timespec ts[2] = {{it->sec, it->nsec}, {it->sec, it->nsec}};
-    long fd = open_beneath(root_.get(), it->path.c_str(), O_RDONLY | O_DIRECTORY);
+    int fd = fs::open_beneath(root_.get(), it->path.c_str(), O_RDONLY | O_DIRECTORY);
     if (fd < 0) continue;  // replaced by a later entry
-    UniqueFd d(static_cast<int>(fd));
+    UniqueFd d(fd);
     if (::futimens(d.get(), ts) < 0) throw_errno("setting the times of " + quote(it->path));
   }
 }

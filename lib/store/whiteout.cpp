@@ -1,7 +1,6 @@
 #include "store/whiteout.hpp"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -21,13 +20,6 @@ constexpr std::string_view kPrefix = ".wh.";
 constexpr std::string_view kMetaPrefix = ".wh..wh.";
 constexpr std::string_view kOpaque = ".wh..wh..opq";
 
-UniqueFd open_beneath(int dir_fd, const std::string& name, int flags) {
-  struct open_how how {};
-  how.flags = static_cast<__u64>(flags | O_CLOEXEC | O_NOFOLLOW);
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-  return UniqueFd(fs::openat2(dir_fd, name.c_str(), how));
-}
-
 /// Opens the directory `dir` of the tree, creating missing components; never
 /// follows a symlink or leaves the tree.
 UniqueFd open_tree_dir(int root_fd, const std::string& dir) {
@@ -40,10 +32,10 @@ UniqueFd open_tree_dir(int root_fd, const std::string& dir) {
     pos = slash == std::string::npos ? dir.size() : slash + 1;
     if (comp.empty() || comp == ".") continue;
     if (comp == "..") throw Error("the path " + quote(dir) + " leaves the layer");
-    UniqueFd next = open_beneath(cur.get(), comp, O_RDONLY | O_DIRECTORY);
+    UniqueFd next(fs::open_beneath(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY));
     if (!next && errno == ENOENT) {
       if (::mkdirat(cur.get(), comp.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("creating " + quote(dir));
-      next = open_beneath(cur.get(), comp, O_RDONLY | O_DIRECTORY);
+      next = UniqueFd(fs::open_beneath(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY));
     }
     if (!next) {
       if (errno == ELOOP || errno == ENOTDIR || errno == EXDEV)
