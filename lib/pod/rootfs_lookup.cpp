@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -156,26 +157,43 @@ int check_executable(int root_fd, const std::string& path) {
 void resolve_exec(AppManifest& app, int root_fd, const std::string& where) {
   const std::string& cmd = app.argv.at(0);
   auto not_found = [&](const std::string& what) { return Error(what + " in " + where); };
+  // What no search goes on after (as execvp(3) does): the file system
+  // failed, not the lookup.
+  auto check_failed = [&](const std::string& path, int err) {
+    return not_found("checking " + quote(path) + ": " + std::strerror(err));
+  };
+  auto not_runnable = [](const std::string& path, int err) {
+    return err == EISDIR ? quote(path) + " is a directory, not a binary" : quote(path) + " is not an executable file";
+  };
   if (cmd.find('/') != std::string::npos) {
     std::string path = cmd.front() == '/' ? cmd : app.working_dir + "/" + cmd;
     int err = check_executable(root_fd, path);
     if (err == ENOENT || err == ENOTDIR) throw not_found("the binary " + quote(cmd) + " does not exist");
-    if (err == EISDIR) throw not_found(quote(cmd) + " is a directory, not a binary");
-    if (err != 0) throw not_found(quote(cmd) + " is not an executable file");
+    if (err == EISDIR || err == EACCES) throw not_found(not_runnable(cmd, err));
+    if (err != 0) throw check_failed(cmd, err);
     app.exec_path = path;
     return;
   }
   const std::string* path_var = env_value(app.env, "PATH");
   const std::string search = path_var != nullptr ? *path_var : "";
+  std::string first_not_runnable;
   for (auto dir : split(search, ':')) {
     if (dir.empty() || dir.front() != '/') continue;
     std::string candidate = std::string(dir) + "/" + cmd;
-    if (check_executable(root_fd, candidate) == 0) {
+    int err = check_executable(root_fd, candidate);
+    if (err == 0) {
       app.exec_path = candidate;
       return;
     }
+    if (err == EISDIR || err == EACCES) {
+      if (first_not_runnable.empty()) first_not_runnable = not_runnable(candidate, err);
+    } else if (err != ENOENT && err != ENOTDIR && err != ELOOP) {
+      throw check_failed(candidate, err);
+    }
   }
-  throw not_found("no binary " + quote(cmd) + " in $PATH (" + search + ")");
+  std::string none = "no binary " + quote(cmd) + " in $PATH (" + search + ")";
+  if (!first_not_runnable.empty()) throw not_found(none + ": " + first_not_runnable);
+  throw not_found(none);
 }
 
 }  // namespace crt::pod

@@ -39,6 +39,11 @@ TEST_F(BadInputTest, ExecOfAMissingBinaryNamesTheRootfs) {
   EXPECT_TRUE(pods("prepare").empty());
   r = crt({"run", "busybox", "--", "nope-in-path"});
   EXPECT_THAT(r.err, HasSubstr("no binary 'nope-in-path' in $PATH"));
+  r = crt({"run", "--set-env=PATH=/etc", "busybox", "--", "passwd"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("no binary 'passwd' in $PATH (/etc): '/etc/passwd' is not an executable file in the "
+                               "rootfs of image 'busybox:latest'"));
+  EXPECT_TRUE(pods("run").empty());
 }
 
 TEST_F(BadInputTest, InvalidLimits) {

@@ -253,6 +253,23 @@ TEST_F(Rootfs, Errors) {
             "'/usr/bin/data' is not an executable file in the rootfs of image 'test'");
   EXPECT_EQ(error(app("none")),
             "no binary 'none' in $PATH (/usr/bin:/bin) in the rootfs of image 'test'");
+  EXPECT_EQ(error(app("data")),
+            "no binary 'data' in $PATH (/usr/bin:/bin): '/usr/bin/data' is not an executable file in the rootfs "
+            "of image 'test'")
+      << "what was found and could not run is named";
+  EXPECT_EQ(error(app("dir")),
+            "no binary 'dir' in $PATH (/usr/bin:/bin): '/usr/bin/dir' is a directory, not a binary in the rootfs "
+            "of image 'test'");
+  // A symlink that never ends is no binary, as for execvp; other failures
+  // of the file system end the search with what they were.
+  stdfs::create_symlink("loop", root() / "usr" / "bin" / "loop");
+  EXPECT_EQ(error(app("loop")), "no binary 'loop' in $PATH (/usr/bin:/bin) in the rootfs of image 'test'");
+  EXPECT_EQ(error(app("/usr/bin/loop")),
+            "checking '/usr/bin/loop': Too many levels of symbolic links in the rootfs of image 'test'");
+  std::string long_dir = "/" + std::string(5000, 'd');
+  std::string too_long = error(app("busybox", long_dir + ":/bin"));
+  EXPECT_NE(too_long.find("/busybox': File name too long in the rootfs of image 'test'"), std::string::npos)
+      << "not taken for 'not there': " << too_long.substr(too_long.size() - 80);
   AppManifest no_path;
   no_path.argv = {"busybox"};
   EXPECT_NE(error(no_path), "(no error)");
