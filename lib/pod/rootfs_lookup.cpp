@@ -156,11 +156,11 @@ int check_executable(int root_fd, const std::string& path) {
 
 void resolve_exec(AppManifest& app, int root_fd, const std::string& where) {
   const std::string& cmd = app.argv.at(0);
-  auto not_found = [&](const std::string& what) { return Error(what + " in " + where); };
+  auto in_rootfs = [&](const std::string& what) { return Error(what + " in " + where); };
   // What no search goes on after (as execvp(3) does): the file system
   // failed, not the lookup.
   auto check_failed = [&](const std::string& path, int err) {
-    return not_found("checking " + quote(path) + ": " + std::strerror(err));
+    return in_rootfs("checking " + quote(path) + ": " + std::strerror(err));
   };
   auto not_runnable = [](const std::string& path, int err) {
     return err == EISDIR ? quote(path) + " is a directory, not a binary" : quote(path) + " is not an executable file";
@@ -168,8 +168,8 @@ void resolve_exec(AppManifest& app, int root_fd, const std::string& where) {
   if (cmd.find('/') != std::string::npos) {
     std::string path = cmd.front() == '/' ? cmd : app.working_dir + "/" + cmd;
     int err = check_executable(root_fd, path);
-    if (err == ENOENT || err == ENOTDIR) throw not_found("the binary " + quote(cmd) + " does not exist");
-    if (err == EISDIR || err == EACCES) throw not_found(not_runnable(cmd, err));
+    if (err == ENOENT || err == ENOTDIR) throw in_rootfs("the binary " + quote(cmd) + " does not exist");
+    if (err == EISDIR || err == EACCES) throw in_rootfs(not_runnable(cmd, err));
     if (err != 0) throw check_failed(cmd, err);
     app.exec_path = path;
     return;
@@ -192,8 +192,8 @@ void resolve_exec(AppManifest& app, int root_fd, const std::string& where) {
     }
   }
   std::string none = "no binary " + quote(cmd) + " in $PATH (" + search + ")";
-  if (!first_not_runnable.empty()) throw not_found(none + ": " + first_not_runnable);
-  throw not_found(none);
+  if (!first_not_runnable.empty()) throw in_rootfs(none + ": " + first_not_runnable);
+  throw in_rootfs(none);
 }
 
 }  // namespace crt::pod

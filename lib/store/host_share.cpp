@@ -1,7 +1,6 @@
 #include "store/host_share.hpp"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -27,11 +26,12 @@ namespace {
 /// regular file on file system `dev`, opened for reading; else none. Checked
 /// before it is opened for reading: opening a device node can have effects.
 UniqueFd open_host_file(int root_fd, const std::string& rel, dev_t dev, struct stat& st) {
-  struct open_how how {};
-  how.flags = O_PATH | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  UniqueFd path(fs::openat2(root_fd, rel.c_str(), how));
-  if (!path) return UniqueFd();
+  UniqueFd path;
+  try {
+    path = fs::open_in_root(root_fd, rel, O_PATH);
+  } catch (const SystemError&) {
+    return UniqueFd();  // not on the host: nothing to share
+  }
   if (::fstat(path.get(), &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != dev) return UniqueFd();
   std::string proc = "/proc/self/fd/" + std::to_string(path.get());
   return UniqueFd(::open(proc.c_str(), O_RDONLY | O_NOCTTY | O_CLOEXEC));

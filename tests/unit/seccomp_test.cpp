@@ -1,11 +1,8 @@
 #include "sandbox/seccomp.hpp"
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <fstream>
 #include <regex>
 #include <set>
