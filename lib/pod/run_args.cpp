@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "pod/net_flags.hpp"
 
@@ -74,6 +75,7 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
       ->allow_extra_args(false);
   app.add_option("--stage1-path", p.stage1_path, "Use this stage1 image (tarball or directory)");
   app.add_flag("--debug", p.debug, "Show on stderr what crt, nspawn and the pod's systemd are doing")->group(starting);
+  app.add_option("--stop-timeout", p.stop_timeout, kStopTimeoutHelp)->group(starting);
   app.add_option("--pull-policy", p.pull_policy,
                  "When to pull an image from its registry: never, missing (the default) or always")
       ->check(CLI::IsMember({"never", "missing", "always"}));
@@ -212,7 +214,15 @@ RunRequest parse_run_args(const std::vector<std::string>& args, RunVerb verb) {
   if (r.pod.interactive && r.apps.size() != 1) throw Error("--interactive needs exactly one app");
   if (r.pod.interactive && r.pod.detach) throw Error("--interactive and --detach exclude each other");
   validate_net_flags(r.pod);
+  parse_stop_timeout(r.pod.stop_timeout);
   return r;
+}
+
+std::chrono::milliseconds parse_stop_timeout(const std::optional<std::string>& given) {
+  if (!given) return kDefaultStopTimeout;
+  auto t = with_context("--stop-timeout", [&] { return parse_duration(*given); });
+  if (t.count() <= 0) throw Error("--stop-timeout: must be longer than 0 (got " + quote(*given) + ")");
+  return t;
 }
 
 std::string run_help(RunVerb verb) {
@@ -237,10 +247,10 @@ std::string run_help(RunVerb verb) {
             "crt run exits with the app's exit status (several apps: that of the first app that\n"
             "failed, else 0), or 254 when crt itself fails. SIGINT, SIGTERM and SIGHUP stop the\n"
             "pod in order (a second one at once), and so does the end of whoever reads the apps'\n"
-            "output (crt run … | head).\n\n"
+            "output (crt run … | head); a pod not stopped after --stop-timeout is killed.\n\n"
           : "Prepares a pod to run later with 'crt run-prepared': pulls its images, checks what a\n"
             "start needs and prints the pod's UUID. It takes the options of crt run but\n"
-            "--interactive, --debug and --detach, which belong to crt run-prepared.\n\n";
+            "--interactive, --debug, --detach and --stop-timeout, which belong to crt run-prepared.\n\n";
   std::string examples = run ? "\nExample:\n  crt run --interactive busybox --memory=100M --cpu=200m\n"
                                "  crt run busybox -- /bin/echo hello --- busybox --name=second -- /bin/true\n"
                                "  crt run --port=8080:80 busybox -- httpd -f -p 80\n"

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +63,8 @@ struct PodFlags {
   std::vector<std::string> volumes;  ///< "NAME,kind=…,…"
   std::optional<std::string> stage1_path;
   bool debug = false;
+  /// --stop-timeout as given; see stop_timeout_of()
+  std::optional<std::string> stop_timeout;
   std::string pull_policy = "missing";           ///< never, missing, always
   registry::RegistryFlags registry;              ///< --creds, --authfile, --insecure-registry, --ca-file
   bool quiet = false;  ///< -q/--quiet of crt prepare: no progress, only the UUID
@@ -83,6 +86,20 @@ enum class RunVerb { kRun, kPrepare };
 ///   [POD AND APP FLAGS] IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE [APP FLAGS] [-- ARGS]]…
 /// App flags before the first image apply to every app. Throws crt::Error.
 RunRequest parse_run_args(const std::vector<std::string>& args, RunVerb verb = RunVerb::kRun);
+
+/// How long crt run waits for a pod it was asked to stop (SIGINT, SIGTERM,
+/// its output's reader gone) before it kills the pod. Longer than an app's
+/// own stop (TimeoutStopSec=10s), shorter than crt@.service's.
+inline constexpr std::chrono::milliseconds kDefaultStopTimeout{20000};
+
+/// The help line of --stop-timeout (crt run, crt run-prepared).
+inline constexpr const char* kStopTimeoutHelp =
+    "After SIGINT or SIGTERM, kill the pod if it has not stopped after this long (default 20s; seconds, or 30s, "
+    "2m …)";
+
+/// --stop-timeout: a positive duration, or kDefaultStopTimeout when not
+/// given. Throws crt::Error.
+std::chrono::milliseconds parse_stop_timeout(const std::optional<std::string>& given);
 
 /// The help text of `crt run` (or `crt prepare`).
 std::string run_help(RunVerb verb = RunVerb::kRun);

@@ -65,7 +65,7 @@ std::string how_it_ended(dbus::SystemdManager& sm, const std::string& unit) {
 /// Has the host's systemd run the prepared pod `uuid` and waits until it is
 /// ready. Interrupted (Ctrl-C), it stops the service again before it throws;
 /// the caller blocks the signals (SignalBlock).
-void start_detached(dbus::Bus& bus, const std::string& uuid, bool debug, const RunContext& ctx) {
+void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions& opts, const RunContext& ctx) {
   std::string unit = detached_unit_name(uuid);
   std::string crt = own_binary().string();
   dbus::TransientService s;
@@ -79,7 +79,9 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, bool debug, const R
   s.accounting = true;
   std::vector<std::string> argv = {crt, "--dir=" + std::filesystem::absolute(ctx.state_dir).string(),
                                    "--local-config=" + std::filesystem::absolute(ctx.config_dir).string(), "run-prepared"};
-  if (debug) argv.emplace_back("--debug");
+  if (opts.debug) argv.emplace_back("--debug");
+  if (opts.stop_timeout != pod::kDefaultStopTimeout)
+    argv.push_back("--stop-timeout=" + std::to_string(opts.stop_timeout.count()) + "ms");
   argv.push_back(uuid);
   s.exec_start.push_back({crt, argv});
   dbus::SystemdManager sm(bus);
@@ -108,7 +110,7 @@ std::string run_detached(const pod::RunRequest& req, const RunContext& ctx) {
   dbus::Bus bus = dbus::Bus::system();
   std::string uuid = prepare_only(req, ctx);
   try {
-    start_detached(bus, uuid, req.pod.debug, ctx);
+    start_detached(bus, uuid, launch_options(req.pod), ctx);
   } catch (const Interrupted&) {
     // The user gave up on a pod they never saw: it goes, like a pod whose
     // crt run was interrupted.
@@ -122,14 +124,14 @@ std::string run_detached(const pod::RunRequest& req, const RunContext& ctx) {
   return uuid;
 }
 
-std::string run_prepared_detached(const std::string& ref, bool debug, const RunContext& ctx) {
+std::string run_prepared_detached(const std::string& ref, const LaunchOptions& opts, const RunContext& ctx) {
   require_systemd_host();
   PodEntry e = find_pod(ctx.state_dir, ref);
   if (e.status() != PodStatus::kPrepared)
     throw Error("pod " + e.uuid + " is " + status_name(e.status()) + ", not prepared");
   dbus::Bus bus = dbus::Bus::system();
   SignalBlock signals;
-  start_detached(bus, e.uuid, debug, ctx);
+  start_detached(bus, e.uuid, opts, ctx);
   return e.uuid;
 }
 

@@ -19,6 +19,6 @@ std::string run_detached(const pod::RunRequest& req, const RunContext& ctx);
 
 /// crt run-prepared --detach: runs the prepared pod `ref` as crt run
 /// --detach does. Returns the pod's UUID.
-std::string run_prepared_detached(const std::string& ref, bool debug, const RunContext& ctx);
+std::string run_prepared_detached(const std::string& ref, const LaunchOptions& opts, const RunContext& ctx);
 
 }  // namespace crt::runtime

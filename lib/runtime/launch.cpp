@@ -475,6 +475,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   if (stdio) sopts.stdio = stdio->sockets;
   sopts.journal_has_app_output = !m.output_sockets;
   sopts.messages = ctx.messages;
+  sopts.stop_timeout = opts.stop_timeout;
   for (const auto& a : m.apps) sopts.apps.push_back(a.name);
   sopts.pod_ending = [&]() noexcept {
     // app-exited records a failed app before its OnFailure= job ends, so

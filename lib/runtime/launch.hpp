@@ -6,12 +6,6 @@
 
 namespace crt::runtime {
 
-/// Options that concern one start of a pod, not the pod itself.
-struct LaunchOptions {
-  bool interactive = false;  ///< the app gets crt's stdin, stdout and stderr
-  bool debug = false;
-};
-
 /// Boots a prepared, mounted pod in run/ with systemd-nspawn, supervises it
 /// to its end and returns crt run's exit status. If it fails before nspawn
 /// starts, `rollback_mode` says what becomes of the pod.

@@ -24,13 +24,17 @@ struct StartSignals {
 
 }  // namespace
 
+LaunchOptions launch_options(const pod::PodFlags& pod) {
+  return {pod.interactive, pod.debug, pod::parse_stop_timeout(pod.stop_timeout)};
+}
+
 int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
   StartSignals signals;
   PreparedPod p = prepare_pod(req, ctx, PodState::kRun);
   if (ctx.trace) ctx.trace("prepared pod " + p.manifest.uuid);
   if (req.pod.uuid_file_save)
     fs::write_file_atomic(*req.pod.uuid_file_save, p.manifest.uuid + "\n", 0644, fs::Durability::kCached);
-  return launch_pod(p, {req.pod.interactive, req.pod.debug}, ctx, signals.block, PodRollback::Mode::kRemove);
+  return launch_pod(p, launch_options(req.pod), ctx, signals.block, PodRollback::Mode::kRemove);
 }
 
 std::string prepare_only(const pod::RunRequest& req, const RunContext& ctx) {
@@ -41,7 +45,7 @@ std::string prepare_only(const pod::RunRequest& req, const RunContext& ctx) {
   return p.manifest.uuid;
 }
 
-int run_prepared(const std::string& ref, bool interactive, bool debug, const RunContext& ctx) {
+int run_prepared(const std::string& ref, const LaunchOptions& opts, const RunContext& ctx) {
   StartSignals signals;
   PodEntry e = find_pod(ctx.state_dir, ref);
   if (e.status() != PodStatus::kPrepared)
@@ -49,7 +53,7 @@ int run_prepared(const std::string& ref, bool interactive, bool debug, const Run
   std::optional<PodDir> dir = PodDir::try_lock(ctx.state_dir, e.uuid, PodState::kPrepared);
   if (!dir) throw Error("pod " + e.uuid + " is being started by someone else");
   pod::PodManifest m = pod::parse_manifest(fs::read_file(dir->manifest_file()));
-  if (interactive && m.apps.size() != 1) throw Error("--interactive needs a pod with exactly one app");
+  if (opts.interactive && m.apps.size() != 1) throw Error("--interactive needs a pod with exactly one app");
   dir->move_to(PodState::kRun);
   PreparedPod p{std::move(*dir), std::move(m)};
   {
@@ -67,7 +71,7 @@ int run_prepared(const std::string& ref, bool interactive, bool debug, const Run
     });
     rollback.commit();
   }
-  return launch_pod(p, {interactive, debug}, ctx, signals.block, PodRollback::Mode::kBackToPrepared);
+  return launch_pod(p, opts, ctx, signals.block, PodRollback::Mode::kBackToPrepared);
 }
 
 }  // namespace crt::runtime

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -24,6 +25,18 @@ struct RunContext {
   MessageSink messages;
 };
 
+/// Options that concern one start of a pod, not the pod itself.
+struct LaunchOptions {
+  bool interactive = false;  ///< the app gets crt's stdin, stdout and stderr
+  bool debug = false;
+  /// A pod asked to stop (SIGINT, SIGTERM, SIGHUP, its output's reader
+  /// gone) that has not ended after this long is killed.
+  std::chrono::milliseconds stop_timeout = pod::kDefaultStopTimeout;
+};
+
+/// What `pod` (crt run's flags) says of starting the pod.
+LaunchOptions launch_options(const pod::PodFlags& pod);
+
 /// crt run: prepares a pod and runs it to its end; returns crt run's exit
 /// status: the app's, or the first failed app's in a multi-app pod.
 int run_pod(const pod::RunRequest& req, const RunContext& ctx);
@@ -32,6 +45,6 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx);
 std::string prepare_only(const pod::RunRequest& req, const RunContext& ctx);
 
 /// crt run-prepared: runs the prepared pod `ref` (UUID, prefix or name).
-int run_prepared(const std::string& ref, bool interactive, bool debug, const RunContext& ctx);
+int run_prepared(const std::string& ref, const LaunchOptions& opts, const RunContext& ctx);
 
 }  // namespace crt::runtime

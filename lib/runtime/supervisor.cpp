@@ -208,7 +208,10 @@ class Supervisor {
   }
 
   void request_stop(int sig) {
-    if (end_.stop_signal == 0) end_.stop_signal = sig;
+    if (end_.stop_signal == 0) {
+      end_.stop_signal = sig;
+      arm_stop_deadline();
+    }
     if (stop_pending_) {
       stop_now();  // asked again
     } else if (stop_asked_) {
@@ -240,6 +243,27 @@ class Supervisor {
     stop_pending_ = false;
     stop_asked_ = true;
     ::kill(leader_ > 0 ? leader_ : opts_.nspawn_pid, SIGKILL);
+  }
+
+  void arm_stop_deadline() {
+    auto usec = std::chrono::duration_cast<std::chrono::microseconds>(opts_.stop_timeout).count();
+    if (sd_event_add_time_relative(ev_, nullptr, CLOCK_MONOTONIC, static_cast<uint64_t>(usec), 10000,
+                                   &Supervisor::on_stop_deadline, this) < 0)
+      tell(opts_.messages, "warning: the pod's stop has no time limit: a second signal ends it at once");
+  }
+
+  static int on_stop_deadline(sd_event_source*, uint64_t, void* self) {
+    auto* s = static_cast<Supervisor*>(self);
+    if (s->nspawn_reaped_) return 0;
+    tell(s->opts_.messages,
+         "the pod did not stop within " + describe(s->opts_.stop_timeout) + " (--stop-timeout); killing it");
+    s->stop_now();
+    return 0;
+  }
+
+  /// "20s", "1500ms".
+  static std::string describe(std::chrono::milliseconds t) {
+    return t.count() % 1000 == 0 ? std::to_string(t.count() / 1000) + "s" : std::to_string(t.count()) + "ms";
   }
 
   uint64_t now() const {

@@ -2,11 +2,12 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/message.hpp"
@@ -48,6 +49,10 @@ struct SuperviseOptions {
   std::optional<StdioSockets> stdio;
   /// Gets the pod's own errors ("pod: …").
   MessageSink messages;
+  /// A pod asked to stop that has not ended this long after the first
+  /// request is killed (its systemd may never finish an orderly stop: a
+  /// stop job that hangs, a store removed under the pod).
+  std::chrono::milliseconds stop_timeout{20000};
 };
 
 /// What a message on nspawn's readiness socket says.
@@ -70,7 +75,9 @@ struct PodEnd {
 /// journal (or their stdio sockets) to stdout (and the pod's own errors to
 /// `messages`), and turning
 /// SIGINT/SIGTERM/SIGHUP into a graceful stop of the pod (a second one stops
-/// it at once); so is the end of stdout's reader (EPIPE, SIGPIPE ignored). Expects SIGCHLD, SIGINT, SIGTERM and SIGHUP to be blocked.
+/// it at once, and so does the end of SuperviseOptions::stop_timeout); so is
+/// the end of stdout's reader (EPIPE, SIGPIPE ignored). Expects SIGCHLD,
+/// SIGINT, SIGTERM and SIGHUP to be blocked.
 PodEnd supervise(const SuperviseOptions& opts);
 
 }  // namespace crt::runtime

@@ -193,6 +193,33 @@ TEST_F(LifecycleTest, SecondInterruptEarlyInTheBootStopsThePodAtOnce) {
   }
 }
 
+TEST_F(LifecycleTest, APodThatDoesNotStopIsKilledAfterTheStopTimeout) {
+  // The pod's systemd never carries out the orderly stop (here it is frozen;
+  // a stop job that hangs or a store removed under the pod do the same):
+  // after --stop-timeout crt kills the pod and cleans up, without waiting
+  // for a second signal.
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--stop-timeout=2s", "--uuid-file-save=" + file, "busybox", "--",
+                      "/bin/sleep", "60"}),
+            {.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  pid_t app = wait_app_pid(uuid, "busybox");
+  ASSERT_GT(app, 0);
+  pid_t init = std::stoi(proc_status(app, "PPid"));
+  ASSERT_GT(init, 1);
+  ASSERT_EQ(::kill(init, SIGSTOP), 0);
+  auto start = std::chrono::steady_clock::now();
+  p.signal(SIGTERM);
+  Result r = p.wait();
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.timed_out) << "crt waited for the pod for ever";
+  EXPECT_GE(took, std::chrono::seconds(2)) << "the orderly stop was not given its time";
+  EXPECT_LT(took, std::chrono::seconds(10));
+  EXPECT_THAT(r.err, HasSubstr("the pod did not stop within 2s (--stop-timeout); killing it"));
+  EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(5)));
+}
+
 TEST_F(LifecycleTest, AReaderThatGoesAwayStopsThePodAndCrtCleansUp) {
   // crt run … | head: once head has its lines and is gone, crt is not killed
   // by SIGPIPE with the pod up; it stops the pod in order and cleans up (the

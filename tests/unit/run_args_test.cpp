@@ -151,6 +151,20 @@ TEST(RunArgs, InvalidNetIsAnError) {
   EXPECT_NO_THROW(parse_run_args({"--net=bridge", "busybox"}));
 }
 
+TEST(RunArgs, StopTimeoutIsAPositiveDurationWithADefault) {
+  EXPECT_EQ(parse_stop_timeout(parse_run_args({"busybox"}).pod.stop_timeout), kDefaultStopTimeout);
+  EXPECT_EQ(parse_stop_timeout(parse_run_args({"--stop-timeout=90", "busybox"}).pod.stop_timeout),
+            std::chrono::seconds(90));
+  EXPECT_EQ(parse_stop_timeout(parse_run_args({"--stop-timeout", "1m30s", "busybox"}).pod.stop_timeout),
+            std::chrono::seconds(90));
+  EXPECT_EQ(parse_stop_timeout("500ms"), std::chrono::milliseconds(500));
+  EXPECT_EQ(error_of({"--stop-timeout=soon", "busybox"}),
+            "--stop-timeout: invalid duration 'soon': expected e.g. 30s, 5m, 2h, 1h30m or seconds");
+  EXPECT_EQ(error_of({"--stop-timeout=0s", "busybox"}), "--stop-timeout: must be longer than 0 (got '0s')");
+  EXPECT_EQ(error_of({"busybox", "--stop-timeout=5s"}),
+            "unknown option '--stop-timeout=5s' for image 'busybox' (pod options go before the first image)");
+}
+
 TEST(RunArgs, OptionWithoutValueIsAnError) { EXPECT_NE(error_of({"busybox", "--memory"}), "(no error)"); }
 
 TEST(RunArgs, InteractiveNeedsExactlyOneApp) {

@@ -28,8 +28,8 @@ void add_prepare(CLI::App& app, const GlobalOptions& g) {
       std::fputs(pod::run_help(pod::RunVerb::kPrepare).c_str(), stdout);
       return;
     }
-    if (req.pod.interactive || req.pod.debug)
-      throw Error("--interactive and --debug are options of 'crt run-prepared', not of 'crt prepare'");
+    if (req.pod.interactive || req.pod.debug || req.pod.stop_timeout)
+      throw Error("--interactive, --debug and --stop-timeout are options of 'crt run-prepared', not of 'crt prepare'");
     if (req.pod.detach)
       throw Error("--detach is an option of starting a pod, not of preparing one: use 'crt run-prepared --detach "
                   "UUID' after 'crt prepare', or 'crt run --detach'");
@@ -47,6 +47,7 @@ void add_run_prepared(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     bool interactive = false;
     bool debug = false;
     bool detach = false;
+    std::optional<std::string> stop_timeout;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run-prepared", "Run a prepared pod and wait for it to end");
@@ -56,14 +57,16 @@ void add_run_prepared(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   cmd->add_flag("--detach", a->detach,
                 "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready")
       ->excludes("--interactive");
+  cmd->add_option("--stop-timeout", a->stop_timeout, pod::kStopTimeoutHelp);
   cmd->callback([a, &g, &exit_status] {
     require_root("crt run-prepared");
+    runtime::LaunchOptions opts{a->interactive, a->debug || g.debug, pod::parse_stop_timeout(a->stop_timeout)};
     runtime::RunContext ctx{g.dir, data_dir(), {}, {}, g.local_config, print_message};
     if (a->detach) {
-      std::printf("%s\n", runtime::run_prepared_detached(pod_ref_string(a->ref), a->debug || g.debug, ctx).c_str());
+      std::printf("%s\n", runtime::run_prepared_detached(pod_ref_string(a->ref), opts, ctx).c_str());
       return;
     }
-    exit_status = runtime::run_prepared(pod_ref_string(a->ref), a->interactive, a->debug || g.debug, ctx);
+    exit_status = runtime::run_prepared(pod_ref_string(a->ref), opts, ctx);
   });
 }
 
