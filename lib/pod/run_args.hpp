@@ -63,7 +63,7 @@ struct PodFlags {
   std::vector<std::string> volumes;  ///< "NAME,kind=…,…"
   std::optional<std::string> stage1_path;
   bool debug = false;
-  /// --stop-timeout as given; see stop_timeout_of()
+  /// --stop-timeout as given; see parse_stop_timeout()
   std::optional<std::string> stop_timeout;
   std::string pull_policy = "missing";           ///< never, missing, always
   registry::RegistryFlags registry;              ///< --creds, --authfile, --insecure-registry, --ca-file
