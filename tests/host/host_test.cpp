@@ -154,10 +154,14 @@ TEST(Machines, KilledCrtTakesItsMachineAndScopeAlong) {
 }
 
 TEST(Machines, DetachedPodIsATransientServiceAndTerminates) {
-  Result r = host->sh("crt run --detach busybox -- /bin/sh -c 'echo detached-up; exec sleep 600'", 90s);
+  Result r =
+      host->sh("crt run --detach --stop-timeout=45s busybox -- /bin/sh -c 'echo detached-up; exec sleep 600'", 90s);
   ASSERT_EQ(r.status, 0) << r.err;
   std::string uuid = first_line(r.out);
   std::string unit = "crt-" + uuid + ".service";
+  // The service's crt run-prepared keeps the options of starting the pod.
+  EXPECT_THAT(host->sh("systemctl show " + unit + " -p ExecStart --value").out,
+              HasSubstr("run-prepared --stop-timeout=45000ms " + uuid));
   r = host->sh("systemctl show " + unit + " -p ActiveState -p Type -p Slice -p Delegate -p KillMode");
   EXPECT_THAT(r.out, HasSubstr("ActiveState=active"));
   EXPECT_THAT(r.out, HasSubstr("Type=notify"));

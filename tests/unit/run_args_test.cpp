@@ -238,7 +238,7 @@ TEST(RunHelp, OfPrepareNamesItAndItsQuiet) {
   EXPECT_EQ(h.rfind("Usage: crt prepare ", 0), 0u);
   EXPECT_NE(h.find("-q,--quiet"), std::string::npos);
   EXPECT_NE(h.find("crt run-prepared"), std::string::npos);
-  for (const char* started : {"  --interactive ", "  --debug ", "  --detach "})
+  for (const char* started : {"  --interactive ", "  --debug ", "  --detach ", "  --stop-timeout "})
     EXPECT_EQ(h.find(started), std::string::npos) << started << " is an option of crt run-prepared";
   EXPECT_NE(run_help().find("  --interactive "), std::string::npos);
 }
