@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "cgroup/cgroup.hpp"
@@ -169,16 +170,25 @@ struct OomWatch {
 };
 
 /// An app that failed because the kernel's OOM killer killed its processes
-/// ends with 137 like any SIGKILL: the kernel's log says which it was.
-void tell_oom_kills(const pod::PodManifest& m, const std::vector<pod::AppExit>& exits, OomWatch& oom,
+/// ends with 137 like any SIGKILL: the kernel's log says which it was. What
+/// the OOM killer did to each app, failed or not, is kept for crt status.
+void tell_oom_kills(const PodDir& pod, const pod::PodManifest& m, const std::vector<pod::AppExit>& exits, OomWatch& oom,
                     const MessageSink& messages) {
-  if (std::none_of(exits.begin(), exits.end(), [](const pod::AppExit& e) { return e.status != 0; })) return;
   std::vector<OomKill> kills = oom.log.oom_kills();
+  if (kills.empty()) return;
+  nlohmann::json counts = nlohmann::json::object();
   for (const auto& app : m.apps) {
+    if (size_t n = count_oom_kills(kills, oom.pod_cgroup, app.name)) counts[app.name] = n;
     bool failed = std::any_of(exits.begin(), exits.end(),
                               [&](const pod::AppExit& e) { return e.app == app.name && e.status != 0; });
     if (!failed) continue;
     if (auto why = explain_oom_kills(kills, oom.pod_cgroup, app.name, app.memory_max)) tell(messages, *why);
+  }
+  if (counts.empty()) return;
+  try {
+    fs::write_file_atomic(pod.oom_kills_file(), counts.dump() + "\n", 0644, fs::Durability::kCached);
+  } catch (const Error& e) {
+    tell(messages, "warning: recording the apps' OOM kills: " + std::string(e.what()));
   }
 }
 
@@ -207,7 +217,7 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end,
     if (!ran && end.stop_signal == 0)
       tell(messages, "app " + quote(app.name) + " did not run; see the pod's journal");
   }
-  tell_oom_kills(m, exits, oom, messages);
+  tell_oom_kills(pod, m, exits, oom, messages);
   return pod::pod_exit_status(exits);
 }
 

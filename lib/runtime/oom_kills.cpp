@@ -75,14 +75,24 @@ std::string oom_reason(const OomKill& k, const std::string& memcg, std::optional
   return "ran out of memory (" + k.constraint + ")";
 }
 
+/// The kills among `kills` of a process in cgroup `memcg`.
+std::vector<const OomKill*> kills_in(const std::vector<OomKill>& kills, const std::string& memcg) {
+  std::vector<const OomKill*> out;
+  for (const auto& k : kills)
+    if (k.task_memcg == memcg) out.push_back(&k);
+  return out;
+}
+
 }  // namespace
+
+size_t count_oom_kills(const std::vector<OomKill>& kills, const std::string& pod_cgroup, const std::string& app) {
+  return kills_in(kills, app_memcg(pod_cgroup, app)).size();
+}
 
 std::optional<std::string> explain_oom_kills(const std::vector<OomKill>& kills, const std::string& pod_cgroup,
                                              const std::string& app, std::optional<uint64_t> memory_max) {
   std::string memcg = app_memcg(pod_cgroup, app);
-  std::vector<const OomKill*> mine;
-  for (const auto& k : kills)
-    if (k.task_memcg == memcg) mine.push_back(&k);
+  std::vector<const OomKill*> mine = kills_in(kills, memcg);
   if (mine.empty()) return std::nullopt;
   std::string what = mine.size() == 1 ? "its process " + quote(mine[0]->task)
                                       : std::to_string(mine.size()) + " of its processes";

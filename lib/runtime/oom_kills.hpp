@@ -37,6 +37,10 @@ std::string app_memcg(const std::string& pod_cgroup, const std::string& app);
 std::optional<std::string> explain_oom_kills(const std::vector<OomKill>& kills, const std::string& pod_cgroup,
                                              const std::string& app, std::optional<uint64_t> memory_max);
 
+/// How many processes of app `app` of a pod whose cgroup is `pod_cgroup`
+/// the kernel's OOM killer killed, among `kills`.
+size_t count_oom_kills(const std::vector<OomKill>& kills, const std::string& pod_cgroup, const std::string& app);
+
 /// The kernel's log from a point on.
 class KernelLog {
  public:

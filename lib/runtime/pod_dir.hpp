@@ -71,6 +71,10 @@ class PodDir {
   /// ended before its apps ran as stopped, not failed.
   [[nodiscard]] std::filesystem::path stop_requested_file() const { return path_ / kStopRequestedFile; }
   static constexpr const char* kStopRequestedFile = "stop-requested";
+  /// Written by crt run at the pod's end when the kernel's OOM killer
+  /// killed processes of its apps: {"APP": count, …}.
+  [[nodiscard]] std::filesystem::path oom_kills_file() const { return path_ / kOomKillsFile; }
+  static constexpr const char* kOomKillsFile = "oom-kills.json";
   /// The socket nspawn reports readiness to.
   [[nodiscard]] std::filesystem::path notify_socket() const { return path_ / "notify"; }
   [[nodiscard]] std::filesystem::path manifest_file() const { return path_ / "pod.json"; }

@@ -153,6 +153,15 @@ PodInfo pod_info(const PodEntry& e) {
   } catch (const Error&) {
     // Being written when the pod was killed: it shows nothing.
   }
+  std::error_code ec;
+  if (stdfs::exists(e.path / PodDir::kOomKillsFile, ec)) {
+    try {
+      info.oom_kills =
+          nlohmann::json::parse(fs::read_file(e.path / PodDir::kOomKillsFile)).get<std::map<std::string, uint64_t>>();
+    } catch (const std::exception&) {
+      // Not crt's record: it shows nothing.
+    }
+  }
   return info;
 }
 

@@ -56,6 +56,9 @@ struct PodInfo {
   bool ready = false;                        ///< the pod's systemd reached its default target
   std::vector<pod::AppExit> exits;           ///< apps that have exited, in order
   std::map<std::string, uint64_t> restarts;  ///< running apps with a restart policy: restarts so far
+  /// Processes of each app the kernel's OOM killer killed (apps with none
+  /// left out), as recorded at the pod's end.
+  std::map<std::string, uint64_t> oom_kills;
   std::vector<net::NetworkSummary> networks;  ///< the pod's own networks and addresses, once attached
 };
 

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <tuple>
 
@@ -277,18 +278,26 @@ TEST_F(SandboxTest, MemoryAndCpuLimitsReachTheAppsCgroup) {
 TEST_F(SandboxTest, AnAppThatRunsOutOfMemoryIsToldSo) {
   if (::access("/dev/kmsg", R_OK) != 0) GTEST_SKIP() << "no kernel log to read here";
   const std::vector<std::string> hog = {"--", "/bin/sh", "-c", "x=a; while true; do x=\"$x$x\"; done"};
-  std::vector<std::string> args = {"run", "--net=none", "--pod-name=hog", "busybox", "--memory=20M"};
+  std::string uuid_file = dir_ + "/uuid";
+  std::vector<std::string> args = {"run", "--net=none", "--pod-name=hog", "--uuid-file-save=" + uuid_file};
+  args.insert(args.end(), {"busybox", "--memory=20M"});
   args.insert(args.end(), hog.begin(), hog.end());
   Result r = crt(args);
   EXPECT_EQ(r.status, 137);
   EXPECT_THAT(r.err, HasSubstr("crt: app 'busybox' ran out of memory (its limit is 20000000 bytes, --memory): "
                                "the kernel's OOM killer killed its process 'sh'\n"));
+  // crt status keeps it after the pod's end.
+  EXPECT_THAT(crt({"status", "--uuid-file=" + uuid_file}).out, HasSubstr("app-busybox=137\napp-busybox-oom-kills=1\n"));
+  auto j = nlohmann::json::parse(crt({"status", "--format=json", "--uuid-file=" + uuid_file}).out);
+  EXPECT_EQ(j["app_oom_kills"], nlohmann::json({{"busybox", 1}}));
   // A SIGKILL of another kind is not taken for one, nor is the last kill
   // of a pod of the same name.
   for (const char* script : {"kill -9 $$", "exit 1"}) {
-    r = crt({"run", "--net=none", "--pod-name=hog", "busybox", "--memory=20M", "--", "/bin/sh", "-c", script});
+    r = crt({"run", "--net=none", "--pod-name=hog", "--uuid-file-save=" + uuid_file, "busybox", "--memory=20M", "--",
+             "/bin/sh", "-c", script});
     EXPECT_NE(r.status, 0);
     EXPECT_THAT(r.err, Not(HasSubstr("memory"))) << script;
+    EXPECT_THAT(crt({"status", "--uuid-file=" + uuid_file}).out, Not(HasSubstr("oom-kills"))) << script;
   }
 }
 

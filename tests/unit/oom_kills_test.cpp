@@ -15,6 +15,8 @@ namespace {
 // As seen here: the kernel escapes the '\' of systemd's \x2d as \x5c.
 const std::string kScope =
     R"(/machine.slice/machine-crt\x5cx2d04bcd3df\x5cx2dcd1b\x5cx2d4e2d\x5cx2d8b44\x5cx2d2ae64baeceb7.scope)";
+// The same scope as crt names it (cgroup::PodCgroup::relative()).
+const std::string kPod = "machine.slice/machine-crt\\x2d04bcd3df\\x2dcd1b\\x2d4e2d\\x2d8b44\\x2d2ae64baeceb7.scope";
 std::string record(const std::string& memcg, const std::string& task = "sh",
                    const std::string& constraint = "CONSTRAINT_MEMCG") {
   return "6,49844,73561877791,-;oom-kill:constraint=" + constraint + ",nodemask=(null),cpuset=x,mems_allowed=0,"
@@ -76,7 +78,7 @@ TEST(OomKill, NoKernelLogIsNoKillsAndWhatWasThereBeforeIsNotSince) {
 }
 
 TEST(OomKill, TheExplanationSaysWhoseLimitItWas) {
-  std::string pod = "machine.slice/machine-crt\\x2d04bcd3df\\x2dcd1b\\x2d4e2d\\x2d8b44\\x2d2ae64baeceb7.scope";
+  const std::string& pod = kPod;
   std::vector<OomKill> kills = {*parse_oom_kill(record(kScope + "/system.slice/busybox.service"))};
   EXPECT_EQ(explain_oom_kills(kills, pod, "busybox", 20000000),
             "app 'busybox' ran out of memory (its limit is 20000000 bytes, --memory): "
@@ -86,6 +88,17 @@ TEST(OomKill, TheExplanationSaysWhoseLimitItWas) {
   EXPECT_EQ(explain_oom_kills(kills, pod, "busybox", std::nullopt),
             "app 'busybox' was running when the host ran out of memory: the kernel's OOM killer killed 2 of its "
             "processes");
+}
+
+TEST(OomKill, KillsAreCountedPerApp) {
+  const std::string& pod = kPod;
+  std::vector<OomKill> kills = {*parse_oom_kill(record(kScope + "/system.slice/busybox.service")),
+                                *parse_oom_kill(record(kScope + "/system.slice/web.service", "nginx")),
+                                *parse_oom_kill(record(kScope + "/system.slice/busybox.service", "sleep")),
+                                *parse_oom_kill(record("/machine.slice/other.scope/system.slice/busybox.service"))};
+  EXPECT_EQ(count_oom_kills(kills, pod, "busybox"), 2U);
+  EXPECT_EQ(count_oom_kills(kills, pod, "web"), 1U);
+  EXPECT_EQ(count_oom_kills(kills, pod, "db"), 0U);
 }
 
 }  // namespace

@@ -44,6 +44,7 @@ json status_json(const runtime::PodInfo& info) {
   for (const auto& [app, n] : info.restarts) restarts[app] = n;
   j["app_exit_statuses"] = apps;
   j["app_restarts"] = restarts;
+  j["app_oom_kills"] = info.oom_kills;
   json nets = json::array();
   for (const auto& n : info.networks) nets.push_back({{"name", n.name}, {"ifname", n.ifname}, {"ip4", n.ip4}, {"ip6", n.ip6}});
   j["networks"] = nets;
@@ -61,6 +62,8 @@ void print_status(const runtime::PodInfo& info) {
   for (const auto& e : info.exits) {
     std::printf("app-%s=%d\n", e.app.c_str(), e.status);
     if (e.restarts > 0) std::printf("app-%s-restarts=%llu\n", e.app.c_str(), static_cast<unsigned long long>(e.restarts));
+    if (auto k = info.oom_kills.find(e.app); k != info.oom_kills.end())
+      std::printf("app-%s-oom-kills=%llu\n", e.app.c_str(), static_cast<unsigned long long>(k->second));
   }
   for (const auto& [app, n] : info.restarts)
     std::printf("app-%s-restarts=%llu\n", app.c_str(), static_cast<unsigned long long>(n));
