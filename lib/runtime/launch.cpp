@@ -172,8 +172,8 @@ struct OomWatch {
 /// An app that failed because the kernel's OOM killer killed its processes
 /// ends with 137 like any SIGKILL: the kernel's log says which it was. What
 /// the OOM killer did to each app, failed or not, is kept for crt status.
-void tell_oom_kills(const PodDir& pod, const pod::PodManifest& m, const std::vector<pod::AppExit>& exits, OomWatch& oom,
-                    const MessageSink& messages) {
+void report_oom_kills(const PodDir& pod, const pod::PodManifest& m, const std::vector<pod::AppExit>& exits,
+                      OomWatch& oom, const MessageSink& messages) {
   std::vector<OomKill> kills = oom.log.oom_kills();
   if (kills.empty()) return;
   nlohmann::json counts = nlohmann::json::object();
@@ -217,7 +217,7 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end,
     if (!ran && end.stop_signal == 0)
       tell(messages, "app " + quote(app.name) + " did not run; see the pod's journal");
   }
-  tell_oom_kills(pod, m, exits, oom, messages);
+  report_oom_kills(pod, m, exits, oom, messages);
   return pod::pod_exit_status(exits);
 }
 

@@ -78,27 +78,25 @@ TEST(OomKill, NoKernelLogIsNoKillsAndWhatWasThereBeforeIsNotSince) {
 }
 
 TEST(OomKill, TheExplanationSaysWhoseLimitItWas) {
-  const std::string& pod = kPod;
   std::vector<OomKill> kills = {*parse_oom_kill(record(kScope + "/system.slice/busybox.service"))};
-  EXPECT_EQ(explain_oom_kills(kills, pod, "busybox", 20000000),
+  EXPECT_EQ(explain_oom_kills(kills, kPod, "busybox", 20000000),
             "app 'busybox' ran out of memory (its limit is 20000000 bytes, --memory): "
             "the kernel's OOM killer killed its process 'sh'");
-  EXPECT_EQ(explain_oom_kills(kills, pod, "web", 20000000), std::nullopt);
+  EXPECT_EQ(explain_oom_kills(kills, kPod, "web", 20000000), std::nullopt);
   kills.push_back(*parse_oom_kill(record(kScope + "/system.slice/busybox.service", "sh", "CONSTRAINT_NONE")));
-  EXPECT_EQ(explain_oom_kills(kills, pod, "busybox", std::nullopt),
+  EXPECT_EQ(explain_oom_kills(kills, kPod, "busybox", std::nullopt),
             "app 'busybox' was running when the host ran out of memory: the kernel's OOM killer killed 2 of its "
             "processes");
 }
 
 TEST(OomKill, KillsAreCountedPerApp) {
-  const std::string& pod = kPod;
   std::vector<OomKill> kills = {*parse_oom_kill(record(kScope + "/system.slice/busybox.service")),
                                 *parse_oom_kill(record(kScope + "/system.slice/web.service", "nginx")),
                                 *parse_oom_kill(record(kScope + "/system.slice/busybox.service", "sleep")),
                                 *parse_oom_kill(record("/machine.slice/other.scope/system.slice/busybox.service"))};
-  EXPECT_EQ(count_oom_kills(kills, pod, "busybox"), 2U);
-  EXPECT_EQ(count_oom_kills(kills, pod, "web"), 1U);
-  EXPECT_EQ(count_oom_kills(kills, pod, "db"), 0U);
+  EXPECT_EQ(count_oom_kills(kills, kPod, "busybox"), 2U);
+  EXPECT_EQ(count_oom_kills(kills, kPod, "web"), 1U);
+  EXPECT_EQ(count_oom_kills(kills, kPod, "db"), 0U);
 }
 
 }  // namespace
