@@ -96,18 +96,26 @@ std::string systemctl(std::vector<const char*> args) {
   return text;
 }
 
-/// Properties of the app's unit as its systemd sees them now.
+/// Properties of the app's unit as its systemd sees them now; none when
+/// systemctl cannot get them. Its connection to the pod's systemd fails now
+/// and then ("Transport endpoint is not connected", seen as the app hit its
+/// start limit): it is tried again for up to 2 s.
 std::map<std::string, std::string> unit_state(const std::string& app) {
   std::string unit = app + ".service";
-  std::string text = systemctl({"show", "--property=ActiveState,SubState,NRestarts", unit.c_str()});
-  std::map<std::string, std::string> props;
-  size_t start = 0;
-  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
-    std::string line = text.substr(start, nl - start);
-    size_t eq = line.find('=');
-    if (eq != std::string::npos) props[line.substr(0, eq)] = line.substr(eq + 1);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::string text = systemctl(
+        {"show", "--property=ActiveState,SubState,NRestarts,Result,ExecMainCode,ExecMainStatus", unit.c_str()});
+    std::map<std::string, std::string> props;
+    size_t start = 0;
+    for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string line = text.substr(start, nl - start);
+      size_t eq = line.find('=');
+      if (eq != std::string::npos) props[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    if (props.count("ActiveState") != 0 && props.count("Result") != 0) return props;
+    ::usleep(20000);
   }
-  return props;
+  return {};
 }
 
 /// Apps do not wait for journald to start (their output waits in its
@@ -166,27 +174,38 @@ int run(int argc, char** argv) {
     // the order of the apps' ends stays as it was.
     e = nlohmann::json::parse(crt::fs::read_file(record)).get<crt::pod::AppExit>();
     recorded = true;
-  } else {
-    uint64_t restarts = 0;
-    if (restarts_app) {
-      // systemd 252 passes through "failed" (and starts OnFailure=) even when
-      // it is about to restart the app: only a unit that stays down has ended.
-      auto st = unit_state(app);
-      // This may run late, when systemd has restarted the app already and
-      // that run is ending too (its ExecStopPost=): how that ends decides.
-      // Its OnFailure= start merges into this one's, so this one tells.
-      for (int i = 0; i < 750 && st["ActiveState"] == "deactivating"; ++i) {
-        ::usleep(20000);
-        st = unit_state(app);
-      }
-      const std::string& active = st["ActiveState"];
-      if (st["SubState"] == "auto-restart" || active == "activating" || active == "active" || active == "reloading")
-        return 0;
-      restarts = std::strtoull(st["NRestarts"].c_str(), nullptr, 10);
+  } else if (restarts_app) {
+    // systemd 252 passes through "failed" (and starts OnFailure=) even when
+    // it is about to restart the app: only a unit that stays down has ended.
+    auto st = unit_state(app);
+    auto prop = [&st](const char* name) { return st.count(name) != 0 ? st.at(name) : std::string(); };
+    // This may run late, when systemd has restarted the app already and
+    // that run is ending too (its ExecStopPost=): how that ends decides.
+    // Its OnFailure= start merges into this one's, so this one tells.
+    for (int i = 0; i < 750 && prop("ActiveState") == "deactivating"; ++i) {
+      ::usleep(20000);
+      st = unit_state(app);
     }
+    std::string active = prop("ActiveState");
+    if (prop("SubState") == "auto-restart" || active == "activating" || active == "active" || active == "reloading")
+      return 0;
+    if (st.empty()) {
+      // systemctl could not tell: the run that started this is taken for
+      // the last one, as $MONITOR_* has it.
+      e = crt::pod::app_exit_from_systemd(app, std::getenv("MONITOR_EXIT_CODE"), std::getenv("MONITOR_EXIT_STATUS"),
+                                          std::getenv("MONITOR_SERVICE_RESULT"), boottime_ns());
+    } else {
+      // The end is the last run's, as the unit has it now, not the run that
+      // started this ($MONITOR_*, taken when it started): a failed run's
+      // app-failure@ that runs after the next run succeeded (and its
+      // app-success@ recorded that) records the same success.
+      e = crt::pod::app_exit_from_unit(app, std::atoi(prop("ExecMainCode").c_str()),
+                                       std::atoi(prop("ExecMainStatus").c_str()), prop("Result"), boottime_ns());
+      e.restarts = std::strtoull(prop("NRestarts").c_str(), nullptr, 10);
+    }
+  } else {
     e = crt::pod::app_exit_from_systemd(app, std::getenv("MONITOR_EXIT_CODE"), std::getenv("MONITOR_EXIT_STATUS"),
                                         std::getenv("MONITOR_SERVICE_RESULT"), boottime_ns());
-    e.restarts = restarts;
   }
   if (!recorded)
     crt::fs::write_file_atomic(record, nlohmann::json(e).dump() + "\n", 0644, crt::fs::Durability::kCached);

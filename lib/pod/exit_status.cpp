@@ -56,6 +56,19 @@ AppExit app_exit_from_systemd(const std::string& app, const char* exit_code, con
   return e;
 }
 
+AppExit app_exit_from_unit(const std::string& app, int exec_main_code, int exec_main_status, const std::string& result,
+                           uint64_t seq) {
+  // As systemd words $EXIT_CODE and $EXIT_STATUS.
+  const char* code = exec_main_code == CLD_EXITED   ? "exited"
+                     : exec_main_code == CLD_KILLED ? "killed"
+                     : exec_main_code == CLD_DUMPED ? "dumped"
+                                                    : nullptr;
+  std::string status = std::to_string(exec_main_status);
+  if (exec_main_code == CLD_KILLED || exec_main_code == CLD_DUMPED)
+    if (const char* name = sigabbrev_np(exec_main_status)) status = name;
+  return app_exit_from_systemd(app, code, code != nullptr ? status.c_str() : nullptr, result.c_str(), seq);
+}
+
 bool is_exit_policy(const std::string& policy) {
   return policy == "on-any-failure" || policy == "on-any-exit" || policy == "on-all-exit";
 }

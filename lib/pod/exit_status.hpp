@@ -28,6 +28,12 @@ void from_json(const nlohmann::json& j, AppExit& e);
 AppExit app_exit_from_systemd(const std::string& app, const char* exit_code, const char* exit_status,
                               const char* service_result, uint64_t seq);
 
+/// Builds an AppExit from the app unit's properties as `systemctl show`
+/// gives them: ExecMainCode (a CLD_* code; 0 when its process never ran),
+/// ExecMainStatus (an exit status or a signal number) and Result.
+AppExit app_exit_from_unit(const std::string& app, int exec_main_code, int exec_main_status, const std::string& result,
+                           uint64_t seq);
+
 /// What the pod does after an app has exited.
 enum class PodAction {
   kContinue,    ///< other apps keep running

@@ -41,6 +41,24 @@ TEST(AppExitFromSystemd, KilledOrDumpedIs128PlusSignal) {
   EXPECT_EQ(app_exit_from_systemd("a", "dumped", "SEGV", "core-dump", 1).status, 128 + SIGSEGV);
 }
 
+TEST(AppExitFromUnit, SaysWhatTheEnvironmentWouldHaveSaid) {
+  // systemctl show -p ExecMainCode,ExecMainStatus,Result gives CLD_* codes
+  // and a signal's number where $EXIT_CODE and $EXIT_STATUS have words.
+  auto json_of = [](const AppExit& e) { return nlohmann::json(e); };
+  EXPECT_EQ(json_of(app_exit_from_unit("web", CLD_EXITED, 3, "exit-code", 42)),
+            json_of(app_exit_from_systemd("web", "exited", "3", "exit-code", 42)));
+  EXPECT_EQ(json_of(app_exit_from_unit("web", CLD_EXITED, 0, "success", 1)),
+            json_of(app_exit_from_systemd("web", "exited", "0", "success", 1)));
+  EXPECT_EQ(json_of(app_exit_from_unit("web", CLD_KILLED, SIGTERM, "signal", 1)),
+            json_of(app_exit_from_systemd("web", "killed", "TERM", "signal", 1)));
+  EXPECT_EQ(json_of(app_exit_from_unit("web", CLD_DUMPED, SIGSEGV, "core-dump", 1)),
+            json_of(app_exit_from_systemd("web", "dumped", "SEGV", "core-dump", 1)));
+  // Its process never ran.
+  EXPECT_EQ(json_of(app_exit_from_unit("web", 0, 0, "resources", 1)),
+            json_of(app_exit_from_systemd("web", nullptr, nullptr, "resources", 1)));
+  EXPECT_EQ(app_exit_from_unit("web", CLD_KILLED, SIGTERM, "signal", 1).status, 128 + SIGTERM);
+}
+
 TEST(AppExitFromSystemd, NeverRanIsAFailure) {
   AppExit e = app_exit_from_systemd("a", nullptr, nullptr, "resources", 1);
   EXPECT_EQ(e.exit_code, "");
