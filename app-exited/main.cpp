@@ -118,6 +118,13 @@ std::map<std::string, std::string> unit_state(const std::string& app) {
   return {};
 }
 
+/// The end of the app's run that started this helper, as systemd passed
+/// it: $MONITOR_* (OnSuccess=/OnFailure=), taken when the helper started.
+crt::pod::AppExit end_from_monitor(const std::string& app) {
+  return crt::pod::app_exit_from_systemd(app, std::getenv("MONITOR_EXIT_CODE"), std::getenv("MONITOR_EXIT_STATUS"),
+                                         std::getenv("MONITOR_SERVICE_RESULT"), boottime_ns());
+}
+
 /// Apps do not wait for journald to start (their output waits in its
 /// sockets), and journald makes its varlink socket as it starts: an app that
 /// ends before that waits for the start to finish (at once if journald runs).
@@ -191,9 +198,8 @@ int run(int argc, char** argv) {
       return 0;
     if (st.empty()) {
       // systemctl could not tell: the run that started this is taken for
-      // the last one, as $MONITOR_* has it.
-      e = crt::pod::app_exit_from_systemd(app, std::getenv("MONITOR_EXIT_CODE"), std::getenv("MONITOR_EXIT_STATUS"),
-                                          std::getenv("MONITOR_SERVICE_RESULT"), boottime_ns());
+      // the last one.
+      e = end_from_monitor(app);
     } else {
       // The end is the last run's, as the unit has it now, not the run that
       // started this ($MONITOR_*, taken when it started): a failed run's
@@ -204,8 +210,7 @@ int run(int argc, char** argv) {
       e.restarts = std::strtoull(prop("NRestarts").c_str(), nullptr, 10);
     }
   } else {
-    e = crt::pod::app_exit_from_systemd(app, std::getenv("MONITOR_EXIT_CODE"), std::getenv("MONITOR_EXIT_STATUS"),
-                                        std::getenv("MONITOR_SERVICE_RESULT"), boottime_ns());
+    e = end_from_monitor(app);
   }
   if (!recorded)
     crt::fs::write_file_atomic(record, nlohmann::json(e).dump() + "\n", 0644, crt::fs::Durability::kCached);
