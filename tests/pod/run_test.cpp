@@ -126,8 +126,10 @@ TEST_F(RunTest, MultiAppPodWaitsForAllAppsAndPrefixesOutput) {
 
 TEST_F(RunTest, FailingAppStopsTheOthers) {
   auto start = std::chrono::steady_clock::now();
+  // fail waits until long runs: an app whose start is still queued when
+  // the pod stops never runs, and has no end to record.
   Result r = crt({"run", "busybox", "--name=long", "--", "/bin/sleep", "60", "---", "busybox", "--name=fail", "--",
-                  "/bin/sh", "-c", "exit 7"});
+                  "/bin/sh", "-c", "until pidof sleep >/dev/null; do sleep 0.05; done; exit 7"});
   EXPECT_EQ(r.status, 7) << r.err;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
   std::string long_status = read_file(pod_dir(pods("run").at(0)) + "/status/long");
