@@ -13,7 +13,7 @@ namespace crt::cli {
 
 namespace {
 
-void add_list(CLI::App& image, const GlobalOptions& g) {
+void add_image_list(CLI::App& image, const GlobalOptions& g) {
   auto format = std::make_shared<std::string>("table");
   CLI::App* c = image.add_subcommand("list", "List the images in the store");
   c->alias("ls");
@@ -62,7 +62,7 @@ void add_image_command(CLI::App& app, const GlobalOptions& g, int&) {
   image->require_subcommand(1);
   add_image_import(*image, g);
   add_image_pull(*image, g);
-  add_list(*image, g);
+  add_image_list(*image, g);
   add_image_inspect(*image, g);
   add_image_rm(*image, g);
   add_image_gc(*image, g);
