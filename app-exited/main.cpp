@@ -40,6 +40,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/json_text.hpp"
 #include "journal_sync.hpp"
 #include "pod/exit_status.hpp"
 
@@ -70,7 +71,7 @@ std::vector<crt::pod::AppExit> read_records(const std::vector<std::string>& apps
   for (const auto& a : apps) {
     std::filesystem::path p = std::filesystem::path(kStatusDir) / a;
     if (!std::filesystem::exists(p)) continue;
-    out.push_back(nlohmann::json::parse(crt::fs::read_file(p)).get<crt::pod::AppExit>());
+    out.push_back(crt::json_text::parse(crt::fs::read_file(p)).get<crt::pod::AppExit>());
   }
   return out;
 }
@@ -179,7 +180,7 @@ int run(int argc, char** argv) {
   } else if (!restarts_app && std::filesystem::exists(record)) {
     // The app's ExecStopPost= recorded it first: that record stands, so
     // the order of the apps' ends stays as it was.
-    e = nlohmann::json::parse(crt::fs::read_file(record)).get<crt::pod::AppExit>();
+    e = crt::json_text::parse(crt::fs::read_file(record)).get<crt::pod::AppExit>();
     recorded = true;
   } else if (restarts_app) {
     // systemd 252 passes through "failed" (and starts OnFailure=) even when
@@ -213,7 +214,8 @@ int run(int argc, char** argv) {
     e = end_from_monitor(app);
   }
   if (!recorded)
-    crt::fs::write_file_atomic(record, nlohmann::json(e).dump() + "\n", 0644, crt::fs::Durability::kCached);
+    crt::fs::write_file_atomic(record, crt::json_text::dump(nlohmann::json(e)) + "\n", 0644,
+                               crt::fs::Durability::kCached);
   crt::pod::PodAction action = crt::pod::decide(policy, apps, read_records(apps), e);
   // journald answers at once unless an app flooded it with output. A pod
   // that ends here keeps all of that, unless it is stopped meanwhile; while

@@ -6,6 +6,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/json_text.hpp"
 
 namespace crt::net {
 
@@ -71,7 +72,7 @@ bool crt_masquerades(const NetworkConfig& c) { return c.source == kBuiltinSource
 NetworkConfig parse_network_config(const std::string& text, const std::string& source, bool is_list) {
   json j;
   try {
-    j = json::parse(text);
+    j = json_text::parse(text);
   } catch (const json::exception& e) {
     throw Error(quote(source) + ": not valid JSON: " + e.what());
   }

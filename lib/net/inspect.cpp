@@ -1,6 +1,7 @@
 #include "net/inspect.hpp"
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "common/subprocess.hpp"
 #include "net/netns.hpp"
 #include "net/state.hpp"
@@ -21,7 +22,7 @@ std::optional<json> inspect_pod_network(const std::filesystem::path& pod_dir) {
                                   current_environment());
     if (r.status != 0) throw Error(std::string("reading the pod's ") + key + ": " + r.err);
     try {
-      out[key] = json::parse(r.out);
+      out[key] = json_text::parse(r.out);
     } catch (const json::exception& e) {
       throw Error(std::string("reading the pod's ") + key + ": " + e.what());
     }

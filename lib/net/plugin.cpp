@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "common/subprocess.hpp"
 
 namespace crt::net {
@@ -66,12 +67,12 @@ std::string trimmed(std::string s) {
 
 std::string failure_message(const ProgramResult& r) {
   try {
-    json e = json::parse(r.out);
+    json e = json_text::parse(r.out);
     if (e.is_object() && e.contains("msg")) {
-      std::string msg = e["msg"].is_string() ? e["msg"].get<std::string>() : e["msg"].dump();
+      std::string msg = e["msg"].is_string() ? e["msg"].get<std::string>() : json_text::dump(e["msg"]);
       if (e.contains("details") && e["details"].is_string() && !e["details"].get<std::string>().empty())
         msg += ": " + e["details"].get<std::string>();
-      if (e.contains("code") && e["code"].is_number()) msg += " (code " + e["code"].dump() + ")";
+      if (e.contains("code") && e["code"].is_number()) msg += " (code " + json_text::dump(e["code"]) + ")";
       return msg;
     }
   } catch (const json::exception&) {
@@ -98,13 +99,13 @@ json exec_plugin(const std::string& command, const json& config, const Invocatio
   std::string type = config.at("type").get<std::string>();
   stdfs::path binary = find_plugin(type, inv.dirs);
   ProgramResult r = with_context("plugin " + quote(type), [&] {
-    return run_program({binary.string()}, plugin_environment(command, inv), config.dump());
+    return run_program({binary.string()}, plugin_environment(command, inv), json_text::dump(config));
   });
   if (r.status != 0) throw Error("plugin " + quote(type) + " failed: " + failure_message(r));
   std::string out = r.out;
   if (out.find_first_not_of(" \t\r\n") == std::string::npos) return nullptr;
   try {
-    return json::parse(out);
+    return json_text::parse(out);
   } catch (const json::exception&) {
     throw Error("plugin " + quote(type) + " printed a result that is not JSON: " + trimmed(out));
   }

@@ -2,6 +2,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/json_text.hpp"
 #include "net/result.hpp"
 
 namespace crt::net {
@@ -61,14 +62,14 @@ std::optional<NetworkState> read_state(const stdfs::path& pod_dir) {
   std::error_code ec;
   if (!stdfs::exists(file, ec)) return std::nullopt;
   try {
-    return from_json(json::parse(fs::read_file(file)));
+    return from_json(json_text::parse(fs::read_file(file)));
   } catch (const json::exception& e) {
     throw Error("reading " + quote(file.string()) + ": " + e.what());
   }
 }
 
 void write_state(const stdfs::path& pod_dir, const NetworkState& state) {
-  fs::write_file_atomic(state_file(pod_dir), to_json(state).dump(2) + "\n", 0644, fs::Durability::kCached);
+  fs::write_file_atomic(state_file(pod_dir), json_text::dump(to_json(state), 2) + "\n", 0644, fs::Durability::kCached);
 }
 
 std::vector<NetworkSummary> summarize(const NetworkState& state) {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 
 namespace crt::pod {
 
@@ -12,7 +13,7 @@ namespace {
 
 bool utf8_valid(const std::string& s) {
   try {
-    (void)json(s).dump();
+    (void)json_text::dump(json(s));
     return true;
   } catch (const json::type_error&) {
     return false;
@@ -148,7 +149,7 @@ void from_json(const json& j, PodManifest& v) {
 
 std::string serialize(const PodManifest& m) {
   try {
-    return json(m).dump(2) + "\n";
+    return json_text::dump(json(m), 2) + "\n";
   } catch (const json::type_error&) {
     // JSON holds only UTF-8; find the value to name it.
     for (const auto& a : m.apps) {
@@ -163,7 +164,7 @@ std::string serialize(const PodManifest& m) {
 
 PodManifest parse_manifest(const std::string& text) {
   try {
-    return json::parse(text).get<PodManifest>();
+    return json_text::parse(text).get<PodManifest>();
   } catch (const json::exception& e) {
     throw Error(std::string("invalid pod manifest: ") + e.what());
   }

@@ -10,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/json_text.hpp"
 
 namespace crt::registry {
 
@@ -136,7 +137,7 @@ std::optional<Credentials> credentials_from_file(const stdfs::path& file, const 
   return with_context("reading credentials from " + quote(file.string()), [&]() -> std::optional<Credentials> {
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(fs::read_file(file));
+      j = json_text::parse(fs::read_file(file));
     } catch (const nlohmann::json::exception& e) {
       throw Error(std::string("invalid JSON: ") + e.what());
     }

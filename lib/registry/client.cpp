@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/json_text.hpp"
 #include "store/digest.hpp"
 #include "store/oci.hpp"
 
@@ -39,7 +40,7 @@ std::string accept_manifests() {
 std::string describe_http_error(const HttpResponse& r) {
   std::string out = "HTTP " + std::to_string(r.status);
   try {
-    json j = json::parse(r.body);
+    json j = json_text::parse(r.body);
     if (j.contains("errors") && j["errors"].is_array() && !j["errors"].empty()) {
       const json& e = j["errors"][0];
       out += ": " + e.value("message", std::string("error")) + " (" + e.value("code", std::string("?")) + ")";
@@ -160,7 +161,7 @@ std::string RegistryClient::fetch_token(const Challenge& c) {
                 (opts_.credentials ? "" : "; give credentials with --creds or in an auth file"));
   if (r.status != 200) throw Error("getting a token from " + quote(realm->second) + ": " + describe_http_error(r));
   try {
-    json j = json::parse(r.body);
+    json j = json_text::parse(r.body);
     std::string token = j.value("token", std::string());
     if (token.empty()) token = j.value("access_token", std::string());
     if (token.empty()) throw Error("the token server " + quote(realm->second) + " sent no token");
@@ -218,7 +219,7 @@ FetchedManifest RegistryClient::manifest(const std::string& reference) {
   if (store::is_sha256_digest(claimed) && claimed != m.digest)
     throw Error(what + ": the manifest's digest is " + m.digest + ", the registry says " + claimed);
   try {
-    m.media_type = store::oci::document_media_type(json::parse(m.body));
+    m.media_type = store::oci::document_media_type(json_text::parse(m.body));
   } catch (const json::exception& e) {
     throw Error(what + ": not JSON: " + e.what());
   }

@@ -7,6 +7,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/json_text.hpp"
 #include "config/crt_conf.hpp"
 #include "store/digest.hpp"
 
@@ -77,7 +78,7 @@ std::optional<store::Image> import_builtin(store::Store& store, const std::strin
   stdfs::path meta = data_dir / "images" / (name + ".json");
   if (!stdfs::exists(tar) || !stdfs::exists(meta)) return std::nullopt;
   return with_context("importing the built-in image " + quote(name), [&] {
-    nlohmann::json j = nlohmann::json::parse(fs::read_file(meta));
+    nlohmann::json j = json_text::parse(fs::read_file(meta));
     store::Store::ImportOptions opts;
     opts.config = store::parse_run_config(j);
     opts.created = j.value("created", "");

@@ -18,6 +18,7 @@
 
 #include "cgroup/cgroup.hpp"
 #include "common/fs.hpp"
+#include "common/json_text.hpp"
 #include "dbus/machine_manager.hpp"
 #include "dbus/systemd_manager.hpp"
 #include "mount/app_plan.hpp"
@@ -186,7 +187,7 @@ void report_oom_kills(const PodDir& pod, const pod::PodManifest& m, const std::v
   }
   if (counts.empty()) return;
   try {
-    fs::write_file_atomic(pod.oom_kills_file(), counts.dump() + "\n", 0644, fs::Durability::kCached);
+    fs::write_file_atomic(pod.oom_kills_file(), json_text::dump(counts) + "\n", 0644, fs::Durability::kCached);
   } catch (const Error& e) {
     tell(messages, "warning: recording the apps' OOM kills: " + std::string(e.what()));
   }

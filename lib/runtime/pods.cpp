@@ -4,12 +4,13 @@
 
 #include <algorithm>
 #include <charconv>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/json_text.hpp"
 #include "common/lock.hpp"
 #include "runtime/pod_systemctl.hpp"
 
@@ -123,7 +124,7 @@ std::vector<pod::AppExit> read_app_exits(const stdfs::path& pod_path) {
   std::error_code ec;
   for (const auto& de : stdfs::directory_iterator(pod_path / "status", ec)) {
     try {
-      out.push_back(nlohmann::json::parse(fs::read_file(de.path())).get<pod::AppExit>());
+      out.push_back(json_text::parse(fs::read_file(de.path())).get<pod::AppExit>());
     } catch (const std::exception&) {
       // A record being written when the pod was killed: it says nothing.
     }
@@ -157,7 +158,7 @@ PodInfo pod_info(const PodEntry& e) {
   if (stdfs::exists(e.path / PodDir::kOomKillsFile, ec)) {
     try {
       info.oom_kills =
-          nlohmann::json::parse(fs::read_file(e.path / PodDir::kOomKillsFile)).get<std::map<std::string, uint64_t>>();
+          json_text::parse(fs::read_file(e.path / PodDir::kOomKillsFile)).get<std::map<std::string, uint64_t>>();
     } catch (const std::exception&) {
       // Not crt's record: it shows nothing.
     }

@@ -7,9 +7,10 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "common/error.hpp"
 #include "common/clock.hpp"
+#include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/json_text.hpp"
 #include "store/archive_util.hpp"
 #include "store/digest.hpp"
 #include "store/layer_import.hpp"
@@ -124,13 +125,13 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       UnpackedLayer l = archive_overlay_upper(changes->upper, to_fd(fd.get(), p), changes->leave_out);
       if (::fsync(fd.get()) < 0) throw_errno("syncing " + quote(p.string()));
       layers.push_back({l.diff_id, std::string(oci::kLayerTar), p, size_of(p)});
-      json c = json::parse(config);
+      json c = json_text::parse(config);
       std::string now = now_rfc3339(false);
       c["created"] = now;
       c["rootfs"]["diff_ids"].push_back(l.diff_id);
       if (!c.contains("history") || !c["history"].is_array()) c["history"] = json::array();
       c["history"].push_back({{"created", now}, {"created_by", changes->created_by}});
-      config = c.dump();
+      config = json_text::dump(c);
       config_digest = sha256_digest(config);
     }
     if (!changes && !im.manifest.empty() && store.blobs().has(im.manifest)) {
@@ -143,8 +144,11 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       manifest = oci::serialize(m);
     }
     std::string manifest_digest = sha256_digest(manifest);
-    oci::Descriptor md{oci::document_media_type(json::parse(manifest)), manifest_digest,
-                       static_cast<int64_t>(manifest.size()), std::nullopt, {}};
+    oci::Descriptor md{oci::document_media_type(json_text::parse(manifest)),
+                       manifest_digest,
+                       static_cast<int64_t>(manifest.size()),
+                       std::nullopt,
+                       {}};
     if (!ref_name.empty()) md.annotations[std::string(oci::kRefNameAnnotation)] = ref_name;
     json index = {{"schemaVersion", 2}, {"mediaType", oci::kImageIndex}, {"manifests", json::array({oci::to_json(md)})}};
 
@@ -159,7 +163,7 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     } cleanup{tmp};
     TarWriter tar(fd.get());
     tar.file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
-    tar.file("index.json", index.dump());
+    tar.file("index.json", json_text::dump(index));
     tar.dir("blobs");
     tar.dir("blobs/sha256");
     std::set<std::string> written;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "store/archive_util.hpp"
 #include "store/digest.hpp"
 
@@ -80,7 +81,7 @@ namespace {
 
 json parse_json(const std::string& text, const std::string& what) {
   try {
-    return json::parse(text);
+    return json_text::parse(text);
   } catch (const json::exception& e) {
     throw Error(what + " is not valid JSON: " + e.what());
   }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "store/digest.hpp"
 #include "store/image.hpp"
 
@@ -63,7 +64,7 @@ namespace {
 
 json parse_json(std::string_view text, const char* what) {
   try {
-    return json::parse(text);
+    return json_text::parse(text);
   } catch (const json::exception& e) {
     throw Error(std::string("invalid ") + what + ": " + e.what());
   }
@@ -152,7 +153,7 @@ std::string serialize(const Manifest& m) {
   json layers = json::array();
   for (const auto& l : m.layers) layers.push_back(to_json(l));
   json j = {{"schemaVersion", 2}, {"mediaType", m.media_type}, {"config", to_json(m.config)}, {"layers", layers}};
-  return j.dump();
+  return json_text::dump(j);
 }
 
 std::vector<std::string> config_diff_ids(const json& config) {

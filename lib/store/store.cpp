@@ -11,6 +11,7 @@
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/json_text.hpp"
 #include "store/digest.hpp"
 
 namespace crt::store {
@@ -35,7 +36,7 @@ std::vector<Image> Store::load_index() const {
   stdfs::path p = root_ / "index.json";
   if (!stdfs::exists(p)) return {};
   try {
-    json j = json::parse(fs::read_file(p));
+    json j = json_text::parse(fs::read_file(p));
     return j.at("images").get<std::vector<Image>>();
   } catch (const json::exception& e) {
     throw Error("reading the image index " + quote(p.string()) + ": " + e.what());
@@ -44,7 +45,7 @@ std::vector<Image> Store::load_index() const {
 
 void Store::save_index(const std::vector<Image>& images) const {
   json j = {{"version", 1}, {"images", images}};
-  fs::write_file_atomic(root_ / "index.json", j.dump(2) + "\n");
+  fs::write_file_atomic(root_ / "index.json", json_text::dump(j, 2) + "\n");
 }
 
 void Store::update_index(const std::function<void(std::vector<Image>&)>& change) const {
@@ -69,7 +70,7 @@ std::string Store::config_blob(const Image& im) const {
 void Store::load_config(Image& im) const {
   std::string blob = config_blob(im);
   try {
-    im.config = parse_run_config(json::parse(blob));
+    im.config = parse_run_config(json_text::parse(blob));
   } catch (const json::exception& e) {
     throw Error("reading the configuration of image " + im.id + ": " + e.what());
   }

@@ -12,6 +12,7 @@
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/json_text.hpp"
 #include "store/digest.hpp"
 #include "store/host_share.hpp"
 #include "store/layer_extract.hpp"
@@ -111,7 +112,7 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
 
     Image im;
     im.created = opts.created.empty() ? now_rfc3339() : opts.created;
-    std::string config_blob = make_image_config(opts.config, {layer.diff_id}, im.created).dump();
+    std::string config_blob = json_text::dump(make_image_config(opts.config, {layer.diff_id}, im.created));
     im.id = sha256_digest(config_blob);
     im.layers = {layer.diff_id};
     im.size = layer.size;
@@ -187,7 +188,7 @@ Image Store::commit_image(const ImageInput& in, Progress& progress) {
   im.id = sha256_digest(in.config);
   json config;
   try {
-    config = json::parse(in.config);
+    config = json_text::parse(in.config);
   } catch (const json::exception& e) {
     throw Error("image configuration " + im.id + " is not JSON: " + e.what());
   }

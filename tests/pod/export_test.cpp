@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.hpp"
 #include "pod_fixture.hpp"
 
 namespace crt::test {
@@ -35,7 +36,7 @@ class ExportTest : public PodTest {
     EXPECT_EQ(run({"tar", "-xf", archive, "-C", x}).status, 0);
     Result inspect = run({"skopeo", "inspect", "--raw", "oci-archive:" + archive});
     EXPECT_EQ(inspect.status, 0) << inspect.err;
-    auto manifest = nlohmann::json::parse(inspect.out);
+    auto manifest = crt::json_text::parse(inspect.out);
     std::string digest = manifest["layers"].back()["digest"];
     return run({"tar", "-tf", x + "/blobs/sha256/" + digest.substr(7)}).out;
   }
@@ -64,7 +65,7 @@ TEST_F(ExportTest, ChangesAndDeletionsRoundTripThroughCrtAndSkopeo) {
   // skopeo reads it as an image with one more layer than busybox.
   Result inspect = run({"skopeo", "inspect", "oci-archive:" + out});
   ASSERT_EQ(inspect.status, 0) << inspect.err;
-  auto j = nlohmann::json::parse(inspect.out);
+  auto j = crt::json_text::parse(inspect.out);
   EXPECT_EQ(j["Layers"].size(), 2u);
 
   // Imported back, a second generation replaces a directory (overlayfs
@@ -95,7 +96,7 @@ TEST_F(ExportTest, ChangesAndDeletionsRoundTripThroughCrtAndSkopeo) {
 
 TEST_F(ExportTest, AnExitedPodKeepsItsImageUntilItIsRemoved) {
   std::string uuid = run_script("busybox", "echo kept > /note");
-  auto manifest = nlohmann::json::parse(read_file(pod_dir(uuid) + "/pod.json"));
+  auto manifest = crt::json_text::parse(read_file(pod_dir(uuid) + "/pod.json"));
   std::string layer = manifest["apps"][0]["image"]["layers"][0];
   std::string tree = dir_ + "/store/trees/" + layer.substr(7);
 
@@ -125,7 +126,7 @@ TEST_F(ExportTest, APodFromBeforeTheHostRestartedIsExportedWithAWarning) {
   std::string uuid = run_script("busybox", "echo kept > /note");
   std::string boot = read_file("/proc/sys/kernel/random/boot_id");
   boot.pop_back();
-  auto manifest = nlohmann::json::parse(read_file(pod_dir(uuid) + "/pod.json"));
+  auto manifest = crt::json_text::parse(read_file(pod_dir(uuid) + "/pod.json"));
   if (!manifest.contains("unsynced_boot")) GTEST_SKIP() << "no volatile overlays on this kernel";
   EXPECT_EQ(manifest["unsynced_boot"], boot);
   Result r = crt({"export", uuid, dir_ + "/now.tar"});

@@ -7,9 +7,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.hpp"
 #include "pod_fixture.hpp"
 
 namespace crt::test {
@@ -50,7 +50,7 @@ TEST_F(ImageTest, ImportListRunRemove) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "from the image\n");
   r = crt({"image", "list", "--format=json"});
-  auto rows = nlohmann::json::parse(r.out);
+  auto rows = crt::json_text::parse(r.out);
   auto mine = std::find_if(rows.begin(), rows.end(), [](const auto& row) { return row["name"] == "mine"; });
   ASSERT_NE(mine, rows.end()) << r.out;
   EXPECT_EQ((*mine)["tag"], "v1");
@@ -115,7 +115,7 @@ TEST_F(ImageTest, Stage1SharesTheHostsOwnFiles) {
   r = crt({"image", "list", "--format", "json"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::string stage1;
-  for (const auto& im : nlohmann::json::parse(r.out))
+  for (const auto& im : crt::json_text::parse(r.out))
     if (im["name"] == "crt-stage1") stage1 = im["id"].get<std::string>();
   ASSERT_FALSE(stage1.empty()) << r.out;
   r = crt({"image", "export", stage1, dir_ + "/stage1.oci.tar"});

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/json_text.hpp"
 #include "pod_fixture.hpp"
 
 namespace crt::test {
@@ -31,7 +32,7 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   ASSERT_GT(pid, 0);
   Result r = crt({"inspect", uuid, "--format=json"});
   ASSERT_EQ(r.status, 0) << r.err;
-  json app = json::parse(r.out)["apps"][0];
+  json app = crt::json_text::parse(r.out)["apps"][0];
   EXPECT_EQ(app["pid"], pid);
   EXPECT_EQ(app["user"]["uid"], 33);
   EXPECT_EQ(app["capabilities"]["bounding_hex"], proc_status(pid, "CapBnd"));
@@ -71,7 +72,7 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   crt({"stop", uuid});
   p.wait();
   r = crt({"inspect", uuid, "--format=json"});
-  EXPECT_EQ(json::parse(r.out)["apps"][0]["running"], false);
+  EXPECT_EQ(crt::json_text::parse(r.out)["apps"][0]["running"], false);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/json_text.hpp"
 #include "net/dns.hpp"
 #include "net/inspect.hpp"
 #include "net/pod_network.hpp"
@@ -98,7 +99,7 @@ TEST_F(NetworkTest, ServerIsReachedAtItsAddressAndThroughAHostPortOnLoopback) {
   EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("networks=default:ip4=" + ip + "\n"));
   Result in = crt({"inspect", "--format=json", uuid});
   ASSERT_EQ(in.status, 0) << in.err;
-  nlohmann::json net = nlohmann::json::parse(in.out)["network"];
+  nlohmann::json net = crt::json_text::parse(in.out)["network"];
   EXPECT_EQ(net["namespace"], "/run/netns/crt-" + uuid);
   EXPECT_EQ(net["networks"][0]["ip4"], ip);
   EXPECT_THAT(net["addresses"].dump(), HasSubstr("\"local\":\"" + ip + "\""));
@@ -110,7 +111,7 @@ TEST_F(NetworkTest, ServerIsReachedAtItsAddressAndThroughAHostPortOnLoopback) {
   stop(p);
   EXPECT_EQ(http_get("127.0.0.1", port, milliseconds(300)), "");
   EXPECT_FALSE(net::inspect_pod_network(pod_dir(uuid)));
-  EXPECT_FALSE(nlohmann::json::parse(crt({"inspect", "--format=json", uuid}).out)["network"].contains("addresses"));
+  EXPECT_FALSE(crt::json_text::parse(crt({"inspect", "--format=json", uuid}).out)["network"].contains("addresses"));
 }
 
 TEST_F(NetworkTest, TwoPodsReachEachOtherOnTheDefaultNetwork) {

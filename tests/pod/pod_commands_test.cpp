@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/clock.hpp"
+#include "common/json_text.hpp"
 #include "pod_fixture.hpp"
 
 namespace crt::test {
@@ -147,7 +148,7 @@ TEST_F(PodCommandsTest, StatusThroughTheLifeOfAPod) {
   EXPECT_THAT(r.out, MatchesRegex("(.|\n)*created=20[0-9-]+T[0-9:.]+Z\nstarted=20[0-9-]+T[0-9:.]+Z\n(.|\n)*"));
   EXPECT_EQ(p.wait().status, 3);
   r = crt({"status", uuid, "--format=json"});
-  auto j = nlohmann::json::parse(r.out);
+  auto j = crt::json_text::parse(r.out);
   EXPECT_EQ(j["state"], "exited");
   EXPECT_EQ(j["app_exit_statuses"]["busybox"], 3);
 }
@@ -180,7 +181,7 @@ TEST_F(PodCommandsTest, ListShowsOneRowPerApp) {
                                   "[0-9a-f]{8} +two +busybox:latest +prepared +[0-9TZ:.-]+ +\n"));
   r = crt({"list", "--no-legend", "--full"});
   EXPECT_THAT(r.out, MatchesRegex("[0-9a-f-]{36} +one (.|\n)*"));
-  auto j = nlohmann::json::parse(crt({"list", "--format=json"}).out);
+  auto j = crt::json_text::parse(crt({"list", "--format=json"}).out);
   ASSERT_EQ(j.size(), 2U);
   EXPECT_EQ(j[1]["app"], "two");
   EXPECT_EQ(j[1]["state"], "prepared");
@@ -194,7 +195,7 @@ TEST_F(PodCommandsTest, ListIsInTheOrderThePodsWereMade) {
     ASSERT_EQ(r.status, 0) << r.err;
     made.push_back("app" + std::to_string(i));
   }
-  auto j = nlohmann::json::parse(crt({"list", "--format=json"}).out);
+  auto j = crt::json_text::parse(crt({"list", "--format=json"}).out);
   std::vector<std::string> listed;
   for (const auto& row : j) listed.push_back(row["app"]);
   EXPECT_EQ(listed, made);

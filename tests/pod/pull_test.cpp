@@ -2,14 +2,15 @@
 // Basic auth, Bearer tokens, multi-platform indexes, whiteouts.
 
 #include <sys/stat.h>
-#include <unistd.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include <filesystem>
-#include <thread>
 #include <fstream>
+#include <thread>
 
 #include "../support/token_server.hpp"
+#include "common/json_text.hpp"
 #include "registry_fixture.hpp"
 
 namespace crt::test {
@@ -45,7 +46,7 @@ TEST_F(RegistryTest, PlainHttpOnlyWhenAskedThenRunsWithTheImageConfig) {
 
   r = crt({"image", "inspect", ref});
   ASSERT_EQ(r.status, 0) << r.err;
-  json j = json::parse(r.out)[0];
+  json j = crt::json_text::parse(r.out)[0];
   EXPECT_EQ(j["config"]["exposed_ports"], json({"8080/tcp"}));
   EXPECT_EQ(j["config"]["volumes"], json({"/data"}));
   EXPECT_EQ(j["config"]["labels"]["org.example.team"], "store");
@@ -57,7 +58,7 @@ TEST_F(RegistryTest, PlainHttpOnlyWhenAskedThenRunsWithTheImageConfig) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "hello from /srv as 1:1\n");
   std::string uuid = read_file(dir_ + "/uuid").substr(0, 36);
-  json pod = json::parse(read_file(pod_dir(uuid) + "/pod.json"));
+  json pod = crt::json_text::parse(read_file(pod_dir(uuid) + "/pod.json"));
   EXPECT_EQ(pod["apps"][0]["exposed_ports"], json({"8080/tcp"}));
   EXPECT_EQ(pod["apps"][0]["image_volumes"], json({"/data"}));
   EXPECT_EQ(pod["apps"][0]["stop_signal"], "SIGQUIT");
@@ -126,7 +127,7 @@ TEST_F(RegistryTest, MultiPlatformIndexGivesTheHostsImage) {
   EXPECT_EQ(r.out, "host\n") << r.err;
   r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), "--platform=linux/s390x", ref});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(json::parse(crt({"image", "inspect", ref}).out)[0]["architecture"], "s390x");
+  EXPECT_EQ(crt::json_text::parse(crt({"image", "inspect", ref}).out)[0]["architecture"], "s390x");
   r = crt({"image", "pull", "--insecure-registry", plain().host(), "--platform=linux/mips64", ref});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("no image for linux/mips64 in the index (it has linux/s390x, linux/"));
@@ -249,7 +250,7 @@ TEST_F(RegistryTest, UmociBuiltLayoutThroughARegistry) {
   push(lay, plain().host(), "ci/app");
   std::string ref = plain().host() + "/ci/app:v1";
   ASSERT_EQ(crt({"image", "pull", "-q", "--insecure-registry", plain().host(), ref}).status, 0);
-  EXPECT_EQ(json::parse(crt({"image", "inspect", ref}).out)[0]["layers"].size(), 2u);
+  EXPECT_EQ(crt::json_text::parse(crt({"image", "inspect", ref}).out)[0]["layers"].size(), 2u);
   Result r = crt({"run", ref});
   EXPECT_EQ(r.out, "keep.conf\nnew.conf\n") << r.err;
 }

@@ -20,6 +20,7 @@
 #include <tuple>
 
 #include "../support/x86_abi.hpp"
+#include "common/json_text.hpp"
 #include "pod_fixture.hpp"
 #include "runtime/images.hpp"
 #include "sandbox/pod_filter.hpp"
@@ -288,7 +289,7 @@ TEST_F(SandboxTest, AnAppThatRunsOutOfMemoryIsToldSo) {
                                "the kernel's OOM killer killed its process 'sh'\n"));
   // crt status keeps it after the pod's end.
   EXPECT_THAT(crt({"status", "--uuid-file=" + uuid_file}).out, HasSubstr("app-busybox=137\napp-busybox-oom-kills=1\n"));
-  auto j = nlohmann::json::parse(crt({"status", "--format=json", "--uuid-file=" + uuid_file}).out);
+  auto j = crt::json_text::parse(crt({"status", "--format=json", "--uuid-file=" + uuid_file}).out);
   EXPECT_EQ(j["app_oom_kills"], nlohmann::json({{"busybox", 1}}));
   // A SIGKILL of another kind is not taken for one, nor is the last kill
   // of a pod of the same name.

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "registry_fixture.hpp"
 #include "store/byte_source.hpp"
 #include "store/layer_extract.hpp"
@@ -226,7 +227,7 @@ TEST_F(StoreSafety, ArchivesInAndOutThroughSkopeo) {
   ASSERT_EQ(crt({"image", "export", "example.org/app:v1", dir_ + "/out.tar"}).status, 0);
   Result inspect = run({"skopeo", "inspect", "oci-archive:" + dir_ + "/out.tar"});
   ASSERT_EQ(inspect.status, 0) << inspect.err;
-  EXPECT_EQ(json::parse(inspect.out)["Layers"].size(), 2u);
+  EXPECT_EQ(crt::json_text::parse(inspect.out)["Layers"].size(), 2u);
   skopeo_copy("oci-archive:" + dir_ + "/out.tar", "oci:" + dir_ + "/back:v1");
   // The pods made of the image go first (the same image under both names).
   ASSERT_EQ(crt({"rm", wait_uuid(dir_ + "/uuid"), wait_uuid(dir_ + "/uuid2")}).status, 0);

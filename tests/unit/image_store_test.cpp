@@ -7,6 +7,7 @@
 
 #include "../support/oci_builder.hpp"
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "store/blob_store.hpp"
 #include "store/export.hpp"
 #include "store/import.hpp"
@@ -119,10 +120,11 @@ TEST_F(ImageStore, ADiffIdThatLiesIsRefused) {
   test::OciLayout lay(s_ / "layout");
   lay.write_index({{lay.add_image({base_}), "a"}});
   // Rewrite the config with another diff_id, and the manifest to match.
-  json index = json::parse(test::read_text(lay.dir() / "index.json"));
+  json index = crt::json_text::parse(test::read_text(lay.dir() / "index.json"));
   std::string mdig = index["manifests"][0]["digest"];
-  json manifest = json::parse(test::read_text(lay.dir() / "blobs" / "sha256" / mdig.substr(7)));
-  json config = json::parse(test::read_text(lay.dir() / "blobs" / "sha256" / std::string(manifest["config"]["digest"]).substr(7)));
+  json manifest = crt::json_text::parse(test::read_text(lay.dir() / "blobs" / "sha256" / mdig.substr(7)));
+  json config = crt::json_text::parse(
+      test::read_text(lay.dir() / "blobs" / "sha256" / std::string(manifest["config"]["digest"]).substr(7)));
   config["rootfs"]["diff_ids"][0] = test::digest_of("not this");
   std::string c = config.dump();
   manifest["config"] = {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", lay.add_blob(c)}, {"size", c.size()}};

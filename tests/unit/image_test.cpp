@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 
 namespace crt::store {
 namespace {
@@ -13,7 +14,7 @@ using nlohmann::json;
 using Strings = std::vector<std::string>;
 
 TEST(ParseRunConfig, EveryField) {
-  json j = json::parse(R"({
+  json j = crt::json_text::parse(R"({
     "architecture": "amd64",
     "config": {
       "Entrypoint": ["/bin/sh", "-c"],
@@ -41,17 +42,17 @@ TEST(ParseRunConfig, EveryField) {
 TEST(ParseRunConfig, MissingOrNullConfigIsEmpty) {
   for (const char* text : {"{}", R"({"config": null})", R"({"config": {}})",
                            R"({"config": {"Cmd": null, "Entrypoint": null, "User": null, "Labels": null}})"}) {
-    RunConfig r = parse_run_config(json::parse(text));
+    RunConfig r = parse_run_config(crt::json_text::parse(text));
     EXPECT_TRUE(r.entrypoint.empty() && r.cmd.empty() && r.env.empty() && r.user.empty() && r.labels.empty())
         << text;
   }
 }
 
 TEST(ParseRunConfig, WrongTypesAreCrtErrors) {
-  EXPECT_THROW(parse_run_config(json::parse(R"({"config": {"Cmd": "echo hi"}})")), Error);
-  EXPECT_THROW(parse_run_config(json::parse(R"({"config": {"Env": [1]}})")), Error);
-  EXPECT_THROW(parse_run_config(json::parse(R"({"config": {"User": 0}})")), Error);
-  EXPECT_THROW(parse_run_config(json::parse(R"({"config": {"Labels": {"a": 1}}})")), Error);
+  EXPECT_THROW(parse_run_config(crt::json_text::parse(R"({"config": {"Cmd": "echo hi"}})")), Error);
+  EXPECT_THROW(parse_run_config(crt::json_text::parse(R"({"config": {"Env": [1]}})")), Error);
+  EXPECT_THROW(parse_run_config(crt::json_text::parse(R"({"config": {"User": 0}})")), Error);
+  EXPECT_THROW(parse_run_config(crt::json_text::parse(R"({"config": {"Labels": {"a": 1}}})")), Error);
 }
 
 TEST(MakeImageConfig, HoldsRunConfigDiffIdsAndCreated) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 
 namespace crt::pod {
 namespace {
@@ -88,7 +89,7 @@ TEST(Manifest, RoundTripKeepsEveryField) {
 
 TEST(Manifest, TheUnsyncedBootIsKeptAndLeftOutWhenThereIsNone) {
   PodManifest m = hostile_pod();
-  EXPECT_FALSE(json::parse(serialize(m)).contains("unsynced_boot"));
+  EXPECT_FALSE(crt::json_text::parse(serialize(m)).contains("unsynced_boot"));
   EXPECT_EQ(parse_manifest(serialize(m)).unsynced_boot, "");
   m.unsynced_boot = "8d3f0e52-4b8c-4a52-9f3e-3b6a0c1d2e4f";
   EXPECT_EQ(parse_manifest(serialize(m)).unsynced_boot, m.unsynced_boot);
@@ -96,7 +97,7 @@ TEST(Manifest, TheUnsyncedBootIsKeptAndLeftOutWhenThereIsNone) {
 
 TEST(Manifest, TheAppsSystemCallArchitecturesAreKeptAndLeftOutWhenThereAreNone) {
   PodManifest m = hostile_pod();
-  EXPECT_FALSE(json::parse(serialize(m)).contains("syscall_architectures"));
+  EXPECT_FALSE(crt::json_text::parse(serialize(m)).contains("syscall_architectures"));
   EXPECT_TRUE(parse_manifest(serialize(m)).syscall_architectures.empty());
   m.syscall_architectures = {"native", "x32"};
   EXPECT_EQ(parse_manifest(serialize(m)).syscall_architectures, m.syscall_architectures);
@@ -107,11 +108,11 @@ TEST(Manifest, AnInteractivePodKeepsWhetherItHasATerminal) {
   m.interactive_tty = false;
   EXPECT_FALSE(parse_manifest(serialize(m)).interactive_tty);
   // Manifests from before pods without a terminal had one.
-  json j = json::parse(serialize(m));
+  json j = crt::json_text::parse(serialize(m));
   j.erase("interactive_tty");
   EXPECT_TRUE(parse_manifest(j.dump()).interactive_tty);
   m.interactive = false;
-  EXPECT_FALSE(json::parse(serialize(m)).contains("interactive_tty"));
+  EXPECT_FALSE(crt::json_text::parse(serialize(m)).contains("interactive_tty"));
 }
 
 TEST(Manifest, SerializationIsStableAndEndsWithNewline) {
@@ -122,14 +123,14 @@ TEST(Manifest, SerializationIsStableAndEndsWithNewline) {
 }
 
 TEST(Manifest, UnsetOptionalsAreLeftOut) {
-  json j = json::parse(serialize(hostile_pod()));
+  json j = crt::json_text::parse(serialize(hostile_pod()));
   const json& second = j["apps"][1];
   for (const char* key : {"uid", "gid", "memory_max", "cpu_millis"}) EXPECT_FALSE(second.contains(key)) << key;
   EXPECT_TRUE(j["apps"][0].contains("uid"));
 }
 
 TEST(Manifest, EnvironmentIsAnOrderedListOfNameValuePairs) {
-  json j = json::parse(serialize(hostile_pod()));
+  json j = crt::json_text::parse(serialize(hostile_pod()));
   EXPECT_EQ(j["apps"][0]["env"][0], json({{"name", "A"}, {"value", "b=c;d"}}));
   EXPECT_EQ(j["apps"][0]["seccomp"]["mode"], "remove");
   EXPECT_EQ(j["apps"][0]["seccomp"]["errno"], "EACCES");
@@ -138,26 +139,26 @@ TEST(Manifest, EnvironmentIsAnOrderedListOfNameValuePairs) {
 TEST(Manifest, InvalidTextIsACrtError) {
   EXPECT_THROW(parse_manifest("not json"), Error);
   EXPECT_THROW(parse_manifest("{}"), Error);
-  json j = json::parse(serialize(hostile_pod()));
+  json j = crt::json_text::parse(serialize(hostile_pod()));
   j["apps"][0].erase("argv");
   EXPECT_THROW(parse_manifest(j.dump()), Error);
-  j = json::parse(serialize(hostile_pod()));
+  j = crt::json_text::parse(serialize(hostile_pod()));
   j["apps"][0]["uid"] = "0";
   EXPECT_THROW(parse_manifest(j.dump()), Error);
-  j = json::parse(serialize(hostile_pod()));
+  j = crt::json_text::parse(serialize(hostile_pod()));
   j["interactive"] = "yes";
   EXPECT_THROW(parse_manifest(j.dump()), Error);
 }
 
 TEST(Manifest, NullOptionalIsUnset) {
-  json j = json::parse(serialize(hostile_pod()));
+  json j = crt::json_text::parse(serialize(hostile_pod()));
   j["apps"][0]["memory_max"] = nullptr;
   EXPECT_FALSE(parse_manifest(j.dump()).apps[0].memory_max);
 }
 
 // A misspelt seccomp mode must not turn an allow list into a deny list.
 TEST(Manifest, UnknownSeccompModeIsAnError) {
-  json j = json::parse(serialize(hostile_pod()));
+  json j = crt::json_text::parse(serialize(hostile_pod()));
   j["apps"][0]["seccomp"]["mode"] = "Retain";
   EXPECT_THROW(parse_manifest(j.dump()), Error);
 }

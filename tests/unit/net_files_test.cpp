@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "net/dns.hpp"
 #include "net/masquerade.hpp"
 #include "net/plugin_rules.hpp"
@@ -22,7 +23,7 @@ using nlohmann::json;
 using test::Scratch;
 
 TEST(Result, Version1) {
-  Result r = parse_result(json::parse(R"({"cniVersion":"1.0.0",
+  Result r = parse_result(crt::json_text::parse(R"({"cniVersion":"1.0.0",
     "interfaces":[{"name":"veth9","mac":"aa"},{"name":"eth0","mac":"bb","sandbox":"/run/netns/x"}],
     "ips":[{"interface":1,"address":"172.16.28.5/24","gateway":"172.16.28.1"},{"address":"fd00::5/64"}],
     "routes":[{"dst":"0.0.0.0/0"}],"dns":{"nameservers":["1.1.1.1"],"domain":"d","search":["s"],"options":["o"]}})"));
@@ -37,7 +38,7 @@ TEST(Result, Version1) {
 }
 
 TEST(Result, Version02) {
-  Result r = parse_result(json::parse(
+  Result r = parse_result(crt::json_text::parse(
       R"({"cniVersion":"0.2.0","ip4":{"ip":"10.1.0.7/16","gateway":"10.1.0.1","routes":[{"dst":"0.0.0.0/0"}]},"dns":{}})"));
   EXPECT_EQ(r.first_ip(false), "10.1.0.7");
   EXPECT_EQ(r.first_ip(true), "");
@@ -146,7 +147,8 @@ TEST(NetworkState, RoundTripAndSummary) {
   a.config = builtin_default_network();
   a.ifname = "eth0";
   a.attempted = true;
-  a.result = json::parse(R"({"cniVersion":"1.0.0","ips":[{"address":"172.16.28.2/24"},{"address":"fd00::2/64"}]})");
+  a.result =
+      crt::json_text::parse(R"({"cniVersion":"1.0.0","ips":[{"address":"172.16.28.2/24"},{"address":"fd00::2/64"}]})");
   st.attachments.push_back(a);
   Attachment b;
   b.config = a.config;
@@ -250,7 +252,7 @@ TEST(RulesOf, TablesAsIptablesSaveListsThemReadAsIptablesSListsThem) {
 }
 
 TEST(Masquerade, RulesAsPtpMakesThemTaggedForRemoval) {
-  Result r = parse_result(json::parse(R"({"cniVersion":"1.0.0",
+  Result r = parse_result(crt::json_text::parse(R"({"cniVersion":"1.0.0",
     "ips":[{"address":"172.16.28.5/24","gateway":"172.16.28.1"},{"address":"fd00::5/64"}]})"));
   MasqueradeScripts m = masquerade_scripts("default", "crt-a", r);
   const std::string tag = R"("name: \"default\" id: \"crt-a\"")";
@@ -268,7 +270,7 @@ TEST(Masquerade, RulesAsPtpMakesThemTaggedForRemoval) {
   EXPECT_EQ(masquerade_scripts("default", "crt-b", r).v4.find(chain), std::string::npos);
   EXPECT_EQ(masquerade_scripts("other", "crt-a", r).v4.find(chain), std::string::npos);
   // A pod without addresses of a family gets no rules for it.
-  Result v4 = parse_result(json::parse(R"({"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2/24"}]})"));
+  Result v4 = parse_result(crt::json_text::parse(R"({"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2/24"}]})"));
   EXPECT_EQ(masquerade_scripts("default", "crt-a", v4).v6, "");
   EXPECT_EQ(masquerade_scripts("default", "crt-a", Result{}).v4, "");
 

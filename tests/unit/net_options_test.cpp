@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "pod/net_flags.hpp"
 #include "test_support.hpp"
 
@@ -157,7 +158,7 @@ TEST(NetFlags, RecordedInTheManifest) {
 TEST(NetFlags, OldManifestsWithoutNetworkFieldsStillParse) {
   PodManifest m;
   m.net = "host";
-  nlohmann::json j = nlohmann::json::parse(serialize(m));
+  nlohmann::json j = crt::json_text::parse(serialize(m));
   j.erase("ports");
   j.erase("dns");
   j.erase("hosts_entries");

@@ -1,8 +1,8 @@
-#include "net/plugin.hpp"
-
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
+#include "net/plugin.hpp"
 #include "test_support.hpp"
 
 namespace crt::net {
@@ -43,7 +43,7 @@ class PluginTest : public ::testing::Test {
   std::string call(const std::string& name) { return read_text(s_ / "log" / name); }
   json config_of(const std::string& name) {
     std::string text = call(name);
-    return json::parse(text.substr(text.find('\n') + 1));
+    return crt::json_text::parse(text.substr(text.find('\n') + 1));
   }
 
   Scratch s_;

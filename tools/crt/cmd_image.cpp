@@ -1,11 +1,13 @@
 // crt image: the verbs that manage the image store; each lives in its own
 // cmd_image_*.cpp.
 
+#include "cmd_image.hpp"
+
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "cmd_image.hpp"
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "progress_view.hpp"
 #include "store/store.hpp"
 
@@ -40,7 +42,7 @@ void add_image_list(CLI::App& image, const GlobalOptions& g) {
           row(n.substr(0, colon), n.substr(colon + 1));
         }
       }
-      std::printf("%s\n", out.dump(2).c_str());
+      std::printf("%s\n", json_text::dump(out, 2).c_str());
       return;
     }
     std::printf("%-40s %-16s %-14s %10s  %s\n", "NAME", "TAG", "ID", "SIZE", "CREATED");

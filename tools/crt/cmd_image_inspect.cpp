@@ -5,6 +5,7 @@
 
 #include "cmd_image.hpp"
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "store/store.hpp"
 
 namespace crt::cli {
@@ -14,7 +15,7 @@ namespace {
 using nlohmann::json;
 
 json describe(const store::Store& s, const store::Image& im) {
-  json config = json::parse(s.config_blob(im));
+  json config = json_text::parse(s.config_blob(im));
   const store::RunConfig& c = im.config;
   json j = {{"id", im.id},
             {"names", im.names},
@@ -59,7 +60,7 @@ void add_image_inspect(CLI::App& image, const GlobalOptions& g) {
       if (!im) throw Error("no image " + quote(r) + " in the store");
       out.push_back(describe(s, *im));
     }
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", json_text::dump(out, 2).c_str());
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include "commands.hpp"
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "runtime/inspect.hpp"
 
 namespace crt::cli {
@@ -12,7 +13,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string s(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
+std::string s(const json& j) { return j.is_string() ? j.get<std::string>() : json_text::dump(j); }
 
 void print_network(const json& n) {
   std::string mode = s(n["mode"]);
@@ -116,7 +117,7 @@ void add_inspect_command(CLI::App& app, const GlobalOptions& g, int&) {
     require_root("crt inspect");
     json pod = runtime::inspect_pod(runtime::find_pod(g.dir, pod_ref_string(a->ref)), a->app, a->show_env);
     if (a->format == "json")
-      std::printf("%s\n", pod.dump(2).c_str());
+      std::printf("%s\n", json_text::dump(pod, 2).c_str());
     else
       print_text(pod);
   });

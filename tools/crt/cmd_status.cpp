@@ -12,6 +12,7 @@
 #include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/json_text.hpp"
 #include "runtime/machines.hpp"
 #include "runtime/pods.hpp"
 
@@ -143,7 +144,7 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
       }, "exited");
     }
     if (a->format == "json")
-      std::printf("%s\n", status_json(info).dump(2).c_str());
+      std::printf("%s\n", json_text::dump(status_json(info), 2).c_str());
     else
       print_status(info);
   });
@@ -209,7 +210,7 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
       }
     }
     if (a->format == "json") {
-      std::printf("%s\n", rows.dump(2).c_str());
+      std::printf("%s\n", json_text::dump(rows, 2).c_str());
       return;
     }
     const char* fmt = a->full ? "%-36s  %-16s  %-28s  %-14s  %-24s  %-24s  %s\n" : "%-8s  %-16s  %-28s  %-14s  %-24s  %-24s  %s\n";
