@@ -7,7 +7,7 @@
 namespace crt::mount {
 namespace {
 
-using K = MountOp::Kind;
+using Kind = MountOp::Kind;
 
 const MountOp* find(const std::vector<MountOp>& plan, const std::string& target) {
   for (const auto& op : plan)
@@ -24,7 +24,7 @@ size_t index_of(const std::vector<MountOp>& plan, const std::string& target) {
 TEST(AppMountPlan, StartsWithAFreshDev) {
   auto plan = app_mount_plan();
   ASSERT_FALSE(plan.empty());
-  EXPECT_EQ(plan[0].kind, K::kTmpfs);
+  EXPECT_EQ(plan[0].kind, Kind::kTmpfs);
   EXPECT_EQ(plan[0].target, "/dev");
   EXPECT_EQ(plan[0].options, "mode=755,size=65536k,nosuid,noexec");
 }
@@ -34,26 +34,26 @@ TEST(AppMountPlan, DeviceNodesAreMadeLikeStage1s) {
   for (const char* dev : {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}) {
     const MountOp* op = find(plan, dev);
     ASSERT_NE(op, nullptr) << dev;
-    EXPECT_EQ(op->kind, K::kDevice) << dev;
+    EXPECT_EQ(op->kind, Kind::kDevice) << dev;
     EXPECT_EQ(op->source, dev);
     EXPECT_FALSE(op->optional) << dev;
   }
-  EXPECT_EQ(find(plan, "/dev/net/tun")->kind, K::kDevice);
+  EXPECT_EQ(find(plan, "/dev/net/tun")->kind, Kind::kDevice);
   EXPECT_TRUE(find(plan, "/dev/net/tun")->optional);
   // The console is nspawn's pseudo-terminal: only a bind reaches it.
-  EXPECT_EQ(find(plan, "/dev/console")->kind, K::kBind);
+  EXPECT_EQ(find(plan, "/dev/console")->kind, Kind::kBind);
   EXPECT_TRUE(find(plan, "/dev/console")->optional);
 }
 
 TEST(AppMountPlan, ApiFileSystemsAreRecursive) {
   auto plan = app_mount_plan();
-  for (const char* p : {"/proc", "/dev/pts"}) EXPECT_EQ(find(plan, p)->kind, K::kRecursiveBind) << p;
-  EXPECT_EQ(find(plan, "/dev/shm")->kind, K::kBind);
+  for (const char* p : {"/proc", "/dev/pts"}) EXPECT_EQ(find(plan, p)->kind, Kind::kRecursiveBind) << p;
+  EXPECT_EQ(find(plan, "/dev/shm")->kind, Kind::kBind);
 }
 
 TEST(AppMountPlan, SysfsOfThePodsOwnNetworkReadOnly) {
   auto plan = app_mount_plan();
-  EXPECT_EQ(find(plan, "/sys")->kind, K::kSysfs);
+  EXPECT_EQ(find(plan, "/sys")->kind, Kind::kSysfs);
   EXPECT_EQ(find(plan, "/sys")->options, "ro,nosuid,nodev,noexec");
 }
 
@@ -67,7 +67,7 @@ TEST(AppMountPlan, Symlinks) {
   for (const auto& [target, source] : links) {
     const MountOp* op = find(plan, target);
     ASSERT_NE(op, nullptr) << target;
-    EXPECT_EQ(op->kind, K::kSymlink) << target;
+    EXPECT_EQ(op->kind, Kind::kSymlink) << target;
     EXPECT_EQ(op->source, source) << target;
   }
 }

@@ -23,7 +23,7 @@
 namespace crt::prepare_app {
 namespace {
 
-using K = mount::MountOp::Kind;
+using Kind = mount::MountOp::Kind;
 using test::Scratch;
 
 /// True if `path` is the mount point of one of this process's mounts.
@@ -46,7 +46,7 @@ bool is_mount_point(const std::string& path) {
 /// status, what came of it: 0 a node of its own, 1 stage1's bound, 2 neither.
 int make_null_in(const std::string& root) {
   UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  apply_plan(root_fd.get(), {{K::kDevice, "/dev/null", "/dev/null", "", false}});
+  apply_plan(root_fd.get(), {{Kind::kDevice, "/dev/null", "/dev/null", "", false}});
   std::string node = root + "/dev/null";
   struct stat st {};
   if (::stat(node.c_str(), &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3)

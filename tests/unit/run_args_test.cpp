@@ -10,7 +10,7 @@ namespace {
 
 using Strings = std::vector<std::string>;
 
-std::string error_of(const Strings& args) {
+std::string run_args_error(const Strings& args) {
   return test::error_of([&] { parse_run_args(args); });
 }
 
@@ -109,44 +109,45 @@ TEST(RunArgs, HelpIsRequestedAnywhereBeforeDoubleDash) {
 }
 
 TEST(RunArgs, MissingImage) {
-  EXPECT_EQ(error_of({}), "missing image name (see 'crt run --help')");
-  EXPECT_EQ(error_of({"--net=none"}), "missing image name (see 'crt run --help')");
-  EXPECT_EQ(error_of({"--", "x"}), "missing image name before '--' (see 'crt run --help')");
-  EXPECT_EQ(error_of({"a", "---"}), "missing image name after '---' (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({}), "missing image name (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"--net=none"}), "missing image name (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"--", "x"}), "missing image name before '--' (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"a", "---"}), "missing image name after '---' (see 'crt run --help')");
 }
 
 TEST(RunArgs, AnOptionWithoutItsValueSaysSo) {
-  EXPECT_EQ(error_of({"busybox", "--memory"}), "option '--memory' needs a value (see 'crt run --help')");
-  EXPECT_EQ(error_of({"--net"}), "option '--net' needs a value (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"busybox", "--memory"}), "option '--memory' needs a value (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"--net"}), "option '--net' needs a value (see 'crt run --help')");
 }
 
 TEST(RunArgs, AnUnknownOptionAfterTheImageIsNotCalledAPodOption) {
-  EXPECT_EQ(error_of({"busybox", "--bogus"}), "unknown option '--bogus' for image 'busybox' (see 'crt run --help')");
-  EXPECT_EQ(error_of({"a", "---", "--bogus", "b"}), "unknown option '--bogus' (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"busybox", "--bogus"}),
+            "unknown option '--bogus' for image 'busybox' (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"a", "---", "--bogus", "b"}), "unknown option '--bogus' (see 'crt run --help')");
 }
 
 TEST(RunArgs, PodOptionAfterTheImageIsAnError) {
-  EXPECT_EQ(error_of({"busybox", "--net=none"}),
+  EXPECT_EQ(run_args_error({"busybox", "--net=none"}),
             "unknown option '--net=none' for image 'busybox' (pod options go before the first image)");
-  EXPECT_NE(error_of({"a", "---", "--interactive", "b"}).find("pod options go before the first image"),
+  EXPECT_NE(run_args_error({"a", "---", "--interactive", "b"}).find("pod options go before the first image"),
             std::string::npos);
 }
 
 TEST(RunArgs, UnknownOptionIsAnError) {
-  EXPECT_EQ(error_of({"--bogus", "busybox"}), "unknown option '--bogus' (see 'crt run --help')");
-  EXPECT_NE(error_of({"busybox", "--bogus"}).find("'--bogus'"), std::string::npos);
+  EXPECT_EQ(run_args_error({"--bogus", "busybox"}), "unknown option '--bogus' (see 'crt run --help')");
+  EXPECT_NE(run_args_error({"busybox", "--bogus"}).find("'--bogus'"), std::string::npos);
 }
 
 TEST(RunArgs, StrayArgumentAfterTheImageIsAnError) {
-  EXPECT_EQ(error_of({"busybox", "echo"}),
+  EXPECT_EQ(run_args_error({"busybox", "echo"}),
             "unexpected argument 'echo' after image 'busybox': arguments for the app go after '--', another app "
             "after '---'");
 }
 
 TEST(RunArgs, InvalidNetIsAnError) {
-  EXPECT_EQ(error_of({"--net=host,default", "busybox"}),
+  EXPECT_EQ(run_args_error({"--net=host,default", "busybox"}),
             "invalid --net 'host,default': 'host' cannot be combined with other networks");
-  EXPECT_EQ(error_of({"--net=a b", "busybox"}),
+  EXPECT_EQ(run_args_error({"--net=a b", "busybox"}),
             "invalid --net 'a b': network name 'a b' must be letters, digits, '-', '_' or '.'");
   EXPECT_NO_THROW(parse_run_args({"--net=bridge", "busybox"}));
 }
@@ -158,17 +159,17 @@ TEST(RunArgs, StopTimeoutIsAPositiveDurationWithADefault) {
   EXPECT_EQ(parse_stop_timeout(parse_run_args({"--stop-timeout", "1m30s", "busybox"}).pod.stop_timeout),
             std::chrono::seconds(90));
   EXPECT_EQ(parse_stop_timeout("500ms"), std::chrono::milliseconds(500));
-  EXPECT_EQ(error_of({"--stop-timeout=soon", "busybox"}),
+  EXPECT_EQ(run_args_error({"--stop-timeout=soon", "busybox"}),
             "--stop-timeout: invalid duration 'soon': expected e.g. 30s, 5m, 2h, 1h30m or seconds");
-  EXPECT_EQ(error_of({"--stop-timeout=0s", "busybox"}), "--stop-timeout: must be longer than 0 (got '0s')");
-  EXPECT_EQ(error_of({"busybox", "--stop-timeout=5s"}),
+  EXPECT_EQ(run_args_error({"--stop-timeout=0s", "busybox"}), "--stop-timeout: must be longer than 0 (got '0s')");
+  EXPECT_EQ(run_args_error({"busybox", "--stop-timeout=5s"}),
             "unknown option '--stop-timeout=5s' for image 'busybox' (pod options go before the first image)");
 }
 
-TEST(RunArgs, OptionWithoutValueIsAnError) { EXPECT_NE(error_of({"busybox", "--memory"}), "(no error)"); }
+TEST(RunArgs, OptionWithoutValueIsAnError) { EXPECT_NE(run_args_error({"busybox", "--memory"}), "(no error)"); }
 
 TEST(RunArgs, InteractiveNeedsExactlyOneApp) {
-  EXPECT_EQ(error_of({"--interactive", "a", "---", "b"}), "--interactive needs exactly one app");
+  EXPECT_EQ(run_args_error({"--interactive", "a", "---", "b"}), "--interactive needs exactly one app");
   EXPECT_NO_THROW(parse_run_args({"--interactive", "a"}));
 }
 
@@ -185,7 +186,8 @@ TEST(RunArgs, QuietIsAPodFlagOfPrepareOnly) {
   EXPECT_EQ(r.apps[0].args, (Strings{"--quiet", "-q"}));
   EXPECT_EQ(r.apps[1].args, Strings{"-q"});
 
-  EXPECT_EQ(error_of({"--quiet", "busybox"}), "unknown option '--quiet' (see 'crt run --help')") << "not an option of crt run";
+  EXPECT_EQ(run_args_error({"--quiet", "busybox"}), "unknown option '--quiet' (see 'crt run --help')")
+      << "not an option of crt run";
   try {
     parse_run_args({"busybox", "-q"}, RunVerb::kPrepare);
     ADD_FAILURE() << "-q after the image was taken";
@@ -203,9 +205,10 @@ TEST(RunArgs, RegistryOptionsOfImagePullArePodFlags) {
   EXPECT_EQ(r.pod.registry.ca_file, "/ca.pem");
   r = parse_run_args({"--creds", "u:p", "img"}, RunVerb::kPrepare);
   EXPECT_EQ(r.pod.registry.creds, "u:p");
-  EXPECT_EQ(error_of({"img", "--creds=u:p"}),
+  EXPECT_EQ(run_args_error({"img", "--creds=u:p"}),
             "unknown option '--creds=u:p' for image 'img' (pod options go before the first image)");
-  EXPECT_EQ(error_of({"--platform=linux/arm64", "img"}), "unknown option '--platform=linux/arm64' (see 'crt run --help')")
+  EXPECT_EQ(run_args_error({"--platform=linux/arm64", "img"}),
+            "unknown option '--platform=linux/arm64' (see 'crt run --help')")
       << "a pod runs the host's platform";
 }
 

@@ -62,7 +62,7 @@ struct ArchiveWriter {
   ~ArchiveWriter() { archive_write_free(a); }
 };
 
-void check(archive* a, int rc) {
+void check_archive(archive* a, int rc) {
   if (rc != ARCHIVE_OK) throw std::runtime_error(std::string("libarchive: ") + archive_error_string(a));
 }
 
@@ -70,8 +70,8 @@ void check(archive* a, int rc) {
 
 void write_tar(const stdfs::path& path, const std::vector<TarMember>& members) {
   ArchiveWriter w;
-  check(w.a, archive_write_set_format_pax_restricted(w.a));
-  check(w.a, archive_write_open_filename(w.a, path.c_str()));
+  check_archive(w.a, archive_write_set_format_pax_restricted(w.a));
+  check_archive(w.a, archive_write_open_filename(w.a, path.c_str()));
   for (const auto& m : members) {
     std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(), archive_entry_free);
     archive_entry_set_pathname(e.get(), m.path.c_str());
@@ -95,12 +95,12 @@ void write_tar(const stdfs::path& path, const std::vector<TarMember>& members) {
     archive_entry_set_perm(e.get(), m.mode);
     archive_entry_set_uid(e.get(), ::geteuid());
     archive_entry_set_gid(e.get(), ::getegid());
-    check(w.a, archive_write_header(w.a, e.get()));
+    check_archive(w.a, archive_write_header(w.a, e.get()));
     if (m.type == TarMember::Type::kFile && !m.data.empty() &&
         archive_write_data(w.a, m.data.data(), m.data.size()) != static_cast<la_ssize_t>(m.data.size()))
       throw std::runtime_error("libarchive: writing data");
   }
-  check(w.a, archive_write_close(w.a));
+  check_archive(w.a, archive_write_close(w.a));
 }
 
 std::string error_of(const std::function<void()>& body) {
