@@ -42,15 +42,15 @@ inline constexpr const char* kPodEtcLastFile = "hosts";
 /// the signal, whichever is first.
 inline constexpr const char* kPodStarterSocket = "starting";
 
-/// Sockets in kPodEtc that crt listens on for an interactive pod without a
-/// terminal: the app's unit connects its stdin, stdout and stderr to them
-/// (StandardInput=file:…), and crt relays crt run's own.
+/// The socket in kPodEtc that crt listens on for an interactive pod without
+/// a terminal: the app's unit connects its stdin to it
+/// (StandardInput=file:…), and crt relays its own stdin. Its stdout and
+/// stderr go to output_socket() as in any pod without a terminal.
 inline constexpr const char* kPodStdinSocket = "stdin";
-inline constexpr const char* kPodStdoutSocket = "stdout";
-inline constexpr const char* kPodStderrSocket = "stderr";
 
 /// The socket in kPodEtc that app `app`'s unit connects its stdout (or
-/// stderr) to in a pod that is not interactive (PodManifest::output_sockets):
+/// stderr) to in a pod whose apps do not have the user's terminal
+/// (PodManifest::output_sockets):
 /// crt copies what comes to its own stdout (stderr) and to the pod's
 /// journal.
 std::string output_socket(const std::string& app, bool is_stderr);

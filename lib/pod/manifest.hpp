@@ -68,14 +68,15 @@ struct PodManifest {
   std::string hostname;
   bool interactive = false;
   /// For an interactive pod: its app has the user's terminal (else crt
-  /// relays stdin, stdout and stderr through sockets, mount::kPodStdinSocket
-  /// and the others).
+  /// relays stdin through a socket, mount::kPodStdinSocket, and stdout and
+  /// stderr as output_sockets says).
   bool interactive_tty = true;
-  /// A pod that is not interactive: its apps' stdout and stderr go to
-  /// sockets crt listens on (mount::output_socket()), and crt copies them
-  /// to its own output and into the pod's journal, byte for byte. False:
-  /// the apps' units write to the journal, which crt follows (pods started
-  /// by a crt before this).
+  /// A pod whose apps do not have the user's terminal: their stdout and
+  /// stderr go to sockets crt listens on (mount::output_socket()), and crt
+  /// copies them to its own output and into the pod's journal, byte for
+  /// byte. False: with a terminal, the app writes to it; else the apps'
+  /// units write to the journal, which crt follows (pods started by a crt
+  /// before this), or to crt run alone (interactive pods of such a crt).
   bool output_sockets = false;
   std::string exit_policy = "on-any-failure";
   /// The apps' SystemCallArchitectures= (sandbox::kernel_syscall_architectures()

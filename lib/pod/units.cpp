@@ -94,7 +94,7 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   // restarted ended: the pod's systemd then has no unit to start at its end.
   // A restarted app's end is only known once systemd gives up on it, which
   // OnFailure= tells.
-  bool crt_copies_output = !pod.interactive && pod.output_sockets;
+  bool crt_copies_output = pod.interactive ? !pod.interactive_tty : pod.output_sockets;
   bool records_in_stop_post = crt_copies_output && app.restart == "no";
   auto& unit = u.section("Unit");
   unit.set("Description", "App " + app.name + " of pod " + pod.uuid).set("DefaultDependencies", "no");
@@ -127,19 +127,14 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   s.set("User", std::to_string(*app.uid));
   s.set("Group", std::to_string(*app.gid));
   for (const auto& [k, v] : app.env) s.set_words("Environment", WordStyle::kCEscaped, {Value(k + "=" + v)});
-  if (pod.interactive && !pod.interactive_tty) {
-    std::string etc = std::string(mount::kPodEtc) + "/";
-    s.set("StandardInput", "file:" + etc + mount::kPodStdinSocket);
-    s.set("StandardOutput", "file:" + etc + mount::kPodStdoutSocket);
-    s.set("StandardError", "file:" + etc + mount::kPodStderrSocket);
-  } else if (pod.interactive) {
+  if (pod.interactive && pod.interactive_tty) {
     s.set("StandardInput", "tty");
     s.set("StandardOutput", "tty");
     s.set("StandardError", "tty");
     s.set("TTYPath", "/dev/console");
   } else if (crt_copies_output) {
     std::string etc = std::string(mount::kPodEtc) + "/";
-    s.set("StandardInput", "null");
+    s.set("StandardInput", pod.interactive ? "file:" + etc + mount::kPodStdinSocket : "null");
     s.set("StandardOutput", "file:" + etc + mount::output_socket(app.name, false));
     s.set("StandardError", "file:" + etc + mount::output_socket(app.name, true));
     // crt copies the output into the pod's journal as the app's; once the

@@ -52,7 +52,7 @@ void apply_launch_options(pod::PodManifest& m, const LaunchOptions& opts) {
   // As nspawn's --console=autopipe decides: input from a pipe or a file
   // ends, which a terminal the app reads cannot pass on.
   m.interactive_tty = ::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1;
-  m.output_sockets = !m.interactive;
+  m.output_sockets = !has_terminal(m);
   m.syscall_architectures = sandbox::kernel_syscall_architectures();
   if (!has_terminal(m)) return;
   const char* term = std::getenv("TERM");
@@ -118,22 +118,15 @@ UniqueFd listen_in_pod_etc(const PodDir& pod, const char* name, const std::strin
   return fd;
 }
 
-/// The sockets the apps connect their stdio to: an interactive pod without
-/// a terminal its app's stdin, stdout and stderr; a pod that is not
-/// interactive each app's stdout and stderr, and app-exited its requests to
-/// flush an app's output.
+/// The sockets the apps of a pod without the user's terminal connect their
+/// stdio to: each app's stdout and stderr, app-exited's requests to flush
+/// an app's output, and in an interactive pod its app's stdin.
 struct StdioListeners {
   std::vector<UniqueFd> fds;
   StdioSockets sockets;
 
   StdioListeners(const PodDir& pod, const pod::PodManifest& m) {
-    if (m.interactive) {
-      const std::string& app = m.apps.at(0).name;
-      sockets.in = add(listen_in_pod_etc(pod, mount::kPodStdinSocket, "the app's stdin socket"));
-      sockets.outputs.push_back({add(listen_in_pod_etc(pod, mount::kPodStdoutSocket, "the app's stdout socket")), app, false});
-      sockets.outputs.push_back({add(listen_in_pod_etc(pod, mount::kPodStderrSocket, "the app's stderr socket")), app, true});
-      return;
-    }
+    if (m.interactive) sockets.in = add(listen_in_pod_etc(pod, mount::kPodStdinSocket, "the app's stdin socket"));
     for (const auto& a : m.apps)
       for (bool is_stderr : {false, true}) {
         std::string name = mount::output_socket(a.name, is_stderr);
@@ -408,7 +401,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     write_units(pod, m);
     isolate_nspawn_run_dir();
     starting = listen_in_pod_etc(pod, mount::kPodStarterSocket, "the pod's start socket");
-    if (m.output_sockets || (m.interactive && !has_terminal(m))) stdio.emplace(pod, m);
+    if (m.output_sockets) stdio.emplace(pod, m);
   });
   trace("wrote the units");
   check_interrupted();

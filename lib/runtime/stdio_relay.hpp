@@ -13,7 +13,7 @@
 namespace crt::runtime {
 
 /// A listening socket an app's unit connects its stdout or its stderr to
-/// (StandardOutput=file:…, mount::kPodStdoutSocket …).
+/// (StandardOutput=file:…, mount::output_socket()).
 struct OutputSocket {
   int fd = -1;
   std::string app;

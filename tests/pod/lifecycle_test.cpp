@@ -340,12 +340,19 @@ TEST_F(LifecycleTest, InteractiveWithoutATerminalPassesStdioByteForByte) {
   EXPECT_EQ(r.out.size(), input.size());
   EXPECT_TRUE(r.out == input) << "the app's stdout differs from its stdin";
   EXPECT_EQ(r.err, "to-stderr\nno-terminal\n");
-  // Its output went to crt run alone; crt logs says so.
+  // A copy went to the pod's journal as the app's (in lines: the journal
+  // keeps text), its last line too.
   ASSERT_EQ(pods("run").size(), 1U);
   Result logs = crt({"logs", pods("run")[0]});
-  EXPECT_EQ(logs.status, 0);
-  EXPECT_EQ(logs.out, "");
-  EXPECT_THAT(logs.err, HasSubstr("ran its app with --interactive"));
+  EXPECT_EQ(logs.status, 0) << logs.err;
+  EXPECT_THAT(logs.out, HasSubstr("caf\xc3\xa9"));
+  EXPECT_THAT(logs.out, HasSubstr(std::string(9000, 'x')));
+  EXPECT_THAT(logs.out, HasSubstr("to-stderr\nno-terminal\n"));
+  EXPECT_EQ(logs.err, "");
+  Result journal = run({"journalctl", "--no-pager", "-o", "cat", "-D",
+                        pod_dir(pods("run")[0]) + "/overlay/stage1/upper/var/log/journal", "-u", "busybox.service",
+                        "_TRANSPORT=stdout"});
+  EXPECT_THAT(journal.out, HasSubstr("no-terminal")) << journal.err;
 }
 
 TEST_F(LifecycleTest, InteractiveReadsAFileOrNothingToItsEnd) {
@@ -409,6 +416,12 @@ TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status)) << out;
   EXPECT_EQ(WEXITSTATUS(status), 7) << out;
+  // What went to the terminal is not in the journal; crt logs says so.
+  ASSERT_EQ(pods("run").size(), 1U);
+  Result logs = crt({"logs", pods("run")[0]});
+  EXPECT_EQ(logs.status, 0);
+  EXPECT_EQ(logs.out, "");
+  EXPECT_THAT(logs.err, HasSubstr("ran its app with --interactive on a terminal"));
 }
 
 }  // namespace

@@ -67,8 +67,12 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
     runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
     runtime::PodInfo info = runtime::pod_info(e);
     if (!info.manifest) throw Error("pod " + e.uuid + " has no manifest yet");
-    if (info.manifest->interactive)
-      print_message("pod " + e.uuid + " ran its app with --interactive: the app's output went to crt run, not to the journal");
+    // An app with the user's terminal; or any interactive app of a pod that
+    // an older crt started.
+    if (info.manifest->interactive && !info.manifest->output_sockets)
+      print_message(
+          "pod " + e.uuid +
+          " ran its app with --interactive on a terminal: the app's output went to crt run, not to the journal");
     std::vector<std::string> apps;
     for (const auto& m : info.manifest->apps) apps.push_back(m.name);
     if (!a->app.empty()) {
