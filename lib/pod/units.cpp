@@ -94,7 +94,7 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   // restarted ended: the pod's systemd then has no unit to start at its end.
   // A restarted app's end is only known once systemd gives up on it, which
   // OnFailure= tells.
-  bool crt_copies_output = pod.interactive ? !pod.interactive_tty : pod.output_sockets;
+  bool crt_copies_output = pod.output_sockets && !(pod.interactive && pod.interactive_tty);
   bool records_in_stop_post = crt_copies_output && app.restart == "no";
   auto& unit = u.section("Unit");
   unit.set("Description", "App " + app.name + " of pod " + pod.uuid).set("DefaultDependencies", "no");

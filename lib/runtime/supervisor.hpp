@@ -17,8 +17,8 @@ namespace crt::runtime {
 
 struct SuperviseOptions {
   pid_t nspawn_pid = -1;
-  /// The pod's journal directory; empty: do not follow it (interactive pods
-  /// write straight to the terminal).
+  /// The pod's journal directory; empty: do not follow it (an interactive
+  /// app with a terminal writes straight to it).
   std::filesystem::path journal_dir;
   std::vector<std::string> apps;
   bool prefix_app_names = false;  ///< multi-app pods: "app: line"
@@ -43,9 +43,9 @@ struct SuperviseOptions {
   /// PodEnd::error.
   int starter_fd = -1;
   std::function<void()> on_starter;
-  /// The apps' stdio sockets (see StdioRelay): an interactive pod without
-  /// a terminal has crt's stdin, stdout and stderr relayed to its app
-  /// through these; a pod that is not interactive its apps' output.
+  /// The apps' stdio sockets (see StdioRelay), in a pod whose apps do not
+  /// have the user's terminal: their output, copied to crt's and to the
+  /// pod's journal, and an interactive app's stdin, crt's relayed.
   std::optional<StdioSockets> stdio;
   /// Gets the pod's own errors ("pod: …").
   MessageSink messages;

@@ -160,6 +160,27 @@ TEST_F(Units, InteractiveUsesTheConsole) {
   EXPECT_EQ(value(t, "TTYPath"), "/dev/console");
 }
 
+TEST_F(Units, InteractiveWithoutATerminalRelaysStdinAndOutputAsAnyApp) {
+  pod_.interactive = true;
+  pod_.interactive_tty = false;
+  pod_.output_sockets = true;
+  std::string t = app_text();
+  EXPECT_EQ(value(t, "StandardInput"), "file:/crt/etc/stdin");
+  EXPECT_EQ(value(t, "StandardOutput"), "file:/crt/etc/stdout-web");
+  EXPECT_EQ(value(t, "StandardError"), "file:/crt/etc/stderr-web");
+  EXPECT_NE(value(t, "ExecStopPost").find("\"--flush-output\""), std::string::npos);
+  EXPECT_TRUE(values(t, "TTYPath").empty());
+  // With the terminal, the app has it alone, whatever the manifest says of
+  // sockets; without sockets (a pod of an older crt), nothing connects to
+  // one crt would not listen on.
+  pod_.interactive_tty = true;
+  EXPECT_EQ(value(app_text(), "StandardOutput"), "tty");
+  pod_.interactive_tty = false;
+  pod_.output_sockets = false;
+  EXPECT_EQ(value(app_text(), "StandardInput"), "null");
+  EXPECT_EQ(value(app_text(), "StandardOutput"), "journal");
+}
+
 TEST_F(Units, HostileValuesAreEscaped) {
   app().exec_path = "/opt/my app/$bin%";
   app().argv = {"-a", "", "\"q\" 'q' \\", "x\ny\tz", "caf\xc3\xa9", "\xff"};

@@ -70,9 +70,9 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
     // An app with the user's terminal; or any interactive app of a pod that
     // an older crt started.
     if (info.manifest->interactive && !info.manifest->output_sockets)
-      print_message(
-          "pod " + e.uuid +
-          " ran its app with --interactive on a terminal: the app's output went to crt run, not to the journal");
+      print_message("pod " + e.uuid + " ran its app with --interactive " +
+                    (info.manifest->interactive_tty ? "on a terminal" : "under an older crt") +
+                    ": the app's output went to crt run, not to the journal");
     std::vector<std::string> apps;
     for (const auto& m : info.manifest->apps) apps.push_back(m.name);
     if (!a->app.empty()) {
