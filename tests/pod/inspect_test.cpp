@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/json_text.hpp"
@@ -69,6 +71,13 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   r = crt({"inspect", uuid});
   EXPECT_THAT(r.out, HasSubstr("CapBnd:       00000000a80425fb = cap_chown"));
   EXPECT_THAT(r.out, HasSubstr("seccomp:      filter"));
+  // The mounts' columns line up, also past a long target
+  // (/proc/sys/kernel/random/boot_id).
+  std::set<size_t> type_columns;
+  std::istringstream lines(r.out.substr(r.out.find("  mounts:\n")));
+  for (std::string line; std::getline(lines, line) && line != "  environment:";)
+    if (line.rfind("    /", 0) == 0) type_columns.insert(line.find_first_not_of(' ', line.find(' ', 4)));
+  EXPECT_EQ(type_columns.size(), 1U) << r.out;
   crt({"stop", uuid});
   p.wait();
   r = crt({"inspect", uuid, "--format=json"});

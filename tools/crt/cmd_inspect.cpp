@@ -1,5 +1,6 @@
 // crt inspect: what the kernel says about a pod's apps.
 
+#include <algorithm>
 #include <cstdio>
 
 #include "commands.hpp"
@@ -76,8 +77,15 @@ void print_text(const json& pod) {
                             "cpu_period_us", "cpu_max"})
         if (r.contains(k)) std::printf("  %-13s %s\n", (std::string(k) + ":").c_str(), s(r[k]).c_str());
       std::printf("  mounts:\n");
+      // Columns as wide as the longest target and type.
+      int target_width = 28, type_width = 8;
       for (const auto& m : a["mounts"]) {
-        std::printf("    %-28s %-8s %s\n", s(m["target"]).c_str(), s(m["type"]).c_str(), s(m["source"]).c_str());
+        target_width = std::max(target_width, static_cast<int>(s(m["target"]).size()));
+        type_width = std::max(type_width, static_cast<int>(s(m["type"]).size()));
+      }
+      for (const auto& m : a["mounts"]) {
+        std::printf("    %-*s %-*s %s\n", target_width, s(m["target"]).c_str(), type_width, s(m["type"]).c_str(),
+                    s(m["source"]).c_str());
         if (m.contains("lowerdir")) {
           std::printf("      lower: %s\n", s(m["lowerdir"]).c_str());
           std::printf("      upper: %s\n", s(m["upperdir"]).c_str());
