@@ -1,6 +1,5 @@
 #include "registry/auth.hpp"
 
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
+#include "common/libcrypto.hpp"
 
 namespace crt::registry {
 
@@ -109,8 +109,8 @@ Credentials parse_creds(std::string_view s) {
 
 std::string base64_encode(std::string_view in) {
   std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
+  int n = libcrypto().EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                      reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
   out.resize(static_cast<size_t>(n));
   return out;
 }
@@ -120,8 +120,8 @@ std::string base64_decode(std::string_view in) {
   s.erase(std::remove_if(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); }), s.end());
   if (s.size() % 4 != 0) throw Error("invalid base64");
   std::string out(3 * s.size() / 4 + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
-                          static_cast<int>(s.size()));
+  int n = libcrypto().EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
   if (n < 0) throw Error("invalid base64");
   size_t len = static_cast<size_t>(n);
   // EVP_DecodeBlock counts the padding as zero bytes.

@@ -1,36 +1,39 @@
 #include "store/digest.hpp"
 
-#include <openssl/evp.h>
-
 #include "common/error.hpp"
+#include "common/libcrypto.hpp"
 
 namespace crt::store {
 
 struct Sha256::Ctx {
   EVP_MD_CTX* md = nullptr;
-  ~Ctx() { EVP_MD_CTX_free(md); }
+  ~Ctx() {
+    if (md != nullptr) libcrypto().EVP_MD_CTX_free(md);
+  }
 };
 
 Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
-  ctx_->md = EVP_MD_CTX_new();
-  if (ctx_->md == nullptr || EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) != 1)
+  const LibCrypto& c = libcrypto();
+  ctx_->md = c.EVP_MD_CTX_new();
+  if (ctx_->md == nullptr || c.EVP_DigestInit_ex(ctx_->md, c.EVP_sha256(), nullptr) != 1)
     throw Error("initializing SHA-256");
 }
 
 Sha256::~Sha256() = default;
 
 void Sha256::reset() {
-  if (EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) != 1) throw Error("initializing SHA-256");
+  const LibCrypto& c = libcrypto();
+  if (c.EVP_DigestInit_ex(ctx_->md, c.EVP_sha256(), nullptr) != 1) throw Error("initializing SHA-256");
 }
 
 void Sha256::update(const void* data, size_t size) {
-  if (EVP_DigestUpdate(ctx_->md, data, size) != 1) throw Error("computing SHA-256");
+  if (libcrypto().EVP_DigestUpdate(ctx_->md, data, size) != 1) throw Error("computing SHA-256");
 }
 
 std::string Sha256::hex() {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_DigestFinal_ex(ctx_->md, out, &len) != 1) throw Error("computing SHA-256");
+  if (libcrypto().EVP_DigestFinal_ex(ctx_->md, out, &len) != 1) throw Error("computing SHA-256");
   static constexpr char kHex[] = "0123456789abcdef";
   std::string s;
   for (unsigned i = 0; i < len; ++i) {

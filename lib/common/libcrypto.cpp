@@ -1,0 +1,15 @@
+#include "common/libcrypto.hpp"
+
+namespace crt {
+
+const LibCrypto& libcrypto() {
+  static const LibCrypto table = [] {
+    LateLibrary lib("libcrypto.so.3", "compute SHA-256 digests and base64", "libssl3");
+    LibCrypto api;
+    CRT_LIBCRYPTO_FUNCTIONS(CRT_LATE_RESOLVE)
+    return api;
+  }();
+  return table;
+}
+
+}  // namespace crt
