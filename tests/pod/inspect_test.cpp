@@ -78,6 +78,7 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   for (std::string line; std::getline(lines, line) && line != "  environment:";)
     if (line.rfind("    /", 0) == 0) type_columns.insert(line.find_first_not_of(' ', line.find(' ', 4)));
   EXPECT_EQ(type_columns.size(), 1U) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("    /proc/sys/kernel/random/boot_id "));
   crt({"stop", uuid});
   p.wait();
   r = crt({"inspect", uuid, "--format=json"});

@@ -77,7 +77,8 @@ void print_text(const json& pod) {
                             "cpu_period_us", "cpu_max"})
         if (r.contains(k)) std::printf("  %-13s %s\n", (std::string(k) + ":").c_str(), s(r[k]).c_str());
       std::printf("  mounts:\n");
-      // Columns as wide as the longest target and type.
+      // Columns of at least 28 and 8 characters, wider for a longer target
+      // or type (every pod has /proc/sys/kernel/random/boot_id).
       int target_width = 28, type_width = 8;
       for (const auto& m : a["mounts"]) {
         target_width = std::max(target_width, static_cast<int>(s(m["target"]).size()));
