@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 
@@ -40,6 +41,14 @@ FileLock FileLock::try_acquire(UniqueFd fd, Mode mode) {
     throw_errno("locking");
   }
   return FileLock(std::move(fd));
+}
+
+bool FileLock::still_at(const std::filesystem::path& path) const {
+  struct stat held {
+  }, named{};
+  if (::fstat(fd_.get(), &held) < 0) throw_errno("checking a lock");
+  if (::stat(path.c_str(), &named) < 0) return false;
+  return held.st_dev == named.st_dev && held.st_ino == named.st_ino;
 }
 
 void FileLock::inherit_on_exec() {

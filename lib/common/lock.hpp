@@ -21,6 +21,10 @@ class FileLock {
 
   [[nodiscard]] bool valid() const { return fd_.valid(); }
   [[nodiscard]] int fd() const { return fd_.get(); }
+  /// True if `path` still names the file this lock is held on: someone who
+  /// removes lock files (after taking the lock) may have unlinked it between
+  /// our open and our flock.
+  [[nodiscard]] bool still_at(const std::filesystem::path& path) const;
   /// Lets the lock fd survive exec, so a child keeps the lock after we die.
   void inherit_on_exec();
 

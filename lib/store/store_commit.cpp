@@ -91,8 +91,19 @@ void Store::remove_stale_tmp() const {
   std::error_code ec;
   for (const auto& de : stdfs::directory_iterator(root_ / "tmp", ec)) {
     std::string ext = de.path().extension();
-    // Lock files stay; partial blobs are kept for resuming (gc removes them).
-    if (ext == ".lock" || ext == ".partial") continue;
+    // Partial blobs are kept for resuming (gc removes them).
+    if (ext == ".partial") continue;
+    if (ext == ".lock") {
+      // A lock file without its directory: a work directory's creator or
+      // remover was killed between the two. WorkDir checks, once it holds
+      // the lock, that the file is still there, so removing it is safe.
+      stdfs::path dir = de.path();
+      dir.replace_extension();
+      if (stdfs::exists(dir)) continue;
+      FileLock l = FileLock::try_acquire(de.path(), FileLock::Mode::kExclusive);
+      if (l.valid() && l.still_at(de.path()) && !stdfs::exists(dir)) ::unlink(de.path().c_str());
+      continue;
+    }
     stdfs::path lockfile = de.path().string() + ".lock";
     FileLock l = FileLock::try_acquire(lockfile, FileLock::Mode::kExclusive);
     if (!l.valid()) continue;  // in use

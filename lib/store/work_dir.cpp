@@ -37,7 +37,9 @@ WorkDir::WorkDir(const stdfs::path& tmp, const std::string& prefix) {
     if (raw < 0 && errno == EEXIST) continue;
     if (raw < 0) throw_errno("creating " + quote(lockfile));
     FileLock lock = FileLock::try_acquire(UniqueFd(raw), FileLock::Mode::kExclusive);
-    if (!lock.valid()) continue;  // not ours after all; try another name
+    // Not ours after all, or taken for an abandoned lock file and removed
+    // (Store::remove_stale_tmp) between our open and our flock.
+    if (!lock.valid() || !lock.still_at(lockfile)) continue;
     if (::mkdir(dir.c_str(), 0700) < 0) {
       int err = errno;
       ::unlink(lockfile.c_str());

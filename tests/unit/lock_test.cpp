@@ -56,6 +56,17 @@ TEST(FileLock, KeptAcrossExecWhenAsked) {
   EXPECT_EQ(::fcntl(a.fd(), F_GETFD) & FD_CLOEXEC, 0);
 }
 
+TEST(FileLock, KnowsWhetherItsFileIsStillThere) {
+  test::Scratch s;
+  FileLock a = FileLock::acquire(s / "lock", Mode::kExclusive);
+  EXPECT_TRUE(a.still_at(s / "lock"));
+  std::filesystem::remove(s / "lock");
+  EXPECT_FALSE(a.still_at(s / "lock"));
+  FileLock b = FileLock::acquire(s / "lock", Mode::kExclusive);
+  EXPECT_FALSE(a.still_at(s / "lock")) << "another file of the same name";
+  EXPECT_TRUE(b.still_at(s / "lock"));
+}
+
 TEST(FileLock, UnopenablePathThrows) {
   test::Scratch s;
   EXPECT_THROW(FileLock::acquire(s / "no" / "lock", Mode::kShared), Error);

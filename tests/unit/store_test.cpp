@@ -317,6 +317,20 @@ TEST_F(StoreTest, StaleWorkDirectoryOfACrashedImportIsCleanedUp) {
   EXPECT_TRUE(tmp().empty());
 }
 
+TEST_F(StoreTest, LockFileLeftWithoutItsWorkDirectoryIsCleanedUp) {
+  // An import killed between creating its lock file and its directory, or
+  // between removing the two.
+  write_text(root() / "tmp" / "import.abc123.lock", "");
+  import("rootfs", "a");
+  EXPECT_TRUE(tmp().empty());
+}
+
+TEST_F(StoreTest, LockFileOfAWorkDirectoryBeingCreatedIsLeftAlone) {
+  FileLock held = FileLock::acquire(root() / "tmp" / "import.busy01.lock", FileLock::Mode::kExclusive);
+  import("rootfs", "a");
+  EXPECT_EQ(tmp(), (Strings{"import.busy01.lock"}));
+}
+
 TEST_F(StoreTest, WorkDirectoryOfARunningImportIsLeftAlone) {
   write_text(root() / "tmp" / "import.busy01" / "tree" / "file", "in progress");
   FileLock held = FileLock::acquire(root() / "tmp" / "import.busy01.lock", FileLock::Mode::kExclusive);
