@@ -1,11 +1,12 @@
 #include "net/inspect.hpp"
-#include "runtime/inspect.hpp"
 
 #include <libmount.h>
 #include <sys/capability.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -15,6 +16,7 @@
 #include "common/fs.hpp"
 #include "common/libmount.hpp"
 #include "runtime/app_process.hpp"
+#include "runtime/inspect.hpp"
 
 namespace crt::runtime {
 
@@ -213,6 +215,18 @@ json inspect_pod(const PodEntry& pod, const std::string& app_name, bool show_env
     for (const auto& a : info.manifest->apps) out["apps"].push_back(inspect_app(pod, *info.manifest, a, show_env));
   }
   return out;
+}
+
+bool is_no_limit(std::string_view key, std::string_view value) {
+  if (key == "memory_max") {
+    if (value == "max") return true;
+    // cgroup v1 reports its largest page count in bytes.
+    uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    return value == std::to_string(static_cast<uint64_t>(INT64_MAX) / page * page);
+  }
+  if (key == "cpu_quota_us") return value == "-1";
+  if (key == "cpu_max") return value.substr(0, 4) == "max ";
+  return false;
 }
 
 }  // namespace crt::runtime

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "runtime/pods.hpp"
 
@@ -15,5 +16,10 @@ namespace crt::runtime {
 /// /proc and cgroupfs. The pod's network: its attachments, and the
 /// interfaces, addresses and routes inside its namespace. `app`: only that app.
 nlohmann::json inspect_pod(const PodEntry& pod, const std::string& app, bool show_env);
+
+/// True if `value`, as inspect_pod() reports resource figure `key`, means
+/// "no limit": cgroup v2's "max", v1's -1 quota, or v1's largest memory
+/// limit (9223372036854771712 with 4 KiB pages).
+bool is_no_limit(std::string_view key, std::string_view value);
 
 }  // namespace crt::runtime

@@ -13,8 +13,9 @@
 namespace crt::test {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::ContainsRegex;
+using ::testing::HasSubstr;
 
 class InspectTest : public PodTest {};
 
@@ -71,6 +72,7 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   r = crt({"inspect", uuid});
   EXPECT_THAT(r.out, HasSubstr("CapBnd:       00000000a80425fb = cap_chown"));
   EXPECT_THAT(r.out, HasSubstr("seccomp:      filter"));
+  EXPECT_THAT(r.out, ContainsRegex("\n  memory_max: +99999744\n"));
   // The mounts' columns line up, also past a long target
   // (/proc/sys/kernel/random/boot_id).
   std::set<size_t> type_columns;

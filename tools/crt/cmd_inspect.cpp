@@ -75,7 +75,9 @@ void print_text(const json& pod) {
       std::printf("  cgroup:       %s\n", r.contains("cgroup") ? s(r["cgroup"]).c_str() : "?");
       for (const char* k : {"memory_current", "memory_max", "cpu_usage_nsec", "cpu_usage_usec", "pod_cpu_usage_nsec", "cpu_quota_us",
                             "cpu_period_us", "cpu_max"})
-        if (r.contains(k)) std::printf("  %-13s %s\n", (std::string(k) + ":").c_str(), s(r[k]).c_str());
+        if (r.contains(k))
+          std::printf("  %-20s %s%s\n", (std::string(k) + ":").c_str(), s(r[k]).c_str(),
+                      runtime::is_no_limit(k, s(r[k])) ? " (no limit)" : "");
       std::printf("  mounts:\n");
       // Columns of at least 28 and 8 characters, wider for a longer target
       // or type (every pod has /proc/sys/kernel/random/boot_id).
