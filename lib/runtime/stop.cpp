@@ -103,9 +103,13 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
       if (wait_exited(pod.path, std::chrono::seconds(2))) return;
       throw Error("it is locked but its systemd-nspawn is not running");
     }
-    ::kill(pid, SIGTERM);
     if (force) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      // What nspawn does on a second SIGTERM: kill the pod's init (or, before
+      // there is one, nspawn). Two SIGTERMs sent here could reach nspawn as
+      // one, which is an orderly stop.
+      std::optional<pid_t> leader = pod_leader(pid);
+      ::kill(leader ? *leader : pid, SIGKILL);
+    } else {
       ::kill(pid, SIGTERM);
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
