@@ -170,7 +170,7 @@ void clean_family(const char* save_tool, const char* restore_tool) {
   if (!tables || tables->count("nat") == 0) return;  // no nat table: nothing of portmap's
   std::string script = portmap_removal_script((*tables)["nat"]);
   if (script.empty()) return;
-  ProgramResult r = run_program({restore_tool, "--noflush"}, env, script);
+  ProgramResult r = run_program({restore_tool, "-w", "--noflush"}, env, script);
   if (r.status != 0) throw Error(std::string("removing portmap's unused chains with ") + restore_tool + ": " + r.err);
 }
 

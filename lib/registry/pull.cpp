@@ -59,6 +59,7 @@ store::Image pull_image(store::Store& store, const RemoteReference& ref, const P
     }
     if (auto name = ref.store_name()) in.names.push_back(*name);
     in.repo_digests.push_back(ref.name() + "@" + m.digest);
+    in.cancelled = opts.cancelled;
     return store.commit_image(in, progress);
   } catch (const NotFound& e) {
     // Kept apart: a short name's next registry is tried after a miss.

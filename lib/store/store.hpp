@@ -33,6 +33,8 @@ struct ImageInput {
   std::vector<LayerInput> layers;
   std::vector<Reference> names;
   std::vector<std::string> repo_digests;
+  /// Asked as layers are unpacked; true gives up the import ("interrupted").
+  std::function<bool()> cancelled;
 };
 
 /// What `gc` removed.

@@ -174,7 +174,10 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
     progress.start(task, "unpacking", l.size);
     ExtractOptions opts;
     opts.copy_fd = copy.get();
-    opts.on_progress = [&](uint64_t n) { progress.update(task, n); };
+    opts.on_progress = [&](uint64_t n) {
+      if (in.cancelled && in.cancelled()) throw Error("interrupted");
+      progress.update(task, n);
+    };
     ExtractedLayer x = extract_layer(*src, work.path() / "tree", {l.digest, l.size, diff_id}, opts);
     if (!have_blob) {
       if (::fsync(copy.get()) < 0) throw_errno("syncing the layer blob");

@@ -66,6 +66,14 @@ GcResult Store::gc(const PinnedLayers& pinned) {
     fs::remove_tree(de.path());
   }
   for (const auto& de : stdfs::directory_iterator(root_ / "locks", ec)) ::unlink(de.path().c_str());
+  // The index's temporary copy, left by a writer killed before its rename
+  // (those of blobs are not named above, so they went with the blobs).
+  for (const auto& de : stdfs::directory_iterator(root_, ec)) {
+    if (de.path().filename().string().rfind(".index.json.", 0) != 0) continue;
+    r.bytes += disk_usage(de.path());
+    ++r.tmp;
+    ::unlink(de.path().c_str());
+  }
   return r;
 }
 

@@ -214,16 +214,49 @@ TEST_F(ImageStore, GcRemovesWhatNoImageUses) {
   EXPECT_EQ(store_.gc({}).trees, 0u) << "everything is in use";
   // A leftover of an interrupted pull.
   test::write_text(store_.root() / "tmp" / ("blob-" + std::string(64, 'f') + ".partial"), "half");
+  // Temporary copies of writers killed before their rename.
+  test::write_text(store_.root() / ".index.json.Ab12Cd", "[");
+  test::write_text(store_.root() / "blobs" / "sha256" / ("." + std::string(64, 'e') + ".Ab12Cd"), "half");
   store_.remove("layout:a", [&] { return std::set<std::string>{images[0].layers[1]}; });
   EXPECT_EQ(trees().size(), 2u) << "a layer a pod uses stays";
   GcResult r = store_.gc({});
   EXPECT_EQ(r.trees, 1u);
-  EXPECT_EQ(r.tmp, 1u);
+  EXPECT_EQ(r.tmp, 2u);
+  EXPECT_FALSE(stdfs::exists(store_.root() / ".index.json.Ab12Cd"));
   EXPECT_EQ(trees(), Strings{images[1].layers[0].substr(7)});
   EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
   EXPECT_EQ(store_.find("layout:b")->id, images[1].id) << "b is whole";
   Strings left = blobs();
   EXPECT_EQ(left.size(), 3u) << "b's manifest, configuration and layer";
+}
+
+TEST_F(ImageStore, AnImportAskedToStopLeavesNothing) {
+  std::vector<test::LayerEntry> files;
+  for (int i = 0; i < 8; ++i)
+    files.push_back(test::file("f" + std::to_string(i), std::string(1 << 20, static_cast<char>('a' + i))));
+  std::string layer = test::make_layer(files, test::Compression::kNone);
+  std::string digest = test::digest_of(layer);
+  store_.blobs().put(digest, layer);
+  ImageInput in;
+  in.config = json{{"rootfs", {{"type", "layers"}, {"diff_ids", {digest}}}}}.dump();
+  in.layers.push_back({"application/vnd.oci.image.layer.v1.tar", digest, static_cast<int64_t>(layer.size()), {}});
+  in.names.push_back(parse_reference("stopped:1"));
+  int asked = 0;
+  in.cancelled = [&] { return ++asked == 2; };  // Ctrl-C while the layer is unpacked
+  Progress none;
+  try {
+    store_.commit_image(in, none);
+    ADD_FAILURE() << "the import went on";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("interrupted"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(asked, 2);
+  EXPECT_TRUE(trees().empty());
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+  EXPECT_FALSE(store_.find("stopped:1"));
+  in.cancelled = {};
+  store_.commit_image(in, none);
+  EXPECT_EQ(trees(), Strings{digest.substr(7)}) << "the next import completes";
 }
 
 TEST_F(ImageStore, BlobWriterResumesWhatWasWritten) {
