@@ -91,8 +91,9 @@ TEST(Generator, BrokenPodFileIsSkippedAndBootGoesOn) {
   EXPECT_THAT(r.out, AnyOf(HasSubstr("running"), HasSubstr("degraded")));
   // A container has no /dev/kmsg: the generator logs to the journal once
   // journald runs (here: at daemon-reload).
-  std::string log = host->sh("systemctl daemon-reload; sleep 0.2; journalctl -t crt-generator -b --no-pager -o cat").out;
-  EXPECT_THAT(log, HasSubstr("/etc/crt/pods/broken.pod:3: Colour: unknown key in [App web]"));
+  host->sh("systemctl daemon-reload");
+  EXPECT_TRUE(eventually("journalctl -t crt-generator -b --no-pager -o cat",
+                         "/etc/crt/pods/broken.pod:3: Colour: unknown key in [App web]"));
   EXPECT_EQ(host->sh("systemctl is-active crt-booted.service").out, "active\n");
   r = host->sh("/usr/local/lib/systemd/system-generators/crt-generator --dry-run");
   EXPECT_EQ(r.status, 254);
@@ -305,8 +306,8 @@ TEST(Template, StopSendsSigtermAndExitStatusReachesTheUnit) {
 TEST(Template, RestartPolicyRestartsThePod) {
   host->sh(busybox_dropin("echo run; exit 1", "", "Restart=on-failure\nRestartSec=100ms\nStartLimitBurst=100\n"));
   host->sh("systemctl start crt@busybox.service", 60s);
-  EXPECT_TRUE(eventually("systemctl show crt@busybox.service -p NRestarts --value", "2", 40s) ||
-              eventually("systemctl show crt@busybox.service -p NRestarts --value", "3", 5s));
+  EXPECT_TRUE(eventually("[ \"$(systemctl show crt@busybox.service -p NRestarts --value)\" -ge 2 ] && echo restarted",
+                         "restarted", 40s));
   host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
 }
 

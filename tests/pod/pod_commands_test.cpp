@@ -233,9 +233,10 @@ TEST_F(PodCommandsTest, StopEarlyInTheBootIsStillPrompt) {
   while (!std::filesystem::exists(pod_dir(uuid) + "/pid") && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   auto start = std::chrono::steady_clock::now();
-  Result r = crt({"stop", uuid});
+  Result r = crt({"stop", "--timeout=60", uuid});
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(8));  // the timeout is 10 s
+  // Not its timeout: the rest of the boot, the stop and crt run's clean-up.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(30));
   EXPECT_EQ(status_field(uuid, "state"), "exited");
   // Stopped on request, whether or not its app had started: not a failure.
   Result run = p.wait();
@@ -291,7 +292,8 @@ TEST_F(PodCommandsTest, ForceStopIsImmediate) {
   auto start = std::chrono::steady_clock::now();
   Result r = crt({"stop", "--force", uuid});
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(3));
+  // Well under the 10 s an orderly stop would wait for the app.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(8));
   p.wait();
 }
 
@@ -406,6 +408,8 @@ TEST_F(PodCommandsTest, LogsOfOneAppAndFollowedUntilThePodExits) {
 TEST_F(PodCommandsTest, LogsTakeTheLastLinesOrThoseSinceATimeWithTimestamps) {
   std::string file = dir_ + "/uuid";
   Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                  // With journald up, which stamps a line when it reads it.
+                  "until [ -S /run/systemd/journal/io.systemd.journal ]; do sleep 0.05; done; "
                   "echo one; sleep 1.5; echo two; echo three"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::string uuid = wait_uuid(file);

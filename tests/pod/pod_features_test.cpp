@@ -69,9 +69,11 @@ TEST_F(PodFeaturesTest, RecursiveHostVolumeBringsItsSubmounts) {
 }
 
 TEST_F(PodFeaturesTest, EmptyVolumeIsSharedBetweenAppsWithItsModeAndOwner) {
-  Result r = crt({"run", "--volume=shared,kind=empty,mode=0750,uid=33,gid=33", "--mount=volume=shared,target=/shared",
-                  "busybox", "--name=writer", "--", "/bin/sh", "-c", "echo hi > /shared/note", "---", "busybox",
-                  "--name=reader", "--", "/bin/sh", "-c", "sleep 1; cat /shared/note; stat -c '%a %u %g' /shared"});
+  Result r =
+      crt({"run", "--volume=shared,kind=empty,mode=0750,uid=33,gid=33", "--mount=volume=shared,target=/shared",
+           "busybox", "--name=writer", "--", "/bin/sh", "-c", "echo hi > /shared/.note; mv /shared/.note /shared/note",
+           "---", "busybox", "--name=reader", "--", "/bin/sh", "-c",
+           "until [ -e /shared/note ]; do sleep 0.05; done; cat /shared/note; stat -c '%a %u %g' /shared"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("reader: hi\n"));
   EXPECT_THAT(r.out, HasSubstr("reader: 750 33 33\n"));
@@ -155,8 +157,10 @@ TEST_F(PodFeaturesTest, RestartGivesUpAtTheStartLimit) {
 
 TEST_F(PodFeaturesTest, StatusCountsRestartsOfARunningApp) {
   std::string file = dir_ + "/uuid";
+  // Restarted once, then it runs: more restarts would soon reach systemd's
+  // start limit, and the pod would end before the test stops it.
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--restart=always", "--", "/bin/sh", "-c",
-                      "sleep 0.2"}),
+                      "[ -e /again ] && exec sleep 60; touch /again; sleep 0.2"}),
             {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string uuid = wait_uuid(file);
   std::string restarts;
@@ -172,16 +176,16 @@ TEST_F(PodFeaturesTest, StatusCountsRestartsOfARunningApp) {
 }
 
 TEST_F(PodFeaturesTest, NotifyAppHoldsThePodsReadinessUntilReady) {
-  // notify-ready sleeps 3 s, then sends READY=1 through the socket systemd
+  // notify-ready sleeps 6 s, then sends READY=1 through the socket systemd
   // gives a Type=notify service.
   std::string bin_dir = stdfs::path(NOTIFY_READY_BIN).parent_path();
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file,
                       "--volume=bin,kind=host,source=" + bin_dir + ",readOnly=true", "busybox", "--notify",
-                      "--mount=volume=bin,target=/opt/bin", "--", "/opt/bin/notify-ready", "3"}),
+                      "--mount=volume=bin,target=/opt/bin", "--", "/opt/bin/notify-ready", "6"}),
             {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string uuid = wait_uuid(file);
-  wait_app_pid(uuid, "busybox");
+  ASSERT_GT(wait_app_pid(uuid, "busybox"), 0);
   Result early = crt({"status", "--wait-ready=1s", uuid});
   EXPECT_NE(early.status, 0) << "ready before the app said so: " << early.out;
   Result ready = crt({"status", "--wait-ready=30s", uuid});
@@ -203,8 +207,11 @@ TEST_F(PodFeaturesTest, ExitPolicies) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
   // on-any-exit: a successful exit stops the others.
   start = std::chrono::steady_clock::now();
-  r = crt({"run", "--exit-policy=on-any-exit", "busybox", "--name=quick", "--", "/bin/true", "---", "busybox",
-           "--name=slow", "--", "/bin/sleep", "60"});
+  // quick ends once slow runs: a pod stopped before slow's start would have
+  // no status of slow's.
+  r = crt({"run", "--exit-policy=on-any-exit", "--volume=s,kind=empty", "--mount=volume=s,target=/s", "busybox",
+           "--name=quick", "--", "/bin/sh", "-c", "until [ -e /s/up ]; do sleep 0.05; done", "---", "busybox",
+           "--name=slow", "--", "/bin/sh", "-c", "touch /s/up; exec sleep 60"});
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
   EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;  // slow was stopped: the first failure
 }

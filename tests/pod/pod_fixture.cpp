@@ -213,12 +213,18 @@ pid_t PodTest::wait_app_pid(const std::string& uuid, const std::string& app, std
 }
 
 std::string PodTest::wait_uuid(const std::string& file) const {
-  for (int i = 0; i < 1000; ++i) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < until) {
     std::string s = read_file(file);
     if (s.size() >= 36) return s.substr(0, 36);
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return {};
+}
+
+void PodTest::import_stage1_and_busybox() {
+  Result r = crt({"run", "--net=none", "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
 }
 
 std::string PodTest::proc_status(pid_t pid, const std::string& key) {

@@ -40,8 +40,13 @@ class PodTest : public ::testing::Test {
   pid_t wait_app_pid(const std::string& uuid, const std::string& app,
                      std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
 
-  /// Reads the UUID crt wrote with --uuid-file-save=<file>, waiting for it.
+  /// Reads the UUID crt wrote with --uuid-file-save=<file>, waiting for it
+  /// (up to a minute: a first pod imports stage1 and busybox first).
   std::string wait_uuid(const std::string& file) const;
+
+  /// Imports stage1 and busybox into the test's store by running a pod, so
+  /// that what a test times or interrupts next is the pod's start alone.
+  void import_stage1_and_busybox();
 
   /// The line of /proc/PID/status for `key` ("CapBnd" -> "00000000a80425fb").
   static std::string proc_status(pid_t pid, const std::string& key);

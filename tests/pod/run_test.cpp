@@ -93,7 +93,7 @@ TEST_F(RunTest, AFloodOfOutputReachesTheUserWhole) {
   constexpr size_t kLines = 3'000'000;
   Result r = crt({"run", "--net=none", "busybox", "--", "/bin/sh", "-c",
                   "yes 2>/dev/null | head -n " + std::to_string(kLines) + "; echo end"},
-                 {.env = {}, .timeout = std::chrono::seconds(180), .input = {}, .new_session = false});
+                 {.env = {}, .timeout = std::chrono::seconds(600), .input = {}, .new_session = false});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out.size(), 2 * kLines + 4);
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), 'y'), static_cast<long>(kLines));
@@ -108,8 +108,10 @@ TEST_F(RunTest, ImageCommandRunsWithoutArguments) {
 
 TEST_F(RunTest, MultiAppPodExitsWithFirstFailedApp) {
   // "bad" fails after "ok" has ended; otherwise the policy stops "ok" (143).
-  Result r = crt({"run", "busybox", "--name=ok", "--", "/bin/true", "---", "busybox", "--name=bad", "--", "/bin/sh",
-                  "-c", "sleep 0.5; exit 3"});
+  // ok's last act leaves a mark; bad waits for it, then for ok's end.
+  Result r = crt({"run", "--volume=s,kind=empty", "--mount=volume=s,target=/s", "busybox", "--name=ok", "--",
+                  "/bin/touch", "/s/done", "---", "busybox", "--name=bad", "--", "/bin/sh", "-c",
+                  "until [ -e /s/done ]; do sleep 0.05; done; sleep 0.5; exit 3"});
   EXPECT_EQ(r.status, 3) << r.err;
   std::string status_dir = pod_dir(pods("run").at(0)) + "/status/";
   EXPECT_THAT(read_file(status_dir + "ok"), HasSubstr("\"status\":0"));

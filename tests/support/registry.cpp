@@ -89,7 +89,17 @@ LocalRegistry::LocalRegistry(const std::string& dir, const RegistryConfig& c)
     : dir_(dir), storage_(c.storage.empty() ? dir + "/storage" : c.storage), log_(dir + "/registry.log") {
   stdfs::create_directories(dir_);
   stdfs::create_directories(storage_);
-  port_ = free_port();
+  // free_port() only finds a port that was free: another process may take
+  // it before the registry binds it. Then it is tried again on another.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    port_ = free_port();
+    if (start(c)) return;
+    if (log().find("address already in use") == std::string::npos) break;
+  }
+  throw std::runtime_error("docker-registry did not start: " + log());
+}
+
+bool LocalRegistry::start(const RegistryConfig& c) {
   std::string y = "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n";
   y += "storage:\n  filesystem:\n    rootdirectory: " + storage_ + "\n  delete:\n    enabled: true\n";
   y += "http:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n";
@@ -113,15 +123,19 @@ LocalRegistry::LocalRegistry(const std::string& dir, const RegistryConfig& c)
     ::execl("/usr/bin/docker-registry", "docker-registry", "serve", conf.c_str(), nullptr);
     _exit(127);
   }
-  for (int i = 0; i < 200; ++i) {
-    if (can_connect(port_)) return;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < until) {
+    if (can_connect(port_)) return true;
     if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
       pid_ = -1;
-      break;
+      return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
-  throw std::runtime_error("docker-registry did not start: " + log());
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  return false;
 }
 
 LocalRegistry::~LocalRegistry() {
@@ -139,7 +153,15 @@ std::string LocalRegistry::log() const { return read_file(log_); }
 
 int LocalRegistry::requests_for(const std::string& path_part) const {
   // Access log lines: 127.0.0.1 - - [date] "GET /v2/… HTTP/1.1" 200 …
+  // The registry writes a request's line after its response: read once the
+  // log has not grown for 100 ms.
   std::string l = log();
+  for (int i = 0, still = 0; i < 60 && still < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::string now = log();
+    still = now.size() == l.size() ? still + 1 : 0;
+    l = std::move(now);
+  }
   int n = 0;
   for (size_t pos = 0; (pos = l.find("\"GET /v2/", pos)) != std::string::npos; ++pos) {
     size_t end = l.find('"', pos + 1);

@@ -41,6 +41,9 @@ class LocalRegistry {
   [[nodiscard]] int requests_for(const std::string& path_part) const;
 
  private:
+  /// Starts docker-registry on port_; false if it exited or did not listen
+  /// within 30 s (then it is gone).
+  bool start(const RegistryConfig& c);
   std::string dir_;
   std::string storage_;
   std::string log_;

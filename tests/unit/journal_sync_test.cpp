@@ -96,7 +96,7 @@ TEST(SyncJournal, AStopEndsTheWaitAtTheNextSlice) {
   int asked = 0;
   EXPECT_FALSE(sync_journal(std::chrono::minutes(2), [&] { return ++asked < 2; }, j.path()));
   EXPECT_EQ(asked, 2);
-  EXPECT_LT(since(start), milliseconds(1500));
+  EXPECT_LT(since(start), milliseconds(4000));  // not the 2 minutes
 }
 
 TEST(SyncJournal, TheTimeoutEndsAWaitWithoutAnswer) {
@@ -104,7 +104,7 @@ TEST(SyncJournal, TheTimeoutEndsAWaitWithoutAnswer) {
   auto start = Clock::now();
   EXPECT_FALSE(sync_journal(milliseconds(700), {}, j.path()));
   EXPECT_GE(since(start), milliseconds(650));
-  EXPECT_LT(since(start), milliseconds(1500));
+  EXPECT_LT(since(start), milliseconds(4000));
 }
 
 TEST(SyncJournal, AnErrorAnswerOrNoJournaldIsFalseAtOnce) {
@@ -112,7 +112,7 @@ TEST(SyncJournal, AnErrorAnswerOrNoJournaldIsFalseAtOnce) {
   EXPECT_FALSE(sync_journal(std::chrono::seconds(5), {}, j.path()));
   auto start = Clock::now();
   EXPECT_FALSE(sync_journal(std::chrono::seconds(5), {}, "/nonexistent/io.systemd.journal"));
-  EXPECT_LT(since(start), milliseconds(100));
+  EXPECT_LT(since(start), milliseconds(1000));  // not the 5 s
 }
 
 TEST(FlushOutput, NamesTheAppAndWaitsForCrtsAnswer) {
