@@ -84,12 +84,6 @@ void MachineManager::unregister_machine(const std::string& name) {
   }
 }
 
-void MachineManager::terminate_machine(const std::string& name) {
-  call("terminating machine " + quote(name), [&] {
-    manager(bus_)->callMethod("TerminateMachine").onInterface(kManager).withArguments(name);
-  });
-}
-
 void MachineManager::kill_machine(const std::string& name, const std::string& who, int signal) {
   call("sending signal " + std::to_string(signal) + " to machine " + quote(name), [&] {
     manager(bus_)->callMethod("KillMachine").onInterface(kManager).withArguments(name, who, int32_t{signal});

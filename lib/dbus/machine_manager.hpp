@@ -54,8 +54,6 @@ class MachineManager {
   /// UnregisterMachine: forgets the machine without touching its processes.
   /// A machine that is gone already is no error.
   void unregister_machine(const std::string& name);
-  /// TerminateMachine: kills every process of the machine at once.
-  void terminate_machine(const std::string& name);
   /// KillMachine: sends `signal` to "leader" or "all".
   void kill_machine(const std::string& name, const std::string& who, int signal);
   /// What `machinectl poweroff` does: SIGRTMIN+4 to the machine's init, which

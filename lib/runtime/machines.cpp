@@ -1,5 +1,6 @@
 #include "runtime/machines.hpp"
 
+#include <signal.h>
 #include <systemd/sd-daemon.h>
 
 #include "common/error.hpp"
@@ -51,8 +52,11 @@ bool stop_pod_machine(const std::string& machine_name, bool force) {
   }
   if (!path) return false;
   with_context("stopping pod machine " + quote(machine_name), [&] {
+    // TerminateMachine stops the machine's scope: SIGTERM first, so an app
+    // that ignores it held the pod for its unit's stop timeout. Killing the
+    // pod's init is what nspawn does on a second SIGTERM.
     if (force)
-      mm.terminate_machine(machine_name);
+      mm.kill_machine(machine_name, "leader", SIGKILL);
     else
       mm.poweroff_machine(machine_name);
   });

@@ -22,7 +22,8 @@ std::vector<dbus::MachineEntry> list_machines();
 
 /// Stops a running pod through machined: gracefully (`machinectl poweroff`:
 /// the pod's systemd stops every app with SIGTERM, then exits), or at once
-/// (`force`: `machinectl terminate`). Returns false when machined does not
+/// (`force`: SIGKILL to the pod's init, `machinectl kill --kill-whom=leader
+/// --signal=KILL`). Returns false when machined does not
 /// know the machine; throws crt::Error when machined refuses.
 bool stop_pod_machine(const std::string& machine_name, bool force);
 

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <thread>
@@ -57,6 +59,28 @@ bool is_pods_nspawn(pid_t pid, const std::string& uuid) {
   return cmdline.find("systemd-nspawn") != std::string::npos && cmdline.find("--uuid=" + uuid) != std::string::npos;
 }
 
+/// A pidfd of `pid`; not valid when it is gone. Signals sent through it
+/// cannot reach another process that takes the PID later.
+/// (Through syscall(): Debian 12's <sys/pidfd.h> does not declare its
+/// functions extern "C".)
+UniqueFd open_pidfd(pid_t pid) { return UniqueFd(pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1); }
+
+bool send_signal(const UniqueFd& process, int sig) {
+  return process.valid() && ::syscall(SYS_pidfd_send_signal, process.get(), sig, nullptr, 0) == 0;
+}
+
+/// A pidfd of the pod's init, the child of nspawn `pid` (whose pidfd is
+/// `nspawn`); not valid before there is one.
+UniqueFd pod_leader_pidfd(pid_t pid, const UniqueFd& nspawn) {
+  std::optional<pid_t> leader = pod_leader(pid);
+  if (!leader) return {};
+  UniqueFd fd = open_pidfd(*leader);
+  // Still nspawn's child, and nspawn still the one we checked: the pidfd
+  // names the pod's init.
+  if (!fd.valid() || proc_status(*leader)["PPid"] != std::to_string(pid) || !send_signal(nspawn, 0)) return {};
+  return fd;
+}
+
 /// Whether the pod of nspawn `nspawn` takes an orderly stop.
 bool takes_orderly_stop_now(pid_t nspawn) {
   std::optional<pid_t> leader = pod_leader(nspawn);
@@ -86,7 +110,9 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
       return;
     }
     pid_t pid = read_pid(pod.path);
-    if (pid <= 0 || !is_pods_nspawn(pid, pod.uuid)) {
+    // Taken before the check, so that every signal goes to the nspawn checked.
+    UniqueFd nspawn = open_pidfd(pid);
+    if (!nspawn.valid() || !is_pods_nspawn(pid, pod.uuid)) {
       if (wait_exited(pod.path, std::chrono::seconds(2))) return;
       throw Error("it is locked but its systemd-nspawn is not running");
     }
@@ -96,25 +122,27 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     auto deadline = std::chrono::steady_clock::now() + (force ? std::chrono::milliseconds(10000) : timeout);
     if (!force)
       while (!takes_orderly_stop_now(pid) && std::chrono::steady_clock::now() < deadline) {
-        if (!is_pods_nspawn(pid, pod.uuid)) break;
+        if (!send_signal(nspawn, 0)) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
-    if (!is_pods_nspawn(pid, pod.uuid)) {  // it ended meanwhile (its PID may be another's now)
+    bool sent = false;
+    if (force) {
+      // Now, not after the apps' stop: SIGKILL to the pod's init (or,
+      // before there is one, nspawn), as nspawn does on a second SIGTERM.
+      // Sending nspawn two SIGTERMs would not do: two in a row may reach it
+      // as one, which is an orderly stop.
+      UniqueFd leader = pod_leader_pidfd(pid, nspawn);
+      sent = send_signal(leader.valid() ? leader : nspawn, SIGKILL);
+    } else {
+      sent = send_signal(nspawn, SIGTERM);
+    }
+    if (!sent) {  // it ended meanwhile
       if (wait_exited(pod.path, std::chrono::seconds(2))) return;
       throw Error("it is locked but its systemd-nspawn is not running");
     }
-    if (force) {
-      // What nspawn does on a second SIGTERM: kill the pod's init (or, before
-      // there is one, nspawn). Two SIGTERMs sent here could reach nspawn as
-      // one, which is an orderly stop.
-      std::optional<pid_t> leader = pod_leader(pid);
-      ::kill(leader ? *leader : pid, SIGKILL);
-    } else {
-      ::kill(pid, SIGTERM);
-    }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (wait_exited(pod.path, std::max(left, std::chrono::milliseconds(0)))) return;
-    ::kill(pid, SIGTERM);
+    send_signal(nspawn, SIGTERM);
     if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being killed");
   });
 }

@@ -206,6 +206,25 @@ TEST(Machines, NotifyAppHoldsADetachedPodUntilReadyAndCrtStopEndsIt) {
   EXPECT_THAT(host->sh("machinectl list --no-legend").out, Not(HasSubstr(uuid)));
 }
 
+TEST(Machines, ForceStopThroughMachinedKillsThePodAtOnce) {
+  // The app ignores SIGTERM: an orderly stop would wait for its unit's stop
+  // timeout.
+  Result r = host->sh(
+      "crt run --detach busybox -- /bin/sh -c \"trap '' TERM; echo force-up; while :; do sleep 0.1; "
+      "done\"",
+      90s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = first_line(r.out);
+  ASSERT_TRUE(eventually("journalctl -M crt-" + uuid + " -t busybox --no-pager", "force-up"));
+  r = host->sh("S=$(date +%s%N); crt stop --force " + uuid + " && echo ms=$(( ($(date +%s%N) - S) / 1000000 ))", 60s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::smatch ms;
+  ASSERT_TRUE(std::regex_search(r.out, ms, std::regex("ms=([0-9]+)"))) << r.out;
+  EXPECT_LT(std::stoi(ms[1]), 5000) << "not at once";
+  EXPECT_TRUE(eventually("crt status " + uuid, "state=exited"));
+  EXPECT_THAT(host->sh("machinectl list --no-legend").out, Not(HasSubstr(uuid)));
+}
+
 TEST(Machines, InterruptedDetachStopsTheServiceAndRemovesThePod) {
   install_notify_ready();
   // The app would be ready in 60 s; crt is stopped while it waits.

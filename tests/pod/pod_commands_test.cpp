@@ -294,7 +294,9 @@ TEST_F(PodCommandsTest, ForceStopIsImmediate) {
   EXPECT_EQ(r.status, 0) << r.err;
   // Well under the 10 s an orderly stop would wait for the app.
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(8));
-  p.wait();
+  Result run = p.wait();
+  EXPECT_EQ(run.status, 128 + SIGKILL) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("killed"));
 }
 
 TEST_F(PodCommandsTest, RemoveRefusesARunningPodAndCleansAnExitedOne) {
