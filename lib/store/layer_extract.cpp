@@ -58,9 +58,11 @@ class Decompressor {
     sym_archive_read_support_filter_gzip(in.get());
     sym_archive_read_support_filter_zstd(in.get());
     sym_archive_read_support_format_raw(in.get());
-    check_archive(in.get(), sym_archive_read_open(in.get(), this, nullptr, &Decompressor::on_read, nullptr),
-                  "reading " + src_.describe());
+    // The open reads the first block already: a failure of ours there
+    // comes first, not as libarchive's "read failed".
+    int opened = sym_archive_read_open(in.get(), this, nullptr, &Decompressor::on_read, nullptr);
     rethrow();
+    check_archive(in.get(), opened, "reading " + src_.describe());
     archive_entry* e = nullptr;
     int rc = sym_archive_read_next_header(in.get(), &e);
     rethrow();
@@ -151,8 +153,9 @@ class LayerReader {
   }
 
   uint64_t run() {
-    check_archive(in_.get(), sym_archive_read_open(in_.get(), this, nullptr, &LayerReader::on_read, nullptr),
-                  "reading the layer");
+    int opened = sym_archive_read_open(in_.get(), this, nullptr, &LayerReader::on_read, nullptr);
+    rethrow();  // as in Decompressor::decompress()
+    check_archive(in_.get(), opened, "reading the layer");
     archive_entry* e = nullptr;
     for (;;) {
       int rc = sym_archive_read_next_header(in_.get(), &e);
