@@ -1,4 +1,4 @@
-#include "net/inspect.hpp"
+#include "runtime/inspect.hpp"
 
 #include <libmount.h>
 #include <sys/capability.h>
@@ -15,8 +15,8 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/libmount.hpp"
+#include "net/inspect.hpp"
 #include "runtime/app_process.hpp"
-#include "runtime/inspect.hpp"
 
 namespace crt::runtime {
 
@@ -225,7 +225,7 @@ bool is_no_limit(std::string_view key, std::string_view value) {
     return value == std::to_string(static_cast<uint64_t>(INT64_MAX) / page * page);
   }
   if (key == "cpu_quota_us") return value == "-1";
-  if (key == "cpu_max") return value.substr(0, 4) == "max ";
+  if (key == "cpu_max") return value.starts_with("max ");
   return false;
 }
 

@@ -99,9 +99,10 @@ void Store::remove_stale_tmp() const {
       // the lock, that the file is still there, so removing it is safe.
       stdfs::path dir = de.path();
       dir.replace_extension();
-      if (stdfs::exists(dir)) continue;
+      std::error_code absent;
+      if (stdfs::exists(dir, absent) || absent) continue;
       FileLock l = FileLock::try_acquire(de.path(), FileLock::Mode::kExclusive);
-      if (l.valid() && l.still_at(de.path()) && !stdfs::exists(dir)) ::unlink(de.path().c_str());
+      if (l.valid() && l.still_at(de.path()) && !stdfs::exists(dir, absent) && !absent) ::unlink(de.path().c_str());
       continue;
     }
     stdfs::path lockfile = de.path().string() + ".lock";

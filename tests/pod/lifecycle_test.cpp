@@ -156,7 +156,7 @@ TEST_F(LifecycleTest, OutputWaitsForAStalledReaderAndComesWhole) {
 }
 
 TEST_F(LifecycleTest, InterruptAtAnyMomentOfTheStartLeavesNothingBehind) {
-  import_stage1_and_busybox();  // the delays are into the pod's start, not an import
+  ASSERT_NO_FATAL_FAILURE(import_stage1_and_busybox());  // the delays fall into the start, not an import
   for (int delay : {0, 5, 20, 50, 60, 70, 80, 90, 100, 120, 160, 200, 250, 300, 400}) {
     Process p(crt_argv({"run", "busybox", "--", "/bin/sleep", "60"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
     std::this_thread::sleep_for(milliseconds(delay));
@@ -181,7 +181,7 @@ TEST_F(LifecycleTest, InterruptAtAnyMomentOfTheStartLeavesNothingBehind) {
 TEST_F(LifecycleTest, SecondInterruptEarlyInTheBootStopsThePodAtOnce) {
   // The first asks for an orderly stop, which waits until the pod's systemd
   // listens; the second does not wait.
-  import_stage1_and_busybox();  // the delays are into the pod's start, not an import
+  ASSERT_NO_FATAL_FAILURE(import_stage1_and_busybox());  // the delays fall into the start, not an import
   for (int delay : {40, 70, 100}) {
     Process p(crt_argv({"run", "busybox", "--", "/bin/sleep", "60"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
     std::this_thread::sleep_for(milliseconds(delay));

@@ -27,17 +27,6 @@ void must(const std::vector<std::string>& argv) {
   if (r.status != 0) throw std::runtime_error(argv[0] + " failed: " + r.err + r.out);
 }
 
-bool can_connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
 bool installed(const std::string& prog) {
   for (const char* d : {"/usr/bin/", "/usr/sbin/", "/bin/"})
     if (::access((d + prog).c_str(), X_OK) == 0) return true;
@@ -93,13 +82,14 @@ LocalRegistry::LocalRegistry(const std::string& dir, const RegistryConfig& c)
   // it before the registry binds it. Then it is tried again on another.
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = free_port();
-    if (start(c)) return;
-    if (log().find("address already in use") == std::string::npos) break;
+    size_t from = log().size();
+    if (start(c, from)) return;
+    if (log().find("address already in use", from) == std::string::npos) break;
   }
   throw std::runtime_error("docker-registry did not start: " + log());
 }
 
-bool LocalRegistry::start(const RegistryConfig& c) {
+bool LocalRegistry::start(const RegistryConfig& c, size_t log_from) {
   std::string y = "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n";
   y += "storage:\n  filesystem:\n    rootdirectory: " + storage_ + "\n  delete:\n    enabled: true\n";
   y += "http:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n";
@@ -124,8 +114,11 @@ bool LocalRegistry::start(const RegistryConfig& c) {
     _exit(127);
   }
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  // It says so once it has bound the port: connecting could reach another
+  // listener on it.
+  std::string listening = "listening on 127.0.0.1:" + std::to_string(port_);
   while (std::chrono::steady_clock::now() < until) {
-    if (can_connect(port_)) return true;
+    if (log().find(listening, log_from) != std::string::npos) return true;
     if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
       pid_ = -1;
       return false;

@@ -42,8 +42,8 @@ class LocalRegistry {
 
  private:
   /// Starts docker-registry on port_; false if it exited or did not listen
-  /// within 30 s (then it is gone).
-  bool start(const RegistryConfig& c);
+  /// within 30 s (then it is gone). Its log so far is `log_from` bytes long.
+  bool start(const RegistryConfig& c, size_t log_from);
   std::string dir_;
   std::string storage_;
   std::string log_;
