@@ -52,9 +52,10 @@ bool stop_pod_machine(const std::string& machine_name, bool force) {
   }
   if (!path) return false;
   with_context("stopping pod machine " + quote(machine_name), [&] {
-    // TerminateMachine stops the machine's scope: SIGTERM first, so an app
-    // that ignores it held the pod for its unit's stop timeout. Killing the
-    // pod's init is what nspawn does on a second SIGTERM.
+    // At once: SIGKILL to the pod's init, as nspawn does on a second
+    // SIGTERM. Not TerminateMachine: it stops the machine's scope with
+    // SIGTERM first, and an app that ignores SIGTERM would hold the pod for
+    // its unit's stop timeout.
     if (force)
       mm.kill_machine(machine_name, "leader", SIGKILL);
     else
