@@ -123,7 +123,6 @@ class Store {
   void update_index(const std::function<void(std::vector<Image>&)>& change) const;
   [[nodiscard]] FileLock lock_exclusive() const;
   void load_config(Image& im) const;
-  void remove_stale_tmp() const;
   /// Unpacks layer `i` of `in` unless its tree and blob are there.
   LayerBlob add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
                       std::vector<FileLock>& held, uint64_t& size);

@@ -87,36 +87,10 @@ void check_manifest_matches(const std::string& manifest, const std::string& conf
 
 }  // namespace
 
-void Store::remove_stale_tmp() const {
-  std::error_code ec;
-  for (const auto& de : stdfs::directory_iterator(root_ / "tmp", ec)) {
-    std::string ext = de.path().extension();
-    // Partial blobs are kept for resuming (gc removes them).
-    if (ext == ".partial") continue;
-    if (ext == ".lock") {
-      // A lock file without its directory: a work directory's creator or
-      // remover was killed between the two. WorkDir checks, once it holds
-      // the lock, that the file is still there, so removing it is safe.
-      stdfs::path dir = de.path();
-      dir.replace_extension();
-      std::error_code absent;
-      if (stdfs::exists(dir, absent) || absent) continue;
-      FileLock l = FileLock::try_acquire(de.path(), FileLock::Mode::kExclusive);
-      if (l.valid() && l.still_at(de.path()) && !stdfs::exists(dir, absent) && !absent) ::unlink(de.path().c_str());
-      continue;
-    }
-    stdfs::path lockfile = de.path().string() + ".lock";
-    FileLock l = FileLock::try_acquire(lockfile, FileLock::Mode::kExclusive);
-    if (!l.valid()) continue;  // in use
-    fs::remove_tree(de.path());
-    ::unlink(lockfile.c_str());
-  }
-}
-
 Image Store::import_rootfs(const stdfs::path& source, const Reference& name, const ImportOptions& opts) {
   return with_context("importing " + quote(source.string()) + " as " + quote(name.str()), [&] {
     FileLock store_lock = lock_shared();
-    remove_stale_tmp();
+    remove_abandoned_work(root_ / "tmp");
     WorkDir work(root_ / "tmp", "import");
     stdfs::path tree = work.path() / "tree";
     UnpackedLayer layer = unpack_rootfs(source, tree);
@@ -198,7 +172,7 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
 
 Image Store::commit_image(const ImageInput& in, Progress& progress) {
   FileLock store_lock = lock_shared();
-  remove_stale_tmp();
+  remove_abandoned_work(root_ / "tmp");
   Image im;
   im.id = sha256_digest(in.config);
   json config;

@@ -31,14 +31,14 @@ WorkDir::WorkDir(const stdfs::path& tmp, const std::string& prefix) {
     stdfs::path dir = tmp / (prefix + "." + random_suffix());
     std::string lockfile = dir.string() + ".lock";
     // The lock file is ours alone (O_EXCL) and locked before the directory
-    // exists: Store::remove_stale_tmp() only removes directories whose lock
+    // exists: remove_abandoned_work() only removes directories whose lock
     // it can take.
     int raw = ::open(lockfile.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (raw < 0 && errno == EEXIST) continue;
     if (raw < 0) throw_errno("creating " + quote(lockfile));
     FileLock lock = FileLock::try_acquire(UniqueFd(raw), FileLock::Mode::kExclusive);
     // Not ours after all, or taken for an abandoned lock file and removed
-    // (Store::remove_stale_tmp) between our open and our flock.
+    // (remove_abandoned_work) between our open and our flock.
     if (!lock.valid() || !lock.still_at(lockfile)) continue;
     if (::mkdir(dir.c_str(), 0700) < 0) {
       int err = errno;
@@ -61,6 +61,32 @@ WorkDir::~WorkDir() {
   } catch (...) {
   }
   ::unlink((path_.string() + ".lock").c_str());
+}
+
+void remove_abandoned_work(const stdfs::path& tmp) {
+  std::error_code ec;
+  for (const auto& de : stdfs::directory_iterator(tmp, ec)) {
+    std::string ext = de.path().extension();
+    // Partial blobs are kept for resuming (gc removes them).
+    if (ext == ".partial") continue;
+    if (ext == ".lock") {
+      // A lock file without its directory: a work directory's creator or
+      // remover was killed between the two. WorkDir checks, once it holds
+      // the lock, that the file is still there, so removing it is safe.
+      stdfs::path dir = de.path();
+      dir.replace_extension();
+      std::error_code absent;
+      if (stdfs::exists(dir, absent) || absent) continue;
+      FileLock l = FileLock::try_acquire(de.path(), FileLock::Mode::kExclusive);
+      if (l.valid() && l.still_at(de.path()) && !stdfs::exists(dir, absent) && !absent) ::unlink(de.path().c_str());
+      continue;
+    }
+    stdfs::path lockfile = de.path().string() + ".lock";
+    FileLock l = FileLock::try_acquire(lockfile, FileLock::Mode::kExclusive);
+    if (!l.valid()) continue;  // in use
+    fs::remove_tree(de.path());
+    ::unlink(lockfile.c_str());
+  }
 }
 
 }  // namespace crt::store
