@@ -122,6 +122,7 @@ void to_json(json& j, const PodManifest& v) {
   if (!v.syscall_architectures.empty()) j["syscall_architectures"] = v.syscall_architectures;
   if (v.interactive) j["interactive_tty"] = v.interactive_tty;
   if (v.output_sockets) j["output_sockets"] = true;
+  if (v.terminal_to_journal) j["terminal_to_journal"] = true;
 }
 
 void from_json(const json& j, PodManifest& v) {
@@ -145,6 +146,7 @@ void from_json(const json& j, PodManifest& v) {
   if (j.contains("syscall_architectures")) j["syscall_architectures"].get_to(v.syscall_architectures);
   v.interactive_tty = j.value("interactive_tty", true);
   v.output_sockets = j.value("output_sockets", false);
+  v.terminal_to_journal = j.value("terminal_to_journal", false);
 }
 
 std::string serialize(const PodManifest& m) {

@@ -67,9 +67,10 @@ struct PodManifest {
   std::vector<HostsEntry> hosts_entries;
   std::string hostname;
   bool interactive = false;
-  /// For an interactive pod: its app has the user's terminal (else crt
-  /// relays stdin through a socket, mount::kPodStdinSocket, and stdout and
-  /// stderr as output_sockets says).
+  /// For an interactive pod: its app has a terminal (the pod's console,
+  /// relayed to the user's; see terminal_to_journal); else crt relays
+  /// stdin through a socket, mount::kPodStdinSocket, and stdout and stderr
+  /// as output_sockets says.
   bool interactive_tty = true;
   /// A pod whose apps do not have the user's terminal: their stdout and
   /// stderr go to sockets crt listens on (mount::output_socket()), and crt
@@ -78,6 +79,11 @@ struct PodManifest {
   /// units write to the journal, which crt follows (pods started by a crt
   /// before this), or to crt run alone (interactive pods of such a crt).
   bool output_sockets = false;
+  /// An interactive pod on a terminal: crt is between the user's terminal
+  /// and the pod's console (runtime::PodTerminal) and copies the app's
+  /// output into the pod's journal. False for such pods of an older crt:
+  /// their output went to crt run alone.
+  bool terminal_to_journal = false;
   std::string exit_policy = "on-any-failure";
   /// The apps' SystemCallArchitectures= (sandbox::kernel_syscall_architectures()
   /// when the pod starts); empty: none, every architecture systemd knows.

@@ -94,7 +94,8 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   // restarted ended: the pod's systemd then has no unit to start at its end.
   // A restarted app's end is only known once systemd gives up on it, which
   // OnFailure= tells.
-  bool crt_copies_output = pod.output_sockets && !(pod.interactive && pod.interactive_tty);
+  bool tty = pod.interactive && pod.interactive_tty;
+  bool crt_copies_output = tty ? pod.terminal_to_journal : pod.output_sockets;
   bool records_in_stop_post = crt_copies_output && app.restart == "no";
   auto& unit = u.section("Unit");
   unit.set("Description", "App " + app.name + " of pod " + pod.uuid).set("DefaultDependencies", "no");
@@ -127,16 +128,27 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   s.set("User", std::to_string(*app.uid));
   s.set("Group", std::to_string(*app.gid));
   for (const auto& [k, v] : app.env) s.set_words("Environment", WordStyle::kCEscaped, {Value(k + "=" + v)});
-  if (pod.interactive && pod.interactive_tty) {
+  if (tty) {
+    // The pod's console: nspawn's pty, which crt's own relays to the user's
+    // terminal (runtime::PodTerminal).
     s.set("StandardInput", "tty");
     s.set("StandardOutput", "tty");
     s.set("StandardError", "tty");
     s.set("TTYPath", "/dev/console");
+    // A shell ignores the SIGTERM of a stop; the hangup of its terminal
+    // (the pod's stop when the user's terminal hangs up) ends it.
+    s.set("SendSIGHUP", "yes");
   } else if (crt_copies_output) {
     std::string etc = std::string(mount::kPodEtc) + "/";
     s.set("StandardInput", pod.interactive ? "file:" + etc + mount::kPodStdinSocket : "null");
     s.set("StandardOutput", "file:" + etc + mount::output_socket(app.name, false));
     s.set("StandardError", "file:" + etc + mount::output_socket(app.name, true));
+  } else {
+    s.set("StandardInput", "null");
+    s.set("StandardOutput", "journal");
+    s.set("StandardError", "inherit");
+  }
+  if (crt_copies_output) {
     // crt copies the output into the pod's journal as the app's; once the
     // app has ended, the rest goes as this command's, which runs in the
     // app's cgroup, in stage1's root, with full privileges.
@@ -146,10 +158,6 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
       for (auto& a : exit_policy_args(pod)) args.push_back(std::move(a));
     args.emplace_back(app.name);
     s.set_exec("ExecStopPost", ExecCommand{"-+", std::string(kStage1HelperDir) + "/app-exited", args});
-  } else {
-    s.set("StandardInput", "null");
-    s.set("StandardOutput", "journal");
-    s.set("StandardError", "inherit");
   }
   s.set("SyslogIdentifier", app.name);
   // As in any container: a pipeline's writer ends when its reader has gone

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
@@ -29,12 +30,14 @@
 #include "pod/exit_status.hpp"
 #include "pod/rootfs_lookup.hpp"
 #include "pod/units.hpp"
+#include "runtime/app_process.hpp"
 #include "runtime/host.hpp"
 #include "runtime/nspawn.hpp"
 #include "runtime/oom_kills.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/spawn.hpp"
 #include "runtime/supervisor.hpp"
+#include "runtime/terminal.hpp"
 #include "sandbox/seccomp.hpp"
 #include "unit/render.hpp"
 
@@ -53,6 +56,7 @@ void apply_launch_options(pod::PodManifest& m, const LaunchOptions& opts) {
   // ends, which a terminal the app reads cannot pass on.
   m.interactive_tty = ::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1;
   m.output_sockets = !has_terminal(m);
+  m.terminal_to_journal = has_terminal(m);
   m.syscall_architectures = sandbox::kernel_syscall_architectures();
   if (!has_terminal(m)) return;
   const char* term = std::getenv("TERM");
@@ -120,19 +124,28 @@ UniqueFd listen_in_pod_etc(const PodDir& pod, const char* name, const std::strin
 
 /// The sockets the apps of a pod without the user's terminal connect their
 /// stdio to: each app's stdout and stderr, app-exited's requests to flush
-/// an app's output, and in an interactive pod its app's stdin.
+/// an app's output, and in an interactive pod its app's stdin. On a
+/// terminal, the app's stdio is crt's pty (`terminal`), and only the flush
+/// requests come through a socket.
 struct StdioListeners {
   std::vector<UniqueFd> fds;
   StdioSockets sockets;
 
-  StdioListeners(const PodDir& pod, const pod::PodManifest& m) {
-    if (m.interactive) sockets.in = add(listen_in_pod_etc(pod, mount::kPodStdinSocket, "the app's stdin socket"));
-    for (const auto& a : m.apps)
-      for (bool is_stderr : {false, true}) {
-        std::string name = mount::output_socket(a.name, is_stderr);
-        std::string what = std::string("the ") + (is_stderr ? "stderr" : "stdout") + " socket of app " + quote(a.name);
-        sockets.outputs.push_back({add(listen_in_pod_etc(pod, name.c_str(), what)), a.name, is_stderr});
-      }
+  StdioListeners(const PodDir& pod, const pod::PodManifest& m, const PodTerminal* terminal) {
+    if (terminal != nullptr) {
+      sockets.terminal = terminal->master();
+      sockets.terminal_app = m.apps.at(0).name;
+      sockets.terminal_sender = [&m] { return app_main_pid(m, m.apps.at(0).name).value_or(0); };
+    } else {
+      if (m.interactive) sockets.in = add(listen_in_pod_etc(pod, mount::kPodStdinSocket, "the app's stdin socket"));
+      for (const auto& a : m.apps)
+        for (bool is_stderr : {false, true}) {
+          std::string name = mount::output_socket(a.name, is_stderr);
+          std::string what =
+              std::string("the ") + (is_stderr ? "stderr" : "stdout") + " socket of app " + quote(a.name);
+          sockets.outputs.push_back({add(listen_in_pod_etc(pod, name.c_str(), what)), a.name, is_stderr});
+        }
+    }
     sockets.flush = add(listen_in_pod_etc(pod, mount::kPodOutputFlushSocket, "the apps' output flush socket"));
     sockets.prefix_app_names = m.apps.size() > 1;
     sockets.to_journal = true;
@@ -224,9 +237,9 @@ cgroup::PodCgroup pod_cgroup(const HostMode& host, const pod::PodManifest& m) {
   return cgroup::PodCgroup::create_under_host_systemd(layout, payload_cgroup(host, m.machine_name()));
 }
 
-Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts,
-                   const cgroup::PodCgroup& cg, const SignalBlock& signals,
-                   const std::string& netns, std::optional<sandbox::PodFilter> filter) {
+Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts, const cgroup::PodCgroup& cg,
+                   const SignalBlock& signals, const std::string& netns, std::optional<sandbox::PodFilter> filter,
+                   PodTerminal* terminal) {
   NspawnOptions nopts;
   nopts.network_namespace_path = netns;
   nopts.stage1_rootfs = pod.stage1_rootfs();
@@ -250,8 +263,16 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
   if (s.seccomp) add.emplace_back("SYSTEMD_SECCOMP=0");
   s.env = environment_with({"SYSTEMD_COLORS", "NOTIFY_SOCKET", "SYSTEMD_SECCOMP"}, add);
   s.cgroup = cg.open_entry();
-  s.own_process_group = !tty;
+  // Signals for the terminal's foreground (a hangup) are crt's to pass on:
+  // nspawn's stdio is never the user's terminal.
+  s.own_process_group = true;
   s.mask = signals.saved();
+  if (terminal != nullptr) {
+    // nspawn relays the pod's console to crt's pty; crt to the user's terminal.
+    s.stdout_fd = terminal->take_slave();
+    s.stdin_fd = UniqueFd(::fcntl(s.stdout_fd.get(), F_DUPFD_CLOEXEC, 3));
+    if (!s.stdin_fd) throw_errno("duplicating the app's pseudo-terminal");
+  }
   if (!tty) s.stdin_fd = fs::open_fd("/dev/null", O_RDONLY);
   if (!opts.debug) {
     s.stderr_fd = fs::open_fd(pod.nspawn_log(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -396,12 +417,14 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   m.unsynced_boot = unsynced ? boot_id() : "";
   pod.write_manifest(m);
   UniqueFd starting;
+  std::optional<PodTerminal> terminal;
   std::optional<StdioListeners> stdio;
   with_context("starting pod " + m.uuid, [&] {
     write_units(pod, m);
     isolate_nspawn_run_dir();
     starting = listen_in_pod_etc(pod, mount::kPodStarterSocket, "the pod's start socket");
-    if (m.output_sockets) stdio.emplace(pod, m);
+    if (m.terminal_to_journal) terminal.emplace(STDIN_FILENO, STDOUT_FILENO);
+    if (m.output_sockets || m.terminal_to_journal) stdio.emplace(pod, m, terminal ? &*terminal : nullptr);
   });
   trace("wrote the units");
   check_interrupted();
@@ -432,7 +455,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
 
   net::PodNetwork network = net::PodNetwork::create(pod.path(), m, {ctx.config_dir, ctx.trace, ctx.messages});
   UniqueFd notify = bind_notify_socket(pod.notify_socket());
-  Spawn s = nspawn_spawn(pod, m, opts, cg, signals, network.namespace_path(), std::move(filter));
+  Spawn s = nspawn_spawn(pod, m, opts, cg, signals, network.namespace_path(), std::move(filter),
+                         terminal ? &*terminal : nullptr);
+  // Keys go to the app as they are typed, ^C included (nspawn did this to
+  // the user's terminal before crt had a pty between them).
+  if (terminal) terminal->raw();
   s.keep_fd = pod.lock().fd();  // the pod stays locked (= running) while nspawn lives
   UniqueFd gate;
   if (machine.needs_scope()) {
@@ -444,6 +471,9 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   }
   pid_t pid = spawn(s);
   s.start_gate = UniqueFd();
+  // nspawn holds the pty's slave alone: its master reads EOF once nspawn ends.
+  s.stdin_fd = UniqueFd();
+  s.stdout_fd = UniqueFd();
   if (gate) {
     try {
       machine.make_scope(pid);
@@ -477,7 +507,13 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   // are on it.
   if (!has_terminal(m)) sopts.journal_dir = pod.journal_dir();
   if (stdio) sopts.stdio = stdio->sockets;
-  sopts.journal_has_app_output = !m.output_sockets;
+  sopts.journal_has_app_output = !m.output_sockets && !m.terminal_to_journal;
+  if (terminal)
+    sopts.on_window_change = [&terminal, pid] {
+      // nspawn gives its own pty the size of its stdout, crt's pty, on SIGWINCH.
+      terminal->copy_size();
+      ::kill(pid, SIGWINCH);
+    };
   sopts.messages = ctx.messages;
   sopts.stop_timeout = opts.stop_timeout;
   for (const auto& a : m.apps) sopts.apps.push_back(a.name);
@@ -513,6 +549,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     ::kill(pid, SIGTERM);
     throw;
   }
+  terminal.reset();  // the user's terminal as it was, for what crt says next
   trace("systemd-nspawn exited with " + std::to_string(end.nspawn_status));
   machine.unregister();
   remove_journal_link(pod.path(), pod.uuid());

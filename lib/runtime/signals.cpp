@@ -10,7 +10,7 @@ Interrupted::Interrupted(int sig) : Error(std::string("interrupted by SIG") + si
 SignalBlock::SignalBlock() {
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaddset(&set, s);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGWINCH}) sigaddset(&set, s);
   sigprocmask(SIG_BLOCK, &set, &saved_);
 }
 

@@ -16,9 +16,9 @@ class Interrupted : public Error {
   int sig_;
 };
 
-/// Blocks SIGINT, SIGTERM, SIGHUP and SIGCHLD for its lifetime: before a pod
-/// starts they stay pending and are noticed at checkpoints; then the
-/// supervisor's event loop takes them.
+/// Blocks SIGINT, SIGTERM, SIGHUP, SIGCHLD and SIGWINCH for its lifetime:
+/// before a pod starts they stay pending and are noticed at checkpoints;
+/// then the supervisor's event loop takes them.
 class SignalBlock {
  public:
   SignalBlock();

@@ -1,5 +1,6 @@
 #include "runtime/stdio_relay.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -70,6 +71,7 @@ struct StdioRelay::Impl {
     bool journal_failed = false;
     bool flushed = false;  ///< the app has ended: its last line goes as it is
     bool journal_cut = false;  ///< some output was left out of the copy
+    bool terminal = false;     ///< crt's pty (StdioSockets::terminal)
     std::string journal_pending;  ///< not yet taken by journald
     size_t journal_off = 0;
     sd_event_source* journal_src = nullptr;  ///< journal writable
@@ -95,6 +97,25 @@ struct StdioRelay::Impl {
         throw_errno(-r, "watching the apps' stdio sockets");
       }
     }
+    if (sockets_.terminal >= 0) attach_terminal();
+  }
+
+  /// crt's pty: read as the app's output, written with crt's stdin. Each
+  /// direction has an fd of its own, as the loop watches each fd once.
+  void attach_terminal() {
+    terminal_socket_ = OutputSocket{-1, sockets_.terminal_app, false};
+    auto dup = [this] {
+      UniqueFd fd(::fcntl(sockets_.terminal, F_DUPFD_CLOEXEC, 3));
+      if (!fd) {
+        release();
+        throw_errno("duplicating the app's pseudo-terminal");
+      }
+      return fd;
+    };
+    add_output(dup(), terminal_socket_);
+    if (!outputs_.empty()) outputs_.back()->terminal = true;
+    in_is_terminal_ = true;
+    attach_stdin(dup());
   }
 
   ~Impl() { release(); }
@@ -261,6 +282,15 @@ struct StdioRelay::Impl {
 
   void copy_to_journal(Output& o, std::string_view data) {
     if (!sockets_.to_journal || o.journal_failed) return;
+    // Before the pod's init, only nspawn writes to the terminal (--debug).
+    if (o.terminal && leader_ <= 0) return;
+    // Whose the terminal's output is: the app's process of the moment (a
+    // restarted app's new one too: its output is no longer a last word).
+    if (o.terminal && o.sender.pid <= 0 && sockets_.terminal_sender)
+      if (pid_t app = sockets_.terminal_sender(); app > 0) {
+        o.sender.pid = app;
+        o.flushed = false;
+      }
     if (!o.journal) {
       // Opened with the first output: an app that writes nothing costs no
       // stream (and no fork).
@@ -284,8 +314,22 @@ struct StdioRelay::Impl {
       o.journal_cut = true;
       return;
     }
+    size_t from = o.journal_pending.size();
     o.journal_pending.append(data);
+    // A terminal ends its lines in "\r\n": the journal's end in "\n" alone
+    // (journalctl shows a line with a "\r" as binary data).
+    if (o.terminal) drop_carriage_returns(o.journal_pending, std::max(o.journal_off, from > 0 ? from - 1 : 0));
     write_journal(o);
+  }
+
+  /// Removes each "\r" before a "\n" in `s` from `from` on.
+  static void drop_carriage_returns(std::string& s, size_t from) {
+    size_t out = from;
+    for (size_t i = from; i < s.size(); ++i) {
+      if (s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n') continue;
+      s[out++] = s[i];
+    }
+    s.resize(out);
   }
 
   static int on_journal_writable(sd_event_source*, int, uint32_t, void* data) {
@@ -406,9 +450,27 @@ struct StdioRelay::Impl {
       o->sender.pid = requester;
       o->flushed = true;
       write_journal(*o);
-      while (!o->eof && read_output(*o)) {
+      if (o->terminal) {
+        read_terminal_until_quiet(*o);
+      } else {
+        while (!o->eof && read_output(*o)) {
+        }
       }
       settle(o);  // removes it, or resumes it if it stays open
+    }
+  }
+
+  /// What the app wrote last may still be on its way through nspawn, which
+  /// relays the pod's console to crt's pty: read until nothing has come for
+  /// a while (bounded; the pod waits for this).
+  void read_terminal_until_quiet(Output& o) {
+    constexpr int kQuietMs = 30;
+    constexpr int kMaxRounds = 20;
+    for (int round = 0; round < kMaxRounds && !o.eof; ++round) {
+      while (!o.eof && read_output(o)) {
+      }
+      pollfd p{o.conn.get(), POLLIN, 0};
+      if (o.eof || ::poll(&p, 1, kQuietMs) != 1) break;
     }
   }
 
@@ -523,7 +585,9 @@ struct StdioRelay::Impl {
 
   void flush_stdin() {
     while (in_conn_ && pending() > 0) {
-      ssize_t n = ::send(in_conn_.get(), buf_.data() + buf_off_, pending(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t n = in_is_terminal_
+                      ? ::write(in_conn_.get(), buf_.data() + buf_off_, pending())
+                      : ::send(in_conn_.get(), buf_.data() + buf_off_, pending(), MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         buf_off_ += static_cast<size_t>(n);
       } else if (n < 0 && transient(errno)) {
@@ -547,6 +611,8 @@ struct StdioRelay::Impl {
   std::vector<std::unique_ptr<Output>> outputs_;
   std::vector<std::unique_ptr<FlushRequest>> flushes_;
   pid_t leader_ = 0;
+  OutputSocket terminal_socket_;         ///< names crt's pty's output
+  bool in_is_terminal_ = false;          ///< in_conn_ is crt's pty (write(), not send())
   UniqueFd in_conn_;                     ///< the app's stdin
   sd_event_source* in_read_ = nullptr;   ///< crt's stdin readable (or a defer source)
   sd_event_source* in_write_ = nullptr;  ///< in_conn_ writable

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,14 @@ struct StdioSockets {
   /// unit's output (see open_journal_stream()), once set_pod_leader() was
   /// called.
   bool to_journal = false;
+  /// An interactive pod on a terminal: the master of crt's pty
+  /// (PodTerminal), nspawn's stdin and stdout, or -1. crt's stdin goes to
+  /// it, and what comes from it is app `terminal_app`'s output, which goes
+  /// to crt's stdout and to the journal as written by `terminal_sender()`
+  /// (the app's process, 0 while there is none); lines end in "\n" there.
+  int terminal = -1;
+  std::string terminal_app{};
+  std::function<pid_t()> terminal_sender{};
 };
 
 /// crt's own side of the relay: its stdin, and writers of its stdout and

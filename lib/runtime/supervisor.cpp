@@ -62,6 +62,9 @@ class Supervisor {
     for (int sig : {SIGINT, SIGTERM, SIGHUP})
       if (int r = sd_event_add_signal(ev.get(), nullptr, sig, &Supervisor::on_signal, this); r < 0)
         throw_errno(-r, "handling signals");
+    if (opts_.on_window_change)
+      if (int r = sd_event_add_signal(ev.get(), nullptr, SIGWINCH, &Supervisor::on_window_change, this); r < 0)
+        throw_errno(-r, "handling signals");
     if (!opts_.journal_dir.empty()) open_journal(ev.get());
     std::unique_ptr<StdioRelay> relay;
     if (opts_.stdio) {
@@ -138,6 +141,11 @@ class Supervisor {
     auto* s = static_cast<Supervisor*>(self);
     s->journal_->process();
     s->print_new_entries();
+    return 0;
+  }
+
+  static int on_window_change(sd_event_source*, const signalfd_siginfo*, void* self) {
+    static_cast<Supervisor*>(self)->opts_.on_window_change();
     return 0;
   }
 

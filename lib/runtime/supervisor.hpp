@@ -18,7 +18,8 @@ namespace crt::runtime {
 struct SuperviseOptions {
   pid_t nspawn_pid = -1;
   /// The pod's journal directory; empty: do not follow it (an interactive
-  /// app with a terminal writes straight to it).
+  /// pod on a terminal: the pod's own errors are on the terminal, and the
+  /// app's output comes through `stdio`).
   std::filesystem::path journal_dir;
   std::vector<std::string> apps;
   bool prefix_app_names = false;  ///< multi-app pods: "app: line"
@@ -47,6 +48,8 @@ struct SuperviseOptions {
   /// have the user's terminal: their output, copied to crt's and to the
   /// pod's journal, and an interactive app's stdin, crt's relayed.
   std::optional<StdioSockets> stdio;
+  /// Called on SIGWINCH (the user's terminal changed its size), if set.
+  std::function<void()> on_window_change;
   /// Gets the pod's own errors ("pod: …").
   MessageSink messages;
   /// A pod asked to stop that has not ended this long after the first

@@ -385,7 +385,10 @@ TEST_F(LifecycleTest, InteractiveReadsAFileOrNothingToItsEnd) {
 TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {
   int master = -1;
   std::vector<std::string> argv = crt_argv({"run", "--interactive", "busybox", "--", "/bin/sh"});
-  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  winsize size{};
+  size.ws_row = 30;
+  size.ws_col = 100;
+  pid_t pid = ::forkpty(&master, nullptr, nullptr, &size);
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     std::vector<char*> a;
@@ -408,12 +411,27 @@ TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {
     }
     return out.find(needle) != std::string::npos;
   };
-  std::string cmd = "[ -t 0 ] && [ -t 1 ] && echo terminal; echo term=$TERM.; echo answer=$((6*7)); exit 7\n";
+  std::string cmd =
+      "[ -t 0 ] && [ -t 1 ] && echo terminal; echo term=$TERM.; echo size=$(stty size).; echo answer=$((6*7))\n";
   // The shell's prompt says it reads the terminal.
   EXPECT_TRUE(read_until("# ", std::chrono::seconds(20))) << out;
   ASSERT_EQ(::write(master, cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
   EXPECT_TRUE(read_until("answer=42", std::chrono::seconds(20))) << out;
   EXPECT_THAT(out, HasSubstr("\nterminal\r\n"));
+  // The app's terminal has the size of the user's, and follows it (SIGWINCH,
+  // which the kernel sends crt, the terminal's foreground process).
+  EXPECT_THAT(out, HasSubstr("\nsize=30 100.\r\n"));
+  size.ws_row = 40;
+  size.ws_col = 120;
+  ASSERT_EQ(::ioctl(master, TIOCSWINSZ, &size), 0);
+  std::string resized;
+  for (int i = 0; i < 50 && resized.empty(); ++i) {
+    std::string ask = "echo now=$(stty size).\n";
+    ASSERT_EQ(::write(master, ask.data(), ask.size()), static_cast<ssize_t>(ask.size()));
+    if (read_until("now=40 120.", std::chrono::milliseconds(200))) resized = "yes";
+  }
+  EXPECT_EQ(resized, "yes") << out;
+  ASSERT_EQ(::write(master, "exit 7\n", 7), 7);
   // The app's TERM is the user's (or xterm when the user has none).
   const char* term = std::getenv("TERM");
   EXPECT_THAT(out, HasSubstr("term=" + std::string(term != nullptr && *term != '\0' ? term : "xterm") + ".\r\n"));
@@ -426,12 +444,55 @@ TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status)) << out;
   EXPECT_EQ(WEXITSTATUS(status), 7) << out;
-  // What went to the terminal is not in the journal; crt logs says so.
+  // What went to the terminal is in the pod's journal too, as the app's,
+  // in lines that end as the journal's do.
   ASSERT_EQ(pods("run").size(), 1U);
   Result logs = crt({"logs", pods("run")[0]});
   EXPECT_EQ(logs.status, 0);
-  EXPECT_EQ(logs.out, "");
-  EXPECT_THAT(logs.err, HasSubstr("ran its app with --interactive on a terminal"));
+  EXPECT_THAT(logs.out, HasSubstr("\nterminal\n"));
+  EXPECT_THAT(logs.out, HasSubstr("\nsize=30 100.\nanswer=42\n"));
+  EXPECT_THAT(logs.out, HasSubstr("\nnow=40 120.\n"));
+  EXPECT_THAT(logs.out, ::testing::Not(HasSubstr("\r\n")));
+  EXPECT_EQ(logs.err, "");
+  // The app's end was recorded as any app's.
+  Result st = crt({"status", pods("run")[0]});
+  EXPECT_THAT(st.out, HasSubstr("app-busybox=7"));
+}
+
+TEST_F(LifecycleTest, AHangupOfTheTerminalEndsAnInteractiveShellAtOnce) {
+  int master = -1;
+  std::vector<std::string> argv = crt_argv({"run", "--net=none", "--interactive", "busybox", "--", "/bin/sh"});
+  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<char*> a;
+    for (auto& s : argv) a.push_back(s.data());
+    a.push_back(nullptr);
+    ::execv(a[0], a.data());
+    _exit(127);
+  }
+  std::string out;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (out.find("# ") == std::string::npos && std::chrono::steady_clock::now() < until) {
+    pollfd pfd{master, POLLIN, 0};
+    if (::poll(&pfd, 1, 100) > 0) {
+      char buf[4096];
+      ssize_t n = ::read(master, buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ASSERT_THAT(out, HasSubstr("# ")) << "the shell's prompt";
+  // The user's terminal goes (a closed ssh session): crt gets SIGHUP and
+  // stops the pod; the shell, which ignores the stop's SIGTERM, gets the
+  // hangup too, and does not hold the pod for its stop timeout.
+  auto start = std::chrono::steady_clock::now();
+  ::close(master);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGHUP);
 }
 
 }  // namespace

@@ -115,6 +115,14 @@ TEST(Manifest, AnInteractivePodKeepsWhetherItHasATerminal) {
   EXPECT_FALSE(crt::json_text::parse(serialize(m)).contains("interactive_tty"));
 }
 
+TEST(Manifest, WhetherATerminalsOutputWentToTheJournalIsKept) {
+  PodManifest m = hostile_pod();
+  EXPECT_FALSE(crt::json_text::parse(serialize(m)).contains("terminal_to_journal"));
+  EXPECT_FALSE(parse_manifest(serialize(m)).terminal_to_journal);
+  m.terminal_to_journal = true;
+  EXPECT_TRUE(parse_manifest(serialize(m)).terminal_to_journal);
+}
+
 TEST(Manifest, SerializationIsStableAndEndsWithNewline) {
   PodManifest m = hostile_pod();
   std::string text = serialize(m);

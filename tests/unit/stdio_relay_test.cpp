@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "common/fd.hpp"
+#include "runtime/terminal.hpp"
 
 namespace crt::runtime {
 namespace {
@@ -127,6 +129,39 @@ class StdioRelayTest : public ::testing::Test {
   int gone_ = 0;
   std::string messages_;
 };
+
+TEST_F(StdioRelayTest, ATerminalGetsCrtsStdinAndItsOutputIsCrtsStdout) {
+  // crt's pty, as nspawn sees it: the slave is nspawn's stdin and stdout.
+  PodTerminal tty(user_in_.r.get(), user_out_.w.get());
+  UniqueFd nspawn = tty.take_slave();
+  termios raw{};
+  ASSERT_EQ(::tcgetattr(nspawn.get(), &raw), 0);
+  ::cfmakeraw(&raw);  // as nspawn makes its stdin
+  ASSERT_EQ(::tcsetattr(nspawn.get(), TCSANOW, &raw), 0);
+  out_writer_ = std::make_unique<OutputWriter>(
+      ev_, user_out_.w.get(), [this] { relay_->resume(); }, nullptr);
+  err_writer_ = std::make_unique<OutputWriter>(
+      ev_, user_err_.w.get(), [this] { relay_->resume(); }, nullptr);
+  StdioSockets sockets;
+  sockets.terminal = tty.master();
+  sockets.terminal_app = "app";
+  relay_ = std::make_unique<StdioRelay>(ev_, sockets, UserStdio{user_in_.r.get(), out_writer_.get(), err_writer_.get()},
+                                        [this](std::string_view m) { messages_ += std::string(m) + "\n"; });
+  write_str(user_in_.w.get(), "typed\x03");
+  settle();
+  char buf[64];
+  pollfd p{nspawn.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 2000), 1) << "nothing came to the terminal";
+  ssize_t n = ::read(nspawn.get(), buf, sizeof buf);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))), "typed\x03");
+  write_str(nspawn.get(), "shown\r\n\xff");
+  nspawn = UniqueFd();  // nspawn has ended: the master reads its end
+  settle();
+  relay_->drain();
+  finish_output();
+  EXPECT_EQ(read_all(user_out_.r.get()), "shown\r\n\xff");
+  EXPECT_EQ(messages_, "");
+}
 
 TEST_F(StdioRelayTest, InputThatEndedBeforeTheAppConnectedReachesItWithItsEnd) {
   start_with_pipes();

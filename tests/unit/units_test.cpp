@@ -158,6 +158,16 @@ TEST_F(Units, InteractiveUsesTheConsole) {
   EXPECT_EQ(value(t, "StandardOutput"), "tty");
   EXPECT_EQ(value(t, "StandardError"), "tty");
   EXPECT_EQ(value(t, "TTYPath"), "/dev/console");
+  EXPECT_EQ(value(t, "SendSIGHUP"), "yes");
+  // A pod of an older crt: nothing asks crt for the app's output.
+  EXPECT_TRUE(values(t, "ExecStopPost").empty());
+  // crt copies what reaches the terminal into the journal: once the app has
+  // ended, the rest goes as app-exited's, which also records the app's end.
+  pod_.terminal_to_journal = true;
+  t = app_text();
+  EXPECT_EQ(value(t, "StandardOutput"), "tty");
+  EXPECT_NE(value(t, "ExecStopPost").find("\"--flush-output\" \"--policy=on-any-failure\""), std::string::npos);
+  EXPECT_TRUE(values(t, "OnSuccess").empty());
 }
 
 TEST_F(Units, InteractiveWithoutATerminalRelaysStdinAndOutputAsAnyApp) {

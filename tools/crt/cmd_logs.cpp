@@ -67,12 +67,11 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
     runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
     runtime::PodInfo info = runtime::pod_info(e);
     if (!info.manifest) throw Error("pod " + e.uuid + " has no manifest yet");
-    // An app with the user's terminal; or any interactive app of a pod that
-    // an older crt started.
-    if (info.manifest->interactive && !info.manifest->output_sockets)
+    // An interactive app of a pod that an older crt started.
+    if (info.manifest->interactive && !info.manifest->output_sockets && !info.manifest->terminal_to_journal)
       print_message("pod " + e.uuid + " ran its app with --interactive " +
-                    (info.manifest->interactive_tty ? "on a terminal" : "under an older crt") +
-                    ": the app's output went to crt run, not to the journal");
+                    (info.manifest->interactive_tty ? "on a terminal " : "") +
+                    "under an older crt: the app's output went to crt run, not to the journal");
     std::vector<std::string> apps;
     for (const auto& m : info.manifest->apps) apps.push_back(m.name);
     if (!a->app.empty()) {
