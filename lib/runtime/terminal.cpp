@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,12 +31,41 @@ PodTerminal::PodTerminal(int user_in, int user_out) : user_in_(user_in), user_ou
 
 PodTerminal::~PodTerminal() {
   if (saved_) (void)::tcsetattr(user_in_, TCSADRAIN, &*saved_);
+  guard_ = UniqueFd();
+  if (guardian_ > 0)
+    while (::waitpid(guardian_, nullptr, 0) < 0 && errno == EINTR) {
+    }
 }
 
 void PodTerminal::raw() {
   termios t{};
   if (saved_ || ::tcgetattr(user_in_, &t) < 0) return;
-  saved_ = t;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("creating a pipe");
+  UniqueFd wait_end(fds[0]), guard(fds[1]);
+  termios saved = t;
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("starting the terminal's guardian");
+  if (pid == 0) {
+    // Only async-signal-safe calls: crt has threads. Signals stay blocked
+    // as in crt; the end of the pipe is the only news. The guardian holds
+    // the terminal (as fd 0) and the pipe (fd 1) alone, not the pod's
+    // sockets, locks or crt's pipes (without close_range, Linux < 5.9,
+    // those stay open until crt has gone).
+    ::prctl(PR_SET_NAME, "crt-tty-restore");
+    if (user_in_ != 0) ::dup2(user_in_, 0);
+    ::dup2(wait_end.get(), 1);
+    ::close(2);
+    (void)::syscall(SYS_close_range, 3U, ~0U, 0U);
+    char c;
+    while (::read(1, &c, 1) < 0 && errno == EINTR) {
+    }
+    (void)::tcsetattr(0, TCSANOW, &saved);
+    _exit(0);
+  }
+  guardian_ = pid;
+  guard_ = std::move(guard);
+  saved_ = saved;
   ::cfmakeraw(&t);
   if (::tcsetattr(user_in_, TCSANOW, &t) < 0) saved_.reset();
 }

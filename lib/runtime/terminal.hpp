@@ -1,5 +1,6 @@
 #pragma once
 
+#include <sys/types.h>
 #include <termios.h>
 
 #include <optional>
@@ -29,6 +30,8 @@ class PodTerminal {
 
   /// Puts the user's terminal in raw mode, as nspawn would: every key goes
   /// to the app (^C included), and the app's terminal does the echoing.
+  /// A child of crt's puts it back should crt die without doing so (kill
+  /// -9): it waits for the end of a pipe only crt holds.
   void raw();
   /// Gives the pty the user's terminal's size again (after SIGWINCH).
   void copy_size() const;
@@ -37,6 +40,8 @@ class PodTerminal {
   int user_in_, user_out_;
   UniqueFd master_, slave_;
   std::optional<termios> saved_;  ///< the user's settings, while raw
+  UniqueFd guard_;                ///< the guardian's pipe: closed, it restores and ends
+  pid_t guardian_ = -1;
 };
 
 }  // namespace crt::runtime

@@ -1,13 +1,13 @@
 // Signals, interruptions and crashes: however a pod ends, nothing is left.
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pty.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
-
-#include <poll.h>
 
 #include <csignal>
 #include <filesystem>
@@ -493,6 +493,52 @@ TEST_F(LifecycleTest, AHangupOfTheTerminalEndsAnInteractiveShellAtOnce) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGHUP);
+}
+
+TEST_F(LifecycleTest, KillingCrtOnATerminalLeavesTheTerminalAsItWas) {
+  check_cgroups_ = false;  // removing a dead pod's cgroup is crt gc's job
+  int master = -1;
+  std::vector<std::string> argv = crt_argv({"run", "--net=none", "--interactive", "busybox", "--", "/bin/sh"});
+  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<char*> a;
+    for (auto& s : argv) a.push_back(s.data());
+    a.push_back(nullptr);
+    ::execv(a[0], a.data());
+    _exit(127);
+  }
+  termios before{};
+  ASSERT_EQ(::tcgetattr(master, &before), 0);
+  ASSERT_NE(before.c_lflag & ECHO, 0U);
+  std::string out;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (out.find("# ") == std::string::npos && std::chrono::steady_clock::now() < until) {
+    pollfd pfd{master, POLLIN, 0};
+    if (::poll(&pfd, 1, 100) > 0) {
+      char buf[4096];
+      ssize_t n = ::read(master, buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ASSERT_THAT(out, HasSubstr("# ")) << "the shell's prompt";
+  termios during{};
+  ASSERT_EQ(::tcgetattr(master, &during), 0);
+  EXPECT_EQ(during.c_lflag & (ECHO | ICANON | ISIG), 0U) << "raw while the app has it";
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  // crt's guardian puts the terminal back as soon as crt has gone.
+  termios after{};
+  auto restored = [&] {
+    return ::tcgetattr(master, &after) == 0 && after.c_lflag == before.c_lflag && after.c_iflag == before.c_iflag &&
+           after.c_oflag == before.c_oflag;
+  };
+  for (int i = 0; i < 200 && !restored(); ++i) std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_TRUE(restored());
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(20)));
+  ::close(master);
 }
 
 }  // namespace
