@@ -136,7 +136,8 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
     s.set("StandardError", "tty");
     s.set("TTYPath", "/dev/console");
     // A shell ignores the SIGTERM of a stop; the hangup of its terminal
-    // (the pod's stop when the user's terminal hangs up) ends it.
+    // ends it (systemd sends SIGHUP at every stop of the app, right after
+    // SIGTERM, also when the user's terminal hung up).
     s.set("SendSIGHUP", "yes");
   } else if (crt_copies_output) {
     std::string etc = std::string(mount::kPodEtc) + "/";

@@ -85,7 +85,11 @@ const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& n
 }
 
 std::optional<pid_t> app_main_pid(const pod::PodManifest& m, const std::string& app) {
-  cgroup::PodCgroup cg(cgroup::detect_layout(), cgroup::PodCgroup::relative_path(m.machine_name()));
+  return app_main_pid(cgroup::PodCgroup(cgroup::detect_layout(), cgroup::PodCgroup::relative_path(m.machine_name())),
+                      app);
+}
+
+std::optional<pid_t> app_main_pid(const cgroup::PodCgroup& cg, const std::string& app) {
   for (const auto& top : cg.paths()) {
     std::vector<stdfs::path> dirs;
     find_dirs(top, app + ".service", dirs);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cgroup/cgroup.hpp"
 #include "pod/manifest.hpp"
 
 namespace crt::runtime {
@@ -15,6 +16,9 @@ namespace crt::runtime {
 /// The host PID of an app's main process in a running pod: the process of
 /// the app's service cgroup whose parent is outside it (the pod's systemd).
 std::optional<pid_t> app_main_pid(const pod::PodManifest& m, const std::string& app);
+/// The same, in the pod's cgroup `pod` (wherever the pod runs: in a scope
+/// of machine.slice, or under the host unit crt runs in).
+std::optional<pid_t> app_main_pid(const cgroup::PodCgroup& pod, const std::string& app);
 
 /// /proc/PID/status as fields ("SigBlk" -> "0000…"); empty once the
 /// process is gone.

@@ -47,7 +47,8 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
-/// The pod's app has the user's terminal (nspawn's console).
+/// The pod's app has a terminal: the pod's console, which nspawn relays to
+/// crt's pty, and crt to the user's terminal.
 bool has_terminal(const pod::PodManifest& m) { return m.interactive && m.interactive_tty; }
 
 void apply_launch_options(pod::PodManifest& m, const LaunchOptions& opts) {
@@ -135,7 +136,6 @@ struct StdioListeners {
     if (terminal != nullptr) {
       sockets.terminal = terminal->master();
       sockets.terminal_app = m.apps.at(0).name;
-      sockets.terminal_sender = [&m] { return app_main_pid(m, m.apps.at(0).name).value_or(0); };
     } else {
       if (m.interactive) sockets.in = add(listen_in_pod_etc(pod, mount::kPodStdinSocket, "the app's stdin socket"));
       for (const auto& a : m.apps)
@@ -264,7 +264,8 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
   s.env = environment_with({"SYSTEMD_COLORS", "NOTIFY_SOCKET", "SYSTEMD_SECCOMP"}, add);
   s.cgroup = cg.open_entry();
   // Signals for the terminal's foreground (a hangup) are crt's to pass on:
-  // nspawn's stdio is never the user's terminal.
+  // nspawn's stdin and stdout are never the user's terminal (with --debug,
+  // its stderr is).
   s.own_process_group = true;
   s.mask = signals.saved();
   if (terminal != nullptr) {
@@ -457,9 +458,6 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   UniqueFd notify = bind_notify_socket(pod.notify_socket());
   Spawn s = nspawn_spawn(pod, m, opts, cg, signals, network.namespace_path(), std::move(filter),
                          terminal ? &*terminal : nullptr);
-  // Keys go to the app as they are typed, ^C included (nspawn did this to
-  // the user's terminal before crt had a pty between them).
-  if (terminal) terminal->raw();
   s.keep_fd = pod.lock().fd();  // the pod stays locked (= running) while nspawn lives
   UniqueFd gate;
   if (machine.needs_scope()) {
@@ -504,9 +502,17 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   sopts.notify_fd = notify.get();
   sopts.ready_file = pod.ready_file();
   // Without a terminal the journal has the pod's own errors; with one, they
-  // are on it.
+  // are on it (and, once the app runs, in its journal copy).
   if (!has_terminal(m)) sopts.journal_dir = pod.journal_dir();
   if (stdio) sopts.stdio = stdio->sockets;
+  if (terminal)
+    sopts.stdio->terminal_sender = [&cg, app = m.apps.at(0).name]() noexcept -> pid_t {
+      try {
+        return app_main_pid(cg, app).value_or(0);
+      } catch (const std::exception&) {
+        return 0;  // its cgroup came or went meanwhile: asked again with the next output
+      }
+    };
   sopts.journal_has_app_output = !m.output_sockets && !m.terminal_to_journal;
   if (terminal)
     sopts.on_window_change = [&terminal, pid] {
@@ -544,6 +550,10 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   };
   PodEnd end;
   try {
+    // Keys go to the app as they are typed, ^C included (nspawn did this to
+    // the user's terminal before crt had a pty between them). Not earlier:
+    // until now ^C stops crt's start.
+    if (terminal) terminal->raw();
     end = supervise(sopts);
   } catch (...) {
     ::kill(pid, SIGTERM);

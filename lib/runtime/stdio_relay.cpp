@@ -65,7 +65,9 @@ struct StdioRelay::Impl {
     bool eof = false;     ///< the app's end is closed
     std::string partial;  ///< the start of a line (with app names)
     /// Who journald is told wrote the copy: the app's process that
-    /// connected, then the unit's flush request; pid 0 while there is none.
+    /// connected (on a terminal: the app's main process, looked up in its
+    /// cgroup, StdioSockets::terminal_sender), then the unit's flush
+    /// request; pid 0 while there is none.
     JournalSender sender;
     UniqueFd journal;     ///< the copy's stream, once there is output
     bool journal_failed = false;
@@ -112,8 +114,12 @@ struct StdioRelay::Impl {
       }
       return fd;
     };
-    add_output(dup(), terminal_socket_);
-    if (!outputs_.empty()) outputs_.back()->terminal = true;
+    Output* o = add_output(dup(), terminal_socket_);
+    if (o == nullptr) {
+      release();
+      throw Error("the app's terminal cannot be relayed");  // nspawn would block on it
+    }
+    o->terminal = true;
     in_is_terminal_ = true;
     attach_stdin(dup());
   }
@@ -165,7 +171,8 @@ struct StdioRelay::Impl {
 
   // --- the apps' stdout and stderr -------------------------------------------
 
-  void add_output(UniqueFd conn, const OutputSocket& socket) {
+  /// The new output, or nullptr when the loop cannot watch it.
+  Output* add_output(UniqueFd conn, const OutputSocket& socket) {
     auto o = std::make_unique<Output>();
     o->impl = this;
     o->socket = &socket;
@@ -174,9 +181,10 @@ struct StdioRelay::Impl {
     o->sender = {peer_pid(o->conn.get())};
     if (int r = sd_event_add_io(ev_, &o->src, o->conn.get(), EPOLLIN, &Impl::on_output, o.get()); r < 0) {
       warn("dropping the output of app " + quote(socket.app) + ": " + std::strerror(-r));
-      return;
+      return nullptr;
     }
     outputs_.push_back(std::move(o));
+    return outputs_.back().get();
   }
 
   static int on_output(sd_event_source*, int, uint32_t, void* data) {
@@ -291,6 +299,10 @@ struct StdioRelay::Impl {
         o.sender.pid = app;
         o.flushed = false;
       }
+    // Before the app, the console has only the pod's own words (its
+    // systemd's with --debug, keys typed during the boot); journald may not
+    // even listen yet. The app's unit starts after journald's socket.
+    if (o.terminal && !o.journal && o.sender.pid <= 0) return;
     if (!o.journal) {
       // Opened with the first output: an app that writes nothing costs no
       // stream (and no fork).

@@ -383,67 +383,34 @@ TEST_F(LifecycleTest, InteractiveReadsAFileOrNothingToItsEnd) {
 }
 
 TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {
-  int master = -1;
-  std::vector<std::string> argv = crt_argv({"run", "--interactive", "busybox", "--", "/bin/sh"});
-  winsize size{};
-  size.ws_row = 30;
-  size.ws_col = 100;
-  pid_t pid = ::forkpty(&master, nullptr, nullptr, &size);
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(s.data());
-    a.push_back(nullptr);
-    ::execv(a[0], a.data());
-    _exit(127);
-  }
-  std::string out;
-  auto read_until = [&](const std::string& needle, milliseconds timeout) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (out.find(needle) == std::string::npos && std::chrono::steady_clock::now() < until) {
-      pollfd pfd{master, POLLIN, 0};
-      if (::poll(&pfd, 1, 100) > 0) {
-        char buf[4096];
-        ssize_t n = ::read(master, buf, sizeof buf);
-        if (n > 0) out.append(buf, static_cast<size_t>(n));
-        if (n <= 0) break;
-      }
-    }
-    return out.find(needle) != std::string::npos;
-  };
-  std::string cmd =
-      "[ -t 0 ] && [ -t 1 ] && echo terminal; echo term=$TERM.; echo size=$(stty size).; echo answer=$((6*7))\n";
+  TerminalProcess t(crt_argv({"run", "--interactive", "busybox", "--", "/bin/sh"}), 30, 100);
   // The shell's prompt says it reads the terminal.
-  EXPECT_TRUE(read_until("# ", std::chrono::seconds(20))) << out;
-  ASSERT_EQ(::write(master, cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
-  EXPECT_TRUE(read_until("answer=42", std::chrono::seconds(20))) << out;
-  EXPECT_THAT(out, HasSubstr("\nterminal\r\n"));
+  EXPECT_TRUE(t.read_until("# ", std::chrono::seconds(20))) << t.shown();
+  t.type("[ -t 0 ] && [ -t 1 ] && echo terminal; echo term=$TERM.; echo size=$(stty size).; echo answer=$((6*7))\n");
+  EXPECT_TRUE(t.read_until("answer=42", std::chrono::seconds(20))) << t.shown();
+  EXPECT_THAT(t.shown(), HasSubstr("\nterminal\r\n"));
   // The app's terminal has the size of the user's, and follows it (SIGWINCH,
   // which the kernel sends crt, the terminal's foreground process).
-  EXPECT_THAT(out, HasSubstr("\nsize=30 100.\r\n"));
+  EXPECT_THAT(t.shown(), HasSubstr("\nsize=30 100.\r\n"));
+  winsize size{};
   size.ws_row = 40;
   size.ws_col = 120;
-  ASSERT_EQ(::ioctl(master, TIOCSWINSZ, &size), 0);
-  std::string resized;
-  for (int i = 0; i < 50 && resized.empty(); ++i) {
-    std::string ask = "echo now=$(stty size).\n";
-    ASSERT_EQ(::write(master, ask.data(), ask.size()), static_cast<ssize_t>(ask.size()));
-    if (read_until("now=40 120.", std::chrono::milliseconds(200))) resized = "yes";
+  ASSERT_EQ(::ioctl(t.master(), TIOCSWINSZ, &size), 0);
+  bool resized = false;
+  for (int i = 0; i < 50 && !resized; ++i) {
+    t.type("echo now=$(stty size).\n");
+    resized = t.read_until("now=40 120.", milliseconds(200));
   }
-  EXPECT_EQ(resized, "yes") << out;
-  ASSERT_EQ(::write(master, "exit 7\n", 7), 7);
+  EXPECT_TRUE(resized) << t.shown();
+  t.type("exit 7\n");
   // The app's TERM is the user's (or xterm when the user has none).
   const char* term = std::getenv("TERM");
-  EXPECT_THAT(out, HasSubstr("term=" + std::string(term != nullptr && *term != '\0' ? term : "xterm") + ".\r\n"));
+  EXPECT_THAT(t.shown(), HasSubstr("term=" + std::string(term != nullptr && *term != '\0' ? term : "xterm") + ".\r\n"));
   // Nothing but the app on the terminal: no messages of the pod's own.
-  EXPECT_THAT(out, ::testing::Not(HasSubstr("Failed")));
+  EXPECT_THAT(t.shown(), ::testing::Not(HasSubstr("Failed")));
   // Drain the terminal until crt closes it, then reap it.
-  read_until("\x01", std::chrono::seconds(20));
-  ::close(master);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << out;
-  EXPECT_EQ(WEXITSTATUS(status), 7) << out;
+  t.read_until("\x01", std::chrono::seconds(20));
+  EXPECT_EQ(t.wait(), 7) << t.shown();
   // What went to the terminal is in the pod's journal too, as the app's,
   // in lines that end as the journal's do.
   ASSERT_EQ(pods("run").size(), 1U);
@@ -459,86 +426,53 @@ TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {
   EXPECT_THAT(st.out, HasSubstr("app-busybox=7"));
 }
 
+// With --debug the pod's console is busy from its first moment, before the
+// app and its journald: the app's own output still reaches the journal.
+TEST_F(LifecycleTest, InteractiveWithDebugStillCopiesTheAppsOutputToTheJournal) {
+  TerminalProcess t(crt_argv({"--debug", "run", "--net=none", "--interactive", "busybox", "--", "/bin/sh"}));
+  ASSERT_TRUE(t.read_until("/ # ", std::chrono::seconds(20))) << t.shown();
+  t.type("echo debug-$((2+3)); exit 4\n");
+  t.read_until("\x01", std::chrono::seconds(20));
+  EXPECT_EQ(t.wait(), 4) << t.shown();
+  ASSERT_EQ(pods("run").size(), 1U);
+  Result logs = crt({"logs", pods("run")[0]});
+  EXPECT_THAT(logs.out, HasSubstr("\ndebug-5\n"));
+  EXPECT_THAT(logs.err, ::testing::Not(HasSubstr("warning")));
+}
+
 TEST_F(LifecycleTest, AHangupOfTheTerminalEndsAnInteractiveShellAtOnce) {
-  int master = -1;
-  std::vector<std::string> argv = crt_argv({"run", "--net=none", "--interactive", "busybox", "--", "/bin/sh"});
-  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(s.data());
-    a.push_back(nullptr);
-    ::execv(a[0], a.data());
-    _exit(127);
-  }
-  std::string out;
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (out.find("# ") == std::string::npos && std::chrono::steady_clock::now() < until) {
-    pollfd pfd{master, POLLIN, 0};
-    if (::poll(&pfd, 1, 100) > 0) {
-      char buf[4096];
-      ssize_t n = ::read(master, buf, sizeof buf);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ASSERT_THAT(out, HasSubstr("# ")) << "the shell's prompt";
+  TerminalProcess t(crt_argv({"run", "--net=none", "--interactive", "busybox", "--", "/bin/sh"}));
+  ASSERT_TRUE(t.read_until("# ", std::chrono::seconds(20))) << "the shell's prompt: " << t.shown();
   // The user's terminal goes (a closed ssh session): crt gets SIGHUP and
   // stops the pod; the shell, which ignores the stop's SIGTERM, gets the
   // hangup too, and does not hold the pod for its stop timeout.
   auto start = std::chrono::steady_clock::now();
-  ::close(master);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  t.hang_up();
+  EXPECT_EQ(t.wait(), 128 + SIGHUP);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGHUP);
 }
 
 TEST_F(LifecycleTest, KillingCrtOnATerminalLeavesTheTerminalAsItWas) {
   check_cgroups_ = false;  // removing a dead pod's cgroup is crt gc's job
-  int master = -1;
-  std::vector<std::string> argv = crt_argv({"run", "--net=none", "--interactive", "busybox", "--", "/bin/sh"});
-  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(s.data());
-    a.push_back(nullptr);
-    ::execv(a[0], a.data());
-    _exit(127);
-  }
+  TerminalProcess t(crt_argv({"run", "--net=none", "--interactive", "busybox", "--", "/bin/sh"}));
   termios before{};
-  ASSERT_EQ(::tcgetattr(master, &before), 0);
+  ASSERT_EQ(::tcgetattr(t.master(), &before), 0);
   ASSERT_NE(before.c_lflag & ECHO, 0U);
-  std::string out;
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (out.find("# ") == std::string::npos && std::chrono::steady_clock::now() < until) {
-    pollfd pfd{master, POLLIN, 0};
-    if (::poll(&pfd, 1, 100) > 0) {
-      char buf[4096];
-      ssize_t n = ::read(master, buf, sizeof buf);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ASSERT_THAT(out, HasSubstr("# ")) << "the shell's prompt";
+  ASSERT_TRUE(t.read_until("# ", std::chrono::seconds(20))) << "the shell's prompt: " << t.shown();
   termios during{};
-  ASSERT_EQ(::tcgetattr(master, &during), 0);
+  ASSERT_EQ(::tcgetattr(t.master(), &during), 0);
   EXPECT_EQ(during.c_lflag & (ECHO | ICANON | ISIG), 0U) << "raw while the app has it";
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ::kill(t.pid(), SIGKILL);
+  EXPECT_EQ(t.wait(), 128 + SIGKILL);
   // crt's guardian puts the terminal back as soon as crt has gone.
   termios after{};
   auto restored = [&] {
-    return ::tcgetattr(master, &after) == 0 && after.c_lflag == before.c_lflag && after.c_iflag == before.c_iflag &&
+    return ::tcgetattr(t.master(), &after) == 0 && after.c_lflag == before.c_lflag && after.c_iflag == before.c_iflag &&
            after.c_oflag == before.c_oflag;
   };
   for (int i = 0; i < 200 && !restored(); ++i) std::this_thread::sleep_for(milliseconds(10));
   EXPECT_TRUE(restored());
   EXPECT_TRUE(nspawn_gone(std::chrono::seconds(20)));
-  ::close(master);
 }
 
 }  // namespace

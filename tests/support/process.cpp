@@ -156,6 +156,60 @@ Result run_on_terminal(const std::vector<std::string>& argv, std::chrono::millis
   return r;
 }
 
+TerminalProcess::TerminalProcess(const std::vector<std::string>& argv, unsigned short rows, unsigned short cols) {
+  winsize size{};
+  size.ws_row = rows;
+  size.ws_col = cols;
+  std::vector<std::string> copy = argv;
+  std::vector<char*> a;
+  for (auto& s : copy) a.push_back(s.data());
+  a.push_back(nullptr);
+  pid_ = ::forkpty(&master_, nullptr, nullptr, rows != 0 ? &size : nullptr);
+  if (pid_ < 0) throw std::runtime_error(std::string("forkpty: ") + std::strerror(errno));
+  if (pid_ == 0) {
+    ::execv(a[0], a.data());
+    _exit(127);
+  }
+}
+
+TerminalProcess::~TerminalProcess() {
+  if (!reaped_) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  if (master_ >= 0) ::close(master_);
+}
+
+bool TerminalProcess::read_until(const std::string& needle, std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (shown_.find(needle) == std::string::npos && master_ >= 0 && std::chrono::steady_clock::now() < until) {
+    pollfd p{master_, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::read(master_, buf, sizeof buf);
+    if (n <= 0) break;  // EIO once nothing holds the terminal
+    shown_.append(buf, static_cast<size_t>(n));
+  }
+  return shown_.find(needle) != std::string::npos;
+}
+
+void TerminalProcess::type(const std::string& keys) const {
+  if (::write(master_, keys.data(), keys.size()) != static_cast<ssize_t>(keys.size()))
+    throw std::runtime_error(std::string("typing on the terminal: ") + std::strerror(errno));
+}
+
+void TerminalProcess::hang_up() {
+  ::close(master_);
+  master_ = -1;
+}
+
+int TerminalProcess::wait() {
+  int status = 0;
+  if (::waitpid(pid_, &status, 0) != pid_) return -1;
+  reaped_ = true;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::stringstream ss;

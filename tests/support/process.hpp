@@ -57,6 +57,37 @@ Result run(const std::vector<std::string>& argv, const RunOptions& opts = {});
 Result run_on_terminal(const std::vector<std::string>& argv,
                        std::chrono::milliseconds idle = std::chrono::seconds(30));
 
+/// A command started on a new pseudo-terminal, driven as a user at that
+/// terminal would: what it shows, what is typed, its size.
+class TerminalProcess {
+ public:
+  /// The terminal has `rows` × `cols` (0: no size).
+  explicit TerminalProcess(const std::vector<std::string>& argv, unsigned short rows = 0, unsigned short cols = 0);
+  TerminalProcess(const TerminalProcess&) = delete;
+  TerminalProcess& operator=(const TerminalProcess&) = delete;
+  /// Kills it if it still runs, and reaps it.
+  ~TerminalProcess();
+
+  [[nodiscard]] int master() const { return master_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  /// Reads what the terminal shows until `needle` is in it (true), the
+  /// timeout passes or the terminal ends.
+  bool read_until(const std::string& needle, std::chrono::milliseconds timeout);
+  /// All that the terminal showed so far.
+  [[nodiscard]] const std::string& shown() const { return shown_; }
+  void type(const std::string& keys) const;
+  /// Closes the terminal (a hangup, as when an ssh session ends).
+  void hang_up();
+  /// Waits for its end: its exit status, or 128 + signal.
+  int wait();
+
+ private:
+  pid_t pid_ = -1;
+  int master_ = -1;
+  std::string shown_;
+  bool reaped_ = false;
+};
+
 /// Reads a whole file ("" if absent).
 std::string read_file(const std::string& path);
 
