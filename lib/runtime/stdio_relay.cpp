@@ -290,19 +290,7 @@ struct StdioRelay::Impl {
 
   void copy_to_journal(Output& o, std::string_view data) {
     if (!sockets_.to_journal || o.journal_failed) return;
-    // Before the pod's init, only nspawn writes to the terminal (--debug).
-    if (o.terminal && leader_ <= 0) return;
-    // Whose the terminal's output is: the app's process of the moment (a
-    // restarted app's new one too: its output is no longer a last word).
-    if (o.terminal && o.sender.pid <= 0 && sockets_.terminal_sender)
-      if (pid_t app = sockets_.terminal_sender(); app > 0) {
-        o.sender.pid = app;
-        o.flushed = false;
-      }
-    // Before the app, the console has only the pod's own words (its
-    // systemd's with --debug, keys typed during the boot); journald may not
-    // even listen yet. The app's unit starts after journald's socket.
-    if (o.terminal && !o.journal && o.sender.pid <= 0) return;
+    if (o.terminal && !claim_terminal_output(o)) return;
     if (!o.journal) {
       // Opened with the first output: an app that writes nothing costs no
       // stream (and no fork).
@@ -332,6 +320,24 @@ struct StdioRelay::Impl {
     // (journalctl shows a line with a "\r" as binary data).
     if (o.terminal) drop_carriage_returns(o.journal_pending, std::max(o.journal_off, from > 0 ? from - 1 : 0));
     write_journal(o);
+  }
+
+  /// Whether what the terminal shows now is the app's, for its journal
+  /// copy; finds who wrote it (Output::sender) if no one is known: the
+  /// app's process of the moment (a restarted app's new one too, whose
+  /// output is no longer a last word). Before the app, the console has only
+  /// the pod's own words (nspawn's and its systemd's with --debug, keys
+  /// typed during the boot), and journald may not even listen yet: the
+  /// app's unit starts after journald's socket.
+  bool claim_terminal_output(Output& o) {
+    if (leader_ <= 0) return false;
+    if (o.sender.pid <= 0 && sockets_.terminal_sender)
+      if (pid_t app = sockets_.terminal_sender(); app > 0) {
+        o.sender.pid = app;
+        o.flushed = false;
+      }
+    // Once the copy has begun, what has no writer waits for the flush.
+    return o.journal.valid() || o.sender.pid > 0;
   }
 
   /// Removes each "\r" before a "\n" in `s` from `from` on.

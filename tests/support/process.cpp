@@ -129,30 +129,12 @@ Result Process::wait() {
 Result run(const std::vector<std::string>& argv, const RunOptions& opts) { return Process(argv, opts).wait(); }
 
 Result run_on_terminal(const std::vector<std::string>& argv, std::chrono::milliseconds idle) {
-  int master = -1;
-  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
-  if (pid < 0) throw std::runtime_error(std::string("forkpty: ") + std::strerror(errno));
-  if (pid == 0) {
-    std::vector<std::string> copy = argv;
-    std::vector<char*> a;
-    for (auto& s : copy) a.push_back(s.data());
-    a.push_back(nullptr);
-    ::execv(a[0], a.data());
-    _exit(127);
+  TerminalProcess t(argv);
+  while (t.read_for(idle) > 0) {
   }
   Result r;
-  char buf[4096];
-  for (;;) {
-    pollfd p{master, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(idle.count())) <= 0) break;
-    ssize_t n = ::read(master, buf, sizeof buf);
-    if (n <= 0) break;  // EIO once the child and its children closed the terminal
-    r.out.append(buf, static_cast<size_t>(n));
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ::close(master);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.status = t.wait();
+  r.out = t.shown();
   return r;
 }
 
@@ -180,16 +162,21 @@ TerminalProcess::~TerminalProcess() {
   if (master_ >= 0) ::close(master_);
 }
 
+int TerminalProcess::read_for(std::chrono::milliseconds timeout) {
+  if (master_ < 0) return -1;
+  pollfd p{master_, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return 0;
+  char buf[4096];
+  ssize_t n = ::read(master_, buf, sizeof buf);
+  if (n <= 0) return -1;  // EIO once nothing holds the terminal
+  shown_.append(buf, static_cast<size_t>(n));
+  return 1;
+}
+
 bool TerminalProcess::read_until(const std::string& needle, std::chrono::milliseconds timeout) {
   auto until = std::chrono::steady_clock::now() + timeout;
-  while (shown_.find(needle) == std::string::npos && master_ >= 0 && std::chrono::steady_clock::now() < until) {
-    pollfd p{master_, POLLIN, 0};
-    if (::poll(&p, 1, 50) <= 0) continue;
-    char buf[4096];
-    ssize_t n = ::read(master_, buf, sizeof buf);
-    if (n <= 0) break;  // EIO once nothing holds the terminal
-    shown_.append(buf, static_cast<size_t>(n));
-  }
+  while (shown_.find(needle) == std::string::npos && std::chrono::steady_clock::now() < until)
+    if (read_for(std::chrono::milliseconds(50)) < 0) break;
   return shown_.find(needle) != std::string::npos;
 }
 

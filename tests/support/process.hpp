@@ -70,6 +70,9 @@ class TerminalProcess {
 
   [[nodiscard]] int master() const { return master_; }
   [[nodiscard]] pid_t pid() const { return pid_; }
+  /// Reads what the terminal shows next, waiting up to `timeout`: 1 when
+  /// something came, 0 when nothing did, -1 once the terminal has ended.
+  int read_for(std::chrono::milliseconds timeout);
   /// Reads what the terminal shows until `needle` is in it (true), the
   /// timeout passes or the terminal ends.
   bool read_until(const std::string& needle, std::chrono::milliseconds timeout);
