@@ -65,9 +65,10 @@ bool sync_journal(std::chrono::milliseconds timeout, const std::function<bool()>
   });
 }
 
-bool flush_output(const std::string& app, std::chrono::milliseconds timeout, const std::function<bool()>& keep_waiting,
-                  const char* socket) {
-  return ask(socket, app + "\n", timeout, keep_waiting,
+bool flush_output(const std::string& app, const std::string& mark, std::chrono::milliseconds timeout,
+                  const std::function<bool()>& keep_waiting, const char* socket) {
+  std::string request = mark.empty() ? app + "\n" : app + " " + mark + "\n";
+  return ask(socket, request, timeout, keep_waiting,
              [](const std::string& reply) { return reply.find('\n') == std::string::npos ? -1 : 1; });
 }
 

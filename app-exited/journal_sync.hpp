@@ -22,9 +22,11 @@ inline constexpr const char* kOutputFlushSocket = "/crt/etc/output-flush";
 
 /// Asks crt to have all that `app` wrote in the pod's journal (where crt
 /// copies the apps' output to), from a process of the app's unit once the
-/// app has ended. Waits as sync_journal() does. Returns false if crt does
-/// not listen on `socket` or does not answer in time.
-bool flush_output(const std::string& app, std::chrono::milliseconds timeout, const std::function<bool()>& keep_waiting,
-                  const char* socket = kOutputFlushSocket);
+/// app has ended; `mark` is the token of the mark written to the app's
+/// terminal (pod::terminal_mark()), or empty. Waits as sync_journal()
+/// does. Returns false if crt does not listen on `socket` or does not
+/// answer in time.
+bool flush_output(const std::string& app, const std::string& mark, std::chrono::milliseconds timeout,
+                  const std::function<bool()>& keep_waiting, const char* socket = kOutputFlushSocket);
 
 }  // namespace crt::app_exited

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -43,6 +44,7 @@
 #include "common/json_text.hpp"
 #include "journal_sync.hpp"
 #include "pod/exit_status.hpp"
+#include "pod/terminal_mark.hpp"
 
 namespace {
 
@@ -133,6 +135,28 @@ void wait_for_journald() {
   if (::access(crt::app_exited::kJournalVarlinkSocket, F_OK) != 0) systemctl({"start", "systemd-journald.service"});
 }
 
+/// On a terminal (an interactive app's unit, whose stdout this helper
+/// shares), writes a mark after the app's last output, so crt knows when it
+/// has read it all; its token, or empty. Not when the terminal does not
+/// take it at once (output stopped with ^S, say): crt then reads what has
+/// come.
+std::string mark_terminal() {
+  if (::isatty(STDOUT_FILENO) != 1) return {};
+  std::string token;
+  try {
+    token = crt::pod::new_terminal_mark_token();
+  } catch (const std::exception&) {
+    return {};
+  }
+  std::string mark = crt::pod::terminal_mark(token);
+  int flags = ::fcntl(STDOUT_FILENO, F_GETFL);
+  if (flags < 0 || ::fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK) < 0) return {};
+  ssize_t n;
+  while ((n = ::write(STDOUT_FILENO, mark.data(), mark.size())) < 0 && errno == EINTR) {
+  }
+  return n == static_cast<ssize_t>(mark.size()) ? token : std::string();
+}
+
 /// The pod's systemd is shutting down (crt stop, or another app ended it).
 bool pod_stopping() { return systemctl({"is-system-running"}) == "stopping\n"; }
 
@@ -167,7 +191,7 @@ int run(int argc, char** argv) {
     // Within the unit's stop timeout (10 s). When the pod is being
     // stopped, what journald has not taken is given up, as the journal's
     // own backlog is.
-    crt::app_exited::flush_output(app, std::chrono::seconds(8), [] { return !pod_stopping(); });
+    crt::app_exited::flush_output(app, mark_terminal(), std::chrono::seconds(8), [] { return !pod_stopping(); });
     if (apps.empty()) return 0;
   }
 

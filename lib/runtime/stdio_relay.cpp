@@ -15,6 +15,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "pod/terminal_mark.hpp"
 #include "runtime/journal_stream.hpp"
 #include "runtime/pod_journal.hpp"
 
@@ -74,6 +75,7 @@ struct StdioRelay::Impl {
     bool flushed = false;  ///< the app has ended: its last line goes as it is
     bool journal_cut = false;  ///< some output was left out of the copy
     bool terminal = false;     ///< crt's pty (StdioSockets::terminal)
+    pod::TerminalMarks marks;  ///< app-exited's, taken out of a terminal's output
     std::string journal_pending;  ///< not yet taken by journald
     size_t journal_off = 0;
     sd_event_source* journal_src = nullptr;  ///< journal writable
@@ -83,8 +85,11 @@ struct StdioRelay::Impl {
   struct FlushRequest {
     Impl* impl = nullptr;
     UniqueFd conn;
-    std::string text;  ///< "APP\n" as it arrives
+    std::string text;  ///< "APP\n" or "APP TOKEN\n" as it arrives
     std::string app;   ///< once complete
+    /// The token of the mark app-exited wrote to the app's terminal after
+    /// the app had ended (pod::terminal_mark()), until crt has read it.
+    std::string mark;
     sd_event_source* src = nullptr;
   };
 
@@ -206,6 +211,8 @@ struct StdioRelay::Impl {
       return false;
     }
     std::string_view data(chunk, static_cast<size_t>(n));
+    std::string unmarked;
+    if (o.terminal) data = unmarked = o.marks.take(data);
     show(o, data);
     copy_to_journal(o, data);
     return true;
@@ -238,6 +245,10 @@ struct StdioRelay::Impl {
   /// The app's end of `o` is closed: what is left of a line is shown, and
   /// `o` goes once its journal copy is out.
   void end_output(Output& o) {
+    if (std::string rest = o.marks.release(); !rest.empty()) {
+      show(o, rest);
+      copy_to_journal(o, rest);
+    }
     o.eof = true;
     o.src = sd_event_source_disable_unref(o.src);
     if (!o.partial.empty()) {
@@ -253,7 +264,10 @@ struct StdioRelay::Impl {
     if (o->eof && journal_done(*o)) {
       remove_output(o);
     } else if (!o->eof) {
-      bool pause = o->to->full() || journal_behind(*o);
+      // Once the app has ended, what is left of its output is read whether
+      // or not the writer is full: there is no more of it (on a terminal:
+      // up to app-exited's mark).
+      bool pause = (o->to->full() && !o->flushed) || journal_behind(*o);
       if (pause != o->paused) {
         o->paused = pause;
         sd_event_source_set_enabled(o->src, pause ? SD_EVENT_OFF : SD_EVENT_ON);
@@ -447,7 +461,10 @@ struct StdioRelay::Impl {
       if (f.text.size() > 256) remove_flush_request(&f);  // not a request
       return;
     }
-    f.app = f.text.substr(0, nl);
+    std::string line = f.text.substr(0, nl);
+    size_t space = line.find(' ');
+    f.app = line.substr(0, space);
+    if (space != std::string::npos) f.mark = line.substr(space + 1);
     flush_app(f.app, peer_pid(f.conn.get()));
     answer_flush_requests();
   }
@@ -456,6 +473,8 @@ struct StdioRelay::Impl {
   /// in the listeners' queues). It is read now, whether or not crt's
   /// writers are full: there is no more of it. Its journal copy goes on as
   /// written by `requester`, a process of the app's unit (ExecStopPost=).
+  /// On a terminal, the rest may still be on its way through nspawn: the
+  /// loop reads it up to app-exited's mark.
   void flush_app(std::string app, pid_t requester) {
     for (auto& li : listeners_)
       if (li.kind == Kind::kOut && li.output->app == app && li.src != nullptr)
@@ -468,28 +487,20 @@ struct StdioRelay::Impl {
       o->sender.pid = requester;
       o->flushed = true;
       write_journal(*o);
-      if (o->terminal) {
-        read_terminal_until_quiet(*o);
-      } else {
-        while (!o->eof && read_output(*o)) {
-        }
+      while (!o->eof && read_output(*o)) {
       }
       settle(o);  // removes it, or resumes it if it stays open
     }
   }
 
-  /// What the app wrote last may still be on its way through nspawn, which
-  /// relays the pod's console to crt's pty: read until nothing has come for
-  /// a while (bounded; the pod waits for this).
-  void read_terminal_until_quiet(Output& o) {
-    constexpr int kQuietMs = 30;
-    constexpr int kMaxRounds = 20;
-    for (int round = 0; round < kMaxRounds && !o.eof; ++round) {
-      while (!o.eof && read_output(o)) {
-      }
-      pollfd p{o.conn.get(), POLLIN, 0};
-      if (o.eof || ::poll(&p, 1, kQuietMs) != 1) break;
-    }
+  /// Whether `f`'s mark, if any, has come through the app's terminal (or
+  /// never can: the terminal has ended).
+  bool mark_read(FlushRequest& f) {
+    if (f.mark.empty()) return true;
+    for (auto& o : outputs_)
+      if (o->terminal && o->socket->app == f.app && !o->eof && !o->marks.seen(f.mark)) return false;
+    f.mark.clear();
+    return true;
   }
 
   /// Answers each request whose app's output is all in its journal (or
@@ -497,9 +508,9 @@ struct StdioRelay::Impl {
   void answer_flush_requests() {
     for (size_t i = 0; i < flushes_.size();) {
       FlushRequest* f = flushes_[i].get();
-      bool done = !f->app.empty() && std::none_of(outputs_.begin(), outputs_.end(), [&](const auto& o) {
-        return o->socket->app == f->app && !journal_done(*o);
-      });
+      bool done = !f->app.empty() && mark_read(*f) &&
+                  std::none_of(outputs_.begin(), outputs_.end(),
+                               [&](const auto& o) { return o->socket->app == f->app && !journal_done(*o); });
       if (!done) {
         ++i;
         continue;
@@ -532,7 +543,10 @@ struct StdioRelay::Impl {
           break;
         }
         o->to->wait_for_room();
-        show(*o, {chunk, static_cast<size_t>(n)});
+        std::string_view data(chunk, static_cast<size_t>(n));
+        std::string unmarked;
+        if (o->terminal) data = unmarked = o->marks.take(data);
+        show(*o, data);
       }
     }
   }

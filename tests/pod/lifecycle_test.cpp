@@ -402,7 +402,7 @@ TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {
     resized = t.read_until("now=40 120.", milliseconds(200));
   }
   EXPECT_TRUE(resized) << t.shown();
-  t.type("exit 7\n");
+  t.type("seq 1 3000; echo last-words; exit 7\n");
   // The app's TERM is the user's (or xterm when the user has none).
   const char* term = std::getenv("TERM");
   EXPECT_THAT(t.shown(), HasSubstr("term=" + std::string(term != nullptr && *term != '\0' ? term : "xterm") + ".\r\n"));
@@ -411,6 +411,9 @@ TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {
   // Drain the terminal until crt closes it, then reap it.
   t.read_until("\x01", std::chrono::seconds(20));
   EXPECT_EQ(t.wait(), 7) << t.shown();
+  // app-exited's mark after the app's last output is not shown.
+  EXPECT_THAT(t.shown(), HasSubstr("\n3000\r\nlast-words\r\n"));
+  EXPECT_THAT(t.shown(), ::testing::Not(HasSubstr("CRT-END")));
   // What went to the terminal is in the pod's journal too, as the app's,
   // in lines that end as the journal's do.
   ASSERT_EQ(pods("run").size(), 1U);
@@ -420,6 +423,9 @@ TEST_F(LifecycleTest, InteractiveAppGetsTheTerminal) {
   EXPECT_THAT(logs.out, HasSubstr("\nsize=30 100.\nanswer=42\n"));
   EXPECT_THAT(logs.out, HasSubstr("\nnow=40 120.\n"));
   EXPECT_THAT(logs.out, ::testing::Not(HasSubstr("\r\n")));
+  // All of it, up to the app's last line, and not the mark after it.
+  EXPECT_THAT(logs.out, HasSubstr("\n2999\n3000\nlast-words\n"));
+  EXPECT_THAT(logs.out, ::testing::Not(HasSubstr("CRT-END")));
   EXPECT_EQ(logs.err, "");
   // The app's end was recorded as any app's.
   Result st = crt({"status", pods("run")[0]});

@@ -118,16 +118,23 @@ TEST(SyncJournal, AnErrorAnswerOrNoJournaldIsFalseAtOnce) {
 TEST(FlushOutput, NamesTheAppAndWaitsForCrtsAnswer) {
   FakeJournald crt(milliseconds(600), "\n");
   auto start = Clock::now();
-  EXPECT_TRUE(flush_output("web-1", std::chrono::seconds(5), {}, crt.path()));
+  EXPECT_TRUE(flush_output("web-1", "", std::chrono::seconds(5), {}, crt.path()));
   EXPECT_GE(since(start), milliseconds(550));
   EXPECT_EQ(crt.request(), "web-1\n");
 }
 
+TEST(FlushOutput, NamesTheTerminalsMarkToo) {
+  FakeJournald crt(milliseconds(0), "\n");
+  EXPECT_TRUE(flush_output("shell", "0A1B", std::chrono::seconds(5), {}, crt.path()));
+  EXPECT_EQ(crt.request(), "shell 0A1B\n");
+}
+
 TEST(FlushOutput, NoCrtOrNoAnswerIsFalse) {
-  EXPECT_FALSE(flush_output("web", std::chrono::seconds(5), {}, "/nonexistent/output-flush"));
+  EXPECT_FALSE(flush_output("web", "", std::chrono::seconds(5), {}, "/nonexistent/output-flush"));
   FakeJournald crt(milliseconds(0), "");
   int asked = 0;
-  EXPECT_FALSE(flush_output("web", std::chrono::seconds(5), [&] { return ++asked < 2; }, crt.path()));
+  EXPECT_FALSE(flush_output(
+      "web", "", std::chrono::seconds(5), [&] { return ++asked < 2; }, crt.path()));
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/fd.hpp"
+#include "pod/terminal_mark.hpp"
 #include "runtime/terminal.hpp"
 
 namespace crt::runtime {
@@ -160,6 +161,50 @@ TEST_F(StdioRelayTest, ATerminalGetsCrtsStdinAndItsOutputIsCrtsStdout) {
   relay_->drain();
   finish_output();
   EXPECT_EQ(read_all(user_out_.r.get()), "shown\r\n\xff");
+  EXPECT_EQ(messages_, "");
+}
+
+TEST_F(StdioRelayTest, AFlushOfATerminalIsAnsweredOnceItsMarkHasComeThroughAndTheMarkIsNotShown) {
+  PodTerminal tty(user_in_.r.get(), user_out_.w.get());
+  UniqueFd nspawn = tty.take_slave();
+  termios raw{};
+  ASSERT_EQ(::tcgetattr(nspawn.get(), &raw), 0);
+  ::cfmakeraw(&raw);
+  ASSERT_EQ(::tcsetattr(nspawn.get(), TCSANOW, &raw), 0);
+  UniqueFd flush = listen_on(dir_ + "/flush");
+  out_writer_ = std::make_unique<OutputWriter>(
+      ev_, user_out_.w.get(), [this] { relay_->resume(); }, nullptr);
+  err_writer_ = std::make_unique<OutputWriter>(
+      ev_, user_err_.w.get(), [this] { relay_->resume(); }, nullptr);
+  StdioSockets sockets;
+  sockets.terminal = tty.master();
+  sockets.terminal_app = "app";
+  sockets.flush = flush.get();
+  relay_ = std::make_unique<StdioRelay>(ev_, sockets, UserStdio{user_in_.r.get(), out_writer_.get(), err_writer_.get()},
+                                        [this](std::string_view m) { messages_ += std::string(m) + "\n"; });
+  std::string mark = pod::terminal_mark("C0FFEE");
+  // The app's last line and half the mark have come through; app-exited
+  // asks for the flush.
+  write_str(nspawn.get(), "last line\r\n" + mark.substr(0, 9));
+  UniqueFd requester(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, (dir_ + "/flush").c_str(), sizeof a.sun_path - 1);
+  ASSERT_EQ(::connect(requester.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  write_str(requester.get(), "app C0FFEE\n");
+  settle();
+  pollfd p{requester.get(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "answered before the mark came";
+  write_str(nspawn.get(), mark.substr(9) + "$ ");
+  settle();
+  ASSERT_EQ(::poll(&p, 1, 2000), 1) << "not answered after the mark came";
+  char answer[8];
+  EXPECT_EQ(::read(requester.get(), answer, sizeof answer), 1);
+  nspawn = UniqueFd();
+  settle();
+  relay_->drain();
+  finish_output();
+  EXPECT_EQ(read_all(user_out_.r.get()), "last line\r\n$ ");
   EXPECT_EQ(messages_, "");
 }
 
