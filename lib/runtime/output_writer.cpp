@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,6 +46,17 @@ OutputWriter* stderr_owner = nullptr;  ///< guarded by stderr_mutex
 }  // namespace
 
 void write_stderr(std::string_view text) {
+  // crt's stderr may be a terminal an interactive app has made raw (crt's
+  // pty passes the app's output to it as it is): crt's own lines then end
+  // in "\r\n", as the terminal itself makes them otherwise, not in steps.
+  std::string lines;
+  if (termios t{}; ::tcgetattr(STDERR_FILENO, &t) == 0 && (t.c_oflag & OPOST) == 0) {
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) lines += '\r';
+      lines += text[i];
+    }
+    text = lines;
+  }
   {
     std::lock_guard lk(stderr_mutex);
     if (stderr_owner != nullptr && stderr_owner->write(text)) return;

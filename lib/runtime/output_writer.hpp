@@ -80,6 +80,7 @@ class OutputWriter {
 /// Writes `text` to crt's stderr: through the writer that owns fd 2 while
 /// a pod is supervised (so that a stalled reader of stderr does not stall
 /// the loop, and messages stay apart from the apps' stderr), else straight.
+/// On a terminal without output processing (raw), lines end in "\r\n".
 void write_stderr(std::string_view text);
 
 }  // namespace crt::runtime

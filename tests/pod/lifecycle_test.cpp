@@ -440,6 +440,10 @@ TEST_F(LifecycleTest, InteractiveWithDebugStillCopiesTheAppsOutputToTheJournal) 
   t.type("echo debug-$((2+3)); exit 4\n");
   t.read_until("\x01", std::chrono::seconds(20));
   EXPECT_EQ(t.wait(), 4) << t.shown();
+  // crt's own lines (its --debug trace) while the app has the terminal
+  // raw end as the app's do: none is a step down from the one before.
+  EXPECT_THAT(t.shown(), HasSubstr("crt: ["));
+  EXPECT_THAT(t.shown(), ::testing::Not(::testing::ContainsRegex("[^\r]\n"))) << t.shown();
   ASSERT_EQ(pods("run").size(), 1U);
   Result logs = crt({"logs", pods("run")[0]});
   EXPECT_THAT(logs.out, HasSubstr("\ndebug-5\n"));
