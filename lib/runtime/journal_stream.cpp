@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -72,8 +73,36 @@ UniqueFd open_journal_stream(pid_t leader) {
   return sock;
 }
 
+JournalSender journal_sender(pid_t pid) {
+  JournalSender sender{pid};
+  std::string status;
+  try {
+    status = fs::read_file("/proc/" + std::to_string(pid) + "/status");
+  } catch (const std::exception&) {
+    return sender;
+  }
+  // "Uid:\treal\teffective\tsaved\tfs"
+  auto effective = [&status](const char* field) -> unsigned long {
+    size_t at = status.find(field);
+    if (at == std::string::npos) return 0;
+    unsigned long real = 0, eff = 0;
+    return std::sscanf(status.c_str() + at + std::strlen(field), "%lu %lu", &real, &eff) == 2 ? eff : 0;
+  };
+  sender.uid = static_cast<uid_t>(effective("\nUid:"));
+  sender.gid = static_cast<gid_t>(effective("\nGid:"));
+  return sender;
+}
+
+void send_journal_stream_header(int stream, const std::string& app, pid_t leader) {
+  std::string header = journal_stream_header(app);
+  ssize_t n = send_as(stream, header, JournalSender{leader});
+  if (n < 0) throw_errno("writing to the pod's journal");
+  // A stream just connected takes a few bytes at once.
+  if (static_cast<size_t>(n) != header.size()) throw Error("the pod's journal took only part of a stream's header");
+}
+
 ssize_t send_as(int stream, std::string_view data, const JournalSender& sender) {
-  ucred cred{sender.pid, 0, 0};
+  ucred cred{sender.pid, sender.uid, sender.gid};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof cred)] = {};
   iovec iov{const_cast<char*>(data.data()), data.size()};
   msghdr msg{};

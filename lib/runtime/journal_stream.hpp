@@ -25,12 +25,23 @@ std::string journal_stream_header(const std::string& app);
 UniqueFd open_journal_stream(pid_t leader);
 
 /// The process journald is to take a stream's bytes as written by: its
-/// host PID. crt tells journald user and group 0: it takes the stream's
-/// unit from the header only from root, as from the pod's systemd, which
-/// connects an app's stream before it drops privileges.
+/// host PID, and its user and group (_UID=, _GID=).
 struct JournalSender {
   pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
 };
+
+/// `pid` with its effective user and group as they are now; user and group
+/// 0 if it has gone.
+JournalSender journal_sender(pid_t pid);
+
+/// Sends journal_stream_header() for `app` on `stream`, as the pod's init
+/// (`leader`): journald takes the unit from the header only from root, as
+/// from the pod's systemd, which connects an app's stream before the app
+/// drops its privileges. What follows is sent as its writer (send_as()):
+/// journald takes a stream's new sender whenever its PID changes.
+void send_journal_stream_header(int stream, const std::string& app, pid_t leader);
 
 /// Sends what it can of `data` on `stream` as written by `sender`, without
 /// blocking: what was sent, or -1 with errno (EAGAIN: journald is behind;

@@ -70,6 +70,7 @@ struct StdioRelay::Impl {
     /// cgroup, StdioSockets::terminal_sender), then the unit's flush
     /// request; pid 0 while there is none.
     JournalSender sender;
+    bool sender_ids = false;  ///< the sender's user and group are read
     UniqueFd journal;     ///< the copy's stream, once there is output
     bool journal_failed = false;
     bool flushed = false;  ///< the app has ended: its last line goes as it is
@@ -183,7 +184,7 @@ struct StdioRelay::Impl {
     o->socket = &socket;
     o->conn = std::move(conn);
     o->to = socket.is_stderr ? user_.err : user_.out;
-    o->sender = {peer_pid(o->conn.get())};
+    set_sender(*o, peer_pid(o->conn.get()));
     if (int r = sd_event_add_io(ev_, &o->src, o->conn.get(), EPOLLIN, &Impl::on_output, o.get()); r < 0) {
       warn("dropping the output of app " + quote(socket.app) + ": " + std::strerror(-r));
       return nullptr;
@@ -311,7 +312,7 @@ struct StdioRelay::Impl {
       try {
         if (leader_ <= 0) throw Error("the pod's init is not known");
         o.journal = open_journal_stream(leader_);
-        o.journal_pending = journal_stream_header(o.socket->app);
+        send_journal_stream_header(o.journal.get(), o.socket->app, leader_);
         if (int r = sd_event_add_io(ev_, &o.journal_src, o.journal.get(), EPOLLOUT, &Impl::on_journal_writable, &o); r < 0)
           throw_errno(-r, "watching the pod's journal stream");
         sd_event_source_set_enabled(o.journal_src, SD_EVENT_OFF);
@@ -347,11 +348,18 @@ struct StdioRelay::Impl {
     if (leader_ <= 0) return false;
     if (o.sender.pid <= 0 && sockets_.terminal_sender)
       if (pid_t app = sockets_.terminal_sender(); app > 0) {
-        o.sender.pid = app;
+        set_sender(o, app);
         o.flushed = false;
       }
     // Once the copy has begun, what has no writer waits for the flush.
     return o.journal.valid() || o.sender.pid > 0;
+  }
+
+  /// `o`'s output is now `pid`'s, whose user and group are read once it
+  /// has written (after it has dropped its privileges).
+  static void set_sender(Output& o, pid_t pid) {
+    o.sender = JournalSender{pid};
+    o.sender_ids = false;
   }
 
   /// Removes each "\r" before a "\n" in `s` from `from` on.
@@ -388,6 +396,10 @@ struct StdioRelay::Impl {
   void write_journal(Output& o) {
     if (!o.journal) return;
     size_t end = journal_sendable(o);
+    if (o.journal_off < end && o.sender.pid > 0 && !o.sender_ids) {
+      o.sender = journal_sender(o.sender.pid);
+      o.sender_ids = true;
+    }
     while (o.journal_off < end) {
       // The app's process has gone: what is left waits for the unit's
       // flush request, which journald can take it from.
@@ -484,7 +496,7 @@ struct StdioRelay::Impl {
     for (auto& o : outputs_)
       if (o->socket->app == app) of_app.push_back(o.get());
     for (Output* o : of_app) {
-      o->sender.pid = requester;
+      set_sender(*o, requester);
       o->flushed = true;
       write_journal(*o);
       while (!o->eof && read_output(*o)) {

@@ -60,8 +60,8 @@ TEST_F(RunTest, OutputIsKeptInThePodsJournalAsTheAppUnits) {
   std::string journal = pod_dir(pods("run")[0]) + "/overlay/stage1/upper/var/log/journal";
   // As journald records what the pod's systemd connects for
   // StandardOutput=journal: the unit, its identifier, the app's process.
-  Result j = run({"journalctl", "--no-pager", "-o", "cat", "-D", journal, "-u", "busybox.service",
-                  "_TRANSPORT=stdout", "SYSLOG_IDENTIFIER=busybox", "_COMM=sh"});
+  Result j = run({"journalctl", "--no-pager", "-o", "cat", "-D", journal, "-u", "busybox.service", "_TRANSPORT=stdout",
+                  "SYSLOG_IDENTIFIER=busybox", "_COMM=sh", "_UID=1000", "_GID=1000"});
   EXPECT_EQ(j.status, 0) << j.err;
   EXPECT_THAT(j.out, HasSubstr("in the journal\n"));
   EXPECT_THAT(j.out, HasSubstr("from stderr\n"));
