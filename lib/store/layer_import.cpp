@@ -282,26 +282,32 @@ void copy_archive(const stdfs::path& source, LayerSink& sink) {
 
 }  // namespace
 
-UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& dest) {
+UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& dest_arg) {
   // Extraction works relative to the working directory, which moves into dest.
   const stdfs::path source = stdfs::absolute(source_arg);
+  const stdfs::path dest = stdfs::absolute(dest_arg);
   struct stat st {};
   if (::stat(source.c_str(), &st) < 0) throw_errno(quote(source.string()));
+  if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+    throw Error(quote(source.string()) + " is neither a directory nor a tar archive");
   if (::mkdir(dest.c_str(), 0755) < 0) throw_errno("creating " + quote(dest.string()));
-  // The guard outlives the sink: freeing the disk writer applies its deferred
-  // fixups relative to the working directory.
-  CwdGuard cwd(dest);
-  LayerSink sink;
   {
+    // The guard outlives the sink: freeing the disk writer applies its
+    // deferred fixups relative to the working directory.
+    CwdGuard cwd(dest);
+    LayerSink sink;
     if (S_ISDIR(st.st_mode)) {
       DirectoryReader(source).copy_to(sink);
-    } else if (S_ISREG(st.st_mode)) {
-      copy_archive(source, sink);
-    } else {
-      throw Error(quote(source.string()) + " is neither a directory nor a tar archive");
+      return sink.close();
     }
-    return sink.close();
+    copy_archive(source, sink);
+    sink.close();
   }
+  // A tarball's order and form (a "./" prefix, implied directories, which
+  // of two hard links comes first) are its writer's: the layer is what the
+  // tree archives as, as for a directory, so the same tree is the same
+  // layer and an export gives it again (archive_tree()).
+  return archive_tree(dest, [](const void*, size_t) {});
 }
 
 UnpackedLayer archive_tree(const stdfs::path& tree, const TarOutput& out) {

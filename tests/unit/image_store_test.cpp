@@ -207,6 +207,26 @@ TEST_F(ImageStore, ExportOfARootfsImportHasItsDiffIdAsLayerDigest) {
   EXPECT_EQ(b.blobs[0].digest, a.layers[0]);
 }
 
+TEST_F(ImageStore, ARootfsTarballImportIsExportedAndTheSameTreeIsTheSameLayer) {
+  // As tar writes them: "./" first, in the order of the directory, a
+  // hard link before its target's name sorts, a directory only implied.
+  test::write_tar(s_ / "rootfs.tar",
+                  {test::tar_dir("./"), test::tar_file("./zz", "z", 0755), test::tar_hardlink("./aa", "zz"),
+                   test::tar_dir("./etc"), test::tar_file("./etc/x", "x"), test::tar_symlink("./bin", "usr/bin"),
+                   test::tar_file("usr/bin/sh", "sh", 0755)});
+  Image a = store_.import_rootfs(s_ / "rootfs.tar", parse_reference("t:1"), {});
+  export_oci_archive(store_, a, s_ / "t.tar", "t:1");
+  // The same tree from a directory is the same layer.
+  stdfs::path tree = store_.tree_path(a.layers[0]);
+  ASSERT_EQ(::system(("cp -a '" + tree.string() + "' '" + (s_ / "copy").string() + "'").c_str()), 0);
+  Image c = store_.import_rootfs(s_ / "copy", parse_reference("c:1"), {.created = a.created});
+  EXPECT_EQ(c.layers, a.layers);
+  store_.remove("t:1");
+  Image b = import(s_ / "t.tar")[0];
+  EXPECT_EQ(b.id, a.id);
+  EXPECT_EQ(b.layers, a.layers);
+}
+
 TEST_F(ImageStore, GcRemovesWhatNoImageUses) {
   test::OciLayout lay(s_ / "layout");
   lay.write_index({{lay.add_image({base_, app_}), "a"}, {lay.add_image({base_}), "b"}});
