@@ -2,14 +2,19 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <filesystem>
 #include <string>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
 
 namespace crt::mount {
+
+namespace stdfs = std::filesystem;
 
 namespace {
 
@@ -43,18 +48,53 @@ UniqueFd make_dir_in_root(int root_fd, std::string_view path, mode_t mode) {
   }
 }
 
-UniqueFd make_file_in_root(int root_fd, std::string_view path, mode_t mode) {
+namespace {
+
+/// Where the symlink `name` in the directory `dir` of the tree at `root_fd`
+/// points, as a path inside the tree; empty if it is no symlink.
+std::string link_target_in_root(int root_fd, int dir, const std::string& name) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlinkat(dir, name.c_str(), buf, sizeof buf);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) return {};
+  std::string link(buf, static_cast<size_t>(n));
+  if (link[0] == '/') return stdfs::path(link).lexically_normal().string();
+  // A relative target: from the directory's place in the tree (resolved,
+  // so ".." in the target is lexical from there; ".." at the top stays
+  // there, as the kernel resolves it in the tree).
+  std::string root = stdfs::read_symlink(fd_path(root_fd)).string();
+  std::string here = stdfs::read_symlink(fd_path(dir)).string();
+  if (here.compare(0, root.size(), root) != 0) return {};
+  here = "/" + here.substr(root.size());
+  return (stdfs::path(here) / link).lexically_normal().string();
+}
+
+UniqueFd make_file(int root_fd, std::string_view path, mode_t mode, int links_followed) {
   try {
     return fs::open_in_root(root_fd, path, O_PATH);
   } catch (const SystemError& e) {
     if (e.code() != ENOENT) throw;
   }
   auto [parent, name] = split_last(path);
-  make_dir_in_root(root_fd, parent);
-  // O_CREAT through RESOLVE_IN_ROOT: a dangling symlink at `path` is followed
-  // inside the tree, never to the host.
+  UniqueFd dir = make_dir_in_root(root_fd, parent);
+  // A dangling symlink at `path` (an image's /etc/resolv.conf pointing to
+  // ../run/systemd/resolve/stub-resolv.conf, say): what it points to is
+  // made, directories and all, inside the tree.
+  constexpr int kMaxLinks = 8;
+  if (std::string target = link_target_in_root(root_fd, dir.get(), name);
+      !target.empty() && links_followed < kMaxLinks) {
+    make_file(root_fd, target, mode, links_followed + 1);
+    return fs::open_in_root(root_fd, path, O_PATH);
+  }
+  // O_CREAT through RESOLVE_IN_ROOT: a symlink at `path` is followed inside
+  // the tree, never to the host.
   fs::open_in_root(root_fd, path, O_WRONLY | O_CREAT | O_NOCTTY, mode).reset();
   return fs::open_in_root(root_fd, path, O_PATH);
+}
+
+}  // namespace
+
+UniqueFd make_file_in_root(int root_fd, std::string_view path, mode_t mode) {
+  return make_file(root_fd, path, mode, 0);
 }
 
 }  // namespace crt::mount

@@ -14,7 +14,8 @@ namespace crt::mount {
 UniqueFd make_dir_in_root(int root_fd, std::string_view path, mode_t mode = 0755);
 
 /// Opens (O_PATH) the file `path` inside the tree, creating an empty file
-/// (and missing parent directories) if it does not exist. Used for file
+/// (and missing parent directories) if it does not exist; where `path` is a
+/// dangling symlink, at what it points to inside the tree. Used for file
 /// mount points.
 UniqueFd make_file_in_root(int root_fd, std::string_view path, mode_t mode = 0644);
 

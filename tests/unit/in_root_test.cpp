@@ -154,6 +154,24 @@ TEST_F(InRoot, DanglingRelativeSymlinkChainCreatesInsideTheRoot) {
   expect_host_untouched();
 }
 
+TEST_F(InRoot, DanglingSymlinkIntoMissingDirectoriesCreatesThemInsideTheRoot) {
+  // An image made with systemd-resolved: its resolv.conf points into /run.
+  stdfs::create_directories(root() / "etc");
+  stdfs::create_symlink("../run/systemd/resolve/stub-resolv.conf", root() / "etc" / "resolv.conf");
+  // A chain: an absolute link to a relative one, past the top.
+  stdfs::create_symlink("/etc/hosts.real", root() / "etc" / "hosts");
+  stdfs::create_symlink("../../../net/hosts", root() / "etc" / "hosts.real");
+  UniqueFd f = make_file_in_root(fd_.get(), "/etc/resolv.conf");
+  EXPECT_EQ(where(f), root() / "run" / "systemd" / "resolve" / "stub-resolv.conf");
+  f = make_file_in_root(fd_.get(), "/etc/hosts");
+  EXPECT_EQ(where(f), root() / "net" / "hosts");
+  // A loop is an error, not a hang.
+  stdfs::create_symlink("b", root() / "a");
+  stdfs::create_symlink("a", root() / "b");
+  EXPECT_THROW(make_file_in_root(fd_.get(), "/a"), Error);
+  expect_host_untouched();
+}
+
 TEST(FdPath, NamesTheDescriptor) { EXPECT_EQ(fd_path(7), "/proc/self/fd/7"); }
 
 }  // namespace
