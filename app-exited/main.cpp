@@ -128,6 +128,18 @@ crt::pod::AppExit end_from_monitor(const std::string& app) {
                                          std::getenv("MONITOR_SERVICE_RESULT"), boottime_ns());
 }
 
+/// `e`, but a start that failed where the app never ran: OnSuccess= starts
+/// its helper only after a run, while OnFailure= also starts it when the
+/// unit's start job failed (its prepare-app@ failed, say), and then the
+/// unit's result stays "success".
+crt::pod::AppExit start_failed_if_never_ran(crt::pod::AppExit e) {
+  if (e.exit_code.empty() && e.result == "success") {
+    e.result = "dependency";  // the start job's result
+    e.status = 1;
+  }
+  return e;
+}
+
 /// Apps do not wait for journald to start (their output waits in its
 /// sockets), and journald makes its varlink socket as it starts: an app that
 /// ends before that waits for the start to finish (at once if journald runs).
@@ -224,18 +236,19 @@ int run(int argc, char** argv) {
     if (st.empty()) {
       // systemctl could not tell: the run that started this is taken for
       // the last one.
-      e = end_from_monitor(app);
+      e = start_failed_if_never_ran(end_from_monitor(app));
     } else {
       // The end is the last run's, as the unit has it now, not the run that
       // started this ($MONITOR_*, taken when it started): a failed run's
       // app-failure@ that runs after the next run succeeded (and its
       // app-success@ recorded that) records the same success.
-      e = crt::pod::app_exit_from_unit(app, std::atoi(prop("ExecMainCode").c_str()),
-                                       std::atoi(prop("ExecMainStatus").c_str()), prop("Result"), boottime_ns());
+      e = start_failed_if_never_ran(crt::pod::app_exit_from_unit(app, std::atoi(prop("ExecMainCode").c_str()),
+                                                                 std::atoi(prop("ExecMainStatus").c_str()),
+                                                                 prop("Result"), boottime_ns()));
       e.restarts = std::strtoull(prop("NRestarts").c_str(), nullptr, 10);
     }
   } else {
-    e = end_from_monitor(app);
+    e = start_failed_if_never_ran(end_from_monitor(app));
   }
   if (!recorded)
     crt::fs::write_file_atomic(record, crt::json_text::dump(nlohmann::json(e)) + "\n", 0644,

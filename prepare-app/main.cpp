@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "apply_plan.hpp"
@@ -18,8 +19,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: prepare-app ROOTFS\n");
     return 2;
   }
+  // ROOTFS is /opt/stage2/APP/rootfs.
+  std::string app = std::filesystem::path(argv[1]).parent_path().filename();
   try {
-    crt::with_context("preparing " + crt::quote(argv[1]), [&] {
+    crt::with_context("app " + crt::quote(app) + ": preparing its rootfs " + crt::quote(argv[1]), [&] {
       crt::UniqueFd root = crt::fs::open_fd(argv[1], O_PATH | O_DIRECTORY);
       // crt sets the pod's network up while the pod boots and writes the
       // files the app sees once it is ready; the app starts with it.
@@ -29,7 +32,8 @@ int main(int argc, char** argv) {
       crt::prepare_app::apply_plan(root.get(), crt::mount::app_mount_plan());
     });
   } catch (const crt::Error& e) {
-    std::fprintf(stderr, "prepare-app: %s\n", e.what());
+    // As an error (journald's level prefix): crt run shows it.
+    std::fprintf(stderr, "<3>prepare-app: %s\n", e.what());
     return 1;
   }
   return 0;

@@ -220,9 +220,14 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end,
                 std::to_string(end.nspawn_status) + ")" + (tail.empty() ? "" : ":\n" + tail));
   }
   for (const auto& app : m.apps) {
-    bool ran = std::any_of(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == app.name; });
-    if (!ran && end.stop_signal == 0)
+    auto e = std::find_if(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == app.name; });
+    if (e == exits.end() && end.stop_signal == 0)
       tell(messages, "app " + quote(app.name) + " did not run; see the pod's journal");
+    // Its start failed (app-exited records "never ran" so): the reason is
+    // the pod's error above (prepare-app's, say), and in its journal.
+    if (e != exits.end() && e->exit_code.empty() && e->status != 0)
+      tell(messages, "app " + quote(app.name) + " did not start; the pod's journal says why: journalctl -D " +
+                         quote(pod.journal_dir().string()));
   }
   report_oom_kills(pod, m, exits, oom, messages);
   return pod::pod_exit_status(exits);

@@ -122,15 +122,16 @@ bool PodJournal::next(JournalLine& out) {
     sd_journal_get_realtime_usec(j_, &t);
     if (t < since_us_) continue;  // files interleave: the seek is a start
     auto ident = field(j_, "SYSLOG_IDENTIFIER");
-    if (ident && *ident == "systemd") {
-      // The pod's systemd (or its forked children) about a unit: only its
-      // errors are of interest here.
+    auto is_app = [&](const std::string& name) { return std::find(apps_.begin(), apps_.end(), name) != apps_.end(); };
+    if (ident && (*ident == "systemd" || (*ident == "prepare-app" && !is_app("prepare-app")))) {
+      // The pod's systemd (or its forked children) about a unit, or crt's
+      // own helper that prepares an app's rootfs: only their errors are of
+      // interest here.
       auto prio = field(j_, "PRIORITY");
       if (!prio || prio->empty() || (*prio)[0] > '3') continue;
       out = {JournalLine::Kind::kPodError, {}, *message, t};
       return true;
     }
-    auto is_app = [&](const std::string& name) { return std::find(apps_.begin(), apps_.end(), name) != apps_.end(); };
     std::string app;
     auto transport = field(j_, "_TRANSPORT");
     if (transport && *transport == "stdout" && ident && is_app(std::string(*ident))) {
