@@ -182,4 +182,21 @@ void validate_app_name(const std::string& name) {
   if (name.rfind("systemd-", 0) == 0) throw bad("names starting with 'systemd-' belong to the pod's own units");
 }
 
+void validate_host_name(const std::string& what, const std::string& name) {
+  auto bad = [&](const char* why) { return Error("invalid " + what + " " + quote(name) + ": " + why); };
+  if (name.empty() || name.size() > 64) throw bad("it must be 1 to 64 characters long");
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+      throw bad("only letters, digits, '-' and '.' are allowed");
+  // As systemd's hostname_is_valid(), which nspawn applies to both.
+  for (size_t i = 0; i < name.size(); ++i) {
+    bool label_start = i == 0 || name[i - 1] == '.';
+    bool label_end = i + 1 == name.size() || name[i + 1] == '.';
+    if (label_start && (name[i] == '.' || name[i] == '-'))
+      throw bad("it must not start with '.' or '-', nor have them right after a '.'");
+    if (label_end && (name[i] == '-' || (name[i] == '.' && i + 1 == name.size())))
+      throw bad("it must not end in '-' or '.', nor have '-' right before a '.'");
+  }
+}
+
 }  // namespace crt::pod

@@ -110,4 +110,10 @@ PodManifest parse_manifest(const std::string& text);
 /// and '-', starting with a letter or digit (it becomes a unit name and a path).
 void validate_app_name(const std::string& name);
 
+/// Throws unless `name` is valid as a pod's name (its machine name) or
+/// host name, by systemd's rules for both: at most 64 letters, digits, '-'
+/// and '.', in labels separated by single dots, none starting with '.' or
+/// '-' nor ending in '-'. `what` names it in the message ("pod name").
+void validate_host_name(const std::string& what, const std::string& name);
+
 }  // namespace crt::pod

@@ -65,20 +65,9 @@ void env(const std::string& v) {
   }
 }
 
-void hostname(const std::string& v) {
-  if (v.size() > 64) throw Error("at most 64 characters");
-  for (char c : v)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
-      throw Error("only letters, digits, '-' and '.'");
-}
+void hostname(const std::string& v) { pod::validate_host_name("host name", v); }
 
-void pod_name(const std::string& v) {
-  if (v.empty() || v.size() > 64) throw Error("1 to 64 characters");
-  for (char c : v)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
-      throw Error("only letters, digits, '-', '_' and '.'");
-  if (v.front() == '-' || v.front() == '.') throw Error("must start with a letter or digit");
-}
+void pod_name(const std::string& v) { pod::validate_host_name("pod name", v); }
 
 void net_spec(const std::string& v) { pod::parse_net_spec(v); }
 void port(const std::string& v) { pod::parse_port_spec(v); }
@@ -208,8 +197,7 @@ std::string pod_name_of(const PodFile& f) {
   try {
     pod_name(f.name);
   } catch (const Error& e) {
-    throw PodFileError(f.path, 0, "", "the file name " + quote(f.name) + " is not a valid pod name (" + e.what() +
-                                          "); set Name= in [Pod]");
+    throw PodFileError(f.path, 0, "", std::string("the file name gives an ") + e.what() + "; set Name= in [Pod]");
   }
   return f.name;
 }

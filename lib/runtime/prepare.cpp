@@ -19,6 +19,7 @@
 #include "net/config.hpp"
 #include "net/state.hpp"
 #include "pod/app_config.hpp"
+#include "pod/manifest.hpp"
 #include "pod/net_flags.hpp"
 #include "pod/rootfs_lookup.hpp"
 #include "pod/units.hpp"
@@ -38,12 +39,7 @@ namespace {
 
 void check_pod_name(const std::string& name, const stdfs::path& state_dir) {
   if (name.empty()) return;
-  auto bad = [&](const char* why) { return Error("invalid pod name " + quote(name) + ": " + why); };
-  if (name.size() > 64) throw bad("it must be at most 64 characters");
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
-      throw bad("only letters, digits, '-', '_' and '.' are allowed");
-  if (name.front() == '-' || name.front() == '.') throw bad("it must start with a letter or digit");
+  pod::validate_host_name("pod name", name);
   for (const auto& p : list_pods(state_dir)) {
     PodStatus st = p.status();
     if (st != PodStatus::kPreparing && st != PodStatus::kPrepared && st != PodStatus::kRunning) continue;
@@ -84,6 +80,7 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   pod::plan_volumes(m, req.pod.volumes);
   pod::apply_net_flags(m, req.pod, exposed_ports);
   m.hostname = req.pod.hostname ? *req.pod.hostname : m.machine_name();
+  pod::validate_host_name("host name", m.hostname);
   m.exit_policy = req.pod.exit_policy;
   return m;
 }

@@ -67,6 +67,16 @@ TEST_F(BadInputTest, UnknownSyscallOrCapability) {
   expect_clean_failure({"run", "busybox", "--caps-retain=CAP_NOPE", "--", "/bin/true"}, "unknown capability 'CAP_NOPE'");
 }
 
+TEST_F(BadInputTest, PodAndHostNamesThatNspawnWouldRefuse) {
+  expect_clean_failure({"run", "--pod-name=a_b", "busybox", "--", "/bin/true"}, "invalid pod name 'a_b'");
+  expect_clean_failure({"run", "--pod-name=a.-b", "busybox", "--", "/bin/true"}, "invalid pod name 'a.-b'");
+  expect_clean_failure({"run", "--hostname=a..b", "busybox", "--", "/bin/true"}, "invalid host name 'a..b'");
+  expect_clean_failure({"prepare", "--hostname=web-", "busybox", "--", "/bin/true"}, "invalid host name 'web-'");
+  Result r = crt({"run", "--net=none", "--pod-name=web-1.example", "busybox", "--", "/bin/hostname"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "web-1.example\n");
+}
+
 TEST_F(BadInputTest, TwoAppsWithTheSameName) {
   expect_clean_failure({"run", "busybox", "--", "/bin/true", "---", "busybox", "--", "/bin/true"},
                        "two apps are named 'busybox'");

@@ -212,5 +212,14 @@ TEST(ValidateAppName, MessageNamesTheProblem) {
   }
 }
 
+TEST(HostName, FollowsSystemdsRules) {
+  for (const std::string& ok :
+       std::vector<std::string>{"a", "web-1", "Web.Example.org", "0pod", "a-b.c-d", std::string(64, 'x')})
+    EXPECT_NO_THROW(validate_host_name("pod name", ok)) << ok;
+  for (const std::string& bad : std::vector<std::string>{"", "a_b", "-a", ".a", "a.", "a..b", "a.-b", "a-.b", "a-",
+                                                         "a b", "\xc3\xa4", std::string(65, 'x')})
+    EXPECT_THROW(validate_host_name("pod name", bad), Error) << bad;
+}
+
 }  // namespace
 }  // namespace crt::pod
