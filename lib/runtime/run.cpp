@@ -6,6 +6,7 @@
 #include "mount/overlay.hpp"
 #include "runtime/launch.hpp"
 #include "runtime/pods.hpp"
+#include "runtime/prepare.hpp"
 #include "store/store.hpp"
 
 namespace crt::runtime {
@@ -22,6 +23,17 @@ struct StartSignals {
   SigpipeIgnored closed_stderr_is_no_reason_to_die;
 };
 
+/// --uuid-file-save: a pod whose UUID cannot be written goes again, as a
+/// pod nobody would find (the file was how to) and whose start failed.
+void save_uuid(PreparedPod& p, const pod::PodFlags& flags, const RunContext& ctx) {
+  if (!flags.uuid_file_save) return;
+  PodRollback rollback(p.dir, PodRollback::Mode::kRemove, ctx.messages);
+  with_context("--uuid-file-save", [&] {
+    fs::write_file_atomic(*flags.uuid_file_save, p.manifest.uuid + "\n", 0644, fs::Durability::kCached);
+  });
+  rollback.commit();
+}
+
 }  // namespace
 
 LaunchOptions launch_options(const pod::PodFlags& pod) {
@@ -32,16 +44,14 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
   StartSignals signals;
   PreparedPod p = prepare_pod(req, ctx, PodState::kRun);
   if (ctx.trace) ctx.trace("prepared pod " + p.manifest.uuid);
-  if (req.pod.uuid_file_save)
-    fs::write_file_atomic(*req.pod.uuid_file_save, p.manifest.uuid + "\n", 0644, fs::Durability::kCached);
+  save_uuid(p, req.pod, ctx);
   return launch_pod(p, launch_options(req.pod), ctx, signals.block, PodRollback::Mode::kRemove);
 }
 
 std::string prepare_only(const pod::RunRequest& req, const RunContext& ctx) {
   StartSignals signals;
   PreparedPod p = prepare_pod(req, ctx, PodState::kPrepared);
-  if (req.pod.uuid_file_save)
-    fs::write_file_atomic(*req.pod.uuid_file_save, p.manifest.uuid + "\n", 0644, fs::Durability::kCached);
+  save_uuid(p, req.pod, ctx);
   return p.manifest.uuid;
 }
 

@@ -77,6 +77,12 @@ TEST_F(BadInputTest, PodAndHostNamesThatNspawnWouldRefuse) {
   EXPECT_EQ(r.out, "web-1.example\n");
 }
 
+TEST_F(BadInputTest, AUuidFileThatCannotBeWrittenLeavesNoPod) {
+  for (const char* verb : {"run", "prepare"})
+    expect_clean_failure({verb, "--uuid-file-save=/nonexistent/dir/uuid", "busybox", "--", "/bin/true"},
+                         "--uuid-file-save: creating a temporary file for '/nonexistent/dir/uuid'");
+}
+
 TEST_F(BadInputTest, TwoAppsWithTheSameName) {
   expect_clean_failure({"run", "busybox", "--", "/bin/true", "---", "busybox", "--", "/bin/true"},
                        "two apps are named 'busybox'");
