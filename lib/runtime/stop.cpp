@@ -88,10 +88,13 @@ bool takes_orderly_stop_now(pid_t nspawn) {
 }
 
 /// Tells the pod's crt run that its pod was stopped on request, should it
-/// end before its apps ran (see PodDir::stop_requested_file).
-void mark_stop_requested(const std::filesystem::path& pod) {
-  int fd = ::open((pod / PodDir::kStopRequestedFile).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd >= 0) ::close(fd);
+/// end before its apps ran (see PodDir::stop_requested_file). False if an
+/// earlier crt stop of this start of the pod had told it already.
+bool mark_stop_requested(const std::filesystem::path& pod) {
+  int fd = ::open((pod / PodDir::kStopRequestedFile).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return errno != EEXIST;
+  ::close(fd);
+  return true;
 }
 
 }  // namespace
@@ -102,7 +105,7 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     // On a systemd host the pod is a machine: machined stops it the way
     // machinectl does, whoever started it (a terminal, crt@.service, …).
     PodInfo info = pod_info(pod);
-    mark_stop_requested(pod.path);
+    bool first_stop = mark_stop_requested(pod.path);
     if (info.manifest && stop_pod_machine(info.manifest->machine_name(), force)) {
       if (wait_exited(pod.path, force ? std::chrono::seconds(10) : timeout)) return;
       stop_pod_machine(info.manifest->machine_name(), true);
@@ -117,8 +120,17 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
       throw Error("it is locked but its systemd-nspawn is not running");
     }
     // nspawn powers the pod off on the first SIGTERM and kills it on the
-    // second. A pod this early in its boot would not take the first yet:
-    // that wait is part of the timeout.
+    // second. Another crt stop has sent the first already (or is about
+    // to): this one waits for that stop as long as it would for its own,
+    // then ends the pod as its own would.
+    if (!force && !first_stop) {
+      if (wait_exited(pod.path, timeout)) return;
+      send_signal(nspawn, SIGTERM);
+      if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being killed");
+      return;
+    }
+    // A pod this early in its boot would not take the first yet: that wait
+    // is part of the timeout.
     auto deadline = std::chrono::steady_clock::now() + (force ? std::chrono::milliseconds(10000) : timeout);
     if (!force)
       while (!takes_orderly_stop_now(pid) && std::chrono::steady_clock::now() < deadline) {

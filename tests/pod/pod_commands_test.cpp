@@ -299,6 +299,36 @@ TEST_F(PodCommandsTest, ForceStopIsImmediate) {
   EXPECT_THAT(run.err, HasSubstr("killed"));
 }
 
+TEST_F(PodCommandsTest, ASecondStopWaitsForTheFirstAndForceStillKills) {
+  for (bool force : {false, true}) {
+    SCOPED_TRACE(force ? "then --force" : "then a plain stop");
+    std::string file = dir_ + "/uuid-" + std::to_string(force);
+    Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                        "trap 'sleep 2; echo graceful; exit 0' TERM; while :; do sleep 0.1; done"}),
+              detached());
+    std::string uuid = wait_uuid(file);
+    ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+    Process first(crt_argv({"stop", uuid}), detached());
+    std::this_thread::sleep_for(milliseconds(500));  // the app is in its trap
+    auto start = std::chrono::steady_clock::now();
+    std::vector<std::string> second = {"stop", uuid};
+    if (force) second.insert(second.begin() + 1, "--force");
+    Result r = crt(second);
+    EXPECT_EQ(r.status, 0) << r.err;
+    Result run = p.wait();
+    EXPECT_EQ(first.wait().status, 0);
+    if (force) {
+      EXPECT_EQ(run.status, 128 + SIGKILL) << run.err;
+      EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(1500));
+    } else {
+      // The app ended as the first stop asked it to.
+      EXPECT_EQ(run.status, 0) << run.err;
+      EXPECT_EQ(run.out, "graceful\n");
+      EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(1000));
+    }
+  }
+}
+
 TEST_F(PodCommandsTest, RemoveRefusesARunningPodAndCleansAnExitedOne) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), detached());
