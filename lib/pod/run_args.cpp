@@ -89,6 +89,12 @@ std::string see_help(RunVerb verb) {
 
 /// Parses `tokens` with `app`; returns what it did not consume.
 std::vector<std::string> parse_with(CLI::App& app, const std::vector<std::string>& tokens, RunVerb verb) {
+  // CLI11 would take the next word as the value of "--name=" (an unset
+  // shell variable after the '=').
+  for (const auto& t : tokens)
+    if (t.size() > 3 && t.rfind("--", 0) == 0 && t.find('=') == t.size() - 1 &&
+        app.get_option_no_throw(t.substr(0, t.size() - 1)) != nullptr)
+      throw Error("option " + quote(t.substr(0, t.size() - 1)) + " needs a value" + see_help(verb));
   std::vector<std::string> rev(tokens.rbegin(), tokens.rend());
   try {
     app.parse(rev);

@@ -99,6 +99,22 @@ TEST_F(BadInputTest, UnknownOptionsAndMisplacedArguments) {
   expect_clean_failure({"run", "--interactive", "busybox", "---", "busybox", "--name=b"}, "--interactive needs exactly one app");
 }
 
+TEST_F(BadInputTest, AnOptionWithAnEmptyValueDoesNotTakeTheNextWord) {
+  // As after '--pod-name=$UNSET'.
+  expect_clean_failure({"run", "--pod-name=", "busybox", "busybox", "--", "/bin/true"},
+                       "option '--pod-name' needs a value (see 'crt run --help')");
+  expect_clean_failure({"run", "busybox", "--", "/bin/true", "---", "busybox", "--name=", "--", "/bin/true"},
+                       "option '--name' needs a value");
+  expect_clean_failure({"--dir=", "list"}, "option '--dir' needs a value (see 'crt --help')");
+  Result r = crt({"stop", "--timeout=", "web"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: option '--timeout' needs a value (see 'crt stop --help')\n");
+  // The app's own arguments are the app's.
+  r = crt({"run", "--net=none", "busybox", "--", "/bin/echo", "--name=", "--timeout="});
+  EXPECT_EQ(r.out, "--name= --timeout=\n") << r.err;
+  EXPECT_EQ(r.status, 0);
+}
+
 TEST_F(BadInputTest, CommandLineErrorsAreOneLineAndSayWhichHelpToRead) {
   auto err = [&](std::vector<std::string> args) {
     Result r = crt(args);

@@ -105,6 +105,29 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
   return what + " (see '" + command_path(chain, at) + " --help')";
 }
 
+/// CLI11 takes "--name=" with nothing after the '=' as "--name" alone, and
+/// the next word as its value: '--pod-name=$UNSET busybox' would name the
+/// pod "busybox". An option of the command it is given to with an empty
+/// value is an error of its own. Words after "--" are the app's.
+void refuse_empty_values(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* cur = &app;
+  std::string path = "crt";
+  for (int i = 1; i < argc; ++i) {
+    std::string word = argv[i];
+    if (word == "--") return;
+    if (word.size() > 3 && word.rfind("--", 0) == 0 && word.find('=') == word.size() - 1) {
+      std::string name = word.substr(0, word.size() - 1);
+      if (cur->get_option_no_throw(name) != nullptr)
+        throw Error("option " + quote(name) + " needs a value (see '" + path + " --help')");
+    } else if (!word.empty() && word[0] != '-') {
+      if (const CLI::App* sub = find_command(*cur, word)) {
+        cur = sub;
+        path += " " + word;
+      }
+    }
+  }
+}
+
 void add_help_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("help", "Show the help of crt or of one of its commands");
   cmd->prefix_command();
@@ -154,6 +177,7 @@ int main(int argc, char** argv) {
   crt::cli::add_pod_file_command(app, g, status);
   crt::cli::add_help_command(app);
   try {
+    crt::cli::refuse_empty_values(app, argc, argv);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
