@@ -161,11 +161,37 @@ json environment(pid_t pid, bool show) {
   return out;
 }
 
+/// The app's unit as crt wrote it, its Environment= lines of variables that
+/// look secret masked as environment() masks them (crt writes one variable
+/// per line, quoted: Environment="NAME=VALUE").
+std::string unit_text(const std::string& unit, bool show) {
+  if (show) return unit;
+  constexpr std::string_view kEnv = "Environment=\"";
+  std::string out;
+  size_t start = 0;
+  while (start < unit.size()) {
+    size_t nl = unit.find('\n', start);
+    size_t end = nl == std::string::npos ? unit.size() : nl + 1;
+    std::string_view line(unit.data() + start, end - start);
+    size_t eq = line.find('=', kEnv.size());
+    if (line.substr(0, kEnv.size()) == kEnv && eq != std::string_view::npos &&
+        looks_secret(std::string(line.substr(kEnv.size(), eq - kEnv.size())))) {
+      out.append(line.substr(0, eq + 1)).append("***\"");
+      if (nl != std::string::npos) out += '\n';
+    } else {
+      out.append(line);
+    }
+    start = end;
+  }
+  return out;
+}
+
 json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppManifest& app, bool show_env) {
   json a;
   a["name"] = app.name;
   a["image"] = app.image.name;
-  a["unit"] = read_or_empty(pod.path / "overlay/stage1/upper/etc/systemd/system" / (app.name + ".service"));
+  a["unit"] = unit_text(read_or_empty(pod.path / "overlay/stage1/upper/etc/systemd/system" / (app.name + ".service")),
+                        show_env);
   std::optional<pid_t> main_pid = pod.status() == PodStatus::kRunning ? app_main_pid(m, app.name) : std::nullopt;
   a["running"] = main_pid.has_value();
   if (!main_pid) return a;

@@ -67,9 +67,16 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   EXPECT_THAT(env, HasSubstr("PLAIN=visible"));
   EXPECT_THAT(env, ::testing::Not(HasSubstr("hunter2")));
   EXPECT_THAT(app["unit"].get<std::string>(), HasSubstr("MemoryMax=100000000"));
+  // The unit does not give away what the environment hides.
+  EXPECT_THAT(app["unit"].get<std::string>(), HasSubstr("\nEnvironment=\"API_TOKEN=***\"\n"));
+  EXPECT_THAT(app["unit"].get<std::string>(), HasSubstr("\nEnvironment=\"PLAIN=visible\"\n"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("hunter2")));
   r = crt({"inspect", uuid, "--show-env", "--format=json"});
   EXPECT_THAT(r.out, HasSubstr("API_TOKEN=hunter2"));
+  EXPECT_THAT(crt::json_text::parse(r.out)["apps"][0]["unit"].get<std::string>(),
+              HasSubstr("\nEnvironment=\"API_TOKEN=hunter2\"\n"));
   r = crt({"inspect", uuid});
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("hunter2")));
   EXPECT_THAT(r.out, HasSubstr("CapBnd:       00000000a80425fb = cap_chown"));
   EXPECT_THAT(r.out, HasSubstr("seccomp:      filter"));
   EXPECT_THAT(r.out, ContainsRegex("\n  memory_max: +99999744\n"));
