@@ -149,7 +149,12 @@ bool PodJournal::next(JournalLine& out) {
       if (app.size() > 8 && app.compare(app.size() - 8, 8, ".service") == 0) app.resize(app.size() - 8);
       if (!is_app(app)) continue;
     }
-    out = {JournalLine::Kind::kApp, std::move(app), *message, t};
+    // The pod's systemd's child that was to become the app, renamed
+    // "(COMMAND)", on why it could not (exec failed: 203, say).
+    auto prio = field(j_, "PRIORITY");
+    bool start_error = transport && *transport == "journal" && ident && ident->size() > 2 && ident->front() == '(' &&
+                       ident->back() == ')' && prio && !prio->empty() && (*prio)[0] <= '3';
+    out = {start_error ? JournalLine::Kind::kAppStartError : JournalLine::Kind::kApp, std::move(app), *message, t};
     return true;
   }
   return false;

@@ -14,8 +14,9 @@ namespace crt::runtime {
 /// An entry of a pod's journal that crt shows users.
 struct JournalLine {
   enum class Kind {
-    kApp,       ///< output of an app (its unit's processes)
-    kPodError,  ///< an error of the pod's own systemd, or of prepare-app
+    kApp,            ///< output of an app (its unit's processes)
+    kAppStartError,  ///< why the pod's systemd could not start an app (its exec failed)
+    kPodError,       ///< an error of the pod's own systemd, or of prepare-app
   };
   Kind kind;
   std::string app;  ///< for kApp

@@ -119,7 +119,7 @@ class Supervisor {
     if (out_->full()) return true;
     bool full = false;
     journal_->for_each_new([&](const JournalLine& l) {
-      if (l.kind == JournalLine::Kind::kPodError) {
+      if (l.kind == JournalLine::Kind::kPodError || l.kind == JournalLine::Kind::kAppStartError) {
         tell(opts_.messages, "pod: " + std::string(l.message));
         return true;
       }

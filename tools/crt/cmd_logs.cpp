@@ -92,7 +92,7 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
     };
     auto print = [&] {
       journal.for_each_new([&](const runtime::JournalLine& l) {
-        if (l.kind != runtime::JournalLine::Kind::kApp) return;
+        if (l.kind == runtime::JournalLine::Kind::kPodError) return;  // the app's own only
         std::string s = text(l);
         std::fwrite(s.data(), 1, s.size(), stdout);
       });
@@ -101,7 +101,7 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
     if (tail) {
       std::deque<std::string> last;
       journal.for_each_new([&](const runtime::JournalLine& l) {
-        if (l.kind != runtime::JournalLine::Kind::kApp || *tail == 0) return;
+        if (l.kind == runtime::JournalLine::Kind::kPodError || *tail == 0) return;
         if (last.size() == *tail) last.pop_front();
         last.push_back(text(l));
       });
