@@ -102,14 +102,27 @@ PodEntry find_pod(const stdfs::path& state_dir, const std::string& ref) {
   std::vector<PodEntry> all = list_pods(state_dir);
   for (const auto& e : all)
     if (e.uuid == ref) return e;
-  std::vector<PodEntry> matches;
+  // A name is reused once its pod no longer runs (crt@NAME.service starts
+  // a new pod of that name each time): it names the pod that holds it now,
+  // else the latest that had it.
+  const PodEntry* named = nullptr;
+  std::string named_created;
+  bool named_active = false;
   for (const auto& e : all) {
-    if (e.uuid.rfind(ref, 0) == 0) {
-      matches.push_back(e);
-    } else if (auto m = read_manifest(e.path); m && !m->name.empty() && m->name == ref) {
-      matches.push_back(e);
+    auto m = read_manifest(e.path);
+    if (!m || m->name.empty() || m->name != ref) continue;
+    PodStatus st = e.status();
+    bool active = st == PodStatus::kPreparing || st == PodStatus::kPrepared || st == PodStatus::kRunning;
+    if (named == nullptr || (active && !named_active) || (active == named_active && m->created > named_created)) {
+      named = &e;
+      named_created = m->created;
+      named_active = active;
     }
   }
+  if (named != nullptr) return *named;
+  std::vector<PodEntry> matches;
+  for (const auto& e : all)
+    if (e.uuid.rfind(ref, 0) == 0) matches.push_back(e);
   if (matches.empty()) throw Error("no pod " + quote(ref));
   if (matches.size() > 1) {
     std::string which;

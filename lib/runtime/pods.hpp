@@ -43,8 +43,9 @@ struct PodEntry {
 /// Every pod directory under `state_dir`/pods.
 std::vector<PodEntry> list_pods(const std::filesystem::path& state_dir);
 
-/// The pod `ref` designates: a full UUID, a unique UUID prefix or a pod
-/// name. Throws a crt::Error saying why when there is none or several.
+/// The pod `ref` designates: a full UUID, a pod name (the pod that holds
+/// it, or else the latest that had it) or a unique UUID prefix. Throws a
+/// crt::Error saying why when there is none or several.
 PodEntry find_pod(const std::filesystem::path& state_dir, const std::string& ref);
 
 /// What `crt status` and `crt list` show of a pod, read from its directory.

@@ -171,6 +171,16 @@ TEST_F(PodCommandsTest, PodsAreFoundByPrefixNameAndUuidFile) {
   r = crt({"run-prepared", "web"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(crt({"cat-manifest", "web"}).out, HasSubstr("\"name\": \"web\""));
+  // Once that pod has exited, the name is free for the next, and names it.
+  std::string first = crt::json_text::parse(crt({"status", "web", "--format=json"}).out)["uuid"];
+  ASSERT_EQ(crt({"run", "--net=none", "--pod-name=web", "busybox", "--", "/bin/sh", "-c", "exit 5"}).status, 5);
+  r = crt({"status", "web", "--format=json"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  auto latest = crt::json_text::parse(r.out);
+  EXPECT_NE(latest["uuid"], first);
+  EXPECT_EQ(latest["app_exit_statuses"]["busybox"], 5);
+  ASSERT_EQ(crt({"prepare", "--pod-name=web", "busybox", "--", "/bin/true"}).status, 0);
+  EXPECT_EQ(crt({"status", "web"}).out.find("state=prepared"), 0U) << "the pod that holds it";
 }
 
 TEST_F(PodCommandsTest, ListShowsOneRowPerApp) {
