@@ -314,10 +314,13 @@ TEST_F(PodCommandsTest, ASecondStopWaitsForTheFirstAndForceStillKills) {
     SCOPED_TRACE(force ? "then --force" : "then a plain stop");
     std::string file = dir_ + "/uuid-" + std::to_string(force);
     Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
-                        "trap 'sleep 2; echo graceful; exit 0' TERM; while :; do sleep 0.1; done"}),
+                        "trap 'sleep 2; echo graceful; exit 0' TERM; touch /trapped; while :; do sleep 0.1; done"}),
               detached());
     std::string uuid = wait_uuid(file);
     ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+    std::string trapped = pod_dir(uuid) + "/overlay/apps/busybox/upper/trapped";
+    for (int i = 0; i < 500 && !std::filesystem::exists(trapped); ++i) std::this_thread::sleep_for(milliseconds(10));
+    ASSERT_TRUE(std::filesystem::exists(trapped));
     Process first(crt_argv({"stop", uuid}), detached());
     std::this_thread::sleep_for(milliseconds(500));  // the app is in its trap
     auto start = std::chrono::steady_clock::now();
