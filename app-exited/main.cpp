@@ -49,6 +49,9 @@
 namespace {
 
 constexpr const char* kStatusDir = "/crt/status";
+/// Made when an app's end stops the others (PodAction::kStopOthers); holds
+/// that app's name. Not JSON: crt's readers of records skip it.
+constexpr const char* kPolicyStopFile = "/crt/status/.stopped-by";
 
 uint64_t boottime_ns() {
   timespec ts{};
@@ -250,6 +253,8 @@ int run(int argc, char** argv) {
   } else {
     e = start_failed_if_never_ran(end_from_monitor(app));
   }
+  if (!recorded && std::filesystem::exists(kPolicyStopFile) && crt::fs::read_file(kPolicyStopFile) != app)
+    e.stopped_by_pod = true;
   if (!recorded)
     crt::fs::write_file_atomic(record, crt::json_text::dump(nlohmann::json(e)) + "\n", 0644,
                                crt::fs::Durability::kCached);
@@ -267,7 +272,10 @@ int run(int argc, char** argv) {
     case crt::pod::PodAction::kContinue:
       break;
     case crt::pod::PodAction::kStopOthers:
-      // An orderly poweroff: the other apps get their stop signal.
+      // An orderly poweroff: the other apps get their stop signal. How they
+      // end then is not theirs to answer for.
+      if (!std::filesystem::exists(kPolicyStopFile))
+        crt::fs::write_file_atomic(kPolicyStopFile, app, 0644, crt::fs::Durability::kCached);
       ::kill(1, SIGRTMIN + 4);
       break;
     case crt::pod::PodAction::kFinish:

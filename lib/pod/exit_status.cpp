@@ -13,6 +13,7 @@ using nlohmann::json;
 void to_json(json& j, const AppExit& e) {
   j = json{{"app", e.app},       {"exit_code", e.exit_code}, {"exit_status", e.exit_status},
            {"result", e.result}, {"status", e.status},       {"seq", e.seq}, {"restarts", e.restarts}};
+  if (e.stopped_by_pod) j["stopped_by_pod"] = true;
 }
 
 void from_json(const json& j, AppExit& e) {
@@ -23,6 +24,7 @@ void from_json(const json& j, AppExit& e) {
   j.at("status").get_to(e.status);
   j.at("seq").get_to(e.seq);
   e.restarts = j.value("restarts", uint64_t{0});
+  e.stopped_by_pod = j.value("stopped_by_pod", false);
 }
 
 std::optional<int> signal_number(const std::string& name) {
@@ -87,7 +89,7 @@ PodAction decide(const std::string& policy, const std::vector<std::string>& apps
 int pod_exit_status(const std::vector<AppExit>& exits) {
   const AppExit* first = nullptr;
   for (const auto& e : exits)
-    if (e.status != 0 && (first == nullptr || e.seq < first->seq)) first = &e;
+    if (e.status != 0 && !e.stopped_by_pod && (first == nullptr || e.seq < first->seq)) first = &e;
   return first != nullptr ? first->status : 0;
 }
 

@@ -18,6 +18,9 @@ struct AppExit {
   int status = 0;           ///< shell-style: the exit status, or 128 + signal number
   uint64_t seq = 0;         ///< CLOCK_BOOTTIME ns when recorded, orders apps' exits
   uint64_t restarts = 0;    ///< how often systemd restarted the app (Restart=)
+  /// It ended as the pod's exit policy stopped it, after another app's end:
+  /// how it ended then is no failure of its own.
+  bool stopped_by_pod = false;
 };
 
 void to_json(nlohmann::json& j, const AppExit& e);
@@ -50,7 +53,8 @@ bool is_exit_policy(const std::string& policy);
 PodAction decide(const std::string& policy, const std::vector<std::string>& apps, const std::vector<AppExit>& exits,
                  const AppExit& latest);
 
-/// crt run's exit status: the first app to fail (by `seq`), else 0.
+/// crt run's exit status: the first app to fail (by `seq`; one the pod
+/// stopped does not count), else 0.
 int pod_exit_status(const std::vector<AppExit>& exits);
 
 /// A signal number from a name like "TERM" or "SIGTERM"; nullopt if unknown.

@@ -134,5 +134,15 @@ TEST(PodExitStatus, FirstFailureBySequence) {
   EXPECT_EQ(pod_exit_status({exited("a", 0, 1), exited("b", 143, 9)}), 143);
 }
 
+TEST(PodExitStatus, AnAppThePodStoppedIsNoFailure) {
+  AppExit stopped = exited("b", 143, 2);
+  stopped.stopped_by_pod = true;
+  EXPECT_EQ(pod_exit_status({exited("a", 0, 1), stopped}), 0);
+  EXPECT_EQ(pod_exit_status({stopped, exited("a", 3, 5)}), 3);
+  AppExit back = nlohmann::json(stopped).get<AppExit>();
+  EXPECT_TRUE(back.stopped_by_pod);
+  EXPECT_FALSE(nlohmann::json(exited("a", 0, 1)).contains("stopped_by_pod"));
+}
+
 }  // namespace
 }  // namespace crt::pod
