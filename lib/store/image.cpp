@@ -3,6 +3,8 @@
 #include <sys/utsname.h>
 
 #include <nlohmann/json.hpp>
+#include <string_view>
+#include <vector>
 
 #include "common/error.hpp"
 
@@ -140,6 +142,30 @@ Reference parse_reference(std::string_view ref) {
     throw bad("it must start with a lowercase letter or digit");
   for (char c : r.name)
     if (!valid_name_char(c)) throw bad("only lowercase letters, digits, '.', '_', '-', '/' and ':' are allowed");
+  // As OCI's references have it: [HOST[:PORT]/]PART[/PART…], each PART
+  // starting and ending with a letter or digit.
+  std::vector<std::string_view> parts;
+  for (size_t start = 0;;) {
+    size_t end = r.name.find('/', start);
+    parts.push_back(std::string_view(r.name).substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  for (size_t i = 0; i < parts.size(); ++i) {
+    std::string_view part = parts[i];
+    if (part.empty()) throw bad("a '/' with nothing between it and the next, or at the end");
+    size_t colon = part.find(':');
+    if (colon != std::string_view::npos) {
+      // Only a registry's port: HOST:PORT/…
+      std::string_view port = part.substr(colon + 1);
+      if (i != 0 || parts.size() == 1 || port.empty() || port.find_first_not_of("0123456789") != std::string_view::npos)
+        throw bad("a ':' goes before the tag, or between a registry's host and port (host:5000/name)");
+      part = part.substr(0, colon);
+    }
+    if (part.empty() || !alnum(part.front()) || !alnum(part.back()) || part.find("..") != std::string_view::npos)
+      throw bad("each part between '/' starts and ends with a letter or digit");
+  }
   if (r.tag.empty() || r.tag.size() > 128) throw bad("the tag must be 1 to 128 characters");
   for (char c : r.tag)
     if (!valid_tag_char(c)) throw bad("the tag may hold only letters, digits, '.', '_' and '-'");

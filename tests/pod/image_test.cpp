@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "../support/oci_builder.hpp"
 #include "common/json_text.hpp"
 #include "pod_fixture.hpp"
 
@@ -69,6 +70,26 @@ TEST_F(ImageTest, ImportListRunRemove) {
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("mine")));
   r = crt({"run", "mine:v1"});
   EXPECT_EQ(r.status, 254);
+}
+
+TEST_F(ImageTest, RemovingANameOrTheImageSaysWhichNamesWent) {
+  OciLayout layout(dir_ + "/layout");
+  nlohmann::json image = layout.add_image({make_layer({file("x", "x")})});
+  layout.write_index({{image, "multi:1"}, {image, "multi:2"}, {image, "multi:3"}});
+  Result r = crt({"image", "import", layout.dir().string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"image", "rm", "multi:1"});
+  EXPECT_EQ(r.out, "removed the name multi:1 (the image keeps its other names)\n") << r.err;
+  std::string id = crt::json_text::parse(crt({"image", "list", "--format=json"}).out)[0]["id"];
+  r = crt({"image", "rm", id.substr(7, 12)});
+  EXPECT_EQ(r.out, "removed multi:2, multi:3\n") << r.err;
+  // Names a registry would refuse are refused here too.
+  std::string root = make_rootfs("rootfs");
+  for (const char* bad : {"x:tag:tag", "a/../../b:1", "a//b:1"}) {
+    r = crt({"image", "import", root, bad});
+    EXPECT_EQ(r.status, 254) << bad;
+    EXPECT_THAT(r.err, HasSubstr("invalid image name")) << bad;
+  }
 }
 
 TEST_F(ImageTest, CompressedTarballImports) {

@@ -138,9 +138,13 @@ TEST(ParseReference, RegistryPortIsNotATag) {
 TEST(ParseReference, TagMayHoldUppercase) { EXPECT_EQ(parse_reference("a:V1_x.Y-z").tag, "V1_x.Y-z"); }
 
 TEST(ParseReference, InvalidReferencesThrow) {
-  for (const char* bad : {"", ":tag", "busybox:", "Busybox", "-busybox", ".hidden", "_x", "a b", "a%b", "a$b",
-                          "caf\xc3\xa9", "a:b c", "a:\xc3\xa9", "a\nb"})
+  for (const char* bad :
+       {"",       ":tag", "busybox:",    "Busybox", "-busybox",    ".hidden",       "_x",        "a b",
+        "a%b",    "a$b",  "caf\xc3\xa9", "a:b c",   "a:\xc3\xa9",  "a\nb",          "x:tag:tag", "a/../../b:1",
+        "a//b:1", "a/",   "a/.b",        "a/b-",    "host:port/a", "a/host:5000/b", "a.:1"})
     EXPECT_THROW(parse_reference(bad), Error) << bad;
+  for (const char* ok : {"my_app/web-1.2:3", "registry.example:5000/team/app", "a__b/c--d", "localhost/x:y"})
+    EXPECT_NO_THROW(parse_reference(ok)) << ok;
 }
 
 TEST(ParseReference, TagLengthLimitIs128) {

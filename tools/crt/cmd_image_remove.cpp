@@ -52,8 +52,18 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
         auto users = runtime::pods_using_image(g.dir, im->id);
         if (!users.empty()) throw Error(used_by(r, users));
       }
+      bool other_names = false;
+      if (auto before = s.find(r)) other_names = before->names.size() > 1;
       store::Image im = s.remove(r, [&] { return runtime::layers_in_use(g.dir); });
-      std::printf("removed %s\n", (im.names.empty() ? im.id : im.names.front()).c_str());
+      // Every name that went: by its id, an image goes with all of them.
+      std::string names;
+      for (const auto& n : im.names) names += (names.empty() ? "" : ", ") + n;
+      if (names.empty())
+        std::printf("removed %s\n", im.id.c_str());
+      else if (im.names.size() == 1 && other_names)
+        std::printf("removed the name %s (the image keeps its other names)\n", names.c_str());
+      else
+        std::printf("removed %s\n", names.c_str());
     }
   });
 }
