@@ -20,7 +20,7 @@ stdfs::path volume_source(const pod::Volume& v, const stdfs::path& volumes_dir, 
   created = false;
   if (v.kind == "host") {
     struct stat st {};
-    if (::stat(v.source.c_str(), &st) < 0) throw_errno("volume " + quote(v.name) + ": source " + quote(v.source));
+    if (::stat(v.source.c_str(), &st) < 0) throw_errno("source " + quote(v.source));
     return v.source;
   }
   stdfs::path dir = volumes_dir / v.name;

@@ -83,6 +83,12 @@ TEST_F(BadInputTest, AUuidFileThatCannotBeWrittenLeavesNoPod) {
                          "--uuid-file-save: creating a temporary file for '/nonexistent/dir/uuid'");
 }
 
+TEST_F(BadInputTest, AHostVolumeWithoutItsSource) {
+  expect_clean_failure(
+      {"run", "--volume=v,kind=host,source=/nonexistent", "busybox", "--mount=volume=v,target=/v", "--", "/bin/true"},
+      "crt: preparing the pod: volume 'v': source '/nonexistent': No such file or directory\n");
+}
+
 TEST_F(BadInputTest, TwoAppsWithTheSameName) {
   expect_clean_failure({"run", "busybox", "--", "/bin/true", "---", "busybox", "--", "/bin/true"},
                        "two apps are named 'busybox'");
