@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -71,26 +70,6 @@ UniqueFd open_journal_stream(pid_t leader) {
   }
   ::shutdown(sock.get(), SHUT_RD);
   return sock;
-}
-
-JournalSender journal_sender(pid_t pid) {
-  JournalSender sender{pid};
-  std::string status;
-  try {
-    status = fs::read_file("/proc/" + std::to_string(pid) + "/status");
-  } catch (const std::exception&) {
-    return sender;
-  }
-  // "Uid:\treal\teffective\tsaved\tfs"
-  auto effective = [&status](const char* field) -> unsigned long {
-    size_t at = status.find(field);
-    if (at == std::string::npos) return 0;
-    unsigned long real = 0, eff = 0;
-    return std::sscanf(status.c_str() + at + std::strlen(field), "%lu %lu", &real, &eff) == 2 ? eff : 0;
-  };
-  sender.uid = static_cast<uid_t>(effective("\nUid:"));
-  sender.gid = static_cast<gid_t>(effective("\nGid:"));
-  return sender;
 }
 
 void send_journal_stream_header(int stream, const std::string& app, pid_t leader) {

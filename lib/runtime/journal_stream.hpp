@@ -32,10 +32,6 @@ struct JournalSender {
   gid_t gid = 0;
 };
 
-/// `pid` with its effective user and group as they are now; user and group
-/// 0 if it has gone.
-JournalSender journal_sender(pid_t pid);
-
 /// Sends journal_stream_header() for `app` on `stream`, as the pod's init
 /// (`leader`): journald takes the unit from the header only from root, as
 /// from the pod's systemd, which connects an app's stream before the app

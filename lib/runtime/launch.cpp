@@ -136,6 +136,8 @@ struct StdioListeners {
     if (terminal != nullptr) {
       sockets.terminal = terminal->master();
       sockets.terminal_app = m.apps.at(0).name;
+      sockets.terminal_uid = m.apps.at(0).uid.value_or(0);
+      sockets.terminal_gid = m.apps.at(0).gid.value_or(0);
     } else {
       if (m.interactive) sockets.in = add(listen_in_pod_etc(pod, mount::kPodStdinSocket, "the app's stdin socket"));
       for (const auto& a : m.apps)
@@ -143,7 +145,8 @@ struct StdioListeners {
           std::string name = mount::output_socket(a.name, is_stderr);
           std::string what =
               std::string("the ") + (is_stderr ? "stderr" : "stdout") + " socket of app " + quote(a.name);
-          sockets.outputs.push_back({add(listen_in_pod_etc(pod, name.c_str(), what)), a.name, is_stderr});
+          sockets.outputs.push_back({add(listen_in_pod_etc(pod, name.c_str(), what)), a.name, is_stderr,
+                                     a.uid.value_or(0), a.gid.value_or(0)});
         }
     }
     sockets.flush = add(listen_in_pod_etc(pod, mount::kPodOutputFlushSocket, "the apps' output flush socket"));

@@ -70,7 +70,6 @@ struct StdioRelay::Impl {
     /// cgroup, StdioSockets::terminal_sender), then the unit's flush
     /// request; pid 0 while there is none.
     JournalSender sender;
-    bool sender_ids = false;  ///< the sender's user and group are read
     UniqueFd journal;     ///< the copy's stream, once there is output
     bool journal_failed = false;
     bool flushed = false;  ///< the app has ended: its last line goes as it is
@@ -111,7 +110,7 @@ struct StdioRelay::Impl {
   /// crt's pty: read as the app's output, written with crt's stdin. Each
   /// direction has an fd of its own, as the loop watches each fd once.
   void attach_terminal() {
-    terminal_socket_ = OutputSocket{-1, sockets_.terminal_app, false};
+    terminal_socket_ = OutputSocket{-1, sockets_.terminal_app, false, sockets_.terminal_uid, sockets_.terminal_gid};
     auto dup = [this] {
       UniqueFd fd(::fcntl(sockets_.terminal, F_DUPFD_CLOEXEC, 3));
       if (!fd) {
@@ -355,12 +354,10 @@ struct StdioRelay::Impl {
     return o.journal.valid() || o.sender.pid > 0;
   }
 
-  /// `o`'s output is now `pid`'s, whose user and group are read once it
-  /// has written (after it has dropped its privileges).
-  static void set_sender(Output& o, pid_t pid) {
-    o.sender = JournalSender{pid};
-    o.sender_ids = false;
-  }
+  /// `o`'s output is now sent as `pid`'s: a process of the app's unit (the
+  /// app's, or its stop command's for what is left once it has ended), with
+  /// the app's user and group.
+  static void set_sender(Output& o, pid_t pid) { o.sender = JournalSender{pid, o.socket->uid, o.socket->gid}; }
 
   /// Removes each "\r" before a "\n" in `s` from `from` on.
   static void drop_carriage_returns(std::string& s, size_t from) {
@@ -396,10 +393,6 @@ struct StdioRelay::Impl {
   void write_journal(Output& o) {
     if (!o.journal) return;
     size_t end = journal_sendable(o);
-    if (o.journal_off < end && o.sender.pid > 0 && !o.sender_ids) {
-      o.sender = journal_sender(o.sender.pid);
-      o.sender_ids = true;
-    }
     while (o.journal_off < end) {
       // The app's process has gone: what is left waits for the unit's
       // flush request, which journald can take it from.

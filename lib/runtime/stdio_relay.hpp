@@ -19,6 +19,10 @@ struct OutputSocket {
   int fd = -1;
   std::string app;
   bool is_stderr = false;  ///< copied to crt's stderr, else to its stdout
+  /// The app's user and group (User=, Group=), as whom its output goes to
+  /// the journal (_UID=, _GID=), whichever of its unit's processes sent it.
+  uid_t uid = 0;
+  gid_t gid = 0;
 };
 
 /// The listening sockets of a pod's stdio.
@@ -42,6 +46,8 @@ struct StdioSockets {
   /// (the app's process, 0 while there is none); lines end in "\n" there.
   int terminal = -1;
   std::string terminal_app{};
+  uid_t terminal_uid = 0;  ///< the terminal app's user and group (OutputSocket)
+  gid_t terminal_gid = 0;
   std::function<pid_t()> terminal_sender{};
 };
 

@@ -89,6 +89,11 @@ TEST_F(BadInputTest, AHostVolumeWithoutItsSource) {
       "crt: preparing the pod: volume 'v': source '/nonexistent': No such file or directory\n");
 }
 
+TEST_F(BadInputTest, AConfigFileAskedForMustExist) {
+  expect_clean_failure({"--config=/nonexistent/crt.conf", "run", "no/such-image", "--", "/bin/true"},
+                       "crt: --config: no file '/nonexistent/crt.conf'\n");
+}
+
 TEST_F(BadInputTest, TwoAppsWithTheSameName) {
   expect_clean_failure({"run", "busybox", "--", "/bin/true", "---", "busybox", "--", "/bin/true"},
                        "two apps are named 'busybox'");

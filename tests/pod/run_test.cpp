@@ -67,7 +67,8 @@ TEST_F(RunTest, OutputIsKeptInThePodsJournalAsTheAppUnits) {
   EXPECT_THAT(j.out, HasSubstr("from stderr\n"));
   // The app had ended when crt read its last words: they go as the unit's
   // flush command's.
-  j = run({"journalctl", "--no-pager", "-o", "cat", "-D", journal, "-u", "busybox.service", "MESSAGE=last words"});
+  j = run({"journalctl", "--no-pager", "-o", "cat", "-D", journal, "-u", "busybox.service", "MESSAGE=last words",
+           "_UID=1000", "_GID=1000"});
   EXPECT_EQ(j.out, "last words\n") << j.err;
 }
 

@@ -11,6 +11,7 @@ namespace crt::cli {
 struct GlobalOptions {
   std::string dir = "/var/lib/crt";
   std::string config = "/etc/crt/crt.conf";
+  bool config_given = false;  ///< --config was given: its file must exist
   std::string local_config = "/etc/crt";
   bool debug = false;
 };

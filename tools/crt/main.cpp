@@ -159,7 +159,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   crt::cli::GlobalOptions g;
   app.add_option("--dir", g.dir, "Directory of crt's state: image store and pods")->capture_default_str();
-  app.add_option("--config", g.config, "crt's configuration file (registries)")->capture_default_str();
+  app.add_option("--config", g.config, "crt's configuration file (registries)")
+      ->capture_default_str()
+      ->each([&g](const std::string&) { g.config_given = true; });
   app.add_option("--local-config", g.local_config, "Directory of the local configuration: networks in net.d/")
       ->capture_default_str();
   app.add_flag("--debug", g.debug, "Print more about what crt does");

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 
 #include "config/crt_conf.hpp"
 
@@ -14,6 +15,8 @@ bool interrupt_pending() {
 }
 
 runtime::ResolveOptions resolve_options(const GlobalOptions& g, const registry::RegistryFlags& f, bool quiet) {
+  // The default file may be missing (no configuration); one asked for not.
+  if (g.config_given && !std::filesystem::exists(g.config)) throw Error("--config: no file " + quote(g.config));
   config::CrtConfig conf = config::load_config(g.config);
   runtime::ResolveOptions r;
   r.default_registries = conf.default_registries;
