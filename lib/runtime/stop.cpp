@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -87,15 +88,34 @@ bool takes_orderly_stop_now(pid_t nspawn) {
   return leader && takes_orderly_stop(*leader);
 }
 
-/// Tells the pod's crt run that its pod was stopped on request, should it
-/// end before its apps ran (see PodDir::stop_requested_file). False if an
-/// earlier crt stop of this start of the pod had told it already.
-bool mark_stop_requested(const std::filesystem::path& pod) {
-  int fd = ::open((pod / PodDir::kStopRequestedFile).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return errno != EEXIST;
-  ::close(fd);
-  return true;
-}
+/// This crt stop's part in the pod's stop-requested file (see
+/// PodDir::stop_requested_file, which also tells the pod's crt run that its
+/// pod was stopped on request). nspawn takes a first SIGTERM as an orderly
+/// stop and a second as a kill, so only one crt stop sends it: the one that
+/// holds the file's lock, which notes in the file that it was sent.
+class StopClaim {
+ public:
+  explicit StopClaim(const std::filesystem::path& pod)
+      : fd_(::open((pod / PodDir::kStopRequestedFile).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    holder_ = fd_.valid() && ::flock(fd_.get(), LOCK_EX | LOCK_NB) == 0;
+    if (holder_) {
+      char c = 0;
+      sent_ = ::pread(fd_.get(), &c, 1, 0) == 1;
+    }
+  }
+  /// No other crt stop is stopping the pod now.
+  [[nodiscard]] bool holder() const { return holder_; }
+  /// An earlier crt stop sent the SIGTERM (and has gone).
+  [[nodiscard]] bool sent() const { return sent_; }
+  void note_sent() {
+    if (holder_) (void)::pwrite(fd_.get(), "s", 1, 0);
+  }
+
+ private:
+  UniqueFd fd_;
+  bool holder_ = false;
+  bool sent_ = false;
+};
 
 }  // namespace
 
@@ -105,7 +125,7 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     // On a systemd host the pod is a machine: machined stops it the way
     // machinectl does, whoever started it (a terminal, crt@.service, …).
     PodInfo info = pod_info(pod);
-    bool first_stop = mark_stop_requested(pod.path);
+    StopClaim claim(pod.path);
     if (info.manifest && stop_pod_machine(info.manifest->machine_name(), force)) {
       if (wait_exited(pod.path, force ? std::chrono::seconds(10) : timeout)) return;
       stop_pod_machine(info.manifest->machine_name(), true);
@@ -119,13 +139,19 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
       if (wait_exited(pod.path, std::chrono::seconds(2))) return;
       throw Error("it is locked but its systemd-nspawn is not running");
     }
+    // What nspawn does on a second SIGTERM: SIGKILL to the pod's init (or,
+    // before there is one, nspawn).
+    auto kill_now = [&] {
+      UniqueFd leader = pod_leader_pidfd(pid, nspawn);
+      return send_signal(leader.valid() ? leader : nspawn, SIGKILL);
+    };
     // nspawn powers the pod off on the first SIGTERM and kills it on the
-    // second. Another crt stop has sent the first already (or is about
-    // to): this one waits for that stop as long as it would for its own,
-    // then ends the pod as its own would.
-    if (!force && !first_stop) {
+    // second. Another crt stop is stopping the pod (or one that has gone
+    // sent the SIGTERM): this one waits for that stop as long as it would
+    // for its own, then kills the pod, as its own stop would.
+    if (!force && (!claim.holder() || claim.sent())) {
       if (wait_exited(pod.path, timeout)) return;
-      send_signal(nspawn, SIGTERM);
+      kill_now();
       if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being killed");
       return;
     }
@@ -139,14 +165,12 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
       }
     bool sent = false;
     if (force) {
-      // Now, not after the apps' stop: SIGKILL to the pod's init (or,
-      // before there is one, nspawn), as nspawn does on a second SIGTERM.
-      // Sending nspawn two SIGTERMs would not do: two in a row may reach it
-      // as one, which is an orderly stop.
-      UniqueFd leader = pod_leader_pidfd(pid, nspawn);
-      sent = send_signal(leader.valid() ? leader : nspawn, SIGKILL);
+      // Now, not after the apps' stop. Sending nspawn two SIGTERMs would not
+      // do: two in a row may reach it as one, which is an orderly stop.
+      sent = kill_now();
     } else {
       sent = send_signal(nspawn, SIGTERM);
+      if (sent) claim.note_sent();
     }
     if (!sent) {  // it ended meanwhile
       if (wait_exited(pod.path, std::chrono::seconds(2))) return;

@@ -322,7 +322,11 @@ TEST_F(PodCommandsTest, ASecondStopWaitsForTheFirstAndForceStillKills) {
     for (int i = 0; i < 500 && !std::filesystem::exists(trapped); ++i) std::this_thread::sleep_for(milliseconds(10));
     ASSERT_TRUE(std::filesystem::exists(trapped));
     Process first(crt_argv({"stop", uuid}), detached());
-    std::this_thread::sleep_for(milliseconds(500));  // the app is in its trap
+    // The first stop has sent nspawn its SIGTERM (and noted so).
+    std::string requested = pod_dir(uuid) + "/stop-requested";
+    for (int i = 0; i < 500 && !(std::filesystem::exists(requested) && read_file(requested) == "s"); ++i)
+      std::this_thread::sleep_for(milliseconds(10));
+    ASSERT_EQ(read_file(requested), "s");
     auto start = std::chrono::steady_clock::now();
     std::vector<std::string> second = {"stop", uuid};
     if (force) second.insert(second.begin() + 1, "--force");
