@@ -49,9 +49,24 @@
 namespace {
 
 constexpr const char* kStatusDir = "/crt/status";
-/// Made when an app's end stops the others (PodAction::kStopOthers); holds
-/// that app's name. Not JSON: crt's readers of records skip it.
+/// Made when an app's end stops the others (PodAction::kStopOthers): "APP
+/// NS", that app's name and when (CLOCK_BOOTTIME, as records' seq). Not
+/// JSON: crt's readers of records skip it.
 constexpr const char* kPolicyStopFile = "/crt/status/.stopped-by";
+
+/// Whether the app whose end `e` is (just ended: its ExecStopPost=) ended
+/// after another app's end had the pod stop the others.
+bool ended_in_policy_stop(const crt::pod::AppExit& e) {
+  std::string text;
+  try {
+    text = crt::fs::read_file(kPolicyStopFile);
+  } catch (const std::exception&) {
+    return false;
+  }
+  size_t space = text.find(' ');
+  if (space == std::string::npos || text.substr(0, space) == e.app) return false;
+  return e.seq > std::strtoull(text.c_str() + space + 1, nullptr, 10);
+}
 
 uint64_t boottime_ns() {
   timespec ts{};
@@ -253,8 +268,9 @@ int run(int argc, char** argv) {
   } else {
     e = start_failed_if_never_ran(end_from_monitor(app));
   }
-  if (!recorded && std::filesystem::exists(kPolicyStopFile) && crt::fs::read_file(kPolicyStopFile) != app)
-    e.stopped_by_pod = true;
+  // Only where the record is made as the app ends: a later record (a
+  // restarting app's, its OnFailure= helper's) is no time of its end.
+  if (flush && !recorded) e.stopped_by_pod = ended_in_policy_stop(e);
   if (!recorded)
     crt::fs::write_file_atomic(record, crt::json_text::dump(nlohmann::json(e)) + "\n", 0644,
                                crt::fs::Durability::kCached);
@@ -275,7 +291,8 @@ int run(int argc, char** argv) {
       // An orderly poweroff: the other apps get their stop signal. How they
       // end then is not theirs to answer for.
       if (!std::filesystem::exists(kPolicyStopFile))
-        crt::fs::write_file_atomic(kPolicyStopFile, app, 0644, crt::fs::Durability::kCached);
+        crt::fs::write_file_atomic(kPolicyStopFile, app + " " + std::to_string(boottime_ns()), 0644,
+                                   crt::fs::Durability::kCached);
       ::kill(1, SIGRTMIN + 4);
       break;
     case crt::pod::PodAction::kFinish:
