@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
                                       etc + "/" + crt::mount::kPodStarterSocket);
       crt::prepare_app::apply_plan(root.get(), crt::mount::app_mount_plan());
     });
-  } catch (const crt::Error& e) {
+  } catch (const std::exception& e) {
     // As an error (journald's level prefix): crt run shows it.
     std::fprintf(stderr, "<3>prepare-app: %s\n", e.what());
     return 1;

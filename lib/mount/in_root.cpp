@@ -61,8 +61,10 @@ std::string link_target_in_root(int root_fd, int dir, const std::string& name) {
   // A relative target: from the directory's place in the tree (resolved,
   // so ".." in the target is lexical from there; ".." at the top stays
   // there, as the kernel resolves it in the tree).
-  std::string root = stdfs::read_symlink(fd_path(root_fd)).string();
-  std::string here = stdfs::read_symlink(fd_path(dir)).string();
+  std::error_code ec;
+  std::string root = stdfs::read_symlink(fd_path(root_fd), ec).string();
+  std::string here = ec ? std::string() : stdfs::read_symlink(fd_path(dir), ec).string();
+  if (ec) throw_errno(ec.value(), "finding where " + quote(name) + " is in the tree");
   if (here.compare(0, root.size(), root) != 0) return {};
   here = "/" + here.substr(root.size());
   return (stdfs::path(here) / link).lexically_normal().string();

@@ -104,7 +104,7 @@ PodEntry find_pod(const stdfs::path& state_dir, const std::string& ref) {
     if (e.uuid == ref) return e;
   // A name is reused once its pod no longer runs (crt@NAME.service starts
   // a new pod of that name each time): it names the pod that holds it now,
-  // else the latest that had it.
+  // else (unless it is also a pod's UUID prefix) the latest that had it.
   const PodEntry* named = nullptr;
   std::string named_created;
   bool named_active = false;
@@ -119,10 +119,12 @@ PodEntry find_pod(const stdfs::path& state_dir, const std::string& ref) {
       named_active = active;
     }
   }
-  if (named != nullptr) return *named;
+  if (named != nullptr && named_active) return *named;
   std::vector<PodEntry> matches;
   for (const auto& e : all)
     if (e.uuid.rfind(ref, 0) == 0) matches.push_back(e);
+  // A name only pods that have ended had yields to a pod's UUID prefix.
+  if (named != nullptr && matches.size() != 1) return *named;
   if (matches.empty()) throw Error("no pod " + quote(ref));
   if (matches.size() > 1) {
     std::string which;

@@ -67,6 +67,7 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   m.crt_version = CRT_VERSION;
   if (req.pod.name) m.name = *req.pod.name;
   check_pod_name(m.name, ctx.state_dir);
+  if (req.pod.hostname) pod::validate_host_name("host name", *req.pod.hostname);
   store::Image stage1 = ensure_stage1(store, ctx.data_dir, req.pod.stage1_path);
   m.stage1 = {stage1.names.empty() ? "" : stage1.names.front(), stage1.id, stage1.layers};
   std::vector<std::string> exposed_ports;
@@ -80,7 +81,6 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   pod::plan_volumes(m, req.pod.volumes);
   pod::apply_net_flags(m, req.pod, exposed_ports);
   m.hostname = req.pod.hostname ? *req.pod.hostname : m.machine_name();
-  pod::validate_host_name("host name", m.hostname);
   m.exit_policy = req.pod.exit_policy;
   return m;
 }

@@ -106,6 +106,9 @@ TEST_F(EnterTest, PassesTheStatusAndDefaultsToTheShell) {
   EXPECT_THAT(r.out, HasSubstr("from-shell\n"));
   r = crt({"exec", "-i", uuid_.substr(0, 8), "echo", "exec alias"});
   EXPECT_EQ(r.out, "exec alias\n");
+  // The command's words are its own, also those that look like crt's options.
+  r = crt({"exec", uuid_, "echo", "--app=", "--tty="});
+  EXPECT_EQ(r.out, "--app= --tty=\n") << r.err;
   // "--" ends crt's options, as in crt run.
   r = crt({"enter", uuid_, "--", "/bin/sh", "-c", "echo \"$@\"", "sh", "--", "-x"});
   EXPECT_EQ(r.status, 0) << r.err;

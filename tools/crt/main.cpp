@@ -123,6 +123,8 @@ void refuse_empty_values(const CLI::App& app, int argc, char** argv) {
       if (const CLI::App* sub = find_command(*cur, word)) {
         cur = sub;
         path += " " + word;
+      } else if (cur->get_prefix_command()) {
+        return;  // the rest is a command's, or the app's (crt exec POD CMD …)
       }
     }
   }
