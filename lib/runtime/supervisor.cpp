@@ -243,6 +243,7 @@ class Supervisor {
     stop_pending_ = false;
     stop_asked_ = true;
     ::kill(opts_.nspawn_pid, SIGTERM);
+    if (opts_.on_stop_forwarded) opts_.on_stop_forwarded();
   }
 
   /// What nspawn's immediate stop does: kills the pod's init (or, before

@@ -346,6 +346,28 @@ TEST_F(PodCommandsTest, ASecondStopWaitsForTheFirstAndForceStillKills) {
   }
 }
 
+TEST_F(PodCommandsTest, AStopWhileCrtRunStopsThePodWaitsForIt) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                      "trap 'sleep 2; echo graceful; exit 0' TERM; touch /trapped; while :; do sleep 0.1; done"}),
+            detached());
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+  std::string trapped = pod_dir(uuid) + "/overlay/apps/busybox/upper/trapped";
+  for (int i = 0; i < 500 && !std::filesystem::exists(trapped); ++i) std::this_thread::sleep_for(milliseconds(10));
+  // The user stops crt run (as Ctrl-C or systemctl stop would), then runs
+  // crt stop as well.
+  p.signal(SIGTERM);
+  std::string requested = pod_dir(uuid) + "/stop-requested";
+  for (int i = 0; i < 500 && !(std::filesystem::exists(requested) && read_file(requested) == "s"); ++i)
+    std::this_thread::sleep_for(milliseconds(10));
+  Result r = crt({"stop", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  Result run = p.wait();
+  EXPECT_EQ(run.status, 0) << run.err;  // the app's own end
+  EXPECT_EQ(run.out, "graceful\n") << "killed instead of stopped";
+}
+
 TEST_F(PodCommandsTest, RemoveRefusesARunningPodAndCleansAnExitedOne) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), detached());
