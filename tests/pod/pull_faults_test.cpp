@@ -194,6 +194,7 @@ TEST_F(FaultTest, PullPolicies) {
 }
 
 TEST_F(FaultTest, ShortNamesGoOnlyToConfiguredRegistries) {
+  std::ofstream(dir_ + "/none.conf") << "";  // no registries configured
   Result r = crt({"--config=" + dir_ + "/none.conf", "image", "pull", "test/app:v1"});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("'test/app:v1' is a short name and no default registry is configured"));
