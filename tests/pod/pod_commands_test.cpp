@@ -185,15 +185,18 @@ TEST_F(PodCommandsTest, PodsAreFoundByPrefixNameAndUuidFile) {
 
 TEST_F(PodCommandsTest, ListShowsOneRowPerApp) {
   ASSERT_EQ(crt({"prepare", "busybox", "--name=one", "---", "busybox", "--name=two"}).status, 0);
+  ASSERT_EQ(crt({"prepare", "--pod-name=named", "busybox", "--name=three"}).status, 0);
   Result r = crt({"list"});
-  EXPECT_THAT(r.out, MatchesRegex("UUID +APP +IMAGE +STATE +CREATED +STARTED +NETWORKS\n"
-                                  "[0-9a-f]{8} +one +busybox:latest +prepared +[0-9TZ:.-]+ +\n"
-                                  "[0-9a-f]{8} +two +busybox:latest +prepared +[0-9TZ:.-]+ +\n"));
+  EXPECT_THAT(r.out, MatchesRegex("UUID +NAME +APP +IMAGE +STATE +CREATED +STARTED +NETWORKS\n"
+                                  "[0-9a-f]{8} +- +one +busybox:latest +prepared +[0-9TZ:.-]+ +\n"
+                                  "[0-9a-f]{8} +- +two +busybox:latest +prepared +[0-9TZ:.-]+ +\n"
+                                  "[0-9a-f]{8} +named +three +busybox:latest +prepared +[0-9TZ:.-]+ +\n"));
   r = crt({"list", "--no-legend", "--full"});
-  EXPECT_THAT(r.out, MatchesRegex("[0-9a-f-]{36} +one (.|\n)*"));
+  EXPECT_THAT(r.out, MatchesRegex("[0-9a-f-]{36} +- +one (.|\n)*"));
   auto j = crt::json_text::parse(crt({"list", "--format=json"}).out);
-  ASSERT_EQ(j.size(), 2U);
+  ASSERT_EQ(j.size(), 3U);
   EXPECT_EQ(j[1]["app"], "two");
+  EXPECT_EQ(j[2]["name"], "named");
   EXPECT_EQ(j[1]["state"], "prepared");
 }
 

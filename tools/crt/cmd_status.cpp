@@ -213,15 +213,17 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
       std::printf("%s\n", json_text::dump(rows, 2).c_str());
       return;
     }
-    const char* fmt = a->full ? "%-36s  %-16s  %-28s  %-14s  %-24s  %-24s  %s\n" : "%-8s  %-16s  %-28s  %-14s  %-24s  %-24s  %s\n";
-    if (!a->no_legend) std::printf(fmt, "UUID", "APP", "IMAGE", "STATE", "CREATED", "STARTED", "NETWORKS");
+    const char* fmt = a->full ? "%-36s  %-16s  %-16s  %-28s  %-14s  %-24s  %-24s  %s\n"
+                              : "%-8s  %-16s  %-16s  %-28s  %-14s  %-24s  %-24s  %s\n";
+    if (!a->no_legend) std::printf(fmt, "UUID", "NAME", "APP", "IMAGE", "STATE", "CREATED", "STARTED", "NETWORKS");
     for (const auto& r : rows) {
       std::string image = r["image"].get<std::string>();
       if (a->full && !r["image_id"].get<std::string>().empty()) image += " (" + short_id(r["image_id"], true) + ")";
+      std::string name = r["name"].get<std::string>();
       std::printf(fmt, (a->full ? r["uuid"].get<std::string>() : r["uuid"].get<std::string>().substr(0, 8)).c_str(),
-                  r["app"].get<std::string>().c_str(), image.c_str(), r["state"].get<std::string>().c_str(),
-                  r["created"].get<std::string>().c_str(), r["started"].get<std::string>().c_str(),
-                  r["networks"].get<std::string>().c_str());
+                  name.empty() ? "-" : name.c_str(), r["app"].get<std::string>().c_str(), image.c_str(),
+                  r["state"].get<std::string>().c_str(), r["created"].get<std::string>().c_str(),
+                  r["started"].get<std::string>().c_str(), r["networks"].get<std::string>().c_str());
     }
   });
 }
