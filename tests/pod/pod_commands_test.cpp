@@ -28,6 +28,30 @@ using std::chrono::seconds;
 class PodCommandsTest : public PodTest {
  protected:
   RunOptions detached() { return {.env = {}, .timeout = seconds(120), .input = {}, .new_session = true}; }
+  /// Starts `crt run` (`uuid_file` saved) of an app that takes 2 s to end
+  /// on SIGTERM, then prints "graceful"; its pod's UUID, once the app's
+  /// trap is set ("" if not).
+  std::string run_graceful_app(std::unique_ptr<Process>& p, const std::string& uuid_file) {
+    p = std::make_unique<Process>(
+        crt_argv({"run", "--net=none", "--uuid-file-save=" + uuid_file, "busybox", "--", "/bin/sh", "-c",
+                  "trap 'sleep 2; echo graceful; exit 0' TERM; touch /trapped; while :; do sleep 0.1; done"}),
+        detached());
+    std::string uuid = wait_uuid(uuid_file);
+    if (crt({"status", uuid, "--wait-ready=20s"}).status != 0) return "";
+    std::string trapped = pod_dir(uuid) + "/overlay/apps/busybox/upper/trapped";
+    for (int i = 0; i < 500 && !std::filesystem::exists(trapped); ++i) std::this_thread::sleep_for(milliseconds(10));
+    return std::filesystem::exists(trapped) ? uuid : "";
+  }
+  /// Waits until a stop of pod `uuid` has sent nspawn its SIGTERM (and
+  /// noted so in its stop-requested file).
+  bool wait_stop_sent(const std::string& uuid) {
+    std::string requested = pod_dir(uuid) + "/stop-requested";
+    for (int i = 0; i < 500; ++i) {
+      if (std::filesystem::exists(requested) && read_file(requested) == "s") return true;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return false;
+  }
   /// Waits until the pod's apps have printed `text`.
   void wait_for_output(const std::string& pod, const std::string& text) {
     for (int i = 0; i < 500; ++i) {
@@ -315,27 +339,17 @@ TEST_F(PodCommandsTest, ForceStopIsImmediate) {
 TEST_F(PodCommandsTest, ASecondStopWaitsForTheFirstAndForceStillKills) {
   for (bool force : {false, true}) {
     SCOPED_TRACE(force ? "then --force" : "then a plain stop");
-    std::string file = dir_ + "/uuid-" + std::to_string(force);
-    Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
-                        "trap 'sleep 2; echo graceful; exit 0' TERM; touch /trapped; while :; do sleep 0.1; done"}),
-              detached());
-    std::string uuid = wait_uuid(file);
-    ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
-    std::string trapped = pod_dir(uuid) + "/overlay/apps/busybox/upper/trapped";
-    for (int i = 0; i < 500 && !std::filesystem::exists(trapped); ++i) std::this_thread::sleep_for(milliseconds(10));
-    ASSERT_TRUE(std::filesystem::exists(trapped));
+    std::unique_ptr<Process> p;
+    std::string uuid = run_graceful_app(p, dir_ + "/uuid-" + std::to_string(force));
+    ASSERT_FALSE(uuid.empty());
     Process first(crt_argv({"stop", uuid}), detached());
-    // The first stop has sent nspawn its SIGTERM (and noted so).
-    std::string requested = pod_dir(uuid) + "/stop-requested";
-    for (int i = 0; i < 500 && !(std::filesystem::exists(requested) && read_file(requested) == "s"); ++i)
-      std::this_thread::sleep_for(milliseconds(10));
-    ASSERT_EQ(read_file(requested), "s");
+    ASSERT_TRUE(wait_stop_sent(uuid));
     auto start = std::chrono::steady_clock::now();
     std::vector<std::string> second = {"stop", uuid};
     if (force) second.insert(second.begin() + 1, "--force");
     Result r = crt(second);
     EXPECT_EQ(r.status, 0) << r.err;
-    Result run = p.wait();
+    Result run = p->wait();
     EXPECT_EQ(first.wait().status, 0);
     if (force) {
       EXPECT_EQ(run.status, 128 + SIGKILL) << run.err;
@@ -350,23 +364,16 @@ TEST_F(PodCommandsTest, ASecondStopWaitsForTheFirstAndForceStillKills) {
 }
 
 TEST_F(PodCommandsTest, AStopWhileCrtRunStopsThePodWaitsForIt) {
-  std::string file = dir_ + "/uuid";
-  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
-                      "trap 'sleep 2; echo graceful; exit 0' TERM; touch /trapped; while :; do sleep 0.1; done"}),
-            detached());
-  std::string uuid = wait_uuid(file);
-  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
-  std::string trapped = pod_dir(uuid) + "/overlay/apps/busybox/upper/trapped";
-  for (int i = 0; i < 500 && !std::filesystem::exists(trapped); ++i) std::this_thread::sleep_for(milliseconds(10));
+  std::unique_ptr<Process> p;
+  std::string uuid = run_graceful_app(p, dir_ + "/uuid");
+  ASSERT_FALSE(uuid.empty());
   // The user stops crt run (as Ctrl-C or systemctl stop would), then runs
   // crt stop as well.
-  p.signal(SIGTERM);
-  std::string requested = pod_dir(uuid) + "/stop-requested";
-  for (int i = 0; i < 500 && !(std::filesystem::exists(requested) && read_file(requested) == "s"); ++i)
-    std::this_thread::sleep_for(milliseconds(10));
+  p->signal(SIGTERM);
+  EXPECT_TRUE(wait_stop_sent(uuid));
   Result r = crt({"stop", uuid});
   EXPECT_EQ(r.status, 0) << r.err;
-  Result run = p.wait();
+  Result run = p->wait();
   EXPECT_EQ(run.status, 0) << run.err;  // the app's own end
   EXPECT_EQ(run.out, "graceful\n") << "killed instead of stopped";
 }

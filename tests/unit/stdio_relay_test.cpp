@@ -92,6 +92,29 @@ class StdioRelayTest : public ::testing::Test {
                                           [this](std::string_view m) { messages_ += std::string(m) + "\n"; });
   }
 
+  /// Starts the relay with `tty`'s master as the app's terminal (`flush`:
+  /// the flush requests' socket, or -1); the slave, set raw as nspawn sets
+  /// its stdin, is nspawn's end.
+  UniqueFd start_on_terminal(PodTerminal& tty, int flush = -1) {
+    UniqueFd nspawn = tty.take_slave();
+    termios raw{};
+    EXPECT_EQ(::tcgetattr(nspawn.get(), &raw), 0);
+    ::cfmakeraw(&raw);
+    EXPECT_EQ(::tcsetattr(nspawn.get(), TCSANOW, &raw), 0);
+    out_writer_ = std::make_unique<OutputWriter>(
+        ev_, user_out_.w.get(), [this] { relay_->resume(); }, nullptr);
+    err_writer_ = std::make_unique<OutputWriter>(
+        ev_, user_err_.w.get(), [this] { relay_->resume(); }, nullptr);
+    StdioSockets sockets;
+    sockets.terminal = tty.master();
+    sockets.terminal_app = "app";
+    sockets.flush = flush;
+    relay_ =
+        std::make_unique<StdioRelay>(ev_, sockets, UserStdio{user_in_.r.get(), out_writer_.get(), err_writer_.get()},
+                                     [this](std::string_view m) { messages_ += std::string(m) + "\n"; });
+    return nspawn;
+  }
+
   /// What the relay wrote to crt's stdout and stderr is out, and they end.
   void finish_output() {
     out_writer_->finish();
@@ -134,20 +157,7 @@ class StdioRelayTest : public ::testing::Test {
 TEST_F(StdioRelayTest, ATerminalGetsCrtsStdinAndItsOutputIsCrtsStdout) {
   // crt's pty, as nspawn sees it: the slave is nspawn's stdin and stdout.
   PodTerminal tty(user_in_.r.get(), user_out_.w.get());
-  UniqueFd nspawn = tty.take_slave();
-  termios raw{};
-  ASSERT_EQ(::tcgetattr(nspawn.get(), &raw), 0);
-  ::cfmakeraw(&raw);  // as nspawn makes its stdin
-  ASSERT_EQ(::tcsetattr(nspawn.get(), TCSANOW, &raw), 0);
-  out_writer_ = std::make_unique<OutputWriter>(
-      ev_, user_out_.w.get(), [this] { relay_->resume(); }, nullptr);
-  err_writer_ = std::make_unique<OutputWriter>(
-      ev_, user_err_.w.get(), [this] { relay_->resume(); }, nullptr);
-  StdioSockets sockets;
-  sockets.terminal = tty.master();
-  sockets.terminal_app = "app";
-  relay_ = std::make_unique<StdioRelay>(ev_, sockets, UserStdio{user_in_.r.get(), out_writer_.get(), err_writer_.get()},
-                                        [this](std::string_view m) { messages_ += std::string(m) + "\n"; });
+  UniqueFd nspawn = start_on_terminal(tty);
   write_str(user_in_.w.get(), "typed\x03");
   settle();
   char buf[64];
@@ -166,22 +176,8 @@ TEST_F(StdioRelayTest, ATerminalGetsCrtsStdinAndItsOutputIsCrtsStdout) {
 
 TEST_F(StdioRelayTest, AFlushOfATerminalIsAnsweredOnceItsMarkHasComeThroughAndTheMarkIsNotShown) {
   PodTerminal tty(user_in_.r.get(), user_out_.w.get());
-  UniqueFd nspawn = tty.take_slave();
-  termios raw{};
-  ASSERT_EQ(::tcgetattr(nspawn.get(), &raw), 0);
-  ::cfmakeraw(&raw);
-  ASSERT_EQ(::tcsetattr(nspawn.get(), TCSANOW, &raw), 0);
   UniqueFd flush = listen_on(dir_ + "/flush");
-  out_writer_ = std::make_unique<OutputWriter>(
-      ev_, user_out_.w.get(), [this] { relay_->resume(); }, nullptr);
-  err_writer_ = std::make_unique<OutputWriter>(
-      ev_, user_err_.w.get(), [this] { relay_->resume(); }, nullptr);
-  StdioSockets sockets;
-  sockets.terminal = tty.master();
-  sockets.terminal_app = "app";
-  sockets.flush = flush.get();
-  relay_ = std::make_unique<StdioRelay>(ev_, sockets, UserStdio{user_in_.r.get(), out_writer_.get(), err_writer_.get()},
-                                        [this](std::string_view m) { messages_ += std::string(m) + "\n"; });
+  UniqueFd nspawn = start_on_terminal(tty, flush.get());
   std::string mark = pod::terminal_mark("C0FFEE");
   // The app's last line and half the mark have come through; app-exited
   // asks for the flush.
