@@ -31,6 +31,7 @@
 #include "pod/rootfs_lookup.hpp"
 #include "pod/units.hpp"
 #include "runtime/app_process.hpp"
+#include "runtime/console_log.hpp"
 #include "runtime/host.hpp"
 #include "runtime/nspawn.hpp"
 #include "runtime/oom_kills.hpp"
@@ -161,16 +162,35 @@ struct StdioListeners {
   }
 };
 
-std::string log_tail(const stdfs::path& log) {
-  std::string s;
+std::string console_log(const PodDir& pod) {
   try {
-    s = fs::read_file(log);
+    return fs::read_file(pod.nspawn_log());
   } catch (const Error&) {
     return {};
   }
-  if (s.size() > 2000) s = s.substr(s.size() - 2000);
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
+}
+
+/// systemd's exit statuses for a service whose process failed before its
+/// command ran (EXIT_CHDIR … EXIT_BPF): its exec, or the sandbox on the way.
+bool failed_before_exec(const pod::AppExit& e) { return e.exit_code == "exited" && e.status >= 200 && e.status <= 245; }
+
+/// Why an app's process failed before its command ran is in the pod's
+/// journal, and crt shows it as the pod's error. A child of the pod's
+/// systemd that could not reach the pod's journald (not up yet) wrote it
+/// to the pod's console only: crt shows it from there. (With --debug or a
+/// terminal, the console is the user's, who saw it.)
+void show_start_errors_from_console(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts,
+                                    const std::vector<pod::AppExit>& exits, const PodEnd& end,
+                                    const MessageSink& messages) {
+  if (opts.debug || has_terminal(m)) return;
+  std::string console;
+  for (const auto& e : exits) {
+    if (!failed_before_exec(e)) continue;
+    const auto& shown = end.start_errors_shown;
+    if (std::find(shown.begin(), shown.end(), e.app) != shown.end()) continue;
+    if (console.empty()) console = console_log(pod);
+    for (const auto& line : console_lines_about(console, e.app + ".service")) tell(messages, "pod: " + line);
+  }
 }
 
 /// The OOM kills of a pod's apps, from the kernel's log since the pod started.
@@ -204,8 +224,8 @@ void report_oom_kills(const PodDir& pod, const pod::PodManifest& m, const std::v
 
 /// crt run's exit status; why it is what it is goes to `messages` where the
 /// status alone does not say.
-int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end, OomWatch& oom,
-                const MessageSink& messages) {
+int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts, const PodEnd& end,
+                OomWatch& oom, const MessageSink& messages) {
   std::vector<pod::AppExit> exits = read_app_exits(pod.path());
   if (exits.empty()) {
     // Stopped on request before any app started: not a failure of crt's.
@@ -218,10 +238,11 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const PodEnd& end,
       tell(messages, "the pod was stopped before its apps started");
       return 128 + SIGTERM;
     }
-    std::string tail = log_tail(pod.nspawn_log());
+    std::string tail = console_tail(console_log(pod), 2000);
     throw Error("the pod ended before any app ran (systemd-nspawn exited with " +
                 std::to_string(end.nspawn_status) + ")" + (tail.empty() ? "" : ":\n" + tail));
   }
+  show_start_errors_from_console(pod, m, opts, exits, end, messages);
   for (const auto& app : m.apps) {
     auto e = std::find_if(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == app.name; });
     if (e == exits.end() && end.stop_signal == 0)
@@ -586,7 +607,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   cg_cleanup.now();
   trace("removed the pod's cgroup");
   if (!end.error.empty()) throw Error("starting the pod's apps: " + end.error);
-  return exit_status(pod, m, end, oom, ctx.messages);
+  return exit_status(pod, m, opts, end, oom, ctx.messages);
 }
 
 }  // namespace crt::runtime

@@ -121,6 +121,7 @@ class Supervisor {
     journal_->for_each_new([&](const JournalLine& l) {
       if (l.kind == JournalLine::Kind::kPodError || l.kind == JournalLine::Kind::kAppStartError) {
         tell(opts_.messages, "pod: " + std::string(l.message));
+        if (l.kind == JournalLine::Kind::kAppStartError) end_.start_errors_shown.push_back(l.app);
         return true;
       }
       if (!opts_.journal_has_app_output) return true;  // the relay has it

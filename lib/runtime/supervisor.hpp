@@ -76,6 +76,9 @@ struct PodEnd {
   int nspawn_status = 0;  ///< exit status, 128 + signal if killed
   int stop_signal = 0;    ///< the first signal that asked crt to stop the pod, or 0
   std::string error;      ///< what on_starter threw, if anything
+  /// The apps whose start errors (JournalLine::kAppStartError) the pod's
+  /// journal gave, and `messages` got.
+  std::vector<std::string> start_errors_shown;
 };
 
 /// Waits for nspawn to exit while copying the apps' output from the pod's
