@@ -487,7 +487,14 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   UniqueFd notify = bind_notify_socket(pod.notify_socket());
   Spawn s = nspawn_spawn(pod, m, opts, cg, signals, network.namespace_path(), std::move(filter),
                          terminal ? &*terminal : nullptr);
-  s.keep_fd = pod.lock().fd();  // the pod stays locked (= running) while nspawn lives
+  s.keep_fds = {pod.lock().fd()};  // the pod stays locked (= running) while nspawn lives
+  if (stdio) {
+    // An app's ExecStopPost= connects to its stdio sockets too: if crt has
+    // died, the connection waits in nspawn's copy of the listener, and the
+    // app's end is still recorded (it would fail with 209, EXIT_STDOUT).
+    if (stdio->sockets.in >= 0) s.keep_fds.push_back(stdio->sockets.in);
+    for (const auto& o : stdio->sockets.outputs) s.keep_fds.push_back(o.fd);
+  }
   UniqueFd gate;
   if (machine.needs_scope()) {
     int fds[2];

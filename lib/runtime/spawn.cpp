@@ -53,7 +53,7 @@ pid_t spawn(Spawn& s) {
   if (s.stdin_fd) ::dup2(s.stdin_fd.get(), 0);
   if (s.stdout_fd) ::dup2(s.stdout_fd.get(), 1);
   if (s.stderr_fd) ::dup2(s.stderr_fd.get(), 2);
-  if (s.keep_fd >= 0) ::fcntl(s.keep_fd, F_SETFD, 0);
+  for (int fd : s.keep_fds) ::fcntl(fd, F_SETFD, 0);
   ::sigprocmask(SIG_SETMASK, &s.mask, nullptr);
   if (s.seccomp) {
     if (int err = sandbox::install_pod_filter(*s.seccomp); err != 0) {

@@ -19,7 +19,9 @@ struct Spawn {
   std::vector<std::string> env;
   cgroup::CgroupEntry cgroup;               ///< the child starts in this cgroup (empty: the caller's)
   UniqueFd stdin_fd, stdout_fd, stderr_fd;  ///< invalid: inherit
-  int keep_fd = -1;                         ///< survives exec (the pod directory's lock)
+  /// These survive exec, and live as long as nspawn does (the pod
+  /// directory's lock, sockets the pod's units connect to).
+  std::vector<int> keep_fds;
   /// When valid, the child waits for one byte on it before it executes the
   /// command, and gives up if the other end is closed without one: the parent
   /// may place the child (e.g. into a scope) first.

@@ -19,8 +19,9 @@
 namespace crt::test {
 namespace {
 
-using ::testing::HasSubstr;
 using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 class LifecycleTest : public PodTest {
  protected:
@@ -283,6 +284,10 @@ TEST_F(LifecycleTest, KillingCrtStopsThePodAndFreesItsMounts) {
   ASSERT_GE(fd, 0);
   EXPECT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
   ::close(fd);
+  // The pod's orderly stop ended the app, and its unit recorded how: its
+  // stdio sockets still took the recorder's connections with crt gone.
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("app-busybox=143\n"));
+  EXPECT_THAT(crt({"logs", uuid}).out, Not(HasSubstr("Failed to set up")));
 }
 
 // Early in its boot the pod's systemd cannot take an orderly stop yet (it
