@@ -155,6 +155,9 @@ TEST_F(BadInputTest, HelpComesTheSameWayEachWayItIsAskedFor) {
   Result list_help = crt({"image", "list", "--help"});
   EXPECT_EQ(crt({"help", "image", "list"}).out, list_help.out);
   EXPECT_EQ(crt({"help"}).out, crt({"--help"}).out);
+  // The usage lines name what the commands take verbatim.
+  EXPECT_THAT(crt({"help", "--help"}).out, HasSubstr("Usage: crt help [OPTIONS] [COMMAND...]\n"));
+  EXPECT_THAT(crt({"help", "exec"}).out, HasSubstr("Usage: crt exec [OPTIONS] POD [--] [CMD [ARG...]]\n"));
 }
 
 TEST_F(BadInputTest, NonRootGetsOneLineError) {

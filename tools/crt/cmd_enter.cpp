@@ -37,20 +37,9 @@ void run_enter(const GlobalOptions& g, const EnterArgs& a, int& exit_status, boo
   exit_status = runtime::enter_app(e, a.app, rest, want_tty);
 }
 
-/// The usage line names what prefix_command() takes verbatim, which CLI11
-/// cannot list as positionals.
-class EnterFormatter : public CLI::Formatter {
- public:
-  std::string make_usage(const CLI::App* app, std::string name) const override {
-    std::string usage = CLI::Formatter::make_usage(app, std::move(name));
-    while (!usage.empty() && usage.back() == '\n') usage.pop_back();
-    return usage + " POD [--] [CMD [ARG...]]\n";
-  }
-};
-
 CLI::App* add(CLI::App& app, const char* name, const char* what, const std::shared_ptr<EnterArgs>& a) {
   CLI::App* cmd = app.add_subcommand(name, what);
-  cmd->formatter(std::make_shared<EnterFormatter>());
+  cmd->formatter(std::make_shared<UsageFormatter>("POD [--] [CMD [ARG...]]"));
   cmd->add_option("--app", a->app, "The app to enter (needed when the pod has several)");
   cmd->add_option("--uuid-file", a->uuid_file, "Read the pod's UUID from this file");
   // POD [CMD ARGS…] are taken verbatim after the options (see remaining()).

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace crt::cli {
 
@@ -28,6 +29,21 @@ void add_export_command(CLI::App& app, const GlobalOptions& g, int& exit_status)
 void add_logs_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_image_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_pod_file_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
+
+/// A usage line that ends in `words`: what a prefix_command() takes
+/// verbatim, which CLI11 cannot list as positionals.
+class UsageFormatter : public CLI::Formatter {
+ public:
+  explicit UsageFormatter(std::string words) : words_(std::move(words)) {}
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    std::string usage = CLI::Formatter::make_usage(app, std::move(name));
+    while (!usage.empty() && usage.back() == '\n') usage.pop_back();
+    return usage + " " + words_ + "\n";
+  }
+
+ private:
+  std::string words_;
+};
 
 /// A pod named on the command line: POD (UUID, unique prefix or name) or
 /// --uuid-file=FILE.

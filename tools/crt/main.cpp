@@ -134,6 +134,8 @@ void add_help_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("help", "Show the help of crt or of one of its commands");
   cmd->prefix_command();
   cmd->allow_extras();
+  cmd->formatter(std::make_shared<UsageFormatter>("[COMMAND...]"));
+  cmd->footer("COMMAND is a command of crt, or one of its subcommands: 'crt help image import'.");
   cmd->callback([&app, cmd] {
     const CLI::App* cur = &app;
     std::string path = "crt";  // cur's
