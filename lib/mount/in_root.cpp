@@ -50,24 +50,55 @@ UniqueFd make_dir_in_root(int root_fd, std::string_view path, mode_t mode) {
 
 namespace {
 
-/// Where the symlink `name` in the directory `dir` of the tree at `root_fd`
-/// points, as a path inside the tree; empty if it is no symlink.
-std::string link_target_in_root(int root_fd, int dir, const std::string& name) {
+/// The target of the symlink `name` in directory `dir`; empty if it is no
+/// symlink.
+std::string read_link(int dir, const std::string& name) {
   char buf[PATH_MAX];
   ssize_t n = ::readlinkat(dir, name.c_str(), buf, sizeof buf);
   if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) return {};
-  std::string link(buf, static_cast<size_t>(n));
-  if (link[0] == '/') return stdfs::path(link).lexically_normal().string();
-  // A relative target: from the directory's place in the tree (resolved,
-  // so ".." in the target is lexical from there; ".." at the top stays
-  // there, as the kernel resolves it in the tree).
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+/// Where directory `dir` is in the tree at `root_fd`: "/" or "/a/b", with
+/// no symlink or ".." in it (the kernel's own path of the directory).
+std::string place_in_tree(int root_fd, int dir) {
   std::error_code ec;
   std::string root = stdfs::read_symlink(fd_path(root_fd), ec).string();
   std::string here = ec ? std::string() : stdfs::read_symlink(fd_path(dir), ec).string();
-  if (ec) throw_errno(ec.value(), "finding where " + quote(name) + " is in the tree");
-  if (here.compare(0, root.size(), root) != 0) return {};
-  here = "/" + here.substr(root.size());
-  return (stdfs::path(here) / link).lexically_normal().string();
+  if (ec) throw_errno(ec.value(), "finding a directory's place in the tree");
+  if (root == "/") root.clear();
+  if (here.compare(0, root.size(), root) != 0 || (here.size() > root.size() && here[root.size()] != '/'))
+    throw Error(quote(here) + " is outside the tree " + quote(root));
+  here = here.substr(root.size());
+  return here.empty() ? "/" : here;
+}
+
+/// The file a symlink's `target` names, as a path in the tree at `root_fd`
+/// whose directories exist (made where missing): resolved as the kernel
+/// resolves it in the tree, from directory `dir` (where the link is) or, for
+/// an absolute target, from the top. A symlink on the way is followed
+/// before a ".." after it; ".." at the top stays there.
+std::string resolve_link_target(int root_fd, int dir, const std::string& target) {
+  auto [parent, name] = split_last(target);
+  std::string here = target[0] == '/' ? "/" : place_in_tree(root_fd, dir);
+  auto join = [](const std::string& a, const std::string& b) { return a == "/" ? "/" + b : a + "/" + b; };
+  std::string_view rest = parent;
+  while (!rest.empty()) {
+    size_t slash = rest.find('/');
+    std::string c(rest.substr(0, slash));
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    if (c.empty() || c == ".") continue;
+    if (c == "..") {
+      // `here` has no symlinks: its parent is lexical.
+      here = stdfs::path(here).parent_path().string();
+      continue;
+    }
+    UniqueFd d = make_dir_in_root(root_fd, join(here, c));
+    here = place_in_tree(root_fd, d.get());
+  }
+  if (name.empty() || name == ".") return here;
+  if (name == "..") return stdfs::path(here).parent_path().string();
+  return join(here, name);
 }
 
 UniqueFd make_file(int root_fd, std::string_view path, mode_t mode, int links_followed) {
@@ -82,9 +113,8 @@ UniqueFd make_file(int root_fd, std::string_view path, mode_t mode, int links_fo
   // ../run/systemd/resolve/stub-resolv.conf, say): what it points to is
   // made, directories and all, inside the tree.
   constexpr int kMaxLinks = 8;
-  if (std::string target = link_target_in_root(root_fd, dir.get(), name);
-      !target.empty() && links_followed < kMaxLinks) {
-    make_file(root_fd, target, mode, links_followed + 1);
+  if (std::string link = read_link(dir.get(), name); !link.empty() && links_followed < kMaxLinks) {
+    make_file(root_fd, resolve_link_target(root_fd, dir.get(), link), mode, links_followed + 1);
     return fs::open_in_root(root_fd, path, O_PATH);
   }
   // O_CREAT through RESOLVE_IN_ROOT: a symlink at `path` is followed inside

@@ -172,6 +172,23 @@ TEST_F(InRoot, DanglingSymlinkIntoMissingDirectoriesCreatesThemInsideTheRoot) {
   expect_host_untouched();
 }
 
+TEST_F(InRoot, DanglingSymlinkIsResolvedAsTheKernelResolvesIt) {
+  // ".." after a symlink goes up from where the symlink leads, not from
+  // where it is.
+  stdfs::create_directories(root() / "x" / "y");
+  stdfs::create_directories(root() / "etc");
+  stdfs::create_symlink("x/y", root() / "a");
+  stdfs::create_symlink("../a/../b", root() / "etc" / "relative");
+  stdfs::create_symlink("/a/../c/./d", root() / "etc" / "absolute");
+  UniqueFd f = make_file_in_root(fd_.get(), "/etc/relative");
+  EXPECT_EQ(where(f), root() / "x" / "b");
+  EXPECT_TRUE(stdfs::is_regular_file(root() / "etc" / "relative")) << "the link leads to what was made";
+  EXPECT_FALSE(stdfs::exists(root() / "b"));
+  f = make_file_in_root(fd_.get(), "/etc/absolute");
+  EXPECT_EQ(where(f), root() / "x" / "c" / "d");
+  expect_host_untouched();
+}
+
 TEST(FdPath, NamesTheDescriptor) { EXPECT_EQ(fd_path(7), "/proc/self/fd/7"); }
 
 }  // namespace
