@@ -275,6 +275,7 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
   nopts.debug = opts.debug;
   bool tty = has_terminal(m);
   nopts.console = tty ? Console::kInteractive : (opts.debug ? Console::kReadOnly : Console::kPassive);
+  nopts.console_colors = tty || (opts.debug && ::isatty(STDERR_FILENO) == 1);
   nopts.extra = cg.nspawn_args();
 
   Spawn s;

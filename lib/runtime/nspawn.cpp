@@ -48,6 +48,7 @@ std::vector<std::string> nspawn_command(const pod::PodManifest& pod, const Nspaw
     // Errors reach the pod's journal; crt relays them.
     a.push_back("--log-level=warning");
   }
+  if (!opts.console_colors) a.push_back("--log-color=no");
   return a;
 }
 

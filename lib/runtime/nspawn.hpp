@@ -23,6 +23,10 @@ struct NspawnOptions {
   std::filesystem::path stage1_rootfs;
   Console console = Console::kPassive;
   bool debug = false;
+  /// The pod's console is a terminal someone looks at (the user's, also
+  /// with --debug): the pod's systemd highlights its errors. Else (a log
+  /// file) they are plain text.
+  bool console_colors = false;
   std::vector<std::string> extra;  ///< e.g. cgroup binds
   /// The pod's own network namespace, made by crt (--net=default and others).
   std::string network_namespace_path;

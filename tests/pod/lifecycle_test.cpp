@@ -337,6 +337,8 @@ TEST_F(LifecycleTest, DebugShowsCrtsStepsAndThePodsBoot) {
   EXPECT_THAT(r.err, ::testing::ContainsRegex("crt: \\[ *[0-9.]+ ms\\] prepared pod"));
   EXPECT_THAT(r.err, HasSubstr("started systemd-nspawn"));
   EXPECT_THAT(r.err, HasSubstr("Spawning container")) << "nspawn speaks too";
+  // stderr is no terminal here: the pod's systemd does not colour its lines.
+  EXPECT_EQ(r.err.find("\x1b["), std::string::npos) << r.err;
   Result plain = crt({"run", "--net=none", "busybox", "--", "/bin/echo", "quiet-app"});
   EXPECT_EQ(plain.err, "") << "and only with --debug";
 }

@@ -22,16 +22,16 @@ bool has(const Strings& v, const std::string& s) { return std::find(v.begin(), v
 TEST(NspawnCommand, Default) {
   NspawnOptions o;
   o.stage1_rootfs = "/var/lib/crt/pods/run/x/stage1/rootfs";
-  EXPECT_EQ(nspawn_command(pod(), o),
-            (Strings{"systemd-nspawn", "--boot", "--notify-ready=yes", "--quiet",
-                     "--machine=crt-0b6e0c3c-7d41-4b1a-9f55-2f4a4c1d2e3f",
-                     "--uuid=0b6e0c3c-7d41-4b1a-9f55-2f4a4c1d2e3f", "--hostname=web-1", "--link-journal=try-guest",
-                     "--directory=/var/lib/crt/pods/run/x/stage1/rootfs", "--register=no", "--keep-unit",
-                     "--console=passive",
-                     "--setenv=SYSTEMD_UNIT_PATH=/etc/systemd/system.control:/run/systemd/system.control:"
-                     "/run/systemd/transient:/etc/systemd/system:/usr/lib/systemd/system",
-                     "--bind-ro=+/usr/lib/crt/journal-flushed:/run/systemd/journal/flushed", "--",
-                     "--show-status=0", "--log-level=warning"}));
+  EXPECT_EQ(
+      nspawn_command(pod(), o),
+      (Strings{"systemd-nspawn", "--boot", "--notify-ready=yes", "--quiet",
+               "--machine=crt-0b6e0c3c-7d41-4b1a-9f55-2f4a4c1d2e3f", "--uuid=0b6e0c3c-7d41-4b1a-9f55-2f4a4c1d2e3f",
+               "--hostname=web-1", "--link-journal=try-guest", "--directory=/var/lib/crt/pods/run/x/stage1/rootfs",
+               "--register=no", "--keep-unit", "--console=passive",
+               "--setenv=SYSTEMD_UNIT_PATH=/etc/systemd/system.control:/run/systemd/system.control:"
+               "/run/systemd/transient:/etc/systemd/system:/usr/lib/systemd/system",
+               "--bind-ro=+/usr/lib/crt/journal-flushed:/run/systemd/journal/flushed", "--", "--show-status=0",
+               "--log-level=warning", "--log-color=no"}));
 }
 
 TEST(NspawnCommand, SysResourceOnlyForANegativeOomScore) {
@@ -48,7 +48,14 @@ TEST(NspawnCommand, Debug) {
   o.debug = true;
   Strings a = nspawn_command(pod(), o);
   EXPECT_FALSE(has(a, "--quiet"));
-  EXPECT_EQ(a.back(), "--log-level=debug");
+  EXPECT_TRUE(has(a, "--log-level=debug"));
+}
+
+TEST(NspawnCommand, ColorsOnlyOnATerminal) {
+  NspawnOptions o;
+  EXPECT_EQ(nspawn_command(pod(), o).back(), "--log-color=no");
+  o.console_colors = true;
+  EXPECT_FALSE(has(nspawn_command(pod(), o), "--log-color=no"));
 }
 
 TEST(NspawnCommand, Consoles) {
