@@ -54,9 +54,9 @@ constexpr const char* kStatusDir = "/crt/status";
 /// JSON: crt's readers of records skip it.
 constexpr const char* kPolicyStopFile = "/crt/status/.stopped-by";
 
-/// Whether the app whose end `e` is (just ended: its ExecStopPost=) ended
+/// Whether app `app`, which ended at `end_ns` (CLOCK_BOOTTIME), ended
 /// after another app's end had the pod stop the others.
-bool ended_in_policy_stop(const crt::pod::AppExit& e) {
+bool ended_in_policy_stop(const std::string& app, uint64_t end_ns) {
   std::string text;
   try {
     text = crt::fs::read_file(kPolicyStopFile);
@@ -64,14 +64,22 @@ bool ended_in_policy_stop(const crt::pod::AppExit& e) {
     return false;
   }
   size_t space = text.find(' ');
-  if (space == std::string::npos || text.substr(0, space) == e.app) return false;
-  return e.seq > std::strtoull(text.c_str() + space + 1, nullptr, 10);
+  if (space == std::string::npos || text.substr(0, space) == app) return false;
+  return end_ns > std::strtoull(text.c_str() + space + 1, nullptr, 10);
 }
 
-uint64_t boottime_ns() {
+uint64_t clock_ns(clockid_t clock) {
   timespec ts{};
-  clock_gettime(CLOCK_BOOTTIME, &ts);
+  clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t boottime_ns() { return clock_ns(CLOCK_BOOTTIME); }
+
+/// A time of systemd's CLOCK_MONOTONIC, in microseconds, on CLOCK_BOOTTIME
+/// in nanoseconds (they differ by the time the host was suspended since).
+uint64_t boottime_from_monotonic_us(uint64_t us) {
+  return us * 1000 + (clock_ns(CLOCK_BOOTTIME) - clock_ns(CLOCK_MONOTONIC));
 }
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -125,7 +133,9 @@ std::map<std::string, std::string> unit_state(const std::string& app) {
   std::string unit = app + ".service";
   for (int attempt = 0; attempt < 100; ++attempt) {
     std::string text = systemctl(
-        {"show", "--property=ActiveState,SubState,NRestarts,Result,ExecMainCode,ExecMainStatus", unit.c_str()});
+        {"show",
+         "--property=ActiveState,SubState,NRestarts,Result,ExecMainCode,ExecMainStatus,ExecMainExitTimestampMonotonic",
+         unit.c_str()});
     std::map<std::string, std::string> props;
     size_t start = 0;
     for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
@@ -264,13 +274,17 @@ int run(int argc, char** argv) {
                                                                  std::atoi(prop("ExecMainStatus").c_str()),
                                                                  prop("Result"), boottime_ns()));
       e.restarts = std::strtoull(prop("NRestarts").c_str(), nullptr, 10);
+      // Its last run ended as the pod stopped it after another app's end:
+      // as for an app that is not restarted (its ExecStopPost=).
+      if (uint64_t exit_us = std::strtoull(prop("ExecMainExitTimestampMonotonic").c_str(), nullptr, 10))
+        e.stopped_by_pod = ended_in_policy_stop(app, boottime_from_monotonic_us(exit_us));
     }
   } else {
     e = start_failed_if_never_ran(end_from_monitor(app));
   }
   // Only where the record is made as the app ends: a later record (a
   // restarting app's, its OnFailure= helper's) is no time of its end.
-  if (flush && !recorded) e.stopped_by_pod = ended_in_policy_stop(e);
+  if (flush && !recorded) e.stopped_by_pod = ended_in_policy_stop(e.app, e.seq);
   if (!recorded)
     crt::fs::write_file_atomic(record, crt::json_text::dump(nlohmann::json(e)) + "\n", 0644,
                                crt::fs::Durability::kCached);

@@ -221,6 +221,16 @@ TEST_F(PodFeaturesTest, ExitPolicies) {
     if (std::filesystem::exists(pod_dir(uuid) + "/status/slow")) slow = read_file(pod_dir(uuid) + "/status/slow");
   EXPECT_THAT(slow, HasSubstr("\"status\":143"));
   EXPECT_THAT(slow, HasSubstr("\"stopped_by_pod\":true"));
+  // The same for an app that systemd restarts: its end is recorded later
+  // (its OnFailure= helper), and is still the pod's doing.
+  r = crt({"run", "--net=none", "--exit-policy=on-any-exit", "--volume=s,kind=empty", "--mount=volume=s,target=/s",
+           "busybox", "--name=quick", "--", "/bin/sh", "-c", "until [ -e /s/up ]; do sleep 0.05; done", "---",
+           "busybox", "--name=kept", "--restart=always", "--", "/bin/sh", "-c", "touch /s/up; exec sleep 60"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::string kept;
+  for (const auto& uuid : pods("run"))
+    if (std::filesystem::exists(pod_dir(uuid) + "/status/kept")) kept = read_file(pod_dir(uuid) + "/status/kept");
+  EXPECT_THAT(kept, HasSubstr("\"stopped_by_pod\":true"));
 }
 
 TEST_F(PodFeaturesTest, AppExitedRefusesToRunOnTheHost) {
