@@ -496,8 +496,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     if (stdio->sockets.in >= 0) s.keep_fds.push_back(stdio->sockets.in);
     for (const auto& o : stdio->sockets.outputs) s.keep_fds.push_back(o.fd);
   }
+  // nspawn waits at its gate until crt's watch for its own death is there.
+  bool watch_crt = StopOnCrtDeath::supported();
+  if (watch_crt) s.parent_death_signal = 0;
   UniqueFd gate;
-  if (machine.needs_scope()) {
+  if (watch_crt || machine.needs_scope()) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("creating a pipe");
     s.start_gate = UniqueFd(fds[0]);
@@ -509,10 +512,14 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   // nspawn holds the pty's slave alone: its master reads EOF once nspawn ends.
   s.stdin_fd = UniqueFd();
   s.stdout_fd = UniqueFd();
+  std::optional<StopOnCrtDeath> crt_death;
   if (gate) {
     try {
-      machine.make_scope(pid);
-      cg.make_host_managed_dirs();
+      if (watch_crt) crt_death.emplace(pid);
+      if (machine.needs_scope()) {
+        machine.make_scope(pid);
+        cg.make_host_managed_dirs();
+      }
     } catch (...) {
       gate = UniqueFd();  // nspawn gives up without executing
       ::waitpid(pid, nullptr, 0);
@@ -520,7 +527,8 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     }
     if (::write(gate.get(), "x", 1) != 1) throw_errno("starting systemd-nspawn");
     gate = UniqueFd();
-    trace("moved systemd-nspawn into scope " + cgroup::PodCgroup::scope_name(m.machine_name()));
+    if (machine.needs_scope())
+      trace("moved systemd-nspawn into scope " + cgroup::PodCgroup::scope_name(m.machine_name()));
   }
   trace("started systemd-nspawn (pid " + std::to_string(pid) + ")");
   // crt stop finds the pod's nspawn from here.

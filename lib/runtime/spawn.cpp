@@ -1,7 +1,10 @@
 #include "runtime/spawn.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +12,8 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
+#include "mount/mounts.hpp"
 
 extern char** environ;
 
@@ -41,7 +46,7 @@ pid_t spawn(Spawn& s) {
   if (s.start_gate_peer >= 0) ::close(s.start_gate_peer);
   if (!f.moved) _exit(126);
   if (s.own_process_group) ::setpgid(0, 0);
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (s.parent_death_signal != 0) ::prctl(PR_SET_PDEATHSIG, s.parent_death_signal);
   if (::getppid() != parent) _exit(1);
   if (s.start_gate) {
     char go = 0;
@@ -63,6 +68,58 @@ pid_t spawn(Spawn& s) {
   }
   ::execvpe(argv[0], argv.data(), envp.data());
   _exit(127);
+}
+
+namespace {
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+}  // namespace
+
+bool StopOnCrtDeath::supported() {
+  static const bool have = [] {
+    UniqueFd fd(pidfd_open(::getpid()));
+    return fd.valid();
+  }();
+  return have;
+}
+
+StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn) {
+  UniqueFd pidfd(pidfd_open(nspawn));
+  if (!pidfd) throw_errno("opening a pidfd of systemd-nspawn");
+  UniqueFd null = fs::open_fd("/dev/null", O_RDWR);
+  int host_ns = mount::original_mount_namespace();
+  sigset_t death;
+  sigemptyset(&death);
+  sigaddset(&death, SIGUSR1);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("forking the pod's watch of crt");
+  if (pid > 0) {
+    pid_ = pid;
+    return;
+  }
+  // Only system calls from here: crt has threads.
+  ::sigprocmask(SIG_BLOCK, &death, nullptr);
+  ::prctl(PR_SET_PDEATHSIG, SIGUSR1);
+  if (::getppid() == parent) {
+    // Nothing of crt's kept open: not its stdout's reader waiting for EOF,
+    // not its private mount namespace.
+    if (host_ns >= 0) (void)::setns(host_ns, CLONE_NEWNS);
+    for (int i = 0; i < 3; ++i) ::dup2(null.get(), i);
+    if (::dup2(pidfd.get(), 3) == 3) ::close_range(4, ~0U, 0);
+    while (::sigwaitinfo(&death, nullptr) < 0 && errno == EINTR) {
+    }
+  }
+  ::syscall(SYS_pidfd_send_signal, 3, SIGTERM, nullptr, 0);
+  _exit(0);
+}
+
+StopOnCrtDeath::~StopOnCrtDeath() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
 }
 
 std::vector<std::string> environment_with(const std::vector<std::string>& drop, const std::vector<std::string>& add) {

@@ -28,16 +28,42 @@ struct Spawn {
   UniqueFd start_gate;
   int start_gate_peer = -1;  ///< the parent's end of the gate: closed in the child
   bool own_process_group = false;
+  /// Sent to the child when the thread of crt's that started it exits (0:
+  /// none). It comes again each time the child passes to another of crt's
+  /// threads as they exit: see StopOnCrtDeath.
+  int parent_death_signal = SIGTERM;
   sigset_t mask{};
   /// Loaded in the child just before it executes the command; if that
   /// fails, the child says so on its stderr and exits with 126.
   std::optional<sandbox::PodFilter> seccomp;
 };
 
-/// Forks and executes the command; when crt dies the child gets SIGTERM
-/// (nspawn then stops the pod the orderly way). The child only makes
-/// async-signal-safe calls.
+/// Forks and executes the command; when crt dies the child gets
+/// Spawn::parent_death_signal. The child only makes async-signal-safe
+/// calls.
 pid_t spawn(Spawn& s);
+
+/// nspawn stops the pod the orderly way on a first SIGTERM, and kills it
+/// on a second. A parent-death signal on nspawn would come once for each
+/// of crt's threads as they exit (the kernel hands nspawn to the next
+/// thread, and signals it each time): crt killed could have its pod killed
+/// too. Instead a single-threaded child of crt's waits for crt's death
+/// (its own parent-death signal, however often it comes) and sends nspawn
+/// one SIGTERM, through a pidfd. Destroyed, it ends without a signal.
+class StopOnCrtDeath {
+ public:
+  /// Whether the kernel has pidfds (Linux 5.3): else nspawn's own
+  /// parent-death signal is all there is.
+  static bool supported();
+  /// `nspawn`: crt's child, not reaped yet.
+  explicit StopOnCrtDeath(pid_t nspawn);
+  ~StopOnCrtDeath();
+  StopOnCrtDeath(const StopOnCrtDeath&) = delete;
+  StopOnCrtDeath& operator=(const StopOnCrtDeath&) = delete;
+
+ private:
+  pid_t pid_ = -1;
+};
 
 /// The current environment with `drop` variables removed and `add` added.
 std::vector<std::string> environment_with(const std::vector<std::string>& drop, const std::vector<std::string>& add);
