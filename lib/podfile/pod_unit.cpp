@@ -9,6 +9,7 @@
 #include "pod/net_options.hpp"
 #include "pod/resources.hpp"
 #include "pod/units.hpp"
+#include "pod/volumes.hpp"
 #include "unit/escape.hpp"
 
 namespace crt::podfile {
@@ -77,6 +78,15 @@ void ip_address(const std::string& v) {
   if (!pod::is_ip_address(v)) throw Error(quote(v) + " is not an IP address");
 }
 
+void volume(const std::string& v) { pod::parse_volume(v); }
+void mount(const std::string& v) { pod::parse_mount(v); }
+
+/// crt-generator puts the image where crt run takes one, among options.
+void image(const std::string& v) {
+  no_space(v);
+  if (v.front() == '-') throw Error("an image name cannot start with '-'");
+}
+
 void absolute(const std::string& v) {
   if (v.empty() || v.front() != '/') throw Error("must be an absolute path");
 }
@@ -91,7 +101,7 @@ const KeySpec kPodKeys[] = {
     {"HostsEntry", "--hosts-entry", Kind::kList, hosts_entry},
     {"Hostname", "--hostname", Kind::kOnce, hostname},
     {"ExitPolicy", "--exit-policy", Kind::kOnce, exit_policy},
-    {"Volume", "--volume", Kind::kList, no_space},
+    {"Volume", "--volume", Kind::kList, volume},
     {"Environment", "--set-env", Kind::kList, env},
     {"EnvironmentFile", "--set-env-file", Kind::kList, absolute},
     {"PullPolicy", "--pull-policy", Kind::kOnce, pull_policy},
@@ -100,14 +110,14 @@ const KeySpec kPodKeys[] = {
 };
 
 const KeySpec kAppKeys[] = {
-    {"Image", nullptr, Kind::kOnce, no_space},
+    {"Image", nullptr, Kind::kOnce, image},
     {"Exec", "--exec", Kind::kOnce, absolute},
     {"Args", nullptr, Kind::kOnce, any},
     {"Environment", "--environment", Kind::kList, env},
     {"User", "--user", Kind::kOnce, no_space},
     {"Group", "--group", Kind::kOnce, no_space},
     {"WorkingDirectory", "--working-dir", Kind::kOnce, absolute},
-    {"Mount", "--mount", Kind::kList, no_space},
+    {"Mount", "--mount", Kind::kList, mount},
     {"Memory", "--memory", Kind::kOnce, memory},
     {"CPU", "--cpu", Kind::kOnce, cpu},
     {"CapsRetain", "--caps-retain", Kind::kOnce, no_space},
@@ -264,10 +274,13 @@ void check_ports_have_a_network(const PodFile& f, const std::map<std::string, st
 
 std::vector<std::string> run_args(const PodFile& f) {
   std::vector<std::string> args = {"--pod-name=" + pod_name_of(f)};
+  std::set<std::string> volumes;
   for (const Section* s : sections_named(f, "Pod")) {
     auto got = checked(f, *s, kPodKeys);
     check_ports_have_a_network(f, got);
     add_options(args, got, kPodKeys);
+    if (auto v = got.find("Volume"); v != got.end())
+      for (const Setting* st : v->second) volumes.insert(pod::parse_volume(st->value).name);
   }
   auto apps = sections_named(f, "App");
   if (apps.empty()) throw PodFileError(f.path, 0, "", "no [App NAME] section: a pod needs at least one app");
@@ -287,6 +300,10 @@ std::vector<std::string> run_args(const PodFile& f) {
     args.push_back(image->value);
     args.push_back("--name=" + sec.app);
     add_options(args, got, kAppKeys);
+    if (auto mt = got.find("Mount"); mt != got.end())
+      for (const Setting* st : mt->second)
+        if (std::string v = pod::parse_mount(st->value).volume; volumes.count(v) == 0)
+          throw PodFileError(f.path, st->line, st->key, "volume " + quote(v) + " is not defined (Volume= in [Pod])");
     if (const Setting* a = single(got, "Args")) {
       std::vector<std::string> words;
       try {
@@ -294,6 +311,9 @@ std::vector<std::string> run_args(const PodFile& f) {
       } catch (const Error& e) {
         throw PodFileError(f.path, a->line, a->key, e.what());
       }
+      // crt run would start another app there; it has no way to pass it.
+      if (std::find(words.begin(), words.end(), "---") != words.end())
+        throw PodFileError(f.path, a->line, a->key, "'---' cannot be an argument (crt run starts the next app there)");
       args.emplace_back("--");
       args.insert(args.end(), words.begin(), words.end());
     }
