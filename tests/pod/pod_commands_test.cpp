@@ -224,6 +224,25 @@ TEST_F(PodCommandsTest, ListShowsOneRowPerApp) {
   EXPECT_EQ(j[1]["state"], "prepared");
 }
 
+TEST_F(PodCommandsTest, ListShowsAnAppThatEndedInARunningPodAsExited) {
+  std::string file = dir_ + "/uuid";
+  Process p(
+      crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "--exit-policy=on-all-exit", "busybox", "--name=done",
+                "--", "/bin/sh", "-c", "exit 3", "---", "busybox", "--name=runs", "--", "/bin/sleep", "60"}),
+      detached());
+  std::string uuid = wait_uuid(file);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!std::filesystem::exists(pod_dir(uuid) + "/status/done") && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto j = crt::json_text::parse(crt({"list", "--format=json"}).out);
+  ASSERT_EQ(j.size(), 2U) << j;
+  EXPECT_EQ(j[0]["app"], "done");
+  EXPECT_EQ(j[0]["state"], "exited");
+  EXPECT_EQ(j[1]["state"], "running");
+  EXPECT_EQ(crt({"stop", uuid}).status, 0);
+  EXPECT_EQ(p.wait().status, 3);
+}
+
 TEST_F(PodCommandsTest, ListIsInTheOrderThePodsWereMade) {
   // UUIDs are random, and so is the order of a directory: the list is not.
   std::vector<std::string> made;

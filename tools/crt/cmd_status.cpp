@@ -163,7 +163,9 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
-      "list", "List pods, one row per app; where machined runs, --format=json gives each running pod's machine");
+      "list",
+      "List pods, one row per app (in a running pod, an app that has ended is 'exited'); where machined runs, "
+      "--format=json gives each running pod's machine");
   cmd->alias("ls");
   cmd->add_flag("--full", a->full, "Full UUIDs and image ids");
   cmd->add_flag("--no-legend", a->no_legend, "No header line");
@@ -193,6 +195,11 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
         machine = runtime::pod_machine(info.manifest->machine_name());
       std::vector<pod::AppManifest> apps = info.manifest ? info.manifest->apps : std::vector<pod::AppManifest>{};
       if (apps.empty()) apps.push_back({});
+      // In a running pod, an app whose end is recorded has exited (one that
+      // systemd restarts is recorded once it gives up).
+      auto exited = [&info](const std::string& app) {
+        return std::any_of(info.exits.begin(), info.exits.end(), [&](const pod::AppExit& x) { return x.app == app; });
+      };
       for (const auto& am : apps) {
         json r;
         r["uuid"] = e.uuid;
@@ -200,7 +207,9 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
         r["app"] = am.name;
         r["image"] = am.image.name;
         r["image_id"] = am.image.id;
-        r["state"] = machine && machine->state == "closing" ? "stopping" : runtime::status_name(e.status());
+        r["state"] = machine && machine->state == "closing" ? "stopping"
+                     : exited(am.name)                      ? "exited"
+                                                            : runtime::status_name(e.status());
         if (machine) r["machine"] = {{"name", machine->name}, {"unit", machine->unit}, {"leader", machine->leader},
                                      {"state", machine->state}};
         r["created"] = info.manifest ? info.manifest->created : "";
