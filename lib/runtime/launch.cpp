@@ -222,13 +222,42 @@ void report_oom_kills(const PodDir& pod, const pod::PodManifest& m, const std::v
   }
 }
 
+/// The apps of a pod that was killed (a stop that timed out, crt stop
+/// --force) died with it by SIGKILL, before their units could record how
+/// they ended. Once the pod had started its apps, that is recorded for each
+/// app without a record, and added to `exits`; returns their names.
+std::vector<std::string> record_apps_killed_with_the_pod(const PodDir& pod, const pod::PodManifest& m,
+                                                         std::vector<pod::AppExit>& exits) {
+  std::vector<std::string> killed;
+  if (!stdfs::exists(pod.ready_file())) return killed;
+  timespec now{};
+  ::clock_gettime(CLOCK_BOOTTIME, &now);
+  uint64_t seq = static_cast<uint64_t>(now.tv_sec) * 1000000000ULL + static_cast<uint64_t>(now.tv_nsec);
+  for (const auto& app : m.apps) {
+    if (std::any_of(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == app.name; })) continue;
+    pod::AppExit e = pod::app_exit_from_systemd(app.name, "killed", "KILL", "signal", seq);
+    fs::write_file_atomic(pod.status_dir() / app.name, json_text::dump(nlohmann::json(e)) + "\n", 0644,
+                          fs::Durability::kCached);
+    exits.push_back(e);
+    killed.push_back(quote(app.name));
+  }
+  return killed;
+}
+
 /// crt run's exit status; why it is what it is goes to `messages` where the
 /// status alone does not say.
 int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts, const PodEnd& end,
                 OomWatch& oom, const MessageSink& messages) {
   std::vector<pod::AppExit> exits = read_app_exits(pod.path());
-  if (exits.empty()) {
-    // Stopped on request before any app started: not a failure of crt's.
+  bool recorded_any = !exits.empty();  // by the apps' units
+  std::vector<std::string> killed;
+  try {
+    killed = record_apps_killed_with_the_pod(pod, m, exits);
+  } catch (const Error& e) {
+    tell(messages, std::string("warning: recording the apps killed with the pod: ") + e.what());
+  }
+  if (!recorded_any) {
+    // Stopped on request before any app ended: not a failure of crt's.
     if (end.stop_signal != 0) throw Interrupted(end.stop_signal);
     if (stdfs::exists(pod.ready_file())) {
       tell(messages, "the pod was killed before its apps ended");
@@ -241,6 +270,12 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
     std::string tail = console_tail(console_log(pod), 2000);
     throw Error("the pod ended before any app ran (systemd-nspawn exited with " +
                 std::to_string(end.nspawn_status) + ")" + (tail.empty() ? "" : ":\n" + tail));
+  }
+  if (!killed.empty()) {
+    std::string names;
+    for (const auto& k : killed) names += (names.empty() ? "" : ", ") + k;
+    tell(messages,
+         "the pod was killed before " + std::string(killed.size() == 1 ? "app " : "apps ") + names + " ended");
   }
   show_start_errors_from_console(pod, m, opts, exits, end, messages);
   for (const auto& app : m.apps) {

@@ -333,9 +333,10 @@ TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
   EXPECT_LT(took, seconds(10));
   EXPECT_EQ(status_field(uuid, "state"), "exited");
   Result run = p.wait();
-  // The app never ended on its own: killed with its pod.
+  // The app never ended on its own: killed with its pod, and so recorded.
   EXPECT_EQ(run.status, 128 + SIGKILL) << run.err;
-  EXPECT_THAT(run.err, HasSubstr("killed"));
+  EXPECT_THAT(run.err, HasSubstr("the pod was killed before its apps ended"));
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("app-busybox=137\n"));
 }
 
 TEST_F(PodCommandsTest, ForceStopIsImmediate) {
