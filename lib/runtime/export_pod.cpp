@@ -12,6 +12,7 @@
 #include "mount/app_plan.hpp"
 #include "runtime/host.hpp"
 #include "runtime/pods.hpp"
+#include "runtime/signals.hpp"
 #include "store/export.hpp"
 #include "store/store.hpp"
 
@@ -106,8 +107,13 @@ std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, c
     if (!im || im->layers != app.image.layers)
       throw Error("the image of app " + quote(app.name) + " (" + app.image.name + ", " + app.image.id +
                   ") is no longer in the store, and the export needs its layers");
-    store::export_oci_archive(store, *im, req.out, req.ref_name,
-                              store::AddedLayer{upper, "crt export --app=" + app.name + " " + e.uuid, crt_made(upper, app, store)});
+    // Ctrl-C or a SIGTERM ends the export at its next write, and it
+    // removes what it wrote.
+    SignalBlock signals;
+    store::export_oci_archive(
+        store, *im, req.out, req.ref_name,
+        store::AddedLayer{upper, "crt export --app=" + app.name + " " + e.uuid, crt_made(upper, app, store)},
+        check_interrupted);
     return app.name;
   });
 }

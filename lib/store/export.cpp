@@ -81,9 +81,10 @@ uint64_t size_of(const stdfs::path& p) {
   return static_cast<uint64_t>(st.st_size);
 }
 
-/// Writes the bytes a TarOutput receives to `fd`.
-TarOutput to_fd(int fd, const stdfs::path& p) {
-  return [fd, p](const void* d, size_t n) {
+/// Writes the bytes a TarOutput receives to `fd`, after `checkpoint`.
+TarOutput to_fd(int fd, const stdfs::path& p, const std::function<void()>& checkpoint) {
+  return [fd, p, &checkpoint](const void* d, size_t n) {
+    if (checkpoint) checkpoint();
     fs::write_all(fd, {static_cast<const char*>(d), n}, "writing " + quote(p.string()));
   };
 }
@@ -91,7 +92,7 @@ TarOutput to_fd(int fd, const stdfs::path& p) {
 }  // namespace
 
 void export_oci_archive(const Store& store, const Image& im, const stdfs::path& out, const std::string& ref_name,
-                        const std::optional<AddedLayer>& changes) {
+                        const std::optional<AddedLayer>& changes, const std::function<void()>& checkpoint) {
   with_context("exporting " + im.id + " to " + quote(out.string()), [&] {
     std::string config = store.config_blob(im);
     WorkDir work(store.root() / "tmp", "export");
@@ -112,7 +113,7 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       }
       stdfs::path p = work.path() / ("layer" + std::to_string(i));
       UniqueFd fd = fs::open_fd(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      UnpackedLayer l = archive_tree(store.tree_path(im.layers[i]), to_fd(fd.get(), p));
+      UnpackedLayer l = archive_tree(store.tree_path(im.layers[i]), to_fd(fd.get(), p, checkpoint));
       if (l.diff_id != im.layers[i])
         throw Error("the tree of layer " + im.layers[i] + " no longer matches it (it archives as " + l.diff_id + ")");
       layers.push_back({l.diff_id, std::string(oci::kLayerTar), p, size_of(p)});
@@ -122,7 +123,7 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     if (changes) {
       stdfs::path p = work.path() / "changes";
       UniqueFd fd = fs::open_fd(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      UnpackedLayer l = archive_overlay_upper(changes->upper, to_fd(fd.get(), p), changes->leave_out);
+      UnpackedLayer l = archive_overlay_upper(changes->upper, to_fd(fd.get(), p, checkpoint), changes->leave_out);
       if (::fsync(fd.get()) < 0) throw_errno("syncing " + quote(p.string()));
       layers.push_back({l.diff_id, std::string(oci::kLayerTar), p, size_of(p)});
       json c = json_text::parse(config);
@@ -172,8 +173,11 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     };
     blob(manifest_digest, manifest);
     blob(config_digest, config);
-    for (const auto& l : layers)
+    for (const auto& l : layers) {
+      if (checkpoint) checkpoint();
       if (written.insert(l.digest).second) tar.file_from(layout_blob_path(l.digest), l.path, l.size);
+    }
+    if (checkpoint) checkpoint();
     tar.close();
     if (::fsync(fd.get()) < 0) throw_errno("syncing " + quote(tmp));
     if (::rename(tmp.c_str(), out.c_str()) < 0) throw_errno("renaming " + quote(tmp));

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -24,7 +25,10 @@ struct AddedLayer {
   std::string created_by;       ///< for the image history
   std::set<std::string> leave_out;  ///< relative paths of `upper` not to archive
 };
+/// `checkpoint`, if set, is called often (before each write): what it throws
+/// ends the export, and leaves nothing of it behind.
 void export_oci_archive(const Store& store, const Image& im, const std::filesystem::path& out,
-                        const std::string& ref_name, const std::optional<AddedLayer>& changes = std::nullopt);
+                        const std::string& ref_name, const std::optional<AddedLayer>& changes = std::nullopt,
+                        const std::function<void()>& checkpoint = {});
 
 }  // namespace crt::store

@@ -1,9 +1,12 @@
 // crt export: an exited app's rootfs with its changes as an oci-archive,
 // read back by crt and by skopeo.
 
+#include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/json_text.hpp"
 #include "pod_fixture.hpp"
@@ -188,6 +191,33 @@ TEST_F(ExportTest, ClearErrorsAndNothingHalfWritten) {
     ADD_FAILURE() << "left behind: " << e.path();
   // And the exported pods are still removable.
   EXPECT_EQ(crt({"rm", running, two}).status, 0);
+}
+
+TEST_F(ExportTest, AnInterruptedExportLeavesNothingBehind) {
+  std::string uuid = run_script("busybox", "head -c 400000000 /dev/zero > /big");
+  std::string out = dir_ + "/big.tar";
+  for (int sig : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(sigabbrev_np(sig));
+    Process p(crt_argv({"export", "--overwrite", uuid, out}),
+              {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+    // Once it writes into the store's work area.
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    bool writing = false;
+    while (!writing && std::chrono::steady_clock::now() < until) {
+      for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
+        writing = writing || e.path().filename().string().find("export") == 0;
+      if (!writing) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ASSERT_TRUE(writing);
+    p.signal(sig);
+    Result r = p.wait();
+    if (r.status == 0) GTEST_SKIP() << "the export ended before the signal came";
+    EXPECT_EQ(r.status, 128 + sig) << r.err;
+    for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
+      ADD_FAILURE() << "left behind: " << e.path();
+    EXPECT_FALSE(std::filesystem::exists(out));
+    EXPECT_FALSE(std::filesystem::exists(out + ".crt-tmp"));
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "cmd_image.hpp"
 #include "common/error.hpp"
+#include "runtime/signals.hpp"
 #include "store/export.hpp"
 
 namespace crt::cli {
@@ -34,7 +35,10 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
     if (auto n = std::find(im->names.begin(), im->names.end(), store::parse_reference(a->ref).str());
         a->ref.rfind("sha256:", 0) != 0 && a->ref.find('@') == std::string::npos && n != im->names.end())
       name = *n;
-    store::export_oci_archive(s, *im, a->out, name);
+    // Ctrl-C or a SIGTERM ends the export at its next write, and it removes
+    // what it wrote.
+    runtime::SignalBlock signals;
+    store::export_oci_archive(s, *im, a->out, name, std::nullopt, runtime::check_interrupted);
   });
 }
 
