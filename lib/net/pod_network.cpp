@@ -1,6 +1,11 @@
 #include "net/pod_network.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "common/error.hpp"
 #include "common/lock.hpp"
@@ -91,6 +96,40 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
   write_state(pod_dir, s);
 }
 
+/// A socket bound to the host port of `p`: the host's port is free, and no
+/// one else binds it while the socket is open.
+UniqueFd reserve_host_port(const pod::PortMapping& p) {
+  std::string what =
+      "host port " + std::to_string(p.host_port) + "/" + p.protocol + (p.host_ip.empty() ? "" : " on " + p.host_ip);
+  bool v6 = p.host_ip.find(':') != std::string::npos;
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(p.host_port);
+    if (::inet_pton(AF_INET6, p.host_ip.c_str(), &a->sin6_addr) != 1)
+      throw Error(quote(p.host_ip) + " is not an IP address");
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(p.host_port);
+    if (!p.host_ip.empty() && ::inet_pton(AF_INET, p.host_ip.c_str(), &a->sin_addr) != 1)
+      throw Error(quote(p.host_ip) + " is not an IP address");
+    len = sizeof *a;
+  }
+  int type = p.protocol == "udp" ? SOCK_DGRAM : SOCK_STREAM;
+  UniqueFd fd(::socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0));
+  if (!fd) throw_errno("reserving " + what);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0) {
+    if (errno == EADDRINUSE) throw Error("--port: " + what + " is in use (by a process of the host or another pod)");
+    if (errno == EADDRNOTAVAIL) throw Error("--port: " + quote(p.host_ip) + " is no address of the host");
+    throw_errno("reserving " + what);
+  }
+  return fd;
+}
+
 }  // namespace
 
 PodNetwork PodNetwork::create(const stdfs::path& pod_dir, const pod::PodManifest& m, const NetworkContext& ctx) {
@@ -102,6 +141,7 @@ PodNetwork PodNetwork::create(const stdfs::path& pod_dir, const pod::PodManifest
   }
   stdfs::path dir = ctx.config_dir / "net.d";
   std::vector<NetworkConfig> configs = select_networks(spec, load_networks(dir), dir);
+  for (const auto& p : m.ports) net.reserved_ports_.push_back(reserve_host_port(p));
   NetworkState s;
   s.container_id = "crt-" + m.uuid;
   s.netns = s.container_id;

@@ -2,14 +2,14 @@
 
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "common/fd.hpp"
 #include "common/message.hpp"
 #include "net/netns.hpp"
 #include "net/result.hpp"
@@ -41,6 +41,7 @@ class PodNetwork {
         ctx_(std::move(o.ctx_)),
         state_(std::move(o.state_)),
         netns_(std::move(o.netns_)),
+        reserved_ports_(std::move(o.reserved_ports_)),
         done_(std::exchange(o.done_, true)) {}
   PodNetwork& operator=(PodNetwork&&) = delete;
   PodNetwork(const PodNetwork&) = delete;
@@ -69,6 +70,10 @@ class PodNetwork {
   NetworkContext ctx_;
   std::optional<NetworkState> state_;
   std::optional<NetNs> netns_;
+  /// A socket bound to each host port the pod forwards, for as long as it
+  /// runs: the port is the pod's, neither a host process's nor another
+  /// pod's (which would fail to bind it, as the pod did).
+  std::vector<UniqueFd> reserved_ports_;
   bool done_ = false;
 };
 

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -256,6 +257,34 @@ TEST_F(NetworkTest, PortNeedsThePodsOwnNetwork) {
   Result r = crt({"run", "--net=host", "--port=8080:80", "busybox", "--", "/bin/true"});
   EXPECT_EQ(r.status, 254);
   EXPECT_EQ(r.err, "crt: --port forwards to the pod's own network; there is none with --net=host\n");
+}
+
+TEST_F(NetworkTest, AHostPortInUseIsAClearErrorAndAPodKeepsItsPort) {
+  // A port a process of the host listens on is not taken over by a pod.
+  int port = free_port();
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  Result r = crt({"run", "--port=" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: --port: host port " + std::to_string(port) +
+                       "/tcp is in use (by a process of the host or another pod)\n");
+  EXPECT_TRUE(pods("run").empty());
+  ::close(listener);
+  // Nor one a running pod forwards: the port stays the first pod's.
+  std::unique_ptr<Process> p;
+  std::string uuid = start_server(p, {"--port=" + std::to_string(port) + ":80"}, "first");
+  ASSERT_FALSE(uuid.empty());
+  r = crt({"run", "--port=" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("is in use"));
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from first"));
+  stop(p);
 }
 
 TEST_F(NetworkTest, UnknownNetworkIsAClearErrorAndLeavesNothing) {
