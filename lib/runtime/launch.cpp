@@ -279,7 +279,7 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
   }
   show_start_errors_from_console(pod, m, opts, exits, end, messages);
   for (const auto& app : m.apps) {
-    auto e = std::find_if(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == app.name; });
+    auto e = std::find_if(exits.begin(), exits.end(), [&](const pod::AppExit& x) { return x.app == app.name; });
     if (e == exits.end() && end.stop_signal == 0)
       tell(messages, "app " + quote(app.name) + " did not run; see the pod's journal");
     // Its start failed (app-exited records "never ran" so): the reason is
