@@ -28,6 +28,13 @@
 #ifndef CRT_BIN
 #define CRT_BIN "/usr/bin/crt"
 #endif
+// Where the generator and crt are installed, relative to the prefix.
+#ifndef CRT_GENERATOR_DIR
+#define CRT_GENERATOR_DIR "lib/systemd/system-generators"
+#endif
+#ifndef CRT_BINDIR
+#define CRT_BINDIR "bin"
+#endif
 
 namespace {
 
@@ -50,6 +57,23 @@ void log_error(const std::string& msg) {
   std::fprintf(stderr, "crt-generator: %s\n", msg.c_str());
 }
 
+/// The crt the units run: the one installed with this generator (under
+/// the prefix the generator is in, which `cmake --install --prefix` may
+/// have chosen), else the one of the configured prefix.
+std::string crt_binary() {
+  std::error_code ec;
+  stdfs::path dir = stdfs::read_symlink("/proc/self/exe", ec).parent_path();
+  stdfs::path generators = CRT_GENERATOR_DIR;
+  if (ec || generators.is_absolute()) return CRT_BIN;
+  std::vector<stdfs::path> parts(generators.begin(), generators.end());
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    if (dir.filename() != *it) return CRT_BIN;
+    dir = dir.parent_path();
+  }
+  stdfs::path crt = dir / CRT_BINDIR / "crt";
+  return stdfs::exists(crt, ec) ? crt.string() : CRT_BIN;
+}
+
 std::vector<stdfs::path> inputs(const std::vector<std::string>& files) {
   if (!files.empty()) return {files.begin(), files.end()};
   const char* root = std::getenv("CRT_GENERATOR_ROOT");
@@ -57,7 +81,7 @@ std::vector<stdfs::path> inputs(const std::vector<std::string>& files) {
 }
 
 int dry_run(const std::vector<std::string>& files) {
-  Generated g = crt::podfile::generate(inputs(files), CRT_BIN);
+  Generated g = crt::podfile::generate(inputs(files), crt_binary());
   for (const auto& f : g.files) {
     if (f.link.empty())
       std::printf("# %s\n%s\n", f.path.c_str(), f.content.c_str());
@@ -80,7 +104,7 @@ void write_output(const stdfs::path& dir, const crt::podfile::OutputFile& f) {
 }
 
 int generate(const stdfs::path& out) {
-  Generated g = crt::podfile::generate(inputs({}), CRT_BIN);
+  Generated g = crt::podfile::generate(inputs({}), crt_binary());
   for (const auto& e : g.errors) log_error(e);
   for (const auto& f : g.files) {
     try {

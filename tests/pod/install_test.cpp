@@ -2,6 +2,7 @@
 // prefix; --stage1-path overrides.
 
 #include <filesystem>
+#include <fstream>
 
 #include "pod_fixture.hpp"
 #include "runtime/images.hpp"
@@ -25,6 +26,14 @@ TEST_F(InstallTest, InstalledCrtRunsPodsFromItsPrefix) {
   r = run({prefix + "/bin/crt", "--dir=" + dir_ + "/state", "run", "busybox", "--", "/bin/echo", "installed"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "installed\n");
+  // The units crt-generator and pod-file validate render run this crt,
+  // whichever prefix the build was configured with.
+  std::ofstream(dir_ + "/web.pod") << "[App web]\nImage=busybox\n";
+  r = run({prefix + "/lib/systemd/system-generators/crt-generator", "--dry-run", dir_ + "/web.pod"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ExecStart=@\"" + prefix + "/bin/crt\" \"crt\" \"run\""));
+  r = run({prefix + "/bin/crt", "pod-file", "validate", "--show-unit", dir_ + "/web.pod"});
+  EXPECT_THAT(r.out, HasSubstr("ExecStart=@\"" + prefix + "/bin/crt\" \"crt\" \"run\""));
 }
 
 TEST_F(InstallTest, Stage1PathOverridesAndIsChecked) {
