@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,7 +90,11 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn) {
   if (!pidfd) throw_errno("opening a pidfd of systemd-nspawn");
   UniqueFd null = fs::open_fd("/dev/null", O_RDWR);
   int host_ns = mount::original_mount_namespace();
-  sigset_t death;
+  rlimit nofile{};
+  ::getrlimit(RLIMIT_NOFILE, &nofile);
+  int max_fd = static_cast<int>(std::min<rlim_t>(nofile.rlim_cur, 1 << 20));
+  sigset_t all, death;
+  sigfillset(&all);
   sigemptyset(&death);
   sigaddset(&death, SIGUSR1);
   pid_t parent = ::getpid();
@@ -99,19 +104,28 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn) {
     pid_ = pid;
     return;
   }
-  // Only system calls from here: crt has threads.
-  ::sigprocmask(SIG_BLOCK, &death, nullptr);
+  // Only system calls from here: crt has threads. Nothing but crt's death
+  // ends it: every signal blocked (SIGKILL aside), and a session of its own,
+  // so that what is sent to crt's process group (Ctrl-\, kill %1, timeout
+  // -s KILL) does not take it along with crt.
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  ::setsid();
   ::prctl(PR_SET_PDEATHSIG, SIGUSR1);
+  int nspawn_fd = pidfd.get();
   if (::getppid() == parent) {
     // Nothing of crt's kept open: not its stdout's reader waiting for EOF,
-    // not its private mount namespace.
+    // not nspawn's start gate, not its private mount namespace.
     if (host_ns >= 0) (void)::setns(host_ns, CLONE_NEWNS);
     for (int i = 0; i < 3; ++i) ::dup2(null.get(), i);
-    if (::dup2(pidfd.get(), 3) == 3) ::close_range(4, ~0U, 0);
+    if (::dup2(pidfd.get(), 3) == 3) {
+      nspawn_fd = 3;
+      if (::close_range(4, ~0U, 0) < 0)
+        for (int fd = 4; fd < max_fd; ++fd) ::close(fd);
+    }
     while (::sigwaitinfo(&death, nullptr) < 0 && errno == EINTR) {
     }
   }
-  ::syscall(SYS_pidfd_send_signal, 3, SIGTERM, nullptr, 0);
+  ::syscall(SYS_pidfd_send_signal, nspawn_fd, SIGTERM, nullptr, 0);
   _exit(0);
 }
 
