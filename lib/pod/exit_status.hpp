@@ -18,7 +18,8 @@ struct AppExit {
   int status = 0;           ///< shell-style: the exit status, or 128 + signal number
   uint64_t seq = 0;         ///< CLOCK_BOOTTIME ns when recorded, orders apps' exits
   uint64_t restarts = 0;    ///< how often systemd restarted the app (Restart=)
-  /// It ended as the pod's exit policy stopped it, after another app's end:
+  /// It ended as the pod's exit policy stopped it, after another app's end,
+  /// or as the pod was killed (crt stop --force, a stop that timed out):
   /// how it ended then is no failure of its own.
   bool stopped_by_pod = false;
 };

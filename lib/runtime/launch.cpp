@@ -222,20 +222,30 @@ void report_oom_kills(const PodDir& pod, const pod::PodManifest& m, const std::v
   }
 }
 
-/// The apps of a pod that was killed (a stop that timed out, crt stop
-/// --force) died with it by SIGKILL, before their units could record how
-/// they ended. Once the pod had started its apps, that is recorded for each
-/// app without a record, and added to `exits`; returns their names.
+/// Whether the pod was killed: by crt run (a second signal, its stop
+/// timeout) or by a crt stop (--force, its timeout).
+bool pod_was_killed(const PodDir& pod, const PodEnd& end) {
+  if (end.killed) return true;
+  UniqueFd fd(::open(pod.stop_requested_file().c_str(), O_RDONLY | O_CLOEXEC));
+  char c = 0;
+  return fd && ::pread(fd.get(), &c, 1, 1) == 1 && c == 'k';
+}
+
+/// The apps of a pod that was killed died with it by SIGKILL, before their
+/// units could record how they ended. Once the pod had started its apps,
+/// that is recorded for each app without a record (as the pod's doing, no
+/// failure of the app's), and added to `exits`; returns their names.
 std::vector<std::string> record_apps_killed_with_the_pod(const PodDir& pod, const pod::PodManifest& m,
-                                                         std::vector<pod::AppExit>& exits) {
+                                                         const PodEnd& end, std::vector<pod::AppExit>& exits) {
   std::vector<std::string> killed;
-  if (!stdfs::exists(pod.ready_file())) return killed;
+  if (!stdfs::exists(pod.ready_file()) || !pod_was_killed(pod, end)) return killed;
   timespec now{};
   ::clock_gettime(CLOCK_BOOTTIME, &now);
   uint64_t seq = static_cast<uint64_t>(now.tv_sec) * 1000000000ULL + static_cast<uint64_t>(now.tv_nsec);
   for (const auto& app : m.apps) {
     if (std::any_of(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == app.name; })) continue;
     pod::AppExit e = pod::app_exit_from_systemd(app.name, "killed", "KILL", "signal", seq);
+    e.stopped_by_pod = true;
     fs::write_file_atomic(pod.status_dir() / app.name, json_text::dump(nlohmann::json(e)) + "\n", 0644,
                           fs::Durability::kCached);
     exits.push_back(e);
@@ -252,7 +262,7 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
   bool recorded_any = !exits.empty();  // by the apps' units
   std::vector<std::string> killed;
   try {
-    killed = record_apps_killed_with_the_pod(pod, m, exits);
+    killed = record_apps_killed_with_the_pod(pod, m, end, exits);
   } catch (const Error& e) {
     tell(messages, std::string("warning: recording the apps killed with the pod: ") + e.what());
   }
@@ -557,6 +567,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
       }
     } catch (...) {
       gate = UniqueFd();  // nspawn gives up without executing
+      crt_death.reset();
       ::waitpid(pid, nullptr, 0);
       throw;
     }

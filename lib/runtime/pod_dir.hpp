@@ -68,7 +68,8 @@ class PodDir {
   /// Written when the pod's systemd has reached its default target.
   [[nodiscard]] std::filesystem::path ready_file() const { return path_ / "ready"; }
   /// Made by crt stop before it signals the pod: crt run reports a pod that
-  /// ended before its apps ran as stopped, not failed.
+  /// ended before its apps ran as stopped, not failed. Byte 0 is 's' once
+  /// nspawn has had its SIGTERM; byte 1 'k' once the pod was killed.
   [[nodiscard]] std::filesystem::path stop_requested_file() const { return path_ / kStopRequestedFile; }
   static constexpr const char* kStopRequestedFile = "stop-requested";
   /// Written by crt run at the pod's end when the kernel's OOM killer

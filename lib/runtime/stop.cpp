@@ -100,7 +100,7 @@ class StopClaim {
     holder_ = fd_.valid() && ::flock(fd_.get(), LOCK_EX | LOCK_NB) == 0;
     if (holder_) {
       char c = 0;
-      sent_ = ::pread(fd_.get(), &c, 1, 0) == 1;
+      sent_ = ::pread(fd_.get(), &c, 1, 0) == 1 && c == 's';
     }
   }
   /// No other crt stop is stopping the pod now.
@@ -117,6 +117,13 @@ class StopClaim {
   bool sent_ = false;
 };
 
+/// Notes in the pod's stop-requested file that crt stop kills the pod: its
+/// apps die without recording how; crt run records them as killed.
+void note_killed(const std::filesystem::path& pod) {
+  UniqueFd fd(::open((pod / PodDir::kStopRequestedFile).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  if (fd) (void)::pwrite(fd.get(), "k", 1, 1);
+}
+
 }  // namespace
 
 void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout) {
@@ -126,8 +133,10 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     // machinectl does, whoever started it (a terminal, crt@.service, …).
     PodInfo info = pod_info(pod);
     StopClaim claim(pod.path);
+    if (force) note_killed(pod.path);
     if (info.manifest && stop_pod_machine(info.manifest->machine_name(), force)) {
       if (wait_exited(pod.path, force ? std::chrono::seconds(10) : timeout)) return;
+      note_killed(pod.path);
       stop_pod_machine(info.manifest->machine_name(), true);
       if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being terminated");
       return;
@@ -142,6 +151,7 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     // What nspawn does on a second SIGTERM: SIGKILL to the pod's init (or,
     // before there is one, nspawn).
     auto kill_now = [&] {
+      note_killed(pod.path);
       UniqueFd leader = pod_leader_pidfd(pid, nspawn);
       return send_signal(leader.valid() ? leader : nspawn, SIGKILL);
     };
@@ -178,6 +188,7 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (wait_exited(pod.path, std::max(left, std::chrono::milliseconds(0)))) return;
+    note_killed(pod.path);
     send_signal(nspawn, SIGTERM);
     if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being killed");
   });

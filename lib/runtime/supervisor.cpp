@@ -225,6 +225,7 @@ class Supervisor {
       stop_now();  // asked again
     } else if (stop_asked_) {
       // nspawn turns a second SIGTERM into an immediate stop.
+      end_.killed = true;
       ::kill(opts_.nspawn_pid, SIGTERM);
     } else if (pod_can_halt()) {
       forward_stop();
@@ -252,6 +253,7 @@ class Supervisor {
   void stop_now() {
     stop_pending_ = false;
     stop_asked_ = true;
+    end_.killed = true;
     ::kill(leader_ > 0 ? leader_ : opts_.nspawn_pid, SIGKILL);
   }
 

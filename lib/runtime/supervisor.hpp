@@ -76,6 +76,7 @@ struct PodEnd {
   int nspawn_status = 0;  ///< exit status, 128 + signal if killed
   int stop_signal = 0;    ///< the first signal that asked crt to stop the pod, or 0
   std::string error;      ///< what on_starter threw, if anything
+  bool killed = false;    ///< crt run killed the pod (a second signal, its stop timeout)
   /// The apps whose start errors (JournalLine::kAppStartError) the pod's
   /// journal gave, and `messages` got.
   std::vector<std::string> start_errors_shown;
