@@ -119,10 +119,15 @@ UniqueFd reserve_host_port(const pod::PortMapping& p) {
       throw Error(quote(p.host_ip) + " is not an IP address");
     len = sizeof *a;
   }
-  int type = p.protocol == "udp" ? SOCK_DGRAM : SOCK_STREAM;
-  UniqueFd fd(::socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0));
+  bool tcp = p.protocol != "udp";
+  UniqueFd fd(::socket(v6 ? AF_INET6 : AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0));
   if (!fd) throw_errno("reserving " + what);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0) {
+  // TCP: connections of a host service that stopped (TIME_WAIT) do not
+  // hold the port; a listening socket does, this one included. (Traffic
+  // to the port goes to the pod: the socket never sees any.)
+  int on = 1;
+  if (tcp) (void)::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0 || (tcp && ::listen(fd.get(), 1) < 0)) {
     if (errno == EADDRINUSE) throw Error("--port: " + what + " is in use (by a process of the host or another pod)");
     if (errno == EADDRNOTAVAIL) throw Error("--port: " + quote(p.host_ip) + " is no address of the host");
     throw_errno("reserving " + what);
