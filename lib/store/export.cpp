@@ -41,13 +41,16 @@ class TarWriter {
     write(data.data(), data.size());
   }
 
-  /// A file copied from `src` (which must hold exactly `size` bytes).
-  void file_from(const std::string& path, const stdfs::path& src, uint64_t size) {
+  /// A file copied from `src` (which must hold exactly `size` bytes);
+  /// `checkpoint` (if set) before each MiB.
+  void file_from(const std::string& path, const stdfs::path& src, uint64_t size,
+                 const std::function<void()>& checkpoint) {
     header(path, AE_IFREG, 0644, size);
     UniqueFd fd = fs::open_fd(src, O_RDONLY);
     std::vector<char> buf(1 << 20);
     uint64_t left = size;
     while (left > 0) {
+      if (checkpoint) checkpoint();
       ssize_t n = ::read(fd.get(), buf.data(), std::min<uint64_t>(buf.size(), left));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) throw_errno("reading " + quote(src.string()));
@@ -173,10 +176,8 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     };
     blob(manifest_digest, manifest);
     blob(config_digest, config);
-    for (const auto& l : layers) {
-      if (checkpoint) checkpoint();
-      if (written.insert(l.digest).second) tar.file_from(layout_blob_path(l.digest), l.path, l.size);
-    }
+    for (const auto& l : layers)
+      if (written.insert(l.digest).second) tar.file_from(layout_blob_path(l.digest), l.path, l.size, checkpoint);
     if (checkpoint) checkpoint();
     tar.close();
     if (::fsync(fd.get()) < 0) throw_errno("syncing " + quote(tmp));

@@ -211,7 +211,7 @@ TEST_F(ExportTest, AnInterruptedExportLeavesNothingBehind) {
     ASSERT_TRUE(writing);
     p.signal(sig);
     Result r = p.wait();
-    if (r.status == 0) GTEST_SKIP() << "the export ended before the signal came";
+    // 400 MB take far longer to write than the signal to come.
     EXPECT_EQ(r.status, 128 + sig) << r.err;
     for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
       ADD_FAILURE() << "left behind: " << e.path();
