@@ -241,6 +241,31 @@ TEST_F(PodCommandsTest, ListShowsAnAppThatEndedInARunningPodAsExited) {
   EXPECT_EQ(j[1]["state"], "running");
   EXPECT_EQ(crt({"stop", uuid}).status, 0);
   EXPECT_EQ(p.wait().status, 3);
+  // Once the pod has exited, its state is the pod's, garbage included.
+  ASSERT_EQ(crt({"gc", "--mark-only", "--grace-period=0"}).status, 0);
+  j = crt::json_text::parse(crt({"list", "--format=json"}).out);
+  EXPECT_EQ(j[0]["state"], "exited garbage");
+  EXPECT_EQ(j[1]["state"], "exited garbage");
+}
+
+TEST_F(PodCommandsTest, AnAppKilledWithThePodIsRecordedAndIsNoFailureOfItsOwn) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "--exit-policy=on-all-exit", "busybox",
+                      "--name=done", "--", "/bin/true", "---", "busybox", "--name=stuck", "--", "/bin/sh", "-c",
+                      "trap '' TERM; while :; do sleep 0.1; done"}),
+            detached());
+  std::string uuid = wait_uuid(file);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!std::filesystem::exists(pod_dir(uuid) + "/status/done") && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(crt({"stop", "--timeout=1", uuid}).status, 0);
+  Result run = p.wait();
+  // stuck was killed by the stop: recorded so, and crt run reports done's 0.
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("the pod was killed before app 'stuck' ended"));
+  std::string status = crt({"status", uuid}).out;
+  EXPECT_THAT(status, HasSubstr("app-done=0\n"));
+  EXPECT_THAT(status, HasSubstr("app-stuck=137\n"));
 }
 
 TEST_F(PodCommandsTest, ListIsInTheOrderThePodsWereMade) {
