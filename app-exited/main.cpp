@@ -39,6 +39,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
@@ -68,18 +69,15 @@ bool ended_in_policy_stop(const std::string& app, uint64_t end_ns) {
   return end_ns > std::strtoull(text.c_str() + space + 1, nullptr, 10);
 }
 
-uint64_t clock_ns(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-uint64_t boottime_ns() { return clock_ns(CLOCK_BOOTTIME); }
+using crt::boottime_ns;
 
 /// A time of systemd's CLOCK_MONOTONIC, in microseconds, on CLOCK_BOOTTIME
 /// in nanoseconds (they differ by the time the host was suspended since).
 uint64_t boottime_from_monotonic_us(uint64_t us) {
-  return us * 1000 + (clock_ns(CLOCK_BOOTTIME) - clock_ns(CLOCK_MONOTONIC));
+  timespec mono{};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  uint64_t mono_ns = static_cast<uint64_t>(mono.tv_sec) * 1000000000ULL + static_cast<uint64_t>(mono.tv_nsec);
+  return us * 1000 + (boottime_ns() - mono_ns);
 }
 
 std::vector<std::string> split_commas(const std::string& s) {

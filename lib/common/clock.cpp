@@ -8,6 +8,12 @@
 
 namespace crt {
 
+uint64_t boottime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 namespace {
 
 std::string format(const timespec& ts, bool milliseconds) {

@@ -7,6 +7,10 @@
 
 namespace crt {
 
+/// CLOCK_BOOTTIME in nanoseconds: the same in a pod as on the host, and it
+/// counts a suspend; it orders the apps' exit records (pod::AppExit::seq).
+uint64_t boottime_ns();
+
 /// The current time in RFC 3339, UTC: "2026-11-29T23:50:18Z", or with
 /// milliseconds "2026-11-29T23:50:18.123Z".
 std::string now_rfc3339(bool milliseconds = false);

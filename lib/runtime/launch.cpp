@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "cgroup/cgroup.hpp"
+#include "common/clock.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
 #include "dbus/machine_manager.hpp"
@@ -37,6 +38,7 @@
 #include "runtime/oom_kills.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/spawn.hpp"
+#include "runtime/stop.hpp"
 #include "runtime/supervisor.hpp"
 #include "runtime/terminal.hpp"
 #include "sandbox/seccomp.hpp"
@@ -224,12 +226,7 @@ void report_oom_kills(const PodDir& pod, const pod::PodManifest& m, const std::v
 
 /// Whether the pod was killed: by crt run (a second signal, its stop
 /// timeout) or by a crt stop (--force, its timeout).
-bool pod_was_killed(const PodDir& pod, const PodEnd& end) {
-  if (end.killed) return true;
-  UniqueFd fd(::open(pod.stop_requested_file().c_str(), O_RDONLY | O_CLOEXEC));
-  char c = 0;
-  return fd && ::pread(fd.get(), &c, 1, 1) == 1 && c == 'k';
-}
+bool killed_pod(const PodDir& pod, const PodEnd& end) { return end.killed || pod_was_killed(pod.path()); }
 
 /// The apps of a pod that was killed died with it by SIGKILL, before their
 /// units could record how they ended. Once the pod had started its apps,
@@ -238,10 +235,8 @@ bool pod_was_killed(const PodDir& pod, const PodEnd& end) {
 std::vector<std::string> record_apps_killed_with_the_pod(const PodDir& pod, const pod::PodManifest& m,
                                                          const PodEnd& end, std::vector<pod::AppExit>& exits) {
   std::vector<std::string> killed;
-  if (!stdfs::exists(pod.ready_file()) || !pod_was_killed(pod, end)) return killed;
-  timespec now{};
-  ::clock_gettime(CLOCK_BOOTTIME, &now);
-  uint64_t seq = static_cast<uint64_t>(now.tv_sec) * 1000000000ULL + static_cast<uint64_t>(now.tv_nsec);
+  if (!stdfs::exists(pod.ready_file()) || !killed_pod(pod, end)) return killed;
+  uint64_t seq = boottime_ns();
   for (const auto& app : m.apps) {
     if (std::any_of(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == app.name; })) continue;
     pod::AppExit e = pod::app_exit_from_systemd(app.name, "killed", "KILL", "signal", seq);
@@ -631,8 +626,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   sopts.prefix_app_names = m.apps.size() > 1;
   sopts.on_stop_forwarded = [&] {
     // As a crt stop that sent it notes it (see stop_pod()).
-    UniqueFd fd(::open(pod.stop_requested_file().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-    if (fd) (void)::pwrite(fd.get(), "s", 1, 0);
+    note_stop_sent(pod.path());
   };
   // The apps start once hosts is there, written when the pod's systemd
   // takes the orderly stop nspawn passes on if crt dies (a prepare-app

@@ -71,22 +71,17 @@ pid_t spawn(Spawn& s) {
   _exit(127);
 }
 
-namespace {
-
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-}  // namespace
+// Through syscall(): Debian 12's <sys/pidfd.h> does not declare its
+// functions extern "C".
+UniqueFd open_pidfd(pid_t pid) { return UniqueFd(pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1); }
 
 bool StopOnCrtDeath::supported() {
-  static const bool have = [] {
-    UniqueFd fd(pidfd_open(::getpid()));
-    return fd.valid();
-  }();
+  static const bool have = open_pidfd(::getpid()).valid();
   return have;
 }
 
 StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn) {
-  UniqueFd pidfd(pidfd_open(nspawn));
+  UniqueFd pidfd = open_pidfd(nspawn);
   if (!pidfd) throw_errno("opening a pidfd of systemd-nspawn");
   UniqueFd null = fs::open_fd("/dev/null", O_RDWR);
   int host_ns = mount::original_mount_namespace();

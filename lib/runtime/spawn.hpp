@@ -43,6 +43,11 @@ struct Spawn {
 /// calls.
 pid_t spawn(Spawn& s);
 
+/// A pidfd of `pid`; not valid when it is gone (or the kernel has no
+/// pidfds). Signals sent through it cannot reach another process that takes
+/// the PID later.
+UniqueFd open_pidfd(pid_t pid);
+
 /// nspawn stops the pod the orderly way on a first SIGTERM, and kills it
 /// on a second. A parent-death signal on nspawn would come once for each
 /// of crt's threads as they exit (the kernel hands nspawn to the next

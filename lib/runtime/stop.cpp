@@ -16,10 +16,15 @@
 #include "runtime/machines.hpp"
 #include "runtime/pod_dir.hpp"
 #include "runtime/pod_systemctl.hpp"
+#include "runtime/spawn.hpp"
 
 namespace crt::runtime {
 
 namespace {
+
+/// Bytes of the stop-requested file.
+constexpr off_t kSentAt = 0;    ///< 's': nspawn has had its SIGTERM
+constexpr off_t kKilledAt = 1;  ///< 'k': the pod was killed
 
 pid_t read_pid(const std::filesystem::path& pod) {
   std::string s;
@@ -60,12 +65,6 @@ bool is_pods_nspawn(pid_t pid, const std::string& uuid) {
   return cmdline.find("systemd-nspawn") != std::string::npos && cmdline.find("--uuid=" + uuid) != std::string::npos;
 }
 
-/// A pidfd of `pid`; not valid when it is gone. Signals sent through it
-/// cannot reach another process that takes the PID later.
-/// (Through syscall(): Debian 12's <sys/pidfd.h> does not declare its
-/// functions extern "C".)
-UniqueFd open_pidfd(pid_t pid) { return UniqueFd(pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1); }
-
 bool send_signal(const UniqueFd& process, int sig) {
   return process.valid() && ::syscall(SYS_pidfd_send_signal, process.get(), sig, nullptr, 0) == 0;
 }
@@ -100,7 +99,7 @@ class StopClaim {
     holder_ = fd_.valid() && ::flock(fd_.get(), LOCK_EX | LOCK_NB) == 0;
     if (holder_) {
       char c = 0;
-      sent_ = ::pread(fd_.get(), &c, 1, 0) == 1 && c == 's';
+      sent_ = ::pread(fd_.get(), &c, 1, kSentAt) == 1 && c == 's';
     }
   }
   /// No other crt stop is stopping the pod now.
@@ -108,7 +107,7 @@ class StopClaim {
   /// An earlier crt stop sent the SIGTERM (and has gone).
   [[nodiscard]] bool sent() const { return sent_; }
   void note_sent() {
-    if (holder_) (void)::pwrite(fd_.get(), "s", 1, 0);
+    if (holder_) (void)::pwrite(fd_.get(), "s", 1, kSentAt);
   }
 
  private:
@@ -117,14 +116,21 @@ class StopClaim {
   bool sent_ = false;
 };
 
-/// Notes in the pod's stop-requested file that crt stop kills the pod: its
-/// apps die without recording how; crt run records them as killed.
-void note_killed(const std::filesystem::path& pod) {
+void mark(const std::filesystem::path& pod, off_t at, char c) {
   UniqueFd fd(::open((pod / PodDir::kStopRequestedFile).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-  if (fd) (void)::pwrite(fd.get(), "k", 1, 1);
+  if (fd) (void)::pwrite(fd.get(), &c, 1, at);
 }
 
 }  // namespace
+
+void note_stop_sent(const std::filesystem::path& pod_dir) { mark(pod_dir, kSentAt, 's'); }
+void note_pod_killed(const std::filesystem::path& pod_dir) { mark(pod_dir, kKilledAt, 'k'); }
+
+bool pod_was_killed(const std::filesystem::path& pod_dir) {
+  UniqueFd fd(::open((pod_dir / PodDir::kStopRequestedFile).c_str(), O_RDONLY | O_CLOEXEC));
+  char c = 0;
+  return fd && ::pread(fd.get(), &c, 1, kKilledAt) == 1 && c == 'k';
+}
 
 void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout) {
   with_context("stopping pod " + pod.uuid, [&] {
@@ -133,10 +139,10 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     // machinectl does, whoever started it (a terminal, crt@.service, …).
     PodInfo info = pod_info(pod);
     StopClaim claim(pod.path);
-    if (force) note_killed(pod.path);
+    if (force) note_pod_killed(pod.path);
     if (info.manifest && stop_pod_machine(info.manifest->machine_name(), force)) {
       if (wait_exited(pod.path, force ? std::chrono::seconds(10) : timeout)) return;
-      note_killed(pod.path);
+      note_pod_killed(pod.path);
       stop_pod_machine(info.manifest->machine_name(), true);
       if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being terminated");
       return;
@@ -151,7 +157,7 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     // What nspawn does on a second SIGTERM: SIGKILL to the pod's init (or,
     // before there is one, nspawn).
     auto kill_now = [&] {
-      note_killed(pod.path);
+      note_pod_killed(pod.path);
       UniqueFd leader = pod_leader_pidfd(pid, nspawn);
       return send_signal(leader.valid() ? leader : nspawn, SIGKILL);
     };
@@ -188,7 +194,7 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (wait_exited(pod.path, std::max(left, std::chrono::milliseconds(0)))) return;
-    note_killed(pod.path);
+    note_pod_killed(pod.path);
     send_signal(nspawn, SIGTERM);
     if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being killed");
   });

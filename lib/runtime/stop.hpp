@@ -13,4 +13,11 @@ namespace crt::runtime {
 /// when the pod has exited.
 void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout);
 
+/// The pod's stop-requested file (PodDir::stop_requested_file) as crt stop
+/// and crt run keep it: nspawn has had its SIGTERM (a second would kill the
+/// pod); the pod was killed (its apps could not record how they ended).
+void note_stop_sent(const std::filesystem::path& pod_dir);
+void note_pod_killed(const std::filesystem::path& pod_dir);
+[[nodiscard]] bool pod_was_killed(const std::filesystem::path& pod_dir);
+
 }  // namespace crt::runtime
