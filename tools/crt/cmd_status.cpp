@@ -197,9 +197,9 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
       if (apps.empty()) apps.push_back({});
       // In a running pod, an app whose end is recorded has exited (one that
       // systemd restarts is recorded once it gives up).
-      auto exited = [&info, &e](const std::string& app) {
+      auto exited = [&info, &e](const std::string& name) {
         return e.status() == runtime::PodStatus::kRunning &&
-               std::any_of(info.exits.begin(), info.exits.end(), [&](const pod::AppExit& x) { return x.app == app; });
+               std::any_of(info.exits.begin(), info.exits.end(), [&](const pod::AppExit& x) { return x.app == name; });
       };
       for (const auto& am : apps) {
         json r;
