@@ -28,12 +28,13 @@ SyscallFilter parse_syscall_filter(std::string_view spec);
 /// What the apps' SystemCallArchitectures= are to be on this kernel; empty:
 /// no such setting, so systemd builds the apps' filters for every
 /// architecture it knows (on x86-64: x86-64, x86 and x32), as by default.
-/// It builds and loads each at every app start: about 5 ms for x86 here.
-/// A kernel without IA32 emulation takes no x86 system call at all (int
-/// $0x80 faults before any filter sees it); there the apps' filters leave
-/// x86 out ("native x32"), which changes nothing an app can do. x32 calls
-/// always reach the filters (a kernel without x32 fails them with ENOSYS),
-/// so x32 stays.
+/// It builds and loads each at every app start: about 5 ms for x86 and
+/// 12 ms for x32 here. An architecture whose programs the kernel cannot run
+/// is left out: x86 where int $0x80 faults (no IA32 emulation: no filter
+/// ever sees such a call), x32 where its system calls fail with ENOSYS (no
+/// x32 ABI). Left out, x32 calls are refused by the filter instead: the
+/// caller is killed (SIGSYS), as under systemd's own services with
+/// SystemCallArchitectures=native.
 std::vector<std::string> kernel_syscall_architectures();
 
 /// Throws unless `name` is a system call libseccomp knows or a systemd group.
