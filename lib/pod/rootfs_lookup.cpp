@@ -73,7 +73,11 @@ std::vector<GroupEntry> parse_group(std::string_view content) {
     if (f.size() < 3) continue;
     auto gid = parse_id(f[2]);
     if (!gid || f[0].empty()) continue;
-    out.push_back({std::string(f[0]), *gid});
+    GroupEntry g{std::string(f[0]), *gid, {}};
+    if (f.size() >= 4)
+      for (auto m : split(f[3], ','))
+        if (!m.empty()) g.members.emplace_back(m);
+    out.push_back(std::move(g));
   }
   return out;
 }
@@ -108,6 +112,12 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
 
   if (app.group.empty()) {
     app.gid = entry != nullptr ? entry->gid : 0;
+    if (entry != nullptr)
+      for (const auto& g : parse_group(group))
+        if (std::find(g.members.begin(), g.members.end(), entry->name) != g.members.end() &&
+            std::find(app.supplementary_gids.begin(), app.supplementary_gids.end(), g.gid) ==
+                app.supplementary_gids.end())
+          app.supplementary_gids.push_back(g.gid);
   } else if (auto gid = parse_id(app.group)) {
     app.gid = *gid;
   } else {

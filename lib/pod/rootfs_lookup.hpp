@@ -21,6 +21,7 @@ struct PasswdEntry {
 struct GroupEntry {
   std::string name;
   uint32_t gid = 0;
+  std::vector<std::string> members;  ///< user names, the fourth field
 };
 
 /// Parses /etc/passwd content; malformed lines are skipped.
@@ -33,7 +34,9 @@ std::optional<uint32_t> parse_id(std::string_view s);
 
 /// Resolves app.user/app.group to numbers with the image's passwd and group
 /// files (empty when the image has none) and fills HOME, USER, LOGNAME and
-/// SHELL unless set.
+/// SHELL unless set. A user found in the passwd file and given no group
+/// also gets, as supplementary groups, the groups that list it as a member
+/// (after those given with --supplementary-gids), as docker and podman do.
 void resolve_user(AppManifest& app, std::string_view passwd, std::string_view group);
 
 /// Reads a file inside the app rootfs (symlinks resolved inside it); empty

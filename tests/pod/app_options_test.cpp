@@ -2,6 +2,7 @@
 // directory — values reach the app byte for byte.
 
 #include <filesystem>
+#include <fstream>
 
 #include "pod_fixture.hpp"
 
@@ -85,6 +86,29 @@ TEST_F(AppOptionsTest, UserAndGroupByNumberAndByNameFromTheImage) {
   r = crt({"run", "busybox", "--user=nobody", "--group=users", "--", "/bin/sh", "-c", "id -u; id -g"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "65534\n100\n");
+}
+
+// As docker and podman: a user given without a group gets the groups the
+// image's /etc/group lists it in; with a group, only that one.
+TEST_F(AppOptionsTest, AUserGetsItsSupplementaryGroupsFromTheImage) {
+  std::string rootfs = dir_ + "/rootfs";
+  std::filesystem::create_directories(rootfs + "/bin");
+  std::filesystem::create_directories(rootfs + "/etc");
+  std::filesystem::copy_file("/bin/busybox", rootfs + "/bin/busybox");
+  std::filesystem::create_symlink("busybox", rootfs + "/bin/id");
+  std::ofstream(rootfs + "/etc/passwd") << "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+  std::ofstream(rootfs + "/etc/group")
+      << "root:x:0:\nalice:x:1000:\nadm:x:4:bob,alice\nstaff:x:50:bob\naudio:x:29:alice\n";
+  ASSERT_EQ(crt({"image", "import", rootfs, "groups:1"}).status, 0);
+  Result r = crt({"run", "groups:1", "--user=alice", "--exec=/bin/id", "--", "-G"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "1000 4 29\n");
+  r = crt({"run", "groups:1", "--user=1000", "--supplementary-gids=7,4", "--exec=/bin/id", "--", "-G"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "1000 4 7 29\n");  // the kernel keeps them sorted
+  r = crt({"run", "groups:1", "--user=alice", "--group=50", "--exec=/bin/id", "--", "-G"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "50\n");
 }
 
 TEST_F(AppOptionsTest, WorkingDirectoryIsCreatedIfMissing) {

@@ -134,8 +134,9 @@ TEST_F(ImageTest, AnAppTheKernelCannotExecuteSaysWhyOnStderr) {
   EXPECT_THAT(r.err,
               ::testing::ContainsRegex("crt: pod: junk.service: (Failed at step EXEC spawning|Failed to execute) "
                                        "/bin/junk: Exec format error\n"));
-  if (r.err.find("Failed at step EXEC") != std::string::npos)
+  if (r.err.find("Failed at step EXEC") != std::string::npos) {
     EXPECT_THAT(crt({"logs", pods("run")[0]}).out, HasSubstr("Failed at step EXEC spawning /bin/junk"));
+  }
 }
 
 TEST_F(ImageTest, AnAppWhoseRootfsCannotBePreparedFailsAndSaysWhy) {

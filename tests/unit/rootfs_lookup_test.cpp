@@ -61,6 +61,8 @@ TEST(ParseGroup, SkipsMalformedLines) {
   ASSERT_EQ(groups.size(), 3u);
   EXPECT_EQ(groups[1].name, "users");
   EXPECT_EQ(groups[1].gid, 100u);
+  EXPECT_EQ(groups[1].members, (std::vector<std::string>{"alice", "bob"}));
+  EXPECT_TRUE(groups[0].members.empty());
   EXPECT_EQ(groups[2].name, "nogroup");
 }
 
@@ -95,6 +97,24 @@ TEST(ResolveUser, ByNameWithPrimaryGroup) {
   EXPECT_EQ(a.gid, 65534u);
   EXPECT_EQ(*env(a, "HOME"), "/nonexistent");
   EXPECT_EQ(*env(a, "USER"), "nobody");
+}
+
+TEST(ResolveUser, SupplementaryGroupsFromTheImageOnlyWithoutAGroup) {
+  const char* passwd = "alice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:100::/:/bin/sh\n";
+  const char* group = "alice:x:1000:\nadm:x:4:bob,alice\nstaff:x:50:bob\naudio:x:29:alice,carol\n";
+  AppManifest a = app_as("alice");
+  a.supplementary_gids = {7, 29};
+  resolve_user(a, passwd, group);
+  EXPECT_EQ(a.supplementary_gids, (std::vector<uint32_t>{7, 29, 4}));
+  AppManifest b = app_as("1001");
+  resolve_user(b, passwd, group);
+  EXPECT_EQ(b.supplementary_gids, (std::vector<uint32_t>{4, 50}));
+  AppManifest c = app_as("alice", "50");
+  resolve_user(c, passwd, group);
+  EXPECT_TRUE(c.supplementary_gids.empty());
+  AppManifest d = app_as("4242");  // not in passwd: no name to look for
+  resolve_user(d, passwd, group);
+  EXPECT_TRUE(d.supplementary_gids.empty());
 }
 
 TEST(ResolveUser, GroupByNameOrNumber) {
