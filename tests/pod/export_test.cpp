@@ -218,6 +218,25 @@ TEST_F(ExportTest, AnInterruptedExportLeavesNothingBehind) {
     EXPECT_FALSE(std::filesystem::exists(out));
     EXPECT_FALSE(std::filesystem::exists(out + ".crt-tmp"));
   }
+  // SIGKILL leaves the work area's part to `crt image gc`, which says what
+  // it was.
+  Process p(crt_argv({"export", "--overwrite", uuid, out}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  bool writing = false;
+  while (!writing && std::chrono::steady_clock::now() < until) {
+    for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
+      writing = writing || e.path().filename().string().find("export") == 0;
+    if (!writing) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(writing);
+  p.signal(SIGKILL);
+  EXPECT_EQ(p.wait().status, 128 + SIGKILL);
+  Result r = crt({"image", "gc"});
+  EXPECT_THAT(r.out, HasSubstr(" and 1 leftover of interrupted imports, pulls or exports: ")) << r.err;
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
+    ADD_FAILURE() << "left behind: " << e.path();
+  std::filesystem::remove(out + ".crt-tmp");
 }
 
 }  // namespace
