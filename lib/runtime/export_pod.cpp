@@ -1,6 +1,8 @@
 #include "runtime/export_pod.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,13 +60,29 @@ std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest&
     out.insert(t);
     for (stdfs::path dir = stdfs::path(t).parent_path(); !dir.empty(); dir = dir.parent_path()) parents.insert(dir);
   }
-  // Directories made only to hold crt's mount points go too, deepest first.
+  // Directories that hold only crt's mount points go too, deepest first:
+  // those crt made, and those of the image that overlayfs copied up to make
+  // them, unless the app changed one itself (its mode or owner, or made it
+  // anew: opaque).
+  auto same_as_in_image = [&](const stdfs::path& dir) {
+    struct stat up {};
+    if (::lstat((upper / dir).c_str(), &up) != 0) return false;
+    char v = 0;
+    if (::lgetxattr((upper / dir).c_str(), "trusted.overlay.opaque", &v, 1) == 1 && v == 'y') return false;
+    for (auto layer = app.image.layers.rbegin(); layer != app.image.layers.rend(); ++layer) {
+      struct stat im {};
+      if (::lstat((store.tree_path(*layer) / dir).c_str(), &im) != 0) continue;
+      return S_ISDIR(im.st_mode) && im.st_mode == up.st_mode && im.st_uid == up.st_uid && im.st_gid == up.st_gid;
+    }
+    return false;
+  };
   std::vector<stdfs::path> dirs(parents.begin(), parents.end());
   std::sort(dirs.begin(), dirs.end(), [](const stdfs::path& a, const stdfs::path& b) {
     return std::distance(a.begin(), a.end()) > std::distance(b.begin(), b.end());
   });
   for (const auto& dir : dirs) {
-    if (in_image(dir.string()) || !stdfs::is_directory(upper / dir, ec)) continue;
+    if (!stdfs::is_directory(stdfs::symlink_status(upper / dir, ec))) continue;
+    if (in_image(dir.string()) && !same_as_in_image(dir)) continue;
     bool only_ours = true;
     for (const auto& de : stdfs::directory_iterator(upper / dir, ec))
       only_ours = only_ours && out.count((dir / de.path().filename()).string()) != 0;
