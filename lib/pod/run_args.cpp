@@ -18,7 +18,8 @@ void add_app_options(CLI::App& app, AppFlags& f) {
       ->allow_extra_args(false);
   app.add_option("--user", f.user,
                  "User to run as: a number or a name from the image's /etc/passwd; USER:GROUP also sets --group. "
-                 "Without a group, the user also gets the groups the image's /etc/group lists it in");
+                 "Without a group, the user (this one, the image's, or root) also gets the groups the image's "
+                 "/etc/group lists it in");
   app.add_option("--group", f.group, "Group to run as: a number or a name from the image's /etc/group");
   app.add_option("--working-dir", f.working_dir, "Working directory of the app");
   app.add_option("--memory", f.memory, "Memory limit: bytes, or with K, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (of 1024), e.g. 512Mi (MemoryMax=)");

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "common/error.hpp"
@@ -17,6 +19,7 @@
 #include "runtime/signals.hpp"
 #include "store/export.hpp"
 #include "store/store.hpp"
+#include "store/whiteout.hpp"
 
 namespace crt::runtime {
 
@@ -34,6 +37,53 @@ const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& a
   for (const auto& a : m.apps)
     if (a.name == app) return a;
   throw Error("pod " + m.uuid + " has no app " + quote(app));
+}
+
+/// A file's xattrs but overlayfs's own, by name; nothing when they
+/// cannot be read.
+std::optional<std::map<std::string, std::string>> xattrs_of(const stdfs::path& path) {
+  ssize_t n = ::llistxattr(path.c_str(), nullptr, 0);
+  if (n < 0) return std::nullopt;
+  std::string names(static_cast<size_t>(n), '\0');
+  n = ::llistxattr(path.c_str(), names.data(), names.size());
+  if (n < 0) return std::nullopt;
+  names.resize(static_cast<size_t>(n));
+  std::map<std::string, std::string> out;
+  for (size_t at = 0; at < names.size(); at = names.find('\0', at) + 1) {
+    std::string name = names.c_str() + at;
+    if (name.empty() || store::is_overlay_xattr(name)) continue;
+    ssize_t size = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+    if (size < 0) return std::nullopt;
+    std::string value(static_cast<size_t>(size), '\0');
+    size = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+    if (size < 0) return std::nullopt;
+    value.resize(static_cast<size_t>(size));
+    out.emplace(std::move(name), std::move(value));
+  }
+  return out;
+}
+
+/// Whether the directory `upper_dir` (the image's `rel`, copied up by
+/// overlayfs) is as in the image's topmost layer that has it: the same
+/// mode, owner and xattrs (ACLs among them), and not made anew (opaque).
+bool same_as_in_image(const stdfs::path& upper_dir, const pod::AppManifest& app, const store::Store& store,
+                      const stdfs::path& rel) {
+  struct stat up {};
+  if (::lstat(upper_dir.c_str(), &up) != 0) return false;
+  char opaque = 0;
+  if (::lgetxattr(upper_dir.c_str(), "trusted.overlay.opaque", &opaque, 1) == 1 && opaque == 'y') return false;
+  // Layers go lowest first.
+  for (auto layer = app.image.layers.rbegin(); layer != app.image.layers.rend(); ++layer) {
+    stdfs::path in_layer = store.tree_path(*layer) / rel;
+    struct stat im {};
+    if (::lstat(in_layer.c_str(), &im) != 0) continue;
+    if (!S_ISDIR(im.st_mode) || im.st_mode != up.st_mode || im.st_uid != up.st_uid || im.st_gid != up.st_gid)
+      return false;
+    auto a = xattrs_of(upper_dir);
+    auto b = xattrs_of(in_layer);
+    return a && b && *a == *b;
+  }
+  return false;
 }
 
 /// What crt itself made in the app's upper directory: the mount points of
@@ -62,27 +112,14 @@ std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest&
   }
   // Directories that hold only crt's mount points go too, deepest first:
   // those crt made, and those of the image that overlayfs copied up to make
-  // them, unless the app changed one itself (its mode or owner, or made it
-  // anew: opaque).
-  auto same_as_in_image = [&](const stdfs::path& dir) {
-    struct stat up {};
-    if (::lstat((upper / dir).c_str(), &up) != 0) return false;
-    char v = 0;
-    if (::lgetxattr((upper / dir).c_str(), "trusted.overlay.opaque", &v, 1) == 1 && v == 'y') return false;
-    for (auto layer = app.image.layers.rbegin(); layer != app.image.layers.rend(); ++layer) {
-      struct stat im {};
-      if (::lstat((store.tree_path(*layer) / dir).c_str(), &im) != 0) continue;
-      return S_ISDIR(im.st_mode) && im.st_mode == up.st_mode && im.st_uid == up.st_uid && im.st_gid == up.st_gid;
-    }
-    return false;
-  };
+  // them, unless the app changed one itself.
   std::vector<stdfs::path> dirs(parents.begin(), parents.end());
   std::sort(dirs.begin(), dirs.end(), [](const stdfs::path& a, const stdfs::path& b) {
     return std::distance(a.begin(), a.end()) > std::distance(b.begin(), b.end());
   });
   for (const auto& dir : dirs) {
     if (!stdfs::is_directory(stdfs::symlink_status(upper / dir, ec))) continue;
-    if (in_image(dir.string()) && !same_as_in_image(dir)) continue;
+    if (in_image(dir.string()) && !same_as_in_image(upper / dir, app, store, dir)) continue;
     bool only_ours = true;
     for (const auto& de : stdfs::directory_iterator(upper / dir, ec))
       only_ours = only_ours && out.count((dir / de.path().filename()).string()) != 0;

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <optional>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -49,26 +50,42 @@ int x86_getpid(void*) {
   return r > 0 ? 0 : 1;
 }
 
-/// Whether int $0x80 faults here (SIGSEGV: the kernel has no handler for
-/// it) rather than reaching the kernel's system call entry.
-bool x86_system_calls_fault() {
+/// getpid() in the x32 ABI (x86-64's numbers with bit 30 set), in a child
+/// that shares crt's memory: 0 when it fails with ENOSYS.
+int x32_getpid(void*) {
+  long r;
+  asm volatile("syscall" : "=a"(r) : "a"(0x40000000L | SYS_getpid) : "memory", "rcx", "r11");
+  return r == -ENOSYS ? 0 : 1;
+}
+
+/// Runs `probe` in a child that shares crt's memory and returns how it
+/// ended (a wait status), or nothing when no child could be made. A
+/// child: a system call filter crt runs under may kill the caller.
+std::optional<int> probe_in_child(int (*probe)(void*)) {
   alignas(16) char stack[16 * 1024];
   // CLONE_VFORK: crt waits, so the child may use this frame's stack.
-  pid_t pid = ::clone(x86_getpid, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, nullptr);
-  if (pid < 0) return false;  // not known: keep the x86 filter
+  pid_t pid = ::clone(probe, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, nullptr);
+  if (pid < 0) return std::nullopt;
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+  return status;
 }
 
-/// Whether x32 system calls (x86-64's, numbered with bit 30 set) fail with
-/// ENOSYS here: a kernel without the x32 ABI (or a filter crt runs under
-/// already refusing them so).
-bool x32_system_calls_missing() {
-  errno = 0;
-  long r = ::syscall(0x40000000L | SYS_getpid);
-  return r == -1 && errno == ENOSYS;
+/// Whether int $0x80 faults here (SIGSEGV: the kernel has no handler for
+/// it) rather than reaching the kernel's system call entry.
+bool x86_system_calls_fault() {
+  std::optional<int> status = probe_in_child(x86_getpid);
+  return status && WIFSIGNALED(*status) && WTERMSIG(*status) == SIGSEGV;  // not known: keep the x86 filter
+}
+
+/// Whether no app can make x32 system calls here: they fail with ENOSYS (a
+/// kernel without the x32 ABI), or a filter crt runs under, which the pod
+/// inherits, kills their caller.
+bool x32_system_calls_unusable() {
+  std::optional<int> status = probe_in_child(x32_getpid);
+  if (!status) return false;  // not known: keep the x32 filter
+  return (WIFEXITED(*status) && WEXITSTATUS(*status) == 0) || (WIFSIGNALED(*status) && WTERMSIG(*status) == SIGSYS);
 }
 #endif
 
@@ -77,7 +94,7 @@ bool x32_system_calls_missing() {
 std::vector<std::string> kernel_syscall_architectures() {
 #if defined(__x86_64__)
   bool x86 = !x86_system_calls_fault();
-  bool x32 = !x32_system_calls_missing();
+  bool x32 = !x32_system_calls_unusable();
   if (x86 && x32) return {};
   std::vector<std::string> archs{"native"};
   if (x86) archs.emplace_back("x86");

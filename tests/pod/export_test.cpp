@@ -44,6 +44,17 @@ class ExportTest : public PodTest {
     return run({"tar", "-tf", x + "/blobs/sha256/" + digest.substr(7)}).out;
   }
 
+  /// Waits until an export writes into the store's work area.
+  bool export_writes_into_the_store() {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < until) {
+      for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
+        if (e.path().filename().string().find("export") == 0) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  }
+
   int runs_ = 0;
 };
 
@@ -95,6 +106,19 @@ TEST_F(ExportTest, ChangesAndDeletionsRoundTripThroughCrtAndSkopeo) {
   // The image history says where the layers came from.
   Result hist = run({"skopeo", "inspect", "--config", "oci-archive:" + out2});
   EXPECT_THAT(hist.out, HasSubstr("crt export --app=gen " + two));
+}
+
+// A directory of the image that overlayfs copied up only for crt's mount
+// points stays out of the layer; one the app changed itself stays in, even
+// when all it holds is crt's.
+TEST_F(ExportTest, ADirectoryTheAppChangedStaysInTheLayer) {
+  std::string changed = run_script("busybox", "chmod 750 /etc");
+  Result r = crt({"export", changed, dir_ + "/changed.tar"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::string listing = top_layer_listing(dir_ + "/changed.tar");
+  EXPECT_THAT(listing, HasSubstr("etc/\n"));
+  EXPECT_THAT(listing, Not(HasSubstr("etc/hosts")));
+  EXPECT_THAT(listing, Not(HasSubstr("run/")));
 }
 
 TEST_F(ExportTest, AnExitedPodKeepsItsImageUntilItIsRemoved) {
@@ -202,15 +226,7 @@ TEST_F(ExportTest, AnInterruptedExportLeavesNothingBehind) {
     SCOPED_TRACE(sigabbrev_np(sig));
     Process p(crt_argv({"export", "--overwrite", uuid, out}),
               {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
-    // Once it writes into the store's work area.
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    bool writing = false;
-    while (!writing && std::chrono::steady_clock::now() < until) {
-      for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
-        writing = writing || e.path().filename().string().find("export") == 0;
-      if (!writing) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    ASSERT_TRUE(writing);
+    ASSERT_TRUE(export_writes_into_the_store());
     p.signal(sig);
     Result r = p.wait();
     // 400 MB take far longer to write than the signal to come.
@@ -224,18 +240,12 @@ TEST_F(ExportTest, AnInterruptedExportLeavesNothingBehind) {
   // it was.
   Process p(crt_argv({"export", "--overwrite", uuid, out}),
             {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  bool writing = false;
-  while (!writing && std::chrono::steady_clock::now() < until) {
-    for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
-      writing = writing || e.path().filename().string().find("export") == 0;
-    if (!writing) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  ASSERT_TRUE(writing);
+  ASSERT_TRUE(export_writes_into_the_store());
   p.signal(SIGKILL);
   EXPECT_EQ(p.wait().status, 128 + SIGKILL);
+  EXPECT_FALSE(std::filesystem::exists(out));
   Result r = crt({"image", "gc"});
-  EXPECT_THAT(r.out, HasSubstr(" and 1 leftover of interrupted imports, pulls or exports: ")) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(" and 1 leftover of interrupted work: ")) << r.err;
   for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
     ADD_FAILURE() << "left behind: " << e.path();
   std::filesystem::remove(out + ".crt-tmp");

@@ -115,6 +115,10 @@ TEST(ResolveUser, SupplementaryGroupsFromTheImageOnlyWithoutAGroup) {
   AppManifest d = app_as("4242");  // not in passwd: no name to look for
   resolve_user(d, passwd, group);
   EXPECT_TRUE(d.supplementary_gids.empty());
+  // Root, the default user, too.
+  AppManifest r = app_as("0");
+  resolve_user(r, "root:x:0:0:root:/root:/bin/sh\n", "root:x:0:\nwheel:x:10:root\n");
+  EXPECT_EQ(r.supplementary_gids, (std::vector<uint32_t>{10}));
 }
 
 TEST(ResolveUser, GroupByNameOrNumber) {

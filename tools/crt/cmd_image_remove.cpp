@@ -72,15 +72,14 @@ void add_image_gc(CLI::App& image, const GlobalOptions& g) {
   CLI::App* c = image.add_subcommand(
       "gc",
       "Remove the layers and blobs no image uses (never those of a pod until it is removed: prepared, running "
-      "or exited) and what interrupted imports, pulls and exports left");
+      "or exited) and what interrupted imports, pulls, exports and removals left");
   c->callback([&g] {
     require_root("crt image gc");
     store::Store s(g.dir);
     store::GcResult r = s.gc([&] { return runtime::layers_in_use(g.dir); });
-    std::printf(
-        "removed %zu layer%s, %zu blob%s and %zu leftover%s of interrupted imports, pulls or exports: %s freed\n",
-        r.trees, r.trees == 1 ? "" : "s", r.blobs, r.blobs == 1 ? "" : "s", r.tmp, r.tmp == 1 ? "" : "s",
-        human_bytes(r.bytes).c_str());
+    std::printf("removed %zu layer%s, %zu blob%s and %zu leftover%s of interrupted work: %s freed\n", r.trees,
+                r.trees == 1 ? "" : "s", r.blobs, r.blobs == 1 ? "" : "s", r.tmp, r.tmp == 1 ? "" : "s",
+                human_bytes(r.bytes).c_str());
   });
 }
 
