@@ -1,42 +1,53 @@
 #include "store/digest.hpp"
 
+#include <gcrypt.h>
+
+#include <mutex>
+
 #include "common/error.hpp"
-#include "common/libcrypto.hpp"
 
 namespace crt::store {
 
+namespace {
+
+/// libgcrypt, initialized once. Debian's libsystemd links it, so it is in
+/// every crt process already: a digest costs no library load (OpenSSL's
+/// libcrypto took about 11 ms of each crt run here to load and set up).
+void init_gcrypt() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (gcry_check_version(GCRYPT_VERSION) == nullptr)
+      throw Error(std::string("libgcrypt is older than the ") + GCRYPT_VERSION + " crt was built with");
+    gcry_control(GCRYCTL_DISABLE_SECMEM, 0);  // digests of public data
+  });
+}
+
+}  // namespace
+
 struct Sha256::Ctx {
-  EVP_MD_CTX* md = nullptr;
+  gcry_md_hd_t md = nullptr;
   ~Ctx() {
-    if (md != nullptr) libcrypto().EVP_MD_CTX_free(md);
+    if (md != nullptr) gcry_md_close(md);
   }
 };
 
 Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
-  const LibCrypto& c = libcrypto();
-  ctx_->md = c.EVP_MD_CTX_new();
-  if (ctx_->md == nullptr || c.EVP_DigestInit_ex(ctx_->md, c.EVP_sha256(), nullptr) != 1)
-    throw Error("initializing SHA-256");
+  init_gcrypt();
+  if (gcry_md_open(&ctx_->md, GCRY_MD_SHA256, 0) != 0) throw Error("initializing SHA-256");
 }
 
 Sha256::~Sha256() = default;
 
-void Sha256::reset() {
-  const LibCrypto& c = libcrypto();
-  if (c.EVP_DigestInit_ex(ctx_->md, c.EVP_sha256(), nullptr) != 1) throw Error("initializing SHA-256");
-}
+void Sha256::reset() { gcry_md_reset(ctx_->md); }
 
-void Sha256::update(const void* data, size_t size) {
-  if (libcrypto().EVP_DigestUpdate(ctx_->md, data, size) != 1) throw Error("computing SHA-256");
-}
+void Sha256::update(const void* data, size_t size) { gcry_md_write(ctx_->md, data, size); }
 
 std::string Sha256::hex() {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (libcrypto().EVP_DigestFinal_ex(ctx_->md, out, &len) != 1) throw Error("computing SHA-256");
+  const unsigned char* out = gcry_md_read(ctx_->md, GCRY_MD_SHA256);
+  if (out == nullptr) throw Error("computing SHA-256");
   static constexpr char kHex[] = "0123456789abcdef";
   std::string s;
-  for (unsigned i = 0; i < len; ++i) {
+  for (unsigned i = 0, len = gcry_md_get_algo_dlen(GCRY_MD_SHA256); i < len; ++i) {
     s += kHex[out[i] >> 4];
     s += kHex[out[i] & 0xf];
   }
