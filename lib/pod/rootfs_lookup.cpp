@@ -114,7 +114,8 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
     app.gid = entry != nullptr ? entry->gid : 0;
     if (entry != nullptr)
       for (const auto& g : parse_group(group))
-        if (std::find(g.members.begin(), g.members.end(), entry->name) != g.members.end() &&
+        // 65535 (the 16-bit -1) is a group systemd refuses to run an app in.
+        if (g.gid != 65535 && std::find(g.members.begin(), g.members.end(), entry->name) != g.members.end() &&
             std::find(app.supplementary_gids.begin(), app.supplementary_gids.end(), g.gid) ==
                 app.supplementary_gids.end())
           app.supplementary_gids.push_back(g.gid);

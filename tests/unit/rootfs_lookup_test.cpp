@@ -101,7 +101,8 @@ TEST(ResolveUser, ByNameWithPrimaryGroup) {
 
 TEST(ResolveUser, SupplementaryGroupsFromTheImageOnlyWithoutAGroup) {
   const char* passwd = "alice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:100::/:/bin/sh\n";
-  const char* group = "alice:x:1000:\nadm:x:4:bob,alice\nstaff:x:50:bob\naudio:x:29:alice,carol\n";
+  const char* group =
+      "alice:x:1000:\nadm:x:4:bob,alice\nstaff:x:50:bob\naudio:x:29:alice,carol\nffff:x:65535:alice,bob\n";
   AppManifest a = app_as("alice");
   a.supplementary_gids = {7, 29};
   resolve_user(a, passwd, group);
