@@ -63,27 +63,30 @@ std::optional<std::map<std::string, std::string>> xattrs_of(const stdfs::path& p
   return out;
 }
 
-/// Whether the directory `upper_dir` (the image's `rel`, copied up by
-/// overlayfs) is as in the image's topmost layer that has it: the same
-/// mode, owner and xattrs (ACLs among them), and not made anew (opaque).
-bool same_as_in_image(const stdfs::path& upper_dir, const pod::AppManifest& app, const store::Store& store,
-                      const stdfs::path& rel) {
-  struct stat up {};
-  if (::lstat(upper_dir.c_str(), &up) != 0) return false;
-  char opaque = 0;
-  if (::lgetxattr(upper_dir.c_str(), "trusted.overlay.opaque", &opaque, 1) == 1 && opaque == 'y') return false;
+/// For a directory `rel` of the upper directory `upper`: nothing when the
+/// image has no `rel` (crt made it); else whether it is as in the image's
+/// topmost layer that has it (overlayfs copied it up, the app changed
+/// nothing of it): the same mode, owner and xattrs (ACLs among them), and
+/// not made anew (opaque).
+std::optional<bool> unchanged_from_image(const stdfs::path& upper, const stdfs::path& rel, const pod::AppManifest& app,
+                                         const store::Store& store) {
   // Layers go lowest first.
   for (auto layer = app.image.layers.rbegin(); layer != app.image.layers.rend(); ++layer) {
     stdfs::path in_layer = store.tree_path(*layer) / rel;
     struct stat im {};
     if (::lstat(in_layer.c_str(), &im) != 0) continue;
+    stdfs::path upper_dir = upper / rel;
+    struct stat up {};
+    if (::lstat(upper_dir.c_str(), &up) != 0) return false;
+    char opaque = 0;
+    if (::lgetxattr(upper_dir.c_str(), "trusted.overlay.opaque", &opaque, 1) == 1 && opaque == 'y') return false;
     if (!S_ISDIR(im.st_mode) || im.st_mode != up.st_mode || im.st_uid != up.st_uid || im.st_gid != up.st_gid)
       return false;
     auto a = xattrs_of(upper_dir);
     auto b = xattrs_of(in_layer);
     return a && b && *a == *b;
   }
-  return false;
+  return std::nullopt;
 }
 
 /// What crt itself made in the app's upper directory: the mount points of
@@ -119,7 +122,7 @@ std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest&
   });
   for (const auto& dir : dirs) {
     if (!stdfs::is_directory(stdfs::symlink_status(upper / dir, ec))) continue;
-    if (in_image(dir.string()) && !same_as_in_image(upper / dir, app, store, dir)) continue;
+    if (std::optional<bool> same = unchanged_from_image(upper, dir, app, store); same && !*same) continue;
     bool only_ours = true;
     for (const auto& de : stdfs::directory_iterator(upper / dir, ec))
       only_ours = only_ours && out.count((dir / de.path().filename()).string()) != 0;
