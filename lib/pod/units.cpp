@@ -242,13 +242,18 @@ UnitFile app_exited_unit(const PodManifest& pod) {
 UnitFile default_target(const PodManifest& pod) {
   UnitFile u;
   u.comments = {kGeneratedComment};
-  std::string wants = "systemd-journald.service";
-  for (const auto& a : pod.apps) wants += " " + a.name + ".service";
+  std::string apps;
+  for (const auto& a : pod.apps) apps += (apps.empty() ? "" : " ") + a.name + ".service";
   u.section("Unit")
       .set("Description", "Pod " + pod.uuid)
       .set("DefaultDependencies", "no")
-      .set("Wants", wants)
-      .set("After", wants);
+      .set("Wants", "systemd-journald.service")
+      // Requires=, not Wants=: an app unit systemd refuses to load (a bad
+      // setting) then fails the boot, and with it the pod, with systemd's
+      // reason on the console; a want would be dropped and the pod would
+      // wait for an app that never starts.
+      .set("Requires", apps)
+      .set("After", "systemd-journald.service " + apps);
   return u;
 }
 

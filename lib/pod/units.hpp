@@ -34,7 +34,7 @@ unit::UnitFile prepare_app_unit();
 /// OnFailure=, in case that did not get to the end).
 unit::UnitFile app_exited_unit(const PodManifest& pod);
 
-/// default.target of the pod: wants every app and the journal.
+/// default.target of the pod: wants the journal, requires every app.
 unit::UnitFile default_target(const PodManifest& pod);
 
 /// stage1's /etc/passwd and /etc/group for a pod: systemd in stage1 resolves

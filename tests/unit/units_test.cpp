@@ -240,7 +240,7 @@ TEST(AppExitedUnit, PassesPolicyAppsAndInstance) {
             "@\"/usr/lib/crt/app-exited\" \"app-exited\" \"--policy=on-all-exit\" \"--apps=web,db\" \"%i\"");
 }
 
-TEST(DefaultTarget, WantsTheJournalAndEveryApp) {
+TEST(DefaultTarget, WantsTheJournalAndRequiresEveryApp) {
   PodManifest pod;
   pod.uuid = "u";
   pod.apps.resize(2);
@@ -248,7 +248,8 @@ TEST(DefaultTarget, WantsTheJournalAndEveryApp) {
   pod.apps[1].name = "db";
   std::string t = unit::render(default_target(pod));
   EXPECT_EQ(value(t, "Description"), "Pod u");
-  EXPECT_EQ(value(t, "Wants"), "systemd-journald.service web.service db.service");
+  EXPECT_EQ(value(t, "Wants"), "systemd-journald.service");
+  EXPECT_EQ(value(t, "Requires"), "web.service db.service");
   EXPECT_EQ(value(t, "After"), "systemd-journald.service web.service db.service");
 }
 
