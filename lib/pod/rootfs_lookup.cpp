@@ -128,6 +128,16 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
     app.gid = it->gid;
   }
 
+  // systemd refuses a unit with the 16-bit -1 as User=, Group= or
+  // SupplementaryGroups=; say so before anything starts.
+  auto refuse_65535 = [](uint32_t id, const std::string& what) {
+    if (id == 65535) throw Error(what + " 65535 cannot run an app: systemd does not accept it (the 16-bit -1)");
+  };
+  refuse_65535(*app.uid, app.user.empty() || parse_id(app.user) ? "user ID" : "user " + quote(app.user) + " has ID");
+  refuse_65535(*app.gid,
+               app.group.empty() || parse_id(app.group) ? "group ID" : "group " + quote(app.group) + " has ID");
+  for (auto g : app.supplementary_gids) refuse_65535(g, "supplementary group ID");
+
   std::string name = entry != nullptr ? entry->name : std::to_string(*app.uid);
   std::string home = entry != nullptr && !entry->home.empty() ? entry->home : (*app.uid == 0 ? "/root" : "/");
   std::string shell = entry != nullptr && !entry->shell.empty() ? entry->shell : "/bin/sh";

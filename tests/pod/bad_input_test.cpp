@@ -2,7 +2,10 @@
 // nothing behind.
 
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
+#include "common/json_text.hpp"
 #include "pod_fixture.hpp"
 
 namespace crt::test {
@@ -57,6 +60,35 @@ TEST_F(BadInputTest, UnknownUserOrGroup) {
                        "user 'nosuchuser' is not in the image's /etc/passwd");
   expect_clean_failure({"run", "busybox", "--group=nosuchgroup", "--", "/bin/true"},
                        "group 'nosuchgroup' is not in the image's /etc/group");
+}
+
+// systemd refuses 65535 (the 16-bit -1) as a user or group: crt says so
+// before anything starts.
+TEST_F(BadInputTest, IdsSystemdRefuses) {
+  expect_clean_failure({"run", "busybox", "--user=65535", "--", "/bin/true"}, "user ID 65535 cannot run an app");
+  expect_clean_failure({"run", "busybox", "--group=65535", "--", "/bin/true"}, "group ID 65535 cannot run an app");
+  expect_clean_failure({"run", "busybox", "--supplementary-gids=4,65535", "--", "/bin/true"},
+                       "supplementary group ID 65535 cannot run an app");
+}
+
+// Should an app's unit still be one the pod's systemd refuses to load, the
+// pod ends at once with systemd's reason, rather than wait for an app that
+// never starts. (A hand-edited manifest stands in for such a unit.)
+TEST_F(BadInputTest, AnAppUnitSystemdRefusesEndsThePodWithItsReason) {
+  Result r = crt({"prepare", "--net=none", "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, r.out.find('\n'));
+  std::string manifest_path = dir_ + "/pods/prepared/" + uuid + "/pod.json";
+  auto manifest = crt::json_text::parse(read_file(manifest_path));
+  manifest["apps"][0]["uid"] = 65535;
+  std::ofstream(manifest_path) << manifest.dump(2) << "\n";
+  r = crt({"run-prepared", uuid});
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.status, 254) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("the pod ended before any app ran"));
+  EXPECT_THAT(r.err, HasSubstr("Unit busybox.service has a bad unit file setting"));
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("state=exited\n"));
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 
 TEST_F(BadInputTest, UnknownSyscallOrCapability) {

@@ -180,6 +180,32 @@ TEST(ResolveUser, NumbersThatAreNoIdsAreErrorsNotNames) {
   EXPECT_EQ(max.uid, 4294967294U);
 }
 
+TEST(ResolveUser, TheSixteenBitMinusOneIsRefusedWhereverItComesFrom) {
+  constexpr std::string_view passwd = "root:x:0:0::/root:/bin/sh\nffff:x:65535:0::/:/bin/sh\nodd:x:1:65535::/:/bin/sh\n";
+  constexpr std::string_view group = "root:x:0:\nffffg:x:65535:\n";
+  auto refused = [&](AppManifest a, const std::string& says) {
+    try {
+      resolve_user(a, passwd, group);
+      ADD_FAILURE() << a.user << ":" << a.group << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  };
+  refused(app_as("65535"), "user ID 65535 cannot run an app");
+  refused(app_as("ffff"), "user 'ffff' has ID 65535");
+  refused(app_as("odd"), "group ID 65535");
+  refused(app_as("0", "65535"), "group ID 65535");
+  refused(app_as("0", "ffffg"), "group 'ffffg' has ID 65535");
+  AppManifest supplementary = app_as("0");
+  supplementary.supplementary_gids = {5, 65535};
+  refused(supplementary, "supplementary group ID 65535");
+  // Its neighbours are fine.
+  AppManifest nobody = app_as("65534", "65536");
+  resolve_user(nobody, passwd, group);
+  EXPECT_EQ(nobody.uid, 65534U);
+  EXPECT_EQ(nobody.gid, 65536U);
+}
+
 TEST(ResolveUser, ExistingEnvironmentWins) {
   AppManifest a = app_as("0");
   a.env = {{"HOME", "/custom"}, {"USER", "me"}};
