@@ -18,6 +18,7 @@
 #include "runtime/pods.hpp"
 #include "runtime/signals.hpp"
 #include "store/export.hpp"
+#include "store/layer_view.hpp"
 #include "store/store.hpp"
 #include "store/whiteout.hpp"
 
@@ -93,11 +94,25 @@ std::optional<bool> unchanged_from_image(const stdfs::path& upper, const stdfs::
 /// its mounts (and the directories made for them) that the image lacks.
 /// They are part of running in a pod, not of the app's changes.
 std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest& app, const store::Store& store) {
+  // Where prepare-app put them: their paths resolved in the app's rootfs
+  // as it was (an image's /etc/resolv.conf may link to
+  // ../run/systemd/resolve/stub-resolv.conf, its /etc to usr/etc); a symlink
+  // crt makes is itself the mount point.
+  std::vector<stdfs::path> rootfs = {upper};
+  for (auto layer = app.image.layers.rbegin(); layer != app.image.layers.rend(); ++layer)
+    rootfs.push_back(store.tree_path(*layer));
+  auto where = [&](const std::string& target, bool follow_last) {
+    if (follow_last) return store::resolve_in_union(rootfs, target);
+    stdfs::path p = stdfs::path(target).lexically_normal();
+    std::string parent = store::resolve_in_union(rootfs, p.parent_path().string());
+    return (stdfs::path(parent) / p.filename()).string();
+  };
   std::vector<std::string> targets;
-  for (const auto& op : mount::app_mount_plan()) targets.push_back(op.target);
-  for (const auto& m : app.mounts) targets.push_back(m.target);
+  for (const auto& op : mount::app_mount_plan())
+    targets.push_back(where(op.target, op.kind != mount::MountOp::Kind::kSymlink));
+  for (const auto& m : app.mounts) targets.push_back(where(m.target, true));
   // The pod's systemd makes this in every service's root, for "systemctl bind".
-  targets.emplace_back("/run/systemd/incoming");
+  targets.push_back(where("/run/systemd/incoming", true));
   auto in_image = [&](const std::string& rel) {
     std::error_code ec;
     for (const auto& layer : app.image.layers)
@@ -112,6 +127,29 @@ std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest&
     if (t.empty() || !stdfs::exists(stdfs::symlink_status(upper / t, ec)) || in_image(t)) continue;
     out.insert(t);
     for (stdfs::path dir = stdfs::path(t).parent_path(); !dir.empty(); dir = dir.parent_path()) parents.insert(dir);
+  }
+  // The pod's systemd gives each app's root the skeleton of a root
+  // filesystem (base_filesystem_create()): what the image lacks of it, as
+  // systemd made it, is not the app's either.
+  struct Skeleton {
+    const char* name;
+    mode_t mode;                          // a directory's
+    std::vector<std::string_view> links;  // or a symlink to one of these
+  };
+  static const Skeleton kSkeleton[] = {
+      {"bin", 0, {"usr/bin"}}, {"lib", 0, {"usr/lib"}}, {"root", 0750, {}}, {"sbin", 0, {"usr/sbin"}},
+      {"usr", 0755, {}},       {"var", 0755, {}},       {"etc", 0755, {}},  {"proc", 0555, {}},
+      {"sys", 0555, {}},       {"dev", 0555, {}},       {"run", 0555, {}},  {"lib64", 0, {"usr/lib64", "usr/lib"}}};
+  for (const auto& entry : kSkeleton) {
+    struct stat st {};
+    if (in_image(entry.name) || ::lstat((upper / entry.name).c_str(), &st) != 0 || st.st_uid != 0 || st.st_gid != 0)
+      continue;
+    if (entry.links.empty()) {
+      if (S_ISDIR(st.st_mode) && (st.st_mode & 07777) == entry.mode) parents.insert(entry.name);
+    } else if (S_ISLNK(st.st_mode)) {
+      std::string target = stdfs::read_symlink(upper / entry.name, ec).string();
+      if (!ec && std::find(entry.links.begin(), entry.links.end(), target) != entry.links.end()) out.insert(entry.name);
+    }
   }
   // Directories that hold only crt's mount points go too, deepest first:
   // those crt made, and those of the image that overlayfs copied up to make

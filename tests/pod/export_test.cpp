@@ -123,6 +123,31 @@ TEST_F(ExportTest, ADirectoryTheAppChangedStaysInTheLayer) {
   EXPECT_THAT(listing, Not(HasSubstr("run/")));
 }
 
+// crt's mount points are found where the app saw them, through the image's
+// symlinks: an /etc that links to usr/etc, a resolv.conf that links into
+// /run. What systemd adds of a root's skeleton stays out too.
+TEST_F(ExportTest, MountPointsReachedThroughTheImagesSymlinksStayOut) {
+  std::string rootfs = dir_ + "/rootfs";
+  std::filesystem::create_directories(rootfs + "/bin");
+  std::filesystem::create_directories(rootfs + "/usr/etc");
+  std::filesystem::copy_file("/bin/busybox", rootfs + "/bin/busybox");
+  std::filesystem::create_symlink("busybox", rootfs + "/bin/sh");
+  std::filesystem::create_symlink("usr/etc", rootfs + "/etc");
+  std::filesystem::create_symlink("../../run/systemd/resolve/stub-resolv.conf", rootfs + "/usr/etc/resolv.conf");
+  std::ofstream(rootfs + "/usr/etc/passwd") << "root:x:0:0:root:/:/bin/sh\n";
+  ASSERT_EQ(crt({"image", "import", rootfs, "linked:1"}).status, 0);
+  std::string uuid = run_script("linked:1", "echo kept > /note");
+  Result r = crt({"export", uuid, dir_ + "/out.tar"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // Nor the root/ and var/ the image lacks, which the pod's systemd made.
+  EXPECT_EQ(top_layer_listing(dir_ + "/out.tar"), "note\n");
+  // Unless the app wrote there.
+  uuid = run_script("linked:1", "echo kept > /var/note");
+  r = crt({"export", uuid, dir_ + "/var.tar"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(top_layer_listing(dir_ + "/var.tar"), "var/\nvar/note\n");
+}
+
 TEST_F(ExportTest, AnExitedPodKeepsItsImageUntilItIsRemoved) {
   std::string uuid = run_script("busybox", "echo kept > /note");
   auto manifest = crt::json_text::parse(read_file(pod_dir(uuid) + "/pod.json"));
