@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 
 #include "common/clock.hpp"
@@ -92,10 +94,87 @@ TarOutput to_fd(int fd, const stdfs::path& p, const std::function<void()>& check
   };
 }
 
+/// The archive's file while it is written: unnamed (O_TMPFILE) where the
+/// file system allows, so that nothing of it stays however crt ends, else
+/// under a hidden name of its own beside OUT (two exports to one OUT never
+/// share a file). It becomes OUT once complete.
+class ArchiveFile {
+ public:
+  explicit ArchiveFile(stdfs::path out) : out_(std::move(out)) {
+    stdfs::path dir = out_.has_parent_path() ? out_.parent_path() : stdfs::path(".");
+    int raw = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (raw < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+      throw_errno("creating " + quote(out_.string()));
+    if (raw < 0) {
+      temp_ = fresh_name([&](const std::string& name) {
+        raw = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        return raw >= 0;
+      });
+    }
+    fd_ = UniqueFd(raw);
+  }
+  ArchiveFile(const ArchiveFile&) = delete;
+  ArchiveFile& operator=(const ArchiveFile&) = delete;
+  ~ArchiveFile() {
+    if (!temp_.empty()) ::unlink(temp_.c_str());
+  }
+
+  [[nodiscard]] int fd() const { return fd_.get(); }
+
+  /// Names it OUT; an OUT made meanwhile is replaced only with `replace`.
+  void commit(bool replace) {
+    if (temp_.empty()) {
+      std::string self = "/proc/self/fd/" + std::to_string(fd_.get());
+      auto link_as = [&](const std::string& name) {
+        return ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0;
+      };
+      if (!replace) {
+        if (link_as(out_)) return;
+        if (errno == EEXIST) throw Error(quote(out_.string()) + " exists (--overwrite replaces it)");
+        throw_errno("naming " + quote(out_.string()));
+      }
+      temp_ = fresh_name(link_as);
+    }
+    if (replace) {
+      if (::rename(temp_.c_str(), out_.c_str()) < 0)
+        throw_errno("renaming " + quote(temp_) + " to " + quote(out_.string()));
+    } else {
+      if (::link(temp_.c_str(), out_.c_str()) < 0) {
+        if (errno == EEXIST) throw Error(quote(out_.string()) + " exists (--overwrite replaces it)");
+        throw_errno("naming " + quote(out_.string()));
+      }
+      ::unlink(temp_.c_str());
+    }
+    temp_.clear();
+  }
+
+ private:
+  /// A hidden name beside OUT that `make` could take (it fails with EEXIST
+  /// for a name in use).
+  std::string fresh_name(const std::function<bool(const std::string&)>& make) {
+    static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    std::mt19937 gen{std::random_device{}()};
+    std::uniform_int_distribution<size_t> pick(0, sizeof kChars - 2);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      std::string suffix(6, 'x');
+      for (char& c : suffix) c = kChars[pick(gen)];
+      std::string name = (out_.parent_path() / ("." + out_.filename().string() + ".crt-tmp." + suffix)).string();
+      if (make(name)) return name;
+      if (errno != EEXIST) throw_errno("creating " + quote(name));
+    }
+    throw Error("no free temporary name beside " + quote(out_.string()));
+  }
+
+  stdfs::path out_;
+  UniqueFd fd_;
+  std::string temp_;  ///< its name while it has one, and is not yet OUT
+};
+
 }  // namespace
 
 void export_oci_archive(const Store& store, const Image& im, const stdfs::path& out, const std::string& ref_name,
-                        const std::optional<AddedLayer>& changes, const std::function<void()>& checkpoint) {
+                        const std::optional<AddedLayer>& changes, const std::function<void()>& checkpoint,
+                        bool replace) {
   with_context("exporting " + im.id + " to " + quote(out.string()), [&] {
     std::string config = store.config_blob(im);
     WorkDir work(store.root() / "tmp", "export");
@@ -156,16 +235,8 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     if (!ref_name.empty()) md.annotations[std::string(oci::kRefNameAnnotation)] = ref_name;
     json index = {{"schemaVersion", 2}, {"mediaType", oci::kImageIndex}, {"manifests", json::array({oci::to_json(md)})}};
 
-    std::string tmp = out.string() + ".crt-tmp";
-    UniqueFd fd = fs::open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    struct Unlink {
-      std::string p;
-      bool keep = false;
-      ~Unlink() {
-        if (!keep) ::unlink(p.c_str());
-      }
-    } cleanup{tmp};
-    TarWriter tar(fd.get());
+    ArchiveFile file(out);
+    TarWriter tar(file.fd());
     tar.file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
     tar.file("index.json", json_text::dump(index));
     tar.dir("blobs");
@@ -180,9 +251,8 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       if (written.insert(l.digest).second) tar.file_from(layout_blob_path(l.digest), l.path, l.size, checkpoint);
     if (checkpoint) checkpoint();
     tar.close();
-    if (::fsync(fd.get()) < 0) throw_errno("syncing " + quote(tmp));
-    if (::rename(tmp.c_str(), out.c_str()) < 0) throw_errno("renaming " + quote(tmp));
-    cleanup.keep = true;
+    if (::fsync(file.fd()) < 0) throw_errno("syncing " + quote(out.string()));
+    file.commit(replace);
   });
 }
 

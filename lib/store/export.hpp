@@ -26,9 +26,11 @@ struct AddedLayer {
   std::set<std::string> leave_out;  ///< relative paths of `upper` not to archive
 };
 /// `checkpoint`, if set, is called often (before each write): what it throws
-/// ends the export, and leaves nothing of it behind.
+/// ends the export, and leaves nothing of it behind. `out` appears only
+/// once complete; without `replace`, an `out` that exists by then is an
+/// error.
 void export_oci_archive(const Store& store, const Image& im, const std::filesystem::path& out,
                         const std::string& ref_name, const std::optional<AddedLayer>& changes = std::nullopt,
-                        const std::function<void()>& checkpoint = {});
+                        const std::function<void()>& checkpoint = {}, bool replace = true);
 
 }  // namespace crt::store

@@ -57,6 +57,17 @@ class ExportTest : public PodTest {
     return false;
   }
 
+  /// What else than `out` itself its directory holds under its name.
+  static std::string beside(const std::string& out) {
+    std::string name = std::filesystem::path(out).filename();
+    std::string found;
+    for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(out).parent_path())) {
+      std::string n = e.path().filename();
+      if (n != name && n.find(name) != std::string::npos) found += n + " ";
+    }
+    return found;
+  }
+
   int runs_ = 0;
 };
 
@@ -261,7 +272,7 @@ TEST_F(ExportTest, AnInterruptedExportLeavesNothingBehind) {
     for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
       ADD_FAILURE() << "left behind: " << e.path();
     EXPECT_FALSE(std::filesystem::exists(out));
-    EXPECT_FALSE(std::filesystem::exists(out + ".crt-tmp"));
+    EXPECT_EQ(beside(out), "");
   }
   // SIGKILL leaves the work area's part to `crt image gc`, which says what
   // it was.
@@ -275,7 +286,44 @@ TEST_F(ExportTest, AnInterruptedExportLeavesNothingBehind) {
   EXPECT_THAT(r.out, HasSubstr(" and 1 leftover of interrupted work: ")) << r.err;
   for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
     ADD_FAILURE() << "left behind: " << e.path();
-  std::filesystem::remove(out + ".crt-tmp");
+  // The archive had no name yet.
+  EXPECT_EQ(beside(out), "");
+
+  // An OUT made while the export ran is kept without --overwrite.
+  Process late(crt_argv({"export", uuid, out}),
+               {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  ASSERT_TRUE(export_writes_into_the_store());
+  std::ofstream(out) << "precious";
+  r = late.wait();
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("exists (--overwrite replaces it)"));
+  EXPECT_EQ(read_file(out), "precious");
+  EXPECT_EQ(beside(out), "");
+}
+
+// Two exports to one OUT at once: each writes a file of its own, and OUT is
+// one whole archive.
+TEST_F(ExportTest, TwoExportsToOneFileAtOnce) {
+  std::string uuid = run_script("busybox", "head -c 50000000 /dev/urandom > /big");
+  std::string out = dir_ + "/both.tar";
+  Process a(crt_argv({"export", "--overwrite", uuid, out}));
+  Process b(crt_argv({"export", "--overwrite", uuid, out}));
+  Result ra = a.wait();
+  Result rb = b.wait();
+  EXPECT_EQ(ra.status, 0) << ra.err;
+  EXPECT_EQ(rb.status, 0) << rb.err;
+  EXPECT_EQ(run({"skopeo", "inspect", "oci-archive:" + out}).status, 0);
+  EXPECT_EQ(beside(out), "");
+  // Without --overwrite, one of them.
+  std::filesystem::remove(out);
+  Process c(crt_argv({"export", uuid, out}));
+  Process d(crt_argv({"export", uuid, out}));
+  Result rc = c.wait();
+  Result rd = d.wait();
+  EXPECT_EQ((rc.status == 0) + (rd.status == 0), 1) << rc.err << rd.err;
+  EXPECT_THAT(rc.err + rd.err, HasSubstr("exists (--overwrite replaces it)"));
+  EXPECT_EQ(run({"skopeo", "inspect", "oci-archive:" + out}).status, 0);
+  EXPECT_EQ(beside(out), "");
 }
 
 }  // namespace
