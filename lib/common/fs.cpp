@@ -16,15 +16,16 @@
 
 namespace crt::fs {
 
-std::string read_file(const stdfs::path& path) {
-  UniqueFd fd = open_fd(path, O_RDONLY);
+std::string read_file(const stdfs::path& path) { return read_fd(open_fd(path, O_RDONLY).get(), quote(path.string())); }
+
+std::string read_fd(int fd, const std::string& name) {
   std::string out;
   char buf[65536];
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw_errno("reading " + quote(path.string()));
+      throw_errno("reading " + name);
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));

@@ -16,6 +16,8 @@ namespace stdfs = std::filesystem;
 
 /// Reads a whole file.
 std::string read_file(const stdfs::path& path);
+/// All that is left to read from `fd`; errors say "reading `name`".
+std::string read_fd(int fd, const std::string& name);
 
 /// Whether a write must reach the disk before it becomes visible.
 enum class Durability {

@@ -150,7 +150,7 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
 std::string read_in_root(int root_fd, std::string_view path) {
   try {
     UniqueFd fd = fs::open_in_root(root_fd, path, O_RDONLY);
-    return fs::read_file("/proc/self/fd/" + std::to_string(fd.get()));
+    return fs::read_fd(fd.get(), quote(std::string(path)) + " in the rootfs");
   } catch (const SystemError& e) {
     if (e.code() == ENOENT) return {};
     throw;

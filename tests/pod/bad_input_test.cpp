@@ -71,6 +71,15 @@ TEST_F(BadInputTest, IdsSystemdRefuses) {
                        "supplementary group ID 65535 cannot run an app");
 }
 
+TEST_F(BadInputTest, AnImageFileThatCannotBeReadIsNamed) {
+  std::filesystem::create_directories(dir_ + "/rootfs/bin");
+  std::filesystem::create_directories(dir_ + "/rootfs/etc/group");
+  std::filesystem::copy_file("/bin/busybox", dir_ + "/rootfs/bin/busybox");
+  ASSERT_EQ(crt({"image", "import", dir_ + "/rootfs", "odd"}).status, 0);
+  expect_clean_failure({"run", "odd", "--exec=/bin/busybox", "--", "true"},
+                       "app 'odd': reading '/etc/group' in the rootfs: Is a directory");
+}
+
 // Should an app's unit still be one the pod's systemd refuses to load, the
 // pod ends at once with systemd's reason, rather than wait for an app that
 // never starts. (A hand-edited manifest stands in for such a unit.)
