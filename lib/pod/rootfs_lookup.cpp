@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -137,6 +138,10 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
   refuse_65535(*app.gid,
                app.group.empty() || parse_id(app.group) ? "group ID" : "group " + quote(app.group) + " has ID");
   for (auto g : app.supplementary_gids) refuse_65535(g, "supplementary group ID");
+  // The kernel's limit (NGROUPS_MAX); past it systemd fails the app, late.
+  if (long max = ::sysconf(_SC_NGROUPS_MAX); max > 0 && app.supplementary_gids.size() > static_cast<size_t>(max))
+    throw Error("the app's user would be in " + std::to_string(app.supplementary_gids.size()) +
+                " supplementary groups; the kernel allows " + std::to_string(max));
 
   std::string name = entry != nullptr ? entry->name : std::to_string(*app.uid);
   std::string home = entry != nullptr && !entry->home.empty() ? entry->home : (*app.uid == 0 ? "/root" : "/");

@@ -206,6 +206,20 @@ TEST(ResolveUser, TheSixteenBitMinusOneIsRefusedWhereverItComesFrom) {
   EXPECT_EQ(nobody.gid, 65536U);
 }
 
+TEST(ResolveUser, NoMoreSupplementaryGroupsThanTheKernelAllows) {
+  AppManifest a = app_as("0");
+  for (uint32_t g = 1; g <= 65537; ++g) a.supplementary_gids.push_back(g == 65535 ? 70000 : g);
+  try {
+    resolve_user(a, kPasswd, kGroup);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("in 65537 supplementary groups; the kernel allows 65536"), std::string::npos)
+        << e.what();
+  }
+  a.supplementary_gids.pop_back();
+  resolve_user(a, kPasswd, kGroup);
+}
+
 TEST(ResolveUser, ExistingEnvironmentWins) {
   AppManifest a = app_as("0");
   a.env = {{"HOME", "/custom"}, {"USER", "me"}};
