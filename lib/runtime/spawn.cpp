@@ -99,7 +99,9 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn) {
     pid_ = pid;
     return;
   }
-  // Only system calls from here: crt has threads. Nothing but crt's death
+  // Only system calls from here, as after any fork of a process that may
+  // have threads (today crt has one here; a D-Bus client may add some, and
+  // a lock held by one would never be released). Nothing but crt's death
   // ends it: every signal blocked (SIGKILL aside), and a session of its own,
   // so that what is sent to crt's process group (Ctrl-\, kill %1, timeout
   // -s KILL) does not take it along with crt.
