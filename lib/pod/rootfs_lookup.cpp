@@ -132,16 +132,30 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
   // systemd refuses a unit with the 16-bit -1 as User=, Group= or
   // SupplementaryGroups=; say so before anything starts.
   auto refuse_65535 = [](uint32_t id, const std::string& what) {
-    if (id == 65535) throw Error(what + " 65535 cannot run an app: systemd does not accept it (the 16-bit -1)");
+    if (id == 65535) throw Error(what + " cannot run an app: systemd does not accept ID 65535 (the 16-bit -1)");
   };
-  refuse_65535(*app.uid, app.user.empty() || parse_id(app.user) ? "user ID" : "user " + quote(app.user) + " has ID");
-  refuse_65535(*app.gid,
-               app.group.empty() || parse_id(app.group) ? "group ID" : "group " + quote(app.group) + " has ID");
-  for (auto g : app.supplementary_gids) refuse_65535(g, "supplementary group ID");
-  // The kernel's limit (NGROUPS_MAX); past it systemd fails the app, late.
-  if (long max = ::sysconf(_SC_NGROUPS_MAX); max > 0 && app.supplementary_gids.size() > static_cast<size_t>(max))
-    throw Error("the app's user would be in " + std::to_string(app.supplementary_gids.size()) +
-                " supplementary groups; the kernel allows " + std::to_string(max));
+  auto named = [](const char* kind, const std::string& name) {
+    return std::string(kind) + (name.empty() || parse_id(name) ? " ID 65535" : " " + quote(name) + " (ID 65535)");
+  };
+  refuse_65535(*app.uid, named("user", app.user));
+  refuse_65535(*app.gid, app.group.empty() && entry != nullptr
+                             ? "the group of user " + quote(entry->name) + " in the image's /etc/passwd (ID 65535)"
+                             : named("group", app.group));
+  for (auto g : app.supplementary_gids) refuse_65535(g, "supplementary group ID 65535");
+  // The kernel's limit (NGROUPS_MAX), which systemd also fills with the
+  // app's own group (but group 0): past it the app fails, late.
+  size_t groups = app.supplementary_gids.size();
+  if (*app.gid != 0 &&
+      std::find(app.supplementary_gids.begin(), app.supplementary_gids.end(), *app.gid) == app.supplementary_gids.end())
+    ++groups;
+  if (long max = ::sysconf(_SC_NGROUPS_MAX); max > 0 && groups > static_cast<size_t>(max)) {
+    std::string supplementary = std::to_string(app.supplementary_gids.size()) + " supplementary";
+    throw Error("the app's user would be in " +
+                (groups > app.supplementary_gids.size()
+                     ? std::to_string(groups) + " groups (its own and " + supplementary + " ones)"
+                     : supplementary + " groups") +
+                "; the kernel allows " + std::to_string(max));
+  }
 
   std::string name = entry != nullptr ? entry->name : std::to_string(*app.uid);
   std::string home = entry != nullptr && !entry->home.empty() ? entry->home : (*app.uid == 0 ? "/root" : "/");
@@ -154,7 +168,11 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
 
 std::string read_in_root(int root_fd, std::string_view path) {
   try {
-    UniqueFd fd = fs::open_in_root(root_fd, path, O_RDONLY);
+    // Not blocking on a FIFO; only a regular file is read.
+    UniqueFd fd = fs::open_in_root(root_fd, path, O_RDONLY | O_NONBLOCK);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0) throw_errno("reading " + quote(std::string(path)) + " in the rootfs");
+    if (!S_ISREG(st.st_mode)) throw Error(quote(std::string(path)) + " in the rootfs is not a regular file");
     return fs::read_fd(fd.get(), quote(std::string(path)) + " in the rootfs");
   } catch (const SystemError& e) {
     if (e.code() == ENOENT) return {};

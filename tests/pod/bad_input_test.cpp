@@ -77,7 +77,7 @@ TEST_F(BadInputTest, AnImageFileThatCannotBeReadIsNamed) {
   std::filesystem::copy_file("/bin/busybox", dir_ + "/rootfs/bin/busybox");
   ASSERT_EQ(crt({"image", "import", dir_ + "/rootfs", "odd"}).status, 0);
   expect_clean_failure({"run", "odd", "--exec=/bin/busybox", "--", "true"},
-                       "app 'odd': reading '/etc/group' in the rootfs: Is a directory");
+                       "app 'odd': '/etc/group' in the rootfs is not a regular file");
 }
 
 // Should an app's unit still be one the pod's systemd refuses to load, the

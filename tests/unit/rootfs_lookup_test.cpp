@@ -1,8 +1,8 @@
 #include "pod/rootfs_lookup.hpp"
 
 #include <fcntl.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -191,11 +191,11 @@ TEST(ResolveUser, TheSixteenBitMinusOneIsRefusedWhereverItComesFrom) {
       EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
     }
   };
-  refused(app_as("65535"), "user ID 65535 cannot run an app");
-  refused(app_as("ffff"), "user 'ffff' has ID 65535");
-  refused(app_as("odd"), "group ID 65535");
-  refused(app_as("0", "65535"), "group ID 65535");
-  refused(app_as("0", "ffffg"), "group 'ffffg' has ID 65535");
+  refused(app_as("65535"), "user ID 65535 cannot run an app: systemd does not accept ID 65535 (the 16-bit -1)");
+  refused(app_as("ffff"), "user 'ffff' (ID 65535) cannot run an app");
+  refused(app_as("odd"), "the group of user 'odd' in the image's /etc/passwd (ID 65535) cannot run an app");
+  refused(app_as("0", "65535"), "group ID 65535 cannot run an app");
+  refused(app_as("0", "ffffg"), "group 'ffffg' (ID 65535) cannot run an app");
   AppManifest supplementary = app_as("0");
   supplementary.supplementary_gids = {5, 65535};
   refused(supplementary, "supplementary group ID 65535");
@@ -218,6 +218,22 @@ TEST(ResolveUser, NoMoreSupplementaryGroupsThanTheKernelAllows) {
   }
   a.supplementary_gids.pop_back();
   resolve_user(a, kPasswd, kGroup);
+  // The app's own group counts too, but for group 0.
+  AppManifest b = app_as("0", "1");
+  b.supplementary_gids = a.supplementary_gids;
+  b.supplementary_gids.erase(b.supplementary_gids.begin());
+  b.supplementary_gids.push_back(70001);
+  try {
+    resolve_user(b, kPasswd, kGroup);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("in 65537 groups (its own and 65536 supplementary ones)"), std::string::npos)
+        << e.what();
+  }
+  b.supplementary_gids.pop_back();
+  resolve_user(b, kPasswd, kGroup);
+  b.supplementary_gids.push_back(1);  // its own again: no more groups
+  resolve_user(b, kPasswd, kGroup);
 }
 
 TEST(ResolveUser, ExistingEnvironmentWins) {
@@ -272,6 +288,20 @@ TEST_F(Rootfs, ReadInRoot) {
   EXPECT_EQ(read_in_root(fd_.get(), "/etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
   EXPECT_EQ(read_in_root(fd_.get(), "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
   EXPECT_EQ(read_in_root(fd_.get(), "/etc/group"), "") << "missing is empty";
+}
+
+TEST_F(Rootfs, ReadInRootReadsOnlyARegularFile) {
+  // A FIFO would block for ever.
+  ASSERT_EQ(::mkfifo((root() / "etc" / "group").c_str(), 0644), 0);
+  stdfs::create_directories(root() / "etc" / "dir");
+  for (const char* path : {"/etc/group", "/etc/dir"}) {
+    try {
+      read_in_root(fd_.get(), path);
+      ADD_FAILURE() << path << " was read";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), "'" + std::string(path) + "' in the rootfs is not a regular file");
+    }
+  }
 }
 
 TEST_F(Rootfs, ReadInRootNeverReadsAHostFile) {
