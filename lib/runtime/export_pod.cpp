@@ -94,11 +94,12 @@ std::optional<bool> unchanged_from_image(const stdfs::path& upper, const stdfs::
 /// its mounts (and the directories made for them) that the image lacks.
 /// They are part of running in a pod, not of the app's changes.
 std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest& app, const store::Store& store) {
-  // Where prepare-app put them: their paths resolved in the app's rootfs
-  // as it was (an image's /etc/resolv.conf may link to
-  // ../run/systemd/resolve/stub-resolv.conf, its /etc to usr/etc); a symlink
-  // crt makes is itself the mount point.
-  std::vector<stdfs::path> rootfs = {upper};
+  // Where prepare-app put them: their paths resolved in the image, as the
+  // rootfs was when the pod started (an image's /etc/resolv.conf may link
+  // to ../run/systemd/resolve/stub-resolv.conf, its /etc to usr/etc), not
+  // as the app may have left it; a symlink crt makes is itself the mount
+  // point.
+  std::vector<stdfs::path> rootfs;
   for (auto layer = app.image.layers.rbegin(); layer != app.image.layers.rend(); ++layer)
     rootfs.push_back(store.tree_path(*layer));
   auto where = [&](const std::string& target, bool follow_last) {
@@ -158,9 +159,23 @@ std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest&
   std::sort(dirs.begin(), dirs.end(), [](const stdfs::path& a, const stdfs::path& b) {
     return std::distance(a.begin(), a.end()) > std::distance(b.begin(), b.end());
   });
+  // One the image lacks is as crt made it (0755, or as systemd makes a
+  // directory of the skeleton), owned by root, without xattrs: else the app
+  // changed it.
+  auto as_made = [&](const stdfs::path& dir) {
+    struct stat st {};
+    if (::lstat((upper / dir).c_str(), &st) != 0 || st.st_uid != 0 || st.st_gid != 0) return false;
+    mode_t mode = st.st_mode & 07777;
+    bool skeleton_mode = std::any_of(std::begin(kSkeleton), std::end(kSkeleton), [&](const Skeleton& e) {
+      return e.links.empty() && dir == e.name && mode == e.mode;
+    });
+    auto xattrs = xattrs_of(upper / dir);
+    return (mode == 0755 || skeleton_mode) && xattrs && xattrs->empty();
+  };
   for (const auto& dir : dirs) {
     if (!stdfs::is_directory(stdfs::symlink_status(upper / dir, ec))) continue;
-    if (std::optional<bool> same = unchanged_from_image(upper, dir, app, store); same && !*same) continue;
+    std::optional<bool> same = unchanged_from_image(upper, dir, app, store);
+    if ((same && !*same) || (!same && !as_made(dir))) continue;
     bool only_ours = true;
     for (const auto& de : stdfs::directory_iterator(upper / dir, ec))
       only_ours = only_ours && out.count((dir / de.path().filename()).string()) != 0;

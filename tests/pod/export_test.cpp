@@ -157,6 +157,17 @@ TEST_F(ExportTest, MountPointsReachedThroughTheImagesSymlinksStayOut) {
   r = crt({"export", uuid, dir_ + "/var.tar"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(top_layer_listing(dir_ + "/var.tar"), "var/\nvar/note\n");
+  // The mount points are where they were when the pod started, whatever
+  // the app did to the links that led there.
+  uuid = run_script("linked:1", "rm /etc/resolv.conf && echo nameserver 192.0.2.1 > /etc/resolv.conf");
+  r = crt({"export", uuid, dir_ + "/resolv.tar"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(top_layer_listing(dir_ + "/resolv.tar"), "usr/\nusr/etc/\nusr/etc/resolv.conf\n");
+  // A directory crt made that the app changed is the app's.
+  uuid = run_script("linked:1", "chmod 700 /run");
+  r = crt({"export", uuid, dir_ + "/run.tar"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(top_layer_listing(dir_ + "/run.tar"), "run/\n");
 }
 
 TEST_F(ExportTest, AnExitedPodKeepsItsImageUntilItIsRemoved) {
