@@ -104,7 +104,7 @@ PodEntry find_pod(const stdfs::path& state_dir, const std::string& ref) {
     if (e.uuid == ref) return e;
   // A name is reused once its pod no longer runs (crt@NAME.service starts
   // a new pod of that name each time): it names the pod that holds it now,
-  // else (unless it is also a pod's UUID prefix) the latest that had it.
+  // else the latest that had it.
   const PodEntry* named = nullptr;
   std::string named_created;
   bool named_active = false;
@@ -123,8 +123,13 @@ PodEntry find_pod(const stdfs::path& state_dir, const std::string& ref) {
   std::vector<PodEntry> matches;
   for (const auto& e : all)
     if (e.uuid.rfind(ref, 0) == 0) matches.push_back(e);
-  // A name only pods that have ended had yields to a pod's UUID prefix.
-  if (named != nullptr && matches.size() != 1) return *named;
+  // A name only pods that have ended had neither shadows a pod's unique
+  // UUID prefix nor yields to it: crt rm must not guess.
+  if (named != nullptr && matches.size() == 1 && matches.front().uuid != named->uuid)
+    throw Error("pod " + quote(ref) + " is ambiguous: the name of pod " + named->uuid + " (" +
+                status_name(named->status()) + ") and a UUID prefix of pod " + matches.front().uuid +
+                "; give more of the UUID");
+  if (named != nullptr) return *named;
   if (matches.empty()) throw Error("no pod " + quote(ref));
   if (matches.size() > 1) {
     std::string which;

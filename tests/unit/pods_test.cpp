@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/error.hpp"
 #include "test_support.hpp"
 
 namespace crt::runtime {
@@ -75,6 +76,50 @@ TEST(ListPods, EveryStateAndWhetherItIsLocked) {
   ASSERT_NE(d, nullptr);
   EXPECT_EQ(d->dir_state, PodState::kExitedGarbage);
   EXPECT_FALSE(d->locked);
+}
+
+/// A pod named `name` in `state`, created at `created`.
+void make_named_pod(const stdfs::path& dir, const std::string& uuid, const std::string& name, PodState state,
+                    const std::string& created) {
+  PodDir pod = PodDir::create(dir, uuid);
+  pod::PodManifest m = manifest_for(uuid);
+  m.name = name;
+  m.created = created;
+  pod.write_manifest(m);
+  pod.move_to(state);
+}
+
+TEST(FindPod, ByUuidNameOrUniquePrefix) {
+  Scratch s;
+  make_named_pod(s.path(), "56ab81a0-0000-4000-8000-000000000001", "web", PodState::kExitedGarbage, "2026-01-01");
+  make_named_pod(s.path(), "56ab81a0-0000-4000-8000-000000000002", "web", PodState::kExitedGarbage, "2026-01-02");
+  make_named_pod(s.path(), "a2b120b2-0000-4000-8000-000000000003", "", PodState::kExitedGarbage, "2026-01-03");
+  EXPECT_EQ(find_pod(s.path(), "56ab81a0-0000-4000-8000-000000000001").uuid, "56ab81a0-0000-4000-8000-000000000001");
+  // The latest pod that had the name.
+  EXPECT_EQ(find_pod(s.path(), "web").uuid, "56ab81a0-0000-4000-8000-000000000002");
+  EXPECT_EQ(find_pod(s.path(), "a2").uuid, "a2b120b2-0000-4000-8000-000000000003");
+  EXPECT_THROW(find_pod(s.path(), "56ab"), Error);  // two pods
+  EXPECT_THROW(find_pod(s.path(), "nosuch"), Error);
+}
+
+// A name of a pod that has ended that is also another pod's unique UUID
+// prefix: crt does not guess which one is meant.
+TEST(FindPod, ANameThatIsAlsoAnotherPodsUuidPrefixIsAmbiguous) {
+  Scratch s;
+  make_named_pod(s.path(), "56ab81a0-0000-4000-8000-000000000001", "a2", PodState::kExitedGarbage, "2026-01-01");
+  make_named_pod(s.path(), "a2b120b2-0000-4000-8000-000000000002", "", PodState::kExitedGarbage, "2026-01-02");
+  try {
+    find_pod(s.path(), "a2");
+    ADD_FAILURE() << "not ambiguous";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "pod 'a2' is ambiguous: the name of pod 56ab81a0-0000-4000-8000-000000000001 (exited garbage) and a UUID "
+              "prefix of pod a2b120b2-0000-4000-8000-000000000002; give more of the UUID");
+  }
+  EXPECT_EQ(find_pod(s.path(), "a2b").uuid, "a2b120b2-0000-4000-8000-000000000002");
+  // A pod that holds the name now (prepared, say) is the one it names.
+  make_named_pod(s.path(), "56ab81a0-0000-4000-8000-000000000003", "a2", PodState::kPrepared, "2026-01-03");
+  EXPECT_EQ(find_pod(s.path(), "a2").uuid, "56ab81a0-0000-4000-8000-000000000003");
 }
 
 TEST(PodsUsingImage, LivePodsPinTheirImagesAndStage1) {
