@@ -253,7 +253,11 @@ UnitFile default_target(const PodManifest& pod) {
       // reason on the console; a want would be dropped and the pod would
       // wait for an app that never starts.
       .set("Requires", apps)
-      .set("After", "systemd-journald.service " + apps);
+      .set("After", "systemd-journald.service " + apps)
+      // And the target goes once reached (nothing needs it): an app's
+      // restart would otherwise restart it too, and so start again the
+      // apps it requires that have ended.
+      .set("StopWhenUnneeded", "yes");
   return u;
 }
 

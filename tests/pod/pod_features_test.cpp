@@ -147,6 +147,16 @@ TEST_F(PodFeaturesTest, RestartOnFailureUntilTheAppSucceeds) {
   EXPECT_THAT(r.out, HasSubstr("app-busybox=0\napp-busybox-restarts=2\n"));
 }
 
+// An app's restart restarts nothing else: an app of the pod that has ended
+// is not run again.
+TEST_F(PodFeaturesTest, ARestartRunsNoOtherAppAgain) {
+  Result r = crt({"run", "--net=none", "busybox", "--name=once", "--", "/bin/echo", "ran once", "---", "busybox",
+                  "--name=flaky", "--restart=on-failure", "--", "/bin/sh", "-c",
+                  "sleep 0.5; if [ -e /tried ]; then echo ok; else touch /tried; echo fails; exit 1; fi"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "once: ran once\nflaky: fails\nflaky: ok\n");
+}
+
 TEST_F(PodFeaturesTest, RestartGivesUpAtTheStartLimit) {
   Result r = crt({"run", "--net=none", "busybox", "--restart=always", "--", "/bin/sh", "-c", "echo try; exit 3"});
   EXPECT_EQ(r.status, 3) << r.err;
