@@ -142,12 +142,10 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
                              ? "the group of user " + quote(entry->name) + " in the image's /etc/passwd (ID 65535)"
                              : named("group", app.group));
   for (auto g : app.supplementary_gids) refuse_65535(g, "supplementary group ID 65535");
-  // The kernel's limit (NGROUPS_MAX), which systemd also fills with the
-  // app's own group (but group 0): past it the app fails, late.
-  size_t groups = app.supplementary_gids.size();
-  if (*app.gid != 0 &&
-      std::find(app.supplementary_gids.begin(), app.supplementary_gids.end(), *app.gid) == app.supplementary_gids.end())
-    ++groups;
+  // The kernel's limit (NGROUPS_MAX), which systemd fills with the app's
+  // own group (but group 0) and then every supplementary one, repeats
+  // included: past it the app fails, late.
+  size_t groups = app.supplementary_gids.size() + (*app.gid != 0 ? 1 : 0);
   if (long max = ::sysconf(_SC_NGROUPS_MAX); max > 0 && groups > static_cast<size_t>(max)) {
     std::string supplementary = std::to_string(app.supplementary_gids.size()) + " supplementary";
     throw Error("the app's user would be in " +
@@ -168,12 +166,15 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
 
 std::string read_in_root(int root_fd, std::string_view path) {
   try {
-    // Not blocking on a FIFO; only a regular file is read.
-    UniqueFd fd = fs::open_in_root(root_fd, path, O_RDONLY | O_NONBLOCK);
+    // Only a regular file is opened for reading: a FIFO would block, a
+    // device's open could act on the host's device.
+    std::string what = quote(std::string(path)) + " in the rootfs";
+    UniqueFd where = fs::open_in_root(root_fd, path, O_PATH);
     struct stat st {};
-    if (::fstat(fd.get(), &st) < 0) throw_errno("reading " + quote(std::string(path)) + " in the rootfs");
-    if (!S_ISREG(st.st_mode)) throw Error(quote(std::string(path)) + " in the rootfs is not a regular file");
-    return fs::read_fd(fd.get(), quote(std::string(path)) + " in the rootfs");
+    if (::fstat(where.get(), &st) < 0) throw_errno("reading " + what);
+    if (!S_ISREG(st.st_mode)) throw Error(what + " is not a regular file");
+    UniqueFd fd = fs::open_fd("/proc/self/fd/" + std::to_string(where.get()), O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    return fs::read_fd(fd.get(), what);
   } catch (const SystemError& e) {
     if (e.code() == ENOENT) return {};
     throw;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -232,8 +233,9 @@ TEST(ResolveUser, NoMoreSupplementaryGroupsThanTheKernelAllows) {
   }
   b.supplementary_gids.pop_back();
   resolve_user(b, kPasswd, kGroup);
-  b.supplementary_gids.push_back(1);  // its own again: no more groups
-  resolve_user(b, kPasswd, kGroup);
+  // Its own group again counts again (systemd keeps repeats).
+  b.supplementary_gids.push_back(1);
+  EXPECT_THROW(resolve_user(b, kPasswd, kGroup), Error);
 }
 
 TEST(ResolveUser, ExistingEnvironmentWins) {
@@ -294,12 +296,16 @@ TEST_F(Rootfs, ReadInRootReadsOnlyARegularFile) {
   // A FIFO would block for ever.
   ASSERT_EQ(::mkfifo((root() / "etc" / "group").c_str(), 0644), 0);
   stdfs::create_directories(root() / "etc" / "dir");
-  for (const char* path : {"/etc/group", "/etc/dir"}) {
+  std::vector<std::string> paths = {"/etc/group", "/etc/dir"};
+  // A device's open would act on the host's device (here /dev/null's).
+  if (::mknod((root() / "etc" / "passwd-dev").c_str(), S_IFCHR | 0644, makedev(1, 3)) == 0)
+    paths.emplace_back("/etc/passwd-dev");
+  for (const auto& path : paths) {
     try {
       read_in_root(fd_.get(), path);
       ADD_FAILURE() << path << " was read";
     } catch (const Error& e) {
-      EXPECT_EQ(std::string(e.what()), "'" + std::string(path) + "' in the rootfs is not a regular file");
+      EXPECT_EQ(std::string(e.what()), "'" + path + "' in the rootfs is not a regular file");
     }
   }
 }
