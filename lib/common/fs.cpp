@@ -1,5 +1,6 @@
 #include "common/fs.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -8,13 +9,22 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <dirent.h>
+#include <random>
 #include <utility>
 #include <vector>
 
 #include "common/error.hpp"
 
 namespace crt::fs {
+
+std::string random_suffix() {
+  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937 gen{std::random_device{}()};
+  std::uniform_int_distribution<size_t> pick(0, sizeof kChars - 2);
+  std::string s(6, 'x');
+  for (char& c : s) c = kChars[pick(gen)];
+  return s;
+}
 
 std::string read_file(const stdfs::path& path) { return read_fd(open_fd(path, O_RDONLY).get(), quote(path.string())); }
 

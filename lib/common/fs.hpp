@@ -60,6 +60,9 @@ int open_beneath(int dir_fd, const char* path, int flags);
 /// there would (openat2 RESOLVE_IN_ROOT): symlinks and ".." never leave it.
 UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode = 0);
 
+/// Six random letters and digits, for a name of one's own beside others'.
+std::string random_suffix();
+
 /// A directory removed on destruction unless released.
 class TempDir {
  public:

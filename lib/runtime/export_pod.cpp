@@ -224,7 +224,7 @@ std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, c
     store::export_oci_archive(
         store, *im, req.out, req.ref_name,
         store::AddedLayer{upper, "crt export --app=" + app.name + " " + e.uuid, crt_made(upper, app, store)},
-        check_interrupted, req.overwrite);
+        check_interrupted, req.overwrite ? store::Replace::kYes : store::Replace::kNo);
     return app.name;
   });
 }

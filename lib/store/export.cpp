@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <set>
 
 #include "common/clock.hpp"
@@ -106,7 +106,7 @@ class ArchiveFile {
     if (raw < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
       throw_errno("creating " + quote(out_.string()));
     if (raw < 0) {
-      temp_ = fresh_name([&](const std::string& name) {
+      temp_ = fresh_name("creating", [&](const std::string& name) {
         raw = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         return raw >= 0;
       });
@@ -121,46 +121,44 @@ class ArchiveFile {
 
   [[nodiscard]] int fd() const { return fd_.get(); }
 
-  /// Names it OUT; an OUT made meanwhile is replaced only with `replace`.
-  void commit(bool replace) {
+  /// Names it OUT; an OUT made meanwhile is replaced only with kYes.
+  void commit(Replace replace) {
     if (temp_.empty()) {
       std::string self = "/proc/self/fd/" + std::to_string(fd_.get());
       auto link_as = [&](const std::string& name) {
         return ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0;
       };
-      if (!replace) {
-        if (link_as(out_)) return;
-        if (errno == EEXIST) throw Error(quote(out_.string()) + " exists (--overwrite replaces it)");
-        throw_errno("naming " + quote(out_.string()));
+      if (replace == Replace::kNo) {
+        if (!link_as(out_)) fail_naming();
+        return;
       }
-      temp_ = fresh_name(link_as);
+      temp_ = fresh_name("linking", link_as);
     }
-    if (replace) {
+    if (replace == Replace::kYes) {
       if (::rename(temp_.c_str(), out_.c_str()) < 0)
         throw_errno("renaming " + quote(temp_) + " to " + quote(out_.string()));
-    } else {
-      if (::link(temp_.c_str(), out_.c_str()) < 0) {
-        if (errno == EEXIST) throw Error(quote(out_.string()) + " exists (--overwrite replaces it)");
-        throw_errno("naming " + quote(out_.string()));
-      }
+    } else if (::renameat2(AT_FDCWD, temp_.c_str(), AT_FDCWD, out_.c_str(), RENAME_NOREPLACE) < 0) {
+      // A file system without RENAME_NOREPLACE: a link cannot replace either.
+      if (errno != EINVAL || ::link(temp_.c_str(), out_.c_str()) < 0) fail_naming();
       ::unlink(temp_.c_str());
     }
     temp_.clear();
   }
 
  private:
+  [[noreturn]] void fail_naming() const {
+    if (errno == EEXIST) throw Error(quote(out_.string()) + " exists (--overwrite replaces it)");
+    throw_errno("naming " + quote(out_.string()));
+  }
+
   /// A hidden name beside OUT that `make` could take (it fails with EEXIST
-  /// for a name in use).
-  std::string fresh_name(const std::function<bool(const std::string&)>& make) {
-    static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    std::mt19937 gen{std::random_device{}()};
-    std::uniform_int_distribution<size_t> pick(0, sizeof kChars - 2);
+  /// for a name in use); `doing` says what `make` does, for errors.
+  std::string fresh_name(const char* doing, const std::function<bool(const std::string&)>& make) {
     for (int attempt = 0; attempt < 100; ++attempt) {
-      std::string suffix(6, 'x');
-      for (char& c : suffix) c = kChars[pick(gen)];
-      std::string name = (out_.parent_path() / ("." + out_.filename().string() + ".crt-tmp." + suffix)).string();
+      std::string name =
+          (out_.parent_path() / ("." + out_.filename().string() + ".crt-tmp." + fs::random_suffix())).string();
       if (make(name)) return name;
-      if (errno != EEXIST) throw_errno("creating " + quote(name));
+      if (errno != EEXIST) throw_errno(std::string(doing) + " " + quote(name));
     }
     throw Error("no free temporary name beside " + quote(out_.string()));
   }
@@ -174,7 +172,7 @@ class ArchiveFile {
 
 void export_oci_archive(const Store& store, const Image& im, const stdfs::path& out, const std::string& ref_name,
                         const std::optional<AddedLayer>& changes, const std::function<void()>& checkpoint,
-                        bool replace) {
+                        Replace replace) {
   with_context("exporting " + im.id + " to " + quote(out.string()), [&] {
     std::string config = store.config_blob(im);
     WorkDir work(store.root() / "tmp", "export");

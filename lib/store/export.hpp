@@ -25,12 +25,15 @@ struct AddedLayer {
   std::string created_by;       ///< for the image history
   std::set<std::string> leave_out;  ///< relative paths of `upper` not to archive
 };
+/// Whether an export replaces a file of its name.
+enum class Replace { kNo, kYes };
+
 /// `checkpoint`, if set, is called often (before each write): what it throws
 /// ends the export, and leaves nothing of it behind. `out` appears only
-/// once complete; without `replace`, an `out` that exists by then is an
+/// once complete; with Replace::kNo, an `out` that exists by then is an
 /// error.
 void export_oci_archive(const Store& store, const Image& im, const std::filesystem::path& out,
                         const std::string& ref_name, const std::optional<AddedLayer>& changes = std::nullopt,
-                        const std::function<void()>& checkpoint = {}, bool replace = true);
+                        const std::function<void()>& checkpoint = {}, Replace replace = Replace::kYes);
 
 }  // namespace crt::store

@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <random>
-
 #include "common/error.hpp"
 #include "common/fs.hpp"
 
@@ -13,22 +11,9 @@ namespace crt::store {
 
 namespace stdfs = std::filesystem;
 
-namespace {
-
-std::string random_suffix() {
-  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  thread_local std::mt19937 gen{std::random_device{}()};
-  std::uniform_int_distribution<size_t> pick(0, sizeof kChars - 2);
-  std::string s(6, 'x');
-  for (char& c : s) c = kChars[pick(gen)];
-  return s;
-}
-
-}  // namespace
-
 WorkDir::WorkDir(const stdfs::path& tmp, const std::string& prefix) {
   for (int attempt = 0; attempt < 100; ++attempt) {
-    stdfs::path dir = tmp / (prefix + "." + random_suffix());
+    stdfs::path dir = tmp / (prefix + "." + fs::random_suffix());
     std::string lockfile = dir.string() + ".lock";
     // The lock file is ours alone (O_EXCL) and locked before the directory
     // exists: remove_abandoned_work() only removes directories whose lock

@@ -38,7 +38,7 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
     // Ctrl-C or a SIGTERM ends the export at its next write, and it removes
     // what it wrote.
     runtime::SignalBlock signals;
-    store::export_oci_archive(s, *im, a->out, name, std::nullopt, runtime::check_interrupted);
+    store::export_oci_archive(s, *im, a->out, name, std::nullopt, runtime::check_interrupted, store::Replace::kYes);
   });
 }
 
