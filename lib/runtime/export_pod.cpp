@@ -79,8 +79,7 @@ std::optional<bool> unchanged_from_image(const stdfs::path& upper, const stdfs::
     stdfs::path upper_dir = upper / rel;
     struct stat up {};
     if (::lstat(upper_dir.c_str(), &up) != 0) return false;
-    char opaque = 0;
-    if (::lgetxattr(upper_dir.c_str(), "trusted.overlay.opaque", &opaque, 1) == 1 && opaque == 'y') return false;
+    if (store::is_overlay_opaque(upper_dir)) return false;
     if (!S_ISDIR(im.st_mode) || im.st_mode != up.st_mode || im.st_uid != up.st_uid || im.st_gid != up.st_gid)
       return false;
     auto a = xattrs_of(upper_dir);
@@ -90,36 +89,67 @@ std::optional<bool> unchanged_from_image(const stdfs::path& upper, const stdfs::
   return std::nullopt;
 }
 
+/// The skeleton of a root file system the pod's systemd gives each app's
+/// root (base_filesystem_create()) where the image lacks it: directories
+/// (with the modes of systemd 252 and later) and links into /usr.
+struct SkeletonEntry {
+  const char* name;
+  std::vector<mode_t> modes;            // a directory's
+  std::vector<std::string_view> links;  // or a symlink to one of these
+};
+const std::vector<SkeletonEntry>& skeleton() {
+  static const std::vector<SkeletonEntry> entries = {
+      {"bin", {}, {"usr/bin"}},   {"lib", {}, {"usr/lib"}},
+      {"sbin", {}, {"usr/sbin"}}, {"lib64", {}, {"usr/lib/x86_64-linux-gnu", "usr/lib64", "usr/lib"}},
+      {"root", {0750, 0755}, {}}, {"usr", {0755}, {}},
+      {"var", {0755}, {}},        {"etc", {0755}, {}},
+      {"proc", {0555, 0755}, {}}, {"sys", {0555, 0755}, {}},
+      {"dev", {0555, 0755}, {}},  {"run", {0555, 0755}, {}},
+  };
+  return entries;
+}
+
 /// What crt itself made in the app's upper directory: the mount points of
 /// its mounts (and the directories made for them) that the image lacks.
 /// They are part of running in a pod, not of the app's changes.
 std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest& app, const store::Store& store) {
+  // The image's layers, the topmost first.
+  std::vector<stdfs::path> image;
+  for (auto layer = app.image.layers.rbegin(); layer != app.image.layers.rend(); ++layer)
+    image.push_back(store.tree_path(*layer));
   // Where prepare-app put them: their paths resolved in the image, as the
   // rootfs was when the pod started (an image's /etc/resolv.conf may link
   // to ../run/systemd/resolve/stub-resolv.conf, its /etc to usr/etc), not
-  // as the app may have left it; a symlink crt makes is itself the mount
-  // point.
-  std::vector<stdfs::path> rootfs;
-  for (auto layer = app.image.layers.rbegin(); layer != app.image.layers.rend(); ++layer)
-    rootfs.push_back(store.tree_path(*layer));
+  // as the app may have left it. A symlink or a device node crt makes is
+  // itself the mount point.
   auto where = [&](const std::string& target, bool follow_last) {
-    if (follow_last) return store::resolve_in_union(rootfs, target);
+    if (follow_last) return store::resolve_in_union(image, target);
     stdfs::path p = stdfs::path(target).lexically_normal();
-    std::string parent = store::resolve_in_union(rootfs, p.parent_path().string());
+    std::string parent = store::resolve_in_union(image, p.parent_path().string());
     return (stdfs::path(parent) / p.filename()).string();
   };
   std::vector<std::string> targets;
-  for (const auto& op : mount::app_mount_plan())
-    targets.push_back(where(op.target, op.kind != mount::MountOp::Kind::kSymlink));
+  // What is below crt's own file systems (/dev, /proc, /sys) never reached
+  // the upper directory; the image's links there were hidden.
+  std::vector<stdfs::path> mounted;
+  auto below_mounted = [&](const std::string& target) {
+    stdfs::path t = stdfs::path(target).lexically_normal();
+    return std::any_of(mounted.begin(), mounted.end(), [&](const stdfs::path& m) {
+      auto [end, rest] = std::mismatch(m.begin(), m.end(), t.begin(), t.end());
+      return end == m.end() && rest != t.end();
+    });
+  };
+  using Kind = mount::MountOp::Kind;
+  for (const auto& op : mount::app_mount_plan()) {
+    if (below_mounted(op.target)) continue;
+    targets.push_back(where(op.target, op.kind != Kind::kSymlink && op.kind != Kind::kDevice));
+    if (op.kind == Kind::kTmpfs || op.kind == Kind::kSysfs || op.kind == Kind::kRecursiveBind)
+      mounted.emplace_back(stdfs::path(op.target).lexically_normal());
+  }
   for (const auto& m : app.mounts) targets.push_back(where(m.target, true));
   // The pod's systemd makes this in every service's root, for "systemctl bind".
   targets.push_back(where("/run/systemd/incoming", true));
-  auto in_image = [&](const std::string& rel) {
-    std::error_code ec;
-    for (const auto& layer : app.image.layers)
-      if (stdfs::exists(stdfs::symlink_status(store.tree_path(layer) / rel, ec))) return true;
-    return false;
-  };
+  auto in_image = [&](const std::string& rel) { return store::exists_in_union(image, rel); };
   std::set<std::string> out;
   std::set<stdfs::path> parents;
   std::error_code ec;
@@ -129,24 +159,13 @@ std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest&
     out.insert(t);
     for (stdfs::path dir = stdfs::path(t).parent_path(); !dir.empty(); dir = dir.parent_path()) parents.insert(dir);
   }
-  // The pod's systemd gives each app's root the skeleton of a root
-  // filesystem (base_filesystem_create()): what the image lacks of it, as
-  // systemd made it, is not the app's either.
-  struct Skeleton {
-    const char* name;
-    mode_t mode;                          // a directory's
-    std::vector<std::string_view> links;  // or a symlink to one of these
-  };
-  static const Skeleton kSkeleton[] = {
-      {"bin", 0, {"usr/bin"}}, {"lib", 0, {"usr/lib"}}, {"root", 0750, {}}, {"sbin", 0, {"usr/sbin"}},
-      {"usr", 0755, {}},       {"var", 0755, {}},       {"etc", 0755, {}},  {"proc", 0555, {}},
-      {"sys", 0555, {}},       {"dev", 0555, {}},       {"run", 0555, {}},  {"lib64", 0, {"usr/lib64", "usr/lib"}}};
-  for (const auto& entry : kSkeleton) {
+  // systemd's skeleton is not the app's either, as systemd made it.
+  for (const auto& entry : skeleton()) {
     struct stat st {};
     if (in_image(entry.name) || ::lstat((upper / entry.name).c_str(), &st) != 0 || st.st_uid != 0 || st.st_gid != 0)
       continue;
     if (entry.links.empty()) {
-      if (S_ISDIR(st.st_mode) && (st.st_mode & 07777) == entry.mode) parents.insert(entry.name);
+      if (S_ISDIR(st.st_mode)) parents.insert(entry.name);
     } else if (S_ISLNK(st.st_mode)) {
       std::string target = stdfs::read_symlink(upper / entry.name, ec).string();
       if (!ec && std::find(entry.links.begin(), entry.links.end(), target) != entry.links.end()) out.insert(entry.name);
@@ -159,18 +178,20 @@ std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest&
   std::sort(dirs.begin(), dirs.end(), [](const stdfs::path& a, const stdfs::path& b) {
     return std::distance(a.begin(), a.end()) > std::distance(b.begin(), b.end());
   });
-  // One the image lacks is as crt made it (0755, or as systemd makes a
-  // directory of the skeleton), owned by root, without xattrs: else the app
-  // changed it.
+  // One the image lacks is as crt made it (0755, or a mode systemd gives a
+  // directory of the skeleton), owned by root, without xattrs but the
+  // security module's label: else the app changed it.
   auto as_made = [&](const stdfs::path& dir) {
     struct stat st {};
     if (::lstat((upper / dir).c_str(), &st) != 0 || st.st_uid != 0 || st.st_gid != 0) return false;
     mode_t mode = st.st_mode & 07777;
-    bool skeleton_mode = std::any_of(std::begin(kSkeleton), std::end(kSkeleton), [&](const Skeleton& e) {
-      return e.links.empty() && dir == e.name && mode == e.mode;
+    bool skeleton_mode = std::any_of(skeleton().begin(), skeleton().end(), [&](const SkeletonEntry& e) {
+      return dir == e.name && std::find(e.modes.begin(), e.modes.end(), mode) != e.modes.end();
     });
     auto xattrs = xattrs_of(upper / dir);
-    return (mode == 0755 || skeleton_mode) && xattrs && xattrs->empty();
+    return (mode == 0755 || skeleton_mode) && xattrs && std::all_of(xattrs->begin(), xattrs->end(), [](const auto& x) {
+             return x.first.rfind("security.", 0) == 0;
+           });
   };
   for (const auto& dir : dirs) {
     if (!stdfs::is_directory(stdfs::symlink_status(upper / dir, ec))) continue;

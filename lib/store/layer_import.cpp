@@ -192,7 +192,7 @@ class DirectoryReader {
     stdfs::path full = root_ / rel;
     struct stat st {};
     if (::lstat(full.c_str(), &st) < 0) throw_errno("inspecting " + quote(full.string()));
-    if (kind_ == TreeKind::kOverlayUpper && S_ISCHR(st.st_mode) && st.st_rdev == 0) {
+    if (kind_ == TreeKind::kOverlayUpper && is_overlay_whiteout(st)) {
       // overlayfs's whiteout: a 0/0 character device where NAME was.
       auto slash = rel.rfind('/');
       std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash + 1);

@@ -1,10 +1,11 @@
 #include "store/layer_view.hpp"
 
 #include <sys/stat.h>
-#include <sys/xattr.h>
 
 #include <deque>
 #include <optional>
+
+#include "store/whiteout.hpp"
 
 namespace crt::store {
 
@@ -14,13 +15,6 @@ struct Entry {
   stdfs::path path;
   struct stat st;
 };
-
-bool is_whiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == 0; }
-
-bool is_opaque(const stdfs::path& dir) {
-  char v = 0;
-  return ::lgetxattr(dir.c_str(), "trusted.overlay.opaque", &v, 1) == 1 && v == 'y';
-}
 
 /// The entry the union shows at `parts` (each component an existing
 /// directory but maybe the last), or nothing.
@@ -37,13 +31,13 @@ std::optional<Entry> look_up(const std::vector<stdfs::path>& dirs, const std::ve
       stdfs::path p = *d / rel;
       struct stat st {};
       if (::lstat(p.c_str(), &st) != 0) continue;
-      if (is_whiteout(st)) break;
+      if (is_overlay_whiteout(st)) break;
       if (!top) top = Entry{p, st};
       // Anything but a directory hides what is below it; so does an opaque
       // directory.
       if (!S_ISDIR(st.st_mode)) break;
       below.push_back(d);
-      if (is_opaque(p)) break;
+      if (is_overlay_opaque(p)) break;
     }
     if (!top) return std::nullopt;
     stack = std::move(below);
@@ -64,6 +58,13 @@ void push_front_components(std::deque<std::string>& todo, std::string_view path)
 }
 
 }  // namespace
+
+bool exists_in_union(const std::vector<stdfs::path>& dirs, const std::string& path) {
+  std::vector<std::string> parts;
+  for (const auto& p : stdfs::path(path).lexically_normal().relative_path())
+    if (!p.empty() && p != ".") parts.push_back(p.string());
+  return !parts.empty() && look_up(dirs, parts).has_value();
+}
 
 std::string resolve_in_union(const std::vector<stdfs::path>& dirs, std::string_view path) {
   // As the kernel's limit of symlinks in one lookup.

@@ -19,7 +19,13 @@ namespace stdfs = std::filesystem;
 /// component does not exist the rest is taken as it is.
 ///
 /// Returns the path relative to the union's root, clean ("a/b", "" for the
-/// root), none of whose existing components is a symlink.
+/// root), none of whose existing components is a symlink (unless more than
+/// 40 links were met: the rest is then taken as it is).
 std::string resolve_in_union(const std::vector<stdfs::path>& dirs, std::string_view path);
+
+/// Whether the union of `dirs` (as above) shows an entry at `path`, taken as
+/// it is (no symlink followed): deleted by a whiteout or hidden below an
+/// opaque directory is not there.
+bool exists_in_union(const std::vector<stdfs::path>& dirs, const std::string& path);
 
 }  // namespace crt::store

@@ -89,4 +89,11 @@ bool is_overlay_xattr(std::string_view name) {
   return name.substr(0, 16) == "trusted.overlay." || name.substr(0, 13) == "user.overlay.";
 }
 
+bool is_overlay_whiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == 0; }
+
+bool is_overlay_opaque(const std::filesystem::path& dir) {
+  char v = 0;
+  return ::lgetxattr(dir.c_str(), "trusted.overlay.opaque", &v, 1) == 1 && v == 'y';
+}
+
 }  // namespace crt::store

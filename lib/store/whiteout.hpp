@@ -1,5 +1,8 @@
 #pragma once
 
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -29,6 +32,12 @@ void make_overlay_whiteout(int root_fd, const std::string& dir, const std::strin
 
 /// The overlayfs form of an opaque directory: trusted.overlay.opaque=y.
 void make_overlay_opaque(int root_fd, const std::string& dir);
+
+/// Whether a file is overlayfs's whiteout (a 0/0 character device).
+bool is_overlay_whiteout(const struct stat& st);
+
+/// Whether the directory `dir` is overlayfs-opaque (trusted.overlay.opaque=y).
+bool is_overlay_opaque(const std::filesystem::path& dir);
 
 /// Whether an xattr name belongs to overlayfs itself (a layer may not set it:
 /// it would change what the overlay shows).

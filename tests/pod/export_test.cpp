@@ -146,6 +146,9 @@ TEST_F(ExportTest, MountPointsReachedThroughTheImagesSymlinksStayOut) {
   std::filesystem::create_symlink("usr/etc", rootfs + "/etc");
   std::filesystem::create_symlink("../../run/systemd/resolve/stub-resolv.conf", rootfs + "/usr/etc/resolv.conf");
   std::ofstream(rootfs + "/usr/etc/passwd") << "root:x:0:0:root:/:/bin/sh\n";
+  // Hidden by the pod's /dev: the app never saw this link.
+  std::filesystem::create_directories(rootfs + "/dev");
+  std::filesystem::create_symlink("/run/shm", rootfs + "/dev/shm");
   ASSERT_EQ(crt({"image", "import", rootfs, "linked:1"}).status, 0);
   std::string uuid = run_script("linked:1", "echo kept > /note");
   Result r = crt({"export", uuid, dir_ + "/out.tar"});
@@ -168,6 +171,11 @@ TEST_F(ExportTest, MountPointsReachedThroughTheImagesSymlinksStayOut) {
   r = crt({"export", uuid, dir_ + "/run.tar"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(top_layer_listing(dir_ + "/run.tar"), "run/\n");
+  // What the app wrote where an image's link under /dev pointed is its own.
+  uuid = run_script("linked:1", "mkdir -p /run/shm && echo x > /run/shm/x");
+  r = crt({"export", uuid, dir_ + "/shm.tar"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(top_layer_listing(dir_ + "/shm.tar"), "run/\nrun/shm/\nrun/shm/x\n");
 }
 
 TEST_F(ExportTest, AnExitedPodKeepsItsImageUntilItIsRemoved) {

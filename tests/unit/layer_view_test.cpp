@@ -4,6 +4,11 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
 
 #include "test_support.hpp"
 
@@ -28,11 +33,13 @@ class LayerView : public ::testing::Test {
   }
   void whiteout(const std::string& tree, const std::string& path) const {
     stdfs::create_directories((s_ / tree / path).parent_path());
-    ASSERT_EQ(::mknod((s_ / tree / path).c_str(), S_IFCHR | 0000, makedev(0, 0)), 0);
+    if (::mknod((s_ / tree / path).c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0)
+      throw std::runtime_error("mknod " + path + ": " + std::strerror(errno));
   }
   void opaque(const std::string& tree, const std::string& path) const {
     stdfs::create_directories(s_ / tree / path);
-    ASSERT_EQ(::setxattr((s_ / tree / path).c_str(), "trusted.overlay.opaque", "y", 1, 0), 0);
+    if (::setxattr((s_ / tree / path).c_str(), "trusted.overlay.opaque", "y", 1, 0) != 0)
+      throw std::runtime_error("setxattr " + path + ": " + std::strerror(errno));
   }
   Scratch s_;
 };
@@ -65,6 +72,7 @@ TEST_F(LayerView, SymlinksAreFollowedInsideTheUnion) {
 }
 
 TEST_F(LayerView, UpperEntriesWhiteoutsAndOpaqueDirectoriesHideWhatIsBelow) {
+  if (::geteuid() != 0) GTEST_SKIP() << "whiteouts (0/0 devices) and trusted.* xattrs need root";
   link("base", "etc/resolv.conf", "../run/stub");
   // The app replaced the link with a file.
   write_text(s_ / "upper/etc/resolv.conf", "");
@@ -83,6 +91,25 @@ TEST_F(LayerView, UpperEntriesWhiteoutsAndOpaqueDirectoriesHideWhatIsBelow) {
   link("base", "opt/link", "/usr");
   write_text(s_ / "top/opt", "");
   EXPECT_EQ(resolve("/opt/link"), "opt/link");
+}
+
+TEST_F(LayerView, WhatTheUnionShowsExists) {
+  if (::geteuid() != 0) GTEST_SKIP() << "whiteouts (0/0 devices) and trusted.* xattrs need root";
+  write_text(s_ / "base/etc/hosts", "");
+  write_text(s_ / "base/etc/hostname", "");
+  write_text(s_ / "base/srv/data/f", "");
+  link("base", "lnk", "/nowhere");
+  EXPECT_TRUE(exists_in_union(dirs(), "etc/hosts"));
+  EXPECT_TRUE(exists_in_union(dirs(), "/etc/hosts"));
+  EXPECT_TRUE(exists_in_union(dirs(), "lnk")) << "a dangling link is there";
+  EXPECT_FALSE(exists_in_union(dirs(), "etc/nope"));
+  EXPECT_FALSE(exists_in_union(dirs(), ""));
+  whiteout("top", "etc/hosts");
+  EXPECT_FALSE(exists_in_union(dirs(), "etc/hosts"));
+  EXPECT_TRUE(exists_in_union(dirs(), "etc/hostname"));
+  opaque("top", "srv");
+  EXPECT_FALSE(exists_in_union(dirs(), "srv/data/f"));
+  EXPECT_TRUE(exists_in_union(dirs(), "srv"));
 }
 
 TEST_F(LayerView, ALinkLoopEnds) {
