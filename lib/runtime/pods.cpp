@@ -129,6 +129,7 @@ PodEntry find_pod(const stdfs::path& state_dir, const std::string& ref) {
     throw Error("pod " + quote(ref) + " is ambiguous: the name of pod " + named->uuid + " (" +
                 status_name(named->status()) + ") and a UUID prefix of pod " + matches.front().uuid +
                 "; give more of the UUID");
+  // A prefix of several pods' UUIDs names none of them: the name stands.
   if (named != nullptr) return *named;
   if (matches.empty()) throw Error("no pod " + quote(ref));
   if (matches.size() > 1) {
