@@ -175,6 +175,9 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
                         Replace replace) {
   with_context("exporting " + im.id + " to " + quote(out.string()), [&] {
     std::string config = store.config_blob(im);
+    // First, so that an OUT that cannot be made (no such directory, no room
+    // for a name, no permission) is said before any layer is built.
+    ArchiveFile file(out);
     WorkDir work(store.root() / "tmp", "export");
     // Layers: the blobs the image came with, or (rootfs imports) its tree
     // written as the canonical tar whose digest is the diff_id.
@@ -233,7 +236,6 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     if (!ref_name.empty()) md.annotations[std::string(oci::kRefNameAnnotation)] = ref_name;
     json index = {{"schemaVersion", 2}, {"mediaType", oci::kImageIndex}, {"manifests", json::array({oci::to_json(md)})}};
 
-    ArchiveFile file(out);
     TarWriter tar(file.fd());
     tar.file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
     tar.file("index.json", json_text::dump(index));

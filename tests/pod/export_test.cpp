@@ -345,5 +345,51 @@ TEST_F(ExportTest, TwoExportsToOneFileAtOnce) {
   EXPECT_EQ(beside(out), "");
 }
 
+// Where the file system has no unnamed files, the archive is written under a
+// hidden name beside OUT, which becomes OUT (replacing it only with
+// --overwrite) and is gone after a failure.
+TEST_F(ExportTest, WithoutUnnamedFilesTheArchiveIsNamedOnceComplete) {
+  std::string uuid = run_script("busybox", "echo changed > /etc/motd");
+  std::string out = dir_ + "/named.tar";
+  auto without_tmpfile = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = crt_argv(args);
+    argv.insert(argv.begin(), NO_TMPFILE_BIN);
+    return run(argv);
+  };
+  Result r = without_tmpfile({"export", uuid, out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(run({"skopeo", "inspect", "oci-archive:" + out}).status, 0);
+  EXPECT_EQ(beside(out), "");
+  // OUT exists: kept, and the hidden file goes.
+  std::ofstream(out) << "precious";
+  r = without_tmpfile({"export", uuid, out});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("exists (--overwrite replaces it)"));
+  EXPECT_EQ(read_file(out), "precious");
+  EXPECT_EQ(beside(out), "");
+  r = without_tmpfile({"export", "--overwrite", uuid, out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(run({"skopeo", "inspect", "oci-archive:" + out}).status, 0);
+  EXPECT_EQ(beside(out), "");
+}
+
+// An OUT that cannot be made is a clear error (said before any layer is
+// built), and leaves nothing.
+TEST_F(ExportTest, AnOutInADirectoryThatIsNotThereIsAClearError) {
+  std::string uuid = run_script("busybox", "echo changed > /etc/motd");
+  for (bool unnamed : {true, false}) {
+    SCOPED_TRACE(unnamed ? "O_TMPFILE" : "no O_TMPFILE");
+    std::vector<std::string> argv = crt_argv({"export", uuid, dir_ + "/nowhere/out.tar"});
+    if (!unnamed) argv.insert(argv.begin(), NO_TMPFILE_BIN);
+    Result r = run(argv);
+    EXPECT_EQ(r.status, 254);
+    EXPECT_THAT(r.err, HasSubstr("nowhere")) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("No such file or directory")) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/nowhere"));
+    for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
+      ADD_FAILURE() << "left behind: " << e.path();
+  }
+}
+
 }  // namespace
 }  // namespace crt::test
