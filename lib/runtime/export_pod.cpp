@@ -230,8 +230,8 @@ std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, c
     stdfs::path upper = e.path / "overlay" / "apps" / app.name / "upper";
     std::error_code ec;
     if (!stdfs::is_directory(upper, ec)) throw Error("app " + quote(app.name) + " has no rootfs changes directory");
-    if (!req.overwrite && stdfs::exists(stdfs::symlink_status(req.out, ec)))
-      throw Error(quote(req.out.string()) + " exists (--overwrite replaces it)");
+    store::Replace replace = req.overwrite ? store::Replace::kYes : store::Replace::kNo;
+    store::check_archive_target(req.out, replace);
 
     store::Store store(state_dir);
     FileLock store_lock = store.lock_shared();
@@ -245,7 +245,7 @@ std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, c
     store::export_oci_archive(
         store, *im, req.out, req.ref_name,
         store::AddedLayer{upper, "crt export --app=" + app.name + " " + e.uuid, crt_made(upper, app, store)},
-        check_interrupted, req.overwrite ? store::Replace::kYes : store::Replace::kNo);
+        check_interrupted, replace);
     return app.name;
   });
 }

@@ -94,13 +94,36 @@ TarOutput to_fd(int fd, const stdfs::path& p, const std::function<void()>& check
   };
 }
 
+/// What `mode` is, for "is a ..." messages; empty for a regular file.
+std::string file_kind(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return "";
+    case S_IFDIR:
+      return "a directory";
+    case S_IFLNK:
+      return "a symbolic link";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFSOCK:
+      return "a socket";
+    default:
+      return "not a regular file";
+  }
+}
+
 /// The archive's file while it is written: unnamed (O_TMPFILE) where the
 /// file system allows, so that nothing of it stays however crt ends, else
 /// under a hidden name of its own beside OUT (two exports to one OUT never
 /// share a file). It becomes OUT once complete.
 class ArchiveFile {
  public:
-  explicit ArchiveFile(stdfs::path out) : out_(std::move(out)) {
+  ArchiveFile(stdfs::path out, Replace replace) : out_(std::move(out)) {
+    check_archive_target(out_, replace);
     stdfs::path dir = out_.has_parent_path() ? out_.parent_path() : stdfs::path(".");
     int raw = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
     if (raw < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
@@ -135,6 +158,8 @@ class ArchiveFile {
       temp_ = fresh_name("linking", link_as);
     }
     if (replace == Replace::kYes) {
+      // What came meanwhile is replaced only if it is a regular file.
+      check_archive_target(out_, Replace::kYes);
       if (::rename(temp_.c_str(), out_.c_str()) < 0)
         throw_errno("renaming " + quote(temp_) + " to " + quote(out_.string()));
     } else if (::renameat2(AT_FDCWD, temp_.c_str(), AT_FDCWD, out_.c_str(), RENAME_NOREPLACE) < 0) {
@@ -170,6 +195,19 @@ class ArchiveFile {
 
 }  // namespace
 
+void check_archive_target(const stdfs::path& out, Replace replace) {
+  struct stat st {};
+  if (::lstat(out.c_str(), &st) < 0) {
+    if (errno == ENOENT) return;  // a missing directory is said when the file is made
+    throw_errno(quote(out.string()));
+  }
+  std::string kind = file_kind(st.st_mode);
+  if (!kind.empty())
+    throw Error(quote(out.string()) + " is " + kind + ": an archive replaces only a regular file" +
+                (S_ISDIR(st.st_mode) ? " (give the file to write in it)" : ""));
+  if (replace == Replace::kNo) throw Error(quote(out.string()) + " exists (--overwrite replaces it)");
+}
+
 void export_oci_archive(const Store& store, const Image& im, const stdfs::path& out, const std::string& ref_name,
                         const std::optional<AddedLayer>& changes, const std::function<void()>& checkpoint,
                         Replace replace) {
@@ -177,7 +215,7 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     std::string config = store.config_blob(im);
     // First, so that an OUT that cannot be made (no such directory, no room
     // for a name, no permission) is said before any layer is built.
-    ArchiveFile file(out);
+    ArchiveFile file(out, replace);
     WorkDir work(store.root() / "tmp", "export");
     // Layers: the blobs the image came with, or (rootfs imports) its tree
     // written as the canonical tar whose digest is the diff_id.

@@ -28,10 +28,16 @@ struct AddedLayer {
 /// Whether an export replaces a file of its name.
 enum class Replace { kNo, kYes };
 
+/// Throws unless an archive may be written as `out`: nothing of that name,
+/// or (kYes) a regular file, which it replaces. A directory, a symbolic
+/// link, a device, a FIFO or a socket is never replaced.
+void check_archive_target(const std::filesystem::path& out, Replace replace);
+
 /// `checkpoint`, if set, is called often (before each write): what it throws
 /// ends the export, and leaves nothing of it behind. `out` appears only
 /// once complete; with Replace::kNo, an `out` that exists by then is an
-/// error.
+/// error. `out` is checked first (check_archive_target()), and again before
+/// it is replaced.
 void export_oci_archive(const Store& store, const Image& im, const std::filesystem::path& out,
                         const std::string& ref_name, const std::optional<AddedLayer>& changes = std::nullopt,
                         const std::function<void()>& checkpoint = {}, Replace replace = Replace::kYes);

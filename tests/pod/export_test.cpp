@@ -1,6 +1,9 @@
 // crt export: an exited app's rootfs with its changes as an oci-archive,
 // read back by crt and by skopeo.
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -375,6 +378,52 @@ TEST_F(ExportTest, WithoutUnnamedFilesTheArchiveIsNamedOnceComplete) {
 
 // An OUT that cannot be made is a clear error (said before any layer is
 // built), and leaves nothing.
+TEST_F(ExportTest, OnlyARegularFileIsReplaced) {
+  std::string uuid = run_script("busybox", "echo changed > /etc/motd");
+  namespace fs = std::filesystem;
+  std::string fifo = dir_ + "/fifo", dev = dir_ + "/full", link = dir_ + "/link", target = dir_ + "/target",
+              sub = dir_ + "/sub";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  ASSERT_EQ(::mknod(dev.c_str(), S_IFCHR | 0666, makedev(1, 7)), 0);
+  std::ofstream(target) << "precious";
+  fs::create_symlink(target, link);
+  fs::create_directory(sub);
+  struct Case {
+    std::string out, kind;
+  };
+  for (const Case& c : {Case{fifo, "a FIFO"}, Case{dev, "a character device"}, Case{link, "a symbolic link"},
+                        Case{sub, "a directory"}}) {
+    for (const std::vector<std::string>& cmd :
+         {std::vector<std::string>{"export", "--overwrite", uuid, c.out},
+          std::vector<std::string>{"image", "export", "--overwrite", "busybox", c.out},
+          std::vector<std::string>{"image", "export", "busybox", c.out}}) {
+      SCOPED_TRACE(cmd[0] + " " + cmd[1] + " to " + c.kind);
+      Result r = crt(cmd);
+      EXPECT_EQ(r.status, 254);
+      EXPECT_THAT(r.err, HasSubstr("is " + c.kind + ": an archive replaces only a regular file")) << r.err;
+    }
+  }
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  ASSERT_EQ(::lstat(dev.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(read_file(target), "precious");
+  EXPECT_TRUE(fs::is_empty(sub));
+  for (const auto& e : fs::directory_iterator(dir_ + "/store/tmp")) ADD_FAILURE() << "left behind: " << e.path();
+
+  // crt image export keeps a file that is there unless told to replace it,
+  // as crt export does.
+  Result r = crt({"image", "export", "busybox", target});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("exists (--overwrite replaces it)")) << r.err;
+  EXPECT_EQ(read_file(target), "precious");
+  r = crt({"image", "export", "--overwrite", "busybox", target});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(run({"skopeo", "inspect", "oci-archive:" + target}).status, 0);
+}
+
 TEST_F(ExportTest, AnOutInADirectoryThatIsNotThereIsAClearError) {
   std::string uuid = run_script("busybox", "echo changed > /etc/motd");
   for (bool unnamed : {true, false}) {

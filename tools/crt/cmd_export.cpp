@@ -22,7 +22,7 @@ void add_export_command(CLI::App& app, const GlobalOptions& g, int& exit_status)
   add_pod_ref(cmd, a->ref);
   cmd->add_option("OUT", a->out, "The archive to write");
   cmd->add_option("--app", a->req.app, "The app to export (needed when the pod has several)");
-  cmd->add_flag("--overwrite", a->req.overwrite, "Replace OUT if it exists");
+  cmd->add_flag("--overwrite", a->req.overwrite, "Replace OUT if it exists (a regular file only)");
   cmd->add_option("--name", a->req.ref_name, "Name the image in the archive (org.opencontainers.image.ref.name)");
   cmd->footer("Example:\n  crt export --app=busybox 5f3e out.tar && crt image import out.tar changed:latest");
   cmd->callback([a, &g, &exit_status] {

@@ -14,6 +14,7 @@ namespace {
 struct ExportArgs {
   std::string ref;
   std::string out;
+  bool overwrite = false;
 };
 
 }  // namespace
@@ -26,6 +27,7 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
       "with the same digests");
   c->add_option("IMAGE", a->ref, "Image name[:tag], name@digest, id or id prefix")->required();
   c->add_option("FILE", a->out, "The archive to write")->required();
+  c->add_flag("--overwrite", a->overwrite, "Replace FILE if it exists (a regular file only)");
   c->callback([a, &g] {
     store::Store s(g.dir);
     auto im = s.find(a->ref);
@@ -38,7 +40,8 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
     // Ctrl-C or a SIGTERM ends the export at its next write, and it removes
     // what it wrote.
     runtime::SignalBlock signals;
-    store::export_oci_archive(s, *im, a->out, name, std::nullopt, runtime::check_interrupted, store::Replace::kYes);
+    store::export_oci_archive(s, *im, a->out, name, std::nullopt, runtime::check_interrupted,
+                              a->overwrite ? store::Replace::kYes : store::Replace::kNo);
   });
 }
 
