@@ -139,7 +139,7 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
   app.name = f.name ? *f.name : default_app_name(req.image);
   return with_context("app " + quote(app.name), [&] {
     validate_app_name(app.name);
-    app.image = {image.names.empty() ? req.image : image.names.front(), image.id, image.layers};
+    app.image = {image.name_for(req.image), image.id, image.layers};
 
     app.argv = app_command(f, req.args, req.args_given, image.config);
     if (app.argv.empty() && req.args_given && !image.config.cmd.empty())

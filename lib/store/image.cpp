@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <vector>
@@ -138,6 +139,11 @@ Reference parse_reference(std::string_view ref) {
   }
   auto bad = [&](const std::string& why) { return Error("invalid image name " + quote(ref) + ": " + why); };
   if (r.name.empty()) throw bad("the name is empty");
+  if (r.name.size() > 255) throw bad("the name is longer than 255 characters");
+  // What an image ID would be read as, never a name (Store::find).
+  if (r.name == "sha256") throw bad("'sha256:' begins an image ID");
+  if (r.name.size() == 64 && r.name.find_first_not_of("0123456789abcdef") == std::string::npos)
+    throw bad("64 hexadecimal digits are an image ID");
   if (!((r.name[0] >= 'a' && r.name[0] <= 'z') || (r.name[0] >= '0' && r.name[0] <= '9')))
     throw bad("it must start with a lowercase letter or digit");
   for (char c : r.name)
@@ -155,21 +161,34 @@ Reference parse_reference(std::string_view ref) {
   for (size_t i = 0; i < parts.size(); ++i) {
     std::string_view part = parts[i];
     if (part.empty()) throw bad("a '/' with nothing between it and the next, or at the end");
-    size_t colon = part.find(':');
-    if (colon != std::string_view::npos) {
+    size_t port_colon = part.find(':');
+    if (port_colon != std::string_view::npos) {
       // Only a registry's port: HOST:PORT/…
-      std::string_view port = part.substr(colon + 1);
+      std::string_view port = part.substr(port_colon + 1);
       if (i != 0 || parts.size() == 1 || port.empty() || port.find_first_not_of("0123456789") != std::string_view::npos)
         throw bad("a ':' goes before the tag, or between a registry's host and port (host:5000/name)");
-      part = part.substr(0, colon);
+      part = part.substr(0, port_colon);
     }
     if (part.empty() || !alnum(part.front()) || !alnum(part.back()) || part.find("..") != std::string_view::npos)
       throw bad("each part between '/' starts and ends with a letter or digit");
   }
   if (r.tag.empty() || r.tag.size() > 128) throw bad("the tag must be 1 to 128 characters");
+  if (r.tag[0] == '.' || r.tag[0] == '-') throw bad("the tag must start with a letter, a digit or '_'");
   for (char c : r.tag)
     if (!valid_tag_char(c)) throw bad("the tag may hold only letters, digits, '.', '_' and '-'");
   return r;
+}
+
+std::string Image::name_for(std::string_view ref) const {
+  if (ref.rfind("sha256:", 0) != 0 && ref.find('@') == std::string_view::npos) {
+    try {
+      std::string name = parse_reference(ref).str();
+      if (std::find(names.begin(), names.end(), name) != names.end()) return name;
+    } catch (const Error&) {
+      // an ID prefix that is no name
+    }
+  }
+  return names.empty() ? std::string(ref) : names.front();
 }
 
 std::string base_name(std::string_view ref) {

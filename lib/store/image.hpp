@@ -55,6 +55,11 @@ struct Image {
   std::vector<LayerBlob> blobs;           ///< one per layer when `manifest` is set
   std::vector<std::string> repo_digests;  ///< "registry/repo@sha256:<manifest>"
   RunConfig config;                       ///< filled from the configuration blob on lookup
+
+  /// The name a user's `ref` found this image by ("busybox" -> its
+  /// "busybox:latest"); for an ID, a digest or no name of its own, its first
+  /// name (or `ref` when it has none).
+  [[nodiscard]] std::string name_for(std::string_view ref) const;
 };
 
 void to_json(nlohmann::json& j, const Image& im);

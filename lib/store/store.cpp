@@ -95,8 +95,24 @@ Match lookup(const std::vector<Image>& images, std::string_view ref) {
         return {static_cast<long>(i), false};
     return {};
   }
+  // A name first, then an ID prefix (as docker looks them up): an image
+  // named like a prefix of another's ID is found by its name.
+  bool is_id = ref.rfind("sha256:", 0) == 0;
+  std::optional<std::string> name;
+  std::optional<Error> not_a_name;
+  if (!is_id) {
+    try {
+      name = parse_reference(ref).str();
+    } catch (const Error& e) {
+      not_a_name = e;
+    }
+  }
+  if (name)
+    for (size_t i = 0; i < images.size(); ++i)
+      if (std::find(images[i].names.begin(), images[i].names.end(), *name) != images[i].names.end())
+        return {static_cast<long>(i), true};
   std::string_view id = ref;
-  if (id.rfind("sha256:", 0) == 0) id.remove_prefix(7);
+  if (is_id) id.remove_prefix(7);
   if (id.size() >= 4 && is_hex(id)) {
     long found = -1;
     for (size_t i = 0; i < images.size(); ++i) {
@@ -107,11 +123,7 @@ Match lookup(const std::vector<Image>& images, std::string_view ref) {
     }
     if (found >= 0) return {found, false};
   }
-  if (ref.rfind("sha256:", 0) == 0) return {};
-  std::string name = parse_reference(ref).str();
-  for (size_t i = 0; i < images.size(); ++i)
-    if (std::find(images[i].names.begin(), images[i].names.end(), name) != images[i].names.end())
-      return {static_cast<long>(i), true};
+  if (not_a_name) throw *not_a_name;
   return {};
 }
 

@@ -85,11 +85,25 @@ TEST_F(ImageTest, RemovingANameOrTheImageSaysWhichNamesWent) {
   EXPECT_EQ(r.out, "removed multi:2, multi:3\n") << r.err;
   // Names a registry would refuse are refused here too.
   std::string root = make_rootfs("rootfs");
-  for (const char* bad : {"x:tag:tag", "a/../../b:1", "a//b:1"}) {
+  for (const char* bad : {"x:tag:tag", "a/../../b:1", "a//b:1", "sha256:abcd", "a/b:.tag"}) {
     r = crt({"image", "import", root, bad});
     EXPECT_EQ(r.status, 254) << bad;
     EXPECT_THAT(r.err, HasSubstr("invalid image name")) << bad;
   }
+}
+
+TEST_F(ImageTest, APodNamesItsImageAsTheUserDid) {
+  ASSERT_EQ(crt({"run", "--net=none", "busybox", "--", "/bin/true"}).status, 0);  // the built-in, imported
+  ASSERT_EQ(crt({"image", "export", "busybox", dir_ + "/bb.tar"}).status, 0);
+  Result r = crt({"image", "import", dir_ + "/bb.tar", "other:1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"run", "--net=none", "--uuid-file-save=" + dir_ + "/uuid", "other:1", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = read_file(dir_ + "/uuid");
+  uuid.erase(uuid.find_last_not_of('\n') + 1);
+  auto manifest = crt::json_text::parse(crt({"cat-manifest", uuid}).out);
+  EXPECT_EQ(manifest["apps"][0]["image"]["name"], "other:1") << "not the image's first name, busybox:latest";
+  EXPECT_THAT(crt({"list"}).out, HasSubstr("other:1"));
 }
 
 TEST_F(ImageTest, CompressedTarballImports) {

@@ -147,6 +147,26 @@ TEST(ParseReference, InvalidReferencesThrow) {
     EXPECT_NO_THROW(parse_reference(ok)) << ok;
 }
 
+TEST(ParseReference, WhatReadsAsAnIdIsNoName) {
+  EXPECT_THROW(parse_reference("sha256:abcd"), Error);
+  EXPECT_THROW(parse_reference("sha256"), Error);
+  EXPECT_THROW(parse_reference(std::string(64, 'a')), Error);
+  EXPECT_NO_THROW(parse_reference(std::string(63, 'a')));
+  EXPECT_NO_THROW(parse_reference("x/sha256:1"));
+}
+
+TEST(ParseReference, TagsStartWithALetterDigitOrUnderscore) {
+  EXPECT_THROW(parse_reference("a/b:.tag"), Error);
+  EXPECT_THROW(parse_reference("a/b:-tag"), Error);
+  EXPECT_NO_THROW(parse_reference("a/b:_tag"));
+  EXPECT_NO_THROW(parse_reference("a/b:T.a-g"));
+}
+
+TEST(ParseReference, NamesAreAtMost255Characters) {
+  EXPECT_NO_THROW(parse_reference(std::string(255, 'a')));
+  EXPECT_THROW(parse_reference(std::string(256, 'a')), Error);
+}
+
 TEST(ParseReference, TagLengthLimitIs128) {
   EXPECT_NO_THROW(parse_reference("a:" + std::string(128, 't')));
   EXPECT_THROW(parse_reference("a:" + std::string(129, 't')), Error);

@@ -136,6 +136,30 @@ TEST_F(StoreTest, FindByNameIdOrPrefix) {
   EXPECT_FALSE(store_.find("sha256:" + other_hex));
 }
 
+TEST_F(StoreTest, ANameBeatsAnIdPrefix) {
+  Image a = import("rootfs", "a", "2024-01-01T00:00:00Z");
+  std::string prefix = digest_hex(a.id).substr(0, 12);
+  Image b = import("other", prefix, "2024-01-02T00:00:00Z");
+  ASSERT_NE(a.id, b.id);
+  EXPECT_EQ(store_.find(prefix)->id, b.id) << "the image named so";
+  EXPECT_EQ(store_.find("sha256:" + prefix)->id, a.id) << "'sha256:' says it is an ID";
+  EXPECT_EQ(store_.find(digest_hex(a.id).substr(0, 13))->id, a.id);
+  EXPECT_EQ(store_.remove(prefix).id, b.id);
+  EXPECT_EQ(store_.find(prefix)->id, a.id) << "once the name is gone, the prefix finds the ID";
+}
+
+TEST_F(StoreTest, TheNameAnImageWasFoundBy) {
+  Image im = import("rootfs", "b");
+  import("rootfs", "a");
+  im = *store_.find("b");
+  ASSERT_EQ(im.names, (Strings{"b:latest", "a:latest"}));
+  EXPECT_EQ(im.name_for("a"), "a:latest") << "not its first name";
+  EXPECT_EQ(im.name_for("b:latest"), "b:latest");
+  EXPECT_EQ(im.name_for(im.id), "b:latest");
+  EXPECT_EQ(im.name_for(digest_hex(im.id).substr(0, 8)), "b:latest");
+  EXPECT_EQ(Image{}.name_for("sha256:abcd"), "sha256:abcd");
+}
+
 TEST_F(StoreTest, TagDefaultsToLatest) {
   Image im = import("rootfs", "app");
   EXPECT_EQ(store_.find("app")->id, im.id);

@@ -33,10 +33,7 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
     auto im = s.find(a->ref);
     if (!im) throw Error("no image " + quote(a->ref) + " in the store");
     FileLock lock = s.lock_shared();
-    std::string name = im->names.empty() ? "" : im->names.front();
-    if (auto n = std::find(im->names.begin(), im->names.end(), store::parse_reference(a->ref).str());
-        a->ref.rfind("sha256:", 0) != 0 && a->ref.find('@') == std::string::npos && n != im->names.end())
-      name = *n;
+    std::string name = im->names.empty() ? "" : im->name_for(a->ref);
     // Ctrl-C or a SIGTERM ends the export at its next write, and it removes
     // what it wrote.
     runtime::SignalBlock signals;
