@@ -115,6 +115,27 @@ void enable_v2_controllers(const stdfs::path& root, const std::string& relative)
   }
 }
 
+void collect_dirs(const stdfs::path& dir, std::vector<stdfs::path>& out) {
+  std::error_code ec;
+  for (const auto& de : stdfs::directory_iterator(dir, ec))
+    if (de.is_directory(ec) && !de.is_symlink(ec)) collect_dirs(de.path(), out);
+  out.push_back(dir);
+}
+
+/// Whether a process is in `top` or a cgroup below it.
+bool has_processes(const stdfs::path& top) {
+  std::vector<stdfs::path> dirs;
+  collect_dirs(top, dirs);
+  for (const auto& d : dirs) {
+    try {
+      if (!read_trimmed(d / "cgroup.procs").empty()) return true;
+    } catch (const Error&) {
+      // gone meanwhile
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 Layout parse_layout(const std::string& mountinfo) {
@@ -151,6 +172,13 @@ std::vector<stdfs::path> PodCgroup::paths() const {
 PodCgroup PodCgroup::create(const Layout& layout, const std::string& machine_name) {
   PodCgroup cg(layout, relative_path(machine_name));
   with_context("creating the pod's cgroup " + quote(cg.relative_), [&] {
+    // The name is the machine's: a machine of that name that runs (a pod
+    // of another state directory, say) has it, and would end with this pod.
+    for (const auto& h : layout.hierarchies)
+      if (std::error_code ec;
+          stdfs::exists(h.mount_point / cg.relative_, ec) && has_processes(h.mount_point / cg.relative_))
+        throw Error("a machine named " + quote(machine_name) +
+                    " is running (a pod of that name in another state directory?): give the pod another name");
     for (const auto& h : layout.hierarchies) {
       stdfs::path dir = h.mount_point / cg.relative_;
       fs::make_dirs(dir);
@@ -242,13 +270,6 @@ std::vector<std::string> PodCgroup::nspawn_args() const {
 }
 
 namespace {
-
-void collect_dirs(const stdfs::path& dir, std::vector<stdfs::path>& out) {
-  std::error_code ec;
-  for (const auto& de : stdfs::directory_iterator(dir, ec))
-    if (de.is_directory(ec) && !de.is_symlink(ec)) collect_dirs(de.path(), out);
-  out.push_back(dir);
-}
 
 void kill_procs(const stdfs::path& dir) {
   std::string procs;

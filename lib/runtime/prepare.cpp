@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <map>
 
@@ -37,14 +38,30 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
+/// "crt-" and a UUID: the machine name of a pod without a name of its own.
+bool is_unnamed_machine_name(const std::string& name) {
+  if (name.size() != 40 || name.rfind("crt-", 0) != 0) return false;
+  for (size_t i = 4; i < name.size(); ++i) {
+    bool dash = i == 12 || i == 17 || i == 22 || i == 27;
+    if (dash ? name[i] != '-' : !std::isxdigit(static_cast<unsigned char>(name[i]))) return false;
+  }
+  return true;
+}
+
 void check_pod_name(const std::string& name, const stdfs::path& state_dir) {
   if (name.empty()) return;
   pod::validate_host_name("pod name", name);
+  // A pod's name is its machine's: two pods with one machine name would
+  // share its cgroup, and a stop of one would end both.
+  if (is_unnamed_machine_name(name))
+    throw Error("pod name " + quote(name) +
+                " has the form of the machine names crt gives pods without a name "
+                "(crt-UUID); choose another");
   for (const auto& p : list_pods(state_dir)) {
     PodStatus st = p.status();
     if (st != PodStatus::kPreparing && st != PodStatus::kPrepared && st != PodStatus::kRunning) continue;
     auto info = pod_info(p);
-    if (info.manifest && info.manifest->name == name)
+    if (info.manifest && info.manifest->machine_name() == name)
       throw Error("pod name " + quote(name) + " is taken by pod " + p.uuid);
   }
 }

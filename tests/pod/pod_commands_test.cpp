@@ -207,6 +207,34 @@ TEST_F(PodCommandsTest, PodsAreFoundByPrefixNameAndUuidFile) {
   EXPECT_EQ(crt({"status", "web"}).out.find("state=prepared"), 0U) << "the pod that holds it";
 }
 
+TEST_F(PodCommandsTest, NoTwoRunningPodsShareAMachineName) {
+  std::string file = dir_ + "/uuid";
+  Process a(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
+  // The machine name of a pod without a name is not a name to give.
+  Result r = crt({"run", "--net=none", "--pod-name=crt-" + uuid, "busybox", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("has the form of the machine names crt gives pods without a name")) << r.err;
+  // Another state directory's running pod holds its name too.
+  std::string other = dir_ + "/other";
+  ASSERT_EQ(crt({"stop", uuid}).status, 0);
+  a.wait();
+  Process named(crt_argv({"run", "--net=none", "--pod-name=web", "--uuid-file-save=" + file + "2", "busybox", "--",
+                          "/bin/sleep", "60"}),
+                {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string web = wait_uuid(file + "2");
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", web}).status, 0);
+  r = run({crt_bin_, "--dir=" + other, "run", "--net=none", "--pod-name=web", "busybox", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("a machine named 'web' is running")) << r.err;
+  EXPECT_EQ(run({crt_bin_, "--dir=" + other, "list", "--no-legend"}).out, "") << "nothing of it is left";
+  EXPECT_EQ(crt({"status", "web"}).out.find("state=running"), 0U) << "the running pod goes on";
+  EXPECT_EQ(crt({"stop", "web"}).status, 0);
+  EXPECT_EQ(named.wait().status, 143);
+}
+
 TEST_F(PodCommandsTest, ListShowsOneRowPerApp) {
   ASSERT_EQ(crt({"prepare", "busybox", "--name=one", "---", "busybox", "--name=two"}).status, 0);
   ASSERT_EQ(crt({"prepare", "--pod-name=named", "busybox", "--name=three"}).status, 0);
