@@ -102,17 +102,24 @@ std::vector<std::string> parse_with(CLI::App& app, const std::vector<std::string
   try {
     app.parse(rev);
   } catch (const CLI::ArgumentMismatch& e) {
-    // CLI11 says "--memory: 1 required TEXT missing".
-    std::string what = e.what();
-    std::string option = what.substr(0, what.find(':'));
-    if (option.rfind('-', 0) == 0 && what.find("required") != std::string::npos)
-      throw Error("option " + quote(option) + " needs a value" + see_help(verb));
-    throw Error(what + see_help(verb));
+    throw Error(argument_mismatch_text(e.what()) + see_help(verb));
   } catch (const CLI::ParseError& e) {
     throw Error(e.what());
   }
   return app.remaining();
 }
+
+}  // namespace
+
+std::string argument_mismatch_text(const std::string& what) {
+  std::string option = what.substr(0, what.find(':'));
+  if (option.rfind('-', 0) != 0) return what;
+  if (what.find("At Most") != std::string::npos) return "option " + quote(option) + " is given more than once";
+  if (what.find("required") != std::string::npos) return "option " + quote(option) + " needs a value";
+  return what;
+}
+
+namespace {
 
 /// Whether `word` (--name, --name=value or -x) is a pod option of `verb`.
 bool is_pod_option(const std::string& word, RunVerb verb) {

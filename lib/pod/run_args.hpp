@@ -101,6 +101,11 @@ inline constexpr const char* kStopTimeoutHelp =
 /// given. Throws crt::Error.
 std::chrono::milliseconds parse_stop_timeout(const std::optional<std::string>& given);
 
+/// What CLI11's ArgumentMismatch text `what` ("--memory: 1 required TEXT
+/// missing", "--name: At Most 1 required but received 2") means for the
+/// user: the option needs a value, or is given more than once.
+std::string argument_mismatch_text(const std::string& what);
+
 /// The help text of `crt run` (or `crt prepare`).
 std::string run_help(RunVerb verb = RunVerb::kRun);
 

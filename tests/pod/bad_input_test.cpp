@@ -161,6 +161,12 @@ TEST_F(BadInputTest, AnOptionWithAnEmptyValueDoesNotTakeTheNextWord) {
   Result r = crt({"stop", "--timeout=", "web"});
   EXPECT_EQ(r.status, 254);
   EXPECT_EQ(r.err, "crt: option '--timeout' needs a value (see 'crt stop --help')\n");
+  // An option given twice is said as such.
+  r = crt({"stop", "--timeout=1", "--timeout=2", "web"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: option '--timeout' is given more than once (see 'crt stop --help')\n");
+  expect_clean_failure({"run", "--memory=1M", "--memory=2M", "busybox", "--", "/bin/true"},
+                       "option '--memory' is given more than once (see 'crt run --help')");
   // The app's own arguments are the app's.
   r = crt({"run", "--net=none", "busybox", "--", "/bin/echo", "--name=", "--timeout="});
   EXPECT_EQ(r.out, "--name= --timeout=\n") << r.err;

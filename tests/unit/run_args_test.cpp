@@ -118,6 +118,10 @@ TEST(RunArgs, MissingImage) {
 TEST(RunArgs, AnOptionWithoutItsValueSaysSo) {
   EXPECT_EQ(run_args_error({"busybox", "--memory"}), "option '--memory' needs a value (see 'crt run --help')");
   EXPECT_EQ(run_args_error({"--net"}), "option '--net' needs a value (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"busybox", "--name=a", "--name=b"}),
+            "option '--name' is given more than once (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"--net=none", "--net=host", "busybox"}),
+            "option '--net' is given more than once (see 'crt run --help')");
 }
 
 TEST(RunArgs, AnUnknownOptionAfterTheImageIsNotCalledAPodOption) {

@@ -11,6 +11,7 @@
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "pod/run_args.hpp"
 #include "runtime/images.hpp"
 #include "runtime/output_writer.hpp"
 #include "runtime/run.hpp"
@@ -91,6 +92,8 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
     auto word = std::find_if(words.begin(), words.end(), [](const std::string& w) { return !w.empty() && w[0] != '-'; });
     std::string parent = at > 0 ? command_path(chain, at).substr(4) + " " : "";  // after "crt "
     what = word != words.end() ? "unknown command " + quote(parent + *word) : "a command is needed";
+  } else if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+    what = pod::argument_mismatch_text(what);
   } else if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
     // The first command that was given words it does not take.
     for (size_t i = 0; i < chain.size(); ++i) {
