@@ -72,6 +72,11 @@ uint64_t parse_cpu_millis(std::string_view s) {
     throw Error("CPU amount " + quote(s) + " is finer than crt's unit, the millicore (1m = 0.001)");
   if (!ok) throw Error("invalid CPU amount " + quote(s) + ": expected millicores like 200m, or cores like 0.5");
   if (v == 0) throw Error("CPU amount " + quote(s) + " must be more than zero");
+  // CPUQuota= is at most 21474836.4% (INT_MAX in 1/10000): systemd ignores
+  // more, and the app would run without a limit.
+  constexpr uint64_t kMaxMillis = 214748364;
+  if (v > kMaxMillis)
+    throw Error("CPU amount " + quote(s) + " is more than a quota systemd sets (at most 214748.364 cores)");
   return v;
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
+#include "pod/units.hpp"
 
 namespace crt::pod {
 namespace {
@@ -70,6 +71,19 @@ TEST(ParseCpuMillis, Cores) {
   EXPECT_EQ(parse_cpu_millis("1.25"), 1250u);
   EXPECT_EQ(parse_cpu_millis("0.001"), 1u);
   EXPECT_EQ(parse_cpu_millis("64"), 64000u);
+}
+
+TEST(ParseCpuMillis, MoreThanSystemdTakesIsAnError) {
+  EXPECT_EQ(parse_cpu_millis("214748364m"), 214748364u);
+  EXPECT_EQ(cpu_quota(214748364), "21474836.4%");
+  for (const char* big : {"214748365m", "1000000"}) {
+    try {
+      parse_cpu_millis(big);
+      ADD_FAILURE() << big << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("more than a quota systemd sets"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(ParseCpuMillis, ZeroIsAnError) {
