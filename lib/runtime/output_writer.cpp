@@ -116,6 +116,11 @@ bool OutputWriter::gone() const {
   return gone_;
 }
 
+int OutputWriter::lost() const {
+  std::lock_guard lk(m_);
+  return lost_;
+}
+
 void OutputWriter::wait_for_room() {
   std::unique_lock lk(m_);
   room_.wait(lk, [this] { return gone_ || waiting() < kLimit; });
@@ -159,7 +164,8 @@ void OutputWriter::run() noexcept {
         news = true;
       }
       // Other errors (a full disk, say) lose this piece only, as they would
-      // lose what stdio had buffered.
+      // lose what stdio had buffered; crt run says so at its end.
+      if (err != 0 && err != EPIPE && lost_ == 0) lost_ = err;
       if (was_full_ && waiting() <= kLimit / 2) {
         was_full_ = false;
         room_news_ = true;

@@ -47,6 +47,9 @@ class OutputWriter {
   [[nodiscard]] bool full() const;
   /// The reader has gone: what is written is dropped.
   [[nodiscard]] bool gone() const;
+  /// The errno of the first write that lost output (a full disk, an I/O
+  /// error; not EPIPE, which is gone()), or 0.
+  [[nodiscard]] int lost() const;
   /// Blocks while full(): for the end of a pod, when nothing else waits
   /// for the loop.
   void wait_for_room();
@@ -72,6 +75,7 @@ class OutputWriter {
   bool was_full_ = false;
   bool room_news_ = false;  ///< for on_room, not yet seen by the loop
   bool gone_ = false;
+  int lost_ = 0;
   bool gone_told_ = false;
   bool finishing_ = false;
   std::thread thread_;

@@ -103,6 +103,9 @@ class Supervisor {
     relay.reset();
     out.finish();
     err.finish();
+    if (int e = out.lost())
+      tell(opts_.messages, std::string("warning: some of the apps' output was not written to standard output (") +
+                               std::strerror(e) + "); the pod's journal has it: crt logs");
     return end_;
   }
 

@@ -207,6 +207,22 @@ TEST_F(BadInputTest, HelpComesTheSameWayEachWayItIsAskedFor) {
   EXPECT_THAT(crt({"help", "exec"}).out, HasSubstr("Usage: crt exec [OPTIONS] POD [--] [CMD [ARG...]]\n"));
 }
 
+TEST_F(BadInputTest, OutputThatCannotBeWrittenIsSaid) {
+  auto to_full = [&](const std::string& args) {
+    return run({"/bin/sh", "-c", "exec " + crt_bin_ + " --dir=" + dir_ + " " + args + " >/dev/full"});
+  };
+  ASSERT_EQ(crt({"prepare", "busybox"}).status, 0);
+  Result r = to_full("list");
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: writing to standard output: No space left on device\n");
+  // An app's output: crt run's status stays the app's, and it says where
+  // the output is.
+  r = to_full("run --net=none busybox -- /bin/echo hello");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_THAT(r.err, HasSubstr("warning: some of the apps' output was not written to standard output (No space "
+                               "left on device); the pod's journal has it: crt logs"));
+}
+
 TEST_F(BadInputTest, NonRootGetsOneLineError) {
   Result r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", crt_bin_, "--dir=" + dir_, "run",
                   "busybox", "--", "/bin/true"});

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "commands.hpp"
@@ -201,6 +202,13 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "crt: internal error: %s\n", e.what());
     return crt::kErrorExitCode;
+  }
+  // What crt printed is lost on a full disk, say: that is an error, as for
+  // any tool (a reader that went away ends crt by SIGPIPE first).
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "crt: writing to standard output: %s\n",
+                 std::ferror(stdout) && errno != 0 ? std::strerror(errno) : "failed");
+    return status == 0 ? crt::kErrorExitCode : status;
   }
   return status;
 }
