@@ -192,6 +192,9 @@ class DirectoryReader {
     stdfs::path full = root_ / rel;
     struct stat st {};
     if (::lstat(full.c_str(), &st) < 0) throw_errno("inspecting " + quote(full.string()));
+    // A socket is a live process's, and no tar holds one: left out, as tar,
+    // docker and layer extraction (which skips one in a tarball) do.
+    if (S_ISSOCK(st.st_mode)) return;
     if (kind_ == TreeKind::kOverlayUpper && is_overlay_whiteout(st)) {
       // overlayfs's whiteout: a 0/0 character device where NAME was.
       auto slash = rel.rfind('/');

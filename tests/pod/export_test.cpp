@@ -378,6 +378,18 @@ TEST_F(ExportTest, WithoutUnnamedFilesTheArchiveIsNamedOnceComplete) {
 
 // An OUT that cannot be made is a clear error (said before any layer is
 // built), and leaves nothing.
+TEST_F(ExportTest, ASocketTheAppMadeIsLeftOut) {
+  std::string uuid = run_script("busybox", "mkdir /run/app && echo changed > /etc/motd");
+  make_socket(app_upper(uuid, "busybox") + "/run/app/control.sock");
+  std::string out = dir_ + "/out.tar";
+  Result r = crt({"export", uuid, out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string listing = top_layer_listing(out);
+  EXPECT_THAT(listing, HasSubstr("etc/motd"));
+  EXPECT_THAT(listing, HasSubstr("run/app/"));
+  EXPECT_THAT(listing, Not(HasSubstr("control.sock")));
+}
+
 TEST_F(ExportTest, OnlyARegularFileIsReplaced) {
   std::string uuid = run_script("busybox", "echo changed > /etc/motd");
   namespace fs = std::filesystem;

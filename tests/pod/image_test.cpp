@@ -106,6 +106,16 @@ TEST_F(ImageTest, APodNamesItsImageAsTheUserDid) {
   EXPECT_THAT(crt({"list"}).out, HasSubstr("other:1"));
 }
 
+TEST_F(ImageTest, ASocketInARootfsIsLeftOut) {
+  std::string root = make_rootfs("rootfs");
+  std::filesystem::create_directories(root + "/run");
+  make_socket(root + "/run/app.sock");
+  Result r = crt({"image", "import", root, "withsocket:1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"run", "--net=none", "withsocket:1", "--", "/bin/sh", "-c", "test -e /run/app.sock || echo left out"});
+  EXPECT_EQ(r.out, "left out\n") << r.err;
+}
+
 TEST_F(ImageTest, CompressedTarballImports) {
   std::string root = make_rootfs("rootfs");
   ASSERT_EQ(run({"tar", "-C", root, "-czf", dir_ + "/rootfs.tar.gz", "."}).status, 0);

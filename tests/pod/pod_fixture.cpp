@@ -2,9 +2,13 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -225,6 +229,24 @@ std::string PodTest::wait_uuid(const std::string& file) const {
 void PodTest::import_stage1_and_busybox() {
   Result r = crt({"run", "--net=none", "busybox", "--", "/bin/true"});
   ASSERT_EQ(r.status, 0) << r.err;
+}
+
+void PodTest::make_socket(const std::string& path) {
+  // Bound by its last component from its directory: sun_path is short.
+  pid_t child = ::fork();
+  if (child == 0) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::string name = stdfs::path(path).filename();
+    std::strncpy(a.sun_path, name.c_str(), sizeof a.sun_path - 1);
+    bool ok = fd >= 0 && ::chdir(stdfs::path(path).parent_path().c_str()) == 0 &&
+              ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "making socket " << path;
 }
 
 std::string PodTest::proc_status(pid_t pid, const std::string& key) {

@@ -51,6 +51,9 @@ class PodTest : public ::testing::Test {
   /// The line of /proc/PID/status for `key` ("CapBnd" -> "00000000a80425fb").
   static std::string proc_status(pid_t pid, const std::string& key);
 
+  /// Makes a listening-less unix socket at `path` (any length).
+  static void make_socket(const std::string& path);
+
   /// The directories of a pod's cgroup in every hierarchy.
   static std::vector<std::string> pod_cgroup_dirs(const std::string& uuid);
 
