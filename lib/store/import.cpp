@@ -8,7 +8,9 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req, Progres
   SourceFormat f = req.format ? *req.format : detect_format(req.source);
   if (f == SourceFormat::kRootfs) {
     if (!req.name) throw Error("importing the rootfs " + quote(req.source.string()) + ": give the image a NAME");
-    return {store.import_rootfs(req.source, *req.name, req.rootfs)};
+    Store::ImportOptions opts = req.rootfs;
+    opts.cancelled = req.cancelled;
+    return {store.import_rootfs(req.source, *req.name, opts)};
   }
   return with_context("importing " + quote(req.source.string()) + " (" + format_name(f) + ")", [&] {
     std::unique_ptr<LayoutFiles> files;
@@ -20,7 +22,10 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req, Progres
                                          ? read_docker_archive(*files, req.name)
                                          : read_oci_layout(*files, req.source.filename().string(), req.name, req.platform);
     std::vector<Image> out;
-    for (const auto& in : inputs) out.push_back(store.commit_image(in, progress));
+    for (auto& in : inputs) {
+      in.cancelled = req.cancelled;
+      out.push_back(store.commit_image(in, progress));
+    }
     return out;
   });
 }

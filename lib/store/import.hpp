@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -15,6 +16,9 @@ struct ImportRequest {
   std::optional<Reference> name;       ///< required for a rootfs
   Store::ImportOptions rootfs;         ///< the configuration of a rootfs image
   oci::Platform platform = oci::host_platform();
+  /// Asked often: true ends the import ("interrupted"), leaving nothing of
+  /// it in the store.
+  std::function<bool()> cancelled;
 };
 
 /// Imports an OCI layout, an oci-archive, a docker-archive, or a rootfs

@@ -45,7 +45,12 @@ class LayerSink {
             "setting up extraction");
   }
 
+  /// Called before each entry and each piece of data: true ends the work
+  /// ("interrupted"), which its caller unwinds.
+  void set_cancel_check(std::function<bool()> cancelled) { cancelled_ = std::move(cancelled); }
+
   void header(archive_entry* e) {
+    check_cancelled();
     std::string path = sym_archive_entry_pathname(e) != nullptr ? sym_archive_entry_pathname(e) : "";
     check(tar_.get(), sym_archive_write_header(tar_.get(), e), "archiving " + quote(path));
     if (disk_) check(disk_.get(), sym_archive_write_header(disk_.get(), e), "extracting " + quote(path));
@@ -55,6 +60,7 @@ class LayerSink {
   }
 
   void data(const void* buf, size_t n) {
+    check_cancelled();
     if (sym_archive_write_data(tar_.get(), buf, n) < 0)
       check(tar_.get(), ARCHIVE_FATAL, "archiving " + quote(current_));
     if (disk_ && sym_archive_write_data(disk_.get(), buf, n) < 0)
@@ -85,8 +91,13 @@ class LayerSink {
     }
   }
 
+  void check_cancelled() const {
+    if (cancelled_ && cancelled_()) throw Error("interrupted");
+  }
+
   // Declared first, destroyed last: freeing tar_ may still write into them.
   TarOutput out_;
+  std::function<bool()> cancelled_;
   Sha256 hash_;
   ArchivePtr tar_;
   ArchivePtr disk_;
@@ -285,7 +296,8 @@ void copy_archive(const stdfs::path& source, LayerSink& sink) {
 
 }  // namespace
 
-UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& dest_arg) {
+UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& dest_arg,
+                            const std::function<bool()>& cancelled) {
   // Extraction works relative to the working directory, which moves into dest.
   const stdfs::path source = stdfs::absolute(source_arg);
   const stdfs::path dest = stdfs::absolute(dest_arg);
@@ -299,6 +311,7 @@ UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& de
     // deferred fixups relative to the working directory.
     CwdGuard cwd(dest);
     LayerSink sink;
+    sink.set_cancel_check(cancelled);
     if (S_ISDIR(st.st_mode)) {
       DirectoryReader(source).copy_to(sink);
       return sink.close();
@@ -310,7 +323,12 @@ UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& de
   // of two hard links comes first) are its writer's: the layer is what the
   // tree archives as, as for a directory, so the same tree is the same
   // layer and an export gives it again (archive_tree()).
-  return archive_tree(dest, [](const void*, size_t) {});
+  return with_context("archiving " + quote(dest.string()), [&] {
+    LayerSink sink(false);
+    sink.set_cancel_check(cancelled);
+    DirectoryReader(dest).copy_to(sink);
+    return sink.close();
+  });
 }
 
 UnpackedLayer archive_tree(const stdfs::path& tree, const TarOutput& out) {

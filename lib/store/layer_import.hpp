@@ -19,8 +19,10 @@ struct UnpackedLayer {
 /// xattrs and ACLs. Entries that would land outside `dest` ("..", absolute
 /// paths, paths through symlinks) are an error. The digest is that of the
 /// layer re-serialized as a deterministic tar, so the same content always
-/// yields the same layer.
-UnpackedLayer unpack_rootfs(const std::filesystem::path& source, const std::filesystem::path& dest);
+/// yields the same layer. `cancelled`, if set, is asked often: true ends
+/// the unpacking with an error ("interrupted").
+UnpackedLayer unpack_rootfs(const std::filesystem::path& source, const std::filesystem::path& dest,
+                            const std::function<bool()>& cancelled = {});
 
 /// Receives the bytes of a tar archive as it is written; may throw.
 using TarOutput = std::function<void(const void* data, size_t size)>;

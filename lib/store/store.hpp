@@ -74,6 +74,9 @@ class Store {
     /// Files identical to the host's under this root become hard links to
     /// them (share_host_files): for stage1, made of the host's own files.
     std::optional<std::filesystem::path> share_with;
+    /// Asked often while the rootfs is unpacked: true ends the import
+    /// ("interrupted"), leaving nothing of it.
+    std::function<bool()> cancelled;
   };
 
   /// Imports a rootfs directory or tarball as a one-layer image named `name`.

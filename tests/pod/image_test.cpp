@@ -4,10 +4,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "../support/oci_builder.hpp"
 #include "common/json_text.hpp"
@@ -17,6 +19,7 @@ namespace crt::test {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace stdfs = std::filesystem;
 
 class ImageTest : public PodTest {
@@ -114,6 +117,38 @@ TEST_F(ImageTest, ASocketInARootfsIsLeftOut) {
   ASSERT_EQ(r.status, 0) << r.err;
   r = crt({"run", "--net=none", "withsocket:1", "--", "/bin/sh", "-c", "test -e /run/app.sock || echo left out"});
   EXPECT_EQ(r.out, "left out\n") << r.err;
+}
+
+TEST_F(ImageTest, AnInterruptedImportLeavesNothingBehind) {
+  std::string root = make_rootfs("rootfs");
+  ASSERT_EQ(run({"sh", "-c", "head -c 400000000 /dev/zero > " + root + "/big"}).status, 0);
+  ASSERT_EQ(run({"tar", "-C", root, "-cf", dir_ + "/rootfs.tar", "."}).status, 0);
+  ASSERT_EQ(crt({"image", "list"}).status, 0);  // the store exists
+  auto importing = [&] {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < until) {
+      for (const auto& e : stdfs::directory_iterator(dir_ + "/store/tmp"))
+        if (e.path().filename().string().find("import") == 0 && e.is_directory() &&
+            stdfs::exists(e.path() / "tree" / "bin"))
+          return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  };
+  for (const std::string& source : {root, dir_ + "/rootfs.tar"}) {
+    for (int sig : {SIGINT, SIGTERM}) {
+      SCOPED_TRACE(source + " " + sigabbrev_np(sig));
+      Process p(crt_argv({"image", "import", source, "big:1"}),
+                {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+      ASSERT_TRUE(importing());
+      p.signal(sig);
+      Result r = p.wait();
+      // 400 MB take far longer to unpack than the signal to come.
+      EXPECT_EQ(r.status, 128 + sig) << r.err;
+      for (const auto& e : stdfs::directory_iterator(dir_ + "/store/tmp")) ADD_FAILURE() << "left behind: " << e.path();
+      EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("big")));
+    }
+  }
 }
 
 TEST_F(ImageTest, CompressedTarballImports) {

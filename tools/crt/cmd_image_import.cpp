@@ -5,6 +5,8 @@
 #include "cmd_image.hpp"
 #include "common/error.hpp"
 #include "progress_view.hpp"
+#include "registry_args.hpp"
+#include "runtime/signals.hpp"
 #include "store/import.hpp"
 
 namespace crt::cli {
@@ -62,7 +64,17 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
     req.rootfs.config.volumes = a->volumes;
     store::Store s(g.dir);
     ProgressView progress(stderr, a->quiet);
-    std::vector<store::Image> images = store::import_images(s, req, progress);
+    // Ctrl-C or a SIGTERM ends the import at its next entry or piece of
+    // data, and it removes what it unpacked.
+    runtime::SignalBlock signals;
+    req.cancelled = interrupt_pending;
+    std::vector<store::Image> images;
+    try {
+      images = store::import_images(s, req, progress);
+    } catch (const Error&) {
+      runtime::check_interrupted();  // said as the signal that ended it
+      throw;
+    }
     for (const auto& im : images) std::printf("%s\n", im.id.c_str());
     progress.summary("imported " + std::to_string(images.size()) + (images.size() == 1 ? " image" : " images"));
   });
