@@ -188,6 +188,12 @@ TEST_F(BadInputTest, CommandLineErrorsAreOneLineAndSayWhichHelpToRead) {
   EXPECT_EQ(err({"--bogus", "list"}), "crt: unknown option '--bogus' (see 'crt --help')\n");
   EXPECT_EQ(err({"run", "--bogus", "busybox"}), "crt: unknown option '--bogus' (see 'crt run --help')\n");
   EXPECT_EQ(err({"help", "image", "bogus"}), "crt: unknown command 'image bogus' (see 'crt image --help')\n");
+  // A --dir that is a file would read as a state without pods.
+  std::string file = dir_ + "/a-file";
+  std::ofstream(file) << "x";
+  Result r = run({crt_bin_, "--dir=" + file, "list"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: --dir: '" + file + "' is not a directory (see 'crt --help')\n");
 }
 
 TEST_F(BadInputTest, HelpComesTheSameWayEachWayItIsAskedFor) {

@@ -1,6 +1,7 @@
 // crt: a systemd-native pod manager (stage0).
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -95,6 +96,14 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
     what = word != words.end() ? "unknown command " + quote(parent + *word) : "a command is needed";
   } else if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
     what = pod::argument_mismatch_text(what);
+  } else if (dynamic_cast<const CLI::ValidationError*>(&e) != nullptr) {
+    // "--dir: …": the help of the command the option belongs to.
+    std::string option = what.substr(0, what.find(':'));
+    for (size_t i = 0; i < chain.size(); ++i)
+      if (chain[i]->get_option_no_throw(option) != nullptr) {
+        at = i;
+        break;
+      }
   } else if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
     // The first command that was given words it does not take.
     for (size_t i = 0; i < chain.size(); ++i) {
@@ -166,7 +175,14 @@ int main(int argc, char** argv) {
                "crt");
   app.require_subcommand(1);
   crt::cli::GlobalOptions g;
-  app.add_option("--dir", g.dir, "Directory of crt's state: image store and pods")->capture_default_str();
+  app.add_option("--dir", g.dir, "Directory of crt's state: image store and pods")
+      ->capture_default_str()
+      ->check([](const std::string& dir) {
+        // Made when first needed; a file there would read as a state without pods.
+        struct stat st {};
+        return ::stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode) ? crt::quote(dir) + " is not a directory"
+                                                                     : std::string();
+      });
   app.add_option("--config", g.config, "crt's configuration file (registries)")
       ->capture_default_str()
       ->each([&g](const std::string&) { g.config_given = true; });
