@@ -90,8 +90,12 @@ namespace {
 
 bool is_builtin_name(const std::string& ref) {
   if (ref.rfind("sha256:", 0) == 0 || ref.find('@') != std::string::npos) return false;
-  store::Reference r = store::parse_reference(ref);
-  return r.tag == "latest" && r.name.find('/') == std::string::npos;
+  try {
+    store::Reference r = store::parse_reference(ref);
+    return r.tag == "latest" && r.name.find('/') == std::string::npos;
+  } catch (const Error&) {
+    return false;  // an image ID (64 hex digits), or no image at all: the store says which
+  }
 }
 
 /// The image the store has under `ref`, or under one of the names a short
