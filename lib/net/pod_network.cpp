@@ -47,6 +47,21 @@ bool forwards_ports(const Attachment& a) {
   return it != a.runtime_config.end() && !it->empty();
 }
 
+/// portmap forwards a port on an IPv6 host address only to the pod's IPv6
+/// address: without one, nothing comes through, and nothing says so.
+void check_ipv6_forwards(const Attachment& a) {
+  if (!forwards_ports(a)) return;
+  for (const auto& ip : parse_result(a.result).ips)
+    if (ip.v6()) return;
+  for (const auto& m : a.runtime_config["portMappings"]) {
+    std::string host_ip = m.value("hostIP", "");
+    if (host_ip.find(':') != std::string::npos)
+      throw Error("--port: host port " + std::to_string(m.value("hostPort", 0)) + " on " + host_ip +
+                  " is IPv6, and network " + quote(a.config.name) +
+                  " gave the pod no IPv6 address to forward it to (forward an IPv4 address, or none)");
+  }
+}
+
 Invocation invocation(const NetworkState& s, const Attachment& a, const std::string& netns_path) {
   return {s.container_id, netns_path, a.ifname, a.args, s.plugin_dirs};
 }
@@ -208,6 +223,7 @@ void PodNetwork::attach() {
         a.result = add_network(a.config, inv, a.runtime_config);
       }
       write_state(pod_dir_, s);
+      check_ipv6_forwards(a);
       if (crt_masquerades(a.config)) masquerade(a.config.name, s.container_id, parse_result(a.result));
     });
     std::string addrs;

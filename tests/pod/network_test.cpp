@@ -287,6 +287,15 @@ TEST_F(NetworkTest, AHostPortInUseIsAClearErrorAndAPodKeepsItsPort) {
   stop(p);
 }
 
+TEST_F(NetworkTest, AnIpv6HostAddressNeedsAnIpv6PodAddress) {
+  // The default network is IPv4 only: portmap would forward nothing.
+  Result r = crt({"run", "--port=[::1]:" + std::to_string(free_port()) + ":80", "busybox", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("is IPv6, and network 'default' gave the pod no IPv6 address to forward it to"))
+      << r.err;
+  EXPECT_TRUE(pods("run").empty());
+}
+
 TEST_F(NetworkTest, UnknownNetworkIsAClearErrorAndLeavesNothing) {
   Result r = crt(with_config({"run", "--net=default,nosuch", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 254);
