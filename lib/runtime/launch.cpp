@@ -37,6 +37,7 @@
 #include "runtime/nspawn.hpp"
 #include "runtime/oom_kills.hpp"
 #include "runtime/pods.hpp"
+#include "runtime/remove.hpp"
 #include "runtime/spawn.hpp"
 #include "runtime/stop.hpp"
 #include "runtime/supervisor.hpp"
@@ -524,6 +525,15 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   } cg_cleanup{cg};
   trace("created cgroup " + cg.relative());
 
+  if (!m.ports.empty()) {
+    // A pod whose crt was killed still forwards its host ports (its DNAT
+    // rules come first): a new pod's would take nothing. Its network serves
+    // nothing, and gc would tear it down anyway.
+    std::vector<std::string> failed;
+    for (const auto& uuid : teardown_dead_pod_networks(ctx.state_dir, failed))
+      trace("tore down the network of pod " + uuid + ", which no longer runs");
+    for (const auto& f : failed) tell(ctx.messages, "warning: " + f);
+  }
   net::PodNetwork network = net::PodNetwork::create(pod.path(), m, {ctx.config_dir, ctx.trace, ctx.messages});
   UniqueFd notify = bind_notify_socket(pod.notify_socket());
   Spawn s = nspawn_spawn(pod, m, opts, cg, signals, network.namespace_path(), std::move(filter),

@@ -85,31 +85,6 @@ std::vector<std::string> remove_dead_pod_cgroups(const stdfs::path& state_dir) {
   return removed;
 }
 
-/// Tears down the networks of this state directory's pods that no longer
-/// run (their supervisor was killed): their addresses, forwarded ports and
-/// namespaces are freed now, not after the grace period.
-std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir, std::vector<std::string>& failed) {
-  std::vector<std::string> done;
-  for (const auto& e : list_pods(state_dir)) {
-    if (e.locked) continue;
-    std::optional<net::NetworkState> st;
-    try {
-      st = net::read_state(e.path);
-    } catch (const Error&) {
-    }
-    if (!st || st->torn_down) continue;
-    std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
-    if (!dir) continue;
-    try {
-      net::teardown_pod_network(dir->path());
-      done.push_back(e.uuid);
-    } catch (const Error& err) {
-      failed.push_back(err.what());
-    }
-  }
-  return done;
-}
-
 std::string now_marker() { return now_rfc3339(true) + "\n"; }
 
 /// Moves an unlocked pod into a garbage folder, noting when.
@@ -137,6 +112,28 @@ void remove_pod(const stdfs::path& state_dir, const PodEntry& pod) {
     clean_leftovers(dir->path(), pod.uuid);
     dir->remove();
   });
+}
+
+std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir, std::vector<std::string>& failed) {
+  std::vector<std::string> done;
+  for (const auto& e : list_pods(state_dir)) {
+    if (e.locked) continue;
+    std::optional<net::NetworkState> st;
+    try {
+      st = net::read_state(e.path);
+    } catch (const Error&) {
+    }
+    if (!st || st->torn_down) continue;
+    std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
+    if (!dir) continue;
+    try {
+      net::teardown_pod_network(dir->path());
+      done.push_back(e.uuid);
+    } catch (const Error& err) {
+      failed.push_back(err.what());
+    }
+  }
+  return done;
 }
 
 GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {

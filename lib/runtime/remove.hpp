@@ -29,6 +29,13 @@ struct GcReport {
   std::vector<std::string> networks_torn_down;  ///< pods whose networks were torn down
 };
 
+/// Tears down the networks of this state directory's pods that no longer
+/// run (their supervisor was killed): their addresses, forwarded ports and
+/// namespaces are freed now, not after gc's grace period. Returns their
+/// UUIDs; what failed goes to `failed`.
+std::vector<std::string> teardown_dead_pod_networks(const std::filesystem::path& state_dir,
+                                                    std::vector<std::string>& failed);
+
 /// crt gc: marks exited pods as garbage, expires prepared and aborted ones,
 /// removes garbage older than the grace period, and removes the cgroups and
 /// tears down the networks of its pods that no longer run.

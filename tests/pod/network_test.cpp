@@ -392,6 +392,28 @@ TEST_F(NetworkTest, KilledCrtLeavesWhatGcTearsDownFromThePodDirectory) {
   EXPECT_EQ(r.status, 0) << r.err;
 }
 
+TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledCrtsPodGetsItsTraffic) {
+  check_cgroups_ = false;  // crt gc's part, and the test's
+  int port = free_port();
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "--port=" + std::to_string(port) + ":80", "busybox", "--",
+                      "/bin/sh", "-c", kServe}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string dead = wait_uuid(file);
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", dead}).status, 0);
+  p.signal(SIGKILL);
+  p.wait();
+  ASSERT_EQ(crt({"status", "--wait=20s", dead}).status, 0);
+  // The dead pod's rules would come first and take the port's traffic.
+  std::unique_ptr<Process> next;
+  std::string uuid = start_server(next, {"--port=" + std::to_string(port) + ":80"}, "next");
+  ASSERT_FALSE(uuid.empty());
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from next"));
+  EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + dead), ::testing::IsEmpty());
+  stop(next);
+  EXPECT_EQ(crt({"rm", dead}).status, 0);
+}
+
 TEST_F(NetworkTest, RulesOfAKilledPodWhoseInterfaceVanishedAreRemovedToo) {
   // ptp's DEL skips its masquerading rules when the pod's interface is gone
   // (a pod killed halfway); crt removes what the plugin tagged with the pod.
