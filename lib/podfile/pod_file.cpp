@@ -55,11 +55,22 @@ PodFile parse(const std::string& text, const std::string& path) {
   while (std::getline(in, raw)) {
     ++n;
     if (!raw.empty() && raw.back() == '\r') raw.pop_back();
+    if (n == 1 && raw.rfind("\xEF\xBB\xBF", 0) == 0) raw.erase(0, 3);  // a UTF-8 byte order mark
     std::string line = trim(raw);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.front() == '[') {
       if (line.back() != ']') throw PodFileError(path, n, "", "a section header must end with ']'");
-      f.sections.push_back(parse_header(line, path, n));
+      Section header = parse_header(line, path, n);
+      for (const auto& other : f.sections)
+        if (header.name == "Pod" && other.name == "Pod")
+          throw PodFileError(path, n, "[" + header.name + "]",
+                             "a second [" + header.name + "] section (the first is at line " +
+                                 std::to_string(other.line) + "): a pod file has one");
+        else if (header.name == "App" && other.name == "App" && other.app == header.app)
+          throw PodFileError(path, n, "[App " + header.app + "]",
+                             "a second section of app " + quote(header.app) + " (the first is at line " +
+                                 std::to_string(other.line) + ")");
+      f.sections.push_back(std::move(header));
       continue;
     }
     size_t eq = line.find('=');

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "pod/app_config.hpp"
@@ -10,6 +11,8 @@
 #include "pod/resources.hpp"
 #include "pod/units.hpp"
 #include "pod/volumes.hpp"
+#include "sandbox/capabilities.hpp"
+#include "sandbox/seccomp.hpp"
 #include "unit/escape.hpp"
 
 namespace crt::podfile {
@@ -36,6 +39,18 @@ void no_space(const std::string& v) {
 }
 
 void memory(const std::string& v) { pod::parse_memory(v); }
+void caps_retain(const std::string& v) {
+  no_space(v);
+  sandbox::resolve_capabilities(v, std::nullopt);
+}
+void caps_remove(const std::string& v) {
+  no_space(v);
+  sandbox::resolve_capabilities(std::nullopt, v);
+}
+void seccomp(const std::string& v) {
+  no_space(v);
+  sandbox::parse_syscall_filter(v);
+}
 void cpu(const std::string& v) { pod::parse_cpu_millis(v); }
 
 void one_of(const std::string& v, std::initializer_list<const char*> ok) {
@@ -120,9 +135,9 @@ const KeySpec kAppKeys[] = {
     {"Mount", "--mount", Kind::kList, mount},
     {"Memory", "--memory", Kind::kOnce, memory},
     {"CPU", "--cpu", Kind::kOnce, cpu},
-    {"CapsRetain", "--caps-retain", Kind::kOnce, no_space},
-    {"CapsRemove", "--caps-remove", Kind::kOnce, no_space},
-    {"Seccomp", "--seccomp", Kind::kOnce, no_space},
+    {"CapsRetain", "--caps-retain", Kind::kOnce, caps_retain},
+    {"CapsRemove", "--caps-remove", Kind::kOnce, caps_remove},
+    {"Seccomp", "--seccomp", Kind::kOnce, seccomp},
     {"Restart", "--restart", Kind::kOnce, restart},
     {"Notify", "--notify", Kind::kOnce, boolean},
     {"ReadOnlyRootfs", "--readonly-rootfs", Kind::kOnce, boolean},
@@ -279,8 +294,22 @@ std::vector<std::string> run_args(const PodFile& f) {
     auto got = checked(f, *s, kPodKeys);
     check_ports_have_a_network(f, got);
     add_options(args, got, kPodKeys);
+    // What crt run refuses as a whole, said at its line.
     if (auto v = got.find("Volume"); v != got.end())
-      for (const Setting* st : v->second) volumes.insert(pod::parse_volume(st->value).name);
+      for (const Setting* st : v->second)
+        if (std::string name = pod::parse_volume(st->value).name; !volumes.insert(name).second)
+          throw PodFileError(f.path, st->line, st->key, "a second volume named " + quote(name));
+    std::map<std::pair<uint16_t, std::string>, int> ports;
+    if (auto p = got.find("Port"); p != got.end())
+      for (const Setting* st : p->second) {
+        pod::PortSpec spec = pod::parse_port_spec(st->value);
+        if (!spec.name.empty()) continue;  // its protocol is the image's
+        auto [at, fresh] = ports.emplace(std::make_pair(spec.host_port, spec.protocol), st->line);
+        if (!fresh)
+          throw PodFileError(f.path, st->line, st->key,
+                             "host port " + std::to_string(spec.host_port) + "/" + spec.protocol +
+                                 " is given twice (first on line " + std::to_string(at->second) + ")");
+      }
   }
   auto apps = sections_named(f, "App");
   if (apps.empty()) throw PodFileError(f.path, 0, "", "no [App NAME] section: a pod needs at least one app");
