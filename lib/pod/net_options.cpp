@@ -131,9 +131,13 @@ PortSpec parse_port_spec(const std::string& text) {
   };
   PortSpec p;
   p.text = text;
+  if (text.find(',') != std::string::npos) throw bad("one port per --port, no commas");
   std::vector<std::string> f = split_port_fields(text);
   if (f.size() < 2 || f.size() > 3) throw bad("wrong number of fields");
   bool by_name = !is_digits(f[0]) && !(f.size() == 3 && host_ip_field(f[0]));
+  // HOSTIP:HOSTPORT:PODPORT with a HOSTIP that is none (NAME:HOSTIP:HOSTPORT
+  // has no port in the middle).
+  if (by_name && f.size() == 3 && is_digits(f[1])) throw bad(quote(f[0]) + " is not an IP address");
   if (by_name) {
     p.name = f[0];
     if (!is_word(p.name) || p.name.find('/') == 0) throw bad("invalid port name " + quote(p.name));

@@ -600,6 +600,20 @@ TEST_F(PodCommandsTest, LogsTakeTheLastLinesOrThoseSinceATimeWithTimestamps) {
   EXPECT_THAT(r.err, HasSubstr("invalid --tail '-1'"));
 }
 
+TEST_F(PodCommandsTest, LogsOfAPodThatHasNotRunSaySo) {
+  Result prep = crt({"prepare", "--quiet", "busybox"});
+  ASSERT_EQ(prep.status, 0) << prep.err;
+  std::string uuid = prep.out.substr(0, prep.out.find('\n'));
+  for (const char* follow : {"", "-f"}) {
+    std::vector<std::string> args = {"logs", uuid};
+    if (*follow != '\0') args.insert(args.begin() + 1, follow);
+    Result r = crt(args);
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "crt: pod " + uuid + " has not run yet (start it with 'crt run-prepared'): no output\n");
+  }
+}
+
 TEST_F(PodCommandsTest, GcExpiresOldPreparedPods) {
   Result r = crt({"prepare", "--quiet", "busybox", "--", "/bin/true"});
   ASSERT_EQ(r.status, 0) << r.err;

@@ -82,6 +82,16 @@ TEST(PortSpec, Errors) {
             "NAME:[HOSTIP:]HOSTPORT)");
 }
 
+TEST(PortSpec, ErrorsNameTheFieldAtFault) {
+  for (const char* ip : {"1.2.3.4.5", "999.1.1.1"})
+    EXPECT_EQ(error_of([&] { parse_port_spec(std::string(ip) + ":18090:80"); }),
+              "invalid --port '" + std::string(ip) + ":18090:80': '" + ip +
+                  "' is not an IP address (expected [HOSTIP:]HOSTPORT:PODPORT[/tcp|udp] or NAME:[HOSTIP:]HOSTPORT)");
+  EXPECT_NE(error_of([] { parse_port_spec("18090:80/udp,18091:81"); }).find("one port per --port, no commas"),
+            std::string::npos);
+  EXPECT_EQ(parse_port_spec("http:10.0.0.1:8080").host_ip, "10.0.0.1") << "NAME:HOSTIP:HOSTPORT stays";
+}
+
 TEST(ResolvePort, ByExposedName) {
   std::vector<std::string> exposed = {"80/tcp", "53/udp", "8080"};
   PortMapping m = resolve_port(parse_port_spec("53-udp:5353"), exposed);

@@ -82,7 +82,13 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
     std::string id = e.uuid;
     std::erase(id, '-');
     auto dir = e.path / "overlay" / "stage1" / "upper" / "var" / "log" / "journal" / id;
-    if (!std::filesystem::exists(dir)) return;  // never started: no output
+    if (!std::filesystem::exists(dir)) {
+      // Never started: no output, and said why.
+      print_message("pod " + e.uuid + " has not run yet" +
+                    (e.status() == runtime::PodStatus::kPrepared ? " (start it with 'crt run-prepared')" : "") +
+                    ": no output");
+      return;
+    }
     runtime::PodJournal journal(dir, apps);
     if (since) journal.seek_realtime(*since);
     bool prefix = apps.size() > 1;
