@@ -65,6 +65,7 @@ struct StdioRelay::Impl {
     bool paused = false;  ///< while `to` is full, or the journal behind
     bool eof = false;     ///< the app's end is closed
     std::string partial;  ///< the start of a line (with app names)
+    bool cut = false;     ///< a line too long was shown in pieces, its newline not yet read
     /// Who journald is told wrote the copy: the app's process that
     /// connected (on a terminal: the app's main process, looked up in its
     /// cgroup, StdioSockets::terminal_sender), then the unit's flush
@@ -227,14 +228,27 @@ struct StdioRelay::Impl {
     std::string lines;
     while (!data.empty()) {
       size_t nl = data.find('\n');
-      if (nl == std::string_view::npos) {
-        o.partial.append(data);
-        if (o.partial.size() < kLineMax) break;
-        nl = data.size();
-        data = {};
+      if (nl == 0 && o.partial.empty() && o.cut) {
+        // The end of a line shown in pieces: no empty line for it.
+        data.remove_prefix(1);
+        o.cut = false;
+        continue;
+      }
+      // A line of more than kLineMax goes in pieces of kLineMax, wherever
+      // the reads of it end.
+      size_t room = kLineMax - o.partial.size();
+      if (nl == std::string_view::npos || nl > room) {
+        if (data.size() < room) {
+          o.partial.append(data);
+          break;
+        }
+        o.partial.append(data.substr(0, room));
+        data.remove_prefix(room);
+        o.cut = true;
       } else {
         o.partial.append(data.substr(0, nl));
         data.remove_prefix(nl + 1);
+        o.cut = false;
       }
       lines += app_line(o.socket->app, o.partial);
       o.partial.clear();

@@ -84,11 +84,12 @@ class StdioRelayTest : public ::testing::Test {
 
   /// Starts the relay with `in` as crt's stdin and the fixture's pipes as
   /// its stdout and stderr.
-  void start(int in) {
+  void start(int in, bool prefix_app_names = false) {
     out_writer_ = std::make_unique<OutputWriter>(ev_, user_out_.w.get(), [this] { relay_->resume(); }, [this] { ++gone_; });
     err_writer_ = std::make_unique<OutputWriter>(ev_, user_err_.w.get(), [this] { relay_->resume(); }, nullptr);
-    relay_ = std::make_unique<StdioRelay>(ev_, StdioSockets{in_.get(), {{out_.get(), "app", false}, {err_.get(), "app", true}}},
-                                          UserStdio{in, out_writer_.get(), err_writer_.get()},
+    StdioSockets sockets{in_.get(), {{out_.get(), "app", false}, {err_.get(), "app", true}}};
+    sockets.prefix_app_names = prefix_app_names;
+    relay_ = std::make_unique<StdioRelay>(ev_, sockets, UserStdio{in, out_writer_.get(), err_writer_.get()},
                                           [this](std::string_view m) { messages_ += std::string(m) + "\n"; });
   }
 
@@ -229,6 +230,29 @@ TEST_F(StdioRelayTest, OutputIsCopiedByteForByteToItsOwnStream) {
   finish_output();
   EXPECT_EQ(read_all(user_out_.r.get()), bytes);
   EXPECT_EQ(read_all(user_err_.r.get()), "oops\n");
+}
+
+TEST_F(StdioRelayTest, WithAppNamesALongLineGoesInPiecesOf64KiBAndNoEmptyLine) {
+  start(user_in_.r.get(), true);
+  UniqueFd out = connect_to(dir_ + "/stdout", false);
+  settle();
+  std::string shown;
+  std::thread reader([&] { shown = read_all(user_out_.r.get()); });
+  // Lines whose reads end anywhere: 100000 bytes, then exactly two pieces.
+  write_str(out.get(), "hi\n" + std::string(70000, 'x'));
+  settle();
+  write_str(out.get(), std::string(30000, 'x') + "\n");
+  settle();
+  write_str(out.get(), std::string(131072, 'y'));
+  settle();
+  write_str(out.get(), "\nafter\n");
+  out = UniqueFd();
+  settle();
+  finish_output();
+  reader.join();
+  std::string k64(65536, 'x');
+  EXPECT_EQ(shown, "app: hi\napp: " + k64 + "\napp: " + std::string(34464, 'x') + "\napp: " + std::string(65536, 'y') +
+                       "\napp: " + std::string(65536, 'y') + "\napp: after\n");
 }
 
 TEST_F(StdioRelayTest, DrainTakesOutputOfAConnectionTheLoopNeverSaw) {
