@@ -44,6 +44,9 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("logs", "Show the output of a pod's apps, also after the pod exited");
+  cmd->footer(
+      "The output comes from the pod's journal, which keeps its latest 64 MB (older output is removed as it\n"
+      "grows), without the empty lines journald leaves out.");
   add_pod_ref(cmd, a->ref);
   cmd->add_option("APP", a->app, "Only this app");
   cmd->add_flag("-f,--follow", a->follow, "Keep printing new output until the pod exits");
