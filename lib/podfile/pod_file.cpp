@@ -61,15 +61,12 @@ PodFile parse(const std::string& text, const std::string& path) {
     if (line.front() == '[') {
       if (line.back() != ']') throw PodFileError(path, n, "", "a section header must end with ']'");
       Section header = parse_header(line, path, n);
+      // Two [App NAME] of one name are said where the apps are read.
       for (const auto& other : f.sections)
         if (header.name == "Pod" && other.name == "Pod")
-          throw PodFileError(path, n, "[" + header.name + "]",
-                             "a second [" + header.name + "] section (the first is at line " +
-                                 std::to_string(other.line) + "): a pod file has one");
-        else if (header.name == "App" && other.name == "App" && other.app == header.app)
-          throw PodFileError(path, n, "[App " + header.app + "]",
-                             "a second section of app " + quote(header.app) + " (the first is at line " +
-                                 std::to_string(other.line) + ")");
+          throw PodFileError(
+              path, n, "[Pod]",
+              "a second [Pod] section (the first is at line " + std::to_string(other.line) + "): a pod file has one");
       f.sections.push_back(std::move(header));
       continue;
     }

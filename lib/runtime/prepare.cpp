@@ -4,9 +4,9 @@
 #include <linux/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <systemd/sd-id128.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cstdlib>
 #include <map>
 
@@ -40,12 +40,8 @@ namespace {
 
 /// "crt-" and a UUID: the machine name of a pod without a name of its own.
 bool is_unnamed_machine_name(const std::string& name) {
-  if (name.size() != 40 || name.rfind("crt-", 0) != 0) return false;
-  for (size_t i = 4; i < name.size(); ++i) {
-    bool dash = i == 12 || i == 17 || i == 22 || i == 27;
-    if (dash ? name[i] != '-' : !std::isxdigit(static_cast<unsigned char>(name[i]))) return false;
-  }
-  return true;
+  sd_id128_t id;
+  return name.rfind("crt-", 0) == 0 && sd_id128_from_string(name.c_str() + 4, &id) == 0;
 }
 
 void check_pod_name(const std::string& name, const stdfs::path& state_dir) {

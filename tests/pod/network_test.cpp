@@ -395,14 +395,11 @@ TEST_F(NetworkTest, KilledCrtLeavesWhatGcTearsDownFromThePodDirectory) {
 TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledCrtsPodGetsItsTraffic) {
   check_cgroups_ = false;  // crt gc's part, and the test's
   int port = free_port();
-  std::string file = dir_ + "/uuid";
-  Process p(crt_argv({"run", "--uuid-file-save=" + file, "--port=" + std::to_string(port) + ":80", "busybox", "--",
-                      "/bin/sh", "-c", kServe}),
-            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
-  std::string dead = wait_uuid(file);
-  ASSERT_EQ(crt({"status", "--wait-ready=30s", dead}).status, 0);
-  p.signal(SIGKILL);
-  p.wait();
+  std::unique_ptr<Process> killed;
+  std::string dead = start_server(killed, {"--port=" + std::to_string(port) + ":80"}, "dead");
+  ASSERT_FALSE(dead.empty());
+  killed->signal(SIGKILL);
+  killed->wait();
   ASSERT_EQ(crt({"status", "--wait=20s", dead}).status, 0);
   // The dead pod's rules would come first and take the port's traffic.
   std::unique_ptr<Process> next;
