@@ -90,12 +90,9 @@ namespace {
 
 bool is_builtin_name(const std::string& ref) {
   if (ref.rfind("sha256:", 0) == 0 || ref.find('@') != std::string::npos) return false;
-  try {
-    store::Reference r = store::parse_reference(ref);
-    return r.tag == "latest" && r.name.find('/') == std::string::npos;
-  } catch (const Error&) {
-    return false;  // an image ID (64 hex digits), or no image at all: the store says which
-  }
+  // No name (an image ID of 64 hex digits, or nothing at all): the store says which.
+  auto r = store::try_parse_reference(ref);
+  return r && r->tag == "latest" && r->name.find('/') == std::string::npos;
 }
 
 /// The image the store has under `ref`, or under one of the names a short

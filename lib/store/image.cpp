@@ -179,15 +179,18 @@ Reference parse_reference(std::string_view ref) {
   return r;
 }
 
-std::string Image::name_for(std::string_view ref) const {
-  if (ref.rfind("sha256:", 0) != 0 && ref.find('@') == std::string_view::npos) {
-    try {
-      std::string name = parse_reference(ref).str();
-      if (std::find(names.begin(), names.end(), name) != names.end()) return name;
-    } catch (const Error&) {
-      // an ID prefix that is no name
-    }
+std::optional<Reference> try_parse_reference(std::string_view ref) {
+  try {
+    return parse_reference(ref);
+  } catch (const Error&) {
+    return std::nullopt;
   }
+}
+
+std::string Image::name_for(std::string_view ref) const {
+  if (ref.rfind("sha256:", 0) != 0 && ref.find('@') == std::string_view::npos)
+    if (auto r = try_parse_reference(ref); r && std::find(names.begin(), names.end(), r->str()) != names.end())
+      return r->str();
   return names.empty() ? std::string(ref) : names.front();
 }
 

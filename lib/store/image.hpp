@@ -75,6 +75,9 @@ struct Reference {
 /// Parses "name[:tag]" (tag defaults to "latest"); throws on invalid input.
 Reference parse_reference(std::string_view ref);
 
+/// parse_reference(), or nullopt where `ref` is no name (an image ID, say).
+std::optional<Reference> try_parse_reference(std::string_view ref);
+
 /// The short name of an image reference: its last path component without tag
 /// ("docker.io/library/nginx:1" -> "nginx").
 std::string base_name(std::string_view ref);
