@@ -97,7 +97,22 @@ NetworkConfig parse_network_config(const std::string& text, const std::string& s
   return c;
 }
 
-std::vector<NetworkConfig> load_networks(const stdfs::path& dir) {
+namespace {
+
+/// The network a file that parse_network_config() refused names, if its
+/// JSON says.
+std::string name_in(const std::string& text) {
+  try {
+    json j = json_text::parse(text);
+    if (j.is_object() && j.contains("name") && j["name"].is_string()) return j["name"];
+  } catch (const json::exception&) {
+  }
+  return {};
+}
+
+}  // namespace
+
+NetworkDirectory load_networks(const stdfs::path& dir) {
   std::vector<stdfs::path> files;
   std::error_code ec;
   for (const auto& de : stdfs::directory_iterator(dir, ec)) {
@@ -107,32 +122,62 @@ std::vector<NetworkConfig> load_networks(const stdfs::path& dir) {
   if (ec && ec != std::errc::no_such_file_or_directory)
     throw Error("reading network configurations in " + quote(dir.string()) + ": " + ec.message());
   std::sort(files.begin(), files.end());
-  std::vector<NetworkConfig> out;
+  NetworkDirectory out;
+  out.dir = dir;
+  auto named = [&out](const std::string& name) {
+    return std::any_of(out.networks.begin(), out.networks.end(), [&](const auto& o) { return o.name == name; }) ||
+           std::any_of(out.broken.begin(), out.broken.end(), [&](const auto& b) { return b.name == name; });
+  };
   for (const auto& f : files) {
-    NetworkConfig c = parse_network_config(fs::read_file(f), f.string(), f.extension() == ".conflist");
-    bool seen = std::any_of(out.begin(), out.end(), [&](const auto& o) { return o.name == c.name; });
-    if (!seen) out.push_back(std::move(c));
+    std::string text;
+    try {
+      text = fs::read_file(f);
+      NetworkConfig c = parse_network_config(text, f.string(), f.extension() == ".conflist");
+      if (!named(c.name)) out.networks.push_back(std::move(c));
+    } catch (const Error& e) {
+      std::string name = name_in(text);
+      if (name.empty() || !named(name)) out.broken.push_back({f.string(), name, e.what()});
+    }
   }
-  auto def = std::find_if(out.begin(), out.end(), [](const auto& o) { return o.name == kDefaultNetwork; });
-  if (def == out.end()) {
-    out.insert(out.begin(), builtin_default_network());
-  } else {
-    std::rotate(out.begin(), def, def + 1);
+  auto def =
+      std::find_if(out.networks.begin(), out.networks.end(), [](const auto& o) { return o.name == kDefaultNetwork; });
+  if (def != out.networks.end()) {
+    std::rotate(out.networks.begin(), def, def + 1);
+  } else if (!named(kDefaultNetwork)) {
+    out.networks.insert(out.networks.begin(), builtin_default_network());
   }
   return out;
 }
 
-std::vector<NetworkConfig> select_networks(const pod::NetSpec& spec, const std::vector<NetworkConfig>& available,
-                                           const stdfs::path& dir) {
+std::vector<NetworkConfig> select_networks(const pod::NetSpec& spec, const NetworkDirectory& available,
+                                           const std::function<void(const std::string&)>& warn) {
   if (!spec.cni()) return {};
-  if (spec.all) return available;
+  auto broken_of = [&available](const std::string& name) {
+    return std::find_if(available.broken.begin(), available.broken.end(),
+                        [&](const auto& b) { return !b.name.empty() && b.name == name; });
+  };
   std::vector<NetworkConfig> out;
-  for (const auto& sel : spec.networks) {
-    auto it = std::find_if(available.begin(), available.end(), [&](const auto& c) { return c.name == sel.name; });
-    if (it == available.end())
-      throw Error("no network " + quote(sel.name) + " is defined in " + quote(dir.string()));
-    out.push_back(*it);
+  if (spec.all) {
+    for (const auto& b : available.broken)
+      if (!b.name.empty()) throw Error("network " + quote(b.name) + " cannot be used: " + b.error);
+    out = available.networks;
+  } else {
+    for (const auto& sel : spec.networks) {
+      if (auto b = broken_of(sel.name); b != available.broken.end())
+        throw Error("network " + quote(sel.name) + " cannot be used: " + b->error);
+      auto it = std::find_if(available.networks.begin(), available.networks.end(),
+                             [&](const auto& c) { return c.name == sel.name; });
+      if (it == available.networks.end()) {
+        std::string msg = "no network " + quote(sel.name) + " is defined in " + quote(available.dir.string());
+        for (const auto& b : available.broken)
+          if (b.name.empty()) msg += " (" + b.error + ")";
+        throw Error(msg);
+      }
+      out.push_back(*it);
+    }
   }
+  if (warn)
+    for (const auto& b : available.broken) warn("warning: passed over a network file: " + b.error);
   return out;
 }
 

@@ -159,8 +159,8 @@ PodNetwork PodNetwork::create(const stdfs::path& pod_dir, const pod::PodManifest
     net.done_ = true;
     return net;
   }
-  stdfs::path dir = ctx.config_dir / "net.d";
-  std::vector<NetworkConfig> configs = select_networks(spec, load_networks(dir), dir);
+  std::vector<NetworkConfig> configs = select_networks(spec, load_networks(ctx.config_dir / "net.d"),
+                                                       [&ctx](const std::string& w) { tell(ctx.messages, w); });
   for (const auto& p : m.ports) net.reserved_ports_.push_back(reserve_host_port(p));
   NetworkState s;
   s.container_id = "crt-" + m.uuid;

@@ -224,8 +224,8 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
   // prepare would otherwise accept a pod that can never start); a pod that
   // starts at once has them looked up as they are attached.
   if (pod::NetSpec spec = pod::parse_net_spec(m.net); destination == PodState::kPrepared && spec.cni()) {
-    stdfs::path dir = ctx.config_dir / "net.d";
-    net::select_networks(spec, net::load_networks(dir), dir);
+    net::select_networks(spec, net::load_networks(ctx.config_dir / "net.d"),
+                         [&ctx](const std::string& w) { tell(ctx.messages, w); });
   }
 
   PodDir pod = PodDir::create(ctx.state_dir, m.uuid);

@@ -304,6 +304,25 @@ TEST_F(NetworkTest, UnknownNetworkIsAClearErrorAndLeavesNothing) {
   EXPECT_TRUE(pods("run").empty());
 }
 
+TEST_F(NetworkTest, AnUnreadableNetworkFileIsPassedOverWithAWarning) {
+  write_network("20-half-edited.conflist", R"({"cniVersion":"1.0.0","name":"lan","plugins":[{"type":"bridge",)");
+  write_network("30-nolist.conflist", R"({"cniVersion":"1.0.0","name":"nolist","plugins":[]})");
+  Result r = crt(with_config({"run", "busybox", "--", "/bin/sh", "-c", "ip -4 -o addr show eth0 | wc -l"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "1\n");
+  EXPECT_THAT(r.err, HasSubstr("warning: passed over a network file: '" + config_dir() +
+                               "/net.d/20-half-edited.conflist': not valid JSON: "));
+  EXPECT_THAT(r.err, HasSubstr("warning: passed over a network file: '" + config_dir() +
+                               "/net.d/30-nolist.conflist': a plugin list needs a non-empty \"plugins\" array\n"));
+  // The network a broken file names is no other: a clear error, nothing left.
+  size_t before = pods("run").size();
+  r = crt(with_config({"run", "--net=nolist", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err,
+              HasSubstr("crt: network 'nolist' cannot be used: '" + config_dir() + "/net.d/30-nolist.conflist'"));
+  EXPECT_EQ(pods("run").size(), before);
+}
+
 /// Network "broken": host-local without a subnet, which ptp's ADD refuses.
 class BrokenNetworkTest : public NetworkTest {
  protected:

@@ -42,7 +42,7 @@ class Images : public ::testing::Test {
 
 TEST_F(Images, ResolveFindsWhatTheStoreHas) {
   write_text(s_ / "rootfs" / "x", "x");
-  store::Image im = store_.import_rootfs(s_ / "rootfs", store::parse_reference("mine:1"), {{}, "t", {}});
+  store::Image im = store_.import_rootfs(s_ / "rootfs", store::parse_reference("mine:1"), {{}, "t", {}, {}});
   EXPECT_EQ(resolve_image(store_, "mine:1", data_).id, im.id);
   EXPECT_EQ(resolve_image(store_, im.id, data_).id, im.id);
 }

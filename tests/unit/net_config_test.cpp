@@ -67,7 +67,7 @@ TEST(NetConfig, LoadsFilesInNameOrderFirstNameWinsDefaultFirst) {
   write_text(s / "net.d/10-lan.conf", R"({"cniVersion":"1.0.0","name":"lan","type":"macvlan"})");
   write_text(s / "net.d/30-other.json", R"({"cniVersion":"0.3.1","name":"other","type":"ipvlan"})");
   write_text(s / "net.d/README", "not a network");
-  auto nets = load_networks(s / "net.d");
+  auto nets = load_networks(s / "net.d").networks;
   ASSERT_EQ(nets.size(), 3u);
   EXPECT_EQ(nets[0].name, "default");
   EXPECT_EQ(nets[0].source, "built-in");
@@ -81,7 +81,7 @@ TEST(NetConfig, UserFileOverridesTheDefault) {
   write_text(s / "net.d/50-a.conf", R"({"cniVersion":"1.0.0","name":"a","type":"bridge"})");
   write_text(s / "net.d/90-mine.conflist",
              R"({"cniVersion":"1.0.0","name":"default","plugins":[{"type":"ptp","ipam":{"type":"host-local","subnet":"10.99.0.0/24"}}]})");
-  auto nets = load_networks(s / "net.d");
+  auto nets = load_networks(s / "net.d").networks;
   ASSERT_EQ(nets.size(), 2u);
   EXPECT_EQ(nets[0].name, "default");
   EXPECT_EQ(nets[0].plugins[0]["ipam"]["subnet"], "10.99.0.0/24");
@@ -90,7 +90,7 @@ TEST(NetConfig, UserFileOverridesTheDefault) {
 
 TEST(NetConfig, NoDirectoryMeansOnlyTheDefault) {
   Scratch s;
-  auto nets = load_networks(s / "missing");
+  auto nets = load_networks(s / "missing").networks;
   ASSERT_EQ(nets.size(), 1u);
   EXPECT_EQ(nets[0].name, "default");
 }
@@ -99,13 +99,64 @@ TEST(NetConfig, SelectNetworks) {
   Scratch s;
   write_text(s / "net.d/a.conf", R"({"cniVersion":"1.0.0","name":"a","type":"bridge"})");
   auto nets = load_networks(s / "net.d");
-  auto picked = select_networks(pod::parse_net_spec("a,default"), nets, s / "net.d");
+  auto picked = select_networks(pod::parse_net_spec("a,default"), nets, {});
   ASSERT_EQ(picked.size(), 2u);
   EXPECT_EQ(picked[0].name, "a");
-  EXPECT_EQ(select_networks(pod::parse_net_spec("all"), nets, s / "net.d").size(), 2u);
-  EXPECT_TRUE(select_networks(pod::parse_net_spec("host"), nets, s / "net.d").empty());
-  EXPECT_EQ(error_of([&] { select_networks(pod::parse_net_spec("b"), nets, "/etc/crt/net.d"); }),
+  EXPECT_EQ(select_networks(pod::parse_net_spec("all"), nets, {}).size(), 2u);
+  EXPECT_TRUE(select_networks(pod::parse_net_spec("host"), nets, {}).empty());
+  nets.dir = "/etc/crt/net.d";
+  EXPECT_EQ(error_of([&] { select_networks(pod::parse_net_spec("b"), nets, {}); }),
             "no network 'b' is defined in '/etc/crt/net.d'");
+}
+
+// A broken file does not keep the others from being used; the network it
+// names cannot be (the built-in default stands in for no broken default).
+TEST(NetConfig, BrokenFilesArePassedOverWithAWarning) {
+  Scratch s;
+  write_text(s / "net.d/10-a.conf", R"({"cniVersion":"1.0.0","name":"a","type":"bridge"})");
+  write_text(s / "net.d/20-junk.conflist", "{ this is not JSON");
+  write_text(s / "net.d/30-b.conflist", R"({"cniVersion":"1.0.0","name":"b","plugins":[]})");
+  write_text(s / "net.d/40-b.conf", R"({"cniVersion":"1.0.0","name":"b","type":"bridge"})");
+  auto nets = load_networks(s / "net.d");
+  ASSERT_EQ(nets.networks.size(), 2u);
+  EXPECT_EQ(nets.networks[0].name, "default");
+  EXPECT_EQ(nets.networks[1].name, "a");
+  ASSERT_EQ(nets.broken.size(), 2u);
+  EXPECT_EQ(nets.broken[0].name, "");
+  EXPECT_EQ(nets.broken[1].name, "b");
+
+  std::vector<std::string> warnings;
+  auto warn = [&warnings](const std::string& w) { warnings.push_back(w); };
+  auto picked = select_networks(pod::parse_net_spec("a"), nets, warn);
+  ASSERT_EQ(picked.size(), 1u);
+  EXPECT_EQ(picked[0].name, "a");
+  ASSERT_EQ(warnings.size(), 2u);
+  std::string junk =
+      "warning: passed over a network file: '" + (s / "net.d/20-junk.conflist").string() + "': not valid JSON";
+  EXPECT_EQ(warnings[0].substr(0, junk.size()), junk);
+  EXPECT_EQ(warnings[1], "warning: passed over a network file: '" + (s / "net.d/30-b.conflist").string() +
+                             "': a plugin list needs a non-empty \"plugins\" array");
+  EXPECT_EQ(select_networks(pod::parse_net_spec("default"), nets, {}).at(0).source, "built-in");
+
+  // The broken file is the first to name "b": the later good one does not
+  // stand in for it, and "all" means it too.
+  EXPECT_EQ(error_of([&] { select_networks(pod::parse_net_spec("b"), nets, {}); }),
+            "network 'b' cannot be used: '" + (s / "net.d/30-b.conflist").string() +
+                "': a plugin list needs a non-empty \"plugins\" array");
+  EXPECT_EQ(error_of([&] { select_networks(pod::parse_net_spec("all"), nets, {}); }).substr(0, 28),
+            "network 'b' cannot be used: ");
+  // A network no good file defines: the unreadable file may have meant it.
+  EXPECT_NE(error_of([&] { select_networks(pod::parse_net_spec("c"), nets, {}); }).find("20-junk.conflist"),
+            std::string::npos);
+}
+
+TEST(NetConfig, ABrokenDefaultIsNotReplacedByTheBuiltIn) {
+  Scratch s;
+  write_text(s / "net.d/default.conflist", R"({"cniVersion":"1.0.0","name":"default","plugins":{}})");
+  auto nets = load_networks(s / "net.d");
+  EXPECT_TRUE(nets.networks.empty());
+  EXPECT_EQ(error_of([&] { select_networks(pod::parse_net_spec("default"), nets, {}); }).substr(0, 34),
+            "network 'default' cannot be used: ");
 }
 
 TEST(NetConfig, Versions) {
