@@ -221,9 +221,14 @@ int main(int argc, char** argv) {
   }
   // What crt printed is lost on a full disk, say: that is an error, as for
   // any tool (a reader that went away ends crt by SIGPIPE first).
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+  // errno tells only about this flush: a write that failed earlier (its
+  // buffer flushed as it filled) left only the stream's error flag.
+  errno = 0;
+  int flushed = std::fflush(stdout);
+  int flush_errno = errno;
+  if (flushed != 0 || std::ferror(stdout)) {
     std::fprintf(stderr, "crt: writing to standard output: %s\n",
-                 std::ferror(stdout) && errno != 0 ? std::strerror(errno) : "failed");
+                 flushed != 0 && flush_errno != 0 ? std::strerror(flush_errno) : "some of it could not be written");
     return status == 0 ? crt::kErrorExitCode : status;
   }
   return status;
