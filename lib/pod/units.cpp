@@ -112,10 +112,14 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
       .set("Before", "shutdown.target");
 
   auto& s = u.section("Service");
-  // Not Type=exec: systemd 252 fails to restart such a unit (exec_fd EPIPE).
-  // Type=notify holds the pod's boot, and so its readiness, until READY=1;
-  // the notify socket is bound into the app's root (app_mount_plan()).
-  s.set("Type", app.notify ? "notify" : "simple");
+  // Type=exec: the app's start (so the pod's boot, and its readiness) is
+  // done when its program runs, and fails when it cannot be executed (not a
+  // program of this machine, say); with Type=simple the pod would have been
+  // ready first. Not for an app that may restart: systemd 252 fails to
+  // restart such a unit (exec_fd EPIPE). Type=notify holds the pod's boot
+  // until READY=1; the notify socket is bound into the app's root
+  // (app_mount_plan()).
+  s.set("Type", app.notify ? "notify" : app.restart == "no" ? "exec" : "simple");
   if (app.notify) s.set("NotifyAccess", "all");
   ExecCommand start{"", app.exec_path, {}};
   for (const auto& a : app.argv) start.argv.emplace_back(a);

@@ -206,6 +206,9 @@ TEST_F(ImageTest, AnAppTheKernelCannotExecuteSaysWhyOnStderr) {
   if (r.err.find("Failed at step EXEC") != std::string::npos) {
     EXPECT_THAT(crt({"logs", pods("run")[0]}).out, HasSubstr("Failed at step EXEC spawning /bin/junk"));
   }
+  // Its start failed, so the pod never counted as ready (crt status
+  // --wait-ready, crt run --detach).
+  EXPECT_FALSE(stdfs::exists(pod_dir(pods("run")[0]) + "/ready"));
 }
 
 TEST_F(ImageTest, AnAppWhoseRootfsCannotBePreparedFailsAndSaysWhy) {
