@@ -133,6 +133,15 @@ std::vector<std::string> app_command(const AppFlags& flags, const std::vector<st
   return argv;
 }
 
+void validate_pod_env(const PodFlags& pod) {
+  EnvList env;
+  for (const auto& file : pod.set_env_files) {
+    std::vector<std::string> lines = with_context("--set-env-file", [&] { return read_env_file(file); });
+    for (const auto& kv : lines) apply_assignment(env, kv, ("variable in " + quote(file)).c_str());
+  }
+  for (const auto& kv : pod.set_env) apply_assignment(env, kv, "--set-env");
+}
+
 AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const store::Image& image) {
   const AppFlags& f = req.flags;
   AppManifest app;

@@ -24,6 +24,11 @@ std::vector<std::string> app_command(const AppFlags& flags, const std::vector<st
 /// and binary are resolved later, inside the mounted rootfs.
 AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const store::Image& image);
 
+/// Checks the pod's own environment flags (--set-env, --set-env-file) once,
+/// before any image is looked up: an error there is the pod's, not its first
+/// app's, and needs no pull first.
+void validate_pod_env(const PodFlags& pod);
+
 /// Adds the pod's volumes (--volume specs, and an empty volume for each
 /// path an image declares and no --mount covers) and checks every mount.
 void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs);

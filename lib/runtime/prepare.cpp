@@ -87,6 +87,7 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   if (req.pod.name) m.name = *req.pod.name;
   check_pod_name(m.name, ctx.state_dir);
   if (req.pod.hostname) pod::validate_host_name("host name", *req.pod.hostname);
+  pod::validate_pod_env(req.pod);
   store::Image stage1 = ensure_stage1(store, ctx.data_dir, req.pod.stage1_path);
   m.stage1 = {stage1.names.empty() ? "" : stage1.names.front(), stage1.id, stage1.layers};
   std::vector<std::string> exposed_ports;

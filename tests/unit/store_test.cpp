@@ -33,7 +33,7 @@ class StoreTest : public ::testing::Test {
 
   Image import(const std::string& source, const std::string& name, const std::string& created = "2024-01-01T00:00:00Z",
                RunConfig config = {}) {
-    return store_.import_rootfs(s_ / source, parse_reference(name), {std::move(config), created, {}});
+    return store_.import_rootfs(s_ / source, parse_reference(name), {std::move(config), created, {}, {}});
   }
 
   [[nodiscard]] stdfs::path root() const { return store_.root(); }
