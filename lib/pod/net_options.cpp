@@ -77,6 +77,13 @@ std::optional<std::string> host_ip_field(const std::string& f) {
   return ip;
 }
 
+/// Whether `ip` is an IPv6 link-local address (fe80::/10): one that means
+/// nothing without an interface, which --port has no place for.
+bool is_ipv6_link_local(const std::string& ip) {
+  in6_addr a{};
+  return ::inet_pton(AF_INET6, ip.c_str(), &a) == 1 && a.s6_addr[0] == 0xfe && (a.s6_addr[1] & 0xc0) == 0x80;
+}
+
 }  // namespace
 
 bool is_ip_address(const std::string& s) {
@@ -145,6 +152,9 @@ PortSpec parse_port_spec(const std::string& text) {
       auto ip = host_ip_field(f[1]);
       if (!ip) throw bad(quote(f[1]) + " is not an IP address");
       p.host_ip = *ip;
+      if (is_ipv6_link_local(p.host_ip))
+        throw bad(quote(p.host_ip) +
+                  " is a link-local address, which needs an interface: give a global address, ::1, or none");
     }
     auto hp = port_number(f.back());
     if (!hp) throw bad(quote(f.back()) + " is not a port number (1-65535)");
@@ -157,6 +167,9 @@ PortSpec parse_port_spec(const std::string& text) {
     p.host_ip = *ip;
     f.erase(f.begin());
   }
+  if (is_ipv6_link_local(p.host_ip))
+    throw bad(quote(p.host_ip) +
+              " is a link-local address, which needs an interface: give a global address, ::1, or none");
   std::string pod = f[1];
   if (size_t slash = pod.find('/'); slash != std::string::npos) {
     p.protocol = pod.substr(slash + 1);

@@ -219,8 +219,8 @@ TEST_F(ImageStore, ARootfsTarballImportIsExportedAndTheSameTreeIsTheSameLayer) {
   // The same tree from a directory is the same layer.
   stdfs::path tree = store_.tree_path(a.layers[0]);
   ASSERT_EQ(::system(("cp -a '" + tree.string() + "' '" + (s_ / "copy").string() + "'").c_str()), 0);
-  Image c =
-      store_.import_rootfs(s_ / "copy", parse_reference("c:1"), {.config = {}, .created = a.created, .share_with = {}});
+  Image c = store_.import_rootfs(s_ / "copy", parse_reference("c:1"),
+                                 {.config = {}, .created = a.created, .share_with = {}, .cancelled = {}});
   EXPECT_EQ(c.layers, a.layers);
   store_.remove("t:1");
   Image b = import(s_ / "t.tar")[0];

@@ -92,6 +92,15 @@ TEST(PortSpec, ErrorsNameTheFieldAtFault) {
   EXPECT_EQ(parse_port_spec("http:10.0.0.1:8080").host_ip, "10.0.0.1") << "NAME:HOSTIP:HOSTPORT stays";
 }
 
+TEST(PortSpec, AnIpv6LinkLocalHostAddressIsRefused) {
+  for (const char* spec : {"[fe80::1]:18080:80", "[FEBF::9]:18080:80", "http:[fe80::1]:18080"})
+    EXPECT_NE(error_of([&] { parse_port_spec(spec); }).find("is a link-local address, which needs an interface"),
+              std::string::npos)
+        << spec;
+  EXPECT_EQ(parse_port_spec("[fec0::1]:18080:80").host_ip, "fec0::1");
+  EXPECT_EQ(parse_port_spec("169.254.1.1:18080:80").host_ip, "169.254.1.1");
+}
+
 TEST(ResolvePort, ByExposedName) {
   std::vector<std::string> exposed = {"80/tcp", "53/udp", "8080"};
   PortMapping m = resolve_port(parse_port_spec("53-udp:5353"), exposed);
