@@ -22,6 +22,15 @@ using nlohmann::json;
 // Absolute: layers are unpacked with the working directory inside the tree.
 Store::Store(stdfs::path dir) : root_(stdfs::absolute(std::move(dir)) / "store"), blobs_(root_) {
   with_context("opening the image store " + quote(root_.string()), [&] {
+    // Root's alone, as the pods' directories are: the trees hold images'
+    // files as they are, setuid-root programs and device nodes included,
+    // which any user could otherwise reach and run; and pulled images may be
+    // private. A store made before this was open to all: it is closed.
+    fs::make_dirs(root_, 0700);
+    struct stat st {};
+    if (::stat(root_.c_str(), &st) < 0) throw_errno("reading " + quote(root_.string()));
+    if ((st.st_mode & 077) != 0 && ::chmod(root_.c_str(), 0700) < 0)
+      throw_errno("closing " + quote(root_.string()) + " to all but root");
     fs::make_dirs(root_ / "blobs" / "sha256");
     fs::make_dirs(root_ / "trees");
     fs::make_dirs(root_ / "tmp");

@@ -1,13 +1,13 @@
-#include "common/clock.hpp"
 #include "store/store.hpp"
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "common/clock.hpp"
 #include "common/error.hpp"
 #include "store/digest.hpp"
 #include "test_support.hpp"
@@ -60,6 +60,20 @@ TEST_F(StoreTest, OpeningCreatesTheLayout) {
   EXPECT_TRUE(stdfs::is_directory(root() / "trees"));
   EXPECT_TRUE(stdfs::is_directory(root() / "tmp"));
   EXPECT_TRUE(store_.list().empty());
+}
+
+// Images' files are kept as they are (setuid-root programs, device nodes):
+// only root reaches them, in a new store and in one made open to all.
+TEST_F(StoreTest, OnlyRootReachesTheStore) {
+  auto mode = [](const stdfs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0);
+    return st.st_mode & 07777;
+  };
+  EXPECT_EQ(mode(root()), 0700u);
+  ASSERT_EQ(::chmod(root().c_str(), 0755), 0);
+  Store again(s_ / "state");
+  EXPECT_EQ(mode(root()), 0700u);
 }
 
 TEST_F(StoreTest, ImportRecordsTheImage) {
