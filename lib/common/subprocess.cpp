@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -135,6 +136,15 @@ SigpipeIgnored::SigpipeIgnored() {
 }
 
 SigpipeIgnored::~SigpipeIgnored() { ::sigaction(SIGPIPE, &old_, nullptr); }
+
+void ensure_system_path() {
+  const char* now = std::getenv("PATH");
+  std::string path = now != nullptr ? now : "";
+  auto has = [&path](const std::string& dir) { return (":" + path + ":").find(":" + dir + ":") != std::string::npos; };
+  for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"})
+    if (!has(dir)) path += (path.empty() ? "" : ":") + std::string(dir);
+  ::setenv("PATH", path.c_str(), 1);
+}
 
 std::vector<std::string> current_environment(const std::vector<std::string>& drop) {
   std::vector<std::string> env;

@@ -34,6 +34,13 @@ class SigpipeIgnored {
   struct sigaction old_ {};
 };
 
+/// Adds to this process's PATH the system's program directories it lacks
+/// (/usr/sbin, /sbin … as systemd gives services), where crt finds the
+/// tools it runs (iptables-restore, nsenter, systemd-nspawn): cron's
+/// PATH=/usr/bin:/bin, or none, would hide them and make a teardown look
+/// done while nothing was removed. The caller's own directories come first.
+void ensure_system_path();
+
 /// The current environment without the variables named in `drop`.
 std::vector<std::string> current_environment(const std::vector<std::string>& drop = {});
 

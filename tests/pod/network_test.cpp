@@ -371,6 +371,19 @@ TEST_F(BrokenNetworkTest, AFailedStartWhoseNetworkWontGoKeepsWhatGcNeeds) {
   EXPECT_EQ(crt({"rm", left[0]}).status, 0);
 }
 
+// cron's PATH has no /usr/sbin: crt still finds iptables-restore (and
+// iptables-save, whose absence made a teardown look done with its rules
+// left behind).
+TEST_F(NetworkTest, ACronLikePathStillFindsTheSystemsTools) {
+  std::string file = dir_ + "/uuid";
+  Result r =
+      crt({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"},
+          {.env = {"PATH=/usr/bin:/bin"}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = false});
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::string uuid = read_file(file).substr(0, 36);
+  EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), ::testing::IsEmpty());
+}
+
 TEST_F(NetworkTest, KilledCrtLeavesWhatGcTearsDownFromThePodDirectory) {
   check_cgroups_ = false;  // crt gc's part, and the test's
   int port = free_port();

@@ -23,7 +23,11 @@ Process::Process(const std::vector<std::string>& argv, const RunOptions& opts) {
   if (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0 || ::pipe2(in, O_CLOEXEC) < 0)
     throw std::runtime_error("pipe failed");
   std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  // An extra variable replaces the one of that name (getenv() takes the first).
+  auto key = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::none_of(opts.env.begin(), opts.env.end(), [&](const auto& x) { return key(x) == key(*e); }))
+      env.emplace_back(*e);
   env.insert(env.end(), opts.env.begin(), opts.env.end());
   std::vector<char*> cargv, cenv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));

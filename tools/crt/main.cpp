@@ -13,6 +13,7 @@
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/subprocess.hpp"
 #include "pod/run_args.hpp"
 #include "runtime/images.hpp"
 #include "runtime/output_writer.hpp"
@@ -170,6 +171,7 @@ int main(int argc, char** argv) {
   // opens (a lock, a socket), and an app's input or output would go there.
   for (int fd = 0; fd < 3; ++fd)
     if (::fcntl(fd, F_GETFD) < 0 && errno == EBADF && ::open("/dev/null", O_RDWR | O_NOCTTY) != fd) return crt::kErrorExitCode;
+  crt::ensure_system_path();
   CLI::App app("crt: run pods of OCI-style images as sandboxed services of a small systemd, booted by "
                "systemd-nspawn.",
                "crt");
