@@ -1,18 +1,23 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "pod/net_options.hpp"
 #include "pod/volumes.hpp"
 #include "sandbox/seccomp.hpp"
 
 namespace crt::pod {
+
+/// How long crt run waits for a pod it was asked to stop (SIGINT, SIGTERM,
+/// its output's reader gone) before it kills the pod (--stop-timeout); its
+/// apps get most of it (app_stop_timeout()). Shorter than crt@.service's.
+inline constexpr std::chrono::milliseconds kDefaultStopTimeout{20000};
 
 /// An image as a pod uses it: pinned by id, with its layers.
 struct ImageRef {

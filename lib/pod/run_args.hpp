@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "pod/manifest.hpp"
 #include "registry/flags.hpp"
 
 namespace crt::pod {
@@ -87,15 +88,10 @@ enum class RunVerb { kRun, kPrepare };
 /// App flags before the first image apply to every app. Throws crt::Error.
 RunRequest parse_run_args(const std::vector<std::string>& args, RunVerb verb = RunVerb::kRun);
 
-/// How long crt run waits for a pod it was asked to stop (SIGINT, SIGTERM,
-/// its output's reader gone) before it kills the pod. Longer than an app's
-/// own stop (TimeoutStopSec=10s), shorter than crt@.service's.
-inline constexpr std::chrono::milliseconds kDefaultStopTimeout{20000};
-
 /// The help line of --stop-timeout (crt run, crt run-prepared).
 inline constexpr const char* kStopTimeoutHelp =
     "After SIGINT or SIGTERM, kill the pod if it has not stopped after this long (default 20s; seconds, or 30s, "
-    "2m …)";
+    "2m …); its apps get this less up to 10s for the rest of its shutdown";
 
 /// --stop-timeout: a positive duration, or kDefaultStopTimeout when not
 /// given. Throws crt::Error.

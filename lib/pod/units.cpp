@@ -83,7 +83,15 @@ std::string cpu_quota(uint64_t millis) {
 
 std::string app_rootfs_in_stage1(const std::string& name) { return std::string(kStage2Dir) + "/" + name + "/rootfs"; }
 
-UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
+std::chrono::milliseconds app_stop_timeout(std::chrono::milliseconds pod_stop) {
+  return pod_stop - std::min(std::chrono::milliseconds(10000), pod_stop / 2);
+}
+
+std::string systemd_duration(std::chrono::milliseconds t) {
+  return t.count() % 1000 == 0 ? std::to_string(t.count() / 1000) + "s" : std::to_string(t.count()) + "ms";
+}
+
+UnitFile app_unit(const PodManifest& pod, const AppManifest& app, std::chrono::milliseconds pod_stop) {
   if (app.exec_path.empty() || !app.uid || !app.gid)
     throw Error("app " + quote(app.name) + " is not resolved yet (binary, user and group)");
   UnitFile u;
@@ -169,7 +177,7 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app) {
   // (systemd's default would have `yes | head` spin on EPIPE for ever).
   s.set("IgnoreSIGPIPE", "no");
   add_sandbox(s, pod, app);
-  s.set("TimeoutStopSec", "10s");
+  s.set("TimeoutStopSec", systemd_duration(app_stop_timeout(pod_stop)));
   if (!app.stop_signal.empty()) s.set("KillSignal", app.stop_signal.rfind("SIG", 0) == 0 ? app.stop_signal : "SIG" + app.stop_signal);
   if (app.restart != "no") {
     s.set("Restart", app.restart);
@@ -290,13 +298,13 @@ std::string stage1_group(const PodManifest& pod) {
   return out;
 }
 
-std::vector<std::pair<std::string, UnitFile>> pod_units(const PodManifest& pod) {
+std::vector<std::pair<std::string, UnitFile>> pod_units(const PodManifest& pod, std::chrono::milliseconds pod_stop) {
   std::vector<std::pair<std::string, UnitFile>> out;
   out.emplace_back("default.target", default_target(pod));
   out.emplace_back("prepare-app@.service", prepare_app_unit());
   out.emplace_back("app-success@.service", app_exited_unit(pod));
   out.emplace_back("app-failure@.service", app_exited_unit(pod));
-  for (const auto& a : pod.apps) out.emplace_back(a.name + ".service", app_unit(pod, a));
+  for (const auto& a : pod.apps) out.emplace_back(a.name + ".service", app_unit(pod, a, pod_stop));
   return out;
 }
 

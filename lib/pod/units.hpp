@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,9 +22,19 @@ std::string cpu_quota(uint64_t millis);
 /// The rootfs of app `name` as stage1 sees it.
 std::string app_rootfs_in_stage1(const std::string& name);
 
+/// How long an app may take to stop when the pod's stop may take
+/// `pod_stop`: all of it but what the rest of the pod's shutdown needs (up to
+/// 10 s, half of a short one), so that the app's systemd, not the kill of
+/// the whole pod, ends an app that takes too long, and its end is recorded.
+std::chrono::milliseconds app_stop_timeout(std::chrono::milliseconds pod_stop);
+
+/// `t` as systemd reads it: "10s", "1500ms".
+std::string systemd_duration(std::chrono::milliseconds t);
+
 /// The unit of one app: its command, environment, user, limits and the
 /// default sandbox, all in unit directives.
-unit::UnitFile app_unit(const PodManifest& pod, const AppManifest& app);
+unit::UnitFile app_unit(const PodManifest& pod, const AppManifest& app,
+                        std::chrono::milliseconds pod_stop = kDefaultStopTimeout);
 
 /// prepare-app@.service: readies an app rootfs before the app starts.
 unit::UnitFile prepare_app_unit();
@@ -44,6 +55,7 @@ std::string stage1_passwd(const PodManifest& pod);
 std::string stage1_group(const PodManifest& pod);
 
 /// Every unit crt writes for a pod, by file name.
-std::vector<std::pair<std::string, unit::UnitFile>> pod_units(const PodManifest& pod);
+std::vector<std::pair<std::string, unit::UnitFile>> pod_units(const PodManifest& pod,
+                                                              std::chrono::milliseconds pod_stop = kDefaultStopTimeout);
 
 }  // namespace crt::pod

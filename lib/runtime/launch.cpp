@@ -71,10 +71,10 @@ void apply_launch_options(pod::PodManifest& m, const LaunchOptions& opts) {
   }
 }
 
-void write_units(const PodDir& pod, const pod::PodManifest& m) {
+void write_units(const PodDir& pod, const pod::PodManifest& m, std::chrono::milliseconds stop_timeout) {
   stdfs::path dir = pod.stage1_rootfs() / pod::kStage1UnitDir;
   fs::make_dirs(dir);
-  for (const auto& [name, unit] : pod::pod_units(m)) unit::write(unit, dir / name);
+  for (const auto& [name, unit] : pod::pod_units(m, stop_timeout)) unit::write(unit, dir / name);
   // stage1 has the entries of root's: most pods need no copies of its own.
   UniqueFd root = fs::open_fd(pod.stage1_rootfs(), O_PATH | O_DIRECTORY);
   for (const auto& [file, content] : {std::pair{"passwd", pod::stage1_passwd(m)}, {"group", pod::stage1_group(m)}}) {
@@ -492,7 +492,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   std::optional<PodTerminal> terminal;
   std::optional<StdioListeners> stdio;
   with_context("starting pod " + m.uuid, [&] {
-    write_units(pod, m);
+    write_units(pod, m, opts.stop_timeout);
     isolate_nspawn_run_dir();
     starting = listen_in_pod_etc(pod, mount::kPodStarterSocket, "the pod's start socket");
     if (m.terminal_to_journal) terminal.emplace(STDIN_FILENO, STDOUT_FILENO);

@@ -9,9 +9,11 @@
 #include <charconv>
 #include <thread>
 
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/lock.hpp"
+#include "pod/units.hpp"
 #include "runtime/app_process.hpp"
 #include "runtime/machines.hpp"
 #include "runtime/pod_dir.hpp"
@@ -36,6 +38,46 @@ pid_t read_pid(const std::filesystem::path& pod) {
   pid_t pid = -1;
   std::from_chars(s.data(), s.data() + s.size(), pid);
   return pid;
+}
+
+/// Gives the pod's apps up to app_stop_timeout(`timeout`) to stop, where
+/// their units (written as the pod started, after its --stop-timeout) give
+/// them less: a runtime drop-in each, which its systemd reads on a reload.
+/// A stop of a pod that would not let its apps use the time asked for
+/// would kill them early. Best effort: an app that keeps its shorter
+/// timeout is still stopped, only sooner.
+void give_apps_stop_time(const PodEntry& pod, const pod::PodManifest& m, pid_t nspawn,
+                         std::chrono::milliseconds timeout) {
+  std::chrono::milliseconds wanted = pod::app_stop_timeout(timeout);
+  std::optional<pid_t> leader = pod_leader(nspawn);
+  if (!leader) return;
+  std::filesystem::path units = pod.path / "overlay" / "stage1" / "upper" / pod::kStage1UnitDir;
+  std::filesystem::path control = "/proc/" + std::to_string(*leader) + "/root/run/systemd/system.control";
+  bool changed = false;
+  for (const auto& app : m.apps) {
+    try {
+      std::string text = fs::read_file(units / (app.name + ".service"));
+      size_t at = text.find("\nTimeoutStopSec=");
+      if (at == std::string::npos) continue;
+      at += 16;
+      if (parse_duration(text.substr(at, text.find('\n', at) - at)) >= wanted) continue;
+      std::filesystem::path dir = control / (app.name + ".service.d");
+      fs::make_dirs(dir);
+      fs::write_file_atomic(
+          dir / "50-crt-stop-timeout.conf",
+          "# Written by crt stop --timeout.\n[Service]\nTimeoutStopSec=" + pod::systemd_duration(wanted) + "\n", 0644,
+          fs::Durability::kCached);
+      changed = true;
+    } catch (const Error&) {
+      // Its unit as written: its own timeout stands.
+    }
+  }
+  if (changed) {
+    try {
+      pod_systemctl(*leader, {"daemon-reload"});
+    } catch (const Error&) {
+    }
+  }
 }
 
 /// True once nobody holds the pod directory's lock.
@@ -140,6 +182,8 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     PodInfo info = pod_info(pod);
     StopClaim claim(pod.path);
     if (force) note_pod_killed(pod.path);
+    if (!force && info.manifest && claim.holder() && !claim.sent())
+      give_apps_stop_time(pod, *info.manifest, read_pid(pod.path), timeout);
     if (info.manifest && stop_pod_machine(info.manifest->machine_name(), force)) {
       if (wait_exited(pod.path, force ? std::chrono::seconds(10) : timeout)) return;
       note_pod_killed(pod.path);

@@ -396,6 +396,25 @@ TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
   EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("app-busybox=137\n"));
 }
 
+// The apps' units were written for the pod's --stop-timeout (20 s: 10 s
+// for an app): a longer crt stop --timeout gives them the longer time.
+TEST_F(PodCommandsTest, ALongerStopTimeoutIsTheAppsToo) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                      "trap 'echo stopping; sleep 11.5; echo stopped; exit 0' TERM; echo trapped; "
+                      "while :; do sleep 0.1; done"}),
+            detached());
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+  wait_for_output(uuid, "trapped");
+  Result r = crt({"stop", "--timeout=25", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  Result run = p.wait();
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("stopping\n"));
+  EXPECT_THAT(run.out, HasSubstr("stopped\n"));
+}
+
 TEST_F(PodCommandsTest, ForceStopIsImmediate) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",

@@ -116,6 +116,14 @@ TEST_F(Units, AppTypeFollowsRestartAndNotify) {
   EXPECT_EQ(value(app_text(), "Type"), "notify");
 }
 
+// An app gets the pod's stop timeout but what the rest of the pod's
+// shutdown needs: up to 10 s, half of a short one.
+TEST_F(Units, AppStopTimeoutFollowsThePods) {
+  EXPECT_EQ(value(app_text(), "TimeoutStopSec"), "10s");
+  EXPECT_EQ(value(unit::render(app_unit(pod_, pod_.apps[0], std::chrono::seconds(60))), "TimeoutStopSec"), "50s");
+  EXPECT_EQ(value(unit::render(app_unit(pod_, pod_.apps[0], std::chrono::seconds(3))), "TimeoutStopSec"), "1500ms");
+}
+
 TEST_F(Units, AppUnitSandbox) {
   std::string t = app_text();
   EXPECT_EQ(value(t, "CapabilityBoundingSet"),
