@@ -218,8 +218,21 @@ constexpr int kStepCgroup = 8;
     if (p.creds.amb & (1ULL << cap)) ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
   ::signal(SIGINT, SIG_DFL);
   ::signal(SIGQUIT, SIG_DFL);
+  // The command goes with crt enter (killed, say): not left running in the
+  // pod. Set last: a change of credentials clears it.
+  pid_t parent = ::getppid();
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != parent) _exit(128 + SIGKILL);
   ::execve(p.exec_path.c_str(), argv, envp);
   fail(err_fd, 6);
+}
+
+/// Where SIGTERM and SIGHUP sent to crt enter go on to: crt's child, the
+/// process in the pod, and its child, the command (set in each after its
+/// fork; 0 until then).
+volatile pid_t forward_to = 0;
+
+void forward_signal(int sig) {
+  if (forward_to > 0) ::kill(forward_to, sig);
 }
 
 int wait_status(pid_t pid) {
@@ -371,11 +384,21 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   UniqueFd err_read(pipefd[0]), err_write(pipefd[1]);
   std::optional<RawTerminal> raw;
   if (terminal) raw.emplace(0);
+  // SIGTERM and SIGHUP reach the command (through the process in the pod),
+  // which ends as it ends on them; crt enter then ends with its status.
+  struct sigaction forward {
+  }, old_term{}, old_hup{};
+  forward.sa_handler = forward_signal;
+  ::sigaction(SIGTERM, &forward, &old_term);
+  ::sigaction(SIGHUP, &forward, &old_hup);
+  pid_t crt_pid = ::getpid();
   cgroup::Forked forked = cgroup::fork_into(p.cgroup);
   pid_t child = forked.pid;
   if (child < 0) throw_errno("forking");
   if (child == 0) {
     err_read.reset();
+    // Gone with crt enter, and so the command with it (become_app()).
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != crt_pid) _exit(128 + SIGKILL);
     if (!forked.moved) fail(err_write.get(), kStepCgroup);
     for (const auto& ns : p.namespaces)
       if (::setns(ns.get(), 0) < 0) fail(err_write.get(), 0);
@@ -395,6 +418,7 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
     // process came from clone3, past glibc's fork handlers (cgroup::fork_into).
     pid_t inner = ::_Fork();
     if (inner < 0) fail(err_write.get(), 0);
+    if (inner > 0) forward_to = inner;
     if (inner == 0) {
       if (terminal) {
         ::close(master);
@@ -412,12 +436,18 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
     }
     _exit(wait_status(inner));
   }
+  forward_to = child;
   err_write.reset();
   Failure f{};
-  ssize_t n = ::read(err_read.get(), &f, sizeof f);
+  ssize_t n;
+  while ((n = ::read(err_read.get(), &f, sizeof f)) < 0 && errno == EINTR) {
+  }
   int status = wait_status(child);
+  forward_to = 0;
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGQUIT, &old_quit, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  ::sigaction(SIGHUP, &old_hup, nullptr);
   if (n == static_cast<ssize_t>(sizeof f))
     throw SystemError(f.err, "entering pod " + pod.uuid + ": " + kSteps[f.step]);
   return status;

@@ -115,6 +115,23 @@ TEST_F(EnterTest, PassesTheStatusAndDefaultsToTheShell) {
   EXPECT_EQ(r.out, "-- -x\n");
 }
 
+// A command goes with crt enter: SIGTERM reaches it, and a crt enter
+// killed outright takes it along; nothing is left running in the pod.
+TEST_F(EnterTest, TheCommandGoesWithCrtEnter) {
+  start({});
+  auto running = [] { return test::run({"pgrep", "-f", "^sleep 77$"}).status == 0; };
+  for (int sig : {SIGTERM, SIGKILL}) {
+    Process e(crt_argv({"enter", uuid_, "--", "/bin/sh", "-c", "exec sleep 77"}),
+              {.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = true});
+    for (int i = 0; i < 500 && !running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(running()) << sig;
+    e.signal(sig);
+    EXPECT_EQ(e.wait().status, 128 + sig);
+    for (int i = 0; i < 200 && running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_FALSE(running()) << "signal " << sig;
+  }
+}
+
 TEST_F(EnterTest, OnATerminalTheCommandGetsOne) {
   start({});
   Result r = run_on_terminal(
