@@ -2,6 +2,8 @@
 
 #include <sys/mount.h>
 
+#include <set>
+
 #include "common/error.hpp"
 
 namespace crt::mount {
@@ -22,8 +24,16 @@ std::string escape_option_path(const std::string& p) {
 std::string overlay_options(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                             const std::filesystem::path& work) {
   if (lowers.empty()) throw Error("an overlay needs at least one lower layer");
+  // overlayfs refuses a directory given twice (ELOOP), and images repeat
+  // layers (BuildKit the empty one). Only the highest of the repeats is
+  // kept: a layer sets every path it has, whiteouts and opaque directories
+  // included, to the same thing wherever it lies, and leaves the others as
+  // they were below it; so its lower copies set nothing that the highest
+  // does not set again over whatever the layers between made of it.
+  std::set<std::filesystem::path> seen;
   std::string lowerdir;
   for (auto it = lowers.rbegin(); it != lowers.rend(); ++it) {
+    if (!seen.insert(*it).second) continue;
     if (!lowerdir.empty()) lowerdir += ':';
     lowerdir += escape_option_path(it->string());
   }

@@ -6,8 +6,9 @@
 
 namespace crt::mount {
 
-/// The mount data of an overlay: `lowers` lowest first (as layers are stored);
-/// ':' ',' and '\\' in paths are escaped.
+/// The mount data of an overlay: `lowers` lowest first (as layers are stored),
+/// a layer listed twice only where it is highest; ':' ',' and '\\' in paths
+/// are escaped.
 std::string overlay_options(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                             const std::filesystem::path& work);
 

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -126,9 +127,10 @@ class Store {
   void update_index(const std::function<void(std::vector<Image>&)>& change) const;
   [[nodiscard]] FileLock lock_exclusive() const;
   void load_config(Image& im) const;
-  /// Unpacks layer `i` of `in` unless its tree and blob are there.
+  /// Unpacks layer `i` of `in` unless its tree and blob are there. `held`:
+  /// the locks of the image's layers so far, by diff_id.
   LayerBlob add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
-                      std::vector<FileLock>& held, uint64_t& size);
+                      std::map<std::string, FileLock>& held, uint64_t& size);
   /// Moves a tree out of trees/ and removes it.
   void drop_tree(const std::string& hex) const;
 

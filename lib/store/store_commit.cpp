@@ -118,19 +118,23 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
 }
 
 LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
-                           std::vector<FileLock>& held, uint64_t& size) {
+                           std::map<std::string, FileLock>& held, uint64_t& size) {
   const LayerInput& l = in.layers[i];
   std::string hex = digest_hex(diff_id);
   std::string media = l.media_type;
+  // An image may list a layer twice (BuildKit repeats the empty layer): its
+  // lock is taken once, as a second flock through another fd would wait for
+  // ours forever, and its tree is counted once.
+  bool repeat = held.contains(diff_id);
   // Held until the image is in the index: gc leaves alone what it guards.
-  held.push_back(FileLock::acquire(root_ / "locks" / ("layer-" + hex), FileLock::Mode::kExclusive));
+  if (!repeat) held.emplace(diff_id, FileLock::acquire(root_ / "locks" / ("layer-" + hex), FileLock::Mode::kExclusive));
   stdfs::path tree = tree_path(diff_id);
   bool have_tree = stdfs::exists(tree);
   bool have_blob = !l.digest.empty() && blobs_.has(l.digest);
   std::string task = l.digest.empty() ? diff_id : l.digest;
   if (have_tree && have_blob) {
     if (media.empty()) throw Error("layer " + l.digest + " has no media type");
-    size += tree_size(tree);
+    if (!repeat) size += tree_size(tree);
     progress.finish(task, "exists");
     return {l.digest, media, l.size};
   }
@@ -164,7 +168,7 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
       if (::rename((work.path() / "tree").c_str(), tree.c_str()) < 0)
         throw_errno("moving the layer into " + quote(tree.string()));
     }
-    size += x.size;
+    if (!repeat) size += x.size;
     progress.finish(task, "done");
     return LayerBlob{x.blob_digest, media.empty() ? x.media_type : media, static_cast<int64_t>(x.blob_size)};
   });
@@ -187,7 +191,7 @@ Image Store::commit_image(const ImageInput& in, Progress& progress) {
                 std::to_string(in.layers.size()));
   if (im.layers.empty()) throw Error("the image has no layers");
   im.created = config.value("created", "");
-  std::vector<FileLock> held;
+  std::map<std::string, FileLock> held;
   for (size_t i = 0; i < in.layers.size(); ++i) im.blobs.push_back(add_layer(in, i, im.layers[i], progress, held, im.size));
   blobs_.put(im.id, in.config);
   std::string manifest = in.manifest;

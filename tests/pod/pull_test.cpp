@@ -114,6 +114,40 @@ TEST_F(RegistryTest, WhiteoutsAndOpaqueDirectoriesHaveOciMeaning) {
   EXPECT_FALSE(stdfs::exists(upper_tree + "/d/.wh..wh.plnk"));
 }
 
+// BuildKit repeats the empty layer, and an image may repeat a layer of its
+// own: each is unpacked (and locked) once, the image keeps every entry, and
+// the stack is the manifest's: a repeat applies its files over what lies
+// between.
+TEST_F(RegistryTest, RepeatedLayersAreUnpackedOnceAndStackedAsTheManifestSays) {
+  std::string empty = make_layer({}, Compression::kNone);
+  ASSERT_EQ(digest_of(empty), "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef");
+  std::string x = make_layer({file("f", "x\n")});
+  std::string y = make_layer({file("f", "y\n"), file("y", "y\n")});
+  std::string lay = layout("rep", {empty, x, y, x, empty}, {{"Cmd", {"/bin/cat", "/f", "/y"}}});
+  push(lay, plain().host(), "test/rep");
+  std::string ref = plain().host() + "/test/rep:v1";
+  RunOptions soon{.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = false};
+
+  Result r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), ref}, soon);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(store_entries("trees").size(), 4u) << "busybox, the empty layer, x and y";
+  EXPECT_EQ(plain().requests_for("/blobs/" + digest_of(x)), 1);
+  json layers = crt::json_text::parse(crt({"image", "inspect", ref}).out)[0]["layers"];
+  EXPECT_EQ(layers.size(), 6u);
+  EXPECT_EQ(layers[1], layers[5]);
+  EXPECT_EQ(layers[2], layers[4]);
+  r = crt({"run", ref}, soon);
+  EXPECT_EQ(r.out, "x\ny\n") << r.err;
+
+  r = crt({"image", "import", "-q", lay, "rep:v1"}, soon);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(crt::json_text::parse(crt({"image", "inspect", "rep:v1"}).out)[0]["layers"], layers);
+  // An image crt run pulls, of layers the store has.
+  push(layout("rep2", {empty, x, y, x, empty}, {{"Cmd", {"/bin/cat", "/y", "/f"}}}), plain().host(), "test/rep2");
+  r = crt({"run", "--insecure-registry", plain().host(), plain().host() + "/test/rep2:v1"}, soon);
+  EXPECT_EQ(r.out, "y\nx\n") << r.err;
+}
+
 TEST_F(RegistryTest, MultiPlatformIndexGivesTheHostsImage) {
   std::string d = dir_ + "/multi";
   OciLayout lay(d);

@@ -12,6 +12,11 @@ TEST(OverlayOptions, HighestLayerFirst) {
             "lowerdir=/s/trees/l3:/s/trees/l2:/s/trees/l1,upperdir=/p/upper,workdir=/p/work");
 }
 
+TEST(OverlayOptions, ARepeatedLayerIsGivenOnceWhereItIsHighest) {
+  EXPECT_EQ(overlay_options({"/t/base", "/t/empty", "/t/x", "/t/y", "/t/x", "/t/empty"}, "/u", "/w"),
+            "lowerdir=/t/empty:/t/x:/t/y:/t/base,upperdir=/u,workdir=/w");
+}
+
 TEST(OverlayOptions, SingleLayer) {
   EXPECT_EQ(overlay_options({"/l"}, "/u", "/w"), "lowerdir=/l,upperdir=/u,workdir=/w");
 }
