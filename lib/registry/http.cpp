@@ -198,7 +198,10 @@ HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_
   if (t.error) std::rethrow_exception(t.error);
   if (rc == CURLE_ABORTED_BY_CALLBACK) throw Error("GET " + req.url + ": interrupted");
   if (t.too_large) throw Error("GET " + req.url + ": the response is larger than " + std::to_string(limit) + " bytes");
-  if (rc != CURLE_OK) {
+  // An error status is the answer even when its body is cut short:
+  // docker-distribution announces the blob's length on a 416 and sends none.
+  bool cut_error_answer = rc == CURLE_PARTIAL_FILE && t.response.status >= 400;
+  if (rc != CURLE_OK && !cut_error_answer) {
     std::string why = errbuf[0] != '\0' ? errbuf : api.curl_easy_strerror(rc);
     throw TransportError("GET " + req.url + ": " + why, transient_curl_error(rc));
   }

@@ -63,6 +63,15 @@ BlobWriter::BlobWriter(const BlobStore& store, std::string digest, int64_t size)
     offset_ += static_cast<uint64_t>(n);
   }
   if (size_ >= 0 && offset_ > static_cast<uint64_t>(size_)) restart();
+  // A writer stopped between its last byte and the rename left all of it:
+  // there is nothing to resume (a registry answers 416 to a Range from the
+  // end), so it is stored if right and written again if not.
+  if (size_ >= 0 && offset_ == static_cast<uint64_t>(size_)) {
+    if ("sha256:" + hash_.hex() == digest_)
+      store_written();
+    else
+      restart();
+  }
 }
 
 void BlobWriter::write(const void* data, size_t n) {
@@ -87,6 +96,10 @@ void BlobWriter::commit() {
     throw Error("blob " + digest_ + " is corrupt: got " + std::to_string(had) + " bytes with digest " + got +
                 (size_ >= 0 ? ", expected " + std::to_string(size_) + " bytes" : ""));
   }
+  store_written();
+}
+
+void BlobWriter::store_written() {
   if (::fsync(fd_.get()) < 0) throw_errno("syncing blob " + digest_);
   stdfs::path dest = store_.path(digest_);
   if (::rename(partial_.c_str(), dest.c_str()) < 0) throw_errno("storing blob " + digest_);

@@ -33,8 +33,9 @@ class BlobStore {
 
 /// Writes one blob of known digest, resumably: what an interrupted writer
 /// left in `tmp/blob-<hex>.partial` is kept (and hashed again) and writing
-/// goes on from there. Holds `locks/blob-<hex>` so that two processes
-/// never write the same blob; the second finds it done.
+/// goes on from there; left complete, it is stored at once (done()) or, if
+/// wrong, forgotten. Holds `locks/blob-<hex>` so that two processes never
+/// write the same blob; the second finds it done.
 class BlobWriter {
  public:
   BlobWriter(const BlobStore& store, std::string digest, int64_t size);
@@ -54,6 +55,9 @@ class BlobWriter {
   [[nodiscard]] int fd() const { return fd_.get(); }
 
  private:
+  /// Moves what was written, checked, into place.
+  void store_written();
+
   const BlobStore& store_;
   std::string digest_;
   int64_t size_;

@@ -1,6 +1,6 @@
 // Pulls that meet trouble: redirects, 503s, dropped connections, corrupt
-// blobs, a crt killed mid-pull, two pulls at once; pull policies, short
-// names and progress.
+// blobs, a crt killed mid-pull, downloads left complete or wrong, a refused
+// resume, two pulls at once; pull policies, short names and progress.
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -64,6 +64,18 @@ class FaultTest : public RegistryTest {
             big_.substr(from),
             -1,
             {}};
+  }
+
+  /// Where a download of the big blob is kept until it is complete.
+  std::string partial_path() const { return dir_ + "/store/tmp/blob-" + big_digest_.substr(7) + ".partial"; }
+
+  /// The Range header of each request for the big blob ("": none).
+  std::vector<std::string> big_ranges(const HttpStub& stub) const {
+    std::vector<std::string> out;
+    for (const auto& q : stub.requests())
+      if (q.target.find("/blobs/" + big_digest_) != std::string::npos)
+        out.push_back(q.headers.count("range") ? q.headers.at("range") : "");
+    return out;
   }
 
   std::string big_;
@@ -145,6 +157,57 @@ TEST_F(FaultTest, APullKilledMidwayResumesWithoutFetchingFinishedBlobsAgain) {
   EXPECT_EQ(big_ranges, (std::vector<std::string>{"", "bytes=" + std::to_string(big_.size() / 3) + "-"}));
   EXPECT_EQ(crt({"run", ref}).out, std::to_string(3 << 20) + "\n");
   EXPECT_TRUE(store_entries("tmp").empty());
+}
+
+// A pull stopped after a blob arrived whole, before it was stored, leaves
+// a partial of full size: it is checked and stored without asking for
+// bytes past its end, which registries refuse (416) for good.
+TEST_F(FaultTest, APartialDownloadThatIsCompleteIsCheckedAndStoredWithoutARequest) {
+  ASSERT_EQ(crt({"image", "list"}).status, 0);  // the store exists
+  std::ofstream(partial_path(), std::ios::binary) << big_;
+  std::string ref = plain().host() + "/test/app:v1";
+  Result r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), ref});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(plain().requests_for("/blobs/" + big_digest_), 0);
+  EXPECT_TRUE(store_entries("tmp").empty());
+  EXPECT_EQ(crt({"run", ref}).out, std::to_string(3 << 20) + "\n");
+}
+
+TEST_F(FaultTest, APartialDownloadOfWrongContentIsFetchedAgainWhole) {
+  auto stub = front([&](const HttpStub::Request& r, int) { return big_from(r); });
+  std::string host = "127.0.0.1:" + std::to_string(stub->port());
+  ASSERT_EQ(crt({"image", "list"}).status, 0);
+  std::string bad = big_;
+  bad[100] = static_cast<char>(bad[100] ^ 0x55);
+  for (size_t size : {bad.size(), bad.size() / 2}) {
+    SCOPED_TRACE(size);
+    std::ofstream(partial_path(), std::ios::binary) << bad.substr(0, size);
+    Result r = crt({"image", "pull", "-q", "--insecure-registry", host, host + "/test/app:v1"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(big_ranges(*stub).back(), "") << "the last request asks for all of it";
+    EXPECT_TRUE(store_entries("tmp").empty());
+    ASSERT_EQ(crt({"image", "rm", host + "/test/app:v1"}).status, 0);
+  }
+  EXPECT_EQ(big_ranges(*stub), (std::vector<std::string>{"", "bytes=" + std::to_string(bad.size() / 2) + "-", ""}))
+      << "complete: checked, then fetched whole; half: resumed, found wrong, fetched whole";
+}
+
+// A registry that refuses a resume (416: the blob is shorter than what
+// crt has of it) announces a body it does not send, as docker-distribution
+// does.
+TEST_F(FaultTest, AResumeTheRegistryRefusesStartsAgainFromZero) {
+  auto stub = front([&](const HttpStub::Request& r, int) {
+    if (r.headers.count("range")) return HttpStub::Response{416, {}, big_, 0, {}};
+    return big_from(r);
+  });
+  std::string host = "127.0.0.1:" + std::to_string(stub->port());
+  ASSERT_EQ(crt({"image", "list"}).status, 0);
+  std::ofstream(partial_path(), std::ios::binary) << big_.substr(0, big_.size() / 2);
+  Result r = crt({"image", "pull", "-q", "--insecure-registry", host, host + "/test/app:v1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(big_ranges(*stub), (std::vector<std::string>{"bytes=" + std::to_string(big_.size() / 2) + "-", ""}));
+  EXPECT_TRUE(store_entries("tmp").empty());
+  EXPECT_EQ(crt({"run", host + "/test/app:v1"}).out, std::to_string(3 << 20) + "\n");
 }
 
 TEST_F(FaultTest, TwoPullsAndTwoRunsAtOnceStoreEachLayerOnce) {

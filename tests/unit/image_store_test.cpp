@@ -308,5 +308,23 @@ TEST_F(ImageStore, BlobWriterResumesWhatWasWritten) {
   EXPECT_FALSE(store_.blobs().has(test::digest_of(other)));
 }
 
+TEST_F(ImageStore, BlobWriterStoresOrForgetsWhatWasWrittenWhole) {
+  std::string data(100000, 'q');
+  std::string digest = test::digest_of(data);
+  stdfs::path partial = store_.root() / "tmp" / ("blob-" + digest.substr(7) + ".partial");
+  std::string wrong = data;
+  wrong[5] = 'x';
+  test::write_text(partial, wrong);
+  {
+    BlobWriter w(store_.blobs(), digest, static_cast<int64_t>(data.size()));
+    EXPECT_FALSE(w.done());
+    EXPECT_EQ(w.offset(), 0u) << "all there and wrong: written again";
+  }
+  test::write_text(partial, data);
+  EXPECT_TRUE(BlobWriter(store_.blobs(), digest, static_cast<int64_t>(data.size())).done()) << "all there and right";
+  EXPECT_EQ(test::read_text(store_.blobs().path(digest)), data);
+  EXPECT_FALSE(stdfs::exists(partial));
+}
+
 }  // namespace
 }  // namespace crt::store
