@@ -46,7 +46,7 @@ std::string file_sha256_hex(const stdfs::path& p) {
 
 /// stage1 is made of the host's systemd and libraries: where its files are
 /// the host's, the store links them, and pods share their page cache.
-store::Store::ImportOptions stage1_import_options() { return {{}, "1970-01-01T00:00:00Z", stdfs::path("/")}; }
+store::Store::ImportOptions stage1_import_options() { return {{}, "1970-01-01T00:00:00Z", stdfs::path("/"), {}}; }
 
 store::Image import_stage1_tar(store::Store& store, const stdfs::path& tar, const std::string& hex) {
   store::Reference name{"crt-stage1", hex.substr(0, 12)};
