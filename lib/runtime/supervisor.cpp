@@ -1,19 +1,19 @@
 #include "runtime/supervisor.hpp"
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <systemd/sd-event.h>
-#include <systemd/sd-daemon.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -21,6 +21,7 @@
 
 #include "common/error.hpp"
 #include "common/subprocess.hpp"
+#include "pod/units.hpp"
 #include "runtime/app_process.hpp"
 #include "runtime/output_writer.hpp"
 #include "runtime/pod_journal.hpp"
@@ -270,15 +271,10 @@ class Supervisor {
   static int on_stop_deadline(sd_event_source*, uint64_t, void* self) {
     auto* s = static_cast<Supervisor*>(self);
     if (s->nspawn_reaped_) return 0;
-    tell(s->opts_.messages,
-         "the pod did not stop within " + describe(s->opts_.stop_timeout) + " (--stop-timeout); killing it");
+    tell(s->opts_.messages, "the pod did not stop within " + pod::systemd_duration(s->opts_.stop_timeout) +
+                                " (--stop-timeout); killing it");
     s->stop_now();
     return 0;
-  }
-
-  /// "20s", "1500ms".
-  static std::string describe(std::chrono::milliseconds t) {
-    return t.count() % 1000 == 0 ? std::to_string(t.count() / 1000) + "s" : std::to_string(t.count()) + "ms";
   }
 
   uint64_t now() const {
