@@ -284,12 +284,14 @@ TEST_F(PodCommandsTest, AnAppKilledWithThePodIsRecordedAndIsNoFailureOfItsOwn) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "--exit-policy=on-all-exit", "busybox",
                       "--name=done", "--", "/bin/true", "---", "busybox", "--name=stuck", "--", "/bin/sh", "-c",
-                      "trap '' TERM; while :; do sleep 0.1; done"}),
+                      "trap '' TERM; echo trapped; while :; do sleep 0.1; done"}),
             detached());
   std::string uuid = wait_uuid(file);
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!std::filesystem::exists(pod_dir(uuid) + "/status/done") && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // A stop before the trap is set would end stuck with SIGTERM.
+  wait_for_output(uuid, "trapped");
   EXPECT_EQ(crt({"stop", "--timeout=1", uuid}).status, 0);
   Result run = p.wait();
   // stuck was killed by the stop: recorded so, and crt run reports done's 0.
