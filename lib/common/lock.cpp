@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -27,6 +28,24 @@ FileLock FileLock::acquire(const std::filesystem::path& path, Mode mode) {
   UniqueFd fd = open_for_lock(path);
   while (::flock(fd.get(), lock_op(mode)) < 0) {
     if (errno != EINTR) throw_errno("locking " + quote(path.string()));
+  }
+  return FileLock(std::move(fd));
+}
+
+FileLock FileLock::acquire(const std::filesystem::path& path, Mode mode, const LockWait& wait,
+                           const std::string& what) {
+  if (!wait.waiting && !wait.cancelled) return acquire(path, mode);
+  UniqueFd fd = open_for_lock(path);
+  bool told = false;
+  // Polled, not a blocking flock: a caller whose signals are blocked would
+  // not be woken by Ctrl-C, and flock has no timeout.
+  while (::flock(fd.get(), lock_op(mode) | LOCK_NB) < 0) {
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) throw_errno("locking " + quote(path.string()));
+    if (!told && wait.waiting) wait.waiting(what);
+    told = true;
+    if (wait.cancelled && wait.cancelled()) throw Error("interrupted while waiting for " + what);
+    ::usleep(50'000);
   }
   return FileLock(std::move(fd));
 }

@@ -1,10 +1,21 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <string>
 
 #include "common/fd.hpp"
 
 namespace crt {
+
+/// What a blocking lock does while another process holds it.
+struct LockWait {
+  /// Told once, when the lock turns out to be held, what is waited for.
+  std::function<void(const std::string& what)> waiting;
+  /// Asked every 50 ms while waiting: true ends the wait with an Error
+  /// "interrupted" (for callers that block their signals).
+  std::function<bool()> cancelled;
+};
 
 /// An flock(2) held on a file or directory until destruction.
 class FileLock {
@@ -14,6 +25,9 @@ class FileLock {
   FileLock() = default;
   /// Blocks until the lock is held.
   static FileLock acquire(const std::filesystem::path& path, Mode mode);
+  /// Blocks until the lock is held; if it is not free at once, says so
+  /// (`what`: what holding it means) and can be cancelled, as `wait` says.
+  static FileLock acquire(const std::filesystem::path& path, Mode mode, const LockWait& wait, const std::string& what);
   /// Returns an empty lock (valid() == false) if someone else holds it.
   static FileLock try_acquire(const std::filesystem::path& path, Mode mode);
   /// Locks an already open fd (takes ownership).

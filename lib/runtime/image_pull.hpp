@@ -28,6 +28,9 @@ struct ResolveOptions {
   store::Progress* progress = nullptr;  ///< nullptr: none shown
   /// Says what crt decided on the user's behalf (a short name's registry).
   std::function<void(const std::string&)> notice;
+  /// What a wait for the store's locks does (another crt removing images,
+  /// adding the same layer or downloading the same blob).
+  LockWait store_wait;
 };
 
 /// The registry references a reference stands for: itself when it names a

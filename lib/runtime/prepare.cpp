@@ -210,11 +210,13 @@ PodRollback::~PodRollback() {
 
 PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodState destination) {
   store::Store store(ctx.state_dir);
+  store.set_lock_wait(ctx.resolve.store_wait);
   // From the lookup of its images until its overlays are mounted no image of
   // this pod may be removed; afterwards its manifest pins them.
-  FileLock store_lock = store.lock_shared();
+  FileLock store_lock;
   pod::PodManifest m;
   try {
+    store_lock = store.lock_shared();
     m = plan_pod(req, store, ctx);
   } catch (const Error&) {
     check_interrupted();  // a pull cut short by Ctrl-C is an interruption

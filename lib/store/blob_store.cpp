@@ -44,7 +44,8 @@ BlobWriter::BlobWriter(const BlobStore& store, std::string digest, int64_t size)
   std::string hex = digest_hex(digest_);
   stdfs::path tmp = store_.root() / "tmp";
   partial_ = tmp / ("blob-" + hex + ".partial");
-  lock_ = FileLock::acquire(store_.root() / "locks" / ("blob-" + hex), FileLock::Mode::kExclusive);
+  lock_ = FileLock::acquire(store_.root() / "locks" / ("blob-" + hex), FileLock::Mode::kExclusive, store_.lock_wait(),
+                            "another crt storing blob " + digest_.substr(0, 19));
   if (store_.has(digest_)) {
     done_ = true;
     return;

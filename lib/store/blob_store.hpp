@@ -27,8 +27,13 @@ class BlobStore {
 
   [[nodiscard]] const std::filesystem::path& root() const { return root_; }
 
+  /// What a writer does while another process writes the same blob.
+  void set_lock_wait(LockWait wait) { lock_wait_ = std::move(wait); }
+  [[nodiscard]] const LockWait& lock_wait() const { return lock_wait_; }
+
  private:
   std::filesystem::path root_;
+  LockWait lock_wait_;
 };
 
 /// Writes one blob of known digest, resumably: what an interrupted writer

@@ -120,12 +120,18 @@ class Store {
   /// Holds the store's lock shared: nothing is removed meanwhile.
   [[nodiscard]] FileLock lock_shared() const;
 
+  /// What this store's locks do while another process holds them (the
+  /// store's lock, a layer's, a blob's): by default they wait in silence.
+  void set_lock_wait(LockWait wait);
+
  private:
   [[nodiscard]] std::vector<Image> load_index() const;
   void save_index(const std::vector<Image>& images) const;
   /// Rewrites the index under index.lock.
   void update_index(const std::function<void(std::vector<Image>&)>& change) const;
   [[nodiscard]] FileLock lock_exclusive() const;
+  /// Holds the lock of a layer being added.
+  [[nodiscard]] FileLock lock_layer(const std::string& diff_id) const;
   void load_config(Image& im) const;
   /// Unpacks layer `i` of `in` unless its tree and blob are there. `held`:
   /// the locks of the image's layers so far, by diff_id.
@@ -136,6 +142,7 @@ class Store {
 
   std::filesystem::path root_;
   BlobStore blobs_;
+  LockWait lock_wait_;
 };
 
 }  // namespace crt::store

@@ -106,8 +106,7 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
     im.config = opts.config;
     sync_fs_of(work.path());
 
-    FileLock layer_lock =
-        FileLock::acquire(root_ / "locks" / ("layer-" + digest_hex(layer.diff_id)), FileLock::Mode::kExclusive);
+    FileLock layer_lock = lock_layer(layer.diff_id);
     stdfs::path final_tree = tree_path(layer.diff_id);
     if (!stdfs::exists(final_tree) && ::rename(tree.c_str(), final_tree.c_str()) < 0)
       throw_errno("moving the layer into " + quote(final_tree.string()));
@@ -127,7 +126,7 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
   // ours forever, and its tree is counted once.
   bool repeat = held.contains(diff_id);
   // Held until the image is in the index: gc leaves alone what it guards.
-  if (!repeat) held.emplace(diff_id, FileLock::acquire(root_ / "locks" / ("layer-" + hex), FileLock::Mode::kExclusive));
+  if (!repeat) held.emplace(diff_id, lock_layer(diff_id));
   stdfs::path tree = tree_path(diff_id);
   bool have_tree = stdfs::exists(tree);
   bool have_blob = !l.digest.empty() && blobs_.has(l.digest);

@@ -13,6 +13,7 @@
 
 #include "../support/oci_builder.hpp"
 #include "common/json_text.hpp"
+#include "common/lock.hpp"
 #include "pod_fixture.hpp"
 
 namespace crt::test {
@@ -159,6 +160,40 @@ TEST_F(ImageTest, AnInterruptedImportLeavesNothingBehind) {
       EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("big")));
     }
   }
+}
+
+// While another crt removes images (holding the store's lock), an import
+// or a pod's start says it waits, and Ctrl-C or SIGTERM still ends it.
+TEST_F(ImageTest, AWaitForTheStoreSaysSoAndEndsAtASignal) {
+  std::string root = make_rootfs("rootfs");
+  ASSERT_EQ(crt({"image", "list"}).status, 0);  // the store exists
+  auto hold = std::make_unique<FileLock>(FileLock::acquire(dir_ + "/store/lock", FileLock::Mode::kExclusive));
+  RunOptions opts{.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = true};
+  const std::string waiting = "crt: waiting for another crt removing images from the store\n";
+  for (int sig : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(sigabbrev_np(sig));
+    Process import(crt_argv({"image", "import", root, "waited:1"}), opts);
+    Process run(crt_argv({"run", "--net=none", "busybox", "--", "/bin/true"}), opts);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    import.signal(sig);
+    run.signal(sig);
+    Result r = import.wait();
+    EXPECT_EQ(r.status, 128 + sig) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(waiting));
+    r = run.wait();
+    EXPECT_EQ(r.status, 128 + sig) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(waiting));
+  }
+  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
+    EXPECT_THAT(pods(state), ::testing::IsEmpty()) << state;
+  // Once the lock is let go, the wait ends in the import.
+  Process import(crt_argv({"image", "import", root, "waited:1"}), opts);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  hold.reset();
+  Result r = import.wait();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(waiting));
+  EXPECT_THAT(crt({"image", "list"}).out, HasSubstr("waited"));
 }
 
 TEST_F(ImageTest, CompressedTarballImports) {

@@ -1,8 +1,10 @@
 #include "common/lock.hpp"
 
 #include <fcntl.h>
-
 #include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -65,6 +67,31 @@ TEST(FileLock, KnowsWhetherItsFileIsStillThere) {
   FileLock b = FileLock::acquire(s / "lock", Mode::kExclusive);
   EXPECT_FALSE(a.still_at(s / "lock")) << "another file of the same name";
   EXPECT_TRUE(b.still_at(s / "lock"));
+}
+
+TEST(FileLock, AWaitIsToldOnceAndCanBeCancelled) {
+  test::Scratch s;
+  FileLock held = FileLock::acquire(s / "lock", Mode::kExclusive);
+  std::vector<std::string> told;
+  int asked = 0;
+  LockWait wait{[&](const std::string& what) { told.push_back(what); }, [&] { return ++asked == 3; }};
+  try {
+    FileLock l = FileLock::acquire(s / "lock", Mode::kShared, wait, "the test");
+    FAIL() << "acquired a held lock";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "interrupted while waiting for the test");
+  }
+  EXPECT_EQ(told, std::vector<std::string>{"the test"});
+  EXPECT_EQ(asked, 3);
+}
+
+TEST(FileLock, AFreeLockIsTakenWithoutAWord) {
+  test::Scratch s;
+  bool told = false;
+  LockWait wait{[&](const std::string&) { told = true; }, [] { return true; }};
+  FileLock l = FileLock::acquire(s / "lock", Mode::kExclusive, wait, "the test");
+  EXPECT_TRUE(l.valid());
+  EXPECT_FALSE(told);
 }
 
 TEST(FileLock, UnopenablePathThrows) {

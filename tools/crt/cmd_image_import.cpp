@@ -68,6 +68,7 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
     // data, and it removes what it unpacked.
     runtime::SignalBlock signals;
     req.cancelled = interrupt_pending;
+    s.set_lock_wait(store_lock_wait(a->quiet));
     std::vector<store::Image> images;
     try {
       images = store::import_images(s, req, progress);

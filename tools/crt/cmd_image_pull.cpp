@@ -39,6 +39,7 @@ void add_image_pull(CLI::App& image, const GlobalOptions& g) {
     runtime::ResolveOptions opts = resolve_options(g, a->registry, a->quiet);
     if (!a->platform.empty()) opts.pull.platform = store::oci::parse_platform(a->platform);
     opts.progress = &progress;
+    s.set_lock_wait(opts.store_wait);
     store::Image im = runtime::pull(s, a->ref, opts);
     std::printf("%s\n", im.id.c_str());
     progress.summary("pulled " + (im.names.empty() ? a->ref : im.names.front()) + " (" + im.id.substr(7, 12) + ", " +

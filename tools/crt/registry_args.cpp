@@ -27,7 +27,15 @@ runtime::ResolveOptions resolve_options(const GlobalOptions& g, const registry::
   if (!f.authfiles.empty()) r.pull.auth_files.assign(f.authfiles.begin(), f.authfiles.end());
   r.pull.cancelled = interrupt_pending;
   if (!quiet) r.notice = [](const std::string& s) { std::fprintf(stderr, "crt: %s\n", s.c_str()); };
+  r.store_wait = store_lock_wait(quiet);
   return r;
+}
+
+LockWait store_lock_wait(bool quiet) {
+  LockWait w;
+  if (!quiet) w.waiting = [](const std::string& what) { std::fprintf(stderr, "crt: waiting for %s\n", what.c_str()); };
+  w.cancelled = interrupt_pending;
+  return w;
 }
 
 runtime::ResolveOptions pod_resolve_options(const GlobalOptions& g, const pod::PodFlags& pod, store::Progress& progress) {

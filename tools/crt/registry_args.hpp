@@ -19,4 +19,8 @@ runtime::ResolveOptions pod_resolve_options(const GlobalOptions& g, const pod::P
 /// Whether Ctrl-C or SIGTERM is pending (while `crt run` blocks them).
 bool interrupt_pending();
 
+/// A wait for the store's locks: told on stderr unless `quiet`, and ended
+/// by a pending Ctrl-C or SIGTERM.
+LockWait store_lock_wait(bool quiet);
+
 }  // namespace crt::cli
