@@ -113,6 +113,13 @@ TEST_F(EnterTest, PassesTheStatusAndDefaultsToTheShell) {
   r = crt({"enter", uuid_, "--", "/bin/sh", "-c", "echo \"$@\"", "sh", "--", "-x"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "-- -x\n");
+  // Also right after the options: with --uuid-file, and before POD.
+  r = crt({"exec", "--uuid-file=" + dir_ + "/uuid", "--", "echo", "by file"});
+  EXPECT_EQ(r.out, "by file\n") << r.err;
+  r = crt({"enter", "--uuid-file", dir_ + "/uuid", "echo", "-n", "bare"});
+  EXPECT_EQ(r.out, "bare") << r.err;
+  r = crt({"enter", "--", uuid_, "--", "echo", "pod after --"});
+  EXPECT_EQ(r.out, "pod after --\n") << r.err;
 }
 
 // A command goes with crt enter: SIGTERM reaches it, and a crt enter

@@ -581,6 +581,8 @@ TEST_F(PodCommandsTest, LogsOfOneAppAndFollowedUntilThePodExits) {
   Result b = crt({"logs", uuid, "b"});
   EXPECT_THAT(b.out, HasSubstr("from-b"));
   EXPECT_THAT(b.out, ::testing::Not(HasSubstr("from-a")));
+  // With --uuid-file, the one word is the app.
+  EXPECT_EQ(crt({"logs", "--uuid-file=" + file, "b"}).out, b.out);
   EXPECT_NE(crt({"logs", uuid, "nosuch"}).status, 0);
 }
 

@@ -16,6 +16,7 @@ struct EnterArgs {
   std::string app;
   std::vector<std::string> rest;  ///< POD [CMD ARGS…]
   std::string uuid_file;
+  std::string never_set;  ///< see add()
   bool interactive = false, tty = false;
 };
 
@@ -26,6 +27,7 @@ void run_enter(const GlobalOptions& g, const EnterArgs& a, int& exit_status, boo
   if (!a.uuid_file.empty()) {
     ref = pod_ref_string({"", a.uuid_file});
   } else {
+    if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());  // crt enter -- POD
     if (rest.empty()) throw Error("no pod given (POD or --uuid-file)");
     ref = rest.front();
     rest.erase(rest.begin());
@@ -44,6 +46,15 @@ CLI::App* add(CLI::App& app, const char* name, const char* what, const std::shar
   cmd->add_option("--uuid-file", a->uuid_file, "Read the pod's UUID from this file");
   // POD [CMD ARGS…] are taken verbatim after the options (see remaining()).
   cmd->prefix_command();
+  // A "--" right after the options (crt enter --uuid-file=F -- CMD) ends
+  // them only while a positional is still to come; otherwise CLI11 hands
+  // it and all after it back to crt, which knows no such arguments. This
+  // one is never filled (it takes no word), so "--" and what follows stay
+  // the command's.
+  cmd->validate_positionals();
+  cmd->add_option("POD_OR_COMMAND", a->never_set)
+      ->check(CLI::Validator([](std::string&) { return std::string("taken verbatim"); }, ""))
+      ->group("");
   cmd->footer("POD is the pod's UUID, a unique prefix or its name (--uuid-file replaces it); CMD defaults to the image's "
       "/bin/sh.");
   return cmd;

@@ -67,6 +67,8 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
         throw Error("invalid --tail " + quote(a->tail) + ": give a number of lines");
       tail = n;
     }
+    // crt logs --uuid-file=F APP: the one word is the app.
+    if (!a->ref.uuid_file.empty() && !a->ref.pod.empty() && a->app.empty()) std::swap(a->ref.pod, a->app);
     runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
     runtime::PodInfo info = runtime::pod_info(e);
     if (!info.manifest) throw Error("pod " + e.uuid + " has no manifest yet");

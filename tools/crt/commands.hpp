@@ -31,14 +31,14 @@ void add_image_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 void add_pod_file_command(CLI::App& app, const GlobalOptions& g, int& exit_status);
 
 /// A usage line that ends in `words`: what a prefix_command() takes
-/// verbatim, which CLI11 cannot list as positionals.
+/// verbatim, which CLI11 cannot list as positionals (its own positionals,
+/// if any, are left out: `words` says them).
 class UsageFormatter : public CLI::Formatter {
  public:
   explicit UsageFormatter(std::string words) : words_(std::move(words)) {}
   std::string make_usage(const CLI::App* app, std::string name) const override {
-    std::string usage = CLI::Formatter::make_usage(app, std::move(name));
-    while (!usage.empty() && usage.back() == '\n') usage.pop_back();
-    return usage + " " + words_ + "\n";
+    bool options = !app->get_options([](const CLI::Option* o) { return o->nonpositional(); }).empty();
+    return get_label("Usage") + ": " + name + (options ? " [" + get_label("OPTIONS") + "]" : "") + " " + words_ + "\n";
   }
 
  private:
