@@ -150,6 +150,13 @@ TEST_F(BadInputTest, AConfigFileAskedForMustExist) {
                        "crt: --config: no file '/nonexistent/crt.conf'\n");
 }
 
+TEST_F(BadInputTest, RegistryFilesAskedForMustExist) {
+  expect_clean_failure({"run", "--authfile=/nonexistent/auth.json", "busybox", "--", "/bin/true"},
+                       "crt: --authfile: no file '/nonexistent/auth.json'\n");
+  expect_clean_failure({"image", "pull", "--ca-file", "/nonexistent/ca.pem", "example.com/x"},
+                       "crt: --ca-file: no file '/nonexistent/ca.pem'\n");
+}
+
 TEST_F(BadInputTest, TwoAppsWithTheSameName) {
   expect_clean_failure({"run", "busybox", "--", "/bin/true", "---", "busybox", "--", "/bin/true"},
                        "two apps are named 'busybox'");

@@ -24,6 +24,12 @@ runtime::ResolveOptions resolve_options(const GlobalOptions& g, const registry::
   r.pull.insecure_registries.insert(r.pull.insecure_registries.end(), f.insecure.begin(), f.insecure.end());
   r.pull.ca_file = f.ca_file.empty() ? conf.ca_file : f.ca_file;
   if (!f.creds.empty()) r.pull.credentials = registry::parse_creds(f.creds);
+  // The default auth files may be missing; those asked for not (a typo
+  // would otherwise pull without credentials, and fail as "unauthorized").
+  for (const auto& file : f.authfiles)
+    if (!std::filesystem::is_regular_file(file)) throw Error("--authfile: no file " + quote(file));
+  if (!f.ca_file.empty() && !std::filesystem::is_regular_file(f.ca_file))
+    throw Error("--ca-file: no file " + quote(f.ca_file));
   if (!f.authfiles.empty()) r.pull.auth_files.assign(f.authfiles.begin(), f.authfiles.end());
   r.pull.cancelled = interrupt_pending;
   if (!quiet) r.notice = [](const std::string& s) { std::fprintf(stderr, "crt: %s\n", s.c_str()); };
