@@ -34,7 +34,9 @@ store::Image pull_image(store::Store& store, const RemoteReference& ref, const P
     FileLock lock = store.lock_shared();
     RegistryClient client(ref.registry, ref.repository, client_options(ref.registry, ref.repository, opts));
     FetchedManifest m = client.manifest(ref.reference());
+    std::string index_digest;
     if (store::oci::is_index(m.media_type)) {
+      index_digest = m.digest;
       store::oci::Index ix = store::oci::parse_index(m.body);
       const store::oci::Descriptor& d = store::oci::select_platform(ix, opts.platform);
       m = client.manifest(d.digest);
@@ -59,6 +61,10 @@ store::Image pull_image(store::Store& store, const RemoteReference& ref, const P
     }
     if (auto name = ref.store_name()) in.names.push_back(*name);
     in.repo_digests.push_back(ref.name() + "@" + m.digest);
+    // The index's digest names the image too (name@sha256:… copied from a
+    // registry's page is often the index's), for this platform: the last
+    // image pulled by it has it.
+    if (!index_digest.empty()) in.repo_digests.push_back(ref.name() + "@" + index_digest);
     in.cancelled = opts.cancelled;
     return store.commit_image(in, progress);
   } catch (const NotFound& e) {

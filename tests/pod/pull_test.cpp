@@ -12,6 +12,7 @@
 #include "../support/token_server.hpp"
 #include "common/json_text.hpp"
 #include "registry_fixture.hpp"
+#include "store/digest.hpp"
 
 namespace crt::test {
 namespace {
@@ -159,6 +160,15 @@ TEST_F(RegistryTest, MultiPlatformIndexGivesTheHostsImage) {
   ASSERT_EQ(crt({"image", "pull", "-q", "--insecure-registry", plain().host(), ref}).status, 0);
   Result r = crt({"run", ref, "--", "/bin/cat", "/arch"});
   EXPECT_EQ(r.out, "host\n") << r.err;
+  // The index's digest names the image as well as its own manifest's.
+  Result raw = run({"skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + ref});
+  ASSERT_EQ(raw.status, 0) << raw.err;
+  std::string by_index = plain().host() + "/test/multi@" + store::sha256_digest(raw.out);
+  r = crt({"run", "--pull-policy=never", by_index, "--", "/bin/cat", "/arch"});
+  EXPECT_EQ(r.out, "host\n") << r.err;
+  r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), by_index});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(crt({"image", "inspect", by_index}).status, 0);
   r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), "--platform=linux/s390x", ref});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(crt::json_text::parse(crt({"image", "inspect", ref}).out)[0]["architecture"], "s390x");
