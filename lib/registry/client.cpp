@@ -199,7 +199,7 @@ namespace {
 void check_status(const HttpResponse& r, const std::string& what, const std::string& registry) {
   if (r.status >= 200 && r.status < 300) return;
   if (r.status == 401 || r.status == 403)
-    throw Error(what + ": access denied by " + quote(registry) + " (" + describe_http_error(r) + ")");
+    throw Denied(what + ": access denied by " + quote(registry) + " (" + describe_http_error(r) + ")");
   if (r.status == 404) throw NotFound(what + ": " + describe_http_error(r));
   throw Error(what + ": " + describe_http_error(r));
 }

@@ -73,4 +73,12 @@ class NotFound : public Error {
   using Error::Error;
 };
 
+/// Thrown when the registry refuses access (401, 403) to what a token or
+/// credentials were given for, as Docker Hub answers for a repository that
+/// does not exist.
+class Denied : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace crt::registry

@@ -274,6 +274,35 @@ TEST_F(FaultTest, ShortNamesGoOnlyToConfiguredRegistries) {
   EXPECT_EQ(r.out, std::to_string(3 << 20) + "\n") << r.err;
 }
 
+// Docker Hub answers a repository it does not have with 401 (after giving
+// an anonymous token for it): for a short name, a miss like a 404.
+TEST_F(FaultTest, AShortNameGoesOnPastARegistryThatDeniesIt) {
+  std::string realm;
+  HttpStub hub([&](const HttpStub::Request& r) {
+    if (r.target.rfind("/token", 0) == 0) return HttpStub::Response{200, {}, R"({"token":"anonymous"})", -1, {}};
+    std::string body = R"({"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]})";
+    return HttpStub::Response{
+        401, {{"WWW-Authenticate", "Bearer realm=\"" + realm + "\",service=\"hub\""}}, body, -1, {}};
+  });
+  realm = hub.url() + "/token";
+  std::string hub_host = "127.0.0.1:" + std::to_string(hub.port());
+  std::ofstream(dir_ + "/crt.conf") << "[registries]\ndefault = " << hub_host << " " << plain().host()
+                                    << "\ninsecure = " << hub_host << " " << plain().host() << "\n";
+  Result r = crt({"--config=" + dir_ + "/crt.conf", "image", "pull", "test/app:v1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "crt: resolved 'test/app:v1' to '" + plain().host() + "/test/app:v1'\n");
+  // Missing everywhere: each registry's answer is said.
+  r = crt({"--config=" + dir_ + "/crt.conf", "image", "pull", "-q", "test/nothing:v1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("no default registry has 'test/nothing:v1': "));
+  EXPECT_THAT(r.err, HasSubstr("access denied by '" + hub_host + "'"));
+  EXPECT_THAT(r.err, HasSubstr("; pulling '" + plain().host() + "/test/nothing:v1'"));
+  // Named in full, the refusal is the error it is.
+  r = crt({"image", "pull", "--insecure-registry=" + hub_host, hub_host + "/test/app:v1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("access denied by '" + hub_host + "' (HTTP 401"));
+}
+
 TEST_F(FaultTest, ProgressOnATerminalOnly) {
   Result t =
       run_on_terminal(crt_argv({"image", "pull", "--insecure-registry", plain().host(), plain().host() + "/test/app:v1"}));
