@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,6 +41,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
@@ -132,7 +134,8 @@ std::map<std::string, std::string> unit_state(const std::string& app) {
   for (int attempt = 0; attempt < 100; ++attempt) {
     std::string text = systemctl(
         {"show",
-         "--property=ActiveState,SubState,NRestarts,Result,ExecMainCode,ExecMainStatus,ExecMainExitTimestampMonotonic",
+         "--property=ActiveState,SubState,NRestarts,Result,ExecMainCode,ExecMainStatus,ExecMainExitTimestampMonotonic,"
+         "InactiveEnterTimestampMonotonic,RestartUSec",
          unit.c_str()});
     std::map<std::string, std::string> props;
     size_t start = 0;
@@ -145,6 +148,23 @@ std::map<std::string, std::string> unit_state(const std::string& app) {
     ::usleep(20000);
   }
   return {};
+}
+
+/// Whether systemd counted a restart that never ran: it counts one when it
+/// queues the restart's job, RestartSec after a run ended, and the start
+/// limit may then refuse it (or a stop replace it). The unit then went
+/// down that late after the run's end; a unit not restarted went down as
+/// the run ended, or was stopped while it waited (uncounted).
+bool restart_never_ran(const std::string& exit_us, const std::string& down_us, const std::string& restart_sec) {
+  uint64_t exited = std::strtoull(exit_us.c_str(), nullptr, 10);
+  uint64_t down = std::strtoull(down_us.c_str(), nullptr, 10);
+  if (exited == 0 || down == 0) return false;
+  try {
+    auto wait = std::chrono::duration_cast<std::chrono::microseconds>(crt::parse_duration(restart_sec));
+    return down >= exited + static_cast<uint64_t>(wait.count());
+  } catch (const crt::Error&) {
+    return false;
+  }
 }
 
 /// The end of the app's run that started this helper, as systemd passed
@@ -272,6 +292,10 @@ int run(int argc, char** argv) {
                                                                  std::atoi(prop("ExecMainStatus").c_str()),
                                                                  prop("Result"), boottime_ns()));
       e.restarts = std::strtoull(prop("NRestarts").c_str(), nullptr, 10);
+      if (restart_never_ran(prop("ExecMainExitTimestampMonotonic"), prop("InactiveEnterTimestampMonotonic"),
+                            prop("RestartUSec")) &&
+          e.restarts > 0)
+        --e.restarts;
       // Its last run ended as the pod stopped it after another app's end:
       // as for an app that is not restarted (its ExecStopPost=).
       if (uint64_t exit_us = std::strtoull(prop("ExecMainExitTimestampMonotonic").c_str(), nullptr, 10))

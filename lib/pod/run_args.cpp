@@ -28,7 +28,9 @@ void add_app_options(CLI::App& app, AppFlags& f) {
                  "System call filter: mode=retain|remove[,errno=ERRNO],SYSCALL|@GROUP,... (replaces the default)");
   app.add_option("--caps-retain", f.caps_retain, "Capabilities to keep, comma-separated (replaces the default)");
   app.add_option("--caps-remove", f.caps_remove, "Capabilities to drop from the default set, comma-separated");
-  app.add_option("--restart", f.restart, "Restart the app: no, on-failure or always (systemd's Restart=)")
+  app.add_option("--restart", f.restart,
+                 "Restart the app: no, on-failure or always (systemd's Restart=, 200 ms apart; after 5 starts in 10 s "
+                 "it is given up)")
       ->check(CLI::IsMember({"no", "on-failure", "always"}));
   app.add_option("--mount", f.mounts, "Mount a volume: volume=NAME,target=PATH")->allow_extra_args(false);
   app.add_flag("--readonly-rootfs", f.readonly_rootfs, "Make the app's rootfs read-only (volumes stay writable)");

@@ -163,6 +163,7 @@ TEST_F(PodFeaturesTest, RestartGivesUpAtTheStartLimit) {
   EXPECT_EQ(r.out, "try\ntry\ntry\ntry\ntry\n");
   r = crt({"status", pods("run").at(0)});
   EXPECT_THAT(r.out, HasSubstr("app-busybox=3\n"));
+  EXPECT_THAT(r.out, HasSubstr("app-busybox-restarts=4\n")) << "five runs";
 }
 
 TEST_F(PodFeaturesTest, StatusCountsRestartsOfARunningApp) {
