@@ -1,10 +1,11 @@
 #include "pod/app_config.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cctype>
+#include <charconv>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -12,9 +13,9 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "pod/exit_status.hpp"
+#include "pod/resources.hpp"
 #include "pod/rootfs_lookup.hpp"
 #include "pod/volumes.hpp"
-#include "pod/resources.hpp"
 #include "sandbox/capabilities.hpp"
 #include "sandbox/seccomp.hpp"
 
@@ -190,6 +191,10 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     if (app.working_dir.empty()) app.working_dir = "/";
     if (app.working_dir.front() != '/')
       throw Error("working directory " + quote(app.working_dir) + " must be an absolute path");
+    // "/srv/./app/", "/srv/../app": the directory they name, as docker takes
+    // them ('..' cannot climb above the app's root).
+    app.working_dir = std::filesystem::path(app.working_dir).lexically_normal().string();
+    if (app.working_dir.size() > 1 && app.working_dir.back() == '/') app.working_dir.pop_back();
 
     if (f.memory) app.memory_max = parse_memory(*f.memory);
     if (f.cpu) app.cpu_millis = parse_cpu_millis(*f.cpu);

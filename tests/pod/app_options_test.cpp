@@ -115,6 +115,10 @@ TEST_F(AppOptionsTest, WorkingDirectoryIsCreatedIfMissing) {
   Result r = crt({"run", "busybox", "--working-dir=/srv/my dir", "--", "/bin/pwd"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "/srv/my dir\n");
+  // Named with "." and "..", as docker takes them.
+  r = crt({"run", "busybox", "--working-dir=/srv/./new/../newer/", "--", "/bin/pwd"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "/srv/newer\n");
 }
 
 TEST_F(AppOptionsTest, ExecReplacesTheImageCommand) {

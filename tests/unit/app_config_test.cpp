@@ -206,6 +206,11 @@ TEST_F(MakeAppManifest, WorkingDirectory) {
   EXPECT_EQ(make().working_dir, "/srv/app");
   req_.flags.working_dir = "/-x/.y z";
   EXPECT_EQ(make().working_dir, "/-x/.y z");
+  for (auto [given, taken] : std::vector<std::pair<std::string, std::string>>{
+           {"/tmp/./x", "/tmp/x"}, {"/tmp/../x/", "/x"}, {"/../..", "/"}, {"//srv//a/", "/srv/a"}, {"/./", "/"}}) {
+    req_.flags.working_dir = given;
+    EXPECT_EQ(make().working_dir, taken) << given;
+  }
   req_.flags.working_dir = "relative";
   EXPECT_NE(error().find("must be an absolute path"), std::string::npos);
 }
