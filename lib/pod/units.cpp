@@ -195,11 +195,15 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app, std::chrono::m
   if (app.cpu_shares) s.set("CPUShares", std::to_string(*app.cpu_shares));
   if (app.pids_limit) s.set("TasksMax", std::to_string(*app.pids_limit));
   if (app.readonly_rootfs) {
-    // The rootfs and everything on it read-only, but for the app's volumes.
+    // The rootfs read-only, and what is mounted on it but for the app's
+    // volumes and, as docker --read-only leaves them, /dev (its pts, shm
+    // and mqueue) and /proc: those keep what they were (/proc/sys and the
+    // sandbox's read-only paths stay read-only).
     s.set_words("ReadOnlyPaths", WordStyle::kQuoted, {Value(app_rootfs_in_stage1(app.name))});
     std::vector<Value> writable;
     for (const auto& mt : app.mounts) writable.emplace_back("-" + app_rootfs_in_stage1(app.name) + mt.target);
-    writable.emplace_back("-" + app_rootfs_in_stage1(app.name) + "/dev/shm");
+    writable.emplace_back("-" + app_rootfs_in_stage1(app.name) + "/dev");
+    writable.emplace_back("-" + app_rootfs_in_stage1(app.name) + "/proc");
     s.set_words("ReadWritePaths", WordStyle::kQuoted, writable);
   }
   if (app.memory_max) s.set("MemoryMax", std::to_string(*app.memory_max));

@@ -122,11 +122,19 @@ TEST_F(PodFeaturesTest, VolumeTargetThroughASymlinkToEtcStaysInTheRootfs) {
 
 TEST_F(PodFeaturesTest, ReadOnlyRootfsKeepsVolumesWritable) {
   Result r = crt({"run", "--volume=w,kind=empty", "busybox", "--readonly-rootfs", "--mount=volume=w,target=/w", "--",
-                  "/bin/sh", "-c", "touch /x 2>&1; touch /w/x && echo volume-ok; echo > /dev/null && echo dev-ok"});
+                  "/bin/sh", "-c",
+                  "touch /x 2>&1; touch /w/x && echo volume-ok; echo > /dev/null && echo dev-ok; "
+                  "awk '$5 ~ \"^/(dev|dev/pts|dev/shm|proc|proc/sys|proc/bus|sys)$\" {print $5, substr($6, 1, 2)}' "
+                  "/proc/self/mountinfo"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("Read-only file system"));
   EXPECT_THAT(r.out, HasSubstr("volume-ok\n"));
   EXPECT_THAT(r.out, HasSubstr("dev-ok\n"));
+  // What docker --read-only leaves writable is; the sandbox's read-only
+  // paths stay so.
+  for (const char* rw : {"/dev rw\n", "/dev/pts rw\n", "/dev/shm rw\n", "/proc rw\n"})
+    EXPECT_THAT(r.out, HasSubstr(rw));
+  for (const char* ro : {"/proc/sys ro\n", "/proc/bus ro\n", "/sys ro\n"}) EXPECT_THAT(r.out, HasSubstr(ro));
 }
 
 TEST_F(PodFeaturesTest, UnknownVolumeIsAnError) {
