@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "common/clock.hpp"
@@ -196,6 +197,11 @@ class ArchiveFile {
 }  // namespace
 
 void check_archive_target(const stdfs::path& out, Replace replace) {
+  if (out == kStdout) {
+    if (::isatty(STDOUT_FILENO) == 1)
+      throw Error("not writing an archive to a terminal: redirect stdout, or give a file");
+    return;
+  }
   struct stat st {};
   if (::lstat(out.c_str(), &st) < 0) {
     if (errno == ENOENT) return;  // a missing directory is said when the file is made
@@ -211,11 +217,15 @@ void check_archive_target(const stdfs::path& out, Replace replace) {
 void export_oci_archive(const Store& store, const Image& im, const stdfs::path& out, const std::string& ref_name,
                         const std::optional<AddedLayer>& changes, const std::function<void()>& checkpoint,
                         Replace replace) {
-  with_context("exporting " + im.id + " to " + quote(out.string()), [&] {
+  bool to_stdout = out == kStdout;
+  with_context("exporting " + im.id + " to " + (to_stdout ? std::string("stdout") : quote(out.string())), [&] {
     std::string config = store.config_blob(im);
     // First, so that an OUT that cannot be made (no such directory, no room
     // for a name, no permission) is said before any layer is built.
-    ArchiveFile file(out, replace);
+    if (to_stdout) check_archive_target(out, replace);
+    std::optional<ArchiveFile> file;
+    if (!to_stdout) file.emplace(out, replace);
+    int fd = to_stdout ? STDOUT_FILENO : file->fd();
     WorkDir work(store.root() / "tmp", "export");
     // Layers: the blobs the image came with, or (rootfs imports) its tree
     // written as the canonical tar whose digest is the diff_id.
@@ -262,7 +272,8 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       oci::Manifest m;
       m.media_type = std::string(oci::kImageManifest);
       m.config = {std::string(oci::kImageConfig), config_digest, static_cast<int64_t>(config.size()), std::nullopt, {}};
-      for (const auto& l : layers) m.layers.push_back({l.media_type, l.digest, static_cast<int64_t>(l.size), std::nullopt, {}});
+      for (const auto& l : layers)
+        m.layers.push_back({l.media_type, l.digest, static_cast<int64_t>(l.size), std::nullopt, {}});
       manifest = oci::serialize(m);
     }
     std::string manifest_digest = sha256_digest(manifest);
@@ -274,7 +285,7 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     if (!ref_name.empty()) md.annotations[std::string(oci::kRefNameAnnotation)] = ref_name;
     json index = {{"schemaVersion", 2}, {"mediaType", oci::kImageIndex}, {"manifests", json::array({oci::to_json(md)})}};
 
-    TarWriter tar(file.fd());
+    TarWriter tar(fd);
     tar.file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
     tar.file("index.json", json_text::dump(index));
     tar.dir("blobs");
@@ -289,8 +300,10 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       if (written.insert(l.digest).second) tar.file_from(layout_blob_path(l.digest), l.path, l.size, checkpoint);
     if (checkpoint) checkpoint();
     tar.close();
-    if (::fsync(file.fd()) < 0) throw_errno("syncing " + quote(out.string()));
-    file.commit(replace);
+    if (file) {
+      if (::fsync(fd) < 0) throw_errno("syncing " + quote(out.string()));
+      file->commit(replace);
+    }
   });
 }
 

@@ -25,6 +25,9 @@ struct AddedLayer {
   std::string created_by;       ///< for the image history
   std::set<std::string> leave_out;  ///< relative paths of `upper` not to archive
 };
+/// The `out` that is crt's stdout (not a terminal), written as it goes.
+inline constexpr const char* kStdout = "-";
+
 /// Whether an export replaces a file of its name.
 enum class Replace { kNo, kYes };
 

@@ -127,6 +127,25 @@ TEST_F(ExportTest, ChangesAndDeletionsRoundTripThroughCrtAndSkopeo) {
 // A directory of the image that overlayfs copied up only for crt's mount
 // points stays out of the layer; one the app changed itself stays in, even
 // when all it holds is crt's.
+// '-' writes the archive to stdout, the same archive as to a file; never
+// to a terminal.
+TEST_F(ExportTest, ToStdout) {
+  std::string uuid = run_script("busybox", "echo piped > /made");
+  Result r = crt({"export", uuid, "-"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "crt: exported app busybox to stdout\n");
+  { std::ofstream(dir_ + "/pod.tar", std::ios::binary) << r.out; }
+  EXPECT_THAT(top_layer_listing(dir_ + "/pod.tar"), HasSubstr("made\n"));
+  r = crt({"image", "export", "busybox", "-"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(crt({"image", "export", "busybox", dir_ + "/file.tar"}).status, 0);
+  EXPECT_TRUE(r.out == read_file(dir_ + "/file.tar")) << "not the archive written to a file";
+  EXPECT_FALSE(std::filesystem::exists("-"));
+  Result t = run_on_terminal(crt_argv({"image", "export", "busybox", "-"}));
+  EXPECT_EQ(t.status, 254);
+  EXPECT_THAT(t.out, HasSubstr("not writing an archive to a terminal"));
+}
+
 TEST_F(ExportTest, ADirectoryTheAppChangedStaysInTheLayer) {
   std::string changed = run_script("busybox", "chmod 750 /etc");
   Result r = crt({"export", changed, dir_ + "/changed.tar"});

@@ -20,7 +20,7 @@ void add_export_command(CLI::App& app, const GlobalOptions& g, int& exit_status)
       "Write an exited app's rootfs with its changes as an oci-archive: its image plus one layer of what the app "
       "changed, deletions included (read back with 'crt image import', skopeo or podman)");
   add_pod_ref(cmd, a->ref);
-  cmd->add_option("OUT", a->out, "The archive to write");
+  cmd->add_option("OUT", a->out, "The archive to write; '-': stdout");
   cmd->add_option("--app", a->req.app, "The app to export (needed when the pod has several)");
   cmd->add_flag("--overwrite", a->req.overwrite, "Replace OUT if it exists (a regular file only)");
   cmd->add_option("--name", a->req.ref_name, "Name the image in the archive (org.opencontainers.image.ref.name)");
@@ -33,7 +33,7 @@ void add_export_command(CLI::App& app, const GlobalOptions& g, int& exit_status)
     a->req.pod = pod_ref_string(a->ref);
     a->req.out = a->out;
     std::string app_name = runtime::export_pod(g.dir, a->req, print_message);
-    std::fprintf(stderr, "crt: exported app %s to %s\n", app_name.c_str(), a->out.c_str());
+    std::fprintf(stderr, "crt: exported app %s to %s\n", app_name.c_str(), a->out == "-" ? "stdout" : a->out.c_str());
     exit_status = 0;
   });
 }

@@ -26,7 +26,7 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
       "Write an image as an oci-archive (an OCI image layout in a tar), which skopeo, podman and crt read back "
       "with the same digests");
   c->add_option("IMAGE", a->ref, "Image name[:tag], name@digest, id or id prefix")->required();
-  c->add_option("FILE", a->out, "The archive to write")->required();
+  c->add_option("FILE", a->out, "The archive to write; '-': stdout")->required();
   c->add_flag("--overwrite", a->overwrite, "Replace FILE if it exists (a regular file only)");
   c->callback([a, &g] {
     store::Store s(g.dir);
