@@ -231,9 +231,19 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
                          [&ctx](const std::string& w) { tell(ctx.messages, w); });
   }
 
+  // Two crt run --pod-name=X at once both passed the check above (made
+  // before their images were found): the check again, and the pod made and
+  // named, under one lock.
+  FileLock naming;
+  if (!m.name.empty()) {
+    fs::make_dirs(ctx.state_dir / "pods", 0700);
+    naming = FileLock::acquire(ctx.state_dir / "pods" / "naming.lock", FileLock::Mode::kExclusive);
+    check_pod_name(m.name, ctx.state_dir);
+  }
   PodDir pod = PodDir::create(ctx.state_dir, m.uuid);
   PodRollback rollback(pod, PodRollback::Mode::kRemove, ctx.messages);
   pod.write_manifest(m);
+  naming = FileLock();
   // Mount where the pod will be: the overlay options name these paths, and
   // that is what users see in findmnt and /proc/PID/mountinfo.
   pod.move_to(destination);

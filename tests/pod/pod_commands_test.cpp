@@ -239,6 +239,27 @@ TEST_F(PodCommandsTest, NoTwoRunningPodsShareAMachineName) {
   EXPECT_EQ(named.wait().status, 143);
 }
 
+// Pods given one name at once: one gets it.
+TEST_F(PodCommandsTest, OfPodsNamedAtOnceOneGetsTheName) {
+  std::vector<std::unique_ptr<Process>> ps;
+  for (int i = 0; i < 4; ++i)
+    ps.push_back(
+        std::make_unique<Process>(crt_argv({"prepare", "-q", "--pod-name=twin", "busybox"}),
+                                  RunOptions{.env = {}, .timeout = seconds(60), .input = {}, .new_session = true}));
+  int named = 0;
+  for (auto& p : ps) {
+    Result r = p->wait();
+    if (r.status == 0) {
+      ++named;
+    } else {
+      EXPECT_EQ(r.status, 254);
+      EXPECT_THAT(r.err, HasSubstr("pod name 'twin' is taken by pod "));
+    }
+  }
+  EXPECT_EQ(named, 1);
+  EXPECT_EQ(pods("prepared").size(), 1U);
+}
+
 TEST_F(PodCommandsTest, ListShowsOneRowPerApp) {
   ASSERT_EQ(crt({"prepare", "busybox", "--name=one", "---", "busybox", "--name=two"}).status, 0);
   ASSERT_EQ(crt({"prepare", "--pod-name=named", "busybox", "--name=three"}).status, 0);
