@@ -137,13 +137,20 @@ SigpipeIgnored::SigpipeIgnored() {
 
 SigpipeIgnored::~SigpipeIgnored() { ::sigaction(SIGPIPE, &old_, nullptr); }
 
+std::string with_system_path(std::string path) {
+  std::string_view system = kSystemPath;
+  while (!system.empty()) {
+    std::string_view dir = system.substr(0, system.find(':'));
+    system.remove_prefix(std::min(system.size(), dir.size() + 1));
+    if ((":" + path + ":").find(":" + std::string(dir) + ":") == std::string::npos)
+      path += (path.empty() ? "" : ":") + std::string(dir);
+  }
+  return path;
+}
+
 void ensure_system_path() {
   const char* now = std::getenv("PATH");
-  std::string path = now != nullptr ? now : "";
-  auto has = [&path](const std::string& dir) { return (":" + path + ":").find(":" + dir + ":") != std::string::npos; };
-  for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"})
-    if (!has(dir)) path += (path.empty() ? "" : ":") + std::string(dir);
-  ::setenv("PATH", path.c_str(), 1);
+  ::setenv("PATH", with_system_path(now != nullptr ? now : "").c_str(), 1);
 }
 
 std::vector<std::string> current_environment(const std::vector<std::string>& drop) {

@@ -34,6 +34,14 @@ class SigpipeIgnored {
   struct sigaction old_ {};
 };
 
+/// The system's program directories, as systemd gives services (and as
+/// docker gives containers).
+inline constexpr const char* kSystemPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `path` (a PATH value) with the directories of kSystemPath it lacks added
+/// after its own.
+std::string with_system_path(std::string path);
+
 /// Adds to this process's PATH the system's program directories it lacks
 /// (/usr/sbin, /sbin … as systemd gives services), where crt finds the
 /// tools it runs (iptables-restore, nsenter, systemd-nspawn): cron's

@@ -13,8 +13,6 @@ using nlohmann::json;
 
 namespace {
 
-const char* const kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 std::string join_dirs(const std::vector<stdfs::path>& dirs) {
   std::string out;
   for (const auto& d : dirs) out += (out.empty() ? "" : ":") + d.string();
@@ -41,13 +39,9 @@ std::vector<std::string> plugin_environment(const std::string& command, const In
   std::vector<std::string> env = current_environment(
       {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"});
   // Plugins run iptables and friends from PATH.
-  bool has_path = false;
-  for (auto& e : env) {
-    if (e.rfind("PATH=", 0) != 0) continue;
-    has_path = true;
-    if (e.find("sbin") == std::string::npos) e += std::string(":") + kDefaultPath;
-  }
-  if (!has_path) env.push_back(std::string("PATH=") + kDefaultPath);
+  auto path = std::find_if(env.begin(), env.end(), [](const std::string& e) { return e.rfind("PATH=", 0) == 0; });
+  if (path == env.end()) path = env.insert(env.end(), "PATH=");
+  *path = "PATH=" + with_system_path(path->substr(5));
   env.push_back("CNI_COMMAND=" + command);
   env.push_back("CNI_CONTAINERID=" + inv.container_id);
   env.push_back("CNI_NETNS=" + inv.netns);

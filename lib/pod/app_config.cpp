@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/subprocess.hpp"
 #include "pod/exit_status.hpp"
 #include "pod/resources.hpp"
 #include "pod/rootfs_lookup.hpp"
@@ -24,8 +25,6 @@ extern char** environ;
 namespace crt::pod {
 
 namespace {
-
-constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 void set_env(EnvList& env, const std::string& key, const std::string& value) {
   auto it = std::find_if(env.begin(), env.end(), [&](const auto& kv) { return kv.first == key; });
@@ -159,7 +158,7 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
       throw Error("image " + quote(req.image) + " has no command: give one with --exec or after '--'");
     if (app.argv[0].empty()) throw Error("the command to run is empty");
 
-    set_env(app.env, "PATH", kDefaultPath);
+    set_env(app.env, "PATH", kSystemPath);
     if (pod.inherit_env) {
       for (char** e = environ; *e != nullptr; ++e) {
         try {
