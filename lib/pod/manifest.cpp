@@ -119,6 +119,7 @@ void to_json(json& j, const PodManifest& v) {
   j["dns"] = v.dns;
   j["hosts_entries"] = v.hosts_entries;
   if (!v.unsynced_boot.empty()) j["unsynced_boot"] = v.unsynced_boot;
+  if (v.stop_timeout) j["stop_timeout_ms"] = v.stop_timeout->count();
   if (!v.syscall_architectures.empty()) j["syscall_architectures"] = v.syscall_architectures;
   if (v.interactive) j["interactive_tty"] = v.interactive_tty;
   if (v.output_sockets) j["output_sockets"] = true;
@@ -142,6 +143,8 @@ void from_json(const json& j, PodManifest& v) {
   if (j.contains("dns")) j.at("dns").get_to(v.dns);
   if (j.contains("hosts_entries")) j.at("hosts_entries").get_to(v.hosts_entries);
   v.unsynced_boot = j.value("unsynced_boot", "");
+  v.stop_timeout.reset();
+  if (j.contains("stop_timeout_ms")) v.stop_timeout = std::chrono::milliseconds(j.at("stop_timeout_ms").get<int64_t>());
   v.syscall_architectures.clear();
   if (j.contains("syscall_architectures")) j["syscall_architectures"].get_to(v.syscall_architectures);
   v.interactive_tty = j.value("interactive_tty", true);

@@ -97,6 +97,9 @@ struct PodManifest {
   /// that skip syncing: only that boot's page cache surely holds all they
   /// wrote. Empty when their overlays synced.
   std::string unsynced_boot;
+  /// The stop timeout of the pod's last start (--stop-timeout), which its
+  /// apps' units were written for; unset in a pod never started.
+  std::optional<std::chrono::milliseconds> stop_timeout;
 
   [[nodiscard]] std::string machine_name() const { return name.empty() ? "crt-" + uuid : name; }
 };

@@ -9,7 +9,6 @@
 #include <charconv>
 #include <thread>
 
-#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/lock.hpp"
@@ -49,18 +48,14 @@ pid_t read_pid(const std::filesystem::path& pod) {
 void give_apps_stop_time(const PodEntry& pod, const pod::PodManifest& m, pid_t nspawn,
                          std::chrono::milliseconds timeout) {
   std::chrono::milliseconds wanted = pod::app_stop_timeout(timeout);
+  // What the units were written with at the pod's start.
+  if (pod::app_stop_timeout(m.stop_timeout.value_or(pod::kDefaultStopTimeout)) >= wanted) return;
   std::optional<pid_t> leader = pod_leader(nspawn);
   if (!leader) return;
-  std::filesystem::path units = pod.path / "overlay" / "stage1" / "upper" / pod::kStage1UnitDir;
   std::filesystem::path control = "/proc/" + std::to_string(*leader) + "/root/run/systemd/system.control";
   bool changed = false;
   for (const auto& app : m.apps) {
     try {
-      std::string text = fs::read_file(units / (app.name + ".service"));
-      size_t at = text.find("\nTimeoutStopSec=");
-      if (at == std::string::npos) continue;
-      at += 16;
-      if (parse_duration(text.substr(at, text.find('\n', at) - at)) >= wanted) continue;
       std::filesystem::path dir = control / (app.name + ".service.d");
       fs::make_dirs(dir);
       fs::write_file_atomic(

@@ -95,6 +95,13 @@ TEST(Manifest, TheUnsyncedBootIsKeptAndLeftOutWhenThereIsNone) {
   EXPECT_EQ(parse_manifest(serialize(m)).unsynced_boot, m.unsynced_boot);
 }
 
+TEST(Manifest, TheStopTimeoutOfTheLastStartIsKept) {
+  PodManifest m = hostile_pod();
+  EXPECT_FALSE(parse_manifest(serialize(m)).stop_timeout.has_value());
+  m.stop_timeout = std::chrono::milliseconds(45500);
+  EXPECT_EQ(parse_manifest(serialize(m)).stop_timeout, std::chrono::milliseconds(45500));
+}
+
 TEST(Manifest, TheAppsSystemCallArchitecturesAreKeptAndLeftOutWhenThereAreNone) {
   PodManifest m = hostile_pod();
   EXPECT_FALSE(crt::json_text::parse(serialize(m)).contains("syscall_architectures"));
