@@ -20,7 +20,7 @@ struct PullOptions {
   std::vector<std::string> insecure_registries;         ///< --insecure-registry, crt.conf
   std::string ca_file;                                  ///< --ca-file, crt.conf
   /// Per-registry CA certificates: DIR/<registry>/ca.crt, as Docker lays them out.
-  std::filesystem::path certs_dir = "/etc/crt/certs.d";
+  std::filesystem::path certs_dir = "/etc/crt/certs.d";  ///< crt's --local-config/certs.d
   store::oci::Platform platform = store::oci::host_platform();
   std::function<bool()> cancelled;
 };

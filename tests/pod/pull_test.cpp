@@ -193,6 +193,12 @@ TEST_F(RegistryTest, TlsWithACustomCaAndBasicAuth) {
   r = crt({"image", "pull", "--ca-file", pki.ca_cert, ref});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("requires a user name and password: give them with --creds or in an auth file"));
+  // The registry's CA in certs.d/ of --local-config does as well.
+  std::filesystem::create_directories(dir_ + "/local/certs.d/" + reg.host());
+  std::filesystem::copy_file(pki.ca_cert, dir_ + "/local/certs.d/" + reg.host() + "/ca.crt");
+  r = crt({"--local-config=" + dir_ + "/local", "image", "pull", ref});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("requires a user name and password")) << "the CA was not taken from certs.d";
 
   r = crt({"image", "pull", "--ca-file", pki.ca_cert, "--creds", "alice:wrong", ref});
   EXPECT_EQ(r.status, 254);

@@ -188,7 +188,9 @@ int main(int argc, char** argv) {
   app.add_option("--config", g.config, "crt's configuration file (registries)")
       ->capture_default_str()
       ->each([&g](const std::string&) { g.config_given = true; });
-  app.add_option("--local-config", g.local_config, "Directory of the local configuration: networks in net.d/")
+  app.add_option(
+         "--local-config", g.local_config,
+         "Directory of the local configuration: networks in net.d/, registries' CAs in certs.d/HOST[:PORT]/ca.crt")
       ->capture_default_str();
   app.add_flag("--debug", g.debug, "Print more about what crt does");
   app.set_version_flag("--version", CRT_VERSION);

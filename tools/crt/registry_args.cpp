@@ -23,6 +23,7 @@ runtime::ResolveOptions resolve_options(const GlobalOptions& g, const registry::
   r.pull.insecure_registries = conf.insecure_registries;
   r.pull.insecure_registries.insert(r.pull.insecure_registries.end(), f.insecure.begin(), f.insecure.end());
   r.pull.ca_file = f.ca_file.empty() ? conf.ca_file : f.ca_file;
+  r.pull.certs_dir = std::filesystem::path(g.local_config) / "certs.d";
   if (!f.creds.empty()) r.pull.credentials = registry::parse_creds(f.creds);
   // The default auth files may be missing; those asked for not (a typo
   // would otherwise pull without credentials, and fail as "unauthorized").
