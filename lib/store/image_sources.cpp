@@ -127,7 +127,13 @@ std::string ref_name_of(const oci::Descriptor& d) {
 std::optional<Reference> name_from_ref(const std::string& ref, const std::string& layout_name) {
   if (ref.empty()) return std::nullopt;
   bool full = ref.find('/') != std::string::npos || ref.find(':') != std::string::npos;
-  return parse_reference(full ? ref : layout_name + ":" + ref);
+  if (full) return parse_reference(ref);
+  try {
+    return parse_reference(layout_name + ":" + ref);
+  } catch (const Error& e) {
+    throw Error("its image is named by the tag " + quote(ref) + " alone, and " + quote(layout_name) +
+                " is no name for it (" + e.what() + "): give the image's name (crt image import PATH NAME)");
+  }
 }
 
 }  // namespace

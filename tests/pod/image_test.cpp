@@ -96,6 +96,24 @@ TEST_F(ImageTest, RemovingANameOrTheImageSaysWhichNamesWent) {
   }
 }
 
+// An OCI layout's image named by a tag alone is named after the layout,
+// however its path is written.
+TEST_F(ImageTest, ALayoutsImageNamedByATagAloneIsNamedAfterTheLayout) {
+  OciLayout layout(dir_ + "/My-Layout");
+  layout.write_index({{layout.add_image({make_layer({file("x", "x")})}), "v2"}});
+  Result r = crt({"image", "import", "-q", layout.dir().string() + "/"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(crt::json_text::parse(crt({"image", "inspect", "my-layout:v2"}).out)[0]["id"], r.out.substr(0, 71));
+  // A directory name that is no image name: the error says what to do.
+  OciLayout odd(dir_ + "/odd name");
+  odd.write_index({{odd.add_image({make_layer({file("x", "y")})}), "v1"}});
+  r = crt({"image", "import", odd.dir().string()});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("its image is named by the tag 'v1' alone, and 'odd name' is no name for it"));
+  EXPECT_THAT(r.err, HasSubstr("give the image's name (crt image import PATH NAME)"));
+  EXPECT_EQ(crt({"image", "import", "-q", odd.dir().string(), "odd:v1"}).status, 0);
+}
+
 TEST_F(ImageTest, APodNamesItsImageAsTheUserDid) {
   ASSERT_EQ(crt({"run", "--net=none", "busybox", "--", "/bin/true"}).status, 0);  // the built-in, imported
   ASSERT_EQ(crt({"image", "export", "busybox", dir_ + "/bb.tar"}).status, 0);
