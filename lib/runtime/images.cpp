@@ -108,6 +108,12 @@ std::optional<store::Image> find_local(const store::Store& store, const std::str
 
 }  // namespace
 
+std::optional<store::Image> find_image(store::Store& store, const std::string& ref, const stdfs::path& data_dir) {
+  if (auto im = store.find(ref)) return im;
+  if (is_builtin_name(ref)) return import_builtin(store, store::parse_reference(ref).name, data_dir);
+  return std::nullopt;
+}
+
 store::Image resolve_image(store::Store& store, const std::string& ref, const stdfs::path& data_dir,
                            const ResolveOptions& opts) {
   // crt's own images are never looked up in a registry.

@@ -27,6 +27,11 @@ store::Image ensure_stage1(store::Store& store, const std::filesystem::path& dat
 store::Image resolve_image(store::Store& store, const std::string& ref, const std::filesystem::path& data_dir,
                            const ResolveOptions& opts = {});
 
+/// The image the store has under `ref`, or the built-in image `ref` names
+/// (imported now, as a pod's first use would); nullopt when neither.
+std::optional<store::Image> find_image(store::Store& store, const std::string& ref,
+                                       const std::filesystem::path& data_dir);
+
 /// Imports the built-in image `name` if it exists; nullopt otherwise.
 std::optional<store::Image> import_builtin(store::Store& store, const std::string& name,
                                            const std::filesystem::path& data_dir);

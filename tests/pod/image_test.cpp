@@ -114,6 +114,16 @@ TEST_F(ImageTest, ALayoutsImageNamedByATagAloneIsNamedAfterTheLayout) {
   EXPECT_EQ(crt({"image", "import", "-q", odd.dir().string(), "odd:v1"}).status, 0);
 }
 
+// The built-in busybox is there for inspect and export as for a pod, in a
+// store that never ran one.
+TEST_F(ImageTest, TheBuiltInImageIsThereBeforeAnyPod) {
+  Result r = crt({"image", "inspect", "busybox"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(crt::json_text::parse(r.out)[0]["names"][0], "busybox:latest");
+  EXPECT_EQ(crt({"image", "export", "busybox", dir_ + "/bb.tar"}).status, 0);
+  EXPECT_THAT(crt({"image", "inspect", "nosuch"}).err, HasSubstr("no image 'nosuch' in the store"));
+}
+
 TEST_F(ImageTest, APodNamesItsImageAsTheUserDid) {
   ASSERT_EQ(crt({"run", "--net=none", "busybox", "--", "/bin/true"}).status, 0);  // the built-in, imported
   ASSERT_EQ(crt({"image", "export", "busybox", dir_ + "/bb.tar"}).status, 0);

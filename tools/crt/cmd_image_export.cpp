@@ -4,6 +4,7 @@
 
 #include "cmd_image.hpp"
 #include "common/error.hpp"
+#include "runtime/images.hpp"
 #include "runtime/signals.hpp"
 #include "store/export.hpp"
 
@@ -30,7 +31,7 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
   c->add_flag("--overwrite", a->overwrite, "Replace FILE if it exists (a regular file only)");
   c->callback([a, &g] {
     store::Store s(g.dir);
-    auto im = s.find(a->ref);
+    auto im = runtime::find_image(s, a->ref, data_dir());
     if (!im) throw Error("no image " + quote(a->ref) + " in the store");
     FileLock lock = s.lock_shared();
     std::string name = im->names.empty() ? "" : im->name_for(a->ref);

@@ -6,6 +6,7 @@
 #include "cmd_image.hpp"
 #include "common/error.hpp"
 #include "common/json_text.hpp"
+#include "runtime/images.hpp"
 #include "store/store.hpp"
 
 namespace crt::cli {
@@ -56,7 +57,7 @@ void add_image_inspect(CLI::App& image, const GlobalOptions& g) {
     store::Store s(g.dir);
     json out = json::array();
     for (const auto& r : *refs) {
-      auto im = s.find(r);
+      auto im = runtime::find_image(s, r, data_dir());
       if (!im) throw Error("no image " + quote(r) + " in the store");
       out.push_back(describe(s, *im));
     }
