@@ -1,5 +1,7 @@
 #include "runtime/console_log.hpp"
 
+#include <algorithm>
+
 namespace crt::runtime {
 
 namespace {
@@ -57,6 +59,16 @@ std::vector<std::string> console_lines_about(std::string_view console, std::stri
   for (auto& l : console_lines(console))
     if (l.size() > prefix.size() && l.compare(0, prefix.size(), prefix) == 0) about.push_back(std::move(l));
   return about;
+}
+
+bool repeats_exec_failure(std::string_view line, const std::vector<std::string>& earlier) {
+  constexpr std::string_view kStep = "Failed at step EXEC spawning ";
+  size_t at = line.find(kStep);
+  if (at == std::string_view::npos) return false;
+  // "UNIT: Failed at step EXEC spawning X: E" repeats "UNIT: Failed to execute X: E".
+  std::string said =
+      std::string(line.substr(0, at)) + "Failed to execute " + std::string(line.substr(at + kStep.size()));
+  return std::find(earlier.begin(), earlier.end(), said) != earlier.end();
 }
 
 std::string console_tail(std::string_view console, size_t max_bytes) {

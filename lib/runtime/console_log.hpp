@@ -16,6 +16,11 @@ std::vector<std::string> console_lines(std::string_view console);
 /// child of its systemd that cannot reach it, they are on the console only.
 std::vector<std::string> console_lines_about(std::string_view console, std::string_view unit);
 
+/// Whether `line`, a pod systemd's line about an app's unit, says again
+/// what an earlier line of `earlier` said: PID 1's "Failed at step EXEC
+/// spawning X: E" after the app's own "Failed to execute X: E".
+bool repeats_exec_failure(std::string_view line, const std::vector<std::string>& earlier);
+
 /// The last lines of the console that are not empty, as console_lines()
 /// gives them, joined by "\n": as many as fit in `max_bytes`, and at
 /// least one.

@@ -193,7 +193,11 @@ void show_start_errors_from_console(const PodDir& pod, const pod::PodManifest& m
     const auto& shown = end.start_errors_shown;
     if (std::find(shown.begin(), shown.end(), e.app) != shown.end()) continue;
     if (console.empty()) console = console_log(pod);
-    for (const auto& line : console_lines_about(console, e.app + ".service")) tell(messages, "pod: " + line);
+    std::vector<std::string> told;
+    for (auto& line : console_lines_about(console, e.app + ".service")) {
+      if (!repeats_exec_failure(line, told)) tell(messages, "pod: " + line);
+      told.push_back(std::move(line));
+    }
   }
 }
 

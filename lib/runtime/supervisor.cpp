@@ -23,6 +23,7 @@
 #include "common/subprocess.hpp"
 #include "pod/units.hpp"
 #include "runtime/app_process.hpp"
+#include "runtime/console_log.hpp"
 #include "runtime/output_writer.hpp"
 #include "runtime/pod_journal.hpp"
 
@@ -124,7 +125,8 @@ class Supervisor {
     bool full = false;
     journal_->for_each_new([&](const JournalLine& l) {
       if (l.kind == JournalLine::Kind::kPodError || l.kind == JournalLine::Kind::kAppStartError) {
-        tell(opts_.messages, "pod: " + std::string(l.message));
+        if (!repeats_exec_failure(l.message, errors_told_)) tell(opts_.messages, "pod: " + std::string(l.message));
+        errors_told_.emplace_back(l.message);
         if (l.kind == JournalLine::Kind::kAppStartError) end_.start_errors_shown.push_back(l.app);
         return true;
       }
@@ -307,6 +309,7 @@ class Supervisor {
   StdioRelay* relay_ = nullptr;   ///< while run() has one
   bool nspawn_reaped_ = false;  ///< its PID may be another process's now
   PodEnd end_;
+  std::vector<std::string> errors_told_;  ///< the pod's error lines shown so far
   bool ready_ = false;
   pid_t leader_ = 0;  ///< the pod's init, once nspawn reported it
   bool stop_pending_ = false;  ///< asked to stop before the pod's systemd could

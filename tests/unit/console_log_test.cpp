@@ -46,6 +46,15 @@ TEST(ConsoleLog, LinesAboutAUnitAreTheOnesItPrefixes) {
   EXPECT_THAT(console_lines_about("junk.service: \n", "junk.service"), IsEmpty());
 }
 
+TEST(ConsoleLog, PidOnesExecStepLineRepeatsTheAppsFailedToExecute) {
+  std::vector<std::string> told = {"junk.service: Failed to execute /bin/junk: Exec format error"};
+  EXPECT_TRUE(repeats_exec_failure("junk.service: Failed at step EXEC spawning /bin/junk: Exec format error", told));
+  EXPECT_FALSE(repeats_exec_failure("junk.service: Failed at step EXEC spawning /bin/junk: Exec format error", {}));
+  EXPECT_FALSE(repeats_exec_failure("junk.service: Failed at step EXEC spawning /bin/other: Exec format error", told));
+  EXPECT_FALSE(repeats_exec_failure("junk-2.service: Failed at step EXEC spawning /bin/junk: Exec format error", told));
+  EXPECT_FALSE(repeats_exec_failure("junk.service: Failed to execute /bin/junk: Exec format error", told));
+}
+
 TEST(ConsoleLog, TailHasTheLastLinesThatFit) {
   std::string console = "one\r\n\r\ntwo\r\n\x1b[1mthree\x1b[0m\r\n\r\n";
   EXPECT_EQ(console_tail(console, 1000), "one\ntwo\nthree");
