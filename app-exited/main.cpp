@@ -135,7 +135,7 @@ std::map<std::string, std::string> unit_state(const std::string& app) {
     std::string text = systemctl(
         {"show",
          "--property=ActiveState,SubState,NRestarts,Result,ExecMainCode,ExecMainStatus,ExecMainExitTimestampMonotonic,"
-         "InactiveEnterTimestampMonotonic,RestartUSec",
+         "InactiveExitTimestampMonotonic,InactiveEnterTimestampMonotonic,RestartUSec",
          unit.c_str()});
     std::map<std::string, std::string> props;
     size_t start = 0;
@@ -150,18 +150,23 @@ std::map<std::string, std::string> unit_state(const std::string& app) {
   return {};
 }
 
-/// Whether systemd counted a restart that never ran: it counts one when it
-/// queues the restart's job, RestartSec after a run ended, and the start
-/// limit may then refuse it (or a stop replace it). The unit then went
-/// down that late after the run's end; a unit not restarted went down as
-/// the run ended, or was stopped while it waited (uncounted).
-bool restart_never_ran(const std::string& exit_us, const std::string& down_us, const std::string& restart_sec) {
+/// Whether systemd counted a restart that never ran. After a run ends (and
+/// its ExecStopPost=), a unit to be restarted waits RestartSec in
+/// auto-restart, which leaves the inactive state; when the wait is over,
+/// systemd queues the restart's job and counts it (NRestarts), and the
+/// start limit may then refuse it (or a stop replace it). So: the unit left
+/// the inactive state after its last run ended, and went down again no
+/// sooner than RestartSec later. A unit stopped while it waited was not
+/// counted; one not restarted never left the inactive state after its run.
+bool restart_never_ran(const std::string& exit_us, const std::string& up_us, const std::string& down_us,
+                       const std::string& restart_sec) {
   uint64_t exited = std::strtoull(exit_us.c_str(), nullptr, 10);
+  uint64_t waiting = std::strtoull(up_us.c_str(), nullptr, 10);
   uint64_t down = std::strtoull(down_us.c_str(), nullptr, 10);
-  if (exited == 0 || down == 0) return false;
+  if (exited == 0 || waiting <= exited || down <= waiting) return false;
   try {
     auto wait = std::chrono::duration_cast<std::chrono::microseconds>(crt::parse_duration(restart_sec));
-    return down >= exited + static_cast<uint64_t>(wait.count());
+    return down - waiting >= static_cast<uint64_t>(wait.count());
   } catch (const crt::Error&) {
     return false;
   }
@@ -292,8 +297,8 @@ int run(int argc, char** argv) {
                                                                  std::atoi(prop("ExecMainStatus").c_str()),
                                                                  prop("Result"), boottime_ns()));
       e.restarts = std::strtoull(prop("NRestarts").c_str(), nullptr, 10);
-      if (restart_never_ran(prop("ExecMainExitTimestampMonotonic"), prop("InactiveEnterTimestampMonotonic"),
-                            prop("RestartUSec")) &&
+      if (restart_never_ran(prop("ExecMainExitTimestampMonotonic"), prop("InactiveExitTimestampMonotonic"),
+                            prop("InactiveEnterTimestampMonotonic"), prop("RestartUSec")) &&
           e.restarts > 0)
         --e.restarts;
       // Its last run ended as the pod stopped it after another app's end:
