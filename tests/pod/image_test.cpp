@@ -222,6 +222,14 @@ TEST_F(ImageTest, AWaitForTheStoreSaysSoAndEndsAtASignal) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr(waiting));
   EXPECT_THAT(crt({"image", "list"}).out, HasSubstr("waited"));
+  // And crt image gc, while the store is in use, says what it waits for.
+  hold = std::make_unique<FileLock>(FileLock::acquire(dir_ + "/store/lock", FileLock::Mode::kShared));
+  Process gc(crt_argv({"image", "gc"}), opts);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  hold.reset();
+  r = gc.wait();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "crt: waiting for other crt commands using the store to finish\n");
 }
 
 TEST_F(ImageTest, CompressedTarballImports) {

@@ -5,6 +5,7 @@
 #include "cmd_image.hpp"
 #include "common/error.hpp"
 #include "progress_view.hpp"
+#include "registry_args.hpp"
 #include "runtime/pods.hpp"
 #include "store/store.hpp"
 
@@ -45,6 +46,7 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
   c->callback([a, &g] {
     require_root("crt image rm");
     store::Store s(g.dir);
+    s.set_lock_wait(store_lock_wait(false));
     for (const auto& r : a->refs) {
       // A pod being prepared holds the store's lock shared until its overlays
       // are mounted, and then pins its images by its manifest.
@@ -76,6 +78,7 @@ void add_image_gc(CLI::App& image, const GlobalOptions& g) {
   c->callback([&g] {
     require_root("crt image gc");
     store::Store s(g.dir);
+    s.set_lock_wait(store_lock_wait(false));
     store::GcResult r = s.gc([&] { return runtime::layers_in_use(g.dir); });
     std::printf("removed %zu layer%s, %zu blob%s and %zu leftover%s of interrupted work: %s freed\n", r.trees,
                 r.trees == 1 ? "" : "s", r.blobs, r.blobs == 1 ? "" : "s", r.tmp, r.tmp == 1 ? "" : "s",
