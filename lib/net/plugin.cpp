@@ -38,10 +38,8 @@ std::string cni_args(const std::string& args) {
 std::vector<std::string> plugin_environment(const std::string& command, const Invocation& inv) {
   std::vector<std::string> env = current_environment(
       {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"});
-  // Plugins run iptables and friends from PATH.
-  auto path = std::find_if(env.begin(), env.end(), [](const std::string& e) { return e.rfind("PATH=", 0) == 0; });
-  if (path == env.end()) path = env.insert(env.end(), "PATH=");
-  *path = "PATH=" + with_system_path(path->substr(5));
+  // Plugins run iptables and friends from PATH, which crt's main() gave
+  // the system's directories (ensure_system_path()).
   env.push_back("CNI_COMMAND=" + command);
   env.push_back("CNI_CONTAINERID=" + inv.container_id);
   env.push_back("CNI_NETNS=" + inv.netns);

@@ -74,11 +74,11 @@ class NotFound : public Error {
 };
 
 /// Thrown when the registry refuses access (401, 403) to what a token or
-/// credentials were given for, as Docker Hub answers for a repository that
-/// does not exist.
-class Denied : public Error {
+/// credentials were given for: as Docker Hub answers for a repository that
+/// does not exist, a NotFound for all crt can tell.
+class Denied : public NotFound {
  public:
-  using Error::Error;
+  using NotFound::NotFound;
 };
 
 }  // namespace crt::registry

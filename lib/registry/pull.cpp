@@ -70,8 +70,6 @@ store::Image pull_image(store::Store& store, const RemoteReference& ref, const P
   } catch (const NotFound& e) {
     // Kept apart: a short name's next registry is tried after a miss.
     throw NotFound(what + ": " + e.what());
-  } catch (const Denied& e) {
-    throw Denied(what + ": " + e.what());
   } catch (const SystemError& e) {
     throw Error(what + ": " + e.what());
   } catch (const Error& e) {

@@ -35,13 +35,11 @@ store::Image pull(store::Store& store, const std::string& ref, const ResolveOpti
       store::Image im = registry::pull_image(store, c, opts.pull, progress);
       if (c.str() != ref && opts.notice) opts.notice("resolved " + quote(ref) + " to " + quote(c.str()));
       return im;
-    } catch (const Error& e) {
+    } catch (const registry::NotFound& e) {
       // A short name's registry that lacks it, or refuses it as Docker Hub
-      // refuses a repository it does not have, is passed for the next; a
-      // registry that cannot be asked ends the pull.
-      bool miss = dynamic_cast<const registry::NotFound*>(&e) != nullptr ||
-                  dynamic_cast<const registry::Denied*>(&e) != nullptr;
-      if (!miss || candidates.size() == 1) throw;
+      // refuses a repository it does not have (Denied), is passed for the
+      // next; a registry that cannot be asked ends the pull.
+      if (candidates.size() == 1) throw;
       misses += std::string(misses.empty() ? "" : "; ") + e.what();
     }
   }

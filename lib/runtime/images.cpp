@@ -117,10 +117,8 @@ std::optional<store::Image> find_image(store::Store& store, const std::string& r
 store::Image resolve_image(store::Store& store, const std::string& ref, const stdfs::path& data_dir,
                            const ResolveOptions& opts) {
   // crt's own images are never looked up in a registry.
-  if (is_builtin_name(ref)) {
-    if (auto im = store.find(ref)) return *im;
-    if (auto im = import_builtin(store, store::parse_reference(ref).name, data_dir)) return *im;
-  }
+  if (is_builtin_name(ref))
+    if (auto im = find_image(store, ref, data_dir)) return *im;
   bool by_id = ref.rfind("sha256:", 0) == 0;
   if (opts.policy != PullPolicy::kAlways || by_id)
     if (auto im = find_local(store, ref, opts)) return *im;

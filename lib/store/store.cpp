@@ -39,24 +39,21 @@ Store::Store(stdfs::path dir) : root_(stdfs::absolute(std::move(dir)) / "store")
 }
 
 FileLock Store::lock_shared() const {
-  return FileLock::acquire(root_ / "lock", FileLock::Mode::kShared, lock_wait_,
+  return FileLock::acquire(root_ / "lock", FileLock::Mode::kShared, blobs_.lock_wait(),
                            "another crt removing images from the store");
 }
 
 FileLock Store::lock_exclusive() const {
-  return FileLock::acquire(root_ / "lock", FileLock::Mode::kExclusive, lock_wait_,
+  return FileLock::acquire(root_ / "lock", FileLock::Mode::kExclusive, blobs_.lock_wait(),
                            "other crt commands using the store to finish");
 }
 
 FileLock Store::lock_layer(const std::string& diff_id) const {
-  return FileLock::acquire(root_ / "locks" / ("layer-" + digest_hex(diff_id)), FileLock::Mode::kExclusive, lock_wait_,
-                           "another crt unpacking layer " + diff_id.substr(0, 19));
+  return FileLock::acquire(root_ / "locks" / ("layer-" + digest_hex(diff_id)), FileLock::Mode::kExclusive,
+                           blobs_.lock_wait(), "another crt unpacking layer " + diff_id.substr(0, 19));
 }
 
-void Store::set_lock_wait(LockWait wait) {
-  lock_wait_ = wait;
-  blobs_.set_lock_wait(std::move(wait));
-}
+void Store::set_lock_wait(LockWait wait) { blobs_.set_lock_wait(std::move(wait)); }
 
 std::vector<Image> Store::load_index() const {
   stdfs::path p = root_ / "index.json";

@@ -141,8 +141,7 @@ class Store {
   void drop_tree(const std::string& hex) const;
 
   std::filesystem::path root_;
-  BlobStore blobs_;
-  LockWait lock_wait_;
+  BlobStore blobs_;  ///< holds the LockWait of set_lock_wait() for all the store's locks
 };
 
 }  // namespace crt::store
