@@ -128,6 +128,9 @@ std::optional<Reference> name_from_ref(const std::string& ref, const std::string
   if (ref.empty()) return std::nullopt;
   bool full = ref.find('/') != std::string::npos || ref.find(':') != std::string::npos;
   if (full) return parse_reference(ref);
+  if (layout_name.empty())
+    throw Error("its image is named by the tag " + quote(ref) +
+                " alone: give the image's name (crt image import PATH NAME)");
   try {
     return parse_reference(layout_name + ":" + ref);
   } catch (const Error& e) {

@@ -1,17 +1,75 @@
 #include "store/import.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <filesystem>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 
 namespace crt::store {
 
-std::vector<Image> import_images(Store& store, const ImportRequest& req, Progress& progress) {
+namespace {
+
+/// Copies standard input to an unnamed file in `tmp` (on a file system
+/// without O_TMPFILE, one unlinked as soon as it is made), which then
+/// becomes standard input: /dev/stdin opens it again from its start, as
+/// often as the archive is read. Reads wait at most 100 ms at a time, so a
+/// cancel is seen while the writer is idle.
+void spool_stdin(const std::filesystem::path& tmp, const std::function<bool()>& cancelled) {
+  if (::isatty(STDIN_FILENO) == 1) throw Error("not reading an archive from a terminal: pipe one in, or give a file");
+  int raw = ::open(tmp.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (raw < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+    throw_errno("making a file in " + quote(tmp.string()));
+  if (raw < 0) {
+    std::string name = (tmp / ("stdin-" + fs::random_suffix())).string();
+    raw = ::open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (raw < 0) throw_errno("creating " + quote(name));
+    ::unlink(name.c_str());
+  }
+  UniqueFd file(raw);
+  std::string buf(1 << 20, '\0');
+  bool empty = true;
+  for (;;) {
+    if (cancelled && cancelled()) throw Error("interrupted");
+    pollfd p{STDIN_FILENO, POLLIN, 0};
+    int ready = ::poll(&p, 1, 100);
+    if (ready < 0 && errno != EINTR) throw_errno("waiting for standard input");
+    if (ready <= 0) continue;
+    ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) throw_errno("reading standard input");
+    if (n == 0) break;
+    empty = false;
+    fs::write_all(file.get(), std::string_view(buf.data(), static_cast<size_t>(n)),
+                  "copying standard input to " + quote(tmp.string()));
+  }
+  if (empty) throw Error("standard input is empty: pipe an archive in");
+  if (::dup2(file.get(), STDIN_FILENO) < 0) throw_errno("replacing standard input");
+}
+
+}  // namespace
+
+std::vector<Image> import_images(Store& store, const ImportRequest& req_in, Progress& progress) {
+  ImportRequest req = req_in;
+  bool from_stdin = req.source == kStdin;
+  auto source_name = [&] { return from_stdin ? std::string("standard input") : quote(req.source.string()); };
+  if (from_stdin) {
+    if (req.format == SourceFormat::kOciLayout)
+      throw Error("an OCI layout is a directory: standard input can only give an archive");
+    spool_stdin(store.root() / "tmp", req.cancelled);
+    req.source = "/dev/stdin";
+  }
   SourceFormat f = req.format ? *req.format : detect_format(req.source);
   if (f == SourceFormat::kRootfs) {
-    if (!req.name) throw Error("importing the rootfs " + quote(req.source.string()) + ": give the image a NAME");
+    if (!req.name)
+      throw Error("importing " + std::string(from_stdin ? "a rootfs from " : "the rootfs ") + source_name() +
+                  ": give the image a NAME");
     Store::ImportOptions opts = req.rootfs;
     opts.cancelled = req.cancelled;
     return {store.import_rootfs(req.source, *req.name, opts)};
@@ -23,15 +81,16 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req, Progres
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
     return name;
   };
-  return with_context("importing " + quote(req.source.string()) + " (" + format_name(f) + ")", [&] {
+  return with_context("importing " + source_name() + " (" + format_name(f) + ")", [&] {
     std::unique_ptr<LayoutFiles> files;
     if (f == SourceFormat::kOciLayout)
       files = std::make_unique<DirectoryFiles>(req.source);
     else
       files = std::make_unique<ArchiveFiles>(req.source);
-    std::vector<ImageInput> inputs = f == SourceFormat::kDockerArchive
-                                         ? read_docker_archive(*files, req.name)
-                                         : read_oci_layout(*files, layout_name(req.source), req.name, req.platform);
+    std::vector<ImageInput> inputs =
+        f == SourceFormat::kDockerArchive
+            ? read_docker_archive(*files, req.name)
+            : read_oci_layout(*files, from_stdin ? "" : layout_name(req.source), req.name, req.platform);
     std::vector<Image> out;
     for (auto& in : inputs) {
       in.cancelled = req.cancelled;

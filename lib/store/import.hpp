@@ -10,8 +10,11 @@
 
 namespace crt::store {
 
+/// The source that stands for standard input.
+inline constexpr const char* kStdin = "-";
+
 struct ImportRequest {
-  std::filesystem::path source;
+  std::filesystem::path source;        ///< kStdin: an archive on standard input
   std::optional<SourceFormat> format;  ///< nullopt: detect_format()
   std::optional<Reference> name;       ///< required for a rootfs
   Store::ImportOptions rootfs;         ///< the configuration of a rootfs image
@@ -23,6 +26,9 @@ struct ImportRequest {
 
 /// Imports an OCI layout, an oci-archive, a docker-archive, or a rootfs
 /// directory or tarball (`crt image import`). Returns the images added.
+/// An archive on standard input is copied to the store's tmp/ first (it is
+/// read more than once), unnamed so nothing of it stays however crt ends;
+/// that copy then is the process's standard input.
 std::vector<Image> import_images(Store& store, const ImportRequest& req, Progress& progress);
 
 }  // namespace crt::store

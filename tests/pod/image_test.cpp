@@ -232,6 +232,57 @@ TEST_F(ImageTest, AWaitForTheStoreSaysSoAndEndsAtASignal) {
   EXPECT_EQ(r.err, "crt: waiting for other crt commands using the store to finish\n");
 }
 
+// `crt image import -`: an archive piped in imports as the same file does,
+// a rootfs tarball too; a Ctrl-C while it is still coming leaves nothing;
+// a terminal or nothing at all is refused.
+TEST_F(ImageTest, AnArchiveImportsFromStandardInput) {
+  auto fed = [](std::string input) {
+    RunOptions o;
+    o.input = std::move(input);
+    return o;
+  };
+  ASSERT_EQ(crt({"image", "export", "busybox", dir_ + "/bb.tar"}).status, 0);
+  Result from_file = crt({"image", "import", dir_ + "/bb.tar", "filed:1"});
+  ASSERT_EQ(from_file.status, 0) << from_file.err;
+  Result r = crt({"image", "import", "-", "piped:1"}, fed(read_file(dir_ + "/bb.tar")));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, from_file.out);
+  r = crt({"run", "--net=none", "piped:1", "--", "/bin/echo", "piped"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "piped\n");
+
+  std::string root = make_rootfs("rootfs");
+  ASSERT_EQ(run({"tar", "-C", root, "-czf", dir_ + "/rootfs.tar.gz", "."}).status, 0);
+  std::string tarball = read_file(dir_ + "/rootfs.tar.gz");
+  r = crt({"image", "import", "-"}, fed(tarball));
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: importing a rootfs from standard input: give the image a NAME\n");
+  r = crt({"image", "import", "-", "rootfs:piped"}, fed(tarball));
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"run", "--net=none", "rootfs:piped", "--exec=/bin/sh", "--", "-c", "echo ok"});
+  EXPECT_EQ(r.out, "ok\n") << r.err;
+
+  r = crt({"image", "import", "-", "empty:1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: standard input is empty: pipe an archive in\n");
+  Result t = run_on_terminal(crt_argv({"image", "import", "-", "tty:1"}));
+  EXPECT_EQ(t.status, 254);
+  EXPECT_THAT(t.out, HasSubstr("not reading an archive from a terminal"));
+
+  // Ctrl-C at the terminal reaches the whole pipeline, crt's copy ends.
+  std::vector<std::string> argv = {"sh", "-c", "sleep 30 | \"$@\"", "sh"};
+  for (const auto& a : crt_argv({"image", "import", "-", "stopped:1"})) argv.push_back(a);
+  RunOptions session;
+  session.new_session = true;
+  Process piped(argv, session);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ::kill(-piped.pid(), SIGINT);
+  r = piped.wait();
+  EXPECT_EQ(r.status, 130) << r.err;
+  EXPECT_EQ(count(dir_ + "/store/tmp"), 0U);
+  EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("stopped")));
+}
+
 TEST_F(ImageTest, CompressedTarballImports) {
   std::string root = make_rootfs("rootfs");
   ASSERT_EQ(run({"tar", "-C", root, "-czf", dir_ + "/rootfs.tar.gz", "."}).status, 0);
