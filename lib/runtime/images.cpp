@@ -86,6 +86,21 @@ std::optional<store::Image> import_builtin(store::Store& store, const std::strin
   });
 }
 
+std::vector<std::string> import_missing_builtins(store::Store& store, const stdfs::path& data_dir) {
+  std::vector<std::string> failed;
+  std::error_code ec;
+  for (auto it = stdfs::directory_iterator(data_dir / "images", ec); !ec && it != stdfs::directory_iterator(); ++it) {
+    if (it->path().extension() != ".json") continue;
+    std::string name = it->path().stem().string();
+    try {
+      if (!store.find(name)) (void)import_builtin(store, name, data_dir);
+    } catch (const Error& e) {
+      failed.emplace_back(e.what());
+    }
+  }
+  return failed;
+}
+
 namespace {
 
 bool is_builtin_name(const std::string& ref) {

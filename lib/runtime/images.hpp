@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "runtime/image_pull.hpp"
 #include "store/store.hpp"
@@ -31,6 +32,11 @@ store::Image resolve_image(store::Store& store, const std::string& ref, const st
 /// (imported now, as a pod's first use would); nullopt when neither.
 std::optional<store::Image> find_image(store::Store& store, const std::string& ref,
                                        const std::filesystem::path& data_dir);
+
+/// Imports every built-in image the store lacks (so that `crt image list`
+/// shows what `crt run` finds); returns what each that could not be
+/// imported failed with.
+std::vector<std::string> import_missing_builtins(store::Store& store, const std::filesystem::path& data_dir);
 
 /// Imports the built-in image `name` if it exists; nullopt otherwise.
 std::optional<store::Image> import_builtin(store::Store& store, const std::string& name,

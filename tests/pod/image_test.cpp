@@ -117,7 +117,10 @@ TEST_F(ImageTest, ALayoutsImageNamedByATagAloneIsNamedAfterTheLayout) {
 // The built-in busybox is there for inspect and export as for a pod, in a
 // store that never ran one.
 TEST_F(ImageTest, TheBuiltInImageIsThereBeforeAnyPod) {
-  Result r = crt({"image", "inspect", "busybox"});
+  Result r = crt({"image", "list", "--format=json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(crt::json_text::parse(r.out).at(0)["name"], "busybox") << r.out;
+  r = crt({"image", "inspect", "busybox"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(crt::json_text::parse(r.out)[0]["names"][0], "busybox:latest");
   EXPECT_EQ(crt({"image", "export", "busybox", dir_ + "/bb.tar"}).status, 0);

@@ -118,8 +118,8 @@ TEST_F(FaultTest, ACorruptBlobIsRefusedAndLeavesNoImage) {
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("crt: pulling '" + host + "/test/app:v1': fetching blob " + big_digest_ + ": blob " +
                                big_digest_ + " is corrupt"));
-  EXPECT_EQ(crt({"image", "list", "--format=json"}).out, "[]\n");
   EXPECT_TRUE(store_entries("trees").empty());
+  EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("test/app")));
   for (const auto& b : store_entries("blobs/sha256")) EXPECT_NE("sha256:" + b, big_digest_);
 }
 
@@ -140,8 +140,8 @@ TEST_F(FaultTest, APullKilledMidwayResumesWithoutFetchingFinishedBlobsAgain) {
     p.signal(SIGKILL);
     p.wait();
   }
-  EXPECT_EQ(crt({"image", "list", "--format=json"}).out, "[]\n");
   EXPECT_TRUE(store_entries("trees").empty()) << "no half tree is visible";
+  EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("test/app")));
 
   Result r = crt({"image", "pull", "-q", "--insecure-registry", host, ref});
   ASSERT_EQ(r.status, 0) << r.err;
