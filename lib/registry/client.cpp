@@ -154,11 +154,13 @@ std::string RegistryClient::fetch_token(const Challenge& c) {
     }
     break;
   }
+  if ((r.status == 401 || r.status == 403) && opts_.credentials)
+    throw Error("the token server " + quote(realm->second) + " refused the credentials of " +
+                quote(opts_.credentials->username) + " (HTTP " + std::to_string(r.status) + ")");
+  // Anonymous, a refusal is all a registry says of a repository it lacks.
   if (r.status == 401 || r.status == 403)
-    throw Error("the token server " + quote(realm->second) + " refused " +
-                (opts_.credentials ? "the credentials of " + quote(opts_.credentials->username) : std::string("anonymous access")) +
-                " (HTTP " + std::to_string(r.status) + ")" +
-                (opts_.credentials ? "" : "; give credentials with --creds or in an auth file"));
+    throw Denied("the token server " + quote(realm->second) + " refused anonymous access (HTTP " +
+                 std::to_string(r.status) + "); give credentials with --creds or in an auth file");
   if (r.status != 200) throw Error("getting a token from " + quote(realm->second) + ": " + describe_http_error(r));
   try {
     json j = json_text::parse(r.body);
@@ -208,7 +210,14 @@ void check_status(const HttpResponse& r, const std::string& what, const std::str
 
 FetchedManifest RegistryClient::manifest(const std::string& reference) {
   std::string what = "fetching manifest " + quote(reference);
-  HttpResponse r = with_context(what, [&] { return send("manifests/" + reference, {accept_manifests()}, {}, {}, 4 << 20); });
+  HttpResponse r;
+  try {
+    r = send("manifests/" + reference, {accept_manifests()}, {}, {}, 4 << 20);
+  } catch (const Denied& e) {  // by the token server: stays a Denied
+    throw Denied(what + ": " + e.what());
+  } catch (const Error& e) {
+    throw e.with_context(what);
+  }
   check_status(r, what, registry_);
   FetchedManifest m;
   m.body = std::move(r.body);

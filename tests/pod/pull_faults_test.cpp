@@ -301,6 +301,26 @@ TEST_F(FaultTest, AShortNameGoesOnPastARegistryThatDeniesIt) {
   r = crt({"image", "pull", "--insecure-registry=" + hub_host, hub_host + "/test/app:v1"});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("access denied by '" + hub_host + "' (HTTP 401"));
+
+  // A registry whose token server refuses anonymous access to a repository
+  // it lacks is passed over the same way.
+  std::string locked_realm;
+  HttpStub locked([&](const HttpStub::Request& r) {
+    if (r.target.rfind("/token", 0) == 0) return HttpStub::Response{401, {}, "{}", -1, {}};
+    return HttpStub::Response{
+        401, {{"WWW-Authenticate", "Bearer realm=\"" + locked_realm + "\",service=\"locked\""}}, "{}", -1, {}};
+  });
+  locked_realm = locked.url() + "/token";
+  std::string locked_host = "127.0.0.1:" + std::to_string(locked.port());
+  std::ofstream(dir_ + "/crt.conf") << "[registries]\ndefault = " << locked_host << " " << plain().host()
+                                    << "\ninsecure = " << locked_host << " " << plain().host() << "\n";
+  ASSERT_EQ(crt({"image", "rm", plain().host() + "/test/app:v1"}).status, 0);
+  r = crt({"--config=" + dir_ + "/crt.conf", "image", "pull", "test/app:v1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "crt: resolved 'test/app:v1' to '" + plain().host() + "/test/app:v1'\n");
+  r = crt({"image", "pull", "--insecure-registry=" + locked_host, locked_host + "/test/app:v1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("refused anonymous access (HTTP 401); give credentials with --creds"));
 }
 
 TEST_F(FaultTest, ProgressOnATerminalOnly) {
