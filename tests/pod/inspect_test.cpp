@@ -22,7 +22,8 @@ class InspectTest : public PodTest {};
 TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--memory=100M", "--cpu=200m", "--user=33",
-                      "--environment=API_TOKEN=hunter2", "--environment=PLAIN=visible", "--", "/bin/sleep", "60"}),
+                      "--environment=API_TOKEN=hunter2", "--environment=PLAIN=visible",
+                      "--environment=LINES=a\nb\\c\x1b[0m", "--", "/bin/sleep", "60"}),
             {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string uuid = wait_uuid(file);
   ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
@@ -79,6 +80,8 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("hunter2")));
   EXPECT_THAT(r.out, HasSubstr("CapBnd:       00000000a80425fb = cap_chown"));
   EXPECT_THAT(r.out, HasSubstr("seccomp:      filter"));
+  // Each variable on a line of its own, whatever its value holds.
+  EXPECT_THAT(r.out, HasSubstr("\n    LINES=a\\nb\\\\c\\x1b[0m\n"));
   EXPECT_THAT(r.out, ContainsRegex("\n  memory_max: +99999744\n"));
   // The mounts' columns line up, also past a long target
   // (/proc/sys/kernel/random/boot_id).
