@@ -644,6 +644,21 @@ TEST_F(PodCommandsTest, LogsTakeTheLastLinesOrThoseSinceATimeWithTimestamps) {
   EXPECT_THAT(r.err, HasSubstr("invalid --tail '-1'"));
 }
 
+// A line of 200 KB is one entry of the journal, and one line of crt logs
+// (journald splits lines at 48 KiB unless told otherwise).
+TEST_F(PodCommandsTest, LogsKeepALongLineWhole) {
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                  "head -c 200000 /dev/zero | tr '\\0' a; echo; echo end"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string line = std::string(200000, 'a') + "\n";
+  EXPECT_TRUE(r.out == line + "end\n") << r.out.size();
+  Result logs = crt({"logs", wait_uuid(file)});
+  EXPECT_EQ(logs.status, 0) << logs.err;
+  EXPECT_TRUE(logs.out == line + "end\n")
+      << logs.out.size() << " bytes, " << std::count(logs.out.begin(), logs.out.end(), '\n') << " lines";
+}
+
 TEST_F(PodCommandsTest, LogsOfAPodThatHasNotRunSaySo) {
   Result prep = crt({"prepare", "--quiet", "busybox"});
   ASSERT_EQ(prep.status, 0) << prep.err;
