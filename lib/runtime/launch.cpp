@@ -623,6 +623,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     };
   sopts.messages = ctx.messages;
   sopts.stop_timeout = opts.stop_timeout;
+  sopts.pod_dir = pod.path();
   for (const auto& a : m.apps) sopts.apps.push_back(a.name);
   sopts.pod_ending = [&]() noexcept {
     // app-exited records a failed app before its OnFailure= job ends, so
@@ -677,7 +678,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   }
   cg_cleanup.now();
   trace("removed the pod's cgroup");
-  if (!end.error.empty()) throw Error("starting the pod's apps: " + end.error);
+  if (!end.error.empty()) throw Error(end.error);
   return exit_status(pod, m, opts, end, oom, ctx.messages);
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -87,6 +88,13 @@ class Supervisor {
           r < 0)
         throw_errno(-r, "watching the pod's start");
     }
+    if (!opts_.pod_dir.empty())
+      // Its parent's event: the directory's own (IN_DELETE_SELF) waits for
+      // the last descriptor of it to close, and crt holds its lock.
+      if (int r = sd_event_add_inotify(ev.get(), nullptr, opts_.pod_dir.parent_path().c_str(), IN_DELETE | IN_ONLYDIR,
+                                       &Supervisor::on_pod_dir, this);
+          r < 0)
+        throw_errno(-r, "watching the pod's directory");
     int r = sd_event_loop(ev.get());
     starter_ = sd_event_source_disable_unref(starter_);
     starter_timer_ = sd_event_source_disable_unref(starter_timer_);
@@ -204,7 +212,7 @@ class Supervisor {
     try {
       opts_.on_starter();
     } catch (const std::exception& e) {
-      end_.error = e.what();
+      end_.error = std::string("starting the pod's apps: ") + e.what();
       if (!nspawn_reaped_) stop_now();
     }
   }
@@ -215,6 +223,17 @@ class Supervisor {
     s->end_.nspawn_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
     s->nspawn_reaped_ = true;
     return sd_event_exit(s->ev_, 0);
+  }
+
+  static int on_pod_dir(sd_event_source* src, const struct inotify_event* e, void* self) {
+    auto* s = static_cast<Supervisor*>(self);
+    if ((e->mask & IN_DELETE) == 0 || e->len == 0 || s->opts_.pod_dir.filename() != e->name) return 0;
+    sd_event_source_set_enabled(src, SD_EVENT_OFF);
+    if (s->nspawn_reaped_) return 0;
+    if (s->end_.error.empty())
+      s->end_.error = "the pod's directory " + quote(s->opts_.pod_dir.string()) + " was deleted while the pod ran";
+    s->request_stop(SIGTERM);
+    return 0;
   }
 
   static int on_signal(sd_event_source*, const signalfd_siginfo* si, void* self) {

@@ -60,6 +60,10 @@ struct SuperviseOptions {
   /// request is killed (its systemd may never finish an orderly stop: a
   /// stop job that hangs, a store removed under the pod).
   std::chrono::milliseconds stop_timeout{20000};
+  /// The pod's directory: when it is deleted (by hand: nothing of crt does
+  /// while the pod runs), the apps' ends can no longer be recorded, and the
+  /// pod is stopped. Empty: not watched.
+  std::filesystem::path pod_dir;
 };
 
 /// What a message on nspawn's readiness socket says.
@@ -75,7 +79,7 @@ NspawnNotice parse_nspawn_notice(std::string_view msg);
 struct PodEnd {
   int nspawn_status = 0;  ///< exit status, 128 + signal if killed
   int stop_signal = 0;    ///< the first signal that asked crt to stop the pod, or 0
-  std::string error;      ///< what on_starter threw, if anything
+  std::string error;      ///< what on_starter threw, or why the pod was stopped, if anything
   bool killed = false;    ///< crt run killed the pod (a second signal, its stop timeout)
   /// The apps whose start errors (JournalLine::kAppStartError) the pod's
   /// journal gave, and `messages` got.

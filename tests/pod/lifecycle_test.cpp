@@ -317,6 +317,23 @@ TEST_F(LifecycleTest, KillingCrtWhileThePodBootsStopsIt) {
   }
 }
 
+// A pod whose directory is deleted by hand cannot record its apps' ends:
+// crt run stops it, says why, and cleans up what is its to clean.
+TEST_F(LifecycleTest, APodWhoseDirectoryIsDeletedIsStopped) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_GT(wait_app_pid(uuid, "busybox"), 0);
+  auto start = std::chrono::steady_clock::now();
+  std::filesystem::remove_all(pod_dir(uuid));
+  Result r = p.wait();
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("crt: the pod's directory '" + pod_dir(uuid) + "' was deleted while the pod ran\n"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(5)));
+}
+
 TEST_F(LifecycleTest, RunningPodDirectoryIsLocked) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
