@@ -75,6 +75,12 @@ BlobWriter::BlobWriter(const BlobStore& store, std::string digest, int64_t size)
   }
 }
 
+BlobWriter::~BlobWriter() {
+  // An empty partial (a corrupt blob's, truncated by commit(); a fetch
+  // that got nothing) is nothing to resume. The lock is still held here.
+  if (!done_ && fd_ && offset_ == 0) ::unlink(partial_.c_str());
+}
+
 void BlobWriter::write(const void* data, size_t n) {
   const char* p = static_cast<const char*>(data);
   hash_.update(p, n);

@@ -44,6 +44,8 @@ class BlobStore {
 class BlobWriter {
  public:
   BlobWriter(const BlobStore& store, std::string digest, int64_t size);
+  /// Removes the partial file unless it holds something to resume.
+  ~BlobWriter();
   BlobWriter(const BlobWriter&) = delete;
   BlobWriter& operator=(const BlobWriter&) = delete;
 

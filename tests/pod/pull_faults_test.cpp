@@ -121,6 +121,7 @@ TEST_F(FaultTest, ACorruptBlobIsRefusedAndLeavesNoImage) {
   EXPECT_TRUE(store_entries("trees").empty());
   EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("test/app")));
   for (const auto& b : store_entries("blobs/sha256")) EXPECT_NE("sha256:" + b, big_digest_);
+  EXPECT_TRUE(store_entries("tmp").empty()) << "no empty partial download is left";
 }
 
 TEST_F(FaultTest, APullKilledMidwayResumesWithoutFetchingFinishedBlobsAgain) {
