@@ -15,6 +15,23 @@ SystemError::SystemError(int err, std::string_view what)
 void throw_errno(std::string_view what) { throw SystemError(errno, what); }
 void throw_errno(int err, std::string_view what) { throw SystemError(err, what); }
 
-std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string quote(std::string_view s) {
+  std::string out = "'";
+  for (unsigned char c : s) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "'";
+}
 
 }  // namespace crt

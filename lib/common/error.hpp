@@ -47,7 +47,8 @@ decltype(auto) with_context(std::string_view context, F&& body) {
   }
 }
 
-/// Quotes a path or value for messages: 'x'.
+/// Quotes a path or value for messages: 'x', on one line: control
+/// characters are C-escaped (a newline as \n, an escape as \x1b).
 std::string quote(std::string_view s);
 
 }  // namespace crt

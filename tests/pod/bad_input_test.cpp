@@ -210,6 +210,9 @@ TEST_F(BadInputTest, CommandLineErrorsAreOneLineAndSayWhichHelpToRead) {
   EXPECT_EQ(err({"--bogus", "list"}), "crt: unknown option '--bogus' (see 'crt --help')\n");
   EXPECT_EQ(err({"run", "--bogus", "busybox"}), "crt: unknown option '--bogus' (see 'crt run --help')\n");
   EXPECT_EQ(err({"help", "image", "bogus"}), "crt: unknown command 'image bogus' (see 'crt image --help')\n");
+  // A value with a newline in it is said on one line too.
+  EXPECT_EQ(err({"run", "busybox", "--set-env=A=1\nB=2"}),
+            "crt: unknown option '--set-env=A=1\\nB=2' for image 'busybox' (pod options go before the first image)\n");
   // A --dir that is a file would read as a state without pods.
   std::string file = dir_ + "/a-file";
   std::ofstream(file) << "x";

@@ -40,6 +40,11 @@ TEST(Error, QuoteWrapsInSingleQuotes) {
   EXPECT_EQ(quote(""), "''");
 }
 
+TEST(Error, QuoteKeepsAValueOnOneLine) {
+  EXPECT_EQ(quote("a\nb\tc\x1b[0m\x7f"), "'a\\nb\\tc\\x1b[0m\\x7f'");
+  EXPECT_EQ(quote("back\\slash \xc3\xa9"), "'back\\slash \xc3\xa9'");  // UTF-8 and backslashes as they are
+}
+
 TEST(Error, DocumentedExitCodeIs254) { EXPECT_EQ(kErrorExitCode, 254); }
 
 }  // namespace

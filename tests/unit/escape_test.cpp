@@ -74,7 +74,7 @@ TEST(EscapeValue, ErrorMessageQuotesTheValue) {
     escape_value("bad\nvalue");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'bad\nvalue'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'bad\\nvalue'"), std::string::npos) << e.what();
   }
 }
 
