@@ -34,9 +34,9 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
   CLI::App* c = image.add_subcommand(
       "import",
       "Import images: an OCI image layout (directory), an oci-archive or a docker-archive (`docker save`) tarball, "
-      "or a rootfs directory or tarball. Prints the id of each image imported.");
+      "or a rootfs directory or tarball ('-': an archive on standard input). Prints the id of each image imported.");
   c->add_option("PATH", a->path,
-                "What to import; its format is recognized (see --format). - reads an archive from standard input")
+                "What to import; its format is recognized (see --format); '-' reads an archive from standard input")
       ->required();
   c->add_option("NAME", a->name,
                 "The image's name[:tag]: required for a rootfs; for a layout or archive it replaces the names "
