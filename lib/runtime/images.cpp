@@ -86,6 +86,13 @@ std::optional<store::Image> import_builtin(store::Store& store, const std::strin
   });
 }
 
+bool is_builtin_image(const std::string& name_tag, const stdfs::path& data_dir) {
+  size_t colon = name_tag.rfind(':');
+  if (colon == std::string::npos || name_tag.substr(colon + 1) != "latest") return false;
+  std::string name = name_tag.substr(0, colon);
+  return name.find('/') == std::string::npos && stdfs::exists(data_dir / "images" / (name + ".json"));
+}
+
 std::vector<std::string> import_missing_builtins(store::Store& store, const stdfs::path& data_dir) {
   std::vector<std::string> failed;
   std::error_code ec;

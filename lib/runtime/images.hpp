@@ -38,6 +38,10 @@ std::optional<store::Image> find_image(store::Store& store, const std::string& r
 /// imported failed with.
 std::vector<std::string> import_missing_builtins(store::Store& store, const std::filesystem::path& data_dir);
 
+/// Whether "name:tag" is a built-in image's name (images/NAME.json in the
+/// data directory, tag latest): one crt imports again when it is used.
+bool is_builtin_image(const std::string& name_tag, const std::filesystem::path& data_dir);
+
 /// Imports the built-in image `name` if it exists; nullopt otherwise.
 std::optional<store::Image> import_builtin(store::Store& store, const std::string& name,
                                            const std::filesystem::path& data_dir);

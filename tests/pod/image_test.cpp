@@ -125,6 +125,12 @@ TEST_F(ImageTest, TheBuiltInImageIsThereBeforeAnyPod) {
   EXPECT_EQ(crt::json_text::parse(r.out)[0]["names"][0], "busybox:latest");
   EXPECT_EQ(crt({"image", "export", "busybox", dir_ + "/bb.tar"}).status, 0);
   EXPECT_THAT(crt({"image", "inspect", "nosuch"}).err, HasSubstr("no image 'nosuch' in the store"));
+  // Removed, it is said to come back.
+  r = crt({"image", "rm", "busybox"});
+  EXPECT_EQ(
+      r.out,
+      "removed busybox:latest\n(busybox:latest is built in: its next use, or crt image list, imports it again)\n");
+  EXPECT_THAT(crt({"image", "list"}).out, HasSubstr("busybox "));
 }
 
 TEST_F(ImageTest, APodNamesItsImageAsTheUserDid) {

@@ -3,9 +3,11 @@
 #include <cstdio>
 
 #include "cmd_image.hpp"
+#include "commands.hpp"
 #include "common/error.hpp"
 #include "progress_view.hpp"
 #include "registry_args.hpp"
+#include "runtime/images.hpp"
 #include "runtime/pods.hpp"
 #include "store/store.hpp"
 
@@ -66,6 +68,9 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
         std::printf("removed the name %s (the image keeps its other names)\n", names.c_str());
       else
         std::printf("removed %s\n", names.c_str());
+      for (const auto& n : im.names)
+        if (runtime::is_builtin_image(n, data_dir()))
+          std::printf("(%s is built in: its next use, or crt image list, imports it again)\n", n.c_str());
     }
   });
 }
