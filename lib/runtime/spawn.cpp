@@ -92,6 +92,17 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn) {
   sigfillset(&all);
   sigemptyset(&death);
   sigaddset(&death, SIGUSR1);
+  // Its own name and command line, so that what is meant for crt run
+  // (killall -9 crt, pkill -9 -f 'crt run') does not end it with crt: the
+  // pod would be left up, unwatched. Written over crt's arguments, whose
+  // length is that of /proc/self/cmdline.
+  std::string title = "pod-watch " + std::to_string(nspawn);
+  size_t args_size = 0;
+  try {
+    args_size = fs::read_file("/proc/self/cmdline").size();
+  } catch (const Error&) {
+  }
+  char* args = program_invocation_name;  // argv[0], followed by the other arguments
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("forking the pod's watch of crt");
@@ -107,6 +118,11 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn) {
   // -s KILL) does not take it along with crt.
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
   ::setsid();
+  ::prctl(PR_SET_NAME, "pod-watch");
+  if (args != nullptr && args_size > title.size()) {
+    std::memset(args, 0, args_size);
+    std::memcpy(args, title.data(), title.size());
+  }
   ::prctl(PR_SET_PDEATHSIG, SIGUSR1);
   int nspawn_fd = pidfd.get();
   if (::getppid() == parent) {

@@ -297,6 +297,26 @@ TEST_F(LifecycleTest, KillingCrtStopsThePodAndFreesItsMounts) {
   EXPECT_THAT(crt({"logs", uuid}).out, Not(HasSubstr("Failed to set up")));
 }
 
+// What kills crt run by its name or command line (killall -9 crt, pkill -9
+// -f 'crt run') leaves the pod's watch alone, which stops the pod.
+TEST_F(LifecycleTest, KillingCrtByNameStopsThePodToo) {
+  check_cgroups_ = false;  // removing a dead pod's cgroup is crt gc's job
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_GT(wait_app_pid(uuid, "busybox"), 0);
+  std::string nspawn = read_file(pod_dir(uuid) + "/pid");
+  nspawn.erase(nspawn.find_last_not_of('\n') + 1);
+  Result watch = run({"pgrep", "-x", "-f", "pod-watch " + nspawn});
+  EXPECT_EQ(watch.status, 0) << "the watch has a name of its own";
+  Result k = run({"pkill", "-KILL", "-f", "dir=" + dir_ + " run"});
+  EXPECT_EQ(k.status, 0) << k.err;
+  p.wait();
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(20)));
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("app-busybox=143\n"));
+}
+
 // Early in its boot the pod's systemd cannot take an orderly stop yet (it
 // would be lost, and the pod would wait for crt for ever): a crt killed
 // then takes the pod with it at once.
