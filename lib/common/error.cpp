@@ -15,8 +15,8 @@ SystemError::SystemError(int err, std::string_view what)
 void throw_errno(std::string_view what) { throw SystemError(errno, what); }
 void throw_errno(int err, std::string_view what) { throw SystemError(err, what); }
 
-std::string quote(std::string_view s) {
-  std::string out = "'";
+std::string escape_controls(std::string_view s) {
+  std::string out;
   for (unsigned char c : s) {
     if (c == '\n') {
       out += "\\n";
@@ -31,7 +31,9 @@ std::string quote(std::string_view s) {
       out += static_cast<char>(c);
     }
   }
-  return out + "'";
+  return out;
 }
+
+std::string quote(std::string_view s) { return "'" + escape_controls(s) + "'"; }
 
 }  // namespace crt

@@ -47,8 +47,11 @@ decltype(auto) with_context(std::string_view context, F&& body) {
   }
 }
 
-/// Quotes a path or value for messages: 'x', on one line: control
-/// characters are C-escaped (a newline as \n, an escape as \x1b).
+/// A value on one line: control characters C-escaped (a newline as \n, an
+/// escape as \x1b); UTF-8 and backslashes as they are.
+std::string escape_controls(std::string_view s);
+
+/// Quotes a path or value for messages, on one line: 'x' (escape_controls).
 std::string quote(std::string_view s);
 
 }  // namespace crt

@@ -119,9 +119,9 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn) {
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
   ::setsid();
   ::prctl(PR_SET_NAME, "pod-watch");
-  if (args != nullptr && args_size > title.size()) {
+  if (args != nullptr && args_size > 1) {
     std::memset(args, 0, args_size);
-    std::memcpy(args, title.data(), title.size());
+    std::memcpy(args, title.data(), std::min(title.size(), args_size - 1));
   }
   ::prctl(PR_SET_PDEATHSIG, SIGUSR1);
   int nspawn_fd = pidfd.get();

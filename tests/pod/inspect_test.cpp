@@ -81,7 +81,7 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   EXPECT_THAT(r.out, HasSubstr("CapBnd:       00000000a80425fb = cap_chown"));
   EXPECT_THAT(r.out, HasSubstr("seccomp:      filter"));
   // Each variable on a line of its own, whatever its value holds.
-  EXPECT_THAT(r.out, HasSubstr("\n    LINES=a\\nb\\\\c\\x1b[0m\n"));
+  EXPECT_THAT(r.out, HasSubstr("\n    LINES=a\\nb\\c\\x1b[0m\n"));
   EXPECT_THAT(r.out, ContainsRegex("\n  memory_max: +99999744\n"));
   // The mounts' columns line up, also past a long target
   // (/proc/sys/kernel/random/boot_id).

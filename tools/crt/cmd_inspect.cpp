@@ -16,28 +16,6 @@ using nlohmann::json;
 
 std::string s(const json& j) { return j.is_string() ? j.get<std::string>() : json_text::dump(j); }
 
-/// A value on one line: control characters and backslashes C-escaped
-/// (a multi-line environment value, an escape sequence), UTF-8 kept.
-std::string one_line(const std::string& v) {
-  std::string out;
-  for (unsigned char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      char hex[5];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 void print_network(const json& n) {
   std::string mode = s(n["mode"]);
   if (mode != "own") {
@@ -117,7 +95,7 @@ void print_text(const json& pod) {
         }
       }
       std::printf("  environment:\n");
-      for (const auto& e : a["environment"]) std::printf("    %s\n", one_line(s(e)).c_str());
+      for (const auto& e : a["environment"]) std::printf("    %s\n", escape_controls(s(e)).c_str());
     }
     std::printf("  unit:\n");
     std::string unit = s(a["unit"]);
