@@ -269,6 +269,16 @@ TEST_F(BadInputTest, NonRootGetsOneLineError) {
     EXPECT_EQ(r.status, 254) << cmd;
     EXPECT_EQ(r.err, "crt: crt " + std::string(cmd) + " needs root privileges (run it as root or with sudo)\n");
   }
+  // So is the image store.
+  for (const char* cmd : {"list", "inspect", "export"}) {
+    std::vector<std::string> argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                     crt_bin_,  "--dir=" + dir_, "image",         cmd};
+    if (std::string(cmd) != "list") argv.push_back("busybox");
+    if (std::string(cmd) == "export") argv.push_back("/tmp/busybox.tar");
+    r = run(argv);
+    EXPECT_EQ(r.status, 254) << cmd;
+    EXPECT_EQ(r.err, "crt: crt image " + std::string(cmd) + " needs root privileges (run it as root or with sudo)\n");
+  }
 }
 
 }  // namespace

@@ -3,8 +3,6 @@
 
 #include "cmd_image.hpp"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -26,14 +24,11 @@ void add_image_list(CLI::App& image, const GlobalOptions& g) {
   c->alias("ls");
   c->add_option("--format", *format, "table or json")->check(CLI::IsMember({"table", "json"}));
   c->callback([format, &g] {
+    require_root("crt image list");  // the store is root's alone
     store::Store s(g.dir);
-    // The built-in images are listed as soon as crt run would find them;
-    // only root may add them.
-    if (::geteuid() == 0) {
-      s.set_lock_wait(store_lock_wait(false));
-      for (const auto& e : runtime::import_missing_builtins(s, data_dir()))
-        std::fprintf(stderr, "crt: %s\n", e.c_str());
-    }
+    // The built-in images are listed as soon as crt run would find them.
+    s.set_lock_wait(store_lock_wait(false));
+    for (const auto& e : runtime::import_missing_builtins(s, data_dir())) std::fprintf(stderr, "crt: %s\n", e.c_str());
     std::vector<store::Image> images = s.list();
     if (*format == "json") {
       // One object per row of the table: per name:tag, or one untagged.

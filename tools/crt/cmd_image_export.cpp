@@ -30,6 +30,7 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
   c->add_option("FILE", a->out, "The archive to write; '-': stdout")->required();
   c->add_flag("--overwrite", a->overwrite, "Replace FILE if it exists (a regular file only)");
   c->callback([a, &g] {
+    require_root("crt image export");  // the store is root's alone
     store::Store s(g.dir);
     auto im = runtime::find_image(s, a->ref, data_dir());
     if (!im) throw Error("no image " + quote(a->ref) + " in the store");

@@ -54,6 +54,7 @@ void add_image_inspect(CLI::App& image, const GlobalOptions& g) {
       "working dir, exposed ports, volumes, labels, stop signal)");
   c->add_option("IMAGE", *refs, "Image name[:tag], name@digest, id or id prefix")->required();
   c->callback([refs, &g] {
+    require_root("crt image inspect");  // the store is root's alone
     store::Store s(g.dir);
     json out = json::array();
     for (const auto& r : *refs) {
