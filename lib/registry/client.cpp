@@ -210,14 +210,9 @@ void check_status(const HttpResponse& r, const std::string& what, const std::str
 
 FetchedManifest RegistryClient::manifest(const std::string& reference) {
   std::string what = "fetching manifest " + quote(reference);
-  HttpResponse r;
-  try {
-    r = send("manifests/" + reference, {accept_manifests()}, {}, {}, 4 << 20);
-  } catch (const Denied& e) {  // by the token server: stays a Denied
-    throw Denied(what + ": " + e.what());
-  } catch (const Error& e) {
-    throw e.with_context(what);
-  }
+  // A token server's refusal stays a Denied.
+  HttpResponse r = with_context_keeping_misses(
+      what, [&] { return send("manifests/" + reference, {accept_manifests()}, {}, {}, 4 << 20); });
   check_status(r, what, registry_);
   FetchedManifest m;
   m.body = std::move(r.body);

@@ -5,7 +5,9 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 
+#include "common/error.hpp"
 #include "registry/auth.hpp"
 #include "registry/http.hpp"
 #include "registry/reference.hpp"
@@ -80,5 +82,22 @@ class Denied : public NotFound {
  public:
   using NotFound::NotFound;
 };
+
+/// with_context() that keeps a miss what it is (Denied, NotFound): a short
+/// name's next registry is tried after one.
+template <typename F>
+decltype(auto) with_context_keeping_misses(const std::string& context, F&& body) {
+  try {
+    return std::forward<F>(body)();
+  } catch (const Denied& e) {
+    throw Denied(context + ": " + e.what());
+  } catch (const NotFound& e) {
+    throw NotFound(context + ": " + e.what());
+  } catch (const SystemError& e) {
+    throw Error(context + ": " + e.what());
+  } catch (const Error& e) {
+    throw e.with_context(context);
+  }
+}
 
 }  // namespace crt::registry

@@ -28,8 +28,8 @@ ClientOptions client_options(const std::string& registry, const std::string& rep
 
 store::Image pull_image(store::Store& store, const RemoteReference& ref, const PullOptions& opts,
                         store::Progress& progress) {
-  std::string what = "pulling " + quote(ref.str());
-  try {
+  // A miss stays one: a short name's next registry is tried after it.
+  return with_context_keeping_misses("pulling " + quote(ref.str()), [&] {
     // Shared: a gc waits until the blobs are referenced by the image.
     FileLock lock = store.lock_shared();
     RegistryClient client(ref.registry, ref.repository, client_options(ref.registry, ref.repository, opts));
@@ -67,14 +67,7 @@ store::Image pull_image(store::Store& store, const RemoteReference& ref, const P
     if (!index_digest.empty()) in.repo_digests.push_back(ref.name() + "@" + index_digest);
     in.cancelled = opts.cancelled;
     return store.commit_image(in, progress);
-  } catch (const NotFound& e) {
-    // Kept apart: a short name's next registry is tried after a miss.
-    throw NotFound(what + ": " + e.what());
-  } catch (const SystemError& e) {
-    throw Error(what + ": " + e.what());
-  } catch (const Error& e) {
-    throw e.with_context(what);
-  }
+  });
 }
 
 }  // namespace crt::registry

@@ -86,11 +86,22 @@ std::optional<store::Image> import_builtin(store::Store& store, const std::strin
   });
 }
 
+namespace {
+
+/// Whether `ref` could name a built-in image: NAME or NAME:latest, no
+/// registry or path.
+bool is_builtin_name(const std::string& ref) {
+  if (ref.rfind("sha256:", 0) == 0 || ref.find('@') != std::string::npos) return false;
+  // No name (an image ID of 64 hex digits, or nothing at all): the store says which.
+  auto r = store::try_parse_reference(ref);
+  return r && r->tag == "latest" && r->name.find('/') == std::string::npos;
+}
+
+}  // namespace
+
 bool is_builtin_image(const std::string& name_tag, const stdfs::path& data_dir) {
-  size_t colon = name_tag.rfind(':');
-  if (colon == std::string::npos || name_tag.substr(colon + 1) != "latest") return false;
-  std::string name = name_tag.substr(0, colon);
-  return name.find('/') == std::string::npos && stdfs::exists(data_dir / "images" / (name + ".json"));
+  return is_builtin_name(name_tag) &&
+         stdfs::exists(data_dir / "images" / (store::parse_reference(name_tag).name + ".json"));
 }
 
 std::vector<std::string> import_missing_builtins(store::Store& store, const stdfs::path& data_dir) {
@@ -109,13 +120,6 @@ std::vector<std::string> import_missing_builtins(store::Store& store, const stdf
 }
 
 namespace {
-
-bool is_builtin_name(const std::string& ref) {
-  if (ref.rfind("sha256:", 0) == 0 || ref.find('@') != std::string::npos) return false;
-  // No name (an image ID of 64 hex digits, or nothing at all): the store says which.
-  auto r = store::try_parse_reference(ref);
-  return r && r->tag == "latest" && r->name.find('/') == std::string::npos;
-}
 
 /// The image the store has under `ref`, or under one of the names a short
 /// name stands for.

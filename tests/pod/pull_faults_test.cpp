@@ -306,8 +306,8 @@ TEST_F(FaultTest, AShortNameGoesOnPastARegistryThatDeniesIt) {
   // A registry whose token server refuses anonymous access to a repository
   // it lacks is passed over the same way.
   std::string locked_realm;
-  HttpStub locked([&](const HttpStub::Request& r) {
-    if (r.target.rfind("/token", 0) == 0) return HttpStub::Response{401, {}, "{}", -1, {}};
+  HttpStub locked([&](const HttpStub::Request& q) {
+    if (q.target.rfind("/token", 0) == 0) return HttpStub::Response{401, {}, "{}", -1, {}};
     return HttpStub::Response{
         401, {{"WWW-Authenticate", "Bearer realm=\"" + locked_realm + "\",service=\"locked\""}}, "{}", -1, {}};
   });
