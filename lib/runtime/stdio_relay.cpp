@@ -393,14 +393,16 @@ struct StdioRelay::Impl {
   }
 
   /// Where what journald may take now ends: a line that is not complete
-  /// (and short) waits for its end while its writer may still change.
-  /// journald ends a line where the writer of a stream changes.
+  /// waits for its end while its writer may still change (journald ends a
+  /// line where the writer of a stream changes: the app's process ending
+  /// before its last line is out, seen with a 200 KB line under load), up
+  /// to kJournalLimit, where the app is made to wait for journald anyway.
   size_t journal_sendable(const Output& o) const {
     size_t end = o.journal_pending.size();
     if (o.eof || o.flushed) return end;
     size_t nl = o.journal_pending.rfind('\n');
     size_t complete = nl == std::string::npos || nl < o.journal_off ? o.journal_off : nl + 1;
-    return end - complete < kLineMax ? complete : end;
+    return end - complete < kJournalLimit ? complete : end;
   }
 
   /// Gives journald what it takes now; watches for room if not all.
