@@ -45,8 +45,7 @@ pid_t read_pid(const std::filesystem::path& pod) {
 /// A stop of a pod that would not let its apps use the time asked for
 /// would kill them early. Best effort: an app that keeps its shorter
 /// timeout is still stopped, only sooner.
-void give_apps_stop_time(const PodEntry& pod, const pod::PodManifest& m, pid_t nspawn,
-                         std::chrono::milliseconds timeout) {
+void give_apps_stop_time(const pod::PodManifest& m, pid_t nspawn, std::chrono::milliseconds timeout) {
   std::chrono::milliseconds wanted = pod::app_stop_timeout(timeout);
   // What the units were written with at the pod's start.
   if (pod::app_stop_timeout(m.stop_timeout.value_or(pod::kDefaultStopTimeout)) >= wanted) return;
@@ -171,14 +170,26 @@ bool pod_was_killed(const std::filesystem::path& pod_dir) {
 
 void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout) {
   with_context("stopping pod " + pod.uuid, [&] {
-    if (pod.status() != PodStatus::kRunning) throw Error("it is " + std::string(status_name(pod.status())));
+    switch (pod.status()) {
+      case PodStatus::kRunning:
+        break;
+      // Already stopped: what the caller asked for (as systemctl stop of an
+      // inactive unit), so a script's stop need not race the pod's own end.
+      case PodStatus::kExited:
+      case PodStatus::kExitedGarbage:
+      case PodStatus::kGarbage:
+      case PodStatus::kDeleting:
+        return;
+      default:
+        throw Error("it is " + std::string(status_name(pod.status())) + ", not running");
+    }
     // On a systemd host the pod is a machine: machined stops it the way
     // machinectl does, whoever started it (a terminal, crt@.service, …).
     PodInfo info = pod_info(pod);
     StopClaim claim(pod.path);
     if (force) note_pod_killed(pod.path);
     if (!force && info.manifest && claim.holder() && !claim.sent())
-      give_apps_stop_time(pod, *info.manifest, read_pid(pod.path), timeout);
+      give_apps_stop_time(*info.manifest, read_pid(pod.path), timeout);
     if (info.manifest && stop_pod_machine(info.manifest->machine_name(), force)) {
       if (wait_exited(pod.path, force ? std::chrono::seconds(10) : timeout)) return;
       note_pod_killed(pod.path);

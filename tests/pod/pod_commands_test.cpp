@@ -497,6 +497,31 @@ TEST_F(PodCommandsTest, AStopWhileCrtRunStopsThePodWaitsForIt) {
   EXPECT_EQ(run.out, "graceful\n") << "killed instead of stopped";
 }
 
+TEST_F(PodCommandsTest, StoppingAStoppedPodSucceedsAndAnUnstartedOneIsRefused) {
+  Result r = crt({"run", "--net=none", "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> exited = pods("run");
+  ASSERT_EQ(exited.size(), 1u);
+  // As systemctl stop of an inactive unit: a script's stop may come after
+  // the pod's own end.
+  r = crt({"stop", exited[0]});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, exited[0] + "\n");
+  EXPECT_EQ(r.err, "");
+  ASSERT_EQ(crt({"gc", "--mark-only"}).status, 0);
+  ASSERT_EQ(pods("exited-garbage"), exited);
+  r = crt({"stop", "--force", exited[0]});
+  EXPECT_EQ(r.status, 0) << r.err;
+
+  r = crt({"prepare", "--quiet", "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string prepared = r.out.substr(0, 36);
+  r = crt({"stop", prepared});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("stopping pod " + prepared + ": it is prepared, not running"));
+  EXPECT_EQ(pods("prepared"), std::vector<std::string>{prepared});
+}
+
 TEST_F(PodCommandsTest, RemoveRefusesARunningPodAndCleansAnExitedOne) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), detached());
