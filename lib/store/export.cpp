@@ -225,7 +225,7 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     if (to_stdout) check_archive_target(out, replace);
     std::optional<ArchiveFile> file;
     if (!to_stdout) file.emplace(out, replace);
-    int fd = to_stdout ? STDOUT_FILENO : file->fd();
+    int out_fd = to_stdout ? STDOUT_FILENO : file->fd();
     WorkDir work(store.root() / "tmp", "export");
     // Layers: the blobs the image came with, or (rootfs imports) its tree
     // written as the canonical tar whose digest is the diff_id.
@@ -285,7 +285,7 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     if (!ref_name.empty()) md.annotations[std::string(oci::kRefNameAnnotation)] = ref_name;
     json index = {{"schemaVersion", 2}, {"mediaType", oci::kImageIndex}, {"manifests", json::array({oci::to_json(md)})}};
 
-    TarWriter tar(fd);
+    TarWriter tar(out_fd);
     tar.file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
     tar.file("index.json", json_text::dump(index));
     tar.dir("blobs");
@@ -301,7 +301,7 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     if (checkpoint) checkpoint();
     tar.close();
     if (file) {
-      if (::fsync(fd) < 0) throw_errno("syncing " + quote(out.string()));
+      if (::fsync(out_fd) < 0) throw_errno("syncing " + quote(out.string()));
       file->commit(replace);
     }
   });
