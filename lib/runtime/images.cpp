@@ -148,14 +148,19 @@ store::Image resolve_image(store::Store& store, const std::string& ref, const st
   bool by_id = ref.rfind("sha256:", 0) == 0;
   if (opts.policy != PullPolicy::kAlways || by_id)
     if (auto im = find_local(store, ref, opts)) return *im;
-  if (by_id) throw Error("no image " + quote(ref) + " in the store");
+  if (by_id) throw store.no_image(ref);
   if (opts.policy == PullPolicy::kNever)
-    throw Error("no image " + quote(ref) + " in the store, and the pull policy is 'never' (import it with 'crt image "
-                "import' or pull it with 'crt image pull')");
+    throw store.no_image(ref,
+                         ", and the pull policy is 'never' (import it with 'crt image import' or pull it with "
+                         "'crt image pull')");
   if (!registry::parse_remote_reference(ref) && opts.default_registries.empty())
-    throw Error("no image " + quote(ref) + " in the store (import one with 'crt image import'; to pull it, give its "
-                "registry, as in 'registry.example.org/" + ref + "': short names are pulled only from the default "
-                "registries of " + config::kDefaultConfigPath + ")");
+    throw store.no_image(ref,
+                         " (import one with 'crt image import'; to pull it, give its registry, as in "
+                         "'registry.example.org/" +
+                             ref +
+                             "': short names are pulled only from the default "
+                             "registries of " +
+                             config::kDefaultConfigPath + ")");
   return pull(store, ref, opts);
 }
 

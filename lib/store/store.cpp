@@ -150,7 +150,23 @@ Match lookup(const std::vector<Image>& images, std::string_view ref) {
   return {};
 }
 
+Error no_image_error(const std::vector<Image>& images, std::string_view ref, std::string_view more) {
+  std::string msg = "no image " + quote(ref) + " in the store";
+  // Then `more` (how to get one) is beside the point.
+  std::string_view id = ref.rfind("sha256:", 0) == 0 ? ref.substr(7) : ref;
+  if (!id.empty() && id.size() < 4 && is_hex(id))
+    for (const auto& im : images)
+      if (im.id.compare(7, id.size(), id) == 0)
+        return Error(msg + " (an image ID prefix needs at least 4 hex digits, as in " + quote(im.id.substr(7, 4)) +
+                     ")");
+  return Error(msg + std::string(more));
+}
+
 }  // namespace
+
+Error Store::no_image(std::string_view ref, std::string_view more) const {
+  return no_image_error(load_index(), ref, more);
+}
 
 std::optional<Image> Store::find(std::string_view ref) const {
   std::vector<Image> images = load_index();
@@ -180,7 +196,7 @@ Image Store::remove(std::string_view ref, const PinnedLayers& pinned) {
   bool whole = false;
   update_index([&](std::vector<Image>& images) {
     Match m = lookup(images, ref);
-    if (m.index < 0) throw Error("no image " + quote(ref) + " in the store");
+    if (m.index < 0) throw no_image_error(images, ref, "");
     auto i = static_cast<size_t>(m.index);
     removed = images[i];
     if (m.by_name && removed.names.size() > 1) {

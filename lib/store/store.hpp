@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/error.hpp"
 #include "common/lock.hpp"
 #include "store/blob_store.hpp"
 #include "store/byte_source.hpp"
@@ -95,6 +96,11 @@ class Store {
   [[nodiscard]] std::optional<Image> find(std::string_view ref) const;
 
   [[nodiscard]] std::vector<Image> list() const;
+
+  /// The error for an image `ref` the store lacks: "no image REF in the
+  /// store", then `more`, or instead, when `ref` is too short an ID prefix
+  /// of an image it has, that.
+  [[nodiscard]] Error no_image(std::string_view ref, std::string_view more = "") const;
 
   /// Removes the image `ref` names (only that name when it has others), and
   /// every layer tree and blob nothing else uses; layers in `pinned` (used by

@@ -85,6 +85,17 @@ TEST_F(ImageTest, RemovingANameOrTheImageSaysWhichNamesWent) {
   r = crt({"image", "rm", "multi:1"});
   EXPECT_EQ(r.out, "removed the name multi:1 (the image keeps its other names)\n") << r.err;
   std::string id = crt::json_text::parse(crt({"image", "list", "--format=json"}).out)[0]["id"];
+  // Too short an ID prefix finds nothing, and says what would do.
+  std::string short_prefix = id.substr(7, 3);
+  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+           {"image", "rm", short_prefix}, {"image", "inspect", short_prefix}, {"run", short_prefix}}) {
+    r = crt(cmd);
+    EXPECT_EQ(r.status, 254) << cmd[1];
+    EXPECT_THAT(r.err, HasSubstr("no image '" + short_prefix +
+                                 "' in the store (an image ID prefix needs at least 4 hex "
+                                 "digits, as in '"))
+        << cmd[1];
+  }
   r = crt({"image", "rm", id.substr(7, 12)});
   EXPECT_EQ(r.out, "removed multi:2, multi:3\n") << r.err;
   // Names a registry would refuse are refused here too.

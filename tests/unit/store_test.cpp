@@ -212,6 +212,28 @@ TEST_F(StoreTest, AmbiguousIdPrefixIsAnError) {
   EXPECT_EQ(store_.list().size(), 2u) << "an ambiguous remove removes nothing";
 }
 
+TEST_F(StoreTest, TooShortAnIdPrefixSaysWhatWouldDo) {
+  Image im = import("rootfs", "app");
+  std::string prefix = digest_hex(im.id).substr(0, 3);
+  EXPECT_FALSE(store_.find(prefix));
+  std::string want = "no image '" + prefix + "' in the store (an image ID prefix needs at least 4 hex digits, as in '" +
+                     digest_hex(im.id).substr(0, 4) + "')";
+  EXPECT_EQ(std::string(store_.no_image(prefix, "; more").what()), want);
+  EXPECT_EQ(std::string(store_.no_image("sha256:" + prefix).what()),
+            "no image 'sha256:" + prefix + "' in the store (an image ID prefix needs at least 4 hex digits, as in '" +
+                digest_hex(im.id).substr(0, 4) + "')");
+  try {
+    store_.remove(prefix);
+    ADD_FAILURE() << "removed";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), want);
+  }
+  // Not a prefix of any image's ID: only `more` follows.
+  std::string other = prefix[0] == 'f' ? "e" : "f";
+  EXPECT_EQ(std::string(store_.no_image(other, "; more").what()), "no image '" + other + "' in the store; more");
+  EXPECT_EQ(std::string(store_.no_image("nosuch").what()), "no image 'nosuch' in the store");
+}
+
 TEST_F(StoreTest, RemoveKeepsALayerAnotherImageUses) {
   Image a = import("rootfs", "a", "2024-01-01T00:00:00Z");
   Image b = import("rootfs", "b", "2024-01-02T00:00:00Z");

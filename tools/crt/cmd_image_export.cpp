@@ -33,7 +33,7 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
     require_root("crt image export");  // the store is root's alone
     store::Store s(g.dir);
     auto im = runtime::find_image(s, a->ref, data_dir());
-    if (!im) throw Error("no image " + quote(a->ref) + " in the store");
+    if (!im) throw s.no_image(a->ref);
     FileLock lock = s.lock_shared();
     std::string name = im->names.empty() ? "" : im->name_for(a->ref);
     // Ctrl-C or a SIGTERM ends the export at its next write, and it removes

@@ -59,7 +59,7 @@ void add_image_inspect(CLI::App& image, const GlobalOptions& g) {
     json out = json::array();
     for (const auto& r : *refs) {
       auto im = runtime::find_image(s, r, data_dir());
-      if (!im) throw Error("no image " + quote(r) + " in the store");
+      if (!im) throw s.no_image(r);
       out.push_back(describe(s, *im));
     }
     std::printf("%s\n", json_text::dump(out, 2).c_str());
