@@ -139,6 +139,22 @@ TEST_F(BadInputTest, AUuidFileThatCannotBeWrittenLeavesNoPod) {
                          "--uuid-file-save: creating a temporary file for '/nonexistent/dir/uuid'");
 }
 
+TEST_F(BadInputTest, AUuidFileThatCannotBeReadIsNamed) {
+  std::string missing = dir_ + "/no-such-uuid-file";
+  for (const char* cmd : {"stop", "status", "logs", "enter", "rm"}) {
+    Result r = crt({cmd, "--uuid-file=" + missing});
+    EXPECT_EQ(r.status, 254) << cmd;
+    EXPECT_EQ(r.err,
+              "crt: reading the pod's UUID from --uuid-file: opening '" + missing + "': No such file or directory\n")
+        << cmd;
+  }
+  std::string empty = dir_ + "/empty-uuid-file";
+  std::ofstream(empty) << "\n";
+  Result r = crt({"stop", "--uuid-file=" + empty});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: '" + empty + "' holds no UUID\n");
+}
+
 TEST_F(BadInputTest, AHostVolumeWithoutItsSource) {
   expect_clean_failure(
       {"run", "--volume=v,kind=host,source=/nonexistent", "busybox", "--mount=volume=v,target=/v", "--", "/bin/true"},

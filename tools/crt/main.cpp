@@ -42,7 +42,8 @@ void add_pod_ref(CLI::App* cmd, PodRef& ref) {
 std::string pod_ref_string(const PodRef& ref) {
   if (!ref.uuid_file.empty()) {
     if (!ref.pod.empty()) throw Error("give either POD or --uuid-file, not both");
-    std::string s = crt::fs::read_file(ref.uuid_file);
+    std::string s =
+        with_context("reading the pod's UUID from --uuid-file", [&] { return crt::fs::read_file(ref.uuid_file); });
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     if (s.empty()) throw Error(quote(ref.uuid_file) + " holds no UUID");
     return s;
