@@ -135,6 +135,13 @@ UniqueFd open_fd(const stdfs::path& path, int flags, mode_t mode) {
   return UniqueFd(fd);
 }
 
+UniqueFd open_unnamed(const stdfs::path& dir, int flags, mode_t mode, const std::string& what) {
+  int fd = ::open(dir.c_str(), flags | O_TMPFILE | O_CLOEXEC, mode);
+  // EOPNOTSUPP: the file system has no O_TMPFILE; EISDIR, EINVAL: the kernel.
+  if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) throw_errno(what);
+  return UniqueFd(fd);
+}
+
 int openat2(int dir_fd, const char* path, const struct open_how& how) {
   // A race clears within a retry or two; the bound only keeps a machine that
   // renames without pause from holding us forever.

@@ -37,12 +37,17 @@ void make_dirs(const stdfs::path& path, mode_t mode = 0755);
 /// leftover mount inside it is never emptied. Throws if one is found.
 void remove_tree(const stdfs::path& path);
 
-/// Opens `path` with O_CLOEXEC added.
 /// Writes all of `data` to `fd`, retrying short writes and EINTR; throws a
 /// crt::Error with `what` and errno's message.
 void write_all(int fd, std::string_view data, const std::string& what);
 
+/// Opens `path` with O_CLOEXEC added.
 UniqueFd open_fd(const stdfs::path& path, int flags, mode_t mode = 0);
+
+/// A file without a name in directory `dir` (O_TMPFILE, with `flags`' access
+/// mode), gone however the process ends; an invalid descriptor where the
+/// file system cannot make one. Other failures throw with `what`.
+UniqueFd open_unnamed(const stdfs::path& dir, int flags, mode_t mode, const std::string& what);
 
 /// openat2(2), called again while it fails with EAGAIN. A lookup scoped by
 /// RESOLVE_IN_ROOT or RESOLVE_BENEATH that steps on ".." (a relative symlink

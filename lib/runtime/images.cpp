@@ -154,13 +154,10 @@ store::Image resolve_image(store::Store& store, const std::string& ref, const st
                          ", and the pull policy is 'never' (import it with 'crt image import' or pull it with "
                          "'crt image pull')");
   if (!registry::parse_remote_reference(ref) && opts.default_registries.empty())
-    throw store.no_image(ref,
-                         " (import one with 'crt image import'; to pull it, give its registry, as in "
-                         "'registry.example.org/" +
-                             ref +
-                             "': short names are pulled only from the default "
-                             "registries of " +
-                             config::kDefaultConfigPath + ")");
+    throw store.no_image(ref, " (import one with 'crt image import'; to pull it, give its registry, as in " +
+                                  quote("registry.example.org/" + ref) +
+                                  ": short names are pulled only from the default registries of " +
+                                  config::kDefaultConfigPath + ")");
   return pull(store, ref, opts);
 }
 

@@ -126,16 +126,13 @@ class ArchiveFile {
   ArchiveFile(stdfs::path out, Replace replace) : out_(std::move(out)) {
     check_archive_target(out_, replace);
     stdfs::path dir = out_.has_parent_path() ? out_.parent_path() : stdfs::path(".");
-    int raw = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-    if (raw < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-      throw_errno("creating " + quote(out_.string()));
-    if (raw < 0) {
+    fd_ = fs::open_unnamed(dir, O_WRONLY, 0644, "creating " + quote(out_.string()));
+    if (!fd_) {
       temp_ = fresh_name("creating", [&](const std::string& name) {
-        raw = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        return raw >= 0;
+        fd_ = UniqueFd(::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+        return fd_.valid();
       });
     }
-    fd_ = UniqueFd(raw);
   }
   ArchiveFile(const ArchiveFile&) = delete;
   ArchiveFile& operator=(const ArchiveFile&) = delete;

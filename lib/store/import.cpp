@@ -23,16 +23,13 @@ namespace {
 /// cancel is seen while the writer is idle.
 void spool_stdin(const std::filesystem::path& tmp, const std::function<bool()>& cancelled) {
   if (::isatty(STDIN_FILENO) == 1) throw Error("not reading an archive from a terminal: pipe one in, or give a file");
-  int raw = ::open(tmp.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (raw < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-    throw_errno("making a file in " + quote(tmp.string()));
-  if (raw < 0) {
+  UniqueFd file = fs::open_unnamed(tmp, O_RDWR, 0600, "making a file in " + quote(tmp.string()));
+  if (!file) {
     std::string name = (tmp / ("stdin-" + fs::random_suffix())).string();
-    raw = ::open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (raw < 0) throw_errno("creating " + quote(name));
+    file = UniqueFd(::open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!file) throw_errno("creating " + quote(name));
     ::unlink(name.c_str());
   }
-  UniqueFd file(raw);
   std::string buf(1 << 20, '\0');
   bool empty = true;
   for (;;) {

@@ -105,6 +105,9 @@ bool is_hex(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
+/// Whether the image's ID begins with the hex digits `prefix`.
+bool id_begins_with(const Image& im, std::string_view prefix) { return im.id.compare(7, prefix.size(), prefix) == 0; }
+
 struct Match {
   long index = -1;
   bool by_name = false;
@@ -139,7 +142,7 @@ Match lookup(const std::vector<Image>& images, std::string_view ref) {
   if (id.size() >= 4 && is_hex(id)) {
     long found = -1;
     for (size_t i = 0; i < images.size(); ++i) {
-      if (images[i].id.compare(7, id.size(), id) == 0) {
+      if (id_begins_with(images[i], id)) {
         if (found >= 0 && id.size() < 64) throw Error("image id prefix " + quote(ref) + " is ambiguous");
         found = static_cast<long>(i);
       }
@@ -156,7 +159,7 @@ Error no_image_error(const std::vector<Image>& images, std::string_view ref, std
   std::string_view id = ref.rfind("sha256:", 0) == 0 ? ref.substr(7) : ref;
   if (!id.empty() && id.size() < 4 && is_hex(id))
     for (const auto& im : images)
-      if (im.id.compare(7, id.size(), id) == 0)
+      if (id_begins_with(im, id))
         return Error(msg + " (an image ID prefix needs at least 4 hex digits, as in " + quote(im.id.substr(7, 4)) +
                      ")");
   return Error(msg + std::string(more));
