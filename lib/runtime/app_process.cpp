@@ -107,13 +107,23 @@ std::optional<pid_t> app_main_pid(const cgroup::PodCgroup& cg, const std::string
 }
 
 std::vector<CgroupMembership> cgroups_of(pid_t pid) {
+  cgroup::Layout layout = cgroup::detect_layout();
   std::vector<CgroupMembership> out;
   std::istringstream in(fs::read_file("/proc/" + std::to_string(pid) + "/cgroup"));
   for (std::string line; std::getline(in, line);) {
     size_t a = line.find(':');
     size_t b = line.find(':', a + 1);
     if (a == std::string::npos || b == std::string::npos) continue;
-    out.push_back({line.substr(a + 1, b - a - 1), line.substr(b + 1)});
+    CgroupMembership m{line.substr(a + 1, b - a - 1), line.substr(b + 1), {}, false};
+    for (const auto& h : layout.hierarchies) {
+      std::string joined;
+      for (const auto& c : h.controllers) joined += (joined.empty() ? "" : ",") + c;
+      if (h.v2 ? !m.controllers.empty() : joined != m.controllers) continue;
+      m.dir = h.mount_point.string() + m.path;
+      m.v2 = h.v2;
+      out.push_back(std::move(m));
+      break;
+    }
   }
   return out;
 }

@@ -37,10 +37,12 @@ bool takes_orderly_stop(pid_t leader);
 /// The app `name`, or the only app when `name` is empty; throws if none.
 const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& name);
 
-/// /proc/PID/cgroup, one entry per hierarchy.
+/// /proc/PID/cgroup, one entry per hierarchy the host has mounted.
 struct CgroupMembership {
-  std::string controllers;  ///< "memory", "name=systemd", "" for cgroup2
-  std::string path;
+  std::string controllers;  ///< "memory", "cpu,cpuacct", "name=systemd", "" for cgroup2
+  std::string path;         ///< as /proc/PID/cgroup gives it
+  std::string dir;          ///< the cgroup's directory: mount point + path
+  bool v2 = false;
 };
 std::vector<CgroupMembership> cgroups_of(pid_t pid);
 

@@ -118,25 +118,17 @@ std::vector<sock_filter> filter_program(const pod::AppManifest& app) {
 /// The app's cgroup in every hierarchy, to start the entering process in
 /// (see cgroup::CgroupEntry: neither way waits for an RCU grace period).
 cgroup::CgroupEntry app_cgroup(pid_t pid) {
-  cgroup::Layout layout = cgroup::detect_layout();
   cgroup::CgroupEntry entry;
   for (const auto& m : cgroups_of(pid)) {
-    for (const auto& h : layout.hierarchies) {
-      std::string joined;
-      for (const auto& c : h.controllers) joined += (joined.empty() ? "" : ",") + c;
-      if (h.v2 ? !m.controllers.empty() : joined != m.controllers) continue;
-      std::string dir = h.mount_point.string() + m.path;
-      try {
-        if (h.v2) {
-          entry.v2_dir = fs::open_fd(dir, O_PATH | O_DIRECTORY);
-          entry.v2_procs = fs::open_fd(dir + "/cgroup.procs", O_WRONLY);
-        } else {
-          entry.v1_tasks.push_back(fs::open_fd(dir + "/tasks", O_WRONLY));
-        }
-      } catch (const Error&) {
-        // A hierarchy the app's unit has no cgroup of its own in.
+    try {
+      if (m.v2) {
+        entry.v2_dir = fs::open_fd(m.dir, O_PATH | O_DIRECTORY);
+        entry.v2_procs = fs::open_fd(m.dir + "/cgroup.procs", O_WRONLY);
+      } else {
+        entry.v1_tasks.push_back(fs::open_fd(m.dir + "/tasks", O_WRONLY));
       }
-      break;
+    } catch (const Error&) {
+      // A hierarchy the app's unit has no cgroup of its own in.
     }
   }
   return entry;

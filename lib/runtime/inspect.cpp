@@ -11,7 +11,6 @@
 #include <memory>
 #include <sstream>
 
-#include "cgroup/cgroup.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/libmount.hpp"
@@ -57,46 +56,46 @@ json namespaces(pid_t pid) {
   return out;
 }
 
-/// Memory and CPU figures of the app's cgroups, from cgroupfs. Where a
-/// hierarchy has no cgroup of the app's own (the pod's systemd does not
-/// split cpuacct from cpu on a host that mounts them apart), its figure is
-/// the pod's, and says so ("pod_cpu_usage_nsec").
+/// Memory and CPU figures of the app's cgroups, from cgroupfs, and the
+/// directories of the cgroups that are the app's own ("cgroup_dirs"; on a
+/// host with v1 controllers the pod's systemd puts them at paths of their
+/// own, without the name=systemd hierarchy's "payload"). Where a hierarchy
+/// has no cgroup of the app's own (the pod's systemd does not split cpuacct
+/// from cpu on a host that mounts them apart), its figure is the pod's, and
+/// says so ("pod_cpu_usage_nsec").
 json resources(pid_t pid, const std::string& app) {
-  cgroup::Layout layout = cgroup::detect_layout();
   json out = json::object();
+  json dirs = json::array();
+  std::string unit = "/" + app + ".service";
   for (const auto& m : cgroups_of(pid)) {
-    for (const auto& h : layout.hierarchies) {
-      std::string joined;
-      for (const auto& c : h.controllers) joined += (joined.empty() ? "" : ",") + c;
-      if (h.v2 ? !m.controllers.empty() : joined != m.controllers) continue;
-      stdfs::path dir = h.mount_point.string() + m.path;
-      if (h.v2) {
-        out["cgroup"] = m.path;
-        if (auto v = read_or_empty(dir / "memory.current"); !v.empty()) out["memory_current"] = v;
-        if (auto v = read_or_empty(dir / "memory.max"); !v.empty()) out["memory_max"] = v;
-        if (auto v = read_or_empty(dir / "cpu.max"); !v.empty()) out["cpu_max"] = v;
-        std::istringstream stat(read_or_empty(dir / "cpu.stat"));
-        for (std::string k, v; stat >> k >> v;)
-          if (k == "usage_usec") out["cpu_usage_usec"] = v;
-      } else if (joined == "name=systemd") {
-        out["cgroup"] = m.path;
-      } else {
-        if (joined.find("memory") != std::string::npos) {
-          out["memory_current"] = read_or_empty(dir / "memory.usage_in_bytes");
-          out["memory_max"] = read_or_empty(dir / "memory.limit_in_bytes");
-        }
-        std::string unit = "/" + app + ".service";
-        bool own = m.path.size() >= unit.size() && m.path.compare(m.path.size() - unit.size(), unit.size(), unit) == 0;
-        if (joined.find("cpuacct") != std::string::npos)
-          if (auto v = read_or_empty(dir / "cpuacct.usage"); !v.empty()) out[own ? "cpu_usage_nsec" : "pod_cpu_usage_nsec"] = v;
-        if ((("," + joined + ",").find(",cpu,") != std::string::npos)) {
-          out["cpu_quota_us"] = read_or_empty(dir / "cpu.cfs_quota_us");
-          out["cpu_period_us"] = read_or_empty(dir / "cpu.cfs_period_us");
-        }
+    stdfs::path dir = m.dir;
+    bool own = m.path.size() >= unit.size() && m.path.compare(m.path.size() - unit.size(), unit.size(), unit) == 0;
+    if (own) dirs.push_back(m.dir);
+    if (m.v2) {
+      out["cgroup"] = m.path;
+      if (auto v = read_or_empty(dir / "memory.current"); !v.empty()) out["memory_current"] = v;
+      if (auto v = read_or_empty(dir / "memory.max"); !v.empty()) out["memory_max"] = v;
+      if (auto v = read_or_empty(dir / "cpu.max"); !v.empty()) out["cpu_max"] = v;
+      std::istringstream stat(read_or_empty(dir / "cpu.stat"));
+      for (std::string k, v; stat >> k >> v;)
+        if (k == "usage_usec") out["cpu_usage_usec"] = v;
+    } else if (m.controllers == "name=systemd") {
+      out["cgroup"] = m.path;
+    } else {
+      if (m.controllers.find("memory") != std::string::npos) {
+        out["memory_current"] = read_or_empty(dir / "memory.usage_in_bytes");
+        out["memory_max"] = read_or_empty(dir / "memory.limit_in_bytes");
       }
-      break;
+      if (m.controllers.find("cpuacct") != std::string::npos)
+        if (auto v = read_or_empty(dir / "cpuacct.usage"); !v.empty())
+          out[own ? "cpu_usage_nsec" : "pod_cpu_usage_nsec"] = v;
+      if ((("," + m.controllers + ",").find(",cpu,") != std::string::npos)) {
+        out["cpu_quota_us"] = read_or_empty(dir / "cpu.cfs_quota_us");
+        out["cpu_period_us"] = read_or_empty(dir / "cpu.cfs_period_us");
+      }
     }
   }
+  out["cgroup_dirs"] = dirs;
   return out;
 }
 

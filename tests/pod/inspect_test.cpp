@@ -49,6 +49,19 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   const json& res = app["resources"];
   EXPECT_THAT(res["cgroup"].get<std::string>(), HasSubstr("/system.slice/busybox.service"));
   EXPECT_EQ(res["memory_max"], "99999744");  // 100M, page-rounded
+  // The directories of the app's own cgroups, each holding the app, one of
+  // them with its memory limit (on a host with v1 controllers the memory
+  // hierarchy's path is not the name=systemd one).
+  ASSERT_FALSE(res.value("cgroup_dirs", json::array()).empty()) << res.dump();
+  bool limit_seen = false;
+  for (const auto& d : res["cgroup_dirs"]) {
+    std::string dir = d.get<std::string>();
+    EXPECT_THAT(dir, ContainsRegex("^/sys/fs/cgroup/.*/system.slice/busybox.service$"));
+    EXPECT_THAT(read_file(dir + "/cgroup.procs"), ContainsRegex("(^|\n)" + std::to_string(pid) + "\n")) << dir;
+    for (const char* f : {"/memory.max", "/memory.limit_in_bytes"})
+      if (std::filesystem::exists(dir + f)) limit_seen = limit_seen || read_file(dir + f) == "99999744\n";
+  }
+  EXPECT_TRUE(limit_seen) << res["cgroup_dirs"].dump();
   if (res.contains("cpu_quota_us")) {
     EXPECT_EQ(res["cpu_quota_us"], "20000");
   } else {
@@ -83,6 +96,7 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   // Each variable on a line of its own, whatever its value holds.
   EXPECT_THAT(r.out, HasSubstr("\n    LINES=a\\nb\\c\\x1b[0m\n"));
   EXPECT_THAT(r.out, ContainsRegex("\n  memory_max: +99999744\n"));
+  EXPECT_THAT(r.out, HasSubstr("\n  cgroupfs:     " + res["cgroup_dirs"][0].get<std::string>() + "\n"));
   // The mounts' columns line up, also past a long target
   // (/proc/sys/kernel/random/boot_id).
   std::set<size_t> type_columns;

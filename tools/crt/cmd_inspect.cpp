@@ -73,6 +73,13 @@ void print_text(const json& pod) {
       std::printf("  seccomp:      %s, %d filters\n", s(a["seccomp"]["mode"]).c_str(), a["seccomp"]["filters"].get<int>());
       const json& r = a["resources"];
       std::printf("  cgroup:       %s\n", r.contains("cgroup") ? s(r["cgroup"]).c_str() : "?");
+      // Where its files are: on a host with v1 controllers, one directory
+      // per hierarchy, at paths of their own.
+      const char* label = "  cgroupfs:     ";
+      for (const auto& d : r.value("cgroup_dirs", json::array())) {
+        std::printf("%s%s\n", label, s(d).c_str());
+        label = "                ";
+      }
       for (const char* k : {"memory_current", "memory_max", "cpu_usage_nsec", "cpu_usage_usec", "pod_cpu_usage_nsec", "cpu_quota_us",
                             "cpu_period_us", "cpu_max"})
         if (r.contains(k))
