@@ -29,9 +29,49 @@ constexpr size_t kChunkSize = 1 << 20;
 constexpr size_t kQueueChunks = 8;
 constexpr size_t kReadSize = 256 * 1024;
 
+/// A libarchive reader's input, given block by block by next_block(). What
+/// that throws cannot go through libarchive (C): it is kept, and rethrown
+/// once libarchive has returned.
+class CallbackInput {
+ protected:
+  CallbackInput() = default;
+  virtual ~CallbackInput() = default;
+  CallbackInput(const CallbackInput&) = delete;
+  CallbackInput& operator=(const CallbackInput&) = delete;
+
+  /// The next block of input in *buf, and its size (0 at the end).
+  virtual size_t next_block(const void** buf) = 0;
+
+  /// Opens `in` on next_block(). The open reads the first block already: a
+  /// failure of ours there comes first, not as libarchive's "read failed".
+  void open_input(archive* in, const std::string& what) {
+    int opened = sym_archive_read_open(in, this, nullptr, &CallbackInput::on_read, nullptr);
+    rethrow();
+    check_archive(in, opened, what);
+  }
+
+  void rethrow() {
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+ private:
+  static la_ssize_t on_read(archive* a, void* self_arg, const void** buf) {
+    auto* self = static_cast<CallbackInput*>(self_arg);
+    try {
+      return static_cast<la_ssize_t>(self->next_block(buf));
+    } catch (...) {
+      self->error_ = std::current_exception();
+      sym_archive_set_error(a, EIO, "read failed");
+      return -1;
+    }
+  }
+
+  std::exception_ptr error_;
+};
+
 /// The producer: reads the blob, hashes and copies it, decompresses it and
 /// hashes the tar stream, filling the queue. Runs on its own thread.
-class Decompressor {
+class Decompressor : CallbackInput {
  public:
   Decompressor(ByteSource& src, ChunkQueue& queue, int copy_fd)
       : src_(src), queue_(queue), copy_fd_(copy_fd), buf_(kReadSize) {}
@@ -58,11 +98,7 @@ class Decompressor {
     sym_archive_read_support_filter_gzip(in.get());
     sym_archive_read_support_filter_zstd(in.get());
     sym_archive_read_support_format_raw(in.get());
-    // The open reads the first block already: a failure of ours there
-    // comes first, not as libarchive's "read failed".
-    int opened = sym_archive_read_open(in.get(), this, nullptr, &Decompressor::on_read, nullptr);
-    rethrow();
-    check_archive(in.get(), opened, "reading " + src_.describe());
+    open_input(in.get(), "reading " + src_.describe());
     archive_entry* e = nullptr;
     int rc = sym_archive_read_next_header(in.get(), &e);
     rethrow();
@@ -108,23 +144,11 @@ class Decompressor {
     consumed_.fetch_add(n);
   }
 
-  // A C callback: failures are kept and rethrown after libarchive returns.
-  static la_ssize_t on_read(archive* a, void* self_arg, const void** buf) {
-    auto* self = static_cast<Decompressor*>(self_arg);
-    try {
-      size_t n = self->src_.read(self->buf_.data(), self->buf_.size());
-      self->consume(self->buf_.data(), n);
-      *buf = self->buf_.data();
-      return static_cast<la_ssize_t>(n);
-    } catch (...) {
-      self->error_ = std::current_exception();
-      sym_archive_set_error(a, EIO, "read failed");
-      return -1;
-    }
-  }
-
-  void rethrow() {
-    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  size_t next_block(const void** buf) override {
+    size_t n = src_.read(buf_.data(), buf_.size());
+    consume(buf_.data(), n);
+    *buf = buf_.data();
+    return n;
   }
 
   ByteSource& src_;
@@ -135,11 +159,10 @@ class Decompressor {
   Sha256 tar_hash_;
   std::atomic<uint64_t> consumed_{0};
   std::string media_type_;
-  std::exception_ptr error_;
 };
 
 /// The consumer: reads the tar from the queue and writes it into the tree.
-class LayerReader {
+class LayerReader : CallbackInput {
  public:
   LayerReader(ChunkQueue& queue, const stdfs::path& dest, std::function<void()> tick)
       : queue_(queue),
@@ -153,9 +176,7 @@ class LayerReader {
   }
 
   uint64_t run() {
-    int opened = sym_archive_read_open(in_.get(), this, nullptr, &LayerReader::on_read, nullptr);
-    rethrow();  // as in Decompressor::decompress()
-    check_archive(in_.get(), opened, "reading the layer");
+    open_input(in_.get(), "reading the layer");
     archive_entry* e = nullptr;
     for (;;) {
       int rc = sym_archive_read_next_header(in_.get(), &e);
@@ -211,22 +232,10 @@ class LayerReader {
     return current_.has_value();
   }
 
-  // A C callback: failures are kept and rethrown after libarchive returns.
-  static la_ssize_t on_read(archive* a, void* self_arg, const void** buf) {
-    auto* self = static_cast<LayerReader*>(self_arg);
-    try {
-      if (!self->advance()) return 0;
-      *buf = self->current_->data();
-      return static_cast<la_ssize_t>(self->current_->size());
-    } catch (...) {
-      self->error_ = std::current_exception();
-      sym_archive_set_error(a, EIO, "read failed");
-      return -1;
-    }
-  }
-
-  void rethrow() {
-    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  size_t next_block(const void** buf) override {
+    if (!advance()) return 0;
+    *buf = current_->data();
+    return current_->size();
   }
 
   ChunkQueue& queue_;
@@ -236,7 +245,6 @@ class LayerReader {
   std::optional<Chunk> current_;
   ArchivePtr in_;
   uint64_t size_ = 0;
-  std::exception_ptr error_;
 };
 
 }  // namespace

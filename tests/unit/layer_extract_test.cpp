@@ -107,6 +107,40 @@ TEST(ExtractLayerChecks, TruncatedBlobIsAnError) {
   EXPECT_THROW(extract_layer(src, s / "t", {}), Error);
 }
 
+/// A source that fails after `good` bytes, as a connection that drops.
+class FailingSource : public StringSource {
+ public:
+  FailingSource(std::string s, size_t good) : StringSource(std::move(s)), left_(good) {}
+  size_t read(void* buf, size_t n) override {
+    if (left_ == 0) throw Error("the registry hung up");
+    n = StringSource::read(buf, std::min(n, left_));
+    left_ -= n;
+    return n;
+  }
+
+ private:
+  size_t left_;
+};
+
+// The source's own error comes out of libarchive's callbacks whole, for the
+// first block (read as libarchive opens) and for a later one, compressed or
+// not.
+TEST(ExtractLayerChecks, TheSourcesErrorIsTheError) {
+  for (Compression c : {Compression::kNone, Compression::kGzip}) {
+    std::string blob = test::make_layer(sample(), c);
+    for (size_t good : {size_t{0}, blob.size() / 2}) {
+      Scratch s;
+      FailingSource src(blob, good);
+      try {
+        extract_layer(src, s / "t", {});
+        ADD_FAILURE() << "no error after " << good << " bytes";
+      } catch (const Error& e) {
+        EXPECT_STREQ(e.what(), "unpacking 'memory': the registry hung up") << good;
+      }
+    }
+  }
+}
+
 TEST(ExtractLayerChecks, GarbageIsAnError) {
   Scratch s;
   StringSource src(std::string(5000, 'x'));
