@@ -632,6 +632,28 @@ TEST_F(PodCommandsTest, LogsOfOneAppAndFollowedUntilThePodExits) {
   EXPECT_NE(crt({"logs", uuid, "nosuch"}).status, 0);
 }
 
+// A --dir relative to where crt runs is the same store for every part of
+// the pod (its mount namespace and its init are elsewhere): the output
+// reaches the pod's journal, and later commands find the pod.
+TEST_F(PodCommandsTest, ARelativeDirIsTakenFromWhereCrtRuns) {
+  std::filesystem::path dir(dir_);
+  std::string rel = dir.filename().string() + "/./";
+  auto crt_in_parent = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"/bin/sh", "-c",          "cd \"$0\" && exec \"$@\"", dir.parent_path().string(),
+                                     crt_bin_,  "--dir=" + rel};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  };
+  Result r = crt_in_parent({"run", "--net=none", "busybox", "--", "/bin/echo", "relative"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "relative\n");
+  EXPECT_EQ(r.err, "");
+  ASSERT_EQ(pods("run").size(), 1U);
+  std::string uuid = pods("run")[0];
+  EXPECT_EQ(crt_in_parent({"logs", uuid}).out, "relative\n");
+  EXPECT_EQ(crt({"logs", uuid}).out, "relative\n");
+}
+
 TEST_F(PodCommandsTest, LogsTakeTheLastLinesOrThoseSinceATimeWithTimestamps) {
   std::string file = dir_ + "/uuid";
   Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",

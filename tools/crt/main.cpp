@@ -178,8 +178,14 @@ int main(int argc, char** argv) {
                "crt");
   app.require_subcommand(1);
   crt::cli::GlobalOptions g;
+  // Paths of crt's state and configuration are taken from where crt was
+  // started: the pod's parts run elsewhere (its mount namespace, its init).
+  auto absolute = [](std::string path) {
+    return path.empty() ? path : std::filesystem::absolute(path).lexically_normal().string();
+  };
   app.add_option("--dir", g.dir, "Directory of crt's state: image store and pods")
       ->capture_default_str()
+      ->transform(absolute)
       ->check([](const std::string& dir) {
         // Made when first needed; a file there would read as a state without pods.
         struct stat st {};
@@ -188,11 +194,13 @@ int main(int argc, char** argv) {
       });
   app.add_option("--config", g.config, "crt's configuration file (registries)")
       ->capture_default_str()
+      ->transform(absolute)
       ->each([&g](const std::string&) { g.config_given = true; });
   app.add_option(
          "--local-config", g.local_config,
          "Directory of the local configuration: networks in net.d/, registries' CAs in certs.d/HOST[:PORT]/ca.crt")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->transform(absolute);
   app.add_flag("--debug", g.debug, "Print more about what crt does");
   app.set_version_flag("--version", CRT_VERSION);
   int status = 0;
