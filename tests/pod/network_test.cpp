@@ -85,6 +85,11 @@ TEST_F(NetworkTest, DefaultNetworkGivesThePodAnAddressARouteAndItsFiles) {
   EXPECT_THAT(js.out, HasSubstr("\"ifname\": \"eth0\""));
   Result ls = crt({"list", "--no-legend"});
   EXPECT_THAT(ls.out, HasSubstr("default:ip4=" + ip));
+  // In JSON, as crt status gives them.
+  nlohmann::json row = crt::json_text::parse(crt({"list", "--format=json"}).out)[0];
+  EXPECT_EQ(row["networks"], crt::json_text::parse(js.out)["networks"]) << row.dump();
+  EXPECT_EQ(row["networks"][0]["ip4"], ip);
+  EXPECT_EQ(row["networks"][0]["name"], "default");
 }
 
 TEST_F(NetworkTest, ServerIsReachedAtItsAddressAndThroughAHostPortOnLoopback) {

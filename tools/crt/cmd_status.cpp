@@ -23,6 +23,14 @@ namespace {
 using nlohmann::json;
 using runtime::PodStatus;
 
+/// A pod's networks as `crt status` and `crt list` give them in JSON.
+json networks_json(const std::vector<net::NetworkSummary>& networks) {
+  json out = json::array();
+  for (const auto& n : networks)
+    out.push_back({{"name", n.name}, {"ifname", n.ifname}, {"ip4", n.ip4}, {"ip6", n.ip6}});
+  return out;
+}
+
 json status_json(const runtime::PodInfo& info) {
   json j;
   j["uuid"] = info.entry.uuid;
@@ -46,9 +54,7 @@ json status_json(const runtime::PodInfo& info) {
   j["app_exit_statuses"] = apps;
   j["app_restarts"] = restarts;
   j["app_oom_kills"] = info.oom_kills;
-  json nets = json::array();
-  for (const auto& n : info.networks) nets.push_back({{"name", n.name}, {"ifname", n.ifname}, {"ip4", n.ip4}, {"ip6", n.ip6}});
-  j["networks"] = nets;
+  j["networks"] = networks_json(info.networks);
   return j;
 }
 
@@ -173,6 +179,7 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
   cmd->callback([a, &g] {
     require_root("crt list");  // pod directories are root's alone
     json rows = json::array();
+    std::vector<std::string> summaries;  // the table's NETWORKS, row by row
     std::vector<runtime::PodEntry> pods = runtime::list_pods(g.dir);
     // Where machined runs, running pods are its machines: it says which
     // unit each lives in and whether it is shutting down.
@@ -215,8 +222,9 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
                                      {"state", machine->state}};
         r["created"] = info.manifest ? info.manifest->created : "";
         r["started"] = info.started;
-        r["networks"] = net::summary_string(info.networks);
+        r["networks"] = networks_json(info.networks);
         rows.push_back(r);
+        summaries.push_back(net::summary_string(info.networks));
       }
     }
     if (a->format == "json") {
@@ -226,14 +234,15 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
     const char* fmt = a->full ? "%-36s  %-16s  %-16s  %-28s  %-14s  %-24s  %-24s  %s\n"
                               : "%-8s  %-16s  %-16s  %-28s  %-14s  %-24s  %-24s  %s\n";
     if (!a->no_legend) std::printf(fmt, "UUID", "NAME", "APP", "IMAGE", "STATE", "CREATED", "STARTED", "NETWORKS");
-    for (const auto& r : rows) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const json& r = rows[i];
       std::string image = r["image"].get<std::string>();
       if (a->full && !r["image_id"].get<std::string>().empty()) image += " (" + short_id(r["image_id"], true) + ")";
       std::string name = r["name"].get<std::string>();
       std::printf(fmt, (a->full ? r["uuid"].get<std::string>() : r["uuid"].get<std::string>().substr(0, 8)).c_str(),
                   name.empty() ? "-" : name.c_str(), r["app"].get<std::string>().c_str(), image.c_str(),
                   r["state"].get<std::string>().c_str(), r["created"].get<std::string>().c_str(),
-                  r["started"].get<std::string>().c_str(), r["networks"].get<std::string>().c_str());
+                  r["started"].get<std::string>().c_str(), summaries[i].c_str());
     }
   });
 }
