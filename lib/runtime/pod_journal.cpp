@@ -1,16 +1,11 @@
 #include "runtime/pod_journal.hpp"
 
-#include <fcntl.h>
-#include <sched.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <optional>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
-#include "mount/mounts.hpp"
+#include "runtime/slow_close.hpp"
 
 namespace crt::runtime {
 
@@ -25,48 +20,14 @@ std::optional<std::string_view> field(sd_journal* j, const char* name) {
   return eq == std::string_view::npos ? std::string_view() : v.substr(eq + 1);
 }
 
-/// Closes every fd of this process but `a` and `b` (in a child: no locks).
-void close_all_but(int a, int b, rlim_t limit) {
-  auto range = [limit](unsigned from, unsigned to) {
-    if (from > to || ::close_range(from, to, 0) == 0) return;
-    for (unsigned fd = from; fd <= to && fd < limit; ++fd) ::close(static_cast<int>(fd));  // before Linux 5.9
-  };
-  auto lo = static_cast<unsigned>(std::min(a, b)), hi = static_cast<unsigned>(std::max(a, b));
-  if (lo > 0) range(0, lo - 1);
-  range(lo + 1, hi - 1);
-  range(hi + 1, ~0U);
-}
-
-/// Closes `j`, whose inotify descriptor is `inotify_fd` (-1: none yet).
-/// Closing the last reference to an inotify descriptor waits for the kernel
-/// to retire its watches, an SRCU grace period: 10-15 ms here, at the end of
-/// every crt run. A child that holds only a copy of it takes that last
-/// reference instead, and `j` is closed at once; the child ends by itself
-/// and is reaped when crt exits.
+/// Closes `j`, whose inotify descriptor is `inotify_fd` (-1: none yet). Its
+/// last close would wait for a grace period (see slow_close.hpp), at the
+/// end of every crt run: a child holds a copy meanwhile, and `j` is closed
+/// at once.
 void close_journal(sd_journal* j, int inotify_fd) {
-  int host_ns = mount::original_mount_namespace();
-  int fds[2];
-  if (inotify_fd < 0 || ::pipe2(fds, O_CLOEXEC) < 0) {
-    sd_journal_close(j);
-    return;
-  }
-  UniqueFd wait_end(fds[0]), go_end(fds[1]);
-  rlimit nofile{};
-  ::getrlimit(RLIMIT_NOFILE, &nofile);
-  if (::fork() == 0) {
-    ::close(go_end.get());
-    // Outside crt's private mount namespace: the pod's mounts go when crt
-    // exits, not when this child does.
-    if (host_ns >= 0) ::setns(host_ns, CLONE_NEWNS);
-    close_all_but(inotify_fd, wait_end.get(), std::min<rlim_t>(nofile.rlim_cur, 1 << 20));
-    char c;
-    while (::read(wait_end.get(), &c, 1) < 0 && errno == EINTR) {
-    }
-    _exit(0);  // the slow close happens here
-  }
-  wait_end = UniqueFd();
+  UniqueFd held = inotify_fd >= 0 ? hold_in_child({inotify_fd}) : UniqueFd();
   sd_journal_close(j);  // not the last reference while the child holds one
-}  // go_end closes: the child may go
+}  // `held` closes: the child may go
 
 }  // namespace
 

@@ -27,6 +27,7 @@
 #include "runtime/console_log.hpp"
 #include "runtime/output_writer.hpp"
 #include "runtime/pod_journal.hpp"
+#include "runtime/slow_close.hpp"
 
 namespace crt::runtime {
 
@@ -177,6 +178,7 @@ class Supervisor {
     }
     if (notice.ready && !s->ready_) {
       s->ready_ = true;
+      s->hold_init_inotify_fds();
       if (s->opts_.pod_ending && s->opts_.pod_ending()) return 0;
       int f = ::open(s->opts_.ready_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
       if (f >= 0) ::close(f);
@@ -261,6 +263,18 @@ class Supervisor {
     }
   }
 
+  /// The pod's init (its systemd, ready: its inotify descriptors are made)
+  /// would wait, as it ends, for the kernel to retire each of its inotify
+  /// descriptors, and the rest of the pod with it: a child of crt's holds
+  /// copies until crt is done with the pod, and their last close is there.
+  void hold_init_inotify_fds() {
+    if (leader_ <= 0) return;
+    std::vector<UniqueFd> copies = copy_inotify_fds(leader_);
+    std::vector<int> fds;
+    for (const auto& c : copies) fds.push_back(c.get());
+    init_inotify_held_ = hold_in_child(fds);
+  }  // crt's own copies close: the child has them
+
   /// nspawn turns a first SIGTERM into an orderly shutdown, which the pod's
   /// systemd does not take early in its boot (seen with a SIGTERM 60-120 ms
   /// after crt run started): the stop waits until it does.
@@ -336,6 +350,7 @@ class Supervisor {
   uint64_t pending_since_ = 0;
   sd_event_source* starter_ = nullptr;
   sd_event_source* starter_timer_ = nullptr;
+  UniqueFd init_inotify_held_;  ///< while open, a child holds the init's inotify fds
 };
 
 }  // namespace
