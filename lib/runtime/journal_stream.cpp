@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -98,6 +99,23 @@ ssize_t send_as(int stream, std::string_view data, const JournalSender& sender) 
   while ((n = ::sendmsg(stream, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR) {
   }
   return n;
+}
+
+size_t whole_send_size(int stream) {
+  int sndbuf = 0;
+  socklen_t len = sizeof sndbuf;
+  // The kernel's size of a send buffer: half its SO_SNDBUF, less 64.
+  size_t half = ::getsockopt(stream, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 && sndbuf > 2 * 1024
+                    ? static_cast<size_t>(sndbuf) / 2 - 64
+                    : 1024;
+  return std::min<size_t>(half, 32 * 1024);
+}
+
+std::string_view next_send(std::string_view data, size_t whole) {
+  if (data.size() <= whole) return data;
+  size_t nl = data.rfind('\n', whole - 1);
+  if (nl == std::string_view::npos) nl = data.find('\n', whole);
+  return data.substr(0, nl == std::string_view::npos ? data.size() : nl + 1);
 }
 
 }  // namespace crt::runtime

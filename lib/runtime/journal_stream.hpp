@@ -49,4 +49,18 @@ void send_journal_stream_header(int stream, const std::string& app, pid_t leader
 /// did.
 ssize_t send_as(int stream, std::string_view data, const JournalSender& sender);
 
+/// The most bytes a send on `stream` takes whole or not at all: the
+/// kernel queues a send on a Unix stream socket in buffers of at most this
+/// much (half the send buffer, at most 32 KiB and a page) and stops at
+/// the first that does not fit.
+size_t whole_send_size(int stream);
+
+/// What of `data` to send next so that a send taken only in part does not
+/// end within a line: all of it if it fits in `whole` bytes, else up to the
+/// last newline within them, else (a longer line, which the kernel may take
+/// in part anyway) up to its end. journald ends a line where its sender
+/// changes: were a part of a line sent as the app's when its process ends,
+/// the rest, sent as its unit's flush request, would be a line of its own.
+std::string_view next_send(std::string_view data, size_t whole);
+
 }  // namespace crt::runtime

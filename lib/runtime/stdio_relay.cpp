@@ -71,6 +71,7 @@ struct StdioRelay::Impl {
     /// cgroup, StdioSockets::terminal_sender), then the unit's flush
     /// request; pid 0 while there is none.
     JournalSender sender;
+    bool sender_gone = false;  ///< the app's process ended before all was sent as its
     UniqueFd journal;     ///< the copy's stream, once there is output
     bool journal_failed = false;
     bool flushed = false;  ///< the app has ended: its last line goes as it is
@@ -78,6 +79,7 @@ struct StdioRelay::Impl {
     bool terminal = false;     ///< crt's pty (StdioSockets::terminal)
     pod::TerminalMarks marks;  ///< app-exited's, taken out of a terminal's output
     std::string journal_pending;  ///< not yet taken by journald
+    size_t journal_whole = 0;     ///< whole_send_size() of `journal`
     size_t journal_off = 0;
     sd_event_source* journal_src = nullptr;  ///< journal writable
   };
@@ -290,10 +292,17 @@ struct StdioRelay::Impl {
   }
 
   /// journald is behind with `o`'s copy: the app is to wait for it. Not
-  /// while there is no one to send it as (see write_journal()): the app
-  /// would wait for a flush request that comes only once it has ended.
+  /// while there is no one to send it as (see write_journal()) before the
+  /// app's process was known: the app would wait for a flush request that
+  /// comes only once it has ended. Once its process has gone, what is left
+  /// in its socket waits for the unit's flush request, which takes it all
+  /// (flush_app()), or, if none comes, for the end, which shows it
+  /// (drain()), instead of being left out of the copy; only stray
+  /// processes of the unit wait meanwhile, and its stop ends them. Not on a
+  /// terminal, which the pod's own words and app-exited's mark go through.
   bool journal_behind(const Output& o) const {
-    return o.sender.pid > 0 && o.journal_pending.size() - o.journal_off > kJournalLimit;
+    bool waits_for_flush = o.sender_gone && !o.flushed && !o.terminal;
+    return (o.sender.pid > 0 || waits_for_flush) && o.journal_pending.size() - o.journal_off > kJournalLimit;
   }
 
   void resume() {
@@ -325,6 +334,7 @@ struct StdioRelay::Impl {
       try {
         if (leader_ <= 0) throw Error("the pod's init is not known");
         o.journal = open_journal_stream(leader_);
+        o.journal_whole = whole_send_size(o.journal.get());
         send_journal_stream_header(o.journal.get(), o.socket->app, leader_);
         if (int r = sd_event_add_io(ev_, &o.journal_src, o.journal.get(), EPOLLOUT, &Impl::on_journal_writable, &o); r < 0)
           throw_errno(-r, "watching the pod's journal stream");
@@ -414,7 +424,8 @@ struct StdioRelay::Impl {
       // flush request, which journald can take it from.
       if (o.sender.pid <= 0) break;
       std::string_view rest(o.journal_pending);
-      ssize_t n = send_as(o.journal.get(), rest.substr(o.journal_off, end - o.journal_off), o.sender);
+      ssize_t n = send_as(o.journal.get(), next_send(rest.substr(o.journal_off, end - o.journal_off), o.journal_whole),
+                          o.sender);
       if (n > 0) {
         o.journal_off += static_cast<size_t>(n);
       } else if (n < 0 && errno == EAGAIN) {
@@ -422,6 +433,7 @@ struct StdioRelay::Impl {
         break;
       } else if (n < 0 && errno == ESRCH) {
         o.sender.pid = 0;
+        o.sender_gone = true;
       } else {
         // journald went away: the pod is ending.
         journal_failed(o);

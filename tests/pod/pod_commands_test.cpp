@@ -706,6 +706,26 @@ TEST_F(PodCommandsTest, LogsKeepALongLineWhole) {
       << logs.out.size() << " bytes, " << std::count(logs.out.begin(), logs.out.end(), '\n') << " lines";
 }
 
+// Output faster than journald takes it, up to the app's end: the copy in
+// the pod's journal is all of it, line for line (none left out after the
+// app's process ended, none cut in two where the sender changed).
+TEST_F(PodCommandsTest, LogsKeepAFloodToItsLastLine) {
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                  "head -c 4000000 /dev/zero | tr '\\0' x | fold -w 1000; echo; echo last"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  std::string expected;
+  for (int i = 0; i < 4000; ++i) expected += std::string(1000, 'x') + "\n";
+  expected += "last\n";
+  EXPECT_TRUE(r.out == expected) << r.out.size();
+  Result logs = crt({"logs", wait_uuid(file)});
+  EXPECT_EQ(logs.status, 0) << logs.err;
+  EXPECT_TRUE(logs.out == expected) << logs.out.size() << " bytes, "
+                                    << std::count(logs.out.begin(), logs.out.end(), '\n') << " lines, ending "
+                                    << logs.out.substr(logs.out.size() - std::min<size_t>(logs.out.size(), 20));
+}
+
 TEST_F(PodCommandsTest, LogsOfAPodThatHasNotRunSaySo) {
   Result prep = crt({"prepare", "--quiet", "busybox"});
   ASSERT_EQ(prep.status, 0) << prep.err;
