@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "mount/mounts.hpp"
+#include "runtime/spawn.hpp"
 
 namespace crt::runtime {
 
@@ -74,7 +75,7 @@ UniqueFd hold_in_child(const std::vector<int>& fds) {
 
 std::vector<UniqueFd> copy_inotify_fds(pid_t pid) {
   std::vector<UniqueFd> out;
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  UniqueFd pidfd = open_pidfd(pid);
   if (!pidfd) return out;
   std::string dir = "/proc/" + std::to_string(pid) + "/fd";
   DIR* d = ::opendir(dir.c_str());

@@ -178,11 +178,12 @@ class Supervisor {
     }
     if (notice.ready && !s->ready_) {
       s->ready_ = true;
-      s->hold_init_inotify_fds();
-      if (s->opts_.pod_ending && s->opts_.pod_ending()) return 0;
-      int f = ::open(s->opts_.ready_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-      if (f >= 0) ::close(f);
-      sd_notify(0, "READY=1");
+      if (!s->opts_.pod_ending || !s->opts_.pod_ending()) {
+        int f = ::open(s->opts_.ready_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (f >= 0) ::close(f);
+        sd_notify(0, "READY=1");
+      }
+      s->hold_init_inotify_fds();  // once the pod's readiness is told
     }
     return 0;
   }
