@@ -36,6 +36,28 @@ std::string family_script(const std::string& chain, const std::string& comment, 
   return body.empty() ? body : "*nat\n" + body + "COMMIT\n";
 }
 
+std::string family_removal(const std::string& chain, const std::string& comment, const std::vector<Result::Ip>& ips,
+                           bool v6) {
+  std::string body;
+  for (const auto& ip : ips)
+    if (ip.v6() == v6)
+      body += "-D POSTROUTING -s " + ip.ip() + " -m comment --comment " + comment + " -j " + chain + "\n";
+  return body.empty() ? body : "*nat\n" + body + "-F " + chain + "\n-X " + chain + "\nCOMMIT\n";
+}
+
+/// Runs each non-empty script with its family's iptables-restore: the
+/// failures' messages, "" if none.
+std::string restore(const MasqueradeScripts& s) {
+  std::vector<std::string> env = current_environment();
+  std::string errors;
+  for (const auto& [tool, script] : {std::pair{"iptables-restore", s.v4}, std::pair{"ip6tables-restore", s.v6}}) {
+    if (script.empty()) continue;
+    ProgramResult res = run_program({tool, "-w", "--noflush"}, env, script);
+    if (res.status != 0) errors += std::string(errors.empty() ? "" : "; ") + tool + " failed: " + res.err;
+  }
+  return errors;
+}
+
 }  // namespace
 
 MasqueradeScripts masquerade_scripts(const std::string& network, const std::string& container_id, const Result& r) {
@@ -45,15 +67,20 @@ MasqueradeScripts masquerade_scripts(const std::string& network, const std::stri
 }
 
 void masquerade(const std::string& network, const std::string& container_id, const Result& r) {
-  MasqueradeScripts s = masquerade_scripts(network, container_id, r);
-  std::vector<std::string> env = current_environment();
   with_context("masquerading the pod's traffic", [&] {
-    for (const auto& [tool, script] : {std::pair{"iptables-restore", s.v4}, std::pair{"ip6tables-restore", s.v6}}) {
-      if (script.empty()) continue;
-      ProgramResult res = run_program({tool, "-w", "--noflush"}, env, script);
-      if (res.status != 0) throw Error(std::string(tool) + " failed: " + res.err);
-    }
+    if (std::string errors = restore(masquerade_scripts(network, container_id, r)); !errors.empty())
+      throw Error(errors);
   });
+}
+
+MasqueradeScripts unmasquerade_scripts(const std::string& network, const std::string& container_id, const Result& r) {
+  std::string chain = chain_of(network, container_id);
+  std::string comment = tag(network, container_id);
+  return {family_removal(chain, comment, r.ips, false), family_removal(chain, comment, r.ips, true)};
+}
+
+bool unmasquerade(const std::string& network, const std::string& container_id, const Result& r) {
+  return restore(unmasquerade_scripts(network, container_id, r)).empty();
 }
 
 }  // namespace crt::net

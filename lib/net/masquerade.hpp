@@ -24,4 +24,14 @@ MasqueradeScripts masquerade_scripts(const std::string& network, const std::stri
 /// Adds the rules of masquerade_scripts(). Throws if iptables-restore fails.
 void masquerade(const std::string& network, const std::string& container_id, const Result& r);
 
+/// What takes the rules of masquerade_scripts() away again: the POSTROUTING
+/// rules, then the chain.
+MasqueradeScripts unmasquerade_scripts(const std::string& network, const std::string& container_id, const Result& r);
+
+/// Removes the rules of masquerade_scripts(); false if iptables-restore
+/// failed (some of them were gone already: remove_rules_of() takes what is
+/// left). iptables and the kernel take about as long for it as ptp's DEL:
+/// it can run while that does.
+bool unmasquerade(const std::string& network, const std::string& container_id, const Result& r);
+
 }  // namespace crt::net

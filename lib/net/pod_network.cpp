@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <future>
+#include <utility>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/lock.hpp"
@@ -73,6 +76,24 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
   std::string netns_path = ns ? ns->proc_path() : std::string();
   std::string first_error;
   bool ports = false;
+  // crt's own masquerading goes while the plugins' DEL runs (no plugin
+  // touches its chain); whatever of it is left, remove_rules_of() takes.
+  std::vector<std::pair<std::string, Result>> masqueraded;
+  for (const auto& a : s.attachments)
+    if (a.attempted && !a.result.is_null() && crt_masquerades(a.config)) try {
+        masqueraded.emplace_back(a.config.name, parse_result(a.result));
+      } catch (const Error&) {
+        // Not a result crt could have masqueraded: nothing of it to remove.
+      }
+  auto unmasquerade_all = [&masqueraded, &s] {
+    for (const auto& [network, result] : masqueraded) unmasquerade(network, s.container_id, result);
+  };
+  std::future<void> unmasqueraded;
+  try {
+    unmasqueraded = std::async(std::launch::async, unmasquerade_all);
+  } catch (const std::system_error&) {
+    unmasqueraded = std::async(std::launch::deferred, unmasquerade_all);  // no thread: in turn
+  }
   for (auto it = s.attachments.rbegin(); it != s.attachments.rend(); ++it) {
     if (!it->attempted) continue;
     try {
@@ -90,6 +111,7 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
       if (first_error.empty() && !it->result.is_null()) first_error = e.what();
     }
   }
+  unmasqueraded.wait();
   if (ports) {
     try {
       FileLock lock = lock_port_forwarding();

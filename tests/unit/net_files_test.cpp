@@ -282,6 +282,14 @@ TEST(Masquerade, RulesAsPtpMakesThemTaggedForRemoval) {
   EXPECT_EQ(std::count(removal.begin(), removal.end(), '\n'), 6) << removal;  // *nat, 3 -D, -X, COMMIT
   EXPECT_NE(removal.find("-X " + chain + "\n"), std::string::npos) << removal;
   EXPECT_EQ(rules_of_removal_script("nat", listed, "crt-b"), "");
+
+  // Its own removal, while the plugins' DEL runs: the POSTROUTING rules,
+  // then the chain, for each family with addresses.
+  MasqueradeScripts u = unmasquerade_scripts("default", "crt-a", r);
+  EXPECT_EQ(u.v4, "*nat\n-D POSTROUTING -s 172.16.28.5 -m comment --comment " + tag + " -j " + chain + "\n-F " + chain +
+                      "\n-X " + chain + "\nCOMMIT\n");
+  EXPECT_NE(u.v6.find("-D POSTROUTING -s fd00::5 "), std::string::npos) << u.v6;
+  EXPECT_EQ(unmasquerade_scripts("default", "crt-a", v4).v6, "");
 }
 
 }  // namespace
