@@ -1,6 +1,7 @@
 #include "runtime/pod_journal.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 
 #include "common/error.hpp"
@@ -68,6 +69,24 @@ void PodJournal::process() { sd_journal_process(j_); }
 void PodJournal::seek_realtime(uint64_t realtime_us) {
   since_us_ = realtime_us;
   sd_journal_seek_realtime_usec(j_, realtime_us);
+}
+
+bool PodJournal::lost_oldest() {
+  // A cursor is "s=SEQNUM_ID;i=SEQNUM;b=…": a pod's journald numbers its
+  // entries from 1, once (the pod's journal starts with the pod).
+  bool lost = false;
+  char* cursor = nullptr;
+  if (sd_journal_seek_head(j_) >= 0 && sd_journal_next(j_) > 0 && sd_journal_get_cursor(j_, &cursor) >= 0) {
+    std::string_view c(cursor);
+    size_t at = c.find(";i=");
+    if (at != std::string_view::npos) {
+      c.remove_prefix(at + 3);
+      lost = c.substr(0, c.find(';')) != "1";
+    }
+  }
+  std::free(cursor);
+  sd_journal_seek_head(j_);
+  return lost;
 }
 
 void PodJournal::wait(uint64_t timeout_us) {

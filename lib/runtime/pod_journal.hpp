@@ -65,6 +65,10 @@ class PodJournal {
   void seek_realtime(uint64_t realtime_us);
   /// Waits up to `timeout_us` for changes.
   void wait(uint64_t timeout_us);
+  /// Whether journald has removed the journal's oldest entries (it keeps
+  /// the latest SystemMaxUse=): its first entry is not its first sequence
+  /// number. Call before reading: it starts over at the oldest entry.
+  [[nodiscard]] bool lost_oldest();
 
  private:
   bool next(JournalLine& out);

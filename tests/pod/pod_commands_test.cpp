@@ -726,6 +726,38 @@ TEST_F(PodCommandsTest, LogsKeepAFloodToItsLastLine) {
                                     << logs.out.substr(logs.out.size() - std::min<size_t>(logs.out.size(), 20));
 }
 
+// journald keeps a pod's latest 64 MB, removing its oldest files: crt logs
+// says when what it shows no longer begins at the start.
+TEST_F(PodCommandsTest, LogsSayWhenTheJournalLostItsOldestOutput) {
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                  "head -c 400000 /dev/urandom | base64; echo last"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = wait_uuid(file);
+  Result logs = crt({"logs", uuid});
+  EXPECT_EQ(logs.err, "");
+  EXPECT_EQ(logs.out, r.out);
+  // What journald's vacuuming does: the oldest archived file goes.
+  std::string id = uuid;
+  std::erase(id, '-');
+  std::vector<std::string> archived;
+  for (const auto& e :
+       std::filesystem::directory_iterator(dir_ + "/pods/run/" + uuid + "/overlay/stage1/upper/var/log/journal/" + id))
+    if (e.path().filename().string().rfind("system@", 0) == 0) archived.push_back(e.path());
+  ASSERT_GE(archived.size(), 1U) << "the output did not fill a journal file";
+  std::sort(archived.begin(), archived.end());
+  std::filesystem::remove(archived.front());
+  logs = crt({"logs", uuid});
+  EXPECT_EQ(logs.status, 0);
+  EXPECT_THAT(logs.err, HasSubstr("no longer has the oldest output of its apps"));
+  EXPECT_LT(logs.out.size(), r.out.size());
+  EXPECT_THAT(logs.out, ::testing::EndsWith("\nlast\n"));
+  // The last lines asked for are all there: nothing to say.
+  logs = crt({"logs", "-n", "2", uuid});
+  EXPECT_EQ(logs.err, "");
+  EXPECT_THAT(logs.out, ::testing::EndsWith("\nlast\n"));
+}
+
 TEST_F(PodCommandsTest, LogsOfAPodThatHasNotRunSaySo) {
   Result prep = crt({"prepare", "--quiet", "busybox"});
   ASSERT_EQ(prep.status, 0) << prep.err;

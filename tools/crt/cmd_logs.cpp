@@ -95,6 +95,8 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
       return;
     }
     runtime::PodJournal journal(dir, apps);
+    // Said once the output is out, so that it is not lost above it.
+    bool lost_oldest = !since && journal.lost_oldest();
     if (since) journal.seek_realtime(*since);
     bool prefix = apps.size() > 1;
     auto text = [&](const runtime::JournalLine& l) {
@@ -118,9 +120,13 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
       });
       for (const auto& s : last) std::fwrite(s.data(), 1, s.size(), stdout);
       std::fflush(stdout);
+      // All asked for is there, however much went before.
+      if (last.size() == *tail) lost_oldest = false;
     } else {
       print();
     }
+    if (lost_oldest)
+      print_message("the pod's journal no longer has the oldest output of its apps: it keeps their latest 64 MB");
     while (a->follow && runtime::pod_info(runtime::find_pod(g.dir, e.uuid)).entry.status() == runtime::PodStatus::kRunning) {
       journal.wait(200000);
       journal.process();
