@@ -122,6 +122,24 @@ void collect_dirs(const stdfs::path& dir, std::vector<stdfs::path>& out) {
   out.push_back(dir);
 }
 
+/// Removes `top` and the cgroups below it, deepest first, where none has a
+/// process; false if one could not be removed.
+bool remove_empty_tree(const stdfs::path& top) {
+  std::vector<stdfs::path> dirs;
+  collect_dirs(top, dirs);
+  for (const auto& d : dirs)
+    if (::rmdir(d.c_str()) < 0 && errno != ENOENT) return false;
+  return true;
+}
+
+/// The inode number of a directory; 0 where there is none. Each cgroup made
+/// gets a new one (kernfs numbers are not reused).
+uint64_t inode_of(const stdfs::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) < 0) return 0;
+  return st.st_ino;
+}
+
 /// Whether a process is in `top` or a cgroup below it.
 bool has_processes(const stdfs::path& top) {
   std::vector<stdfs::path> dirs;
@@ -174,9 +192,12 @@ PodCgroup PodCgroup::create(const Layout& layout, const std::string& machine_nam
   with_context("creating the pod's cgroup " + quote(cg.relative_), [&] {
     // The name is the machine's: a machine of that name that runs (a pod
     // of another state directory, say) has it, and would end with this pod.
+    // An empty one, left by a pod of that name that died, is made anew so
+    // that its identity() is this pod's alone.
     for (const auto& h : layout.hierarchies)
       if (std::error_code ec;
-          stdfs::exists(h.mount_point / cg.relative_, ec) && has_processes(h.mount_point / cg.relative_))
+          stdfs::exists(h.mount_point / cg.relative_, ec) &&
+          (has_processes(h.mount_point / cg.relative_) || !remove_empty_tree(h.mount_point / cg.relative_)))
         throw Error("a machine named " + quote(machine_name) +
                     " is running (a pod of that name in another state directory?): give the pod another name");
     for (const auto& h : layout.hierarchies) {
@@ -288,33 +309,65 @@ void kill_procs(const stdfs::path& dir) {
 
 bool PodCgroup::remove() const {
   bool ok = true;
-  for (const auto& top : paths()) {
-    if (!stdfs::exists(top)) continue;
-    std::vector<stdfs::path> dirs;
-    collect_dirs(top, dirs);
-    // A pod that ended leaves its cgroup empty: removing it is all there is
-    // to do. Under the host's systemd, what is left is its unit's, which
-    // systemd stops and removes: crt kills nothing there. Otherwise every
-    // directory is swept.
-    size_t left = 0;
-    for (const auto& d : dirs)
-      if (::rmdir(d.c_str()) < 0 && errno != ENOENT) ++left;
-    if (left == 0 || host_managed_) continue;
-    for (const auto& d : dirs) kill_procs(d);
-    for (const auto& d : dirs) {
-      bool removed = false;
-      for (int attempt = 0; attempt < 50 && !removed; ++attempt) {
-        if (::rmdir(d.c_str()) == 0 || errno == ENOENT) {
-          removed = true;
-        } else if (errno == EBUSY) {
-          kill_procs(d);
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        } else {
-          break;
-        }
+  for (const auto& top : paths()) ok = remove_tree(top) && ok;
+  return ok;
+}
+
+std::string PodCgroup::identity() const {
+  std::string out;
+  for (const auto& top : paths())
+    if (uint64_t ino = inode_of(top); ino != 0) out += std::to_string(ino) + " " + top.string() + "\n";
+  return out;
+}
+
+std::vector<stdfs::path> PodCgroup::dirs_of(const std::string& identity) const {
+  std::vector<stdfs::path> out;
+  const std::vector<stdfs::path> mine = paths();
+  std::istringstream lines(identity);
+  for (std::string line; std::getline(lines, line);) {
+    size_t sp = line.find(' ');
+    if (sp == std::string::npos) continue;
+    stdfs::path top = line.substr(sp + 1);
+    // A path of this cgroup's only: the record is not trusted further.
+    if (std::find(mine.begin(), mine.end(), top) == mine.end()) continue;
+    if (std::to_string(inode_of(top)) == line.substr(0, sp)) out.push_back(top);  // else gone, or another's
+  }
+  return out;
+}
+
+bool PodCgroup::remove_same(const std::string& identity) const {
+  bool ok = true;
+  for (const auto& top : dirs_of(identity)) ok = remove_tree(top) && ok;
+  return ok;
+}
+
+bool PodCgroup::remove_tree(const stdfs::path& top) const {
+  if (!stdfs::exists(top)) return true;
+  std::vector<stdfs::path> dirs;
+  collect_dirs(top, dirs);
+  // A pod that ended leaves its cgroup empty: removing it is all there is
+  // to do. Under the host's systemd, what is left is its unit's, which
+  // systemd stops and removes: crt kills nothing there. Otherwise every
+  // directory is swept.
+  size_t left = 0;
+  for (const auto& d : dirs)
+    if (::rmdir(d.c_str()) < 0 && errno != ENOENT) ++left;
+  if (left == 0 || host_managed_) return true;
+  for (const auto& d : dirs) kill_procs(d);
+  bool ok = true;
+  for (const auto& d : dirs) {
+    bool removed = false;
+    for (int attempt = 0; attempt < 50 && !removed; ++attempt) {
+      if (::rmdir(d.c_str()) == 0 || errno == ENOENT) {
+        removed = true;
+      } else if (errno == EBUSY) {
+        kill_procs(d);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      } else {
+        break;
       }
-      ok = ok && removed;
     }
+    ok = ok && removed;
   }
   return ok;
 }

@@ -100,6 +100,16 @@ class PodCgroup {
   /// Under the host's systemd it only removes what is empty, and returns true.
   bool remove() const;
 
+  /// What tells this pod's cgroup directories from those a later pod of the
+  /// same machine name makes at the same paths: "INODE PATH" lines, of the
+  /// directories there are. Kept in the pod's directory for remove_same().
+  [[nodiscard]] std::string identity() const;
+  /// The directories `identity` names that are still the same ones (not
+  /// removed, nor made anew by another pod of the same name).
+  [[nodiscard]] std::vector<std::filesystem::path> dirs_of(const std::string& identity) const;
+  /// remove() of dirs_of(identity): another pod's are left alone.
+  bool remove_same(const std::string& identity) const;
+
   [[nodiscard]] const std::string& relative() const { return relative_; }
   [[nodiscard]] std::vector<std::filesystem::path> paths() const;
 
@@ -107,6 +117,8 @@ class PodCgroup {
   Layout layout_;
   std::string relative_;
   bool host_managed_ = false;
+
+  bool remove_tree(const std::filesystem::path& top) const;
 };
 
 /// Escapes a path for nspawn's --bind=SRC:DST syntax.

@@ -528,6 +528,8 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     }
     ~CgroupCleanup() { now(); }
   } cg_cleanup{cg};
+  // The host's systemd cleans up after its own; crt, after what it made.
+  fs::write_file_atomic(pod.cgroup_file(), host.systemd ? "" : cg.identity(), 0644, fs::Durability::kCached);
   trace("created cgroup " + cg.relative());
 
   if (!m.ports.empty()) {

@@ -64,6 +64,10 @@ class PodDir {
   /// tmpfs at mount::kPodEtc in stage1, seen only while the pod is mounted.
   [[nodiscard]] std::filesystem::path etc_dir() const { return stage1_rootfs() / "crt" / "etc"; }
   [[nodiscard]] std::filesystem::path pid_file() const { return path_ / "pid"; }
+  /// The identity of the cgroup crt made for the pod (cgroup::PodCgroup::identity()),
+  /// so that cleaning up after it never touches a later pod's of the same name.
+  [[nodiscard]] std::filesystem::path cgroup_file() const { return path_ / kCgroupFile; }
+  static constexpr const char* kCgroupFile = "cgroup";
   [[nodiscard]] std::filesystem::path nspawn_log() const { return path_ / "nspawn.log"; }
   /// Written when the pod's systemd has reached its default target.
   [[nodiscard]] std::filesystem::path ready_file() const { return path_ / "ready"; }

@@ -46,6 +46,23 @@ std::string machine_name_of(const stdfs::path& pod_path, const std::string& uuid
   }
 }
 
+/// The cgroup crt made for a pod, and its identity; none where the pod
+/// never had one of crt's making. A later pod of the same name has the same
+/// paths: only the identity tells them apart.
+std::optional<std::pair<cgroup::PodCgroup, std::string>> own_cgroup_of(const cgroup::Layout& layout,
+                                                                       const stdfs::path& pod_path,
+                                                                       const std::string& uuid) {
+  std::string identity;
+  try {
+    identity = fs::read_file(pod_path / PodDir::kCgroupFile);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  if (identity.empty()) return std::nullopt;
+  return std::pair{cgroup::PodCgroup(layout, cgroup::PodCgroup::relative_path(machine_name_of(pod_path, uuid))),
+                   identity};
+}
+
 /// Everything a pod that no longer runs may have left outside its directory.
 void clean_leftovers(const stdfs::path& pod_path, const std::string& uuid) {
   // CNI DEL of each network, then its namespace: from what the pod saved.
@@ -55,8 +72,8 @@ void clean_leftovers(const stdfs::path& pod_path, const std::string& uuid) {
   for (const auto& m : mounts_below(pod_path))
     if (::umount2(m.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
       throw_errno("unmounting " + quote(m));
-  cgroup::PodCgroup cg(cgroup::detect_layout(), cgroup::PodCgroup::relative_path(machine_name_of(pod_path, uuid)));
-  if (!cg.remove()) throw Error("its cgroup " + quote(cg.relative()) + " is still busy");
+  if (auto own = own_cgroup_of(cgroup::detect_layout(), pod_path, uuid); own && !own->first.remove_same(own->second))
+    throw Error("its cgroup " + quote(own->first.relative()) + " is still busy");
   // Left by a crt killed while the pod ran.
   remove_journal_link(pod_path, uuid);
 }
@@ -77,10 +94,10 @@ std::vector<std::string> remove_dead_pod_cgroups(const stdfs::path& state_dir) {
   cgroup::Layout layout = cgroup::detect_layout();
   for (const auto& e : list_pods(state_dir)) {
     if (e.locked) continue;
-    cgroup::PodCgroup cg(layout, cgroup::PodCgroup::relative_path(machine_name_of(e.path, e.uuid)));
-    bool present = false;
-    for (const auto& p : cg.paths()) present = present || stdfs::exists(p);
-    if (present && cg.remove()) removed.push_back(cg.relative());
+    auto own = own_cgroup_of(layout, e.path, e.uuid);
+    if (!own) continue;
+    const auto& [cg, identity] = *own;
+    if (!cg.dirs_of(identity).empty() && cg.remove_same(identity)) removed.push_back(cg.relative());
   }
   return removed;
 }

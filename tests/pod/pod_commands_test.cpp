@@ -20,10 +20,11 @@
 namespace crt::test {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::MatchesRegex;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::Not;
 
 class PodCommandsTest : public PodTest {
  protected:
@@ -561,6 +562,33 @@ TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
   EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), ::testing::IsEmpty()) << "its network was left";
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
   EXPECT_FALSE(std::filesystem::is_symlink(journal_link)) << "the link to its journal was left";
+}
+
+// A pod's name is free again once it exited: a new pod of that name has a
+// cgroup of the same path, which cleaning up after the old one leaves alone.
+TEST_F(PodCommandsTest, RemovingAPodLeavesTheRunningPodOfItsNameAlone) {
+  std::string file = dir_ + "/uuid";
+  std::vector<std::string> old;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(
+        crt({"run", "--net=none", "--pod-name=web", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status,
+        0);
+    old.push_back(wait_uuid(file));
+  }
+  Process named(crt_argv({"run", "--net=none", "--pod-name=web", "--uuid-file-save=" + file + "2", "busybox", "--",
+                          "/bin/sleep", "60"}),
+                {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string web = wait_uuid(file + "2");
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", web}).status, 0);
+  Result r = crt({"rm", old[0]});
+  EXPECT_EQ(r.status, 0) << r.err;
+  r = crt({"gc", "--grace-period=0"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("removed " + old[1]));
+  EXPECT_THAT(r.out, Not(HasSubstr("removed cgroup")));
+  EXPECT_EQ(crt({"status", web}).out.find("state=running"), 0U) << "the running pod of that name was killed";
+  EXPECT_EQ(crt({"stop", web}).status, 0);
+  EXPECT_EQ(named.wait().status, 143);
 }
 
 /// Tests that mount into the host's namespace under their directory: every

@@ -1,11 +1,11 @@
 #include "cgroup/cgroup.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -167,14 +167,55 @@ TEST(PodCgroupFake, CpusetIsFilledFromItsParent) {
   stdfs::path scope = s / "cpuset" / "machine.slice" / "machine-p.scope";
   write_text(s / "cpuset" / "cpuset.cpus", "0-3\n");
   write_text(s / "cpuset" / "cpuset.mems", "0\n");
-  for (const auto& d : {scope.parent_path(), scope}) {
-    write_text(d / "cpuset.cpus", "");
-    write_text(d / "cpuset.mems", "");
-  }
+  write_text(scope.parent_path() / "cpuset.cpus", "");
+  write_text(scope.parent_path() / "cpuset.mems", "");
+  // (The scope's own files are the kernel's, made with it: not here.)
   PodCgroup::create(Layout{{v1(s / "cpuset", "cpuset")}}, "p");
   EXPECT_EQ(read_text(scope.parent_path() / "cpuset.cpus"), "0-3");
-  EXPECT_EQ(read_text(scope / "cpuset.cpus"), "0-3");
-  EXPECT_EQ(read_text(scope / "cpuset.mems"), "0");
+  EXPECT_EQ(read_text(scope.parent_path() / "cpuset.mems"), "0");
+}
+
+/// The inode of a directory, as an identity line names it.
+ino_t inode(const stdfs::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+  return st.st_ino;
+}
+
+TEST(PodCgroupFake, AnEmptyCgroupLeftByAPodOfTheNameIsMadeAnew) {
+  test::Scratch s;
+  stdfs::path scope = s / "memory" / "machine.slice" / "machine-p.scope";
+  stdfs::create_directories(scope / "payload");
+  UniqueFd old(::open(scope.c_str(), O_PATH | O_CLOEXEC));  // its inode stays taken
+  ino_t before = inode(scope);
+  PodCgroup::create(Layout{{v1(s / "memory", "memory")}}, "p");
+  EXPECT_NE(inode(scope), before);
+  EXPECT_FALSE(stdfs::exists(scope / "payload"));
+}
+
+TEST(PodCgroupFake, RemovingByIdentityLeavesALaterPodsCgroupAlone) {
+  test::Scratch s;
+  Layout l{{v1(s / "memory", "memory"), v1(s / "pids", "pids")}};
+  PodCgroup first = PodCgroup::create(l, "p");
+  std::string identity = first.identity();
+  stdfs::path memory = s / "memory" / "machine.slice" / "machine-p.scope";
+  stdfs::path pids = s / "pids" / "machine.slice" / "machine-p.scope";
+  EXPECT_EQ(identity, std::to_string(inode(memory)) + " " + memory.string() + "\n" + std::to_string(inode(pids)) + " " +
+                          pids.string() + "\n");
+  EXPECT_EQ(first.dirs_of(identity), (std::vector<stdfs::path>{memory, pids}));
+  // The first pod's memory cgroup went; a pod of the same name made its own.
+  UniqueFd old(::open(memory.c_str(), O_PATH | O_CLOEXEC));
+  ASSERT_EQ(::rmdir(memory.c_str()), 0);
+  stdfs::create_directories(memory / "payload");
+  EXPECT_EQ(first.dirs_of(identity), std::vector<stdfs::path>{pids});
+  EXPECT_TRUE(first.remove_same(identity));
+  EXPECT_FALSE(stdfs::exists(pids));
+  EXPECT_TRUE(stdfs::exists(memory / "payload")) << "the later pod's cgroup was touched";
+  // A record naming paths that are not the pod's own is not followed.
+  stdfs::path other = s / "memory" / "other";
+  stdfs::create_directories(other);
+  EXPECT_TRUE(first.remove_same(std::to_string(inode(other)) + " " + other.string() + "\n"));
+  EXPECT_TRUE(stdfs::exists(other));
 }
 
 TEST(PodCgroupFake, UnifiedEnablesControllersDownToTheSlice) {
