@@ -162,11 +162,18 @@ void mark(const std::filesystem::path& pod, off_t at, char c) {
 void note_stop_sent(const std::filesystem::path& pod_dir) { mark(pod_dir, kSentAt, 's'); }
 void note_pod_killed(const std::filesystem::path& pod_dir) { mark(pod_dir, kKilledAt, 'k'); }
 
-bool pod_was_killed(const std::filesystem::path& pod_dir) {
+namespace {
+
+bool marked(const std::filesystem::path& pod_dir, off_t at, char c) {
   UniqueFd fd(::open((pod_dir / PodDir::kStopRequestedFile).c_str(), O_RDONLY | O_CLOEXEC));
-  char c = 0;
-  return fd && ::pread(fd.get(), &c, 1, kKilledAt) == 1 && c == 'k';
+  char got = 0;
+  return fd && ::pread(fd.get(), &got, 1, at) == 1 && got == c;
 }
+
+}  // namespace
+
+bool pod_was_killed(const std::filesystem::path& pod_dir) { return marked(pod_dir, kKilledAt, 'k'); }
+bool stop_was_sent(const std::filesystem::path& pod_dir) { return marked(pod_dir, kSentAt, 's'); }
 
 void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout) {
   with_context("stopping pod " + pod.uuid, [&] {

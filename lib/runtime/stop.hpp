@@ -20,5 +20,6 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
 void note_stop_sent(const std::filesystem::path& pod_dir);
 void note_pod_killed(const std::filesystem::path& pod_dir);
 [[nodiscard]] bool pod_was_killed(const std::filesystem::path& pod_dir);
+[[nodiscard]] bool stop_was_sent(const std::filesystem::path& pod_dir);
 
 }  // namespace crt::runtime

@@ -28,6 +28,7 @@
 #include "runtime/output_writer.hpp"
 #include "runtime/pod_journal.hpp"
 #include "runtime/slow_close.hpp"
+#include "runtime/stop.hpp"
 
 namespace crt::runtime {
 
@@ -56,8 +57,10 @@ class Supervisor {
         ev.get(), STDOUT_FILENO, [this] { output_has_room(); },
         [this] {
           // Nobody reads the apps' output any more: stop the pod, as a shell
-          // pipeline's writer would end (unless it has ended: nspawn is reaped).
-          if (!nspawn_reaped_) request_stop(SIGPIPE);
+          // pipeline's writer would end (unless it has ended: nspawn is
+          // reaped). Not a second time: a pipeline's reader that ^C ended
+          // with crt is no reason to kill the pod its stop is under way.
+          if (!nspawn_reaped_ && end_.stop_signal == 0) request_stop(SIGPIPE);
         });
     OutputWriter err(ev.get(), STDERR_FILENO, [this] { output_has_room(); }, {});
     out_ = &out;
@@ -284,6 +287,8 @@ class Supervisor {
   void forward_stop() {
     stop_pending_ = false;
     stop_asked_ = true;
+    // After crt stop's SIGTERM, nspawn would take this one as a kill.
+    if (!opts_.pod_dir.empty() && stop_was_sent(opts_.pod_dir)) return;
     ::kill(opts_.nspawn_pid, SIGTERM);
     if (opts_.on_stop_forwarded) opts_.on_stop_forwarded();
   }

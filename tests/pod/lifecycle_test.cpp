@@ -250,6 +250,28 @@ TEST_F(LifecycleTest, AReaderThatGoesAwayStopsThePodAndCrtCleansUp) {
   EXPECT_THAT(read_file(pod_dir(uuid) + "/status/busybox"), HasSubstr("\"exit_status\":\"TERM\""));
 }
 
+// ^C on `crt run … | cat` ends cat with crt: the reader goes away while the
+// pod stops. That is no second stop request (which would kill the pod):
+// the app ends in order, as it does after crt stop.
+TEST_F(LifecycleTest, AReaderThatGoesAwayDuringTheStopDoesNotKillThePod) {
+  for (const std::string& stop : std::vector<std::string>{
+           "kill -TERM $c;", "'" + crt_bin_ + "' --dir='" + dir_ + "' stop --uuid-file='" + dir_ + "/uuid' &"}) {
+    std::string cmd = "d=$(mktemp -d -p '" + dir_ + "'); mkfifo \"$d/p\"; ";
+    for (const auto& a : crt_argv({"run", "--uuid-file-save=" + dir_ + "/uuid", "busybox", "--", "/bin/sh", "-c",
+                                   "trap \"sleep 0.5; echo stopping; sleep 0.5; echo done; exit 7\" TERM; echo ready; "
+                                   "while :; do sleep 0.1; done"}))
+      cmd += "'" + a + "' ";
+    // The app writes only once its stop began, and then its reader has gone.
+    cmd += ">\"$d/p\" & c=$!; exec 3<\"$d/p\"; read -r line <&3; " + stop + " exec 3<&-; wait $c; echo crt=$?";
+    Result r =
+        run({"bash", "-c", cmd}, {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+    EXPECT_FALSE(r.timed_out);
+    EXPECT_THAT(r.out, HasSubstr("crt=7\n")) << stop << ": " << r.err;
+    std::string uuid = wait_uuid(dir_ + "/uuid");
+    EXPECT_THAT(read_file(pod_dir(uuid) + "/status/busybox"), HasSubstr("\"exit_status\":\"7\"")) << stop;
+  }
+}
+
 TEST_F(LifecycleTest, DebugOutputWhoseReaderGoesAwayLeavesNothingBehind) {
   // crt --debug run … 2>&1 >/dev/null | grep -q …: once nspawn runs, crt's
   // steps go to a pipe nobody reads any more. crt must not die of SIGPIPE
