@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -46,6 +47,7 @@ std::optional<PodDir> PodDir::try_lock(const stdfs::path& state_dir, const std::
   stdfs::path pods = state_dir / "pods";
   stdfs::path dir = pods / state_dir_name(state) / uuid;
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return std::nullopt;  // moved or removed by another meanwhile
   if (fd < 0) throw_errno("opening pod " + quote(uuid));
   FileLock lock = FileLock::try_acquire(UniqueFd(fd), FileLock::Mode::kExclusive);
   if (!lock.valid()) return std::nullopt;

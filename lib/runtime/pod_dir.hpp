@@ -35,7 +35,7 @@ class PodDir {
   static PodDir create(const std::filesystem::path& state_dir, const std::string& uuid);
 
   /// Locks the existing pod directory `uuid` found in `state`'s folder; an
-  /// empty optional if another process holds it.
+  /// empty optional if another process holds it, or has moved or removed it.
   static std::optional<PodDir> try_lock(const std::filesystem::path& state_dir, const std::string& uuid,
                                         PodState state);
 

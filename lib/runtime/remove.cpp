@@ -116,18 +116,23 @@ bool mark(const stdfs::path& state_dir, const PodEntry& e, PodState to) {
 }  // namespace
 
 void remove_pod(const stdfs::path& state_dir, const PodEntry& pod) {
-  with_context("removing pod " + pod.uuid, [&] {
+  if (!try_remove_pod(state_dir, pod)) throw Error("removing pod " + pod.uuid + ": it is in use");
+}
+
+bool try_remove_pod(const stdfs::path& state_dir, const PodEntry& pod) {
+  return with_context("removing pod " + pod.uuid, [&] {
     PodStatus st = pod.status();
     if (st == PodStatus::kRunning) throw Error("it is running; stop it first ('crt stop')");
     if (st == PodStatus::kPreparing || st == PodStatus::kDeleting) throw Error("it is " + std::string(status_name(st)));
     std::optional<PodDir> dir = PodDir::try_lock(state_dir, pod.uuid, pod.dir_state);
-    if (!dir) throw Error("it is in use");
+    if (!dir) return false;
     // In garbage/, locked: "deleting" until it is gone; if that fails, gc
     // tries again later.
     if (pod.dir_state != PodState::kGarbage && pod.dir_state != PodState::kExitedGarbage)
       dir->move_to(pod.dir_state == PodState::kRun ? PodState::kExitedGarbage : PodState::kGarbage);
     clean_leftovers(dir->path(), pod.uuid);
     dir->remove();
+    return true;
   });
 }
 
@@ -171,8 +176,8 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
                (st == PodStatus::kExitedGarbage && older_than(e.path / "gc-marked", opts.grace_period));
     if (!due) continue;
     try {
-      remove_pod(state_dir, e);
-      r.removed.push_back(e.uuid);
+      // One another crt holds (another gc's, say) is theirs to remove.
+      if (try_remove_pod(state_dir, e)) r.removed.push_back(e.uuid);
     } catch (const Error& err) {
       r.failed.push_back(err.what());
     }

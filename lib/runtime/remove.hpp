@@ -13,6 +13,9 @@ namespace crt::runtime {
 /// mounts (deepest first, lazily), processes and cgroups, the journal link
 /// nspawn made. Throws if it is running or being prepared.
 void remove_pod(const std::filesystem::path& state_dir, const PodEntry& pod);
+/// remove_pod(), but false where another process holds the pod (or has
+/// moved or removed it) instead of an error.
+bool try_remove_pod(const std::filesystem::path& state_dir, const PodEntry& pod);
 
 struct GcOptions {
   std::chrono::milliseconds grace_period = std::chrono::minutes(30);    ///< exited pods stay this long

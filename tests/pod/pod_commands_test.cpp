@@ -860,6 +860,20 @@ TEST_F(PodCommandsTest, GcKeepsExitedPodsForTheGracePeriod) {
   EXPECT_THAT(r.out, HasSubstr("removed " + uuid));
 }
 
+// Two gc at once (cron's and a user's, say): each finds pods the other is
+// moving or removing, which is no failure.
+TEST_F(PodCommandsTest, GcsAtOnceBothSucceed) {
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(crt({"run", "--net=none", "busybox", "--", "/bin/true"}).status, 0);
+  std::vector<std::unique_ptr<Process>> gcs;
+  for (int i = 0; i < 3; ++i) gcs.push_back(std::make_unique<Process>(crt_argv({"gc", "--grace-period=0"})));
+  for (auto& p : gcs) {
+    Result r = p->wait();
+    EXPECT_EQ(r.status, 0) << r.err;
+  }
+  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
+    EXPECT_TRUE(pods(state).empty()) << state;
+}
+
 TEST_F(PodCommandsTest, FiftyPodsStartedAndRemovedLeaveNothing) {
   std::vector<std::string> uuids;
   for (int i = 0; i < 50; ++i) {
