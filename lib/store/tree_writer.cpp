@@ -115,9 +115,15 @@ bool TreeWriter::clear(int dir, const std::string& name, bool want_dir, const st
   // A later entry replaces an earlier one of the same name.
   if (::unlinkat(dir, name.c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
     throw_errno("layer entry " + quote(path) + ": replacing what was there");
-  // The cached fd of a replaced directory would point at the old one.
-  dirs_.clear();
-  dir_order_.clear();
+  // The cached fds of a replaced directory and those below it would point
+  // at the old ones; the others stay (`dir`, the caller's, among them).
+  if (S_ISDIR(st.st_mode)) {
+    std::string p = path;
+    while (!p.empty() && p.back() == '/') p.pop_back();
+    auto gone = [&p](const std::string& d) { return d == p || d.starts_with(p + "/"); };
+    std::erase_if(dirs_, [&](const auto& kv) { return gone(kv.first); });
+    std::erase_if(dir_order_, gone);
+  }
   return false;
 }
 

@@ -164,6 +164,21 @@ TEST(ExtractLayerChecks, TheBlobIsCopiedWhileUnpacked) {
   EXPECT_EQ(last, blob.size());
 }
 
+// A tar may hold a name twice (appended with tar -r): the later entry wins,
+// also below the root, and the writer goes on in the same directory.
+TEST(ExtractLayerChecks, ALaterEntryReplacesAnEarlierOneBelowTheRoot) {
+  Scratch s;
+  StringSource src(
+      test::make_layer({test::dir("etc"), test::file("etc/f", "old\n"), test::file("etc/f", "new\n"),
+                        test::file("etc/g", "g\n"), test::dir("etc/d"), test::file("etc/d", "now a file\n"),
+                        test::symlink("etc/g", "f"), test::file("etc/h", "h\n")}));
+  extract_layer(src, s / "t", {});
+  EXPECT_EQ(test::read_text(s / "t" / "etc" / "f"), "new\n");
+  EXPECT_EQ(stdfs::read_symlink(s / "t" / "etc" / "g"), "f");
+  EXPECT_EQ(test::read_text(s / "t" / "etc" / "d"), "now a file\n");
+  EXPECT_EQ(test::read_text(s / "t" / "etc" / "h"), "h\n");
+}
+
 TEST(ExtractLayerChecks, OverlayXattrsAndZeroDevicesAreRefusedOrDropped) {
   Scratch s;
   test::LayerEntry zero;
