@@ -139,10 +139,10 @@ class Store {
   /// Holds the lock of a layer being added.
   [[nodiscard]] FileLock lock_layer(const std::string& diff_id) const;
   void load_config(Image& im) const;
-  /// Unpacks layer `i` of `in` unless its tree and blob are there. `held`:
-  /// the locks of the image's layers so far, by diff_id.
+  /// Unpacks layer `i` of `in` unless its tree and blob are there. `seen`:
+  /// the diff_ids of the image's layers so far.
   LayerBlob add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
-                      std::map<std::string, FileLock>& held, uint64_t& size);
+                      std::set<std::string>& seen, uint64_t& size);
   /// Moves a tree out of trees/ and removes it.
   void drop_tree(const std::string& hex) const;
 

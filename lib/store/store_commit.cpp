@@ -117,16 +117,18 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
 }
 
 LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
-                           std::map<std::string, FileLock>& held, uint64_t& size) {
+                           std::set<std::string>& seen, uint64_t& size) {
   const LayerInput& l = in.layers[i];
   std::string hex = digest_hex(diff_id);
   std::string media = l.media_type;
   // An image may list a layer twice (BuildKit repeats the empty layer): its
-  // lock is taken once, as a second flock through another fd would wait for
-  // ours forever, and its tree is counted once.
-  bool repeat = held.contains(diff_id);
-  // Held until the image is in the index: gc leaves alone what it guards.
-  if (!repeat) held.emplace(diff_id, lock_layer(diff_id));
+  // tree is counted once.
+  bool repeat = !seen.insert(diff_id).second;
+  // One crt unpacks a layer, the others wait for its tree. Held for this
+  // layer alone: two images of the same layers in another order would
+  // otherwise each hold one the other waits for. (gc and image rm, which
+  // remove trees, wait for the store's lock this commit holds shared.)
+  FileLock layer_lock = lock_layer(diff_id);
   stdfs::path tree = tree_path(diff_id);
   bool have_tree = stdfs::exists(tree);
   bool have_blob = !l.digest.empty() && blobs_.has(l.digest);
@@ -190,8 +192,9 @@ Image Store::commit_image(const ImageInput& in, Progress& progress) {
                 std::to_string(in.layers.size()));
   if (im.layers.empty()) throw Error("the image has no layers");
   im.created = config.value("created", "");
-  std::map<std::string, FileLock> held;
-  for (size_t i = 0; i < in.layers.size(); ++i) im.blobs.push_back(add_layer(in, i, im.layers[i], progress, held, im.size));
+  std::set<std::string> seen;
+  for (size_t i = 0; i < in.layers.size(); ++i)
+    im.blobs.push_back(add_layer(in, i, im.layers[i], progress, seen, im.size));
   blobs_.put(im.id, in.config);
   std::string manifest = in.manifest;
   if (manifest.empty())

@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "../support/oci_builder.hpp"
 #include "common/error.hpp"
@@ -282,6 +285,66 @@ TEST_F(ImageStore, AnImportAskedToStopLeavesNothing) {
   in.cancelled = {};
   store_.commit_image(in, none);
   EXPECT_EQ(trees(), Strings{digest.substr(7)}) << "the next import completes";
+}
+
+// Two imports of images with the same layers in another order, at once:
+// each unpacks its first layer while the other unpacks its own; neither
+// waits for a layer the other holds while it holds one the other waits for.
+TEST_F(ImageStore, ImagesOfTheSameLayersInAnotherOrderImportAtOnce) {
+  std::vector<std::string> layers = {base_, other_};
+  std::vector<std::string> digests;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    digests.push_back(test::digest_of(layers[i]));
+    test::write_text(s_ / ("layer" + std::to_string(i)), layers[i]);
+  }
+  std::vector<std::string> diff_ids = {test::digest_of(test::decompress(base_)), test::digest_of(other_)};
+  std::mutex m;
+  std::condition_variable cv;
+  int first_opened = 0;
+  auto input = [&](std::vector<size_t> order, const std::string& name) {
+    ImageInput in;
+    json ids = json::array();
+    for (size_t i : order) ids.push_back(diff_ids[i]);
+    in.config = json{{"rootfs", {{"type", "layers"}, {"diff_ids", ids}}}}.dump();
+    for (size_t n = 0; n < order.size(); ++n) {
+      size_t i = order[n];
+      const char* media =
+          i == 0 ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar";
+      in.layers.push_back({media, digests[i], static_cast<int64_t>(layers[i].size()), [&, i, n] {
+                             if (n == 0) {  // both hold their first layer's lock
+                               std::unique_lock l(m);
+                               ++first_opened;
+                               cv.notify_all();
+                               cv.wait_for(l, std::chrono::seconds(5), [&] { return first_opened == 2; });
+                             }
+                             return std::unique_ptr<ByteSource>(
+                                 std::make_unique<FileSource>(s_ / ("layer" + std::to_string(i))));
+                           }});
+    }
+    in.names.push_back(parse_reference(name));
+    return in;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  auto commit = [&](ImageInput in, std::string& error) {
+    try {
+      Store store(s_ / "state");
+      store.set_lock_wait({{}, [&] { return std::chrono::steady_clock::now() > deadline; }});
+      Progress none;
+      store.commit_image(in, none);
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  };
+  std::string error1, error2;
+  std::thread t1(commit, input({0, 1}, "ab:1"), std::ref(error1));
+  std::thread t2(commit, input({1, 0}, "ba:1"), std::ref(error2));
+  t1.join();
+  t2.join();
+  EXPECT_EQ(error1, "");
+  EXPECT_EQ(error2, "");
+  EXPECT_TRUE(store_.find("ab:1"));
+  EXPECT_TRUE(store_.find("ba:1"));
+  EXPECT_EQ(trees().size(), 2u);
 }
 
 TEST_F(ImageStore, BlobWriterResumesWhatWasWritten) {
