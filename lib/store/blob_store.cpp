@@ -82,6 +82,11 @@ BlobWriter::~BlobWriter() {
 }
 
 void BlobWriter::write(const void* data, size_t n) {
+  // A source that sends on (a broken or hostile registry) must not fill the disk.
+  if (size_ >= 0 && offset_ + n > static_cast<uint64_t>(size_)) {
+    restart();
+    throw Error("blob " + digest_ + " is corrupt: more than its " + std::to_string(size_) + " bytes came");
+  }
   const char* p = static_cast<const char*>(data);
   hash_.update(p, n);
   offset_ += n;

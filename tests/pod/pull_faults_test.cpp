@@ -124,6 +124,21 @@ TEST_F(FaultTest, ACorruptBlobIsRefusedAndLeavesNoImage) {
   EXPECT_TRUE(store_entries("tmp").empty()) << "no empty partial download is left";
 }
 
+// A registry that sends on past a blob's size does not fill the disk: the
+// pull stops at the size the manifest gave.
+TEST_F(FaultTest, ABlobLongerThanItsSizeIsCutOffAndRefused) {
+  auto stub = front([&](const HttpStub::Request&, int) {
+    return HttpStub::Response{200, {}, big_ + std::string(4 << 20, 'x'), -1, {}};
+  });
+  std::string host = "127.0.0.1:" + std::to_string(stub->port());
+  Result r = crt({"image", "pull", "--insecure-registry", host, host + "/test/app:v1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("blob " + big_digest_ + " is corrupt: more than its " + std::to_string(big_.size()) +
+                               " bytes came"));
+  EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("test/app")));
+  EXPECT_TRUE(store_entries("tmp").empty()) << "nothing of it is left to resume";
+}
+
 TEST_F(FaultTest, APullKilledMidwayResumesWithoutFetchingFinishedBlobsAgain) {
   auto stub = front([&](const HttpStub::Request& r, int nth) {
     if (nth == 1) return HttpStub::Response{200, {}, big_, static_cast<long>(big_.size() / 3), std::chrono::seconds(30)};

@@ -389,5 +389,24 @@ TEST_F(ImageStore, BlobWriterStoresOrForgetsWhatWasWrittenWhole) {
   EXPECT_FALSE(stdfs::exists(partial));
 }
 
+TEST_F(ImageStore, BlobWriterRefusesMoreThanTheBlobsSize) {
+  std::string data(1000, 'q');
+  std::string digest = test::digest_of(data);
+  stdfs::path partial = store_.root() / "tmp" / ("blob-" + digest.substr(7) + ".partial");
+  {
+    BlobWriter w(store_.blobs(), digest, static_cast<int64_t>(data.size()));
+    w.write(data.data(), 600);
+    try {
+      w.write(data.data(), 600);
+      ADD_FAILURE() << "more than the blob's size was written";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("more than its 1000 bytes came"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(w.offset(), 0u);
+  }
+  EXPECT_FALSE(stdfs::exists(partial)) << "nothing to resume is kept";
+  EXPECT_FALSE(store_.blobs().has(digest));
+}
+
 }  // namespace
 }  // namespace crt::store
