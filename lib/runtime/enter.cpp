@@ -293,7 +293,7 @@ int relay_terminal(int master, pid_t command) {
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(0, buf, sizeof buf);
       if (n > 0 && !write_all(master, buf, static_cast<size_t>(n))) break;
-      if (n <= 0 && errno != EINTR) fds[0].fd = -1;  // crt's terminal is gone: the command goes on
+      if (n == 0 || (n < 0 && errno != EINTR)) fds[0].fd = -1;  // crt's terminal is gone: the command goes on
     }
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(master, buf, sizeof buf);
