@@ -209,10 +209,17 @@ PortMapping resolve_port(const PortSpec& spec, const std::vector<std::string>& e
 }
 
 void check_ports_unique(const std::vector<PortMapping>& ports) {
-  std::set<std::pair<uint16_t, std::string>> seen;
-  for (const auto& p : ports)
-    if (!seen.insert({p.host_port, p.protocol}).second)
-      throw Error("--port: host port " + std::to_string(p.host_port) + "/" + p.protocol + " is given twice");
+  // One host port on two of the host's addresses is two ports; on all of
+  // them (no HOSTIP) it is every address's.
+  for (size_t i = 0; i < ports.size(); ++i)
+    for (size_t j = 0; j < i; ++j) {
+      const PortMapping& a = ports[i];
+      const PortMapping& b = ports[j];
+      if (a.host_port == b.host_port && a.protocol == b.protocol &&
+          (a.host_ip.empty() || b.host_ip.empty() || a.host_ip == b.host_ip))
+        throw Error("--port: host port " + std::to_string(a.host_port) + "/" + a.protocol +
+                    (a.host_ip == b.host_ip && !a.host_ip.empty() ? " on " + a.host_ip : "") + " is given twice");
+    }
 }
 
 DnsConfig make_dns_config(const std::vector<std::string>& servers, const std::vector<std::string>& search,

@@ -122,6 +122,18 @@ TEST_F(NetworkTest, ServerIsReachedAtItsAddressAndThroughAHostPortOnLoopback) {
   EXPECT_FALSE(crt::json_text::parse(crt({"inspect", "--format=json", uuid}).out)["network"].contains("addresses"));
 }
 
+TEST_F(NetworkTest, OneHostPortOnTwoOfTheHostsAddresses) {
+  int port = free_port();
+  std::unique_ptr<Process> p;
+  std::string uuid = start_server(
+      p, {"--port=127.0.0.1:" + std::to_string(port) + ":80", "--port=127.0.0.2:" + std::to_string(port) + ":80"},
+      "srv");
+  ASSERT_FALSE(uuid.empty());
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from srv"));
+  EXPECT_THAT(http_get("127.0.0.2", port), HasSubstr("hello from srv"));
+  stop(p);
+}
+
 TEST_F(NetworkTest, TwoPodsReachEachOtherOnTheDefaultNetwork) {
   std::unique_ptr<Process> p;
   std::string uuid = start_server(p, {}, "one");

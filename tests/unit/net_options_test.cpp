@@ -120,6 +120,16 @@ TEST(ResolvePort, DuplicateHostPorts) {
   EXPECT_NO_THROW(check_ports_unique({{"", 80, 80, "tcp"}, {"", 80, 80, "udp"}}));
   EXPECT_EQ(error_of([] { check_ports_unique({{"", 80, 80, "tcp"}, {"", 80, 81, "tcp"}}); }),
             "--port: host port 80/tcp is given twice");
+  EXPECT_NO_THROW(check_ports_unique({{"127.0.0.1", 80, 80, "tcp"}, {"127.0.0.2", 80, 81, "tcp"}}))
+      << "one port on two of the host's addresses";
+  EXPECT_EQ(error_of([] {
+              check_ports_unique({{"127.0.0.1", 80, 80, "tcp"}, {"", 80, 81, "tcp"}});
+            }),
+            "--port: host port 80/tcp is given twice");
+  EXPECT_EQ(error_of([] {
+              check_ports_unique({{"127.0.0.1", 80, 80, "tcp"}, {"127.0.0.1", 80, 81, "tcp"}});
+            }),
+            "--port: host port 80/tcp on 127.0.0.1 is given twice");
 }
 
 TEST(Dns, Validation) {
