@@ -9,6 +9,7 @@
 #include "cgroup/cgroup.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "runtime/pod_dir.hpp"
 
 namespace crt::runtime {
 
@@ -84,9 +85,17 @@ const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& n
   throw Error("the pod has no app " + quote(name));
 }
 
-std::optional<pid_t> app_main_pid(const pod::PodManifest& m, const std::string& app) {
-  return app_main_pid(cgroup::PodCgroup(cgroup::detect_layout(), cgroup::PodCgroup::relative_path(m.machine_name())),
-                      app);
+std::optional<pid_t> app_main_pid(const std::filesystem::path& pod_dir, const pod::PodManifest& m,
+                                  const std::string& app) {
+  // Recorded where crt run runs in a unit of the host's systemd (crt@.service,
+  // --detach); a pod of an older crt ran in its machine's scope.
+  std::string relative = cgroup::PodCgroup::relative_path(m.machine_name());
+  try {
+    std::string text = fs::read_file(pod_dir / PodDir::kCgroupFile);
+    if (size_t nl = text.find('\n'); nl != std::string::npos && nl > 0) relative = text.substr(0, nl);
+  } catch (const Error&) {
+  }
+  return app_main_pid(cgroup::PodCgroup(cgroup::detect_layout(), relative), app);
 }
 
 std::optional<pid_t> app_main_pid(const cgroup::PodCgroup& cg, const std::string& app) {

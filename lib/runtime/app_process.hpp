@@ -13,9 +13,11 @@
 
 namespace crt::runtime {
 
-/// The host PID of an app's main process in a running pod: the process of
-/// the app's service cgroup whose parent is outside it (the pod's systemd).
-std::optional<pid_t> app_main_pid(const pod::PodManifest& m, const std::string& app);
+/// The host PID of an app's main process in the running pod of directory
+/// `pod_dir`: the process of the app's service cgroup whose parent is
+/// outside it (the pod's systemd).
+std::optional<pid_t> app_main_pid(const std::filesystem::path& pod_dir, const pod::PodManifest& m,
+                                  const std::string& app);
 /// The same, in the pod's cgroup `pod` (wherever the pod runs: in a scope
 /// of machine.slice, or under the host unit crt runs in).
 std::optional<pid_t> app_main_pid(const cgroup::PodCgroup& pod, const std::string& app);

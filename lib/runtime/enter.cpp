@@ -311,7 +311,7 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
   PodInfo info = pod_info(pod);
   if (!info.manifest) throw Error("it has no manifest");
   const pod::AppManifest& app = pick_app(*info.manifest, app_name);
-  std::optional<pid_t> pid = app_main_pid(*info.manifest, app.name);
+  std::optional<pid_t> pid = app_main_pid(pod.path, *info.manifest, app.name);
   if (!pid) throw Error("app " + quote(app.name) + " is not running");
   std::string proc = "/proc/" + std::to_string(*pid);
 

@@ -191,7 +191,8 @@ json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppM
   a["image"] = app.image.name;
   a["unit"] = unit_text(read_or_empty(pod.path / "overlay/stage1/upper/etc/systemd/system" / (app.name + ".service")),
                         show_env);
-  std::optional<pid_t> main_pid = pod.status() == PodStatus::kRunning ? app_main_pid(m, app.name) : std::nullopt;
+  std::optional<pid_t> main_pid =
+      pod.status() == PodStatus::kRunning ? app_main_pid(pod.path, m, app.name) : std::nullopt;
   a["running"] = main_pid.has_value();
   if (!main_pid) return a;
   const pid_t pid = main_pid.value();

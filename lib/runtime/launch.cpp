@@ -528,8 +528,10 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     }
     ~CgroupCleanup() { now(); }
   } cg_cleanup{cg};
-  // The host's systemd cleans up after its own; crt, after what it made.
-  fs::write_file_atomic(pod.cgroup_file(), host.systemd ? "" : cg.identity(), 0644, fs::Durability::kCached);
+  // Where the pod runs, for crt enter and inspect; and what crt made, to
+  // clean up after (the host's systemd cleans up after its own).
+  fs::write_file_atomic(pod.cgroup_file(), cg.relative() + "\n" + (host.systemd ? "" : cg.identity()), 0644,
+                        fs::Durability::kCached);
   trace("created cgroup " + cg.relative());
 
   if (!m.ports.empty()) {

@@ -64,7 +64,8 @@ class PodDir {
   /// tmpfs at mount::kPodEtc in stage1, seen only while the pod is mounted.
   [[nodiscard]] std::filesystem::path etc_dir() const { return stage1_rootfs() / "crt" / "etc"; }
   [[nodiscard]] std::filesystem::path pid_file() const { return path_ / "pid"; }
-  /// The identity of the cgroup crt made for the pod (cgroup::PodCgroup::identity()),
+  /// The pod's cgroup (cgroup::PodCgroup::relative()) on its first line;
+  /// then the identity of the one crt made (cgroup::PodCgroup::identity()),
   /// so that cleaning up after it never touches a later pod's of the same name.
   [[nodiscard]] std::filesystem::path cgroup_file() const { return path_ / kCgroupFile; }
   static constexpr const char* kCgroupFile = "cgroup";

@@ -50,17 +50,16 @@ std::string machine_name_of(const stdfs::path& pod_path, const std::string& uuid
 /// never had one of crt's making. A later pod of the same name has the same
 /// paths: only the identity tells them apart.
 std::optional<std::pair<cgroup::PodCgroup, std::string>> own_cgroup_of(const cgroup::Layout& layout,
-                                                                       const stdfs::path& pod_path,
-                                                                       const std::string& uuid) {
-  std::string identity;
+                                                                       const stdfs::path& pod_path) {
+  std::string text;
   try {
-    identity = fs::read_file(pod_path / PodDir::kCgroupFile);
+    text = fs::read_file(pod_path / PodDir::kCgroupFile);
   } catch (const Error&) {
     return std::nullopt;
   }
-  if (identity.empty()) return std::nullopt;
-  return std::pair{cgroup::PodCgroup(layout, cgroup::PodCgroup::relative_path(machine_name_of(pod_path, uuid))),
-                   identity};
+  size_t nl = text.find('\n');
+  if (nl == std::string::npos || nl + 1 == text.size()) return std::nullopt;
+  return std::pair{cgroup::PodCgroup(layout, text.substr(0, nl)), text.substr(nl + 1)};
 }
 
 /// Everything a pod that no longer runs may have left outside its directory.
@@ -72,7 +71,7 @@ void clean_leftovers(const stdfs::path& pod_path, const std::string& uuid) {
   for (const auto& m : mounts_below(pod_path))
     if (::umount2(m.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
       throw_errno("unmounting " + quote(m));
-  if (auto own = own_cgroup_of(cgroup::detect_layout(), pod_path, uuid); own && !own->first.remove_same(own->second))
+  if (auto own = own_cgroup_of(cgroup::detect_layout(), pod_path); own && !own->first.remove_same(own->second))
     throw Error("its cgroup " + quote(own->first.relative()) + " is still busy");
   // Left by a crt killed while the pod ran.
   remove_journal_link(pod_path, uuid);
@@ -94,7 +93,7 @@ std::vector<std::string> remove_dead_pod_cgroups(const stdfs::path& state_dir) {
   cgroup::Layout layout = cgroup::detect_layout();
   for (const auto& e : list_pods(state_dir)) {
     if (e.locked) continue;
-    auto own = own_cgroup_of(layout, e.path, e.uuid);
+    auto own = own_cgroup_of(layout, e.path);
     if (!own) continue;
     const auto& [cg, identity] = *own;
     if (!cg.dirs_of(identity).empty() && cg.remove_same(identity)) removed.push_back(cg.relative());

@@ -172,6 +172,8 @@ TEST(Machines, DetachedPodIsATransientServiceAndTerminates) {
   EXPECT_EQ(host->sh("machinectl show crt-" + uuid + " -p Unit --value").out, unit + "\n");
   EXPECT_EQ(host->sh("machinectl show crt-" + uuid + " -p Service --value").out, "crt\n");
   EXPECT_TRUE(eventually("journalctl -M crt-" + uuid + " -t busybox --no-pager", "detached-up"));
+  r = host->sh("crt enter " + uuid + " -- /bin/echo entered");
+  EXPECT_EQ(r.out, "entered\n") << r.err;
   host->sh("machinectl terminate crt-" + uuid);
   EXPECT_TRUE(eventually("systemctl is-active " + unit, "failed") ||
               eventually("systemctl is-active " + unit, "inactive"));
@@ -306,6 +308,11 @@ TEST(Template, StopSendsSigtermAndExitStatusReachesTheUnit) {
   std::string uuid = m.substr(4);
   EXPECT_EQ(host->sh("machinectl show " + m + " -p Service --value").out, "crt\n");
   EXPECT_TRUE(eventually("journalctl -M " + m + " -t busybox --no-pager", "tmpl-up"));
+  // The pod runs under the unit's cgroup, not a scope of its own: crt enter
+  // and crt inspect find its app there.
+  r = host->sh("crt enter " + uuid + " -- /bin/echo entered");
+  EXPECT_EQ(r.out, "entered\n") << r.err;
+  EXPECT_THAT(host->sh("crt inspect --format=json " + uuid).out, HasSubstr("\"running\": true"));
   r = host->sh("systemctl stop crt@busybox.service; systemctl show crt@busybox.service -p Result -p ExecMainStatus", 60s);
   EXPECT_THAT(r.out, HasSubstr("Result=exit-code"));
   EXPECT_THAT(r.out, HasSubstr("ExecMainStatus=3"));
