@@ -101,6 +101,19 @@ bool is_pods_nspawn(pid_t pid, const std::string& uuid) {
   return cmdline.find("systemd-nspawn") != std::string::npos && cmdline.find("--uuid=" + uuid) != std::string::npos;
 }
 
+/// Waits until the pod's nspawn runs (a pod still starting, mounting or
+/// setting up its network, has none yet; nor has one whose nspawn has not
+/// executed yet) or the pod has exited. Its PID, or -1 once it has exited
+/// or after `timeout`.
+pid_t wait_nspawn(const PodEntry& pod, std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pid_t pid = read_pid(pod.path); pid > 0 && is_pods_nspawn(pid, pod.uuid)) return pid;
+    if (has_exited(pod.path) || std::chrono::steady_clock::now() >= until) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 bool send_signal(const UniqueFd& process, int sig) {
   return process.valid() && ::syscall(SYS_pidfd_send_signal, process.get(), sig, nullptr, 0) == 0;
 }
@@ -189,6 +202,12 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
         return;
       default:
         throw Error("it is " + std::string(status_name(pod.status())) + ", not running");
+    }
+    // Also before the claim below: crt run removes an earlier start's
+    // stop-requested file before it starts nspawn.
+    if (wait_nspawn(pod, force ? std::chrono::milliseconds(10000) : timeout) < 0) {
+      if (has_exited(pod.path)) return;
+      throw Error("it is locked but its systemd-nspawn is not running");
     }
     // On a systemd host the pod is a machine: machined stops it the way
     // machinectl does, whoever started it (a terminal, crt@.service, …).

@@ -523,6 +523,17 @@ TEST_F(PodCommandsTest, StoppingAStoppedPodSucceedsAndAnUnstartedOneIsRefused) {
   EXPECT_EQ(pods("prepared"), std::vector<std::string>{prepared});
 }
 
+// crt stop as soon as the pod's UUID is known: the pod is still mounting
+// and has no nspawn yet. crt stop waits for it, and the pod stops.
+TEST_F(PodCommandsTest, StoppingAPodThatIsStillStartingStopsIt) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), detached());
+  std::string uuid = wait_uuid(file);
+  Result r = crt({"stop", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(p.wait().status, 143);
+}
+
 TEST_F(PodCommandsTest, RemoveRefusesARunningPodAndCleansAnExitedOne) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), detached());
