@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <random>
@@ -85,30 +86,88 @@ void make_dirs(const stdfs::path& path, mode_t mode) {
 
 namespace {
 
+/// The names in directory `fd`, but "." and "..".
+std::vector<std::string> list_names(int fd, const std::string& shown) {
+  DIR* d = ::fdopendir(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (d == nullptr) throw_errno("listing " + quote(shown));
+  ::rewinddir(d);
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(std::move(n));
+  }
+  ::closedir(d);
+  return names;
+}
+
+/// Removes `name` in `dir_fd` and everything below it, on device `dev`
+/// alone. Two descriptors at most, however deep the tree (one each level
+/// would run out where a tree is deeper than the open-file limit): it goes
+/// down by name and back up by "..", keeping the names still to do.
 void remove_at(int dir_fd, const std::string& name, dev_t dev, const std::string& shown) {
   struct stat st {};
   if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno == ENOENT) return;
     throw_errno("inspecting " + quote(shown));
   }
-  if (S_ISDIR(st.st_mode)) {
-    if (st.st_dev != dev) throw Error(quote(shown) + " is a mount point; refusing to remove it");
-    int raw = ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (raw < 0) throw_errno("opening " + quote(shown));
-    UniqueFd sub(raw);
-    DIR* d = ::fdopendir(::dup(sub.get()));
-    if (d == nullptr) throw_errno("listing " + quote(shown));
-    std::vector<std::string> names;
-    while (struct dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(std::move(n));
+  if (!S_ISDIR(st.st_mode)) {
+    if (::unlinkat(dir_fd, name.c_str(), 0) < 0 && errno != ENOENT) throw_errno("removing " + quote(shown));
+    return;
+  }
+  struct Level {
+    std::string name;                  ///< in the level above
+    std::vector<std::string> subdirs;  ///< still to remove in it
+  };
+  std::vector<Level> levels;  // from `name` down to the directory open in `cur`
+  std::string path = shown;   // of `cur`, for messages
+  UniqueFd cur;
+  auto enter = [&](int parent, const std::string& n) {
+    struct stat s {};
+    int raw = ::openat(parent, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (raw < 0) throw_errno("opening " + quote(path));
+    cur = UniqueFd(raw);
+    if (::fstat(cur.get(), &s) < 0) throw_errno("inspecting " + quote(path));
+    if (s.st_dev != dev) throw Error(quote(path) + " is a mount point; refusing to remove it");
+    Level l{n, {}};
+    // Its files go now; its directories one by one, each emptied first.
+    for (auto& e : list_names(cur.get(), path)) {
+      struct stat es {};
+      if (::fstatat(cur.get(), e.c_str(), &es, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT) continue;
+        throw_errno("inspecting " + quote(path + "/" + e));
+      }
+      if (S_ISDIR(es.st_mode))
+        l.subdirs.push_back(std::move(e));
+      else if (::unlinkat(cur.get(), e.c_str(), 0) < 0 && errno != ENOENT)
+        throw_errno("removing " + quote(path + "/" + e));
     }
-    ::closedir(d);
-    for (const auto& n : names) remove_at(sub.get(), n, dev, shown + "/" + n);
-    if (::unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT)
-      throw_errno("removing " + quote(shown));
-  } else if (::unlinkat(dir_fd, name.c_str(), 0) < 0 && errno != ENOENT) {
-    throw_errno("removing " + quote(shown));
+    levels.push_back(std::move(l));
+  };
+  enter(dir_fd, name);
+  while (!levels.empty()) {
+    Level& l = levels.back();
+    if (!l.subdirs.empty()) {
+      std::string sub = std::move(l.subdirs.back());
+      l.subdirs.pop_back();
+      path += "/" + sub;
+      enter(cur.get(), sub);
+      continue;
+    }
+    // Empty: up, and removed there.
+    std::string done = std::move(l.name);
+    levels.pop_back();
+    int up = dir_fd;
+    UniqueFd parent;
+    if (!levels.empty()) {
+      int raw = ::openat(cur.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (raw < 0) throw_errno("opening the directory above " + quote(path));
+      parent = UniqueFd(raw);
+      up = parent.get();
+    }
+    if (::unlinkat(up, done.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT) throw_errno("removing " + quote(path));
+    cur = std::move(parent);
+    path.resize(path.size() - std::min(path.size(), done.size() + 1));
+    if (levels.empty()) break;
   }
 }
 

@@ -1,14 +1,15 @@
 #include "common/fs.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "common/error.hpp"
 #include "test_support.hpp"
@@ -58,6 +59,65 @@ TEST(Fs, RemoveTreeRemovesNestedContentButNotSymlinkTargets) {
   remove_tree(s / "t");
   EXPECT_FALSE(std::filesystem::exists(s / "t"));
   EXPECT_EQ(read_text(s / "keep" / "precious"), "x");
+}
+
+// A tree deeper than the open-file limit (a hostile layer's, say) is
+// removed all the same; so is a wide one, and a file or empty directory.
+TEST(Fs, RemoveTreeRemovesATreeDeeperThanTheOpenFileLimit) {
+  Scratch s;
+  int top = ::open(s.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(top, 0);
+  ASSERT_EQ(::mkdirat(top, "t", 0755), 0);
+  int fd = ::openat(top, "t", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(::mkdirat(fd, "d", 0755), 0);
+    int f = ::openat(fd, "f", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    ::close(f);
+    ASSERT_EQ(::mkdirat(fd, "e", 0755), 0);
+    int next = ::openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ::close(fd);
+    fd = next;
+  }
+  ::close(fd);
+  ::close(top);
+  for (int i = 0; i < 50; ++i) write_text(s / "t" / "wide" / std::to_string(i) / "f", "x");
+  struct rlimit was {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &was), 0);
+  struct rlimit low = was;
+  low.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::string error;
+  try {
+    remove_tree(s / "t");
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  ::setrlimit(RLIMIT_NOFILE, &was);
+  EXPECT_EQ(error, "");
+  EXPECT_FALSE(std::filesystem::exists(s / "t"));
+  write_text(s / "file", "x");
+  remove_tree(s / "file");
+  std::filesystem::create_directory(s / "empty");
+  remove_tree(s / "empty");
+  EXPECT_TRUE(list_dir(s.path()).empty());
+}
+
+TEST(Fs, RemoveTreeRefusesToGoIntoAMountPoint) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+  Scratch s;
+  write_text(s / "t" / "a" / "f", "x");
+  std::filesystem::create_directories(s / "t" / "a" / "m");
+  ASSERT_EQ(::mount("tmpfs", (s / "t" / "a" / "m").c_str(), "tmpfs", 0, nullptr), 0);
+  write_text(s / "t" / "a" / "m" / "precious", "x");
+  std::string error;
+  try {
+    remove_tree(s / "t");
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  EXPECT_EQ(error, "'" + (s / "t" / "a" / "m").string() + "' is a mount point; refusing to remove it");
+  EXPECT_EQ(read_text(s / "t" / "a" / "m" / "precious"), "x");
+  ::umount2((s / "t" / "a" / "m").c_str(), MNT_DETACH);
 }
 
 TEST(Fs, RemoveTreeOfMissingPathIsFine) {
