@@ -190,7 +190,14 @@ void Store::drop_tree(const std::string& hex) const {
   stdfs::path t = root_ / "trees" / hex;
   // Renamed first, so a half-removed tree is never mistaken for a layer.
   stdfs::path doomed = root_ / "tmp" / ("rm-" + hex);
-  if (::rename(t.c_str(), doomed.c_str()) == 0) fs::remove_tree(doomed);
+  if (::rename(t.c_str(), doomed.c_str()) < 0) {
+    if (errno == ENOENT) return;
+    // What a removal of the same tree that was interrupted left.
+    if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("removing layer tree " + quote(t.string()));
+    fs::remove_tree(doomed);
+    if (::rename(t.c_str(), doomed.c_str()) < 0) throw_errno("removing layer tree " + quote(t.string()));
+  }
+  fs::remove_tree(doomed);
 }
 
 Image Store::remove(std::string_view ref, const PinnedLayers& pinned) {

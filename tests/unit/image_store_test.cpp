@@ -254,6 +254,19 @@ TEST_F(ImageStore, GcRemovesWhatNoImageUses) {
   EXPECT_EQ(left.size(), 3u) << "b's manifest, configuration and layer";
 }
 
+// A removal of a tree that was interrupted left part of it in tmp/ under
+// the name the next removal of that tree moves it to.
+TEST_F(ImageStore, RemovingATreeGoesOnPastAnInterruptedRemovalOfIt) {
+  test::OciLayout lay(s_ / "layout");
+  lay.write_index({{lay.add_image({other_}), "a"}});
+  std::vector<Image> images = import(lay.dir());
+  std::string hex = images[0].layers[0].substr(7);
+  test::write_text(store_.root() / "tmp" / ("rm-" + hex) / "etc" / "half", "x");
+  store_.remove("layout:a");
+  EXPECT_TRUE(trees().empty());
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+}
+
 TEST_F(ImageStore, AnImportAskedToStopLeavesNothing) {
   std::vector<test::LayerEntry> files;
   for (int i = 0; i < 8; ++i)
