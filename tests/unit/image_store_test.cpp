@@ -174,6 +174,34 @@ TEST_F(ImageStore, DockerArchive) {
   EXPECT_EQ(test::read_text(store_.tree_path(images[0].layers[1]) / "app"), "app\n");
 }
 
+// Newer docker names each layer blobs/sha256/HEX, its digest, and gives no
+// media type: imported again, the layer is in the store already, and its
+// media type is its blob's.
+TEST_F(ImageStore, DockerArchiveOfLayersNamedByDigestImportsAgain) {
+  Scratch d;
+  std::string l1 = test::decompress(base_);
+  json config = {
+      {"architecture", "amd64"},
+      {"os", "linux"},
+      {"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(l1), test::digest_of(test::decompress(app_))}}}}};
+  std::string c = config.dump();
+  std::string b1 = "blobs/sha256/" + test::digest_of(l1).substr(7);
+  std::string b2 = "blobs/sha256/" + test::digest_of(app_).substr(7);  // zstd
+  json manifest = json::array({{{"Config", "blobs/sha256/" + test::digest_of(c).substr(7)},
+                                {"RepoTags", {"example.org/new:1"}},
+                                {"Layers", {b1, b2}}}});
+  test::write_tar(d / "saved.tar",
+                  {test::tar_file("manifest.json", manifest.dump()), test::tar_file(b1, l1), test::tar_file(b2, app_),
+                   test::tar_file("blobs/sha256/" + test::digest_of(c).substr(7), c)});
+  std::vector<Image> first = import(d / "saved.tar");
+  std::vector<Image> again = import(d / "saved.tar");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, first[0].id);
+  EXPECT_EQ(again[0].blobs[0].media_type, "application/vnd.oci.image.layer.v1.tar");
+  EXPECT_EQ(again[0].blobs[1].media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
+  EXPECT_EQ(again[0].manifest, first[0].manifest);
+}
+
 TEST_F(ImageStore, FormatsAreRecognized) {
   test::OciLayout lay(s_ / "layout");
   lay.write_index({{lay.add_image({base_}), "a"}});
