@@ -85,6 +85,14 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
   argv.push_back(uuid);
   s.exec_start.push_back({crt, argv});
   dbus::SystemdManager sm(bus);
+  // An earlier detached start of this pod that failed left its service
+  // failed (for systemctl status to say why): forgotten now, or the new
+  // one could not be made.
+  try {
+    sm.reset_failed_unit(unit);
+  } catch (const Error&) {
+    // None: the usual case.
+  }
   std::string result;
   try {
     result = sm.start_transient_service(s, std::chrono::minutes(3), check_interrupted);
