@@ -585,7 +585,15 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
       ::waitpid(pid, nullptr, 0);
       throw;
     }
-    if (::write(gate.get(), "x", 1) != 1) throw_errno("starting systemd-nspawn");
+    if (::write(gate.get(), "x", 1) != 1) {
+      // The child gave up before its gate (spawn()): say why, and reap it.
+      int err = errno;
+      int st = 0;
+      crt_death.reset();
+      if (::waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 126)
+        throw Error("starting systemd-nspawn: its process could not join the pod's cgroup " + quote(cg.relative()));
+      throw_errno(err, "starting systemd-nspawn");
+    }
     gate = UniqueFd();
     if (machine.needs_scope())
       trace("moved systemd-nspawn into scope " + cgroup::PodCgroup::scope_name(m.machine_name()));
