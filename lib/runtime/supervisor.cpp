@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -28,6 +29,7 @@
 #include "runtime/output_writer.hpp"
 #include "runtime/pod_journal.hpp"
 #include "runtime/slow_close.hpp"
+#include "runtime/spawn.hpp"
 #include "runtime/stop.hpp"
 
 namespace crt::runtime {
@@ -176,6 +178,7 @@ class Supervisor {
     NspawnNotice notice = parse_nspawn_notice(std::string_view(buf, static_cast<size_t>(n)));
     if (notice.leader && s->leader_ <= 0) {
       s->leader_ = *notice.leader;
+      s->leader_fd_ = open_pidfd(s->leader_);
       if (s->relay_ != nullptr) s->relay_->set_pod_leader(*notice.leader);
       if (s->opts_.on_leader) s->opts_.on_leader(*notice.leader);
     }
@@ -299,7 +302,12 @@ class Supervisor {
     stop_pending_ = false;
     stop_asked_ = true;
     end_.killed = true;
-    ::kill(leader_ > 0 ? leader_ : opts_.nspawn_pid, SIGKILL);
+    // Through a pidfd: once nspawn has reaped it, its PID may be another's
+    // (and nspawn is ending by itself).
+    if (leader_fd_)
+      (void)::syscall(SYS_pidfd_send_signal, leader_fd_.get(), SIGKILL, nullptr, 0);
+    else
+      ::kill(leader_ > 0 ? leader_ : opts_.nspawn_pid, SIGKILL);
   }
 
   void arm_stop_deadline() {
@@ -351,6 +359,7 @@ class Supervisor {
   std::vector<std::string> errors_told_;  ///< the pod's error lines shown so far
   bool ready_ = false;
   pid_t leader_ = 0;  ///< the pod's init, once nspawn reported it
+  UniqueFd leader_fd_;         ///< its pidfd
   bool stop_pending_ = false;  ///< asked to stop before the pod's systemd could
   bool stop_asked_ = false;    ///< nspawn has had its SIGTERM
   uint64_t pending_since_ = 0;
