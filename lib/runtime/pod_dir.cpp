@@ -49,7 +49,17 @@ std::optional<PodDir> PodDir::try_lock(const stdfs::path& state_dir, const std::
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) return std::nullopt;  // moved or removed by another meanwhile
   if (fd < 0) throw_errno("opening pod " + quote(uuid));
-  FileLock lock = FileLock::try_acquire(UniqueFd(fd), FileLock::Mode::kExclusive);
+  UniqueFd dir_fd(fd);
+  FileLock lock;
+  // crt list and status test each pod's lock with a shared one for a moment:
+  // a lock held that briefly is tried again.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    if (attempt > 0) ::usleep(2000);
+    UniqueFd again(::fcntl(dir_fd.get(), F_DUPFD_CLOEXEC, 0));
+    if (!again) throw_errno("opening pod " + quote(uuid));
+    lock = FileLock::try_acquire(std::move(again), FileLock::Mode::kExclusive);
+    if (lock.valid()) break;
+  }
   if (!lock.valid()) return std::nullopt;
   // It may have moved between finding it and locking it.
   if (!stdfs::exists(dir)) return std::nullopt;

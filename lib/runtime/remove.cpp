@@ -163,7 +163,9 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
     PodStatus st = e.status();
     bool marked = false;
     if (st == PodStatus::kExited) marked = mark(state_dir, e, PodState::kExitedGarbage);
-    else if (st == PodStatus::kAbortedPrepare) marked = mark(state_dir, e, PodState::kGarbage);
+    // Not one whose crt has just made its directory and is about to lock it.
+    else if (st == PodStatus::kAbortedPrepare && older_than(e.path, std::chrono::seconds(10)))
+      marked = mark(state_dir, e, PodState::kGarbage);
     else if (st == PodStatus::kPrepared && older_than(e.path / "pod.json", opts.expire_prepared))
       marked = mark(state_dir, e, PodState::kGarbage);
     if (marked) r.marked.push_back(e.uuid);
