@@ -26,6 +26,23 @@ const char* state_dir_name(PodState s) {
   return "?";
 }
 
+namespace {
+
+/// An exclusive lock of a pod directory, or none if another holds it. crt
+/// list and status test each pod's lock with a shared one for a moment: a
+/// lock held that briefly is tried again.
+FileLock lock_pod_dir(UniqueFd dir) {
+  for (int attempt = 0;; ++attempt) {
+    UniqueFd fd(::fcntl(dir.get(), F_DUPFD_CLOEXEC, 0));
+    if (!fd) throw_errno("duplicating a file descriptor");
+    FileLock lock = FileLock::try_acquire(std::move(fd), FileLock::Mode::kExclusive);
+    if (lock.valid() || attempt == 4) return lock;
+    ::usleep(2000);
+  }
+}
+
+}  // namespace
+
 PodDir PodDir::create(const stdfs::path& state_dir, const std::string& uuid) {
   stdfs::path pods = state_dir / "pods";
   return with_context("creating the pod directory", [&] {
@@ -34,7 +51,7 @@ PodDir PodDir::create(const stdfs::path& state_dir, const std::string& uuid) {
       fs::make_dirs(pods / state_dir_name(s), 0700);
     stdfs::path dir = pods / state_dir_name(PodState::kPrepare) / uuid;
     if (::mkdir(dir.c_str(), 0700) < 0) throw_errno("creating " + quote(dir.string()));
-    FileLock lock = FileLock::try_acquire(fs::open_fd(dir, O_RDONLY | O_DIRECTORY), FileLock::Mode::kExclusive);
+    FileLock lock = lock_pod_dir(fs::open_fd(dir, O_RDONLY | O_DIRECTORY));
     if (!lock.valid()) throw Error(quote(dir.string()) + " is locked by another process");
     PodDir pod(pods, dir, uuid, std::move(lock));
     for (const auto& d : {pod.stage1_rootfs(), pod.stage1_upper(), pod.stage1_work(), pod.status_dir()})
@@ -49,17 +66,7 @@ std::optional<PodDir> PodDir::try_lock(const stdfs::path& state_dir, const std::
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) return std::nullopt;  // moved or removed by another meanwhile
   if (fd < 0) throw_errno("opening pod " + quote(uuid));
-  UniqueFd dir_fd(fd);
-  FileLock lock;
-  // crt list and status test each pod's lock with a shared one for a moment:
-  // a lock held that briefly is tried again.
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    if (attempt > 0) ::usleep(2000);
-    UniqueFd again(::fcntl(dir_fd.get(), F_DUPFD_CLOEXEC, 0));
-    if (!again) throw_errno("opening pod " + quote(uuid));
-    lock = FileLock::try_acquire(std::move(again), FileLock::Mode::kExclusive);
-    if (lock.valid()) break;
-  }
+  FileLock lock = lock_pod_dir(UniqueFd(fd));
   if (!lock.valid()) return std::nullopt;
   // It may have moved between finding it and locking it.
   if (!stdfs::exists(dir)) return std::nullopt;
