@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <mutex>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -129,13 +130,29 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::vecto
   return r;
 }
 
+namespace {
+
+// The disposition is the process's: threads that ignore SIGPIPE at once
+// (a pod's network torn down while crt's masquerade rules go) share one
+// ignoring, and the last to end restores what was before the first.
+std::mutex sigpipe_mutex;
+int sigpipe_ignorers = 0;
+struct sigaction sigpipe_before {};
+
+}  // namespace
+
 SigpipeIgnored::SigpipeIgnored() {
+  std::lock_guard lock(sigpipe_mutex);
+  if (sigpipe_ignorers++ > 0) return;
   struct sigaction ign {};
   ign.sa_handler = SIG_IGN;
-  ::sigaction(SIGPIPE, &ign, &old_);
+  ::sigaction(SIGPIPE, &ign, &sigpipe_before);
 }
 
-SigpipeIgnored::~SigpipeIgnored() { ::sigaction(SIGPIPE, &old_, nullptr); }
+SigpipeIgnored::~SigpipeIgnored() {
+  std::lock_guard lock(sigpipe_mutex);
+  if (--sigpipe_ignorers == 0) ::sigaction(SIGPIPE, &sigpipe_before, nullptr);
+}
 
 std::string with_system_path(std::string path) {
   std::string_view system = kSystemPath;

@@ -22,16 +22,14 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::vecto
                           const std::string& input = {});
 
 /// SIGPIPE ignored for its lifetime: a write to a pipe nobody reads fails
-/// with EPIPE instead of killing crt.
+/// with EPIPE instead of killing crt. Threads may each hold one: SIGPIPE
+/// is ignored until the last ends.
 class SigpipeIgnored {
  public:
   SigpipeIgnored();
   ~SigpipeIgnored();
   SigpipeIgnored(const SigpipeIgnored&) = delete;
   SigpipeIgnored& operator=(const SigpipeIgnored&) = delete;
-
- private:
-  struct sigaction old_ {};
 };
 
 /// The system's program directories, as systemd gives services (and as
