@@ -38,14 +38,6 @@ std::vector<std::string> mounts_below(const stdfs::path& dir) {
   return out;
 }
 
-std::string machine_name_of(const stdfs::path& pod_path, const std::string& uuid) {
-  try {
-    return pod::parse_manifest(fs::read_file(pod_path / "pod.json")).machine_name();
-  } catch (const Error&) {
-    return "crt-" + uuid;
-  }
-}
-
 /// The cgroup crt made for a pod, and its identity; none where the pod
 /// never had one of crt's making. A later pod of the same name has the same
 /// paths: only the identity tells them apart.
