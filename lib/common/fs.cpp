@@ -88,8 +88,13 @@ namespace {
 
 /// The names in directory `fd`, but "." and "..".
 std::vector<std::string> list_names(int fd, const std::string& shown) {
-  DIR* d = ::fdopendir(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
-  if (d == nullptr) throw_errno("listing " + quote(shown));
+  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) throw_errno("listing " + quote(shown));
+  DIR* d = ::fdopendir(copy);
+  if (d == nullptr) {
+    ::close(copy);
+    throw_errno("listing " + quote(shown));
+  }
   ::rewinddir(d);
   std::vector<std::string> names;
   while (struct dirent* e = ::readdir(d)) {
@@ -103,7 +108,8 @@ std::vector<std::string> list_names(int fd, const std::string& shown) {
 /// Removes `name` in `dir_fd` and everything below it, on device `dev`
 /// alone. Two descriptors at most, however deep the tree (one each level
 /// would run out where a tree is deeper than the open-file limit): it goes
-/// down by name and back up by "..", keeping the names still to do.
+/// down by name and back up by "..", keeping the names still to do (and
+/// each level's inode, to check that ".." is where it came from).
 void remove_at(int dir_fd, const std::string& name, dev_t dev, const std::string& shown) {
   struct stat st {};
   if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -116,19 +122,22 @@ void remove_at(int dir_fd, const std::string& name, dev_t dev, const std::string
   }
   struct Level {
     std::string name;                  ///< in the level above
+    ino_t ino = 0;                     ///< its inode
     std::vector<std::string> subdirs;  ///< still to remove in it
   };
   std::vector<Level> levels;  // from `name` down to the directory open in `cur`
   std::string path = shown;   // of `cur`, for messages
   UniqueFd cur;
+  // False where it has gone meanwhile.
   auto enter = [&](int parent, const std::string& n) {
     struct stat s {};
     int raw = ::openat(parent, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (raw < 0 && errno == ENOENT) return false;
     if (raw < 0) throw_errno("opening " + quote(path));
     cur = UniqueFd(raw);
     if (::fstat(cur.get(), &s) < 0) throw_errno("inspecting " + quote(path));
     if (s.st_dev != dev) throw Error(quote(path) + " is a mount point; refusing to remove it");
-    Level l{n, {}};
+    Level l{n, s.st_ino, {}};
     // Its files go now; its directories one by one, each emptied first.
     for (auto& e : list_names(cur.get(), path)) {
       struct stat es {};
@@ -142,15 +151,16 @@ void remove_at(int dir_fd, const std::string& name, dev_t dev, const std::string
         throw_errno("removing " + quote(path + "/" + e));
     }
     levels.push_back(std::move(l));
+    return true;
   };
-  enter(dir_fd, name);
+  if (!enter(dir_fd, name)) return;
   while (!levels.empty()) {
     Level& l = levels.back();
     if (!l.subdirs.empty()) {
       std::string sub = std::move(l.subdirs.back());
       l.subdirs.pop_back();
       path += "/" + sub;
-      enter(cur.get(), sub);
+      if (!enter(cur.get(), sub)) path.resize(path.size() - sub.size() - 1);
       continue;
     }
     // Empty: up, and removed there.
@@ -163,6 +173,11 @@ void remove_at(int dir_fd, const std::string& name, dev_t dev, const std::string
       if (raw < 0) throw_errno("opening the directory above " + quote(path));
       parent = UniqueFd(raw);
       up = parent.get();
+      // Moved away meanwhile, its ".." would be another directory.
+      struct stat ps {};
+      if (::fstat(up, &ps) < 0) throw_errno("inspecting the directory above " + quote(path));
+      if (ps.st_dev != dev || ps.st_ino != levels.back().ino)
+        throw Error(quote(path) + " was moved while it was being removed");
     }
     if (::unlinkat(up, done.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT) throw_errno("removing " + quote(path));
     cur = std::move(parent);

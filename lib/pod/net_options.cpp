@@ -210,13 +210,14 @@ PortMapping resolve_port(const PortSpec& spec, const std::vector<std::string>& e
 
 void check_ports_unique(const std::vector<PortMapping>& ports) {
   // One host port on two of the host's addresses is two ports; on all of
-  // them (no HOSTIP) it is every address's.
+  // them (no HOSTIP, or 0.0.0.0 or ::) it is every address's.
+  auto any = [](const std::string& ip) { return ip.empty() || ip == "0.0.0.0" || ip == "::"; };
   for (size_t i = 0; i < ports.size(); ++i)
     for (size_t j = 0; j < i; ++j) {
       const PortMapping& a = ports[i];
       const PortMapping& b = ports[j];
       if (a.host_port == b.host_port && a.protocol == b.protocol &&
-          (a.host_ip.empty() || b.host_ip.empty() || a.host_ip == b.host_ip))
+          (any(a.host_ip) || any(b.host_ip) || a.host_ip == b.host_ip))
         throw Error("--port: host port " + std::to_string(a.host_port) + "/" + a.protocol +
                     (a.host_ip == b.host_ip && !a.host_ip.empty() ? " on " + a.host_ip : "") + " is given twice");
     }

@@ -94,6 +94,7 @@ std::optional<pid_t> app_main_pid(const std::filesystem::path& pod_dir, const po
     std::string text = fs::read_file(pod_dir / PodDir::kCgroupFile);
     if (size_t nl = text.find('\n'); nl != std::string::npos && nl > 0) relative = text.substr(0, nl);
   } catch (const Error&) {
+    // No record: the machine's scope, as said above.
   }
   return app_main_pid(cgroup::PodCgroup(cgroup::detect_layout(), relative), app);
 }

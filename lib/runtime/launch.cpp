@@ -519,19 +519,22 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   cgroup::PodCgroup cg = pod_cgroup(host, m);
   // From here on: older records of the kernel's log are of other pods.
   OomWatch oom{KernelLog::from_now(), cg.relative()};
+  // What crt made, to clean up after (the host's systemd cleans up after
+  // its own): by the time this pod's end is cleaned up, a pod of the same
+  // name (of another state directory) may have made the cgroup anew.
+  const std::string identity = host.systemd ? "" : cg.identity();
   struct CgroupCleanup {
     const cgroup::PodCgroup& cg;
+    const std::string& identity;
     bool done = false;
     void now() {
-      if (!done) cg.remove();
+      if (!done) (void)(identity.empty() ? cg.remove() : cg.remove_same(identity));
       done = true;
     }
     ~CgroupCleanup() { now(); }
-  } cg_cleanup{cg};
-  // Where the pod runs, for crt enter and inspect; and what crt made, to
-  // clean up after (the host's systemd cleans up after its own).
-  fs::write_file_atomic(pod.cgroup_file(), cg.relative() + "\n" + (host.systemd ? "" : cg.identity()), 0644,
-                        fs::Durability::kCached);
+  } cg_cleanup{cg, identity};
+  // Where the pod runs, for crt enter and inspect; and that identity.
+  fs::write_file_atomic(pod.cgroup_file(), cg.relative() + "\n" + identity, 0644, fs::Durability::kCached);
   trace("created cgroup " + cg.relative());
 
   if (!m.ports.empty()) {

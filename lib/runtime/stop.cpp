@@ -204,10 +204,13 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
         throw Error("it is " + std::string(status_name(pod.status())) + ", not running");
     }
     // Also before the claim below: crt run removes an earlier start's
-    // stop-requested file before it starts nspawn.
-    if (wait_nspawn(pod, force ? std::chrono::milliseconds(10000) : timeout) < 0) {
+    // stop-requested file before it starts nspawn. (Not part of the stop's
+    // timeout: the pod's stop has not begun.)
+    constexpr auto kStartWait = std::chrono::seconds(60);
+    if (wait_nspawn(pod, kStartWait) < 0) {
       if (has_exited(pod.path)) return;
-      throw Error("it is locked but its systemd-nspawn is not running");
+      throw Error("it is still starting: no systemd-nspawn after " + std::to_string(kStartWait.count()) +
+                  " s (its crt run may be waiting for something; 'crt --debug run' shows what)");
     }
     // On a systemd host the pod is a machine: machined stops it the way
     // machinectl does, whoever started it (a terminal, crt@.service, …).

@@ -130,6 +130,10 @@ TEST(ResolvePort, DuplicateHostPorts) {
               check_ports_unique({{"127.0.0.1", 80, 80, "tcp"}, {"127.0.0.1", 80, 81, "tcp"}});
             }),
             "--port: host port 80/tcp on 127.0.0.1 is given twice");
+  EXPECT_EQ(error_of([] {
+              check_ports_unique({{"0.0.0.0", 80, 80, "tcp"}, {"127.0.0.1", 80, 81, "tcp"}});
+            }),
+            "--port: host port 80/tcp is given twice");
 }
 
 TEST(Dns, Validation) {
