@@ -655,10 +655,6 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     if (machine.register_leader(leader)) trace("registered machine " + m.machine_name() + " (leader pid " + std::to_string(leader) + ")");
   };
   sopts.prefix_app_names = m.apps.size() > 1;
-  sopts.on_stop_forwarded = [&] {
-    // As a crt stop that sent it notes it (see stop_pod()).
-    note_stop_sent(pod.path());
-  };
   // The apps start once hosts is there, written when the pod's systemd
   // takes the orderly stop nspawn passes on if crt dies (a prepare-app
   // waits for hosts, or its init blocks the signal; see

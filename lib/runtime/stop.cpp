@@ -153,6 +153,9 @@ class StopClaim {
   }
   /// No other crt stop is stopping the pod now.
   [[nodiscard]] bool holder() const { return holder_; }
+  /// The file could not be made (the pod's directory is gone): nobody
+  /// can claim the stop.
+  [[nodiscard]] bool unclaimable() const { return !fd_.valid(); }
   /// An earlier crt stop sent the SIGTERM (and has gone).
   [[nodiscard]] bool sent() const { return sent_; }
   void note_sent() {
@@ -172,7 +175,6 @@ void mark(const std::filesystem::path& pod, off_t at, char c) {
 
 }  // namespace
 
-void note_stop_sent(const std::filesystem::path& pod_dir) { mark(pod_dir, kSentAt, 's'); }
 void note_pod_killed(const std::filesystem::path& pod_dir) { mark(pod_dir, kKilledAt, 'k'); }
 
 namespace {
@@ -186,7 +188,14 @@ bool marked(const std::filesystem::path& pod_dir, off_t at, char c) {
 }  // namespace
 
 bool pod_was_killed(const std::filesystem::path& pod_dir) { return marked(pod_dir, kKilledAt, 'k'); }
-bool stop_was_sent(const std::filesystem::path& pod_dir) { return marked(pod_dir, kSentAt, 's'); }
+
+bool send_stop_once(const std::filesystem::path& pod_dir, const std::function<bool()>& send) {
+  StopClaim claim(pod_dir);
+  if (claim.unclaimable()) return send();
+  if (!claim.holder() || claim.sent() || !send()) return false;
+  claim.note_sent();
+  return true;
+}
 
 void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout) {
   with_context("stopping pod " + pod.uuid, [&] {

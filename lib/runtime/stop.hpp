@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 
 #include "runtime/pods.hpp"
 
@@ -15,11 +16,14 @@ namespace crt::runtime {
 void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout);
 
 /// The pod's stop-requested file (PodDir::stop_requested_file) as crt stop
-/// and crt run keep it: nspawn has had its SIGTERM (a second would kill the
-/// pod); the pod was killed (its apps could not record how they ended).
-void note_stop_sent(const std::filesystem::path& pod_dir);
+/// and crt run keep it: the pod was killed (its apps could not record how
+/// they ended); nspawn has had its SIGTERM (a second would kill the pod),
+/// noted by send_stop_once().
 void note_pod_killed(const std::filesystem::path& pod_dir);
 [[nodiscard]] bool pod_was_killed(const std::filesystem::path& pod_dir);
-[[nodiscard]] bool stop_was_sent(const std::filesystem::path& pod_dir);
+/// Sends nspawn its one orderly-stop SIGTERM through `send` (true: sent)
+/// unless one was sent or a crt stop is stopping the pod, and notes it, all
+/// under the stop-requested file's lock that crt stop takes. True if sent.
+bool send_stop_once(const std::filesystem::path& pod_dir, const std::function<bool()>& send);
 
 }  // namespace crt::runtime

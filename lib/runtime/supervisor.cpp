@@ -290,10 +290,14 @@ class Supervisor {
   void forward_stop() {
     stop_pending_ = false;
     stop_asked_ = true;
-    // After crt stop's SIGTERM, nspawn would take this one as a kill.
-    if (!opts_.pod_dir.empty() && stop_was_sent(opts_.pod_dir)) return;
+    // nspawn takes a second SIGTERM as a kill: one is sent, by crt stop or
+    // by crt run, whichever holds the stop-requested file's lock and finds
+    // none sent (a crt stop holds it while it stops the pod).
+    if (!opts_.pod_dir.empty()) {
+      (void)send_stop_once(opts_.pod_dir, [this] { return ::kill(opts_.nspawn_pid, SIGTERM) == 0; });
+      return;
+    }
     ::kill(opts_.nspawn_pid, SIGTERM);
-    if (opts_.on_stop_forwarded) opts_.on_stop_forwarded();
   }
 
   /// What nspawn's immediate stop does: kills the pod's init (or, before

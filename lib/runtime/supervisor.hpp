@@ -49,10 +49,6 @@ struct SuperviseOptions {
   /// pod's journal, and an interactive app's stdin, crt's relayed.
   std::optional<StdioSockets> stdio;
   /// Called on SIGWINCH (the user's terminal changed its size), if set.
-  /// Called once crt run has passed a stop on to nspawn (its first
-  /// SIGTERM), so that a crt stop does not send a second, which nspawn
-  /// takes as a kill.
-  std::function<void()> on_stop_forwarded;
   std::function<void()> on_window_change;
   /// Gets the pod's own errors ("pod: …").
   MessageSink messages;
