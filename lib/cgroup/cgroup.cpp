@@ -122,14 +122,15 @@ void collect_dirs(const stdfs::path& dir, std::vector<stdfs::path>& out) {
   out.push_back(dir);
 }
 
-/// Removes `top` and the cgroups below it, deepest first, where none has a
-/// process; false if one could not be removed.
+/// Removes `top` and the cgroups below it, deepest first, those that are
+/// empty; false if one could not be removed (a process is in it or below).
 bool remove_empty_tree(const stdfs::path& top) {
   std::vector<stdfs::path> dirs;
   collect_dirs(top, dirs);
+  bool all = true;
   for (const auto& d : dirs)
-    if (::rmdir(d.c_str()) < 0 && errno != ENOENT) return false;
-  return true;
+    if (::rmdir(d.c_str()) < 0 && errno != ENOENT) all = false;
+  return all;
 }
 
 /// The inode number of a directory; 0 where there is none. Each cgroup made
@@ -343,16 +344,13 @@ bool PodCgroup::remove_same(const std::string& identity) const {
 
 bool PodCgroup::remove_tree(const stdfs::path& top) const {
   if (!stdfs::exists(top)) return true;
-  std::vector<stdfs::path> dirs;
-  collect_dirs(top, dirs);
   // A pod that ended leaves its cgroup empty: removing it is all there is
   // to do. Under the host's systemd, what is left is its unit's, which
   // systemd stops and removes: crt kills nothing there. Otherwise every
   // directory is swept.
-  size_t left = 0;
-  for (const auto& d : dirs)
-    if (::rmdir(d.c_str()) < 0 && errno != ENOENT) ++left;
-  if (left == 0 || host_managed_) return true;
+  if (remove_empty_tree(top) || host_managed_) return true;
+  std::vector<stdfs::path> dirs;
+  collect_dirs(top, dirs);
   for (const auto& d : dirs) kill_procs(d);
   bool ok = true;
   for (const auto& d : dirs) {

@@ -89,14 +89,10 @@ std::optional<pid_t> app_main_pid(const std::filesystem::path& pod_dir, const po
                                   const std::string& app) {
   // Recorded where crt run runs in a unit of the host's systemd (crt@.service,
   // --detach); a pod of an older crt ran in its machine's scope.
-  std::string relative = cgroup::PodCgroup::relative_path(m.machine_name());
-  try {
-    std::string text = fs::read_file(pod_dir / PodDir::kCgroupFile);
-    if (size_t nl = text.find('\n'); nl != std::string::npos && nl > 0) relative = text.substr(0, nl);
-  } catch (const Error&) {
-    // No record: the machine's scope, as said above.
-  }
-  return app_main_pid(cgroup::PodCgroup(cgroup::detect_layout(), relative), app);
+  std::optional<CgroupRecord> r = read_cgroup_record(pod_dir);
+  return app_main_pid(
+      cgroup::PodCgroup(cgroup::detect_layout(), r ? r->relative : cgroup::PodCgroup::relative_path(m.machine_name())),
+      app);
 }
 
 std::optional<pid_t> app_main_pid(const cgroup::PodCgroup& cg, const std::string& app) {

@@ -534,7 +534,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     ~CgroupCleanup() { now(); }
   } cg_cleanup{cg, identity};
   // Where the pod runs, for crt enter and inspect; and that identity.
-  fs::write_file_atomic(pod.cgroup_file(), cg.relative() + "\n" + identity, 0644, fs::Durability::kCached);
+  write_cgroup_record(pod.path(), {cg.relative(), identity});
   trace("created cgroup " + cg.relative());
 
   if (!m.ports.empty()) {

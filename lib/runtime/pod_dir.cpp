@@ -87,6 +87,23 @@ void PodDir::write_manifest(const pod::PodManifest& m) const {
 
 stdfs::path PodDir::journal_dir() const { return stage1_upper() / "var" / "log" / "journal" / machine_id_of(uuid_); }
 
+// The file: the relative path on its first line, the identity's lines after it.
+void write_cgroup_record(const stdfs::path& pod_path, const CgroupRecord& r) {
+  fs::write_file_atomic(pod_path / PodDir::kCgroupFile, r.relative + "\n" + r.identity, 0644, fs::Durability::kCached);
+}
+
+std::optional<CgroupRecord> read_cgroup_record(const stdfs::path& pod_path) {
+  std::string text;
+  try {
+    text = fs::read_file(pod_path / PodDir::kCgroupFile);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  size_t nl = text.find('\n');
+  if (nl == std::string::npos || nl == 0) return std::nullopt;
+  return CgroupRecord{text.substr(0, nl), text.substr(nl + 1)};
+}
+
 std::string machine_id_of(const std::string& uuid) {
   std::string id = uuid;
   std::erase(id, '-');

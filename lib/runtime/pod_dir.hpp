@@ -64,9 +64,7 @@ class PodDir {
   /// tmpfs at mount::kPodEtc in stage1, seen only while the pod is mounted.
   [[nodiscard]] std::filesystem::path etc_dir() const { return stage1_rootfs() / "crt" / "etc"; }
   [[nodiscard]] std::filesystem::path pid_file() const { return path_ / "pid"; }
-  /// The pod's cgroup (cgroup::PodCgroup::relative()) on its first line;
-  /// then the identity of the one crt made (cgroup::PodCgroup::identity()),
-  /// so that cleaning up after it never touches a later pod's of the same name.
+  /// A CgroupRecord (write_cgroup_record()).
   [[nodiscard]] std::filesystem::path cgroup_file() const { return path_ / kCgroupFile; }
   static constexpr const char* kCgroupFile = "cgroup";
   [[nodiscard]] std::filesystem::path nspawn_log() const { return path_ / "nspawn.log"; }
@@ -106,6 +104,19 @@ std::string machine_id_of(const std::string& uuid);
 /// pod may have moved to another state since, so any link to this pod
 /// under the same pods/ directory is taken. Best effort.
 void remove_journal_link(const std::filesystem::path& pod_path, const std::string& uuid);
+
+/// What a pod's cgroup file (PodDir::cgroup_file) keeps: where the pod's
+/// cgroup is (cgroup::PodCgroup::relative()), for crt enter and inspect;
+/// and the identity of the one crt made (cgroup::PodCgroup::identity(),
+/// empty where the host's systemd made it), so that cleaning up after it
+/// never touches a later pod's of the same name.
+struct CgroupRecord {
+  std::string relative;
+  std::string identity;
+};
+void write_cgroup_record(const std::filesystem::path& pod_path, const CgroupRecord& r);
+/// None for a pod that never started (or of a crt before the record).
+std::optional<CgroupRecord> read_cgroup_record(const std::filesystem::path& pod_path);
 
 /// A new random UUID.
 std::string new_uuid();

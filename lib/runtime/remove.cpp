@@ -43,15 +43,9 @@ std::vector<std::string> mounts_below(const stdfs::path& dir) {
 /// paths: only the identity tells them apart.
 std::optional<std::pair<cgroup::PodCgroup, std::string>> own_cgroup_of(const cgroup::Layout& layout,
                                                                        const stdfs::path& pod_path) {
-  std::string text;
-  try {
-    text = fs::read_file(pod_path / PodDir::kCgroupFile);
-  } catch (const Error&) {
-    return std::nullopt;
-  }
-  size_t nl = text.find('\n');
-  if (nl == std::string::npos || nl + 1 == text.size()) return std::nullopt;
-  return std::pair{cgroup::PodCgroup(layout, text.substr(0, nl)), text.substr(nl + 1)};
+  std::optional<CgroupRecord> r = read_cgroup_record(pod_path);
+  if (!r || r->identity.empty()) return std::nullopt;
+  return std::pair{cgroup::PodCgroup(layout, r->relative), r->identity};
 }
 
 /// Everything a pod that no longer runs may have left outside its directory.

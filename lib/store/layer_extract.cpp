@@ -29,6 +29,19 @@ constexpr size_t kChunkSize = 1 << 20;
 constexpr size_t kQueueChunks = 8;
 constexpr size_t kReadSize = 256 * 1024;
 
+/// The OCI layer media type of what reader `in` has opened (its first
+/// header read), by its compression.
+std::string media_type_of(archive* in) {
+  switch (sym_archive_filter_code(in, 0)) {
+    case ARCHIVE_FILTER_GZIP:
+      return std::string(oci::kLayerGzip);
+    case ARCHIVE_FILTER_ZSTD:
+      return std::string(oci::kLayerZstd);
+    default:
+      return std::string(oci::kLayerTar);
+  }
+}
+
 /// A libarchive reader's input, given block by block by next_block(). What
 /// that throws cannot go through libarchive (C): it is kept, and rethrown
 /// once libarchive has returned.
@@ -102,11 +115,7 @@ class Decompressor : CallbackInput {
     archive_entry* e = nullptr;
     int rc = sym_archive_read_next_header(in.get(), &e);
     rethrow();
-    switch (sym_archive_filter_code(in.get(), 0)) {
-      case ARCHIVE_FILTER_GZIP: media_type_ = oci::kLayerGzip; break;
-      case ARCHIVE_FILTER_ZSTD: media_type_ = oci::kLayerZstd; break;
-      default: media_type_ = oci::kLayerTar;
-    }
+    media_type_ = media_type_of(in.get());
     std::optional<Chunk> out = queue_.take_empty();
     if (rc != ARCHIVE_EOF) {
       check_archive(in.get(), rc, "reading " + src_.describe());
@@ -248,6 +257,19 @@ class LayerReader : CallbackInput {
 };
 
 }  // namespace
+
+std::string layer_media_type(const stdfs::path& blob) {
+  ArchivePtr in(sym_archive_read_new());
+  if (!in) throw Error("allocating a libarchive reader");
+  sym_archive_read_support_filter_gzip(in.get());
+  sym_archive_read_support_filter_zstd(in.get());
+  sym_archive_read_support_format_raw(in.get());
+  check_archive(in.get(), sym_archive_read_open_filename(in.get(), blob.c_str(), kReadSize),
+                "reading " + quote(blob.string()));
+  archive_entry* e = nullptr;
+  (void)sym_archive_read_next_header(in.get(), &e);  // an empty blob is a plain tar's
+  return media_type_of(in.get());
+}
 
 ExtractedLayer extract_layer(ByteSource& blob, const stdfs::path& dest_arg, const LayerExpectation& want,
                              const ExtractOptions& opts) {

@@ -43,6 +43,10 @@ struct ExtractOptions {
 /// thread of their own, overlapped with writing the files; the blob digest
 /// and the diff_id are checked against `want` at the end. On failure `dest`
 /// is left for the caller to remove.
+/// The OCI layer media type of a stored layer blob, by its compression, as
+/// extract_layer() finds it.
+std::string layer_media_type(const std::filesystem::path& blob);
+
 ExtractedLayer extract_layer(ByteSource& blob, const std::filesystem::path& dest, const LayerExpectation& want,
                              const ExtractOptions& opts = {});
 

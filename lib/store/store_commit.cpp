@@ -116,21 +116,6 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
   });
 }
 
-namespace {
-
-/// The media type of a stored layer blob that came without one (a docker
-/// archive's), from its first bytes, as unpacking it found it.
-std::string sniffed_media_type(const stdfs::path& blob) {
-  unsigned char b[4] = {};
-  UniqueFd fd = fs::open_fd(blob, O_RDONLY);
-  ssize_t n = ::read(fd.get(), b, sizeof b);
-  if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) return std::string(oci::kLayerGzip);
-  if (n == 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd) return std::string(oci::kLayerZstd);
-  return std::string(oci::kLayerTar);
-}
-
-}  // namespace
-
 LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
                            std::set<std::string>& seen, uint64_t& size) {
   const LayerInput& l = in.layers[i];
@@ -150,7 +135,7 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
   std::string task = l.digest.empty() ? diff_id : l.digest;
   if (have_tree && have_blob) {
     // A docker archive's layer comes without either: its blob has them.
-    if (media.empty()) media = sniffed_media_type(blobs_.path(l.digest));
+    if (media.empty()) media = layer_media_type(blobs_.path(l.digest));
     int64_t blob_size = l.size >= 0 ? l.size : static_cast<int64_t>(stdfs::file_size(blobs_.path(l.digest)));
     if (!repeat) size += tree_size(tree);
     progress.finish(task, "exists");
