@@ -56,8 +56,10 @@ void bind(int root_fd, const std::string& source, const std::string& target, boo
   if (::stat(source.c_str(), &st) < 0) throw_errno(quote(source));
   UniqueFd fd = S_ISDIR(st.st_mode) ? mount::make_dir_in_root(root_fd, target)
                                     : mount::make_file_in_root(root_fd, target);
-  unsigned long flags = MS_BIND | (recursive ? MS_REC : 0);
-  libmount_mount(source, mount::fd_path(fd.get()), nullptr, "", flags, target);
+  // A slave: stage1's mounts are shared, so a mount made later under the
+  // copy (an image's /etc/hosts linking into /proc, say) would otherwise
+  // land on stage1's own path and in every other app.
+  mount::bind_onto(source, fd.get(), {.recursive = recursive, .slave = true}, target);
 }
 
 /// The directory holding `path` inside the app rootfs (created if missing),

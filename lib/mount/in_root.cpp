@@ -1,7 +1,10 @@
 #include "mount/in_root.hpp"
 
 #include <fcntl.h>
+#include <linux/mount.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,9 +36,27 @@ std::pair<std::string, std::string> split_last(std::string_view path) {
 
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
+void bind_onto(const std::string& source, int where_fd, const BindFlags& flags, std::string_view shown) {
+  std::string what = "bind-mounting " + quote(source) + " on " + quote(shown);
+  unsigned int rec = flags.recursive ? AT_RECURSIVE : 0;
+  long fd = ::syscall(SYS_open_tree, AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+  if (fd < 0) throw_errno(what);
+  UniqueFd tree(static_cast<int>(fd));
+  if (flags.read_only || flags.slave) {
+    mount_attr attr{};
+    if (flags.read_only) attr.attr_set = MOUNT_ATTR_RDONLY;
+    if (flags.slave) attr.propagation = MS_SLAVE;
+    if (::syscall(SYS_mount_setattr, tree.get(), "", AT_EMPTY_PATH | rec, &attr, sizeof attr) < 0) throw_errno(what);
+  }
+  if (::syscall(SYS_move_mount, tree.get(), "", where_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    throw_errno(what);
+}
+
 UniqueFd make_dir_in_root(int root_fd, std::string_view path, mode_t mode) {
   auto [parent, name] = split_last(path);
-  if (name.empty() || name == ".") return fs::open_in_root(root_fd, ".", O_PATH | O_DIRECTORY);
+  if (name.empty()) return fs::open_in_root(root_fd, ".", O_PATH | O_DIRECTORY);
+  // "a/." is "a" (not the top: a mount there would cover the whole tree).
+  if (name == ".") return make_dir_in_root(root_fd, parent, mode);
   if (name == "..") throw Error("refusing '..' in " + quote(path));
   UniqueFd parent_fd = make_dir_in_root(root_fd, parent, mode);
   if (::mkdirat(parent_fd.get(), name.c_str(), mode) < 0 && errno != EEXIST)

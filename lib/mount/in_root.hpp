@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <string>
 #include <string_view>
 
 #include "common/fd.hpp"
@@ -21,5 +22,22 @@ UniqueFd make_file_in_root(int root_fd, std::string_view path, mode_t mode = 064
 
 /// "/proc/self/fd/N": a path naming exactly the object `fd` refers to.
 std::string fd_path(int fd);
+
+struct BindFlags {
+  bool recursive = false;
+  bool read_only = false;
+  /// Mounts made later on or under the copy stay out of the source's peer
+  /// group (prepare-app's binds of stage1's own /proc, /run/systemd/…:
+  /// stage1 is all shared, and an image's symlink could otherwise steer a
+  /// later mount onto stage1's path and every other app's).
+  bool slave = false;
+};
+
+/// Bind-mounts `source` on the object `where_fd` refers to (an O_PATH fd
+/// from make_dir_in_root or make_file_in_root), in one step: the copy is
+/// made detached, given its attributes there, and then attached, so no path
+/// in the tree is looked up again once it is mounted. `shown` names the
+/// target in errors.
+void bind_onto(const std::string& source, int where_fd, const BindFlags& flags, std::string_view shown);
 
 }  // namespace crt::mount

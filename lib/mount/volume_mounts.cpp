@@ -72,17 +72,9 @@ void mount_volume(const stdfs::path& source, int root_fd, const std::string& tar
   struct stat st {};
   if (::stat(source.c_str(), &st) < 0) throw_errno(quote(source.string()));
   UniqueFd where = S_ISDIR(st.st_mode) ? make_dir_in_root(root_fd, target) : make_file_in_root(root_fd, target);
-  unsigned long flags = MS_BIND | (recursive ? MS_REC : 0);
-  if (::mount(source.c_str(), fd_path(where.get()).c_str(), nullptr, flags, nullptr) < 0)
-    throw_errno("mounting " + quote(source.string()) + " on " + quote(target));
-  if (!read_only) return;
-  // The new mount, as seen through the path now.
-  UniqueFd mounted = fs::open_in_root(root_fd, target, O_PATH);
-  mount_attr attr{};
-  attr.attr_set = MOUNT_ATTR_RDONLY;
-  if (::syscall(SYS_mount_setattr, mounted.get(), "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
-                sizeof attr) < 0)
-    throw_errno("making " + quote(target) + " read-only");
+  // Made read-only before it is attached: the path is not looked up again
+  // through the new mount, where the image or the source could steer it.
+  bind_onto(source, where.get(), {.recursive = recursive, .read_only = read_only}, target);
 }
 
 }  // namespace crt::mount

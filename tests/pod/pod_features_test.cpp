@@ -45,6 +45,34 @@ TEST_F(PodFeaturesTest, HostVolumeReadWriteAndReadOnly) {
   EXPECT_FALSE(stdfs::exists(data + "/x"));
 }
 
+TEST_F(PodFeaturesTest, AReadOnlyVolumeStaysReadOnlyWhateverItsSourceAndTheImageLinkTo) {
+  // The image's /m/data leads to /m, the volume's /data to the top: looked
+  // up again through the new mount, the target would be the app's root, and
+  // the volume would stay writable.
+  std::string rootfs = host_dir("rootfs");
+  stdfs::create_directories(rootfs + "/bin");
+  stdfs::create_directories(rootfs + "/m");
+  stdfs::copy_file("/bin/busybox", rootfs + "/bin/busybox");
+  stdfs::create_symlink("busybox", rootfs + "/bin/sh");
+  stdfs::create_symlink(".", rootfs + "/m/data");
+  ASSERT_EQ(crt({"image", "import", rootfs, "linked"}).status, 0);
+  std::string data = host_dir("data");
+  stdfs::create_symlink("/", data + "/data");
+  Result r = crt({"run", "--net=none", "--volume=v,kind=host,source=" + data + ",readOnly=true", "linked",
+                  "--mount=volume=v,target=/m/data", "--", "/bin/sh", "-c", "echo app > /m/file || echo refused"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "refused\n");
+  EXPECT_THAT(r.err, HasSubstr("Read-only file system"));
+  EXPECT_FALSE(stdfs::exists(data + "/file"));
+}
+
+TEST_F(PodFeaturesTest, AVolumeTargetEndingInADotIsItsDirectoryNotTheRoot) {
+  Result r = crt({"run", "--net=none", "--volume=v,kind=empty", "busybox", "--mount=volume=v,target=/data/.", "--",
+                  "/bin/sh", "-c", "grep -c ' /data ' /proc/mounts; ls /bin/sh"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "1\n/bin/sh\n");
+}
+
 TEST_F(PodFeaturesTest, RecursiveHostVolumeBringsItsSubmounts) {
   std::string data = host_dir("rdata");
   stdfs::create_directories(data + "/sub");
