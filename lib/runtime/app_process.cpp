@@ -1,5 +1,7 @@
 #include "runtime/app_process.hpp"
 
+#include <sys/stat.h>
+
 #include <charconv>
 #include <csignal>
 #include <filesystem>
@@ -30,6 +32,19 @@ std::optional<pid_t> parent_of(pid_t pid) {
   auto status = proc_status(pid);
   if (auto it = status.find("PPid"); it != status.end()) return static_cast<pid_t>(std::stol(it->second));
   return std::nullopt;
+}
+
+/// Whether `pid` runs a program from outside stage1, as the app does once
+/// systemd has sandboxed it and executed its program. Its service cgroup also
+/// holds the pod's systemd's own child before that exec (not yet
+/// sandboxed), and the app's exit recorder (ExecStopPost=+, a stage1
+/// program with stage1's privileges): both run what their parent, the pod's
+/// systemd, runs from, stage1's file system.
+bool runs_program_from_outside_stage1(pid_t pid, pid_t parent) {
+  struct stat mine {};
+  struct stat parents {};
+  return ::stat(("/proc/" + std::to_string(pid) + "/exe").c_str(), &mine) == 0 &&
+         ::stat(("/proc/" + std::to_string(parent) + "/exe").c_str(), &parents) == 0 && mine.st_dev != parents.st_dev;
 }
 
 }  // namespace
@@ -105,7 +120,7 @@ std::optional<pid_t> app_main_pid(const cgroup::PodCgroup& cg, const std::string
       for (pid_t p; in >> p;) pids.insert(p);
       for (pid_t p : pids) {
         auto parent = parent_of(p);
-        if (parent && pids.count(*parent) == 0) return p;
+        if (parent && pids.count(*parent) == 0 && runs_program_from_outside_stage1(p, *parent)) return p;
       }
     }
   }

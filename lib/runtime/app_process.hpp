@@ -15,7 +15,9 @@ namespace crt::runtime {
 
 /// The host PID of an app's main process in the running pod of directory
 /// `pod_dir`: the process of the app's service cgroup whose parent is
-/// outside it (the pod's systemd).
+/// outside it (the pod's systemd), once it runs the app's program; none
+/// before systemd has executed it, or while only the app's exit recorder
+/// runs there.
 std::optional<pid_t> app_main_pid(const std::filesystem::path& pod_dir, const pod::PodManifest& m,
                                   const std::string& app);
 /// The same, in the pod's cgroup `pod` (wherever the pod runs: in a scope

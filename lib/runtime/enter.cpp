@@ -5,12 +5,12 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -31,6 +31,7 @@
 #include "pod/rootfs_lookup.hpp"
 #include "runtime/app_process.hpp"
 #include "runtime/images.hpp"
+#include "runtime/spawn.hpp"
 #include "sandbox/pod_filter.hpp"
 #include "sandbox/syscall_groups.hpp"
 
@@ -161,12 +162,21 @@ struct Failure {
   int step;
   int err;
 };
-const char* const kSteps[] = {"joining the app's namespaces", "changing into the app's root", "dropping capabilities",
-                              "setting the app's user and groups", "loading the app's system call filter",
-                              "setting the app's capabilities", "running the command",
-                              "making a terminal in the pod", "joining the app's cgroups"};
+const char* const kSteps[] = {"joining the app's namespaces",
+                              "changing into the app's root",
+                              "dropping capabilities",
+                              "setting the app's user and groups",
+                              "loading the app's system call filter",
+                              "setting the app's capabilities",
+                              "running the command",
+                              "making a terminal in the pod",
+                              "joining the app's cgroups",
+                              "starting a session of its own",
+                              "closing crt's other descriptors"};
 constexpr int kStepTerminal = 7;
 constexpr int kStepCgroup = 8;
+constexpr int kStepSession = 9;
+constexpr int kStepDescriptors = 10;
 
 [[noreturn]] void fail(int fd, int step) noexcept {
   Failure f{step, errno};
@@ -177,6 +187,9 @@ constexpr int kStepCgroup = 8;
 [[noreturn]] void become_app(Plan& p, char** argv, char** envp, int err_fd) noexcept {
   if (::fchdir(p.root.get()) < 0 || ::chroot(".") < 0) fail(err_fd, 1);
   if (::chdir(p.workdir.c_str()) < 0 && ::chdir("/") < 0) fail(err_fd, 1);
+  // Nothing of crt's but stdin, stdout and stderr goes into the app: no
+  // descriptor it inherited (a host directory, say) reaches the command.
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) fail(err_fd, kStepDescriptors);
   int last_cap = 40;
   for (int cap = 0; cap <= 63; ++cap) {
     if (::prctl(PR_CAPBSET_READ, cap) < 0) {
@@ -312,7 +325,10 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
   if (!info.manifest) throw Error("it has no manifest");
   const pod::AppManifest& app = pick_app(*info.manifest, app_name);
   std::optional<pid_t> pid = app_main_pid(pod.path, *info.manifest, app.name);
-  if (!pid) throw Error("app " + quote(app.name) + " is not running");
+  // Held while /proc/PID is read: as long as the process lives, its number
+  // is no other's.
+  UniqueFd pidfd = open_pidfd(pid.value_or(0));
+  if (!pid || !pidfd) throw Error("app " + quote(app.name) + " is not running");
   std::string proc = "/proc/" + std::to_string(*pid);
 
   Plan p;
@@ -323,6 +339,8 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
   for (const char* ns : {"cgroup", "ipc", "uts", "net", "pid", "mnt"})
     p.namespaces.push_back(fs::open_fd(proc + "/ns/" + ns, O_RDONLY));
   p.cgroup = app_cgroup(*pid);
+  if (::syscall(SYS_pidfd_send_signal, pidfd.get(), 0, nullptr, 0) < 0)
+    throw Error("app " + quote(app.name) + " ended while crt looked at it");
   if (p.creds.seccomp) {
     p.pod_filter = sandbox::find_pod_filter(default_data_dir());
     p.filter = filter_program(app);
@@ -365,11 +383,14 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   for (auto& e : p.env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
-  // Like system(3): the terminal's ^C is for the command, not for crt.
-  struct sigaction ignore {}, old_int {}, old_quit {};
-  ignore.sa_handler = SIG_IGN;
-  ::sigaction(SIGINT, &ignore, &old_int);
-  ::sigaction(SIGQUIT, &ignore, &old_quit);
+  // The terminal's ^C is for the command, not for crt. On a terminal of the
+  // pod's, the command gets it from there (crt's is raw). Otherwise the
+  // command has a session of its own (below), and crt passes ^C on.
+  struct sigaction interrupt {
+  }, old_int{}, old_quit{};
+  interrupt.sa_handler = terminal ? SIG_IGN : forward_signal;
+  ::sigaction(SIGINT, &interrupt, &old_int);
+  ::sigaction(SIGQUIT, &interrupt, &old_quit);
 
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) < 0) throw_errno("creating a pipe");
@@ -418,6 +439,10 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
         for (int fd = 0; fd <= 2; ++fd)
           if (::dup2(peer, fd) < 0) fail(err_write.get(), kStepTerminal);
         if (peer > 2) ::close(peer);
+      } else if (::setsid() < 0) {
+        // Without a controlling terminal: crt's terminal, if its stdin is
+        // one, cannot be made to type into the host's shell (TIOCSTI).
+        fail(err_write.get(), kStepSession);
       }
       become_app(p, argv.data(), envp.data(), err_write.get());
     }

@@ -1,6 +1,8 @@
 // crt enter: a command inside a running app takes on all of the app's
 // sandbox, checked against the app's own process in /proc.
 
+#include <signal.h>
+
 #include <filesystem>
 #include <thread>
 
@@ -122,6 +124,22 @@ TEST_F(EnterTest, PassesTheStatusAndDefaultsToTheShell) {
   EXPECT_EQ(r.out, "pod after --\n") << r.err;
 }
 
+// Without a terminal of the pod's, the command has crt's stdin, stdout and
+// stderr and nothing else of crt's: no other descriptor, and no controlling
+// terminal (crt's, through which it could type into the host's shell).
+TEST_F(EnterTest, TheCommandGetsNoOtherDescriptorOrSessionOfCrts) {
+  start({});
+  std::vector<std::string> argv = {"/bin/sh", "-c", "exec 7</etc; exec \"$@\"", "sh"};
+  for (auto& a :
+       crt_argv({"enter", uuid_, "--", "/bin/sh", "-c",
+                 "ls /proc/$$/fd | tr '\\n' ' '; echo; read -r pid comm state ppid pgrp sid rest < /proc/$$/stat; "
+                 "[ \"$sid\" = \"$$\" ] && echo own session"}))
+    argv.push_back(a);
+  Result r = run(argv);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "0 1 2 \nown session\n");
+}
+
 // A command goes with crt enter: SIGTERM reaches it, and a crt enter
 // killed outright takes it along; nothing is left running in the pod.
 TEST_F(EnterTest, TheCommandGoesWithCrtEnter) {
@@ -173,6 +191,32 @@ TEST_F(EnterTest, EnterOnATerminalGivesTheCommandOne) {
   r = run_on_terminal(argv, std::chrono::seconds(20));
   EXPECT_THAT(r.out, HasSubstr("not a tty"));
   EXPECT_EQ(read_file(dir_ + "/err"), "to-stderr\n");
+}
+
+TEST_F(EnterTest, NeverTakesTheAppsExitRecorderForTheApp) {
+  // Once app "short" has ended, its service cgroup holds its exit recorder:
+  // a stage1 program with stage1's privileges, outside the app's rootfs.
+  start({}, {"---", "busybox", "--name=short", "--", "/bin/sleep", "1"});
+  pid_t recorder = -1;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       recorder < 0 && std::chrono::steady_clock::now() < until;) {
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      std::string name = e.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (read_file(e.path() / "comm") != "app-exited\n") continue;
+      if (read_file(e.path() / "cgroup").find("/short.service") == std::string::npos) continue;
+      pid_t pid = std::stoi(name);
+      if (::kill(pid, SIGSTOP) == 0) recorder = pid;
+      break;
+    }
+  }
+  if (recorder < 0) GTEST_SKIP() << "did not catch the exit recorder running";
+  Result r = enter({"/bin/true"}, {"--app=short"});
+  Result inspected = crt({"inspect", "--app=short", uuid_});
+  ::kill(recorder, SIGCONT);
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.err, HasSubstr("app 'short' is not running")) << r.out;
+  EXPECT_THAT(inspected.out, HasSubstr("app short (busybox:latest)\n  not running\n")) << inspected.err;
 }
 
 TEST_F(EnterTest, ClearErrors) {
