@@ -105,7 +105,9 @@ std::vector<std::string> kernel_syscall_architectures() {
 #endif
 }
 
-SyscallFilter default_syscall_filter() { return {true, {"@system-service", "@pkey", "chroot"}, "EPERM"}; }
+// seccomp(2): software that confines itself further (libseccomp with
+// TSYNC, browsers' sandboxes) needs it; a filter only ever takes away.
+SyscallFilter default_syscall_filter() { return {true, {"@system-service", "@pkey", "chroot", "seccomp"}, "EPERM"}; }
 
 void validate_syscall_entry(std::string_view name) {
   if (name.empty()) throw Error("empty system call name");

@@ -52,6 +52,12 @@ std::string render_entry(const Entry& e) {
       v = render_words(*words, is_exec_key(e.key));
     else
       v = render_exec(std::get<ExecCommand>(e.value));
+    // systemd refuses the whole unit over a longer line ("No buffer space
+    // available"), after the pod has started.
+    constexpr size_t kLongestLine = 1024 * 1024 - 1;
+    if (e.key.size() + 1 + v.size() > kLongestLine)
+      throw Error("it would be " + std::to_string(e.key.size() + 1 + v.size()) +
+                  " bytes long; systemd reads unit lines of less than 1 MiB");
     return e.key + "=" + v + "\n";
   });
 }

@@ -64,6 +64,25 @@ TEST(Render, ExecUsesAtPrefixPathAndQuotedArgv) {
   EXPECT_EQ(render(u), "[Service]\nExecStart=@\"/bin/busybox\" \"sh\" \"-c\" \"echo $$HOME 100%%\"\n");
 }
 
+TEST(Render, ALineSystemdWouldNotReadIsAnErrorNamingItsKey) {
+  // systemd reads lines of less than 1 MiB; over that it refuses the unit.
+  UnitFile u;
+  std::vector<Value> argv = {Value("sh")};
+  for (int i = 0; i < 9; ++i) argv.emplace_back(std::string(120 * 1024, 'x'));
+  u.section("Service").set_exec("ExecStart", ExecCommand{"", Value("/bin/busybox"), argv});
+  try {
+    render(u);
+    FAIL() << "rendered";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rendering ExecStart=: it would be 1105"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("less than 1 MiB"), std::string::npos) << e.what();
+  }
+  argv.resize(8, Value(""));
+  u = UnitFile();
+  u.section("Service").set_exec("ExecStart", ExecCommand{"", Value("/bin/busybox"), argv});
+  EXPECT_NO_THROW(render(u));
+}
+
 TEST(Render, ExecPathKeepsDollarButDoublesPercent) {
   // systemd expands $VAR in arguments only, specifiers everywhere.
   UnitFile u;

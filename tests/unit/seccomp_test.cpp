@@ -25,7 +25,7 @@ std::string error_of(std::string_view spec) {
 TEST(Seccomp, DefaultFilterIsAnAllowList) {
   SyscallFilter f = default_syscall_filter();
   EXPECT_TRUE(f.allow_list);
-  EXPECT_EQ(f.entries, (Strings{"@system-service", "@pkey", "chroot"}));
+  EXPECT_EQ(f.entries, (Strings{"@system-service", "@pkey", "chroot", "seccomp"}));
   EXPECT_EQ(f.error_number, "EPERM");
 }
 

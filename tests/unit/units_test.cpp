@@ -129,7 +129,7 @@ TEST_F(Units, AppUnitSandbox) {
   EXPECT_EQ(value(t, "CapabilityBoundingSet"),
             "CAP_AUDIT_WRITE CAP_CHOWN CAP_DAC_OVERRIDE CAP_FSETID CAP_FOWNER CAP_KILL CAP_MKNOD CAP_NET_RAW "
             "CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_SETPCAP CAP_SETFCAP CAP_SYS_CHROOT");
-  EXPECT_EQ(value(t, "SystemCallFilter"), "@system-service @pkey chroot");
+  EXPECT_EQ(value(t, "SystemCallFilter"), "@system-service @pkey chroot seccomp");
   EXPECT_EQ(value(t, "SystemCallErrorNumber"), "EPERM");
   EXPECT_EQ(value(t, "DevicePolicy"), "closed");
   EXPECT_FALSE(values(t, "ReadOnlyPaths").empty());
