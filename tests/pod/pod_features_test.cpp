@@ -165,6 +165,16 @@ TEST_F(PodFeaturesTest, ReadOnlyRootfsKeepsVolumesWritable) {
   for (const char* ro : {"/proc/sys ro\n", "/proc/bus ro\n", "/sys ro\n"}) EXPECT_THAT(r.out, HasSubstr(ro));
 }
 
+TEST_F(PodFeaturesTest, APodWhoseTmpfsVolumeCannotBeMountedLeavesNothing) {
+  Result r = crt({"run", "--net=none", "--volume=v,kind=tmpfs", "busybox", "--mount=volume=v,target=/bin/busybox/x",
+                  "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("'bin/busybox' exists and is not a directory"));
+  EXPECT_THAT(r.err, Not(HasSubstr("leaving")));
+  EXPECT_TRUE(pods("run").empty());
+  EXPECT_TRUE(pods("exited-garbage").empty());
+}
+
 TEST_F(PodFeaturesTest, UnknownVolumeIsAnError) {
   Result r = crt({"run", "busybox", "--mount=volume=nope,target=/x", "--", "/bin/true"});
   EXPECT_EQ(r.status, 254);
