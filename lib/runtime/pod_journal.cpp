@@ -103,7 +103,11 @@ bool PodJournal::next(JournalLine& out) {
     if (t < since_us_) continue;  // files interleave: the seek is a start
     auto ident = field(j_, "SYSLOG_IDENTIFIER");
     auto is_app = [&](const std::string& name) { return std::find(apps_.begin(), apps_.end(), name) != apps_.end(); };
-    if (ident && (*ident == "systemd" || (*ident == "prepare-app" && !is_app("prepare-app")))) {
+    auto transport = field(j_, "_TRANSPORT");
+    // An app's output stream, whatever the app's name (an app may be called
+    // "systemd").
+    bool app_stream = transport && *transport == "stdout" && ident && is_app(std::string(*ident));
+    if (ident && !app_stream && (*ident == "systemd" || (*ident == "prepare-app" && !is_app("prepare-app")))) {
       // The pod's systemd (or its forked children) about a unit, or crt's
       // own helper that prepares an app's rootfs: only their errors are of
       // interest here.
@@ -113,8 +117,7 @@ bool PodJournal::next(JournalLine& out) {
       return true;
     }
     std::string app;
-    auto transport = field(j_, "_TRANSPORT");
-    if (transport && *transport == "stdout" && ident && is_app(std::string(*ident))) {
+    if (app_stream) {
       // An app's stdout and stderr: the stream's identifier is the app's
       // name (SyslogIdentifier=), written by the pod's systemd, not by the
       // app. journald's _SYSTEMD_UNIT is not to be trusted for streams: it

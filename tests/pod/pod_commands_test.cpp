@@ -732,6 +732,16 @@ TEST_F(PodCommandsTest, LogsTakeTheLastLinesOrThoseSinceATimeWithTimestamps) {
 
 // A line of 200 KB is one entry of the journal, and one line of crt logs
 // (journald splits lines at 48 KiB unless told otherwise).
+TEST_F(PodCommandsTest, LogsShowTheOutputOfAnAppNamedLikeThePodsSystemd) {
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--name=systemd", "--", "/bin/sh", "-c",
+                  "echo hello; sleep 0.2; echo oops >&2"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  Result logs = crt({"logs", wait_uuid(file)});
+  EXPECT_EQ(logs.status, 0) << logs.err;
+  EXPECT_EQ(logs.out, "hello\noops\n");
+}
+
 TEST_F(PodCommandsTest, LogsKeepALongLineWhole) {
   std::string file = dir_ + "/uuid";
   Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
