@@ -210,17 +210,28 @@ std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest&
 std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, const MessageSink& messages) {
   PodEntry e = find_pod(state_dir, req.pod);
   return with_context("exporting pod " + e.uuid, [&] {
-    PodStatus st = e.status();
-    if (st == PodStatus::kRunning)
-      throw Error("it is running; crt export takes an exited pod (stop it first: crt stop " + e.uuid + ")");
-    if (st != PodStatus::kExited && st != PodStatus::kExitedGarbage)
-      throw Error(std::string("it is ") + status_name(st) + "; crt export takes a pod that ran and exited");
-    // Shared: crt status still shows it exited, but crt rm and gc, which
-    // lock it exclusively, leave it alone until the archive is written.
-    int fd = ::open(e.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) throw_errno("opening " + quote(e.path.string()) + " (removed meanwhile?)");
-    FileLock pod_lock = FileLock::try_acquire(UniqueFd(fd), FileLock::Mode::kShared);
-    if (!pod_lock.valid()) throw Error("it is being removed");
+    FileLock pod_lock;
+    for (int attempt = 1;; ++attempt) {
+      PodStatus st = e.status();
+      if (st == PodStatus::kRunning)
+        throw Error("it is running; crt export takes an exited pod (stop it first: crt stop " + e.uuid + ")");
+      if (st != PodStatus::kExited && st != PodStatus::kExitedGarbage)
+        throw Error(std::string("it is ") + status_name(st) + "; crt export takes a pod that ran and exited");
+      // Shared: crt status still shows it exited, but crt rm and gc, which
+      // lock it exclusively, leave it alone until the archive is written.
+      int fd = ::open(e.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0 && errno != ENOENT) throw_errno("opening " + quote(e.path.string()));
+      if (fd >= 0) {
+        pod_lock = FileLock::try_acquire(UniqueFd(fd), FileLock::Mode::kShared);
+        if (!pod_lock.valid()) throw Error("it is being removed");
+        // Still where it was found: held there now.
+        if (pod_lock.still_at(e.path)) break;
+        pod_lock = FileLock();
+      }
+      // crt gc moved it (to exited-garbage) or removed it meanwhile.
+      if (attempt == 3) throw Error("it was moved or removed while crt export looked for it");
+      e = find_pod(state_dir, req.pod);
+    }
     pod::PodManifest m = pod::parse_manifest(fs::read_file(e.path / "pod.json"));
     const pod::AppManifest& app = pick_app(m, req.app);
     if (!m.unsynced_boot.empty() && m.unsynced_boot != boot_id())

@@ -259,6 +259,12 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       c["created"] = now;
       c["rootfs"]["diff_ids"].push_back(l.diff_id);
       if (!c.contains("history") || !c["history"].is_array()) c["history"] = json::array();
+      // One entry per layer (those not marked empty_layer), as tools pair
+      // them: the image's layers get a blank one each where it has none.
+      size_t described = 0;
+      for (const auto& h : c["history"])
+        if (!h.is_object() || !h.value("empty_layer", false)) ++described;
+      for (size_t i = described; i + 1 < layers.size(); ++i) c["history"].push_back({{"created_by", ""}});
       c["history"].push_back({{"created", now}, {"created_by", changes->created_by}});
       config = json_text::dump(c);
       config_digest = sha256_digest(config);

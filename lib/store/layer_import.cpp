@@ -206,6 +206,10 @@ class DirectoryReader {
     // A socket is a live process's, and no tar holds one: left out, as tar,
     // docker and layer extraction (which skips one in a tarball) do.
     if (S_ISSOCK(st.st_mode)) return;
+    // In a layer such a name is a whiteout: the file would hide another,
+    // or a whole directory, wherever the layer is unpacked.
+    if (rel.substr(rel.rfind('/') + 1).rfind(".wh.", 0) == 0)
+      throw Error(quote(full.string()) + " is named like an OCI whiteout ('.wh.'), which no layer can hold as a file");
     if (kind_ == TreeKind::kOverlayUpper && is_overlay_whiteout(st)) {
       // overlayfs's whiteout: a 0/0 character device where NAME was.
       auto slash = rel.rfind('/');

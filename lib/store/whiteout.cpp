@@ -85,9 +85,7 @@ void make_overlay_opaque(int root_fd, const std::string& dir) {
     throw_errno("marking " + quote(dir.empty() ? "/" : dir) + " opaque");
 }
 
-bool is_overlay_xattr(std::string_view name) {
-  return name.substr(0, 16) == "trusted.overlay." || name.substr(0, 13) == "user.overlay.";
-}
+bool is_overlay_xattr(std::string_view name) { return name.substr(0, 16) == "trusted.overlay."; }
 
 bool is_overlay_whiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == 0; }
 

@@ -40,7 +40,9 @@ bool is_overlay_whiteout(const struct stat& st);
 bool is_overlay_opaque(const std::filesystem::path& dir);
 
 /// Whether an xattr name belongs to overlayfs itself (a layer may not set it:
-/// it would change what the overlay shows).
+/// it would change what the overlay shows): trusted.overlay.*. crt's
+/// overlays are not mounted with userxattr, so user.overlay.* is a file's
+/// own, which an app may set, and is kept.
 bool is_overlay_xattr(std::string_view name);
 
 }  // namespace crt::store

@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 
 #include <csignal>
 #include <cstring>
@@ -122,6 +123,14 @@ TEST_F(ExportTest, ChangesAndDeletionsRoundTripThroughCrtAndSkopeo) {
   // The image history says where the layers came from.
   Result hist = run({"skopeo", "inspect", "--config", "oci-archive:" + out2});
   EXPECT_THAT(hist.out, HasSubstr("crt export --app=gen " + two));
+  // One history entry per layer, so that tools pair each with its own; the
+  // busybox image had none.
+  auto config = crt::json_text::parse(hist.out);
+  size_t described = 0;
+  for (const auto& h : config["history"])
+    if (!h.value("empty_layer", false)) ++described;
+  EXPECT_EQ(described, config["rootfs"]["diff_ids"].size()) << hist.out;
+  EXPECT_EQ(config["rootfs"]["diff_ids"].size(), 3u);
 }
 
 // A directory of the image that overlayfs copied up only for crt's mount
@@ -397,6 +406,27 @@ TEST_F(ExportTest, WithoutUnnamedFilesTheArchiveIsNamedOnceComplete) {
 
 // An OUT that cannot be made is a clear error (said before any layer is
 // built), and leaves nothing.
+// What the app made cannot turn into OCI's whiteouts: a file named
+// ".wh.…" is refused, and user.overlay.* is the file's own (crt's overlays
+// use trusted.overlay.*), not a mark of an opaque directory.
+TEST_F(ExportTest, NothingTheAppMadeBecomesAWhiteout) {
+  std::string uuid = run_script("busybox", "touch /tmp/.wh.etc");
+  std::string out = dir_ + "/wh.tar";
+  Result r = crt({"export", uuid, out});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("tmp/.wh.etc' is named like an OCI whiteout"));
+  EXPECT_FALSE(std::filesystem::exists(out));
+
+  uuid = run_script("busybox", "mkdir -p /d && echo kept > /d/new");
+  std::string d = app_upper(uuid, "busybox") + "/d";
+  ASSERT_EQ(::setxattr(d.c_str(), "user.overlay.opaque", "y", 1, 0), 0) << std::strerror(errno);
+  r = crt({"export", uuid, out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string listing = top_layer_listing(out);
+  EXPECT_THAT(listing, HasSubstr("d/new\n"));
+  EXPECT_THAT(listing, Not(HasSubstr(".wh.")));
+}
+
 TEST_F(ExportTest, ASocketTheAppMadeIsLeftOut) {
   std::string uuid = run_script("busybox", "mkdir /run/app && echo changed > /etc/motd");
   make_socket(app_upper(uuid, "busybox") + "/run/app/control.sock");
