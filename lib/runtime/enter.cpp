@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -98,7 +99,7 @@ int errno_number(const std::string& name) {
 }
 
 /// The app's system call filter as BPF, built the way systemd builds it.
-std::vector<sock_filter> filter_program(const pod::AppManifest& app) {
+std::vector<sock_filter> filter_program(const pod::AppManifest& app, std::vector<std::string> architectures) {
   const sandbox::SyscallFilter& f = app.seccomp;
   uint32_t denied = SCMP_ACT_ERRNO(static_cast<uint16_t>(errno_number(f.error_number)));
   scmp_filter_ctx ctx = seccomp_init(f.allow_list ? denied : SCMP_ACT_ALLOW);
@@ -107,6 +108,18 @@ std::vector<sock_filter> filter_program(const pod::AppManifest& app) {
     scmp_filter_ctx c;
     ~Release() { seccomp_release(c); }
   } release{ctx};
+  // The app's SystemCallArchitectures=; where it has none, systemd filters
+  // every architecture it knows, and so does this.
+#if defined(__x86_64__)
+  if (architectures.empty()) architectures = {"x86", "x32"};
+#endif
+  for (const auto& a : architectures) {
+    if (a == "native") continue;
+    uint32_t arch = seccomp_arch_resolve_name(a.c_str());
+    if (arch == 0) throw Error("unknown system call architecture " + quote(a));
+    if (int r = seccomp_arch_add(ctx, arch); r < 0 && r != -EEXIST)
+      throw_errno(-r, "adding architecture " + quote(a) + " to the system call filter");
+  }
   seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
   for (const auto& name : sandbox::expand_syscalls(f)) {
     int nr = seccomp_syscall_resolve_name(name.c_str());
@@ -154,6 +167,10 @@ struct Plan {
   std::vector<sock_filter> filter;               ///< the app's own
   std::vector<std::string> argv, env;
   std::string exec_path;
+  /// The app's resource limits (LimitNOFILE= and the like, RLIMIT_*) and
+  /// OOM score adjustment, not crt's.
+  std::vector<std::pair<int, rlimit>> limits;
+  std::string oom_score_adj;
 };
 
 /// How entering failed: the step and errno, written to the error pipe (it
@@ -177,6 +194,7 @@ constexpr int kStepTerminal = 7;
 constexpr int kStepCgroup = 8;
 constexpr int kStepSession = 9;
 constexpr int kStepDescriptors = 10;
+constexpr int kStepLimits = 11;
 
 [[noreturn]] void fail(int fd, int step) noexcept {
   Failure f{step, errno};
@@ -185,6 +203,15 @@ constexpr int kStepDescriptors = 10;
 }
 
 [[noreturn]] void become_app(Plan& p, char** argv, char** envp, int err_fd) noexcept {
+  // While crt's capabilities still allow raising a hard limit or lowering
+  // the OOM score adjustment, and /proc is the pod's.
+  for (const auto& [resource, limit] : p.limits)
+    if (::setrlimit(static_cast<__rlimit_resource>(resource), &limit) < 0) fail(err_fd, kStepLimits);
+  if (int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC); fd >= 0) {
+    bool written = ::write(fd, p.oom_score_adj.data(), p.oom_score_adj.size()) >= 0;
+    ::close(fd);
+    if (!written) fail(err_fd, kStepLimits);
+  }
   if (::fchdir(p.root.get()) < 0 || ::chroot(".") < 0) fail(err_fd, 1);
   if (::chdir(p.workdir.c_str()) < 0 && ::chdir("/") < 0) fail(err_fd, 1);
   // Nothing of crt's but stdin, stdout and stderr goes into the app: no
@@ -333,6 +360,11 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
 
   Plan p;
   p.creds = read_credentials(*pid);
+  for (int r = 0; r < RLIM_NLIMITS; ++r) {
+    rlimit l{};
+    if (::prlimit(*pid, static_cast<__rlimit_resource>(r), nullptr, &l) == 0) p.limits.emplace_back(r, l);
+  }
+  p.oom_score_adj = fs::read_file(proc + "/oom_score_adj");
   p.env = read_environ(*pid);
   p.workdir = app.working_dir;
   p.root = fs::open_fd(proc + "/root", O_PATH | O_DIRECTORY);
@@ -343,7 +375,7 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
     throw Error("app " + quote(app.name) + " ended while crt looked at it");
   if (p.creds.seccomp) {
     p.pod_filter = sandbox::find_pod_filter(default_data_dir());
-    p.filter = filter_program(app);
+    p.filter = filter_program(app, info.manifest->syscall_architectures);
   }
 
   pod::AppManifest probe = app;

@@ -72,6 +72,20 @@ TEST_F(EnterTest, TakesOnTheAppsIdentityAndSandbox) {
   EXPECT_EQ(r.out, "Seccomp_filters:\t" + std::to_string(pod_programs + 1) + "\n");
 }
 
+TEST_F(EnterTest, TakesOnTheAppsResourceLimitsAndOomScore) {
+  start({"--oom-score-adj=321"});
+  auto line = [](const std::string& limits, const std::string& name) {
+    size_t at = limits.find(name);
+    return at == std::string::npos ? std::string() : limits.substr(at, limits.find('\n', at) - at);
+  };
+  std::string app_limits = read_file("/proc/" + std::to_string(app_pid_) + "/limits");
+  Result r = enter({"/bin/sh", "-c", "cat /proc/self/oom_score_adj /proc/self/limits"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, 4), "321\n");
+  for (const char* name : {"Max open files", "Max processes", "Max core file size", "Max locked memory"})
+    EXPECT_EQ(line(r.out, name), line(app_limits, name)) << name;
+}
+
 TEST_F(EnterTest, JoinsTheAppsNamespacesAndCgroup) {
   start({});
   Result r = enter({"/bin/sh", "-c", "cat /proc/self/cgroup; ls -l /proc/self/ns/ | sed 's/.* \\([a-z_]*\\) -> /\\1 /'"});
