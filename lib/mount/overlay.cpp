@@ -1,10 +1,15 @@
 #include "mount/overlay.hpp"
 
+#include <fcntl.h>
+#include <linux/mount.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <set>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 
 namespace crt::mount {
 
@@ -19,23 +24,66 @@ std::string escape_option_path(const std::string& p) {
   return out;
 }
 
+/// The lower directories top first, each once: overlayfs refuses a
+/// directory given twice (ELOOP), and images repeat layers (BuildKit the
+/// empty one). Only the highest of the repeats is kept: a layer sets every
+/// path it has, whiteouts and opaque directories included, to the same
+/// thing wherever it lies, and leaves the others as they were below it; so
+/// its lower copies set nothing that the highest does not set again over
+/// whatever the layers between made of it.
+std::vector<std::filesystem::path> top_first(const std::vector<std::filesystem::path>& lowers) {
+  if (lowers.empty()) throw Error("an overlay needs at least one lower layer");
+  std::set<std::filesystem::path> seen;
+  std::vector<std::filesystem::path> out;
+  for (auto it = lowers.rbegin(); it != lowers.rend(); ++it)
+    if (seen.insert(*it).second) out.push_back(*it);
+  return out;
+}
+
+/// An overlay of more layers than mount(2)'s one page of options holds:
+/// each layer on its own (fsconfig's "lowerdir+", Linux 6.8).
+void mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
+                            const std::filesystem::path& work, const std::filesystem::path& target, UpperSync sync) {
+  std::string what = "mounting an overlay of " + std::to_string(lowers.size()) + " layers on " + quote(target.string());
+  UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)));
+  if (!fs) throw_errno(what);
+  auto set = [&](const char* key, const std::string& value) {
+    if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0) return;
+    if (errno == EINVAL && std::string_view(key) == "lowerdir+")
+      throw Error(what +
+                  ": this kernel takes no more than one page of overlay options (taking the layers one by "
+                  "one needs Linux 6.8)");
+    throw_errno(what + ": " + key + "=" + value);
+  };
+  for (const auto& l : top_first(lowers)) set("lowerdir+", l.string());
+  set("upperdir", upper.string());
+  set("workdir", work.string());
+  if (sync == UpperSync::kVolatile && ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_FLAG, "volatile", nullptr, 0) < 0)
+    throw_errno(what + ": volatile");
+  if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) {
+    int err = errno;
+    // The kernel says why in the context's log ("e overlayfs: …").
+    char log[512];
+    ssize_t n = ::read(fs.get(), log, sizeof log - 1);
+    throw_errno(err, what + (n > 2 ? ": " + std::string(log + 2, static_cast<size_t>(n - 2)) : ""));
+  }
+  UniqueFd mnt(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, 0)));
+  if (!mnt) throw_errno(what);
+  // Onto an fd: move_mount(2) refuses a /proc/self/fd/N path (EINVAL).
+  UniqueFd where(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!where) throw_errno(what);
+  if (::syscall(SYS_move_mount, mnt.get(), "", where.get(), "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    throw_errno(what);
+}
+
 }  // namespace
 
 std::string overlay_options(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                             const std::filesystem::path& work) {
-  if (lowers.empty()) throw Error("an overlay needs at least one lower layer");
-  // overlayfs refuses a directory given twice (ELOOP), and images repeat
-  // layers (BuildKit the empty one). Only the highest of the repeats is
-  // kept: a layer sets every path it has, whiteouts and opaque directories
-  // included, to the same thing wherever it lies, and leaves the others as
-  // they were below it; so its lower copies set nothing that the highest
-  // does not set again over whatever the layers between made of it.
-  std::set<std::filesystem::path> seen;
   std::string lowerdir;
-  for (auto it = lowers.rbegin(); it != lowers.rend(); ++it) {
-    if (!seen.insert(*it).second) continue;
+  for (const auto& l : top_first(lowers)) {
     if (!lowerdir.empty()) lowerdir += ':';
-    lowerdir += escape_option_path(it->string());
+    lowerdir += escape_option_path(l.string());
   }
   return "lowerdir=" + lowerdir + ",upperdir=" + escape_option_path(upper.string()) +
          ",workdir=" + escape_option_path(work.string());
@@ -44,8 +92,7 @@ std::string overlay_options(const std::vector<std::filesystem::path>& lowers, co
 void mount_overlay(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                    const std::filesystem::path& work, const std::filesystem::path& target, UpperSync sync) {
   std::string data = overlay_options(lowers, upper, work);
-  if (data.size() >= 4096)
-    throw Error("mounting " + quote(target.string()) + ": the image has too many layers for one overlay mount");
+  if (data.size() >= 4096) return mount_overlay_by_layer(lowers, upper, work, target, sync);
   // Kernels before 5.10 do not know "volatile" (EINVAL): they get a synced one.
   if (std::string v = data + ",volatile"; sync == UpperSync::kVolatile && v.size() < 4096) {
     if (::mount("overlay", target.c_str(), "overlay", 0, v.c_str()) == 0) return;

@@ -92,6 +92,17 @@ TEST_F(RegistryTest, ImageStopSignalIsWhatCrtStopSends) {
   EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("app-stopper=0\n"));
 }
 
+TEST_F(RegistryTest, AnImageOfMoreLayersThanOnePageOfMountOptionsRuns) {
+  // 60 layers and busybox's: about 90 bytes each in the overlay's options,
+  // more than mount(2) takes (one page).
+  std::vector<std::string> layers;
+  for (int i = 0; i < 60; ++i) layers.push_back(make_layer({file("f" + std::to_string(i), std::to_string(i) + "\n")}));
+  ASSERT_EQ(crt({"image", "import", layout("many", layers), "many:v1"}).status, 0);
+  Result r = crt({"run", "--net=none", "many:v1", "--exec=/bin/cat", "--", "/f0", "/f59"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "0\n59\n");
+}
+
 TEST_F(RegistryTest, WhiteoutsAndOpaqueDirectoriesHaveOciMeaning) {
   std::string lower = make_layer({dir("d"), file("d/gone", "1"), file("d/kept", "2"), dir("o"), file("o/old", "3"),
                                   dir("o/sub"), file("o/sub/deep", "4"), file("f", "5")});
