@@ -28,6 +28,14 @@ class PodFeaturesTest : public PodTest {
     stdfs::create_directories(d);
     return d;
   }
+  /// A rootfs "rootfs" of busybox and /bin/sh.
+  std::string busybox_rootfs() {
+    std::string rootfs = host_dir("rootfs");
+    stdfs::create_directories(rootfs + "/bin");
+    stdfs::copy_file("/bin/busybox", rootfs + "/bin/busybox");
+    stdfs::create_symlink("busybox", rootfs + "/bin/sh");
+    return rootfs;
+  }
 };
 
 TEST_F(PodFeaturesTest, HostVolumeReadWriteAndReadOnly) {
@@ -49,11 +57,8 @@ TEST_F(PodFeaturesTest, AReadOnlyVolumeStaysReadOnlyWhateverItsSourceAndTheImage
   // The image's /m/data leads to /m, the volume's /data to the top: looked
   // up again through the new mount, the target would be the app's root, and
   // the volume would stay writable.
-  std::string rootfs = host_dir("rootfs");
-  stdfs::create_directories(rootfs + "/bin");
+  std::string rootfs = busybox_rootfs();
   stdfs::create_directories(rootfs + "/m");
-  stdfs::copy_file("/bin/busybox", rootfs + "/bin/busybox");
-  stdfs::create_symlink("busybox", rootfs + "/bin/sh");
   stdfs::create_symlink(".", rootfs + "/m/data");
   ASSERT_EQ(crt({"image", "import", rootfs, "linked"}).status, 0);
   std::string data = host_dir("data");
@@ -116,11 +121,8 @@ TEST_F(PodFeaturesTest, TmpfsVolumeHasItsSize) {
 }
 
 TEST_F(PodFeaturesTest, ImageVolumeGetsTheImagesContent) {
-  std::string rootfs = host_dir("rootfs");
-  stdfs::create_directories(rootfs + "/bin");
+  std::string rootfs = busybox_rootfs();
   stdfs::create_directories(rootfs + "/var/lib/app");
-  stdfs::copy_file("/bin/busybox", rootfs + "/bin/busybox");
-  stdfs::create_symlink("busybox", rootfs + "/bin/sh");
   std::ofstream(rootfs + "/var/lib/app/seed") << "seeded\n";
   ASSERT_EQ(crt({"image", "import", rootfs, "withvol", "--volume=/var/lib/app"}).status, 0);
   Result r = crt({"run", "withvol", "--", "/bin/sh", "-c",
@@ -130,10 +132,7 @@ TEST_F(PodFeaturesTest, ImageVolumeGetsTheImagesContent) {
 }
 
 TEST_F(PodFeaturesTest, VolumeTargetThroughASymlinkToEtcStaysInTheRootfs) {
-  std::string rootfs = host_dir("rootfs");
-  stdfs::create_directories(rootfs + "/bin");
-  stdfs::copy_file("/bin/busybox", rootfs + "/bin/busybox");
-  stdfs::create_symlink("busybox", rootfs + "/bin/sh");
+  std::string rootfs = busybox_rootfs();
   stdfs::create_directories(rootfs + "/etc");
   stdfs::create_symlink("/etc", rootfs + "/evil");
   ASSERT_EQ(crt({"image", "import", rootfs, "evil"}).status, 0);
