@@ -148,7 +148,8 @@ const KeySpec kAppKeys[] = {
 };
 
 /// [Service] settings crt-generator sets itself.
-const char* const kReservedService[] = {"ExecStart", "Type", "NotifyAccess", "Delegate", "KillMode", "Slice"};
+const char* const kReservedService[] = {"ExecStart", "Type",  "NotifyAccess",     "Delegate",
+                                        "KillMode",  "Slice", "SuccessExitStatus"};
 
 template <size_t N>
 const KeySpec* find_key(const KeySpec (&table)[N], const std::string& key) {
@@ -369,6 +370,9 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
       .set("Slice", "machine.slice")
       .set("Delegate", "yes")
       .set("KillMode", "mixed")
+      // crt run stopped by SIGHUP, SIGINT or SIGTERM (systemctl stop, crt
+      // stop) exits 128 + the signal: no failure, no cause for Restart=.
+      .set("SuccessExitStatus", "129 130 143")
       .set("CPUAccounting", "yes")
       .set("MemoryAccounting", "yes")
       .set("TasksAccounting", "yes");
