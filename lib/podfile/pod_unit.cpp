@@ -245,7 +245,12 @@ void add_passthrough(const PodFile& f, const Section& sec, unit::Section& out, c
 }
 
 std::vector<std::string> unit_names(const PodFile& f, const Setting& s) {
-  std::vector<std::string> out = split_words(s.value);
+  std::vector<std::string> out;
+  try {
+    out = split_words(s.value);
+  } catch (const Error& e) {
+    throw PodFileError(f.path, s.line, s.key, e.what());
+  }
   for (const auto& n : out)
     if (n.find('/') != std::string::npos || n.find('.') == std::string::npos || n.front() == '.')
       throw PodFileError(f.path, s.line, s.key, quote(n) + " is not a unit name");
