@@ -1,5 +1,8 @@
 #include "podfile/generate.hpp"
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -12,8 +15,19 @@ namespace crt::podfile {
 
 namespace stdfs = std::filesystem;
 
+namespace {
+
+/// systemd's mask: an empty file, or a link to /dev/null.
+bool is_mask(const stdfs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) < 0) return false;
+  return (S_ISREG(st.st_mode) && st.st_size == 0) || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3));
+}
+
+}  // namespace
+
 std::vector<stdfs::path> find_pod_files(const stdfs::path& root) {
-  std::set<std::string> taken;  // by an earlier directory's file
+  std::set<std::string> taken;  // by an earlier directory's file, or its mask
   std::vector<stdfs::path> out;
   for (const char* dir : kPodDirs) {
     std::vector<stdfs::path> here;
@@ -26,7 +40,12 @@ std::vector<stdfs::path> find_pod_files(const stdfs::path& root) {
     std::sort(here.begin(), here.end());
     for (const auto& p : here) {
       std::string name = p.filename().string();
-      if (taken.count(name) != 0 || !stdfs::is_regular_file(p, ec)) continue;
+      if (taken.count(name) != 0) continue;
+      if (is_mask(p)) {
+        taken.insert(name);
+        continue;
+      }
+      if (!stdfs::is_regular_file(p, ec)) continue;
       taken.insert(name);
       out.push_back(p);
     }

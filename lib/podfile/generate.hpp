@@ -7,11 +7,12 @@
 namespace crt::podfile {
 
 /// Where crt-generator reads pod files, earliest first: a file in an earlier
-/// directory hides one of the same name in a later one.
+/// directory hides one of the same name in a later one, and so does an empty
+/// file or a link to /dev/null there (a mask), as with systemd's units.
 inline const char* const kPodDirs[] = {"etc/crt/pods", "run/crt/pods", "usr/lib/crt/pods"};
 
 /// The *.pod files under `root` (the host's "/", or a test's directory) in
-/// kPodDirs, overrides applied: the earliest directory's first,
+/// kPodDirs, overrides and masks applied: the earliest directory's first,
 /// by file name within each.
 std::vector<std::filesystem::path> find_pod_files(const std::filesystem::path& root);
 
