@@ -83,7 +83,7 @@ void env(const std::string& v) {
 
 void hostname(const std::string& v) { pod::validate_host_name("host name", v); }
 
-void pod_name(const std::string& v) { pod::validate_host_name("pod name", v); }
+void pod_name(const std::string& v) { pod::validate_pod_name(v); }
 
 void net_spec(const std::string& v) { pod::parse_net_spec(v); }
 void port(const std::string& v) { pod::parse_port_spec(v); }
