@@ -33,9 +33,11 @@ void Bus::wait_until(const std::function<bool()>& done, std::chrono::millisecond
   auto& c = *impl_->connection;
   call(what, [&] {
     while (!done()) {
-      if (c.processPendingRequest()) continue;
+      // Before dispatching: a bus that always has a message must not keep
+      // the wait going past its limit.
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
       if (left.count() <= 0) throw Error(std::string(what) + ": no answer within " + std::to_string(timeout.count()) + " ms");
+      if (c.processPendingRequest()) continue;
       auto pd = c.getEventLoopPollData();
       pollfd p{pd.fd, static_cast<short>(pd.events), 0};
       int bus_ms = pd.getPollTimeout();

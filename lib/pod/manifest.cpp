@@ -202,4 +202,11 @@ void validate_host_name(const std::string& what, const std::string& name) {
   }
 }
 
+void validate_pod_name(const std::string& name) {
+  validate_host_name("pod name", name);
+  if (name.find_first_not_of("0123456789abcdefABCDEF-") == std::string::npos)
+    throw Error("invalid pod name " + quote(name) +
+                ": a name of only hex digits and '-' would read as a pod's UUID (or the start of one)");
+}
+
 }  // namespace crt::pod

@@ -124,4 +124,9 @@ void validate_app_name(const std::string& name);
 /// '-' nor ending in '-'. `what` names it in the message ("pod name").
 void validate_host_name(const std::string& what, const std::string& name);
 
+/// Throws unless `name` is valid as a pod's name: a host name
+/// (validate_host_name) not made only of hex digits and '-', which would
+/// read as a pod's UUID or a prefix of one wherever a pod is named.
+void validate_pod_name(const std::string& name);
+
 }  // namespace crt::pod

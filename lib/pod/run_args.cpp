@@ -48,7 +48,8 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   const std::string starting = verb == RunVerb::kPrepare ? "" : "Options";
   if (verb == RunVerb::kPrepare)
     app.add_flag("-q,--quiet", p.quiet, "Print only the pod's UUID: no progress, no notices");
-  app.add_option("--pod-name", p.name, "Name of the pod, usable wherever a pod UUID is (and its machine name)");
+  app.add_option("--pod-name", p.name,
+                 "Name of the pod, usable wherever a pod UUID is (and its machine name); not only hex digits and '-'");
   app.add_option("--exit-policy", p.exit_policy,
                  "When the pod ends: on-any-failure (an app failed, or all exited), on-any-exit, on-all-exit")
       ->check(CLI::IsMember({"on-any-failure", "on-any-exit", "on-all-exit"}));

@@ -7,11 +7,13 @@
 namespace crt::podfile {
 
 /// Where crt-generator reads pod files, earliest first: a file in an earlier
-/// directory hides one of the same name in a later one.
+/// directory hides one of the same name in a later one, and so does an empty
+/// file or a link to /dev/null there (a mask), as with systemd's units.
 inline const char* const kPodDirs[] = {"etc/crt/pods", "run/crt/pods", "usr/lib/crt/pods"};
 
 /// The *.pod files under `root` (the host's "/", or a test's directory) in
-/// kPodDirs, overrides applied, sorted by file name.
+/// kPodDirs, overrides and masks applied: the earliest directory's first,
+/// by file name within each.
 std::vector<std::filesystem::path> find_pod_files(const std::filesystem::path& root);
 
 /// A file crt-generator writes into its output directory.
@@ -29,8 +31,9 @@ struct Generated {
 };
 
 /// Turns pod files into units running `crt_binary`. A file that is invalid,
-/// or whose unit name another file already took, is skipped with an error;
-/// the others are generated all the same.
+/// or whose unit name an earlier file in `pod_files` already took, is
+/// skipped with an error (naming that file); the others are generated all
+/// the same.
 Generated generate(const std::vector<std::filesystem::path>& pod_files, const std::string& crt_binary);
 
 }  // namespace crt::podfile

@@ -83,7 +83,7 @@ void env(const std::string& v) {
 
 void hostname(const std::string& v) { pod::validate_host_name("host name", v); }
 
-void pod_name(const std::string& v) { pod::validate_host_name("pod name", v); }
+void pod_name(const std::string& v) { pod::validate_pod_name(v); }
 
 void net_spec(const std::string& v) { pod::parse_net_spec(v); }
 void port(const std::string& v) { pod::parse_port_spec(v); }
@@ -147,8 +147,8 @@ const KeySpec kAppKeys[] = {
     {"TasksMax", "--pids-limit", Kind::kOnce, pids_limit},
 };
 
-/// [Service] settings crt-generator sets itself.
-const char* const kReservedService[] = {"ExecStart", "Type", "NotifyAccess", "Delegate", "KillMode", "Slice"};
+/// [Service] settings crt-generator makes of [Pod] keys.
+const std::pair<const char*, const char*> kFromPodKeys[] = {{"MemoryMax", "Memory"}, {"CPUQuota", "CPU"}};
 
 template <size_t N>
 const KeySpec* find_key(const KeySpec (&table)[N], const std::string& key) {
@@ -227,12 +227,17 @@ std::string pod_name_of(const PodFile& f) {
   return f.name;
 }
 
-void add_passthrough(const PodFile& f, const Section& sec, unit::Section& out) {
+/// Copies the user's settings of `sec` into `out`; `own` are the keys
+/// crt-generator has set there, which the user's would override.
+void add_passthrough(const PodFile& f, const Section& sec, unit::Section& out, const std::set<std::string>& own) {
   for (const auto& s : sec.settings) {
-    if (sec.name == "Service" &&
-        std::find_if(std::begin(kReservedService), std::end(kReservedService),
-                     [&](const char* k) { return s.key == k; }) != std::end(kReservedService))
-      throw PodFileError(f.path, s.line, s.key, "set by crt-generator; it cannot be changed in [Service]");
+    if (own.count(s.key) != 0) {
+      std::string from;
+      for (const auto& [key, pod_key] : kFromPodKeys)
+        if (s.key == key) from = std::string(" from ") + pod_key + "= in [Pod]";
+      throw PodFileError(f.path, s.line, s.key,
+                         "set by crt-generator" + from + "; it cannot be changed in [" + sec.name + "]");
+    }
     check_text(f, s);
     // Unit settings are the user's own systemd syntax: specifiers and all.
     out.set(s.key, unit::Verbatim{s.value});
@@ -240,7 +245,12 @@ void add_passthrough(const PodFile& f, const Section& sec, unit::Section& out) {
 }
 
 std::vector<std::string> unit_names(const PodFile& f, const Setting& s) {
-  std::vector<std::string> out = split_words(s.value);
+  std::vector<std::string> out;
+  try {
+    out = split_words(s.value);
+  } catch (const Error& e) {
+    throw PodFileError(f.path, s.line, s.key, e.what());
+  }
   for (const auto& n : out)
     if (n.find('/') != std::string::npos || n.find('.') == std::string::npos || n.front() == '.')
       throw PodFileError(f.path, s.line, s.key, quote(n) + " is not a unit name");
@@ -369,6 +379,9 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
       .set("Slice", "machine.slice")
       .set("Delegate", "yes")
       .set("KillMode", "mixed")
+      // crt run stopped by SIGHUP, SIGINT or SIGTERM (systemctl stop, crt
+      // stop) exits 128 + the signal: no failure, no cause for Restart=.
+      .set("SuccessExitStatus", "129 130 143")
       .set("CPUAccounting", "yes")
       .set("MemoryAccounting", "yes")
       .set("TasksAccounting", "yes");
@@ -381,8 +394,11 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
   unit::ExecCommand exec{"", crt_binary, {Value("crt"), Value("run")}};
   for (const auto& a : args) exec.argv.emplace_back(a);
   svc.set_exec("ExecStart", exec);
-  for (const Section* s : sections_named(f, "Unit")) add_passthrough(f, *s, u.section("Unit"));
-  for (const Section* s : sections_named(f, "Service")) add_passthrough(f, *s, svc);
+  // [Unit]'s After= adds to crt-generator's, and Description= replaces it.
+  for (const Section* s : sections_named(f, "Unit")) add_passthrough(f, *s, u.section("Unit"), {});
+  std::set<std::string> own;
+  for (const auto& e : svc.entries) own.insert(e.key);
+  for (const Section* s : sections_named(f, "Service")) add_passthrough(f, *s, svc, own);
   for (const Section* s : sections_named(f, "Install")) {
     for (const auto& st : s->settings) {
       check_text(f, st);

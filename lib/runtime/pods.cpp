@@ -124,7 +124,8 @@ PodEntry find_pod(const stdfs::path& state_dir, const std::string& ref) {
   for (const auto& e : all)
     if (e.uuid.rfind(ref, 0) == 0) matches.push_back(e);
   // A name only pods that have ended had neither shadows a pod's unique
-  // UUID prefix nor yields to it: crt rm must not guess.
+  // UUID prefix nor yields to it: crt rm must not guess. (Names of hex
+  // digits alone are refused, but older pods may have one.)
   if (named != nullptr && matches.size() == 1 && matches.front().uuid != named->uuid)
     throw Error("pod " + quote(ref) + " is ambiguous: the name of pod " + named->uuid + " (" +
                 status_name(named->status()) + ") and a UUID prefix of pod " + matches.front().uuid +

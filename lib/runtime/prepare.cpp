@@ -46,20 +46,14 @@ bool is_unnamed_machine_name(const std::string& name) {
 
 void check_pod_name(const std::string& name, const stdfs::path& state_dir) {
   if (name.empty()) return;
-  pod::validate_host_name("pod name", name);
+  pod::validate_pod_name(name);
   // A pod's name is its machine's: two pods with one machine name would
   // share its cgroup, and a stop of one would end both.
   if (is_unnamed_machine_name(name))
     throw Error("pod name " + quote(name) +
                 " has the form of the machine names crt gives pods without a name "
                 "(crt-UUID); choose another");
-  // A name that begins a pod's UUID would make that prefix (crt list's
-  // short ID) ambiguous.
-  bool uuid_like = name.find_first_not_of("0123456789abcdef-") == std::string::npos;
   for (const auto& p : list_pods(state_dir)) {
-    if (uuid_like && p.uuid.rfind(name, 0) == 0)
-      throw Error("pod name " + quote(name) + " begins the UUID of pod " + p.uuid +
-                  ", which it would hide from its short ID; choose another");
     PodStatus st = p.status();
     if (st != PodStatus::kPreparing && st != PodStatus::kPrepared && st != PodStatus::kRunning) continue;
     auto info = pod_info(p);

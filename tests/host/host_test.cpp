@@ -105,6 +105,40 @@ TEST(Generator, BrokenPodFileIsSkippedAndBootGoesOn) {
   EXPECT_EQ(r.err, "crt: /etc/crt/pods/broken.pod:3: Colour: unknown key in [App web]\n");
 }
 
+/// Stops `unit` with systemctl stop, then (started again) with crt stop:
+/// neither stop fails the unit (crt run exits 143), and Restart=on-failure
+/// does not start the pod again. (An inactive unit's figures, ExecMainStatus
+/// and NRestarts, go when systemd unloads it; a failed unit's stay.)
+void expect_clean_stops(const std::string& unit) {
+  Result r = host->sh("systemctl start " + unit + " && systemctl is-active " + unit, 90s);
+  ASSERT_EQ(r.out, "active\n") << r.err;
+  r = host->sh("systemctl stop " + unit + "; systemctl is-active " + unit + "; systemctl show " + unit + " -p Result",
+               60s);
+  EXPECT_EQ(r.out, "inactive\nResult=success\n");
+  r = host->sh("systemctl start " + unit + " && systemctl is-active " + unit, 90s);
+  ASSERT_EQ(r.out, "active\n") << r.err;
+  std::string machine = machine_of_unit(unit);
+  ASSERT_FALSE(machine.empty());
+  // An unnamed pod's machine is crt-UUID.
+  r = host->sh("crt stop " + (machine.rfind("crt-", 0) == 0 ? machine.substr(4) : machine), 60s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(eventually("systemctl is-active " + unit, "inactive", 30s));
+  std::this_thread::sleep_for(1s);  // RestartSec= is shorter
+  r = host->sh("systemctl is-active " + unit + "; systemctl show " + unit + " -p Result");
+  EXPECT_EQ(r.out, "inactive\nResult=success\n");
+}
+
+TEST(Generator, StoppedPodUnitIsInactiveNotFailed) {
+  host->sh(
+      "cat > /etc/crt/pods/stopped.pod <<'EOF'\n[App web]\nImage=busybox\nArgs=/bin/sleep 600\n\n"
+      "[Service]\nRestart=on-failure\nRestartSec=100ms\nEOF\nsystemctl daemon-reload");
+  expect_clean_stops("crt-stopped.service");
+  host->sh(
+      "systemctl stop crt-stopped.service; systemctl reset-failed crt-stopped.service; "
+      "rm /etc/crt/pods/stopped.pod; systemctl daemon-reload",
+      60s);
+}
+
 TEST(Machines, TerminalPodIsAMachineWithItsOwnScope) {
   host->sh("rm -f /var/lib/crt/t.uuid; (crt run --uuid-file-save=/var/lib/crt/t.uuid busybox -- /bin/sh -c "
            "\"trap 'echo got-term; exit 0' TERM; echo up; while :; do sleep 0.1; done\" > /var/lib/crt/t.out 2>&1; "
@@ -341,6 +375,12 @@ TEST(Template, RestartPolicyRestartsThePod) {
   host->sh("systemctl start crt@busybox.service", 60s);
   EXPECT_TRUE(eventually("[ \"$(systemctl show crt@busybox.service -p NRestarts --value)\" -ge 2 ] && echo restarted",
                          "restarted", 40s));
+  host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
+}
+
+TEST(Template, StoppedPodUnitIsInactiveNotFailed) {
+  host->sh(busybox_dropin("echo up; exec sleep 600", "", "Restart=on-failure\nRestartSec=100ms\n"));
+  expect_clean_stops("crt@busybox.service");
   host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
 }
 

@@ -126,6 +126,8 @@ TEST_F(BadInputTest, UnknownSyscallOrCapability) {
 TEST_F(BadInputTest, PodAndHostNamesThatNspawnWouldRefuse) {
   expect_clean_failure({"run", "--pod-name=a_b", "busybox", "--", "/bin/true"}, "invalid pod name 'a_b'");
   expect_clean_failure({"run", "--pod-name=a.-b", "busybox", "--", "/bin/true"}, "invalid pod name 'a.-b'");
+  expect_clean_failure({"run", "--pod-name=db", "busybox", "--", "/bin/true"},
+                       "invalid pod name 'db': a name of only hex digits and '-' would read as a pod's UUID");
   expect_clean_failure({"run", "--hostname=a..b", "busybox", "--", "/bin/true"}, "invalid host name 'a..b'");
   expect_clean_failure({"prepare", "--hostname=web-", "busybox", "--", "/bin/true"}, "invalid host name 'web-'");
   Result r = crt({"run", "--net=none", "--pod-name=web-1.example", "busybox", "--", "/bin/hostname"});

@@ -228,5 +228,22 @@ TEST(HostName, FollowsSystemdsRules) {
     EXPECT_THROW(validate_host_name("pod name", bad), Error) << bad;
 }
 
+TEST(PodName, NeverReadsAsAUuidPrefix) {
+  for (const std::string& ok : std::vector<std::string>{"web", "db1x", "g", "cafe.example", "a-b-c-x"})
+    EXPECT_NO_THROW(validate_pod_name(ok)) << ok;
+  for (const std::string& bad :
+       std::vector<std::string>{"db", "a", "0", "cafe", "DB", "dead-beef", "1234-5678", "abc-def0"})
+    EXPECT_THROW(validate_pod_name(bad), Error) << bad;
+  EXPECT_THROW(validate_pod_name("a_b"), Error) << "a host name first";
+  try {
+    validate_pod_name("db");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "invalid pod name 'db': a name of only hex digits and '-' would read as a pod's UUID (or the "
+                 "start of one)");
+  }
+}
+
 }  // namespace
 }  // namespace crt::pod
