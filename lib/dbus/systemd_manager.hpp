@@ -30,6 +30,7 @@ struct TransientService {
   bool collect = false;               ///< CollectMode=inactive-or-failed
   std::vector<ExecLine> exec_start;
   std::vector<std::string> environment;  ///< "K=V"
+  std::vector<int32_t> success_exit_status;  ///< SuccessExitStatus=, exit codes
 };
 
 /// The properties crt sets on a transient scope (systemd.scope(5)) that

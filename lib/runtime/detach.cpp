@@ -77,6 +77,9 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
   s.kill_mode = "mixed";
   s.delegate = true;
   s.accounting = true;
+  // crt run-prepared stopped by a signal (systemctl stop, crt stop) exits
+  // 128+N: an orderly end, not a failure, as in crt@.service.
+  s.success_exit_status = {128 + SIGHUP, 128 + SIGINT, 128 + SIGTERM};
   std::vector<std::string> argv = {crt, "--dir=" + std::filesystem::absolute(ctx.state_dir).string(),
                                    "--local-config=" + std::filesystem::absolute(ctx.config_dir).string(), "run-prepared"};
   if (opts.debug) argv.emplace_back("--debug");
