@@ -189,12 +189,14 @@ const char* const kSteps[] = {"joining the app's namespaces",
                               "making a terminal in the pod",
                               "joining the app's cgroups",
                               "starting a session of its own",
-                              "closing crt's other descriptors"};
+                              "closing crt's other descriptors",
+                              "setting the app's resource limits and OOM score"};
 constexpr int kStepTerminal = 7;
 constexpr int kStepCgroup = 8;
 constexpr int kStepSession = 9;
 constexpr int kStepDescriptors = 10;
 constexpr int kStepLimits = 11;
+static_assert(std::size(kSteps) == kStepLimits + 1, "a name for every step");
 
 [[noreturn]] void fail(int fd, int step) noexcept {
   Failure f{step, errno};
