@@ -4,8 +4,11 @@
 #include <sched.h>
 #include <sys/mount.h>
 
+#include <algorithm>
+
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/libmount.hpp"
 
 namespace crt::mount {
 
@@ -41,5 +44,22 @@ void enter_private_mount_namespace() {
 }
 
 int original_mount_namespace() { return saved_mount_namespace().get(); }
+
+std::vector<std::string> mounts_below(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  MntTable table(mnt_new_table_from_file("/proc/self/mountinfo"));
+  if (!table) return out;
+  MntIter it(mnt_new_iter(MNT_ITER_FORWARD));
+  std::string prefix = dir.string();
+  libmnt_fs* fs = nullptr;
+  while (mnt_table_next_fs(table.get(), it.get(), &fs) == 0) {
+    const char* target = mnt_fs_get_target(fs);
+    if (target == nullptr) continue;
+    std::string t = target;
+    if (t == prefix || t.rfind(prefix + "/", 0) == 0) out.push_back(t);
+  }
+  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return out;
+}
 
 }  // namespace crt::mount

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 namespace crt::mount {
 
@@ -18,5 +20,8 @@ void enter_private_mount_namespace();
 /// (an O_CLOEXEC fd), or -1 if it never left it: mounts that other processes
 /// must see, such as a pod's network namespace, are made there.
 int original_mount_namespace();
+
+/// Mounts of this mount namespace at or below `dir`, deepest first.
+std::vector<std::string> mounts_below(const std::filesystem::path& dir);
 
 }  // namespace crt::mount

@@ -373,8 +373,7 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
   for (const char* ns : {"cgroup", "ipc", "uts", "net", "pid", "mnt"})
     p.namespaces.push_back(fs::open_fd(proc + "/ns/" + ns, O_RDONLY));
   p.cgroup = app_cgroup(*pid);
-  if (::syscall(SYS_pidfd_send_signal, pidfd.get(), 0, nullptr, 0) < 0)
-    throw Error("app " + quote(app.name) + " ended while crt looked at it");
+  if (!send_signal(pidfd, 0)) throw Error("app " + quote(app.name) + " ended while crt looked at it");
   if (p.creds.seccomp) {
     p.pod_filter = sandbox::find_pod_filter(default_data_dir());
     p.filter = filter_program(app, info.manifest->syscall_architectures);

@@ -181,14 +181,9 @@ void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store&
 
 PodRollback::~PodRollback() {
   if (committed_) return;
-  // Our mounts live only in this process's mount namespace; detach them:
-  // the stage1 rootfs (and all mounted under it) and the pod's tmpfs
-  // volumes.
-  ::umount2(pod_.stage1_rootfs().c_str(), MNT_DETACH);
-  std::error_code ec;
-  for (auto it = stdfs::directory_iterator(pod_.path() / "volumes", ec); !ec && it != stdfs::directory_iterator();
-       it.increment(ec))
-    ::umount2(it->path().c_str(), MNT_DETACH);
+  // Our mounts live only in this process's mount namespace; detach them
+  // (the stage1 rootfs with all under it, the pod's tmpfs volumes).
+  for (const auto& m : mount::mounts_below(pod_.path())) ::umount2(m.c_str(), MNT_DETACH);
   try {
     if (mode_ == Mode::kBackToPrepared) {
       ::unlink(pod_.pid_file().c_str());  // from the start that failed

@@ -1,6 +1,5 @@
 #include "runtime/remove.hpp"
 
-#include <libmount.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -11,7 +10,7 @@
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
-#include "common/libmount.hpp"
+#include "mount/mounts.hpp"
 #include "net/pod_network.hpp"
 
 namespace crt::runtime {
@@ -19,24 +18,6 @@ namespace crt::runtime {
 namespace stdfs = std::filesystem;
 
 namespace {
-
-/// Mounts of this mount namespace at or below `dir`, deepest first.
-std::vector<std::string> mounts_below(const stdfs::path& dir) {
-  std::vector<std::string> out;
-  MntTable table(mnt_new_table_from_file("/proc/self/mountinfo"));
-  if (!table) return out;
-  MntIter it(mnt_new_iter(MNT_ITER_FORWARD));
-  std::string prefix = dir.string();
-  libmnt_fs* fs = nullptr;
-  while (mnt_table_next_fs(table.get(), it.get(), &fs) == 0) {
-    const char* target = mnt_fs_get_target(fs);
-    if (target == nullptr) continue;
-    std::string t = target;
-    if (t == prefix || t.rfind(prefix + "/", 0) == 0) out.push_back(t);
-  }
-  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  return out;
-}
 
 /// The cgroup crt made for a pod, and its identity; none where the pod
 /// never had one of crt's making. A later pod of the same name has the same
@@ -54,7 +35,7 @@ void clean_leftovers(const stdfs::path& pod_path, const std::string& uuid) {
   net::teardown_pod_network(pod_path);
   // A pod's mounts live in its own mount namespace and vanish with it; some
   // may still be here after a crash of an older crt or a user's own mounts.
-  for (const auto& m : mounts_below(pod_path))
+  for (const auto& m : mount::mounts_below(pod_path))
     if (::umount2(m.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
       throw_errno("unmounting " + quote(m));
   if (auto own = own_cgroup_of(cgroup::detect_layout(), pod_path); own && !own->first.remove_same(own->second))

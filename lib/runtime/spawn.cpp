@@ -75,6 +75,10 @@ pid_t spawn(Spawn& s) {
 // functions extern "C".
 UniqueFd open_pidfd(pid_t pid) { return UniqueFd(pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1); }
 
+bool send_signal(const UniqueFd& process, int sig) {
+  return process.valid() && ::syscall(SYS_pidfd_send_signal, process.get(), sig, nullptr, 0) == 0;
+}
+
 bool StopOnCrtDeath::supported() {
   static const bool have = open_pidfd(::getpid()).valid();
   return have;

@@ -48,6 +48,10 @@ pid_t spawn(Spawn& s);
 /// the PID later.
 UniqueFd open_pidfd(pid_t pid);
 
+/// Sends `sig` (0: only checks that it lives) through a pidfd; false when
+/// the process is gone or the fd is not valid.
+bool send_signal(const UniqueFd& process, int sig);
+
 /// nspawn stops the pod the orderly way on a first SIGTERM, and kills it
 /// on a second. A parent-death signal on nspawn would come once for each
 /// of crt's threads as they exit (the kernel hands nspawn to the next

@@ -114,10 +114,6 @@ pid_t wait_nspawn(const PodEntry& pod, std::chrono::milliseconds timeout) {
   }
 }
 
-bool send_signal(const UniqueFd& process, int sig) {
-  return process.valid() && ::syscall(SYS_pidfd_send_signal, process.get(), sig, nullptr, 0) == 0;
-}
-
 /// A pidfd of the pod's init, the child of nspawn `pid` (whose pidfd is
 /// `nspawn`); not valid before there is one.
 UniqueFd pod_leader_pidfd(pid_t pid, const UniqueFd& nspawn) {

@@ -208,7 +208,7 @@ class DirectoryReader {
     if (S_ISSOCK(st.st_mode)) return;
     // In a layer such a name is a whiteout: the file would hide another,
     // or a whole directory, wherever the layer is unpacked.
-    if (rel.substr(rel.rfind('/') + 1).rfind(".wh.", 0) == 0)
+    if (has_whiteout_prefix(stdfs::path(rel).filename().native()))
       throw Error(quote(full.string()) + " is named like an OCI whiteout ('.wh.'), which no layer can hold as a file");
     if (kind_ == TreeKind::kOverlayUpper && is_overlay_whiteout(st)) {
       // overlayfs's whiteout: a 0/0 character device where NAME was.

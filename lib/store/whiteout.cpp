@@ -87,6 +87,8 @@ void make_overlay_opaque(int root_fd, const std::string& dir) {
 
 bool is_overlay_xattr(std::string_view name) { return name.substr(0, 16) == "trusted.overlay."; }
 
+bool has_whiteout_prefix(std::string_view name) { return name.substr(0, kPrefix.size()) == kPrefix; }
+
 bool is_overlay_whiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == 0; }
 
 bool is_overlay_opaque(const std::filesystem::path& dir) {

@@ -45,4 +45,8 @@ bool is_overlay_opaque(const std::filesystem::path& dir);
 /// own, which an app may set, and is kept.
 bool is_overlay_xattr(std::string_view name);
 
+/// Whether a file name (no directory) begins as OCI's whiteouts do
+/// (".wh."): in a layer, such a file is read as a whiteout.
+bool has_whiteout_prefix(std::string_view name);
+
 }  // namespace crt::store

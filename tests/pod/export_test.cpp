@@ -404,8 +404,6 @@ TEST_F(ExportTest, WithoutUnnamedFilesTheArchiveIsNamedOnceComplete) {
   EXPECT_EQ(beside(out), "");
 }
 
-// An OUT that cannot be made is a clear error (said before any layer is
-// built), and leaves nothing.
 // What the app made cannot turn into OCI's whiteouts: a file named
 // ".wh.…" is refused, and user.overlay.* is the file's own (crt's overlays
 // use trusted.overlay.*), not a mark of an opaque directory.
@@ -427,6 +425,8 @@ TEST_F(ExportTest, NothingTheAppMadeBecomesAWhiteout) {
   EXPECT_THAT(listing, Not(HasSubstr(".wh.")));
 }
 
+// An OUT that cannot be made is a clear error (said before any layer is
+// built), and leaves nothing.
 TEST_F(ExportTest, ASocketTheAppMadeIsLeftOut) {
   std::string uuid = run_script("busybox", "mkdir /run/app && echo changed > /etc/motd");
   make_socket(app_upper(uuid, "busybox") + "/run/app/control.sock");

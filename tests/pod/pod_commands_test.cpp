@@ -732,8 +732,6 @@ TEST_F(PodCommandsTest, LogsTakeTheLastLinesOrThoseSinceATimeWithTimestamps) {
   EXPECT_THAT(r.err, HasSubstr("invalid --tail '-1'"));
 }
 
-// A line of 200 KB is one entry of the journal, and one line of crt logs
-// (journald splits lines at 48 KiB unless told otherwise).
 TEST_F(PodCommandsTest, LogsShowTheOutputOfAnAppNamedLikeThePodsSystemd) {
   std::string file = dir_ + "/uuid";
   Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--name=systemd", "--", "/bin/sh", "-c",
@@ -744,6 +742,8 @@ TEST_F(PodCommandsTest, LogsShowTheOutputOfAnAppNamedLikeThePodsSystemd) {
   EXPECT_EQ(logs.out, "hello\noops\n");
 }
 
+// A line of 200 KB is one entry of the journal, and one line of crt logs
+// (journald splits lines at 48 KiB unless told otherwise).
 TEST_F(PodCommandsTest, LogsKeepALongLineWhole) {
   std::string file = dir_ + "/uuid";
   Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
