@@ -143,10 +143,12 @@ TEST_F(EnterTest, PassesTheStatusAndDefaultsToTheShell) {
 // terminal (crt's, through which it could type into the host's shell).
 TEST_F(EnterTest, TheCommandGetsNoOtherDescriptorOrSessionOfCrts) {
   start({});
+  // Listed in a subshell, without a pipe: the shell would hold one of its
+  // ends, or a copy of its stdout while it redirects a command it runs itself.
   std::vector<std::string> argv = {"/bin/sh", "-c", "exec 7</etc; exec \"$@\"", "sh"};
   for (auto& a :
        crt_argv({"enter", uuid_, "--", "/bin/sh", "-c",
-                 "ls /proc/$$/fd | tr '\\n' ' '; echo; read -r pid comm state ppid pgrp sid rest < /proc/$$/stat; "
+                 "(ls /proc/$$/fd > /tmp/fds); tr '\\n' ' ' < /tmp/fds; echo; read -r pid comm state ppid pgrp sid rest < /proc/$$/stat; "
                  "[ \"$sid\" = \"$$\" ] && echo own session"}))
     argv.push_back(a);
   Result r = run(argv);
