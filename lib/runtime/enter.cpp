@@ -445,6 +445,9 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
     err_read.reset();
     // Gone with crt enter, and so the command with it (become_app()).
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != crt_pid) _exit(128 + SIGKILL);
+    // Out of crt's process group: the terminal's ^C reaches only crt, which
+    // passes it on once (this process forwards what crt sends).
+    if (!terminal) ::setpgid(0, 0);
     if (!forked.moved) fail(err_write.get(), kStepCgroup);
     for (const auto& ns : p.namespaces)
       if (::setns(ns.get(), 0) < 0) fail(err_write.get(), 0);
