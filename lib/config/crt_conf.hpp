@@ -24,6 +24,8 @@ struct CrtConfig {
 };
 
 inline constexpr const char* kDefaultConfigPath = "/etc/crt/crt.conf";
+/// The store and pods of a crt run without --dir.
+inline constexpr const char* kDefaultStoreDir = "/var/lib/crt";
 
 /// Parses the text of a crt.conf; `source` names it in errors. Unknown
 /// sections and keys are errors, so a typo never goes unnoticed.

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <tuple>
 
 #include "common/error.hpp"
@@ -32,6 +33,28 @@ void set_env(EnvList& env, const std::string& key, const std::string& value) {
     it->second = value;
   else
     env.emplace_back(key, value);
+}
+
+/// Variables by which a service manager describes crt run's own process
+/// (systemd.exec(5), sd_listen_fds(3), sd_notify(3)): they would be wrong,
+/// or misleading, in an app.
+bool is_service_manager_variable(std::string_view kv) {
+  static constexpr std::string_view kNames[] = {"NOTIFY_SOCKET",
+                                                "INVOCATION_ID",
+                                                "JOURNAL_STREAM",
+                                                "LISTEN_FDS",
+                                                "LISTEN_PID",
+                                                "LISTEN_FDNAMES",
+                                                "WATCHDOG_USEC",
+                                                "WATCHDOG_PID",
+                                                "MAINPID",
+                                                "MANAGERPID",
+                                                "SYSTEMD_EXEC_PID",
+                                                "TRIGGER_UNIT",
+                                                "MONITOR_SERVICE_RESULT",
+                                                "CREDENTIALS_DIRECTORY"};
+  std::string_view name = kv.substr(0, kv.find('='));
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
 void apply_assignment(EnvList& env, const std::string& kv, const char* source) {
@@ -161,6 +184,7 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     set_env(app.env, "PATH", kSystemPath);
     if (pod.inherit_env) {
       for (char** e = environ; *e != nullptr; ++e) {
+        if (is_service_manager_variable(*e)) continue;
         try {
           apply_assignment(app.env, *e, "inherited environment variable");
         } catch (const Error&) {

@@ -5,6 +5,8 @@
 #include <optional>
 #include <set>
 
+#include "common/duration.hpp"
+#include "config/crt_conf.hpp"
 #include "pod/app_config.hpp"
 #include "pod/manifest.hpp"
 #include "pod/net_options.hpp"
@@ -70,6 +72,9 @@ void cpu_shares(const std::string& v) { pod::parse_cpu_shares(v); }
 void pids_limit(const std::string& v) { pod::parse_pids_limit(v); }
 void gid_list(const std::string& v) { pod::parse_supplementary_gids(v); }
 void pull_policy(const std::string& v) { one_of(v, {"never", "missing", "always"}); }
+void stop_timeout(const std::string& v) {
+  if (parse_duration(v).count() <= 0) throw Error("must be longer than 0");
+}
 
 void env(const std::string& v) {
   size_t eq = v.find('=');
@@ -120,6 +125,11 @@ const KeySpec kPodKeys[] = {
     {"Environment", "--set-env", Kind::kList, env},
     {"EnvironmentFile", "--set-env-file", Kind::kList, absolute},
     {"PullPolicy", "--pull-policy", Kind::kOnce, pull_policy},
+    {"InsecureRegistry", "--insecure-registry", Kind::kList, no_space},
+    {"AuthFile", "--authfile", Kind::kList, absolute},
+    {"CAFile", "--ca-file", Kind::kOnce, absolute},
+    {"StopTimeout", "--stop-timeout", Kind::kOnce, stop_timeout},
+    {"InheritEnvironment", "--inherit-env", Kind::kOnce, boolean},
     {"Memory", nullptr, Kind::kOnce, memory},
     {"CPU", nullptr, Kind::kOnce, cpu},
 };
@@ -146,6 +156,9 @@ const KeySpec kAppKeys[] = {
     {"CPUShares", "--cpu-shares", Kind::kOnce, cpu_shares},
     {"TasksMax", "--pids-limit", Kind::kOnce, pids_limit},
 };
+
+/// How long crt run may take, after its --stop-timeout, to end a pod it killed.
+constexpr std::chrono::milliseconds kStopCleanup{30000};
 
 /// [Service] settings crt-generator makes of [Pod] keys.
 const std::pair<const char*, const char*> kFromPodKeys[] = {{"MemoryMax", "Memory"}, {"CPUQuota", "CPU"}};
@@ -372,7 +385,25 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
     for (const auto& st : s->settings) own_description = own_description || st.key == "Description";
   auto& unit_section = u.section("Unit");
   if (!own_description) unit_section.set("Description", "crt pod " + name);
-  unit_section.set("SourcePath", f.path).set("After", "network.target");
+  unit_section.set("SourcePath", f.path);
+  // An image may have to be pulled at boot, unless PullPolicy=never.
+  bool pulls = true;
+  std::vector<Value> mounts_for = {Value(config::kDefaultStoreDir)};
+  for (const Section* s : sections_named(f, "Pod")) {
+    auto got = checked(f, *s, kPodKeys);
+    if (const Setting* p = single(got, "PullPolicy")) pulls = p->value != "never";
+    // What crt run reads from the host at start must be mounted by then.
+    if (auto v = got.find("Volume"); v != got.end())
+      for (const Setting* st : v->second)
+        if (pod::Volume vol = pod::parse_volume(st->value); vol.kind == "host") mounts_for.emplace_back(vol.source);
+    for (const char* key : {"EnvironmentFile", "AuthFile", "CAFile"})
+      if (auto e = got.find(key); e != got.end())
+        for (const Setting* st : e->second) mounts_for.emplace_back(st->value);
+  }
+  // crt-gc.timer removes the exited pod each start of the unit leaves.
+  unit_section.set("Wants", pulls ? "network-online.target crt-gc.timer" : "crt-gc.timer")
+      .set("After", pulls ? "network-online.target" : "network.target")
+      .set_words("RequiresMountsFor", unit::WordStyle::kQuoted, mounts_for);
   auto& svc = u.section("Service");
   svc.set("Type", "notify")
       .set("NotifyAccess", "main")
@@ -398,7 +429,17 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
   for (const Section* s : sections_named(f, "Unit")) add_passthrough(f, *s, u.section("Unit"), {});
   std::set<std::string> own;
   for (const auto& e : svc.entries) own.insert(e.key);
-  for (const Section* s : sections_named(f, "Service")) add_passthrough(f, *s, svc, own);
+  bool own_stop_timeout = false;
+  for (const Section* s : sections_named(f, "Service")) {
+    add_passthrough(f, *s, svc, own);
+    for (const auto& st : s->settings)
+      own_stop_timeout = own_stop_timeout || st.key == "TimeoutStopSec" || st.key == "TimeoutSec";
+  }
+  // crt run kills the pod StopTimeout= after SIGTERM, then cleans up; systemd
+  // must not kill crt first (its default is 90s).
+  for (const Section* s : sections_named(f, "Pod"))
+    if (const Setting* t = single(checked(f, *s, kPodKeys), "StopTimeout"); t != nullptr && !own_stop_timeout)
+      svc.set("TimeoutStopSec", std::to_string((parse_duration(t->value) + kStopCleanup).count()) + "ms");
   for (const Section* s : sections_named(f, "Install")) {
     for (const auto& st : s->settings) {
       check_text(f, st);

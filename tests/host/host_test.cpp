@@ -19,7 +19,9 @@ namespace crt::test {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using ::testing::Not;
+using ::testing::StartsWith;
 using namespace std::chrono_literals;
 
 TestHost* host = nullptr;
@@ -137,6 +139,19 @@ TEST(Generator, StoppedPodUnitIsInactiveNotFailed) {
       "systemctl stop crt-stopped.service; systemctl reset-failed crt-stopped.service; "
       "rm /etc/crt/pods/stopped.pod; systemctl daemon-reload",
       60s);
+}
+
+TEST(Generator, PodFileTakesTheUnitsEnvironmentAndStopTimeout) {
+  host->sh(
+      "cat > /etc/crt/pods/inherit.pod <<'EOF'\n[Pod]\nInheritEnvironment=yes\nStopTimeout=5s\n\n[App "
+      "web]\nImage=busybox\n"
+      "Args=/bin/sh -c 'echo \"from-unit=$FROM_UNIT notify=$NOTIFY_SOCKET\"; exec sleep 600'\n\n"
+      "[Service]\nEnvironment=FROM_UNIT=yes\nEOF\nsystemctl daemon-reload");
+  Result r =
+      host->sh("systemctl start crt-inherit.service; systemctl show crt-inherit.service -p TimeoutStopUSec", 90s);
+  EXPECT_EQ(r.out, "TimeoutStopUSec=35s\n") << r.err;
+  EXPECT_TRUE(eventually("journalctl -M inherit -t web --no-pager -o cat", "from-unit=yes notify=\n"));
+  host->sh("systemctl stop crt-inherit.service; rm /etc/crt/pods/inherit.pod; systemctl daemon-reload", 60s);
 }
 
 TEST(Machines, TerminalPodIsAMachineWithItsOwnScope) {
@@ -427,6 +442,39 @@ TEST(Limits, CgtopShowsThePodCpuLimitedAndItsMemory) {
   EXPECT_THAT(r.out, AnyOf(HasSubstr("99999744\n20000\n100000\n"), HasSubstr("100000000\n20000 100000\n")));
   host->sh("machinectl terminate " + m);
   EXPECT_TRUE(eventually("machinectl list --no-legend | grep -c " + m + " || true", "0"));
+}
+
+// Last: crt gc with no grace period removes every exited pod of the host.
+TEST(Gc, PodUnitsStartTheGcTimerWhoseServiceRemovesExitedPods) {
+  // The pod file's unit, started at boot, pulled the timer in.
+  Result r = host->sh(
+      "systemctl is-active crt-gc.timer; systemctl show crt-booted.service -p Wants -p After "
+      "-p RequiresMountsFor");
+  EXPECT_THAT(r.out, StartsWith("active\n"));
+  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*Wants=[^\n]*crt-gc.timer(.|\n)*"));
+  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*After=[^\n]*network-online.target(.|\n)*"));
+  EXPECT_THAT(r.out, HasSubstr("RequiresMountsFor=/var/lib/crt\n"));
+  r = host->sh("systemctl show crt@busybox.service -p Wants -p RequiresMountsFor");
+  EXPECT_THAT(r.out, HasSubstr("crt-gc.timer"));
+  EXPECT_THAT(r.out, HasSubstr("RequiresMountsFor=/var/lib/crt\n"));
+  // The service's first run marks an exited pod; a run after the grace
+  // period removes it.
+  r = host->sh(
+      "rm -f /var/lib/crt/gc.uuid; crt run --uuid-file-save=/var/lib/crt/gc.uuid busybox -- /bin/true && "
+      "systemctl start crt-gc.service && crt status $(cat /var/lib/crt/gc.uuid)",
+      60s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("state=exited garbage\n"));
+  r = host->sh(
+      "mkdir -p /etc/systemd/system/crt-gc.service.d && printf "
+      "'[Service]\\nEnvironment=CRT_GC_ARGS=--grace-period=0s\\n' "
+      "> /etc/systemd/system/crt-gc.service.d/test.conf && systemctl daemon-reload && systemctl start crt-gc.service; "
+      "crt status $(cat /var/lib/crt/gc.uuid)",
+      60s);
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("no pod"));
+  EXPECT_EQ(host->sh("systemctl show crt-gc.service -p Result --value").out, "success\n");
+  host->sh("rm -r /etc/systemd/system/crt-gc.service.d; systemctl daemon-reload");
 }
 
 class HostEnvironment : public ::testing::Environment {

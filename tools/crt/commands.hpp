@@ -6,12 +6,14 @@
 #include <string_view>
 #include <utility>
 
+#include "config/crt_conf.hpp"
+
 namespace crt::cli {
 
 /// Options every verb shares.
 struct GlobalOptions {
-  std::string dir = "/var/lib/crt";
-  std::string config = "/etc/crt/crt.conf";
+  std::string dir = config::kDefaultStoreDir;
+  std::string config = config::kDefaultConfigPath;
   bool config_given = false;  ///< --config was given: its file must exist
   std::string local_config = "/etc/crt";
   bool debug = false;
