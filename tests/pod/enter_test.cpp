@@ -209,24 +209,37 @@ TEST_F(EnterTest, EnterOnATerminalGivesTheCommandOne) {
   EXPECT_EQ(read_file(dir_ + "/err"), "to-stderr\n");
 }
 
+/// A process of the pod `uuid` named `comm` whose cgroup path has `cgroup`
+/// in it; -1 if there is none.
+pid_t pod_process(const std::string& uuid, const std::string& comm, const std::string& cgroup) {
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (read_file(e.path() / "comm") != comm + "\n") continue;
+    std::string cg = read_file(e.path() / "cgroup");
+    // The machine's scope (crt-UUID, '-' escaped as \x2d) or crt's own cgroup.
+    if (cg.find(cgroup) != std::string::npos && cg.find(uuid.substr(0, 8)) != std::string::npos) return std::stoi(name);
+  }
+  return -1;
+}
+
 TEST_F(EnterTest, NeverTakesTheAppsExitRecorderForTheApp) {
   // Once app "short" has ended, its service cgroup holds its exit recorder:
   // a stage1 program with stage1's privileges, outside the app's rootfs.
   start({}, {"---", "busybox", "--name=short", "--", "/bin/sleep", "1"});
+  // The recorder waits for the pod's journald (2 s at most while another app
+  // runs): with journald stopped, it is there to be caught.
+  pid_t journald = pod_process(uuid_, "systemd-journal", "/systemd-journald.service");
+  ASSERT_GT(journald, 0) << "no journald in pod " << uuid_;
+  ASSERT_EQ(::kill(journald, SIGSTOP), 0);
   pid_t recorder = -1;
   for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
        recorder < 0 && std::chrono::steady_clock::now() < until;) {
-    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-      std::string name = e.path().filename();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      if (read_file(e.path() / "comm") != "app-exited\n") continue;
-      if (read_file(e.path() / "cgroup").find("/short.service") == std::string::npos) continue;
-      pid_t pid = std::stoi(name);
-      if (::kill(pid, SIGSTOP) == 0) recorder = pid;
-      break;
-    }
+    pid_t pid = pod_process(uuid_, "app-exited", "/short.service");
+    if (pid > 0 && ::kill(pid, SIGSTOP) == 0) recorder = pid;
   }
-  if (recorder < 0) GTEST_SKIP() << "did not catch the exit recorder running";
+  ::kill(journald, SIGCONT);
+  ASSERT_GT(recorder, 0) << "the exit recorder of app short was not seen";
   Result r = enter({"/bin/true"}, {"--app=short"});
   Result inspected = crt({"inspect", "--app=short", uuid_});
   ::kill(recorder, SIGCONT);
