@@ -173,6 +173,30 @@ TEST_F(EnterTest, TheCommandGoesWithCrtEnter) {
   }
 }
 
+// Without a pod terminal, crt alone is in its process group: a terminal's
+// ^C (SIGINT to the whole foreground group) reaches crt, which passes it on
+// once, not also crt's child on the way to the command.
+TEST_F(EnterTest, ATerminalsCtrlCReachesCrtAloneWhichPassesItOn) {
+  start({});
+  Process e(crt_argv({"enter", uuid_, "--", "/bin/sh", "-c",
+                      "trap 'echo got-int; exit 0' INT; echo ready; while :; do sleep 0.1; done"}),
+            {.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = true});
+  for (int i = 0; i < 100 && e.read_for(std::chrono::milliseconds(100)).find("ready") == std::string::npos; ++i) {
+  }
+  std::vector<std::string> grouped;
+  for (const auto& d : std::filesystem::directory_iterator("/proc")) {
+    std::string name = d.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = std::stoi(name);
+    if (pid != e.pid() && ::getpgid(pid) == e.pid()) grouped.push_back(name + " " + read_file(d.path() / "comm"));
+  }
+  EXPECT_THAT(grouped, ::testing::IsEmpty());
+  ::kill(-e.pid(), SIGINT);
+  Result r = e.wait();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ready\ngot-int\n"));
+}
+
 TEST_F(EnterTest, OnATerminalTheCommandGetsOne) {
   start({});
   Result r = run_on_terminal(
