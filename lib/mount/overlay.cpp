@@ -40,6 +40,14 @@ std::vector<std::filesystem::path> top_first(const std::vector<std::filesystem::
   return out;
 }
 
+/// What the kernel said into a file system context's log about its last
+/// error ("e overlay: …"), without the level; empty if nothing.
+std::string context_log(int fs) {
+  char log[512];
+  ssize_t n = ::read(fs, log, sizeof log - 1);
+  return n > 2 ? std::string(log + 2, static_cast<size_t>(n - 2)) : std::string();
+}
+
 /// An overlay of more layers than mount(2)'s one page of options holds:
 /// each layer on its own (fsconfig's "lowerdir+", Linux 6.8).
 void mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
@@ -49,11 +57,13 @@ void mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, co
   if (!fs) throw_errno(what);
   auto set = [&](const char* key, const std::string& value) {
     if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0) return;
-    if (errno == EINVAL && std::string_view(key) == "lowerdir+")
+    int err = errno;
+    std::string log = context_log(fs.get());
+    if (err == EINVAL && log.find("Unknown parameter") != std::string::npos)
       throw Error(what +
                   ": this kernel takes no more than one page of overlay options (taking the layers one by "
                   "one needs Linux 6.8)");
-    throw_errno(what + ": " + key + "=" + value);
+    throw_errno(err, what + ": " + key + "=" + value + (log.empty() ? "" : ": " + log));
   };
   for (const auto& l : top_first(lowers)) set("lowerdir+", l.string());
   set("upperdir", upper.string());
@@ -62,10 +72,8 @@ void mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, co
     throw_errno(what + ": volatile");
   if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) {
     int err = errno;
-    // The kernel says why in the context's log ("e overlayfs: …").
-    char log[512];
-    ssize_t n = ::read(fs.get(), log, sizeof log - 1);
-    throw_errno(err, what + (n > 2 ? ": " + std::string(log + 2, static_cast<size_t>(n - 2)) : ""));
+    std::string log = context_log(fs.get());  // why, as the kernel says it
+    throw_errno(err, what + (log.empty() ? "" : ": " + log));
   }
   UniqueFd mnt(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, 0)));
   if (!mnt) throw_errno(what);

@@ -1,8 +1,14 @@
 #include "mount/overlay.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/utsname.h>
+
+#include <cstdio>
 
 #include "common/error.hpp"
+#include "test_support.hpp"
 
 namespace crt::mount {
 namespace {
@@ -31,6 +37,41 @@ TEST(OverlayOptions, OtherCharactersPassThrough) {
 }
 
 TEST(OverlayOptions, NoLayerIsAnError) { EXPECT_THROW(overlay_options({}, "/u", "/w"), Error); }
+
+/// Linux 6.8 or later: overlays take their layers one by one (lowerdir+).
+bool kernel_takes_layers_one_by_one() {
+  utsname u{};
+  int major = 0, minor = 0;
+  return ::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+         (major > 6 || (major == 6 && minor >= 8));
+}
+
+// More layers than overlayfs stacks (500), too many for one page of
+// options: the error is the kernel's reason, and blames the kernel's age
+// only where it is too old to take layers one by one.
+TEST(MountOverlay, TooManyLayersIsTheKernelsReason) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+  test::Scratch s;
+  std::vector<std::filesystem::path> lowers;
+  for (int i = 0; i < 501; ++i) {
+    lowers.push_back(s / ("layer-" + std::to_string(i)));
+    std::filesystem::create_directory(lowers.back());
+  }
+  for (const char* d : {"upper", "work", "merged"}) std::filesystem::create_directory(s / d);
+  std::string error;
+  try {
+    mount_overlay(lowers, s / "upper", s / "work", s / "merged", UpperSync::kSynced);
+    ::umount2((s / "merged").c_str(), MNT_DETACH);
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  if (kernel_takes_layers_one_by_one()) {
+    EXPECT_THAT(error, ::testing::HasSubstr("too many lower directories")) << error;
+    EXPECT_THAT(error, ::testing::Not(::testing::HasSubstr("Linux 6.8"))) << error;
+  } else {
+    EXPECT_THAT(error, ::testing::HasSubstr("needs Linux 6.8")) << error;
+  }
+}
 
 }  // namespace
 }  // namespace crt::mount
