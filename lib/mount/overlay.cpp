@@ -15,6 +15,9 @@ namespace crt::mount {
 
 namespace {
 
+/// mount(2) takes one page of options.
+constexpr size_t kMaxOptions = 4096;
+
 std::string escape_option_path(const std::string& p) {
   std::string out;
   for (char c : p) {
@@ -49,23 +52,26 @@ std::string context_log(int fs) {
 }
 
 /// An overlay of more layers than mount(2)'s one page of options holds:
-/// each layer on its own (fsconfig's "lowerdir+", Linux 6.8).
-void mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
+/// each layer on its own (fsconfig's "lowerdir+", Linux 6.8). False, with
+/// nothing done, where the kernel does not know lowerdir+.
+bool mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                             const std::filesystem::path& work, const std::filesystem::path& target, UpperSync sync) {
   std::string what = "mounting an overlay of " + std::to_string(lowers.size()) + " layers on " + quote(target.string());
   UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)));
+  if (!fs && errno == ENOSYS) return false;  // before Linux 5.2
   if (!fs) throw_errno(what);
+  bool first = true;
   auto set = [&](const char* key, const std::string& value) {
-    if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0) return;
+    if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0) return true;
     int err = errno;
     std::string log = context_log(fs.get());
-    if (err == EINVAL && log.find("Unknown parameter") != std::string::npos)
-      throw Error(what +
-                  ": this kernel takes no more than one page of overlay options (taking the layers one by "
-                  "one needs Linux 6.8)");
+    if (first && err == EINVAL && log.find("Unknown parameter") != std::string::npos) return false;
     throw_errno(err, what + ": " + key + "=" + value + (log.empty() ? "" : ": " + log));
   };
-  for (const auto& l : top_first(lowers)) set("lowerdir+", l.string());
+  for (const auto& l : top_first(lowers)) {
+    if (!set("lowerdir+", l.string())) return false;
+    first = false;
+  }
   set("upperdir", upper.string());
   set("workdir", work.string());
   if (sync == UpperSync::kVolatile && ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_FLAG, "volatile", nullptr, 0) < 0)
@@ -82,6 +88,19 @@ void mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, co
   if (!where) throw_errno(what);
   if (::syscall(SYS_move_mount, mnt.get(), "", where.get(), "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     throw_errno(what);
+  return true;
+}
+
+/// mount(2) of an overlay with `data`; "volatile" added where asked for
+/// and the kernel has it.
+void mount_with_options(const std::string& data, const std::filesystem::path& target, UpperSync sync) {
+  // Kernels before 5.10 do not know "volatile" (EINVAL): they get a synced one.
+  if (std::string v = data + ",volatile"; sync == UpperSync::kVolatile && v.size() < kMaxOptions) {
+    if (::mount("overlay", target.c_str(), "overlay", 0, v.c_str()) == 0) return;
+    if (errno != EINVAL) throw_errno("mounting an overlay on " + quote(target.string()));
+  }
+  if (::mount("overlay", target.c_str(), "overlay", 0, data.c_str()) < 0)
+    throw_errno("mounting an overlay on " + quote(target.string()));
 }
 
 }  // namespace
@@ -97,17 +116,31 @@ std::string overlay_options(const std::vector<std::filesystem::path>& lowers, co
          ",workdir=" + escape_option_path(work.string());
 }
 
+void mount_overlay_through_fds(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
+                               const std::filesystem::path& work, const std::filesystem::path& target, UpperSync sync) {
+  std::vector<std::filesystem::path> layers = top_first(lowers);
+  std::vector<UniqueFd> fds;
+  std::vector<std::filesystem::path> names;  // lowest first, as overlay_options takes them
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    UniqueFd fd(::open(it->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw_errno("opening layer " + quote(it->string()));
+    names.push_back("/proc/self/fd/" + std::to_string(fd.get()));
+    fds.push_back(std::move(fd));
+  }
+  std::string data = overlay_options(names, upper, work);
+  if (data.size() >= kMaxOptions)
+    throw Error("mounting an overlay of " + std::to_string(layers.size()) + " layers on " + quote(target.string()) +
+                ": too many for one page of overlay options, even named by descriptor (taking the layers one by one "
+                "needs Linux 6.8)");
+  mount_with_options(data, target, sync);
+}
+
 void mount_overlay(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                    const std::filesystem::path& work, const std::filesystem::path& target, UpperSync sync) {
   std::string data = overlay_options(lowers, upper, work);
-  if (data.size() >= 4096) return mount_overlay_by_layer(lowers, upper, work, target, sync);
-  // Kernels before 5.10 do not know "volatile" (EINVAL): they get a synced one.
-  if (std::string v = data + ",volatile"; sync == UpperSync::kVolatile && v.size() < 4096) {
-    if (::mount("overlay", target.c_str(), "overlay", 0, v.c_str()) == 0) return;
-    if (errno != EINVAL) throw_errno("mounting an overlay on " + quote(target.string()));
-  }
-  if (::mount("overlay", target.c_str(), "overlay", 0, data.c_str()) < 0)
-    throw_errno("mounting an overlay on " + quote(target.string()));
+  if (data.size() < kMaxOptions) return mount_with_options(data, target, sync);
+  if (!mount_overlay_by_layer(lowers, upper, work, target, sync))
+    mount_overlay_through_fds(lowers, upper, work, target, sync);
 }
 
 namespace {

@@ -46,6 +46,30 @@ bool kernel_takes_layers_one_by_one() {
          (major > 6 || (major == 6 && minor >= 8));
 }
 
+// Before Linux 6.8, an image whose layer paths fill more than one page of
+// options is mounted with its layers named by descriptor; they stack the
+// same way.
+TEST(MountOverlay, LayersNamedByDescriptorStackAsTheirPathsDo) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+  test::Scratch s;
+  std::vector<std::filesystem::path> lowers;
+  for (int i = 0; i < 61; ++i) {
+    lowers.push_back(s / ("layer-" + std::string(70, 'x') + "-" + std::to_string(i)));
+    test::write_text(lowers.back() / "f", std::to_string(i));
+    test::write_text(lowers.back() / ("only-" + std::to_string(i)), "");
+  }
+  lowers.push_back(lowers.front());  // a repeat: given once, where it is highest
+  for (const char* d : {"upper", "work", "merged"}) std::filesystem::create_directory(s / d);
+  ASSERT_GE(overlay_options(lowers, s / "upper", s / "work").size(), 4096U);
+  mount_overlay_through_fds(lowers, s / "upper", s / "work", s / "merged");
+  EXPECT_EQ(test::read_text(s / "merged" / "f"), "0");
+  EXPECT_TRUE(std::filesystem::exists(s / "merged" / "only-1"));
+  EXPECT_TRUE(std::filesystem::exists(s / "merged" / "only-60"));
+  test::write_text(s / "merged" / "new", "x");
+  EXPECT_EQ(test::read_text(s / "upper" / "new"), "x");
+  EXPECT_EQ(::umount2((s / "merged").c_str(), MNT_DETACH), 0);
+}
+
 // More layers than overlayfs stacks (500), too many for one page of
 // options: the error is the kernel's reason, and blames the kernel's age
 // only where it is too old to take layers one by one.
