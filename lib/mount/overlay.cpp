@@ -53,25 +53,28 @@ std::string context_log(int fs) {
 
 /// An overlay of more layers than mount(2)'s one page of options holds:
 /// each layer on its own (fsconfig's "lowerdir+", Linux 6.8). False, with
-/// nothing done, where the kernel does not know lowerdir+.
+/// nothing mounted, where the kernel does not know lowerdir+: overlayfs
+/// says so from 6.5 on; before, the VFS takes any key into the one page of
+/// legacy options, which then overflows.
 bool mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                             const std::filesystem::path& work, const std::filesystem::path& target, UpperSync sync) {
   std::string what = "mounting an overlay of " + std::to_string(lowers.size()) + " layers on " + quote(target.string());
   UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)));
   if (!fs && errno == ENOSYS) return false;  // before Linux 5.2
   if (!fs) throw_errno(what);
-  bool first = true;
+  bool layers_done = false;
   auto set = [&](const char* key, const std::string& value) {
     if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0) return true;
     int err = errno;
     std::string log = context_log(fs.get());
-    if (first && err == EINVAL && log.find("Unknown parameter") != std::string::npos) return false;
+    if (!layers_done && err == EINVAL &&
+        (log.find("Unknown parameter") != std::string::npos || log.find("Legacy") != std::string::npos))
+      return false;
     throw_errno(err, what + ": " + key + "=" + value + (log.empty() ? "" : ": " + log));
   };
-  for (const auto& l : top_first(lowers)) {
+  for (const auto& l : top_first(lowers))
     if (!set("lowerdir+", l.string())) return false;
-    first = false;
-  }
+  layers_done = true;
   set("upperdir", upper.string());
   set("workdir", work.string());
   if (sync == UpperSync::kVolatile && ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_FLAG, "volatile", nullptr, 0) < 0)

@@ -50,10 +50,20 @@ bool is_service_manager_variable(std::string_view kv) {
                                                 "MAINPID",
                                                 "MANAGERPID",
                                                 "SYSTEMD_EXEC_PID",
-                                                "TRIGGER_UNIT",
-                                                "MONITOR_SERVICE_RESULT",
-                                                "CREDENTIALS_DIRECTORY"};
+                                                "PIDFILE",
+                                                "LOG_NAMESPACE",
+                                                "RUNTIME_DIRECTORY",
+                                                "STATE_DIRECTORY",
+                                                "CACHE_DIRECTORY",
+                                                "LOGS_DIRECTORY",
+                                                "CONFIGURATION_DIRECTORY",
+                                                "CREDENTIALS_DIRECTORY",
+                                                "MEMORY_PRESSURE_WATCH",
+                                                "MEMORY_PRESSURE_WRITE"};
+  static constexpr std::string_view kPrefixes[] = {"MONITOR_", "TRIGGER_"};
   std::string_view name = kv.substr(0, kv.find('='));
+  for (std::string_view p : kPrefixes)
+    if (name.substr(0, p.size()) == p) return true;
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 

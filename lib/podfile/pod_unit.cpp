@@ -1,6 +1,7 @@
 #include "podfile/pod_unit.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
@@ -156,6 +157,12 @@ const KeySpec kAppKeys[] = {
     {"CPUShares", "--cpu-shares", Kind::kOnce, cpu_shares},
     {"TasksMax", "--pids-limit", Kind::kOnce, pids_limit},
 };
+
+/// `p` without "." and ".." (systemd ignores a RequiresMountsFor= path that has them).
+std::string normal_path(const std::string& p) {
+  std::string n = std::filesystem::path(p).lexically_normal().string();
+  return n.size() > 1 && n.back() == '/' ? n.substr(0, n.size() - 1) : n;
+}
 
 /// How long crt run may take, after its --stop-timeout, to end a pod it killed.
 constexpr std::chrono::milliseconds kStopCleanup{30000};
@@ -395,10 +402,11 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
     // What crt run reads from the host at start must be mounted by then.
     if (auto v = got.find("Volume"); v != got.end())
       for (const Setting* st : v->second)
-        if (pod::Volume vol = pod::parse_volume(st->value); vol.kind == "host") mounts_for.emplace_back(vol.source);
+        if (pod::Volume vol = pod::parse_volume(st->value); vol.kind == "host")
+          mounts_for.emplace_back(normal_path(vol.source));
     for (const char* key : {"EnvironmentFile", "AuthFile", "CAFile"})
       if (auto e = got.find(key); e != got.end())
-        for (const Setting* st : e->second) mounts_for.emplace_back(st->value);
+        for (const Setting* st : e->second) mounts_for.emplace_back(normal_path(st->value));
   }
   // crt-gc.timer removes the exited pod each start of the unit leaves.
   unit_section.set("Wants", pulls ? "network-online.target crt-gc.timer" : "crt-gc.timer")

@@ -250,17 +250,25 @@ pid_t pod_process(const std::string& uuid, const std::string& comm, const std::s
 TEST_F(EnterTest, NeverTakesTheAppsExitRecorderForTheApp) {
   // Once app "short" has ended, its service cgroup holds its exit recorder:
   // a stage1 program with stage1's privileges, outside the app's rootfs.
-  start({}, {"---", "busybox", "--name=short", "--", "/bin/sleep", "1"});
+  start({}, {"---", "busybox", "--name=short", "--", "/bin/sleep", "3"});
   // The recorder waits for the pod's journald (2 s at most while another app
-  // runs): with journald stopped, it is there to be caught.
-  pid_t journald = pod_process(uuid_, "systemd-journal", "/systemd-journald.service");
+  // runs): with journald stopped, it is there to be caught. (Apps do not
+  // wait for journald to start.)
+  pid_t journald = -1;
+  for (int i = 0; i < 200 && journald < 0; ++i) {
+    journald = pod_process(uuid_, "systemd-journal", "/systemd-journald.service");
+    if (journald < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   ASSERT_GT(journald, 0) << "no journald in pod " << uuid_;
   ASSERT_EQ(::kill(journald, SIGSTOP), 0);
   pid_t recorder = -1;
   for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
        recorder < 0 && std::chrono::steady_clock::now() < until;) {
     pid_t pid = pod_process(uuid_, "app-exited", "/short.service");
-    if (pid > 0 && ::kill(pid, SIGSTOP) == 0) recorder = pid;
+    if (pid > 0 && ::kill(pid, SIGSTOP) == 0)
+      recorder = pid;
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   ::kill(journald, SIGCONT);
   ASSERT_GT(recorder, 0) << "the exit recorder of app short was not seen";
