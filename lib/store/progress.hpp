@@ -21,4 +21,7 @@ class Progress {
   virtual void finish(const std::string& id, const std::string& result) { (void)id, (void)result; }
 };
 
+/// "1.5 MB", "230 kB", "12 B".
+std::string human_bytes(uint64_t bytes);
+
 }  // namespace crt::store

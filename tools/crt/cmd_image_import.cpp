@@ -6,6 +6,7 @@
 #include "common/error.hpp"
 #include "progress_view.hpp"
 #include "registry_args.hpp"
+#include "runtime/service_progress.hpp"
 #include "runtime/signals.hpp"
 #include "store/import.hpp"
 
@@ -65,7 +66,8 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
     req.rootfs.config.user = a->user;
     req.rootfs.config.volumes = a->volumes;
     store::Store s(g.dir);
-    ProgressView progress(stderr, a->quiet);
+    ProgressView view(stderr, a->quiet);
+    runtime::ServiceProgress progress(view, runtime::service_notifier());
     // Ctrl-C or a SIGTERM ends the import at its next entry or piece of
     // data, and it removes what it unpacked.
     runtime::SignalBlock signals;
@@ -79,7 +81,7 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
       throw;
     }
     for (const auto& im : images) std::printf("%s\n", im.id.c_str());
-    progress.summary("imported " + std::to_string(images.size()) + (images.size() == 1 ? " image" : " images"));
+    view.summary("imported " + std::to_string(images.size()) + (images.size() == 1 ? " image" : " images"));
   });
 }
 

@@ -7,6 +7,7 @@
 #include "progress_view.hpp"
 #include "registry_args.hpp"
 #include "runtime/image_pull.hpp"
+#include "runtime/service_progress.hpp"
 
 namespace crt::cli {
 
@@ -35,15 +36,16 @@ void add_image_pull(CLI::App& image, const GlobalOptions& g) {
   c->callback([a, &g] {
     require_root("crt image pull");
     store::Store s(g.dir);
-    ProgressView progress(stderr, a->quiet);
+    ProgressView view(stderr, a->quiet);
+    runtime::ServiceProgress progress(view, runtime::service_notifier());
     runtime::ResolveOptions opts = resolve_options(g, a->registry, a->quiet);
     if (!a->platform.empty()) opts.pull.platform = store::oci::parse_platform(a->platform);
     opts.progress = &progress;
     s.set_lock_wait(opts.store_wait);
     store::Image im = runtime::pull(s, a->ref, opts);
     std::printf("%s\n", im.id.c_str());
-    progress.summary("pulled " + (im.names.empty() ? a->ref : im.names.front()) + " (" + im.id.substr(7, 12) + ", " +
-                     std::to_string(im.layers.size()) + (im.layers.size() == 1 ? " layer" : " layers") + ")");
+    view.summary("pulled " + (im.names.empty() ? a->ref : im.names.front()) + " (" + im.id.substr(7, 12) + ", " +
+                 std::to_string(im.layers.size()) + (im.layers.size() == 1 ? " layer" : " layers") + ")");
   });
 }
 

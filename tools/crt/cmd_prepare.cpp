@@ -9,6 +9,7 @@
 #include "registry_args.hpp"
 #include "runtime/detach.hpp"
 #include "runtime/run.hpp"
+#include "runtime/service_progress.hpp"
 
 namespace crt::cli {
 
@@ -34,7 +35,8 @@ void add_prepare(CLI::App& app, const GlobalOptions& g) {
       throw Error("--detach is an option of starting a pod, not of preparing one: use 'crt run-prepared --detach "
                   "UUID' after 'crt prepare', or 'crt run --detach'");
     require_root("crt prepare");
-    ProgressView progress(stderr, req.pod.quiet);
+    ProgressView view(stderr, req.pod.quiet);
+    runtime::ServiceProgress progress(view, runtime::service_notifier());
     std::string uuid = runtime::prepare_only(req, {g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress), g.local_config, print_message});
     std::printf("%s\n", uuid.c_str());
     if (!req.pod.quiet) std::fprintf(stderr, "crt: prepared pod %s; run it with 'crt run-prepared %s'\n", uuid.c_str(), uuid.c_str());

@@ -11,6 +11,7 @@
 #include "runtime/detach.hpp"
 #include "runtime/output_writer.hpp"
 #include "runtime/run.hpp"
+#include "runtime/service_progress.hpp"
 
 namespace crt::cli {
 
@@ -33,7 +34,8 @@ void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     }
     require_root("crt run");
     if (g.debug) req.pod.debug = true;
-    ProgressView progress(stderr, false);
+    ProgressView view(stderr, false);
+    runtime::ServiceProgress progress(view, runtime::service_notifier());
     runtime::RunContext ctx{g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress), g.local_config, print_message};
     if (req.pod.debug) {
       auto start = std::chrono::steady_clock::now();

@@ -8,19 +8,6 @@ namespace crt::cli {
 
 using Clock = std::chrono::steady_clock;
 
-std::string human_bytes(uint64_t bytes) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1000 && u < 4) {
-    v /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.3g %s", v, units[u]);
-  return buf;
-}
-
 ProgressView::ProgressView(std::FILE* out, bool quiet) : out_(out), enabled_(!quiet && ::isatty(::fileno(out)) == 1) {}
 
 ProgressView::Task& ProgressView::task(const std::string& id) {

@@ -47,7 +47,6 @@ class ProgressView : public store::Progress {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
-/// "1.5 MB", "230 kB", "12 B".
-std::string human_bytes(uint64_t bytes);
+using store::human_bytes;
 
 }  // namespace crt::cli

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "store/progress.hpp"
+
+namespace crt::runtime {
+
+/// Tells the service manager that started crt ($NOTIFY_SOCKET: a
+/// Type=notify unit such as crt@.service) how a pull or an import goes:
+/// STATUS= for `systemctl status`, and EXTEND_TIMEOUT_USEC= while work goes
+/// on, so that pulling a large image at boot does not run out of the unit's
+/// TimeoutStartSec= (a pull that stalls for longer than the extension still
+/// does). Every event also goes on to `inner`.
+class ServiceProgress : public store::Progress {
+ public:
+  using Clock = std::chrono::steady_clock;
+  /// Sends one notification ("STATUS=…\nEXTEND_TIMEOUT_USEC=…").
+  using Notify = std::function<void(const std::string&)>;
+
+  /// How long each notification asks systemd to wait for the next.
+  static constexpr std::chrono::seconds kExtension{60};
+  /// Updates of the same task closer than this are not sent.
+  static constexpr std::chrono::seconds kInterval{1};
+
+  /// `notify` empty: events only go on to `inner`.
+  ServiceProgress(store::Progress& inner, Notify notify, std::function<Clock::time_point()> now = Clock::now);
+
+  void start(const std::string& id, const std::string& action, int64_t total) override;
+  void update(const std::string& id, uint64_t done) override;
+  void finish(const std::string& id, const std::string& result) override;
+
+ private:
+  struct Task {
+    std::string action;
+    int64_t total = -1;
+  };
+  void send(const std::string& status);
+
+  store::Progress& inner_;
+  Notify notify_;
+  std::function<Clock::time_point()> now_;
+  std::map<std::string, Task> active_;
+  Clock::time_point last_sent_{};
+};
+
+/// sd_notify(3) where crt runs under a service manager ($NOTIFY_SOCKET
+/// set), else empty.
+ServiceProgress::Notify service_notifier();
+
+}  // namespace crt::runtime

@@ -1,0 +1,69 @@
+#include "runtime/service_progress.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace crt::runtime {
+namespace {
+
+using ::testing::ElementsAre;
+using Clock = ServiceProgress::Clock;
+
+/// Counts what reaches the progress a ServiceProgress wraps.
+struct Counting : store::Progress {
+  int starts = 0, updates = 0, finishes = 0;
+  void start(const std::string&, const std::string&, int64_t) override { ++starts; }
+  void update(const std::string&, uint64_t) override { ++updates; }
+  void finish(const std::string&, const std::string&) override { ++finishes; }
+};
+
+struct Fixture : ::testing::Test {
+  Counting inner;
+  std::vector<std::string> sent;
+  Clock::time_point now = Clock::time_point(std::chrono::hours(1));
+  ServiceProgress progress{inner, [this](const std::string& m) { sent.push_back(m); }, [this] { return now; }};
+};
+
+const std::string kId = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const std::string kExtend = "\nEXTEND_TIMEOUT_USEC=60000000";
+
+using ServiceProgressTest = Fixture;
+
+TEST_F(ServiceProgressTest, SaysWhatItDoesAndAsksForMoreTimeWhileItGoesOn) {
+  progress.start(kId, "fetching", 12'300'000);
+  now += std::chrono::milliseconds(500);
+  progress.update(kId, 1'000'000);  // too soon after the last
+  now += std::chrono::milliseconds(600);
+  progress.update(kId, 4'100'000);
+  progress.update(kId, 4'200'000);  // too soon
+  progress.finish(kId, "done");
+  EXPECT_THAT(sent,
+              ElementsAre("STATUS=fetching sha256:0123456789ab (12.3 MB)" + kExtend,
+                          "STATUS=fetching sha256:0123456789ab: 4.1 MB of 12.3 MB" + kExtend, "STATUS=" + kExtend));
+  EXPECT_EQ(inner.starts, 1);
+  EXPECT_EQ(inner.updates, 3);
+  EXPECT_EQ(inner.finishes, 1);
+}
+
+TEST_F(ServiceProgressTest, AnotherTaskStillRunningKeepsAStatus) {
+  progress.start(kId, "fetching", -1);
+  progress.start("sha256:ffff", "unpacking", -1);
+  progress.finish(kId, "done");
+  ASSERT_EQ(sent.size(), 3U);
+  EXPECT_EQ(sent[0], "STATUS=fetching sha256:0123456789ab" + kExtend);
+  EXPECT_EQ(sent[2], "STATUS=unpacking sha256:ffff" + kExtend);
+}
+
+TEST(ServiceProgress, WithoutAServiceManagerItOnlyPassesEventsOn) {
+  Counting inner;
+  ServiceProgress progress(inner, {});
+  progress.start(kId, "fetching", 10);
+  progress.update(kId, 5);
+  progress.finish(kId, "done");
+  EXPECT_EQ(inner.starts + inner.updates + inner.finishes, 3);
+}
+
+}  // namespace
+}  // namespace crt::runtime
