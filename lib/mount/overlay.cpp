@@ -53,15 +53,19 @@ std::string context_log(int fs) {
 
 /// An overlay of more layers than mount(2)'s one page of options holds:
 /// each layer on its own (fsconfig's "lowerdir+", Linux 6.8). False, with
-/// nothing mounted, where the kernel does not know lowerdir+: overlayfs
-/// says so from 6.5 on; before, the VFS takes any key into the one page of
-/// legacy options, which then overflows.
+/// nothing mounted, where the kernel does not know lowerdir+.
 bool mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                             const std::filesystem::path& work, const std::filesystem::path& target, UpperSync sync) {
   std::string what = "mounting an overlay of " + std::to_string(lowers.size()) + " layers on " + quote(target.string());
   UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)));
   if (!fs && errno == ENOSYS) return false;  // before Linux 5.2
   if (!fs) throw_errno(what);
+  // Before 6.5 overlayfs has no parameters of its own: the VFS takes any key
+  // into one page of legacy options, which a long lowerdir+ list overflows
+  // (or whose upperdir, workdir, or escapes, overflow it later). A key no
+  // file system has tells: legacy takes it, overlayfs refuses it.
+  if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_FLAG, "crt-probe", nullptr, 0) == 0) return false;
+  (void)context_log(fs.get());  // overlayfs's "Unknown parameter 'crt-probe'"
   bool layers_done = false;
   auto set = [&](const char* key, const std::string& value) {
     if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0) return true;

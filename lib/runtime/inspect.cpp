@@ -99,16 +99,32 @@ json resources(pid_t pid, const std::string& app) {
   return out;
 }
 
-std::string option(const std::string& opts, const std::string& key) {
+std::vector<std::string> option_values(const std::string& opts, const std::string& key) {
   std::string needle = key + "=";
+  std::vector<std::string> out;
   size_t start = 0;
   while (start < opts.size()) {
     size_t end = opts.find(',', start);
     if (end == std::string::npos) end = opts.size();
-    if (opts.compare(start, needle.size(), needle) == 0) return opts.substr(start + needle.size(), end - start - needle.size());
+    if (opts.compare(start, needle.size(), needle) == 0)
+      out.push_back(opts.substr(start + needle.size(), end - start - needle.size()));
     start = end + 1;
   }
-  return {};
+  return out;
+}
+
+std::string option(const std::string& opts, const std::string& key) {
+  std::vector<std::string> v = option_values(opts, key);
+  return v.empty() ? std::string() : v.front();
+}
+
+/// An overlay's layers, top first: "lowerdir=A:B", or, for one mounted layer
+/// by layer (more layers than one page of options holds), the kernel's
+/// "lowerdir+=A,lowerdir+=B" as "A:B".
+std::string lower_dirs(const std::string& opts) {
+  std::string out = option(opts, "lowerdir");
+  for (const auto& l : option_values(opts, "lowerdir+")) out += (out.empty() ? "" : ":") + l;
+  return out;
 }
 
 /// The app's mount table (libmount), overlays with their layers.
@@ -127,7 +143,7 @@ json mounts(pid_t pid) {
               {"options", str(mnt_fs_get_vfs_options(fs))}};
     if (m["type"] == "overlay") {
       std::string super = str(mnt_fs_get_fs_options(fs));
-      m["lowerdir"] = option(super, "lowerdir");
+      m["lowerdir"] = lower_dirs(super);
       m["upperdir"] = option(super, "upperdir");
     }
     out.push_back(m);

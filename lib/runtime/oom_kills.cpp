@@ -63,41 +63,44 @@ std::string app_memcg(const std::string& pod_cgroup, const std::string& app) {
   return "/" + pod_cgroup + "/system.slice/" + app + ".service";
 }
 
+bool is_app_memcg(const std::string& memcg, const std::string& pod_cgroup, const std::string& app) {
+  return memcg == app_memcg(pod_cgroup, app) || memcg == app_memcg(pod_cgroup + "/payload", app);
+}
+
 namespace {
 
-/// Why the kernel's OOM killer killed a process of the app whose cgroup is
-/// `memcg`, from its record.
-std::string oom_reason(const OomKill& k, const std::string& memcg, std::optional<uint64_t> memory_max) {
-  if (k.constraint == "CONSTRAINT_MEMCG" && k.oom_memcg == memcg && memory_max)
+/// Why the kernel's OOM killer killed a process of an app, from its record
+/// (the process was in the app's own cgroup).
+std::string oom_reason(const OomKill& k, std::optional<uint64_t> memory_max) {
+  if (k.constraint == "CONSTRAINT_MEMCG" && k.oom_memcg == k.task_memcg && memory_max)
     return "ran out of memory (its limit is " + std::to_string(*memory_max) + " bytes, --memory)";
   if (k.constraint == "CONSTRAINT_MEMCG") return "was in cgroup " + quote(k.oom_memcg) + ", which reached its memory limit";
   if (k.constraint == "CONSTRAINT_NONE") return "was running when the host ran out of memory";
   return "ran out of memory (" + k.constraint + ")";
 }
 
-/// The kills among `kills` of a process in cgroup `memcg`.
-std::vector<const OomKill*> kills_in(const std::vector<OomKill>& kills, const std::string& memcg) {
+/// The kills among `kills` of a process of app `app` of the pod in `pod_cgroup`.
+std::vector<const OomKill*> kills_in(const std::vector<OomKill>& kills, const std::string& pod_cgroup,
+                                     const std::string& app) {
   std::vector<const OomKill*> out;
   for (const auto& k : kills)
-    if (k.task_memcg == memcg) out.push_back(&k);
+    if (is_app_memcg(k.task_memcg, pod_cgroup, app)) out.push_back(&k);
   return out;
 }
 
 }  // namespace
 
 size_t count_oom_kills(const std::vector<OomKill>& kills, const std::string& pod_cgroup, const std::string& app) {
-  return kills_in(kills, app_memcg(pod_cgroup, app)).size();
+  return kills_in(kills, pod_cgroup, app).size();
 }
 
 std::optional<std::string> explain_oom_kills(const std::vector<OomKill>& kills, const std::string& pod_cgroup,
                                              const std::string& app, std::optional<uint64_t> memory_max) {
-  std::string memcg = app_memcg(pod_cgroup, app);
-  std::vector<const OomKill*> mine = kills_in(kills, memcg);
+  std::vector<const OomKill*> mine = kills_in(kills, pod_cgroup, app);
   if (mine.empty()) return std::nullopt;
   std::string what = mine.size() == 1 ? "its process " + quote(mine[0]->task)
                                       : std::to_string(mine.size()) + " of its processes";
-  return "app " + quote(app) + " " + oom_reason(*mine.back(), memcg, memory_max) +
-         ": the kernel's OOM killer killed " + what;
+  return "app " + quote(app) + " " + oom_reason(*mine.back(), memory_max) + ": the kernel's OOM killer killed " + what;
 }
 
 KernelLog KernelLog::from_now(const char* kmsg) {

@@ -29,6 +29,11 @@ std::optional<OomKill> parse_oom_kill(std::string_view record);
 /// kernel names it: "/POD/system.slice/APP.service".
 std::string app_memcg(const std::string& pod_cgroup, const std::string& app);
 
+/// Whether the kernel's `memcg` is that of app `app` of a pod whose cgroup
+/// is `pod_cgroup`: app_memcg(), or the same below "payload/", which nspawn
+/// puts the pod's init into on a unified (cgroup v2) hierarchy.
+bool is_app_memcg(const std::string& memcg, const std::string& pod_cgroup, const std::string& app);
+
 /// What the kernel's OOM killer did to app `app` of a pod whose cgroup is
 /// `pod_cgroup`, among `kills`, in a sentence ("app 'web' ran out of memory
 /// (its limit is N bytes, --memory): the kernel's OOM killer killed its

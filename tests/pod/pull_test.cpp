@@ -7,6 +7,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -105,6 +106,22 @@ TEST_F(RegistryTest, AnImageOfMoreLayersThanOnePageOfMountOptionsRuns) {
   Result r = crt({"run", "--net=none", "many:v1", "--exec=/bin/cat", "--", "/f0", "/f59"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "0\n59\n");
+  // crt inspect lists its layers, however the kernel shows them.
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "many:v1", "--exec=/bin/sleep", "--", "60"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
+  r = crt({"inspect", "--format=json", uuid});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string lower;
+  json inspected = crt::json_text::parse(r.out);
+  for (const auto& m : inspected["apps"][0]["mounts"])
+    if (m["target"] == "/") lower = m["lowerdir"];
+  EXPECT_EQ(std::count(lower.begin(), lower.end(), ':'), 60) << lower;
+  EXPECT_EQ(lower.rfind(dir_ + "/store/trees/", 0), 0U) << lower;
+  crt({"stop", uuid});
+  p.wait();
 }
 
 // Under a service manager (a Type=notify unit: $NOTIFY_SOCKET), a pull

@@ -89,6 +89,17 @@ TEST(OomKill, TheExplanationSaysWhoseLimitItWas) {
             "processes");
 }
 
+// nspawn puts the pod's init below payload/ on a unified hierarchy.
+TEST(OomKill, AnAppsCgroupMayBeBelowPayload) {
+  std::vector<OomKill> kills = {*parse_oom_kill(record(kScope + "/payload/system.slice/busybox.service"))};
+  EXPECT_EQ(count_oom_kills(kills, kPod, "busybox"), 1U);
+  EXPECT_EQ(explain_oom_kills(kills, kPod, "busybox", 20000000),
+            "app 'busybox' ran out of memory (its limit is 20000000 bytes, --memory): "
+            "the kernel's OOM killer killed its process 'sh'");
+  kills = {*parse_oom_kill(record(kScope + "/payload/other/system.slice/busybox.service"))};
+  EXPECT_EQ(count_oom_kills(kills, kPod, "busybox"), 0U);
+}
+
 TEST(OomKill, KillsAreCountedPerApp) {
   std::vector<OomKill> kills = {*parse_oom_kill(record(kScope + "/system.slice/busybox.service")),
                                 *parse_oom_kill(record(kScope + "/system.slice/web.service", "nginx")),
