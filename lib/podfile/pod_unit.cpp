@@ -392,7 +392,7 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
     for (const auto& st : s->settings) own_description = own_description || st.key == "Description";
   auto& unit_section = u.section("Unit");
   if (!own_description) unit_section.set("Description", "crt pod " + name);
-  unit_section.set("SourcePath", f.path);
+  unit_section.set("Documentation", "man:crt.pod(5) man:crt(1)").set("SourcePath", f.path);
   // An image may have to be pulled at boot, unless PullPolicy=never.
   bool pulls = true;
   std::vector<Value> mounts_for = {Value(config::kDefaultStoreDir)};
