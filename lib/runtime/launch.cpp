@@ -617,6 +617,10 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   sopts.nspawn_pid = pid;
   sopts.notify_fd = notify.get();
   sopts.ready_file = pod.ready_file();
+  // Which pod a unit runs, for systemctl status: its UUID is what crt
+  // status, logs, enter and stop take.
+  sopts.ready_status = "pod " + m.uuid + " (machine " + m.machine_name() + ") running; apps:";
+  for (const auto& app : m.apps) sopts.ready_status += " " + app.name;
   // Without a terminal the journal has the pod's own errors; with one, they
   // are on it (and, once the app runs, in its journal copy).
   if (!has_terminal(m)) sopts.journal_dir = pod.journal_dir();

@@ -187,7 +187,9 @@ class Supervisor {
       if (!s->opts_.pod_ending || !s->opts_.pod_ending()) {
         int f = ::open(s->opts_.ready_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         if (f >= 0) ::close(f);
-        sd_notify(0, "READY=1");
+        std::string ready = "READY=1";
+        if (!s->opts_.ready_status.empty()) ready += "\nSTATUS=" + s->opts_.ready_status;
+        sd_notify(0, ready.c_str());
       }
       s->hold_init_inotify_fds();  // once the pod's readiness is told
     }

@@ -30,6 +30,8 @@ struct SuperviseOptions {
   /// is created and READY=1 passed on to crt's own $NOTIFY_SOCKET, if any.
   int notify_fd = -1;
   std::filesystem::path ready_file;
+  /// Passed on with READY=1 as STATUS= (systemctl status shows it).
+  std::string ready_status;
   /// Called with the host PID of the pod's init when nspawn reports it
   /// (X_NSPAWN_LEADER_PID), always before READY=1 is passed on.
   std::function<void(pid_t)> on_leader;

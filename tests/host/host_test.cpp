@@ -363,6 +363,9 @@ TEST(Template, StopSendsSigtermAndExitStatusReachesTheUnit) {
   ASSERT_FALSE(m.empty());
   std::string uuid = m.substr(4);
   EXPECT_EQ(host->sh("machinectl show " + m + " -p Service --value").out, "crt\n");
+  // systemctl status names the pod the unit runs.
+  EXPECT_EQ(host->sh("systemctl show crt@busybox.service -p StatusText --value").out,
+            "pod " + uuid + " (machine " + m + ") running; apps: busybox\n");
   EXPECT_TRUE(eventually("journalctl -M " + m + " -t busybox --no-pager", "tmpl-up"));
   // The pod runs under the unit's cgroup, not a scope of its own: crt enter
   // and crt inspect find its app there.
