@@ -10,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/fs.hpp"
 
 namespace crt::mount {
 
@@ -24,22 +25,6 @@ std::string escape_option_path(const std::string& p) {
     if (c == ':' || c == ',' || c == '\\') out += '\\';
     out += c;
   }
-  return out;
-}
-
-/// The lower directories top first, each once: overlayfs refuses a
-/// directory given twice (ELOOP), and images repeat layers (BuildKit the
-/// empty one). Only the highest of the repeats is kept: a layer sets every
-/// path it has, whiteouts and opaque directories included, to the same
-/// thing wherever it lies, and leaves the others as they were below it; so
-/// its lower copies set nothing that the highest does not set again over
-/// whatever the layers between made of it.
-std::vector<std::filesystem::path> top_first(const std::vector<std::filesystem::path>& lowers) {
-  if (lowers.empty()) throw Error("an overlay needs at least one lower layer");
-  std::set<std::filesystem::path> seen;
-  std::vector<std::filesystem::path> out;
-  for (auto it = lowers.rbegin(); it != lowers.rend(); ++it)
-    if (seen.insert(*it).second) out.push_back(*it);
   return out;
 }
 
@@ -66,19 +51,19 @@ bool mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, co
   // file system has tells: legacy takes it, overlayfs refuses it.
   if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_FLAG, "crt-probe", nullptr, 0) == 0) return false;
   (void)context_log(fs.get());  // overlayfs's "Unknown parameter 'crt-probe'"
-  bool layers_done = false;
+  bool first = true;
   auto set = [&](const char* key, const std::string& value) {
     if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0) return true;
     int err = errno;
     std::string log = context_log(fs.get());
-    if (!layers_done && err == EINVAL &&
-        (log.find("Unknown parameter") != std::string::npos || log.find("Legacy") != std::string::npos))
-      return false;
+    // 6.5 to 6.7: overlayfs's own parameters, without lowerdir+.
+    if (first && err == EINVAL && log.find("Unknown parameter") != std::string::npos) return false;
     throw_errno(err, what + ": " + key + "=" + value + (log.empty() ? "" : ": " + log));
   };
-  for (const auto& l : top_first(lowers))
+  for (const auto& l : layers_top_first(lowers)) {
     if (!set("lowerdir+", l.string())) return false;
-  layers_done = true;
+    first = false;
+  }
   set("upperdir", upper.string());
   set("workdir", work.string());
   if (sync == UpperSync::kVolatile && ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_FLAG, "volatile", nullptr, 0) < 0)
@@ -112,10 +97,25 @@ void mount_with_options(const std::string& data, const std::filesystem::path& ta
 
 }  // namespace
 
+// Each layer once, where it is highest: overlayfs refuses a directory given
+// twice (ELOOP), and images repeat layers (BuildKit the empty one). A layer
+// sets every path it has, whiteouts and opaque directories included, to the
+// same thing wherever it lies, and leaves the others as they were below
+// it; so its lower copies set nothing that the highest does not set again
+// over whatever the layers between made of it.
+std::vector<std::filesystem::path> layers_top_first(const std::vector<std::filesystem::path>& lowers) {
+  if (lowers.empty()) throw Error("an overlay needs at least one lower layer");
+  std::set<std::filesystem::path> seen;
+  std::vector<std::filesystem::path> out;
+  for (auto it = lowers.rbegin(); it != lowers.rend(); ++it)
+    if (seen.insert(*it).second) out.push_back(*it);
+  return out;
+}
+
 std::string overlay_options(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                             const std::filesystem::path& work) {
   std::string lowerdir;
-  for (const auto& l : top_first(lowers)) {
+  for (const auto& l : layers_top_first(lowers)) {
     if (!lowerdir.empty()) lowerdir += ':';
     lowerdir += escape_option_path(l.string());
   }
@@ -125,12 +125,11 @@ std::string overlay_options(const std::vector<std::filesystem::path>& lowers, co
 
 void mount_overlay_through_fds(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                                const std::filesystem::path& work, const std::filesystem::path& target, UpperSync sync) {
-  std::vector<std::filesystem::path> layers = top_first(lowers);
+  std::vector<std::filesystem::path> layers = layers_top_first(lowers);
   std::vector<UniqueFd> fds;
   std::vector<std::filesystem::path> names;  // lowest first, as overlay_options takes them
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
-    UniqueFd fd(::open(it->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) throw_errno("opening layer " + quote(it->string()));
+    UniqueFd fd = fs::open_fd(*it, O_PATH | O_DIRECTORY);
     names.push_back("/proc/self/fd/" + std::to_string(fd.get()));
     fds.push_back(std::move(fd));
   }

@@ -6,6 +6,11 @@
 
 namespace crt::mount {
 
+/// The layers of an overlay as it stacks them: `lowers` lowest first (as
+/// layers are stored), returned top first, a layer listed twice only where
+/// it is highest.
+std::vector<std::filesystem::path> layers_top_first(const std::vector<std::filesystem::path>& lowers);
+
 /// The mount data of an overlay: `lowers` lowest first (as layers are stored),
 /// a layer listed twice only where it is highest; ':' ',' and '\\' in paths
 /// are escaped.

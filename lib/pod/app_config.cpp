@@ -51,6 +51,7 @@ bool is_service_manager_variable(std::string_view kv) {
                                                 "MANAGERPID",
                                                 "SYSTEMD_EXEC_PID",
                                                 "PIDFILE",
+                                                "FDSTORE",
                                                 "LOG_NAMESPACE",
                                                 "RUNTIME_DIRECTORY",
                                                 "STATE_DIRECTORY",
@@ -59,11 +60,17 @@ bool is_service_manager_variable(std::string_view kv) {
                                                 "CONFIGURATION_DIRECTORY",
                                                 "CREDENTIALS_DIRECTORY",
                                                 "MEMORY_PRESSURE_WATCH",
-                                                "MEMORY_PRESSURE_WRITE"};
-  static constexpr std::string_view kPrefixes[] = {"MONITOR_", "TRIGGER_"};
+                                                "MEMORY_PRESSURE_WRITE",
+                                                "MONITOR_SERVICE_RESULT",
+                                                "MONITOR_EXIT_CODE",
+                                                "MONITOR_EXIT_STATUS",
+                                                "MONITOR_INVOCATION_ID",
+                                                "MONITOR_UNIT",
+                                                "TRIGGER_UNIT",
+                                                "TRIGGER_PATH",
+                                                "TRIGGER_TIMER_REALTIME_USEC",
+                                                "TRIGGER_TIMER_MONOTONIC_USEC"};
   std::string_view name = kv.substr(0, kv.find('='));
-  for (std::string_view p : kPrefixes)
-    if (name.substr(0, p.size()) == p) return true;
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 

@@ -14,8 +14,10 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/libmount.hpp"
+#include "mount/overlay.hpp"
 #include "net/inspect.hpp"
 #include "runtime/app_process.hpp"
+#include "store/store.hpp"
 
 namespace crt::runtime {
 
@@ -234,6 +236,19 @@ json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppM
   a["user"] = {{"uid", effective(st["Uid"])}, {"gid", effective(st["Gid"])}, {"groups", groups}};
   a["resources"] = resources(pid, app.name);
   a["mounts"] = mounts(pid);
+  // Before Linux 6.8 an overlay of more layers than one page of options
+  // holds names them by the descriptors crt mounted it with: they are the
+  // image's layers.
+  for (auto& mnt : a["mounts"])
+    if (mnt["target"] == "/" && mnt["type"] == "overlay" &&
+        mnt["lowerdir"].get<std::string>().rfind("/proc/self/fd/", 0) == 0) {
+      store::Store store(pod.path.parent_path().parent_path().parent_path());  // DIR/pods/STATE/UUID
+      std::vector<std::filesystem::path> trees;
+      for (const auto& l : app.image.layers) trees.push_back(store.tree_path(l));
+      std::string lower;
+      for (const auto& t : mount::layers_top_first(trees)) lower += (lower.empty() ? "" : ":") + t.string();
+      mnt["lowerdir"] = lower;
+    }
   a["environment"] = environment(pid, show_env);
   return a;
 }

@@ -42,8 +42,8 @@ void ServiceProgress::update(const std::string& id, uint64_t done) {
 
 void ServiceProgress::finish(const std::string& id, const std::string& result) {
   inner_.finish(id, result);
-  if (!notify_) return;
-  active_.erase(id);
+  // A layer the store has already ends without having started: nothing to say.
+  if (!notify_ || active_.erase(id) == 0) return;
   // The last task done: the status goes.
   send(active_.empty() ? std::string() : active_.begin()->second.action + " " + short_id(active_.begin()->first));
 }

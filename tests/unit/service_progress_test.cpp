@@ -19,7 +19,7 @@ struct Counting : store::Progress {
   void finish(const std::string&, const std::string&) override { ++finishes; }
 };
 
-struct Fixture : ::testing::Test {
+struct ServiceProgressTest : ::testing::Test {
   Counting inner;
   std::vector<std::string> sent;
   Clock::time_point now = Clock::time_point(std::chrono::hours(1));
@@ -28,8 +28,6 @@ struct Fixture : ::testing::Test {
 
 const std::string kId = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const std::string kExtend = "\nEXTEND_TIMEOUT_USEC=60000000";
-
-using ServiceProgressTest = Fixture;
 
 TEST_F(ServiceProgressTest, SaysWhatItDoesAndAsksForMoreTimeWhileItGoesOn) {
   progress.start(kId, "fetching", 12'300'000);
@@ -54,6 +52,12 @@ TEST_F(ServiceProgressTest, AnotherTaskStillRunningKeepsAStatus) {
   ASSERT_EQ(sent.size(), 3U);
   EXPECT_EQ(sent[0], "STATUS=fetching sha256:0123456789ab" + kExtend);
   EXPECT_EQ(sent[2], "STATUS=unpacking sha256:ffff" + kExtend);
+}
+
+TEST_F(ServiceProgressTest, ALayerTheStoreHasSaysNothing) {
+  progress.finish(kId, "exists");
+  EXPECT_THAT(sent, ::testing::IsEmpty());
+  EXPECT_EQ(inner.finishes, 1);
 }
 
 TEST(ServiceProgress, WithoutAServiceManagerItOnlyPassesEventsOn) {
