@@ -165,7 +165,7 @@ std::string normal_path(const std::string& p) {
 }
 
 /// How long crt run may take, after its --stop-timeout, to end a pod it killed.
-constexpr std::chrono::milliseconds kStopCleanup{30000};
+constexpr std::chrono::milliseconds kStopCleanup{10000};  // as crt@.service: 20s + 10s
 
 /// [Service] settings crt-generator makes of [Pod] keys.
 const std::pair<const char*, const char*> kFromPodKeys[] = {{"MemoryMax", "Memory"}, {"CPUQuota", "CPU"}};

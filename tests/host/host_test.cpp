@@ -149,7 +149,7 @@ TEST(Generator, PodFileTakesTheUnitsEnvironmentAndStopTimeout) {
       "[Service]\nEnvironment=FROM_UNIT=yes\nEOF\nsystemctl daemon-reload");
   Result r =
       host->sh("systemctl start crt-inherit.service; systemctl show crt-inherit.service -p TimeoutStopUSec", 90s);
-  EXPECT_EQ(r.out, "TimeoutStopUSec=35s\n") << r.err;
+  EXPECT_EQ(r.out, "TimeoutStopUSec=15s\n") << r.err;
   EXPECT_TRUE(eventually("journalctl -M inherit -t web --no-pager -o cat", "from-unit=yes notify=\n"));
   host->sh("systemctl stop crt-inherit.service; rm /etc/crt/pods/inherit.pod; systemctl daemon-reload", 60s);
 }
