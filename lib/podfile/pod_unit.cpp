@@ -394,20 +394,19 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
   if (!own_description) unit_section.set("Description", "crt pod " + name);
   unit_section.set("Documentation", "man:crt.pod(5) man:crt(1)").set("SourcePath", f.path);
   // An image may have to be pulled at boot, unless PullPolicy=never.
-  bool pulls = true;
+  std::map<std::string, std::vector<const Setting*>> pod_keys;  // [Pod]; run_args() has checked it whole
+  for (const Section* s : sections_named(f, "Pod"))
+    for (auto& [key, settings] : checked(f, *s, kPodKeys))
+      pod_keys[key].insert(pod_keys[key].end(), settings.begin(), settings.end());
+  const Setting* pull_policy = single(pod_keys, "PullPolicy");
+  bool pulls = pull_policy == nullptr || pull_policy->value != "never";
+  // What crt run reads from the host at start must be mounted by then.
   std::vector<Value> mounts_for = {Value(config::kDefaultStoreDir)};
-  for (const Section* s : sections_named(f, "Pod")) {
-    auto got = checked(f, *s, kPodKeys);
-    if (const Setting* p = single(got, "PullPolicy")) pulls = p->value != "never";
-    // What crt run reads from the host at start must be mounted by then.
-    if (auto v = got.find("Volume"); v != got.end())
-      for (const Setting* st : v->second)
-        if (pod::Volume vol = pod::parse_volume(st->value); vol.kind == "host")
-          mounts_for.emplace_back(normal_path(vol.source));
-    for (const char* key : {"EnvironmentFile", "AuthFile", "CAFile"})
-      if (auto e = got.find(key); e != got.end())
-        for (const Setting* st : e->second) mounts_for.emplace_back(normal_path(st->value));
-  }
+  for (const Setting* st : pod_keys["Volume"])
+    if (pod::Volume vol = pod::parse_volume(st->value); vol.kind == "host")
+      mounts_for.emplace_back(normal_path(vol.source));
+  for (const char* key : {"EnvironmentFile", "AuthFile", "CAFile"})
+    for (const Setting* st : pod_keys[key]) mounts_for.emplace_back(normal_path(st->value));
   // crt-gc.timer removes the exited pod each start of the unit leaves.
   unit_section.set("Wants", pulls ? "network-online.target crt-gc.timer" : "crt-gc.timer")
       .set("After", pulls ? "network-online.target" : "network.target")
@@ -424,12 +423,9 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
       .set("CPUAccounting", "yes")
       .set("MemoryAccounting", "yes")
       .set("TasksAccounting", "yes");
-  for (const Section* s : sections_named(f, "Pod")) {
-    auto got = checked(f, *s, kPodKeys);
-    if (const Setting* m = single(got, "Memory")) svc.set("MemoryMax", std::to_string(pod::parse_memory(m->value)));
-    if (const Setting* c = single(got, "CPU"))
-      svc.set("CPUQuota", unit::Verbatim{pod::cpu_quota(pod::parse_cpu_millis(c->value))});
-  }
+  if (const Setting* m = single(pod_keys, "Memory")) svc.set("MemoryMax", std::to_string(pod::parse_memory(m->value)));
+  if (const Setting* c = single(pod_keys, "CPU"))
+    svc.set("CPUQuota", unit::Verbatim{pod::cpu_quota(pod::parse_cpu_millis(c->value))});
   unit::ExecCommand exec{"", crt_binary, {Value("crt"), Value("run")}};
   for (const auto& a : args) exec.argv.emplace_back(a);
   svc.set_exec("ExecStart", exec);
@@ -445,9 +441,8 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
   }
   // crt run kills the pod StopTimeout= after SIGTERM, then cleans up; systemd
   // must not kill crt first (its default is 90s).
-  for (const Section* s : sections_named(f, "Pod"))
-    if (const Setting* t = single(checked(f, *s, kPodKeys), "StopTimeout"); t != nullptr && !own_stop_timeout)
-      svc.set("TimeoutStopSec", std::to_string((parse_duration(t->value) + kStopCleanup).count()) + "ms");
+  if (const Setting* t = single(pod_keys, "StopTimeout"); t != nullptr && !own_stop_timeout)
+    svc.set("TimeoutStopSec", std::to_string((parse_duration(t->value) + kStopCleanup).count()) + "ms");
   for (const Section* s : sections_named(f, "Install")) {
     for (const auto& st : s->settings) {
       check_text(f, st);
