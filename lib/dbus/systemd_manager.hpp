@@ -31,6 +31,8 @@ struct TransientService {
   std::vector<ExecLine> exec_start;
   std::vector<std::string> environment;  ///< "K=V"
   std::vector<int32_t> success_exit_status;  ///< SuccessExitStatus=, exit codes
+  std::vector<std::string> wants;            ///< Wants=
+  uint64_t timeout_stop_usec = 0;            ///< TimeoutStopSec=; 0: systemd's default
 };
 
 /// The properties crt sets on a transient scope (systemd.scope(5)) that

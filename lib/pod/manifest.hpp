@@ -18,6 +18,9 @@ namespace crt::pod {
 /// its output's reader gone) before it kills the pod (--stop-timeout); its
 /// apps get most of it (app_stop_timeout()). Shorter than crt@.service's.
 inline constexpr std::chrono::milliseconds kDefaultStopTimeout{20000};
+/// How much longer than crt run's stop timeout a unit running it waits
+/// (TimeoutStopSec=): crt kills the pod then, and only cleans up after.
+inline constexpr std::chrono::milliseconds kStopCleanup{10000};
 
 /// An image as a pod uses it: pinned by id, with its layers.
 struct ImageRef {

@@ -164,9 +164,6 @@ std::string normal_path(const std::string& p) {
   return n.size() > 1 && n.back() == '/' ? n.substr(0, n.size() - 1) : n;
 }
 
-/// How long crt run may take, after its --stop-timeout, to end a pod it killed.
-constexpr std::chrono::milliseconds kStopCleanup{10000};  // as crt@.service: 20s + 10s
-
 /// [Service] settings crt-generator makes of [Pod] keys.
 const std::pair<const char*, const char*> kFromPodKeys[] = {{"MemoryMax", "Memory"}, {"CPUQuota", "CPU"}};
 
@@ -442,7 +439,7 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
   // crt run kills the pod StopTimeout= after SIGTERM, then cleans up; systemd
   // must not kill crt first (its default is 90s).
   if (const Setting* t = single(pod_keys, "StopTimeout"); t != nullptr && !own_stop_timeout)
-    svc.set("TimeoutStopSec", std::to_string((parse_duration(t->value) + kStopCleanup).count()) + "ms");
+    svc.set("TimeoutStopSec", std::to_string((parse_duration(t->value) + pod::kStopCleanup).count()) + "ms");
   for (const Section* s : sections_named(f, "Install")) {
     for (const auto& st : s->settings) {
       check_text(f, st);

@@ -80,6 +80,11 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
   // crt run-prepared stopped by a signal (systemctl stop, crt stop) exits
   // 128+N: an orderly end, not a failure, as in crt@.service.
   s.success_exit_status = {128 + SIGHUP, 128 + SIGINT, 128 + SIGTERM};
+  // As the pod units: gc removes the exited pod the service leaves, and
+  // systemd does not kill crt before crt's own stop timeout has run out.
+  s.wants = {"crt-gc.timer"};
+  s.timeout_stop_usec = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(opts.stop_timeout + pod::kStopCleanup).count());
   std::vector<std::string> argv = {crt, "--dir=" + std::filesystem::absolute(ctx.state_dir).string(),
                                    "--local-config=" + std::filesystem::absolute(ctx.config_dir).string(), "run-prepared"};
   if (opts.debug) argv.emplace_back("--debug");

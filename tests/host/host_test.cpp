@@ -212,8 +212,13 @@ TEST(Machines, DetachedPodIsATransientServiceAndTerminates) {
   // The service's crt run-prepared keeps the options of starting the pod.
   EXPECT_THAT(host->sh("systemctl show " + unit + " -p ExecStart --value").out,
               HasSubstr("run-prepared --stop-timeout=45000ms " + uuid));
-  r = host->sh("systemctl show " + unit + " -p ActiveState -p Type -p Slice -p Delegate -p KillMode");
+  r = host->sh("systemctl show " + unit +
+               " -p ActiveState -p Type -p Slice -p Delegate -p KillMode -p Wants "
+               "-p TimeoutStopUSec");
   EXPECT_THAT(r.out, HasSubstr("ActiveState=active"));
+  // gc removes the exited pod it leaves; systemd waits out crt's stop timeout.
+  EXPECT_THAT(r.out, HasSubstr("Wants=crt-gc.timer"));
+  EXPECT_THAT(r.out, HasSubstr("TimeoutStopUSec=55s"));
   EXPECT_THAT(r.out, HasSubstr("Type=notify"));
   EXPECT_THAT(r.out, HasSubstr("Slice=machine.slice"));
   EXPECT_THAT(r.out, HasSubstr("Delegate=yes"));
@@ -224,8 +229,7 @@ TEST(Machines, DetachedPodIsATransientServiceAndTerminates) {
   r = host->sh("crt enter " + uuid + " -- /bin/echo entered");
   EXPECT_EQ(r.out, "entered\n") << r.err;
   host->sh("machinectl terminate crt-" + uuid);
-  EXPECT_TRUE(eventually("systemctl is-active " + unit, "failed") ||
-              eventually("systemctl is-active " + unit, "inactive"));
+  EXPECT_TRUE(eventually("systemctl is-active " + unit + " | grep -qxE 'failed|inactive' && echo ended", "ended"));
 }
 
 TEST(Machines, NotifyAppHoldsADetachedPodUntilReadyAndCrtStopEndsIt) {
@@ -345,8 +349,7 @@ TEST(Machines, PreparedPodRunsDetached) {
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("is running, not prepared"));
   host->sh("machinectl terminate crt-" + uuid);
-  EXPECT_TRUE(eventually("systemctl is-active " + unit, "failed") ||
-              eventually("systemctl is-active " + unit, "inactive"));
+  EXPECT_TRUE(eventually("systemctl is-active " + unit + " | grep -qxE 'failed|inactive' && echo ended", "ended"));
 }
 
 TEST(Machines, DetachNeedsNoTerminalAndFailsClearlyWithoutAnImage) {
