@@ -399,6 +399,21 @@ TEST(Template, RestartPolicyRestartsThePod) {
   host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
 }
 
+// A --stop-timeout longer than the unit's TimeoutStopSec=: crt run, told to
+// stop, asks systemd to wait for it (EXTEND_TIMEOUT_USEC=) rather than be
+// killed half-way.
+TEST(Template, StopWaitsForAStopTimeoutLongerThanTheUnits) {
+  host->sh(busybox_dropin("trap \\\"\\\" TERM; echo up; while :; do sleep 0.1; done", "--stop-timeout=4s",
+                          "TimeoutStopSec=1s\n"));
+  Result r = host->sh("systemctl start crt@busybox.service && systemctl is-active crt@busybox.service", 90s);
+  ASSERT_EQ(r.out, "active\n") << r.err;
+  r = host->sh("systemctl stop crt@busybox.service; systemctl show crt@busybox.service -p Result", 60s);
+  EXPECT_THAT(r.out, Not(HasSubstr("Result=timeout")));
+  EXPECT_THAT(host->sh("journalctl -u crt@busybox.service --no-pager -o cat -n 30").out,
+              Not(HasSubstr("State 'stop-sigterm' timed out")));
+  host->sh("systemctl reset-failed crt@busybox.service");
+}
+
 TEST(Template, StoppedPodUnitIsInactiveNotFailed) {
   host->sh(busybox_dropin("echo up; exec sleep 600", "", "Restart=on-failure\nRestartSec=100ms\n"));
   expect_clean_stops("crt@busybox.service");
