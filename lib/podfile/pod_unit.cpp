@@ -390,11 +390,11 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
   auto& unit_section = u.section("Unit");
   if (!own_description) unit_section.set("Description", "crt pod " + name);
   unit_section.set("Documentation", "man:crt.pod(5) man:crt(1)").set("SourcePath", f.path);
-  // An image may have to be pulled at boot, unless PullPolicy=never.
   std::map<std::string, std::vector<const Setting*>> pod_keys;  // [Pod]; run_args() has checked it whole
   for (const Section* s : sections_named(f, "Pod"))
     for (auto& [key, settings] : checked(f, *s, kPodKeys))
       pod_keys[key].insert(pod_keys[key].end(), settings.begin(), settings.end());
+  // An image may have to be pulled at boot, unless PullPolicy=never.
   const Setting* pull_policy = single(pod_keys, "PullPolicy");
   bool pulls = pull_policy == nullptr || pull_policy->value != "never";
   // What crt run reads from the host at start must be mounted by then.
