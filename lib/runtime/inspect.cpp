@@ -243,10 +243,9 @@ json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppM
     if (mnt["target"] == "/" && mnt["type"] == "overlay" &&
         mnt["lowerdir"].get<std::string>().rfind("/proc/self/fd/", 0) == 0) {
       store::Store store(pod.path.parent_path().parent_path().parent_path());  // DIR/pods/STATE/UUID
-      std::vector<std::filesystem::path> trees;
-      for (const auto& l : app.image.layers) trees.push_back(store.tree_path(l));
       std::string lower;
-      for (const auto& t : mount::layers_top_first(trees)) lower += (lower.empty() ? "" : ":") + t.string();
+      for (const auto& t : mount::layers_top_first(store.tree_paths(app.image.layers)))
+        lower += (lower.empty() ? "" : ":") + t.string();
       mnt["lowerdir"] = lower;
     }
   a["environment"] = environment(pid, show_env);

@@ -99,12 +99,6 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   return m;
 }
 
-std::vector<stdfs::path> trees(const store::Store& store, const std::vector<std::string>& layers) {
-  std::vector<stdfs::path> out;
-  for (const auto& l : layers) out.push_back(store.tree_path(l));
-  return out;
-}
-
 void resolve_apps(const PodDir& pod, pod::PodManifest& m) {
   for (auto& app : m.apps) {
     with_context("app " + quote(app.name), [&] {
@@ -153,7 +147,7 @@ void mount_volumes(const PodDir& pod, const pod::PodManifest& m) {
 }  // namespace
 
 void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store& store, mount::UpperSync sync) {
-  mount::mount_overlay(trees(store, m.stage1.layers), pod.stage1_upper(), pod.stage1_work(), pod.stage1_rootfs(),
+  mount::mount_overlay(store.tree_paths(m.stage1.layers), pod.stage1_upper(), pod.stage1_work(), pod.stage1_rootfs(),
                        sync);
   UniqueFd stage1 = fs::open_fd(pod.stage1_rootfs(), O_PATH | O_DIRECTORY);
   // The mount points and files crt makes in stage1 at each start, and that
@@ -168,7 +162,7 @@ void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store&
       fs::make_dirs(pod.app_upper(app.name));
       fs::make_dirs(pod.app_work(app.name));
       UniqueFd target = mount::make_dir_in_root(stage1.get(), pod::app_rootfs_in_stage1(app.name));
-      mount::mount_overlay(trees(store, app.image.layers), pod.app_upper(app.name), pod.app_work(app.name),
+      mount::mount_overlay(store.tree_paths(app.image.layers), pod.app_upper(app.name), pod.app_work(app.name),
                            mount::fd_path(target.get()), sync);
     });
   }

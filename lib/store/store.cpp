@@ -80,9 +80,9 @@ void Store::update_index(const std::function<void(std::vector<Image>&)>& change)
 
 stdfs::path Store::tree_path(std::string_view diff_id) const { return root_ / "trees" / digest_hex(diff_id); }
 
-std::vector<stdfs::path> Store::tree_paths(const Image& im) const {
+std::vector<stdfs::path> Store::tree_paths(const std::vector<std::string>& layers) const {
   std::vector<stdfs::path> out;
-  for (const auto& l : im.layers) out.push_back(tree_path(l));
+  for (const auto& l : layers) out.push_back(tree_path(l));
   return out;
 }
 

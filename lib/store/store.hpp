@@ -114,8 +114,10 @@ class Store {
   /// The tree of a layer.
   [[nodiscard]] std::filesystem::path tree_path(std::string_view diff_id) const;
 
-  /// An image's layer trees, lowest first.
-  [[nodiscard]] std::vector<std::filesystem::path> tree_paths(const Image& im) const;
+  /// The trees of layers (diff ids), in their order: an image's or a pod
+  /// app's, lowest first.
+  [[nodiscard]] std::vector<std::filesystem::path> tree_paths(const std::vector<std::string>& layers) const;
+  [[nodiscard]] std::vector<std::filesystem::path> tree_paths(const Image& im) const { return tree_paths(im.layers); }
 
   [[nodiscard]] const std::filesystem::path& root() const { return root_; }
   [[nodiscard]] const BlobStore& blobs() const { return blobs_; }

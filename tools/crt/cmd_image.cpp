@@ -9,9 +9,9 @@
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "common/json_text.hpp"
-#include "progress_view.hpp"
 #include "registry_args.hpp"
 #include "runtime/images.hpp"
+#include "store/progress.hpp"
 #include "store/store.hpp"
 
 namespace crt::cli {
@@ -58,7 +58,7 @@ void add_image_list(CLI::App& image, const GlobalOptions& g) {
       for (const auto& n : names) {
         size_t colon = n.rfind(':');
         std::printf("%-40s %-16s %-14s %10s  %s\n", n.substr(0, colon).c_str(), n.substr(colon + 1).c_str(),
-                    im.id.substr(7, 12).c_str(), human_bytes(im.size).c_str(), im.created.c_str());
+                    im.id.substr(7, 12).c_str(), store::human_bytes(im.size).c_str(), im.created.c_str());
       }
     }
   });

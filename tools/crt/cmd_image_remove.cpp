@@ -5,10 +5,10 @@
 #include "cmd_image.hpp"
 #include "commands.hpp"
 #include "common/error.hpp"
-#include "progress_view.hpp"
 #include "registry_args.hpp"
 #include "runtime/images.hpp"
 #include "runtime/pods.hpp"
+#include "store/progress.hpp"
 #include "store/store.hpp"
 
 namespace crt::cli {
@@ -87,7 +87,7 @@ void add_image_gc(CLI::App& image, const GlobalOptions& g) {
     store::GcResult r = s.gc([&] { return runtime::layers_in_use(g.dir); });
     std::printf("removed %zu layer%s, %zu blob%s and %zu leftover%s of interrupted work: %s freed\n", r.trees,
                 r.trees == 1 ? "" : "s", r.blobs, r.blobs == 1 ? "" : "s", r.tmp, r.tmp == 1 ? "" : "s",
-                human_bytes(r.bytes).c_str());
+                store::human_bytes(r.bytes).c_str());
   });
 }
 

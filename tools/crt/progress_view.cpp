@@ -42,12 +42,12 @@ std::string ProgressView::line(const Task& t) const {
   std::string id = t.id.size() > 19 ? t.id.substr(7, 12) : t.id;
   std::string s = id + "  ";
   if (!t.result.empty()) return s + t.result;
-  s += t.action + "  " + human_bytes(t.done);
-  if (t.total >= 0) s += " / " + human_bytes(static_cast<uint64_t>(t.total));
+  s += t.action + "  " + store::human_bytes(t.done);
+  if (t.total >= 0) s += " / " + store::human_bytes(static_cast<uint64_t>(t.total));
   double secs = std::chrono::duration<double>(Clock::now() - t.started).count();
   if (secs > 0.2 && t.done > 0) {
     double rate = static_cast<double>(t.done) / secs;
-    s += "  " + human_bytes(static_cast<uint64_t>(rate)) + "/s";
+    s += "  " + store::human_bytes(static_cast<uint64_t>(rate)) + "/s";
     if (t.total > 0 && static_cast<uint64_t>(t.total) > t.done)
       s += "  ETA " + std::to_string(static_cast<long>((static_cast<double>(t.total) - static_cast<double>(t.done)) / rate + 0.5)) + "s";
   }
@@ -71,7 +71,7 @@ void ProgressView::summary(const std::string& what) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.1f", secs);
   std::string s = what;
-  if (bytes_ > 0) s += ", " + human_bytes(bytes_) + " fetched";
+  if (bytes_ > 0) s += ", " + store::human_bytes(bytes_) + " fetched";
   std::fprintf(out_, "%s in %ss\n", s.c_str(), buf);
   std::fflush(out_);
 }

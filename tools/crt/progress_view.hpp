@@ -47,6 +47,4 @@ class ProgressView : public store::Progress {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
-using store::human_bytes;
-
 }  // namespace crt::cli
