@@ -45,8 +45,6 @@ std::vector<Property> properties_of(const TransientService& s) {
   for (const auto& e : s.exec_start) exec.emplace_back(e.path, e.argv, false);
   if (!exec.empty()) add("ExecStart", exec);
   if (!s.environment.empty()) add("Environment", s.environment);
-  if (!s.success_exit_status.empty())
-    add("SuccessExitStatus", sdbus::Struct<std::vector<int32_t>, std::vector<int32_t>>(s.success_exit_status, {}));
   if (!s.wants.empty()) add("Wants", s.wants);
   if (s.timeout_stop_usec != 0) add("TimeoutStopUSec", s.timeout_stop_usec);
   return p;

@@ -29,8 +29,7 @@ struct TransientService {
   bool accounting = false;            ///< CPUAccounting=, MemoryAccounting=, TasksAccounting=
   bool collect = false;               ///< CollectMode=inactive-or-failed
   std::vector<ExecLine> exec_start;
-  std::vector<std::string> environment;  ///< "K=V"
-  std::vector<int32_t> success_exit_status;  ///< SuccessExitStatus=, exit codes
+  std::vector<std::string> environment;      ///< "K=V"
   std::vector<std::string> wants;            ///< Wants=
   uint64_t timeout_stop_usec = 0;            ///< TimeoutStopSec=; 0: systemd's default
 };

@@ -86,10 +86,15 @@ PodAction decide(const std::string& policy, const std::vector<std::string>& apps
   return PodAction::kContinue;
 }
 
-int pod_exit_status(const std::vector<AppExit>& exits) {
+const AppExit* first_failure(const std::vector<AppExit>& exits) {
   const AppExit* first = nullptr;
   for (const auto& e : exits)
     if (e.status != 0 && !e.stopped_by_pod && (first == nullptr || e.seq < first->seq)) first = &e;
+  return first;
+}
+
+int pod_exit_status(const std::vector<AppExit>& exits) {
+  const AppExit* first = first_failure(exits);
   return first != nullptr ? first->status : 0;
 }
 

@@ -54,8 +54,11 @@ bool is_exit_policy(const std::string& policy);
 PodAction decide(const std::string& policy, const std::vector<std::string>& apps, const std::vector<AppExit>& exits,
                  const AppExit& latest);
 
-/// crt run's exit status: the first app to fail (by `seq`; one the pod
-/// stopped does not count), else 0.
+/// The first app to fail (by `seq`; one the pod stopped does not count), or
+/// nullptr: the app whose status is crt run's.
+const AppExit* first_failure(const std::vector<AppExit>& exits);
+
+/// crt run's exit status: first_failure's, else 0.
 int pod_exit_status(const std::vector<AppExit>& exits);
 
 /// A signal number from a name like "TERM" or "SIGTERM"; nullopt if unknown.

@@ -414,9 +414,6 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
       .set("Slice", "machine.slice")
       .set("Delegate", "yes")
       .set("KillMode", "mixed")
-      // crt run stopped by SIGHUP, SIGINT or SIGTERM (systemctl stop, crt
-      // stop) exits 128 + the signal: no failure, no cause for Restart=.
-      .set("SuccessExitStatus", "129 130 143")
       .set("CPUAccounting", "yes")
       .set("MemoryAccounting", "yes")
       .set("TasksAccounting", "yes");

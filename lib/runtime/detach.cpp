@@ -77,9 +77,6 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
   s.kill_mode = "mixed";
   s.delegate = true;
   s.accounting = true;
-  // crt run-prepared stopped by a signal (systemctl stop, crt stop) exits
-  // 128+N: an orderly end, not a failure, as in crt@.service.
-  s.success_exit_status = {128 + SIGHUP, 128 + SIGINT, 128 + SIGTERM};
   // As the pod units: gc removes the exited pod the service leaves, and
   // systemd does not kill crt before crt's own stop timeout has run out.
   s.wants = {"crt-gc.timer"};

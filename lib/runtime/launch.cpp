@@ -255,8 +255,24 @@ std::vector<std::string> record_apps_killed_with_the_pod(const PodDir& pod, cons
   return killed;
 }
 
+/// The signal that asked crt run to stop the pod; SIGTERM for a crt stop
+/// (it wrote the stop-requested file); 0 if the pod ended by itself.
+int stop_asked_by(const PodDir& pod, const PodEnd& end) {
+  if (end.stop_signal != 0) return end.stop_signal;
+  return stdfs::exists(pod.stop_requested_file()) ? SIGTERM : 0;
+}
+
+/// `e`'s app died of the signal its unit's stop sends (KillSignal=).
+bool ended_by_its_stop(const pod::AppExit& e, const pod::PodManifest& m) {
+  auto app = std::find_if(m.apps.begin(), m.apps.end(), [&](const pod::AppManifest& a) { return a.name == e.app; });
+  if (app == m.apps.end() || e.exit_code != "killed") return false;
+  std::optional<int> sig = app->stop_signal.empty() ? SIGTERM : pod::signal_number(app->stop_signal);
+  return sig && e.status == 128 + *sig;
+}
+
 /// crt run's exit status; why it is what it is goes to `messages` where the
-/// status alone does not say.
+/// status alone does not say. Throws Interrupted where a stop asked for
+/// ended the pod (die_of).
 int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts, const PodEnd& end,
                 OomWatch& oom, const MessageSink& messages) {
   std::vector<pod::AppExit> exits = read_app_exits(pod.path());
@@ -267,6 +283,7 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
   } catch (const Error& e) {
     tell(messages, std::string("warning: recording the apps killed with the pod: ") + e.what());
   }
+  int stopped_by = stop_asked_by(pod, end);
   if (!recorded_any) {
     // Stopped on request before any app ended: not a failure of crt's.
     if (end.stop_signal != 0) throw Interrupted(end.stop_signal);
@@ -274,9 +291,9 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
       tell(messages, "the pod was killed before its apps ended");
       return 128 + SIGKILL;
     }
-    if (stdfs::exists(pod.stop_requested_file())) {
+    if (stopped_by != 0) {
       tell(messages, "the pod was stopped before its apps started");
-      return 128 + SIGTERM;
+      throw Interrupted(stopped_by, false);
     }
     std::string tail = console_tail(console_log(pod), 2000);
     throw Error("the pod ended before any app ran (systemd-nspawn exited with " +
@@ -300,7 +317,13 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
                          quote(pod.journal_dir().string()));
   }
   report_oom_kills(pod, m, exits, oom, messages);
-  return pod::pod_exit_status(exits);
+  const pod::AppExit* failed = pod::first_failure(exits);
+  if (failed == nullptr) return 0;
+  // Its app ended by the stop crt was asked for: crt ends as asked, by the
+  // signal, not by the app's status, which is also what an app killed by
+  // SIGTERM otherwise gives.
+  if (stopped_by != 0 && ended_by_its_stop(*failed, m)) throw Interrupted(stopped_by, false);
+  return failed->status;
 }
 
 /// Without a host systemd the pod gets a cgroup crt makes; with one, the

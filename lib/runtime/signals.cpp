@@ -1,11 +1,25 @@
 #include "runtime/signals.hpp"
 
+#include <unistd.h>
+
+#include <csignal>
 #include <cstring>
 #include <string>
 
 namespace crt::runtime {
 
-Interrupted::Interrupted(int sig) : Error(std::string("interrupted by SIG") + sigabbrev_np(sig)), sig_(sig) {}
+Interrupted::Interrupted(int sig, bool announce)
+    : Error(std::string("interrupted by SIG") + sigabbrev_np(sig)), sig_(sig), announce_(announce) {}
+
+void die_of(int sig) {
+  std::signal(sig, SIG_DFL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  ::raise(sig);
+  ::_exit(128 + sig);
+}
 
 SignalBlock::SignalBlock() {
   sigset_t set;

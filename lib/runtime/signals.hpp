@@ -6,15 +6,26 @@
 
 namespace crt::runtime {
 
-/// A signal stopped crt before the pod started; nothing was left behind.
+/// A signal stopped crt (before the pod started, nothing was left behind;
+/// or it stopped the pod, whose apps ended by their stop). crt, having
+/// said why unless `announce` is false, ends by that signal (die_of).
 class Interrupted : public Error {
  public:
-  explicit Interrupted(int sig);
+  explicit Interrupted(int sig, bool announce = true);
   [[nodiscard]] int signal() const { return sig_; }
+  [[nodiscard]] bool announce() const { return announce_; }
 
  private:
   int sig_;
+  bool announce_;
 };
+
+/// Ends the process by `sig` at its default action, as a program that
+/// cleaned up after SIGINT or SIGTERM should: a shell then stops a loop or
+/// script that ran it, and systemd counts a stop by SIGTERM as clean (an
+/// exit status of 143 is the app's own end, a failure). If `sig` does not
+/// end the process, exits with 128 + `sig`.
+[[noreturn]] void die_of(int sig);
 
 /// Blocks SIGINT, SIGTERM, SIGHUP, SIGCHLD and SIGWINCH for its lifetime:
 /// before a pod starts they stay pending and are noticed at checkpoints;

@@ -108,7 +108,7 @@ TEST(Generator, BrokenPodFileIsSkippedAndBootGoesOn) {
 }
 
 /// Stops `unit` with systemctl stop, then (started again) with crt stop:
-/// neither stop fails the unit (crt run exits 143), and Restart=on-failure
+/// neither stop fails the unit (crt run ends by SIGTERM), and Restart=on-failure
 /// does not start the pod again. (An inactive unit's figures, ExecMainStatus
 /// and NRestarts, go when systemd unloads it; a failed unit's stay.)
 void expect_clean_stops(const std::string& unit) {
@@ -396,6 +396,20 @@ TEST(Template, RestartPolicyRestartsThePod) {
   host->sh("systemctl start crt@busybox.service", 60s);
   EXPECT_TRUE(eventually("[ \"$(systemctl show crt@busybox.service -p NRestarts --value)\" -ge 2 ] && echo restarted",
                          "restarted", 40s));
+  host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
+}
+
+// An app killed by SIGTERM that no stop sent (crt run exits 143) is a
+// failure, which Restart=on-failure restarts; a stop is not (crt run ends by
+// the stop's signal): Template.StoppedPodUnitIsInactiveNotFailed.
+TEST(Template, AnAppDyingOfSigtermByItselfFailsTheUnit) {
+  host->sh(busybox_dropin("echo up; sleep 1; kill -TERM $$$$", "",
+                          "Restart=on-failure\nRestartSec=100ms\nStartLimitBurst=100\n"));
+  host->sh("systemctl start crt@busybox.service", 60s);
+  EXPECT_TRUE(eventually("[ \"$(systemctl show crt@busybox.service -p NRestarts --value)\" -ge 1 ] && echo restarted",
+                         "restarted", 40s));
+  EXPECT_THAT(host->sh("journalctl -u crt@busybox.service --no-pager -o cat").out,
+              HasSubstr("Main process exited, code=exited, status=143/n/a"));
   host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
 }
 

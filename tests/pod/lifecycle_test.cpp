@@ -54,11 +54,37 @@ TEST_F(LifecycleTest, SigtermStopsThePodGracefully) {
     auto start = std::chrono::steady_clock::now();
     p.signal(sig);
     Result r = p.wait();
-    // The app got SIGTERM from its pod's systemd, as in any orderly stop.
-    EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
+    // crt, its pod stopped as asked, ends by the signal that asked.
+    EXPECT_EQ(r.signal, sig) << r.status << " " << r.err;
+    EXPECT_EQ(r.err, "");
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+    // The app got SIGTERM from its pod's systemd, as in any orderly stop.
     EXPECT_THAT(read_file(pod_dir(uuid) + "/status/busybox"), HasSubstr("\"exit_status\":\"TERM\""));
   }
+}
+
+TEST_F(LifecycleTest, AnAppThatDiesOfSigtermByItselfGivesItsStatus) {
+  // Not a stop anyone asked for: crt exits 143, it is not killed.
+  Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", "kill -TERM $$"});
+  EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
+  EXPECT_EQ(r.signal, 0);
+}
+
+TEST_F(LifecycleTest, CtrlCStopsTheShellLoopThatRunsPods) {
+  // A shell goes on after a command that exits 130 (it took ^C itself) and
+  // stops after one that SIGINT killed.
+  std::string file = dir_ + "/uuid";
+  std::string loop = "for i in 1 2; do";
+  for (const auto& a : crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}))
+    loop += " '" + a + "'";
+  loop += "; echo next; done; echo end";
+  Process p({"bash", "-c", loop}, {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  ASSERT_GT(wait_app_pid(wait_uuid(file), "busybox"), 0);
+  ::kill(-p.pid(), SIGINT);  // as the terminal does to its foreground job
+  Result r = p.wait();
+  EXPECT_EQ(r.signal, SIGINT) << r.status << " " << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(10)));
 }
 
 TEST_F(LifecycleTest, StoppingAnAppThatFloodsItsOutputIsPrompt) {
@@ -243,8 +269,9 @@ TEST_F(LifecycleTest, AReaderThatGoesAwayStopsThePodAndCrtCleansUp) {
   Result r = run({"bash", "-c", cmd}, {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   EXPECT_FALSE(r.timed_out);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
-  // The app was stopped by its pod's systemd: SIGTERM.
-  EXPECT_EQ(r.out, "line\nline\nline\ncrt=143\n") << r.err;
+  // crt ends as any writer to a pipe nobody reads: by SIGPIPE (141), once
+  // its pod's systemd has stopped the app (SIGTERM).
+  EXPECT_EQ(r.out, "line\nline\nline\ncrt=141\n") << r.err;
   std::string uuid = wait_uuid(file);
   EXPECT_TRUE(nspawn_gone(std::chrono::seconds(10)));
   EXPECT_THAT(read_file(pod_dir(uuid) + "/status/busybox"), HasSubstr("\"exit_status\":\"TERM\""));

@@ -115,6 +115,7 @@ Result Process::wait() {
     if (r == pid_) {
       while (out_ >= 0 || err_ >= 0) pump(1000);
       result_.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      result_.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
       done_ = true;
       return result_;
     }

@@ -10,7 +10,8 @@ namespace crt::test {
 
 /// How a child process ended: its exit status, or 128 + signal.
 struct Result {
-  int status = -1;
+  int status = -1;  ///< the exit status, or 128 + the signal that ended it
+  int signal = 0;   ///< the signal that ended it, or 0
   std::string out;
   std::string err;
   bool timed_out = false;

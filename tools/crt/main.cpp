@@ -223,8 +223,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "crt: %s\n", crt::cli::usage_error(app, e).c_str());
     return crt::kErrorExitCode;
   } catch (const crt::runtime::Interrupted& e) {
-    std::fprintf(stderr, "crt: %s\n", e.what());
-    return 128 + e.signal();
+    if (e.announce()) std::fprintf(stderr, "crt: %s\n", e.what());
+    std::fflush(stdout);
+    crt::runtime::die_of(e.signal());
   } catch (const crt::Error& e) {
     std::fprintf(stderr, "crt: %s\n", e.what());
     return crt::kErrorExitCode;
