@@ -110,16 +110,7 @@ std::vector<sock_filter> filter_program(const pod::AppManifest& app, std::vector
   } release{ctx};
   // The app's SystemCallArchitectures=; where it has none, systemd filters
   // every architecture it knows, and so does this.
-#if defined(__x86_64__)
-  if (architectures.empty()) architectures = {"x86", "x32"};
-#endif
-  for (const auto& a : architectures) {
-    if (a == "native") continue;
-    uint32_t arch = seccomp_arch_resolve_name(a.c_str());
-    if (arch == 0) throw Error("unknown system call architecture " + quote(a));
-    if (int r = seccomp_arch_add(ctx, arch); r < 0 && r != -EEXIST)
-      throw_errno(-r, "adding architecture " + quote(a) + " to the system call filter");
-  }
+  sandbox::add_filter_architectures(ctx, std::move(architectures));
   seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
   for (const auto& name : sandbox::expand_syscalls(f)) {
     int nr = seccomp_syscall_resolve_name(name.c_str());
@@ -165,6 +156,7 @@ struct Plan {
   Credentials creds;
   std::optional<sandbox::PodFilter> pod_filter;  ///< the one over the whole pod
   std::vector<sock_filter> filter;               ///< the app's own
+  std::vector<sock_filter> namespace_filter;     ///< its RestrictNamespaces=, if it has that
   std::vector<std::string> argv, env;
   std::string exec_path;
   /// The app's resource limits (LimitNOFILE= and the like, RLIMIT_*) and
@@ -241,8 +233,9 @@ static_assert(std::size(kSteps) == kStepLimits + 1, "a name for every step");
   uint64_t permitted = now[0].permitted | (static_cast<uint64_t>(now[1].permitted) << 32);
   if (!set_caps(permitted, permitted, 0)) fail(err_fd, 5);
   if (p.pod_filter && sandbox::install_pod_filter(*p.pod_filter) != 0) fail(err_fd, 4);
-  if (!p.filter.empty()) {
-    sock_fprog prog{static_cast<unsigned short>(p.filter.size()), p.filter.data()};
+  for (const auto* f : {&p.filter, &p.namespace_filter}) {
+    if (f->empty()) continue;
+    sock_fprog prog{static_cast<unsigned short>(f->size()), const_cast<sock_filter*>(f->data())};
     if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) fail(err_fd, 4);
   }
   if (!set_caps(p.creds.eff, p.creds.prm, p.creds.inh)) fail(err_fd, 5);
@@ -377,6 +370,8 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
   if (p.creds.seccomp) {
     p.pod_filter = sandbox::find_pod_filter(default_data_dir());
     p.filter = filter_program(app, info.manifest->syscall_architectures);
+    if (sandbox::restricts_namespaces(app.capabilities))
+      p.namespace_filter = sandbox::namespace_filter_program(info.manifest->syscall_architectures);
   }
 
   pod::AppManifest probe = app;

@@ -132,6 +132,51 @@ std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx) {
   return prog;
 }
 
+void add_filter_architectures(scmp_filter_ctx ctx, std::vector<std::string> architectures) {
+#if defined(__x86_64__)
+  if (architectures.empty()) architectures = {"x86", "x32"};
+#endif
+  for (const auto& a : architectures) {
+    if (a == "native") continue;
+    uint32_t arch = seccomp_arch_resolve_name(a.c_str());
+    if (arch == 0) throw Error("unknown system call architecture " + quote(a));
+    if (int r = seccomp_arch_add(ctx, arch); r < 0 && r != -EEXIST)
+      throw_errno(-r, "adding architecture " + quote(a) + " to the system call filter");
+  }
+}
+
+bool restricts_namespaces(const std::vector<std::string>& capabilities) {
+  return std::find(capabilities.begin(), capabilities.end(), "CAP_SYS_ADMIN") == capabilities.end();
+}
+
+std::vector<sock_filter> namespace_filter_program(const std::vector<std::string>& architectures) {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (ctx == nullptr) throw Error("creating a system call filter");
+  struct Release {
+    scmp_filter_ctx c;
+    ~Release() { seccomp_release(c); }
+  } release{ctx};
+  add_filter_architectures(ctx, architectures);
+  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+  auto add = [&](uint32_t action, const char* call, std::vector<scmp_arg_cmp> args) {
+    int nr = seccomp_syscall_resolve_name(call);
+    if (nr == __NR_SCMP_ERROR) return;
+    if (int r = seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned>(args.size()), args.data()); r < 0)
+      throw_errno(-r, std::string("adding a rule for ") + call + " to the namespace filter");
+  };
+  const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
+  add(SCMP_ACT_ERRNO(ENOSYS), "clone3", {});
+  add(eperm, "setns", {SCMP_A1(SCMP_CMP_EQ, 0)});  // any namespace the descriptor is of
+  for (uint64_t flag : {CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER,
+                        CLONE_NEWUTS, static_cast<int>(CLONE_NEWTIME)}) {
+    add(eperm, "unshare", {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
+    // clone's flags come first on every architecture crt runs on (not s390).
+    add(eperm, "clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
+    add(eperm, "setns", {SCMP_A1(SCMP_CMP_MASKED_EQ, flag, flag)});
+  }
+  return export_bpf(ctx);
+}
+
 SyscallFilter parse_syscall_filter(std::string_view spec) {
   return with_context("parsing --seccomp " + quote(spec), [&] {
     SyscallFilter f;

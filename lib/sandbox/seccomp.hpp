@@ -44,4 +44,19 @@ void validate_syscall_entry(std::string_view name);
 /// prctl(PR_SET_SECCOMP) where libseccomp cannot run (after fork).
 std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx);
 
+/// Adds `architectures` (SystemCallArchitectures= names; "native" is there
+/// already) to `ctx`; none: every architecture systemd filters by default.
+void add_filter_architectures(scmp_filter_ctx ctx, std::vector<std::string> architectures);
+
+/// An app without CAP_SYS_ADMIN in `capabilities` makes no namespaces
+/// (RestrictNamespaces=yes in its unit). A user namespace would give it
+/// every capability there, and the kernel's code behind them to attack;
+/// Docker's and podman's default filters refuse them the same way.
+bool restricts_namespaces(const std::vector<std::string>& capabilities);
+
+/// RestrictNamespaces=yes as systemd builds it: unshare(2) and clone(2) with
+/// a CLONE_NEW* flag and setns(2) fail with EPERM, clone3(2) with ENOSYS
+/// (its flags are out of a filter's reach; libc then uses clone(2)).
+std::vector<sock_filter> namespace_filter_program(const std::vector<std::string>& architectures);
+
 }  // namespace crt::sandbox

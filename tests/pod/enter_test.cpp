@@ -65,11 +65,14 @@ TEST_F(EnterTest, TakesOnTheAppsIdentityAndSandbox) {
   EXPECT_THAT(r.out, HasSubstr("CapEff:\t" + app_status("CapEff") + "\n"));
   EXPECT_THAT(r.out, HasSubstr("NoNewPrivs:\t" + app_status("NoNewPrivs") + "\n"));
   EXPECT_THAT(r.out, HasSubstr("Seccomp:\t2\n"));
-  // Under the filter over the whole pod as well as the app's own.
+  // Under the filter over the whole pod as well as the app's own, and its
+  // namespace filter (RestrictNamespaces=): no namespaces of its own.
   auto pod_filter = sandbox::read_pod_filter(sandbox::pod_filter_path(runtime::data_dir_of(crt_bin_)));
   size_t pod_programs = pod_filter.programs.size();
-  r = enter({"/bin/sh", "-c", "grep Seccomp_filters /proc/self/status"});
-  EXPECT_EQ(r.out, "Seccomp_filters:\t" + std::to_string(pod_programs + 1) + "\n");
+  r = enter(
+      {"/bin/sh", "-c", "grep Seccomp_filters /proc/self/status; unshare -U true || unshare -n true || echo no-ns"});
+  EXPECT_EQ(r.out, "Seccomp_filters:\t" + std::to_string(pod_programs + 2) + "\nno-ns\n");
+  EXPECT_THAT(r.err, HasSubstr("Operation not permitted"));
 }
 
 TEST_F(EnterTest, TakesOnTheAppsResourceLimitsAndOomScore) {

@@ -326,6 +326,21 @@ TEST_F(SandboxTest, DeniedSyscallFailsWithEperm) {
   EXPECT_THAT(r.err, HasSubstr("Function not implemented"));
 }
 
+TEST_F(SandboxTest, AppsMakeNoNamespacesUnlessTheyKeepCapSysAdmin) {
+  // A user namespace would give the app every capability in it.
+  const std::string script =
+      "unshare -U true && echo user; unshare -n true && echo net; unshare -u true && echo uts; "
+      "nsenter -t $$ -u true && echo joined; echo done";
+  Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", script});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "done\n");
+  EXPECT_THAT(r.err, HasSubstr("unshare(0x10000000): Operation not permitted"));
+  // As with Docker's and podman's filters, CAP_SYS_ADMIN allows them.
+  r = crt({"run", "busybox", "--caps-retain=CAP_SYS_ADMIN", "--", "/bin/sh", "-c", script});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "user\nnet\nuts\njoined\ndone\n") << r.err;
+}
+
 TEST_F(SandboxTest, CapabilitiesCanBeNarrowed) {
   pid_t pid = start_sleeper({"--caps-retain=CAP_NET_BIND_SERVICE,chown"});
   ASSERT_GT(pid, 0);

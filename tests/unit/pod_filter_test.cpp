@@ -1,9 +1,11 @@
 #include "sandbox/pod_filter.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/keyctl.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -16,6 +18,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "sandbox/seccomp.hpp"
 #include "store/digest.hpp"
 #include "test_support.hpp"
 
@@ -135,6 +138,31 @@ std::string under_filter(const PodFilter& f, long (*call)(), bool value = false)
   ::waitpid(pid, &status, 0);
   if (WIFSIGNALED(status)) return std::string("killed by SIG") + sigabbrev_np(WTERMSIG(status));
   return out;
+}
+
+TEST(NamespaceFilter, RefusesNewNamespacesAndLeavesTheRest) {
+  PodFilter f;
+  f.programs = {namespace_filter_program({})};
+  EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::unshare(CLONE_NEWUSER)); }), "EPERM");
+  EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::unshare(CLONE_FILES | CLONE_NEWNET)); }), "EPERM");
+  EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::unshare(CLONE_FILES)); }), "ok");
+  // clone3's flags are behind a pointer: libc falls back to clone.
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_clone3, nullptr, 0); }), "ENOSYS");
+  // setns(2) into a namespace of any type, or of a given one.
+  EXPECT_EQ(under_filter(f,
+                         [] {
+                           int fd = ::open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+                           return static_cast<long>(fd < 0 ? fd : ::setns(fd, 0));
+                         }),
+            "EPERM");
+  EXPECT_EQ(under_filter(f,
+                         [] {
+                           int fd = ::open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+                           return static_cast<long>(fd < 0 ? fd : ::setns(fd, CLONE_NEWUTS));
+                         }),
+            "EPERM");
+  EXPECT_TRUE(restricts_namespaces({"CAP_CHOWN", "CAP_KILL"}));
+  EXPECT_FALSE(restricts_namespaces({"CAP_CHOWN", "CAP_SYS_ADMIN"}));
 }
 
 TEST(PodFilter, AllowsOrdinaryCallsAndDeniesWhatNspawnDenies) {
