@@ -255,6 +255,43 @@ std::vector<std::string> record_apps_killed_with_the_pod(const PodDir& pod, cons
   return killed;
 }
 
+std::vector<pod::AppExit> read_app_exits_or_none(const stdfs::path& pod) noexcept {
+  try {
+    return read_app_exits(pod);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+/// "web (exited 1)", "web (killed by SIGTERM)".
+std::string app_end_text(const pod::AppExit& e) {
+  if (e.exit_code.empty()) return e.app + " (did not start)";
+  if (e.exit_code == "exited") return e.app + " (exited " + e.exit_status + ")";
+  return e.app + " (" + e.exit_code + " by SIG" + e.exit_status + ")";
+}
+
+/// What the pod does, now that `exits` have been recorded.
+PodProgress pod_progress(const std::vector<pod::AppExit>& exits, const pod::PodManifest& m) noexcept {
+  std::vector<std::string> apps, running;
+  std::string ended;
+  for (const auto& a : m.apps) apps.push_back(a.name);
+  PodProgress p;
+  for (const auto& e : exits) {
+    ended += (ended.empty() ? "" : ", ") + app_end_text(e);
+    if (pod::decide(m.exit_policy, apps, exits, e) != pod::PodAction::kContinue) p.stopping = true;
+  }
+  for (const auto& a : apps)
+    if (std::none_of(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == a; }))
+      running.push_back(a);
+  p.status = "pod " + m.uuid + " (machine " + m.machine_name() + ") " + (p.stopping ? "stopping" : "running");
+  if (!p.stopping) {
+    p.status += "; apps:";
+    for (const auto& r : running) p.status += " " + r;
+  }
+  if (!ended.empty()) p.status += "; ended: " + ended;
+  return p;
+}
+
 /// The signal that asked crt run to stop the pod; SIGTERM for a crt stop
 /// (it wrote the stop-requested file); 0 if the pod ended by itself.
 int stop_asked_by(const PodDir& pod, const PodEnd& end) {
@@ -640,10 +677,10 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   sopts.nspawn_pid = pid;
   sopts.notify_fd = notify.get();
   sopts.ready_file = pod.ready_file();
-  // Which pod a unit runs, for systemctl status: its UUID is what crt
-  // status, logs, enter and stop take.
-  sopts.ready_status = "pod " + m.uuid + " (machine " + m.machine_name() + ") running; apps:";
-  for (const auto& app : m.apps) sopts.ready_status += " " + app.name;
+  // Which pod a unit runs, for systemctl status (its UUID is what crt
+  // status, logs, enter and stop take), and how its apps are doing.
+  sopts.pod_progress = [&]() noexcept { return pod_progress(read_app_exits_or_none(pod.path()), m); };
+  sopts.status_dir = pod.status_dir();
   // Without a terminal the journal has the pod's own errors; with one, they
   // are on it (and, once the app runs, in its journal copy).
   if (!has_terminal(m)) sopts.journal_dir = pod.journal_dir();

@@ -101,6 +101,13 @@ class Supervisor {
                                        &Supervisor::on_pod_dir, this);
           r < 0)
         throw_errno(-r, "watching the pod's directory");
+    if (!opts_.status_dir.empty() && opts_.pod_progress && std::getenv("NOTIFY_SOCKET") != nullptr)
+      // Records are renamed into place.
+      if (int r = sd_event_add_inotify(ev.get(), nullptr, opts_.status_dir.c_str(), IN_MOVED_TO | IN_ONLYDIR,
+                                       &Supervisor::on_app_exit, this);
+          r < 0)
+        tell(opts_.messages,
+             std::string("warning: systemctl status will not show the apps' ends: ") + std::strerror(-r));
     int r = sd_event_loop(ev.get());
     starter_ = sd_event_source_disable_unref(starter_);
     starter_timer_ = sd_event_source_disable_unref(starter_timer_);
@@ -188,7 +195,8 @@ class Supervisor {
         int f = ::open(s->opts_.ready_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         if (f >= 0) ::close(f);
         std::string ready = "READY=1";
-        if (!s->opts_.ready_status.empty()) ready += "\nSTATUS=" + s->opts_.ready_status;
+        if (s->opts_.pod_progress && std::getenv("NOTIFY_SOCKET") != nullptr)
+          ready += "\nSTATUS=" + s->opts_.pod_progress().status;
         sd_notify(0, ready.c_str());
       }
       s->hold_init_inotify_fds();  // once the pod's readiness is told
@@ -247,6 +255,27 @@ class Supervisor {
     return 0;
   }
 
+  static int on_app_exit(sd_event_source*, const struct inotify_event*, void* self) {
+    auto* s = static_cast<Supervisor*>(self);
+    PodProgress p = s->opts_.pod_progress();
+    std::string message = "STATUS=" + p.status;
+    if (p.stopping && !s->stopping_told_) {
+      // The pod's stop may take its stop timeout (apps the exit policy
+      // stops): systemd is not to kill crt before, whatever its own
+      // TimeoutStopSec=.
+      s->stopping_told_ = true;
+      message += "\nSTOPPING=1\nEXTEND_TIMEOUT_USEC=" + std::to_string(s->stop_usec());
+    }
+    sd_notify(0, message.c_str());
+    return 0;
+  }
+
+  /// The stop timeout and crt's cleanup after it, in µs.
+  uint64_t stop_usec() const {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(opts_.stop_timeout + pod::kStopCleanup).count());
+  }
+
   static int on_signal(sd_event_source*, const signalfd_siginfo* si, void* self) {
     static_cast<Supervisor*>(self)->request_stop(static_cast<int>(si->ssi_signo));
     return 0;
@@ -259,8 +288,7 @@ class Supervisor {
       // A unit stopping crt (systemctl stop) waits for the pod's stop timeout
       // and crt's cleanup, whatever its own TimeoutStopSec= (crt@.service's
       // 30 s, with a longer --stop-timeout in CRT_RUN_ARGS).
-      auto usec = std::chrono::duration_cast<std::chrono::microseconds>(opts_.stop_timeout + pod::kStopCleanup);
-      sd_notify(0, ("STOPPING=1\nEXTEND_TIMEOUT_USEC=" + std::to_string(usec.count())).c_str());
+      sd_notify(0, ("STOPPING=1\nEXTEND_TIMEOUT_USEC=" + std::to_string(stop_usec())).c_str());
     }
     if (stop_pending_) {
       stop_now();  // asked again
@@ -369,6 +397,7 @@ class Supervisor {
   PodEnd end_;
   std::vector<std::string> errors_told_;  ///< the pod's error lines shown so far
   bool ready_ = false;
+  bool stopping_told_ = false;  ///< systemd was told STOPPING=1 as the pod ends by itself
   pid_t leader_ = 0;  ///< the pod's init, once nspawn reported it
   UniqueFd leader_fd_;         ///< its pidfd
   bool stop_pending_ = false;  ///< asked to stop before the pod's systemd could

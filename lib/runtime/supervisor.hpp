@@ -15,6 +15,12 @@
 
 namespace crt::runtime {
 
+/// What a pod does after one of its apps has ended.
+struct PodProgress {
+  bool stopping = false;  ///< the pod ends (its exit policy, or no app runs)
+  std::string status;     ///< for systemctl status
+};
+
 struct SuperviseOptions {
   pid_t nspawn_pid = -1;
   /// The pod's journal directory; empty: do not follow it (an interactive
@@ -30,11 +36,15 @@ struct SuperviseOptions {
   /// is created and READY=1 passed on to crt's own $NOTIFY_SOCKET, if any.
   int notify_fd = -1;
   std::filesystem::path ready_file;
-  /// Passed on with READY=1 as STATUS= (systemctl status shows it).
-  std::string ready_status;
   /// Called with the host PID of the pod's init when nspawn reports it
   /// (X_NSPAWN_LEADER_PID), always before READY=1 is passed on.
   std::function<void(pid_t)> on_leader;
+  /// What the pod does now, for crt's service manager ($NOTIFY_SOCKET), if
+  /// any: passed on as STATUS= with READY=1 and at each app's end (a record
+  /// in `status_dir`), with STOPPING=1 (and crt's stop timeout) once the pod
+  /// is ending.
+  std::function<PodProgress()> pod_progress;
+  std::filesystem::path status_dir;
   /// Asked when READY=1 comes: true when an app has failed already and the
   /// pod is ending. The pod's systemd reports itself ready once its start
   /// jobs are done, failed ones included; such a pod is never called ready.
