@@ -14,6 +14,7 @@ void to_json(json& j, const AppExit& e) {
   j = json{{"app", e.app},       {"exit_code", e.exit_code}, {"exit_status", e.exit_status},
            {"result", e.result}, {"status", e.status},       {"seq", e.seq}, {"restarts", e.restarts}};
   if (e.stopped_by_pod) j["stopped_by_pod"] = true;
+  if (e.during_pod_stop) j["during_pod_stop"] = true;
 }
 
 void from_json(const json& j, AppExit& e) {
@@ -25,6 +26,7 @@ void from_json(const json& j, AppExit& e) {
   j.at("seq").get_to(e.seq);
   e.restarts = j.value("restarts", uint64_t{0});
   e.stopped_by_pod = j.value("stopped_by_pod", false);
+  e.during_pod_stop = j.value("during_pod_stop", false);
 }
 
 std::optional<int> signal_number(const std::string& name) {
@@ -32,6 +34,19 @@ std::optional<int> signal_number(const std::string& name) {
   for (int s = 1; s < NSIG; ++s) {
     const char* abbrev = sigabbrev_np(s);
     if (abbrev != nullptr && n == abbrev) return s;
+  }
+  for (auto [base, sign] : {std::pair<const char*, int>{"RTMIN", 1}, {"RTMAX", -1}}) {
+    if (n.rfind(base, 0) != 0) continue;
+    std::string_view rest = std::string_view(n).substr(5);
+    int offset = 0;
+    if (!rest.empty()) {
+      if (rest.size() < 2 || rest[0] != (sign > 0 ? '+' : '-')) return std::nullopt;
+      auto [end, ec] = std::from_chars(rest.data() + 1, rest.data() + rest.size(), offset);
+      if (ec != std::errc() || end != rest.data() + rest.size()) return std::nullopt;
+    }
+    int s = (sign > 0 ? SIGRTMIN : SIGRTMAX) + sign * offset;
+    if (s < SIGRTMIN || s > SIGRTMAX) return std::nullopt;
+    return s;
   }
   return std::nullopt;
 }

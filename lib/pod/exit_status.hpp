@@ -22,6 +22,10 @@ struct AppExit {
   /// or as the pod was killed (crt stop --force, a stop that timed out):
   /// how it ended then is no failure of its own.
   bool stopped_by_pod = false;
+  /// It ended, by a signal or an exit status past 128, while the pod's
+  /// systemd was shutting down and not by the exit policy (crt stop,
+  /// machinectl poweroff): as a stop ends an app.
+  bool during_pod_stop = false;
 };
 
 void to_json(nlohmann::json& j, const AppExit& e);
@@ -61,7 +65,8 @@ const AppExit* first_failure(const std::vector<AppExit>& exits);
 /// crt run's exit status: first_failure's, else 0.
 int pod_exit_status(const std::vector<AppExit>& exits);
 
-/// A signal number from a name like "TERM" or "SIGTERM"; nullopt if unknown.
+/// A signal number from a name like "TERM", "SIGTERM" or "RTMIN+3" (as
+/// systemd names real-time signals); nullopt if unknown.
 std::optional<int> signal_number(const std::string& name);
 
 }  // namespace crt::pod

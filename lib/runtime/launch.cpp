@@ -267,7 +267,7 @@ std::vector<pod::AppExit> read_app_exits_or_none(const stdfs::path& pod) noexcep
 std::string app_end_text(const pod::AppExit& e) {
   if (e.exit_code.empty()) return e.app + " (did not start)";
   if (e.exit_code == "exited") return e.app + " (exited " + e.exit_status + ")";
-  return e.app + " (" + e.exit_code + " by SIG" + e.exit_status + ")";
+  return e.app + " (killed by SIG" + e.exit_status + (e.exit_code == "dumped" ? ", core dumped)" : ")");
 }
 
 /// What the pod does, now that `exits` have been recorded.
@@ -299,12 +299,15 @@ int stop_asked_by(const PodDir& pod, const PodEnd& end) {
   return stdfs::exists(pod.stop_requested_file()) ? SIGTERM : 0;
 }
 
-/// `e`'s app died of the signal its unit's stop sends (KillSignal=).
-bool ended_by_its_stop(const pod::AppExit& e, const pod::PodManifest& m) {
+/// `e`'s app ended as a stop ends it: by the signal its unit's stop sends
+/// (KillSignal=; SIGHUP too on a terminal), or exiting with 128 + it (as a
+/// JVM does), after a stop was asked of crt (`stopped_by`) or while the pod
+/// was stopping.
+bool ended_by_a_stop(const pod::AppExit& e, const pod::PodManifest& m, int stopped_by) {
   auto app = std::find_if(m.apps.begin(), m.apps.end(), [&](const pod::AppManifest& a) { return a.name == e.app; });
-  if (app == m.apps.end() || e.exit_code != "killed") return false;
+  if (app == m.apps.end() || e.exit_code.empty() || (stopped_by == 0 && !e.during_pod_stop)) return false;
   std::optional<int> sig = app->stop_signal.empty() ? SIGTERM : pod::signal_number(app->stop_signal);
-  return sig && e.status == 128 + *sig;
+  return (sig && e.status == 128 + *sig) || (has_terminal(m) && e.status == 128 + SIGHUP);
 }
 
 /// crt run's exit status; why it is what it is goes to `messages` where the
@@ -355,12 +358,15 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
   }
   report_oom_kills(pod, m, exits, oom, messages);
   const pod::AppExit* failed = pod::first_failure(exits);
-  if (failed == nullptr) return 0;
-  // Its app ended by the stop crt was asked for: crt ends as asked, by the
-  // signal, not by the app's status, which is also what an app killed by
-  // SIGTERM otherwise gives.
-  if (stopped_by != 0 && ended_by_its_stop(*failed, m)) throw Interrupted(stopped_by, false);
-  return failed->status;
+  // The pod ended by a stop asked of it (crt's signal, crt stop, machinectl
+  // poweroff), its apps by that stop: crt ends by the signal, as asked,
+  // rather than with the app's status, which is also what an app killed by
+  // SIGTERM by itself gives (and a failure to a unit). Also after an app
+  // that took the stop and exited 0: a shell stops its loop only when its
+  // child died of the ^C.
+  if (failed != nullptr ? ended_by_a_stop(*failed, m, stopped_by) : end.stop_signal != 0)
+    throw Interrupted(stopped_by != 0 ? stopped_by : SIGTERM, false);
+  return failed != nullptr ? failed->status : 0;
 }
 
 /// Without a host systemd the pod gets a cgroup crt makes; with one, the

@@ -55,7 +55,7 @@ void add_filter_architectures(scmp_filter_ctx ctx, std::vector<std::string> arch
 bool restricts_namespaces(const std::vector<std::string>& capabilities);
 
 /// RestrictNamespaces=yes as systemd builds it: unshare(2) and clone(2) with
-/// a CLONE_NEW* flag and setns(2) fail with EPERM, clone3(2) with ENOSYS
+/// a CLONE_NEW* flag and every setns(2) fail with EPERM, clone3(2) with ENOSYS
 /// (its flags are out of a filter's reach; libc then uses clone(2)).
 std::vector<sock_filter> namespace_filter_program(const std::vector<std::string>& architectures);
 

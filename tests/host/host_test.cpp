@@ -107,8 +107,9 @@ TEST(Generator, BrokenPodFileIsSkippedAndBootGoesOn) {
   EXPECT_EQ(r.err, "crt: /etc/crt/pods/broken.pod:3: Colour: unknown key in [App web]\n");
 }
 
-/// Stops `unit` with systemctl stop, then (started again) with crt stop:
-/// neither stop fails the unit (crt run ends by SIGTERM), and Restart=on-failure
+/// Stops `unit` with systemctl stop, then (started again) with crt stop,
+/// then with machinectl poweroff: no stop fails the unit (crt run ends by
+/// SIGTERM), and Restart=on-failure
 /// does not start the pod again. (An inactive unit's figures, ExecMainStatus
 /// and NRestarts, go when systemd unloads it; a failed unit's stay.)
 void expect_clean_stops(const std::string& unit) {
@@ -126,6 +127,16 @@ void expect_clean_stops(const std::string& unit) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(eventually("systemctl is-active " + unit, "inactive", 30s));
   std::this_thread::sleep_for(1s);  // RestartSec= is shorter
+  r = host->sh("systemctl is-active " + unit + "; systemctl show " + unit + " -p Result");
+  EXPECT_EQ(r.out, "inactive\nResult=success\n");
+  // machinectl poweroff tells the pod's systemd alone.
+  r = host->sh("systemctl start " + unit + " && systemctl is-active " + unit, 90s);
+  ASSERT_EQ(r.out, "active\n") << r.err;
+  machine = machine_of_unit(unit);
+  ASSERT_FALSE(machine.empty());
+  EXPECT_EQ(host->sh("machinectl poweroff " + machine).status, 0);
+  EXPECT_TRUE(eventually("systemctl is-active " + unit, "inactive", 30s));
+  std::this_thread::sleep_for(1s);
   r = host->sh("systemctl is-active " + unit + "; systemctl show " + unit + " -p Result");
   EXPECT_EQ(r.out, "inactive\nResult=success\n");
 }

@@ -63,6 +63,29 @@ TEST_F(LifecycleTest, SigtermStopsThePodGracefully) {
   }
 }
 
+TEST_F(LifecycleTest, CrtEndsByTheStopsSignalHoweverItsAppTookTheStop) {
+  struct Case {
+    std::string trap;  // what the app does on SIGTERM
+    bool crt_stop;     // stopped by crt stop, else by SIGINT to crt run
+    int signal;        // crt run's end
+  };
+  for (const Case& c : {Case{"exit 0", false, SIGINT}, Case{"exit 143", true, SIGTERM}}) {
+    std::string file = dir_ + "/uuid-" + c.trap.substr(5);
+    Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                        "trap '" + c.trap + "' TERM; while :; do sleep 0.1; done"}),
+              {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+    std::string uuid = wait_uuid(file);
+    ASSERT_GT(wait_app_pid(uuid, "busybox"), 0);
+    std::this_thread::sleep_for(milliseconds(300));
+    if (c.crt_stop)
+      EXPECT_EQ(crt({"stop", uuid}).status, 0);
+    else
+      p.signal(SIGINT);
+    Result r = p.wait();
+    EXPECT_EQ(r.signal, c.signal) << c.trap << ": " << r.status << " " << r.err;
+  }
+}
+
 TEST_F(LifecycleTest, AnAppThatDiesOfSigtermByItselfGivesItsStatus) {
   // Not a stop anyone asked for: crt exits 143, it is not killed.
   Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", "kill -TERM $$"});

@@ -18,6 +18,18 @@ TEST(SignalNumber, NamesWithOrWithoutSig) {
   EXPECT_EQ(signal_number("SIGUSR2"), SIGUSR2);
 }
 
+TEST(SignalNumber, RealTimeSignalsAsSystemdNamesThem) {
+  EXPECT_EQ(signal_number("RTMIN"), SIGRTMIN);
+  EXPECT_EQ(signal_number("RTMIN+3"), SIGRTMIN + 3);
+  EXPECT_EQ(signal_number("SIGRTMIN+3"), SIGRTMIN + 3);
+  EXPECT_EQ(signal_number("RTMAX-1"), SIGRTMAX - 1);
+  EXPECT_EQ(signal_number("RTMAX"), SIGRTMAX);
+  for (const char* bad : {"RTMIN-1", "RTMAX+1", "RTMIN+", "RTMIN+x", "RTMIN+3x", "RTMIN+99"})
+    EXPECT_FALSE(signal_number(bad)) << "'" << bad << "'";
+  // systemd-in-image containers stop on SIGRTMIN+3.
+  EXPECT_EQ(app_exit_from_systemd("a", "killed", "RTMIN+3", "signal", 1).status, 128 + SIGRTMIN + 3);
+}
+
 TEST(SignalNumber, UnknownIsNullopt) {
   for (const char* bad : {"", "SIG", "BOGUS", "term", "SIGSIGTERM", "15", "TERM "})
     EXPECT_FALSE(signal_number(bad)) << "'" << bad << "'";
