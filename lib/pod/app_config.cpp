@@ -240,6 +240,8 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     if (f.cpu) app.cpu_millis = parse_cpu_millis(*f.cpu);
     app.seccomp = f.seccomp ? sandbox::parse_syscall_filter(*f.seccomp) : sandbox::default_syscall_filter();
     app.capabilities = sandbox::resolve_capabilities(f.caps_retain, f.caps_remove);
+    app.allowed_namespaces = f.allow_namespaces ? sandbox::parse_allowed_namespaces(*f.allow_namespaces)
+                                                : sandbox::default_allowed_namespaces(app.capabilities);
     if (f.restart) app.restart = *f.restart;
     for (const auto& m : f.mounts) app.mounts.push_back(parse_mount(m));
     app.readonly_rootfs = f.readonly_rootfs.value_or(false);

@@ -47,6 +47,9 @@ struct AppManifest {
   std::optional<uint64_t> cpu_millis;
   sandbox::SyscallFilter seccomp;
   std::vector<std::string> capabilities;
+  /// The namespace types the app may make (RestrictNamespaces=); nullopt:
+  /// any (also in the manifest of a pod from before the restriction).
+  sandbox::AllowedNamespaces allowed_namespaces;
   std::string restart = "no";  ///< systemd's Restart=: no, on-failure, always
   std::vector<VolumeMount> mounts;
   bool readonly_rootfs = false;

@@ -28,6 +28,9 @@ void add_app_options(CLI::App& app, AppFlags& f) {
                  "System call filter: mode=retain|remove[,errno=ERRNO],SYSCALL|@GROUP,... (replaces the default)");
   app.add_option("--caps-retain", f.caps_retain, "Capabilities to keep, comma-separated (replaces the default)");
   app.add_option("--caps-remove", f.caps_remove, "Capabilities to drop from the default set, comma-separated");
+  app.add_option("--allow-namespaces", f.allow_namespaces,
+                 "Namespaces the app may make: all, none, or some of cgroup, ipc, mnt, net, pid, time, user, uts, "
+                 "comma-separated (RestrictNamespaces=; default: none, all with CAP_SYS_ADMIN)");
   app.add_option("--restart", f.restart,
                  "Restart the app: no, on-failure or always (systemd's Restart=, 200 ms apart; after 5 starts in 10 s "
                  "it is given up)")
@@ -207,6 +210,7 @@ void AppFlags::merge(const AppFlags& over) {
   take(seccomp, over.seccomp);
   take(caps_retain, over.caps_retain);
   take(caps_remove, over.caps_remove);
+  take(allow_namespaces, over.allow_namespaces);
   take(restart, over.restart);
   mounts.insert(mounts.end(), over.mounts.begin(), over.mounts.end());
   take(readonly_rootfs, over.readonly_rootfs);

@@ -23,6 +23,7 @@ struct AppFlags {
   std::optional<std::string> seccomp;
   std::optional<std::string> caps_retain;
   std::optional<std::string> caps_remove;
+  std::optional<std::string> allow_namespaces;
   std::optional<std::string> restart;                ///< no, on-failure, always
   std::vector<std::string> mounts;                   ///< "volume=NAME,target=PATH"
   std::optional<bool> readonly_rootfs;

@@ -67,7 +67,8 @@ void add_sandbox(unit::Section& s, const PodManifest& pod, const AppManifest& ap
   s.set("SystemCallFilter", app.seccomp.allow_list ? filter : "~" + filter);
   s.set("SystemCallErrorNumber", app.seccomp.error_number);
   if (!pod.syscall_architectures.empty()) s.set("SystemCallArchitectures", join(pod.syscall_architectures, " "));
-  if (sandbox::restricts_namespaces(app.capabilities)) s.set("RestrictNamespaces", "yes");
+  if (app.allowed_namespaces)
+    s.set("RestrictNamespaces", app.allowed_namespaces->empty() ? "yes" : join(*app.allowed_namespaces, " "));
   std::string rootfs = app_rootfs_in_stage1(app.name);
   s.set("ReadOnlyPaths", optional_paths(rootfs, std::begin(kReadOnlyPaths), std::end(kReadOnlyPaths)));
   s.set("InaccessiblePaths", optional_paths(rootfs, std::begin(kInaccessiblePaths), std::end(kInaccessiblePaths)));

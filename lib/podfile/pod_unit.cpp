@@ -46,6 +46,10 @@ void caps_retain(const std::string& v) {
   no_space(v);
   sandbox::resolve_capabilities(v, std::nullopt);
 }
+void allow_namespaces(const std::string& v) {
+  no_space(v);
+  sandbox::parse_allowed_namespaces(v);
+}
 void caps_remove(const std::string& v) {
   no_space(v);
   sandbox::resolve_capabilities(std::nullopt, v);
@@ -148,6 +152,7 @@ const KeySpec kAppKeys[] = {
     {"CPU", "--cpu", Kind::kOnce, cpu},
     {"CapsRetain", "--caps-retain", Kind::kOnce, caps_retain},
     {"CapsRemove", "--caps-remove", Kind::kOnce, caps_remove},
+    {"AllowNamespaces", "--allow-namespaces", Kind::kOnce, allow_namespaces},
     {"Seccomp", "--seccomp", Kind::kOnce, seccomp},
     {"Restart", "--restart", Kind::kOnce, restart},
     {"Notify", "--notify", Kind::kOnce, boolean},

@@ -370,8 +370,9 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
   if (p.creds.seccomp) {
     p.pod_filter = sandbox::find_pod_filter(default_data_dir());
     p.filter = filter_program(app, info.manifest->syscall_architectures);
-    if (sandbox::restricts_namespaces(app.capabilities))
-      p.namespace_filter = sandbox::namespace_filter_program(info.manifest->syscall_architectures);
+    if (app.allowed_namespaces)
+      p.namespace_filter =
+          sandbox::namespace_filter_program(info.manifest->syscall_architectures, *app.allowed_namespaces);
   }
 
   pod::AppManifest probe = app;

@@ -145,11 +145,46 @@ void add_filter_architectures(scmp_filter_ctx ctx, std::vector<std::string> arch
   }
 }
 
-bool restricts_namespaces(const std::vector<std::string>& capabilities) {
-  return std::find(capabilities.begin(), capabilities.end(), "CAP_SYS_ADMIN") == capabilities.end();
+namespace {
+
+struct NamespaceType {
+  const char* name;
+  uint64_t flag;
+};
+constexpr NamespaceType kNamespaceTypes[] = {
+    {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC},   {"mnt", CLONE_NEWNS},    {"net", CLONE_NEWNET},
+    {"pid", CLONE_NEWPID},       {"time", CLONE_NEWTIME}, {"user", CLONE_NEWUSER}, {"uts", CLONE_NEWUTS},
+};
+
+bool is_allowed(const std::vector<std::string>& allowed, const char* type) {
+  return std::find(allowed.begin(), allowed.end(), type) != allowed.end();
 }
 
-std::vector<sock_filter> namespace_filter_program(const std::vector<std::string>& architectures) {
+}  // namespace
+
+AllowedNamespaces parse_allowed_namespaces(std::string_view spec) {
+  return with_context("--allow-namespaces " + quote(spec), [&]() -> AllowedNamespaces {
+    if (spec == "all") return std::nullopt;
+    std::vector<std::string> types;
+    if (spec == "none") return types;
+    for (const auto& t : split(spec, ',')) {
+      if (std::none_of(std::begin(kNamespaceTypes), std::end(kNamespaceTypes),
+                       [&](const NamespaceType& n) { return t == n.name; }))
+        throw Error("unknown namespace type " + quote(t) +
+                    " (all, none, or some of cgroup, ipc, mnt, net, pid, time, user, uts)");
+      if (!is_allowed(types, t.c_str())) types.push_back(t);
+    }
+    return types;
+  });
+}
+
+AllowedNamespaces default_allowed_namespaces(const std::vector<std::string>& capabilities) {
+  if (std::find(capabilities.begin(), capabilities.end(), "CAP_SYS_ADMIN") != capabilities.end()) return std::nullopt;
+  return std::vector<std::string>{};
+}
+
+std::vector<sock_filter> namespace_filter_program(const std::vector<std::string>& architectures,
+                                                  const std::vector<std::string>& allowed) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   if (ctx == nullptr) throw Error("creating a system call filter");
   struct Release {
@@ -166,12 +201,16 @@ std::vector<sock_filter> namespace_filter_program(const std::vector<std::string>
   };
   const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
   add(SCMP_ACT_ERRNO(ENOSYS), "clone3", {});
-  add(eperm, "setns", {});  // whatever its type: the kernel reads 32 of its 64 bits
-  for (uint64_t flag : {CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER,
-                        CLONE_NEWUTS, static_cast<int>(CLONE_NEWTIME)}) {
+  if (allowed.empty())
+    add(eperm, "setns", {});  // whatever its type: the kernel reads 32 of its 64 bits
+  else
+    add(eperm, "setns", {SCMP_A1(SCMP_CMP_EQ, 0)});  // a namespace of any type
+  for (const auto& [name, flag] : kNamespaceTypes) {
+    if (is_allowed(allowed, name)) continue;
     add(eperm, "unshare", {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
     // clone's flags come first on every architecture crt runs on (not s390).
     add(eperm, "clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
+    if (!allowed.empty()) add(eperm, "setns", {SCMP_A1(SCMP_CMP_MASKED_EQ, flag, flag)});
   }
   return export_bpf(ctx);
 }

@@ -3,6 +3,7 @@
 #include <linux/filter.h>
 #include <seccomp.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,15 +49,24 @@ std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx);
 /// already) to `ctx`; none: every architecture systemd filters by default.
 void add_filter_architectures(scmp_filter_ctx ctx, std::vector<std::string> architectures);
 
-/// An app without CAP_SYS_ADMIN in `capabilities` makes no namespaces
-/// (RestrictNamespaces=yes in its unit). A user namespace would give it
-/// every capability there, and the kernel's code behind them to attack;
-/// Docker's and podman's default filters refuse them the same way.
-bool restricts_namespaces(const std::vector<std::string>& capabilities);
+/// The namespace types an app may make (systemd's RestrictNamespaces=
+/// names: cgroup, ipc, mnt, net, pid, time, user, uts); nullopt: any.
+using AllowedNamespaces = std::optional<std::vector<std::string>>;
 
-/// RestrictNamespaces=yes as systemd builds it: unshare(2) and clone(2) with
-/// a CLONE_NEW* flag and every setns(2) fail with EPERM, clone3(2) with ENOSYS
-/// (its flags are out of a filter's reach; libc then uses clone(2)).
-std::vector<sock_filter> namespace_filter_program(const std::vector<std::string>& architectures);
+/// --allow-namespaces: "all", "none", or types, comma-separated.
+AllowedNamespaces parse_allowed_namespaces(std::string_view spec);
+
+/// Without --allow-namespaces: none for an app without CAP_SYS_ADMIN in
+/// `capabilities`, else any. A user namespace would give the app every
+/// capability there, and the kernel's code behind them to attack; Docker's
+/// and podman's default filters refuse namespaces the same way.
+AllowedNamespaces default_allowed_namespaces(const std::vector<std::string>& capabilities);
+
+/// RestrictNamespaces= as systemd builds it, allowing `allowed`: unshare(2)
+/// and clone(2) with the flag of another type, and setns(2) into one (or
+/// with no type), fail with EPERM; clone3(2) with ENOSYS (its flags are out
+/// of a filter's reach; libc then uses clone(2)).
+std::vector<sock_filter> namespace_filter_program(const std::vector<std::string>& architectures,
+                                                  const std::vector<std::string>& allowed);
 
 }  // namespace crt::sandbox

@@ -330,7 +330,7 @@ TEST_F(SandboxTest, AppsMakeNoNamespacesUnlessTheyKeepCapSysAdmin) {
   // A user namespace would give the app every capability in it.
   const std::string script =
       "unshare -U true && echo user; unshare -n true && echo net; unshare -u true && echo uts; "
-      "nsenter -t $$ -u true && echo joined; echo done";
+      "unshare -U -u true && echo user+uts; nsenter -t $$ -u true && echo joined; echo done";
   Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", script});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "done\n");
@@ -338,7 +338,18 @@ TEST_F(SandboxTest, AppsMakeNoNamespacesUnlessTheyKeepCapSysAdmin) {
   // As with Docker's and podman's filters, CAP_SYS_ADMIN allows them.
   r = crt({"run", "busybox", "--caps-retain=CAP_SYS_ADMIN", "--", "/bin/sh", "-c", script});
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, "user\nnet\nuts\njoined\ndone\n") << r.err;
+  EXPECT_EQ(r.out, "user\nnet\nuts\nuser+uts\njoined\ndone\n") << r.err;
+  // Or some types, without the capability (a sandbox of user namespaces).
+  r = crt({"run", "busybox", "--allow-namespaces=user,uts", "--", "/bin/sh", "-c", script});
+  EXPECT_EQ(r.status, 0) << r.err;
+  // A uts namespace takes CAP_SYS_ADMIN: over a user namespace of its own.
+  EXPECT_EQ(r.out, "user\nuser+uts\ndone\n") << r.err;
+  r = crt({"run", "busybox", "--caps-retain=CAP_SYS_ADMIN", "--allow-namespaces=none", "--", "/bin/sh", "-c", script});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "done\n") << r.err;
+  r = crt({"run", "busybox", "--allow-namespaces=user,mount", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("unknown namespace type 'mount'"));
 }
 
 TEST_F(SandboxTest, CapabilitiesCanBeNarrowed) {

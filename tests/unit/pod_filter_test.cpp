@@ -142,7 +142,7 @@ std::string under_filter(const PodFilter& f, long (*call)(), bool value = false)
 
 TEST(NamespaceFilter, RefusesNewNamespacesAndLeavesTheRest) {
   PodFilter f;
-  f.programs = {namespace_filter_program({})};
+  f.programs = {namespace_filter_program({}, {})};
   EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::unshare(CLONE_NEWUSER)); }), "EPERM");
   EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::unshare(CLONE_FILES | CLONE_NEWNET)); }), "EPERM");
   EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::unshare(CLONE_FILES)); }), "ok");
@@ -161,8 +161,38 @@ TEST(NamespaceFilter, RefusesNewNamespacesAndLeavesTheRest) {
                            return static_cast<long>(fd < 0 ? fd : ::setns(fd, CLONE_NEWUTS));
                          }),
             "EPERM");
-  EXPECT_TRUE(restricts_namespaces({"CAP_CHOWN", "CAP_KILL"}));
-  EXPECT_FALSE(restricts_namespaces({"CAP_CHOWN", "CAP_SYS_ADMIN"}));
+}
+
+TEST(NamespaceFilter, LetsTheAllowedTypesThrough) {
+  PodFilter f;
+  f.programs = {namespace_filter_program({}, {"user", "uts"})};
+  EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::unshare(CLONE_NEWUSER)); }), "ok");
+  EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::unshare(CLONE_NEWUTS)); }), "ok");
+  EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::unshare(CLONE_NEWUTS | CLONE_NEWNET)); }), "EPERM");
+  EXPECT_EQ(under_filter(f,
+                         [] {
+                           int fd = ::open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+                           return static_cast<long>(fd < 0 ? fd : ::setns(fd, CLONE_NEWUTS));
+                         }),
+            "ok");
+  EXPECT_EQ(under_filter(f,
+                         [] {
+                           int fd = ::open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+                           return static_cast<long>(fd < 0 ? fd : ::setns(fd, 0));
+                         }),
+            "EPERM");
+}
+
+TEST(AllowedNamespaces, NoneWithoutCapSysAdminUnlessSaid) {
+  EXPECT_EQ(default_allowed_namespaces({"CAP_CHOWN", "CAP_KILL"}), std::vector<std::string>{});
+  EXPECT_EQ(default_allowed_namespaces({"CAP_CHOWN", "CAP_SYS_ADMIN"}), std::nullopt);
+  EXPECT_EQ(parse_allowed_namespaces("all"), std::nullopt);
+  EXPECT_EQ(parse_allowed_namespaces("none"), std::vector<std::string>{});
+  EXPECT_EQ(parse_allowed_namespaces("user,net,user"), (std::vector<std::string>{"user", "net"}));
+  EXPECT_EQ(test::error_of([] { parse_allowed_namespaces("user,mount"); }),
+            "--allow-namespaces 'user,mount': unknown namespace type 'mount' (all, none, or some of cgroup, ipc, "
+            "mnt, net, pid, time, user, uts)");
+  EXPECT_NE(test::error_of([] { parse_allowed_namespaces(""); }), "");
 }
 
 TEST(PodFilter, AllowsOrdinaryCallsAndDeniesWhatNspawnDenies) {
