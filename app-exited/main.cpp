@@ -313,8 +313,10 @@ int run(int argc, char** argv) {
   // restarting app's, its OnFailure= helper's) is no time of its end.
   if (flush && !recorded) e.stopped_by_pod = ended_in_policy_stop(e.app, e.seq);
   // Ended as a stop ends an app, while the pod stops (not by its policy):
-  // crt stop or machinectl poweroff, not a failure of the app's own.
-  if (flush && !recorded && e.status > 128 && !e.stopped_by_pod) e.during_pod_stop = pod_stopping();
+  // crt stop or machinectl poweroff, not a failure of the app's own. (A
+  // restarting app's record is made as its unit stays down: the pod
+  // stopping is why.)
+  if (!recorded && e.status > 128 && !e.stopped_by_pod) e.during_pod_stop = pod_stopping();
   if (!recorded)
     crt::fs::write_file_atomic(record, crt::json_text::dump(nlohmann::json(e)) + "\n", 0644,
                                crt::fs::Durability::kCached);

@@ -81,8 +81,12 @@ AppExit app_exit_from_unit(const std::string& app, int exec_main_code, int exec_
                      : exec_main_code == CLD_DUMPED ? "dumped"
                                                     : nullptr;
   std::string status = std::to_string(exec_main_status);
-  if (exec_main_code == CLD_KILLED || exec_main_code == CLD_DUMPED)
-    if (const char* name = sigabbrev_np(exec_main_status)) status = name;
+  if (exec_main_code == CLD_KILLED || exec_main_code == CLD_DUMPED) {
+    if (const char* name = sigabbrev_np(exec_main_status))
+      status = name;
+    else if (exec_main_status >= SIGRTMIN && exec_main_status <= SIGRTMAX)
+      status = "RTMIN+" + std::to_string(exec_main_status - SIGRTMIN);  // as systemd names them
+  }
   return app_exit_from_systemd(app, code, code != nullptr ? status.c_str() : nullptr, result.c_str(), seq);
 }
 

@@ -68,7 +68,7 @@ void to_json(json& j, const AppManifest& v) {
            {"exposed_ports", v.exposed_ports},
            {"image_volumes", v.image_volumes},
            {"stop_signal", v.stop_signal}};
-  put_optional(j, "allowed_namespaces", v.allowed_namespaces);
+  j["allowed_namespaces"] = v.allowed_namespaces ? json(*v.allowed_namespaces) : json("all");
   put_optional(j, "oom_score_adj", v.oom_score_adj);
   put_optional(j, "cpu_shares", v.cpu_shares);
   put_optional(j, "pids_limit", v.pids_limit);
@@ -103,7 +103,14 @@ void from_json(const json& j, AppManifest& v) {
   if (j.contains("exposed_ports")) j["exposed_ports"].get_to(v.exposed_ports);
   if (j.contains("image_volumes")) j["image_volumes"].get_to(v.image_volumes);
   v.stop_signal = j.value("stop_signal", "");
-  get_optional(j, "allowed_namespaces", v.allowed_namespaces);
+  // A manifest from before the setting: the default for its capabilities,
+  // as crt run gives such a pod's units.
+  if (!j.contains("allowed_namespaces"))
+    v.allowed_namespaces = sandbox::default_allowed_namespaces(v.capabilities);
+  else if (j["allowed_namespaces"].is_string() && j["allowed_namespaces"] == "all")
+    v.allowed_namespaces = std::nullopt;
+  else
+    v.allowed_namespaces = j["allowed_namespaces"].get<std::vector<std::string>>();
   get_optional(j, "oom_score_adj", v.oom_score_adj);
   get_optional(j, "cpu_shares", v.cpu_shares);
   get_optional(j, "pids_limit", v.pids_limit);

@@ -48,7 +48,7 @@ struct AppManifest {
   sandbox::SyscallFilter seccomp;
   std::vector<std::string> capabilities;
   /// The namespace types the app may make (RestrictNamespaces=); nullopt:
-  /// any (also in the manifest of a pod from before the restriction).
+  /// any ("all" in the manifest; one without the key gets the default).
   sandbox::AllowedNamespaces allowed_namespaces;
   std::string restart = "no";  ///< systemd's Restart=: no, on-failure, always
   std::vector<VolumeMount> mounts;

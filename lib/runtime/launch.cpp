@@ -270,26 +270,27 @@ std::string app_end_text(const pod::AppExit& e) {
   return e.app + " (killed by SIG" + e.exit_status + (e.exit_code == "dumped" ? ", core dumped)" : ")");
 }
 
-/// What the pod does, now that `exits` have been recorded.
-PodProgress pod_progress(const std::vector<pod::AppExit>& exits, const pod::PodManifest& m) noexcept {
+/// What the pod does, now that `exits` have been recorded: "pod UUID
+/// (machine NAME) running; apps: A B; ended: C (exited 0)", or "stopping".
+std::string pod_status(const std::vector<pod::AppExit>& exits, const pod::PodManifest& m) noexcept {
   std::vector<std::string> apps, running;
   std::string ended;
   for (const auto& a : m.apps) apps.push_back(a.name);
-  PodProgress p;
+  bool stopping = false;
   for (const auto& e : exits) {
     ended += (ended.empty() ? "" : ", ") + app_end_text(e);
-    if (pod::decide(m.exit_policy, apps, exits, e) != pod::PodAction::kContinue) p.stopping = true;
+    if (pod::decide(m.exit_policy, apps, exits, e) != pod::PodAction::kContinue) stopping = true;
   }
   for (const auto& a : apps)
     if (std::none_of(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == a; }))
       running.push_back(a);
-  p.status = "pod " + m.uuid + " (machine " + m.machine_name() + ") " + (p.stopping ? "stopping" : "running");
-  if (!p.stopping) {
-    p.status += "; apps:";
-    for (const auto& r : running) p.status += " " + r;
+  std::string status = "pod " + m.uuid + " (machine " + m.machine_name() + ") " + (stopping ? "stopping" : "running");
+  if (!stopping) {
+    status += "; apps:";
+    for (const auto& r : running) status += " " + r;
   }
-  if (!ended.empty()) p.status += "; ended: " + ended;
-  return p;
+  if (!ended.empty()) status += "; ended: " + ended;
+  return status;
 }
 
 /// The signal that asked crt run to stop the pod; SIGTERM for a crt stop
@@ -685,7 +686,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   sopts.ready_file = pod.ready_file();
   // Which pod a unit runs, for systemctl status (its UUID is what crt
   // status, logs, enter and stop take), and how its apps are doing.
-  sopts.pod_progress = [&]() noexcept { return pod_progress(read_app_exits_or_none(pod.path()), m); };
+  sopts.pod_status = [&]() noexcept { return pod_status(read_app_exits_or_none(pod.path()), m); };
   sopts.status_dir = pod.status_dir();
   // Without a terminal the journal has the pod's own errors; with one, they
   // are on it (and, once the app runs, in its journal copy).

@@ -101,7 +101,7 @@ class Supervisor {
                                        &Supervisor::on_pod_dir, this);
           r < 0)
         throw_errno(-r, "watching the pod's directory");
-    if (!opts_.status_dir.empty() && opts_.pod_progress && std::getenv("NOTIFY_SOCKET") != nullptr)
+    if (!opts_.status_dir.empty() && opts_.pod_status && std::getenv("NOTIFY_SOCKET") != nullptr)
       // Records are renamed into place.
       if (int r = sd_event_add_inotify(ev.get(), nullptr, opts_.status_dir.c_str(), IN_MOVED_TO | IN_ONLYDIR,
                                        &Supervisor::on_app_exit, this);
@@ -195,8 +195,8 @@ class Supervisor {
         int f = ::open(s->opts_.ready_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         if (f >= 0) ::close(f);
         std::string ready = "READY=1";
-        if (s->opts_.pod_progress && std::getenv("NOTIFY_SOCKET") != nullptr)
-          ready += "\nSTATUS=" + s->opts_.pod_progress().status;
+        if (s->opts_.pod_status && std::getenv("NOTIFY_SOCKET") != nullptr)
+          ready += "\nSTATUS=" + s->opts_.pod_status();
         sd_notify(0, ready.c_str());
       }
       s->hold_init_inotify_fds();  // once the pod's readiness is told
@@ -257,16 +257,10 @@ class Supervisor {
 
   static int on_app_exit(sd_event_source*, const struct inotify_event*, void* self) {
     auto* s = static_cast<Supervisor*>(self);
-    PodProgress p = s->opts_.pod_progress();
-    std::string message = "STATUS=" + p.status;
-    if (p.stopping && !s->stopping_told_) {
-      // The pod's stop may take its stop timeout (apps the exit policy
-      // stops): systemd is not to kill crt before, whatever its own
-      // TimeoutStopSec=.
-      s->stopping_told_ = true;
-      message += "\nSTOPPING=1\nEXTEND_TIMEOUT_USEC=" + std::to_string(s->stop_usec());
-    }
-    sd_notify(0, message.c_str());
+    // Only the status: STOPPING=1 would arm the unit's stop timeout (not
+    // crt's to keep: the pod's end may wait for its journal) and have
+    // systemd skip the unit's ExecStop= and take no stop job meanwhile.
+    sd_notify(0, ("STATUS=" + s->opts_.pod_status()).c_str());
     return 0;
   }
 
@@ -397,7 +391,6 @@ class Supervisor {
   PodEnd end_;
   std::vector<std::string> errors_told_;  ///< the pod's error lines shown so far
   bool ready_ = false;
-  bool stopping_told_ = false;  ///< systemd was told STOPPING=1 as the pod ends by itself
   pid_t leader_ = 0;  ///< the pod's init, once nspawn reported it
   UniqueFd leader_fd_;         ///< its pidfd
   bool stop_pending_ = false;  ///< asked to stop before the pod's systemd could

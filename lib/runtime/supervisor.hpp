@@ -15,12 +15,6 @@
 
 namespace crt::runtime {
 
-/// What a pod does after one of its apps has ended.
-struct PodProgress {
-  bool stopping = false;  ///< the pod ends (its exit policy, or no app runs)
-  std::string status;     ///< for systemctl status
-};
-
 struct SuperviseOptions {
   pid_t nspawn_pid = -1;
   /// The pod's journal directory; empty: do not follow it (an interactive
@@ -41,9 +35,8 @@ struct SuperviseOptions {
   std::function<void(pid_t)> on_leader;
   /// What the pod does now, for crt's service manager ($NOTIFY_SOCKET), if
   /// any: passed on as STATUS= with READY=1 and at each app's end (a record
-  /// in `status_dir`), with STOPPING=1 (and crt's stop timeout) once the pod
-  /// is ending.
-  std::function<PodProgress()> pod_progress;
+  /// in `status_dir`).
+  std::function<std::string()> pod_status;
   std::filesystem::path status_dir;
   /// Asked when READY=1 comes: true when an app has failed already and the
   /// pod is ending. The pod's systemd reports itself ready once its start

@@ -50,7 +50,7 @@ std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx);
 void add_filter_architectures(scmp_filter_ctx ctx, std::vector<std::string> architectures);
 
 /// The namespace types an app may make (systemd's RestrictNamespaces=
-/// names: cgroup, ipc, mnt, net, pid, time, user, uts); nullopt: any.
+/// names: cgroup, ipc, mnt, net, pid, user, uts); nullopt: any.
 using AllowedNamespaces = std::optional<std::vector<std::string>>;
 
 /// --allow-namespaces: "all", "none", or types, comma-separated.

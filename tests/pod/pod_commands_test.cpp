@@ -228,17 +228,17 @@ TEST_F(PodCommandsTest, NoTwoRunningPodsShareAMachineName) {
   std::string other = dir_ + "/other";
   ASSERT_EQ(crt({"stop", uuid}).status, 0);
   a.wait();
-  Process named(crt_argv({"run", "--net=none", "--pod-name=web", "--uuid-file-save=" + file + "2", "busybox", "--",
+  Process named(crt_argv({"run", "--net=none", "--pod-name=taken", "--uuid-file-save=" + file + "2", "busybox", "--",
                           "/bin/sleep", "60"}),
                 {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string web = wait_uuid(file + "2");
   ASSERT_EQ(crt({"status", "--wait-ready=30s", web}).status, 0);
-  r = run({crt_bin_, "--dir=" + other, "run", "--net=none", "--pod-name=web", "busybox", "--", "/bin/true"});
+  r = run({crt_bin_, "--dir=" + other, "run", "--net=none", "--pod-name=taken", "busybox", "--", "/bin/true"});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("a machine named 'web' is running")) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("a machine named 'taken' is running")) << r.err;
   EXPECT_EQ(run({crt_bin_, "--dir=" + other, "list", "--no-legend"}).out, "") << "nothing of it is left";
-  EXPECT_EQ(crt({"status", "web"}).out.find("state=running"), 0U) << "the running pod goes on";
-  EXPECT_EQ(crt({"stop", "web"}).status, 0);
+  EXPECT_EQ(crt({"status", "taken"}).out.find("state=running"), 0U) << "the running pod goes on";
+  EXPECT_EQ(crt({"stop", "taken"}).status, 0);
   EXPECT_EQ(named.wait().status, 143);
 }
 
@@ -584,12 +584,12 @@ TEST_F(PodCommandsTest, RemovingAPodLeavesTheRunningPodOfItsNameAlone) {
   std::string file = dir_ + "/uuid";
   std::vector<std::string> old;
   for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(
-        crt({"run", "--net=none", "--pod-name=web", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status,
-        0);
+    ASSERT_EQ(crt({"run", "--net=none", "--pod-name=reused", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"})
+                  .status,
+              0);
     old.push_back(wait_uuid(file));
   }
-  Process named(crt_argv({"run", "--net=none", "--pod-name=web", "--uuid-file-save=" + file + "2", "busybox", "--",
+  Process named(crt_argv({"run", "--net=none", "--pod-name=reused", "--uuid-file-save=" + file + "2", "busybox", "--",
                           "/bin/sleep", "60"}),
                 {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string web = wait_uuid(file + "2");

@@ -330,7 +330,8 @@ TEST_F(SandboxTest, AppsMakeNoNamespacesUnlessTheyKeepCapSysAdmin) {
   // A user namespace would give the app every capability in it.
   const std::string script =
       "unshare -U true && echo user; unshare -n true && echo net; unshare -u true && echo uts; "
-      "unshare -U -u true && echo user+uts; nsenter -t $$ -u true && echo joined; echo done";
+      "unshare -U -u true && echo user+uts; unshare -U -n true && echo user+net; nsenter -t $$ -u true && echo joined; "
+      "echo done";
   Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", script});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "done\n");
@@ -338,7 +339,7 @@ TEST_F(SandboxTest, AppsMakeNoNamespacesUnlessTheyKeepCapSysAdmin) {
   // As with Docker's and podman's filters, CAP_SYS_ADMIN allows them.
   r = crt({"run", "busybox", "--caps-retain=CAP_SYS_ADMIN", "--", "/bin/sh", "-c", script});
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, "user\nnet\nuts\nuser+uts\njoined\ndone\n") << r.err;
+  EXPECT_EQ(r.out, "user\nnet\nuts\nuser+uts\nuser+net\njoined\ndone\n") << r.err;
   // Or some types, without the capability (a sandbox of user namespaces).
   r = crt({"run", "busybox", "--allow-namespaces=user,uts", "--", "/bin/sh", "-c", script});
   EXPECT_EQ(r.status, 0) << r.err;

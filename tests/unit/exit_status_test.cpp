@@ -28,6 +28,9 @@ TEST(SignalNumber, RealTimeSignalsAsSystemdNamesThem) {
     EXPECT_FALSE(signal_number(bad)) << "'" << bad << "'";
   // systemd-in-image containers stop on SIGRTMIN+3.
   EXPECT_EQ(app_exit_from_systemd("a", "killed", "RTMIN+3", "signal", 1).status, 128 + SIGRTMIN + 3);
+  AppExit e = app_exit_from_unit("a", CLD_KILLED, SIGRTMIN + 3, "signal", 1);
+  EXPECT_EQ(e.exit_status, "RTMIN+3");
+  EXPECT_EQ(e.status, 128 + SIGRTMIN + 3);
 }
 
 TEST(SignalNumber, UnknownIsNullopt) {

@@ -110,6 +110,22 @@ TEST(Manifest, TheAppsSystemCallArchitecturesAreKeptAndLeftOutWhenThereAreNone) 
   EXPECT_EQ(parse_manifest(serialize(m)).syscall_architectures, m.syscall_architectures);
 }
 
+TEST(Manifest, TheNamespacesAnAppMayMakeAreKeptAndDefaultForAnOldManifest) {
+  PodManifest m = hostile_pod();
+  m.apps[0].capabilities = {"CAP_CHOWN"};
+  m.apps[0].allowed_namespaces = std::vector<std::string>{"user", "net"};
+  m.apps[1].allowed_namespaces = std::nullopt;
+  json j = crt::json_text::parse(serialize(m));
+  EXPECT_EQ(j["apps"][0]["allowed_namespaces"], json({"user", "net"}));
+  EXPECT_EQ(j["apps"][1]["allowed_namespaces"], "all");
+  PodManifest back = parse_manifest(j.dump());
+  EXPECT_EQ(back.apps[0].allowed_namespaces, m.apps[0].allowed_namespaces);
+  EXPECT_EQ(back.apps[1].allowed_namespaces, std::nullopt);
+  // A pod prepared before the setting: what its capabilities give today.
+  j["apps"][0].erase("allowed_namespaces");
+  EXPECT_EQ(parse_manifest(j.dump()).apps[0].allowed_namespaces, std::vector<std::string>{});
+}
+
 TEST(Manifest, AnInteractivePodKeepsWhetherItHasATerminal) {
   PodManifest m = hostile_pod();
   m.interactive_tty = false;
