@@ -264,12 +264,6 @@ class Supervisor {
     return 0;
   }
 
-  /// The stop timeout and crt's cleanup after it, in µs.
-  uint64_t stop_usec() const {
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(opts_.stop_timeout + pod::kStopCleanup).count());
-  }
-
   static int on_signal(sd_event_source*, const signalfd_siginfo* si, void* self) {
     static_cast<Supervisor*>(self)->request_stop(static_cast<int>(si->ssi_signo));
     return 0;
@@ -282,7 +276,8 @@ class Supervisor {
       // A unit stopping crt (systemctl stop) waits for the pod's stop timeout
       // and crt's cleanup, whatever its own TimeoutStopSec= (crt@.service's
       // 30 s, with a longer --stop-timeout in CRT_RUN_ARGS).
-      sd_notify(0, ("STOPPING=1\nEXTEND_TIMEOUT_USEC=" + std::to_string(stop_usec())).c_str());
+      auto usec = std::chrono::duration_cast<std::chrono::microseconds>(opts_.stop_timeout + pod::kStopCleanup);
+      sd_notify(0, ("STOPPING=1\nEXTEND_TIMEOUT_USEC=" + std::to_string(usec.count())).c_str());
     }
     if (stop_pending_) {
       stop_now();  // asked again

@@ -152,9 +152,9 @@ struct NamespaceType {
   const char* name;
   uint64_t flag;
 };
-/// The types systemd 252 filters (it takes "time" but filters it not at
-/// all, so an app may make time namespaces, given CAP_SYS_ADMIN in a user
-/// namespace).
+/// The types systemd 252 filters: it takes "time" in RestrictNamespaces=
+/// but never refuses it (a time namespace takes CAP_SYS_ADMIN, which a user
+/// namespace would give).
 constexpr NamespaceType kNamespaceTypes[] = {
     {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC},   {"mnt", CLONE_NEWNS},  {"net", CLONE_NEWNET},
     {"pid", CLONE_NEWPID},       {"user", CLONE_NEWUSER}, {"uts", CLONE_NEWUTS},
