@@ -294,19 +294,20 @@ std::string pod_status(const std::vector<pod::AppExit>& exits, const pod::PodMan
 }
 
 /// The signal that asked crt run to stop the pod; SIGTERM for a crt stop
-/// (it wrote the stop-requested file); 0 if the pod ended by itself.
+/// (it wrote the stop-requested file); 0 if nothing asked crt (the pod may
+/// still have been stopped: machinectl poweroff).
 int stop_asked_by(const PodDir& pod, const PodEnd& end) {
   if (end.stop_signal != 0) return end.stop_signal;
   return stdfs::exists(pod.stop_requested_file()) ? SIGTERM : 0;
 }
 
-/// `e`'s app ended as a stop ends it: by the signal its unit's stop sends
-/// (KillSignal=; SIGHUP too on a terminal), or exiting with 128 + it (as a
-/// JVM does), after a stop was asked of crt (`stopped_by`) or while the pod
-/// was stopping.
-bool ended_by_a_stop(const pod::AppExit& e, const pod::PodManifest& m, int stopped_by) {
+/// `e`'s app ended as a stop ends it: while the pod was stopping (not an
+/// end of its own before the stop), by the signal its unit's stop sends
+/// (KillSignal=; SIGHUP too on a terminal) or exiting with 128 + it (as a
+/// JVM does).
+bool ended_by_a_stop(const pod::AppExit& e, const pod::PodManifest& m) {
   auto app = std::find_if(m.apps.begin(), m.apps.end(), [&](const pod::AppManifest& a) { return a.name == e.app; });
-  if (app == m.apps.end() || e.exit_code.empty() || (stopped_by == 0 && !e.during_pod_stop)) return false;
+  if (app == m.apps.end() || e.exit_code.empty() || !e.during_pod_stop) return false;
   std::optional<int> sig = app->stop_signal.empty() ? SIGTERM : pod::signal_number(app->stop_signal);
   return (sig && e.status == 128 + *sig) || (has_terminal(m) && e.status == 128 + SIGHUP);
 }
@@ -365,7 +366,7 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
   // SIGTERM by itself gives (and a failure to a unit). Also after an app
   // that took the stop and exited 0: a shell stops its loop only when its
   // child died of the ^C.
-  if (failed != nullptr ? ended_by_a_stop(*failed, m, stopped_by) : end.stop_signal != 0)
+  if (failed != nullptr ? ended_by_a_stop(*failed, m) : end.stop_signal != 0)
     throw Interrupted(stopped_by != 0 ? stopped_by : SIGTERM, false);
   return failed != nullptr ? failed->status : 0;
 }

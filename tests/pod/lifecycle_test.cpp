@@ -91,6 +91,20 @@ TEST_F(LifecycleTest, AnAppThatDiesOfSigtermByItselfGivesItsStatus) {
   Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", "kill -TERM $$"});
   EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
   EXPECT_EQ(r.signal, 0);
+  // Also when a stop comes later for the other app: the first failure was
+  // not the stop's.
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--exit-policy=on-all-exit", "--uuid-file-save=" + file, "busybox", "--name=early", "--",
+                      "/bin/sh", "-c", "kill -TERM $$", "---", "busybox", "--name=late", "--", "/bin/sleep", "60"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_GT(wait_app_pid(uuid, "late"), 0);
+  for (int i = 0; i < 100 && !std::filesystem::exists(pod_dir(uuid) + "/status/early"); ++i)
+    std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(crt({"stop", uuid}).status, 0);
+  r = p.wait();
+  EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
+  EXPECT_EQ(r.signal, 0) << "the early app's own SIGTERM was taken for the stop";
 }
 
 TEST_F(LifecycleTest, CtrlCStopsTheShellLoopThatRunsPods) {
