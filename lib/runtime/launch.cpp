@@ -293,14 +293,6 @@ std::string pod_status(const std::vector<pod::AppExit>& exits, const pod::PodMan
   return status;
 }
 
-/// The signal that asked crt run to stop the pod; SIGTERM for a crt stop
-/// (it wrote the stop-requested file); 0 if nothing asked crt (the pod may
-/// still have been stopped: machinectl poweroff).
-int stop_asked_by(const PodDir& pod, const PodEnd& end) {
-  if (end.stop_signal != 0) return end.stop_signal;
-  return stdfs::exists(pod.stop_requested_file()) ? SIGTERM : 0;
-}
-
 /// `e`'s app ended as a stop ends it: while the pod was stopping (not an
 /// end of its own before the stop), by the signal its unit's stop sends
 /// (KillSignal=; SIGHUP too on a terminal) or exiting with 128 + it (as a
@@ -325,7 +317,6 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
   } catch (const Error& e) {
     tell(messages, std::string("warning: recording the apps killed with the pod: ") + e.what());
   }
-  int stopped_by = stop_asked_by(pod, end);
   if (!recorded_any) {
     // Stopped on request before any app ended: not a failure of crt's.
     if (end.stop_signal != 0) throw Interrupted(end.stop_signal);
@@ -333,9 +324,9 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
       tell(messages, "the pod was killed before its apps ended");
       return 128 + SIGKILL;
     }
-    if (stopped_by != 0) {
+    if (stdfs::exists(pod.stop_requested_file())) {  // by crt stop
       tell(messages, "the pod was stopped before its apps started");
-      throw Interrupted(stopped_by, false);
+      throw Interrupted(SIGTERM, false);
     }
     std::string tail = console_tail(console_log(pod), 2000);
     throw Error("the pod ended before any app ran (systemd-nspawn exited with " +
@@ -367,7 +358,7 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
   // that took the stop and exited 0: a shell stops its loop only when its
   // child died of the ^C.
   if (failed != nullptr ? ended_by_a_stop(*failed, m) : end.stop_signal != 0)
-    throw Interrupted(stopped_by != 0 ? stopped_by : SIGTERM, false);
+    throw Interrupted(end.stop_signal != 0 ? end.stop_signal : SIGTERM, false);  // crt stop, machinectl: SIGTERM
   return failed != nullptr ? failed->status : 0;
 }
 
@@ -715,12 +706,9 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   sopts.pod_ending = [&]() noexcept {
     // app-exited records a failed app before its OnFailure= job ends, so
     // before the pod's systemd can count its start as done.
-    try {
-      std::vector<pod::AppExit> exits = read_app_exits(pod.path());
-      for (const auto& e : exits)
-        if (e.status != 0 && pod::decide(m.exit_policy, sopts.apps, exits, e) != pod::PodAction::kContinue) return true;
-    } catch (const std::exception&) {
-    }
+    std::vector<pod::AppExit> exits = read_app_exits_or_none(pod.path());
+    for (const auto& e : exits)
+      if (e.status != 0 && pod::decide(m.exit_policy, sopts.apps, exits, e) != pod::PodAction::kContinue) return true;
     return false;
   };
   sopts.on_leader = [&](pid_t leader) {
