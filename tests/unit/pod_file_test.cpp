@@ -1,0 +1,43 @@
+#include "podfile/pod_file.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "podfile/pod_unit.hpp"
+#include "test_support.hpp"
+
+namespace crt::podfile {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+/// What pod_unit() throws for a pod file of `text` named `path`, or "(no error)".
+std::string pod_file_error(const std::string& text, const std::string& path = "/p/web.pod") {
+  return test::error_of([&] { pod_unit(parse(text, path), "/usr/bin/crt"); });
+}
+
+TEST(PodFileName, NoPodTakesTheNameOfAServiceCrtShips) {
+  int shipped = 0;
+  for (const auto& de : stdfs::directory_iterator(stdfs::path(CRT_SOURCE_DIR) / "host-units")) {
+    std::string unit = de.path().filename().string();
+    if (unit.size() > 3 && unit.compare(unit.size() - 3, 3, ".in") == 0) unit.resize(unit.size() - 3);
+    const std::string prefix = "crt-", suffix = ".service";
+    if (unit.rfind(prefix, 0) != 0 || unit.size() <= prefix.size() + suffix.size() ||
+        unit.compare(unit.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    ++shipped;
+    std::string pod = unit.substr(prefix.size(), unit.size() - prefix.size() - suffix.size());
+    EXPECT_EQ(
+        pod_file_error("[Pod]\nName=" + pod + "\n[App a]\nImage=busybox\n"),
+        "/p/web.pod:2: Name: invalid pod name '" + pod + "': its unit '" + unit + "' would hide the one crt ships");
+    EXPECT_EQ(pod_file_error("[App a]\nImage=busybox\n", "/p/" + pod + ".pod"),
+              "/p/" + pod + ".pod: the file name gives an invalid pod name '" + pod + "': its unit '" + unit +
+                  "' would hide the one crt ships; set Name= in [Pod]");
+  }
+  EXPECT_GE(shipped, 1) << "no crt-*.service in host-units/";
+}
+
+}  // namespace
+}  // namespace crt::podfile
