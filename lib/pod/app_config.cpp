@@ -182,6 +182,28 @@ void validate_pod_env(const PodFlags& pod) {
   for (const auto& kv : pod.set_env) apply_assignment(env, kv, "--set-env");
 }
 
+std::pair<std::string, std::string> app_user(const std::optional<std::string>& user,
+                                             const std::optional<std::string>& group, const std::string& image_user) {
+  auto [image_only_user, image_group] = split_user(image_user);
+  std::string u = user ? *user : (image_only_user.empty() ? "0" : image_only_user);
+  std::string g = group ? *group : (user ? "" : image_group);
+  if (user && user->find(':') != std::string::npos) {  // USER:GROUP, as an image's User
+    if (group) throw Error("--user " + quote(*user) + " names a group, and so does --group: give it once");
+    std::tie(u, g) = split_user(*user);
+    if (g.empty()) throw Error("--user " + quote(*user) + ": the group after ':' is empty");
+    if (u.empty()) throw Error("--user " + quote(*user) + ": the user before ':' is empty");
+  }
+  if (u.empty()) throw Error("--user is empty");
+  return {u, g};
+}
+
+void check_mount_targets(const std::string& app, const std::vector<VolumeMount>& mounts) {
+  for (size_t i = 0; i < mounts.size(); ++i)
+    for (size_t k = 0; k < i; ++k)
+      if (mounts[k].target == mounts[i].target)
+        throw Error("app " + quote(app) + " mounts two volumes on " + quote(mounts[i].target));
+}
+
 AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const store::Image& image) {
   const AppFlags& f = req.flags;
   AppManifest app;
@@ -216,16 +238,7 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     for (const auto& kv : f.environment) apply_assignment(app.env, kv, "--environment");
     set_env(app.env, "CRT_APP_NAME", app.name);
 
-    auto [image_user, image_group] = split_user(image.config.user);
-    app.user = f.user ? *f.user : (image_user.empty() ? "0" : image_user);
-    app.group = f.group ? *f.group : (f.user ? "" : image_group);
-    if (f.user && f.user->find(':') != std::string::npos) {  // USER:GROUP, as an image's User
-      if (f.group) throw Error("--user " + quote(*f.user) + " names a group, and so does --group: give it once");
-      std::tie(app.user, app.group) = split_user(*f.user);
-      if (app.group.empty()) throw Error("--user " + quote(*f.user) + ": the group after ':' is empty");
-      if (app.user.empty()) throw Error("--user " + quote(*f.user) + ": the user before ':' is empty");
-    }
-    if (app.user.empty()) throw Error("--user is empty");
+    std::tie(app.user, app.group) = app_user(f.user, f.group, image.config.user);
 
     app.working_dir = f.working_dir ? *f.working_dir : image.config.working_dir;
     if (app.working_dir.empty()) app.working_dir = "/";
@@ -282,15 +295,12 @@ void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs) 
       m.volumes.push_back(v);
       app.mounts.push_back({v.name, path});
     }
-    for (size_t i = 0; i < app.mounts.size(); ++i) {
-      const auto& mt = app.mounts[i];
+    for (const auto& mt : app.mounts) {
       bool defined = std::any_of(m.volumes.begin(), m.volumes.end(), [&](const Volume& v) { return v.name == mt.volume; });
       if (!defined)
         throw Error("app " + quote(app.name) + " mounts volume " + quote(mt.volume) + ", which no --volume defines");
-      for (size_t k = 0; k < i; ++k)
-        if (app.mounts[k].target == mt.target)
-          throw Error("app " + quote(app.name) + " mounts two volumes on " + quote(mt.target));
     }
+    check_mount_targets(app.name, app.mounts);
   }
 }
 

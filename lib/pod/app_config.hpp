@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pod/manifest.hpp"
@@ -18,6 +20,16 @@ std::string default_app_name(const std::string& image_ref);
 /// replace Cmd; --exec replaces both (the arguments follow it).
 std::vector<std::string> app_command(const AppFlags& flags, const std::vector<std::string>& args, bool args_given,
                                      const store::RunConfig& image);
+
+/// The user and group an app runs as: `user` (--user: USER, or USER:GROUP
+/// as an image's User) and `group` (--group) over the image's User
+/// (`image_user`, "" for none: root). Throws crt::Error for what they cannot
+/// mean together (a group given twice, an empty user or group).
+std::pair<std::string, std::string> app_user(const std::optional<std::string>& user,
+                                             const std::optional<std::string>& group, const std::string& image_user);
+
+/// Throws if two of app `app`'s mounts have one target.
+void check_mount_targets(const std::string& app, const std::vector<VolumeMount>& mounts);
 
 /// Builds an app's manifest from the request and its image. Validates every
 /// value (name, environment, limits, seccomp, capabilities); the user, group

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -42,17 +43,9 @@ void no_space(const std::string& v) {
 }
 
 void memory(const std::string& v) { pod::parse_memory(v); }
-void caps_retain(const std::string& v) {
-  no_space(v);
-  sandbox::resolve_capabilities(v, std::nullopt);
-}
 void allow_namespaces(const std::string& v) {
   no_space(v);
   sandbox::parse_allowed_namespaces(v);
-}
-void caps_remove(const std::string& v) {
-  no_space(v);
-  sandbox::resolve_capabilities(std::nullopt, v);
 }
 void seccomp(const std::string& v) {
   no_space(v);
@@ -162,8 +155,8 @@ const KeySpec kAppKeys[] = {
     {"Mount", "--mount", Kind::kList, mount},
     {"Memory", "--memory", Kind::kOnce, memory},
     {"CPU", "--cpu", Kind::kOnce, cpu},
-    {"CapsRetain", "--caps-retain", Kind::kOnce, caps_retain},
-    {"CapsRemove", "--caps-remove", Kind::kOnce, caps_remove},
+    {"CapsRetain", "--caps-retain", Kind::kOnce, no_space},  // and check_app_as_a_whole()
+    {"CapsRemove", "--caps-remove", Kind::kOnce, no_space},
     {"AllowNamespaces", "--allow-namespaces", Kind::kOnce, allow_namespaces},
     {"Seccomp", "--seccomp", Kind::kOnce, seccomp},
     {"Restart", "--restart", Kind::kOnce, restart},
@@ -331,6 +324,46 @@ void check_ports_have_a_network(const PodFile& f, const std::map<std::string, st
                                                   " has none");
 }
 
+namespace {
+
+using Got = std::map<std::string, std::vector<const Setting*>>;
+
+/// Runs `check`, which crt run also calls, on an app's settings that it
+/// takes together; its error is said at the last of them given.
+void together(const PodFile& f, std::initializer_list<const Setting*> settings, const std::function<void()>& check) {
+  const Setting* last = nullptr;
+  for (const Setting* s : settings)
+    if (s != nullptr && (last == nullptr || s->line > last->line)) last = s;
+  if (last == nullptr) return;
+  try {
+    check();
+  } catch (const Error& e) {
+    throw PodFileError(f.path, last->line, last->key, e.what());
+  }
+}
+
+std::optional<std::string> value_of(const Setting* s) {
+  return s == nullptr ? std::nullopt : std::optional<std::string>(s->value);
+}
+
+/// What crt run refuses of an app's keys together, with crt run's own checks.
+void check_app_as_a_whole(const PodFile& f, const Section& sec, const Got& got) {
+  const Setting* retain = single(got, "CapsRetain");
+  const Setting* remove = single(got, "CapsRemove");
+  together(f, {retain, remove}, [&] { sandbox::resolve_capabilities(value_of(retain), value_of(remove)); });
+  const Setting* user = single(got, "User");
+  const Setting* group = single(got, "Group");
+  together(f, {user, group}, [&] { pod::app_user(value_of(user), value_of(group), ""); });
+  std::vector<pod::VolumeMount> mounts;
+  if (auto mt = got.find("Mount"); mt != got.end())
+    for (const Setting* st : mt->second) {
+      mounts.push_back(pod::parse_mount(st->value));
+      together(f, {st}, [&] { pod::check_mount_targets(sec.app, mounts); });
+    }
+}
+
+}  // namespace
+
 std::vector<std::string> run_args(const PodFile& f) {
   std::vector<std::string> args = {"--pod-name=" + pod_name_of(f)};
   std::set<std::string> volumes;
@@ -367,6 +400,7 @@ std::vector<std::string> run_args(const PodFile& f) {
     }
     if (!seen.insert(sec.app).second) throw PodFileError(f.path, sec.line, "[App " + sec.app + "]", "a second app of that name");
     auto got = checked(f, sec, kAppKeys);
+    check_app_as_a_whole(f, sec, got);
     const Setting* image = single(got, "Image");
     if (image == nullptr) throw PodFileError(f.path, sec.line, "[App " + sec.app + "]", "Image= is missing");
     if (i > 0) args.emplace_back("---");
