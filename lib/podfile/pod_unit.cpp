@@ -278,9 +278,18 @@ std::vector<std::string> unit_names(const PodFile& f, const Setting& s) {
   } catch (const Error& e) {
     throw PodFileError(f.path, s.line, s.key, e.what());
   }
-  for (const auto& n : out)
-    if (n.find('/') != std::string::npos || n.find('.') == std::string::npos || n.front() == '.')
-      throw PodFileError(f.path, s.line, s.key, quote(n) + " is not a unit name");
+  for (const auto& n : out) {
+    // systemd's own WantedBy= is a list of words too; a comma would make one bogus name.
+    if (n.find(',') != std::string::npos)
+      throw PodFileError(
+          f.path, s.line, s.key,
+          quote(n) + ": unit names are separated by spaces (or given on several " + s.key + "= lines), not commas");
+    try {
+      unit::validate_unit_name(n);
+    } catch (const Error& e) {
+      throw PodFileError(f.path, s.line, s.key, e.what());
+    }
+  }
   return out;
 }
 

@@ -1,6 +1,8 @@
 #include "unit/escape.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 
 #include "common/error.hpp"
 
@@ -161,6 +163,21 @@ bool is_valid_name_char(char c) {
 }
 
 }  // namespace
+
+void validate_unit_name(std::string_view name) {
+  static const char* const kTypes[] = {"service",   "mount", "swap", "socket", "target", "device",
+                                       "automount", "timer", "path", "slice",  "scope"};
+  auto bad = [&](const std::string& why) { return Error(quote(name) + " is not a unit name: " + why); };
+  if (name.size() > 255) throw bad("it is longer than 255 characters");
+  for (char c : name)
+    if (!is_valid_name_char(c) && c != '-' && c != '\\' && c != '@')
+      throw bad("only letters, digits and ':-_.\\@' are allowed");
+  size_t dot = name.rfind('.');
+  std::string_view type = dot == std::string_view::npos ? "" : name.substr(dot + 1);
+  if (std::find(std::begin(kTypes), std::end(kTypes), type) == std::end(kTypes))
+    throw bad("it does not end in a unit type (.target, .service, .socket, .timer, .path, .mount …)");
+  if (dot == 0 || name.front() == '@') throw bad("it has no name before its type");
+}
 
 std::string escape_unit_name(std::string_view s) {
   std::string out;

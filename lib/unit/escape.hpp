@@ -17,6 +17,12 @@ std::string escape_value(const Value& v);
 /// kQuoted: only '\\' and '"' escaped; control characters are an error.
 std::string escape_word(const Value& v, WordStyle style, bool exec);
 
+/// Throws crt::Error unless `name` is a unit name by systemd's rules
+/// (unit_name_is_valid()): at most 255 of [A-Za-z0-9:_.\\@-], a name
+/// before a known type suffix (".service", ".target" …), and a name before
+/// any '@' (a template "a@.service", or an instance "a@b.service").
+void validate_unit_name(std::string_view name);
+
 /// systemd-escape(1) of a string for use in a unit name.
 std::string escape_unit_name(std::string_view s);
 

@@ -226,6 +226,29 @@ TEST(EscapeUnitPath, DashInAComponentIsEscaped) {
 }
 
 // systemd-escape --path refuses a path that is not normalized ("..").
+// --- validate_unit_name: systemd's unit_name_is_valid() ---------------------
+
+TEST(ValidateUnitName, TakesWhatSystemdTakes) {
+  for (const std::string& ok : {"multi-user.target"s, "a.service"s, "getty@tty1.service"s, "getty@.service"s,
+                                "a@b@c.socket"s, "x:y_z\\x2d.mount"s, "dev-sda.device"s, "a.automount"s, "b.swap"s,
+                                "c.timer"s, "d.path"s, "e.slice"s, "f.scope"s, std::string(247, 'a') + ".service"})
+    EXPECT_NO_THROW(validate_unit_name(ok)) << ok;
+}
+
+TEST(ValidateUnitName, RefusesWhatSystemdRefuses) {
+  EXPECT_EQ(test::error_of([] { validate_unit_name("multi-user.target,graphical.target"); }),
+            "'multi-user.target,graphical.target' is not a unit name: only letters, digits and ':-_.\\@' are "
+            "allowed");
+  EXPECT_EQ(test::error_of([] { validate_unit_name("multi-user.targte"); }),
+            "'multi-user.targte' is not a unit name: it does not end in a unit type (.target, .service, .socket, "
+            ".timer, .path, .mount …)");
+  EXPECT_EQ(test::error_of([] { validate_unit_name(".target"); }),
+            "'.target' is not a unit name: it has no name before its type");
+  for (const std::string& bad : {""s, "target"s, "@.service"s, "@a.service"s, "a b.target"s, "a/b.target"s,
+                                 "a.target."s, "caf\xc3\xa9.target"s, std::string(248, 'a') + ".service"})
+    EXPECT_THROW(validate_unit_name(bad), Error) << bad;
+}
+
 TEST(EscapeUnitPath, DotDotIsAnError) { EXPECT_THROW(escape_unit_path("/a/../b"), Error); }
 
 // The host's own systemd-escape is the reference for the rules above.
