@@ -74,14 +74,15 @@ std::string crt_binary() {
   return stdfs::exists(crt, ec) ? crt.string() : CRT_BIN;
 }
 
-std::vector<stdfs::path> inputs(const std::vector<std::string>& files) {
-  if (!files.empty()) return {files.begin(), files.end()};
+/// The pod files given, or else those found under the root.
+Generated generate_from(const std::vector<std::string>& files) {
+  if (!files.empty()) return crt::podfile::generate({files.begin(), files.end()}, crt_binary());
   const char* root = std::getenv("CRT_GENERATOR_ROOT");
-  return crt::podfile::find_pod_files(root != nullptr && *root != '\0' ? root : "/");
+  return crt::podfile::generate_under(root != nullptr && *root != '\0' ? root : "/", crt_binary());
 }
 
 int dry_run(const std::vector<std::string>& files) {
-  Generated g = crt::podfile::generate(inputs(files), crt_binary());
+  Generated g = generate_from(files);
   for (const auto& f : g.files) {
     if (f.link.empty())
       std::printf("# %s\n%s\n", f.path.c_str(), f.content.c_str());
@@ -104,7 +105,7 @@ void write_output(const stdfs::path& dir, const crt::podfile::OutputFile& f) {
 }
 
 int generate(const stdfs::path& out) {
-  Generated g = crt::podfile::generate(inputs({}), crt_binary());
+  Generated g = generate_from({});
   for (const auto& e : g.errors) log_error(e);
   for (const auto& f : g.files) {
     try {

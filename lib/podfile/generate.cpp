@@ -4,6 +4,7 @@
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <map>
 #include <set>
 
@@ -24,30 +25,42 @@ bool is_mask(const stdfs::path& p) {
   return (S_ISREG(st.st_mode) && st.st_size == 0) || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3));
 }
 
+/// Why `p`, not a mask, is no pod file to read, or "" when it may be one
+/// (read() says what else is wrong). A FIFO is not opened: it would block
+/// the boot.
+std::string not_a_pod_file(const stdfs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) == 0) {
+    if (S_ISREG(st.st_mode)) return "";
+    return S_ISDIR(st.st_mode) ? "a directory, not a pod file" : "not a regular file";
+  }
+  int err = errno;
+  std::error_code ec;
+  stdfs::path target = stdfs::read_symlink(p, ec);
+  if (err == ENOENT && !ec) return "a symbolic link to " + quote(target.string()) + ", which does not exist";
+  return "";
+}
+
 }  // namespace
 
-std::vector<stdfs::path> find_pod_files(const stdfs::path& root) {
+PodFiles find_pod_files(const stdfs::path& root) {
   std::set<std::string> taken;  // by an earlier directory's file, or its mask
-  std::vector<stdfs::path> out;
+  PodFiles out;
   for (const char* dir : kPodDirs) {
     std::vector<stdfs::path> here;
     std::error_code ec;
-    for (const auto& de : stdfs::directory_iterator(root / dir, ec)) {
-      std::string name = de.path().filename().string();
+    for (stdfs::directory_iterator it(root / dir, ec), end; !ec && it != end; it.increment(ec)) {
+      std::string name = it->path().filename().string();
       if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".pod") != 0 || name.front() == '.') continue;
-      here.push_back(de.path());
+      here.push_back(it->path());
     }
+    // No directory is the usual case; any other error may hide a pod.
+    if (ec && ec != std::errc::no_such_file_or_directory)
+      out.errors.push_back("reading directory " + quote((root / dir).string()) + ": " + ec.message());
     std::sort(here.begin(), here.end());
     for (const auto& p : here) {
-      std::string name = p.filename().string();
-      if (taken.count(name) != 0) continue;
-      if (is_mask(p)) {
-        taken.insert(name);
-        continue;
-      }
-      if (!stdfs::is_regular_file(p, ec)) continue;
-      taken.insert(name);
-      out.push_back(p);
+      if (!taken.insert(p.filename().string()).second) continue;
+      if (!is_mask(p)) out.paths.push_back(p);
     }
   }
   return out;
@@ -58,6 +71,7 @@ Generated generate(const std::vector<stdfs::path>& pod_files, const std::string&
   std::map<std::string, stdfs::path> units;  // unit name -> the file that makes it
   for (const auto& path : pod_files) {
     try {
+      if (std::string why = not_a_pod_file(path); !why.empty()) throw Error(path.string() + ": " + why);
       PodUnit pu = pod_unit(read(path.string()), crt_binary);
       if (auto [it, fresh] = units.emplace(pu.name, path); !fresh)
         throw Error(path.string() + ": pod file " + quote(it->second.string()) + " already makes " + quote(pu.name) +
@@ -70,6 +84,13 @@ Generated generate(const std::vector<stdfs::path>& pod_files, const std::string&
       g.errors.push_back(e.what());
     }
   }
+  return g;
+}
+
+Generated generate_under(const stdfs::path& root, const std::string& crt_binary) {
+  PodFiles found = find_pod_files(root);
+  Generated g = generate(found.paths, crt_binary);
+  g.errors.insert(g.errors.begin(), found.errors.begin(), found.errors.end());
   return g;
 }
 

@@ -11,10 +11,18 @@ namespace crt::podfile {
 /// file or a link to /dev/null there (a mask), as with systemd's units.
 inline const char* const kPodDirs[] = {"etc/crt/pods", "run/crt/pods", "usr/lib/crt/pods"};
 
+/// The pod files found under a root, and what could not be read there.
+struct PodFiles {
+  std::vector<std::filesystem::path> paths;
+  std::vector<std::string> errors;  ///< a directory of kPodDirs that is there but cannot be read
+};
+
 /// The *.pod files under `root` (the host's "/", or a test's directory) in
 /// kPodDirs, overrides and masks applied: the earliest directory's first,
-/// by file name within each.
-std::vector<std::filesystem::path> find_pod_files(const std::filesystem::path& root);
+/// by file name within each. An entry that is neither a mask nor a regular
+/// file (a directory, a link to nothing) still hides the later files of its
+/// name, and is among `paths`, for generate() to say why it makes no unit.
+PodFiles find_pod_files(const std::filesystem::path& root);
 
 /// A file crt-generator writes into its output directory.
 struct OutputFile {
@@ -35,5 +43,9 @@ struct Generated {
 /// skipped with an error (naming that file); the others are generated all
 /// the same.
 Generated generate(const std::vector<std::filesystem::path>& pod_files, const std::string& crt_binary);
+
+/// generate() of find_pod_files(root), the directories' errors first: what
+/// crt-generator makes at boot.
+Generated generate_under(const std::filesystem::path& root, const std::string& crt_binary);
 
 }  // namespace crt::podfile

@@ -1,8 +1,8 @@
 // Golden tests of crt-generator: every folder under generator/ is a root
 // with pod files in etc/crt/pods, run/crt/pods and usr/lib/crt/pods, and
 // expected/ holds every unit generated, LINKS (one "path -> target" per
-// line) and ERRORS (one message per skipped file), byte for byte. Paths in
-// them are shown as from "/".
+// line) and ERRORS (one message per skipped file or unreadable directory),
+// byte for byte. Paths in them are shown as from "/".
 //
 // CRT_GOLDEN_UPDATE=1 rewrites expected/ from what the library generates now.
 
@@ -42,7 +42,7 @@ std::string relative_to_root(std::string s, const std::string& root) {
 }
 
 Files generate_case(const stdfs::path& dir) {
-  podfile::Generated g = podfile::generate(podfile::find_pod_files(dir), kCrt);
+  podfile::Generated g = podfile::generate_under(dir, kCrt);
   Files out;
   std::string links, errors;
   for (const auto& f : g.files) {
