@@ -89,6 +89,7 @@ int dry_run(const std::vector<std::string>& files) {
     else
       std::printf("# %s -> %s\n\n", f.path.c_str(), f.link.c_str());
   }
+  for (const auto& m : g.masked) std::printf("# %s is masked: no unit\n\n", m.c_str());
   for (const auto& e : g.errors) std::fprintf(stderr, "crt-generator: %s\n", e.c_str());
   return g.errors.empty() ? 0 : crt::kErrorExitCode;
 }

@@ -18,13 +18,6 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
-/// systemd's mask: an empty file, or a link to /dev/null.
-bool is_mask(const stdfs::path& p) {
-  struct stat st {};
-  if (::stat(p.c_str(), &st) < 0) return false;
-  return (S_ISREG(st.st_mode) && st.st_size == 0) || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3));
-}
-
 /// Why `p`, not a mask, is no pod file to read, or "" when it may be one
 /// (read() says what else is wrong). A FIFO is not opened: it would block
 /// the boot.
@@ -42,6 +35,12 @@ std::string not_a_pod_file(const stdfs::path& p) {
 }
 
 }  // namespace
+
+bool is_mask(const stdfs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) < 0) return false;
+  return (S_ISREG(st.st_mode) && st.st_size == 0) || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3));
+}
 
 PodFiles find_pod_files(const stdfs::path& root) {
   std::set<std::string> taken;  // by an earlier directory's file, or its mask
@@ -71,6 +70,10 @@ Generated generate(const std::vector<stdfs::path>& pod_files, const std::string&
   std::map<std::string, stdfs::path> units;  // unit name -> the file that makes it
   for (const auto& path : pod_files) {
     try {
+      if (is_mask(path)) {
+        g.masked.push_back(path.string());
+        continue;
+      }
       if (std::string why = not_a_pod_file(path); !why.empty()) throw Error(path.string() + ": " + why);
       PodUnit pu = pod_unit(read(path.string()), crt_binary);
       if (auto [it, fresh] = units.emplace(pu.name, path); !fresh)

@@ -31,14 +31,20 @@ struct OutputFile {
   std::string link;     ///< symlink target, or empty for a regular file
 };
 
-/// The result of generating: every unit and link, and one message per pod
-/// file that was skipped.
+/// The result of generating: every unit and link, one message per pod
+/// file that was skipped, and the masks among the files given.
 struct Generated {
   std::vector<OutputFile> files;
   std::vector<std::string> errors;
+  std::vector<std::string> masked;  ///< paths of masks: no unit, and no error
 };
 
-/// Turns pod files into units running `crt_binary`. A file that is invalid,
+/// systemd's mask, which crt-generator takes as one: an empty file, or a
+/// link to /dev/null.
+bool is_mask(const std::filesystem::path& p);
+
+/// Turns pod files into units running `crt_binary`. A mask makes nothing
+/// (it is in `masked`). A file that is invalid,
 /// or whose unit name an earlier file in `pod_files` already took, is
 /// skipped with an error (naming that file); the others are generated all
 /// the same.

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "podfile/generate.hpp"
 #include "podfile/pod_unit.hpp"
 #include "test_support.hpp"
 
@@ -37,6 +38,18 @@ TEST(PodFileName, NoPodTakesTheNameOfAServiceCrtShips) {
                   "' would hide the one crt ships; set Name= in [Pod]");
   }
   EXPECT_GE(shipped, 1) << "no crt-*.service in host-units/";
+}
+
+TEST(PodFileMask, GivenByNameIsMaskedNotBroken) {
+  test::Scratch s;
+  test::write_text(s / "emptied.pod", "");
+  stdfs::create_symlink("/dev/null", s / "nulled.pod");
+  test::write_text(s / "web.pod", "[App a]\nImage=busybox\n");
+  Generated g = generate({s / "emptied.pod", s / "nulled.pod", s / "web.pod"}, "/usr/bin/crt");
+  EXPECT_TRUE(g.errors.empty()) << g.errors.front();
+  EXPECT_EQ(g.masked, (std::vector<std::string>{(s / "emptied.pod").string(), (s / "nulled.pod").string()}));
+  ASSERT_EQ(g.files.size(), 1u);
+  EXPECT_EQ(g.files[0].path, "crt-web.service");
 }
 
 }  // namespace

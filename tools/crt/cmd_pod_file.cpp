@@ -23,6 +23,7 @@ void add_pod_file_command(CLI::App& app, const GlobalOptions&, int& exit_status)
     if (*show)
       for (const auto& f : g.files)
         if (f.link.empty()) std::printf("# %s\n%s\n", f.path.c_str(), f.content.c_str());
+    for (const auto& m : g.masked) std::printf("%s: masked (empty, or a link to /dev/null): no unit\n", m.c_str());
     for (const auto& e : g.errors) std::fprintf(stderr, "crt: %s\n", e.c_str());
     exit_status = g.errors.empty() ? 0 : kErrorExitCode;
   });
