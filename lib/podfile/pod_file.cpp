@@ -74,9 +74,13 @@ PodFile parse(const std::string& text, const std::string& path) {
     if (eq == std::string::npos) throw PodFileError(path, n, "", "expected Key=Value or [Section]");
     Setting s{trim(line.substr(0, eq)), trim(line.substr(eq + 1)), n};
     if (!valid_key(s.key)) throw PodFileError(path, n, s.key, "not a valid key name");
-    if (!s.value.empty() && s.value.back() == '\\')
-      throw PodFileError(path, n, s.key, "line continuations (a trailing backslash) are not supported");
     if (f.sections.empty()) throw PodFileError(path, n, s.key, "a setting outside any section");
+    // [Pod] and [App] values are literal (crt-generator quotes them); the
+    // other sections are systemd's, where the backslash would continue the line.
+    const std::string& section = f.sections.back().name;
+    if (!s.value.empty() && s.value.back() == '\\' && section != "Pod" && section != "App")
+      throw PodFileError(path, n, s.key,
+                         "line continuations (a trailing backslash) are not supported in [" + section + "]");
     f.sections.back().settings.push_back(std::move(s));
   }
   return f;

@@ -188,7 +188,9 @@ void check_text(const PodFile& f, const Setting& s) {
   for (unsigned char c : s.value)
     if (c < 0x20 || c == 0x7f) throw PodFileError(f.path, s.line, s.key, "control characters are not allowed");
   try {
-    unit::escape_value(Value(s.value));  // UTF-8
+    // UTF-8. Quoted as a word, as crt-generator writes [Pod] and [App]
+    // values: a trailing backslash is fine there.
+    unit::escape_word(Value(s.value), unit::WordStyle::kQuoted, false);
   } catch (const Error& e) {
     throw PodFileError(f.path, s.line, s.key, e.what());
   }
