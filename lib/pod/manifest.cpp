@@ -1,5 +1,7 @@
 #include "pod/manifest.hpp"
 
+#include <systemd/sd-id128.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -216,6 +218,11 @@ void validate_pod_name(const std::string& name) {
   if (name.find_first_not_of("0123456789abcdefABCDEF-") == std::string::npos)
     throw Error("invalid pod name " + quote(name) +
                 ": a name of only hex digits and '-' would read as a pod's UUID (or the start of one)");
+  // "crt-" and a UUID is the machine name of a pod without a name of its own
+  // (PodManifest::machine_name()); a pod of that name would share its machine.
+  if (sd_id128_t id; name.rfind("crt-", 0) == 0 && sd_id128_from_string(name.c_str() + 4, &id) == 0)
+    throw Error("pod name " + quote(name) +
+                " has the form of the machine names crt gives pods without a name (crt-UUID); choose another");
 }
 
 }  // namespace crt::pod

@@ -132,7 +132,8 @@ void validate_host_name(const std::string& what, const std::string& name);
 
 /// Throws unless `name` is valid as a pod's name: a host name
 /// (validate_host_name) not made only of hex digits and '-', which would
-/// read as a pod's UUID or a prefix of one wherever a pod is named.
+/// read as a pod's UUID or a prefix of one wherever a pod is named, nor
+/// "crt-UUID", the machine name of a pod without a name.
 void validate_pod_name(const std::string& name);
 
 }  // namespace crt::pod

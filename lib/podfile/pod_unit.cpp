@@ -251,7 +251,8 @@ std::string pod_name_of(const PodFile& f) {
   try {
     pod_name(f.name);
   } catch (const Error& e) {
-    throw PodFileError(f.path, 0, "", std::string("the file name gives an ") + e.what() + "; set Name= in [Pod]");
+    throw PodFileError(f.path, 0, "",
+                       std::string("the pod name from the file name: ") + e.what() + "; set Name= in [Pod]");
   }
   return f.name;
 }

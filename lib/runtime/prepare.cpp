@@ -4,7 +4,6 @@
 #include <linux/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <systemd/sd-id128.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -38,21 +37,11 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
-/// "crt-" and a UUID: the machine name of a pod without a name of its own.
-bool is_unnamed_machine_name(const std::string& name) {
-  sd_id128_t id;
-  return name.rfind("crt-", 0) == 0 && sd_id128_from_string(name.c_str() + 4, &id) == 0;
-}
-
 void check_pod_name(const std::string& name, const stdfs::path& state_dir) {
   if (name.empty()) return;
   pod::validate_pod_name(name);
   // A pod's name is its machine's: two pods with one machine name would
   // share its cgroup, and a stop of one would end both.
-  if (is_unnamed_machine_name(name))
-    throw Error("pod name " + quote(name) +
-                " has the form of the machine names crt gives pods without a name "
-                "(crt-UUID); choose another");
   for (const auto& p : list_pods(state_dir)) {
     PodStatus st = p.status();
     if (st != PodStatus::kPreparing && st != PodStatus::kPrepared && st != PodStatus::kRunning) continue;

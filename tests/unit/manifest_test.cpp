@@ -6,6 +6,7 @@
 
 #include "common/error.hpp"
 #include "common/json_text.hpp"
+#include "test_support.hpp"
 
 namespace crt::pod {
 namespace {
@@ -259,6 +260,17 @@ TEST(PodName, NeverReadsAsAUuidPrefix) {
                  "invalid pod name 'db': a name of only hex digits and '-' would read as a pod's UUID (or the "
                  "start of one)");
   }
+}
+
+TEST(PodName, NeverReadsAsAnUnnamedPodsMachineName) {
+  for (const std::string& ok : std::vector<std::string>{"crt-web", "crt-0123456789abcdef0123456789abcde",
+                                                        "web-0123456789abcdef0123456789abcdef"})
+    EXPECT_NO_THROW(validate_pod_name(ok)) << ok;
+  for (const std::string& bad :
+       std::vector<std::string>{"crt-0123456789abcdef0123456789abcdef", "crt-01234567-89ab-cdef-0123-456789abcdef"})
+    EXPECT_EQ(test::error_of([&] { validate_pod_name(bad); }),
+              "pod name '" + bad +
+                  "' has the form of the machine names crt gives pods without a name (crt-UUID); choose another");
 }
 
 }  // namespace

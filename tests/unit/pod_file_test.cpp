@@ -34,10 +34,17 @@ TEST(PodFileName, NoPodTakesTheNameOfAServiceCrtShips) {
         pod_file_error("[Pod]\nName=" + pod + "\n[App a]\nImage=busybox\n"),
         "/p/web.pod:2: Name: invalid pod name '" + pod + "': its unit '" + unit + "' would hide the one crt ships");
     EXPECT_EQ(pod_file_error("[App a]\nImage=busybox\n", "/p/" + pod + ".pod"),
-              "/p/" + pod + ".pod: the file name gives an invalid pod name '" + pod + "': its unit '" + unit +
+              "/p/" + pod + ".pod: the pod name from the file name: invalid pod name '" + pod + "': its unit '" + unit +
                   "' would hide the one crt ships; set Name= in [Pod]");
   }
   EXPECT_GE(shipped, 1) << "no crt-*.service in host-units/";
+}
+
+TEST(PodFileName, FromTheFileNameIsCheckedAsNameIs) {
+  EXPECT_EQ(pod_file_error("[App a]\nImage=busybox\n", "/p/crt-0123456789abcdef0123456789abcdef.pod"),
+            "/p/crt-0123456789abcdef0123456789abcdef.pod: the pod name from the file name: pod name "
+            "'crt-0123456789abcdef0123456789abcdef' has the form of the machine names crt gives pods without a name "
+            "(crt-UUID); choose another; set Name= in [Pod]");
 }
 
 TEST(PodFileMask, GivenByNameIsMaskedNotBroken) {
