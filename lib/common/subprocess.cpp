@@ -90,14 +90,17 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::vecto
   posix_spawn_file_actions_adddup2(&fa.a, out.write.get(), 1);
   posix_spawn_file_actions_adddup2(&fa.a, err.write.get(), 2);
   // The child starts with the default signal mask and dispositions, whatever
-  // crt has blocked for itself.
+  // crt has blocked for itself, in a process group of its own: a ^C or a
+  // hangup at the terminal is crt's to act on once the program is done, not
+  // a kill of a CNI plugin or iptables-restore half-way through its work.
   SpawnAttr attr;
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
   posix_spawnattr_setsigmask(&attr.a, &none);
   posix_spawnattr_setsigdefault(&attr.a, &all);
-  posix_spawnattr_setflags(&attr.a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setpgroup(&attr.a, 0);
+  posix_spawnattr_setflags(&attr.a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 
   std::vector<char*> args, envp;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));

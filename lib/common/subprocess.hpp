@@ -16,7 +16,8 @@ struct ProgramResult {
 
 /// Runs `argv` (argv[0] an absolute path, or a name searched in PATH) with
 /// environment `env` ("K=V"), `input` on its stdin, and its stdout and
-/// stderr captured; waits for it to end. Throws only when it cannot be
+/// stderr captured, in a process group of its own (the terminal's signals
+/// do not reach it); waits for it to end. Throws only when it cannot be
 /// started; a failing program is reported through the result.
 ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                           const std::string& input = {});

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <memory>
+#include <string>
 
 #include "common/subprocess.hpp"
 
@@ -29,6 +31,17 @@ TEST(SigpipeIgnored, StaysIgnoredUntilTheLastHolderEnds) {
   second.reset();
   EXPECT_EQ(sigpipe_handler(), SIG_DFL);
   ::sigaction(SIGPIPE, &was, nullptr);
+}
+
+// A program crt runs (a CNI plugin, iptables-restore) is in a process group
+// of its own: a ^C at the terminal, sent to crt's group, does not kill it
+// half-way through its work.
+TEST(RunProgram, RunsInAProcessGroupOfItsOwn) {
+  ProgramResult r = run_program({"/bin/sh", "-c", "echo $$; cut -d' ' -f5 /proc/$$/stat"}, {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string pid = r.out.substr(0, r.out.find('\n'));
+  EXPECT_EQ(r.out, pid + "\n" + pid + "\n") << "its own group, which it leads";
+  EXPECT_NE(pid, std::to_string(::getpgrp()));
 }
 
 }  // namespace
