@@ -175,6 +175,10 @@ UniqueFd reserve_host_port(const pod::PortMapping& p) {
 }  // namespace
 
 PodNetwork PodNetwork::create(const stdfs::path& pod_dir, const pod::PodManifest& m, const NetworkContext& ctx) {
+  // A prepared pod whose last start could not tear its network down: its
+  // networks get their DEL (leases, rules) before a new start's state
+  // takes the place of the old one's, and its namespace's name.
+  teardown_pod_network(pod_dir);
   PodNetwork net(pod_dir, ctx);
   pod::NetSpec spec = pod::parse_net_spec(m.net);
   if (!spec.cni()) {

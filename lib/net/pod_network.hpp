@@ -30,9 +30,10 @@ struct NetworkContext {
 /// network down unless that was done already.
 class PodNetwork {
  public:
-  /// Saves which networks the pod joins, in which namespace, in `pod_dir`
-  /// (so that teardown_pod_network() can undo everything from then on), then
-  /// creates the namespace. No plugin runs yet.
+  /// Tears down what an earlier start of the pod left of its network
+  /// (teardown_pod_network()), saves which networks the pod joins, in which
+  /// namespace, in `pod_dir` (so that teardown_pod_network() can undo
+  /// everything from then on), then creates the namespace. No plugin runs yet.
   static PodNetwork create(const std::filesystem::path& pod_dir, const pod::PodManifest& m,
                            const NetworkContext& ctx);
 

@@ -266,7 +266,7 @@ TEST(Machines, NotifyAppHoldsADetachedPodUntilReadyAndCrtStopEndsIt) {
   r = host->sh("crt stop " + uuid, 60s);
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(eventually("crt status " + uuid, "state=exited"));
-  // An orderly stop, not a failure (SuccessExitStatus=).
+  // An orderly stop, not a failure: crt run ends by SIGTERM, a clean end.
   EXPECT_TRUE(eventually("systemctl is-active crt-" + uuid + ".service", "inactive"));
   EXPECT_EQ(host->sh("systemctl show crt-" + uuid + ".service -p Result --value").out, "success\n");
   EXPECT_THAT(host->sh("machinectl list --no-legend").out, Not(HasSubstr(uuid)));

@@ -348,6 +348,21 @@ class BrokenNetworkTest : public NetworkTest {
                   R"({"cniVersion":"1.0.0","name":"broken","type":"ptp","ipam":{"type":"host-local","dataDir":")" +
                       ipam_dir() + R"("}})");
   }
+  /// Network "trap": its plugin sets up nothing, refuses its first DEL, and
+  /// logs each command to net.d/trap.log.
+  void write_trap_network() const {
+    stdfs::create_directories(config_dir() + "/net.d");
+    std::string plugin = config_dir() + "/net.d/trap";
+    std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\necho \"$CNI_COMMAND\" >> \"$0.log\"\n"
+                             "case \"$CNI_COMMAND\" in\n"
+                             "ADD) echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}' ;;\n"
+                             "DEL) [ -e \"$0.refused\" ] && exit 0; : > \"$0.refused\"\n"
+                             "     echo '{\"code\":11,\"msg\":\"not now\"}'; exit 1 ;;\n"
+                             "VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}' ;;\nesac\n";
+    stdfs::permissions(plugin, stdfs::perms::owner_all);
+    write_network("40-trap.conf", R"({"cniVersion":"1.0.0","name":"trap","type":"trap"})");
+  }
+  [[nodiscard]] std::string trap_log() const { return read_file(config_dir() + "/net.d/trap.log"); }
 };
 
 TEST_F(BrokenNetworkTest, FailingPluginNamesNetworkAndPluginAndLeavesNothing) {
@@ -363,15 +378,7 @@ TEST_F(BrokenNetworkTest, AFailedStartWhoseNetworkWontGoKeepsWhatGcNeeds) {
   // "trap" sets up nothing and refuses its first DEL; "broken" fails ADD. The
   // start fails, and so does its teardown: the pod's directory (net.json)
   // stays for crt gc, which tears the network down, namespace and all.
-  stdfs::create_directories(config_dir() + "/net.d");
-  std::string plugin = config_dir() + "/net.d/trap";
-  std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\ncase \"$CNI_COMMAND\" in\n"
-                           "ADD) echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}' ;;\n"
-                           "DEL) [ -e \"$0.refused\" ] && exit 0; : > \"$0.refused\"\n"
-                           "     echo '{\"code\":11,\"msg\":\"not now\"}'; exit 1 ;;\n"
-                           "VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}' ;;\nesac\n";
-  stdfs::permissions(plugin, stdfs::perms::owner_all);
-  write_network("40-trap.conf", R"({"cniVersion":"1.0.0","name":"trap","type":"trap"})");
+  write_trap_network();
   write_broken_network();
   Result r = crt(with_config({"run", "--net=trap,broken", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 254);
@@ -386,6 +393,30 @@ TEST_F(BrokenNetworkTest, AFailedStartWhoseNetworkWontGoKeepsWhatGcNeeds) {
   EXPECT_THAT(r.out, HasSubstr("tore down the network of " + left[0] + "\n"));
   EXPECT_FALSE(stdfs::exists("/run/netns/crt-" + left[0]));
   EXPECT_EQ(crt({"rm", left[0]}).status, 0);
+}
+
+TEST_F(BrokenNetworkTest, APreparedPodStartedAgainFirstTearsDownWhatItsLastStartLeft) {
+  // The first start fails ("broken"), and so does its teardown ("trap"'s
+  // first DEL): the pod goes back to prepared with its namespace. The next
+  // start gives the old network its DEL before it makes the namespace anew.
+  write_trap_network();
+  write_broken_network();
+  Result r = crt(with_config({"prepare", "--net=trap,broken", "busybox", "--", "/bin/true"}));
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, r.out.find('\n'));
+  r = crt(with_config({"run-prepared", uuid}));
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("not now"));
+  EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("state=prepared\n"));
+  r = crt(with_config({"run-prepared", uuid}));
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("crt: setting up network 'broken': plugin 'ptp' failed: "));
+  EXPECT_THAT(r.err, Not(HasSubstr("exists")));
+  // ADD, the refused DEL; the old network's DEL; the new start's ADD and DEL.
+  EXPECT_EQ(trap_log(), "ADD\nDEL\nDEL\nADD\nDEL\n");
+  EXPECT_FALSE(stdfs::exists("/run/netns/crt-" + uuid));
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 
 // cron's PATH has no /usr/sbin: crt still finds iptables-restore (and
