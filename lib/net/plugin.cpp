@@ -76,7 +76,10 @@ std::string failure_message(const ProgramResult& r) {
 }  // namespace
 
 std::vector<stdfs::path> plugin_dirs(const stdfs::path& config_dir) {
-  return {"/usr/lib/cni", "/opt/cni/bin", config_dir / "net.d"};
+  // Debian's, then Fedora's and RHEL's (/usr/libexec/cni), a local build's,
+  // the CNI project's own tarballs', and the administrator's.
+  return {"/usr/lib/cni",           "/usr/libexec/cni", "/usr/local/lib/cni",
+          "/usr/local/libexec/cni", "/opt/cni/bin",     config_dir / "net.d"};
 }
 
 stdfs::path find_plugin(const std::string& type, const std::vector<stdfs::path>& dirs) {

@@ -140,12 +140,12 @@ TEST_F(PluginTest, FailuresAreOneLineNamingThePlugin) {
             "plugin 'missing' not found in " + (s_ / "nothing").string() + ":" + (s_ / "bin").string());
 }
 
-TEST(PluginDirs, TheIssuesOrder) {
-  auto dirs = plugin_dirs("/etc/crt");
-  ASSERT_EQ(dirs.size(), 3u);
-  EXPECT_EQ(dirs[0], "/usr/lib/cni");
-  EXPECT_EQ(dirs[1], "/opt/cni/bin");
-  EXPECT_EQ(dirs[2], "/etc/crt/net.d");
+// The issue's order (Debian's, /opt/cni/bin, net.d), with where other
+// distributions put the plugins (Fedora, RHEL: /usr/libexec/cni).
+TEST(PluginDirs, TheIssuesOrderWithOtherDistributionsDirectories) {
+  std::vector<std::filesystem::path> want = {"/usr/lib/cni",           "/usr/libexec/cni", "/usr/local/lib/cni",
+                                             "/usr/local/libexec/cni", "/opt/cni/bin",     "/etc/crt/net.d"};
+  EXPECT_EQ(plugin_dirs("/etc/crt"), want);
 }
 
 }  // namespace
