@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "common/error.hpp"
@@ -79,9 +80,18 @@ std::optional<std::string> host_ip_field(const std::string& f) {
 
 /// Whether `ip` is an IPv6 link-local address (fe80::/10): one that means
 /// nothing without an interface, which --port has no place for.
-bool is_ipv6_link_local(const std::string& ip) {
+/// A host address of --port no forward can use: why, or nothing.
+std::optional<std::string> unusable_host_ip(const std::string& ip) {
   in6_addr a{};
-  return ::inet_pton(AF_INET6, ip.c_str(), &a) == 1 && a.s6_addr[0] == 0xfe && (a.s6_addr[1] & 0xc0) == 0x80;
+  if (::inet_pton(AF_INET6, ip.c_str(), &a) != 1) return std::nullopt;
+  if (a.s6_addr[0] == 0xfe && (a.s6_addr[1] & 0xc0) == 0x80)
+    return quote(ip) + " is a link-local address, which needs an interface: give a global address, or none";
+  // IPv6 has no route_localnet: the kernel drops what comes from ::1 on its
+  // way to the pod, and a client would wait until it times out.
+  if (IN6_IS_ADDR_LOOPBACK(&a))
+    return quote(ip) + " is IPv6's loopback, which the kernel does not forward to a pod: give 127.0.0.1, " +
+           "a global address, or none";
+  return std::nullopt;
 }
 
 }  // namespace
@@ -152,9 +162,7 @@ PortSpec parse_port_spec(const std::string& text) {
       auto ip = host_ip_field(f[1]);
       if (!ip) throw bad(quote(f[1]) + " is not an IP address");
       p.host_ip = *ip;
-      if (is_ipv6_link_local(p.host_ip))
-        throw bad(quote(p.host_ip) +
-                  " is a link-local address, which needs an interface: give a global address, ::1, or none");
+      if (auto why = unusable_host_ip(p.host_ip)) throw bad(*why);
     }
     auto hp = port_number(f.back());
     if (!hp) throw bad(quote(f.back()) + " is not a port number (1-65535)");
@@ -167,9 +175,7 @@ PortSpec parse_port_spec(const std::string& text) {
     p.host_ip = *ip;
     f.erase(f.begin());
   }
-  if (is_ipv6_link_local(p.host_ip))
-    throw bad(quote(p.host_ip) +
-              " is a link-local address, which needs an interface: give a global address, ::1, or none");
+  if (auto why = unusable_host_ip(p.host_ip)) throw bad(*why);
   std::string pod = f[1];
   if (size_t slash = pod.find('/'); slash != std::string::npos) {
     p.protocol = pod.substr(slash + 1);

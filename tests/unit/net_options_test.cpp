@@ -59,8 +59,8 @@ TEST(PortSpec, NumericForms) {
   EXPECT_EQ(p.host_port, 5353);
   EXPECT_EQ(p.pod_port, 53);
   EXPECT_EQ(p.protocol, "udp");
-  p = parse_port_spec("[::1]:8443:443/tcp");
-  EXPECT_EQ(p.host_ip, "::1");
+  p = parse_port_spec("[2001:db8::1]:8443:443/tcp");
+  EXPECT_EQ(p.host_ip, "2001:db8::1");
   EXPECT_EQ(p.host_port, 8443);
 }
 
@@ -99,6 +99,16 @@ TEST(PortSpec, AnIpv6LinkLocalHostAddressIsRefused) {
         << spec;
   EXPECT_EQ(parse_port_spec("[fec0::1]:18080:80").host_ip, "fec0::1");
   EXPECT_EQ(parse_port_spec("169.254.1.1:18080:80").host_ip, "169.254.1.1");
+}
+
+// The kernel drops what comes from ::1 on its way to a pod (IPv6 has no
+// route_localnet): such a forward would leave its clients waiting.
+TEST(PortSpec, IpV6LoopbackIsRefusedForWhatTheKernelDoesNotForward) {
+  for (const char* spec : {"[::1]:18080:80", "[0:0::1]:18080:80/udp", "http:[::1]:18080"})
+    EXPECT_NE(error_of([&] { parse_port_spec(spec); }).find("is IPv6's loopback, which the kernel does not forward"),
+              std::string::npos)
+        << spec;
+  EXPECT_EQ(parse_port_spec("127.0.0.1:18080:80").host_ip, "127.0.0.1");
 }
 
 TEST(ResolvePort, ByExposedName) {
