@@ -10,6 +10,7 @@
 #include "common/fs.hpp"
 #include "net/netns.hpp"
 #include "net/plugin.hpp"
+#include "net/plugin_rules.hpp"
 
 namespace crt::net {
 
@@ -84,6 +85,9 @@ int reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs::path>
     Invocation inv{lease->container_id, ns ? ns->proc_path() : "", lease->ifname, "", plugin_dirs};
     with_context("releasing the lease " + quote(de.path().string()) + " of a pod that is gone", [&] {
       del_network(net, inv, nlohmann::json::object(), nullptr);
+      // Its port forwards too, which that DEL (without the pod's port
+      // mappings) left: the address may go to a pod that forwards none.
+      remove_rules_of(lease->container_id);
     });
     ++released;
   }

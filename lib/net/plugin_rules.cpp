@@ -76,7 +76,10 @@ std::string rules_of_removal_script(const std::string& table, const std::string&
   }
   if (deletes.empty()) return {};
   // A target chain goes too when it is a chain of its own (not a built-in
-  // one or a shared one) whose every rule and every jump to it is tagged.
+  // one or a shared one) that only tagged rules jump to, whatever is in it:
+  // portmap tags the jump to a pod's CNI-DN-… chain but not the DNAT rules
+  // inside, which would otherwise stay, and keep the shared chains they
+  // jump to from going.
   std::string script = "*" + table + "\n";
   for (const auto& d : deletes) script += d + "\n";
   for (const auto& chain : targets) {
@@ -86,12 +89,11 @@ std::string rules_of_removal_script(const std::string& table, const std::string&
     bool only_ours = !shared;
     for (const auto& line : lines) {
       if (line.rfind("-A ", 0) != 0 || line.find(tag) != std::string::npos) continue;
-      bool inside = line.rfind("-A " + chain + " ", 0) == 0;
       bool jumps = line.size() >= chain.size() + 4 &&
                    line.compare(line.size() - chain.size() - 4, std::string::npos, " -j " + chain) == 0;
-      if (inside || jumps) only_ours = false;
+      if (jumps) only_ours = false;
     }
-    if (only_ours) script += "-X " + chain + "\n";
+    if (only_ours) script += "-F " + chain + "\n-X " + chain + "\n";
   }
   return script + "COMMIT\n";
 }

@@ -32,7 +32,7 @@ std::string portmap_removal_script(const std::string& nat_rules);
 /// masquerading, portmap's per-pod chains) are theirs to remove on DEL, but a
 /// plugin skips that when the pod's interface is already gone (a pod killed
 /// halfway through starting or stopping). After every DEL, crt removes what
-/// is left of them: the tagged rules, and the chains only they used.
+/// is left of them: the tagged rules, and the chains only they jump to.
 void remove_rules_of(const std::string& container_id);
 
 /// The iptables-restore input for remove_rules_of() from a table listed as

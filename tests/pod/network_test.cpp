@@ -536,11 +536,28 @@ TEST_F(NetworkTest, LeasesOfPodsThatAreGoneDoNotExhaustTheSubnet) {
     if (ip == live_ip) continue;
     std::ofstream(leases + "/" + ip) << "crt-00000000-0000-4000-8000-00000000000" << i << "\r\neth0";
   }
+  // One of them still forwards a host port as portmap does it (a tagged
+  // jump to a chain of untagged DNAT rules).
+  std::string dead = live_ip == "172.30.252.3" ? "4" : "3";
+  std::string tag = "dnat name: \"tiny\" id: \"crt-00000000-0000-4000-8000-00000000000" + dead + "\"";
+  ASSERT_EQ(run({"iptables", "-t", "nat", "-N", "CNI-DN-crttest"}).status, 0);
+  run({"iptables", "-t", "nat", "-A", "CNI-DN-crttest", "-p", "tcp", "--dport", "18099", "-j", "DNAT",
+       "--to-destination", "172.30.252." + dead + ":80"});
+  run({"iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-m", "comment", "--comment", tag, "-j",
+       "CNI-DN-crttest"});
   Result r = crt(with_config({"run", "--net=tiny", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 0) << r.err;
   // The dead ones are released, the live pod keeps its address.
   EXPECT_EQ(test::run({"grep", "-rl", "crt-00000000", leases}).out, "");
   EXPECT_EQ(read_file(leases + "/" + live_ip).substr(0, 40), "crt-" + uuid);
+  // The dead pod's forward went with its lease: its address may be a new pod's.
+  EXPECT_THAT(NetSnapshot::take().mentioning("crttest"), ::testing::IsEmpty());
+  if (HasFailure()) {
+    run({"iptables", "-t", "nat", "-D", "OUTPUT", "-p", "tcp", "-m", "comment", "--comment", tag, "-j",
+         "CNI-DN-crttest"});
+    run({"iptables", "-t", "nat", "-F", "CNI-DN-crttest"});
+    run({"iptables", "-t", "nat", "-X", "CNI-DN-crttest"});
+  }
   stop(live);
 }
 

@@ -218,7 +218,7 @@ TEST(RulesOf, TaggedRulesAndTheChainsOnlyTheyUseAreRemoved) {
             "-D CNI-48fa -d 172.16.28.0/24 -m comment --comment \"name: \\\"default\\\" id: \\\"crt-a\\\"\" -j ACCEPT\n"
             "-D CNI-48fa ! -d 224.0.0.0/4 -m comment --comment \"name: \\\"default\\\" id: \\\"crt-a\\\"\" -j "
             "MASQUERADE\n"
-            "-X CNI-48fa\n"
+            "-F CNI-48fa\n-X CNI-48fa\n"
             "COMMIT\n");
   // An ID that is a prefix of another pod's tags nothing of it.
   EXPECT_EQ(rules_of_removal_script("nat", nat, "crt-"), "");
@@ -228,6 +228,22 @@ TEST(RulesOf, TaggedRulesAndTheChainsOnlyTheyUseAreRemoved) {
   std::string script = rules_of_removal_script("nat", shared, "crt-a");
   EXPECT_EQ(script.find("-X CNI-48fa"), std::string::npos);
   EXPECT_NE(script.find("-D CNI-48fa ! -d"), std::string::npos);
+}
+
+// portmap tags the jump to a pod's CNI-DN-… chain, not the DNAT rules in it:
+// the chain goes with its rules, which would otherwise stay and keep the
+// shared chains they jump to.
+TEST(RulesOf, APortmapChainGoesWithItsUntaggedRules) {
+  std::string nat =
+      "-N CNI-HOSTPORT-DNAT\n-N CNI-HOSTPORT-SETMARK\n-N CNI-DN-1a2b\n"
+      "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"default\\\" id: \\\"crt-a\\\"\" -m "
+      "multiport --dports 8080 -j CNI-DN-1a2b\n"
+      "-A CNI-DN-1a2b -s 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j CNI-HOSTPORT-SETMARK\n"
+      "-A CNI-DN-1a2b -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.16.28.5:80\n";
+  std::string script = rules_of_removal_script("nat", nat, "crt-a");
+  EXPECT_NE(script.find("-D CNI-HOSTPORT-DNAT -p tcp"), std::string::npos) << script;
+  EXPECT_NE(script.find("-F CNI-DN-1a2b\n-X CNI-DN-1a2b\nCOMMIT\n"), std::string::npos) << script;
+  EXPECT_EQ(script.find("-X CNI-HOSTPORT"), std::string::npos) << "shared chains are portmap_removal_script's";
 }
 
 TEST(RulesOf, TablesAsIptablesSaveListsThemReadAsIptablesSListsThem) {
@@ -279,7 +295,7 @@ TEST(Masquerade, RulesAsPtpMakesThemTaggedForRemoval) {
   std::string saved = "*nat\n:POSTROUTING ACCEPT [0:0]\n" + m.v4.substr(m.v4.find('\n') + 1);
   std::string listed = tables_as_listed(saved)["nat"];
   std::string removal = rules_of_removal_script("nat", listed, "crt-a");
-  EXPECT_EQ(std::count(removal.begin(), removal.end(), '\n'), 6) << removal;  // *nat, 3 -D, -X, COMMIT
+  EXPECT_EQ(std::count(removal.begin(), removal.end(), '\n'), 7) << removal;  // *nat, 3 -D, -F, -X, COMMIT
   EXPECT_NE(removal.find("-X " + chain + "\n"), std::string::npos) << removal;
   EXPECT_EQ(rules_of_removal_script("nat", listed, "crt-b"), "");
 
