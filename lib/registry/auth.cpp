@@ -94,6 +94,10 @@ std::string strip_url(std::string key) {
   if (key.size() >= 4 && key.compare(key.size() - 4, 4, "/v1/") == 0) key.erase(key.size() - 4);
   if (key.size() >= 4 && key.compare(key.size() - 4, 4, "/v2/") == 0) key.erase(key.size() - 4);
   while (!key.empty() && key.back() == '/') key.pop_back();
+  // docker login keeps Docker Hub's credentials under its v1 index.
+  for (const char* hub : {"index.docker.io", "registry-1.docker.io"})
+    if (key == hub || key.rfind(std::string(hub) + "/", 0) == 0)
+      key.replace(0, std::string_view(hub).size(), "docker.io");
   return key;
 }
 

@@ -56,6 +56,17 @@ TEST(Credentials, FromAuthFiles) {
   EXPECT_THROW(credentials_from_file(s / "bad.json", "reg.example", "x"), Error);
 }
 
+// docker login writes Docker Hub's credentials under its v1 index's URL.
+TEST(Credentials, DockerHubsFromDockerLogin) {
+  test::Scratch s;
+  test::write_text(s / "config.json",
+                   R"({"auths": {"https://index.docker.io/v1/": {"auth": ")" + base64_encode("hub:pw") + R"("}}})");
+  auto c = credentials_from_file(s / "config.json", "docker.io", "me/private");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->username, "hub");
+  EXPECT_FALSE(credentials_from_file(s / "config.json", "index.docker.io.example", "x"));
+}
+
 TEST(Credentials, FromTheCommandLine) {
   Credentials c = parse_creds("me:pa:ss");
   EXPECT_EQ(c.username, "me");
