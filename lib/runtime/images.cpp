@@ -121,21 +121,35 @@ std::vector<std::string> import_missing_builtins(store::Store& store, const stdf
 
 namespace {
 
+std::string key_of(const registry::RemoteReference& r) {
+  return r.digest.empty() ? r.str() : r.name() + "@" + r.digest;
+}
+
 /// The image the store has under `ref`, or under one of the names a short
 /// name stands for.
 std::optional<store::Image> find_local(const store::Store& store, const std::string& ref, const ResolveOptions& opts) {
-  if (auto im = store.find(ref)) return im;
+  if (auto im = store.find(store_key(ref))) return im;
   if (ref.rfind("sha256:", 0) == 0 || registry::parse_remote_reference(ref) || opts.default_registries.empty())
     return std::nullopt;
   for (const auto& c : registry::qualify_short_name(ref, opts.default_registries))
-    if (auto im = store.find(c.str())) return im;
+    if (auto im = store.find(key_of(c))) return im;
   return std::nullopt;
 }
 
 }  // namespace
 
+std::string store_key(const std::string& ref) {
+  std::optional<registry::RemoteReference> r;
+  try {
+    r = registry::parse_remote_reference(ref);
+  } catch (const Error&) {
+    // Not a registry's reference: the store says what is wrong with it.
+  }
+  return r ? key_of(*r) : ref;
+}
+
 std::optional<store::Image> find_image(store::Store& store, const std::string& ref, const stdfs::path& data_dir) {
-  if (auto im = store.find(ref)) return im;
+  if (auto im = store.find(store_key(ref))) return im;
   if (is_builtin_name(ref)) return import_builtin(store, store::parse_reference(ref).name, data_dir);
   return std::nullopt;
 }

@@ -28,6 +28,12 @@ store::Image ensure_stage1(store::Store& store, const std::filesystem::path& dat
 store::Image resolve_image(store::Store& store, const std::string& ref, const std::filesystem::path& data_dir,
                            const ResolveOptions& opts = {});
 
+/// What the store knows the image `ref` names under: a reference that names
+/// its registry as a pull stores it ("docker.io/x" is
+/// "docker.io/library/x:latest"; "NAME:TAG@DIGEST" is "NAME@DIGEST", a repo
+/// digest); any other reference as it is.
+std::string store_key(const std::string& ref);
+
 /// The image the store has under `ref`, or the built-in image `ref` names
 /// (imported now, as a pod's first use would); nullopt when neither.
 std::optional<store::Image> find_image(store::Store& store, const std::string& ref,

@@ -47,6 +47,27 @@ TEST_F(Images, ResolveFindsWhatTheStoreHas) {
   EXPECT_EQ(resolve_image(store_, im.id, data_).id, im.id);
 }
 
+// A pull stores docker.io/x as docker.io/library/x: every way of naming it
+// finds it.
+TEST_F(Images, DockerHubNamesFindWhatAPullStored) {
+  write_text(s_ / "rootfs" / "x", "x");
+  store::Image im =
+      store_.import_rootfs(s_ / "rootfs", store::parse_reference("docker.io/library/alpine:3"), {{}, "t", {}, {}});
+  ResolveOptions never;
+  never.policy = PullPolicy::kNever;
+  for (const char* ref : {"docker.io/alpine:3", "docker.io/library/alpine:3"}) {
+    EXPECT_EQ(resolve_image(store_, ref, data_, never).id, im.id) << ref;
+    auto found = find_image(store_, ref, data_);
+    ASSERT_TRUE(found) << ref;
+    EXPECT_EQ(found->id, im.id);
+  }
+  EXPECT_EQ(store_key("docker.io/alpine"), "docker.io/library/alpine:latest");
+  std::string digest = "sha256:" + std::string(64, 'a');
+  EXPECT_EQ(store_key("reg.example:5000/app:1@" + digest), "reg.example:5000/app@" + digest) << "a repo digest";
+  EXPECT_EQ(store_key("alpine:3"), "alpine:3");
+  EXPECT_EQ(store_key("Bad//ref"), "Bad//ref");
+}
+
 TEST_F(Images, BuiltinImageIsImportedOnFirstUse) {
   add_builtin("busybox");
   store::Image im = resolve_image(store_, "busybox", data_);
