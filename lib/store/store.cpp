@@ -200,6 +200,19 @@ void Store::drop_tree(const std::string& hex) const {
   fs::remove_tree(doomed);
 }
 
+namespace {
+
+bool only_a_name(const std::vector<Image>& images, const Match& m) {
+  return m.index >= 0 && m.by_name && images[static_cast<size_t>(m.index)].names.size() > 1;
+}
+
+}  // namespace
+
+bool Store::removes_only_a_name(std::string_view ref) const {
+  std::vector<Image> images = load_index();
+  return only_a_name(images, lookup(images, ref));
+}
+
 Image Store::remove(std::string_view ref, const PinnedLayers& pinned) {
   FileLock lock = lock_exclusive();
   Image removed;
@@ -209,7 +222,7 @@ Image Store::remove(std::string_view ref, const PinnedLayers& pinned) {
     if (m.index < 0) throw no_image_error(images, ref, "");
     auto i = static_cast<size_t>(m.index);
     removed = images[i];
-    if (m.by_name && removed.names.size() > 1) {
+    if (only_a_name(images, m)) {
       std::erase(images[i].names, parse_reference(ref).str());
       removed.names = {parse_reference(ref).str()};
       return;

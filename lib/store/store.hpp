@@ -102,6 +102,10 @@ class Store {
   /// of an image it has, that.
   [[nodiscard]] Error no_image(std::string_view ref, std::string_view more = "") const;
 
+  /// Whether remove(ref) would only take that name from an image that has
+  /// others (the image, and the pods using it, stay).
+  [[nodiscard]] bool removes_only_a_name(std::string_view ref) const;
+
   /// Removes the image `ref` names (only that name when it has others), and
   /// every layer tree and blob nothing else uses; layers in `pinned` (used by
   /// pods) stay until a later gc. Returns what was removed.

@@ -78,12 +78,17 @@ TEST_F(ImageTest, ImportListRunRemove) {
 
 TEST_F(ImageTest, RemovingANameOrTheImageSaysWhichNamesWent) {
   OciLayout layout(dir_ + "/layout");
-  nlohmann::json image = layout.add_image({make_layer({file("x", "x")})});
+  nlohmann::json image = layout.add_image({make_layer({file("x", "#!/x\n", 0755)})});
   layout.write_index({{image, "multi:1"}, {image, "multi:2"}, {image, "multi:3"}});
   Result r = crt({"image", "import", layout.dir().string()});
   ASSERT_EQ(r.status, 0) << r.err;
+  // A pod uses the image: one of its names may still go, the image stays.
+  r = crt({"prepare", "--net=none", "multi:2", "--exec=/x"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, r.out.find('\n'));
   r = crt({"image", "rm", "multi:1"});
   EXPECT_EQ(r.out, "removed the name multi:1 (the image keeps its other names)\n") << r.err;
+  ASSERT_EQ(crt({"rm", uuid}).status, 0);
   std::string id = crt::json_text::parse(crt({"image", "list", "--format=json"}).out)[0]["id"];
   // Too short an ID prefix finds nothing, and says what would do.
   std::string short_prefix = id.substr(7, 3);

@@ -50,15 +50,16 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
     store::Store s(g.dir);
     s.set_lock_wait(store_lock_wait(false));
     for (const auto& r : a->refs) {
+      std::string key = runtime::store_key(r);  // docker.io/x as a pull stored it
+      // A name of several only goes: the image stays for the pods using it.
+      bool other_names = s.removes_only_a_name(key);
       // A pod being prepared holds the store's lock shared until its overlays
       // are mounted, and then pins its images by its manifest.
-      if (auto im = s.find(r); im && !a->force) {
+      if (auto im = s.find(key); im && !other_names && !a->force) {
         auto users = runtime::pods_using_image(g.dir, im->id);
         if (!users.empty()) throw Error(used_by(r, users));
       }
-      bool other_names = false;
-      if (auto before = s.find(r)) other_names = before->names.size() > 1;
-      store::Image im = s.remove(r, [&] { return runtime::layers_in_use(g.dir); });
+      store::Image im = s.remove(key, [&] { return runtime::layers_in_use(g.dir); });
       // Every name that went: by its id, an image goes with all of them.
       std::string names;
       for (const auto& n : im.names) names += (names.empty() ? "" : ", ") + n;
