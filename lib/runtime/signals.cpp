@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <cstring>
+#include <exception>
 #include <string>
 
 namespace crt::runtime {
@@ -21,20 +22,39 @@ void die_of(int sig) {
   ::_exit(128 + sig);
 }
 
-SignalBlock::SignalBlock() {
+namespace {
+
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+}  // namespace
+
+SignalBlock::SignalBlock() : exceptions_(std::uncaught_exceptions()) {
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGWINCH}) sigaddset(&set, s);
   sigprocmask(SIG_BLOCK, &set, &saved_);
 }
 
-SignalBlock::~SignalBlock() { sigprocmask(SIG_SETMASK, &saved_, nullptr); }
+SignalBlock::~SignalBlock() {
+  sigset_t restore = saved_;
+  // Left by an error (Interrupted, or one the stop caused): the stop signal
+  // stays blocked until main has said why crt ends, and ends it by that
+  // signal. Unblocked here, it would kill crt before a word is said.
+  if (std::uncaught_exceptions() > exceptions_)
+    if (int sig = pending_stop_signal(); sig != 0) sigaddset(&restore, sig);
+  sigprocmask(SIG_SETMASK, &restore, nullptr);
+}
 
-void check_interrupted() {
+int pending_stop_signal() {
   sigset_t pending;
   sigpending(&pending);
-  for (int s : {SIGINT, SIGTERM, SIGHUP})
-    if (sigismember(&pending, s)) throw Interrupted(s);
+  for (int s : kStopSignals)
+    if (sigismember(&pending, s)) return s;
+  return 0;
+}
+
+void check_interrupted() {
+  if (int sig = pending_stop_signal(); sig != 0) throw Interrupted(sig);
 }
 
 }  // namespace crt::runtime

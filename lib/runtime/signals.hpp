@@ -29,7 +29,9 @@ class Interrupted : public Error {
 
 /// Blocks SIGINT, SIGTERM, SIGHUP, SIGCHLD and SIGWINCH for its lifetime:
 /// before a pod starts they stay pending and are noticed at checkpoints;
-/// then the supervisor's event loop takes them.
+/// then the supervisor's event loop takes them. Left by an exception, it
+/// keeps a pending SIGINT, SIGTERM or SIGHUP blocked, for main to end crt by
+/// once it has said why (die_of()).
 class SignalBlock {
  public:
   SignalBlock();
@@ -41,7 +43,11 @@ class SignalBlock {
 
  private:
   sigset_t saved_{};
+  int exceptions_;
 };
+
+/// The SIGINT, SIGTERM or SIGHUP pending (blocked) for crt; 0 when none.
+int pending_stop_signal();
 
 /// Throws Interrupted if SIGINT, SIGTERM or SIGHUP is pending.
 void check_interrupted();

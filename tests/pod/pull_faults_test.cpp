@@ -175,6 +175,34 @@ TEST_F(FaultTest, APullKilledMidwayResumesWithoutFetchingFinishedBlobsAgain) {
   EXPECT_TRUE(store_entries("tmp").empty());
 }
 
+// ^C ends a pull as it ends an import: crt says so, cleans up after itself
+// and ends by the signal; the download so far is kept for the next pull.
+TEST_F(FaultTest, APullStoppedByCtrlCSaysSoAndLeavesNoHalfImage) {
+  auto stub = front([&](const HttpStub::Request& r, int nth) {
+    if (nth == 1)
+      return HttpStub::Response{200, {}, big_, static_cast<long>(big_.size() / 3), std::chrono::seconds(30)};
+    return big_from(r);
+  });
+  std::string host = "127.0.0.1:" + std::to_string(stub->port());
+  std::string ref = host + "/test/app:v1";
+  RunOptions session;
+  session.new_session = true;
+  Process p(crt_argv({"image", "pull", "-q", "--insecure-registry", host, ref}), session);
+  std::error_code ec;
+  for (int i = 0; i < 500 && stdfs::file_size(partial_path(), ec) != big_.size() / 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(stdfs::file_size(partial_path(), ec), big_.size() / 3) << "crt is midway";
+  ::kill(-p.pid(), SIGINT);
+  Result r = p.wait();
+  EXPECT_EQ(r.signal, SIGINT) << r.status << " " << r.err;
+  EXPECT_THAT(r.err, HasSubstr("interrupted"));
+  EXPECT_TRUE(store_entries("trees").empty());
+  EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("test/app")));
+  r = crt({"image", "pull", "-q", "--insecure-registry", host, ref});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(store_entries("tmp").empty());
+}
+
 // A pull stopped after a blob arrived whole, before it was stored, leaves
 // a partial of full size: it is checked and stored without asking for
 // bytes past its end, which registries refuse (416) for good.

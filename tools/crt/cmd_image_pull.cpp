@@ -8,6 +8,7 @@
 #include "registry_args.hpp"
 #include "runtime/image_pull.hpp"
 #include "runtime/service_progress.hpp"
+#include "runtime/signals.hpp"
 
 namespace crt::cli {
 
@@ -42,7 +43,16 @@ void add_image_pull(CLI::App& image, const GlobalOptions& g) {
     if (!a->platform.empty()) opts.pull.platform = store::oci::parse_platform(a->platform);
     opts.progress = &progress;
     s.set_lock_wait(opts.store_wait);
-    store::Image im = runtime::pull(s, a->ref, opts);
+    // Ctrl-C or a SIGTERM ends the pull at its next piece of data, and it
+    // removes what it downloaded and unpacked so far.
+    runtime::SignalBlock signals;
+    store::Image im;
+    try {
+      im = runtime::pull(s, a->ref, opts);
+    } catch (const Error&) {
+      runtime::check_interrupted();  // said as the signal that ended it
+      throw;
+    }
     std::printf("%s\n", im.id.c_str());
     view.summary("pulled " + (im.names.empty() ? a->ref : im.names.front()) + " (" + im.id.substr(7, 12) + ", " +
                  std::to_string(im.layers.size()) + (im.layers.size() == 1 ? " layer" : " layers") + ")");

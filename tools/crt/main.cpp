@@ -228,6 +228,11 @@ int main(int argc, char** argv) {
     crt::runtime::die_of(e.signal());
   } catch (const crt::Error& e) {
     std::fprintf(stderr, "crt: %s\n", e.what());
+    // An error a stop caused (a download cut short): crt ends by the stop.
+    if (int sig = crt::runtime::pending_stop_signal(); sig != 0) {
+      std::fflush(stdout);
+      crt::runtime::die_of(sig);
+    }
     return crt::kErrorExitCode;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "crt: internal error: %s\n", e.what());
