@@ -126,10 +126,11 @@ class ArchiveFile {
   ArchiveFile(stdfs::path out, Replace replace) : out_(std::move(out)) {
     check_archive_target(out_, replace);
     stdfs::path dir = out_.has_parent_path() ? out_.parent_path() : stdfs::path(".");
-    fd_ = fs::open_unnamed(dir, O_WRONLY, 0644, "creating " + quote(out_.string()));
+    const mode_t mode = 0644 & ~fs::callers_umask();
+    fd_ = fs::open_unnamed(dir, O_WRONLY, mode, "creating " + quote(out_.string()));
     if (!fd_) {
       temp_ = fresh_name("creating", [&](const std::string& name) {
-        fd_ = UniqueFd(::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+        fd_ = UniqueFd(::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
         return fd_.valid();
       });
     }

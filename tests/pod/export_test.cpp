@@ -155,6 +155,24 @@ TEST_F(ExportTest, ToStdout) {
   EXPECT_THAT(t.out, HasSubstr("not writing an archive to a terminal"));
 }
 
+// crt runs with umask 022, but an archive is the user's file: it is made as
+// the user's umask says (an app's files may be secrets).
+TEST_F(ExportTest, AnArchiveFollowsTheCallersUmask) {
+  std::string uuid = run_script("busybox", "echo secret > /made");
+  for (const auto& [mask, mode] : {std::pair{"022", "644"}, std::pair{"077", "600"}}) {
+    for (const std::vector<std::string>& cmd :
+         {std::vector<std::string>{"export", uuid}, std::vector<std::string>{"image", "export", "busybox"}}) {
+      std::string out = dir_ + "/" + mask + "-" + cmd[0] + ".tar";
+      std::vector<std::string> argv = {"sh", "-c", std::string("umask ") + mask + "; exec \"$@\"", "sh"};
+      for (const auto& a : crt_argv(cmd)) argv.push_back(a);
+      argv.push_back(out);
+      Result r = run(argv);
+      ASSERT_EQ(r.status, 0) << r.err;
+      EXPECT_EQ(run({"stat", "-c", "%a", out}).out, std::string(mode) + "\n") << mask << " " << cmd[0];
+    }
+  }
+}
+
 TEST_F(ExportTest, ADirectoryTheAppChangedStaysInTheLayer) {
   std::string changed = run_script("busybox", "chmod 750 /etc");
   Result r = crt({"export", changed, dir_ + "/changed.tar"});

@@ -392,6 +392,26 @@ TEST_F(ImageTest, AnAppWhoseRootfsCannotBePreparedFailsAndSaysWhy) {
   EXPECT_THAT(crt({"status", pods("run")[0]}).out, HasSubstr("app-nodev=1\n"));
 }
 
+// A layer that lists a file but not its directories gets them as 0755,
+// whatever the umask of whoever imports it.
+TEST_F(ImageTest, DirectoriesALayerDoesNotListAreTheSameUnderAnyUmask) {
+  OciLayout layout(dir_ + "/layout");
+  nlohmann::json image = layout.add_image({make_layer({file("usr/local/bin/tool", "#!/x\n", 0755)})});
+  layout.write_index({{image, "bare:1"}});
+  std::string cmd = "umask 077; exec \"$@\"";
+  std::vector<std::string> argv = {"sh", "-c", cmd, "sh"};
+  for (const auto& a : crt_argv({"image", "import", layout.dir().string()})) argv.push_back(a);
+  Result r = run(argv);
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(count(dir_ + "/store/trees"), 1U);
+  for (const auto& t : stdfs::directory_iterator(dir_ + "/store/trees"))
+    for (const char* d : {"usr", "usr/local", "usr/local/bin"})
+      EXPECT_EQ(stdfs::status(t.path() / d).permissions() & stdfs::perms::all,
+                stdfs::perms::owner_all | stdfs::perms::group_read | stdfs::perms::group_exec |
+                    stdfs::perms::others_read | stdfs::perms::others_exec)
+          << d;
+}
+
 TEST_F(ImageTest, SameContentIsStoredOnce) {
   std::string root = make_rootfs("rootfs");
   ASSERT_EQ(crt({"image", "import", root, "one"}).status, 0);

@@ -173,6 +173,12 @@ int main(int argc, char** argv) {
   for (int fd = 0; fd < 3; ++fd)
     if (::fcntl(fd, F_GETFD) < 0 && errno == EBADF && ::open("/dev/null", O_RDWR | O_NOCTTY) != fd) return crt::kErrorExitCode;
   crt::ensure_system_path();
+  // What crt makes (an image's directories a layer does not list, a pod's
+  // files) is the same whoever starts it: an admin's umask 077 would make
+  // /usr of an image 0700 and an app of another user fail, where the same
+  // image under systemd (umask 022) works. Modes crt means are explicit;
+  // an archive crt writes where the user said follows the user's umask.
+  crt::fs::set_callers_umask(::umask(022));
   CLI::App app("crt: run pods of OCI-style images as sandboxed services of a small systemd, booted by "
                "systemd-nspawn.",
                "crt");
