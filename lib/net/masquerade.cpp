@@ -22,9 +22,19 @@ std::string chain_of(const std::string& network, const std::string& container_id
   return "CRT-MASQ-" + h.hex().substr(0, 16);
 }
 
+/// The FORWARD rules that let the pod's address through a host whose
+/// FORWARD policy is DROP (Docker's, ufw's): what it sends, and what comes
+/// back or was forwarded to it from a host port. Before the host's own rules.
+std::vector<std::string> forward_rules(const Result::Ip& ip, const std::string& comment) {
+  return {"FORWARD -s " + ip.ip() + " -m comment --comment " + comment + " -j ACCEPT",
+          "FORWARD -d " + ip.ip() + " -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment " + comment +
+              " -j ACCEPT"};
+}
+
 std::string family_script(const std::string& chain, const std::string& comment, const std::vector<Result::Ip>& ips,
                           bool v6) {
   std::string body;
+  std::string filter;
   for (const auto& ip : ips) {
     if (ip.v6() != v6) continue;
     if (body.empty()) body = ":" + chain + " - [0:0]\n";
@@ -32,17 +42,22 @@ std::string family_script(const std::string& chain, const std::string& comment, 
     body += "-A " + chain + " ! -d " + (v6 ? "ff00::/8" : "224.0.0.0/4") + " -m comment --comment " + comment +
             " -j MASQUERADE\n";
     body += "-A POSTROUTING -s " + ip.ip() + " -m comment --comment " + comment + " -j " + chain + "\n";
+    for (const auto& rule : forward_rules(ip, comment)) filter += "-I " + rule + "\n";
   }
-  return body.empty() ? body : "*nat\n" + body + "COMMIT\n";
+  return body.empty() ? body : "*nat\n" + body + "COMMIT\n*filter\n" + filter + "COMMIT\n";
 }
 
 std::string family_removal(const std::string& chain, const std::string& comment, const std::vector<Result::Ip>& ips,
                            bool v6) {
   std::string body;
+  std::string filter;
   for (const auto& ip : ips)
-    if (ip.v6() == v6)
+    if (ip.v6() == v6) {
       body += "-D POSTROUTING -s " + ip.ip() + " -m comment --comment " + comment + " -j " + chain + "\n";
-  return body.empty() ? body : "*nat\n" + body + "-F " + chain + "\n-X " + chain + "\nCOMMIT\n";
+      for (const auto& rule : forward_rules(ip, comment)) filter += "-D " + rule + "\n";
+    }
+  return body.empty() ? body
+                      : "*nat\n" + body + "-F " + chain + "\n-X " + chain + "\nCOMMIT\n*filter\n" + filter + "COMMIT\n";
 }
 
 /// Runs each non-empty script with its family's iptables-restore: the

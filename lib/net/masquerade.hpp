@@ -9,7 +9,9 @@ namespace crt::net {
 /// The rules that masquerade a pod's traffic leaving its network, as ptp's
 /// `ipMasq` makes them: for each address in `r`, a chain of the pod's own
 /// (its network's own addresses ACCEPT, all but multicast MASQUERADE) that
-/// POSTROUTING sends the address's packets to. Tagged as ptp tags its rules
+/// POSTROUTING sends the address's packets to; and, first in FORWARD, ACCEPT
+/// of what the address sends and of the replies and host-port forwards it
+/// gets, for hosts whose FORWARD policy is DROP. Tagged as ptp tags its rules
 /// (`name: "NETWORK" id: "CONTAINER_ID"`), so that remove_rules_of() takes
 /// them away with the pod's network.
 ///

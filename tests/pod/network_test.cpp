@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -142,6 +143,32 @@ TEST_F(NetworkTest, TwoPodsReachEachOtherOnTheDefaultNetwork) {
   Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", "wget -q -O - http://" + ip + ":80/"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "hello from one\n");
+  stop(p);
+}
+
+// A host whose FORWARD policy is DROP (Docker's, ufw's) still forwards what
+// pods of the default network send each other, through the host.
+TEST_F(NetworkTest, PodsReachEachOtherThroughAHostThatDropsWhatItForwards) {
+  // A DROP policy for the default network's addresses only: other tests'
+  // traffic is not this test's to stop.
+  const std::vector<std::string> drop = {
+      "FORWARD", "-s", "172.16.28.0/24", "-m", "comment", "--comment", "crt test: a DROP policy", "-j", "DROP"};
+  auto iptables = [&](const char* op) {
+    std::vector<std::string> argv = {"iptables", op};
+    argv.insert(argv.end(), drop.begin(), drop.end());
+    return run(argv);
+  };
+  ASSERT_EQ(iptables("-A").status, 0);
+  struct Undo {
+    std::function<void()> f;
+    ~Undo() { f(); }
+  } undo{[&] { iptables("-D"); }};
+  std::unique_ptr<Process> p;
+  std::string uuid = start_server(p, {}, "behind");
+  ASSERT_FALSE(uuid.empty());
+  Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", "wget -q -O - http://" + pod_ip(uuid) + ":80/"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "hello from behind\n");
   stop(p);
 }
 

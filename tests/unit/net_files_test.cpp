@@ -276,10 +276,17 @@ TEST(Masquerade, RulesAsPtpMakesThemTaggedForRemoval) {
   ASSERT_NE(at, std::string::npos) << m.v4;
   std::string chain = m.v4.substr(at + 1, m.v4.find(' ', at) - at - 1);
   EXPECT_EQ(chain.size(), 25u) << chain;  // iptables takes up to 28
+  // First in FORWARD, for hosts whose policy is DROP (Docker's, ufw's).
+  auto forward_rules = [&](const std::string& op) {
+    return op + " FORWARD -s 172.16.28.5 -m comment --comment " + tag + " -j ACCEPT\n" + op +
+           " FORWARD -d 172.16.28.5 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment " + tag +
+           " -j ACCEPT\n";
+  };
+  std::string forward = "*filter\n" + forward_rules("-I") + "COMMIT\n";
   EXPECT_EQ(m.v4, "*nat\n:" + chain + " - [0:0]\n" + "-A " + chain + " -d 172.16.28.5/24 -m comment --comment " + tag +
                       " -j ACCEPT\n" + "-A " + chain + " ! -d 224.0.0.0/4 -m comment --comment " + tag +
                       " -j MASQUERADE\n" + "-A POSTROUTING -s 172.16.28.5 -m comment --comment " + tag + " -j " +
-                      chain + "\nCOMMIT\n");
+                      chain + "\nCOMMIT\n" + forward);
   EXPECT_NE(m.v6.find("-A POSTROUTING -s fd00::5 "), std::string::npos) << m.v6;
   EXPECT_NE(m.v6.find(" ! -d ff00::/8 "), std::string::npos) << m.v6;
   // Another pod or network gets a chain of its own.
@@ -303,7 +310,7 @@ TEST(Masquerade, RulesAsPtpMakesThemTaggedForRemoval) {
   // then the chain, for each family with addresses.
   MasqueradeScripts u = unmasquerade_scripts("default", "crt-a", r);
   EXPECT_EQ(u.v4, "*nat\n-D POSTROUTING -s 172.16.28.5 -m comment --comment " + tag + " -j " + chain + "\n-F " + chain +
-                      "\n-X " + chain + "\nCOMMIT\n");
+                      "\n-X " + chain + "\nCOMMIT\n*filter\n" + forward_rules("-D") + "COMMIT\n");
   EXPECT_NE(u.v6.find("-D POSTROUTING -s fd00::5 "), std::string::npos) << u.v6;
   EXPECT_EQ(unmasquerade_scripts("default", "crt-a", v4).v6, "");
 }
