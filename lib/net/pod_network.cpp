@@ -70,8 +70,11 @@ Invocation invocation(const NetworkState& s, const Attachment& a, const std::str
 }
 
 /// DEL of every attachment in reverse order; the namespace goes only when
-/// all succeeded, so that a retry can still reach what is inside it.
-void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::optional<NetNs>& ns) {
+/// all succeeded, so that a retry can still reach what is inside it. With
+/// `lenient`, a DEL that fails is a warning to `messages`, and the rest
+/// goes all the same.
+void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::optional<NetNs>& ns, bool lenient = false,
+                    const MessageSink& messages = {}) {
   if (s.torn_down) return;
   std::string netns_path = ns ? ns->proc_path() : std::string();
   std::string first_error;
@@ -108,7 +111,11 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
     } catch (const Error& e) {
       // A network whose ADD failed was set up by nothing that a DEL with the
       // same configuration could reach better; it must not keep the rest.
-      if (first_error.empty() && !it->result.is_null()) first_error = e.what();
+      if (lenient && !it->result.is_null())
+        tell(messages, "warning: pod " + pod_dir.filename().string() + ": " + e.what() +
+                           "; what its plugins keep for the pod (an address lease, say) may stay");
+      else if (first_error.empty() && !it->result.is_null())
+        first_error = e.what();
     }
   }
   unmasqueraded.wait();
@@ -178,7 +185,7 @@ PodNetwork PodNetwork::create(const stdfs::path& pod_dir, const pod::PodManifest
   // A prepared pod whose last start could not tear its network down: its
   // networks get their DEL (leases, rules) before a new start's state
   // takes the place of the old one's, and its namespace's name.
-  teardown_pod_network(pod_dir);
+  teardown_pod_network(pod_dir, {false, ctx.messages});
   PodNetwork net(pod_dir, ctx);
   pod::NetSpec spec = pod::parse_net_spec(m.net);
   if (!spec.cni()) {
@@ -275,11 +282,15 @@ void PodNetwork::teardown() {
   trace("tore down the pod's network");
 }
 
-void teardown_pod_network(const stdfs::path& pod_dir) {
+void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opts) {
   std::optional<NetworkState> s = read_state(pod_dir);
   if (!s || s->torn_down) return;
   with_context("tearing down the network of pod " + quote(pod_dir.filename().string()), [&] {
-    teardown_state(pod_dir, *s, open_netns(s->netns));
+    std::optional<NetNs> ns = open_netns(s->netns);
+    // Without its namespace (a reboot took it) nothing of the pod is left
+    // for a DEL tried again to reach: one that fails would keep the pod for
+    // ever (a plugin uninstalled, a DHCP daemon gone).
+    teardown_state(pod_dir, *s, ns, opts.force || !ns, opts.messages);
   });
 }
 

@@ -78,12 +78,22 @@ class PodNetwork {
   bool done_ = false;
 };
 
+/// How teardown_pod_network() takes a DEL that fails.
+struct TeardownOptions {
+  /// Go on all the same (crt rm --force): the failure is a warning.
+  bool force = false;
+  MessageSink messages;  ///< the warnings
+};
+
 /// Tears down the network of the pod whose directory is `pod_dir` from what
 /// is saved there alone: CNI DEL of each network in reverse order (given the
 /// namespace while it exists), then the namespace's bind mount under
 /// /run/netns goes. Idempotent, and nothing to do for a pod without a network
 /// of its own. For `crt rm` and `crt gc` of pods whose crt was killed, or that
-/// a reboot left behind. The pod must not be running (hold its lock).
-void teardown_pod_network(const std::filesystem::path& pod_dir);
+/// a reboot left behind. The pod must not be running (hold its lock). A DEL
+/// that fails is an error, and the namespace stays for a later try; where
+/// the namespace is gone already, or with `opts.force`, it is a warning and
+/// the teardown goes on.
+void teardown_pod_network(const std::filesystem::path& pod_dir, const TeardownOptions& opts = {});
 
 }  // namespace crt::net

@@ -30,9 +30,9 @@ std::optional<std::pair<cgroup::PodCgroup, std::string>> own_cgroup_of(const cgr
 }
 
 /// Everything a pod that no longer runs may have left outside its directory.
-void clean_leftovers(const stdfs::path& pod_path, const std::string& uuid) {
+void clean_leftovers(const stdfs::path& pod_path, const std::string& uuid, const RemoveOptions& opts) {
   // CNI DEL of each network, then its namespace: from what the pod saved.
-  net::teardown_pod_network(pod_path);
+  net::teardown_pod_network(pod_path, {opts.force, opts.messages});
   // A pod's mounts live in its own mount namespace and vanish with it; some
   // may still be here after a crash of an older crt or a user's own mounts.
   for (const auto& m : mount::mounts_below(pod_path))
@@ -81,11 +81,11 @@ bool mark(const stdfs::path& state_dir, const PodEntry& e, PodState to) {
 
 }  // namespace
 
-void remove_pod(const stdfs::path& state_dir, const PodEntry& pod) {
-  if (!try_remove_pod(state_dir, pod)) throw Error("removing pod " + pod.uuid + ": it is in use");
+void remove_pod(const stdfs::path& state_dir, const PodEntry& pod, const RemoveOptions& opts) {
+  if (!try_remove_pod(state_dir, pod, opts)) throw Error("removing pod " + pod.uuid + ": it is in use");
 }
 
-bool try_remove_pod(const stdfs::path& state_dir, const PodEntry& pod) {
+bool try_remove_pod(const stdfs::path& state_dir, const PodEntry& pod, const RemoveOptions& opts) {
   return with_context("removing pod " + pod.uuid, [&] {
     PodStatus st = pod.status();
     if (st == PodStatus::kRunning) throw Error("it is running; stop it first ('crt stop')");
@@ -96,13 +96,14 @@ bool try_remove_pod(const stdfs::path& state_dir, const PodEntry& pod) {
     // tries again later.
     if (pod.dir_state != PodState::kGarbage && pod.dir_state != PodState::kExitedGarbage)
       dir->move_to(pod.dir_state == PodState::kRun ? PodState::kExitedGarbage : PodState::kGarbage);
-    clean_leftovers(dir->path(), pod.uuid);
+    clean_leftovers(dir->path(), pod.uuid, opts);
     dir->remove();
     return true;
   });
 }
 
-std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir, std::vector<std::string>& failed) {
+std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir, std::vector<std::string>& failed,
+                                                    const MessageSink& messages) {
   std::vector<std::string> done;
   for (const auto& e : list_pods(state_dir)) {
     if (e.locked) continue;
@@ -115,7 +116,7 @@ std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir
     std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
     if (!dir) continue;
     try {
-      net::teardown_pod_network(dir->path());
+      net::teardown_pod_network(dir->path(), {false, messages});
       done.push_back(e.uuid);
     } catch (const Error& err) {
       failed.push_back(err.what());
@@ -145,13 +146,13 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
     if (!due) continue;
     try {
       // One another crt holds (another gc's, say) is theirs to remove.
-      if (try_remove_pod(state_dir, e)) r.removed.push_back(e.uuid);
+      if (try_remove_pod(state_dir, e, {false, opts.messages})) r.removed.push_back(e.uuid);
     } catch (const Error& err) {
       r.failed.push_back(err.what());
     }
   }
   r.cgroups_removed = remove_dead_pod_cgroups(state_dir);
-  r.networks_torn_down = teardown_dead_pod_networks(state_dir, r.failed);
+  r.networks_torn_down = teardown_dead_pod_networks(state_dir, r.failed, opts.messages);
   return r;
 }
 

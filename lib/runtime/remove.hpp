@@ -5,22 +5,31 @@
 #include <string>
 #include <vector>
 
+#include "common/message.hpp"
 #include "runtime/pods.hpp"
 
 namespace crt::runtime {
 
+struct RemoveOptions {
+  /// Remove the pod also when a network's plugin fails to tear its part
+  /// down (crt rm --force): a warning says what may stay.
+  bool force = false;
+  MessageSink messages;  ///< warnings
+};
+
 /// Removes a pod that is not running, with whatever it left on the host:
-/// mounts (deepest first, lazily), processes and cgroups, the journal link
-/// nspawn made. Throws if it is running or being prepared.
-void remove_pod(const std::filesystem::path& state_dir, const PodEntry& pod);
+/// its networks, mounts (deepest first, lazily), processes and cgroups, the
+/// journal link nspawn made. Throws if it is running or being prepared.
+void remove_pod(const std::filesystem::path& state_dir, const PodEntry& pod, const RemoveOptions& opts = {});
 /// remove_pod(), but false where another process holds the pod (or has
 /// moved or removed it) instead of an error.
-bool try_remove_pod(const std::filesystem::path& state_dir, const PodEntry& pod);
+bool try_remove_pod(const std::filesystem::path& state_dir, const PodEntry& pod, const RemoveOptions& opts = {});
 
 struct GcOptions {
   std::chrono::milliseconds grace_period = std::chrono::minutes(30);    ///< exited pods stay this long
   std::chrono::milliseconds expire_prepared = std::chrono::hours(24);  ///< prepared pods stay this long
   bool mark_only = false;
+  MessageSink messages;  ///< warnings
 };
 
 /// What gc did; what it could not remove stays marked for the next run.
@@ -37,7 +46,7 @@ struct GcReport {
 /// namespaces are freed now, not after gc's grace period. Returns their
 /// UUIDs; what failed goes to `failed`.
 std::vector<std::string> teardown_dead_pod_networks(const std::filesystem::path& state_dir,
-                                                    std::vector<std::string>& failed);
+                                                    std::vector<std::string>& failed, const MessageSink& messages = {});
 
 /// crt gc: marks exited pods as garbage, expires prepared and aborted ones,
 /// removes garbage older than the grace period, and removes the cgroups and

@@ -379,15 +379,16 @@ class BrokenNetworkTest : public NetworkTest {
                   R"({"cniVersion":"1.0.0","name":"broken","type":"ptp","ipam":{"type":"host-local","dataDir":")" +
                       ipam_dir() + R"("}})");
   }
-  /// Network "trap": its plugin sets up nothing, refuses its first DEL, and
-  /// logs each command to net.d/trap.log.
+  /// Network "trap": its plugin sets up nothing, refuses its first DEL (every
+  /// DEL while net.d/trap.always exists), and logs each command to
+  /// net.d/trap.log.
   void write_trap_network() const {
     stdfs::create_directories(config_dir() + "/net.d");
     std::string plugin = config_dir() + "/net.d/trap";
     std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\necho \"$CNI_COMMAND\" >> \"$0.log\"\n"
                              "case \"$CNI_COMMAND\" in\n"
                              "ADD) echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}' ;;\n"
-                             "DEL) [ -e \"$0.refused\" ] && exit 0; : > \"$0.refused\"\n"
+                             "DEL) [ -e \"$0.refused\" ] && [ ! -e \"$0.always\" ] && exit 0; : > \"$0.refused\"\n"
                              "     echo '{\"code\":11,\"msg\":\"not now\"}'; exit 1 ;;\n"
                              "VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}' ;;\nesac\n";
     stdfs::permissions(plugin, stdfs::perms::owner_all);
@@ -448,6 +449,38 @@ TEST_F(BrokenNetworkTest, APreparedPodStartedAgainFirstTearsDownWhatItsLastStart
   EXPECT_EQ(trap_log(), "ADD\nDEL\nDEL\nADD\nDEL\n");
   EXPECT_FALSE(stdfs::exists("/run/netns/crt-" + uuid));
   EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
+// A plugin whose DEL always fails keeps a pod from going while its network
+// namespace is there (a later try may reach what is inside), unless crt rm
+// is forced; once the namespace is gone (a reboot), nothing is left for a
+// try to reach: the failure is a warning.
+TEST_F(BrokenNetworkTest, APodWhoseNetworkWontGoIsRemovedWhenForcedOrItsNamespaceIsGone) {
+  write_trap_network();
+  write_broken_network();
+  std::ofstream(config_dir() + "/net.d/trap.always").flush();
+  for (bool forced : {true, false}) {
+    Result r = crt(with_config({"run", "--net=trap,broken", "busybox", "--", "/bin/true"}));
+    EXPECT_EQ(r.status, 254);
+    std::vector<std::string> left = pods("run");
+    ASSERT_EQ(left.size(), 1u) << r.err;
+    std::string uuid = left[0];
+    r = crt(with_config({"rm", uuid}));
+    EXPECT_EQ(r.status, 254);
+    EXPECT_THAT(r.err, HasSubstr("not now"));
+    EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
+    if (forced) {
+      r = crt(with_config({"rm", "--force", uuid}));
+    } else {
+      ASSERT_EQ(run({"ip", "netns", "delete", "crt-" + uuid}).status, 0);
+      r = crt(with_config({"rm", uuid}));
+    }
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(
+        r.err, HasSubstr("crt: warning: pod " + uuid + ": tearing down network 'trap': plugin 'trap' failed: not now"));
+    EXPECT_TRUE(pods("run").empty());
+    EXPECT_FALSE(stdfs::exists("/run/netns/crt-" + uuid));
+  }
 }
 
 // cron's PATH has no /usr/sbin: crt still finds iptables-restore (and

@@ -59,15 +59,20 @@ void add_rm(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   struct Args {
     std::vector<std::string> pods;
     std::string uuid_file;
+    bool force = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("rm", "Remove pods that are not running, and all they left behind");
   cmd->add_option("POD", a->pods, "Pods: UUIDs, unique prefixes or names");
   cmd->add_option("--uuid-file", a->uuid_file, "Read the pod's UUID from this file");
+  cmd->add_flag("-f,--force", a->force,
+                "Remove the pod also when a network's plugin fails to tear its part down (a warning says what may "
+                "stay: an address lease, say)");
   cmd->callback([a, &g, &exit_status] {
     require_root("crt rm");
-    for_each_pod(g, a->pods, a->uuid_file, exit_status,
-                 [&](const runtime::PodEntry& e) { runtime::remove_pod(g.dir, e); });
+    for_each_pod(g, a->pods, a->uuid_file, exit_status, [&](const runtime::PodEntry& e) {
+      runtime::remove_pod(g.dir, e, {a->force, print_message});
+    });
   });
 }
 
@@ -85,7 +90,7 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   cmd->add_flag("--mark-only", a->mark_only, "Only mark exited and expired pods as garbage");
   cmd->callback([a, &g, &exit_status] {
     require_root("crt gc");
-    runtime::GcOptions opts{parse_duration(a->grace), parse_duration(a->expire_prepared), a->mark_only};
+    runtime::GcOptions opts{parse_duration(a->grace), parse_duration(a->expire_prepared), a->mark_only, print_message};
     runtime::GcReport r = runtime::gc(g.dir, opts);
     for (const auto& u : r.marked) std::printf("marked %s\n", u.c_str());
     for (const auto& u : r.removed) std::printf("removed %s\n", u.c_str());
