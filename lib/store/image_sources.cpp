@@ -123,11 +123,23 @@ std::string ref_name_of(const oci::Descriptor& d) {
   return it == d.annotations.end() ? "" : it->second;
 }
 
-/// The store name an OCI layout's ref name stands for.
-std::optional<Reference> name_from_ref(const std::string& ref, const std::string& layout_name) {
-  if (ref.empty()) return std::nullopt;
+/// containerd's annotation of an image's full name, which `docker save`
+/// (Docker 25 and later) writes beside a ref name of the tag alone.
+constexpr std::string_view kContainerdNameAnnotation = "io.containerd.image.name";
+
+std::string containerd_name_of(const oci::Descriptor& d) {
+  auto it = d.annotations.find(std::string(kContainerdNameAnnotation));
+  return it == d.annotations.end() ? "" : it->second;
+}
+
+/// The store name of an OCI layout's image: its ref name, or containerd's
+/// full name where the ref name is a tag alone.
+std::optional<Reference> name_from_ref(const oci::Descriptor& d, const std::string& layout_name) {
+  std::string ref = ref_name_of(d);
   bool full = ref.find('/') != std::string::npos || ref.find(':') != std::string::npos;
   if (full) return parse_reference(ref);
+  if (std::string name = containerd_name_of(d); !name.empty()) return parse_reference(name);
+  if (ref.empty()) return std::nullopt;
   if (layout_name.empty())
     throw Error("its image is named by the tag " + quote(ref) +
                 " alone: give the image's name (crt image import PATH NAME)");
@@ -155,7 +167,9 @@ std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::str
       std::vector<const oci::Descriptor*> matching;
       for (const auto* d : chosen) {
         std::string ref = ref_name_of(*d);
-        if (ref == name->tag || ref == name->str()) matching.push_back(d);
+        std::string full = containerd_name_of(*d);
+        if (ref == name->tag || ref == name->str() || (!full.empty() && parse_reference(full).str() == name->str()))
+          matching.push_back(d);
       }
       if (matching.empty()) throw Error("it holds several images and none is named " + quote(name->str()) + " or " + quote(name->tag));
       chosen = matching;
@@ -175,7 +189,7 @@ std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::str
       ImageInput in = image_from_manifest(files, *d, platform);
       if (name) {
         in.names = {*name};
-      } else if (auto n = name_from_ref(ref_name_of(*d), layout_name)) {
+      } else if (auto n = name_from_ref(*d, layout_name)) {
         in.names = {*n};
       }
       out.push_back(std::move(in));

@@ -41,6 +41,13 @@ class ImageTest : public PodTest {
   }
 };
 
+/// Options of a run whose standard input is `input`.
+RunOptions fed(std::string input) {
+  RunOptions o;
+  o.input = std::move(input);
+  return o;
+}
+
 TEST_F(ImageTest, ImportListRunRemove) {
   std::string root = make_rootfs("rootfs");
   {
@@ -128,6 +135,24 @@ TEST_F(ImageTest, ALayoutsImageNamedByATagAloneIsNamedAfterTheLayout) {
   EXPECT_THAT(r.err, HasSubstr("its image is named by the tag 'v1' alone, and 'odd name' is no name for it"));
   EXPECT_THAT(r.err, HasSubstr("give the image's name (crt image import PATH NAME)"));
   EXPECT_EQ(crt({"image", "import", "-q", odd.dir().string(), "odd:v1"}).status, 0);
+}
+
+// docker save (Docker 25 and later) writes an OCI layout whose ref name is
+// the tag alone, the full name in containerd's annotation: the image gets
+// that name, also from standard input.
+TEST_F(ImageTest, DockerSavesOciLayoutGivesTheImageItsFullName) {
+  OciLayout layout(dir_ + "/saved");
+  nlohmann::json d = layout.add_image({make_layer({file("x", "x")})});
+  d["annotations"]["io.containerd.image.name"] = "docker.io/library/hello:latest";
+  layout.write_index({{d, "latest"}});
+  Result r = crt({"image", "import", "-q", layout.dir().string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(crt::json_text::parse(crt({"image", "inspect", "docker.io/hello"}).out)[0]["id"], r.out.substr(0, 71));
+  EXPECT_EQ(crt({"image", "rm", "docker.io/library/hello:latest"}).status, 0);
+  ASSERT_EQ(run({"tar", "-C", layout.dir().string(), "-cf", dir_ + "/saved.tar", "."}).status, 0);
+  r = crt({"image", "import", "-q", "-"}, fed(read_file(dir_ + "/saved.tar")));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(crt({"image", "list"}).out, HasSubstr("docker.io/library/hello"));
 }
 
 // The built-in busybox is there for inspect and export as for a pod, in a
@@ -261,11 +286,6 @@ TEST_F(ImageTest, AWaitForTheStoreSaysSoAndEndsAtASignal) {
 // a rootfs tarball too; a Ctrl-C while it is still coming leaves nothing;
 // a terminal or nothing at all is refused.
 TEST_F(ImageTest, AnArchiveImportsFromStandardInput) {
-  auto fed = [](std::string input) {
-    RunOptions o;
-    o.input = std::move(input);
-    return o;
-  };
   ASSERT_EQ(crt({"image", "export", "busybox", dir_ + "/bb.tar"}).status, 0);
   Result from_file = crt({"image", "import", dir_ + "/bb.tar", "filed:1"});
   ASSERT_EQ(from_file.status, 0) << from_file.err;

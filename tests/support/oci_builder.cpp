@@ -205,7 +205,7 @@ json OciLayout::add_index(const std::vector<json>& manifests) {
 void OciLayout::write_index(const std::vector<std::pair<json, std::string>>& descriptors) {
   json list = json::array();
   for (auto [d, ref] : descriptors) {
-    if (!ref.empty()) d["annotations"] = {{"org.opencontainers.image.ref.name", ref}};
+    if (!ref.empty()) d["annotations"]["org.opencontainers.image.ref.name"] = ref;
     list.push_back(d);
   }
   json index = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}, {"manifests", list}};
