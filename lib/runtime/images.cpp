@@ -128,7 +128,7 @@ std::string key_of(const registry::RemoteReference& r) {
 /// The image the store has under `ref`, or under one of the names a short
 /// name stands for.
 std::optional<store::Image> find_local(const store::Store& store, const std::string& ref, const ResolveOptions& opts) {
-  if (auto im = store.find(store_key(ref))) return im;
+  if (auto im = find_stored(store, ref)) return im;
   if (ref.rfind("sha256:", 0) == 0 || registry::parse_remote_reference(ref) || opts.default_registries.empty())
     return std::nullopt;
   for (const auto& c : registry::qualify_short_name(ref, opts.default_registries))
@@ -148,8 +148,14 @@ std::string store_key(const std::string& ref) {
   return r ? key_of(*r) : ref;
 }
 
+std::optional<store::Image> find_stored(const store::Store& store, const std::string& ref) {
+  if (auto im = store.find(ref)) return im;
+  std::string key = store_key(ref);
+  return key == ref ? std::nullopt : store.find(key);
+}
+
 std::optional<store::Image> find_image(store::Store& store, const std::string& ref, const stdfs::path& data_dir) {
-  if (auto im = store.find(store_key(ref))) return im;
+  if (auto im = find_stored(store, ref)) return im;
   if (is_builtin_name(ref)) return import_builtin(store, store::parse_reference(ref).name, data_dir);
   return std::nullopt;
 }

@@ -34,6 +34,11 @@ store::Image resolve_image(store::Store& store, const std::string& ref, const st
 /// digest); any other reference as it is.
 std::string store_key(const std::string& ref);
 
+/// The image the store has under `ref` as written (an import names images
+/// as their archive does: "docker.io/x:1"), else under store_key(ref) (as a
+/// pull names them).
+std::optional<store::Image> find_stored(const store::Store& store, const std::string& ref);
+
 /// The image the store has under `ref`, or the built-in image `ref` names
 /// (imported now, as a pod's first use would); nullopt when neither.
 std::optional<store::Image> find_image(store::Store& store, const std::string& ref,

@@ -127,9 +127,15 @@ std::string ref_name_of(const oci::Descriptor& d) {
 /// (Docker 25 and later) writes beside a ref name of the tag alone.
 constexpr std::string_view kContainerdNameAnnotation = "io.containerd.image.name";
 
-std::string containerd_name_of(const oci::Descriptor& d) {
+/// That name, when it is one the store can give (not a digest's alone).
+std::optional<Reference> containerd_name_of(const oci::Descriptor& d) {
   auto it = d.annotations.find(std::string(kContainerdNameAnnotation));
-  return it == d.annotations.end() ? "" : it->second;
+  if (it == d.annotations.end() || it->second.find('@') != std::string::npos) return std::nullopt;
+  try {
+    return parse_reference(it->second);
+  } catch (const Error&) {
+    return std::nullopt;  // another tool's idea of a name: the ref name decides
+  }
 }
 
 /// The store name of an OCI layout's image: its ref name, or containerd's
@@ -138,7 +144,7 @@ std::optional<Reference> name_from_ref(const oci::Descriptor& d, const std::stri
   std::string ref = ref_name_of(d);
   bool full = ref.find('/') != std::string::npos || ref.find(':') != std::string::npos;
   if (full) return parse_reference(ref);
-  if (std::string name = containerd_name_of(d); !name.empty()) return parse_reference(name);
+  if (auto name = containerd_name_of(d)) return name;
   if (ref.empty()) return std::nullopt;
   if (layout_name.empty())
     throw Error("its image is named by the tag " + quote(ref) +
@@ -167,9 +173,8 @@ std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::str
       std::vector<const oci::Descriptor*> matching;
       for (const auto* d : chosen) {
         std::string ref = ref_name_of(*d);
-        std::string full = containerd_name_of(*d);
-        if (ref == name->tag || ref == name->str() || (!full.empty() && parse_reference(full).str() == name->str()))
-          matching.push_back(d);
+        auto full = containerd_name_of(*d);
+        if (ref == name->tag || ref == name->str() || (full && full->str() == name->str())) matching.push_back(d);
       }
       if (matching.empty()) throw Error("it holds several images and none is named " + quote(name->str()) + " or " + quote(name->tag));
       chosen = matching;

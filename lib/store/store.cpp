@@ -213,7 +213,8 @@ bool Store::removes_only_a_name(std::string_view ref) const {
   return only_a_name(images, lookup(images, ref));
 }
 
-Image Store::remove(std::string_view ref, const PinnedLayers& pinned) {
+Image Store::remove(std::string_view ref, const PinnedLayers& pinned,
+                    const std::function<void(const Image&)>& before_whole) {
   FileLock lock = lock_exclusive();
   Image removed;
   bool whole = false;
@@ -227,6 +228,7 @@ Image Store::remove(std::string_view ref, const PinnedLayers& pinned) {
       removed.names = {parse_reference(ref).str()};
       return;
     }
+    if (before_whole) before_whole(removed);
     images.erase(images.begin() + m.index);
     whole = true;
   });

@@ -108,8 +108,12 @@ class Store {
 
   /// Removes the image `ref` names (only that name when it has others), and
   /// every layer tree and blob nothing else uses; layers in `pinned` (used by
-  /// pods) stay until a later gc. Returns what was removed.
-  Image remove(std::string_view ref, const PinnedLayers& pinned = {});
+  /// pods) stay until a later gc. Before the whole image goes,
+  /// `before_whole` may refuse it by throwing; it runs under the store's
+  /// lock, so no other removal takes the image's other names meanwhile.
+  /// Returns what was removed.
+  Image remove(std::string_view ref, const PinnedLayers& pinned = {},
+               const std::function<void(const Image&)>& before_whole = {});
 
   /// Removes every layer tree and blob no image and no layer in `pinned`
   /// uses, and the work that interrupted imports and pulls left in tmp/.

@@ -61,6 +61,12 @@ TEST_F(Images, DockerHubNamesFindWhatAPullStored) {
     ASSERT_TRUE(found) << ref;
     EXPECT_EQ(found->id, im.id);
   }
+  // An import names an image as its archive does: found as written.
+  write_text(s_ / "other" / "y", "y");
+  store::Image imported =
+      store_.import_rootfs(s_ / "other", store::parse_reference("docker.io/nginx:1"), {{}, "t", {}, {}});
+  EXPECT_EQ(resolve_image(store_, "docker.io/nginx:1", data_, never).id, imported.id);
+  EXPECT_EQ(find_image(store_, "docker.io/nginx:1", data_)->id, imported.id);
   EXPECT_EQ(store_key("docker.io/alpine"), "docker.io/library/alpine:latest");
   std::string digest = "sha256:" + std::string(64, 'a');
   EXPECT_EQ(store_key("reg.example:5000/app:1@" + digest), "reg.example:5000/app@" + digest) << "a repo digest";

@@ -50,16 +50,20 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
     store::Store s(g.dir);
     s.set_lock_wait(store_lock_wait(false));
     for (const auto& r : a->refs) {
-      std::string key = runtime::store_key(r);  // docker.io/x as a pull stored it
-      // A name of several only goes: the image stays for the pods using it.
+      // As written (an import's "docker.io/x:1"), else as a pull names it.
+      std::string key = s.find(r) ? r : runtime::store_key(r);
       bool other_names = s.removes_only_a_name(key);
-      // A pod being prepared holds the store's lock shared until its overlays
-      // are mounted, and then pins its images by its manifest.
-      if (auto im = s.find(key); im && !other_names && !a->force) {
-        auto users = runtime::pods_using_image(g.dir, im->id);
+      // A name of several only goes: the image stays for the pods using it.
+      // The whole image is refused while pods use it, checked under the
+      // store's lock. (A pod being prepared holds that lock shared until its
+      // overlays are mounted, and then pins its images by its manifest.)
+      auto unless_used = [&](const store::Image& whole) {
+        if (a->force) return;
+        auto users = runtime::pods_using_image(g.dir, whole.id);
         if (!users.empty()) throw Error(used_by(r, users));
-      }
-      store::Image im = s.remove(key, [&] { return runtime::layers_in_use(g.dir); });
+      };
+      store::Image im = s.remove(
+          key, [&] { return runtime::layers_in_use(g.dir); }, unless_used);
       // Every name that went: by its id, an image goes with all of them.
       std::string names;
       for (const auto& n : im.names) names += (names.empty() ? "" : ", ") + n;
