@@ -65,7 +65,7 @@ PodFiles find_pod_files(const stdfs::path& root) {
   return out;
 }
 
-Generated generate(const std::vector<stdfs::path>& pod_files, const std::string& crt_binary) {
+Generated generate(const std::vector<stdfs::path>& pod_files, const std::string& crt_binary, bool found) {
   Generated g;
   std::map<std::string, stdfs::path> units;  // unit name -> the file that makes it
   for (const auto& path : pod_files) {
@@ -74,7 +74,7 @@ Generated generate(const std::vector<stdfs::path>& pod_files, const std::string&
         g.masked.push_back(path.string());
         continue;
       }
-      if (std::string why = not_a_pod_file(path); !why.empty()) throw Error(path.string() + ": " + why);
+      if (std::string why = found ? not_a_pod_file(path) : ""; !why.empty()) throw Error(path.string() + ": " + why);
       PodUnit pu = pod_unit(read(path.string()), crt_binary);
       if (auto [it, fresh] = units.emplace(pu.name, path); !fresh)
         throw Error(path.string() + ": pod file " + quote(it->second.string()) + " already makes " + quote(pu.name) +
@@ -92,7 +92,7 @@ Generated generate(const std::vector<stdfs::path>& pod_files, const std::string&
 
 Generated generate_under(const stdfs::path& root, const std::string& crt_binary) {
   PodFiles found = find_pod_files(root);
-  Generated g = generate(found.paths, crt_binary);
+  Generated g = generate(found.paths, crt_binary, true);
   g.errors.insert(g.errors.begin(), found.errors.begin(), found.errors.end());
   return g;
 }

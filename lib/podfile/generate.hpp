@@ -47,8 +47,10 @@ bool is_mask(const std::filesystem::path& p);
 /// (it is in `masked`). A file that is invalid,
 /// or whose unit name an earlier file in `pod_files` already took, is
 /// skipped with an error (naming that file); the others are generated all
-/// the same.
-Generated generate(const std::vector<std::filesystem::path>& pod_files, const std::string& crt_binary);
+/// the same. Files `found` in a directory must be regular files (a FIFO
+/// would block the boot); one named by the user may be a pipe.
+Generated generate(const std::vector<std::filesystem::path>& pod_files, const std::string& crt_binary,
+                   bool found = false);
 
 /// generate() of find_pod_files(root), the directories' errors first: what
 /// crt-generator makes at boot.
