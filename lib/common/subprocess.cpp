@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <mutex>
@@ -47,19 +48,56 @@ struct SpawnAttr {
   SpawnAttr& operator=(const SpawnAttr&) = delete;
 };
 
+/// Whether crt holds a SIGINT, SIGTERM or SIGHUP pending (blocked until
+/// what it does now is done): the user wants crt to end.
+bool stop_pending() {
+  sigset_t pending;
+  sigpending(&pending);
+  return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) || sigismember(&pending, SIGHUP);
+}
+
+/// The program, in a group of its own, does not get the terminal's ^C: once
+/// crt has one pending, a program that has not ended after a grace period
+/// (a plugin waiting for a DHCP daemon, iptables for the xtables lock) gets
+/// SIGTERM, and SIGKILL after another.
+class StopWatch {
+ public:
+  explicit StopWatch(pid_t pid) : pid_(pid) {}
+  void check() {
+    if (!stopping_) {
+      stopping_ = stop_pending();
+      since_ = std::chrono::steady_clock::now();
+      return;
+    }
+    auto waited = std::chrono::steady_clock::now() - since_;
+    if (waited >= 2 * kGrace)
+      ::kill(-pid_, SIGKILL);
+    else if (waited >= kGrace && !termed_)
+      termed_ = ::kill(-pid_, SIGTERM) == 0;
+  }
+
+ private:
+  static constexpr std::chrono::seconds kGrace{3};
+  pid_t pid_;
+  bool stopping_ = false;
+  std::chrono::steady_clock::time_point since_;  ///< when crt was found stopping
+  bool termed_ = false;
+};
+
 /// Feeds `input` and collects both outputs until the program closes them.
-void pump(UniqueFd& in, UniqueFd& out, UniqueFd& err, const std::string& input, ProgramResult& r) {
+void pump(UniqueFd& in, UniqueFd& out, UniqueFd& err, const std::string& input, ProgramResult& r, StopWatch& stop) {
   size_t written = 0;
   if (input.empty()) in.reset();
   else ::fcntl(in.get(), F_SETFL, O_NONBLOCK);
   while (out || err) {
+    stop.check();
     pollfd fds[3];
     nfds_t n = 0;
     int idx_in = -1, idx_out = -1, idx_err = -1;
     if (in) { idx_in = static_cast<int>(n); fds[n++] = {in.get(), POLLOUT, 0}; }
     if (out) { idx_out = static_cast<int>(n); fds[n++] = {out.get(), POLLIN, 0}; }
     if (err) { idx_err = static_cast<int>(n); fds[n++] = {err.get(), POLLIN, 0}; }
-    if (::poll(fds, n, -1) < 0) {
+    if (::poll(fds, n, 250) < 0) {
       if (errno == EINTR) continue;
       throw_errno("waiting for a program's output");
     }
@@ -119,7 +157,8 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::vecto
   ProgramResult r;
   try {
     SigpipeIgnored broken_pipe_is_an_error;
-    pump(in.write, out.read, err.read, input, r);
+    StopWatch stop(pid);
+    pump(in.write, out.read, err.read, input, r, stop);
   } catch (...) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);

@@ -17,7 +17,9 @@ struct ProgramResult {
 /// Runs `argv` (argv[0] an absolute path, or a name searched in PATH) with
 /// environment `env` ("K=V"), `input` on its stdin, and its stdout and
 /// stderr captured, in a process group of its own (the terminal's signals
-/// do not reach it); waits for it to end. Throws only when it cannot be
+/// do not reach it); waits for it to end. Once crt holds a SIGINT, SIGTERM
+/// or SIGHUP pending, a program that takes more than 3 s longer gets
+/// SIGTERM (then SIGKILL 3 s later). Throws only when it cannot be
 /// started; a failing program is reported through the result.
 ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                           const std::string& input = {});

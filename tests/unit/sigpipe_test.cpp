@@ -2,6 +2,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <memory>
 #include <string>
 
@@ -42,6 +44,27 @@ TEST(RunProgram, RunsInAProcessGroupOfItsOwn) {
   std::string pid = r.out.substr(0, r.out.find('\n'));
   EXPECT_EQ(r.out, pid + "\n" + pid + "\n") << "its own group, which it leads";
   EXPECT_NE(pid, std::to_string(::getpgrp()));
+}
+
+// ... yet one that hangs does not keep crt, told to stop, for ever.
+TEST(RunProgram, OneThatOutlastsAStopByAGracePeriodIsTerminated) {
+  sigset_t block, was;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  ::pthread_sigmask(SIG_BLOCK, &block, &was);
+  ::raise(SIGINT);  // pending, as for crt after a ^C
+  auto start = std::chrono::steady_clock::now();
+  ProgramResult r = run_program({"/bin/sh", "-c", "sleep 30"}, {});
+  auto took = std::chrono::steady_clock::now() - start;
+  siginfo_t info;
+  timespec none{};
+  ::sigtimedwait(&block, &info, &none);
+  ::pthread_sigmask(SIG_SETMASK, &was, nullptr);
+  EXPECT_EQ(r.status, 128 + SIGTERM);
+  EXPECT_GE(took, std::chrono::seconds(3));
+  EXPECT_LT(took, std::chrono::seconds(10));
+  // With no stop pending, a program takes its time.
+  EXPECT_EQ(run_program({"/bin/sh", "-c", "sleep 3.5"}, {}).status, 0);
 }
 
 }  // namespace
