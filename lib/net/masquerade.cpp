@@ -22,39 +22,47 @@ std::string chain_of(const std::string& network, const std::string& container_id
   return "CRT-MASQ-" + h.hex().substr(0, 16);
 }
 
-/// The FORWARD rules that let the pod's address through a host whose
-/// FORWARD policy is DROP (Docker's, ufw's): what it sends, and what comes
-/// back or was forwarded to it from a host port. Before the host's own rules.
-std::vector<std::string> forward_rules(const Result::Ip& ip, const std::string& comment) {
-  return {"FORWARD -s " + ip.ip() + " -m comment --comment " + comment + " -j ACCEPT",
-          "FORWARD -d " + ip.ip() + " -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment " + comment +
-              " -j ACCEPT"};
+/// The pod's host-side interface (ptp's veth), or "" if the plugin named none.
+std::string host_interface(const Result& r) {
+  std::vector<std::string> host = r.host_interfaces();
+  return host.empty() ? "" : host.front();
 }
 
-std::string family_script(const std::string& chain, const std::string& comment, const std::vector<Result::Ip>& ips,
-                          bool v6) {
+/// The FORWARD rules that let the pod's address through a host whose
+/// FORWARD policy is DROP (Docker's, ufw's): what it sends, and what comes
+/// back or was forwarded to it from a host port. Before the host's own
+/// rules, so only through the pod's own host-side interface: the pod's
+/// address coming from anywhere else passes only what the host's rules let.
+std::vector<std::string> forward_rules(const Result::Ip& ip, const std::string& host_if, const std::string& comment) {
+  std::string in = host_if.empty() ? "" : " -i " + host_if;
+  std::string out = host_if.empty() ? "" : " -o " + host_if;
+  return {"FORWARD" + in + " -s " + ip.ip() + " -m comment --comment " + comment + " -j ACCEPT",
+          "FORWARD" + out + " -d " + ip.ip() +
+              " -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment " + comment + " -j ACCEPT"};
+}
+
+std::string family_script(const std::string& chain, const std::string& comment, const Result& r, bool v6) {
   std::string body;
   std::string filter;
-  for (const auto& ip : ips) {
+  for (const auto& ip : r.ips) {
     if (ip.v6() != v6) continue;
     if (body.empty()) body = ":" + chain + " - [0:0]\n";
     body += "-A " + chain + " -d " + ip.address + " -m comment --comment " + comment + " -j ACCEPT\n";
     body += "-A " + chain + " ! -d " + (v6 ? "ff00::/8" : "224.0.0.0/4") + " -m comment --comment " + comment +
             " -j MASQUERADE\n";
     body += "-A POSTROUTING -s " + ip.ip() + " -m comment --comment " + comment + " -j " + chain + "\n";
-    for (const auto& rule : forward_rules(ip, comment)) filter += "-I " + rule + "\n";
+    for (const auto& rule : forward_rules(ip, host_interface(r), comment)) filter += "-I " + rule + "\n";
   }
   return body.empty() ? body : "*nat\n" + body + "COMMIT\n*filter\n" + filter + "COMMIT\n";
 }
 
-std::string family_removal(const std::string& chain, const std::string& comment, const std::vector<Result::Ip>& ips,
-                           bool v6) {
+std::string family_removal(const std::string& chain, const std::string& comment, const Result& r, bool v6) {
   std::string body;
   std::string filter;
-  for (const auto& ip : ips)
+  for (const auto& ip : r.ips)
     if (ip.v6() == v6) {
       body += "-D POSTROUTING -s " + ip.ip() + " -m comment --comment " + comment + " -j " + chain + "\n";
-      for (const auto& rule : forward_rules(ip, comment)) filter += "-D " + rule + "\n";
+      for (const auto& rule : forward_rules(ip, host_interface(r), comment)) filter += "-D " + rule + "\n";
     }
   return body.empty() ? body
                       : "*nat\n" + body + "-F " + chain + "\n-X " + chain + "\nCOMMIT\n*filter\n" + filter + "COMMIT\n";
@@ -78,7 +86,7 @@ std::string restore(const MasqueradeScripts& s) {
 MasqueradeScripts masquerade_scripts(const std::string& network, const std::string& container_id, const Result& r) {
   std::string chain = chain_of(network, container_id);
   std::string comment = tag(network, container_id);
-  return {family_script(chain, comment, r.ips, false), family_script(chain, comment, r.ips, true)};
+  return {family_script(chain, comment, r, false), family_script(chain, comment, r, true)};
 }
 
 void masquerade(const std::string& network, const std::string& container_id, const Result& r) {
@@ -91,7 +99,7 @@ void masquerade(const std::string& network, const std::string& container_id, con
 MasqueradeScripts unmasquerade_scripts(const std::string& network, const std::string& container_id, const Result& r) {
   std::string chain = chain_of(network, container_id);
   std::string comment = tag(network, container_id);
-  return {family_removal(chain, comment, r.ips, false), family_removal(chain, comment, r.ips, true)};
+  return {family_removal(chain, comment, r, false), family_removal(chain, comment, r, true)};
 }
 
 bool unmasquerade(const std::string& network, const std::string& container_id, const Result& r) {

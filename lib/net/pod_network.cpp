@@ -119,19 +119,21 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
     }
   }
   unmasqueraded.wait();
+  if (first_error.empty()) {
+    try {
+      remove_rules_of(s.container_id);
+    } catch (const Error& e) {
+      first_error = e.what();
+    }
+  }
+  // After the pod's own rules: a jump to its forwarding chain that a DEL
+  // left (one that failed, when forced) keeps the shared chains in use.
   if (ports) {
     try {
       FileLock lock = lock_port_forwarding();
       remove_unused_portmap_chains();
     } catch (const Error& e) {
       if (first_error.empty()) first_error = e.what();
-    }
-  }
-  if (first_error.empty()) {
-    try {
-      remove_rules_of(s.container_id);
-    } catch (const Error& e) {
-      first_error = e.what();
     }
   }
   if (!first_error.empty()) throw Error(first_error);

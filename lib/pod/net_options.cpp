@@ -78,9 +78,9 @@ std::optional<std::string> host_ip_field(const std::string& f) {
   return ip;
 }
 
-/// Whether `ip` is an IPv6 link-local address (fe80::/10): one that means
-/// nothing without an interface, which --port has no place for.
-/// A host address of --port no forward can use: why, or nothing.
+/// Why --port cannot forward from host address `ip`, or nothing: an IPv6
+/// link-local address (fe80::/10) means nothing without an interface, which
+/// --port has no place for; IPv6's loopback is not forwarded.
 std::optional<std::string> unusable_host_ip(const std::string& ip) {
   in6_addr a{};
   if (::inet_pton(AF_INET6, ip.c_str(), &a) != 1) return std::nullopt;

@@ -128,7 +128,7 @@ std::string run_detached(const pod::RunRequest& req, const RunContext& ctx) {
     // The user gave up on a pod they never saw: it goes, like a pod whose
     // crt run was interrupted.
     try {
-      remove_pod(ctx.state_dir, find_pod(ctx.state_dir, uuid));
+      remove_pod(ctx.state_dir, find_pod(ctx.state_dir, uuid), {false, ctx.messages});
     } catch (const Error& e) {
       tell(ctx.messages, "warning: removing pod " + uuid + ": " + e.what());
     }

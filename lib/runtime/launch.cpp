@@ -601,7 +601,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     // rules come first): a new pod's would take nothing. Its network serves
     // nothing, and gc would tear it down anyway.
     std::vector<std::string> failed;
-    for (const auto& uuid : teardown_dead_pod_networks(ctx.state_dir, failed))
+    for (const auto& uuid : teardown_dead_pod_networks(ctx.state_dir, failed, ctx.messages))
       trace("tore down the network of pod " + uuid + ", which no longer runs");
     for (const auto& f : failed) tell(ctx.messages, "warning: " + f);
   }

@@ -269,18 +269,20 @@ TEST(RulesOf, TablesAsIptablesSaveListsThemReadAsIptablesSListsThem) {
 
 TEST(Masquerade, RulesAsPtpMakesThemTaggedForRemoval) {
   Result r = parse_result(crt::json_text::parse(R"({"cniVersion":"1.0.0",
-    "ips":[{"address":"172.16.28.5/24","gateway":"172.16.28.1"},{"address":"fd00::5/64"}]})"));
+    "interfaces":[{"name":"veth1a2b"},{"name":"eth0","sandbox":"/run/netns/crt-a"}],
+    "ips":[{"address":"172.16.28.5/24","gateway":"172.16.28.1","interface":1},{"address":"fd00::5/64","interface":1}]})"));
   MasqueradeScripts m = masquerade_scripts("default", "crt-a", r);
   const std::string tag = R"("name: \"default\" id: \"crt-a\"")";
   size_t at = m.v4.find(":CRT-MASQ-");
   ASSERT_NE(at, std::string::npos) << m.v4;
   std::string chain = m.v4.substr(at + 1, m.v4.find(' ', at) - at - 1);
   EXPECT_EQ(chain.size(), 25u) << chain;  // iptables takes up to 28
-  // First in FORWARD, for hosts whose policy is DROP (Docker's, ufw's).
+  // First in FORWARD, for hosts whose policy is DROP (Docker's, ufw's):
+  // only through the pod's own veth.
   auto forward_rules = [&](const std::string& op) {
-    return op + " FORWARD -s 172.16.28.5 -m comment --comment " + tag + " -j ACCEPT\n" + op +
-           " FORWARD -d 172.16.28.5 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment " + tag +
-           " -j ACCEPT\n";
+    return op + " FORWARD -i veth1a2b -s 172.16.28.5 -m comment --comment " + tag + " -j ACCEPT\n" + op +
+           " FORWARD -o veth1a2b -d 172.16.28.5 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -m comment " +
+           "--comment " + tag + " -j ACCEPT\n";
   };
   std::string forward = "*filter\n" + forward_rules("-I") + "COMMIT\n";
   EXPECT_EQ(m.v4, "*nat\n:" + chain + " - [0:0]\n" + "-A " + chain + " -d 172.16.28.5/24 -m comment --comment " + tag +
