@@ -71,16 +71,6 @@ void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t
   }
 }
 
-namespace {
-
-mode_t callers_mask = 022;
-
-}  // namespace
-
-mode_t callers_umask() { return callers_mask; }
-
-void set_callers_umask(mode_t mask) { callers_mask = mask; }
-
 void make_dirs(const stdfs::path& path, mode_t mode) {
   if (::mkdir(path.c_str(), mode) == 0) return;
   if (errno == EEXIST) {

@@ -33,13 +33,6 @@ void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t
 /// Creates `path` and missing parents with `mode`; fine if it exists.
 void make_dirs(const stdfs::path& path, mode_t mode = 0755);
 
-/// The umask crt was started with; crt itself runs with 022, so that what
-/// it makes does not depend on who starts it. A file made where the user
-/// said (an export's archive) is made with `mode` less this umask, as the
-/// user's own tools would make it.
-mode_t callers_umask();
-void set_callers_umask(mode_t mask);
-
 /// Removes a tree without ever crossing into another file system, so a
 /// leftover mount inside it is never emptied. Throws if one is found.
 void remove_tree(const stdfs::path& path);

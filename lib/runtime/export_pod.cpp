@@ -256,7 +256,7 @@ std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, c
     store::export_oci_archive(
         store, *im, req.out, req.ref_name,
         store::AddedLayer{upper, "crt export --app=" + app.name + " " + e.uuid, crt_made(upper, app, store)},
-        check_interrupted, replace);
+        check_interrupted, replace, req.mode);
     return app.name;
   });
 }

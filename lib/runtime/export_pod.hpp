@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
 
@@ -14,6 +16,7 @@ struct ExportRequest {
   std::filesystem::path out;      ///< the oci-archive to write
   bool overwrite = false;         ///< replace `out` if it exists
   std::string ref_name;           ///< org.opencontainers.image.ref.name; may be empty
+  mode_t mode = 0644;             ///< of the file `out` (the caller's umask applied)
 };
 
 /// Writes an exited app's rootfs with its changes as an oci-archive: the

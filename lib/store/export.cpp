@@ -123,10 +123,9 @@ std::string file_kind(mode_t mode) {
 /// share a file). It becomes OUT once complete.
 class ArchiveFile {
  public:
-  ArchiveFile(stdfs::path out, Replace replace) : out_(std::move(out)) {
+  ArchiveFile(stdfs::path out, Replace replace, mode_t mode) : out_(std::move(out)) {
     check_archive_target(out_, replace);
     stdfs::path dir = out_.has_parent_path() ? out_.parent_path() : stdfs::path(".");
-    const mode_t mode = 0644 & ~fs::callers_umask();
     fd_ = fs::open_unnamed(dir, O_WRONLY, mode, "creating " + quote(out_.string()));
     if (!fd_) {
       temp_ = fresh_name("creating", [&](const std::string& name) {
@@ -214,7 +213,7 @@ void check_archive_target(const stdfs::path& out, Replace replace) {
 
 void export_oci_archive(const Store& store, const Image& im, const stdfs::path& out, const std::string& ref_name,
                         const std::optional<AddedLayer>& changes, const std::function<void()>& checkpoint,
-                        Replace replace) {
+                        Replace replace, mode_t mode) {
   bool to_stdout = out == kStdout;
   with_context("exporting " + im.id + " to " + (to_stdout ? std::string("stdout") : quote(out.string())), [&] {
     std::string config = store.config_blob(im);
@@ -222,7 +221,7 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     // for a name, no permission) is said before any layer is built.
     if (to_stdout) check_archive_target(out, replace);
     std::optional<ArchiveFile> file;
-    if (!to_stdout) file.emplace(out, replace);
+    if (!to_stdout) file.emplace(out, replace, mode);
     int out_fd = to_stdout ? STDOUT_FILENO : file->fd();
     WorkDir work(store.root() / "tmp", "export");
     // Layers: the blobs the image came with, or (rootfs imports) its tree

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -40,9 +42,11 @@ void check_archive_target(const std::filesystem::path& out, Replace replace);
 /// ends the export, and leaves nothing of it behind. `out` appears only
 /// once complete; with Replace::kNo, an `out` that exists by then is an
 /// error. `out` is checked first (check_archive_target()), and again before
-/// it is replaced.
+/// it is replaced. A file `out` is made with `mode` (the caller's umask
+/// applied: crt runs with its own).
 void export_oci_archive(const Store& store, const Image& im, const std::filesystem::path& out,
                         const std::string& ref_name, const std::optional<AddedLayer>& changes = std::nullopt,
-                        const std::function<void()>& checkpoint = {}, Replace replace = Replace::kYes);
+                        const std::function<void()>& checkpoint = {}, Replace replace = Replace::kYes,
+                        mode_t mode = 0644);
 
 }  // namespace crt::store

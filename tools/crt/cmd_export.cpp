@@ -32,6 +32,7 @@ void add_export_command(CLI::App& app, const GlobalOptions& g, int& exit_status)
     if (a->out.empty()) throw Error("crt export needs the archive to write: crt export POD OUT");
     a->req.pod = pod_ref_string(a->ref);
     a->req.out = a->out;
+    a->req.mode = 0644 & ~g.callers_umask;
     std::string app_name = runtime::export_pod(g.dir, a->req, print_message);
     std::fprintf(stderr, "crt: exported app %s to %s\n", app_name.c_str(), a->out == "-" ? "stdout" : a->out.c_str());
     exit_status = 0;

@@ -40,7 +40,7 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
     // what it wrote.
     runtime::SignalBlock signals;
     store::export_oci_archive(s, *im, a->out, name, std::nullopt, runtime::check_interrupted,
-                              a->overwrite ? store::Replace::kYes : store::Replace::kNo);
+                              a->overwrite ? store::Replace::kYes : store::Replace::kNo, 0644 & ~g.callers_umask);
   });
 }
 

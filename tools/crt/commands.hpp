@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <string>
@@ -17,6 +19,9 @@ struct GlobalOptions {
   bool config_given = false;  ///< --config was given: its file must exist
   std::string local_config = "/etc/crt";
   bool debug = false;
+  /// The umask crt was started with (it runs with 022): a file crt writes
+  /// where the user said (an export's archive) follows it.
+  mode_t callers_umask = 022;
 };
 
 /// Each verb registers its subcommand; the callback it installs runs the

@@ -178,12 +178,13 @@ int main(int argc, char** argv) {
   // /usr of an image 0700 and an app of another user fail, where the same
   // image under systemd (umask 022) works. Modes crt means are explicit;
   // an archive crt writes where the user said follows the user's umask.
-  crt::fs::set_callers_umask(::umask(022));
+  const mode_t callers_umask = ::umask(022);
   CLI::App app("crt: run pods of OCI-style images as sandboxed services of a small systemd, booted by "
                "systemd-nspawn.",
                "crt");
   app.require_subcommand(1);
   crt::cli::GlobalOptions g;
+  g.callers_umask = callers_umask;
   // Paths of crt's state and configuration are taken from where crt was
   // started: the pod's parts run elsewhere (its mount namespace, its init).
   auto absolute = [](std::string path) {
