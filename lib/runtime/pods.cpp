@@ -85,10 +85,14 @@ std::map<std::string, uint64_t> live_restarts(pid_t nspawn, const pod::PodManife
   std::vector<std::string> args = {"show", "--property=NRestarts", "--value"};
   for (const auto& a : apps) args.push_back(a + ".service");
   try {
+    // One value per unit, in order; systemctl puts an empty line between
+    // units.
     std::istringstream in(pod_systemctl(*leader, args));
-    std::string line;
-    for (const auto& a : apps)
-      if (std::getline(in, line) && !line.empty()) out[a] = std::stoull(line);
+    std::vector<std::string> values;
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) values.push_back(line);
+    if (values.size() == apps.size())
+      for (size_t i = 0; i < apps.size(); ++i) out[apps[i]] = std::stoull(values[i]);
   } catch (const std::exception&) {
     // The pod is starting or stopping: no figure rather than a wrong one.
   }

@@ -215,7 +215,10 @@ TEST_F(PodFeaturesTest, StatusCountsRestartsOfARunningApp) {
   std::string file = dir_ + "/uuid";
   // Restarted once, then it runs: more restarts would soon reach systemd's
   // start limit, and the pod would end before the test stops it.
-  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--restart=always", "--", "/bin/sh", "-c",
+  // A steady app first: each app's count is its own (systemctl separates
+  // the units' values with empty lines).
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--name=steady", "--restart=always", "--",
+                      "/bin/sleep", "60", "---", "busybox", "--restart=always", "--", "/bin/sh", "-c",
                       "[ -e /again ] && exec sleep 60; touch /again; sleep 0.2"}),
             {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string uuid = wait_uuid(file);
@@ -227,6 +230,7 @@ TEST_F(PodFeaturesTest, StatusCountsRestartsOfARunningApp) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_FALSE(restarts.empty()) << "no restart was counted";
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("app-steady-restarts=0\n"));
   EXPECT_EQ(crt({"stop", uuid}).status, 0);
   p.wait();
 }
