@@ -116,7 +116,13 @@ std::optional<pid_t> app_main_pid(const cgroup::PodCgroup& cg, const std::string
     find_dirs(top, app + ".service", dirs);
     for (const auto& d : dirs) {
       std::set<pid_t> pids;
-      std::istringstream in(fs::read_file(d / "cgroup.procs"));
+      std::string procs;
+      try {
+        procs = fs::read_file(d / "cgroup.procs");
+      } catch (const Error&) {
+        continue;  // the app ended (or restarts) meanwhile: its cgroup went
+      }
+      std::istringstream in(procs);
       for (pid_t p; in >> p;) pids.insert(p);
       for (pid_t p : pids) {
         auto parent = parent_of(p);

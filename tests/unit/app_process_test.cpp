@@ -4,6 +4,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
+
+#include "test_support.hpp"
+
 namespace crt::runtime {
 namespace {
 
@@ -29,6 +33,15 @@ TEST(StatusMask, SeesThisThreadsBlockedSignal) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   EXPECT_NE(blocked & (1ULL << (SIGUSR2 - 1)), 0U);
   EXPECT_TRUE(proc_status(-1).empty());
+}
+
+// The app's cgroup goes while it is looked for (it ended, or restarts):
+// the app is not running, which is no error (crt inspect shows the others).
+TEST(AppMainPid, AnAppWhoseCgroupWentIsNotRunning) {
+  test::Scratch s;
+  std::filesystem::create_directories(s / "pod" / "system.slice" / "web.service");  // no cgroup.procs: gone
+  cgroup::Layout layout{{cgroup::Hierarchy{s.path(), {}, true}}};
+  EXPECT_EQ(app_main_pid(cgroup::PodCgroup(layout, "pod"), "web"), std::nullopt);
 }
 
 }  // namespace
