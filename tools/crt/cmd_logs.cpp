@@ -127,7 +127,16 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
     }
     if (lost_oldest)
       print_message("the pod's journal no longer has the oldest output of its apps: it keeps their latest 64 MB");
-    while (a->follow && runtime::pod_info(runtime::find_pod(g.dir, e.uuid)).entry.status() == runtime::PodStatus::kRunning) {
+    // Looked at in its directory alone (pod_info() would ask the pod's
+    // systemd each time); a pod removed meanwhile (crt rm) has ended.
+    auto running = [&] {
+      try {
+        return runtime::find_pod(g.dir, e.uuid).status() == runtime::PodStatus::kRunning;
+      } catch (const Error&) {
+        return false;
+      }
+    };
+    while (a->follow && running()) {
       journal.wait(200000);
       journal.process();
       print();

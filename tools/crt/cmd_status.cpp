@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -76,14 +77,16 @@ void print_status(const runtime::PodInfo& info) {
     std::printf("app-%s-restarts=%llu\n", app.c_str(), static_cast<unsigned long long>(n));
 }
 
-/// Waits until `done(info)` or the timeout; returns the last info.
+/// Waits until `done(entry)` or the timeout; returns the pod's info then.
+/// Each look is at the pod's directory alone (pod_info() would ask the
+/// pod's systemd, 50 times a second).
 template <typename Pred>
 runtime::PodInfo wait_for(const GlobalOptions& g, const std::string& uuid, std::optional<std::chrono::milliseconds> timeout,
                           Pred done, const char* what) {
   auto until = timeout ? std::chrono::steady_clock::now() + *timeout : std::chrono::steady_clock::time_point::max();
   for (;;) {
-    runtime::PodInfo info = runtime::pod_info(runtime::find_pod(g.dir, uuid));
-    if (done(info)) return info;
+    runtime::PodEntry e = runtime::find_pod(g.dir, uuid);
+    if (done(e)) return runtime::pod_info(e);
     if (std::chrono::steady_clock::now() >= until) throw Error("pod " + uuid + " is not " + what + " yet");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -135,19 +138,25 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
     }
     runtime::PodInfo info = runtime::pod_info(e);
     if (cmd->count("--wait-ready") > 0) {
-      info = wait_for(g, e.uuid, optional_duration(a->wait_ready), [&](const runtime::PodInfo& i) {
-        PodStatus st = i.entry.status();
-        if (st != PodStatus::kRunning && st != PodStatus::kPreparing && st != PodStatus::kPrepared)
-          throw Error("pod " + e.uuid + " is " + runtime::status_name(st) + ": it will not become ready");
-        return i.ready;
-      }, "ready");
+      info = wait_for(
+          g, e.uuid, optional_duration(a->wait_ready),
+          [&](const runtime::PodEntry& now) {
+            PodStatus st = now.status();
+            if (st != PodStatus::kRunning && st != PodStatus::kPreparing && st != PodStatus::kPrepared)
+              throw Error("pod " + e.uuid + " is " + runtime::status_name(st) + ": it will not become ready");
+            return st == PodStatus::kRunning && std::filesystem::exists(now.path / "ready");
+          },
+          "ready");
     }
     if (cmd->count("--wait") > 0) {
-      info = wait_for(g, e.uuid, optional_duration(a->wait), [](const runtime::PodInfo& i) {
-        PodStatus st = i.entry.status();
-        return st == PodStatus::kExited || st == PodStatus::kExitedGarbage || st == PodStatus::kGarbage ||
-               st == PodStatus::kAbortedPrepare;
-      }, "exited");
+      info = wait_for(
+          g, e.uuid, optional_duration(a->wait),
+          [](const runtime::PodEntry& now) {
+            PodStatus st = now.status();
+            return st == PodStatus::kExited || st == PodStatus::kExitedGarbage || st == PodStatus::kGarbage ||
+                   st == PodStatus::kAbortedPrepare || st == PodStatus::kDeleting;
+          },
+          "exited");
     }
     if (a->format == "json")
       std::printf("%s\n", json_text::dump(status_json(info), 2).c_str());
