@@ -159,6 +159,11 @@ std::vector<pod::AppExit> read_app_exits(const stdfs::path& pod_path) {
   return out;
 }
 
+bool pod_ready(const PodEntry& e) {
+  std::error_code ec;
+  return e.status() == PodStatus::kRunning && stdfs::exists(e.path / "ready", ec);
+}
+
 PodInfo pod_info(const PodEntry& e) {
   PodInfo info;
   info.entry = e;
@@ -171,7 +176,7 @@ PodInfo pod_info(const PodEntry& e) {
       if (std::from_chars(s.data(), s.data() + s.size(), pid).ec == std::errc() && pid > 0) info.pid = pid;
     } catch (const Error&) {
     }
-    info.ready = stdfs::exists(e.path / "ready");
+    info.ready = pod_ready(e);
   }
   info.exits = read_app_exits(e.path);
   if (info.pid && info.manifest) info.restarts = live_restarts(*info.pid, *info.manifest, info.exits);

@@ -65,6 +65,10 @@ struct PodInfo {
 
 PodInfo pod_info(const PodEntry& e);
 
+/// Whether the pod runs and its systemd reached its default target (its
+/// directory's ready file): PodInfo::ready, without the rest.
+bool pod_ready(const PodEntry& e);
+
 /// How each app has exited so far (the pod's status/ directory).
 std::vector<pod::AppExit> read_app_exits(const std::filesystem::path& pod_path);
 

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -144,7 +143,7 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
             PodStatus st = now.status();
             if (st != PodStatus::kRunning && st != PodStatus::kPreparing && st != PodStatus::kPrepared)
               throw Error("pod " + e.uuid + " is " + runtime::status_name(st) + ": it will not become ready");
-            return st == PodStatus::kRunning && std::filesystem::exists(now.path / "ready");
+            return runtime::pod_ready(now);
           },
           "ready");
     }
