@@ -15,6 +15,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/stop_signal.hpp"
 
 extern char** environ;
 
@@ -48,14 +49,6 @@ struct SpawnAttr {
   SpawnAttr& operator=(const SpawnAttr&) = delete;
 };
 
-/// Whether crt holds a SIGINT, SIGTERM or SIGHUP pending (blocked until
-/// what it does now is done): the user wants crt to end.
-bool stop_pending() {
-  sigset_t pending;
-  sigpending(&pending);
-  return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) || sigismember(&pending, SIGHUP);
-}
-
 /// The program, in a group of its own, does not get the terminal's ^C: once
 /// crt has one pending, a program that has not ended after a grace period
 /// (a plugin waiting for a DHCP daemon, iptables for the xtables lock) gets
@@ -65,7 +58,7 @@ class StopWatch {
   explicit StopWatch(pid_t pid) : pid_(pid) {}
   void check() {
     if (!stopping_) {
-      stopping_ = stop_pending();
+      stopping_ = pending_stop_signal() != 0;
       since_ = std::chrono::steady_clock::now();
       return;
     }

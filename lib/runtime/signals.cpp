@@ -22,12 +22,6 @@ void die_of(int sig) {
   ::_exit(128 + sig);
 }
 
-namespace {
-
-constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
-
-}  // namespace
-
 SignalBlock::SignalBlock() : exceptions_(std::uncaught_exceptions()) {
   sigset_t set;
   sigemptyset(&set);
@@ -43,14 +37,6 @@ SignalBlock::~SignalBlock() {
   if (std::uncaught_exceptions() > exceptions_)
     if (int sig = pending_stop_signal(); sig != 0) sigaddset(&restore, sig);
   sigprocmask(SIG_SETMASK, &restore, nullptr);
-}
-
-int pending_stop_signal() {
-  sigset_t pending;
-  sigpending(&pending);
-  for (int s : kStopSignals)
-    if (sigismember(&pending, s)) return s;
-  return 0;
 }
 
 void check_interrupted() {

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include "common/error.hpp"
+#include "common/stop_signal.hpp"
 
 namespace crt::runtime {
 
@@ -45,9 +46,6 @@ class SignalBlock {
   sigset_t saved_{};
   int exceptions_;
 };
-
-/// The SIGINT, SIGTERM or SIGHUP pending (blocked) for crt; 0 when none.
-int pending_stop_signal();
 
 /// Throws Interrupted if SIGINT, SIGTERM or SIGHUP is pending.
 void check_interrupted();

@@ -236,7 +236,7 @@ int main(int argc, char** argv) {
   } catch (const crt::Error& e) {
     std::fprintf(stderr, "crt: %s\n", e.what());
     // An error a stop caused (a download cut short): crt ends by the stop.
-    if (int sig = crt::runtime::pending_stop_signal(); sig != 0) {
+    if (int sig = crt::pending_stop_signal(); sig != 0) {
       std::fflush(stdout);
       crt::runtime::die_of(sig);
     }

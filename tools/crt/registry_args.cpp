@@ -1,18 +1,14 @@
 #include "registry_args.hpp"
 
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
+#include "common/stop_signal.hpp"
 #include "config/crt_conf.hpp"
 
 namespace crt::cli {
 
-bool interrupt_pending() {
-  sigset_t pending;
-  sigpending(&pending);
-  return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) || sigismember(&pending, SIGHUP);
-}
+bool interrupt_pending() { return pending_stop_signal() != 0; }
 
 runtime::ResolveOptions resolve_options(const GlobalOptions& g, const registry::RegistryFlags& f, bool quiet) {
   // The default file may be missing (no configuration); one asked for not.
