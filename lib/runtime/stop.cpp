@@ -132,6 +132,15 @@ bool takes_orderly_stop_now(pid_t nspawn) {
   return leader && takes_orderly_stop(*leader);
 }
 
+/// Waits until the pod of nspawn `nspawn` takes an orderly stop, it has
+/// exited, or `deadline`. A pod this early in its boot has no handler for
+/// the stop yet: its systemd would drop the signal (nspawn's SIGTERM, or
+/// machined's poweroff), and the pod would be killed after the timeout.
+void wait_orderly_stop(const PodEntry& pod, pid_t nspawn, std::chrono::steady_clock::time_point deadline) {
+  while (!takes_orderly_stop_now(nspawn) && std::chrono::steady_clock::now() < deadline && !has_exited(pod.path))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
 /// This crt stop's part in the pod's stop-requested file (see
 /// PodDir::stop_requested_file, which also tells the pod's crt run that its
 /// pod was stopped on request). nspawn takes a first SIGTERM as an orderly
@@ -212,11 +221,21 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     // stop-requested file before it starts nspawn. (Not part of the stop's
     // timeout: the pod's stop has not begun.)
     constexpr auto kStartWait = std::chrono::seconds(60);
-    if (wait_nspawn(pod, kStartWait) < 0) {
+    pid_t started = wait_nspawn(pod, kStartWait);
+    if (started < 0) {
       if (has_exited(pod.path)) return;
       throw Error("it is still starting: no systemd-nspawn after " + std::to_string(kStartWait.count()) +
                   " s (its crt run may be waiting for something; 'crt --debug run' shows what)");
     }
+    // Waiting for a pod early in its boot to take the stop is part of the
+    // timeout.
+    auto deadline = std::chrono::steady_clock::now() + (force ? std::chrono::milliseconds(10000) : timeout);
+    auto left = [&] {
+      return std::max(
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
+          std::chrono::milliseconds(0));
+    };
+    if (!force) wait_orderly_stop(pod, started, deadline);
     // On a systemd host the pod is a machine: machined stops it the way
     // machinectl does, whoever started it (a terminal, crt@.service, …).
     PodInfo info = pod_info(pod);
@@ -225,7 +244,7 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     if (!force && info.manifest && claim.holder() && !claim.sent())
       give_apps_stop_time(*info.manifest, read_pid(pod.path), timeout);
     if (info.manifest && stop_pod_machine(info.manifest->machine_name(), force)) {
-      if (wait_exited(pod.path, force ? std::chrono::seconds(10) : timeout)) return;
+      if (wait_exited(pod.path, left())) return;
       note_pod_killed(pod.path);
       stop_pod_machine(info.manifest->machine_name(), true);
       if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being terminated");
@@ -250,19 +269,11 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     // sent the SIGTERM): this one waits for that stop as long as it would
     // for its own, then kills the pod, as its own stop would.
     if (!force && (!claim.holder() || claim.sent())) {
-      if (wait_exited(pod.path, timeout)) return;
+      if (wait_exited(pod.path, left())) return;
       kill_now();
       if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being killed");
       return;
     }
-    // A pod this early in its boot would not take the first yet: that wait
-    // is part of the timeout.
-    auto deadline = std::chrono::steady_clock::now() + (force ? std::chrono::milliseconds(10000) : timeout);
-    if (!force)
-      while (!takes_orderly_stop_now(pid) && std::chrono::steady_clock::now() < deadline) {
-        if (!send_signal(nspawn, 0)) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
     bool sent = false;
     if (force) {
       // Now, not after the apps' stop. Sending nspawn two SIGTERMs would not
@@ -276,8 +287,7 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
       if (wait_exited(pod.path, std::chrono::seconds(2))) return;
       throw Error("it is locked but its systemd-nspawn is not running");
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (wait_exited(pod.path, std::max(left, std::chrono::milliseconds(0)))) return;
+    if (wait_exited(pod.path, left())) return;
     note_pod_killed(pod.path);
     send_signal(nspawn, SIGTERM);
     if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being killed");

@@ -272,6 +272,25 @@ TEST(Machines, NotifyAppHoldsADetachedPodUntilReadyAndCrtStopEndsIt) {
   EXPECT_THAT(host->sh("machinectl list --no-legend").out, Not(HasSubstr(uuid)));
 }
 
+// machined's poweroff is a signal to the pod's systemd, which drops it
+// before it has a handler: crt stop waits for one, else the pod would be
+// killed after the stop timeout (20 s).
+TEST(Machines, StopOfAPodStillBootingIsOrderly) {
+  Result r = host->sh(
+      "rm -f /var/lib/crt/b.*; (crt run --uuid-file-save=/var/lib/crt/b.uuid busybox -- /bin/sleep 600 "
+      "> /dev/null 2>&1; echo $? > /var/lib/crt/b.rc) > /dev/null 2>&1 & "
+      "while [ ! -s /var/lib/crt/b.uuid ]; do sleep 0.01; done; "
+      "until machinectl show crt-$(cat /var/lib/crt/b.uuid) > /dev/null 2>&1; do sleep 0.005; done; "
+      "S=$(date +%s%N); crt stop $(cat /var/lib/crt/b.uuid) && echo ms=$(( ($(date +%s%N) - S) / 1000000 ))",
+      90s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::smatch ms;
+  ASSERT_TRUE(std::regex_search(r.out, ms, std::regex("ms=([0-9]+)"))) << r.out;
+  EXPECT_LT(std::stoi(ms[1]), 10000) << "the stop was lost and the pod killed";
+  // crt run ends by the stop's SIGTERM, as after any orderly stop.
+  EXPECT_TRUE(eventually("cat /var/lib/crt/b.rc", "143\n"));
+}
+
 TEST(Machines, ForceStopThroughMachinedKillsThePodAtOnce) {
   // The app ignores SIGTERM: an orderly stop would wait for its unit's stop
   // timeout.
