@@ -202,7 +202,7 @@ bool send_stop_once(const std::filesystem::path& pod_dir, const std::function<bo
   return true;
 }
 
-void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout) {
+void stop_pod(const PodEntry& pod, bool force, std::optional<std::chrono::milliseconds> timeout_given) {
   with_context("stopping pod " + pod.uuid, [&] {
     switch (pod.status()) {
       case PodStatus::kRunning:
@@ -227,6 +227,9 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
       throw Error("it is still starting: no systemd-nspawn after " + std::to_string(kStartWait.count()) +
                   " s (its crt run may be waiting for something; 'crt --debug run' shows what)");
     }
+    PodInfo info = pod_info(pod);
+    std::chrono::milliseconds timeout = timeout_given.value_or(
+        info.manifest ? info.manifest->stop_timeout.value_or(pod::kDefaultStopTimeout) : pod::kDefaultStopTimeout);
     // Waiting for a pod early in its boot to take the stop is part of the
     // timeout.
     auto deadline = std::chrono::steady_clock::now() + (force ? std::chrono::milliseconds(10000) : timeout);
@@ -238,7 +241,6 @@ void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout
     if (!force) wait_orderly_stop(pod, started, deadline);
     // On a systemd host the pod is a machine: machined stops it the way
     // machinectl does, whoever started it (a terminal, crt@.service, …).
-    PodInfo info = pod_info(pod);
     StopClaim claim(pod.path);
     if (force) note_pod_killed(pod.path);
     if (!force && info.manifest && claim.holder() && !claim.sent())

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 
 #include "runtime/pods.hpp"
 
@@ -10,10 +11,10 @@ namespace crt::runtime {
 
 /// Stops a running pod. Gracefully: nspawn asks the pod's systemd to power
 /// off, so every app gets its stop signal and the journal is flushed; what
-/// still runs after `timeout` is killed. `force`: killed at once. Returns
-/// when the pod has exited, at once for one that already had; a pod that
-/// has not started is an error.
-void stop_pod(const PodEntry& pod, bool force, std::chrono::milliseconds timeout);
+/// still runs after `timeout` (if none, the pod's own --stop-timeout) is
+/// killed. `force`: killed at once. Returns when the pod has exited, at
+/// once for one that already had; a pod that has not started is an error.
+void stop_pod(const PodEntry& pod, bool force, std::optional<std::chrono::milliseconds> timeout);
 
 /// The pod's stop-requested file (PodDir::stop_requested_file) as crt stop
 /// and crt run keep it: the pod was killed (its apps could not record how

@@ -441,6 +441,24 @@ TEST_F(PodCommandsTest, ALongerStopTimeoutIsTheAppsToo) {
   EXPECT_THAT(run.out, HasSubstr("stopped\n"));
 }
 
+// Without --timeout, crt stop gives the pod the time its run asked for
+// (here 25 s: 15 s for an app), not a shorter one of its own.
+TEST_F(PodCommandsTest, CrtStopTakesThePodsOwnStopTimeout) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "--stop-timeout=25s", "busybox", "--", "/bin/sh", "-c",
+                      "trap 'echo stopping; sleep 10.5; echo stopped; exit 0' TERM; echo trapped; "
+                      "while :; do sleep 0.1; done"}),
+            detached());
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+  wait_for_output(uuid, "trapped");
+  Result r = crt({"stop", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  Result run = p.wait();
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("stopped\n"));
+}
+
 TEST_F(PodCommandsTest, ForceStopIsImmediate) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",

@@ -38,18 +38,21 @@ void add_stop(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     std::vector<std::string> pods;
     std::string uuid_file;
     bool force = false;
-    std::string timeout = "10";
+    std::string timeout;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("stop", "Stop running pods gracefully");
   cmd->add_option("POD", a->pods, "Pods: UUIDs, unique prefixes or names");
   cmd->add_option("--uuid-file", a->uuid_file, "Read the pod's UUID from this file");
-  cmd->add_flag("--force", a->force, "Kill the pod at once instead of stopping its apps");
-  cmd->add_option("--timeout", a->timeout, "Kill what still runs after this long (seconds, or 30s, 2m …)")
-      ->capture_default_str();
+  cmd->add_flag("-f,--force", a->force, "Kill the pod at once instead of stopping its apps");
+  cmd->add_option("--timeout", a->timeout,
+                  "Kill what still runs after this long (seconds, or 30s, 2m …); default: the pod's own "
+                  "--stop-timeout (20s unless its run said otherwise)")
+      ->type_name("DURATION");
   cmd->callback([a, &g, &exit_status] {
     require_root("crt stop");
-    auto timeout = parse_duration(a->timeout);
+    std::optional<std::chrono::milliseconds> timeout;
+    if (!a->timeout.empty()) timeout = with_context("--timeout", [&] { return parse_duration(a->timeout); });
     for_each_pod(g, a->pods, a->uuid_file, exit_status,
                  [&](const runtime::PodEntry& e) { runtime::stop_pod(e, a->force, timeout); });
   });
@@ -90,7 +93,9 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   cmd->add_flag("--mark-only", a->mark_only, "Only mark exited and expired pods as garbage");
   cmd->callback([a, &g, &exit_status] {
     require_root("crt gc");
-    runtime::GcOptions opts{parse_duration(a->grace), parse_duration(a->expire_prepared), a->mark_only, print_message};
+    runtime::GcOptions opts{with_context("--grace-period", [&] { return parse_duration(a->grace); }),
+                            with_context("--expire-prepared", [&] { return parse_duration(a->expire_prepared); }),
+                            a->mark_only, print_message};
     runtime::GcReport r = runtime::gc(g.dir, opts);
     for (const auto& u : r.marked) std::printf("marked %s\n", u.c_str());
     for (const auto& u : r.removed) std::printf("removed %s\n", u.c_str());
