@@ -204,6 +204,55 @@ void check_mount_targets(const std::string& app, const std::vector<VolumeMount>&
         throw Error("app " + quote(app) + " mounts two volumes on " + quote(mounts[i].target));
 }
 
+namespace {
+
+/// The app's working directory: --working-dir, else the image's, else "/".
+std::string app_working_dir(const std::optional<std::string>& flag, const std::string& image_dir) {
+  std::string dir = flag ? *flag : image_dir;
+  if (dir.empty()) dir = "/";
+  if (dir.front() != '/') throw Error("working directory " + quote(dir) + " must be an absolute path");
+  // "/srv/./app/", "/srv/../app": the directory they name, as docker takes
+  // them ('..' cannot climb above the app's root).
+  dir = std::filesystem::path(dir).lexically_normal().string();
+  if (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
+/// Sets what the app's flags alone decide (limits, filters, mounts …),
+/// parsing and so checking them.
+void apply_app_flags(AppManifest& app, const AppFlags& f) {
+  if (f.memory) app.memory_max = parse_memory(*f.memory);
+  if (f.cpu) app.cpu_millis = parse_cpu_millis(*f.cpu);
+  app.seccomp = f.seccomp ? sandbox::parse_syscall_filter(*f.seccomp) : sandbox::default_syscall_filter();
+  app.capabilities = sandbox::resolve_capabilities(f.caps_retain, f.caps_remove);
+  app.allowed_namespaces = f.allow_namespaces ? sandbox::parse_allowed_namespaces(*f.allow_namespaces)
+                                              : sandbox::default_allowed_namespaces(app.capabilities);
+  if (f.restart) app.restart = *f.restart;
+  for (const auto& m : f.mounts) app.mounts.push_back(parse_mount(m));
+  app.readonly_rootfs = f.readonly_rootfs.value_or(false);
+  app.notify = f.notify.value_or(false);
+  if (f.supplementary_gids) app.supplementary_gids = parse_supplementary_gids(*f.supplementary_gids);
+  if (f.oom_score_adj) app.oom_score_adj = parse_oom_score_adj(*f.oom_score_adj);
+  if (f.cpu_shares) app.cpu_shares = parse_cpu_shares(*f.cpu_shares);
+  if (f.pids_limit) app.pids_limit = parse_pids_limit(*f.pids_limit);
+}
+
+}  // namespace
+
+void check_app_flags(const AppRequest& req) {
+  const AppFlags& f = req.flags;
+  std::string name = f.name ? *f.name : default_app_name(req.image);
+  with_context("app " + quote(name), [&] {
+    validate_app_name(name);
+    EnvList env;
+    for (const auto& kv : f.environment) apply_assignment(env, kv, "--environment");
+    (void)app_user(f.user, f.group, "");
+    (void)app_working_dir(f.working_dir, "/");
+    AppManifest app;
+    apply_app_flags(app, f);
+  });
+}
+
 AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const store::Image& image) {
   const AppFlags& f = req.flags;
   AppManifest app;
@@ -240,29 +289,8 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
 
     std::tie(app.user, app.group) = app_user(f.user, f.group, image.config.user);
 
-    app.working_dir = f.working_dir ? *f.working_dir : image.config.working_dir;
-    if (app.working_dir.empty()) app.working_dir = "/";
-    if (app.working_dir.front() != '/')
-      throw Error("working directory " + quote(app.working_dir) + " must be an absolute path");
-    // "/srv/./app/", "/srv/../app": the directory they name, as docker takes
-    // them ('..' cannot climb above the app's root).
-    app.working_dir = std::filesystem::path(app.working_dir).lexically_normal().string();
-    if (app.working_dir.size() > 1 && app.working_dir.back() == '/') app.working_dir.pop_back();
-
-    if (f.memory) app.memory_max = parse_memory(*f.memory);
-    if (f.cpu) app.cpu_millis = parse_cpu_millis(*f.cpu);
-    app.seccomp = f.seccomp ? sandbox::parse_syscall_filter(*f.seccomp) : sandbox::default_syscall_filter();
-    app.capabilities = sandbox::resolve_capabilities(f.caps_retain, f.caps_remove);
-    app.allowed_namespaces = f.allow_namespaces ? sandbox::parse_allowed_namespaces(*f.allow_namespaces)
-                                                : sandbox::default_allowed_namespaces(app.capabilities);
-    if (f.restart) app.restart = *f.restart;
-    for (const auto& m : f.mounts) app.mounts.push_back(parse_mount(m));
-    app.readonly_rootfs = f.readonly_rootfs.value_or(false);
-    app.notify = f.notify.value_or(false);
-    if (f.supplementary_gids) app.supplementary_gids = parse_supplementary_gids(*f.supplementary_gids);
-    if (f.oom_score_adj) app.oom_score_adj = parse_oom_score_adj(*f.oom_score_adj);
-    if (f.cpu_shares) app.cpu_shares = parse_cpu_shares(*f.cpu_shares);
-    if (f.pids_limit) app.pids_limit = parse_pids_limit(*f.pids_limit);
+    app.working_dir = app_working_dir(f.working_dir, image.config.working_dir);
+    apply_app_flags(app, f);
     app.exposed_ports = image.config.exposed_ports;
     app.image_volumes = image.config.volumes;
     if (!image.config.stop_signal.empty())

@@ -36,6 +36,11 @@ void check_mount_targets(const std::string& app, const std::vector<VolumeMount>&
 /// and binary are resolved later, inside the mounted rootfs.
 AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const store::Image& image);
 
+/// Checks what of an app's flags needs no image (its name, limits,
+/// filters, mounts, user syntax …), as make_app_manifest would: a typo is
+/// an error before an image is looked up or pulled.
+void check_app_flags(const AppRequest& req);
+
 /// Checks the pod's own environment flags (--set-env, --set-env-file) once,
 /// before any image is looked up: an error there is the pod's, not its first
 /// app's, and needs no pull first.

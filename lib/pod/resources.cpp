@@ -1,5 +1,6 @@
 #include "pod/resources.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <limits>
 #include <string>
@@ -42,7 +43,13 @@ uint64_t parse_memory(std::string_view s) {
       {"k", 1000ULL},     {"K", 1000ULL},     {"M", 1000000ULL},  {"G", 1000000000ULL},
       {"T", 1000000000000ULL}};
   auto bad = [&] {
-    return Error("invalid memory size " + quote(s) + ": expected bytes or a number with K, M, G, T, Ki, Mi, Gi or Ti");
+    std::string hint;
+    // Docker's 512m, 1g: a milli-suffix would mean nothing here.
+    if (!s.empty() && std::string_view("mgt").find(s.back()) != std::string_view::npos)
+      hint = " (the suffixes are upper-case: " + std::string(s.substr(0, s.size() - 1)) +
+             static_cast<char>(std::toupper(static_cast<unsigned char>(s.back()))) + ")";
+    return Error("invalid memory size " + quote(s) + ": expected bytes or a number with K, M, G, T, Ki, Mi, Gi or Ti" +
+                 hint);
   };
   std::string_view num = s;
   uint64_t mult = 1;

@@ -23,6 +23,7 @@
 #include "pod/net_flags.hpp"
 #include "pod/rootfs_lookup.hpp"
 #include "pod/units.hpp"
+#include "pod/volumes.hpp"
 #include "runtime/images.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/signals.hpp"
@@ -71,6 +72,9 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   check_pod_name(m.name, ctx.state_dir);
   if (req.pod.hostname) pod::validate_host_name("host name", *req.pod.hostname);
   pod::validate_pod_env(req.pod);
+  // Before any image is looked for, which may mean a pull.
+  for (const auto& app : req.apps) pod::check_app_flags(app);
+  for (const auto& spec : req.pod.volumes) (void)pod::parse_volume(spec);
   store::Image stage1 = ensure_stage1(store, ctx.data_dir, req.pod.stage1_path);
   m.stage1 = {stage1.names.empty() ? "" : stage1.names.front(), stage1.id, stage1.layers};
   std::vector<std::string> exposed_ports;

@@ -55,6 +55,29 @@ TEST_F(BadInputTest, InvalidLimits) {
   expect_clean_failure({"run", "busybox", "--cpu=fast", "--", "/bin/true"}, "invalid CPU amount 'fast'");
 }
 
+// What of an app's flags needs no image is checked before its image is
+// looked for, so a typo is not found only after a long pull.
+TEST_F(BadInputTest, AppFlagsAreCheckedBeforeTheImageIsLookedFor) {
+  for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--memory=512m",
+            "crt: app 'app': invalid memory size '512m': expected bytes or a number with K, M, G, "
+            "T, Ki, Mi, Gi or Ti (the suffixes are upper-case: 512M)\n"},
+           {"--cpu=fast",
+            "crt: app 'app': invalid CPU amount 'fast': expected millicores like 200m, or cores like "
+            "0.5\n"},
+           {"--user=a:", "crt: app 'app': --user 'a:': the group after ':' is empty\n"},
+           {"--working-dir=srv", "crt: app 'app': working directory 'srv' must be an absolute path\n"},
+           {"--mount=volume=x", "crt: app 'app': --mount 'volume=x': target must be an absolute path\n"},
+       }) {
+    Result r = crt({"run", "--pull-policy=never", "example.org/big/app:1", flag, "--", "/bin/true"});
+    EXPECT_EQ(r.status, 254) << flag;
+    EXPECT_EQ(r.err, message);
+  }
+  Result r = crt({"run", "--volume=data,kind=disk", "--pull-policy=never", "example.org/big/app:1"});
+  EXPECT_THAT(r.err, HasSubstr("--volume 'data,kind=disk': kind must be host, empty or tmpfs"));
+  for (const char* state : {"prepare", "prepared", "run"}) EXPECT_TRUE(pods(state).empty()) << state;
+}
+
 // The pod's own environment flags are the pod's: checked before any image
 // is looked up (so an image that is not there is no excuse), and said
 // without naming an app.

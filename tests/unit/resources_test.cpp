@@ -58,6 +58,17 @@ TEST(ParseMemory, MessageSaysWhatIsExpected) {
   }
 }
 
+TEST(ParseMemory, DockersLowerCaseSuffixesGetAHint) {
+  try {
+    parse_memory("1g");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "invalid memory size '1g': expected bytes or a number with K, M, G, T, Ki, Mi, Gi or Ti (the "
+                 "suffixes are upper-case: 1G)");
+  }
+}
+
 TEST(ParseCpuMillis, Millicores) {
   EXPECT_EQ(parse_cpu_millis("200m"), 200u);
   EXPECT_EQ(parse_cpu_millis("1m"), 1u);
