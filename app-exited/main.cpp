@@ -360,9 +360,22 @@ bool in_hosts_pid_namespace() {
   return ::stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == 0xEFFFFFFCU;
 }
 
+/// Keeps of the environment only what systemd passes about the app's end.
+/// The rest is the app's (Environment=, the image's): nothing of it may
+/// steer this privileged helper (TZ, TMPDIR, …), or what it runs.
+void keep_only_systemds_variables() {
+  std::vector<std::pair<std::string, std::string>> kept;
+  for (const char* name : {"EXIT_CODE", "EXIT_STATUS", "SERVICE_RESULT", "MONITOR_EXIT_CODE", "MONITOR_EXIT_STATUS",
+                           "MONITOR_SERVICE_RESULT"})
+    if (const char* v = std::getenv(name)) kept.emplace_back(name, v);
+  ::clearenv();
+  for (const auto& [name, value] : kept) ::setenv(name.c_str(), value.c_str(), 1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_only_systemds_variables();
   // It signals PID 1 and may end the PID namespace: only ever in a pod.
   if (in_hosts_pid_namespace()) {
     std::fprintf(stderr, "app-exited: runs in a crt pod only (as its app units' helper), not on the host\n");

@@ -312,6 +312,23 @@ TEST_F(SandboxTest, KernelInterfacesAreReadOnlyOrHidden) {
   EXPECT_EQ(r.out, "done\n");
 }
 
+// An app's environment also reaches crt's helper that runs, with full
+// privileges in stage1, as the app ends (ExecStopPost=+): an image's
+// LD_PRELOAD must not run its code there.
+TEST_F(SandboxTest, AnAppsLdPreloadDoesNotReachCrtsHelpers) {
+  std::string lib_dir = stdfs::path(PRELOAD_MARKER_SO).parent_path();
+  std::string lib = stdfs::path(PRELOAD_MARKER_SO).filename();
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--uuid-file-save=" + file, "--volume=lib,kind=host,source=" + lib_dir + ",readOnly=true",
+                  "busybox", "--mount=volume=lib,target=/opt/lib",
+                  "--environment=LD_PRELOAD=/opt/stage2/busybox/rootfs/opt/lib/" + lib, "--", "/bin/echo", "ended"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "ended\n");
+  std::string uuid = wait_uuid(file);
+  EXPECT_TRUE(stdfs::exists(pod_dir(uuid) + "/status/busybox")) << "the app's end was not recorded";
+  EXPECT_FALSE(stdfs::exists(pod_dir(uuid) + "/status/preloaded"));
+}
+
 TEST_F(SandboxTest, DeniedSyscallFailsWithEperm) {
   // adjtimex() without arguments only reads the clock: no capability needed,
   // but @clock is not in the default allow-list.
