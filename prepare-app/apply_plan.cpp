@@ -51,7 +51,7 @@ bool exists_in_stage1(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-void bind(int root_fd, const std::string& source, const std::string& target, bool recursive) {
+void bind(int root_fd, const std::string& source, const std::string& target, bool recursive, bool read_only = false) {
   struct stat st {};
   if (::stat(source.c_str(), &st) < 0) throw_errno(quote(source));
   UniqueFd fd = S_ISDIR(st.st_mode) ? mount::make_dir_in_root(root_fd, target)
@@ -59,7 +59,7 @@ void bind(int root_fd, const std::string& source, const std::string& target, boo
   // A slave: stage1's mounts are shared, so a mount made later under the
   // copy (an image's /etc/hosts linking into /proc, say) would otherwise
   // land on stage1's own path and in every other app.
-  mount::bind_onto(source, fd.get(), {.recursive = recursive, .slave = true}, target);
+  mount::bind_onto(source, fd.get(), {.recursive = recursive, .read_only = read_only, .slave = true}, target);
 }
 
 /// The directory holding `path` inside the app rootfs (created if missing),
@@ -103,7 +103,7 @@ void apply_one(int root_fd, const mount::MountOp& op) {
     }
     case K::kBind:
     case K::kRecursiveBind:
-      bind(root_fd, op.source, op.target, op.kind == K::kRecursiveBind);
+      bind(root_fd, op.source, op.target, op.kind == K::kRecursiveBind, op.read_only);
       break;
     case K::kDevice:
       make_device(root_fd, op);

@@ -31,8 +31,11 @@ std::vector<MountOp> app_mount_plan() {
   // when crt gives the pod its network namespace, and its /sys/class/net
   // would list the host's interfaces.
   plan.push_back({K::kSysfs, "sysfs", "/sys", "ro,nosuid,nodev,noexec", false});
-  plan.push_back({K::kBind, "/run/systemd/journal", "/run/systemd/journal", "", true});
-  plan.push_back({K::kBind, "/run/systemd/notify", "/run/systemd/notify", "", true});
+  // Read-only: an app connects to the sockets, which a read-only mount
+  // allows, but may not remove or replace stage1's (and so take the other
+  // apps' logs, or break the pod's logging).
+  plan.push_back({K::kBind, "/run/systemd/journal", "/run/systemd/journal", "", true, true});
+  plan.push_back({K::kBind, "/run/systemd/notify", "/run/systemd/notify", "", true, true});
   plan.push_back({K::kBind, std::string(kPodEtc) + "/resolv.conf", "/etc/resolv.conf", "", true});
   plan.push_back({K::kBind, std::string(kPodEtc) + "/hosts", "/etc/hosts", "", false});
   plan.push_back({K::kBind, std::string(kPodEtc) + "/hostname", "/etc/hostname", "", false});

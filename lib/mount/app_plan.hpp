@@ -21,6 +21,7 @@ struct MountOp {
   std::string target;
   std::string options;    ///< tmpfs options
   bool optional = false;  ///< skip when `source` does not exist in stage1
+  bool read_only = false;  ///< a bind: read-only
 };
 
 /// Where stage1 has the resolv.conf, hosts and hostname crt generates for

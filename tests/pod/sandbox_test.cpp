@@ -329,6 +329,19 @@ TEST_F(SandboxTest, AnAppsLdPreloadDoesNotReachCrtsHelpers) {
   EXPECT_FALSE(stdfs::exists(pod_dir(uuid) + "/status/preloaded"));
 }
 
+// Apps reach stage1's journal sockets through a read-only bind: a root app
+// can use them, not remove or replace them.
+TEST_F(SandboxTest, StageOnesJournalSocketsCanBeUsedNotReplaced) {
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                  "rm /run/systemd/journal/socket || echo kept; touch /run/systemd/journal/x || echo no-new; "
+                  "logger -t tagged through-dev-log"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "kept\nno-new\n");
+  EXPECT_THAT(r.err, HasSubstr("Read-only file system"));
+  EXPECT_THAT(crt({"logs", wait_uuid(file)}).out, HasSubstr("through-dev-log"));
+}
+
 TEST_F(SandboxTest, DeniedSyscallFailsWithEperm) {
   // adjtimex() without arguments only reads the clock: no capability needed,
   // but @clock is not in the default allow-list.
