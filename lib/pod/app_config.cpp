@@ -311,9 +311,11 @@ void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs) 
   for (auto& app : m.apps) {
     // An image's volume the user does not mount gets an empty volume of its
     // own, filled with what the image has at that path (as Docker does).
-    for (const auto& path : app.image_volumes) {
+    for (const auto& image_path : app.image_volumes) {
+      if (image_path.empty() || image_path.front() != '/') continue;
+      std::string path = normal_mount_target(image_path);
       bool mounted = std::any_of(app.mounts.begin(), app.mounts.end(), [&](const VolumeMount& mt) { return mt.target == path; });
-      if (mounted || path.empty() || path.front() != '/') continue;
+      if (mounted || path == "/") continue;
       Volume v;
       v.name = ("image-" + std::to_string(++implicit) + "-" + app.name).substr(0, 63);
       while (v.name.back() == '-') v.name.pop_back();

@@ -1,6 +1,7 @@
 #include "pod/volumes.hpp"
 
 #include <charconv>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -83,6 +84,12 @@ Volume parse_volume(const std::string& spec) {
   });
 }
 
+std::string normal_mount_target(const std::string& target) {
+  std::string t = std::filesystem::path(target).lexically_normal().string();
+  while (t.size() > 1 && t.back() == '/') t.pop_back();
+  return t;
+}
+
 VolumeMount parse_mount(const std::string& spec) {
   return with_context("--mount " + quote(spec), [&] {
     VolumeMount m;
@@ -95,6 +102,10 @@ VolumeMount parse_mount(const std::string& spec) {
     if (m.target.empty() || m.target.front() != '/') throw Error("target must be an absolute path");
     for (char c : m.target)
       if (static_cast<unsigned char>(c) < 0x20) throw Error("target holds a control character");
+    // "/data/", "/data/.", "//data": the directory they name, as an image's
+    // VOLUME of it (else both would be mounted, the image's on top).
+    m.target = normal_mount_target(m.target);
+    if (m.target == "/") throw Error("target cannot be the app's root directory");
     return m;
   });
 }

@@ -318,3 +318,38 @@ TEST(ImageRecords, StopSignalPortsAndVolumesReachTheAppManifest) {
 
 }  // namespace
 }  // namespace crt::pod
+
+namespace crt::pod {
+namespace {
+
+TEST(MountTargets, AreOneSpellingOfTheirDirectory) {
+  EXPECT_EQ(parse_mount("volume=db,target=/var/lib/mysql/").target, "/var/lib/mysql");
+  EXPECT_EQ(parse_mount("volume=db,target=//data/.").target, "/data");
+  EXPECT_EQ(parse_mount("volume=db,target=/srv/../data").target, "/data");
+  try {
+    parse_mount("volume=db,target=/.");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "--mount 'volume=db,target=/.': target cannot be the app's root directory");
+  }
+}
+
+// The user's volume on an image's VOLUME, spelt differently, is that
+// volume: no empty one of the image's goes on top of it.
+TEST(MountTargets, AUsersVolumeTakesTheImagesVolumeHoweverSpelt) {
+  PodManifest m;
+  AppManifest app;
+  app.name = "db";
+  app.image_volumes = {"/var/lib/mysql", "/var/lib/mysql/", "/cache/"};
+  app.mounts = {parse_mount("volume=data,target=/var/lib/mysql/")};
+  m.apps.push_back(app);
+  plan_volumes(m, {"data,kind=empty"});
+  ASSERT_EQ(m.volumes.size(), 2u);
+  EXPECT_EQ(m.volumes[0].name, "data");
+  EXPECT_EQ(m.volumes[1].copy_from, "/cache");
+  ASSERT_EQ(m.apps[0].mounts.size(), 2u);
+  EXPECT_EQ(m.apps[0].mounts[1].target, "/cache");
+}
+
+}  // namespace
+}  // namespace crt::pod
