@@ -179,4 +179,13 @@ UnitState SystemdManager::unit_state(const std::string& name) {
   });
 }
 
+bool SystemdManager::delegates_to(const std::string& name, uint32_t pid) {
+  std::string path = get_unit(name);
+  return call("reading unit " + quote(name), [&] {
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, path);
+    return proxy->getProperty("MainPID").onInterface(kServiceIface).get<uint32_t>() == pid &&
+           proxy->getProperty("Delegate").onInterface(kServiceIface).get<bool>();
+  });
+}
+
 }  // namespace crt::dbus

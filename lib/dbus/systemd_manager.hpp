@@ -93,6 +93,10 @@ class SystemdManager {
   /// ExecMainStatus and ControlGroup.
   UnitState unit_state(const std::string& name);
 
+  /// Whether service `name` runs `pid` as its main process and delegates
+  /// its cgroup to it (Delegate=yes), as crt@.service does crt.
+  bool delegates_to(const std::string& name, uint32_t pid);
+
  private:
   Bus& bus_;
 };

@@ -11,6 +11,8 @@
 #include "cgroup/cgroup.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "dbus/bus.hpp"
+#include "dbus/systemd_manager.hpp"
 
 namespace crt::runtime {
 
@@ -59,7 +61,19 @@ HostMode detect_host() {
     h.unit = unit;
     std::free(unit);
   }
-  h.in_unit = is_service_unit(h.unit);
+  // Only a service that runs crt itself and delegates its cgroup is the
+  // pod's: not one that merely has crt among its processes (cron's, a CI
+  // runner's), where each pod would take the same "payload" cgroup in a
+  // cgroup systemd manages. Those pods get a scope each, as from a
+  // terminal.
+  if (is_service_unit(h.unit)) {
+    try {
+      dbus::Bus bus = dbus::Bus::system();
+      h.in_unit = dbus::SystemdManager(bus).delegates_to(h.unit, static_cast<uint32_t>(::getpid()));
+    } catch (const Error&) {
+      h.in_unit = false;
+    }
+  }
   h.cgroup = strip_slash(own_cgroup());
   return h;
 }

@@ -9,7 +9,7 @@ namespace crt::runtime {
 /// crt already runs inside a unit of its own.
 struct HostMode {
   bool systemd = false;  ///< the host was booted with systemd (sd_booted()): pods are machines
-  bool in_unit = false;  ///< crt runs in a service (crt@.service, a generated unit, systemd-run)
+  bool in_unit = false;  ///< crt is the main process of a service that delegates to it (crt@.service, a generated unit)
   std::string unit;      ///< that service
   std::string cgroup;    ///< crt's own cgroup, relative to the hierarchy root ("" if unknown)
 };

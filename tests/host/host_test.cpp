@@ -200,6 +200,28 @@ TEST(Machines, TerminalPodIsAMachineWithItsOwnScope) {
   EXPECT_TRUE(eventually("systemctl is-active '" + scope + "'", "inactive"));
 }
 
+// crt run from a service that is not crt's own (cron's, a CI runner's)
+// gives each pod a scope, as from a terminal: not that service's cgroup,
+// which systemd manages and every such pod would share.
+TEST(Machines, PodsRunFromAnotherServiceGetAScopeEach) {
+  Result r = host->sh(
+      "rm -f /var/lib/crt/c*.uuid; systemd-run --unit=cronlike --quiet /bin/sh -c "
+      "'crt run --uuid-file-save=/var/lib/crt/c1.uuid busybox -- /bin/sleep 600 & "
+      "crt run --uuid-file-save=/var/lib/crt/c2.uuid busybox -- /bin/sleep 600 & wait'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> units;
+  for (const char* f : {"/var/lib/crt/c1.uuid", "/var/lib/crt/c2.uuid"}) {
+    ASSERT_TRUE(eventually(std::string("cat ") + f, "-"));
+    std::string m = "crt-" + first_line(host->sh(std::string("cat ") + f).out);
+    ASSERT_TRUE(eventually("machinectl show " + m + " -p Unit --value", ".scope")) << host->sh("machinectl list").out;
+    units.push_back(first_line(host->sh("machinectl show " + m + " -p Unit --value").out));
+  }
+  EXPECT_NE(units[0], units[1]);
+  EXPECT_EQ(host->sh("systemctl is-active cronlike.service").out, "active\n");
+  host->sh("systemctl stop cronlike.service", 60s);
+  for (const auto& u : units) EXPECT_TRUE(eventually("systemctl is-active '" + u + "'", "inactive"));
+}
+
 TEST(Machines, KilledCrtTakesItsMachineAndScopeAlong) {
   host->sh("rm -f /var/lib/crt/k.uuid; crt run --uuid-file-save=/var/lib/crt/k.uuid busybox -- /bin/sleep 600 "
            "> /dev/null 2>&1 & echo $! > /var/lib/crt/k.pid");
