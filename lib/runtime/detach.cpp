@@ -133,6 +133,18 @@ std::string run_detached(const pod::RunRequest& req, const RunContext& ctx) {
       tell(ctx.messages, "warning: removing pod " + uuid + ": " + e.what());
     }
     throw;
+  } catch (const Error&) {
+    // A start that failed before the pod ran (a host port taken, a
+    // network's plugin failing) left it prepared: it goes, as after a crt
+    // run that failed, or its name and images would stay taken. A pod that
+    // ran stays, exited, for crt status to say how it ended.
+    try {
+      PodEntry e = find_pod(ctx.state_dir, uuid);
+      if (e.status() == PodStatus::kPrepared) remove_pod(ctx.state_dir, e, {false, ctx.messages});
+    } catch (const Error& e) {
+      tell(ctx.messages, "warning: removing pod " + uuid + ": " + e.what());
+    }
+    throw;
   }
   return uuid;
 }

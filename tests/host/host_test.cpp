@@ -374,6 +374,25 @@ TEST(Machines, DetachedPodThatFailsToStartSaysHowItsServiceEnded) {
   host->sh("crt stop " + uuid + "; crt rm " + uuid, 60s);
 }
 
+// crt run --detach whose pod fails to start (its host port is taken)
+// leaves no prepared pod behind, as a failed crt run leaves none: its name
+// is free for the next try.
+TEST(Machines, FailedDetachedRunLeavesNoPod) {
+  host->sh("python3 -c 'import socket, time; s = socket.socket(); s.bind((\"127.0.0.1\", 18080)); s.listen(); "
+           "time.sleep(120)' > /dev/null 2>&1 & echo $! > /var/lib/crt/busy.pid");
+  ASSERT_TRUE(eventually("ss -ltn", "127.0.0.1:18080"));
+  std::string run = "crt run --detach --pod-name=busyport --port=127.0.0.1:18080:80 busybox -- /bin/sleep 600";
+  Result r = host->sh(run, 90s);
+  EXPECT_EQ(r.status, 254) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("did not start"));
+  EXPECT_THAT(host->sh("crt list --no-legend").out, Not(HasSubstr("busyport")));
+  host->sh("kill $(cat /var/lib/crt/busy.pid)");
+  ASSERT_TRUE(eventually("ss -ltn | grep -c 127.0.0.1:18080 || true", "0"));
+  r = host->sh(run, 90s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  host->sh("crt stop busyport; crt rm busyport", 60s);
+}
+
 TEST(Machines, NotifyAppFailingBeforeReadyNeverMakesThePodReady) {
   // The pod's systemd counts its start as done once the app's start job has
   // failed, and says READY=1 while the pod is already ending: a race crt run
