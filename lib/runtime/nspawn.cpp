@@ -1,6 +1,11 @@
 #include "runtime/nspawn.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+
+#include "common/error.hpp"
 
 namespace crt::runtime {
 
@@ -50,6 +55,22 @@ std::vector<std::string> nspawn_command(const pod::PodManifest& pod, const Nspaw
   }
   if (!opts.console_colors) a.push_back("--log-color=no");
   return a;
+}
+
+void check_nspawn_installed(const std::string& binary) {
+  if (binary.find('/') != std::string::npos && ::access(binary.c_str(), X_OK) == 0) return;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr && *path != '\0' ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    if (::access(((dir.empty() ? "." : dir) + "/" + binary).c_str(), X_OK) == 0) return;
+    start = end + 1;
+  }
+  throw Error(binary +
+              " is not installed (not in $PATH): crt boots every pod with it; on Debian it is in package "
+              "systemd-container");
 }
 
 }  // namespace crt::runtime

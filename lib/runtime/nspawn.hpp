@@ -37,4 +37,9 @@ struct NspawnOptions {
 /// crt does both, so that the machine is recorded as crt's.
 std::vector<std::string> nspawn_command(const pod::PodManifest& pod, const NspawnOptions& opts);
 
+/// Throws, saying which package has it, if `binary` is not found in $PATH:
+/// before a pod is prepared, rather than as an exit status 127 once its
+/// mounts and network are made.
+void check_nspawn_installed(const std::string& binary = NspawnOptions{}.binary);
+
 }  // namespace crt::runtime

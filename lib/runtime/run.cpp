@@ -5,6 +5,7 @@
 #include "mount/mounts.hpp"
 #include "mount/overlay.hpp"
 #include "runtime/launch.hpp"
+#include "runtime/nspawn.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/prepare.hpp"
 #include "store/store.hpp"
@@ -41,6 +42,7 @@ LaunchOptions launch_options(const pod::PodFlags& pod) {
 }
 
 int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
+  check_nspawn_installed();
   StartSignals signals;
   PreparedPod p = prepare_pod(req, ctx, PodState::kRun);
   if (ctx.trace) ctx.trace("prepared pod " + p.manifest.uuid);
@@ -56,6 +58,7 @@ std::string prepare_only(const pod::RunRequest& req, const RunContext& ctx) {
 }
 
 int run_prepared(const std::string& ref, const LaunchOptions& opts, const RunContext& ctx) {
+  check_nspawn_installed();
   StartSignals signals;
   PodEntry e = find_pod(ctx.state_dir, ref);
   if (e.status() != PodStatus::kPrepared)

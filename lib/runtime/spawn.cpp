@@ -40,6 +40,8 @@ pid_t spawn(Spawn& s) {
   for (auto& e : s.env) envp.push_back(e.data());
   envp.push_back(nullptr);
   pid_t parent = ::getpid();
+  // Made before the fork: the child only writes it out.
+  const std::string exec_error = "crt: executing " + s.argv.at(0);
   cgroup::Forked f = cgroup::fork_into(s.cgroup);
   if (f.pid < 0) throw_errno("starting " + s.argv.at(0));
   if (f.pid > 0) return f.pid;
@@ -68,6 +70,7 @@ pid_t spawn(Spawn& s) {
     }
   }
   ::execvpe(argv[0], argv.data(), envp.data());
+  child_error(exec_error.c_str(), errno);
   _exit(127);
 }
 

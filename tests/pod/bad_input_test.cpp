@@ -78,6 +78,26 @@ TEST_F(BadInputTest, AppFlagsAreCheckedBeforeTheImageIsLookedFor) {
   for (const char* state : {"prepare", "prepared", "run"}) EXPECT_TRUE(pods(state).empty()) << state;
 }
 
+// Without systemd-nspawn, crt run says which package has it before it
+// prepares anything.
+TEST_F(BadInputTest, AHostWithoutNspawnIsToldWhatToInstall) {
+  // In a mount namespace of its own, where nspawn is /dev/null.
+  std::vector<std::string> argv = {"unshare",
+                                   "-m",
+                                   "--propagation",
+                                   "private",
+                                   "sh",
+                                   "-c",
+                                   "mount --bind /dev/null \"$(command -v systemd-nspawn)\" && exec \"$0\" \"$@\""};
+  for (const auto& a : crt_argv({"run", "busybox", "--", "/bin/true"})) argv.push_back(a);
+  Result r = Process(argv).wait();
+  EXPECT_EQ(r.status, 254) << r.err;
+  EXPECT_EQ(r.err,
+            "crt: systemd-nspawn is not installed (not in $PATH): crt boots every pod with it; on Debian it is in "
+            "package systemd-container\n");
+  for (const char* state : {"prepare", "prepared", "run"}) EXPECT_TRUE(pods(state).empty()) << state;
+}
+
 // The pod's own environment flags are the pod's: checked before any image
 // is looked up (so an image that is not there is no excuse), and said
 // without naming an app.
