@@ -4,6 +4,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "common/error.hpp"
+#include "runtime/pod_systemctl.hpp"
 
 namespace crt::runtime {
 
@@ -20,11 +21,24 @@ std::optional<dbus::Bus> bus_if_systemd() {
 
 }  // namespace
 
-std::optional<dbus::MachineDetails> pod_machine(const std::string& machine_name) {
+namespace {
+
+/// Whether `m` is the machine of the pod whose nspawn is `nspawn`: its
+/// leader is nspawn's child, the pod's init.
+bool is_pods_machine(const dbus::MachineDetails& m, pid_t nspawn) {
+  std::optional<pid_t> leader = pod_leader(nspawn);
+  return leader && m.leader == static_cast<uint32_t>(*leader);
+}
+
+}  // namespace
+
+std::optional<dbus::MachineDetails> pod_machine(const std::string& machine_name, pid_t nspawn) {
   auto bus = bus_if_systemd();
   if (!bus) return std::nullopt;
   try {
-    return dbus::MachineManager(*bus).machine(machine_name);
+    std::optional<dbus::MachineDetails> m = dbus::MachineManager(*bus).machine(machine_name);
+    if (m && !is_pods_machine(*m, nspawn)) return std::nullopt;
+    return m;
   } catch (const Error&) {
     return std::nullopt;  // machined not running
   }
@@ -40,17 +54,16 @@ std::vector<dbus::MachineEntry> list_machines() {
   }
 }
 
-bool stop_pod_machine(const std::string& machine_name, bool force) {
+bool stop_pod_machine(const std::string& machine_name, pid_t nspawn, bool force) {
   auto bus = bus_if_systemd();
   if (!bus) return false;
   dbus::MachineManager mm(*bus);
-  std::optional<std::string> path;
   try {
-    path = mm.get_machine(machine_name);
+    std::optional<dbus::MachineDetails> m = mm.machine(machine_name);
+    if (!m || !is_pods_machine(*m, nspawn)) return false;
   } catch (const Error&) {
     return false;
   }
-  if (!path) return false;
   with_context("stopping pod machine " + quote(machine_name), [&] {
     // At once: SIGKILL to the pod's init, as nspawn does on a second
     // SIGTERM. Not TerminateMachine: it stops the machine's scope with

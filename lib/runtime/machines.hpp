@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,8 +15,10 @@ namespace crt::runtime {
 /// machined does not answer, so callers fall back to the pod directory and
 /// nspawn's PID.
 
-/// The machine of a running pod (its manifest's machine_name()).
-std::optional<dbus::MachineDetails> pod_machine(const std::string& machine_name);
+/// The machine of a running pod (its manifest's machine_name()) whose
+/// nspawn is `nspawn`: none if the machine of that name is another's (a
+/// container, a pod of another --dir) whose name this pod could not take.
+std::optional<dbus::MachineDetails> pod_machine(const std::string& machine_name, pid_t nspawn);
 
 /// Every machine machined knows; crt's pods are those named by a pod's
 /// manifest (machine_name()).
@@ -23,8 +27,9 @@ std::vector<dbus::MachineEntry> list_machines();
 /// Stops a running pod through machined: gracefully (`machinectl poweroff`:
 /// the pod's systemd stops every app with SIGTERM, then exits), or at once
 /// (`force`: SIGKILL to the pod's init, `machinectl kill --kill-whom=leader
-/// --signal=KILL`). Returns false when machined does not
-/// know the machine; throws crt::Error when machined refuses.
-bool stop_pod_machine(const std::string& machine_name, bool force);
+/// --signal=KILL`). Returns false when machined does not know the machine
+/// as the pod of nspawn `nspawn` (see pod_machine()); throws crt::Error
+/// when machined refuses.
+bool stop_pod_machine(const std::string& machine_name, pid_t nspawn, bool force);
 
 }  // namespace crt::runtime

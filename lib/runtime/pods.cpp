@@ -59,8 +59,6 @@ std::vector<PodEntry> list_pods(const stdfs::path& state_dir) {
   return out;
 }
 
-namespace {
-
 std::optional<pod::PodManifest> read_manifest(const stdfs::path& pod_path) {
   try {
     return pod::parse_manifest(fs::read_file(pod_path / "pod.json"));
@@ -68,6 +66,8 @@ std::optional<pod::PodManifest> read_manifest(const stdfs::path& pod_path) {
     return std::nullopt;
   }
 }
+
+namespace {
 
 /// Restart counts of running apps that have a restart policy, asked of the
 /// pod's systemd; empty if it cannot be asked.

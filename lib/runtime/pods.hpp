@@ -65,6 +65,10 @@ struct PodInfo {
 
 PodInfo pod_info(const PodEntry& e);
 
+/// The manifest of the pod at `pod_path`, if it has a readable one; no
+/// more than that is read (pod_info() also asks a running pod's systemd).
+std::optional<pod::PodManifest> read_manifest(const std::filesystem::path& pod_path);
+
 /// Whether the pod runs and its systemd reached its default target (its
 /// directory's ready file): PodInfo::ready, without the rest.
 bool pod_ready(const PodEntry& e);

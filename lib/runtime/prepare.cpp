@@ -46,8 +46,8 @@ void check_pod_name(const std::string& name, const stdfs::path& state_dir) {
   for (const auto& p : list_pods(state_dir)) {
     PodStatus st = p.status();
     if (st != PodStatus::kPreparing && st != PodStatus::kPrepared && st != PodStatus::kRunning) continue;
-    auto info = pod_info(p);
-    if (info.manifest && info.manifest->machine_name() == name)
+    auto manifest = read_manifest(p.path);
+    if (manifest && manifest->machine_name() == name)
       throw Error("pod name " + quote(name) + " is taken by pod " + p.uuid);
   }
 }

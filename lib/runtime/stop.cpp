@@ -227,9 +227,9 @@ void stop_pod(const PodEntry& pod, bool force, std::optional<std::chrono::millis
       throw Error("it is still starting: no systemd-nspawn after " + std::to_string(kStartWait.count()) +
                   " s (its crt run may be waiting for something; 'crt --debug run' shows what)");
     }
-    PodInfo info = pod_info(pod);
+    std::optional<pod::PodManifest> manifest = read_manifest(pod.path);
     std::chrono::milliseconds timeout = timeout_given.value_or(
-        info.manifest ? info.manifest->stop_timeout.value_or(pod::kDefaultStopTimeout) : pod::kDefaultStopTimeout);
+        manifest ? manifest->stop_timeout.value_or(pod::kDefaultStopTimeout) : pod::kDefaultStopTimeout);
     // Waiting for a pod early in its boot to take the stop is part of the
     // timeout.
     auto deadline = std::chrono::steady_clock::now() + (force ? std::chrono::milliseconds(10000) : timeout);
@@ -243,12 +243,12 @@ void stop_pod(const PodEntry& pod, bool force, std::optional<std::chrono::millis
     // machinectl does, whoever started it (a terminal, crt@.service, …).
     StopClaim claim(pod.path);
     if (force) note_pod_killed(pod.path);
-    if (!force && info.manifest && claim.holder() && !claim.sent())
-      give_apps_stop_time(*info.manifest, read_pid(pod.path), timeout);
-    if (info.manifest && stop_pod_machine(info.manifest->machine_name(), force)) {
+    if (!force && manifest && claim.holder() && !claim.sent())
+      give_apps_stop_time(*manifest, read_pid(pod.path), timeout);
+    if (manifest && stop_pod_machine(manifest->machine_name(), started, force)) {
       if (wait_exited(pod.path, left())) return;
       note_pod_killed(pod.path);
-      stop_pod_machine(info.manifest->machine_name(), true);
+      stop_pod_machine(manifest->machine_name(), started, true);
       if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being terminated");
       return;
     }

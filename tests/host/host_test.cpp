@@ -222,6 +222,36 @@ TEST(Machines, PodsRunFromAnotherServiceGetAScopeEach) {
   for (const auto& u : units) EXPECT_TRUE(eventually("systemctl is-active '" + u + "'", "inactive"));
 }
 
+// Two pods of one name in two state directories: the second, run in a
+// unit of its own (no scope to clash), cannot be that machine. crt stop of
+// it stops it, not the machine of the other.
+TEST(Machines, StopOfAPodWhoseNameIsAnotherMachinesStopsThatPodOnly) {
+  host->sh(
+      "rm -rf /var/lib/crt/second /var/lib/crt/n*.uuid; "
+      "crt --dir=/var/lib/crt/second run --pod-name=clash busybox -- /bin/sleep 600 > /dev/null 2>&1 &");
+  ASSERT_TRUE(eventually("machinectl show clash -p State --value", "running"));
+  Result r = host->sh(
+      "systemd-run --unit=clash2 -p Delegate=yes --quiet /usr/local/bin/crt run "
+      "--uuid-file-save=/var/lib/crt/n2.uuid --pod-name=clash busybox -- /bin/sleep 600");
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_TRUE(eventually("cat /var/lib/crt/n2.uuid", "-"));
+  std::string uuid = first_line(host->sh("cat /var/lib/crt/n2.uuid").out);
+  ASSERT_EQ(host->sh("crt status " + uuid + " --wait-ready=30s").status, 0);
+  // crt list does not take the other's machine for this pod's.
+  EXPECT_EQ(host->sh("crt list --format=json | python3 -c 'import json, sys; "
+                     "print([p.get(\"machine\") for p in json.load(sys.stdin) if p[\"uuid\"] == \"" +
+                     uuid + "\"])'")
+                .out,
+            "[None]\n");
+  r = host->sh("crt stop --timeout=5s clash", 60s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(host->sh("crt status " + uuid).out, HasSubstr("state=exited"));
+  EXPECT_EQ(host->sh("machinectl show clash -p State --value").out, "running\n");
+  host->sh("crt --dir=/var/lib/crt/second stop clash; crt --dir=/var/lib/crt/second rm clash; crt rm " + uuid +
+               "; rm -rf /var/lib/crt/second; systemctl reset-failed clash2.service",
+           60s);
+}
+
 TEST(Machines, KilledCrtTakesItsMachineAndScopeAlong) {
   host->sh("rm -f /var/lib/crt/k.uuid; crt run --uuid-file-save=/var/lib/crt/k.uuid busybox -- /bin/sleep 600 "
            "> /dev/null 2>&1 & echo $! > /var/lib/crt/k.pid");

@@ -207,7 +207,7 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
       if (info.manifest && e.status() == runtime::PodStatus::kRunning &&
           std::any_of(machines.begin(), machines.end(),
                       [&](const auto& m) { return m.name == info.manifest->machine_name(); }))
-        machine = runtime::pod_machine(info.manifest->machine_name());
+        machine = runtime::pod_machine(info.manifest->machine_name(), info.pid.value_or(0));
       std::vector<pod::AppManifest> apps = info.manifest ? info.manifest->apps : std::vector<pod::AppManifest>{};
       if (apps.empty()) apps.push_back({});
       // In a running pod, an app whose end is recorded has exited (one that
