@@ -114,6 +114,7 @@ UniqueFd bind_unix_socket(const std::string& path, int type, const std::string& 
 
 /// The socket nspawn reports READY=1 to (nspawn --notify-ready=yes).
 UniqueFd bind_notify_socket(const stdfs::path& path) {
+  fs::make_dirs(path.parent_path(), 0700);  // /run/crt for a long --dir
   return bind_unix_socket(path.string(), SOCK_DGRAM | SOCK_NONBLOCK, "the readiness socket " + quote(path.string()));
 }
 

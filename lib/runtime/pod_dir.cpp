@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
@@ -125,6 +126,12 @@ std::string new_uuid() {
   if (r < 0) throw_errno(-r, "generating a UUID");
   char buf[SD_ID128_UUID_STRING_MAX];
   return sd_id128_to_uuid_string(id, buf);
+}
+
+std::filesystem::path PodDir::notify_socket() const {
+  std::filesystem::path in_pod = path_ / "notify";
+  if (in_pod.native().size() < sizeof(sockaddr_un::sun_path)) return in_pod;
+  return std::filesystem::path("/run/crt") / ("notify-" + uuid_);
 }
 
 }  // namespace crt::runtime

@@ -80,7 +80,9 @@ class PodDir {
   [[nodiscard]] std::filesystem::path oom_kills_file() const { return path_ / kOomKillsFile; }
   static constexpr const char* kOomKillsFile = "oom-kills.json";
   /// The socket nspawn reports readiness to.
-  [[nodiscard]] std::filesystem::path notify_socket() const { return path_ / "notify"; }
+  /// The socket nspawn says READY=1 on: in the pod's directory, or, where
+  /// that path is too long for a socket (a long --dir), in kRunDir.
+  [[nodiscard]] std::filesystem::path notify_socket() const;
   [[nodiscard]] std::filesystem::path manifest_file() const { return path_ / "pod.json"; }
   /// The pod's persistent journal, as written into stage1's upper layer.
   [[nodiscard]] std::filesystem::path journal_dir() const;

@@ -97,6 +97,7 @@ bool try_remove_pod(const stdfs::path& state_dir, const PodEntry& pod, const Rem
     if (pod.dir_state != PodState::kGarbage && pod.dir_state != PodState::kExitedGarbage)
       dir->move_to(pod.dir_state == PodState::kRun ? PodState::kExitedGarbage : PodState::kGarbage);
     clean_leftovers(dir->path(), pod.uuid, opts);
+    ::unlink(dir->notify_socket().c_str());  // in /run/crt if its crt run was killed (a long --dir)
     dir->remove();
     return true;
   });

@@ -22,6 +22,19 @@ TEST_F(RunTest, EchoHelloPrintsHelloAndExitsZero) {
   EXPECT_TRUE(pods("prepare").empty());
 }
 
+// A --dir whose pod directories' paths are too long for a socket (108
+// bytes): the pod still runs, and leaves no socket behind.
+TEST_F(RunTest, ALongStateDirectoryWorks) {
+  std::string dir = dir_ + "/" + std::string(70, 'd');
+  Result r = run({crt_bin_, "--dir=" + dir, "run", "busybox", "--", "/bin/echo", "hello"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "hello\n");
+  std::string uuid;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/pods/run")) uuid = e.path().filename();
+  EXPECT_FALSE(std::filesystem::exists("/run/crt/notify-" + uuid));
+  EXPECT_EQ(run({crt_bin_, "--dir=" + dir, "rm", uuid}).status, 0);
+}
+
 TEST_F(RunTest, ExitStatusIsTheAppsOne) {
   for (int code : {0, 1, 42}) {
     Result r = crt({"run", "busybox", "--", "/bin/sh", "-c", "exit " + std::to_string(code)});
