@@ -23,7 +23,7 @@ void add_app_options(CLI::App& app, AppFlags& f) {
   app.add_option("--group", f.group, "Group to run as: a number or a name from the image's /etc/group");
   app.add_option("--working-dir", f.working_dir, "Working directory of the app");
   app.add_option("--memory", f.memory, "Memory limit: bytes, or with K, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (of 1024), e.g. 512Mi (MemoryMax=)");
-  app.add_option("--cpu", f.cpu, "CPU limit in millicores, e.g. 200m or 1.5 (CPUQuota=)");
+  app.add_option("--cpu", f.cpu, "CPU limit: millicores (200m) or cores (1.5) (CPUQuota=)");
   app.add_option("--seccomp", f.seccomp,
                  "System call filter: mode=retain|remove[,errno=ERRNO],SYSCALL|@GROUP,... (replaces the default)");
   app.add_option("--caps-retain", f.caps_retain, "Capabilities to keep, comma-separated (replaces the default)");
@@ -61,7 +61,7 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
                  "host (the host's) or none (loopback only)");
   app.add_option("--port", p.ports,
                  "Forward a host port: [HOSTIP:]HOSTPORT:PODPORT[/tcp|udp], or NAME:[HOSTIP:]HOSTPORT for a "
-                 "port the image exposes (e.g. 80-tcp)")
+                 "port the image exposes (e.g. 80-tcp); an IPv6 HOSTIP goes in brackets ([2001:db8::1]:8080:80)")
       ->allow_extra_args(false);
   app.add_option("--dns", p.dns, "A nameserver for the apps' /etc/resolv.conf")->allow_extra_args(false);
   app.add_option("--dns-search", p.dns_search, "A search domain for /etc/resolv.conf")->allow_extra_args(false);
@@ -80,7 +80,8 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   app.add_flag("--inherit-env", p.inherit_env, "Give every app crt's own environment (under the other settings)");
   app.add_option("--volume", p.volumes,
                  "Define a volume: NAME,kind=host,source=PATH[,readOnly=true][,recursive=true] | "
-                 "NAME,kind=empty[,mode=0755][,uid=N][,gid=N] | NAME,kind=tmpfs[,size=64M]")
+                 "NAME,kind=empty[,mode=0755][,uid=N][,gid=N][,readOnly=true] | "
+                 "NAME,kind=tmpfs[,size=64M][,mode=0755][,uid=N][,gid=N][,readOnly=true]")
       ->allow_extra_args(false);
   app.add_option("--stage1-path", p.stage1_path, "Use this stage1 image (tarball or directory)");
   app.add_flag("--debug", p.debug, "Show on stderr what crt, nspawn and the pod's systemd are doing")->group(starting);
