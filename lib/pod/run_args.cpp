@@ -2,6 +2,9 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
+#include <iterator>
+#include <string_view>
 
 #include "common/duration.hpp"
 #include "common/error.hpp"
@@ -92,10 +95,10 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   registry::add_registry_flags(app, p.registry);
 }
 
+std::string verb_name(RunVerb verb) { return verb == RunVerb::kPrepare ? "prepare" : "run"; }
+
 /// Where a command-line error of `verb` sends the user.
-std::string see_help(RunVerb verb) {
-  return std::string(" (see 'crt ") + (verb == RunVerb::kPrepare ? "prepare" : "run") + " --help')";
-}
+std::string see_help(RunVerb verb) { return " (see 'crt " + verb_name(verb) + " --help')"; }
 
 /// Parses `tokens` with `app`; returns what it did not consume.
 std::vector<std::string> parse_with(CLI::App& app, const std::vector<std::string>& tokens, RunVerb verb) {
@@ -117,6 +120,32 @@ std::vector<std::string> parse_with(CLI::App& app, const std::vector<std::string
 }
 
 }  // namespace
+
+std::string global_option_hint(const std::string& word, const std::string& next, const std::string& command) {
+  struct Global {
+    const char* name;
+    const char* value;  ///< what it takes, as its help names it; nullptr: a flag
+  };
+  static constexpr Global kGlobals[] = {
+      {"--dir", "DIR"}, {"--config", "FILE"}, {"--local-config", "DIR"}, {"--debug", nullptr}, {"--version", nullptr}};
+  size_t eq = word.find('=');
+  std::string name = word.substr(0, eq);
+  const Global* g =
+      std::find_if(std::begin(kGlobals), std::end(kGlobals), [&](const Global& x) { return name == x.name; });
+  if (g == std::end(kGlobals)) return "";
+  std::string before = "crt " + name;
+  if (g->value != nullptr) {
+    std::string value = eq != std::string::npos ? word.substr(eq + 1) : next.rfind('-', 0) == 0 ? "" : next;
+    // Shown as typed only where a shell would take it so.
+    bool plain = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+             std::string_view("/._+,:@%=-~").find(c) != std::string_view::npos;
+    });
+    before += "=" + (plain ? value : std::string(g->value));
+  }
+  if (name == "--version") return name + " is an option of crt itself: " + before;
+  return name + " is an option of crt itself: put it before the command (" + before + " " + command + " …)";
+}
 
 std::string argument_mismatch_text(const std::string& what) {
   std::string option = what.substr(0, what.find(':'));
@@ -172,9 +201,11 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
     throw Error("missing image name" + std::string(req.args_given ? " before '--'" : pod == nullptr ? " after '---'" : "") +
                 see_help(verb));
   if (rest.front().rfind("-", 0) == 0) {
-    std::string what = pod == nullptr && is_pod_option(rest.front(), verb) ? " (pod options go before the first image)"
-                                                                            : see_help(verb);
-    throw Error("unknown option " + quote(rest.front()) + what);
+    bool pod_option = pod == nullptr && is_pod_option(rest.front(), verb);
+    std::string hint = global_option_hint(rest.front(), rest.size() > 1 ? rest[1] : "", verb_name(verb));
+    if (!pod_option && !hint.empty()) throw Error(hint);
+    throw Error("unknown option " + quote(rest.front()) +
+                (pod_option ? " (pod options go before the first image)" : see_help(verb)));
   }
   req.image = rest.front();
   rest.erase(rest.begin());
@@ -185,10 +216,15 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
   post.allow_extras();
   std::vector<std::string> left = parse_with(post, rest, verb);
   if (!left.empty()) {
-    if (left.front().rfind("-", 0) == 0)
-      throw Error("unknown option " + quote(left.front()) + " for image " + quote(req.image) +
-                  (is_pod_option(left.front(), verb) ? " (pod options go before the first image)" : see_help(verb)));
-    throw Error("unexpected argument " + quote(left.front()) + " after image " + quote(req.image) +
+    const std::string& word = left.front();
+    if (word.rfind("-", 0) == 0) {
+      bool pod_option = is_pod_option(word, verb);
+      std::string hint = global_option_hint(word, left.size() > 1 ? left[1] : "", verb_name(verb));
+      if (!pod_option && !hint.empty()) throw Error(hint);
+      throw Error("unknown option " + quote(word) + " for image " + quote(req.image) +
+                  (pod_option ? " (pod options go before the first image)" : see_help(verb)));
+    }
+    throw Error("unexpected argument " + quote(word) + " after image " + quote(req.image) +
                 ": arguments for the app go after '--', another app after '---'");
   }
   return req;

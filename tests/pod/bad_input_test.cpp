@@ -262,6 +262,35 @@ TEST_F(BadInputTest, CommandLineErrorsAreOneLineAndSayWhichHelpToRead) {
   EXPECT_EQ(r.err, "crt: --dir: '" + file + "' is not a directory (see 'crt --help')\n");
 }
 
+// crt --dir=X status …, not crt status --dir=X …: said as such, where
+// CLI11 parses the command and where crt does (run, enter).
+TEST_F(BadInputTest, CrtsOwnOptionsAfterACommandSayWhereTheyGo) {
+  auto err = [&](std::vector<std::string> args) {
+    Result r = crt(args);
+    EXPECT_EQ(r.status, 254);
+    return r.err;
+  };
+  EXPECT_EQ(err({"status", "--dir", "/tmp/x", "web"}),
+            "crt: --dir is an option of crt itself: put it before the command (crt --dir=/tmp/x status …)\n");
+  EXPECT_EQ(
+      err({"image", "list", "--config=/x.conf"}),
+      "crt: --config is an option of crt itself: put it before the command (crt --config=/x.conf image list …)\n");
+  EXPECT_EQ(err({"list", "--debug"}),
+            "crt: --debug is an option of crt itself: put it before the command (crt --debug list …)\n");
+  EXPECT_EQ(err({"run", "--dir=/tmp/x", "busybox"}),
+            "crt: --dir is an option of crt itself: put it before the command (crt --dir=/tmp/x run …)\n");
+}
+
+TEST_F(BadInputTest, MoreCommandLineErrorsSayWhatIsWrong) {
+  // An empty word as the value of crt's own options, as of '--dir=':
+  // '--dir "$UNSET"'.
+  for (const char* option : {"--dir", "--config", "--local-config"}) {
+    Result r = run({crt_bin_, option, "", "list"});
+    EXPECT_EQ(r.status, 254);
+    EXPECT_EQ(r.err, "crt: option '" + std::string(option) + "' needs a value (see 'crt --help')\n");
+  }
+}
+
 TEST_F(BadInputTest, HelpComesTheSameWayEachWayItIsAskedFor) {
   Result run_help = crt({"run", "--help"});
   EXPECT_EQ(run_help.status, 0);
