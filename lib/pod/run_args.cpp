@@ -167,6 +167,21 @@ bool is_pod_option(const std::string& word, RunVerb verb) {
 
 bool is_help(const std::string& t) { return t == "--help" || t == "-h"; }
 
+/// When the pod and app options `seg` ended in "--memory IMAGE": what the
+/// image was taken as (for "missing image name").
+std::string took_the_image(const std::vector<std::string>& seg, RunVerb verb) {
+  if (seg.size() < 2 || seg.back().rfind('-', 0) == 0) return "";
+  const std::string& option = seg[seg.size() - 2];
+  CLI::App app;
+  PodFlags pod;
+  AppFlags flags;
+  add_pod_options(app, pod, verb);
+  add_app_options(app, flags);
+  const CLI::Option* o = option.find('=') == std::string::npos ? app.get_option_no_throw(option) : nullptr;
+  if (o == nullptr || o->get_expected_min() == 0) return "";
+  return ": " + option + " took " + quote(seg.back()) + " as its value";
+}
+
 std::vector<std::vector<std::string>> split_apps(const std::vector<std::string>& args) {
   std::vector<std::vector<std::string>> out(1);
   for (const auto& a : args) {
@@ -197,9 +212,10 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
     add_app_options(pre, *defaults);
     rest = parse_with(pre, seg, verb);
   }
-  if (rest.empty())
-    throw Error("missing image name" + std::string(req.args_given ? " before '--'" : pod == nullptr ? " after '---'" : "") +
-                see_help(verb));
+  if (rest.empty()) {
+    std::string where = req.args_given ? " before '--'" : pod == nullptr ? " after '---'" : "";
+    throw Error("missing image name" + where + (pod != nullptr ? took_the_image(seg, verb) : "") + see_help(verb));
+  }
   if (rest.front().rfind("-", 0) == 0) {
     bool pod_option = pod == nullptr && is_pod_option(rest.front(), verb);
     std::string hint = global_option_hint(rest.front(), rest.size() > 1 ? rest[1] : "", verb_name(verb));

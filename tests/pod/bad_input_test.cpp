@@ -279,6 +279,19 @@ TEST_F(BadInputTest, CrtsOwnOptionsAfterACommandSayWhereTheyGo) {
             "crt: --debug is an option of crt itself: put it before the command (crt --debug list …)\n");
   EXPECT_EQ(err({"run", "--dir=/tmp/x", "busybox"}),
             "crt: --dir is an option of crt itself: put it before the command (crt --dir=/tmp/x run …)\n");
+  EXPECT_EQ(err({"enter", "--local-config", "/x", "web"}),
+            "crt: --local-config is an option of crt itself: put it before the command (crt --local-config=/x enter "
+            "…)\n");
+}
+
+// Everything after POD is the command: a word before it that crt enter
+// does not know is an option it does not take, not a pod.
+TEST_F(BadInputTest, EnterTakesItsOptionsBeforeThePod) {
+  for (const char* cmd : {"enter", "exec"}) {
+    Result r = crt({cmd, "--frob", "web"});
+    EXPECT_EQ(r.status, 254);
+    EXPECT_EQ(r.err, "crt: unknown option '--frob' (see 'crt " + std::string(cmd) + " --help')\n");
+  }
 }
 
 TEST_F(BadInputTest, MoreCommandLineErrorsSayWhatIsWrong) {
@@ -289,6 +302,9 @@ TEST_F(BadInputTest, MoreCommandLineErrorsSayWhatIsWrong) {
     EXPECT_EQ(r.status, 254);
     EXPECT_EQ(r.err, "crt: option '" + std::string(option) + "' needs a value (see 'crt --help')\n");
   }
+  expect_clean_failure({"run", "--", "echo", "hi"}, "crt: missing image name before '--' (see 'crt run --help')\n");
+  expect_clean_failure({"run", "--memory", "busybox"},
+                       "crt: missing image name: --memory took 'busybox' as its value (see 'crt run --help')\n");
 }
 
 TEST_F(BadInputTest, HelpComesTheSameWayEachWayItIsAskedFor) {

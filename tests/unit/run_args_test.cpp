@@ -113,6 +113,12 @@ TEST(RunArgs, MissingImage) {
   EXPECT_EQ(run_args_error({"--net=none"}), "missing image name (see 'crt run --help')");
   EXPECT_EQ(run_args_error({"--", "x"}), "missing image name before '--' (see 'crt run --help')");
   EXPECT_EQ(run_args_error({"a", "---"}), "missing image name after '---' (see 'crt run --help')");
+  // An option that needs a value took the word meant as the image.
+  EXPECT_EQ(run_args_error({"--memory", "busybox"}),
+            "missing image name: --memory took 'busybox' as its value (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"--interactive", "--net", "none"}),
+            "missing image name: --net took 'none' as its value (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"--interactive", "--memory=1M"}), "missing image name (see 'crt run --help')");
 }
 
 // crt --dir=X run …, not crt run --dir=X …: said as such.

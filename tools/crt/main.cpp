@@ -39,6 +39,19 @@ void add_pod_ref(CLI::App* cmd, PodRef& ref) {
   cmd->add_option("--uuid-file", ref.uuid_file, "Read the pod's UUID from this file (see --uuid-file-save)");
 }
 
+void take_words_verbatim(CLI::App* cmd) {
+  cmd->prefix_command();
+  // A "--" right after the options (crt enter --uuid-file=F -- CMD, crt run
+  // -- CMD) ends them only while a positional is still to come; otherwise
+  // CLI11 hands it and all after it back to crt, which knows no such
+  // arguments. This one is never filled (it takes no word), so "--" and
+  // what follows stay the command's.
+  cmd->validate_positionals();
+  cmd->add_option("WORDS")
+      ->check(CLI::Validator([](std::string&) { return std::string("taken verbatim"); }, ""))
+      ->group("");
+}
+
 std::string pod_ref_string(const PodRef& ref) {
   if (!ref.uuid_file.empty()) {
     if (!ref.pod.empty()) throw Error("give either POD or --uuid-file, not both");
