@@ -302,6 +302,10 @@ TEST_F(BadInputTest, MoreCommandLineErrorsSayWhatIsWrong) {
     EXPECT_EQ(r.status, 254);
     EXPECT_EQ(r.err, "crt: option '" + std::string(option) + "' needs a value (see 'crt --help')\n");
   }
+  // A wrong duration is said before the pod is looked for.
+  Result r = crt({"status", "--wait=abc", "nosuch"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: --wait: invalid duration 'abc': expected e.g. 30s, 5m, 2h, 1h30m or seconds\n");
   expect_clean_failure({"run", "--", "echo", "hi"}, "crt: missing image name before '--' (see 'crt run --help')\n");
   expect_clean_failure({"run", "--memory", "busybox"},
                        "crt: missing image name: --memory took 'busybox' as its value (see 'crt run --help')\n");
@@ -322,6 +326,8 @@ TEST_F(BadInputTest, HelpComesTheSameWayEachWayItIsAskedFor) {
   // The usage lines name what the commands take verbatim.
   EXPECT_THAT(crt({"help", "--help"}).out, HasSubstr("Usage: crt help [OPTIONS] [COMMAND...]\n"));
   EXPECT_THAT(crt({"help", "exec"}).out, HasSubstr("Usage: crt exec [OPTIONS] POD [--] [CMD [ARG...]]\n"));
+  // Without a value, --wait waits without limit: no default to show.
+  EXPECT_THAT(crt({"status", "--help"}).out, HasSubstr("--wait [DURATION]"));
 }
 
 TEST_F(BadInputTest, OutputThatCannotBeWrittenIsSaid) {
