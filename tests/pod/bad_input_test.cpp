@@ -309,6 +309,10 @@ TEST_F(BadInputTest, MoreCommandLineErrorsSayWhatIsWrong) {
   expect_clean_failure({"run", "--", "echo", "hi"}, "crt: missing image name before '--' (see 'crt run --help')\n");
   expect_clean_failure({"run", "--memory", "busybox"},
                        "crt: missing image name: --memory took 'busybox' as its value (see 'crt run --help')\n");
+  // --format: text and table are the same.
+  Result table = crt({"list"});
+  EXPECT_EQ(table.status, 0);
+  EXPECT_EQ(crt({"list", "--format=text"}).out, table.out);
 }
 
 TEST_F(BadInputTest, HelpComesTheSameWayEachWayItIsAskedFor) {

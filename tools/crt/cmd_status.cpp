@@ -105,7 +105,7 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("status", "Show the state of a pod");
   add_pod_ref(cmd, a->ref);
-  cmd->add_option("--format", a->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  add_format_option(cmd, a->format, "text");
   // Without a value, an option of expected(0, 1) holds "" (no limit).
   cmd->add_option("--wait", a->wait,
                   "Wait until the pod has exited, at most DURATION (30s, 2m …; no value: wait without limit)")
@@ -192,7 +192,7 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
   cmd->alias("ls");
   cmd->add_flag("--full", a->full, "Full UUIDs and image ids");
   cmd->add_flag("--no-legend", a->no_legend, "No header line");
-  cmd->add_option("--format", a->format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  add_format_option(cmd, a->format, "table");
   cmd->callback([a, &g] {
     require_root("crt list");  // pod directories are root's alone
     json rows = json::array();

@@ -39,6 +39,13 @@ void add_pod_ref(CLI::App* cmd, PodRef& ref) {
   cmd->add_option("--uuid-file", ref.uuid_file, "Read the pod's UUID from this file (see --uuid-file-save)");
 }
 
+CLI::Option* add_format_option(CLI::App* cmd, std::string& format, const std::string& text) {
+  std::string other = text == "table" ? "text" : "table";
+  return cmd->add_option("--format", format, text + " or json ('" + other + "' is the same as " + text + ")")
+      ->transform([text, other](std::string s) { return s == other ? text : s; })
+      ->check(CLI::IsMember({text, std::string("json")}));
+}
+
 void take_words_verbatim(CLI::App* cmd) {
   cmd->prefix_command();
   // A "--" right after the options (crt enter --uuid-file=F -- CMD, crt run
