@@ -309,6 +309,7 @@ TEST_F(BadInputTest, MoreCommandLineErrorsSayWhatIsWrong) {
   expect_clean_failure({"run", "--", "echo", "hi"}, "crt: missing image name before '--' (see 'crt run --help')\n");
   expect_clean_failure({"run", "--memory", "busybox"},
                        "crt: missing image name: --memory took 'busybox' as its value (see 'crt run --help')\n");
+  expect_clean_failure({"image", "pull", "UPPER/Case"}, "crt: invalid image reference 'UPPER/Case': ");
   // --format: text and table are the same.
   Result table = crt({"list"});
   EXPECT_EQ(table.status, 0);
