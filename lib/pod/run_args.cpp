@@ -2,6 +2,9 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
+#include <iterator>
+#include <string_view>
 
 #include "common/duration.hpp"
 #include "common/error.hpp"
@@ -23,7 +26,7 @@ void add_app_options(CLI::App& app, AppFlags& f) {
   app.add_option("--group", f.group, "Group to run as: a number or a name from the image's /etc/group");
   app.add_option("--working-dir", f.working_dir, "Working directory of the app");
   app.add_option("--memory", f.memory, "Memory limit: bytes, or with K, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (of 1024), e.g. 512Mi (MemoryMax=)");
-  app.add_option("--cpu", f.cpu, "CPU limit in millicores, e.g. 200m or 1.5 (CPUQuota=)");
+  app.add_option("--cpu", f.cpu, "CPU limit: millicores (200m) or cores (1.5) (CPUQuota=)");
   app.add_option("--seccomp", f.seccomp,
                  "System call filter: mode=retain|remove[,errno=ERRNO],SYSCALL|@GROUP,... (replaces the default)");
   app.add_option("--caps-retain", f.caps_retain, "Capabilities to keep, comma-separated (replaces the default)");
@@ -61,7 +64,7 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
                  "host (the host's) or none (loopback only)");
   app.add_option("--port", p.ports,
                  "Forward a host port: [HOSTIP:]HOSTPORT:PODPORT[/tcp|udp], or NAME:[HOSTIP:]HOSTPORT for a "
-                 "port the image exposes (e.g. 80-tcp)")
+                 "port the image exposes (e.g. 80-tcp); an IPv6 HOSTIP goes in brackets ([2001:db8::1]:8080:80)")
       ->allow_extra_args(false);
   app.add_option("--dns", p.dns, "A nameserver for the apps' /etc/resolv.conf")->allow_extra_args(false);
   app.add_option("--dns-search", p.dns_search, "A search domain for /etc/resolv.conf")->allow_extra_args(false);
@@ -80,7 +83,8 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   app.add_flag("--inherit-env", p.inherit_env, "Give every app crt's own environment (under the other settings)");
   app.add_option("--volume", p.volumes,
                  "Define a volume: NAME,kind=host,source=PATH[,readOnly=true][,recursive=true] | "
-                 "NAME,kind=empty[,mode=0755][,uid=N][,gid=N] | NAME,kind=tmpfs[,size=64M]")
+                 "NAME,kind=empty[,mode=0755][,uid=N][,gid=N][,readOnly=true] | "
+                 "NAME,kind=tmpfs[,size=64M][,mode=0755][,uid=N][,gid=N][,readOnly=true]")
       ->allow_extra_args(false);
   app.add_option("--stage1-path", p.stage1_path, "Use this stage1 image (tarball or directory)");
   app.add_flag("--debug", p.debug, "Show on stderr what crt, nspawn and the pod's systemd are doing")->group(starting);
@@ -91,10 +95,10 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   registry::add_registry_flags(app, p.registry);
 }
 
+std::string verb_name(RunVerb verb) { return verb == RunVerb::kPrepare ? "prepare" : "run"; }
+
 /// Where a command-line error of `verb` sends the user.
-std::string see_help(RunVerb verb) {
-  return std::string(" (see 'crt ") + (verb == RunVerb::kPrepare ? "prepare" : "run") + " --help')";
-}
+std::string see_help(RunVerb verb) { return " (see 'crt " + verb_name(verb) + " --help')"; }
 
 /// Parses `tokens` with `app`; returns what it did not consume.
 std::vector<std::string> parse_with(CLI::App& app, const std::vector<std::string>& tokens, RunVerb verb) {
@@ -117,6 +121,32 @@ std::vector<std::string> parse_with(CLI::App& app, const std::vector<std::string
 
 }  // namespace
 
+std::string global_option_hint(const std::string& word, const std::string& next, const std::string& command) {
+  struct Global {
+    const char* name;
+    const char* value;  ///< what it takes, as its help names it; nullptr: a flag
+  };
+  static constexpr Global kGlobals[] = {
+      {"--dir", "DIR"}, {"--config", "FILE"}, {"--local-config", "DIR"}, {"--debug", nullptr}, {"--version", nullptr}};
+  size_t eq = word.find('=');
+  std::string name = word.substr(0, eq);
+  const Global* g =
+      std::find_if(std::begin(kGlobals), std::end(kGlobals), [&](const Global& x) { return name == x.name; });
+  if (g == std::end(kGlobals)) return "";
+  std::string before = "crt " + name;
+  if (g->value != nullptr) {
+    std::string value = eq != std::string::npos ? word.substr(eq + 1) : next.rfind('-', 0) == 0 ? "" : next;
+    // Shown as typed only where a shell would take it so.
+    bool plain = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+             std::string_view("/._+,:@%=-~").find(c) != std::string_view::npos;
+    });
+    before += "=" + (plain ? value : std::string(g->value));
+  }
+  if (name == "--version") return name + " is an option of crt itself: " + before;
+  return name + " is an option of crt itself: put it before the command (" + before + " " + command + " …)";
+}
+
 std::string argument_mismatch_text(const std::string& what) {
   std::string option = what.substr(0, what.find(':'));
   if (option.rfind('-', 0) != 0) return what;
@@ -136,6 +166,21 @@ bool is_pod_option(const std::string& word, RunVerb verb) {
 }
 
 bool is_help(const std::string& t) { return t == "--help" || t == "-h"; }
+
+/// When the pod and app options `seg` ended in "--memory IMAGE": what the
+/// image was taken as (for "missing image name").
+std::string took_the_image(const std::vector<std::string>& seg, RunVerb verb) {
+  if (seg.size() < 2 || seg.back().rfind('-', 0) == 0) return "";
+  const std::string& option = seg[seg.size() - 2];
+  CLI::App app;
+  PodFlags pod;
+  AppFlags flags;
+  add_pod_options(app, pod, verb);
+  add_app_options(app, flags);
+  const CLI::Option* o = option.find('=') == std::string::npos ? app.get_option_no_throw(option) : nullptr;
+  if (o == nullptr || o->get_expected_min() == 0) return "";
+  return ": " + option + " took " + quote(seg.back()) + " as its value";
+}
 
 std::vector<std::vector<std::string>> split_apps(const std::vector<std::string>& args) {
   std::vector<std::vector<std::string>> out(1);
@@ -167,13 +212,16 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
     add_app_options(pre, *defaults);
     rest = parse_with(pre, seg, verb);
   }
-  if (rest.empty())
-    throw Error("missing image name" + std::string(req.args_given ? " before '--'" : pod == nullptr ? " after '---'" : "") +
-                see_help(verb));
+  if (rest.empty()) {
+    std::string where = req.args_given ? " before '--'" : pod == nullptr ? " after '---'" : "";
+    throw Error("missing image name" + where + (pod != nullptr ? took_the_image(seg, verb) : "") + see_help(verb));
+  }
   if (rest.front().rfind("-", 0) == 0) {
-    std::string what = pod == nullptr && is_pod_option(rest.front(), verb) ? " (pod options go before the first image)"
-                                                                            : see_help(verb);
-    throw Error("unknown option " + quote(rest.front()) + what);
+    bool pod_option = pod == nullptr && is_pod_option(rest.front(), verb);
+    std::string hint = global_option_hint(rest.front(), rest.size() > 1 ? rest[1] : "", verb_name(verb));
+    if (!pod_option && !hint.empty()) throw Error(hint);
+    throw Error("unknown option " + quote(rest.front()) +
+                (pod_option ? " (pod options go before the first image)" : see_help(verb)));
   }
   req.image = rest.front();
   rest.erase(rest.begin());
@@ -184,10 +232,15 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
   post.allow_extras();
   std::vector<std::string> left = parse_with(post, rest, verb);
   if (!left.empty()) {
-    if (left.front().rfind("-", 0) == 0)
-      throw Error("unknown option " + quote(left.front()) + " for image " + quote(req.image) +
-                  (is_pod_option(left.front(), verb) ? " (pod options go before the first image)" : see_help(verb)));
-    throw Error("unexpected argument " + quote(left.front()) + " after image " + quote(req.image) +
+    const std::string& word = left.front();
+    if (word.rfind("-", 0) == 0) {
+      bool pod_option = is_pod_option(word, verb);
+      std::string hint = global_option_hint(word, left.size() > 1 ? left[1] : "", verb_name(verb));
+      if (!pod_option && !hint.empty()) throw Error(hint);
+      throw Error("unknown option " + quote(word) + " for image " + quote(req.image) +
+                  (pod_option ? " (pod options go before the first image)" : see_help(verb)));
+    }
+    throw Error("unexpected argument " + quote(word) + " after image " + quote(req.image) +
                 ": arguments for the app go after '--', another app after '---'");
   }
   return req;

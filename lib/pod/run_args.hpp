@@ -103,6 +103,13 @@ std::chrono::milliseconds parse_stop_timeout(const std::optional<std::string>& g
 /// user: the option needs a value, or is given more than once.
 std::string argument_mismatch_text(const std::string& what);
 
+/// When `word` (--NAME or --NAME=VALUE) is an option of crt itself (--dir,
+/// --config, --local-config, --debug, --version: main.cpp defines them),
+/// given after `command` ("status", "image list"), which does not take it:
+/// that it goes before the command, shown with its value (that after '=',
+/// else `next`, the word after it). Else "".
+std::string global_option_hint(const std::string& word, const std::string& next, const std::string& command);
+
 /// The help text of `crt run` (or `crt prepare`).
 std::string run_help(RunVerb verb = RunVerb::kRun);
 

@@ -15,12 +15,19 @@ PullPolicy parse_pull_policy(const std::string& s) {
 
 std::vector<registry::RemoteReference> remote_candidates(const std::string& ref, const ResolveOptions& opts) {
   if (auto r = registry::parse_remote_reference(ref)) return {*r};
-  // Checks the syntax the same way as a full reference would be.
-  (void)registry::parse_remote_reference("localhost/" + ref);
+  // Checks the syntax the same way as a full reference would be; the
+  // message names the reference as the user gave it.
+  std::string full = "localhost/" + ref;
+  try {
+    (void)registry::parse_remote_reference(full);
+  } catch (const Error& e) {
+    std::string what = e.what();
+    if (size_t at = what.find(quote(full)); at != std::string::npos) what.replace(at, quote(full).size(), quote(ref));
+    throw Error(what);
+  }
   if (opts.default_registries.empty())
     throw Error(quote(ref) + " is a short name and no default registry is configured ([registries] default = … in " +
-                std::string(config::kDefaultConfigPath) + "): give the full name, such as 'registry.example.org/" + ref +
-                "'");
+                opts.config_file + "): give the full name, such as 'registry.example.org/" + ref + "'");
   return registry::qualify_short_name(ref, opts.default_registries);
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "config/crt_conf.hpp"
 #include "registry/pull.hpp"
 #include "store/store.hpp"
 
@@ -25,6 +26,8 @@ struct ResolveOptions {
   registry::PullOptions pull;
   /// crt.conf's [registries] default: where short names are looked up.
   std::vector<std::string> default_registries;
+  /// The configuration file in effect (--config): messages name it.
+  std::string config_file = config::kDefaultConfigPath;
   store::Progress* progress = nullptr;  ///< nullptr: none shown
   /// Says what crt decided on the user's behalf (a short name's registry).
   std::function<void(const std::string&)> notice;

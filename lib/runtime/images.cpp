@@ -63,7 +63,10 @@ store::Image ensure_stage1(store::Store& store, const stdfs::path& data_dir,
                            const std::optional<stdfs::path>& override) {
   return with_context("loading the stage1 image", [&]() -> store::Image {
     stdfs::path src = override ? *override : data_dir / "stage1.tar";
-    if (!stdfs::exists(src)) throw Error(quote(src.string()) + " does not exist (use --stage1-path)");
+    // The hint is for the default missing (crt not installed in full); a
+    // path given is wrong as it stands.
+    if (!stdfs::exists(src))
+      throw Error(quote(src.string()) + " does not exist" + (override ? "" : " (use --stage1-path)"));
     if (stdfs::is_directory(src))
       return store.import_rootfs(src, {"crt-stage1", "dir"}, stage1_import_options());
     stdfs::path digest_file = src.string() + ".sha256";
@@ -176,8 +179,8 @@ store::Image resolve_image(store::Store& store, const std::string& ref, const st
   if (!registry::parse_remote_reference(ref) && opts.default_registries.empty())
     throw store.no_image(ref, " (import one with 'crt image import'; to pull it, give its registry, as in " +
                                   quote("registry.example.org/" + ref) +
-                                  ": short names are pulled only from the default registries of " +
-                                  config::kDefaultConfigPath + ")");
+                                  ": short names are pulled only from the default registries of " + opts.config_file +
+                                  ")");
   return pull(store, ref, opts);
 }
 

@@ -282,6 +282,60 @@ TEST_F(BadInputTest, CommandLineErrorsAreOneLineAndSayWhichHelpToRead) {
   EXPECT_EQ(r.err, "crt: --dir: '" + file + "' is not a directory (see 'crt --help')\n");
 }
 
+// crt --dir=X status …, not crt status --dir=X …: said as such, where
+// CLI11 parses the command and where crt does (run, enter).
+TEST_F(BadInputTest, CrtsOwnOptionsAfterACommandSayWhereTheyGo) {
+  auto err = [&](std::vector<std::string> args) {
+    Result r = crt(args);
+    EXPECT_EQ(r.status, 254);
+    return r.err;
+  };
+  EXPECT_EQ(err({"status", "--dir", "/tmp/x", "web"}),
+            "crt: --dir is an option of crt itself: put it before the command (crt --dir=/tmp/x status …)\n");
+  EXPECT_EQ(
+      err({"image", "list", "--config=/x.conf"}),
+      "crt: --config is an option of crt itself: put it before the command (crt --config=/x.conf image list …)\n");
+  EXPECT_EQ(err({"list", "--debug"}),
+            "crt: --debug is an option of crt itself: put it before the command (crt --debug list …)\n");
+  EXPECT_EQ(err({"run", "--dir=/tmp/x", "busybox"}),
+            "crt: --dir is an option of crt itself: put it before the command (crt --dir=/tmp/x run …)\n");
+  EXPECT_EQ(err({"enter", "--local-config", "/x", "web"}),
+            "crt: --local-config is an option of crt itself: put it before the command (crt --local-config=/x enter "
+            "…)\n");
+}
+
+// Everything after POD is the command: a word before it that crt enter
+// does not know is an option it does not take, not a pod.
+TEST_F(BadInputTest, EnterTakesItsOptionsBeforeThePod) {
+  for (const char* cmd : {"enter", "exec"}) {
+    Result r = crt({cmd, "--frob", "web"});
+    EXPECT_EQ(r.status, 254);
+    EXPECT_EQ(r.err, "crt: unknown option '--frob' (see 'crt " + std::string(cmd) + " --help')\n");
+  }
+}
+
+TEST_F(BadInputTest, MoreCommandLineErrorsSayWhatIsWrong) {
+  // An empty word as the value of crt's own options, as of '--dir=':
+  // '--dir "$UNSET"'.
+  for (const char* option : {"--dir", "--config", "--local-config"}) {
+    Result r = run({crt_bin_, option, "", "list"});
+    EXPECT_EQ(r.status, 254);
+    EXPECT_EQ(r.err, "crt: option '" + std::string(option) + "' needs a value (see 'crt --help')\n");
+  }
+  // A wrong duration is said before the pod is looked for.
+  Result r = crt({"status", "--wait=abc", "nosuch"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: --wait: invalid duration 'abc': expected e.g. 30s, 5m, 2h, 1h30m or seconds\n");
+  expect_clean_failure({"run", "--", "echo", "hi"}, "crt: missing image name before '--' (see 'crt run --help')\n");
+  expect_clean_failure({"run", "--memory", "busybox"},
+                       "crt: missing image name: --memory took 'busybox' as its value (see 'crt run --help')\n");
+  expect_clean_failure({"image", "pull", "UPPER/Case"}, "crt: invalid image reference 'UPPER/Case': ");
+  // --format: text and table are the same.
+  Result table = crt({"list"});
+  EXPECT_EQ(table.status, 0);
+  EXPECT_EQ(crt({"list", "--format=text"}).out, table.out);
+}
+
 TEST_F(BadInputTest, HelpComesTheSameWayEachWayItIsAskedFor) {
   Result run_help = crt({"run", "--help"});
   EXPECT_EQ(run_help.status, 0);
@@ -297,6 +351,8 @@ TEST_F(BadInputTest, HelpComesTheSameWayEachWayItIsAskedFor) {
   // The usage lines name what the commands take verbatim.
   EXPECT_THAT(crt({"help", "--help"}).out, HasSubstr("Usage: crt help [OPTIONS] [COMMAND...]\n"));
   EXPECT_THAT(crt({"help", "exec"}).out, HasSubstr("Usage: crt exec [OPTIONS] POD [--] [CMD [ARG...]]\n"));
+  // Without a value, --wait waits without limit: no default to show.
+  EXPECT_THAT(crt({"status", "--help"}).out, HasSubstr("--wait [DURATION]"));
 }
 
 TEST_F(BadInputTest, OutputThatCannotBeWrittenIsSaid) {

@@ -44,7 +44,7 @@ TEST_F(InstallTest, Stage1PathOverridesAndIsChecked) {
   EXPECT_EQ(r.out, "own stage1\n");
   r = crt({"run", "--stage1-path=" + dir_ + "/nope.tar", "busybox", "--", "/bin/true"});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("nope.tar' does not exist"));
+  EXPECT_THAT(r.err, HasSubstr("nope.tar' does not exist\n"));  // no hint to use the option used
 }
 
 }  // namespace

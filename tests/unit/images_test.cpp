@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "runtime/image_pull.hpp"
 #include "store/digest.hpp"
 #include "test_support.hpp"
 
@@ -139,6 +140,31 @@ TEST_F(Images, MissingStage1SaysHowToGiveOne) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--stage1-path"), std::string::npos) << e.what();
   }
+}
+
+// A path given is wrong as it stands: no hint to give one.
+TEST_F(Images, MissingStage1GivenIsNamedWithoutTheHint) {
+  EXPECT_EQ(test::error_of([&] { ensure_stage1(store_, data_, s_ / "nowhere"); }),
+            "loading the stage1 image: '" + (s_ / "nowhere").string() + "' does not exist");
+}
+
+// Messages about short names name the configuration file in effect.
+TEST_F(Images, ShortNamesNameTheConfigurationFileInEffect) {
+  ResolveOptions opts;
+  opts.config_file = "/srv/my crt.conf";
+  std::string err = test::error_of([&] { resolve_image(store_, "nothing", data_, opts); });
+  EXPECT_NE(err.find("the default registries of /srv/my crt.conf)"), std::string::npos) << err;
+  err = test::error_of([&] { remote_candidates("nothing", opts); });
+  EXPECT_NE(err.find("([registries] default = … in /srv/my crt.conf)"), std::string::npos) << err;
+  EXPECT_NE(test::error_of([] { remote_candidates("nothing", {}); }).find("in /etc/crt/crt.conf)"), std::string::npos);
+}
+
+// The syntax of a short name is checked as a full name's: the message
+// names the reference as the user gave it.
+TEST(RemoteCandidates, ABadShortNameIsQuotedAsGiven) {
+  EXPECT_EQ(test::error_of([] { remote_candidates("UPPER/Case", {}); }),
+            "invalid image reference 'UPPER/Case': the repository 'UPPER/Case' may hold only lowercase letters, digits "
+            "and separators");
 }
 
 TEST_F(Images, Stage1DirectoryOverride) {

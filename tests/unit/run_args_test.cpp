@@ -113,6 +113,51 @@ TEST(RunArgs, MissingImage) {
   EXPECT_EQ(run_args_error({"--net=none"}), "missing image name (see 'crt run --help')");
   EXPECT_EQ(run_args_error({"--", "x"}), "missing image name before '--' (see 'crt run --help')");
   EXPECT_EQ(run_args_error({"a", "---"}), "missing image name after '---' (see 'crt run --help')");
+  // An option that needs a value took the word meant as the image.
+  EXPECT_EQ(run_args_error({"--memory", "busybox"}),
+            "missing image name: --memory took 'busybox' as its value (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"--interactive", "--net", "none"}),
+            "missing image name: --net took 'none' as its value (see 'crt run --help')");
+  EXPECT_EQ(run_args_error({"--interactive", "--memory=1M"}), "missing image name (see 'crt run --help')");
+}
+
+// crt --dir=X run …, not crt run --dir=X …: said as such.
+TEST(RunArgs, CrtsOwnOptionsGoBeforeTheCommand) {
+  EXPECT_EQ(run_args_error({"--dir=/tmp/x", "busybox"}),
+            "--dir is an option of crt itself: put it before the command (crt --dir=/tmp/x run …)");
+  EXPECT_EQ(run_args_error({"--net=none", "--config", "/etc/c.conf", "busybox"}),
+            "--config is an option of crt itself: put it before the command (crt --config=/etc/c.conf run …)");
+  EXPECT_EQ(test::error_of([] {
+              parse_run_args({"--local-config=/x", "busybox"}, RunVerb::kPrepare);
+            }),
+            "--local-config is an option of crt itself: put it before the command (crt --local-config=/x prepare …)");
+  EXPECT_EQ(run_args_error({"busybox", "--dir", "/tmp/x"}),
+            "--dir is an option of crt itself: put it before the command (crt --dir=/tmp/x run …)");
+  EXPECT_EQ(run_args_error({"a", "---", "--dir=/d", "b"}),
+            "--dir is an option of crt itself: put it before the command (crt --dir=/d run …)");
+  // crt run has a --debug of its own: before the first image.
+  EXPECT_EQ(parse_run_args({"--debug", "busybox"}).pod.debug, true);
+  EXPECT_EQ(run_args_error({"busybox", "--debug"}),
+            "unknown option '--debug' for image 'busybox' (pod options go before the first image)");
+}
+
+TEST(GlobalOptionHint, NamesTheOptionWithItsValue) {
+  EXPECT_EQ(global_option_hint("--dir", "/tmp/x", "status"),
+            "--dir is an option of crt itself: put it before the command (crt --dir=/tmp/x status …)");
+  EXPECT_EQ(global_option_hint("--dir=/a", "b", "image list"),
+            "--dir is an option of crt itself: put it before the command (crt --dir=/a image list …)");
+  // A value a shell would split or expand is named by what it is.
+  EXPECT_EQ(global_option_hint("--dir", "my dir", "list"),
+            "--dir is an option of crt itself: put it before the command (crt --dir=DIR list …)");
+  EXPECT_EQ(global_option_hint("--config", "", "list"),
+            "--config is an option of crt itself: put it before the command (crt --config=FILE list …)");
+  EXPECT_EQ(global_option_hint("--config", "--format=json", "list"),
+            "--config is an option of crt itself: put it before the command (crt --config=FILE list …)");
+  EXPECT_EQ(global_option_hint("--debug", "POD", "status"),
+            "--debug is an option of crt itself: put it before the command (crt --debug status …)");
+  EXPECT_EQ(global_option_hint("--version", "", "list"), "--version is an option of crt itself: crt --version");
+  EXPECT_EQ(global_option_hint("--app", "web", "enter"), "");
+  EXPECT_EQ(global_option_hint("--directory", "x", "list"), "");
 }
 
 TEST(RunArgs, AnOptionWithoutItsValueSaysSo) {

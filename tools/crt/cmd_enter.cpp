@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "common/error.hpp"
+#include "pod/run_args.hpp"
 #include "runtime/enter.hpp"
 #include "runtime/pods.hpp"
 
@@ -16,22 +17,27 @@ struct EnterArgs {
   std::string app;
   std::vector<std::string> rest;  ///< POD [CMD ARGS…]
   std::string uuid_file;
-  std::string never_set;  ///< see add()
   bool interactive = false, tty = false;
 };
 
-void run_enter(const GlobalOptions& g, const EnterArgs& a, int& exit_status, bool want_tty) {
-  require_root("crt enter");
+void run_enter(const GlobalOptions& g, const EnterArgs& a, const std::string& name, int& exit_status, bool want_tty) {
   std::vector<std::string> rest = a.rest;
   std::string ref;
-  if (!a.uuid_file.empty()) {
-    ref = pod_ref_string({"", a.uuid_file});
-  } else {
-    if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());  // crt enter -- POD
+  if (a.uuid_file.empty()) {
+    bool ended = !rest.empty() && rest.front() == "--";  // crt enter -- POD: POD may start with '-'
+    if (ended) rest.erase(rest.begin());
     if (rest.empty()) throw Error("no pod given (POD or --uuid-file)");
     ref = rest.front();
     rest.erase(rest.begin());
+    // The options end at POD: a word before it that CLI11 did not know is
+    // no pod, but an option this command does not take.
+    if (!ended && ref.size() > 1 && ref[0] == '-') {
+      std::string hint = pod::global_option_hint(ref, rest.empty() ? "" : rest.front(), name);
+      throw Error(!hint.empty() ? hint : "unknown option " + quote(ref) + " (see 'crt " + name + " --help')");
+    }
   }
+  require_root("crt " + name);
+  if (!a.uuid_file.empty()) ref = pod_ref_string({"", a.uuid_file});
   // "--" may end crt's own options, as in crt run: the command follows.
   if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());
   if (want_tty && ::isatty(0) == 0) throw Error("-t needs a terminal on stdin");
@@ -45,16 +51,7 @@ CLI::App* add(CLI::App& app, const char* name, const char* what, const std::shar
   cmd->add_option("--app", a->app, "The app to enter (needed when the pod has several)");
   cmd->add_option("--uuid-file", a->uuid_file, "Read the pod's UUID from this file");
   // POD [CMD ARGS…] are taken verbatim after the options (see remaining()).
-  cmd->prefix_command();
-  // A "--" right after the options (crt enter --uuid-file=F -- CMD) ends
-  // them only while a positional is still to come; otherwise CLI11 hands
-  // it and all after it back to crt, which knows no such arguments. This
-  // one is never filled (it takes no word), so "--" and what follows stay
-  // the command's.
-  cmd->validate_positionals();
-  cmd->add_option("POD_OR_COMMAND", a->never_set)
-      ->check(CLI::Validator([](std::string&) { return std::string("taken verbatim"); }, ""))
-      ->group("");
+  take_words_verbatim(cmd);
   cmd->footer("POD is the pod's UUID, a unique prefix or its name (--uuid-file replaces it); CMD defaults to the image's "
       "/bin/sh.");
   return cmd;
@@ -70,7 +67,7 @@ void add_enter_commands(CLI::App& app, const GlobalOptions& g, int& exit_status)
                 "with crt exec -it.");
   enter->callback([a, enter, &g, &exit_status] {
     a->rest = enter->remaining();
-    run_enter(g, *a, exit_status, ::isatty(0) == 1 && ::isatty(1) == 1 && ::isatty(2) == 1);
+    run_enter(g, *a, "enter", exit_status, ::isatty(0) == 1 && ::isatty(1) == 1 && ::isatty(2) == 1);
   });
 
   auto e = std::make_shared<EnterArgs>();
@@ -79,7 +76,7 @@ void add_enter_commands(CLI::App& app, const GlobalOptions& g, int& exit_status)
   exec->add_flag("-t,--tty", e->tty, "Run the command on a terminal of the pod's own, relayed to crt's (which must be one)");
   exec->callback([e, exec, &g, &exit_status] {
     e->rest = exec->remaining();
-    run_enter(g, *e, exit_status, e->tty);
+    run_enter(g, *e, "exec", exit_status, e->tty);
   });
 }
 

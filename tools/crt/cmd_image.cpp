@@ -22,7 +22,7 @@ void add_image_list(CLI::App& image, const GlobalOptions& g) {
   auto format = std::make_shared<std::string>("table");
   CLI::App* c = image.add_subcommand("list", "List the images in the store");
   c->alias("ls");
-  c->add_option("--format", *format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  add_format_option(c, *format, "table");
   c->callback([format, &g] {
     require_root("crt image list");  // the store is root's alone
     store::Store s(g.dir);

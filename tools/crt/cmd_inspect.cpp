@@ -129,7 +129,7 @@ void add_inspect_command(CLI::App& app, const GlobalOptions& g, int&) {
   CLI::App* cmd = app.add_subcommand("inspect", "Show what the kernel says about a pod's apps (procfs, cgroupfs)");
   add_pod_ref(cmd, a->ref);
   cmd->add_option("--app", a->app, "Only this app");
-  cmd->add_option("--format", a->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  add_format_option(cmd, a->format, "text");
   cmd->add_flag("--show-env", a->show_env, "Show the values of variables that look like secrets");
   cmd->callback([a, &g] {
     require_root("crt inspect");

@@ -17,7 +17,7 @@ namespace {
 
 void add_prepare(CLI::App& app, const GlobalOptions& g) {
   CLI::App* cmd = app.add_subcommand("prepare", "Prepare a pod to run later (prints its UUID)");
-  cmd->prefix_command();
+  take_words_verbatim(cmd);
   cmd->set_help_flag();
   cmd->allow_extras();
   cmd->formatter_fn([](const CLI::App*, std::string, CLI::AppFormatMode) { return pod::run_help(pod::RunVerb::kPrepare); });

@@ -17,7 +17,7 @@ namespace crt::cli {
 
 void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   CLI::App* run = app.add_subcommand("run", "Run a pod and wait for it to end");
-  run->prefix_command();
+  take_words_verbatim(run);  // "crt run -- CMD" is crt run's to refuse
   run->set_help_flag();
   run->allow_extras();
   // crt --help run, crt help run: the same text as crt run --help.

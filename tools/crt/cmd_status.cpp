@@ -105,13 +105,16 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("status", "Show the state of a pod");
   add_pod_ref(cmd, a->ref);
-  cmd->add_option("--format", a->format, "text or json")->check(CLI::IsMember({"text", "json"}));
-  cmd->add_option("--wait", a->wait, "Wait until the pod has exited (at most DURATION)")
+  add_format_option(cmd, a->format, "text");
+  // Without a value, an option of expected(0, 1) holds "" (no limit).
+  cmd->add_option("--wait", a->wait,
+                  "Wait until the pod has exited, at most DURATION (30s, 2m …; no value: wait without limit)")
       ->expected(0, 1)
-      ->default_str("forever");
-  cmd->add_option("--wait-ready", a->wait_ready, "Wait until the pod's apps have started (at most DURATION)")
+      ->type_name("[DURATION]");
+  cmd->add_option("--wait-ready", a->wait_ready,
+                  "Wait until the pod's apps have started, at most DURATION (30s, 2m …; no value: wait without limit)")
       ->expected(0, 1)
-      ->default_str("forever");
+      ->type_name("[DURATION]");
   cmd->callback([a, cmd, &g] {
     require_root("crt status");
     // "--wait-ready POD": CLI11 hands an option whose value is optional the
@@ -128,6 +131,12 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
         v->clear();
       }
     }
+    // A duration that is wrong is said before the pod is looked for.
+    auto limit = [&](const char* option, const std::string& v) {
+      return cmd->count(option) > 0 ? with_context(option, [&] { return optional_duration(v); }) : std::nullopt;
+    };
+    std::optional<std::chrono::milliseconds> ready_limit = limit("--wait-ready", a->wait_ready);
+    std::optional<std::chrono::milliseconds> exit_limit = limit("--wait", a->wait);
     runtime::PodEntry e;
     try {
       e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
@@ -138,7 +147,7 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
     runtime::PodInfo info = runtime::pod_info(e);
     if (cmd->count("--wait-ready") > 0) {
       info = wait_for(
-          g, e.uuid, optional_duration(a->wait_ready),
+          g, e.uuid, ready_limit,
           [&](const runtime::PodEntry& now) {
             PodStatus st = now.status();
             if (st != PodStatus::kRunning && st != PodStatus::kPreparing && st != PodStatus::kPrepared)
@@ -149,7 +158,7 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
     }
     if (cmd->count("--wait") > 0) {
       info = wait_for(
-          g, e.uuid, optional_duration(a->wait),
+          g, e.uuid, exit_limit,
           [](const runtime::PodEntry& now) {
             PodStatus st = now.status();
             return st == PodStatus::kExited || st == PodStatus::kExitedGarbage || st == PodStatus::kGarbage ||
@@ -183,7 +192,7 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
   cmd->alias("ls");
   cmd->add_flag("--full", a->full, "Full UUIDs and image ids");
   cmd->add_flag("--no-legend", a->no_legend, "No header line");
-  cmd->add_option("--format", a->format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  add_format_option(cmd, a->format, "table");
   cmd->callback([a, &g] {
     require_root("crt list");  // pod directories are root's alone
     json rows = json::array();

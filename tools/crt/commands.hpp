@@ -63,6 +63,14 @@ void add_pod_ref(CLI::App* cmd, PodRef& ref);
 /// The reference given, read from the UUID file if that was used.
 std::string pod_ref_string(const PodRef& ref);
 
+/// Adds --format=TEXT|json, TEXT being "table" (crt list) or "text" (crt
+/// status): each command takes the other's name for it too.
+CLI::Option* add_format_option(CLI::App* cmd, std::string& format, const std::string& text);
+
+/// The words after a command's options are taken verbatim ("--" too): a
+/// pod and a command (crt enter), or crt run's own arguments.
+void take_words_verbatim(CLI::App* cmd);
+
 /// Throws a crt::Error unless running as root.
 void require_root(const std::string& what);
 

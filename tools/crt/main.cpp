@@ -39,6 +39,26 @@ void add_pod_ref(CLI::App* cmd, PodRef& ref) {
   cmd->add_option("--uuid-file", ref.uuid_file, "Read the pod's UUID from this file (see --uuid-file-save)");
 }
 
+CLI::Option* add_format_option(CLI::App* cmd, std::string& format, const std::string& text) {
+  std::string other = text == "table" ? "text" : "table";
+  return cmd->add_option("--format", format, text + " or json ('" + other + "' is the same as " + text + ")")
+      ->transform([text, other](std::string s) { return s == other ? text : s; })
+      ->check(CLI::IsMember({text, std::string("json")}));
+}
+
+void take_words_verbatim(CLI::App* cmd) {
+  cmd->prefix_command();
+  // A "--" right after the options (crt enter --uuid-file=F -- CMD, crt run
+  // -- CMD) ends them only while a positional is still to come; otherwise
+  // CLI11 hands it and all after it back to crt, which knows no such
+  // arguments. This one is never filled (it takes no word), so "--" and
+  // what follows stay the command's.
+  cmd->validate_positionals();
+  cmd->add_option("WORDS")
+      ->check(CLI::Validator([](std::string&) { return std::string("taken verbatim"); }, ""))
+      ->group("");
+}
+
 std::string pod_ref_string(const PodRef& ref) {
   if (!ref.uuid_file.empty()) {
     if (!ref.pod.empty()) throw Error("give either POD or --uuid-file, not both");
@@ -87,7 +107,8 @@ const CLI::App* find_command(const CLI::App& parent, const std::string& name) {
 
 /// A command-line error in crt's one-line style: what is wrong, and which
 /// --help to read (that of the command the wrong word was given to).
-std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
+/// `args` are crt's arguments (argv without argv[0]).
+std::string usage_error(const CLI::App& app, const CLI::ParseError& e, const std::vector<std::string>& args) {
   std::vector<const CLI::App*> chain = parsed_commands(app);
   size_t at = chain.size() - 1;
   std::string what = e.what();
@@ -113,6 +134,14 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
       if (!words.empty() && !chain[i]->get_allow_extras()) {
         at = i;
         what = unexpected(words);
+        // crt status --dir=X POD: an option of crt itself, given too late.
+        for (const auto& w : words) {
+          if (w.rfind('-', 0) != 0) continue;
+          auto given = std::find(args.rbegin(), args.rend(), w);  // the last is after the command
+          std::string next = given != args.rend() && given != args.rbegin() ? *std::prev(given) : "";
+          if (std::string hint = pod::global_option_hint(w, next, command_path(chain, i).substr(4)); !hint.empty())
+            return hint;
+        }
         break;
       }
     }
@@ -123,17 +152,23 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
 /// CLI11 takes "--name=" with nothing after the '=' as "--name" alone, and
 /// the next word as its value: '--pod-name=$UNSET busybox' would name the
 /// pod "busybox". An option of the command it is given to with an empty
-/// value is an error of its own. Words after "--" are the app's.
-void refuse_empty_values(const CLI::App& app, int argc, char** argv) {
+/// value is an error of its own, and so is '--dir "$UNSET"' (an empty
+/// word as the value). Words after "--" are the app's.
+void refuse_empty_values(const CLI::App& app, const std::vector<std::string>& args) {
   const CLI::App* cur = &app;
   std::string path = "crt";
-  for (int i = 1; i < argc; ++i) {
-    std::string word = argv[i];
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& word = args[i];
     if (word == "--") return;
+    const CLI::Option* separate = word.size() > 1 && word[0] == '-' && word.find('=') == std::string::npos
+                                      ? cur->get_option_no_throw(word)
+                                      : nullptr;
     if (word.size() > 3 && word.rfind("--", 0) == 0 && word.find('=') == word.size() - 1) {
       std::string name = word.substr(0, word.size() - 1);
       if (cur->get_option_no_throw(name) != nullptr)
         throw Error("option " + quote(name) + " needs a value (see '" + path + " --help')");
+    } else if (separate != nullptr && separate->get_expected_min() > 0 && i + 1 < args.size() && args[i + 1].empty()) {
+      throw Error("option " + quote(word) + " needs a value (see '" + path + " --help')");
     } else if (!word.empty() && word[0] != '-') {
       if (const CLI::App* sub = find_command(*cur, word)) {
         cur = sub;
@@ -222,12 +257,13 @@ int main(int argc, char** argv) {
   crt::cli::add_image_command(app, g, status);
   crt::cli::add_pod_file_command(app, g, status);
   crt::cli::add_help_command(app);
+  const std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
   try {
-    crt::cli::refuse_empty_values(app, argc, argv);
+    crt::cli::refuse_empty_values(app, args);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::fprintf(stderr, "crt: %s\n", crt::cli::usage_error(app, e).c_str());
+    std::fprintf(stderr, "crt: %s\n", crt::cli::usage_error(app, e, args).c_str());
     return crt::kErrorExitCode;
   } catch (const crt::runtime::Interrupted& e) {
     if (e.announce()) std::fprintf(stderr, "crt: %s\n", e.what());

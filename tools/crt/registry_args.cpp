@@ -16,6 +16,7 @@ runtime::ResolveOptions resolve_options(const GlobalOptions& g, const registry::
   config::CrtConfig conf = config::load_config(g.config);
   runtime::ResolveOptions r;
   r.default_registries = conf.default_registries;
+  r.config_file = g.config;
   r.pull.insecure_registries = conf.insecure_registries;
   r.pull.insecure_registries.insert(r.pull.insecure_registries.end(), f.insecure.begin(), f.insecure.end());
   r.pull.ca_file = f.ca_file.empty() ? conf.ca_file : f.ca_file;
