@@ -134,14 +134,16 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e, const std
       if (!words.empty() && !chain[i]->get_allow_extras()) {
         at = i;
         what = unexpected(words);
-        // crt status --dir=X POD: an option of crt itself, given too late.
-        for (const auto& w : words) {
-          if (w.rfind('-', 0) != 0) continue;
-          auto given = std::find(args.rbegin(), args.rend(), w);  // the last is after the command
-          std::string next = given != args.rend() && given != args.rbegin() ? *std::prev(given) : "";
-          if (std::string hint = pod::global_option_hint(w, next, command_path(chain, i).substr(4)); !hint.empty())
-            return hint;
-        }
+        // crt status --dir=X POD: an option of crt itself, given too late
+        // (to a command: "crt" itself takes them).
+        std::string path = command_path(chain, i);
+        if (path.size() > 4)
+          for (const auto& w : words) {
+            if (w.rfind('-', 0) != 0) continue;
+            auto given = std::find(args.rbegin(), args.rend(), w);  // the last is after the command
+            std::string next = given != args.rend() && given != args.rbegin() ? *std::prev(given) : "";
+            if (std::string hint = pod::global_option_hint(w, next, path.substr(4)); !hint.empty()) return hint;
+          }
         break;
       }
     }
