@@ -4,6 +4,7 @@
 #include <linux/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -92,11 +93,26 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   return m;
 }
 
+/// The app's /proc, /sys and /dev must not be symbolic links. prepare-app
+/// would mount them where the link leads, inside the rootfs, but the
+/// sandbox's paths below them (InaccessiblePaths=/sys/firmware, …) are
+/// resolved by the pod's systemd, outside: they would miss, and be
+/// skipped.
+void check_api_mount_points(int root, const std::string& image) {
+  for (const char* dir : {"proc", "sys", "dev"}) {
+    struct stat st {};
+    if (::fstatat(root, dir, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+      throw Error("/" + std::string(dir) + " in image " + quote(image) +
+                  " is a symbolic link: crt mounts the app's own there, and its sandbox needs it to be a directory");
+  }
+}
+
 void resolve_apps(const PodDir& pod, pod::PodManifest& m) {
   for (auto& app : m.apps) {
     with_context("app " + quote(app.name), [&] {
       stdfs::path rootfs = pod.stage1_rootfs() / pod::app_rootfs_in_stage1(app.name).substr(1);
       UniqueFd root = fs::open_fd(rootfs, O_PATH | O_DIRECTORY);
+      check_api_mount_points(root.get(), app.image.name);
       pod::resolve_user(app, pod::read_in_root(root.get(), "/etc/passwd"),
                         pod::read_in_root(root.get(), "/etc/group"));
       // The pod's mounts are gone by the time the user reads it.

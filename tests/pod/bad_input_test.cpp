@@ -34,6 +34,18 @@ TEST_F(BadInputTest, ImageWithoutCommand) {
   expect_clean_failure({"run", "empty"}, "has no command: give one with --exec or after '--'");
 }
 
+// An image whose /sys is a symlink would have the app's sysfs mounted where
+// it leads, and the sandbox's masks below /sys missed: refused.
+TEST_F(BadInputTest, AnImageWhoseSysIsASymlinkIsRefused) {
+  std::filesystem::create_directories(dir_ + "/rootfs/bin");
+  std::filesystem::create_directories(dir_ + "/rootfs/x");
+  std::filesystem::create_directory_symlink("/x", dir_ + "/rootfs/sys");
+  ASSERT_EQ(crt({"image", "import", dir_ + "/rootfs", "linked"}).status, 0);
+  expect_clean_failure({"run", "linked", "--exec=/bin/true"},
+                       "/sys in image 'linked:latest' is a symbolic link: crt mounts the app's own there, and its "
+                       "sandbox needs it to be a directory");
+}
+
 TEST_F(BadInputTest, ExecOfAMissingBinaryNamesTheRootfs) {
   Result r = crt({"run", "busybox", "--exec=/bin/nope"});
   EXPECT_EQ(r.status, 254);
