@@ -42,10 +42,11 @@ void bind_onto(const std::string& source, int where_fd, const BindFlags& flags, 
   long fd = ::syscall(SYS_open_tree, AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
   if (fd < 0) throw_errno(what);
   UniqueFd tree(static_cast<int>(fd));
-  if (flags.read_only || flags.slave) {
+  if (flags.read_only || flags.slave || flags.isolated) {
     mount_attr attr{};
     if (flags.read_only) attr.attr_set = MOUNT_ATTR_RDONLY;
     if (flags.slave) attr.propagation = MS_SLAVE;
+    if (flags.isolated) attr.propagation = MS_PRIVATE;
     if (::syscall(SYS_mount_setattr, tree.get(), "", AT_EMPTY_PATH | rec, &attr, sizeof attr) < 0) throw_errno(what);
   }
   if (::syscall(SYS_move_mount, tree.get(), "", where_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)

@@ -31,6 +31,11 @@ struct BindFlags {
   /// stage1 is all shared, and an image's symlink could otherwise steer a
   /// later mount onto stage1's path and every other app's).
   bool slave = false;
+  /// Neither receives nor passes on mounts (a host volume: what the host
+  /// mounts under its source later stays out of the app, as with Docker's
+  /// default rprivate; a read-only volume would otherwise gain writable
+  /// mounts).
+  bool isolated = false;
 };
 
 /// Bind-mounts `source` on the object `where_fd` refers to (an O_PATH fd

@@ -74,7 +74,7 @@ void mount_volume(const stdfs::path& source, int root_fd, const std::string& tar
   UniqueFd where = S_ISDIR(st.st_mode) ? make_dir_in_root(root_fd, target) : make_file_in_root(root_fd, target);
   // Made read-only before it is attached: the path is not looked up again
   // through the new mount, where the image or the source could steer it.
-  bind_onto(source, where.get(), {.recursive = recursive, .read_only = read_only}, target);
+  bind_onto(source, where.get(), {.recursive = recursive, .read_only = read_only, .isolated = true}, target);
 }
 
 }  // namespace crt::mount

@@ -101,6 +101,32 @@ TEST_F(PodFeaturesTest, RecursiveHostVolumeBringsItsSubmounts) {
   EXPECT_FALSE(stdfs::exists(data + "/sub/deep")) << "the tmpfs reached the host's namespace";
 }
 
+// What the host mounts under a host volume's source after the pod started
+// stays out of the app (Docker's default, rprivate): a read-only volume
+// would otherwise gain a writable mount.
+TEST_F(PodFeaturesTest, AHostsLaterMountsDoNotReachAVolume) {
+  std::string data = host_dir("ldata");
+  stdfs::create_directories(data + "/sub");
+  // In a mount namespace of its own whose mounts propagate, as the host's
+  // do, so that no other test's pod takes a copy of the tmpfs.
+  std::vector<std::string> argv = {"unshare",
+                                   "--mount",
+                                   "--propagation=shared",
+                                   "sh",
+                                   "-c",
+                                   "\"$@\" & until [ -e \"$0/up\" ]; do sleep 0.05; done; "
+                                   "mount -t tmpfs -o size=1m tmpfs \"$0/sub\" && touch \"$0/go\"; wait",
+                                   data};
+  for (auto& a : crt_argv({"run", "--net=none", "--volume=data,kind=host,source=" + data, "busybox",
+                           "--mount=volume=data,target=/data", "--", "/bin/sh", "-c",
+                           "touch /data/up; until [ -e /data/go ]; do sleep 0.05; done; "
+                           "grep -c ' /data/sub ' /proc/mounts || true"}))
+    argv.push_back(a);
+  Result r = run(argv);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "0\n");
+}
+
 TEST_F(PodFeaturesTest, EmptyVolumeIsSharedBetweenAppsWithItsModeAndOwner) {
   Result r =
       crt({"run", "--volume=shared,kind=empty,mode=0750,uid=33,gid=33", "--mount=volume=shared,target=/shared",
