@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string_view>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -26,6 +27,16 @@ void check_name(const std::string& path, const std::string& name) {
   if (name.empty() || name == "." || name == "..") fail(path, "is not a file name");
 }
 
+/// Whether an xattr the store's file system refused with `err` may be left
+/// out, as containerd leaves it: one the file system keeps none of (user.*
+/// on an old tmpfs, an unknown namespace), or a security label the host's
+/// LSM will not set (security.selinux). File capabilities stay required:
+/// an app would lose them silently.
+bool may_skip_xattr(std::string_view name, int err) {
+  if (err == ENOTSUP || err == EOPNOTSUPP) return name != "security.capability";
+  return (err == EPERM || err == EACCES) && name.rfind("security.", 0) == 0 && name != "security.capability";
+}
+
 /// Owner, then mode (chown clears setuid), then xattrs (chown clears
 /// security.capability) of an open file or directory.
 void apply_metadata(int fd, archive_entry* e, const std::string& path) {
@@ -38,7 +49,7 @@ void apply_metadata(int fd, archive_entry* e, const std::string& path) {
   if (sym_archive_entry_xattr_reset(e) > 0) {
     while (sym_archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
       if (is_overlay_xattr(name)) continue;
-      if (::fsetxattr(fd, name, value, size, 0) < 0)
+      if (::fsetxattr(fd, name, value, size, 0) < 0 && !may_skip_xattr(name, errno))
         throw_errno("layer entry " + quote(path) + ": setting its xattr " + quote(name));
     }
   }

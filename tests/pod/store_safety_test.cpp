@@ -89,6 +89,18 @@ TEST_F(StoreSafety, OwnersModesTimesXattrsAndDevicesAreKept) {
   EXPECT_EQ(st.st_mtime, 1400000000) << "directory times are set after their content";
 }
 
+// An xattr the store's file system keeps none of is left out, as
+// containerd does, rather than failing the whole image.
+TEST_F(StoreSafety, AnXattrTheFileSystemCannotKeepIsLeftOut) {
+  LayerEntry f = file("etc/conf", "x");
+  f.xattrs["system.crt-unknown"] = "1";  // a namespace no file system has
+  f.xattrs["user.note"] = "kept";
+  extract({dir("etc"), f});
+  char buf[16];
+  ssize_t n = ::lgetxattr((dir_ + "/tree/etc/conf").c_str(), "user.note", buf, sizeof buf);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))), "kept");
+}
+
 TEST_F(StoreSafety, NothingIsWrittenOutsideTheTree) {
   stdfs::create_directories(dir_ + "/outside");
   std::ofstream(dir_ + "/outside/victim") << "untouched";
