@@ -14,6 +14,10 @@ namespace crt::fs {
 
 namespace stdfs = std::filesystem;
 
+/// crt's directory in /run: locks of the host's, and sockets whose path
+/// in a pod's directory would be too long.
+inline constexpr const char* kRunDir = "/run/crt";
+
 /// Reads a whole file.
 std::string read_file(const stdfs::path& path);
 /// All that is left to read from `fd`; errors say "reading `name`".

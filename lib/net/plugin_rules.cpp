@@ -179,8 +179,8 @@ void clean_family(const char* save_tool, const char* restore_tool) {
 }  // namespace
 
 FileLock lock_port_forwarding() {
-  fs::make_dirs("/run/crt", 0755);
-  return FileLock::acquire("/run/crt/port-forwarding.lock", FileLock::Mode::kExclusive);
+  fs::make_dirs(fs::kRunDir, 0755);
+  return FileLock::acquire(std::filesystem::path(fs::kRunDir) / "port-forwarding.lock", FileLock::Mode::kExclusive);
 }
 
 void remove_rules_of(const std::string& container_id) {

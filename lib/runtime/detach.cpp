@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "dbus/systemd_manager.hpp"
+#include "runtime/nspawn.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/remove.hpp"
 #include "runtime/signals.hpp"
@@ -38,7 +39,13 @@ void stop_started_unit(dbus::SystemdManager& sm, const std::string& unit, const 
   } catch (const Error& e) {
     tell(messages, std::string("warning: ") + e.what());
   }
-  if (!stopped) sm.kill_unit(unit, "all", SIGKILL);
+  if (!stopped) {
+    try {
+      sm.kill_unit(unit, "all", SIGKILL);
+    } catch (const Error& e) {
+      tell(messages, std::string("warning: ") + e.what());
+    }
+  }
   try {
     sm.reset_failed_unit(unit);
   } catch (const Error&) {
@@ -105,6 +112,9 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
     stop_started_unit(sm, unit, ctx.messages);
     throw;
   } catch (const Error& e) {
+    // The job did not end (a timeout, the bus gone): its service may still
+    // start the pod, which the caller removes.
+    stop_started_unit(sm, unit, ctx.messages);
     throw e.with_context("starting pod " + uuid);
   }
   if (result != "done")
@@ -118,6 +128,7 @@ std::string detached_unit_name(const std::string& uuid) { return "crt-" + uuid +
 
 std::string run_detached(const pod::RunRequest& req, const RunContext& ctx) {
   require_systemd_host();
+  check_nspawn_installed();
   SignalBlock signals;
   // Connect first: without a bus there is no point preparing the pod.
   dbus::Bus bus = dbus::Bus::system();
@@ -151,6 +162,7 @@ std::string run_detached(const pod::RunRequest& req, const RunContext& ctx) {
 
 std::string run_prepared_detached(const std::string& ref, const LaunchOptions& opts, const RunContext& ctx) {
   require_systemd_host();
+  check_nspawn_installed();
   PodEntry e = find_pod(ctx.state_dir, ref);
   if (e.status() != PodStatus::kPrepared)
     throw Error("pod " + e.uuid + " is " + status_name(e.status()) + ", not prepared");

@@ -27,7 +27,7 @@ std::vector<registry::RemoteReference> remote_candidates(const std::string& ref,
   }
   if (opts.default_registries.empty())
     throw Error(quote(ref) + " is a short name and no default registry is configured ([registries] default = … in " +
-                opts.config_file + "): give the full name, such as 'registry.example.org/" + ref + "'");
+                quote(opts.config_file) + "): give the full name, such as 'registry.example.org/" + ref + "'");
   return registry::qualify_short_name(ref, opts.default_registries);
 }
 

@@ -179,8 +179,8 @@ store::Image resolve_image(store::Store& store, const std::string& ref, const st
   if (!registry::parse_remote_reference(ref) && opts.default_registries.empty())
     throw store.no_image(ref, " (import one with 'crt image import'; to pull it, give its registry, as in " +
                                   quote("registry.example.org/" + ref) +
-                                  ": short names are pulled only from the default registries of " + opts.config_file +
-                                  ")");
+                                  ": short names are pulled only from the default registries of " +
+                                  quote(opts.config_file) + ")");
   return pull(store, ref, opts);
 }
 

@@ -114,7 +114,7 @@ UniqueFd bind_unix_socket(const std::string& path, int type, const std::string& 
 
 /// The socket nspawn reports READY=1 to (nspawn --notify-ready=yes).
 UniqueFd bind_notify_socket(const stdfs::path& path) {
-  fs::make_dirs(path.parent_path(), 0700);  // /run/crt for a long --dir
+  fs::make_dirs(path.parent_path(), 0755);  // fs::kRunDir for a long --dir
   return bind_unix_socket(path.string(), SOCK_DGRAM | SOCK_NONBLOCK, "the readiness socket " + quote(path.string()));
 }
 
@@ -607,7 +607,12 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     for (const auto& f : failed) tell(ctx.messages, "warning: " + f);
   }
   net::PodNetwork network = net::PodNetwork::create(pod.path(), m, {ctx.config_dir, ctx.trace, ctx.messages});
-  UniqueFd notify = bind_notify_socket(pod.notify_socket());
+  // Removed however the start ends: in fs::kRunDir nothing else would.
+  struct UnlinkAtEnd {
+    std::string path;
+    ~UnlinkAtEnd() { ::unlink(path.c_str()); }
+  } notify_path{pod.notify_socket()};
+  UniqueFd notify = bind_notify_socket(notify_path.path);
   Spawn s = nspawn_spawn(pod, m, opts, cg, signals, network.namespace_path(), std::move(filter),
                          terminal ? &*terminal : nullptr);
   s.keep_fds = {pod.lock().fd()};  // the pod stays locked (= running) while nspawn lives
@@ -741,7 +746,6 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   trace("systemd-nspawn exited with " + std::to_string(end.nspawn_status));
   machine.unregister();
   remove_journal_link(pod.path(), pod.uuid());
-  ::unlink(pod.notify_socket().c_str());
   try {
     network.teardown();
   } catch (const Error& e) {

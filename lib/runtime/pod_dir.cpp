@@ -131,7 +131,7 @@ std::string new_uuid() {
 std::filesystem::path PodDir::notify_socket() const {
   std::filesystem::path in_pod = path_ / "notify";
   if (in_pod.native().size() < sizeof(sockaddr_un::sun_path)) return in_pod;
-  return std::filesystem::path("/run/crt") / ("notify-" + uuid_);
+  return std::filesystem::path(fs::kRunDir) / ("notify-" + uuid_);
 }
 
 }  // namespace crt::runtime

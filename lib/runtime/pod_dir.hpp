@@ -79,9 +79,8 @@ class PodDir {
   /// killed processes of its apps: {"APP": count, …}.
   [[nodiscard]] std::filesystem::path oom_kills_file() const { return path_ / kOomKillsFile; }
   static constexpr const char* kOomKillsFile = "oom-kills.json";
-  /// The socket nspawn reports readiness to.
   /// The socket nspawn says READY=1 on: in the pod's directory, or, where
-  /// that path is too long for a socket (a long --dir), in kRunDir.
+  /// that path is too long for a socket (a long --dir), in fs::kRunDir.
   [[nodiscard]] std::filesystem::path notify_socket() const;
   [[nodiscard]] std::filesystem::path manifest_file() const { return path_ / "pod.json"; }
   /// The pod's persistent journal, as written into stage1's upper layer.

@@ -244,7 +244,7 @@ void stop_pod(const PodEntry& pod, bool force, std::optional<std::chrono::millis
     StopClaim claim(pod.path);
     if (force) note_pod_killed(pod.path);
     if (!force && manifest && claim.holder() && !claim.sent())
-      give_apps_stop_time(*manifest, read_pid(pod.path), timeout);
+      give_apps_stop_time(*manifest, read_pid(pod.path), left());
     if (manifest && stop_pod_machine(manifest->machine_name(), started, force)) {
       if (wait_exited(pod.path, left())) return;
       note_pod_killed(pod.path);

@@ -30,11 +30,13 @@ void check_name(const std::string& path, const std::string& name) {
 /// Whether an xattr the store's file system refused with `err` may be left
 /// out, as containerd leaves it: one the file system keeps none of (user.*
 /// on an old tmpfs, an unknown namespace), or a security label the host's
-/// LSM will not set (security.selinux). File capabilities stay required:
-/// an app would lose them silently.
+/// LSM will not set (security.selinux). File capabilities and POSIX ACLs
+/// stay required: without them an app would silently lose a capability, or
+/// a file's group gain the ACL mask's rights.
 bool may_skip_xattr(std::string_view name, int err) {
-  if (err == ENOTSUP || err == EOPNOTSUPP) return name != "security.capability";
-  return (err == EPERM || err == EACCES) && name.rfind("security.", 0) == 0 && name != "security.capability";
+  if (name == "security.capability" || name.rfind("system.posix_acl_", 0) == 0) return false;
+  if (err == ENOTSUP || err == EOPNOTSUPP) return true;
+  return (err == EPERM || err == EACCES) && name.rfind("security.", 0) == 0;
 }
 
 /// Owner, then mode (chown clears setuid), then xattrs (chown clears

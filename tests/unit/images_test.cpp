@@ -153,10 +153,11 @@ TEST_F(Images, ShortNamesNameTheConfigurationFileInEffect) {
   ResolveOptions opts;
   opts.config_file = "/srv/my crt.conf";
   std::string err = test::error_of([&] { resolve_image(store_, "nothing", data_, opts); });
-  EXPECT_NE(err.find("the default registries of /srv/my crt.conf)"), std::string::npos) << err;
+  EXPECT_NE(err.find("the default registries of '/srv/my crt.conf')"), std::string::npos) << err;
   err = test::error_of([&] { remote_candidates("nothing", opts); });
-  EXPECT_NE(err.find("([registries] default = … in /srv/my crt.conf)"), std::string::npos) << err;
-  EXPECT_NE(test::error_of([] { remote_candidates("nothing", {}); }).find("in /etc/crt/crt.conf)"), std::string::npos);
+  EXPECT_NE(err.find("([registries] default = … in '/srv/my crt.conf')"), std::string::npos) << err;
+  EXPECT_NE(test::error_of([] { remote_candidates("nothing", {}); }).find("in '/etc/crt/crt.conf')"),
+            std::string::npos);
 }
 
 // The syntax of a short name is checked as a full name's: the message
