@@ -587,9 +587,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     const cgroup::PodCgroup& cg;
     const std::string& identity;
     bool done = false;
-    void now() {
-      if (!done) (void)(identity.empty() ? cg.remove() : cg.remove_same(identity));
+    /// False if some of it could not be removed.
+    bool now() {
+      bool removed = done || (identity.empty() ? cg.remove() : cg.remove_same(identity));
       done = true;
+      return removed;
     }
     ~CgroupCleanup() { now(); }
   } cg_cleanup{cg, identity};
@@ -752,8 +754,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     // The apps' exit status is still what crt run reports.
     tell(ctx.messages, std::string("warning: ") + e.what() + "; 'crt gc' will try again");
   }
-  cg_cleanup.now();
-  trace("removed the pod's cgroup");
+  if (cg_cleanup.now())
+    trace("removed the pod's cgroup");
+  else
+    tell(ctx.messages, "warning: the pod's cgroup " + quote(cg.relative()) +
+                           " could not be removed (processes still in it?); 'crt gc' will try again");
   if (!end.error.empty()) throw Error(end.error);
   return exit_status(pod, m, opts, end, oom, ctx.messages);
 }

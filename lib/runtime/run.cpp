@@ -64,7 +64,9 @@ int run_prepared(const std::string& ref, const LaunchOptions& opts, const RunCon
   if (e.status() != PodStatus::kPrepared)
     throw Error("pod " + e.uuid + " is " + status_name(e.status()) + ", not prepared");
   std::optional<PodDir> dir = PodDir::try_lock(ctx.state_dir, e.uuid, PodState::kPrepared);
-  if (!dir) throw Error("pod " + e.uuid + " is being started by someone else");
+  if (!dir)
+    throw Error("pod " + e.uuid + " is busy: another crt is starting, removing or collecting it (see 'crt status " +
+                e.uuid + "')");
   pod::PodManifest m = pod::parse_manifest(fs::read_file(dir->manifest_file()));
   if (opts.interactive && m.apps.size() != 1) throw Error("--interactive needs a pod with exactly one app");
   dir->move_to(PodState::kRun);
