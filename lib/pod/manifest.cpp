@@ -60,7 +60,8 @@ void to_json(json& j, const AppManifest& v) {
            {"seccomp",
             {{"mode", v.seccomp.allow_list ? "retain" : "remove"},
              {"syscalls", v.seccomp.entries},
-             {"errno", v.seccomp.error_number}}},
+             {"errno", v.seccomp.error_number},
+             {"removed", v.seccomp.removed}}},
            {"capabilities", v.capabilities},
            {"restart", v.restart},
            {"mounts", v.mounts},
@@ -96,6 +97,7 @@ void from_json(const json& j, AppManifest& v) {
   v.seccomp.allow_list = mode == "retain";
   sc.at("syscalls").get_to(v.seccomp.entries);
   sc.at("errno").get_to(v.seccomp.error_number);
+  v.seccomp.removed = sc.value("removed", std::vector<std::string>{});  // none from an older crt
   j.at("capabilities").get_to(v.capabilities);
   v.restart = j.value("restart", "no");
   if (j.contains("mounts")) j["mounts"].get_to(v.mounts);

@@ -65,6 +65,8 @@ void add_sandbox(unit::Section& s, const PodManifest& pod, const AppManifest& ap
   s.set("CapabilityBoundingSet", join(app.capabilities, " "));
   std::string filter = join(app.seccomp.entries, " ");
   s.set("SystemCallFilter", app.seccomp.allow_list ? filter : "~" + filter);
+  if (app.seccomp.allow_list && !app.seccomp.removed.empty())
+    s.set("SystemCallFilter", "~" + join(app.seccomp.removed, " "));
   s.set("SystemCallErrorNumber", app.seccomp.error_number);
   if (!pod.syscall_architectures.empty()) s.set("SystemCallArchitectures", join(pod.syscall_architectures, " "));
   if (app.allowed_namespaces)

@@ -113,10 +113,10 @@ void add_rules(const Context& ctx, const std::vector<std::string>& names, uint32
 }
 
 std::vector<sock_filter> allow_list_program(uint32_t arch) {
-  std::vector<std::string> allowed = expand_syscalls({false, nspawn_allow_list(), "EPERM"});
+  std::vector<std::string> allowed = expand_syscalls({false, nspawn_allow_list(), "EPERM", {}});
   std::set<std::string> allowed_set(allowed.begin(), allowed.end());
   std::vector<std::string> denied;
-  for (const auto& name : expand_syscalls({false, {"@known"}, "EPERM"}))
+  for (const auto& name : expand_syscalls({false, {"@known"}, "EPERM", {}}))
     if (allowed_set.count(name) == 0) denied.push_back(name);
 
   // Calls systemd does not know (newer than it) fail with ENOSYS, so that

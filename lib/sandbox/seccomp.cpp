@@ -108,7 +108,13 @@ std::vector<std::string> kernel_syscall_architectures() {
 
 // seccomp(2): software that confines itself further (libseccomp with
 // TSYNC, browsers' sandboxes) needs it; a filter only ever takes away.
-SyscallFilter default_syscall_filter() { return {true, {"@system-service", "@pkey", "chroot", "seccomp"}, "EPERM"}; }
+SyscallFilter default_syscall_filter() {
+  return {true,
+          {"@system-service", "@pkey", "chroot", "seccomp"},
+          "EPERM",
+          {"io_uring_enter", "io_uring_register", "io_uring_setup", "process_vm_readv", "process_vm_writev",
+           "userfaultfd"}};
+}
 
 void validate_syscall_entry(std::string_view name) {
   if (name.empty()) throw Error("empty system call name");

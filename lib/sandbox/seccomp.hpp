@@ -15,11 +15,15 @@ struct SyscallFilter {
   bool allow_list = true;            ///< retain the listed calls (false: remove them)
   std::vector<std::string> entries;  ///< syscall names and @groups
   std::string error_number = "EPERM";
+  /// Taken back from an allow list (a second SystemCallFilter=~ line):
+  /// calls its groups hold that it still denies.
+  std::vector<std::string> removed;
 };
 
 /// The default filter: ordinary software (shells, busybox, coreutils, nginx)
 /// runs; reboot, kexec, modules, mount, swap, clock, raw I/O and debugging
-/// calls fail with EPERM.
+/// calls fail with EPERM, and so do io_uring (its operations bypass the
+/// filter), userfaultfd and process_vm_readv/writev, as with Docker.
 SyscallFilter default_syscall_filter();
 
 /// Parses "mode=retain|remove[,errno=NAME],ENTRY,…". Every syscall name is

@@ -25,6 +25,12 @@ std::vector<std::string> expand_syscalls(const SyscallFilter& f) {
   std::set<std::string> seen;
   if (f.allow_list) expand("@default", out, seen);
   for (const auto& e : f.entries) expand(e, out, seen);
+  if (f.allow_list) {
+    std::set<std::string> removed;
+    std::set<std::string> seen_removed;
+    for (const auto& e : f.removed) expand(e, removed, seen_removed);
+    for (const auto& r : removed) out.erase(r);
+  }
   return {out.begin(), out.end()};
 }
 

@@ -342,6 +342,18 @@ TEST_F(SandboxTest, StageOnesJournalSocketsCanBeUsedNotReplaced) {
   EXPECT_THAT(crt({"logs", wait_uuid(file)}).out, HasSubstr("through-dev-log"));
 }
 
+// io_uring (whose operations bypass the filter), userfaultfd and
+// process_vm_readv are in @system-service; the default takes them back,
+// as Docker's does.
+TEST_F(SandboxTest, TheDefaultFilterDeniesIoUringAndCrossProcessMemory) {
+  std::string bin_dir = stdfs::path(SYSCALL_PROBE_BIN).parent_path();
+  std::string bin = stdfs::path(SYSCALL_PROBE_BIN).filename();
+  Result r = crt({"run", "--net=none", "--volume=bin,kind=host,source=" + bin_dir + ",readOnly=true", "busybox",
+                  "--mount=volume=bin,target=/opt/bin", "--exec=/opt/bin/" + bin});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "io_uring_setup EPERM\nprocess_vm_readv EPERM\nuserfaultfd EPERM\ngetpid ok\n");
+}
+
 TEST_F(SandboxTest, DeniedSyscallFailsWithEperm) {
   // adjtimex() without arguments only reads the clock: no capability needed,
   // but @clock is not in the default allow-list.

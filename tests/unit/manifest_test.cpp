@@ -37,7 +37,7 @@ PodManifest hostile_pod() {
   a.working_dir = "/-dir/.dot";
   a.memory_max = 18446744073709551615ULL;
   a.cpu_millis = 1;
-  a.seccomp = {false, {"@mount", "reboot"}, "EACCES"};
+  a.seccomp = {false, {"@mount", "reboot"}, "EACCES", {}};
   a.capabilities = {"CAP_CHOWN"};
   m.apps = {a, a};
   m.apps[1].name = "second";

@@ -105,16 +105,29 @@ TEST(Seccomp, CompiledInGroupsAreTheHostSystemds) {
 }
 
 TEST(Seccomp, ExpandingAFilterFollowsNestedGroups) {
-  auto names = expand_syscalls({true, {"@system-service"}, "EPERM"});
+  auto names = expand_syscalls({true, {"@system-service"}, "EPERM", {}});
   auto has = [&](const char* n) { return std::find(names.begin(), names.end(), n) != names.end(); };
   EXPECT_TRUE(has("read"));     // @basic-io inside @system-service
   EXPECT_TRUE(has("execve"));   // @default, added to every allow-list
   EXPECT_FALSE(has("reboot"));
   EXPECT_FALSE(has("mount"));
   for (const auto& n : names) EXPECT_NE(n.front(), '@') << n;
-  auto deny = expand_syscalls({false, {"@reboot"}, "EPERM"});
+  auto deny = expand_syscalls({false, {"@reboot"}, "EPERM", {}});
   EXPECT_TRUE(std::find(deny.begin(), deny.end(), "reboot") != deny.end());
   EXPECT_TRUE(std::find(deny.begin(), deny.end(), "execve") == deny.end());
+}
+
+// What an allow list takes back is gone from it (crt enter builds the
+// app's filter from the expansion), also when a group brought it in.
+TEST(Seccomp, TheDefaultTakesBackIoUringAndCrossProcessMemoryCalls) {
+  auto names = expand_syscalls(default_syscall_filter());
+  auto has = [&](const char* n) { return std::find(names.begin(), names.end(), n) != names.end(); };
+  EXPECT_TRUE(has("read"));
+  for (const char* n : {"io_uring_setup", "io_uring_enter", "process_vm_readv", "userfaultfd"})
+    EXPECT_FALSE(has(n)) << n;
+  // Taken back, not merely absent: the groups hold them.
+  auto service = expand_syscalls({true, {"@system-service"}, "EPERM", {}});
+  EXPECT_NE(std::find(service.begin(), service.end(), "io_uring_setup"), service.end());
 }
 
 TEST(Seccomp, HostGroupsCrtRejectsAreOnlyNewerOnes) {

@@ -129,7 +129,11 @@ TEST_F(Units, AppUnitSandbox) {
   EXPECT_EQ(value(t, "CapabilityBoundingSet"),
             "CAP_AUDIT_WRITE CAP_CHOWN CAP_DAC_OVERRIDE CAP_FSETID CAP_FOWNER CAP_KILL CAP_MKNOD CAP_NET_RAW "
             "CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_SETPCAP CAP_SETFCAP CAP_SYS_CHROOT");
-  EXPECT_EQ(value(t, "SystemCallFilter"), "@system-service @pkey chroot seccomp");
+  // The default allow list, then what it still takes back.
+  EXPECT_EQ(
+      values(t, "SystemCallFilter"),
+      (Strings{"@system-service @pkey chroot seccomp",
+               "~io_uring_enter io_uring_register io_uring_setup process_vm_readv process_vm_writev userfaultfd"}));
   EXPECT_EQ(value(t, "SystemCallErrorNumber"), "EPERM");
   EXPECT_EQ(value(t, "DevicePolicy"), "closed");
   EXPECT_FALSE(values(t, "ReadOnlyPaths").empty());
@@ -139,7 +143,7 @@ TEST_F(Units, AppUnitSandbox) {
 }
 
 TEST_F(Units, DenyListFilterIsNegated) {
-  app().seccomp = {false, {"@mount", "reboot"}, "EACCES"};
+  app().seccomp = {false, {"@mount", "reboot"}, "EACCES", {}};
   std::string t = app_text();
   EXPECT_EQ(value(t, "SystemCallFilter"), "~@mount reboot");
   EXPECT_EQ(value(t, "SystemCallErrorNumber"), "EACCES");
