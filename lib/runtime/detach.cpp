@@ -1,10 +1,14 @@
 #include "runtime/detach.hpp"
 
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
+#include <ctime>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/error.hpp"
@@ -69,6 +73,33 @@ std::string how_it_ended(dbus::SystemdManager& sm, const std::string& unit) {
   }
 }
 
+/// The last error crt wrote in `unit` since `since_usec` (CLOCK_REALTIME),
+/// from the host's journal: "crt: …" without the "crt: ". Empty if there is
+/// none (yet: journald is given a second to take it).
+std::string last_crt_error(const std::string& unit, uint64_t since_usec) {
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    sd_journal* j = nullptr;
+    if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM) < 0) return {};
+    std::string found;
+    if (sd_journal_add_match(j, ("_SYSTEMD_UNIT=" + unit).c_str(), 0) >= 0 && sd_journal_seek_tail(j) >= 0) {
+      for (int n = 0; n < 200 && found.empty() && sd_journal_previous(j) > 0; ++n) {
+        uint64_t at = 0;
+        if (sd_journal_get_realtime_usec(j, &at) < 0 || at < since_usec) break;
+        const void* data = nullptr;
+        size_t len = 0;
+        if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0) continue;
+        std::string_view m(static_cast<const char*>(data), len);
+        m.remove_prefix(std::min(m.size(), sizeof "MESSAGE=" - 1));
+        if (m.rfind("crt: ", 0) == 0 && m.rfind("crt: warning: ", 0) != 0) found = m.substr(5);
+      }
+    }
+    sd_journal_close(j);
+    if (!found.empty()) return found;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return {};
+}
+
 /// Has the host's systemd run the prepared pod `uuid` and waits until it is
 /// ready. Interrupted (Ctrl-C), it stops the service again before it throws;
 /// the caller blocks the signals (SignalBlock).
@@ -106,6 +137,9 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
     // None: the usual case.
   }
   std::string result;
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  uint64_t started_usec = static_cast<uint64_t>(now.tv_sec) * 1000000 + static_cast<uint64_t>(now.tv_nsec) / 1000;
   try {
     result = sm.start_transient_service(s, std::chrono::minutes(3), check_interrupted);
   } catch (const Interrupted&) {
@@ -117,9 +151,11 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
     stop_started_unit(sm, unit, ctx.messages);
     throw e.with_context("starting pod " + uuid);
   }
-  if (result != "done")
+  if (result != "done") {
+    std::string why = last_crt_error(unit, started_usec);
     throw Error("pod " + uuid + " did not start: job of " + quote(unit) + " " + result + how_it_ended(sm, unit) +
-                "; see 'journalctl -u " + unit + "'");
+                (why.empty() ? "" : ": " + why) + "; see 'journalctl -u " + unit + "'");
+  }
 }
 
 }  // namespace

@@ -393,8 +393,11 @@ TEST(Machines, DetachedPodThatFailsToStartSaysHowItsServiceEnded) {
   r = host->sh("crt run-prepared --detach " + uuid, 90s);
   EXPECT_EQ(r.status, 254) << r.out << r.err;
   std::string unit = "crt-" + uuid + ".service";
-  EXPECT_THAT(r.err, HasSubstr("pod " + uuid + " did not start: job of '" + unit + "' failed: the service is failed "
-                               "(exit-code, status 254); see 'journalctl -u " + unit + "'"));
+  // How the service ended, and what its crt said (from the journal).
+  EXPECT_THAT(r.err, HasSubstr("pod " + uuid + " did not start: job of '" + unit +
+                               "' failed: the service is failed "
+                               "(exit-code, status 254): invalid pod manifest: "));
+  EXPECT_THAT(r.err, HasSubstr("; see 'journalctl -u " + unit + "'"));
   EXPECT_EQ(host->sh("systemctl is-failed " + unit).out, "failed\n") << "systemctl status can say why";
   // Mended, the pod starts detached again: its failed service is no obstacle.
   host->sh("cp /tmp/pod.json " + manifest);
@@ -415,6 +418,8 @@ TEST(Machines, FailedDetachedRunLeavesNoPod) {
   Result r = host->sh(run, 90s);
   EXPECT_EQ(r.status, 254) << r.out << r.err;
   EXPECT_THAT(r.err, HasSubstr("did not start"));
+  // What the service's crt said, from the journal.
+  EXPECT_THAT(r.err, HasSubstr("is in use"));
   EXPECT_THAT(host->sh("crt list --no-legend").out, Not(HasSubstr("busyport")));
   host->sh("kill $(cat /var/lib/crt/busy.pid)");
   ASSERT_TRUE(eventually("ss -ltn | grep -c 127.0.0.1:18080 || true", "0"));
