@@ -27,6 +27,12 @@ std::string random_suffix() {
   return s;
 }
 
+std::string normal_path(const std::string& path) {
+  std::string n = stdfs::path(path).lexically_normal().string();
+  while (n.size() > 1 && n.back() == '/') n.pop_back();
+  return n;
+}
+
 std::string read_file(const stdfs::path& path) { return read_fd(open_fd(path, O_RDONLY).get(), quote(path.string())); }
 
 std::string read_fd(int fd, const std::string& name) {

@@ -20,6 +20,10 @@ inline constexpr const char* kRunDir = "/run/crt";
 
 /// Reads a whole file.
 std::string read_file(const stdfs::path& path);
+
+/// `path` lexically normal ("." and ".." resolved, slashes single) and
+/// without a trailing slash, but for "/": one spelling of what it names.
+std::string normal_path(const std::string& path);
 /// All that is left to read from `fd`; errors say "reading `name`".
 std::string read_fd(int fd, const std::string& name);
 

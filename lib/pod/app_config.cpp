@@ -213,9 +213,7 @@ std::string app_working_dir(const std::optional<std::string>& flag, const std::s
   if (dir.front() != '/') throw Error("working directory " + quote(dir) + " must be an absolute path");
   // "/srv/./app/", "/srv/../app": the directory they name, as docker takes
   // them ('..' cannot climb above the app's root).
-  dir = std::filesystem::path(dir).lexically_normal().string();
-  if (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  return dir;
+  return fs::normal_path(dir);
 }
 
 /// Sets what the app's flags alone decide (limits, filters, mounts …),
@@ -313,7 +311,7 @@ void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs) 
     // own, filled with what the image has at that path (as Docker does).
     for (const auto& image_path : app.image_volumes) {
       if (image_path.empty() || image_path.front() != '/') continue;
-      std::string path = normal_mount_target(image_path);
+      std::string path = fs::normal_path(image_path);
       bool mounted = std::any_of(app.mounts.begin(), app.mounts.end(), [&](const VolumeMount& mt) { return mt.target == path; });
       if (mounted || path == "/") continue;
       Volume v;

@@ -1,10 +1,10 @@
 #include "pod/volumes.hpp"
 
 #include <charconv>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "pod/resources.hpp"
 
 namespace crt::pod {
@@ -84,12 +84,6 @@ Volume parse_volume(const std::string& spec) {
   });
 }
 
-std::string normal_mount_target(const std::string& target) {
-  std::string t = std::filesystem::path(target).lexically_normal().string();
-  while (t.size() > 1 && t.back() == '/') t.pop_back();
-  return t;
-}
-
 VolumeMount parse_mount(const std::string& spec) {
   return with_context("--mount " + quote(spec), [&] {
     VolumeMount m;
@@ -104,7 +98,7 @@ VolumeMount parse_mount(const std::string& spec) {
       if (static_cast<unsigned char>(c) < 0x20) throw Error("target holds a control character");
     // "/data/", "/data/.", "//data": the directory they name, as an image's
     // VOLUME of it (else both would be mounted, the image's on top).
-    m.target = normal_mount_target(m.target);
+    m.target = fs::normal_path(m.target);
     if (m.target == "/") throw Error("target cannot be the app's root directory");
     return m;
   });

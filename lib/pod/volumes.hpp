@@ -36,10 +36,6 @@ Volume parse_volume(const std::string& spec);
 /// Parses --mount "volume=NAME,target=PATH". Throws crt::Error.
 VolumeMount parse_mount(const std::string& spec);
 
-/// `target` as one spelling of the directory it names ("/data/." and
-/// "/data/" are "/data").
-std::string normal_mount_target(const std::string& target);
-
 /// Throws unless `name` is a valid volume name (like an app name).
 void validate_volume_name(const std::string& name);
 

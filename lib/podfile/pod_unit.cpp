@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/duration.hpp"
+#include "common/fs.hpp"
 #include "config/crt_conf.hpp"
 #include "pod/app_config.hpp"
 #include "pod/manifest.hpp"
@@ -167,12 +168,6 @@ const KeySpec kAppKeys[] = {
     {"CPUShares", "--cpu-shares", Kind::kOnce, cpu_shares},
     {"TasksMax", "--pids-limit", Kind::kOnce, pids_limit},
 };
-
-/// `p` without "." and ".." (systemd ignores a RequiresMountsFor= path that has them).
-std::string normal_path(const std::string& p) {
-  std::string n = std::filesystem::path(p).lexically_normal().string();
-  return n.size() > 1 && n.back() == '/' ? n.substr(0, n.size() - 1) : n;
-}
 
 /// [Service] settings crt-generator makes of [Pod] keys.
 const std::pair<const char*, const char*> kFromPodKeys[] = {{"MemoryMax", "Memory"}, {"CPUQuota", "CPU"}};
@@ -464,9 +459,9 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
   std::vector<Value> mounts_for = {Value(config::kDefaultStoreDir)};
   for (const Setting* st : pod_keys["Volume"])
     if (pod::Volume vol = pod::parse_volume(st->value); vol.kind == "host")
-      mounts_for.emplace_back(normal_path(vol.source));
+      mounts_for.emplace_back(fs::normal_path(vol.source));  // systemd ignores a path with "." or ".."
   for (const char* key : {"EnvironmentFile", "AuthFile", "CAFile"})
-    for (const Setting* st : pod_keys[key]) mounts_for.emplace_back(normal_path(st->value));
+    for (const Setting* st : pod_keys[key]) mounts_for.emplace_back(fs::normal_path(st->value));
   // crt-gc.timer removes the exited pod each start of the unit leaves.
   unit_section.set("Wants", pulls ? "network-online.target crt-gc.timer" : "crt-gc.timer")
       .set("After", pulls ? "network-online.target" : "network.target")
