@@ -1,6 +1,7 @@
 #include "runtime/inspect.hpp"
 
 #include <libmount.h>
+#include <poll.h>
 #include <sys/capability.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "mount/overlay.hpp"
 #include "net/inspect.hpp"
 #include "runtime/app_process.hpp"
+#include "runtime/spawn.hpp"
 #include "store/store.hpp"
 
 namespace crt::runtime {
@@ -211,9 +213,16 @@ json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppM
                         show_env);
   std::optional<pid_t> main_pid =
       pod.status() == PodStatus::kRunning ? app_main_pid(pod.path, m, app.name) : std::nullopt;
-  a["running"] = main_pid.has_value();
-  if (!main_pid) return a;
-  const pid_t pid = main_pid.value();
+  // Held while the app is read, and asked at the end: an app that ended
+  // meanwhile (or whose PID went to another process) is shown as not
+  // running rather than with what /proc had left of it.
+  const pid_t pid = main_pid.value_or(0);
+  UniqueFd process = pid > 0 ? open_pidfd(pid) : UniqueFd();
+  if (process.valid() && app_main_pid(pod.path, m, app.name).value_or(0) != pid) process = UniqueFd();
+  a["running"] = process.valid();
+  if (!process.valid()) return a;
+  json not_running = a;
+  not_running["running"] = false;
   auto st = proc_status(pid);
   a["pid"] = pid;
   a["namespaces"] = namespaces(pid);
@@ -249,7 +258,9 @@ json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppM
       mnt["lowerdir"] = lower;
     }
   a["environment"] = environment(pid, show_env);
-  return a;
+  // A pidfd polls readable once its process has ended (a zombie too).
+  pollfd ended{process.get(), POLLIN, 0};
+  return ::poll(&ended, 1, 0) == 0 ? a : not_running;
 }
 
 }  // namespace
