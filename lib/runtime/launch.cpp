@@ -741,7 +741,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     if (terminal) terminal->raw();
     end = supervise(sopts);
   } catch (...) {
-    ::kill(pid, SIGTERM);
+    // Its watches could not be set up (no inotify instance left, say): the
+    // pod is stopped, and waited for, before the cleanup that follows
+    // tears down its network and cgroup.
+    terminal.reset();
+    stop_unfinished_pod(pod, pid);
     throw;
   }
   terminal.reset();  // the user's terminal as it was, for what crt says next

@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "common/subprocess.hpp"
 #include "pod/units.hpp"
 #include "runtime/app_process.hpp"
@@ -33,6 +34,25 @@
 #include "runtime/stop.hpp"
 
 namespace crt::runtime {
+
+namespace {
+
+/// After EMFILE from inotify_init: which limit is used up. Each pod takes
+/// several inotify instances (crt's, its systemd's and journald's), all
+/// root's.
+std::string inotify_hint(int err) {
+  if (err != EMFILE) return "";
+  std::string limit = "?";
+  try {
+    limit = fs::read_file("/proc/sys/fs/inotify/max_user_instances");
+    while (!limit.empty() && limit.back() == '\n') limit.pop_back();
+  } catch (const Error&) {
+  }
+  return " (root's inotify instances are used up: fs.inotify.max_user_instances is " + limit +
+         ", and every pod takes about 8; raise it, e.g. sysctl fs.inotify.max_user_instances=1024)";
+}
+
+}  // namespace
 
 namespace {
 
@@ -100,7 +120,7 @@ class Supervisor {
       if (int r = sd_event_add_inotify(ev.get(), nullptr, opts_.pod_dir.parent_path().c_str(), IN_DELETE | IN_ONLYDIR,
                                        &Supervisor::on_pod_dir, this);
           r < 0)
-        throw_errno(-r, "watching the pod's directory");
+        throw_errno(-r, "watching the pod's directory" + inotify_hint(-r));
     if (!opts_.status_dir.empty() && opts_.pod_status && std::getenv("NOTIFY_SOCKET") != nullptr)
       // Records are renamed into place.
       if (int r = sd_event_add_inotify(ev.get(), nullptr, opts_.status_dir.c_str(), IN_MOVED_TO | IN_ONLYDIR,
