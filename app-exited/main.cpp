@@ -362,20 +362,45 @@ bool in_hosts_pid_namespace() {
 
 /// Keeps of the environment only what systemd passes about the app's end.
 /// The rest is the app's (Environment=, the image's): nothing of it may
-/// steer this privileged helper (TZ, TMPDIR, …), or what it runs.
-void keep_only_systemds_variables() {
-  std::vector<std::pair<std::string, std::string>> kept;
-  for (const char* name : {"EXIT_CODE", "EXIT_STATUS", "SERVICE_RESULT", "MONITOR_EXIT_CODE", "MONITOR_EXIT_STATUS",
-                           "MONITOR_SERVICE_RESULT"})
-    if (const char* v = std::getenv(name)) kept.emplace_back(name, v);
+/// steer this privileged helper (TZ, TMPDIR, …), or what it runs. glibc
+/// reads GLIBC_TUNABLES and MALLOC_* before main, even in a static
+/// program: given anything else, the helper starts again with the kept
+/// variables only (once: then there is nothing else).
+void keep_only_systemds_variables(char** argv) {
+  static const std::string_view kKept[] = {"EXIT_CODE=",         "EXIT_STATUS=",         "SERVICE_RESULT=",
+                                           "MONITOR_EXIT_CODE=", "MONITOR_EXIT_STATUS=", "MONITOR_SERVICE_RESULT="};
+  std::vector<char*> kept;
+  bool other = false;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view v(*e);
+    if (std::any_of(std::begin(kKept), std::end(kKept), [&](std::string_view k) { return v.rfind(k, 0) == 0; }))
+      kept.push_back(*e);
+    else
+      other = true;
+  }
+  if (!other) return;
+  kept.push_back(nullptr);
+  // By its path, not /proc/self/exe: its name (comm, the journal's _COMM)
+  // stays app-exited.
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    ::execve(self, argv, kept.data());
+  }
+  // No /proc: the environment at least goes.
+  std::vector<std::string> copies(kept.begin(), kept.end() - 1);
   ::clearenv();
-  for (const auto& [name, value] : kept) ::setenv(name.c_str(), value.c_str(), 1);
+  for (const auto& c : copies) {
+    size_t eq = c.find('=');
+    ::setenv(c.substr(0, eq).c_str(), c.substr(eq + 1).c_str(), 1);
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  keep_only_systemds_variables();
+  keep_only_systemds_variables(argv);
   // It signals PID 1 and may end the PID namespace: only ever in a pod.
   if (in_hosts_pid_namespace()) {
     std::fprintf(stderr, "app-exited: runs in a crt pod only (as its app units' helper), not on the host\n");
