@@ -90,6 +90,30 @@ std::vector<std::string> read_environ(pid_t pid) {
   return env;
 }
 
+/// The environment the app's process started with, for the command: what
+/// /proc says, less what the app's unit gave its main process alone
+/// (NOTIFY_SOCKET, LISTEN_*: the pod's systemd would take the command's
+/// messages as the app's). An app that wrote over its environment (nginx,
+/// PostgreSQL setting their process title) leaves NULs there: then the
+/// environment its unit was written with.
+std::vector<std::string> app_environment(pid_t pid, const pod::AppManifest& app) {
+  std::vector<std::string> env;
+  bool has_path = false;
+  for (auto& kv : read_environ(pid)) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    std::string_view name(kv.data(), eq);
+    if (name == "NOTIFY_SOCKET" || name.rfind("LISTEN_", 0) == 0) continue;
+    has_path = has_path || name == "PATH";
+    env.push_back(std::move(kv));
+  }
+  if (!has_path) {
+    env.clear();
+    for (const auto& [name, value] : app.env) env.push_back(name + "=" + value);
+  }
+  return env;
+}
+
 int errno_number(const std::string& name) {
   for (int e = 1; e < 4096; ++e) {
     const char* n = strerrorname_np(e);
@@ -360,7 +384,7 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
     if (::prlimit(*pid, static_cast<__rlimit_resource>(r), nullptr, &l) == 0) p.limits.emplace_back(r, l);
   }
   p.oom_score_adj = fs::read_file(proc + "/oom_score_adj");
-  p.env = read_environ(*pid);
+  p.env = app_environment(*pid, app);
   p.workdir = app.working_dir;
   p.root = fs::open_fd(proc + "/root", O_PATH | O_DIRECTORY);
   for (const char* ns : {"cgroup", "ipc", "uts", "net", "pid", "mnt"})

@@ -283,6 +283,31 @@ TEST_F(EnterTest, NeverTakesTheAppsExitRecorderForTheApp) {
   EXPECT_THAT(inspected.out, HasSubstr("app short (busybox:latest)\n  not running\n")) << inspected.err;
 }
 
+// An app that writes over its environment (nginx, PostgreSQL setting
+// their process title) leaves NULs in /proc/PID/environ: the command gets
+// the app's environment from its manifest, not those.
+TEST_F(EnterTest, AnAppThatWroteOverItsEnvironmentStillGivesItsOwn) {
+  std::string bin_dir = std::filesystem::path(TITLE_SETTER_BIN).parent_path();
+  pod_ = std::make_unique<Process>(
+      crt_argv({"run", "--uuid-file-save=" + dir_ + "/uuid", "--set-env=GREETING=hello there",
+                "--volume=bin,kind=host,source=" + bin_dir + ",readOnly=true", "busybox",
+                "--mount=volume=bin,target=/opt/bin", "--exec=/opt/bin/title-setter"}),
+      RunOptions{.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = true});
+  uuid_ = wait_uuid(dir_ + "/uuid");
+  ASSERT_FALSE(uuid_.empty());
+  bool up = false;
+  for (int i = 0; i < 500 && !up; ++i) {
+    app_pid_ = wait_app_pid(uuid_, "busybox");
+    up = app_pid_ > 0 && read_file("/proc/" + std::to_string(app_pid_) + "/comm") == "title-setter\n" &&
+         read_file("/proc/" + std::to_string(app_pid_) + "/environ").find("PATH=") == std::string::npos;
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(up) << "the app did not start and write over its environment";
+  Result r = enter({"/bin/sh", "-c", "echo \"$GREETING|$CRT_APP_NAME|${PATH:+path}\""});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "hello there|busybox|path\n");
+}
+
 TEST_F(EnterTest, ClearErrors) {
   start({}, {"---", "busybox", "--name=other", "--", "/bin/sleep", "60"});
   Result r = enter({"/bin/true"});
