@@ -282,8 +282,21 @@ static_assert(std::size(kSteps) == kStepLimits + 1, "a name for every step");
 /// fork; 0 until then).
 volatile pid_t forward_to = 0;
 
+/// To the command's whole process group (it leads one of its own, once it
+/// has called setsid()): a shell's children too, not only the shell.
 void forward_signal(int sig) {
-  if (forward_to > 0) ::kill(forward_to, sig);
+  if (forward_to > 0 && ::kill(-forward_to, sig) < 0) ::kill(forward_to, sig);
+}
+
+/// The process in the pod's parent-death signal: crt enter is gone, and so
+/// goes the command's process group (the command itself would go with this
+/// process, its children not).
+void kill_command(int) {
+  if (forward_to > 0) {
+    ::kill(-forward_to, SIGKILL);
+    ::kill(forward_to, SIGKILL);
+  }
+  _exit(128 + SIGKILL);
 }
 
 int wait_status(pid_t pid) {
@@ -463,8 +476,15 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   if (child < 0) throw_errno("forking");
   if (child == 0) {
     err_read.reset();
-    // Gone with crt enter, and so the command with it (become_app()).
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != crt_pid) _exit(128 + SIGKILL);
+    // Gone with crt enter, and the command's process group with it.
+    struct sigaction on_crt_death {};
+    on_crt_death.sa_handler = kill_command;
+    sigset_t usr1;
+    ::sigemptyset(&usr1);
+    ::sigaddset(&usr1, SIGUSR1);
+    if (::sigaction(SIGUSR1, &on_crt_death, nullptr) < 0 || ::sigprocmask(SIG_UNBLOCK, &usr1, nullptr) < 0 ||
+        ::prctl(PR_SET_PDEATHSIG, SIGUSR1) < 0 || ::getppid() != crt_pid)
+      _exit(128 + SIGKILL);
     // Out of crt's process group: the terminal's ^C reaches only crt, which
     // passes it on once (this process forwards what crt sends).
     if (!terminal) ::setpgid(0, 0);

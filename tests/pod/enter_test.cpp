@@ -161,19 +161,22 @@ TEST_F(EnterTest, TheCommandGetsNoOtherDescriptorOrSessionOfCrts) {
 
 // A command goes with crt enter: SIGTERM reaches it, and a crt enter
 // killed outright takes it along; nothing is left running in the pod.
+// The command and what it started: a shell's child goes too.
 TEST_F(EnterTest, TheCommandGoesWithCrtEnter) {
   start({});
   auto running = [] { return test::run({"pgrep", "-f", "^sleep 77$"}).status == 0; };
-  for (int sig : {SIGTERM, SIGKILL}) {
-    Process e(crt_argv({"enter", uuid_, "--", "/bin/sh", "-c", "exec sleep 77"}),
-              {.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = true});
-    for (int i = 0; i < 500 && !running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    ASSERT_TRUE(running()) << sig;
-    e.signal(sig);
-    EXPECT_EQ(e.wait().status, 128 + sig);
-    for (int i = 0; i < 200 && running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    EXPECT_FALSE(running()) << "signal " << sig;
-  }
+  for (const char* script : {"exec sleep 77", "sleep 77; echo after"})
+    for (int sig : {SIGTERM, SIGKILL}) {
+      Process e(crt_argv({"enter", uuid_, "--", "/bin/sh", "-c", script}),
+                {.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = true});
+      for (int i = 0; i < 500 && !running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      ASSERT_TRUE(running()) << sig;
+      e.signal(sig);
+      EXPECT_EQ(e.wait().status, 128 + sig) << script;
+      for (int i = 0; i < 200 && running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      EXPECT_FALSE(running()) << script << ", signal " << sig;
+      test::run({"pkill", "-KILL", "-f", "^sleep 77$"});
+    }
 }
 
 // Without a pod terminal, crt alone is in its process group: a terminal's
