@@ -63,7 +63,19 @@ class TarWriter {
     }
   }
 
-  void close() { check_archive(a_.get(), sym_archive_write_close(a_.get()), "finishing the archive"); }
+  void close() {
+    closed_ = true;
+    check_archive(a_.get(), sym_archive_write_close(a_.get()), "finishing the archive");
+  }
+
+  // Not closed: an error cut it short. Freeing it would pad the entry cut
+  // short and end the tar well-formed, which a reader of stdout would take
+  // for a whole archive.
+  ~TarWriter() {
+    if (!closed_) sym_archive_write_fail(a_.get());
+  }
+  TarWriter(const TarWriter&) = delete;
+  TarWriter& operator=(const TarWriter&) = delete;
 
  private:
   void header(const std::string& path, unsigned type, mode_t mode, uint64_t size) {
@@ -79,6 +91,7 @@ class TarWriter {
   }
 
   ArchivePtr a_;
+  bool closed_ = false;
 };
 
 uint64_t size_of(const stdfs::path& p) {

@@ -74,6 +74,7 @@ static_assert(ARCHIVE_VERSION_NUMBER / 1000000 == 3, "crt opens libarchive.so.13
   X(archive_write_data)                      \
   X(archive_write_disk_new)                  \
   X(archive_write_disk_set_options)          \
+  X(archive_write_fail)                      \
   X(archive_write_finish_entry)              \
   X(archive_write_header)                    \
   X(archive_write_new)                       \

@@ -32,9 +32,12 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
   c->callback([a, &g] {
     require_root("crt image export");  // the store is root's alone
     store::Store s(g.dir);
-    auto im = runtime::find_image(s, a->ref, data_dir());
+    auto im = runtime::find_image(s, a->ref, data_dir());  // may import the built-in image: not under the lock
     if (!im) throw s.no_image(a->ref);
     FileLock lock = s.lock_shared();
+    // A crt image rm between the lookup and the lock: said as such.
+    im = s.find(im->id);
+    if (!im) throw s.no_image(a->ref);
     std::string name = im->names.empty() ? "" : im->name_for(a->ref);
     // Ctrl-C or a SIGTERM ends the export at its next write, and it removes
     // what it wrote.
