@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -48,6 +49,7 @@ struct Credentials {
   uint64_t inh = 0, prm = 0, eff = 0, bnd = 0, amb = 0;
   bool no_new_privs = false;
   bool seccomp = false;
+  mode_t umask = 022;  ///< the app's (UMask=), not crt's
 };
 
 Credentials read_credentials(pid_t pid) {
@@ -75,6 +77,8 @@ Credentials read_credentials(pid_t pid) {
   c.amb = status_mask(status, "CapAmb");
   c.no_new_privs = status["NoNewPrivs"] == "1";
   c.seccomp = status["Seccomp"] == "2";
+  if (const std::string& u = status["Umask"]; !u.empty())
+    c.umask = static_cast<mode_t>(std::stoul(u, nullptr, 8) & 0777);
   return c;
 }
 
@@ -232,6 +236,7 @@ static_assert(std::size(kSteps) == kStepLimits + 1, "a name for every step");
   }
   if (::fchdir(p.root.get()) < 0 || ::chroot(".") < 0) fail(err_fd, 1);
   if (::chdir(p.workdir.c_str()) < 0 && ::chdir("/") < 0) fail(err_fd, 1);
+  ::umask(p.creds.umask);
   // Nothing of crt's but stdin, stdout and stderr goes into the app: no
   // descriptor it inherited (a host directory, say) reaches the command.
   if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) fail(err_fd, kStepDescriptors);

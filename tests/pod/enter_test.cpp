@@ -311,6 +311,26 @@ TEST_F(EnterTest, AnAppThatWroteOverItsEnvironmentStillGivesItsOwn) {
   EXPECT_EQ(r.out, "hello there|busybox|path\n");
 }
 
+// The command's umask is the app's, not crt's (022).
+TEST_F(EnterTest, TakesOnTheAppsUmask) {
+  pod_ = std::make_unique<Process>(
+      crt_argv(
+          {"run", "--uuid-file-save=" + dir_ + "/uuid", "busybox", "--", "/bin/sh", "-c", "umask 027; exec sleep 60"}),
+      RunOptions{.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = true});
+  uuid_ = wait_uuid(dir_ + "/uuid");
+  ASSERT_FALSE(uuid_.empty());
+  bool up = false;
+  for (int i = 0; i < 500 && !up; ++i) {
+    app_pid_ = wait_app_pid(uuid_, "busybox");
+    up = app_pid_ > 0 && read_file("/proc/" + std::to_string(app_pid_) + "/comm") == "sleep\n";
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(up);
+  Result r = enter({"/bin/sh", "-c", "umask"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "0027\n");
+}
+
 TEST_F(EnterTest, ClearErrors) {
   start({}, {"---", "busybox", "--name=other", "--", "/bin/sleep", "60"});
   Result r = enter({"/bin/true"});
