@@ -210,13 +210,15 @@ const char* const kSteps[] = {"joining the app's namespaces",
                               "joining the app's cgroups",
                               "starting a session of its own",
                               "closing crt's other descriptors",
-                              "setting the app's resource limits and OOM score"};
+                              "setting the app's resource limits and OOM score",
+                              "starting the command in the app"};
 constexpr int kStepTerminal = 7;
 constexpr int kStepCgroup = 8;
 constexpr int kStepSession = 9;
 constexpr int kStepDescriptors = 10;
 constexpr int kStepLimits = 11;
-static_assert(std::size(kSteps) == kStepLimits + 1, "a name for every step");
+constexpr int kStepFork = 12;
+static_assert(std::size(kSteps) == kStepFork + 1, "a name for every step");
 
 [[noreturn]] void fail(int fd, int step) noexcept {
   Failure f{step, errno};
@@ -478,7 +480,15 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   pid_t crt_pid = ::getpid();
   cgroup::Forked forked = cgroup::fork_into(p.cgroup);
   pid_t child = forked.pid;
-  if (child < 0) throw_errno("forking");
+  if (child < 0) {
+    int err = errno;
+    // Into the app's cgroup: gone with the app, or at its TasksMax=.
+    std::string where = "entering pod " + pod.uuid + ": ";
+    if (err == ENODEV || err == ENOENT) throw Error(where + "the app ended as crt entered it");
+    if (err == EAGAIN)
+      throw Error(where + "the app's task limit (--pids-limit, TasksMax=) is reached: no process can join it");
+    throw_errno(err, where + "starting a process in the app");
+  }
   if (child == 0) {
     err_read.reset();
     // Gone with crt enter, and the command's process group with it.
@@ -511,7 +521,7 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
     // setns() to a PID namespace takes effect for children only. _Fork: this
     // process came from clone3, past glibc's fork handlers (cgroup::fork_into).
     pid_t inner = ::_Fork();
-    if (inner < 0) fail(err_write.get(), 0);
+    if (inner < 0) fail(err_write.get(), kStepFork);
     if (inner > 0) forward_to = inner;
     if (inner == 0) {
       if (terminal) {
@@ -546,8 +556,12 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   ::sigaction(SIGQUIT, &old_quit, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
   ::sigaction(SIGHUP, &old_hup, nullptr);
-  if (n == static_cast<ssize_t>(sizeof f))
+  if (n == static_cast<ssize_t>(sizeof f)) {
+    if (f.step == kStepFork && f.err == EAGAIN)
+      throw Error("entering pod " + pod.uuid +
+                  ": the app's task limit (--pids-limit, TasksMax=) is reached: no process can join it");
     throw SystemError(f.err, "entering pod " + pod.uuid + ": " + kSteps[f.step]);
+  }
   return status;
 }
 

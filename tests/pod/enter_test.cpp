@@ -331,6 +331,14 @@ TEST_F(EnterTest, TakesOnTheAppsUmask) {
   EXPECT_EQ(r.out, "0027\n");
 }
 
+TEST_F(EnterTest, AnAppAtItsTaskLimitIsSaidSo) {
+  start({"--pids-limit=1"});
+  Result r = enter({"/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: entering pod " + uuid_ +
+                       ": the app's task limit (--pids-limit, TasksMax=) is reached: no process can join it\n");
+}
+
 TEST_F(EnterTest, ClearErrors) {
   start({}, {"---", "busybox", "--name=other", "--", "/bin/sleep", "60"});
   Result r = enter({"/bin/true"});
