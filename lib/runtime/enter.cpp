@@ -220,6 +220,12 @@ constexpr int kStepLimits = 11;
 constexpr int kStepFork = 12;
 static_assert(std::size(kSteps) == kStepFork + 1, "a name for every step");
 
+/// A process cannot join an app at its TasksMax=.
+Error task_limit_reached(const std::string& uuid) {
+  return Error("entering pod " + uuid +
+               ": the app's task limit (--pids-limit, TasksMax=) is reached: no process can join it");
+}
+
 [[noreturn]] void fail(int fd, int step) noexcept {
   Failure f{step, errno};
   (void)!::write(fd, &f, sizeof f);
@@ -485,8 +491,7 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
     // Into the app's cgroup: gone with the app, or at its TasksMax=.
     std::string where = "entering pod " + pod.uuid + ": ";
     if (err == ENODEV || err == ENOENT) throw Error(where + "the app ended as crt entered it");
-    if (err == EAGAIN)
-      throw Error(where + "the app's task limit (--pids-limit, TasksMax=) is reached: no process can join it");
+    if (err == EAGAIN) throw task_limit_reached(pod.uuid);
     throw_errno(err, where + "starting a process in the app");
   }
   if (child == 0) {
@@ -557,9 +562,7 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   ::sigaction(SIGTERM, &old_term, nullptr);
   ::sigaction(SIGHUP, &old_hup, nullptr);
   if (n == static_cast<ssize_t>(sizeof f)) {
-    if (f.step == kStepFork && f.err == EAGAIN)
-      throw Error("entering pod " + pod.uuid +
-                  ": the app's task limit (--pids-limit, TasksMax=) is reached: no process can join it");
+    if (f.step == kStepFork && f.err == EAGAIN) throw task_limit_reached(pod.uuid);
     throw SystemError(f.err, "entering pod " + pod.uuid + ": " + kSteps[f.step]);
   }
   return status;

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "pod_fixture.hpp"
@@ -19,17 +20,27 @@ class EnterTest : public PodTest {
  protected:
   /// Starts a pod whose app "busybox" sleeps, with `flags`; waits for it.
   void start(const std::vector<std::string>& flags, const std::vector<std::string>& more_apps = {}) {
-    std::vector<std::string> args = {"run", "--uuid-file-save=" + dir_ + "/uuid", "busybox"};
+    std::vector<std::string> args = {"busybox"};
     args.insert(args.end(), flags.begin(), flags.end());
     args.insert(args.end(), {"--", "/bin/sleep", "60"});
     args.insert(args.end(), more_apps.begin(), more_apps.end());
-    pod_ = std::make_unique<Process>(crt_argv(args), RunOptions{.env = {}, .timeout = std::chrono::seconds(120),
-                                                                 .input = {}, .new_session = true});
+    start_run(args, "sleep");
+  }
+  /// Starts a pod of crt run's `args`; waits until its app "busybox" runs
+  /// `comm`, and `ready` (if given) holds of its PID.
+  void start_run(const std::vector<std::string>& args, const std::string& comm,
+                 const std::function<bool(pid_t)>& ready = {}) {
+    std::vector<std::string> run = {"run", "--uuid-file-save=" + dir_ + "/uuid"};
+    run.insert(run.end(), args.begin(), args.end());
+    pod_ = std::make_unique<Process>(
+        crt_argv(run), RunOptions{.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = true});
     uuid_ = wait_uuid(dir_ + "/uuid");
     ASSERT_FALSE(uuid_.empty());
     for (int i = 0; i < 500; ++i) {
       app_pid_ = wait_app_pid(uuid_, "busybox");
-      if (app_pid_ > 0 && read_file("/proc/" + std::to_string(app_pid_) + "/comm") == "sleep\n") return;
+      if (app_pid_ > 0 && read_file("/proc/" + std::to_string(app_pid_) + "/comm") == comm + "\n" &&
+          (!ready || ready(app_pid_)))
+        return;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     FAIL() << "the app did not start";
@@ -291,21 +302,12 @@ TEST_F(EnterTest, NeverTakesTheAppsExitRecorderForTheApp) {
 // the app's environment from its manifest, not those.
 TEST_F(EnterTest, AnAppThatWroteOverItsEnvironmentStillGivesItsOwn) {
   std::string bin_dir = std::filesystem::path(TITLE_SETTER_BIN).parent_path();
-  pod_ = std::make_unique<Process>(
-      crt_argv({"run", "--uuid-file-save=" + dir_ + "/uuid", "--set-env=GREETING=hello there",
-                "--volume=bin,kind=host,source=" + bin_dir + ",readOnly=true", "busybox",
-                "--mount=volume=bin,target=/opt/bin", "--exec=/opt/bin/title-setter"}),
-      RunOptions{.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = true});
-  uuid_ = wait_uuid(dir_ + "/uuid");
-  ASSERT_FALSE(uuid_.empty());
-  bool up = false;
-  for (int i = 0; i < 500 && !up; ++i) {
-    app_pid_ = wait_app_pid(uuid_, "busybox");
-    up = app_pid_ > 0 && read_file("/proc/" + std::to_string(app_pid_) + "/comm") == "title-setter\n" &&
-         read_file("/proc/" + std::to_string(app_pid_) + "/environ").find("PATH=") == std::string::npos;
-    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(up) << "the app did not start and write over its environment";
+  start_run({"--set-env=GREETING=hello there", "--volume=bin,kind=host,source=" + bin_dir + ",readOnly=true", "busybox",
+             "--mount=volume=bin,target=/opt/bin", "--exec=/opt/bin/title-setter"},
+            "title-setter", [&](pid_t pid) {
+              return read_file("/proc/" + std::to_string(pid) + "/environ").find("PATH=") == std::string::npos;
+            });
+  if (HasFatalFailure()) return;
   Result r = enter({"/bin/sh", "-c", "echo \"$GREETING|$CRT_APP_NAME|${PATH:+path}\""});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "hello there|busybox|path\n");
@@ -313,19 +315,8 @@ TEST_F(EnterTest, AnAppThatWroteOverItsEnvironmentStillGivesItsOwn) {
 
 // The command's umask is the app's, not crt's (022).
 TEST_F(EnterTest, TakesOnTheAppsUmask) {
-  pod_ = std::make_unique<Process>(
-      crt_argv(
-          {"run", "--uuid-file-save=" + dir_ + "/uuid", "busybox", "--", "/bin/sh", "-c", "umask 027; exec sleep 60"}),
-      RunOptions{.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = true});
-  uuid_ = wait_uuid(dir_ + "/uuid");
-  ASSERT_FALSE(uuid_.empty());
-  bool up = false;
-  for (int i = 0; i < 500 && !up; ++i) {
-    app_pid_ = wait_app_pid(uuid_, "busybox");
-    up = app_pid_ > 0 && read_file("/proc/" + std::to_string(app_pid_) + "/comm") == "sleep\n";
-    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(up);
+  start_run({"busybox", "--", "/bin/sh", "-c", "umask 027; exec sleep 60"}, "sleep");
+  if (HasFatalFailure()) return;
   Result r = enter({"/bin/sh", "-c", "umask"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "0027\n");
