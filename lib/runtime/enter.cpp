@@ -353,18 +353,21 @@ bool write_all(int fd, const char* p, size_t n) {
 }
 
 /// Copies crt's terminal (fds 0 and 1) to and from the pod's terminal
-/// `master` until the command's side is closed, passing window size changes
-/// on; then waits for the command.
+/// `master` until the command's side is closed or the command has ended
+/// (a background job of its may hold the terminal on), passing window size
+/// changes on; then waits for the command.
 int relay_terminal(int master, pid_t command) {
   sigset_t winch;
   sigemptyset(&winch);
   sigaddset(&winch, SIGWINCH);
   ::sigprocmask(SIG_BLOCK, &winch, nullptr);
   int sfd = ::signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK);
-  pollfd fds[3] = {{0, POLLIN, 0}, {master, POLLIN, 0}, {sfd, POLLIN, 0}};
+  UniqueFd ended = open_pidfd(command);  // polls readable once the command has ended
+  pollfd fds[4] = {
+      {0, POLLIN, 0}, {master, POLLIN, 0}, {sfd, POLLIN, 0}, {ended.valid() ? ended.get() : -1, POLLIN, 0}};
   char buf[8192];
   for (;;) {
-    if (::poll(fds, 3, -1) < 0) {
+    if (::poll(fds, 4, -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
@@ -384,6 +387,16 @@ int relay_terminal(int master, pid_t command) {
       ssize_t n = ::read(master, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0 || !write_all(1, buf, static_cast<size_t>(n))) break;  // EIO: the command's side is closed
+    }
+    if (fds[3].revents & POLLIN) {
+      // What the command wrote last (a job that goes on writing gets a
+      // MiB of it), then no more.
+      ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) | O_NONBLOCK);
+      ssize_t n;
+      for (size_t left = 1 << 20; left > 0 && (n = ::read(master, buf, sizeof buf)) > 0;
+           left -= std::min(left, size_t(n)))
+        if (!write_all(1, buf, static_cast<size_t>(n))) break;
+      break;
     }
   }
   // Closing the pod's terminal hangs it up: what still runs on it gets SIGHUP.

@@ -250,6 +250,19 @@ TEST_F(EnterTest, EnterOnATerminalGivesTheCommandOne) {
   EXPECT_EQ(read_file(dir_ + "/err"), "to-stderr\n");
 }
 
+// A shell with job control leaves a background job on the terminal when
+// it exits: crt enter ends with the shell, not with the job.
+TEST_F(EnterTest, OnATerminalABackgroundJobDoesNotHoldCrtEnter) {
+  start({});
+  auto begin = std::chrono::steady_clock::now();
+  Result r = run_on_terminal(crt_argv({"enter", uuid_, "/bin/sh", "-c", "set -m; sleep 606 & echo started; exit 3"}),
+                             std::chrono::seconds(30));
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("started"));
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(15));
+  test::run({"pkill", "-KILL", "-f", "^sleep 606$"});
+}
+
 /// A process of the pod `uuid` named `comm` whose cgroup path has `cgroup`
 /// in it; -1 if there is none.
 pid_t pod_process(const std::string& uuid, const std::string& comm, const std::string& cgroup) {
