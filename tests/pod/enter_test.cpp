@@ -314,9 +314,8 @@ TEST_F(EnterTest, NeverTakesTheAppsExitRecorderForTheApp) {
 // their process title) leaves NULs in /proc/PID/environ: the command gets
 // the app's environment from its manifest, not those.
 TEST_F(EnterTest, AnAppThatWroteOverItsEnvironmentStillGivesItsOwn) {
-  std::string bin_dir = std::filesystem::path(TITLE_SETTER_BIN).parent_path();
-  start_run({"--set-env=GREETING=hello there", "--volume=bin,kind=host,source=" + bin_dir + ",readOnly=true", "busybox",
-             "--mount=volume=bin,target=/opt/bin", "--exec=/opt/bin/title-setter"},
+  BoundProgram setter = bound_program(TITLE_SETTER_BIN);
+  start_run({"--set-env=GREETING=hello there", setter.volume, "busybox", setter.mount, "--exec=" + setter.path},
             "title-setter", [&](pid_t pid) {
               return read_file("/proc/" + std::to_string(pid) + "/environ").find("PATH=") == std::string::npos;
             });

@@ -93,11 +93,10 @@ TEST_F(NetworkTest, PortOnAHostAddressIsForwardedOnThatAddressOnly) {
 
 TEST_F(NetworkTest, UdpPortIsForwarded) {
   int port = free_port();
-  std::string bin_dir = stdfs::path(UDP_RECEIVE_BIN).parent_path();
+  BoundProgram bin = bound_program(UDP_RECEIVE_BIN);
   std::string file = dir_ + "/uuid";
-  Process p(crt_argv({"run", "--uuid-file-save=" + file, "--port=" + std::to_string(port) + ":5353/udp",
-                      "--volume=bin,kind=host,source=" + bin_dir + ",readOnly=true", "busybox",
-                      "--mount=volume=bin,target=/opt/bin", "--", "/opt/bin/udp-receive", "5353"}),
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "--port=" + std::to_string(port) + ":5353/udp", bin.volume,
+                      "busybox", bin.mount, "--", bin.path, "5353"}),
             {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string uuid = wait_uuid(file);
   ASSERT_FALSE(uuid.empty());

@@ -264,11 +264,10 @@ TEST_F(PodFeaturesTest, StatusCountsRestartsOfARunningApp) {
 TEST_F(PodFeaturesTest, NotifyAppHoldsThePodsReadinessUntilReady) {
   // notify-ready sleeps 6 s, then sends READY=1 through the socket systemd
   // gives a Type=notify service.
-  std::string bin_dir = stdfs::path(NOTIFY_READY_BIN).parent_path();
+  BoundProgram bin = bound_program(NOTIFY_READY_BIN);
   std::string file = dir_ + "/uuid";
-  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file,
-                      "--volume=bin,kind=host,source=" + bin_dir + ",readOnly=true", "busybox", "--notify",
-                      "--mount=volume=bin,target=/opt/bin", "--", "/opt/bin/notify-ready", "6"}),
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, bin.volume, "busybox", "--notify", bin.mount,
+                      "--", bin.path, "6"}),
             {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string uuid = wait_uuid(file);
   ASSERT_GT(wait_app_pid(uuid, "busybox"), 0);

@@ -153,6 +153,12 @@ void PodTest::check_networks() {
   teardown_all();
 }
 
+PodTest::BoundProgram PodTest::bound_program(const std::string& host_path) {
+  stdfs::path p(host_path);
+  return {"--volume=bin,kind=host,source=" + p.parent_path().string() + ",readOnly=true",
+          "--mount=volume=bin,target=/opt/bin", "/opt/bin/" + p.filename().string()};
+}
+
 std::vector<std::string> PodTest::crt_argv(const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {crt_bin_, "--dir=" + dir_};
   argv.insert(argv.end(), args.begin(), args.end());

@@ -48,6 +48,14 @@ class PodTest : public ::testing::Test {
   /// that what a test times or interrupts next is the pod's start alone.
   void import_stage1_and_busybox();
 
+  /// One of the tests' programs (a *_BIN path of the build) as an app sees
+  /// it: `volume` (before the image) binds its directory read-only, `mount`
+  /// (after it) at /opt/bin, where the app finds it as `path`.
+  struct BoundProgram {
+    std::string volume, mount, path;
+  };
+  static BoundProgram bound_program(const std::string& host_path);
+
   /// The line of /proc/PID/status for `key` ("CapBnd" -> "00000000a80425fb").
   static std::string proc_status(pid_t pid, const std::string& key);
 

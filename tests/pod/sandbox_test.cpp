@@ -316,12 +316,10 @@ TEST_F(SandboxTest, KernelInterfacesAreReadOnlyOrHidden) {
 // privileges in stage1, as the app ends (ExecStopPost=+): an image's
 // LD_PRELOAD must not run its code there.
 TEST_F(SandboxTest, AnAppsLdPreloadDoesNotReachCrtsHelpers) {
-  std::string lib_dir = stdfs::path(PRELOAD_MARKER_SO).parent_path();
-  std::string lib = stdfs::path(PRELOAD_MARKER_SO).filename();
+  BoundProgram lib = bound_program(PRELOAD_MARKER_SO);
   std::string file = dir_ + "/uuid";
-  Result r = crt({"run", "--uuid-file-save=" + file, "--volume=lib,kind=host,source=" + lib_dir + ",readOnly=true",
-                  "busybox", "--mount=volume=lib,target=/opt/lib",
-                  "--environment=LD_PRELOAD=/opt/stage2/busybox/rootfs/opt/lib/" + lib, "--", "/bin/echo", "ended"});
+  Result r = crt({"run", "--uuid-file-save=" + file, lib.volume, "busybox", lib.mount,
+                  "--environment=LD_PRELOAD=/opt/stage2/busybox/rootfs" + lib.path, "--", "/bin/echo", "ended"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "ended\n");
   std::string uuid = wait_uuid(file);
@@ -346,10 +344,8 @@ TEST_F(SandboxTest, StageOnesJournalSocketsCanBeUsedNotReplaced) {
 // process_vm_readv are in @system-service; the default takes them back,
 // as Docker's does.
 TEST_F(SandboxTest, TheDefaultFilterDeniesIoUringAndCrossProcessMemory) {
-  std::string bin_dir = stdfs::path(SYSCALL_PROBE_BIN).parent_path();
-  std::string bin = stdfs::path(SYSCALL_PROBE_BIN).filename();
-  Result r = crt({"run", "--net=none", "--volume=bin,kind=host,source=" + bin_dir + ",readOnly=true", "busybox",
-                  "--mount=volume=bin,target=/opt/bin", "--exec=/opt/bin/" + bin});
+  BoundProgram probe = bound_program(SYSCALL_PROBE_BIN);
+  Result r = crt({"run", "--net=none", probe.volume, "busybox", probe.mount, "--exec=" + probe.path});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "io_uring_setup EPERM\nprocess_vm_readv EPERM\nuserfaultfd EPERM\ngetpid ok\n");
 }
