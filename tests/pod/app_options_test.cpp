@@ -30,7 +30,7 @@ class AppOptionsTest : public PodTest {
 const std::vector<std::string> kHostile = {
     "with space", "quote\"s", "single'q", "percent %i %% %n", "dollar $HOME ${PATH} $$", "back\\slash\\",
     "new\nline",  "tab\there", "utf8 ünïcödé ✓ 日本", "", "-leading-dash", ".dot", ";", "semi;colon",
-    "equals=sign", "trailing space "};
+    "equals=sign", "trailing space ", "controls \x01\x1b[0m\x7f\r"};
 
 TEST_F(AppOptionsTest, ArgumentsReachTheAppByteForByte) {
   std::vector<std::string> args = {"run", "busybox", "--", "/bin/sh", "-c",
