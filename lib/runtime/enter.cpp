@@ -532,7 +532,9 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
       int unlock = 0;
       if (master < 0 || ::ioctl(master, TIOCSPTLCK, &unlock) < 0) fail(err_write.get(), kStepTerminal);
       peer = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
-      if (peer < 0) fail(err_write.get(), kStepTerminal);
+      // The app's user's, as login makes a terminal its user's: what the
+      // command opens by name (ttyname) it can open again.
+      if (peer < 0 || ::fchown(peer, p.creds.uid, static_cast<gid_t>(-1)) < 0) fail(err_write.get(), kStepTerminal);
       winsize ws{};
       if (::ioctl(0, TIOCGWINSZ, &ws) == 0) ::ioctl(peer, TIOCSWINSZ, &ws);
     }

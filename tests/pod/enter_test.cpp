@@ -250,6 +250,17 @@ TEST_F(EnterTest, EnterOnATerminalGivesTheCommandOne) {
   EXPECT_EQ(read_file(dir_ + "/err"), "to-stderr\n");
 }
 
+// As login does: the command can open its terminal again by name.
+TEST_F(EnterTest, OnATerminalTheTerminalIsTheAppUsers) {
+  start({"--user=65534", "--group=65534"});
+  Result r = run_on_terminal(
+      crt_argv({"exec", "-it", uuid_, "/bin/sh", "-c", "stat -c 'owner=%u.' $(tty) && echo reopened > $(tty)"}),
+      std::chrono::seconds(20));
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("owner=65534."));
+  EXPECT_THAT(r.out, HasSubstr("reopened"));
+}
+
 // A shell with job control leaves a background job on the terminal when
 // it exits: crt enter ends with the shell, not with the job.
 TEST_F(EnterTest, OnATerminalABackgroundJobDoesNotHoldCrtEnter) {
