@@ -404,7 +404,8 @@ int relay_terminal(int master, pid_t command) {
   return wait_status(command);
 }
 
-Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std::string> command) {
+Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std::string> command,
+               const MessageSink& messages) {
   if (pod.status() != PodStatus::kRunning) throw Error("it is " + std::string(status_name(pod.status())));
   PodInfo info = pod_info(pod);
   if (!info.manifest) throw Error("it has no manifest");
@@ -432,6 +433,13 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
   if (!send_signal(pidfd, 0)) throw Error("app " + quote(app.name) + " ended while crt looked at it");
   if (p.creds.seccomp) {
     p.pod_filter = sandbox::find_pod_filter(default_data_dir());
+    if (!p.pod_filter) {
+      // As nspawn does where it compiles the filter: a session keyring of
+      // the command's own all the same.
+      p.pod_filter.emplace();
+      tell(messages, "warning: " + sandbox::pod_filter_path(default_data_dir()).string() +
+                         " is missing: the command gets the app's system call filter, not the pod's");
+    }
     p.filter = filter_program(app, info.manifest->syscall_architectures);
     if (app.allowed_namespaces)
       p.namespace_filter =
@@ -463,8 +471,9 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
 
 }  // namespace
 
-int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::string> command, bool terminal) {
-  Plan p = with_context("entering pod " + pod.uuid, [&] { return make_plan(pod, app, std::move(command)); });
+int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::string> command, bool terminal,
+              const MessageSink& messages) {
+  Plan p = with_context("entering pod " + pod.uuid, [&] { return make_plan(pod, app, std::move(command), messages); });
   if (terminal && std::none_of(p.env.begin(), p.env.end(), [](const std::string& kv) { return kv.rfind("TERM=", 0) == 0; })) {
     const char* term = std::getenv("TERM");
     p.env.push_back(std::string("TERM=") + (term != nullptr && *term != '\0' ? term : "xterm"));

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "common/message.hpp"
 #include "runtime/pods.hpp"
 
 namespace crt::runtime {
@@ -13,7 +14,8 @@ namespace crt::runtime {
 /// entering is no way around the sandbox. Without a command, the image's
 /// shell. The terminal is passed through. Returns the command's status.
 /// With `terminal`, a command run on the user's terminal gets its TERM when
-/// the app has none.
-int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::string> command, bool terminal = false);
+/// the app has none. Warnings go to `messages`.
+int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::string> command, bool terminal = false,
+              const MessageSink& messages = {});
 
 }  // namespace crt::runtime

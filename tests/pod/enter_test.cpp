@@ -86,6 +86,21 @@ TEST_F(EnterTest, TakesOnTheAppsIdentityAndSandbox) {
   EXPECT_THAT(r.err, HasSubstr("Operation not permitted"));
 }
 
+TEST_F(EnterTest, WithoutThePodsFilterFileSaysSo) {
+  start({});
+  // A crt whose data directory has no pod-seccomp.bpf.
+  std::filesystem::create_directories(dir_ + "/prefix/bin");
+  std::filesystem::create_directories(dir_ + "/prefix/lib/crt");
+  std::filesystem::copy_file(crt_bin_, dir_ + "/prefix/bin/crt");
+  Result r = run({dir_ + "/prefix/bin/crt", "--dir=" + dir_, "enter", uuid_, "/bin/sh", "-c",
+                  "grep Seccomp_filters /proc/self/status"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "Seccomp_filters:\t2\n");
+  EXPECT_THAT(r.err, HasSubstr("crt: warning: " + dir_ +
+                               "/prefix/lib/crt/pod-seccomp.bpf is missing: the command "
+                               "gets the app's system call filter, not the pod's\n"));
+}
+
 TEST_F(EnterTest, TakesOnTheAppsResourceLimitsAndOomScore) {
   start({"--oom-score-adj=321"});
   auto line = [](const std::string& limits, const std::string& name) {

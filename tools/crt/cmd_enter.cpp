@@ -42,7 +42,7 @@ void run_enter(const GlobalOptions& g, const EnterArgs& a, const std::string& na
   if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());
   if (want_tty && ::isatty(0) == 0) throw Error("-t needs a terminal on stdin");
   runtime::PodEntry e = runtime::find_pod(g.dir, ref);
-  exit_status = runtime::enter_app(e, a.app, rest, want_tty);
+  exit_status = runtime::enter_app(e, a.app, rest, want_tty, print_message);
 }
 
 CLI::App* add(CLI::App& app, const char* name, const char* what, const std::shared_ptr<EnterArgs>& a) {
