@@ -93,6 +93,9 @@ TEST_F(SandboxTest, CapabilityBoundingSetAndSeccompAreRktsDefaults) {
   ASSERT_GT(pid, 0);
   EXPECT_EQ(proc_status(pid, "CapBnd"), "00000000a80425fb");
   EXPECT_EQ(proc_status(pid, "Seccomp"), "2");
+  // Filters of its own, besides the pod's (which alone would give Seccomp 2).
+  pid_t pod_systemd = std::stoi(proc_status(pid, "PPid"));
+  EXPECT_GT(std::stoi(proc_status(pid, "Seccomp_filters")), std::stoi(proc_status(pod_systemd, "Seccomp_filters")));
   EXPECT_EQ(proc_status(pid, "NoNewPrivs"), "0");
   Result decoded = run({"capsh", "--decode=" + proc_status(pid, "CapBnd")});
   EXPECT_THAT(decoded.out, HasSubstr("cap_chown,cap_dac_override,cap_fowner,cap_fsetid,cap_kill,cap_setgid,cap_setuid,"
@@ -348,6 +351,28 @@ TEST_F(SandboxTest, TheDefaultFilterDeniesIoUringAndCrossProcessMemory) {
   Result r = crt({"run", "--net=none", probe.volume, "busybox", probe.mount, "--exec=" + probe.path});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "io_uring_setup EPERM\nprocess_vm_readv EPERM\nuserfaultfd EPERM\ngetpid ok\n");
+}
+
+// The calls the filter over the whole pod allows (nspawn's list) and only
+// the app's own filter denies, made with the capability each needs: the
+// app's filter is what stops them.
+TEST_F(SandboxTest, TheAppsFilterDeniesMountAndRebootEvenWithTheirCapabilities) {
+  BoundProgram probe = bound_program(SYSCALL_PROBE_BIN);
+  std::vector<std::string> args = {"run",     "--net=none", probe.volume,
+                                   "busybox", probe.mount,  "--caps-retain=CAP_SYS_ADMIN,CAP_SYS_BOOT"};
+  std::vector<std::string> calls = {"--", probe.path, "mount", "umount2", "reboot"};
+  std::vector<std::string> argv = args;
+  argv.insert(argv.end(), calls.begin(), calls.end());
+  Result r = crt(argv);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "mount EPERM\numount2 EPERM\nreboot EPERM\n");
+  // A filter of the user's own that allows them: the kernel answers.
+  argv = args;
+  argv.push_back("--seccomp=mode=remove,mkdir");
+  argv.insert(argv.end(), calls.begin(), calls.end());
+  r = crt(argv);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "mount ENOENT\numount2 ENOENT\nreboot EINVAL\n");
 }
 
 TEST_F(SandboxTest, DeniedSyscallFailsWithEperm) {
