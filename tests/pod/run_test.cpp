@@ -132,6 +132,26 @@ TEST_F(RunTest, MultiAppPodExitsWithFirstFailedApp) {
   EXPECT_THAT(read_file(status_dir + "bad"), HasSubstr("\"status\":3"));
 }
 
+TEST_F(RunTest, EachAppOfAPodHasItsOwnExitStatus) {
+  // Every app runs to its end (on-all-exit); "one" fails first (each
+  // waits for the one before it to end), so it gives crt run's status.
+  Result r = crt({"run", "--net=none", "--exit-policy=on-all-exit", "--volume=s,kind=empty", "--mount=volume=s,target=/s",
+                  "busybox", "--name=zero", "--", "/bin/sh", "-c", "touch /s/zero",  //
+                  "---", "busybox", "--name=one", "--", "/bin/sh", "-c",
+                  "until [ -e /s/zero ]; do sleep 0.05; done; touch /s/one; exit 1",  //
+                  "---", "busybox", "--name=answer", "--", "/bin/sh", "-c",
+                  "until [ -e /s/one ]; do sleep 0.05; done; sleep 0.3; exit 42"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  std::string status_dir = pod_dir(pods("run").at(0)) + "/status/";
+  EXPECT_THAT(read_file(status_dir + "zero"), HasSubstr("\"status\":0"));
+  EXPECT_THAT(read_file(status_dir + "one"), HasSubstr("\"status\":1"));
+  EXPECT_THAT(read_file(status_dir + "answer"), HasSubstr("\"status\":42"));
+  Result status = crt({"status", pods("run").at(0)});
+  EXPECT_THAT(status.out, HasSubstr("app-zero=0\n"));
+  EXPECT_THAT(status.out, HasSubstr("app-one=1\n"));
+  EXPECT_THAT(status.out, HasSubstr("app-answer=42\n"));
+}
+
 TEST_F(RunTest, MultiAppPodWaitsForAllAppsAndPrefixesOutput) {
   Result r = crt({"run", "busybox", "--name=fast", "--", "/bin/echo", "one", "---", "busybox", "--name=slow", "--",
                   "/bin/sh", "-c", "sleep 1; echo two"});
