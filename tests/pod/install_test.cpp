@@ -2,7 +2,9 @@
 // prefix; --stage1-path overrides.
 
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
+#include <sstream>
 
 #include "pod_fixture.hpp"
 #include "runtime/images.hpp"
@@ -21,7 +23,10 @@ TEST_F(InstallTest, InstalledCrtRunsPodsFromItsPrefix) {
   std::string prefix = dest + "/opt/crt-test";
   for (const char* f : {"bin/crt", "lib/crt/prepare-app", "lib/crt/app-exited", "lib/crt/stage1.tar",
                         "lib/crt/stage1.tar.sha256", "lib/crt/pod-seccomp.bpf", "lib/crt/images/busybox.tar",
-                        "lib/crt/images/busybox.json"})
+                        "lib/crt/images/busybox.json", "lib/systemd/system/crt@.service",
+                        "lib/systemd/system/crt-gc.service", "lib/systemd/system/crt-gc.timer",
+                        "lib/systemd/system-generators/crt-generator", "share/man/man1/crt.1",
+                        "share/man/man5/crt.pod.5"})
     EXPECT_TRUE(std::filesystem::exists(prefix + "/" + f)) << f;
   r = run({prefix + "/bin/crt", "--dir=" + dir_ + "/state", "run", "busybox", "--", "/bin/echo", "installed"});
   EXPECT_EQ(r.status, 0) << r.err;
@@ -34,6 +39,27 @@ TEST_F(InstallTest, InstalledCrtRunsPodsFromItsPrefix) {
   EXPECT_THAT(r.out, HasSubstr("ExecStart=@\"" + prefix + "/bin/crt\" \"crt\" \"run\""));
   r = run({prefix + "/bin/crt", "pod-file", "validate", "--show-unit", dir_ + "/web.pod"});
   EXPECT_THAT(r.out, HasSubstr("ExecStart=@\"" + prefix + "/bin/crt\" \"crt\" \"run\""));
+}
+
+// Stage1 is minimal: no shell, no generators, and only the units a pod
+// needs (the apps' units are written into each pod).
+TEST_F(InstallTest, Stage1HasNoShellNoGeneratorsAndOnlyItsOwnUnits) {
+  Result r = run({"tar", "tf", (runtime::data_dir_of(crt_bin_) / "stage1.tar").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> units;
+  std::istringstream files(r.out);
+  for (std::string f; std::getline(files, f);) {
+    std::string name = f.substr(f.rfind('/', f.size() - 2) + 1);
+    for (const char* shell : {"sh", "bash", "dash", "busybox"}) EXPECT_NE(name, shell) << f;
+    EXPECT_EQ(f.find("generator"), std::string::npos) << f;
+    EXPECT_EQ(f.find("getty"), std::string::npos) << f;
+    if (f.rfind("./usr/lib/systemd/system/", 0) == 0 && f.back() != '/') units.push_back(name);
+  }
+  std::sort(units.begin(), units.end());
+  EXPECT_EQ(units, (std::vector<std::string>{"exit.target", "halt.target", "poweroff.target", "shutdown.target",
+                                             "system.slice", "systemd-exit.service",
+                                             "systemd-journald-dev-log.socket", "systemd-journald.service",
+                                             "systemd-journald.socket", "systemd-poweroff.service"}));
 }
 
 TEST_F(InstallTest, Stage1PathOverridesAndIsChecked) {
