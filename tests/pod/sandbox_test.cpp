@@ -15,7 +15,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 #include <tuple>
 
@@ -303,6 +305,49 @@ TEST_F(SandboxTest, AnAppThatRunsOutOfMemoryIsToldSo) {
     EXPECT_THAT(r.err, Not(HasSubstr("memory"))) << script;
     EXPECT_THAT(crt({"status", "--uuid-file=" + uuid_file}).out, Not(HasSubstr("oom-kills"))) << script;
   }
+}
+
+// Seen from the host, in the app's mount table: each of the kernel's
+// interfaces rkt (and Docker) keep from apps that this kernel has is a
+// mount of its own, read-only or an inaccessible node.
+TEST_F(SandboxTest, TheAppsMountTableHasEachKernelInterfaceReadOnlyOrHidden) {
+  pid_t pid = start_sleeper({});
+  ASSERT_GT(pid, 0);
+  // Mount point (relative to the app's root) -> "ROOT OPTIONS" of the last
+  // mount there, the one the app sees.
+  std::map<std::string, std::string> mounts;
+  std::istringstream table(read_file("/proc/" + std::to_string(pid) + "/mountinfo"));
+  for (std::string line; std::getline(table, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, point, options;
+    fields >> id >> parent >> device >> root >> point >> options;
+    mounts[point] = root + " " + options;
+  }
+  auto host_has = [](std::string path) {
+    if (path.back() == '/') path.pop_back();
+    return std::filesystem::exists(path);
+  };
+  int checked = 0;
+  for (std::string path : {"/proc/bus/", "/proc/sys/kernel/core_pattern", "/proc/sys/kernel/modprobe",
+                           "/proc/sys/vm/panic_on_oom", "/proc/sysrq-trigger", "/sys/block/", "/sys/bus/",
+                           "/sys/class/", "/sys/dev/", "/sys/devices/", "/sys/kernel/"}) {
+    if (!host_has(path)) continue;
+    if (path.back() == '/') path.pop_back();
+    ASSERT_TRUE(mounts.count(path)) << path << " is no mount of its own";
+    EXPECT_THAT(mounts[path] + ",", ::testing::ContainsRegex(" ro,")) << path;
+    ++checked;
+  }
+  for (std::string path :
+       {"/sys/firmware/", "/sys/fs/", "/sys/hypervisor/", "/sys/module/", "/sys/power/", "/proc/config.gz",
+        "/proc/kallsyms", "/proc/sched_debug", "/proc/kcore", "/proc/kmem", "/proc/mem", "/proc/latency_stats",
+        "/sys/devices/virtual/powercap/"}) {
+    if (!host_has(path)) continue;
+    if (path.back() == '/') path.pop_back();
+    ASSERT_TRUE(mounts.count(path)) << path << " is no mount of its own";
+    EXPECT_THAT(mounts[path], HasSubstr("/inaccessible/")) << path;
+    ++checked;
+  }
+  EXPECT_GE(checked, 10);  // this kernel has most of them
 }
 
 TEST_F(SandboxTest, KernelInterfacesAreReadOnlyOrHidden) {
