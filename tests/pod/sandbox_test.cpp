@@ -105,6 +105,21 @@ TEST_F(SandboxTest, CapabilityBoundingSetAndSeccompAreRktsDefaults) {
                                      "cap_audit_write,cap_setfcap"));
 }
 
+// What `crt run` was told, as the host sees the app's process: its user
+// and group, environment and working directory.
+TEST_F(SandboxTest, TheHostSeesTheAppsUserEnvironmentAndWorkingDirectory) {
+  pid_t pid = start_sleeper({"--user=33", "--group=100", "--environment=GREETING=hello there", "--working-dir=/srv/w"});
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(proc_status(pid, "Uid"), "33\t33\t33\t33");
+  EXPECT_EQ(proc_status(pid, "Gid"), "100\t100\t100\t100");
+  std::string proc = "/proc/" + std::to_string(pid);
+  std::string environ = std::string(1, '\0') + read_file(proc + "/environ");
+  for (const char* kv : {"GREETING=hello there", "CRT_APP_NAME=busybox", "USER=www-data", "HOME=/var/www"})
+    EXPECT_NE(environ.find(std::string(1, '\0') + kv + std::string(1, '\0')), std::string::npos) << kv;
+  std::string cwd = std::filesystem::read_symlink(proc + "/cwd").string();
+  EXPECT_TRUE(cwd.ends_with("/srv/w")) << cwd;
+}
+
 /// The BPF programs of the seccomp filters on `pid`, oldest first, read
 /// with ptrace (the process is interrupted for a moment).
 std::vector<std::string> seccomp_programs(pid_t pid) {
