@@ -421,6 +421,22 @@ TEST_F(LifecycleTest, KillingCrtWhileThePodBootsStopsIt) {
     // pod off: well under "for ever", but a boot and a stop under load.
     EXPECT_TRUE(nspawn_gone(std::chrono::seconds(20))) << delay;
   }
+  // Each pod directory says "exited" (its watch lets go of it a moment
+  // after nspawn ends), and crt gc takes it with what the pod left.
+  std::vector<std::string> uuids = pods("run");
+  EXPECT_EQ(uuids.size(), 4u);
+  for (const auto& uuid : uuids) {
+    std::string status;
+    for (int i = 0; i < 200 && status.find("state=exited\n") == std::string::npos; ++i) {
+      if (i > 0) std::this_thread::sleep_for(milliseconds(50));
+      status = crt({"status", uuid}).out;
+    }
+    EXPECT_THAT(status, HasSubstr("state=exited\n")) << uuid;
+  }
+  Result gc = crt({"gc", "--grace-period=0s"});
+  EXPECT_EQ(gc.status, 0) << gc.err;
+  EXPECT_THAT(pods("run"), ::testing::IsEmpty());
+  EXPECT_THAT(pods("exited-garbage"), ::testing::IsEmpty());
 }
 
 // A pod whose directory is deleted by hand cannot record its apps' ends:
