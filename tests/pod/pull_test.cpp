@@ -248,7 +248,8 @@ TEST_F(RegistryTest, TlsWithACustomCaAndBasicAuth) {
 
   Result r = crt({"image", "pull", ref});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("certificate")) << "an unknown CA is refused";
+  EXPECT_THAT(r.err, HasSubstr("SSL certificate problem: unable to get local issuer certificate"))
+      << "an unknown CA is refused";
 
   r = crt({"image", "pull", "--ca-file", pki.ca_cert, ref});
   EXPECT_EQ(r.status, 254);
