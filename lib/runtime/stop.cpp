@@ -18,6 +18,8 @@
 #include "runtime/pod_dir.hpp"
 #include "runtime/pod_systemctl.hpp"
 #include "runtime/spawn.hpp"
+#include "unit/render.hpp"
+#include "unit/unit_file.hpp"
 
 namespace crt::runtime {
 
@@ -52,15 +54,16 @@ void give_apps_stop_time(const pod::PodManifest& m, pid_t nspawn, std::chrono::m
   std::optional<pid_t> leader = pod_leader(nspawn);
   if (!leader) return;
   std::filesystem::path control = "/proc/" + std::to_string(*leader) + "/root/run/systemd/system.control";
+  unit::UnitFile dropin;
+  dropin.comments.emplace_back("Written by crt stop --timeout.");
+  dropin.section("Service").set("TimeoutStopSec", pod::systemd_duration(wanted));
+  const std::string text = unit::render(dropin);
   bool changed = false;
   for (const auto& app : m.apps) {
     try {
       std::filesystem::path dir = control / (app.name + ".service.d");
       fs::make_dirs(dir);
-      fs::write_file_atomic(
-          dir / "50-crt-stop-timeout.conf",
-          "# Written by crt stop --timeout.\n[Service]\nTimeoutStopSec=" + pod::systemd_duration(wanted) + "\n", 0644,
-          fs::Durability::kCached);
+      fs::write_file_atomic(dir / "50-crt-stop-timeout.conf", text, 0644, fs::Durability::kCached);
       changed = true;
     } catch (const Error&) {
       // Its unit as written: its own timeout stands.
