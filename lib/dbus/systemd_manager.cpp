@@ -20,24 +20,30 @@ using ExecProperty = sdbus::Struct<std::string, std::vector<std::string>, bool>;
 using AuxUnit = sdbus::Struct<std::string, std::vector<Property>>;
 
 /// Properties transient services and scopes share.
-void add_common(std::vector<Property>& p, const std::string& description, const std::string& slice, bool delegate,
-                bool accounting, bool collect) {
+template <typename Unit>
+void add_common(std::vector<Property>& p, const Unit& u) {
   auto add = [&](const char* key, sdbus::Variant v) { p.emplace_back(key, std::move(v)); };
-  if (!description.empty()) add("Description", description);
-  if (!slice.empty()) add("Slice", slice);
-  if (delegate) add("Delegate", true);
-  if (accounting) {
+  if (!u.description.empty()) add("Description", u.description);
+  if (!u.slice.empty()) add("Slice", u.slice);
+  if (u.delegate) add("Delegate", true);
+  if (u.accounting) {
     add("CPUAccounting", true);
     add("MemoryAccounting", true);
     add("TasksAccounting", true);
   }
-  if (collect) add("CollectMode", std::string("inactive-or-failed"));
+  if (u.collect) add("CollectMode", std::string("inactive-or-failed"));
+  if (!u.device_policy.empty()) add("DevicePolicy", u.device_policy);
+  if (!u.device_allow.empty()) {
+    std::vector<sdbus::Struct<std::string, std::string>> allow;
+    for (const auto& [dev, access] : u.device_allow) allow.emplace_back(dev, access);
+    add("DeviceAllow", allow);
+  }
 }
 
 std::vector<Property> properties_of(const TransientService& s) {
   std::vector<Property> p;
   auto add = [&](const char* key, sdbus::Variant v) { p.emplace_back(key, std::move(v)); };
-  add_common(p, s.description, s.slice, s.delegate, s.accounting, s.collect);
+  add_common(p, s);
   add("Type", s.type);
   if (!s.notify_access.empty()) add("NotifyAccess", s.notify_access);
   if (!s.kill_mode.empty()) add("KillMode", s.kill_mode);
@@ -53,14 +59,8 @@ std::vector<Property> properties_of(const TransientService& s) {
 std::vector<Property> properties_of(const TransientScope& s) {
   std::vector<Property> p;
   auto add = [&](const char* key, sdbus::Variant v) { p.emplace_back(key, std::move(v)); };
-  add_common(p, s.description, s.slice, s.delegate, s.accounting, s.collect);
+  add_common(p, s);
   add("PIDs", s.pids);
-  if (!s.device_policy.empty()) add("DevicePolicy", s.device_policy);
-  if (!s.device_allow.empty()) {
-    std::vector<sdbus::Struct<std::string, std::string>> allow;
-    for (const auto& [dev, access] : s.device_allow) allow.emplace_back(dev, access);
-    add("DeviceAllow", allow);
-  }
   return p;
 }
 
@@ -185,6 +185,18 @@ bool SystemdManager::delegates_to(const std::string& name, uint32_t pid) {
     auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, path);
     return proxy->getProperty("MainPID").onInterface(kServiceIface).get<uint32_t>() == pid &&
            proxy->getProperty("Delegate").onInterface(kServiceIface).get<bool>();
+  });
+}
+
+bool SystemdManager::limits_devices(const std::string& name) {
+  std::string path = get_unit(name);
+  return call("reading unit " + quote(name), [&] {
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, path);
+    return proxy->getProperty("DevicePolicy").onInterface(kServiceIface).get<std::string>() != "auto" ||
+           !proxy->getProperty("DeviceAllow")
+                .onInterface(kServiceIface)
+                .get<std::vector<sdbus::Struct<std::string, std::string>>>()
+                .empty();
   });
 }
 

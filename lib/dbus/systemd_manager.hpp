@@ -32,6 +32,10 @@ struct TransientService {
   std::vector<std::string> environment;      ///< "K=V"
   std::vector<std::string> wants;            ///< Wants=
   uint64_t timeout_stop_usec = 0;            ///< TimeoutStopSec=; 0: systemd's default
+  /// DevicePolicy=, empty: systemd's default; with DeviceAllow= pairs
+  /// (path or "char-NAME", "rwm" subset).
+  std::string device_policy;
+  std::vector<std::pair<std::string, std::string>> device_allow;
 };
 
 /// The properties crt sets on a transient scope (systemd.scope(5)) that
@@ -96,6 +100,10 @@ class SystemdManager {
   /// Whether service `name` runs `pid` as its main process and delegates
   /// its cgroup to it (Delegate=yes), as crt@.service does crt.
   bool delegates_to(const std::string& name, uint32_t pid);
+
+  /// Whether service `name` limits its devices: a DevicePolicy= other than
+  /// auto, or some DeviceAllow=.
+  bool limits_devices(const std::string& name);
 
  private:
   Bus& bus_;

@@ -83,6 +83,12 @@ void add_sandbox(unit::Section& s, const PodManifest& pod, const AppManifest& ap
 
 }  // namespace
 
+const std::vector<std::pair<std::string, std::string>>& host_unit_devices() {
+  static const std::vector<std::pair<std::string, std::string>> devices = {
+      {"/dev/net/tun", "rwm"}, {"char-pts", "rw"}, {"/dev/kmsg", "r"}};
+  return devices;
+}
+
 std::string cpu_quota(uint64_t millis) {
   std::string s = std::to_string(millis / 10);
   if (millis % 10 != 0) s += "." + std::to_string(millis % 10);

@@ -474,7 +474,9 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
       .set("KillMode", "mixed")
       .set("CPUAccounting", "yes")
       .set("MemoryAccounting", "yes")
-      .set("TasksAccounting", "yes");
+      .set("TasksAccounting", "yes")
+      .set("DevicePolicy", "closed");
+  for (const auto& [device, access] : pod::host_unit_devices()) svc.set("DeviceAllow", device + " " + access);
   if (const Setting* m = single(pod_keys, "Memory")) svc.set("MemoryMax", std::to_string(pod::parse_memory(m->value)));
   if (const Setting* c = single(pod_keys, "CPU"))
     svc.set("CPUQuota", unit::Verbatim{pod::cpu_quota(pod::parse_cpu_millis(c->value))});
@@ -485,6 +487,9 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
   for (const Section* s : sections_named(f, "Unit")) add_passthrough(f, *s, u.section("Unit"), {});
   std::set<std::string> own;
   for (const auto& e : svc.entries) own.insert(e.key);
+  // More devices, or another policy, are the admin's to give.
+  own.erase("DevicePolicy");
+  own.erase("DeviceAllow");
   bool own_stop_timeout = false;
   for (const Section* s : sections_named(f, "Service")) {
     add_passthrough(f, *s, svc, own);

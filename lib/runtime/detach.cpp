@@ -13,6 +13,7 @@
 
 #include "common/error.hpp"
 #include "dbus/systemd_manager.hpp"
+#include "pod/units.hpp"
 #include "runtime/nspawn.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/remove.hpp"
@@ -115,6 +116,8 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
   s.kill_mode = "mixed";
   s.delegate = true;
   s.accounting = true;
+  s.device_policy = "closed";
+  s.device_allow = pod::host_unit_devices();
   // As the pod units: gc removes the exited pod the service leaves, and
   // systemd does not kill crt before crt's own stop timeout has run out.
   s.wants = {"crt-gc.timer"};

@@ -69,7 +69,9 @@ HostMode detect_host() {
   if (is_service_unit(h.unit)) {
     try {
       dbus::Bus bus = dbus::Bus::system();
-      h.in_unit = dbus::SystemdManager(bus).delegates_to(h.unit, static_cast<uint32_t>(::getpid()));
+      dbus::SystemdManager sm(bus);
+      h.in_unit = sm.delegates_to(h.unit, static_cast<uint32_t>(::getpid()));
+      h.unit_limits_devices = h.in_unit && sm.limits_devices(h.unit);
     } catch (const Error&) {
       h.in_unit = false;
     }

@@ -11,6 +11,7 @@ struct HostMode {
   bool systemd = false;  ///< the host was booted with systemd (sd_booted()): pods are machines
   bool in_unit = false;  ///< crt is the main process of a service that delegates to it (crt@.service, a generated unit)
   std::string unit;      ///< that service
+  bool unit_limits_devices = false;  ///< in_unit, and the unit has a device policy
   std::string cgroup;    ///< crt's own cgroup, relative to the hierarchy root ("" if unknown)
 };
 

@@ -447,10 +447,8 @@ class PodMachine {
     sc.delegate = true;
     sc.accounting = true;
     sc.collect = true;
-    // What nspawn gives the scopes it makes: the pod's own devices plus
-    // tun and ptys.
     sc.device_policy = "closed";
-    sc.device_allow = {{"/dev/net/tun", "rwm"}, {"char-pts", "rw"}};
+    sc.device_allow = pod::host_unit_devices();
     std::string result = dbus::SystemdManager(*bus_).start_transient_scope(sc, std::chrono::seconds(30));
     if (result != "done") throw Error("making the pod's scope " + quote(sc.name) + ": its start job " + result);
   }
@@ -575,6 +573,10 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   trace(host.systemd ? (host.in_unit ? "host runs systemd; the pod registers with unit " + host.unit
                                      : "host runs systemd; the pod gets scope " + cgroup::PodCgroup::scope_name(m.machine_name()))
                      : std::string("no systemd on the host: machined integration is off"));
+  if (host.in_unit && !host.unit_limits_devices && cgroup::detect_layout().unified())
+    tell(ctx.messages, "warning: unit " + quote(host.unit) +
+                           " has no DevicePolicy=: on this cgroup v2 host nothing keeps its pod's apps from the "
+                           "host's devices (give it DevicePolicy=closed and the DeviceAllow= lines of crt@.service)");
   PodMachine machine(host, pod, m, ctx.messages);
   cgroup::PodCgroup cg = pod_cgroup(host, m);
   // From here on: older records of the kernel's log are of other pods.

@@ -637,6 +637,68 @@ TEST(Gc, PodUnitsStartTheGcTimerWhoseServiceRemovesExitedPods) {
   host->sh("rm -r /etc/systemd/system/crt-gc.service.d; systemctl daemon-reload");
 }
 
+// On a host with the unified cgroup hierarchy alone (Debian 12's), the
+// pod's systemd cannot apply its apps' DevicePolicy= (that takes BPF, which
+// the pod's system call filter denies, as nspawn's does): the unit the pod
+// runs in holds its device policy, whichever kind of unit it is. An app
+// (root, with CAP_MKNOD) then cannot make and open a device of the host's.
+TEST(Devices, AppsReachNoHostDeviceOnACgroupV2Host) {
+  const std::string probe =
+      "mknod /fuse c 10 229 2>/dev/null; [ -c /fuse ] && exec 3<>/fuse && echo opened; echo probed";
+  TestHost::Options o;
+  o.build_dir = BUILD_DIR;
+  o.unified = true;
+  o.files = {{"/etc/crt/pods/probe.pod", "[App probe]\nImage=busybox\nArgs=/bin/sh -c \"" + probe + "\"\n"}};
+  TestHost v2(o);
+  ASSERT_EQ(v2.sh("stat -fc %T /sys/fs/cgroup").out, "cgroup2fs\n");
+  // A scope of its own, run from a shell.
+  Result r = v2.sh("crt run --net=none busybox -- /bin/sh -c '" + probe + "'", 90s);
+  EXPECT_EQ(r.out, "probed\n") << "a pod in a scope: " << r.err;
+  // crt@.service.
+  r = v2.sh(
+      "mkdir -p /etc/systemd/system/crt@busybox.service.d && cat > "
+      "/etc/systemd/system/crt@busybox.service.d/probe.conf <<'EOF'\n[Service]\nExecStart=\n"
+      "ExecStart=/usr/local/bin/crt run --net=none busybox -- /bin/sh -c \"" +
+          probe +
+          "\"\nEOF\n"
+          "systemctl daemon-reload && systemctl start crt@busybox.service",
+      90s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  // A pod file's unit.
+  r = v2.sh("systemctl start crt-probe.service", 90s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  // A detached pod's service.
+  r = v2.sh("crt run --detach --net=none busybox -- /bin/sh -c '" + probe + "'", 90s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string detached = "crt-" + first_line(r.out) + ".service";
+  for (const std::string& unit : {std::string("crt@busybox.service"), std::string("crt-probe.service"), detached}) {
+    std::string log = "journalctl -u " + unit + " -o cat --no-pager";
+    bool ended = false;
+    for (auto until = std::chrono::steady_clock::now() + 30s; !ended && std::chrono::steady_clock::now() < until;
+         std::this_thread::sleep_for(200ms))
+      ended = v2.sh(log).out.find("probed") != std::string::npos;
+    EXPECT_TRUE(ended) << unit << ": " << v2.sh(log).out;
+    EXPECT_THAT(v2.sh(log).out, Not(HasSubstr("opened"))) << unit;
+    EXPECT_THAT(v2.sh(log).out, Not(HasSubstr("DevicePolicy"))) << unit;
+  }
+  // A unit of the admin's own that gives crt its cgroup but no device
+  // policy: crt says what it lacks.
+  r = v2.sh(
+      "systemd-run --quiet --wait --pipe --unit=own-pod -p Delegate=yes /usr/local/bin/crt run --net=none busybox "
+      "-- /bin/true",
+      90s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("crt: warning: unit 'own-pod.service' has no DevicePolicy=: on this cgroup v2 host "
+                               "nothing keeps its pod's apps from the host's devices (give it DevicePolicy=closed and "
+                               "the DeviceAllow= lines of crt@.service)\n"));
+  r = v2.sh(
+      "systemd-run --quiet --wait --pipe --unit=own-pod -p Delegate=yes -p DevicePolicy=closed "
+      "/usr/local/bin/crt run --net=none busybox -- /bin/true",
+      90s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, Not(HasSubstr("DevicePolicy")));
+}
+
 class HostEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {

@@ -50,6 +50,7 @@ TestHost::TestHost(const Options& opts) {
   if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
   name_ = "crt-testhost-" + dir_.filename().string().substr(13);
+  unified_ = opts.unified;
   try {
     prepare_root(opts);
     boot();
@@ -95,8 +96,14 @@ void TestHost::boot() {
             "--private-network",
             "--console=passive", "--machine=" + name_, "--directory=" + (dir_ / "merged").string(),
             "--bind=" + (dir_ / "varlib").string() + ":/var/lib/crt"};
-  for (auto& a : cgroup_->nspawn_args()) s.argv.push_back(a);
-  s.env = runtime::environment_with({"NOTIFY_SOCKET"}, {});
+  if (unified_) {
+    // Its systemd applies device policies with BPF, as a host's does.
+    s.argv.push_back("--system-call-filter=bpf");
+    s.env = runtime::environment_with({"NOTIFY_SOCKET"}, {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1"});
+  } else {
+    for (auto& a : cgroup_->nspawn_args()) s.argv.push_back(a);
+    s.env = runtime::environment_with({"NOTIFY_SOCKET"}, {});
+  }
   s.cgroup = cgroup_->open_entry();
   s.own_process_group = true;
   s.stdin_fd = fs::open_fd("/dev/null", O_RDONLY);

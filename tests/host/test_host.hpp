@@ -24,6 +24,10 @@ class TestHost {
     /// Files to place in the host before it boots (path inside -> content),
     /// e.g. pod files for crt-generator.
     std::vector<std::pair<std::string, std::string>> files;
+    /// The host boots with the unified cgroup hierarchy alone (cgroup v2,
+    /// as Debian 12 boots), whatever this machine's layout: on a hybrid
+    /// machine, one without controllers.
+    bool unified = false;
   };
 
   explicit TestHost(const Options& opts);
@@ -56,6 +60,7 @@ class TestHost {
   bool mounted_ = false;
   std::unique_ptr<cgroup::PodCgroup> cgroup_;
   double boot_seconds_ = 0;
+  bool unified_ = false;
 };
 
 }  // namespace crt::test
