@@ -89,6 +89,9 @@ class PodCgroup {
   /// the host's systemd places the pod.
   [[nodiscard]] CgroupEntry open_entry() const;
 
+  /// Whether the host's systemd places the pod (create_under_host_systemd).
+  [[nodiscard]] bool host_managed() const { return host_managed_; }
+
   /// nspawn arguments giving the pod's systemd write access to its own part
   /// of the v1 controllers (memory, cpu, pids …), so MemoryMax= and
   /// CPUQuota= work on hybrid and legacy hosts. Empty on unified hosts,

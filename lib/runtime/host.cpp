@@ -19,7 +19,9 @@ namespace crt::runtime {
 namespace {
 
 /// crt's cgroup in the hierarchy systemd tracks units in: the unified one
-/// ("0::") on cgroup-v2 hosts, name=systemd on hybrid and legacy ones.
+/// ("0::") on cgroup-v2 hosts, name=systemd on hybrid and legacy ones. As
+/// the mounted hierarchies say: a container of a hybrid host booted with
+/// the unified one alone still lists the host's v1 hierarchies here.
 std::string own_cgroup() {
   std::string text;
   try {
@@ -27,10 +29,11 @@ std::string own_cgroup() {
   } catch (const Error&) {
     return {};
   }
+  const bool unified_only = cgroup::detect_layout().unified();
   std::stringstream ss(text);
   std::string line, unified;
   while (std::getline(ss, line)) {
-    if (line.rfind("1:name=systemd:", 0) == 0 || line.find(":name=systemd:") != std::string::npos)
+    if (!unified_only && line.find(":name=systemd:") != std::string::npos)
       return line.substr(line.find(":name=systemd:") + 14);
     if (line.rfind("0::", 0) == 0) unified = line.substr(3);
   }
@@ -102,6 +105,19 @@ void leave_unit_cgroup_root(const HostMode& host) {
     std::string self = std::to_string(::getpid());
     if (::write(fd.get(), self.data(), self.size()) < 0) throw_errno("writing cgroup.procs");
   });
+}
+
+cgroup::CgroupEntry nspawn_start_cgroup(const HostMode& host) {
+  cgroup::CgroupEntry e;
+  if (!host.in_unit || host.cgroup.empty()) return e;
+  cgroup::Layout layout = cgroup::detect_layout();
+  if (!layout.unified()) return e;
+  std::filesystem::path dir = layout.hierarchies[0].mount_point / host.cgroup;
+  with_context("opening the cgroup of unit " + quote(host.unit), [&] {
+    e.v2_dir = fs::open_fd(dir, O_PATH | O_DIRECTORY);
+    e.v2_procs = fs::open_fd(dir / "cgroup.procs", O_WRONLY);
+  });
+  return e;
 }
 
 }  // namespace crt::runtime

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "cgroup/cgroup.hpp"
+
 namespace crt::runtime {
 
 /// What the host offers a pod: a systemd to register it with, and whether
@@ -35,5 +37,13 @@ std::string payload_cgroup(const HostMode& host, const std::string& machine_name
 /// its unit's cgroup, where nspawn goes too: a cgroup that holds processes
 /// cannot pass controllers on to the pod's "payload".
 void leave_unit_cgroup_root(const HostMode& host);
+
+/// Where nspawn starts in a unit on a cgroup-v2-only host: the unit's own
+/// cgroup, which crt left (leave_unit_cgroup_root). nspawn --keep-unit makes
+/// "payload" and "supervisor" below the cgroup it starts in, and moves
+/// itself to "supervisor": started in crt's, it would put the pod below
+/// crt's "supervisor", not where payload_cgroup() says. Elsewhere empty:
+/// nspawn starts in crt's cgroup.
+cgroup::CgroupEntry nspawn_start_cgroup(const HostMode& host);
 
 }  // namespace crt::runtime

@@ -372,9 +372,9 @@ cgroup::PodCgroup pod_cgroup(const HostMode& host, const pod::PodManifest& m) {
   return cgroup::PodCgroup::create_under_host_systemd(layout, payload_cgroup(host, m.machine_name()));
 }
 
-Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts, const cgroup::PodCgroup& cg,
-                   const SignalBlock& signals, const std::string& netns, std::optional<sandbox::PodFilter> filter,
-                   PodTerminal* terminal) {
+Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts, const HostMode& host,
+                   const cgroup::PodCgroup& cg, const SignalBlock& signals, const std::string& netns,
+                   std::optional<sandbox::PodFilter> filter, PodTerminal* terminal) {
   NspawnOptions nopts;
   nopts.network_namespace_path = netns;
   nopts.stage1_rootfs = pod.stage1_rootfs();
@@ -398,7 +398,7 @@ Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOpt
   // dropped: without crt's filter, nspawn's is needed.
   if (s.seccomp) add.emplace_back("SYSTEMD_SECCOMP=0");
   s.env = environment_with({"SYSTEMD_COLORS", "NOTIFY_SOCKET", "SYSTEMD_SECCOMP"}, add);
-  s.cgroup = cg.open_entry();
+  s.cgroup = cg.host_managed() ? nspawn_start_cgroup(host) : cg.open_entry();
   // Signals for the terminal's foreground (a hangup) are crt's to pass on:
   // nspawn's stdin and stdout are never the user's terminal (with --debug,
   // its stderr is).
@@ -617,7 +617,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     ~UnlinkAtEnd() { ::unlink(path.c_str()); }
   } notify_path{pod.notify_socket()};
   UniqueFd notify = bind_notify_socket(notify_path.path);
-  Spawn s = nspawn_spawn(pod, m, opts, cg, signals, network.namespace_path(), std::move(filter),
+  Spawn s = nspawn_spawn(pod, m, opts, host, cg, signals, network.namespace_path(), std::move(filter),
                          terminal ? &*terminal : nullptr);
   s.keep_fds = {pod.lock().fd()};  // the pod stays locked (= running) while nspawn lives
   if (stdio) {
