@@ -188,6 +188,11 @@ std::vector<stdfs::path> PodCgroup::paths() const {
   return out;
 }
 
+Error machine_name_taken(const std::string& machine_name) {
+  return Error("a machine named " + quote(machine_name) +
+               " is running (a pod of that name in another state directory?): give the pod another name");
+}
+
 PodCgroup PodCgroup::create(const Layout& layout, const std::string& machine_name) {
   PodCgroup cg(layout, relative_path(machine_name));
   with_context("creating the pod's cgroup " + quote(cg.relative_), [&] {
@@ -199,8 +204,7 @@ PodCgroup PodCgroup::create(const Layout& layout, const std::string& machine_nam
       if (std::error_code ec;
           stdfs::exists(h.mount_point / cg.relative_, ec) &&
           (has_processes(h.mount_point / cg.relative_) || !remove_empty_tree(h.mount_point / cg.relative_)))
-        throw Error("a machine named " + quote(machine_name) +
-                    " is running (a pod of that name in another state directory?): give the pod another name");
+        throw machine_name_taken(machine_name);
     for (const auto& h : layout.hierarchies) {
       stdfs::path dir = h.mount_point / cg.relative_;
       fs::make_dirs(dir);

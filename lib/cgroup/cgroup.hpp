@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.hpp"
 #include "common/fd.hpp"
 
 namespace crt::cgroup {
@@ -35,6 +36,9 @@ Layout parse_layout(const std::string& mountinfo);
 /// cloned into the cgroup2 directory (clone3 CLONE_INTO_CGROUP), which then
 /// moves its only thread ("0") through each v1 hierarchy's `tasks` file,
 /// does not (on recent kernels; older ones take the lock there too).
+/// The error for a pod whose machine name a running machine has.
+Error machine_name_taken(const std::string& machine_name);
+
 struct CgroupEntry {
   UniqueFd v2_dir;    ///< the cgroup2 directory (O_PATH), for clone3
   UniqueFd v2_procs;  ///< its cgroup.procs, for kernels without clone3

@@ -83,9 +83,9 @@ void add_sandbox(unit::Section& s, const PodManifest& pod, const AppManifest& ap
 
 }  // namespace
 
-const std::vector<std::pair<std::string, std::string>>& host_unit_devices() {
-  static const std::vector<std::pair<std::string, std::string>> devices = {
-      {"/dev/net/tun", "rwm"}, {"char-pts", "rw"}, {"/dev/kmsg", "r"}};
+std::vector<std::pair<std::string, std::string>> host_unit_devices(bool crt_in_unit) {
+  std::vector<std::pair<std::string, std::string>> devices = {{"/dev/net/tun", "rwm"}, {"char-pts", "rw"}};
+  if (crt_in_unit) devices.emplace_back("/dev/kmsg", "r");
   return devices;
 }
 

@@ -18,14 +18,14 @@ inline constexpr const char* kStage1UnitDir = "etc/systemd/system";
 
 /// The devices the host's unit of a pod allows besides systemd's standard
 /// ones under DevicePolicy=closed (null, zero, full, random, urandom, tty,
-/// ptmx): what nspawn allows its containers (tun, ptys), and the kernel's
-/// log, read-only, for crt run's report of an app the OOM killer killed.
-/// Every unit a pod runs in gets it (its scope, crt@.service, pod files'
-/// units, detached services): on a cgroup v2 host it is the pod's only
-/// device policy, since the pod's systemd cannot load BPF programs (the
-/// pod's system call filter, as nspawn's, denies bpf) to apply its apps'
-/// DevicePolicy=.
-const std::vector<std::pair<std::string, std::string>>& host_unit_devices();
+/// ptmx): what nspawn allows its containers (tun, ptys), and where crt run
+/// itself runs in the unit (crt@.service, pod files' units, detached
+/// services; not the pod's scope) the kernel's log, read-only, for its
+/// report of an app the OOM killer killed. Every unit a pod runs in gets
+/// it: on a cgroup v2 host it is the pod's only device policy, since the
+/// pod's systemd cannot load BPF programs (the pod's system call filter, as
+/// nspawn's, denies bpf) to apply its apps' DevicePolicy=.
+std::vector<std::pair<std::string, std::string>> host_unit_devices(bool crt_in_unit);
 
 /// A CPUQuota= value for millicores: 1500 -> "150%", 1 -> "0.1%".
 std::string cpu_quota(uint64_t millis);

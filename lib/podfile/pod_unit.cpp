@@ -476,7 +476,7 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
       .set("MemoryAccounting", "yes")
       .set("TasksAccounting", "yes")
       .set("DevicePolicy", "closed");
-  for (const auto& [device, access] : pod::host_unit_devices()) svc.set("DeviceAllow", device + " " + access);
+  for (const auto& [device, access] : pod::host_unit_devices(true)) svc.set("DeviceAllow", device + " " + access);
   if (const Setting* m = single(pod_keys, "Memory")) svc.set("MemoryMax", std::to_string(pod::parse_memory(m->value)));
   if (const Setting* c = single(pod_keys, "CPU"))
     svc.set("CPUQuota", unit::Verbatim{pod::cpu_quota(pod::parse_cpu_millis(c->value))});

@@ -117,7 +117,7 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
   s.delegate = true;
   s.accounting = true;
   s.device_policy = "closed";
-  s.device_allow = pod::host_unit_devices();
+  s.device_allow = pod::host_unit_devices(true);
   // As the pod units: gc removes the exited pod the service leaves, and
   // systemd does not kill crt before crt's own stop timeout has run out.
   s.wants = {"crt-gc.timer"};

@@ -74,7 +74,11 @@ HostMode detect_host() {
       dbus::Bus bus = dbus::Bus::system();
       dbus::SystemdManager sm(bus);
       h.in_unit = sm.delegates_to(h.unit, static_cast<uint32_t>(::getpid()));
-      h.unit_limits_devices = h.in_unit && sm.limits_devices(h.unit);
+      try {
+        h.unit_limits_devices = h.in_unit && sm.limits_devices(h.unit);
+      } catch (const Error&) {
+        // Unknown: taken as none, which only adds a warning.
+      }
     } catch (const Error&) {
       h.in_unit = false;
     }

@@ -448,8 +448,19 @@ class PodMachine {
     sc.accounting = true;
     sc.collect = true;
     sc.device_policy = "closed";
-    sc.device_allow = pod::host_unit_devices();
-    std::string result = dbus::SystemdManager(*bus_).start_transient_scope(sc, std::chrono::seconds(30));
+    sc.device_allow = pod::host_unit_devices(false);
+    dbus::SystemdManager sm(*bus_);
+    // The scope is named after the machine: one that exists is a running
+    // machine's (a pod of that name in another state directory, say).
+    bool scope_exists = false;
+    try {
+      scope_exists = sm.unit_state(sc.name).active_state != "inactive";
+    } catch (const Error&) {
+      // Not loaded: none of that name.
+    }
+    if (scope_exists || dbus::MachineManager(*bus_).get_machine(m_.machine_name()))
+      throw cgroup::machine_name_taken(m_.machine_name());
+    std::string result = sm.start_transient_scope(sc, std::chrono::seconds(30));
     if (result != "done") throw Error("making the pod's scope " + quote(sc.name) + ": its start job " + result);
   }
 
@@ -575,8 +586,9 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
                      : std::string("no systemd on the host: machined integration is off"));
   if (host.in_unit && !host.unit_limits_devices && cgroup::detect_layout().unified())
     tell(ctx.messages, "warning: unit " + quote(host.unit) +
-                           " has no DevicePolicy=: on this cgroup v2 host nothing keeps its pod's apps from the "
-                           "host's devices (give it DevicePolicy=closed and the DeviceAllow= lines of crt@.service)");
+                           " has no DevicePolicy=: on this cgroup v2 host, unless its slice has one, nothing keeps its "
+                           "pod's apps from the host's devices (give it DevicePolicy=closed and the DeviceAllow= "
+                           "lines of crt@.service)");
   PodMachine machine(host, pod, m, ctx.messages);
   cgroup::PodCgroup cg = pod_cgroup(host, m);
   // From here on: older records of the kernel's log are of other pods.

@@ -1,11 +1,12 @@
 // An installed crt finds its stage1 and built-in images relative to its own
 // prefix; --stage1-path overrides.
 
-#include <filesystem>
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "pod/units.hpp"
 #include "pod_fixture.hpp"
 #include "runtime/images.hpp"
 
@@ -28,6 +29,11 @@ TEST_F(InstallTest, InstalledCrtRunsPodsFromItsPrefix) {
                         "lib/systemd/system-generators/crt-generator", "share/man/man1/crt.1",
                         "share/man/man5/crt.pod.5"})
     EXPECT_TRUE(std::filesystem::exists(prefix + "/" + f)) << f;
+  // crt@.service carries the device policy crt gives the other units a pod runs in.
+  std::string unit = read_file(prefix + "/lib/systemd/system/crt@.service");
+  EXPECT_THAT(unit, HasSubstr("\nDevicePolicy=closed\n"));
+  for (const auto& [device, access] : pod::host_unit_devices(true))
+    EXPECT_THAT(unit, HasSubstr("\nDeviceAllow=" + device + " " + access + "\n"));
   r = run({prefix + "/bin/crt", "--dir=" + dir_ + "/state", "run", "busybox", "--", "/bin/echo", "installed"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "installed\n");
