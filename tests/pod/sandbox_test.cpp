@@ -367,7 +367,8 @@ TEST_F(SandboxTest, TheAppsMountTableHasEachKernelInterfaceReadOnlyOrHidden) {
 
 // The default filter runs ordinary software: Debian's coreutils (the
 // host's, with its loader and libraries, from a read-only volume), which
-// use threads, statx, inotify, timers and more than busybox does.
+// use threads (a sort larger than its buffer), statx, inotify, timers and
+// more than busybox does.
 TEST_F(SandboxTest, TheDefaultFilterRunsDebiansCoreutils) {
   const std::string libs = "/usr/lib/x86_64-linux-gnu";
   if (!std::filesystem::exists(libs + "/ld-linux-x86-64.so.2")) GTEST_SKIP() << "not an x86-64 Debian host";
@@ -376,7 +377,8 @@ TEST_F(SandboxTest, TheDefaultFilterRunsDebiansCoreutils) {
       "; run() { \"$L/ld-linux-x86-64.so.2\" --library-path \"$L\" \"/host/usr/bin/$@\"; }\n"
       "run ls -la / >/dev/null && echo ls\n"
       "echo b > /tmp/x && run cp /tmp/x /tmp/y && echo cp\n"
-      "printf 'b\\na\\nc\\n' | run sort --parallel=2 | run tr '\\n' ' '; echo\n"
+      "printf 'b\\na\\nc\\n' | run sort | run tr '\\n' ' '; echo\n"
+      "run seq 400000 | run shuf | run sort -n --parallel=2 -S 1M | run tail -n 1\n"
       "run stat -c %s /tmp/y\n"
       "run mkdir -p /tmp/d/e && run rm -r /tmp/d && echo mkdir-rm\n"
       "run touch /tmp/t && run chmod 600 /tmp/t && run chown 33:33 /tmp/t && echo touch-chmod-chown\n"
@@ -385,14 +387,14 @@ TEST_F(SandboxTest, TheDefaultFilterRunsDebiansCoreutils) {
       "run du -s /tmp >/dev/null && echo du\n"
       "run df / >/dev/null && echo df\n"
       "run timeout 5 /bin/sleep 0.1 && echo timeout\n"
-      "run timeout 0.5 tail -f /tmp/x; echo tail-f $?\n"
+      "run timeout 0.5 \"$L/ld-linux-x86-64.so.2\" --library-path \"$L\" /host/usr/bin/tail -f /tmp/x; echo tail-f $?\n"
       "run date -d @0 -u +%Y\n"
       "run dd if=/dev/zero of=/tmp/z bs=4k count=4 status=none && run wc -c < /tmp/z\n";
   Result r = crt({"run", "--net=none", "--volume=usr,kind=host,source=/usr,readOnly=true", "busybox",
                   "--mount=volume=usr,target=/host/usr", "--", "/bin/sh", "-c", script});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out,
-            "ls\ncp\na b c \n2\nmkdir-rm\ntouch-chmod-chown\n/tmp/t\n0263829989b6\ndu\ndf\ntimeout\nb\n"
+            "ls\ncp\na b c \n400000\n2\nmkdir-rm\ntouch-chmod-chown\n/tmp/t\n0263829989b6\ndu\ndf\ntimeout\nb\n"
             "tail-f 124\n1970\n16384\n");
   EXPECT_EQ(r.err, "");
 }
