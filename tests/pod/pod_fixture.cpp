@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -63,8 +64,11 @@ void PodTest::SetUp() {
   net_lock_ = FileLock::acquire(kNetworkLock, exclusive_network_ ? FileLock::Mode::kExclusive : FileLock::Mode::kShared);
   if (exclusive_network_) before_ = NetSnapshot::take();
   crt_bin_ = CRT_BIN;
-  char tmpl[] = "/var/tmp/crt-podtest.XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  // CRT_POD_TEST_DIR: where the pods' state goes (default /var/tmp), e.g.
+  // a directory that is no overlay where / is one.
+  const char* parent = std::getenv("CRT_POD_TEST_DIR");
+  std::string tmpl = std::string(parent != nullptr && *parent != '\0' ? parent : "/var/tmp") + "/crt-podtest.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << tmpl;
   dir_ = tmpl;
 }
 
