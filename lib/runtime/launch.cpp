@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "cgroup/cgroup.hpp"
+#include "cgroup/device_filter.hpp"
 #include "common/clock.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
@@ -365,6 +366,21 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
 
 /// Without a host systemd the pod gets a cgroup crt makes; with one, the
 /// pod is a machine and systemd owns its cgroup.
+/// Without systemd on a cgroup v2 host nothing else keeps the pod from the
+/// host's devices: no unit of the host's has a DevicePolicy=, and the pod's
+/// systemd cannot apply its apps' (that takes BPF, which the pod's system
+/// call filter denies). crt attaches the device filter itself, as runc does.
+void restrict_pod_devices(const cgroup::PodCgroup& cg, const MessageSink& messages) {
+  cgroup::Layout layout = cgroup::detect_layout();
+  if (!layout.unified()) return;  // the pod's systemd has the v1 devices controller
+  try {
+    UniqueFd dir = fs::open_fd(cg.paths().at(0), O_RDONLY | O_DIRECTORY);
+    cgroup::attach_device_filter(dir.get(), cgroup::pod_device_rules());
+  } catch (const Error& e) {
+    tell(messages, std::string("warning: ") + e.what() + ": nothing keeps the pod's apps from the host's devices");
+  }
+}
+
 cgroup::PodCgroup pod_cgroup(const HostMode& host, const pod::PodManifest& m) {
   cgroup::Layout layout = cgroup::detect_layout();
   if (!host.systemd) return cgroup::PodCgroup::create(layout, m.machine_name());
@@ -591,6 +607,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
                            "lines of crt@.service)");
   PodMachine machine(host, pod, m, ctx.messages);
   cgroup::PodCgroup cg = pod_cgroup(host, m);
+  if (!host.systemd) restrict_pod_devices(cg, ctx.messages);
   // From here on: older records of the kernel's log are of other pods.
   OomWatch oom{KernelLog::from_now(), cg.relative()};
   // What crt made, to clean up after (the host's systemd cleans up after

@@ -688,6 +688,22 @@ TEST(Devices, AppsReachNoHostDeviceOnACgroupV2Host) {
     EXPECT_THAT(v2.sh(log).out, Not(HasSubstr("opened"))) << unit;
     EXPECT_THAT(v2.sh(log).out, Not(HasSubstr("DevicePolicy"))) << unit;
   }
+  // A host without systemd: crt attaches the device filter itself.
+  TestHost::Options bare_options = o;
+  bare_options.boot = false;
+  bare_options.files = {};
+  TestHost bare(bare_options);
+  ASSERT_EQ(bare.sh("stat -fc %T /sys/fs/cgroup; [ -d /run/systemd/system ] || echo no-systemd").out,
+            "cgroup2fs\nno-systemd\n");
+  r = bare.sh("crt run --net=none busybox -- /bin/sh -c '" + probe + "'", 90s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "probed\n") << "a pod without systemd on the host: " << r.err;
+  // What a pod may use it still can.
+  r = bare.sh(
+      "crt run --net=none busybox -- /bin/sh -c 'echo x > /dev/null && head -c 3 /dev/urandom | wc -c && "
+      "head -c 2 /dev/zero | wc -c'",
+      90s);
+  EXPECT_EQ(r.out, "3\n2\n") << r.err;
   // A unit of the admin's own that gives crt its cgroup but no device
   // policy: crt says what it lacks, and indeed the app reaches the device
   // (which shows that the probe can tell).

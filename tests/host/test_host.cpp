@@ -51,6 +51,7 @@ TestHost::TestHost(const Options& opts) {
   dir_ = tmpl;
   name_ = "crt-testhost-" + dir_.filename().string().substr(13);
   unified_ = opts.unified;
+  boot_ = opts.boot;
   try {
     prepare_root(opts);
     boot();
@@ -92,9 +93,16 @@ void TestHost::boot() {
   // A network of its own, as another machine would have: its pods' plugins
   // then make their interfaces, rules and leases there, never beside the
   // real host's pods (whose lease files it does not see).
-  s.argv = {"systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit", "--capability=all",
+  s.argv = {"systemd-nspawn",
+            "--quiet",
+            boot_ ? "--boot" : "--as-pid2",
+            "--register=no",
+            "--keep-unit",
+            "--capability=all",
             "--private-network",
-            "--console=passive", "--machine=" + name_, "--directory=" + (dir_ / "merged").string(),
+            "--console=passive",
+            "--machine=" + name_,
+            "--directory=" + (dir_ / "merged").string(),
             "--bind=" + (dir_ / "varlib").string() + ":/var/lib/crt"};
   if (unified_) {
     // Its systemd applies device policies with BPF, as a host's does.
@@ -104,6 +112,7 @@ void TestHost::boot() {
     for (auto& a : cgroup_->nspawn_args()) s.argv.push_back(a);
     s.env = runtime::environment_with({"NOTIFY_SOCKET"}, {});
   }
+  if (!boot_) s.argv.insert(s.argv.end(), {"/bin/sleep", "infinity"});
   s.cgroup = cgroup_->open_entry();
   s.own_process_group = true;
   s.stdin_fd = fs::open_fd("/dev/null", O_RDONLY);
@@ -115,6 +124,10 @@ void TestHost::boot() {
     if (std::chrono::steady_clock::now() > until)
       throw std::runtime_error("the test host did not start: " + fs::read_file(dir_ / "console.log"));
     leader_ = leader();
+  }
+  if (!boot_) {
+    boot_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return;
   }
   // systemctl fails until the host's own bus is up.
   Result r;
@@ -135,11 +148,19 @@ pid_t TestHost::leader() const {
     return -1;
   }
   // nspawn's outer child comes and goes; the host's init is the child that
-  // runs systemd.
+  // runs systemd (without it, the grandchild under nspawn's stub init that
+  // runs sleep).
   std::istringstream in(children);
   for (pid_t pid = 0; in >> pid;) {
     try {
-      if (fs::read_file("/proc/" + std::to_string(pid) + "/comm") == "systemd\n") return pid;
+      std::string comm = fs::read_file("/proc/" + std::to_string(pid) + "/comm");
+      if (boot_ && comm == "systemd\n") return pid;
+      if (!boot_) {
+        std::istringstream grandchildren(
+            fs::read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
+        for (pid_t g = 0; grandchildren >> g;)
+          if (fs::read_file("/proc/" + std::to_string(g) + "/comm") == "sleep\n") return g;
+      }
     } catch (const Error&) {
     }
   }

@@ -28,6 +28,9 @@ class TestHost {
     /// as Debian 12 boots), whatever this machine's layout: on a hybrid
     /// machine, one without controllers.
     bool unified = false;
+    /// false: no systemd, a machine such as these build machines (the
+    /// container runs `sleep infinity`, under nspawn's stub init).
+    bool boot = true;
   };
 
   explicit TestHost(const Options& opts);
@@ -61,6 +64,7 @@ class TestHost {
   std::unique_ptr<cgroup::PodCgroup> cgroup_;
   double boot_seconds_ = 0;
   bool unified_ = false;
+  bool boot_ = true;
 };
 
 }  // namespace crt::test
