@@ -381,6 +381,46 @@ void restrict_pod_devices(const cgroup::PodCgroup& cg, const MessageSink& messag
   }
 }
 
+/// On a cgroup v2 host, the limits the pod's apps ask for that its cgroup
+/// cannot apply, for want of a controller the host did not pass on (a
+/// slice's DisableControllers=, a unit's DelegateControllers=, a cgroup
+/// namespace whose root holds processes): said, rather than silently not
+/// kept. `leader` is the pod's init, in nspawn's "payload" by now.
+void warn_of_missing_controllers(pid_t leader, const pod::PodManifest& m, const MessageSink& messages) {
+  struct Need {
+    const char* controller;
+    const char* options;
+    bool asked = false;
+  } needs[] = {{"memory", "--memory (MemoryMax=)"},
+               {"cpu", "--cpu and --cpu-shares (CPUQuota=, CPUShares=)"},
+               {"pids", "--pids-limit (TasksMax=)"}};
+  for (const auto& a : m.apps) {
+    needs[0].asked = needs[0].asked || a.memory_max.has_value();
+    needs[1].asked = needs[1].asked || a.cpu_millis.has_value() || a.cpu_shares.has_value();
+    needs[2].asked = needs[2].asked || a.pids_limit.has_value();
+  }
+  if (std::none_of(std::begin(needs), std::end(needs), [](const Need& n) { return n.asked; })) return;
+  try {
+    cgroup::Layout layout = cgroup::detect_layout();
+    if (!layout.unified()) return;  // v1: the pod's systemd has the hierarchies bound in
+    std::string cgroup;
+    std::istringstream lines(fs::read_file("/proc/" + std::to_string(leader) + "/cgroup"));
+    for (std::string line; std::getline(lines, line);)
+      if (line.rfind("0::", 0) == 0) cgroup = line.substr(3);
+    size_t payload = cgroup.find("/payload");
+    if (payload == std::string::npos) return;
+    std::string available =
+        " " + fs::read_file(layout.hierarchies[0].mount_point / cgroup.substr(1, payload + 7) / "cgroup.controllers");
+    std::replace(available.begin(), available.end(), '\n', ' ');
+    for (const auto& n : needs)
+      if (n.asked && available.find(" " + std::string(n.controller) + " ") == std::string::npos)
+        tell(messages, std::string("warning: the host gives the pod no ") + n.controller + " controller: " + n.options +
+                           " will not be kept");
+  } catch (const Error&) {
+    // The pod ended meanwhile, or its cgroup is elsewhere: nothing to say.
+  }
+}
+
 cgroup::PodCgroup pod_cgroup(const HostMode& host, const pod::PodManifest& m) {
   cgroup::Layout layout = cgroup::detect_layout();
   if (!host.systemd) return cgroup::PodCgroup::create(layout, m.machine_name());
@@ -752,6 +792,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   };
   sopts.on_leader = [&](pid_t leader) {
     if (machine.register_leader(leader)) trace("registered machine " + m.machine_name() + " (leader pid " + std::to_string(leader) + ")");
+    warn_of_missing_controllers(leader, m, ctx.messages);
   };
   sopts.prefix_app_names = m.apps.size() > 1;
   // The apps start once hosts is there, written when the pod's systemd
