@@ -57,6 +57,11 @@ Layout layout_from_table(libmnt_table* table) {
     });
     if (!dup) layout.hierarchies.push_back(std::move(h));
   }
+  // cgroup2 at /sys/fs/cgroup is a unified host, as systemd and nspawn
+  // judge it, whatever v1 hierarchy a tool mounted besides (net_cls for a
+  // VPN's split tunnel, say): those are no systemd's, nor the pod's.
+  for (const auto& h : layout.hierarchies)
+    if (h.v2 && h.mount_point == "/sys/fs/cgroup") return Layout{{h}};
   // The v2 hierarchy of a hybrid host goes last: nothing is bound from it.
   std::stable_partition(layout.hierarchies.begin(), layout.hierarchies.end(), [](const Hierarchy& h) { return !h.v2; });
   return layout;

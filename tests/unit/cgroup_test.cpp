@@ -59,6 +59,16 @@ TEST(ParseLayout, Unified) {
   EXPECT_TRUE(l.unified());
 }
 
+// A tool (a VPN's split tunnel, say) that mounts a v1 hierarchy on a
+// unified host leaves it unified, as systemd and nspawn judge it.
+TEST(ParseLayout, AStrayV1MountLeavesAUnifiedHostUnified) {
+  Layout l = parse_layout(std::string(kUnified) +
+                          "45 30 0:40 / /sys/fs/cgroup/net_cls rw,relatime shared:30 - cgroup net_cls rw,net_cls\n");
+  ASSERT_EQ(l.hierarchies.size(), 1u);
+  EXPECT_EQ(l.hierarchies[0].mount_point, "/sys/fs/cgroup");
+  EXPECT_TRUE(l.unified());
+}
+
 TEST(ParseLayout, HybridPutsCgroup2Last) {
   Layout l = parse_layout(kHybrid);
   ASSERT_EQ(l.hierarchies.size(), 10u);
