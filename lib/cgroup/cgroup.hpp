@@ -30,15 +30,15 @@ Layout detect_layout();
 /// Parses a mountinfo text (for tests).
 Layout parse_layout(const std::string& mountinfo);
 
+/// The error for a pod whose machine name a running machine has.
+Error machine_name_taken(const std::string& machine_name);
+
 /// What a new process needs to start in a cgroup without waiting. Writing
 /// a PID to cgroup.procs takes the kernel's global threadgroup lock for
 /// writing, which waits for an RCU grace period (5-20 ms here). A process
 /// cloned into the cgroup2 directory (clone3 CLONE_INTO_CGROUP), which then
 /// moves its only thread ("0") through each v1 hierarchy's `tasks` file,
 /// does not (on recent kernels; older ones take the lock there too).
-/// The error for a pod whose machine name a running machine has.
-Error machine_name_taken(const std::string& machine_name);
-
 struct CgroupEntry {
   UniqueFd v2_dir;    ///< the cgroup2 directory (O_PATH), for clone3
   UniqueFd v2_procs;  ///< its cgroup.procs, for kernels without clone3

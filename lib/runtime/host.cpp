@@ -5,14 +5,17 @@
 #include <systemd/sd-login.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
 #include "cgroup/cgroup.hpp"
+#include "cgroup/device_filter.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "dbus/bus.hpp"
 #include "dbus/systemd_manager.hpp"
+#include "runtime/app_process.hpp"
 
 namespace crt::runtime {
 
@@ -122,6 +125,47 @@ cgroup::CgroupEntry nspawn_start_cgroup(const HostMode& host) {
     e.v2_procs = fs::open_fd(dir / "cgroup.procs", O_WRONLY);
   });
   return e;
+}
+
+void restrict_pod_devices(const cgroup::PodCgroup& cg, const MessageSink& messages) {
+  if (!cgroup::detect_layout().unified()) return;  // the pod's systemd has the v1 devices controller
+  try {
+    UniqueFd dir = fs::open_fd(cg.paths().at(0), O_RDONLY | O_DIRECTORY);
+    cgroup::attach_device_filter(dir.get(), cgroup::pod_device_rules());
+  } catch (const Error& e) {
+    tell(messages, std::string("warning: ") + e.what() + ": nothing keeps the pod's apps from the host's devices");
+  }
+}
+
+void warn_of_missing_controllers(pid_t leader, const pod::PodManifest& m, const MessageSink& messages) {
+  struct Need {
+    const char* controller;
+    const char* options;
+    bool asked = false;
+  } needs[] = {{"memory", "--memory (MemoryMax=)"},
+               {"cpu", "--cpu and --cpu-shares (CPUQuota=, CPUShares=)"},
+               {"pids", "--pids-limit (TasksMax=)"}};
+  for (const auto& a : m.apps) {
+    needs[0].asked = needs[0].asked || a.memory_max.has_value();
+    needs[1].asked = needs[1].asked || a.cpu_millis.has_value() || a.cpu_shares.has_value();
+    needs[2].asked = needs[2].asked || a.pids_limit.has_value();
+  }
+  if (std::none_of(std::begin(needs), std::end(needs), [](const Need& n) { return n.asked; })) return;
+  try {
+    if (!cgroup::detect_layout().unified()) return;  // v1: the pod's systemd has the hierarchies bound in
+    for (const auto& c : cgroups_of(leader)) {
+      size_t payload = c.dir.find("/payload");
+      if (!c.v2 || payload == std::string::npos) continue;
+      std::string available = " " + fs::read_file(c.dir.substr(0, payload + 8) + "/cgroup.controllers");
+      std::replace(available.begin(), available.end(), '\n', ' ');
+      for (const auto& n : needs)
+        if (n.asked && available.find(" " + std::string(n.controller) + " ") == std::string::npos)
+          tell(messages, std::string("warning: the host gives the pod no ") + n.controller +
+                             " controller: " + n.options + " will not be kept");
+    }
+  } catch (const Error&) {
+    // The pod ended meanwhile: nothing to say.
+  }
 }
 
 }  // namespace crt::runtime

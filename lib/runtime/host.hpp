@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "cgroup/cgroup.hpp"
+#include "common/message.hpp"
+#include "pod/manifest.hpp"
 
 namespace crt::runtime {
 
@@ -45,5 +47,19 @@ void leave_unit_cgroup_root(const HostMode& host);
 /// crt's "supervisor", not where payload_cgroup() says. Elsewhere empty:
 /// nspawn starts in crt's cgroup.
 cgroup::CgroupEntry nspawn_start_cgroup(const HostMode& host);
+
+/// Without systemd on a cgroup v2 host nothing else keeps the pod from the
+/// host's devices: no unit of the host's has a DevicePolicy=, and the pod's
+/// systemd cannot apply its apps' (that takes BPF, which the pod's system
+/// call filter denies). crt attaches the device filter to the pod's cgroup
+/// itself, as runc does; where the kernel refuses, it warns.
+void restrict_pod_devices(const cgroup::PodCgroup& cg, const MessageSink& messages);
+
+/// On a cgroup v2 host, warns of the limits the pod's apps ask for that its
+/// cgroup cannot keep, for want of a controller the host did not pass on
+/// (a slice's DisableControllers=, a unit's DelegateControllers=, a cgroup
+/// namespace whose root holds processes). `leader` is the pod's init, in
+/// nspawn's "payload" by now.
+void warn_of_missing_controllers(pid_t leader, const pod::PodManifest& m, const MessageSink& messages);
 
 }  // namespace crt::runtime

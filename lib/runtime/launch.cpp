@@ -18,7 +18,6 @@
 #include <optional>
 
 #include "cgroup/cgroup.hpp"
-#include "cgroup/device_filter.hpp"
 #include "common/clock.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
@@ -366,61 +365,6 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
 
 /// Without a host systemd the pod gets a cgroup crt makes; with one, the
 /// pod is a machine and systemd owns its cgroup.
-/// Without systemd on a cgroup v2 host nothing else keeps the pod from the
-/// host's devices: no unit of the host's has a DevicePolicy=, and the pod's
-/// systemd cannot apply its apps' (that takes BPF, which the pod's system
-/// call filter denies). crt attaches the device filter itself, as runc does.
-void restrict_pod_devices(const cgroup::PodCgroup& cg, const MessageSink& messages) {
-  cgroup::Layout layout = cgroup::detect_layout();
-  if (!layout.unified()) return;  // the pod's systemd has the v1 devices controller
-  try {
-    UniqueFd dir = fs::open_fd(cg.paths().at(0), O_RDONLY | O_DIRECTORY);
-    cgroup::attach_device_filter(dir.get(), cgroup::pod_device_rules());
-  } catch (const Error& e) {
-    tell(messages, std::string("warning: ") + e.what() + ": nothing keeps the pod's apps from the host's devices");
-  }
-}
-
-/// On a cgroup v2 host, the limits the pod's apps ask for that its cgroup
-/// cannot apply, for want of a controller the host did not pass on (a
-/// slice's DisableControllers=, a unit's DelegateControllers=, a cgroup
-/// namespace whose root holds processes): said, rather than silently not
-/// kept. `leader` is the pod's init, in nspawn's "payload" by now.
-void warn_of_missing_controllers(pid_t leader, const pod::PodManifest& m, const MessageSink& messages) {
-  struct Need {
-    const char* controller;
-    const char* options;
-    bool asked = false;
-  } needs[] = {{"memory", "--memory (MemoryMax=)"},
-               {"cpu", "--cpu and --cpu-shares (CPUQuota=, CPUShares=)"},
-               {"pids", "--pids-limit (TasksMax=)"}};
-  for (const auto& a : m.apps) {
-    needs[0].asked = needs[0].asked || a.memory_max.has_value();
-    needs[1].asked = needs[1].asked || a.cpu_millis.has_value() || a.cpu_shares.has_value();
-    needs[2].asked = needs[2].asked || a.pids_limit.has_value();
-  }
-  if (std::none_of(std::begin(needs), std::end(needs), [](const Need& n) { return n.asked; })) return;
-  try {
-    cgroup::Layout layout = cgroup::detect_layout();
-    if (!layout.unified()) return;  // v1: the pod's systemd has the hierarchies bound in
-    std::string cgroup;
-    std::istringstream lines(fs::read_file("/proc/" + std::to_string(leader) + "/cgroup"));
-    for (std::string line; std::getline(lines, line);)
-      if (line.rfind("0::", 0) == 0) cgroup = line.substr(3);
-    size_t payload = cgroup.find("/payload");
-    if (payload == std::string::npos) return;
-    std::string available =
-        " " + fs::read_file(layout.hierarchies[0].mount_point / cgroup.substr(1, payload + 7) / "cgroup.controllers");
-    std::replace(available.begin(), available.end(), '\n', ' ');
-    for (const auto& n : needs)
-      if (n.asked && available.find(" " + std::string(n.controller) + " ") == std::string::npos)
-        tell(messages, std::string("warning: the host gives the pod no ") + n.controller + " controller: " + n.options +
-                           " will not be kept");
-  } catch (const Error&) {
-    // The pod ended meanwhile, or its cgroup is elsewhere: nothing to say.
-  }
-}
-
 cgroup::PodCgroup pod_cgroup(const HostMode& host, const pod::PodManifest& m) {
   cgroup::Layout layout = cgroup::detect_layout();
   if (!host.systemd) return cgroup::PodCgroup::create(layout, m.machine_name());

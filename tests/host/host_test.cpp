@@ -611,7 +611,6 @@ TEST(Limits, CgtopShowsThePodCpuLimitedAndItsMemory) {
   EXPECT_TRUE(eventually("machinectl list --no-legend | grep -c " + m + " || true", "0"));
 }
 
-// Last: crt gc with no grace period removes every exited pod of the host.
 // A limit the pod's cgroup cannot keep, for want of the controller, is
 // said (on this hybrid machine, a test host with the unified hierarchy has
 // none); one it can keep is not.
@@ -630,38 +629,6 @@ TEST(Limits, ALimitTheHostCannotKeepIsSaidSo) {
   EXPECT_THAT(r.err, Not(HasSubstr("cpu controller")));  // no CPU limit asked for
   r = host->sh("crt run --net=none busybox -- /bin/true", 90s);
   EXPECT_EQ(r.err, "");
-}
-
-TEST(Gc, PodUnitsStartTheGcTimerWhoseServiceRemovesExitedPods) {
-  // The pod file's unit, started at boot, pulled the timer in.
-  Result r = host->sh(
-      "systemctl is-active crt-gc.timer; systemctl show crt-booted.service -p Wants -p After "
-      "-p RequiresMountsFor");
-  EXPECT_THAT(r.out, StartsWith("active\n"));
-  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*Wants=[^\n]*crt-gc.timer(.|\n)*"));
-  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*After=[^\n]*network-online.target(.|\n)*"));
-  EXPECT_THAT(r.out, HasSubstr("RequiresMountsFor=/var/lib/crt\n"));
-  r = host->sh("systemctl show crt@busybox.service -p Wants -p RequiresMountsFor");
-  EXPECT_THAT(r.out, HasSubstr("crt-gc.timer"));
-  EXPECT_THAT(r.out, HasSubstr("RequiresMountsFor=/var/lib/crt\n"));
-  // The service's first run marks an exited pod; a run after the grace
-  // period removes it.
-  r = host->sh(
-      "rm -f /var/lib/crt/gc.uuid; crt run --uuid-file-save=/var/lib/crt/gc.uuid busybox -- /bin/true && "
-      "systemctl start crt-gc.service && crt status $(cat /var/lib/crt/gc.uuid)",
-      60s);
-  EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("state=exited garbage\n"));
-  r = host->sh(
-      "mkdir -p /etc/systemd/system/crt-gc.service.d && printf "
-      "'[Service]\\nEnvironment=CRT_GC_ARGS=--grace-period=0s\\n' "
-      "> /etc/systemd/system/crt-gc.service.d/test.conf && systemctl daemon-reload && systemctl start crt-gc.service; "
-      "crt status $(cat /var/lib/crt/gc.uuid)",
-      60s);
-  EXPECT_NE(r.status, 0) << r.out;
-  EXPECT_THAT(r.err, HasSubstr("no pod"));
-  EXPECT_EQ(host->sh("systemctl show crt-gc.service -p Result --value").out, "success\n");
-  host->sh("rm -r /etc/systemd/system/crt-gc.service.d; systemctl daemon-reload");
 }
 
 // On a host with the unified cgroup hierarchy alone (Debian 12's), the
@@ -747,6 +714,39 @@ TEST(Devices, AppsReachNoHostDeviceOnACgroupV2Host) {
   EXPECT_THAT(r.err, Not(HasSubstr("DevicePolicy")));
 }
 
+// Last: crt gc with no grace period removes every exited pod of the host.
+TEST(Gc, PodUnitsStartTheGcTimerWhoseServiceRemovesExitedPods) {
+  // The pod file's unit, started at boot, pulled the timer in.
+  Result r = host->sh(
+      "systemctl is-active crt-gc.timer; systemctl show crt-booted.service -p Wants -p After "
+      "-p RequiresMountsFor");
+  EXPECT_THAT(r.out, StartsWith("active\n"));
+  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*Wants=[^\n]*crt-gc.timer(.|\n)*"));
+  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*After=[^\n]*network-online.target(.|\n)*"));
+  EXPECT_THAT(r.out, HasSubstr("RequiresMountsFor=/var/lib/crt\n"));
+  r = host->sh("systemctl show crt@busybox.service -p Wants -p RequiresMountsFor");
+  EXPECT_THAT(r.out, HasSubstr("crt-gc.timer"));
+  EXPECT_THAT(r.out, HasSubstr("RequiresMountsFor=/var/lib/crt\n"));
+  // The service's first run marks an exited pod; a run after the grace
+  // period removes it.
+  r = host->sh(
+      "rm -f /var/lib/crt/gc.uuid; crt run --uuid-file-save=/var/lib/crt/gc.uuid busybox -- /bin/true && "
+      "systemctl start crt-gc.service && crt status $(cat /var/lib/crt/gc.uuid)",
+      60s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("state=exited garbage\n"));
+  r = host->sh(
+      "mkdir -p /etc/systemd/system/crt-gc.service.d && printf "
+      "'[Service]\\nEnvironment=CRT_GC_ARGS=--grace-period=0s\\n' "
+      "> /etc/systemd/system/crt-gc.service.d/test.conf && systemctl daemon-reload && systemctl start crt-gc.service; "
+      "crt status $(cat /var/lib/crt/gc.uuid)",
+      60s);
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("no pod"));
+  EXPECT_EQ(host->sh("systemctl show crt-gc.service -p Result --value").out, "success\n");
+  host->sh("rm -r /etc/systemd/system/crt-gc.service.d; systemctl daemon-reload");
+}
+
 class HostEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
@@ -776,13 +776,13 @@ int main(int argc, char** argv) {
     std::puts("host tests need root: skipped");
     return 0;
   }
-  // The test host's mounts live and die with this process.
   // On a machine with the unified hierarchy alone, every test host is so:
   // the second run would repeat the first.
   if (std::getenv("CRT_TEST_HOST_UNIFIED") != nullptr && crt::cgroup::detect_layout().unified()) {
     std::puts("this machine has the unified cgroup hierarchy alone: host-tests covers it");
     return 0;
   }
+  // The test host's mounts live and die with this process.
   crt::mount::enter_private_mount_namespace();
   ::testing::AddGlobalTestEnvironment(new crt::test::HostEnvironment);
   return RUN_ALL_TESTS();
