@@ -694,21 +694,18 @@ TEST(Devices, AppsReachNoHostDeviceOnACgroupV2Host) {
   // A unit of the admin's own that gives crt its cgroup but no device
   // policy: crt says what it lacks, and indeed the app reaches the device
   // (which shows that the probe can tell).
-  r = v2.sh(
-      "systemd-run --quiet --wait --pipe --unit=own-pod -p Delegate=yes /usr/local/bin/crt run --net=none busybox "
-      "-- /bin/sh -c '" +
-          probe + "'",
-      90s);
+  auto own_unit = [&](const std::string& properties) {
+    return v2.sh("systemd-run --quiet --wait --pipe --unit=own-pod -p Delegate=yes " + properties +
+                     " /usr/local/bin/crt run --net=none busybox -- /bin/sh -c '" + probe + "'",
+                 90s);
+  };
+  r = own_unit("");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "opened\nprobed\n");
   EXPECT_THAT(r.err, HasSubstr("crt: warning: unit 'own-pod.service' has no DevicePolicy=: on this cgroup v2 host, "
                                "unless its slice has one, nothing keeps its pod's apps from the host's devices (give "
                                "it DevicePolicy=closed and the DeviceAllow= lines of crt@.service)\n"));
-  r = v2.sh(
-      "systemd-run --quiet --wait --pipe --unit=own-pod -p Delegate=yes -p DevicePolicy=closed "
-      "/usr/local/bin/crt run --net=none busybox -- /bin/sh -c '" +
-          probe + "'",
-      90s);
+  r = own_unit("-p DevicePolicy=closed");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "probed\n");
   EXPECT_THAT(r.err, Not(HasSubstr("DevicePolicy")));
