@@ -213,13 +213,17 @@ TEST_F(ImageTest, AnInterruptedImportLeavesNothingBehind) {
   ASSERT_EQ(run({"sh", "-c", "head -c 400000000 /dev/zero > " + root + "/big"}).status, 0);
   ASSERT_EQ(run({"tar", "-C", root, "-cf", dir_ + "/rootfs.tar", "."}).status, 0);
   ASSERT_EQ(crt({"image", "list"}).status, 0);  // the store exists
+  // Under way: the big file is being written. (Not another file: the
+  // directory's order, which a tar of it follows too, may put the big one
+  // first, and the rest of the import then takes no time at all.)
   auto importing = [&] {
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < until) {
-      for (const auto& e : stdfs::directory_iterator(dir_ + "/store/tmp"))
-        if (e.path().filename().string().find("import") == 0 && e.is_directory() &&
-            stdfs::exists(e.path() / "tree" / "bin"))
-          return true;
+      for (const auto& e : stdfs::directory_iterator(dir_ + "/store/tmp")) {
+        std::error_code ec;
+        auto size = stdfs::file_size(e.path() / "tree" / "big", ec);
+        if (e.path().filename().string().find("import") == 0 && !ec && size < 400000000) return true;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     return false;
