@@ -662,7 +662,9 @@ TEST(Devices, AppsReachNoHostDeviceOnACgroupV2Host) {
   r = v2.sh("systemctl start crt-probe.service", 90s);
   EXPECT_EQ(r.status, 0) << r.err;
   // A detached pod's service.
-  r = v2.sh("crt run --detach --net=none busybox -- /bin/sh -c '" + probe + "'", 90s);
+  // (It lingers: a detached pod whose app ends before the pod reports
+  // ready can fail its service's start.)
+  r = v2.sh("crt run --detach --net=none busybox -- /bin/sh -c '" + probe + "; sleep 3'", 90s);
   ASSERT_EQ(r.status, 0) << r.err;
   std::string detached = "crt-" + first_line(r.out) + ".service";
   for (const std::string& unit : {std::string("crt@busybox.service"), std::string("crt-probe.service"), detached}) {
