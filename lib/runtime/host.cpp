@@ -23,16 +23,16 @@ namespace {
 
 /// crt's cgroup in the hierarchy systemd tracks units in: the unified one
 /// ("0::") on cgroup-v2 hosts, name=systemd on hybrid and legacy ones. As
-/// the mounted hierarchies say: a container of a hybrid host booted with
-/// the unified one alone still lists the host's v1 hierarchies here.
-std::string own_cgroup() {
+/// the mounted hierarchies say (`unified_only`): a container of a hybrid
+/// host booted with the unified one alone still lists the host's v1
+/// hierarchies here.
+std::string own_cgroup(bool unified_only) {
   std::string text;
   try {
     text = fs::read_file("/proc/self/cgroup");
   } catch (const Error&) {
     return {};
   }
-  const bool unified_only = cgroup::detect_layout().unified();
   std::stringstream ss(text);
   std::string line, unified;
   while (std::getline(ss, line)) {
@@ -61,6 +61,7 @@ bool is_service_unit(const std::string& unit) {
 HostMode detect_host() {
   HostMode h;
   h.systemd = sd_booted() > 0;
+  h.unified = cgroup::detect_layout().unified();
   if (!h.systemd) return h;
   char* unit = nullptr;
   if (sd_pid_get_unit(0, &unit) >= 0 && unit != nullptr) {
@@ -86,7 +87,7 @@ HostMode detect_host() {
       h.in_unit = false;
     }
   }
-  h.cgroup = strip_slash(own_cgroup());
+  h.cgroup = strip_slash(own_cgroup(h.unified));
   return h;
 }
 
@@ -127,8 +128,8 @@ cgroup::CgroupEntry nspawn_start_cgroup(const HostMode& host) {
   return e;
 }
 
-void restrict_pod_devices(const cgroup::PodCgroup& cg, const MessageSink& messages) {
-  if (!cgroup::detect_layout().unified()) return;  // the pod's systemd has the v1 devices controller
+void restrict_pod_devices(const HostMode& host, const cgroup::PodCgroup& cg, const MessageSink& messages) {
+  if (!host.unified) return;  // the pod's systemd has the v1 devices controller
   try {
     UniqueFd dir = fs::open_fd(cg.paths().at(0), O_RDONLY | O_DIRECTORY);
     cgroup::attach_device_filter(dir.get(), cgroup::pod_device_rules());

@@ -16,6 +16,7 @@ struct HostMode {
   bool in_unit = false;  ///< crt is the main process of a service that delegates to it (crt@.service, a generated unit)
   std::string unit;      ///< that service
   bool unit_limits_devices = false;  ///< in_unit, and the unit has a device policy
+  bool unified = false;              ///< the host has the unified cgroup hierarchy alone (cgroup v2)
   std::string cgroup;    ///< crt's own cgroup, relative to the hierarchy root ("" if unknown)
 };
 
@@ -53,7 +54,7 @@ cgroup::CgroupEntry nspawn_start_cgroup(const HostMode& host);
 /// systemd cannot apply its apps' (that takes BPF, which the pod's system
 /// call filter denies). crt attaches the device filter to the pod's cgroup
 /// itself, as runc does; where the kernel refuses, it warns.
-void restrict_pod_devices(const cgroup::PodCgroup& cg, const MessageSink& messages);
+void restrict_pod_devices(const HostMode& host, const cgroup::PodCgroup& cg, const MessageSink& messages);
 
 /// On a cgroup v2 host, warns of the limits the pod's apps ask for that its
 /// cgroup cannot keep, for want of a controller the host did not pass on

@@ -584,14 +584,14 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   trace(host.systemd ? (host.in_unit ? "host runs systemd; the pod registers with unit " + host.unit
                                      : "host runs systemd; the pod gets scope " + cgroup::PodCgroup::scope_name(m.machine_name()))
                      : std::string("no systemd on the host: machined integration is off"));
-  if (host.in_unit && !host.unit_limits_devices && cgroup::detect_layout().unified())
+  if (host.in_unit && !host.unit_limits_devices && host.unified)
     tell(ctx.messages, "warning: unit " + quote(host.unit) +
                            " has no DevicePolicy=: on this cgroup v2 host, unless its slice has one, nothing keeps its "
                            "pod's apps from the host's devices (give it DevicePolicy=closed and the DeviceAllow= "
                            "lines of crt@.service)");
   PodMachine machine(host, pod, m, ctx.messages);
   cgroup::PodCgroup cg = pod_cgroup(host, m);
-  if (!host.systemd) restrict_pod_devices(cg, ctx.messages);
+  if (!host.systemd) restrict_pod_devices(host, cg, ctx.messages);
   // From here on: older records of the kernel's log are of other pods.
   OomWatch oom{KernelLog::from_now(), cg.relative()};
   // What crt made, to clean up after (the host's systemd cleans up after
