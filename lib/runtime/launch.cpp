@@ -780,7 +780,9 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     tell(ctx.messages, "warning: the pod's cgroup " + quote(cg.relative()) +
                            " could not be removed (processes still in it?); 'crt gc' will try again");
   if (!end.error.empty()) throw Error(end.error);
-  return exit_status(pod, m, opts, end, oom, ctx.messages);
+  int status = exit_status(pod, m, opts, end, oom, ctx.messages);
+  if (status == 0 && !stdfs::exists(pod.ready_file())) tell_started_after_the_end(sopts.pod_status());
+  return status;
 }
 
 }  // namespace crt::runtime

@@ -438,4 +438,11 @@ NspawnNotice parse_nspawn_notice(std::string_view msg) {
 
 PodEnd supervise(const SuperviseOptions& opts) { return Supervisor(opts).run(); }
 
+void tell_started_after_the_end(const std::string& pod_status) {
+  if (std::getenv("NOTIFY_SOCKET") == nullptr) return;
+  sd_notify(0, ("READY=1\nSTATUS=" + pod_status).c_str());
+  // Before crt's exit, which systemd may otherwise see first.
+  sd_notify_barrier(0, 5 * 1000000ULL);
+}
+
 }  // namespace crt::runtime
