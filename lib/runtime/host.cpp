@@ -7,7 +7,10 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
+#include <set>
 #include <sstream>
+#include <utility>
 
 #include "cgroup/cgroup.hpp"
 #include "cgroup/device_filter.hpp"
@@ -41,6 +44,11 @@ std::string own_cgroup(bool unified_only) {
     if (line.rfind("0::", 0) == 0) unified = line.substr(3);
   }
   return unified;
+}
+
+std::set<std::string> words(const std::string& text) {
+  std::stringstream ss(text);
+  return {std::istream_iterator<std::string>(ss), std::istream_iterator<std::string>()};
 }
 
 std::string strip_slash(std::string s) {
@@ -102,17 +110,34 @@ std::string payload_cgroup(const HostMode& host, const std::string& machine_name
   return base + "/payload";
 }
 
-void leave_unit_cgroup_root(const HostMode& host) {
-  if (!host.in_unit || host.cgroup.empty()) return;
+UnitCgroupRoot::UnitCgroupRoot(const HostMode& host) {
+  if (!host.in_unit || host.cgroup.empty() || !host.unified) return;
   cgroup::Layout layout = cgroup::detect_layout();
-  if (!layout.unified()) return;
-  std::filesystem::path dir = layout.hierarchies[0].mount_point / host.cgroup / "supervisor";
+  std::filesystem::path root = layout.hierarchies.at(0).mount_point / host.cgroup;
+  std::filesystem::path dir = root / "supervisor";
   with_context("moving crt into " + quote(dir.string()), [&] {
+    before_ = words(fs::read_file(root / "cgroup.subtree_control"));
     fs::make_dirs(dir);
     UniqueFd fd = fs::open_fd(dir / "cgroup.procs", O_WRONLY);
     std::string self = std::to_string(::getpid());
     if (::write(fd.get(), self.data(), self.size()) < 0) throw_errno("writing cgroup.procs");
   });
+  dir_ = root;
+}
+
+bool UnitCgroupRoot::restore() noexcept {
+  if (dir_.empty()) return true;
+  std::filesystem::path dir = std::exchange(dir_, {});
+  try {
+    std::string off;
+    for (const auto& c : words(fs::read_file(dir / "cgroup.subtree_control")))
+      if (before_.count(c) == 0) off += (off.empty() ? "-" : " -") + c;
+    if (off.empty()) return true;
+    UniqueFd fd = fs::open_fd(dir / "cgroup.subtree_control", O_WRONLY);
+    return ::write(fd.get(), off.data(), off.size()) >= 0;
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 cgroup::CgroupEntry nspawn_start_cgroup(const HostMode& host) {

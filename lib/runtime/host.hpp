@@ -1,5 +1,6 @@
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,10 +37,29 @@ bool is_service_unit(const std::string& unit);
 /// runs in.
 std::string payload_cgroup(const HostMode& host, const std::string& machine_name);
 
-/// In a unit on a cgroup-v2-only host, moves crt into "supervisor" below
+/// In a unit on a cgroup-v2-only host, crt moves into "supervisor" below
 /// its unit's cgroup, where nspawn goes too: a cgroup that holds processes
-/// cannot pass controllers on to the pod's "payload".
-void leave_unit_cgroup_root(const HostMode& host);
+/// cannot pass controllers on to the pod's "payload". nspawn then enables
+/// every controller it can in the unit's cgroup, as in
+/// systemd-nspawn@.service; while they stay enabled, no process can join
+/// that cgroup, and the unit's next command (a oneshot's second `crt run`,
+/// ExecStart= after an ExecStartPre= one) would fail to start. restore()
+/// (or the destructor), once the pod's cgroup is gone, disables those that
+/// were not enabled before. Elsewhere it does nothing.
+class UnitCgroupRoot {
+ public:
+  explicit UnitCgroupRoot(const HostMode& host);
+  ~UnitCgroupRoot() { restore(); }
+  UnitCgroupRoot(const UnitCgroupRoot&) = delete;
+  UnitCgroupRoot& operator=(const UnitCgroupRoot&) = delete;
+  /// False if a controller could not be disabled (a cgroup below still
+  /// uses it).
+  bool restore() noexcept;
+
+ private:
+  std::filesystem::path dir_;     ///< empty: nothing to restore
+  std::set<std::string> before_;  ///< what its cgroup.subtree_control enabled
+};
 
 /// Where nspawn starts in a unit on a cgroup-v2-only host: the unit's own
 /// cgroup, which crt left (leave_unit_cgroup_root). nspawn --keep-unit makes

@@ -368,7 +368,6 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
 cgroup::PodCgroup pod_cgroup(const HostMode& host, const pod::PodManifest& m) {
   cgroup::Layout layout = cgroup::detect_layout();
   if (!host.systemd) return cgroup::PodCgroup::create(layout, m.machine_name());
-  leave_unit_cgroup_root(host);
   return cgroup::PodCgroup::create_under_host_systemd(layout, payload_cgroup(host, m.machine_name()));
 }
 
@@ -590,6 +589,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
                            "pod's apps from the host's devices (give it DevicePolicy=closed and the DeviceAllow= "
                            "lines of crt@.service)");
   PodMachine machine(host, pod, m, ctx.messages);
+  UnitCgroupRoot unit_cgroup(host);
   cgroup::PodCgroup cg = pod_cgroup(host, m);
   if (!host.systemd) restrict_pod_devices(host, cg, ctx.messages);
   // From here on: older records of the kernel's log are of other pods.
@@ -779,6 +779,9 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   else
     tell(ctx.messages, "warning: the pod's cgroup " + quote(cg.relative()) +
                            " could not be removed (processes still in it?); 'crt gc' will try again");
+  if (!unit_cgroup.restore())
+    tell(ctx.messages, "warning: the controllers nspawn enabled in the cgroup of unit " + quote(host.unit) +
+                           " could not be disabled: its next command may fail to start");
   if (!end.error.empty()) throw Error(end.error);
   int status = exit_status(pod, m, opts, end, oom, ctx.messages);
   if (status == 0 && !stdfs::exists(pod.ready_file())) tell_started_after_the_end(sopts.pod_status());

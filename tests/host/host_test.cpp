@@ -595,6 +595,33 @@ TEST(Template, FullImageReferenceThroughSystemdEscape) {
   host->sh("systemctl stop 'crt@docker.io-library-nginx:latest.service'", 60s);
 }
 
+// A unit of one's own may run pods one after another. On a cgroup v2 host
+// nspawn enables controllers in the unit's cgroup for its pod; while they
+// stay enabled no process can join that cgroup, so they must be off again
+// once the pod has ended.
+TEST(Machines, AUnitRunsPodsOneAfterAnother) {
+  if (host->sh("stat -fc %T /sys/fs/cgroup").out != "cgroup2fs\n") GTEST_SKIP() << "v1: no controllers to enable";
+  // This machine's v2 hierarchy has none nspawn knows of: the test enables
+  // hugetlb while the first pod runs, as nspawn enables its own.
+  bool in_nspawns_stead = host->pass_v2_controller("hugetlb");
+  host->sh(
+      "cat > /etc/systemd/system/two-pods.service <<'EOF'\n[Service]\nType=oneshot\nDelegate=yes\n"
+      "ExecStart=/usr/local/bin/crt run --net=none busybox -- /bin/sh -c 'sleep 3; echo first-pod'\n"
+      "ExecStart=/usr/local/bin/crt run --net=none busybox -- /bin/echo second-pod\nEOF\n"
+      "systemctl daemon-reload; systemctl start --no-block two-pods.service");
+  std::string unit_cgroup = "/sys/fs/cgroup/system.slice/two-pods.service";
+  ASSERT_TRUE(eventually("ls " + unit_cgroup, "payload"));
+  if (in_nspawns_stead) {
+    ASSERT_EQ(host->sh("echo +hugetlb > " + unit_cgroup + "/cgroup.subtree_control").status, 0);
+  }
+  std::string state = "systemctl show two-pods.service -p ActiveState -p Result";
+  EXPECT_TRUE(eventually(state, "Result=success\nActiveState=inactive", 60s)) << host->sh(state).out;
+  std::string log = host->sh("journalctl -u two-pods.service --no-pager").out;
+  EXPECT_THAT(log, HasSubstr("first-pod"));
+  EXPECT_THAT(log, HasSubstr("second-pod"));
+  host->sh("rm /etc/systemd/system/two-pods.service; systemctl daemon-reload");
+}
+
 TEST(Limits, CgtopShowsThePodCpuLimitedAndItsMemory) {
   // A test host booted with the unified hierarchy alone on a hybrid machine
   // has it without controllers.

@@ -1,5 +1,6 @@
 #include "test_host.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -16,7 +17,6 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
-#include <fcntl.h>
 #include "runtime/pod_dir.hpp"
 #include "runtime/spawn.hpp"
 
@@ -84,6 +84,33 @@ void TestHost::prepare_root(const Options& opts) {
   Result r = run({CMAKE_COMMAND, "--install", opts.build_dir}, {.env = {"DESTDIR=" + root.string()},
                                                                  .timeout = 180s, .input = {}, .new_session = false});
   if (r.status != 0) throw std::runtime_error("cmake --install into the test host failed: " + r.out + r.err);
+}
+
+bool TestHost::pass_v2_controller(const std::string& c) const {
+  if (!unified_) return false;
+  for (const auto& h : cgroup::detect_layout().hierarchies) {
+    if (!h.v2) continue;
+    std::filesystem::path dir = h.mount_point;
+    std::vector<std::filesystem::path> levels = {dir};
+    for (const auto& part : std::filesystem::path(cgroup_->relative())) levels.push_back(dir /= part);
+    for (const auto& level : levels) {
+      std::istringstream available(fs::read_file(level / "cgroup.controllers"));
+      std::string w;
+      bool has = false;
+      while (available >> w) has = has || w == c;
+      if (!has) return false;
+      int fd = ::open((level / "cgroup.subtree_control").c_str(), O_WRONLY | O_CLOEXEC);
+      std::string on = "+" + c;
+      bool ok = fd >= 0 && ::write(fd, on.data(), on.size()) >= 0;
+      if (fd >= 0) ::close(fd);
+      if (!ok) return false;
+    }
+    // Inside, the host's root cgroup (nspawn's payload) and system.slice.
+    return sh("echo +" + c + " > /sys/fs/cgroup/cgroup.subtree_control && echo +" + c +
+              " > /sys/fs/cgroup/system.slice/cgroup.subtree_control")
+               .status == 0;
+  }
+  return false;
 }
 
 void TestHost::boot() {

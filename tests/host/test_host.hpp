@@ -46,6 +46,12 @@ class TestHost {
 
   void stop();
 
+  /// Enables v2 controller `c` from this machine's root cgroup down to the
+  /// cgroup below the test host's root (system.slice), if this machine's
+  /// v2 hierarchy has it: on a hybrid machine only a controller no v1
+  /// hierarchy took (hugetlb) can be. False if it has not.
+  bool pass_v2_controller(const std::string& c) const;
+
   /// What the test host wrote to its console (nspawn's output).
   [[nodiscard]] std::string console_log() const;
 
