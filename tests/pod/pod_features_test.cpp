@@ -190,6 +190,22 @@ TEST_F(PodFeaturesTest, ReadOnlyRootfsKeepsVolumesWritable) {
   for (const char* ro : {"/proc/sys ro\n", "/proc/bus ro\n", "/sys ro\n"}) EXPECT_THAT(r.out, HasSubstr(ro));
 }
 
+// The unit's ReadWritePaths= for the volume is resolved inside the app's
+// root, as prepare-app resolves the target: through the image's absolute
+// symlink, not stage1's.
+TEST_F(PodFeaturesTest, ReadOnlyRootfsKeepsAVolumeWritableThroughTheImagesSymlink) {
+  std::string rootfs = busybox_rootfs();
+  stdfs::create_directories(rootfs + "/srv/data");
+  stdfs::create_symlink("/srv/data", rootfs + "/data");
+  ASSERT_EQ(crt({"image", "import", rootfs, "linkeddata"}).status, 0);
+  std::string data = host_dir("data");
+  Result r = crt({"run", "--volume=v,kind=host,source=" + data, "linkeddata", "--readonly-rootfs",
+                  "--mount=volume=v,target=/data", "--", "/bin/sh", "-c", "touch /x 2>&1; echo ok > /data/f"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Read-only file system"));
+  EXPECT_EQ(read_file(data + "/f"), "ok\n");
+}
+
 TEST_F(PodFeaturesTest, APodWhoseTmpfsVolumeCannotBeMountedLeavesNothing) {
   Result r = crt({"run", "--net=none", "--volume=v,kind=tmpfs", "busybox", "--mount=volume=v,target=/bin/busybox/x",
                   "--", "/bin/true"});
