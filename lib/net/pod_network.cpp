@@ -285,7 +285,31 @@ void PodNetwork::teardown() {
 }
 
 void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opts) {
-  std::optional<NetworkState> s = read_state(pod_dir);
+  std::optional<NetworkState> s;
+  try {
+    s = read_state(pod_dir);
+  } catch (const Error& e) {
+    // Cut short by a crash (it is written cached, not synced): it would
+    // keep the pod for ever. What the pod's UUID names goes all the same,
+    // its namespace and the rules its plugins tagged with it; an address
+    // lease stays until a network short of addresses reclaims it.
+    NetworkState named;
+    named.container_id = "crt-" + pod_dir.filename().string();
+    named.netns = named.container_id;
+    tell(opts.messages, std::string("warning: ") + e.what() + ": removing the namespace and firewall rules of " +
+                            quote(named.container_id) + " by name; an address lease of the pod's may stay");
+    with_context("tearing down the network of pod " + quote(pod_dir.filename().string()), [&] {
+      remove_rules_of(named.container_id);
+      {
+        FileLock lock = lock_port_forwarding();
+        remove_unused_portmap_chains();
+      }
+      remove_netns(named.netns);
+      named.torn_down = true;
+      write_state(pod_dir, named);
+    });
+    return;
+  }
   if (!s || s->torn_down) return;
   with_context("tearing down the network of pod " + quote(pod_dir.filename().string()), [&] {
     std::optional<NetNs> ns = open_netns(s->netns);

@@ -93,7 +93,9 @@ struct TeardownOptions {
 /// a reboot left behind. The pod must not be running (hold its lock). A DEL
 /// that fails is an error, and the namespace stays for a later try; where
 /// the namespace is gone already, or with `opts.force`, it is a warning and
-/// the teardown goes on.
+/// the teardown goes on. A saved state that cannot be read (a crash cut it
+/// short) is a warning: the namespace and the rules named after the pod's
+/// UUID go, an address lease may stay.
 void teardown_pod_network(const std::filesystem::path& pod_dir, const TeardownOptions& opts = {});
 
 }  // namespace crt::net

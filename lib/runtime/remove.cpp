@@ -109,11 +109,13 @@ std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir
   for (const auto& e : list_pods(state_dir)) {
     if (e.locked) continue;
     std::optional<net::NetworkState> st;
+    bool damaged = false;
     try {
       st = net::read_state(e.path);
     } catch (const Error&) {
+      damaged = true;  // torn down by the pod's name (teardown_pod_network)
     }
-    if (!st || st->torn_down) continue;
+    if (!damaged && (!st || st->torn_down)) continue;
     std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
     if (!dir) continue;
     try {

@@ -536,6 +536,40 @@ TEST_F(NetworkTest, KilledCrtLeavesWhatGcTearsDownFromThePodDirectory) {
   EXPECT_EQ(r.status, 0) << r.err;
 }
 
+// net.json is written cached: a crash may leave it empty. Its pod is still
+// collected, and what the pod's UUID names goes with it.
+TEST_F(NetworkTest, AKilledPodWhoseNetworkFileIsDamagedIsStillCollected) {
+  check_cgroups_ = false;  // crt gc's part, and the test's
+  int port = free_port();
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "--port=" + std::to_string(port) + ":80", "busybox", "--",
+                      "/bin/sleep", "60"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
+  p.signal(SIGKILL);
+  p.wait();
+  ASSERT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
+  std::string id = "crt-" + uuid;
+  ASSERT_EQ(pods("run"), std::vector<std::string>{uuid});
+  { std::ofstream(dir_ + "/pods/run/" + uuid + "/net.json", std::ios::trunc); }
+  Result r = crt({"gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("net.json"));
+  EXPECT_THAT(r.err, HasSubstr("removing the namespace and firewall rules of '" + id + "' by name"));
+  // Only its address lease stays (a network short of addresses reclaims
+  // it); the test drops it, for the host's network to be as it was.
+  NetSnapshot after = NetSnapshot::take();
+  for (const auto& l : after.mentioning(id)) {
+    EXPECT_THAT(after.leases, ::testing::Contains(l)) << "not a lease: " << l;
+    if (std::find(after.leases.begin(), after.leases.end(), l) != after.leases.end())
+      stdfs::remove(l.substr(0, l.find(": ")));
+  }
+  r = crt({"rm", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(pods("exited-garbage").empty());
+}
+
 TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledCrtsPodGetsItsTraffic) {
   check_cgroups_ = false;  // crt gc's part, and the test's
   int port = free_port();
