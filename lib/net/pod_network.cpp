@@ -173,6 +173,8 @@ UniqueFd reserve_host_port(const pod::PortMapping& p) {
   // to the port goes to the pod: the socket never sees any.)
   int on = 1;
   if (tcp) (void)::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  // [::] is IPv6's alone, as portmap forwards it: not IPv4's port too.
+  if (v6) (void)::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0 || (tcp && ::listen(fd.get(), 1) < 0)) {
     if (errno == EADDRINUSE) throw Error("--port: " + what + " is in use (by a process of the host or another pod)");
     if (errno == EADDRNOTAVAIL) throw Error("--port: " + quote(p.host_ip) + " is no address of the host");
@@ -259,11 +261,27 @@ void PodNetwork::attach() {
       }
       write_state(pod_dir_, s);
       check_ipv6_forwards(a);
+      reserve_ipv6_of_any_address(a);
       if (crt_masquerades(a.config)) masquerade(a.config.name, s.container_id, parse_result(a.result));
     });
     std::string addrs;
     for (const auto& ip : parse_result(a.result).ips) addrs += " " + ip.address;
     trace("attached network " + quote(a.config.name) + " as " + a.ifname + ":" + addrs);
+  }
+}
+
+void PodNetwork::reserve_ipv6_of_any_address(const Attachment& a) {
+  // Without a host address portmap forwards a port on IPv6 too once the
+  // pod has an IPv6 address: [::] is reserved then (0.0.0.0 was before the
+  // ADD), or a host service there would lose its traffic to the pod unawares.
+  if (!forwards_ports(a)) return;
+  std::vector<Result::Ip> ips = parse_result(a.result).ips;
+  if (std::none_of(ips.begin(), ips.end(), [](const Result::Ip& ip) { return ip.v6(); })) return;
+  for (const auto& m : a.runtime_config.at("portMappings")) {
+    if (!m.value("hostIP", "").empty()) continue;
+    pod::PortMapping any{"::", m.value("hostPort", uint16_t{0}), m.value("containerPort", uint16_t{0}),
+                         m.value("protocol", std::string("tcp"))};
+    reserved_ports_.push_back(reserve_host_port(any));
   }
 }
 

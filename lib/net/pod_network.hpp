@@ -63,6 +63,8 @@ class PodNetwork {
 
  private:
   PodNetwork(std::filesystem::path pod_dir, NetworkContext ctx) : pod_dir_(std::move(pod_dir)), ctx_(std::move(ctx)) {}
+  /// Once network `a` is set up: see pod_network.cpp.
+  void reserve_ipv6_of_any_address(const Attachment& a);
   void trace(const std::string& what) const {
     if (ctx_.trace) ctx_.trace(what);
   }

@@ -331,6 +331,51 @@ TEST_F(NetworkTest, AHostPortInUseIsAClearErrorAndAPodKeepsItsPort) {
   stop(p);
 }
 
+// Without a host address portmap forwards the port on IPv6 too when the
+// pod has an IPv6 address: a host service there is not taken over either.
+TEST_F(NetworkTest, OnADualStackNetworkAPortOfEveryAddressIsTheHostsOnIpv6Too) {
+  write_network("10-dualbr.conflist",
+                R"({"cniVersion":"1.0.0","name":"dualbr","plugins":[{"type":"bridge","bridge":"crt-dualbr0",)"
+                R"("isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"172.30.253.0/24"}],)"
+                R"([{"subnet":"fd42:c27::/64"}]],"dataDir":")" +
+                    ipam_dir() +
+                    R"("}},)"
+                    R"({"type":"portmap","capabilities":{"portMappings":true}}]})");
+  int port = free_port();
+  // As nginx's `listen [::]:PORT`: IPv6 alone.
+  int listener = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  int on = 1;
+  ASSERT_EQ(::setsockopt(listener, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on), 0);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(static_cast<uint16_t>(port));
+  a.sin6_addr = in6addr_any;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  std::vector<std::string> run_pod =
+      with_config({"run", "--net=dualbr", "--port=" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"});
+  Result r = crt(run_pod);
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("--port: host port " + std::to_string(port) + "/tcp on :: is in use")) << r.err;
+  EXPECT_TRUE(pods("run").empty());
+  ::close(listener);
+  r = crt(run_pod);
+  EXPECT_EQ(r.status, 0) << r.err;
+  // [::] itself is IPv6's alone: a host service on IPv4's port stays.
+  int v4 = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a4{};
+  a4.sin_family = AF_INET;
+  a4.sin_port = htons(static_cast<uint16_t>(port));
+  ASSERT_EQ(::bind(v4, reinterpret_cast<sockaddr*>(&a4), sizeof a4), 0) << std::strerror(errno);
+  ASSERT_EQ(::listen(v4, 1), 0);
+  r = crt(with_config(
+      {"run", "--net=dualbr", "--port=[::]:" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  ::close(v4);
+  run({"ip", "link", "delete", "crt-dualbr0"});
+}
+
 TEST_F(NetworkTest, AnIpv6HostAddressNeedsAnIpv6PodAddress) {
   // The default network is IPv4 only: portmap would forward nothing. (An
   // address of the host's own for the while: ::1 is refused before.)
