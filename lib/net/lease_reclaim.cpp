@@ -40,24 +40,6 @@ std::optional<Lease> read_lease(const stdfs::path& file) {
   return l;
 }
 
-/// Whether a process other than this one is in the namespace or holds it open.
-bool namespace_in_use(int ns_fd) {
-  struct stat st {};
-  if (::fstat(ns_fd, &st) < 0) return true;
-  std::string link = "net:[" + std::to_string(st.st_ino) + "]";
-  std::string self = std::to_string(::getpid());
-  std::error_code ec;
-  for (const auto& proc : stdfs::directory_iterator("/proc", ec)) {
-    std::string pid = proc.path().filename();
-    if (pid.find_first_not_of("0123456789") != std::string::npos || pid == self) continue;
-    if (stdfs::read_symlink(proc.path() / "ns" / "net", ec).string() == link) return true;
-    std::error_code fd_ec;
-    for (const auto& fd : stdfs::directory_iterator(proc.path() / "fd", fd_ec))
-      if (stdfs::read_symlink(fd.path(), fd_ec).string() == link) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 std::optional<stdfs::path> host_local_lease_dir(const NetworkConfig& net) {

@@ -2,8 +2,8 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
-#include <net/if.h>
 #include <linux/nsfs.h>
+#include <net/if.h>
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -16,6 +16,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <string>
 
 #include "common/error.hpp"
 #include "mount/mounts.hpp"
@@ -209,6 +211,23 @@ void remove_netns(const std::string& name) {
     if (::unlink(path.c_str()) < 0 && errno != ENOENT) reply.fail("removing its mount point");
     reply.done();
   });
+}
+
+bool namespace_in_use(int ns_fd) {
+  struct stat st {};
+  if (::fstat(ns_fd, &st) < 0) return true;
+  std::string link = "net:[" + std::to_string(st.st_ino) + "]";
+  std::string self = std::to_string(::getpid());
+  std::error_code ec;
+  for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
+    std::string pid = proc.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos || pid == self) continue;
+    if (std::filesystem::read_symlink(proc.path() / "ns" / "net", ec).string() == link) return true;
+    std::error_code fd_ec;
+    for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", fd_ec))
+      if (std::filesystem::read_symlink(fd.path(), fd_ec).string() == link) return true;
+  }
+  return false;
 }
 
 }  // namespace crt::net

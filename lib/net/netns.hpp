@@ -34,6 +34,10 @@ NetNs create_netns(const std::string& name);
 /// namespace is mounted there (a leftover file after a reboot is not one).
 std::optional<NetNs> open_netns(const std::string& name);
 
+/// Whether a process other than this one is in the namespace `ns_fd` refers
+/// to, or holds it open (one scan of /proc).
+bool namespace_in_use(int ns_fd);
+
 /// Unmounts and removes /run/netns/NAME in the host's mount namespace; fine
 /// if it is not there. The namespace ends when nothing else holds it.
 void remove_netns(const std::string& name);

@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <map>
 #include <optional>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -127,6 +129,26 @@ std::map<std::string, std::string> tables_as_listed(const std::string& saved) {
   return tables;
 }
 
+std::set<std::string> port_forwarders(const std::string& nat_rules, uint16_t port, const std::string& protocol) {
+  static const std::regex kJump(R"re(^-A CNI-HOSTPORT-DNAT -p (\w+) .*id: \\"([^\\"]+)\\".* --dports ([0-9,:]+) )re");
+  std::set<std::string> out;
+  std::istringstream in(nat_rules);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (!std::regex_search(line, m, kJump) || m[1] != protocol) continue;
+    std::istringstream ports(m[3].str());
+    std::string range;
+    while (std::getline(ports, range, ',')) {
+      size_t colon = range.find(':');
+      unsigned long first = std::stoul(range.substr(0, colon));
+      unsigned long last = colon == std::string::npos ? first : std::stoul(range.substr(colon + 1));
+      if (port >= first && port <= last) out.insert(m[2]);
+    }
+  }
+  return out;
+}
+
 namespace {
 
 /// run_program(), or nothing when `argv[0]` is not installed (the spawn
@@ -181,6 +203,17 @@ void clean_family(const char* save_tool, const char* restore_tool) {
 FileLock lock_port_forwarding() {
   fs::make_dirs(fs::kRunDir, 0755);
   return FileLock::acquire(std::filesystem::path(fs::kRunDir) / "port-forwarding.lock", FileLock::Mode::kExclusive);
+}
+
+std::set<std::string> current_port_forwarders(const std::vector<std::pair<uint16_t, std::string>>& ports) {
+  std::set<std::string> out;
+  std::vector<std::string> env = current_environment();
+  for (const char* tool : {"iptables-save", "ip6tables-save"}) {
+    std::optional<std::map<std::string, std::string>> tables = listed_tables(tool, env);
+    if (!tables || tables->count("nat") == 0) continue;
+    for (const auto& [port, protocol] : ports) out.merge(port_forwarders((*tables)["nat"], port, protocol));
+  }
+  return out;
 }
 
 void remove_rules_of(const std::string& container_id) {

@@ -4,8 +4,12 @@
 // masquerade.hpp) leave in the host's tables, and what crt removes after
 // them once a pod's network is gone.
 
+#include <cstdint>
 #include <map>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/lock.hpp"
 
@@ -39,6 +43,16 @@ void remove_rules_of(const std::string& container_id);
 /// `iptables -t TABLE -S` prints it; "" when nothing is tagged with the ID.
 std::string rules_of_removal_script(const std::string& table, const std::string& rules,
                                     const std::string& container_id);
+
+/// The CNI container IDs whose portmap rules, in a nat table listed as
+/// `iptables -t nat -S` prints it, forward host port `port` of `protocol`
+/// (tcp, udp): the jumps from CNI-HOSTPORT-DNAT tagged `id: "ID"` whose
+/// --dports has the port.
+std::set<std::string> port_forwarders(const std::string& nat_rules, uint16_t port, const std::string& protocol);
+
+/// port_forwarders() of each (port, protocol) in both address families'
+/// nat tables as they are now.
+std::set<std::string> current_port_forwarders(const std::vector<std::pair<uint16_t, std::string>>& ports);
 
 /// The tables of `iptables-save` output, by name, each as `iptables -t TABLE
 /// -S` would list it (policies, chains, then rules). One iptables-save lists

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <future>
+#include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -48,6 +50,27 @@ NetworkConfig without_idle_portmap(NetworkConfig c) {
 bool forwards_ports(const Attachment& a) {
   auto it = a.runtime_config.find("portMappings");
   return it != a.runtime_config.end() && !it->empty();
+}
+
+/// A pod whose crt was killed forwards its ports until its network is torn
+/// down; its rules come before a new pod's and take the port's traffic.
+/// crt run tears down the dead pods of its own state directory first
+/// (launch.cpp); those of another directory, and a teardown that failed,
+/// leave rules that only the pod's CNI container ID ("crt-UUID") and a
+/// namespace nothing holds tell. Those go here; returns their IDs. Call
+/// with lock_port_forwarding() held.
+std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const std::string& own_id) {
+  std::vector<std::pair<uint16_t, std::string>> ports;
+  for (const auto& m : a.runtime_config.at("portMappings"))
+    ports.emplace_back(m.value("hostPort", uint16_t{0}), m.value("protocol", std::string("tcp")));
+  std::vector<std::string> removed;
+  for (const auto& id : current_port_forwarders(ports)) {
+    if (id == own_id || id.rfind("crt-", 0) != 0) continue;  // another tool's: not crt's to judge
+    if (std::optional<NetNs> ns = open_netns(id); ns && namespace_in_use(ns->fd.get())) continue;
+    remove_rules_of(id);
+    removed.push_back(id);
+  }
+  return removed;
 }
 
 /// portmap forwards a port on an IPv6 host address only to the pod's IPv6
@@ -243,7 +266,11 @@ void PodNetwork::attach() {
     with_context("setting up network " + quote(a.config.name), [&] {
       Invocation inv = invocation(s, a, netns_->proc_path());
       FileLock lock;
-      if (forwards_ports(a)) lock = lock_port_forwarding();
+      if (forwards_ports(a)) {
+        lock = lock_port_forwarding();
+        for (const auto& id : remove_forwards_of_dead_pods(a, s.container_id))
+          tell(ctx_.messages, "removed the port forwards of pod " + id.substr(4) + ", which no longer runs");
+      }
       a.attempted = true;
       write_state(pod_dir_, s);
       try {

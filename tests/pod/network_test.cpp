@@ -634,6 +634,46 @@ TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledCrtsPodGetsItsTraffic) {
   EXPECT_EQ(crt({"rm", dead}).status, 0);
 }
 
+// As above, for a pod of another state directory, which this crt run's
+// own teardown of dead pods does not reach.
+TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledPodOfAnotherStateDirectoryGetsItsTraffic) {
+  check_cgroups_ = false;  // crt gc's part, and the test's
+  int port = free_port();
+  std::string other = dir_ + "/other-state";
+  std::string file = dir_ + "/uuid-other";
+  auto other_crt = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {crt_bin_, "--dir=" + other, "--local-config=" + config_dir()});
+    return args;
+  };
+  Process killed(other_crt({"run", "--uuid-file-save=" + file, "--port=" + std::to_string(port) + ":80", "busybox",
+                            "--", "/bin/sleep", "60"}),
+                 {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string dead = wait_uuid(file);
+  ASSERT_EQ(run(other_crt({"status", "--wait-ready=30s", dead})).status, 0);
+  killed.signal(SIGKILL);
+  killed.wait();
+  ASSERT_EQ(run(other_crt({"status", "--wait=20s", dead})).status, 0);
+  std::string id = "crt-" + dead;
+  auto rules_of_dead = [&] {
+    std::vector<std::string> out;
+    for (const auto& l : NetSnapshot::take().rules)
+      if (l.find(id) != std::string::npos) out.push_back(l);
+    return out;
+  };
+  ASSERT_THAT(rules_of_dead(), Not(::testing::IsEmpty()));
+  std::unique_ptr<Process> next;
+  std::string uuid = start_server(next, {"--port=" + std::to_string(port) + ":80"}, "next");
+  ASSERT_FALSE(uuid.empty());
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from next"));
+  EXPECT_THAT(rules_of_dead(), ::testing::IsEmpty());
+  stop(next);
+  // Its own directory's gc takes the rest (namespace, lease).
+  Result r = run(other_crt({"gc"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(run(other_crt({"rm", dead})).status, 0);
+  EXPECT_THAT(NetSnapshot::take().mentioning(id), ::testing::IsEmpty());
+}
+
 TEST_F(NetworkTest, RulesOfAKilledPodWhoseInterfaceVanishedAreRemovedToo) {
   // ptp's DEL skips its masquerading rules when the pod's interface is gone
   // (a pod killed halfway); crt removes what the plugin tagged with the pod.

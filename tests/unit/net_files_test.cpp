@@ -267,6 +267,25 @@ TEST(RulesOf, TablesAsIptablesSaveListsThemReadAsIptablesSListsThem) {
   EXPECT_TRUE(tables_as_listed("").empty());
 }
 
+TEST(PortForwarders, TheJumpsOfAPortAndProtocolNameTheirPods) {
+  const std::string nat =
+      "-N CNI-HOSTPORT-DNAT\n"
+      "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"default\\\" id: \\\"crt-a\\\"\" "
+      "-m multiport --dports 8080 -j CNI-DN-1\n"
+      "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"web\\\" id: \\\"crt-b\\\"\" "
+      "-m multiport --dports 80,8080 -j CNI-DN-2\n"
+      "-A CNI-HOSTPORT-DNAT -p udp -m comment --comment \"dnat name: \\\"default\\\" id: \\\"crt-c\\\"\" "
+      "-m multiport --dports 8080 -j CNI-DN-3\n"
+      "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"podman\\\" id: \\\"0123abc\\\"\" "
+      "-m multiport --dports 9000:9100 -j CNI-DN-4\n"
+      "-A CNI-DN-1 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.16.28.2:80\n";
+  EXPECT_EQ(net::port_forwarders(nat, 8080, "tcp"), (std::set<std::string>{"crt-a", "crt-b"}));
+  EXPECT_EQ(net::port_forwarders(nat, 8080, "udp"), (std::set<std::string>{"crt-c"}));
+  EXPECT_EQ(net::port_forwarders(nat, 9050, "tcp"), (std::set<std::string>{"0123abc"}));
+  EXPECT_EQ(net::port_forwarders(nat, 808, "tcp"), std::set<std::string>{});
+  EXPECT_EQ(net::port_forwarders("", 80, "tcp"), std::set<std::string>{});
+}
+
 TEST(Masquerade, RulesAsPtpMakesThemTaggedForRemoval) {
   Result r = parse_result(crt::json_text::parse(R"({"cniVersion":"1.0.0",
     "interfaces":[{"name":"veth1a2b"},{"name":"eth0","sandbox":"/run/netns/crt-a"}],
