@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -205,6 +206,13 @@ class LayerReader : CallbackInput {
   void entry(archive_entry* e) {
     std::string path = clean_entry_path(sym_archive_entry_pathname(e));
     if (path.empty() || path == "." || path == "./") return;
+    const char* link = sym_archive_entry_hardlink(e);
+    // No path of the tree can be longer (nor a symlink's target); a longer
+    // one would only cost memory and stack while its directories are made.
+    for (const std::string& p : {path, std::string(link != nullptr ? link : "")})
+      if (p.size() >= PATH_MAX)
+        throw Error("layer entry " + quote(p.substr(0, 64) + "…") + " has a path of " + std::to_string(p.size()) +
+                    " bytes, longer than the kernel's PATH_MAX");
     WhiteoutKind w = with_context("layer entry " + quote(path), [&] { return classify_whiteout(path); });
     switch (w.type) {
       case WhiteoutKind::Type::kWhiteout: return make_overlay_whiteout(root_.get(), w.dir, w.name);
@@ -213,8 +221,7 @@ class LayerReader : CallbackInput {
       case WhiteoutKind::Type::kNone: break;
     }
     sym_archive_entry_copy_pathname(e, path.c_str());
-    if (const char* link = sym_archive_entry_hardlink(e))
-      sym_archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
+    if (link != nullptr) sym_archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
     if (sym_archive_entry_filetype(e) == AE_IFCHR && sym_archive_entry_rdev(e) == 0 &&
         sym_archive_entry_hardlink(e) == nullptr)
       throw Error("layer entry " + quote(path) +

@@ -1,9 +1,10 @@
 #include "store/layer_extract.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <gtest/gtest.h>
+#include <climits>
 
 #include "../support/oci_builder.hpp"
 #include "common/error.hpp"
@@ -177,6 +178,27 @@ TEST(ExtractLayerChecks, ALaterEntryReplacesAnEarlierOneBelowTheRoot) {
   EXPECT_EQ(stdfs::read_symlink(s / "t" / "etc" / "g"), "f");
   EXPECT_EQ(test::read_text(s / "t" / "etc" / "d"), "now a file\n");
   EXPECT_EQ(test::read_text(s / "t" / "etc" / "h"), "h\n");
+}
+
+TEST(ExtractLayerChecks, APathLongerThanPathMaxIsRefused) {
+  // 40000 levels made crt use 1.5 GB and die of its stack's overflow.
+  std::string deep;
+  for (int i = 0; i < 40000; ++i) deep += "a/";
+  Scratch s;
+  StringSource src(test::make_layer({test::file(deep + "f", "x")}));
+  try {
+    extract_layer(src, s / "t", {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("has a path of 80001 bytes, longer than the kernel's PATH_MAX"),
+              std::string::npos)
+        << e.what();
+  }
+  // The longest a path can be is still fine.
+  std::string longest;
+  while (longest.size() + 4 < PATH_MAX - 1) longest += "bbb/";
+  StringSource ok(test::make_layer({test::file(longest + "f", "x")}));
+  EXPECT_NO_THROW(extract_layer(ok, s / "u", {}));
 }
 
 TEST(ExtractLayerChecks, OverlayXattrsAndZeroDevicesAreRefusedOrDropped) {
