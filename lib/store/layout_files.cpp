@@ -111,10 +111,13 @@ bool DirectoryFiles::exists(const std::string& path) const {
 std::unique_ptr<ByteSource> DirectoryFiles::open(const std::string& path) const {
   check_relative(path);
   std::string shown = quote((root_ / path).string());
-  UniqueFd fd = with_context("in the layout " + quote(root_.string()),
-                             [&] { return fs::open_in_root(root_fd_.get(), path, O_RDONLY); });
+  // Looked at before it is opened for reading: the open of a FIFO would
+  // block (and crt waits out a stop), a device's could do anything.
+  UniqueFd where = with_context("in the layout " + quote(root_.string()),
+                                [&] { return fs::open_in_root(root_fd_.get(), path, O_PATH); });
   struct stat st {};
-  if (::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode)) throw Error(shown + " is not a regular file");
+  if (::fstat(where.get(), &st) < 0 || !S_ISREG(st.st_mode)) throw Error(shown + " is not a regular file");
+  UniqueFd fd = fs::open_fd("/proc/self/fd/" + std::to_string(where.get()), O_RDONLY);
   return std::make_unique<FdSource>(std::move(fd), shown);
 }
 

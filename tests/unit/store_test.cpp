@@ -10,6 +10,7 @@
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "store/digest.hpp"
+#include "store/layout_files.hpp"
 #include "test_support.hpp"
 
 namespace crt::store {
@@ -405,6 +406,26 @@ TEST(NowRfc3339, Format) {
   EXPECT_EQ(t[10], 'T');
   EXPECT_EQ(t[19], 'Z');
   EXPECT_GE(t.substr(0, 4), "2024");
+}
+
+TEST(LayoutFiles, AFifoOrDeviceInALayoutIsRefusedWithoutBeingOpened) {
+  // Opened for reading, a FIFO would block crt for ever (it waits out a
+  // stop signal meanwhile).
+  Scratch s;
+  stdfs::create_directories(s / "layout" / "blobs");
+  ASSERT_EQ(::mkfifo((s / "layout" / "blobs" / "fifo").c_str(), 0644), 0);
+  write_text(s / "layout" / "blobs" / "file", "content");
+  DirectoryFiles files(s / "layout");
+  try {
+    (void)files.open("blobs/fifo");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "'" + (s / "layout" / "blobs" / "fifo").string() + "' is not a regular file");
+  }
+  EXPECT_THROW((void)files.open("../../dev/null"), Error);
+  std::unique_ptr<ByteSource> src = files.open("blobs/file");
+  char buf[16];
+  EXPECT_EQ(src->read(buf, sizeof buf), 7U);
 }
 
 }  // namespace
