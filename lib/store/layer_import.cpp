@@ -132,8 +132,10 @@ void copy_file_data(int fd, LayerSink& sink, const std::string& shown) {
 enum class TreeKind { kPlain, kOverlayUpper };
 
 /// Drops overlayfs's own xattrs from `e`; returns whether it marked the
-/// directory opaque. Redirects and metacopy have no OCI form: an error.
-bool strip_overlay_xattrs(archive_entry* e, const std::string& shown) {
+/// directory opaque. In an overlay's upper directory redirects and metacopy
+/// have no OCI form (`in_upper`): an error. In a rootfs they are no
+/// overlay's, and would steer the overlays the tree becomes a layer of.
+bool strip_overlay_xattrs(archive_entry* e, const std::string& shown, bool in_upper = true) {
   struct Xattr {
     std::string name;
     std::string value;
@@ -155,7 +157,7 @@ bool strip_overlay_xattrs(archive_entry* e, const std::string& shown) {
     dropped = true;
     std::string what = n.substr(n.find("overlay.") + 8);
     if (what == "opaque" && v == "y") opaque = true;
-    if (what == "redirect" || what == "metacopy")
+    if (in_upper && (what == "redirect" || what == "metacopy"))
       throw Error(quote(shown) + " uses overlayfs's " + what + ", which has no form in an OCI layer");
   }
   if (dropped) {
@@ -163,6 +165,13 @@ bool strip_overlay_xattrs(archive_entry* e, const std::string& shown) {
     for (const auto& x : kept) sym_archive_entry_xattr_add_entry(e, x.name.c_str(), x.value.data(), x.value.size());
   }
   return opaque;
+}
+
+/// A 0/0 character device in a rootfs: overlayfs would take it for a
+/// whiteout (and a layer of it would be refused, as extract_layer does).
+/// `shown` names it, quoted.
+[[noreturn]] void refuse_whiteout_device(const std::string& shown) {
+  throw Error(shown + " is a 0/0 character device, which overlayfs would take for a whiteout");
 }
 
 class DirectoryReader {
@@ -210,6 +219,7 @@ class DirectoryReader {
     // or a whole directory, wherever the layer is unpacked.
     if (has_whiteout_prefix(stdfs::path(rel).filename().native()))
       throw Error(quote(full.string()) + " is named like an OCI whiteout ('.wh.'), which no layer can hold as a file");
+    if (kind_ == TreeKind::kPlain && is_overlay_whiteout(st)) refuse_whiteout_device(quote(full.string()));
     if (kind_ == TreeKind::kOverlayUpper && is_overlay_whiteout(st)) {
       // overlayfs's whiteout: a 0/0 character device where NAME was.
       auto slash = rel.rfind('/');
@@ -230,7 +240,8 @@ class DirectoryReader {
     check(disk_.get(), sym_archive_read_disk_entry_from_file(disk_.get(), entry.get(), fd.get(), &st),
           "reading " + quote(full.string()));
     normalize(entry.get());
-    bool opaque = kind_ == TreeKind::kOverlayUpper && strip_overlay_xattrs(entry.get(), full.string());
+    bool opaque = strip_overlay_xattrs(entry.get(), full.string(), kind_ == TreeKind::kOverlayUpper) &&
+                  kind_ == TreeKind::kOverlayUpper;
     archive_entry* e = entry.release();
     archive_entry* spare = nullptr;
     sym_archive_entry_linkify(resolver_.get(), &e, &spare);
@@ -283,7 +294,11 @@ void copy_archive(const stdfs::path& source, LayerSink& sink) {
     sym_archive_entry_copy_pathname(e, path.c_str());
     if (const char* link = sym_archive_entry_hardlink(e))
       sym_archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
+    if (sym_archive_entry_filetype(e) == AE_IFCHR && sym_archive_entry_rdev(e) == 0 &&
+        sym_archive_entry_hardlink(e) == nullptr)
+      refuse_whiteout_device(quote(path) + " in " + quote(source.string()));
     normalize(e);
+    (void)strip_overlay_xattrs(e, path, false);
     sink.header(e);
     const void* buf = nullptr;
     size_t n = 0;

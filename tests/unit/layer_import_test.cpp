@@ -1,10 +1,10 @@
 #include "store/layer_import.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
 
 #include "common/error.hpp"
 #include "store/digest.hpp"
@@ -137,6 +137,38 @@ TEST(UnpackRootfs, PlainTarball) {
   EXPECT_EQ(stdfs::read_symlink(s / "dst" / "etc" / "link"), "/etc/hostname");
   EXPECT_EQ(inode_of(s / "dst" / "bin" / "x"), inode_of(s / "dst" / "bin" / "y"));
   EXPECT_EQ(l.size, 5u);
+}
+
+// A rootfs's tree becomes an overlay's lower layer: overlayfs's own
+// xattrs would steer that overlay, and a 0/0 device would be a whiteout
+// (and a layer of it is refused when pulled: the same tree either way).
+TEST(UnpackRootfs, OverlayXattrsAreDroppedAndZeroDevicesRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "trusted.* xattrs need root";
+  Scratch s;
+  test::TarMember d = tar_dir("d");
+  d.xattrs = {{"trusted.overlay.opaque", "y"}, {"trusted.overlay.redirect", "/etc"}};
+  write_tar(s / "x.tar", {d, tar_file("d/f", "f")});
+  unpack_rootfs(s / "x.tar", s / "dst");
+  char buf[16];
+  EXPECT_LT(::lgetxattr((s / "dst" / "d").c_str(), "trusted.overlay.opaque", buf, sizeof buf), 0);
+  EXPECT_LT(::lgetxattr((s / "dst" / "d").c_str(), "trusted.overlay.redirect", buf, sizeof buf), 0);
+  // A directory: the same.
+  stdfs::create_directories(s / "tree" / "d");
+  ASSERT_EQ(::lsetxattr((s / "tree" / "d").c_str(), "trusted.overlay.opaque", "y", 1, 0), 0);
+  unpack_rootfs(s / "tree", s / "dst2");
+  EXPECT_LT(::lgetxattr((s / "dst2" / "d").c_str(), "trusted.overlay.opaque", buf, sizeof buf), 0);
+
+  test::TarMember zero;
+  zero.type = test::TarMember::Type::kZeroCharDevice;
+  zero.path = "gone";
+  write_tar(s / "z.tar", {tar_dir("etc"), zero});
+  EXPECT_EQ(test::error_of([&] { unpack_rootfs(s / "z.tar", s / "dst3"); }),
+            "'gone' in '" + (s / "z.tar").string() +
+                "' is a 0/0 character device, which overlayfs would take for a whiteout");
+  ASSERT_EQ(::mknod((s / "tree" / "gone").c_str(), S_IFCHR | 0644, 0), 0);
+  EXPECT_EQ(
+      test::error_of([&] { unpack_rootfs(s / "tree", s / "dst4"); }),
+      "'" + (s / "tree" / "gone").string() + "' is a 0/0 character device, which overlayfs would take for a whiteout");
 }
 
 TEST(UnpackRootfs, DotSlashPrefixesDoNotChangeTheDiffId) {

@@ -45,14 +45,14 @@ void set_mtime(const stdfs::path& path, time_t seconds) {
 }
 
 TarMember tar_file(std::string path, std::string content, mode_t mode) {
-  return {TarMember::Type::kFile, std::move(path), std::move(content), mode};
+  return {TarMember::Type::kFile, std::move(path), std::move(content), mode, {}};
 }
-TarMember tar_dir(std::string path) { return {TarMember::Type::kDir, std::move(path), "", 0755}; }
+TarMember tar_dir(std::string path) { return {TarMember::Type::kDir, std::move(path), "", 0755, {}}; }
 TarMember tar_symlink(std::string path, std::string target) {
-  return {TarMember::Type::kSymlink, std::move(path), std::move(target), 0777};
+  return {TarMember::Type::kSymlink, std::move(path), std::move(target), 0777, {}};
 }
 TarMember tar_hardlink(std::string path, std::string target) {
-  return {TarMember::Type::kHardlink, std::move(path), std::move(target), 0644};
+  return {TarMember::Type::kHardlink, std::move(path), std::move(target), 0644, {}};
 }
 
 namespace {
@@ -91,7 +91,13 @@ void write_tar(const stdfs::path& path, const std::vector<TarMember>& members) {
         archive_entry_set_hardlink(e.get(), m.data.c_str());
         archive_entry_set_size(e.get(), 0);
         break;
+      case TarMember::Type::kZeroCharDevice:
+        archive_entry_set_filetype(e.get(), AE_IFCHR);
+        archive_entry_set_rdev(e.get(), 0);
+        break;
     }
+    for (const auto& [name, value] : m.xattrs)
+      archive_entry_xattr_add_entry(e.get(), name.c_str(), value.data(), value.size());
     archive_entry_set_perm(e.get(), m.mode);
     archive_entry_set_uid(e.get(), ::geteuid());
     archive_entry_set_gid(e.get(), ::getegid());

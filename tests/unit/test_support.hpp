@@ -39,11 +39,12 @@ void set_mtime(const stdfs::path& path, time_t seconds);
 
 /// One member of a tarball written by write_tar().
 struct TarMember {
-  enum class Type { kFile, kDir, kSymlink, kHardlink };
+  enum class Type { kFile, kDir, kSymlink, kHardlink, kZeroCharDevice };
   Type type = Type::kFile;
   std::string path;
   std::string data;  ///< file content, or the link target
   mode_t mode = 0644;
+  std::vector<std::pair<std::string, std::string>> xattrs;  ///< name, value (SCHILY.xattr.NAME)
 };
 
 TarMember tar_file(std::string path, std::string content, mode_t mode = 0644);
