@@ -360,7 +360,10 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
   // child died of the ^C.
   if (failed != nullptr ? ended_by_a_stop(*failed, m) : end.stop_signal != 0)
     throw Interrupted(end.stop_signal != 0 ? end.stop_signal : SIGTERM, false);  // crt stop, machinectl: SIGTERM
-  return failed != nullptr ? failed->status : 0;
+  if (failed != nullptr) return failed->status;
+  // Killed (crt stop --force, a stop past its timeout) while an app still
+  // ran: no success, also when the others had ended well.
+  return killed.empty() ? 0 : 128 + SIGKILL;
 }
 
 /// Without a host systemd the pod gets a cgroup crt makes; with one, the

@@ -476,6 +476,26 @@ TEST_F(PodCommandsTest, ForceStopIsImmediate) {
   EXPECT_THAT(run.err, HasSubstr("killed"));
 }
 
+// Also when another app had ended well before: the kill is no success.
+TEST_F(PodCommandsTest, ForceStopOfAPodWhoseOtherAppEndedIsStillAKill) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--name=quick", "--", "/bin/true", "---", "busybox",
+                      "--name=slow", "--", "/bin/sleep", "60"}),
+            detached());
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+  std::string quick = dir_ + "/pods/run/" + uuid + "/status/quick";
+  for (int i = 0; i < 100 && !std::filesystem::exists(quick); ++i) std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_TRUE(std::filesystem::exists(quick));
+  EXPECT_EQ(crt({"stop", "--force", uuid}).status, 0);
+  Result run = p.wait();
+  EXPECT_EQ(run.status, 128 + SIGKILL) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("the pod was killed before app 'slow' ended"));
+  Result st = crt({"status", uuid});
+  EXPECT_THAT(st.out, HasSubstr("app-quick=0\n"));
+  EXPECT_THAT(st.out, HasSubstr("app-slow=137\n"));
+}
+
 TEST_F(PodCommandsTest, ASecondStopWaitsForTheFirstAndForceStillKills) {
   for (bool force : {false, true}) {
     SCOPED_TRACE(force ? "then --force" : "then a plain stop");
