@@ -164,6 +164,12 @@ bool pod_ready(const PodEntry& e) {
   return e.status() == PodStatus::kRunning && stdfs::exists(e.path / "ready", ec);
 }
 
+bool pod_was_ready(const PodEntry& e) {
+  PodStatus st = e.status();
+  std::error_code ec;
+  return (st == PodStatus::kExited || st == PodStatus::kExitedGarbage) && stdfs::exists(e.path / "ready", ec);
+}
+
 PodInfo pod_info(const PodEntry& e) {
   PodInfo info;
   info.entry = e;

@@ -73,6 +73,9 @@ std::optional<pod::PodManifest> read_manifest(const std::filesystem::path& pod_p
 /// directory's ready file): PodInfo::ready, without the rest.
 bool pod_ready(const PodEntry& e);
 
+/// Whether the pod has exited after it was ready.
+bool pod_was_ready(const PodEntry& e);
+
 /// How each app has exited so far (the pod's status/ directory).
 std::vector<pod::AppExit> read_app_exits(const std::filesystem::path& pod_path);
 

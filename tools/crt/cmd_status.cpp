@@ -150,6 +150,9 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
           g, e.uuid, ready_limit,
           [&](const runtime::PodEntry& now) {
             PodStatus st = now.status();
+            // Ready and ended since (between two looks, or before crt status
+            // ran): its apps did start.
+            if (runtime::pod_was_ready(now)) return true;
             if (st != PodStatus::kRunning && st != PodStatus::kPreparing && st != PodStatus::kPrepared)
               throw Error("pod " + e.uuid + " is " + runtime::status_name(st) + ": it will not become ready");
             return runtime::pod_ready(now);
