@@ -242,9 +242,13 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
   PodRollback rollback(pod, PodRollback::Mode::kRemove, ctx.messages);
   pod.write_manifest(m);
   naming = FileLock();
-  // Mount where the pod will be: the overlay options name these paths, and
-  // that is what users see in findmnt and /proc/PID/mountinfo.
-  pod.move_to(destination);
+  // A pod that runs now is mounted where it will be: the overlay options
+  // name these paths, and that is what users see in findmnt and
+  // /proc/PID/mountinfo. One prepared for later is mounted again when it
+  // runs: it moves to prepared/ only once resolved and written, so that a
+  // crt killed meanwhile leaves an aborted prepare (gc's), not a prepared
+  // pod no start can run.
+  if (destination == PodState::kRun) pod.move_to(destination);
   mount::enter_private_mount_namespace();
   // The pod is removed if this fails: its UUID would name nothing.
   with_context("preparing the pod", [&] {
@@ -256,7 +260,10 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
   });
   // A pod that runs now has it written by launch_pod, with what starting it
   // adds.
-  if (destination != PodState::kRun) pod.write_manifest(m);
+  if (destination != PodState::kRun) {
+    pod.write_manifest(m);
+    pod.move_to(destination);
+  }
   check_interrupted();
   rollback.commit();
   return {std::move(pod), std::move(m)};
