@@ -662,7 +662,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   std::optional<StopOnCrtDeath> crt_death;
   if (gate) {
     try {
-      if (watch_crt) crt_death.emplace(pid);
+      if (watch_crt) crt_death.emplace(pid, pod.stop_requested_file(), opts.stop_timeout);
       if (machine.needs_scope()) {
         machine.make_scope(pid);
         cg.make_host_managed_dirs();

@@ -75,6 +75,9 @@ class PodDir {
   /// nspawn has had its SIGTERM; byte 1 'k' once the pod was killed.
   [[nodiscard]] std::filesystem::path stop_requested_file() const { return path_ / kStopRequestedFile; }
   static constexpr const char* kStopRequestedFile = "stop-requested";
+  /// Its byte that is 's' once nspawn has had the stop's SIGTERM (a second
+  /// one would kill the pod at once).
+  static constexpr off_t kStopSentAt = 0;
   /// Written by crt run at the pod's end when the kernel's OOM killer
   /// killed processes of its apps: {"APP": count, …}.
   [[nodiscard]] std::filesystem::path oom_kills_file() const { return path_ / kOomKillsFile; }

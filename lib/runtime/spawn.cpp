@@ -1,6 +1,7 @@
 #include "runtime/spawn.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -10,11 +11,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "mount/mounts.hpp"
+#include "runtime/pod_dir.hpp"
 
 extern char** environ;
 
@@ -87,7 +90,10 @@ bool StopOnCrtDeath::supported() {
   return have;
 }
 
-StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn) {
+StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_requested,
+                               std::chrono::milliseconds stop_timeout) {
+  const std::string stop_file = stop_requested.string();
+  const int stop_ms = static_cast<int>(std::min<int64_t>(stop_timeout.count(), INT32_MAX));
   UniqueFd pidfd = open_pidfd(nspawn);
   if (!pidfd) throw_errno("opening a pidfd of systemd-nspawn");
   UniqueFd null = fs::open_fd("/dev/null", O_RDWR);
@@ -143,6 +149,14 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn) {
         for (int fd = 4; fd < max_fd; ++fd) ::close(fd);
     }
     while (::sigwaitinfo(&death, nullptr) < 0 && errno == EINTR) {
+    }
+  }
+  int stop = ::open(stop_file.c_str(), O_RDONLY | O_CLOEXEC);
+  char sent = 0;
+  if (stop >= 0 && ::pread(stop, &sent, 1, PodDir::kStopSentAt) == 1 && sent == 's') {
+    // nspawn's pidfd reads as soon as it has exited.
+    pollfd ended{nspawn_fd, POLLIN, 0};
+    while (::poll(&ended, 1, stop_ms) < 0 && errno == EINTR) {
     }
   }
   ::syscall(SYS_pidfd_send_signal, nspawn_fd, SIGTERM, nullptr, 0);

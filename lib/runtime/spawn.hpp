@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <chrono>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,13 +61,17 @@ bool send_signal(const UniqueFd& process, int sig);
 /// too. Instead a single-threaded child of crt's waits for crt's death
 /// (its own parent-death signal, however often it comes) and sends nspawn
 /// one SIGTERM, through a pidfd. Destroyed, it ends without a signal.
+/// Where the pod's stop was under way already (`stop_requested` notes that
+/// nspawn had its SIGTERM), a second would kill the pod at once, its apps'
+/// ends unrecorded: the stop gets `stop_timeout` to end the pod first, as
+/// crt would have given it.
 class StopOnCrtDeath {
  public:
   /// Whether the kernel has pidfds (Linux 5.3): else nspawn's own
   /// parent-death signal is all there is.
   static bool supported();
   /// `nspawn`: crt's child, not reaped yet.
-  explicit StopOnCrtDeath(pid_t nspawn);
+  StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_requested, std::chrono::milliseconds stop_timeout);
   ~StopOnCrtDeath();
   StopOnCrtDeath(const StopOnCrtDeath&) = delete;
   StopOnCrtDeath& operator=(const StopOnCrtDeath&) = delete;

@@ -26,7 +26,7 @@ namespace crt::runtime {
 namespace {
 
 /// Bytes of the stop-requested file.
-constexpr off_t kSentAt = 0;    ///< 's': nspawn has had its SIGTERM
+constexpr off_t kSentAt = PodDir::kStopSentAt;  ///< 's': nspawn has had its SIGTERM
 constexpr off_t kKilledAt = 1;  ///< 'k': the pod was killed
 
 pid_t read_pid(const std::filesystem::path& pod) {

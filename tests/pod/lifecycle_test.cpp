@@ -383,6 +383,31 @@ TEST_F(LifecycleTest, KillingCrtStopsThePodAndFreesItsMounts) {
   EXPECT_THAT(crt({"logs", uuid}).out, Not(HasSubstr("Failed to set up")));
 }
 
+// crt killed while the pod's orderly stop is under way: the stop goes on
+// (a second SIGTERM would have nspawn kill the pod at once, the app's end
+// unrecorded).
+TEST_F(LifecycleTest, KillingCrtDuringTheStopLetsTheStopFinish) {
+  check_cgroups_ = false;  // removing a dead pod's cgroup is crt gc's job
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                      "trap 'sleep 2; exit 9' TERM; while :; do sleep 0.1; done"}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
+  p.signal(SIGINT);
+  std::string stop = pod_dir(uuid) + "/stop-requested";
+  bool sent = false;
+  for (int i = 0; i < 200 && !sent; ++i) {
+    sent = read_file(stop).rfind('s', 0) == 0;
+    if (!sent) std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_TRUE(sent) << "crt forwarded no stop";
+  p.signal(SIGKILL);
+  p.wait();
+  ASSERT_EQ(crt({"status", "--wait=30s", uuid}).status, 0);
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("app-busybox=9\n"));
+}
+
 // What kills crt run by its name or command line (killall -9 crt, pkill -9
 // -f 'crt run') leaves the pod's watch alone, which stops the pod.
 TEST_F(LifecycleTest, KillingCrtByNameStopsThePodToo) {
