@@ -164,6 +164,16 @@ bool pod_ready(const PodEntry& e) {
   return e.status() == PodStatus::kRunning && stdfs::exists(e.path / "ready", ec);
 }
 
+bool is_pods_nspawn(pid_t pid, const std::string& uuid) {
+  std::string cmdline;
+  try {
+    cmdline = fs::read_file("/proc/" + std::to_string(pid) + "/cmdline");
+  } catch (const Error&) {
+    return false;
+  }
+  return cmdline.find("systemd-nspawn") != std::string::npos && cmdline.find("--uuid=" + uuid) != std::string::npos;
+}
+
 bool pod_was_ready(const PodEntry& e) {
   PodStatus st = e.status();
   std::error_code ec;
@@ -179,7 +189,11 @@ PodInfo pod_info(const PodEntry& e) {
     try {
       std::string s = fs::read_file(e.path / "pid");
       pid_t pid = 0;
-      if (std::from_chars(s.data(), s.data() + s.size(), pid).ec == std::errc() && pid > 0) info.pid = pid;
+      // Its nspawn's: the directory's lock may be another's for a while
+      // (crt gc tearing down its network), after nspawn's PID was reused.
+      if (std::from_chars(s.data(), s.data() + s.size(), pid).ec == std::errc() && pid > 0 &&
+          is_pods_nspawn(pid, e.uuid))
+        info.pid = pid;
     } catch (const Error&) {
     }
     info.ready = pod_ready(e);

@@ -73,6 +73,9 @@ std::optional<pod::PodManifest> read_manifest(const std::filesystem::path& pod_p
 /// directory's ready file): PodInfo::ready, without the rest.
 bool pod_ready(const PodEntry& e);
 
+/// Whether `pid` is the nspawn of pod `uuid` (PIDs are reused).
+bool is_pods_nspawn(pid_t pid, const std::string& uuid);
+
 /// Whether the pod has exited after it was ready.
 bool pod_was_ready(const PodEntry& e);
 

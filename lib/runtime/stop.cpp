@@ -93,17 +93,6 @@ bool wait_exited(const std::filesystem::path& pod, std::chrono::milliseconds tim
   return true;
 }
 
-/// Whether `pid` is the nspawn of this pod (PIDs are reused).
-bool is_pods_nspawn(pid_t pid, const std::string& uuid) {
-  std::string cmdline;
-  try {
-    cmdline = fs::read_file("/proc/" + std::to_string(pid) + "/cmdline");
-  } catch (const Error&) {
-    return false;
-  }
-  return cmdline.find("systemd-nspawn") != std::string::npos && cmdline.find("--uuid=" + uuid) != std::string::npos;
-}
-
 /// Waits until the pod's nspawn runs (a pod still starting, mounting or
 /// setting up its network, has none yet; nor has one whose nspawn has not
 /// executed yet) or the pod has exited. Its PID, or -1 once it has exited

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -463,6 +464,23 @@ TEST_F(PodCommandsTest, CrtStopTakesThePodsOwnStopTimeout) {
   Result run = p.wait();
   EXPECT_EQ(run.status, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("stopped\n"));
+}
+
+// An exited pod whose directory another crt holds for a while (crt gc
+// tearing its network down) reads as running, but its old nspawn PID, by
+// now maybe another process's, is not shown as the pod's.
+TEST_F(PodCommandsTest, APodHeldByAnotherCrtShowsNoPidThatIsNotItsNspawns) {
+  std::string file = dir_ + "/uuid";
+  ASSERT_EQ(crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status, 0);
+  std::string uuid = wait_uuid(file);
+  std::ofstream(pod_dir(uuid) + "/pid", std::ios::trunc) << ::getpid();
+  int fd = ::open(pod_dir(uuid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  Result r = crt({"status", uuid});
+  ::close(fd);
+  EXPECT_THAT(r.out, HasSubstr("state=running\n"));
+  EXPECT_THAT(r.out, Not(HasSubstr("pid=")));
 }
 
 TEST_F(PodCommandsTest, ForceStopIsImmediate) {
