@@ -49,6 +49,7 @@ store::Image pull_image(store::Store& store, const RemoteReference& ref, const P
     in.manifest = m.body;
     in.config = store.blobs().has(manifest.config.digest) ? store.blobs().get(manifest.config.digest, 16 << 20)
                                                           : client.small_blob(manifest.config.digest);
+    store::oci::check_platform(in.config, opts.platform);  // before its layers are fetched
     for (const auto& l : manifest.layers) {
       store::BlobWriter w(store.blobs(), l.digest, l.size);
       if (!w.done()) {

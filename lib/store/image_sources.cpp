@@ -111,6 +111,7 @@ ImageInput image_from_manifest(const LayoutFiles& files, const oci::Descriptor& 
   ImageInput in;
   in.manifest = text;
   in.config = read_blob(files, m.config, "configuration");
+  oci::check_platform(in.config, platform);
   for (const auto& l : m.layers) {
     std::string path = layout_blob_path(l.digest);
     in.layers.push_back({l.media_type, l.digest, l.size, [&files, path] { return files.open(path); }});

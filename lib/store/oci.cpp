@@ -36,7 +36,18 @@ Platform parse_platform(std::string_view s) {
   p.architecture = std::string(rest.substr(0, b));
   if (b != std::string_view::npos) p.variant = std::string(rest.substr(b + 1));
   if (p.architecture.empty()) throw Error("invalid platform " + quote(s) + ": expected OS/ARCH[/VARIANT]");
+  p.asked = true;
   return p;
+}
+
+void check_platform(const std::string& config, const Platform& want) {
+  if (!want.asked) return;
+  nlohmann::json j = nlohmann::json::parse(config, nullptr, false);
+  if (!j.is_object()) return;  // refused as a configuration elsewhere
+  std::string os = j.value("os", ""), arch = j.value("architecture", "");
+  if (os.empty() && arch.empty()) return;
+  if (os != want.os || arch != want.architecture)
+    throw Error("the image is for " + os + "/" + arch + ", not " + want.str() + " as --platform asks");
 }
 
 bool is_index(std::string_view t) { return t == kImageIndex || t == kDockerManifestList; }
@@ -79,7 +90,7 @@ Descriptor parse_descriptor(const json& j) {
   if (d.size < 0) throw Error("negative size of " + d.digest);
   if (j.contains("platform") && j["platform"].is_object()) {
     const json& p = j["platform"];
-    d.platform = Platform{p.value("os", ""), p.value("architecture", ""), p.value("variant", "")};
+    d.platform = Platform{p.value("os", ""), p.value("architecture", ""), p.value("variant", ""), false};
   }
   if (j.contains("annotations") && j["annotations"].is_object())
     d.annotations = j["annotations"].get<std::map<std::string, std::string>>();

@@ -30,14 +30,22 @@ struct Platform {
   std::string os;
   std::string architecture;
   std::string variant;
+  /// Named by the user (--platform, parse_platform()): an image whose
+  /// configuration says another platform is refused (check_platform()).
+  bool asked = false;
   [[nodiscard]] std::string str() const;
 };
 
 /// The platform of this machine (linux/amd64, linux/arm64/v8, …).
 Platform host_platform();
 
-/// Parses "os/arch[/variant]".
+/// Parses "os/arch[/variant]": a platform asked for.
 Platform parse_platform(std::string_view s);
+
+/// Throws if `want` was asked for and the image configuration `config`
+/// (JSON) names another OS or architecture: an index picks by platform, but
+/// a single manifest is whatever platform it is (as Docker refuses it).
+void check_platform(const std::string& config, const Platform& want);
 
 struct Descriptor {
   std::string media_type;

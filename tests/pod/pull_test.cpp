@@ -235,6 +235,18 @@ TEST_F(RegistryTest, MultiPlatformIndexGivesTheHostsImage) {
   r = crt({"image", "pull", "--insecure-registry", plain().host(), "--platform=linux/mips64", ref});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("no image for linux/mips64 in the index (it has linux/s390x, linux/"));
+  // A single manifest is whatever platform it is: refused when another is
+  // asked for, before its layers are fetched.
+  std::string single = dir_ + "/single";
+  OciLayout one(single);
+  one.write_index({{one.add_image({make_layer({file("arch", "s390x\n")})}, json::object(), "linux/s390x"), "v1"}});
+  skopeo_copy("oci:" + single + ":v1", "docker://" + plain().host() + "/test/single:v1", "", {});
+  std::string single_ref = plain().host() + "/test/single:v1";
+  r = crt({"image", "pull", "--insecure-registry", plain().host(), "--platform=linux/arm64", single_ref});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("the image is for linux/s390x, not linux/arm64 as --platform asks"));
+  r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), single_ref});
+  EXPECT_EQ(r.status, 0) << r.err;
 }
 
 TEST_F(RegistryTest, TlsWithACustomCaAndBasicAuth) {

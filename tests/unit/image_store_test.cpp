@@ -1,6 +1,7 @@
 // The store with OCI images: layouts, docker archives, shared layers, gc,
 // export, resumable blobs.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -121,6 +122,23 @@ TEST_F(ImageStore, MultiPlatformLayoutGivesTheHostsImage) {
   Progress none;
   images = import_images(store_, req, none);
   EXPECT_EQ(test::read_text(store_.tree_path(images[0].layers[0]) / "arch"), "arm64\n");
+}
+
+TEST_F(ImageStore, ASinglePlatformImageOfAnotherPlatformIsRefusedWhenOneIsAskedFor) {
+  test::OciLayout lay(s_ / "layout");
+  json arm = lay.add_image({base_}, {}, "linux/arm64/v8");
+  lay.write_index({{arm, "arm"}});
+  ImportRequest req;
+  req.source = lay.dir();
+  req.platform = oci::parse_platform("linux/amd64");
+  Progress none;
+  EXPECT_THAT(test::error_of([&] { import_images(store_, req, none); }),
+              ::testing::EndsWith(": the image is for linux/arm64, not linux/amd64 as --platform asks"));
+  EXPECT_TRUE(store_.list().empty());
+  // Asked for its own, or for none (it is whatever platform it is): taken.
+  req.platform = oci::parse_platform("linux/arm64");
+  EXPECT_EQ(import_images(store_, req, none).size(), 1u);
+  EXPECT_EQ(import(lay.dir()).size(), 1u);
 }
 
 TEST_F(ImageStore, ACorruptBlobLeavesNothing) {
