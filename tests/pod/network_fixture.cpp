@@ -89,6 +89,18 @@ std::string NetworkTest::start_server(std::unique_ptr<Process>& p, const std::ve
   return uuid;
 }
 
+std::string NetworkTest::run_and_kill_crt(const std::vector<std::string>& args) {
+  std::string file = dir_ + "/uuid-killed";
+  std::vector<std::string> argv = {"run", "--uuid-file-save=" + file};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Process p(crt_argv(argv), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  if (uuid.empty() || crt({"status", "--wait-ready=30s", uuid}).status != 0) return "";
+  p.signal(SIGKILL);
+  p.wait();
+  return crt({"status", "--wait=20s", uuid}).status == 0 ? uuid : "";
+}
+
 std::string NetworkTest::pod_ip(const std::string& uuid, const std::string& net) const {
   auto st = net::read_state(pod_dir(uuid));
   if (!st) return {};

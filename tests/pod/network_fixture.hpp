@@ -49,6 +49,11 @@ class NetworkTest : public PodTest {
 
   /// Stops a pod started by start_server() with SIGTERM to its crt.
   static void stop(std::unique_ptr<Process>& p);
+
+  /// Runs `crt run ARGS` (flags, image, app) and kills crt (SIGKILL) once
+  /// the pod is ready; returns the pod's UUID once the pod has exited (its
+  /// crt's watch stops it), its network left for crt gc. "" on failure.
+  std::string run_and_kill_crt(const std::vector<std::string>& args);
 };
 
 }  // namespace crt::test

@@ -585,16 +585,9 @@ TEST_F(NetworkTest, KilledCrtLeavesWhatGcTearsDownFromThePodDirectory) {
 // collected, and what the pod's UUID names goes with it.
 TEST_F(NetworkTest, AKilledPodWhoseNetworkFileIsDamagedIsStillCollected) {
   check_cgroups_ = false;  // crt gc's part, and the test's
-  int port = free_port();
-  std::string file = dir_ + "/uuid";
-  Process p(crt_argv({"run", "--uuid-file-save=" + file, "--port=" + std::to_string(port) + ":80", "busybox", "--",
-                      "/bin/sleep", "60"}),
-            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
-  std::string uuid = wait_uuid(file);
-  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
-  p.signal(SIGKILL);
-  p.wait();
-  ASSERT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
+  std::string uuid =
+      run_and_kill_crt({"--port=" + std::to_string(free_port()) + ":80", "busybox", "--", "/bin/sleep", "60"});
+  ASSERT_FALSE(uuid.empty());
   std::string id = "crt-" + uuid;
   ASSERT_EQ(pods("run"), std::vector<std::string>{uuid});
   { std::ofstream(dir_ + "/pods/run/" + uuid + "/net.json", std::ios::trunc); }
@@ -678,14 +671,8 @@ TEST_F(NetworkTest, RulesOfAKilledPodWhoseInterfaceVanishedAreRemovedToo) {
   // ptp's DEL skips its masquerading rules when the pod's interface is gone
   // (a pod killed halfway); crt removes what the plugin tagged with the pod.
   check_cgroups_ = false;
-  std::string file = dir_ + "/uuid";
-  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}),
-            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
-  std::string uuid = wait_uuid(file);
-  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
-  p.signal(SIGKILL);
-  p.wait();
-  ASSERT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
+  std::string uuid = run_and_kill_crt({"busybox", "--", "/bin/sleep", "60"});
+  ASSERT_FALSE(uuid.empty());
   std::string id = "crt-" + uuid;
   EXPECT_EQ(run({"ip", "netns", "exec", id, "ip", "link", "delete", "eth0"}).status, 0);
   auto tagged = [&] {
