@@ -62,10 +62,7 @@ void name_image(std::vector<Image>& images, const Image& im) {
   }
   for (const auto& n : im.names) same->names.push_back(n);
   for (const auto& d : im.repo_digests) same->repo_digests.push_back(d);
-  // The image as last pulled or imported: the same configuration may come
-  // in another manifest (layers compressed otherwise, a mirror's copy),
-  // whose blobs were fetched for it and which inspect and export then show.
-  if (!im.manifest.empty()) {
+  if (same->manifest.empty() && !im.manifest.empty()) {
     same->manifest = im.manifest;
     same->blobs = im.blobs;
   }

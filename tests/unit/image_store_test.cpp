@@ -74,26 +74,6 @@ TEST_F(ImageStore, LayoutImagesShareTheirCommonLayer) {
   EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
 }
 
-TEST_F(ImageStore, AnImageImportedAgainInAnotherManifestIsThatManifests) {
-  // The same configuration, its layer compressed otherwise.
-  std::vector<test::LayerEntry> files = {test::file("f", "f\n")};
-  test::OciLayout gz(s_ / "gz");
-  json a = gz.add_image({test::make_layer(files, test::Compression::kGzip)}, {});
-  gz.write_index({{a, "a"}});
-  std::vector<Image> first = import(gz.dir());
-  test::OciLayout zst(s_ / "zst");
-  json b = zst.add_image({test::make_layer(files, test::Compression::kZstd)}, {});
-  zst.write_index({{b, "a"}});
-  std::vector<Image> again = import(zst.dir());
-  ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].id, first[0].id);
-  std::optional<Image> stored = store_.find("gz:a");
-  ASSERT_TRUE(stored);
-  EXPECT_EQ(stored->manifest, b["digest"]);
-  ASSERT_EQ(stored->blobs.size(), 1u);
-  EXPECT_EQ(stored->blobs[0].media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
-}
-
 TEST_F(ImageStore, ANameSelectsAmongSeveralAndRenames) {
   test::OciLayout lay(s_ / "layout");
   json a = lay.add_image({base_});
