@@ -343,7 +343,8 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
   for (const auto& app : m.apps) {
     auto e = std::find_if(exits.begin(), exits.end(), [&](const pod::AppExit& x) { return x.app == app.name; });
     if (e == exits.end() && end.stop_signal == 0)
-      tell(messages, "app " + quote(app.name) + " did not run; see the pod's journal");
+      tell(messages, killed_pod(pod, end) ? "the pod was killed before app " + quote(app.name) + " ended"
+                                          : "app " + quote(app.name) + " did not run; see the pod's journal");
     // Its start failed (app-exited records "never ran" so): the reason is
     // the pod's error above (prepare-app's, say), and in its journal.
     if (e != exits.end() && e->exit_code.empty() && e->status != 0)
@@ -362,8 +363,12 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
     throw Interrupted(end.stop_signal != 0 ? end.stop_signal : SIGTERM, false);  // crt stop, machinectl: SIGTERM
   if (failed != nullptr) return failed->status;
   // Killed (crt stop --force, a stop past its timeout) while an app still
-  // ran: no success, also when the others had ended well.
-  return killed.empty() ? 0 : 128 + SIGKILL;
+  // ran, or had not started: no success, also when the others had ended
+  // well.
+  bool unrecorded = std::any_of(m.apps.begin(), m.apps.end(), [&](const pod::AppManifest& app) {
+    return std::none_of(exits.begin(), exits.end(), [&](const pod::AppExit& x) { return x.app == app.name; });
+  });
+  return killed.empty() && !(unrecorded && killed_pod(pod, end)) ? 0 : 128 + SIGKILL;
 }
 
 /// Without a host systemd the pod gets a cgroup crt makes; with one, the
@@ -787,7 +792,12 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
                            " could not be disabled: its next command may fail to start");
   if (!end.error.empty()) throw Error(end.error);
   int status = exit_status(pod, m, opts, end, oom, ctx.messages);
-  if (status == 0 && !stdfs::exists(pod.ready_file())) tell_started_after_the_end(sopts.pod_status());
+  if (status == 0 && !stdfs::exists(pod.ready_file())) {
+    // Its apps all ended well before its systemd was ready: it did start
+    // (crt status --wait-ready, the unit crt runs in).
+    fs::write_file_atomic(pod.ready_file(), "", 0644, fs::Durability::kCached);
+    tell_started_after_the_end(sopts.pod_status());
+  }
   return status;
 }
 

@@ -455,6 +455,7 @@ TEST(Machines, DetachedPodWhoseAppsEndBeforeItIsReadyHasStarted) {
     std::string unit = "crt-" + uuid + ".service";
     EXPECT_EQ(host->sh("crt status " + uuid + " --wait=60s").status, 0);
     EXPECT_THAT(host->sh("crt status " + uuid).out, HasSubstr("app-quick=0"));
+    EXPECT_EQ(host->sh("crt status --wait-ready=10s " + uuid).status, 0) << "it started, as its unit was told";
     EXPECT_TRUE(eventually("systemctl is-active " + unit + " || true", "inactive"))
         << host->sh("systemctl status " + unit).out;
     host->sh("crt rm " + uuid);

@@ -500,24 +500,33 @@ TEST_F(PodCommandsTest, ForceStopIsImmediate) {
   EXPECT_THAT(run.err, HasSubstr("killed"));
 }
 
-// Also when another app had ended well before: the kill is no success.
+// Also when another app had ended well before: the kill is no success,
+// whether the pod was ready (slow runs) or not (slow holds its readiness).
 TEST_F(PodCommandsTest, ForceStopOfAPodWhoseOtherAppEndedIsStillAKill) {
   std::string file = dir_ + "/uuid";
-  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--name=quick", "--", "/bin/true", "---", "busybox",
-                      "--name=slow", "--", "/bin/sleep", "60"}),
-            detached());
-  std::string uuid = wait_uuid(file);
-  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
-  std::string quick = dir_ + "/pods/run/" + uuid + "/status/quick";
-  for (int i = 0; i < 100 && !std::filesystem::exists(quick); ++i) std::this_thread::sleep_for(milliseconds(50));
-  ASSERT_TRUE(std::filesystem::exists(quick));
-  EXPECT_EQ(crt({"stop", "--force", uuid}).status, 0);
-  Result run = p.wait();
-  EXPECT_EQ(run.status, 128 + SIGKILL) << run.err;
-  EXPECT_THAT(run.err, HasSubstr("the pod was killed before app 'slow' ended"));
-  Result st = crt({"status", uuid});
-  EXPECT_THAT(st.out, HasSubstr("app-quick=0\n"));
-  EXPECT_THAT(st.out, HasSubstr("app-slow=137\n"));
+  for (bool ready : {true, false}) {
+    SCOPED_TRACE(ready ? "ready" : "not ready");
+    std::vector<std::string> slow = {"busybox", "--name=slow", "--", "/bin/sleep", "60"};
+    if (!ready) slow.insert(slow.begin() + 2, "--notify");
+    std::vector<std::string> argv = {
+        "run", "--net=none", "--uuid-file-save=" + file, "busybox", "--name=quick", "--", "/bin/true", "---"};
+    argv.insert(argv.end(), slow.begin(), slow.end());
+    Process p(crt_argv(argv), detached());
+    std::string uuid = wait_uuid(file);
+    std::string quick = dir_ + "/pods/run/" + uuid + "/status/quick";
+    for (int i = 0; i < 200 && !std::filesystem::exists(quick); ++i) std::this_thread::sleep_for(milliseconds(50));
+    ASSERT_TRUE(std::filesystem::exists(quick));
+    EXPECT_EQ(crt({"stop", "--force", uuid}).status, 0);
+    Result run = p.wait();
+    EXPECT_EQ(run.status, 128 + SIGKILL) << run.err;
+    EXPECT_THAT(run.err, HasSubstr("the pod was killed before app 'slow' ended"));
+    Result st = crt({"status", uuid});
+    EXPECT_THAT(st.out, HasSubstr("app-quick=0\n"));
+    if (ready) {
+      EXPECT_THAT(st.out, HasSubstr("app-slow=137\n"));
+    }
+    std::filesystem::remove(file);
+  }
 }
 
 TEST_F(PodCommandsTest, ASecondStopWaitsForTheFirstAndForceStillKills) {
