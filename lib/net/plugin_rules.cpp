@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <map>
 #include <optional>
 #include <regex>
@@ -141,8 +142,14 @@ std::set<std::string> port_forwarders(const std::string& nat_rules, uint16_t por
     std::string range;
     while (std::getline(ports, range, ',')) {
       size_t colon = range.find(':');
-      unsigned long first = std::stoul(range.substr(0, colon));
-      unsigned long last = colon == std::string::npos ? first : std::stoul(range.substr(colon + 1));
+      unsigned first = 0, last = 0;
+      const char* end = range.data() + range.size();
+      const char* mid = range.data() + std::min(colon, range.size());
+      if (std::from_chars(range.data(), mid, first).ec != std::errc()) continue;
+      if (colon == std::string::npos)
+        last = first;
+      else if (std::from_chars(mid + 1, end, last).ec != std::errc())
+        continue;
       if (port >= first && port <= last) out.insert(m[2]);
     }
   }

@@ -57,9 +57,12 @@ bool forwards_ports(const Attachment& a) {
 /// crt run tears down the dead pods of its own state directory first
 /// (launch.cpp); those of another directory, and a teardown that failed,
 /// leave rules that only the pod's CNI container ID ("crt-UUID") and a
-/// namespace nothing holds tell. Those go here; returns their IDs. Call
-/// with lock_port_forwarding() held.
-std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const std::string& own_id) {
+/// namespace nothing holds tell. Those go here; returns their IDs (and
+/// warnings for those that would not: another crt may be removing them
+/// too, and this pod's start is no place to fail for them). Call with
+/// lock_port_forwarding() held.
+std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const std::string& own_id,
+                                                      const MessageSink& messages) {
   std::vector<std::pair<uint16_t, std::string>> ports;
   for (const auto& m : a.runtime_config.at("portMappings"))
     ports.emplace_back(m.value("hostPort", uint16_t{0}), m.value("protocol", std::string("tcp")));
@@ -67,8 +70,12 @@ std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const
   for (const auto& id : current_port_forwarders(ports)) {
     if (id == own_id || id.rfind("crt-", 0) != 0) continue;  // another tool's: not crt's to judge
     if (std::optional<NetNs> ns = open_netns(id); ns && namespace_in_use(ns->fd.get())) continue;
-    remove_rules_of(id);
-    removed.push_back(id);
+    try {
+      remove_rules_of(id);
+      removed.push_back(id);
+    } catch (const Error& e) {
+      tell(messages, std::string("warning: ") + e.what());
+    }
   }
   return removed;
 }
@@ -268,7 +275,7 @@ void PodNetwork::attach() {
       FileLock lock;
       if (forwards_ports(a)) {
         lock = lock_port_forwarding();
-        for (const auto& id : remove_forwards_of_dead_pods(a, s.container_id))
+        for (const auto& id : remove_forwards_of_dead_pods(a, s.container_id, ctx_.messages))
           tell(ctx_.messages, "removed the port forwards of pod " + id.substr(4) + ", which no longer runs");
       }
       a.attempted = true;

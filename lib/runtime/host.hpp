@@ -45,7 +45,9 @@ std::string payload_cgroup(const HostMode& host, const std::string& machine_name
 /// that cgroup, and the unit's next command (a oneshot's second `crt run`,
 /// ExecStart= after an ExecStartPre= one) would fail to start. restore()
 /// (or the destructor), once the pod's cgroup is gone, disables those that
-/// were not enabled before. Elsewhere it does nothing.
+/// were not enabled before (a crt killed leaves them: the unit's next
+/// command then fails to start, its restart does not). Elsewhere it does
+/// nothing.
 class UnitCgroupRoot {
  public:
   explicit UnitCgroupRoot(const HostMode& host);
@@ -62,7 +64,7 @@ class UnitCgroupRoot {
 };
 
 /// Where nspawn starts in a unit on a cgroup-v2-only host: the unit's own
-/// cgroup, which crt left (leave_unit_cgroup_root). nspawn --keep-unit makes
+/// cgroup, which crt left (UnitCgroupRoot). nspawn --keep-unit makes
 /// "payload" and "supervisor" below the cgroup it starts in, and moves
 /// itself to "supervisor": started in crt's, it would put the pod below
 /// crt's "supervisor", not where payload_cgroup() says. Elsewhere empty:

@@ -43,4 +43,13 @@ std::string clean_entry_path(const char* p) {
   return s;
 }
 
+bool is_whiteout_device(archive_entry* e) {
+  return sym_archive_entry_filetype(e) == AE_IFCHR && sym_archive_entry_rdev(e) == 0 &&
+         sym_archive_entry_hardlink(e) == nullptr;
+}
+
+void refuse_whiteout_device(const std::string& shown) {
+  throw Error(shown + " is a 0/0 character device, which overlayfs would take for a whiteout");
+}
+
 }  // namespace crt::store

@@ -49,4 +49,10 @@ class CwdGuard {
 /// An entry path without leading "./" (or "/" repeated "./").
 std::string clean_entry_path(const char* p);
 
+/// Whether an entry is a 0/0 character device (not a hard link to one),
+/// which overlayfs would take for a whiteout; `shown` names it in the
+/// error that refuse_whiteout_device() throws.
+bool is_whiteout_device(archive_entry* e);
+[[noreturn]] void refuse_whiteout_device(const std::string& shown);
+
 }  // namespace crt::store

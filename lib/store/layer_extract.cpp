@@ -207,8 +207,9 @@ class LayerReader : CallbackInput {
     std::string path = clean_entry_path(sym_archive_entry_pathname(e));
     if (path.empty() || path == "." || path == "./") return;
     const char* link = sym_archive_entry_hardlink(e);
-    // No path of the tree can be longer (nor a symlink's target); a longer
-    // one would only cost memory and stack while its directories are made.
+    // No path of the tree can be longer (an entry's, a hard link's
+    // target); a longer one would only cost memory and stack while its
+    // directories are made.
     for (const std::string& p : {path, std::string(link != nullptr ? link : "")})
       if (p.size() >= PATH_MAX)
         throw Error("layer entry " + quote(p.substr(0, 64) + "…") + " has a path of " + std::to_string(p.size()) +
@@ -222,10 +223,7 @@ class LayerReader : CallbackInput {
     }
     sym_archive_entry_copy_pathname(e, path.c_str());
     if (link != nullptr) sym_archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
-    if (sym_archive_entry_filetype(e) == AE_IFCHR && sym_archive_entry_rdev(e) == 0 &&
-        sym_archive_entry_hardlink(e) == nullptr)
-      throw Error("layer entry " + quote(path) +
-                  " is a 0/0 character device, which overlayfs would take for a whiteout");
+    if (is_whiteout_device(e)) refuse_whiteout_device("layer entry " + quote(path));
     if (sym_archive_entry_filetype(e) == AE_IFSOCK) return;  // a socket cannot be unpacked
     if (sym_archive_entry_filetype(e) == AE_IFREG && sym_archive_entry_hardlink(e) == nullptr)
       size_ += static_cast<uint64_t>(sym_archive_entry_size(e));

@@ -167,13 +167,6 @@ bool strip_overlay_xattrs(archive_entry* e, const std::string& shown, bool in_up
   return opaque;
 }
 
-/// A 0/0 character device in a rootfs: overlayfs would take it for a
-/// whiteout (and a layer of it would be refused, as extract_layer does).
-/// `shown` names it, quoted.
-[[noreturn]] void refuse_whiteout_device(const std::string& shown) {
-  throw Error(shown + " is a 0/0 character device, which overlayfs would take for a whiteout");
-}
-
 class DirectoryReader {
  public:
   explicit DirectoryReader(stdfs::path root, TreeKind kind = TreeKind::kPlain, std::set<std::string> leave_out = {})
@@ -294,9 +287,7 @@ void copy_archive(const stdfs::path& source, LayerSink& sink) {
     sym_archive_entry_copy_pathname(e, path.c_str());
     if (const char* link = sym_archive_entry_hardlink(e))
       sym_archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
-    if (sym_archive_entry_filetype(e) == AE_IFCHR && sym_archive_entry_rdev(e) == 0 &&
-        sym_archive_entry_hardlink(e) == nullptr)
-      refuse_whiteout_device(quote(path) + " in " + quote(source.string()));
+    if (is_whiteout_device(e)) refuse_whiteout_device(quote(path) + " in " + quote(source.string()));
     normalize(e);
     (void)strip_overlay_xattrs(e, path, false);
     sink.header(e);

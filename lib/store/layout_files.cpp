@@ -117,7 +117,8 @@ std::unique_ptr<ByteSource> DirectoryFiles::open(const std::string& path) const 
                                 [&] { return fs::open_in_root(root_fd_.get(), path, O_PATH); });
   struct stat st {};
   if (::fstat(where.get(), &st) < 0 || !S_ISREG(st.st_mode)) throw Error(shown + " is not a regular file");
-  UniqueFd fd = fs::open_fd("/proc/self/fd/" + std::to_string(where.get()), O_RDONLY);
+  UniqueFd fd = with_context("opening " + shown,
+                             [&] { return fs::open_fd("/proc/self/fd/" + std::to_string(where.get()), O_RDONLY); });
   return std::make_unique<FdSource>(std::move(fd), shown);
 }
 

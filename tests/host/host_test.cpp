@@ -615,12 +615,15 @@ TEST(Machines, AUnitRunsPodsOneAfterAnother) {
   if (in_nspawns_stead) {
     ASSERT_EQ(host->sh("echo +hugetlb > " + unit_cgroup + "/cgroup.subtree_control").status, 0);
   }
+  // Else nspawn's own, if any: without one nothing is shown.
+  bool enabled = !host->sh("cat " + unit_cgroup + "/cgroup.subtree_control").out.empty();
   std::string state = "systemctl show two-pods.service -p ActiveState -p Result";
   EXPECT_TRUE(eventually(state, "Result=success\nActiveState=inactive", 60s)) << host->sh(state).out;
   std::string log = host->sh("journalctl -u two-pods.service --no-pager").out;
   EXPECT_THAT(log, HasSubstr("first-pod"));
   EXPECT_THAT(log, HasSubstr("second-pod"));
   host->sh("rm /etc/systemd/system/two-pods.service; systemctl daemon-reload");
+  if (!enabled) GTEST_SKIP() << "no controller was enabled in the unit's cgroup: the test showed nothing";
 }
 
 TEST(Limits, CgtopShowsThePodCpuLimitedAndItsMemory) {

@@ -86,7 +86,26 @@ void TestHost::prepare_root(const Options& opts) {
   if (r.status != 0) throw std::runtime_error("cmake --install into the test host failed: " + r.out + r.err);
 }
 
-bool TestHost::pass_v2_controller(const std::string& c) const {
+namespace {
+
+bool write_control(const std::filesystem::path& file, const std::string& value) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  bool ok = fd >= 0 && ::write(fd, value.data(), value.size()) >= 0;
+  if (fd >= 0) ::close(fd);
+  return ok;
+}
+
+bool lists(const std::filesystem::path& file, const std::string& c) {
+  std::istringstream words(fs::read_file(file));
+  std::string w;
+  while (words >> w)
+    if (w == c) return true;
+  return false;
+}
+
+}  // namespace
+
+bool TestHost::pass_v2_controller(const std::string& c) {
   if (!unified_) return false;
   for (const auto& h : cgroup::detect_layout().hierarchies) {
     if (!h.v2) continue;
@@ -94,16 +113,10 @@ bool TestHost::pass_v2_controller(const std::string& c) const {
     std::vector<std::filesystem::path> levels = {dir};
     for (const auto& part : std::filesystem::path(cgroup_->relative())) levels.push_back(dir /= part);
     for (const auto& level : levels) {
-      std::istringstream available(fs::read_file(level / "cgroup.controllers"));
-      std::string w;
-      bool has = false;
-      while (available >> w) has = has || w == c;
-      if (!has) return false;
-      int fd = ::open((level / "cgroup.subtree_control").c_str(), O_WRONLY | O_CLOEXEC);
-      std::string on = "+" + c;
-      bool ok = fd >= 0 && ::write(fd, on.data(), on.size()) >= 0;
-      if (fd >= 0) ::close(fd);
-      if (!ok) return false;
+      if (!lists(level / "cgroup.controllers", c)) return false;
+      if (lists(level / "cgroup.subtree_control", c)) continue;
+      if (!write_control(level / "cgroup.subtree_control", "+" + c)) return false;
+      passed_.emplace_back(level, c);  // disabled again by stop()
     }
     // Inside, the host's root cgroup (nspawn's payload) and system.slice.
     return sh("echo +" + c + " > /sys/fs/cgroup/cgroup.subtree_control && echo +" + c +
@@ -229,6 +242,10 @@ void TestHost::stop() {
     cgroup_->remove();
     cgroup_.reset();
   }
+  // This machine's cgroups as they were (the test host's own are gone).
+  for (auto it = passed_.rbegin(); it != passed_.rend(); ++it)
+    if (std::filesystem::exists(it->first)) (void)write_control(it->first / "cgroup.subtree_control", "-" + it->second);
+  passed_.clear();
   if (mounted_) {
     ::umount2((dir_ / "merged").c_str(), MNT_DETACH);
     mounted_ = false;

@@ -49,8 +49,9 @@ class TestHost {
   /// Enables v2 controller `c` from this machine's root cgroup down to the
   /// cgroup below the test host's root (system.slice), if this machine's
   /// v2 hierarchy has it: on a hybrid machine only a controller no v1
-  /// hierarchy took (hugetlb) can be. False if it has not.
-  bool pass_v2_controller(const std::string& c) const;
+  /// hierarchy took (hugetlb) can be. False if it has not. stop() disables
+  /// it again where it enabled it.
+  bool pass_v2_controller(const std::string& c);
 
   /// What the test host wrote to its console (nspawn's output).
   [[nodiscard]] std::string console_log() const;
@@ -71,6 +72,9 @@ class TestHost {
   double boot_seconds_ = 0;
   bool unified_ = false;
   bool boot_ = true;
+  /// Cgroups of this machine's, and the controller pass_v2_controller()
+  /// enabled in them.
+  std::vector<std::pair<std::filesystem::path, std::string>> passed_;
 };
 
 }  // namespace crt::test

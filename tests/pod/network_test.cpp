@@ -334,6 +334,7 @@ TEST_F(NetworkTest, AHostPortInUseIsAClearErrorAndAPodKeepsItsPort) {
 // Without a host address portmap forwards the port on IPv6 too when the
 // pod has an IPv6 address: a host service there is not taken over either.
 TEST_F(NetworkTest, OnADualStackNetworkAPortOfEveryAddressIsTheHostsOnIpv6Too) {
+  if (!std::filesystem::exists("/proc/net/if_inet6")) GTEST_SKIP() << "this host has no IPv6";
   write_network("10-dualbr.conflist",
                 R"({"cniVersion":"1.0.0","name":"dualbr","plugins":[{"type":"bridge","bridge":"crt-dualbr0",)"
                 R"("isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"172.30.253.0/24"}],)"
