@@ -795,7 +795,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   if (status == 0 && !stdfs::exists(pod.ready_file())) {
     // Its apps all ended well before its systemd was ready: it did start
     // (crt status --wait-ready, the unit crt runs in).
-    fs::write_file_atomic(pod.ready_file(), "", 0644, fs::Durability::kCached);
+    try {
+      fs::write_file_atomic(pod.ready_file(), "", 0644, fs::Durability::kCached);
+    } catch (const Error& e) {
+      tell(ctx.messages, std::string("warning: ") + e.what());
+    }
     tell_started_after_the_end(sopts.pod_status());
   }
   return status;
