@@ -1,8 +1,5 @@
 #include "net/lease_reclaim.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <optional>
 #include <sstream>
 

@@ -351,14 +351,10 @@ void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opt
     tell(opts.messages, std::string("warning: ") + e.what() + ": removing the namespace and firewall rules of " +
                             quote(named.container_id) + " by name; an address lease of the pod's may stay");
     with_context("tearing down the network of pod " + quote(pod_dir.filename().string()), [&] {
-      remove_rules_of(named.container_id);
-      {
-        FileLock lock = lock_port_forwarding();
-        remove_unused_portmap_chains();
-      }
-      remove_netns(named.netns);
-      named.torn_down = true;
-      write_state(pod_dir, named);
+      teardown_state(pod_dir, named, std::nullopt, true, opts.messages);  // no attachment known: rules, namespace
+      // Whether it forwarded a port is not known either.
+      FileLock lock = lock_port_forwarding();
+      remove_unused_portmap_chains();
     });
     return;
   }
