@@ -525,7 +525,7 @@ TEST(Template, AnAppsEndShowsInTheUnitsStatus) {
   host->sh(
       "mkdir -p /etc/systemd/system/crt@busybox.service.d && cat > /etc/systemd/system/crt@busybox.service.d/test.conf "
       "<<'EOF'\n[Service]\nExecStart=\nExecStart=/usr/local/bin/crt run --exit-policy=on-any-failure "
-      "busybox -- /bin/sh -c \"trap 'sleep 3; exit 0' TERM; while :; do sleep 0.1; done\" "
+      "busybox -- /bin/sh -c \"trap 'sleep 6; exit 0' TERM; while :; do sleep 0.1; done\" "
       "--- busybox --name=quick -- /bin/true "
       "--- busybox --name=bad -- /bin/sh -c \"sleep 4; exit 3\"\nEOF\nsystemctl daemon-reload");
   Result r = host->sh("systemctl start crt@busybox.service && systemctl is-active crt@busybox.service", 90s);

@@ -291,7 +291,14 @@ TEST_F(PodFeaturesTest, NotifyAppHoldsThePodsReadinessUntilReady) {
   EXPECT_NE(early.status, 0) << "ready before the app said so: " << early.out;
   Result ready = crt({"status", "--wait-ready=30s", uuid});
   EXPECT_EQ(ready.status, 0) << ready.err;
-  EXPECT_THAT(crt({"logs", uuid}).out, HasSubstr("sent READY=1"));
+  // The app says so after it has sent READY=1: its line may reach the
+  // journal after the pod is ready.
+  std::string logs;
+  for (int i = 0; i < 100 && logs.find("sent READY=1") == std::string::npos; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    logs = crt({"logs", uuid}).out;
+  }
+  EXPECT_THAT(logs, HasSubstr("sent READY=1"));
   EXPECT_THAT(read_file(pod_dir(uuid) + "/overlay/stage1/upper/etc/systemd/system/busybox.service"),
               HasSubstr("Type=notify"));
   EXPECT_EQ(crt({"stop", uuid}).status, 0);
