@@ -174,6 +174,21 @@ bool is_pods_nspawn(pid_t pid, const std::string& uuid) {
   return cmdline.find("systemd-nspawn") != std::string::npos && cmdline.find("--uuid=" + uuid) != std::string::npos;
 }
 
+std::optional<pid_t> running_nspawn(const PodEntry& e) {
+  if (e.status() != PodStatus::kRunning) return std::nullopt;
+  std::string s;
+  try {
+    s = fs::read_file(e.path / "pid");
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  pid_t pid = 0;
+  // Its nspawn's, not a process that has its PID now.
+  if (std::from_chars(s.data(), s.data() + s.size(), pid).ec != std::errc() || pid <= 0 || !is_pods_nspawn(pid, e.uuid))
+    return std::nullopt;
+  return pid;
+}
+
 bool pod_was_ready(const PodEntry& e) {
   PodStatus st = e.status();
   std::error_code ec;
@@ -186,16 +201,7 @@ PodInfo pod_info(const PodEntry& e) {
   info.manifest = read_manifest(e.path);
   info.started = mtime_rfc3339((e.path / "pid").string());
   if (e.status() == PodStatus::kRunning) {
-    try {
-      std::string s = fs::read_file(e.path / "pid");
-      pid_t pid = 0;
-      // Its nspawn's: the directory's lock may be another's for a while
-      // (crt gc tearing down its network), after nspawn's PID was reused.
-      if (std::from_chars(s.data(), s.data() + s.size(), pid).ec == std::errc() && pid > 0 &&
-          is_pods_nspawn(pid, e.uuid))
-        info.pid = pid;
-    } catch (const Error&) {
-    }
+    info.pid = running_nspawn(e);
     info.ready = pod_ready(e);
   }
   info.exits = read_app_exits(e.path);

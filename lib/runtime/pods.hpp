@@ -76,6 +76,11 @@ bool pod_ready(const PodEntry& e);
 /// Whether `pid` is the nspawn of pod `uuid` (PIDs are reused).
 bool is_pods_nspawn(pid_t pid, const std::string& uuid);
 
+/// The PID of the pod's nspawn, while it runs: a locked pod directory may
+/// be another crt's for a while (crt gc tearing down its network, crt rm
+/// moving it) or its crt run's before nspawn starts or after it ended.
+std::optional<pid_t> running_nspawn(const PodEntry& e);
+
 /// Whether the pod has exited after it was ready.
 bool pod_was_ready(const PodEntry& e);
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <thread>
 
 #include "cgroup/cgroup.hpp"
 #include "common/clock.hpp"
@@ -68,6 +69,13 @@ std::vector<std::string> remove_dead_pod_cgroups(const stdfs::path& state_dir) {
   return removed;
 }
 
+/// Where pod `uuid` is now, if it still is.
+std::optional<PodEntry> current_entry(const stdfs::path& state_dir, const std::string& uuid) {
+  for (auto& e : list_pods(state_dir))
+    if (e.uuid == uuid) return std::move(e);
+  return std::nullopt;
+}
+
 std::string now_marker() { return now_rfc3339(true) + "\n"; }
 
 /// Moves an unlocked pod into a garbage folder, noting when.
@@ -82,14 +90,35 @@ bool mark(const stdfs::path& state_dir, const PodEntry& e, PodState to) {
 }  // namespace
 
 void remove_pod(const stdfs::path& state_dir, const PodEntry& pod, const RemoveOptions& opts) {
-  if (!try_remove_pod(state_dir, pod, opts)) throw Error("removing pod " + pod.uuid + ": it is in use");
+  // A pod directory reads as running, or deleting, while any crt holds it:
+  // also another crt rm or gc moving or removing it, gc tearing down its
+  // network, its crt run before nspawn starts or after nspawn ended. Such
+  // holds are waited out; a pod whose nspawn runs, or one held for longer,
+  // is refused. One another crt removed meanwhile is gone, as asked.
+  constexpr auto kHoldWait = std::chrono::seconds(10);
+  const auto until = std::chrono::steady_clock::now() + kHoldWait;
+  PodEntry e = pod;
+  for (;;) {
+    PodStatus st = e.status();
+    bool held = st == PodStatus::kDeleting || (st == PodStatus::kRunning && !running_nspawn(e));
+    bool late = std::chrono::steady_clock::now() >= until;
+    if (!held || late) {
+      if (try_remove_pod(state_dir, e, opts)) return;
+      if (late) throw Error("removing pod " + e.uuid + ": it is in use");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::optional<PodEntry> now = current_entry(state_dir, e.uuid);
+    if (!now) return;
+    e = *now;
+  }
 }
 
 bool try_remove_pod(const stdfs::path& state_dir, const PodEntry& pod, const RemoveOptions& opts) {
   return with_context("removing pod " + pod.uuid, [&] {
     PodStatus st = pod.status();
     if (st == PodStatus::kRunning) throw Error("it is running; stop it first ('crt stop')");
-    if (st == PodStatus::kPreparing || st == PodStatus::kDeleting) throw Error("it is " + std::string(status_name(st)));
+    if (st == PodStatus::kDeleting) throw Error("another crt is removing it");
+    if (st == PodStatus::kPreparing) throw Error("it is " + std::string(status_name(st)));
     std::optional<PodDir> dir = PodDir::try_lock(state_dir, pod.uuid, pod.dir_state);
     if (!dir) return false;
     // In garbage/, locked: "deleting" until it is gone; if that fails, gc

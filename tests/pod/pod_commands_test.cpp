@@ -626,6 +626,45 @@ TEST_F(PodCommandsTest, RemoveRefusesARunningPodAndCleansAnExitedOne) {
     EXPECT_TRUE(pods(state).empty());
 }
 
+// Another crt holding an exited pod for a while (crt gc tearing down its
+// network) or removing it (another crt rm, or gc) makes it read as running
+// or deleting: crt rm waits for the hold to pass instead of refusing it.
+TEST_F(PodCommandsTest, RemoveWaitsOutAnotherCrtsHoldOnThePod) {
+  auto hold = [](const std::string& dir, milliseconds for_how_long, bool remove) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+    return std::thread([=] {
+      std::this_thread::sleep_for(for_how_long);
+      if (remove) std::filesystem::remove_all(dir);
+      ::close(fd);
+    });
+  };
+  std::string file = dir_ + "/uuid";
+  // Held in run/, as gc's network teardown holds it.
+  ASSERT_EQ(crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status, 0);
+  std::string uuid = wait_uuid(file);
+  std::thread t = hold(pod_dir(uuid), milliseconds(1500), false);
+  EXPECT_EQ(status_field(uuid, "state"), "running");
+  Result r = crt({"rm", uuid});
+  t.join();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, uuid + "\n");
+  EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
+
+  // Removed by another crt meanwhile: gone, as asked.
+  ASSERT_EQ(crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status, 0);
+  uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"gc", "--mark-only"}).status, 0);
+  std::string garbage = dir_ + "/pods/exited-garbage/" + uuid;
+  t = hold(garbage, milliseconds(1500), true);
+  EXPECT_EQ(status_field(uuid, "state"), "deleting");
+  r = crt({"rm", uuid});
+  t.join();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(garbage));
+}
+
 TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), detached());
