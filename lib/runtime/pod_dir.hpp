@@ -76,8 +76,11 @@ class PodDir {
   [[nodiscard]] std::filesystem::path stop_requested_file() const { return path_ / kStopRequestedFile; }
   static constexpr const char* kStopRequestedFile = "stop-requested";
   /// Its byte that is 's' once nspawn has had the stop's SIGTERM (a second
-  /// one would kill the pod at once).
+  /// one would kill the pod at once); written just before it is sent.
   static constexpr off_t kStopSentAt = 0;
+  /// Where it holds when that SIGTERM was sent: CLOCK_MONOTONIC, in
+  /// nanoseconds, as an int64_t of the host's byte order.
+  static constexpr off_t kStopSentTimeAt = 8;
   /// Written by crt run at the pod's end when the kernel's OOM killer
   /// killed processes of its apps: {"APP": count, …}.
   [[nodiscard]] std::filesystem::path oom_kills_file() const { return path_ / kOomKillsFile; }

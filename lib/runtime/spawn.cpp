@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -154,9 +155,18 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
   int stop = ::open(stop_file.c_str(), O_RDONLY | O_CLOEXEC);
   char sent = 0;
   if (stop >= 0 && ::pread(stop, &sent, 1, PodDir::kStopSentAt) == 1 && sent == 's') {
+    // The stop's timeout counts from its SIGTERM, not from crt's death.
+    int wait_ms = stop_ms;
+    int64_t sent_ns = 0;
+    timespec now{};
+    if (::pread(stop, &sent_ns, sizeof sent_ns, PodDir::kStopSentTimeAt) == sizeof sent_ns && sent_ns > 0 &&
+        ::clock_gettime(CLOCK_MONOTONIC, &now) == 0) {
+      int64_t since_ms = (static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec - sent_ns) / 1000000;
+      wait_ms = static_cast<int>(std::clamp<int64_t>(stop_ms - since_ms, 0, stop_ms));
+    }
     // nspawn's pidfd reads as soon as it has exited.
     pollfd ended{nspawn_fd, POLLIN, 0};
-    while (::poll(&ended, 1, stop_ms) < 0 && errno == EINTR) {
+    while (::poll(&ended, 1, wait_ms) < 0 && errno == EINTR) {
     }
   }
   ::syscall(SYS_pidfd_send_signal, nspawn_fd, SIGTERM, nullptr, 0);

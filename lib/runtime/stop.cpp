@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdint>
+#include <ctime>
 #include <thread>
 
 #include "common/error.hpp"
@@ -155,8 +157,21 @@ class StopClaim {
   [[nodiscard]] bool unclaimable() const { return !fd_.valid(); }
   /// An earlier crt stop sent the SIGTERM (and has gone).
   [[nodiscard]] bool sent() const { return sent_; }
-  void note_sent() {
-    if (holder_) (void)::pwrite(fd_.get(), "s", 1, kSentAt);
+  /// Before the SIGTERM: a crt stop or crt run killed right after sending
+  /// it must not leave it unnoted (pod-watch would send a second one). A
+  /// note of a SIGTERM never sent only delays the stop of a crt run killed
+  /// in between by the stop's timeout.
+  void note_sending() {
+    if (!holder_) return;
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ns = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+    (void)::pwrite(fd_.get(), &ns, sizeof ns, PodDir::kStopSentTimeAt);
+    (void)::pwrite(fd_.get(), "s", 1, kSentAt);
+  }
+  /// The SIGTERM could not be sent (nspawn has ended).
+  void unnote_sending() {
+    if (holder_) (void)::pwrite(fd_.get(), "\0", 1, kSentAt);
   }
 
  private:
@@ -189,9 +204,11 @@ bool pod_was_killed(const std::filesystem::path& pod_dir) { return marked(pod_di
 bool send_stop_once(const std::filesystem::path& pod_dir, const std::function<bool()>& send) {
   StopClaim claim(pod_dir);
   if (claim.unclaimable()) return send();
-  if (!claim.holder() || claim.sent() || !send()) return false;
-  claim.note_sent();
-  return true;
+  if (!claim.holder() || claim.sent()) return false;
+  claim.note_sending();
+  if (send()) return true;
+  claim.unnote_sending();
+  return false;
 }
 
 void stop_pod(const PodEntry& pod, bool force, std::optional<std::chrono::milliseconds> timeout_given) {
@@ -274,8 +291,9 @@ void stop_pod(const PodEntry& pod, bool force, std::optional<std::chrono::millis
       // do: two in a row may reach it as one, which is an orderly stop.
       sent = kill_now();
     } else {
+      claim.note_sending();
       sent = send_signal(nspawn, SIGTERM);
-      if (sent) claim.note_sent();
+      if (!sent) claim.unnote_sending();
     }
     if (!sent) {  // it ended meanwhile
       if (wait_exited(pod.path, std::chrono::seconds(2))) return;

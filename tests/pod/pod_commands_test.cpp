@@ -49,7 +49,7 @@ class PodCommandsTest : public PodTest {
   bool wait_stop_sent(const std::string& uuid) {
     std::string requested = pod_dir(uuid) + "/stop-requested";
     for (int i = 0; i < 500; ++i) {
-      if (std::filesystem::exists(requested) && read_file(requested) == "s") return true;
+      if (std::filesystem::exists(requested) && read_file(requested).rfind('s', 0) == 0) return true;
       std::this_thread::sleep_for(milliseconds(10));
     }
     return false;
