@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <iterator>
 #include <set>
 #include <sstream>
@@ -125,18 +127,19 @@ UnitCgroupRoot::UnitCgroupRoot(const HostMode& host) {
   dir_ = root;
 }
 
-bool UnitCgroupRoot::restore() noexcept {
-  if (dir_.empty()) return true;
+std::optional<std::string> UnitCgroupRoot::restore() noexcept {
+  if (dir_.empty()) return std::nullopt;
   std::filesystem::path dir = std::exchange(dir_, {});
   try {
     std::string off;
     for (const auto& c : words(fs::read_file(dir / "cgroup.subtree_control")))
       if (before_.count(c) == 0) off += (off.empty() ? "-" : " -") + c;
-    if (off.empty()) return true;
+    if (off.empty()) return std::nullopt;
     UniqueFd fd = fs::open_fd(dir / "cgroup.subtree_control", O_WRONLY);
-    return ::write(fd.get(), off.data(), off.size()) >= 0;
-  } catch (const std::exception&) {
-    return false;
+    if (::write(fd.get(), off.data(), off.size()) < 0) return "writing " + quote(off) + ": " + std::strerror(errno);
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    return e.what();
   }
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -54,9 +55,9 @@ class UnitCgroupRoot {
   ~UnitCgroupRoot() { restore(); }
   UnitCgroupRoot(const UnitCgroupRoot&) = delete;
   UnitCgroupRoot& operator=(const UnitCgroupRoot&) = delete;
-  /// False if a controller could not be disabled (a cgroup below still
-  /// uses it).
-  bool restore() noexcept;
+  /// Why a controller could not be disabled (a cgroup below still uses
+  /// it, say), or nothing.
+  std::optional<std::string> restore() noexcept;
 
  private:
   std::filesystem::path dir_;     ///< empty: nothing to restore

@@ -787,9 +787,9 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   else
     tell(ctx.messages, "warning: the pod's cgroup " + quote(cg.relative()) +
                            " could not be removed (processes still in it?); 'crt gc' will try again");
-  if (!unit_cgroup.restore())
+  if (std::optional<std::string> why = unit_cgroup.restore())
     tell(ctx.messages, "warning: the controllers nspawn enabled in the cgroup of unit " + quote(host.unit) +
-                           " could not be disabled: its next command may fail to start");
+                           " could not be disabled (" + *why + "): its next command may fail to start");
   if (!end.error.empty()) throw Error(end.error);
   int status = exit_status(pod, m, opts, end, oom, ctx.messages);
   if (status == 0 && !stdfs::exists(pod.ready_file())) {

@@ -78,12 +78,13 @@ std::optional<PodEntry> current_entry(const stdfs::path& state_dir, const std::s
 
 std::string now_marker() { return now_rfc3339(true) + "\n"; }
 
-/// Moves an unlocked pod into a garbage folder, noting when.
+/// Moves an unlocked pod into a garbage folder, noting when: first, as a
+/// pod moved there without the note would be removed at once.
 bool mark(const stdfs::path& state_dir, const PodEntry& e, PodState to) {
   std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
   if (!dir) return false;
-  dir->move_to(to);
   fs::write_file_atomic(dir->path() / "gc-marked", now_marker(), 0644, fs::Durability::kCached);
+  dir->move_to(to);
   return true;
 }
 
