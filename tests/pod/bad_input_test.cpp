@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
 
 #include "common/json_text.hpp"
 #include "pod_fixture.hpp"
@@ -314,6 +316,22 @@ TEST_F(BadInputTest, CrtsOwnOptionsAfterACommandSayWhereTheyGo) {
   EXPECT_EQ(err({"enter", "--local-config", "/x", "web"}),
             "crt: --local-config is an option of crt itself: put it before the command (crt --local-config=/x enter "
             "…)\n");
+  // Each option crt --help lists: the hint's own list of them is kept apart
+  // from the command line's.
+  std::istringstream help(crt({"--help"}).out);
+  int options = 0;
+  bool in_options = false;
+  for (std::string line; std::getline(help, line);) {
+    if (line == "Options:" || line.empty()) in_options = line == "Options:";
+    std::smatch m;
+    if (!in_options || !std::regex_search(line, m, std::regex("^  (?:-[a-z],)?(--[a-z-]+)( [A-Z]+)?")) ||
+        m[1] == "--help")
+      continue;
+    ++options;
+    std::string option = m[1].str() + (m[2].matched ? "=/x" : "");
+    EXPECT_THAT(err({"list", option}), HasSubstr(m[1].str() + " is an option of crt itself")) << line;
+  }
+  EXPECT_GE(options, 5) << "crt --help listed none";
 }
 
 // Everything after POD is the command: a word before it that crt enter
