@@ -89,6 +89,29 @@ TEST_F(PodCommandsTest, PrepareThenRunPrepared) {
   EXPECT_THAT(r.err, HasSubstr("is exited, not prepared"));
 }
 
+// crt logs -f of a pod that has just started (its journald not yet
+// running) waits for the pod's journal and follows it, rather than saying
+// the pod has not run; without -f it says there is no output yet.
+TEST_F(PodCommandsTest, LogsFollowAPodThatHasNoJournalYet) {
+  Result r =
+      crt({"prepare", "--quiet", "--net=none", "busybox", "--", "/bin/sh", "-c", "echo first; sleep 1; echo second"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, 36);
+  std::string journal = pod_dir(uuid) + "/overlay/stage1/upper/var/log/journal";
+  Process run(crt_argv({"run-prepared", uuid}), detached());
+  // From its move to run/ its journald takes 100 ms or more to start.
+  for (int i = 0; i < 10000 && !std::filesystem::exists(pod_dir(uuid)); ++i)
+    std::this_thread::sleep_for(milliseconds(1));
+  Result once = crt({"logs", uuid});
+  Result follow = crt({"logs", "-f", uuid});
+  EXPECT_EQ(follow.status, 0) << follow.err;
+  EXPECT_EQ(follow.out, "first\nsecond\n") << follow.err;
+  EXPECT_EQ(run.wait().status, 0);
+  EXPECT_EQ(once.status, 0) << once.err;
+  // What the pod had when asked.
+  EXPECT_THAT(once.err + once.out, ::testing::AnyOf("crt: pod " + uuid + " has no output yet\n", "", "first\n"));
+}
+
 TEST_F(PodCommandsTest, OnlyOverlaysOfARunningPodAreVolatile) {
   // A pod that runs is garbage after a crash: its overlays skip syncing
   // (the kernel leaves its marker in the work directory). A prepared one is

@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
+#include <optional>
+#include <thread>
 
 #include "commands.hpp"
 #include "common/clock.hpp"
@@ -29,6 +32,41 @@ uint64_t since_usec(const std::string& s) {
   auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch());
   auto t = now - std::chrono::duration_cast<std::chrono::microseconds>(ago);
   return t.count() > 0 ? static_cast<uint64_t>(t.count()) : 0;
+}
+
+/// Where pod `e` keeps its journal.
+std::filesystem::path journal_dir(const runtime::PodEntry& e) {
+  std::string id = e.uuid;
+  std::erase(id, '-');
+  return e.path / "overlay" / "stage1" / "upper" / "var" / "log" / "journal" / id;
+}
+
+bool starting_or_running(runtime::PodStatus st) {
+  return st == runtime::PodStatus::kPreparing || st == runtime::PodStatus::kRunning;
+}
+
+/// Pod `e` where it is now (it moves as it starts and ends), and as it is
+/// now, if it still is.
+std::optional<runtime::PodEntry> now(const GlobalOptions& g, const runtime::PodEntry& e) {
+  try {
+    return runtime::find_pod(g.dir, e.uuid);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+/// A pod just started has no manifest or journal until its crt and then its
+/// journald have made them: -f waits for them while it is starting or
+/// running.
+runtime::PodEntry wait_for_journal(const GlobalOptions& g, runtime::PodEntry e) {
+  while (starting_or_running(e.status()) &&
+         (!std::filesystem::exists(journal_dir(e)) || !runtime::read_manifest(e.path))) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::optional<runtime::PodEntry> later = now(g, e);
+    if (!later) break;
+    e = *later;
+  }
+  return e;
 }
 
 }  // namespace
@@ -70,6 +108,7 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
     // crt logs --uuid-file=F APP: the one word is the app.
     if (!a->ref.uuid_file.empty() && !a->ref.pod.empty() && a->app.empty()) std::swap(a->ref.pod, a->app);
     runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
+    if (a->follow) e = wait_for_journal(g, e);
     runtime::PodInfo info = runtime::pod_info(e);
     if (!info.manifest) throw Error("pod " + e.uuid + " has no manifest yet");
     // An interactive app of a pod that an older crt started.
@@ -84,14 +123,17 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
         throw Error("pod " + e.uuid + " has no app " + quote(a->app));
       apps = {a->app};
     }
-    std::string id = e.uuid;
-    std::erase(id, '-');
-    auto dir = e.path / "overlay" / "stage1" / "upper" / "var" / "log" / "journal" / id;
+    std::filesystem::path dir = journal_dir(e);
     if (!std::filesystem::exists(dir)) {
-      // Never started: no output, and said why.
-      print_message("pod " + e.uuid + " has not run yet" +
-                    (e.status() == runtime::PodStatus::kPrepared ? " (start it with 'crt run-prepared')" : "") +
-                    ": no output");
+      // No output, and said why.
+      std::optional<runtime::PodEntry> later = now(g, e);
+      runtime::PodStatus st = later ? later->status() : e.status();
+      if (starting_or_running(st))
+        print_message("pod " + e.uuid + " has no output yet");
+      else if (st == runtime::PodStatus::kPrepared)
+        print_message("pod " + e.uuid + " has not run yet (start it with 'crt run-prepared'): no output");
+      else
+        print_message("pod " + e.uuid + " left no output: it ended before its journal was started");
       return;
     }
     runtime::PodJournal journal(dir, apps);
