@@ -103,11 +103,18 @@ std::string see_help(RunVerb verb) { return " (see 'crt " + verb_name(verb) + " 
 /// Parses `tokens` with `app`; returns what it did not consume.
 std::vector<std::string> parse_with(CLI::App& app, const std::vector<std::string>& tokens, RunVerb verb) {
   // CLI11 would take the next word as the value of "--name=" (an unset
-  // shell variable after the '=').
-  for (const auto& t : tokens)
+  // shell variable after the '='), and an empty word after "--name" as no
+  // value ('--pod-name "$UNSET"').
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string& t = tokens[i];
     if (t.size() > 3 && t.rfind("--", 0) == 0 && t.find('=') == t.size() - 1 &&
         app.get_option_no_throw(t.substr(0, t.size() - 1)) != nullptr)
       throw Error("option " + quote(t.substr(0, t.size() - 1)) + " needs a value" + see_help(verb));
+    if (i + 1 < tokens.size() && tokens[i + 1].empty() && t.size() > 1 && t[0] == '-' &&
+        t.find('=') == std::string::npos)
+      if (const CLI::Option* o = app.get_option_no_throw(t); o != nullptr && o->get_expected_min() > 0)
+        throw Error("option " + quote(t) + " needs a value" + see_help(verb));
+  }
   std::vector<std::string> rev(tokens.rbegin(), tokens.rend());
   try {
     app.parse(rev);

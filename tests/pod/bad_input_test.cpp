@@ -255,6 +255,12 @@ TEST_F(BadInputTest, AnOptionWithAnEmptyValueDoesNotTakeTheNextWord) {
   expect_clean_failure({"run", "busybox", "--", "/bin/true", "---", "busybox", "--name=", "--", "/bin/true"},
                        "option '--name' needs a value");
   expect_clean_failure({"--dir=", "list"}, "option '--dir' needs a value (see 'crt --help')");
+  // As after '--pod-name "$UNSET"': an empty word is no value either.
+  expect_clean_failure({"run", "--pod-name", "", "busybox", "--", "/bin/true"},
+                       "option '--pod-name' needs a value (see 'crt run --help')");
+  expect_clean_failure({"prepare", "busybox", "--working-dir", "", "--", "/bin/true"},
+                       "option '--working-dir' needs a value (see 'crt prepare --help')");
+  expect_clean_failure({"run", "--net=none", "--user", "", "busybox"}, "option '--user' needs a value");
   Result r = crt({"stop", "--timeout=", "web"});
   EXPECT_EQ(r.status, 254);
   EXPECT_EQ(r.err, "crt: option '--timeout' needs a value (see 'crt stop --help')\n");
