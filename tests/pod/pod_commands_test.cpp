@@ -407,6 +407,29 @@ TEST_F(PodCommandsTest, StopEarlyInTheBootIsStillPrompt) {
   EXPECT_EQ(run.status, 128 + SIGTERM) << run.err;
 }
 
+// `crt run … &` then `crt status --wait-ready`: the pod, or the UUID file
+// its crt run writes, need not be there yet; the wait covers them too.
+TEST_F(PodCommandsTest, AWaitCoversAPodThatIsNotThereYet) {
+  std::string file = dir_ + "/uuid";
+  Process by_name(crt_argv({"status", "--wait-ready=60s", "late"}), detached());
+  Process by_file(crt_argv({"status", "--wait=60s", "--uuid-file=" + file}), detached());
+  std::this_thread::sleep_for(milliseconds(1500));
+  Result r = crt({"run", "--net=none", "--pod-name=late", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = by_name.wait();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("state="));
+  EXPECT_EQ(r.err, "crt: no pod 'late' yet: waiting for it\n");
+  r = by_file.wait();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("state=exited\n"));
+  EXPECT_EQ(r.err, "crt: no UUID in '" + file + "' yet: waiting for it\n");
+  // Not beyond the wait's limit.
+  r = crt({"status", "--wait-ready=300ms", "never"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: no pod 'never'\n");
+}
+
 TEST_F(PodCommandsTest, WaitReadyTakesThePodAfterItAndGivesUpOnAFailedStart) {
   std::string file = dir_ + "/uuid";
   // The app fails before it says READY=1: the pod never counts as ready.

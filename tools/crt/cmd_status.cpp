@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -137,13 +138,52 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
     };
     std::optional<std::chrono::milliseconds> ready_limit = limit("--wait-ready", a->wait_ready);
     std::optional<std::chrono::milliseconds> exit_limit = limit("--wait", a->wait);
+    const bool waits = cmd->count("--wait-ready") > 0 || cmd->count("--wait") > 0;
+    // `crt run … &` then `crt status --wait-ready`: the pod, or the UUID file
+    // its crt run writes, may not be there yet. A wait waits for it too, for
+    // as long as the wait's limit (that of the first wait done).
+    const auto start = std::chrono::steady_clock::now();
+    std::optional<std::chrono::milliseconds> first_limit = cmd->count("--wait-ready") > 0 ? ready_limit : exit_limit;
+    auto until = first_limit ? start + *first_limit : std::chrono::steady_clock::time_point::max();
+    auto not_there_yet = [&](const Error& err) {
+      if (!a->ref.uuid_file.empty()) {
+        std::error_code ec;
+        auto size = std::filesystem::file_size(a->ref.uuid_file, ec);
+        return ec ? ec == std::errc::no_such_file_or_directory : size == 0;  // not written yet
+      }
+      return not_a_duration.empty() && std::string_view(err.what()).substr(0, 8) == "no pod '";
+    };
     runtime::PodEntry e;
-    try {
-      e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
-    } catch (const Error& err) {
-      if (not_a_duration.empty() || std::string_view(err.what()).substr(0, 8) != "no pod '") throw;
-      throw Error(std::string(err.what()) + "; nor is it a duration (" + not_a_duration + ")");
+    for (bool said = false;;) {
+      try {
+        e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
+        break;
+      } catch (const Error& err) {
+        auto now = std::chrono::steady_clock::now();
+        if (waits && not_there_yet(err) && now < until) {
+          if (!said && now - start >= std::chrono::seconds(1)) {
+            print_message(
+                (a->ref.uuid_file.empty() ? std::string(err.what()) : "no UUID in " + quote(a->ref.uuid_file)) +
+                " yet: waiting for it");
+            said = true;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          continue;
+        }
+        if (not_a_duration.empty() || std::string_view(err.what()).substr(0, 8) != "no pod '") throw;
+        throw Error(std::string(err.what()) + "; nor is it a duration (" + not_a_duration + ")");
+      }
     }
+    // What is left of the first wait's limit.
+    auto left = [&](std::optional<std::chrono::milliseconds> l) -> std::optional<std::chrono::milliseconds> {
+      if (!l) return l;
+      auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+      return std::max(*l - spent, std::chrono::milliseconds(0));
+    };
+    if (cmd->count("--wait-ready") > 0)
+      ready_limit = left(ready_limit);
+    else
+      exit_limit = left(exit_limit);
     runtime::PodInfo info = runtime::pod_info(e);
     if (cmd->count("--wait-ready") > 0) {
       info = wait_for(
