@@ -18,6 +18,7 @@
 #include "runtime/pods.hpp"
 #include "runtime/signals.hpp"
 #include "store/export.hpp"
+#include "store/image.hpp"
 #include "store/layer_view.hpp"
 #include "store/store.hpp"
 #include "store/whiteout.hpp"
@@ -208,6 +209,11 @@ std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest&
 }  // namespace
 
 std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, const MessageSink& messages) {
+  // Whole ("name:tag"), as crt image import reads a ref name back without
+  // being given the image's name.
+  std::string ref_name;
+  if (!req.ref_name.empty())
+    ref_name = with_context("--name", [&] { return store::parse_reference(req.ref_name).str(); });
   PodEntry e = find_pod(state_dir, req.pod);
   return with_context("exporting pod " + e.uuid, [&] {
     FileLock pod_lock;
@@ -254,7 +260,7 @@ std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, c
     // removes what it wrote.
     SignalBlock signals;
     store::export_oci_archive(
-        store, *im, req.out, req.ref_name,
+        store, *im, req.out, ref_name,
         store::AddedLayer{upper, "crt export --app=" + app.name + " " + e.uuid, crt_made(upper, app, store)},
         check_interrupted, replace, req.mode);
     return app.name;

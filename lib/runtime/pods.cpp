@@ -203,6 +203,8 @@ PodInfo pod_info(const PodEntry& e) {
   if (e.status() == PodStatus::kRunning) {
     info.pid = running_nspawn(e);
     info.ready = pod_ready(e);
+  } else {
+    info.ready = pod_was_ready(e);
   }
   info.exits = read_app_exits(e.path);
   if (info.pid && info.manifest) info.restarts = live_restarts(*info.pid, *info.manifest, info.exits);

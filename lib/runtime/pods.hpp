@@ -54,7 +54,9 @@ struct PodInfo {
   std::optional<pod::PodManifest> manifest;  ///< absent while the first write is pending
   std::string started;                       ///< RFC 3339 with ms, empty if it never started
   std::optional<pid_t> pid;                  ///< nspawn's PID while running
-  bool ready = false;                        ///< the pod's systemd reached its default target
+  /// The pod's systemd reached its default target (of a pod that has
+  /// exited: before it exited, as crt status --wait-ready counts it).
+  bool ready = false;
   std::vector<pod::AppExit> exits;           ///< apps that have exited, in order
   std::map<std::string, uint64_t> restarts;  ///< running apps with a restart policy: restarts so far
   /// Processes of each app the kernel's OOM killer killed (apps with none

@@ -155,6 +155,23 @@ TEST_F(ExportTest, ToStdout) {
   EXPECT_THAT(t.out, HasSubstr("not writing an archive to a terminal"));
 }
 
+// --name must be an image name crt can read back: written whole, so that
+// crt image import needs no name for it.
+TEST_F(ExportTest, TheNameGivenIsAnImageNameReadBackAsIs) {
+  std::string uuid = run_script("busybox", "echo named > /made");
+  std::string out = dir_ + "/named.tar";
+  Result r = crt({"export", "--name=bad name!", uuid, out});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("--name: invalid image name 'bad name!'"));
+  EXPECT_FALSE(std::filesystem::exists(out));
+  r = crt({"export", "--name=plain", uuid, out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"image", "import", "--quiet", out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"run", "--net=none", "plain:latest", "--", "/bin/cat", "/made"});
+  EXPECT_EQ(r.out, "named\n") << r.err;
+}
+
 // crt runs with umask 022, but an archive is the user's file: it is made as
 // the user's umask says (an app's files may be secrets).
 TEST_F(ExportTest, AnArchiveFollowsTheCallersUmask) {

@@ -442,12 +442,17 @@ TEST_F(PodCommandsTest, WaitReadyTakesThePodAfterItAndGivesUpOnAFailedStart) {
   EXPECT_THAT(r.err, HasSubstr("pod " + uuid + " is exited: it will not become ready"));
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid) + "/ready"));
   EXPECT_EQ(p.wait().status, 7);
+  auto json_ready = [&](const std::string& pod) {
+    return crt::json_text::parse(crt({"status", "--format=json", pod}).out)["ready"];
+  };
+  EXPECT_EQ(json_ready(uuid), false);
   // A pod that was ready and has ended: its apps did start.
   ASSERT_EQ(crt({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status, 0);
   std::string ended = wait_uuid(file);
   r = crt({"status", "--wait-ready=5s", ended});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("state=exited\n"));
+  EXPECT_EQ(json_ready(ended), true);
   // A word that is neither a duration nor a pod: both are said.
   r = crt({"status", "--wait", "5x"});
   EXPECT_EQ(r.status, 254);
