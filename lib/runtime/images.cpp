@@ -114,7 +114,13 @@ std::vector<std::string> import_missing_builtins(store::Store& store, const stdf
     if (it->path().extension() != ".json") continue;
     std::string name = it->path().stem().string();
     try {
-      if (!store.find(name)) (void)import_builtin(store, name, data_dir);
+      bool have = false;
+      {
+        // As the store is read elsewhere: not while another crt removes images.
+        FileLock lock = store.lock_shared();
+        have = store.find(name).has_value();
+      }
+      if (!have) (void)import_builtin(store, name, data_dir);
     } catch (const Error& e) {
       failed.emplace_back(e.what());
     }

@@ -286,6 +286,43 @@ TEST_F(ImageTest, AWaitForTheStoreSaysSoAndEndsAtASignal) {
   EXPECT_EQ(r.err, "crt: waiting for other crt commands using the store to finish\n");
 }
 
+// crt image list and inspect read the store under its lock: while another
+// crt removes an image (holding the lock) they wait, and then show the
+// store as the removal left it, never an image half gone.
+TEST_F(ImageTest, ListAndInspectWaitForARemovalAndShowWhatItLeft) {
+  std::string root = make_rootfs("rootfs");
+  ASSERT_EQ(crt({"image", "list"}).status, 0);  // the built-in images are there
+  ASSERT_EQ(crt({"image", "import", root, "kept:1"}).status, 0);
+  Result r = crt({"image", "import", root, "doomed:1", "--cmd=/bin/doomed"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string id = r.out.substr(0, r.out.find('\n'));
+  auto hold = std::make_unique<FileLock>(FileLock::acquire(dir_ + "/store/lock", FileLock::Mode::kExclusive));
+  Process list(crt_argv({"image", "list", "--format=json"}));
+  Process inspect(crt_argv({"image", "inspect", "doomed:1"}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // What crt image rm does under the lock: the image leaves the index, then
+  // its configuration blob goes.
+  std::string index_path = dir_ + "/store/index.json";
+  nlohmann::json index = json_text::parse(read_file(index_path));
+  auto& images = index["images"];
+  auto doomed = std::find_if(images.begin(), images.end(), [&](const auto& im) { return im["id"] == id; });
+  ASSERT_NE(doomed, images.end()) << index.dump();
+  images.erase(doomed);
+  std::ofstream(index_path + ".new") << index.dump(2);
+  stdfs::rename(index_path + ".new", index_path);
+  ASSERT_TRUE(stdfs::remove(dir_ + "/store/blobs/sha256/" + id.substr(7)));
+  hold.reset();
+  r = list.wait();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("crt: waiting for another crt removing images from the store\n"));
+  EXPECT_THAT(r.out, HasSubstr("\"kept\""));
+  EXPECT_THAT(r.out, Not(HasSubstr("doomed")));
+  r = inspect.wait();
+  EXPECT_EQ(r.status, 254) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("no image 'doomed:1' in the store"));
+  EXPECT_THAT(r.err, Not(HasSubstr("is not in the store")));
+}
+
 // `crt image import -`: an archive piped in imports as the same file does,
 // a rootfs tarball too; a Ctrl-C while it is still coming leaves nothing;
 // a terminal or nothing at all is refused.

@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "common/json_text.hpp"
+#include "common/lock.hpp"
 #include "registry_args.hpp"
 #include "runtime/images.hpp"
 #include "store/progress.hpp"
@@ -29,7 +30,13 @@ void add_image_list(CLI::App& image, const GlobalOptions& g) {
     // The built-in images are listed as soon as crt run would find them.
     s.set_lock_wait(store_lock_wait(false));
     for (const auto& e : runtime::import_missing_builtins(s, data_dir())) std::fprintf(stderr, "crt: %s\n", e.c_str());
-    std::vector<store::Image> images = s.list();
+    // Under the store's lock, as pods and exports read it: an image another
+    // crt removes meanwhile is listed whole or not at all.
+    std::vector<store::Image> images;
+    {
+      FileLock lock = s.lock_shared();
+      images = s.list();
+    }
     if (*format == "json") {
       // One object per row of the table: per name:tag, or one untagged.
       nlohmann::json out = nlohmann::json::array();

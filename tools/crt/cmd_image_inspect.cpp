@@ -6,6 +6,8 @@
 #include "cmd_image.hpp"
 #include "common/error.hpp"
 #include "common/json_text.hpp"
+#include "common/lock.hpp"
+#include "registry_args.hpp"
 #include "runtime/images.hpp"
 #include "store/store.hpp"
 
@@ -56,9 +58,15 @@ void add_image_inspect(CLI::App& image, const GlobalOptions& g) {
   c->callback([refs, &g] {
     require_root("crt image inspect");  // the store is root's alone
     store::Store s(g.dir);
+    s.set_lock_wait(store_lock_wait(false));
     json out = json::array();
     for (const auto& r : *refs) {
-      auto im = runtime::find_image(s, r, data_dir());
+      auto im = runtime::find_image(s, r, data_dir());  // may import the built-in image: not under the lock
+      if (!im) throw s.no_image(r);
+      // Read under the store's lock, as pods and exports read it; a crt
+      // image rm between the lookup and the lock: said as such.
+      FileLock lock = s.lock_shared();
+      im = s.find(im->id);
       if (!im) throw s.no_image(r);
       out.push_back(describe(s, *im));
     }
