@@ -73,8 +73,9 @@ std::optional<std::map<std::string, std::string>> xattrs_of(const stdfs::path& p
 std::optional<bool> unchanged_from_image(const stdfs::path& upper, const stdfs::path& rel, const pod::AppManifest& app,
                                          const store::Store& store) {
   // Layers go lowest first.
-  for (auto layer = app.image.layers.rbegin(); layer != app.image.layers.rend(); ++layer) {
-    stdfs::path in_layer = store.tree_path(*layer) / rel;
+  std::vector<stdfs::path> trees = store.tree_paths(app.image.layers);
+  for (auto tree = trees.rbegin(); tree != trees.rend(); ++tree) {
+    stdfs::path in_layer = *tree / rel;
     struct stat im {};
     if (::lstat(in_layer.c_str(), &im) != 0) continue;
     stdfs::path upper_dir = upper / rel;
@@ -115,9 +116,8 @@ const std::vector<SkeletonEntry>& skeleton() {
 /// They are part of running in a pod, not of the app's changes.
 std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest& app, const store::Store& store) {
   // The image's layers, the topmost first.
-  std::vector<stdfs::path> image;
-  for (auto layer = app.image.layers.rbegin(); layer != app.image.layers.rend(); ++layer)
-    image.push_back(store.tree_path(*layer));
+  std::vector<stdfs::path> image = store.tree_paths(app.image.layers);
+  std::reverse(image.begin(), image.end());
   // Where prepare-app put them: their paths resolved in the image, as the
   // rootfs was when the pod started (an image's /etc/resolv.conf may link
   // to ../run/systemd/resolve/stub-resolv.conf, its /etc to usr/etc), not

@@ -13,6 +13,7 @@
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
 #include "store/digest.hpp"
+#include "store/whiteout.hpp"
 
 namespace crt::store {
 
@@ -82,7 +83,14 @@ stdfs::path Store::tree_path(std::string_view diff_id) const { return root_ / "t
 
 std::vector<stdfs::path> Store::tree_paths(const std::vector<std::string>& layers) const {
   std::vector<stdfs::path> out;
-  for (const auto& l : layers) out.push_back(tree_path(l));
+  for (const auto& l : layers) {
+    stdfs::path tree = tree_path(l);
+    // A layer whose root is opaque hides every layer below it (OCI), which
+    // overlayfs would not do for the root of a lower directory: they are
+    // left out.
+    if (is_overlay_opaque(tree)) out.clear();
+    out.push_back(std::move(tree));
+  }
   return out;
 }
 

@@ -123,7 +123,8 @@ class Store {
   [[nodiscard]] std::filesystem::path tree_path(std::string_view diff_id) const;
 
   /// The trees of layers (diff ids), in their order: an image's or a pod
-  /// app's, lowest first.
+  /// app's, lowest first. They begin at the highest layer whose root is
+  /// opaque (a ".wh..wh..opq" at its root): it hides all below.
   [[nodiscard]] std::vector<std::filesystem::path> tree_paths(const std::vector<std::string>& layers) const;
   [[nodiscard]] std::vector<std::filesystem::path> tree_paths(const Image& im) const { return tree_paths(im.layers); }
 

@@ -323,6 +323,25 @@ TEST_F(ImageTest, ListAndInspectWaitForARemovalAndShowWhatItLeft) {
   EXPECT_THAT(r.err, Not(HasSubstr("is not in the store")));
 }
 
+// A ".wh..wh..opq" at a layer's root hides all that the layers below it
+// hold, as the OCI image spec says, though overlayfs ignores an opaque
+// lower root.
+TEST_F(ImageTest, ALayerWhoseRootIsOpaqueHidesTheLowerLayers) {
+  std::string busybox = read_file("/bin/busybox");
+  OciLayout layout(dir_ + "/layout");
+  nlohmann::json image = layout.add_image(
+      {make_layer({file("bin/busybox", busybox, 0755), file("old.txt", "old\n"), file("etc/old.conf", "old\n")}),
+       make_layer({file(".wh..wh..opq", ""), file("bin/busybox", busybox, 0755), file("new.txt", "new\n")})});
+  layout.write_index({{image, "opaque:1"}});
+  Result r = crt({"image", "import", layout.dir().string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"run", "--net=none", "opaque:1", "--", "/bin/busybox", "ls", "-a", "/", "/etc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("new.txt"));
+  EXPECT_THAT(r.out, Not(HasSubstr("old.txt")));
+  EXPECT_THAT(r.out, Not(HasSubstr("old.conf")));
+}
+
 // `crt image import -`: an archive piped in imports as the same file does,
 // a rootfs tarball too; a Ctrl-C while it is still coming leaves nothing;
 // a terminal or nothing at all is refused.

@@ -160,6 +160,23 @@ TEST_F(ImageStore, ADiffIdThatLiesIsRefused) {
   EXPECT_TRUE(trees().empty());
 }
 
+// A layer whose root is opaque hides every layer below it (OCI), which
+// overlayfs does not do for the root of a lower directory: the layers below
+// it are not stacked. One above it still is.
+TEST_F(ImageStore, ALayerWhoseRootIsOpaqueHidesTheLayersBelowIt) {
+  std::string opaque = test::make_layer({test::file(".wh..wh..opq", ""), test::file("new", "new\n")});
+  test::OciLayout lay(s_ / "layout");
+  json a = lay.add_image({base_, app_, opaque});
+  json b = lay.add_image({base_, opaque, other_});
+  lay.write_index({{a, "a"}, {b, "b"}});
+  std::vector<Image> images = import(lay.dir());
+  ASSERT_EQ(images.size(), 2u);
+  EXPECT_EQ(store_.tree_paths(images[0]), std::vector<stdfs::path>{store_.tree_path(images[0].layers[2])});
+  EXPECT_EQ(store_.tree_paths(images[1]),
+            (std::vector<stdfs::path>{store_.tree_path(images[1].layers[1]), store_.tree_path(images[1].layers[2])}));
+  EXPECT_EQ(store_.tree_paths(images[1].layers).size(), 2u);
+}
+
 TEST_F(ImageStore, DockerArchive) {
   // docker save: manifest.json, <id>.json, <dir>/layer.tar (uncompressed).
   Scratch d;
