@@ -209,6 +209,7 @@ PodRollback::~PodRollback() {
 PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodState destination) {
   store::Store store(ctx.state_dir);
   store.set_lock_wait(ctx.resolve.store_wait);
+  store.set_messages(ctx.messages);
   // From the lookup of its images until its overlays are mounted no image of
   // this pod may be removed; afterwards its manifest pins them.
   FileLock store_lock;

@@ -33,8 +33,11 @@ void check(archive* a, int rc, const std::string& what) { check_archive(a, rc, w
 /// given), and onto disk unless `to_disk` is false.
 class LayerSink {
  public:
-  explicit LayerSink(bool to_disk = true, TarOutput out = {})
-      : out_(std::move(out)), tar_(sym_archive_write_new()), disk_(to_disk ? sym_archive_write_disk_new() : nullptr) {
+  explicit LayerSink(bool to_disk = true, TarOutput out = {}, MessageSink warnings = {})
+      : out_(std::move(out)),
+        warnings_(std::move(warnings)),
+        tar_(sym_archive_write_new()),
+        disk_(to_disk ? sym_archive_write_disk_new() : nullptr) {
     if (!tar_ || (to_disk && !disk_)) throw Error("allocating libarchive handles");
     check(tar_.get(), sym_archive_write_set_format_pax_restricted(tar_.get()), "setting up the layer digest");
     check(tar_.get(), sym_archive_write_set_bytes_in_last_block(tar_.get(), 1), "setting up the layer digest");
@@ -53,7 +56,7 @@ class LayerSink {
     check_cancelled();
     std::string path = sym_archive_entry_pathname(e) != nullptr ? sym_archive_entry_pathname(e) : "";
     check(tar_.get(), sym_archive_write_header(tar_.get(), e), "archiving " + quote(path));
-    if (disk_) check(disk_.get(), sym_archive_write_header(disk_.get(), e), "extracting " + quote(path));
+    if (disk_) check_disk(sym_archive_write_header(disk_.get(), e), quote(path));
     if (sym_archive_entry_filetype(e) == AE_IFREG && sym_archive_entry_hardlink(e) == nullptr)
       size_ += static_cast<uint64_t>(sym_archive_entry_size(e));
     current_ = path;
@@ -68,12 +71,12 @@ class LayerSink {
   }
 
   void finish_entry() {
-    if (disk_) check(disk_.get(), sym_archive_write_finish_entry(disk_.get()), "extracting " + quote(current_));
+    if (disk_) check_disk(sym_archive_write_finish_entry(disk_.get()), quote(current_));
   }
 
   UnpackedLayer close() {
     check(tar_.get(), sym_archive_write_close(tar_.get()), "finishing the layer digest");
-    if (disk_) check(disk_.get(), sym_archive_write_close(disk_.get()), "finishing extraction");
+    if (disk_) check_disk(sym_archive_write_close(disk_.get()), "", "finishing extraction");
     return {"sha256:" + hash_.hex(), size_};
   }
 
@@ -95,8 +98,21 @@ class LayerSink {
     if (cancelled_ && cancelled_()) throw Error("interrupted");
   }
 
+  /// A result of the disk writer about the entry `shown`: a warning (what it
+  /// could not restore of the entry, as an xattr or a time) is told, not
+  /// thrown.
+  void check_disk(int rc, const std::string& shown, const std::string& what = "extracting") {
+    std::string doing = shown.empty() ? what : what + " " + shown;
+    check(disk_.get(), rc, doing);
+    if (rc != ARCHIVE_WARN) return;
+    const char* msg = sym_archive_error_string(disk_.get());
+    tell(warnings_,
+         "warning: ignored while " + doing + ": " + (msg != nullptr ? msg : "a problem libarchive did not name"));
+  }
+
   // Declared first, destroyed last: freeing tar_ may still write into them.
   TarOutput out_;
+  MessageSink warnings_;
   std::function<bool()> cancelled_;
   Sha256 hash_;
   ArchivePtr tar_;
@@ -307,7 +323,7 @@ void copy_archive(const stdfs::path& source, LayerSink& sink) {
 }  // namespace
 
 UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& dest_arg,
-                            const std::function<bool()>& cancelled) {
+                            const std::function<bool()>& cancelled, const MessageSink& warnings) {
   // Extraction works relative to the working directory, which moves into dest.
   const stdfs::path source = stdfs::absolute(source_arg);
   const stdfs::path dest = stdfs::absolute(dest_arg);
@@ -320,7 +336,7 @@ UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& de
     // The guard outlives the sink: freeing the disk writer applies its
     // deferred fixups relative to the working directory.
     CwdGuard cwd(dest);
-    LayerSink sink;
+    LayerSink sink(true, {}, warnings);
     sink.set_cancel_check(cancelled);
     if (S_ISDIR(st.st_mode)) {
       DirectoryReader(source).copy_to(sink);

@@ -6,6 +6,8 @@
 #include <set>
 #include <string>
 
+#include "common/message.hpp"
+
 namespace crt::store {
 
 /// The result of unpacking one layer.
@@ -20,9 +22,11 @@ struct UnpackedLayer {
 /// paths, paths through symlinks) are an error. The digest is that of the
 /// layer re-serialized as a deterministic tar, so the same content always
 /// yields the same layer. `cancelled`, if set, is asked often: true ends
-/// the unpacking with an error ("interrupted").
+/// the unpacking with an error ("interrupted"). What could not be restored
+/// of an entry but is no error (an xattr the file system refuses …) goes to
+/// `warnings`, naming the entry.
 UnpackedLayer unpack_rootfs(const std::filesystem::path& source, const std::filesystem::path& dest,
-                            const std::function<bool()>& cancelled = {});
+                            const std::function<bool()>& cancelled = {}, const MessageSink& warnings = {});
 
 /// Receives the bytes of a tar archive as it is written; may throw.
 using TarOutput = std::function<void(const void* data, size_t size)>;

@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "common/lock.hpp"
+#include "common/message.hpp"
 #include "store/blob_store.hpp"
 #include "store/byte_source.hpp"
 #include "store/image.hpp"
@@ -141,6 +142,10 @@ class Store {
   /// store's lock, a layer's, a blob's): by default they wait in silence.
   void set_lock_wait(LockWait wait);
 
+  /// Where warnings go: what an import could not restore of a file but is
+  /// no error. By default nowhere.
+  void set_messages(MessageSink messages) { messages_ = std::move(messages); }
+
  private:
   [[nodiscard]] std::vector<Image> load_index() const;
   void save_index(const std::vector<Image>& images) const;
@@ -159,6 +164,7 @@ class Store {
 
   std::filesystem::path root_;
   BlobStore blobs_;  ///< holds the LockWait of set_lock_wait() for all the store's locks
+  MessageSink messages_;
 };
 
 }  // namespace crt::store

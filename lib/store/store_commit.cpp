@@ -93,7 +93,7 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
     remove_abandoned_work(root_ / "tmp");
     WorkDir work(root_ / "tmp", "import");
     stdfs::path tree = work.path() / "tree";
-    UnpackedLayer layer = unpack_rootfs(source, tree, opts.cancelled);
+    UnpackedLayer layer = unpack_rootfs(source, tree, opts.cancelled, messages_);
     if (opts.share_with) share_host_files(tree, *opts.share_with);
 
     Image im;

@@ -402,6 +402,18 @@ TEST_F(ImageTest, CompressedTarballImports) {
   EXPECT_EQ(r.status, 0) << r.err;
 }
 
+// What a rootfs import cannot restore of a file (an xattr the file system
+// refuses) does not end it, but crt says so, naming the file.
+TEST_F(ImageTest, WhatARootfsImportCannotRestoreIsAWarning) {
+  LayerEntry f = file("f", "f\n");
+  f.xattrs = {{"nonamespace.x", "v"}};
+  { std::ofstream(dir_ + "/rootfs.tar") << make_layer({f, file("g", "g\n")}, Compression::kNone); }
+  Result r = crt({"image", "import", dir_ + "/rootfs.tar", "warned:1"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("crt: warning: ignored while extracting 'f': "));
+  EXPECT_THAT(r.err, Not(HasSubstr("'g'")));
+}
+
 TEST_F(ImageTest, DanglingSymlinksWhereThePodPutsItsFilesAreFollowedInsideTheImage) {
   // As in an image made with systemd-resolved.
   std::string root = make_rootfs("rootfs");

@@ -171,6 +171,21 @@ TEST(UnpackRootfs, OverlayXattrsAreDroppedAndZeroDevicesRefused) {
       "'" + (s / "tree" / "gone").string() + "' is a 0/0 character device, which overlayfs would take for a whiteout");
 }
 
+// What the disk writer cannot restore of an entry (an xattr the file system
+// refuses) is no error, but it is said, naming the entry.
+TEST(UnpackRootfs, WhatCannotBeRestoredIsAWarningNamingTheEntry) {
+  Scratch s;
+  test::TarMember f = tar_file("etc/f", "f");
+  f.xattrs = {{"nonamespace.x", "v"}};
+  write_tar(s / "x.tar", {tar_dir("etc"), f, tar_file("etc/g", "g")});
+  std::vector<std::string> warnings;
+  unpack_rootfs(s / "x.tar", s / "dst", {}, [&](std::string_view w) { warnings.emplace_back(w); });
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].rfind("warning: ignored while extracting 'etc/f': ", 0), 0u) << warnings[0];
+  EXPECT_EQ(read_text(s / "dst" / "etc" / "f"), "f");
+  EXPECT_EQ(read_text(s / "dst" / "etc" / "g"), "g");
+}
+
 TEST(UnpackRootfs, DotSlashPrefixesDoNotChangeTheDiffId) {
   Scratch s;
   write_tar(s / "plain.tar", {tar_dir("etc"), tar_file("etc/a", "a"), tar_hardlink("etc/b", "etc/a")});

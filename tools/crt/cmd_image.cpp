@@ -29,6 +29,7 @@ void add_image_list(CLI::App& image, const GlobalOptions& g) {
     store::Store s(g.dir);
     // The built-in images are listed as soon as crt run would find them.
     s.set_lock_wait(store_lock_wait(false));
+    s.set_messages(print_message);
     for (const auto& e : runtime::import_missing_builtins(s, data_dir())) std::fprintf(stderr, "crt: %s\n", e.c_str());
     // Under the store's lock, as pods and exports read it: an image another
     // crt removes meanwhile is listed whole or not at all.

@@ -32,6 +32,7 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
   c->callback([a, &g] {
     require_root("crt image export");  // the store is root's alone
     store::Store s(g.dir);
+    s.set_messages(print_message);
     auto im = runtime::find_image(s, a->ref, data_dir());  // may import the built-in image: not under the lock
     if (!im) throw s.no_image(a->ref);
     FileLock lock = s.lock_shared();

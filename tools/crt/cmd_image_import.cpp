@@ -75,6 +75,7 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
     runtime::SignalBlock signals;
     req.cancelled = interrupt_pending;
     s.set_lock_wait(store_lock_wait(a->quiet));
+    s.set_messages(print_message);
     std::vector<store::Image> images;
     try {
       images = store::import_images(s, req, progress);

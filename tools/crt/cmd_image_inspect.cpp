@@ -59,6 +59,7 @@ void add_image_inspect(CLI::App& image, const GlobalOptions& g) {
     require_root("crt image inspect");  // the store is root's alone
     store::Store s(g.dir);
     s.set_lock_wait(store_lock_wait(false));
+    s.set_messages(print_message);
     json out = json::array();
     for (const auto& r : *refs) {
       auto im = runtime::find_image(s, r, data_dir());  // may import the built-in image: not under the lock
