@@ -209,6 +209,19 @@ void remove_tree(const stdfs::path& path) {
   remove_at(pfd.get(), path.filename().string(), pst.st_dev, path.string());
 }
 
+void remove_tree_at(int dir_fd, const std::string& name, const std::string& shown) {
+  struct stat dst {};
+  if (::fstat(dir_fd, &dst) < 0) throw_errno("inspecting the directory of " + quote(shown));
+  struct stat st {};
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno == ENOENT) return;
+    throw_errno("inspecting " + quote(shown));
+  }
+  if (S_ISDIR(st.st_mode) && st.st_dev != dst.st_dev)
+    throw Error(quote(shown) + " is a mount point; refusing to remove it");
+  remove_at(dir_fd, name, dst.st_dev, shown);
+}
+
 UniqueFd open_fd(const stdfs::path& path, int flags, mode_t mode) {
   int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
   if (fd < 0) throw_errno("opening " + quote(path.string()));

@@ -45,6 +45,11 @@ void make_dirs(const stdfs::path& path, mode_t mode = 0755);
 /// leftover mount inside it is never emptied. Throws if one is found.
 void remove_tree(const stdfs::path& path);
 
+/// Removes `name` in the directory `dir_fd` and all below it, as
+/// remove_tree() does, never following a symlink out of it (`shown`: its
+/// path in messages).
+void remove_tree_at(int dir_fd, const std::string& name, const std::string& shown);
+
 /// Writes all of `data` to `fd`, retrying short writes and EINTR; throws a
 /// crt::Error with `what` and errno's message.
 void write_all(int fd, std::string_view data, const std::string& what);

@@ -125,19 +125,27 @@ bool TreeWriter::clear(int dir, const std::string& name, bool want_dir, const st
     throw_errno("layer entry " + quote(path));
   }
   if (S_ISDIR(st.st_mode) && want_dir) return true;
-  // A later entry replaces an earlier one of the same name.
-  if (::unlinkat(dir, name.c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
-    throw_errno("layer entry " + quote(path) + ": replacing what was there");
-  // The cached fds of a replaced directory and those below it would point
-  // at the old ones; the others stay (`dir`, the caller's, among them).
-  if (S_ISDIR(st.st_mode)) {
-    std::string p = path;
-    while (!p.empty() && p.back() == '/') p.pop_back();
-    auto gone = [&p](const std::string& d) { return d == p || d.starts_with(p + "/"); };
-    std::erase_if(dirs_, [&](const auto& kv) { return gone(kv.first); });
-    std::erase_if(dir_order_, gone);
-  }
+  // A later entry replaces an earlier one of the same name; a directory with
+  // all it holds, as containerd and docker replace it.
+  remove(dir, name, S_ISDIR(st.st_mode), path, "replacing what was there");
   return false;
+}
+
+void TreeWriter::remove(int dir, const std::string& name, bool is_dir, const std::string& path,
+                        const std::string& what) {
+  std::string context = "layer entry " + quote(path) + ": " + what;
+  if (!is_dir) {
+    if (::unlinkat(dir, name.c_str(), 0) < 0) throw_errno(context);
+    return;
+  }
+  with_context(context, [&] { fs::remove_tree_at(dir, name, path); });
+  // The cached fds of a removed directory and those below it would point
+  // at the old ones; the others stay (`dir`, the caller's, among them).
+  std::string p = path;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  auto gone = [&p](const std::string& d) { return d == p || d.starts_with(p + "/"); };
+  std::erase_if(dirs_, [&](const auto& kv) { return gone(kv.first); });
+  std::erase_if(dir_order_, gone);
 }
 
 void TreeWriter::write_file(int dir, const std::string& name, archive_entry* e, const DataBlocks& data,

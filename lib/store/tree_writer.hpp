@@ -52,6 +52,9 @@ class TreeWriter {
   void write_hardlink(archive_entry* e, const std::string& path);
   /// Makes room for a new entry: removes what is there unless both are directories.
   bool clear(int dir, const std::string& name, bool want_dir, const std::string& path);
+  /// Removes `name` in `dir` (`path` in the tree), a directory with all
+  /// below it; `what` says why in an error.
+  void remove(int dir, const std::string& name, bool is_dir, const std::string& path, const std::string& what);
 
   UniqueFd root_;
   /// Open directories by path ("" is the root); bounded, oldest dropped.

@@ -180,6 +180,25 @@ TEST(ExtractLayerChecks, ALaterEntryReplacesAnEarlierOneBelowTheRoot) {
   EXPECT_EQ(test::read_text(s / "t" / "etc" / "h"), "h\n");
 }
 
+// A later entry that is no directory replaces a directory of the same name
+// with all it holds, as containerd and docker do; nothing out of the tree
+// is touched, through the symlinks the directory holds or otherwise.
+TEST(ExtractLayerChecks, AFileOrASymlinkReplacesADirectoryThatHoldsFiles) {
+  Scratch s;
+  test::write_text(s / "outside" / "victim", "safe\n");
+  StringSource src(test::make_layer(
+      {test::dir("etc/d"), test::file("etc/d/f", "f\n"), test::dir("etc/d/sub"), test::file("etc/d/sub/g", "g\n"),
+       test::symlink("etc/d/abs", (s / "outside").string()), test::symlink("etc/d/sub/rel", "../../../../outside"),
+       test::file("etc/d", "now a file\n"), test::dir("lib/e/deep"), test::file("lib/e/deep/x", "x\n"),
+       test::symlink("lib/e", "/usr/lib"), test::file("etc/after", "after\n")}));
+  extract_layer(src, s / "t", {});
+  EXPECT_EQ(test::read_text(s / "t" / "etc" / "d"), "now a file\n");
+  EXPECT_EQ(stdfs::read_symlink(s / "t" / "lib" / "e"), "/usr/lib");
+  EXPECT_EQ(test::read_text(s / "t" / "etc" / "after"), "after\n");
+  EXPECT_EQ(test::list_dir(s / "outside"), std::vector<std::string>{"victim"});
+  EXPECT_EQ(test::read_text(s / "outside" / "victim"), "safe\n");
+}
+
 TEST(ExtractLayerChecks, APathLongerThanPathMaxIsRefused) {
   // 40000 levels made crt use 1.5 GB and die of its stack's overflow.
   std::string deep;
