@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -195,6 +196,7 @@ class LayerReader : CallbackInput {
       check_archive(in_.get(), rc, "reading the layer");
       entry(e);
     }
+    for (const auto& a : aufs_) tree_.remove_path(a);
     tree_.finish();
     // The diff_id covers the stream to its end, padding after the tar included.
     while (advance()) {
@@ -218,7 +220,8 @@ class LayerReader : CallbackInput {
     switch (w.type) {
       case WhiteoutKind::Type::kWhiteout: return make_overlay_whiteout(root_.get(), w.dir, w.name);
       case WhiteoutKind::Type::kOpaque: return make_overlay_opaque(root_.get(), w.dir);
-      case WhiteoutKind::Type::kReserved: return;
+      case WhiteoutKind::Type::kReserved:
+        return aufs_metadata(e, path, w.aufs);
       case WhiteoutKind::Type::kNone: break;
     }
     sym_archive_entry_copy_pathname(e, path.c_str());
@@ -227,6 +230,10 @@ class LayerReader : CallbackInput {
     if (sym_archive_entry_filetype(e) == AE_IFSOCK) return;  // a socket cannot be unpacked
     if (sym_archive_entry_filetype(e) == AE_IFREG && sym_archive_entry_hardlink(e) == nullptr)
       size_ += static_cast<uint64_t>(sym_archive_entry_size(e));
+    write(e, path);
+  }
+
+  void write(archive_entry* e, const std::string& path) {
     tree_.write(e, [&](const void** buf, size_t* n, int64_t* off) {
       la_int64_t o = 0;
       int rc = sym_archive_read_data_block(in_.get(), buf, n, &o);
@@ -236,6 +243,17 @@ class LayerReader : CallbackInput {
       *off = o;
       return true;
     });
+  }
+
+  /// AUFS's metadata is none of the image's files. But hard links elsewhere
+  /// in the layer may point into its ".wh..wh.plnk/" (as docker reads such
+  /// layers): its files are written, for those links to take their content
+  /// from, and removed with it at the layer's end.
+  void aufs_metadata(archive_entry* e, const std::string& path, const std::string& aufs) {
+    if (sym_archive_entry_filetype(e) != AE_IFREG || sym_archive_entry_hardlink(e) != nullptr) return;
+    sym_archive_entry_copy_pathname(e, path.c_str());
+    aufs_.insert(aufs);
+    write(e, path);
   }
 
   /// Moves to the next chunk; false at the end of the stream.
@@ -259,6 +277,7 @@ class LayerReader : CallbackInput {
   std::optional<Chunk> current_;
   ArchivePtr in_;
   uint64_t size_ = 0;
+  std::set<std::string> aufs_;  ///< AUFS metadata written, to remove at the end
 };
 
 }  // namespace

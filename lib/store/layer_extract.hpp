@@ -35,7 +35,8 @@ struct ExtractOptions {
 /// Unpacks an OCI layer (a tar, gzip- or zstd-compressed or not, recognized
 /// by its bytes) into the new directory `dest`, the way overlayfs needs it:
 /// ".wh.NAME" becomes a 0/0 character device NAME and ".wh..wh..opq" the
-/// trusted.overlay.opaque xattr of its directory. Owners (numeric), modes,
+/// trusted.overlay.opaque xattr of its directory; AUFS's metadata
+/// (".wh..wh.plnk/" …) is left out. Owners (numeric), modes,
 /// times, xattrs (security.capability included; ACLs as their xattrs) are kept, device
 /// nodes and FIFOs created; an entry that would land outside `dest`, a
 /// literal 0/0 character device (overlayfs would take it for a whiteout) and

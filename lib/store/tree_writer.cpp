@@ -259,6 +259,25 @@ void TreeWriter::write(archive_entry* e, const DataBlocks& data) {
     default: return write_other(p.fd, p.name, e, path);
   }
 }
+
+void TreeWriter::remove_path(const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  check_name(path, name);
+  UniqueFd parent(dir.empty() ? ::fcntl(root_.get(), F_DUPFD_CLOEXEC, 0)
+                              : fs::open_beneath(root_.get(), dir.c_str(), O_RDONLY | O_DIRECTORY));
+  // Gone with a directory a later entry replaced.
+  if (!parent && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV)) return;
+  if (!parent) throw_errno("opening " + quote(dir));
+  struct stat st {};
+  if (::fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno == ENOENT) return;
+    throw_errno("layer entry " + quote(path));
+  }
+  remove(parent.get(), name, S_ISDIR(st.st_mode), path, "removing it");
+}
+
 void TreeWriter::finish() {
   for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
     struct timespec ts[2] = {{it->sec, it->nsec}, {it->sec, it->nsec}};

@@ -35,6 +35,9 @@ class TreeWriter {
   /// absolute is an error; nothing is written outside the tree.
   void write(archive_entry* e, const DataBlocks& data);
 
+  /// Removes the entry `path` (cleaned) and all below it, if the tree has it.
+  void remove_path(const std::string& path);
+
   /// Sets the times of the directories written.
   void finish();
 

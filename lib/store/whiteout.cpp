@@ -6,6 +6,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "common/error.hpp"
@@ -55,12 +56,23 @@ WhiteoutKind classify_whiteout(std::string_view path) {
   std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
   std::string_view dir = slash == std::string_view::npos ? std::string_view() : path.substr(0, slash);
   WhiteoutKind k;
+  for (size_t pos = 0; pos < dir.size();) {
+    size_t end = std::min(dir.find('/', pos), dir.size());
+    if (dir.substr(pos, kMetaPrefix.size()) == kMetaPrefix) {
+      k.type = WhiteoutKind::Type::kReserved;
+      k.dir = std::string(dir);
+      k.aufs = std::string(dir.substr(0, end));
+      return k;
+    }
+    pos = end + 1;
+  }
   if (base.substr(0, kPrefix.size()) != kPrefix) return k;
   k.dir = std::string(dir);
   if (base == kOpaque) {
     k.type = WhiteoutKind::Type::kOpaque;
   } else if (base.substr(0, kMetaPrefix.size()) == kMetaPrefix) {
     k.type = WhiteoutKind::Type::kReserved;
+    k.aufs = std::string(path);
   } else {
     k.type = WhiteoutKind::Type::kWhiteout;
     k.name = std::string(base.substr(kPrefix.size()));

@@ -14,11 +14,15 @@ struct WhiteoutKind {
     kNone,      ///< an ordinary entry
     kWhiteout,  ///< ".wh.NAME": NAME of the lower layers is deleted
     kOpaque,    ///< ".wh..wh..opq": the directory hides its lower contents
-    kReserved,  ///< another ".wh..wh." name: AUFS metadata, ignored
+    /// another ".wh..wh." name, or an entry below one: AUFS metadata
+    /// (".wh..wh.plnk/", its hard links' directory, ".wh..wh.orph/",
+    /// ".wh..wh.aufs"), none of the image's files
+    kReserved,
   };
   Type type = Type::kNone;
   std::string dir;   ///< directory holding the entry ("" for the root)
   std::string name;  ///< the deleted name (kWhiteout)
+  std::string aufs;  ///< the ".wh..wh." entry it is or is below (kReserved)
 };
 
 /// Classifies the entry path `path` (relative, cleaned of "./"). Throws when

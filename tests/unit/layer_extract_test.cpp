@@ -199,6 +199,23 @@ TEST(ExtractLayerChecks, AFileOrASymlinkReplacesADirectoryThatHoldsFiles) {
   EXPECT_EQ(test::read_text(s / "outside" / "victim"), "safe\n");
 }
 
+// AUFS's metadata (".wh..wh.aufs", ".wh..wh.orph/", ".wh..wh.plnk/", its
+// hard links' directory) is none of the image's files, wherever it is; a
+// hard link into .wh..wh.plnk still gets its content, as docker reads it.
+TEST(ExtractLayerChecks, AufsMetadataIsLeftOut) {
+  Scratch s;
+  StringSource src(test::make_layer(
+      {test::file(".wh..wh.aufs", ""), test::dir(".wh..wh.plnk", 0700), test::file(".wh..wh.plnk/260.1234", "linked\n"),
+       test::dir(".wh..wh.orph"), test::file(".wh..wh.orph/x", "x\n"), test::dir("usr/bin"),
+       test::hardlink("usr/bin/tool", ".wh..wh.plnk/260.1234"), test::file("a/.wh..wh.plnk/y", "y\n"),
+       test::symlink("a/.wh..wh.plnk/z", "/"), test::file("a/kept", "kept\n")}));
+  extract_layer(src, s / "t", {});
+  EXPECT_EQ(test::list_dir(s / "t"), (std::vector<std::string>{"a", "usr"}));
+  EXPECT_EQ(test::list_dir(s / "t" / "a"), std::vector<std::string>{"kept"});
+  EXPECT_EQ(test::read_text(s / "t" / "usr" / "bin" / "tool"), "linked\n");
+  EXPECT_EQ(stdfs::hard_link_count(s / "t" / "usr" / "bin" / "tool"), 1u);
+}
+
 TEST(ExtractLayerChecks, APathLongerThanPathMaxIsRefused) {
   // 40000 levels made crt use 1.5 GB and die of its stack's overflow.
   std::string deep;
