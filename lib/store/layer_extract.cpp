@@ -295,38 +295,68 @@ std::string layer_media_type(const stdfs::path& blob) {
   return media_type_of(in.get());
 }
 
+namespace {
+
+/// What `consume` reads of the uncompressed layer the blob gives (it
+/// returns the bytes of file content), with the blob's digests, checked
+/// against `want`.
+ExtractedLayer read_layer(ByteSource& blob, const LayerExpectation& want, const ExtractOptions& opts,
+                          const std::function<uint64_t(ChunkQueue&, const std::function<void()>&)>& consume) {
+  ChunkQueue queue(kQueueChunks, kChunkSize);
+  Decompressor producer(blob, queue, opts.copy_fd);
+  ExtractedLayer out;
+  {
+    std::jthread thread([&] { producer.run(); });
+    struct Stop {
+      ChunkQueue& q;
+      ~Stop() { q.cancel(); }
+    } stop{queue};
+    auto tick = [&] {
+      if (opts.on_progress) opts.on_progress(producer.consumed().load());
+    };
+    out.size = consume(queue, tick);
+  }
+  out.blob_digest = producer.blob_digest();
+  out.blob_size = producer.blob_size();
+  out.diff_id = producer.diff_id();
+  out.media_type = producer.media_type();
+  if (!want.blob_digest.empty() && out.blob_digest != want.blob_digest)
+    throw Error("the blob's digest is " + out.blob_digest + ", not " + want.blob_digest);
+  if (want.blob_size >= 0 && out.blob_size != static_cast<uint64_t>(want.blob_size))
+    throw Error("the blob has " + std::to_string(out.blob_size) + " bytes, not " + std::to_string(want.blob_size));
+  if (!want.diff_id.empty() && out.diff_id != want.diff_id)
+    throw Error("the uncompressed layer's digest is " + out.diff_id + ", not the diff_id " + want.diff_id +
+                " of the image configuration");
+  return out;
+}
+
+std::string blob_name(ByteSource& blob, const LayerExpectation& want) {
+  return want.blob_digest.empty() ? blob.describe() : want.blob_digest;
+}
+
+}  // namespace
+
 ExtractedLayer extract_layer(ByteSource& blob, const stdfs::path& dest_arg, const LayerExpectation& want,
                              const ExtractOptions& opts) {
   const stdfs::path dest = stdfs::absolute(dest_arg);
-  return with_context("unpacking " + (want.blob_digest.empty() ? blob.describe() : want.blob_digest), [&] {
+  return with_context("unpacking " + blob_name(blob, want), [&] {
     if (::mkdir(dest.c_str(), 0755) < 0) throw_errno("creating " + quote(dest.string()));
-    ChunkQueue queue(kQueueChunks, kChunkSize);
-    Decompressor producer(blob, queue, opts.copy_fd);
-    ExtractedLayer out;
-    {
-      std::jthread thread([&] { producer.run(); });
-      struct Stop {
-        ChunkQueue& q;
-        ~Stop() { q.cancel(); }
-      } stop{queue};
-      auto tick = [&] {
-        if (opts.on_progress) opts.on_progress(producer.consumed().load());
-      };
+    return read_layer(blob, want, opts, [&](ChunkQueue& queue, const std::function<void()>& tick) {
       LayerReader writer(queue, dest, tick);
-      out.size = writer.run();
-    }
-    out.blob_digest = producer.blob_digest();
-    out.blob_size = producer.blob_size();
-    out.diff_id = producer.diff_id();
-    out.media_type = producer.media_type();
-    if (!want.blob_digest.empty() && out.blob_digest != want.blob_digest)
-      throw Error("the blob's digest is " + out.blob_digest + ", not " + want.blob_digest);
-    if (want.blob_size >= 0 && out.blob_size != static_cast<uint64_t>(want.blob_size))
-      throw Error("the blob has " + std::to_string(out.blob_size) + " bytes, not " + std::to_string(want.blob_size));
-    if (!want.diff_id.empty() && out.diff_id != want.diff_id)
-      throw Error("the uncompressed layer's digest is " + out.diff_id + ", not the diff_id " + want.diff_id +
-                  " of the image configuration");
-    return out;
+      return writer.run();
+    });
+  });
+}
+
+ExtractedLayer check_layer(ByteSource& blob, const LayerExpectation& want, const ExtractOptions& opts) {
+  return with_context("reading " + blob_name(blob, want), [&] {
+    return read_layer(blob, want, opts, [](ChunkQueue& queue, const std::function<void()>& tick) {
+      while (std::optional<Chunk> c = queue.pop()) {
+        tick();
+        queue.recycle(std::move(*c));
+      }
+      return uint64_t{0};
+    });
   });
 }
 

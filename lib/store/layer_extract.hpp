@@ -32,6 +32,10 @@ struct ExtractOptions {
   std::function<void(uint64_t)> on_progress;
 };
 
+/// The OCI layer media type of a stored layer blob, by its compression, as
+/// extract_layer() finds it.
+std::string layer_media_type(const std::filesystem::path& blob);
+
 /// Unpacks an OCI layer (a tar, gzip- or zstd-compressed or not, recognized
 /// by its bytes) into the new directory `dest`, the way overlayfs needs it:
 /// ".wh.NAME" becomes a 0/0 character device NAME and ".wh..wh..opq" the
@@ -44,11 +48,12 @@ struct ExtractOptions {
 /// thread of their own, overlapped with writing the files; the blob digest
 /// and the diff_id are checked against `want` at the end. On failure `dest`
 /// is left for the caller to remove.
-/// The OCI layer media type of a stored layer blob, by its compression, as
-/// extract_layer() finds it.
-std::string layer_media_type(const std::filesystem::path& blob);
-
 ExtractedLayer extract_layer(ByteSource& blob, const std::filesystem::path& dest, const LayerExpectation& want,
                              const ExtractOptions& opts = {});
+
+/// Reads a layer blob as extract_layer() does (its digests computed and
+/// checked against `want`, the blob copied as `opts` says) but writes no
+/// tree: for a layer whose tree is there already. `size` is left 0.
+ExtractedLayer check_layer(ByteSource& blob, const LayerExpectation& want, const ExtractOptions& opts = {});
 
 }  // namespace crt::store

@@ -153,14 +153,19 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
     UniqueFd copy;
     stdfs::path copy_path = work.path() / "blob";
     if (!have_blob) copy = fs::open_fd(copy_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    progress.start(task, "unpacking", l.size);
+    progress.start(task, have_tree ? "checking" : "unpacking", l.size);
     ExtractOptions opts;
     opts.copy_fd = copy.get();
     opts.on_progress = [&](uint64_t n) {
       if (in.cancelled && in.cancelled()) throw Error("interrupted");
       progress.update(task, n);
     };
-    ExtractedLayer x = extract_layer(*src, work.path() / "tree", {l.digest, l.size, diff_id}, opts);
+    // The tree is there but not the blob (a docker archive's layer comes
+    // without its digest; another image has the layer from another blob):
+    // the blob is read, checked and kept, the layer not unpacked again.
+    LayerExpectation want{l.digest, l.size, diff_id};
+    ExtractedLayer x =
+        have_tree ? check_layer(*src, want, opts) : extract_layer(*src, work.path() / "tree", want, opts);
     if (!have_blob) {
       if (::fsync(copy.get()) < 0) throw_errno("syncing the layer blob");
       if (!blobs_.has(x.blob_digest) && ::rename(copy_path.c_str(), blobs_.path(x.blob_digest).c_str()) < 0)
@@ -171,8 +176,8 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
       if (::rename((work.path() / "tree").c_str(), tree.c_str()) < 0)
         throw_errno("moving the layer into " + quote(tree.string()));
     }
-    if (!repeat) size += x.size;
-    progress.finish(task, "done");
+    if (!repeat) size += have_tree ? tree_size(tree) : x.size;
+    progress.finish(task, have_tree ? "exists" : "done");
     return LayerBlob{x.blob_digest, media.empty() ? x.media_type : media, static_cast<int64_t>(x.blob_size)};
   });
 }

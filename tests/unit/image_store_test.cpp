@@ -237,6 +237,49 @@ TEST_F(ImageStore, DockerArchiveOfLayersNamedByDigestImportsAgain) {
   EXPECT_EQ(again[0].manifest, first[0].manifest);
 }
 
+// A docker archive's layers come without their digests: a layer the store
+// has already (imported again, or another image's) is read and checked, not
+// unpacked again; one that is not what the configuration says is refused.
+TEST_F(ImageStore, ADockerArchivesLayerTheStoreHasIsCheckedNotUnpackedAgain) {
+  struct Actions : Progress {
+    Strings started;
+    void start(const std::string&, const std::string& action, int64_t) override { started.push_back(action); }
+  };
+  auto archive = [](const stdfs::path& path, const std::string& diff_id, const std::string& layer) {
+    json config = {
+        {"architecture", "amd64"}, {"os", "linux"}, {"rootfs", {{"type", "layers"}, {"diff_ids", {diff_id}}}}};
+    std::string c = config.dump();
+    json manifest =
+        json::array({{{"Config", "c.json"}, {"RepoTags", {"example.org/l:1"}}, {"Layers", {"l/layer.tar"}}}});
+    test::write_tar(path, {test::tar_file("manifest.json", manifest.dump()), test::tar_file("c.json", c),
+                           test::tar_file("l/layer.tar", layer)});
+  };
+  Scratch d;
+  std::string l1 = test::decompress(base_);
+  archive(d / "saved.tar", test::digest_of(l1), l1);
+  ImportRequest req;
+  req.source = d / "saved.tar";
+  Actions first;
+  std::vector<Image> a = import_images(store_, req, first);
+  EXPECT_EQ(first.started, Strings{"unpacking"});
+  Strings before = blobs();
+  Actions again;
+  std::vector<Image> b = import_images(store_, req, again);
+  EXPECT_EQ(again.started, Strings{"checking"});
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].blobs[0].digest, test::digest_of(l1));
+  EXPECT_EQ(b[0].size, a[0].size);
+  EXPECT_EQ(b[0].manifest, a[0].manifest);
+  EXPECT_EQ(blobs(), before);
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+
+  archive(d / "lying.tar", test::digest_of(l1), test::decompress(app_));
+  req.source = d / "lying.tar";
+  Actions lying;
+  EXPECT_THAT(test::error_of([&] { import_images(store_, req, lying); }), ::testing::HasSubstr("not the diff_id"));
+  EXPECT_EQ(blobs(), before);
+}
+
 TEST_F(ImageStore, FormatsAreRecognized) {
   test::OciLayout lay(s_ / "layout");
   lay.write_index({{lay.add_image({base_}), "a"}});
