@@ -134,17 +134,17 @@ json add_network(const NetworkConfig& net, const Invocation& inv, const json& ru
 }
 
 void del_network(const NetworkConfig& net, const Invocation& inv, const json& runtime_config, const json& prev_result) {
-  std::string first_error;
+  std::string errors;
   for (size_t i = net.plugins.size(); i-- > 0;) {
     // Every plugin gets its chance to release what it holds, even when one
-    // before it failed.
+    // before it failed; each failure is told, none hides another's.
     try {
       exec_plugin("DEL", plugin_config(net, i, prev_result, runtime_config, "DEL"), inv);
     } catch (const Error& e) {
-      if (first_error.empty()) first_error = e.what();
+      errors += (errors.empty() ? "" : "; ") + std::string(e.what());
     }
   }
-  if (!first_error.empty()) throw Error(first_error);
+  if (!errors.empty()) throw Error(errors);
 }
 
 }  // namespace crt::net

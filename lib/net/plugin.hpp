@@ -38,6 +38,8 @@ nlohmann::json add_network(const NetworkConfig& net, const Invocation& inv, cons
 
 /// DEL of a network: its plugins in reverse order, each given the ADD's
 /// result (`prev_result`, null if unknown). Idempotent per the CNI spec.
+/// Each plugin runs even when one before it failed; the error names every
+/// plugin that failed, in the order they ran.
 void del_network(const NetworkConfig& net, const Invocation& inv, const nlohmann::json& runtime_config,
                  const nlohmann::json& prev_result);
 

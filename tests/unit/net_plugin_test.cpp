@@ -124,6 +124,19 @@ TEST_F(PluginTest, DelGoesOnPastAFailingPluginAndReportsIt) {
   EXPECT_EQ(calls(), (std::vector<std::string>{"0-second", "1-fail", "2-first"}));
 }
 
+TEST_F(PluginTest, DelReportsEveryPluginThatFailed) {
+  // The first failure must not hide the next plugin's, whose lease (say) stays.
+  try {
+    del_network(list({"crash", "first", "fail"}), inv_, json::object(), nullptr);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(
+        std::string(e.what()),
+        "plugin 'fail' failed: bad config: no subnet (code 7); plugin 'crash' failed: goroutine 1 (exit status 2)");
+  }
+  EXPECT_EQ(calls(), (std::vector<std::string>{"0-fail", "1-first", "2-crash"}));
+}
+
 TEST_F(PluginTest, FailuresAreOneLineNamingThePlugin) {
   auto error_of = [&](const std::string& type) {
     try {
