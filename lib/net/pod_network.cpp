@@ -129,24 +129,31 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
   }
   for (auto it = s.attachments.rbegin(); it != s.attachments.rend(); ++it) {
     if (!it->attempted) continue;
+    std::string failure;
     try {
       FileLock lock;
       if (forwards_ports(*it)) {
         ports = true;
         lock = lock_port_forwarding();
       }
-      with_context("tearing down network " + quote(it->config.name), [&] {
-        del_network(it->config, invocation(s, *it, netns_path), it->runtime_config, it->result);
-      });
+      del_network(it->config, invocation(s, *it, netns_path), it->runtime_config, it->result);
     } catch (const Error& e) {
-      // A network whose ADD failed was set up by nothing that a DEL with the
-      // same configuration could reach better; it must not keep the rest.
-      if (lenient && !it->result.is_null())
-        tell(messages, "warning: pod " + pod_dir.filename().string() + ": " + e.what() +
-                           "; what its plugins keep for the pod (an address lease, say) may stay");
-      else if (first_error.empty() && !it->result.is_null())
-        first_error = e.what();
+      failure = e.what();
     }
+    // The DEL after an ADD that failed the same way (a plugin not found, a
+    // configuration it refuses) says nothing new.
+    if (failure.empty() || failure == it->add_error) continue;
+    std::string what = "tearing down network " + quote(it->config.name) + ": " + failure;
+    // A network whose ADD failed was set up by nothing that a DEL with the
+    // same configuration could reach better; it must not keep the rest.
+    // One whose ADD began and neither failed nor saved a result may have
+    // been set up in full (crt was killed before it saved the result): it
+    // keeps the pod as one with a result does.
+    if (lenient || !it->add_error.empty())
+      tell(messages, "warning: pod " + pod_dir.filename().string() + ": " + what +
+                         "; what its plugins keep for the pod (an address lease, say) may stay");
+    else if (first_error.empty())
+      first_error = what;
   }
   unmasqueraded.wait();
   if (first_error.empty()) {
@@ -170,6 +177,25 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
   remove_netns(s.netns);
   s.torn_down = true;
   write_state(pod_dir, s);
+}
+
+/// ADD of `a`, once more if it fails and leases of pods that are gone
+/// could be released (the subnet may be full of those of pods nobody
+/// cleaned up); returns its result.
+json add_reclaiming(const Attachment& a, const Invocation& inv, const std::vector<stdfs::path>& plugin_dirs,
+                    const std::function<void(std::string_view)>& trace) {
+  try {
+    return add_network(a.config, inv, a.runtime_config);
+  } catch (const Error&) {
+    int released = reclaim_dead_leases(a.config, plugin_dirs);
+    if (released == 0) throw;
+    if (trace) trace("released " + std::to_string(released) + " lease(s) of pods that are gone; trying again");
+    try {
+      del_network(a.config, inv, a.runtime_config, nullptr);
+    } catch (const Error&) {
+    }
+    return add_network(a.config, inv, a.runtime_config);
+  }
 }
 
 /// A socket bound to the host port of `p`: the host's port is free, and no
@@ -281,17 +307,11 @@ void PodNetwork::attach() {
       a.attempted = true;
       write_state(pod_dir_, s);
       try {
-        a.result = add_network(a.config, inv, a.runtime_config);
-      } catch (const Error&) {
-        // The subnet may be full of leases of pods nobody cleaned up.
-        int released = reclaim_dead_leases(a.config, s.plugin_dirs);
-        if (released == 0) throw;
-        trace("released " + std::to_string(released) + " lease(s) of pods that are gone; trying again");
-        try {
-          del_network(a.config, inv, a.runtime_config, nullptr);
-        } catch (const Error&) {
-        }
-        a.result = add_network(a.config, inv, a.runtime_config);
+        a.result = add_reclaiming(a, inv, s.plugin_dirs, ctx_.trace);
+      } catch (const Error& e) {
+        a.add_error = e.what();
+        write_state(pod_dir_, s);
+        throw;
       }
       write_state(pod_dir_, s);
       check_ipv6_forwards(a);
@@ -330,7 +350,7 @@ std::vector<Result> PodNetwork::results() const {
 void PodNetwork::teardown() {
   if (done_ || !state_) return;
   done_ = true;  // once: a failure is left to teardown_pod_network()
-  teardown_state(pod_dir_, *state_, netns_);
+  teardown_state(pod_dir_, *state_, netns_, false, ctx_.messages);
   netns_.reset();
   done_ = true;
   trace("tore down the pod's network");

@@ -19,6 +19,10 @@ struct Attachment {
   nlohmann::json runtime_config = nlohmann::json::object();  ///< e.g. portMappings
   nlohmann::json result;            ///< the ADD's result; null until it succeeded
   bool attempted = false;           ///< ADD has begun: DEL is due
+  /// Why the ADD failed; empty unless it did. (Begun without a result or
+  /// this, the ADD may have finished: crt was killed before it saved the
+  /// result.)
+  std::string add_error;
 };
 
 /// A pod's network as saved in its directory (net.json): written before the

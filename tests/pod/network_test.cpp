@@ -441,6 +441,25 @@ class BrokenNetworkTest : public NetworkTest {
     write_network("40-trap.conf", R"({"cniVersion":"1.0.0","name":"trap","type":"trap"})");
   }
   [[nodiscard]] std::string trap_log() const { return read_file(config_dir() + "/net.d/trap.log"); }
+  /// Network "cut": ptp, then a plugin whose ADD takes something for the
+  /// pod (net.d/cut.held) and kills its crt (SIGKILL) before the result can
+  /// be saved: the ADD finished, crt never knew. Its first DEL is refused;
+  /// a later one gives back what the ADD took.
+  void write_cut_network() const {
+    stdfs::create_directories(config_dir() + "/net.d");
+    std::string plugin = config_dir() + "/net.d/cut";
+    std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\necho \"$CNI_COMMAND\" >> \"$0.log\"\n"
+                             "case \"$CNI_COMMAND\" in\n"
+                             "ADD) : > \"$0.held\"; kill -KILL $PPID; echo '{\"cniVersion\":\"1.0.0\"}' ;;\n"
+                             "DEL) [ -e \"$0.refused\" ] && { rm -f \"$0.held\"; exit 0; }; : > \"$0.refused\"\n"
+                             "     echo '{\"code\":11,\"msg\":\"not now\"}'; exit 1 ;;\n"
+                             "VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}' ;;\nesac\n";
+    stdfs::permissions(plugin, stdfs::perms::owner_all);
+    write_network("40-cut.conflist",
+                  R"({"cniVersion":"1.0.0","name":"cut","plugins":[{"type":"ptp","ipam":{"type":"host-local",)"
+                  R"("subnet":"172.30.244.0/24","dataDir":")" +
+                      ipam_dir() + R"("}},{"type":"cut"}]})");
+  }
 };
 
 TEST_F(BrokenNetworkTest, FailingPluginNamesNetworkAndPluginAndLeavesNothing) {
@@ -527,6 +546,42 @@ TEST_F(BrokenNetworkTest, APodWhoseNetworkWontGoIsRemovedWhenForcedOrItsNamespac
     EXPECT_TRUE(pods("run").empty());
     EXPECT_FALSE(stdfs::exists("/run/netns/crt-" + uuid));
   }
+}
+
+// crt killed after a network's ADD finished but before its result was
+// saved: gc gives it a DEL all the same (with the configuration alone), and
+// one that fails keeps the pod for the next gc, as for a network whose
+// result was saved; nothing it holds is dropped unsaid.
+TEST_F(BrokenNetworkTest, ANetworkWhoseAddFinishedUnsavedStillGetsItsDelUntilOneSucceeds) {
+  check_cgroups_ = false;  // crt gc's part, and the test's
+  write_cut_network();
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv(with_config({"run", "--uuid-file-save=" + file, "--net=cut", "busybox", "--", "/bin/true"})),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_FALSE(uuid.empty());
+  EXPECT_EQ(p.wait().status, 128 + SIGKILL);
+  ASSERT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
+  std::string held = config_dir() + "/net.d/cut.held";
+  ASSERT_TRUE(stdfs::exists(held));
+  auto st = net::read_state(pod_dir(uuid));
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->attachments.size(), 1u);
+  EXPECT_TRUE(st->attachments[0].attempted);
+  EXPECT_TRUE(st->attachments[0].result.is_null());
+  Result r = crt(with_config({"gc"}));
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("tearing down network 'cut': plugin 'cut' failed: not now"));
+  EXPECT_THAT(r.err, HasSubstr("will try again"));
+  EXPECT_THAT(r.out, Not(HasSubstr("tore down the network of " + uuid)));
+  EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
+  r = crt(with_config({"gc"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
+  EXPECT_FALSE(stdfs::exists(held));
+  EXPECT_FALSE(stdfs::exists("/run/netns/crt-" + uuid));
+  EXPECT_EQ(read_file(config_dir() + "/net.d/cut.log"), "ADD\nDEL\nDEL\n");
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 
 // cron's PATH has no /usr/sbin: crt still finds iptables-restore (and

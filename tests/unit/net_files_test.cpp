@@ -155,6 +155,8 @@ TEST(NetworkState, RoundTripAndSummary) {
   b.config.name = "lan";
   b.ifname = "eth1";
   b.runtime_config = {{"portMappings", json::array()}};
+  b.attempted = true;
+  b.add_error = "plugin 'ptp' failed: no IP ranges specified";
   st.attachments.push_back(b);
   write_state(s.path(), st);
   auto back = read_state(s.path());
@@ -163,7 +165,8 @@ TEST(NetworkState, RoundTripAndSummary) {
   ASSERT_EQ(back->attachments.size(), 2u);
   EXPECT_EQ(back->attachments[0].config.plugins, a.config.plugins);
   EXPECT_TRUE(back->attachments[0].attempted);
-  EXPECT_FALSE(back->attachments[1].attempted);
+  EXPECT_EQ(back->attachments[0].add_error, "");
+  EXPECT_EQ(back->attachments[1].add_error, "plugin 'ptp' failed: no IP ranges specified");
   EXPECT_TRUE(back->attachments[1].result.is_null());
   auto sum = summarize(*back);
   ASSERT_EQ(sum.size(), 1u) << "attachments without a result have no address to show";
@@ -172,6 +175,21 @@ TEST(NetworkState, RoundTripAndSummary) {
             "a:ip4=1.2.3.4,b:ip4=5.6.7.8");
   test::write_text(state_file(s.path()), "{");
   EXPECT_THROW(read_state(s.path()), Error);
+}
+
+TEST(NetworkState, AFileOfAnOlderCrtHasNoAddErrors) {
+  // Begun without a result and without an ADD error: the ADD may have
+  // finished, and its DEL must keep the pod until it succeeds.
+  Scratch s;
+  test::write_text(state_file(s.path()),
+                   R"({"container_id":"crt-u","netns":"crt-u","plugin_dirs":[],"torn_down":false,)"
+                   R"("attachments":[{"name":"default","cni_version":"1.0.0","plugins":[],"source":"",)"
+                   R"("ifname":"eth0","args":"","runtime_config":{},"result":null,"attempted":true}]})");
+  auto back = read_state(s.path());
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->attachments.size(), 1u);
+  EXPECT_TRUE(back->attachments[0].attempted);
+  EXPECT_EQ(back->attachments[0].add_error, "");
 }
 
 TEST(PortmapChains, RemovedOnlyWhenNoPodForwardsAPort) {
