@@ -113,13 +113,15 @@ void pump(UniqueFd& in, UniqueFd& out, UniqueFd& err, const std::string& input, 
 }  // namespace
 
 ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                          const std::string& input) {
+                          const std::string& input, int inherited_fd) {
   if (argv.empty()) throw Error("running a program: no command given");
   Pipe in = make_pipe(), out = make_pipe(), err = make_pipe();
   FileActions fa;
   posix_spawn_file_actions_adddup2(&fa.a, in.read.get(), 0);
   posix_spawn_file_actions_adddup2(&fa.a, out.write.get(), 1);
   posix_spawn_file_actions_adddup2(&fa.a, err.write.get(), 2);
+  // A dup2 onto itself clears O_CLOEXEC (POSIX, glibc since 2.29).
+  if (inherited_fd >= 0) posix_spawn_file_actions_adddup2(&fa.a, inherited_fd, inherited_fd);
   // The child starts with the default signal mask and dispositions, whatever
   // crt has blocked for itself, in a process group of its own: a ^C or a
   // hangup at the terminal is crt's to act on once the program is done, not

@@ -21,8 +21,11 @@ struct ProgramResult {
 /// or SIGHUP pending, a program that takes more than 3 s longer gets
 /// SIGTERM (then SIGKILL 3 s later). Throws only when it cannot be
 /// started; a failing program is reported through the result.
+/// `inherited_fd` (unless -1) stays open in the program, under its number:
+/// an flock(2) on it is then held for as long as the program, or anything
+/// it starts that keeps the fd, runs, whether crt lives or not.
 ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                          const std::string& input = {});
+                          const std::string& input = {}, int inherited_fd = -1);
 
 /// SIGPIPE ignored for its lifetime: a write to a pipe nobody reads fails
 /// with EPIPE instead of killing crt. Threads may each hold one: SIGPIPE

@@ -94,7 +94,7 @@ json exec_plugin(const std::string& command, const json& config, const Invocatio
   std::string type = config.at("type").get<std::string>();
   stdfs::path binary = find_plugin(type, inv.dirs);
   ProgramResult r = with_context("plugin " + quote(type), [&] {
-    return run_program({binary.string()}, plugin_environment(command, inv), json_text::dump(config));
+    return run_program({binary.string()}, plugin_environment(command, inv), json_text::dump(config), inv.pod_lock_fd);
   });
   if (r.status != 0) throw Error("plugin " + quote(type) + " failed: " + failure_message(r));
   std::string out = r.out;

@@ -20,6 +20,11 @@ struct Invocation {
   std::string ifname;        ///< CNI_IFNAME
   std::string args;          ///< CNI_ARGS
   std::vector<std::filesystem::path> dirs;  ///< CNI_PATH
+  /// The pod's lock (its directory's flock), which each plugin holds too:
+  /// a pod whose crt was killed while a plugin ran stays locked, and so out
+  /// of gc's reach, until the plugin (and what it started) is done with its
+  /// network. -1: none (a pod that is gone).
+  int pod_lock_fd = -1;
 };
 
 /// The plugin binary `type` in `dirs`; throws if there is none.

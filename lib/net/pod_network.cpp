@@ -95,16 +95,16 @@ void check_ipv6_forwards(const Attachment& a) {
   }
 }
 
-Invocation invocation(const NetworkState& s, const Attachment& a, const std::string& netns_path) {
-  return {s.container_id, netns_path, a.ifname, a.args, s.plugin_dirs};
+Invocation invocation(const NetworkState& s, const Attachment& a, const std::string& netns_path, int pod_lock_fd) {
+  return {s.container_id, netns_path, a.ifname, a.args, s.plugin_dirs, pod_lock_fd};
 }
 
 /// DEL of every attachment in reverse order; the namespace goes only when
 /// all succeeded, so that a retry can still reach what is inside it. With
 /// `lenient`, a DEL that fails is a warning to `messages`, and the rest
-/// goes all the same.
-void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::optional<NetNs>& ns, bool lenient = false,
-                    const MessageSink& messages = {}) {
+/// goes all the same. The plugins hold `pod_lock_fd` too.
+void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::optional<NetNs>& ns, int pod_lock_fd,
+                    bool lenient, const MessageSink& messages) {
   if (s.torn_down) return;
   std::string netns_path = ns ? ns->proc_path() : std::string();
   std::string first_error;
@@ -136,7 +136,7 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
         ports = true;
         lock = lock_port_forwarding();
       }
-      del_network(it->config, invocation(s, *it, netns_path), it->runtime_config, it->result);
+      del_network(it->config, invocation(s, *it, netns_path, pod_lock_fd), it->runtime_config, it->result);
     } catch (const Error& e) {
       failure = e.what();
     }
@@ -241,12 +241,13 @@ UniqueFd reserve_host_port(const pod::PortMapping& p) {
 
 }  // namespace
 
-PodNetwork PodNetwork::create(const stdfs::path& pod_dir, const pod::PodManifest& m, const NetworkContext& ctx) {
+PodNetwork PodNetwork::create(const stdfs::path& pod_dir, int pod_lock_fd, const pod::PodManifest& m,
+                              const NetworkContext& ctx) {
   // A prepared pod whose last start could not tear its network down: its
   // networks get their DEL (leases, rules) before a new start's state
   // takes the place of the old one's, and its namespace's name.
-  teardown_pod_network(pod_dir, {false, ctx.messages});
-  PodNetwork net(pod_dir, ctx);
+  teardown_pod_network(pod_dir, {false, ctx.messages, pod_lock_fd});
+  PodNetwork net(pod_dir, pod_lock_fd, ctx);
   pod::NetSpec spec = pod::parse_net_spec(m.net);
   if (!spec.cni()) {
     net.done_ = true;
@@ -297,7 +298,7 @@ void PodNetwork::attach() {
   NetworkState& s = *state_;
   for (auto& a : s.attachments) {
     with_context("setting up network " + quote(a.config.name), [&] {
-      Invocation inv = invocation(s, a, netns_->proc_path());
+      Invocation inv = invocation(s, a, netns_->proc_path(), pod_lock_fd_);
       FileLock lock;
       if (forwards_ports(a)) {
         lock = lock_port_forwarding();
@@ -350,7 +351,7 @@ std::vector<Result> PodNetwork::results() const {
 void PodNetwork::teardown() {
   if (done_ || !state_) return;
   done_ = true;  // once: a failure is left to teardown_pod_network()
-  teardown_state(pod_dir_, *state_, netns_, false, ctx_.messages);
+  teardown_state(pod_dir_, *state_, netns_, pod_lock_fd_, false, ctx_.messages);
   netns_.reset();
   done_ = true;
   trace("tore down the pod's network");
@@ -371,7 +372,8 @@ void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opt
     tell(opts.messages, std::string("warning: ") + e.what() + ": removing the namespace and firewall rules of " +
                             quote(named.container_id) + " by name; an address lease of the pod's may stay");
     with_context("tearing down the network of pod " + quote(pod_dir.filename().string()), [&] {
-      teardown_state(pod_dir, named, std::nullopt, true, opts.messages);  // no attachment known: rules, namespace
+      teardown_state(pod_dir, named, std::nullopt, opts.pod_lock_fd, true,
+                     opts.messages);  // no attachment: rules, namespace
       // Whether it forwarded a port is not known either.
       FileLock lock = lock_port_forwarding();
       remove_unused_portmap_chains();
@@ -384,7 +386,7 @@ void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opt
     // Without its namespace (a reboot took it) nothing of the pod is left
     // for a DEL tried again to reach: one that fails would keep the pod for
     // ever (a plugin uninstalled, a DHCP daemon gone).
-    teardown_state(pod_dir, *s, ns, opts.force || !ns, opts.messages);
+    teardown_state(pod_dir, *s, ns, opts.pod_lock_fd, opts.force || !ns, opts.messages);
   });
 }
 

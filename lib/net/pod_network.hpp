@@ -34,11 +34,14 @@ class PodNetwork {
   /// (teardown_pod_network()), saves which networks the pod joins, in which
   /// namespace, in `pod_dir` (so that teardown_pod_network() can undo
   /// everything from then on), then creates the namespace. No plugin runs yet.
-  static PodNetwork create(const std::filesystem::path& pod_dir, const pod::PodManifest& m,
+  /// `pod_lock_fd`: the pod's lock, held by the caller, which every plugin
+  /// holds too (Invocation::pod_lock_fd); it must outlive the PodNetwork.
+  static PodNetwork create(const std::filesystem::path& pod_dir, int pod_lock_fd, const pod::PodManifest& m,
                            const NetworkContext& ctx);
 
   PodNetwork(PodNetwork&& o) noexcept
       : pod_dir_(std::move(o.pod_dir_)),
+        pod_lock_fd_(o.pod_lock_fd_),
         ctx_(std::move(o.ctx_)),
         state_(std::move(o.state_)),
         netns_(std::move(o.netns_)),
@@ -62,7 +65,8 @@ class PodNetwork {
   void teardown();
 
  private:
-  PodNetwork(std::filesystem::path pod_dir, NetworkContext ctx) : pod_dir_(std::move(pod_dir)), ctx_(std::move(ctx)) {}
+  PodNetwork(std::filesystem::path pod_dir, int pod_lock_fd, NetworkContext ctx)
+      : pod_dir_(std::move(pod_dir)), pod_lock_fd_(pod_lock_fd), ctx_(std::move(ctx)) {}
   /// Once network `a` is set up: see pod_network.cpp.
   void reserve_ipv6_of_any_address(const Attachment& a);
   void trace(const std::string& what) const {
@@ -70,6 +74,7 @@ class PodNetwork {
   }
 
   std::filesystem::path pod_dir_;
+  int pod_lock_fd_;
   NetworkContext ctx_;
   std::optional<NetworkState> state_;
   std::optional<NetNs> netns_;
@@ -85,6 +90,9 @@ struct TeardownOptions {
   /// Go on all the same (crt rm --force): the failure is a warning.
   bool force = false;
   MessageSink messages;  ///< the warnings
+  /// The pod's lock the caller holds, which every plugin holds too
+  /// (Invocation::pod_lock_fd); -1: none.
+  int pod_lock_fd = -1;
 };
 
 /// Tears down the network of the pod whose directory is `pod_dir` from what

@@ -31,9 +31,10 @@ std::optional<std::pair<cgroup::PodCgroup, std::string>> own_cgroup_of(const cgr
 }
 
 /// Everything a pod that no longer runs may have left outside its directory.
-void clean_leftovers(const stdfs::path& pod_path, const std::string& uuid, const RemoveOptions& opts) {
+void clean_leftovers(PodDir& pod, const RemoveOptions& opts) {
+  const stdfs::path& pod_path = pod.path();
   // CNI DEL of each network, then its namespace: from what the pod saved.
-  net::teardown_pod_network(pod_path, {opts.force, opts.messages});
+  net::teardown_pod_network(pod_path, {opts.force, opts.messages, pod.lock().fd()});
   // A pod's mounts live in its own mount namespace and vanish with it; some
   // may still be here after a crash of an older crt or a user's own mounts.
   for (const auto& m : mount::mounts_below(pod_path))
@@ -42,7 +43,7 @@ void clean_leftovers(const stdfs::path& pod_path, const std::string& uuid, const
   if (auto own = own_cgroup_of(cgroup::detect_layout(), pod_path); own && !own->first.remove_same(own->second))
     throw Error("its cgroup " + quote(own->first.relative()) + " is still busy");
   // Left by a crt killed while the pod ran.
-  remove_journal_link(pod_path, uuid);
+  remove_journal_link(pod_path, pod.uuid());
 }
 
 bool older_than(const stdfs::path& p, std::chrono::milliseconds age) {
@@ -126,7 +127,7 @@ bool try_remove_pod(const stdfs::path& state_dir, const PodEntry& pod, const Rem
     // tries again later.
     if (pod.dir_state != PodState::kGarbage && pod.dir_state != PodState::kExitedGarbage)
       dir->move_to(pod.dir_state == PodState::kRun ? PodState::kExitedGarbage : PodState::kGarbage);
-    clean_leftovers(dir->path(), pod.uuid, opts);
+    clean_leftovers(*dir, opts);
     ::unlink(dir->notify_socket().c_str());  // in /run/crt if its crt run was killed (a long --dir)
     dir->remove();
     return true;
@@ -149,7 +150,7 @@ std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir
     std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
     if (!dir) continue;
     try {
-      net::teardown_pod_network(dir->path(), {false, messages});
+      net::teardown_pod_network(dir->path(), {false, messages, dir->lock().fd()});
       done.push_back(e.uuid);
     } catch (const Error& err) {
       failed.push_back(err.what());

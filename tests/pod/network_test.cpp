@@ -460,6 +460,21 @@ class BrokenNetworkTest : public NetworkTest {
                   R"("subnet":"172.30.244.0/24","dataDir":")" +
                       ipam_dir() + R"("}},{"type":"cut"}]})");
   }
+  /// Network "slow": its plugin's ADD logs "ADD" to net.d/slow.log, waits
+  /// for net.d/slow.go (up to a minute), then takes something for the pod
+  /// (net.d/slow.held) and logs "ADDED"; its DEL gives that back.
+  void write_slow_network() const {
+    stdfs::create_directories(config_dir() + "/net.d");
+    std::string plugin = config_dir() + "/net.d/slow";
+    std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\necho \"$CNI_COMMAND\" >> \"$0.log\"\n"
+                             "case \"$CNI_COMMAND\" in\n"
+                             "ADD) i=0; while [ ! -e \"$0.go\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
+                             "     : > \"$0.held\"; echo ADDED >> \"$0.log\"; echo '{\"cniVersion\":\"1.0.0\"}' ;;\n"
+                             "DEL) rm -f \"$0.held\" ;;\n"
+                             "VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}' ;;\nesac\n";
+    stdfs::permissions(plugin, stdfs::perms::owner_all);
+    write_network("40-slow.conf", R"({"cniVersion":"1.0.0","name":"slow","type":"slow"})");
+  }
 };
 
 TEST_F(BrokenNetworkTest, FailingPluginNamesNetworkAndPluginAndLeavesNothing) {
@@ -581,6 +596,48 @@ TEST_F(BrokenNetworkTest, ANetworkWhoseAddFinishedUnsavedStillGetsItsDelUntilOne
   EXPECT_FALSE(stdfs::exists(held));
   EXPECT_FALSE(stdfs::exists("/run/netns/crt-" + uuid));
   EXPECT_EQ(read_file(config_dir() + "/net.d/cut.log"), "ADD\nDEL\nDEL\n");
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
+// crt killed while a plugin's ADD still runs: the pod's lock is the
+// plugin's too, so gc leaves the pod alone until the plugin is done, and
+// then tears down what it set up, not what was there before it was done.
+TEST_F(BrokenNetworkTest, APluginStillRunningWhenCrtIsKilledKeepsItsPodFromGcUntilItEnds) {
+  check_cgroups_ = false;  // crt gc's part, and the test's
+  write_slow_network();
+  std::string file = dir_ + "/uuid";
+  std::string log = config_dir() + "/net.d/slow.log";
+  std::string held = config_dir() + "/net.d/slow.held";
+  Process p(crt_argv(with_config({"run", "--uuid-file-save=" + file, "--net=slow", "busybox", "--", "/bin/true"})),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_FALSE(uuid.empty());
+  for (int i = 0; i < 300 && read_file(log).empty(); ++i) std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_EQ(read_file(log), "ADD\n");
+  pid_t nspawn = std::stoi(read_file(pod_dir(uuid) + "/pid"));
+  p.signal(SIGKILL);
+  p.wait();
+  // nspawn stops the pod once its crt is gone; the plugin goes on.
+  auto gone = [](pid_t pid) {
+    std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    return stat.empty() || stat.find(") Z ") != std::string::npos;
+  };
+  for (int i = 0; i < 200 && !gone(nspawn); ++i) std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_TRUE(gone(nspawn));
+  Result r = crt(with_config({"gc"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("tore down the network of " + uuid)));
+  EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
+  std::ofstream(config_dir() + "/net.d/slow.go").flush();
+  for (int i = 0; i < 200 && read_file(log).find("ADDED") == std::string::npos; ++i)
+    std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
+  EXPECT_EQ(read_file(log), "ADD\nADDED\n");
+  r = crt(with_config({"gc"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
+  EXPECT_FALSE(stdfs::exists(held));
+  EXPECT_EQ(read_file(log), "ADD\nADDED\nDEL\n");
   EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 

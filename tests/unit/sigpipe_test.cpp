@@ -7,7 +7,9 @@
 #include <memory>
 #include <string>
 
+#include "common/lock.hpp"
 #include "common/subprocess.hpp"
+#include "test_support.hpp"
 
 namespace crt {
 namespace {
@@ -65,6 +67,30 @@ TEST(RunProgram, OneThatOutlastsAStopByAGracePeriodIsTerminated) {
   EXPECT_LT(took, std::chrono::seconds(10));
   // With no stop pending, a program takes its time.
   EXPECT_EQ(run_program({"/bin/sh", "-c", "sleep 3.5"}, {}).status, 0);
+}
+
+// A lock crt hands a program (a CNI plugin, the pod's) stays held while the
+// program, or what it left running with the fd, lives: crt's end does not
+// free it. Other fds of crt's do not reach the program.
+TEST(RunProgram, AnInheritedLockIsHeldByWhatTheProgramLeavesRunning) {
+  test::Scratch s;
+  FileLock lock = FileLock::try_acquire(s / "lock", FileLock::Mode::kExclusive);
+  ASSERT_TRUE(lock.valid());
+  std::string fd = std::to_string(lock.fd());
+  ProgramResult r = run_program({"/bin/sh", "-c", "test -e /proc/self/fd/" + fd}, {});
+  EXPECT_NE(r.status, 0) << "an fd of crt's reached the program";
+  // It starts a process that keeps the fd (as a plugin starts iptables).
+  r = run_program({"/bin/sh", "-c", "sleep 2 </dev/null >/dev/null 2>&1 & readlink /proc/self/fd/" + fd}, {}, {},
+                  lock.fd());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, (s / "lock").string() + "\n");
+  lock = FileLock();
+  EXPECT_FALSE(FileLock::try_acquire(s / "lock", FileLock::Mode::kExclusive).valid());
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!FileLock::try_acquire(s / "lock", FileLock::Mode::kExclusive).valid() &&
+         std::chrono::steady_clock::now() < until)
+    ::usleep(50'000);
+  EXPECT_TRUE(FileLock::try_acquire(s / "lock", FileLock::Mode::kExclusive).valid()) << "held after it ended";
 }
 
 }  // namespace
