@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/json_text.hpp"
 #include "net/state.hpp"
 
 namespace crt::test {
@@ -52,6 +53,29 @@ void send_udp(const std::string& ip, int port, const std::string& data) {
   ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
   ::sendto(s, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
   ::close(s);
+}
+
+void NetworkTest::TearDown() {
+  std::error_code ec;
+  if (dir_.empty()) return PodTest::TearDown();  // skipped
+  for (const auto& file : stdfs::directory_iterator(config_dir() + "/net.d", ec)) {
+    nlohmann::json conf;
+    try {
+      conf = json_text::parse(read_file(file.path().string()));
+    } catch (const nlohmann::json::exception&) {
+      continue;  // not a network file, or one broken on purpose
+    }
+    if (!conf.is_object()) continue;
+    nlohmann::json plugins = conf.contains("plugins") ? conf["plugins"] : nlohmann::json::array({conf});
+    if (!plugins.is_array()) continue;
+    for (const auto& p : plugins) {
+      // Only a bridge the file names: the plugin's default (cni0) may be the host's.
+      if (!p.is_object() || p.value("type", "") != "bridge" || !p.contains("bridge")) continue;
+      std::string bridge = p.value("bridge", "");
+      if (!bridge.empty() && stdfs::exists("/sys/class/net/" + bridge)) run({"ip", "link", "delete", bridge});
+    }
+  }
+  PodTest::TearDown();
 }
 
 std::vector<std::string> NetworkTest::with_config(std::vector<std::string> args) const {

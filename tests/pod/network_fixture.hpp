@@ -28,6 +28,11 @@ class NetworkTest : public PodTest {
  protected:
   NetworkTest() : PodTest(true) {}
 
+  /// Removes the bridges the test's network files name, however the test
+  /// ended (a bridge is its network's: no pod's teardown removes it), then
+  /// checks what PodTest checks.
+  void TearDown() override;
+
   /// crt with the test's own configuration directory (net.d).
   std::vector<std::string> with_config(std::vector<std::string> args) const;
   std::string config_dir() const { return dir_ + "/etc"; }

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/fd.hpp"
 #include "common/json_text.hpp"
 #include "net/dns.hpp"
 #include "net/inspect.hpp"
@@ -272,9 +273,9 @@ TEST_F(NetworkTest, CustomBridgeNetworkFromAConflist) {
               HasSubstr("networks=default:ip4=" + pod_ip(second) + ",testbr:ip4=" + pod_ip(second, "testbr") + "\n"));
   stop(p);
   EXPECT_EQ(test::run({"find", ipam_dir(), "-name", "172.*"}).out, "");
-  // The bridge is the network's, not a pod's: the plugin keeps it.
+  // The bridge is the network's, not a pod's: the plugin keeps it (and the
+  // fixture removes it).
   EXPECT_TRUE(stdfs::exists("/sys/class/net/crt-testbr0"));
-  run({"ip", "link", "delete", "crt-testbr0"});
 }
 
 TEST_F(NetworkTest, DnsFromFlagsThenTheNetworkThenTheHost) {
@@ -344,37 +345,35 @@ TEST_F(NetworkTest, OnADualStackNetworkAPortOfEveryAddressIsTheHostsOnIpv6Too) {
                     R"({"type":"portmap","capabilities":{"portMappings":true}}]})");
   int port = free_port();
   // As nginx's `listen [::]:PORT`: IPv6 alone.
-  int listener = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
+  UniqueFd listener(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(listener.valid());
   int on = 1;
-  ASSERT_EQ(::setsockopt(listener, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on), 0);
+  ASSERT_EQ(::setsockopt(listener.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on), 0);
   sockaddr_in6 a{};
   a.sin6_family = AF_INET6;
   a.sin6_port = htons(static_cast<uint16_t>(port));
   a.sin6_addr = in6addr_any;
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
-  ASSERT_EQ(::listen(listener, 1), 0);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
   std::vector<std::string> run_pod =
       with_config({"run", "--net=dualbr", "--port=" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"});
   Result r = crt(run_pod);
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("--port: host port " + std::to_string(port) + "/tcp on :: is in use")) << r.err;
   EXPECT_TRUE(pods("run").empty());
-  ::close(listener);
+  listener.reset();
   r = crt(run_pod);
   EXPECT_EQ(r.status, 0) << r.err;
   // [::] itself is IPv6's alone: a host service on IPv4's port stays.
-  int v4 = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  UniqueFd v4(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in a4{};
   a4.sin_family = AF_INET;
   a4.sin_port = htons(static_cast<uint16_t>(port));
-  ASSERT_EQ(::bind(v4, reinterpret_cast<sockaddr*>(&a4), sizeof a4), 0) << std::strerror(errno);
-  ASSERT_EQ(::listen(v4, 1), 0);
+  ASSERT_EQ(::bind(v4.get(), reinterpret_cast<sockaddr*>(&a4), sizeof a4), 0) << std::strerror(errno);
+  ASSERT_EQ(::listen(v4.get(), 1), 0);
   r = crt(with_config(
       {"run", "--net=dualbr", "--port=[::]:" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 0) << r.err;
-  ::close(v4);
-  run({"ip", "link", "delete", "crt-dualbr0"});
 }
 
 TEST_F(NetworkTest, AnIpv6HostAddressNeedsAnIpv6PodAddress) {
