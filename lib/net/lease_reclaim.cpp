@@ -1,7 +1,11 @@
 #include "net/lease_reclaim.hpp"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <optional>
 #include <sstream>
+#include <unordered_set>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -49,28 +53,50 @@ std::optional<stdfs::path> host_local_lease_dir(const NetworkConfig& net) {
   return std::nullopt;
 }
 
-int reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs::path>& plugin_dirs) {
+Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs::path>& plugin_dirs) {
+  Reclaimed out;
   auto dir = host_local_lease_dir(net);
-  if (!dir) return 0;
-  int released = 0;
+  if (!dir) return out;
+  // The leases, and their pods' namespaces, before the scan of /proc: a
+  // pod's crt holds its namespace from before its ADD makes the lease to
+  // the pod's end, so the scan sees every pod of these leases still there.
+  struct Candidate {
+    stdfs::path file;
+    Lease lease;
+    std::optional<NetNs> ns;
+    ino_t ns_inode = 0;
+  };
+  std::vector<Candidate> candidates;
   std::error_code ec;
   for (const auto& de : stdfs::directory_iterator(*dir, ec)) {
     std::string name = de.path().filename();
     if (name == "lock" || name.rfind("last_reserved_ip", 0) == 0) continue;
     auto lease = read_lease(de.path());
     if (!lease || lease->container_id.rfind("crt-", 0) != 0) continue;
-    std::optional<NetNs> ns = open_netns(lease->container_id);
-    if (ns && namespace_in_use(ns->fd.get())) continue;
-    Invocation inv{lease->container_id, ns ? ns->proc_path() : "", lease->ifname, "", plugin_dirs};
-    with_context("releasing the lease " + quote(de.path().string()) + " of a pod that is gone", [&] {
-      del_network(net, inv, nlohmann::json::object(), nullptr);
-      // Its port forwards too, which that DEL (without the pod's port
-      // mappings) left: the address may go to a pod that forwards none.
-      remove_rules_of(lease->container_id);
-    });
-    ++released;
+    Candidate c{de.path(), *lease, open_netns(lease->container_id)};
+    struct stat st {};
+    if (c.ns && ::fstat(c.ns->fd.get(), &st) == 0) c.ns_inode = st.st_ino;
+    candidates.push_back(std::move(c));
   }
-  return released;
+  bool any_namespace =
+      std::any_of(candidates.begin(), candidates.end(), [](const Candidate& c) { return c.ns.has_value(); });
+  std::unordered_set<ino_t> in_use = any_namespace ? namespaces_in_use() : std::unordered_set<ino_t>();
+  for (const auto& c : candidates) {
+    if (c.ns && (c.ns_inode == 0 || in_use.count(c.ns_inode) > 0)) continue;
+    Invocation inv{c.lease.container_id, c.ns ? c.ns->proc_path() : "", c.lease.ifname, "", plugin_dirs};
+    try {
+      with_context("releasing the lease " + quote(c.file.string()) + " of a pod that is gone", [&] {
+        del_network(net, inv, nlohmann::json::object(), nullptr);
+        // Its port forwards too, which that DEL (without the pod's port
+        // mappings) left: the address may go to a pod that forwards none.
+        remove_rules_of(c.lease.container_id);
+      });
+      ++out.released;
+    } catch (const Error& e) {
+      out.failures.push_back(e.what());
+    }
+  }
+  return out;
 }
 
 }  // namespace crt::net

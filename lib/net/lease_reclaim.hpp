@@ -1,20 +1,29 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "net/config.hpp"
 
 namespace crt::net {
 
+/// What reclaim_dead_leases() did.
+struct Reclaimed {
+  int released = 0;
+  std::vector<std::string> failures;  ///< one line each, for a lease that stays
+};
+
 /// Releases the host-local IPAM leases of `net` that belong to crt pods that
 /// are gone, so that the leases of pods nobody cleaned up (crt killed and no
 /// crt gc, a reboot) never exhaust the subnet. A lease is crt's when its
 /// container id is "crt-<uuid>"; its pod is gone when its network namespace
 /// /run/netns/crt-<uuid> is no longer mounted, or no process is in it or
-/// holds it open. Each is released with a CNI DEL of `net`. Returns how many
-/// were released.
-int reclaim_dead_leases(const NetworkConfig& net, const std::vector<std::filesystem::path>& plugin_dirs);
+/// holds it open (one scan of /proc for all leases). Each is released with a
+/// CNI DEL of `net`; one whose DEL fails stays, and says why.
+Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<std::filesystem::path>& plugin_dirs);
 
 /// The directory host-local keeps the leases of `net` in, if its IPAM is
 /// host-local.

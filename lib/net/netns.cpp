@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -154,6 +155,21 @@ bool is_net_namespace(int fd) {
   return ::ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET;
 }
 
+/// The network namespace a link of /proc (a process's ns/net, an fd) names,
+/// by inode number; 0 for anything else. One opened through /proc reads as
+/// "net:[INODE]", one opened through its bind mount as that path.
+ino_t net_namespace_named(const std::filesystem::path& link) {
+  std::error_code ec;
+  std::string target = std::filesystem::read_symlink(link, ec).string();
+  if (ec) return 0;
+  if (target.rfind("net:[", 0) == 0) return static_cast<ino_t>(std::strtoull(target.c_str() + 5, nullptr, 10));
+  if (target.rfind(std::string(kNetnsDir) + "/", 0) != 0) return 0;
+  struct statfs sfs {};
+  struct stat st {};
+  if (::statfs(link.c_str(), &sfs) < 0 || sfs.f_type != NSFS_MAGIC || ::stat(link.c_str(), &st) < 0) return 0;
+  return st.st_ino;
+}
+
 }  // namespace
 
 std::string NetNs::proc_path() const { return "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(fd.get()); }
@@ -213,21 +229,25 @@ void remove_netns(const std::string& name) {
   });
 }
 
-bool namespace_in_use(int ns_fd) {
-  struct stat st {};
-  if (::fstat(ns_fd, &st) < 0) return true;
-  std::string link = "net:[" + std::to_string(st.st_ino) + "]";
+std::unordered_set<ino_t> namespaces_in_use() {
+  std::unordered_set<ino_t> in_use;
   std::string self = std::to_string(::getpid());
   std::error_code ec;
   for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
     std::string pid = proc.path().filename();
     if (pid.find_first_not_of("0123456789") != std::string::npos || pid == self) continue;
-    if (std::filesystem::read_symlink(proc.path() / "ns" / "net", ec).string() == link) return true;
+    if (ino_t ino = net_namespace_named(proc.path() / "ns" / "net")) in_use.insert(ino);
     std::error_code fd_ec;
     for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", fd_ec))
-      if (std::filesystem::read_symlink(fd.path(), fd_ec).string() == link) return true;
+      if (ino_t ino = net_namespace_named(fd.path())) in_use.insert(ino);
   }
-  return false;
+  return in_use;
+}
+
+bool namespace_in_use(int ns_fd) {
+  struct stat st {};
+  if (::fstat(ns_fd, &st) < 0) return true;
+  return namespaces_in_use().count(st.st_ino) > 0;
 }
 
 }  // namespace crt::net

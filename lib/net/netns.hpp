@@ -1,8 +1,11 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "common/fd.hpp"
 
@@ -34,8 +37,13 @@ NetNs create_netns(const std::string& name);
 /// namespace is mounted there (a leftover file after a reboot is not one).
 std::optional<NetNs> open_netns(const std::string& name);
 
+/// The network namespaces (their inode numbers) that a process other than
+/// this one is in or holds open, however it opened them (through /proc or
+/// through their /run/netns path): one scan of /proc, for any number.
+std::unordered_set<ino_t> namespaces_in_use();
+
 /// Whether a process other than this one is in the namespace `ns_fd` refers
-/// to, or holds it open (one scan of /proc).
+/// to, or holds it open (namespaces_in_use()).
 bool namespace_in_use(int ns_fd);
 
 /// Unmounts and removes /run/netns/NAME in the host's mount namespace; fine

@@ -183,13 +183,15 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
 /// could be released (the subnet may be full of those of pods nobody
 /// cleaned up); returns its result.
 json add_reclaiming(const Attachment& a, const Invocation& inv, const std::vector<stdfs::path>& plugin_dirs,
-                    const std::function<void(std::string_view)>& trace) {
+                    const NetworkContext& ctx) {
   try {
     return add_network(a.config, inv, a.runtime_config);
   } catch (const Error&) {
-    int released = reclaim_dead_leases(a.config, plugin_dirs);
-    if (released == 0) throw;
-    if (trace) trace("released " + std::to_string(released) + " lease(s) of pods that are gone; trying again");
+    Reclaimed r = reclaim_dead_leases(a.config, plugin_dirs);
+    for (const auto& f : r.failures) tell(ctx.messages, "warning: " + f);
+    if (r.released == 0) throw;
+    if (ctx.trace)
+      ctx.trace("released " + std::to_string(r.released) + " lease(s) of pods that are gone; trying again");
     try {
       del_network(a.config, inv, a.runtime_config, nullptr);
     } catch (const Error&) {
@@ -308,7 +310,7 @@ void PodNetwork::attach() {
       a.attempted = true;
       write_state(pod_dir_, s);
       try {
-        a.result = add_reclaiming(a, inv, s.plugin_dirs, ctx_.trace);
+        a.result = add_reclaiming(a, inv, s.plugin_dirs, ctx_);
       } catch (const Error& e) {
         a.add_error = e.what();
         write_state(pod_dir_, s);

@@ -839,6 +839,29 @@ TEST_F(NetworkTest, LeasesOfPodsThatAreGoneDoNotExhaustTheSubnet) {
   stop(live);
 }
 
+// A namespace that a process holds open through its /run/netns path (its
+// fd reads as that path, not as "net:[…]") is in use all the same: the
+// lease of its pod is not released when the subnet runs out.
+TEST_F(NetworkTest, ALeaseOfANamespaceHeldOpenByItsPathIsNotReleased) {
+  write_ptp_network("tiny", "172.30.243.0/29");  // .2 to .6
+  std::string leases = ipam_dir() + "/tiny";
+  stdfs::create_directories(leases);
+  const std::string held = "crt-00000000-0000-4000-8000-0000000000a1";
+  ASSERT_EQ(run({"ip", "netns", "add", held}).status, 0);
+  struct NetnsRemoval {
+    std::string name;
+    ~NetnsRemoval() { run({"ip", "netns", "delete", name}); }
+  } removal{held};
+  UniqueFd fd(::open(("/run/netns/" + held).c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  for (int i = 2; i <= 6; ++i)
+    std::ofstream(leases + "/172.30.243." + std::to_string(i))
+        << (i == 2 ? held : "crt-00000000-0000-4000-8000-00000000000" + std::to_string(i)) << "\r\neth0";
+  Result r = crt(with_config({"run", "--net=tiny", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_file(leases + "/172.30.243.2").substr(0, held.size()), held);
+}
+
 TEST_F(NetworkTest, HundredPodsInALoopLeaveNoLeaseBehind) {
   std::vector<std::string> before = sorted_lines(run({"ls", std::string(kIpamDir) + "/default"}).out);
   for (int i = 0; i < 100; ++i) {
