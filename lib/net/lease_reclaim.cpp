@@ -99,4 +99,11 @@ Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs:
   return out;
 }
 
+bool failed_for_want_of_an_address(std::string_view add_error) {
+  // host-local's words (its allocator's): "no IP addresses available in
+  // range set: …", "requested IP address … is not available in range set …".
+  return add_error.find("no IP addresses available in range set") != std::string_view::npos ||
+         add_error.find("is not available in range set") != std::string_view::npos;
+}
+
 }  // namespace crt::net

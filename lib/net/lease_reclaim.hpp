@@ -25,6 +25,11 @@ struct Reclaimed {
 /// CNI DEL of `net`; one whose DEL fails stays, and says why.
 Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<std::filesystem::path>& plugin_dirs);
 
+/// Whether an ADD failed as host-local does when leases hold the address it
+/// needs: none left in the range, or the one asked for (CNI_ARGS IP=) taken.
+/// Only then can releasing leases of pods that are gone help.
+bool failed_for_want_of_an_address(std::string_view add_error);
+
 /// The directory host-local keeps the leases of `net` in, if its IPAM is
 /// host-local.
 std::optional<std::filesystem::path> host_local_lease_dir(const NetworkConfig& net);

@@ -179,14 +179,15 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
   write_state(pod_dir, s);
 }
 
-/// ADD of `a`, once more if it fails and leases of pods that are gone
-/// could be released (the subnet may be full of those of pods nobody
-/// cleaned up); returns its result.
+/// ADD of `a`, once more if it fails for want of an address and leases of
+/// pods that are gone could be released (the subnet may be full of those of
+/// pods nobody cleaned up); returns its result.
 json add_reclaiming(const Attachment& a, const Invocation& inv, const std::vector<stdfs::path>& plugin_dirs,
                     const NetworkContext& ctx) {
   try {
     return add_network(a.config, inv, a.runtime_config);
-  } catch (const Error&) {
+  } catch (const Error& e) {
+    if (!failed_for_want_of_an_address(e.what())) throw;
     Reclaimed r = reclaim_dead_leases(a.config, plugin_dirs);
     for (const auto& f : r.failures) tell(ctx.messages, "warning: " + f);
     if (r.released == 0) throw;

@@ -862,6 +862,24 @@ TEST_F(NetworkTest, ALeaseOfANamespaceHeldOpenByItsPathIsNotReleased) {
   EXPECT_EQ(read_file(leases + "/172.30.243.2").substr(0, held.size()), held);
 }
 
+// Releasing the leases of pods that are gone is for a network short of
+// addresses: an ADD that fails for another reason releases none, and says
+// what failed.
+TEST_F(NetworkTest, AnAddFailingForAnotherReasonReleasesNoLease) {
+  write_network("50-halfway.conflist",
+                R"({"cniVersion":"1.0.0","name":"halfway","plugins":[{"type":"ptp","ipam":{"type":"host-local",)"
+                R"("subnet":"172.30.242.0/29","dataDir":")" +
+                    ipam_dir() + R"("}},{"type":"nosuchplugin"}]})");
+  std::string lease = ipam_dir() + "/halfway/172.30.242.6";
+  stdfs::create_directories(ipam_dir() + "/halfway");
+  std::ofstream(lease) << "crt-00000000-0000-4000-8000-000000000006\r\neth0";
+  Result r = crt(with_config({"run", "--net=halfway", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("crt: setting up network 'halfway': plugin 'nosuchplugin' not found in ")) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(stdfs::exists(lease));
+}
+
 TEST_F(NetworkTest, HundredPodsInALoopLeaveNoLeaseBehind) {
   std::vector<std::string> before = sorted_lines(run({"ls", std::string(kIpamDir) + "/default"}).out);
   for (int i = 0; i < 100; ++i) {

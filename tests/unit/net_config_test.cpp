@@ -175,5 +175,18 @@ TEST(NetConfig, LeaseDirectoryFollowsDataDir) {
   EXPECT_FALSE(host_local_lease_dir(d));
 }
 
+// Only a network short of addresses makes crt release leases of pods that
+// are gone (a scan of /proc, a DEL each): host-local's words for it.
+TEST(NetConfig, OnlyAnAddressShortageCallsForReleasingLeases) {
+  EXPECT_TRUE(failed_for_want_of_an_address(
+      "plugin 'ptp' failed: failed to allocate for range 0: no IP addresses available in range set: "
+      "172.30.252.1-172.30.252.6"));
+  EXPECT_TRUE(failed_for_want_of_an_address(
+      "plugin 'bridge' failed: failed to allocate for range 0: requested IP address 172.16.28.50 is not available "
+      "in range set 172.16.28.1-172.16.28.254"));
+  EXPECT_FALSE(failed_for_want_of_an_address("plugin 'nosuch' not found in /usr/lib/cni"));
+  EXPECT_FALSE(failed_for_want_of_an_address("plugin 'ptp' failed: no IP ranges specified (code 999)"));
+}
+
 }  // namespace
 }  // namespace crt::net
