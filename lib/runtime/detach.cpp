@@ -176,9 +176,11 @@ std::string run_detached(const pod::RunRequest& req, const RunContext& ctx) {
     start_detached(bus, uuid, launch_options(req.pod), ctx);
   } catch (const Interrupted&) {
     // The user gave up on a pod they never saw: it goes, like a pod whose
-    // crt run was interrupted.
+    // crt run was interrupted. At once: a pod its service is still starting
+    // stays, said so (remove_pod() would wait for it, the user's ^C not).
     try {
-      remove_pod(ctx.state_dir, find_pod(ctx.state_dir, uuid), {false, ctx.messages});
+      if (!try_remove_pod(ctx.state_dir, find_pod(ctx.state_dir, uuid), {false, ctx.messages}))
+        throw Error("it is in use");
     } catch (const Error& e) {
       tell(ctx.messages, "warning: removing pod " + uuid + ": " + e.what());
     }

@@ -92,26 +92,33 @@ bool mark(const stdfs::path& state_dir, const PodEntry& e, PodState to) {
 }  // namespace
 
 void remove_pod(const stdfs::path& state_dir, const PodEntry& pod, const RemoveOptions& opts) {
-  // A pod directory reads as running, or deleting, while any crt holds it:
-  // also another crt rm or gc moving or removing it, gc tearing down its
-  // network, its crt run before nspawn starts or after nspawn ended. Such
-  // holds are waited out; a pod whose nspawn runs, or one held for longer,
-  // is refused. One another crt removed meanwhile is gone, as asked.
+  // A pod directory reads as running, preparing or deleting while any
+  // process holds it: also another crt rm or gc moving or removing it, gc
+  // tearing down its network, its crt run before nspawn starts or after
+  // nspawn ended, a network plugin a killed crt left running. Such holds
+  // are waited out; a pod whose nspawn runs, or one held for longer, is
+  // refused. One another crt removed meanwhile is gone, as asked.
   constexpr auto kHoldWait = std::chrono::seconds(10);
   const auto until = std::chrono::steady_clock::now() + kHoldWait;
   PodEntry e = pod;
-  for (;;) {
+  for (int missed = 0;;) {
     PodStatus st = e.status();
-    bool held = st == PodStatus::kDeleting || (st == PodStatus::kRunning && !running_nspawn(e));
+    bool held = st == PodStatus::kDeleting || (st == PodStatus::kRunning && !running_nspawn(e)) ||
+                (st == PodStatus::kPreparing && e.dir_state == PodState::kPrepared);
     bool late = std::chrono::steady_clock::now() >= until;
-    if (!held || late) {
-      if (try_remove_pod(state_dir, e, opts)) return;
-      if (late) throw Error("removing pod " + e.uuid + ": it is in use");
-    }
+    if (held && late)
+      throw Error("removing pod " + e.uuid + ": another process has held it for " + std::to_string(kHoldWait.count()) +
+                  " s (a crt starting or removing it, or a network plugin still running); try again later");
+    if (!held && try_remove_pod(state_dir, e, opts)) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Not found: removed, or between two folders as it moved while they
+    // were looked at one after another; a second look tells.
     std::optional<PodEntry> now = current_entry(state_dir, e.uuid);
-    if (!now) return;
-    e = *now;
+    if (!now && ++missed == 2) return;
+    if (now) {
+      missed = 0;
+      e = *now;
+    }
   }
 }
 

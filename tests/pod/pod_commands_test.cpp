@@ -97,11 +97,11 @@ TEST_F(PodCommandsTest, LogsFollowAPodThatHasNoJournalYet) {
       crt({"prepare", "--quiet", "--net=none", "busybox", "--", "/bin/sh", "-c", "echo first; sleep 1; echo second"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::string uuid = r.out.substr(0, 36);
-  std::string journal = pod_dir(uuid) + "/overlay/stage1/upper/var/log/journal";
   Process run(crt_argv({"run-prepared", uuid}), detached());
   // From its move to run/ its journald takes 100 ms or more to start.
   for (int i = 0; i < 10000 && !std::filesystem::exists(pod_dir(uuid)); ++i)
     std::this_thread::sleep_for(milliseconds(1));
+  ASSERT_TRUE(std::filesystem::exists(pod_dir(uuid))) << "crt run-prepared did not start the pod";
   Result once = crt({"logs", uuid});
   Result follow = crt({"logs", "-f", uuid});
   EXPECT_EQ(follow.status, 0) << follow.err;
@@ -109,7 +109,8 @@ TEST_F(PodCommandsTest, LogsFollowAPodThatHasNoJournalYet) {
   EXPECT_EQ(run.wait().status, 0);
   EXPECT_EQ(once.status, 0) << once.err;
   // What the pod had when asked.
-  EXPECT_THAT(once.err + once.out, ::testing::AnyOf("crt: pod " + uuid + " has no output yet\n", "", "first\n"));
+  EXPECT_THAT(once.err + once.out,
+              ::testing::AnyOf("crt: pod " + uuid + " has no output yet\n", "", "first\n", "first\nsecond\n"));
 }
 
 TEST_F(PodCommandsTest, OnlyOverlaysOfARunningPodAreVolatile) {
@@ -413,17 +414,22 @@ TEST_F(PodCommandsTest, AWaitCoversAPodThatIsNotThereYet) {
   std::string file = dir_ + "/uuid";
   Process by_name(crt_argv({"status", "--wait-ready=60s", "late"}), detached());
   Process by_file(crt_argv({"status", "--wait=60s", "--uuid-file=" + file}), detached());
-  std::this_thread::sleep_for(milliseconds(1500));
+  // The word after --wait-ready, no duration, is the pod (no limit).
+  Process by_word(crt_argv({"status", "--wait-ready", "late"}), detached());
+  std::this_thread::sleep_for(milliseconds(2000));
   Result r = crt({"run", "--net=none", "--pod-name=late", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"});
   ASSERT_EQ(r.status, 0) << r.err;
-  r = by_name.wait();
-  EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("state="));
-  EXPECT_EQ(r.err, "crt: no pod 'late' yet: waiting for it\n");
+  // Said once it has waited a second (a starved wait may not have).
+  for (Process* p : {&by_name, &by_word}) {
+    r = p->wait();
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("state="));
+    EXPECT_THAT(r.err, ::testing::AnyOf("", "crt: no pod 'late' yet: waiting for it\n"));
+  }
   r = by_file.wait();
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("state=exited\n"));
-  EXPECT_EQ(r.err, "crt: no UUID in '" + file + "' yet: waiting for it\n");
+  EXPECT_THAT(r.err, ::testing::AnyOf("", "crt: no UUID in '" + file + "' yet: waiting for it\n"));
   // Not beyond the wait's limit.
   r = crt({"status", "--wait-ready=300ms", "never"});
   EXPECT_EQ(r.status, 254);
@@ -714,6 +720,18 @@ TEST_F(PodCommandsTest, RemoveWaitsOutAnotherCrtsHoldOnThePod) {
   t.join();
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_FALSE(std::filesystem::exists(garbage));
+
+  // A prepared pod held a moment (another crt rm, gc marking it).
+  r = crt({"prepare", "--quiet", "--net=none", "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  uuid = r.out.substr(0, 36);
+  std::string prepared = dir_ + "/pods/prepared/" + uuid;
+  t = hold(prepared, milliseconds(1500), false);
+  EXPECT_EQ(status_field(uuid, "state"), "preparing");
+  r = crt({"rm", uuid});
+  t.join();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(prepared));
 }
 
 TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {

@@ -2,6 +2,7 @@
 // they are doing, read from their directories.
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -151,7 +152,10 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
         auto size = std::filesystem::file_size(a->ref.uuid_file, ec);
         return ec ? ec == std::errc::no_such_file_or_directory : size == 0;  // not written yet
       }
-      return not_a_duration.empty() && std::string_view(err.what()).substr(0, 8) == "no pod '";
+      // A word the wait's option gave back as the pod ('--wait-ready web'),
+      // but not one that was meant as a duration and is wrong ('--wait 5x').
+      bool meant_as_pod = not_a_duration.empty() || std::isdigit(static_cast<unsigned char>(a->ref.pod[0])) == 0;
+      return meant_as_pod && std::string_view(err.what()).substr(0, 8) == "no pod '";
     };
     runtime::PodEntry e;
     for (bool said = false;;) {
