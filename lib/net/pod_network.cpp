@@ -149,11 +149,11 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
     // One whose ADD began and neither failed nor saved a result may have
     // been set up in full (crt was killed before it saved the result): it
     // keeps the pod as one with a result does.
-    if (lenient || !it->add_error.empty())
+    if (lenient || !it->add_error.empty() || it->add_error_unnoted)
       tell(messages, "warning: pod " + pod_dir.filename().string() + ": " + what +
                          "; what its plugins keep for the pod (an address lease, say) may stay");
     else if (first_error.empty())
-      first_error = what;
+      first_error = what + " ('crt rm --force' removes the pod all the same)";
   }
   unmasqueraded.wait();
   if (first_error.empty()) {

@@ -23,8 +23,8 @@ json to_json(const NetworkState& s) {
                     {"args", a.args},
                     {"runtime_config", a.runtime_config},
                     {"result", a.result},
-                    {"attempted", a.attempted},
-                    {"add_error", a.add_error}});
+                    {"attempted", a.attempted}});
+    if (!a.add_error_unnoted) atts.back()["add_error"] = a.add_error;
   }
   std::vector<std::string> dirs;
   for (const auto& d : s.plugin_dirs) dirs.push_back(d.string());
@@ -48,7 +48,8 @@ NetworkState from_json(const json& j) {
     at.runtime_config = a.at("runtime_config");
     at.result = a.at("result");
     a.at("attempted").get_to(at.attempted);
-    at.add_error = a.value("add_error", "");  // absent from older crts' files
+    at.add_error = a.value("add_error", "");
+    at.add_error_unnoted = !a.contains("add_error");
     s.attachments.push_back(std::move(at));
   }
   j.at("torn_down").get_to(s.torn_down);

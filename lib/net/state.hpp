@@ -23,6 +23,9 @@ struct Attachment {
   /// this, the ADD may have finished: crt was killed before it saved the
   /// result.)
   std::string add_error;
+  /// Read from an older crt's file, which did not note ADD errors: one
+  /// without a result is taken to have failed, as that crt took it.
+  bool add_error_unnoted = false;
 };
 
 /// A pod's network as saved in its directory (net.json): written before the

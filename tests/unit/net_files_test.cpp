@@ -166,6 +166,7 @@ TEST(NetworkState, RoundTripAndSummary) {
   EXPECT_EQ(back->attachments[0].config.plugins, a.config.plugins);
   EXPECT_TRUE(back->attachments[0].attempted);
   EXPECT_EQ(back->attachments[0].add_error, "");
+  EXPECT_FALSE(back->attachments[0].add_error_unnoted);
   EXPECT_EQ(back->attachments[1].add_error, "plugin 'ptp' failed: no IP ranges specified");
   EXPECT_TRUE(back->attachments[1].result.is_null());
   auto sum = summarize(*back);
@@ -178,8 +179,9 @@ TEST(NetworkState, RoundTripAndSummary) {
 }
 
 TEST(NetworkState, AFileOfAnOlderCrtHasNoAddErrors) {
-  // Begun without a result and without an ADD error: the ADD may have
-  // finished, and its DEL must keep the pod until it succeeds.
+  // Begun without a result, in a file that notes no ADD errors: the ADD is
+  // taken to have failed, as the older crt took it (its DEL does not keep
+  // the pod).
   Scratch s;
   test::write_text(state_file(s.path()),
                    R"({"container_id":"crt-u","netns":"crt-u","plugin_dirs":[],"torn_down":false,)"
@@ -190,6 +192,12 @@ TEST(NetworkState, AFileOfAnOlderCrtHasNoAddErrors) {
   ASSERT_EQ(back->attachments.size(), 1u);
   EXPECT_TRUE(back->attachments[0].attempted);
   EXPECT_EQ(back->attachments[0].add_error, "");
+  EXPECT_TRUE(back->attachments[0].add_error_unnoted);
+  // Written again (torn down, say), it stays so.
+  write_state(s.path(), *back);
+  back = read_state(s.path());
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->attachments[0].add_error_unnoted);
 }
 
 TEST(PortmapChains, RemovedOnlyWhenNoPodForwardsAPort) {
