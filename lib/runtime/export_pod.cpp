@@ -209,11 +209,15 @@ std::set<std::string> crt_made(const stdfs::path& upper, const pod::AppManifest&
 }  // namespace
 
 std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, const MessageSink& messages) {
-  // Whole ("name:tag"), as crt image import reads a ref name back without
-  // being given the image's name.
-  std::string ref_name;
+  // Written as given: an image's name ("name:tag", which crt image import
+  // reads back as the image's) or a tag alone (as skopeo's
+  // oci-archive:FILE:TAG names it).
   if (!req.ref_name.empty())
-    ref_name = with_context("--name", [&] { return store::parse_reference(req.ref_name).str(); });
+    with_context("--name", [&] {
+      bool tag_alone = req.ref_name.find_first_of(":/") == std::string::npos &&
+                       store::try_parse_reference("tag:" + req.ref_name).has_value();
+      if (!tag_alone) store::parse_reference(req.ref_name);
+    });
   PodEntry e = find_pod(state_dir, req.pod);
   return with_context("exporting pod " + e.uuid, [&] {
     FileLock pod_lock;
@@ -260,7 +264,7 @@ std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, c
     // removes what it wrote.
     SignalBlock signals;
     store::export_oci_archive(
-        store, *im, req.out, ref_name,
+        store, *im, req.out, req.ref_name,
         store::AddedLayer{upper, "crt export --app=" + app.name + " " + e.uuid, crt_made(upper, app, store)},
         check_interrupted, replace, req.mode);
     return app.name;

@@ -155,20 +155,25 @@ TEST_F(ExportTest, ToStdout) {
   EXPECT_THAT(t.out, HasSubstr("not writing an archive to a terminal"));
 }
 
-// --name must be an image name crt can read back: written whole, so that
-// crt image import needs no name for it.
-TEST_F(ExportTest, TheNameGivenIsAnImageNameReadBackAsIs) {
+// --name must be an image's name or a tag alone, as crt can read them back.
+TEST_F(ExportTest, TheNameGivenIsAnImageNameOrATag) {
   std::string uuid = run_script("busybox", "echo named > /made");
   std::string out = dir_ + "/named.tar";
   Result r = crt({"export", "--name=bad name!", uuid, out});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("--name: invalid image name 'bad name!'"));
   EXPECT_FALSE(std::filesystem::exists(out));
-  r = crt({"export", "--name=plain", uuid, out});
-  ASSERT_EQ(r.status, 0) << r.err;
+  // A name: the image's name when imported.
+  ASSERT_EQ(crt({"export", "--name=example.org/plain:1", uuid, out}).status, 0);
   r = crt({"image", "import", "--quiet", out});
   ASSERT_EQ(r.status, 0) << r.err;
-  r = crt({"run", "--net=none", "plain:latest", "--", "/bin/cat", "/made"});
+  r = crt({"run", "--net=none", "example.org/plain:1", "--", "/bin/cat", "/made"});
+  EXPECT_EQ(r.out, "named\n") << r.err;
+  // A tag alone, as written: the import names the image after the archive.
+  ASSERT_EQ(crt({"export", "--overwrite", "--name=1.0", uuid, out}).status, 0);
+  r = crt({"image", "import", "--quiet", out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"run", "--net=none", "named.tar:1.0", "--", "/bin/cat", "/made"});
   EXPECT_EQ(r.out, "named\n") << r.err;
 }
 

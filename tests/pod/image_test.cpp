@@ -299,7 +299,8 @@ TEST_F(ImageTest, ListAndInspectWaitForARemovalAndShowWhatItLeft) {
   auto hold = std::make_unique<FileLock>(FileLock::acquire(dir_ + "/store/lock", FileLock::Mode::kExclusive));
   Process list(crt_argv({"image", "list", "--format=json"}));
   Process inspect(crt_argv({"image", "inspect", "doomed:1"}));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Long enough for both to reach the lock also on a machine under load.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
   // What crt image rm does under the lock: the image leaves the index, then
   // its configuration blob goes.
   std::string index_path = dir_ + "/store/index.json";

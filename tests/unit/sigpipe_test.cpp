@@ -80,7 +80,7 @@ TEST(RunProgram, AnInheritedLockIsHeldByWhatTheProgramLeavesRunning) {
   ProgramResult r = run_program({"/bin/sh", "-c", "test -e /proc/self/fd/" + fd}, {});
   EXPECT_NE(r.status, 0) << "an fd of crt's reached the program";
   // It starts a process that keeps the fd (as a plugin starts iptables).
-  r = run_program({"/bin/sh", "-c", "sleep 2 </dev/null >/dev/null 2>&1 & readlink /proc/self/fd/" + fd}, {}, {},
+  r = run_program({"/bin/sh", "-c", "sleep 5 </dev/null >/dev/null 2>&1 & readlink /proc/self/fd/" + fd}, {}, {},
                   lock.fd());
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, (s / "lock").string() + "\n");

@@ -24,8 +24,8 @@ void add_export_command(CLI::App& app, const GlobalOptions& g, int& exit_status)
   cmd->add_option("--app", a->req.app, "The app to export (needed when the pod has several)");
   cmd->add_flag("--overwrite", a->req.overwrite, "Replace OUT if it exists (a regular file only)");
   cmd->add_option("--name", a->req.ref_name,
-                  "Name the image in the archive: NAME[:TAG], written whole as its org.opencontainers.image.ref.name "
-                  "(crt image import then needs no name)");
+                  "Name the image in the archive (org.opencontainers.image.ref.name): an image's name "
+                  "(NAME[:TAG]), or a tag alone");
   cmd->footer("Example:\n  crt export --app=busybox 5f3e out.tar && crt image import out.tar changed:latest");
   cmd->callback([a, &g, &exit_status] {
     require_root("crt export");
