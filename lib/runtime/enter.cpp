@@ -34,6 +34,7 @@
 #include "runtime/app_process.hpp"
 #include "runtime/images.hpp"
 #include "runtime/spawn.hpp"
+#include "sandbox/capabilities.hpp"
 #include "sandbox/pod_filter.hpp"
 #include "sandbox/syscall_groups.hpp"
 
@@ -417,8 +418,21 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
   if (!pid || !pidfd) throw Error("app " + quote(app.name) + " is not running");
   std::string proc = "/proc/" + std::to_string(*pid);
 
+  // An app allowed user namespaces may have made one of its own: /proc
+  // then shows its capabilities there, all of them, which crt would give
+  // the command on the host. Pods have none: the app's is crt's.
+  struct stat mine {
+  }, its{};
+  if (::stat("/proc/self/ns/user", &mine) < 0 || ::stat((proc + "/ns/user").c_str(), &its) < 0)
+    throw_errno("comparing the user namespace of app " + quote(app.name) + " with crt's");
+  if (mine.st_ino != its.st_ino || mine.st_dev != its.st_dev)
+    throw Error("the main process of app " + quote(app.name) +
+                " is in a user namespace of its own: crt enter will not take its credentials");
   Plan p;
   p.creds = read_credentials(*pid);
+  // Never more than the pod gave the app, whatever /proc says.
+  const uint64_t bounding = sandbox::capability_mask(app.capabilities);
+  for (uint64_t* set : {&p.creds.inh, &p.creds.prm, &p.creds.eff, &p.creds.bnd, &p.creds.amb}) *set &= bounding;
   for (int r = 0; r < RLIM_NLIMITS; ++r) {
     rlimit l{};
     if (::prlimit(*pid, static_cast<__rlimit_resource>(r), nullptr, &l) == 0) p.limits.emplace_back(r, l);

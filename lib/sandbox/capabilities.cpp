@@ -29,6 +29,18 @@ std::string normalize_capability(const std::string& name) {
   return upper;
 }
 
+uint64_t capability_mask(const std::vector<std::string>& names) {
+  uint64_t mask = 0;
+  for (const auto& name : names) {
+    std::string lower = normalize_capability(name);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    cap_value_t v{};
+    if (cap_from_name(lower.c_str(), &v) != 0 || v < 0 || v > 63) throw Error("unknown capability " + quote(name));
+    mask |= 1ULL << v;
+  }
+  return mask;
+}
+
 namespace {
 
 std::vector<std::string> parse_list(const std::string& s) {

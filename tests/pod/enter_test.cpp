@@ -142,6 +142,20 @@ TEST_F(EnterTest, CannotExceedTheAppsCapabilitiesOrFilter) {
   EXPECT_THAT(r.out, HasSubstr("mkdir: can't create directory '/x': Operation not permitted"));
 }
 
+// An app allowed user namespaces can put its main process in one of its
+// own, where /proc shows it every capability: crt enter must not hand
+// them to the command on the host.
+TEST_F(EnterTest, RefusesAnAppsProcessInAUserNamespaceOfItsOwn) {
+  start_run({"busybox", "--allow-namespaces=user", "--", "/bin/sh", "-c", "exec unshare -U sleep 60"}, "sleep");
+  ASSERT_NE(read_file("/proc/" + std::to_string(app_pid_) + "/status").find("CapBnd:\t000001ffffffffff"),
+            std::string::npos)
+      << "the app made no user namespace: the test proves nothing";
+  Result r = enter({"/bin/sh", "-c", "grep CapBnd /proc/self/status"});
+  EXPECT_EQ(r.status, 254) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("the main process of app 'busybox' is in a user namespace of its own"));
+  EXPECT_EQ(r.out, "");
+}
+
 TEST_F(EnterTest, PassesTheStatusAndDefaultsToTheShell) {
   start({});
   EXPECT_EQ(enter({"/bin/sh", "-c", "exit 42"}).status, 42);

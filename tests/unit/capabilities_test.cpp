@@ -22,6 +22,13 @@ TEST(Capabilities, DefaultSetMatchesItsDocumentedMask) {
   EXPECT_EQ(default_capabilities().size(), 14u);
 }
 
+TEST(Capabilities, MaskOfNames) {
+  EXPECT_EQ(capability_mask(default_capabilities()), 0xa80425fbULL);
+  EXPECT_EQ(capability_mask({"chown", "CAP_SYS_ADMIN"}), (1ULL << CAP_CHOWN) | (1ULL << CAP_SYS_ADMIN));
+  EXPECT_EQ(capability_mask({}), 0u);
+  EXPECT_THROW(capability_mask({"bogus"}), Error);
+}
+
 TEST(Capabilities, Normalize) {
   EXPECT_EQ(normalize_capability("CAP_CHOWN"), "CAP_CHOWN");
   EXPECT_EQ(normalize_capability("cap_chown"), "CAP_CHOWN");
