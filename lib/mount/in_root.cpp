@@ -139,9 +139,14 @@ UniqueFd make_file(int root_fd, std::string_view path, mode_t mode, int links_fo
     make_file(root_fd, resolve_link_target(root_fd, dir.get(), link), mode, links_followed + 1);
     return fs::open_in_root(root_fd, path, O_PATH);
   }
-  // O_CREAT through RESOLVE_IN_ROOT: a symlink at `path` is followed inside
-  // the tree, never to the host.
-  fs::open_in_root(root_fd, path, O_WRONLY | O_CREAT | O_NOCTTY, mode).reset();
+  // O_EXCL: what another app made there meanwhile (through a volume the
+  // pod's apps share), a FIFO or a device say, is not opened, only taken
+  // as made; O_CREAT through RESOLVE_IN_ROOT stays inside the tree.
+  try {
+    fs::open_in_root(root_fd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY | O_NONBLOCK, mode).reset();
+  } catch (const SystemError& e) {
+    if (e.code() != EEXIST) throw;
+  }
   return fs::open_in_root(root_fd, path, O_PATH);
 }
 

@@ -173,6 +173,10 @@ std::string read_in_root(int root_fd, std::string_view path) {
     struct stat st {};
     if (::fstat(where.get(), &st) < 0) throw_errno("reading " + what);
     if (!S_ISREG(st.st_mode)) throw Error(what + " is not a regular file");
+    // An image's /etc/passwd of gigabytes (zeros compress well) would take
+    // the host's memory.
+    constexpr off_t kMaxSize = 16 << 20;
+    if (st.st_size > kMaxSize) throw Error(what + " is larger than 16 MiB");
     UniqueFd fd = fs::open_fd("/proc/self/fd/" + std::to_string(where.get()), O_RDONLY | O_NOCTTY | O_NONBLOCK);
     return fs::read_fd(fd.get(), what);
   } catch (const SystemError& e) {

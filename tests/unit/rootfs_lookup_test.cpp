@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -308,6 +309,19 @@ TEST_F(Rootfs, ReadInRootReadsOnlyARegularFile) {
       EXPECT_EQ(std::string(e.what()), "'" + path + "' in the rootfs is not a regular file");
     }
   }
+}
+
+TEST_F(Rootfs, ReadInRootRefusesAFileOfMoreThan16MiB) {
+  // Sparse: its size alone counts.
+  ASSERT_EQ(::truncate((root() / "etc" / "passwd").c_str(), (16 << 20) + 1), 0);
+  try {
+    read_in_root(fd_.get(), "/etc/passwd");
+    ADD_FAILURE() << "read";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "'/etc/passwd' in the rootfs is larger than 16 MiB");
+  }
+  ASSERT_EQ(::truncate((root() / "etc" / "passwd").c_str(), 16 << 20), 0);
+  EXPECT_EQ(read_in_root(fd_.get(), "/etc/passwd").size(), 16u << 20);
 }
 
 TEST_F(Rootfs, ReadInRootNeverReadsAHostFile) {
