@@ -5,6 +5,7 @@
 #include "cmd_image.hpp"
 #include "commands.hpp"
 #include "common/error.hpp"
+#include "common/lock.hpp"
 #include "registry_args.hpp"
 #include "runtime/images.hpp"
 #include "runtime/pods.hpp"
@@ -50,9 +51,16 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
     store::Store s(g.dir);
     s.set_lock_wait(store_lock_wait(false));
     for (const auto& r : a->refs) {
-      // As written (an import's "docker.io/x:1"), else as a pull names it.
-      std::string key = s.find(r) ? r : runtime::store_key(r);
-      bool other_names = s.removes_only_a_name(key);
+      // As written (an import's "docker.io/x:1"), else as a pull names it;
+      // looked up under the store's lock, as another crt image rm may be
+      // removing it (its configuration would be gone).
+      std::string key;
+      bool other_names = false;
+      {
+        FileLock lock = s.lock_shared();
+        key = s.find(r) ? r : runtime::store_key(r);
+        other_names = s.removes_only_a_name(key);
+      }
       // A name of several only goes: the image stays for the pods using it.
       // The whole image is refused while pods use it, checked under the
       // store's lock. (A pod being prepared holds that lock shared until its
