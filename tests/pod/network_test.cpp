@@ -424,19 +424,25 @@ class BrokenNetworkTest : public NetworkTest {
                   R"({"cniVersion":"1.0.0","name":"broken","type":"ptp","ipam":{"type":"host-local","dataDir":")" +
                       ipam_dir() + R"("}})");
   }
+  /// Writes net.d/NAME: a plugin that logs each command to net.d/NAME.log
+  /// and runs the shell lines `add` and `del` for ADD and DEL.
+  void write_test_plugin(const std::string& name, const std::string& add, const std::string& del) const {
+    stdfs::create_directories(config_dir() + "/net.d");
+    std::string plugin = config_dir() + "/net.d/" + name;
+    std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\necho \"$CNI_COMMAND\" >> \"$0.log\"\n"
+                             "case \"$CNI_COMMAND\" in\n"
+                          << "ADD) " << add << " ;;\n"
+                          << "DEL) " << del << " ;;\n"
+                          << "VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}' ;;\nesac\n";
+    stdfs::permissions(plugin, stdfs::perms::owner_all);
+  }
   /// Network "trap": its plugin sets up nothing, refuses its first DEL (every
   /// DEL while net.d/trap.always exists), and logs each command to
   /// net.d/trap.log.
   void write_trap_network() const {
-    stdfs::create_directories(config_dir() + "/net.d");
-    std::string plugin = config_dir() + "/net.d/trap";
-    std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\necho \"$CNI_COMMAND\" >> \"$0.log\"\n"
-                             "case \"$CNI_COMMAND\" in\n"
-                             "ADD) echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}' ;;\n"
-                             "DEL) [ -e \"$0.refused\" ] && [ ! -e \"$0.always\" ] && exit 0; : > \"$0.refused\"\n"
-                             "     echo '{\"code\":11,\"msg\":\"not now\"}'; exit 1 ;;\n"
-                             "VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}' ;;\nesac\n";
-    stdfs::permissions(plugin, stdfs::perms::owner_all);
+    write_test_plugin("trap", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'",
+                      "[ -e \"$0.refused\" ] && [ ! -e \"$0.always\" ] && exit 0; : > \"$0.refused\"\n"
+                      "     echo '{\"code\":11,\"msg\":\"not now\"}'; exit 1");
     write_network("40-trap.conf", R"({"cniVersion":"1.0.0","name":"trap","type":"trap"})");
   }
   [[nodiscard]] std::string trap_log() const { return read_file(config_dir() + "/net.d/trap.log"); }
@@ -445,15 +451,9 @@ class BrokenNetworkTest : public NetworkTest {
   /// be saved: the ADD finished, crt never knew. Its first DEL is refused;
   /// a later one gives back what the ADD took.
   void write_cut_network() const {
-    stdfs::create_directories(config_dir() + "/net.d");
-    std::string plugin = config_dir() + "/net.d/cut";
-    std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\necho \"$CNI_COMMAND\" >> \"$0.log\"\n"
-                             "case \"$CNI_COMMAND\" in\n"
-                             "ADD) : > \"$0.held\"; kill -KILL $PPID; echo '{\"cniVersion\":\"1.0.0\"}' ;;\n"
-                             "DEL) [ -e \"$0.refused\" ] && { rm -f \"$0.held\"; exit 0; }; : > \"$0.refused\"\n"
-                             "     echo '{\"code\":11,\"msg\":\"not now\"}'; exit 1 ;;\n"
-                             "VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}' ;;\nesac\n";
-    stdfs::permissions(plugin, stdfs::perms::owner_all);
+    write_test_plugin("cut", ": > \"$0.held\"; kill -KILL $PPID; echo '{\"cniVersion\":\"1.0.0\"}'",
+                      "[ -e \"$0.refused\" ] && { rm -f \"$0.held\"; exit 0; }; : > \"$0.refused\"\n"
+                      "     echo '{\"code\":11,\"msg\":\"not now\"}'; exit 1");
     write_network("40-cut.conflist",
                   R"({"cniVersion":"1.0.0","name":"cut","plugins":[{"type":"ptp","ipam":{"type":"host-local",)"
                   R"("subnet":"172.30.244.0/24","dataDir":")" +
@@ -463,15 +463,10 @@ class BrokenNetworkTest : public NetworkTest {
   /// for net.d/slow.go (up to a minute), then takes something for the pod
   /// (net.d/slow.held) and logs "ADDED"; its DEL gives that back.
   void write_slow_network() const {
-    stdfs::create_directories(config_dir() + "/net.d");
-    std::string plugin = config_dir() + "/net.d/slow";
-    std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\necho \"$CNI_COMMAND\" >> \"$0.log\"\n"
-                             "case \"$CNI_COMMAND\" in\n"
-                             "ADD) i=0; while [ ! -e \"$0.go\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
-                             "     : > \"$0.held\"; echo ADDED >> \"$0.log\"; echo '{\"cniVersion\":\"1.0.0\"}' ;;\n"
-                             "DEL) rm -f \"$0.held\" ;;\n"
-                             "VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}' ;;\nesac\n";
-    stdfs::permissions(plugin, stdfs::perms::owner_all);
+    write_test_plugin("slow",
+                      "i=0; while [ ! -e \"$0.go\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
+                      "     : > \"$0.held\"; echo ADDED >> \"$0.log\"; echo '{\"cniVersion\":\"1.0.0\"}'",
+                      "rm -f \"$0.held\"");
     write_network("40-slow.conf", R"({"cniVersion":"1.0.0","name":"slow","type":"slow"})");
   }
 };

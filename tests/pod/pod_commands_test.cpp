@@ -697,41 +697,33 @@ TEST_F(PodCommandsTest, RemoveWaitsOutAnotherCrtsHoldOnThePod) {
       ::close(fd);
     });
   };
+  // crt rm of a pod another holds at `dir` for 1.5 s, which reads `state`.
+  auto rm_while_held = [&](const std::string& uuid, const std::string& dir, const char* state, bool remove) {
+    std::thread t = hold(dir, milliseconds(1500), remove);
+    EXPECT_EQ(status_field(uuid, "state"), state);
+    Result r = crt({"rm", uuid});
+    t.join();
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir));
+    return r;
+  };
   std::string file = dir_ + "/uuid";
   // Held in run/, as gc's network teardown holds it.
   ASSERT_EQ(crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status, 0);
   std::string uuid = wait_uuid(file);
-  std::thread t = hold(pod_dir(uuid), milliseconds(1500), false);
-  EXPECT_EQ(status_field(uuid, "state"), "running");
-  Result r = crt({"rm", uuid});
-  t.join();
-  EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, uuid + "\n");
-  EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
+  EXPECT_EQ(rm_while_held(uuid, pod_dir(uuid), "running", false).out, uuid + "\n");
 
   // Removed by another crt meanwhile: gone, as asked.
   ASSERT_EQ(crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status, 0);
   uuid = wait_uuid(file);
   ASSERT_EQ(crt({"gc", "--mark-only"}).status, 0);
-  std::string garbage = dir_ + "/pods/exited-garbage/" + uuid;
-  t = hold(garbage, milliseconds(1500), true);
-  EXPECT_EQ(status_field(uuid, "state"), "deleting");
-  r = crt({"rm", uuid});
-  t.join();
-  EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_FALSE(std::filesystem::exists(garbage));
+  rm_while_held(uuid, dir_ + "/pods/exited-garbage/" + uuid, "deleting", true);
 
   // A prepared pod held a moment (another crt rm, gc marking it).
-  r = crt({"prepare", "--quiet", "--net=none", "busybox", "--", "/bin/true"});
+  Result r = crt({"prepare", "--quiet", "--net=none", "busybox", "--", "/bin/true"});
   ASSERT_EQ(r.status, 0) << r.err;
   uuid = r.out.substr(0, 36);
-  std::string prepared = dir_ + "/pods/prepared/" + uuid;
-  t = hold(prepared, milliseconds(1500), false);
-  EXPECT_EQ(status_field(uuid, "state"), "preparing");
-  r = crt({"rm", uuid});
-  t.join();
-  EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_FALSE(std::filesystem::exists(prepared));
+  rm_while_held(uuid, dir_ + "/pods/prepared/" + uuid, "preparing", false);
 }
 
 TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
