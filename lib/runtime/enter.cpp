@@ -421,8 +421,8 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
   // An app allowed user namespaces may have made one of its own: /proc
   // then shows its capabilities there, all of them, which crt would give
   // the command on the host. Pods have none: the app's is crt's.
-  struct stat mine {
-  }, its{};
+  struct stat mine {};
+  struct stat its {};
   if (::stat("/proc/self/ns/user", &mine) < 0 || ::stat((proc + "/ns/user").c_str(), &its) < 0)
     throw_errno("comparing the user namespace of app " + quote(app.name) + " with crt's");
   if (mine.st_ino != its.st_ino || mine.st_dev != its.st_dev)
