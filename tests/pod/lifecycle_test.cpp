@@ -397,8 +397,10 @@ TEST_F(LifecycleTest, KillingCrtDuringTheStopLetsTheStopFinish) {
   p.signal(SIGINT);
   std::string stop = pod_dir(uuid) + "/stop-requested";
   bool sent = false;
+  // Noted just before it is sent: nspawn's own word says it has it.
   for (int i = 0; i < 200 && !sent; ++i) {
-    sent = read_file(stop).rfind('s', 0) == 0;
+    sent = read_file(stop).rfind('s', 0) == 0 &&
+           read_file(pod_dir(uuid) + "/nspawn.log").find("Trying to halt container") != std::string::npos;
     if (!sent) std::this_thread::sleep_for(milliseconds(20));
   }
   ASSERT_TRUE(sent) << "crt forwarded no stop";
