@@ -47,7 +47,8 @@ std::string output_line(const JournalLine& l, bool with_app_name) {
   return line;
 }
 
-PodJournal::PodJournal(const std::filesystem::path& dir, std::vector<std::string> apps) : apps_(std::move(apps)) {
+PodJournal::PodJournal(const std::filesystem::path& dir, std::vector<std::string> apps, bool sole_app)
+    : apps_(std::move(apps)), sole_app_(sole_app && apps_.size() == 1) {
   if (int r = sd_journal_open_directory(&j_, dir.c_str(), 0); r < 0)
     throw_errno(-r, "opening the pod's journal " + quote(dir.string()));
   sd_journal_seek_head(j_);
@@ -127,10 +128,23 @@ bool PodJournal::next(JournalLine& out) {
       app = std::string(*ident);
     } else {
       auto unit = field(j_, "_SYSTEMD_UNIT");
-      if (!unit) continue;
-      app = std::string(*unit);
-      if (app.size() > 8 && app.compare(app.size() - 8, 8, ".service") == 0) app.resize(app.size() - 8);
-      if (!is_app(app)) continue;
+      if (unit) {
+        app = std::string(*unit);
+        if (app.size() > 8 && app.compare(app.size() - 8, 8, ".service") == 0) app.resize(app.size() - 8);
+        if (!is_app(app)) continue;
+      } else {
+        // journald names a message's unit from its sender's cgroup, which
+        // it reads when it gets to the message: a sender that has ended
+        // by then (logger, say) leaves no unit. Every process of the pod
+        // but the pod's systemd (PID 1, above) and journald (its own
+        // "driver" messages) is an app's, so in a pod of one app, such a
+        // message is that app's. With several apps, whose it is cannot be
+        // told.
+        auto pid = field(j_, "_PID");
+        bool sent = transport && (*transport == "syslog" || *transport == "journal");
+        if (!sole_app_ || !sent || !pid || *pid == "1") continue;
+        app = apps_.front();
+      }
     }
     // The pod's systemd's child that was to become the app, renamed
     // "(COMMAND)", on why it could not (exec failed: 203, say).

@@ -915,6 +915,20 @@ TEST_F(PodCommandsTest, LogsShowTheOutputOfAnAppNamedLikeThePodsSystemd) {
   EXPECT_EQ(logs.out, "hello\noops\n");
 }
 
+// Each logger has ended before the pod's journald reads its message, so
+// journald can name no unit for it: the pod's one app sent it.
+TEST_F(PodCommandsTest, LogsShowSyslogMessagesOfProcessesThatEndedAtOnce) {
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                  "for i in $(seq 30); do logger -t tagged line$i; done"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string expected;
+  for (int i = 1; i <= 30; ++i) expected += "line" + std::to_string(i) + "\n";
+  Result logs = crt({"logs", wait_uuid(file)});
+  EXPECT_EQ(logs.status, 0) << logs.err;
+  EXPECT_EQ(logs.out, expected);
+}
+
 // A line of 200 KB is one entry of the journal, and one line of crt logs
 // (journald splits lines at 48 KiB unless told otherwise).
 TEST_F(PodCommandsTest, LogsKeepALongLineWhole) {

@@ -136,7 +136,7 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
         print_message("pod " + e.uuid + " left no output: it ended before its journal was started");
       return;
     }
-    runtime::PodJournal journal(dir, apps);
+    runtime::PodJournal journal(dir, apps, info.manifest->apps.size() == 1);
     // Said once the output is out, so that it is not lost above it.
     bool lost_oldest = !since && journal.lost_oldest();
     if (since) journal.seek_realtime(*since);
