@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
+#include <set>
 
 #include "common/error.hpp"
 
@@ -73,6 +75,34 @@ bool FileLock::still_at(const std::filesystem::path& path) const {
 void FileLock::inherit_on_exec() {
   int flags = ::fcntl(fd_.get(), F_GETFD);
   if (flags < 0 || ::fcntl(fd_.get(), F_SETFD, flags & ~FD_CLOEXEC) < 0) throw_errno("keeping a lock across exec");
+}
+
+std::string processes_holding(const std::filesystem::path& path) {
+  struct stat target {};
+  if (::stat(path.c_str(), &target) < 0) return {};
+  const std::string self = std::to_string(::getpid());
+  std::set<long> pids;
+  std::error_code ec;
+  for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
+    std::string pid = proc.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos || pid == self) continue;
+    std::error_code fd_ec;
+    for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", fd_ec)) {
+      struct stat st {};
+      if (::stat(fd.path().c_str(), &st) == 0 && st.st_dev == target.st_dev && st.st_ino == target.st_ino) {
+        pids.insert(std::stol(pid));
+        break;
+      }
+    }
+  }
+  std::string out;
+  for (long pid : pids) {
+    std::string comm;
+    std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/comm"), comm);
+    if (!out.empty()) out += ", ";
+    out += "PID " + std::to_string(pid) + (comm.empty() ? "" : " (" + comm + ")");
+  }
+  return out;
 }
 
 }  // namespace crt

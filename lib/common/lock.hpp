@@ -47,4 +47,9 @@ class FileLock {
   UniqueFd fd_;
 };
 
+/// The processes other than this one that have `path` open, as a lock's
+/// holder has (also one that inherited it), for messages: "PID 12 (crt),
+/// PID 40 (host-local)"; empty when none is found (as when `path` is gone).
+std::string processes_holding(const std::filesystem::path& path);
+
 }  // namespace crt

@@ -11,6 +11,7 @@
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/lock.hpp"
 #include "mount/mounts.hpp"
 #include "net/pod_network.hpp"
 
@@ -106,9 +107,13 @@ void remove_pod(const stdfs::path& state_dir, const PodEntry& pod, const RemoveO
     bool held = st == PodStatus::kDeleting || (st == PodStatus::kRunning && !running_nspawn(e)) ||
                 (st == PodStatus::kPreparing && e.dir_state == PodState::kPrepared);
     bool late = std::chrono::steady_clock::now() >= until;
-    if (held && late)
+    if (held && late) {
+      std::string holders = processes_holding(e.path);
       throw Error("removing pod " + e.uuid + ": another process has held it for " + std::to_string(kHoldWait.count()) +
-                  " s (a crt starting or removing it, or a network plugin still running); try again later");
+                  " s (" +
+                  (holders.empty() ? "a crt starting or removing it, or a network plugin still running" : holders) +
+                  "); try again later");
+    }
     if (!held && try_remove_pod(state_dir, e, opts)) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     // Not found: removed, or between two folders as it moved while they

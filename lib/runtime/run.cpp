@@ -1,6 +1,7 @@
 #include "runtime/run.hpp"
 
 #include "common/fs.hpp"
+#include "common/lock.hpp"
 #include "common/subprocess.hpp"
 #include "mount/mounts.hpp"
 #include "mount/overlay.hpp"
@@ -61,12 +62,15 @@ int run_prepared(const std::string& ref, const LaunchOptions& opts, const RunCon
   check_nspawn_installed();
   StartSignals signals;
   PodEntry e = find_pod(ctx.state_dir, ref);
-  if (e.status() != PodStatus::kPrepared)
+  // A prepared pod another process holds reads as preparing: busy.
+  if (e.status() != PodStatus::kPrepared && e.dir_state != PodState::kPrepared)
     throw Error("pod " + e.uuid + " is " + status_name(e.status()) + ", not prepared");
   std::optional<PodDir> dir = PodDir::try_lock(ctx.state_dir, e.uuid, PodState::kPrepared);
-  if (!dir)
-    throw Error("pod " + e.uuid + " is busy: another crt is starting, removing or collecting it (see 'crt status " +
-                e.uuid + "')");
+  if (!dir) {
+    std::string holders = processes_holding(e.path);
+    throw Error("pod " + e.uuid + " is busy: another crt is starting, removing or collecting it (" +
+                (holders.empty() ? "" : holders + "; ") + "see 'crt status " + e.uuid + "')");
+  }
   pod::PodManifest m = pod::parse_manifest(fs::read_file(dir->manifest_file()));
   if (opts.interactive && m.apps.size() != 1) throw Error("--interactive needs a pod with exactly one app");
   dir->move_to(PodState::kRun);

@@ -726,6 +726,25 @@ TEST_F(PodCommandsTest, RemoveWaitsOutAnotherCrtsHoldOnThePod) {
   rm_while_held(uuid, dir_ + "/pods/prepared/" + uuid, "preparing", false);
 }
 
+// A pod another process holds: the refusal names the process.
+TEST_F(PodCommandsTest, APodAnotherProcessHoldsIsRefusedNamingIt) {
+  Result r = crt({"prepare", "--quiet", "--net=none", "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, 36);
+  // flock(1) holds it and runs sleep, which inherits the hold.
+  Process holder({"flock", "--exclusive", dir_ + "/pods/prepared/" + uuid, "sleep", "60"}, detached());
+  for (int i = 0; i < 500 && status_field(uuid, "state") != "preparing"; ++i)
+    std::this_thread::sleep_for(milliseconds(10));
+  r = crt({"run-prepared", uuid});
+  ::kill(-holder.pid(), SIGKILL);
+  holder.wait();
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("is busy: another crt is starting, removing or collecting it (PID " +
+                               std::to_string(holder.pid()) + " (flock), PID "));
+  EXPECT_THAT(r.err, HasSubstr(" (sleep); see 'crt status " + uuid + "')"));
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
 TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}), detached());
