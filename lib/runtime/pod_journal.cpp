@@ -47,8 +47,8 @@ std::string output_line(const JournalLine& l, bool with_app_name) {
   return line;
 }
 
-PodJournal::PodJournal(const std::filesystem::path& dir, std::vector<std::string> apps, bool sole_app)
-    : apps_(std::move(apps)), sole_app_(sole_app && apps_.size() == 1) {
+PodJournal::PodJournal(const std::filesystem::path& dir, std::vector<std::string> apps, std::vector<std::string> shown)
+    : apps_(std::move(apps)), shown_(std::move(shown)) {
   if (int r = sd_journal_open_directory(&j_, dir.c_str(), 0); r < 0)
     throw_errno(-r, "opening the pod's journal " + quote(dir.string()));
   sd_journal_seek_head(j_);
@@ -96,6 +96,10 @@ void PodJournal::wait(uint64_t timeout_us) {
 }
 
 bool PodJournal::next(JournalLine& out) {
+  auto in_pod = [&](std::string_view name) { return std::find(apps_.begin(), apps_.end(), name) != apps_.end(); };
+  auto shown = [&](std::string_view name) {
+    return shown_.empty() ? in_pod(name) : std::find(shown_.begin(), shown_.end(), name) != shown_.end();
+  };
   while (sd_journal_next(j_) > 0) {
     auto message = field(j_, "MESSAGE");
     if (!message) continue;
@@ -103,12 +107,11 @@ bool PodJournal::next(JournalLine& out) {
     sd_journal_get_realtime_usec(j_, &t);
     if (t < since_us_) continue;  // files interleave: the seek is a start
     auto ident = field(j_, "SYSLOG_IDENTIFIER");
-    auto is_app = [&](const std::string& name) { return std::find(apps_.begin(), apps_.end(), name) != apps_.end(); };
     auto transport = field(j_, "_TRANSPORT");
     // An app's output stream, whatever the app's name (an app may be called
     // "systemd").
-    bool app_stream = transport && *transport == "stdout" && ident && is_app(std::string(*ident));
-    if (ident && !app_stream && (*ident == "systemd" || (*ident == "prepare-app" && !is_app("prepare-app")))) {
+    bool app_stream = transport && *transport == "stdout" && ident && in_pod(*ident);
+    if (ident && !app_stream && (*ident == "systemd" || (*ident == "prepare-app" && !in_pod("prepare-app")))) {
       // The pod's systemd (or its forked children) about a unit, or crt's
       // own helper that prepares an app's rootfs: only their errors are of
       // interest here.
@@ -117,41 +120,43 @@ bool PodJournal::next(JournalLine& out) {
       out = {JournalLine::Kind::kPodError, {}, *message, t};
       return true;
     }
-    std::string app;
+    // The app whose unit journald found the sender in, if any.
+    auto unit = field(j_, "_SYSTEMD_UNIT");
+    std::string_view unit_app;
+    if (unit && unit->ends_with(".service") && in_pod(unit->substr(0, unit->size() - 8)))
+      unit_app = unit->substr(0, unit->size() - 8);
+    std::string_view app;
     if (app_stream) {
       // An app's stdout and stderr: the stream's identifier is the app's
-      // name (SyslogIdentifier=), written by the pod's systemd, not by the
-      // app. journald's _SYSTEMD_UNIT is not to be trusted for streams: it
-      // is the cgroup of the process that connected, which can still be
-      // init.scope when systemd is slow to move its child (as with
-      // --log-level=debug).
-      app = std::string(*ident);
+      // name (SyslogIdentifier=), written by the pod's systemd. journald's
+      // _SYSTEMD_UNIT is the cgroup of the process that connected, which
+      // can still be init.scope when systemd is slow to move its child (as
+      // with --log-level=debug). But an app can open a stream of its own
+      // and name another app in its header: its own unit tells then.
+      app = unit_app.empty() ? *ident : unit_app;
+    } else if (!unit_app.empty()) {
+      app = unit_app;
+    } else if (unit || apps_.size() != 1) {
+      continue;
     } else {
-      auto unit = field(j_, "_SYSTEMD_UNIT");
-      if (unit) {
-        app = std::string(*unit);
-        if (app.size() > 8 && app.compare(app.size() - 8, 8, ".service") == 0) app.resize(app.size() - 8);
-        if (!is_app(app)) continue;
-      } else {
-        // journald names a message's unit from its sender's cgroup, which
-        // it reads when it gets to the message: a sender that has ended
-        // by then (logger, say) leaves no unit. Every process of the pod
-        // but the pod's systemd (PID 1, above) and journald (its own
-        // "driver" messages) is an app's, so in a pod of one app, such a
-        // message is that app's. With several apps, whose it is cannot be
-        // told.
-        auto pid = field(j_, "_PID");
-        bool sent = transport && (*transport == "syslog" || *transport == "journal");
-        if (!sole_app_ || !sent || !pid || *pid == "1") continue;
-        app = apps_.front();
-      }
+      // journald names a message's unit from its sender's cgroup, which it
+      // reads when it gets to the message: a sender that has ended by then
+      // (logger, say) leaves no unit. Every process of the pod but the
+      // pod's systemd (PID 1) and journald (its own "driver" messages) is
+      // an app's, so in a pod of one app, such a message is that app's.
+      // With several apps, whose it is cannot be told.
+      auto pid = field(j_, "_PID");
+      bool sent = transport && (*transport == "syslog" || *transport == "journal");
+      if (!sent || !pid || *pid == "1") continue;
+      app = apps_.front();
     }
+    if (!shown(app)) continue;
     // The pod's systemd's child that was to become the app, renamed
     // "(COMMAND)", on why it could not (exec failed: 203, say).
     auto prio = field(j_, "PRIORITY");
     bool start_error = transport && *transport == "journal" && ident && ident->size() > 2 && ident->front() == '(' &&
                        ident->back() == ')' && prio && !prio->empty() && (*prio)[0] <= '3';
-    out = {start_error ? JournalLine::Kind::kAppStartError : JournalLine::Kind::kApp, std::move(app), *message, t};
+    out = {start_error ? JournalLine::Kind::kAppStartError : JournalLine::Kind::kApp, std::string(app), *message, t};
     return true;
   }
   return false;

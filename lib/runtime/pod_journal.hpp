@@ -35,10 +35,9 @@ std::string app_line(std::string_view app, std::string_view text);
 /// the host, oldest first, as new entries arrive.
 class PodJournal {
  public:
-  /// `apps`: the app names whose units' output is app output; `sole_app`:
-  /// the pod has one app, `apps` names it, and it owns the messages of
-  /// processes that ended before journald could name their unit.
-  PodJournal(const std::filesystem::path& dir, std::vector<std::string> apps, bool sole_app);
+  /// `apps`: the pod's app names (their units' output is app output);
+  /// `shown`: the apps whose output is shown (empty: all).
+  PodJournal(const std::filesystem::path& dir, std::vector<std::string> apps, std::vector<std::string> shown = {});
   ~PodJournal();
   PodJournal(const PodJournal&) = delete;
   PodJournal& operator=(const PodJournal&) = delete;
@@ -78,7 +77,7 @@ class PodJournal {
   uint64_t since_us_ = 0;
   int watched_ = -1;  ///< the journal's inotify fd, once there is one
   std::vector<std::string> apps_;
-  bool sole_app_;
+  std::vector<std::string> shown_;
 };
 
 }  // namespace crt::runtime

@@ -154,7 +154,7 @@ class Supervisor {
 
  private:
   void open_journal(sd_event* ev) {
-    journal_ = std::make_unique<PodJournal>(opts_.journal_dir, opts_.apps, opts_.apps.size() == 1);
+    journal_ = std::make_unique<PodJournal>(opts_.journal_dir, opts_.apps);
     if (int r = sd_event_add_io(ev, nullptr, journal_->fd(), journal_->events(), &Supervisor::on_journal, this); r < 0)
       throw_errno(-r, "watching the pod's journal");
   }

@@ -948,6 +948,25 @@ TEST_F(PodCommandsTest, LogsShowSyslogMessagesOfProcessesThatEndedAtOnce) {
   EXPECT_EQ(logs.out, expected);
 }
 
+// An app that opens a journal stream of its own and names another app in
+// its header: its lines are still its own.
+TEST_F(PodCommandsTest, LogsKeepAnAppsLinesItsOwnWhateverItsStreamSays) {
+  BoundProgram bin = bound_program(JOURNAL_STREAM_BIN);
+  std::string file = dir_ + "/uuid";
+  Result r =
+      crt({"run", "--net=none", "--uuid-file-save=" + file, bin.volume, "busybox", "--name=a", bin.mount, "--",
+           bin.path, "b", "from-a", "---", "busybox", "--name=b", "--", "/bin/sh", "-c", "sleep 0.3; echo from-b"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = wait_uuid(file);
+  Result logs = crt({"logs", uuid, "b"});
+  EXPECT_EQ(logs.status, 0) << logs.err;
+  EXPECT_EQ(logs.out, "from-b\n");
+  logs = crt({"logs", uuid, "a"});
+  EXPECT_EQ(logs.out, "from-a\n");
+  logs = crt({"logs", uuid});
+  EXPECT_EQ(logs.out, "a: from-a\nb: from-b\n");
+}
+
 // A line of 200 KB is one entry of the journal, and one line of crt logs
 // (journald splits lines at 48 KiB unless told otherwise).
 TEST_F(PodCommandsTest, LogsKeepALongLineWhole) {

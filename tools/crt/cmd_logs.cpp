@@ -118,11 +118,8 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
                     "under an older crt: the app's output went to crt run, not to the journal");
     std::vector<std::string> apps;
     for (const auto& m : info.manifest->apps) apps.push_back(m.name);
-    if (!a->app.empty()) {
-      if (std::find(apps.begin(), apps.end(), a->app) == apps.end())
-        throw Error("pod " + e.uuid + " has no app " + quote(a->app));
-      apps = {a->app};
-    }
+    if (!a->app.empty() && std::find(apps.begin(), apps.end(), a->app) == apps.end())
+      throw Error("pod " + e.uuid + " has no app " + quote(a->app));
     std::filesystem::path dir = journal_dir(e);
     if (!std::filesystem::exists(dir)) {
       // No output, and said why.
@@ -136,11 +133,11 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
         print_message("pod " + e.uuid + " left no output: it ended before its journal was started");
       return;
     }
-    runtime::PodJournal journal(dir, apps, info.manifest->apps.size() == 1);
+    runtime::PodJournal journal(dir, apps, a->app.empty() ? std::vector<std::string>{} : std::vector{a->app});
     // Said once the output is out, so that it is not lost above it.
     bool lost_oldest = !since && journal.lost_oldest();
     if (since) journal.seek_realtime(*since);
-    bool prefix = apps.size() > 1;
+    bool prefix = apps.size() > 1 && a->app.empty();
     auto text = [&](const runtime::JournalLine& l) {
       std::string line = runtime::output_line(l, prefix);
       return a->timestamps ? rfc3339_from_usec(l.realtime_us) + " " + line : line;
