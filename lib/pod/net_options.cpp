@@ -214,19 +214,19 @@ PortMapping resolve_port(const PortSpec& spec, const std::vector<std::string>& e
               (exposed_list.empty() ? " (they expose none)" : " (exposed: " + exposed_list + ")"));
 }
 
-void check_ports_unique(const std::vector<PortMapping>& ports) {
-  // One host port on two of the host's addresses is two ports; on all of
-  // them (no HOSTIP, or 0.0.0.0 or ::) it is every address's.
+std::optional<std::string> port_clash(const PortMapping& a, const PortMapping& b) {
   auto any = [](const std::string& ip) { return ip.empty() || ip == "0.0.0.0" || ip == "::"; };
+  if (a.host_port != b.host_port || a.protocol != b.protocol ||
+      !(any(a.host_ip) || any(b.host_ip) || a.host_ip == b.host_ip))
+    return std::nullopt;
+  return "host port " + std::to_string(a.host_port) + "/" + a.protocol +
+         (a.host_ip == b.host_ip && !a.host_ip.empty() ? " on " + a.host_ip : "");
+}
+
+void check_ports_unique(const std::vector<PortMapping>& ports) {
   for (size_t i = 0; i < ports.size(); ++i)
-    for (size_t j = 0; j < i; ++j) {
-      const PortMapping& a = ports[i];
-      const PortMapping& b = ports[j];
-      if (a.host_port == b.host_port && a.protocol == b.protocol &&
-          (any(a.host_ip) || any(b.host_ip) || a.host_ip == b.host_ip))
-        throw Error("--port: host port " + std::to_string(a.host_port) + "/" + a.protocol +
-                    (a.host_ip == b.host_ip && !a.host_ip.empty() ? " on " + a.host_ip : "") + " is given twice");
-    }
+    for (size_t j = 0; j < i; ++j)
+      if (auto clash = port_clash(ports[i], ports[j])) throw Error("--port: " + *clash + " is given twice");
 }
 
 DnsConfig make_dns_config(const std::vector<std::string>& servers, const std::vector<std::string>& search,

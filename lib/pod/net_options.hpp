@@ -1,10 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace crt::pod {
 
@@ -55,7 +55,13 @@ struct PortMapping {
 /// "8080"); passes the numeric form through.
 PortMapping resolve_port(const PortSpec& spec, const std::vector<std::string>& exposed_ports);
 
-/// Throws unless every host port and protocol is used once.
+/// Whether `a` and `b` forward the same port of the host: one host port on
+/// two of the host's addresses is two ports; on all of them (no HOSTIP, or
+/// 0.0.0.0 or ::) it is every address's. Names the port ("host port 80/tcp",
+/// "host port 80/tcp on 127.0.0.1") when they do.
+std::optional<std::string> port_clash(const PortMapping& a, const PortMapping& b);
+
+/// Throws unless no two ports clash (port_clash()).
 void check_ports_unique(const std::vector<PortMapping>& ports);
 
 /// /etc/resolv.conf settings given with --dns, --dns-search and --dns-opt.

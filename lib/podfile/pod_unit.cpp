@@ -369,6 +369,23 @@ void check_app_as_a_whole(const PodFile& f, const Section& sec, const Got& got) 
     }
 }
 
+/// crt run's pod::check_ports_unique(), said at the second port's line.
+void check_ports_unique(const PodFile& f, const Got& got) {
+  auto p = got.find("Port");
+  if (p == got.end()) return;
+  std::vector<std::pair<pod::PortMapping, int>> seen;
+  for (const Setting* st : p->second) {
+    pod::PortSpec spec = pod::parse_port_spec(st->value);
+    if (!spec.name.empty()) continue;  // its protocol is the image's
+    pod::PortMapping port = pod::resolve_port(spec, {});
+    for (const auto& [other, line] : seen)
+      if (auto clash = pod::port_clash(port, other))
+        throw PodFileError(f.path, st->line, st->key,
+                           *clash + " is given twice (first on line " + std::to_string(line) + ")");
+    seen.emplace_back(port, st->line);
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> run_args(const PodFile& f) {
@@ -383,17 +400,7 @@ std::vector<std::string> run_args(const PodFile& f) {
       for (const Setting* st : v->second)
         if (std::string name = pod::parse_volume(st->value).name; !volumes.insert(name).second)
           throw PodFileError(f.path, st->line, st->key, "a second volume named " + quote(name));
-    std::map<std::pair<uint16_t, std::string>, int> ports;
-    if (auto p = got.find("Port"); p != got.end())
-      for (const Setting* st : p->second) {
-        pod::PortSpec spec = pod::parse_port_spec(st->value);
-        if (!spec.name.empty()) continue;  // its protocol is the image's
-        auto [at, fresh] = ports.emplace(std::make_pair(spec.host_port, spec.protocol), st->line);
-        if (!fresh)
-          throw PodFileError(f.path, st->line, st->key,
-                             "host port " + std::to_string(spec.host_port) + "/" + spec.protocol +
-                                 " is given twice (first on line " + std::to_string(at->second) + ")");
-      }
+    check_ports_unique(f, got);
   }
   auto apps = sections_named(f, "App");
   if (apps.empty()) throw PodFileError(f.path, 0, "", "no [App NAME] section: a pod needs at least one app");

@@ -47,6 +47,19 @@ TEST(PodFileName, FromTheFileNameIsCheckedAsNameIs) {
             "(crt-UUID); choose another; set Name= in [Pod]");
 }
 
+// As crt run: one host port on two of the host's addresses is two ports,
+// and one on all of them clashes with any.
+TEST(PodFilePorts, OneHostPortOnTwoAddressesIsTwoPorts) {
+  EXPECT_EQ(pod_file_error("[Pod]\nPort=127.0.0.1:8080:80\nPort=[2001:db8::1]:8080:80\n[App a]\nImage=busybox\n"),
+            "(no error)");
+  EXPECT_EQ(pod_file_error("[Pod]\nPort=8080:80\nPort=127.0.0.1:8080:81\n[App a]\nImage=busybox\n"),
+            "/p/web.pod:3: Port: host port 8080/tcp is given twice (first on line 2)");
+  EXPECT_EQ(pod_file_error("[Pod]\nPort=127.0.0.1:8080:80\nPort=[::]:8080:81\n[App a]\nImage=busybox\n"),
+            "/p/web.pod:3: Port: host port 8080/tcp is given twice (first on line 2)");
+  EXPECT_EQ(pod_file_error("[Pod]\nPort=127.0.0.1:8080:80\nPort=127.0.0.1:8080:81\n[App a]\nImage=busybox\n"),
+            "/p/web.pod:3: Port: host port 8080/tcp on 127.0.0.1 is given twice (first on line 2)");
+}
+
 TEST(PodFileMask, GivenByNameIsMaskedNotBroken) {
   test::Scratch s;
   test::write_text(s / "emptied.pod", "");
