@@ -34,6 +34,10 @@ TEST_F(InstallTest, InstalledCrtRunsPodsFromItsPrefix) {
   EXPECT_THAT(unit, HasSubstr("\nDevicePolicy=closed\n"));
   for (const auto& [device, access] : pod::host_unit_devices(true))
     EXPECT_THAT(unit, HasSubstr("\nDeviceAllow=" + device + " " + access + "\n"));
+  // The host's units run the crt of the prefix given at install time,
+  // whichever the build was configured with (DESTDIR only stages them).
+  for (const char* u : {"crt@.service", "crt-gc.service"})
+    EXPECT_THAT(read_file(prefix + "/lib/systemd/system/" + u), HasSubstr("\nExecStart=/opt/crt-test/bin/crt ")) << u;
   r = run({prefix + "/bin/crt", "--dir=" + dir_ + "/state", "run", "busybox", "--", "/bin/echo", "installed"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "installed\n");
