@@ -1,5 +1,6 @@
 #include "registry/auth.hpp"
 
+#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -88,6 +89,16 @@ class ChallengeParser {
   size_t pos_ = 0;
 };
 
+/// $HOME, or the user's home in the password database: a system service
+/// (crt@.service, a pod's unit) runs without HOME, and `docker login` as
+/// root wrote /root/.docker/config.json all the same.
+std::optional<stdfs::path> home_dir() {
+  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') return stdfs::path(h);
+  if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr && *pw->pw_dir != '\0')
+    return stdfs::path(pw->pw_dir);
+  return std::nullopt;
+}
+
 std::string strip_url(std::string key) {
   for (const char* p : {"https://", "http://"})
     if (key.rfind(p, 0) == 0) key.erase(0, std::string_view(p).size());
@@ -170,9 +181,9 @@ std::vector<stdfs::path> default_auth_files() {
     out.push_back(stdfs::path(x) / "containers" / "auth.json");
   else
     out.push_back(stdfs::path("/run/containers") / std::to_string(::getuid()) / "auth.json");
-  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') {
-    out.push_back(stdfs::path(h) / ".config" / "containers" / "auth.json");
-    out.push_back(stdfs::path(h) / ".docker" / "config.json");
+  if (std::optional<stdfs::path> h = home_dir()) {
+    out.push_back(*h / ".config" / "containers" / "auth.json");
+    out.push_back(*h / ".docker" / "config.json");
   }
   return out;
 }

@@ -36,7 +36,8 @@ std::optional<Credentials> credentials_from_file(const std::filesystem::path& fi
 
 /// The auth files to look in, in order: $REGISTRY_AUTH_FILE,
 /// $XDG_RUNTIME_DIR/containers/auth.json (or /run/containers/UID/auth.json),
-/// ~/.config/containers/auth.json, ~/.docker/config.json.
+/// ~/.config/containers/auth.json, ~/.docker/config.json; ~ is $HOME, or
+/// without one (a system service) the user's home in the password database.
 std::vector<std::filesystem::path> default_auth_files();
 
 std::string base64_encode(std::string_view in);

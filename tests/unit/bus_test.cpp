@@ -88,27 +88,6 @@ class BusyPeer {
   std::thread thread_;
 };
 
-/// Sets an environment variable for a scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* v = std::getenv(name)) old_ = v;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      ::setenv(name_, old_->c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
 TEST(BusWaitUntil, KeepsItsLimitOnABusyBus) {
   test::Scratch dir;
   std::string path = (dir / "bus").string();
@@ -120,7 +99,7 @@ TEST(BusWaitUntil, KeepsItsLimitOnABusyBus) {
   std::strcpy(sa.sun_path, path.c_str());
   ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
   ASSERT_EQ(::listen(listener, 1), 0);
-  ScopedEnv env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + path);
+  test::ScopedEnv env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + path);
   BusyPeer peer(listener);
   Bus bus = Bus::system();
   auto start = std::chrono::steady_clock::now();

@@ -1,8 +1,12 @@
-#include "registry/auth.hpp"
-
 #include <gtest/gtest.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <optional>
 
 #include "common/error.hpp"
+#include "registry/auth.hpp"
 #include "test_support.hpp"
 
 namespace crt::registry {
@@ -65,6 +69,20 @@ TEST(Credentials, DockerHubsFromDockerLogin) {
   ASSERT_TRUE(c);
   EXPECT_EQ(c->username, "hub");
   EXPECT_FALSE(credentials_from_file(s / "config.json", "index.docker.io.example", "x"));
+}
+
+// A system service (crt@.service, a pod's unit) has no HOME: root's
+// `docker login` is found in its home all the same.
+TEST(Credentials, AuthFilesInTheUsersHomeWithoutHome) {
+  const passwd* pw = ::getpwuid(::getuid());
+  ASSERT_NE(pw, nullptr);
+  std::filesystem::path docker = std::filesystem::path(pw->pw_dir) / ".docker" / "config.json";
+  for (const std::optional<std::string>& home : {std::optional<std::string>(), std::optional<std::string>("")}) {
+    SCOPED_TRACE(home ? "empty" : "unset");
+    test::ScopedEnv env("HOME", home);
+    std::vector<std::filesystem::path> files = default_auth_files();
+    EXPECT_NE(std::find(files.begin(), files.end(), docker), files.end());
+  }
 }
 
 TEST(Credentials, FromTheCommandLine) {

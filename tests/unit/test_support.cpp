@@ -109,6 +109,21 @@ void write_tar(const stdfs::path& path, const std::vector<TarMember>& members) {
   check_archive(w.a, archive_write_close(w.a));
 }
 
+ScopedEnv::ScopedEnv(const char* name, const std::optional<std::string>& value) : name_(name) {
+  if (const char* v = std::getenv(name)) old_ = v;
+  if (value)
+    ::setenv(name, value->c_str(), 1);
+  else
+    ::unsetenv(name);
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (old_)
+    ::setenv(name_, old_->c_str(), 1);
+  else
+    ::unsetenv(name_);
+}
+
 std::string error_of(const std::function<void()>& body) {
   try {
     body();

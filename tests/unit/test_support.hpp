@@ -56,6 +56,19 @@ TarMember tar_hardlink(std::string path, std::string target);
 /// "../x" and "/x" stay as they are).
 void write_tar(const stdfs::path& path, const std::vector<TarMember>& members);
 
+/// Sets an environment variable (nullopt: unsets it) for a scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::optional<std::string>& value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
 /// What crt::Error `body` throws, or "(no error)".
 std::string error_of(const std::function<void()>& body);
 
