@@ -15,7 +15,10 @@ std::string RemoteReference::str() const {
 }
 
 std::optional<store::Reference> RemoteReference::store_name() const {
-  if (tag.empty()) return std::nullopt;
+  // The digest decides the content, whatever the tag names today: under
+  // the tag's name, NAME:v2@<v1's digest> would store v1 as v2 (Docker
+  // too ignores the tag then).
+  if (tag.empty() || !digest.empty()) return std::nullopt;
   return store::Reference{name(), tag};
 }
 

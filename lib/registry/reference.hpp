@@ -22,7 +22,8 @@ struct RemoteReference {
   [[nodiscard]] std::string name() const { return registry + "/" + repository; }
   /// The tag or digest to ask the registry for.
   [[nodiscard]] std::string reference() const { return digest.empty() ? tag : digest; }
-  /// The name the image gets in the store; nullopt when pulled by digest alone.
+  /// The name the image gets in the store; nullopt when pulled by digest
+  /// (with a tag or without): then only its repo digest names it.
   [[nodiscard]] std::optional<store::Reference> store_name() const;
 };
 

@@ -54,17 +54,7 @@ class FaultTest : public RegistryTest {
   }
 
   /// The big blob from `from` on, as a registry answers a Range request.
-  HttpStub::Response big_from(const HttpStub::Request& r) const {
-    auto range = r.headers.find("range");
-    if (range == r.headers.end()) return {200, {}, big_, -1, {}};
-    size_t from = std::stoul(range->second.substr(6));
-    return {206,
-            {{"Content-Range", "bytes " + std::to_string(from) + "-" + std::to_string(big_.size() - 1) + "/" +
-                                   std::to_string(big_.size())}},
-            big_.substr(from),
-            -1,
-            {}};
-  }
+  HttpStub::Response big_from(const HttpStub::Request& r) const { return range_answer(r, big_); }
 
   /// Where a download of the big blob is kept until it is complete.
   std::string partial_path() const { return dir_ + "/store/tmp/blob-" + big_digest_.substr(7) + ".partial"; }

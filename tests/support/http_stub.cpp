@@ -81,6 +81,18 @@ const char* reason(int status) {
 
 }  // namespace
 
+HttpStub::Response range_answer(const HttpStub::Request& r, const std::string& data) {
+  auto range = r.headers.find("range");
+  if (range == r.headers.end()) return {200, {}, data, -1, {}};
+  size_t from = std::stoul(range->second.substr(6));
+  return {206,
+          {{"Content-Range", "bytes " + std::to_string(from) + "-" + std::to_string(data.size() - 1) + "/" +
+                                 std::to_string(data.size())}},
+          data.substr(from),
+          -1,
+          {}};
+}
+
 void HttpStub::handle(int fd) {
   std::string in;
   char buf[4096];

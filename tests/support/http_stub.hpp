@@ -59,4 +59,8 @@ class HttpStub {
   std::thread thread_;
 };
 
+/// `data` from the request's "Range: bytes=N-" on, as a registry answers
+/// for a blob: 206 with a Content-Range; without a Range 200 and all of it.
+HttpStub::Response range_answer(const HttpStub::Request& r, const std::string& data);
+
 }  // namespace crt::test

@@ -37,6 +37,7 @@ TEST(RemoteReference, Digests) {
   EXPECT_EQ(r->tag, "v2");
   EXPECT_EQ(r->reference(), kDigest) << "the digest pins what is fetched";
   EXPECT_EQ(r->str(), "reg.example.org/app:v2@" + kDigest);
+  EXPECT_FALSE(r->store_name()) << "the tag would name content it may not have: ignored, as Docker ignores it";
 }
 
 TEST(RemoteReference, ShortNamesAreNotGuessed) {

@@ -1,0 +1,110 @@
+// Pulls from registries HttpStub plays on 127.0.0.1, through the library
+// as `crt image pull` and `crt run` pull: each test a way a registry, or
+// the line to it, may answer that crt must take right.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+
+#include "../support/http_stub.hpp"
+#include "../support/oci_builder.hpp"
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "registry/client.hpp"
+#include "registry/pull.hpp"
+#include "runtime/image_pull.hpp"
+#include "store/blob_store.hpp"
+#include "store/store.hpp"
+#include "test_support.hpp"
+
+namespace crt::registry {
+namespace {
+
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+using test::HttpStub;
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+/// The repository "test/app" of a registry: manifests by tag or digest and
+/// blobs out of an OCI layout. `hook` answers a request first when it
+/// returns an answer.
+class FakeRegistry {
+ public:
+  using Hook = std::function<std::optional<HttpStub::Response>(const HttpStub::Request&)>;
+  explicit FakeRegistry(const test::OciLayout& layout, Hook hook = {})
+      : blobs_(layout.dir() / "blobs" / "sha256"), hook_(std::move(hook)) {}
+
+  void tag(const std::string& tag, const std::string& digest) { tags_[tag] = digest; }
+  [[nodiscard]] std::string host() const { return "127.0.0.1:" + std::to_string(stub_.port()); }
+  [[nodiscard]] const HttpStub& stub() const { return stub_; }
+
+ private:
+  HttpStub::Response serve(const HttpStub::Request& r) {
+    if (hook_)
+      if (std::optional<HttpStub::Response> answer = hook_(r)) return *answer;
+    std::string digest;
+    for (const char* kind : {"manifests/", "blobs/"})
+      if (std::string prefix = std::string("/v2/test/app/") + kind; r.target.rfind(prefix, 0) == 0)
+        digest = r.target.substr(prefix.size());
+    if (auto t = tags_.find(digest); t != tags_.end()) digest = t->second;
+    std::error_code ec;
+    stdfs::path blob = blobs_ / digest.substr(std::min<size_t>(7, digest.size()));
+    if (digest.rfind("sha256:", 0) != 0 || !stdfs::is_regular_file(blob, ec))
+      return {404, {}, R"({"errors":[{"code":"NOT_FOUND","message":"unknown"}]})", -1, {}};
+    return test::range_answer(r, test::read_text(blob));
+  }
+
+  stdfs::path blobs_;
+  Hook hook_;
+  std::map<std::string, std::string> tags_;
+  HttpStub stub_{[this](const HttpStub::Request& r) { return serve(r); }};  // last: it calls serve()
+};
+
+class RegistryPull : public ::testing::Test {
+ protected:
+  RegistryPull() {
+    v1_ = layout_.add_image({test::make_layer({test::file("v", "1\n")})})["digest"].get<std::string>();
+    v2_ = layout_.add_image({test::make_layer({test::file("v", "2\n")})})["digest"].get<std::string>();
+  }
+
+  /// Short names go to `registries`, in order; all of them plain HTTP.
+  [[nodiscard]] runtime::ResolveOptions options(const std::vector<std::string>& registries) const {
+    runtime::ResolveOptions o;
+    o.default_registries = registries;
+    o.pull.insecure_registries = registries;
+    o.pull.auth_files = {};  // not the user's
+    o.pull.certs_dir = s_ / "certs.d";
+    return o;
+  }
+
+  test::Scratch s_;
+  test::OciLayout layout_{s_ / "layout"};
+  store::Store store_{s_ / "store"};
+  std::string v1_, v2_;
+};
+
+// As Docker has it: the digest decides what is pulled, so the tag beside it
+// names nothing (it may name other content in the registry by now).
+TEST_F(RegistryPull, ATagBesideADigestNamesNothing) {
+  FakeRegistry reg(layout_);
+  reg.tag("v2", v2_);
+  runtime::ResolveOptions o = options({reg.host()});
+  std::string app = reg.host() + "/test/app";
+  store::Image v2 = runtime::pull(store_, app + ":v2", o);
+  store::Image v1 = runtime::pull(store_, app + ":v2@" + v1_, o);
+  EXPECT_NE(v1.id, v2.id);
+  EXPECT_TRUE(v1.names.empty());
+  EXPECT_EQ(store_.find(app + ":v2")->id, v2.id) << "v2 still names what the registry has under v2";
+  EXPECT_EQ(store_.find(app + "@" + v1_)->id, v1.id) << "the digest names what it pulled";
+}
+
+}  // namespace
+}  // namespace crt::registry
