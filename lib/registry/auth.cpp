@@ -12,6 +12,7 @@
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
 #include "common/libcrypto.hpp"
+#include "registry/reference.hpp"
 
 namespace crt::registry {
 
@@ -105,10 +106,11 @@ std::string strip_url(std::string key) {
   if (key.size() >= 4 && key.compare(key.size() - 4, 4, "/v1/") == 0) key.erase(key.size() - 4);
   if (key.size() >= 4 && key.compare(key.size() - 4, 4, "/v2/") == 0) key.erase(key.size() - 4);
   while (!key.empty() && key.back() == '/') key.pop_back();
+  // Host names are case-insensitive, and references' are lowercased.
+  size_t host_end = std::min(key.find('/'), key.size());
+  key = lower(key.substr(0, host_end)) + key.substr(host_end);
   // docker login keeps Docker Hub's credentials under its v1 index.
-  for (const char* hub : {"index.docker.io", "registry-1.docker.io"})
-    if (key == hub || key.rfind(std::string(hub) + "/", 0) == 0)
-      key.replace(0, std::string_view(hub).size(), "docker.io");
+  if (is_docker_hub_alias(std::string_view(key).substr(0, host_end))) key.replace(0, host_end, "docker.io");
   return key;
 }
 

@@ -1,5 +1,7 @@
 #include "registry/pull.hpp"
 
+#include <strings.h>
+
 #include <algorithm>
 
 #include "common/error.hpp"
@@ -16,8 +18,10 @@ ClientOptions client_options(const std::string& registry, const std::string& rep
   std::error_code ec;
   if (c.tls.ca_file.empty() && !opts.certs_dir.empty() && stdfs::exists(per_registry, ec))
     c.tls.ca_file = per_registry.string();
-  c.insecure = std::find(opts.insecure_registries.begin(), opts.insecure_registries.end(), registry) !=
-               opts.insecure_registries.end();
+  // As written in crt.conf or --insecure-registry: host names are
+  // case-insensitive, and a reference's is lowercased.
+  c.insecure = std::any_of(opts.insecure_registries.begin(), opts.insecure_registries.end(),
+                           [&](const std::string& r) { return ::strcasecmp(r.c_str(), registry.c_str()) == 0; });
   c.credentials = opts.credentials;
   if (!c.credentials)
     for (const auto& f : opts.auth_files)

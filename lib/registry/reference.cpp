@@ -1,5 +1,6 @@
 #include "registry/reference.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 #include "common/error.hpp"
@@ -49,12 +50,25 @@ bool valid_tag(std::string_view t) {
   return true;
 }
 
+/// HOST[:PORT], lowercase, as the store's names take it: dot-separated
+/// labels of letters, digits and '-' that start and end with a letter or
+/// digit.
 bool valid_host(std::string_view h) {
-  if (h.empty()) return false;
-  for (char c : h)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
-      return false;
-  return true;
+  size_t colon = h.find(':');
+  if (colon != std::string_view::npos) {
+    std::string_view port = h.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    h = h.substr(0, colon);
+  }
+  for (size_t start = 0;;) {
+    size_t end = h.find('.', start);
+    std::string_view label = h.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (label.empty() || !is_lower_alnum(label.front()) || !is_lower_alnum(label.back())) return false;
+    for (char c : label)
+      if (!is_lower_alnum(c) && c != '-') return false;
+    if (end == std::string_view::npos) return true;
+    start = end + 1;
+  }
 }
 
 /// Splits "path[:tag][@digest]" into the reference's parts.
@@ -94,9 +108,18 @@ std::optional<RemoteReference> parse_remote_reference(std::string_view ref) {
   std::string_view first = ref.substr(0, slash);
   if (first.find('.') == std::string_view::npos && first.find(':') == std::string_view::npos && first != "localhost")
     return std::nullopt;
+  // The store's names (and with them `crt run`, `crt image rm`) know no
+  // IPv6 address: a pull under one would store what nothing finds again.
+  if (first.front() == '[')
+    throw Error("invalid image reference " + quote(ref) + ": a registry named by its IPv6 address (" + quote(first) +
+                ") is not supported: give it a host name (/etc/hosts)");
   RemoteReference r;
+  // Host names are case-insensitive; the store's names are lowercase.
   r.registry = std::string(first);
+  std::transform(r.registry.begin(), r.registry.end(), r.registry.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   if (!valid_host(r.registry)) throw Error("invalid image reference " + quote(ref) + ": invalid registry " + quote(first));
+  if (is_docker_hub_alias(r.registry)) r.registry = "docker.io";
   split_tail(ref, ref.substr(slash + 1), r);
   if (r.registry == "docker.io" && r.repository.find('/') == std::string::npos) r.repository = "library/" + r.repository;
   return r;
@@ -110,6 +133,8 @@ std::vector<RemoteReference> qualify_short_name(std::string_view ref, const std:
   }
   return out;
 }
+
+bool is_docker_hub_alias(std::string_view host) { return host == "index.docker.io" || host == "registry-1.docker.io"; }
 
 std::string api_host(const std::string& registry) {
   return registry == "docker.io" ? "registry-1.docker.io" : registry;

@@ -106,5 +106,19 @@ TEST_F(RegistryPull, ATagBesideADigestNamesNothing) {
   EXPECT_EQ(store_.find(app + "@" + v1_)->id, v1.id) << "the digest names what it pulled";
 }
 
+// Host names are case-insensitive: a registry as crt.conf, --insecure-registry
+// or an auth file writes it is the one a reference names, lowercased.
+TEST(RegistryClientOptions, RegistriesMatchHoweverTheyAreCased) {
+  test::Scratch s;
+  test::write_text(s / "auth.json", json{{"auths", {{"Reg.Example", {{"auth", base64_encode("u:p")}}}}}}.dump());
+  PullOptions opts;
+  opts.insecure_registries = {"REG.example"};
+  opts.auth_files = {s / "auth.json"};
+  ClientOptions c = client_options(parse_remote_reference("Reg.EXAMPLE/app")->registry, "app", opts);
+  EXPECT_TRUE(c.insecure);
+  ASSERT_TRUE(c.credentials);
+  EXPECT_EQ(c.credentials->username, "u");
+}
+
 }  // namespace
 }  // namespace crt::registry

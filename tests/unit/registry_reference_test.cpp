@@ -1,8 +1,8 @@
-#include "registry/reference.hpp"
-
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
+#include "registry/reference.hpp"
+#include "test_support.hpp"
 
 namespace crt::registry {
 namespace {
@@ -51,8 +51,35 @@ TEST(RemoteReference, ShortNamesAreNotGuessed) {
 
 TEST(RemoteReference, InvalidOnesAreRefused) {
   for (const char* bad : {"reg.io/UPPER", "reg.io/a//b", "reg.io/a:", "reg.io/a@sha256:12", "reg.io/-a", "reg.io/a..b",
-                          "reg.io/a:-tag", "re g.io/a"})
+                          "reg.io/a:-tag", "re g.io/a", "-reg.io/a", "reg..io/a", "reg.io:http/a", "reg.io:5000:1/a"})
     EXPECT_THROW(parse_remote_reference(bad), Error) << bad;
+}
+
+// What a pull stores, `crt run` and `crt image rm` must find by the same name.
+TEST(RemoteReference, TheRegistryIsNamedAsTheStoreNamesIt) {
+  for (const char* ref : {"Reg.Example/app", "REG.example:5000/team/app:V1", "localhost/app"}) {
+    SCOPED_TRACE(ref);
+    auto r = parse_remote_reference(ref);
+    ASSERT_TRUE(r);
+    EXPECT_NO_THROW(store::parse_reference(r->store_name()->str()));
+  }
+  EXPECT_EQ(parse_remote_reference("Reg.Example:5000/app:V1")->str(), "reg.example:5000/app:V1")
+      << "the host is lowercased, the tag is as given";
+  std::string e = test::error_of([] { parse_remote_reference("[::1]:5000/app"); });
+  EXPECT_EQ(e,
+            "invalid image reference '[::1]:5000/app': a registry named by its IPv6 address ('[::1]:5000') is not "
+            "supported: give it a host name (/etc/hosts)");
+}
+
+TEST(RemoteReference, DockerHubsOtherNamesAreDockerIo) {
+  for (const char* ref :
+       {"index.docker.io/busybox", "registry-1.docker.io/busybox:latest", "Index.Docker.IO/busybox"}) {
+    SCOPED_TRACE(ref);
+    auto r = parse_remote_reference(ref);
+    EXPECT_EQ(r->str(), "docker.io/library/busybox:latest");
+  }
+  EXPECT_EQ(parse_remote_reference("index.docker.io/me/app")->name(), "docker.io/me/app");
+  EXPECT_EQ(parse_remote_reference("index.docker.io.example/app")->registry, "index.docker.io.example");
 }
 
 }  // namespace
