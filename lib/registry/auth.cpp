@@ -118,10 +118,14 @@ std::string strip_url(std::string key) {
 
 std::vector<Challenge> parse_www_authenticate(std::string_view header) { return ChallengeParser(header).parse(); }
 
+std::string Credentials::owner() const {
+  return "user " + quote(username) + " (from " + (file.empty() ? "--creds" : quote(file.string())) + ")";
+}
+
 Credentials parse_creds(std::string_view s) {
   size_t colon = s.find(':');
   if (colon == std::string_view::npos || colon == 0) throw Error("invalid credentials: expected USER:PASSWORD");
-  return {std::string(s.substr(0, colon)), std::string(s.substr(colon + 1))};
+  return {std::string(s.substr(0, colon)), std::string(s.substr(colon + 1)), {}};
 }
 
 std::string base64_encode(std::string_view in) {
@@ -171,8 +175,9 @@ std::optional<Credentials> credentials_from_file(const stdfs::path& file, const 
       }
     }
     if (best == nullptr) return std::nullopt;
-    std::string decoded = base64_decode((*best)["auth"].get<std::string>());
-    return parse_creds(decoded);
+    Credentials c = parse_creds(base64_decode((*best)["auth"].get<std::string>()));
+    c.file = file;
+    return c;
   });
 }
 

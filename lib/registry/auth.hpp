@@ -22,6 +22,10 @@ std::vector<Challenge> parse_www_authenticate(std::string_view header);
 struct Credentials {
   std::string username;
   std::string password;
+  std::filesystem::path file;  ///< the auth file they came from; empty: --creds
+
+  /// "user 'NAME' (from --creds)", or "(from 'FILE')": for messages.
+  [[nodiscard]] std::string owner() const;
 };
 
 /// Parses "USER:PASSWORD" (--creds).

@@ -136,9 +136,11 @@ std::string RegistryClient::fetch_token(const Challenge& c) {
   add("scope", scope != c.params.end() ? scope->second : "repository:" + repository_ + ":pull");
   HttpRequest req;
   req.url = url;
-  if (opts_.credentials)
+  if (opts_.credentials) {
     req.headers.push_back("Authorization: Basic " +
                           base64_encode(opts_.credentials->username + ":" + opts_.credentials->password));
+    credentials_sent_ = true;
+  }
   HttpResponse r;
   for (int attempt = 0;; ++attempt) {
     try {
@@ -156,7 +158,7 @@ std::string RegistryClient::fetch_token(const Challenge& c) {
   }
   if ((r.status == 401 || r.status == 403) && opts_.credentials)
     throw Error("the token server " + quote(realm->second) + " refused the credentials of " +
-                quote(opts_.credentials->username) + " (HTTP " + std::to_string(r.status) + ")");
+                opts_.credentials->owner() + ": HTTP " + std::to_string(r.status));
   // Anonymous, a refusal is all a registry says of a repository it lacks.
   if (r.status == 401 || r.status == 403)
     throw Denied("the token server " + quote(realm->second) + " refused anonymous access (HTTP " +
@@ -190,30 +192,32 @@ void RegistryClient::authenticate(const HttpResponse& unauthorized) {
                     " requires a user name and password: give them with --creds or in an auth file");
       authorization_ = "Authorization: Basic " +
                        base64_encode(opts_.credentials->username + ":" + opts_.credentials->password);
+      credentials_sent_ = true;
       return;
     }
   }
   throw Error("the registry " + quote(registry_) + " asks for an unsupported authentication: " + quote(header));
 }
 
-namespace {
-
-void check_status(const HttpResponse& r, const std::string& what, const std::string& registry) {
+void RegistryClient::check_status(const HttpResponse& r, const std::string& what) const {
   if (r.status >= 200 && r.status < 300) return;
+  // Refused with the user's credentials: wrong ones, or an account without
+  // access; either way not a miss a short name's next registry may fill.
+  if ((r.status == 401 || r.status == 403) && credentials_sent_)
+    throw Error(what + ": the registry " + quote(registry_) + " refused the credentials of " +
+                opts_.credentials->owner() + ": " + describe_http_error(r));
   if (r.status == 401 || r.status == 403)
-    throw Denied(what + ": access denied by " + quote(registry) + " (" + describe_http_error(r) + ")");
+    throw Denied(what + ": access denied by " + quote(registry_) + " (" + describe_http_error(r) + ")");
   if (r.status == 404) throw NotFound(what + ": " + describe_http_error(r));
   throw Error(what + ": " + describe_http_error(r));
 }
-
-}  // namespace
 
 FetchedManifest RegistryClient::manifest(const std::string& reference) {
   std::string what = "fetching manifest " + quote(reference);
   // A token server's refusal stays a Denied.
   HttpResponse r = with_context_keeping_misses(
       what, [&] { return send("manifests/" + reference, {accept_manifests()}, {}, {}, 4 << 20); });
-  check_status(r, what, registry_);
+  check_status(r, what);
   FetchedManifest m;
   m.body = std::move(r.body);
   m.digest = store::sha256_digest(m.body);
@@ -233,7 +237,7 @@ FetchedManifest RegistryClient::manifest(const std::string& reference) {
 std::string RegistryClient::small_blob(const std::string& digest, size_t limit) {
   std::string what = "fetching blob " + digest;
   HttpResponse r = with_context(what, [&] { return send("blobs/" + digest, {}, {}, {}, limit); });
-  check_status(r, what, registry_);
+  check_status(r, what);
   if (store::sha256_digest(r.body) != digest)
     throw Error(what + ": the registry sent content with digest " + store::sha256_digest(r.body));
   return std::move(r.body);
@@ -264,7 +268,7 @@ void RegistryClient::fetch_blob(const std::string& digest, store::BlobWriter& w,
         w.restart();
         continue;
       }
-      check_status(r, "the request", registry_);
+      check_status(r, "the request");
       try {
         w.commit();
         return;

@@ -54,6 +54,7 @@ class RegistryClient {
                     const std::function<HttpRequest(HttpRequest)>& adjust = {}, size_t limit = 8 << 20);
   void authenticate(const HttpResponse& unauthorized);
   std::string fetch_token(const Challenge& c);
+  void check_status(const HttpResponse& r, const std::string& what) const;
   [[nodiscard]] std::string url(const std::string& path) const;
   void pause(int attempt) const;
 
@@ -63,7 +64,8 @@ class RegistryClient {
   HttpClient http_;
   std::string scheme_ = "https";
   bool scheme_settled_ = false;
-  std::string authorization_;  ///< "Authorization: …" once authenticated
+  std::string authorization_;      ///< "Authorization: …" once authenticated
+  bool credentials_sent_ = false;  ///< to the registry or its token server
 };
 
 /// "HTTP 404: manifest unknown (MANIFEST_UNKNOWN)", from a registry's error body.
@@ -75,9 +77,10 @@ class NotFound : public Error {
   using Error::Error;
 };
 
-/// Thrown when the registry refuses access (401, 403) to what a token or
-/// credentials were given for: as Docker Hub answers for a repository that
-/// does not exist, a NotFound for all crt can tell.
+/// Thrown when the registry refuses anonymous access (401, 403): as Docker
+/// Hub answers for a repository that does not exist, a NotFound for all crt
+/// can tell. A refusal of credentials is an Error: a short name's next
+/// registry is no stand-in for one the user has an account with.
 class Denied : public NotFound {
  public:
   using NotFound::NotFound;

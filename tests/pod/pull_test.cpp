@@ -275,7 +275,8 @@ TEST_F(RegistryTest, TlsWithACustomCaAndBasicAuth) {
 
   r = crt({"image", "pull", "--ca-file", pki.ca_cert, "--creds", "alice:wrong", ref});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("access denied"));
+  EXPECT_THAT(r.err, HasSubstr("the registry '" + reg.host() +
+                               "' refused the credentials of user 'alice' (from --creds): HTTP 401"));
 
   // Credentials from a containers-auth.json.
   std::ofstream(dir_ + "/auth.json") << json{{"auths", {{reg.host(), {{"auth", "YWxpY2U6czNjcmV0"}}}}}}.dump();

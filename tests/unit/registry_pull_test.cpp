@@ -68,6 +68,8 @@ class FakeRegistry {
   HttpStub stub_{[this](const HttpStub::Request& r) { return serve(r); }};  // last: it calls serve()
 };
 
+std::string host_of(const HttpStub& stub) { return "127.0.0.1:" + std::to_string(stub.port()); }
+
 class RegistryPull : public ::testing::Test {
  protected:
   RegistryPull() {
@@ -118,6 +120,29 @@ TEST(RegistryClientOptions, RegistriesMatchHoweverTheyAreCased) {
   EXPECT_TRUE(c.insecure);
   ASSERT_TRUE(c.credentials);
   EXPECT_EQ(c.credentials->username, "u");
+}
+
+// Wrong credentials for the first of the default registries must not pull
+// a namesake from the next: the user meant the one they have an account with.
+TEST_F(RegistryPull, RefusedCredentialsEndAShortNamesSearch) {
+  HttpStub locked([](const HttpStub::Request&) {
+    return HttpStub::Response{401, {{"WWW-Authenticate", "Basic realm=\"x\""}}, "", -1, {}};
+  });
+  FakeRegistry open(layout_);
+  open.tag("v1", v1_);
+  runtime::ResolveOptions o = options({host_of(locked), open.host()});
+  o.pull.credentials = parse_creds("u:wrong");
+  EXPECT_THAT(
+      test::error_of([&] { runtime::pull(store_, "test/app:v1", o); }),
+      HasSubstr("the registry '" + host_of(locked) + "' refused the credentials of user 'u' (from --creds): HTTP 401"));
+  EXPECT_TRUE(open.stub().requests().empty()) << "the next registry was not asked";
+
+  o.pull.credentials.reset();
+  test::write_text(s_ / "auth.json", json{{"auths", {{host_of(locked), {{"auth", base64_encode("u:wrong")}}}}}}.dump());
+  o.pull.auth_files = {s_ / "auth.json"};
+  EXPECT_THAT(test::error_of([&] { runtime::pull(store_, "test/app:v1", o); }),
+              HasSubstr("refused the credentials of user 'u' (from '" + (s_ / "auth.json").string() + "'): HTTP 401"));
+  EXPECT_TRUE(open.stub().requests().empty());
 }
 
 }  // namespace
