@@ -43,7 +43,9 @@ std::string describe_http_error(const HttpResponse& r) {
     json j = json_text::parse(r.body);
     if (j.contains("errors") && j["errors"].is_array() && !j["errors"].empty()) {
       const json& e = j["errors"][0];
-      out += ": " + e.value("message", std::string("error")) + " (" + e.value("code", std::string("?")) + ")";
+      // The registry's words, on the user's terminal: no control characters.
+      out += ": " + escape_controls(e.value("message", std::string("error"))) + " (" +
+             escape_controls(e.value("code", std::string("?"))) + ")";
       return out;
     }
   } catch (const json::exception&) {

@@ -196,14 +196,16 @@ HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_
 
   CURLcode rc = api.curl_easy_perform(c);
   if (t.error) std::rethrow_exception(t.error);
-  if (rc == CURLE_ABORTED_BY_CALLBACK) throw Error("GET " + req.url + ": interrupted");
-  if (t.too_large) throw Error("GET " + req.url + ": the response is larger than " + std::to_string(limit) + " bytes");
+  // The URL may be a registry's (a token realm): no control characters.
+  std::string what = "GET " + escape_controls(req.url);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) throw Error(what + ": interrupted");
+  if (t.too_large) throw Error(what + ": the response is larger than " + std::to_string(limit) + " bytes");
   // An error status is the answer even when its body is cut short:
   // docker-distribution announces the blob's length on a 416 and sends none.
   bool cut_error_answer = rc == CURLE_PARTIAL_FILE && t.response.status >= 400;
   if (rc != CURLE_OK && !cut_error_answer) {
     std::string why = errbuf[0] != '\0' ? errbuf : api.curl_easy_strerror(rc);
-    throw TransportError("GET " + req.url + ": " + why, transient_curl_error(rc));
+    throw TransportError(what + ": " + escape_controls(why), transient_curl_error(rc));
   }
   char* effective = nullptr;
   api.curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);

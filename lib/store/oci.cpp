@@ -47,7 +47,7 @@ void check_platform(const std::string& config, const Platform& want) {
   std::string os = j.value("os", ""), arch = j.value("architecture", "");
   if (os.empty() && arch.empty()) return;
   if (os != want.os || arch != want.architecture)
-    throw Error("the image is for " + os + "/" + arch + ", not " + want.str() + " as --platform asks");
+    throw Error("the image is for " + escape_controls(os + "/" + arch) + ", not " + want.str() + " as --platform asks");
 }
 
 bool is_index(std::string_view t) { return t == kImageIndex || t == kDockerManifestList; }
@@ -147,7 +147,8 @@ const Descriptor& select_platform(const Index& index, const Platform& want) {
     if (loose == nullptr && (p.variant.empty() || want.variant.empty())) loose = &d;
   }
   if (loose != nullptr) return *loose;
-  throw Error("no image for " + want.str() + " in the index" + (offered.empty() ? "" : " (it has " + offered + ")"));
+  throw Error("no image for " + want.str() + " in the index" +
+              (offered.empty() ? "" : " (it has " + escape_controls(offered) + ")"));
 }
 
 json to_json(const Descriptor& d) {

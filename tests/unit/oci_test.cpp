@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "test_support.hpp"
 
 namespace crt::store::oci {
 namespace {
@@ -76,6 +77,17 @@ TEST(Oci, ExactVariantWins) {
   Index ix = parse_index(json{{"manifests", {desc(kA, "arm", "v6"), desc(kB, "arm", "v7")}}}.dump());
   EXPECT_EQ(select_platform(ix, {"linux", "arm", "v7"}).digest, kB);
   EXPECT_THROW(select_platform(ix, {"linux", "arm", "v5"}), Error);
+}
+
+// An index and a configuration come from a registry: what they say of
+// themselves reaches the terminal without control characters.
+TEST(Oci, PlatformsARegistryNamesAreEscapedInMessages) {
+  Index ix = parse_index(json{{"manifests", {desc(kA, "arm\x1b]0;owned\x07")}}}.dump());
+  std::string e = test::error_of([&] { select_platform(ix, {"linux", "s390x", ""}); });
+  EXPECT_EQ(e, "no image for linux/s390x in the index (it has linux/arm\\x1b]0;owned\\x07)");
+  Platform want = parse_platform("linux/amd64");
+  e = test::error_of([&] { check_platform(json{{"os", "linux\x1b[2J"}, {"architecture", "arm"}}.dump(), want); });
+  EXPECT_EQ(e, "the image is for linux\\x1b[2J/arm, not linux/amd64 as --platform asks");
 }
 
 TEST(Oci, Platforms) {

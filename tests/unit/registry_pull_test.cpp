@@ -145,5 +145,14 @@ TEST_F(RegistryPull, RefusedCredentialsEndAShortNamesSearch) {
   EXPECT_TRUE(open.stub().requests().empty());
 }
 
+TEST_F(RegistryPull, ARegistrysErrorTextReachesTheTerminalEscaped) {
+  json errors = {{"errors", {{{"code", "GONE\x1b[8m"}, {"message", "gone\x1b]0;owned\x07"}}}}};
+  HttpStub reg([&](const HttpStub::Request&) { return HttpStub::Response{404, {}, errors.dump(), -1, {}}; });
+  std::string e =
+      test::error_of([&] { runtime::pull(store_, host_of(reg) + "/test/app:v1", options({host_of(reg)})); });
+  EXPECT_THAT(e, HasSubstr("HTTP 404: gone\\x1b]0;owned\\x07 (GONE\\x1b[8m)"));
+  EXPECT_EQ(e.find('\x1b'), std::string::npos);
+}
+
 }  // namespace
 }  // namespace crt::registry
