@@ -88,7 +88,11 @@ struct HttpClient::Transfer {
     std::string name = line.substr(0, colon);
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
     size_t v = line.find_first_not_of(" \t", colon + 1);
-    self->response.headers[name] = v == std::string::npos ? "" : line.substr(v);
+    std::string value = v == std::string::npos ? "" : line.substr(v);
+    // A header sent on several lines is one list (RFC 7230, 3.2.2): a
+    // registry's Bearer challenge on one line and Basic on the next.
+    auto [it, added] = self->response.headers.emplace(name, value);
+    if (!added) it->second += ", " + value;
     return n;
   }
 

@@ -25,7 +25,8 @@ struct HttpRequest {
 
 struct HttpResponse {
   long status = 0;
-  std::map<std::string, std::string> headers;  ///< of the final response; names lowercase
+  /// Of the final response; names lowercase, repeated ones joined by ", ".
+  std::map<std::string, std::string> headers;
   std::string body;                            ///< when no sink took it (at most the limit)
   std::string url;                             ///< after redirects
   [[nodiscard]] std::string header(const std::string& lower_name) const;

@@ -154,5 +154,26 @@ TEST_F(RegistryPull, ARegistrysErrorTextReachesTheTerminalEscaped) {
   EXPECT_EQ(e.find('\x1b'), std::string::npos);
 }
 
+// Headers of one name on several lines are one list (RFC 7230): a registry
+// that offers Bearer, then Basic, is asked for a token.
+TEST_F(RegistryPull, BearerIsChosenAmongChallengesOnSeveralLines) {
+  std::string realm;
+  FakeRegistry reg(layout_, [&](const HttpStub::Request& r) -> std::optional<HttpStub::Response> {
+    if (r.target.rfind("/token", 0) == 0) return HttpStub::Response{200, {}, R"({"token":"t0k"})", -1, {}};
+    if (auto a = r.headers.find("authorization"); a != r.headers.end() && a->second == "Bearer t0k")
+      return std::nullopt;
+    return HttpStub::Response{401,
+                              {{"WWW-Authenticate", "Bearer realm=\"" + realm + "\",service=\"fake\""},
+                               {"WWW-Authenticate", "Basic realm=\"fake\""}},
+                              "",
+                              -1,
+                              {}};
+  });
+  realm = "http://" + reg.host() + "/token";
+  reg.tag("v1", v1_);
+  store::Image im = runtime::pull(store_, reg.host() + "/test/app:v1", options({reg.host()}));
+  EXPECT_EQ(im.names, std::vector<std::string>{reg.host() + "/test/app:v1"});
+}
+
 }  // namespace
 }  // namespace crt::registry
