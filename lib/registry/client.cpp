@@ -83,12 +83,17 @@ void RegistryClient::pause(int attempt) const {
 HttpResponse RegistryClient::send(const std::string& path, std::vector<std::string> headers, const BodySink& sink,
                                   const std::function<HttpRequest(HttpRequest)>& adjust, size_t limit) {
   bool authenticated_now = false;
+  uint64_t last_from = 0;
   for (int attempt = 0;; ++attempt) {
     HttpRequest req;
     req.url = url(path);
     req.headers = headers;
     if (!authorization_.empty()) req.headers.push_back(authorization_);
     if (adjust) req = adjust(req);
+    // A download that resumes further than its last try got somewhere: a
+    // flaky line may take more tries than `attempts` for a large blob.
+    if (req.range_from > last_from) attempt = 0;
+    last_from = req.range_from;
     HttpResponse r;
     try {
       r = http_.get(req, sink, limit);

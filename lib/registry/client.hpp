@@ -20,7 +20,9 @@ struct ClientOptions {
   /// Plain HTTP (or HTTPS without verification) allowed: --insecure-registry.
   bool insecure = false;
   std::optional<Credentials> credentials;
-  int attempts = 4;  ///< tries of a request failing transiently (reset, timeout, 5xx, 429)
+  /// Tries of a request failing transiently (reset, timeout, 5xx, 429); a
+  /// blob's download that got further than its last try has them anew.
+  int attempts = 4;
   std::chrono::milliseconds backoff{250};  ///< doubled after each failed try
   std::function<bool()> cancelled;         ///< true: abort (Ctrl-C)
 };

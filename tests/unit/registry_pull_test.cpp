@@ -70,6 +70,14 @@ class FakeRegistry {
 
 std::string host_of(const HttpStub& stub) { return "127.0.0.1:" + std::to_string(stub.port()); }
 
+/// `n` bytes that do not compress.
+std::string noise(size_t n) {
+  std::mt19937 gen(7);
+  std::string data(n, '\0');
+  for (auto& c : data) c = static_cast<char>(gen());
+  return data;
+}
+
 class RegistryPull : public ::testing::Test {
  protected:
   RegistryPull() {
@@ -84,6 +92,15 @@ class RegistryPull : public ::testing::Test {
     o.pull.insecure_registries = registries;
     o.pull.auth_files = {};  // not the user's
     o.pull.certs_dir = s_ / "certs.d";
+    return o;
+  }
+
+  /// A client of a plain-HTTP registry that tries each request `attempts` times.
+  static ClientOptions plain_client(int attempts) {
+    ClientOptions o;
+    o.insecure = true;
+    o.attempts = attempts;
+    o.backoff = 1ms;
     return o;
   }
 
@@ -173,6 +190,38 @@ TEST_F(RegistryPull, BearerIsChosenAmongChallengesOnSeveralLines) {
   reg.tag("v1", v1_);
   store::Image im = runtime::pull(store_, reg.host() + "/test/app:v1", options({reg.host()}));
   EXPECT_EQ(im.names, std::vector<std::string>{reg.host() + "/test/app:v1"});
+}
+
+// Each try resumes where the last one was cut: as long as they get further,
+// a large blob on a flaky line is not given up after `attempts` cuts.
+TEST_F(RegistryPull, ADownloadCutMoreOftenThanItsAttemptsGoesOnWhileItGetsFurther) {
+  std::string blob = noise(64 << 10);
+  std::string digest = test::digest_of(blob);
+  HttpStub reg([&](const HttpStub::Request& r) {
+    HttpStub::Response a = test::range_answer(r, blob);
+    if (a.body.size() > (8 << 10)) a.cut_after = 8 << 10;
+    return a;
+  });
+  RegistryClient client(host_of(reg), "test/app", plain_client(2));
+  {
+    store::BlobWriter w(store_.blobs(), digest, static_cast<int64_t>(blob.size()));
+    client.fetch_blob(digest, w, {});
+  }
+  EXPECT_TRUE(store_.blobs().has(digest));
+  EXPECT_EQ(reg.requests().size(), 8u) << "7 cuts, each 8 KiB further";
+
+  // Cut where it was cut before: the attempts end it.
+  std::string other = noise(10 << 10) + "x";
+  HttpStub stuck([&](const HttpStub::Request& r) {
+    HttpStub::Response a = test::range_answer(r, other);
+    a.cut_after = 0;
+    return a;
+  });
+  RegistryClient stuck_client(host_of(stuck), "test/app", plain_client(2));
+  store::BlobWriter w(store_.blobs(), test::digest_of(other), static_cast<int64_t>(other.size()));
+  EXPECT_THAT(test::error_of([&] { stuck_client.fetch_blob(test::digest_of(other), w, {}); }),
+              HasSubstr("fetching blob " + test::digest_of(other)));
+  EXPECT_EQ(stuck.requests().size(), 2u);
 }
 
 }  // namespace
