@@ -69,6 +69,7 @@ RegistryClient::RegistryClient(std::string registry, std::string repository, Cli
       opts_(std::move(opts)),
       http_(effective_tls(opts_)) {
   if (opts_.cancelled) http_.set_cancel_check(opts_.cancelled);
+  http_.set_answer_timeout(opts_.answer_timeout);
 }
 
 std::string RegistryClient::url(const std::string& path) const {

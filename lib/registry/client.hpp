@@ -24,7 +24,8 @@ struct ClientOptions {
   /// blob's download that got further than its last try has them anew.
   int attempts = 4;
   std::chrono::milliseconds backoff{250};  ///< doubled after each failed try
-  std::function<bool()> cancelled;         ///< true: abort (Ctrl-C)
+  std::chrono::milliseconds answer_timeout = kAnswerTimeout;  ///< HttpClient::set_answer_timeout
+  std::function<bool()> cancelled;                            ///< true: abort (Ctrl-C)
 };
 
 /// A manifest or index as the registry sent it, its digest checked.

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <mutex>
+#include <optional>
 
 #include "common/late_library.hpp"
 
@@ -71,6 +73,8 @@ struct HttpClient::Transfer {
   std::exception_ptr error;
   bool too_large = false;
   const std::function<bool()>* cancelled = nullptr;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  bool timed_out = false;
 
   static size_t on_header(char* data, size_t, size_t n, void* self_arg) {
     auto* self = static_cast<Transfer*>(self_arg);
@@ -121,7 +125,13 @@ struct HttpClient::Transfer {
 
   static int on_progress(void* self_arg, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
     auto* self = static_cast<Transfer*>(self_arg);
-    return (self->cancelled != nullptr && *self->cancelled && (*self->cancelled)()) ? 1 : 0;
+    if (self->cancelled != nullptr && *self->cancelled && (*self->cancelled)()) return 1;
+    // A body streamed to the sink has no deadline: a layer may be large.
+    if (!self->body_started && self->deadline && std::chrono::steady_clock::now() > *self->deadline) {
+      self->timed_out = true;
+      return 1;
+    }
+    return 0;
   }
 };
 
@@ -133,6 +143,10 @@ HttpClient::HttpClient(TlsOptions tls) : tls_(std::move(tls)) {
 HttpClient::~HttpClient() { curl().curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
 namespace {
+
+std::string seconds_or_ms(std::chrono::milliseconds t) {
+  return t.count() % 1000 == 0 ? std::to_string(t.count() / 1000) + " s" : std::to_string(t.count()) + " ms";
+}
 
 bool transient_curl_error(CURLcode rc) {
   switch (rc) {
@@ -162,6 +176,7 @@ HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_
   t.request = &req;
   t.limit = limit;
   t.cancelled = &cancelled_;
+  if (answer_timeout_.count() > 0) t.deadline = std::chrono::steady_clock::now() + answer_timeout_;
   curl_slist* headers = nullptr;
   for (const auto& h : req.headers) headers = api.curl_slist_append(headers, h.c_str());
   struct SlistFree {
@@ -202,6 +217,8 @@ HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_
   if (t.error) std::rethrow_exception(t.error);
   // The URL may be a registry's (a token realm): no control characters.
   std::string what = "GET " + escape_controls(req.url);
+  if (rc == CURLE_ABORTED_BY_CALLBACK && t.timed_out)
+    throw TransportError(what + ": no complete answer within " + seconds_or_ms(answer_timeout_), true);
   if (rc == CURLE_ABORTED_BY_CALLBACK) throw Error(what + ": interrupted");
   if (t.too_large) throw Error(what + ": the response is larger than " + std::to_string(limit) + " bytes");
   // An error status is the answer even when its body is cut short:

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -43,6 +44,14 @@ class TransportError : public Error {
   bool transient_;
 };
 
+/// How long an answer may take in all, unless it is a body crt streams to a
+/// sink (a layer blob, of any size, which only the low-speed limit of 1 kB/s
+/// over 30 s watches). Manifests, tokens, configurations and error bodies
+/// are kilobytes as a rule (crt takes a manifest up to 4 MiB, a
+/// configuration up to 16 MiB): 2 minutes is ample on a slow line, and a
+/// registry that trickles or never ends its answer is not waited for longer.
+inline constexpr std::chrono::milliseconds kAnswerTimeout = std::chrono::minutes(2);
+
 /// Receives a 2xx response body; may throw to abort the transfer.
 using BodySink = std::function<void(const char* data, size_t size)>;
 
@@ -62,12 +71,15 @@ class HttpClient {
 
   /// Called during transfers; returning true aborts them (Ctrl-C).
   void set_cancel_check(std::function<bool()> f) { cancelled_ = std::move(f); }
+  /// The limit of an answer but a body streamed to a sink (kAnswerTimeout).
+  void set_answer_timeout(std::chrono::milliseconds t) { answer_timeout_ = t; }
 
  private:
   struct Transfer;
   void* curl_;
   TlsOptions tls_;
   std::function<bool()> cancelled_;
+  std::chrono::milliseconds answer_timeout_ = kAnswerTimeout;
 };
 
 }  // namespace crt::registry

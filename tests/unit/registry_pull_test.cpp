@@ -224,5 +224,16 @@ TEST_F(RegistryPull, ADownloadCutMoreOftenThanItsAttemptsGoesOnWhileItGetsFurthe
   EXPECT_EQ(stuck.requests().size(), 2u);
 }
 
+TEST_F(RegistryPull, AnAnswerThatNeverEndsEndsAtTheAnswerTimeout) {
+  HttpStub slow([](const HttpStub::Request&) { return HttpStub::Response{200, {}, R"({"schemaVersion":2})", 5, 30s}; });
+  ClientOptions o = plain_client(1);
+  o.answer_timeout = 300ms;
+  RegistryClient client(host_of(slow), "test/app", o);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(test::error_of([&] { client.manifest("v1"); }),
+              HasSubstr("GET http://" + host_of(slow) + "/v2/test/app/manifests/v1: no complete answer within 300 ms"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+}
+
 }  // namespace
 }  // namespace crt::registry
