@@ -81,6 +81,16 @@ void RegistryClient::pause(int attempt) const {
   std::this_thread::sleep_for(d);
 }
 
+namespace {
+
+/// What an insecure registry's https may fail with on first contact when
+/// it speaks plain HTTP: a TLS handshake answered by HTTP or hung up on, or
+/// no https port at all (80, not 443). A name not resolved or a timeout is
+/// no sign of it, and its error is the one to tell.
+bool may_be_plain_http(const TransportError& e) { return e.failure() != TransportFailure::kOther; }
+
+}  // namespace
+
 HttpResponse RegistryClient::send(const std::string& path, std::vector<std::string> headers, const BodySink& sink,
                                   const std::function<HttpRequest(HttpRequest)>& adjust, size_t limit) {
   bool authenticated_now = false;
@@ -100,7 +110,7 @@ HttpResponse RegistryClient::send(const std::string& path, std::vector<std::stri
       r = http_.get(req, sink, limit);
     } catch (const TransportError& e) {
       // An insecure registry may speak plain HTTP: found out on first contact.
-      if (opts_.insecure && !scheme_settled_ && scheme_ == "https") {
+      if (opts_.insecure && !scheme_settled_ && scheme_ == "https" && may_be_plain_http(e)) {
         scheme_ = "http";
         --attempt;
         continue;

@@ -144,6 +144,35 @@ HttpClient::~HttpClient() { curl().curl_easy_cleanup(static_cast<CURL*>(curl_));
 
 namespace {
 
+TransportFailure classify_curl_error(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+      return TransportFailure::kNoConnection;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+      return TransportFailure::kDropped;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      return TransportFailure::kCertificate;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_CLIENTCERT:
+      return TransportFailure::kTls;
+    default:
+      return TransportFailure::kOther;
+  }
+}
+
 std::string seconds_or_ms(std::chrono::milliseconds t) {
   return t.count() % 1000 == 0 ? std::to_string(t.count() / 1000) + " s" : std::to_string(t.count()) + " ms";
 }
@@ -226,7 +255,7 @@ HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_
   bool cut_error_answer = rc == CURLE_PARTIAL_FILE && t.response.status >= 400;
   if (rc != CURLE_OK && !cut_error_answer) {
     std::string why = errbuf[0] != '\0' ? errbuf : api.curl_easy_strerror(rc);
-    throw TransportError(what + ": " + escape_controls(why), transient_curl_error(rc));
+    throw TransportError(what + ": " + escape_controls(why), transient_curl_error(rc), classify_curl_error(rc));
   }
   char* effective = nullptr;
   api.curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);

@@ -33,15 +33,27 @@ struct HttpResponse {
   [[nodiscard]] std::string header(const std::string& lower_name) const;
 };
 
+/// What failed below HTTP, as far as crt's next step depends on it.
+enum class TransportFailure {
+  kOther,         ///< a name not resolved, a timeout …
+  kNoConnection,  ///< nothing accepted the connection (refused, unreachable)
+  kDropped,       ///< the server reset or closed the connection
+  kTls,           ///< the TLS handshake failed (no TLS there, or none crt can use)
+  kCertificate,   ///< the server's certificate is not trusted
+};
+
 /// A request that failed below HTTP: connection, TLS, timeout, reset.
 class TransportError : public Error {
  public:
-  TransportError(const std::string& message, bool transient) : Error(message), transient_(transient) {}
+  TransportError(const std::string& message, bool transient, TransportFailure failure = TransportFailure::kOther)
+      : Error(message), transient_(transient), failure_(failure) {}
   /// Worth retrying (a reset or a timeout; not a certificate problem).
   [[nodiscard]] bool transient() const { return transient_; }
+  [[nodiscard]] TransportFailure failure() const { return failure_; }
 
  private:
   bool transient_;
+  TransportFailure failure_;
 };
 
 /// How long an answer may take in all, unless it is a body crt streams to a

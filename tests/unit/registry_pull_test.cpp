@@ -235,5 +235,25 @@ TEST_F(RegistryPull, AnAnswerThatNeverEndsEndsAtTheAnswerTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
 }
 
+// An insecure registry's https that times out (or whose name does not
+// resolve) is no sign that it speaks plain HTTP: its error is told.
+TEST_F(RegistryPull, AnInsecureRegistrysHttpsTimeoutIsNotHiddenByPlainHttp) {
+  // Connections are accepted by the kernel, never answered.
+  UniqueFd silent(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(silent.get(), reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(::listen(silent.get(), 8), 0);
+  ::getsockname(silent.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string host = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  ClientOptions o = plain_client(1);
+  o.answer_timeout = 300ms;
+  RegistryClient client(host, "test/app", o);
+  std::string e = test::error_of([&] { client.manifest("v1"); });
+  EXPECT_THAT(e, HasSubstr("GET https://" + host + "/v2/test/app/manifests/v1: no complete answer within 300 ms"));
+}
+
 }  // namespace
 }  // namespace crt::registry
