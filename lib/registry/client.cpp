@@ -91,6 +91,17 @@ bool may_be_plain_http(const TransportError& e) { return e.failure() != Transpor
 
 }  // namespace
 
+void RegistryClient::fail_with_hint(const TransportError& e) const {
+  std::string what = e.what();
+  if (!opts_.insecure && e.failure() == TransportFailure::kCertificate)
+    throw Error(what + " (trust the registry's CA with --ca-file" +
+                (opts_.registry_ca_file.empty() ? "" : " or in " + quote(opts_.registry_ca_file)) +
+                ", or allow it unverified with --insecure-registry " + registry_ + ")");
+  if (!opts_.insecure && what.find("wrong version number") != std::string::npos)
+    throw Error(what + " (a plain-HTTP registry? allow it with --insecure-registry " + registry_ + ")");
+  throw e;
+}
+
 HttpResponse RegistryClient::send(const std::string& path, std::vector<std::string> headers, const BodySink& sink,
                                   const std::function<HttpRequest(HttpRequest)>& adjust, size_t limit) {
   bool authenticated_now = false;
@@ -115,12 +126,7 @@ HttpResponse RegistryClient::send(const std::string& path, std::vector<std::stri
         --attempt;
         continue;
       }
-      if (!e.transient() || attempt + 1 >= opts_.attempts) {
-        if (!opts_.insecure && std::string(e.what()).find("wrong version number") != std::string::npos)
-          throw Error(std::string(e.what()) + " (a plain-HTTP registry? allow it with --insecure-registry " +
-                      registry_ + ")");
-        throw;
-      }
+      if (!e.transient() || attempt + 1 >= opts_.attempts) fail_with_hint(e);
       pause(attempt);
       continue;
     }

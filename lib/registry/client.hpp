@@ -19,6 +19,9 @@ struct ClientOptions {
   TlsOptions tls;
   /// Plain HTTP (or HTTPS without verification) allowed: --insecure-registry.
   bool insecure = false;
+  /// The per-registry CA crt would take (certs.d/REGISTRY/ca.crt): an
+  /// untrusted certificate's message names it.
+  std::string registry_ca_file;
   std::optional<Credentials> credentials;
   /// Tries of a request failing transiently (reset, timeout, 5xx, 429); a
   /// blob's download that got further than its last try has them anew.
@@ -60,6 +63,9 @@ class RegistryClient {
   void check_status(const HttpResponse& r, const std::string& what) const;
   [[nodiscard]] std::string url(const std::string& path) const;
   void pause(int attempt) const;
+  /// Throws `e`, told what the user can do of an untrusted certificate or
+  /// a registry that speaks plain HTTP.
+  [[noreturn]] void fail_with_hint(const TransportError& e) const;
 
   std::string registry_;
   std::string repository_;

@@ -14,10 +14,11 @@ namespace stdfs = std::filesystem;
 ClientOptions client_options(const std::string& registry, const std::string& repository, const PullOptions& opts) {
   ClientOptions c;
   c.tls.ca_file = opts.ca_file;
-  stdfs::path per_registry = opts.certs_dir / registry / "ca.crt";
-  std::error_code ec;
-  if (c.tls.ca_file.empty() && !opts.certs_dir.empty() && stdfs::exists(per_registry, ec))
-    c.tls.ca_file = per_registry.string();
+  if (!opts.certs_dir.empty()) {
+    c.registry_ca_file = (opts.certs_dir / registry / "ca.crt").string();
+    std::error_code ec;
+    if (c.tls.ca_file.empty() && stdfs::exists(c.registry_ca_file, ec)) c.tls.ca_file = c.registry_ca_file;
+  }
   // As written in crt.conf or --insecure-registry: host names are
   // case-insensitive, and a reference's is lowercased.
   c.insecure = std::any_of(opts.insecure_registries.begin(), opts.insecure_registries.end(),

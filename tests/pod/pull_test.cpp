@@ -262,6 +262,8 @@ TEST_F(RegistryTest, TlsWithACustomCaAndBasicAuth) {
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("SSL certificate problem: unable to get local issuer certificate"))
       << "an unknown CA is refused";
+  EXPECT_THAT(r.err, HasSubstr("(trust the registry's CA with --ca-file or in '/etc/crt/certs.d/" + reg.host() +
+                               "/ca.crt', or allow it unverified with --insecure-registry " + reg.host() + ")"));
 
   r = crt({"image", "pull", "--ca-file", pki.ca_cert, ref});
   EXPECT_EQ(r.status, 254);

@@ -15,6 +15,7 @@
 
 #include "../support/http_stub.hpp"
 #include "../support/oci_builder.hpp"
+#include "../support/process.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "registry/client.hpp"
@@ -253,6 +254,31 @@ TEST_F(RegistryPull, AnInsecureRegistrysHttpsTimeoutIsNotHiddenByPlainHttp) {
   RegistryClient client(host, "test/app", o);
   std::string e = test::error_of([&] { client.manifest("v1"); });
   EXPECT_THAT(e, HasSubstr("GET https://" + host + "/v2/test/app/manifests/v1: no complete answer within 300 ms"));
+}
+
+TEST_F(RegistryPull, AnUntrustedCertificateNamesTheWaysToTrustIt) {
+  if (!test::find_program("openssl")) GTEST_SKIP() << "openssl is not installed";
+  std::string key = (s_ / "key.pem").string(), cert = (s_ / "cert.pem").string();
+  ASSERT_EQ(test::run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                               "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"})
+                .status,
+            0);
+  // -www: it answers by itself, not from its stdin (which it would end at).
+  test::Process server(
+      {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key, "-naccept", "1", "-www"});
+  std::string host;
+  for (int i = 0; i < 200 && host.empty(); ++i) {
+    const std::string& out = server.read_for(50ms);
+    if (size_t at = out.find("ACCEPT "); at != std::string::npos && out.find('\n', at) != std::string::npos)
+      host = out.substr(at + 7, out.find('\n', at) - at - 7);
+  }
+  ASSERT_FALSE(host.empty()) << "openssl s_server did not start";
+  runtime::ResolveOptions o = options({});
+  std::string e = test::error_of([&] { runtime::pull(store_, host + "/test/app:v1", o); });
+  EXPECT_THAT(e, HasSubstr("SSL certificate problem"));
+  EXPECT_THAT(
+      e, HasSubstr("(trust the registry's CA with --ca-file or in '" + (s_ / "certs.d" / host / "ca.crt").string() +
+                   "', or allow it unverified with --insecure-registry " + host + ")"));
 }
 
 }  // namespace
