@@ -160,11 +160,9 @@ std::string RegistryClient::fetch_token(const Challenge& c) {
   add("scope", scope != c.params.end() ? scope->second : "repository:" + repository_ + ":pull");
   HttpRequest req;
   req.url = url;
-  if (opts_.credentials) {
+  if (opts_.credentials)
     req.headers.push_back("Authorization: Basic " +
                           base64_encode(opts_.credentials->username + ":" + opts_.credentials->password));
-    credentials_sent_ = true;
-  }
   HttpResponse r;
   for (int attempt = 0;; ++attempt) {
     try {
@@ -216,7 +214,7 @@ void RegistryClient::authenticate(const HttpResponse& unauthorized) {
                     " requires a user name and password: give them with --creds or in an auth file");
       authorization_ = "Authorization: Basic " +
                        base64_encode(opts_.credentials->username + ":" + opts_.credentials->password);
-      credentials_sent_ = true;
+      basic_credentials_sent_ = true;
       return;
     }
   }
@@ -225,9 +223,12 @@ void RegistryClient::authenticate(const HttpResponse& unauthorized) {
 
 void RegistryClient::check_status(const HttpResponse& r, const std::string& what) const {
   if (r.status >= 200 && r.status < 300) return;
-  // Refused with the user's credentials: wrong ones, or an account without
-  // access; either way not a miss a short name's next registry may fill.
-  if ((r.status == 401 || r.status == 403) && credentials_sent_)
+  // Refused with the user's name and password: wrong ones, or an account
+  // without access; either way not a miss a short name's next registry may
+  // fill. (A token server refuses wrong ones itself, in fetch_token(). A
+  // registry that refuses the token it gave the user may just lack the
+  // repository: Docker Hub says so of one it does not have.)
+  if ((r.status == 401 || r.status == 403) && basic_credentials_sent_)
     throw Error(what + ": the registry " + quote(registry_) + " refused the credentials of " +
                 opts_.credentials->owner() + ": " + describe_http_error(r));
   if (r.status == 401 || r.status == 403)

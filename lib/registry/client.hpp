@@ -74,7 +74,7 @@ class RegistryClient {
   std::string scheme_ = "https";
   bool scheme_settled_ = false;
   std::string authorization_;      ///< "Authorization: …" once authenticated
-  bool credentials_sent_ = false;  ///< to the registry or its token server
+  bool basic_credentials_sent_ = false;  ///< to the registry itself (Basic)
 };
 
 /// "HTTP 404: manifest unknown (MANIFEST_UNKNOWN)", from a registry's error body.

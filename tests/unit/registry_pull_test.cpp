@@ -163,6 +163,24 @@ TEST_F(RegistryPull, RefusedCredentialsEndAShortNamesSearch) {
   EXPECT_TRUE(open.stub().requests().empty());
 }
 
+// A registry that gives the user a token, then refuses the repository, as
+// Docker Hub does for one it does not have: a short name goes on.
+TEST_F(RegistryPull, ARepositoryRefusedToAUsersTokenPassesAShortNameOn) {
+  std::string realm;
+  HttpStub hub([&](const HttpStub::Request& r) {
+    if (r.target.rfind("/token", 0) == 0) return HttpStub::Response{200, {}, R"({"token":"user"})", -1, {}};
+    return HttpStub::Response{
+        401, {{"WWW-Authenticate", "Bearer realm=\"" + realm + "\",service=\"hub\""}}, "", -1, {}};
+  });
+  realm = hub.url() + "/token";
+  FakeRegistry open(layout_);
+  open.tag("v1", v1_);
+  runtime::ResolveOptions o = options({host_of(hub), open.host()});
+  o.pull.credentials = parse_creds("u:right");
+  EXPECT_NO_THROW(runtime::pull(store_, "test/app:v1", o));
+  EXPECT_FALSE(open.stub().requests().empty());
+}
+
 TEST_F(RegistryPull, ARegistrysErrorTextReachesTheTerminalEscaped) {
   json errors = {{"errors", {{{"code", "GONE\x1b[8m"}, {"message", "gone\x1b]0;owned\x07"}}}}};
   HttpStub reg([&](const HttpStub::Request&) { return HttpStub::Response{404, {}, errors.dump(), -1, {}}; });
