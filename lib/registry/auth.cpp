@@ -24,11 +24,6 @@ bool is_token_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 class ChallengeParser {
  public:
   explicit ChallengeParser(std::string_view s) : s_(s) {}
@@ -39,7 +34,7 @@ class ChallengeParser {
       skip(" \t,");
       if (at_end()) break;
       Challenge c;
-      c.scheme = lower(token());
+      c.scheme = ascii_lower(token());
       if (c.scheme.empty()) fail("expected an authentication scheme");
       skip(" \t");
       // auth-params: name=value pairs separated by commas, until the next scheme.
@@ -54,7 +49,7 @@ class ChallengeParser {
         }
         ++pos_;
         skip(" \t");
-        c.params[lower(name)] = (!at_end() && s_[pos_] == '"') ? quoted() : token();
+        c.params[ascii_lower(name)] = (!at_end() && s_[pos_] == '"') ? quoted() : token();
       }
       out.push_back(std::move(c));
     }
@@ -108,7 +103,7 @@ std::string strip_url(std::string key) {
   while (!key.empty() && key.back() == '/') key.pop_back();
   // Host names are case-insensitive, and references' are lowercased.
   size_t host_end = std::min(key.find('/'), key.size());
-  key = lower(key.substr(0, host_end)) + key.substr(host_end);
+  key = ascii_lower(key.substr(0, host_end)) + key.substr(host_end);
   // docker login keeps Docker Hub's credentials under its v1 index.
   if (is_docker_hub_alias(std::string_view(key).substr(0, host_end))) key.replace(0, host_end, "docker.io");
   return key;

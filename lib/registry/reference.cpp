@@ -115,9 +115,7 @@ std::optional<RemoteReference> parse_remote_reference(std::string_view ref) {
                 ") is not supported: give it a host name (/etc/hosts)");
   RemoteReference r;
   // Host names are case-insensitive; the store's names are lowercase.
-  r.registry = std::string(first);
-  std::transform(r.registry.begin(), r.registry.end(), r.registry.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
+  r.registry = ascii_lower(std::string(first));
   if (!valid_host(r.registry)) throw Error("invalid image reference " + quote(ref) + ": invalid registry " + quote(first));
   if (is_docker_hub_alias(r.registry)) r.registry = "docker.io";
   split_tail(ref, ref.substr(slash + 1), r);
@@ -132,6 +130,11 @@ std::vector<RemoteReference> qualify_short_name(std::string_view ref, const std:
     if (r) out.push_back(*r);
   }
   return out;
+}
+
+std::string ascii_lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
 }
 
 bool is_docker_hub_alias(std::string_view host) { return host == "index.docker.io" || host == "registry-1.docker.io"; }
