@@ -10,20 +10,22 @@ namespace crt::dbus {
 
 namespace {
 
-constexpr const char* kService = "org.freedesktop.machine1";
-constexpr const char* kPath = "/org/freedesktop/machine1";
-constexpr const char* kManager = "org.freedesktop.machine1.Manager";
+constexpr const char* kMachined = "org.freedesktop.machine1";
+constexpr const char* kMachinedPath = "/org/freedesktop/machine1";
+constexpr const char* kMachinedManager = "org.freedesktop.machine1.Manager";
 constexpr const char* kMachine = "org.freedesktop.machine1.Machine";
 constexpr const char* kNoSuchMachine = "org.freedesktop.machine1.NoSuchMachine";
 
-std::unique_ptr<sdbus::IProxy> manager(Bus& bus) { return sdbus::createProxy(*bus.impl().connection, kService, kPath); }
+std::unique_ptr<sdbus::IProxy> manager(Bus& bus) {
+  return sdbus::createProxy(*bus.impl().connection, kMachined, kMachinedPath);
+}
 
 }  // namespace
 
 std::vector<MachineEntry> MachineManager::list_machines() {
   return call("listing machines (systemd-machined)", [&] {
     std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> rows;
-    manager(bus_)->callMethod("ListMachines").onInterface(kManager).storeResultsTo(rows);
+    manager(bus_)->callMethod("ListMachines").onInterface(kMachinedManager).storeResultsTo(rows);
     std::vector<MachineEntry> out;
     for (auto& r : rows) out.push_back({r.get<0>(), r.get<1>(), r.get<2>(), r.get<3>()});
     return out;
@@ -33,7 +35,7 @@ std::vector<MachineEntry> MachineManager::list_machines() {
 std::optional<std::string> MachineManager::get_machine(const std::string& name) {
   try {
     sdbus::ObjectPath path;
-    manager(bus_)->callMethod("GetMachine").onInterface(kManager).withArguments(name).storeResultsTo(path);
+    manager(bus_)->callMethod("GetMachine").onInterface(kMachinedManager).withArguments(name).storeResultsTo(path);
     return std::string(path);
   } catch (const sdbus::Error& e) {
     if (e.getName() == kNoSuchMachine) return std::nullopt;
@@ -45,7 +47,7 @@ std::optional<MachineDetails> MachineManager::machine(const std::string& name) {
   std::optional<std::string> path = get_machine(name);
   if (!path) return std::nullopt;
   try {
-    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, *path);
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kMachined, *path);
     MachineDetails d;
     d.name = proxy->getProperty("Name").onInterface(kMachine).get<std::string>();
     d.klass = proxy->getProperty("Class").onInterface(kMachine).get<std::string>();
@@ -70,14 +72,14 @@ void MachineManager::register_machine(const MachineRegistration& m) {
   call("registering machine " + quote(m.name) + " with systemd-machined", [&] {
     manager(bus_)
         ->callMethod("RegisterMachine")
-        .onInterface(kManager)
+        .onInterface(kMachinedManager)
         .withArguments(m.name, id_bytes, m.service, std::string("container"), m.leader, m.root_directory);
   });
 }
 
 void MachineManager::unregister_machine(const std::string& name) {
   try {
-    manager(bus_)->callMethod("UnregisterMachine").onInterface(kManager).withArguments(name);
+    manager(bus_)->callMethod("UnregisterMachine").onInterface(kMachinedManager).withArguments(name);
   } catch (const sdbus::Error& e) {
     if (e.getName() == kNoSuchMachine) return;
     throw bus_error("unregistering machine " + quote(name), e);
@@ -86,7 +88,7 @@ void MachineManager::unregister_machine(const std::string& name) {
 
 void MachineManager::kill_machine(const std::string& name, const std::string& who, int signal) {
   call("sending signal " + std::to_string(signal) + " to machine " + quote(name), [&] {
-    manager(bus_)->callMethod("KillMachine").onInterface(kManager).withArguments(name, who, int32_t{signal});
+    manager(bus_)->callMethod("KillMachine").onInterface(kMachinedManager).withArguments(name, who, int32_t{signal});
   });
 }
 

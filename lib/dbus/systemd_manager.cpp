@@ -9,9 +9,9 @@ namespace crt::dbus {
 
 namespace {
 
-constexpr const char* kService = "org.freedesktop.systemd1";
-constexpr const char* kPath = "/org/freedesktop/systemd1";
-constexpr const char* kManager = "org.freedesktop.systemd1.Manager";
+constexpr const char* kSystemd = "org.freedesktop.systemd1";
+constexpr const char* kSystemdPath = "/org/freedesktop/systemd1";
+constexpr const char* kSystemdManager = "org.freedesktop.systemd1.Manager";
 constexpr const char* kUnit = "org.freedesktop.systemd1.Unit";
 constexpr const char* kServiceIface = "org.freedesktop.systemd1.Service";
 
@@ -68,9 +68,9 @@ std::vector<Property> properties_of(const TransientScope& s) {
 /// queued so that a job finishing at once is not missed.
 class JobWatch {
  public:
-  explicit JobWatch(Bus& bus) : bus_(bus), proxy_(sdbus::createProxy(*bus.impl().connection, kService, kPath)) {
+  explicit JobWatch(Bus& bus) : bus_(bus), proxy_(sdbus::createProxy(*bus.impl().connection, kSystemd, kSystemdPath)) {
     proxy_->uponSignal("JobRemoved")
-        .onInterface(kManager)
+        .onInterface(kSystemdManager)
         .call([this](uint32_t, const sdbus::ObjectPath& job, const std::string&, const std::string& result) {
           results_[job] = result;
         });
@@ -78,7 +78,7 @@ class JobWatch {
     // systemd sends job signals only while some client is subscribed; a
     // connection that watched a job before is subscribed already.
     try {
-      proxy_->callMethod("Subscribe").onInterface(kManager);
+      proxy_->callMethod("Subscribe").onInterface(kSystemdManager);
     } catch (const sdbus::Error& e) {
       if (e.getName() != "org.freedesktop.systemd1.AlreadySubscribed") throw;
     }
@@ -111,7 +111,7 @@ std::string start_transient(Bus& bus, const std::string& name, const std::vector
     sdbus::ObjectPath job;
     watch.proxy()
         .callMethod("StartTransientUnit")
-        .onInterface(kManager)
+        .onInterface(kSystemdManager)
         .withArguments(name, std::string("fail"), props, std::vector<AuxUnit>{})
         .storeResultsTo(job);
     return watch.wait(job, what, timeout, check);
@@ -134,30 +134,34 @@ std::string SystemdManager::stop_unit(const std::string& name, bool wait, std::c
   return call(what, [&] {
     JobWatch watch(bus_);
     sdbus::ObjectPath job;
-    watch.proxy().callMethod("StopUnit").onInterface(kManager).withArguments(name, std::string("replace")).storeResultsTo(job);
+    watch.proxy()
+        .callMethod("StopUnit")
+        .onInterface(kSystemdManager)
+        .withArguments(name, std::string("replace"))
+        .storeResultsTo(job);
     return wait ? watch.wait(job, what, timeout) : std::string("queued");
   });
 }
 
 void SystemdManager::reset_failed_unit(const std::string& name) {
   call("resetting the failed state of unit " + quote(name), [&] {
-    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, kPath);
-    proxy->callMethod("ResetFailedUnit").onInterface(kManager).withArguments(name);
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kSystemd, kSystemdPath);
+    proxy->callMethod("ResetFailedUnit").onInterface(kSystemdManager).withArguments(name);
   });
 }
 
 void SystemdManager::kill_unit(const std::string& name, const std::string& who, int signal) {
   call("sending signal " + std::to_string(signal) + " to unit " + quote(name), [&] {
-    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, kPath);
-    proxy->callMethod("KillUnit").onInterface(kManager).withArguments(name, who, int32_t{signal});
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kSystemd, kSystemdPath);
+    proxy->callMethod("KillUnit").onInterface(kSystemdManager).withArguments(name, who, int32_t{signal});
   });
 }
 
 std::string SystemdManager::get_unit(const std::string& name) {
   return call("looking up unit " + quote(name), [&] {
-    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, kPath);
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kSystemd, kSystemdPath);
     sdbus::ObjectPath path;
-    proxy->callMethod("GetUnit").onInterface(kManager).withArguments(name).storeResultsTo(path);
+    proxy->callMethod("GetUnit").onInterface(kSystemdManager).withArguments(name).storeResultsTo(path);
     return std::string(path);
   });
 }
@@ -165,7 +169,7 @@ std::string SystemdManager::get_unit(const std::string& name) {
 UnitState SystemdManager::unit_state(const std::string& name) {
   std::string path = get_unit(name);
   return call("reading the state of unit " + quote(name), [&] {
-    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, path);
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kSystemd, path);
     UnitState st;
     st.active_state = proxy->getProperty("ActiveState").onInterface(kUnit).get<std::string>();
     st.sub_state = proxy->getProperty("SubState").onInterface(kUnit).get<std::string>();
@@ -182,7 +186,7 @@ UnitState SystemdManager::unit_state(const std::string& name) {
 bool SystemdManager::delegates_to(const std::string& name, uint32_t pid) {
   std::string path = get_unit(name);
   return call("reading unit " + quote(name), [&] {
-    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, path);
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kSystemd, path);
     return proxy->getProperty("MainPID").onInterface(kServiceIface).get<uint32_t>() == pid &&
            proxy->getProperty("Delegate").onInterface(kServiceIface).get<bool>();
   });
@@ -191,7 +195,7 @@ bool SystemdManager::delegates_to(const std::string& name, uint32_t pid) {
 bool SystemdManager::limits_devices(const std::string& name) {
   std::string path = get_unit(name);
   return call("reading unit " + quote(name), [&] {
-    auto proxy = sdbus::createProxy(*bus_.impl().connection, kService, path);
+    auto proxy = sdbus::createProxy(*bus_.impl().connection, kSystemd, path);
     return proxy->getProperty("DevicePolicy").onInterface(kServiceIface).get<std::string>() != "auto" ||
            !proxy->getProperty("DeviceAllow")
                 .onInterface(kServiceIface)

@@ -93,11 +93,11 @@ const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& n
     if (m.apps.size() == 1) return m.apps.front();
     std::string names;
     for (const auto& a : m.apps) names += (names.empty() ? "" : ", ") + a.name;
-    throw Error("the pod has several apps (" + names + "): say which with --app");
+    throw Error("pod " + m.uuid + " has several apps (" + names + "): say which with --app=NAME");
   }
   for (const auto& a : m.apps)
     if (a.name == name) return a;
-  throw Error("the pod has no app " + quote(name));
+  throw Error("pod " + m.uuid + " has no app " + quote(name));
 }
 
 std::optional<pid_t> app_main_pid(const std::filesystem::path& pod_dir, const pod::PodManifest& m,

@@ -14,6 +14,7 @@
 #include "common/fs.hpp"
 #include "common/lock.hpp"
 #include "mount/app_plan.hpp"
+#include "runtime/app_process.hpp"
 #include "runtime/host.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/signals.hpp"
@@ -28,18 +29,6 @@ namespace crt::runtime {
 namespace stdfs = std::filesystem;
 
 namespace {
-
-const pod::AppManifest& pick_app(const pod::PodManifest& m, const std::string& app) {
-  if (app.empty()) {
-    if (m.apps.size() == 1) return m.apps.front();
-    std::string names;
-    for (const auto& a : m.apps) names += (names.empty() ? "" : ", ") + a.name;
-    throw Error("pod " + m.uuid + " has several apps (" + names + "): choose one with --app=NAME");
-  }
-  for (const auto& a : m.apps)
-    if (a.name == app) return a;
-  throw Error("pod " + m.uuid + " has no app " + quote(app));
-}
 
 /// A file's xattrs but overlayfs's own, by name; nothing when they
 /// cannot be read.

@@ -386,7 +386,7 @@ TEST_F(EnterTest, ClearErrors) {
   start({}, {"---", "busybox", "--name=other", "--", "/bin/sleep", "60"});
   Result r = enter({"/bin/true"});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("the pod has several apps (busybox, other): say which with --app"));
+  EXPECT_THAT(r.err, HasSubstr(" has several apps (busybox, other): say which with --app=NAME"));
   r = enter({"no-such-command"}, {"--app=busybox"});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("no binary 'no-such-command' in $PATH"));
