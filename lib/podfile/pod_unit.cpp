@@ -321,8 +321,12 @@ std::vector<std::string> split_words(const std::string& s) {
   return out;
 }
 
+namespace {
+
+using Got = std::map<std::string, std::vector<const Setting*>>;
+
 /// Ports are forwarded to the pod's own network; Network=host and none have none.
-void check_ports_have_a_network(const PodFile& f, const std::map<std::string, std::vector<const Setting*>>& got) {
+void check_ports_have_a_network(const PodFile& f, const Got& got) {
   auto ports = got.find("Port");
   const Setting* net = single(got, "Network");
   if (ports == got.end() || ports->second.empty() || net == nullptr || pod::parse_net_spec(net->value).cni()) return;
@@ -330,10 +334,6 @@ void check_ports_have_a_network(const PodFile& f, const std::map<std::string, st
   throw PodFileError(f.path, p->line, p->key, "ports are forwarded to the pod's own network; Network=" + net->value +
                                                   " has none");
 }
-
-namespace {
-
-using Got = std::map<std::string, std::vector<const Setting*>>;
 
 /// Runs `check`, which crt run also calls, on an app's settings that it
 /// takes together; its error is said at the last of them given.
