@@ -5,7 +5,10 @@
 namespace crt::registry {
 
 void add_registry_flags(CLI::App& cmd, RegistryFlags& f) {
-  cmd.add_option("--creds", f.creds, "USER:PASSWORD for the registry (else from the auth files)");
+  cmd.add_option(
+      "--creds", f.creds,
+      "USER:PASSWORD for the image's registry alone (with a short name, only when crt.conf names one default "
+      "registry); else from the auth files");
   cmd.add_option("--authfile", f.authfiles,
                  "containers-auth.json or docker config.json to take credentials from (default: $REGISTRY_AUTH_FILE, "
                  "$XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json, ~/.docker/config.json)")

@@ -1,5 +1,7 @@
 #include "runtime/image_pull.hpp"
 
+#include <algorithm>
+
 #include "common/error.hpp"
 #include "config/crt_conf.hpp"
 #include "registry/client.hpp"
@@ -31,8 +33,32 @@ std::vector<registry::RemoteReference> remote_candidates(const std::string& ref,
   return registry::qualify_short_name(ref, opts.default_registries);
 }
 
+namespace {
+
+/// --creds are the user's account with one registry: a short name that
+/// several default registries are asked for would send them to each (and
+/// to their token servers), so it needs the full name.
+void check_creds_scope(const std::string& ref, const std::vector<registry::RemoteReference>& candidates,
+                       const ResolveOptions& opts) {
+  if (!opts.pull.credentials) return;
+  std::vector<std::string> registries;
+  for (const auto& c : candidates)
+    if (std::find(registries.begin(), registries.end(), c.registry) == registries.end())
+      registries.push_back(c.registry);
+  if (registries.size() < 2) return;
+  std::string list;
+  for (const auto& r : registries) list += (list.empty() ? "" : ", ") + quote(r);
+  throw Error("--creds needs the image's full name, such as " + quote(registries.front() + "/" + ref) +
+              ": the short name " + quote(ref) + " would send the credentials to each of the " +
+              std::to_string(registries.size()) + " default registries of " + quote(opts.config_file) + " (" + list +
+              ")");
+}
+
+}  // namespace
+
 store::Image pull(store::Store& store, const std::string& ref, const ResolveOptions& opts) {
   std::vector<registry::RemoteReference> candidates = remote_candidates(ref, opts);
+  check_creds_scope(ref, candidates, opts);
   store::Progress none;
   store::Progress& progress = opts.progress != nullptr ? *opts.progress : none;
   std::string misses;

@@ -43,6 +43,9 @@ std::vector<registry::RemoteReference> remote_candidates(const std::string& ref,
 
 /// Pulls `ref` (`crt image pull`): the first default registry that has a
 /// short name's image wins, and the choice is told through `opts.notice`.
+/// --creds (`opts.pull.credentials`) go to one registry only: with a short
+/// name that several default registries would be asked for, it throws
+/// before any request.
 store::Image pull(store::Store& store, const std::string& ref, const ResolveOptions& opts);
 
 }  // namespace crt::runtime

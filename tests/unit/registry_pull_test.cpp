@@ -149,18 +149,58 @@ TEST_F(RegistryPull, RefusedCredentialsEndAShortNamesSearch) {
   FakeRegistry open(layout_);
   open.tag("v1", v1_);
   runtime::ResolveOptions o = options({host_of(locked), open.host()});
-  o.pull.credentials = parse_creds("u:wrong");
-  EXPECT_THAT(
-      test::error_of([&] { runtime::pull(store_, "test/app:v1", o); }),
-      HasSubstr("the registry '" + host_of(locked) + "' refused the credentials of user 'u' (from --creds): HTTP 401"));
-  EXPECT_TRUE(open.stub().requests().empty()) << "the next registry was not asked";
-
-  o.pull.credentials.reset();
   test::write_text(s_ / "auth.json", json{{"auths", {{host_of(locked), {{"auth", base64_encode("u:wrong")}}}}}}.dump());
   o.pull.auth_files = {s_ / "auth.json"};
   EXPECT_THAT(test::error_of([&] { runtime::pull(store_, "test/app:v1", o); }),
-              HasSubstr("refused the credentials of user 'u' (from '" + (s_ / "auth.json").string() + "'): HTTP 401"));
-  EXPECT_TRUE(open.stub().requests().empty());
+              HasSubstr("the registry '" + host_of(locked) + "' refused the credentials of user 'u' (from '" +
+                        (s_ / "auth.json").string() + "'): HTTP 401"));
+  EXPECT_TRUE(open.stub().requests().empty()) << "the next registry was not asked";
+}
+
+/// A registry that serves "test/app" to user "u" with `password` alone (Basic).
+FakeRegistry::Hook basic_auth(const std::string& password) {
+  return [password](const HttpStub::Request& r) -> std::optional<HttpStub::Response> {
+    if (auto a = r.headers.find("authorization");
+        a != r.headers.end() && a->second == "Basic " + base64_encode("u:" + password))
+      return std::nullopt;
+    return HttpStub::Response{401, {{"WWW-Authenticate", "Basic realm=\"x\""}}, "", -1, {}};
+  };
+}
+
+// --creds are the user's account with one registry: a short name asked of
+// several default registries would send them to each, so it is refused
+// before any of them is asked.
+TEST_F(RegistryPull, CredsWithAShortNameOfSeveralDefaultRegistriesAreRefusedUnsent) {
+  FakeRegistry first(layout_), second(layout_, basic_auth("p"));
+  first.tag("v1", v1_);
+  second.tag("v1", v1_);
+  runtime::ResolveOptions o = options({first.host(), second.host()});
+  o.config_file = "/srv/crt.conf";
+  o.pull.credentials = parse_creds("u:p");
+  EXPECT_EQ(test::error_of([&] { runtime::pull(store_, "test/app:v1", o); }),
+            "--creds needs the image's full name, such as '" + first.host() +
+                "/test/app:v1': the short name 'test/app:v1' would send the credentials to each of the 2 default "
+                "registries of '/srv/crt.conf' ('" +
+                first.host() + "', '" + second.host() + "')");
+  EXPECT_TRUE(first.stub().requests().empty());
+  EXPECT_TRUE(second.stub().requests().empty());
+
+  // The full name says which registry the credentials are for.
+  EXPECT_NO_THROW(runtime::pull(store_, second.host() + "/test/app:v1", o));
+  EXPECT_TRUE(first.stub().requests().empty());
+}
+
+// With one default registry, a short name names it: --creds go there.
+TEST_F(RegistryPull, CredsWithAShortNameGoToTheOneDefaultRegistry) {
+  FakeRegistry reg(layout_, basic_auth("p"));
+  reg.tag("v1", v1_);
+  runtime::ResolveOptions o = options({reg.host()});
+  o.pull.credentials = parse_creds("u:wrong");
+  EXPECT_THAT(
+      test::error_of([&] { runtime::pull(store_, "test/app:v1", o); }),
+      HasSubstr("the registry '" + reg.host() + "' refused the credentials of user 'u' (from --creds): HTTP 401"));
+  o.pull.credentials = parse_creds("u:p");
+  EXPECT_NO_THROW(runtime::pull(store_, "test/app:v1", o));
 }
 
 // A registry that gives the user a token, then refuses the repository, as
@@ -176,7 +216,8 @@ TEST_F(RegistryPull, ARepositoryRefusedToAUsersTokenPassesAShortNameOn) {
   FakeRegistry open(layout_);
   open.tag("v1", v1_);
   runtime::ResolveOptions o = options({host_of(hub), open.host()});
-  o.pull.credentials = parse_creds("u:right");
+  test::write_text(s_ / "auth.json", json{{"auths", {{host_of(hub), {{"auth", base64_encode("u:right")}}}}}}.dump());
+  o.pull.auth_files = {s_ / "auth.json"};
   EXPECT_NO_THROW(runtime::pull(store_, "test/app:v1", o));
   EXPECT_FALSE(open.stub().requests().empty());
 }
