@@ -76,6 +76,8 @@ std::string RegistryClient::url(const std::string& path) const {
   return scheme_ + "://" + api_host(registry_) + "/v2/" + repository_ + "/" + path;
 }
 
+bool RegistryClient::from_registry(const HttpResponse& r) const { return url_origin(r.url) == url_origin(url("")); }
+
 void RegistryClient::pause(int attempt) const {
   auto d = opts_.backoff * (1 << attempt);
   std::this_thread::sleep_for(d);
@@ -131,7 +133,7 @@ HttpResponse RegistryClient::send(const std::string& path, std::vector<std::stri
       continue;
     }
     scheme_settled_ = true;
-    if (r.status == 401 && !authenticated_now) {
+    if (r.status == 401 && !authenticated_now && from_registry(r)) {
       authenticate(r);
       authenticated_now = true;
       --attempt;
@@ -228,6 +230,9 @@ void RegistryClient::check_status(const HttpResponse& r, const std::string& what
   // fill. (A token server refuses wrong ones itself, in fetch_token(). A
   // registry that refuses the token it gave the user may just lack the
   // repository: Docker Hub says so of one it does not have.)
+  if ((r.status == 401 || r.status == 403) && !from_registry(r))
+    throw Error(what + ": " + quote(url_origin(r.url)) + ", where the registry " + quote(registry_) +
+                " redirected the request, refused access (" + describe_http_error(r) + ")");
   if ((r.status == 401 || r.status == 403) && basic_credentials_sent_)
     throw Error(what + ": the registry " + quote(registry_) + " refused the credentials of " +
                 opts_.credentials->owner() + ": " + describe_http_error(r));

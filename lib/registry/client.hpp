@@ -62,6 +62,9 @@ class RegistryClient {
   std::string fetch_token(const Challenge& c);
   void check_status(const HttpResponse& r, const std::string& what) const;
   [[nodiscard]] std::string url(const std::string& path) const;
+  /// Whether `r` is the registry's own answer, not that of a host it
+  /// redirected to (a blob storage's): only its challenges get credentials.
+  [[nodiscard]] bool from_registry(const HttpResponse& r) const;
   void pause(int attempt) const;
   /// Throws `e`, told what the user can do of an untrusted certificate or
   /// a registry that speaks plain HTTP.

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "common/late_library.hpp"
+#include "registry/reference.hpp"
 
 namespace crt::registry {
 
@@ -62,6 +63,19 @@ const Curl& curl() {
 std::string HttpResponse::header(const std::string& lower_name) const {
   auto it = headers.find(lower_name);
   return it == headers.end() ? "" : it->second;
+}
+
+std::string url_origin(std::string_view url) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return ascii_lower(std::string(url));
+  size_t start = scheme_end + 3;
+  std::string_view authority = url.substr(start, url.find_first_of("/?#", start) - start);
+  if (size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+  std::string origin = ascii_lower(std::string(url.substr(0, start)) + std::string(authority));
+  // A default port names the place its absence names.
+  std::string_view default_port = origin.starts_with("https://") ? ":443" : ":80";
+  if (origin.ends_with(default_port)) origin.resize(origin.size() - default_port.size());
+  return origin;
 }
 
 struct HttpClient::Transfer {

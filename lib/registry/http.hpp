@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
@@ -32,6 +33,10 @@ struct HttpResponse {
   std::string url;                             ///< after redirects
   [[nodiscard]] std::string header(const std::string& lower_name) const;
 };
+
+/// "scheme://host[:port]" of an absolute URL, lowercase and without user
+/// information: where a request went (after redirects, HttpResponse::url).
+std::string url_origin(std::string_view url);
 
 /// What failed below HTTP, as far as crt's next step depends on it.
 enum class TransportFailure {

@@ -222,6 +222,49 @@ TEST_F(RegistryPull, ARepositoryRefusedToAUsersTokenPassesAShortNameOn) {
   EXPECT_FALSE(open.stub().requests().empty());
 }
 
+// Where a request went: a registry's own answers and its storage's are
+// told apart by it, however the URL spells the same place.
+TEST(UrlOrigin, IsSchemeHostAndPortAlone) {
+  EXPECT_EQ(url_origin("https://Reg.Example/v2/app/blobs/x?sig=1"), "https://reg.example");
+  EXPECT_EQ(url_origin("https://reg.example:443/v2/"), "https://reg.example");
+  EXPECT_EQ(url_origin("http://reg.example:80?x"), "http://reg.example");
+  EXPECT_EQ(url_origin("http://reg.example:8080#x"), "http://reg.example:8080");
+  EXPECT_EQ(url_origin("https://user:pw@cdn.example:4443/b"), "https://cdn.example:4443");
+  EXPECT_NE(url_origin("http://reg.example/v2/"), url_origin("https://reg.example/v2/"));
+}
+
+/// The answer that sends a request for `target` on to `base` (a blob storage).
+HttpStub::Response redirect(const std::string& base, const std::string& target) {
+  return {307, {{"Location", base + target}}, "", -1, {}};
+}
+
+bool has_authorization(const HttpStub::Request& r) { return r.headers.count("authorization") > 0; }
+
+// Only the registry's own challenge gets the user's credentials: one from
+// the storage it redirects to names a token server of the storage's choice.
+TEST_F(RegistryPull, AChallengeFromWhereTheRegistryRedirectsGetsNoCredentials) {
+  HttpStub thief([](const HttpStub::Request&) { return HttpStub::Response{200, {}, R"({"token":"t"})", -1, {}}; });
+  for (std::string challenge : {"Bearer realm=\"" + thief.url() + "/token\"", std::string("Basic realm=\"x\"")}) {
+    HttpStub storage([&](const HttpStub::Request&) {
+      return HttpStub::Response{401, {{"WWW-Authenticate", challenge}}, "", -1, {}};
+    });
+    FakeRegistry reg(layout_, [&](const HttpStub::Request& r) -> std::optional<HttpStub::Response> {
+      if (r.target.find("/blobs/") != std::string::npos) return redirect(storage.url(), r.target);
+      return std::nullopt;
+    });
+    reg.tag("v1", v1_);
+    runtime::ResolveOptions o = options({reg.host()});
+    o.pull.credentials = parse_creds("u:p");
+    EXPECT_THAT(test::error_of([&] { runtime::pull(store_, reg.host() + "/test/app:v1", o); }),
+                HasSubstr(": '" + storage.url() + "', where the registry '" + reg.host() +
+                          "' redirected the request, refused access (HTTP 401)"))
+        << challenge;
+    EXPECT_TRUE(thief.requests().empty()) << challenge;
+    for (const auto& r : reg.stub().requests()) EXPECT_FALSE(has_authorization(r)) << challenge << r.target;
+    EXPECT_EQ(storage.requests().size(), 1u) << challenge;
+  }
+}
+
 TEST_F(RegistryPull, ARegistrysErrorTextReachesTheTerminalEscaped) {
   json errors = {{"errors", {{{"code", "GONE\x1b[8m"}, {"message", "gone\x1b]0;owned\x07"}}}}};
   HttpStub reg([&](const HttpStub::Request&) { return HttpStub::Response{404, {}, errors.dump(), -1, {}}; });
