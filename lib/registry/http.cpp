@@ -230,6 +230,9 @@ HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_
 
   api.curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
   api.curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  // libcurl drops the Authorization header on a redirect to another host,
+  // port or scheme (a registry's blob storage): never set
+  // CURLOPT_UNRESTRICTED_AUTH.
   api.curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
   api.curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
   api.curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

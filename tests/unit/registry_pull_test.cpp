@@ -240,6 +240,49 @@ HttpStub::Response redirect(const std::string& base, const std::string& target) 
 
 bool has_authorization(const HttpStub::Request& r) { return r.headers.count("authorization") > 0; }
 
+// A registry sends blobs on to a storage elsewhere (Docker Hub's to a CDN):
+// the user's password, or the token the registry gave them, stays with the
+// registry. Elsewhere is another port, or another name of the same server.
+TEST_F(RegistryPull, CredentialsStayOffARedirectToAnotherHost) {
+  FakeRegistry cdn(layout_);
+  for (bool bearer : {false, true}) {
+    std::string realm, storage;
+    FakeRegistry reg(layout_, [&](const HttpStub::Request& r) -> std::optional<HttpStub::Response> {
+      if (r.headers.at("host").rfind("localhost:", 0) == 0) return std::nullopt;  // the storage: no questions
+      std::string basic = "Basic " + base64_encode("u:p");
+      if (r.target.rfind("/token", 0) == 0)
+        return r.headers.count("authorization") && r.headers.at("authorization") == basic
+                   ? HttpStub::Response{200, {}, R"({"token":"t0k"})", -1, {}}
+                   : HttpStub::Response{401, {}, "", -1, {}};
+      auto a = r.headers.find("authorization");
+      if (a == r.headers.end() || a->second != (bearer ? "Bearer t0k" : basic))
+        return HttpStub::Response{
+            401, {{"WWW-Authenticate", bearer ? "Bearer realm=\"" + realm + "\"" : "Basic realm=\"x\""}}, "", -1, {}};
+      if (r.target.find("/blobs/") != std::string::npos) return redirect(storage, r.target);
+      return std::nullopt;
+    });
+    realm = "http://" + reg.host() + "/token";
+    reg.tag("v1", v1_);
+    reg.tag("v2", v2_);
+    runtime::ResolveOptions o = options({reg.host()});
+    o.pull.credentials = parse_creds("u:p");
+    store::Store store(s_ / (bearer ? "bearer" : "basic"));
+    storage = cdn.stub().url();
+    ASSERT_NO_THROW(runtime::pull(store, reg.host() + "/test/app:v1", o)) << (bearer ? "Bearer" : "Basic");
+    storage = "http://localhost:" + std::to_string(reg.stub().port());
+    ASSERT_NO_THROW(runtime::pull(store, reg.host() + "/test/app:v2", o)) << (bearer ? "Bearer" : "Basic");
+    size_t at_storage = 0;
+    for (const auto& r : reg.stub().requests())
+      if (r.headers.at("host").rfind("localhost:", 0) == 0) {
+        ++at_storage;
+        EXPECT_FALSE(has_authorization(r)) << r.target;
+      }
+    EXPECT_GT(at_storage, 0u);
+  }
+  ASSERT_FALSE(cdn.stub().requests().empty());
+  for (const auto& r : cdn.stub().requests()) EXPECT_FALSE(has_authorization(r)) << r.target;
+}
+
 // Only the registry's own challenge gets the user's credentials: one from
 // the storage it redirects to names a token server of the storage's choice.
 TEST_F(RegistryPull, AChallengeFromWhereTheRegistryRedirectsGetsNoCredentials) {
