@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "common/ascii.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"

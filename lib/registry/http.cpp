@@ -2,14 +2,12 @@
 
 #include <curl/curl.h>
 
-#include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <mutex>
 #include <optional>
 
+#include "common/ascii.hpp"
 #include "common/late_library.hpp"
-#include "registry/reference.hpp"
 
 namespace crt::registry {
 
@@ -103,8 +101,7 @@ struct HttpClient::Transfer {
     }
     size_t colon = line.find(':');
     if (colon == std::string::npos) return n;
-    std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string name = ascii_lower(line.substr(0, colon));
     size_t v = line.find_first_not_of(" \t", colon + 1);
     std::string value = v == std::string::npos ? "" : line.substr(v);
     // A header sent on several lines is one list (RFC 7230, 3.2.2): a

@@ -1,8 +1,8 @@
 #include "registry/reference.hpp"
 
-#include <algorithm>
 #include <cctype>
 
+#include "common/ascii.hpp"
 #include "common/error.hpp"
 #include "store/digest.hpp"
 
@@ -130,11 +130,6 @@ std::vector<RemoteReference> qualify_short_name(std::string_view ref, const std:
     if (r) out.push_back(*r);
   }
   return out;
-}
-
-std::string ascii_lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
 }
 
 bool is_docker_hub_alias(std::string_view host) { return host == "index.docker.io" || host == "registry-1.docker.io"; }

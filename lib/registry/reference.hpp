@@ -43,10 +43,6 @@ std::vector<RemoteReference> qualify_short_name(std::string_view ref, const std:
 /// "registry-1.docker.io").
 bool is_docker_hub_alias(std::string_view host);
 
-/// `s` with its ASCII letters in lowercase: host names (and the words of
-/// an authentication challenge) are case-insensitive.
-std::string ascii_lower(std::string s);
-
 /// The host to send API requests to ("docker.io" is "registry-1.docker.io").
 std::string api_host(const std::string& registry);
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/ascii.hpp"
 #include "common/error.hpp"
 
 namespace crt::sandbox {
@@ -16,8 +17,7 @@ std::vector<std::string> default_capabilities() {
 }
 
 std::string normalize_capability(const std::string& name) {
-  std::string lower;
-  for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string lower = ascii_lower(name);
   if (lower.rfind("cap_", 0) != 0) lower = "cap_" + lower;
   // cap_from_name() also parses "cap_chown kill" style lists; only one name is wanted here.
   if (lower.size() == 4 || lower.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
@@ -32,8 +32,7 @@ std::string normalize_capability(const std::string& name) {
 uint64_t capability_mask(const std::vector<std::string>& names) {
   uint64_t mask = 0;
   for (const auto& name : names) {
-    std::string lower = normalize_capability(name);
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string lower = ascii_lower(normalize_capability(name));
     cap_value_t v{};
     if (cap_from_name(lower.c_str(), &v) != 0 || v < 0 || v > 63) throw Error("unknown capability " + quote(name));
     mask |= 1ULL << v;

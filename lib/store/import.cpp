@@ -4,11 +4,10 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <filesystem>
 
+#include "common/ascii.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 
@@ -74,9 +73,7 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req_in, Prog
   // A layout's image named by a tag alone is named after the layout.
   auto layout_name = [](const std::filesystem::path& source) {
     std::filesystem::path p = source.lexically_normal();
-    std::string name = (p.has_filename() ? p : p.parent_path()).filename().string();
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    return name;
+    return ascii_lower((p.has_filename() ? p : p.parent_path()).filename().string());
   };
   return with_context("importing " + source_name() + " (" + format_name(f) + ")", [&] {
     std::unique_ptr<LayoutFiles> files;
