@@ -50,16 +50,14 @@ bool valid_tag(std::string_view t) {
   return true;
 }
 
-/// HOST[:PORT], lowercase, as the store's names take it: dot-separated
-/// labels of letters, digits and '-' that start and end with a letter or
-/// digit.
-bool valid_host(std::string_view h) {
-  size_t colon = h.find(':');
-  if (colon != std::string_view::npos) {
-    std::string_view port = h.substr(colon + 1);
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) return false;
-    h = h.substr(0, colon);
-  }
+/// HOST[:PORT], lowercase, split as the store's names split it; stricter
+/// than they are, as DNS has host names: dot-separated labels of letters,
+/// digits and '-' that start and end with a letter or digit, and a port
+/// of at most 5 digits.
+bool valid_host(std::string_view host_port) {
+  std::optional<store::HostPort> split = store::split_host_port(host_port);
+  if (!split || split->port.size() > 5) return false;
+  std::string_view h = split->host;
   for (size_t start = 0;;) {
     size_t end = h.find('.', start);
     std::string_view label = h.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);

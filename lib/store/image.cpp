@@ -161,14 +161,11 @@ Reference parse_reference(std::string_view ref) {
   for (size_t i = 0; i < parts.size(); ++i) {
     std::string_view part = parts[i];
     if (part.empty()) throw bad("a '/' with nothing between it and the next, or at the end");
-    size_t port_colon = part.find(':');
-    if (port_colon != std::string_view::npos) {
-      // Only a registry's port: HOST:PORT/…
-      std::string_view port = part.substr(port_colon + 1);
-      if (i != 0 || parts.size() == 1 || port.empty() || port.find_first_not_of("0123456789") != std::string_view::npos)
-        throw bad("a ':' goes before the tag, or between a registry's host and port (host:5000/name)");
-      part = part.substr(0, port_colon);
-    }
+    // Only a registry's port: HOST:PORT/…
+    std::optional<HostPort> host_port = split_host_port(part);
+    if (!host_port || (!host_port->port.empty() && (i != 0 || parts.size() == 1)))
+      throw bad("a ':' goes before the tag, or between a registry's host and port (host:5000/name)");
+    part = host_port->host;
     if (part.empty() || !alnum(part.front()) || !alnum(part.back()) || part.find("..") != std::string_view::npos)
       throw bad("each part between '/' starts and ends with a letter or digit");
   }
@@ -177,6 +174,14 @@ Reference parse_reference(std::string_view ref) {
   for (char c : r.tag)
     if (!valid_tag_char(c)) throw bad("the tag may hold only letters, digits, '.', '_' and '-'");
   return r;
+}
+
+std::optional<HostPort> split_host_port(std::string_view s) {
+  size_t colon = s.find(':');
+  if (colon == std::string_view::npos) return HostPort{s, {}};
+  std::string_view port = s.substr(colon + 1);
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  return HostPort{s.substr(0, colon), port};
 }
 
 std::optional<Reference> try_parse_reference(std::string_view ref) {

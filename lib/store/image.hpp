@@ -75,6 +75,17 @@ struct Reference {
 /// Parses "name[:tag]" (tag defaults to "latest"); throws on invalid input.
 Reference parse_reference(std::string_view ref);
 
+/// A registry's "HOST[:PORT]" (an image name's first part) split at its
+/// colon.
+struct HostPort {
+  std::string_view host;
+  std::string_view port;  ///< digits; empty: no port
+};
+
+/// Splits "HOST[:PORT]"; nullopt when a colon is followed by anything but
+/// digits (nothing included). The host is left for the caller to check.
+std::optional<HostPort> split_host_port(std::string_view s);
+
 /// parse_reference(), or nullopt where `ref` is no name (an image ID, say).
 std::optional<Reference> try_parse_reference(std::string_view ref);
 

@@ -147,6 +147,20 @@ TEST(ParseReference, InvalidReferencesThrow) {
     EXPECT_NO_THROW(parse_reference(ok)) << ok;
 }
 
+// The one split of a registry's HOST[:PORT], for the store's names and
+// registry references alike.
+TEST(SplitHostPort, APortIsDigitsAfterTheColon) {
+  std::optional<HostPort> hp = split_host_port("reg.example:5000");
+  ASSERT_TRUE(hp);
+  EXPECT_EQ(hp->host, "reg.example");
+  EXPECT_EQ(hp->port, "5000");
+  hp = split_host_port("localhost");
+  ASSERT_TRUE(hp);
+  EXPECT_EQ(hp->host, "localhost");
+  EXPECT_EQ(hp->port, "");
+  for (const char* bad : {"reg:", "reg:http", "reg:5000:1", "reg:50 0", ":"}) EXPECT_FALSE(split_host_port(bad)) << bad;
+}
+
 TEST(ParseReference, WhatReadsAsAnIdIsNoName) {
   EXPECT_THROW(parse_reference("sha256:abcd"), Error);
   EXPECT_THROW(parse_reference("sha256"), Error);
