@@ -48,8 +48,12 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
                 "OS/ARCH[/VARIANT] to take from a multi-platform layout (default: this machine's); a single-platform "
                 "image of another is refused");
   c->add_flag("-q,--quiet", a->quiet, "Print only the image ids, no progress");
-  c->add_option("--cmd", a->cmd, "rootfs: default command, one argument per --cmd")->allow_extra_args(false);
-  c->add_option("--entrypoint", a->entrypoint, "rootfs: entrypoint, one argument per --entrypoint")->allow_extra_args(false);
+  c->add_option("--cmd", a->cmd, "rootfs: default command, one argument per --cmd")
+      ->allow_extra_args(false)
+      ->type_name(kArgumentWord);
+  c->add_option("--entrypoint", a->entrypoint, "rootfs: entrypoint, one argument per --entrypoint")
+      ->allow_extra_args(false)
+      ->type_name(kArgumentWord);
   c->add_option("--env", a->env, "rootfs: environment variable K=V")->allow_extra_args(false);
   c->add_option("--workdir", a->workdir, "rootfs: working directory");
   c->add_option("--user", a->user, "rootfs: user (and group) to run as: USER[:GROUP]");

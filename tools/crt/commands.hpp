@@ -24,6 +24,12 @@ struct GlobalOptions {
   mode_t callers_umask = 022;
 };
 
+/// The type name (in --help) of an option whose value is one word of a
+/// command line (image import's --cmd): an empty word is a value of its own
+/// there ('--cmd ""'), where for every other option it is refused as a
+/// mistake (an unset variable).
+inline constexpr const char* kArgumentWord = "ARG";
+
 /// Each verb registers its subcommand; the callback it installs runs the
 /// verb and stores the process exit status in `exit_status`.
 void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status);

@@ -155,7 +155,8 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e, const std
 /// the next word as its value: '--pod-name=$UNSET busybox' would name the
 /// pod "busybox". An option of the command it is given to with an empty
 /// value is an error of its own, and so is '--dir "$UNSET"' (an empty
-/// word as the value). Words after "--" are the app's.
+/// word as the value), but for an option whose value is a word of a
+/// command line (kArgumentWord). Words after "--" are the app's.
 void refuse_empty_values(const CLI::App& app, const std::vector<std::string>& args) {
   const CLI::App* cur = &app;
   std::string path = "crt";
@@ -169,7 +170,8 @@ void refuse_empty_values(const CLI::App& app, const std::vector<std::string>& ar
       std::string name = word.substr(0, word.size() - 1);
       if (cur->get_option_no_throw(name) != nullptr)
         throw Error("option " + quote(name) + " needs a value (see '" + path + " --help')");
-    } else if (separate != nullptr && separate->get_expected_min() > 0 && i + 1 < args.size() && args[i + 1].empty()) {
+    } else if (separate != nullptr && separate->get_expected_min() > 0 && i + 1 < args.size() && args[i + 1].empty() &&
+               separate->get_type_name() != kArgumentWord) {
       throw Error("option " + quote(word) + " needs a value (see '" + path + " --help')");
     } else if (!word.empty() && word[0] != '-') {
       if (const CLI::App* sub = find_command(*cur, word)) {
