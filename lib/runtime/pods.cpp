@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -239,12 +240,34 @@ bool pins_images(PodStatus s) {
   return false;
 }
 
+namespace {
+
+/// The manifest of a pod that pins its images; none while it is being
+/// prepared and has yet to write it (it holds the store's lock until then).
+/// Throws when it cannot be read: that pod may use any image, and whoever
+/// removes one must not guess that it uses none.
+std::optional<pod::PodManifest> pinning_manifest(const PodEntry& p) {
+  stdfs::path file = p.path / "pod.json";
+  try {
+    return pod::parse_manifest(fs::read_file(file));
+  } catch (const SystemError& e) {
+    if (e.code() == ENOENT && p.dir_state == PodState::kPrepare) return std::nullopt;
+    throw Error("cannot tell which images pod " + p.uuid + " (" + status_name(p.status()) + ") uses: " + e.what() +
+                "; repair that file or remove the pod");
+  } catch (const std::exception& e) {
+    throw Error("cannot tell which images pod " + p.uuid + " (" + status_name(p.status()) +
+                ") uses: " + quote(file.string()) + ": " + e.what() + "; repair that file or remove the pod");
+  }
+}
+
+}  // namespace
+
 std::vector<PodEntry> pods_using_image(const stdfs::path& state_dir, const std::string& id) {
   std::vector<PodEntry> out;
   for (const auto& p : list_pods(state_dir)) {
     if (!pins_images(p.status())) continue;
-    auto m = read_manifest(p.path);
-    if (!m) continue;  // no manifest yet: it pins nothing
+    auto m = pinning_manifest(p);
+    if (!m) continue;
     bool uses = m->stage1.id == id ||
                 std::any_of(m->apps.begin(), m->apps.end(), [&](const auto& a) { return a.image.id == id; });
     if (uses) out.push_back(p);
@@ -256,8 +279,8 @@ std::set<std::string> layers_in_use(const stdfs::path& state_dir) {
   std::set<std::string> out;
   for (const auto& p : list_pods(state_dir)) {
     if (!pins_images(p.status())) continue;
-    auto m = read_manifest(p.path);
-    if (!m) continue;  // no manifest yet: it pins nothing
+    auto m = pinning_manifest(p);
+    if (!m) continue;
     out.insert(m->stage1.layers.begin(), m->stage1.layers.end());
     for (const auto& a : m->apps) out.insert(a.image.layers.begin(), a.image.layers.end());
   }

@@ -96,11 +96,14 @@ std::vector<pod::AppExit> read_app_exits(const std::filesystem::path& pod_path);
 bool pins_images(PodStatus s);
 
 /// The pods that pin their images (pins_images) whose manifest uses image
-/// `id` (as an app or as stage1).
+/// `id` (as an app or as stage1). Throws, naming the pod, when one of them
+/// has a manifest that cannot be read: it may use the image.
 std::vector<PodEntry> pods_using_image(const std::filesystem::path& state_dir, const std::string& id);
 
 /// The layers (diff_ids) of every image a pod that pins its images uses:
-/// what rm --force and gc must leave.
+/// what rm --force and gc must leave. Throws, naming the pod, when one of
+/// them has a manifest that cannot be read (damaged, or of another crt): it
+/// may use any layer, and nothing is to be removed while that is so.
 std::set<std::string> layers_in_use(const std::filesystem::path& state_dir);
 
 }  // namespace crt::runtime

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/error.hpp"
+#include "store/store.hpp"
 #include "test_support.hpp"
 
 namespace crt::runtime {
@@ -12,6 +13,7 @@ namespace {
 
 namespace stdfs = std::filesystem;
 using test::Scratch;
+using test::write_text;
 
 const std::string kImage = "sha256:" + std::string(64, '1');
 const std::string kStage1 = "sha256:" + std::string(64, '2');
@@ -169,6 +171,40 @@ TEST(LayersInUse, EveryLayerOfPodsNotYetRemoved) {
   make_pod(s.path(), "u-garbage", PodState::kGarbage, garbage);
   make_pod(s.path(), "u-aborted", PodState::kPrepare, aborted);
   EXPECT_EQ(layers_in_use(s.path()), (std::set<std::string>{kStage1Layer, exited, marked}));
+}
+
+// A pod that keeps its images but whose manifest cannot be read (damaged,
+// or written by another crt) may use any layer: gc and image rm must not
+// take it for one that uses none.
+TEST(LayersInUse, APinningPodWhoseManifestCannotBeReadKeepsEveryTree) {
+  Scratch s;
+  write_text(s / "rootfs" / "etc" / "os-release", "ID=test\n");
+  store::Store st(s.path());
+  store::Image im = st.import_rootfs(s / "rootfs", store::parse_reference("x:1"), {});
+  make_pod(s.path(), "u-ok", PodState::kRun, kLayer);
+  make_pod(s.path(), "u-bad", PodState::kRun, im.layers.at(0));
+  auto pinned = [&] { return layers_in_use(s.path()); };
+  st.remove("x:1", pinned);  // the image goes, the tree its pod uses stays
+  ASSERT_EQ(test::list_dir(st.root() / "trees").size(), 1u);
+  const stdfs::path manifest = s / "pods" / "run" / "u-bad" / "pod.json";
+  write_text(manifest, "{\"crt\": \"from another version");
+  const std::string why = "cannot tell which images pod u-bad (exited) uses: '" + manifest.string() + "': ";
+  std::string gc_error = test::error_of([&] { st.gc(pinned); });
+  EXPECT_EQ(gc_error.rfind(why, 0), 0u) << gc_error;
+  EXPECT_TRUE(gc_error.ends_with("; repair that file or remove the pod")) << gc_error;
+  EXPECT_EQ(test::list_dir(st.root() / "trees").size(), 1u);
+  // crt image rm asks which pods use an image before it removes it.
+  std::string rm_error = test::error_of([&] { pods_using_image(s.path(), kOther); });
+  EXPECT_EQ(rm_error.rfind(why, 0), 0u) << rm_error;
+  // Gone is no better than damaged, once the pod is past preparing.
+  stdfs::remove(manifest);
+  EXPECT_EQ(
+      test::error_of([&] { layers_in_use(s.path()); }).rfind("cannot tell which images pod u-bad (exited) uses: ", 0),
+      0u);
+  // A pod that keeps nothing may have any manifest.
+  stdfs::rename(s / "pods" / "run" / "u-bad", s / "pods" / "garbage" / "u-bad");
+  EXPECT_EQ(layers_in_use(s.path()), (std::set<std::string>{kStage1Layer, kLayer}));
+  EXPECT_EQ(st.gc(pinned).trees, 1u);
 }
 
 TEST(PinsImages, EveryStateWithARootfsToKeep) {
