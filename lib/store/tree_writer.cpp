@@ -80,24 +80,14 @@ int TreeWriter::dir_fd(const std::string& dir) {
   std::string parent = slash == std::string::npos ? "" : dir.substr(0, slash);
   std::string name = slash == std::string::npos ? dir : dir.substr(slash + 1);
   check_name(dir, name);
-  int pfd = dir_fd(parent);
-  int fd = fs::open_beneath(pfd, name.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0 && errno == ENOENT) {
-    // A parent the layer does not list: made as tar makes it.
-    if (::mkdirat(pfd, name.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("creating " + quote(dir));
-    fd = fs::open_beneath(pfd, name.c_str(), O_RDONLY | O_DIRECTORY);
-  }
-  if (fd < 0) {
-    if (errno == ELOOP || errno == ENOTDIR || errno == EXDEV)
-      fail(dir, "is not a directory of the layer (a symlink or a file is in the way)");
-    throw_errno("opening " + quote(dir));
-  }
+  // A parent the layer does not list is made as tar makes it.
+  UniqueFd fd = open_layer_dir(dir_fd(parent), name, dir);
   if (dirs_.size() >= kMaxOpenDirs) {
     dirs_.erase(dir_order_.front());
     dir_order_.pop_front();
   }
   dir_order_.push_back(dir);
-  return dirs_.emplace(dir, UniqueFd(fd)).first->second.get();
+  return dirs_.emplace(dir, std::move(fd)).first->second.get();
 }
 
 TreeWriter::Parent TreeWriter::parent_of(const std::string& path) {
@@ -188,6 +178,11 @@ void TreeWriter::write_file(int dir, const std::string& name, archive_entry* e, 
 }
 
 void TreeWriter::write_dir(int dir, const std::string& name, archive_entry* e, const std::string& path) {
+  // A whiteout of this layer, then a directory of the same name: the layer
+  // deletes the lower layers' directory and makes a new one (OCI's
+  // delete-and-recreate), which must not merge with theirs.
+  struct stat st {};
+  bool replaces_whiteout = ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && is_overlay_whiteout(st);
   if (::mkdirat(dir, name.c_str(), 0700) < 0 && (errno != EEXIST || (!clear(dir, name, true, path) &&
                                                                       ::mkdirat(dir, name.c_str(), 0700) < 0)))
     throw_errno("layer entry " + quote(path) + ": creating it");
@@ -195,6 +190,7 @@ void TreeWriter::write_dir(int dir, const std::string& name, archive_entry* e, c
   if (fd < 0) throw_errno("layer entry " + quote(path) + ": opening it");
   UniqueFd d(fd);
   apply_metadata(d.get(), e, path);
+  if (replaces_whiteout) set_overlay_opaque(d.get(), path);
   std::string p = path;
   while (!p.empty() && p.back() == '/') p.pop_back();
   dir_times_.push_back({p, sym_archive_entry_mtime(e), sym_archive_entry_mtime_nsec(e)});
@@ -243,6 +239,9 @@ void TreeWriter::write_hardlink(archive_entry* e, const std::string& path) {
   if (::fstatat(tdir.get(), tname.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
     fail(path, "links to " + quote(target) + ", which is not in the layer");
   if (S_ISDIR(st.st_mode)) fail(path, "is a hard link to a directory");
+  // A whiteout deletes a name of the lower layers; a link to it would
+  // delete another one, which the layer does not ask for.
+  if (is_overlay_whiteout(st)) fail(path, "links to " + quote(target) + ", which the layer deletes (a whiteout)");
   UniqueFd dir = held(path, name);
   clear(dir.get(), name, false, path);
   if (::linkat(tdir.get(), tname.c_str(), dir.get(), name.c_str(), 0) < 0)

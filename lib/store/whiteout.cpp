@@ -28,27 +28,40 @@ UniqueFd open_tree_dir(int root_fd, const std::string& dir) {
   if (!cur) throw_errno("duplicating a file descriptor");
   size_t pos = 0;
   while (pos < dir.size()) {
-    size_t slash = dir.find('/', pos);
-    std::string comp = dir.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
-    pos = slash == std::string::npos ? dir.size() : slash + 1;
+    size_t end = std::min(dir.find('/', pos), dir.size());
+    std::string comp = dir.substr(pos, end - pos);
+    pos = end + 1;
     if (comp.empty() || comp == ".") continue;
     if (comp == "..") throw Error("the path " + quote(dir) + " leaves the layer");
-    UniqueFd next(fs::open_beneath(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY));
-    if (!next && errno == ENOENT) {
-      if (::mkdirat(cur.get(), comp.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("creating " + quote(dir));
-      next = UniqueFd(fs::open_beneath(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY));
-    }
-    if (!next) {
-      if (errno == ELOOP || errno == ENOTDIR || errno == EXDEV)
-        throw Error(quote(dir) + " is not a directory of the layer (a symlink or a file is in the way)");
-      throw_errno("opening " + quote(dir));
-    }
-    cur = std::move(next);
+    cur = open_layer_dir(cur.get(), comp, dir.substr(0, end));
   }
   return cur;
 }
 
 }  // namespace
+
+UniqueFd open_layer_dir(int parent_fd, const std::string& name, const std::string& path) {
+  UniqueFd fd(fs::open_beneath(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY));
+  bool replaces_whiteout = false;
+  if (!fd && errno == ENOTDIR) {
+    struct stat st {};
+    replaces_whiteout = ::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && is_overlay_whiteout(st);
+    if (replaces_whiteout && ::unlinkat(parent_fd, name.c_str(), 0) < 0)
+      throw_errno("replacing the whiteout " + quote(path) + " with a directory");
+    errno = replaces_whiteout ? ENOENT : ENOTDIR;
+  }
+  if (!fd && errno == ENOENT) {
+    if (::mkdirat(parent_fd, name.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("creating " + quote(path));
+    fd = UniqueFd(fs::open_beneath(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY));
+  }
+  if (!fd) {
+    if (errno == ELOOP || errno == ENOTDIR || errno == EXDEV)
+      throw Error(quote(path) + " is not a directory of the layer (a symlink or a file is in the way)");
+    throw_errno("opening " + quote(path));
+  }
+  if (replaces_whiteout) set_overlay_opaque(fd.get(), path);
+  return fd;
+}
 
 WhiteoutKind classify_whiteout(std::string_view path) {
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
@@ -86,14 +99,24 @@ void make_overlay_whiteout(int root_fd, const std::string& dir, const std::strin
   UniqueFd d = open_tree_dir(root_fd, dir);
   std::string shown = dir.empty() ? name : dir + "/" + name;
   if (::mknodat(d.get(), name.c_str(), S_IFCHR | 0, makedev(0, 0)) == 0) return;
-  // An entry of that name in this same layer stays: a whiteout only hides
-  // what the lower layers have, and the entry hides that already.
   if (errno != EEXIST) throw_errno("creating the whiteout " + quote(shown));
+  // An entry of that name in this same layer stays: a whiteout only hides
+  // what the lower layers have. A file hides it already; a directory would
+  // merge with theirs, so it becomes opaque.
+  struct stat st {};
+  if (::fstatat(d.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("inspecting " + quote(shown));
+  if (!S_ISDIR(st.st_mode)) return;
+  UniqueFd sub(fs::open_beneath(d.get(), name.c_str(), O_RDONLY | O_DIRECTORY));
+  if (!sub) throw_errno("opening " + quote(shown));
+  set_overlay_opaque(sub.get(), shown);
 }
 
 void make_overlay_opaque(int root_fd, const std::string& dir) {
-  UniqueFd d = open_tree_dir(root_fd, dir);
-  if (::fsetxattr(d.get(), "trusted.overlay.opaque", "y", 1, 0) < 0)
+  set_overlay_opaque(open_tree_dir(root_fd, dir).get(), dir);
+}
+
+void set_overlay_opaque(int dir_fd, const std::string& dir) {
+  if (::fsetxattr(dir_fd, "trusted.overlay.opaque", "y", 1, 0) < 0)
     throw_errno("marking " + quote(dir.empty() ? "/" : dir) + " opaque");
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/fd.hpp"
+
 namespace crt::store {
 
 /// What an entry of an OCI layer means for the layers below it.
@@ -31,11 +33,26 @@ WhiteoutKind classify_whiteout(std::string_view path);
 
 /// The overlayfs form of a whiteout: a 0/0 character device `name` in the
 /// directory `dir` of the tree at `root_fd`. `dir` is resolved beneath the
-/// tree without following symlinks, and created when missing.
+/// tree without following symlinks, and created when missing. A directory
+/// `name` of this same layer stays and becomes opaque (it hides the lower
+/// layers' as the whiteout would); another entry of that name stays as it is.
 void make_overlay_whiteout(int root_fd, const std::string& dir, const std::string& name);
 
-/// The overlayfs form of an opaque directory: trusted.overlay.opaque=y.
+/// The overlayfs form of an opaque directory: trusted.overlay.opaque=y on
+/// the directory `dir` of the tree at `root_fd`, resolved as for
+/// make_overlay_whiteout().
 void make_overlay_opaque(int root_fd, const std::string& dir);
+
+/// Marks the open directory `dir_fd` (`dir` in the tree, for messages)
+/// opaque: trusted.overlay.opaque=y.
+void set_overlay_opaque(int dir_fd, const std::string& dir);
+
+/// Opens the directory `name` in `parent_fd` (`path` in the tree, for
+/// messages) without following a symlink, creating it when missing. A
+/// whiteout of this same layer in its place gives way to an opaque directory:
+/// the layer deletes the lower layers' and makes it again (OCI's
+/// delete-and-recreate). Anything else in the way is an error.
+UniqueFd open_layer_dir(int parent_fd, const std::string& name, const std::string& path);
 
 /// Whether a file is overlayfs's whiteout (a 0/0 character device).
 bool is_overlay_whiteout(const struct stat& st);

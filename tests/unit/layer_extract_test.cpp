@@ -3,12 +3,15 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <climits>
 
 #include "../support/oci_builder.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "store/layer_view.hpp"
+#include "store/whiteout.hpp"
 #include "test_support.hpp"
 
 namespace crt::store {
@@ -249,6 +252,49 @@ TEST(ExtractLayerChecks, OverlayXattrsAndZeroDevicesAreRefusedOrDropped) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("overlayfs would take for a whiteout"), std::string::npos) << e.what();
   }
+}
+
+// A whiteout and a directory of the same name in one layer, in either order:
+// the layer deletes the lower layers' directory and makes it anew (OCI's
+// delete-and-recreate), so the new one is opaque and hides what was below.
+TEST(ExtractLayerChecks, AWhiteoutAndADirectoryOfTheSameNameMakeItOpaque) {
+  if (::geteuid() != 0) GTEST_SKIP() << "whiteouts (0/0 devices) and trusted.* xattrs need root";
+  Scratch s;
+  StringSource lower(test::make_layer({test::file("b/old", "old\n"), test::file("c/old", "old\n")}));
+  extract_layer(lower, s / "lower", {});
+  StringSource upper(test::make_layer({test::file(".wh.b", ""), test::dir("b"), test::file("b/new", "new\n"),
+                                       test::dir("c"), test::file("c/new", "new\n"), test::file(".wh.c", "")}));
+  extract_layer(upper, s / "upper", {});
+  const std::vector<stdfs::path> both = {s / "upper", s / "lower"};
+  for (const std::string d : {"b", "c"}) {
+    EXPECT_TRUE(is_overlay_opaque(s / "upper" / d)) << d;
+    EXPECT_FALSE(exists_in_union(both, d + "/old")) << d;
+    EXPECT_TRUE(exists_in_union(both, d + "/new")) << d;
+  }
+}
+
+// A whiteout, then entries below the same name with no entry of the
+// directory itself: the directory is made anew as an explicit one would be.
+TEST(ExtractLayerChecks, AWhiteoutThenEntriesBelowItsNameMakeAnOpaqueDirectory) {
+  if (::geteuid() != 0) GTEST_SKIP() << "whiteouts (0/0 devices) and trusted.* xattrs need root";
+  Scratch s;
+  StringSource lower(test::make_layer({test::file("gone/old", "old\n")}));
+  extract_layer(lower, s / "lower", {});
+  StringSource upper(test::make_layer({test::file(".wh.gone", ""), test::file("gone/inner", "inner\n")}));
+  extract_layer(upper, s / "upper", {});
+  EXPECT_EQ(test::read_text(s / "upper" / "gone" / "inner"), "inner\n");
+  EXPECT_TRUE(is_overlay_opaque(s / "upper" / "gone"));
+  EXPECT_FALSE(exists_in_union({s / "upper", s / "lower"}, "gone/old"));
+}
+
+// A hard link to a whiteout would be a second whiteout, of a name the layer
+// does not delete.
+TEST(ExtractLayerChecks, AHardLinkToAWhiteoutIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "whiteouts (0/0 devices) need root";
+  Scratch s;
+  StringSource src(test::make_layer({test::file(".wh.w", ""), test::hardlink("w2", "w")}));
+  EXPECT_EQ(test::error_of([&] { extract_layer(src, s / "t", {}); }),
+            "unpacking 'memory': layer entry 'w2': links to 'w', which the layer deletes (a whiteout)");
 }
 
 }  // namespace
