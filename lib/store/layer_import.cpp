@@ -29,6 +29,19 @@ struct LinkResolverDeleter {
 
 void check(archive* a, int rc, const std::string& what) { check_archive(a, rc, what); }
 
+/// The last name of an entry path ("b" of "a/b/").
+std::string_view entry_base_name(std::string_view path) {
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+/// In a layer such a name is a whiteout: the file would hide another, or a
+/// whole directory, wherever the layer is unpacked.
+[[noreturn]] void refuse_whiteout_name(const std::string& shown) {
+  throw Error(shown + " is named like an OCI whiteout ('.wh.'), which no layer can hold as a file");
+}
+
 /// Writes every entry as a canonical tar into a hash (and to `out` when
 /// given), and onto disk unless `to_disk` is false.
 class LayerSink {
@@ -224,10 +237,7 @@ class DirectoryReader {
     // A socket is a live process's, and no tar holds one: left out, as tar,
     // docker and layer extraction (which skips one in a tarball) do.
     if (S_ISSOCK(st.st_mode)) return;
-    // In a layer such a name is a whiteout: the file would hide another,
-    // or a whole directory, wherever the layer is unpacked.
-    if (has_whiteout_prefix(stdfs::path(rel).filename().native()))
-      throw Error(quote(full.string()) + " is named like an OCI whiteout ('.wh.'), which no layer can hold as a file");
+    if (has_whiteout_prefix(stdfs::path(rel).filename().native())) refuse_whiteout_name(quote(full.string()));
     if (kind_ == TreeKind::kPlain && is_overlay_whiteout(st)) refuse_whiteout_device(quote(full.string()));
     if (kind_ == TreeKind::kOverlayUpper && is_overlay_whiteout(st)) {
       // overlayfs's whiteout: a 0/0 character device where NAME was.
@@ -304,6 +314,9 @@ void copy_archive(const stdfs::path& source, LayerSink& sink) {
     if (const char* link = sym_archive_entry_hardlink(e))
       sym_archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
     if (is_whiteout_device(e)) refuse_whiteout_device(quote(path) + " in " + quote(source.string()));
+    // Refused before the rest is unpacked, naming the entry as the tarball
+    // has it (the tree's walk would name it in a temporary directory).
+    if (has_whiteout_prefix(entry_base_name(path))) refuse_whiteout_name(quote(path) + " in " + quote(source.string()));
     normalize(e);
     (void)strip_overlay_xattrs(e, path, false);
     sink.header(e);

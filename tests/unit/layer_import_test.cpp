@@ -171,6 +171,23 @@ TEST(UnpackRootfs, OverlayXattrsAreDroppedAndZeroDevicesRefused) {
       "'" + (s / "tree" / "gone").string() + "' is a 0/0 character device, which overlayfs would take for a whiteout");
 }
 
+// A name a layer reads as a whiteout is refused as the tarball is read, naming
+// the entry as the tarball has it, before the rest is unpacked.
+TEST(UnpackRootfs, AWhiteoutNameInATarballIsRefusedNamingTheEntry) {
+  Scratch s;
+  write_tar(s / "x.tar", {tar_dir("a"), tar_file("a/.wh.b", ""), tar_file("z", "z")});
+  EXPECT_EQ(test::error_of([&] { unpack_rootfs(s / "x.tar", s / "dst"); }),
+            "'a/.wh.b' in '" + (s / "x.tar").string() +
+                "' is named like an OCI whiteout ('.wh.'), which no layer can hold as a file");
+  EXPECT_FALSE(stdfs::exists(s / "dst" / "z"));
+  write_tar(s / "d.tar", {tar_dir("a/.wh.d"), tar_file("z", "z")});
+  std::string dir_error = test::error_of([&] { unpack_rootfs(s / "d.tar", s / "dst2"); });
+  EXPECT_EQ(dir_error.rfind("'a/.wh.d", 0), 0u) << dir_error;
+  EXPECT_TRUE(dir_error.ends_with("' in '" + (s / "d.tar").string() +
+                                  "' is named like an OCI whiteout ('.wh.'), which no layer can hold as a file"))
+      << dir_error;
+}
+
 // What the disk writer cannot restore of an entry (an xattr the file system
 // refuses) is no error, but it is said, naming the entry.
 TEST(UnpackRootfs, WhatCannotBeRestoredIsAWarningNamingTheEntry) {
