@@ -48,6 +48,14 @@ struct GcResult {
   uint64_t bytes = 0;
 };
 
+/// What the files of a tree (or a single file) take, each file once
+/// however many hard links it has.
+struct TreeUsage {
+  uint64_t content = 0;  ///< bytes of regular files' content
+  uint64_t disk = 0;     ///< bytes of disk blocks, directories and all
+};
+TreeUsage tree_usage(const std::filesystem::path& path);
+
 /// The layers (diff_ids) pods use; asked while the store is locked against
 /// pods being prepared, so the answer cannot go stale.
 using PinnedLayers = std::function<std::set<std::string>()>;

@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <set>
+#include <utility>
+
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "store/digest.hpp"
@@ -12,20 +15,23 @@ namespace crt::store {
 
 namespace stdfs = std::filesystem;
 
-namespace {
-
-uint64_t disk_usage(const stdfs::path& p) {
-  uint64_t total = 0;
+TreeUsage tree_usage(const stdfs::path& path) {
+  TreeUsage u;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  auto add = [&](const stdfs::path& p) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) < 0) return false;
+    // A file of several links is counted at the first of them.
+    if (st.st_nlink > 1 && !S_ISDIR(st.st_mode) && !seen.insert({st.st_dev, st.st_ino}).second) return false;
+    u.disk += static_cast<uint64_t>(st.st_blocks) * 512;
+    if (S_ISREG(st.st_mode)) u.content += static_cast<uint64_t>(st.st_size);
+    return S_ISDIR(st.st_mode);
+  };
+  if (!add(path)) return u;
   std::error_code ec;
-  struct stat st {};
-  if (::lstat(p.c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_blocks) * 512;
-  if (!S_ISDIR(st.st_mode)) return total;
-  for (stdfs::recursive_directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec))
-    if (::lstat(it->path().c_str(), &st) == 0 && st.st_nlink == 1) total += static_cast<uint64_t>(st.st_blocks) * 512;
-  return total;
+  for (stdfs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) add(it->path());
+  return u;
 }
-
-}  // namespace
 
 GcResult Store::gc(const PinnedLayers& pinned) {
   // Exclusive: no import, pull or pod preparation is under way, so nothing
@@ -47,20 +53,20 @@ GcResult Store::gc(const PinnedLayers& pinned) {
   for (const auto& de : stdfs::directory_iterator(root_ / "trees", ec)) {
     std::string hex = de.path().filename();
     if (trees_used.count(hex)) continue;
-    r.bytes += disk_usage(de.path());
+    r.bytes += tree_usage(de.path()).disk;
     drop_tree(hex);
     ++r.trees;
   }
   for (const auto& de : stdfs::directory_iterator(root_ / "blobs" / "sha256", ec)) {
     std::string hex = de.path().filename();
     if (blobs_used.count(hex)) continue;
-    r.bytes += disk_usage(de.path());
+    r.bytes += tree_usage(de.path()).disk;
     if (::unlink(de.path().c_str()) < 0) throw_errno("removing " + quote(de.path().string()));
     ++r.blobs;
   }
   for (const auto& de : stdfs::directory_iterator(root_ / "tmp", ec)) {
     if (de.path().extension() != ".lock") {
-      r.bytes += disk_usage(de.path());
+      r.bytes += tree_usage(de.path()).disk;
       ++r.tmp;
     }
     fs::remove_tree(de.path());
@@ -70,7 +76,7 @@ GcResult Store::gc(const PinnedLayers& pinned) {
   // (those of blobs are not named above, so they went with the blobs).
   for (const auto& de : stdfs::directory_iterator(root_, ec)) {
     if (de.path().filename().string().rfind(".index.json.", 0) != 0) continue;
-    r.bytes += disk_usage(de.path());
+    r.bytes += tree_usage(de.path()).disk;
     ++r.tmp;
     ::unlink(de.path().c_str());
   }

@@ -399,6 +399,23 @@ TEST_F(StoreTest, WorkDirectoryOfARunningImportIsLeftAlone) {
   EXPECT_EQ(tmp(), (Strings{"import.busy01", "import.busy01.lock"}));
 }
 
+// A file of several hard links takes its blocks once: what gc says it freed
+// counts it once, neither at none of its links nor at each.
+TEST(TreeUsage, AFileOfSeveralLinksCountsOnce) {
+  Scratch s;
+  write_text(s / "t" / "big", std::string(1 << 20, 'x'));
+  stdfs::create_directories(s / "t" / "d");
+  stdfs::create_hard_link(s / "t" / "big", s / "t" / "link");
+  stdfs::create_hard_link(s / "t" / "big", s / "t" / "d" / "link");
+  write_text(s / "t" / "small", "abc");
+  TreeUsage u = tree_usage(s / "t");
+  EXPECT_EQ(u.content, (1u << 20) + 3);
+  EXPECT_GE(u.disk, 1u << 20);
+  EXPECT_LT(u.disk, 2u << 20);
+  EXPECT_EQ(tree_usage(s / "t" / "small").content, 3u);
+  EXPECT_EQ(tree_usage(s / "t" / "big").content, 1u << 20);
+}
+
 TEST(NowRfc3339, Format) {
   std::string t = crt::now_rfc3339();
   ASSERT_EQ(t.size(), 20u) << t;
