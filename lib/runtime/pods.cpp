@@ -243,20 +243,32 @@ bool pins_images(PodStatus s) {
 namespace {
 
 /// The manifest of a pod that pins its images; none while it is being
-/// prepared and has yet to write it (it holds the store's lock until then).
+/// prepared and has yet to write it (it holds the store's lock until then),
+/// or when it was removed since `state_dir` was listed. One moved meanwhile
+/// (prepared to running, running to exited) is read where it went.
 /// Throws when it cannot be read: that pod may use any image, and whoever
 /// removes one must not guess that it uses none.
-std::optional<pod::PodManifest> pinning_manifest(const PodEntry& p) {
-  stdfs::path file = p.path / "pod.json";
-  try {
-    return pod::parse_manifest(fs::read_file(file));
-  } catch (const SystemError& e) {
-    if (e.code() == ENOENT && p.dir_state == PodState::kPrepare) return std::nullopt;
-    throw Error("cannot tell which images pod " + p.uuid + " (" + status_name(p.status()) + ") uses: " + e.what() +
-                "; repair that file or remove the pod");
-  } catch (const std::exception& e) {
-    throw Error("cannot tell which images pod " + p.uuid + " (" + status_name(p.status()) +
-                ") uses: " + quote(file.string()) + ": " + e.what() + "; repair that file or remove the pod");
+std::optional<pod::PodManifest> pinning_manifest(const stdfs::path& state_dir, PodEntry p) {
+  for (int moves = 0;; ++moves) {
+    stdfs::path file = p.path / "pod.json";
+    try {
+      return pod::parse_manifest(fs::read_file(file));
+    } catch (const SystemError& e) {
+      if (e.code() == ENOENT && p.dir_state == PodState::kPrepare) return std::nullopt;
+      std::error_code ec;
+      if (e.code() == ENOENT && !stdfs::exists(p.path, ec) && !ec && moves < 3) {
+        auto pods = list_pods(state_dir);
+        auto now = std::find_if(pods.begin(), pods.end(), [&](const PodEntry& q) { return q.uuid == p.uuid; });
+        if (now == pods.end() || !pins_images(now->status())) return std::nullopt;
+        p = *now;
+        continue;
+      }
+      throw Error("cannot tell which images pod " + p.uuid + " (" + status_name(p.status()) + ") uses: " + e.what() +
+                  "; repair that file or remove the pod");
+    } catch (const std::exception& e) {
+      throw Error("cannot tell which images pod " + p.uuid + " (" + status_name(p.status()) +
+                  ") uses: " + quote(file.string()) + ": " + e.what() + "; repair that file or remove the pod");
+    }
   }
 }
 
@@ -266,7 +278,7 @@ std::vector<PodEntry> pods_using_image(const stdfs::path& state_dir, const std::
   std::vector<PodEntry> out;
   for (const auto& p : list_pods(state_dir)) {
     if (!pins_images(p.status())) continue;
-    auto m = pinning_manifest(p);
+    auto m = pinning_manifest(state_dir, p);
     if (!m) continue;
     bool uses = m->stage1.id == id ||
                 std::any_of(m->apps.begin(), m->apps.end(), [&](const auto& a) { return a.image.id == id; });
@@ -279,7 +291,7 @@ std::set<std::string> layers_in_use(const stdfs::path& state_dir) {
   std::set<std::string> out;
   for (const auto& p : list_pods(state_dir)) {
     if (!pins_images(p.status())) continue;
-    auto m = pinning_manifest(p);
+    auto m = pinning_manifest(state_dir, p);
     if (!m) continue;
     out.insert(m->stage1.layers.begin(), m->stage1.layers.end());
     for (const auto& a : m->apps) out.insert(a.image.layers.begin(), a.image.layers.end());
