@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "common/error.hpp"
 #include "registry/client.hpp"
@@ -31,6 +32,21 @@ ClientOptions client_options(const std::string& registry, const std::string& rep
   return c;
 }
 
+namespace {
+
+/// The configuration `digest` as the store has it, if intact: a damaged one
+/// is fetched again (and replaces it when the image is committed).
+std::optional<std::string> stored_config(const store::Store& store, const std::string& digest) {
+  if (!store.blobs().has(digest)) return std::nullopt;
+  try {
+    return store.blobs().get(digest, 16 << 20);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
 store::Image pull_image(store::Store& store, const RemoteReference& ref, const PullOptions& opts,
                         store::Progress& progress) {
   // A miss stays one: a short name's next registry is tried after it.
@@ -52,8 +68,8 @@ store::Image pull_image(store::Store& store, const RemoteReference& ref, const P
 
     store::ImageInput in;
     in.manifest = m.body;
-    in.config = store.blobs().has(manifest.config.digest) ? store.blobs().get(manifest.config.digest, 16 << 20)
-                                                          : client.small_blob(manifest.config.digest);
+    std::optional<std::string> stored = stored_config(store, manifest.config.digest);
+    in.config = stored ? *stored : client.small_blob(manifest.config.digest);
     store::oci::check_platform(in.config, opts.platform);  // before its layers are fetched
     for (const auto& l : manifest.layers) {
       store::BlobWriter w(store.blobs(), l.digest, l.size);

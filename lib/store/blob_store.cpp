@@ -24,8 +24,15 @@ bool BlobStore::has(std::string_view digest) const {
 
 void BlobStore::put(std::string_view digest, std::string_view data) const {
   if (sha256_digest(data) != digest) throw Error("blob " + std::string(digest) + " does not match its digest");
-  if (has(digest)) return;
+  // One that is there but damaged is replaced: storing it again repairs it.
+  if (has(digest) && holds(digest, data)) return;
   fs::write_file_atomic(path(digest), data, 0644);
+}
+
+bool BlobStore::holds(std::string_view digest, std::string_view data) const {
+  std::error_code ec;
+  if (stdfs::file_size(path(digest), ec) != data.size() || ec) return false;
+  return sha256_digest(fs::read_file(path(digest))) == digest;
 }
 
 std::string BlobStore::get(std::string_view digest, size_t limit) const {

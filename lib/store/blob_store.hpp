@@ -20,7 +20,8 @@ class BlobStore {
 
   [[nodiscard]] std::filesystem::path path(std::string_view digest) const;
   [[nodiscard]] bool has(std::string_view digest) const;
-  /// Stores `data` after checking that it is `digest`.
+  /// Stores `data` after checking that it is `digest`; a stored blob that
+  /// no longer matches its digest is replaced.
   void put(std::string_view digest, std::string_view data) const;
   /// Reads a blob of at most `limit` bytes, checking its digest.
   [[nodiscard]] std::string get(std::string_view digest, size_t limit) const;
@@ -32,6 +33,9 @@ class BlobStore {
   [[nodiscard]] const LockWait& lock_wait() const { return lock_wait_; }
 
  private:
+  /// Whether the stored blob `digest` is intact (`data`, already checked, is it).
+  [[nodiscard]] bool holds(std::string_view digest, std::string_view data) const;
+
   std::filesystem::path root_;
   LockWait lock_wait_;
 };

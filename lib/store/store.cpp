@@ -188,9 +188,21 @@ std::optional<Image> Store::find(std::string_view ref) const {
   return im;
 }
 
+bool Store::has_image(std::string_view ref) const { return lookup(load_index(), ref).index >= 0; }
+
 std::vector<Image> Store::list() const {
   std::vector<Image> images = load_index();
-  for (auto& im : images) load_config(im);
+  for (auto& im : images) {
+    try {
+      load_config(im);
+    } catch (const Error& e) {
+      std::string names;
+      for (const auto& n : im.names) names += (names.empty() ? " (" : ", ") + n;
+      if (!names.empty()) names += ")";
+      tell(messages_, "warning: image " + im.id + names + " is damaged, listed without its configuration: " + e.what() +
+                          "; import or pull it again, or remove it");
+    }
+  }
   return images;
 }
 

@@ -104,6 +104,12 @@ class Store {
   /// ("sha256:<hex>") or by a unique prefix of at least 4 hex digits of its id.
   [[nodiscard]] std::optional<Image> find(std::string_view ref) const;
 
+  /// Whether `ref` (as find() takes it) names an image; its configuration
+  /// is not read, so a damaged one does not hide the image.
+  [[nodiscard]] bool has_image(std::string_view ref) const;
+
+  /// Every image. One whose configuration is damaged is listed all the same
+  /// (without it), with a warning to the messages.
   [[nodiscard]] std::vector<Image> list() const;
 
   /// The error for an image `ref` the store lacks: "no image REF in the

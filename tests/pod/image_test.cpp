@@ -153,6 +153,31 @@ TEST_F(ImageTest, ALayoutsImageNamedByATagAloneIsNamedAfterTheLayout) {
   EXPECT_EQ(crt({"image", "import", "-q", odd.dir().string(), "odd:v1"}).status, 0);
 }
 
+// One image whose configuration is damaged: list shows the others and
+// warns, rm removes it by its name, importing it again repairs it.
+TEST_F(ImageTest, ADamagedConfigurationHidesNoOtherImageAndIsRemovedOrRepaired) {
+  OciLayout layout(dir_ + "/layout");
+  nlohmann::json damaged = layout.add_image({make_layer({file("d", "d")})});
+  std::string id = layout.last_config();
+  layout.write_index({{damaged, "damaged:1"}, {layout.add_image({make_layer({file("i", "i")})}), "intact:1"}});
+  ASSERT_EQ(crt({"image", "import", "-q", layout.dir().string()}).status, 0);
+  std::string blob = dir_ + "/store/blobs/sha256/" + id.substr(7);
+  auto damage = [&] { std::ofstream(blob, std::ios::trunc) << "{}"; };
+  damage();
+  Result r = crt({"image", "list"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("intact +1 "));
+  EXPECT_THAT(r.err, HasSubstr("warning: image " + id + " (damaged:1) is damaged"));
+  ASSERT_EQ(crt({"image", "import", "-q", layout.dir().string()}).status, 0);
+  r = crt({"image", "inspect", "damaged:1"});
+  EXPECT_EQ(r.status, 0) << "importing again repairs it: " << r.err;
+  damage();
+  r = crt({"image", "rm", "damaged:1"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "removed damaged:1\n");
+  EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("damaged")));
+}
+
 // docker save (Docker 25 and later) writes an OCI layout whose ref name is
 // the tag alone, the full name in containerd's annotation: the image gets
 // that name, also from standard input.

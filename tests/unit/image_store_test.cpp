@@ -280,6 +280,36 @@ TEST_F(ImageStore, ADockerArchivesLayerTheStoreHasIsCheckedNotUnpackedAgain) {
   EXPECT_EQ(blobs(), before);
 }
 
+// One damaged configuration hides no other image, keeps its own from
+// neither removal nor repair.
+TEST_F(ImageStore, ADamagedConfigurationIsListedRemovedAndRepaired) {
+  test::OciLayout lay(s_ / "layout");
+  json a = lay.add_image({base_});
+  std::string a_id = lay.last_config();
+  lay.write_index({{a, "a"}, {lay.add_image({other_}), "b"}});
+  import(lay.dir());
+  test::write_text(store_.blobs().path(a_id), "{}");
+  Strings told;
+  store_.set_messages([&](std::string_view m) { told.emplace_back(m); });
+  EXPECT_EQ(store_.list().size(), 2u);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_THAT(told[0], ::testing::StartsWith("warning: image " + a_id + " (layout:a) is damaged"));
+  EXPECT_THAT(test::error_of([&] { (void)store_.find("layout:a"); }), ::testing::HasSubstr("corrupt"));
+  EXPECT_TRUE(store_.has_image("layout:a"));
+
+  import(lay.dir());
+  ASSERT_TRUE(store_.find("layout:a")) << "importing it again repairs it";
+  EXPECT_EQ(store_.find("layout:a")->id, a_id);
+  told.clear();
+  (void)store_.list();
+  EXPECT_TRUE(told.empty());
+
+  test::write_text(store_.blobs().path(a_id), "{}");
+  store_.remove("layout:a");
+  EXPECT_FALSE(store_.has_image("layout:a"));
+  EXPECT_TRUE(store_.find("layout:b"));
+}
+
 TEST_F(ImageStore, FormatsAreRecognized) {
   test::OciLayout lay(s_ / "layout");
   lay.write_index({{lay.add_image({base_}), "a"}});

@@ -126,6 +126,21 @@ TEST_F(RegistryPull, ATagBesideADigestNamesNothing) {
   EXPECT_EQ(store_.find(app + "@" + v1_)->id, v1.id) << "the digest names what it pulled";
 }
 
+// A configuration the store has but that is damaged is fetched again, and
+// the pull puts it right.
+TEST_F(RegistryPull, ADamagedStoredConfigurationIsFetchedAgain) {
+  FakeRegistry reg(layout_);
+  reg.tag("v1", v1_);
+  runtime::ResolveOptions o = options({reg.host()});
+  std::string app = reg.host() + "/test/app:v1";
+  store::Image first = runtime::pull(store_, app, o);
+  test::write_text(store_.blobs().path(first.id), "{}");
+  store::Image again = runtime::pull(store_, app, o);
+  EXPECT_EQ(again.id, first.id);
+  EXPECT_EQ(test::digest_of(test::read_text(store_.blobs().path(first.id))), first.id);
+  ASSERT_TRUE(store_.find(app));
+}
+
 // Host names are case-insensitive: a registry as crt.conf, --insecure-registry
 // or an auth file writes it is the one a reference names, lowercased.
 TEST(RegistryClientOptions, RegistriesMatchHoweverTheyAreCased) {

@@ -53,12 +53,13 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
     for (const auto& r : a->refs) {
       // As written (an import's "docker.io/x:1"), else as a pull names it;
       // looked up under the store's lock, as another crt image rm may be
-      // removing it (its configuration would be gone).
+      // removing it. Its configuration is not read: a damaged one must not
+      // keep it from being removed.
       std::string key;
       bool other_names = false;
       {
         FileLock lock = s.lock_shared();
-        key = s.find(r) ? r : runtime::store_key(r);
+        key = s.has_image(r) ? r : runtime::store_key(r);
         other_names = s.removes_only_a_name(key);
       }
       // A name of several only goes: the image stays for the pods using it.
