@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -158,6 +159,31 @@ std::optional<Reference> name_from_ref(const oci::Descriptor& d, const std::stri
   }
 }
 
+/// The entries of `chosen`, where several of one ref name are each for a
+/// platform, with only the one of those for `platform` (in the place of the
+/// first); others as they are.
+std::vector<const oci::Descriptor*> one_per_platform_group(const std::vector<const oci::Descriptor*>& chosen,
+                                                           const oci::Platform& platform) {
+  std::map<std::string, std::vector<const oci::Descriptor*>> groups;
+  for (const auto* d : chosen) groups[ref_name_of(*d)].push_back(d);
+  std::vector<const oci::Descriptor*> out;
+  for (const auto* d : chosen) {
+    const auto& group = groups[ref_name_of(*d)];
+    bool per_platform = group.size() > 1 &&
+                        std::all_of(group.begin(), group.end(), [](const auto* g) { return g->platform.has_value(); });
+    if (!per_platform) {
+      out.push_back(d);
+      continue;
+    }
+    if (d != group.front()) continue;
+    oci::Index sub;
+    for (const auto* g : group) sub.manifests.push_back(*g);
+    const std::string& picked = oci::select_platform(sub, platform).digest;
+    out.push_back(*std::find_if(group.begin(), group.end(), [&](const auto* g) { return g->digest == picked; }));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::string& layout_name,
@@ -180,16 +206,7 @@ std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::str
       if (matching.empty()) throw Error("it holds several images and none is named " + quote(name->str()) + " or " + quote(name->tag));
       chosen = matching;
     }
-    // Entries for several platforms under one name: the one for this machine.
-    if (chosen.size() > 1 && std::all_of(chosen.begin(), chosen.end(), [&](const auto* d) {
-          return d->platform && ref_name_of(*d) == ref_name_of(*chosen.front());
-        })) {
-      oci::Index sub;
-      for (const auto* d : chosen) sub.manifests.push_back(*d);
-      chosen = {&oci::select_platform(sub, platform)};
-      for (const auto& d : index.manifests)
-        if (d.digest == chosen.front()->digest) chosen = {&d};
-    }
+    chosen = one_per_platform_group(chosen, platform);
     std::vector<ImageInput> out;
     for (const auto* d : chosen) {
       ImageInput in = image_from_manifest(files, *d, platform);

@@ -280,6 +280,24 @@ TEST_F(ImageStore, ADockerArchivesLayerTheStoreHasIsCheckedNotUnpackedAgain) {
   EXPECT_EQ(blobs(), before);
 }
 
+// Entries for several platforms under one name beside an image of another
+// name: this machine's of the first, and the other.
+TEST_F(ImageStore, PlatformEntriesOfOneNameBesideAnotherNameGiveTheHostsImage) {
+  test::OciLayout lay(s_ / "layout");
+  std::string foreign_platform = test::host_arch() == "arm64" ? "linux/amd64" : "linux/arm64";
+  json host = lay.add_image({test::make_layer({test::file("arch", "host\n")})});
+  json foreign = lay.add_image({test::make_layer({test::file("arch", "foreign\n")})}, {}, foreign_platform);
+  json bar = lay.add_image({base_});
+  lay.write_index({{host, "foo:1"}, {foreign, "foo:1"}, {bar, "bar:1"}});
+  std::vector<Image> images = import(lay.dir());
+  ASSERT_EQ(images.size(), 2u);
+  EXPECT_EQ(images[0].names, Strings{"foo:1"});
+  EXPECT_EQ(images[1].names, Strings{"bar:1"});
+  ASSERT_TRUE(store_.find("foo:1"));
+  EXPECT_EQ(test::read_text(store_.tree_path(store_.find("foo:1")->layers[0]) / "arch"), "host\n");
+  EXPECT_EQ(store_.list().size(), 2u) << "no image of another platform is left unnamed";
+}
+
 // One damaged configuration hides no other image, keeps its own from
 // neither removal nor repair.
 TEST_F(ImageStore, ADamagedConfigurationIsListedRemovedAndRepaired) {
