@@ -85,12 +85,8 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req_in, Prog
         f == SourceFormat::kDockerArchive
             ? read_docker_archive(*files, req.name)
             : read_oci_layout(*files, from_stdin ? "" : layout_name(req.source), req.name, req.platform);
-    std::vector<Image> out;
-    for (auto& in : inputs) {
-      in.cancelled = req.cancelled;
-      out.push_back(store.commit_image(in, progress));
-    }
-    return out;
+    for (auto& in : inputs) in.cancelled = req.cancelled;
+    return store.commit_images(inputs, progress);
   });
 }
 

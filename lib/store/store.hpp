@@ -100,6 +100,13 @@ class Store {
   /// unpacked again; two processes adding the same layer unpack it once.
   Image commit_image(const ImageInput& in, Progress& progress);
 
+  /// Adds several images as commit_image() does, naming all or none: every
+  /// image is stored first, then all are named in one change of the index.
+  /// An error names the image that failed (by its name, else its manifest's
+  /// digest); the layers and blobs of those stored before it stay unnamed
+  /// until a gc.
+  std::vector<Image> commit_images(const std::vector<ImageInput>& ins, Progress& progress);
+
   /// Finds an image by "name[:tag]", by "name@sha256:<manifest>", by id
   /// ("sha256:<hex>") or by a unique prefix of at least 4 hex digits of its id.
   [[nodiscard]] std::optional<Image> find(std::string_view ref) const;
@@ -169,6 +176,9 @@ class Store {
   /// Holds the lock of a layer being added.
   [[nodiscard]] FileLock lock_layer(const std::string& diff_id) const;
   void load_config(Image& im) const;
+  /// Stores an image's blobs and layers without naming it; the caller holds
+  /// the store's lock shared until it is named.
+  Image store_image(const ImageInput& in, Progress& progress);
   /// Unpacks layer `i` of `in` unless its tree and blob are there. `seen`:
   /// the diff_ids of the image's layers so far.
   LayerBlob add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,

@@ -182,9 +182,7 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
   });
 }
 
-Image Store::commit_image(const ImageInput& in, Progress& progress) {
-  FileLock store_lock = lock_shared();
-  remove_abandoned_work(root_ / "tmp");
+Image Store::store_image(const ImageInput& in, Progress& progress) {
   Image im;
   im.id = sha256_digest(in.config);
   json config;
@@ -212,9 +210,43 @@ Image Store::commit_image(const ImageInput& in, Progress& progress) {
   blobs_.put(im.manifest, manifest);
   for (const auto& n : in.names) im.names.push_back(n.str());
   im.repo_digests = in.repo_digests;
+  return im;
+}
+
+Image Store::commit_image(const ImageInput& in, Progress& progress) {
+  FileLock store_lock = lock_shared();
+  remove_abandoned_work(root_ / "tmp");
+  Image im = store_image(in, progress);
   update_index([&](std::vector<Image>& images) { name_image(images, im); });
   load_config(im);
   return im;
+}
+
+namespace {
+
+/// How an error names an image being added: by its name, else by its
+/// manifest's digest (a docker archive's has none: by its ID).
+std::string image_label(const ImageInput& in) {
+  if (!in.names.empty()) return "image " + quote(in.names.front().str());
+  if (!in.manifest.empty()) return "image " + sha256_digest(in.manifest);
+  return "image " + sha256_digest(in.config);
+}
+
+}  // namespace
+
+std::vector<Image> Store::commit_images(const std::vector<ImageInput>& ins, Progress& progress) {
+  // Held until all are named: a gc would otherwise take the layers of those
+  // stored but not yet named.
+  FileLock store_lock = lock_shared();
+  remove_abandoned_work(root_ / "tmp");
+  std::vector<Image> out;
+  for (const auto& in : ins)
+    out.push_back(with_context(image_label(in), [&] { return store_image(in, progress); }));
+  update_index([&](std::vector<Image>& images) {
+    for (const auto& im : out) name_image(images, im);
+  });
+  for (auto& im : out) load_config(im);
+  return out;
 }
 
 }  // namespace crt::store

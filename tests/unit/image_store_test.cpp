@@ -280,6 +280,45 @@ TEST_F(ImageStore, ADockerArchivesLayerTheStoreHasIsCheckedNotUnpackedAgain) {
   EXPECT_EQ(blobs(), before);
 }
 
+/// An image of the layer blobs `layers` whose configuration lists
+/// `diff_ids`, which need not be theirs; returns its manifest descriptor.
+json image_of(test::OciLayout& lay, const Strings& layers, const Strings& diff_ids) {
+  json config = {
+      {"architecture", test::host_arch()}, {"os", "linux"}, {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
+  std::string c = config.dump();
+  json descriptors = json::array();
+  for (const auto& l : layers) {
+    std::string media = "application/vnd.oci.image.layer.v1.tar";
+    if (l.compare(0, 2, "\x1f\x8b") == 0) media += "+gzip";
+    if (l.compare(0, 4, "\x28\xb5\x2f\xfd") == 0) media += "+zstd";
+    descriptors.push_back({{"mediaType", media}, {"digest", lay.add_blob(l)}, {"size", l.size()}});
+  }
+  json manifest = {
+      {"schemaVersion", 2},
+      {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+      {"config",
+       {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", lay.add_blob(c)}, {"size", c.size()}}},
+      {"layers", descriptors}};
+  std::string m = manifest.dump();
+  return {{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", lay.add_blob(m)}, {"size", m.size()}};
+}
+
+// A layout's images are named all or none: one that fails takes no name
+// from the images the store has, and the error says which failed.
+TEST_F(ImageStore, AFailedImportOfSeveralImagesNamesNoneAndSaysWhichFailed) {
+  test::write_text(s_ / "rootfs" / "etc" / "x", "x");
+  Image old = store_.import_rootfs(s_ / "rootfs", parse_reference("victim:1"), {});
+  test::OciLayout lay(s_ / "layout");
+  json good = lay.add_image({base_});
+  json bad = image_of(lay, {app_}, {test::digest_of("not this")});
+  lay.write_index({{good, "victim:1"}, {bad, "other:1"}});
+  EXPECT_THAT(test::error_of([&] { import(lay.dir()); }), ::testing::HasSubstr(": image 'other:1': layer 1 ("));
+  ASSERT_TRUE(store_.find("victim:1"));
+  EXPECT_EQ(store_.find("victim:1")->id, old.id);
+  EXPECT_FALSE(store_.find("other:1"));
+  EXPECT_EQ(store_.list().size(), 1u) << "no image is left without its name";
+}
+
 // Entries for several platforms under one name beside an image of another
 // name: this machine's of the first, and the other.
 TEST_F(ImageStore, PlatformEntriesOfOneNameBesideAnotherNameGiveTheHostsImage) {
