@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/error.hpp"
@@ -176,13 +177,18 @@ class Store {
   /// Holds the lock of a layer being added.
   [[nodiscard]] FileLock lock_layer(const std::string& diff_id) const;
   void load_config(Image& im) const;
+  /// (blob digest, diff_id) pairs known to agree: an image in the index
+  /// has them, or they were checked during this commit.
+  using CheckedLayers = std::set<std::pair<std::string, std::string>>;
+  [[nodiscard]] CheckedLayers checked_layers() const;
   /// Stores an image's blobs and layers without naming it; the caller holds
   /// the store's lock shared until it is named.
-  Image store_image(const ImageInput& in, Progress& progress);
-  /// Unpacks layer `i` of `in` unless its tree and blob are there. `seen`:
-  /// the diff_ids of the image's layers so far.
+  Image store_image(const ImageInput& in, Progress& progress, CheckedLayers& checked);
+  /// Unpacks layer `i` of `in` unless its tree and blob are there and
+  /// `checked` pairs them; else checks the blob against the tree's diff_id.
+  /// `seen`: the diff_ids of the image's layers so far.
   LayerBlob add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
-                      std::set<std::string>& seen, uint64_t& size);
+                      std::set<std::string>& seen, CheckedLayers& checked, uint64_t& size);
   /// Moves a tree out of trees/ and removes it.
   void drop_tree(const std::string& hex) const;
 

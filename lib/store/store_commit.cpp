@@ -116,8 +116,16 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
   });
 }
 
+Store::CheckedLayers Store::checked_layers() const {
+  CheckedLayers checked;
+  for (const auto& im : load_index())
+    for (size_t k = 0; k < im.layers.size() && k < im.blobs.size(); ++k)
+      checked.emplace(im.blobs[k].digest, im.layers[k]);
+  return checked;
+}
+
 LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
-                           std::set<std::string>& seen, uint64_t& size) {
+                           std::set<std::string>& seen, CheckedLayers& checked, uint64_t& size) {
   const LayerInput& l = in.layers[i];
   std::string hex = digest_hex(diff_id);
   std::string media = l.media_type;
@@ -133,7 +141,10 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
   bool have_tree = stdfs::exists(tree);
   bool have_blob = !l.digest.empty() && blobs_.has(l.digest);
   std::string task = l.digest.empty() ? diff_id : l.digest;
-  if (have_tree && have_blob) {
+  // Both there is not enough: the blob may be another layer's than the
+  // diff_id says (a manifest and configuration that disagree), which an
+  // image already pairing them, or a check, rules out.
+  if (have_tree && have_blob && checked.count({l.digest, diff_id})) {
     // A docker archive's layer comes without either: its blob has them.
     if (media.empty()) media = layer_media_type(blobs_.path(l.digest));
     int64_t blob_size = l.size >= 0 ? l.size : static_cast<int64_t>(stdfs::file_size(blobs_.path(l.digest)));
@@ -161,8 +172,9 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
       progress.update(task, n);
     };
     // The tree is there but not the blob (a docker archive's layer comes
-    // without its digest; another image has the layer from another blob):
-    // the blob is read, checked and kept, the layer not unpacked again.
+    // without its digest; another image has the layer from another blob),
+    // or both but never paired: the blob is read, checked and kept, the
+    // layer not unpacked again.
     LayerExpectation want{l.digest, l.size, diff_id};
     ExtractedLayer x =
         have_tree ? check_layer(*src, want, opts) : extract_layer(*src, work.path() / "tree", want, opts);
@@ -176,13 +188,14 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
       if (::rename((work.path() / "tree").c_str(), tree.c_str()) < 0)
         throw_errno("moving the layer into " + quote(tree.string()));
     }
+    checked.emplace(x.blob_digest, diff_id);
     if (!repeat) size += have_tree ? tree_size(tree) : x.size;
     progress.finish(task, have_tree ? "exists" : "done");
     return LayerBlob{x.blob_digest, media.empty() ? x.media_type : media, static_cast<int64_t>(x.blob_size)};
   });
 }
 
-Image Store::store_image(const ImageInput& in, Progress& progress) {
+Image Store::store_image(const ImageInput& in, Progress& progress, CheckedLayers& checked) {
   Image im;
   im.id = sha256_digest(in.config);
   json config;
@@ -199,7 +212,7 @@ Image Store::store_image(const ImageInput& in, Progress& progress) {
   im.created = config.value("created", "");
   std::set<std::string> seen;
   for (size_t i = 0; i < in.layers.size(); ++i)
-    im.blobs.push_back(add_layer(in, i, im.layers[i], progress, seen, im.size));
+    im.blobs.push_back(add_layer(in, i, im.layers[i], progress, seen, checked, im.size));
   blobs_.put(im.id, in.config);
   std::string manifest = in.manifest;
   if (manifest.empty())
@@ -216,7 +229,8 @@ Image Store::store_image(const ImageInput& in, Progress& progress) {
 Image Store::commit_image(const ImageInput& in, Progress& progress) {
   FileLock store_lock = lock_shared();
   remove_abandoned_work(root_ / "tmp");
-  Image im = store_image(in, progress);
+  CheckedLayers checked = checked_layers();
+  Image im = store_image(in, progress, checked);
   update_index([&](std::vector<Image>& images) { name_image(images, im); });
   load_config(im);
   return im;
@@ -239,9 +253,10 @@ std::vector<Image> Store::commit_images(const std::vector<ImageInput>& ins, Prog
   // stored but not yet named.
   FileLock store_lock = lock_shared();
   remove_abandoned_work(root_ / "tmp");
+  CheckedLayers checked = checked_layers();
   std::vector<Image> out;
   for (const auto& in : ins)
-    out.push_back(with_context(image_label(in), [&] { return store_image(in, progress); }));
+    out.push_back(with_context(image_label(in), [&] { return store_image(in, progress, checked); }));
   update_index([&](std::vector<Image>& images) {
     for (const auto& im : out) name_image(images, im);
   });

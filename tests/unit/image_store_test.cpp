@@ -337,6 +337,29 @@ TEST_F(ImageStore, PlatformEntriesOfOneNameBesideAnotherNameGiveTheHostsImage) {
   EXPECT_EQ(store_.list().size(), 2u) << "no image of another platform is left unnamed";
 }
 
+// A manifest may pair a blob the store has with a diff_id whose tree it has
+// too, yet the two be different layers: the blob is checked, not trusted.
+TEST_F(ImageStore, AStoredBlobIsNotTakenForAnotherStoredLayer) {
+  struct Actions : Progress {
+    Strings started;
+    void start(const std::string&, const std::string& action, int64_t) override { started.push_back(action); }
+  };
+  test::OciLayout lay(s_ / "layout");
+  lay.write_index({{lay.add_image({base_}), "a"}, {lay.add_image({other_}), "b"}});
+  import(lay.dir());
+  test::OciLayout lying(s_ / "lying");
+  lying.write_index({{image_of(lying, {base_}, {test::digest_of(test::decompress(other_))}), "c"}});
+  EXPECT_THAT(test::error_of([&] { import(lying.dir()); }), ::testing::HasSubstr("not the diff_id"));
+  EXPECT_FALSE(store_.find("lying:c"));
+  EXPECT_EQ(store_.list().size(), 2u);
+
+  ImportRequest req;
+  req.source = lay.dir();
+  Actions again;
+  import_images(store_, req, again);
+  EXPECT_TRUE(again.started.empty()) << "a pairing an image has already is not checked again";
+}
+
 // One damaged configuration hides no other image, keeps its own from
 // neither removal nor repair.
 TEST_F(ImageStore, ADamagedConfigurationIsListedRemovedAndRepaired) {
