@@ -60,11 +60,14 @@ std::string sha256_digest(std::string_view data) {
   return "sha256:" + h.hex();
 }
 
-bool is_sha256_digest(std::string_view s) {
-  if (s.size() != 71 || s.substr(0, 7) != "sha256:") return false;
-  for (char c : s.substr(7))
+bool is_lower_hex(std::string_view s) {
+  for (char c : s)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   return true;
+}
+
+bool is_sha256_digest(std::string_view s) {
+  return s.size() == 71 && s.substr(0, 7) == "sha256:" && is_lower_hex(s.substr(7));
 }
 
 std::string digest_hex(std::string_view digest) {

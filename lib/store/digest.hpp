@@ -29,6 +29,10 @@ class Sha256 {
 /// "sha256:<hex>" of `data`.
 std::string sha256_digest(std::string_view data);
 
+/// True when every character of `s` is a lowercase hex digit (0-9, a-f), as
+/// in digests and image IDs; uppercase ones are not (a store never holds them).
+bool is_lower_hex(std::string_view s);
+
 /// True for "sha256:" followed by 64 lowercase hex digits.
 bool is_sha256_digest(std::string_view s);
 

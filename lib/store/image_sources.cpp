@@ -35,9 +35,9 @@ SourceFormat parse_format(const std::string& name) {
 
 namespace {
 
-bool is_hex64(std::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
-}
+/// 64 lowercase hex digits: a sha256 digest's (an uppercase one is refused
+/// as a digest later, so it is not taken for one here).
+bool is_hex64(std::string_view s) { return s.size() == 64 && is_lower_hex(s); }
 
 /// Whether a member name is one only image archives have.
 bool image_archive_member(std::string p) {
@@ -80,14 +80,6 @@ SourceFormat detect_format(const stdfs::path& source) {
 
 namespace {
 
-json parse_json(const std::string& text, const std::string& what) {
-  try {
-    return json_text::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(what + " is not valid JSON: " + e.what());
-  }
-}
-
 /// Reads a blob of the layout and checks its digest.
 std::string read_blob(const LayoutFiles& files, const oci::Descriptor& d, const char* what) {
   return with_context(std::string("reading the ") + what + " " + d.digest, [&] {
@@ -101,7 +93,7 @@ std::string read_blob(const LayoutFiles& files, const oci::Descriptor& d, const 
 
 ImageInput image_from_manifest(const LayoutFiles& files, const oci::Descriptor& d, const oci::Platform& platform) {
   std::string text = read_blob(files, d, "manifest");
-  std::string media = oci::document_media_type(parse_json(text, "manifest " + d.digest));
+  std::string media = oci::document_media_type(oci::parse_json(text, "manifest " + d.digest));
   oci::Descriptor md = d;
   if (oci::is_index(media)) {
     oci::Index ix = oci::parse_index(text);
@@ -189,7 +181,7 @@ std::vector<const oci::Descriptor*> one_per_platform_group(const std::vector<con
 std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::string& layout_name,
                                         const std::optional<Reference>& name, const oci::Platform& platform) {
   return with_context("reading the OCI layout " + files.describe(), [&] {
-    json layout = parse_json(files.read("oci-layout", 1 << 16), "oci-layout");
+    json layout = oci::parse_json(files.read("oci-layout", 1 << 16), "oci-layout");
     if (layout.value("imageLayoutVersion", "") != "1.0.0")
       throw Error("unsupported imageLayoutVersion " + quote(layout.value("imageLayoutVersion", "")));
     oci::Index index = oci::parse_index(files.read("index.json"));
@@ -248,7 +240,7 @@ ImageInput docker_image(const LayoutFiles& files, const json& entry, const std::
 
 std::vector<ImageInput> read_docker_archive(const LayoutFiles& files, const std::optional<Reference>& name) {
   return with_context("reading the docker archive " + files.describe(), [&] {
-    json manifest = parse_json(files.read("manifest.json"), "manifest.json");
+    json manifest = oci::parse_json(files.read("manifest.json"), "manifest.json");
     if (!manifest.is_array() || manifest.empty()) throw Error("its manifest.json lists no image");
     std::vector<ImageInput> out;
     try {

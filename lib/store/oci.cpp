@@ -71,15 +71,15 @@ std::string document_media_type(const json& doc) {
   throw Error("neither an image manifest nor an index");
 }
 
-namespace {
-
-json parse_json(std::string_view text, const char* what) {
+json parse_json(std::string_view text, std::string_view what) {
   try {
     return json_text::parse(text);
   } catch (const json::exception& e) {
-    throw Error(std::string("invalid ") + what + ": " + e.what());
+    throw Error(std::string(what) + " is not valid JSON: " + e.what());
   }
 }
+
+namespace {
 
 Descriptor parse_descriptor(const json& j) {
   Descriptor d;

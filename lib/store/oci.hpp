@@ -77,6 +77,10 @@ bool is_layer(std::string_view media_type);
 /// none, what its fields show.
 std::string document_media_type(const nlohmann::json& doc);
 
+/// Parses a JSON document of an image or layout; an error says "WHAT is not
+/// valid JSON: …".
+nlohmann::json parse_json(std::string_view text, std::string_view what);
+
 /// Parse documents; throw crt::Error naming what is wrong. Every digest is
 /// checked to be a sha256 digest (the only algorithm crt accepts).
 Manifest parse_manifest(std::string_view text);

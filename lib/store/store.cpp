@@ -109,10 +109,6 @@ void Store::load_config(Image& im) const {
 
 namespace {
 
-bool is_hex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 /// Whether the image's ID begins with the hex digits `prefix`.
 bool id_begins_with(const Image& im, std::string_view prefix) { return im.id.compare(7, prefix.size(), prefix) == 0; }
 
@@ -147,7 +143,7 @@ Match lookup(const std::vector<Image>& images, std::string_view ref) {
         return {static_cast<long>(i), true};
   std::string_view id = ref;
   if (is_id) id.remove_prefix(7);
-  if (id.size() >= 4 && is_hex(id)) {
+  if (id.size() >= 4 && is_lower_hex(id)) {
     long found = -1;
     for (size_t i = 0; i < images.size(); ++i) {
       if (id_begins_with(images[i], id)) {
@@ -165,7 +161,7 @@ Error no_image_error(const std::vector<Image>& images, std::string_view ref, std
   std::string msg = "no image " + quote(ref) + " in the store";
   // Then `more` (how to get one) is beside the point.
   std::string_view id = ref.rfind("sha256:", 0) == 0 ? ref.substr(7) : ref;
-  if (!id.empty() && id.size() < 4 && is_hex(id))
+  if (!id.empty() && id.size() < 4 && is_lower_hex(id))
     for (const auto& im : images)
       if (id_begins_with(im, id))
         return Error(msg + " (an image ID prefix needs at least 4 hex digits, as in " + quote(im.id.substr(7, 4)) +
