@@ -35,20 +35,6 @@ void sync_fs_of(const stdfs::path& p) {
   if (::syncfs(fd.get()) < 0) throw_errno("syncing " + quote(p.string()));
 }
 
-/// Bytes of file content in a tree, hard links counted once.
-uint64_t tree_size(const stdfs::path& tree) {
-  uint64_t size = 0;
-  std::set<std::pair<dev_t, ino_t>> seen;
-  std::error_code ec;
-  for (stdfs::recursive_directory_iterator it(tree, ec), end; !ec && it != end; it.increment(ec)) {
-    struct stat st {};
-    if (::lstat(it->path().c_str(), &st) < 0 || !S_ISREG(st.st_mode)) continue;
-    if (st.st_nlink > 1 && !seen.insert({st.st_dev, st.st_ino}).second) continue;
-    size += static_cast<uint64_t>(st.st_size);
-  }
-  return size;
-}
-
 /// Gives `im` its names and repo digests, taking them from other images.
 void name_image(std::vector<Image>& images, const Image& im) {
   for (auto& other : images) {
@@ -148,7 +134,7 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
     // A docker archive's layer comes without either: its blob has them.
     if (media.empty()) media = layer_media_type(blobs_.path(l.digest));
     int64_t blob_size = l.size >= 0 ? l.size : static_cast<int64_t>(stdfs::file_size(blobs_.path(l.digest)));
-    if (!repeat) size += tree_size(tree);
+    if (!repeat) size += tree_usage(tree).content;
     progress.finish(task, "exists");
     return {l.digest, media, blob_size};
   }
@@ -189,7 +175,7 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
         throw_errno("moving the layer into " + quote(tree.string()));
     }
     checked.emplace(x.blob_digest, diff_id);
-    if (!repeat) size += have_tree ? tree_size(tree) : x.size;
+    if (!repeat) size += have_tree ? tree_usage(tree).content : x.size;
     progress.finish(task, have_tree ? "exists" : "done");
     return LayerBlob{x.blob_digest, media.empty() ? x.media_type : media, static_cast<int64_t>(x.blob_size)};
   });
