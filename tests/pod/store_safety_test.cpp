@@ -188,7 +188,7 @@ TEST_F(StoreSafety, AFullDiskAndAReadOnlyStoreAreClearErrors) {
   EXPECT_EQ(read_file(dir_ + "/full.rc"), "254\n");
   std::string err = read_file(dir_ + "/full.err");
   EXPECT_THAT(err, HasSubstr("No space left on device"));
-  EXPECT_THAT(err, ::testing::StartsWith("crt: importing '" + lay + "' (oci): layer 1"));
+  EXPECT_THAT(err, ::testing::StartsWith("crt: importing '" + lay + "' (oci): image 'big:1': layer 1"));
   EXPECT_EQ(read_file(dir_ + "/left"), "") << "no tree, and a failed import cleans up after itself";
   EXPECT_EQ(read_file(dir_ + "/ro.rc"), "254\n");
   EXPECT_THAT(read_file(dir_ + "/ro.err"), HasSubstr("Read-only file system"));
