@@ -249,6 +249,10 @@ namespace {
 /// Throws when it cannot be read: that pod may use any image, and whoever
 /// removes one must not guess that it uses none.
 std::optional<pod::PodManifest> pinning_manifest(const stdfs::path& state_dir, PodEntry p) {
+  auto unknown = [&](const std::string& why) {
+    return Error("cannot tell which images pod " + p.uuid + " (" + status_name(p.status()) + ") uses: " + why +
+                 "; repair that file or remove the pod");
+  };
   for (int moves = 0;; ++moves) {
     stdfs::path file = p.path / "pod.json";
     try {
@@ -263,11 +267,9 @@ std::optional<pod::PodManifest> pinning_manifest(const stdfs::path& state_dir, P
         p = *now;
         continue;
       }
-      throw Error("cannot tell which images pod " + p.uuid + " (" + status_name(p.status()) + ") uses: " + e.what() +
-                  "; repair that file or remove the pod");
+      throw unknown(e.what());  // it names the file
     } catch (const std::exception& e) {
-      throw Error("cannot tell which images pod " + p.uuid + " (" + status_name(p.status()) +
-                  ") uses: " + quote(file.string()) + ": " + e.what() + "; repair that file or remove the pod");
+      throw unknown(quote(file.string()) + ": " + e.what());
     }
   }
 }
