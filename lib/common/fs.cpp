@@ -90,9 +90,6 @@ void make_dirs(const stdfs::path& path, mode_t mode) {
     throw_errno("creating directory " + quote(path.string()));
 }
 
-namespace {
-
-/// The names in directory `fd`, but "." and "..".
 std::vector<std::string> list_names(int fd, const std::string& shown) {
   int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) throw_errno("listing " + quote(shown));
@@ -110,6 +107,8 @@ std::vector<std::string> list_names(int fd, const std::string& shown) {
   ::closedir(d);
   return names;
 }
+
+namespace {
 
 /// Removes `name` in `dir_fd` and everything below it, on device `dev`
 /// alone. Two descriptors at most, however deep the tree (one each level

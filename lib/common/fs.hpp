@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/fd.hpp"
 
@@ -49,6 +50,10 @@ void remove_tree(const stdfs::path& path);
 /// remove_tree() does, never following a symlink out of it (`shown`: its
 /// path in messages).
 void remove_tree_at(int dir_fd, const std::string& name, const std::string& shown);
+
+/// The names in the directory open as `fd` but "." and "..", in the order
+/// readdir gives them (`shown`: its path in messages).
+std::vector<std::string> list_names(int fd, const std::string& shown);
 
 /// Writes all of `data` to `fd`, retrying short writes and EINTR; throws a
 /// crt::Error with `what` and errno's message.

@@ -208,7 +208,9 @@ class DirectoryReader {
   }
 
   void copy_to(LayerSink& sink) {
-    walk("", sink);
+    UniqueFd root(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_errno("opening " + quote(root_.string()));
+    walk(root.get(), "", sink);
     archive_entry* spare = nullptr;
     archive_entry* deferred = nullptr;
     sym_archive_entry_linkify(resolver_.get(), &deferred, &spare);
@@ -216,45 +218,52 @@ class DirectoryReader {
   }
 
  private:
-  void walk(const std::string& rel, LayerSink& sink) {
-    stdfs::path dir = rel.empty() ? root_ : root_ / rel;
-    std::vector<std::string> names;
-    std::error_code ec;
-    for (const auto& de : stdfs::directory_iterator(dir, ec)) names.push_back(de.path().filename().string());
-    if (ec) throw Error("listing " + quote(dir.string()) + ": " + ec.message());
+  // The walk goes by descriptors, each entry looked up by its name in its
+  // directory's: whoever can write in the tree (a pod's app in its upper
+  // directory, the owner of a directory being imported) may swap a
+  // directory for a symlink meanwhile, and a path would then lead the walk
+  // out of the tree. One descriptor per level of depth is open at a time.
+
+  void walk(int dir_fd, const std::string& rel, LayerSink& sink) {
+    std::vector<std::string> names = fs::list_names(dir_fd, (rel.empty() ? root_ : root_ / rel).string());
     std::sort(names.begin(), names.end());
-    for (const auto& name : names) {
-      std::string child = rel.empty() ? name : rel + "/" + name;
-      add(child, sink);
-    }
+    for (const auto& name : names) add(dir_fd, name, rel.empty() ? name : rel + "/" + name, sink);
   }
 
-  void add(const std::string& rel, LayerSink& sink) {
+  void add(int dir_fd, const std::string& name, const std::string& rel, LayerSink& sink) {
     if (leave_out_.count(rel) != 0) return;
     stdfs::path full = root_ / rel;
     struct stat st {};
-    if (::lstat(full.c_str(), &st) < 0) throw_errno("inspecting " + quote(full.string()));
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+      throw_errno("inspecting " + quote(full.string()));
     // A socket is a live process's, and no tar holds one: left out, as tar,
     // docker and layer extraction (which skips one in a tarball) do.
     if (S_ISSOCK(st.st_mode)) return;
-    if (has_whiteout_prefix(stdfs::path(rel).filename().native())) refuse_whiteout_name(quote(full.string()));
+    if (has_whiteout_prefix(name)) refuse_whiteout_name(quote(full.string()));
     if (kind_ == TreeKind::kPlain && is_overlay_whiteout(st)) refuse_whiteout_device(quote(full.string()));
     if (kind_ == TreeKind::kOverlayUpper && is_overlay_whiteout(st)) {
       // overlayfs's whiteout: a 0/0 character device where NAME was.
       auto slash = rel.rfind('/');
       std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash + 1);
-      std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
       marker(parent + ".wh." + name, st, sink);
       return;
     }
     UniqueFd fd;
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
-      int raw = ::open(full.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-      if (raw < 0) throw_errno("opening " + quote(full.string()));
-      fd.reset(raw);
+      // Never a symlink or a FIFO put in its place since (O_NONBLOCK: a FIFO
+      // would wait for a writer), and the same file the entry describes.
+      fd.reset(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+      struct stat now {};
+      if (!fd || ::fstat(fd.get(), &now) < 0) throw_errno("opening " + quote(full.string()));
+      if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+        throw Error(quote(full.string()) + " was replaced while it was being read");
+      st = now;
     }
     EntryPtr entry(sym_archive_entry_new());
-    sym_archive_entry_copy_sourcepath(entry.get(), full.c_str());
+    // libarchive reads a symlink's target, and the xattrs and ACLs of what
+    // has no descriptor here, by this path: the directory's own descriptor
+    // and the name, which it does not follow.
+    sym_archive_entry_copy_sourcepath(entry.get(), ("/proc/self/fd/" + std::to_string(dir_fd) + "/" + name).c_str());
     sym_archive_entry_copy_pathname(entry.get(), rel.c_str());
     check(disk_.get(), sym_archive_read_disk_entry_from_file(disk_.get(), entry.get(), fd.get(), &st),
           "reading " + quote(full.string()));
@@ -272,7 +281,7 @@ class DirectoryReader {
       sink.finish_entry();
     }
     if (opaque && S_ISDIR(st.st_mode)) marker(rel + "/.wh..wh..opq", st, sink);
-    if (S_ISDIR(st.st_mode)) walk(rel, sink);
+    if (S_ISDIR(st.st_mode)) walk(fd.get(), rel, sink);
   }
 
   /// An empty file standing for a whiteout or an opaque directory, owned by

@@ -6,6 +6,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "common/error.hpp"
 #include "store/digest.hpp"
 #include "test_support.hpp"
@@ -352,6 +356,41 @@ TEST(UnpackRootfs, RelativeSourcePathWorks) {
   EXPECT_NO_THROW(l = unpack_rootfs("src", s / "dst"));
   stdfs::current_path(cwd);
   EXPECT_EQ(read_text(s / "dst" / "etc" / "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+}
+
+// A directory whose owner swaps one of its subdirectories for a symlink to
+// another place while it is imported (as a pod's app can with its own files
+// while its pod is exported): what the walk reads stays inside the tree,
+// never the place the symlink names.
+TEST(UnpackRootfs, ASubdirectorySwappedForASymlinkMidWalkNeverLeadsOutOfTheTree) {
+  Scratch s;
+  write_text(s / "secret" / "f", "SECRET");
+  write_text(s / "src" / "a" / "f", "public");
+  for (int i = 0; i < 20; ++i) write_text(s / "src" / "a" / ("g" + std::to_string(i)), "public");
+  stdfs::create_directory_symlink(s / "secret", s / "src" / "b");
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    std::string a = (s / "src" / "a").string();
+    std::string b = (s / "src" / "b").string();
+    while (!stop) ::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE);
+  });
+  int leaks = 0;
+  int imports = 0;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  for (int i = 0; i < 400 && std::chrono::steady_clock::now() < until; ++i) {
+    stdfs::path dst = s / ("dst" + std::to_string(i));
+    try {
+      unpack_rootfs(s / "src", dst);
+      ++imports;
+    } catch (const std::exception&) {  // a change seen mid-walk may be an error, never a way out
+    }
+    for (const auto& e : stdfs::recursive_directory_iterator(dst))
+      if (e.is_regular_file() && read_text(e.path()) == "SECRET") ++leaks;
+    stdfs::remove_all(dst);
+  }
+  stop = true;
+  swapper.join();
+  EXPECT_EQ(leaks, 0) << "of " << imports << " imports";
 }
 
 }  // namespace
