@@ -529,6 +529,22 @@ TEST_F(SandboxTest, DevicesAreOnlyTheUsualOnes) {
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("sda")));
 }
 
+// CAP_MKNOD is rkt's default, but the device policies decide which nodes
+// an app may make: the usual character devices, no disk and no /dev/mem
+// (the host's device numbers would give it the host's). The pod may make a
+// /dev/net/tun (its network's plugins may want one), its apps may only use
+// it: that one tells the app unit's policy from the pod's.
+TEST_F(SandboxTest, AnAppMakesOnlyTheUsualDeviceNodes) {
+  Result r = crt({"run", "busybox", "--", "/bin/sh", "-c",
+                  "mknod /disk b 8 0 2>&1; mknod /mem c 1 1 2>&1; mknod /tun c 10 200 2>&1; "
+                  "mknod /null2 c 1 3 && echo x > /null2 && echo null-made"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("mknod: /disk: Operation not permitted"));
+  EXPECT_THAT(r.out, HasSubstr("mknod: /mem: Operation not permitted"));
+  EXPECT_THAT(r.out, HasSubstr("mknod: /tun: Operation not permitted"));
+  EXPECT_THAT(r.out, HasSubstr("null-made"));
+}
+
 TEST_F(SandboxTest, DeviceNodesAreTheAppsOwnNotMounts) {
   pid_t pid = start_sleeper({});
   ASSERT_GT(pid, 0);
