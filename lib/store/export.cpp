@@ -45,12 +45,14 @@ class TarWriter {
   }
 
   /// A file copied from `src` (which must hold exactly `size` bytes);
-  /// `checkpoint` (if set) before each MiB.
-  void file_from(const std::string& path, const stdfs::path& src, uint64_t size,
-                 const std::function<void()>& checkpoint) {
+  /// `checkpoint` (if set) before each MiB. Returns the digest of what it
+  /// copied.
+  std::string file_from(const std::string& path, const stdfs::path& src, uint64_t size,
+                        const std::function<void()>& checkpoint) {
     header(path, AE_IFREG, 0644, size);
     UniqueFd fd = fs::open_fd(src, O_RDONLY);
     std::vector<char> buf(1 << 20);
+    Sha256 hash;
     uint64_t left = size;
     while (left > 0) {
       if (checkpoint) checkpoint();
@@ -58,9 +60,11 @@ class TarWriter {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) throw_errno("reading " + quote(src.string()));
       if (n == 0) throw Error(quote(src.string()) + " is shorter than expected");
+      hash.update(buf.data(), static_cast<size_t>(n));
       write(buf.data(), static_cast<size_t>(n));
       left -= static_cast<uint64_t>(n);
     }
+    return "sha256:" + hash.hex();
   }
 
   void close() {
@@ -312,8 +316,14 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     };
     blob(manifest_digest, manifest);
     blob(config_digest, config);
-    for (const auto& l : layers)
-      if (written.insert(l.digest).second) tar.file_from(layout_blob_path(l.digest), l.path, l.size, checkpoint);
+    for (const auto& l : layers) {
+      if (!written.insert(l.digest).second) continue;
+      // A stored blob is checked as it is copied: one damaged on disk would
+      // otherwise go out under a digest it no longer has. An error leaves
+      // the archive unfinished, so no damaged archive is ever named OUT.
+      std::string got = tar.file_from(layout_blob_path(l.digest), l.path, l.size, checkpoint);
+      if (got != l.digest) throw Error("layer blob " + l.digest + " in the store is corrupt: its content is " + got);
+    }
     if (checkpoint) checkpoint();
     tar.close();
     if (file) {

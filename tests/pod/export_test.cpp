@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "../support/oci_builder.hpp"
 #include "common/json_text.hpp"
 #include "pod_fixture.hpp"
 
@@ -345,6 +346,38 @@ TEST_F(ExportTest, ClearErrorsAndNothingHalfWritten) {
     ADD_FAILURE() << "left behind: " << e.path();
   // And the exported pods are still removable.
   EXPECT_EQ(crt({"rm", running, two}).status, 0);
+}
+
+// A layer blob damaged in the store (same size, other bytes) is not
+// exported as if good: the export fails naming the image and the blob, and
+// writes nothing, to a file or (cut short) to stdout.
+TEST_F(ExportTest, ADamagedLayerBlobIsAnErrorAndNothingIsWritten) {
+  OciLayout layout(dir_ + "/layout");
+  std::string layer = make_layer({file("data", std::string(100000, 'x'))}, Compression::kNone);
+  layout.write_index({{layout.add_image({layer}), "damaged:1"}});
+  std::string id = layout.last_config();
+  ASSERT_EQ(crt({"image", "import", "-q", layout.dir().string()}).status, 0);
+  std::string digest = digest_of(layer);
+  {
+    std::fstream blob(dir_ + "/store/blobs/sha256/" + digest.substr(7), std::ios::in | std::ios::out);
+    blob.seekp(50000);
+    blob << 'y';
+  }
+  std::string out = dir_ + "/damaged.tar";
+  Result r = crt({"image", "export", "damaged:1", out});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("exporting " + id + " to '" + out + "': layer blob " + digest +
+                               " in the store is corrupt: its content is sha256:"))
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_EQ(beside(out), "");
+  r = crt({"image", "export", "damaged:1", "-"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("layer blob " + digest + " in the store is corrupt")) << r.err;
+  { std::ofstream(dir_ + "/cut.tar", std::ios::binary) << r.out; }
+  EXPECT_NE(run({"tar", "-tf", dir_ + "/cut.tar"}).status, 0) << "the archive on stdout is not cut short";
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
+    ADD_FAILURE() << "left behind: " << e.path();
 }
 
 TEST_F(ExportTest, AnInterruptedExportLeavesNothingBehind) {
