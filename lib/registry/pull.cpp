@@ -72,7 +72,9 @@ store::Image pull_image(store::Store& store, const RemoteReference& ref, const P
     in.config = stored ? *stored : client.small_blob(manifest.config.digest);
     store::oci::check_platform(in.config, opts.platform);  // before its layers are fetched
     for (const auto& l : manifest.layers) {
-      store::BlobWriter w(store.blobs(), l.digest, l.size);
+      // Named here as fetch_blob() names it: the writer's errors do not.
+      store::BlobWriter w =
+          with_context("fetching blob " + l.digest, [&] { return store::BlobWriter(store.blobs(), l.digest, l.size); });
       if (!w.done()) {
         progress.start(l.digest, "fetching", l.size);
         uint64_t from = w.offset();

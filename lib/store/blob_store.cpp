@@ -92,12 +92,12 @@ void BlobWriter::write(const void* data, size_t n) {
   // A source that sends on (a broken or hostile registry) must not fill the disk.
   if (size_ >= 0 && offset_ + n > static_cast<uint64_t>(size_)) {
     restart();
-    throw Error("blob " + digest_ + " is corrupt: more than its " + std::to_string(size_) + " bytes came");
+    throw Error("it is corrupt: more than its " + std::to_string(size_) + " bytes came");
   }
   const char* p = static_cast<const char*>(data);
   hash_.update(p, n);
   offset_ += n;
-  fs::write_all(fd_.get(), {p, n}, "writing blob " + digest_);
+  fs::write_all(fd_.get(), {p, n}, "writing the blob");
 }
 
 void BlobWriter::restart() {
@@ -112,16 +112,16 @@ void BlobWriter::commit() {
   if (got != digest_ || (size_ >= 0 && offset_ != static_cast<uint64_t>(size_))) {
     uint64_t had = offset_;
     restart();
-    throw Error("blob " + digest_ + " is corrupt: got " + std::to_string(had) + " bytes with digest " + got +
+    throw Error("it is corrupt: got " + std::to_string(had) + " bytes with digest " + got +
                 (size_ >= 0 ? ", expected " + std::to_string(size_) + " bytes" : ""));
   }
   store_written();
 }
 
 void BlobWriter::store_written() {
-  if (::fsync(fd_.get()) < 0) throw_errno("syncing blob " + digest_);
+  if (::fsync(fd_.get()) < 0) throw_errno("syncing the blob");
   stdfs::path dest = store_.path(digest_);
-  if (::rename(partial_.c_str(), dest.c_str()) < 0) throw_errno("storing blob " + digest_);
+  if (::rename(partial_.c_str(), dest.c_str()) < 0) throw_errno("storing the blob");
   done_ = true;
 }
 

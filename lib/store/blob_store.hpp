@@ -44,7 +44,8 @@ class BlobStore {
 /// left in `tmp/blob-<hex>.partial` is kept (and hashed again) and writing
 /// goes on from there; left complete, it is stored at once (done()) or, if
 /// wrong, forgotten. Holds `locks/blob-<hex>` so that two processes never
-/// write the same blob; the second finds it done.
+/// write the same blob; the second finds it done. Errors do not name the
+/// blob: the caller does.
 class BlobWriter {
  public:
   BlobWriter(const BlobStore& store, std::string digest, int64_t size);

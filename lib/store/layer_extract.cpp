@@ -320,8 +320,9 @@ ExtractedLayer read_layer(ByteSource& blob, const LayerExpectation& want, const 
   out.blob_size = producer.blob_size();
   out.diff_id = producer.diff_id();
   out.media_type = producer.media_type();
+  // The caller names the blob it expected: said once, in its context.
   if (!want.blob_digest.empty() && out.blob_digest != want.blob_digest)
-    throw Error("the blob's digest is " + out.blob_digest + ", not " + want.blob_digest);
+    throw Error("the blob's digest is " + out.blob_digest);
   if (want.blob_size >= 0 && out.blob_size != static_cast<uint64_t>(want.blob_size))
     throw Error("the blob has " + std::to_string(out.blob_size) + " bytes, not " + std::to_string(want.blob_size));
   if (!want.diff_id.empty() && out.diff_id != want.diff_id)
@@ -330,33 +331,25 @@ ExtractedLayer read_layer(ByteSource& blob, const LayerExpectation& want, const 
   return out;
 }
 
-std::string blob_name(ByteSource& blob, const LayerExpectation& want) {
-  return want.blob_digest.empty() ? blob.describe() : want.blob_digest;
-}
-
 }  // namespace
 
 ExtractedLayer extract_layer(ByteSource& blob, const stdfs::path& dest_arg, const LayerExpectation& want,
                              const ExtractOptions& opts) {
   const stdfs::path dest = stdfs::absolute(dest_arg);
-  return with_context("unpacking " + blob_name(blob, want), [&] {
-    if (::mkdir(dest.c_str(), 0755) < 0) throw_errno("creating " + quote(dest.string()));
-    return read_layer(blob, want, opts, [&](ChunkQueue& queue, const std::function<void()>& tick) {
-      LayerReader writer(queue, dest, tick);
-      return writer.run();
-    });
+  if (::mkdir(dest.c_str(), 0755) < 0) throw_errno("creating " + quote(dest.string()));
+  return read_layer(blob, want, opts, [&](ChunkQueue& queue, const std::function<void()>& tick) {
+    LayerReader writer(queue, dest, tick);
+    return writer.run();
   });
 }
 
 ExtractedLayer check_layer(ByteSource& blob, const LayerExpectation& want, const ExtractOptions& opts) {
-  return with_context("reading " + blob_name(blob, want), [&] {
-    return read_layer(blob, want, opts, [](ChunkQueue& queue, const std::function<void()>& tick) {
-      while (std::optional<Chunk> c = queue.pop()) {
-        tick();
-        queue.recycle(std::move(*c));
-      }
-      return uint64_t{0};
-    });
+  return read_layer(blob, want, opts, [](ChunkQueue& queue, const std::function<void()>& tick) {
+    while (std::optional<Chunk> c = queue.pop()) {
+      tick();
+      queue.recycle(std::move(*c));
+    }
+    return uint64_t{0};
   });
 }
 

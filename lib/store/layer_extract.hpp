@@ -47,7 +47,8 @@ std::string layer_media_type(const std::filesystem::path& blob);
 /// overlayfs' own xattrs are refused. Decompression and both digests run on a
 /// thread of their own, overlapped with writing the files; the blob digest
 /// and the diff_id are checked against `want` at the end. On failure `dest`
-/// is left for the caller to remove.
+/// is left for the caller to remove. Errors do not name the blob (nor the
+/// blob digest expected): the caller does, once.
 ExtractedLayer extract_layer(ByteSource& blob, const std::filesystem::path& dest, const LayerExpectation& want,
                              const ExtractOptions& opts = {});
 

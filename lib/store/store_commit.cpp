@@ -138,7 +138,11 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
     progress.finish(task, "exists");
     return {l.digest, media, blob_size};
   }
-  return with_context("layer " + std::to_string(i + 1) + " (" + task + ")", [&] {
+  // Named once, here: what is found under it says what is wrong without
+  // naming the layer again. A layer without a blob digest (a docker
+  // archive's) is named by its place: a wrong diff_id is said with it.
+  std::string label = "layer " + std::to_string(i + 1) + (l.digest.empty() ? "" : " (" + l.digest + ")");
+  return with_context(label, [&] {
     WorkDir work(root_ / "tmp", "unpack");
     std::unique_ptr<ByteSource> src;
     if (have_blob) {

@@ -106,8 +106,8 @@ TEST_F(FaultTest, ACorruptBlobIsRefusedAndLeavesNoImage) {
   std::string host = "127.0.0.1:" + std::to_string(stub->port());
   Result r = crt({"image", "pull", "--insecure-registry", host, host + "/test/app:v1"});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("crt: pulling '" + host + "/test/app:v1': fetching blob " + big_digest_ + ": blob " +
-                               big_digest_ + " is corrupt"));
+  EXPECT_THAT(r.err, HasSubstr("crt: pulling '" + host + "/test/app:v1': fetching blob " + big_digest_ +
+                               ": it is corrupt: got " + std::to_string(big_.size()) + " bytes with digest sha256:"));
   EXPECT_TRUE(store_entries("trees").empty());
   EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("test/app")));
   for (const auto& b : store_entries("blobs/sha256")) EXPECT_NE("sha256:" + b, big_digest_);
@@ -123,8 +123,8 @@ TEST_F(FaultTest, ABlobLongerThanItsSizeIsCutOffAndRefused) {
   std::string host = "127.0.0.1:" + std::to_string(stub->port());
   Result r = crt({"image", "pull", "--insecure-registry", host, host + "/test/app:v1"});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("blob " + big_digest_ + " is corrupt: more than its " + std::to_string(big_.size()) +
-                               " bytes came"));
+  EXPECT_THAT(r.err, HasSubstr("fetching blob " + big_digest_ + ": it is corrupt: more than its " +
+                               std::to_string(big_.size()) + " bytes came"));
   EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("test/app")));
   EXPECT_TRUE(store_entries("tmp").empty()) << "nothing of it is left to resume";
 }

@@ -137,6 +137,22 @@ TEST_F(ImageStore, ACorruptBlobLeavesNothing) {
   EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
 }
 
+// A layer's error names the layer once, by its place and blob digest, and
+// says what was found instead.
+TEST_F(ImageStore, ALayersErrorNamesItOnce) {
+  test::OciLayout lay(s_ / "layout");
+  lay.write_index({{lay.add_image({base_}), "a"}});
+  std::string digest = test::digest_of(base_);
+  test::write_text(lay.dir() / "blobs" / "sha256" / digest.substr(7), other_);
+  std::string err = test::error_of([&] { import(lay.dir()); });
+  EXPECT_THAT(err, ::testing::HasSubstr(": image 'layout:a': layer 1 (" + digest + "): the blob's digest is " +
+                                        test::digest_of(other_)));
+  size_t named = 0;
+  for (size_t at = err.find(digest); at != std::string::npos; at = err.find(digest, at + 1)) ++named;
+  EXPECT_EQ(named, 1u) << err;
+  EXPECT_TRUE(trees().empty());
+}
+
 TEST_F(ImageStore, ADiffIdThatLiesIsRefused) {
   test::OciLayout lay(s_ / "layout");
   lay.write_index({{lay.add_image({base_}), "a"}});
