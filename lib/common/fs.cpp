@@ -75,6 +75,13 @@ void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t
     ::unlink(tmpl.c_str());
     throw;
   }
+  // The rename is the directory's change: until the directory is synced, a
+  // crash may bring back the old file (or none) after the new one was used.
+  if (durability == Durability::kSynced) {
+    stdfs::path dir = path.has_parent_path() ? path.parent_path() : stdfs::path(".");
+    UniqueFd d = open_fd(dir, O_RDONLY | O_DIRECTORY);
+    if (::fsync(d.get()) < 0) throw_errno("syncing " + quote(dir.string()));
+  }
 }
 
 void make_dirs(const stdfs::path& path, mode_t mode) {

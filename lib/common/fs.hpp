@@ -30,7 +30,7 @@ std::string read_fd(int fd, const std::string& name);
 
 /// Whether a write must reach the disk before it becomes visible.
 enum class Durability {
-  kSynced,  ///< fsync before rename: for what must survive a crash (the store)
+  kSynced,  ///< fsync before rename, and of the directory after: for what must survive a crash (the store)
   kCached,  ///< no fsync: for a pod's own files, which a crash makes garbage anyway
 };
 
