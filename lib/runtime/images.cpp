@@ -169,6 +169,15 @@ std::optional<store::Image> find_image(store::Store& store, const std::string& r
   return std::nullopt;
 }
 
+LockedImage find_image_locked(store::Store& store, const std::string& ref, const stdfs::path& data_dir) {
+  auto found = find_image(store, ref, data_dir);
+  if (!found) throw store.no_image(ref);
+  FileLock lock = store.lock_shared();
+  auto im = store.find(found->id);
+  if (!im) throw store.no_image(ref);
+  return {std::move(*im), std::move(lock)};
+}
+
 store::Image resolve_image(store::Store& store, const std::string& ref, const stdfs::path& data_dir,
                            const ResolveOptions& opts) {
   // crt's own images are never looked up in a registry.

@@ -44,6 +44,19 @@ std::optional<store::Image> find_stored(const store::Store& store, const std::st
 std::optional<store::Image> find_image(store::Store& store, const std::string& ref,
                                        const std::filesystem::path& data_dir);
 
+/// An image read under the store's shared lock, which it holds: no crt
+/// image rm or gc takes the image while it is in use.
+struct LockedImage {
+  store::Image image;
+  FileLock lock;
+};
+
+/// The image find_image() finds, read again by its ID under the store's
+/// shared lock (taken after the lookup, which may import a built-in image).
+/// Throws the store's no_image(ref) when there is none, also when a crt
+/// image rm removed it between the lookup and the lock.
+LockedImage find_image_locked(store::Store& store, const std::string& ref, const std::filesystem::path& data_dir);
+
 /// Imports every built-in image the store lacks (so that `crt image list`
 /// shows what `crt run` finds); returns what each that could not be
 /// imported failed with.

@@ -33,17 +33,13 @@ void add_image_export(CLI::App& image, const GlobalOptions& g) {
     require_root("crt image export");  // the store is root's alone
     store::Store s(g.dir);
     s.set_messages(print_message);
-    auto im = runtime::find_image(s, a->ref, data_dir());  // may import the built-in image: not under the lock
-    if (!im) throw s.no_image(a->ref);
-    FileLock lock = s.lock_shared();
-    // A crt image rm between the lookup and the lock: said as such.
-    im = s.find(im->id);
-    if (!im) throw s.no_image(a->ref);
-    std::string name = im->names.empty() ? "" : im->name_for(a->ref);
+    runtime::LockedImage found = runtime::find_image_locked(s, a->ref, data_dir());
+    const store::Image& im = found.image;
+    std::string name = im.names.empty() ? "" : im.name_for(a->ref);
     // Ctrl-C or a SIGTERM ends the export at its next write, and it removes
     // what it wrote.
     runtime::SignalBlock signals;
-    store::export_oci_archive(s, *im, a->out, name, std::nullopt, runtime::check_interrupted,
+    store::export_oci_archive(s, im, a->out, name, std::nullopt, runtime::check_interrupted,
                               a->overwrite ? store::Replace::kYes : store::Replace::kNo, 0644 & ~g.callers_umask);
   });
 }

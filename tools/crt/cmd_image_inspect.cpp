@@ -6,7 +6,6 @@
 #include "cmd_image.hpp"
 #include "common/error.hpp"
 #include "common/json_text.hpp"
-#include "common/lock.hpp"
 #include "registry_args.hpp"
 #include "runtime/images.hpp"
 #include "store/store.hpp"
@@ -62,14 +61,9 @@ void add_image_inspect(CLI::App& image, const GlobalOptions& g) {
     s.set_messages(print_message);
     json out = json::array();
     for (const auto& r : *refs) {
-      auto im = runtime::find_image(s, r, data_dir());  // may import the built-in image: not under the lock
-      if (!im) throw s.no_image(r);
-      // Read under the store's lock, as pods and exports read it; a crt
-      // image rm between the lookup and the lock: said as such.
-      FileLock lock = s.lock_shared();
-      im = s.find(im->id);
-      if (!im) throw s.no_image(r);
-      out.push_back(describe(s, *im));
+      // Read under the store's lock, as pods and exports read it.
+      runtime::LockedImage im = runtime::find_image_locked(s, r, data_dir());
+      out.push_back(describe(s, im.image));
     }
     std::printf("%s\n", json_text::dump(out, 2).c_str());
   });
