@@ -44,6 +44,17 @@ std::string media_type_of(archive* in) {
   }
 }
 
+/// A reader of a layer blob as one stream: gzip, zstd or not compressed
+/// (media_type_of() says which once its first header is read).
+ArchivePtr new_blob_reader() {
+  ArchivePtr in(sym_archive_read_new());
+  if (!in) throw Error("allocating a libarchive reader");
+  sym_archive_read_support_filter_gzip(in.get());
+  sym_archive_read_support_filter_zstd(in.get());
+  sym_archive_read_support_format_raw(in.get());
+  return in;
+}
+
 /// A libarchive reader's input, given block by block by next_block(). What
 /// that throws cannot go through libarchive (C): it is kept, and rethrown
 /// once libarchive has returned.
@@ -108,11 +119,7 @@ class Decompressor : CallbackInput {
 
  private:
   void decompress() {
-    ArchivePtr in(sym_archive_read_new());
-    if (!in) throw Error("allocating a libarchive reader");
-    sym_archive_read_support_filter_gzip(in.get());
-    sym_archive_read_support_filter_zstd(in.get());
-    sym_archive_read_support_format_raw(in.get());
+    ArchivePtr in = new_blob_reader();
     open_input(in.get(), "reading " + src_.describe());
     archive_entry* e = nullptr;
     int rc = sym_archive_read_next_header(in.get(), &e);
@@ -283,11 +290,7 @@ class LayerReader : CallbackInput {
 }  // namespace
 
 std::string layer_media_type(const stdfs::path& blob) {
-  ArchivePtr in(sym_archive_read_new());
-  if (!in) throw Error("allocating a libarchive reader");
-  sym_archive_read_support_filter_gzip(in.get());
-  sym_archive_read_support_filter_zstd(in.get());
-  sym_archive_read_support_format_raw(in.get());
+  ArchivePtr in = new_blob_reader();
   check_archive(in.get(), sym_archive_read_open_filename(in.get(), blob.c_str(), kReadSize),
                 "reading " + quote(blob.string()));
   archive_entry* e = nullptr;
