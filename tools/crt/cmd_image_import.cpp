@@ -75,7 +75,9 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
     ProgressView view(stderr, a->quiet);
     runtime::ServiceProgress progress(view, runtime::service_notifier());
     // Ctrl-C or a SIGTERM ends the import at its next entry or piece of
-    // data, and it removes what it unpacked.
+    // data. A layer half unpacked is removed; the layers of an archive or
+    // layout it stored whole (trees and blobs) stay until the next import
+    // uses them or crt image gc removes them.
     runtime::SignalBlock signals;
     req.cancelled = interrupt_pending;
     s.set_lock_wait(store_lock_wait(a->quiet));
