@@ -11,27 +11,16 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 
 namespace crt::pod {
 
 namespace {
 
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t end = s.find(sep, start);
-    if (end == std::string_view::npos) end = s.size();
-    out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
-std::vector<std::string_view> lines(std::string_view content) {
-  std::vector<std::string_view> out;
-  for (auto l : split(content, '\n'))
-    if (!l.empty() && l.front() != '#') out.push_back(l);
+std::vector<std::string> lines(std::string_view content) {
+  std::vector<std::string> out;
+  for (auto& l : split(content, '\n'))
+    if (!l.empty() && l.front() != '#') out.push_back(std::move(l));
   return out;
 }
 
@@ -56,28 +45,28 @@ std::optional<uint32_t> parse_id(std::string_view s) {
 
 std::vector<PasswdEntry> parse_passwd(std::string_view content) {
   std::vector<PasswdEntry> out;
-  for (auto l : lines(content)) {
+  for (const auto& l : lines(content)) {
     auto f = split(l, ':');
     if (f.size() < 7) continue;
     auto uid = parse_id(f[2]);
     auto gid = parse_id(f[3]);
     if (!uid || !gid || f[0].empty()) continue;
-    out.push_back({std::string(f[0]), *uid, *gid, std::string(f[5]), std::string(f[6])});
+    out.push_back({std::move(f[0]), *uid, *gid, std::move(f[5]), std::move(f[6])});
   }
   return out;
 }
 
 std::vector<GroupEntry> parse_group(std::string_view content) {
   std::vector<GroupEntry> out;
-  for (auto l : lines(content)) {
+  for (const auto& l : lines(content)) {
     auto f = split(l, ':');
     if (f.size() < 3) continue;
     auto gid = parse_id(f[2]);
     if (!gid || f[0].empty()) continue;
-    GroupEntry g{std::string(f[0]), *gid, {}};
+    GroupEntry g{std::move(f[0]), *gid, {}};
     if (f.size() >= 4)
-      for (auto m : split(f[3], ','))
-        if (!m.empty()) g.members.emplace_back(m);
+      for (auto& m : split(f[3], ','))
+        if (!m.empty()) g.members.push_back(std::move(m));
     out.push_back(std::move(g));
   }
   return out;
@@ -226,9 +215,9 @@ void resolve_exec(AppManifest& app, int root_fd, const std::string& where) {
   const std::string* path_var = env_value(app.env, "PATH");
   const std::string search = path_var != nullptr ? *path_var : "";
   std::string first_not_runnable;
-  for (auto dir : split(search, ':')) {
+  for (const auto& dir : split(search, ':')) {
     if (dir.empty() || dir.front() != '/') continue;
-    std::string candidate = std::string(dir) + "/" + cmd;
+    std::string candidate = dir + "/" + cmd;
     int err = check_executable(root_fd, candidate);
     if (err == 0) {
       app.exec_path = candidate;

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "common/strings.hpp"
 #include "mount/app_plan.hpp"
 #include "sandbox/seccomp.hpp"
 
@@ -32,15 +33,6 @@ const char* const kInaccessiblePaths[] = {"/sys/firmware/", "/sys/fs/",         
 // DevicePolicy=closed allows /dev/null, zero, full, random and urandom.
 const char* const kDevicesAllowed[] = {"/dev/tty rw", "/dev/console rw", "/dev/ptmx rw", "char-pts rw",
                                        "/dev/net/tun rw"};
-
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string out;
-  for (const auto& s : v) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
 
 /// These settings name paths as stage1 sees them, so each is placed under
 /// the app's rootfs; "-": an image may lack some of them.

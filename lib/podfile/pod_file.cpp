@@ -4,18 +4,14 @@
 #include <sstream>
 
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 
 namespace crt::podfile {
 
 namespace {
 
-std::string trim(const std::string& s) {
-  const char* ws = " \t";
-  size_t b = s.find_first_not_of(ws);
-  if (b == std::string::npos) return {};
-  size_t e = s.find_last_not_of(ws);
-  return s.substr(b, e - b + 1);
-}
+/// What a pod file's lines and their parts are trimmed of.
+constexpr std::string_view kBlanks = " \t";
 
 bool valid_key(const std::string& k) {
   if (k.empty()) return false;
@@ -26,12 +22,12 @@ bool valid_key(const std::string& k) {
 }
 
 Section parse_header(const std::string& line, const std::string& path, int n) {
-  std::string inner = trim(line.substr(1, line.size() - 2));
+  std::string inner = trim(line.substr(1, line.size() - 2), kBlanks);
   Section s;
   s.line = n;
-  size_t sp = inner.find_first_of(" \t");
+  size_t sp = inner.find_first_of(kBlanks);
   s.name = inner.substr(0, sp);
-  if (sp != std::string::npos) s.app = trim(inner.substr(sp));
+  if (sp != std::string::npos) s.app = trim(inner.substr(sp), kBlanks);
   bool known = s.name == "Pod" || s.name == "App" || s.name == "Unit" || s.name == "Service" || s.name == "Install";
   if (!known) throw PodFileError(path, n, "[" + inner + "]", "unknown section (Pod, App NAME, Unit, Service, Install)");
   if (s.name == "App" && s.app.empty()) throw PodFileError(path, n, "[App]", "an app section needs a name: [App NAME]");
@@ -56,7 +52,7 @@ PodFile parse(const std::string& text, const std::string& path) {
     ++n;
     if (!raw.empty() && raw.back() == '\r') raw.pop_back();
     if (n == 1 && raw.rfind("\xEF\xBB\xBF", 0) == 0) raw.erase(0, 3);  // a UTF-8 byte order mark
-    std::string line = trim(raw);
+    std::string line = trim(raw, kBlanks);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.front() == '[') {
       if (line.back() != ']') throw PodFileError(path, n, "", "a section header must end with ']'");
@@ -72,7 +68,7 @@ PodFile parse(const std::string& text, const std::string& path) {
     }
     size_t eq = line.find('=');
     if (eq == std::string::npos) throw PodFileError(path, n, "", "expected Key=Value or [Section]");
-    Setting s{trim(line.substr(0, eq)), trim(line.substr(eq + 1)), n};
+    Setting s{trim(line.substr(0, eq), kBlanks), trim(line.substr(eq + 1), kBlanks), n};
     if (!valid_key(s.key)) throw PodFileError(path, n, s.key, "not a valid key name");
     if (f.sections.empty()) throw PodFileError(path, n, s.key, "a setting outside any section");
     // [Pod] and [App] values are literal (crt-generator quotes them); the

@@ -9,15 +9,16 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
 #include <set>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 #include "cgroup/cgroup.hpp"
 #include "cgroup/device_filter.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "dbus/bus.hpp"
 #include "dbus/systemd_manager.hpp"
 #include "runtime/app_process.hpp"
@@ -48,9 +49,10 @@ std::string own_cgroup(bool unified_only) {
   return unified;
 }
 
-std::set<std::string> words(const std::string& text) {
-  std::stringstream ss(text);
-  return {std::istream_iterator<std::string>(ss), std::istream_iterator<std::string>()};
+/// The controllers a cgroup.subtree_control file enables.
+std::set<std::string> controllers_in(const std::filesystem::path& subtree_control) {
+  std::vector<std::string> names = words(fs::read_file(subtree_control));
+  return {names.begin(), names.end()};
 }
 
 std::string strip_slash(std::string s) {
@@ -101,11 +103,7 @@ HostMode detect_host() {
   return h;
 }
 
-std::string boot_id() {
-  std::string id = fs::read_file("/proc/sys/kernel/random/boot_id");
-  while (!id.empty() && id.back() == '\n') id.pop_back();
-  return id;
-}
+std::string boot_id() { return trim_end(fs::read_file("/proc/sys/kernel/random/boot_id"), "\n"); }
 
 std::string payload_cgroup(const HostMode& host, const std::string& machine_name) {
   std::string base = host.in_unit && !host.cgroup.empty() ? host.cgroup : cgroup::PodCgroup::relative_path(machine_name);
@@ -118,7 +116,7 @@ UnitCgroupRoot::UnitCgroupRoot(const HostMode& host) {
   std::filesystem::path root = layout.hierarchies.at(0).mount_point / host.cgroup;
   std::filesystem::path dir = root / "supervisor";
   with_context("moving crt into " + quote(dir.string()), [&] {
-    before_ = words(fs::read_file(root / "cgroup.subtree_control"));
+    before_ = controllers_in(root / "cgroup.subtree_control");
     fs::make_dirs(dir);
     UniqueFd fd = fs::open_fd(dir / "cgroup.procs", O_WRONLY);
     std::string self = std::to_string(::getpid());
@@ -132,7 +130,7 @@ std::optional<std::string> UnitCgroupRoot::restore() noexcept {
   std::filesystem::path dir = std::exchange(dir_, {});
   try {
     std::string off;
-    for (const auto& c : words(fs::read_file(dir / "cgroup.subtree_control")))
+    for (const auto& c : controllers_in(dir / "cgroup.subtree_control"))
       if (before_.count(c) == 0) off += (off.empty() ? "-" : " -") + c;
     if (off.empty()) return std::nullopt;
     UniqueFd fd = fs::open_fd(dir / "cgroup.subtree_control", O_WRONLY);

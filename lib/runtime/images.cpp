@@ -8,6 +8,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
+#include "common/strings.hpp"
 #include "config/crt_conf.hpp"
 #include "store/digest.hpp"
 
@@ -25,11 +26,6 @@ stdfs::path default_data_dir() {
 stdfs::path data_dir_of(const stdfs::path& crt) { return crt.parent_path().parent_path() / "lib" / "crt"; }
 
 namespace {
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 std::string file_sha256_hex(const stdfs::path& p) {
   UniqueFd fd = fs::open_fd(p, O_RDONLY);
@@ -70,7 +66,7 @@ store::Image ensure_stage1(store::Store& store, const stdfs::path& data_dir,
     if (stdfs::is_directory(src))
       return store.import_rootfs(src, {"crt-stage1", "dir"}, stage1_import_options());
     stdfs::path digest_file = src.string() + ".sha256";
-    std::string hex = stdfs::exists(digest_file) ? trim(fs::read_file(digest_file)) : file_sha256_hex(src);
+    std::string hex = stdfs::exists(digest_file) ? trim_end(fs::read_file(digest_file), " \n") : file_sha256_hex(src);
     if (!store::is_sha256_digest("sha256:" + hex)) throw Error(quote(digest_file.string()) + " holds no sha256 digest");
     return import_stage1_tar(store, src, hex);
   });

@@ -17,6 +17,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "sandbox/syscall_groups.hpp"
 
 namespace crt::sandbox {
@@ -29,18 +30,6 @@ bool is_errno_name(std::string_view name) {
     if (n != nullptr && name == n) return true;
   }
   return false;
-}
-
-std::vector<std::string> split(std::string_view s, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t end = s.find(sep, start);
-    if (end == std::string_view::npos) end = s.size();
-    out.emplace_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
 }
 
 #if defined(__x86_64__)

@@ -1,0 +1,46 @@
+#include "common/strings.hpp"
+
+namespace crt {
+
+std::string trim(std::string_view s, std::string_view chars) {
+  size_t start = s.find_first_not_of(chars);
+  if (start == std::string_view::npos) return {};
+  return std::string(s.substr(start, s.find_last_not_of(chars) - start + 1));
+}
+
+std::string trim_end(std::string_view s, std::string_view chars) {
+  size_t last = s.find_last_not_of(chars);
+  return std::string(last == std::string_view::npos ? std::string_view() : s.substr(0, last + 1));
+}
+
+std::vector<std::string> split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  for (size_t start = 0;;) {
+    size_t end = s.find(sep, start);
+    out.emplace_back(s.substr(start, end - start));
+    if (end == std::string_view::npos) return out;
+    start = end + 1;
+  }
+}
+
+std::vector<std::string> words(std::string_view s, std::string_view separators) {
+  std::vector<std::string> out;
+  for (size_t start = s.find_first_not_of(separators); start != std::string_view::npos;) {
+    size_t end = s.find_first_of(separators, start);
+    out.emplace_back(s.substr(start, end - start));
+    if (end == std::string_view::npos) break;
+    start = s.find_first_not_of(separators, end);
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += sep;
+    out += item;
+  }
+  return out;
+}
+
+}  // namespace crt

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace crt {
+
+/// What the C locale's isspace() takes for white space, and so what a
+/// stream's `>>` skips: space, \t, \n, \v, \f and \r.
+inline constexpr std::string_view kWhitespace = " \t\n\v\f\r";
+
+/// `s` without the characters of `chars` at its start and at its end.
+std::string trim(std::string_view s, std::string_view chars);
+
+/// `s` without the characters of `chars` at its end.
+std::string trim_end(std::string_view s, std::string_view chars);
+
+/// The fields of `s` between its `sep`s, empty ones kept: "a,,b" is three
+/// fields, "a," two and "" one.
+std::vector<std::string> split(std::string_view s, char sep);
+
+/// The runs of `s` between characters of `separators`, empty ones
+/// dropped: a text of separators alone has no words.
+std::vector<std::string> words(std::string_view s, std::string_view separators = kWhitespace);
+
+/// `items` with `sep` between each and the text before it: an empty item
+/// at the start adds no separator.
+std::string join(const std::vector<std::string>& items, std::string_view sep);
+
+}  // namespace crt

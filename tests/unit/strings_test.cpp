@@ -1,0 +1,71 @@
+#include "common/strings.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace crt {
+namespace {
+
+using Strings = std::vector<std::string>;
+
+TEST(Trim, TakesOnlyTheCharactersGivenFromBothEnds) {
+  EXPECT_EQ(trim(" \tkey = v a l\t ", " \t"), "key = v a l");
+  EXPECT_EQ(trim("value\r", " \t"), "value\r");
+  EXPECT_EQ(trim(" value\r\t", " \t\r"), "value");
+  EXPECT_EQ(trim("\nvalue\n", " \t"), "\nvalue\n");
+  EXPECT_EQ(trim("x", " \t"), "x");
+}
+
+TEST(Trim, NothingButTrimmedCharactersIsEmpty) {
+  EXPECT_EQ(trim("", " \t"), "");
+  EXPECT_EQ(trim(" \t \t", " \t"), "");
+}
+
+TEST(TrimEnd, LeavesTheStartAsItIs) {
+  EXPECT_EQ(trim_end(" abc \n\n", " \n"), " abc");
+  EXPECT_EQ(trim_end("abc\t\n", " \n"), "abc\t");
+  EXPECT_EQ(trim_end("abc\r\n", "\n"), "abc\r");
+  EXPECT_EQ(trim_end("\n\n", "\n"), "");
+  EXPECT_EQ(trim_end("", "\n"), "");
+}
+
+TEST(Split, KeepsEmptyFields) {
+  EXPECT_EQ(split("a,b,c", ','), (Strings{"a", "b", "c"}));
+  EXPECT_EQ(split("a,,b", ','), (Strings{"a", "", "b"}));
+  EXPECT_EQ(split(",a,", ','), (Strings{"", "a", ""}));
+  EXPECT_EQ(split("a", ','), (Strings{"a"}));
+  EXPECT_EQ(split("", ','), (Strings{""}));
+  EXPECT_EQ(split(",", ','), (Strings{"", ""}));
+  EXPECT_EQ(split("root:x:0:0::/root:/bin/sh", ':'), (Strings{"root", "x", "0", "0", "", "/root", "/bin/sh"}));
+}
+
+TEST(Words, DropsEmptyOnes) {
+  EXPECT_EQ(words("  nameserver\t 10.0.0.1  "), (Strings{"nameserver", "10.0.0.1"}));
+  EXPECT_EQ(words(""), Strings{});
+  EXPECT_EQ(words(" \t\n\v\f\r"), Strings{});
+  EXPECT_EQ(words("a,, b\t,c", " \t,"), (Strings{"a", "b", "c"}));
+  EXPECT_EQ(words("a\rb", " \t,"), (Strings{"a\rb"}));
+}
+
+TEST(Words, SplitsWhereAStreamsShiftOperatorDoes) {
+  for (const char* text : {"cpu io  memory\n", "\tx\vy\fz\r\n", "one", " ", "é\xa0 ü"}) {
+    std::istringstream in(text);
+    Strings by_stream;
+    for (std::string w; in >> w;) by_stream.push_back(w);
+    EXPECT_EQ(words(text), by_stream) << text;
+  }
+}
+
+TEST(Join, PutsTheSeparatorBetweenItems) {
+  EXPECT_EQ(join({"a", "b", "c"}, ","), "a,b,c");
+  EXPECT_EQ(join({"a"}, " "), "a");
+  EXPECT_EQ(join({}, " "), "");
+  EXPECT_EQ(join({"a", "", "b"}, ","), "a,,b");
+  EXPECT_EQ(join({"", "a"}, ","), "a");
+}
+
+}  // namespace
+}  // namespace crt
