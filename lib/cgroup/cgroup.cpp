@@ -1,17 +1,17 @@
 #include "cgroup/cgroup.hpp"
 
 #include <fcntl.h>
-#include <linux/sched.h>
 #include <libmount.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -19,6 +19,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/libmount.hpp"
+#include "common/strings.hpp"
 #include "unit/escape.hpp"
 
 namespace crt::cgroup {
@@ -78,11 +79,7 @@ bool has_controller(const Hierarchy& h, const std::string& c) {
   return std::find(h.controllers.begin(), h.controllers.end(), c) != h.controllers.end();
 }
 
-std::string read_trimmed(const stdfs::path& p) {
-  std::string s = fs::read_file(p);
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
+std::string read_trimmed(const stdfs::path& p) { return trim_end(fs::read_file(p), " \n"); }
 
 void write_value(const stdfs::path& p, const std::string& v) {
   UniqueFd fd = fs::open_fd(p, O_WRONLY);

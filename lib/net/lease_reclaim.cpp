@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "net/netns.hpp"
 #include "net/plugin.hpp"
 #include "net/plugin_rules.hpp"
@@ -35,8 +36,7 @@ std::optional<Lease> read_lease(const stdfs::path& file) {
   Lease l;
   std::getline(in, l.container_id);
   std::getline(in, l.ifname);
-  for (std::string* s : {&l.container_id, &l.ifname})
-    while (!s->empty() && (s->back() == '\r' || s->back() == ' ')) s->pop_back();
+  for (std::string* s : {&l.container_id, &l.ifname}) *s = trim_end(*s, " \r");
   if (l.ifname.empty()) l.ifname = "eth0";
   return l;
 }

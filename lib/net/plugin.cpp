@@ -4,6 +4,7 @@
 
 #include "common/error.hpp"
 #include "common/json_text.hpp"
+#include "common/strings.hpp"
 #include "common/subprocess.hpp"
 
 namespace crt::net {
@@ -49,8 +50,8 @@ std::vector<std::string> plugin_environment(const std::string& command, const In
   return env;
 }
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+std::string trimmed(std::string_view text) {
+  std::string s = trim_end(text, " \r\n");
   size_t nl = s.rfind('\n');
   // The last line says what went wrong; keep messages on one line.
   if (nl != std::string::npos) s = s.substr(nl + 1);

@@ -8,6 +8,7 @@
 
 #include "common/ascii.hpp"
 #include "common/late_library.hpp"
+#include "common/strings.hpp"
 
 namespace crt::registry {
 
@@ -90,8 +91,7 @@ struct HttpClient::Transfer {
 
   static size_t on_header(char* data, size_t, size_t n, void* self_arg) {
     auto* self = static_cast<Transfer*>(self_arg);
-    std::string line(data, n);
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    std::string line = trim_end({data, n}, "\r\n");
     if (line.rfind("HTTP/", 0) == 0) {
       // A new response (after a redirect or a 100): forget the last one's.
       self->response.headers.clear();

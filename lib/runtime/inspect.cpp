@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/libmount.hpp"
+#include "common/strings.hpp"
 #include "mount/overlay.hpp"
 #include "net/inspect.hpp"
 #include "runtime/app_process.hpp"
@@ -30,9 +31,7 @@ namespace {
 
 std::string read_or_empty(const stdfs::path& p) {
   try {
-    std::string s = fs::read_file(p);
-    while (!s.empty() && s.back() == '\n') s.pop_back();
-    return s;
+    return trim_end(fs::read_file(p), "\n");
   } catch (const Error&) {
     return {};
   }

@@ -23,6 +23,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "common/subprocess.hpp"
 #include "pod/units.hpp"
 #include "runtime/app_process.hpp"
@@ -44,8 +45,7 @@ std::string inotify_hint(int err) {
   if (err != EMFILE) return "";
   std::string limit = "?";
   try {
-    limit = fs::read_file("/proc/sys/fs/inotify/max_user_instances");
-    while (!limit.empty() && limit.back() == '\n') limit.pop_back();
+    limit = trim_end(fs::read_file("/proc/sys/fs/inotify/max_user_instances"), "\n");
   } catch (const Error&) {
   }
   return " (root's inotify instances are used up: fs.inotify.max_user_instances is " + limit +

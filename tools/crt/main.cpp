@@ -13,6 +13,7 @@
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "common/subprocess.hpp"
 #include "pod/run_args.hpp"
 #include "runtime/images.hpp"
@@ -62,9 +63,9 @@ void take_words_verbatim(CLI::App* cmd) {
 std::string pod_ref_string(const PodRef& ref) {
   if (!ref.uuid_file.empty()) {
     if (!ref.pod.empty()) throw Error("give either POD or --uuid-file, not both");
-    std::string s =
-        with_context("reading the pod's UUID from --uuid-file", [&] { return crt::fs::read_file(ref.uuid_file); });
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    std::string s = trim_end(
+        with_context("reading the pod's UUID from --uuid-file", [&] { return crt::fs::read_file(ref.uuid_file); }),
+        " \n");
     if (s.empty()) throw Error(quote(ref.uuid_file) + " holds no UUID");
     return s;
   }
