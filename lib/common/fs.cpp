@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -51,14 +52,24 @@ std::string read_fd(int fd, const std::string& name) {
 }
 
 void write_all(int fd, std::string_view data, const std::string& what) {
+  if (int err = write_all_noexcept(fd, data); err != 0) throw_errno(err, what);
+}
+
+int write_all_noexcept(int fd, std::string_view data) noexcept {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno(what);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+    } else if (n < 0 && errno == EAGAIN) {
+      pollfd p{fd, POLLOUT, 0};
+      ::poll(&p, 1, -1);
+    } else if (n == 0) {
+      return EIO;  // a device that takes nothing would spin here
+    } else if (errno != EINTR) {
+      return errno;
     }
-    data.remove_prefix(static_cast<size_t>(n));
   }
+  return 0;
 }
 
 void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t mode, Durability durability) {

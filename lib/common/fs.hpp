@@ -55,9 +55,16 @@ void remove_tree_at(int dir_fd, const std::string& name, const std::string& show
 /// readdir gives them (`shown`: its path in messages).
 std::vector<std::string> list_names(int fd, const std::string& shown);
 
-/// Writes all of `data` to `fd`, retrying short writes and EINTR; throws a
-/// crt::Error with `what` and errno's message.
+/// Writes all of `data` to `fd`, as write_all_noexcept() does; throws a
+/// crt::Error with `what` and the error's message.
 void write_all(int fd, std::string_view data, const std::string& what);
+
+/// Writes all of `data` to `fd`, retrying short writes and EINTR, and
+/// waiting (poll) while `fd`, non-blocking, is full. Never throws and calls
+/// only write() and poll(), which are async-signal-safe: for a child after
+/// fork(), or a thread that must go on. Returns 0, or the errno it failed
+/// with (EIO for a write that took nothing).
+[[nodiscard]] int write_all_noexcept(int fd, std::string_view data) noexcept;
 
 /// Opens `path` with O_CLOEXEC added.
 UniqueFd open_fd(const stdfs::path& path, int flags, mode_t mode = 0);

@@ -342,17 +342,6 @@ class RawTerminal {
   bool active_ = false;
 };
 
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 /// Copies crt's terminal (fds 0 and 1) to and from the pod's terminal
 /// `master` until the command's side is closed or the command has ended
 /// (a background job of its may hold the terminal on), passing window size
@@ -381,13 +370,14 @@ int relay_terminal(int master, pid_t command) {
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(0, buf, sizeof buf);
-      if (n > 0 && !write_all(master, buf, static_cast<size_t>(n))) break;
+      if (n > 0 && fs::write_all_noexcept(master, {buf, static_cast<size_t>(n)}) != 0) break;
       if (n == 0 || (n < 0 && errno != EINTR)) fds[0].fd = -1;  // crt's terminal is gone: the command goes on
     }
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(master, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0 || !write_all(1, buf, static_cast<size_t>(n))) break;  // EIO: the command's side is closed
+      if (n <= 0 || fs::write_all_noexcept(1, {buf, static_cast<size_t>(n)}) != 0)
+        break;  // EIO: the command's side is closed
     }
     if (fds[3].revents & POLLIN) {
       // What the command wrote last (a job that goes on writing gets a
@@ -396,7 +386,7 @@ int relay_terminal(int master, pid_t command) {
       ssize_t n;
       for (size_t left = 1 << 20; left > 0 && (n = ::read(master, buf, sizeof buf)) > 0;
            left -= std::min(left, size_t(n)))
-        if (!write_all(1, buf, static_cast<size_t>(n))) break;
+        if (fs::write_all_noexcept(1, {buf, static_cast<size_t>(n)}) != 0) break;
       break;
     }
   }

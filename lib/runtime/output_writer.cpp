@@ -1,6 +1,5 @@
 #include "runtime/output_writer.hpp"
 
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -15,30 +14,11 @@
 #include <utility>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 
 namespace crt::runtime {
 
 namespace {
-
-/// Writes all of `data` to `fd`, which may be non-blocking (set so by
-/// whoever shares it); 0, or the errno it failed with.
-int write_all(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n > 0) {
-      data += n;
-      size -= static_cast<size_t>(n);
-    } else if (n < 0 && errno == EAGAIN) {
-      pollfd p{fd, POLLOUT, 0};
-      ::poll(&p, 1, -1);
-    } else if (n == 0) {
-      return EIO;  // a device that takes nothing would spin here
-    } else if (errno != EINTR) {
-      return errno;
-    }
-  }
-  return 0;
-}
 
 std::mutex stderr_mutex;
 OutputWriter* stderr_owner = nullptr;  ///< guarded by stderr_mutex
@@ -61,7 +41,8 @@ void write_stderr(std::string_view text) {
     std::lock_guard lk(stderr_mutex);
     if (stderr_owner != nullptr && stderr_owner->write(text)) return;
   }
-  write_all(STDERR_FILENO, text.data(), text.size());
+  // Nowhere left to say that crt's stderr failed.
+  static_cast<void>(fs::write_all_noexcept(STDERR_FILENO, text));
 }
 
 OutputWriter::OutputWriter(sd_event* ev, int fd, std::function<void()> on_room, std::function<void()> on_gone)
@@ -152,7 +133,8 @@ void OutputWriter::run() noexcept {
     for (size_t off = 0; off < chunk.size() && !gone_;) {
       size_t piece = std::min(kPiece, chunk.size() - off);
       lk.unlock();
-      int err = write_all(fd_, chunk.data() + off, piece);
+      // fd_ may be non-blocking, set so by whoever shares it.
+      int err = fs::write_all_noexcept(fd_, std::string_view(chunk).substr(off, piece));
       lk.lock();
       off += piece;
       in_flight_ -= piece;

@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <string>
 #include <thread>
 
 #include "common/error.hpp"
@@ -138,6 +141,54 @@ TEST(Fs, TempDirIsRemovedUnlessReleased) {
   }
   EXPECT_FALSE(std::filesystem::exists(gone));
   EXPECT_TRUE(std::filesystem::is_directory(kept));
+}
+
+/// A pipe, both ends closed on destruction.
+struct Pipe {
+  Pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) == 0) {
+      r = UniqueFd(fds[0]);
+      w = UniqueFd(fds[1]);
+    }
+  }
+  UniqueFd r, w;
+};
+
+TEST(Fs, WriteAllNoexceptWaitsWhileANonBlockingPipeIsFull) {
+  Pipe p;
+  ASSERT_TRUE(p.w.valid());
+  ASSERT_EQ(::fcntl(p.w.get(), F_SETFL, O_NONBLOCK), 0);
+  const std::string data(1 << 20, 'x');  // more than a pipe holds
+  std::string got;
+  std::thread reader([&] {
+    char buf[65536];
+    for (ssize_t n; got.size() < data.size() && (n = ::read(p.r.get(), buf, sizeof buf)) > 0;)
+      got.append(buf, static_cast<size_t>(n));
+  });
+  EXPECT_EQ(write_all_noexcept(p.w.get(), data), 0);
+  reader.join();
+  EXPECT_EQ(got, data);
+}
+
+TEST(Fs, WriteAllNoexceptSaysTheErrnoInsteadOfThrowing) {
+  std::signal(SIGPIPE, SIG_IGN);
+  Pipe p;
+  ASSERT_TRUE(p.r.valid());
+  p.r = UniqueFd();
+  EXPECT_EQ(write_all_noexcept(p.w.get(), "x"), EPIPE);
+  EXPECT_EQ(write_all_noexcept(-1, "x"), EBADF);
+  EXPECT_EQ(write_all_noexcept(-1, ""), 0);
+}
+
+TEST(Fs, WriteAllThrowsWithWhatAndTheErrno) {
+  try {
+    write_all(-1, "x", "writing 'f'");
+    ADD_FAILURE() << "no error";
+  } catch (const SystemError& e) {
+    EXPECT_EQ(e.code(), EBADF);
+    EXPECT_EQ(std::string(e.what()).rfind("writing 'f': ", 0), 0u) << e.what();
+  }
 }
 
 TEST(Fs, OpenInRootResolvesAbsoluteSymlinksInsideTheRoot) {
