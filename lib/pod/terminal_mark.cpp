@@ -16,7 +16,7 @@ namespace {
 /// time, so a few are plenty; an app that prints marks cannot pile them up.
 constexpr size_t kTokensKept = 16;
 
-bool is_token_char(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); }
+bool is_mark_token_char(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); }
 
 }  // namespace
 
@@ -64,7 +64,7 @@ std::string TerminalMarks::take(std::string_view data) {
     }
     // The start of a mark, or all of what is left is the start of one.
     size_t i = start;
-    while (i < rest.size() && i - start < kTerminalMarkTokenMax && is_token_char(rest[i])) ++i;
+    while (i < rest.size() && i - start < kTerminalMarkTokenMax && is_mark_token_char(rest[i])) ++i;
     if (i == rest.size()) {
       held_ = rest;  // the next chunk tells (at most the start and a token)
       return out;

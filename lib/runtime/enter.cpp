@@ -313,7 +313,9 @@ void kill_command(int) {
   _exit(128 + SIGKILL);
 }
 
-int wait_status(pid_t pid) {
+/// Waits for `pid`: its exit status, or 128 + the signal that ended it, as
+/// a shell says; 125 if it cannot be waited for.
+int wait_shell_status(pid_t pid) {
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0)
     if (errno != EINTR) return 125;
@@ -392,7 +394,7 @@ int relay_terminal(int master, pid_t command) {
   }
   // Closing the pod's terminal hangs it up: what still runs on it gets SIGHUP.
   ::close(master);
-  return wait_status(command);
+  return wait_shell_status(command);
 }
 
 Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std::string> command,
@@ -575,7 +577,7 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
       ::close(peer);
       _exit(relay_terminal(master, inner));
     }
-    _exit(wait_status(inner));
+    _exit(wait_shell_status(inner));
   }
   forward_to = child;
   err_write.reset();
@@ -583,7 +585,7 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   ssize_t n;
   while ((n = ::read(err_read.get(), &f, sizeof f)) < 0 && errno == EINTR) {
   }
-  int status = wait_status(child);
+  int status = wait_shell_status(child);
   forward_to = 0;
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGQUIT, &old_quit, nullptr);

@@ -82,7 +82,7 @@ std::string now_marker() { return now_rfc3339(true) + "\n"; }
 
 /// Moves an unlocked pod into a garbage folder, noting when: first, as a
 /// pod moved there without the note would be removed at once.
-bool mark(const stdfs::path& state_dir, const PodEntry& e, PodState to) {
+bool mark_garbage(const stdfs::path& state_dir, const PodEntry& e, PodState to) {
   std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
   if (!dir) return false;
   fs::write_file_atomic(dir->path() / "gc-marked", now_marker(), 0644, fs::Durability::kCached);
@@ -176,12 +176,12 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
   for (const auto& e : list_pods(state_dir)) {
     PodStatus st = e.status();
     bool marked = false;
-    if (st == PodStatus::kExited) marked = mark(state_dir, e, PodState::kExitedGarbage);
+    if (st == PodStatus::kExited) marked = mark_garbage(state_dir, e, PodState::kExitedGarbage);
     // Not one whose crt has just made its directory and is about to lock it.
     else if (st == PodStatus::kAbortedPrepare && older_than(e.path, std::chrono::seconds(10)))
-      marked = mark(state_dir, e, PodState::kGarbage);
+      marked = mark_garbage(state_dir, e, PodState::kGarbage);
     else if (st == PodStatus::kPrepared && older_than(e.path / "pod.json", opts.expire_prepared))
-      marked = mark(state_dir, e, PodState::kGarbage);
+      marked = mark_garbage(state_dir, e, PodState::kGarbage);
     if (marked) r.marked.push_back(e.uuid);
   }
   if (opts.mark_only) return r;

@@ -180,14 +180,14 @@ class StopClaim {
   bool sent_ = false;
 };
 
-void mark(const std::filesystem::path& pod, off_t at, char c) {
+void write_stop_mark(const std::filesystem::path& pod, off_t at, char c) {
   UniqueFd fd(::open((pod / PodDir::kStopRequestedFile).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   if (fd) (void)::pwrite(fd.get(), &c, 1, at);
 }
 
 }  // namespace
 
-void note_pod_killed(const std::filesystem::path& pod_dir) { mark(pod_dir, kKilledAt, 'k'); }
+void note_pod_killed(const std::filesystem::path& pod_dir) { write_stop_mark(pod_dir, kKilledAt, 'k'); }
 
 namespace {
 

@@ -83,7 +83,7 @@ struct ContextDeleter {
 };
 using Context = std::unique_ptr<void, ContextDeleter>;
 
-void check(int r, const std::string& what) {
+void check_seccomp(int r, const std::string& what) {
   if (r < 0) throw Error(what + ": " + std::strerror(-r));
 }
 
@@ -94,11 +94,12 @@ Context context_for(uint32_t arch, uint32_t default_action) {
   Context ctx(seccomp_init(default_action));
   if (!ctx) throw Error("libseccomp could not allocate a filter");
   if (arch != seccomp_arch_native()) {
-    check(seccomp_arch_remove(ctx.get(), seccomp_arch_native()), "removing the native architecture");
-    check(seccomp_arch_add(ctx.get(), arch), "adding architecture " + std::to_string(arch));
+    check_seccomp(seccomp_arch_remove(ctx.get(), seccomp_arch_native()), "removing the native architecture");
+    check_seccomp(seccomp_arch_add(ctx.get(), arch), "adding architecture " + std::to_string(arch));
   }
-  check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW), "setting the filter's bad-arch action");
-  check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "clearing the filter's no_new_privs");
+  check_seccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW),
+                "setting the filter's bad-arch action");
+  check_seccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "clearing the filter's no_new_privs");
   return ctx;
 }
 
@@ -124,7 +125,7 @@ std::vector<sock_filter> allow_list_program(uint32_t arch) {
   Context ctx = context_for(arch, SCMP_ACT_ERRNO(ENOSYS));
   add_rules(ctx, allowed, SCMP_ACT_ALLOW);
   add_rules(ctx, denied, SCMP_ACT_ERRNO(EPERM));
-  check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2), "choosing the filter's binary-tree layout");
+  check_seccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2), "choosing the filter's binary-tree layout");
   return export_bpf(ctx.get());
 }
 

@@ -27,8 +27,6 @@ struct LinkResolverDeleter {
   void operator()(archive_entry_linkresolver* r) const { sym_archive_entry_linkresolver_free(r); }
 };
 
-void check(archive* a, int rc, const std::string& what) { check_archive(a, rc, what); }
-
 /// The last name of an entry path ("b" of "a/b/").
 std::string_view entry_base_name(std::string_view path) {
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
@@ -52,13 +50,14 @@ class LayerSink {
         tar_(sym_archive_write_new()),
         disk_(to_disk ? sym_archive_write_disk_new() : nullptr) {
     if (!tar_ || (to_disk && !disk_)) throw Error("allocating libarchive handles");
-    check(tar_.get(), sym_archive_write_set_format_pax_restricted(tar_.get()), "setting up the layer digest");
-    check(tar_.get(), sym_archive_write_set_bytes_in_last_block(tar_.get(), 1), "setting up the layer digest");
-    check(tar_.get(), sym_archive_write_open2(tar_.get(), this, nullptr, &LayerSink::on_write, nullptr, nullptr),
-          "setting up the layer digest");
+    check_archive(tar_.get(), sym_archive_write_set_format_pax_restricted(tar_.get()), "setting up the layer digest");
+    check_archive(tar_.get(), sym_archive_write_set_bytes_in_last_block(tar_.get(), 1), "setting up the layer digest");
+    check_archive(tar_.get(),
+                  sym_archive_write_open2(tar_.get(), this, nullptr, &LayerSink::on_write, nullptr, nullptr),
+                  "setting up the layer digest");
     if (disk_)
-      check(disk_.get(), sym_archive_write_disk_set_options(disk_.get(), secure_extract_flags()),
-            "setting up extraction");
+      check_archive(disk_.get(), sym_archive_write_disk_set_options(disk_.get(), secure_extract_flags()),
+                    "setting up extraction");
   }
 
   /// Called before each entry and each piece of data: true ends the work
@@ -68,7 +67,7 @@ class LayerSink {
   void header(archive_entry* e) {
     check_cancelled();
     std::string path = sym_archive_entry_pathname(e) != nullptr ? sym_archive_entry_pathname(e) : "";
-    check(tar_.get(), sym_archive_write_header(tar_.get(), e), "archiving " + quote(path));
+    check_archive(tar_.get(), sym_archive_write_header(tar_.get(), e), "archiving " + quote(path));
     if (disk_) check_disk(sym_archive_write_header(disk_.get(), e), quote(path));
     if (sym_archive_entry_filetype(e) == AE_IFREG && sym_archive_entry_hardlink(e) == nullptr)
       size_ += static_cast<uint64_t>(sym_archive_entry_size(e));
@@ -78,9 +77,9 @@ class LayerSink {
   void data(const void* buf, size_t n) {
     check_cancelled();
     if (sym_archive_write_data(tar_.get(), buf, n) < 0)
-      check(tar_.get(), ARCHIVE_FATAL, "archiving " + quote(current_));
+      check_archive(tar_.get(), ARCHIVE_FATAL, "archiving " + quote(current_));
     if (disk_ && sym_archive_write_data(disk_.get(), buf, n) < 0)
-      check(disk_.get(), ARCHIVE_FATAL, "extracting " + quote(current_));
+      check_archive(disk_.get(), ARCHIVE_FATAL, "extracting " + quote(current_));
   }
 
   void finish_entry() {
@@ -88,7 +87,7 @@ class LayerSink {
   }
 
   UnpackedLayer close() {
-    check(tar_.get(), sym_archive_write_close(tar_.get()), "finishing the layer digest");
+    check_archive(tar_.get(), sym_archive_write_close(tar_.get()), "finishing the layer digest");
     if (disk_) check_disk(sym_archive_write_close(disk_.get()), "", "finishing extraction");
     return {"sha256:" + hash_.hex(), size_};
   }
@@ -116,7 +115,7 @@ class LayerSink {
   /// thrown.
   void check_disk(int rc, const std::string& shown, const std::string& what = "extracting") {
     std::string doing = shown.empty() ? what : what + " " + shown;
-    check(disk_.get(), rc, doing);
+    check_archive(disk_.get(), rc, doing);
     if (rc != ARCHIVE_WARN) return;
     const char* msg = sym_archive_error_string(disk_.get());
     tell(warnings_,
@@ -265,8 +264,8 @@ class DirectoryReader {
     // and the name, which it does not follow.
     sym_archive_entry_copy_sourcepath(entry.get(), ("/proc/self/fd/" + std::to_string(dir_fd) + "/" + name).c_str());
     sym_archive_entry_copy_pathname(entry.get(), rel.c_str());
-    check(disk_.get(), sym_archive_read_disk_entry_from_file(disk_.get(), entry.get(), fd.get(), &st),
-          "reading " + quote(full.string()));
+    check_archive(disk_.get(), sym_archive_read_disk_entry_from_file(disk_.get(), entry.get(), fd.get(), &st),
+                  "reading " + quote(full.string()));
     normalize(entry.get());
     bool opaque = strip_overlay_xattrs(entry.get(), full.string(), kind_ == TreeKind::kOverlayUpper) &&
                   kind_ == TreeKind::kOverlayUpper;
@@ -310,13 +309,13 @@ void copy_archive(const stdfs::path& source, LayerSink& sink) {
   ArchivePtr in(sym_archive_read_new());
   sym_archive_read_support_filter_all(in.get());
   sym_archive_read_support_format_tar(in.get());
-  check(in.get(), sym_archive_read_open_filename(in.get(), source.c_str(), 128 * 1024),
-        "opening " + quote(source.string()));
+  check_archive(in.get(), sym_archive_read_open_filename(in.get(), source.c_str(), 128 * 1024),
+                "opening " + quote(source.string()));
   archive_entry* e = nullptr;
   for (;;) {
     int rc = sym_archive_read_next_header(in.get(), &e);
     if (rc == ARCHIVE_EOF) break;
-    check(in.get(), rc, "reading " + quote(source.string()));
+    check_archive(in.get(), rc, "reading " + quote(source.string()));
     std::string path = clean_entry_path(sym_archive_entry_pathname(e));
     if (path.empty() || path == ".") continue;
     sym_archive_entry_copy_pathname(e, path.c_str());
@@ -335,7 +334,7 @@ void copy_archive(const stdfs::path& source, LayerSink& sink) {
     for (;;) {
       int r = sym_archive_read_data_block(in.get(), &buf, &n, &off);
       if (r == ARCHIVE_EOF) break;
-      check(in.get(), r, "reading " + quote(path) + " from " + quote(source.string()));
+      check_archive(in.get(), r, "reading " + quote(path) + " from " + quote(source.string()));
       sink.data(buf, n);
     }
     sink.finish_entry();

@@ -19,12 +19,12 @@ namespace {
 
 constexpr size_t kMaxOpenDirs = 128;
 
-[[noreturn]] void fail(const std::string& path, const std::string& what) {
+[[noreturn]] void fail_entry(const std::string& path, const std::string& what) {
   throw Error("layer entry " + quote(path) + ": " + what);
 }
 
 void check_name(const std::string& path, const std::string& name) {
-  if (name.empty() || name == "." || name == "..") fail(path, "is not a file name");
+  if (name.empty() || name == "." || name == "..") fail_entry(path, "is not a file name");
 }
 
 /// Whether an xattr the store's file system refused with `err` may be left
@@ -91,7 +91,7 @@ int TreeWriter::dir_fd(const std::string& dir) {
 }
 
 TreeWriter::Parent TreeWriter::parent_of(const std::string& path) {
-  if (path.empty() || path.front() == '/') fail(path, "is an absolute path");
+  if (path.empty() || path.front() == '/') fail_entry(path, "is an absolute path");
   std::string p = path;
   while (!p.empty() && p.back() == '/') p.pop_back();
   size_t slash = p.rfind('/');
@@ -101,7 +101,7 @@ TreeWriter::Parent TreeWriter::parent_of(const std::string& path) {
   for (size_t pos = 0; pos <= dir.size();) {
     size_t next = dir.find('/', pos);
     std::string comp = dir.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
-    if (comp == "..") fail(path, "leaves the layer");
+    if (comp == "..") fail_entry(path, "leaves the layer");
     if (next == std::string::npos) break;
     pos = next + 1;
   }
@@ -213,7 +213,7 @@ void TreeWriter::write_other(int dir, const std::string& name, archive_entry* e,
         throw_errno("layer entry " + quote(path) + ": creating the node");
       break;
     default:
-      fail(path, "has a type a layer cannot hold");
+      fail_entry(path, "has a type a layer cannot hold");
   }
   if (::fchownat(dir, name.c_str(), static_cast<uid_t>(sym_archive_entry_uid(e)),
                  static_cast<gid_t>(sym_archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) < 0)
@@ -237,11 +237,11 @@ void TreeWriter::write_hardlink(archive_entry* e, const std::string& path) {
   UniqueFd tdir = held(target, tname);
   struct stat st {};
   if (::fstatat(tdir.get(), tname.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
-    fail(path, "links to " + quote(target) + ", which is not in the layer");
-  if (S_ISDIR(st.st_mode)) fail(path, "is a hard link to a directory");
+    fail_entry(path, "links to " + quote(target) + ", which is not in the layer");
+  if (S_ISDIR(st.st_mode)) fail_entry(path, "is a hard link to a directory");
   // A whiteout deletes a name of the lower layers; a link to it would
   // delete another one, which the layer does not ask for.
-  if (is_overlay_whiteout(st)) fail(path, "links to " + quote(target) + ", which the layer deletes (a whiteout)");
+  if (is_overlay_whiteout(st)) fail_entry(path, "links to " + quote(target) + ", which the layer deletes (a whiteout)");
   UniqueFd dir = held(path, name);
   clear(dir.get(), name, false, path);
   if (::linkat(tdir.get(), tname.c_str(), dir.get(), name.c_str(), 0) < 0)
