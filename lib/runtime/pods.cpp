@@ -240,36 +240,43 @@ bool pins_images(PodStatus s) {
   return false;
 }
 
+std::string UnreadablePod::message() const {
+  std::string what_to_do = pod.status() == PodStatus::kRunning ? "repair that file, or stop the pod and remove it"
+                                                               : "repair that file or remove the pod";
+  return "cannot tell which images pod " + pod.uuid + " (" + status_name(pod.status()) + ") uses: " + error + "; " +
+         what_to_do + " with 'crt rm " + pod.uuid + "'";
+}
+
 namespace {
 
-/// The manifest of a pod that pins its images; none while it is being
-/// prepared and has yet to write it (it holds the store's lock until then),
-/// or when it was removed since `state_dir` was listed. One moved meanwhile
-/// (prepared to running, running to exited) is read where it went.
-/// Throws when it cannot be read: that pod may use any image, and whoever
-/// removes one must not guess that it uses none.
-std::optional<pod::PodManifest> pinning_manifest(const stdfs::path& state_dir, PodEntry p) {
-  auto unknown = [&](const std::string& why) {
-    return Error("cannot tell which images pod " + p.uuid + " (" + status_name(p.status()) + ") uses: " + why +
-                 "; repair that file or remove the pod");
-  };
+/// What a pod that pins its images uses: its manifest; none while it is
+/// being prepared and has yet to write it (it holds the store's lock until
+/// then), or when it was removed since `state_dir` was listed; or why it
+/// cannot be read. One moved meanwhile (prepared to running, running to
+/// exited) is read where it went.
+struct PodUse {
+  std::optional<pod::PodManifest> manifest;
+  std::optional<UnreadablePod> unreadable;
+};
+
+PodUse pod_use(const stdfs::path& state_dir, PodEntry p) {
   for (int moves = 0;; ++moves) {
     stdfs::path file = p.path / "pod.json";
     try {
-      return pod::parse_manifest(fs::read_file(file));
+      return {pod::parse_manifest(fs::read_file(file)), std::nullopt};
     } catch (const SystemError& e) {
-      if (e.code() == ENOENT && p.dir_state == PodState::kPrepare) return std::nullopt;
+      if (e.code() == ENOENT && p.dir_state == PodState::kPrepare) return {};
       std::error_code ec;
       if (e.code() == ENOENT && !stdfs::exists(p.path, ec) && !ec && moves < 3) {
         auto pods = list_pods(state_dir);
         auto now = std::find_if(pods.begin(), pods.end(), [&](const PodEntry& q) { return q.uuid == p.uuid; });
-        if (now == pods.end() || !pins_images(now->status())) return std::nullopt;
+        if (now == pods.end() || !pins_images(now->status())) return {};
         p = *now;
         continue;
       }
-      throw unknown(e.what());  // it names the file
+      return {std::nullopt, UnreadablePod{p, e.what()}};  // it names the file
     } catch (const std::exception& e) {
-      throw unknown(quote(file.string()) + ": " + e.what());
+      return {std::nullopt, UnreadablePod{p, quote(file.string()) + ": " + e.what()}};
     }
   }
 }
@@ -280,23 +287,27 @@ std::vector<PodEntry> pods_using_image(const stdfs::path& state_dir, const std::
   std::vector<PodEntry> out;
   for (const auto& p : list_pods(state_dir)) {
     if (!pins_images(p.status())) continue;
-    auto m = pinning_manifest(state_dir, p);
-    if (!m) continue;
-    bool uses = m->stage1.id == id ||
-                std::any_of(m->apps.begin(), m->apps.end(), [&](const auto& a) { return a.image.id == id; });
+    PodUse use = pod_use(state_dir, p);
+    // Whoever removes an image must not guess that such a pod uses none.
+    if (use.unreadable) throw Error(use.unreadable->message());
+    if (!use.manifest) continue;
+    const pod::PodManifest& m = *use.manifest;
+    bool uses =
+        m.stage1.id == id || std::any_of(m.apps.begin(), m.apps.end(), [&](const auto& a) { return a.image.id == id; });
     if (uses) out.push_back(p);
   }
   return out;
 }
 
-std::set<std::string> layers_in_use(const stdfs::path& state_dir) {
-  std::set<std::string> out;
+PodPins layers_in_use(const stdfs::path& state_dir) {
+  PodPins out;
   for (const auto& p : list_pods(state_dir)) {
     if (!pins_images(p.status())) continue;
-    auto m = pinning_manifest(state_dir, p);
-    if (!m) continue;
-    out.insert(m->stage1.layers.begin(), m->stage1.layers.end());
-    for (const auto& a : m->apps) out.insert(a.image.layers.begin(), a.image.layers.end());
+    PodUse use = pod_use(state_dir, p);
+    if (use.unreadable) out.unreadable.push_back(std::move(*use.unreadable));
+    if (!use.manifest) continue;
+    out.layers.insert(use.manifest->stage1.layers.begin(), use.manifest->stage1.layers.end());
+    for (const auto& a : use.manifest->apps) out.layers.insert(a.image.layers.begin(), a.image.layers.end());
   }
   return out;
 }

@@ -95,15 +95,29 @@ std::vector<pod::AppExit> read_app_exits(const std::filesystem::path& pod_path);
 /// never ran and is garbage, nor one being deleted.
 bool pins_images(PodStatus s);
 
+/// A pod that pins its images (pins_images) whose manifest cannot be read
+/// (damaged, or of another crt): it may use any image.
+struct UnreadablePod {
+  PodEntry pod;
+  std::string error;  ///< why, naming the file
+  /// "cannot tell which images pod U (exited) uses: ERROR", then what to do.
+  [[nodiscard]] std::string message() const;
+};
+
 /// The pods that pin their images (pins_images) whose manifest uses image
-/// `id` (as an app or as stage1). Throws, naming the pod, when one of them
-/// has a manifest that cannot be read: it may use the image.
+/// `id` (as an app or as stage1). Throws UnreadablePod::message() when one
+/// of them has a manifest that cannot be read: it may use the image.
 std::vector<PodEntry> pods_using_image(const std::filesystem::path& state_dir, const std::string& id);
 
-/// The layers (diff_ids) of every image a pod that pins its images uses:
-/// what rm --force and gc must leave. Throws, naming the pod, when one of
-/// them has a manifest that cannot be read (damaged, or of another crt): it
-/// may use any layer, and nothing is to be removed while that is so.
-std::set<std::string> layers_in_use(const std::filesystem::path& state_dir);
+/// What the pods that pin their images use of the store.
+struct PodPins {
+  std::set<std::string> layers;  ///< diff_ids of every image they use
+  /// Those whose manifest cannot be read: they may use any layer.
+  std::vector<UnreadablePod> unreadable;
+};
+
+/// The layers of every image a pod that pins its images uses: what rm
+/// --force and gc must leave; every layer while `unreadable` is not empty.
+PodPins layers_in_use(const std::filesystem::path& state_dir);
 
 }  // namespace crt::runtime

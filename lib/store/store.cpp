@@ -229,10 +229,11 @@ bool Store::removes_only_a_name(std::string_view ref) const {
   return only_a_name(images, lookup(images, ref));
 }
 
-Image Store::remove(std::string_view ref, const PinnedLayers& pinned,
-                    const std::function<void(const Image&)>& before_whole) {
+Removal Store::remove(std::string_view ref, const PinnedLayers& pinned,
+                      const std::function<void(const Image&)>& before_whole) {
   FileLock lock = lock_exclusive();
-  Image removed;
+  Removal r;
+  Image& removed = r.image;
   bool whole = false;
   update_index([&](std::vector<Image>& images) {
     Match m = lookup(images, ref);
@@ -248,10 +249,11 @@ Image Store::remove(std::string_view ref, const PinnedLayers& pinned,
     images.erase(images.begin() + m.index);
     whole = true;
   });
-  if (!whole) return removed;
+  if (!whole) return r;
 
   std::vector<Image> images = load_index();
-  std::set<std::string> layers_used = pinned ? pinned() : std::set<std::string>{};
+  Pins pins = pinned ? pinned() : Pins{};
+  std::set<std::string> layers_used = std::move(pins.layers);
   std::set<std::string> blobs_used;
   for (const auto& im : images) {
     layers_used.insert(im.layers.begin(), im.layers.end());
@@ -259,13 +261,18 @@ Image Store::remove(std::string_view ref, const PinnedLayers& pinned,
     blobs_used.insert(im.manifest);
     for (const auto& b : im.blobs) blobs_used.insert(b.digest);
   }
-  for (const auto& l : removed.layers)
-    if (!layers_used.count(l)) drop_tree(digest_hex(l));
+  for (const auto& l : std::set<std::string>(removed.layers.begin(), removed.layers.end())) {
+    if (layers_used.count(l)) continue;
+    if (pins.unknown)
+      ++r.trees_kept;
+    else
+      drop_tree(digest_hex(l));
+  }
   std::vector<std::string> blobs = {removed.id, removed.manifest};
   for (const auto& b : removed.blobs) blobs.push_back(b.digest);
   for (const auto& b : blobs)
     if (!b.empty() && !blobs_used.count(b)) ::unlink(blobs_.path(b).c_str());
-  return removed;
+  return r;
 }
 
 }  // namespace crt::store

@@ -47,6 +47,9 @@ struct GcResult {
   size_t blobs = 0;
   size_t tmp = 0;
   uint64_t bytes = 0;
+  /// Trees no image and no layer of Pins::layers uses, kept as Pins::unknown
+  /// said that any may be in use.
+  size_t trees_kept = 0;
 };
 
 /// What the files of a tree (or a single file) take, each file once
@@ -57,9 +60,25 @@ struct TreeUsage {
 };
 TreeUsage tree_usage(const std::filesystem::path& path);
 
-/// The layers (diff_ids) pods use; asked while the store is locked against
-/// pods being prepared, so the answer cannot go stale.
-using PinnedLayers = std::function<std::set<std::string>()>;
+/// The layers (diff_ids) pods use.
+struct Pins {
+  std::set<std::string> layers;
+  /// Which layers some pod uses cannot be told: it may use any, and no
+  /// layer tree is removed.
+  bool unknown = false;
+};
+
+/// Asked for the Pins while the store is locked against pods being
+/// prepared, so the answer cannot go stale.
+using PinnedLayers = std::function<Pins()>;
+
+/// What remove() removed.
+struct Removal {
+  Image image;  ///< the whole image, or only the name it took
+  /// Layers of the image no other image and no layer of Pins::layers uses,
+  /// kept as Pins::unknown said that they may be in use.
+  size_t trees_kept = 0;
+};
 
 /// The content-addressed image store under `<dir>/store`:
 ///
@@ -130,16 +149,18 @@ class Store {
   [[nodiscard]] bool removes_only_a_name(std::string_view ref) const;
 
   /// Removes the image `ref` names (only that name when it has others), and
-  /// every layer tree and blob nothing else uses; layers in `pinned` (used by
-  /// pods) stay until a later gc. Before the whole image goes,
-  /// `before_whole` may refuse it by throwing; it runs under the store's
-  /// lock, so no other removal takes the image's other names meanwhile.
-  /// Returns what was removed.
-  Image remove(std::string_view ref, const PinnedLayers& pinned = {},
-               const std::function<void(const Image&)>& before_whole = {});
+  /// every layer tree and blob nothing else uses; layers `pinned` names (used
+  /// by pods), or all of them when it cannot tell, stay until a later gc.
+  /// Before the whole image goes, `before_whole` may refuse it by throwing;
+  /// it runs under the store's lock, so no other removal takes the image's
+  /// other names meanwhile.
+  Removal remove(std::string_view ref, const PinnedLayers& pinned = {},
+                 const std::function<void(const Image&)>& before_whole = {});
 
-  /// Removes every layer tree and blob no image and no layer in `pinned`
-  /// uses, and the work that interrupted imports and pulls left in tmp/.
+  /// Removes every layer tree no image and no layer `pinned` names uses
+  /// (none when it cannot tell), every blob no image uses, and the work that
+  /// interrupted imports and pulls left in tmp/. (A pod mounts layer trees
+  /// only: blobs are the images'.)
   GcResult gc(const PinnedLayers& pinned);
 
   /// The tree of a layer.

@@ -38,10 +38,10 @@ GcResult Store::gc(const PinnedLayers& pinned) {
   // in tmp/ is in use and every tree or blob in use is named below.
   FileLock lock = lock_exclusive();
   std::vector<Image> images = load_index();
+  Pins pins = pinned ? pinned() : Pins{};
   std::set<std::string> trees_used;
   std::set<std::string> blobs_used;
-  if (pinned)
-    for (const auto& l : pinned()) trees_used.insert(digest_hex(l));
+  for (const auto& l : pins.layers) trees_used.insert(digest_hex(l));
   for (const auto& im : images) {
     for (const auto& l : im.layers) trees_used.insert(digest_hex(l));
     blobs_used.insert(digest_hex(im.id));
@@ -53,6 +53,10 @@ GcResult Store::gc(const PinnedLayers& pinned) {
   for (const auto& de : stdfs::directory_iterator(root_ / "trees", ec)) {
     std::string hex = de.path().filename();
     if (trees_used.count(hex)) continue;
+    if (pins.unknown) {
+      ++r.trees_kept;
+      continue;
+    }
     r.bytes += tree_usage(de.path()).disk;
     drop_tree(hex);
     ++r.trees;

@@ -1,7 +1,7 @@
 // The store as root: what a layer may and may not do to the host, owners,
 // modes, xattrs and devices kept; kill -9 mid-import, a full disk, a
-// read-only store; rm --force and gc beside running pods; formats through
-// skopeo.
+// read-only store; rm --force and gc beside running pods and beside a pod
+// whose pod.json cannot be read; formats through skopeo.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -9,6 +9,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -219,6 +220,67 @@ TEST_F(StoreSafety, RmForceKeepsAPodsLayersUntilThePodIsRemoved) {
   EXPECT_EQ(store_entries("trees").size(), trees) << "gc leaves an exited pod's layers";
   ASSERT_EQ(crt({"rm", uuid}).status, 0);
   r = crt({"image", "gc"});
+  EXPECT_THAT(r.out, HasSubstr("removed 2 layers"));
+  EXPECT_EQ(store_entries("trees").size(), 1u) << "only stage1 is left";
+}
+
+// An exited pod whose pod.json cannot be read may use any layer: image gc
+// keeps every layer (and still removes the rest), image rm --force removes
+// the image but keeps its layers, and both say why, until the pod goes.
+TEST_F(StoreSafety, APodWhoseManifestCannotBeReadKeepsEveryLayerUntilItIsRemoved) {
+  ASSERT_EQ(crt({"image", "import", "-q", layout("app", {make_layer({file("mark", "m\n")})}), "app:1"}).status, 0);
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--uuid-file-save=" + file, "app:1", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = wait_uuid(file);
+  std::string manifest = pod_dir(uuid) + "/pod.json";
+  { std::ofstream(manifest, std::ios::trunc) << "{\"crt\": \"from another version"; }
+  std::string pod = "pod " + uuid + " (exited)";
+  std::string why = "cannot tell which images " + pod + " uses: '" + manifest + "': ";
+  std::string what_to_do = "; repair that file or remove the pod with 'crt rm " + uuid + "'";
+
+  r = crt({"image", "rm", "app:1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, ::testing::StartsWith("crt: " + why));
+  EXPECT_THAT(r.err, ::testing::EndsWith(what_to_do + " (or use --force)\n"));
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  std::vector<std::string> trees = sorted(store_entries("trees"));
+  ASSERT_EQ(trees.size(), 3u) << "stage1, busybox and the mark layer";
+
+  r = crt({"image", "rm", "--force", "app:1"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "removed app:1\n");
+  EXPECT_THAT(r.err, ::testing::StartsWith("crt: warning: " + why));
+  EXPECT_THAT(r.err, HasSubstr(what_to_do + "\n"));
+  EXPECT_THAT(r.err, ::testing::EndsWith("\ncrt: warning: kept 2 layers of image 'app:1' that no other image uses, as "
+                                         "that pod may use them; once it is repaired or removed, 'crt image gc' "
+                                         "removes them\n"));
+  EXPECT_EQ(sorted(store_entries("trees")), trees);
+
+  // What no pod can use still goes: a blob no image uses, what an
+  // interrupted pull left.
+  std::string blob = std::string(64, 'e');
+  { std::ofstream(dir_ + "/store/blobs/sha256/" + blob) << "unused"; }
+  { std::ofstream(dir_ + "/store/tmp/blob-" + std::string(64, 'f') + ".partial") << "half"; }
+  r = crt({"image", "gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("removed 0 layers, 1 blob and 1 leftover of interrupted work"));
+  EXPECT_THAT(r.err, ::testing::StartsWith("crt: warning: " + why));
+  EXPECT_THAT(r.err,
+              ::testing::EndsWith(what_to_do + "\ncrt: warning: kept 2 layers no image uses, as that pod may use them; "
+                                               "once it is repaired or removed, 'crt image gc' removes them\n"));
+  EXPECT_EQ(sorted(store_entries("trees")), trees);
+  auto blobs = store_entries("blobs/sha256");
+  EXPECT_EQ(std::count(blobs.begin(), blobs.end(), blob), 0);
+  EXPECT_EQ(store_entries("tmp"), std::vector<std::string>{});
+
+  ASSERT_EQ(crt({"rm", uuid}).status, 0);
+  r = crt({"image", "gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
   EXPECT_THAT(r.out, HasSubstr("removed 2 layers"));
   EXPECT_EQ(store_entries("trees").size(), 1u) << "only stage1 is left";
 }

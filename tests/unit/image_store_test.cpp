@@ -473,7 +473,7 @@ TEST_F(ImageStore, GcRemovesWhatNoImageUses) {
   // Temporary copies of writers killed before their rename.
   test::write_text(store_.root() / ".index.json.Ab12Cd", "[");
   test::write_text(store_.root() / "blobs" / "sha256" / ("." + std::string(64, 'e') + ".Ab12Cd"), "half");
-  store_.remove("layout:a", [&] { return std::set<std::string>{images[0].layers[1]}; });
+  store_.remove("layout:a", [&] { return Pins{{images[0].layers[1]}}; });
   EXPECT_EQ(trees().size(), 2u) << "a layer a pod uses stays";
   GcResult r = store_.gc({});
   EXPECT_EQ(r.trees, 1u);
@@ -484,6 +484,38 @@ TEST_F(ImageStore, GcRemovesWhatNoImageUses) {
   EXPECT_EQ(store_.find("layout:b")->id, images[1].id) << "b is whole";
   Strings left = blobs();
   EXPECT_EQ(left.size(), 3u) << "b's manifest, configuration and layer";
+}
+
+// Pods that may use any layer: no tree goes, blobs and leftovers do.
+TEST_F(ImageStore, LayersOfUnknownUseStayButBlobsAndLeftoversGo) {
+  test::OciLayout lay(s_ / "layout");
+  lay.write_index({{lay.add_image({base_, app_}), "a"}, {lay.add_image({base_}), "b"}});
+  std::vector<Image> images = import(lay.dir());
+  auto unknown = [&] { return Pins{{}, true}; };
+  Removal removal = store_.remove("layout:a", unknown);
+  EXPECT_EQ(removal.image.id, images[0].id);
+  EXPECT_EQ(removal.trees_kept, 1u) << "the layer b does not use";
+  EXPECT_EQ(trees().size(), 2u);
+  EXPECT_EQ(blobs().size(), 3u) << "a's manifest, configuration and layer blob went";
+  // A layer a known pin keeps is not one kept for want of knowing.
+  GcResult r = store_.gc([&] { return Pins{{images[0].layers[1]}, true}; });
+  EXPECT_EQ(r.trees, 0u);
+  EXPECT_EQ(r.trees_kept, 0u);
+  test::write_text(store_.root() / "tmp" / ("blob-" + std::string(64, 'f') + ".partial"), "half");
+  test::write_text(store_.root() / "blobs" / "sha256" / std::string(64, 'e'), "unused");
+  r = store_.gc(unknown);
+  EXPECT_EQ(r.trees, 0u);
+  EXPECT_EQ(r.trees_kept, 1u);
+  EXPECT_EQ(r.blobs, 1u);
+  EXPECT_EQ(r.tmp, 1u);
+  EXPECT_EQ(trees().size(), 2u);
+  EXPECT_EQ(blobs().size(), 3u) << "b's";
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+  // Once every pod's use is known, the layer goes.
+  r = store_.gc([] { return Pins{}; });
+  EXPECT_EQ(r.trees, 1u);
+  EXPECT_EQ(r.trees_kept, 0u);
+  EXPECT_EQ(trees(), Strings{images[1].layers[0].substr(7)});
 }
 
 // A removal of a tree that was interrupted left part of it in tmp/ under

@@ -170,41 +170,76 @@ TEST(LayersInUse, EveryLayerOfPodsNotYetRemoved) {
   make_pod(s.path(), "u-marked", PodState::kExitedGarbage, marked);
   make_pod(s.path(), "u-garbage", PodState::kGarbage, garbage);
   make_pod(s.path(), "u-aborted", PodState::kPrepare, aborted);
-  EXPECT_EQ(layers_in_use(s.path()), (std::set<std::string>{kStage1Layer, exited, marked}));
+  PodPins pins = layers_in_use(s.path());
+  EXPECT_EQ(pins.layers, (std::set<std::string>{kStage1Layer, exited, marked}));
+  EXPECT_TRUE(pins.unreadable.empty());
 }
 
 // A pod that keeps its images but whose manifest cannot be read (damaged,
 // or written by another crt) may use any layer: gc and image rm must not
 // take it for one that uses none.
-TEST(LayersInUse, APinningPodWhoseManifestCannotBeReadKeepsEveryTree) {
+TEST(LayersInUse, APinningPodWhoseManifestCannotBeReadMayUseAnyLayer) {
+  Scratch s;
+  make_pod(s.path(), "u-ok", PodState::kRun, kLayer);
+  make_pod(s.path(), "u-bad", PodState::kRun, "sha256:" + std::string(64, 'c'));
+  const stdfs::path manifest = s / "pods" / "run" / "u-bad" / "pod.json";
+  write_text(manifest, "{\"crt\": \"from another version");
+  PodPins pins = layers_in_use(s.path());
+  EXPECT_EQ(pins.layers, (std::set<std::string>{kStage1Layer, kLayer})) << "the pods that can be read";
+  ASSERT_EQ(pins.unreadable.size(), 1u);
+  EXPECT_EQ(pins.unreadable[0].pod.uuid, "u-bad");
+  const std::string why = "cannot tell which images pod u-bad (exited) uses: '" + manifest.string() + "': ";
+  std::string message = pins.unreadable[0].message();
+  EXPECT_EQ(message.rfind(why, 0), 0u) << message;
+  EXPECT_TRUE(message.ends_with("; repair that file or remove the pod with 'crt rm u-bad'")) << message;
+  // crt image rm asks which pods use an image before it removes it: it
+  // refuses rather than guess.
+  std::string rm_error = test::error_of([&] { pods_using_image(s.path(), kOther); });
+  EXPECT_EQ(rm_error, message);
+  // Gone is no better than damaged, once the pod is past preparing.
+  stdfs::remove(manifest);
+  pins = layers_in_use(s.path());
+  ASSERT_EQ(pins.unreadable.size(), 1u);
+  EXPECT_EQ(pins.unreadable[0].message().rfind("cannot tell which images pod u-bad (exited) uses: ", 0), 0u);
+  // A pod that keeps nothing may have any manifest.
+  stdfs::rename(s / "pods" / "run" / "u-bad", s / "pods" / "garbage" / "u-bad");
+  pins = layers_in_use(s.path());
+  EXPECT_EQ(pins.layers, (std::set<std::string>{kStage1Layer, kLayer}));
+  EXPECT_TRUE(pins.unreadable.empty());
+  EXPECT_TRUE(pods_using_image(s.path(), kOther).empty());
+}
+
+// What to do about a running pod: stop it first.
+TEST(LayersInUse, ARunningPodWhoseManifestCannotBeReadIsToBeStoppedFirst) {
+  PodEntry running{"u-run", PodState::kRun, "/nonexistent/u-run", true};
+  UnreadablePod u{running, "'x/pod.json': damaged"};
+  EXPECT_EQ(u.message(),
+            "cannot tell which images pod u-run (running) uses: 'x/pod.json': damaged; repair that file, or stop the "
+            "pod and remove it with 'crt rm u-run'");
+}
+
+// The store keeps every layer while some pod's use cannot be told, and
+// removes them once it can.
+TEST(LayersInUse, TheStoreKeepsEveryLayerWhileAPodsUseCannotBeTold) {
   Scratch s;
   write_text(s / "rootfs" / "etc" / "os-release", "ID=test\n");
   store::Store st(s.path());
   store::Image im = st.import_rootfs(s / "rootfs", store::parse_reference("x:1"), {});
-  make_pod(s.path(), "u-ok", PodState::kRun, kLayer);
-  make_pod(s.path(), "u-bad", PodState::kRun, im.layers.at(0));
-  auto pinned = [&] { return layers_in_use(s.path()); };
-  st.remove("x:1", pinned);  // the image goes, the tree its pod uses stays
-  ASSERT_EQ(test::list_dir(st.root() / "trees").size(), 1u);
-  const stdfs::path manifest = s / "pods" / "run" / "u-bad" / "pod.json";
-  write_text(manifest, "{\"crt\": \"from another version");
-  const std::string why = "cannot tell which images pod u-bad (exited) uses: '" + manifest.string() + "': ";
-  std::string gc_error = test::error_of([&] { st.gc(pinned); });
-  EXPECT_EQ(gc_error.rfind(why, 0), 0u) << gc_error;
-  EXPECT_TRUE(gc_error.ends_with("; repair that file or remove the pod")) << gc_error;
+  make_pod(s.path(), "u-bad", PodState::kRun, kLayer);
+  write_text(s / "pods" / "run" / "u-bad" / "pod.json", "");
+  auto pinned = [&] {
+    PodPins pins = layers_in_use(s.path());
+    return store::Pins{pins.layers, !pins.unreadable.empty()};
+  };
+  EXPECT_EQ(st.remove("x:1", pinned).trees_kept, 1u);
   EXPECT_EQ(test::list_dir(st.root() / "trees").size(), 1u);
-  // crt image rm asks which pods use an image before it removes it.
-  std::string rm_error = test::error_of([&] { pods_using_image(s.path(), kOther); });
-  EXPECT_EQ(rm_error.rfind(why, 0), 0u) << rm_error;
-  // Gone is no better than damaged, once the pod is past preparing.
-  stdfs::remove(manifest);
-  EXPECT_EQ(
-      test::error_of([&] { layers_in_use(s.path()); }).rfind("cannot tell which images pod u-bad (exited) uses: ", 0),
-      0u);
-  // A pod that keeps nothing may have any manifest.
+  store::GcResult r = st.gc(pinned);
+  EXPECT_EQ(r.trees, 0u);
+  EXPECT_EQ(r.trees_kept, 1u);
+  EXPECT_EQ(test::list_dir(st.root() / "trees").size(), 1u);
   stdfs::rename(s / "pods" / "run" / "u-bad", s / "pods" / "garbage" / "u-bad");
-  EXPECT_EQ(layers_in_use(s.path()), (std::set<std::string>{kStage1Layer, kLayer}));
   EXPECT_EQ(st.gc(pinned).trees, 1u);
+  EXPECT_TRUE(test::list_dir(st.root() / "trees").empty());
 }
 
 TEST(PinsImages, EveryStateWithARootfsToKeep) {

@@ -159,7 +159,7 @@ TEST_F(StoreTest, ANameBeatsAnIdPrefix) {
   EXPECT_EQ(store_.find(prefix)->id, b.id) << "the image named so";
   EXPECT_EQ(store_.find("sha256:" + prefix)->id, a.id) << "'sha256:' says it is an ID";
   EXPECT_EQ(store_.find(digest_hex(a.id).substr(0, 13))->id, a.id);
-  EXPECT_EQ(store_.remove(prefix).id, b.id);
+  EXPECT_EQ(store_.remove(prefix).image.id, b.id);
   EXPECT_EQ(store_.find(prefix)->id, a.id) << "once the name is gone, the prefix finds the ID";
 }
 
@@ -238,7 +238,7 @@ TEST_F(StoreTest, TooShortAnIdPrefixSaysWhatWouldDo) {
 TEST_F(StoreTest, RemoveKeepsALayerAnotherImageUses) {
   Image a = import("rootfs", "a", "2024-01-01T00:00:00Z");
   Image b = import("rootfs", "b", "2024-01-02T00:00:00Z");
-  Image removed = store_.remove("a");
+  Image removed = store_.remove("a").image;
   EXPECT_EQ(removed.id, a.id);
   EXPECT_FALSE(store_.find("a"));
   EXPECT_EQ(trees(), Strings{digest_hex(b.layers[0])});
@@ -254,7 +254,7 @@ TEST_F(StoreTest, RemoveKeepsALayerAnotherImageUses) {
 TEST_F(StoreTest, RemoveOneOfTwoNamesKeepsTheImage) {
   Image a = import("rootfs", "a");
   import("rootfs", "b");
-  Image removed = store_.remove("a");
+  Image removed = store_.remove("a").image;
   EXPECT_EQ(removed.names, Strings{"a:latest"});
   auto b = store_.find("b");
   ASSERT_TRUE(b);
@@ -267,7 +267,7 @@ TEST_F(StoreTest, RemoveOneOfTwoNamesKeepsTheImage) {
 TEST_F(StoreTest, RemoveByIdRemovesEveryName) {
   Image a = import("rootfs", "a");
   import("rootfs", "b");
-  Image removed = store_.remove(a.id);
+  Image removed = store_.remove(a.id).image;
   EXPECT_EQ(removed.names, (Strings{"a:latest", "b:latest"}));
   EXPECT_TRUE(store_.list().empty());
   EXPECT_TRUE(trees().empty());

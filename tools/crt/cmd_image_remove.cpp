@@ -1,6 +1,9 @@
 // crt image rm and crt image gc.
 
 #include <cstdio>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "cmd_image.hpp"
 #include "commands.hpp"
@@ -37,6 +40,30 @@ std::string used_by(const std::string& ref, const std::vector<runtime::PodEntry>
          (one ? "it" : "them") + " with 'crt rm" + uuids + "' (or use --force)";
 }
 
+/// The layers pods use, for the store to keep; `unreadable` gets the pods
+/// that may use any, to warn of.
+store::PinnedLayers pinned_by_pods(const GlobalOptions& g, std::vector<runtime::UnreadablePod>& unreadable) {
+  return [&g, &unreadable] {
+    runtime::PodPins pins = runtime::layers_in_use(g.dir);
+    unreadable = std::move(pins.unreadable);
+    return store::Pins{std::move(pins.layers), !unreadable.empty()};
+  };
+}
+
+/// Warns of pods whose use of the store cannot be told (but once each), and
+/// of the `kept` layers (`which`: "no image uses") that stay for them.
+void warn_unreadable(const std::vector<runtime::UnreadablePod>& pods, size_t kept, const std::string& which,
+                     std::set<std::string>& warned) {
+  for (const auto& p : pods)
+    if (warned.insert(p.pod.uuid).second) print_message("warning: " + p.message());
+  if (kept == 0) return;
+  bool one = pods.size() == 1;
+  const char* it = kept == 1 ? "it" : "them";
+  print_message("warning: kept " + std::to_string(kept) + (kept == 1 ? " layer " : " layers ") + which + ", as " +
+                (one ? "that pod" : "those pods") + " may use " + it + "; once " + (one ? "it is" : "they are") +
+                " repaired or removed, 'crt image gc' removes " + it);
+}
+
 }  // namespace
 
 void add_image_rm(CLI::App& image, const GlobalOptions& g) {
@@ -44,12 +71,13 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
   CLI::App* c = image.add_subcommand("rm", "Remove images from the store, and the layers no other image uses");
   c->add_option("IMAGE", a->refs, "Image name[:tag], name@digest, id or id prefix")->required();
   c->add_flag("-f,--force", a->force,
-              "Remove an image even if pods use it, exited ones included (their layers stay until the pods are "
-              "removed and 'crt image gc' runs)");
+              "Remove an image even if pods use it, exited ones included, or may use it (their pod.json cannot be "
+              "read); its layers stay until those pods are removed (or repaired) and 'crt image gc' runs");
   c->callback([a, &g] {
     require_root("crt image rm");
     store::Store s(g.dir);
     s.set_lock_wait(store_lock_wait(false));
+    std::set<std::string> warned;
     for (const auto& r : a->refs) {
       // As written (an import's "docker.io/x:1"), else as a pull names it;
       // looked up under the store's lock, as another crt image rm may be
@@ -68,11 +96,18 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
       // overlays are mounted, and then pins its images by its manifest.)
       auto unless_used = [&](const store::Image& whole) {
         if (a->force) return;
-        auto users = runtime::pods_using_image(g.dir, whole.id);
+        std::vector<runtime::PodEntry> users;
+        try {
+          users = runtime::pods_using_image(g.dir, whole.id);
+        } catch (const Error& e) {
+          throw Error(std::string(e.what()) + " (or use --force)");  // a pod that may use it
+        }
         if (!users.empty()) throw Error(used_by(r, users));
       };
-      store::Image im = s.remove(
-          key, [&] { return runtime::layers_in_use(g.dir); }, unless_used);
+      std::vector<runtime::UnreadablePod> unreadable;
+      store::Removal removal = s.remove(key, pinned_by_pods(g, unreadable), unless_used);
+      warn_unreadable(unreadable, removal.trees_kept, "of image " + quote(r) + " that no other image uses", warned);
+      const store::Image& im = removal.image;
       // Every name that went: by its id, an image goes with all of them.
       std::string names;
       for (const auto& n : im.names) names += (names.empty() ? "" : ", ") + n;
@@ -92,13 +127,17 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
 void add_image_gc(CLI::App& image, const GlobalOptions& g) {
   CLI::App* c = image.add_subcommand(
       "gc",
-      "Remove the layers and blobs no image uses (never those of a pod until it is removed: prepared, running "
-      "or exited) and what interrupted imports, pulls, exports and removals left");
+      "Remove the layers and blobs no image uses (never the layers of a pod until it is removed: prepared, "
+      "running or exited; none while a pod's pod.json cannot be read) and what interrupted imports, pulls, "
+      "exports and removals left");
   c->callback([&g] {
     require_root("crt image gc");
     store::Store s(g.dir);
     s.set_lock_wait(store_lock_wait(false));
-    store::GcResult r = s.gc([&] { return runtime::layers_in_use(g.dir); });
+    std::vector<runtime::UnreadablePod> unreadable;
+    store::GcResult r = s.gc(pinned_by_pods(g, unreadable));
+    std::set<std::string> warned;
+    warn_unreadable(unreadable, r.trees_kept, "no image uses", warned);
     std::printf("removed %zu layer%s, %zu blob%s and %zu leftover%s of interrupted work: %s freed\n", r.trees,
                 r.trees == 1 ? "" : "s", r.blobs, r.blobs == 1 ? "" : "s", r.tmp, r.tmp == 1 ? "" : "s",
                 store::human_bytes(r.bytes).c_str());
