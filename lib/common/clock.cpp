@@ -39,6 +39,8 @@ std::string mtime_rfc3339(const std::string& path) {
   return format(st.st_mtim, true);
 }
 
+std::string rfc3339_from_seconds(int64_t seconds) { return format(timespec{static_cast<time_t>(seconds), 0}, false); }
+
 std::string rfc3339_from_usec(uint64_t usec) {
   timespec ts{static_cast<time_t>(usec / 1000000), static_cast<long>(usec % 1000000 * 1000)};
   return format(ts, true);

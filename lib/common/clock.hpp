@@ -19,6 +19,10 @@ std::string now_rfc3339(bool milliseconds = false);
 /// if it does not exist.
 std::string mtime_rfc3339(const std::string& path);
 
+/// A time in seconds since the epoch in the same format, without a
+/// fraction: "2023-11-14T22:13:20Z" for 1700000000.
+std::string rfc3339_from_seconds(int64_t seconds);
+
 /// A time in microseconds since the epoch (as the journal keeps them) in
 /// the same format, with milliseconds.
 std::string rfc3339_from_usec(uint64_t usec);

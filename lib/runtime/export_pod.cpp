@@ -252,10 +252,10 @@ std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, c
     // Ctrl-C or a SIGTERM ends the export at its next write, and it
     // removes what it wrote.
     SignalBlock signals;
-    store::export_oci_archive(
-        store, *im, req.out, req.ref_name,
-        store::AddedLayer{upper, "crt export --app=" + app.name + " " + e.uuid, crt_made(upper, app, store)},
-        check_interrupted, replace, req.mode);
+    store::export_oci_archive(store, *im, req.out, req.ref_name,
+                              store::AddedLayer{upper, "crt export --app=" + app.name + " " + e.uuid,
+                                                crt_made(upper, app, store), req.created},
+                              check_interrupted, replace, req.mode);
     return app.name;
   });
 }

@@ -17,6 +17,7 @@ struct ExportRequest {
   bool overwrite = false;         ///< replace `out` if it exists
   std::string ref_name;           ///< org.opencontainers.image.ref.name; may be empty
   mode_t mode = 0644;             ///< of the file `out` (the caller's umask applied)
+  std::string created;            ///< the new image's creation time (RFC 3339); empty: now
 };
 
 /// Writes an exited app's rootfs with its changes as an oci-archive: the

@@ -272,7 +272,7 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       if (::fsync(fd.get()) < 0) throw_errno("syncing " + quote(p.string()));
       layers.push_back({l.diff_id, std::string(oci::kLayerTar), p, size_of(p)});
       json c = json_text::parse(config);
-      std::string now = now_rfc3339(false);
+      std::string now = changes->created.empty() ? now_rfc3339(false) : changes->created;
       c["created"] = now;
       c["rootfs"]["diff_ids"].push_back(l.diff_id);
       if (!c.contains("history") || !c["history"].is_array()) c["history"] = json::array();

@@ -26,6 +26,7 @@ struct AddedLayer {
   std::filesystem::path upper;  ///< an overlay's upper directory
   std::string created_by;       ///< for the image history
   std::set<std::string> leave_out;  ///< relative paths of `upper` not to archive
+  std::string created;              ///< the new image's creation time (RFC 3339); empty: now
 };
 /// The `out` that is crt's stdout (not a terminal), written as it goes.
 inline constexpr const char* kStdout = "-";

@@ -156,6 +156,31 @@ TEST_F(ExportTest, ToStdout) {
   EXPECT_THAT(t.out, HasSubstr("not writing an archive to a terminal"));
 }
 
+// With SOURCE_DATE_EPOCH the new image is dated then, not now: exporting
+// the same pod again writes the same archive. A value that is no number of
+// seconds is an error.
+TEST_F(ExportTest, SourceDateEpochDatesTheImageAndMakesTheArchiveReproducible) {
+  std::string uuid = run_script("busybox", "echo again > /made");
+  RunOptions at;
+  at.env = {"SOURCE_DATE_EPOCH=1700000000"};
+  ASSERT_EQ(crt({"export", uuid, dir_ + "/one.tar"}, at).status, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // now has moved on
+  ASSERT_EQ(crt({"export", uuid, dir_ + "/two.tar"}, at).status, 0);
+  EXPECT_TRUE(read_file(dir_ + "/one.tar") == read_file(dir_ + "/two.tar")) << "two archives of one pod differ";
+  ASSERT_EQ(crt({"image", "import", "-q", dir_ + "/one.tar", "dated:1"}).status, 0);
+  Result inspect = crt({"image", "inspect", "dated:1"});
+  ASSERT_EQ(inspect.status, 0) << inspect.err;
+  EXPECT_EQ(crt::json_text::parse(inspect.out)[0]["created"], "2023-11-14T22:13:20Z") << inspect.out;
+  for (const char* bad : {"SOURCE_DATE_EPOCH=", "SOURCE_DATE_EPOCH=soon", "SOURCE_DATE_EPOCH=-1"}) {
+    RunOptions wrong;
+    wrong.env = {bad};
+    Result r = crt({"export", uuid, dir_ + "/bad.tar"}, wrong);
+    EXPECT_EQ(r.status, 254) << bad;
+    EXPECT_THAT(r.err, HasSubstr("is not a number of seconds since 1970")) << bad;
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/bad.tar")) << bad;
+  }
+}
+
 // --name must be an image's name or a tag alone, as crt can read them back.
 TEST_F(ExportTest, TheNameGivenIsAnImageNameOrATag) {
   std::string uuid = run_script("busybox", "echo named > /made");
