@@ -45,10 +45,13 @@ class SandboxTest : public PodTest {
     uuid_ = wait_uuid(dir_ + "/uuid");
     if (uuid_.empty()) return -1;
     // Before exec the unit's cgroup holds systemd's forked child, not yet
-    // sandboxed; wait for the app itself.
+    // sandboxed; wait for the app itself. Its exec is done when its
+    // environment is there too: the kernel names the process before it has
+    // set up the new program's stack, and environ reads empty until then.
     for (int i = 0; i < 500; ++i) {
       pid_t pid = wait_app_pid(uuid_, "busybox");
-      if (pid > 0 && read_file("/proc/" + std::to_string(pid) + "/comm") == "sleep\n") return pid;
+      std::string proc = "/proc/" + std::to_string(pid);
+      if (pid > 0 && read_file(proc + "/comm") == "sleep\n" && !read_file(proc + "/environ").empty()) return pid;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return -1;
@@ -114,8 +117,11 @@ TEST_F(SandboxTest, TheHostSeesTheAppsUserEnvironmentAndWorkingDirectory) {
   EXPECT_EQ(proc_status(pid, "Gid"), "100\t100\t100\t100");
   std::string proc = "/proc/" + std::to_string(pid);
   std::string environ = std::string(1, '\0') + read_file(proc + "/environ");
+  std::string shown = environ;
+  std::replace(shown.begin(), shown.end(), '\0', ' ');
   for (const char* kv : {"GREETING=hello there", "CRT_APP_NAME=busybox", "USER=www-data", "HOME=/var/www"})
-    EXPECT_NE(environ.find(std::string(1, '\0') + kv + std::string(1, '\0')), std::string::npos) << kv;
+    EXPECT_NE(environ.find(std::string(1, '\0') + kv + std::string(1, '\0')), std::string::npos)
+        << kv << " not in " << shown;
   std::string cwd = std::filesystem::read_symlink(proc + "/cwd").string();
   EXPECT_TRUE(cwd.ends_with("/srv/w")) << cwd;
 }
