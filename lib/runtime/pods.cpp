@@ -289,7 +289,7 @@ std::vector<PodEntry> pods_using_image(const stdfs::path& state_dir, const std::
     if (!pins_images(p.status())) continue;
     PodUse use = pod_use(state_dir, p);
     // Whoever removes an image must not guess that such a pod uses none.
-    if (use.unreadable) throw Error(use.unreadable->message());
+    if (use.unreadable) throw UnreadablePodError(use.unreadable->message());
     if (!use.manifest) continue;
     const pod::PodManifest& m = *use.manifest;
     bool uses =

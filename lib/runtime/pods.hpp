@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.hpp"
 #include "net/state.hpp"
 #include "pod/exit_status.hpp"
 #include "pod/manifest.hpp"
@@ -104,9 +105,16 @@ struct UnreadablePod {
   [[nodiscard]] std::string message() const;
 };
 
+/// What pods_using_image() throws for a pod whose manifest cannot be read.
+class UnreadablePodError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// The pods that pin their images (pins_images) whose manifest uses image
-/// `id` (as an app or as stage1). Throws UnreadablePod::message() when one
-/// of them has a manifest that cannot be read: it may use the image.
+/// `id` (as an app or as stage1). Throws UnreadablePodError, with
+/// UnreadablePod::message(), when one of them has a manifest that cannot be
+/// read: it may use the image.
 std::vector<PodEntry> pods_using_image(const std::filesystem::path& state_dir, const std::string& id);
 
 /// What the pods that pin their images use of the store.

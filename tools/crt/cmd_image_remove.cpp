@@ -99,7 +99,7 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
         std::vector<runtime::PodEntry> users;
         try {
           users = runtime::pods_using_image(g.dir, whole.id);
-        } catch (const Error& e) {
+        } catch (const runtime::UnreadablePodError& e) {
           throw Error(std::string(e.what()) + " (or use --force)");  // a pod that may use it
         }
         if (!users.empty()) throw Error(used_by(r, users));
