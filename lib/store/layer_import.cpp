@@ -209,7 +209,18 @@ class DirectoryReader {
   void copy_to(LayerSink& sink) {
     UniqueFd root(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root) throw_errno("opening " + quote(root_.string()));
-    walk(root.get(), "", sink);
+    levels_.clear();
+    enter(std::move(root), "");
+    while (!levels_.empty()) {
+      Level& l = levels_.back();
+      if (l.next == l.names.size()) {
+        leave();
+        continue;
+      }
+      const std::string& name = l.names[l.next++];
+      std::string rel = l.rel.empty() ? name : l.rel + "/" + name;
+      if (UniqueFd sub = add(l.fd.get(), name, rel, sink)) enter(std::move(sub), rel);
+    }
     archive_entry* spare = nullptr;
     archive_entry* deferred = nullptr;
     sym_archive_entry_linkify(resolver_.get(), &deferred, &spare);
@@ -221,23 +232,63 @@ class DirectoryReader {
   // directory's: whoever can write in the tree (a pod's app in its upper
   // directory, the owner of a directory being imported) may swap a
   // directory for a symlink meanwhile, and a path would then lead the walk
-  // out of the tree. One descriptor per level of depth is open at a time.
+  // out of the tree.
+  //
+  // A descriptor for each level of depth would run out where a tree is
+  // deeper than the open-file limit, so only the kOpenLevels deepest levels
+  // keep theirs. The walk comes back up to a level above them through ".."
+  // of the level below, which must then be the very directory it first
+  // opened there (the same device and inode): else the level below was
+  // moved out of it meanwhile, and ".." could lead anywhere, out of the
+  // tree too.
+  static constexpr size_t kOpenLevels = 32;
 
-  void walk(int dir_fd, const std::string& rel, LayerSink& sink) {
-    std::vector<std::string> names = fs::list_names(dir_fd, (rel.empty() ? root_ : root_ / rel).string());
+  /// A directory being walked.
+  struct Level {
+    std::string rel;                 ///< "" for the root
+    std::vector<std::string> names;  ///< sorted; those from `next` on are still to do
+    size_t next = 0;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    UniqueFd fd;  ///< closed while the walk is kOpenLevels levels below
+  };
+
+  /// Goes down into the directory open as `fd`.
+  void enter(UniqueFd fd, const std::string& rel) {
+    std::string shown = (rel.empty() ? root_ : root_ / rel).string();
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0) throw_errno("inspecting " + quote(shown));
+    std::vector<std::string> names = fs::list_names(fd.get(), shown);
     std::sort(names.begin(), names.end());
-    for (const auto& name : names) add(dir_fd, name, rel.empty() ? name : rel + "/" + name, sink);
+    levels_.push_back({rel, std::move(names), 0, st.st_dev, st.st_ino, std::move(fd)});
+    if (levels_.size() > kOpenLevels) levels_[levels_.size() - 1 - kOpenLevels].fd.reset();
   }
 
-  void add(int dir_fd, const std::string& name, const std::string& rel, LayerSink& sink) {
-    if (leave_out_.count(rel) != 0) return;
+  /// Goes back up from the deepest directory, which is done.
+  void leave() {
+    Level done = std::move(levels_.back());
+    levels_.pop_back();
+    if (levels_.empty() || levels_.back().fd) return;
+    Level& up = levels_.back();
+    std::string shown = (root_ / done.rel).string();
+    UniqueFd fd(::openat(done.fd.get(), "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) < 0) throw_errno("opening the directory above " + quote(shown));
+    if (st.st_dev != up.dev || st.st_ino != up.ino) throw Error(quote(shown) + " was moved while it was being read");
+    up.fd = std::move(fd);
+  }
+
+  /// Archives the entry `name` in `dir_fd`; a directory's descriptor when
+  /// the walk goes on into it.
+  UniqueFd add(int dir_fd, const std::string& name, const std::string& rel, LayerSink& sink) {
+    if (leave_out_.count(rel) != 0) return {};
     stdfs::path full = root_ / rel;
     struct stat st {};
     if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
       throw_errno("inspecting " + quote(full.string()));
     // A socket is a live process's, and no tar holds one: left out, as tar,
     // docker and layer extraction (which skips one in a tarball) do.
-    if (S_ISSOCK(st.st_mode)) return;
+    if (S_ISSOCK(st.st_mode)) return {};
     if (has_whiteout_prefix(name)) refuse_whiteout_name(quote(full.string()));
     if (kind_ == TreeKind::kPlain && is_overlay_whiteout(st)) refuse_whiteout_device(quote(full.string()));
     if (kind_ == TreeKind::kOverlayUpper && is_overlay_whiteout(st)) {
@@ -245,7 +296,7 @@ class DirectoryReader {
       auto slash = rel.rfind('/');
       std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash + 1);
       marker(parent + ".wh." + name, st, sink);
-      return;
+      return {};
     }
     UniqueFd fd;
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
@@ -280,7 +331,7 @@ class DirectoryReader {
       sink.finish_entry();
     }
     if (opaque && S_ISDIR(st.st_mode)) marker(rel + "/.wh..wh..opq", st, sink);
-    if (S_ISDIR(st.st_mode)) walk(fd.get(), rel, sink);
+    return S_ISDIR(st.st_mode) ? std::move(fd) : UniqueFd();
   }
 
   /// An empty file standing for a whiteout or an opaque directory, owned by
@@ -303,6 +354,7 @@ class DirectoryReader {
   std::set<std::string> leave_out_;
   ArchivePtr disk_;
   std::unique_ptr<archive_entry_linkresolver, LinkResolverDeleter> resolver_;
+  std::vector<Level> levels_;  ///< from the root down to the directory being read
 };
 
 void copy_archive(const stdfs::path& source, LayerSink& sink) {

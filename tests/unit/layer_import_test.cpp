@@ -1,13 +1,16 @@
 #include "store/layer_import.hpp"
 
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "common/error.hpp"
@@ -391,6 +394,71 @@ TEST(UnpackRootfs, ASubdirectorySwappedForASymlinkMidWalkNeverLeadsOutOfTheTree)
   stop = true;
   swapper.join();
   EXPECT_EQ(leaks, 0) << "of " << imports << " imports";
+}
+
+/// A chain of `depth` directories "d" under `root`, each with a file "e"
+/// (which the walk reads after "d", back up from below) saying its depth.
+stdfs::path make_deep_tree(const stdfs::path& root, int depth) {
+  stdfs::path dir = root;
+  for (int i = 0; i < depth; ++i) {
+    write_text(dir / "e", std::to_string(i));
+    dir /= "d";
+  }
+  write_text(dir / "f", "deepest");
+  return dir;
+}
+
+/// What `body` throws, with the soft limit on open files at `limit`.
+std::string error_with_open_file_limit(rlim_t limit, const std::function<void()>& body) {
+  struct rlimit was {};
+  if (::getrlimit(RLIMIT_NOFILE, &was) < 0) throw_errno("getrlimit");
+  struct rlimit low = was;
+  low.rlim_cur = limit;
+  if (::setrlimit(RLIMIT_NOFILE, &low) < 0) throw_errno("setrlimit");
+  std::string error;
+  try {
+    body();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  ::setrlimit(RLIMIT_NOFILE, &was);
+  return error;
+}
+
+// A descriptor for each level of the tree would run out far above its
+// deepest file.
+TEST(UnpackRootfs, ATreeDeeperThanTheOpenFileLimitIsImportedWhole) {
+  Scratch s;
+  constexpr int kDepth = 200;
+  stdfs::path deepest = make_deep_tree(s / "src", kDepth);
+  UnpackedLayer l;
+  EXPECT_EQ(error_with_open_file_limit(64, [&] { l = unpack_rootfs(s / "src", s / "dst"); }), "");
+  EXPECT_EQ(read_text(s / "dst" / stdfs::relative(deepest, s / "src") / "f"), "deepest");
+  stdfs::path dir = s / "dst";
+  for (int i = 0; i < kDepth; dir /= "d", ++i) EXPECT_EQ(read_text(dir / "e"), std::to_string(i));
+  EXPECT_EQ(archive_tree(s / "dst", {}).diff_id, l.diff_id) << "the copy archives otherwise";
+}
+
+// Back up from below the levels it keeps open, the walk opens a level again
+// as ".." of the one below it: once that one has been moved out of it, ".."
+// is another directory, whose files would be read as the level's.
+TEST(UnpackRootfs, ADirectoryMovedOutOfItsParentDuringADeepWalkIsAnError) {
+  Scratch s;
+  make_deep_tree(s / "src", 100);
+  int calls = 0;
+  auto move_when_deep = [&] {
+    // Called before each entry: the 90th is 90 levels down.
+    if (++calls == 90) stdfs::rename(s / "src" / "d" / "d", s / "src" / "moved");
+    return false;
+  };
+  std::string error;
+  try {
+    unpack_rootfs(s / "src", s / "dst", move_when_deep);
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  EXPECT_THAT(error,
+              testing::HasSubstr(quote((s / "src" / "d" / "d").string()) + " was moved while it was being read"));
 }
 
 }  // namespace
