@@ -1,6 +1,7 @@
 // crt export: an exited app's rootfs with its changes as an oci-archive,
 // read back by crt and by skopeo.
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -229,6 +230,24 @@ TEST_F(ExportTest, ADirectoryTheAppChangedStaysInTheLayer) {
   EXPECT_THAT(listing, HasSubstr("etc/\n"));
   EXPECT_THAT(listing, Not(HasSubstr("etc/hosts")));
   EXPECT_THAT(listing, Not(HasSubstr("run/")));
+}
+
+// What the app made deeper than crt may open files at once is exported
+// whole: the walk of its writable layer does not keep a descriptor for
+// each level.
+TEST_F(ExportTest, ATreeDeeperThanTheOpenFileLimitIsExportedWhole) {
+  std::string uuid = run_script("busybox", "cd /tmp && for i in $(seq 200); do mkdir d && cd d; done && echo x > f");
+  struct rlimit was {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &was), 0);
+  struct rlimit low = was;
+  low.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  Result r = crt({"export", uuid, dir_ + "/deep.tar"});
+  ::setrlimit(RLIMIT_NOFILE, &was);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string deepest = "tmp/";
+  for (int i = 0; i < 200; ++i) deepest += "d/";
+  EXPECT_THAT(top_layer_listing(dir_ + "/deep.tar"), HasSubstr("\n" + deepest + "f\n"));
 }
 
 // crt's mount points are found where the app saw them, through the image's
