@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <chrono>
+#include <exception>
 #include <mutex>
 #include <optional>
 
@@ -89,54 +90,76 @@ struct HttpClient::Transfer {
   std::optional<std::chrono::steady_clock::time_point> deadline;
   bool timed_out = false;
 
+  // A C callback: what it throws (std::bad_alloc) is kept, 0 aborts the
+  // transfer, and get() rethrows it after curl.
   static size_t on_header(char* data, size_t, size_t n, void* self_arg) {
     auto* self = static_cast<Transfer*>(self_arg);
-    std::string line = trim_end({data, n}, "\r\n");
+    try {
+      self->take_header({data, n});
+      return n;
+    } catch (...) {
+      self->error = std::current_exception();
+      return 0;
+    }
+  }
+
+  void take_header(std::string_view raw) {
+    std::string line = trim_end(raw, "\r\n");
     if (line.rfind("HTTP/", 0) == 0) {
       // A new response (after a redirect or a 100): forget the last one's.
-      self->response.headers.clear();
+      response.headers.clear();
       size_t sp = line.find(' ');
-      self->response.status = sp == std::string::npos ? 0 : std::strtol(line.c_str() + sp + 1, nullptr, 10);
-      return n;
+      response.status = sp == std::string::npos ? 0 : std::strtol(line.c_str() + sp + 1, nullptr, 10);
+      return;
     }
     size_t colon = line.find(':');
-    if (colon == std::string::npos) return n;
+    if (colon == std::string::npos) return;
     std::string name = ascii_lower(line.substr(0, colon));
     size_t v = line.find_first_not_of(" \t", colon + 1);
     std::string value = v == std::string::npos ? "" : line.substr(v);
     // A header sent on several lines is one list (RFC 7230, 3.2.2): a
     // registry's Bearer challenge on one line and Basic on the next.
-    auto [it, added] = self->response.headers.emplace(name, value);
+    auto [it, added] = response.headers.emplace(name, value);
     if (!added) it->second += ", " + value;
-    return n;
   }
 
-  // A C callback: an exception from the sink is kept and rethrown after curl.
+  // A C callback: an exception (from the sink, or std::bad_alloc) is kept
+  // and rethrown after curl.
   static size_t on_body(char* data, size_t, size_t n, void* self_arg) {
     auto* self = static_cast<Transfer*>(self_arg);
-    bool ok = self->response.status >= 200 && self->response.status < 300;
-    if (ok && self->sink != nullptr && *self->sink) {
-      try {
-        if (!self->body_started && self->request->on_body_start) self->request->on_body_start(self->response.status);
-        self->body_started = true;
-        (*self->sink)(data, n);
-        return n;
-      } catch (...) {
-        self->error = std::current_exception();
-        return 0;
-      }
-    }
-    if (self->response.body.size() + n > self->limit) {
-      self->too_large = true;
+    try {
+      return self->take_body(data, n);
+    } catch (...) {
+      self->error = std::current_exception();
       return 0;
     }
-    self->response.body.append(data, n);
+  }
+
+  size_t take_body(const char* data, size_t n) {
+    bool ok = response.status >= 200 && response.status < 300;
+    if (ok && sink != nullptr && *sink) {
+      if (!body_started && request->on_body_start) request->on_body_start(response.status);
+      body_started = true;
+      (*sink)(data, n);
+      return n;
+    }
+    if (response.body.size() + n > limit) {
+      too_large = true;
+      return 0;
+    }
+    response.body.append(data, n);
     return n;
   }
 
+  // A C callback, as on_body: the cancel check may throw.
   static int on_progress(void* self_arg, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
     auto* self = static_cast<Transfer*>(self_arg);
-    if (self->cancelled != nullptr && *self->cancelled && (*self->cancelled)()) return 1;
+    try {
+      if (self->cancelled != nullptr && *self->cancelled && (*self->cancelled)()) return 1;
+    } catch (...) {
+      self->error = std::current_exception();
+      return 1;
+    }
     // A body streamed to the sink has no deadline: a layer may be large.
     if (!self->body_started && self->deadline && std::chrono::steady_clock::now() > *self->deadline) {
       self->timed_out = true;

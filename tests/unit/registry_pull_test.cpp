@@ -441,5 +441,21 @@ TEST_F(RegistryPull, AnUntrustedCertificateNamesTheWaysToTrustIt) {
                    "', or allow it unverified with --insecure-registry " + host + ")"));
 }
 
+// libcurl's callbacks are C: what the cancel check throws is kept, the
+// transfer aborted, and get() rethrows it once curl has returned. Thrown
+// through curl, it would leave the handle in the middle of its transfer:
+// the next request would fail ("easy handle already used in multi handle").
+TEST(HttpClientCallbacks, WhatTheCancelCheckThrowsComesOutOfGet) {
+  HttpStub stub([](const HttpStub::Request&) { return HttpStub::Response{200, {}, "body", -1, {}}; });
+  HttpClient http(TlsOptions{});
+  http.set_cancel_check([]() -> bool { throw Error("checked too far"); });
+  EXPECT_EQ(test::error_of([&] { http.get({stub.url() + "/v2/", {}, 0, {}}); }), "checked too far");
+  // curl was left the way it expects: the handle takes the next request.
+  http.set_cancel_check({});
+  HttpResponse r = http.get({stub.url() + "/v2/", {}, 0, {}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "body");
+}
+
 }  // namespace
 }  // namespace crt::registry
