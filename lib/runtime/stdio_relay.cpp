@@ -147,14 +147,21 @@ struct StdioRelay::Impl {
 
   void warn(const std::string& what) { tell(messages_, "warning: " + what); }
 
-  static int on_accept(sd_event_source*, int, uint32_t, void* data) {
-    auto* li = static_cast<Listener*>(data);
+  /// sd-event's callbacks are C: what `body` throws (out of memory, say)
+  /// may not cross it. It is told, and the relay goes on.
+  template <typename Body>
+  static int guarded(Impl* impl, Body&& body) noexcept {
     try {
-      li->impl->accept_on(*li);
+      body();
     } catch (const std::exception& e) {
-      li->impl->warn(std::string("relaying the apps' stdio: ") + e.what());
+      impl->warn(std::string("relaying the apps' stdio: ") + e.what());
     }
     return 0;
+  }
+
+  static int on_accept(sd_event_source*, int, uint32_t, void* data) {
+    auto* li = static_cast<Listener*>(data);
+    return guarded(li->impl, [&] { li->impl->accept_on(*li); });
   }
 
   /// Takes a connection from `li`'s queue; false when there is none.
@@ -198,10 +205,11 @@ struct StdioRelay::Impl {
   static int on_output(sd_event_source*, int, uint32_t, void* data) {
     auto* o = static_cast<Output*>(data);
     Impl* impl = o->impl;  // settle() may remove `o`
-    impl->read_output(*o);
-    impl->settle(o);
-    impl->answer_flush_requests();
-    return 0;
+    return guarded(impl, [&] {
+      impl->read_output(*o);
+      impl->settle(o);
+      impl->answer_flush_requests();
+    });
   }
 
   /// Reads one chunk of `o` and passes it on; false when there was none.
@@ -396,10 +404,11 @@ struct StdioRelay::Impl {
   static int on_journal_writable(sd_event_source*, int, uint32_t, void* data) {
     auto* o = static_cast<Output*>(data);
     Impl* impl = o->impl;  // settle() may remove `o`
-    impl->write_journal(*o);
-    impl->settle(o);  // resumes reading it, or removes it
-    impl->answer_flush_requests();
-    return 0;
+    return guarded(impl, [&] {
+      impl->write_journal(*o);
+      impl->settle(o);  // resumes reading it, or removes it
+      impl->answer_flush_requests();
+    });
   }
 
   /// Where what journald may take now ends: a line that is not complete
@@ -475,8 +484,7 @@ struct StdioRelay::Impl {
 
   static int on_flush_request(sd_event_source*, int, uint32_t, void* data) {
     auto* f = static_cast<FlushRequest*>(data);
-    f->impl->read_flush_request(*f);
-    return 0;
+    return guarded(f->impl, [&] { f->impl->read_flush_request(*f); });
   }
 
   void read_flush_request(FlushRequest& f) {
@@ -616,13 +624,13 @@ struct StdioRelay::Impl {
   }
 
   static int on_stdin_readable(sd_event_source*, int, uint32_t, void* self) {
-    static_cast<Impl*>(self)->read_stdin();
-    return 0;
+    auto* s = static_cast<Impl*>(self);
+    return guarded(s, [&] { s->read_stdin(); });
   }
 
   static int on_stdin_defer(sd_event_source*, void* self) {
-    static_cast<Impl*>(self)->read_stdin();
-    return 0;
+    auto* s = static_cast<Impl*>(self);
+    return guarded(s, [&] { s->read_stdin(); });
   }
 
   void read_stdin() {
@@ -643,9 +651,10 @@ struct StdioRelay::Impl {
 
   static int on_stdin_writable(sd_event_source*, int, uint32_t, void* self) {
     auto* s = static_cast<Impl*>(self);
-    s->flush_stdin();
-    s->update_stdin();
-    return 0;
+    return guarded(s, [&] {
+      s->flush_stdin();
+      s->update_stdin();
+    });
   }
 
   void flush_stdin() {

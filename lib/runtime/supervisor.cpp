@@ -17,9 +17,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <tuple>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -86,13 +88,16 @@ class Supervisor {
         });
     OutputWriter err(ev.get(), STDERR_FILENO, [this] { output_has_room(); }, {});
     out_ = &out;
-    if (int r = sd_event_add_child(ev.get(), nullptr, opts_.nspawn_pid, WEXITED, &Supervisor::on_child, this); r < 0)
+    if (int r = sd_event_add_child(ev.get(), nullptr, opts_.nspawn_pid, WEXITED, &Guarded<&Supervisor::on_child>::call,
+                                   this);
+        r < 0)
       throw_errno(-r, "watching nspawn");
     for (int sig : {SIGINT, SIGTERM, SIGHUP})
-      if (int r = sd_event_add_signal(ev.get(), nullptr, sig, &Supervisor::on_signal, this); r < 0)
+      if (int r = sd_event_add_signal(ev.get(), nullptr, sig, &Guarded<&Supervisor::on_signal>::call, this); r < 0)
         throw_errno(-r, "handling signals");
     if (opts_.on_window_change)
-      if (int r = sd_event_add_signal(ev.get(), nullptr, SIGWINCH, &Supervisor::on_window_change, this); r < 0)
+      if (int r = sd_event_add_signal(ev.get(), nullptr, SIGWINCH, &Guarded<&Supervisor::on_window_change>::call, this);
+          r < 0)
         throw_errno(-r, "handling signals");
     if (!opts_.journal_dir.empty()) open_journal(ev.get());
     std::unique_ptr<StdioRelay> relay;
@@ -101,16 +106,20 @@ class Supervisor {
       relay_ = relay.get();
     }
     if (opts_.notify_fd >= 0)
-      if (int r = sd_event_add_io(ev.get(), nullptr, opts_.notify_fd, EPOLLIN, &Supervisor::on_notify, this); r < 0)
+      if (int r = sd_event_add_io(ev.get(), nullptr, opts_.notify_fd, EPOLLIN, &Guarded<&Supervisor::on_notify>::call,
+                                  this);
+          r < 0)
         throw_errno(-r, "watching the pod's readiness");
     if (opts_.starter_fd >= 0) {
-      if (int r = sd_event_add_io(ev.get(), &starter_, opts_.starter_fd, EPOLLIN, &Supervisor::on_starter, this); r < 0)
+      if (int r = sd_event_add_io(ev.get(), &starter_, opts_.starter_fd, EPOLLIN,
+                                  &Guarded<&Supervisor::on_starter>::call, this);
+          r < 0)
         throw_errno(-r, "watching the pod's start socket");
       // A stage1 whose prepare-app does not connect (one from before the
       // socket) still gets its apps started, once its systemd takes an
       // orderly stop.
       if (int r = sd_event_add_time_relative(ev.get(), &starter_timer_, CLOCK_MONOTONIC, 5000, 1000,
-                                             &Supervisor::on_starter_timer, this);
+                                             &Guarded<&Supervisor::on_starter_timer>::call, this);
           r < 0)
         throw_errno(-r, "watching the pod's start");
     }
@@ -118,23 +127,24 @@ class Supervisor {
       // Its parent's event: the directory's own (IN_DELETE_SELF) waits for
       // the last descriptor of it to close, and crt holds its lock.
       if (int r = sd_event_add_inotify(ev.get(), nullptr, opts_.pod_dir.parent_path().c_str(), IN_DELETE | IN_ONLYDIR,
-                                       &Supervisor::on_pod_dir, this);
+                                       &Guarded<&Supervisor::on_pod_dir>::call, this);
           r < 0)
         throw_errno(-r, "watching the pod's directory" + inotify_hint(-r));
     if (!opts_.status_dir.empty() && opts_.pod_status && std::getenv("NOTIFY_SOCKET") != nullptr)
       // Records are renamed into place.
       if (int r = sd_event_add_inotify(ev.get(), nullptr, opts_.status_dir.c_str(), IN_MOVED_TO | IN_ONLYDIR,
-                                       &Supervisor::on_app_exit, this);
+                                       &Guarded<&Supervisor::on_app_exit>::call, this);
           r < 0)
         tell(opts_.messages,
              std::string("warning: systemctl status will not show the apps' ends: ") + std::strerror(-r));
     int r = sd_event_loop(ev.get());
     starter_ = sd_event_source_disable_unref(starter_);
     starter_timer_ = sd_event_source_disable_unref(starter_timer_);
-    if (r < 0) {
+    if (r < 0 || error_) {
       // The writers may wait for a stalled reader on the way out: the pod
       // is not to wait with them.
       if (!nspawn_reaped_) stop_now();
+      if (error_) std::rethrow_exception(error_);
       throw_errno(-r, "supervising the pod");
     }
     if (relay) relay->drain();
@@ -155,7 +165,9 @@ class Supervisor {
  private:
   void open_journal(sd_event* ev) {
     journal_ = std::make_unique<PodJournal>(opts_.journal_dir, opts_.apps);
-    if (int r = sd_event_add_io(ev, nullptr, journal_->fd(), journal_->events(), &Supervisor::on_journal, this); r < 0)
+    if (int r = sd_event_add_io(ev, nullptr, journal_->fd(), journal_->events(),
+                                &Guarded<&Supervisor::on_journal>::call, this);
+        r < 0)
       throw_errno(-r, "watching the pod's journal");
   }
 
@@ -361,7 +373,7 @@ class Supervisor {
   void arm_stop_deadline() {
     auto usec = std::chrono::duration_cast<std::chrono::microseconds>(opts_.stop_timeout).count();
     if (sd_event_add_time_relative(ev_, nullptr, CLOCK_MONOTONIC, static_cast<uint64_t>(usec), 10000,
-                                   &Supervisor::on_stop_deadline, this) < 0)
+                                   &Guarded<&Supervisor::on_stop_deadline>::call, this) < 0)
       tell(opts_.messages, "warning: the pod's stop has no time limit: a second signal ends it at once");
   }
 
@@ -381,7 +393,8 @@ class Supervisor {
   }
 
   void arm_stop_timer() {
-    if (sd_event_add_time_relative(ev_, nullptr, CLOCK_MONOTONIC, 20000, 1000, &Supervisor::on_stop_timer, this) < 0)
+    if (sd_event_add_time_relative(ev_, nullptr, CLOCK_MONOTONIC, 20000, 1000,
+                                   &Guarded<&Supervisor::on_stop_timer>::call, this) < 0)
       forward_stop();
   }
 
@@ -397,8 +410,28 @@ class Supervisor {
     return 0;
   }
 
+  /// sd-event calls C functions: each callback of ours goes through call(),
+  /// which keeps what it throws and ends the loop, for run() to stop the
+  /// pod and rethrow it.
+  template <auto F>
+  struct Guarded;
+  template <typename... Args, int (*F)(Args...)>
+  struct Guarded<F> {
+    static int call(Args... args) noexcept {
+      // Each callback's last argument is its Supervisor.
+      auto* s = static_cast<Supervisor*>(std::get<sizeof...(Args) - 1>(std::tie(args...)));
+      try {
+        return F(args...);
+      } catch (...) {
+        if (!s->error_) s->error_ = std::current_exception();
+        return sd_event_exit(s->ev_, -ECANCELED);
+      }
+    }
+  };
+
   const SuperviseOptions& opts_;
   sd_event* ev_ = nullptr;  ///< the loop run() owns
+  std::exception_ptr error_;  ///< what a callback threw
   std::unique_ptr<PodJournal> journal_;
   OutputWriter* out_ = nullptr;   ///< crt's stdout, while run() runs
   StdioRelay* relay_ = nullptr;   ///< while run() has one

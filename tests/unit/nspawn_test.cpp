@@ -1,9 +1,20 @@
 #include "runtime/nspawn.hpp"
-#include "runtime/supervisor.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "runtime/signals.hpp"
+#include "runtime/supervisor.hpp"
+#include "test_support.hpp"
 
 namespace crt::runtime {
 namespace {
@@ -111,6 +122,46 @@ TEST(NspawnNotice, IgnoresLookalikes) {
   EXPECT_FALSE(parse_nspawn_notice("X_NSPAWN_LEADER_PID=").leader.has_value());
   EXPECT_FALSE(parse_nspawn_notice("X_NSPAWN_LEADER_PID=-3").leader.has_value());
   EXPECT_FALSE(parse_nspawn_notice("").ready);
+}
+
+// sd-event's callbacks are C: what one throws (here crt's callback for the
+// pod's leader) comes out of supervise(), and the pod is killed rather than
+// left running unsupervised.
+TEST(Supervise, WhatACallbackThrowsComesOutAndThePodIsKilled) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd notify(sv[0]), nspawn_end(sv[1]);
+  pid_t pod = ::fork();
+  if (pod == 0) {
+    ::pause();
+    _exit(0);
+  }
+  ASSERT_GT(pod, 0);
+  // nspawn's notice names the pod's leader: here the same process.
+  std::string notice = "X_NSPAWN_LEADER_PID=" + std::to_string(pod) + "\n";
+  ASSERT_EQ(::send(nspawn_end.get(), notice.data(), notice.size(), 0), static_cast<ssize_t>(notice.size()));
+  SuperviseOptions o;
+  o.nspawn_pid = pod;
+  o.notify_fd = notify.get();
+  o.on_leader = [](pid_t) { throw Error("told too much"); };
+  std::string error;
+  {
+    SignalBlock signals;
+    error = test::error_of([&] { supervise(o); });
+  }
+  EXPECT_EQ(error, "told too much");
+  int status = 0;
+  pid_t ended = 0;
+  for (int i = 0; i < 200 && ended == 0; ++i) {
+    ended = ::waitpid(pod, &status, WNOHANG);
+    if (ended == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (ended == 0) {
+    ::kill(pod, SIGKILL);
+    ::waitpid(pod, nullptr, 0);
+  }
+  ASSERT_EQ(ended, pod) << "the pod was left running";
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
 }
 
 }  // namespace
