@@ -8,6 +8,11 @@ std::string trim(std::string_view s, std::string_view chars) {
   return std::string(s.substr(start, s.find_last_not_of(chars) - start + 1));
 }
 
+std::string trim_start(std::string_view s, std::string_view chars) {
+  size_t start = s.find_first_not_of(chars);
+  return std::string(start == std::string_view::npos ? std::string_view() : s.substr(start));
+}
+
 std::string trim_end(std::string_view s, std::string_view chars) {
   size_t last = s.find_last_not_of(chars);
   return std::string(last == std::string_view::npos ? std::string_view() : s.substr(0, last + 1));

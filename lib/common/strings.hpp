@@ -13,6 +13,9 @@ inline constexpr std::string_view kWhitespace = " \t\n\v\f\r";
 /// `s` without the characters of `chars` at its start and at its end.
 std::string trim(std::string_view s, std::string_view chars);
 
+/// `s` without the characters of `chars` at its start.
+std::string trim_start(std::string_view s, std::string_view chars);
+
 /// `s` without the characters of `chars` at its end.
 std::string trim_end(std::string_view s, std::string_view chars);
 

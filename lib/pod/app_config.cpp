@@ -13,6 +13,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "common/subprocess.hpp"
 #include "pod/exit_status.hpp"
 #include "pod/resources.hpp"
@@ -100,9 +101,9 @@ std::vector<std::string> read_env_file(const std::string& path) {
   std::istringstream in(fs::read_file(path));
   for (std::string line; std::getline(in, line);) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    size_t start = line.find_first_not_of(" \t");
-    if (start == std::string::npos || line[start] == '#') continue;
-    out.push_back(line.substr(start));
+    std::string entry = trim_start(line, " \t");
+    if (entry.empty() || entry[0] == '#') continue;
+    out.push_back(std::move(entry));
   }
   return out;
 }

@@ -115,8 +115,7 @@ struct HttpClient::Transfer {
     size_t colon = line.find(':');
     if (colon == std::string::npos) return;
     std::string name = ascii_lower(line.substr(0, colon));
-    size_t v = line.find_first_not_of(" \t", colon + 1);
-    std::string value = v == std::string::npos ? "" : line.substr(v);
+    std::string value = trim_start(std::string_view(line).substr(colon + 1), " \t");
     // A header sent on several lines is one list (RFC 7230, 3.2.2): a
     // registry's Bearer challenge on one line and Basic on the next.
     auto [it, added] = response.headers.emplace(name, value);

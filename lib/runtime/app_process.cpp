@@ -11,6 +11,7 @@
 #include "cgroup/cgroup.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "runtime/pod_dir.hpp"
 
 namespace crt::runtime {
@@ -61,9 +62,7 @@ std::map<std::string, std::string> proc_status(pid_t pid) {
   for (std::string line; std::getline(in, line);) {
     size_t colon = line.find(':');
     if (colon == std::string::npos) continue;
-    std::string v = line.substr(colon + 1);
-    v.erase(0, v.find_first_not_of(" \t"));
-    out[line.substr(0, colon)] = v;
+    out[line.substr(0, colon)] = trim_start(std::string_view(line).substr(colon + 1), " \t");
   }
   return out;
 }

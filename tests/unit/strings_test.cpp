@@ -32,6 +32,14 @@ TEST(TrimEnd, LeavesTheStartAsItIs) {
   EXPECT_EQ(trim_end("", "\n"), "");
 }
 
+TEST(TrimStart, LeavesTheEndAsItIs) {
+  EXPECT_EQ(trim_start(" \t abc \t", " \t"), "abc \t");
+  EXPECT_EQ(trim_start("\nabc", " \t"), "\nabc");
+  EXPECT_EQ(trim_start("\t\r\nabc", "\t\n"), "\r\nabc");
+  EXPECT_EQ(trim_start(" \t ", " \t"), "");
+  EXPECT_EQ(trim_start("", " "), "");
+}
+
 TEST(Split, KeepsEmptyFields) {
   EXPECT_EQ(split("a,b,c", ','), (Strings{"a", "b", "c"}));
   EXPECT_EQ(split("a,,b", ','), (Strings{"a", "", "b"}));
