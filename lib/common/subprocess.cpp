@@ -160,10 +160,15 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::vecto
     throw;
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) throw_errno("waiting for " + quote(argv[0]));
-  }
+  if (wait_child(pid, &status) < 0) throw_errno("waiting for " + quote(argv[0]));
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+pid_t wait_child(pid_t pid, int* status) noexcept {
+  pid_t r;
+  while ((r = ::waitpid(pid, status, 0)) < 0 && errno == EINTR) {
+  }
   return r;
 }
 

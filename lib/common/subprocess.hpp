@@ -1,6 +1,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/types.h>
 
 #include <string>
 #include <vector>
@@ -26,6 +27,11 @@ struct ProgramResult {
 /// it starts that keeps the fd, runs, whether crt lives or not.
 ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                           const std::string& input = {}, int inherited_fd = -1);
+
+/// waitpid(pid, status, 0), again whenever a signal interrupts it: `pid`,
+/// or -1 with errno set (ECHILD: not a child, or reaped already). `status`
+/// may be null. Async-signal-safe: a forked child may call it.
+pid_t wait_child(pid_t pid, int* status) noexcept;
 
 /// SIGPIPE ignored for its lifetime: a write to a pipe nobody reads fails
 /// with EPIPE instead of killing crt. Threads may each hold one: SIGPIPE

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "common/subprocess.hpp"
 #include "mount/mounts.hpp"
 
 namespace crt::net {
@@ -106,8 +107,7 @@ UniqueFd in_host_mount_namespace(const std::string& what, Body body) {
   while ((n = ::recvmsg(mine.get(), &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  (void)wait_child(pid, &status);
   UniqueFd fd;
   if (n > 0) {
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {

@@ -30,6 +30,7 @@
 #include "cgroup/cgroup.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/subprocess.hpp"
 #include "pod/rootfs_lookup.hpp"
 #include "runtime/app_process.hpp"
 #include "runtime/images.hpp"
@@ -317,8 +318,7 @@ void kill_command(int) {
 /// a shell says; 125 if it cannot be waited for.
 int wait_shell_status(pid_t pid) {
   int st = 0;
-  while (::waitpid(pid, &st, 0) < 0)
-    if (errno != EINTR) return 125;
+  if (wait_child(pid, &st) < 0) return 125;
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 

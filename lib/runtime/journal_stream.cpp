@@ -13,6 +13,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/subprocess.hpp"
 
 namespace crt::runtime {
 
@@ -21,8 +22,7 @@ namespace {
 /// Waits for `pid`; its exit status, or -1.
 int wait_status(pid_t pid) {
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
+  if (wait_child(pid, &status) < 0) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -60,8 +60,7 @@ UniqueFd open_journal_stream(pid_t leader) {
       _exit(0);
     }
     int status = 0;
-    while (::waitpid(connector, &status, 0) < 0)
-      if (errno != EINTR) _exit(ECHILD);
+    if (wait_child(connector, &status) < 0) _exit(ECHILD);
     _exit(WIFEXITED(status) ? WEXITSTATUS(status) : ECHILD);
   }
   int status = wait_status(child);

@@ -17,6 +17,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/subprocess.hpp"
 #include "mount/mounts.hpp"
 #include "runtime/pod_dir.hpp"
 
@@ -176,8 +177,7 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
 StopOnCrtDeath::~StopOnCrtDeath() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);
-  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-  }
+  (void)wait_child(pid_, nullptr);
 }
 
 std::vector<std::string> environment_with(const std::vector<std::string>& drop, const std::vector<std::string>& add) {

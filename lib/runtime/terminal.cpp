@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "common/subprocess.hpp"
 
 namespace crt::runtime {
 
@@ -36,9 +37,7 @@ PodTerminal::PodTerminal(int user_in, int user_out) : user_in_(user_in), user_ou
 PodTerminal::~PodTerminal() {
   if (saved_) (void)::tcsetattr(user_in_, TCSADRAIN, &*saved_);
   guard_ = UniqueFd();
-  if (guardian_ > 0)
-    while (::waitpid(guardian_, nullptr, 0) < 0 && errno == EINTR) {
-    }
+  if (guardian_ > 0) (void)wait_child(guardian_, nullptr);
 }
 
 void PodTerminal::raw() {

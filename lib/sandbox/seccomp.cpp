@@ -18,6 +18,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/strings.hpp"
+#include "common/subprocess.hpp"
 #include "sandbox/syscall_groups.hpp"
 
 namespace crt::sandbox {
@@ -57,8 +58,7 @@ std::optional<int> probe_in_child(int (*probe)(void*)) {
   pid_t pid = ::clone(probe, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, nullptr);
   if (pid < 0) return std::nullopt;
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  (void)wait_child(pid, &status);
   return status;
 }
 

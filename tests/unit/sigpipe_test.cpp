@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <memory>
@@ -91,6 +95,35 @@ TEST(RunProgram, AnInheritedLockIsHeldByWhatTheProgramLeavesRunning) {
          std::chrono::steady_clock::now() < until)
     ::usleep(50'000);
   EXPECT_TRUE(FileLock::try_acquire(s / "lock", FileLock::Mode::kExclusive).valid()) << "held after it ended";
+}
+
+std::atomic<int> alarms{0};
+
+// A signal that interrupts the wait (its handler without SA_RESTART) does
+// not end it: the child's status comes all the same.
+TEST(WaitChild, GoesOnWaitingWhenASignalInterruptsIt) {
+  struct sigaction on_alarm {
+  }, was{};
+  on_alarm.sa_handler = [](int) { ++alarms; };
+  on_alarm.sa_flags = 0;  // no SA_RESTART: waitpid fails with EINTR
+  ASSERT_EQ(::sigaction(SIGALRM, &on_alarm, &was), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::usleep(300000);
+    _exit(7);
+  }
+  ASSERT_GT(child, 0);
+  itimerval t{};
+  t.it_value.tv_usec = 50000;
+  ::setitimer(ITIMER_REAL, &t, nullptr);
+  int status = 0;
+  EXPECT_EQ(wait_child(child, &status), child);
+  EXPECT_EQ(alarms.load(), 1);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 7) << status;
+  ::sigaction(SIGALRM, &was, nullptr);
+  // Reaped: no child of ours any more.
+  EXPECT_EQ(wait_child(child, nullptr), -1);
+  EXPECT_EQ(errno, ECHILD);
 }
 
 }  // namespace
