@@ -241,10 +241,21 @@ bool pins_images(PodStatus s) {
 }
 
 std::string UnreadablePod::message() const {
-  std::string what_to_do = pod.status() == PodStatus::kRunning ? "repair that file, or stop the pod and remove it"
-                                                               : "repair that file or remove the pod";
+  std::string what_to_do;
+  switch (pod.status()) {
+    case PodStatus::kPreparing:
+      // crt rm refuses it while the crt making it holds its lock; once that
+      // command ends, the pod is prepared (or running) or no longer pins.
+      what_to_do = "another crt is still preparing the pod: wait for that command to end, or stop it";
+      break;
+    case PodStatus::kRunning:
+      what_to_do = "repair that file, or stop the pod and remove it with 'crt rm " + pod.uuid + "'";
+      break;
+    default:
+      what_to_do = "repair that file or remove the pod with 'crt rm " + pod.uuid + "'";
+  }
   return "cannot tell which images pod " + pod.uuid + " (" + status_name(pod.status()) + ") uses: " + error + "; " +
-         what_to_do + " with 'crt rm " + pod.uuid + "'";
+         what_to_do;
 }
 
 namespace {

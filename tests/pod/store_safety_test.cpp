@@ -17,6 +17,7 @@
 
 #include "common/error.hpp"
 #include "common/json_text.hpp"
+#include "common/lock.hpp"
 #include "registry_fixture.hpp"
 #include "store/byte_source.hpp"
 #include "store/layer_extract.hpp"
@@ -283,6 +284,44 @@ TEST_F(StoreSafety, APodWhoseManifestCannotBeReadKeepsEveryLayerUntilItIsRemoved
   EXPECT_EQ(r.err, "");
   EXPECT_THAT(r.out, HasSubstr("removed 2 layers"));
   EXPECT_EQ(store_entries("trees").size(), 1u) << "only stage1 is left";
+}
+
+// A pod still being prepared (its directory locked by the crt making it)
+// whose pod.json cannot be read: crt rm refuses it while it is locked, so
+// image rm and gc say to wait for that command or stop it, not to remove
+// the pod; once no crt holds it, it keeps no layer.
+TEST_F(StoreSafety, APreparingPodWhoseManifestCannotBeReadIsWaitedForNotRemoved) {
+  ASSERT_EQ(crt({"image", "import", "-q", layout("app", {make_layer({file("mark", "m\n")})}), "app:1"}).status, 0);
+  Result r = crt({"prepare", "-q", "app:1", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, r.out.find('\n'));
+  std::string dir = dir_ + "/pods/prepare/" + uuid;
+  stdfs::rename(dir_ + "/pods/prepared/" + uuid, dir);
+  std::string manifest = dir + "/pod.json";
+  { std::ofstream(manifest, std::ios::trunc) << "{\"crt\": \"from another version"; }
+  std::string why = "cannot tell which images pod " + uuid + " (preparing) uses: '" + manifest + "': ";
+  std::string what_to_do = "; another crt is still preparing the pod: wait for that command to end, or stop it";
+  {
+    // What the crt preparing a pod holds (runtime::PodDir).
+    FileLock making = FileLock::try_acquire(dir, FileLock::Mode::kExclusive);
+    ASSERT_TRUE(making.valid());
+    r = crt({"image", "rm", "app:1"});
+    EXPECT_EQ(r.status, 254);
+    EXPECT_THAT(r.err, ::testing::StartsWith("crt: " + why));
+    EXPECT_THAT(r.err, ::testing::EndsWith(what_to_do + " (or use --force)\n"));
+    EXPECT_THAT(r.err, ::testing::Not(HasSubstr("crt rm")));
+    r = crt({"image", "gc"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.err, ::testing::StartsWith("crt: warning: " + why));
+    EXPECT_THAT(r.err, HasSubstr(what_to_do + "\n"));
+    EXPECT_THAT(r.err, ::testing::Not(HasSubstr("crt rm")));
+    r = crt({"rm", uuid});
+    EXPECT_NE(r.status, 0) << "crt rm refuses a pod being prepared";
+  }
+  // The crt making it is gone: an aborted prepare, which keeps nothing.
+  r = crt({"image", "rm", "app:1"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 
 TEST_F(StoreSafety, ArchivesInAndOutThroughSkopeo) {

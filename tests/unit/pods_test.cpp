@@ -218,6 +218,18 @@ TEST(LayersInUse, ARunningPodWhoseManifestCannotBeReadIsToBeStoppedFirst) {
             "pod and remove it with 'crt rm u-run'");
 }
 
+// A pod still being prepared: crt rm refuses it while the crt preparing it
+// holds its lock, so the advice is to wait for that command or stop it.
+TEST(LayersInUse, APreparingPodWhoseManifestCannotBeReadIsWaitedForOrItsCommandStopped) {
+  for (PodState dir : {PodState::kPrepare, PodState::kPrepared}) {
+    PodEntry preparing{"u-prep", dir, "/nonexistent/u-prep", true};
+    UnreadablePod u{preparing, "'x/pod.json': damaged"};
+    EXPECT_EQ(u.message(),
+              "cannot tell which images pod u-prep (preparing) uses: 'x/pod.json': damaged; another crt is still "
+              "preparing the pod: wait for that command to end, or stop it");
+  }
+}
+
 // The store keeps every layer while some pod's use cannot be told, and
 // removes them once it can.
 TEST(LayersInUse, TheStoreKeepsEveryLayerWhileAPodsUseCannotBeTold) {
