@@ -53,7 +53,8 @@ std::optional<stdfs::path> host_local_lease_dir(const NetworkConfig& net) {
   return std::nullopt;
 }
 
-Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs::path>& plugin_dirs) {
+Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs::path>& plugin_dirs,
+                              const PodLocker& lock_pod) {
   Reclaimed out;
   auto dir = host_local_lease_dir(net);
   if (!dir) return out;
@@ -65,6 +66,7 @@ Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs:
     Lease lease;
     std::optional<NetNs> ns;
     ino_t ns_inode = 0;
+    FileLock pod_lock;  ///< held from before the scan to the release
   };
   std::vector<Candidate> candidates;
   std::error_code ec;
@@ -73,7 +75,9 @@ Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs:
     if (name == "lock" || name.rfind("last_reserved_ip", 0) == 0) continue;
     auto lease = read_lease(de.path());
     if (!lease || lease->container_id.rfind("crt-", 0) != 0) continue;
-    Candidate c{de.path(), *lease, open_netns(lease->container_id)};
+    std::optional<FileLock> pod_lock = lock_pod ? lock_pod(lease->container_id) : std::nullopt;
+    if (pod_lock && !pod_lock->valid()) continue;  // its pod's crt, or one cleaning up after it, has it
+    Candidate c{de.path(), *lease, open_netns(lease->container_id), 0, pod_lock ? std::move(*pod_lock) : FileLock()};
     struct stat st {};
     if (c.ns && ::fstat(c.ns->fd.get(), &st) == 0) c.ns_inode = st.st_ino;
     candidates.push_back(std::move(c));

@@ -1,14 +1,23 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/lock.hpp"
 #include "net/config.hpp"
 
 namespace crt::net {
+
+/// The lock of the pod that CNI container ID `id` ("crt-<uuid>") names, for
+/// as long as it is held: what crt holds while it starts, runs, removes or
+/// cleans up after a pod. Nothing when crt knows no such pod (one of another
+/// state directory, or gone: its namespace alone tells); an empty lock
+/// (valid() false) when another process holds it.
+using PodLocker = std::function<std::optional<FileLock>(const std::string& id)>;
 
 /// What reclaim_dead_leases() did.
 struct Reclaimed {
@@ -21,9 +30,14 @@ struct Reclaimed {
 /// crt gc, a reboot) never exhaust the subnet. A lease is crt's when its
 /// container id is "crt-<uuid>"; its pod is gone when its network namespace
 /// /run/netns/crt-<uuid> is no longer mounted, or no process is in it or
-/// holds it open (one scan of /proc for all leases). Each is released with a
-/// CNI DEL of `net`; one whose DEL fails stays, and says why.
-Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<std::filesystem::path>& plugin_dirs);
+/// holds it open (one scan of /proc for all leases). A pod `lock_pod` finds
+/// is gone only while its lock is free, and it is held until its lease and
+/// rules are released: a pod started again (a prepared one, under the same
+/// ID) could otherwise make a new lease and rules between the scan and their
+/// release, and lose them. Each is released with a CNI DEL of `net`; one
+/// whose DEL fails stays, and says why.
+Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<std::filesystem::path>& plugin_dirs,
+                              const PodLocker& lock_pod = {});
 
 /// Whether an ADD failed as host-local does when leases hold the address it
 /// needs: none left in the range, or the one asked for (CNI_ARGS IP=) taken.

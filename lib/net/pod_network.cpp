@@ -59,16 +59,20 @@ bool forwards_ports(const Attachment& a) {
 /// leave rules that only the pod's CNI container ID ("crt-UUID") and a
 /// namespace nothing holds tell. Those go here; returns their IDs (and
 /// warnings for those that would not: another crt may be removing them
-/// too, and this pod's start is no place to fail for them). Call with
+/// too, and this pod's start is no place to fail for them). A pod that
+/// `lock_pod` finds is dead only while its lock is free, and keeps it locked
+/// until its rules are gone (see reclaim_dead_leases()). Call with
 /// lock_port_forwarding() held.
 std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const std::string& own_id,
-                                                      const MessageSink& messages) {
+                                                      const MessageSink& messages, const PodLocker& lock_pod) {
   std::vector<std::pair<uint16_t, std::string>> ports;
   for (const auto& m : a.runtime_config.at("portMappings"))
     ports.emplace_back(m.value("hostPort", uint16_t{0}), m.value("protocol", std::string("tcp")));
   std::vector<std::string> removed;
   for (const auto& id : current_port_forwarders(ports)) {
     if (id == own_id || id.rfind("crt-", 0) != 0) continue;  // another tool's: not crt's to judge
+    std::optional<FileLock> pod_lock = lock_pod ? lock_pod(id) : std::nullopt;
+    if (pod_lock && !pod_lock->valid()) continue;  // its pod's crt, or one cleaning up after it, has it
     if (std::optional<NetNs> ns = open_netns(id); ns && namespace_in_use(ns->fd.get())) continue;
     try {
       remove_rules_of(id);
@@ -102,7 +106,11 @@ Invocation invocation(const NetworkState& s, const Attachment& a, const std::str
 /// DEL of every attachment in reverse order; the namespace goes only when
 /// all succeeded, so that a retry can still reach what is inside it. With
 /// `lenient`, a DEL that fails is a warning to `messages`, and the rest
-/// goes all the same. The plugins hold `pod_lock_fd` too.
+/// goes all the same. The plugins hold `pod_lock_fd` too. The pod's lock is
+/// held (by crt run, rm or gc, whichever calls this): the iptables-save and
+/// -restore of the pod's rules here, and masquerade() in attach(), never run
+/// for the same pod at once, and another pod's start takes none of them
+/// away meanwhile (remove_forwards_of_dead_pods(), reclaim_dead_leases()).
 void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::optional<NetNs>& ns, int pod_lock_fd,
                     bool lenient, const MessageSink& messages) {
   if (s.torn_down) return;
@@ -188,7 +196,7 @@ json add_reclaiming(const Attachment& a, const Invocation& inv, const std::vecto
     return add_network(a.config, inv, a.runtime_config);
   } catch (const Error& e) {
     if (!failed_for_want_of_an_address(e.what())) throw;
-    Reclaimed r = reclaim_dead_leases(a.config, plugin_dirs);
+    Reclaimed r = reclaim_dead_leases(a.config, plugin_dirs, ctx.lock_pod);
     for (const auto& f : r.failures) tell(ctx.messages, "warning: " + f);
     if (r.released == 0) throw;
     if (ctx.trace)
@@ -305,7 +313,7 @@ void PodNetwork::attach() {
       FileLock lock;
       if (forwards_ports(a)) {
         lock = lock_port_forwarding();
-        for (const auto& id : remove_forwards_of_dead_pods(a, s.container_id, ctx_.messages))
+        for (const auto& id : remove_forwards_of_dead_pods(a, s.container_id, ctx_.messages, ctx_.lock_pod))
           tell(ctx_.messages, "removed the port forwards of pod " + id.substr(4) + ", which no longer runs");
       }
       a.attempted = true;

@@ -11,6 +11,7 @@
 
 #include "common/fd.hpp"
 #include "common/message.hpp"
+#include "net/lease_reclaim.hpp"
 #include "net/netns.hpp"
 #include "net/result.hpp"
 #include "net/state.hpp"
@@ -23,6 +24,9 @@ struct NetworkContext {
   std::filesystem::path config_dir = "/etc/crt";  ///< networks in its net.d/
   std::function<void(std::string_view)> trace;    ///< --debug lines; may be empty
   MessageSink messages;                           ///< warnings
+  /// The pods of crt's state directory, whose leases and rules are left
+  /// alone while their lock is held; may be empty.
+  PodLocker lock_pod;
 };
 
 /// A pod's own network, from its namespace's creation to its teardown;

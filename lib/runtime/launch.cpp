@@ -631,8 +631,10 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
       trace("tore down the network of pod " + uuid + ", which no longer runs");
     for (const auto& f : failed) tell(ctx.messages, "warning: " + f);
   }
-  net::PodNetwork network =
-      net::PodNetwork::create(pod.path(), pod.lock().fd(), m, {ctx.config_dir, ctx.trace, ctx.messages});
+  net::PodNetwork network = net::PodNetwork::create(
+      pod.path(), pod.lock().fd(), m,
+      {ctx.config_dir, ctx.trace, ctx.messages,
+       [state_dir = ctx.state_dir](const std::string& id) { return lock_pod_of_network(state_dir, id); }});
   // Removed however the start ends: in fs::kRunDir nothing else would.
   struct UnlinkAtEnd {
     std::string path;

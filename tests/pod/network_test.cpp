@@ -23,6 +23,7 @@
 
 #include "common/fd.hpp"
 #include "common/json_text.hpp"
+#include "common/lock.hpp"
 #include "net/dns.hpp"
 #include "net/inspect.hpp"
 #include "net/pod_network.hpp"
@@ -855,6 +856,31 @@ TEST_F(NetworkTest, ALeaseOfANamespaceHeldOpenByItsPathIsNotReleased) {
   Result r = crt(with_config({"run", "--net=tiny", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(read_file(leases + "/172.30.243.2").substr(0, held.size()), held);
+}
+
+// A pod of crt's state directory whose lock is held (by the crt starting it
+// again, say, with a namespace not made yet, or by one removing it) is not
+// gone: its lease is not released when the subnet runs out, nor its rules.
+TEST_F(NetworkTest, ALeaseOfAPodWhoseDirectoryIsLockedIsNotReleased) {
+  write_ptp_network("tiny", "172.30.241.0/29");  // .2 to .6
+  std::string leases = ipam_dir() + "/tiny";
+  stdfs::create_directories(leases);
+  const std::string uuid = "00000000-0000-4000-8000-0000000000b1";
+  const std::string held = "crt-" + uuid;
+  std::string pod = dir_ + "/pods/prepared/" + uuid;
+  stdfs::create_directories(pod);
+  struct PodRemoval {
+    std::string path;
+    ~PodRemoval() { stdfs::remove_all(path); }
+  } removal{pod};
+  FileLock lock = FileLock::try_acquire(pod, FileLock::Mode::kExclusive);
+  ASSERT_TRUE(lock.valid());
+  for (int i = 2; i <= 6; ++i)
+    std::ofstream(leases + "/172.30.241." + std::to_string(i))
+        << (i == 2 ? held : "crt-00000000-0000-4000-8000-00000000000" + std::to_string(i)) << "\r\neth0";
+  Result r = crt(with_config({"run", "--net=tiny", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_file(leases + "/172.30.241.2").substr(0, held.size()), held);
 }
 
 // Releasing the leases of pods that are gone is for a network short of
