@@ -80,7 +80,7 @@ void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t
   try {
     if (::fchmod(fd.get(), mode) < 0) throw_errno("setting the mode of " + quote(tmpl));
     write_all(fd.get(), content, "writing " + quote(tmpl));
-    if (durability == Durability::kSynced && ::fsync(fd.get()) < 0) throw_errno("syncing " + quote(tmpl));
+    if (durability != Durability::kCached && ::fsync(fd.get()) < 0) throw_errno("syncing " + quote(tmpl));
     if (::rename(tmpl.c_str(), path.c_str()) < 0) throw_errno("renaming to " + quote(path.string()));
   } catch (...) {
     ::unlink(tmpl.c_str());
@@ -88,11 +88,12 @@ void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t
   }
   // The rename is the directory's change: until the directory is synced, a
   // crash may bring back the old file (or none) after the new one was used.
-  if (durability == Durability::kSynced) {
-    stdfs::path dir = path.has_parent_path() ? path.parent_path() : stdfs::path(".");
-    UniqueFd d = open_fd(dir, O_RDONLY | O_DIRECTORY);
-    if (::fsync(d.get()) < 0) throw_errno("syncing " + quote(dir.string()));
-  }
+  if (durability == Durability::kSynced) sync_dir(path.has_parent_path() ? path.parent_path() : stdfs::path("."));
+}
+
+void sync_dir(const stdfs::path& dir) {
+  UniqueFd d = open_fd(dir, O_RDONLY | O_DIRECTORY);
+  if (::fsync(d.get()) < 0) throw_errno("syncing " + quote(dir.string()));
 }
 
 void make_dirs(const stdfs::path& path, mode_t mode) {

@@ -31,6 +31,8 @@ std::string read_fd(int fd, const std::string& name);
 /// Whether a write must reach the disk before it becomes visible.
 enum class Durability {
   kSynced,  ///< fsync before rename, and of the directory after: for what must survive a crash (the store)
+  /// fsync before rename only: the caller syncs the directory (sync_dir()) once after several such writes.
+  kSyncedFile,
   kCached,  ///< no fsync: for a pod's own files, which a crash makes garbage anyway
 };
 
@@ -38,6 +40,9 @@ enum class Durability {
 /// then renamed over `path`.
 void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t mode = 0644,
                        Durability durability = Durability::kSynced);
+
+/// fsyncs the directory `dir`: the renames into it so far survive a crash.
+void sync_dir(const stdfs::path& dir);
 
 /// Creates `path` and missing parents with `mode`; fine if it exists.
 void make_dirs(const stdfs::path& path, mode_t mode = 0755);

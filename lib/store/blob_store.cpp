@@ -26,7 +26,8 @@ void BlobStore::put(std::string_view digest, std::string_view data) const {
   if (sha256_digest(data) != digest) throw Error("blob " + std::string(digest) + " does not match its digest");
   // One that is there but damaged is replaced: storing it again repairs it.
   if (has(digest) && holds(digest, data)) return;
-  fs::write_file_atomic(path(digest), data, 0644);
+  // The store syncs the blob directory once, before an image names the blob.
+  fs::write_file_atomic(path(digest), data, 0644, fs::Durability::kSyncedFile);
 }
 
 bool BlobStore::holds(std::string_view digest, std::string_view data) const {

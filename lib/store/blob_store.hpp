@@ -13,7 +13,8 @@ namespace crt::store {
 
 /// The blobs of a store: `blobs/sha256/<hex>`, each written in `tmp/` and
 /// renamed into place once its digest is checked, so a blob that exists is
-/// always complete and correct.
+/// always complete and correct. A rename into place is durable once the
+/// directory is synced, which the Store does before an image names the blob.
 class BlobStore {
  public:
   explicit BlobStore(std::filesystem::path store_root);

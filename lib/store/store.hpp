@@ -210,6 +210,10 @@ class Store {
   /// `seen`: the diff_ids of the image's layers so far.
   LayerBlob add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
                       std::set<std::string>& seen, CheckedLayers& checked, uint64_t& size);
+  /// Syncs blobs/sha256/ and trees/, so that what was renamed into them (by
+  /// this commit, or a BlobWriter before it) is there after a crash before
+  /// the index names it: one fsync of each for all of an import or pull.
+  void sync_additions() const;
   /// Moves a tree out of trees/ and removes it.
   void drop_tree(const std::string& hex) const;
 

@@ -97,9 +97,15 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
     if (!stdfs::exists(final_tree) && ::rename(tree.c_str(), final_tree.c_str()) < 0)
       throw_errno("moving the layer into " + quote(final_tree.string()));
     blobs_.put(im.id, config_blob);
+    sync_additions();
     update_index([&](std::vector<Image>& images) { name_image(images, im); });
     return im;
   });
+}
+
+void Store::sync_additions() const {
+  fs::sync_dir(root_ / "blobs" / "sha256");
+  fs::sync_dir(root_ / "trees");
 }
 
 Store::CheckedLayers Store::checked_layers() const {
@@ -221,6 +227,7 @@ Image Store::commit_image(const ImageInput& in, Progress& progress) {
   remove_abandoned_work(root_ / "tmp");
   CheckedLayers checked = checked_layers();
   Image im = store_image(in, progress, checked);
+  sync_additions();
   update_index([&](std::vector<Image>& images) { name_image(images, im); });
   load_config(im);
   return im;
@@ -247,6 +254,7 @@ std::vector<Image> Store::commit_images(const std::vector<ImageInput>& ins, Prog
   std::vector<Image> out;
   for (const auto& in : ins)
     out.push_back(with_context(image_label(in), [&] { return store_image(in, progress, checked); }));
+  sync_additions();
   update_index([&](std::vector<Image>& images) {
     for (const auto& im : out) name_image(images, im);
   });
