@@ -22,6 +22,11 @@ bool BlobStore::has(std::string_view digest) const {
   return ::stat(path(digest).c_str(), &st) == 0;
 }
 
+bool BlobStore::has(std::string_view digest, int64_t size) const {
+  struct stat st {};
+  return ::stat(path(digest).c_str(), &st) == 0 && (size < 0 || st.st_size == size);
+}
+
 void BlobStore::put(std::string_view digest, std::string_view data) const {
   if (sha256_digest(data) != digest) throw Error("blob " + std::string(digest) + " does not match its digest");
   // One that is there but damaged is replaced: storing it again repairs it.
@@ -54,7 +59,7 @@ BlobWriter::BlobWriter(const BlobStore& store, std::string digest, int64_t size)
   partial_ = tmp / ("blob-" + hex + ".partial");
   lock_ = FileLock::acquire(store_.root() / "locks" / ("blob-" + hex), FileLock::Mode::kExclusive, store_.lock_wait(),
                             "another crt storing blob " + digest_.substr(0, 19));
-  if (store_.has(digest_)) {
+  if (store_.has(digest_, size_)) {
     done_ = true;
     return;
   }

@@ -21,6 +21,10 @@ class BlobStore {
 
   [[nodiscard]] std::filesystem::path path(std::string_view digest) const;
   [[nodiscard]] bool has(std::string_view digest) const;
+  /// Whether the store has the blob with `size` bytes (any, when `size` is
+  /// -1): one of another size is damaged (cut short, say), as good as
+  /// missing, and replaced when it is stored again.
+  [[nodiscard]] bool has(std::string_view digest, int64_t size) const;
   /// Stores `data` after checking that it is `digest`; a stored blob that
   /// no longer matches its digest is replaced.
   void put(std::string_view digest, std::string_view data) const;
@@ -55,7 +59,7 @@ class BlobWriter {
   BlobWriter(const BlobWriter&) = delete;
   BlobWriter& operator=(const BlobWriter&) = delete;
 
-  /// The blob is in the store already (nothing to write).
+  /// The blob is in the store already, of its size (nothing to write).
   [[nodiscard]] bool done() const { return done_; }
   /// Bytes already written (by this writer or an interrupted one).
   [[nodiscard]] uint64_t offset() const { return offset_; }

@@ -26,7 +26,8 @@ struct LayerInput {
   std::string media_type;
   std::string digest;  ///< empty: not known beforehand (a `docker save` layer); computed
   int64_t size = -1;   ///< -1: unknown
-  /// Opens the blob; not called when the store has the blob already.
+  /// Opens the blob; not called when the store has the blob already (of
+  /// `size`: one of another size is damaged, and replaced from here).
   std::function<std::unique_ptr<ByteSource>()> open;
 };
 

@@ -131,7 +131,7 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
   FileLock layer_lock = lock_layer(diff_id);
   stdfs::path tree = tree_path(diff_id);
   bool have_tree = stdfs::exists(tree);
-  bool have_blob = !l.digest.empty() && blobs_.has(l.digest);
+  bool have_blob = !l.digest.empty() && blobs_.has(l.digest, l.size);
   std::string task = l.digest.empty() ? diff_id : l.digest;
   // Both there is not enough: the blob may be another layer's than the
   // diff_id says (a manifest and configuration that disagree), which an
@@ -176,8 +176,9 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
         have_tree ? check_layer(*src, want, opts) : extract_layer(*src, work.path() / "tree", want, opts);
     if (!have_blob) {
       if (::fsync(copy.get()) < 0) throw_errno("syncing the layer blob");
-      if (!blobs_.has(x.blob_digest) && ::rename(copy_path.c_str(), blobs_.path(x.blob_digest).c_str()) < 0)
-        throw_errno("storing the layer blob");
+      // Over one stored already too: the copy is checked, a stored blob that
+      // was not read may be damaged.
+      if (::rename(copy_path.c_str(), blobs_.path(x.blob_digest).c_str()) < 0) throw_errno("storing the layer blob");
     }
     if (!have_tree) {
       sync_fs_of(work.path());

@@ -424,6 +424,24 @@ TEST_F(ExportTest, ADamagedLayerBlobIsAnErrorAndNothingIsWritten) {
     ADD_FAILURE() << "left behind: " << e.path();
 }
 
+// A layer blob cut short in the store is repaired by importing the image
+// again (one of the wrong size counts as missing), and the image exports.
+TEST_F(ExportTest, ALayerBlobCutShortIsRepairedByImportingAgain) {
+  OciLayout layout(dir_ + "/layout");
+  std::string layer = make_layer({file("data", std::string(100000, 'x'))}, Compression::kNone);
+  layout.write_index({{layout.add_image({layer}), "short:1"}});
+  ASSERT_EQ(crt({"image", "import", "-q", layout.dir().string()}).status, 0);
+  std::string blob = dir_ + "/store/blobs/sha256/" + digest_of(layer).substr(7);
+  std::filesystem::resize_file(blob, 50000);
+  Result r = crt({"image", "import", "-q", layout.dir().string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(digest_of(read_file(blob)), digest_of(layer));
+  std::string out = dir_ + "/short.tar";
+  r = crt({"image", "export", "short:1", out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(run({"skopeo", "inspect", "oci-archive:" + out}).status, 0);
+}
+
 TEST_F(ExportTest, AnInterruptedExportLeavesNothingBehind) {
   std::string uuid = run_script("busybox", "head -c 400000000 /dev/zero > /big");
   std::string out = dir_ + "/big.tar";

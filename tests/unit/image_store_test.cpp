@@ -253,6 +253,46 @@ TEST_F(ImageStore, DockerArchiveOfLayersNamedByDigestImportsAgain) {
   EXPECT_EQ(again[0].manifest, first[0].manifest);
 }
 
+// A layer blob cut short in the store is as good as missing: importing the
+// image again stores it again from the layout, and it exports.
+TEST_F(ImageStore, ALayerBlobCutShortInTheStoreIsReplacedWhenImportedAgain) {
+  test::OciLayout lay(s_ / "layout");
+  lay.write_index({{lay.add_image({base_, app_}), "a"}});
+  import(lay.dir());
+  stdfs::path blob = store_.blobs().path(test::digest_of(app_));
+  stdfs::resize_file(blob, app_.size() / 2);
+  import(lay.dir());
+  EXPECT_EQ(test::read_text(blob), app_);
+  std::optional<Image> im = store_.find("layout:a");
+  ASSERT_TRUE(im);
+  EXPECT_NO_THROW(export_oci_archive(store_, *im, s_ / "a.tar", "a"));
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+}
+
+// A docker archive's layer is read and checked whenever it is imported: the
+// checked copy replaces the stored blob, damaged or not.
+TEST_F(ImageStore, ADockerArchiveImportedAgainRepairsADamagedLayerBlob) {
+  Scratch d;
+  std::string l1 = test::decompress(base_);
+  json config = {{"architecture", "amd64"},
+                 {"os", "linux"},
+                 {"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(l1)}}}}};
+  json manifest = json::array({{{"Config", "c.json"}, {"RepoTags", {"example.org/l:1"}}, {"Layers", {"l/layer.tar"}}}});
+  test::write_tar(d / "saved.tar", {test::tar_file("manifest.json", manifest.dump()),
+                                    test::tar_file("c.json", config.dump()), test::tar_file("l/layer.tar", l1)});
+  ImportRequest req;
+  req.source = d / "saved.tar";
+  Progress none;
+  import_images(store_, req, none);
+  stdfs::path blob = store_.blobs().path(test::digest_of(l1));
+  std::string flipped = l1;
+  flipped[l1.size() / 2] = static_cast<char>(flipped[l1.size() / 2] ^ 1);
+  test::write_text(blob, flipped);
+  import_images(store_, req, none);
+  EXPECT_EQ(test::read_text(blob), l1);
+  EXPECT_NO_THROW(export_oci_archive(store_, *store_.find("example.org/l:1"), d / "l.tar", "l"));
+}
+
 // A docker archive's layers come without their digests: a layer the store
 // has already (imported again, or another image's) is read and checked, not
 // unpacked again; one that is not what the configuration says is refused.
@@ -664,6 +704,24 @@ TEST_F(ImageStore, BlobWriterStoresOrForgetsWhatWasWrittenWhole) {
   EXPECT_TRUE(BlobWriter(store_.blobs(), digest, static_cast<int64_t>(data.size())).done()) << "all there and right";
   EXPECT_EQ(test::read_text(store_.blobs().path(digest)), data);
   EXPECT_FALSE(stdfs::exists(partial));
+}
+
+// A pull writes again a stored blob of another size than the manifest's
+// (cut short on disk): it is not taken as done.
+TEST_F(ImageStore, BlobWriterWritesAgainAStoredBlobOfAnotherSize) {
+  std::string data(100000, 'q');
+  std::string digest = test::digest_of(data);
+  store_.blobs().put(digest, data);
+  stdfs::resize_file(store_.blobs().path(digest), 1000);
+  {
+    BlobWriter w(store_.blobs(), digest, static_cast<int64_t>(data.size()));
+    ASSERT_FALSE(w.done());
+    EXPECT_EQ(w.offset(), 0u);
+    w.write(data.data(), data.size());
+    w.commit();
+  }
+  EXPECT_EQ(test::read_text(store_.blobs().path(digest)), data);
+  EXPECT_TRUE(BlobWriter(store_.blobs(), digest, static_cast<int64_t>(data.size())).done());
 }
 
 TEST_F(ImageStore, BlobWriterRefusesMoreThanTheBlobsSize) {
