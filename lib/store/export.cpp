@@ -208,6 +208,13 @@ class ArchiveFile {
   std::string temp_;  ///< its name while it has one, and is not yet OUT
 };
 
+/// How a damaged image is made whole: removed (by its one name, else by its
+/// id, which takes all its names) so that its blobs go, then stored again.
+std::string repair_hint(const Image& im) {
+  std::string ref = im.names.size() == 1 ? im.names.front() : im.id;
+  return "; remove the image ('crt image rm " + ref + "', then 'crt image gc') and import or pull it again";
+}
+
 }  // namespace
 
 void check_archive_target(const stdfs::path& out, Replace replace) {
@@ -322,7 +329,8 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       // otherwise go out under a digest it no longer has. An error leaves
       // the archive unfinished, so no damaged archive is ever named OUT.
       std::string got = tar.file_from(layout_blob_path(l.digest), l.path, l.size, checkpoint);
-      if (got != l.digest) throw Error("layer blob " + l.digest + " in the store is corrupt: its content is " + got);
+      if (got != l.digest)
+        throw Error("layer blob " + l.digest + " in the store is corrupt: its content is " + got + repair_hint(im));
     }
     if (checkpoint) checkpoint();
     tar.close();

@@ -413,6 +413,9 @@ TEST_F(ExportTest, ADamagedLayerBlobIsAnErrorAndNothingIsWritten) {
   EXPECT_THAT(r.err, HasSubstr("exporting " + id + " to '" + out + "': layer blob " + digest +
                                " in the store is corrupt: its content is sha256:"))
       << r.err;
+  EXPECT_THAT(r.err, HasSubstr("; remove the image ('crt image rm damaged:1', then 'crt image gc') and import or pull "
+                               "it again\n"))
+      << r.err;
   EXPECT_FALSE(std::filesystem::exists(out));
   EXPECT_EQ(beside(out), "");
   r = crt({"image", "export", "damaged:1", "-"});
