@@ -27,12 +27,14 @@ bool BlobStore::has(std::string_view digest, int64_t size) const {
   return ::stat(path(digest).c_str(), &st) == 0 && (size < 0 || st.st_size == size);
 }
 
-void BlobStore::put(std::string_view digest, std::string_view data) const {
+bool BlobStore::put(std::string_view digest, std::string_view data) const {
   if (sha256_digest(data) != digest) throw Error("blob " + std::string(digest) + " does not match its digest");
   // One that is there but damaged is replaced: storing it again repairs it.
-  if (has(digest) && holds(digest, data)) return;
+  bool had = has(digest);
+  if (had && holds(digest, data)) return false;
   // The store syncs the blob directory once, before an image names the blob.
   fs::write_file_atomic(path(digest), data, 0644, fs::Durability::kSyncedFile);
+  return !had;
 }
 
 bool BlobStore::holds(std::string_view digest, std::string_view data) const {

@@ -26,8 +26,9 @@ class BlobStore {
   /// missing, and replaced when it is stored again.
   [[nodiscard]] bool has(std::string_view digest, int64_t size) const;
   /// Stores `data` after checking that it is `digest`; a stored blob that
-  /// no longer matches its digest is replaced.
-  void put(std::string_view digest, std::string_view data) const;
+  /// no longer matches its digest is replaced. Returns whether the store
+  /// lacked it.
+  bool put(std::string_view digest, std::string_view data) const;
   /// Reads a blob of at most `limit` bytes, checking its digest.
   [[nodiscard]] std::string get(std::string_view digest, size_t limit) const;
 

@@ -86,7 +86,7 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req_in, Prog
             ? read_docker_archive(*files, req.name)
             : read_oci_layout(*files, from_stdin ? "" : layout_name(req.source), req.name, req.platform);
     for (auto& in : inputs) in.cancelled = req.cancelled;
-    return store.commit_images(inputs, progress);
+    return store.commit_images(inputs, progress, req.pinned);
   });
 }
 

@@ -22,6 +22,9 @@ struct ImportRequest {
   /// Asked often: true ends the import ("interrupted"), leaving nothing of
   /// it in the store.
   std::function<bool()> cancelled;
+  /// The layers pods use, which a failed import does not take out again
+  /// (Store::commit_images()).
+  PinnedLayers pinned;
 };
 
 /// Imports an OCI layout, an oci-archive, a docker-archive, or a rootfs

@@ -124,9 +124,11 @@ class Store {
   /// Adds several images as commit_image() does, naming all or none: every
   /// image is stored first, then all are named in one change of the index.
   /// An error names the image that failed (by its name, else its manifest's
-  /// digest); the layers and blobs of those stored before it stay unnamed
-  /// until a gc.
-  std::vector<Image> commit_images(const std::vector<ImageInput>& ins, Progress& progress);
+  /// digest); the layer trees and blobs this call added are taken out again
+  /// (roll_back()), but those another image names by then, or `pinned`
+  /// says a pod uses.
+  std::vector<Image> commit_images(const std::vector<ImageInput>& ins, Progress& progress,
+                                   const PinnedLayers& pinned = {});
 
   /// Finds an image by "name[:tag]", by "name@sha256:<manifest>", by id
   /// ("sha256:<hex>") or by a unique prefix of at least 4 hex digits of its id.
@@ -199,18 +201,32 @@ class Store {
   /// Holds the lock of a layer being added.
   [[nodiscard]] FileLock lock_layer(const std::string& diff_id) const;
   void load_config(Image& im) const;
-  /// (blob digest, diff_id) pairs known to agree: an image in the index
-  /// has them, or they were checked during this commit.
-  using CheckedLayers = std::set<std::pair<std::string, std::string>>;
-  [[nodiscard]] CheckedLayers checked_layers() const;
+  /// What a commit of images knows as it goes.
+  struct Commit {
+    /// (blob digest, diff_id) pairs known to agree: an image in the index
+    /// has them, or they were checked during this commit.
+    std::set<std::pair<std::string, std::string>> checked;
+    /// The layer trees (diff_ids) and blobs (digests) it put in the store
+    /// that were not there before.
+    std::set<std::string> added_trees;
+    std::set<std::string> added_blobs;
+  };
+  [[nodiscard]] Commit begin_commit() const;
   /// Stores an image's blobs and layers without naming it; the caller holds
   /// the store's lock shared until it is named.
-  Image store_image(const ImageInput& in, Progress& progress, CheckedLayers& checked);
-  /// Unpacks layer `i` of `in` unless its tree and blob are there and
-  /// `checked` pairs them; else checks the blob against the tree's diff_id.
-  /// `seen`: the diff_ids of the image's layers so far.
+  Image store_image(const ImageInput& in, Progress& progress, Commit& commit);
+  /// Unpacks layer `i` of `in` unless its tree and blob are there and the
+  /// commit knows them paired; else checks the blob against the tree's
+  /// diff_id. `seen`: the diff_ids of the image's layers so far.
   LayerBlob add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
-                      std::set<std::string>& seen, CheckedLayers& checked, uint64_t& size);
+                      std::set<std::string>& seen, Commit& commit, uint64_t& size);
+  /// Takes out again what a failed `commit` added that no image names and
+  /// no layer of `pinned` is, with the store's lock taken exclusive (after
+  /// the caller let go of its shared one): by then every other crt that may
+  /// have taken up a tree or blob the commit added has named it or given
+  /// up. What cannot be taken out (the wait for the lock interrupted) is
+  /// left to a gc, with a warning.
+  void roll_back(const Commit& commit, const PinnedLayers& pinned) const;
   /// Syncs blobs/sha256/ and trees/, so that what was renamed into them (by
   /// this commit, or a BlobWriter before it) is there after a crash before
   /// the index names it: one fsync of each for all of an import or pull.

@@ -108,16 +108,16 @@ void Store::sync_additions() const {
   fs::sync_dir(root_ / "trees");
 }
 
-Store::CheckedLayers Store::checked_layers() const {
-  CheckedLayers checked;
+Store::Commit Store::begin_commit() const {
+  Commit c;
   for (const auto& im : load_index())
     for (size_t k = 0; k < im.layers.size() && k < im.blobs.size(); ++k)
-      checked.emplace(im.blobs[k].digest, im.layers[k]);
-  return checked;
+      c.checked.emplace(im.blobs[k].digest, im.layers[k]);
+  return c;
 }
 
 LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
-                           std::set<std::string>& seen, CheckedLayers& checked, uint64_t& size) {
+                           std::set<std::string>& seen, Commit& commit, uint64_t& size) {
   const LayerInput& l = in.layers[i];
   std::string hex = digest_hex(diff_id);
   std::string media = l.media_type;
@@ -136,7 +136,7 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
   // Both there is not enough: the blob may be another layer's than the
   // diff_id says (a manifest and configuration that disagree), which an
   // image already pairing them, or a check, rules out.
-  if (have_tree && have_blob && checked.count({l.digest, diff_id})) {
+  if (have_tree && have_blob && commit.checked.count({l.digest, diff_id})) {
     // A docker archive's layer comes without either: its blob has them.
     if (media.empty()) media = layer_media_type(blobs_.path(l.digest));
     int64_t blob_size = l.size >= 0 ? l.size : static_cast<int64_t>(stdfs::file_size(blobs_.path(l.digest)));
@@ -178,21 +178,23 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
       if (::fsync(copy.get()) < 0) throw_errno("syncing the layer blob");
       // Over one stored already too: the copy is checked, a stored blob that
       // was not read may be damaged.
+      if (!blobs_.has(x.blob_digest)) commit.added_blobs.insert(x.blob_digest);
       if (::rename(copy_path.c_str(), blobs_.path(x.blob_digest).c_str()) < 0) throw_errno("storing the layer blob");
     }
     if (!have_tree) {
       sync_fs_of(work.path());
       if (::rename((work.path() / "tree").c_str(), tree.c_str()) < 0)
         throw_errno("moving the layer into " + quote(tree.string()));
+      commit.added_trees.insert(diff_id);
     }
-    checked.emplace(x.blob_digest, diff_id);
+    commit.checked.emplace(x.blob_digest, diff_id);
     if (!repeat) size += have_tree ? tree_usage(tree).content : x.size;
     progress.finish(task, have_tree ? "exists" : "done");
     return LayerBlob{x.blob_digest, media.empty() ? x.media_type : media, static_cast<int64_t>(x.blob_size)};
   });
 }
 
-Image Store::store_image(const ImageInput& in, Progress& progress, CheckedLayers& checked) {
+Image Store::store_image(const ImageInput& in, Progress& progress, Commit& commit) {
   Image im;
   im.id = sha256_digest(in.config);
   json config;
@@ -209,15 +211,15 @@ Image Store::store_image(const ImageInput& in, Progress& progress, CheckedLayers
   im.created = config.value("created", "");
   std::set<std::string> seen;
   for (size_t i = 0; i < in.layers.size(); ++i)
-    im.blobs.push_back(add_layer(in, i, im.layers[i], progress, seen, checked, im.size));
-  blobs_.put(im.id, in.config);
+    im.blobs.push_back(add_layer(in, i, im.layers[i], progress, seen, commit, im.size));
+  if (blobs_.put(im.id, in.config)) commit.added_blobs.insert(im.id);
   std::string manifest = in.manifest;
   if (manifest.empty())
     manifest = synthesize_manifest(im.id, in.config.size(), im.blobs);
   else
     check_manifest_matches(manifest, im.id, im.blobs);
   im.manifest = sha256_digest(manifest);
-  blobs_.put(im.manifest, manifest);
+  if (blobs_.put(im.manifest, manifest)) commit.added_blobs.insert(im.manifest);
   for (const auto& n : in.names) im.names.push_back(n.str());
   im.repo_digests = in.repo_digests;
   return im;
@@ -226,8 +228,8 @@ Image Store::store_image(const ImageInput& in, Progress& progress, CheckedLayers
 Image Store::commit_image(const ImageInput& in, Progress& progress) {
   FileLock store_lock = lock_shared();
   remove_abandoned_work(root_ / "tmp");
-  CheckedLayers checked = checked_layers();
-  Image im = store_image(in, progress, checked);
+  Commit commit = begin_commit();
+  Image im = store_image(in, progress, commit);
   sync_additions();
   update_index([&](std::vector<Image>& images) { name_image(images, im); });
   load_config(im);
@@ -246,19 +248,26 @@ std::string image_label(const ImageInput& in) {
 
 }  // namespace
 
-std::vector<Image> Store::commit_images(const std::vector<ImageInput>& ins, Progress& progress) {
+std::vector<Image> Store::commit_images(const std::vector<ImageInput>& ins, Progress& progress,
+                                        const PinnedLayers& pinned) {
   // Held until all are named: a gc would otherwise take the layers of those
   // stored but not yet named.
   FileLock store_lock = lock_shared();
   remove_abandoned_work(root_ / "tmp");
-  CheckedLayers checked = checked_layers();
+  Commit commit = begin_commit();
   std::vector<Image> out;
-  for (const auto& in : ins)
-    out.push_back(with_context(image_label(in), [&] { return store_image(in, progress, checked); }));
-  sync_additions();
-  update_index([&](std::vector<Image>& images) {
-    for (const auto& im : out) name_image(images, im);
-  });
+  try {
+    for (const auto& in : ins)
+      out.push_back(with_context(image_label(in), [&] { return store_image(in, progress, commit); }));
+    sync_additions();
+    update_index([&](std::vector<Image>& images) {
+      for (const auto& im : out) name_image(images, im);
+    });
+  } catch (...) {
+    store_lock = FileLock();
+    roll_back(commit, pinned);
+    throw;
+  }
   for (auto& im : out) load_config(im);
   return out;
 }

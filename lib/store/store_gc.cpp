@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <set>
 #include <utility>
 
@@ -33,26 +34,39 @@ TreeUsage tree_usage(const stdfs::path& path) {
   return u;
 }
 
+namespace {
+
+/// The trees and blobs (by hex digest) the images and pods use.
+struct InUse {
+  std::set<std::string> trees;
+  std::set<std::string> blobs;
+};
+
+InUse in_use(const std::vector<Image>& images, const Pins& pins) {
+  InUse u;
+  for (const auto& l : pins.layers) u.trees.insert(digest_hex(l));
+  for (const auto& im : images) {
+    for (const auto& l : im.layers) u.trees.insert(digest_hex(l));
+    u.blobs.insert(digest_hex(im.id));
+    if (!im.manifest.empty()) u.blobs.insert(digest_hex(im.manifest));
+    for (const auto& b : im.blobs) u.blobs.insert(digest_hex(b.digest));
+  }
+  return u;
+}
+
+}  // namespace
+
 GcResult Store::gc(const PinnedLayers& pinned) {
   // Exclusive: no import, pull or pod preparation is under way, so nothing
   // in tmp/ is in use and every tree or blob in use is named below.
   FileLock lock = lock_exclusive();
-  std::vector<Image> images = load_index();
   Pins pins = pinned ? pinned() : Pins{};
-  std::set<std::string> trees_used;
-  std::set<std::string> blobs_used;
-  for (const auto& l : pins.layers) trees_used.insert(digest_hex(l));
-  for (const auto& im : images) {
-    for (const auto& l : im.layers) trees_used.insert(digest_hex(l));
-    blobs_used.insert(digest_hex(im.id));
-    if (!im.manifest.empty()) blobs_used.insert(digest_hex(im.manifest));
-    for (const auto& b : im.blobs) blobs_used.insert(digest_hex(b.digest));
-  }
+  InUse used = in_use(load_index(), pins);
   GcResult r;
   std::error_code ec;
   for (const auto& de : stdfs::directory_iterator(root_ / "trees", ec)) {
     std::string hex = de.path().filename();
-    if (trees_used.count(hex)) continue;
+    if (used.trees.count(hex)) continue;
     if (pins.unknown) {
       ++r.trees_kept;
       continue;
@@ -63,7 +77,7 @@ GcResult Store::gc(const PinnedLayers& pinned) {
   }
   for (const auto& de : stdfs::directory_iterator(root_ / "blobs" / "sha256", ec)) {
     std::string hex = de.path().filename();
-    if (blobs_used.count(hex)) continue;
+    if (used.blobs.count(hex)) continue;
     r.bytes += tree_usage(de.path()).disk;
     if (::unlink(de.path().c_str()) < 0) throw_errno("removing " + quote(de.path().string()));
     ++r.blobs;
@@ -85,6 +99,26 @@ GcResult Store::gc(const PinnedLayers& pinned) {
     ::unlink(de.path().c_str());
   }
   return r;
+}
+
+void Store::roll_back(const Commit& commit, const PinnedLayers& pinned) const {
+  if (commit.added_trees.empty() && commit.added_blobs.empty()) return;
+  try {
+    FileLock lock = lock_exclusive();
+    Pins pins = pinned ? pinned() : Pins{};
+    InUse used = in_use(load_index(), pins);
+    if (!pins.unknown)
+      for (const auto& l : commit.added_trees)
+        if (!used.trees.count(digest_hex(l))) drop_tree(digest_hex(l));
+    for (const auto& b : commit.added_blobs) {
+      stdfs::path p = blobs_.path(b);
+      if (!used.blobs.count(digest_hex(b)) && ::unlink(p.c_str()) < 0 && errno != ENOENT)
+        throw_errno("removing " + quote(p.string()));
+    }
+  } catch (const Error& e) {
+    tell(messages_,
+         std::string("warning: the layers and blobs the failed import stored stay until 'crt image gc': ") + e.what());
+  }
 }
 
 }  // namespace crt::store

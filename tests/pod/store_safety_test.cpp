@@ -196,6 +196,33 @@ TEST_F(StoreSafety, AFullDiskAndAReadOnlyStoreAreClearErrors) {
   EXPECT_THAT(read_file(dir_ + "/ro.err"), HasSubstr("Read-only file system"));
 }
 
+// An import of several images that fails at the second takes out what it
+// stored for the first: nothing of it is left for a gc.
+TEST_F(StoreSafety, AFailedImportOfSeveralImagesLeavesNothingBehind) {
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  std::vector<std::string> trees = sorted(store_entries("trees"));
+  std::vector<std::string> blobs = sorted(store_entries("blobs/sha256"));
+  OciLayout lay(dir_ + "/two");
+  std::string good = make_layer({file("good", "g\n")}, Compression::kNone);
+  std::string bad = make_layer({file("bad", "b\n")}, Compression::kNone);
+  lay.write_index({{lay.add_image({good}), "good:1"}, {lay.add_image({bad}), "bad:1"}});
+  // The second image's layer blob damaged in the layout: same size, another digest.
+  std::string flipped = bad;
+  flipped[flipped.size() / 2] = static_cast<char>(flipped[flipped.size() / 2] ^ 1);
+  std::ofstream(lay.dir() / "blobs" / "sha256" / digest_of(bad).substr(7), std::ios::binary | std::ios::trunc)
+      << flipped;
+  Result r = crt({"image", "import", "-q", lay.dir().string()});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("image 'bad:1': layer 1")) << r.err;
+  EXPECT_EQ(sorted(store_entries("trees")), trees);
+  EXPECT_EQ(sorted(store_entries("blobs/sha256")), blobs);
+  EXPECT_EQ(store_entries("tmp"), std::vector<std::string>{});
+  EXPECT_THAT(crt({"image", "list"}).out, ::testing::Not(HasSubstr("good")));
+}
+
 TEST_F(StoreSafety, RmForceKeepsAPodsLayersUntilThePodIsRemoved) {
   ASSERT_EQ(crt({"image", "import", "-q", layout("app", {make_layer({file("mark", "m\n")})}), "app:1"}).status, 0);
   std::string file = dir_ + "/uuid";

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -373,6 +374,42 @@ TEST_F(ImageStore, AFailedImportOfSeveralImagesNamesNoneAndSaysWhichFailed) {
   EXPECT_EQ(store_.find("victim:1")->id, old.id);
   EXPECT_FALSE(store_.find("other:1"));
   EXPECT_EQ(store_.list().size(), 1u) << "no image is left without its name";
+}
+
+// A failed import takes out the layers and blobs it stored, of the images
+// before the one that failed too; never what was there before it, what
+// another image names, or a layer a pod uses.
+TEST_F(ImageStore, AFailedImportTakesOutWhatItStoredAndNothingElse) {
+  test::OciLayout first(s_ / "first");
+  first.write_index({{first.add_image({base_}), "first:1"}});
+  import(first.dir());
+  std::string leftover = "a blob no image names";
+  store_.blobs().put(test::digest_of(leftover), leftover);
+  Strings trees_before = trees();
+  Strings blobs_before = blobs();
+  test::OciLayout lay(s_ / "layout");
+  json good = lay.add_image({base_, other_});
+  json bad = image_of(lay, {app_}, {test::digest_of("not this")});
+  lay.write_index({{good, "good:1"}, {bad, "bad:1"}});
+  EXPECT_THAT(test::error_of([&] { import(lay.dir()); }), ::testing::HasSubstr(": image 'bad:1': layer 1 ("));
+  EXPECT_EQ(trees(), trees_before);
+  EXPECT_EQ(blobs(), blobs_before);
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+  ASSERT_TRUE(store_.find("first:1"));
+  EXPECT_NO_THROW(export_oci_archive(store_, *store_.find("first:1"), s_ / "first.tar", "first"));
+
+  // A layer a pod uses stays.
+  std::string other_diff_id = test::digest_of(test::decompress(other_));
+  ImportRequest req;
+  req.source = lay.dir();
+  req.pinned = [&] { return Pins{{other_diff_id}, false}; };
+  Progress none;
+  EXPECT_THROW(import_images(store_, req, none), Error);
+  Strings with_pinned = trees_before;
+  with_pinned.push_back(other_diff_id.substr(7));
+  std::sort(with_pinned.begin(), with_pinned.end());
+  EXPECT_EQ(trees(), with_pinned);
+  EXPECT_EQ(blobs(), blobs_before) << "blobs are the images', not the pods'";
 }
 
 // Entries for several platforms under one name beside an image of another

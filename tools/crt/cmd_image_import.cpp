@@ -6,6 +6,7 @@
 #include "common/error.hpp"
 #include "progress_view.hpp"
 #include "registry_args.hpp"
+#include "runtime/pods.hpp"
 #include "runtime/service_progress.hpp"
 #include "runtime/signals.hpp"
 #include "store/import.hpp"
@@ -76,10 +77,16 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
     runtime::ServiceProgress progress(view, runtime::service_notifier());
     // Ctrl-C or a SIGTERM ends the import at its next entry or piece of
     // data. A layer half unpacked is removed; the layers of an archive or
-    // layout it stored whole (trees and blobs) stay until the next import
-    // uses them or crt image gc removes them.
+    // layout it stored whole (trees and blobs) are taken out again, unless
+    // another crt is using the store (the wait for it ends at once, as a
+    // signal is pending): then they stay until the next import uses them
+    // or crt image gc removes them. Other errors wait for that crt.
     runtime::SignalBlock signals;
     req.cancelled = interrupt_pending;
+    req.pinned = [&g] {
+      runtime::PodPins pins = runtime::layers_in_use(g.dir);
+      return store::Pins{std::move(pins.layers), !pins.unreadable.empty()};
+    };
     s.set_lock_wait(store_lock_wait(a->quiet));
     s.set_messages(print_message);
     std::vector<store::Image> images;
