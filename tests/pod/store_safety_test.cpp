@@ -344,10 +344,18 @@ TEST_F(StoreSafety, APreparingPodWhoseManifestCannotBeReadIsWaitedForNotRemoved)
     EXPECT_THAT(r.err, ::testing::Not(HasSubstr("crt rm")));
     r = crt({"rm", uuid});
     EXPECT_NE(r.status, 0) << "crt rm refuses a pod being prepared";
+    // Forced, the image goes and its layers stay until that command ends.
+    r = crt({"image", "rm", "--force", "app:1"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.err, ::testing::EndsWith("\ncrt: warning: kept 2 layers of image 'app:1' that no other image uses, "
+                                           "as that pod may use them; once the command preparing it has ended, "
+                                           "'crt image gc' removes them\n"));
   }
   // The crt making it is gone: an aborted prepare, which keeps nothing.
-  r = crt({"image", "rm", "app:1"});
+  r = crt({"image", "gc"});
   EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("warning")));
+  EXPECT_EQ(store_entries("trees").size(), 1u) << "stage1's: the layers kept for the pod go";
   EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 

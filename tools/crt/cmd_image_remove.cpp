@@ -1,5 +1,6 @@
 // crt image rm and crt image gc.
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <string>
@@ -59,9 +60,15 @@ void warn_unreadable(const std::vector<runtime::UnreadablePod>& pods, size_t kep
   if (kept == 0) return;
   bool one = pods.size() == 1;
   const char* it = kept == 1 ? "it" : "them";
+  // Pods still being prepared are not for the user to repair or remove:
+  // their crt settles them (see UnreadablePod::message()).
+  bool preparing = std::all_of(pods.begin(), pods.end(),
+                               [](const auto& p) { return p.pod.status() == runtime::PodStatus::kPreparing; });
+  std::string once =
+      preparing ? (one ? "once the command preparing it has ended" : "once the commands preparing them have ended")
+                : std::string("once ") + (one ? "it is" : "they are") + " repaired or removed";
   print_message("warning: kept " + std::to_string(kept) + (kept == 1 ? " layer " : " layers ") + which + ", as " +
-                (one ? "that pod" : "those pods") + " may use " + it + "; once " + (one ? "it is" : "they are") +
-                " repaired or removed, 'crt image gc' removes " + it);
+                (one ? "that pod" : "those pods") + " may use " + it + "; " + once + ", 'crt image gc' removes " + it);
 }
 
 }  // namespace
