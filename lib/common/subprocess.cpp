@@ -156,7 +156,7 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::vecto
     pump(in.write, out.read, err.read, input, r, stop);
   } catch (...) {
     ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
+    (void)wait_child(pid, nullptr);
     throw;
   }
   int status = 0;

@@ -21,6 +21,7 @@
 #include "common/clock.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
+#include "common/subprocess.hpp"
 #include "dbus/machine_manager.hpp"
 #include "dbus/systemd_manager.hpp"
 #include "mount/app_plan.hpp"
@@ -527,7 +528,7 @@ void stop_unfinished_pod(const PodDir& pod, pid_t pid) {
     ::kill(pid, SIGTERM);
     if (!exited_within(10000)) {
       ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
+      (void)wait_child(pid, nullptr);
     }
   }
   remove_journal_link(pod.path(), pod.uuid());
@@ -678,7 +679,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     } catch (...) {
       gate = UniqueFd();  // nspawn gives up without executing
       crt_death.reset();
-      ::waitpid(pid, nullptr, 0);
+      (void)wait_child(pid, nullptr);
       throw;
     }
     if (::write(gate.get(), "x", 1) != 1) {
@@ -686,7 +687,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
       int err = errno;
       int st = 0;
       crt_death.reset();
-      if (::waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 126)
+      if (wait_child(pid, &st) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 126)
         throw Error("starting systemd-nspawn: its process could not join the pod's cgroup " + quote(cg.relative()));
       throw_errno(err, "starting systemd-nspawn");
     }

@@ -5,11 +5,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <exception>
 #include <iterator>
 #include <sstream>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/subprocess.hpp"
 #include "runtime/app_process.hpp"
 
 namespace crt::runtime {
@@ -57,15 +59,23 @@ std::string pod_systemctl(pid_t leader, const std::vector<std::string>& args) {
       _exit(127);
     }
     int st = 0;
-    ::waitpid(inner, &st, 0);
+    if (wait_child(inner, &st) < 0) _exit(125);
     _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 125);
   }
   wr.reset();
+  // Reaped however the reading ends; the pipe closed first, so that it
+  // cannot be left waiting to write.
   std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(rd.get(), buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  std::exception_ptr unread;
+  try {
+    text = fs::read_fd(rd.get(), "the output of systemctl in the pod");
+  } catch (...) {
+    unread = std::current_exception();
+  }
+  rd.reset();
   int st = 0;
-  ::waitpid(pid, &st, 0);
+  if (wait_child(pid, &st) < 0) throw_errno("waiting for systemctl in the pod");
+  if (unread) std::rethrow_exception(unread);
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) throw Error("systemctl in the pod failed");
   return text;
 }
