@@ -68,7 +68,7 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req_in, Prog
                   ": give the image a NAME");
     Store::ImportOptions opts = req.rootfs;
     opts.cancelled = req.cancelled;
-    return {store.import_rootfs(req.source, *req.name, opts)};
+    return {store.import_rootfs(req.source, *req.name, opts, req.pinned)};
   }
   // A layout's image named by a tag alone is named after the layout.
   auto layout_name = [](const std::filesystem::path& source) {

@@ -23,7 +23,7 @@ struct ImportRequest {
   /// it in the store.
   std::function<bool()> cancelled;
   /// The layers pods use, which a failed import does not take out again
-  /// (Store::commit_images()).
+  /// (Store::commit_images(), Store::import_rootfs()).
   PinnedLayers pinned;
 };
 

@@ -112,8 +112,11 @@ class Store {
   };
 
   /// Imports a rootfs directory or tarball as a one-layer image named `name`.
-  /// Atomic: on any failure nothing of it is left in the store.
-  Image import_rootfs(const std::filesystem::path& source, const Reference& name, const ImportOptions& opts);
+  /// Atomic: on any failure nothing of it is left in the store (but a tree
+  /// or blob that another image or a pod took up meanwhile: `pinned` says
+  /// which layers pods use, as for commit_images()).
+  Image import_rootfs(const std::filesystem::path& source, const Reference& name, const ImportOptions& opts,
+                      const PinnedLayers& pinned = {});
 
   /// Adds an image: checks the configuration, stores every blob it lacks
   /// (checking each digest) and unpacks every layer it lacks (checking each

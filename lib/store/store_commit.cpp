@@ -73,7 +73,8 @@ void check_manifest_matches(const std::string& manifest, const std::string& conf
 
 }  // namespace
 
-Image Store::import_rootfs(const stdfs::path& source, const Reference& name, const ImportOptions& opts) {
+Image Store::import_rootfs(const stdfs::path& source, const Reference& name, const ImportOptions& opts,
+                           const PinnedLayers& pinned) {
   return with_context("importing " + quote(source.string()) + " as " + quote(name.str()), [&] {
     FileLock store_lock = lock_shared();
     remove_abandoned_work(root_ / "tmp");
@@ -94,11 +95,25 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
 
     FileLock layer_lock = lock_layer(layer.diff_id);
     stdfs::path final_tree = tree_path(layer.diff_id);
-    if (!stdfs::exists(final_tree) && ::rename(tree.c_str(), final_tree.c_str()) < 0)
-      throw_errno("moving the layer into " + quote(final_tree.string()));
-    blobs_.put(im.id, config_blob);
-    sync_additions();
-    update_index([&](std::vector<Image>& images) { name_image(images, im); });
+    Commit commit;
+    if (!stdfs::exists(final_tree)) {
+      if (::rename(tree.c_str(), final_tree.c_str()) < 0)
+        throw_errno("moving the layer into " + quote(final_tree.string()));
+      commit.added_trees.insert(layer.diff_id);
+    }
+    try {
+      if (blobs_.put(im.id, config_blob)) commit.added_blobs.insert(im.id);
+      sync_additions();
+      update_index([&](std::vector<Image>& images) { name_image(images, im); });
+    } catch (...) {
+      // A full disk, say: what this import moved in goes again. The layer's
+      // lock first: another import of it may hold the store's lock shared
+      // while it waits for it.
+      layer_lock = FileLock();
+      store_lock = FileLock();
+      roll_back(commit, pinned);
+      throw;
+    }
     return im;
   });
 }

@@ -508,6 +508,27 @@ TEST_F(ImageStore, ExportThenImportGivesTheSameImage) {
   EXPECT_EQ(b.names, Strings{"example.org/a:v1"});
 }
 
+// A failure after the tree was moved into the store (its configuration
+// blob cannot be written, as on a full disk) takes the tree out again.
+TEST_F(ImageStore, ARootfsImportThatFailsLateLeavesNoTree) {
+  test::write_text(s_ / "rootfs" / "etc" / "x", "x");
+  Store::ImportOptions opts{.config = {}, .created = "2026-01-01T00:00:00Z", .share_with = {}, .cancelled = {}};
+  Image a = store_.import_rootfs(s_ / "rootfs", parse_reference("r:1"), opts);
+  store_.remove("r:1");
+  store_.gc({});
+  ASSERT_TRUE(trees().empty());
+  // The same import again makes the same configuration blob: a directory
+  // in its place makes storing it fail.
+  stdfs::create_directories(store_.blobs().path(a.id) / "in-the-way");
+  Strings blobs_before = blobs();
+  EXPECT_THAT(test::error_of([&] { store_.import_rootfs(s_ / "rootfs", parse_reference("r:1"), opts); }),
+              ::testing::HasSubstr("importing"));
+  EXPECT_TRUE(trees().empty());
+  EXPECT_EQ(blobs(), blobs_before);
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+  EXPECT_FALSE(store_.find("r:1"));
+}
+
 TEST_F(ImageStore, ExportOfARootfsImportHasItsDiffIdAsLayerDigest) {
   test::write_text(s_ / "rootfs" / "etc" / "x", "x");
   Image a = store_.import_rootfs(s_ / "rootfs", parse_reference("r:1"), {});
