@@ -96,6 +96,16 @@ void NetworkTest::write_ptp_network(const std::string& name, const std::string& 
                     R"("}}]})");
 }
 
+void NetworkTest::fill_subnet_with_dead_leases(const std::string& net, const std::string& prefix,
+                                               const std::string& except) const {
+  std::string leases = ipam_dir() + "/" + net;
+  std::filesystem::create_directories(leases);
+  for (int i = 2; i <= 6; ++i) {
+    std::string ip = prefix + std::to_string(i);
+    if (ip != except) std::ofstream(leases + "/" + ip) << "crt-00000000-0000-4000-8000-00000000000" << i << "\r\neth0";
+  }
+}
+
 std::string NetworkTest::start_server(std::unique_ptr<Process>& p, const std::vector<std::string>& pod_flags,
                                       const std::string& name, const std::vector<std::string>& app) {
   std::string file = dir_ + "/uuid-" + name;

@@ -43,6 +43,13 @@ class NetworkTest : public PodTest {
   /// A ptp network of the test's own in `subnet`, leases in the test's directory.
   void write_ptp_network(const std::string& name, const std::string& subnet, const std::string& extra = "") const;
 
+  /// Writes host-local leases of network `net` (in ipam_dir()) for the
+  /// addresses `prefix`2 to `prefix`6 (a /29's, "172.30.241."), each to a
+  /// pod that is gone (container ID "crt-0000…000N", N its last digit), but
+  /// `except` (an address some pod has): the subnet is full.
+  void fill_subnet_with_dead_leases(const std::string& net, const std::string& prefix,
+                                    const std::string& except = "") const;
+
   /// Starts a pod serving "hello from HOSTNAME" on port 80 (or running
   /// `app`, an image and its arguments); returns its UUID once it is ready.
   std::string start_server(std::unique_ptr<Process>& p, const std::vector<std::string>& pod_flags,

@@ -805,11 +805,7 @@ TEST_F(NetworkTest, LeasesOfPodsThatAreGoneDoNotExhaustTheSubnet) {
   std::string live_ip = pod_ip(uuid, "tiny");
   // Leases of pods that a reboot took away fill the rest of the subnet.
   std::string leases = ipam_dir() + "/tiny";
-  for (int i = 2; i <= 6; ++i) {
-    std::string ip = "172.30.252." + std::to_string(i);
-    if (ip == live_ip) continue;
-    std::ofstream(leases + "/" + ip) << "crt-00000000-0000-4000-8000-00000000000" << i << "\r\neth0";
-  }
+  fill_subnet_with_dead_leases("tiny", "172.30.252.", live_ip);
   // One of them still forwards a host port as portmap does it (a tagged
   // jump to a chain of untagged DNAT rules).
   std::string dead = live_ip == "172.30.252.3" ? "4" : "3";
@@ -841,7 +837,6 @@ TEST_F(NetworkTest, LeasesOfPodsThatAreGoneDoNotExhaustTheSubnet) {
 TEST_F(NetworkTest, ALeaseOfANamespaceHeldOpenByItsPathIsNotReleased) {
   write_ptp_network("tiny", "172.30.243.0/29");  // .2 to .6
   std::string leases = ipam_dir() + "/tiny";
-  stdfs::create_directories(leases);
   const std::string held = "crt-00000000-0000-4000-8000-0000000000a1";
   ASSERT_EQ(run({"ip", "netns", "add", held}).status, 0);
   struct NetnsRemoval {
@@ -850,9 +845,8 @@ TEST_F(NetworkTest, ALeaseOfANamespaceHeldOpenByItsPathIsNotReleased) {
   } removal{held};
   UniqueFd fd(::open(("/run/netns/" + held).c_str(), O_RDONLY | O_CLOEXEC));
   ASSERT_TRUE(fd.valid());
-  for (int i = 2; i <= 6; ++i)
-    std::ofstream(leases + "/172.30.243." + std::to_string(i))
-        << (i == 2 ? held : "crt-00000000-0000-4000-8000-00000000000" + std::to_string(i)) << "\r\neth0";
+  fill_subnet_with_dead_leases("tiny", "172.30.243.", "172.30.243.2");
+  std::ofstream(leases + "/172.30.243.2") << held << "\r\neth0";
   Result r = crt(with_config({"run", "--net=tiny", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(read_file(leases + "/172.30.243.2").substr(0, held.size()), held);
@@ -864,7 +858,6 @@ TEST_F(NetworkTest, ALeaseOfANamespaceHeldOpenByItsPathIsNotReleased) {
 TEST_F(NetworkTest, ALeaseOfAPodWhoseDirectoryIsLockedIsNotReleased) {
   write_ptp_network("tiny", "172.30.241.0/29");  // .2 to .6
   std::string leases = ipam_dir() + "/tiny";
-  stdfs::create_directories(leases);
   const std::string uuid = "00000000-0000-4000-8000-0000000000b1";
   const std::string held = "crt-" + uuid;
   std::string pod = dir_ + "/pods/prepared/" + uuid;
@@ -875,9 +868,8 @@ TEST_F(NetworkTest, ALeaseOfAPodWhoseDirectoryIsLockedIsNotReleased) {
   } removal{pod};
   FileLock lock = FileLock::try_acquire(pod, FileLock::Mode::kExclusive);
   ASSERT_TRUE(lock.valid());
-  for (int i = 2; i <= 6; ++i)
-    std::ofstream(leases + "/172.30.241." + std::to_string(i))
-        << (i == 2 ? held : "crt-00000000-0000-4000-8000-00000000000" + std::to_string(i)) << "\r\neth0";
+  fill_subnet_with_dead_leases("tiny", "172.30.241.", "172.30.241.2");
+  std::ofstream(leases + "/172.30.241.2") << held << "\r\neth0";
   Result r = crt(with_config({"run", "--net=tiny", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(read_file(leases + "/172.30.241.2").substr(0, held.size()), held);
