@@ -90,7 +90,9 @@ store::Image pull_image(store::Store& store, const RemoteReference& ref, const P
     // image pulled by it has it.
     if (!index_digest.empty()) in.repo_digests.push_back(ref.name() + "@" + index_digest);
     in.cancelled = opts.cancelled;
-    return store.commit_image(in, progress);
+    // The lock goes with it: a failure lets go of it before it takes out
+    // what the commit added.
+    return store.commit_image(in, progress, opts.pinned, std::move(lock));
   });
 }
 

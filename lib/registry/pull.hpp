@@ -23,13 +23,18 @@ struct PullOptions {
   std::filesystem::path certs_dir = "/etc/crt/certs.d";  ///< crt's --local-config/certs.d
   store::oci::Platform platform = store::oci::host_platform();
   std::function<bool()> cancelled;
+  /// The layers pods use: what a failed pull takes out of the store again
+  /// leaves them (Store::commit_image).
+  store::PinnedLayers pinned;
 };
 
 /// Pulls an image into the store: the manifest (for an index, the one of
 /// `platform`), its configuration and every layer blob the store lacks,
 /// each digest checked, downloads resumed where an interrupted pull left
 /// them; then the layers are unpacked (Store::commit_image). The image is
-/// named after `ref` and recorded with its repo digest.
+/// named after `ref` and recorded with its repo digest. A pull that fails
+/// keeps the layer blobs it fetched, for the next to resume from, but not
+/// the trees it unpacked.
 store::Image pull_image(store::Store& store, const RemoteReference& ref, const PullOptions& opts,
                         store::Progress& progress);
 

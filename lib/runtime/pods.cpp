@@ -338,4 +338,11 @@ PodPins layers_in_use(const stdfs::path& state_dir) {
   return out;
 }
 
+store::PinnedLayers pinned_layers(const stdfs::path& state_dir) {
+  return [state_dir] {
+    PodPins pins = layers_in_use(state_dir);
+    return store::Pins{std::move(pins.layers), !pins.unreadable.empty()};
+  };
+}
+
 }  // namespace crt::runtime

@@ -14,6 +14,7 @@
 #include "pod/exit_status.hpp"
 #include "pod/manifest.hpp"
 #include "runtime/pod_dir.hpp"
+#include "store/store.hpp"
 
 namespace crt::runtime {
 
@@ -132,5 +133,9 @@ struct PodPins {
 /// The layers of every image a pod that pins its images uses: what rm
 /// --force and gc must leave; every layer while `unreadable` is not empty.
 PodPins layers_in_use(const std::filesystem::path& state_dir);
+
+/// layers_in_use() as the store asks for it when it takes out what a failed
+/// import or pull added: every layer while a pod's manifest cannot be read.
+store::PinnedLayers pinned_layers(const std::filesystem::path& state_dir);
 
 }  // namespace crt::runtime

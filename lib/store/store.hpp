@@ -122,7 +122,12 @@ class Store {
   /// (checking each digest) and unpacks every layer it lacks (checking each
   /// diff_id), then names the image. A layer another image has is not
   /// unpacked again; two processes adding the same layer unpack it once.
-  Image commit_image(const ImageInput& in, Progress& progress);
+  /// On an error the layer trees and blobs it added are taken out again
+  /// (roll_back()), as for commit_images(); blobs stored before it was
+  /// called (a pull's fetched layers) stay. `held`: the store's lock, held
+  /// shared by a caller that stored the image's blobs under it (a pull, so
+  /// that no gc took them meanwhile); it is let go of when the commit ends.
+  Image commit_image(const ImageInput& in, Progress& progress, const PinnedLayers& pinned = {}, FileLock held = {});
 
   /// Adds several images as commit_image() does, naming all or none: every
   /// image is stored first, then all are named in one change of the index.

@@ -240,13 +240,20 @@ Image Store::store_image(const ImageInput& in, Progress& progress, Commit& commi
   return im;
 }
 
-Image Store::commit_image(const ImageInput& in, Progress& progress) {
-  FileLock store_lock = lock_shared();
+Image Store::commit_image(const ImageInput& in, Progress& progress, const PinnedLayers& pinned, FileLock held) {
+  FileLock store_lock = held.valid() ? std::move(held) : lock_shared();
   remove_abandoned_work(root_ / "tmp");
   Commit commit = begin_commit();
-  Image im = store_image(in, progress, commit);
-  sync_additions();
-  update_index([&](std::vector<Image>& images) { name_image(images, im); });
+  Image im;
+  try {
+    im = store_image(in, progress, commit);
+    sync_additions();
+    update_index([&](std::vector<Image>& images) { name_image(images, im); });
+  } catch (...) {
+    store_lock = FileLock();
+    roll_back(commit, pinned);
+    throw;
+  }
   load_config(im);
   return im;
 }

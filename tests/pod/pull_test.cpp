@@ -22,6 +22,7 @@
 namespace crt::test {
 namespace {
 
+using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
 namespace stdfs = std::filesystem;
@@ -247,6 +248,20 @@ TEST_F(RegistryTest, MultiPlatformIndexGivesTheHostsImage) {
   EXPECT_THAT(r.err, HasSubstr("the image is for linux/s390x, not linux/arm64 as --platform asks"));
   r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), single_ref});
   EXPECT_EQ(r.status, 0) << r.err;
+}
+
+// A pull whose layer cannot be unpacked leaves no image and none of the
+// trees it unpacked before it; the blobs it fetched stay for the next pull.
+TEST_F(RegistryTest, APullThatCannotUnpackALayerLeavesNoTree) {
+  push(layout("broken", {std::string(4096, 'g')}), plain().host(), "test/broken");
+  Result r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), plain().host() + "/test/broken:v1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr(": layer 2 (sha256:"));
+  EXPECT_TRUE(store_entries("trees").empty()) << "busybox's layer is taken out again";
+  std::vector<std::string> blobs = store_entries("blobs/sha256");
+  EXPECT_THAT(blobs, Contains(digest_of(busybox_layer()).substr(7))) << "a fetched blob stays";
+  EXPECT_TRUE(store_entries("tmp").empty());
+  EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("test/broken")));
 }
 
 TEST_F(RegistryTest, TlsWithACustomCaAndBasicAuth) {

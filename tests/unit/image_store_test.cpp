@@ -662,6 +662,43 @@ TEST_F(ImageStore, AnImportAskedToStopLeavesNothing) {
   EXPECT_EQ(trees(), Strings{digest.substr(7)}) << "the next import completes";
 }
 
+// A pull stores the layer blobs, then commits the image: a commit that
+// fails takes out the trees and blobs it added, of the layers before the
+// one that failed too, but keeps the blobs stored before it (a pull's, for
+// the next to resume from) and a layer a pod uses.
+TEST_F(ImageStore, AFailedCommitTakesOutWhatItAddedButNotTheBlobsBeforeIt) {
+  std::string base_diff_id = test::digest_of(test::decompress(base_));
+  ImageInput in;
+  in.config = json{{"rootfs", {{"type", "layers"}, {"diff_ids", {base_diff_id, test::digest_of("not this")}}}}}.dump();
+  for (const auto& l : {base_, other_}) {
+    store_.blobs().put(test::digest_of(l), l);
+    std::string media =
+        l == base_ ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar";
+    in.layers.push_back({media, test::digest_of(l), static_cast<int64_t>(l.size()), {}});
+  }
+  in.names.push_back(parse_reference("pulled:1"));
+  Strings blobs_before = blobs();
+  Progress none;
+  EXPECT_THAT(test::error_of([&] { store_.commit_image(in, none); }), ::testing::HasSubstr("not the diff_id"));
+  EXPECT_TRUE(trees().empty()) << "the first layer's tree is taken out again";
+  EXPECT_EQ(blobs(), blobs_before);
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+  EXPECT_FALSE(store_.find("pulled:1"));
+
+  // The store's lock a caller hands over is let go of before the rollback
+  // takes it exclusive (which would otherwise wait for it in vain: here it
+  // gives up after 5 s, leaving the tree for a gc).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  store_.set_lock_wait({{}, [&] { return std::chrono::steady_clock::now() > deadline; }});
+  EXPECT_THROW(store_.commit_image(in, none, {}, store_.lock_shared()), Error);
+  EXPECT_TRUE(trees().empty());
+
+  // A layer a pod uses stays.
+  EXPECT_THROW(store_.commit_image(in, none, [&] { return Pins{{base_diff_id}, false}; }), Error);
+  EXPECT_EQ(trees(), Strings{base_diff_id.substr(7)});
+  EXPECT_EQ(blobs(), blobs_before);
+}
+
 // Two imports of images with the same layers in another order, at once:
 // each unpacks its first layer while the other unpacks its own; neither
 // waits for a layer the other holds while it holds one the other waits for.

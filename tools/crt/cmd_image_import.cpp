@@ -83,10 +83,7 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
     // or crt image gc removes them. Other errors wait for that crt.
     runtime::SignalBlock signals;
     req.cancelled = interrupt_pending;
-    req.pinned = [&g] {
-      runtime::PodPins pins = runtime::layers_in_use(g.dir);
-      return store::Pins{std::move(pins.layers), !pins.unreadable.empty()};
-    };
+    req.pinned = runtime::pinned_layers(g.dir);
     s.set_lock_wait(store_lock_wait(a->quiet));
     s.set_messages(print_message);
     std::vector<store::Image> images;

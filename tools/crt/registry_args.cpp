@@ -5,6 +5,7 @@
 
 #include "common/stop_signal.hpp"
 #include "config/crt_conf.hpp"
+#include "runtime/pods.hpp"
 
 namespace crt::cli {
 
@@ -30,6 +31,8 @@ runtime::ResolveOptions resolve_options(const GlobalOptions& g, const registry::
     throw Error("--ca-file: no file " + quote(f.ca_file));
   if (!f.authfiles.empty()) r.pull.auth_files.assign(f.authfiles.begin(), f.authfiles.end());
   r.pull.cancelled = interrupt_pending;
+  // A failed pull takes out again what it added to the store, but these.
+  r.pull.pinned = runtime::pinned_layers(g.dir);
   if (!quiet) r.notice = [](const std::string& s) { std::fprintf(stderr, "crt: %s\n", s.c_str()); };
   r.store_wait = store_lock_wait(quiet);
   return r;
