@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "store/work_dir.hpp"
 
 namespace crt::store {
 
@@ -52,6 +54,59 @@ std::string BlobStore::get(std::string_view digest, size_t limit) const {
   std::string data = fs::read_file(p);
   if (sha256_digest(data) != digest) throw Error("blob " + std::string(digest) + " in the store is corrupt");
   return data;
+}
+
+namespace {
+
+/// "sha256:<hex>" of what `fd` holds, read from its start.
+std::string digest_of_fd(int fd, const stdfs::path& shown) {
+  Sha256 hash;
+  std::vector<char> buf(1 << 20);
+  for (off_t at = 0;;) {
+    ssize_t n = ::pread(fd, buf.data(), buf.size(), at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno("reading " + quote(shown.string()));
+    if (n == 0) return "sha256:" + hash.hex();
+    hash.update(buf.data(), static_cast<size_t>(n));
+    at += n;
+  }
+}
+
+}  // namespace
+
+bool BlobStore::remove_damaged(std::string_view digest, int fd) const {
+  struct stat seen {};
+  if (::fstat(fd, &seen) < 0) throw_errno("inspecting blob " + std::string(digest));
+  // Moved aside before it is looked at: a copy stored between a look and an
+  // unlink would go instead. Writers rename their copies into place
+  // without a lock of the blob (an import's, under its layer's), so what
+  // was moved is told by its inode, which `fd` keeps from being reused.
+  WorkDir work(root_ / "tmp", "damaged");
+  stdfs::path aside = work.path() / "blob";
+  stdfs::path p = path(digest);
+  if (::rename(p.c_str(), aside.c_str()) < 0) {
+    if (errno == ENOENT) return true;  // another crt took it out first
+    throw_errno("removing the damaged blob " + quote(p.string()));
+  }
+  struct stat moved {};
+  if (::lstat(aside.c_str(), &moved) < 0) throw_errno("inspecting " + quote(aside.string()));
+  if (moved.st_dev == seen.st_dev && moved.st_ino == seen.st_ino) return true;  // the work directory takes it
+  // A checked copy stored since `fd` was read: back it goes (over another,
+  // as good, stored meanwhile).
+  if (::rename(aside.c_str(), p.c_str()) < 0) throw_errno("putting back " + quote(p.string()));
+  return false;
+}
+
+std::string BlobStore::check_stored(std::string_view digest) const {
+  stdfs::path p = path(digest);
+  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return "";
+    throw_errno("opening " + quote(p.string()));
+  }
+  std::string content = digest_of_fd(fd.get(), p);
+  if (content != digest) remove_damaged(digest, fd.get());
+  return content;
 }
 
 BlobWriter::BlobWriter(const BlobStore& store, std::string digest, int64_t size)

@@ -32,6 +32,29 @@ class BlobStore {
   /// Reads a blob of at most `limit` bytes, checking its digest.
   [[nodiscard]] std::string get(std::string_view digest, size_t limit) const;
 
+  /// Takes the blob `digest` out of the store: `fd`, open on it, was read
+  /// and its content is not that digest. A copy stored since (a checked
+  /// one, as every copy is) stays. Returns whether the damaged blob is out
+  /// of the store (false: a copy stored since stays).
+  ///
+  /// Safe beside every other user of the store, under its lock held shared:
+  /// a damaged blob holds nothing worth keeping, and one missing is stored
+  /// again by the next import (from its source) or pull (a BlobWriter
+  /// fetches what the store lacks) of an image that has it, even of one
+  /// whose image pairs it with its tree already, which would otherwise
+  /// trust it unread forever. An import or pull that trusted it a moment
+  /// before names an image whose blob is then missing: the same state,
+  /// repaired the same way, and no worse than an image named with a damaged
+  /// blob. A pull's partial download is a file of its own, untouched; a
+  /// pod uses trees alone.
+  bool remove_damaged(std::string_view digest, int fd) const;
+
+  /// Reads the stored blob `digest` whole and returns its content's
+  /// digest: `digest` when it is intact, empty when the store lacks it.
+  /// One of another content is damaged: it is taken out of the store
+  /// (remove_damaged()).
+  [[nodiscard]] std::string check_stored(std::string_view digest) const;
+
   [[nodiscard]] const std::filesystem::path& root() const { return root_; }
 
   /// What a writer does while another process writes the same blob.

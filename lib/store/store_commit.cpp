@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -165,36 +166,67 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
   std::string label = "layer " + std::to_string(i + 1) + (l.digest.empty() ? "" : " (" + l.digest + ")");
   return with_context(label, [&] {
     WorkDir work(root_ / "tmp", "unpack");
-    std::unique_ptr<ByteSource> src;
-    if (have_blob) {
-      src = std::make_unique<FileSource>(blobs_.path(l.digest));
-    } else {
-      if (!l.open) throw Error("its blob is missing");
-      src = l.open();
-    }
-    UniqueFd copy;
-    stdfs::path copy_path = work.path() / "blob";
-    if (!have_blob) copy = fs::open_fd(copy_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    progress.start(task, have_tree ? "checking" : "unpacking", l.size);
-    ExtractOptions opts;
-    opts.copy_fd = copy.get();
-    opts.on_progress = [&](uint64_t n) {
-      if (in.cancelled && in.cancelled()) throw Error("interrupted");
-      progress.update(task, n);
-    };
+    LayerExpectation want{l.digest, l.size, diff_id};
     // The tree is there but not the blob (a docker archive's layer comes
     // without its digest; another image has the layer from another blob),
     // or both but never paired: the blob is read, checked and kept, the
     // layer not unpacked again.
-    LayerExpectation want{l.digest, l.size, diff_id};
-    ExtractedLayer x =
-        have_tree ? check_layer(*src, want, opts) : extract_layer(*src, work.path() / "tree", want, opts);
-    if (!have_blob) {
+    bool interrupted = false;
+    auto read = [&](ByteSource& src, int copy_fd) {
+      progress.start(task, have_tree ? "checking" : "unpacking", l.size);
+      ExtractOptions opts;
+      opts.copy_fd = copy_fd;
+      opts.on_progress = [&](uint64_t n) {
+        if (in.cancelled && in.cancelled()) {
+          interrupted = true;
+          throw Error("interrupted");
+        }
+        progress.update(task, n);
+      };
+      return have_tree ? check_layer(src, want, opts) : extract_layer(src, work.path() / "tree", want, opts);
+    };
+    std::optional<ExtractedLayer> x;
+    std::string damaged;  // what the store's copy held instead, when it was damaged
+    if (have_blob) {
+      try {
+        FileSource stored(blobs_.path(l.digest));
+        x = read(stored, -1);
+      } catch (const Error&) {
+        if (interrupted) throw;
+        // Intact, the blob is what the image says it is: the image is wrong,
+        // not the store. Damaged, it is taken out; gone meanwhile (taken
+        // out by another crt), it is missing: either way the source's copy
+        // is stored instead, if it has one.
+        std::string content = blobs_.check_stored(l.digest);
+        if (content == l.digest) throw;
+        if (!content.empty()) {
+          if (!l.open)
+            throw Error("its blob in the store is damaged (its content is " + content +
+                        "): removed it; import or pull the image again to store it anew");
+          damaged = content;
+          tell(messages_, "warning: layer blob " + l.digest + " in the store is damaged (its content is " + content +
+                              "): storing the copy being added instead");
+        }
+        if (!have_tree) fs::remove_tree(work.path() / "tree");
+      }
+    }
+    if (!x) {
+      if (!l.open) throw Error("its blob is missing");
+      stdfs::path copy_path = work.path() / "blob";
+      UniqueFd copy = fs::open_fd(copy_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      auto from_source = [&] {
+        std::unique_ptr<ByteSource> src = l.open();
+        return read(*src, copy.get());
+      };
+      x = damaged.empty() ? from_source()
+                          : with_context("the store's copy was damaged (its content is " + damaged +
+                                             ") and is removed; the copy being added",
+                                         from_source);
       if (::fsync(copy.get()) < 0) throw_errno("syncing the layer blob");
       // Over one stored already too: the copy is checked, a stored blob that
       // was not read may be damaged.
-      if (!blobs_.has(x.blob_digest)) commit.added_blobs.insert(x.blob_digest);
-      if (::rename(copy_path.c_str(), blobs_.path(x.blob_digest).c_str()) < 0) throw_errno("storing the layer blob");
+      if (!blobs_.has(x->blob_digest)) commit.added_blobs.insert(x->blob_digest);
+      if (::rename(copy_path.c_str(), blobs_.path(x->blob_digest).c_str()) < 0) throw_errno("storing the layer blob");
     }
     if (!have_tree) {
       sync_fs_of(work.path());
@@ -202,10 +234,10 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
         throw_errno("moving the layer into " + quote(tree.string()));
       commit.added_trees.insert(diff_id);
     }
-    commit.checked.emplace(x.blob_digest, diff_id);
-    if (!repeat) size += have_tree ? tree_usage(tree).content : x.size;
+    commit.checked.emplace(x->blob_digest, diff_id);
+    if (!repeat) size += have_tree ? tree_usage(tree).content : x->size;
     progress.finish(task, have_tree ? "exists" : "done");
-    return LayerBlob{x.blob_digest, media.empty() ? x.media_type : media, static_cast<int64_t>(x.blob_size)};
+    return LayerBlob{x->blob_digest, media.empty() ? x->media_type : media, static_cast<int64_t>(x->blob_size)};
   });
 }
 

@@ -141,6 +141,35 @@ TEST_F(RegistryPull, ADamagedStoredConfigurationIsFetchedAgain) {
   ASSERT_TRUE(store_.find(app));
 }
 
+/// Flips a byte in the middle of the stored blob `digest`: its size, another digest.
+void damage_stored(const store::Store& store, const std::string& digest) {
+  std::string blob = test::read_text(store.blobs().path(digest));
+  blob[blob.size() / 2] = static_cast<char>(blob[blob.size() / 2] ^ 1);
+  test::write_text(store.blobs().path(digest), blob);
+}
+
+// A layer blob the store has but no image pairs with its tree is read by
+// the pull, which fetched nothing for it: found damaged, it is taken out,
+// and the next pull fetches it.
+TEST_F(RegistryPull, ADamagedLayerBlobNoImagePairsIsFetchedByThePullAfter) {
+  FakeRegistry reg(layout_);
+  reg.tag("v1", v1_);
+  runtime::ResolveOptions o = options({reg.host()});
+  std::string app = reg.host() + "/test/app:v1";
+  std::string layer = runtime::pull(store_, app, o).blobs.at(0).digest;
+  std::string blob = test::read_text(store_.blobs().path(layer));
+  store_.remove(app);
+  ASSERT_FALSE(store_.blobs().has(layer));
+  test::write_text(store_.blobs().path(layer), blob);
+  damage_stored(store_, layer);
+  EXPECT_THAT(test::error_of([&] { runtime::pull(store_, app, o); }),
+              HasSubstr("its blob in the store is damaged (its content is sha256:"));
+  EXPECT_FALSE(store_.blobs().has(layer));
+  EXPECT_FALSE(store_.find(app));
+  runtime::pull(store_, app, o);
+  EXPECT_EQ(test::digest_of(test::read_text(store_.blobs().path(layer))), layer);
+}
+
 // Host names are case-insensitive: a registry as crt.conf, --insecure-registry
 // or an auth file writes it is the one a reference names, lowercased.
 TEST(RegistryClientOptions, RegistriesMatchHoweverTheyAreCased) {
