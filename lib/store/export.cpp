@@ -44,19 +44,18 @@ class TarWriter {
     write(data.data(), data.size());
   }
 
-  /// A file copied from `src` (which must hold exactly `size` bytes);
-  /// `checkpoint` (if set) before each MiB. Returns the digest of what it
-  /// copied.
-  std::string file_from(const std::string& path, const stdfs::path& src, uint64_t size,
+  /// A file copied from `fd`, open on `src` (which must hold exactly
+  /// `size` bytes); `checkpoint` (if set) before each MiB. Returns the
+  /// digest of what it copied.
+  std::string file_from(const std::string& path, int fd, const stdfs::path& src, uint64_t size,
                         const std::function<void()>& checkpoint) {
     header(path, AE_IFREG, 0644, size);
-    UniqueFd fd = fs::open_fd(src, O_RDONLY);
     std::vector<char> buf(1 << 20);
     Sha256 hash;
     uint64_t left = size;
     while (left > 0) {
       if (checkpoint) checkpoint();
-      ssize_t n = ::read(fd.get(), buf.data(), std::min<uint64_t>(buf.size(), left));
+      ssize_t n = ::read(fd, buf.data(), std::min<uint64_t>(buf.size(), left));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) throw_errno("reading " + quote(src.string()));
       if (n == 0) throw Error(quote(src.string()) + " is shorter than expected");
@@ -98,9 +97,9 @@ class TarWriter {
   bool closed_ = false;
 };
 
-uint64_t size_of(const stdfs::path& p) {
+uint64_t size_of(int fd, const stdfs::path& p) {
   struct stat st {};
-  if (::stat(p.c_str(), &st) < 0) throw_errno("inspecting " + quote(p.string()));
+  if (::fstat(fd, &st) < 0) throw_errno("inspecting " + quote(p.string()));
   return static_cast<uint64_t>(st.st_size);
 }
 
@@ -208,11 +207,12 @@ class ArchiveFile {
   std::string temp_;  ///< its name while it has one, and is not yet OUT
 };
 
-/// How a damaged image is made whole: removed (by its one name, else by its
-/// id, which takes all its names) so that its blobs go, then stored again.
+/// How an image whose layer blob is damaged or missing is made whole: the
+/// blob is stored again, checked, by the next import or pull of it (or of
+/// any image that has the blob).
 std::string repair_hint(const Image& im) {
-  std::string ref = im.names.size() == 1 ? im.names.front() : im.id;
-  return "; remove the image ('crt image rm " + ref + "', then 'crt image gc') and import or pull it again";
+  std::string ref = im.names.empty() ? "image " + im.id : quote(im.names.front());
+  return "import or pull " + ref + " again to repair it";
 }
 
 }  // namespace
@@ -249,35 +249,53 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     int out_fd = to_stdout ? STDOUT_FILENO : file->fd();
     WorkDir work(store.root() / "tmp", "export");
     // Layers: the blobs the image came with, or (rootfs imports) its tree
-    // written as the canonical tar whose digest is the diff_id.
+    // written as the canonical tar whose digest is the diff_id. Each is
+    // held open from here on: the bytes copied are those sized, and a
+    // stored blob found damaged is told by its inode from a copy stored
+    // meanwhile.
     struct Layer {
       std::string digest;
       std::string media_type;
       stdfs::path path;
+      UniqueFd fd;
       uint64_t size;
+      bool stored;  ///< a blob of the store (not a tree archived here)
     };
     std::vector<Layer> layers;
+    auto add = [&](std::string digest, std::string media_type, stdfs::path p, bool stored) {
+      UniqueFd fd = fs::open_fd(p, O_RDONLY);
+      uint64_t size = size_of(fd.get(), p);
+      layers.push_back({std::move(digest), std::move(media_type), std::move(p), std::move(fd), size, stored});
+    };
     for (size_t i = 0; i < im.layers.size(); ++i) {
-      if (i < im.blobs.size() && store.blobs().has(im.blobs[i].digest)) {
-        stdfs::path p = store.blobs().path(im.blobs[i].digest);
-        layers.push_back({im.blobs[i].digest, im.blobs[i].media_type, p, size_of(p)});
+      if (i < im.blobs.size()) {
+        // Its manifest names the blob: no other layer can stand in for it.
+        const LayerBlob& b = im.blobs[i];
+        if (!store.blobs().has(b.digest))
+          throw Error("layer blob " + b.digest + " is missing from the store; " + repair_hint(im));
+        add(b.digest, b.media_type, store.blobs().path(b.digest), true);
         continue;
       }
       stdfs::path p = work.path() / ("layer" + std::to_string(i));
-      UniqueFd fd = fs::open_fd(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      UnpackedLayer l = archive_tree(store.tree_path(im.layers[i]), to_fd(fd.get(), p, checkpoint));
-      if (l.diff_id != im.layers[i])
-        throw Error("the tree of layer " + im.layers[i] + " no longer matches it (it archives as " + l.diff_id + ")");
-      layers.push_back({l.diff_id, std::string(oci::kLayerTar), p, size_of(p)});
+      {
+        UniqueFd fd = fs::open_fd(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        UnpackedLayer l = archive_tree(store.tree_path(im.layers[i]), to_fd(fd.get(), p, checkpoint));
+        if (l.diff_id != im.layers[i])
+          throw Error("the tree of layer " + im.layers[i] + " no longer matches it (it archives as " + l.diff_id + ")");
+      }
+      add(im.layers[i], std::string(oci::kLayerTar), p, false);
     }
     std::string manifest;
     std::string config_digest = im.id;
     if (changes) {
       stdfs::path p = work.path() / "changes";
-      UniqueFd fd = fs::open_fd(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      UnpackedLayer l = archive_overlay_upper(changes->upper, to_fd(fd.get(), p, checkpoint), changes->leave_out);
-      if (::fsync(fd.get()) < 0) throw_errno("syncing " + quote(p.string()));
-      layers.push_back({l.diff_id, std::string(oci::kLayerTar), p, size_of(p)});
+      UnpackedLayer l;
+      {
+        UniqueFd fd = fs::open_fd(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        l = archive_overlay_upper(changes->upper, to_fd(fd.get(), p, checkpoint), changes->leave_out);
+        if (::fsync(fd.get()) < 0) throw_errno("syncing " + quote(p.string()));
+      }
+      add(l.diff_id, std::string(oci::kLayerTar), p, false);
       json c = json_text::parse(config);
       std::string now = changes->created.empty() ? now_rfc3339(false) : changes->created;
       c["created"] = now;
@@ -328,9 +346,16 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       // A stored blob is checked as it is copied: one damaged on disk would
       // otherwise go out under a digest it no longer has. An error leaves
       // the archive unfinished, so no damaged archive is ever named OUT.
-      std::string got = tar.file_from(layout_blob_path(l.digest), l.path, l.size, checkpoint);
-      if (got != l.digest)
-        throw Error("layer blob " + l.digest + " in the store is corrupt: its content is " + got + repair_hint(im));
+      std::string got = tar.file_from(layout_blob_path(l.digest), l.fd.get(), l.path, l.size, checkpoint);
+      if (got == l.digest) continue;
+      if (!l.stored) throw Error("layer " + l.digest + " changed as it was archived: its content is " + got);
+      std::string found = "layer blob " + l.digest + " in the store is corrupt: its content is " + got;
+      // Taken out, the blob is stored again by the next import or pull
+      // that has it; left, it would be trusted as it is, its image pairing
+      // it with its layer's tree already.
+      if (store.blobs().remove_damaged(l.digest, l.fd.get()))
+        throw Error(found + "; removed the damaged blob: " + repair_hint(im));
+      throw Error(found + "; another crt has stored it anew since: export again");
     }
     if (checkpoint) checkpoint();
     tar.close();

@@ -44,7 +44,10 @@ void check_archive_target(const std::filesystem::path& out, Replace replace);
 /// once complete; with Replace::kNo, an `out` that exists by then is an
 /// error. `out` is checked first (check_archive_target()), and again before
 /// it is replaced. A file `out` is made with `mode` (the caller's umask
-/// applied: crt runs with its own).
+/// applied: crt runs with its own). A stored layer blob found damaged as it
+/// is copied is taken out of the store (BlobStore::remove_damaged()), for
+/// the next import or pull of the image to store it anew; the caller holds
+/// the store's lock shared.
 void export_oci_archive(const Store& store, const Image& im, const std::filesystem::path& out,
                         const std::string& ref_name, const std::optional<AddedLayer>& changes = std::nullopt,
                         const std::function<void()>& checkpoint = {}, Replace replace = Replace::kYes,

@@ -402,27 +402,69 @@ TEST_F(ExportTest, ADamagedLayerBlobIsAnErrorAndNothingIsWritten) {
   std::string id = layout.last_config();
   ASSERT_EQ(crt({"image", "import", "-q", layout.dir().string()}).status, 0);
   std::string digest = digest_of(layer);
-  {
-    std::fstream blob(dir_ + "/store/blobs/sha256/" + digest.substr(7), std::ios::in | std::ios::out);
-    blob.seekp(50000);
-    blob << 'y';
-  }
+  std::string blob = dir_ + "/store/blobs/sha256/" + digest.substr(7);
+  std::string damaged = layer;
+  damaged[50000] = 'y';
+  std::ofstream(blob, std::ios::binary) << damaged;
   std::string out = dir_ + "/damaged.tar";
   Result r = crt({"image", "export", "damaged:1", out});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("exporting " + id + " to '" + out + "': layer blob " + digest +
                                " in the store is corrupt: its content is sha256:"))
       << r.err;
-  EXPECT_THAT(r.err, HasSubstr("; remove the image ('crt image rm damaged:1', then 'crt image gc') and import or pull "
-                               "it again\n"))
-      << r.err;
+  EXPECT_THAT(r.err, HasSubstr("; removed the damaged blob: import or pull 'damaged:1' again to repair it\n")) << r.err;
   EXPECT_FALSE(std::filesystem::exists(out));
   EXPECT_EQ(beside(out), "");
+  // Damaged again: to stdout.
+  std::ofstream(blob, std::ios::binary) << damaged;
   r = crt({"image", "export", "damaged:1", "-"});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("layer blob " + digest + " in the store is corrupt")) << r.err;
   { std::ofstream(dir_ + "/cut.tar", std::ios::binary) << r.out; }
   EXPECT_NE(run({"tar", "-tf", dir_ + "/cut.tar"}).status, 0) << "the archive on stdout is not cut short";
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
+    ADD_FAILURE() << "left behind: " << e.path();
+}
+
+// A layer blob damaged in the store (same size, other bytes) that two
+// images share, which 'crt image rm' and 'crt image gc' would keep: the
+// export that finds it takes it out, and importing either image again
+// repairs both.
+TEST_F(ExportTest, ADamagedLayerBlobAnExportFindsIsRepairedByImportingAgain) {
+  OciLayout layout(dir_ + "/layout");
+  std::string shared = make_layer({file("data", std::string(100000, 'x'))}, Compression::kNone);
+  std::string own = make_layer({file("own", "own\n")}, Compression::kNone);
+  layout.write_index({{layout.add_image({shared}), "one:1"}, {layout.add_image({shared, own}), "two:1"}});
+  ASSERT_EQ(crt({"image", "import", "-q", layout.dir().string()}).status, 0);
+  std::string blob = dir_ + "/store/blobs/sha256/" + digest_of(shared).substr(7);
+  std::string damaged = shared;
+  damaged[50000] = 'y';
+  std::ofstream(blob, std::ios::binary) << damaged;
+  std::string out = dir_ + "/repaired.tar";
+  Result r = crt({"image", "export", "two:1", out});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("layer blob " + digest_of(shared) + " in the store is corrupt")) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("; removed the damaged blob: import or pull 'two:1' again to repair it\n")) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(blob));
+  r = crt({"image", "export", "one:1", out});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("layer blob " + digest_of(shared) +
+                               " is missing from the store; import or pull 'one:1' again to repair it\n"))
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+
+  // One of them imported again (from a layout of its own) stores the blob anew.
+  OciLayout only_one(dir_ + "/only-one");
+  only_one.write_index({{only_one.add_image({shared}), "one:1"}});
+  r = crt({"image", "import", "-q", only_one.dir().string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(digest_of(read_file(blob)), digest_of(shared));
+  for (const char* image : {"one:1", "two:1"}) {
+    SCOPED_TRACE(image);
+    r = crt({"image", "export", "--overwrite", image, out});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(run({"skopeo", "inspect", "oci-archive:" + out}).status, 0);
+  }
   for (const auto& e : std::filesystem::directory_iterator(dir_ + "/store/tmp"))
     ADD_FAILURE() << "left behind: " << e.path();
 }

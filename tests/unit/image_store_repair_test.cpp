@@ -1,6 +1,7 @@
 // A layer blob damaged in the store: an import that reads it stores the
-// source's copy instead; one with no copy of its own (a pull) takes it out,
-// for the next to store it anew.
+// source's copy instead; a pull that reads it, or an export that finds it,
+// takes it out, and the next import or pull of an image that has it stores
+// it anew.
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -160,6 +161,33 @@ TEST_F(ImageStoreRepair, AnIntactBlobOfAnotherLayerStays) {
   Progress none;
   EXPECT_THAT(test::error_of([&] { store_.commit_image(lying, none); }), HasSubstr("not the diff_id"));
   EXPECT_EQ(blobs(), before);
+  EXPECT_TRUE(told_.empty());
+}
+
+// An image that pairs a blob with its tree has it trusted by imports and
+// pulls, never read again: the export that finds it damaged takes it out,
+// and then importing any image that has it repairs both, with no image
+// removed (rm and gc would keep a blob another image shares).
+TEST_F(ImageStoreRepair, ADamagedBlobAnExportFindsIsRemovedAndStoredAgainByTheNextImport) {
+  test::OciLayout lay(s_ / "layout");
+  lay.write_index({{lay.add_image({base_, app_}), "a"}, {lay.add_image({app_}), "b"}});
+  import(lay.dir());
+  damage(app_);
+  EXPECT_THAT(test::error_of([&] { export_image("layout:b"); }),
+              HasSubstr("layer blob " + test::digest_of(app_) + " in the store is corrupt: its content is " +
+                        test::digest_of(with_a_byte_flipped(app_)) +
+                        "; removed the damaged blob: import or pull 'layout:b' again to repair it"));
+  EXPECT_FALSE(stdfs::exists(stored(app_)));
+  EXPECT_FALSE(stdfs::exists(s_ / "out.tar"));
+  EXPECT_THAT(test::error_of([&] { export_image("layout:a"); }),
+              HasSubstr("layer blob " + test::digest_of(app_) +
+                        " is missing from the store; import or pull 'layout:a' again to repair it"));
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+
+  import(lay.dir());
+  EXPECT_EQ(test::read_text(stored(app_)), app_);
+  EXPECT_NO_THROW(export_image("layout:a"));
+  EXPECT_NO_THROW(export_image("layout:b"));
   EXPECT_TRUE(told_.empty());
 }
 

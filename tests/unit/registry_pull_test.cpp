@@ -22,6 +22,7 @@
 #include "registry/pull.hpp"
 #include "runtime/image_pull.hpp"
 #include "store/blob_store.hpp"
+#include "store/export.hpp"
 #include "store/store.hpp"
 #include "test_support.hpp"
 
@@ -146,6 +147,25 @@ void damage_stored(const store::Store& store, const std::string& digest) {
   std::string blob = test::read_text(store.blobs().path(digest));
   blob[blob.size() / 2] = static_cast<char>(blob[blob.size() / 2] ^ 1);
   test::write_text(store.blobs().path(digest), blob);
+}
+
+// A layer blob an image pairs with its tree is trusted by a pull, not
+// fetched again: the export that finds it damaged takes it out of the
+// store, and the next pull fetches it.
+TEST_F(RegistryPull, ALayerBlobAnExportFoundDamagedIsFetchedByTheNextPull) {
+  FakeRegistry reg(layout_);
+  reg.tag("v1", v1_);
+  runtime::ResolveOptions o = options({reg.host()});
+  std::string app = reg.host() + "/test/app:v1";
+  store::Image im = runtime::pull(store_, app, o);
+  std::string layer = im.blobs.at(0).digest;
+  damage_stored(store_, layer);
+  EXPECT_THAT(test::error_of([&] { store::export_oci_archive(store_, im, s_ / "out.tar", "v1"); }),
+              HasSubstr("; removed the damaged blob: import or pull '" + app + "' again to repair it"));
+  EXPECT_FALSE(store_.blobs().has(layer));
+  runtime::pull(store_, app, o);
+  EXPECT_EQ(test::digest_of(test::read_text(store_.blobs().path(layer))), layer);
+  EXPECT_NO_THROW(store::export_oci_archive(store_, *store_.find(app), s_ / "out.tar", "v1"));
 }
 
 // A layer blob the store has but no image pairs with its tree is read by
