@@ -73,7 +73,8 @@ bool is_service_unit(const std::string& unit) {
 HostMode detect_host() {
   HostMode h;
   h.systemd = sd_booted() > 0;
-  h.unified = cgroup::detect_layout().unified();
+  h.layout = cgroup::detect_layout();
+  h.unified = h.layout.unified();
   if (!h.systemd) return h;
   char* unit = nullptr;
   if (sd_pid_get_unit(0, &unit) >= 0 && unit != nullptr) {
@@ -112,8 +113,7 @@ std::string payload_cgroup(const HostMode& host, const std::string& machine_name
 
 UnitCgroupRoot::UnitCgroupRoot(const HostMode& host) {
   if (!host.in_unit || host.cgroup.empty() || !host.unified) return;
-  cgroup::Layout layout = cgroup::detect_layout();
-  std::filesystem::path root = layout.hierarchies.at(0).mount_point / host.cgroup;
+  std::filesystem::path root = host.layout.hierarchies.at(0).mount_point / host.cgroup;
   std::filesystem::path dir = root / "supervisor";
   with_context("moving crt into " + quote(dir.string()), [&] {
     before_ = controllers_in(root / "cgroup.subtree_control");
@@ -144,9 +144,8 @@ std::optional<std::string> UnitCgroupRoot::restore() noexcept {
 cgroup::CgroupEntry nspawn_start_cgroup(const HostMode& host) {
   cgroup::CgroupEntry e;
   if (!host.in_unit || host.cgroup.empty()) return e;
-  cgroup::Layout layout = cgroup::detect_layout();
-  if (!layout.unified()) return e;
-  std::filesystem::path dir = layout.hierarchies[0].mount_point / host.cgroup;
+  if (!host.layout.unified()) return e;
+  std::filesystem::path dir = host.layout.hierarchies[0].mount_point / host.cgroup;
   with_context("opening the cgroup of unit " + quote(host.unit), [&] {
     e.v2_dir = fs::open_fd(dir, O_PATH | O_DIRECTORY);
     e.v2_procs = fs::open_fd(dir / "cgroup.procs", O_WRONLY);

@@ -20,6 +20,7 @@ struct HostMode {
   bool unit_limits_devices = false;  ///< in_unit, and the unit has a device policy
   bool unified = false;              ///< the host has the unified cgroup hierarchy alone (cgroup v2)
   std::string cgroup;    ///< crt's own cgroup, relative to the hierarchy root ("" if unknown)
+  cgroup::Layout layout;  ///< the cgroup hierarchies, read once (mountinfo) for all of a start
 };
 
 /// Looks at the host and at crt's own process.

@@ -375,9 +375,8 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
 /// Without a host systemd the pod gets a cgroup crt makes; with one, the
 /// pod is a machine and systemd owns its cgroup.
 cgroup::PodCgroup pod_cgroup(const HostMode& host, const pod::PodManifest& m) {
-  cgroup::Layout layout = cgroup::detect_layout();
-  if (!host.systemd) return cgroup::PodCgroup::create(layout, m.machine_name());
-  return cgroup::PodCgroup::create_under_host_systemd(layout, payload_cgroup(host, m.machine_name()));
+  if (!host.systemd) return cgroup::PodCgroup::create(host.layout, m.machine_name());
+  return cgroup::PodCgroup::create_under_host_systemd(host.layout, payload_cgroup(host, m.machine_name()));
 }
 
 Spawn nspawn_spawn(const PodDir& pod, const pod::PodManifest& m, const LaunchOptions& opts, const HostMode& host,
