@@ -54,7 +54,7 @@ PodJournal::PodJournal(const std::filesystem::path& dir, std::vector<std::string
   sd_journal_seek_head(j_);
 }
 
-PodJournal::~PodJournal() { close_journal(j_, watched_); }
+PodJournal::~PodJournal() { close_journal(j_, held_elsewhere_ ? -1 : watched_); }
 
 int PodJournal::fd() {
   int fd = sd_journal_get_fd(j_);

@@ -70,12 +70,16 @@ class PodJournal {
   /// the latest SystemMaxUse=): its first entry is not its first sequence
   /// number. Call before reading: it starts over at the oldest entry.
   [[nodiscard]] bool lost_oldest();
+  /// Another process holds a copy of fd() until this journal is closed:
+  /// the close is not the last, and needs no child (see pod_journal.cpp).
+  void inotify_held_elsewhere() { held_elsewhere_ = true; }
 
  private:
   bool next(JournalLine& out);
   sd_journal* j_ = nullptr;
   uint64_t since_us_ = 0;
   int watched_ = -1;  ///< the journal's inotify fd, once there is one
+  bool held_elsewhere_ = false;
   std::vector<std::string> apps_;
   std::vector<std::string> shown_;
 };

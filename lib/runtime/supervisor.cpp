@@ -165,8 +165,9 @@ class Supervisor {
  private:
   void open_journal(sd_event* ev) {
     journal_ = std::make_unique<PodJournal>(opts_.journal_dir, opts_.apps);
-    if (int r = sd_event_add_io(ev, nullptr, journal_->fd(), journal_->events(),
-                                &Guarded<&Supervisor::on_journal>::call, this);
+    journal_fd_ = journal_->fd();
+    if (int r = sd_event_add_io(ev, nullptr, journal_fd_, journal_->events(), &Guarded<&Supervisor::on_journal>::call,
+                                this);
         r < 0)
       throw_errno(-r, "watching the pod's journal");
   }
@@ -335,7 +336,11 @@ class Supervisor {
     std::vector<UniqueFd> copies = copy_inotify_fds(leader_);
     std::vector<int> fds;
     for (const auto& c : copies) fds.push_back(c.get());
+    // And the pod journal's, whose close would otherwise need a child of
+    // its own at the pod's end (PodJournal).
+    if (journal_fd_ >= 0) fds.push_back(journal_fd_);
     init_inotify_held_ = hold_in_child(fds);
+    if (init_inotify_held_ && journal_fd_ >= 0) journal_->inotify_held_elsewhere();
   }  // crt's own copies close: the child has them
 
   /// nspawn turns a first SIGTERM into an orderly shutdown, which the pod's
@@ -432,7 +437,11 @@ class Supervisor {
   const SuperviseOptions& opts_;
   sd_event* ev_ = nullptr;  ///< the loop run() owns
   std::exception_ptr error_;  ///< what a callback threw
+  /// While open, a child holds the init's inotify fds and the journal's:
+  /// closed after the journal (declared before it).
+  UniqueFd init_inotify_held_;
   std::unique_ptr<PodJournal> journal_;
+  int journal_fd_ = -1;           ///< its inotify fd
   OutputWriter* out_ = nullptr;   ///< crt's stdout, while run() runs
   StdioRelay* relay_ = nullptr;   ///< while run() has one
   bool nspawn_reaped_ = false;  ///< its PID may be another process's now
@@ -446,7 +455,6 @@ class Supervisor {
   uint64_t pending_since_ = 0;
   sd_event_source* starter_ = nullptr;
   sd_event_source* starter_timer_ = nullptr;
-  UniqueFd init_inotify_held_;  ///< while open, a child holds the init's inotify fds
 };
 
 }  // namespace
