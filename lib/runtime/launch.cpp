@@ -776,6 +776,9 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     throw;
   }
   terminal.reset();  // the user's terminal as it was, for what crt says next
+  // Its exit (a process of crt's size) overlaps the cleanup below, rather
+  // than crt waiting for it at the end.
+  if (crt_death) crt_death->cancel();
   trace("systemd-nspawn exited with " + std::to_string(end.nspawn_status));
   machine.unregister();
   remove_journal_link(pod.path(), pod.uuid());

@@ -174,6 +174,10 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
   _exit(0);
 }
 
+void StopOnCrtDeath::cancel() noexcept {
+  if (pid_ > 0) ::kill(pid_, SIGKILL);  // not reaped yet: the PID is still its
+}
+
 StopOnCrtDeath::~StopOnCrtDeath() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);

@@ -76,6 +76,11 @@ class StopOnCrtDeath {
   StopOnCrtDeath(const StopOnCrtDeath&) = delete;
   StopOnCrtDeath& operator=(const StopOnCrtDeath&) = delete;
 
+  /// nspawn has been reaped: the watch has nothing left to stop. It is
+  /// told to end now, and the destructor reaps it, by when it has ended
+  /// while crt cleaned up.
+  void cancel() noexcept;
+
  private:
   pid_t pid_ = -1;
 };
