@@ -104,28 +104,6 @@ const CLI::App* find_command(const CLI::App& parent, const std::string& name) {
   return nullptr;
 }
 
-/// Whether the command line is crt's global options and then "run": crt
-/// run is what starts a pod, and it is all such a crt needs to make of its
-/// command line. Anything else, or anything this does not know for sure
-/// (a word it does not know, an option's value that looks like an
-/// option), needs every command: for help, for errors, or to find the
-/// command.
-bool is_run_command(const std::vector<std::string>& args) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& word = args[i];
-    if (word == "run") return true;
-    if (word == "--debug") continue;
-    if (word == "--dir" || word == "--config" || word == "--local-config") {
-      if (i + 1 >= args.size() || args[i + 1].rfind('-', 0) == 0) return false;
-      ++i;
-      continue;
-    }
-    if (word.rfind("--dir=", 0) != 0 && word.rfind("--config=", 0) != 0 && word.rfind("--local-config=", 0) != 0)
-      return false;
-  }
-  return false;
-}
-
 }  // namespace
 
 /// A command-line error in crt's one-line style: what is wrong, and which
@@ -273,22 +251,18 @@ int main(int argc, char** argv) {
   app.add_flag("--debug", g.debug, "Print more about what crt does");
   app.set_version_flag("--version", CRT_VERSION);
   int status = 0;
-  const std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
   crt::cli::add_run_command(app, g, status);
-  // A pod's start is not to wait for the options of every other command
-  // (CLI11 makes each option and its checks): crt run makes its own alone.
-  if (!crt::cli::is_run_command(args)) {
-    crt::cli::add_prepare_commands(app, g, status);
-    crt::cli::add_status_commands(app, g, status);
-    crt::cli::add_stop_commands(app, g, status);
-    crt::cli::add_logs_command(app, g, status);
-    crt::cli::add_enter_commands(app, g, status);
-    crt::cli::add_inspect_command(app, g, status);
-    crt::cli::add_export_command(app, g, status);
-    crt::cli::add_image_command(app, g, status);
-    crt::cli::add_pod_file_command(app, g, status);
-    crt::cli::add_help_command(app);
-  }
+  crt::cli::add_prepare_commands(app, g, status);
+  crt::cli::add_status_commands(app, g, status);
+  crt::cli::add_stop_commands(app, g, status);
+  crt::cli::add_logs_command(app, g, status);
+  crt::cli::add_enter_commands(app, g, status);
+  crt::cli::add_inspect_command(app, g, status);
+  crt::cli::add_export_command(app, g, status);
+  crt::cli::add_image_command(app, g, status);
+  crt::cli::add_pod_file_command(app, g, status);
+  crt::cli::add_help_command(app);
+  const std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
   try {
     crt::cli::refuse_empty_values(app, args);
     app.parse(argc, argv);
