@@ -300,6 +300,14 @@ TEST_F(BadInputTest, CommandLineErrorsAreOneLineAndSayWhichHelpToRead) {
   Result r = run({crt_bin_, "--dir=" + file, "list"});
   EXPECT_EQ(r.status, 254);
   EXPECT_EQ(r.err, "crt: --dir: '" + file + "' is not a directory (see 'crt --help')\n");
+  // A path left out, the next option is not taken for it (crt would make
+  // a state directory named --debug where it was started).
+  r = run({crt_bin_, "--dir", "--debug", "list"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err,
+            "crt: --dir: '--debug' looks like an option, not a path (write ./--debug for a path that begins with '-') "
+            "(see 'crt --help')\n");
+  EXPECT_FALSE(std::filesystem::exists("--debug"));
 }
 
 // crt --dir=X status …, not crt status --dir=X …: said as such, where

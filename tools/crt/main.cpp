@@ -227,7 +227,13 @@ int main(int argc, char** argv) {
   g.callers_umask = callers_umask;
   // Paths of crt's state and configuration are taken from where crt was
   // started: the pod's parts run elsewhere (its mount namespace, its init).
+  // A value that begins with '-' is an option given where the value was
+  // left out: "crt --dir --debug run …" would otherwise make a state
+  // directory named --debug where crt was started.
   auto absolute = [](std::string path) {
+    if (path.rfind('-', 0) == 0)
+      throw CLI::ValidationError(crt::quote(path) + " looks like an option, not a path (write ./" + path +
+                                 " for a path that begins with '-')");
     return path.empty() ? path : std::filesystem::absolute(path).lexically_normal().string();
   };
   app.add_option("--dir", g.dir, "Directory of crt's state: image store and pods")
