@@ -48,7 +48,13 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   EXPECT_EQ(app["namespaces"]["mnt"]["id"], std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/mnt").string());
   const json& res = app["resources"];
   EXPECT_THAT(res["cgroup"].get<std::string>(), HasSubstr("/system.slice/busybox.service"));
-  EXPECT_EQ(res["memory_max"], "99999744");  // 100M, page-rounded
+  // The limits only where the host's cgroups have the controllers (not in
+  // a cgroup-v2-only host booted on a hybrid machine, whose v1 hierarchies
+  // hold them).
+  const bool limits = host_has_controller("memory") && host_has_controller("cpu");
+  if (limits) {
+    EXPECT_EQ(res["memory_max"], "99999744");  // 100M, page-rounded
+  }
   // The directories of the app's own cgroups, each holding the app, one of
   // them with its memory limit (on a host with v1 controllers the memory
   // hierarchy's path is not the name=systemd one).
@@ -61,11 +67,13 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
     for (const char* f : {"/memory.max", "/memory.limit_in_bytes"})
       if (std::filesystem::exists(dir + f)) limit_seen = limit_seen || read_file(dir + f) == "99999744\n";
   }
-  EXPECT_TRUE(limit_seen) << res["cgroup_dirs"].dump();
-  if (res.contains("cpu_quota_us")) {
-    EXPECT_EQ(res["cpu_quota_us"], "20000");
-  } else {
-    EXPECT_EQ(res["cpu_max"], "20000 100000");
+  if (limits) {
+    EXPECT_TRUE(limit_seen) << res["cgroup_dirs"].dump();
+    if (res.contains("cpu_quota_us")) {
+      EXPECT_EQ(res["cpu_quota_us"], "20000");
+    } else {
+      EXPECT_EQ(res["cpu_max"], "20000 100000");
+    }
   }
   // The app's own CPU time, or the pod's said to be the pod's.
   EXPECT_TRUE(res.contains("cpu_usage_usec") || res.contains("cpu_usage_nsec") || res.contains("pod_cpu_usage_nsec"))
@@ -95,7 +103,9 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   EXPECT_THAT(r.out, HasSubstr("seccomp:      filter"));
   // Each variable on a line of its own, whatever its value holds.
   EXPECT_THAT(r.out, HasSubstr("\n    LINES=a\\nb\\c\\x1b[0m\n"));
-  EXPECT_THAT(r.out, ContainsRegex("\n  memory_max: +99999744\n"));
+  if (limits) {
+    EXPECT_THAT(r.out, ContainsRegex("\n  memory_max: +99999744\n"));
+  }
   EXPECT_THAT(r.out, HasSubstr("\n  cgroupfs:     " + res["cgroup_dirs"][0].get<std::string>() + "\n"));
   // The mounts' columns line up, also past a long target
   // (/proc/sys/kernel/random/boot_id).

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -178,6 +179,18 @@ std::vector<std::string> PodTest::pods(const std::string& state) const {
   std::error_code ec;
   for (const auto& de : stdfs::directory_iterator(dir_ + "/pods/" + state, ec)) out.push_back(de.path().filename());
   return out;
+}
+
+bool PodTest::host_has_controller(const std::string& c) {
+  for (const auto& h : cgroup::detect_layout().hierarchies) {
+    if (std::find(h.controllers.begin(), h.controllers.end(), c) != h.controllers.end()) return true;
+    if (h.v2) {
+      std::istringstream names(read_file((h.mount_point / "cgroup.controllers").string()));
+      for (std::string n; names >> n;)
+        if (n == c) return true;
+    }
+  }
+  return false;
 }
 
 std::vector<std::string> PodTest::pod_cgroup_dirs(const std::string& uuid) {

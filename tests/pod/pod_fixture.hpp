@@ -62,6 +62,12 @@ class PodTest : public ::testing::Test {
   /// Makes a listening-less unix socket at `path` (any length).
   static void make_socket(const std::string& path);
 
+  /// Whether this host's cgroups give pods controller `c` ("memory", "cpu"):
+  /// a v1 hierarchy of it, or the v2 hierarchy's root lists it. Not so on a
+  /// cgroup-v2-only host booted on a machine whose v1 hierarchies hold the
+  /// controllers (a unified test host on these hybrid machines).
+  static bool host_has_controller(const std::string& c);
+
   /// The directories of a pod's cgroup in every hierarchy.
   static std::vector<std::string> pod_cgroup_dirs(const std::string& uuid);
 
