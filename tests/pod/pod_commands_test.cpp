@@ -36,7 +36,8 @@ class PodCommandsTest : public PodTest {
   std::string run_graceful_app(std::unique_ptr<Process>& p, const std::string& uuid_file) {
     p = std::make_unique<Process>(
         crt_argv({"run", "--net=none", "--uuid-file-save=" + uuid_file, "busybox", "--", "/bin/sh", "-c",
-                  "trap 'sleep 2; echo graceful; exit 0' TERM; touch /trapped; while :; do sleep 0.1; done"}),
+                  "trap 'touch /stopping; sleep 2; echo graceful; exit 0' TERM; touch /trapped; "
+                  "while :; do sleep 0.1; done"}),
         detached());
     std::string uuid = wait_uuid(uuid_file);
     if (crt({"status", uuid, "--wait-ready=20s"}).status != 0) return "";
@@ -50,6 +51,18 @@ class PodCommandsTest : public PodTest {
     std::string requested = pod_dir(uuid) + "/stop-requested";
     for (int i = 0; i < 500; ++i) {
       if (std::filesystem::exists(requested) && read_file(requested).rfind('s', 0) == 0) return true;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return false;
+  }
+  /// Waits until a stop of run_graceful_app()'s pod `uuid` has reached its
+  /// app (its trap runs): as the app sees it, be it nspawn's SIGTERM or,
+  /// where crt stop has the host's systemd-machined power the pod off, the
+  /// pod's own shutdown.
+  bool wait_stop_reached_app(const std::string& uuid) {
+    std::string stopping = app_upper(uuid, "busybox") + "/stopping";
+    for (int i = 0; i < 1000; ++i) {
+      if (std::filesystem::exists(stopping)) return true;
       std::this_thread::sleep_for(milliseconds(10));
     }
     return false;
@@ -594,7 +607,7 @@ TEST_F(PodCommandsTest, ASecondStopWaitsForTheFirstAndForceStillKills) {
     std::string uuid = run_graceful_app(p, dir_ + "/uuid-" + std::to_string(force));
     ASSERT_FALSE(uuid.empty());
     Process first(crt_argv({"stop", uuid}), detached());
-    ASSERT_TRUE(wait_stop_sent(uuid));
+    ASSERT_TRUE(wait_stop_reached_app(uuid));
     auto start = std::chrono::steady_clock::now();
     std::vector<std::string> second = {"stop", uuid};
     if (force) second.insert(second.begin() + 1, "--force");
@@ -759,7 +772,11 @@ TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
   EXPECT_TRUE(std::filesystem::is_symlink(journal_link)) << "nspawn's link to the pod's journal was not made";
   bool cgroup_left = false;
   for (const auto& d : pod_cgroup_dirs(uuid)) cgroup_left = cgroup_left || std::filesystem::exists(d);
-  EXPECT_TRUE(cgroup_left) << "nothing to clean up: the test proves nothing";
+  // Without systemd the pod's cgroup is crt's to remove; on a systemd host
+  // the pod's scope is systemd's, which removes it once it is empty.
+  if (!std::filesystem::exists("/run/systemd/system")) {
+    EXPECT_TRUE(cgroup_left) << "nothing to clean up: the test proves nothing";
+  }
   Result r = crt({"gc", "--grace-period=0"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("removed " + uuid));
