@@ -109,15 +109,18 @@ TEST_F(PodFeaturesTest, AHostsLaterMountsDoNotReachAVolume) {
   std::string data = host_dir("ldata");
   stdfs::create_directories(data + "/sub");
   // In a mount namespace of its own whose mounts propagate, as the host's
-  // do, so that no other test's pod takes a copy of the tmpfs.
-  std::vector<std::string> argv = {"unshare",
-                                   "--mount",
-                                   "--propagation=shared",
-                                   "sh",
-                                   "-c",
-                                   "\"$@\" & until [ -e \"$0/up\" ]; do sleep 0.05; done; "
-                                   "mount -t tmpfs -o size=1m tmpfs \"$0/sub\" && touch \"$0/go\"; wait",
-                                   data};
+  // do, so that no other test's pod takes a copy of the tmpfs: private
+  // first, then shared anew, so that its mounts are no peers of the host's
+  // (which a systemd host's are, shared) and the tmpfs stays in it.
+  std::vector<std::string> argv = {
+      "unshare",
+      "--mount",
+      "--propagation=private",
+      "sh",
+      "-c",
+      "mount --make-rshared / || exit; \"$@\" & until [ -e \"$0/up\" ]; do sleep 0.05; done; "
+      "mount -t tmpfs -o size=1m tmpfs \"$0/sub\" && touch \"$0/go\"; wait",
+      data};
   for (auto& a : crt_argv({"run", "--net=none", "--volume=data,kind=host,source=" + data, "busybox",
                            "--mount=volume=data,target=/data", "--", "/bin/sh", "-c",
                            "touch /data/up; until [ -e /data/go ]; do sleep 0.05; done; "
