@@ -268,14 +268,15 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       layers.push_back({std::move(digest), std::move(media_type), std::move(p), std::move(fd), size, stored});
     };
     for (size_t i = 0; i < im.layers.size(); ++i) {
-      if (i < im.blobs.size()) {
-        // Its manifest names the blob: no other layer can stand in for it.
-        const LayerBlob& b = im.blobs[i];
-        if (!store.blobs().has(b.digest))
-          throw Error("layer blob " + b.digest + " is missing from the store; " + repair_hint(im));
-        add(b.digest, b.media_type, store.blobs().path(b.digest), true);
+      if (i < im.blobs.size() && store.blobs().has(im.blobs[i].digest)) {
+        add(im.blobs[i].digest, im.blobs[i].media_type, store.blobs().path(im.blobs[i].digest), true);
         continue;
       }
+      // The image's own manifest names the blob: no other layer can stand in
+      // for it. A pod's export writes a manifest of its own, in which the
+      // layer's tree, archived, does.
+      if (i < im.blobs.size() && !changes)
+        throw Error("layer blob " + im.blobs[i].digest + " is missing from the store; " + repair_hint(im));
       stdfs::path p = work.path() / ("layer" + std::to_string(i));
       {
         UniqueFd fd = fs::open_fd(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -354,7 +355,8 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
       // that has it; left, it would be trusted as it is, its image pairing
       // it with its layer's tree already.
       if (store.blobs().remove_damaged(l.digest, l.fd.get()))
-        throw Error(found + "; removed the damaged blob: " + repair_hint(im));
+        throw Error(found + "; removed the damaged blob: " +
+                    (changes ? "export again (the layer's tree stands in for it); " : "") + repair_hint(im));
       throw Error(found + "; another crt has stored it anew since: export again");
     }
     if (checkpoint) checkpoint();

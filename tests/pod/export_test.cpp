@@ -469,6 +469,43 @@ TEST_F(ExportTest, ADamagedLayerBlobAnExportFindsIsRepairedByImportingAgain) {
     ADD_FAILURE() << "left behind: " << e.path();
 }
 
+// A pod's export writes a manifest of its own: a layer of the pod's image
+// whose blob the store lacks (an export found it damaged and took it out)
+// is archived from its tree. An image's export cannot do without the blob:
+// its manifest names it.
+TEST_F(ExportTest, APodWhoseImagesLayerBlobIsMissingIsExportedFromTheTree) {
+  std::string first = run_script("busybox", "echo a > /a");
+  std::string gen1 = dir_ + "/gen1.tar";
+  ASSERT_EQ(crt({"export", first, gen1}).status, 0);
+  ASSERT_EQ(crt({"image", "import", "-q", gen1, "gen:1"}).status, 0);
+  std::string uuid = run_script("gen:1", "echo b > /b");
+  Result r = crt({"image", "inspect", "gen:1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto blobs = crt::json_text::parse(r.out)[0]["blobs"];
+  ASSERT_EQ(blobs.size(), 2u) << r.out;
+  std::string damaged = blobs[0]["digest"];
+  std::string blob = dir_ + "/store/blobs/sha256/" + damaged.substr(7);
+  std::string bytes = read_file(blob);
+  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 1);
+  std::ofstream(blob, std::ios::binary | std::ios::trunc) << bytes;
+  std::string out = dir_ + "/gen2.tar";
+  r = crt({"export", uuid, out});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("layer blob " + damaged + " in the store is corrupt: its content is sha256:"));
+  EXPECT_THAT(r.err, HasSubstr("; removed the damaged blob: export again (the layer's tree stands in for it); "
+                               "import or pull 'gen:1' again to repair it\n"));
+  r = crt({"export", uuid, out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(top_layer_listing(out), "b\n");
+  Result inspect = run({"skopeo", "inspect", "oci-archive:" + out});
+  ASSERT_EQ(inspect.status, 0) << inspect.err;
+  EXPECT_EQ(crt::json_text::parse(inspect.out)["Layers"].size(), 3u);
+  r = crt({"image", "export", "gen:1", dir_ + "/image.tar"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("layer blob " + damaged +
+                               " is missing from the store; import or pull 'gen:1' again to repair it\n"));
+}
+
 // A layer blob cut short in the store is repaired by importing the image
 // again (one of the wrong size counts as missing), and the image exports.
 TEST_F(ExportTest, ALayerBlobCutShortIsRepairedByImportingAgain) {
