@@ -50,6 +50,16 @@ class ExportTest : public PodTest {
     return run({"tar", "-tf", x + "/blobs/sha256/" + digest.substr(7)}).out;
   }
 
+  /// The store's file of the blob `digest`.
+  std::string blob_file(const std::string& digest) const { return dir_ + "/store/blobs/sha256/" + digest.substr(7); }
+  /// Puts the blob `content` into the store with a byte in its middle
+  /// flipped: damaged, of the right size.
+  void put_damaged_blob(std::string content) const {
+    std::string file = blob_file(digest_of(content));
+    content[content.size() / 2] = static_cast<char>(content[content.size() / 2] ^ 1);
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << content;
+  }
+
   /// Waits until an export writes into the store's work area.
   bool export_writes_into_the_store() {
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -402,10 +412,7 @@ TEST_F(ExportTest, ADamagedLayerBlobIsAnErrorAndNothingIsWritten) {
   std::string id = layout.last_config();
   ASSERT_EQ(crt({"image", "import", "-q", layout.dir().string()}).status, 0);
   std::string digest = digest_of(layer);
-  std::string blob = dir_ + "/store/blobs/sha256/" + digest.substr(7);
-  std::string damaged = layer;
-  damaged[50000] = 'y';
-  std::ofstream(blob, std::ios::binary) << damaged;
+  put_damaged_blob(layer);
   std::string out = dir_ + "/damaged.tar";
   Result r = crt({"image", "export", "damaged:1", out});
   EXPECT_EQ(r.status, 254);
@@ -416,7 +423,7 @@ TEST_F(ExportTest, ADamagedLayerBlobIsAnErrorAndNothingIsWritten) {
   EXPECT_FALSE(std::filesystem::exists(out));
   EXPECT_EQ(beside(out), "");
   // Damaged again: to stdout.
-  std::ofstream(blob, std::ios::binary) << damaged;
+  put_damaged_blob(layer);
   r = crt({"image", "export", "damaged:1", "-"});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("layer blob " + digest + " in the store is corrupt")) << r.err;
@@ -436,10 +443,8 @@ TEST_F(ExportTest, ADamagedLayerBlobAnExportFindsIsRepairedByImportingAgain) {
   std::string own = make_layer({file("own", "own\n")}, Compression::kNone);
   layout.write_index({{layout.add_image({shared}), "one:1"}, {layout.add_image({shared, own}), "two:1"}});
   ASSERT_EQ(crt({"image", "import", "-q", layout.dir().string()}).status, 0);
-  std::string blob = dir_ + "/store/blobs/sha256/" + digest_of(shared).substr(7);
-  std::string damaged = shared;
-  damaged[50000] = 'y';
-  std::ofstream(blob, std::ios::binary) << damaged;
+  std::string blob = blob_file(digest_of(shared));
+  put_damaged_blob(shared);
   std::string out = dir_ + "/repaired.tar";
   Result r = crt({"image", "export", "two:1", out});
   EXPECT_EQ(r.status, 254);
@@ -484,10 +489,7 @@ TEST_F(ExportTest, APodWhoseImagesLayerBlobIsMissingIsExportedFromTheTree) {
   auto blobs = crt::json_text::parse(r.out)[0]["blobs"];
   ASSERT_EQ(blobs.size(), 2u) << r.out;
   std::string damaged = blobs[0]["digest"];
-  std::string blob = dir_ + "/store/blobs/sha256/" + damaged.substr(7);
-  std::string bytes = read_file(blob);
-  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 1);
-  std::ofstream(blob, std::ios::binary | std::ios::trunc) << bytes;
+  put_damaged_blob(read_file(blob_file(damaged)));
   std::string out = dir_ + "/gen2.tar";
   r = crt({"export", uuid, out});
   EXPECT_EQ(r.status, 254);
@@ -513,7 +515,7 @@ TEST_F(ExportTest, ALayerBlobCutShortIsRepairedByImportingAgain) {
   std::string layer = make_layer({file("data", std::string(100000, 'x'))}, Compression::kNone);
   layout.write_index({{layout.add_image({layer}), "short:1"}});
   ASSERT_EQ(crt({"image", "import", "-q", layout.dir().string()}).status, 0);
-  std::string blob = dir_ + "/store/blobs/sha256/" + digest_of(layer).substr(7);
+  std::string blob = blob_file(digest_of(layer));
   std::filesystem::resize_file(blob, 50000);
   Result r = crt({"image", "import", "-q", layout.dir().string()});
   ASSERT_EQ(r.status, 0) << r.err;
