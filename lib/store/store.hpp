@@ -232,8 +232,9 @@ class Store {
   /// no layer of `pinned` is, with the store's lock taken exclusive (after
   /// the caller let go of its shared one): by then every other crt that may
   /// have taken up a tree or blob the commit added has named it or given
-  /// up. What cannot be taken out (the wait for the lock interrupted) is
-  /// left to a gc, with a warning.
+  /// up. It waits for that lock a moment only (a failed command does not
+  /// wait for another's long pull to end): what it cannot take out is left
+  /// to a gc, with a warning.
   void roll_back(const Commit& commit, const PinnedLayers& pinned) const;
   /// Syncs blobs/sha256/ and trees/, so that what was renamed into them (by
   /// this commit, or a BlobWriter before it) is there after a crash before

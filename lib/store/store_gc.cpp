@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <set>
 #include <utility>
 
@@ -15,6 +16,10 @@
 namespace crt::store {
 
 namespace stdfs = std::filesystem;
+
+/// How long a failed import's roll_back() waits for other crt commands to
+/// let go of the store.
+constexpr auto kRollBackPatience = std::chrono::seconds(2);
 
 TreeUsage tree_usage(const stdfs::path& path) {
   TreeUsage u;
@@ -104,7 +109,20 @@ GcResult Store::gc(const PinnedLayers& pinned) {
 void Store::roll_back(const Commit& commit, const PinnedLayers& pinned) const {
   if (commit.added_trees.empty() && commit.added_blobs.empty()) return;
   try {
-    FileLock lock = lock_exclusive();
+    // Another crt's pod start holds the lock shared for a moment; a pull or
+    // an import for as long as it takes: the error waits for the former only.
+    const LockWait& wait = blobs_.lock_wait();
+    auto until = std::chrono::steady_clock::now() + kRollBackPatience;
+    FileLock lock;
+    while (!(lock = FileLock::try_acquire(root_ / "lock", FileLock::Mode::kExclusive)).valid()) {
+      if (std::chrono::steady_clock::now() > until || (wait.cancelled && wait.cancelled())) {
+        tell(messages_,
+             "warning: other crt commands are using the store: the layers and blobs the failed "
+             "import stored stay until 'crt image gc'");
+        return;
+      }
+      ::usleep(50'000);
+    }
     Pins pins = pinned ? pinned() : Pins{};
     InUse used = in_use(load_index(), pins);
     if (!pins.unknown)

@@ -699,6 +699,40 @@ TEST_F(ImageStore, AFailedCommitTakesOutWhatItAddedButNotTheBlobsBeforeIt) {
   EXPECT_EQ(blobs(), blobs_before);
 }
 
+// A failed commit does not wait for another crt that holds the store (a
+// long pull) to take out what it added: it says it leaves that to a gc.
+TEST_F(ImageStore, AFailedCommitDoesNotWaitForAnotherCrtUsingTheStore) {
+  ImageInput in;
+  in.config = json{{"rootfs",
+                    {{"type", "layers"},
+                     {"diff_ids", {test::digest_of(test::decompress(base_)), test::digest_of("not this")}}}}}
+                  .dump();
+  for (const auto& l : {base_, other_}) {
+    store_.blobs().put(test::digest_of(l), l);
+    std::string media =
+        l == base_ ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar";
+    in.layers.push_back({media, test::digest_of(l), static_cast<int64_t>(l.size()), {}});
+  }
+  in.names.push_back(parse_reference("pulled:1"));
+  std::vector<std::string> told;
+  store_.set_messages([&](std::string_view m) { told.emplace_back(m); });
+  // Without the patience, the wait would end here after 20 s.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  store_.set_lock_wait({{}, [&] { return std::chrono::steady_clock::now() > deadline; }});
+  FileLock other = FileLock::acquire(store_.root() / "lock", FileLock::Mode::kShared);
+  Progress none;
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_THAT(test::error_of([&] { store_.commit_image(in, none); }), ::testing::HasSubstr("not the diff_id"));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  EXPECT_THAT(told, ::testing::ElementsAre(::testing::HasSubstr("other crt commands are using the store")));
+  EXPECT_FALSE(trees().empty()) << "the tree stays for a gc";
+
+  other = FileLock();
+  store_.gc({});
+  EXPECT_TRUE(trees().empty());
+  EXPECT_FALSE(store_.find("pulled:1"));
+}
+
 // Two imports of images with the same layers in another order, at once:
 // each unpacks its first layer while the other unpacks its own; neither
 // waits for a layer the other holds while it holds one the other waits for.
