@@ -5,6 +5,7 @@
 #include <sys/mount.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -39,8 +40,14 @@ void enter_private_mount_namespace() {
     saved_mount_namespace().reset(fd);
   }
   if (::unshare(CLONE_NEWNS) < 0) throw_errno("creating a mount namespace");
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0)
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0) {
+    // As in a chroot into a directory that is no mount point itself.
+    if (errno == EINVAL)
+      throw Error(
+          "making the mount namespace private: '/' is no mount point here (a chroot?): crt needs its root "
+          "directory to be one, as a booted system's is (for a chroot: mount --bind DIR DIR, then chroot DIR)");
     throw_errno("making the mount namespace private");
+  }
 }
 
 int original_mount_namespace() { return saved_mount_namespace().get(); }

@@ -2,12 +2,16 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 
 #include "common/error.hpp"
+#include "mount/mounts.hpp"
 #include "test_support.hpp"
 
 namespace crt::mount {
@@ -37,6 +41,38 @@ TEST(OverlayOptions, OtherCharactersPassThrough) {
 }
 
 TEST(OverlayOptions, NoLayerIsAnError) { EXPECT_THROW(overlay_options({}, "/u", "/w"), Error); }
+
+// Where '/' is no mount point (a chroot into a plain directory), the pod's
+// mount namespace cannot be made private: the error says why and what to do.
+TEST(MountNamespace, ARootThatIsNoMountPointIsExplained) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+  test::Scratch s;
+  std::filesystem::create_directories(s / "root" / "proc");
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string out;
+    if (::unshare(CLONE_NEWNS) < 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0 ||
+        ::mount("proc", (s / "root" / "proc").c_str(), "proc", 0, nullptr) < 0 || ::chroot((s / "root").c_str()) < 0 ||
+        ::chdir("/") < 0)
+      out = "setup failed";
+    else
+      out = test::error_of([] { enter_private_mount_namespace(); });
+    (void)!::write(fds[1], out.data(), out.size());
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[512];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  ::waitpid(pid, nullptr, 0);
+  EXPECT_THAT(out, ::testing::HasSubstr("'/' is no mount point here (a chroot?)"));
+  EXPECT_THAT(out, ::testing::HasSubstr("mount --bind DIR DIR"));
+}
 
 /// Linux 6.8 or later: overlays take their layers one by one (lowerdir+).
 bool kernel_takes_layers_one_by_one() {
