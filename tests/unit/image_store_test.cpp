@@ -39,6 +39,23 @@ class ImageStore : public ::testing::Test {
   }
   [[nodiscard]] Strings trees() const { return list_dir(store_.root() / "trees"); }
   [[nodiscard]] Strings blobs() const { return list_dir(store_.root() / "blobs" / "sha256"); }
+  /// A pull's image "pulled:1" whose blobs are stored: base_, then other_
+  /// under a diff_id that is not its own, so committing it fails.
+  ImageInput pulled_with_a_lying_second_layer() {
+    ImageInput in;
+    in.config = json{{"rootfs",
+                      {{"type", "layers"},
+                       {"diff_ids", {test::digest_of(test::decompress(base_)), test::digest_of("not this")}}}}}
+                    .dump();
+    for (const auto& l : {base_, other_}) {
+      store_.blobs().put(test::digest_of(l), l);
+      std::string media =
+          l == base_ ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar";
+      in.layers.push_back({media, test::digest_of(l), static_cast<int64_t>(l.size()), {}});
+    }
+    in.names.push_back(parse_reference("pulled:1"));
+    return in;
+  }
 
   std::string base_ = test::make_layer({test::file("etc/os-release", "ID=base\n"), test::file("bin/x", "x", 0755)});
   std::string app_ = test::make_layer({test::file("app", "app\n")}, test::Compression::kZstd);
@@ -668,15 +685,7 @@ TEST_F(ImageStore, AnImportAskedToStopLeavesNothing) {
 // the next to resume from) and a layer a pod uses.
 TEST_F(ImageStore, AFailedCommitTakesOutWhatItAddedButNotTheBlobsBeforeIt) {
   std::string base_diff_id = test::digest_of(test::decompress(base_));
-  ImageInput in;
-  in.config = json{{"rootfs", {{"type", "layers"}, {"diff_ids", {base_diff_id, test::digest_of("not this")}}}}}.dump();
-  for (const auto& l : {base_, other_}) {
-    store_.blobs().put(test::digest_of(l), l);
-    std::string media =
-        l == base_ ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar";
-    in.layers.push_back({media, test::digest_of(l), static_cast<int64_t>(l.size()), {}});
-  }
-  in.names.push_back(parse_reference("pulled:1"));
+  ImageInput in = pulled_with_a_lying_second_layer();
   Strings blobs_before = blobs();
   Progress none;
   EXPECT_THAT(test::error_of([&] { store_.commit_image(in, none); }), ::testing::HasSubstr("not the diff_id"));
@@ -702,18 +711,7 @@ TEST_F(ImageStore, AFailedCommitTakesOutWhatItAddedButNotTheBlobsBeforeIt) {
 // A failed commit does not wait for another crt that holds the store (a
 // long pull) to take out what it added: it says it leaves that to a gc.
 TEST_F(ImageStore, AFailedCommitDoesNotWaitForAnotherCrtUsingTheStore) {
-  ImageInput in;
-  in.config = json{{"rootfs",
-                    {{"type", "layers"},
-                     {"diff_ids", {test::digest_of(test::decompress(base_)), test::digest_of("not this")}}}}}
-                  .dump();
-  for (const auto& l : {base_, other_}) {
-    store_.blobs().put(test::digest_of(l), l);
-    std::string media =
-        l == base_ ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar";
-    in.layers.push_back({media, test::digest_of(l), static_cast<int64_t>(l.size()), {}});
-  }
-  in.names.push_back(parse_reference("pulled:1"));
+  ImageInput in = pulled_with_a_lying_second_layer();
   std::vector<std::string> told;
   store_.set_messages([&](std::string_view m) { told.emplace_back(m); });
   // Without the patience, the wait would end here after 20 s.
