@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 
 #include "common/error.hpp"
@@ -45,6 +46,19 @@ std::optional<std::string> stored_config(const store::Store& store, const std::s
   }
 }
 
+/// Fetches the layer blob `l` into the store unless it has it (of its size).
+void fetch_layer(store::Store& store, RegistryClient& client, const store::oci::Descriptor& l,
+                 store::Progress& progress) {
+  // Named here as fetch_blob() names it: the writer's errors do not.
+  store::BlobWriter w =
+      with_context("fetching blob " + l.digest, [&] { return store::BlobWriter(store.blobs(), l.digest, l.size); });
+  if (w.done()) return;
+  progress.start(l.digest, "fetching", l.size);
+  uint64_t from = w.offset();
+  client.fetch_blob(l.digest, w, [&](uint64_t n) { progress.update(l.digest, n); });
+  progress.finish(l.digest, from > 0 ? "fetched (resumed at " + std::to_string(from) + " bytes)" : "fetched");
+}
+
 }  // namespace
 
 store::Image pull_image(store::Store& store, const RemoteReference& ref, const PullOptions& opts,
@@ -72,17 +86,15 @@ store::Image pull_image(store::Store& store, const RemoteReference& ref, const P
     in.config = stored ? *stored : client.small_blob(manifest.config.digest);
     store::oci::check_platform(in.config, opts.platform);  // before its layers are fetched
     for (const auto& l : manifest.layers) {
-      // Named here as fetch_blob() names it: the writer's errors do not.
-      store::BlobWriter w =
-          with_context("fetching blob " + l.digest, [&] { return store::BlobWriter(store.blobs(), l.digest, l.size); });
-      if (!w.done()) {
-        progress.start(l.digest, "fetching", l.size);
-        uint64_t from = w.offset();
-        client.fetch_blob(l.digest, w, [&](uint64_t n) { progress.update(l.digest, n); });
-        progress.finish(l.digest, from > 0 ? "fetched (resumed at " + std::to_string(from) + " bytes)" : "fetched");
-      }
-      in.layers.push_back({l.media_type, l.digest, l.size, {}});
+      fetch_layer(store, client, l, progress);
+      // Opened only when the commit finds the stored blob damaged (and takes
+      // it out) or gone: it is fetched again, checked as any fetch.
+      in.layers.push_back({l.media_type, l.digest, l.size, [&, l]() -> std::unique_ptr<store::ByteSource> {
+                             fetch_layer(store, client, l, progress);
+                             return std::make_unique<store::FileSource>(store.blobs().path(l.digest));
+                           }});
     }
+    in.layer_source = store::LayerSource::kRegistry;
     if (auto name = ref.store_name()) in.names.push_back(*name);
     in.repo_digests.push_back(ref.name() + "@" + m.digest);
     // The index's digest names the image too (name@sha256:… copied from a

@@ -31,7 +31,8 @@ struct PullOptions {
 /// Pulls an image into the store: the manifest (for an index, the one of
 /// `platform`), its configuration and every layer blob the store lacks,
 /// each digest checked, downloads resumed where an interrupted pull left
-/// them; then the layers are unpacked (Store::commit_image). The image is
+/// them; then the layers are unpacked (Store::commit_image). A stored blob
+/// it reuses but finds damaged is fetched again, with a warning. The image is
 /// named after `ref` and recorded with its repo digest. A pull that fails
 /// keeps the layer blobs it fetched, for the next to resume from, but not
 /// the trees it unpacked.

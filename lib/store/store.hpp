@@ -27,8 +27,16 @@ struct LayerInput {
   std::string digest;  ///< empty: not known beforehand (a `docker save` layer); computed
   int64_t size = -1;   ///< -1: unknown
   /// Opens the blob; not called when the store has the blob already (of
-  /// `size`: one of another size is damaged, and replaced from here).
+  /// `size`: one of another size is damaged, and replaced from here) and
+  /// it reads intact. Without it, a stored blob found damaged fails the
+  /// commit.
   std::function<std::unique_ptr<ByteSource>()> open;
+};
+
+/// Where LayerInput::open() gets a layer blob from, as messages say it.
+enum class LayerSource {
+  kAdded,     ///< the archive or layout being added
+  kRegistry,  ///< the image's registry: open() fetches the blob again
 };
 
 /// An image being added to the store, from wherever it came.
@@ -36,6 +44,7 @@ struct ImageInput {
   std::string config;    ///< the configuration blob
   std::string manifest;  ///< the manifest blob as distributed; empty: crt writes one
   std::vector<LayerInput> layers;
+  LayerSource layer_source = LayerSource::kAdded;
   std::vector<Reference> names;
   std::vector<std::string> repo_digests;
   /// Asked as layers are unpacked; true gives up the import ("interrupted").

@@ -196,7 +196,7 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
         // Intact, the blob is what the image says it is: the image is wrong,
         // not the store. Damaged, it is taken out; gone meanwhile (taken
         // out by another crt), it is missing: either way the source's copy
-        // is stored instead, if it has one.
+        // (a pull's, fetched again) is stored instead, if it has one.
         std::string content = blobs_.check_stored(l.digest);
         if (content == l.digest) throw;
         if (!content.empty()) {
@@ -204,8 +204,6 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
             throw Error("its blob in the store is damaged (its content is " + content +
                         "): removed it; import or pull the image again to store it anew");
           damaged = content;
-          tell(messages_, "warning: layer blob " + l.digest + " in the store is damaged (its content is " + content +
-                              "): storing the copy being added instead");
         }
         if (!have_tree) fs::remove_tree(work.path() / "tree");
       }
@@ -218,15 +216,23 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
         std::unique_ptr<ByteSource> src = l.open();
         return read(*src, copy.get());
       };
-      x = damaged.empty() ? from_source()
-                          : with_context("the store's copy was damaged (its content is " + damaged +
-                                             ") and is removed; the copy being added",
-                                         from_source);
+      bool fetched = in.layer_source == LayerSource::kRegistry;
+      if (damaged.empty()) {
+        x = from_source();
+      } else {
+        x = with_context("the store's copy was damaged (its content is " + damaged + ") and is removed; " +
+                             (fetched ? "the registry's copy" : "the copy being added"),
+                         from_source);
+      }
       if (::fsync(copy.get()) < 0) throw_errno("syncing the layer blob");
       // Over one stored already too: the copy is checked, a stored blob that
       // was not read may be damaged.
       if (!blobs_.has(x->blob_digest)) commit.added_blobs.insert(x->blob_digest);
       if (::rename(copy_path.c_str(), blobs_.path(x->blob_digest).c_str()) < 0) throw_errno("storing the layer blob");
+      // Told once repaired: a copy as bad says it in the error instead.
+      if (!damaged.empty())
+        tell(messages_, "warning: layer blob " + l.digest + " was damaged in the store (its content was " + damaged +
+                            "); " + (fetched ? "fetched it again" : "stored the copy being added instead"));
     }
     if (!have_tree) {
       sync_fs_of(work.path());

@@ -1,7 +1,7 @@
 // A layer blob damaged in the store: an import that reads it stores the
-// source's copy instead; a pull that reads it, or an export that finds it,
-// takes it out, and the next import or pull of an image that has it stores
-// it anew.
+// source's copy instead (a pull's source fetches it again); a commit
+// without a source, or an export, that finds it takes it out, and the next
+// import or pull of an image that has it stores it anew.
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -57,8 +57,8 @@ class ImageStoreRepair : public ::testing::Test {
     export_oci_archive(store_, *im, s_ / "out.tar", ref);
   }
 
-  /// A pull's image of `layer`: a layer blob it has fetched into the store
-  /// already, so no source to open.
+  /// A pulled image of `layer` without a source to open: a layer blob the
+  /// caller stored already.
   [[nodiscard]] static ImageInput pulled(const std::string& layer) {
     json config = {{"architecture", test::host_arch()},
                    {"os", "linux"},
@@ -102,9 +102,10 @@ TEST_F(ImageStoreRepair, ADamagedBlobNoImagePairsIsReplacedByTheSourcesCopy) {
     ASSERT_EQ(images.size(), 1u);
     EXPECT_EQ(test::read_text(stored(app_)), app_) << "the checked copy replaced the damaged one";
     ASSERT_EQ(told_.size(), 1u);
-    EXPECT_THAT(told_[0],
-                HasSubstr("warning: layer blob " + test::digest_of(app_) + " in the store is damaged (its content is " +
-                          test::digest_of(with_a_byte_flipped(app_)) + "): storing the copy being added instead"));
+    EXPECT_THAT(
+        told_[0],
+        HasSubstr("warning: layer blob " + test::digest_of(app_) + " was damaged in the store (its content was " +
+                  test::digest_of(with_a_byte_flipped(app_)) + "); stored the copy being added instead"));
     EXPECT_EQ(test::read_text(store_.tree_path(diff_id) / "app"), std::string(20000, 'a'));
     EXPECT_NO_THROW(export_image("layout:a"));
     EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
@@ -129,9 +130,9 @@ TEST_F(ImageStoreRepair, ADamagedBlobWhoseSourceCopyIsDamagedTooFailsTheImport) 
   EXPECT_TRUE(store_.list().empty());
 }
 
-// A pull fetches a blob before the store reads it: one the store has at
-// its size is not fetched, and found damaged, it cannot be replaced. It
-// is taken out, so that the next pull fetches it.
+// A layer without a source to open (its blob stored by the caller): found
+// damaged, the blob cannot be replaced. It is taken out, so that the next
+// pull fetches it.
 TEST_F(ImageStoreRepair, ADamagedBlobWithoutASourceCopyIsRemovedForThePullAgain) {
   damage(base_);
   Progress none;

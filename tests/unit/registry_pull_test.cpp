@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -169,25 +170,87 @@ TEST_F(RegistryPull, ALayerBlobAnExportFoundDamagedIsFetchedByTheNextPull) {
 }
 
 // A layer blob the store has but no image pairs with its tree is read by
-// the pull, which fetched nothing for it: found damaged, it is taken out,
-// and the next pull fetches it.
-TEST_F(RegistryPull, ADamagedLayerBlobNoImagePairsIsFetchedByThePullAfter) {
+// the pull, which fetched nothing for it: found damaged, it is taken out
+// and fetched again, whether the layer's tree is there (the blob checked)
+// or not (unpacked).
+TEST_F(RegistryPull, ADamagedLayerBlobNoImagePairsIsFetchedAgainByThePull) {
   FakeRegistry reg(layout_);
   reg.tag("v1", v1_);
   runtime::ResolveOptions o = options({reg.host()});
   std::string app = reg.host() + "/test/app:v1";
-  std::string layer = runtime::pull(store_, app, o).blobs.at(0).digest;
+  std::vector<std::string> told;
+  store_.set_messages([&](std::string_view m) { told.emplace_back(m); });
+  for (bool tree_there : {false, true}) {
+    SCOPED_TRACE(tree_there ? "the tree is there" : "no tree");
+    store::Image first = runtime::pull(store_, app, o);
+    std::string layer = first.blobs.at(0).digest, diff_id = first.layers.at(0);
+    std::string blob = test::read_text(store_.blobs().path(layer));
+    // Gone with its image, but for its tree when a pod uses it.
+    store_.remove(app, [&] {
+      return store::Pins{tree_there ? std::set<std::string>{diff_id} : std::set<std::string>{}, false};
+    });
+    ASSERT_FALSE(store_.blobs().has(layer));
+    ASSERT_EQ(stdfs::exists(store_.tree_path(diff_id)), tree_there);
+    test::write_text(store_.blobs().path(layer), blob);
+    damage_stored(store_, layer);
+    std::string damaged = test::digest_of(test::read_text(store_.blobs().path(layer)));
+    told.clear();
+    size_t requests = reg.stub().requests().size();
+
+    store::Image again = runtime::pull(store_, app, o);
+    EXPECT_EQ(again.id, first.id);
+    EXPECT_EQ(test::read_text(store_.blobs().path(layer)), blob) << "the fetched copy replaced the damaged one";
+    EXPECT_EQ(test::read_text(store_.tree_path(diff_id) / "v"), "1\n");
+    ASSERT_EQ(told.size(), 1u);
+    EXPECT_EQ(told[0], "warning: layer blob " + layer + " was damaged in the store (its content was " + damaged +
+                           "); fetched it again");
+    std::vector<HttpStub::Request> asked = reg.stub().requests();
+    EXPECT_EQ(std::count_if(asked.begin() + static_cast<ptrdiff_t>(requests), asked.end(),
+                            [&](const HttpStub::Request& r) { return r.target == "/v2/test/app/blobs/" + layer; }),
+              1)
+        << "fetched again by this pull";
+    EXPECT_TRUE(test::list_dir(store_.root() / "tmp").empty());
+    EXPECT_NO_THROW(store::export_oci_archive(store_, again, s_ / (tree_there ? "tree.tar" : "no-tree.tar"), "v1"));
+  }
+}
+
+// The registry's copy is no better: the pull fails saying both, and leaves
+// neither the damaged blob nor what it unpacked; the next pull, from a
+// registry that serves it right, stores it.
+TEST_F(RegistryPull, ADamagedLayerBlobTheRegistryServesDamagedTooFailsThePull) {
+  std::string layer, wrong;
+  FakeRegistry reg(layout_, [&](const HttpStub::Request& r) -> std::optional<HttpStub::Response> {
+    if (wrong.empty() || r.target != "/v2/test/app/blobs/" + layer) return std::nullopt;
+    return test::range_answer(r, wrong);
+  });
+  reg.tag("v1", v1_);
+  runtime::ResolveOptions o = options({reg.host()});
+  std::string app = reg.host() + "/test/app:v1";
+  std::vector<std::string> told;
+  store_.set_messages([&](std::string_view m) { told.emplace_back(m); });
+  store::Image first = runtime::pull(store_, app, o);
+  layer = first.blobs.at(0).digest;
   std::string blob = test::read_text(store_.blobs().path(layer));
   store_.remove(app);
-  ASSERT_FALSE(store_.blobs().has(layer));
   test::write_text(store_.blobs().path(layer), blob);
   damage_stored(store_, layer);
+  wrong = test::read_text(store_.blobs().path(layer));
+  std::string damaged = test::digest_of(wrong);
+
   EXPECT_THAT(test::error_of([&] { runtime::pull(store_, app, o); }),
-              HasSubstr("its blob in the store is damaged (its content is sha256:"));
+              HasSubstr(": layer 1 (" + layer + "): the store's copy was damaged (its content is " + damaged +
+                        ") and is removed; the registry's copy: fetching blob " + layer + ": it is corrupt: got " +
+                        std::to_string(wrong.size()) + " bytes with digest " + damaged));
+  EXPECT_TRUE(told.empty());
   EXPECT_FALSE(store_.blobs().has(layer));
+  EXPECT_FALSE(stdfs::exists(store_.tree_path(first.layers.at(0))));
+  EXPECT_TRUE(test::list_dir(store_.root() / "tmp").empty());
   EXPECT_FALSE(store_.find(app));
+
+  wrong.clear();
   runtime::pull(store_, app, o);
-  EXPECT_EQ(test::digest_of(test::read_text(store_.blobs().path(layer))), layer);
+  EXPECT_EQ(test::read_text(store_.blobs().path(layer)), blob);
+  EXPECT_TRUE(told.empty()) << "nothing was damaged";
 }
 
 // Host names are case-insensitive: a registry as crt.conf, --insecure-registry

@@ -44,6 +44,7 @@ void add_image_pull(CLI::App& image, const GlobalOptions& g) {
     if (!a->platform.empty()) opts.pull.platform = store::oci::parse_platform(a->platform);
     opts.progress = &progress;
     s.set_lock_wait(opts.store_wait);
+    s.set_messages(print_message);
     // Ctrl-C or a SIGTERM ends the pull at its next piece of data. A layer
     // half unpacked is removed; what it downloaded (a blob cut short in the
     // store's tmp/, whole ones in its blobs/) and the layers it unpacked
