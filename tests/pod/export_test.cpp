@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "../support/blob_damage.hpp"
 #include "../support/oci_builder.hpp"
 #include "common/json_text.hpp"
 #include "pod_fixture.hpp"
@@ -54,10 +55,8 @@ class ExportTest : public PodTest {
   std::string blob_file(const std::string& digest) const { return dir_ + "/store/blobs/sha256/" + digest.substr(7); }
   /// Puts the blob `content` into the store with a byte in its middle
   /// flipped: damaged, of the right size.
-  void put_damaged_blob(std::string content) const {
-    std::string file = blob_file(digest_of(content));
-    content[content.size() / 2] = static_cast<char>(content[content.size() / 2] ^ 1);
-    std::ofstream(file, std::ios::binary | std::ios::trunc) << content;
+  void put_damaged_blob(const std::string& content) const {
+    std::ofstream(blob_file(digest_of(content)), std::ios::binary | std::ios::trunc) << with_a_byte_flipped(content);
   }
 
   /// Waits until an export writes into the store's work area.

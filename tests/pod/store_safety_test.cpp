@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "../support/blob_damage.hpp"
 #include "common/error.hpp"
 #include "common/json_text.hpp"
 #include "common/lock.hpp"
@@ -210,10 +211,8 @@ TEST_F(StoreSafety, AFailedImportOfSeveralImagesLeavesNothingBehind) {
   std::string bad = make_layer({file("bad", "b\n")}, Compression::kNone);
   lay.write_index({{lay.add_image({good}), "good:1"}, {lay.add_image({bad}), "bad:1"}});
   // The second image's layer blob damaged in the layout: same size, another digest.
-  std::string flipped = bad;
-  flipped[flipped.size() / 2] = static_cast<char>(flipped[flipped.size() / 2] ^ 1);
   std::ofstream(lay.dir() / "blobs" / "sha256" / digest_of(bad).substr(7), std::ios::binary | std::ios::trunc)
-      << flipped;
+      << with_a_byte_flipped(bad);
   Result r = crt({"image", "import", "-q", lay.dir().string()});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("image 'bad:1': layer 1")) << r.err;

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../support/blob_damage.hpp"
 #include "../support/oci_builder.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -29,12 +30,6 @@ using test::Scratch;
 using ::testing::HasSubstr;
 using Strings = std::vector<std::string>;
 
-/// `blob` with one byte in its middle flipped: its size, another digest.
-std::string with_a_byte_flipped(std::string blob) {
-  blob[blob.size() / 2] = static_cast<char>(blob[blob.size() / 2] ^ 1);
-  return blob;
-}
-
 class ImageStoreRepair : public ::testing::Test {
  protected:
   ImageStoreRepair() {
@@ -50,7 +45,7 @@ class ImageStoreRepair : public ::testing::Test {
   [[nodiscard]] Strings blobs() const { return list_dir(store_.root() / "blobs" / "sha256"); }
   [[nodiscard]] stdfs::path stored(const std::string& blob) const { return store_.blobs().path(test::digest_of(blob)); }
   /// Damages the store's copy of `blob`, or puts one, damaged, there.
-  void damage(const std::string& blob) const { test::write_text(stored(blob), with_a_byte_flipped(blob)); }
+  void damage(const std::string& blob) const { test::write_text(stored(blob), test::with_a_byte_flipped(blob)); }
   void export_image(const std::string& ref) {
     std::optional<Image> im = store_.find(ref);
     ASSERT_TRUE(im) << ref;
@@ -105,7 +100,7 @@ TEST_F(ImageStoreRepair, ADamagedBlobNoImagePairsIsReplacedByTheSourcesCopy) {
     EXPECT_THAT(
         told_[0],
         HasSubstr("warning: layer blob " + test::digest_of(app_) + " was damaged in the store (its content was " +
-                  test::digest_of(with_a_byte_flipped(app_)) + "); stored the copy being added instead"));
+                  test::digest_of(test::with_a_byte_flipped(app_)) + "); stored the copy being added instead"));
     EXPECT_EQ(test::read_text(store_.tree_path(diff_id) / "app"), std::string(20000, 'a'));
     EXPECT_NO_THROW(export_image("layout:a"));
     EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
@@ -117,13 +112,13 @@ TEST_F(ImageStoreRepair, ADamagedBlobNoImagePairsIsReplacedByTheSourcesCopy) {
 TEST_F(ImageStoreRepair, ADamagedBlobWhoseSourceCopyIsDamagedTooFailsTheImport) {
   test::OciLayout lay(s_ / "layout");
   lay.write_index({{lay.add_image({base_, app_}), "a"}});
-  test::write_text(lay.dir() / "blobs" / "sha256" / test::digest_of(app_).substr(7), with_a_byte_flipped(app_));
+  test::write_text(lay.dir() / "blobs" / "sha256" / test::digest_of(app_).substr(7), test::with_a_byte_flipped(app_));
   damage(app_);
   EXPECT_THAT(test::error_of([&] { import(lay.dir()); }),
               HasSubstr(": layer 2 (" + test::digest_of(app_) + "): the store's copy was damaged (its content is " +
-                        test::digest_of(with_a_byte_flipped(app_)) +
+                        test::digest_of(test::with_a_byte_flipped(app_)) +
                         ") and is removed; the copy being added: the blob's digest is " +
-                        test::digest_of(with_a_byte_flipped(app_))));
+                        test::digest_of(test::with_a_byte_flipped(app_))));
   EXPECT_TRUE(blobs().empty()) << "neither the damaged blob nor what the import stored stays";
   EXPECT_TRUE(list_dir(store_.root() / "trees").empty());
   EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
@@ -138,7 +133,7 @@ TEST_F(ImageStoreRepair, ADamagedBlobWithoutASourceCopyIsRemovedForThePullAgain)
   Progress none;
   EXPECT_THAT(test::error_of([&] { store_.commit_image(pulled(base_), none); }),
               HasSubstr("layer 1 (" + test::digest_of(base_) + "): its blob in the store is damaged (its content is " +
-                        test::digest_of(with_a_byte_flipped(base_)) +
+                        test::digest_of(test::with_a_byte_flipped(base_)) +
                         "): removed it; import or pull the image again to store it anew"));
   EXPECT_TRUE(blobs().empty());
   EXPECT_TRUE(store_.list().empty());
@@ -176,7 +171,7 @@ TEST_F(ImageStoreRepair, ADamagedBlobAnExportFindsIsRemovedAndStoredAgainByTheNe
   damage(app_);
   EXPECT_THAT(test::error_of([&] { export_image("layout:b"); }),
               HasSubstr("layer blob " + test::digest_of(app_) + " in the store is corrupt: its content is " +
-                        test::digest_of(with_a_byte_flipped(app_)) +
+                        test::digest_of(test::with_a_byte_flipped(app_)) +
                         "; removed the damaged blob: import or pull 'layout:b' again to repair it"));
   EXPECT_FALSE(stdfs::exists(stored(app_)));
   EXPECT_FALSE(stdfs::exists(s_ / "out.tar"));
@@ -195,7 +190,7 @@ TEST_F(ImageStoreRepair, ADamagedBlobAnExportFindsIsRemovedAndStoredAgainByTheNe
 // What the caller read is what it takes out: a checked copy stored since
 // (another import's) stays.
 TEST_F(ImageStoreRepair, ACopyStoredSinceTheDamagedOneWasReadStays) {
-  test::write_text(stored(app_), with_a_byte_flipped(app_));
+  test::write_text(stored(app_), test::with_a_byte_flipped(app_));
   UniqueFd damaged = fs::open_fd(stored(app_), O_RDONLY);
   test::write_text(s_ / "good", app_);
   stdfs::rename(s_ / "good", stored(app_));

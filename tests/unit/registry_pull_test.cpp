@@ -14,6 +14,7 @@
 #include <optional>
 #include <random>
 
+#include "../support/blob_damage.hpp"
 #include "../support/http_stub.hpp"
 #include "../support/oci_builder.hpp"
 #include "../support/process.hpp"
@@ -143,13 +144,6 @@ TEST_F(RegistryPull, ADamagedStoredConfigurationIsFetchedAgain) {
   ASSERT_TRUE(store_.find(app));
 }
 
-/// Flips a byte in the middle of the stored blob `digest`: its size, another digest.
-void damage_stored(const store::Store& store, const std::string& digest) {
-  std::string blob = test::read_text(store.blobs().path(digest));
-  blob[blob.size() / 2] = static_cast<char>(blob[blob.size() / 2] ^ 1);
-  test::write_text(store.blobs().path(digest), blob);
-}
-
 // A layer blob an image pairs with its tree is trusted by a pull, not
 // fetched again: the export that finds it damaged takes it out of the
 // store, and the next pull fetches it.
@@ -160,7 +154,7 @@ TEST_F(RegistryPull, ALayerBlobAnExportFoundDamagedIsFetchedByTheNextPull) {
   std::string app = reg.host() + "/test/app:v1";
   store::Image im = runtime::pull(store_, app, o);
   std::string layer = im.blobs.at(0).digest;
-  damage_stored(store_, layer);
+  test::flip_a_byte(store_.blobs().path(layer));
   EXPECT_THAT(test::error_of([&] { store::export_oci_archive(store_, im, s_ / "out.tar", "v1"); }),
               HasSubstr("; removed the damaged blob: import or pull '" + app + "' again to repair it"));
   EXPECT_FALSE(store_.blobs().has(layer));
@@ -192,7 +186,7 @@ TEST_F(RegistryPull, ADamagedLayerBlobNoImagePairsIsFetchedAgainByThePull) {
     ASSERT_FALSE(store_.blobs().has(layer));
     ASSERT_EQ(stdfs::exists(store_.tree_path(diff_id)), tree_there);
     test::write_text(store_.blobs().path(layer), blob);
-    damage_stored(store_, layer);
+    test::flip_a_byte(store_.blobs().path(layer));
     std::string damaged = test::digest_of(test::read_text(store_.blobs().path(layer)));
     told.clear();
     size_t requests = reg.stub().requests().size();
@@ -233,7 +227,7 @@ TEST_F(RegistryPull, ADamagedLayerBlobTheRegistryServesDamagedTooFailsThePull) {
   std::string blob = test::read_text(store_.blobs().path(layer));
   store_.remove(app);
   test::write_text(store_.blobs().path(layer), blob);
-  damage_stored(store_, layer);
+  test::flip_a_byte(store_.blobs().path(layer));
   wrong = test::read_text(store_.blobs().path(layer));
   std::string damaged = test::digest_of(wrong);
 
