@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "../support/blob_damage.hpp"
 #include "../support/token_server.hpp"
 #include "common/fd.hpp"
 #include "common/json_text.hpp"
@@ -262,6 +263,32 @@ TEST_F(RegistryTest, APullThatCannotUnpackALayerLeavesNoTree) {
   EXPECT_THAT(blobs, Contains(digest_of(busybox_layer()).substr(7))) << "a fetched blob stays";
   EXPECT_TRUE(store_entries("tmp").empty());
   EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("test/broken")));
+}
+
+// A layer blob the store has but no image pairs with its tree (its image
+// removed, the blob put back damaged): the pull that meant to use it
+// fetches it again, says so once, and succeeds.
+TEST_F(RegistryTest, APullFetchesAgainALayerBlobItFindsDamaged) {
+  std::string layer = make_layer({file("d", "data\n")});
+  push(layout("damaged", {layer}), plain().host(), "test/damaged");
+  std::string ref = plain().host() + "/test/damaged:v1";
+  std::vector<std::string> pull = {"image", "pull", "-q", "--insecure-registry", plain().host(), ref};
+  Result r = crt(pull);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string blob = dir_ + "/store/blobs/sha256/" + digest_of(layer).substr(7);
+  ASSERT_TRUE(stdfs::exists(blob)) << "the registry keeps the layer's digest";
+  r = crt({"image", "rm", ref});
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_FALSE(stdfs::exists(blob));
+  std::ofstream(blob, std::ios::binary) << with_a_byte_flipped(layer);
+
+  r = crt(pull);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "crt: warning: layer blob " + digest_of(layer) + " was damaged in the store (its content was " +
+                       digest_of(with_a_byte_flipped(layer)) + "); fetched it again\n");
+  EXPECT_EQ(read_file(blob), layer);
+  EXPECT_EQ(read_file(dir_ + "/store/trees/" + digest_of(decompress(layer)).substr(7) + "/d"), "data\n");
+  EXPECT_TRUE(store_entries("tmp").empty());
 }
 
 TEST_F(RegistryTest, TlsWithACustomCaAndBasicAuth) {
