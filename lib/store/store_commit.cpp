@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -72,6 +73,102 @@ void check_manifest_matches(const std::string& manifest, const std::string& conf
       throw Error("layer " + std::to_string(i + 1) + " is " + blobs[i].digest + ", the manifest says " + m.layers[i].digest);
 }
 
+/// Reads the blob of one layer for Store::add_layer(), the store's copy or
+/// the source's: unpacks it into `work`/tree or, when the store has the
+/// layer's tree, checks it against the tree's diff_id.
+class LayerBlobReader {
+ public:
+  LayerBlobReader(const BlobStore& blobs, const ImageInput& in, const LayerInput& l, LayerExpectation want,
+                  std::string task, bool have_tree, stdfs::path work, Progress& progress)
+      : blobs_(blobs),
+        in_(in),
+        l_(l),
+        want_(std::move(want)),
+        task_(std::move(task)),
+        have_tree_(have_tree),
+        work_(std::move(work)),
+        progress_(progress) {}
+
+  /// The store's copy, read; none when it is damaged (taken out of the
+  /// store, for source_copy() to replace) or gone meanwhile. An intact one
+  /// that is not the layer fails: the image is wrong, not the store.
+  std::optional<ExtractedLayer> stored_copy() {
+    try {
+      FileSource stored(blobs_.path(l_.digest));
+      return read(stored, -1);
+    } catch (const Error&) {
+      if (interrupted_) throw;
+      // Damaged, it is taken out; gone meanwhile (taken out by another
+      // crt), it is missing: either way the source's copy (a pull's,
+      // fetched again) is stored instead, if it has one.
+      std::string content = blobs_.check_stored(l_.digest);
+      if (content == l_.digest) throw;
+      if (!content.empty()) {
+        if (!l_.open)
+          throw Error("its blob in the store is damaged (its content is " + content +
+                      "): removed it; import or pull the image again to store it anew");
+        damaged_ = content;
+      }
+      if (!have_tree_) fs::remove_tree(work_ / "tree");
+      return std::nullopt;
+    }
+  }
+
+  /// The source's copy, read and stored, over the store's too (the copy is
+  /// checked, a stored blob that was not read may be damaged); its digest
+  /// goes into `added_blobs` when the store lacked it. A damaged copy it
+  /// replaced is told to `messages`.
+  ExtractedLayer source_copy(std::set<std::string>& added_blobs, const MessageSink& messages) {
+    if (!l_.open) throw Error("its blob is missing");
+    stdfs::path copy_path = work_ / "blob";
+    UniqueFd copy = fs::open_fd(copy_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    auto from_source = [&] {
+      std::unique_ptr<ByteSource> src = l_.open();
+      return read(*src, copy.get());
+    };
+    bool fetched = in_.layer_source == LayerSource::kRegistry;
+    ExtractedLayer x = damaged_.empty() ? from_source()
+                                        : with_context("the store's copy was damaged (its content is " + damaged_ +
+                                                           ") and is removed; " +
+                                                           (fetched ? "the registry's copy" : "the copy being added"),
+                                                       from_source);
+    if (::fsync(copy.get()) < 0) throw_errno("syncing the layer blob");
+    if (!blobs_.has(x.blob_digest)) added_blobs.insert(x.blob_digest);
+    if (::rename(copy_path.c_str(), blobs_.path(x.blob_digest).c_str()) < 0) throw_errno("storing the layer blob");
+    // Told once repaired: a copy as bad says it in the error instead.
+    if (!damaged_.empty())
+      tell(messages, "warning: layer blob " + l_.digest + " was damaged in the store (its content was " + damaged_ +
+                         "); " + (fetched ? "fetched it again" : "stored the copy being added instead"));
+    return x;
+  }
+
+ private:
+  ExtractedLayer read(ByteSource& src, int copy_fd) {
+    progress_.start(task_, have_tree_ ? "checking" : "unpacking", l_.size);
+    ExtractOptions opts;
+    opts.copy_fd = copy_fd;
+    opts.on_progress = [&](uint64_t n) {
+      if (in_.cancelled && in_.cancelled()) {
+        interrupted_ = true;
+        throw Error("interrupted");
+      }
+      progress_.update(task_, n);
+    };
+    return have_tree_ ? check_layer(src, want_, opts) : extract_layer(src, work_ / "tree", want_, opts);
+  }
+
+  const BlobStore& blobs_;
+  const ImageInput& in_;
+  const LayerInput& l_;
+  LayerExpectation want_;
+  std::string task_;
+  bool have_tree_;
+  stdfs::path work_;
+  Progress& progress_;
+  bool interrupted_ = false;
+  std::string damaged_;  ///< what the store's copy held instead, when it was damaged
+};
+
 }  // namespace
 
 Image Store::import_rootfs(const stdfs::path& source, const Reference& name, const ImportOptions& opts,
@@ -135,7 +232,6 @@ Store::Commit Store::begin_commit() const {
 LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
                            std::set<std::string>& seen, Commit& commit, uint64_t& size) {
   const LayerInput& l = in.layers[i];
-  std::string hex = digest_hex(diff_id);
   std::string media = l.media_type;
   // An image may list a layer twice (BuildKit repeats the empty layer): its
   // tree is counted once.
@@ -166,74 +262,14 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
   std::string label = "layer " + std::to_string(i + 1) + (l.digest.empty() ? "" : " (" + l.digest + ")");
   return with_context(label, [&] {
     WorkDir work(root_ / "tmp", "unpack");
-    LayerExpectation want{l.digest, l.size, diff_id};
     // The tree is there but not the blob (a docker archive's layer comes
     // without its digest; another image has the layer from another blob),
     // or both but never paired: the blob is read, checked and kept, the
     // layer not unpacked again.
-    bool interrupted = false;
-    auto read = [&](ByteSource& src, int copy_fd) {
-      progress.start(task, have_tree ? "checking" : "unpacking", l.size);
-      ExtractOptions opts;
-      opts.copy_fd = copy_fd;
-      opts.on_progress = [&](uint64_t n) {
-        if (in.cancelled && in.cancelled()) {
-          interrupted = true;
-          throw Error("interrupted");
-        }
-        progress.update(task, n);
-      };
-      return have_tree ? check_layer(src, want, opts) : extract_layer(src, work.path() / "tree", want, opts);
-    };
+    LayerBlobReader blob(blobs_, in, l, {l.digest, l.size, diff_id}, task, have_tree, work.path(), progress);
     std::optional<ExtractedLayer> x;
-    std::string damaged;  // what the store's copy held instead, when it was damaged
-    if (have_blob) {
-      try {
-        FileSource stored(blobs_.path(l.digest));
-        x = read(stored, -1);
-      } catch (const Error&) {
-        if (interrupted) throw;
-        // Intact, the blob is what the image says it is: the image is wrong,
-        // not the store. Damaged, it is taken out; gone meanwhile (taken
-        // out by another crt), it is missing: either way the source's copy
-        // (a pull's, fetched again) is stored instead, if it has one.
-        std::string content = blobs_.check_stored(l.digest);
-        if (content == l.digest) throw;
-        if (!content.empty()) {
-          if (!l.open)
-            throw Error("its blob in the store is damaged (its content is " + content +
-                        "): removed it; import or pull the image again to store it anew");
-          damaged = content;
-        }
-        if (!have_tree) fs::remove_tree(work.path() / "tree");
-      }
-    }
-    if (!x) {
-      if (!l.open) throw Error("its blob is missing");
-      stdfs::path copy_path = work.path() / "blob";
-      UniqueFd copy = fs::open_fd(copy_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      auto from_source = [&] {
-        std::unique_ptr<ByteSource> src = l.open();
-        return read(*src, copy.get());
-      };
-      bool fetched = in.layer_source == LayerSource::kRegistry;
-      if (damaged.empty()) {
-        x = from_source();
-      } else {
-        x = with_context("the store's copy was damaged (its content is " + damaged + ") and is removed; " +
-                             (fetched ? "the registry's copy" : "the copy being added"),
-                         from_source);
-      }
-      if (::fsync(copy.get()) < 0) throw_errno("syncing the layer blob");
-      // Over one stored already too: the copy is checked, a stored blob that
-      // was not read may be damaged.
-      if (!blobs_.has(x->blob_digest)) commit.added_blobs.insert(x->blob_digest);
-      if (::rename(copy_path.c_str(), blobs_.path(x->blob_digest).c_str()) < 0) throw_errno("storing the layer blob");
-      // Told once repaired: a copy as bad says it in the error instead.
-      if (!damaged.empty())
-        tell(messages_, "warning: layer blob " + l.digest + " was damaged in the store (its content was " + damaged +
-                            "); " + (fetched ? "fetched it again" : "stored the copy being added instead"));
-    }
+    if (have_blob) x = blob.stored_copy();
+    if (!x) x = blob.source_copy(commit.added_blobs, messages_);
     if (!have_tree) {
       sync_fs_of(work.path());
       if (::rename((work.path() / "tree").c_str(), tree.c_str()) < 0)
