@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "../support/blob_damage.hpp"
 #include "../support/oci_builder.hpp"
 #include "common/error.hpp"
 #include "common/json_text.hpp"
@@ -145,9 +146,7 @@ TEST_F(ImageStore, ACorruptBlobLeavesNothing) {
   lay.write_index({{a, "a"}});
   // Flip the last layer blob's content: same length, another digest.
   stdfs::path blob = lay.dir() / "blobs" / "sha256" / test::digest_of(app_).substr(7);
-  std::string bad = app_;
-  bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 1);
-  test::write_text(blob, bad);
+  test::write_text(blob, test::with_a_byte_flipped(app_));
   EXPECT_THROW(import(lay.dir()), Error);
   EXPECT_TRUE(store_.list().empty());
   EXPECT_FALSE(store_.blobs().has(test::digest_of(app_)));
@@ -303,9 +302,7 @@ TEST_F(ImageStore, ADockerArchiveImportedAgainRepairsADamagedLayerBlob) {
   Progress none;
   import_images(store_, req, none);
   stdfs::path blob = store_.blobs().path(test::digest_of(l1));
-  std::string flipped = l1;
-  flipped[l1.size() / 2] = static_cast<char>(flipped[l1.size() / 2] ^ 1);
-  test::write_text(blob, flipped);
+  test::flip_a_byte(blob);
   import_images(store_, req, none);
   EXPECT_EQ(test::read_text(blob), l1);
   EXPECT_NO_THROW(export_oci_archive(store_, *store_.find("example.org/l:1"), d / "l.tar", "l"));
