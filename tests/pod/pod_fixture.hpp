@@ -68,6 +68,12 @@ class PodTest : public ::testing::Test {
   /// controllers (a unified test host on these hybrid machines).
   static bool host_has_controller(const std::string& c);
 
+  /// Whether cgroup directory `dir` is gone; where the host runs systemd,
+  /// once it is, up to 10 s: there a pod's scope is systemd's, which
+  /// removes it when it finds it empty, a moment after the pod ended (more
+  /// on a busy machine).
+  static bool cgroup_gone(const std::string& dir);
+
   /// The directories of a pod's cgroup in every hierarchy.
   static std::vector<std::string> pod_cgroup_dirs(const std::string& uuid);
 
