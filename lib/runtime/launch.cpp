@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -457,16 +458,24 @@ class PodMachine {
     sc.device_policy = "closed";
     sc.device_allow = pod::host_unit_devices(false);
     dbus::SystemdManager sm(*bus_);
+    dbus::MachineManager machines(*bus_);
     // The scope is named after the machine: one that exists is a running
-    // machine's (a pod of that name in another state directory, say).
-    bool scope_exists = false;
-    try {
-      scope_exists = sm.unit_state(sc.name).active_state != "inactive";
-    } catch (const Error&) {
-      // Not loaded: none of that name.
+    // machine's (a pod of that name in another state directory, say), or
+    // that of a pod of this name that just ended, which systemd removes a
+    // moment after it sees it empty: that one is waited for.
+    auto scope_exists = [&] {
+      try {
+        return sm.unit_state(sc.name).active_state != "inactive";
+      } catch (const Error&) {
+        return false;  // not loaded: none of that name
+      }
+    };
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);;) {
+      if (machines.get_machine(m_.machine_name())) throw cgroup::machine_name_taken(m_.machine_name());
+      if (!scope_exists()) break;
+      if (std::chrono::steady_clock::now() > until) throw cgroup::machine_name_taken(m_.machine_name());
+      ::usleep(50'000);
     }
-    if (scope_exists || dbus::MachineManager(*bus_).get_machine(m_.machine_name()))
-      throw cgroup::machine_name_taken(m_.machine_name());
     std::string result = sm.start_transient_scope(sc, std::chrono::seconds(30));
     if (result != "done") throw Error("making the pod's scope " + quote(sc.name) + ": its start job " + result);
   }

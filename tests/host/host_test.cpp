@@ -253,6 +253,27 @@ TEST(Machines, StopOfAPodWhoseNameIsAnotherMachinesStopsThatPodOnly) {
            60s);
 }
 
+// A pod named as one that just ended starts while systemd has not yet
+// removed that one's scope (it does once it sees it empty): crt waits for
+// it a moment instead of taking it for a running machine's.
+TEST(Machines, APodNamedAsOneThatJustEndedStartsWhileItsScopeGoes) {
+  // A scope of the machine's name, for 1.5 s and with no machine: as an
+  // ended pod's is until systemd removes it.
+  host->sh(
+      "systemd-run --scope --quiet --slice=machine.slice --unit=machine-samename.scope /bin/sleep 1.5 "
+      "> /dev/null 2>&1 &");
+  ASSERT_TRUE(eventually("systemctl is-active machine-samename.scope", "active"));
+  Result r = host->sh("crt --dir=/var/lib/crt/same run --net=none --pod-name=samename busybox -- /bin/true", 60s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  // Pods of one name one after another.
+  r = host->sh(
+      "for i in 1 2 3 4 5; do crt --dir=/var/lib/crt/same run --net=none --pod-name=samename busybox -- "
+      "/bin/true || exit 1; done",
+      120s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  host->sh("rm -rf /var/lib/crt/same");
+}
+
 TEST(Machines, KilledCrtTakesItsMachineAndScopeAlong) {
   host->sh("rm -f /var/lib/crt/k.uuid; crt run --uuid-file-save=/var/lib/crt/k.uuid busybox -- /bin/sleep 600 "
            "> /dev/null 2>&1 & echo $! > /var/lib/crt/k.pid");
