@@ -1,3 +1,5 @@
+// lib/mount: overlays' options and mounts, and the pod's mount namespace.
+
 #include "mount/overlay.hpp"
 
 #include <gmock/gmock.h>
