@@ -113,15 +113,16 @@ void Store::roll_back(const Commit& commit, const PinnedLayers& pinned) const {
     // an import for as long as it takes: the error waits for the former only.
     const LockWait& wait = blobs_.lock_wait();
     auto until = std::chrono::steady_clock::now() + kRollBackPatience;
+    LockWait briefly{{},
+                     [&] { return std::chrono::steady_clock::now() > until || (wait.cancelled && wait.cancelled()); }};
     FileLock lock;
-    while (!(lock = FileLock::try_acquire(root_ / "lock", FileLock::Mode::kExclusive)).valid()) {
-      if (std::chrono::steady_clock::now() > until || (wait.cancelled && wait.cancelled())) {
-        tell(messages_,
-             "warning: other crt commands are using the store: the layers and blobs the failed "
-             "import stored stay until 'crt image gc'");
-        return;
-      }
-      ::usleep(50'000);
+    try {
+      lock = FileLock::acquire(root_ / "lock", FileLock::Mode::kExclusive, briefly, "other crt commands");
+    } catch (const Error&) {
+      tell(messages_,
+           "warning: other crt commands are using the store: the layers and blobs the failed "
+           "import stored stay until 'crt image gc'");
+      return;
     }
     Pins pins = pinned ? pinned() : Pins{};
     InUse used = in_use(load_index(), pins);
