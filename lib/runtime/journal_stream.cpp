@@ -12,21 +12,9 @@
 #include <cstring>
 
 #include "common/error.hpp"
-#include "common/fs.hpp"
 #include "common/subprocess.hpp"
 
 namespace crt::runtime {
-
-namespace {
-
-/// Waits for `pid`; its exit status, or -1.
-int wait_status(pid_t pid) {
-  int status = 0;
-  if (wait_child(pid, &status) < 0) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-}  // namespace
 
 std::string journal_stream_header(const std::string& app) {
   // identifier, unit, priority (LOG_DAEMON|LOG_INFO, systemd's default
@@ -35,40 +23,71 @@ std::string journal_stream_header(const std::string& app) {
   return app + "\n" + app + ".service\n30\n1\n0\n0\n0\n";
 }
 
-UniqueFd open_journal_stream(pid_t leader) {
-  std::string proc = "/proc/" + std::to_string(leader);
-  std::string socket_path = proc + "/root/run/systemd/journal/stdout";
+namespace {
+
+/// `prefix`, `pid` in decimal and `suffix` into `buf`; false if too long.
+bool proc_path(char* buf, size_t size, pid_t pid, const char* suffix) noexcept {
+  char digits[16];
+  size_t n = 0;
+  for (auto v = static_cast<unsigned long>(pid); n == 0 || v > 0; v /= 10)
+    digits[n++] = static_cast<char>('0' + v % 10);
+  const size_t prefix = 6;  // "/proc/"
+  size_t len = prefix + n + std::strlen(suffix);
+  if (len >= size) return false;
+  std::memcpy(buf, "/proc/", prefix);
+  for (size_t i = 0; i < n; ++i) buf[prefix + i] = digits[n - 1 - i];
+  std::memcpy(buf + prefix + n, suffix, std::strlen(suffix) + 1);
+  return true;
+}
+
+constexpr const char* kJournalStdout = "/root/run/systemd/journal/stdout";
+
+}  // namespace
+
+int connect_journal_stream(int sock, pid_t leader) noexcept {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof addr.sun_path) throw Error("the pod's journal socket path is too long");
-  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-  UniqueFd pid_ns = fs::open_fd(proc + "/ns/pid", O_RDONLY);
-  // Non-blocking already for connect(): a journald whose queue is full is
-  // an error, not a wait in crt's loop.
-  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!sock) throw_errno("creating a socket for the pod's journal");
-
-  // Only system calls after fork: crt has threads.
+  char ns_path[64];
+  if (!proc_path(addr.sun_path, sizeof addr.sun_path, leader, kJournalStdout) ||
+      !proc_path(ns_path, sizeof ns_path, leader, "/ns/pid"))
+    return ENAMETOOLONG;
+  int pid_ns = ::open(ns_path, O_RDONLY | O_CLOEXEC);
+  if (pid_ns < 0) return errno;
   pid_t child = ::fork();
-  if (child < 0) throw_errno("forking to connect to the pod's journal");
+  if (child < 0) {
+    int err = errno;
+    ::close(pid_ns);
+    return err;
+  }
   if (child == 0) {
-    if (::setns(pid_ns.get(), CLONE_NEWPID) < 0) _exit(errno);
+    if (::setns(pid_ns, CLONE_NEWPID) < 0) _exit(errno);
     pid_t connector = ::fork();  // the first process in the pod's namespace
     if (connector < 0) _exit(errno);
     if (connector == 0) {
-      if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) _exit(errno);
+      if (::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) _exit(errno);
       _exit(0);
     }
     int status = 0;
     if (wait_child(connector, &status) < 0) _exit(ECHILD);
     _exit(WIFEXITED(status) ? WEXITSTATUS(status) : ECHILD);
   }
-  int status = wait_status(child);
-  if (status != 0) {
-    if (status < 0) throw Error("connecting to the pod's journal: its helper process died");
-    throw_errno(status, "connecting to the pod's journal " + quote(socket_path));
+  ::close(pid_ns);
+  int status = 0;
+  if (wait_child(child, &status) < 0 || !WIFEXITED(status)) return ECHILD;
+  if (WEXITSTATUS(status) == 0) ::shutdown(sock, SHUT_RD);
+  return WEXITSTATUS(status);
+}
+
+UniqueFd open_journal_stream(pid_t leader) {
+  // Non-blocking already for connect(): a journald whose queue is full is
+  // an error, not a wait in crt's loop.
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!sock) throw_errno("creating a socket for the pod's journal");
+  // Only system calls after its fork: crt has threads.
+  if (int err = connect_journal_stream(sock.get(), leader); err != 0) {
+    if (err == ECHILD) throw Error("connecting to the pod's journal: its helper process died");
+    throw_errno(err, "connecting to the pod's journal " + quote("/proc/" + std::to_string(leader) + kJournalStdout));
   }
-  ::shutdown(sock.get(), SHUT_RD);
   return sock;
 }
 

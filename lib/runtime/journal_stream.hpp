@@ -24,6 +24,11 @@ std::string journal_stream_header(const std::string& app);
 /// crt's joins the pod's, connects, and is reaped before this returns.
 UniqueFd open_journal_stream(pid_t leader);
 
+/// What open_journal_stream() does with a socket of the caller's, in
+/// system calls alone (for a child forked from a process with threads):
+/// 0, or an errno (ECHILD: a helper process died).
+int connect_journal_stream(int sock, pid_t leader) noexcept;
+
 /// The process journald is to take a stream's bytes as written by: its
 /// host PID, and its user and group (_UID=, _GID=).
 struct JournalSender {

@@ -679,7 +679,8 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   std::optional<StopOnCrtDeath> crt_death;
   if (gate) {
     try {
-      if (watch_crt) crt_death.emplace(pid, pod.stop_requested_file(), opts.stop_timeout);
+      if (watch_crt)
+        crt_death.emplace(pid, pod.stop_requested_file(), opts.stop_timeout, stdio ? stdio->sockets.flush : -1);
       if (machine.needs_scope()) {
         machine.make_scope(pid);
         cg.make_host_managed_dirs();
@@ -754,8 +755,14 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
       if (e.status != 0 && pod::decide(m.exit_policy, sopts.apps, exits, e) != pod::PodAction::kContinue) return true;
     return false;
   };
+  if (crt_death && sopts.stdio)
+    sopts.stdio->on_output = [&crt_death](int conn, const OutputSocket& out) {
+      crt_death->keep_output(conn, out.app, out.uid, out.gid);
+    };
   sopts.on_leader = [&](pid_t leader) {
-    if (machine.register_leader(leader)) trace("registered machine " + m.machine_name() + " (leader pid " + std::to_string(leader) + ")");
+    if (crt_death) crt_death->set_pod_leader(leader);
+    if (machine.register_leader(leader))
+      trace("registered machine " + m.machine_name() + " (leader pid " + std::to_string(leader) + ")");
     warn_of_missing_controllers(leader, m, ctx.messages);
   };
   sopts.prefix_app_names = m.apps.size() > 1;

@@ -65,13 +65,22 @@ bool send_signal(const UniqueFd& process, int sig);
 /// nspawn had its SIGTERM), a second would kill the pod at once, its apps'
 /// ends unrecorded: the stop gets `stop_timeout` to end the pod first, as
 /// crt would have given it.
+///
+/// The apps' output connections crt reads (StdioRelay) are handed to the
+/// watch too (keep_output()): with crt dead, an app that writes during its
+/// stop would die of SIGPIPE, its stop cut short. The watch goes on with
+/// them, into the pod's journal, until nspawn has ended.
 class StopOnCrtDeath {
  public:
   /// Whether the kernel has pidfds (Linux 5.3): else nspawn's own
   /// parent-death signal is all there is.
   static bool supported();
   /// `nspawn`: crt's child, not reaped yet.
-  StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_requested, std::chrono::milliseconds stop_timeout);
+  /// `flush_listener`: where app-exited asks for an app's output to be in
+  /// the journal (StdioSockets::flush), which the watch answers once crt
+  /// is dead; or -1.
+  StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_requested, std::chrono::milliseconds stop_timeout,
+                 int flush_listener);
   ~StopOnCrtDeath();
   StopOnCrtDeath(const StopOnCrtDeath&) = delete;
   StopOnCrtDeath& operator=(const StopOnCrtDeath&) = delete;
@@ -81,8 +90,17 @@ class StopOnCrtDeath {
   /// while crt cleaned up.
   void cancel() noexcept;
 
+  /// `conn`, crt's end of a connection of `app`'s stdout or stderr, is
+  /// kept by the watch (a copy: crt reads it while it lives); its output
+  /// goes to the pod's journal as written by the app's `uid` and `gid`.
+  /// Best effort: a watch that has too many is not given more.
+  void keep_output(int conn, const std::string& app, uid_t uid, gid_t gid) noexcept;
+  /// The pod's init, whose journald gets the output of kept connections.
+  void set_pod_leader(pid_t leader) noexcept;
+
  private:
   pid_t pid_ = -1;
+  UniqueFd handover_;  ///< crt's end of the socket to the watch
 };
 
 /// The current environment with `drop` variables removed and `add` added.

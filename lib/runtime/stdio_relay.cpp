@@ -178,7 +178,10 @@ struct StdioRelay::Impl {
     }
     switch (li.kind) {
       case Kind::kIn: attach_stdin(std::move(conn)); break;
-      case Kind::kOut: add_output(std::move(conn), *li.output); break;
+      case Kind::kOut:
+        if (Output* o = add_output(std::move(conn), *li.output); o != nullptr && sockets_.on_output)
+          sockets_.on_output(o->conn.get(), *li.output);
+        break;
       case Kind::kFlush: add_flush_request(std::move(conn)); break;
     }
     return true;

@@ -49,6 +49,10 @@ struct StdioSockets {
   uid_t terminal_uid = 0;  ///< the terminal app's user and group (OutputSocket)
   gid_t terminal_gid = 0;
   std::function<pid_t()> terminal_sender{};
+  /// Told of each connection of an app's stdout or stderr the relay takes
+  /// (crt's end, and its socket), for what is to outlive crt
+  /// (StopOnCrtDeath::keep_output()).
+  std::function<void(int conn, const OutputSocket&)> on_output{};
 };
 
 /// crt's own side of the relay: its stdin, and writers of its stdout and

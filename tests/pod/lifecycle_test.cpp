@@ -385,12 +385,14 @@ TEST_F(LifecycleTest, KillingCrtStopsThePodAndFreesItsMounts) {
 
 // crt killed while the pod's orderly stop is under way: the stop goes on
 // (a second SIGTERM would have nspawn kill the pod at once, the app's end
-// unrecorded).
+// unrecorded). The app's last words, written with crt gone, do not kill it
+// (SIGPIPE): they go to the pod's journal.
 TEST_F(LifecycleTest, KillingCrtDuringTheStopLetsTheStopFinish) {
   check_cgroups_ = false;  // removing a dead pod's cgroup is crt gc's job
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
-                      "trap 'sleep 2; exit 9' TERM; while :; do sleep 0.1; done"}),
+                      "echo up; trap 'sleep 2; echo stopping; echo stopped >&2; exit 9' TERM; "
+                      "while :; do sleep 0.1; done"}),
             {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string uuid = wait_uuid(file);
   ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
@@ -408,6 +410,10 @@ TEST_F(LifecycleTest, KillingCrtDuringTheStopLetsTheStopFinish) {
   p.wait();
   ASSERT_EQ(crt({"status", "--wait=30s", uuid}).status, 0);
   EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("app-busybox=9\n"));
+  std::string logs = crt({"logs", uuid}).out;
+  EXPECT_THAT(logs, HasSubstr("up\n"));
+  EXPECT_THAT(logs, HasSubstr("stopping\n"));
+  EXPECT_THAT(logs, HasSubstr("stopped\n"));
 }
 
 // What kills crt run by its name or command line (killall -9 crt, pkill -9

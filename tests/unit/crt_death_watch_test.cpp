@@ -1,0 +1,130 @@
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/fd.hpp"
+#include "runtime/spawn.hpp"
+#include "test_support.hpp"
+
+namespace crt::runtime {
+namespace {
+
+using std::chrono::milliseconds;
+
+/// A stand-in for nspawn that takes no orderly stop: it ignores SIGTERM.
+pid_t start_stubborn_process() {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::signal(SIGTERM, SIG_IGN);
+    for (;;) ::pause();
+  }
+  return pid;
+}
+
+/// Kills and reaps the process, whatever the test's outcome.
+struct KillAtEnd {
+  pid_t pid;
+  ~KillAtEnd() {
+    if (pid > 0 && ::kill(pid, SIGKILL) == 0) (void)::waitpid(pid, nullptr, 0);
+  }
+};
+
+/// Writes `size` bytes to `fd`; false on an error (EPIPE: no one holds the
+/// other end) or once `until` has passed.
+bool write_all(int fd, size_t size, std::chrono::steady_clock::time_point until) {
+  std::string chunk(64 * 1024, 'x');
+  while (size > 0 && std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 100) != 1) continue;
+    ssize_t n = ::send(fd, chunk.data(), std::min(size, chunk.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno != EAGAIN) return false;
+    if (n > 0) size -= static_cast<size_t>(n);
+  }
+  return size == 0;
+}
+
+// crt reads its apps' stdout and stderr through connections of its own:
+// once crt is killed, an app writing (in its stop, say) would die of
+// SIGPIPE. Its watch keeps them, reads on until the pod's nspawn has
+// ended, and answers app-exited's flush requests meanwhile.
+TEST(StopOnCrtDeath, KeepsTheAppsOutputConnectionsUntilThePodHasEnded) {
+  if (!StopOnCrtDeath::supported()) GTEST_SKIP() << "no pidfds";
+  test::Scratch tmp;
+  // First: it holds none of the connections.
+  pid_t nspawn = start_stubborn_process();
+  ASSERT_GT(nspawn, 0);
+  KillAtEnd nspawn_at_end{nspawn};  // which ends the watch
+  // More connections than the kernel queues messages to the watch at once.
+  constexpr int kApps = 40;
+  std::vector<UniqueFd> app_ends, crt_ends;
+  for (int i = 0; i < kApps; ++i) {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    app_ends.emplace_back(sv[0]);
+    crt_ends.emplace_back(sv[1]);
+  }
+  UniqueFd flush(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string flush_path = (tmp.path() / "output-flush").string();
+  std::strcpy(addr.sun_path, flush_path.c_str());
+  ASSERT_EQ(::bind(flush.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(flush.get(), 4), 0);
+  int ready[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  UniqueFd ready_read(ready[0]), ready_write(ready[1]);
+
+  pid_t crt = ::fork();
+  ASSERT_GE(crt, 0);
+  if (crt == 0) {
+    for (auto& fd : app_ends) fd = UniqueFd();
+    ready_read = UniqueFd();
+    StopOnCrtDeath watch(nspawn, tmp.path() / "stop-requested", milliseconds(1000), flush.get());
+    for (int i = 0; i < kApps; ++i) watch.keep_output(crt_ends[i].get(), "app" + std::to_string(i), 0, 0);
+    (void)!::write(ready_write.get(), "x", 1);
+    for (;;) ::pause();
+  }
+  for (auto& fd : crt_ends) fd = UniqueFd();
+  ready_write = UniqueFd();
+  char x = 0;
+  ASSERT_EQ(::read(ready_read.get(), &x, 1), 1);
+  ::kill(crt, SIGKILL);
+  ASSERT_EQ(::waitpid(crt, nullptr, 0), crt);
+
+  // More than a socket's buffer holds: the watch reads it.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (int i = 0; i < kApps; ++i) EXPECT_TRUE(write_all(app_ends[i].get(), 512 * 1024, until)) << "app" << i;
+  UniqueFd request(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(request.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::write(request.get(), "app7\n", 5), 5);
+  pollfd p{request.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  char answer[8] = {};
+  EXPECT_EQ(::read(request.get(), answer, sizeof answer), 1);
+  EXPECT_EQ(answer[0], '\n');
+
+  // Once nspawn has ended, the watch lets go: the apps' writes fail.
+  ::kill(nspawn, SIGKILL);
+  ASSERT_EQ(::waitpid(nspawn, nullptr, 0), nspawn);
+  nspawn_at_end.pid = 0;
+  bool broken = false;
+  for (int i = 0; i < 200 && !broken; ++i) {
+    broken = ::send(app_ends[0].get(), "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EPIPE;
+    if (!broken) std::this_thread::sleep_for(milliseconds(25));
+  }
+  EXPECT_TRUE(broken) << "the watch outlived the pod";
+}
+
+}  // namespace
+}  // namespace crt::runtime
