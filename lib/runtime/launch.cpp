@@ -35,6 +35,7 @@
 #include "pod/units.hpp"
 #include "runtime/app_process.hpp"
 #include "runtime/console_log.hpp"
+#include "runtime/crt_death_watch.hpp"
 #include "runtime/host.hpp"
 #include "runtime/nspawn.hpp"
 #include "runtime/oom_kills.hpp"

@@ -1,3 +1,5 @@
+#include "runtime/crt_death_watch.hpp"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -14,7 +16,6 @@
 #include <vector>
 
 #include "common/fd.hpp"
-#include "runtime/spawn.hpp"
 #include "test_support.hpp"
 
 namespace crt::runtime {

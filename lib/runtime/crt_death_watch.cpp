@@ -1,0 +1,409 @@
+#include "runtime/crt_death_watch.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "common/subprocess.hpp"
+#include "mount/mounts.hpp"
+#include "runtime/journal_stream.hpp"
+#include "runtime/pod_dir.hpp"
+#include "runtime/spawn.hpp"
+
+namespace crt::runtime {
+
+namespace {
+
+/// What crt hands its watch (StopOnCrtDeath), one message each: an app's
+/// output connection, as its one SCM_RIGHTS fd, or the pod's init.
+struct Handover {
+  pid_t leader = 0;  ///< > 0: the pod's init (no fd)
+  uid_t uid = 0;     ///< the app's user and group
+  gid_t gid = 0;
+  uint32_t header_size = 0;
+  char header[512];  ///< journal_stream_header() of the app
+};
+
+/// An output connection the watch keeps, and its stream into the pod's
+/// journal once it has had output after crt's death.
+struct KeptOutput {
+  int conn = -1;
+  int journal = -1;
+  bool journal_failed = false;
+  Handover about{};
+};
+
+/// What the watch keeps. Only system calls here: it runs in a child forked
+/// from crt, which may have threads.
+struct KeptOutputs {
+  static constexpr int kMax = 256;
+  KeptOutput outputs[kMax];
+  int count = 0;
+  pid_t leader = 0;
+  int flush = -1;  ///< the listener of app-exited's flush requests
+
+  void close_output(int i) noexcept {
+    ::close(outputs[i].conn);
+    if (outputs[i].journal >= 0) ::close(outputs[i].journal);
+    outputs[i] = outputs[--count];
+  }
+
+  /// Takes crt's messages; false once crt's end is closed.
+  bool receive(int handover) noexcept {
+    for (;;) {
+      Handover h;
+      iovec iov{&h, sizeof h};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t n = ::recvmsg(handover, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      if (n < 0) return errno == EAGAIN || errno == EINTR;
+      if (n == 0) return false;
+      int fd = -1;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      if (n == sizeof h && h.leader > 0) leader = h.leader;
+      if (fd < 0) continue;
+      if (n != sizeof h || h.header_size > sizeof h.header || count == kMax) {
+        ::close(fd);
+        continue;
+      }
+      outputs[count] = KeptOutput{fd, -1, false, h};
+      ++count;
+    }
+  }
+
+  /// Sends `data` on `o`'s stream as its app's process that connected
+  /// (else as the pod's init), waiting for journald a while; false if it
+  /// could not.
+  bool send(const KeptOutput& o, std::string_view data, bool as_init) const noexcept {
+    JournalSender sender{leader, o.about.uid, o.about.gid};
+    ucred peer{};
+    socklen_t len = sizeof peer;
+    if (!as_init && ::getsockopt(o.conn, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.pid > 0)
+      sender.pid = peer.pid;
+    if (as_init) sender = JournalSender{leader};
+    while (!data.empty()) {
+      ssize_t n = send_as(o.journal, data, sender);
+      if (n >= 0) {
+        data.remove_prefix(static_cast<size_t>(n));
+      } else if (errno == ESRCH && sender.pid != leader) {
+        sender.pid = leader;  // the app's process has ended
+      } else if (errno == EAGAIN) {
+        pollfd p{o.journal, POLLOUT, 0};
+        if (::poll(&p, 1, 1000) != 1) return false;
+      } else if (errno != EINTR) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// What the app of `o` wrote goes to the pod's journal: its output is
+  /// dropped if that cannot be.
+  void forward(KeptOutput& o, std::string_view data) noexcept {
+    if (o.journal < 0) {
+      if (o.journal_failed || leader <= 0) return;
+      o.journal = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      if (o.journal < 0 || connect_journal_stream(o.journal, leader) != 0 ||
+          !send(o, std::string_view(o.about.header, o.about.header_size), true)) {
+        if (o.journal >= 0) ::close(o.journal);
+        o.journal = -1;
+        o.journal_failed = true;
+        return;
+      }
+    }
+    if (!send(o, data, false)) {
+      ::close(o.journal);
+      o.journal = -1;
+      o.journal_failed = true;
+    }
+  }
+
+  /// Reads what is in `o` and forwards it; false once its app's end is
+  /// closed.
+  bool forward_some(KeptOutput& o) noexcept {
+    static char buf[64 * 1024];
+    ssize_t n = ::read(o.conn, buf, sizeof buf);
+    if (n > 0) forward(o, std::string_view(buf, static_cast<size_t>(n)));
+    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR));
+  }
+
+  /// app-exited's request, once the app has ended, to have its output in
+  /// the pod's journal (as StdioRelay answers it while crt lives): all
+  /// that is in the app's connections is forwarded, then it is answered.
+  void answer_flush_request() noexcept {
+    int conn = ::accept4(flush, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) return;
+    char request[256];
+    size_t got = 0;
+    const char* nl = nullptr;
+    while (nl == nullptr && got < sizeof request) {
+      pollfd p{conn, POLLIN, 0};
+      if (::poll(&p, 1, 1000) != 1) break;
+      ssize_t n = ::read(conn, request + got, sizeof request - got);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+      nl = static_cast<const char*>(std::memchr(request, '\n', got));
+    }
+    if (nl != nullptr) {
+      std::string_view line(request, static_cast<size_t>(nl - request));
+      std::string_view app = line.substr(0, line.find(' '));
+      for (int i = count - 1; i >= 0; --i) {
+        std::string_view header(outputs[i].about.header, outputs[i].about.header_size);
+        if (header.size() <= app.size() || !header.starts_with(app) || header[app.size()] != '\n') continue;
+        // What is there now: a stray process of the app's unit may write on.
+        for (int reads = 0; reads < 64; ++reads) {
+          pollfd p{outputs[i].conn, POLLIN, 0};
+          if (::poll(&p, 1, 0) != 1) break;
+          if (!forward_some(outputs[i])) {
+            close_output(i);
+            break;
+          }
+        }
+      }
+      (void)::send(conn, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    ::close(conn);
+  }
+
+  /// Forwards the apps' output until nspawn (`nspawn_fd`, a pidfd) has
+  /// ended, true, or `timeout_ms` (-1: none) have passed, false.
+  bool forward_until_end(int nspawn_fd, int timeout_ms) noexcept {
+    timespec start{};
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+      pollfd fds[2 + kMax];
+      fds[0] = {nspawn_fd, POLLIN, 0};
+      fds[1] = {flush, POLLIN, 0};  // ignored if -1
+      for (int i = 0; i < count; ++i) fds[2 + i] = {outputs[i].conn, POLLIN, 0};
+      int wait_ms = -1;
+      if (timeout_ms >= 0) {
+        timespec now{};
+        ::clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        wait_ms = static_cast<int>(std::clamp<int64_t>(timeout_ms - spent, 0, timeout_ms));
+      }
+      int r = ::poll(fds, static_cast<nfds_t>(2 + count), wait_ms);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
+      if (fds[0].revents != 0) return true;
+      for (int i = count - 1; i >= 0; --i)
+        if (fds[2 + i].revents != 0 && !forward_some(outputs[i])) close_output(i);
+      if (fds[1].revents != 0) answer_flush_request();
+    }
+  }
+
+  /// Until crt's death (SIGUSR1 on `death`, a signalfd): takes what crt
+  /// hands over, and lets go of connections whose app has closed its end.
+  /// False if poll() failed.
+  bool keep_until_death(int death, int handover) noexcept {
+    for (;;) {
+      pollfd fds[2 + kMax];
+      fds[0] = {death, POLLIN, 0};
+      fds[1] = {handover, POLLIN, 0};  // ignored once -1
+      for (int i = 0; i < count; ++i) fds[2 + i] = {outputs[i].conn, 0, 0};
+      int r = ::poll(fds, static_cast<nfds_t>(2 + count), -1);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return false;
+      if (fds[0].revents != 0) {
+        // What crt handed over just before it died is still queued.
+        if (handover >= 0) receive(handover);
+        return true;
+      }
+      for (int i = count - 1; i >= 0; --i)
+        if (fds[2 + i].revents != 0) close_output(i);
+      if (fds[1].revents != 0 && !receive(handover)) {
+        ::close(handover);
+        handover = -1;
+      }
+    }
+  }
+};
+
+/// Sends `msg` to the watch. The socket's buffer holds about a hundred
+/// such messages: the apps of a big pod that all start at once wait for
+/// the watch a moment.
+void hand_over(int watch, const msghdr& msg) noexcept {
+  for (int tries = 0; tries < 20; ++tries) {
+    if (::sendmsg(watch, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 || (errno != EAGAIN && errno != EINTR)) return;
+    pollfd p{watch, POLLOUT, 0};
+    (void)::poll(&p, 1, 10);
+  }
+}
+
+}  // namespace
+
+bool StopOnCrtDeath::supported() {
+  static const bool have = open_pidfd(::getpid()).valid();
+  return have;
+}
+
+StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_requested,
+                               std::chrono::milliseconds stop_timeout, int flush_listener) {
+  const std::string stop_file = stop_requested.string();
+  const int stop_ms = static_cast<int>(std::min<int64_t>(stop_timeout.count(), INT32_MAX));
+  UniqueFd pidfd = open_pidfd(nspawn);
+  if (!pidfd) throw_errno("opening a pidfd of systemd-nspawn");
+  UniqueFd null = fs::open_fd("/dev/null", O_RDWR);
+  int host_ns = mount::original_mount_namespace();
+  rlimit nofile{};
+  ::getrlimit(RLIMIT_NOFILE, &nofile);
+  int max_fd = static_cast<int>(std::min<rlim_t>(nofile.rlim_cur, 1 << 20));
+  sigset_t all, death;
+  sigfillset(&all);
+  sigemptyset(&death);
+  sigaddset(&death, SIGUSR1);
+  // Its own name and command line, so that what is meant for crt run
+  // (killall -9 crt, pkill -9 -f 'crt run') does not end it with crt: the
+  // pod would be left up, unwatched. Written over crt's arguments, whose
+  // length is that of /proc/self/cmdline.
+  std::string title = "pod-watch " + std::to_string(nspawn);
+  size_t args_size = 0;
+  try {
+    args_size = fs::read_file("/proc/self/cmdline").size();
+  } catch (const Error&) {
+  }
+  char* args = program_invocation_name;  // argv[0], followed by the other arguments
+  int ends[2] = {-1, -1};
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) < 0) throw_errno("creating a socket pair");
+  UniqueFd crt_end(ends[0]), watch_end(ends[1]);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("forking the pod's watch of crt");
+  if (pid > 0) {
+    pid_ = pid;
+    handover_ = std::move(crt_end);
+    return;
+  }
+  // Only system calls from here, as after any fork of a process that may
+  // have threads (today crt has one here; a D-Bus client may add some, and
+  // a lock held by one would never be released). Nothing but crt's death
+  // ends it: every signal blocked (SIGKILL aside), and a session of its own,
+  // so that what is sent to crt's process group (Ctrl-\, kill %1, timeout
+  // -s KILL) does not take it along with crt.
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  ::setsid();
+  ::prctl(PR_SET_NAME, "pod-watch");
+  if (args != nullptr && args_size > 1) {
+    std::memset(args, 0, args_size);
+    std::memcpy(args, title.data(), std::min(title.size(), args_size - 1));
+  }
+  ::prctl(PR_SET_PDEATHSIG, SIGUSR1);
+  int nspawn_fd = pidfd.get();
+  KeptOutputs kept;
+  const bool crt_lives = ::getppid() == parent;
+  {
+    // Nothing of crt's kept open: not its stdout's reader waiting for EOF,
+    // not nspawn's start gate, not its private mount namespace.
+    if (host_ns >= 0) (void)::setns(host_ns, CLONE_NEWNS);
+    for (int i = 0; i < 3; ++i) ::dup2(null.get(), i);
+    // Its own fds 3, 4 and 5 (copied above 5 first, as each may be one).
+    int nspawn_copy = ::fcntl(pidfd.get(), F_DUPFD_CLOEXEC, 6);
+    int handover_copy = ::fcntl(watch_end.get(), F_DUPFD_CLOEXEC, 6);
+    int flush_copy = flush_listener >= 0 ? ::fcntl(flush_listener, F_DUPFD_CLOEXEC, 6) : -1;
+    int handover = -1;
+    if (nspawn_copy >= 0 && handover_copy >= 0 && ::dup2(nspawn_copy, 3) == 3 && ::dup2(handover_copy, 4) == 4) {
+      nspawn_fd = 3;
+      handover = 4;
+      if (flush_copy >= 0 && ::dup2(flush_copy, 5) == 5) kept.flush = 5;
+      if (::close_range(6, ~0U, 0) < 0)
+        for (int fd = 6; fd < max_fd; ++fd) ::close(fd);
+    }
+    int death_fd = handover >= 0 && crt_lives ? ::signalfd(-1, &death, SFD_CLOEXEC) : -1;
+    if (!crt_lives) {
+      // It died at once: what it handed over is queued still.
+      if (handover >= 0) kept.receive(handover);
+    } else if (death_fd < 0 || !kept.keep_until_death(death_fd, handover)) {
+      while (::sigwaitinfo(&death, nullptr) < 0 && errno == EINTR) {
+      }
+    }
+  }
+  int stop = ::open(stop_file.c_str(), O_RDONLY | O_CLOEXEC);
+  char sent = 0;
+  if (stop >= 0 && ::pread(stop, &sent, 1, PodDir::kStopSentAt) == 1 && sent == 's') {
+    // The stop's timeout counts from its SIGTERM, not from crt's death.
+    int wait_ms = stop_ms;
+    int64_t sent_ns = 0;
+    timespec now{};
+    if (::pread(stop, &sent_ns, sizeof sent_ns, PodDir::kStopSentTimeAt) == sizeof sent_ns && sent_ns > 0 &&
+        ::clock_gettime(CLOCK_MONOTONIC, &now) == 0) {
+      int64_t since_ms = (static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec - sent_ns) / 1000000;
+      wait_ms = static_cast<int>(std::clamp<int64_t>(stop_ms - since_ms, 0, stop_ms));
+    }
+    // nspawn's pidfd reads as soon as it has exited.
+    kept.forward_until_end(nspawn_fd, wait_ms);
+  }
+  ::syscall(SYS_pidfd_send_signal, nspawn_fd, SIGTERM, nullptr, 0);
+  if (kept.count > 0) kept.forward_until_end(nspawn_fd, -1);
+  _exit(0);
+}
+
+void StopOnCrtDeath::cancel() noexcept {
+  if (pid_ > 0) ::kill(pid_, SIGKILL);  // not reaped yet: the PID is still its
+}
+
+void StopOnCrtDeath::keep_output(int conn, const std::string& app, uid_t uid, gid_t gid) noexcept {
+  if (!handover_) return;
+  Handover h{};
+  h.uid = uid;
+  h.gid = gid;
+  try {
+    std::string header = journal_stream_header(app);
+    if (header.size() > sizeof h.header) return;
+    std::memcpy(h.header, header.data(), header.size());
+    h.header_size = static_cast<uint32_t>(header.size());
+  } catch (const std::exception&) {
+    return;
+  }
+  iovec iov{&h, sizeof h};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &conn, sizeof conn);
+  hand_over(handover_.get(), msg);
+}
+
+void StopOnCrtDeath::set_pod_leader(pid_t leader) noexcept {
+  if (!handover_) return;
+  Handover h{};
+  h.leader = leader;
+  iovec iov{&h, sizeof h};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  hand_over(handover_.get(), msg);
+}
+
+StopOnCrtDeath::~StopOnCrtDeath() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  (void)wait_child(pid_, nullptr);
+}
+
+}  // namespace crt::runtime

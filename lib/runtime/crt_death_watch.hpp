@@ -1,0 +1,62 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "common/fd.hpp"
+
+namespace crt::runtime {
+
+/// nspawn stops the pod the orderly way on a first SIGTERM, and kills it
+/// on a second. A parent-death signal on nspawn would come once for each
+/// of crt's threads as they exit (the kernel hands nspawn to the next
+/// thread, and signals it each time): crt killed could have its pod killed
+/// too. Instead a single-threaded child of crt's waits for crt's death
+/// (its own parent-death signal, however often it comes) and sends nspawn
+/// one SIGTERM, through a pidfd. Destroyed, it ends without a signal.
+/// Where the pod's stop was under way already (`stop_requested` notes that
+/// nspawn had its SIGTERM), a second would kill the pod at once, its apps'
+/// ends unrecorded: the stop gets `stop_timeout` to end the pod first, as
+/// crt would have given it.
+///
+/// The apps' output connections crt reads (StdioRelay) are handed to the
+/// watch too (keep_output()): with crt dead, an app that writes during its
+/// stop would die of SIGPIPE, its stop cut short. The watch goes on with
+/// them, into the pod's journal, until nspawn has ended.
+class StopOnCrtDeath {
+ public:
+  /// Whether the kernel has pidfds (Linux 5.3): else nspawn's own
+  /// parent-death signal is all there is.
+  static bool supported();
+  /// `nspawn`: crt's child, not reaped yet.
+  /// `flush_listener`: where app-exited asks for an app's output to be in
+  /// the journal (StdioSockets::flush), which the watch answers once crt
+  /// is dead; or -1.
+  StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_requested, std::chrono::milliseconds stop_timeout,
+                 int flush_listener);
+  ~StopOnCrtDeath();
+  StopOnCrtDeath(const StopOnCrtDeath&) = delete;
+  StopOnCrtDeath& operator=(const StopOnCrtDeath&) = delete;
+
+  /// nspawn has been reaped: the watch has nothing left to stop. It is
+  /// told to end now, and the destructor reaps it, by when it has ended
+  /// while crt cleaned up.
+  void cancel() noexcept;
+
+  /// `conn`, crt's end of a connection of `app`'s stdout or stderr, is
+  /// kept by the watch (a copy: crt reads it while it lives); its output
+  /// goes to the pod's journal as written by the app's `uid` and `gid`.
+  /// Best effort: a watch that has too many is not given more.
+  void keep_output(int conn, const std::string& app, uid_t uid, gid_t gid) noexcept;
+  /// The pod's init, whose journald gets the output of kept connections.
+  void set_pod_leader(pid_t leader) noexcept;
+
+ private:
+  pid_t pid_ = -1;
+  UniqueFd handover_;  ///< crt's end of the socket to the watch
+};
+
+}  // namespace crt::runtime
