@@ -298,12 +298,14 @@ TEST_F(EnterTest, OnATerminalTheTerminalIsTheAppUsers) {
 TEST_F(EnterTest, OnATerminalABackgroundJobDoesNotHoldCrtEnter) {
   start({});
   auto begin = std::chrono::steady_clock::now();
-  Result r = run_on_terminal(crt_argv({"enter", uuid_, "/bin/sh", "-c", "set -m; sleep 606 & echo started; exit 3"}),
+  Result r = run_on_terminal(crt_argv({"enter", uuid_, "/bin/sh", "-c", "set -m; tail -f /dev/null & echo started; exit 3"}),
                              std::chrono::seconds(30));
   EXPECT_EQ(r.status, 3) << r.out;
   EXPECT_THAT(r.out, HasSubstr("started"));
   EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(15));
-  test::run({"pkill", "-KILL", "-f", "^sleep 606$"});
+  // The job, in the pod (its killall sees the pod's processes alone).
+  Result killed = crt({"enter", uuid_, "/usr/bin/killall", "-KILL", "tail"});
+  EXPECT_EQ(killed.status, 0) << killed.out << killed.err;
 }
 
 /// A process of the pod `uuid` named `comm` whose cgroup path has `cgroup`

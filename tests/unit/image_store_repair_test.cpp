@@ -128,7 +128,7 @@ TEST_F(ImageStoreRepair, ADamagedBlobWhoseSourceCopyIsDamagedTooFailsTheImport) 
 // A layer without a source to open (its blob stored by the caller): found
 // damaged, the blob cannot be replaced. It is taken out, so that the next
 // pull fetches it.
-TEST_F(ImageStoreRepair, ADamagedBlobWithoutASourceCopyIsRemovedForThePullAgain) {
+TEST_F(ImageStoreRepair, ADamagedBlobWithNoSourceToReadAgainIsRemovedForTheNextImportOrPull) {
   damage(base_);
   Progress none;
   EXPECT_THAT(test::error_of([&] { store_.commit_image(pulled(base_), none); }),
