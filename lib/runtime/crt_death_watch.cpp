@@ -36,16 +36,17 @@ struct Handover {
   uid_t uid = 0;     ///< the app's user and group
   gid_t gid = 0;
   uint32_t header_size = 0;
-  char header[512];  ///< journal_stream_header() of the app
+  char header[256];  ///< journal_stream_header() of the app (its name has at most 64 bytes)
 };
 
 /// An output connection the watch keeps, and its stream into the pod's
-/// journal once it has had output after crt's death.
+/// journal once it has had output after crt's death. Left uninitialised
+/// until used: the watch's memory is only what it keeps.
 struct KeptOutput {
-  int conn = -1;
-  int journal = -1;
-  bool journal_failed = false;
-  Handover about{};
+  int conn;
+  int journal;
+  bool journal_failed;
+  Handover about;
 };
 
 /// What the watch keeps. Only system calls here: it runs in a child forked
