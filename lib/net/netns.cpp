@@ -21,6 +21,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "common/fd_passing.hpp"
 #include "common/subprocess.hpp"
 #include "mount/mounts.hpp"
 
@@ -53,24 +54,7 @@ class Reply {
   }
 
  private:
-  void send(const Report& r, int fd) {
-    iovec iov{const_cast<Report*>(&r), sizeof r};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    if (fd >= 0) {
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    }
-    while (::sendmsg(sock_, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
-    }
-  }
+  void send(const Report& r, int fd) { (void)send_with_fd(sock_, &r, sizeof r, fd, MSG_NOSIGNAL); }
 
   int sock_;
 };
@@ -96,28 +80,11 @@ UniqueFd in_host_mount_namespace(const std::string& what, Body body) {
   }
   theirs.reset();
   Report r;
-  iovec iov{&r, sizeof r};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  while ((n = ::recvmsg(mine.get(), &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
-  }
+  int got = -1;
+  ssize_t n = receive_with_fd(mine.get(), &r, sizeof r, &got, 0);
   int status = 0;
   (void)wait_child(pid, &status);
-  UniqueFd fd;
-  if (n > 0) {
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-        int got = -1;
-        std::memcpy(&got, CMSG_DATA(c), sizeof got);
-        fd.reset(got);
-      }
-    }
-  }
+  UniqueFd fd(got);
   if (n != static_cast<ssize_t>(sizeof r)) throw Error(what + ": the helper process died");
   if (r.err != 0) throw SystemError(r.err, what + ": " + r.step);
   return fd;

@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/fd_passing.hpp"
 #include "common/fs.hpp"
 #include "common/subprocess.hpp"
 #include "mount/mounts.hpp"
@@ -68,19 +69,10 @@ struct KeptOutputs {
   bool receive(int handover) noexcept {
     for (;;) {
       Handover h;
-      iovec iov{&h, sizeof h};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      ssize_t n = ::recvmsg(handover, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-      if (n < 0) return errno == EAGAIN || errno == EINTR;
-      if (n == 0) return false;
       int fd = -1;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      ssize_t n = receive_with_fd(handover, &h, sizeof h, &fd, MSG_DONTWAIT);
+      if (n < 0) return errno == EAGAIN;
+      if (n == 0) return false;
       if (n == sizeof h && h.leader > 0) leader = h.leader;
       if (fd < 0) continue;
       if (n != sizeof h || h.header_size > sizeof h.header || count == kMax) {
@@ -240,12 +232,12 @@ struct KeptOutputs {
   }
 };
 
-/// Sends `msg` to the watch. The socket's buffer holds about a hundred
+/// Sends `h` to the watch, with `fd` unless -1. The socket's buffer holds about a hundred
 /// such messages: the apps of a big pod that all start at once wait for
 /// the watch a moment.
-void hand_over(int watch, const msghdr& msg) noexcept {
+void hand_over(int watch, const Handover& h, int fd) noexcept {
   for (int tries = 0; tries < 20; ++tries) {
-    if (::sendmsg(watch, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 || (errno != EAGAIN && errno != EINTR)) return;
+    if (send_with_fd(watch, &h, sizeof h, fd, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 || errno != EAGAIN) return;
     pollfd p{watch, POLLOUT, 0};
     (void)::poll(&p, 1, 10);
   }
@@ -375,30 +367,14 @@ void StopOnCrtDeath::keep_output(int conn, const std::string& app, uid_t uid, gi
   } catch (const std::exception&) {
     return;
   }
-  iovec iov{&h, sizeof h};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &conn, sizeof conn);
-  hand_over(handover_.get(), msg);
+  hand_over(handover_.get(), h, conn);
 }
 
 void StopOnCrtDeath::set_pod_leader(pid_t leader) noexcept {
   if (!handover_) return;
   Handover h{};
   h.leader = leader;
-  iovec iov{&h, sizeof h};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  hand_over(handover_.get(), msg);
+  hand_over(handover_.get(), h, -1);
 }
 
 StopOnCrtDeath::~StopOnCrtDeath() {
