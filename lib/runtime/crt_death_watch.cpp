@@ -32,11 +32,13 @@ namespace {
 
 /// What crt hands its watch (StopOnCrtDeath), one message each: an app's
 /// output connection, as its one SCM_RIGHTS fd, or the pod's init.
+/// No member initialisers: the watch's table of them (KeptOutput) stays
+/// unwritten until used. Senders value-initialise it (Handover h{}).
 struct Handover {
-  pid_t leader = 0;  ///< > 0: the pod's init (no fd)
-  uid_t uid = 0;     ///< the app's user and group
-  gid_t gid = 0;
-  uint32_t header_size = 0;
+  pid_t leader;  ///< > 0: the pod's init (no fd)
+  uid_t uid;     ///< the app's user and group
+  gid_t gid;
+  uint32_t header_size;
   char header[256];  ///< journal_stream_header() of the app (its name has at most 64 bytes)
 };
 
@@ -49,6 +51,13 @@ struct KeptOutput {
   bool journal_failed;
   Handover about;
 };
+
+/// CLOCK_MONOTONIC in ms.
+int64_t now_ms() noexcept {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
 
 /// What the watch keeps. Only system calls here: it runs in a child forked
 /// from crt, which may have threads.
@@ -145,13 +154,20 @@ struct KeptOutputs {
   /// that is in the app's connections is forwarded, then it is answered.
   void answer_flush_request() noexcept {
     int conn = ::accept4(flush, nullptr, nullptr, SOCK_CLOEXEC);
-    if (conn < 0) return;
+    if (conn < 0) {
+      // Out of fds, say: the listener would wake the loop for ever.
+      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) flush = -1;
+      return;
+    }
     char request[256];
     size_t got = 0;
     const char* nl = nullptr;
+    // app-exited writes its request as it connects: a client that does
+    // not holds the watch up half a second at most.
+    const int64_t until = now_ms() + 500;
     while (nl == nullptr && got < sizeof request) {
       pollfd p{conn, POLLIN, 0};
-      if (::poll(&p, 1, 1000) != 1) break;
+      if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(until - now_ms(), 0))) != 1) break;
       ssize_t n = ::read(conn, request + got, sizeof request - got);
       if (n <= 0) break;
       got += static_cast<size_t>(n);
@@ -181,8 +197,7 @@ struct KeptOutputs {
   /// Forwards the apps' output until nspawn (`nspawn_fd`, a pidfd) has
   /// ended, true, or `timeout_ms` (-1: none) have passed, false.
   bool forward_until_end(int nspawn_fd, int timeout_ms) noexcept {
-    timespec start{};
-    ::clock_gettime(CLOCK_MONOTONIC, &start);
+    const int64_t until = now_ms() + timeout_ms;
     for (;;) {
       pollfd fds[2 + kMax];
       fds[0] = {nspawn_fd, POLLIN, 0};
@@ -190,10 +205,11 @@ struct KeptOutputs {
       for (int i = 0; i < count; ++i) fds[2 + i] = {outputs[i].conn, POLLIN, 0};
       int wait_ms = -1;
       if (timeout_ms >= 0) {
-        timespec now{};
-        ::clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        wait_ms = static_cast<int>(std::clamp<int64_t>(timeout_ms - spent, 0, timeout_ms));
+        // Checked at each pass: apps that write without a pause keep the
+        // poll from ever timing out.
+        int64_t left = until - now_ms();
+        if (left <= 0) return ::poll(fds, 1, 0) == 1;
+        wait_ms = static_cast<int>(left);
       }
       int r = ::poll(fds, static_cast<nfds_t>(2 + count), wait_ms);
       if (r < 0 && errno == EINTR) continue;
@@ -308,24 +324,36 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
     // Nothing of crt's kept open: not its stdout's reader waiting for EOF,
     // not nspawn's start gate, not its private mount namespace.
     if (host_ns >= 0) (void)::setns(host_ns, CLONE_NEWNS);
-    for (int i = 0; i < 3; ++i) ::dup2(null.get(), i);
-    // Its own fds 3, 4 and 5 (copied above 5 first, as each may be one).
+    // Its own fds 3, 4 and 5, copied above 5 first: each may be one of 0
+    // to 5 (crt may even have run without a stdin).
     int nspawn_copy = ::fcntl(pidfd.get(), F_DUPFD_CLOEXEC, 6);
     int handover_copy = ::fcntl(watch_end.get(), F_DUPFD_CLOEXEC, 6);
     int flush_copy = flush_listener >= 0 ? ::fcntl(flush_listener, F_DUPFD_CLOEXEC, 6) : -1;
+    for (int i = 0; i < 3; ++i) ::dup2(null.get(), i);
     int handover = -1;
     if (nspawn_copy >= 0 && handover_copy >= 0 && ::dup2(nspawn_copy, 3) == 3 && ::dup2(handover_copy, 4) == 4) {
       nspawn_fd = 3;
       handover = 4;
-      if (flush_copy >= 0 && ::dup2(flush_copy, 5) == 5) kept.flush = 5;
-      if (::close_range(6, ~0U, 0) < 0)
-        for (int fd = 6; fd < max_fd; ++fd) ::close(fd);
+      unsigned first_closed = 5;
+      if (flush_copy >= 0 && ::dup2(flush_copy, 5) == 5) {
+        kept.flush = 5;
+        first_closed = 6;
+      }
+      if (::close_range(first_closed, ~0U, 0) < 0)
+        for (int fd = static_cast<int>(first_closed); fd < max_fd; ++fd) ::close(fd);
+    } else {
+      // Out of fds: nothing is kept. crt's hand-overs fail at once rather
+      // than wait for a full queue, and app-exited finds no listener once
+      // crt is gone, rather than one that never answers.
+      for (int fd : {watch_end.get(), handover_copy, flush_listener, flush_copy})
+        if (fd >= 0) ::close(fd);
     }
     int death_fd = handover >= 0 && crt_lives ? ::signalfd(-1, &death, SFD_CLOEXEC) : -1;
     if (!crt_lives) {
       // It died at once: what it handed over is queued still.
       if (handover >= 0) kept.receive(handover);
     } else if (death_fd < 0 || !kept.keep_until_death(death_fd, handover)) {
+      if (handover >= 0) ::close(handover);  // as above
       while (::sigwaitinfo(&death, nullptr) < 0 && errno == EINTR) {
       }
     }
@@ -345,6 +373,7 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
     // nspawn's pidfd reads as soon as it has exited.
     kept.forward_until_end(nspawn_fd, wait_ms);
   }
+  if (stop >= 0) ::close(stop);
   ::syscall(SYS_pidfd_send_signal, nspawn_fd, SIGTERM, nullptr, 0);
   if (kept.count > 0) kept.forward_until_end(nspawn_fd, -1);
   _exit(0);

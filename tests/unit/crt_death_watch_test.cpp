@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "common/fd.hpp"
+#include "runtime/pod_dir.hpp"
 #include "test_support.hpp"
 
 namespace crt::runtime {
@@ -23,10 +25,19 @@ namespace {
 
 using std::chrono::milliseconds;
 
+/// In a child of the test: it goes with the test, however that ends
+/// (else a watch of a stand-in for nspawn would wait for it for ever).
+void end_with_the_test(pid_t test) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != test) _exit(1);
+}
+
 /// A stand-in for nspawn that takes no orderly stop: it ignores SIGTERM.
 pid_t start_stubborn_process() {
+  pid_t test = ::getpid();
   pid_t pid = ::fork();
   if (pid == 0) {
+    end_with_the_test(test);
     ::signal(SIGTERM, SIG_IGN);
     for (;;) ::pause();
   }
@@ -66,7 +77,7 @@ TEST(StopOnCrtDeath, KeepsTheAppsOutputConnectionsUntilThePodHasEnded) {
   pid_t nspawn = start_stubborn_process();
   ASSERT_GT(nspawn, 0);
   KillAtEnd nspawn_at_end{nspawn};  // which ends the watch
-  // More connections than the kernel queues messages to the watch at once.
+  // Many: each is a message to the watch, which takes them as they come.
   constexpr int kApps = 40;
   std::vector<UniqueFd> app_ends, crt_ends;
   for (int i = 0; i < kApps; ++i) {
@@ -86,15 +97,21 @@ TEST(StopOnCrtDeath, KeepsTheAppsOutputConnectionsUntilThePodHasEnded) {
   ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
   UniqueFd ready_read(ready[0]), ready_write(ready[1]);
 
+  pid_t test = ::getpid();
   pid_t crt = ::fork();
   ASSERT_GE(crt, 0);
   if (crt == 0) {
-    for (auto& fd : app_ends) fd = UniqueFd();
-    ready_read = UniqueFd();
-    StopOnCrtDeath watch(nspawn, tmp.path() / "stop-requested", milliseconds(1000), flush.get());
-    for (int i = 0; i < kApps; ++i) watch.keep_output(crt_ends[i].get(), "app" + std::to_string(i), 0, 0);
-    (void)!::write(ready_write.get(), "x", 1);
-    for (;;) ::pause();
+    end_with_the_test(test);
+    try {
+      for (auto& fd : app_ends) fd = UniqueFd();
+      ready_read = UniqueFd();
+      StopOnCrtDeath watch(nspawn, tmp.path() / "stop-requested", milliseconds(1000), flush.get());
+      for (int i = 0; i < kApps; ++i) watch.keep_output(crt_ends[i].get(), "app" + std::to_string(i), 0, 0);
+      (void)!::write(ready_write.get(), "x", 1);
+      for (;;) ::pause();
+    } catch (...) {
+    }
+    _exit(1);
   }
   for (auto& fd : crt_ends) fd = UniqueFd();
   ready_write = UniqueFd();
@@ -125,6 +142,67 @@ TEST(StopOnCrtDeath, KeepsTheAppsOutputConnectionsUntilThePodHasEnded) {
     if (!broken) std::this_thread::sleep_for(milliseconds(25));
   }
   EXPECT_TRUE(broken) << "the watch outlived the pod";
+}
+
+// crt killed while the pod's stop was under way: the watch gives the stop
+// what is left of its timeout, then has nspawn kill the pod (a second
+// SIGTERM), also while an app writes without a pause.
+TEST(StopOnCrtDeath, EndsAStopThatOutlastsItsTimeoutWhileAnAppWritesOn) {
+  if (!StopOnCrtDeath::supported()) GTEST_SKIP() << "no pidfds";
+  test::Scratch tmp;
+  pid_t test = ::getpid();
+  pid_t nspawn = ::fork();  // ends at its first SIGTERM: the watch's second
+  if (nspawn == 0) {
+    end_with_the_test(test);
+    for (;;) ::pause();
+  }
+  ASSERT_GT(nspawn, 0);
+  KillAtEnd nspawn_at_end{nspawn};
+  // The stop's SIGTERM went to nspawn just now.
+  std::string stop(16, '\0');
+  stop[PodDir::kStopSentAt] = 's';
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  int64_t sent_ns = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+  std::memcpy(stop.data() + PodDir::kStopSentTimeAt, &sent_ns, sizeof sent_ns);
+  test::write_text(tmp / "stop-requested", stop);
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd app_end(sv[0]), crt_end(sv[1]);
+  int ready[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  UniqueFd ready_read(ready[0]), ready_write(ready[1]);
+  pid_t crt = ::fork();
+  ASSERT_GE(crt, 0);
+  if (crt == 0) {
+    end_with_the_test(test);
+    try {
+      app_end = UniqueFd();
+      StopOnCrtDeath watch(nspawn, tmp / "stop-requested", milliseconds(300), -1);
+      watch.keep_output(crt_end.get(), "app", 0, 0);
+      (void)!::write(ready_write.get(), "x", 1);
+      for (;;) ::pause();
+    } catch (...) {
+    }
+    _exit(1);
+  }
+  crt_end = UniqueFd();
+  ready_write = UniqueFd();
+  char x = 0;
+  ASSERT_EQ(::read(ready_read.get(), &x, 1), 1);
+  ::kill(crt, SIGKILL);
+  ASSERT_EQ(::waitpid(crt, nullptr, 0), crt);
+  // Its buffer kept full: there is always more for the watch to read.
+  std::string chunk(256 * 1024, 'x');
+  auto begin = std::chrono::steady_clock::now();
+  bool ended = false;
+  while (!ended && std::chrono::steady_clock::now() - begin < std::chrono::seconds(5)) {
+    pollfd p{app_end.get(), POLLOUT, 0};
+    if (::poll(&p, 1, 10) == 1) (void)::send(app_end.get(), chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ended = ::waitpid(nspawn, nullptr, WNOHANG) == nspawn;
+  }
+  EXPECT_TRUE(ended) << "the stop's timeout passed unheeded";
+  if (ended) nspawn_at_end.pid = 0;
 }
 
 }  // namespace
