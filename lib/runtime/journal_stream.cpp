@@ -25,7 +25,7 @@ std::string journal_stream_header(const std::string& app) {
 
 namespace {
 
-/// `prefix`, `pid` in decimal and `suffix` into `buf`; false if too long.
+/// "/proc/", `pid` in decimal and `suffix` into `buf`; false if too long.
 bool proc_path(char* buf, size_t size, pid_t pid, const char* suffix) noexcept {
   char digits[16];
   size_t n = 0;
