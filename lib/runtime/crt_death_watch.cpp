@@ -103,8 +103,12 @@ struct KeptOutputs {
     if (!as_init && ::getsockopt(o.conn, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.pid > 0)
       sender.pid = peer.pid;
     if (as_init) sender = JournalSender{leader};
+    // Whole lines where it can, as StdioRelay sends them: journald ends a
+    // line where its sender changes (here: to the pod's init once the
+    // app's process has ended).
+    const size_t whole = whole_send_size(o.journal);
     while (!data.empty()) {
-      ssize_t n = send_as(o.journal, data, sender);
+      ssize_t n = send_as(o.journal, next_send(data, whole), sender);
       if (n >= 0) {
         data.remove_prefix(static_cast<size_t>(n));
       } else if (errno == ESRCH && sender.pid != leader) {
