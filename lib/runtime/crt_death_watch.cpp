@@ -93,16 +93,19 @@ struct KeptOutputs {
     }
   }
 
-  /// Sends `data` on `o`'s stream as its app's process that connected
-  /// (else as the pod's init), waiting for journald a while; false if it
-  /// could not.
-  bool send(const KeptOutput& o, std::string_view data, bool as_init) const noexcept {
-    JournalSender sender{leader, o.about.uid, o.about.gid};
+  /// Who the output of `o` goes as: its app's process that connected (the
+  /// pod's init once that has ended, see send()).
+  JournalSender writer_of(const KeptOutput& o) const noexcept {
     ucred peer{};
     socklen_t len = sizeof peer;
-    if (!as_init && ::getsockopt(o.conn, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.pid > 0)
-      sender.pid = peer.pid;
-    if (as_init) sender = JournalSender{leader};
+    bool known = ::getsockopt(o.conn, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.pid > 0;
+    return JournalSender{known ? peer.pid : leader, o.about.uid, o.about.gid};
+  }
+
+  /// Sends `data` on `o`'s stream as `sender` (as the pod's init once that
+  /// process has ended), waiting for journald a while; false if it could
+  /// not.
+  bool send(const KeptOutput& o, std::string_view data, JournalSender sender) const noexcept {
     // Whole lines where it can, as StdioRelay sends them: journald ends a
     // line where its sender changes (here: to the pod's init once the
     // app's process has ended).
@@ -130,14 +133,14 @@ struct KeptOutputs {
       if (o.journal_failed || leader <= 0) return;
       o.journal = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
       if (o.journal < 0 || connect_journal_stream(o.journal, leader) != 0 ||
-          !send(o, std::string_view(o.about.header, o.about.header_size), true)) {
+          !send(o, std::string_view(o.about.header, o.about.header_size), JournalSender{leader})) {
         if (o.journal >= 0) ::close(o.journal);
         o.journal = -1;
         o.journal_failed = true;
         return;
       }
     }
-    if (!send(o, data, false)) {
+    if (!send(o, data, writer_of(o))) {
       ::close(o.journal);
       o.journal = -1;
       o.journal_failed = true;
