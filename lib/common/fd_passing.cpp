@@ -48,4 +48,11 @@ ssize_t receive_with_fd(int sock, void* data, size_t size, int* fd, int flags) n
   return n;
 }
 
+pid_t peer_pid(int conn) noexcept {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return 0;
+  return cred.pid;
+}
+
 }  // namespace crt

@@ -18,4 +18,8 @@ ssize_t send_with_fd(int sock, const void* data, size_t size, int fd, int flags)
 /// EINTR retried. System calls alone, as send_with_fd().
 ssize_t receive_with_fd(int sock, void* data, size_t size, int* fd, int flags) noexcept;
 
+/// The PID (in the caller's namespace) of the process that connected the
+/// Unix socket `conn` (SO_PEERCRED), or 0. A system call alone, as above.
+pid_t peer_pid(int conn) noexcept;
+
 }  // namespace crt

@@ -31,12 +31,14 @@ namespace crt::runtime {
 namespace {
 
 /// What crt hands its watch (StopOnCrtDeath), one message each: an app's
-/// output connection, as its one SCM_RIGHTS fd, or the pod's init.
-/// No member initialisers: the watch's table of them (KeptOutput) stays
-/// unwritten until used. Senders value-initialise it (Handover h{}).
+/// output connection or listening socket, as its one SCM_RIGHTS fd, or the
+/// pod's init. No member initialisers: the watch's tables of them
+/// (KeptOutput, KeptListener) stay unwritten until used. Senders
+/// value-initialise it (Handover h{}).
 struct Handover {
-  pid_t leader;  ///< > 0: the pod's init (no fd)
-  uid_t uid;     ///< the app's user and group
+  pid_t leader;       ///< > 0: the pod's init (no fd)
+  int32_t listening;  ///< != 0: the fd is the listener of the app's stdout or stderr
+  uid_t uid;          ///< the app's user and group
   gid_t gid;
   uint32_t header_size;
   char header[256];  ///< journal_stream_header() of the app (its name has at most 64 bytes)
@@ -49,8 +51,27 @@ struct KeptOutput {
   int conn;
   int journal;
   bool journal_failed;
+  /// Once its app has ended: the process of its unit that asked for its
+  /// output to be in the journal (app-exited), as whom the rest goes, as
+  /// StdioRelay sends it; else 0.
+  pid_t ended_by;
   Handover about;
 };
+
+/// An app's output listener the watch keeps, to accept what connects once
+/// crt is dead (an app restarted, an ExecStopPost= that prints): left to
+/// nspawn's copy alone, such a connection would never be read, and its
+/// writer would block once the socket's buffer was full.
+struct KeptListener {
+  int fd;
+  Handover about;
+};
+
+/// Whether `h` is of app `app`: its journal header names it.
+bool of_app(const Handover& h, std::string_view app) noexcept {
+  std::string_view header(h.header, h.header_size);
+  return header.size() > app.size() && header.starts_with(app) && header[app.size()] == '\n';
+}
 
 /// CLOCK_MONOTONIC in ms.
 int64_t now_ms() noexcept {
@@ -65,6 +86,8 @@ struct KeptOutputs {
   static constexpr int kMax = 256;
   KeptOutput outputs[kMax];
   int count = 0;
+  KeptListener listeners[kMax];
+  int listener_count = 0;
   pid_t leader = 0;
   int flush = -1;  ///< the listener of app-exited's flush requests
 
@@ -72,6 +95,17 @@ struct KeptOutputs {
     ::close(outputs[i].conn);
     if (outputs[i].journal >= 0) ::close(outputs[i].journal);
     outputs[i] = outputs[--count];
+  }
+
+  /// Keeps `conn`, of the app `about` tells; closes it if there is no
+  /// room (best effort).
+  void add_output(int conn, const Handover& about) noexcept {
+    if (count == kMax) {
+      ::close(conn);
+      return;
+    }
+    outputs[count] = KeptOutput{conn, -1, false, 0, about};
+    ++count;
   }
 
   /// Takes crt's messages; false once crt's end is closed.
@@ -84,22 +118,42 @@ struct KeptOutputs {
       if (n == 0) return false;
       if (n == sizeof h && h.leader > 0) leader = h.leader;
       if (fd < 0) continue;
-      if (n != sizeof h || h.header_size > sizeof h.header || count == kMax) {
+      if (n != sizeof h || h.header_size > sizeof h.header) {
         ::close(fd);
-        continue;
+      } else if (h.listening == 0) {
+        add_output(fd, h);
+      } else if (listener_count < kMax) {
+        listeners[listener_count++] = KeptListener{fd, h};
+      } else {
+        ::close(fd);
       }
-      outputs[count] = KeptOutput{fd, -1, false, h};
-      ++count;
     }
   }
 
-  /// Who the output of `o` goes as: its app's process that connected (the
+  /// Accepts a connection waiting on listener `i`, if there is one (crt's
+  /// and nspawn's copy block: the listener is polled first); false if none.
+  bool accept_from(int i) noexcept {
+    pollfd p{listeners[i].fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) != 1) return false;
+    int conn = ::accept4(listeners[i].fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (conn < 0) {
+      // Out of fds, say: the listener would wake the loop for ever.
+      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+        ::close(listeners[i].fd);
+        listeners[i] = listeners[--listener_count];
+      }
+      return false;
+    }
+    add_output(conn, listeners[i].about);
+    return true;
+  }
+
+  /// Who the output of `o` goes as: its app's process that connected, or
+  /// once the app has ended its unit's process that asked for a flush (the
   /// pod's init once that has ended, see send()).
   JournalSender writer_of(const KeptOutput& o) const noexcept {
-    ucred peer{};
-    socklen_t len = sizeof peer;
-    bool known = ::getsockopt(o.conn, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.pid > 0;
-    return JournalSender{known ? peer.pid : leader, o.about.uid, o.about.gid};
+    pid_t pid = o.ended_by > 0 ? o.ended_by : peer_pid(o.conn);
+    return JournalSender{pid > 0 ? pid : leader, o.about.uid, o.about.gid};
   }
 
   /// Sends `data` on `o`'s stream as `sender` (as the pod's init once that
@@ -183,9 +237,15 @@ struct KeptOutputs {
     if (nl != nullptr) {
       std::string_view line(request, static_cast<size_t>(nl - request));
       std::string_view app = line.substr(0, line.find(' '));
+      // Also what the app's unit connected and no one has accepted yet.
+      for (int l = listener_count - 1; l >= 0; --l)
+        if (of_app(listeners[l].about, app))
+          while (accept_from(l)) {
+          }
+      const pid_t requester = peer_pid(conn);
       for (int i = count - 1; i >= 0; --i) {
-        std::string_view header(outputs[i].about.header, outputs[i].about.header_size);
-        if (header.size() <= app.size() || !header.starts_with(app) || header[app.size()] != '\n') continue;
+        if (!of_app(outputs[i].about, app)) continue;
+        outputs[i].ended_by = requester;
         // What is there now: a stray process of the app's unit may write on.
         for (int reads = 0; reads < 64; ++reads) {
           pollfd p{outputs[i].conn, POLLIN, 0};
@@ -201,15 +261,18 @@ struct KeptOutputs {
     ::close(conn);
   }
 
-  /// Forwards the apps' output until nspawn (`nspawn_fd`, a pidfd) has
-  /// ended, true, or `timeout_ms` (-1: none) have passed, false.
+  /// Forwards the apps' output, from the connections it has and from those
+  /// made meanwhile, until nspawn (`nspawn_fd`, a pidfd) has ended, true,
+  /// or `timeout_ms` (-1: none) have passed, false.
   bool forward_until_end(int nspawn_fd, int timeout_ms) noexcept {
     const int64_t until = now_ms() + timeout_ms;
     for (;;) {
-      pollfd fds[2 + kMax];
+      pollfd fds[2 + 2 * kMax];
       fds[0] = {nspawn_fd, POLLIN, 0};
       fds[1] = {flush, POLLIN, 0};  // ignored if -1
       for (int i = 0; i < count; ++i) fds[2 + i] = {outputs[i].conn, POLLIN, 0};
+      const int listening = listener_count;  // accept_from() may drop one
+      for (int l = 0; l < listening; ++l) fds[2 + count + l] = {listeners[l].fd, POLLIN, 0};
       int wait_ms = -1;
       if (timeout_ms >= 0) {
         // Checked at each pass: apps that write without a pause keep the
@@ -218,12 +281,16 @@ struct KeptOutputs {
         if (left <= 0) return ::poll(fds, 1, 0) == 1;
         wait_ms = static_cast<int>(left);
       }
-      int r = ::poll(fds, static_cast<nfds_t>(2 + count), wait_ms);
+      const int polled = count;
+      int r = ::poll(fds, static_cast<nfds_t>(2 + polled + listening), wait_ms);
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) return false;
       if (fds[0].revents != 0) return true;
-      for (int i = count - 1; i >= 0; --i)
+      for (int i = polled - 1; i >= 0; --i)
         if (fds[2 + i].revents != 0 && !forward_some(outputs[i])) close_output(i);
+      // From the last: accept_from() may move the last into a dropped one's place.
+      for (int l = listening - 1; l >= 0; --l)
+        if (fds[2 + polled + l].revents != 0) (void)accept_from(l);
       if (fds[1].revents != 0) answer_flush_request();
     }
   }
@@ -382,7 +449,7 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
   }
   if (stop >= 0) ::close(stop);
   ::syscall(SYS_pidfd_send_signal, nspawn_fd, SIGTERM, nullptr, 0);
-  if (kept.count > 0) kept.forward_until_end(nspawn_fd, -1);
+  if (kept.count > 0 || kept.listener_count > 0) kept.forward_until_end(nspawn_fd, -1);
   _exit(0);
 }
 
@@ -391,8 +458,17 @@ void StopOnCrtDeath::cancel() noexcept {
 }
 
 void StopOnCrtDeath::keep_output(int conn, const std::string& app, uid_t uid, gid_t gid) noexcept {
+  hand_over_app_fd(conn, false, app, uid, gid);
+}
+
+void StopOnCrtDeath::keep_output_listener(int listener, const std::string& app, uid_t uid, gid_t gid) noexcept {
+  hand_over_app_fd(listener, true, app, uid, gid);
+}
+
+void StopOnCrtDeath::hand_over_app_fd(int fd, bool listening, const std::string& app, uid_t uid, gid_t gid) noexcept {
   if (!handover_) return;
   Handover h{};
+  h.listening = listening ? 1 : 0;
   h.uid = uid;
   h.gid = gid;
   try {
@@ -403,7 +479,7 @@ void StopOnCrtDeath::keep_output(int conn, const std::string& app, uid_t uid, gi
   } catch (const std::exception&) {
     return;
   }
-  hand_over(handover_.get(), h, conn);
+  hand_over(handover_.get(), h, fd);
 }
 
 void StopOnCrtDeath::set_pod_leader(pid_t leader) noexcept {

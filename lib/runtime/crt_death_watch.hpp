@@ -25,7 +25,10 @@ namespace crt::runtime {
 /// The apps' output connections crt reads (StdioRelay) are handed to the
 /// watch too (keep_output()): with crt dead, an app that writes during its
 /// stop would die of SIGPIPE, its stop cut short. The watch goes on with
-/// them, into the pod's journal, until nspawn has ended.
+/// them, into the pod's journal, until nspawn has ended, and with the
+/// listeners of that output (keep_output_listener()) it takes the
+/// connections made once crt is dead (an app restarted, an ExecStopPost=
+/// command's output) too.
 class StopOnCrtDeath {
  public:
   /// Whether the kernel has pidfds (Linux 5.3): else nspawn's own
@@ -51,10 +54,16 @@ class StopOnCrtDeath {
   /// goes to the pod's journal as written by the app's `uid` and `gid`.
   /// Best effort: a watch that has too many is not given more.
   void keep_output(int conn, const std::string& app, uid_t uid, gid_t gid) noexcept;
+  /// `listener`, where `app`'s unit connects its stdout or stderr, is kept
+  /// by the watch too: what connects once crt is dead, the watch accepts
+  /// (as keep_output()).
+  void keep_output_listener(int listener, const std::string& app, uid_t uid, gid_t gid) noexcept;
   /// The pod's init, whose journald gets the output of kept connections.
   void set_pod_leader(pid_t leader) noexcept;
 
  private:
+  void hand_over_app_fd(int fd, bool listening, const std::string& app, uid_t uid, gid_t gid) noexcept;
+
   pid_t pid_ = -1;
   UniqueFd handover_;  ///< crt's end of the socket to the watch
 };

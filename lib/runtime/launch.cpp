@@ -656,8 +656,9 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   s.keep_fds = {pod.lock().fd()};  // the pod stays locked (= running) while nspawn lives
   if (stdio) {
     // An app's ExecStopPost= connects to its stdio sockets too: if crt has
-    // died, the connection waits in nspawn's copy of the listener, and the
-    // app's end is still recorded (it would fail with 209, EXIT_STDOUT).
+    // died, the connection waits in nspawn's copy of the listener (for
+    // crt's watch to accept, if there is one), and the app's end is still
+    // recorded (it would fail with 209, EXIT_STDOUT).
     if (stdio->sockets.in >= 0) s.keep_fds.push_back(stdio->sockets.in);
     for (const auto& o : stdio->sockets.outputs) s.keep_fds.push_back(o.fd);
   }
@@ -680,8 +681,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   std::optional<StopOnCrtDeath> crt_death;
   if (gate) {
     try {
-      if (watch_crt)
+      if (watch_crt) {
         crt_death.emplace(pid, pod.stop_requested_file(), opts.stop_timeout, stdio ? stdio->sockets.flush : -1);
+        if (stdio)
+          for (const auto& o : stdio->sockets.outputs) crt_death->keep_output_listener(o.fd, o.app, o.uid, o.gid);
+      }
       if (machine.needs_scope()) {
         machine.make_scope(pid);
         cg.make_host_managed_dirs();

@@ -15,6 +15,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/fd_passing.hpp"
 #include "pod/terminal_mark.hpp"
 #include "runtime/journal_stream.hpp"
 #include "runtime/pod_journal.hpp"
@@ -32,14 +33,6 @@ constexpr size_t kJournalLimit = 256 * 1024;
 constexpr size_t kLineMax = 64 * 1024;
 
 bool transient(int err) { return err == EAGAIN || err == EINTR; }
-
-/// The PID (in crt's namespace) of the process that connected `conn`, or 0.
-pid_t peer_pid(int conn) {
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return 0;
-  return cred.pid;
-}
 
 }  // namespace
 

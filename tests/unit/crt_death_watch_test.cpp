@@ -66,6 +66,24 @@ bool write_all(int fd, size_t size, std::chrono::steady_clock::time_point until)
   return size == 0;
 }
 
+/// A listening Unix socket at `path`, as an app's output socket.
+UniqueFd listen_at(const std::string& path, sockaddr_un* addr) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  *addr = sockaddr_un{};
+  addr->sun_family = AF_UNIX;
+  std::strcpy(addr->sun_path, path.c_str());
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(addr), sizeof *addr) < 0 || ::listen(fd.get(), 8) < 0)
+    return UniqueFd();
+  return fd;
+}
+
+/// A connection to the listener at `addr`, as an app's unit makes it.
+UniqueFd connect_to(const sockaddr_un& addr) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) return UniqueFd();
+  return fd;
+}
+
 // crt reads its apps' stdout and stderr through connections of its own:
 // once crt is killed, an app writing (in its stop, say) would die of
 // SIGPIPE. Its watch keeps them, reads on until the pod's nspawn has
@@ -86,13 +104,9 @@ TEST(StopOnCrtDeath, KeepsTheAppsOutputConnectionsUntilThePodHasEnded) {
     app_ends.emplace_back(sv[0]);
     crt_ends.emplace_back(sv[1]);
   }
-  UniqueFd flush(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::string flush_path = (tmp.path() / "output-flush").string();
-  std::strcpy(addr.sun_path, flush_path.c_str());
-  ASSERT_EQ(::bind(flush.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(flush.get(), 4), 0);
+  UniqueFd flush = listen_at((tmp.path() / "output-flush").string(), &addr);
+  ASSERT_TRUE(flush.valid());
   int ready[2];
   ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
   UniqueFd ready_read(ready[0]), ready_write(ready[1]);
@@ -123,8 +137,8 @@ TEST(StopOnCrtDeath, KeepsTheAppsOutputConnectionsUntilThePodHasEnded) {
   // More than a socket's buffer holds: the watch reads it.
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   for (int i = 0; i < kApps; ++i) EXPECT_TRUE(write_all(app_ends[i].get(), 512 * 1024, until)) << "app" << i;
-  UniqueFd request(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(::connect(request.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  UniqueFd request = connect_to(addr);
+  ASSERT_TRUE(request.valid());
   ASSERT_EQ(::write(request.get(), "app7\n", 5), 5);
   pollfd p{request.get(), POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 5000), 1);
@@ -142,6 +156,74 @@ TEST(StopOnCrtDeath, KeepsTheAppsOutputConnectionsUntilThePodHasEnded) {
     if (!broken) std::this_thread::sleep_for(milliseconds(25));
   }
   EXPECT_TRUE(broken) << "the watch outlived the pod";
+}
+
+// What connects to an app's output once crt is dead (an app restarted, an
+// ExecStopPost= command) is taken by the watch, which keeps the listener:
+// else it would wait in the listener's queue for ever, its writer blocked
+// once the socket's buffer is full. While crt lives, crt accepts.
+TEST(StopOnCrtDeath, AcceptsTheAppsOutputConnectionsMadeOnceCrtIsDead) {
+  if (!StopOnCrtDeath::supported()) GTEST_SKIP() << "no pidfds";
+  test::Scratch tmp;
+  pid_t nspawn = start_stubborn_process();
+  ASSERT_GT(nspawn, 0);
+  KillAtEnd nspawn_at_end{nspawn};
+  sockaddr_un out_addr{}, flush_addr{};
+  UniqueFd out = listen_at((tmp.path() / "stdout-app").string(), &out_addr);
+  UniqueFd flush = listen_at((tmp.path() / "output-flush").string(), &flush_addr);
+  ASSERT_TRUE(out.valid() && flush.valid());
+  int ready[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  UniqueFd ready_read(ready[0]), ready_write(ready[1]);
+  pid_t test = ::getpid();
+  pid_t crt = ::fork();
+  ASSERT_GE(crt, 0);
+  if (crt == 0) {
+    end_with_the_test(test);
+    try {
+      ready_read = UniqueFd();
+      StopOnCrtDeath watch(nspawn, tmp.path() / "stop-requested", milliseconds(1000), flush.get());
+      watch.keep_output_listener(out.get(), "app", 0, 0);
+      (void)!::write(ready_write.get(), "x", 1);
+      for (;;) ::pause();
+    } catch (...) {
+    }
+    _exit(1);
+  }
+  ready_write = UniqueFd();
+  char x = 0;
+  ASSERT_EQ(::read(ready_read.get(), &x, 1), 1);
+
+  // crt lives: what connects is crt's to accept (this test's, here).
+  UniqueFd early = connect_to(out_addr);
+  ASSERT_TRUE(early.valid());
+  std::this_thread::sleep_for(milliseconds(200));
+  pollfd waiting{out.get(), POLLIN, 0};
+  EXPECT_EQ(::poll(&waiting, 1, 0), 1) << "the watch accepted while crt lived";
+  UniqueFd accepted(::accept4(out.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  EXPECT_TRUE(accepted.valid());
+
+  ::kill(crt, SIGKILL);
+  ASSERT_EQ(::waitpid(crt, nullptr, 0), crt);
+  // More than the socket's buffer holds, and more than once: each is read.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (int i = 0; i < 3; ++i) {
+    UniqueFd late = connect_to(out_addr);
+    ASSERT_TRUE(late.valid());
+    EXPECT_TRUE(write_all(late.get(), 512 * 1024, until)) << "connection " << i << " was not read";
+  }
+  // A connection not accepted yet when the app's flush is asked for is
+  // taken by it; the request is answered.
+  UniqueFd last = connect_to(out_addr);
+  ASSERT_TRUE(last.valid());
+  UniqueFd request = connect_to(flush_addr);
+  ASSERT_TRUE(request.valid());
+  ASSERT_EQ(::write(request.get(), "app\n", 4), 4);
+  pollfd p{request.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  char answer[8] = {};
+  EXPECT_EQ(::read(request.get(), answer, sizeof answer), 1);
+  EXPECT_TRUE(write_all(last.get(), 512 * 1024, until));
 }
 
 // crt killed while the pod's stop was under way: the watch gives the stop
