@@ -216,6 +216,7 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
   pod::PodManifest m;
   try {
     store_lock = store.lock_shared();
+    store.set_callers_lock(&store_lock);
     m = plan_pod(req, store, ctx);
   } catch (const Error&) {
     check_interrupted();  // a pull cut short by Ctrl-C is an interruption

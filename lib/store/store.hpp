@@ -200,6 +200,12 @@ class Store {
 
   /// Holds the store's lock shared: nothing is removed meanwhile.
   [[nodiscard]] FileLock lock_shared() const;
+  /// `lock`, the caller's lock_shared(), is held while this store adds
+  /// images (crt run's, from the lookup of its images until they are
+  /// mounted). A failed addition's rollback, which needs the lock to
+  /// itself, lets go of it for the moment and takes it again: flock's locks
+  /// of two opens of a file conflict also within one process.
+  void set_callers_lock(FileLock* lock) { callers_lock_ = lock; }
 
   /// What this store's locks do while another process holds them (the
   /// store's lock, a layer's, a blob's): by default they wait in silence.
@@ -245,6 +251,8 @@ class Store {
   /// wait for another's long pull to end): what it cannot take out is left
   /// to a gc, with a warning.
   void roll_back(const Commit& commit, const PinnedLayers& pinned) const;
+  /// roll_back() once no hold of this process's is on the store's lock.
+  void roll_back_unlocked(const Commit& commit, const PinnedLayers& pinned) const;
   /// Syncs blobs/sha256/ and trees/, so that what was renamed into them (by
   /// this commit, or a BlobWriter before it) is there after a crash before
   /// the index names it: one fsync of each for all of an import or pull.
@@ -255,6 +263,7 @@ class Store {
   std::filesystem::path root_;
   BlobStore blobs_;  ///< holds the LockWait of set_lock_wait() for all the store's locks
   MessageSink messages_;
+  FileLock* callers_lock_ = nullptr;
 };
 
 }  // namespace crt::store

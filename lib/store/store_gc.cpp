@@ -108,6 +108,21 @@ GcResult Store::gc(const PinnedLayers& pinned) {
 
 void Store::roll_back(const Commit& commit, const PinnedLayers& pinned) const {
   if (commit.added_trees.empty() && commit.added_blobs.empty()) return;
+  // The caller's own hold would keep this process's exclusive lock from it
+  // as another's would (set_callers_lock()).
+  const bool rehold = callers_lock_ != nullptr && callers_lock_->valid();
+  if (rehold) *callers_lock_ = FileLock();
+  roll_back_unlocked(commit, pinned);
+  if (rehold) {
+    try {
+      *callers_lock_ = lock_shared();
+    } catch (const Error&) {
+      // Interrupted: the caller fails with its own error, rethrown after this.
+    }
+  }
+}
+
+void Store::roll_back_unlocked(const Commit& commit, const PinnedLayers& pinned) const {
   try {
     // Another crt's pod start holds the lock shared for a moment; a pull or
     // an import for as long as it takes: the error waits for the former only.

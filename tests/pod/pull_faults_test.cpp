@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -127,6 +128,28 @@ TEST_F(FaultTest, ABlobLongerThanItsSizeIsCutOffAndRefused) {
                                std::to_string(big_.size()) + " bytes came"));
   EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("test/app")));
   EXPECT_TRUE(store_entries("tmp").empty()) << "nothing of it is left to resume";
+}
+
+// An image that fails within crt run, once its first layer is unpacked, is
+// taken back as in crt image pull. crt run holds the store's lock from the
+// lookup of its images until they are mounted: the rollback, which needs
+// the lock to itself, lets go of that hold for the moment (else it waited
+// for itself, gave up, and left the layers it had unpacked).
+TEST_F(FaultTest, AnImageThatFailsWithinARunIsTakenBackToo) {
+  ASSERT_EQ(crt({"run", "--net=none", "busybox", "--", "/bin/true"}).status, 0);  // stage1 and busybox stored
+  auto sorted_trees = [this] {
+    std::vector<std::string> v = store_entries("trees");
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  std::vector<std::string> trees = sorted_trees();
+  push(layout("bad", {make_layer({file("../evil", "x")})}), plain().host(), "test/bad");
+  Result r = crt({"run", "--net=none", "--insecure-registry", plain().host(), plain().host() + "/test/bad:v1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("../evil"));
+  EXPECT_THAT(r.err, Not(HasSubstr("warning"))) << "the rollback was not done";
+  EXPECT_EQ(sorted_trees(), trees) << "the busybox layer unpacked first is taken out";
+  EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("test/bad")));
 }
 
 TEST_F(FaultTest, APullKilledMidwayResumesWithoutFetchingFinishedBlobsAgain) {
