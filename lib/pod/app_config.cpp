@@ -76,16 +76,9 @@ bool is_service_manager_variable(std::string_view kv) {
 }
 
 void apply_assignment(EnvList& env, const std::string& kv, const char* source) {
+  check_assignment(kv, source);
   size_t eq = kv.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw Error(std::string("invalid ") + source + " " + quote(kv) + ": expected NAME=VALUE");
-  std::string key = kv.substr(0, eq);
-  for (char c : key)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_'))
-      throw Error(std::string("invalid ") + source + " " + quote(kv) + ": a variable name holds letters, digits and '_'");
-  if (std::isdigit(static_cast<unsigned char>(key[0])))
-    throw Error(std::string("invalid ") + source + " " + quote(kv) + ": a variable name cannot start with a digit");
-  set_env(env, key, kv.substr(eq + 1));
+  set_env(env, kv.substr(0, eq), kv.substr(eq + 1));
 }
 
 /// Splits an OCI User "user[:group]".
@@ -196,6 +189,17 @@ std::pair<std::string, std::string> app_user(const std::optional<std::string>& u
   }
   if (u.empty()) throw Error("--user is empty");
   return {u, g};
+}
+
+void check_assignment(const std::string& kv, const std::string& source) {
+  size_t eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0) throw Error("invalid " + source + " " + quote(kv) + ": expected NAME=VALUE");
+  std::string_view key(kv.data(), eq);
+  for (char c : key)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_'))
+      throw Error("invalid " + source + " " + quote(kv) + ": a variable name holds letters, digits and '_'");
+  if (std::isdigit(static_cast<unsigned char>(key[0])))
+    throw Error("invalid " + source + " " + quote(kv) + ": a variable name cannot start with a digit");
 }
 
 void check_mount_targets(const std::string& app, const std::vector<VolumeMount>& mounts) {

@@ -28,6 +28,11 @@ std::vector<std::string> app_command(const AppFlags& flags, const std::vector<st
 std::pair<std::string, std::string> app_user(const std::optional<std::string>& user,
                                              const std::optional<std::string>& group, const std::string& image_user);
 
+/// Checks `kv`, an environment variable as a flag or an image gives it:
+/// NAME=VALUE, NAME of letters, digits and '_', not starting with a digit.
+/// The error names `source` ("--set-env", "image environment variable").
+void check_assignment(const std::string& kv, const std::string& source);
+
 /// Throws if two of app `app`'s mounts have one target.
 void check_mount_targets(const std::string& app, const std::vector<VolumeMount>& mounts);
 

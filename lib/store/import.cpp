@@ -62,6 +62,12 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req_in, Prog
     req.source = "/dev/stdin";
   }
   SourceFormat f = req.format ? *req.format : detect_format(req.source);
+  const RunConfig& c = req.rootfs.config;
+  if (f != SourceFormat::kRootfs && (!c.cmd.empty() || !c.entrypoint.empty() || !c.env.empty() ||
+                                     !c.working_dir.empty() || !c.user.empty() || !c.volumes.empty()))
+    throw Error("importing " + source_name() + " (" + format_name(f) +
+                "): --cmd, --entrypoint, --env, --workdir, --user and --volume configure a rootfs; an image of a "
+                "layout or archive has its configuration");
   if (f == SourceFormat::kRootfs) {
     if (!req.name)
       throw Error("importing " + std::string(from_stdin ? "a rootfs from " : "the rootfs ") + source_name() +

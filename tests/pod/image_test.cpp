@@ -83,6 +83,35 @@ TEST_F(ImageTest, ImportListRunRemove) {
   EXPECT_EQ(r.status, 254);
 }
 
+// A rootfs's configuration is checked as crt run would check it from the
+// image, at each start; a layout or archive brings its own, which the
+// rootfs's options would not change.
+TEST_F(ImageTest, AnImportRefusesAConfigurationNoRunWouldTake) {
+  std::string root = make_rootfs("rootfs");
+  struct Case {
+    std::vector<std::string> options;
+    std::string error;
+  };
+  for (const auto& c : std::vector<Case>{
+           {{"--env=NOEQ"}, "crt: invalid --env 'NOEQ': expected NAME=VALUE\n"},
+           {{"--env=A=1", "--env=1BAD=x"}, "crt: invalid --env '1BAD=x': a variable name cannot start with a digit\n"},
+           {{"--env=A B=c"}, "crt: invalid --env 'A B=c': a variable name holds letters, digits and '_'\n"},
+           {{"--workdir=rel"}, "crt: --workdir 'rel': the working directory must be an absolute path\n"}}) {
+    std::vector<std::string> args = {"image", "import", root, "conf:1"};
+    args.insert(args.end(), c.options.begin(), c.options.end());
+    Result r = crt(args);
+    EXPECT_EQ(r.status, 254) << c.options[0];
+    EXPECT_EQ(r.err, c.error);
+  }
+  ASSERT_EQ(crt({"image", "export", "busybox", dir_ + "/bb.tar"}).status, 0);
+  Result r = crt({"image", "import", dir_ + "/bb.tar", "conf:2", "--cmd=/bin/echo"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: importing '" + dir_ +
+                       "/bb.tar' (oci-archive): --cmd, --entrypoint, --env, --workdir, --user and --volume configure "
+                       "a rootfs; an image of a layout or archive has its configuration\n");
+  EXPECT_THAT(crt({"image", "list"}).out, ::testing::Not(HasSubstr("conf")));
+}
+
 // A word of a command may be empty ('sh -c CMD ""'): --cmd "" is one, where
 // an empty value of other options is refused as an unset variable's.
 TEST_F(ImageTest, AnEmptyCommandWordIsAWordOfItsOwn) {

@@ -4,6 +4,7 @@
 
 #include "cmd_image.hpp"
 #include "common/error.hpp"
+#include "pod/app_config.hpp"
 #include "progress_view.hpp"
 #include "registry_args.hpp"
 #include "runtime/pods.hpp"
@@ -66,6 +67,10 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
     if (!a->format.empty()) req.format = store::parse_format(a->format);
     if (!a->name.empty()) req.name = store::parse_reference(a->name);
     if (!a->platform.empty()) req.platform = store::oci::parse_platform(a->platform);
+    // As crt run would refuse them from the image, at each start.
+    for (const auto& kv : a->env) pod::check_assignment(kv, "--env");
+    if (!a->workdir.empty() && a->workdir.front() != '/')
+      throw Error("--workdir " + quote(a->workdir) + ": the working directory must be an absolute path");
     req.rootfs.config.cmd = a->cmd;
     req.rootfs.config.entrypoint = a->entrypoint;
     req.rootfs.config.env = a->env;
