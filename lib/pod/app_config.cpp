@@ -140,7 +140,8 @@ uint64_t parse_pids_limit(const std::string& s) {
 }
 
 std::string default_app_name(const std::string& image_ref) {
-  std::string base = store::base_name(image_ref);
+  // An image given by its ID (a nameless one): the ID's first 12 digits.
+  std::string base = image_ref.rfind("sha256:", 0) == 0 ? image_ref.substr(7, 12) : store::base_name(image_ref);
   std::string out;
   for (char c : base) {
     char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -259,7 +260,8 @@ void check_app_flags(const AppRequest& req) {
 AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const store::Image& image) {
   const AppFlags& f = req.flags;
   AppManifest app;
-  app.name = f.name ? *f.name : default_app_name(req.image);
+  // An image given by its ID is named after the image's name.
+  app.name = f.name ? *f.name : default_app_name(image.name_for(req.image));
   return with_context("app " + quote(app.name), [&] {
     validate_app_name(app.name);
     app.image = {image.name_for(req.image), image.id, image.layers};

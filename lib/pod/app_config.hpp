@@ -13,7 +13,8 @@
 namespace crt::pod {
 
 /// The default app name for an image reference: its base name, lowercased,
-/// with characters an app name cannot hold replaced by '-'.
+/// with characters an app name cannot hold replaced by '-'; for an image ID
+/// ("sha256:…") its first 12 hex digits.
 std::string default_app_name(const std::string& image_ref);
 
 /// The command an app runs, OCI-style: Entrypoint + Cmd; arguments after "--"

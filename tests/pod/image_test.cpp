@@ -256,15 +256,17 @@ TEST_F(ImageTest, APodNamesItsImageAsTheUserDid) {
   auto manifest = crt::json_text::parse(crt({"cat-manifest", uuid}).out);
   EXPECT_EQ(manifest["apps"][0]["image"]["name"], "other:1") << "not the image's first name, busybox:latest";
   EXPECT_THAT(crt({"list"}).out, HasSubstr("other:1"));
-  // By its ID, with or without 'sha256:', in full or a prefix: its first name.
+  // By its ID, with or without 'sha256:', in full or a prefix: its first
+  // name, which names the app too.
   std::string id = crt::json_text::parse(crt({"image", "inspect", "other:1"}).out)[0]["id"];
   for (const std::string& ref : {id, id.substr(7), id.substr(7, 12)}) {
     r = crt({"run", "--net=none", "--uuid-file-save=" + dir_ + "/uuid", ref, "--", "/bin/true"});
     ASSERT_EQ(r.status, 0) << ref << ": " << r.err;
     uuid = read_file(dir_ + "/uuid");
     uuid.erase(uuid.find_last_not_of('\n') + 1);
-    EXPECT_EQ(crt::json_text::parse(crt({"cat-manifest", uuid}).out)["apps"][0]["image"]["name"], "busybox:latest")
-        << ref;
+    auto apps = crt::json_text::parse(crt({"cat-manifest", uuid}).out)["apps"];
+    EXPECT_EQ(apps[0]["image"]["name"], "busybox:latest") << ref;
+    EXPECT_EQ(apps[0]["name"], "busybox") << ref;
   }
 }
 

@@ -21,6 +21,8 @@ TEST(DefaultAppName, InvalidCharactersBecomeDashesTrimmedAtTheEnds) {
   EXPECT_EQ(default_app_name("_x.y_"), "x-y");
   EXPECT_EQ(default_app_name(".hidden"), "hidden");
   EXPECT_EQ(default_app_name("caf\xc3\xa9"), "caf");
+  EXPECT_EQ(default_app_name("sha256:a0beac218f74e63dfbc53271417f8228ff604751e41356ea35d2e041f3bbcb33"),
+            "a0beac218f74");
 }
 
 TEST(DefaultAppName, NothingUsableGivesApp) {
