@@ -5,6 +5,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "mount/app_plan.hpp"
 #include "pod/resources.hpp"
 
 namespace crt::pod {
@@ -100,6 +101,14 @@ VolumeMount parse_mount(const std::string& spec) {
     // VOLUME of it (else both would be mounted, the image's on top).
     m.target = fs::normal_path(m.target);
     if (m.target == "/") throw Error("target cannot be the app's root directory");
+    // What the pod mounts for every app once its volumes are mounted
+    // (prepare-app) would hide a volume there.
+    for (const auto& op : mount::app_mount_plan()) {
+      if (op.kind == mount::MountOp::Kind::kSymlink) continue;
+      if (m.target == op.target || m.target.starts_with(op.target + "/"))
+        throw Error("the pod mounts " + quote(op.target) + " for every app: a volume on " + quote(m.target) +
+                    " would be hidden");
+    }
     return m;
   });
 }

@@ -82,6 +82,9 @@ TEST_F(BadInputTest, AppFlagsAreCheckedBeforeTheImageIsLookedFor) {
            {"--user=a:", "crt: app 'app': --user 'a:': the group after ':' is empty\n"},
            {"--working-dir=srv", "crt: app 'app': working directory 'srv' must be an absolute path\n"},
            {"--mount=volume=x", "crt: app 'app': --mount 'volume=x': target must be an absolute path\n"},
+           {"--mount=volume=x,target=/proc",
+            "crt: app 'app': --mount 'volume=x,target=/proc': the pod mounts '/proc' for every app: a volume on "
+            "'/proc' would be hidden\n"},
        }) {
     Result r = crt({"run", "--pull-policy=never", "example.org/big/app:1", flag, "--", "/bin/true"});
     EXPECT_EQ(r.status, 254) << flag;

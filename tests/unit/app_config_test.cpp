@@ -336,6 +336,23 @@ TEST(MountTargets, AreOneSpellingOfTheirDirectory) {
   }
 }
 
+// prepare-app mounts these once the volumes are mounted: a volume there
+// would be hidden.
+TEST(MountTargets, WhereThePodMountsForEveryAppAreRefused) {
+  for (const char* target : {"/proc", "/proc/x", "/sys/", "/dev", "/dev/shm", "/etc/hosts", "/run/systemd/journal"})
+    EXPECT_THROW(parse_mount(std::string("volume=db,target=") + target), Error) << target;
+  for (const char* target : {"/process", "/devices", "/etc/hosts.d", "/run/systemd", "/etc", "/run"})
+    EXPECT_EQ(parse_mount(std::string("volume=db,target=") + target).target, target);
+  try {
+    parse_mount("volume=db,target=/dev/shm");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "--mount 'volume=db,target=/dev/shm': the pod mounts '/dev' for every app: a volume on '/dev/shm' "
+                 "would be hidden");
+  }
+}
+
 // The user's volume on an image's VOLUME, spelt differently, is that
 // volume: no empty one of the image's goes on top of it.
 TEST(MountTargets, AUsersVolumeTakesTheImagesVolumeHoweverSpelt) {
