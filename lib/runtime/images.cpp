@@ -153,10 +153,19 @@ std::string store_key(const std::string& ref) {
   return r ? key_of(*r) : ref;
 }
 
-std::optional<store::Image> find_stored(const store::Store& store, const std::string& ref) {
-  if (auto im = store.find(ref)) return im;
+std::string stored_key(const store::Store& store, const std::string& ref) {
   std::string key = store_key(ref);
-  return key == ref ? std::nullopt : store.find(key);
+  if (key == ref) return ref;
+  try {
+    if (store.has_image(ref)) return ref;
+  } catch (const Error&) {
+    // No store name as written (an upper-case host): its key is one.
+  }
+  return key;
+}
+
+std::optional<store::Image> find_stored(const store::Store& store, const std::string& ref) {
+  return store.find(stored_key(store, ref));
 }
 
 std::optional<store::Image> find_image(store::Store& store, const std::string& ref, const stdfs::path& data_dir) {

@@ -112,6 +112,28 @@ TEST_F(ImageTest, AnImportRefusesAConfigurationNoRunWouldTake) {
   EXPECT_THAT(crt({"image", "list"}).out, ::testing::Not(HasSubstr("conf")));
 }
 
+// An import given a NAME names the image as a pull would: "docker.io/x"
+// is "docker.io/library/x:latest", a registry's host is lowercased; each
+// spelling finds it.
+TEST_F(ImageTest, AnImportNamesItsImageAsAPullWould) {
+  std::string root = make_rootfs("rootfs");
+  for (const char* name : {"docker.io/app", "Registry.Example.ORG:5000/team/abc:1"}) {
+    Result r = crt({"image", "import", "-q", root, name, "--cmd=/bin/busybox", "--cmd=true"});
+    ASSERT_EQ(r.status, 0) << name << ": " << r.err;
+  }
+  std::string list = crt({"image", "list"}).out;
+  EXPECT_THAT(list, ::testing::ContainsRegex("docker.io/library/app +latest "));
+  EXPECT_THAT(list, ::testing::ContainsRegex("registry.example.org:5000/team/abc +1 "));
+  for (const char* ref : {"docker.io/app", "docker.io/library/app", "docker.io/library/app:latest",
+                          "Registry.Example.ORG:5000/team/abc:1", "registry.example.org:5000/team/abc:1"}) {
+    Result r = crt({"run", "--net=none", "--pull-policy=never", ref});
+    EXPECT_EQ(r.status, 0) << ref << ": " << r.err;
+  }
+  Result r = crt({"image", "rm", "--force", "Registry.Example.ORG:5000/team/abc:1"});  // exited pods use it
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("registry.example.org")));
+}
+
 // A word of a command may be empty ('sh -c CMD ""'): --cmd "" is one, where
 // an empty value of other options is refused as an unset variable's.
 TEST_F(ImageTest, AnEmptyCommandWordIsAWordOfItsOwn) {

@@ -7,6 +7,7 @@
 #include "pod/app_config.hpp"
 #include "progress_view.hpp"
 #include "registry_args.hpp"
+#include "runtime/images.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/service_progress.hpp"
 #include "runtime/signals.hpp"
@@ -65,7 +66,9 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
     store::ImportRequest req;
     req.source = a->path;
     if (!a->format.empty()) req.format = store::parse_format(a->format);
-    if (!a->name.empty()) req.name = store::parse_reference(a->name);
+    // Named as a pull names it: "docker.io/x" is "docker.io/library/x:latest",
+    // a registry's host is lowercased.
+    if (!a->name.empty()) req.name = store::parse_reference(runtime::store_key(a->name));
     if (!a->platform.empty()) req.platform = store::oci::parse_platform(a->platform);
     // As crt run would refuse them from the image, at each start.
     for (const auto& kv : a->env) pod::check_assignment(kv, "--env");

@@ -94,7 +94,7 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
       bool other_names = false;
       {
         FileLock lock = s.lock_shared();
-        key = s.has_image(r) ? r : runtime::store_key(r);
+        key = runtime::stored_key(s, r);
         other_names = s.removes_only_a_name(key);
       }
       // A name of several only goes: the image stays for the pods using it.
