@@ -44,10 +44,13 @@ uint64_t parse_memory(std::string_view s) {
       {"T", 1000000000000ULL}};
   auto bad = [&] {
     std::string hint;
-    // Docker's 512m, 1g: a milli-suffix would mean nothing here.
-    if (!s.empty() && std::string_view("mgt").find(s.back()) != std::string_view::npos)
-      hint = " (the suffixes are upper-case: " + std::string(s.substr(0, s.size() - 1)) +
-             static_cast<char>(std::toupper(static_cast<unsigned char>(s.back()))) + ")";
+    // Docker's 512m, 1g: a milli-suffix would mean nothing here (nor
+    // would 1ki, 1gi).
+    const size_t at = s.size() >= 2 && s.back() == 'i' ? s.size() - 2 : s.size() - 1;  // the suffix's letter
+    const bool binary = at + 1 < s.size();
+    if (!s.empty() && std::string_view(binary ? "kmgt" : "mgt").find(s[at]) != std::string_view::npos)
+      hint = " (the suffixes are upper-case: " + std::string(s.substr(0, at)) +
+             static_cast<char>(std::toupper(static_cast<unsigned char>(s[at]))) + std::string(s.substr(at + 1)) + ")";
     return Error("invalid memory size " + quote(s) + ": expected bytes or a number with K, M, G, T, Ki, Mi, Gi or Ti" +
                  hint);
   };

@@ -40,7 +40,8 @@ bool parse_bool(const std::string& key, const std::string& v) {
 uint32_t parse_u32(const std::string& key, const std::string& v, int base = 10) {
   uint32_t n = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n, base);
-  if (v.empty() || ec != std::errc() || p != v.data() + v.size()) throw Error(key + " must be a number, not " + quote(v));
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size())
+    throw Error(key + (base == 8 ? " must be an octal number" : " must be a number") + ", not " + quote(v));
   return n;
 }
 

@@ -92,6 +92,8 @@ TEST_F(BadInputTest, AppFlagsAreCheckedBeforeTheImageIsLookedFor) {
   }
   Result r = crt({"run", "--volume=data,kind=disk", "--pull-policy=never", "example.org/big/app:1"});
   EXPECT_THAT(r.err, HasSubstr("--volume 'data,kind=disk': kind must be host, empty or tmpfs"));
+  r = crt({"run", "--volume=data,kind=empty,mode=999", "--pull-policy=never", "example.org/big/app:1"});
+  EXPECT_THAT(r.err, HasSubstr("--volume 'data,kind=empty,mode=999': mode must be an octal number, not '999'"));
   for (const char* state : {"prepare", "prepared", "run"}) EXPECT_TRUE(pods(state).empty()) << state;
 }
 

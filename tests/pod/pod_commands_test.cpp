@@ -944,6 +944,11 @@ TEST_F(PodCommandsTest, LogsTakeTheLastLinesOrThoseSinceATimeWithTimestamps) {
   r = crt({"logs", "--tail=-1", uuid});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("invalid --tail '-1'"));
+  // A damaged manifest is said to be one, not to be pending.
+  std::ofstream(pod_dir(uuid) + "/pod.json", std::ios::trunc) << "{bad";
+  r = crt({"logs", uuid});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("crt: pod " + uuid + ": reading its manifest: invalid pod manifest: "));
 }
 
 TEST_F(PodCommandsTest, LogsShowTheOutputOfAnAppNamedLikeThePodsSystemd) {

@@ -1,6 +1,11 @@
 #include "pod/resources.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "common/error.hpp"
 #include "pod/units.hpp"
@@ -67,6 +72,16 @@ TEST(ParseMemory, DockersLowerCaseSuffixesGetAHint) {
                  "invalid memory size '1g': expected bytes or a number with K, M, G, T, Ki, Mi, Gi or Ti (the "
                  "suffixes are upper-case: 1G)");
   }
+  for (const auto& [value, hint] : std::vector<std::pair<std::string, std::string>>{
+           {"512m", "512M"}, {"1ki", "1Ki"}, {"2gi", "2Gi"}, {"1mi", "1Mi"}}) {
+    try {
+      parse_memory(value);
+      FAIL() << value;
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), ::testing::EndsWith("(the suffixes are upper-case: " + hint + ")")) << value;
+    }
+  }
+  EXPECT_EQ(parse_memory("8k"), 8000u) << "k is SI's kilo";
 }
 
 TEST(ParseCpuMillis, Millicores) {

@@ -12,6 +12,8 @@
 #include "common/clock.hpp"
 #include "common/duration.hpp"
 #include "common/error.hpp"
+#include "common/fs.hpp"
+#include "pod/manifest.hpp"
 #include "runtime/pod_journal.hpp"
 #include "runtime/pods.hpp"
 
@@ -110,7 +112,13 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
     runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
     if (a->follow) e = wait_for_journal(g, e);
     runtime::PodInfo info = runtime::pod_info(e);
-    if (!info.manifest) throw Error("pod " + e.uuid + " has no manifest yet");
+    if (!info.manifest) {
+      // Its first write pending, or damaged: which, said.
+      if (std::error_code ec; std::filesystem::exists(e.path / "pod.json", ec))
+        with_context("pod " + e.uuid + ": reading its manifest",
+                     [&] { (void)pod::parse_manifest(fs::read_file(e.path / "pod.json")); });
+      throw Error("pod " + e.uuid + " has no manifest yet");
+    }
     // An interactive app of a pod that an older crt started.
     if (info.manifest->interactive && !info.manifest->output_sockets && !info.manifest->terminal_to_journal)
       print_message("pod " + e.uuid + " ran its app with --interactive " +
