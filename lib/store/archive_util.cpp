@@ -38,9 +38,17 @@ CwdGuard::CwdGuard(const std::filesystem::path& dir) : saved_(fs::open_fd(".", O
 CwdGuard::~CwdGuard() { (void)::fchdir(saved_.get()); }
 
 std::string clean_entry_path(const char* p) {
-  std::string s = p != nullptr ? p : "";
-  while (s.rfind("./", 0) == 0) s.erase(0, 2);
-  return s;
+  std::string_view s = p != nullptr ? p : "";
+  // "/etc", ".//etc": the tree's etc, as docker and containerd take them.
+  for (;;) {
+    if (s.starts_with("./")) {
+      s.remove_prefix(2);
+    } else if (s.starts_with("/")) {
+      s.remove_prefix(1);
+    } else {
+      return std::string(s);
+    }
+  }
 }
 
 bool is_whiteout_device(archive_entry* e) {

@@ -46,7 +46,8 @@ class CwdGuard {
   UniqueFd saved_;
 };
 
-/// An entry path without leading "./" (or "/" repeated "./").
+/// An entry path relative to the archive's root: without the leading "/"
+/// and "./" it may have, in any number.
 std::string clean_entry_path(const char* p);
 
 /// Whether an entry is a 0/0 character device (not a hard link to one),

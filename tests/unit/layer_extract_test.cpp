@@ -183,6 +183,18 @@ TEST(ExtractLayerChecks, ALaterEntryReplacesAnEarlierOneBelowTheRoot) {
   EXPECT_EQ(test::read_text(s / "t" / "etc" / "h"), "h\n");
 }
 
+// An absolute entry (an old tool's) is the tree's, as docker and containerd
+// take it; a hard link's absolute target too.
+TEST(ExtractLayerChecks, AnAbsolutePathIsUnderTheTreesRoot) {
+  Scratch s;
+  StringSource src(test::make_layer({test::dir("/etc"), test::file("/etc/f", "f\n"), test::file(".//etc/g", "g\n"),
+                                     test::hardlink("/etc/h", "/etc/f")}));
+  extract_layer(src, s / "t", {});
+  EXPECT_EQ(test::read_text(s / "t" / "etc" / "f"), "f\n");
+  EXPECT_EQ(test::read_text(s / "t" / "etc" / "g"), "g\n");
+  EXPECT_EQ(stdfs::hard_link_count(s / "t" / "etc" / "h"), 2u);
+}
+
 // A later entry that is no directory replaces a directory of the same name
 // with all it holds, as containerd and docker do; nothing out of the tree
 // is touched, through the symlinks the directory holds or otherwise.

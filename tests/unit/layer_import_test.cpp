@@ -283,7 +283,15 @@ TEST_F(HostileTarball, DotDotPathIsRefused) { expect_refused({tar_file("../evil"
 
 TEST_F(HostileTarball, DotDotInsideAPathIsRefused) { expect_refused({tar_dir("a"), tar_file("a/../../../evil", "pwned")}); }
 
-TEST_F(HostileTarball, AbsolutePathIsRefused) { expect_refused({tar_file(outside_.victim.string(), "pwned")}); }
+// As tar takes it: the tree's, not the host's.
+TEST_F(HostileTarball, AnAbsolutePathIsUnderTheTreesRoot) {
+  write_tar(s_ / "abs.tar", {tar_file(outside_.victim.string(), "inside")});
+  stdfs::path dst = s_ / "deep" / "er" / "dst";
+  test::Outcome o = test::outcome_in_child([&] { unpack_rootfs(s_ / "abs.tar", dst); });
+  EXPECT_EQ(o, test::Outcome::kReturned);
+  outside_.expect_untouched();
+  EXPECT_EQ(read_text(dst / outside_.victim.relative_path()), "inside");
+}
 
 TEST_F(HostileTarball, PathThroughAnAbsoluteSymlinkIsRefused) {
   expect_refused({tar_symlink("link", outside_.dir.string()), tar_file("link/victim", "pwned")});

@@ -340,8 +340,14 @@ TEST_F(FailedImport, DotDotEntry) {
   EXPECT_FALSE(stdfs::exists(root() / "evil"));
 }
 
-TEST_F(FailedImport, AbsoluteEntry) {
-  expect_nothing_left("evil.tar", {test::tar_file((s_ / "outside" / "new").string(), "pwned")});
+// An absolute entry is the tree's, as tar takes it: nothing outside is made.
+TEST_F(StoreTest, AnAbsoluteEntryIsImportedUnderTheTreesRoot) {
+  write_text(s_ / "outside" / "victim", "untouched");
+  write_tar(s_ / "abs.tar", {test::tar_file((s_ / "outside" / "new").string(), "inside")});
+  Image im = import("abs.tar", "abs");
+  EXPECT_EQ(list_dir(s_ / "outside"), Strings{"victim"});
+  EXPECT_EQ(read_text(root() / "trees" / digest_hex(im.layers[0]) / (s_ / "outside" / "new").relative_path()),
+            "inside");
 }
 
 TEST_F(FailedImport, EntryThroughASymlink) {
