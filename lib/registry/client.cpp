@@ -55,9 +55,14 @@ std::string describe_http_error(const HttpResponse& r) {
 
 namespace {
 
-TlsOptions effective_tls(const ClientOptions& o) {
+/// An --insecure-registry's relaxations hold for it alone, not for the
+/// token server or blob storage it names: certificates are checked there.
+/// Plain HTTP redirects stay allowed from it: its own answers, the
+/// redirects among them, travel unchecked anyway.
+TlsOptions effective_tls(const ClientOptions& o, const std::string& registry) {
   TlsOptions tls = o.tls;
-  if (o.insecure) tls.verify = false;
+  if (o.insecure) tls.unverified_host = api_host(registry);
+  tls.plain_http_redirects = o.insecure;
   return tls;
 }
 
@@ -67,7 +72,7 @@ RegistryClient::RegistryClient(std::string registry, std::string repository, Cli
     : registry_(std::move(registry)),
       repository_(std::move(repository)),
       opts_(std::move(opts)),
-      http_(effective_tls(opts_)) {
+      http_(effective_tls(opts_, registry_)) {
   if (opts_.cancelled) http_.set_cancel_check(opts_.cancelled);
   http_.set_answer_timeout(opts_.answer_timeout);
 }

@@ -78,6 +78,14 @@ std::string url_origin(std::string_view url) {
   return origin;
 }
 
+bool url_on_host(std::string_view url, std::string_view host) {
+  size_t scheme_end = url.find("://");
+  if (host.empty() || scheme_end == std::string_view::npos) return false;
+  // Spelled as a URL of the same scheme, `host` has the origin of `url`
+  // when it is where `url` goes: a default port written or not alike.
+  return url_origin(url) == url_origin(std::string(url.substr(0, scheme_end + 3)) + std::string(host));
+}
+
 struct HttpClient::Transfer {
   HttpResponse response;
   const BodySink* sink = nullptr;
@@ -227,9 +235,46 @@ bool transient_curl_error(CURLcode rc) {
   }
 }
 
+constexpr int kMaxRedirects = 10;
+
+bool is_redirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+bool is_authorization(const std::string& header) {
+  return ascii_lower(header.substr(0, header.find(':'))) == "authorization";
+}
+
 }  // namespace
 
+// crt follows redirects itself, not libcurl: CURLOPT_SSL_VERIFYPEER would
+// hold for every host of a transfer, the registry's and those it redirects
+// to alike; and the Authorization header is crt's to drop on a change of
+// origin (libcurl drops it on a change of host, port or scheme only since
+// 7.83).
 HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_t limit) {
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  if (answer_timeout_.count() > 0) deadline = std::chrono::steady_clock::now() + answer_timeout_;
+  std::string origin = url_origin(req.url);
+  HttpRequest hop = req;
+  for (int redirects = 0;; ++redirects) {
+    Hop h = get_once(hop, sink, limit, deadline);
+    if (h.location.empty()) return std::move(h.response);
+    std::string what = "GET " + escape_controls(hop.url);
+    if (redirects == kMaxRedirects) throw Error(what + ": more than " + std::to_string(kMaxRedirects) + " redirects");
+    std::string to = url_origin(h.location);
+    if (to.starts_with("http://") && !tls_.plain_http_redirects)
+      throw Error(what + ": refused a redirect to plain HTTP: " + quote(h.location));
+    if (!to.starts_with("http://") && !to.starts_with("https://"))
+      throw Error(what + ": refused a redirect to " + quote(h.location) + ": not HTTP");
+    hop.url = std::move(h.location);
+    hop.headers = req.headers;
+    if (to != origin) std::erase_if(hop.headers, is_authorization);
+  }
+}
+
+HttpClient::Hop HttpClient::get_once(const HttpRequest& req, const BodySink& sink, size_t limit,
+                                     std::optional<std::chrono::steady_clock::time_point> deadline) {
   const Curl& api = curl();
   CURL* c = static_cast<CURL*>(curl_);
   api.curl_easy_reset(c);
@@ -238,7 +283,7 @@ HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_
   t.request = &req;
   t.limit = limit;
   t.cancelled = &cancelled_;
-  if (answer_timeout_.count() > 0) t.deadline = std::chrono::steady_clock::now() + answer_timeout_;
+  t.deadline = deadline;
   curl_slist* headers = nullptr;
   for (const auto& h : req.headers) headers = api.curl_slist_append(headers, h.c_str());
   struct SlistFree {
@@ -249,13 +294,7 @@ HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_
 
   api.curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
   api.curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  // libcurl drops the Authorization header on a redirect to another host,
-  // port or scheme (a registry's blob storage): never set
-  // CURLOPT_UNRESTRICTED_AUTH.
-  api.curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  api.curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
   api.curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  api.curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   api.curl_easy_setopt(c, CURLOPT_USERAGENT, "crt/" CRT_VERSION);
   api.curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
   // A stalled transfer (under 1 kB/s for 30 s) fails and is retried.
@@ -271,7 +310,7 @@ HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_
   api.curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
   if (!range.empty()) api.curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
   if (!tls_.ca_file.empty()) api.curl_easy_setopt(c, CURLOPT_CAINFO, tls_.ca_file.c_str());
-  if (!tls_.verify) {
+  if (url_on_host(req.url, tls_.unverified_host)) {
     api.curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
     api.curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   }
@@ -293,10 +332,13 @@ HttpResponse HttpClient::get(const HttpRequest& req, const BodySink& sink, size_
     std::string why = errbuf[0] != '\0' ? errbuf : api.curl_easy_strerror(rc);
     throw TransportError(what + ": " + escape_controls(why), transient_curl_error(rc), classify_curl_error(rc));
   }
-  char* effective = nullptr;
-  api.curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
-  t.response.url = effective != nullptr ? effective : req.url;
-  return std::move(t.response);
+  Hop hop{std::move(t.response), ""};
+  hop.response.url = req.url;
+  char* location = nullptr;
+  if (is_redirect(hop.response.status) && api.curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) == CURLE_OK &&
+      location != nullptr)
+    hop.location = location;
+  return hop;
 }
 
 }  // namespace crt::registry

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,7 +15,13 @@ namespace crt::registry {
 
 struct TlsOptions {
   std::string ca_file;  ///< extra CA bundle (PEM); empty: the system's
-  bool verify = true;   ///< false only for an --insecure-registry
+  /// "host[:port]" whose certificate is not checked (an --insecure-registry);
+  /// every other host's is, its token server's and its blob storage's too.
+  std::string unverified_host;
+  /// Redirects may lead to plain HTTP. Not from a registry reached over
+  /// verified HTTPS: an attacker on the line could swap a manifest fetched
+  /// by tag, which no digest checks.
+  bool plain_http_redirects = false;
 };
 
 struct HttpRequest {
@@ -37,6 +44,9 @@ struct HttpResponse {
 /// "scheme://host[:port]" of an absolute URL, lowercase and without user
 /// information: where a request went (after redirects, HttpResponse::url).
 std::string url_origin(std::string_view url);
+
+/// Whether `url` goes to `host` ("name[:port]"; no port: the scheme's).
+bool url_on_host(std::string_view url, std::string_view host);
 
 /// What failed below HTTP, as far as crt's next step depends on it.
 enum class TransportFailure {
@@ -72,8 +82,9 @@ inline constexpr std::chrono::milliseconds kAnswerTimeout = std::chrono::minutes
 /// Receives a 2xx response body; may throw to abort the transfer.
 using BodySink = std::function<void(const char* data, size_t size)>;
 
-/// HTTP(S) GET over libcurl: redirects followed (credentials are not sent
-/// to another host), TLS verified against the system's CAs and `ca_file`.
+/// HTTP(S) GET over libcurl: redirects followed (an Authorization header
+/// is not sent to another origin), TLS verified against the system's CAs
+/// and `ca_file` on every host but TlsOptions::unverified_host.
 class HttpClient {
  public:
   explicit HttpClient(TlsOptions tls);
@@ -93,6 +104,14 @@ class HttpClient {
 
  private:
   struct Transfer;
+  /// One request of get(), its redirect not followed.
+  struct Hop {
+    HttpResponse response;
+    std::string location;  ///< where a redirect points, resolved; empty: none
+  };
+  Hop get_once(const HttpRequest& req, const BodySink& sink, size_t limit,
+               std::optional<std::chrono::steady_clock::time_point> deadline);
+
   void* curl_;
   TlsOptions tls_;
   std::function<bool()> cancelled_;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "../support/blob_damage.hpp"
+#include "../support/http_stub.hpp"
 #include "../support/token_server.hpp"
 #include "common/fd.hpp"
 #include "common/json_text.hpp"
@@ -296,7 +297,8 @@ TEST_F(RegistryTest, TlsWithACustomCaAndBasicAuth) {
   Result h = run({"htpasswd", "-Bbn", "alice", "s3cret"});
   ASSERT_EQ(h.status, 0);
   std::ofstream(dir_ + "/htpasswd") << h.out;
-  LocalRegistry reg(dir_ + "/tls-registry", {"", pki.server_cert, pki.server_key, dir_ + "/htpasswd", "", "", "", ""});
+  LocalRegistry reg(dir_ + "/tls-registry",
+                    {"", pki.server_cert, pki.server_key, dir_ + "/htpasswd", "", "", "", "", ""});
   push(layout("app", {}, {{"Cmd", {"/bin/echo", "over tls"}}}), reg.host(), "private/app", "v1", "alice:s3cret");
   std::string ref = reg.host() + "/private/app:v1";
 
@@ -335,7 +337,8 @@ TEST_F(RegistryTest, RunAndPreparePullWithTheRegistryOptionsOfImagePull) {
   Result h = run({"htpasswd", "-Bbn", "alice", "s3cret"});
   ASSERT_EQ(h.status, 0);
   std::ofstream(dir_ + "/htpasswd") << h.out;
-  LocalRegistry reg(dir_ + "/tls-registry", {"", pki.server_cert, pki.server_key, dir_ + "/htpasswd", "", "", "", ""});
+  LocalRegistry reg(dir_ + "/tls-registry",
+                    {"", pki.server_cert, pki.server_key, dir_ + "/htpasswd", "", "", "", "", ""});
   std::string lay = layout("app", {}, {{"Cmd", {"/bin/echo", "pulled by crt run"}}});
   push(lay, reg.host(), "private/app", "v1", "alice:s3cret");
   push(lay, reg.host(), "private/prepared", "v1", "alice:s3cret");
@@ -363,8 +366,8 @@ TEST_F(RegistryTest, BearerTokenChallengeFlow) {
   // One registry without auth to push to, one with token auth over the same storage to pull from.
   LocalRegistry open_reg(dir_ + "/open", {});
   push(layout("app", {}, {{"Cmd", {"/bin/echo", "with a token"}}}), open_reg.host(), "team/app");
-  LocalRegistry reg(dir_ + "/token-registry",
-                    {open_reg.storage(), "", "", "", tokens.realm(), "crt-test-registry", "crt-test-issuer", pki.token_cert});
+  LocalRegistry reg(dir_ + "/token-registry", {open_reg.storage(), "", "", "", tokens.realm(), "crt-test-registry",
+                                               "crt-test-issuer", pki.token_cert, ""});
   std::string ref = reg.host() + "/team/app:v1";
 
   Result r = crt({"image", "pull", "--insecure-registry", reg.host(), ref});
@@ -378,6 +381,31 @@ TEST_F(RegistryTest, BearerTokenChallengeFlow) {
   EXPECT_THAT(reqs.back().target, HasSubstr("service=crt-test-registry"));
   EXPECT_THAT(reqs.back().target, HasSubstr("scope=repository%3Ateam%2Fapp%3Apull"));
   EXPECT_EQ(crt({"run", ref}).out, "with a token\n");
+}
+
+// A registry reached over HTTPS whose blobs are redirected to plain HTTP:
+// crt does not follow (a manifest could be swapped that way). From an
+// --insecure-registry it does, as before.
+TEST_F(RegistryTest, AnHttpsRegistrysRedirectToPlainHttpIsRefused) {
+  TestPki pki(dir_ + "/pki");
+  LocalRegistry open_reg(dir_ + "/open", {});
+  push(layout("app", {}, {{"Cmd", {"/bin/echo", "redirected"}}}), open_reg.host(), "team/app");
+  std::string storage = open_reg.storage();
+  HttpStub plain_storage([&](const HttpStub::Request& q) { return range_answer(q, read_file(storage + q.target)); });
+  LocalRegistry reg(dir_ + "/redirecting",
+                    {storage, pki.server_cert, pki.server_key, "", "", "", "", "", plain_storage.url() + "/"});
+  std::string ref = reg.host() + "/team/app:v1";
+
+  Result r = crt({"image", "pull", "--ca-file", pki.ca_cert, ref});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr(": GET https://" + reg.host() + "/v2/team/app/blobs/sha256:"));
+  EXPECT_THAT(r.err, HasSubstr(": refused a redirect to plain HTTP: '" + plain_storage.url() + "/docker/registry/v2/"));
+  EXPECT_TRUE(plain_storage.requests().empty());
+
+  r = crt({"image", "pull", "-q", "--insecure-registry", reg.host(), ref});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(plain_storage.requests().empty());
+  EXPECT_EQ(crt({"run", ref}).out, "redirected\n");
 }
 
 }  // namespace

@@ -92,6 +92,8 @@ LocalRegistry::LocalRegistry(const std::string& dir, const RegistryConfig& c)
 bool LocalRegistry::start(const RegistryConfig& c, size_t log_from) {
   std::string y = "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n";
   y += "storage:\n  filesystem:\n    rootdirectory: " + storage_ + "\n  delete:\n    enabled: true\n";
+  if (!c.redirect_base.empty())
+    y += "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: " + c.redirect_base + "\n";
   y += "http:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n";
   if (!c.tls_cert.empty()) y += "  tls:\n    certificate: " + c.tls_cert + "\n    key: " + c.tls_key + "\n";
   if (!c.htpasswd.empty()) y += "auth:\n  htpasswd:\n    realm: crt-test\n    path: " + c.htpasswd + "\n";

@@ -21,6 +21,9 @@ struct RegistryConfig {
   std::string tls_cert, tls_key;
   std::string htpasswd;  ///< a file of `htpasswd -B` lines: Basic auth
   std::string token_realm, token_service, token_issuer, token_cert;  ///< Bearer auth
+  /// Where blobs are fetched from instead, by a redirect to this URL and
+  /// their path in `storage` (the "redirect" storage middleware).
+  std::string redirect_base;
 };
 
 /// Debian's docker-registry on 127.0.0.1, on a port free at start, stopped

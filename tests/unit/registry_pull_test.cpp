@@ -522,29 +522,123 @@ TEST_F(RegistryPull, AnInsecureRegistrysHttpsTimeoutIsNotHiddenByPlainHttp) {
   EXPECT_THAT(e, HasSubstr("GET https://" + host + "/v2/test/app/manifests/v1: no complete answer within 300 ms"));
 }
 
+/// openssl s_server on 127.0.0.1 with a certificate of its own, which
+/// nothing trusts: it answers each of `connections` with its status page.
+class UntrustedTlsServer {
+ public:
+  UntrustedTlsServer(const stdfs::path& dir, int connections) {
+    std::string key = (dir / "key.pem").string(), cert = (dir / "cert.pem").string();
+    if (test::run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                           "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"})
+            .status != 0)
+      return;
+    // -www: it answers by itself, not from its stdin (which it would end at).
+    server_ = std::make_unique<test::Process>(std::vector<std::string>{"openssl", "s_server", "-accept", "127.0.0.1:0",
+                                                                       "-cert", cert, "-key", key, "-naccept",
+                                                                       std::to_string(connections), "-www"});
+    for (int i = 0; i < 200 && host_.empty(); ++i) {
+      const std::string& out = server_->read_for(50ms);
+      if (size_t at = out.find("ACCEPT "); at != std::string::npos && out.find('\n', at) != std::string::npos)
+        host_ = out.substr(at + 7, out.find('\n', at) - at - 7);
+    }
+  }
+  /// "127.0.0.1:PORT"; empty when it did not start.
+  [[nodiscard]] const std::string& host() const { return host_; }
+
+ private:
+  std::unique_ptr<test::Process> server_;
+  std::string host_;
+};
+
 TEST_F(RegistryPull, AnUntrustedCertificateNamesTheWaysToTrustIt) {
   if (!test::find_program("openssl")) GTEST_SKIP() << "openssl is not installed";
-  std::string key = (s_ / "key.pem").string(), cert = (s_ / "cert.pem").string();
-  ASSERT_EQ(test::run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                               "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"})
-                .status,
-            0);
-  // -www: it answers by itself, not from its stdin (which it would end at).
-  test::Process server(
-      {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key, "-naccept", "1", "-www"});
-  std::string host;
-  for (int i = 0; i < 200 && host.empty(); ++i) {
-    const std::string& out = server.read_for(50ms);
-    if (size_t at = out.find("ACCEPT "); at != std::string::npos && out.find('\n', at) != std::string::npos)
-      host = out.substr(at + 7, out.find('\n', at) - at - 7);
-  }
-  ASSERT_FALSE(host.empty()) << "openssl s_server did not start";
+  UntrustedTlsServer server(s_.path(), 1);
+  ASSERT_FALSE(server.host().empty()) << "openssl s_server did not start";
+  std::string host = server.host();
   runtime::ResolveOptions o = options({});
   std::string e = test::error_of([&] { runtime::pull(store_, host + "/test/app:v1", o); });
   EXPECT_THAT(e, HasSubstr("SSL certificate problem"));
   EXPECT_THAT(
       e, HasSubstr("(trust the registry's CA with --ca-file or in '" + (s_ / "certs.d" / host / "ca.crt").string() +
                    "', or allow it unverified with --insecure-registry " + host + ")"));
+}
+
+// --insecure-registry is for the registry it names alone: the token server
+// and the blob storage it sends crt to have their certificates checked.
+TEST_F(RegistryPull, AnInsecureRegistrysTokenServerAndStorageAreVerified) {
+  if (!test::find_program("openssl")) GTEST_SKIP() << "openssl is not installed";
+  UntrustedTlsServer elsewhere(s_.path(), 2);
+  ASSERT_FALSE(elsewhere.host().empty()) << "openssl s_server did not start";
+  std::string https = "https://" + elsewhere.host();
+  for (bool bearer : {true, false}) {
+    FakeRegistry reg(layout_, [&](const HttpStub::Request& r) -> std::optional<HttpStub::Response> {
+      if (bearer)
+        return HttpStub::Response{401, {{"WWW-Authenticate", "Bearer realm=\"" + https + "/token\""}}, "", -1, {}};
+      return redirect(https, r.target);
+    });
+    reg.tag("v1", v1_);
+    std::string e = test::error_of([&] { runtime::pull(store_, reg.host() + "/test/app:v1", options({reg.host()})); });
+    EXPECT_THAT(e, HasSubstr("GET " + https + (bearer ? "/token?" : "/v2/test/app/manifests/v1: ")));
+    EXPECT_THAT(e, HasSubstr("SSL certificate problem")) << (bearer ? "the token server" : "the storage");
+  }
+}
+
+// The host an --insecure-registry names, as a URL may spell it.
+TEST(UrlOnHost, IsTheHostAndPortAlone) {
+  EXPECT_TRUE(url_on_host("https://reg.example:5000/v2/", "reg.example:5000"));
+  EXPECT_TRUE(url_on_host("http://Reg.Example:5000", "reg.example:5000"));
+  EXPECT_TRUE(url_on_host("https://reg.example:443/v2/", "reg.example"));
+  EXPECT_TRUE(url_on_host("http://reg.example/v2/", "reg.example:80"));
+  EXPECT_TRUE(url_on_host("https://u:p@reg.example/v2/", "reg.example"));
+  EXPECT_FALSE(url_on_host("https://reg.example:5001/v2/", "reg.example:5000"));
+  EXPECT_FALSE(url_on_host("https://reg.example/v2/", "reg.example:5000"));
+  EXPECT_FALSE(url_on_host("https://cdn.reg.example/v2/", "reg.example"));
+  EXPECT_FALSE(url_on_host("https://reg.example.evil/v2/", "reg.example"));
+  EXPECT_FALSE(url_on_host("https://reg.example@evil.example/v2/", "reg.example"));
+  EXPECT_FALSE(url_on_host("https://reg.example/v2/", ""));
+}
+
+// From a registry reached over HTTPS, a redirect to plain HTTP is refused:
+// an attacker on the line could swap a manifest fetched by tag.
+TEST(HttpClientRedirects, ToPlainHttpOnlyWhenAllowed) {
+  HttpStub target([](const HttpStub::Request&) { return HttpStub::Response{200, {}, "there", -1, {}}; });
+  HttpStub from([&](const HttpStub::Request& r) { return redirect(target.url(), r.target); });
+  HttpClient strict(TlsOptions{});
+  EXPECT_EQ(test::error_of([&] {
+              strict.get({from.url() + "/v2/x", {}, 0, {}});
+            }),
+            "GET " + from.url() + "/v2/x: refused a redirect to plain HTTP: '" + target.url() + "/v2/x'");
+  EXPECT_TRUE(target.requests().empty());
+
+  TlsOptions plain;
+  plain.plain_http_redirects = true;
+  HttpClient relaxed(plain);
+  HttpResponse r = relaxed.get({from.url() + "/v2/x", {}, 0, {}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "there");
+  EXPECT_EQ(r.url, target.url() + "/v2/x");
+}
+
+// An Authorization header follows a redirect within its origin alone.
+TEST(HttpClientRedirects, AuthorizationStaysWithItsOrigin) {
+  HttpStub other([](const HttpStub::Request&) { return HttpStub::Response{200, {}, "other", -1, {}}; });
+  std::string self;
+  HttpStub stub([&](const HttpStub::Request& r) {
+    if (r.target == "/a") return redirect(self, "/b");
+    if (r.target == "/b") return redirect(other.url(), "/c");
+    return HttpStub::Response{404, {}, "", -1, {}};
+  });
+  self = stub.url();
+  TlsOptions plain;
+  plain.plain_http_redirects = true;
+  HttpClient http(plain);
+  HttpResponse r = http.get({stub.url() + "/a", {"authorization: Basic dTpw", "X-Kept: 1"}, 0, {}});
+  EXPECT_EQ(r.body, "other");
+  ASSERT_EQ(stub.requests().size(), 2u);
+  EXPECT_EQ(stub.requests()[1].headers.at("authorization"), "Basic dTpw") << "the same origin";
+  ASSERT_EQ(other.requests().size(), 1u);
+  EXPECT_FALSE(has_authorization(other.requests()[0]));
+  EXPECT_EQ(other.requests()[0].headers.at("x-kept"), "1");
 }
 
 // libcurl's callbacks are C: what the cancel check throws is kept, the
