@@ -68,6 +68,10 @@ TlsOptions effective_tls(const ClientOptions& o, const std::string& registry) {
 
 }  // namespace
 
+bool token_realm_allowed(std::string_view realm, bool insecure) {
+  return insecure || url_origin(realm).starts_with("https://");
+}
+
 RegistryClient::RegistryClient(std::string registry, std::string repository, ClientOptions opts)
     : registry_(std::move(registry)),
       repository_(std::move(repository)),
@@ -155,6 +159,9 @@ HttpResponse RegistryClient::send(const std::string& path, std::vector<std::stri
 std::string RegistryClient::fetch_token(const Challenge& c) {
   auto realm = c.params.find("realm");
   if (realm == c.params.end() || realm->second.empty()) throw Error("the Bearer challenge names no realm");
+  if (!token_realm_allowed(realm->second, opts_.insecure))
+    throw Error("the HTTPS registry " + quote(registry_) + " names a plain-HTTP token server, " + quote(realm->second) +
+                ": refused");
   std::string url = realm->second;
   url += url.find('?') == std::string::npos ? '?' : '&';
   bool first = true;

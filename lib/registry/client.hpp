@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "common/error.hpp"
@@ -79,6 +80,12 @@ class RegistryClient {
   std::string authorization_;      ///< "Authorization: …" once authenticated
   bool basic_credentials_sent_ = false;  ///< to the registry itself (Basic)
 };
+
+/// Whether crt asks the token server `realm` of a registry for a token:
+/// over HTTPS alone, but from an --insecure-registry (`insecure`), whose
+/// challenge that names it travels unchecked anyway. Over plain HTTP the
+/// user's password would be seen on its way, the token forged.
+bool token_realm_allowed(std::string_view realm, bool insecure);
 
 /// "HTTP 404: manifest unknown (MANIFEST_UNKNOWN)", from a registry's error body.
 std::string describe_http_error(const HttpResponse& r);

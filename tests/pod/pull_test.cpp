@@ -383,6 +383,29 @@ TEST_F(RegistryTest, BearerTokenChallengeFlow) {
   EXPECT_EQ(crt({"run", ref}).out, "with a token\n");
 }
 
+// A token server of plain HTTP would see the user's password, and could be
+// made to give a forged token, on a line the registry's HTTPS protects: crt
+// refuses it, naming it. From an --insecure-registry it may be, as before.
+TEST_F(RegistryTest, APlainHttpTokenServerOfAnHttpsRegistryIsRefused) {
+  TestPki pki(dir_ + "/pki");
+  TokenServer tokens(pki.token_key, pki.token_cert, "bob", "hunter2", "crt-test-issuer", "crt-test-registry");
+  LocalRegistry open_reg(dir_ + "/open", {});
+  push(layout("app", {}, {{"Cmd", {"/bin/echo", "with a token"}}}), open_reg.host(), "team/app");
+  LocalRegistry reg(dir_ + "/token-registry", {open_reg.storage(), pki.server_cert, pki.server_key, "", tokens.realm(),
+                                               "crt-test-registry", "crt-test-issuer", pki.token_cert, ""});
+  std::string ref = reg.host() + "/team/app:v1";
+
+  Result r = crt({"image", "pull", "--ca-file", pki.ca_cert, "--creds", "bob:hunter2", ref});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("crt: pulling '" + ref + "': fetching manifest 'v1': the HTTPS registry '" + reg.host() +
+                               "' names a plain-HTTP token server, '" + tokens.realm() + "': refused\n"));
+  EXPECT_TRUE(tokens.requests().empty()) << "the password was not sent";
+
+  r = crt({"image", "pull", "-q", "--insecure-registry", reg.host(), "--creds", "bob:hunter2", ref});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(tokens.requests().empty());
+}
+
 // A registry reached over HTTPS whose blobs are redirected to plain HTTP:
 // crt does not follow (a manifest could be swapped that way). From an
 // --insecure-registry it does, as before.

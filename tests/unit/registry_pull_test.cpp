@@ -583,6 +583,18 @@ TEST_F(RegistryPull, AnInsecureRegistrysTokenServerAndStorageAreVerified) {
   }
 }
 
+// Whether crt asks the token server a registry names for a token: over
+// plain HTTP only from an --insecure-registry.
+TEST(TokenRealm, PlainHttpOnlyFromAnInsecureRegistry) {
+  EXPECT_TRUE(token_realm_allowed("https://auth.example/token", false));
+  EXPECT_TRUE(token_realm_allowed("HTTPS://auth.example/token", false));
+  EXPECT_FALSE(token_realm_allowed("http://auth.example/token", false));
+  EXPECT_FALSE(token_realm_allowed("ftp://auth.example/token", false));
+  EXPECT_FALSE(token_realm_allowed("auth.example/token", false));
+  EXPECT_TRUE(token_realm_allowed("http://auth.example/token", true));
+  EXPECT_TRUE(token_realm_allowed("https://auth.example/token", true));
+}
+
 // The host an --insecure-registry names, as a URL may spell it.
 TEST(UrlOnHost, IsTheHostAndPortAlone) {
   EXPECT_TRUE(url_on_host("https://reg.example:5000/v2/", "reg.example:5000"));
