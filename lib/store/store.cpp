@@ -263,10 +263,15 @@ Removal Store::remove(std::string_view ref, const PinnedLayers& pinned,
   }
   for (const auto& l : std::set<std::string>(removed.layers.begin(), removed.layers.end())) {
     if (layers_used.count(l)) continue;
-    if (pins.unknown)
+    if (pins.unknown) {
       ++r.trees_kept;
-    else
+      continue;
+    }
+    try {
       drop_tree(digest_hex(l));
+    } catch (const Error& e) {
+      r.trees_failed.emplace_back(e.what());  // the image is out of the index: its blobs go too
+    }
   }
   std::vector<std::string> blobs = {removed.id, removed.manifest};
   for (const auto& b : removed.blobs) blobs.push_back(b.digest);

@@ -88,6 +88,9 @@ struct Removal {
   /// Layers of the image no other image and no layer of Pins::layers uses,
   /// kept as Pins::unknown said that they may be in use.
   size_t trees_kept = 0;
+  /// Layers of the image that could not be removed, each with why: the
+  /// image is gone all the same, and crt image gc tries them again.
+  std::vector<std::string> trees_failed;
 };
 
 /// The content-addressed image store under `<dir>/store`:

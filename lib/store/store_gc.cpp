@@ -141,9 +141,20 @@ void Store::roll_back_unlocked(const Commit& commit, const PinnedLayers& pinned)
     }
     Pins pins = pinned ? pinned() : Pins{};
     InUse used = in_use(load_index(), pins);
-    if (!pins.unknown)
-      for (const auto& l : commit.added_trees)
-        if (!used.trees.count(digest_hex(l))) drop_tree(digest_hex(l));
+    size_t kept = 0;
+    for (const auto& l : commit.added_trees) {
+      if (used.trees.count(digest_hex(l))) continue;
+      if (pins.unknown)
+        ++kept;
+      else
+        drop_tree(digest_hex(l));
+    }
+    if (kept > 0)
+      tell(messages_, "warning: " +
+                          (kept == 1 ? std::string("the layer the failed import unpacked stays")
+                                     : "the " + std::to_string(kept) + " layers the failed import unpacked stay") +
+                          " until 'crt image gc': a pod whose pod.json cannot be read may use " +
+                          (kept == 1 ? "it" : "them"));
     for (const auto& b : commit.added_blobs) {
       stdfs::path p = blobs_.path(b);
       if (!used.blobs.count(digest_hex(b)) && ::unlink(p.c_str()) < 0 && errno != ENOENT)

@@ -728,6 +728,20 @@ TEST_F(ImageStore, AFailedCommitDoesNotWaitForAnotherCrtUsingTheStore) {
   EXPECT_FALSE(store_.find("pulled:1"));
 }
 
+// Where a pod's pod.json cannot be read, a failed commit keeps the layers
+// it unpacked (the pod may use them), and says so.
+TEST_F(ImageStore, AFailedCommitSaysWhatItKeepsForAPodOfUnknownUse) {
+  ImageInput in = pulled_with_a_lying_second_layer();
+  std::vector<std::string> told;
+  store_.set_messages([&](std::string_view m) { told.emplace_back(m); });
+  Progress none;
+  EXPECT_THROW(store_.commit_image(in, none, [] { return Pins{{}, true}; }), Error);
+  EXPECT_THAT(told, ::testing::ElementsAre(
+                        "warning: the layer the failed import unpacked stays until 'crt image gc': a pod whose "
+                        "pod.json cannot be read may use it"));
+  EXPECT_EQ(trees().size(), 1u);
+}
+
 // Two imports of images with the same layers in another order, at once:
 // each unpacks its first layer while the other unpacks its own; neither
 // waits for a layer the other holds while it holds one the other waits for.

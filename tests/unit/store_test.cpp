@@ -309,6 +309,18 @@ TEST_F(StoreTest, IndexSurvivesReopening) {
   EXPECT_EQ(again.find("a")->id, im.id);
 }
 
+// A layer tree that cannot be removed keeps neither the image nor its
+// blobs: the image is out of the index first; the tree is said, for gc.
+TEST_F(StoreTest, ARemovalGoesOnPastATreeItCannotRemove) {
+  Image im = import("rootfs", "a");
+  write_text(root() / "tmp" / ("rm-" + digest_hex(im.layers[0])), "in the way");  // a file: no rename onto it
+  Removal r = store_.remove("a");
+  EXPECT_FALSE(store_.find("a"));
+  ASSERT_EQ(r.trees_failed.size(), 1u);
+  EXPECT_NE(r.trees_failed[0].find("removing layer tree"), std::string::npos) << r.trees_failed[0];
+  EXPECT_TRUE(blobs().empty()) << "its blobs are removed all the same";
+}
+
 // The failing import runs in a child process, so that even a crash could not
 // hide what matters here: nothing becomes visible in the store.
 class FailedImport : public StoreTest {

@@ -127,6 +127,7 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
       for (const auto& n : im.names)
         if (runtime::is_builtin_image(n, data_dir()))
           std::printf("(%s is built in: its next use, or crt image list, imports it again)\n", n.c_str());
+      for (const auto& why : removal.trees_failed) print_message("warning: " + why + "; 'crt image gc' tries again");
     }
   });
 }
