@@ -104,10 +104,13 @@ bool may_be_plain_http(const TransportError& e) { return e.failure() != Transpor
 
 void RegistryClient::fail_with_hint(const TransportError& e) const {
   std::string what = e.what();
+  // --insecure-registry leaves the registry's own certificate unchecked
+  // alone: not that of a host it redirects to.
+  const bool on_registry = e.url().empty() || url_on_host(e.url(), api_host(registry_));
   if (!opts_.insecure && e.failure() == TransportFailure::kCertificate)
-    throw Error(what + " (trust the registry's CA with --ca-file" +
+    throw Error(what + " (trust " + (on_registry ? "the registry's" : "its") + " CA with --ca-file" +
                 (opts_.registry_ca_file.empty() ? "" : " or in " + quote(opts_.registry_ca_file)) +
-                ", or allow it unverified with --insecure-registry " + registry_ + ")");
+                (on_registry ? ", or allow it unverified with --insecure-registry " + registry_ : std::string()) + ")");
   if (!opts_.insecure && what.find("wrong version number") != std::string::npos)
     throw Error(what + " (a plain-HTTP registry? allow it with --insecure-registry " + registry_ + ")");
   throw e;

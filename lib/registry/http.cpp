@@ -330,7 +330,8 @@ HttpClient::Hop HttpClient::get_once(const HttpRequest& req, const BodySink& sin
   bool cut_error_answer = rc == CURLE_PARTIAL_FILE && t.response.status >= 400;
   if (rc != CURLE_OK && !cut_error_answer) {
     std::string why = errbuf[0] != '\0' ? errbuf : api.curl_easy_strerror(rc);
-    throw TransportError(what + ": " + escape_controls(why), transient_curl_error(rc), classify_curl_error(rc));
+    throw TransportError(what + ": " + escape_controls(why), transient_curl_error(rc), classify_curl_error(rc),
+                         req.url);
   }
   Hop hop{std::move(t.response), ""};
   hop.response.url = req.url;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/error.hpp"
@@ -60,15 +61,19 @@ enum class TransportFailure {
 /// A request that failed below HTTP: connection, TLS, timeout, reset.
 class TransportError : public Error {
  public:
-  TransportError(const std::string& message, bool transient, TransportFailure failure = TransportFailure::kOther)
-      : Error(message), transient_(transient), failure_(failure) {}
+  TransportError(const std::string& message, bool transient, TransportFailure failure = TransportFailure::kOther,
+                 std::string url = "")
+      : Error(message), transient_(transient), failure_(failure), url_(std::move(url)) {}
   /// Worth retrying (a reset or a timeout; not a certificate problem).
   [[nodiscard]] bool transient() const { return transient_; }
   [[nodiscard]] TransportFailure failure() const { return failure_; }
+  /// The request that failed (a redirect's, after one); empty if unknown.
+  [[nodiscard]] const std::string& url() const { return url_; }
 
  private:
   bool transient_;
   TransportFailure failure_;
+  std::string url_;
 };
 
 /// How long an answer may take in all, unless it is a body crt streams to a

@@ -431,6 +431,23 @@ TEST_F(RegistryTest, AnHttpsRegistrysRedirectToPlainHttpIsRefused) {
   EXPECT_EQ(crt({"run", ref}).out, "redirected\n");
 }
 
+// A storage host whose certificate is not trusted: the hint is its CA
+// alone, as --insecure-registry would leave it checked.
+TEST_F(RegistryTest, AnUntrustedStorageHostIsToldToBeTrustedByItsCa) {
+  TestPki pki(dir_ + "/pki"), other(dir_ + "/other-pki");
+  LocalRegistry open_reg(dir_ + "/open", {});
+  push(layout("app", {}, {{"Cmd", {"/bin/true"}}}), open_reg.host(), "team/app");
+  LocalRegistry storage(dir_ + "/storage",
+                        {open_reg.storage(), other.server_cert, other.server_key, "", "", "", "", "", ""});
+  LocalRegistry reg(dir_ + "/redirecting", {open_reg.storage(), pki.server_cert, pki.server_key, "", "", "", "", "",
+                                            "https://" + storage.host() + "/"});
+  Result r = crt({"image", "pull", "--ca-file", pki.ca_cert, reg.host() + "/team/app:v1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("GET https://" + storage.host() + "/"));
+  EXPECT_THAT(r.err, HasSubstr("(trust its CA with --ca-file or in "));
+  EXPECT_THAT(r.err, Not(HasSubstr("--insecure-registry")));
+}
+
 }  // namespace
 }  // namespace crt::test
 
