@@ -16,8 +16,10 @@
 #include "pod/resources.hpp"
 #include "pod/units.hpp"
 #include "pod/volumes.hpp"
+#include "registry/reference.hpp"
 #include "sandbox/capabilities.hpp"
 #include "sandbox/seccomp.hpp"
+#include "store/image.hpp"
 #include "unit/escape.hpp"
 
 namespace crt::podfile {
@@ -116,6 +118,10 @@ void mount(const std::string& v) { pod::parse_mount(v); }
 void image(const std::string& v) {
   no_space(v);
   if (v.front() == '-') throw Error("an image name cannot start with '-'");
+  // As crt run would refuse it: a registry's reference, else a name (an ID
+  // or a digest is looked up when the pod runs).
+  if (!registry::parse_remote_reference(v) && v.rfind("sha256:", 0) != 0 && v.find('@') == std::string::npos)
+    (void)store::parse_reference(v);
 }
 
 void absolute(const std::string& v) {

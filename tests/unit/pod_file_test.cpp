@@ -47,6 +47,19 @@ TEST(PodFileName, FromTheFileNameIsCheckedAsNameIs) {
             "(crt-UUID); choose another; set Name= in [Pod]");
 }
 
+// An image name crt run would refuse is refused as the pod file is read;
+// an ID, a digest and a registry's reference pass as crt run takes them.
+TEST(PodFileImage, IsCheckedAsCrtRunChecksIt) {
+  EXPECT_EQ(pod_file_error("[App a]\nImage=BadImage\n"),
+            "/p/web.pod:2: Image: invalid image name 'BadImage': it must start with a lowercase letter or digit");
+  EXPECT_EQ(pod_file_error("[App a]\nImage=team/App:1\n"),
+            "/p/web.pod:2: Image: invalid image name 'team/App:1': only lowercase letters, digits, '.', '_', '-', "
+            "'/' and ':' are allowed");
+  for (const char* ok : {"busybox", "team/app:1", "Registry.Example.ORG:5000/team/app:1", "docker.io/nginx",
+                         "sha256:a0beac218f74", "a0beac218f74", "team/app@sha256:a0beac218f74"})
+    EXPECT_EQ(pod_file_error(std::string("[App a]\nImage=") + ok + "\n"), "(no error)") << ok;
+}
+
 // As crt run: one host port on two of the host's addresses is two ports,
 // and one on all of them clashes with any.
 TEST(PodFilePorts, OneHostPortOnTwoAddressesIsTwoPorts) {
