@@ -124,6 +124,11 @@ void image(const std::string& v) {
     (void)store::parse_reference(v);
 }
 
+/// A path, or a name crt run looks up in the app's $PATH (--exec).
+void binary(const std::string& v) {
+  if (v.empty()) throw Error("names no binary");
+}
+
 void absolute(const std::string& v) {
   if (v.empty() || v.front() != '/') throw Error("must be an absolute path");
 }
@@ -153,7 +158,7 @@ const KeySpec kPodKeys[] = {
 
 const KeySpec kAppKeys[] = {
     {"Image", nullptr, Kind::kOnce, image},
-    {"Exec", "--exec", Kind::kOnce, absolute},
+    {"Exec", "--exec", Kind::kOnce, binary},
     {"Args", nullptr, Kind::kOnce, any},
     {"Environment", "--environment", Kind::kList, env},
     {"User", "--user", Kind::kOnce, no_space},

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -58,6 +59,14 @@ TEST(PodFileImage, IsCheckedAsCrtRunChecksIt) {
   for (const char* ok : {"busybox", "team/app:1", "Registry.Example.ORG:5000/team/app:1", "docker.io/nginx",
                          "sha256:a0beac218f74", "a0beac218f74", "team/app@sha256:a0beac218f74"})
     EXPECT_EQ(pod_file_error(std::string("[App a]\nImage=") + ok + "\n"), "(no error)") << ok;
+}
+
+// As --exec: a path, or a name crt run looks up in the app's $PATH.
+TEST(PodFileExec, IsAPathOrANameAsWithExec) {
+  for (const char* exec : {"/bin/sh", "echo", "bin/tool"})
+    EXPECT_EQ(pod_file_error(std::string("[App a]\nImage=busybox\nExec=") + exec + "\n"), "(no error)") << exec;
+  std::vector<std::string> args = run_args(parse("[App a]\nImage=busybox\nExec=echo\n", "/p/web.pod"));
+  EXPECT_NE(std::find(args.begin(), args.end(), "--exec=echo"), args.end());
 }
 
 // As crt run: one host port on two of the host's addresses is two ports,
