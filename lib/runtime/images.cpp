@@ -10,6 +10,8 @@
 #include "common/json_text.hpp"
 #include "common/strings.hpp"
 #include "config/crt_conf.hpp"
+#include "pod/units.hpp"
+#include "store/archive_util.hpp"
 #include "store/digest.hpp"
 
 namespace crt::runtime {
@@ -44,12 +46,41 @@ std::string file_sha256_hex(const stdfs::path& p) {
 /// the host's, the store links them, and pods share their page cache.
 store::Store::ImportOptions stage1_import_options() { return {{}, "1970-01-01T00:00:00Z", stdfs::path("/"), {}}; }
 
-store::Image import_stage1_tar(store::Store& store, const stdfs::path& tar, const std::string& hex) {
+/// What every stage1 has, relative to its root: crt's helper that
+/// prepares each app's rootfs.
+std::string stage1_mark() { return std::string(pod::kStage1HelperDir).substr(1) + "/prepare-app"; }
+
+/// Refuses a rootfs (a directory or a tarball) that is no stage1 before it
+/// is stored: else it would fail as nspawn's boot, the image left behind.
+void check_stage1_source(const stdfs::path& src) {
+  const std::string mark = stage1_mark();
+  bool found = false;
+  if (stdfs::is_directory(src)) {
+    std::error_code ec;
+    found = stdfs::exists(src / mark, ec);
+  } else {
+    store::ArchivePtr in = store::open_tar_file(src);
+    archive_entry* e = nullptr;
+    for (;;) {
+      int rc = store::sym_archive_read_next_header(in.get(), &e);
+      if (rc == ARCHIVE_EOF) break;
+      store::check_archive(in.get(), rc, "reading " + quote(src.string()));
+      if (store::clean_entry_path(store::sym_archive_entry_pathname(e)) == mark) {
+        found = true;
+        break;
+      }
+    }
+  }
+  if (!found) throw Error(quote(src.string()) + " is no crt stage1: it has no /" + mark);
+}
+
+store::Image import_stage1_tar(store::Store& store, const stdfs::path& tar, const std::string& hex, bool given) {
   store::Reference name{"crt-stage1", hex.substr(0, 12)};
   if (auto im = store.find(name.str())) return *im;
   std::string actual = file_sha256_hex(tar);
   if (actual != hex)
     throw Error("stage1 image " + quote(tar.string()) + " is corrupt: sha256 " + actual + ", expected " + hex);
+  if (given) check_stage1_source(tar);
   return store.import_rootfs(tar, name, stage1_import_options());
 }
 
@@ -63,12 +94,14 @@ store::Image ensure_stage1(store::Store& store, const stdfs::path& data_dir,
     // path given is wrong as it stands.
     if (!stdfs::exists(src))
       throw Error(quote(src.string()) + " does not exist" + (override ? "" : " (use --stage1-path)"));
-    if (stdfs::is_directory(src))
+    if (stdfs::is_directory(src)) {
+      check_stage1_source(src);
       return store.import_rootfs(src, {"crt-stage1", "dir"}, stage1_import_options());
+    }
     stdfs::path digest_file = src.string() + ".sha256";
     std::string hex = stdfs::exists(digest_file) ? trim_end(fs::read_file(digest_file), " \n") : file_sha256_hex(src);
     if (!store::is_sha256_digest("sha256:" + hex)) throw Error(quote(digest_file.string()) + " holds no sha256 digest");
-    return import_stage1_tar(store, src, hex);
+    return import_stage1_tar(store, src, hex, override.has_value());
   });
 }
 

@@ -81,6 +81,19 @@ TEST_F(InstallTest, Stage1PathOverridesAndIsChecked) {
   r = crt({"run", "--stage1-path=" + dir_ + "/nope.tar", "busybox", "--", "/bin/true"});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("nope.tar' does not exist\n"));  // no hint to use the option used
+  // A rootfs that is no stage1 is refused before it is stored or booted.
+  std::string busybox = runtime::data_dir_of(crt_bin_) / "images" / "busybox.tar";
+  std::filesystem::create_directories(dir_ + "/not-stage1");
+  for (const std::string& path : {busybox, dir_ + "/not-stage1"}) {
+    r = crt({"run", "--stage1-path=" + path, "busybox", "--", "/bin/true"});
+    EXPECT_EQ(r.status, 254);
+    EXPECT_EQ(r.err,
+              "crt: loading the stage1 image: '" + path + "' is no crt stage1: it has no /usr/lib/crt/prepare-app\n");
+  }
+  EXPECT_EQ(crt({"image", "list"}).out.find("crt-stage1 "), crt({"image", "list"}).out.rfind("crt-stage1 "))
+      << "only the stage1 of the first run is stored";
+  EXPECT_EQ(pods("run").size(), 1u) << "the first run's pod alone";
+  EXPECT_TRUE(pods("prepare").empty());
 }
 
 }  // namespace
