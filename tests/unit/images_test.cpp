@@ -1,5 +1,6 @@
 #include "runtime/images.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -170,6 +171,10 @@ TEST(RemoteCandidates, ABadShortNameIsQuotedAsGiven) {
 
 TEST_F(Images, Stage1DirectoryOverride) {
   write_text(s_ / "stage1" / "usr" / "lib" / "systemd" / "systemd", "#!", 0755);
+  // A tree without crt's prepare-app is no stage1.
+  EXPECT_THAT(test::error_of([&] { (void)ensure_stage1(store_, data_, s_ / "stage1"); }),
+              ::testing::HasSubstr("is no crt stage1: it has no /usr/lib/crt/prepare-app"));
+  write_text(s_ / "stage1" / "usr" / "lib" / "crt" / "prepare-app", "#!", 0755);
   store::Image im = ensure_stage1(store_, data_, s_ / "stage1");
   EXPECT_EQ(im.names, std::vector<std::string>{"crt-stage1:dir"});
 }
