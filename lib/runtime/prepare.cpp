@@ -213,6 +213,17 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
   // From the lookup of its images until its overlays are mounted no image of
   // this pod may be removed; afterwards its manifest pins them.
   FileLock store_lock;
+  // An image that fails meanwhile (a pull's layer) is taken back once this
+  // hold ends, however prepare_pod ends: by then the pod, if it is made,
+  // pins its own layers.
+  struct DeferredRollbacks {
+    store::Store& store;
+    FileLock& hold;
+    ~DeferredRollbacks() {
+      hold = FileLock();
+      store.roll_back_deferred();
+    }
+  } deferred{store, store_lock};
   pod::PodManifest m;
   try {
     store_lock = store.lock_shared();

@@ -205,10 +205,13 @@ class Store {
   [[nodiscard]] FileLock lock_shared() const;
   /// `lock`, the caller's lock_shared(), is held while this store adds
   /// images (crt run's, from the lookup of its images until they are
-  /// mounted). A failed addition's rollback, which needs the lock to
-  /// itself, lets go of it for the moment and takes it again: flock's locks
-  /// of two opens of a file conflict also within one process.
-  void set_callers_lock(FileLock* lock) { callers_lock_ = lock; }
+  /// mounted, so that none is removed meanwhile). The rollback of an
+  /// addition that fails meanwhile needs the lock to itself, and flock's
+  /// locks of two opens of a file conflict also within one process: it
+  /// waits for roll_back_deferred(), called once `lock` is let go of.
+  void set_callers_lock(const FileLock* lock) { callers_lock_ = lock; }
+  /// The rollbacks set_callers_lock() deferred; what fails is a warning.
+  void roll_back_deferred() noexcept;
 
   /// What this store's locks do while another process holds them (the
   /// store's lock, a layer's, a blob's): by default they wait in silence.
@@ -266,7 +269,9 @@ class Store {
   std::filesystem::path root_;
   BlobStore blobs_;  ///< holds the LockWait of set_lock_wait() for all the store's locks
   MessageSink messages_;
-  FileLock* callers_lock_ = nullptr;
+  const FileLock* callers_lock_ = nullptr;
+  /// Rollbacks waiting for the caller's hold to end (set_callers_lock()).
+  mutable std::vector<std::pair<Commit, PinnedLayers>> deferred_rollbacks_;
 };
 
 }  // namespace crt::store

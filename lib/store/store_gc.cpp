@@ -110,16 +110,22 @@ void Store::roll_back(const Commit& commit, const PinnedLayers& pinned) const {
   if (commit.added_trees.empty() && commit.added_blobs.empty()) return;
   // The caller's own hold would keep this process's exclusive lock from it
   // as another's would (set_callers_lock()).
-  const bool rehold = callers_lock_ != nullptr && callers_lock_->valid();
-  if (rehold) *callers_lock_ = FileLock();
-  roll_back_unlocked(commit, pinned);
-  if (rehold) {
-    try {
-      *callers_lock_ = lock_shared();
-    } catch (const Error&) {
-      // Interrupted: the caller fails with its own error, rethrown after this.
-    }
+  if (callers_lock_ != nullptr && callers_lock_->valid()) {
+    deferred_rollbacks_.emplace_back(commit, pinned);
+    return;
   }
+  roll_back_unlocked(commit, pinned);
+}
+
+void Store::roll_back_deferred() noexcept {
+  try {
+    for (const auto& [commit, pinned] : deferred_rollbacks_) roll_back_unlocked(commit, pinned);
+  } catch (const std::exception& e) {
+    tell(messages_,
+         std::string("warning: the layers and blobs a failed import or pull stored stay until 'crt image gc': ") +
+             e.what());
+  }
+  deferred_rollbacks_.clear();
 }
 
 void Store::roll_back_unlocked(const Commit& commit, const PinnedLayers& pinned) const {
@@ -136,7 +142,7 @@ void Store::roll_back_unlocked(const Commit& commit, const PinnedLayers& pinned)
     } catch (const Error&) {
       tell(messages_,
            "warning: other crt commands are using the store: the layers and blobs the failed "
-           "import stored stay until 'crt image gc'");
+           "import or pull stored stay until 'crt image gc'");
       return;
     }
     Pins pins = pinned ? pinned() : Pins{};
@@ -150,11 +156,11 @@ void Store::roll_back_unlocked(const Commit& commit, const PinnedLayers& pinned)
         drop_tree(digest_hex(l));
     }
     if (kept > 0)
-      tell(messages_, "warning: " +
-                          (kept == 1 ? std::string("the layer the failed import unpacked stays")
-                                     : "the " + std::to_string(kept) + " layers the failed import unpacked stay") +
-                          " until 'crt image gc': a pod whose pod.json cannot be read may use " +
-                          (kept == 1 ? "it" : "them"));
+      tell(messages_,
+           "warning: " +
+               (kept == 1 ? std::string("the layer the failed import or pull unpacked stays")
+                          : "the " + std::to_string(kept) + " layers the failed import or pull unpacked stay") +
+               " until 'crt image gc': a pod whose pod.json cannot be read may use " + (kept == 1 ? "it" : "them"));
     for (const auto& b : commit.added_blobs) {
       stdfs::path p = blobs_.path(b);
       if (!used.blobs.count(digest_hex(b)) && ::unlink(p.c_str()) < 0 && errno != ENOENT)
@@ -162,7 +168,8 @@ void Store::roll_back_unlocked(const Commit& commit, const PinnedLayers& pinned)
     }
   } catch (const Error& e) {
     tell(messages_,
-         std::string("warning: the layers and blobs the failed import stored stay until 'crt image gc': ") + e.what());
+         std::string("warning: the layers and blobs the failed import or pull stored stay until 'crt image gc': ") +
+             e.what());
   }
 }
 

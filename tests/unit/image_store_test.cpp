@@ -737,7 +737,7 @@ TEST_F(ImageStore, AFailedCommitSaysWhatItKeepsForAPodOfUnknownUse) {
   Progress none;
   EXPECT_THROW(store_.commit_image(in, none, [] { return Pins{{}, true}; }), Error);
   EXPECT_THAT(told, ::testing::ElementsAre(
-                        "warning: the layer the failed import unpacked stays until 'crt image gc': a pod whose "
+                        "warning: the layer the failed import or pull unpacked stays until 'crt image gc': a pod whose "
                         "pod.json cannot be read may use it"));
   EXPECT_EQ(trees().size(), 1u);
 }
