@@ -102,16 +102,21 @@ bool may_be_plain_http(const TransportError& e) { return e.failure() != Transpor
 
 }  // namespace
 
+bool RegistryClient::on_registry(const TransportError& e) const {
+  return e.url().empty() || url_on_host(e.url(), api_host(registry_));
+}
+
 void RegistryClient::fail_with_hint(const TransportError& e) const {
   std::string what = e.what();
   // --insecure-registry leaves the registry's own certificate unchecked
-  // alone: not that of a host it redirects to.
-  const bool on_registry = e.url().empty() || url_on_host(e.url(), api_host(registry_));
-  if (!opts_.insecure && e.failure() == TransportFailure::kCertificate)
-    throw Error(what + " (trust " + (on_registry ? "the registry's" : "its") + " CA with --ca-file" +
+  // alone: not that of a host it redirects to, whose CA is the way.
+  const bool registry_host = on_registry(e);
+  if (e.failure() == TransportFailure::kCertificate && (!opts_.insecure || !registry_host))
+    throw Error(what + " (trust " + (registry_host ? "the registry's" : "its") + " CA with --ca-file" +
                 (opts_.registry_ca_file.empty() ? "" : " or in " + quote(opts_.registry_ca_file)) +
-                (on_registry ? ", or allow it unverified with --insecure-registry " + registry_ : std::string()) + ")");
-  if (!opts_.insecure && what.find("wrong version number") != std::string::npos)
+                (registry_host ? ", or allow it unverified with --insecure-registry " + registry_ : std::string()) +
+                ")");
+  if (!opts_.insecure && registry_host && what.find("wrong version number") != std::string::npos)
     throw Error(what + " (a plain-HTTP registry? allow it with --insecure-registry " + registry_ + ")");
   throw e;
 }
@@ -134,8 +139,9 @@ HttpResponse RegistryClient::send(const std::string& path, std::vector<std::stri
     try {
       r = http_.get(req, sink, limit);
     } catch (const TransportError& e) {
-      // An insecure registry may speak plain HTTP: found out on first contact.
-      if (opts_.insecure && !scheme_settled_ && scheme_ == "https" && may_be_plain_http(e)) {
+      // An insecure registry may speak plain HTTP: found out on first
+      // contact (its own failure, not that of a host it redirected to).
+      if (opts_.insecure && !scheme_settled_ && scheme_ == "https" && may_be_plain_http(e) && on_registry(e)) {
         scheme_ = "http";
         --attempt;
         continue;
@@ -185,7 +191,7 @@ std::string RegistryClient::fetch_token(const Challenge& c) {
     try {
       r = http_.get(req, {}, 1 << 20);
     } catch (const TransportError& e) {
-      if (!e.transient() || attempt + 1 >= opts_.attempts) throw e.with_context("getting a token");
+      if (!e.transient() || attempt + 1 >= opts_.attempts) with_context("getting a token", [&] { fail_with_hint(e); });
       pause(attempt);
       continue;
     }

@@ -70,6 +70,9 @@ class RegistryClient {
   /// Throws `e`, told what the user can do of an untrusted certificate or
   /// a registry that speaks plain HTTP.
   [[noreturn]] void fail_with_hint(const TransportError& e) const;
+  /// Whether `e` is of a request to the registry itself (not to a host it
+  /// redirected to).
+  [[nodiscard]] bool on_registry(const TransportError& e) const;
 
   std::string registry_;
   std::string repository_;

@@ -580,6 +580,7 @@ TEST_F(RegistryPull, AnInsecureRegistrysTokenServerAndStorageAreVerified) {
     std::string e = test::error_of([&] { runtime::pull(store_, reg.host() + "/test/app:v1", options({reg.host()})); });
     EXPECT_THAT(e, HasSubstr("GET " + https + (bearer ? "/token?" : "/v2/test/app/manifests/v1: ")));
     EXPECT_THAT(e, HasSubstr("SSL certificate problem")) << (bearer ? "the token server" : "the storage");
+    EXPECT_THAT(e, HasSubstr("(trust its CA with --ca-file")) << "its CA is the way, not --insecure-registry";
   }
 }
 
