@@ -21,6 +21,7 @@
 #include "pod/volumes.hpp"
 #include "sandbox/capabilities.hpp"
 #include "sandbox/seccomp.hpp"
+#include "store/digest.hpp"
 
 extern char** environ;
 
@@ -139,9 +140,19 @@ uint64_t parse_pids_limit(const std::string& s) {
   return static_cast<uint64_t>(parse_integer(s, 1, 4194304, "--pids-limit"));
 }
 
+bool is_image_id(const std::string& ref) {
+  std::string_view id = ref;
+  if (id.starts_with("sha256:")) id.remove_prefix(7);
+  // As the store looks IDs up: 4 hex digits or more (a name made of them is
+  // found by its name first, and named after it all the same).
+  return id.size() >= 4 && id.size() <= 64 && store::is_lower_hex(id);
+}
+
 std::string default_app_name(const std::string& image_ref) {
   // An image given by its ID (a nameless one): the ID's first 12 digits.
-  std::string base = image_ref.rfind("sha256:", 0) == 0 ? image_ref.substr(7, 12) : store::base_name(image_ref);
+  std::string base = image_ref.rfind("sha256:", 0) == 0 ? image_ref.substr(7, 12)
+                     : is_image_id(image_ref)           ? image_ref.substr(0, 12)
+                                                        : store::base_name(image_ref);
   std::string out;
   for (char c : base) {
     char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -261,7 +272,7 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
   const AppFlags& f = req.flags;
   AppManifest app;
   // An image given by its ID is named after the image's name.
-  app.name = f.name ? *f.name : default_app_name(image.name_for(req.image));
+  app.name = f.name ? *f.name : default_app_name(is_image_id(req.image) ? image.name_for(req.image) : req.image);
   return with_context("app " + quote(app.name), [&] {
     validate_app_name(app.name);
     app.image = {image.name_for(req.image), image.id, image.layers};

@@ -12,6 +12,10 @@
 
 namespace crt::pod {
 
+/// Whether `ref` is an image ID as crt run takes one: "sha256:" and hex
+/// digits, or 4 to 64 hex digits alone.
+bool is_image_id(const std::string& ref);
+
 /// The default app name for an image reference: its base name, lowercased,
 /// with characters an app name cannot hold replaced by '-'; for an image ID
 /// ("sha256:…") its first 12 hex digits.

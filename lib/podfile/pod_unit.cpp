@@ -77,15 +77,7 @@ void stop_timeout(const std::string& v) {
   if (parse_duration(v).count() <= 0) throw Error("must be longer than 0");
 }
 
-void env(const std::string& v) {
-  size_t eq = v.find('=');
-  if (eq == 0 || eq == std::string::npos) throw Error("expected NAME=VALUE");
-  for (size_t i = 0; i < eq; ++i) {
-    char c = v[i];
-    bool ok = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9');
-    if (!ok) throw Error(quote(v.substr(0, eq)) + " is not a valid variable name");
-  }
-}
+void env(const std::string& v) { pod::check_assignment(v, "variable"); }
 
 void hostname(const std::string& v) { pod::validate_host_name("host name", v); }
 
@@ -120,7 +112,7 @@ void image(const std::string& v) {
   if (v.front() == '-') throw Error("an image name cannot start with '-'");
   // As crt run would refuse it: a registry's reference, else a name (an ID
   // or a digest is looked up when the pod runs).
-  if (!registry::parse_remote_reference(v) && v.rfind("sha256:", 0) != 0 && v.find('@') == std::string::npos)
+  if (!registry::parse_remote_reference(v) && !pod::is_image_id(v) && v.find('@') == std::string::npos)
     (void)store::parse_reference(v);
 }
 

@@ -23,6 +23,11 @@ TEST(DefaultAppName, InvalidCharactersBecomeDashesTrimmedAtTheEnds) {
   EXPECT_EQ(default_app_name("caf\xc3\xa9"), "caf");
   EXPECT_EQ(default_app_name("sha256:a0beac218f74e63dfbc53271417f8228ff604751e41356ea35d2e041f3bbcb33"),
             "a0beac218f74");
+  EXPECT_EQ(default_app_name("a0beac218f74e63dfbc53271417f8228ff604751e41356ea35d2e041f3bbcb33"), "a0beac218f74");
+  EXPECT_TRUE(is_image_id("a0beac21"));
+  EXPECT_TRUE(is_image_id("sha256:a0beac21"));
+  EXPECT_FALSE(is_image_id("abc"));
+  EXPECT_FALSE(is_image_id("busybox"));
 }
 
 TEST(DefaultAppName, NothingUsableGivesApp) {

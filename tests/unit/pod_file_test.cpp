@@ -57,7 +57,8 @@ TEST(PodFileImage, IsCheckedAsCrtRunChecksIt) {
             "/p/web.pod:2: Image: invalid image name 'team/App:1': only lowercase letters, digits, '.', '_', '-', "
             "'/' and ':' are allowed");
   for (const char* ok : {"busybox", "team/app:1", "Registry.Example.ORG:5000/team/app:1", "docker.io/nginx",
-                         "sha256:a0beac218f74", "a0beac218f74", "team/app@sha256:a0beac218f74"})
+                         "sha256:a0beac218f74", "a0beac218f74", "team/app@sha256:a0beac218f74",
+                         "a0beac218f74e63dfbc53271417f8228ff604751e41356ea35d2e041f3bbcb33"})
     EXPECT_EQ(pod_file_error(std::string("[App a]\nImage=") + ok + "\n"), "(no error)") << ok;
 }
 
