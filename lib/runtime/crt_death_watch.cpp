@@ -133,6 +133,7 @@ struct KeptOutputs {
   /// Accepts a connection waiting on listener `i`, if there is one (crt's
   /// and nspawn's copy block: the listener is polled first); false if none.
   bool accept_from(int i) noexcept {
+    if (count == kMax) return false;  // left queued: the watch keeps no more
     pollfd p{listeners[i].fd, POLLIN, 0};
     if (::poll(&p, 1, 0) != 1) return false;
     int conn = ::accept4(listeners[i].fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -238,10 +239,11 @@ struct KeptOutputs {
       std::string_view line(request, static_cast<size_t>(nl - request));
       std::string_view app = line.substr(0, line.find(' '));
       // Also what the app's unit connected and no one has accepted yet.
+      // At most as many as it keeps: a unit that connects on and on does
+      // not hold the watch here.
       for (int l = listener_count - 1; l >= 0; --l)
-        if (of_app(listeners[l].about, app))
-          while (accept_from(l)) {
-          }
+        for (int n = 0; n < kMax && of_app(listeners[l].about, app) && accept_from(l); ++n) {
+        }
       const pid_t requester = peer_pid(conn);
       for (int i = count - 1; i >= 0; --i) {
         if (!of_app(outputs[i].about, app)) continue;
