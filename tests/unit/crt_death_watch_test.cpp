@@ -12,6 +12,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,6 +86,34 @@ UniqueFd connect_to(const sockaddr_un& addr) {
   return fd;
 }
 
+/// Forks a stand-in for crt run that makes its watch of `nspawn`, hands it
+/// what `hand_over` gives, and waits to be killed; returns its PID once the
+/// hand-over is done, or -1.
+pid_t start_crt_with_watch(pid_t nspawn, const std::filesystem::path& stop_requested, milliseconds stop_timeout,
+                           int flush, const std::function<void(StopOnCrtDeath&)>& hand_over) {
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) < 0) return -1;
+  UniqueFd ready_read(ready[0]), ready_write(ready[1]);
+  pid_t test = ::getpid();
+  pid_t crt = ::fork();
+  if (crt == 0) {
+    end_with_the_test(test);
+    try {
+      ready_read = UniqueFd();
+      StopOnCrtDeath watch(nspawn, stop_requested, stop_timeout, flush);
+      hand_over(watch);
+      (void)!::write(ready_write.get(), "x", 1);
+      for (;;) ::pause();
+    } catch (...) {
+    }
+    _exit(1);
+  }
+  ready_write = UniqueFd();
+  char x = 0;
+  if (crt < 0 || ::read(ready_read.get(), &x, 1) != 1) return -1;
+  return crt;
+}
+
 // crt reads its apps' stdout and stderr through connections of its own:
 // once crt is killed, an app writing (in its stop, say) would die of
 // SIGPIPE. Its watch keeps them, reads on until the pod's nspawn has
@@ -107,30 +137,14 @@ TEST(StopOnCrtDeath, KeepsTheAppsOutputConnectionsUntilThePodHasEnded) {
   sockaddr_un addr{};
   UniqueFd flush = listen_at((tmp.path() / "output-flush").string(), &addr);
   ASSERT_TRUE(flush.valid());
-  int ready[2];
-  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
-  UniqueFd ready_read(ready[0]), ready_write(ready[1]);
-
-  pid_t test = ::getpid();
-  pid_t crt = ::fork();
-  ASSERT_GE(crt, 0);
-  if (crt == 0) {
-    end_with_the_test(test);
-    try {
-      for (auto& fd : app_ends) fd = UniqueFd();
-      ready_read = UniqueFd();
-      StopOnCrtDeath watch(nspawn, tmp.path() / "stop-requested", milliseconds(1000), flush.get());
-      for (int i = 0; i < kApps; ++i) watch.keep_output(crt_ends[i].get(), "app" + std::to_string(i), 0, 0);
-      (void)!::write(ready_write.get(), "x", 1);
-      for (;;) ::pause();
-    } catch (...) {
-    }
-    _exit(1);
-  }
+  pid_t crt = start_crt_with_watch(nspawn, tmp.path() / "stop-requested", milliseconds(1000), flush.get(),
+                                   [&](StopOnCrtDeath& watch) {
+                                     for (auto& fd : app_ends) fd = UniqueFd();
+                                     for (int i = 0; i < kApps; ++i)
+                                       watch.keep_output(crt_ends[i].get(), "app" + std::to_string(i), 0, 0);
+                                   });
+  ASSERT_GT(crt, 0);
   for (auto& fd : crt_ends) fd = UniqueFd();
-  ready_write = UniqueFd();
-  char x = 0;
-  ASSERT_EQ(::read(ready_read.get(), &x, 1), 1);
   ::kill(crt, SIGKILL);
   ASSERT_EQ(::waitpid(crt, nullptr, 0), crt);
 
@@ -172,27 +186,9 @@ TEST(StopOnCrtDeath, AcceptsTheAppsOutputConnectionsMadeOnceCrtIsDead) {
   UniqueFd out = listen_at((tmp.path() / "stdout-app").string(), &out_addr);
   UniqueFd flush = listen_at((tmp.path() / "output-flush").string(), &flush_addr);
   ASSERT_TRUE(out.valid() && flush.valid());
-  int ready[2];
-  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
-  UniqueFd ready_read(ready[0]), ready_write(ready[1]);
-  pid_t test = ::getpid();
-  pid_t crt = ::fork();
-  ASSERT_GE(crt, 0);
-  if (crt == 0) {
-    end_with_the_test(test);
-    try {
-      ready_read = UniqueFd();
-      StopOnCrtDeath watch(nspawn, tmp.path() / "stop-requested", milliseconds(1000), flush.get());
-      watch.keep_output_listener(out.get(), "app", 0, 0);
-      (void)!::write(ready_write.get(), "x", 1);
-      for (;;) ::pause();
-    } catch (...) {
-    }
-    _exit(1);
-  }
-  ready_write = UniqueFd();
-  char x = 0;
-  ASSERT_EQ(::read(ready_read.get(), &x, 1), 1);
+  pid_t crt = start_crt_with_watch(nspawn, tmp.path() / "stop-requested", milliseconds(1000), flush.get(),
+                                   [&](StopOnCrtDeath& watch) { watch.keep_output_listener(out.get(), "app", 0, 0); });
+  ASSERT_GT(crt, 0);
 
   // crt lives: what connects is crt's to accept (this test's, here).
   UniqueFd early = connect_to(out_addr);
@@ -252,27 +248,12 @@ TEST(StopOnCrtDeath, EndsAStopThatOutlastsItsTimeoutWhileAnAppWritesOn) {
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   UniqueFd app_end(sv[0]), crt_end(sv[1]);
-  int ready[2];
-  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
-  UniqueFd ready_read(ready[0]), ready_write(ready[1]);
-  pid_t crt = ::fork();
-  ASSERT_GE(crt, 0);
-  if (crt == 0) {
-    end_with_the_test(test);
-    try {
-      app_end = UniqueFd();
-      StopOnCrtDeath watch(nspawn, tmp / "stop-requested", milliseconds(300), -1);
-      watch.keep_output(crt_end.get(), "app", 0, 0);
-      (void)!::write(ready_write.get(), "x", 1);
-      for (;;) ::pause();
-    } catch (...) {
-    }
-    _exit(1);
-  }
+  pid_t crt = start_crt_with_watch(nspawn, tmp / "stop-requested", milliseconds(300), -1, [&](StopOnCrtDeath& watch) {
+    app_end = UniqueFd();
+    watch.keep_output(crt_end.get(), "app", 0, 0);
+  });
+  ASSERT_GT(crt, 0);
   crt_end = UniqueFd();
-  ready_write = UniqueFd();
-  char x = 0;
-  ASSERT_EQ(::read(ready_read.get(), &x, 1), 1);
   ::kill(crt, SIGKILL);
   ASSERT_EQ(::waitpid(crt, nullptr, 0), crt);
   // Its buffer kept full: there is always more for the watch to read.
