@@ -688,6 +688,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
       }
       if (machine.needs_scope()) {
         machine.make_scope(pid);
+        // The pod's cgroup is in the scope, which systemd removes whole once
+        // nspawn has ended: crt removing part of it at that moment can make
+        // systemd's removal stop short, leaving the scope's cgroup behind
+        // with nothing to remove it.
+        cg_cleanup.done = true;
         cg.make_host_managed_dirs();
       }
     } catch (...) {
@@ -809,7 +814,9 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     // The apps' exit status is still what crt run reports.
     tell(ctx.messages, std::string("warning: ") + e.what() + "; 'crt gc' will try again");
   }
-  if (cg_cleanup.now())
+  if (machine.needs_scope())
+    trace("the host's systemd removes the pod's scope");
+  else if (cg_cleanup.now())
     trace("removed the pod's cgroup");
   else
     tell(ctx.messages, "warning: the pod's cgroup " + quote(cg.relative()) +
