@@ -32,11 +32,14 @@ class PodCommandsTest : public PodTest {
   RunOptions detached() { return {.env = {}, .timeout = seconds(120), .input = {}, .new_session = true}; }
   /// Starts `crt run` (`uuid_file` saved) of an app that takes 2 s to end
   /// on SIGTERM, then prints "graceful"; its pod's UUID, once the app's
-  /// trap is set ("" if not).
+  /// trap is set ("" if not). The 2 s are short sleeps: the stop of the
+  /// app's unit sends SIGTERM to what its cgroup holds until it finds
+  /// nothing new there, which can take the trap's first child too.
   std::string run_graceful_app(std::unique_ptr<Process>& p, const std::string& uuid_file) {
     p = std::make_unique<Process>(
         crt_argv({"run", "--net=none", "--uuid-file-save=" + uuid_file, "busybox", "--", "/bin/sh", "-c",
-                  "trap 'touch /stopping; sleep 2; echo graceful; exit 0' TERM; touch /trapped; "
+                  "trap 'touch /stopping; i=0; while [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; "
+                  "echo graceful; exit 0' TERM; touch /trapped; "
                   "while :; do sleep 0.1; done"}),
         detached());
     std::string uuid = wait_uuid(uuid_file);
