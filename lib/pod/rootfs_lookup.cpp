@@ -1,12 +1,15 @@
 #include "pod/rootfs_lookup.hpp"
 
+#include <elf.h>
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstddef>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -190,9 +193,95 @@ int check_executable(int root_fd, const std::string& path) {
   }
 }
 
-}  // namespace
+/// Reads `n` bytes at `offset`, or fewer at the file's end.
+std::string read_at(int fd, off_t offset, size_t n) {
+  std::string out(n, '\0');
+  ssize_t got = ::pread(fd, out.data(), n, offset);
+  out.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  return out;
+}
 
-void resolve_exec(AppManifest& app, int root_fd, const std::string& where) {
+/// An unsigned integer of `size` bytes at `at` in `b`, in the ELF file's
+/// byte order.
+uint64_t elf_word(const std::string& b, size_t at, size_t size, bool big_endian) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < size; ++i) {
+    auto byte = static_cast<unsigned char>(b[at + (big_endian ? i : size - 1 - i)]);
+    v = (v << 8) | byte;
+  }
+  return v;
+}
+
+/// The dynamic loader an ELF file names (PT_INTERP), if any.
+std::optional<std::string> elf_interpreter(int fd, const std::string& head) {
+  bool is64 = head[EI_CLASS] == ELFCLASS64;
+  if (!is64 && head[EI_CLASS] != ELFCLASS32) return std::nullopt;
+  bool be = head[EI_DATA] == ELFDATA2MSB;
+  if (!be && head[EI_DATA] != ELFDATA2LSB) return std::nullopt;
+  size_t ehdr_size = is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
+  if (head.size() < ehdr_size) return std::nullopt;
+  auto word = [&](const std::string& b, size_t at, size_t size) { return elf_word(b, at, size, be); };
+  uint64_t phoff = is64 ? word(head, offsetof(Elf64_Ehdr, e_phoff), 8) : word(head, offsetof(Elf32_Ehdr, e_phoff), 4);
+  uint64_t phentsize =
+      is64 ? word(head, offsetof(Elf64_Ehdr, e_phentsize), 2) : word(head, offsetof(Elf32_Ehdr, e_phentsize), 2);
+  uint64_t phnum = is64 ? word(head, offsetof(Elf64_Ehdr, e_phnum), 2) : word(head, offsetof(Elf32_Ehdr, e_phnum), 2);
+  size_t phdr_size = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+  // As the kernel takes them: entries of the one size, 64 KiB of them at most.
+  if (phentsize != phdr_size || phnum * phentsize > 65536 || phoff > static_cast<uint64_t>(INT64_MAX))
+    return std::nullopt;
+  std::string table = read_at(fd, static_cast<off_t>(phoff), phnum * phentsize);
+  for (uint64_t i = 0; i < phnum && (i + 1) * phentsize <= table.size(); ++i) {
+    size_t at = i * phentsize;
+    if (word(table, at, 4) != PT_INTERP) continue;
+    uint64_t offset = is64 ? word(table, at + offsetof(Elf64_Phdr, p_offset), 8)
+                           : word(table, at + offsetof(Elf32_Phdr, p_offset), 4);
+    uint64_t size = is64 ? word(table, at + offsetof(Elf64_Phdr, p_filesz), 8)
+                         : word(table, at + offsetof(Elf32_Phdr, p_filesz), 4);
+    if (size < 2 || size > PATH_MAX || offset > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+    std::string path = read_at(fd, static_cast<off_t>(offset), size);
+    // NUL-terminated, as the kernel requires.
+    if (path.size() != size || path.back() != '\0') return std::nullopt;
+    path.pop_back();
+    return path;
+  }
+  return std::nullopt;
+}
+
+struct Interpreter {
+  std::string path;
+  bool script = false;  ///< named on a "#!" line, not an ELF binary's loader
+};
+
+/// The interpreter the kernel would run the executable file `path` with: a
+/// script's "#!" line's, an ELF binary's dynamic loader; nullopt when it
+/// names none, or none that is an absolute path (exec itself then says
+/// what is wrong).
+std::optional<Interpreter> interpreter_of(int root_fd, const std::string& path) {
+  std::optional<Interpreter> interpreter;
+  try {
+    UniqueFd where = fs::open_in_root(root_fd, path, O_PATH);
+    UniqueFd fd = fs::open_fd("/proc/self/fd/" + std::to_string(where.get()), O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    // The kernel reads this much of a file to tell what it is.
+    constexpr size_t kHead = 256;
+    std::string head = read_at(fd.get(), 0, kHead);
+    if (head.rfind("#!", 0) == 0) {
+      size_t end = head.find('\n');
+      if (end == std::string::npos) return std::nullopt;  // a line longer than the kernel reads
+      size_t start = head.find_first_not_of(" \t", 2);
+      if (start >= end) return std::nullopt;
+      interpreter = Interpreter{head.substr(start, head.find_first_of(" \t\n", start) - start), true};
+    } else if (head.size() > EI_DATA && head.compare(0, SELFMAG, ELFMAG) == 0) {
+      if (auto loader = elf_interpreter(fd.get(), head)) interpreter = Interpreter{*loader, false};
+    }
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  if (!interpreter || interpreter->path.empty() || interpreter->path.front() != '/') return std::nullopt;
+  return interpreter;
+}
+
+/// Finds the binary argv[0] names (resolve_exec()).
+void find_exec(AppManifest& app, int root_fd, const std::string& where) {
   const std::string& cmd = app.argv.at(0);
   auto in_rootfs = [&](const std::string& what) { return Error(what + " in " + where); };
   // What no search goes on after (as execvp(3) does): the file system
@@ -232,6 +321,22 @@ void resolve_exec(AppManifest& app, int root_fd, const std::string& where) {
   std::string none = "no binary " + quote(cmd) + " in $PATH (" + search + ")";
   if (!first_not_runnable.empty()) throw in_rootfs(none + ": " + first_not_runnable);
   throw in_rootfs(none);
+}
+
+}  // namespace
+
+void resolve_exec(AppManifest& app, int root_fd, const std::string& where) {
+  find_exec(app, root_fd, where);
+  // A binary whose interpreter is not there fails to start with ENOENT,
+  // which systemd words as if the binary itself were missing.
+  std::optional<Interpreter> interpreter = interpreter_of(root_fd, app.exec_path);
+  if (!interpreter) return;
+  int err = check_executable(root_fd, interpreter->path);
+  if (err != ENOENT && err != ENOTDIR) return;
+  throw Error(quote(app.exec_path) +
+              (interpreter->script ? " is a script for " + quote(interpreter->path) + " (its #! line)"
+                                   : " needs the dynamic loader " + quote(interpreter->path)) +
+              ", which does not exist in " + where);
 }
 
 }  // namespace crt::pod

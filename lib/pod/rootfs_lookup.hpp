@@ -44,8 +44,10 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
 std::string read_in_root(int root_fd, std::string_view path);
 
 /// Finds the binary argv[0] names inside the rootfs (PATH search for bare
-/// names) and records it in app.exec_path. `where` names the rootfs in
-/// messages ("… does not exist in WHERE").
+/// names) and records it in app.exec_path; also refuses one whose
+/// interpreter (a script's "#!" line, an ELF binary's dynamic loader) is
+/// not there. `where` names the rootfs in messages ("… does not exist in
+/// WHERE").
 void resolve_exec(AppManifest& app, int root_fd, const std::string& where);
 
 }  // namespace crt::pod

@@ -63,6 +63,23 @@ TEST_F(BadInputTest, ExecOfAMissingBinaryNamesTheRootfs) {
   EXPECT_TRUE(pods("run").empty());
 }
 
+// A binary whose interpreter the image lacks would fail as "Failed at step
+// EXEC spawning /bin/true: No such file or directory", as if /bin/true
+// were missing: what is missing is said, before the pod starts.
+TEST_F(BadInputTest, ExecOfABinaryWhoseInterpreterIsMissingSaysWhichItIs) {
+  std::filesystem::create_directories(dir_ + "/rootfs/bin");
+  std::filesystem::copy_file("/bin/true", dir_ + "/rootfs/bin/true");  // dynamically linked
+  std::ofstream(dir_ + "/rootfs/bin/script") << "#!/usr/bin/python3\nprint('hi')\n";
+  std::filesystem::permissions(dir_ + "/rootfs/bin/script", std::filesystem::perms(0755));
+  ASSERT_EQ(crt({"image", "import", dir_ + "/rootfs", "noloader"}).status, 0);
+  expect_clean_failure({"run", "noloader", "--exec=/bin/true"},
+                       "app 'noloader': '/bin/true' needs the dynamic loader '/lib64/ld-linux-x86-64.so.2', which "
+                       "does not exist in the rootfs of image 'noloader:latest'");
+  expect_clean_failure({"run", "noloader", "--exec=/bin/script"},
+                       "app 'noloader': '/bin/script' is a script for '/usr/bin/python3' (its #! line), which does "
+                       "not exist in the rootfs of image 'noloader:latest'");
+}
+
 TEST_F(BadInputTest, InvalidLimits) {
   expect_clean_failure({"run", "busybox", "--memory=lots", "--", "/bin/true"}, "invalid memory size 'lots'");
   expect_clean_failure({"run", "busybox", "--cpu=0", "--", "/bin/true"}, "must be more than zero");

@@ -1,5 +1,6 @@
 #include "pod/rootfs_lookup.hpp"
 
+#include <elf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -398,6 +399,94 @@ TEST_F(Rootfs, NeverFindsAHostBinary) {
   EXPECT_NE(error(app("/bin/escape")), "(no error)");
   EXPECT_NE(error(app("escape")), "(no error)");
   EXPECT_NE(error(app("tool", (s_ / "outside").string())), "(no error)");
+}
+
+/// An ELF executable's first bytes: its header and one program header, a
+/// PT_INTERP naming `loader` ("" for none, as in a static binary).
+std::string elf_file(bool is64, bool big_endian, const std::string& loader) {
+  std::string out;
+  auto put = [&](uint64_t v, size_t size) {
+    for (size_t i = 0; i < size; ++i) {
+      size_t shift = 8 * (big_endian ? size - 1 - i : i);
+      out.push_back(static_cast<char>((v >> shift) & 0xff));
+    }
+  };
+  size_t word = is64 ? 8 : 4;
+  size_t ehdr = is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
+  size_t phdr = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+  out = std::string(ELFMAG, SELFMAG);
+  out.push_back(is64 ? ELFCLASS64 : ELFCLASS32);
+  out.push_back(big_endian ? ELFDATA2MSB : ELFDATA2LSB);
+  out.push_back(EV_CURRENT);
+  out.resize(EI_NIDENT, '\0');
+  put(ET_EXEC, 2);                 // e_type
+  put(EM_X86_64, 2);               // e_machine
+  put(EV_CURRENT, 4);              // e_version
+  put(0, word);                    // e_entry
+  put(ehdr, word);                 // e_phoff
+  put(0, word);                    // e_shoff
+  put(0, 4);                       // e_flags
+  put(ehdr, 2);                    // e_ehsize
+  put(phdr, 2);                    // e_phentsize
+  put(loader.empty() ? 0 : 1, 2);  // e_phnum
+  put(0, 2);                       // e_shentsize
+  put(0, 2);                       // e_shnum
+  put(0, 2);                       // e_shstrndx
+  if (loader.empty()) return out;
+  uint64_t offset = ehdr + phdr;
+  put(PT_INTERP, 4);
+  if (is64) put(0, 4);           // p_flags comes second in a 64-bit entry
+  put(offset, word);             // p_offset
+  put(0, word);                  // p_vaddr
+  put(0, word);                  // p_paddr
+  put(loader.size() + 1, word);  // p_filesz
+  put(loader.size() + 1, word);  // p_memsz
+  if (!is64) put(0, 4);          // p_flags
+  put(1, word);                  // p_align
+  return out + loader + std::string(1, '\0');
+}
+
+// A binary whose interpreter is missing fails with ENOENT, which systemd
+// words as if the binary were not there: said before the pod starts.
+TEST_F(Rootfs, AnInterpreterThatIsNotThereIsNamed) {
+  write_text(root() / "bin" / "script", "#!/bin/nothere -x\necho hi\n", 0755);
+  EXPECT_EQ(error(app("/bin/script")),
+            "'/bin/script' is a script for '/bin/nothere' (its #! line), which does not exist in the rootfs of image "
+            "'test'");
+  EXPECT_EQ(error(app("script")),
+            "'/bin/script' is a script for '/bin/nothere' (its #! line), which does not exist in the rootfs of image "
+            "'test'")
+      << "found in $PATH, it is named by where it was found";
+  write_text(root() / "bin" / "spaced", "#! \t/bin/sh -e\n", 0755);
+  EXPECT_EQ(resolved(app("/bin/spaced")), "/bin/spaced") << "through the link /bin/sh";
+  write_text(root() / "bin" / "relative", "#!busybox\n", 0755);
+  EXPECT_EQ(resolved(app("/bin/relative")), "/bin/relative") << "relative to the working directory: not judged";
+  write_text(root() / "bin" / "unended", "#!/bin/nothere", 0755);
+  EXPECT_EQ(resolved(app("/bin/unended")), "/bin/unended") << "no whole #! line: not judged";
+
+  // The host's loader is no loader of the rootfs's.
+  const std::string loader = "/lib64/ld-linux-x86-64.so.2";
+  for (bool is64 : {true, false})
+    for (bool big_endian : {false, true}) {
+      SCOPED_TRACE(std::string(is64 ? "64" : "32") + "-bit, " + (big_endian ? "big" : "little") + " endian");
+      write_text(root() / "bin" / "dynamic", elf_file(is64, big_endian, loader), 0755);
+      EXPECT_EQ(error(app("/bin/dynamic")),
+                "'/bin/dynamic' needs the dynamic loader '/lib64/ld-linux-x86-64.so.2', which does not exist in the "
+                "rootfs of image 'test'");
+      write_text(root() / "bin" / "static", elf_file(is64, big_endian, ""), 0755);
+      EXPECT_EQ(resolved(app("/bin/static")), "/bin/static");
+    }
+  // There, through an absolute link (resolved inside the rootfs).
+  write_text(root() / "lib" / "ld.so", "", 0755);
+  stdfs::create_directories(root() / "lib64");
+  stdfs::create_symlink("/lib/ld.so", root() / "lib64" / "ld-linux-x86-64.so.2");
+  EXPECT_EQ(resolved(app("/bin/dynamic")), "/bin/dynamic");
+  // A real one: the host's own dynamically linked /bin/true.
+  stdfs::copy_file("/bin/true", root() / "bin" / "true");
+  EXPECT_EQ(resolved(app("/bin/true")), "/bin/true");
+  stdfs::remove(root() / "lib64" / "ld-linux-x86-64.so.2");
+  EXPECT_NE(error(app("/bin/true")).find("needs the dynamic loader '/lib"), std::string::npos)
+      << error(app("/bin/true"));
 }
 
 }  // namespace
