@@ -88,8 +88,13 @@ std::string RegistryClient::url(const std::string& path) const {
 bool RegistryClient::from_registry(const HttpResponse& r) const { return url_origin(r.url) == url_origin(url("")); }
 
 void RegistryClient::pause(int attempt) const {
-  auto d = opts_.backoff * (1 << attempt);
-  std::this_thread::sleep_for(d);
+  auto until = std::chrono::steady_clock::now() + opts_.backoff * (1 << attempt);
+  // A Ctrl-C ends the wait, as it ends a transfer.
+  for (auto now = std::chrono::steady_clock::now(); now < until; now = std::chrono::steady_clock::now()) {
+    if (opts_.cancelled && opts_.cancelled()) throw Error("interrupted while waiting to try again");
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(20)));
+  }
 }
 
 namespace {

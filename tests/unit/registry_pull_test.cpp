@@ -502,6 +502,20 @@ TEST_F(RegistryPull, AnAnswerThatNeverEndsEndsAtTheAnswerTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
 }
 
+// A Ctrl-C while the client waits to try a busy registry again ends the
+// wait, as it ends a transfer.
+TEST_F(RegistryPull, ACancelEndsTheWaitBeforeTheNextTry) {
+  HttpStub busy([](const HttpStub::Request&) { return HttpStub::Response{503, {}, "busy", -1, {}}; });
+  ClientOptions o = plain_client(3);
+  o.backoff = 20s;
+  auto start = std::chrono::steady_clock::now();
+  o.cancelled = [&] { return std::chrono::steady_clock::now() - start > 200ms; };
+  RegistryClient client(host_of(busy), "test/app", o);
+  EXPECT_THAT(test::error_of([&] { client.manifest("v1"); }), HasSubstr("interrupted"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_EQ(busy.requests().size(), 1u) << "no second try";
+}
+
 // An insecure registry's https that times out (or whose name does not
 // resolve) is no sign that it speaks plain HTTP: its error is told.
 TEST_F(RegistryPull, AnInsecureRegistrysHttpsTimeoutIsNotHiddenByPlainHttp) {
