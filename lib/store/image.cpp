@@ -87,13 +87,55 @@ json make_image_config(const RunConfig& run, const std::vector<std::string>& dif
   return j;
 }
 
+bool Image::select_manifest(std::string_view digest) {
+  auto other = std::find_if(other_manifests.begin(), other_manifests.end(),
+                            [&](const ImageManifest& m) { return m.digest == digest; });
+  if (other == other_manifests.end()) return false;
+  std::swap(manifest, other->digest);
+  std::swap(blobs, other->blobs);
+  return true;
+}
+
+std::vector<std::string> Image::blob_digests() const {
+  std::vector<std::string> out = {id};
+  if (!manifest.empty()) out.push_back(manifest);
+  for (const auto& b : blobs) out.push_back(b.digest);
+  for (const auto& m : other_manifests) {
+    out.push_back(m.digest);
+    for (const auto& b : m.blobs) out.push_back(b.digest);
+  }
+  return out;
+}
+
+namespace {
+
+json layer_blobs_json(const std::vector<LayerBlob>& blobs) {
+  json out = json::array();
+  for (const auto& b : blobs) out.push_back({{"digest", b.digest}, {"mediaType", b.media_type}, {"size", b.size}});
+  return out;
+}
+
+std::vector<LayerBlob> layer_blobs_from_json(const json& j) {
+  std::vector<LayerBlob> out;
+  for (const auto& b : j)
+    out.push_back(
+        {b.at("digest").get<std::string>(), b.at("mediaType").get<std::string>(), b.at("size").get<int64_t>()});
+  return out;
+}
+
+}  // namespace
+
 void to_json(json& j, const Image& im) {
   j = json{{"id", im.id}, {"names", im.names}, {"layers", im.layers}, {"size", im.size}, {"created", im.created}};
   if (!im.manifest.empty()) {
     j["manifest"] = im.manifest;
-    json blobs = json::array();
-    for (const auto& b : im.blobs) blobs.push_back({{"digest", b.digest}, {"mediaType", b.media_type}, {"size", b.size}});
-    j["blobs"] = blobs;
+    j["blobs"] = layer_blobs_json(im.blobs);
+  }
+  if (!im.other_manifests.empty()) {
+    json others = json::array();
+    for (const auto& m : im.other_manifests)
+      others.push_back({{"digest", m.digest}, {"blobs", layer_blobs_json(m.blobs)}});
+    j["other_manifests"] = others;
   }
   if (!im.repo_digests.empty()) j["repo_digests"] = im.repo_digests;
 }
@@ -105,10 +147,11 @@ void from_json(const json& j, Image& im) {
   j.at("size").get_to(im.size);
   j.at("created").get_to(im.created);
   im.manifest = j.value("manifest", "");
-  im.blobs.clear();
-  if (j.contains("blobs"))
-    for (const auto& b : j["blobs"])
-      im.blobs.push_back({b.at("digest").get<std::string>(), b.at("mediaType").get<std::string>(), b.at("size").get<int64_t>()});
+  im.blobs = j.contains("blobs") ? layer_blobs_from_json(j["blobs"]) : std::vector<LayerBlob>{};
+  im.other_manifests.clear();
+  if (j.contains("other_manifests"))
+    for (const auto& m : j["other_manifests"])
+      im.other_manifests.push_back({m.at("digest").get<std::string>(), layer_blobs_from_json(m.at("blobs"))});
   im.repo_digests = j.value("repo_digests", std::vector<std::string>{});
 }
 

@@ -42,6 +42,12 @@ struct LayerBlob {
   int64_t size = 0;
 };
 
+/// A manifest of an image ("sha256:" of its blob) with the layer blobs it names.
+struct ImageManifest {
+  std::string digest;
+  std::vector<LayerBlob> blobs;
+};
+
 /// An image in the store.
 struct Image {
   std::string id;                   ///< "sha256:<hex>" of its configuration blob
@@ -49,12 +55,26 @@ struct Image {
   std::vector<std::string> layers;  ///< diff_ids, lowest first
   uint64_t size = 0;                ///< bytes of its layer trees
   std::string created;              ///< RFC 3339
-  /// "sha256:" of its manifest blob; empty for an image imported from a
-  /// rootfs (it has none until exported).
+  /// "sha256:" of its manifest blob: the one it was first added by, or the
+  /// one of other_manifests the repo digest it was found by names; empty
+  /// for an image imported from a rootfs (it has none until exported).
   std::string manifest;
-  std::vector<LayerBlob> blobs;           ///< one per layer when `manifest` is set
+  std::vector<LayerBlob> blobs;  ///< one per layer when `manifest` is set
+  /// The manifests besides `manifest` its repo digests name: it was added
+  /// again from another registry or repository, or by another manifest of
+  /// the same configuration (its layers compressed otherwise, say). Kept,
+  /// with their layer blobs, so that the store gives back every manifest a
+  /// repo digest of it names.
+  std::vector<ImageManifest> other_manifests;
   std::vector<std::string> repo_digests;  ///< "registry/repo@sha256:<manifest>"
   RunConfig config;                       ///< filled from the configuration blob on lookup
+
+  /// Makes the manifest `digest` (one of other_manifests) its `manifest`
+  /// and `blobs`; false, and nothing changed, when it has no such other one.
+  bool select_manifest(std::string_view digest);
+  /// Every blob of the store it uses: its configuration, its manifests and
+  /// their layer blobs.
+  [[nodiscard]] std::vector<std::string> blob_digests() const;
 
   /// The name a user's `ref` found this image by ("busybox" -> its
   /// "busybox:latest"); for an ID, a digest or no name of its own, its first

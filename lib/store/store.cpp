@@ -180,6 +180,8 @@ std::optional<Image> Store::find(std::string_view ref) const {
   Match m = lookup(images, ref);
   if (m.index < 0) return std::nullopt;
   Image im = images[static_cast<size_t>(m.index)];
+  // A repo digest names the manifest the image was found by.
+  if (size_t at = ref.find('@'); at != std::string_view::npos) im.select_manifest(ref.substr(at + 1));
   load_config(im);
   return im;
 }
@@ -257,9 +259,7 @@ Removal Store::remove(std::string_view ref, const PinnedLayers& pinned,
   std::set<std::string> blobs_used;
   for (const auto& im : images) {
     layers_used.insert(im.layers.begin(), im.layers.end());
-    blobs_used.insert(im.id);
-    blobs_used.insert(im.manifest);
-    for (const auto& b : im.blobs) blobs_used.insert(b.digest);
+    for (auto& b : im.blob_digests()) blobs_used.insert(std::move(b));
   }
   for (const auto& l : std::set<std::string>(removed.layers.begin(), removed.layers.end())) {
     if (layers_used.count(l)) continue;
@@ -273,10 +273,8 @@ Removal Store::remove(std::string_view ref, const PinnedLayers& pinned,
       r.trees_failed.emplace_back(e.what());  // the image is out of the index: its blobs go too
     }
   }
-  std::vector<std::string> blobs = {removed.id, removed.manifest};
-  for (const auto& b : removed.blobs) blobs.push_back(b.digest);
-  for (const auto& b : blobs)
-    if (!b.empty() && !blobs_used.count(b)) ::unlink(blobs_.path(b).c_str());
+  for (const auto& b : removed.blob_digests())
+    if (!blobs_used.count(b)) ::unlink(blobs_.path(b).c_str());
   return r;
 }
 

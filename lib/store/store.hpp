@@ -95,7 +95,7 @@ struct Removal {
 
 /// The content-addressed image store under `<dir>/store`:
 ///
-///   index.json            images: id, names, layers, manifest, blobs (atomically replaced)
+///   index.json            images: id, names, layers, manifests, blobs (atomically replaced)
 ///   index.lock            flock held while index.json is rewritten
 ///   blobs/sha256/<hex>    manifests, configurations and layer blobs, each checked
 ///   trees/<hex>           one extracted, never modified tree per layer diff_id;
@@ -150,7 +150,8 @@ class Store {
   std::vector<Image> commit_images(const std::vector<ImageInput>& ins, Progress& progress,
                                    const PinnedLayers& pinned = {});
 
-  /// Finds an image by "name[:tag]", by "name@sha256:<manifest>", by id
+  /// Finds an image by "name[:tag]", by "name@sha256:<manifest>" (the image
+  /// with that manifest as its own: Image::select_manifest()), by id
   /// ("sha256:<hex>") or by a unique prefix of at least 4 hex digits of its id.
   [[nodiscard]] std::optional<Image> find(std::string_view ref) const;
 

@@ -37,7 +37,17 @@ void sync_fs_of(const stdfs::path& p) {
   if (::syncfs(fd.get()) < 0) throw_errno("syncing " + quote(p.string()));
 }
 
+/// Whether a repo digest of `im` names its manifest.
+bool named_by_a_repo_digest(const Image& im) {
+  return std::any_of(im.repo_digests.begin(), im.repo_digests.end(), [&](const std::string& d) {
+    return d.size() > im.manifest.size() && d.ends_with(im.manifest) && d[d.size() - im.manifest.size() - 1] == '@';
+  });
+}
+
 /// Gives `im` its names and repo digests, taking them from other images.
+/// The same image (configuration) added again by another manifest keeps
+/// its first; the new one is kept beside it when a repo digest names it,
+/// so that none names a manifest the store lacks.
 void name_image(std::vector<Image>& images, const Image& im) {
   for (auto& other : images) {
     for (const auto& n : im.names) std::erase(other.names, n);
@@ -53,7 +63,12 @@ void name_image(std::vector<Image>& images, const Image& im) {
   if (same->manifest.empty() && !im.manifest.empty()) {
     same->manifest = im.manifest;
     same->blobs = im.blobs;
+    return;
   }
+  if (im.manifest.empty() || im.manifest == same->manifest || !named_by_a_repo_digest(im)) return;
+  auto other = std::find_if(same->other_manifests.begin(), same->other_manifests.end(),
+                            [&](const ImageManifest& m) { return m.digest == im.manifest; });
+  if (other == same->other_manifests.end()) same->other_manifests.push_back({im.manifest, im.blobs});
 }
 
 std::string synthesize_manifest(const std::string& config_id, size_t config_size, const std::vector<LayerBlob>& blobs) {
@@ -223,9 +238,13 @@ void Store::sync_additions() const {
 
 Store::Commit Store::begin_commit() const {
   Commit c;
-  for (const auto& im : load_index())
+  for (const auto& im : load_index()) {
     for (size_t k = 0; k < im.layers.size() && k < im.blobs.size(); ++k)
       c.checked.emplace(im.blobs[k].digest, im.layers[k]);
+    for (const auto& m : im.other_manifests)
+      for (size_t k = 0; k < im.layers.size() && k < m.blobs.size(); ++k)
+        c.checked.emplace(m.blobs[k].digest, im.layers[k]);
+  }
   return c;
 }
 

@@ -52,9 +52,7 @@ InUse in_use(const std::vector<Image>& images, const Pins& pins) {
   for (const auto& l : pins.layers) u.trees.insert(digest_hex(l));
   for (const auto& im : images) {
     for (const auto& l : im.layers) u.trees.insert(digest_hex(l));
-    u.blobs.insert(digest_hex(im.id));
-    if (!im.manifest.empty()) u.blobs.insert(digest_hex(im.manifest));
-    for (const auto& b : im.blobs) u.blobs.insert(digest_hex(b.digest));
+    for (const auto& b : im.blob_digests()) u.blobs.insert(digest_hex(b));
   }
   return u;
 }

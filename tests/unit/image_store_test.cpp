@@ -17,6 +17,7 @@
 #include "store/blob_store.hpp"
 #include "store/export.hpp"
 #include "store/import.hpp"
+#include "store/oci.hpp"
 #include "store/store.hpp"
 #include "test_support.hpp"
 
@@ -596,6 +597,62 @@ TEST_F(ImageStore, GcRemovesWhatNoImageUses) {
   EXPECT_EQ(store_.find("layout:b")->id, images[1].id) << "b is whole";
   Strings left = blobs();
   EXPECT_EQ(left.size(), 3u) << "b's manifest, configuration and layer";
+}
+
+/// A pull's image, its layer blobs stored as a pull stores them: `layers`
+/// under the configuration `config`, from `repo`, with the manifest a
+/// registry would send (recorded as the image's repo digest).
+ImageInput pulled(Store& store, const std::string& config, const std::vector<std::string>& layers,
+                  const std::string& repo) {
+  ImageInput in;
+  in.config = config;
+  oci::Manifest m;
+  m.media_type = std::string(oci::kImageManifest);
+  m.config = {
+      std::string(oci::kImageConfig), test::digest_of(config), static_cast<int64_t>(config.size()), std::nullopt, {}};
+  for (const auto& l : layers) {
+    store.blobs().put(test::digest_of(l), l);
+    std::string media(l == test::decompress(l) ? oci::kLayerTar : oci::kLayerGzip);
+    m.layers.push_back({media, test::digest_of(l), static_cast<int64_t>(l.size()), std::nullopt, {}});
+    in.layers.push_back({media, test::digest_of(l), static_cast<int64_t>(l.size()), {}});
+  }
+  in.manifest = oci::serialize(m);
+  in.names.push_back(parse_reference(repo + ":1"));
+  in.repo_digests.push_back(repo + "@" + test::digest_of(in.manifest));
+  return in;
+}
+
+// The same image (configuration) from two registries, its layer compressed
+// in one and not in the other: two manifests, two layer blobs. Each repo
+// digest names a manifest the store keeps with its layer blobs, and gives
+// that manifest back: a gc leaves them, an export by it writes it, a
+// removal of the image takes all.
+TEST_F(ImageStore, AnImageAddedAgainByAnotherManifestKeepsThatManifest) {
+  std::string config =
+      json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base_))}}}}}.dump();
+  ImageInput a = pulled(store_, config, {base_}, "a.example/x");
+  ImageInput b = pulled(store_, config, {test::decompress(base_)}, "b.example/x");
+  std::string b_manifest = test::digest_of(b.manifest);
+  Progress none;
+  store_.commit_image(a, none);
+  Image added = store_.commit_image(b, none);
+  EXPECT_EQ(added.manifest, b_manifest);
+  EXPECT_EQ(store_.list().size(), 1u) << "one image";
+  EXPECT_EQ(store_.gc({}).blobs, 0u) << "every blob is an image's";
+
+  std::optional<Image> by_b = store_.find(b.repo_digests[0]);
+  ASSERT_TRUE(by_b);
+  EXPECT_EQ(by_b->manifest, b_manifest) << "the manifest its repo digest names";
+  EXPECT_EQ(by_b->blobs[0].digest, b.layers[0].digest);
+  EXPECT_EQ(store_.find(a.repo_digests[0])->manifest, test::digest_of(a.manifest));
+  EXPECT_EQ(store_.find("b.example/x:1")->manifest, test::digest_of(a.manifest)) << "the first stays the image's";
+
+  export_oci_archive(store_, *by_b, s_ / "b.tar", "b.example/x:1");
+  store_.remove(added.id);
+  EXPECT_TRUE(blobs().empty()) << "its manifests and layer blobs go with it";
+  EXPECT_TRUE(trees().empty());
+  Image back = import(s_ / "b.tar")[0];
+  EXPECT_EQ(back.manifest, b_manifest) << "the very manifest travels";
 }
 
 // Pods that may use any layer: no tree goes, blobs and leftovers do.
