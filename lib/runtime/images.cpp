@@ -213,6 +213,8 @@ LockedImage find_image_locked(store::Store& store, const std::string& ref, const
   FileLock lock = store.lock_shared();
   auto im = store.find(found->id);
   if (!im) throw store.no_image(ref);
+  // Found again by its ID: the manifest `ref` named, if another, is chosen again.
+  im->select_manifest(found->manifest);
   return {std::move(*im), std::move(lock)};
 }
 

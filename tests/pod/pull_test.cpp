@@ -292,6 +292,46 @@ TEST_F(RegistryTest, APullFetchesAgainALayerBlobItFindsDamaged) {
   EXPECT_TRUE(store_entries("tmp").empty());
 }
 
+// The same image (configuration) from two repositories whose manifests
+// differ (a layer pushed compressed to one, uncompressed to the other,
+// which skopeo compresses anew): the store keeps the second manifest and
+// its layer blob for the repo digest that names it, through a gc, and
+// gives that manifest back; a removal takes all.
+TEST_F(RegistryTest, AnImagePulledAgainByAnotherManifestKeepsItForItsRepoDigest) {
+  std::string layer = make_layer({file("f", "same\n")});
+  push(layout("gz", {layer}), plain().host(), "test/gz");
+  push(layout("tar", {decompress(layer)}), plain().host(), "test/tar");
+  for (std::string repo : {"/test/gz:v1", "/test/tar:v1"}) {
+    Result r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), plain().host() + repo});
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  json image = crt::json_text::parse(crt({"image", "inspect", plain().host() + "/test/tar:v1"}).out)[0];
+  ASSERT_EQ(image["repo_digests"].size(), 2u) << "one image, from both";
+  std::string ref = image["repo_digests"][1];
+  ASSERT_THAT(ref, HasSubstr("/test/tar@sha256:"));
+  std::string digest = ref.substr(ref.find('@') + 1);
+  ASSERT_NE(digest, image["digest"]) << "two manifests";
+
+  ASSERT_EQ(crt({"image", "gc"}).status, 0);
+  Result r = crt({"image", "inspect", ref});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json by_ref = crt::json_text::parse(r.out)[0];
+  EXPECT_EQ(by_ref["digest"], digest);
+  std::string tar_layer = by_ref["blobs"][1]["digest"];
+  EXPECT_NE(tar_layer, digest_of(layer));
+  EXPECT_THAT(store_entries("blobs/sha256"), Contains(digest.substr(7)));
+  EXPECT_THAT(store_entries("blobs/sha256"), Contains(tar_layer.substr(7)));
+  r = crt({"image", "export", ref, dir_ + "/tar.tar"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run({"tar", "-xOf", dir_ + "/tar.tar", "index.json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(crt::json_text::parse(r.out)["manifests"][0]["digest"], digest) << "the manifest the digest names";
+
+  ASSERT_EQ(crt({"image", "rm", ref}).status, 0);
+  EXPECT_TRUE(store_entries("blobs/sha256").empty());
+  EXPECT_TRUE(store_entries("trees").empty());
+}
+
 TEST_F(RegistryTest, TlsWithACustomCaAndBasicAuth) {
   TestPki pki(dir_ + "/pki");
   Result h = run({"htpasswd", "-Bbn", "alice", "s3cret"});
