@@ -320,6 +320,13 @@ bool PodCgroup::remove() const {
   return ok;
 }
 
+bool PodCgroup::remove_empty_v1() const {
+  bool ok = true;
+  for (const auto& h : layout_.hierarchies)
+    if (!h.v2) ok = remove_empty_tree(h.mount_point / relative_) && ok;
+  return ok;
+}
+
 std::string PodCgroup::identity() const {
   std::string out;
   for (const auto& top : paths())

@@ -107,6 +107,12 @@ class PodCgroup {
   /// Under the host's systemd it only removes what is empty, and returns true.
   bool remove() const;
 
+  /// Removes its empty directories in the v1 hierarchies: for what is left
+  /// once the host's systemd has removed the pod's scope (that of a
+  /// controller it does not manage, made by make_host_managed_dirs()).
+  /// Kills nothing; false if some are left.
+  bool remove_empty_v1() const;
+
   /// What tells this pod's cgroup directories from those a later pod of the
   /// same machine name makes at the same paths: "INODE PATH" lines, of the
   /// directories there are. Kept in the pod's directory for remove_same().

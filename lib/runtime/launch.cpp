@@ -37,6 +37,7 @@
 #include "runtime/console_log.hpp"
 #include "runtime/crt_death_watch.hpp"
 #include "runtime/host.hpp"
+#include "runtime/machines.hpp"
 #include "runtime/nspawn.hpp"
 #include "runtime/oom_kills.hpp"
 #include "runtime/pods.hpp"
@@ -481,6 +482,17 @@ class PodMachine {
     if (result != "done") throw Error("making the pod's scope " + quote(sc.name) + ": its start job " + result);
   }
 
+  /// Waits until the host's systemd is done with the pod's scope (it has
+  /// removed its cgroup), `timeout` at most; false if it is not.
+  bool wait_scope_gone(std::chrono::milliseconds timeout) const {
+    std::string name = cgroup::PodCgroup::scope_name(m_.machine_name());
+    for (auto until = std::chrono::steady_clock::now() + timeout; scope_in_use(name);) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      ::usleep(20'000);
+    }
+    return true;
+  }
+
   /// Registers the pod once nspawn reports its init. A failure leaves the
   /// pod running, only without machinectl.
   bool register_leader(pid_t leader) noexcept {
@@ -814,13 +826,23 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     // The apps' exit status is still what crt run reports.
     tell(ctx.messages, std::string("warning: ") + e.what() + "; 'crt gc' will try again");
   }
-  if (machine.needs_scope())
+  if (machine.needs_scope()) {
+    // Its v1 directories of controllers systemd does not manage are crt's
+    // to remove, once systemd is done with the rest.
+    if (!host.unified) {
+      std::string scope = quote(cgroup::PodCgroup::scope_name(m.machine_name()));
+      if (!machine.wait_scope_gone(std::chrono::seconds(3)))
+        tell(ctx.messages, "warning: the pod's scope " + scope + " was still there 3 s after the pod's end");
+      else if (!cgroup::PodCgroup(host.layout, cgroup::PodCgroup::relative_path(m.machine_name())).remove_empty_v1())
+        tell(ctx.messages, "warning: the v1 cgroup directories of the pod's scope " + scope + " could not be removed");
+    }
     trace("the host's systemd removes the pod's scope");
-  else if (cg_cleanup.now())
+  } else if (cg_cleanup.now()) {
     trace("removed the pod's cgroup");
-  else
+  } else {
     tell(ctx.messages, "warning: the pod's cgroup " + quote(cg.relative()) +
                            " could not be removed (processes still in it?); 'crt gc' will try again");
+  }
   if (std::optional<std::string> why = unit_cgroup.restore())
     tell(ctx.messages, "warning: the controllers nspawn enabled in the cgroup of unit " + quote(host.unit) +
                            " could not be disabled (" + *why + "): its next command may fail to start");

@@ -4,6 +4,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "common/error.hpp"
+#include "dbus/systemd_manager.hpp"
 #include "runtime/pod_systemctl.hpp"
 
 namespace crt::runtime {
@@ -52,6 +53,19 @@ std::vector<dbus::MachineEntry> list_machines() {
   } catch (const Error&) {
     return {};
   }
+}
+
+bool scope_in_use(const std::string& scope) {
+  auto bus = bus_if_systemd();
+  if (!bus) return sd_booted() > 0;
+  dbus::SystemdManager sm(*bus);
+  std::string state;
+  try {
+    state = sm.unit_state(scope).active_state;
+  } catch (const Error&) {
+    return false;  // not loaded
+  }
+  return state != "inactive" && state != "failed";
 }
 
 bool stop_pod_machine(const std::string& machine_name, pid_t nspawn, bool force) {

@@ -32,4 +32,9 @@ std::vector<dbus::MachineEntry> list_machines();
 /// when machined refuses.
 bool stop_pod_machine(const std::string& machine_name, pid_t nspawn, bool force);
 
+/// Whether the host's systemd still has scope `scope` (loaded, not
+/// inactive): true where it cannot be asked, so callers leave the scope's
+/// cgroup alone.
+bool scope_in_use(const std::string& scope);
+
 }  // namespace crt::runtime

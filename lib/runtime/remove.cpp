@@ -14,6 +14,8 @@
 #include "common/lock.hpp"
 #include "mount/mounts.hpp"
 #include "net/pod_network.hpp"
+#include "runtime/machines.hpp"
+#include "runtime/pods.hpp"
 
 namespace crt::runtime {
 
@@ -31,6 +33,20 @@ std::optional<std::pair<cgroup::PodCgroup, std::string>> own_cgroup_of(const cgr
   return std::pair{cgroup::PodCgroup(layout, r->relative), r->identity};
 }
 
+/// What the host's systemd left of the scope of a pod whose crt was killed
+/// (crt run removes it itself): on a hybrid host, its v1 directories of
+/// controllers systemd does not manage. Once systemd is done with the
+/// scope, and only when the pod had a scope of its own.
+void remove_scope_leftovers(const cgroup::Layout& layout, const stdfs::path& pod_path) {
+  if (layout.unified()) return;
+  std::optional<CgroupRecord> r = read_cgroup_record(pod_path);
+  std::optional<pod::PodManifest> m = read_manifest(pod_path);
+  if (!r || !r->identity.empty() || !m) return;
+  std::string scope = cgroup::PodCgroup::relative_path(m->machine_name());
+  if (r->relative.rfind(scope + "/", 0) != 0 || scope_in_use(cgroup::PodCgroup::scope_name(m->machine_name()))) return;
+  if (!cgroup::PodCgroup(layout, scope).remove_empty_v1()) throw Error("its cgroup " + quote(scope) + " is still busy");
+}
+
 /// Everything a pod that no longer runs may have left outside its directory.
 void clean_leftovers(PodDir& pod, const RemoveOptions& opts) {
   const stdfs::path& pod_path = pod.path();
@@ -41,8 +57,10 @@ void clean_leftovers(PodDir& pod, const RemoveOptions& opts) {
   for (const auto& m : mount::mounts_below(pod_path))
     if (::umount2(m.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
       throw_errno("unmounting " + quote(m));
-  if (auto own = own_cgroup_of(cgroup::detect_layout(), pod_path); own && !own->first.remove_same(own->second))
+  cgroup::Layout layout = cgroup::detect_layout();
+  if (auto own = own_cgroup_of(layout, pod_path); own && !own->first.remove_same(own->second))
     throw Error("its cgroup " + quote(own->first.relative()) + " is still busy");
+  remove_scope_leftovers(layout, pod_path);
   // Left by a crt killed while the pod ran.
   remove_journal_link(pod_path, pod.uuid());
 }

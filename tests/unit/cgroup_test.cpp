@@ -268,6 +268,25 @@ TEST(PodCgroupFake, RemoveKillsWhatIsLeftDeepestFirst) {
   EXPECT_FALSE(stdfs::exists(scope / "payload" / "system.slice"));
 }
 
+// What is left of a pod's scope once the host's systemd removed it: the v1
+// directories of a controller systemd does not manage. The unified one is
+// systemd's alone.
+TEST(PodCgroupFake, RemoveEmptyV1LeavesTheUnifiedHierarchyAlone) {
+  test::Scratch s;
+  stdfs::path scope = "machine.slice/machine-p.scope";
+  Layout layout{{{s / "unified", {}, true}, v1(s / "cpuacct", "cpuacct"), v1(s / "memory", "memory")}};
+  for (const char* h : {"unified", "cpuacct"}) stdfs::create_directories(s / h / scope / "payload" / "system.slice");
+  PodCgroup cg(layout, scope.string());
+  EXPECT_TRUE(cg.remove_empty_v1()) << "memory: already gone";
+  EXPECT_FALSE(stdfs::exists(s / "cpuacct" / scope));
+  EXPECT_TRUE(stdfs::exists(s / "unified" / scope / "payload" / "system.slice"));
+  // One that is not empty (here: a file in it) stays, and is said to.
+  stdfs::create_directories(s / "memory" / scope / "payload");
+  write_text(s / "memory" / scope / "payload" / "cgroup.procs", "1\n");
+  EXPECT_FALSE(cg.remove_empty_v1());
+  EXPECT_TRUE(stdfs::exists(s / "memory" / scope / "payload" / "cgroup.procs"));
+}
+
 TEST(PodCgroupFake, RemoveOfAMissingCgroupIsFine) {
   test::Scratch s;
   EXPECT_TRUE(PodCgroup(Layout{{v1(s / "memory", "memory")}}, "machine.slice/none.scope").remove());
