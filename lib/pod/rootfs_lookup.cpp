@@ -328,15 +328,26 @@ void find_exec(AppManifest& app, int root_fd, const std::string& where) {
 void resolve_exec(AppManifest& app, int root_fd, const std::string& where) {
   find_exec(app, root_fd, where);
   // A binary whose interpreter is not there fails to start with ENOENT,
-  // which systemd words as if the binary itself were missing.
-  std::optional<Interpreter> interpreter = interpreter_of(root_fd, app.exec_path);
-  if (!interpreter) return;
-  int err = check_executable(root_fd, interpreter->path);
-  if (err != ENOENT && err != ENOTDIR) return;
-  throw Error(quote(app.exec_path) +
-              (interpreter->script ? " is a script for " + quote(interpreter->path) + " (its #! line)"
-                                   : " needs the dynamic loader " + quote(interpreter->path)) +
-              ", which does not exist in " + where);
+  // which systemd words as if the binary itself were missing. Followed as
+  // far as the kernel follows interpreters (a script for a shell that
+  // lacks its loader).
+  std::string chain = quote(app.exec_path);
+  std::string path = app.exec_path;
+  for (int depth = 0; depth < 4; ++depth) {
+    std::optional<Interpreter> interpreter = interpreter_of(root_fd, path);
+    if (!interpreter) return;
+    chain += (depth > 0 ? ", which" : "") + (interpreter->script
+                                                 ? " is a script for " + quote(interpreter->path) + " (its #! line)"
+                                                 : " needs the dynamic loader " + quote(interpreter->path));
+    int err = check_executable(root_fd, interpreter->path);
+    if (err == ENOENT || err == ENOTDIR) {
+      bool crlf = interpreter->script && interpreter->path.back() == '\r';
+      throw Error(chain + ", which does not exist in " + where +
+                  (crlf ? " (the line ends in a carriage return: Windows line endings?)" : ""));
+    }
+    if (err != 0) return;
+    path = interpreter->path;
+  }
 }
 
 }  // namespace crt::pod
