@@ -484,13 +484,9 @@ class PodMachine {
 
   /// Waits until the host's systemd is done with the pod's scope (it has
   /// removed its cgroup), `timeout` at most; false if it is not.
-  bool wait_scope_gone(std::chrono::milliseconds timeout) const {
-    std::string name = cgroup::PodCgroup::scope_name(m_.machine_name());
-    for (auto until = std::chrono::steady_clock::now() + timeout; scope_in_use(name);) {
-      if (std::chrono::steady_clock::now() > until) return false;
-      ::usleep(20'000);
-    }
-    return true;
+  bool wait_scope_gone(std::chrono::milliseconds timeout) {
+    dbus::SystemdManager sm(*bus_);
+    return runtime::wait_scope_gone(sm, cgroup::PodCgroup::scope_name(m_.machine_name()), timeout);
   }
 
   /// Registers the pod once nspawn reports its init. A failure leaves the
@@ -832,9 +828,12 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     if (!host.unified) {
       std::string scope = quote(cgroup::PodCgroup::scope_name(m.machine_name()));
       if (!machine.wait_scope_gone(std::chrono::seconds(3)))
-        tell(ctx.messages, "warning: the pod's scope " + scope + " was still there 3 s after the pod's end");
+        tell(ctx.messages, "warning: the pod's scope " + scope +
+                               " was still active 3 s after the pod ended; its v1 cgroup directories stay until "
+                               "'crt gc'");
       else if (!cgroup::PodCgroup(host.layout, cgroup::PodCgroup::relative_path(m.machine_name())).remove_empty_v1())
-        tell(ctx.messages, "warning: the v1 cgroup directories of the pod's scope " + scope + " could not be removed");
+        tell(ctx.messages, "warning: the v1 cgroup directories of the pod's scope " + scope +
+                               " could not be removed (processes still in them?); 'crt gc' will try again");
     }
     trace("the host's systemd removes the pod's scope");
   } else if (cg_cleanup.now()) {

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "common/error.hpp"
 #include "dbus/systemd_manager.hpp"
@@ -55,10 +56,7 @@ std::vector<dbus::MachineEntry> list_machines() {
   }
 }
 
-bool scope_in_use(const std::string& scope) {
-  auto bus = bus_if_systemd();
-  if (!bus) return sd_booted() > 0;
-  dbus::SystemdManager sm(*bus);
+bool scope_in_use(dbus::SystemdManager& sm, const std::string& scope) {
   std::string state;
   try {
     state = sm.unit_state(scope).active_state;
@@ -66,6 +64,21 @@ bool scope_in_use(const std::string& scope) {
     return false;  // not loaded
   }
   return state != "inactive" && state != "failed";
+}
+
+bool scope_in_use(const std::string& scope) {
+  auto bus = bus_if_systemd();
+  if (!bus) return sd_booted() > 0;
+  dbus::SystemdManager sm(*bus);
+  return scope_in_use(sm, scope);
+}
+
+bool wait_scope_gone(dbus::SystemdManager& sm, const std::string& scope, std::chrono::milliseconds timeout) {
+  for (auto until = std::chrono::steady_clock::now() + timeout; scope_in_use(sm, scope);) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    ::usleep(20'000);
+  }
+  return true;
 }
 
 bool stop_pod_machine(const std::string& machine_name, pid_t nspawn, bool force) {

@@ -2,11 +2,13 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "dbus/machine_manager.hpp"
+#include "dbus/systemd_manager.hpp"
 
 namespace crt::runtime {
 
@@ -32,9 +34,16 @@ std::vector<dbus::MachineEntry> list_machines();
 /// when machined refuses.
 bool stop_pod_machine(const std::string& machine_name, pid_t nspawn, bool force);
 
-/// Whether the host's systemd still has scope `scope` (loaded, not
-/// inactive): true where it cannot be asked, so callers leave the scope's
-/// cgroup alone.
+/// Whether the host's systemd still has scope `scope`: loaded, and neither
+/// inactive nor failed (a failed scope is collected). A scope systemd does
+/// not know, or cannot be asked about on its bus, is not; where the host
+/// runs systemd but its bus cannot be reached at all, it is (its cgroup is
+/// then left alone).
+bool scope_in_use(dbus::SystemdManager& sm, const std::string& scope);
 bool scope_in_use(const std::string& scope);
+
+/// Waits until scope_in_use() is false, `timeout` at most; false if it
+/// is still in use.
+bool wait_scope_gone(dbus::SystemdManager& sm, const std::string& scope, std::chrono::milliseconds timeout);
 
 }  // namespace crt::runtime

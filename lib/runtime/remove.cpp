@@ -1,6 +1,7 @@
 #include "runtime/remove.hpp"
 
 #include <sys/mount.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,7 +44,26 @@ void remove_scope_leftovers(const cgroup::Layout& layout, const stdfs::path& pod
   std::optional<pod::PodManifest> m = read_manifest(pod_path);
   if (!r || !r->identity.empty() || !m) return;
   std::string scope = cgroup::PodCgroup::relative_path(m->machine_name());
-  if (r->relative.rfind(scope + "/", 0) != 0 || scope_in_use(cgroup::PodCgroup::scope_name(m->machine_name()))) return;
+  if (r->relative.rfind(scope + "/", 0) != 0) return;  // it ran in a unit's cgroup
+  std::string name = cgroup::PodCgroup::scope_name(m->machine_name());
+  if (sd_booted() > 0) {
+    std::optional<dbus::Bus> bus;
+    try {
+      bus.emplace(dbus::Bus::system());
+    } catch (const Error&) {
+      return;  // whether systemd is done with the scope cannot be told: left alone
+    }
+    dbus::SystemdManager sm(*bus);
+    if (!wait_scope_gone(sm, name, std::chrono::seconds(3))) {
+      // A pod of the same name runs (of another state directory): the
+      // directories are its own now.
+      std::vector<dbus::MachineEntry> machines = list_machines();
+      if (std::any_of(machines.begin(), machines.end(),
+                      [&](const dbus::MachineEntry& e) { return e.name == m->machine_name(); }))
+        return;
+      throw Error("its scope " + quote(name) + " is still stopping");
+    }
+  }
   if (!cgroup::PodCgroup(layout, scope).remove_empty_v1()) throw Error("its cgroup " + quote(scope) + " is still busy");
 }
 
