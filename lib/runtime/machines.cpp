@@ -66,13 +66,6 @@ bool scope_in_use(dbus::SystemdManager& sm, const std::string& scope) {
   return state != "inactive" && state != "failed";
 }
 
-bool scope_in_use(const std::string& scope) {
-  auto bus = bus_if_systemd();
-  if (!bus) return sd_booted() > 0;
-  dbus::SystemdManager sm(*bus);
-  return scope_in_use(sm, scope);
-}
-
 bool wait_scope_gone(dbus::SystemdManager& sm, const std::string& scope, std::chrono::milliseconds timeout) {
   for (auto until = std::chrono::steady_clock::now() + timeout; scope_in_use(sm, scope);) {
     if (std::chrono::steady_clock::now() > until) return false;

@@ -36,11 +36,8 @@ bool stop_pod_machine(const std::string& machine_name, pid_t nspawn, bool force)
 
 /// Whether the host's systemd still has scope `scope`: loaded, and neither
 /// inactive nor failed (a failed scope is collected). A scope systemd does
-/// not know, or cannot be asked about on its bus, is not; where the host
-/// runs systemd but its bus cannot be reached at all, it is (its cgroup is
-/// then left alone).
+/// not know, or cannot be asked about, is not.
 bool scope_in_use(dbus::SystemdManager& sm, const std::string& scope);
-bool scope_in_use(const std::string& scope);
 
 /// Waits until scope_in_use() is false, `timeout` at most; false if it
 /// is still in use.
