@@ -89,17 +89,20 @@ std::pair<std::string, std::string> split_user(const std::string& spec) {
   return {spec.substr(0, colon), spec.substr(colon + 1)};
 }
 
-/// KEY=VALUE lines; blank lines and '#' comments skipped.
-std::vector<std::string> read_env_file(const std::string& path) {
-  std::vector<std::string> out;
-  std::istringstream in(fs::read_file(path));
+/// Sets the KEY=VALUE lines of file `path` in `env` (a --set-env-file);
+/// blank lines and '#' comments skipped, taken literally otherwise (as
+/// Docker takes them). A bad line is named by its number.
+void apply_env_file(EnvList& env, const std::string& path) {
+  std::string text = with_context("--set-env-file", [&] { return fs::read_file(path); });
+  std::istringstream in(text);
+  size_t number = 0;
   for (std::string line; std::getline(in, line);) {
+    ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     std::string entry = trim_start(line, " \t");
     if (entry.empty() || entry[0] == '#') continue;
-    out.push_back(std::move(entry));
+    apply_assignment(env, entry, ("variable on line " + std::to_string(number) + " of " + quote(path)).c_str());
   }
-  return out;
 }
 
 int64_t parse_integer(const std::string& s, int64_t min, int64_t max, const char* what) {
@@ -181,10 +184,7 @@ std::vector<std::string> app_command(const AppFlags& flags, const std::vector<st
 
 void validate_pod_env(const PodFlags& pod) {
   EnvList env;
-  for (const auto& file : pod.set_env_files) {
-    std::vector<std::string> lines = with_context("--set-env-file", [&] { return read_env_file(file); });
-    for (const auto& kv : lines) apply_assignment(env, kv, ("variable in " + quote(file)).c_str());
-  }
+  for (const auto& file : pod.set_env_files) apply_env_file(env, file);
   for (const auto& kv : pod.set_env) apply_assignment(env, kv, "--set-env");
 }
 
@@ -297,8 +297,7 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
       }
     }
     for (const auto& kv : image.config.env) apply_assignment(app.env, kv, "image environment variable");
-    for (const auto& file : pod.set_env_files)
-      for (const auto& kv : read_env_file(file)) apply_assignment(app.env, kv, ("variable in " + quote(file)).c_str());
+    for (const auto& file : pod.set_env_files) apply_env_file(app.env, file);
     for (const auto& kv : pod.set_env) apply_assignment(app.env, kv, "--set-env");
     for (const auto& kv : f.environment) apply_assignment(app.env, kv, "--environment");
     set_env(app.env, "CRT_APP_NAME", app.name);

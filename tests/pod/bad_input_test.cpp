@@ -142,9 +142,11 @@ TEST_F(BadInputTest, ThePodsEnvironmentFlagsAreCheckedFirst) {
   Result r = crt({"run", "--set-env=BAD", "no-such-image", "--", "/bin/true"});
   EXPECT_EQ(r.status, 254);
   EXPECT_EQ(r.err, "crt: invalid --set-env 'BAD': expected NAME=VALUE\n");
-  std::ofstream(dir_ + "/env") << "GOOD=1\n9X=2\n";
+  std::ofstream(dir_ + "/env") << "GOOD=1\n# a comment\n\n9X=2\n";
   r = crt({"run", "--set-env-file=" + dir_ + "/env", "busybox", "--", "/bin/true"});
-  EXPECT_EQ(r.err, "crt: invalid variable in '" + dir_ + "/env' '9X=2': a variable name cannot start with a digit\n");
+  EXPECT_EQ(r.err, "crt: invalid variable on line 4 of '" + dir_ +
+                       "/env' '9X=2': a variable name cannot start with "
+                       "a digit\n");
   r = crt({"run", "--set-env-file=" + dir_ + "/none", "busybox", "--", "/bin/true"});
   EXPECT_EQ(r.err, "crt: --set-env-file: opening '" + dir_ + "/none': No such file or directory\n");
   for (const char* state : {"prepare", "prepared", "run"}) EXPECT_TRUE(pods(state).empty()) << state;
