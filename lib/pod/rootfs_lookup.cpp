@@ -156,20 +156,32 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
   default_env(app.env, "SHELL", shell);
 }
 
+namespace {
+
+/// Opens the regular file `path` of the rootfs for reading (symlinks
+/// resolved inside it); its size in `size`. Only a regular file is opened:
+/// a FIFO would block, a device's open could act on the host's device.
+UniqueFd open_file_in_root(int root_fd, std::string_view path, off_t& size) {
+  std::string what = quote(std::string(path)) + " in the rootfs";
+  UniqueFd where = fs::open_in_root(root_fd, path, O_PATH);
+  struct stat st {};
+  if (::fstat(where.get(), &st) < 0) throw_errno("reading " + what);
+  if (!S_ISREG(st.st_mode)) throw Error(what + " is not a regular file");
+  size = st.st_size;
+  return fs::open_fd("/proc/self/fd/" + std::to_string(where.get()), O_RDONLY | O_NOCTTY | O_NONBLOCK);
+}
+
+}  // namespace
+
 std::string read_in_root(int root_fd, std::string_view path) {
   try {
-    // Only a regular file is opened for reading: a FIFO would block, a
-    // device's open could act on the host's device.
+    off_t size = 0;
+    UniqueFd fd = open_file_in_root(root_fd, path, size);
     std::string what = quote(std::string(path)) + " in the rootfs";
-    UniqueFd where = fs::open_in_root(root_fd, path, O_PATH);
-    struct stat st {};
-    if (::fstat(where.get(), &st) < 0) throw_errno("reading " + what);
-    if (!S_ISREG(st.st_mode)) throw Error(what + " is not a regular file");
     // An image's /etc/passwd of gigabytes (zeros compress well) would take
     // the host's memory.
     constexpr off_t kMaxSize = 16 << 20;
-    if (st.st_size > kMaxSize) throw Error(what + " is larger than 16 MiB");
-    UniqueFd fd = fs::open_fd("/proc/self/fd/" + std::to_string(where.get()), O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    if (size > kMaxSize) throw Error(what + " is larger than 16 MiB");
     return fs::read_fd(fd.get(), what);
   } catch (const SystemError& e) {
     if (e.code() == ENOENT) return {};
@@ -259,8 +271,8 @@ struct Interpreter {
 std::optional<Interpreter> interpreter_of(int root_fd, const std::string& path) {
   std::optional<Interpreter> interpreter;
   try {
-    UniqueFd where = fs::open_in_root(root_fd, path, O_PATH);
-    UniqueFd fd = fs::open_fd("/proc/self/fd/" + std::to_string(where.get()), O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    off_t size = 0;
+    UniqueFd fd = open_file_in_root(root_fd, path, size);
     // The kernel reads this much of a file to tell what it is.
     constexpr size_t kHead = 256;
     std::string head = read_at(fd.get(), 0, kHead);

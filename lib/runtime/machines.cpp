@@ -74,6 +74,13 @@ bool wait_scope_gone(dbus::SystemdManager& sm, const std::string& scope, std::ch
   return true;
 }
 
+std::optional<bool> wait_scope_gone(const std::string& scope, std::chrono::milliseconds timeout) {
+  auto bus = bus_if_systemd();
+  if (!bus) return std::nullopt;
+  dbus::SystemdManager sm(*bus);
+  return wait_scope_gone(sm, scope, timeout);
+}
+
 bool stop_pod_machine(const std::string& machine_name, pid_t nspawn, bool force) {
   auto bus = bus_if_systemd();
   if (!bus) return false;

@@ -42,5 +42,8 @@ bool scope_in_use(dbus::SystemdManager& sm, const std::string& scope);
 /// Waits until scope_in_use() is false, `timeout` at most; false if it
 /// is still in use.
 bool wait_scope_gone(dbus::SystemdManager& sm, const std::string& scope, std::chrono::milliseconds timeout);
+/// The same on a connection of its own: nullopt where the host's systemd
+/// cannot be asked (none runs, or its bus cannot be reached).
+std::optional<bool> wait_scope_gone(const std::string& scope, std::chrono::milliseconds timeout);
 
 }  // namespace crt::runtime

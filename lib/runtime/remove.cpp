@@ -47,14 +47,9 @@ void remove_scope_leftovers(const cgroup::Layout& layout, const stdfs::path& pod
   if (r->relative.rfind(scope + "/", 0) != 0) return;  // it ran in a unit's cgroup
   std::string name = cgroup::PodCgroup::scope_name(m->machine_name());
   if (sd_booted() > 0) {
-    std::optional<dbus::Bus> bus;
-    try {
-      bus.emplace(dbus::Bus::system());
-    } catch (const Error&) {
-      return;  // whether systemd is done with the scope cannot be told: left alone
-    }
-    dbus::SystemdManager sm(*bus);
-    if (!wait_scope_gone(sm, name, std::chrono::seconds(3))) {
+    std::optional<bool> gone = wait_scope_gone(name, std::chrono::seconds(3));
+    if (!gone) return;  // whether systemd is done with the scope cannot be told: left alone
+    if (!*gone) {
       // A pod of the same name runs (of another state directory): the
       // directories are its own now.
       std::vector<dbus::MachineEntry> machines = list_machines();

@@ -239,11 +239,13 @@ void Store::sync_additions() const {
 Store::Commit Store::begin_commit() const {
   Commit c;
   for (const auto& im : load_index()) {
-    for (size_t k = 0; k < im.layers.size() && k < im.blobs.size(); ++k)
-      c.checked.emplace(im.blobs[k].digest, im.layers[k]);
-    for (const auto& m : im.other_manifests)
-      for (size_t k = 0; k < im.layers.size() && k < m.blobs.size(); ++k)
-        c.checked.emplace(m.blobs[k].digest, im.layers[k]);
+    // Each manifest's layer blobs, one per layer in order.
+    auto pair = [&](const std::vector<LayerBlob>& blobs) {
+      for (size_t k = 0; k < im.layers.size() && k < blobs.size(); ++k)
+        c.checked.emplace(blobs[k].digest, im.layers[k]);
+    };
+    pair(im.blobs);
+    for (const auto& m : im.other_manifests) pair(m.blobs);
   }
   return c;
 }
