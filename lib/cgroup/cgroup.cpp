@@ -227,11 +227,20 @@ PodCgroup PodCgroup::create_under_host_systemd(const Layout& layout, const std::
   return cg;
 }
 
-void PodCgroup::make_host_managed_dirs() const {
+void PodCgroup::make_host_managed_dirs() {
   if (layout_.unified()) return;
   with_context("creating the pod's cgroup " + quote(relative_), [&] {
-    for (const auto& h : layout_.hierarchies)
-      if (!h.v2 && managed_by_pod_systemd(h)) fs::make_dirs(h.mount_point / relative_);
+    for (const auto& h : layout_.hierarchies) {
+      if (h.v2 || !managed_by_pod_systemd(h)) continue;
+      stdfs::path dir = h.mount_point / relative_;
+      // Its parent (the scope's or the unit's directory) is crt's to
+      // remove where crt makes it: systemd does not manage that hierarchy.
+      stdfs::path parent = dir.parent_path();
+      bool made_parent = parent != h.mount_point && !stdfs::exists(parent);
+      fs::make_dirs(dir);
+      if (made_parent && std::find(made_parents_.begin(), made_parents_.end(), parent) == made_parents_.end())
+        made_parents_.push_back(parent);
+    }
   });
 }
 
@@ -317,6 +326,7 @@ void kill_procs(const stdfs::path& dir) {
 bool PodCgroup::remove() const {
   bool ok = true;
   for (const auto& top : paths()) ok = remove_tree(top) && ok;
+  for (const auto& parent : made_parents_) (void)::rmdir(parent.c_str());  // only if empty: else someone else's
   return ok;
 }
 

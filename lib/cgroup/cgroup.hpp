@@ -84,7 +84,7 @@ class PodCgroup {
   /// systemd removes the ones of controllers it does not delegate (blkio)
   /// when it sets the scope up. Made only then, the cpu ones leave the
   /// scope without CPU figures in systemd-cgtop (seen in the host test).
-  void make_host_managed_dirs() const;
+  void make_host_managed_dirs();
 
   /// Refers to an existing pod cgroup (for cleanup).
   PodCgroup(Layout layout, std::string relative) : layout_(std::move(layout)), relative_(std::move(relative)) {}
@@ -104,7 +104,8 @@ class PodCgroup {
 
   /// Kills whatever is left in the cgroup and removes it, deepest first.
   /// Returns false if something could not be removed (and should be retried).
-  /// Under the host's systemd it only removes what is empty, and returns true.
+  /// Under the host's systemd it only removes what is empty, and returns
+  /// true; with it the empty parents make_host_managed_dirs() made.
   bool remove() const;
 
   /// Removes its empty directories in the v1 hierarchies: for what is left
@@ -130,6 +131,8 @@ class PodCgroup {
   Layout layout_;
   std::string relative_;
   bool host_managed_ = false;
+  /// The parents of its v1 directories make_host_managed_dirs() made.
+  std::vector<std::filesystem::path> made_parents_;
 
   bool remove_tree(const std::filesystem::path& top) const;
 };

@@ -527,6 +527,11 @@ TEST(Template, StopSendsSigtermAndExitStatusReachesTheUnit) {
   r = host->sh("systemctl stop crt@busybox.service; systemctl show crt@busybox.service -p Result -p ExecMainStatus", 60s);
   EXPECT_THAT(r.out, HasSubstr("Result=exit-code"));
   EXPECT_THAT(r.out, HasSubstr("ExecMainStatus=3"));
+  // Nothing of the unit's cgroup stays, also in the v1 hierarchies of a
+  // hybrid host whose controllers systemd does not manage (crt made its
+  // directories there for the pod's systemd).
+  EXPECT_EQ(host->sh("find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -path '*/machine.slice/crt@busybox.service'").out,
+            "");
   // The app's output, its last line included, outlives the pod.
   r = host->sh("journalctl --no-pager -o cat -t busybox -D /var/lib/crt/pods/run/" + uuid +
                "/overlay/stage1/upper/var/log/journal");
