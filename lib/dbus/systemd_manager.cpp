@@ -157,17 +157,29 @@ void SystemdManager::kill_unit(const std::string& name, const std::string& who, 
   });
 }
 
-std::string SystemdManager::get_unit(const std::string& name) {
-  return call("looking up unit " + quote(name), [&] {
+std::string SystemdManager::get_unit(const std::string& name) { return *look_up_unit(name, false); }
+
+std::optional<std::string> SystemdManager::look_up_unit(const std::string& name, bool none_if_not_loaded) {
+  try {
     auto proxy = sdbus::createProxy(*bus_.impl().connection, kSystemd, kSystemdPath);
     sdbus::ObjectPath path;
     proxy->callMethod("GetUnit").onInterface(kSystemdManager).withArguments(name).storeResultsTo(path);
     return std::string(path);
-  });
+  } catch (const sdbus::Error& e) {
+    if (none_if_not_loaded && e.getName() == "org.freedesktop.systemd1.NoSuchUnit") return std::nullopt;
+    throw bus_error("looking up unit " + quote(name), e);
+  }
 }
 
-UnitState SystemdManager::unit_state(const std::string& name) {
-  std::string path = get_unit(name);
+UnitState SystemdManager::unit_state(const std::string& name) { return state_at(name, get_unit(name)); }
+
+std::optional<UnitState> SystemdManager::loaded_unit_state(const std::string& name) {
+  std::optional<std::string> path = look_up_unit(name, true);
+  if (!path) return std::nullopt;
+  return state_at(name, *path);
+}
+
+UnitState SystemdManager::state_at(const std::string& name, const std::string& path) {
   return call("reading the state of unit " + quote(name), [&] {
     auto proxy = sdbus::createProxy(*bus_.impl().connection, kSystemd, path);
     UnitState st;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -96,6 +97,9 @@ class SystemdManager {
   /// The unit's ActiveState, SubState and, for services, Result, MainPID,
   /// ExecMainStatus and ControlGroup.
   UnitState unit_state(const std::string& name);
+  /// unit_state(), or nothing when systemd has no unit of that name loaded;
+  /// throws on any other failure.
+  std::optional<UnitState> loaded_unit_state(const std::string& name);
 
   /// Whether service `name` runs `pid` as its main process and delegates
   /// its cgroup to it (Delegate=yes), as crt@.service does crt.
@@ -106,6 +110,12 @@ class SystemdManager {
   bool limits_devices(const std::string& name);
 
  private:
+  /// GetUnit; nothing, where `none_if_not_loaded`, when systemd has no unit
+  /// of that name loaded.
+  std::optional<std::string> look_up_unit(const std::string& name, bool none_if_not_loaded);
+  /// The state of unit `name`, whose object path is `path`.
+  UnitState state_at(const std::string& name, const std::string& path);
+
   Bus& bus_;
 };
 

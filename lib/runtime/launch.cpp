@@ -466,11 +466,8 @@ class PodMachine {
     // that of a pod of this name that just ended, which systemd removes a
     // moment after it sees it empty: that one is waited for.
     auto scope_exists = [&] {
-      try {
-        return sm.unit_state(sc.name).active_state != "inactive";
-      } catch (const Error&) {
-        return false;  // not loaded: none of that name
-      }
+      std::optional<dbus::UnitState> st = sm.loaded_unit_state(sc.name);
+      return st && st->active_state != "inactive";
     };
     for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);;) {
       if (machines.get_machine(m_.machine_name())) throw cgroup::machine_name_taken(m_.machine_name());
@@ -827,13 +824,18 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     // to remove, once systemd is done with the rest.
     if (!host.unified) {
       std::string scope = quote(cgroup::PodCgroup::scope_name(m.machine_name()));
-      if (!machine.wait_scope_gone(std::chrono::seconds(3)))
-        tell(ctx.messages, "warning: the pod's scope " + scope +
-                               " was still active 3 s after the pod ended; its v1 cgroup directories stay until "
-                               "'crt gc'");
-      else if (!cgroup::PodCgroup(host.layout, cgroup::PodCgroup::relative_path(m.machine_name())).remove_empty_v1())
-        tell(ctx.messages, "warning: the v1 cgroup directories of the pod's scope " + scope +
-                               " could not be removed (processes still in them?); 'crt gc' will try again");
+      std::string warning;
+      try {
+        if (!machine.wait_scope_gone(std::chrono::seconds(3)))
+          warning = "the pod's scope " + scope +
+                    " was still active 3 s after the pod ended; its v1 cgroup directories stay until 'crt gc'";
+        else if (!cgroup::PodCgroup(host.layout, cgroup::PodCgroup::relative_path(m.machine_name())).remove_empty_v1())
+          warning = "the v1 cgroup directories of the pod's scope " + scope +
+                    " could not be removed (processes still in them?); 'crt gc' will try again";
+      } catch (const Error& e) {
+        warning = e.what() + ("; the v1 cgroup directories of the pod's scope " + scope + " stay until 'crt gc'");
+      }
+      if (!warning.empty()) tell(ctx.messages, "warning: " + warning);
     }
     trace("the host's systemd removes the pod's scope");
   } else if (cg_cleanup.now()) {

@@ -57,13 +57,8 @@ std::vector<dbus::MachineEntry> list_machines() {
 }
 
 bool scope_in_use(dbus::SystemdManager& sm, const std::string& scope) {
-  std::string state;
-  try {
-    state = sm.unit_state(scope).active_state;
-  } catch (const Error&) {
-    return false;  // not loaded
-  }
-  return state != "inactive" && state != "failed";
+  std::optional<dbus::UnitState> st = sm.loaded_unit_state(scope);
+  return st && st->active_state != "inactive" && st->active_state != "failed";
 }
 
 bool wait_scope_gone(dbus::SystemdManager& sm, const std::string& scope, std::chrono::milliseconds timeout) {

@@ -36,14 +36,14 @@ bool stop_pod_machine(const std::string& machine_name, pid_t nspawn, bool force)
 
 /// Whether the host's systemd still has scope `scope`: loaded, and neither
 /// inactive nor failed (a failed scope is collected). A scope systemd does
-/// not know, or cannot be asked about, is not.
+/// not know is not; throws crt::Error when systemd cannot be asked.
 bool scope_in_use(dbus::SystemdManager& sm, const std::string& scope);
 
 /// Waits until scope_in_use() is false, `timeout` at most; false if it
-/// is still in use.
+/// is still in use. Throws as scope_in_use() does.
 bool wait_scope_gone(dbus::SystemdManager& sm, const std::string& scope, std::chrono::milliseconds timeout);
-/// The same on a connection of its own: nullopt where the host's systemd
-/// cannot be asked (none runs, or its bus cannot be reached).
+/// The same on a connection of its own: nullopt where there is no host
+/// systemd to ask (none runs, or its bus cannot be reached).
 std::optional<bool> wait_scope_gone(const std::string& scope, std::chrono::milliseconds timeout);
 
 }  // namespace crt::runtime
