@@ -46,7 +46,7 @@ void add_stop(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   cmd->add_option("--uuid-file", a->uuid_file, "Read the pod's UUID from this file");
   cmd->add_flag("-f,--force", a->force, "Kill the pod at once instead of stopping its apps");
   cmd->add_option("--timeout", a->timeout,
-                  "Kill what still runs after this long (seconds, or 30s, 2m …); default: the pod's own "
+                  "Kill what still runs after this long (seconds, or 30s, 2m …; 0: at once); default: the pod's own "
                   "--stop-timeout (20s unless its run said otherwise)")
       ->type_name("DURATION");
   cmd->callback([a, &g, &exit_status] {
