@@ -28,6 +28,31 @@ std::string escape_option_path(const std::string& p) {
   return out;
 }
 
+}  // namespace
+
+std::string unescape_option_path(std::string_view escaped) {
+  std::string out;
+  for (size_t i = 0; i < escaped.size(); ++i)
+    out += escaped[i] == '\\' && i + 1 < escaped.size() ? escaped[++i] : escaped[i];
+  return out;
+}
+
+std::vector<std::string> split_lowerdir(std::string_view value) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t i = 0; i <= value.size(); ++i) {
+    if (i + 1 < value.size() && value[i] == '\\') {
+      ++i;  // the escaped character
+    } else if (i == value.size() || value[i] == ':') {
+      out.push_back(unescape_option_path(value.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+namespace {
+
 /// What the kernel said into a file system context's log about its last
 /// error ("e overlay: …"), without the level; empty if nothing.
 std::string context_log(int fs) {

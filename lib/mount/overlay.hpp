@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace crt::mount {
@@ -16,6 +17,13 @@ std::vector<std::filesystem::path> layers_top_first(const std::vector<std::files
 /// are escaped.
 std::string overlay_options(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                             const std::filesystem::path& work);
+
+/// A path of an overlay's mount options as overlay_options() escaped it,
+/// and as the kernel shows what was given so: unescaped.
+std::string unescape_option_path(std::string_view escaped);
+/// The layers of such a "lowerdir=" value: split at each ':' not escaped,
+/// unescaped.
+std::vector<std::string> split_lowerdir(std::string_view value);
 
 /// How an overlay treats its upper layer's durability.
 enum class UpperSync {

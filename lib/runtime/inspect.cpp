@@ -102,13 +102,16 @@ json resources(pid_t pid, const std::string& app) {
   return out;
 }
 
+/// The values of option `key` in a file system's options: a ',' escaped
+/// by a backslash (as overlay_options() escapes one in a path) is a value's.
 std::vector<std::string> option_values(const std::string& opts, const std::string& key) {
   std::string needle = key + "=";
   std::vector<std::string> out;
   size_t start = 0;
   while (start < opts.size()) {
-    size_t end = opts.find(',', start);
-    if (end == std::string::npos) end = opts.size();
+    size_t end = start;
+    for (; end < opts.size() && opts[end] != ','; ++end)
+      if (opts[end] == '\\' && end + 1 < opts.size()) ++end;
     if (opts.compare(start, needle.size(), needle) == 0)
       out.push_back(opts.substr(start + needle.size(), end - start - needle.size()));
     start = end + 1;
@@ -147,7 +150,14 @@ json mounts(pid_t pid) {
     if (m["type"] == "overlay") {
       std::string super = str(mnt_fs_get_fs_options(fs));
       m["lowerdir"] = lower_dirs(super);
-      m["upperdir"] = option(super, "upperdir");
+      // Paths given in one "lowerdir=" are shown escaped as given; those
+      // given layer by layer, as they are.
+      std::vector<std::string> given = option_values(super, "lowerdir");
+      std::vector<std::string> lowers = given.empty() ? std::vector<std::string>() : mount::split_lowerdir(given[0]);
+      for (const auto& l : option_values(super, "lowerdir+")) lowers.push_back(l);
+      m["lowerdirs"] = lowers;
+      std::string upper = option(super, "upperdir");
+      m["upperdir"] = given.empty() ? upper : mount::unescape_option_path(upper);
     }
     out.push_back(m);
   }
@@ -252,9 +262,13 @@ json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppM
         mnt["lowerdir"].get<std::string>().rfind("/proc/self/fd/", 0) == 0) {
       store::Store store(pod.path.parent_path().parent_path().parent_path());  // DIR/pods/STATE/UUID
       std::string lower;
-      for (const auto& t : mount::layers_top_first(store.tree_paths(app.image.layers)))
+      json lowers = json::array();
+      for (const auto& t : mount::layers_top_first(store.tree_paths(app.image.layers))) {
         lower += (lower.empty() ? "" : ":") + t.string();
+        lowers.push_back(t.string());
+      }
       mnt["lowerdir"] = lower;
+      mnt["lowerdirs"] = lowers;
     }
   a["environment"] = environment(pid, show_env);
   // A pidfd polls readable once its process has ended (a zombie too).

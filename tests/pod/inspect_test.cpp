@@ -84,6 +84,12 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
       root_overlay = m["upperdir"].get<std::string>().find(uuid) != std::string::npos &&
                      m["lowerdir"].get<std::string>().find("/store/trees/") != std::string::npos;
   EXPECT_TRUE(root_overlay) << app["mounts"].dump();
+  for (const auto& m : app["mounts"]) {
+    if (m["type"] != "overlay") continue;
+    EXPECT_FALSE(m["lowerdirs"].empty()) << m.dump();
+    for (const auto& l : m["lowerdirs"]) EXPECT_TRUE(std::filesystem::is_directory(l.get<std::string>())) << l;
+    EXPECT_TRUE(std::filesystem::is_directory(m["upperdir"].get<std::string>())) << m.dump();
+  }
   std::string env = app["environment"].dump();
   EXPECT_THAT(env, HasSubstr("API_TOKEN=***"));
   EXPECT_THAT(env, HasSubstr("PLAIN=visible"));
@@ -119,6 +125,37 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   p.wait();
   r = crt({"inspect", uuid, "--format=json"});
   EXPECT_EQ(crt::json_text::parse(r.out)["apps"][0]["running"], false);
+}
+
+// The kernel shows an overlay's paths escaped as crt gave them (':' and ','
+// are separators of its options): crt inspect shows the paths.
+TEST_F(InspectTest, OverlayPathsAreShownAsPaths) {
+  std::string dir = dir_ + "/state:with,separators";
+  std::string file = dir_ + "/uuid";
+  Process p(
+      {crt_bin_, "--dir=" + dir, "run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"},
+      {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(run({crt_bin_, "--dir=" + dir, "status", uuid, "--wait-ready=20s"}).status, 0);
+  json root;
+  for (int i = 0; i < 200 && root.is_null(); ++i) {
+    Result r = run({crt_bin_, "--dir=" + dir, "inspect", uuid, "--format=json"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    for (const auto& m : crt::json_text::parse(r.out)["apps"][0].value("mounts", json::array()))
+      if (m["target"] == "/" && m["type"] == "overlay") root = m;
+    if (root.is_null()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(root.is_null()) << "the app did not start";
+  std::string upper = dir + "/pods/run/" + uuid + "/overlay/apps/busybox/upper";
+  EXPECT_EQ(root["upperdir"], upper);
+  ASSERT_EQ(root["lowerdirs"].size(), 1u) << root.dump();
+  std::string lower = root["lowerdirs"][0];
+  EXPECT_EQ(lower.rfind(dir + "/store/trees/", 0), 0u) << lower;
+  EXPECT_TRUE(std::filesystem::is_directory(lower)) << lower;
+  Result text = run({crt_bin_, "--dir=" + dir, "inspect", uuid});
+  EXPECT_THAT(text.out, HasSubstr("\n      lower: " + lower + "\n      upper: " + upper + "\n")) << text.out;
+  EXPECT_EQ(run({crt_bin_, "--dir=" + dir, "stop", uuid}).status, 0);
+  p.wait();
 }
 
 }  // namespace

@@ -95,10 +95,15 @@ TEST_F(PodCommandsTest, PrepareThenRunPrepared) {
   EXPECT_EQ(pods("prepared"), std::vector<std::string>{uuid});
   EXPECT_EQ(status_field(uuid, "state"), "prepared");
   EXPECT_EQ(status_field(uuid, "pid"), "<none>");
+  // Its units are written as it starts.
+  r = crt({"inspect", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\n  not running\n  unit:         (not written: the pod has not started)\n"));
   r = crt({"run-prepared", uuid.substr(0, 8)});
   EXPECT_EQ(r.status, 5) << r.err;
   EXPECT_EQ(r.out, "from prepared\n");
   EXPECT_EQ(status_field(uuid, "state"), "exited");
+  EXPECT_THAT(crt({"inspect", uuid}).out, HasSubstr("\n  not running\n  unit:\n    # "));
   EXPECT_EQ(status_field(uuid, "app-busybox"), "5");
   r = crt({"run-prepared", uuid});
   EXPECT_EQ(r.status, 254);

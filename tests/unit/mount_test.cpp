@@ -42,6 +42,16 @@ TEST(OverlayOptions, OtherCharactersPassThrough) {
   EXPECT_EQ(overlay_options({"/my dir/.x/-y=%$"}, "/u", "/w"), "lowerdir=/my dir/.x/-y=%$,upperdir=/u,workdir=/w");
 }
 
+// What the kernel shows of options given so reads back as the paths.
+TEST(OverlayOptions, EscapedPathsReadBack) {
+  std::string opts = overlay_options({"/a:b", "/c,d\\e", "/f"}, "/u:v\\w", "/w");
+  std::string lower = opts.substr(9, opts.find(",upperdir=") - 9);
+  EXPECT_EQ(split_lowerdir(lower), (std::vector<std::string>{"/f", "/c,d\\e", "/a:b"}));
+  EXPECT_EQ(unescape_option_path("/u\\:v\\\\w"), "/u:v\\w");
+  EXPECT_EQ(split_lowerdir("/x"), std::vector<std::string>{"/x"});
+  EXPECT_EQ(split_lowerdir("/x\\"), std::vector<std::string>{"/x\\"});  // a backslash at the end stays
+}
+
 TEST(OverlayOptions, NoLayerIsAnError) { EXPECT_THROW(overlay_options({}, "/u", "/w"), Error); }
 
 // Where '/' is no mount point (a chroot into a plain directory), the pod's

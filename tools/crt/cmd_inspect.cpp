@@ -96,21 +96,32 @@ void print_text(const json& pod) {
       for (const auto& m : a["mounts"]) {
         std::printf("    %-*s %-*s %s\n", target_width, s(m["target"]).c_str(), type_width, s(m["type"]).c_str(),
                     s(m["source"]).c_str());
-        if (m.contains("lowerdir")) {
-          std::printf("      lower: %s\n", s(m["lowerdir"]).c_str());
+        if (m.contains("lowerdirs")) {
+          const char* lower_label = "      lower: ";  // top first, one per line
+          for (const auto& l : m["lowerdirs"]) {
+            std::printf("%s%s\n", lower_label, s(l).c_str());
+            lower_label = "             ";
+          }
           std::printf("      upper: %s\n", s(m["upperdir"]).c_str());
         }
       }
       std::printf("  environment:\n");
       for (const auto& e : a["environment"]) std::printf("    %s\n", escape_controls(s(e)).c_str());
     }
-    std::printf("  unit:\n");
     std::string unit = s(a["unit"]);
+    if (unit.empty()) {
+      // A prepared pod's (or one whose start failed first): crt writes the
+      // units as the pod starts.
+      std::printf("  unit:         (not written: the pod has not started)\n");
+      continue;
+    }
+    std::printf("  unit:\n");
     size_t start = 0;
     while (start < unit.size()) {
       size_t nl = unit.find('\n', start);
       if (nl == std::string::npos) nl = unit.size();
-      std::printf("    %s\n", unit.substr(start, nl - start).c_str());
+      std::string line = unit.substr(start, nl - start);
+      std::printf("%s%s\n", line.empty() ? "" : "    ", line.c_str());
       start = nl + 1;
     }
   }
