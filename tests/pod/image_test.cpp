@@ -134,18 +134,23 @@ TEST_F(ImageTest, AnImportNamesItsImageAsAPullWould) {
   EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("registry.example.org")));
 }
 
-// A word of a command may be empty ('sh -c CMD ""'): --cmd "" is one, where
-// an empty value of other options is refused as an unset variable's.
+// A word of a command may be empty ('sh -c CMD ""'): --cmd "" is one, and
+// so is --cmd=, where an empty value of other options is refused as an
+// unset variable's.
 TEST_F(ImageTest, AnEmptyCommandWordIsAWordOfItsOwn) {
   std::string root = make_rootfs("rootfs");
-  Result r = crt({"image", "import", root, "words:1", "--cmd=/bin/busybox", "--cmd=echo", "--cmd", "", "--cmd", "b"});
+  Result r = crt(
+      {"image", "import", root, "words:1", "--cmd=/bin/busybox", "--cmd=echo", "--cmd", "", "--cmd=", "--cmd", "b"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(crt::json_text::parse(crt({"image", "inspect", "words:1"}).out)[0]["config"]["cmd"],
-            nlohmann::json({"/bin/busybox", "echo", "", "b"}));
+            nlohmann::json({"/bin/busybox", "echo", "", "", "b"}));
   r = crt({"run", "--net=none", "words:1"});
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, " b\n");
+  EXPECT_EQ(r.out, "  b\n");
   r = crt({"image", "import", root, "words:2", "--workdir", ""});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: option '--workdir' needs a value (see 'crt image import --help')\n");
+  r = crt({"image", "import", root, "words:2", "--workdir=", "--cmd=/bin/true"});
   EXPECT_EQ(r.status, 254);
   EXPECT_EQ(r.err, "crt: option '--workdir' needs a value (see 'crt image import --help')\n");
 }

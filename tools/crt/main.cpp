@@ -157,20 +157,28 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e, const std
 /// pod "busybox". An option of the command it is given to with an empty
 /// value is an error of its own, and so is '--dir "$UNSET"' (an empty
 /// word as the value), but for an option whose value is a word of a
-/// command line (kArgumentWord). Words after "--" are the app's.
-void refuse_empty_values(const CLI::App& app, const std::vector<std::string>& args) {
+/// command line (kArgumentWord), which may be empty either way: for it,
+/// "--name=" is given to CLI11 as "--name" and an empty word. Words after
+/// "--" are the app's. Returns the words for CLI11.
+std::vector<std::string> checked_words(const CLI::App& app, const std::vector<std::string>& args) {
+  std::vector<std::string> out;
   const CLI::App* cur = &app;
   std::string path = "crt";
-  for (size_t i = 0; i < args.size(); ++i) {
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
     const std::string& word = args[i];
-    if (word == "--") return;
+    if (word == "--") break;
     const CLI::Option* separate = word.size() > 1 && word[0] == '-' && word.find('=') == std::string::npos
                                       ? cur->get_option_no_throw(word)
                                       : nullptr;
     if (word.size() > 3 && word.rfind("--", 0) == 0 && word.find('=') == word.size() - 1) {
       std::string name = word.substr(0, word.size() - 1);
-      if (cur->get_option_no_throw(name) != nullptr)
+      if (const CLI::Option* o = cur->get_option_no_throw(name); o != nullptr && o->get_type_name() == kArgumentWord) {
+        out.insert(out.end(), {name, ""});
+        continue;
+      } else if (o != nullptr) {
         throw Error("option " + quote(name) + " needs a value (see '" + path + " --help')");
+      }
     } else if (separate != nullptr && separate->get_expected_min() > 0 && i + 1 < args.size() && args[i + 1].empty() &&
                separate->get_type_name() != kArgumentWord) {
       throw Error("option " + quote(word) + " needs a value (see '" + path + " --help')");
@@ -179,10 +187,13 @@ void refuse_empty_values(const CLI::App& app, const std::vector<std::string>& ar
         cur = sub;
         path += " " + word;
       } else if (cur->get_prefix_command()) {
-        return;  // the rest is a command's, or the app's (crt exec POD CMD …)
+        break;  // the rest is a command's, or the app's (crt exec POD CMD …)
       }
     }
+    out.push_back(word);
   }
+  out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  return out;
 }
 
 void add_help_command(CLI::App& app) {
@@ -268,10 +279,11 @@ int main(int argc, char** argv) {
   crt::cli::add_image_command(app, g, status);
   crt::cli::add_pod_file_command(app, g, status);
   crt::cli::add_help_command(app);
-  const std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+  std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
   try {
-    crt::cli::refuse_empty_values(app, args);
-    app.parse(argc, argv);
+    args = crt::cli::checked_words(app, args);
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app.parse(reversed);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     std::fprintf(stderr, "crt: %s\n", crt::cli::usage_error(app, e, args).c_str());
