@@ -1,5 +1,7 @@
 #include "common/strings.hpp"
 
+#include <algorithm>
+
 namespace crt {
 
 std::string trim(std::string_view s, std::string_view chars) {
@@ -44,6 +46,41 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
   for (const auto& item : items) {
     if (!out.empty()) out += sep;
     out += item;
+  }
+  return out;
+}
+
+namespace {
+
+/// Characters of UTF-8 text: its bytes but continuation bytes.
+size_t characters(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+}  // namespace
+
+std::string format_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right) {
+  std::vector<size_t> width;
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (width.size() <= i) width.resize(i + 1, 0);
+      width[i] = std::max(width[i], characters(row[i]));
+    }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      bool last = i + 1 == row.size();
+      std::string pad(width[i] - characters(row[i]), ' ');
+      if (i > 0) line += "  ";
+      if (i < right.size() && right[i])
+        line += pad + row[i];
+      else
+        line += last ? row[i] : row[i] + pad;
+    }
+    out += trim_end(line, " ") + "\n";
   }
   return out;
 }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "../support/oci_builder.hpp"
@@ -124,6 +125,17 @@ TEST_F(ImageTest, AnImportNamesItsImageAsAPullWould) {
   std::string list = crt({"image", "list"}).out;
   EXPECT_THAT(list, ::testing::ContainsRegex("docker.io/library/app +latest "));
   EXPECT_THAT(list, ::testing::ContainsRegex("registry.example.org:5000/team/abc +1 "));
+  // Columns are as wide as their widest cell: each tag stands under TAG.
+  ASSERT_EQ(crt({"image", "import", "-q", root, "registry.example.org/a-rather-long-team-name/and-its-app:v2"}).status,
+            0);
+  list = crt({"image", "list"}).out;
+  size_t tag = list.find("TAG");
+  std::istringstream rows(list);
+  int checked = 0;
+  for (std::string row; std::getline(rows, row); ++checked)
+    EXPECT_TRUE(row.size() > tag && row[tag - 1] == ' ' && row[tag - 2] == ' ' && row[tag] != ' ') << list;
+  EXPECT_EQ(checked, 5) << list;  // the header, busybox and the three imported here
+  ASSERT_EQ(crt({"image", "rm", "registry.example.org/a-rather-long-team-name/and-its-app:v2"}).status, 0);
   for (const char* ref : {"docker.io/app", "docker.io/library/app", "docker.io/library/app:latest",
                           "Registry.Example.ORG:5000/team/abc:1", "registry.example.org:5000/team/abc:1"}) {
     Result r = crt({"run", "--net=none", "--pull-policy=never", ref});

@@ -313,10 +313,14 @@ TEST_F(PodCommandsTest, ListShowsOneRowPerApp) {
   ASSERT_EQ(crt({"prepare", "busybox", "--name=one", "---", "busybox", "--name=two"}).status, 0);
   ASSERT_EQ(crt({"prepare", "--pod-name=named", "busybox", "--name=three"}).status, 0);
   Result r = crt({"list"});
-  EXPECT_THAT(r.out, MatchesRegex("UUID +NAME +APP +IMAGE +STATE +CREATED +STARTED +NETWORKS\n"
-                                  "[0-9a-f]{8} +- +one +busybox:latest +prepared +[0-9TZ:.-]+ +\n"
-                                  "[0-9a-f]{8} +- +two +busybox:latest +prepared +[0-9TZ:.-]+ +\n"
-                                  "[0-9a-f]{8} +named +three +busybox:latest +prepared +[0-9TZ:.-]+ +\n"));
+  // Columns as wide as their widest cell, two spaces apart; no spaces at
+  // a line's end.
+  EXPECT_THAT(r.out,
+              MatchesRegex("UUID      NAME   APP    IMAGE           STATE     CREATED                   STARTED  "
+                           "NETWORKS\n"
+                           "[0-9a-f]{8}  -      one    busybox:latest  prepared  [0-9TZ:.-]{24}\n"
+                           "[0-9a-f]{8}  -      two    busybox:latest  prepared  [0-9TZ:.-]{24}\n"
+                           "[0-9a-f]{8}  named  three  busybox:latest  prepared  [0-9TZ:.-]{24}\n"));
   r = crt({"list", "--no-legend", "--full"});
   EXPECT_THAT(r.out, MatchesRegex("[0-9a-f-]{36} +- +one (.|\n)*"));
   auto j = crt::json_text::parse(crt({"list", "--format=json"}).out);

@@ -75,5 +75,14 @@ TEST(Join, PutsTheSeparatorBetweenItems) {
   EXPECT_EQ(join({"", "a"}, ","), "a");
 }
 
+TEST(FormatTable, ColumnsAreAsWideAsTheirWidestCell) {
+  EXPECT_EQ(
+      format_table({{"NAME", "SIZE", "CREATED"}, {"a-long-name", "1 KB", "x"}, {"ü", "10.5 MB", ""}}, {false, true}),
+      "NAME            SIZE  CREATED\n"
+      "a-long-name     1 KB  x\n"
+      "ü            10.5 MB\n");
+  EXPECT_EQ(format_table({}), "");
+}
+
 }  // namespace
 }  // namespace crt

@@ -10,6 +10,7 @@
 #include "common/error.hpp"
 #include "common/json_text.hpp"
 #include "common/lock.hpp"
+#include "common/strings.hpp"
 #include "registry_args.hpp"
 #include "runtime/images.hpp"
 #include "store/progress.hpp"
@@ -60,15 +61,16 @@ void add_image_list(CLI::App& image, const GlobalOptions& g) {
       std::printf("%s\n", json_text::dump(out, 2).c_str());
       return;
     }
-    std::printf("%-40s %-16s %-14s %10s  %s\n", "NAME", "TAG", "ID", "SIZE", "CREATED");
+    std::vector<std::vector<std::string>> table = {{"NAME", "TAG", "ID", "SIZE", "CREATED"}};
     for (const auto& im : images) {
       std::vector<std::string> names = im.names.empty() ? std::vector<std::string>{"<none>:<none>"} : im.names;
       for (const auto& n : names) {
         size_t colon = n.rfind(':');
-        std::printf("%-40s %-16s %-14s %10s  %s\n", n.substr(0, colon).c_str(), n.substr(colon + 1).c_str(),
-                    im.id.substr(7, 12).c_str(), store::human_bytes(im.size).c_str(), im.created.c_str());
+        table.push_back(
+            {n.substr(0, colon), n.substr(colon + 1), im.id.substr(7, 12), store::human_bytes(im.size), im.created});
       }
     }
+    std::fputs(format_table(table, {false, false, false, true}).c_str(), stdout);
   });
 }
 

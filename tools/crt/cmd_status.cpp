@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
+#include "common/strings.hpp"
 #include "runtime/machines.hpp"
 #include "runtime/pods.hpp"
 
@@ -295,19 +296,19 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
       std::printf("%s\n", json_text::dump(rows, 2).c_str());
       return;
     }
-    const char* fmt = a->full ? "%-36s  %-16s  %-16s  %-28s  %-14s  %-24s  %-24s  %s\n"
-                              : "%-8s  %-16s  %-16s  %-28s  %-14s  %-24s  %-24s  %s\n";
-    if (!a->no_legend) std::printf(fmt, "UUID", "NAME", "APP", "IMAGE", "STATE", "CREATED", "STARTED", "NETWORKS");
+    std::vector<std::vector<std::string>> table;
+    if (!a->no_legend) table.push_back({"UUID", "NAME", "APP", "IMAGE", "STATE", "CREATED", "STARTED", "NETWORKS"});
     for (size_t i = 0; i < rows.size(); ++i) {
       const json& r = rows[i];
       std::string image = r["image"].get<std::string>();
       if (a->full && !r["image_id"].get<std::string>().empty()) image += " (" + short_id(r["image_id"], true) + ")";
       std::string name = r["name"].get<std::string>();
-      std::printf(fmt, (a->full ? r["uuid"].get<std::string>() : r["uuid"].get<std::string>().substr(0, 8)).c_str(),
-                  name.empty() ? "-" : name.c_str(), r["app"].get<std::string>().c_str(), image.c_str(),
-                  r["state"].get<std::string>().c_str(), r["created"].get<std::string>().c_str(),
-                  r["started"].get<std::string>().c_str(), summaries[i].c_str());
+      std::string uuid = r["uuid"].get<std::string>();
+      table.push_back({a->full ? uuid : uuid.substr(0, 8), name.empty() ? "-" : name, r["app"].get<std::string>(),
+                       image, r["state"].get<std::string>(), r["created"].get<std::string>(),
+                       r["started"].get<std::string>(), summaries[i]});
     }
+    std::fputs(format_table(table).c_str(), stdout);
   });
 }
 
