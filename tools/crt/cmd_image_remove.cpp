@@ -27,16 +27,23 @@ struct RmArgs {
 
 /// Why image `ref` stays: the pods that use it, and what to do about them.
 std::string used_by(const std::string& ref, const std::vector<runtime::PodEntry>& pods) {
+  // Many pods are counted, and a few of them named: a line of them all
+  // would run on and on.
+  constexpr size_t kNamed = 5;
   std::string list;
   std::string uuids;
-  bool running = false;
-  for (const auto& p : pods) {
-    list += (list.empty() ? "" : ", ") + p.uuid + " (" + runtime::status_name(p.status()) + ")";
-    uuids += " " + p.uuid;
-    running = running || p.status() == runtime::PodStatus::kRunning;
+  size_t running = 0;
+  for (const auto& p : pods) running += p.status() == runtime::PodStatus::kRunning;
+  for (size_t i = 0; i < pods.size() && i < kNamed; ++i) {
+    list += (list.empty() ? "" : ", ") + pods[i].uuid + " (" + runtime::status_name(pods[i].status()) + ")";
+    uuids += " " + pods[i].uuid;
   }
   bool one = pods.size() == 1;
-  std::string stop = !running ? "" : one ? "stop it, then " : "stop those running, then ";
+  std::string stop = running == 0 ? "" : one ? "stop it, then " : "stop those running, then ";
+  if (pods.size() > kNamed)
+    return "image " + quote(ref) + " is used by " + std::to_string(pods.size()) + " pods, " + std::to_string(running) +
+           " of them running (" + list + " and " + std::to_string(pods.size() - kNamed) +
+           " more: 'crt list' shows them); " + stop + "remove them with 'crt rm' (or use --force)";
   return "image " + quote(ref) + " is used by pod" + (one ? " " : "s ") + list + "; " + stop + "remove " +
          (one ? "it" : "them") + " with 'crt rm" + uuids + "' (or use --force)";
 }
