@@ -53,24 +53,12 @@ void bind_onto(const std::string& source, int where_fd, const BindFlags& flags, 
     throw_errno(what);
 }
 
-UniqueFd make_dir_in_root(int root_fd, std::string_view path, mode_t mode) {
-  auto [parent, name] = split_last(path);
-  if (name.empty()) return fs::open_in_root(root_fd, ".", O_PATH | O_DIRECTORY);
-  // "a/." is "a" (not the top: a mount there would cover the whole tree).
-  if (name == ".") return make_dir_in_root(root_fd, parent, mode);
-  if (name == "..") throw Error("refusing '..' in " + quote(path));
-  UniqueFd parent_fd = make_dir_in_root(root_fd, parent, mode);
-  if (::mkdirat(parent_fd.get(), name.c_str(), mode) < 0 && errno != EEXIST)
-    throw_errno("creating directory " + quote(path));
-  try {
-    return fs::open_in_root(root_fd, std::string(path), O_PATH | O_DIRECTORY);
-  } catch (const SystemError& e) {
-    if (e.code() == ENOTDIR) throw Error(quote(path) + " exists and is not a directory");
-    throw;
-  }
-}
-
 namespace {
+
+/// How many dangling symlinks are followed to make what they point to.
+constexpr int kMaxLinks = 8;
+
+UniqueFd make_dir(int root_fd, std::string_view path, mode_t mode, int links_followed);
 
 /// The target of the symlink `name` in directory `dir`; empty if it is no
 /// symlink.
@@ -100,7 +88,7 @@ std::string place_in_tree(int root_fd, int dir) {
 /// resolves it in the tree, from directory `dir` (where the link is) or, for
 /// an absolute target, from the top. A symlink on the way is followed
 /// before a ".." after it; ".." at the top stays there.
-std::string resolve_link_target(int root_fd, int dir, const std::string& target) {
+std::string resolve_link_target(int root_fd, int dir, const std::string& target, int links_followed) {
   auto [parent, name] = split_last(target);
   std::string here = target[0] == '/' ? "/" : place_in_tree(root_fd, dir);
   auto join = [](const std::string& a, const std::string& b) { return a == "/" ? "/" + b : a + "/" + b; };
@@ -115,12 +103,35 @@ std::string resolve_link_target(int root_fd, int dir, const std::string& target)
       here = stdfs::path(here).parent_path().string();
       continue;
     }
-    UniqueFd d = make_dir_in_root(root_fd, join(here, c));
+    UniqueFd d = make_dir(root_fd, join(here, c), 0755, links_followed);
     here = place_in_tree(root_fd, d.get());
   }
   if (name.empty() || name == ".") return here;
   if (name == "..") return stdfs::path(here).parent_path().string();
   return join(here, name);
+}
+
+UniqueFd make_dir(int root_fd, std::string_view path, mode_t mode, int links_followed) {
+  auto [parent, name] = split_last(path);
+  if (name.empty()) return fs::open_in_root(root_fd, ".", O_PATH | O_DIRECTORY);
+  // "a/." is "a" (not the top: a mount there would cover the whole tree).
+  if (name == ".") return make_dir(root_fd, parent, mode, links_followed);
+  if (name == "..") throw Error("refusing '..' in " + quote(path));
+  UniqueFd parent_fd = make_dir(root_fd, parent, mode, links_followed);
+  if (::mkdirat(parent_fd.get(), name.c_str(), mode) < 0 && errno != EEXIST)
+    throw_errno("creating directory " + quote(path));
+  try {
+    return fs::open_in_root(root_fd, std::string(path), O_PATH | O_DIRECTORY);
+  } catch (const SystemError& e) {
+    if (e.code() == ENOTDIR) throw Error(quote(path) + " exists and is not a directory");
+    // A dangling symlink (an image's /data pointing to /srv/data, say):
+    // the directory it points to is made, as for a file (make_file).
+    std::string link = e.code() == ENOENT ? read_link(parent_fd.get(), name) : std::string();
+    if (link.empty() || links_followed >= kMaxLinks) throw;
+    make_dir(root_fd, resolve_link_target(root_fd, parent_fd.get(), link, links_followed + 1), mode,
+             links_followed + 1);
+    return fs::open_in_root(root_fd, std::string(path), O_PATH | O_DIRECTORY);
+  }
 }
 
 UniqueFd make_file(int root_fd, std::string_view path, mode_t mode, int links_followed) {
@@ -134,9 +145,8 @@ UniqueFd make_file(int root_fd, std::string_view path, mode_t mode, int links_fo
   // A dangling symlink at `path` (an image's /etc/resolv.conf pointing to
   // ../run/systemd/resolve/stub-resolv.conf, say): what it points to is
   // made, directories and all, inside the tree.
-  constexpr int kMaxLinks = 8;
   if (std::string link = read_link(dir.get(), name); !link.empty() && links_followed < kMaxLinks) {
-    make_file(root_fd, resolve_link_target(root_fd, dir.get(), link), mode, links_followed + 1);
+    make_file(root_fd, resolve_link_target(root_fd, dir.get(), link, links_followed + 1), mode, links_followed + 1);
     return fs::open_in_root(root_fd, path, O_PATH);
   }
   // O_EXCL: what another app made there meanwhile (through a volume the
@@ -151,6 +161,8 @@ UniqueFd make_file(int root_fd, std::string_view path, mode_t mode, int links_fo
 }
 
 }  // namespace
+
+UniqueFd make_dir_in_root(int root_fd, std::string_view path, mode_t mode) { return make_dir(root_fd, path, mode, 0); }
 
 UniqueFd make_file_in_root(int root_fd, std::string_view path, mode_t mode) {
   return make_file(root_fd, path, mode, 0);

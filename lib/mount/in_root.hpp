@@ -10,8 +10,9 @@
 namespace crt::mount {
 
 /// Opens (O_PATH) the directory `path` inside the tree at `root_fd`, creating
-/// missing components with `mode`. Every component is resolved inside the
-/// tree: a symlink in it can never lead outside.
+/// missing components with `mode`; where a component is a dangling symlink,
+/// what it points to. Every component is resolved inside the tree: a
+/// symlink in it can never lead outside.
 UniqueFd make_dir_in_root(int root_fd, std::string_view path, mode_t mode = 0755);
 
 /// Opens (O_PATH) the file `path` inside the tree, creating an empty file

@@ -189,6 +189,29 @@ TEST_F(InRoot, DanglingSymlinkIsResolvedAsTheKernelResolvesIt) {
   expect_host_untouched();
 }
 
+// A directory mount point that is a dangling symlink (an image's /data
+// pointing to /srv/data): what it points to is made inside the tree, as
+// for a file.
+TEST_F(InRoot, DanglingSymlinkToADirectoryMakesItInsideTheRoot) {
+  stdfs::create_symlink("/srv/data", root() / "data");
+  stdfs::create_symlink(host() / "made", root() / "escape");
+  stdfs::create_symlink("../../lib/x", root() / "chain");
+  stdfs::create_directories(root() / "usr");
+  stdfs::create_symlink("/chain", root() / "usr" / "lib");  // a parent of the path
+  UniqueFd d = make_dir_in_root(fd_.get(), "/data");
+  EXPECT_EQ(where(d), root() / "srv" / "data");
+  EXPECT_TRUE(stdfs::is_directory(root() / "srv" / "data"));
+  d = make_dir_in_root(fd_.get(), "/escape/sub");
+  EXPECT_EQ(where(d), root() / host().relative_path() / "made" / "sub");
+  d = make_dir_in_root(fd_.get(), "/usr/lib/y");
+  EXPECT_EQ(where(d), root() / "lib" / "x" / "y");
+  // A loop is an error, not a hang.
+  stdfs::create_symlink("/b", root() / "a");
+  stdfs::create_symlink("/a", root() / "b");
+  EXPECT_THROW(make_dir_in_root(fd_.get(), "/a"), Error);
+  expect_host_untouched();
+}
+
 TEST(FdPath, NamesTheDescriptor) { EXPECT_EQ(fd_path(7), "/proc/self/fd/7"); }
 
 }  // namespace
