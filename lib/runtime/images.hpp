@@ -34,9 +34,9 @@ store::Image resolve_image(store::Store& store, const std::string& ref, const st
 /// digest); any other reference as it is.
 std::string store_key(const std::string& ref);
 
-/// `ref` if the store has an image under it as written (an import names
-/// images as their archive does: "docker.io/x:1"), else store_key(ref) (as
-/// a pull, or an import given a NAME, names them).
+/// `ref` if the store has an image under it as written (an import by an
+/// older crt named images as their archive did: "docker.io/x:1"), else
+/// store_key(ref) (as a pull, or an import, names them).
 std::string stored_key(const store::Store& store, const std::string& ref);
 
 /// The image the store has under stored_key(ref).

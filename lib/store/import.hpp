@@ -25,6 +25,9 @@ struct ImportRequest {
   /// The layers pods use, which a failed import does not take out again
   /// (Store::commit_images(), Store::import_rootfs()).
   PinnedLayers pinned;
+  /// How a name a layout or archive records is named in the store (as a
+  /// pull names it: runtime::store_key); none: as written.
+  std::function<std::string(const std::string&)> name_key;
 };
 
 /// Imports an OCI layout, an oci-archive, a docker-archive, or a rootfs

@@ -205,6 +205,15 @@ TEST_F(ExportTest, TheNameGivenIsAnImageNameOrATag) {
   ASSERT_EQ(r.status, 0) << r.err;
   r = crt({"run", "--net=none", "example.org/plain:1", "--", "/bin/cat", "/made"});
   EXPECT_EQ(r.out, "named\n") << r.err;
+  // The name the archive records is named as a pull names it.
+  ASSERT_EQ(crt({"export", "--overwrite", "--name=docker.io/plain:2", uuid, out}).status, 0);
+  r = crt({"image", "import", "--quiet", out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"image", "inspect", "docker.io/plain:2"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string names = crt::json_text::parse(r.out)[0]["names"].dump();  // the same image as example.org/plain:1
+  EXPECT_THAT(names, HasSubstr("\"docker.io/library/plain:2\""));
+  EXPECT_THAT(names, Not(HasSubstr("\"docker.io/plain:2\"")));
   // A tag alone, as written: the import names the image after the archive.
   ASSERT_EQ(crt({"export", "--overwrite", "--name=1.0", uuid, out}).status, 0);
   r = crt({"image", "import", "--quiet", out});

@@ -69,6 +69,7 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
     // Named as a pull names it: "docker.io/x" is "docker.io/library/x:latest",
     // a registry's host is lowercased.
     if (!a->name.empty()) req.name = store::parse_reference(runtime::store_key(a->name));
+    req.name_key = runtime::store_key;  // and so are the names an archive records
     if (!a->platform.empty()) req.platform = store::oci::parse_platform(a->platform);
     // As crt run would refuse them from the image, at each start.
     for (const auto& kv : a->env) pod::check_assignment(kv, "--env");
