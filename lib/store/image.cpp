@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <vector>
@@ -96,6 +97,24 @@ bool Image::select_manifest(std::string_view digest) {
   return true;
 }
 
+std::string Image::manifest_of(std::string_view ref) const {
+  if (auto it = ref_manifests.find(std::string(ref)); it != ref_manifests.end()) return it->second;
+  if (size_t at = ref.find('@'); at != std::string_view::npos) return std::string(ref.substr(at + 1));
+  return manifest;
+}
+
+void Image::set_manifest_of(const std::string& ref, const std::string& digest) {
+  ref_manifests.erase(ref);
+  if (manifest_of(ref) != digest) ref_manifests[ref] = digest;
+}
+
+void Image::forget_unnamed() {
+  std::erase_if(ref_manifests, [&](const auto& entry) {
+    return std::find(names.begin(), names.end(), entry.first) == names.end() &&
+           std::find(repo_digests.begin(), repo_digests.end(), entry.first) == repo_digests.end();
+  });
+}
+
 std::vector<std::string> Image::blob_digests() const {
   std::vector<std::string> out = {id};
   if (!manifest.empty()) out.push_back(manifest);
@@ -138,6 +157,7 @@ void to_json(json& j, const Image& im) {
     j["other_manifests"] = others;
   }
   if (!im.repo_digests.empty()) j["repo_digests"] = im.repo_digests;
+  if (!im.ref_manifests.empty()) j["ref_manifests"] = im.ref_manifests;
 }
 
 void from_json(const json& j, Image& im) {
@@ -153,6 +173,7 @@ void from_json(const json& j, Image& im) {
     for (const auto& m : j["other_manifests"])
       im.other_manifests.push_back({m.at("digest").get<std::string>(), layer_blobs_from_json(m.at("blobs"))});
   im.repo_digests = j.value("repo_digests", std::vector<std::string>{});
+  im.ref_manifests = j.value("ref_manifests", std::map<std::string, std::string>{});
 }
 
 namespace {

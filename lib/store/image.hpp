@@ -56,19 +56,35 @@ struct Image {
   uint64_t size = 0;                ///< bytes of its layer trees
   std::string created;              ///< RFC 3339
   /// "sha256:" of its manifest blob: the one it was first added by, or the
-  /// one of other_manifests the repo digest it was found by names; empty
-  /// for an image imported from a rootfs (it has none until exported).
+  /// one of other_manifests the name or repo digest it was found by names
+  /// (manifest_of()); empty for an image imported from a rootfs (it has
+  /// none until exported).
   std::string manifest;
   std::vector<LayerBlob> blobs;  ///< one per layer when `manifest` is set
-  /// The manifests besides `manifest` its repo digests name: it was added
-  /// again from another registry or repository, or by another manifest of
-  /// the same configuration (its layers compressed otherwise, say). Kept,
-  /// with their layer blobs, so that the store gives back every manifest a
-  /// repo digest of it names.
+  /// The manifests besides `manifest` its names and repo digests name: it
+  /// was added again from another registry or repository, or by another
+  /// manifest of the same configuration (its layers compressed otherwise,
+  /// say). Kept, with their layer blobs, so that the store gives back every
+  /// manifest a name or repo digest of it names.
   std::vector<ImageManifest> other_manifests;
   std::vector<std::string> repo_digests;  ///< "registry/repo@sha256:<manifest>"
-  RunConfig config;                       ///< filled from the configuration blob on lookup
+  /// The manifest each of its names and repo digests was added by, where it
+  /// is another than the one it gives by default: `manifest` for a name,
+  /// the digest it holds for a repo digest. An index written before these
+  /// were kept has none: its names give `manifest`, as they did.
+  std::map<std::string, std::string> ref_manifests;
+  RunConfig config;  ///< filled from the configuration blob on lookup
 
+  /// The manifest `ref`, one of its names ("name:tag") or repo digests,
+  /// names: the one it was added by (ref_manifests), else, for a repo
+  /// digest, the digest it holds, for a name (or anything else) `manifest`.
+  [[nodiscard]] std::string manifest_of(std::string_view ref) const;
+  /// Records that `ref`, one of its names or repo digests, was added by the
+  /// manifest `digest` (its own or one of other_manifests).
+  void set_manifest_of(const std::string& ref, const std::string& digest);
+  /// Forgets the ref_manifests of names and repo digests it no longer has
+  /// (they went to another image, or were removed).
+  void forget_unnamed();
   /// Makes the manifest `digest` (one of other_manifests) its `manifest`
   /// and `blobs`; false, and nothing changed, when it has no such other one.
   bool select_manifest(std::string_view digest);

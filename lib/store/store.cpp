@@ -76,6 +76,9 @@ void Store::update_index(const std::function<void(std::vector<Image>&)>& change)
   FileLock lock = FileLock::acquire(root_ / "index.lock", FileLock::Mode::kExclusive);
   std::vector<Image> images = load_index();
   change(images);
+  // Names and repo digests it took from images, or removed, take along
+  // what those kept for them.
+  for (auto& im : images) im.forget_unnamed();
   save_index(images);
 }
 
@@ -115,6 +118,7 @@ bool id_begins_with(const Image& im, std::string_view prefix) { return im.id.com
 struct Match {
   long index = -1;
   bool by_name = false;
+  std::string key;  ///< the name ("name:tag") or repo digest it was found by; empty: by ID
 };
 
 /// The image `ref` designates (index -1: none). Throws if a prefix is ambiguous.
@@ -122,7 +126,7 @@ Match lookup(const std::vector<Image>& images, std::string_view ref) {
   if (ref.find('@') != std::string_view::npos) {
     for (size_t i = 0; i < images.size(); ++i)
       if (std::find(images[i].repo_digests.begin(), images[i].repo_digests.end(), ref) != images[i].repo_digests.end())
-        return {static_cast<long>(i), false};
+        return {static_cast<long>(i), false, std::string(ref)};
     return {};
   }
   // A name first, then an ID prefix (as docker looks them up): an image
@@ -140,7 +144,7 @@ Match lookup(const std::vector<Image>& images, std::string_view ref) {
   if (name)
     for (size_t i = 0; i < images.size(); ++i)
       if (std::find(images[i].names.begin(), images[i].names.end(), *name) != images[i].names.end())
-        return {static_cast<long>(i), true};
+        return {static_cast<long>(i), true, *name};
   std::string_view id = ref;
   if (is_id) id.remove_prefix(7);
   if (id.size() >= 4 && is_lower_hex(id)) {
@@ -151,7 +155,7 @@ Match lookup(const std::vector<Image>& images, std::string_view ref) {
         found = static_cast<long>(i);
       }
     }
-    if (found >= 0) return {found, false};
+    if (found >= 0) return {found, false, {}};
   }
   if (not_a_name) throw *not_a_name;
   return {};
@@ -180,8 +184,9 @@ std::optional<Image> Store::find(std::string_view ref) const {
   Match m = lookup(images, ref);
   if (m.index < 0) return std::nullopt;
   Image im = images[static_cast<size_t>(m.index)];
-  // A repo digest names the manifest the image was found by.
-  if (size_t at = ref.find('@'); at != std::string_view::npos) im.select_manifest(ref.substr(at + 1));
+  // A name or repo digest gives the manifest it was added by; an ID, the
+  // image's first.
+  if (!m.key.empty()) im.select_manifest(im.manifest_of(m.key));
   load_config(im);
   return im;
 }
@@ -243,8 +248,8 @@ Removal Store::remove(std::string_view ref, const PinnedLayers& pinned,
     auto i = static_cast<size_t>(m.index);
     removed = images[i];
     if (only_a_name(images, m)) {
-      std::erase(images[i].names, parse_reference(ref).str());
-      removed.names = {parse_reference(ref).str()};
+      std::erase(images[i].names, m.key);
+      removed.names = {m.key};
       return;
     }
     if (before_whole) before_whole(removed);

@@ -150,9 +150,11 @@ class Store {
   std::vector<Image> commit_images(const std::vector<ImageInput>& ins, Progress& progress,
                                    const PinnedLayers& pinned = {});
 
-  /// Finds an image by "name[:tag]", by "name@sha256:<manifest>" (the image
-  /// with that manifest as its own: Image::select_manifest()), by id
-  /// ("sha256:<hex>") or by a unique prefix of at least 4 hex digits of its id.
+  /// Finds an image by "name[:tag]" or "name@sha256:<digest>" (the image
+  /// with the manifest that name or repo digest was added by as its own:
+  /// Image::manifest_of(), Image::select_manifest()), by id ("sha256:<hex>")
+  /// or by a unique prefix of at least 4 hex digits of its id (the image with
+  /// the manifest it was first added by).
   [[nodiscard]] std::optional<Image> find(std::string_view ref) const;
 
   /// Whether `ref` (as find() takes it) names an image; its configuration

@@ -37,17 +37,26 @@ void sync_fs_of(const stdfs::path& p) {
   if (::syncfs(fd.get()) < 0) throw_errno("syncing " + quote(p.string()));
 }
 
-/// Whether a repo digest of `im` names its manifest.
-bool named_by_a_repo_digest(const Image& im) {
-  return std::any_of(im.repo_digests.begin(), im.repo_digests.end(), [&](const std::string& d) {
-    return d.size() > im.manifest.size() && d.ends_with(im.manifest) && d[d.size() - im.manifest.size() - 1] == '@';
-  });
+/// Keeps the manifest `added`, the same image (configuration) as `im`, was
+/// added by: as its own when it has none, else beside its first when a name
+/// or repo digest of `added` names it, so that none names a manifest the
+/// store lacks.
+void keep_manifest(Image& im, const Image& added) {
+  if (added.manifest.empty() || added.manifest == im.manifest) return;
+  if (im.manifest.empty()) {
+    im.manifest = added.manifest;
+    im.blobs = added.blobs;
+    return;
+  }
+  if (added.names.empty() && added.repo_digests.empty()) return;
+  auto other = std::find_if(im.other_manifests.begin(), im.other_manifests.end(),
+                            [&](const ImageManifest& m) { return m.digest == added.manifest; });
+  if (other == im.other_manifests.end()) im.other_manifests.push_back({added.manifest, added.blobs});
 }
 
-/// Gives `im` its names and repo digests, taking them from other images.
-/// The same image (configuration) added again by another manifest keeps
-/// its first; the new one is kept beside it when a repo digest names it,
-/// so that none names a manifest the store lacks.
+/// Gives `im` its names and repo digests, taking them from other images;
+/// each name gives the manifest it was added by (a name a rootfs import
+/// gives, the image's own).
 void name_image(std::vector<Image>& images, const Image& im) {
   for (auto& other : images) {
     for (const auto& n : im.names) std::erase(other.names, n);
@@ -60,15 +69,9 @@ void name_image(std::vector<Image>& images, const Image& im) {
   }
   for (const auto& n : im.names) same->names.push_back(n);
   for (const auto& d : im.repo_digests) same->repo_digests.push_back(d);
-  if (same->manifest.empty() && !im.manifest.empty()) {
-    same->manifest = im.manifest;
-    same->blobs = im.blobs;
-    return;
-  }
-  if (im.manifest.empty() || im.manifest == same->manifest || !named_by_a_repo_digest(im)) return;
-  auto other = std::find_if(same->other_manifests.begin(), same->other_manifests.end(),
-                            [&](const ImageManifest& m) { return m.digest == im.manifest; });
-  if (other == same->other_manifests.end()) same->other_manifests.push_back({im.manifest, im.blobs});
+  keep_manifest(*same, im);
+  const std::string& added_by = im.manifest.empty() ? same->manifest : im.manifest;
+  for (const auto& n : im.names) same->set_manifest_of(n, added_by);
 }
 
 std::string synthesize_manifest(const std::string& config_id, size_t config_size, const std::vector<LayerBlob>& blobs) {

@@ -295,8 +295,8 @@ TEST_F(RegistryTest, APullFetchesAgainALayerBlobItFindsDamaged) {
 // The same image (configuration) from two repositories whose manifests
 // differ (a layer pushed compressed to one, uncompressed to the other,
 // which skopeo compresses anew): the store keeps the second manifest and
-// its layer blob for the repo digest that names it, through a gc, and
-// gives that manifest back; a removal takes all.
+// its layer blob for the repo digest and the name that name it, through a
+// gc, and gives that manifest back by either; a removal takes all.
 TEST_F(RegistryTest, AnImagePulledAgainByAnotherManifestKeepsItForItsRepoDigest) {
   std::string layer = make_layer({file("f", "same\n")});
   push(layout("gz", {layer}), plain().host(), "test/gz");
@@ -305,7 +305,7 @@ TEST_F(RegistryTest, AnImagePulledAgainByAnotherManifestKeepsItForItsRepoDigest)
     Result r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), plain().host() + repo});
     ASSERT_EQ(r.status, 0) << r.err;
   }
-  json image = crt::json_text::parse(crt({"image", "inspect", plain().host() + "/test/tar:v1"}).out)[0];
+  json image = crt::json_text::parse(crt({"image", "inspect", plain().host() + "/test/gz:v1"}).out)[0];
   ASSERT_EQ(image["repo_digests"].size(), 2u) << "one image, from both";
   std::string ref = image["repo_digests"][1];
   ASSERT_THAT(ref, HasSubstr("/test/tar@sha256:"));
@@ -326,6 +326,20 @@ TEST_F(RegistryTest, AnImagePulledAgainByAnotherManifestKeepsItForItsRepoDigest)
   r = run({"tar", "-xOf", dir_ + "/tar.tar", "index.json"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(crt::json_text::parse(r.out)["manifests"][0]["digest"], digest) << "the manifest the digest names";
+
+  // By its name, as by its repo digest; the other name gives its own.
+  std::string name = plain().host() + "/test/tar:v1";
+  r = crt({"image", "inspect", name, plain().host() + "/test/gz:v1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(crt::json_text::parse(r.out)[0]["digest"], digest) << "the manifest the name was pulled by";
+  EXPECT_EQ(crt::json_text::parse(r.out)[1]["digest"], image["digest"]);
+  r = crt({"image", "export", name, dir_ + "/by-name.tar"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run({"tar", "-xOf", dir_ + "/by-name.tar", "index.json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json exported = crt::json_text::parse(r.out)["manifests"][0];
+  EXPECT_EQ(exported["digest"], digest);
+  EXPECT_EQ(exported["annotations"]["org.opencontainers.image.ref.name"], name);
 
   ASSERT_EQ(crt({"image", "rm", ref}).status, 0);
   EXPECT_TRUE(store_entries("blobs/sha256").empty());

@@ -13,6 +13,7 @@
 #include "../support/blob_damage.hpp"
 #include "../support/oci_builder.hpp"
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "common/json_text.hpp"
 #include "store/blob_store.hpp"
 #include "store/export.hpp"
@@ -645,7 +646,7 @@ TEST_F(ImageStore, AnImageAddedAgainByAnotherManifestKeepsThatManifest) {
   EXPECT_EQ(by_b->manifest, b_manifest) << "the manifest its repo digest names";
   EXPECT_EQ(by_b->blobs[0].digest, b.layers[0].digest);
   EXPECT_EQ(store_.find(a.repo_digests[0])->manifest, test::digest_of(a.manifest));
-  EXPECT_EQ(store_.find("b.example/x:1")->manifest, test::digest_of(a.manifest)) << "the first stays the image's";
+  EXPECT_EQ(store_.find(added.id)->manifest, test::digest_of(a.manifest)) << "the first stays the image's";
 
   export_oci_archive(store_, *by_b, s_ / "b.tar", "b.example/x:1");
   store_.remove(added.id);
@@ -653,6 +654,80 @@ TEST_F(ImageStore, AnImageAddedAgainByAnotherManifestKeepsThatManifest) {
   EXPECT_TRUE(trees().empty());
   Image back = import(s_ / "b.tar")[0];
   EXPECT_EQ(back.manifest, b_manifest) << "the very manifest travels";
+}
+
+/// The manifest each of `im`'s names and repo digests was added by, as the
+/// index records it where the name or digest does not say it.
+json ref_manifests(const Store& store, const std::string& id) {
+  json index = json_text::parse(fs::read_file(store.root() / "index.json"));
+  for (const auto& im : index["images"])
+    if (im["id"] == id) return im.value("ref_manifests", json::object());
+  return nullptr;
+}
+
+// Two names of one image (configuration) added by two manifests: each gives
+// back the manifest it was added by, as a repo digest does; the image's ID
+// gives the first. A name added again by another manifest gives that one; a
+// name removed or taken by another image leaves nothing behind.
+TEST_F(ImageStore, EachNameGivesTheManifestItWasAddedBy) {
+  std::string config =
+      json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base_))}}}}}.dump();
+  ImageInput a = pulled(store_, config, {base_}, "a.example/x");
+  ImageInput b = pulled(store_, config, {test::decompress(base_)}, "b.example/x");
+  std::string a_manifest = test::digest_of(a.manifest);
+  std::string b_manifest = test::digest_of(b.manifest);
+  Progress none;
+  Image image = store_.commit_image(a, none);
+  store_.commit_image(b, none);
+
+  std::optional<Image> by_b = store_.find("b.example/x:1");
+  ASSERT_TRUE(by_b);
+  EXPECT_EQ(by_b->manifest, b_manifest);
+  EXPECT_EQ(by_b->blobs[0].digest, b.layers[0].digest);
+  EXPECT_EQ(store_.find("a.example/x:1")->manifest, a_manifest);
+  EXPECT_EQ(store_.find(image.id)->manifest, a_manifest);
+  EXPECT_EQ(store_.find(image.id.substr(7, 12))->manifest, a_manifest);
+
+  // b's name, now by a's manifest (pulled from b.example's repository
+  // again, which has a's now), and back.
+  store_.commit_image(pulled(store_, config, {base_}, "b.example/x"), none);
+  EXPECT_EQ(store_.find("b.example/x:1")->manifest, a_manifest);
+  EXPECT_EQ(store_.find(b.repo_digests[0])->manifest, b_manifest) << "its repo digest still names its own";
+  store_.commit_image(b, none);
+  EXPECT_EQ(store_.find("b.example/x:1")->manifest, b_manifest);
+
+  store_.remove("b.example/x:1");
+  EXPECT_FALSE(store_.find("b.example/x:1"));
+  EXPECT_EQ(ref_manifests(store_, image.id), json::object()) << "an untagged name is forgotten";
+  store_.commit_image(b, none);
+  ASSERT_EQ(ref_manifests(store_, image.id).size(), 1u);
+
+  std::string other_config = json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(other_)}}}}}.dump();
+  Image other = store_.commit_image(pulled(store_, other_config, {other_}, "b.example/x"), none);
+  EXPECT_EQ(store_.find("b.example/x:1")->id, other.id);
+  EXPECT_EQ(ref_manifests(store_, image.id), json::object()) << "a name another image took is forgotten";
+  EXPECT_EQ(store_.find(b.repo_digests[0])->manifest, b_manifest);
+}
+
+// An index written before names kept their manifests: a name gives the
+// image's first, as it did, and a repo digest its own.
+TEST_F(ImageStore, AnIndexWithoutTheManifestsOfNamesGivesTheFirst) {
+  std::string config =
+      json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base_))}}}}}.dump();
+  ImageInput a = pulled(store_, config, {base_}, "a.example/x");
+  ImageInput b = pulled(store_, config, {test::decompress(base_)}, "b.example/x");
+  Progress none;
+  store_.commit_image(a, none);
+  store_.commit_image(b, none);
+  stdfs::path index_path = store_.root() / "index.json";
+  json index = json_text::parse(fs::read_file(index_path));
+  ASSERT_TRUE(index["images"][0].contains("ref_manifests"));
+  index["images"][0].erase("ref_manifests");
+  test::write_text(index_path, index.dump());
+
+  EXPECT_EQ(store_.find("b.example/x:1")->manifest, test::digest_of(a.manifest));
+  EXPECT_EQ(store_.find(b.repo_digests[0])->manifest, test::digest_of(b.manifest));
+  EXPECT_EQ(store_.gc({}).blobs, 0u);
 }
 
 // Pods that may use any layer: no tree goes, blobs and leftovers do.
