@@ -67,11 +67,13 @@ struct Image {
   /// say). Kept, with their layer blobs, so that the store gives back every
   /// manifest a name or repo digest of it names.
   std::vector<ImageManifest> other_manifests;
-  std::vector<std::string> repo_digests;  ///< "registry/repo@sha256:<manifest>"
+  std::vector<std::string> repo_digests;  ///< "registry/repo@sha256:<manifest or index>"
   /// The manifest each of its names and repo digests was added by, where it
   /// is another than the one it gives by default: `manifest` for a name,
-  /// the digest it holds for a repo digest. An index written before these
-  /// were kept has none: its names give `manifest`, as they did.
+  /// the digest it holds for a repo digest (a multi-platform index's digest
+  /// holds the index's, and gives the manifest the index led to). An index
+  /// written before these were kept has none: its names and indexes'
+  /// digests give `manifest`, as they did.
   std::map<std::string, std::string> ref_manifests;
   RunConfig config;  ///< filled from the configuration blob on lookup
 

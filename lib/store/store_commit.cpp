@@ -55,8 +55,8 @@ void keep_manifest(Image& im, const Image& added) {
 }
 
 /// Gives `im` its names and repo digests, taking them from other images;
-/// each name gives the manifest it was added by (a name a rootfs import
-/// gives, the image's own).
+/// each gives the manifest it was added by (a name a rootfs import gives,
+/// the image's own; an index's digest, the manifest the index led to).
 void name_image(std::vector<Image>& images, const Image& im) {
   for (auto& other : images) {
     for (const auto& n : im.names) std::erase(other.names, n);
@@ -64,14 +64,15 @@ void name_image(std::vector<Image>& images, const Image& im) {
   }
   auto same = std::find_if(images.begin(), images.end(), [&](const Image& o) { return o.id == im.id; });
   if (same == images.end()) {
-    images.push_back(im);
-    return;
+    same = images.insert(images.end(), im);
+  } else {
+    for (const auto& n : im.names) same->names.push_back(n);
+    for (const auto& d : im.repo_digests) same->repo_digests.push_back(d);
+    keep_manifest(*same, im);
   }
-  for (const auto& n : im.names) same->names.push_back(n);
-  for (const auto& d : im.repo_digests) same->repo_digests.push_back(d);
-  keep_manifest(*same, im);
   const std::string& added_by = im.manifest.empty() ? same->manifest : im.manifest;
   for (const auto& n : im.names) same->set_manifest_of(n, added_by);
+  for (const auto& d : im.repo_digests) same->set_manifest_of(d, added_by);
 }
 
 std::string synthesize_manifest(const std::string& config_id, size_t config_size, const std::vector<LayerBlob>& blobs) {

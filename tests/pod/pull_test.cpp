@@ -346,6 +346,51 @@ TEST_F(RegistryTest, AnImagePulledAgainByAnotherManifestKeepsItForItsRepoDigest)
   EXPECT_TRUE(store_entries("trees").empty());
 }
 
+// The same image (configuration) pulled by its manifest, then through a
+// multi-platform index that leads to another manifest of it (its layer
+// compressed with zstd): the index's digest, as the name pulled through it,
+// gives the manifest the index led to.
+TEST_F(RegistryTest, AnIndexDigestGivesTheManifestTheIndexLedTo) {
+  std::vector<LayerEntry> files = {file("f", "same\n")};
+  push(layout("gz", {make_layer(files)}), plain().host(), "test/gz");
+  std::string d = dir_ + "/multi";
+  OciLayout lay(d);
+  json other = lay.add_image({busybox_layer(), make_layer({file("arch", "s390x\n")})}, json::object(), "linux/s390x");
+  json host = lay.add_image({busybox_layer(), make_layer(files, Compression::kZstd)});
+  lay.write_index({{lay.add_index({other, host}), "v1"}});
+  skopeo_copy("oci:" + d + ":v1", "docker://" + plain().host() + "/test/multi:v1", "", {"--all"});
+  std::string multi = plain().host() + "/test/multi:v1";
+  for (const std::string& ref : {plain().host() + "/test/gz:v1", multi}) {
+    Result r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), ref});
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  Result raw = run({"skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + multi});
+  ASSERT_EQ(raw.status, 0) << raw.err;
+  std::string by_index = plain().host() + "/test/multi@" + store::sha256_digest(raw.out);
+
+  Result r = crt({"image", "inspect", by_index, plain().host() + "/test/gz:v1", multi});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json images = crt::json_text::parse(r.out);
+  ASSERT_EQ(images[0]["id"], images[1]["id"]) << "one image";
+  std::string led_to;
+  for (const std::string& rd : images[0]["repo_digests"].get<std::vector<std::string>>())
+    if (rd.rfind(plain().host() + "/test/multi@", 0) == 0 && rd != by_index) led_to = rd.substr(rd.find('@') + 1);
+  ASSERT_FALSE(led_to.empty()) << images[0]["repo_digests"];
+  ASSERT_NE(led_to, images[1]["digest"]) << "two manifests";
+  EXPECT_EQ(images[0]["digest"], led_to) << "the manifest the index led to";
+  EXPECT_EQ(images[2]["digest"], led_to) << "the name pulled through it";
+  EXPECT_EQ(images[0]["blobs"][1]["media_type"], "application/vnd.oci.image.layer.v1.tar+zstd");
+
+  ASSERT_EQ(crt({"image", "gc"}).status, 0);
+  r = crt({"image", "export", by_index, dir_ + "/by-index.tar"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run({"tar", "-xOf", dir_ + "/by-index.tar", "index.json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(crt::json_text::parse(r.out)["manifests"][0]["digest"], led_to);
+  r = crt({"run", "--pull-policy=never", by_index, "--", "/bin/cat", "/f"});
+  EXPECT_EQ(r.out, "same\n") << r.err;
+}
+
 TEST_F(RegistryTest, TlsWithACustomCaAndBasicAuth) {
   TestPki pki(dir_ + "/pki");
   Result h = run({"htpasswd", "-Bbn", "alice", "s3cret"});

@@ -709,23 +709,60 @@ TEST_F(ImageStore, EachNameGivesTheManifestItWasAddedBy) {
   EXPECT_EQ(store_.find(b.repo_digests[0])->manifest, b_manifest);
 }
 
-// An index written before names kept their manifests: a name gives the
-// image's first, as it did, and a repo digest its own.
+// A pull through a multi-platform index records the index's digest as a
+// repo digest beside the manifest's: it gives the manifest the index led
+// to, not the image's first. The index pulled for another platform, whose
+// image is another, takes it along.
+TEST_F(ImageStore, AnIndexDigestGivesTheManifestTheIndexLedTo) {
+  std::string config =
+      json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base_))}}}}}.dump();
+  ImageInput a = pulled(store_, config, {base_}, "a.example/x");
+  ImageInput b = pulled(store_, config, {test::decompress(base_)}, "b.example/x");
+  std::string index = "b.example/x@" + test::digest_of("an index");
+  b.repo_digests.push_back(index);
+  std::string b_manifest = test::digest_of(b.manifest);
+  Progress none;
+  Image image = store_.commit_image(a, none);
+  store_.commit_image(b, none);
+
+  std::optional<Image> by_index = store_.find(index);
+  ASSERT_TRUE(by_index);
+  EXPECT_EQ(by_index->manifest, b_manifest);
+  EXPECT_EQ(by_index->blobs[0].digest, b.layers[0].digest);
+  EXPECT_EQ(store_.find(image.id)->manifest, test::digest_of(a.manifest));
+  EXPECT_EQ(store_.gc({}).blobs, 0u);
+
+  std::string other_config = json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(other_)}}}}}.dump();
+  ImageInput c = pulled(store_, other_config, {other_}, "b.example/x");
+  c.repo_digests.push_back(index);
+  Image other = store_.commit_image(c, none);
+  EXPECT_EQ(store_.find(index)->id, other.id);
+  EXPECT_EQ(store_.find(index)->manifest, test::digest_of(c.manifest));
+  EXPECT_EQ(ref_manifests(store_, image.id), json::object()) << "the index and the name went to the other image";
+  EXPECT_EQ(store_.find(b.repo_digests[0])->manifest, b_manifest) << "b's own repo digest stays";
+}
+
+// An index written before names and indexes' digests kept their manifests:
+// either gives the image's first, as it did, and a manifest's repo digest
+// its own.
 TEST_F(ImageStore, AnIndexWithoutTheManifestsOfNamesGivesTheFirst) {
   std::string config =
       json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base_))}}}}}.dump();
   ImageInput a = pulled(store_, config, {base_}, "a.example/x");
   ImageInput b = pulled(store_, config, {test::decompress(base_)}, "b.example/x");
+  std::string index = "b.example/x@" + test::digest_of("an index");
+  b.repo_digests.push_back(index);
   Progress none;
   store_.commit_image(a, none);
   store_.commit_image(b, none);
   stdfs::path index_path = store_.root() / "index.json";
-  json index = json_text::parse(fs::read_file(index_path));
-  ASSERT_TRUE(index["images"][0].contains("ref_manifests"));
-  index["images"][0].erase("ref_manifests");
-  test::write_text(index_path, index.dump());
+  json written = json_text::parse(fs::read_file(index_path));
+  ASSERT_TRUE(written["images"][0].contains("ref_manifests"));
+  written["images"][0].erase("ref_manifests");
+  test::write_text(index_path, written.dump());
 
   EXPECT_EQ(store_.find("b.example/x:1")->manifest, test::digest_of(a.manifest));
+  EXPECT_EQ(store_.find(index)->manifest, test::digest_of(a.manifest));
   EXPECT_EQ(store_.find(b.repo_digests[0])->manifest, test::digest_of(b.manifest));
   EXPECT_EQ(store_.gc({}).blobs, 0u);
 }
