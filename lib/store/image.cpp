@@ -113,6 +113,11 @@ void Image::forget_unnamed() {
     return std::find(names.begin(), names.end(), entry.first) == names.end() &&
            std::find(repo_digests.begin(), repo_digests.end(), entry.first) == repo_digests.end();
   });
+  std::erase_if(other_manifests, [&](const ImageManifest& m) {
+    auto gives_it = [&](const std::string& ref) { return manifest_of(ref) == m.digest; };
+    return std::none_of(names.begin(), names.end(), gives_it) &&
+           std::none_of(repo_digests.begin(), repo_digests.end(), gives_it);
+  });
 }
 
 std::vector<std::string> Image::blob_digests() const {

@@ -65,7 +65,7 @@ struct Image {
   /// was added again from another registry or repository, or by another
   /// manifest of the same configuration (its layers compressed otherwise,
   /// say). Kept, with their layer blobs, so that the store gives back every
-  /// manifest a name or repo digest of it names.
+  /// manifest a name or repo digest of it names, while one does.
   std::vector<ImageManifest> other_manifests;
   std::vector<std::string> repo_digests;  ///< "registry/repo@sha256:<manifest or index>"
   /// The manifest each of its names and repo digests was added by, where it
@@ -85,7 +85,8 @@ struct Image {
   /// manifest `digest` (its own or one of other_manifests).
   void set_manifest_of(const std::string& ref, const std::string& digest);
   /// Forgets the ref_manifests of names and repo digests it no longer has
-  /// (they went to another image, or were removed).
+  /// (they went to another image, or were removed), and the other_manifests
+  /// none of those it has gives: a gc then takes the blobs only they had.
   void forget_unnamed();
   /// Makes the manifest `digest` (one of other_manifests) its `manifest`
   /// and `blobs`; false, and nothing changed, when it has no such other one.

@@ -613,7 +613,9 @@ ImageInput pulled(Store& store, const std::string& config, const std::vector<std
       std::string(oci::kImageConfig), test::digest_of(config), static_cast<int64_t>(config.size()), std::nullopt, {}};
   for (const auto& l : layers) {
     store.blobs().put(test::digest_of(l), l);
-    std::string media(l == test::decompress(l) ? oci::kLayerTar : oci::kLayerGzip);
+    std::string media(l == test::decompress(l)            ? oci::kLayerTar
+                      : l.starts_with("\x28\xb5\x2f\xfd") ? oci::kLayerZstd
+                                                          : oci::kLayerGzip);
     m.layers.push_back({media, test::digest_of(l), static_cast<int64_t>(l.size()), std::nullopt, {}});
     in.layers.push_back({media, test::digest_of(l), static_cast<int64_t>(l.size()), {}});
   }
@@ -740,6 +742,41 @@ TEST_F(ImageStore, AnIndexDigestGivesTheManifestTheIndexLedTo) {
   EXPECT_EQ(store_.find(index)->manifest, test::digest_of(c.manifest));
   EXPECT_EQ(ref_manifests(store_, image.id), json::object()) << "the index and the name went to the other image";
   EXPECT_EQ(store_.find(b.repo_digests[0])->manifest, b_manifest) << "b's own repo digest stays";
+}
+
+// A manifest kept beside the image's first goes once no name or repo
+// digest names it (an import's name, removed): a gc takes the blobs only it
+// has. One a repo digest still names stays with them.
+TEST_F(ImageStore, AManifestNothingNamesGoesWithItsOwnBlobs) {
+  std::string config =
+      json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base_))}}}}}.dump();
+  ImageInput a = pulled(store_, config, {base_}, "a.example/x");
+  ImageInput b = pulled(store_, config, {test::decompress(base_)}, "b.example/x");
+  std::string base_zstd = test::make_layer({test::file("etc/os-release", "ID=base\n"), test::file("bin/x", "x", 0755)},
+                                           test::Compression::kZstd);
+  ASSERT_EQ(test::decompress(base_zstd), test::decompress(base_));
+  ImageInput c = pulled(store_, config, {base_zstd}, "c.example/x");
+  c.repo_digests.clear();  // as an import names it
+  Progress none;
+  store_.commit_image(a, none);
+  store_.commit_image(b, none);
+  store_.commit_image(c, none);
+  EXPECT_EQ(store_.find("c.example/x:1")->manifest, test::digest_of(c.manifest));
+  Strings all = blobs();
+  EXPECT_EQ(all.size(), 7u) << "a configuration, three manifests, three layer blobs";
+
+  store_.remove("c.example/x:1");
+  EXPECT_EQ(store_.gc({}).blobs, 2u) << "c's manifest and layer blob";
+  Strings left = blobs();
+  EXPECT_THAT(left, ::testing::Not(::testing::Contains(test::digest_of(c.manifest).substr(7))));
+  EXPECT_THAT(left, ::testing::Not(::testing::Contains(c.layers[0].digest.substr(7))));
+  store_.remove("b.example/x:1");
+  EXPECT_EQ(store_.gc({}).blobs, 0u) << "b's repo digest still names b's manifest";
+  std::optional<Image> by_b = store_.find(b.repo_digests[0]);
+  ASSERT_TRUE(by_b);
+  EXPECT_EQ(by_b->manifest, test::digest_of(b.manifest));
+  export_oci_archive(store_, *by_b, s_ / "b.tar", "b.example/x:1");
+  export_oci_archive(store_, *store_.find("a.example/x:1"), s_ / "a.tar", "a.example/x:1");
 }
 
 // An index written before names and indexes' digests kept their manifests:
