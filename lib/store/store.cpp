@@ -76,8 +76,8 @@ void Store::update_index(const std::function<void(std::vector<Image>&)>& change)
   FileLock lock = FileLock::acquire(root_ / "index.lock", FileLock::Mode::kExclusive);
   std::vector<Image> images = load_index();
   change(images);
-  // Names and repo digests it took from images, or removed, take along
-  // what those kept for them.
+  // What an image kept for a name or repo digest it no longer has (taken
+  // by another image, or removed) goes with it.
   for (auto& im : images) im.forget_unnamed();
   save_index(images);
 }
