@@ -132,6 +132,18 @@ std::optional<Reference> containerd_name_of(const oci::Descriptor& d) {
   }
 }
 
+/// `ref` as `key` names it in the store.
+std::string keyed(const NameKey& key, const std::string& ref) { return key ? key(ref) : ref; }
+
+/// Names `in` `name` as `key` names it, once; the spelling as written, where
+/// it differs, goes among its replaced_names (an older crt stored it so).
+void add_keyed_name(ImageInput& in, const Reference& name, const NameKey& key) {
+  Reference k = parse_reference(keyed(key, name.str()));
+  if (k.str() != name.str()) in.replaced_names.push_back(name.str());
+  if (std::none_of(in.names.begin(), in.names.end(), [&](const Reference& r) { return r.str() == k.str(); }))
+    in.names.push_back(k);
+}
+
 /// The store name of an OCI layout's image: its ref name, or containerd's
 /// full name where the ref name is a tag alone.
 std::optional<Reference> name_from_ref(const oci::Descriptor& d, const std::string& layout_name) {
@@ -179,7 +191,8 @@ std::vector<const oci::Descriptor*> one_per_platform_group(const std::vector<con
 }  // namespace
 
 std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::string& layout_name,
-                                        const std::optional<Reference>& name, const oci::Platform& platform) {
+                                        const std::optional<Reference>& name, const oci::Platform& platform,
+                                        const NameKey& key) {
   return with_context("reading the OCI layout " + files.describe(), [&] {
     json layout = oci::parse_json(files.read("oci-layout", 1 << 16), "oci-layout");
     if (layout.value("imageLayoutVersion", "") != "1.0.0")
@@ -193,7 +206,8 @@ std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::str
       for (const auto* d : chosen) {
         std::string ref = ref_name_of(*d);
         auto full = containerd_name_of(*d);
-        if (ref == name->tag || ref == name->str() || (full && full->str() == name->str())) matching.push_back(d);
+        if (ref == name->tag || keyed(key, ref) == name->str() || (full && keyed(key, full->str()) == name->str()))
+          matching.push_back(d);
       }
       if (matching.empty()) throw Error("it holds several images and none is named " + quote(name->str()) + " or " + quote(name->tag));
       chosen = matching;
@@ -205,7 +219,7 @@ std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::str
       if (name) {
         in.names = {*name};
       } else if (auto n = name_from_ref(*d, layout_name)) {
-        in.names = {*n};
+        add_keyed_name(in, *n, key);
       }
       out.push_back(std::move(in));
     }
@@ -217,7 +231,7 @@ namespace {
 
 /// One entry of a docker archive's manifest.json.
 ImageInput docker_image(const LayoutFiles& files, const json& entry, const std::vector<std::string>& tags,
-                        const std::optional<Reference>& name) {
+                        const std::optional<Reference>& name, const NameKey& key) {
   ImageInput in;
   in.config = files.read(entry.at("Config").get<std::string>());
   for (const auto& layer : entry.at("Layers")) {
@@ -231,14 +245,15 @@ ImageInput docker_image(const LayoutFiles& files, const json& entry, const std::
   if (name) {
     in.names = {*name};
   } else {
-    for (const auto& t : tags) in.names.push_back(parse_reference(t));
+    for (const auto& t : tags) add_keyed_name(in, parse_reference(t), key);
   }
   return in;
 }
 
 }  // namespace
 
-std::vector<ImageInput> read_docker_archive(const LayoutFiles& files, const std::optional<Reference>& name) {
+std::vector<ImageInput> read_docker_archive(const LayoutFiles& files, const std::optional<Reference>& name,
+                                            const NameKey& key) {
   return with_context("reading the docker archive " + files.describe(), [&] {
     json manifest = oci::parse_json(files.read("manifest.json"), "manifest.json");
     if (!manifest.is_array() || manifest.empty()) throw Error("its manifest.json lists no image");
@@ -248,8 +263,10 @@ std::vector<ImageInput> read_docker_archive(const LayoutFiles& files, const std:
         std::vector<std::string> tags;
         if (entry.contains("RepoTags") && entry["RepoTags"].is_array())
           tags = entry["RepoTags"].get<std::vector<std::string>>();
-        if (name && manifest.size() > 1 && std::find(tags.begin(), tags.end(), name->str()) == tags.end()) continue;
-        out.push_back(docker_image(files, entry, tags, name));
+        if (name && manifest.size() > 1 &&
+            std::none_of(tags.begin(), tags.end(), [&](const std::string& t) { return keyed(key, t) == name->str(); }))
+          continue;
+        out.push_back(docker_image(files, entry, tags, name, key));
       }
     } catch (const json::exception& e) {
       throw Error(std::string("invalid manifest.json: ") + e.what());

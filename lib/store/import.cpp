@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 
@@ -90,19 +89,9 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req_in, Prog
       files = std::make_unique<ArchiveFiles>(req.source);
     std::vector<ImageInput> inputs =
         f == SourceFormat::kDockerArchive
-            ? read_docker_archive(*files, req.name)
-            : read_oci_layout(*files, from_stdin ? "" : layout_name(req.source), req.name, req.platform);
-    for (auto& in : inputs) {
-      in.cancelled = req.cancelled;
-      if (req.name || !req.name_key) continue;
-      std::vector<Reference> keyed;
-      for (const auto& n : in.names) {
-        Reference k = parse_reference(req.name_key(n.str()));
-        if (std::none_of(keyed.begin(), keyed.end(), [&](const Reference& r) { return r.str() == k.str(); }))
-          keyed.push_back(k);
-      }
-      in.names = std::move(keyed);
-    }
+            ? read_docker_archive(*files, req.name, req.name_key)
+            : read_oci_layout(*files, from_stdin ? "" : layout_name(req.source), req.name, req.platform, req.name_key);
+    for (auto& in : inputs) in.cancelled = req.cancelled;
     return store.commit_images(inputs, progress, req.pinned);
   });
 }

@@ -46,6 +46,9 @@ struct ImageInput {
   std::vector<LayerInput> layers;
   LayerSource layer_source = LayerSource::kAdded;
   std::vector<Reference> names;
+  /// Other spellings of its names (as an older crt stored the names an
+  /// archive records): taken from every image that has them.
+  std::vector<std::string> replaced_names;
   std::vector<std::string> repo_digests;
   /// Asked as layers are unpacked; true gives up the import ("interrupted").
   std::function<bool()> cancelled;

@@ -382,7 +382,11 @@ std::vector<Image> Store::commit_images(const std::vector<ImageInput>& ins, Prog
       out.push_back(with_context(image_label(in), [&] { return store_image(in, progress, commit); }));
     sync_additions();
     update_index([&](std::vector<Image>& images) {
-      for (const auto& im : out) name_image(images, im);
+      for (size_t i = 0; i < out.size(); ++i) {
+        for (auto& other : images)
+          for (const auto& n : ins[i].replaced_names) std::erase(other.names, n);
+        name_image(images, out[i]);
+      }
     });
   } catch (...) {
     store_lock = FileLock();

@@ -214,6 +214,18 @@ TEST_F(ExportTest, TheNameGivenIsAnImageNameOrATag) {
   std::string names = crt::json_text::parse(r.out)[0]["names"].dump();  // the same image as example.org/plain:1
   EXPECT_THAT(names, HasSubstr("\"docker.io/library/plain:2\""));
   EXPECT_THAT(names, Not(HasSubstr("\"docker.io/plain:2\"")));
+  // A store where an older crt kept the name as the archive wrote it: the
+  // import takes that spelling away, rather than leave two names.
+  std::string index = read_file(dir_ + "/store/index.json");
+  for (size_t at; (at = index.find("docker.io/library/plain:2")) != std::string::npos;)
+    index.replace(at, 25, "docker.io/plain:2");
+  { std::ofstream(dir_ + "/store/index.json", std::ios::trunc) << index; }
+  ASSERT_THAT(crt({"image", "list"}).out, HasSubstr("docker.io/plain "));
+  r = crt({"image", "import", "--quiet", out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string list = crt({"image", "list"}).out;
+  EXPECT_THAT(list, HasSubstr("docker.io/library/plain "));
+  EXPECT_THAT(list, Not(HasSubstr("docker.io/plain "))) << list;
   // A tag alone, as written: the import names the image after the archive.
   ASSERT_EQ(crt({"export", "--overwrite", "--name=1.0", uuid, out}).status, 0);
   r = crt({"image", "import", "--quiet", out});

@@ -181,6 +181,23 @@ TEST_F(ImageTest, AnEmptyCommandWordIsAWordOfItsOwn) {
   EXPECT_EQ(r.err, "crt: option '--workdir' needs a value (see 'crt image import --help')\n");
 }
 
+// The names a layout records are named as a pull names them, also where a
+// NAME given picks one of its images by them.
+TEST_F(ImageTest, ALayoutsRefNamesAreNamedAsAPullWould) {
+  OciLayout layout(dir_ + "/layout");
+  layout.write_index({{layout.add_image({make_layer({file("one", "1\n")})}), "docker.io/one:1"},
+                      {layout.add_image({make_layer({file("two", "2\n")})}), "docker.io/two:1"}});
+  Result r = crt({"image", "import", "-q", layout.dir().string(), "docker.io/two:1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string list = crt({"image", "list"}).out;
+  EXPECT_THAT(list, ::testing::ContainsRegex("docker.io/library/two +1 "));
+  EXPECT_THAT(list, Not(HasSubstr("one")));
+  ASSERT_EQ(crt({"image", "import", "-q", layout.dir().string()}).status, 0);
+  list = crt({"image", "list"}).out;
+  EXPECT_THAT(list, ::testing::ContainsRegex("docker.io/library/one +1 "));
+  EXPECT_THAT(list, Not(HasSubstr("docker.io/one"))) << list;
+}
+
 TEST_F(ImageTest, RemovingANameOrTheImageSaysWhichNamesWent) {
   OciLayout layout(dir_ + "/layout");
   nlohmann::json image = layout.add_image({make_layer({file("x", "#!/x\n", 0755)})});
