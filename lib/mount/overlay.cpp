@@ -89,8 +89,10 @@ bool mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, co
     if (!set("lowerdir+", l.string())) return false;
     first = false;
   }
-  set("upperdir", upper.string());
-  set("workdir", work.string());
+  // Unlike lowerdir+, the kernel unescapes these as it does in mount(2)'s
+  // options: a '\\' in a path must be escaped.
+  set("upperdir", escape_option_path(upper.string()));
+  set("workdir", escape_option_path(work.string()));
   if (sync == UpperSync::kVolatile && ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_FLAG, "volatile", nullptr, 0) < 0)
     throw_errno(what + ": volatile");
   if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) {

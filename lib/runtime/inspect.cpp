@@ -150,14 +150,14 @@ json mounts(pid_t pid) {
     if (m["type"] == "overlay") {
       std::string super = str(mnt_fs_get_fs_options(fs));
       m["lowerdir"] = lower_dirs(super);
-      // Paths given in one "lowerdir=" are shown escaped as given; those
-      // given layer by layer, as they are.
+      // The kernel shows the paths as crt gave them: "lowerdir=" and
+      // "upperdir=" escaped, each "lowerdir+=" as it is (a ',' in it cannot
+      // be told from the options' own).
       std::vector<std::string> given = option_values(super, "lowerdir");
       std::vector<std::string> lowers = given.empty() ? std::vector<std::string>() : mount::split_lowerdir(given[0]);
       for (const auto& l : option_values(super, "lowerdir+")) lowers.push_back(l);
       m["lowerdirs"] = lowers;
-      std::string upper = option(super, "upperdir");
-      m["upperdir"] = given.empty() ? upper : mount::unescape_option_path(upper);
+      m["upperdir"] = mount::unescape_option_path(option(super, "upperdir"));
     }
     out.push_back(m);
   }

@@ -118,6 +118,29 @@ TEST(MountOverlay, LayersNamedByDescriptorStackAsTheirPathsDo) {
   EXPECT_EQ(::umount2((s / "merged").c_str(), MNT_DETACH), 0);
 }
 
+// Paths holding the options' separators and escape (':' ',' '\\'), in an
+// overlay mounted at once and in one of more layers than one page of
+// options holds (layer by layer from 6.8): the layers stack, and writes go
+// to the upper layer.
+TEST(MountOverlay, PathsWithSeparatorsAndBackslashesMount) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+  for (int layers : {2, 61}) {
+    test::Scratch s;
+    std::filesystem::path odd = s / "a:b,c\\d";
+    std::vector<std::filesystem::path> lowers;
+    for (int i = 0; i < layers; ++i) {
+      lowers.push_back(odd / ("layer-" + std::string(70, 'x') + "-" + std::to_string(i)));
+      test::write_text(lowers.back() / "f", std::to_string(i));
+    }
+    for (const char* d : {"upper", "work", "merged"}) std::filesystem::create_directories(odd / d);
+    mount_overlay(lowers, odd / "upper", odd / "work", odd / "merged");
+    EXPECT_EQ(test::read_text(odd / "merged" / "f"), std::to_string(layers - 1)) << layers;
+    test::write_text(odd / "merged" / "new", "x");
+    EXPECT_EQ(test::read_text(odd / "upper" / "new"), "x") << layers;
+    EXPECT_EQ(::umount2((odd / "merged").c_str(), MNT_DETACH), 0);
+  }
+}
+
 // More layers than overlayfs stacks (500), too many for one page of
 // options: from 6.8 the error is the kernel's reason; before, crt's, which
 // blames the kernel's age.
