@@ -79,6 +79,27 @@ bool has_controller(const Hierarchy& h, const std::string& c) {
   return std::find(h.controllers.begin(), h.controllers.end(), c) != h.controllers.end();
 }
 
+/// The directory of crt's own cgroup in v1 hierarchy `h`, as
+/// /proc/self/cgroup says ("N:cpu,cpuacct:/PATH"); empty if it does not.
+stdfs::path own_cgroup_in(const Hierarchy& h) {
+  std::string text;
+  try {
+    text = fs::read_file("/proc/self/cgroup");
+  } catch (const Error&) {
+    return {};
+  }
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    size_t first = line.find(':');
+    size_t second = first == std::string::npos ? first : line.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    std::vector<std::string> controllers = split(line.substr(first + 1, second - first - 1), ',');
+    if (std::is_permutation(controllers.begin(), controllers.end(), h.controllers.begin(), h.controllers.end()))
+      return h.mount_point / trim_start(line.substr(second + 1), "/");
+  }
+  return {};
+}
+
 std::string read_trimmed(const stdfs::path& p) { return trim_end(fs::read_file(p), " \n"); }
 
 void write_value(const stdfs::path& p, const std::string& v) {
@@ -233,12 +254,15 @@ void PodCgroup::make_host_managed_dirs() {
     for (const auto& h : layout_.hierarchies) {
       if (h.v2 || !managed_by_pod_systemd(h)) continue;
       stdfs::path dir = h.mount_point / relative_;
-      // Its parent (the scope's or the unit's directory) is crt's to
-      // remove where crt makes it: systemd does not manage that hierarchy.
+      // Its parent (the scope's or the unit's directory) is crt's to remove
+      // where systemd does not manage that hierarchy: crt makes it there,
+      // or finds it made by a crt killed earlier in the unit, and is not in
+      // it (systemd puts a unit's processes in the unit's directories).
       stdfs::path parent = dir.parent_path();
-      bool made_parent = parent != h.mount_point && !stdfs::exists(parent);
+      std::error_code ec;
+      bool crts = parent != h.mount_point && (!stdfs::exists(parent, ec) || own_cgroup_in(h) != parent);
       fs::make_dirs(dir);
-      if (made_parent && std::find(made_parents_.begin(), made_parents_.end(), parent) == made_parents_.end())
+      if (crts && std::find(made_parents_.begin(), made_parents_.end(), parent) == made_parents_.end())
         made_parents_.push_back(parent);
     }
   });

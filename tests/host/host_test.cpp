@@ -545,6 +545,24 @@ TEST(Template, StopSendsSigtermAndExitStatusReachesTheUnit) {
   host->sh("systemctl reset-failed crt@busybox.service");
 }
 
+// A crt killed in its unit leaves the pod's directories in a v1 hierarchy
+// systemd does not manage (a hybrid host's); the unit's next pod removes
+// them with its own.
+TEST(Template, TheNextPodOfAUnitWhoseCrtWasKilledRemovesWhatThatLeft) {
+  std::string left = "find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -path '*/machine.slice/crt@busybox.service'";
+  host->sh(busybox_dropin("echo up; exec sleep 600", ""));
+  Result r = host->sh("systemctl start crt@busybox.service && systemctl is-active crt@busybox.service", 90s);
+  ASSERT_EQ(r.out, "active\n") << r.err;
+  host->sh("systemctl kill -s KILL --kill-who=main crt@busybox.service");
+  std::string state = "systemctl show crt@busybox.service -p ActiveState";
+  EXPECT_TRUE(eventually(state + " | grep -E '=(inactive|failed)'", "ActiveState=", 30s)) << host->sh(state).out;
+  host->sh("systemctl reset-failed crt@busybox.service");
+  r = host->sh("systemctl start crt@busybox.service && systemctl is-active crt@busybox.service", 90s);
+  ASSERT_EQ(r.out, "active\n") << r.err;
+  host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
+  EXPECT_EQ(host->sh(left).out, "");
+}
+
 // An app that ends shows in systemctl status, and so does a pod that stops
 // as its exit policy says.
 TEST(Template, AnAppsEndShowsInTheUnitsStatus) {
