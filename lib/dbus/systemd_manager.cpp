@@ -14,6 +14,7 @@ constexpr const char* kSystemdPath = "/org/freedesktop/systemd1";
 constexpr const char* kSystemdManager = "org.freedesktop.systemd1.Manager";
 constexpr const char* kUnit = "org.freedesktop.systemd1.Unit";
 constexpr const char* kServiceIface = "org.freedesktop.systemd1.Service";
+constexpr const char* kNoSuchUnit = "org.freedesktop.systemd1.NoSuchUnit";
 
 using Property = sdbus::Struct<std::string, sdbus::Variant>;
 using ExecProperty = sdbus::Struct<std::string, std::vector<std::string>, bool>;
@@ -166,7 +167,7 @@ std::optional<std::string> SystemdManager::look_up_unit(const std::string& name,
     proxy->callMethod("GetUnit").onInterface(kSystemdManager).withArguments(name).storeResultsTo(path);
     return std::string(path);
   } catch (const sdbus::Error& e) {
-    if (none_if_not_loaded && e.getName() == "org.freedesktop.systemd1.NoSuchUnit") return std::nullopt;
+    if (none_if_not_loaded && e.getName() == kNoSuchUnit) return std::nullopt;
     throw bus_error("looking up unit " + quote(name), e);
   }
 }

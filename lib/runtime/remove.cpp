@@ -48,7 +48,10 @@ void remove_scope_leftovers(const cgroup::Layout& layout, const stdfs::path& pod
   std::string name = cgroup::PodCgroup::scope_name(m->machine_name());
   if (sd_booted() > 0) {
     std::optional<bool> gone = wait_scope_gone(name, std::chrono::seconds(3));
-    if (!gone) return;  // whether systemd is done with the scope cannot be told: left alone
+    // No bus to ask (systemd's D-Bus gone): left alone, and for good, as the
+    // pod's record goes with it; an error of the bus's keeps the pod for a
+    // later gc.
+    if (!gone) return;
     if (!*gone) {
       // A pod of the same name runs (of another state directory): the
       // directories are its own now.
