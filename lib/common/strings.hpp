@@ -32,7 +32,8 @@ std::vector<std::string> words(std::string_view s, std::string_view separators =
 std::string join(const std::vector<std::string>& items, std::string_view sep);
 
 /// `rows` as a table of columns as wide as their widest cell (in UTF-8
-/// characters), two spaces apart, each row a line; a column whose entry of
+/// code points: wide and combining characters are not told apart), two
+/// spaces apart, each row a line; a column whose entry of
 /// `right` is true is aligned right. Lines end in no spaces.
 std::string format_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right = {});
 

@@ -205,10 +205,14 @@ TEST_F(InRoot, DanglingSymlinkToADirectoryMakesItInsideTheRoot) {
   EXPECT_EQ(where(d), root() / host().relative_path() / "made" / "sub");
   d = make_dir_in_root(fd_.get(), "/usr/lib/y");
   EXPECT_EQ(where(d), root() / "lib" / "x" / "y");
-  // A loop is an error, not a hang.
+  // A loop is an error, not a hang; so is a chain of dangling links longer
+  // than crt follows (the kernel would follow 40).
   stdfs::create_symlink("/b", root() / "a");
   stdfs::create_symlink("/a", root() / "b");
   EXPECT_THROW(make_dir_in_root(fd_.get(), "/a"), Error);
+  for (int i = 0; i < 9; ++i) stdfs::create_symlink("/l" + std::to_string(i + 1), root() / ("l" + std::to_string(i)));
+  EXPECT_THROW(make_dir_in_root(fd_.get(), "/l0"), Error);
+  EXPECT_FALSE(stdfs::exists(root() / "l9"));
   expect_host_untouched();
 }
 

@@ -26,10 +26,12 @@ struct RmArgs {
 };
 
 /// Why image `ref` stays: the pods that use it, and what to do about them.
-std::string used_by(const std::string& ref, const std::vector<runtime::PodEntry>& pods) {
-  // Many pods are counted, and a few of them named: a line of them all
-  // would run on and on.
+std::string used_by(const std::string& ref, std::vector<runtime::PodEntry> pods) {
+  // Many pods are counted, and a few of them named, running ones first: a
+  // line of them all would run on and on.
   constexpr size_t kNamed = 5;
+  std::stable_partition(pods.begin(), pods.end(),
+                        [](const runtime::PodEntry& p) { return p.status() == runtime::PodStatus::kRunning; });
   std::string list;
   std::string uuids;
   size_t running = 0;

@@ -99,10 +99,10 @@ void print_text(const json& pod) {
         if (m.contains("lowerdirs")) {
           const char* lower_label = "      lower: ";  // top first, one per line
           for (const auto& l : m["lowerdirs"]) {
-            std::printf("%s%s\n", lower_label, s(l).c_str());
+            std::printf("%s%s\n", lower_label, escape_controls(s(l)).c_str());
             lower_label = "             ";
           }
-          std::printf("      upper: %s\n", s(m["upperdir"]).c_str());
+          std::printf("      upper: %s\n", escape_controls(s(m["upperdir"])).c_str());
         }
       }
       std::printf("  environment:\n");
