@@ -625,16 +625,29 @@ ImageInput pulled(Store& store, const std::string& config, const std::vector<std
   return in;
 }
 
+/// One image (configuration) of `base`'s layer pulled from two registries:
+/// from a.example/x as `base` is, from b.example/x uncompressed; two
+/// manifests, two layer blobs.
+struct TwoPulls {
+  std::string config;
+  ImageInput a, b;
+};
+TwoPulls two_pulls(Store& store, const std::string& base) {
+  TwoPulls p;
+  p.config = json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base))}}}}}.dump();
+  p.a = pulled(store, p.config, {base}, "a.example/x");
+  p.b = pulled(store, p.config, {test::decompress(base)}, "b.example/x");
+  return p;
+}
+
 // The same image (configuration) from two registries, its layer compressed
 // in one and not in the other: two manifests, two layer blobs. Each repo
 // digest names a manifest the store keeps with its layer blobs, and gives
 // that manifest back: a gc leaves them, an export by it writes it, a
 // removal of the image takes all.
 TEST_F(ImageStore, AnImageAddedAgainByAnotherManifestKeepsThatManifest) {
-  std::string config =
-      json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base_))}}}}}.dump();
-  ImageInput a = pulled(store_, config, {base_}, "a.example/x");
-  ImageInput b = pulled(store_, config, {test::decompress(base_)}, "b.example/x");
+  TwoPulls pulls = two_pulls(store_, base_);
+  ImageInput &a = pulls.a, &b = pulls.b;
   std::string b_manifest = test::digest_of(b.manifest);
   Progress none;
   store_.commit_image(a, none);
@@ -672,10 +685,9 @@ json ref_manifests(const Store& store, const std::string& id) {
 // gives the first. A name added again by another manifest gives that one; a
 // name removed or taken by another image leaves nothing behind.
 TEST_F(ImageStore, EachNameGivesTheManifestItWasAddedBy) {
-  std::string config =
-      json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base_))}}}}}.dump();
-  ImageInput a = pulled(store_, config, {base_}, "a.example/x");
-  ImageInput b = pulled(store_, config, {test::decompress(base_)}, "b.example/x");
+  TwoPulls pulls = two_pulls(store_, base_);
+  const std::string& config = pulls.config;
+  ImageInput &a = pulls.a, &b = pulls.b;
   std::string a_manifest = test::digest_of(a.manifest);
   std::string b_manifest = test::digest_of(b.manifest);
   Progress none;
@@ -716,10 +728,8 @@ TEST_F(ImageStore, EachNameGivesTheManifestItWasAddedBy) {
 // to, not the image's first. The index pulled for another platform, whose
 // image is another, takes it along.
 TEST_F(ImageStore, AnIndexDigestGivesTheManifestTheIndexLedTo) {
-  std::string config =
-      json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base_))}}}}}.dump();
-  ImageInput a = pulled(store_, config, {base_}, "a.example/x");
-  ImageInput b = pulled(store_, config, {test::decompress(base_)}, "b.example/x");
+  TwoPulls pulls = two_pulls(store_, base_);
+  ImageInput &a = pulls.a, &b = pulls.b;
   std::string index = "b.example/x@" + test::digest_of("an index");
   b.repo_digests.push_back(index);
   std::string b_manifest = test::digest_of(b.manifest);
@@ -748,10 +758,9 @@ TEST_F(ImageStore, AnIndexDigestGivesTheManifestTheIndexLedTo) {
 // digest names it (an import's name, removed): a gc takes the blobs only it
 // has. One a repo digest still names stays with them.
 TEST_F(ImageStore, AManifestNothingNamesGoesWithItsOwnBlobs) {
-  std::string config =
-      json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base_))}}}}}.dump();
-  ImageInput a = pulled(store_, config, {base_}, "a.example/x");
-  ImageInput b = pulled(store_, config, {test::decompress(base_)}, "b.example/x");
+  TwoPulls pulls = two_pulls(store_, base_);
+  const std::string& config = pulls.config;
+  ImageInput &a = pulls.a, &b = pulls.b;
   std::string base_zstd = test::make_layer({test::file("etc/os-release", "ID=base\n"), test::file("bin/x", "x", 0755)},
                                            test::Compression::kZstd);
   ASSERT_EQ(test::decompress(base_zstd), test::decompress(base_));
@@ -783,10 +792,8 @@ TEST_F(ImageStore, AManifestNothingNamesGoesWithItsOwnBlobs) {
 // either gives the image's first, as it did, and a manifest's repo digest
 // its own.
 TEST_F(ImageStore, AnIndexWithoutTheManifestsOfNamesGivesTheFirst) {
-  std::string config =
-      json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base_))}}}}}.dump();
-  ImageInput a = pulled(store_, config, {base_}, "a.example/x");
-  ImageInput b = pulled(store_, config, {test::decompress(base_)}, "b.example/x");
+  TwoPulls pulls = two_pulls(store_, base_);
+  ImageInput &a = pulls.a, &b = pulls.b;
   std::string index = "b.example/x@" + test::digest_of("an index");
   b.repo_digests.push_back(index);
   Progress none;
