@@ -105,7 +105,8 @@ class PodCgroup {
   /// Kills whatever is left in the cgroup and removes it, deepest first.
   /// Returns false if something could not be removed (and should be retried).
   /// Under the host's systemd it only removes what is empty, and returns
-  /// true; with it the empty parents make_host_managed_dirs() made.
+  /// true; with it the empty parents make_host_managed_dirs() took for
+  /// crt's.
   bool remove() const;
 
   /// Removes its empty directories in the v1 hierarchies: for what is left
@@ -131,7 +132,9 @@ class PodCgroup {
   Layout layout_;
   std::string relative_;
   bool host_managed_ = false;
-  /// The parents of its v1 directories make_host_managed_dirs() made.
+  /// The parents of its v1 directories make_host_managed_dirs() took for
+  /// crt's to remove. (A scope's, once systemd has made it, are systemd's:
+  /// crt run no longer removes the pod's cgroup then.)
   std::vector<std::filesystem::path> made_parents_;
 
   bool remove_tree(const std::filesystem::path& top) const;

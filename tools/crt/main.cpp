@@ -282,7 +282,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
   try {
     args = crt::cli::checked_words(app, args);
-    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes the last word first
     app.parse(reversed);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
