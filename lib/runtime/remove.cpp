@@ -34,25 +34,34 @@ std::optional<std::pair<cgroup::PodCgroup, std::string>> own_cgroup_of(const cgr
   return std::pair{cgroup::PodCgroup(layout, r->relative), r->identity};
 }
 
-/// What the host's systemd left of the scope of a pod whose crt was killed
-/// (crt run removes it itself): on a hybrid host, its v1 directories of
-/// controllers systemd does not manage. Once systemd is done with the
-/// scope, and only when the pod had a scope of its own.
-void remove_scope_leftovers(const cgroup::Layout& layout, const stdfs::path& pod_path) {
+/// What the host's systemd left of the scope or unit of a pod whose crt was
+/// killed (crt run removes it itself): on a hybrid host, its v1
+/// directories of controllers systemd does not manage. Once systemd is
+/// done with the scope, or the unit is no longer active (else the unit's
+/// next pod removes them at its end).
+void remove_systemd_leftovers(const cgroup::Layout& layout, const stdfs::path& pod_path) {
   if (layout.unified()) return;
   std::optional<CgroupRecord> r = read_cgroup_record(pod_path);
   std::optional<pod::PodManifest> m = read_manifest(pod_path);
   if (!r || !r->identity.empty() || !m) return;
-  std::string scope = cgroup::PodCgroup::relative_path(m->machine_name());
-  if (r->relative.rfind(scope + "/", 0) != 0) return;  // it ran in a unit's cgroup
+  std::string dir = cgroup::PodCgroup::relative_path(m->machine_name());
   std::string name = cgroup::PodCgroup::scope_name(m->machine_name());
+  bool in_unit = r->relative.rfind(dir + "/", 0) != 0;
+  if (in_unit) {
+    // It ran in the cgroup of a unit of the host's: UNIT/payload.
+    stdfs::path relative(r->relative);
+    if (relative.filename() != "payload" || relative.parent_path().extension() != ".service") return;
+    dir = relative.parent_path().string();
+    name = relative.parent_path().filename().string();
+  }
   if (sd_booted() > 0) {
-    std::optional<bool> gone = wait_scope_gone(name, std::chrono::seconds(3));
+    std::optional<bool> gone = wait_scope_gone(name, in_unit ? std::chrono::seconds(0) : std::chrono::seconds(3));
     // No bus to ask (systemd's D-Bus gone): left alone, and for good, as the
     // pod's record goes with it; an error of the bus's keeps the pod for a
     // later gc.
     if (!gone) return;
     if (!*gone) {
+      if (in_unit) return;  // it runs again: its pod removes them at its end
       // A pod of the same name runs (of another state directory): the
       // directories are its own now.
       std::vector<dbus::MachineEntry> machines = list_machines();
@@ -62,7 +71,7 @@ void remove_scope_leftovers(const cgroup::Layout& layout, const stdfs::path& pod
       throw Error("its scope " + quote(name) + " is still stopping");
     }
   }
-  if (!cgroup::PodCgroup(layout, scope).remove_empty_v1()) throw Error("its cgroup " + quote(scope) + " is still busy");
+  if (!cgroup::PodCgroup(layout, dir).remove_empty_v1()) throw Error("its cgroup " + quote(dir) + " is still busy");
 }
 
 /// Everything a pod that no longer runs may have left outside its directory.
@@ -78,7 +87,7 @@ void clean_leftovers(PodDir& pod, const RemoveOptions& opts) {
   cgroup::Layout layout = cgroup::detect_layout();
   if (auto own = own_cgroup_of(layout, pod_path); own && !own->first.remove_same(own->second))
     throw Error("its cgroup " + quote(own->first.relative()) + " is still busy");
-  remove_scope_leftovers(layout, pod_path);
+  remove_systemd_leftovers(layout, pod_path);
   // Left by a crt killed while the pod ran.
   remove_journal_link(pod_path, pod.uuid());
 }

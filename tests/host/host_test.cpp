@@ -547,7 +547,7 @@ TEST(Template, StopSendsSigtermAndExitStatusReachesTheUnit) {
 
 // A crt killed in its unit leaves the pod's directories in a v1 hierarchy
 // systemd does not manage (a hybrid host's); the unit's next pod removes
-// them with its own.
+// them with its own, or crt gc once the unit is no longer active.
 TEST(Template, TheNextPodOfAUnitWhoseCrtWasKilledRemovesWhatThatLeft) {
   std::string left = "find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -path '*/machine.slice/crt@busybox.service'";
   host->sh(busybox_dropin("echo up; exec sleep 600", ""));
@@ -560,6 +560,14 @@ TEST(Template, TheNextPodOfAUnitWhoseCrtWasKilledRemovesWhatThatLeft) {
   r = host->sh("systemctl start crt@busybox.service && systemctl is-active crt@busybox.service", 90s);
   ASSERT_EQ(r.out, "active\n") << r.err;
   host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
+  EXPECT_EQ(host->sh(left).out, "");
+  // Or crt gc does, once the unit is no longer active.
+  host->sh("systemctl start crt@busybox.service", 90s);
+  host->sh("systemctl kill -s KILL --kill-who=main crt@busybox.service");
+  EXPECT_TRUE(eventually(state + " | grep -E '=(inactive|failed)'", "ActiveState=", 30s)) << host->sh(state).out;
+  host->sh("systemctl reset-failed crt@busybox.service");
+  r = host->sh("crt gc --grace-period=0s");
+  EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(host->sh(left).out, "");
 }
 
