@@ -82,21 +82,10 @@ bool has_controller(const Hierarchy& h, const std::string& c) {
 /// The directory of crt's own cgroup in v1 hierarchy `h`, as
 /// /proc/self/cgroup says ("N:cpu,cpuacct:/PATH"); empty if it does not.
 stdfs::path own_cgroup_in(const Hierarchy& h) {
-  std::string text;
-  try {
-    text = fs::read_file("/proc/self/cgroup");
-  } catch (const Error&) {
-    return {};
-  }
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    size_t first = line.find(':');
-    size_t second = first == std::string::npos ? first : line.find(':', first + 1);
-    if (second == std::string::npos) continue;
-    std::vector<std::string> controllers = split(line.substr(first + 1, second - first - 1), ',');
-    if (std::is_permutation(controllers.begin(), controllers.end(), h.controllers.begin(), h.controllers.end()))
-      return h.mount_point / trim_start(line.substr(second + 1), "/");
-  }
+  for (const auto& c : own_cgroups())
+    if (!c.v2() &&
+        std::is_permutation(c.controllers.begin(), c.controllers.end(), h.controllers.begin(), h.controllers.end()))
+      return h.mount_point / trim_start(c.path, "/");
   return {};
 }
 
@@ -208,6 +197,26 @@ std::string PodCgroup::relative_path(const std::string& machine_name) { return "
 std::vector<stdfs::path> PodCgroup::paths() const {
   std::vector<stdfs::path> out;
   for (const auto& h : layout_.hierarchies) out.push_back(h.mount_point / relative_);
+  return out;
+}
+
+std::vector<OwnCgroup> own_cgroups() {
+  std::string text;
+  try {
+    text = fs::read_file("/proc/self/cgroup");
+  } catch (const Error&) {
+    return {};
+  }
+  std::vector<OwnCgroup> out;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    size_t first = line.find(':');
+    size_t second = first == std::string::npos ? first : line.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    std::string controllers = line.substr(first + 1, second - first - 1);
+    out.push_back(
+        {controllers.empty() ? std::vector<std::string>() : split(controllers, ','), line.substr(second + 1)});
+  }
   return out;
 }
 

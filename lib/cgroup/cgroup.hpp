@@ -30,6 +30,17 @@ Layout detect_layout();
 /// Parses a mountinfo text (for tests).
 Layout parse_layout(const std::string& mountinfo);
 
+/// A line of /proc/self/cgroup: a hierarchy's controllers ("cpu",
+/// "cpuacct"; "name=systemd"; none for cgroup2) and this process's cgroup
+/// in it ("/a/b").
+struct OwnCgroup {
+  std::vector<std::string> controllers;
+  std::string path;
+  [[nodiscard]] bool v2() const { return controllers.empty(); }
+};
+/// The lines of /proc/self/cgroup; none where it cannot be read.
+std::vector<OwnCgroup> own_cgroups();
+
 /// The error for a pod whose machine name a running machine has.
 Error machine_name_taken(const std::string& machine_name);
 

@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -33,18 +32,10 @@ namespace {
 /// host booted with the unified one alone still lists the host's v1
 /// hierarchies here.
 std::string own_cgroup(bool unified_only) {
-  std::string text;
-  try {
-    text = fs::read_file("/proc/self/cgroup");
-  } catch (const Error&) {
-    return {};
-  }
-  std::stringstream ss(text);
-  std::string line, unified;
-  while (std::getline(ss, line)) {
-    if (!unified_only && line.find(":name=systemd:") != std::string::npos)
-      return line.substr(line.find(":name=systemd:") + 14);
-    if (line.rfind("0::", 0) == 0) unified = line.substr(3);
+  std::string unified;
+  for (const auto& c : cgroup::own_cgroups()) {
+    if (!unified_only && c.controllers == std::vector<std::string>{"name=systemd"}) return c.path;
+    if (c.v2()) unified = c.path;
   }
   return unified;
 }
