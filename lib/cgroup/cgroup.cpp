@@ -79,10 +79,10 @@ bool has_controller(const Hierarchy& h, const std::string& c) {
   return std::find(h.controllers.begin(), h.controllers.end(), c) != h.controllers.end();
 }
 
-/// The directory of crt's own cgroup in v1 hierarchy `h`, as
-/// /proc/self/cgroup says ("N:cpu,cpuacct:/PATH"); empty if it does not.
-stdfs::path own_cgroup_in(const Hierarchy& h) {
-  for (const auto& c : own_cgroups())
+/// The directory of crt's own cgroup in v1 hierarchy `h`, as `own`
+/// (own_cgroups()) says ("N:cpu,cpuacct:/PATH"); empty if it does not.
+stdfs::path own_cgroup_in(const Hierarchy& h, const std::vector<OwnCgroup>& own) {
+  for (const auto& c : own)
     if (!c.v2() &&
         std::is_permutation(c.controllers.begin(), c.controllers.end(), h.controllers.begin(), h.controllers.end()))
       return h.mount_point / trim_start(c.path, "/");
@@ -260,6 +260,7 @@ PodCgroup PodCgroup::create_under_host_systemd(const Layout& layout, const std::
 void PodCgroup::make_host_managed_dirs() {
   if (layout_.unified()) return;
   with_context("creating the pod's cgroup " + quote(relative_), [&] {
+    const std::vector<OwnCgroup> own = own_cgroups();
     for (const auto& h : layout_.hierarchies) {
       if (h.v2 || !managed_by_pod_systemd(h)) continue;
       stdfs::path dir = h.mount_point / relative_;
@@ -269,7 +270,7 @@ void PodCgroup::make_host_managed_dirs() {
       // it (systemd puts a unit's processes in the unit's directories).
       stdfs::path parent = dir.parent_path();
       std::error_code ec;
-      bool crts = parent != h.mount_point && (!stdfs::exists(parent, ec) || own_cgroup_in(h) != parent);
+      bool crts = parent != h.mount_point && (!stdfs::exists(parent, ec) || own_cgroup_in(h, own) != parent);
       fs::make_dirs(dir);
       if (crts && std::find(made_parents_.begin(), made_parents_.end(), parent) == made_parents_.end())
         made_parents_.push_back(parent);

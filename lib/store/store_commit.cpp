@@ -54,12 +54,14 @@ void keep_manifest(Image& im, const Image& added) {
   if (other == im.other_manifests.end()) im.other_manifests.push_back({added.manifest, added.blobs});
 }
 
-/// Gives `im` its names and repo digests, taking them from other images;
-/// each gives the manifest it was added by (a name a rootfs import gives,
-/// the image's own; an index's digest, the manifest the index led to).
-void name_image(std::vector<Image>& images, const Image& im) {
+/// Gives `im` its names and repo digests, taking them, and the other
+/// spellings `replaced` of its names, from other images; each gives the
+/// manifest it was added by (a name a rootfs import gives, the image's own;
+/// an index's digest, the manifest the index led to).
+void name_image(std::vector<Image>& images, const Image& im, const std::vector<std::string>& replaced = {}) {
   for (auto& other : images) {
     for (const auto& n : im.names) std::erase(other.names, n);
+    for (const auto& n : replaced) std::erase(other.names, n);
     for (const auto& d : im.repo_digests) std::erase(other.repo_digests, d);
   }
   auto same = std::find_if(images.begin(), images.end(), [&](const Image& o) { return o.id == im.id; });
@@ -382,11 +384,7 @@ std::vector<Image> Store::commit_images(const std::vector<ImageInput>& ins, Prog
       out.push_back(with_context(image_label(in), [&] { return store_image(in, progress, commit); }));
     sync_additions();
     update_index([&](std::vector<Image>& images) {
-      for (size_t i = 0; i < out.size(); ++i) {
-        for (auto& other : images)
-          for (const auto& n : ins[i].replaced_names) std::erase(other.names, n);
-        name_image(images, out[i]);
-      }
+      for (size_t i = 0; i < out.size(); ++i) name_image(images, out[i], ins[i].replaced_names);
     });
   } catch (...) {
     store_lock = FileLock();
