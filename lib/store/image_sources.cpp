@@ -144,6 +144,23 @@ void add_keyed_name(ImageInput& in, const Reference& name, const NameKey& key) {
     in.names.push_back(k);
 }
 
+/// Throws where two different images (by configuration) of one layout or
+/// archive take one name: the store would keep the later under it, and the
+/// earlier unnamed. `positions` are their places (1-based) in `list`.
+void check_one_image_per_name(const std::vector<ImageInput>& images, const std::vector<size_t>& positions,
+                              const std::string& list) {
+  for (size_t j = 1; j < images.size(); ++j)
+    for (size_t i = 0; i < j; ++i) {
+      if (images[i].config == images[j].config) continue;
+      for (const auto& n : images[j].names)
+        if (std::any_of(images[i].names.begin(), images[i].names.end(),
+                        [&](const Reference& r) { return r.str() == n.str(); }))
+          throw Error("entries " + std::to_string(positions[i]) + " and " + std::to_string(positions[j]) + " of its " +
+                      list + " are different images with one name, " + quote(n.str()) +
+                      " (as a pull spells the names they record): a name can be one image's only");
+    }
+}
+
 /// The store name of an OCI layout's image: its ref name, or containerd's
 /// full name where the ref name is a tag alone.
 std::optional<Reference> name_from_ref(const oci::Descriptor& d, const std::string& layout_name) {
@@ -214,6 +231,7 @@ std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::str
     }
     chosen = one_per_platform_group(chosen, platform);
     std::vector<ImageInput> out;
+    std::vector<size_t> positions;
     for (const auto* d : chosen) {
       ImageInput in = image_from_manifest(files, *d, platform);
       if (name) {
@@ -222,7 +240,9 @@ std::vector<ImageInput> read_oci_layout(const LayoutFiles& files, const std::str
         add_keyed_name(in, *n, key);
       }
       out.push_back(std::move(in));
+      positions.push_back(static_cast<size_t>(d - index.manifests.data()) + 1);
     }
+    check_one_image_per_name(out, positions, "index.json");
     return out;
   });
 }
@@ -258,8 +278,10 @@ std::vector<ImageInput> read_docker_archive(const LayoutFiles& files, const std:
     json manifest = oci::parse_json(files.read("manifest.json"), "manifest.json");
     if (!manifest.is_array() || manifest.empty()) throw Error("its manifest.json lists no image");
     std::vector<ImageInput> out;
+    std::vector<size_t> positions;
     try {
-      for (const auto& entry : manifest) {
+      for (size_t k = 0; k < manifest.size(); ++k) {
+        const json& entry = manifest[k];
         std::vector<std::string> tags;
         if (entry.contains("RepoTags") && entry["RepoTags"].is_array())
           tags = entry["RepoTags"].get<std::vector<std::string>>();
@@ -267,11 +289,13 @@ std::vector<ImageInput> read_docker_archive(const LayoutFiles& files, const std:
             std::none_of(tags.begin(), tags.end(), [&](const std::string& t) { return keyed(key, t) == name->str(); }))
           continue;
         out.push_back(docker_image(files, entry, tags, name, key));
+        positions.push_back(k + 1);
       }
     } catch (const json::exception& e) {
       throw Error(std::string("invalid manifest.json: ") + e.what());
     }
     if (out.empty()) throw Error("it holds several images and none is tagged " + quote(name->str()));
+    check_one_image_per_name(out, positions, "manifest.json");
     return out;
   });
 }

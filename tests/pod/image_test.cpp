@@ -198,6 +198,20 @@ TEST_F(ImageTest, ALayoutsRefNamesAreNamedAsAPullWould) {
   EXPECT_THAT(list, Not(HasSubstr("docker.io/one"))) << list;
 }
 
+// docker.io/one:1 and docker.io/library/one:1 are one name in the store: two
+// images of an archive so named are refused, and nothing is imported.
+TEST_F(ImageTest, TwoImagesOfAnArchiveUnderOneNameAreRefused) {
+  OciLayout layout(dir_ + "/layout");
+  layout.write_index({{layout.add_image({make_layer({file("one", "1\n")})}), "docker.io/one:1"},
+                      {layout.add_image({make_layer({file("two", "2\n")})}), "docker.io/library/one:1"}});
+  std::string before = crt({"image", "list"}).out;
+  Result r = crt({"image", "import", "-q", layout.dir().string()});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("entries 1 and 2 of its index.json are different images with one name, "
+                               "'docker.io/library/one:1' (as a pull spells the names they record)"));
+  EXPECT_EQ(crt({"image", "list"}).out, before);
+}
+
 TEST_F(ImageTest, RemovingANameOrTheImageSaysWhichNamesWent) {
   OciLayout layout(dir_ + "/layout");
   nlohmann::json image = layout.add_image({make_layer({file("x", "#!/x\n", 0755)})});

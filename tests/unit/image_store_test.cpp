@@ -107,6 +107,29 @@ TEST_F(ImageStore, ANameSelectsAmongSeveralAndRenames) {
   EXPECT_THROW(import(lay.dir(), "mine:c"), Error);
 }
 
+// Two different images of one layout whose names are one name in the store
+// (as written or as keyed) are refused: the second would take the name and
+// leave the first unnamed. One image under two such names is one image.
+TEST_F(ImageStore, TwoImagesOfOneNameAreRefused) {
+  test::OciLayout lay(s_ / "layout");
+  json a = lay.add_image({base_});
+  json b = lay.add_image({other_});
+  lay.write_index({{a, "example.org/x:1"}, {b, "alias/x:1"}});
+  ImportRequest req;
+  req.source = lay.dir();
+  req.name_key = [](const std::string& n) { return n == "alias/x:1" ? std::string("example.org/x:1") : n; };
+  Progress none;
+  EXPECT_THAT(test::error_of([&] { import_images(store_, req, none); }),
+              ::testing::HasSubstr("entries 1 and 2 of its index.json are different images with one name, "
+                                   "'example.org/x:1'"));
+  EXPECT_TRUE(trees().empty());
+  EXPECT_TRUE(blobs().empty());
+
+  lay.write_index({{b, "example.org/x:1"}, {b, "alias/x:1"}});
+  ASSERT_EQ(import_images(store_, req, none).size(), 2u);
+  EXPECT_EQ(store_.find("example.org/x:1")->id, lay.last_config());
+}
+
 TEST_F(ImageStore, MultiPlatformLayoutGivesTheHostsImage) {
   test::OciLayout lay(s_ / "layout");
   std::string arm = test::make_layer({test::file("arch", "arm64\n")});
