@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -102,20 +103,34 @@ json resources(pid_t pid, const std::string& app) {
   return out;
 }
 
-/// The values of option `key` in a file system's options: a ',' escaped
-/// by a backslash (as overlay_options() escapes one in a path) is a value's.
-std::vector<std::string> option_values(const std::string& opts, const std::string& key) {
-  std::string needle = key + "=";
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < opts.size()) {
-    size_t end = start;
-    for (; end < opts.size() && opts[end] != ','; ++end)
-      if (opts[end] == '\\' && end + 1 < opts.size()) ++end;
-    if (opts.compare(start, needle.size(), needle) == 0)
-      out.push_back(opts.substr(start + needle.size(), end - start - needle.size()));
-    start = end + 1;
+/// Each mount's file system options (by mount ID) as /proc/PID/mountinfo
+/// has them: a ',', ' ' or '\\' inside a value is octal-escaped there
+/// ("\\054"), so they split at ',' as they are. libmount gives them
+/// unescaped, where a ',' of a "lowerdir+=" path cannot be told from theirs.
+std::map<int, std::string> raw_fs_options(const std::string& mountinfo) {
+  std::map<int, std::string> out;
+  std::istringstream in(read_or_empty(mountinfo));
+  for (std::string line; std::getline(in, line);) {
+    size_t sep = line.find(" - ");
+    if (sep == std::string::npos) continue;
+    std::istringstream fields(line.substr(sep + 3));
+    std::string type, source, options;
+    if (fields >> type >> source >> options) out[std::atoi(line.c_str())] = options;
   }
+  return out;
+}
+
+/// A value of mountinfo with its octal escapes undone.
+std::string unmangle(const std::string& value) {
+  std::unique_ptr<char, decltype(&::free)> s(mnt_unmangle(value.c_str()), ::free);
+  return s ? std::string(s.get()) : value;
+}
+
+/// The values of option `key` in mountinfo's file system options, unmangled.
+std::vector<std::string> option_values(const std::string& opts, const std::string& key) {
+  std::vector<std::string> out;
+  for (const auto& o : split(opts, ','))
+    if (o.rfind(key + "=", 0) == 0) out.push_back(unmangle(o.substr(key.size() + 1)));
   return out;
 }
 
@@ -139,6 +154,7 @@ json mounts(pid_t pid) {
   std::string path = "/proc/" + std::to_string(pid) + "/mountinfo";
   MntTable table(mnt_new_table_from_file(path.c_str()));
   if (!table) return out;
+  std::map<int, std::string> raw = raw_fs_options(path);
   MntIter it(mnt_new_iter(MNT_ITER_FORWARD));
   libmnt_fs* fs = nullptr;
   while (mnt_table_next_fs(table.get(), it.get(), &fs) == 0) {
@@ -148,11 +164,11 @@ json mounts(pid_t pid) {
               {"source", str(mnt_fs_get_source(fs))},
               {"options", str(mnt_fs_get_vfs_options(fs))}};
     if (m["type"] == "overlay") {
-      std::string super = str(mnt_fs_get_fs_options(fs));
+      auto found = raw.find(mnt_fs_get_id(fs));  // not there: mounted between the two reads
+      std::string super = found != raw.end() ? found->second : str(mnt_fs_get_fs_options(fs));
       m["lowerdir"] = lower_dirs(super);
       // The kernel shows the paths as crt gave them: "lowerdir=" and
-      // "upperdir=" escaped, each "lowerdir+=" as it is (a ',' in it cannot
-      // be told from the options' own).
+      // "upperdir=" escaped, each "lowerdir+=" as it is.
       std::vector<std::string> given = option_values(super, "lowerdir");
       std::vector<std::string> lowers = given.empty() ? std::vector<std::string>() : mount::split_lowerdir(given[0]);
       for (const auto& l : option_values(super, "lowerdir+")) lowers.push_back(l);
