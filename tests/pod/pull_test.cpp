@@ -347,6 +347,13 @@ TEST_F(RegistryTest, AnImagePulledAgainByAnotherManifestKeepsItForItsRepoDigest)
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(crt::json_text::parse(r.out)[0]["digest"], digest) << "the manifest the name was pulled by";
   EXPECT_EQ(crt::json_text::parse(r.out)[1]["digest"], image["digest"]);
+  json manifests = crt::json_text::parse(r.out)[0]["manifests"];
+  EXPECT_EQ(manifests, crt::json_text::parse(r.out)[1]["manifests"]) << "one image, by either name";
+  EXPECT_EQ(manifests.size(), 4u) << manifests.dump();
+  EXPECT_EQ(manifests[name], digest);
+  EXPECT_EQ(manifests[ref], digest);
+  EXPECT_EQ(manifests[plain().host() + "/test/gz:v1"], image["digest"]);
+  EXPECT_EQ(manifests[image["repo_digests"][0].get<std::string>()], image["digest"]);
   r = crt({"image", "export", name, dir_ + "/by-name.tar"});
   ASSERT_EQ(r.status, 0) << r.err;
   r = run({"tar", "-xOf", dir_ + "/by-name.tar", "index.json"});
@@ -394,6 +401,8 @@ TEST_F(RegistryTest, AnIndexDigestGivesTheManifestTheIndexLedTo) {
   EXPECT_EQ(images[0]["digest"], led_to) << "the manifest the index led to";
   EXPECT_EQ(images[2]["digest"], led_to) << "the name pulled through it";
   EXPECT_EQ(images[0]["blobs"][1]["media_type"], "application/vnd.oci.image.layer.v1.tar+zstd");
+  EXPECT_EQ(images[0]["manifests"][by_index], led_to) << images[0]["manifests"].dump();
+  EXPECT_EQ(images[0]["manifests"][multi], led_to);
 
   ASSERT_EQ(crt({"image", "gc"}).status, 0);
   r = crt({"image", "export", by_index, dir_ + "/by-index.tar"});

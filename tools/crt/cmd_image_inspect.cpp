@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cmd_image.hpp"
 #include "common/error.hpp"
@@ -42,6 +43,15 @@ json describe(const store::Store& s, const store::Image& im) {
   json blobs = json::array();
   for (const auto& b : im.blobs) blobs.push_back({{"digest", b.digest}, {"media_type", b.media_type}, {"size", b.size}});
   j["blobs"] = blobs;
+  // The manifest each name and repo digest gives, read by the image's ID:
+  // the image as first added, whose manifest the others' defaults are.
+  json manifests = json::object();
+  if (std::optional<store::Image> first = s.find(im.id)) {
+    for (const auto& refs : {im.names, im.repo_digests})
+      for (const auto& ref : refs)
+        if (std::string m = first->manifest_of(ref); !m.empty()) manifests[ref] = m;
+  }
+  j["manifests"] = manifests;
   return j;
 }
 
@@ -51,7 +61,8 @@ void add_image_inspect(CLI::App& image, const GlobalOptions& g) {
   auto refs = std::make_shared<std::vector<std::string>>();
   CLI::App* c = image.add_subcommand(
       "inspect",
-      "Show images as JSON: id, names, digests, platform, layers, and how they run (entrypoint, cmd, env, user, "
+      "Show images as JSON: id, names, digests (and the manifest each name gives), platform, layers, and how they "
+      "run (entrypoint, cmd, env, user, "
       "working dir, exposed ports, volumes, labels, stop signal)");
   c->add_option("IMAGE", *refs, "Image name[:tag], name@digest, id or id prefix")->required();
   c->callback([refs, &g] {
