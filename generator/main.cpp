@@ -41,18 +41,22 @@ namespace {
 namespace stdfs = std::filesystem;
 using crt::podfile::Generated;
 
-/// Messages go to the kernel log: at boot nothing else is there yet. A
+/// Messages go to the kernel log: at boot nothing else is there yet (a long
+/// one cut, as the kernel refuses a record of more than about 1 KiB). A
 /// container has no /dev/kmsg: there they go to the journal when it runs
-/// (daemon-reload), else to stderr.
+/// (daemon-reload), else to stderr (sd_journal_send() sends nothing and
+/// says nothing where there is no journald to send to).
 void log_error(const std::string& msg) {
-  std::string line = "<3>crt-generator[" + std::to_string(::getpid()) + "]: " + msg + "\n";
+  std::string line = crt::podfile::kmsg_record(msg, ::getpid());
   int fd = ::open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
   if (fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
     ::close(fd);
     return;
   }
   if (fd >= 0) ::close(fd);
-  if (sd_journal_send("MESSAGE=%s", msg.c_str(), "PRIORITY=%i", LOG_ERR, "SYSLOG_IDENTIFIER=crt-generator", nullptr) >= 0)
+  if (::access("/run/systemd/journal/socket", W_OK) == 0 &&
+      sd_journal_send("MESSAGE=%s", msg.c_str(), "PRIORITY=%i", LOG_ERR, "SYSLOG_IDENTIFIER=crt-generator", nullptr) >=
+          0)
     return;
   std::fprintf(stderr, "crt-generator: %s\n", msg.c_str());
 }

@@ -97,4 +97,13 @@ Generated generate_under(const stdfs::path& root, const std::string& crt_binary)
   return g;
 }
 
+std::string kmsg_record(std::string_view message, long pid) {
+  std::string head = "<3>crt-generator[" + std::to_string(pid) + "]: ";
+  if (head.size() + message.size() + 1 <= kKmsgRecordMax) return head + std::string(message) + "\n";
+  constexpr std::string_view kCut = "… (cut: 'crt pod-file validate FILE' shows it whole)";
+  size_t keep = kKmsgRecordMax - head.size() - kCut.size() - 1;
+  while (keep > 0 && (static_cast<unsigned char>(message[keep]) & 0xC0) == 0x80) --keep;  // not inside a character
+  return head + std::string(message.substr(0, keep)) + std::string(kCut) + "\n";
+}
+
 }  // namespace crt::podfile

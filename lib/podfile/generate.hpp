@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace crt::podfile {
@@ -55,5 +56,15 @@ Generated generate(const std::vector<std::filesystem::path>& pod_files, const st
 /// generate() of find_pod_files(root), the directories' errors first: what
 /// crt-generator makes at boot.
 Generated generate_under(const std::filesystem::path& root, const std::string& crt_binary);
+
+/// The longest record /dev/kmsg takes (the kernel refuses a longer write
+/// whole), with room to spare for older kernels' 992 bytes.
+inline constexpr size_t kKmsgRecordMax = 976;
+
+/// `message` of crt-generator (process `pid`) as a kernel log record at
+/// error level: "<3>crt-generator[PID]: MESSAGE\n", the message cut (at a
+/// character, with "…", saying so) where the record would be longer than
+/// kKmsgRecordMax. Its start (file, line, key) is what tells what is wrong.
+std::string kmsg_record(std::string_view message, long pid);
 
 }  // namespace crt::podfile

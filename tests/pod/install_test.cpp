@@ -1,11 +1,16 @@
 // An installed crt finds its stage1 and built-in images relative to its own
 // prefix; --stage1-path overrides.
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "common/fd.hpp"
 #include "pod/units.hpp"
 #include "pod_fixture.hpp"
 #include "runtime/images.hpp"
@@ -14,6 +19,7 @@ namespace crt::test {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class InstallTest : public PodTest {};
 
@@ -49,6 +55,35 @@ TEST_F(InstallTest, InstalledCrtRunsPodsFromItsPrefix) {
   EXPECT_THAT(r.out, HasSubstr("ExecStart=@\"" + prefix + "/bin/crt\" \"crt\" \"run\""));
   r = run({prefix + "/bin/crt", "pod-file", "validate", "--show-unit", dir_ + "/web.pod"});
   EXPECT_THAT(r.out, HasSubstr("ExecStart=@\"" + prefix + "/bin/crt\" \"crt\" \"run\""));
+}
+
+// At boot crt-generator's messages go to the kernel log, which refuses a
+// record of more than about 1 KiB whole: a long message is cut, not lost.
+TEST_F(InstallTest, TheGeneratorsLongMessageReachesTheKernelLogCut) {
+  UniqueFd kmsg(::open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!kmsg.valid()) GTEST_SKIP() << "no /dev/kmsg here (a container): the generator logs to the journal";
+  ASSERT_GE(::lseek(kmsg.get(), 0, SEEK_END), 0);
+  std::string pods = dir_ + "/root/etc/crt/pods";
+  std::filesystem::create_directories(pods);
+  std::ofstream(pods + "/long.pod") << "[Pod]\nExitPolicy=" << std::string(1200, 'x') << "\n[App a]\nImage=busybox\n";
+  std::ofstream(pods + "/short.pod") << "[App b]\nImage=busybox\nColour=red\n";
+  Result r = run({CRT_GENERATOR_BIN, dir_ + "/out"},
+                 {.env = {"CRT_GENERATOR_ROOT=" + dir_ + "/root"}, .timeout = std::chrono::seconds(30), .input = {}});
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> records;
+  char buf[8192];
+  for (ssize_t n; (n = ::read(kmsg.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EPIPE);)
+    if (n > 0) records.emplace_back(buf, static_cast<size_t>(n));
+  std::string cut, whole;
+  for (const auto& rec : records) {
+    if (rec.find("crt-generator[") == std::string::npos) continue;
+    if (rec.find(pods + "/long.pod:2: ExitPolicy: 'xxx") != std::string::npos) cut = rec;
+    if (rec.find(pods + "/short.pod:3: Colour: unknown key") != std::string::npos) whole = rec;
+  }
+  EXPECT_THAT(cut, HasSubstr("(cut: 'crt pod-file validate FILE' shows it whole)\n"));
+  EXPECT_LE(cut.size(), 1100u);
+  EXPECT_FALSE(whole.empty()) << records.size() << " records";
+  EXPECT_THAT(r.err, Not(HasSubstr("crt-generator:"))) << "all went to the kernel log";
 }
 
 // Stage1 is minimal: no shell, no generators, and only the units a pod

@@ -95,5 +95,22 @@ TEST(PodFileMask, GivenByNameIsMaskedNotBroken) {
   EXPECT_EQ(g.files[0].path, "crt-web.service");
 }
 
+// /dev/kmsg refuses a record of more than about 1 KiB whole: a long message
+// is cut to fit, at a character, and says so.
+TEST(KmsgRecord, ALongMessageIsCutToOneRecord) {
+  EXPECT_EQ(kmsg_record("f.pod:2: Key: bad", 42), "<3>crt-generator[42]: f.pod:2: Key: bad\n");
+  std::string fits(kKmsgRecordMax - std::string("<3>crt-generator[42]: \n").size(), 'x');
+  EXPECT_EQ(kmsg_record(fits, 42).size(), kKmsgRecordMax);
+  std::string long_message = "f.pod:2: Key: '";
+  while (long_message.size() < 2000) long_message += "\u00e9";  // two bytes each
+  std::string r = kmsg_record(long_message, 42);
+  EXPECT_LE(r.size(), kKmsgRecordMax);
+  EXPECT_GE(r.size(), kKmsgRecordMax - 1);
+  EXPECT_EQ(r.rfind("<3>crt-generator[42]: f.pod:2: Key: '\u00e9", 0), 0u);
+  std::string end = "\u00e9… (cut: 'crt pod-file validate FILE' shows it whole)\n";
+  ASSERT_GE(r.size(), end.size());
+  EXPECT_EQ(r.substr(r.size() - end.size()), end) << "cut after a whole character";
+}
+
 }  // namespace
 }  // namespace crt::podfile
