@@ -506,10 +506,14 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
     for (const auto& st : s->settings)
       own_stop_timeout = own_stop_timeout || st.key == "TimeoutStopSec" || st.key == "TimeoutSec";
   }
-  // crt run kills the pod StopTimeout= after SIGTERM, then cleans up; systemd
-  // must not kill crt first (its default is 90s).
-  if (const Setting* t = single(pod_keys, "StopTimeout"); t != nullptr && !own_stop_timeout)
-    svc.set("TimeoutStopSec", std::to_string((parse_duration(t->value) + pod::kStopCleanup).count()) + "ms");
+  // crt run kills the pod StopTimeout= (or its default) after SIGTERM, then
+  // cleans up: systemd is to wait that long for a crt run that hangs, no
+  // more (its own default is 90s), as crt@.service does.
+  if (!own_stop_timeout) {
+    const Setting* t = single(pod_keys, "StopTimeout");
+    std::chrono::milliseconds stop = t != nullptr ? parse_duration(t->value) : pod::kDefaultStopTimeout;
+    svc.set("TimeoutStopSec", std::to_string((stop + pod::kStopCleanup).count()) + "ms");
+  }
   for (const Section* s : sections_named(f, "Install")) {
     for (const auto& st : s->settings) {
       check_text(f, st);
