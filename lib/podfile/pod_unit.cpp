@@ -457,7 +457,11 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
     for (const auto& st : s->settings) own_description = own_description || st.key == "Description";
   auto& unit_section = u.section("Unit");
   if (!own_description) unit_section.set("Description", "crt pod " + name);
-  unit_section.set("Documentation", "man:crt.pod(5) man:crt(1)").set("SourcePath", f.path);
+  // systemd ignores a relative SourcePath= (a file given to --dry-run or
+  // pod-file validate by a relative path).
+  std::error_code ec;
+  std::filesystem::path source = std::filesystem::absolute(f.path, ec).lexically_normal();
+  unit_section.set("Documentation", "man:crt.pod(5) man:crt(1)").set("SourcePath", ec ? f.path : source.string());
   std::map<std::string, std::vector<const Setting*>> pod_keys;  // [Pod]; run_args() has checked it whole
   for (const Section* s : sections_named(f, "Pod"))
     for (auto& [key, settings] : checked(f, *s, kPodKeys))

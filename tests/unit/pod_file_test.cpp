@@ -1,5 +1,6 @@
 #include "podfile/pod_file.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include "podfile/generate.hpp"
 #include "podfile/pod_unit.hpp"
 #include "test_support.hpp"
+#include "unit/render.hpp"
 
 namespace crt::podfile {
 namespace {
@@ -39,6 +41,14 @@ TEST(PodFileName, NoPodTakesTheNameOfAServiceCrtShips) {
                   "' would hide the one crt ships; set Name= in [Pod]");
   }
   EXPECT_GE(shipped, 1) << "no crt-*.service in host-units/";
+}
+
+// SourcePath= is absolute, which systemd needs, also for a file named by a
+// relative path (crt-generator --dry-run, crt pod-file validate --show-unit).
+TEST(PodFileUnit, SourcePathIsAbsolute) {
+  PodUnit pu = pod_unit(parse("[App a]\nImage=busybox\n", "pods/./web.pod"), "/usr/bin/crt");
+  EXPECT_THAT(unit::render(pu.unit),
+              ::testing::HasSubstr("\nSourcePath=" + (stdfs::current_path() / "pods/web.pod").string() + "\n"));
 }
 
 TEST(PodFileName, FromTheFileNameIsCheckedAsNameIs) {
