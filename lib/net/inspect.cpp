@@ -35,14 +35,20 @@ json describe_pod_network(const std::filesystem::path& pod_dir, const pod::PodMa
   pod::NetSpec spec = pod::parse_net_spec(m.net);
   out["mode"] = spec.mode == pod::NetSpec::Mode::kHost ? "host" : spec.mode == pod::NetSpec::Mode::kNone ? "none" : "own";
   out["networks"] = json::array();
-  std::optional<NetworkState> s = read_state(pod_dir);
-  if (!s) return out;
-  for (const auto& n : summarize(*s))
-    out["networks"].push_back({{"name", n.name}, {"ifname", n.ifname}, {"ip4", n.ip4}, {"ip6", n.ip6}});
-  if (auto inside = inspect_pod_network(pod_dir)) {
-    out["namespace"] = (std::filesystem::path(kNetnsDir) / s->netns).string();
-    out["addresses"] = (*inside)["addresses"];
-    out["routes"] = (*inside)["routes"];
+  // What cannot be read of it (a net.json cut short by a crash, a namespace
+  // ip cannot list) is said there; the rest of the pod is shown all the same.
+  try {
+    std::optional<NetworkState> s = read_state(pod_dir);
+    if (!s) return out;
+    for (const auto& n : summarize(*s))
+      out["networks"].push_back({{"name", n.name}, {"ifname", n.ifname}, {"ip4", n.ip4}, {"ip6", n.ip6}});
+    if (auto inside = inspect_pod_network(pod_dir)) {
+      out["namespace"] = (std::filesystem::path(kNetnsDir) / s->netns).string();
+      out["addresses"] = (*inside)["addresses"];
+      out["routes"] = (*inside)["routes"];
+    }
+  } catch (const Error& e) {
+    out["error"] = e.what();
   }
   return out;
 }

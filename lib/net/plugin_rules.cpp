@@ -1,14 +1,19 @@
 #include "net/plugin_rules.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
@@ -57,8 +62,8 @@ std::string portmap_removal_script(const std::string& rules) {
   return script + "COMMIT\n";
 }
 
-std::string rules_of_removal_script(const std::string& table, const std::string& rules,
-                                    const std::string& container_id) {
+std::string rules_of_removal_script(const std::string& table, const std::string& rules, const std::string& container_id,
+                                    const std::string& only_chain) {
   const std::string tag = "id: \\\"" + container_id + "\\\"";
   std::istringstream in(rules);
   std::vector<std::string> lines;
@@ -69,6 +74,7 @@ std::string rules_of_removal_script(const std::string& table, const std::string&
   for (const auto& line : lines) {
     if (line.rfind("-N ", 0) == 0) created.push_back(line.substr(3));
     if (line.rfind("-A ", 0) != 0 || line.find(tag) == std::string::npos) continue;
+    if (!only_chain.empty() && line.rfind("-A " + only_chain + " ", 0) != 0) continue;
     deletes.push_back("-D" + line.substr(2));
     auto j = line.rfind(" -j ");
     if (j != std::string::npos) {
@@ -91,7 +97,9 @@ std::string rules_of_removal_script(const std::string& table, const std::string&
     for (const char* c : kShared) shared = shared || chain == c;
     bool only_ours = !shared;
     for (const auto& line : lines) {
-      if (line.rfind("-A ", 0) != 0 || line.find(tag) != std::string::npos) continue;
+      if (line.rfind("-A ", 0) != 0) continue;
+      bool deleted = std::find(deletes.begin(), deletes.end(), "-D" + line.substr(2)) != deletes.end();
+      if (deleted) continue;
       bool jumps = line.size() >= chain.size() + 4 &&
                    line.compare(line.size() - chain.size() - 4, std::string::npos, " -j " + chain) == 0;
       if (jumps) only_ours = false;
@@ -130,29 +138,65 @@ std::map<std::string, std::string> tables_as_listed(const std::string& saved) {
   return tables;
 }
 
-std::set<std::string> port_forwarders(const std::string& nat_rules, uint16_t port, const std::string& protocol) {
-  static const std::regex kJump(R"re(^-A CNI-HOSTPORT-DNAT -p (\w+) .*id: \\"([^\\"]+)\\".* --dports ([0-9,:]+) )re");
-  std::set<std::string> out;
-  std::istringstream in(nat_rules);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (!std::regex_search(line, m, kJump) || m[1] != protocol) continue;
-    std::istringstream ports(m[3].str());
-    std::string range;
-    while (std::getline(ports, range, ',')) {
-      size_t colon = range.find(':');
-      unsigned first = 0, last = 0;
-      const char* end = range.data() + range.size();
-      const char* mid = range.data() + std::min(colon, range.size());
-      if (std::from_chars(range.data(), mid, first).ec != std::errc()) continue;
-      if (colon == std::string::npos)
-        last = first;
-      else if (std::from_chars(mid + 1, end, last).ec != std::errc())
-        continue;
-      if (port >= first && port <= last) out.insert(m[2]);
-    }
+namespace {
+
+/// Whether `a` and `b`, addresses as iptables or a user writes them, are one.
+bool same_address(const std::string& a, const std::string& b) {
+  bool v6 = a.find(':') != std::string::npos;
+  if (v6 != (b.find(':') != std::string::npos)) return false;
+  unsigned char x[sizeof(in6_addr)] = {}, y[sizeof(in6_addr)] = {};
+  int family = v6 ? AF_INET6 : AF_INET;
+  if (::inet_pton(family, a.c_str(), x) != 1 || ::inet_pton(family, b.c_str(), y) != 1) return a == b;
+  return std::memcmp(x, y, sizeof x) == 0;
+}
+
+/// Whether `ports` ("8080", "80,8080", "9000:9100" as --dports lists them)
+/// has `port`.
+bool lists_port(const std::string& ports, uint16_t port) {
+  std::istringstream in(ports);
+  std::string range;
+  while (std::getline(in, range, ',')) {
+    size_t colon = range.find(':');
+    unsigned first = 0, last = 0;
+    const char* end = range.data() + range.size();
+    const char* mid = range.data() + std::min(colon, range.size());
+    if (std::from_chars(range.data(), mid, first).ec != std::errc()) continue;
+    if (colon == std::string::npos)
+      last = first;
+    else if (std::from_chars(mid + 1, end, last).ec != std::errc())
+      continue;
+    if (port >= first && port <= last) return true;
   }
+  return false;
+}
+
+}  // namespace
+
+std::set<std::string> port_forwarders(const std::string& nat_rules, const HostPort& p) {
+  static const std::regex kJump(
+      R"re(^-A CNI-HOSTPORT-DNAT -p (\w+) .*id: \\"([^\\"]+)\\".* --dports ([0-9,:]+) -j (\S+))re");
+  static const std::regex kDnat(R"re(^-A (\S+) (?:-d ([0-9a-fA-F.:]+)/\d+ )?-p (\w+) -m \w+ --dport (\d+) -j DNAT )re");
+  std::map<std::string, std::string> chains;  // a forwarding chain -> its pod's ID
+  std::istringstream in(nat_rules);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, kJump) && m[1] == p.protocol && lists_port(m[3].str(), p.port))
+      chains[m[4].str()] = m[2].str();
+    lines.push_back(std::move(line));
+  }
+  std::set<std::string> out;
+  std::set<std::string> judged;  // chains with a DNAT rule of the port
+  for (const auto& line : lines) {
+    std::smatch m;
+    if (!std::regex_search(line, m, kDnat) || m[3] != p.protocol || std::to_string(p.port) != m[4].str()) continue;
+    auto chain = chains.find(m[1].str());
+    if (chain == chains.end()) continue;
+    judged.insert(chain->first);
+    if (p.host_ip.empty() || !m[2].matched || same_address(m[2].str(), p.host_ip)) out.insert(chain->second);
+  }
+  for (const auto& [chain, id] : chains)
+    if (judged.count(chain) == 0) out.insert(id);
   return out;
 }
 
@@ -182,13 +226,17 @@ std::optional<std::map<std::string, std::string>> listed_tables(const char* save
 
 /// Removes what remove_rules_of() removes in one address family: one listing
 /// of every table, and at most one iptables-restore.
-void remove_tagged(const char* save_tool, const char* restore_tool, const std::string& id) {
+void remove_tagged(const char* save_tool, const char* restore_tool, const std::string& id,
+                   const std::string& only_nat_chain = "") {
   std::vector<std::string> env = current_environment();
   std::optional<std::map<std::string, std::string>> tables = listed_tables(save_tool, env);
   if (!tables) return;
   std::string script;
-  for (const char* table : {"nat", "filter"})
-    if (auto it = tables->find(table); it != tables->end()) script += rules_of_removal_script(table, it->second, id);
+  for (const char* table : {"nat", "filter"}) {
+    if (!only_nat_chain.empty() && std::string_view(table) != "nat") continue;
+    if (auto it = tables->find(table); it != tables->end())
+      script += rules_of_removal_script(table, it->second, id, only_nat_chain);
+  }
   if (script.empty()) return;
   ProgramResult r = run_program({restore_tool, "-w", "--noflush"}, env, script);
   if (r.status != 0)
@@ -212,13 +260,19 @@ FileLock lock_port_forwarding() {
   return FileLock::acquire(std::filesystem::path(fs::kRunDir) / "port-forwarding.lock", FileLock::Mode::kExclusive);
 }
 
-std::set<std::string> current_port_forwarders(const std::vector<std::pair<uint16_t, std::string>>& ports) {
-  std::set<std::string> out;
+std::map<std::string, bool> current_port_forwarders(const std::vector<HostPort>& ports) {
+  std::map<std::string, bool> out;
   std::vector<std::string> env = current_environment();
   for (const char* tool : {"iptables-save", "ip6tables-save"}) {
-    std::optional<std::map<std::string, std::string>> tables = listed_tables(tool, env);
-    if (!tables || tables->count("nat") == 0) continue;
-    for (const auto& [port, protocol] : ports) out.merge(port_forwarders((*tables)["nat"], port, protocol));
+    bool v6 = std::string_view(tool) == "ip6tables-save";
+    std::optional<std::map<std::string, std::string>> tables;
+    for (const auto& p : ports) {
+      if (!p.host_ip.empty() && (p.host_ip.find(':') != std::string::npos) != v6) continue;
+      if (!tables) tables = listed_tables(tool, env);
+      if (!tables || tables->count("nat") == 0) break;
+      bool certain = !v6 || !p.host_ip.empty();
+      for (const auto& id : port_forwarders((*tables)["nat"], p)) out[id] = out[id] || certain;
+    }
   }
   return out;
 }
@@ -226,6 +280,11 @@ std::set<std::string> current_port_forwarders(const std::vector<std::pair<uint16
 void remove_rules_of(const std::string& container_id) {
   remove_tagged("iptables-save", "iptables-restore", container_id);
   remove_tagged("ip6tables-save", "ip6tables-restore", container_id);
+}
+
+void remove_port_forwards_of(const std::string& container_id) {
+  remove_tagged("iptables-save", "iptables-restore", container_id, "CNI-HOSTPORT-DNAT");
+  remove_tagged("ip6tables-save", "ip6tables-restore", container_id, "CNI-HOSTPORT-DNAT");
 }
 
 void remove_unused_portmap_chains() {

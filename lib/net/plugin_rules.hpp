@@ -39,20 +39,39 @@ std::string portmap_removal_script(const std::string& nat_rules);
 /// is left of them: the tagged rules, and the chains only they jump to.
 void remove_rules_of(const std::string& container_id);
 
+/// remove_rules_of() of portmap's forwarding alone (the pod's tagged jumps
+/// from CNI-HOSTPORT-DNAT and the chains only they jump to): what another
+/// pod's start takes from a dead pod whose teardown, with its plugins' DEL,
+/// is still to come (a DEL fails on finding its own rules gone).
+void remove_port_forwards_of(const std::string& container_id);
+
 /// The iptables-restore input for remove_rules_of() from a table listed as
 /// `iptables -t TABLE -S` prints it; "" when nothing is tagged with the ID.
-std::string rules_of_removal_script(const std::string& table, const std::string& rules,
-                                    const std::string& container_id);
+/// With `only_chain`, only the tagged rules of that chain go (and the
+/// chains only they jump to).
+std::string rules_of_removal_script(const std::string& table, const std::string& rules, const std::string& container_id,
+                                    const std::string& only_chain = "");
+
+/// A host port a pod forwards: `host_ip` "" for every address of the host.
+struct HostPort {
+  uint16_t port = 0;
+  std::string protocol;  ///< tcp, udp
+  std::string host_ip;
+};
 
 /// The CNI container IDs whose portmap rules, in a nat table listed as
-/// `iptables -t nat -S` prints it, forward host port `port` of `protocol`
-/// (tcp, udp): the jumps from CNI-HOSTPORT-DNAT tagged `id: "ID"` whose
-/// --dports has the port.
-std::set<std::string> port_forwarders(const std::string& nat_rules, uint16_t port, const std::string& protocol);
+/// `iptables -t nat -S` prints it, forward host port `p`: the jumps from
+/// CNI-HOSTPORT-DNAT tagged `id: "ID"` whose --dports has the port, and
+/// whose chain forwards it on an address `p` takes too (every address takes
+/// every other; a chain with no DNAT rule of the port counts as one that does).
+std::set<std::string> port_forwarders(const std::string& nat_rules, const HostPort& p);
 
-/// port_forwarders() of each (port, protocol) in both address families'
-/// nat tables as they are now.
-std::set<std::string> current_port_forwarders(const std::vector<std::pair<uint16_t, std::string>>& ports);
+/// port_forwarders() of each port in the nat tables of its address family
+/// as they are now (both for a port of every address), by ID: true where a
+/// forward is certain to take the pod's traffic (IPv4, or an IPv6 address
+/// asked for), false where only on IPv6 for a port of every address, which
+/// the pod forwards there only once its network gives it an IPv6 address.
+std::map<std::string, bool> current_port_forwarders(const std::vector<HostPort>& ports);
 
 /// The tables of `iptables-save` output, by name, each as `iptables -t TABLE
 /// -S` would list it (policies, chains, then rules). One iptables-save lists

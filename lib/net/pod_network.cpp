@@ -14,6 +14,7 @@
 
 #include "common/error.hpp"
 #include "common/lock.hpp"
+#include "common/strings.hpp"
 #include "net/config.hpp"
 #include "net/lease_reclaim.hpp"
 #include "net/masquerade.hpp"
@@ -57,45 +58,68 @@ bool forwards_ports(const Attachment& a) {
 /// crt run tears down the dead pods of its own state directory first
 /// (launch.cpp); those of another directory, and a teardown that failed,
 /// leave rules that only the pod's CNI container ID ("crt-UUID") and a
-/// namespace nothing holds tell. Those go here; returns their IDs (and
-/// warnings for those that would not: another crt may be removing them
-/// too, and this pod's start is no place to fail for them). A pod that
-/// `lock_pod` finds is dead only while its lock is free, and keeps it locked
-/// until its rules are gone (see reclaim_dead_leases()). Call with
-/// lock_port_forwarding() held.
+/// namespace nothing holds tell. Their forwarding goes here (the rest of
+/// their rules, with their plugins' DEL, is their teardown's, which would
+/// fail on finding them gone); returns their IDs (and warnings for those
+/// that would not: another crt may be removing them too, and this pod's
+/// start is no place to fail for them). A pod that `lock_pod` finds is dead
+/// only while its lock is free, and keeps it locked until its rules are
+/// gone (see reclaim_dead_leases()).
+///
+/// One that still runs (its lock or namespace held) while its port is free
+/// for this pod to reserve is one whose crt ended while it stops (or
+/// another crt is removing it): its rules would take this pod's traffic for
+/// as long as it stops, and then send it nowhere until a crt gc. That
+/// fails the start, naming it. Call with lock_port_forwarding() held.
 std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const std::string& own_id,
                                                       const MessageSink& messages, const PodLocker& lock_pod) {
-  std::vector<std::pair<uint16_t, std::string>> ports;
+  std::vector<HostPort> ports;
   for (const auto& m : a.runtime_config.at("portMappings"))
-    ports.emplace_back(m.value("hostPort", uint16_t{0}), m.value("protocol", std::string("tcp")));
+    ports.push_back({m.value("hostPort", uint16_t{0}), m.value("protocol", std::string("tcp")), m.value("hostIP", "")});
   std::vector<std::string> removed;
-  for (const auto& id : current_port_forwarders(ports)) {
+  std::vector<std::string> running;
+  for (const auto& [id, certain] : current_port_forwarders(ports)) {
     if (id == own_id || id.rfind("crt-", 0) != 0) continue;  // another tool's: not crt's to judge
     std::optional<FileLock> pod_lock = lock_pod ? lock_pod(id) : std::nullopt;
-    if (pod_lock && !pod_lock->valid()) continue;  // its pod's crt, or one cleaning up after it, has it
-    if (std::optional<NetNs> ns = open_netns(id); ns && namespace_in_use(ns->fd.get())) continue;
+    bool runs = pod_lock && !pod_lock->valid();  // its pod's crt, or one cleaning up after it, has it
+    if (!runs)
+      if (std::optional<NetNs> ns = open_netns(id); ns && namespace_in_use(ns->fd.get())) runs = true;
+    if (runs) {
+      if (certain) running.push_back(id.substr(4));
+      continue;
+    }
     try {
-      remove_rules_of(id);
+      remove_port_forwards_of(id);
       removed.push_back(id);
     } catch (const Error& e) {
       tell(messages, std::string("warning: ") + e.what());
     }
   }
+  if (!running.empty())
+    throw Error("--port: the host port is still forwarded to pod " + join(running, ", pod ") +
+                ", whose crt ended while the pod runs on (it stops within its stop timeout), or another crt is "
+                "removing it: start this pod once it has stopped");
   return removed;
 }
 
-/// portmap forwards a port on an IPv6 host address only to the pod's IPv6
-/// address: without one, nothing comes through, and nothing says so.
-void check_ipv6_forwards(const Attachment& a) {
+/// portmap forwards a port on a host address of one family only to the
+/// pod's address of that family (and one of every address to each it has):
+/// without one, nothing comes through, and nothing says so.
+void check_forward_families(const Attachment& a) {
   if (!forwards_ports(a)) return;
-  for (const auto& ip : parse_result(a.result).ips)
-    if (ip.v6()) return;
+  bool v4 = false, v6 = false;
+  for (const auto& ip : parse_result(a.result).ips) (ip.v6() ? v6 : v4) = true;
   for (const auto& m : a.runtime_config["portMappings"]) {
     std::string host_ip = m.value("hostIP", "");
-    if (host_ip.find(':') != std::string::npos)
-      throw Error("--port: host port " + std::to_string(m.value("hostPort", 0)) + " on " + host_ip +
-                  " is IPv6, and network " + quote(a.config.name) +
-                  " gave the pod no IPv6 address to forward it to (forward an IPv4 address, or none)");
+    std::string port = std::to_string(m.value("hostPort", 0));
+    bool wants_v6 = host_ip.find(':') != std::string::npos;
+    if (host_ip.empty() ? (v4 || v6) : (wants_v6 ? v6 : v4)) continue;
+    if (host_ip.empty())
+      throw Error("--port: network " + quote(a.config.name) + " gave the pod no address to forward host port " + port +
+                  " to");
+    throw Error("--port: host port " + port + " on " + host_ip + " is " + (wants_v6 ? "IPv6" : "IPv4") +
+                ", and network " + quote(a.config.name) + " gave the pod no " + (wants_v6 ? "IPv6" : "IPv4") +
+                " address to forward it to (forward an " + (wants_v6 ? "IPv4" : "IPv6") + " address, or none)");
   }
 }
 
@@ -326,7 +350,7 @@ void PodNetwork::attach() {
         throw;
       }
       write_state(pod_dir_, s);
-      check_ipv6_forwards(a);
+      check_forward_families(a);
       reserve_ipv6_of_any_address(a);
       if (crt_masquerades(a.config)) masquerade(a.config.name, s.container_id, parse_result(a.result));
     });

@@ -393,6 +393,29 @@ TEST_F(NetworkTest, AnIpv6HostAddressNeedsAnIpv6PodAddress) {
   EXPECT_TRUE(pods("run").empty());
 }
 
+// And the other way round: an IPv6-only network's pod has no IPv4 address
+// for a port of an IPv4 host address.
+TEST_F(NetworkTest, AnIpv4HostAddressNeedsAnIpv4PodAddress) {
+  if (!std::filesystem::exists("/proc/net/if_inet6")) GTEST_SKIP() << "this host has no IPv6";
+  write_network("10-v6only.conflist",
+                R"({"cniVersion":"1.0.0","name":"v6only","plugins":[{"type":"bridge","bridge":"crt-v6only0",)"
+                R"("isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"fd42:c28::/64"}]],)"
+                R"("dataDir":")" +
+                    ipam_dir() +
+                    R"("}},)"
+                    R"({"type":"portmap","capabilities":{"portMappings":true}}]})");
+  Result r = crt(with_config({"run", "--net=v6only", "--port=127.0.0.1:" + std::to_string(free_port()) + ":80",
+                              "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("is IPv4, and network 'v6only' gave the pod no IPv4 address to forward it to (forward "
+                               "an IPv6 address, or none)"))
+      << r.err;
+  EXPECT_TRUE(pods("run").empty());
+  r = crt(with_config(
+      {"run", "--net=v6only", "--port=" + std::to_string(free_port()) + ":80", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 TEST_F(NetworkTest, UnknownNetworkIsAClearErrorAndLeavesNothing) {
   Result r = crt(with_config({"run", "--net=default,nosuch", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 254);
@@ -702,7 +725,15 @@ TEST_F(NetworkTest, AKilledPodWhoseNetworkFileIsDamagedIsStillCollected) {
   std::string id = "crt-" + uuid;
   ASSERT_EQ(pods("run"), std::vector<std::string>{uuid});
   { std::ofstream(dir_ + "/pods/run/" + uuid + "/net.json", std::ios::trunc); }
-  Result r = crt({"gc"});
+  // crt inspect shows the rest of the pod, and says what it could not read.
+  Result r = crt({"inspect", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\nnetwork: its own\n  (not read: "));
+  EXPECT_THAT(r.out, HasSubstr("\napp busybox"));
+  r = crt({"inspect", "--format=json", uuid});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(crt::json_text::parse(r.out)["network"].value("error", ""), HasSubstr("net.json"));
+  r = crt({"gc"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("net.json"));
   EXPECT_THAT(r.err, HasSubstr("removing the namespace and firewall rules of '" + id + "' by name"));
@@ -738,6 +769,35 @@ TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledCrtsPodGetsItsTraffic) {
   EXPECT_EQ(crt({"rm", dead}).status, 0);
 }
 
+// A pod whose crt was killed runs on while it stops (here it ignores
+// SIGTERM for its stop timeout), its port's socket gone with its crt: its
+// forwarding would take a new pod's traffic, then send it nowhere. The new
+// pod's start fails, naming it, until it has stopped.
+TEST_F(NetworkTest, APodOnTheHostPortOfAStoppingPodWhoseCrtWasKilledWaitsForIt) {
+  check_cgroups_ = false;  // crt gc's part, and the test's
+  int port = free_port();
+  std::unique_ptr<Process> killed;
+  std::string serve = std::string("trap '' TERM; ") + kServe;
+  std::string stopping = start_server(killed, {"--stop-timeout=15s", "--port=" + std::to_string(port) + ":80"},
+                                      "stopping", {"busybox", "--", "/bin/sh", "-c", serve});
+  ASSERT_FALSE(stopping.empty());
+  killed->signal(SIGKILL);
+  killed->wait();
+  Result r = crt(with_config({"run", "--port=" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("--port: the host port is still forwarded to pod " + stopping +
+                               ", whose crt ended while the pod runs on"));
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from stopping"));
+  ASSERT_EQ(crt({"status", "--wait=30s", stopping}).status, 0);
+  std::unique_ptr<Process> next;
+  std::string uuid = start_server(next, {"--port=" + std::to_string(port) + ":80"}, "next");
+  ASSERT_FALSE(uuid.empty());
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from next"));
+  stop(next);
+  for (const auto& pod : pods("exited-garbage")) crt({"rm", pod});
+  EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + stopping), ::testing::IsEmpty());
+}
+
 // As above, for a pod of another state directory, which this crt run's
 // own teardown of dead pods does not reach.
 TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledPodOfAnotherStateDirectoryGetsItsTraffic) {
@@ -758,20 +818,21 @@ TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledPodOfAnotherStateDirectory
   killed.wait();
   ASSERT_EQ(run(other_crt({"status", "--wait=20s", dead})).status, 0);
   std::string id = "crt-" + dead;
-  auto rules_of_dead = [&] {
+  auto forwards_of_dead = [&] {
     std::vector<std::string> out;
     for (const auto& l : NetSnapshot::take().rules)
-      if (l.find(id) != std::string::npos) out.push_back(l);
+      if (l.find(id) != std::string::npos && l.find("CNI-HOSTPORT-DNAT") != std::string::npos) out.push_back(l);
     return out;
   };
-  ASSERT_THAT(rules_of_dead(), Not(::testing::IsEmpty()));
+  ASSERT_THAT(forwards_of_dead(), Not(::testing::IsEmpty()));
   std::unique_ptr<Process> next;
   std::string uuid = start_server(next, {"--port=" + std::to_string(port) + ":80"}, "next");
   ASSERT_FALSE(uuid.empty());
   EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from next"));
-  EXPECT_THAT(rules_of_dead(), ::testing::IsEmpty());
+  EXPECT_THAT(forwards_of_dead(), ::testing::IsEmpty());
   stop(next);
-  // Its own directory's gc takes the rest (namespace, lease).
+  // Its own directory's gc takes the rest (its plugins' DEL finds their own
+  // rules, the namespace, the lease).
   Result r = run(other_crt({"gc"}));
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(run(other_crt({"rm", dead})).status, 0);

@@ -305,11 +305,56 @@ TEST(PortForwarders, TheJumpsOfAPortAndProtocolNameTheirPods) {
       "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"podman\\\" id: \\\"0123abc\\\"\" "
       "-m multiport --dports 9000:9100 -j CNI-DN-4\n"
       "-A CNI-DN-1 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.16.28.2:80\n";
-  EXPECT_EQ(net::port_forwarders(nat, 8080, "tcp"), (std::set<std::string>{"crt-a", "crt-b"}));
-  EXPECT_EQ(net::port_forwarders(nat, 8080, "udp"), (std::set<std::string>{"crt-c"}));
-  EXPECT_EQ(net::port_forwarders(nat, 9050, "tcp"), (std::set<std::string>{"0123abc"}));
-  EXPECT_EQ(net::port_forwarders(nat, 808, "tcp"), std::set<std::string>{});
-  EXPECT_EQ(net::port_forwarders("", 80, "tcp"), std::set<std::string>{});
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", ""}), (std::set<std::string>{"crt-a", "crt-b"}));
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "udp", ""}), (std::set<std::string>{"crt-c"}));
+  EXPECT_EQ(net::port_forwarders(nat, {9050, "tcp", ""}), (std::set<std::string>{"0123abc"}));
+  EXPECT_EQ(net::port_forwarders(nat, {808, "tcp", ""}), std::set<std::string>{});
+  EXPECT_EQ(net::port_forwarders("", {80, "tcp", ""}), std::set<std::string>{});
+}
+
+// A forward on one host address leaves the port of another to other pods;
+// one of every address (no -d) takes it on each.
+TEST(PortForwarders, OnlyThoseOfAnAddressThePodTakesToo) {
+  const std::string nat =
+      "-N CNI-HOSTPORT-DNAT\n-N CNI-DN-1\n-N CNI-DN-2\n-N CNI-DN-3\n"
+      "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"default\\\" id: \\\"crt-lo\\\"\" "
+      "-m multiport --dports 8080 -j CNI-DN-1\n"
+      "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"default\\\" id: \\\"crt-any\\\"\" "
+      "-m multiport --dports 8080,9090 -j CNI-DN-2\n"
+      "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"v6\\\" id: \\\"crt-v6\\\"\" "
+      "-m multiport --dports 8080 -j CNI-DN-3\n"
+      "-A CNI-DN-1 -s 127.0.0.1/32 -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j CNI-HOSTPORT-SETMARK\n"
+      "-A CNI-DN-1 -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.16.28.2:80\n"
+      "-A CNI-DN-2 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.16.28.3:80\n"
+      "-A CNI-DN-3 -d fd00::1/128 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd01::2]:80\n";
+  using Ids = std::set<std::string>;
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", "127.0.0.1"}), (Ids{"crt-lo", "crt-any"}));
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", "127.0.0.2"}), (Ids{"crt-any"}));
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", ""}), (Ids{"crt-lo", "crt-any", "crt-v6"}));
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", "fd00:0:0::1"}), (Ids{"crt-any", "crt-v6"}));
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", "fd00::2"}), (Ids{"crt-any"}));
+  // A chain without a DNAT rule of the port is taken to forward it.
+  EXPECT_EQ(net::port_forwarders(nat, {9090, "tcp", "127.0.0.2"}), (Ids{"crt-any"}));
+}
+
+// Another pod's start takes a dead pod's forwarding alone: its plugins'
+// own rules stay for their DEL.
+TEST(RulesOf, OneChainsTaggedRulesAloneGo) {
+  std::string nat =
+      "-N CNI-HOSTPORT-DNAT\n-N CNI-DN-1a2b\n-N CNI-48fa\n"
+      "-A POSTROUTING -s 172.16.28.5/32 -m comment --comment \"name: \\\"default\\\" id: \\\"crt-a\\\"\" -j "
+      "CNI-48fa\n"
+      "-A CNI-48fa ! -d 224.0.0.0/4 -m comment --comment \"name: \\\"default\\\" id: \\\"crt-a\\\"\" -j "
+      "MASQUERADE\n"
+      "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"default\\\" id: \\\"crt-a\\\"\" -m "
+      "multiport --dports 8080 -j CNI-DN-1a2b\n"
+      "-A CNI-DN-1a2b -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.16.28.5:80\n";
+  EXPECT_EQ(rules_of_removal_script("nat", nat, "crt-a", "CNI-HOSTPORT-DNAT"),
+            "*nat\n"
+            "-D CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"default\\\" id: \\\"crt-a\\\"\" -m "
+            "multiport --dports 8080 -j CNI-DN-1a2b\n"
+            "-F CNI-DN-1a2b\n-X CNI-DN-1a2b\n"
+            "COMMIT\n");
 }
 
 TEST(Masquerade, RulesAsPtpMakesThemTaggedForRemoval) {

@@ -26,6 +26,7 @@ void print_network(const json& n) {
   for (const auto& a : n["networks"])
     std::printf("  %-12s %-6s %s %s\n", s(a["name"]).c_str(), s(a["ifname"]).c_str(), s(a["ip4"]).c_str(),
                 s(a["ip6"]).c_str());
+  if (n.contains("error")) std::printf("  (not read: %s)\n", s(n["error"]).c_str());
   if (!n.contains("addresses")) return;
   std::printf("  interfaces:\n");
   for (const auto& i : n["addresses"]) {
