@@ -36,6 +36,18 @@ std::pair<std::string, std::string> split_last(std::string_view path) {
 
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
+std::string place_in_tree(int root_fd, int dir) {
+  std::error_code ec;
+  std::string root = stdfs::read_symlink(fd_path(root_fd), ec).string();
+  std::string here = ec ? std::string() : stdfs::read_symlink(fd_path(dir), ec).string();
+  if (ec) throw_errno(ec.value(), "finding a directory's place in the tree");
+  if (root == "/") root.clear();
+  if (here.compare(0, root.size(), root) != 0 || (here.size() > root.size() && here[root.size()] != '/'))
+    throw Error(quote(here) + " is outside the tree " + quote(root));
+  here = here.substr(root.size());
+  return here.empty() ? "/" : here;
+}
+
 void bind_onto(const std::string& source, int where_fd, const BindFlags& flags, std::string_view shown) {
   std::string what = "bind-mounting " + quote(source) + " on " + quote(shown);
   unsigned int rec = flags.recursive ? AT_RECURSIVE : 0;
@@ -67,20 +79,6 @@ std::string read_link(int dir, const std::string& name) {
   ssize_t n = ::readlinkat(dir, name.c_str(), buf, sizeof buf);
   if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) return {};
   return std::string(buf, static_cast<size_t>(n));
-}
-
-/// Where directory `dir` is in the tree at `root_fd`: "/" or "/a/b", with
-/// no symlink or ".." in it (the kernel's own path of the directory).
-std::string place_in_tree(int root_fd, int dir) {
-  std::error_code ec;
-  std::string root = stdfs::read_symlink(fd_path(root_fd), ec).string();
-  std::string here = ec ? std::string() : stdfs::read_symlink(fd_path(dir), ec).string();
-  if (ec) throw_errno(ec.value(), "finding a directory's place in the tree");
-  if (root == "/") root.clear();
-  if (here.compare(0, root.size(), root) != 0 || (here.size() > root.size() && here[root.size()] != '/'))
-    throw Error(quote(here) + " is outside the tree " + quote(root));
-  here = here.substr(root.size());
-  return here.empty() ? "/" : here;
 }
 
 /// The file a symlink's `target` names, as a path in the tree at `root_fd`

@@ -24,6 +24,10 @@ UniqueFd make_file_in_root(int root_fd, std::string_view path, mode_t mode = 064
 /// "/proc/self/fd/N": a path naming exactly the object `fd` refers to.
 std::string fd_path(int fd);
 
+/// Where directory `dir` is in the tree at `root_fd`: "/" or "/a/b", with
+/// no symlink or ".." in it (the kernel's own path of the directory).
+std::string place_in_tree(int root_fd, int dir);
+
 struct BindFlags {
   bool recursive = false;
   bool read_only = false;

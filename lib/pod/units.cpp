@@ -170,13 +170,20 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app, std::chrono::m
   if (crt_copies_output) {
     // crt copies the output into the pod's journal as the app's; once the
     // app has ended, the rest goes as this command's, which runs in the
-    // app's cgroup, in stage1's root, with full privileges.
+    // app's cgroup, in stage1's root, with full privileges. Where it records
+    // the app's end, not "-": when it cannot run (systemd changes to the
+    // app's working directory first, which the app may have removed), the
+    // unit fails, and its OnFailure= records in its stead; ignored, nothing
+    // would, and the pod would wait for ever. A restarted app's end is
+    // OnSuccess='s or OnFailure='s to record: for it a failure here must
+    // not count as the app's (Restart=on-failure would restart it).
     s.set("RootDirectoryStartOnly", "yes");
     std::vector<Value> args = {Value("app-exited"), Value("--flush-output")};
     if (records_in_stop_post)
       for (auto& a : exit_policy_args(pod)) args.push_back(std::move(a));
     args.emplace_back(app.name);
-    s.set_exec("ExecStopPost", ExecCommand{"-+", std::string(kStage1HelperDir) + "/app-exited", args});
+    s.set_exec("ExecStopPost",
+               ExecCommand{records_in_stop_post ? "+" : "-+", std::string(kStage1HelperDir) + "/app-exited", args});
   }
   s.set("SyslogIdentifier", app.name);
   // As in any container: a pipeline's writer ends when its reader has gone

@@ -117,7 +117,12 @@ void resolve_apps(const PodDir& pod, pod::PodManifest& m) {
                         pod::read_in_root(root.get(), "/etc/group"));
       // The pod's mounts are gone by the time the user reads it.
       pod::resolve_exec(app, root.get(), "the rootfs of image " + quote(app.image.name));
-      mount::make_dir_in_root(root.get(), app.working_dir);
+      // Resolved in the image: systemd changes to WorkingDirectory= from the
+      // pod's root for app-exited (ExecStopPost=+…, no RootDirectory=),
+      // where a symlink on the way (/app -> /opt/app) would lead outside the
+      // image and fail it, and the app's end would go unnoticed.
+      UniqueFd wd = mount::make_dir_in_root(root.get(), app.working_dir);
+      app.working_dir = mount::place_in_tree(root.get(), wd.get());
     });
   }
 }

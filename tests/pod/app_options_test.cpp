@@ -121,6 +121,17 @@ TEST_F(AppOptionsTest, WorkingDirectoryIsCreatedIfMissing) {
   EXPECT_EQ(r.out, "/srv/newer\n");
 }
 
+// systemd changes to the app's working directory also for crt's command at
+// the app's end: an app that removed it still ends, with its own status
+// (its unit's OnFailure= records it; the pod waited for ever before).
+TEST_F(AppOptionsTest, AnAppThatRemovesItsWorkingDirectoryStillEnds) {
+  Result r = crt({"run", "--net=none", "busybox", "--working-dir=/w", "--", "/bin/sh", "-c",
+                  "cd / && rmdir /w && echo removed && exit 7"},
+                 {.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = false});
+  EXPECT_EQ(r.status, 7) << r.err;
+  EXPECT_EQ(r.out, "removed\n");
+}
+
 TEST_F(AppOptionsTest, ExecReplacesTheImageCommand) {
   Result r = crt({"run", "busybox", "--exec=/bin/echo", "--", "from", "exec"});
   ASSERT_EQ(r.status, 0) << r.err;

@@ -590,6 +590,28 @@ TEST_F(ImageTest, DanglingSymlinksWhereThePodPutsItsFilesAreFollowedInsideTheIma
   EXPECT_EQ(read_file(dir_ + "/volume/f"), "in-volume\n");
 }
 
+// A working directory reached through a symlink of the image (/app ->
+// /opt/app, absolute) is the app's, and its end is noticed: systemd also
+// changes there, from the pod's root, for crt's command at the app's end,
+// which hung the pod where the link was followed outside the image.
+TEST_F(ImageTest, AWorkingDirectoryThroughASymlinkOfTheImageWorks) {
+  std::string root = make_rootfs("rootfs");
+  stdfs::create_directories(root + "/opt/app");
+  stdfs::create_directories(root + "/srv");
+  stdfs::create_symlink("/opt/app", root + "/app");
+  stdfs::create_symlink("../../opt", root + "/srv/up");
+  ASSERT_EQ(crt({"image", "import", root, "linked-wd", "--workdir=/app", "--cmd=/bin/busybox", "--cmd=pwd"}).status, 0);
+  Result r = crt({"run", "--net=none", "linked-wd"},
+                 {.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = false});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "/opt/app\n");
+  r = crt({"run", "--net=none", "linked-wd", "--working-dir=/srv/up/app/new"},
+          {.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = false});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "/opt/app/new\n");
+  EXPECT_TRUE(stdfs::is_directory(root + "/opt/app")) << "made in the pod's layer, not the image";
+}
+
 TEST_F(ImageTest, AnImagesSymlinksCannotPutMountsOnStage1sPathsOrAnotherApps) {
   // The pod's /etc files are mounted after stage1's /proc and
   // /run/systemd/notify are bound into the app, and stage1's mounts are

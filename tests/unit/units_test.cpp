@@ -93,7 +93,7 @@ TEST_F(Units, AnAppThatIsNeverRestartedRecordsItsEndInItsStopPost) {
   EXPECT_TRUE(values(t, "OnSuccess").empty());
   EXPECT_EQ(value(t, "OnFailure"), "app-failure@web.service");
   EXPECT_EQ(value(t, "ExecStopPost"),
-            "-+@\"/usr/lib/crt/app-exited\" \"app-exited\" \"--flush-output\" \"--policy=on-any-exit\" "
+            "+@\"/usr/lib/crt/app-exited\" \"app-exited\" \"--flush-output\" \"--policy=on-any-exit\" "
             "\"--apps=web\" \"web\"");
 
   app().restart = "on-failure";
