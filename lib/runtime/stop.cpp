@@ -300,8 +300,10 @@ void stop_pod(const PodEntry& pod, bool force, std::optional<std::chrono::millis
       throw Error("it is locked but its systemd-nspawn is not running");
     }
     if (wait_exited(pod.path, left())) return;
-    note_pod_killed(pod.path);
-    send_signal(nspawn, SIGTERM);
+    // What nspawn's second SIGTERM would do, not that signal: right after
+    // the first (a timeout of 0 or a few ms), the two may reach nspawn as
+    // one, which only stops the pod in order.
+    kill_now();
     if (!wait_exited(pod.path, std::chrono::seconds(10))) throw Error("it did not exit after being killed");
   });
 }

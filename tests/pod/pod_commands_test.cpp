@@ -512,6 +512,27 @@ TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
   EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("app-busybox=137\n"));
 }
 
+// --timeout=0 sends the stop signal, then kills the pod at once (a second
+// SIGTERM to nspawn right after the first could reach it as one, an orderly
+// stop that waited for the apps' own timeout, then failed).
+TEST_F(PodCommandsTest, StopWithATimeoutOfZeroKillsAtOnce) {
+  for (const char* timeout : {"--timeout=0", "--timeout=1ms"}) {
+    std::string file = dir_ + "/uuid";
+    std::filesystem::remove(file);
+    Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                        "trap '' TERM; echo trapped; while :; do sleep 0.1; done"}),
+              detached());
+    std::string uuid = wait_uuid(file);
+    ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+    wait_for_output(uuid, "trapped");
+    auto start = std::chrono::steady_clock::now();
+    Result r = crt({"stop", timeout, uuid});
+    EXPECT_EQ(r.status, 0) << timeout << ": " << r.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(3)) << timeout;
+    EXPECT_EQ(p.wait().status, 128 + SIGKILL) << timeout;
+  }
+}
+
 // The apps' units were written for the pod's --stop-timeout (20 s: 10 s
 // for an app): a longer crt stop --timeout gives them the longer time.
 TEST_F(PodCommandsTest, ALongerStopTimeoutIsTheAppsToo) {
