@@ -242,6 +242,13 @@ void apply_app_flags(AppManifest& app, const AppFlags& f) {
   app.capabilities = sandbox::resolve_capabilities(f.caps_retain, f.caps_remove);
   app.allowed_namespaces = f.allow_namespaces ? sandbox::parse_allowed_namespaces(*f.allow_namespaces)
                                               : sandbox::default_allowed_namespaces(app.capabilities);
+  // Mount namespaces allowed are for mounting in (bubblewrap, say): the
+  // default filter then has the mount calls too. Outside a user namespace
+  // of the app's own they still fail, for want of CAP_SYS_ADMIN there.
+  if (!f.seccomp && f.allow_namespaces &&
+      (!app.allowed_namespaces || std::find(app.allowed_namespaces->begin(), app.allowed_namespaces->end(), "mnt") !=
+                                      app.allowed_namespaces->end()))
+    app.seccomp.entries.emplace_back("@mount");
   if (f.restart) app.restart = *f.restart;
   for (const auto& m : f.mounts) app.mounts.push_back(parse_mount(m));
   app.readonly_rootfs = f.readonly_rootfs.value_or(false);

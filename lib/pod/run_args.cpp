@@ -33,7 +33,8 @@ void add_app_options(CLI::App& app, AppFlags& f) {
   app.add_option("--caps-remove", f.caps_remove, "Capabilities to drop from the default set, comma-separated");
   app.add_option("--allow-namespaces", f.allow_namespaces,
                  "Namespaces the app may make: all, none, or some of cgroup, ipc, mnt, net, pid, user, uts, "
-                 "comma-separated (RestrictNamespaces=; default: none, all with CAP_SYS_ADMIN)");
+                 "comma-separated (RestrictNamespaces=; default: none, all with CAP_SYS_ADMIN); with mnt (or all) "
+                 "the default system call filter allows the mount calls too");
   app.add_option("--restart", f.restart,
                  "Restart the app: no, on-failure or always (systemd's Restart=, 200 ms apart; after 5 starts in 10 s "
                  "it is given up)")

@@ -534,6 +534,27 @@ TEST_F(SandboxTest, AppsMakeNoNamespacesUnlessTheyKeepCapSysAdmin) {
   EXPECT_THAT(r.err, HasSubstr("unknown namespace type 'mount'"));
 }
 
+// Mount namespaces allowed are for mounting in, as bubblewrap does: the
+// mount calls are allowed with them, and work in a user namespace of the
+// app's own; outside one the app still cannot mount.
+TEST_F(SandboxTest, MountNamespacesAllowedComeWithTheMountCalls) {
+  const std::string script =
+      "mkdir -p /m; unshare -U -r -m sh -c 'mount -t tmpfs none /m && echo mounted-inside'; "
+      "mount -t tmpfs none /m 2>/dev/null || echo refused-outside";
+  for (const char* allowed : {"--allow-namespaces=user,mnt", "--allow-namespaces=all"}) {
+    Result r = crt({"run", "--net=none", "busybox", allowed, "--", "/bin/sh", "-c", script});
+    EXPECT_EQ(r.status, 0) << allowed << ": " << r.err;
+    EXPECT_EQ(r.out, "mounted-inside\nrefused-outside\n") << allowed << ": " << r.err;
+  }
+  // Without mnt, or with a filter of the user's own, the calls stay out.
+  Result r = crt({"run", "--net=none", "busybox", "--allow-namespaces=user", "--", "/bin/sh", "-c",
+                  "mkdir -p /m; unshare -U -r sh -c 'mount -t tmpfs none /m 2>/dev/null || echo no-mount'"});
+  EXPECT_EQ(r.out, "no-mount\n") << r.err;
+  r = crt({"run", "--net=none", "busybox", "--allow-namespaces=user,mnt", "--seccomp=mode=retain,@system-service", "--",
+           "/bin/sh", "-c", "unshare -U -r -m true || echo no-mount"});
+  EXPECT_EQ(r.out, "no-mount\n") << r.err;
+}
+
 TEST_F(SandboxTest, CapabilitiesCanBeNarrowed) {
   pid_t pid = start_sleeper({"--caps-retain=CAP_NET_BIND_SERVICE,chown"});
   ASSERT_GT(pid, 0);
