@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -103,6 +104,20 @@ store::Image ensure_stage1(store::Store& store, const stdfs::path& data_dir,
     if (!store::is_sha256_digest("sha256:" + hex)) throw Error(quote(digest_file.string()) + " holds no sha256 digest");
     return import_stage1_tar(store, src, hex, override.has_value());
   });
+}
+
+std::vector<std::string> other_stage1_images(const store::Store& store, const stdfs::path& data_dir) {
+  std::string own;
+  stdfs::path digest_file = data_dir / "stage1.tar.sha256";
+  std::error_code ec;
+  if (stdfs::exists(digest_file, ec)) own = "crt-stage1:" + trim_end(fs::read_file(digest_file), " \n").substr(0, 12);
+  std::vector<std::string> out;
+  for (const auto& im : store.list()) {
+    bool stage1 = !im.names.empty() && std::all_of(im.names.begin(), im.names.end(),
+                                                   [](const std::string& n) { return n.rfind("crt-stage1:", 0) == 0; });
+    if (stage1 && std::find(im.names.begin(), im.names.end(), own) == im.names.end()) out.push_back(im.id);
+  }
+  return out;
 }
 
 std::optional<store::Image> import_builtin(store::Store& store, const std::string& name, const stdfs::path& data_dir) {

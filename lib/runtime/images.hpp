@@ -22,6 +22,13 @@ std::filesystem::path data_dir_of(const std::filesystem::path& crt);
 store::Image ensure_stage1(store::Store& store, const std::filesystem::path& data_dir,
                            const std::optional<std::filesystem::path>& override);
 
+/// The stage1 images in the store that are not this crt's: each build's
+/// stage1 is stored as crt-stage1:HASH on first use, and one of an earlier
+/// build (or a --stage1-path tried once) would otherwise stay for ever.
+/// Images with no other name than crt-stage1:*, other than the one of
+/// `data_dir`'s stage1.tar; by ID. (A stage1 given again is imported again.)
+std::vector<std::string> other_stage1_images(const store::Store& store, const std::filesystem::path& data_dir);
+
 /// The image `ref` names: a built-in image (images/NAME.tar in the data
 /// directory, such as busybox) is imported on first use; any other comes
 /// from the store or a registry, as `opts.policy` says.

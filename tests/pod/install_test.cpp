@@ -131,5 +131,36 @@ TEST_F(InstallTest, Stage1PathOverridesAndIsChecked) {
   EXPECT_TRUE(pods("prepare").empty());
 }
 
+// Each crt build stores its stage1 as crt-stage1:HASH on first use: image gc
+// takes those of other builds once no pod uses them, never this build's.
+TEST_F(InstallTest, ImageGcRemovesTheStage1OfAnotherBuildOnceNoPodUsesIt) {
+  std::string other = dir_ + "/other-stage1.tar";
+  std::filesystem::copy_file(runtime::data_dir_of(crt_bin_) / "stage1.tar", other);
+  std::ofstream(dir_ + "/another-build") << "another build\n";
+  ASSERT_EQ(run({"tar", "-rf", other, "-C", dir_, "another-build"}).status, 0);
+  Result r = crt({"run", "--net=none", "--stage1-path=" + other, "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(crt({"run", "--net=none", "busybox", "--", "/bin/true"}).status, 0);
+  auto stage1s = [&] {
+    std::string list = crt({"image", "list"}).out;
+    size_t n = 0;
+    for (size_t at = list.find("\ncrt-stage1 "); at != std::string::npos; at = list.find("\ncrt-stage1 ", at + 1)) ++n;
+    return n;
+  };
+  ASSERT_EQ(stage1s(), 2u);
+  r = crt({"image", "gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("the stage1 of another crt build"))) << "a pod uses it";
+  EXPECT_EQ(stage1s(), 2u);
+  for (const auto& pod : pods("run")) ASSERT_EQ(crt({"rm", pod}).status, 0);
+  r = crt({"image", "gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("^removed crt-stage1:[0-9a-f]{12}, the stage1 of another crt build\n"));
+  EXPECT_EQ(stage1s(), 1u);
+  std::string own = read_file((runtime::data_dir_of(crt_bin_) / "stage1.tar.sha256").string()).substr(0, 12);
+  EXPECT_THAT(crt({"image", "list"}).out, HasSubstr("\ncrt-stage1  " + own + " ")) << "this build's stays";
+  EXPECT_EQ(crt({"run", "--net=none", "busybox", "--", "/bin/echo", "still"}).out, "still\n");
+}
+
 }  // namespace
 }  // namespace crt::test

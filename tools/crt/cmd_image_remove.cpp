@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "common/lock.hpp"
+#include "common/strings.hpp"
 #include "registry_args.hpp"
 #include "runtime/images.hpp"
 #include "runtime/pods.hpp"
@@ -145,15 +146,34 @@ void add_image_gc(CLI::App& image, const GlobalOptions& g) {
   CLI::App* c = image.add_subcommand(
       "gc",
       "Remove the layers and blobs no image uses (never the layers of a pod until it is removed: prepared, "
-      "running or exited; none while a pod's pod.json cannot be read) and what interrupted imports, pulls, "
-      "exports and removals left");
+      "running or exited; none while a pod's pod.json cannot be read), the stage1 images of other crt builds "
+      "that no pod uses, and what interrupted imports, pulls, exports and removals left");
   c->callback([&g] {
     require_root("crt image gc");
     store::Store s(g.dir);
     s.set_lock_wait(store_lock_wait(false));
     std::vector<runtime::UnreadablePod> unreadable;
-    store::GcResult r = s.gc(pinned_by_pods(g, unreadable));
     std::set<std::string> warned;
+    // Stage1 images of other crt builds, which no pod uses (checked under
+    // the store's lock, as image rm checks): crt stores its own on first use.
+    for (const auto& id : runtime::other_stage1_images(s, data_dir())) {
+      bool used = false;  // by a pod, or maybe by one that cannot be read: it stays
+      try {
+        store::Removal removal = s.remove(id, pinned_by_pods(g, unreadable), [&g, &used](const store::Image& whole) {
+          try {
+            used = !runtime::pods_using_image(g.dir, whole.id).empty();
+          } catch (const runtime::UnreadablePodError&) {
+            used = true;
+          }
+          if (used) throw Error("in use");
+        });
+        std::printf("removed %s, the stage1 of another crt build\n", join(removal.image.names, ", ").c_str());
+        warn_unreadable(unreadable, removal.trees_kept, "of that stage1", warned);
+      } catch (const Error& e) {
+        if (!used) print_message("warning: removing the stage1 image " + id + " of another crt build: " + e.what());
+      }
+    }
+    store::GcResult r = s.gc(pinned_by_pods(g, unreadable));
     warn_unreadable(unreadable, r.trees_kept, "no image uses", warned);
     std::printf("removed %zu layer%s, %zu blob%s and %zu leftover%s of interrupted work: %s freed\n", r.trees,
                 r.trees == 1 ? "" : "s", r.blobs, r.blobs == 1 ? "" : "s", r.tmp, r.tmp == 1 ? "" : "s",
