@@ -16,4 +16,7 @@ nlohmann::json parse(std::string_view text);
 /// throws nlohmann::json::type_error on strings that are not UTF-8.
 std::string dump(const nlohmann::json& j, int indent = -1);
 
+/// Whether `s` is valid UTF-8, as a JSON string must be to be dumped.
+bool is_utf8(const std::string& s);
+
 }  // namespace crt::json_text

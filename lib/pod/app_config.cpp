@@ -13,6 +13,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/json_text.hpp"
 #include "common/strings.hpp"
 #include "common/subprocess.hpp"
 #include "pod/exit_status.hpp"
@@ -295,7 +296,9 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     set_env(app.env, "PATH", kSystemPath);
     if (pod.inherit_env) {
       for (char** e = environ; *e != nullptr; ++e) {
-        if (is_service_manager_variable(*e)) continue;
+        // Not UTF-8: a pod's manifest (JSON) cannot hold it; left out as
+        // what is no plain NAME=VALUE is.
+        if (is_service_manager_variable(*e) || !json_text::is_utf8(*e)) continue;
         try {
           apply_assignment(app.env, *e, "inherited environment variable");
         } catch (const Error&) {

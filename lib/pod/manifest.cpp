@@ -11,19 +11,6 @@ namespace crt::pod {
 
 using nlohmann::json;
 
-namespace {
-
-bool utf8_valid(const std::string& s) {
-  try {
-    (void)json_text::dump(json(s));
-    return true;
-  } catch (const json::type_error&) {
-    return false;
-  }
-}
-
-}  // namespace
-
 void to_json(json& j, const ImageRef& v) { j = json{{"name", v.name}, {"id", v.id}, {"layers", v.layers}}; }
 
 void from_json(const json& j, ImageRef& v) {
@@ -172,9 +159,11 @@ std::string serialize(const PodManifest& m) {
     // JSON holds only UTF-8; find the value to name it.
     for (const auto& a : m.apps) {
       for (const auto& s : a.argv)
-        if (!utf8_valid(s)) throw Error("argument " + quote(s) + " of app " + quote(a.name) + " is not valid UTF-8");
+        if (!json_text::is_utf8(s))
+          throw Error("argument " + quote(s) + " of app " + quote(a.name) + " is not valid UTF-8");
       for (const auto& [k, v] : a.env)
-        if (!utf8_valid(k + v)) throw Error("environment variable " + quote(k) + " of app " + quote(a.name) + " is not valid UTF-8");
+        if (!json_text::is_utf8(k + v))
+          throw Error("environment variable " + quote(k) + " of app " + quote(a.name) + " is not valid UTF-8");
     }
     throw Error("the pod manifest holds a value that is not valid UTF-8");
   }

@@ -82,7 +82,9 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   app.add_option("--set-env-file", p.set_env_files,
                  "Set the variables of a file of K=V lines in every app (taken literally; # comments)")
       ->allow_extra_args(false);
-  app.add_flag("--inherit-env", p.inherit_env, "Give every app crt's own environment (under the other settings)");
+  app.add_flag("--inherit-env", p.inherit_env,
+               "Give every app crt's own environment (under the other settings; variables that are no NAME=VALUE "
+               "in UTF-8, such as shell functions, are left out)");
   app.add_option("--volume", p.volumes,
                  "Define a volume: NAME,kind=host,source=PATH[,readOnly=true][,recursive=true] | "
                  "NAME,kind=empty[,mode=0755][,uid=N][,gid=N][,readOnly=true] | "

@@ -367,8 +367,10 @@ TEST_F(PodFeaturesTest, EnvironmentFilesAndInheritedEnvironment) {
   // InheritEnvironment=yes) is not the app's.
   Result r = crt(
       {"run", "--set-env-file=" + dir_ + "/env", "--set-env=SHARED=flag", "--inherit-env", "busybox", "--", "/bin/sh",
-       "-c", "echo $FROM_FILE $SHARED $CRT_TEST_INHERITED; env | grep -E '^(LISTEN_|INVOCATION_ID=0123)'"},
-      {.env = {"CRT_TEST_INHERITED=inherited", "INVOCATION_ID=0123", "LISTEN_FDS=1", "LISTEN_PID=1"},
+       "-c", "echo $FROM_FILE $SHARED $CRT_TEST_INHERITED; env | grep -E '^(LISTEN_|INVOCATION_ID=0123|BASH_FUNC)'"},
+      // Nor what is not UTF-8 (no manifest could hold it), or no NAME=VALUE.
+      {.env = {"CRT_TEST_INHERITED=inherited", "INVOCATION_ID=0123", "LISTEN_FDS=1", "LISTEN_PID=1",
+               "LISTEN_NOT_UTF8=\xff\xfe", "BASH_FUNC_f%%=() { true; }"},
        .timeout = std::chrono::seconds(60),
        .input = {},
        .new_session = false});
