@@ -229,6 +229,9 @@ std::string app_working_dir(const std::optional<std::string>& flag, const std::s
   std::string dir = flag ? *flag : image_dir;
   if (dir.empty()) dir = "/";
   if (dir.front() != '/') throw Error("working directory " + quote(dir) + " must be an absolute path");
+  // Refused here, before anything is prepared: no unit can hold one.
+  if (std::any_of(dir.begin(), dir.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+    throw Error("working directory " + quote(dir) + " holds a control character (a unit cannot name it)");
   // "/srv/./app/", "/srv/../app": the directory they name, as docker takes
   // them ('..' cannot climb above the app's root).
   return fs::normal_path(dir);

@@ -99,6 +99,8 @@ TEST_F(BadInputTest, AppFlagsAreCheckedBeforeTheImageIsLookedFor) {
             "0.5\n"},
            {"--user=a:", "crt: app 'app': --user 'a:': the group after ':' is empty\n"},
            {"--working-dir=srv", "crt: app 'app': working directory 'srv' must be an absolute path\n"},
+           {"--working-dir=/a\tb",
+            "crt: app 'app': working directory '/a\\tb' holds a control character (a unit cannot name it)\n"},
            {"--mount=volume=x", "crt: app 'app': --mount 'volume=x': target must be an absolute path\n"},
            {"--mount=volume=x,target=/proc",
             "crt: app 'app': --mount 'volume=x,target=/proc': the pod mounts '/proc' for every app: a volume on "
