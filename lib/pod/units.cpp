@@ -220,13 +220,7 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app, std::chrono::m
     s.set_words("ReadWritePaths", WordStyle::kQuoted, writable);
   }
   if (app.memory_max) s.set("MemoryMax", std::to_string(*app.memory_max));
-  if (app.cpu_millis) {
-    s.set("CPUQuota", unit::Verbatim{cpu_quota(*app.cpu_millis)});
-    // The kernel's smallest quota is 1 ms a period: below 10m (1 % of the
-    // default 100 ms) systemd would give 1 ms of each 100 ms, 10m. A period
-    // of 1 s keeps the amount asked for.
-    if (*app.cpu_millis < 10) s.set("CPUQuotaPeriodSec", "1s");
-  }
+  if (app.cpu_millis) s.set("CPUQuota", unit::Verbatim{cpu_quota(*app.cpu_millis)});
   return u;
 }
 
