@@ -320,6 +320,25 @@ TEST_F(SandboxTest, MemoryAndCpuLimitsReachTheAppsCgroup) {
   }
 }
 
+// The kernel's smallest CPU quota is 1 ms a period: below 10m (1 % of the
+// default 100 ms) systemd widens the period, so that 9m stays 0.9 %.
+TEST_F(SandboxTest, ACpuLimitBelowTenMillicoresIsKept) {
+  if (!host_has_controller("cpu")) GTEST_SKIP() << "this host's cgroups have no cpu controller";
+  pid_t pid = start_sleeper({"--cpu=9m"});
+  ASSERT_GT(pid, 0);
+  long quota = 0, period = 0;
+  if (!cgroup::detect_layout().unified()) {
+    std::string cpu = "/sys/fs/cgroup/cpu" + app_cgroup(pid, "cpu");
+    quota = std::stol(read_file(cpu + "/cpu.cfs_quota_us"));
+    period = std::stol(read_file(cpu + "/cpu.cfs_period_us"));
+  } else {
+    std::istringstream max(read_file("/sys/fs/cgroup" + app_cgroup(pid, "") + "/cpu.max"));
+    max >> quota >> period;
+  }
+  ASSERT_GT(period, 0);
+  EXPECT_EQ(quota * 1000000 / period, 9000) << quota << " of " << period << " us";
+}
+
 TEST_F(SandboxTest, AnAppThatRunsOutOfMemoryIsToldSo) {
   if (::access("/dev/kmsg", R_OK) != 0) GTEST_SKIP() << "no kernel log to read here";
   const std::vector<std::string> hog = {"--", "/bin/sh", "-c", "x=a; while true; do x=\"$x$x\"; done"};
