@@ -172,10 +172,12 @@ bool lists_port(const std::string& ports, uint16_t port) {
 
 }  // namespace
 
-std::set<std::string> port_forwarders(const std::string& nat_rules, const HostPort& p) {
+std::map<std::string, bool> port_forwarders(const std::string& nat_rules, const HostPort& p) {
   static const std::regex kJump(
       R"re(^-A CNI-HOSTPORT-DNAT -p (\w+) .*id: \\"([^\\"]+)\\".* --dports ([0-9,:]+) -j (\S+))re");
   static const std::regex kDnat(R"re(^-A (\S+) (?:-d ([0-9a-fA-F.:]+)/\d+ )?-p (\w+) -m \w+ --dport (\d+) -j DNAT )re");
+  // Every address: portmap writes no -d for it.
+  bool any = p.host_ip.empty() || same_address(p.host_ip, "0.0.0.0") || same_address(p.host_ip, "::");
   std::map<std::string, std::string> chains;  // a forwarding chain -> its pod's ID
   std::istringstream in(nat_rules);
   std::vector<std::string> lines;
@@ -185,18 +187,15 @@ std::set<std::string> port_forwarders(const std::string& nat_rules, const HostPo
       chains[m[4].str()] = m[2].str();
     lines.push_back(std::move(line));
   }
-  std::set<std::string> out;
-  std::set<std::string> judged;  // chains with a DNAT rule of the port
+  std::map<std::string, bool> out;
+  for (const auto& [chain, id] : chains) out.emplace(id, false);
   for (const auto& line : lines) {
     std::smatch m;
     if (!std::regex_search(line, m, kDnat) || m[3] != p.protocol || std::to_string(p.port) != m[4].str()) continue;
     auto chain = chains.find(m[1].str());
     if (chain == chains.end()) continue;
-    judged.insert(chain->first);
-    if (p.host_ip.empty() || !m[2].matched || same_address(m[2].str(), p.host_ip)) out.insert(chain->second);
+    if (any || !m[2].matched || same_address(m[2].str(), p.host_ip)) out[chain->second] = true;
   }
-  for (const auto& [chain, id] : chains)
-    if (judged.count(chain) == 0) out.insert(id);
   return out;
 }
 
@@ -270,8 +269,9 @@ std::map<std::string, bool> current_port_forwarders(const std::vector<HostPort>&
       if (!p.host_ip.empty() && (p.host_ip.find(':') != std::string::npos) != v6) continue;
       if (!tables) tables = listed_tables(tool, env);
       if (!tables || tables->count("nat") == 0) break;
-      bool certain = !v6 || !p.host_ip.empty();
-      for (const auto& id : port_forwarders((*tables)["nat"], p)) out[id] = out[id] || certain;
+      bool family_certain = !v6 || !p.host_ip.empty();
+      for (const auto& [id, forwards] : port_forwarders((*tables)["nat"], p))
+        out[id] = out[id] || (forwards && family_certain);
     }
   }
   return out;

@@ -60,17 +60,21 @@ struct HostPort {
 };
 
 /// The CNI container IDs whose portmap rules, in a nat table listed as
-/// `iptables -t nat -S` prints it, forward host port `p`: the jumps from
-/// CNI-HOSTPORT-DNAT tagged `id: "ID"` whose --dports has the port, and
-/// whose chain forwards it on an address `p` takes too (every address takes
-/// every other; a chain with no DNAT rule of the port counts as one that does).
-std::set<std::string> port_forwarders(const std::string& nat_rules, const HostPort& p);
+/// `iptables -t nat -S` prints it, may forward host port `p`: the jumps
+/// from CNI-HOSTPORT-DNAT tagged `id: "ID"` whose --dports has the port. By
+/// ID: true where its chain forwards the port (DNAT) on an address `p`
+/// takes too (every address, "", 0.0.0.0 or ::, takes every other of its
+/// family); false where it has no DNAT rule of the port (portmap jumps in
+/// each family the pod has an address of, and forwards only in the family
+/// of the mapping's host address).
+std::map<std::string, bool> port_forwarders(const std::string& nat_rules, const HostPort& p);
 
 /// port_forwarders() of each port in the nat tables of its address family
 /// as they are now (both for a port of every address), by ID: true where a
-/// forward is certain to take the pod's traffic (IPv4, or an IPv6 address
-/// asked for), false where only on IPv6 for a port of every address, which
-/// the pod forwards there only once its network gives it an IPv6 address.
+/// forward is certain to take the pod's traffic (a DNAT rule of the port,
+/// in IPv4 or for an IPv6 address asked for), false otherwise (a jump with
+/// no such rule, or only on IPv6 for a port of every address, which the
+/// pod forwards there only once its network gives it an IPv6 address).
 std::map<std::string, bool> current_port_forwarders(const std::vector<HostPort>& ports);
 
 /// The tables of `iptables-save` output, by name, each as `iptables -t TABLE

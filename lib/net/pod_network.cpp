@@ -95,10 +95,23 @@ std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const
       tell(messages, std::string("warning: ") + e.what());
     }
   }
-  if (!running.empty())
-    throw Error("--port: the host port is still forwarded to pod " + join(running, ", pod ") +
+  if (!running.empty()) {
+    // Which of the ports (a rare path: each asked for again).
+    std::vector<std::string> taken;
+    for (const auto& p : ports)
+      for (const auto& [id, certain] : current_port_forwarders({p}))
+        if (certain &&
+            std::find(running.begin(), running.end(), id.rfind("crt-", 0) == 0 ? id.substr(4) : id) != running.end()) {
+          taken.push_back(std::to_string(p.port) + "/" + p.protocol + (p.host_ip.empty() ? "" : " on " + p.host_ip));
+          break;
+        }
+    bool one = taken.size() <= 1;
+    throw Error(std::string("--port: host port") + (one ? " " : "s ") +
+                (taken.empty() ? std::string("of this pod") : join(taken, ", ")) + (one ? " is" : " are") +
+                " still forwarded to pod " + join(running, ", pod ") +
                 ", whose crt ended while the pod runs on (it stops within its stop timeout), or another crt is "
                 "removing it: start this pod once it has stopped");
+  }
   return removed;
 }
 

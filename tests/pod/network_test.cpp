@@ -380,6 +380,34 @@ TEST_F(NetworkTest, OnADualStackNetworkAPortOfEveryAddressIsTheHostsOnIpv6Too) {
   EXPECT_EQ(r.status, 0) << r.err;
 }
 
+// portmap jumps to a pod's forwarding chain in each family the pod has an
+// address of, but forwards only in its mapping's: a running pod's port on an
+// IPv6 address leaves the IPv4 one to another pod, whose start must not take
+// that jump for a forward of a pod whose crt was killed.
+TEST_F(NetworkTest, APodOnTheSamePortOfTheOtherFamilyStarts) {
+  if (!std::filesystem::exists("/proc/net/if_inet6")) GTEST_SKIP() << "this host has no IPv6";
+  write_network("10-dualbr.conflist",
+                R"({"cniVersion":"1.0.0","name":"dualbr","plugins":[{"type":"bridge","bridge":"crt-dualbr0",)"
+                R"("isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"172.30.253.0/24"}],)"
+                R"([{"subnet":"fd42:c27::/64"}]],"dataDir":")" +
+                    ipam_dir() +
+                    R"("}},)"
+                    R"({"type":"portmap","capabilities":{"portMappings":true}}]})");
+  const std::string addr = "2001:db8:c27::2";
+  ASSERT_EQ(run({"ip", "-6", "addr", "add", addr + "/128", "dev", "lo", "nodad"}).status, 0);
+  struct Drop {
+    std::string a;
+    ~Drop() { run({"ip", "-6", "addr", "del", a + "/128", "dev", "lo"}); }
+  } drop{addr};
+  std::string port = std::to_string(free_port());
+  std::unique_ptr<Process> six, four;
+  ASSERT_FALSE(start_server(six, {"--net=dualbr", "--port=[" + addr + "]:" + port + ":80"}, "six").empty());
+  ASSERT_FALSE(start_server(four, {"--port=127.0.0.1:" + port + ":80"}, "four").empty());
+  EXPECT_THAT(http_get("127.0.0.1", std::stoi(port)), HasSubstr("hello from four"));
+  stop(four);
+  stop(six);
+}
+
 TEST_F(NetworkTest, AnIpv6HostAddressNeedsAnIpv6PodAddress) {
   // The default network is IPv4 only: portmap would forward nothing. (An
   // address of the host's own for the while: ::1 is refused before.)
@@ -785,8 +813,8 @@ TEST_F(NetworkTest, APodOnTheHostPortOfAStoppingPodWhoseCrtWasKilledWaitsForIt) 
   killed->wait();
   Result r = crt(with_config({"run", "--port=" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("--port: the host port is still forwarded to pod " + stopping +
-                               ", whose crt ended while the pod runs on"));
+  EXPECT_THAT(r.err, HasSubstr("--port: host port " + std::to_string(port) + "/tcp is still forwarded to pod " +
+                               stopping + ", whose crt ended while the pod runs on"));
   EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from stopping"));
   ASSERT_EQ(crt({"status", "--wait=30s", stopping}).status, 0);
   std::unique_ptr<Process> next;

@@ -305,11 +305,13 @@ TEST(PortForwarders, TheJumpsOfAPortAndProtocolNameTheirPods) {
       "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"podman\\\" id: \\\"0123abc\\\"\" "
       "-m multiport --dports 9000:9100 -j CNI-DN-4\n"
       "-A CNI-DN-1 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.16.28.2:80\n";
-  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", ""}), (std::set<std::string>{"crt-a", "crt-b"}));
-  EXPECT_EQ(net::port_forwarders(nat, {8080, "udp", ""}), (std::set<std::string>{"crt-c"}));
-  EXPECT_EQ(net::port_forwarders(nat, {9050, "tcp", ""}), (std::set<std::string>{"0123abc"}));
-  EXPECT_EQ(net::port_forwarders(nat, {808, "tcp", ""}), std::set<std::string>{});
-  EXPECT_EQ(net::port_forwarders("", {80, "tcp", ""}), std::set<std::string>{});
+  using Ids = std::map<std::string, bool>;
+  // crt-b's and the others' chains have no DNAT rule here: they may forward.
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", ""}), (Ids{{"crt-a", true}, {"crt-b", false}}));
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "udp", ""}), (Ids{{"crt-c", false}}));
+  EXPECT_EQ(net::port_forwarders(nat, {9050, "tcp", ""}), (Ids{{"0123abc", false}}));
+  EXPECT_EQ(net::port_forwarders(nat, {808, "tcp", ""}), Ids{});
+  EXPECT_EQ(net::port_forwarders("", {80, "tcp", ""}), Ids{});
 }
 
 // A forward on one host address leaves the port of another to other pods;
@@ -327,14 +329,23 @@ TEST(PortForwarders, OnlyThoseOfAnAddressThePodTakesToo) {
       "-A CNI-DN-1 -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.16.28.2:80\n"
       "-A CNI-DN-2 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.16.28.3:80\n"
       "-A CNI-DN-3 -d fd00::1/128 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd01::2]:80\n";
-  using Ids = std::set<std::string>;
-  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", "127.0.0.1"}), (Ids{"crt-lo", "crt-any"}));
-  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", "127.0.0.2"}), (Ids{"crt-any"}));
-  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", ""}), (Ids{"crt-lo", "crt-any", "crt-v6"}));
-  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", "fd00:0:0::1"}), (Ids{"crt-any", "crt-v6"}));
-  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", "fd00::2"}), (Ids{"crt-any"}));
-  // A chain without a DNAT rule of the port is taken to forward it.
-  EXPECT_EQ(net::port_forwarders(nat, {9090, "tcp", "127.0.0.2"}), (Ids{"crt-any"}));
+  using Ids = std::map<std::string, bool>;
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", "127.0.0.1"}),
+            (Ids{{"crt-lo", true}, {"crt-any", true}, {"crt-v6", false}}));
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", "127.0.0.2"}),
+            (Ids{{"crt-lo", false}, {"crt-any", true}, {"crt-v6", false}}));
+  for (const char* any : {"", "0.0.0.0", "::", "0:0::0"})
+    EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", any}),
+              (Ids{{"crt-lo", true}, {"crt-any", true}, {"crt-v6", true}}))
+        << any;
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", "fd00:0:0::1"}),
+            (Ids{{"crt-lo", false}, {"crt-any", true}, {"crt-v6", true}}));
+  EXPECT_EQ(net::port_forwarders(nat, {8080, "tcp", "fd00::2"}),
+            (Ids{{"crt-lo", false}, {"crt-any", true}, {"crt-v6", false}}));
+  // A jump with no DNAT rule of the port behind it (portmap jumps in each
+  // family the pod has an address of, and forwards in the mapping's):
+  // it may forward, but it is not certain to.
+  EXPECT_EQ(net::port_forwarders(nat, {9090, "tcp", "127.0.0.2"}), (Ids{{"crt-any", false}}));
 }
 
 // Another pod's start takes a dead pod's forwarding alone: its plugins'
