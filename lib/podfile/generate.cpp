@@ -102,7 +102,10 @@ std::string kmsg_record(std::string_view message, long pid) {
   if (head.size() + message.size() + 1 <= kKmsgRecordMax) return head + std::string(message) + "\n";
   constexpr std::string_view kCut = "… (cut: 'crt pod-file validate FILE' shows it whole)";
   size_t keep = kKmsgRecordMax - head.size() - kCut.size() - 1;
-  while (keep > 0 && (static_cast<unsigned char>(message[keep]) & 0xC0) == 0x80) --keep;  // not inside a character
+  // Not inside a character: back to its first byte (at most 3 back; bytes
+  // that start none, of a text that is no UTF-8, are cut where they are).
+  for (size_t back = 0; back < 3 && keep > 0 && (static_cast<unsigned char>(message[keep]) & 0xC0) == 0x80; ++back)
+    --keep;
   return head + std::string(message.substr(0, keep)) + std::string(kCut) + "\n";
 }
 

@@ -605,11 +605,16 @@ TEST_F(ImageTest, AWorkingDirectoryThroughASymlinkOfTheImageWorks) {
                  {.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = false});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "/opt/app\n");
-  r = crt({"run", "--net=none", "linked-wd", "--working-dir=/srv/up/app/new"},
+  r = crt({"run", "--net=none", "--uuid-file-save=" + dir_ + "/uuid", "linked-wd", "--working-dir=/srv/up/app/new"},
           {.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = false});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "/opt/app/new\n");
-  EXPECT_TRUE(stdfs::is_directory(root + "/opt/app")) << "made in the pod's layer, not the image";
+  EXPECT_FALSE(stdfs::exists(root + "/opt/app/new")) << "made in the pod's layer, not the image's source";
+  // The unit names the directory itself, not the link (busybox's pwd
+  // prints where it is either way).
+  std::string uuid = read_file(dir_ + "/uuid").substr(0, 36);
+  nlohmann::json manifest = crt::json_text::parse(read_file(dir_ + "/pods/run/" + uuid + "/pod.json"));
+  EXPECT_EQ(manifest["apps"][0]["working_dir"], "/opt/app/new") << manifest["apps"][0].dump();
 }
 
 TEST_F(ImageTest, AnImagesSymlinksCannotPutMountsOnStage1sPathsOrAnotherApps) {

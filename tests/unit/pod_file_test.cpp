@@ -111,15 +111,24 @@ TEST(KmsgRecord, ALongMessageIsCutToOneRecord) {
   EXPECT_EQ(kmsg_record("f.pod:2: Key: bad", 42), "<3>crt-generator[42]: f.pod:2: Key: bad\n");
   std::string fits(kKmsgRecordMax - std::string("<3>crt-generator[42]: \n").size(), 'x');
   EXPECT_EQ(kmsg_record(fits, 42).size(), kKmsgRecordMax);
-  std::string long_message = "f.pod:2: Key: '";
-  while (long_message.size() < 2000) long_message += "\u00e9";  // two bytes each
-  std::string r = kmsg_record(long_message, 42);
-  EXPECT_LE(r.size(), kKmsgRecordMax);
-  EXPECT_GE(r.size(), kKmsgRecordMax - 1);
-  EXPECT_EQ(r.rfind("<3>crt-generator[42]: f.pod:2: Key: '\u00e9", 0), 0u);
-  std::string end = "\u00e9… (cut: 'crt pod-file validate FILE' shows it whole)\n";
-  ASSERT_GE(r.size(), end.size());
-  EXPECT_EQ(r.substr(r.size() - end.size()), end) << "cut after a whole character";
+  // Two- and three-byte characters, each cut at every place within one
+  // (the PIDs' lengths move the cut).
+  for (const std::string character : {"\u00e9", "\u20ac"})
+    for (long pid : {42, 423, 4234}) {
+      std::string long_message = "f.pod:2: Key: '";
+      while (long_message.size() < 2000) long_message += character;
+      std::string r = kmsg_record(long_message, pid);
+      EXPECT_LE(r.size(), kKmsgRecordMax) << pid;
+      EXPECT_GE(r.size(), kKmsgRecordMax - character.size() + 1) << pid;
+      std::string head = "<3>crt-generator[" + std::to_string(pid) + "]: f.pod:2: Key: '" + character;
+      EXPECT_EQ(r.rfind(head, 0), 0u) << pid;
+      std::string end = character + "… (cut: 'crt pod-file validate FILE' shows it whole)\n";
+      ASSERT_GE(r.size(), end.size());
+      EXPECT_EQ(r.substr(r.size() - end.size()), end) << pid << ": cut after a whole character";
+    }
+  // Bytes that start no character (no UTF-8) are cut where they are.
+  std::string r = kmsg_record("f.pod:2: Key: '" + std::string(2000, '\x80'), 42);
+  EXPECT_GE(r.size(), kKmsgRecordMax - 3);
 }
 
 }  // namespace
