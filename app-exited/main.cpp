@@ -308,6 +308,13 @@ int run(int argc, char** argv) {
     }
   } else {
     e = start_failed_if_never_ran(end_from_monitor(app));
+    // In the stead of its ExecStopPost= (which timed out or could not run):
+    // whether the run ended as the pod's policy stopped it, as that would
+    // have recorded, by when its main process ended.
+    auto st = unit_state(app);
+    if (auto it = st.find("ExecMainExitTimestampMonotonic"); it != st.end())
+      if (uint64_t exit_us = std::strtoull(it->second.c_str(), nullptr, 10))
+        e.stopped_by_pod = ended_in_policy_stop(app, boottime_from_monotonic_us(exit_us));
   }
   // Only where the record is made as the app ends: a later record (a
   // restarting app's, its OnFailure= helper's) is no time of its end.

@@ -130,6 +130,13 @@ TEST_F(AppOptionsTest, AnAppThatRemovesItsWorkingDirectoryStillEnds) {
                  {.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = false});
   EXPECT_EQ(r.status, 7) << r.err;
   EXPECT_EQ(r.out, "removed\n");
+  // One the pod's policy stops is recorded so, as its own end would be:
+  // the pod ends as the app that ended first did.
+  r = crt({"run", "--net=none", "--exit-policy=on-any-exit", "busybox", "--name=first", "--", "/bin/sh", "-c",
+           "sleep 1", "---", "busybox", "--name=stopped", "--working-dir=/w", "--", "/bin/sh", "-c",
+           "cd / && rmdir /w && exec sleep 100"},
+          {.env = {}, .timeout = std::chrono::seconds(30), .input = {}, .new_session = false});
+  EXPECT_EQ(r.status, 0) << r.err;
 }
 
 TEST_F(AppOptionsTest, ExecReplacesTheImageCommand) {
