@@ -107,10 +107,14 @@ store::Image ensure_stage1(store::Store& store, const stdfs::path& data_dir,
 }
 
 std::vector<std::string> other_stage1_images(const store::Store& store, const stdfs::path& data_dir) {
-  std::string own;
-  stdfs::path digest_file = data_dir / "stage1.tar.sha256";
+  // This build's, named as ensure_stage1() names it; none (no stage1.tar):
+  // which is this build's cannot be told, and none is taken.
+  stdfs::path tar = data_dir / "stage1.tar";
+  stdfs::path digest_file = tar.string() + ".sha256";
   std::error_code ec;
-  if (stdfs::exists(digest_file, ec)) own = "crt-stage1:" + trim_end(fs::read_file(digest_file), " \n").substr(0, 12);
+  if (!stdfs::exists(tar, ec)) return {};
+  std::string hex = stdfs::exists(digest_file, ec) ? trim_end(fs::read_file(digest_file), " \n") : file_sha256_hex(tar);
+  std::string own = "crt-stage1:" + hex.substr(0, 12);
   std::vector<std::string> out;
   for (const auto& im : store.list()) {
     bool stage1 = !im.names.empty() && std::all_of(im.names.begin(), im.names.end(),

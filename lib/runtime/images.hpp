@@ -26,7 +26,8 @@ store::Image ensure_stage1(store::Store& store, const std::filesystem::path& dat
 /// stage1 is stored as crt-stage1:HASH on first use, and one of an earlier
 /// build (or a --stage1-path tried once) would otherwise stay for ever.
 /// Images with no other name than crt-stage1:*, other than the one of
-/// `data_dir`'s stage1.tar; by ID. (A stage1 given again is imported again.)
+/// `data_dir`'s stage1.tar; by ID; none without that file. (A stage1 given
+/// again is imported again.)
 std::vector<std::string> other_stage1_images(const store::Store& store, const std::filesystem::path& data_dir);
 
 /// The image `ref` names: a built-in image (images/NAME.tar in the data

@@ -169,6 +169,7 @@ void add_image_gc(CLI::App& image, const GlobalOptions& g) {
         });
         std::printf("removed %s, the stage1 of another crt build\n", join(removal.image.names, ", ").c_str());
         warn_unreadable(unreadable, removal.trees_kept, "of that stage1", warned);
+        for (const auto& why : removal.trees_failed) print_message("warning: " + why + "; 'crt image gc' tries again");
       } catch (const Error& e) {
         if (!used) print_message("warning: removing the stage1 image " + id + " of another crt build: " + e.what());
       }
