@@ -39,6 +39,16 @@ class NetworkTest : public PodTest {
   std::string ipam_dir() const { return dir_ + "/ipam"; }
 
   void write_network(const std::string& file, const std::string& json) const;
+  /// Network "dualbr": a bridge with an IPv4 and an IPv6 subnet, and portmap.
+  void write_dual_stack_network() const {
+    write_network("10-dualbr.conflist",
+                  R"({"cniVersion":"1.0.0","name":"dualbr","plugins":[{"type":"bridge","bridge":"crt-dualbr0",)"
+                  R"("isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"172.30.253.0/24"}],)"
+                  R"([{"subnet":"fd42:c27::/64"}]],"dataDir":")" +
+                      ipam_dir() +
+                      R"("}},)"
+                      R"({"type":"portmap","capabilities":{"portMappings":true}}]})");
+  }
 
   /// A ptp network of the test's own in `subnet`, leases in the test's directory.
   void write_ptp_network(const std::string& name, const std::string& subnet, const std::string& extra = "") const;

@@ -340,13 +340,7 @@ TEST_F(NetworkTest, AHostPortInUseIsAClearErrorAndAPodKeepsItsPort) {
 // pod has an IPv6 address: a host service there is not taken over either.
 TEST_F(NetworkTest, OnADualStackNetworkAPortOfEveryAddressIsTheHostsOnIpv6Too) {
   if (!std::filesystem::exists("/proc/net/if_inet6")) GTEST_SKIP() << "this host has no IPv6";
-  write_network("10-dualbr.conflist",
-                R"({"cniVersion":"1.0.0","name":"dualbr","plugins":[{"type":"bridge","bridge":"crt-dualbr0",)"
-                R"("isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"172.30.253.0/24"}],)"
-                R"([{"subnet":"fd42:c27::/64"}]],"dataDir":")" +
-                    ipam_dir() +
-                    R"("}},)"
-                    R"({"type":"portmap","capabilities":{"portMappings":true}}]})");
+  write_dual_stack_network();
   int port = free_port();
   // As nginx's `listen [::]:PORT`: IPv6 alone.
   UniqueFd listener(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -386,13 +380,7 @@ TEST_F(NetworkTest, OnADualStackNetworkAPortOfEveryAddressIsTheHostsOnIpv6Too) {
 // that jump for a forward of a pod whose crt was killed.
 TEST_F(NetworkTest, APodOnTheSamePortOfTheOtherFamilyStarts) {
   if (!std::filesystem::exists("/proc/net/if_inet6")) GTEST_SKIP() << "this host has no IPv6";
-  write_network("10-dualbr.conflist",
-                R"({"cniVersion":"1.0.0","name":"dualbr","plugins":[{"type":"bridge","bridge":"crt-dualbr0",)"
-                R"("isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"172.30.253.0/24"}],)"
-                R"([{"subnet":"fd42:c27::/64"}]],"dataDir":")" +
-                    ipam_dir() +
-                    R"("}},)"
-                    R"({"type":"portmap","capabilities":{"portMappings":true}}]})");
+  write_dual_stack_network();
   const std::string addr = "2001:db8:c27::2";
   ASSERT_EQ(run({"ip", "-6", "addr", "add", addr + "/128", "dev", "lo", "nodad"}).status, 0);
   struct Drop {

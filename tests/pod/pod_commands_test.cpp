@@ -30,6 +30,19 @@ using ::testing::Not;
 class PodCommandsTest : public PodTest {
  protected:
   RunOptions detached() { return {.env = {}, .timeout = seconds(120), .input = {}, .new_session = true}; }
+  /// Starts `crt run` of an app that ignores SIGTERM; its pod's UUID, once
+  /// the app's trap is set.
+  std::string run_app_ignoring_sigterm(std::unique_ptr<Process>& p) {
+    std::string file = dir_ + "/uuid";
+    std::filesystem::remove(file);
+    p = std::make_unique<Process>(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh",
+                                            "-c", "trap '' TERM; echo trapped; while :; do sleep 0.1; done"}),
+                                  detached());
+    std::string uuid = wait_uuid(file);
+    EXPECT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+    wait_for_output(uuid, "trapped");
+    return uuid;
+  }
   /// Starts `crt run` (`uuid_file` saved) of an app that takes 2 s to end
   /// on SIGTERM, then prints "graceful"; its pod's UUID, once the app's
   /// trap is set ("" if not). The 2 s are short sleeps: the stop of the
@@ -491,13 +504,8 @@ TEST_F(PodCommandsTest, WaitReadyTakesThePodAfterItAndGivesUpOnAFailedStart) {
 }
 
 TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
-  std::string file = dir_ + "/uuid";
-  Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
-                      "trap '' TERM; echo trapped; while :; do sleep 0.1; done"}),
-            detached());
-  std::string uuid = wait_uuid(file);
-  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
-  wait_for_output(uuid, "trapped");
+  std::unique_ptr<Process> p;
+  std::string uuid = run_app_ignoring_sigterm(p);
   auto start = std::chrono::steady_clock::now();
   Result r = crt({"stop", "--timeout=2", uuid});
   auto took = std::chrono::steady_clock::now() - start;
@@ -505,7 +513,7 @@ TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
   EXPECT_GE(took, seconds(2));
   EXPECT_LT(took, seconds(10));
   EXPECT_EQ(status_field(uuid, "state"), "exited");
-  Result run = p.wait();
+  Result run = p->wait();
   // The app never ended on its own: killed with its pod, and so recorded.
   EXPECT_EQ(run.status, 128 + SIGKILL) << run.err;
   EXPECT_THAT(run.err, HasSubstr("the pod was killed before its apps ended"));
@@ -517,19 +525,13 @@ TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
 // stop that waited for the apps' own timeout, then failed).
 TEST_F(PodCommandsTest, StopWithATimeoutOfZeroKillsAtOnce) {
   for (const char* timeout : {"--timeout=0", "--timeout=1ms"}) {
-    std::string file = dir_ + "/uuid";
-    std::filesystem::remove(file);
-    Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
-                        "trap '' TERM; echo trapped; while :; do sleep 0.1; done"}),
-              detached());
-    std::string uuid = wait_uuid(file);
-    ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
-    wait_for_output(uuid, "trapped");
+    std::unique_ptr<Process> p;
+    std::string uuid = run_app_ignoring_sigterm(p);
     auto start = std::chrono::steady_clock::now();
     Result r = crt({"stop", timeout, uuid});
     EXPECT_EQ(r.status, 0) << timeout << ": " << r.err;
     EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(3)) << timeout;
-    EXPECT_EQ(p.wait().status, 128 + SIGKILL) << timeout;
+    EXPECT_EQ(p->wait().status, 128 + SIGKILL) << timeout;
   }
 }
 
