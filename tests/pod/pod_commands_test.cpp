@@ -336,8 +336,14 @@ TEST_F(PodCommandsTest, ListShowsOneRowPerApp) {
                            "[0-9a-f]{8}  named  three  busybox:latest  prepared  [0-9TZ:.-]{24}\n"));
   r = crt({"list", "--no-legend", "--full"});
   EXPECT_THAT(r.out, MatchesRegex("[0-9a-f-]{36} +- +one (.|\n)*"));
+  // A pod without networks of its own says which it has.
+  ASSERT_EQ(crt({"prepare", "--net=host", "busybox", "--name=four"}).status, 0);
+  ASSERT_EQ(crt({"prepare", "--net=none", "busybox", "--name=five"}).status, 0);
+  r = crt({"list", "--no-legend"});
+  EXPECT_THAT(r.out, ::testing::ContainsRegex(" four +busybox:latest +prepared +[0-9TZ:.-]{24} +host\n"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex(" five +busybox:latest +prepared +[0-9TZ:.-]{24} +none\n"));
   auto j = crt::json_text::parse(crt({"list", "--format=json"}).out);
-  ASSERT_EQ(j.size(), 3U);
+  ASSERT_EQ(j.size(), 5U);
   EXPECT_EQ(j[1]["app"], "two");
   EXPECT_EQ(j[2]["name"], "named");
   EXPECT_EQ(j[1]["state"], "prepared");

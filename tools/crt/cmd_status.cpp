@@ -16,6 +16,7 @@
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
 #include "common/strings.hpp"
+#include "pod/net_options.hpp"
 #include "runtime/machines.hpp"
 #include "runtime/pods.hpp"
 
@@ -289,7 +290,14 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
         r["started"] = info.started;
         r["networks"] = networks_json(info.networks);
         rows.push_back(r);
-        summaries.push_back(net::summary_string(info.networks));
+        // A pod without networks of its own says which it has instead.
+        std::string nets = net::summary_string(info.networks);
+        if (nets.empty() && info.manifest) {
+          pod::NetSpec spec = pod::parse_net_spec(info.manifest->net);
+          if (spec.mode == pod::NetSpec::Mode::kHost) nets = "host";
+          if (spec.mode == pod::NetSpec::Mode::kNone) nets = "none";
+        }
+        summaries.push_back(nets);
       }
     }
     if (a->format == "json") {
