@@ -85,7 +85,7 @@ std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const
     if (!runs)
       if (std::optional<NetNs> ns = open_netns(id); ns && namespace_in_use(ns->fd.get())) runs = true;
     if (runs) {
-      if (certain) running.push_back(id.substr(4));
+      if (certain) running.push_back(id);
       continue;
     }
     try {
@@ -97,18 +97,18 @@ std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const
   }
   if (!running.empty()) {
     // Which of the ports (a rare path: each asked for again).
-    std::vector<std::string> taken;
+    std::vector<std::string> taken, pods;
     for (const auto& p : ports)
       for (const auto& [id, certain] : current_port_forwarders({p}))
-        if (certain &&
-            std::find(running.begin(), running.end(), id.rfind("crt-", 0) == 0 ? id.substr(4) : id) != running.end()) {
+        if (certain && std::find(running.begin(), running.end(), id) != running.end()) {
           taken.push_back(std::to_string(p.port) + "/" + p.protocol + (p.host_ip.empty() ? "" : " on " + p.host_ip));
           break;
         }
+    for (const auto& id : running) pods.push_back(id.substr(4));  // "crt-UUID"
     bool one = taken.size() <= 1;
     throw Error(std::string("--port: host port") + (one ? " " : "s ") +
                 (taken.empty() ? std::string("of this pod") : join(taken, ", ")) + (one ? " is" : " are") +
-                " still forwarded to pod " + join(running, ", pod ") +
+                " still forwarded to pod " + join(pods, ", pod ") +
                 ", whose crt ended while the pod runs on (it stops within its stop timeout), or another crt is "
                 "removing it: start this pod once it has stopped");
   }

@@ -75,8 +75,21 @@ void check_stage1_source(const stdfs::path& src) {
   if (!found) throw Error(quote(src.string()) + " is no crt stage1: it has no /" + mark);
 }
 
+/// The sha256 (hex) a stage1 tarball is stored by: its .sha256 file's (the
+/// build writes one, so a start need not hash 25 MB), else its own.
+std::string stage1_tar_hex(const stdfs::path& tar) {
+  stdfs::path digest_file = tar.string() + ".sha256";
+  std::error_code ec;
+  std::string hex = stdfs::exists(digest_file, ec) ? trim_end(fs::read_file(digest_file), " \n") : file_sha256_hex(tar);
+  if (!store::is_sha256_digest("sha256:" + hex)) throw Error(quote(digest_file.string()) + " holds no sha256 digest");
+  return hex;
+}
+
+/// The store name of the stage1 tarball of sha256 `hex`.
+store::Reference stage1_tar_name(const std::string& hex) { return {"crt-stage1", hex.substr(0, 12)}; }
+
 store::Image import_stage1_tar(store::Store& store, const stdfs::path& tar, const std::string& hex, bool given) {
-  store::Reference name{"crt-stage1", hex.substr(0, 12)};
+  store::Reference name = stage1_tar_name(hex);
   if (auto im = store.find(name.str())) return *im;
   std::string actual = file_sha256_hex(tar);
   if (actual != hex)
@@ -99,10 +112,7 @@ store::Image ensure_stage1(store::Store& store, const stdfs::path& data_dir,
       check_stage1_source(src);
       return store.import_rootfs(src, {"crt-stage1", "dir"}, stage1_import_options());
     }
-    stdfs::path digest_file = src.string() + ".sha256";
-    std::string hex = stdfs::exists(digest_file) ? trim_end(fs::read_file(digest_file), " \n") : file_sha256_hex(src);
-    if (!store::is_sha256_digest("sha256:" + hex)) throw Error(quote(digest_file.string()) + " holds no sha256 digest");
-    return import_stage1_tar(store, src, hex, override.has_value());
+    return import_stage1_tar(store, src, stage1_tar_hex(src), override.has_value());
   });
 }
 
@@ -110,11 +120,9 @@ std::vector<std::string> other_stage1_images(const store::Store& store, const st
   // This build's, named as ensure_stage1() names it; none (no stage1.tar):
   // which is this build's cannot be told, and none is taken.
   stdfs::path tar = data_dir / "stage1.tar";
-  stdfs::path digest_file = tar.string() + ".sha256";
   std::error_code ec;
   if (!stdfs::exists(tar, ec)) return {};
-  std::string hex = stdfs::exists(digest_file, ec) ? trim_end(fs::read_file(digest_file), " \n") : file_sha256_hex(tar);
-  std::string own = "crt-stage1:" + hex.substr(0, 12);
+  std::string own = stage1_tar_name(stage1_tar_hex(tar)).str();
   std::vector<std::string> out;
   for (const auto& im : store.list()) {
     bool stage1 = !im.names.empty() && std::all_of(im.names.begin(), im.names.end(),
