@@ -268,8 +268,8 @@ void apply_app_flags(AppManifest& app, const AppFlags& f) {
 void check_app_flags(const AppRequest& req) {
   const AppFlags& f = req.flags;
   std::string name = f.name ? *f.name : default_app_name(req.image);
+  validate_app_name(name);  // its own message names it
   with_context("app " + quote(name), [&] {
-    validate_app_name(name);
     EnvList env;
     for (const auto& kv : f.environment) apply_assignment(env, kv, "--environment");
     (void)app_user(f.user, f.group, "");
@@ -284,8 +284,8 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
   AppManifest app;
   // An image given by its ID is named after the image's name.
   app.name = f.name ? *f.name : default_app_name(is_image_id(req.image) ? image.name_for(req.image) : req.image);
+  validate_app_name(app.name);  // its own message names it
   return with_context("app " + quote(app.name), [&] {
-    validate_app_name(app.name);
     app.image = {image.name_for(req.image), image.id, image.layers};
 
     app.argv = app_command(f, req.args, req.args_given, image.config);

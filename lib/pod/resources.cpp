@@ -1,8 +1,8 @@
 #include "pod/resources.hpp"
 
 #include <cctype>
-#include <charconv>
 #include <limits>
+#include <numeric>
 #include <string>
 #include <utility>
 
@@ -63,12 +63,41 @@ uint64_t parse_memory(std::string_view s) {
       break;
     }
   }
-  uint64_t v = 0;
-  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
-  if (ec != std::errc() || p != num.data() + num.size() || num.empty()) throw bad();
-  if (v != 0 && mult > std::numeric_limits<uint64_t>::max() / v) throw bad();
-  if (v * mult < 4096) throw Error("memory size " + quote(s) + " is too small (at least 4096 bytes)");
-  return v * mult;
+  // A fraction as Kubernetes reads one (1.5G, 0.5Gi) if it comes to whole
+  // bytes.
+  const size_t dot = num.find('.');
+  const std::string_view whole = num.substr(0, dot);
+  const std::string_view frac = dot == std::string_view::npos ? std::string_view() : num.substr(dot + 1);
+  const auto digits = [](std::string_view d) { return d.find_first_not_of("0123456789") == std::string_view::npos; };
+  if (whole.empty() || !digits(whole) || !digits(frac) || (dot != std::string_view::npos && frac.empty()) ||
+      frac.size() > 18)
+    throw bad();
+  const auto too_large = [&] { return Error("memory size " + quote(s) + " is too large"); };
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  uint64_t bytes = 0;
+  for (char c : whole) {
+    const auto d = static_cast<uint64_t>(c - '0');
+    if (bytes > kMax / 10 || bytes * 10 > kMax - d) throw too_large();
+    bytes = bytes * 10 + d;
+  }
+  if (bytes > kMax / mult) throw too_large();
+  bytes *= mult;
+  // The fraction f/10^n of mult bytes is whole when f is a multiple of
+  // 10^n/g, g = gcd(mult, 10^n); it is then (f/(10^n/g)) * (mult/g).
+  uint64_t f = 0;
+  uint64_t unit = 1;
+  for (char c : frac) {  // at most 18 digits: no overflow
+    f = f * 10 + static_cast<uint64_t>(c - '0');
+    unit *= 10;
+  }
+  const uint64_t g = std::gcd(mult, unit);
+  if (f % (unit / g) != 0) throw Error("memory size " + quote(s) + " is not a whole number of bytes");
+  const uint64_t part = f / (unit / g);
+  if (part != 0 && mult / g > kMax / part) throw too_large();
+  if (bytes > kMax - part * (mult / g)) throw too_large();
+  bytes += part * (mult / g);
+  if (bytes < 4096) throw Error("memory size " + quote(s) + " is too small (at least 4096 bytes)");
+  return bytes;
 }
 
 uint64_t parse_cpu_millis(std::string_view s) {

@@ -25,7 +25,9 @@ void add_app_options(CLI::App& app, AppFlags& f) {
                  "/etc/group lists it in");
   app.add_option("--group", f.group, "Group to run as: a number or a name from the image's /etc/group");
   app.add_option("--working-dir", f.working_dir, "Working directory of the app");
-  app.add_option("--memory", f.memory, "Memory limit: bytes, or with K, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (of 1024), e.g. 512Mi (MemoryMax=)");
+  app.add_option("--memory", f.memory,
+                 "Memory limit: bytes, or with K, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (of 1024), e.g. 512Mi or "
+                 "1.5G (MemoryMax=)");
   app.add_option("--cpu", f.cpu, "CPU limit: millicores (200m) or cores (1.5) (CPUQuota=)");
   app.add_option("--seccomp", f.seccomp,
                  "System call filter: mode=retain|remove[,errno=ERRNO],SYSCALL|@GROUP,... (replaces the default)");

@@ -446,7 +446,7 @@ TEST_F(BadInputTest, NonRootGetsOneLineError) {
   Result r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", crt_bin_, "--dir=" + dir_, "run",
                   "busybox", "--", "/bin/true"});
   EXPECT_EQ(r.status, 254);
-  EXPECT_EQ(r.err, "crt: crt run needs root privileges (run it as root or with sudo)\n");
+  EXPECT_EQ(r.err, "crt: 'crt run' needs root privileges (run it as root or with sudo)\n");
   // Pod directories are root's alone: the commands that read them say so,
   // rather than list nothing or find no pod.
   for (const char* cmd : {"list", "status", "logs", "cat-manifest"}) {
@@ -455,7 +455,7 @@ TEST_F(BadInputTest, NonRootGetsOneLineError) {
     if (std::string(cmd) != "list") argv.push_back("0123abcd");
     r = run(argv);
     EXPECT_EQ(r.status, 254) << cmd;
-    EXPECT_EQ(r.err, "crt: crt " + std::string(cmd) + " needs root privileges (run it as root or with sudo)\n");
+    EXPECT_EQ(r.err, "crt: 'crt " + std::string(cmd) + "' needs root privileges (run it as root or with sudo)\n");
   }
   // So is the image store.
   for (const char* cmd : {"list", "inspect", "export"}) {
@@ -465,7 +465,7 @@ TEST_F(BadInputTest, NonRootGetsOneLineError) {
     if (std::string(cmd) == "export") argv.push_back("/tmp/busybox.tar");
     r = run(argv);
     EXPECT_EQ(r.status, 254) << cmd;
-    EXPECT_EQ(r.err, "crt: crt image " + std::string(cmd) + " needs root privileges (run it as root or with sudo)\n");
+    EXPECT_EQ(r.err, "crt: 'crt image " + std::string(cmd) + "' needs root privileges (run it as root or with sudo)\n");
   }
 }
 

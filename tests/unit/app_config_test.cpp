@@ -253,7 +253,7 @@ TEST_F(MakeAppManifest, NoCommandIsAnError) {
 
 TEST_F(MakeAppManifest, NameFlagIsValidated) {
   req_.flags.name = "Bad_Name";
-  EXPECT_EQ(error().rfind("app 'Bad_Name': invalid app name", 0), 0u) << error();
+  EXPECT_EQ(error().rfind("invalid app name 'Bad_Name': ", 0), 0u) << error();
   req_.flags.name = "good-name";
   EXPECT_EQ(make().name, "good-name");
   EXPECT_EQ(*env(make(), "CRT_APP_NAME"), "good-name");

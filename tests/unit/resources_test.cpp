@@ -43,15 +43,40 @@ TEST(ParseMemory, BelowOnePageIsTooSmall) {
 }
 
 TEST(ParseMemory, MalformedIsAnError) {
-  for (const char* bad : {"", "M", "Gi", "1.5G", "-4096", "+4096", " 4096", "4096 ", "1 G", "1GB", "1g", "1m", "1mi",
-                          "0x1000", "1e9", "10%", "infinity"})
+  for (const char* bad : {"",      "M",   "Gi",  ".5G", "1.G", "1..5G", "1.5.0G", "-4096", "+4096", " 4096",
+                          "4096 ", "1 G", "1GB", "1g",  "1m",  "1mi",   "0x1000", "1e9",   "10%",   "infinity"})
     EXPECT_THROW(parse_memory(bad), Error) << "'" << bad << "'";
 }
 
-TEST(ParseMemory, OverflowIsAnError) {
-  EXPECT_THROW(parse_memory("18446744073709551616"), Error);
-  EXPECT_THROW(parse_memory("17179869184Gi"), Error);
-  EXPECT_THROW(parse_memory("18446745T"), Error);
+TEST(ParseMemory, AFractionOfWholeBytesIsTaken) {
+  EXPECT_EQ(parse_memory("1.5G"), 1500000000u);
+  EXPECT_EQ(parse_memory("0.5Gi"), 1u << 29);
+  EXPECT_EQ(parse_memory("4.25Ki"), 4352u);
+  EXPECT_EQ(parse_memory("4096.0"), 4096u);
+  EXPECT_EQ(parse_memory("0.000000004096T"), 4096u);
+}
+
+TEST(ParseMemory, AFractionOfAByteIsAnError) {
+  try {
+    parse_memory("1.0001K");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "memory size '1.0001K' is not a whole number of bytes");
+  }
+  EXPECT_THROW(parse_memory("4096.5"), Error);
+}
+
+TEST(ParseMemory, OverflowIsTooLarge) {
+  for (const char* big : {"18446744073709551616", "17179869184Gi", "18446745T", "99999999T", "18446744073709551.616K",
+                          "99999999999999999999999999999999999999999999.5T"}) {
+    try {
+      parse_memory(big);
+      ADD_FAILURE() << big;
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), "memory size '" + std::string(big) + "' is too large");
+    }
+  }
+  EXPECT_EQ(parse_memory("18446744073709551.615K"), 18446744073709551615u);
 }
 
 TEST(ParseMemory, MessageSaysWhatIsExpected) {

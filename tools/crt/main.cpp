@@ -24,7 +24,7 @@
 namespace crt::cli {
 
 void require_root(const std::string& what) {
-  if (::geteuid() != 0) throw Error(what + " needs root privileges (run it as root or with sudo)");
+  if (::geteuid() != 0) throw Error(quote(what) + " needs root privileges (run it as root or with sudo)");
 }
 
 std::filesystem::path data_dir() { return runtime::default_data_dir(); }
