@@ -516,7 +516,7 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
   if (!own_stop_timeout) {
     const Setting* t = single(pod_keys, "StopTimeout");
     std::chrono::milliseconds stop = t != nullptr ? parse_duration(t->value) : pod::kDefaultStopTimeout;
-    svc.set("TimeoutStopSec", std::to_string((stop + pod::kStopCleanup).count()) + "ms");
+    svc.set("TimeoutStopSec", pod::systemd_duration(stop + pod::kStopCleanup));
   }
   for (const Section* s : sections_named(f, "Install")) {
     for (const auto& st : s->settings) {
