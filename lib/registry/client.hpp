@@ -125,4 +125,15 @@ decltype(auto) with_context_keeping_misses(const std::string& context, F&& body)
   }
 }
 
+/// Runs `body`; a miss escaping it (Denied, NotFound) is a plain Error: the
+/// registry had the image, and failed to give it.
+template <typename F>
+decltype(auto) misses_as_errors(F&& body) {
+  try {
+    return std::forward<F>(body)();
+  } catch (const NotFound& e) {
+    throw Error(e.what());
+  }
+}
+
 }  // namespace crt::registry

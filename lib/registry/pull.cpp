@@ -59,6 +59,47 @@ void fetch_layer(store::Store& store, RegistryClient& client, const store::oci::
   progress.finish(l.digest, from > 0 ? "fetched (resumed at " + std::to_string(from) + " bytes)" : "fetched");
 }
 
+/// The rest of a pull once the registry gave manifest `m` of `ref`.
+store::Image pull_found(store::Store& store, RegistryClient& client, const RemoteReference& ref,
+                        const PullOptions& opts, store::Progress& progress, FetchedManifest m, FileLock lock) {
+  std::string index_digest;
+  if (store::oci::is_index(m.media_type)) {
+    index_digest = m.digest;
+    store::oci::Index ix = store::oci::parse_index(m.body);
+    const store::oci::Descriptor& d = store::oci::select_platform(ix, opts.platform);
+    m = client.manifest(d.digest);
+  }
+  if (!store::oci::is_manifest(m.media_type))
+    throw Error("the registry sent a " + quote(m.media_type) + ", not an image manifest");
+  store::oci::Manifest manifest = store::oci::parse_manifest(m.body);
+
+  store::ImageInput in;
+  in.manifest = m.body;
+  std::optional<std::string> stored = stored_config(store, manifest.config.digest);
+  in.config = stored ? *stored : client.small_blob(manifest.config.digest);
+  store::oci::check_platform(in.config, opts.platform);  // before its layers are fetched
+  for (const auto& l : manifest.layers) {
+    fetch_layer(store, client, l, progress);
+    // Opened only when the commit finds the stored blob damaged (and takes
+    // it out) or gone: it is fetched again, checked as any fetch.
+    in.layers.push_back({l.media_type, l.digest, l.size, [&, l]() -> std::unique_ptr<store::ByteSource> {
+                           fetch_layer(store, client, l, progress);
+                           return std::make_unique<store::FileSource>(store.blobs().path(l.digest));
+                         }});
+  }
+  in.layer_source = store::LayerSource::kRegistry;
+  if (auto name = ref.store_name()) in.names.push_back(*name);
+  in.repo_digests.push_back(ref.name() + "@" + m.digest);
+  // The index's digest names the image too (name@sha256:… copied from a
+  // registry's page is often the index's), for this platform: the last
+  // image pulled by it has it.
+  if (!index_digest.empty()) in.repo_digests.push_back(ref.name() + "@" + index_digest);
+  in.cancelled = opts.cancelled;
+  // The lock goes with it: a failure lets go of it before it takes out
+  // what the commit added.
+  return store.commit_image(in, progress, opts.pinned, std::move(lock));
+}
+
 }  // namespace
 
 store::Image pull_image(store::Store& store, const RemoteReference& ref, const PullOptions& opts,
@@ -69,42 +110,10 @@ store::Image pull_image(store::Store& store, const RemoteReference& ref, const P
     FileLock lock = store.lock_shared();
     RegistryClient client(ref.registry, ref.repository, client_options(ref.registry, ref.repository, opts));
     FetchedManifest m = client.manifest(ref.reference());
-    std::string index_digest;
-    if (store::oci::is_index(m.media_type)) {
-      index_digest = m.digest;
-      store::oci::Index ix = store::oci::parse_index(m.body);
-      const store::oci::Descriptor& d = store::oci::select_platform(ix, opts.platform);
-      m = client.manifest(d.digest);
-    }
-    if (!store::oci::is_manifest(m.media_type))
-      throw Error("the registry sent a " + quote(m.media_type) + ", not an image manifest");
-    store::oci::Manifest manifest = store::oci::parse_manifest(m.body);
-
-    store::ImageInput in;
-    in.manifest = m.body;
-    std::optional<std::string> stored = stored_config(store, manifest.config.digest);
-    in.config = stored ? *stored : client.small_blob(manifest.config.digest);
-    store::oci::check_platform(in.config, opts.platform);  // before its layers are fetched
-    for (const auto& l : manifest.layers) {
-      fetch_layer(store, client, l, progress);
-      // Opened only when the commit finds the stored blob damaged (and takes
-      // it out) or gone: it is fetched again, checked as any fetch.
-      in.layers.push_back({l.media_type, l.digest, l.size, [&, l]() -> std::unique_ptr<store::ByteSource> {
-                             fetch_layer(store, client, l, progress);
-                             return std::make_unique<store::FileSource>(store.blobs().path(l.digest));
-                           }});
-    }
-    in.layer_source = store::LayerSource::kRegistry;
-    if (auto name = ref.store_name()) in.names.push_back(*name);
-    in.repo_digests.push_back(ref.name() + "@" + m.digest);
-    // The index's digest names the image too (name@sha256:… copied from a
-    // registry's page is often the index's), for this platform: the last
-    // image pulled by it has it.
-    if (!index_digest.empty()) in.repo_digests.push_back(ref.name() + "@" + index_digest);
-    in.cancelled = opts.cancelled;
-    // The lock goes with it: a failure lets go of it before it takes out
-    // what the commit added.
-    return store.commit_image(in, progress, opts.pinned, std::move(lock));
+    // Found: what fails from here on is no miss. A short name's next
+    // registry would give another's image of the name.
+    return misses_as_errors(
+        [&] { return pull_found(store, client, ref, opts, progress, std::move(m), std::move(lock)); });
   });
 }
 

@@ -18,6 +18,7 @@ namespace crt::test {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace stdfs = std::filesystem;
 using nlohmann::json;
 
@@ -378,6 +379,27 @@ TEST_F(FaultTest, AShortNameGoesOnPastARegistryThatDeniesIt) {
   r = crt({"image", "pull", "--insecure-registry=" + locked_host, locked_host + "/test/app:v1"});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("refused anonymous access (HTTP 401); give credentials with --creds"));
+}
+
+// A registry that has the manifest but fails to give the image (its
+// configuration blob gone) is no miss: the next registry's image of the
+// name would be another's.
+TEST_F(FaultTest, AShortNameStopsAtARegistryThatHasTheManifestButNotItsBlob) {
+  std::string target = "http://" + plain().host();
+  HttpStub first([&](const HttpStub::Request& r) {
+    if (r.target.find("/blobs/") != std::string::npos)
+      return HttpStub::Response{404, {}, R"({"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]})", -1, {}};
+    return HttpStub::Response{307, {{"Location", target + r.target}}, "", -1, {}};
+  });
+  std::string first_host = "127.0.0.1:" + std::to_string(first.port());
+  std::ofstream(dir_ + "/crt.conf") << "[registries]\ndefault = " << first_host << " " << plain().host()
+                                    << "\ninsecure = " << first_host << " " << plain().host() << "\n";
+  Result r = crt({"--config=" + dir_ + "/crt.conf", "image", "pull", "-q", "test/app:v1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("pulling '" + first_host + "/test/app:v1': fetching blob sha256:"));
+  EXPECT_THAT(r.err, HasSubstr("HTTP 404"));
+  EXPECT_THAT(r.err, Not(HasSubstr(plain().host() + "/test/app")));
+  EXPECT_EQ(crt({"image", "inspect", plain().host() + "/test/app:v1"}).status, 254) << "nothing pulled";
 }
 
 TEST_F(FaultTest, ProgressOnATerminalOnly) {
