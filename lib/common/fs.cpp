@@ -34,13 +34,15 @@ std::string normal_path(const std::string& path) {
   return n;
 }
 
-std::string read_file(const stdfs::path& path) { return read_fd(open_fd(path, O_RDONLY).get(), quote(path.string())); }
+std::string read_file(const stdfs::path& path, size_t max) {
+  return read_fd(open_fd(path, O_RDONLY).get(), quote(path.string()), max);
+}
 
-std::string read_fd(int fd, const std::string& name) {
+std::string read_fd(int fd, const std::string& name, size_t max) {
   std::string out;
   char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+  while (out.size() < max) {
+    ssize_t n = ::read(fd, buf, std::min(sizeof buf, max - out.size()));
     if (n < 0) {
       if (errno == EINTR) continue;
       throw_errno("reading " + name);
@@ -292,5 +294,36 @@ TempDir::~TempDir() {
 }
 
 stdfs::path TempDir::release() { return std::exchange(path_, {}); }
+
+std::string file_kind(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return "";
+    case S_IFDIR:
+      return "a directory";
+    case S_IFLNK:
+      return "a symbolic link";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFSOCK:
+      return "a socket";
+    default:
+      return "not a regular file";
+  }
+}
+
+void check_replaceable(const stdfs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) < 0) {
+    if (errno == ENOENT) return;
+    throw_errno(quote(path.string()));
+  }
+  if (std::string kind = file_kind(st.st_mode); !kind.empty())
+    throw Error(quote(path.string()) + " is " + kind + ": crt replaces only a regular file");
+}
 
 }  // namespace crt::fs

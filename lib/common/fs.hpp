@@ -19,14 +19,15 @@ namespace stdfs = std::filesystem;
 /// in a pod's directory would be too long.
 inline constexpr const char* kRunDir = "/run/crt";
 
-/// Reads a whole file.
-std::string read_file(const stdfs::path& path);
+/// Reads a whole file, or its first `max` bytes.
+std::string read_file(const stdfs::path& path, size_t max = std::string::npos);
 
 /// `path` lexically normal ("." and ".." resolved, slashes single) and
 /// without a trailing slash, but for "/": one spelling of what it names.
 std::string normal_path(const std::string& path);
-/// All that is left to read from `fd`; errors say "reading `name`".
-std::string read_fd(int fd, const std::string& name);
+/// All that is left to read from `fd`, or its first `max` bytes; errors say
+/// "reading `name`".
+std::string read_fd(int fd, const std::string& name, size_t max = std::string::npos);
 
 /// Whether a write must reach the disk before it becomes visible.
 enum class Durability {
@@ -40,6 +41,13 @@ enum class Durability {
 /// then renamed over `path`.
 void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t mode = 0644,
                        Durability durability = Durability::kSynced);
+
+/// What `mode` is, for "is a ..." messages; empty for a regular file.
+std::string file_kind(mode_t mode);
+
+/// Throws unless `path` is missing or a regular file: what write_file_atomic()
+/// would put a file in place of (a device, a FIFO, a link, a directory).
+void check_replaceable(const stdfs::path& path);
 
 /// fsyncs the directory `dir`: the renames into it so far survive a crash.
 void sync_dir(const stdfs::path& dir);

@@ -25,12 +25,18 @@ struct StartSignals {
   SigpipeIgnored closed_stderr_is_no_reason_to_die;
 };
 
+/// --uuid-file-save names a file crt may replace: before the pod is made.
+void check_uuid_file_save(const pod::PodFlags& flags) {
+  if (flags.uuid_file_save) with_context("--uuid-file-save", [&] { fs::check_replaceable(*flags.uuid_file_save); });
+}
+
 /// --uuid-file-save: a pod whose UUID cannot be written goes again, as a
 /// pod nobody would find (the file was how to) and whose start failed.
 void save_uuid(PreparedPod& p, const pod::PodFlags& flags, const RunContext& ctx) {
   if (!flags.uuid_file_save) return;
   PodRollback rollback(p.dir, PodRollback::Mode::kRemove, ctx.messages);
   with_context("--uuid-file-save", [&] {
+    fs::check_replaceable(*flags.uuid_file_save);
     fs::write_file_atomic(*flags.uuid_file_save, p.manifest.uuid + "\n", 0644, fs::Durability::kCached);
   });
   rollback.commit();
@@ -44,6 +50,7 @@ LaunchOptions launch_options(const pod::PodFlags& pod) {
 
 int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
   check_nspawn_installed();
+  check_uuid_file_save(req.pod);
   StartSignals signals;
   PreparedPod p = prepare_pod(req, ctx, PodState::kRun);
   if (ctx.trace) ctx.trace("prepared pod " + p.manifest.uuid);
@@ -52,6 +59,7 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
 }
 
 std::string prepare_only(const pod::RunRequest& req, const RunContext& ctx) {
+  check_uuid_file_save(req.pod);
   StartSignals signals;
   PreparedPod p = prepare_pod(req, ctx, PodState::kPrepared);
   save_uuid(p, req.pod, ctx);

@@ -111,28 +111,6 @@ TarOutput to_fd(int fd, const stdfs::path& p, const std::function<void()>& check
   };
 }
 
-/// What `mode` is, for "is a ..." messages; empty for a regular file.
-std::string file_kind(mode_t mode) {
-  switch (mode & S_IFMT) {
-    case S_IFREG:
-      return "";
-    case S_IFDIR:
-      return "a directory";
-    case S_IFLNK:
-      return "a symbolic link";
-    case S_IFCHR:
-      return "a character device";
-    case S_IFBLK:
-      return "a block device";
-    case S_IFIFO:
-      return "a FIFO";
-    case S_IFSOCK:
-      return "a socket";
-    default:
-      return "not a regular file";
-  }
-}
-
 /// The archive's file while it is written: unnamed (O_TMPFILE) where the
 /// file system allows, so that nothing of it stays however crt ends, else
 /// under a hidden name of its own beside OUT (two exports to one OUT never
@@ -228,7 +206,7 @@ void check_archive_target(const stdfs::path& out, Replace replace) {
     if (errno == ENOENT) return;  // a missing directory is said when the file is made
     throw_errno(quote(out.string()));
   }
-  std::string kind = file_kind(st.st_mode);
+  std::string kind = fs::file_kind(st.st_mode);
   if (!kind.empty())
     throw Error(quote(out.string()) + " is " + kind + ": an archive replaces only a regular file" +
                 (S_ISDIR(st.st_mode) ? " (give the file to write in it)" : ""));

@@ -1,6 +1,9 @@
 // Bad input gets one clear error, crt's own exit status (254), and leaves
 // nothing behind.
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -225,6 +228,24 @@ TEST_F(BadInputTest, AUuidFileThatCannotBeWrittenLeavesNoPod) {
                          "--uuid-file-save: creating a temporary file for '/nonexistent/dir/uuid'");
 }
 
+// --uuid-file-save=/dev/null (or a FIFO, or a link) would otherwise be
+// replaced by a file holding the UUID.
+TEST_F(BadInputTest, AUuidFileThatIsNoRegularFileIsLeftAsItIs) {
+  const std::string dev = dir_ + "/full", fifo = dir_ + "/fifo", link = dir_ + "/link";
+  ASSERT_EQ(::mknod(dev.c_str(), S_IFCHR | 0666, ::makedev(1, 7)), 0);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::filesystem::create_symlink(dev, link);
+  for (const char* verb : {"run", "prepare"}) {
+    expect_clean_failure({verb, "--uuid-file-save=" + dev, "busybox", "--", "/bin/true"},
+                         "--uuid-file-save: '" + dev + "' is a character device: crt replaces only a regular file");
+    expect_clean_failure({verb, "--uuid-file-save=" + fifo, "busybox", "--", "/bin/true"}, "is a FIFO");
+    expect_clean_failure({verb, "--uuid-file-save=" + link, "busybox", "--", "/bin/true"}, "is a symbolic link");
+  }
+  EXPECT_EQ(std::filesystem::status(dev).type(), std::filesystem::file_type::character);
+  EXPECT_EQ(std::filesystem::status(fifo).type(), std::filesystem::file_type::fifo);
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+}
+
 TEST_F(BadInputTest, AUuidFileThatCannotBeReadIsNamed) {
   std::string missing = dir_ + "/no-such-uuid-file";
   for (const char* cmd : {"stop", "status", "logs", "enter", "rm"}) {
@@ -239,6 +260,13 @@ TEST_F(BadInputTest, AUuidFileThatCannotBeReadIsNamed) {
   Result r = crt({"stop", "--uuid-file=" + empty});
   EXPECT_EQ(r.status, 254);
   EXPECT_EQ(r.err, "crt: '" + empty + "' holds no UUID\n");
+  // Read no further than a UUID's line: not /dev/zero for ever.
+  r = crt({"status", "--uuid-file=/dev/zero"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: '/dev/zero' holds no UUID: it is longer than a line of one\n");
+  std::string two = dir_ + "/two-lines";
+  std::ofstream(two) << "a\nb\n";
+  EXPECT_EQ(crt({"status", "--uuid-file=" + two}).err, "crt: '" + two + "' holds no UUID: it has more than one line\n");
 }
 
 TEST_F(BadInputTest, AHostVolumeWithoutItsSource) {

@@ -63,10 +63,16 @@ void take_words_verbatim(CLI::App* cmd) {
 std::string pod_ref_string(const PodRef& ref) {
   if (!ref.uuid_file.empty()) {
     if (!ref.pod.empty()) throw Error("give either POD or --uuid-file, not both");
-    std::string s = trim_end(
-        with_context("reading the pod's UUID from --uuid-file", [&] { return crt::fs::read_file(ref.uuid_file); }),
-        " \n");
+    // A UUID and a newline, as --uuid-file-save writes it: a few more bytes
+    // are read, to say that there are more.
+    constexpr size_t kMax = 256;
+    std::string s = trim(with_context("reading the pod's UUID from --uuid-file",
+                                      [&] { return crt::fs::read_file(ref.uuid_file, kMax + 1); }),
+                         " \t\r\n");
     if (s.empty()) throw Error(quote(ref.uuid_file) + " holds no UUID");
+    if (s.size() > kMax) throw Error(quote(ref.uuid_file) + " holds no UUID: it is longer than a line of one");
+    if (s.find('\n') != std::string::npos)
+      throw Error(quote(ref.uuid_file) + " holds no UUID: it has more than one line");
     return s;
   }
   if (ref.pod.empty()) throw Error("no pod given (POD or --uuid-file)");
