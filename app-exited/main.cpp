@@ -186,7 +186,7 @@ crt::pod::AppExit end_from_monitor(const std::string& app) {
 crt::pod::AppExit start_failed_if_never_ran(crt::pod::AppExit e) {
   if (e.exit_code.empty() && e.result == "success") {
     e.result = "dependency";  // the start job's result
-    e.status = 1;
+    e.status = crt::kErrorExitCode;  // the pod's machinery failed, not the app
   }
   return e;
 }

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "common/error.hpp"
+
 namespace crt::pod {
 
 using nlohmann::json;
@@ -66,9 +68,12 @@ AppExit app_exit_from_systemd(const std::string& app, const char* exit_code, con
     e.status = n;
   } else if (auto sig = signal_number(st); sig && (e.exit_code == "killed" || e.exit_code == "dumped")) {
     e.status = 128 + *sig;
+  } else if (e.exit_code.empty()) {
+    // The app never ran (a dependency, prepare-app, or a resource of its
+    // unit failed): the pod's machinery failed, crt's own failure.
+    e.status = e.result == "success" ? 0 : kErrorExitCode;
   } else {
-    // The app never ran (a dependency or resource failure): report it as a failure.
-    e.status = e.result == "success" ? 0 : 1;
+    e.status = 1;  // an end systemd words as crt does not know
   }
   return e;
 }
