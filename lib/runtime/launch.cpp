@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -117,9 +118,18 @@ UniqueFd bind_unix_socket(const std::string& path, int type, const std::string& 
 }
 
 /// The socket nspawn reports READY=1 to (nspawn --notify-ready=yes).
+/// Root's alone, and each message comes with its sender's credentials: the
+/// supervisor takes nspawn's word only (which process is the pod's init, to
+/// be killed at a stop's end).
 UniqueFd bind_notify_socket(const stdfs::path& path) {
   fs::make_dirs(path.parent_path(), 0755);  // fs::kRunDir for a long --dir
-  return bind_unix_socket(path.string(), SOCK_DGRAM | SOCK_NONBLOCK, "the readiness socket " + quote(path.string()));
+  std::string what = "the readiness socket " + quote(path.string());
+  UniqueFd fd = bind_unix_socket(path.string(), SOCK_DGRAM | SOCK_NONBLOCK, what);
+  if (::chmod(path.c_str(), 0600) < 0) throw_errno("making " + what + " root's alone");
+  int on = 1;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0)
+    throw_errno("asking for senders' credentials on " + what);
+  return fd;
 }
 
 /// A stream socket `name` in the pod's kPodEtc, listening. Bound through

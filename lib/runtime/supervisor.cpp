@@ -213,8 +213,22 @@ class Supervisor {
   static int on_notify(sd_event_source*, int fd, uint32_t, void* self) {
     auto* s = static_cast<Supervisor*>(self);
     char buf[4096];
-    ssize_t n = ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+    iovec iov{buf, sizeof buf - 1};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n <= 0) return 0;
+    // nspawn's word alone: the socket is root's, but any process of root's
+    // could name another as the pod's init, which a stop kills.
+    const cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    ucred sender{};
+    if (c == nullptr || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS) return 0;
+    std::memcpy(&sender, CMSG_DATA(c), sizeof sender);
+    if (sender.pid != s->opts_.nspawn_pid) return 0;
     NspawnNotice notice = parse_nspawn_notice(std::string_view(buf, static_cast<size_t>(n)));
     if (notice.leader && s->leader_ <= 0) {
       s->leader_ = *notice.leader;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -224,6 +225,10 @@ TEST_F(PodCommandsTest, StatusThroughTheLifeOfAPod) {
   EXPECT_THAT(r.out, HasSubstr("state=running\n"));
   EXPECT_THAT(r.out, MatchesRegex("(.|\n)*pid=[0-9]+\n(.|\n)*"));
   EXPECT_THAT(r.out, HasSubstr("exited=false\n"));
+  // Where nspawn tells which process is the pod's init: root's alone.
+  struct stat st {};
+  ASSERT_EQ(::stat((pod_dir(uuid) + "/notify").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
   r = crt({"status", uuid, "--wait=30s"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("state=exited\n"));

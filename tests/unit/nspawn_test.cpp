@@ -126,30 +126,46 @@ TEST(NspawnNotice, IgnoresLookalikes) {
 
 // sd-event's callbacks are C: what one throws (here crt's callback for the
 // pod's leader) comes out of supervise(), and the pod is killed rather than
-// left running unsupervised.
+// left running unsupervised. Only nspawn's own notices count: another
+// process's naming of a leader is not taken (the pod's stop kills it).
 TEST(Supervise, WhatACallbackThrowsComesOutAndThePodIsKilled) {
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
   UniqueFd notify(sv[0]), nspawn_end(sv[1]);
+  int on = 1;
+  ASSERT_EQ(::setsockopt(notify.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on), 0);
+  pid_t decoy = ::fork();
+  if (decoy == 0) {
+    ::pause();
+    _exit(0);
+  }
+  ASSERT_GT(decoy, 0);
+  std::string forged = "X_NSPAWN_LEADER_PID=" + std::to_string(decoy) + "\n";
+  ASSERT_EQ(::send(nspawn_end.get(), forged.data(), forged.size(), 0), static_cast<ssize_t>(forged.size()));
   pid_t pod = ::fork();
   if (pod == 0) {
+    // nspawn's notice names the pod's leader: here the same process.
+    std::string notice = "X_NSPAWN_LEADER_PID=" + std::to_string(::getpid()) + "\n";
+    if (::send(nspawn_end.get(), notice.data(), notice.size(), 0) != static_cast<ssize_t>(notice.size())) _exit(1);
     ::pause();
     _exit(0);
   }
   ASSERT_GT(pod, 0);
-  // nspawn's notice names the pod's leader: here the same process.
-  std::string notice = "X_NSPAWN_LEADER_PID=" + std::to_string(pod) + "\n";
-  ASSERT_EQ(::send(nspawn_end.get(), notice.data(), notice.size(), 0), static_cast<ssize_t>(notice.size()));
   SuperviseOptions o;
   o.nspawn_pid = pod;
   o.notify_fd = notify.get();
-  o.on_leader = [](pid_t) { throw Error("told too much"); };
+  pid_t leader = 0;
+  o.on_leader = [&](pid_t p) {
+    leader = p;
+    throw Error("told too much");
+  };
   std::string error;
   {
     SignalBlock signals;
     error = test::error_of([&] { supervise(o); });
   }
   EXPECT_EQ(error, "told too much");
+  EXPECT_EQ(leader, pod) << "another process's notice was taken";
   int status = 0;
   pid_t ended = 0;
   for (int i = 0; i < 200 && ended == 0; ++i) {
@@ -160,6 +176,9 @@ TEST(Supervise, WhatACallbackThrowsComesOutAndThePodIsKilled) {
     ::kill(pod, SIGKILL);
     ::waitpid(pod, nullptr, 0);
   }
+  EXPECT_EQ(::waitpid(decoy, nullptr, WNOHANG), 0) << "the process another named was killed";
+  ::kill(decoy, SIGKILL);
+  ::waitpid(decoy, nullptr, 0);
   ASSERT_EQ(ended, pod) << "the pod was left running";
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
 }
