@@ -249,6 +249,10 @@ int run(int argc, char** argv) {
                  "       app-exited --policy=POLICY --apps=A,B,... [--may-restart=A,...] APP\n");
     return 2;
   }
+  // As the app ended (its ExecStopPost= runs at once): the order of the
+  // apps' ends is not that of their flushes, which take as long as their
+  // output does.
+  const uint64_t ended = boottime_ns();
   if (flush) {
     // crt has what the app wrote reach the pod's journal as the unit's.
     // Within the unit's stop timeout (10 s). When the pod is being
@@ -263,7 +267,7 @@ int run(int argc, char** argv) {
   bool recorded = false;
   if (flush) {
     e = crt::pod::app_exit_from_systemd(app, std::getenv("EXIT_CODE"), std::getenv("EXIT_STATUS"),
-                                        std::getenv("SERVICE_RESULT"), boottime_ns());
+                                        std::getenv("SERVICE_RESULT"), ended);
   } else if (!restarts_app && std::filesystem::exists(record)) {
     // The app's ExecStopPost= recorded it first: that record stands, so
     // the order of the apps' ends stays as it was.
