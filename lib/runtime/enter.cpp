@@ -512,8 +512,16 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   ::sigaction(SIGTERM, &forward, &old_term);
   ::sigaction(SIGHUP, &forward, &old_hup);
   pid_t crt_pid = ::getpid();
+  // Held back until each process knows where to forward them (forward_to):
+  // one that came in between would be lost, and the command run on.
+  sigset_t forwarded, before;
+  ::sigemptyset(&forwarded);
+  for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP}) ::sigaddset(&forwarded, sig);
+  ::sigprocmask(SIG_BLOCK, &forwarded, &before);
   cgroup::Forked forked = cgroup::fork_into(p.cgroup);
   pid_t child = forked.pid;
+  if (child > 0) forward_to = child;
+  if (child != 0) ::sigprocmask(SIG_SETMASK, &before, nullptr);
   if (child < 0) {
     int err = errno;
     // Into the app's cgroup: gone with the app, or at its TasksMax=.
@@ -557,8 +565,19 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
     // process came from clone3, past glibc's fork handlers (cgroup::fork_into).
     pid_t inner = ::_Fork();
     if (inner < 0) fail(err_write.get(), kStepFork);
-    if (inner > 0) forward_to = inner;
+    if (inner > 0) {
+      forward_to = inner;
+      ::sigprocmask(SIG_SETMASK, &before, nullptr);
+    }
     if (inner == 0) {
+      // What came before the command was there ends it as it would the
+      // command (this process has nothing to forward it to).
+      for (int sig : {SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
+      if (!terminal) {
+        ::signal(SIGINT, SIG_DFL);
+        ::signal(SIGQUIT, SIG_DFL);
+      }
+      ::sigprocmask(SIG_SETMASK, &before, nullptr);
       if (terminal) {
         ::close(master);
         if (::setsid() < 0 || ::ioctl(peer, TIOCSCTTY, 0) < 0) fail(err_write.get(), kStepTerminal);
@@ -579,7 +598,6 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
     }
     _exit(wait_shell_status(inner));
   }
-  forward_to = child;
   err_write.reset();
   Failure f{};
   ssize_t n;
