@@ -1,6 +1,7 @@
 #include "runtime/pods.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -209,6 +210,14 @@ bool pod_was_ready(const PodEntry& e) {
   PodStatus st = e.status();
   std::error_code ec;
   return (st == PodStatus::kExited || st == PodStatus::kExitedGarbage) && stdfs::exists(e.path / "ready", ec);
+}
+
+bool pod_start_failed_since(const PodEntry& e, std::chrono::system_clock::time_point since) {
+  struct stat st {};
+  if (e.status() != PodStatus::kPrepared || ::stat((e.path / "start-failed").c_str(), &st) < 0) return false;
+  auto failed = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+  return failed >= since;
 }
 
 PodInfo pod_info(const PodEntry& e) {

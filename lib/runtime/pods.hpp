@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -92,6 +93,10 @@ std::optional<pid_t> running_nspawn(const PodEntry& e);
 
 /// Whether the pod has exited after it was ready.
 bool pod_was_ready(const PodEntry& e);
+
+/// Whether the pod is prepared again after a start that failed at or after
+/// `since` (crt run-prepared's).
+bool pod_start_failed_since(const PodEntry& e, std::chrono::system_clock::time_point since);
 
 /// How each app has exited so far (the pod's status/ directory).
 std::vector<pod::AppExit> read_app_exits(const std::filesystem::path& pod_path);

@@ -195,6 +195,7 @@ PodRollback::~PodRollback() {
   try {
     if (mode_ == Mode::kBackToPrepared) {
       ::unlink(pod_.pid_file().c_str());  // from the start that failed
+      fs::write_file_atomic(pod_.start_failed_file(), "", 0644, fs::Durability::kCached);
       pod_.move_to(PodState::kPrepared);
       return;
     }

@@ -514,6 +514,35 @@ TEST_F(PodCommandsTest, WaitReadyTakesThePodAfterItAndGivesUpOnAFailedStart) {
   EXPECT_THAT(r.err, HasSubstr("no pod '5x'; nor is it a duration (--wait: invalid duration '5x'"));
 }
 
+// A wait on a prepared pod ends when the crt run-prepared that starts it
+// fails (the pod is put back in prepared/), not never.
+TEST_F(PodCommandsTest, AWaitEndsWhenTheStartOfAPreparedPodFails) {
+  std::string src = dir_ + "/src";
+  std::filesystem::create_directory(src);
+  Result r = crt(
+      {"prepare", "--volume=v,kind=host,source=" + src, "busybox", "--mount=volume=v,target=/v", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, r.out.find('\n'));
+  std::filesystem::remove(src);  // the start cannot mount it
+  for (const char* wait : {"--wait-ready", "--wait"}) {
+    Process status(crt_argv({"status", wait, uuid}),
+                   {.env = {}, .timeout = std::chrono::seconds(20), .input = {}, .new_session = true});
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    r = crt({"run-prepared", uuid});
+    EXPECT_EQ(r.status, 254);
+    EXPECT_THAT(r.err, HasSubstr("No such file or directory"));
+    Result s = status.wait();
+    EXPECT_FALSE(s.timed_out) << wait;
+    EXPECT_EQ(s.status, 254) << wait;
+    EXPECT_EQ(s.err, "crt: pod " + uuid + "'s start failed (see its crt run-prepared): it is prepared again\n");
+  }
+  EXPECT_EQ(pods("prepared"), std::vector<std::string>{uuid});
+  // Once it starts, that is forgotten.
+  std::filesystem::create_directory(src);
+  EXPECT_EQ(crt({"run-prepared", uuid}).status, 0);
+  EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid) + "/start-failed"));
+}
+
 TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
   std::unique_ptr<Process> p;
   std::string uuid = run_app_ignoring_sigterm(p);

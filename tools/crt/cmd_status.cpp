@@ -146,6 +146,12 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
     // its crt run writes, may not be there yet. A wait waits for it too, for
     // as long as the wait's limit (that of the first wait done).
     const auto start = std::chrono::steady_clock::now();
+    const auto began = std::chrono::system_clock::now();
+    // A crt run-prepared whose start fails puts the pod back: no wait ends.
+    auto unless_start_failed = [&](const runtime::PodEntry& now) {
+      if (runtime::pod_start_failed_since(now, began))
+        throw Error("pod " + now.uuid + "'s start failed (see its crt run-prepared): it is prepared again");
+    };
     std::optional<std::chrono::milliseconds> first_limit = cmd->count("--wait-ready") > 0 ? ready_limit : exit_limit;
     auto until = first_limit ? start + *first_limit : std::chrono::steady_clock::time_point::max();
     auto not_there_yet = [&](const Error& err) {
@@ -199,6 +205,7 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
             // Ready and ended since (between two looks, or before crt status
             // ran): its apps did start.
             if (runtime::pod_was_ready(now)) return true;
+            unless_start_failed(now);
             if (st != PodStatus::kRunning && st != PodStatus::kPreparing && st != PodStatus::kPrepared)
               throw Error("pod " + e.uuid + " is " + runtime::status_name(st) + ": it will not become ready");
             return runtime::pod_ready(now);
@@ -208,7 +215,8 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
     if (cmd->count("--wait") > 0) {
       info = wait_for(
           g, e.uuid, exit_limit,
-          [](const runtime::PodEntry& now) {
+          [&](const runtime::PodEntry& now) {
+            unless_start_failed(now);
             PodStatus st = now.status();
             return st == PodStatus::kExited || st == PodStatus::kExitedGarbage || st == PodStatus::kGarbage ||
                    st == PodStatus::kAbortedPrepare || st == PodStatus::kDeleting;
