@@ -133,8 +133,12 @@ class LayerSink {
   std::string current_;
 };
 
-/// Entry metadata must not depend on when the source was read.
+/// Entry metadata must not depend on when the source was read. File flags
+/// (chattr's, a tarball's SCHILY.fflags) are none of a layer's: the disk
+/// writer does not restore them, so the tree would not archive as the
+/// layer, and docker and containerd drop them too.
 void normalize(archive_entry* e) {
+  sym_archive_entry_set_fflags(e, 0, 0);
   sym_archive_entry_unset_atime(e);
   sym_archive_entry_unset_ctime(e);
   sym_archive_entry_unset_birthtime(e);
@@ -203,6 +207,9 @@ class DirectoryReader {
         leave_out_(std::move(leave_out)),
         disk_(sym_archive_read_disk_new()),
         resolver_(sym_archive_entry_linkresolver_new()) {
+    // Not even read (normalize() would drop them): see there.
+    check_archive(disk_.get(), sym_archive_read_disk_set_behavior(disk_.get(), ARCHIVE_READDISK_NO_FFLAGS),
+                  "setting up the reading of " + quote(root_.string()));
     sym_archive_entry_linkresolver_set_strategy(resolver_.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
   }
 

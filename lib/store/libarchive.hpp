@@ -33,6 +33,7 @@ static_assert(ARCHIVE_VERSION_NUMBER / 1000000 == 3, "crt opens libarchive.so.13
   X(archive_entry_pathname)                  \
   X(archive_entry_perm)                      \
   X(archive_entry_rdev)                      \
+  X(archive_entry_set_fflags)                \
   X(archive_entry_set_filetype)              \
   X(archive_entry_set_gid)                   \
   X(archive_entry_set_gname)                 \
@@ -59,6 +60,7 @@ static_assert(ARCHIVE_VERSION_NUMBER / 1000000 == 3, "crt opens libarchive.so.13
   X(archive_read_data_block)                 \
   X(archive_read_disk_entry_from_file)       \
   X(archive_read_disk_new)                   \
+  X(archive_read_disk_set_behavior)          \
   X(archive_read_new)                        \
   X(archive_read_next_header)                \
   X(archive_read_open)                       \

@@ -1,8 +1,11 @@
 // The store with OCI images: layouts, docker archives, shared layers, gc,
 // export, resumable blobs.
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -598,6 +601,31 @@ TEST_F(ImageStore, ARootfsTarballImportIsExportedAndTheSameTreeIsTheSameLayer) {
   Image b = import(s_ / "t.tar")[0];
   EXPECT_EQ(b.id, a.id);
   EXPECT_EQ(b.layers, a.layers);
+}
+
+/// Sets chattr's "d" (nodump) flag on `p`; false where its file system
+/// keeps no such flags.
+bool set_nodump(const stdfs::path& p, bool on = true) {
+  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  int flags = 0;
+  if (!fd || ::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) < 0) return false;
+  flags = on ? flags | FS_NODUMP_FL : flags & ~FS_NODUMP_FL;
+  return ::ioctl(fd.get(), FS_IOC_SETFLAGS, &flags) == 0;
+}
+
+// The store's tree cannot keep a file flag (extraction restores none): a
+// layer that recorded it would never match its tree again, and the image
+// could not be exported.
+TEST_F(ImageStore, AFileFlagInARootfsDirectoryIsNoneOfItsLayer) {
+  test::write_text(s_ / "rootfs" / "etc" / "f", "hi\n");
+  if (!set_nodump(s_ / "rootfs" / "etc" / "f"))
+    GTEST_SKIP() << "the file system of " << s_.path() << " keeps no file flags (chattr)";
+  Image a = store_.import_rootfs(s_ / "rootfs", parse_reference("fl:1"), {});
+  EXPECT_NO_THROW(export_oci_archive(store_, a, s_ / "fl.tar", "fl:1"));
+  ASSERT_TRUE(set_nodump(s_ / "rootfs" / "etc" / "f", false));
+  Image b = store_.import_rootfs(s_ / "rootfs", parse_reference("plain:1"),
+                                 {.config = {}, .created = a.created, .share_with = {}, .cancelled = {}});
+  EXPECT_EQ(b.layers, a.layers) << "the same content with or without a file flag is the same layer";
 }
 
 TEST_F(ImageStore, GcRemovesWhatNoImageUses) {
