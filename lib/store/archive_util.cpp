@@ -38,17 +38,20 @@ CwdGuard::CwdGuard(const std::filesystem::path& dir) : saved_(fs::open_fd(".", O
 CwdGuard::~CwdGuard() { (void)::fchdir(saved_.get()); }
 
 std::string clean_entry_path(const char* p) {
+  // "/etc", ".//etc", "etc/", "a//b", "a/./b": as docker and containerd take
+  // them (Go's filepath.Clean), the tree's etc and a/b. ".." stays, for the
+  // writer to refuse: the tree's root has no parent to lead to.
   std::string_view s = p != nullptr ? p : "";
-  // "/etc", ".//etc": the tree's etc, as docker and containerd take them.
-  for (;;) {
-    if (s.starts_with("./")) {
-      s.remove_prefix(2);
-    } else if (s.starts_with("/")) {
-      s.remove_prefix(1);
-    } else {
-      return std::string(s);
-    }
+  std::string out;
+  while (!s.empty()) {
+    size_t slash = s.find('/');
+    std::string_view comp = s.substr(0, slash);
+    s = slash == std::string_view::npos ? std::string_view() : s.substr(slash + 1);
+    if (comp.empty() || comp == ".") continue;
+    if (!out.empty()) out += '/';
+    out += comp;
   }
+  return out;
 }
 
 bool is_whiteout_device(archive_entry* e) {

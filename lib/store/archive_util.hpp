@@ -46,8 +46,9 @@ class CwdGuard {
   UniqueFd saved_;
 };
 
-/// An entry path relative to the archive's root: without the leading "/"
-/// and "./" it may have, in any number.
+/// An entry path relative to the archive's root, in one spelling: without
+/// the leading "/" and "./" it may have, empty and "." components and a
+/// trailing "/" ("./a//./b/" is "a/b", "./" is ""); ".." components stay.
 std::string clean_entry_path(const char* p);
 
 /// Whether an entry is a 0/0 character device (not a hard link to one),

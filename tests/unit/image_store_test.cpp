@@ -536,6 +536,20 @@ TEST_F(ImageStore, FormatsAreRecognized) {
   EXPECT_THROW(import(s_ / "rootfs"), Error) << "a rootfs needs a name";
 }
 
+// A layer's "a//b" and "a/./b" are a/b, as docker and containerd take them.
+TEST_F(ImageStore, ALayerOfPathsWithEmptyOrDotComponentsImports) {
+  test::OciLayout lay(s_ / "layout");
+  lay.write_index({{lay.add_image({test::make_layer({test::dir("usr//bin/"), test::file("usr//bin/a", "a\n", 0755),
+                                                     test::file("usr/./bin/./b", "b\n"),
+                                                     test::hardlink("usr/bin//c", "./usr/./bin//a")})}),
+                    "dots:1"}});
+  Image a = import(lay.dir())[0];
+  stdfs::path tree = store_.tree_path(a.layers[0]);
+  EXPECT_EQ(list_dir(tree / "usr" / "bin"), (Strings{"a", "b", "c"}));
+  EXPECT_EQ(test::read_text(tree / "usr" / "bin" / "c"), "a\n");
+  EXPECT_EQ(stdfs::hard_link_count(tree / "usr" / "bin" / "a"), 2u);
+}
+
 TEST_F(ImageStore, ExportThenImportGivesTheSameImage) {
   test::OciLayout lay(s_ / "layout");
   lay.write_index({{lay.add_image({base_, app_}, {{"Cmd", {"/bin/x"}}}), "v1"}});

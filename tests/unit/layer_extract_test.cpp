@@ -10,6 +10,7 @@
 #include "../support/oci_builder.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "store/archive_util.hpp"
 #include "store/layer_view.hpp"
 #include "store/whiteout.hpp"
 #include "test_support.hpp"
@@ -193,6 +194,37 @@ TEST(ExtractLayerChecks, AnAbsolutePathIsUnderTheTreesRoot) {
   EXPECT_EQ(test::read_text(s / "t" / "etc" / "f"), "f\n");
   EXPECT_EQ(test::read_text(s / "t" / "etc" / "g"), "g\n");
   EXPECT_EQ(stdfs::hard_link_count(s / "t" / "etc" / "h"), 2u);
+}
+
+// "a//b" and "a/./b" are a/b, as docker and containerd take them (Go's
+// filepath.Clean), a hard link's target too; ".." still leaves nothing.
+TEST(ExtractLayerChecks, EmptyAndDotComponentsOfAPathAreDropped) {
+  Scratch s;
+  StringSource src(test::make_layer({test::dir("a//"), test::file("a//b", "b\n"), test::file("a/./c", "c\n"),
+                                     test::dir("./a/./d/."), test::hardlink("a/d//e", "a/.//b")}));
+  extract_layer(src, s / "t", {});
+  EXPECT_EQ(test::list_dir(s / "t"), std::vector<std::string>{"a"});
+  EXPECT_EQ(test::list_dir(s / "t" / "a"), (std::vector<std::string>{"b", "c", "d"}));
+  EXPECT_EQ(test::read_text(s / "t" / "a" / "c"), "c\n");
+  EXPECT_EQ(test::read_text(s / "t" / "a" / "d" / "e"), "b\n");
+  EXPECT_EQ(stdfs::hard_link_count(s / "t" / "a" / "b"), 2u);
+  int n = 0;
+  for (const char* evil : {"a/./../../evil", "a//..//../evil"}) {
+    StringSource bad(test::make_layer({test::dir("a"), test::file(evil, "pwned")}));
+    EXPECT_THROW(extract_layer(bad, s / ("bad" + std::to_string(n++)), {}), Error) << evil;
+  }
+  EXPECT_FALSE(stdfs::exists(s / "evil"));
+}
+
+TEST(CleanEntryPath, OneSpellingOfEachPath) {
+  EXPECT_EQ(clean_entry_path("./a//./b/"), "a/b");
+  EXPECT_EQ(clean_entry_path("//etc/./passwd"), "etc/passwd");
+  EXPECT_EQ(clean_entry_path("./"), "");
+  EXPECT_EQ(clean_entry_path("."), "");
+  EXPECT_EQ(clean_entry_path(nullptr), "");
+  EXPECT_EQ(clean_entry_path("a/../b"), "a/../b") << "'..' stays, for the writer to refuse";
+  EXPECT_EQ(clean_entry_path(".wh..wh..opq"), ".wh..wh..opq");
+  EXPECT_EQ(clean_entry_path("a/..b/.c"), "a/..b/.c");
 }
 
 // A later entry that is no directory replaces a directory of the same name
