@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "common/json_text.hpp"
 #include "store/archive_util.hpp"
 #include "store/digest.hpp"
@@ -40,42 +42,133 @@ namespace {
 bool is_hex64(std::string_view s) { return s.size() == 64 && is_lower_hex(s); }
 
 /// Whether a member name is one only image archives have.
-bool image_archive_member(std::string p) {
-  while (!p.empty() && p.back() == '/') p.pop_back();
+bool image_archive_member(const std::string& p) {
   if (p == "oci-layout" || p == "manifest.json" || p == "index.json" || p == "repositories") return true;
   if (p == "blobs" || p == "blobs/sha256" || p.rfind("blobs/sha256/", 0) == 0) return true;
   return is_hex64(p.substr(0, 64)) && (p.size() == 64 || p[64] == '/' || p.substr(64) == ".json" || p.substr(64) == ".tar");
 }
 
+/// Whether `text` is an OCI layout's oci-layout file: {"imageLayoutVersion": …}.
+bool is_oci_layout_file(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  return j.is_object() && j.contains("imageLayoutVersion") && j["imageLayoutVersion"].is_string();
+}
+
+/// Whether `text` is a docker archive's manifest.json: an array of images,
+/// each with its Config and Layers.
+bool is_docker_manifest(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  return j.is_array() && !j.empty() && std::all_of(j.begin(), j.end(), [](const json& e) {
+           return e.is_object() && e.contains("Config") && e["Config"].is_string() && e.contains("Layers") &&
+                  e["Layers"].is_array();
+         });
+}
+
+/// No file an archive or layout describes itself by is larger: one that
+/// is, is a rootfs's file of the same name.
+constexpr size_t kMaxSniffed = 4 << 20;
+
+/// The content of the regular file `path`; "" where it is none or larger
+/// than kMaxSniffed.
+std::string small_file(const stdfs::path& path) {
+  std::error_code ec;
+  if (!stdfs::is_regular_file(path, ec)) return "";
+  uintmax_t size = stdfs::file_size(path, ec);
+  return ec || size > kMaxSniffed ? "" : fs::read_file(path);
+}
+
+/// The content of the archive member `e`, which `in` has just read the
+/// header of; "" where it is no regular file or larger than kMaxSniffed.
+std::string small_member(archive* in, archive_entry* e, const std::string& shown) {
+  if (sym_archive_entry_filetype(e) != AE_IFREG || sym_archive_entry_hardlink(e) != nullptr ||
+      sym_archive_entry_size(e) > static_cast<la_int64_t>(kMaxSniffed))
+    return "";
+  std::string text(static_cast<size_t>(sym_archive_entry_size(e)), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    la_ssize_t n = sym_archive_read_data(in, text.data() + got, text.size() - got);
+    if (n < 0) check_archive(in, ARCHIVE_FATAL, "reading " + shown);
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  text.resize(got);
+  return text;
+}
+
 }  // namespace
 
+// A rootfs may hold a file of any name (a web app's manifest.json, a copy
+// of a layout's oci-layout): an image archive or layout is recognized by
+// what those files say and by the rest it needs, not by their names alone.
 SourceFormat detect_format(const stdfs::path& source) {
   struct stat st {};
   if (::stat(source.c_str(), &st) < 0) throw_errno(quote(source.string()));
-  if (S_ISDIR(st.st_mode))
-    return stdfs::exists(source / "oci-layout") ? SourceFormat::kOciLayout : SourceFormat::kRootfs;
+  if (S_ISDIR(st.st_mode)) {
+    std::error_code ec;
+    bool oci = is_oci_layout_file(small_file(source / "oci-layout")) &&
+               stdfs::is_regular_file(source / "index.json", ec) && stdfs::is_directory(source / "blobs", ec);
+    return oci ? SourceFormat::kOciLayout : SourceFormat::kRootfs;
+  }
   if (!S_ISREG(st.st_mode)) throw Error(quote(source.string()) + " is neither a directory nor an archive");
   ArchivePtr in = open_tar_file(source);
-  // An image archive shows itself in its first members; a rootfs does not
+  // An image archive shows itself in its first member; a rootfs does not
   // have to be read to its end.
-  bool image = false, oci = false, docker = false;
+  bool first = true, only_image_members = true, named_like_one = false;
+  bool oci_layout = false, index = false, blobs = false, docker_manifest = false;
   archive_entry* e = nullptr;
-  for (int n = 0;; ++n) {
+  for (;;) {
     int rc = sym_archive_read_next_header(in.get(), &e);
     if (rc == ARCHIVE_EOF) break;
     check_archive(in.get(), rc, "reading " + quote(source.string()));
     std::string p = clean_entry_path(sym_archive_entry_pathname(e));
-    if (p.empty() || p == ".") continue;
-    if (!image && n >= 16) break;
-    if (!image && !image_archive_member(p)) return SourceFormat::kRootfs;
-    image = true;
-    oci = oci || p == "oci-layout";
-    docker = docker || p == "manifest.json";
+    if (p.empty()) continue;
+    if (first && !image_archive_member(p)) return SourceFormat::kRootfs;
+    first = false;
+    only_image_members = only_image_members && image_archive_member(p);
+    std::string shown = quote(p) + " in " + quote(source.string());
+    if (p == "oci-layout" || p == "manifest.json") named_like_one = true;
+    if (p == "oci-layout") oci_layout = oci_layout || is_oci_layout_file(small_member(in.get(), e, shown));
+    if (p == "manifest.json") docker_manifest = docker_manifest || is_docker_manifest(small_member(in.get(), e, shown));
+    index = index || (p == "index.json" && sym_archive_entry_filetype(e) == AE_IFREG);
+    blobs = blobs || p.rfind("blobs/", 0) == 0;
   }
-  if (oci) return SourceFormat::kOciArchive;
-  if (docker) return SourceFormat::kDockerArchive;
-  if (image) throw Error(quote(source.string()) + " looks like an image archive but has neither oci-layout nor manifest.json");
+  if (oci_layout && index && blobs) return SourceFormat::kOciArchive;
+  if (docker_manifest) return SourceFormat::kDockerArchive;
+  if (named_like_one && only_image_members)
+    throw Error(quote(source.string()) +
+                " looks like an image archive, but holds neither an OCI layout (oci-layout, index.json and blobs/) "
+                "nor a docker archive's manifest.json; if it is a root file system, --format=rootfs imports it as one");
   return SourceFormat::kRootfs;
+}
+
+void check_image_files(const LayoutFiles& files, SourceFormat f) {
+  if (f == SourceFormat::kRootfs) return;
+  bool docker = f == SourceFormat::kDockerArchive;
+  const char* list = docker ? "manifest.json" : "index.json";
+  auto check_held = [&](const json& name, const char* what) {
+    if (!name.is_string()) throw Error(std::string("its ") + list + " names a " + what + " by no file name");
+    std::string path = name.get<std::string>();
+    if (!docker) path = layout_blob_path(path);
+    if (!files.exists(path))
+      throw Error(std::string("its ") + list + " names the " + what + " " + quote(path) + ", which it does not hold");
+  };
+  with_context(std::string("reading ") + files.describe(), [&] {
+    json j = oci::parse_json(files.read(list), list);
+    const json* images = docker ? &j : (j.is_object() && j.contains("manifests") ? &j["manifests"] : nullptr);
+    if (images == nullptr || !images->is_array() || images->empty())
+      throw Error(std::string("its ") + list + " lists no image");
+    for (const json& entry : *images) {
+      if (!entry.is_object()) throw Error(std::string("its ") + list + " lists what is no image");
+      if (!docker) {
+        check_held(entry.value("digest", json()), "manifest");
+        continue;
+      }
+      check_held(entry.value("Config", json()), "configuration");
+      if (!entry.contains("Layers") || !entry["Layers"].is_array())
+        throw Error(std::string("its ") + list + " lists an image without its Layers");
+      for (const json& layer : entry["Layers"]) check_held(layer, "layer");
+    }
+  });
 }
 
 namespace {

@@ -20,11 +20,22 @@ enum class SourceFormat { kOciLayout, kOciArchive, kDockerArchive, kRootfs };
 std::string format_name(SourceFormat f);
 SourceFormat parse_format(const std::string& name);
 
-/// Recognizes a source: a directory with an `oci-layout` file is an OCI
-/// layout, other directories are a rootfs; a tar archive holding `oci-layout`
-/// is an oci-archive, one holding `manifest.json` (as `docker save` writes it)
-/// a docker-archive; any other tar archive is a rootfs.
+/// Recognizes a source by what it holds, not by names alone (a rootfs may
+/// have a file of any name): a directory with an `oci-layout` file (JSON
+/// with an imageLayoutVersion), an `index.json` and a `blobs/` directory is
+/// an OCI layout, other directories are a rootfs; a tar archive whose first
+/// member is named as only image archives name one is an oci-archive when
+/// it holds such an OCI layout, else a docker-archive when its
+/// `manifest.json` lists images as `docker save` writes it (each with its
+/// Config and Layers); any other tar archive is a rootfs. Throws for an
+/// archive of such names alone that is neither.
 SourceFormat detect_format(const std::filesystem::path& source);
+
+/// Checks that the files of a layout or archive of format `f` name each
+/// other: a docker archive's manifest.json lists images whose Config and
+/// Layers it holds; an OCI layout's index.json lists manifests whose blobs
+/// it holds. Throws crt::Error saying what is not there.
+void check_image_files(const LayoutFiles& files, SourceFormat f);
 
 /// How a name an archive records is named in the store (import.hpp's
 /// ImportRequest::name_key); none: as written.

@@ -87,6 +87,17 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req_in, Prog
       files = std::make_unique<DirectoryFiles>(req.source);
     else
       files = std::make_unique<ArchiveFiles>(req.source);
+    // What was recognized as a layout or archive by its files may be a
+    // rootfs that holds such files: one whose files do not name each other
+    // says how to import it as a rootfs.
+    if (!req.format) {
+      try {
+        check_image_files(*files, f);
+      } catch (const Error& e) {
+        throw Error(std::string(e.what()) + "; if " + (f == SourceFormat::kOciLayout ? "it" : "the archive") +
+                    " is a root file system, --format=rootfs imports it as one");
+      }
+    }
     std::vector<ImageInput> inputs =
         f == SourceFormat::kDockerArchive
             ? read_docker_archive(*files, req.name, req.name_key)

@@ -127,6 +127,21 @@ TEST_F(ImageTest, AnImportRefusesAConfigurationNoRunWouldTake) {
   EXPECT_THAT(crt({"image", "list"}).out, ::testing::Not(HasSubstr("conf")));
 }
 
+// A rootfs with a web app's manifest.json first in its tarball, or an
+// oci-layout file in its directory, is imported as the rootfs it is.
+TEST_F(ImageTest, ARootfsHoldingFilesNamedAsAnImageArchivesIsARootfs) {
+  std::string root = make_rootfs("r4");
+  std::ofstream(root + "/manifest.json") << "{\"name\":\"My PWA\"}\n";
+  ASSERT_EQ(run({"tar", "-C", root, "-cf", dir_ + "/r4.tar", "manifest.json", "bin"}).status, 0);
+  Result r = crt({"image", "import", dir_ + "/r4.tar", "pwa:1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"run", "--net=none", "pwa:1", "--", "/bin/cat", "/manifest.json"});
+  EXPECT_EQ(r.out, "{\"name\":\"My PWA\"}\n") << r.err;
+  std::ofstream(root + "/oci-layout") << "{\"imageLayoutVersion\":\"1.0.0\"}\n";
+  r = crt({"image", "import", root, "pwa:2"});
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 // An import given a NAME names the image as a pull would: "docker.io/x"
 // is "docker.io/library/x:latest", a registry's host is lowercased; each
 // spelling finds it.

@@ -536,6 +536,49 @@ TEST_F(ImageStore, FormatsAreRecognized) {
   EXPECT_THROW(import(s_ / "rootfs"), Error) << "a rootfs needs a name";
 }
 
+// A rootfs may hold files named as an image archive's or a layout's (a web
+// app's manifest.json, a copy of an oci-layout file): it is still a rootfs,
+// first member or not. An archive of such names alone that is neither says
+// how to import it as a rootfs.
+TEST_F(ImageStore, ARootfsWithAnImageArchivesFileNamesIsARootfs) {
+  std::string pwa = R"({"name":"My PWA","icons":[]})";
+  test::write_tar(s_ / "pwa.tar", {test::tar_file("manifest.json", pwa), test::tar_dir("etc"),
+                                   test::tar_file("etc/x", "x"), test::tar_file("index.json", "{}")});
+  EXPECT_EQ(detect_format(s_ / "pwa.tar"), SourceFormat::kRootfs);
+  test::write_tar(s_ / "layout-file.tar",
+                  {test::tar_file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})"),
+                   test::tar_file("manifest.json", "[1, 2]"), test::tar_dir("blobs"), test::tar_file("etc/x", "x")});
+  EXPECT_EQ(detect_format(s_ / "layout-file.tar"), SourceFormat::kRootfs);
+  Image a = import(s_ / "pwa.tar", "pwa:1")[0];
+  EXPECT_EQ(test::read_text(store_.tree_path(a.layers[0]) / "manifest.json"), pwa);
+
+  test::write_text(s_ / "rootfs" / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  test::write_text(s_ / "rootfs" / "etc" / "x", "x");
+  EXPECT_EQ(detect_format(s_ / "rootfs"), SourceFormat::kRootfs) << "no index.json, no blobs/";
+  test::write_text(s_ / "rootfs" / "index.json", "{}");
+  stdfs::create_directories(s_ / "rootfs" / "blobs");
+  EXPECT_EQ(detect_format(s_ / "rootfs"), SourceFormat::kOciLayout);
+  EXPECT_THAT(test::error_of([&] { import(s_ / "rootfs", "r:1"); }),
+              ::testing::EndsWith("; if it is a root file system, --format=rootfs imports it as one"));
+  ImportRequest req;
+  req.source = s_ / "rootfs";
+  req.name = parse_reference("r:1");
+  req.format = SourceFormat::kRootfs;
+  Progress none;
+  EXPECT_EQ(import_images(store_, req, none).size(), 1u);
+
+  test::write_tar(s_ / "only.tar", {test::tar_file("manifest.json", pwa)});
+  EXPECT_THAT(test::error_of([&] { detect_format(s_ / "only.tar"); }),
+              ::testing::HasSubstr("looks like an image archive, but holds neither an OCI layout (oci-layout, "
+                                   "index.json and blobs/) nor a docker archive's manifest.json; if it is a root file "
+                                   "system, --format=rootfs imports it as one"));
+  test::write_tar(s_ / "docker.tar", {test::tar_file("manifest.json", R"([{"Config":"c.json","Layers":[]}])"),
+                                      test::tar_file("etc/x", "x")});
+  EXPECT_EQ(detect_format(s_ / "docker.tar"), SourceFormat::kDockerArchive);
+  EXPECT_THAT(test::error_of([&] { import(s_ / "docker.tar", "d:1"); }),
+              ::testing::EndsWith("; if the archive is a root file system, --format=rootfs imports it as one"));
+}
+
 // A layer's "a//b" and "a/./b" are a/b, as docker and containerd take them.
 TEST_F(ImageStore, ALayerOfPathsWithEmptyOrDotComponentsImports) {
   test::OciLayout lay(s_ / "layout");
