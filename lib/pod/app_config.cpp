@@ -204,6 +204,16 @@ std::pair<std::string, std::string> app_user(const std::optional<std::string>& u
   return {u, g};
 }
 
+void check_image_user(const std::string& user, const std::string& source) {
+  auto [u, g] = split_user(user);
+  std::string shown = source + " " + quote(user);
+  bool colon = user.find(':') != std::string::npos;
+  if (u.empty()) throw Error(shown + (colon ? ": the user before ':' is empty" : ": the user is empty"));
+  if (colon && g.empty()) throw Error(shown + ": the group after ':' is empty");
+  if (g.find(':') != std::string::npos)
+    throw Error(shown + ": expected USER, UID, USER:GROUP or UID:GID, with one ':' at most");
+}
+
 void check_assignment(const std::string& kv, const std::string& source) {
   size_t eq = kv.find('=');
   if (eq == std::string::npos || eq == 0) throw Error("invalid " + source + " " + quote(kv) + ": expected NAME=VALUE");

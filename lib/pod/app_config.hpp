@@ -33,6 +33,11 @@ std::vector<std::string> app_command(const AppFlags& flags, const std::vector<st
 std::pair<std::string, std::string> app_user(const std::optional<std::string>& user,
                                              const std::optional<std::string>& group, const std::string& image_user);
 
+/// Checks `user` as an OCI image's User may be: USER or UID, alone or with
+/// ":GROUP" or ":GID", neither part empty. The error names `source`
+/// ("--user").
+void check_image_user(const std::string& user, const std::string& source);
+
 /// Checks `kv`, an environment variable as a flag or an image gives it:
 /// NAME=VALUE, NAME of letters, digits and '_', not starting with a digit.
 /// The error names `source` ("--set-env", "image environment variable").

@@ -111,7 +111,13 @@ TEST_F(ImageTest, AnImportRefusesAConfigurationNoRunWouldTake) {
            {{"--env=NOEQ"}, "crt: invalid --env 'NOEQ': expected NAME=VALUE\n"},
            {{"--env=A=1", "--env=1BAD=x"}, "crt: invalid --env '1BAD=x': a variable name cannot start with a digit\n"},
            {{"--env=A B=c"}, "crt: invalid --env 'A B=c': a variable name holds letters, digits and '_'\n"},
-           {{"--workdir=rel"}, "crt: --workdir 'rel': the working directory must be an absolute path\n"}}) {
+           {{"--workdir=rel"}, "crt: --workdir 'rel': the working directory must be an absolute path\n"},
+           {{"--user=:"}, "crt: --user ':': the user before ':' is empty\n"},
+           {{"--user=:wheel"}, "crt: --user ':wheel': the user before ':' is empty\n"},
+           {{"--user=app:"}, "crt: --user 'app:': the group after ':' is empty\n"},
+           {{"--user=a:b:c"}, "crt: --user 'a:b:c': expected USER, UID, USER:GROUP or UID:GID, with one ':' at most\n"},
+           {{"--volume=/data", "--volume=rel"},
+            "crt: --volume 'rel': the path of a volume must be an absolute path\n"}}) {
     std::vector<std::string> args = {"image", "import", root, "conf:1"};
     args.insert(args.end(), c.options.begin(), c.options.end());
     Result r = crt(args);
@@ -140,6 +146,22 @@ TEST_F(ImageTest, ARootfsHoldingFilesNamedAsAnImageArchivesIsARootfs) {
   std::ofstream(root + "/oci-layout") << "{\"imageLayoutVersion\":\"1.0.0\"}\n";
   r = crt({"image", "import", root, "pwa:2"});
   EXPECT_EQ(r.status, 0) << r.err;
+}
+
+// Each form of an image's User that the OCI image spec names is taken; a
+// --user with an empty user or group, or a relative --volume, is refused
+// rather than stored (a run took ":" for root, and skipped the volume).
+TEST_F(ImageTest, AnImportTakesTheUserFormsOfTheImageSpecAndAbsoluteVolumes) {
+  std::string root = make_rootfs("rootfs");
+  int n = 0;
+  for (const char* user : {"app", "1000", "app:staff", "1000:1000", "app:1000", "1000:staff"}) {
+    std::string name = "user:" + std::to_string(++n);
+    Result r = crt({"image", "import", root, name, std::string("--user=") + user, "--volume=/data"});
+    ASSERT_EQ(r.status, 0) << user << ": " << r.err;
+    nlohmann::json config = json_text::parse(crt({"image", "inspect", name}).out)[0]["config"];
+    EXPECT_EQ(config["user"], user);
+    EXPECT_EQ(config["volumes"], nlohmann::json::array({"/data"}));
+  }
 }
 
 // An import given a NAME names the image as a pull would: "docker.io/x"

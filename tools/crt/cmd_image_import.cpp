@@ -59,8 +59,11 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
       ->type_name(kArgumentWord);
   c->add_option("--env", a->env, "rootfs: environment variable K=V")->allow_extra_args(false);
   c->add_option("--workdir", a->workdir, "rootfs: working directory");
-  c->add_option("--user", a->user, "rootfs: user (and group) to run as: USER[:GROUP]");
-  c->add_option("--volume", a->volumes, "rootfs: a path the image declares as a volume")->allow_extra_args(false);
+  c->add_option(
+      "--user", a->user,
+      "rootfs: user (and group) to run as: USER, UID, USER:GROUP or UID:GID (a name or a number either side)");
+  c->add_option("--volume", a->volumes, "rootfs: an absolute path the image declares as a volume")
+      ->allow_extra_args(false);
   c->callback([a, &g] {
     require_root("crt image import");
     store::ImportRequest req;
@@ -75,6 +78,11 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
     for (const auto& kv : a->env) pod::check_assignment(kv, "--env");
     if (!a->workdir.empty() && a->workdir.front() != '/')
       throw Error("--workdir " + quote(a->workdir) + ": the working directory must be an absolute path");
+    // Else stored, and a run would take ":" for root, or skip the volume.
+    if (!a->user.empty()) pod::check_image_user(a->user, "--user");
+    for (const auto& v : a->volumes)
+      if (v.empty() || v.front() != '/')
+        throw Error("--volume " + quote(v) + ": the path of a volume must be an absolute path");
     req.rootfs.config.cmd = a->cmd;
     req.rootfs.config.entrypoint = a->entrypoint;
     req.rootfs.config.env = a->env;
