@@ -164,6 +164,32 @@ TEST_F(ImageTest, AnImportTakesTheUserFormsOfTheImageSpecAndAbsoluteVolumes) {
   }
 }
 
+// image rm and image inspect go on past an image they cannot find, as crt
+// rm goes on past a pod: each failure on a line of its own, status 254.
+TEST_F(ImageTest, RmAndInspectGoOnPastAnImageNotFound) {
+  std::string root = make_rootfs("rootfs");
+  ASSERT_EQ(crt({"image", "import", root, "first:1"}).status, 0);
+  ASSERT_EQ(crt({"image", "import", root, "second:1", "--cmd=/bin/sh"}).status, 0);
+  Result r = crt({"image", "inspect", "first:1", "nosuch", "second:1", "alsono"});
+  EXPECT_EQ(r.status, 254);
+  nlohmann::json shown = json_text::parse(r.out);
+  ASSERT_EQ(shown.size(), 2u) << r.out;
+  EXPECT_EQ(shown[0]["names"], nlohmann::json::array({"first:1"}));
+  EXPECT_EQ(shown[1]["names"], nlohmann::json::array({"second:1"}));
+  EXPECT_THAT(r.err, ::testing::MatchesRegex("crt: no image 'nosuch' in the store[^\n]*\n"
+                                             "crt: no image 'alsono' in the store[^\n]*\n"));
+  r = crt({"image", "inspect", "nosuch"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.out, "");
+  r = crt({"image", "rm", "first:1", "nosuch", "second:1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.out, "removed first:1\nremoved second:1\n");
+  EXPECT_THAT(r.err, ::testing::MatchesRegex("crt: no image 'nosuch' in the store[^\n]*\n"));
+  r = crt({"image", "list"});
+  EXPECT_THAT(r.out, Not(HasSubstr("first")));
+  EXPECT_THAT(r.out, Not(HasSubstr("second")));
+}
+
 // An import given a NAME names the image as a pull would: "docker.io/x"
 // is "docker.io/library/x:latest", a registry's host is lowercased; each
 // spelling finds it.

@@ -10,9 +10,11 @@
 #include "common/error.hpp"
 #include "common/json_text.hpp"
 #include "common/lock.hpp"
+#include "common/stop_signal.hpp"
 #include "common/strings.hpp"
 #include "registry_args.hpp"
 #include "runtime/images.hpp"
+#include "runtime/signals.hpp"
 #include "store/progress.hpp"
 #include "store/store.hpp"
 
@@ -76,14 +78,29 @@ void add_image_list(CLI::App& image, const GlobalOptions& g) {
 
 }  // namespace
 
-void add_image_command(CLI::App& app, const GlobalOptions& g, int&) {
+void for_each_image(const std::vector<std::string>& refs, int& exit_status,
+                    const std::function<void(const std::string&)>& action) {
+  for (const auto& ref : refs) {
+    try {
+      action(ref);
+    } catch (const runtime::Interrupted&) {
+      throw;
+    } catch (const Error& e) {
+      if (pending_stop_signal() != 0) throw;  // an error the stop caused: crt ends by it
+      std::fprintf(stderr, "crt: %s\n", e.what());
+      exit_status = kErrorExitCode;
+    }
+  }
+}
+
+void add_image_command(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   CLI::App* image = app.add_subcommand("image", "Manage images");
   image->require_subcommand(1);
   add_image_import(*image, g);
   add_image_pull(*image, g);
   add_image_list(*image, g);
-  add_image_inspect(*image, g);
-  add_image_rm(*image, g);
+  add_image_inspect(*image, g, exit_status);
+  add_image_rm(*image, g, exit_status);
   add_image_gc(*image, g);
   add_image_export(*image, g);
 }

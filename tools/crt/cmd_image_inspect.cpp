@@ -57,26 +57,28 @@ json describe(const store::Store& s, const store::Image& im) {
 
 }  // namespace
 
-void add_image_inspect(CLI::App& image, const GlobalOptions& g) {
+void add_image_inspect(CLI::App& image, const GlobalOptions& g, int& exit_status) {
   auto refs = std::make_shared<std::vector<std::string>>();
   CLI::App* c = image.add_subcommand(
       "inspect",
-      "Show images as JSON: id, names, digests (and the manifest each name gives), platform, layers, and how they "
-      "run (entrypoint, cmd, env, user, "
-      "working dir, exposed ports, volumes, labels, stop signal)");
+      "Show images as a JSON array, one object each: id, names, digests (and the manifest each name gives), "
+      "platform, layers, and how they run (entrypoint, cmd, env, user, working dir, exposed ports, volumes, labels, "
+      "stop signal). An image not found is said on a line of its own on standard error, the array holds the others, "
+      "and the exit status is then 254");
   c->add_option("IMAGE", *refs, "Image name[:tag], name@digest, id or id prefix")->required();
-  c->callback([refs, &g] {
+  c->callback([refs, &g, &exit_status] {
     require_root("crt image inspect");  // the store is root's alone
     store::Store s(g.dir);
     s.set_lock_wait(store_lock_wait(false));
     s.set_messages(print_message);
     json out = json::array();
-    for (const auto& r : *refs) {
+    for_each_image(*refs, exit_status, [&](const std::string& r) {
       // Read under the store's lock, as pods and exports read it.
       runtime::LockedImage im = runtime::find_image_locked(s, r, data_dir());
       out.push_back(describe(s, im.image));
-    }
-    std::printf("%s\n", json_text::dump(out, 2).c_str());
+    });
+    // None found: nothing to show, the errors say why.
+    if (!out.empty()) std::printf("%s\n", json_text::dump(out, 2).c_str());
   });
 }
 

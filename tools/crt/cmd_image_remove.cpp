@@ -83,19 +83,22 @@ void warn_unreadable(const std::vector<runtime::UnreadablePod>& pods, size_t kep
 
 }  // namespace
 
-void add_image_rm(CLI::App& image, const GlobalOptions& g) {
+void add_image_rm(CLI::App& image, const GlobalOptions& g, int& exit_status) {
   auto a = std::make_shared<RmArgs>();
-  CLI::App* c = image.add_subcommand("rm", "Remove images from the store, and the layers no other image uses");
+  CLI::App* c = image.add_subcommand(
+      "rm",
+      "Remove images from the store, and the layers no other image uses; one that cannot be removed (not found, in "
+      "use) is said on a line of its own, the others are still removed, and the exit status is then 254");
   c->add_option("IMAGE", a->refs, "Image name[:tag], name@digest, id or id prefix")->required();
   c->add_flag("-f,--force", a->force,
               "Remove an image even if pods use it, exited ones included, or may use it (their pod.json cannot be "
               "read); its layers stay until those pods are removed (or repaired) and 'crt image gc' runs");
-  c->callback([a, &g] {
+  c->callback([a, &g, &exit_status] {
     require_root("crt image rm");
     store::Store s(g.dir);
     s.set_lock_wait(store_lock_wait(false));
     std::set<std::string> warned;
-    for (const auto& r : a->refs) {
+    for_each_image(a->refs, exit_status, [&](const std::string& r) {
       // As written (an import's "docker.io/x:1"), else as a pull names it;
       // looked up under the store's lock, as another crt image rm may be
       // removing it. Its configuration is not read: a damaged one must not
@@ -138,7 +141,7 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g) {
         if (runtime::is_builtin_image(n, data_dir()))
           std::printf("(%s is built in: its next use, or crt image list, imports it again)\n", n.c_str());
       for (const auto& why : removal.trees_failed) print_message("warning: " + why + "; 'crt image gc' tries again");
-    }
+    });
   });
 }
 
