@@ -306,6 +306,7 @@ void RegistryClient::fetch_blob(const std::string& digest, store::BlobWriter& w,
     bool restarted = false;
     for (;;) {
       uint64_t from = w.offset();
+      bool ranged = false;  // a part was asked for: here, or by send() after a dropped connection
       auto start = [&](long status) {
         // 206: the rest of the blob; 200: all of it (no ranges here).
         if (status == 200 && w.offset() > 0) w.restart();
@@ -317,6 +318,7 @@ void RegistryClient::fetch_blob(const std::string& digest, store::BlobWriter& w,
       // send() retries a dropped connection from what arrived so far.
       HttpResponse r = send("blobs/" + digest, {}, sink, [&](HttpRequest req) {
         req.range_from = w.offset();
+        ranged = ranged || req.range_from > 0;
         req.on_body_start = start;
         return req;
       });
@@ -329,8 +331,10 @@ void RegistryClient::fetch_blob(const std::string& digest, store::BlobWriter& w,
         w.commit();
         return;
       } catch (const Error&) {
-        // A corrupt partial download from an earlier run: start once afresh.
-        if (restarted || from == 0) throw;
+        // What came of a part asked for may not fit what came before (an
+        // earlier run's partial download, a server that sent another part):
+        // start once afresh.
+        if (restarted || !ranged) throw;
         restarted = true;
       }
     }

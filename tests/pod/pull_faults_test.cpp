@@ -250,6 +250,30 @@ TEST_F(FaultTest, APartialDownloadOfWrongContentIsFetchedAgainWhole) {
       << "complete: checked, then fetched whole; half: resumed, found wrong, fetched whole";
 }
 
+// A server that answers the resume of a dropped connection with another
+// part than the one asked for (here the blob's start again): the blob is
+// found wrong, and fetched once more whole.
+TEST_F(FaultTest, AResumedPartThatIsWrongIsFetchedAgainWhole) {
+  auto stub = front([&](const HttpStub::Request& r, int nth) {
+    if (nth == 1) return HttpStub::Response{200, {}, big_, static_cast<long>(big_.size() / 2), {}};
+    if (r.headers.count("range"))  // 206, but from byte 0
+      return HttpStub::Response{
+          206,
+          {{"Content-Range", "bytes " + std::to_string(big_.size() / 2) + "-" + std::to_string(big_.size() - 1) + "/" +
+                                 std::to_string(big_.size())}},
+          big_.substr(0, big_.size() - big_.size() / 2),
+          -1,
+          {}};
+    return big_from(r);
+  });
+  std::string host = "127.0.0.1:" + std::to_string(stub->port());
+  Result r = crt({"image", "pull", "-q", "--insecure-registry", host, host + "/test/app:v1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(big_ranges(*stub), (std::vector<std::string>{"", "bytes=" + std::to_string(big_.size() / 2) + "-", ""}));
+  EXPECT_TRUE(store_entries("tmp").empty());
+  EXPECT_EQ(crt({"run", host + "/test/app:v1"}).out, std::to_string(3 << 20) + "\n");
+}
+
 // A registry that refuses a resume (416: the blob is shorter than what
 // crt has of it) announces a body it does not send, as docker-distribution
 // does.
