@@ -48,8 +48,8 @@ void add_image_import(CLI::App& image, const GlobalOptions& g) {
   c->add_option("--format", a->format, "oci, oci-archive, docker-archive or rootfs (default: recognized)")
       ->check(CLI::IsMember({"oci", "oci-archive", "docker-archive", "rootfs"}));
   c->add_option("--platform", a->platform,
-                "OS/ARCH[/VARIANT] to take from a multi-platform layout (default: this machine's); a single-platform "
-                "image of another is refused");
+                "OS/ARCH[/VARIANT] to take from a multi-platform layout (default: this machine's); given, it also "
+                "refuses a single-platform image of another platform");
   c->add_flag("-q,--quiet", a->quiet, "Print only the image ids, no progress");
   c->add_option("--cmd", a->cmd, "rootfs: default command, one argument per --cmd")
       ->allow_extra_args(false)

@@ -33,8 +33,8 @@ void add_image_pull(CLI::App& image, const GlobalOptions& g) {
   c->add_flag("-q,--quiet", a->quiet, "Print only the image id, no progress");
   registry::add_registry_flags(*c, a->registry);
   c->add_option("--platform", a->platform,
-                "OS/ARCH[/VARIANT] to take from a multi-platform image (default: this machine's); a single-platform "
-                "image of another is refused");
+                "OS/ARCH[/VARIANT] to take from a multi-platform image (default: this machine's); given, it also "
+                "refuses a single-platform image of another platform");
   c->callback([a, &g] {
     require_root("crt image pull");
     store::Store s(g.dir);
