@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <string>
+#include <string_view>
 
 #include "common/ascii.hpp"
 #include "common/error.hpp"
@@ -76,10 +78,22 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req_in, Prog
     opts.cancelled = req.cancelled;
     return {store.import_rootfs(req.source, *req.name, opts, req.pinned)};
   }
-  // A layout's image named by a tag alone is named after the layout.
+  // A layout's image named by a tag alone is named after the layout; an
+  // archive's after its file, without the archive's extensions
+  // (app.oci.tar.gz: app).
   auto layout_name = [](const std::filesystem::path& source) {
     std::filesystem::path p = source.lexically_normal();
-    return ascii_lower((p.has_filename() ? p : p.parent_path()).filename().string());
+    std::string name = ascii_lower((p.has_filename() ? p : p.parent_path()).filename().string());
+    if (std::filesystem::is_directory(source)) return name;
+    for (bool cut = true; cut;) {
+      cut = false;
+      for (std::string_view ext : {".gz", ".tgz", ".zst", ".xz", ".tar", ".oci"})
+        if (name.size() > ext.size() && name.ends_with(ext)) {
+          name.resize(name.size() - ext.size());
+          cut = true;
+        }
+    }
+    return name;
   };
   return with_context("importing " + source_name() + " (" + format_name(f) + ")", [&] {
     std::unique_ptr<LayoutFiles> files;

@@ -226,11 +226,12 @@ TEST_F(ExportTest, TheNameGivenIsAnImageNameOrATag) {
   std::string list = crt({"image", "list"}).out;
   EXPECT_THAT(list, HasSubstr("docker.io/library/plain "));
   EXPECT_THAT(list, Not(HasSubstr("docker.io/plain "))) << list;
-  // A tag alone, as written: the import names the image after the archive.
+  // A tag alone, as written: the import names the image after the archive
+  // (its file name without ".tar").
   ASSERT_EQ(crt({"export", "--overwrite", "--name=1.0", uuid, out}).status, 0);
   r = crt({"image", "import", "--quiet", out});
   ASSERT_EQ(r.status, 0) << r.err;
-  r = crt({"run", "--net=none", "named.tar:1.0", "--", "/bin/cat", "/made"});
+  r = crt({"run", "--net=none", "named:1.0", "--", "/bin/cat", "/made"});
   EXPECT_EQ(r.out, "named\n") << r.err;
 }
 

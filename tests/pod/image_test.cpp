@@ -319,6 +319,12 @@ TEST_F(ImageTest, ALayoutsImageNamedByATagAloneIsNamedAfterTheLayout) {
   Result r = crt({"image", "import", "-q", layout.dir().string() + "/"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(crt::json_text::parse(crt({"image", "inspect", "my-layout:v2"}).out)[0]["id"], r.out.substr(0, 71));
+  // An archive of it: after the file's name without its extensions.
+  ASSERT_EQ(crt({"image", "rm", "my-layout:v2"}).status, 0);
+  ASSERT_EQ(test::run({"tar", "-C", layout.dir().string(), "-cf", dir_ + "/My-Archive.oci.tar", "."}).status, 0);
+  r = crt({"image", "import", "-q", dir_ + "/My-Archive.oci.tar"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(crt::json_text::parse(crt({"image", "inspect", "my-archive:v2"}).out)[0]["id"], r.out.substr(0, 71));
   // A directory name that is no image name: the error says what to do.
   OciLayout odd(dir_ + "/odd name");
   odd.write_index({{odd.add_image({make_layer({file("x", "y")})}), "v1"}});
