@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <string>
+
 #include "common/error.hpp"
 #include "common/fs.hpp"
 
@@ -11,7 +14,12 @@ namespace crt::store {
 void check_archive(archive* a, int rc, const std::string& what) {
   if (rc == ARCHIVE_OK || rc == ARCHIVE_WARN) return;
   const char* msg = sym_archive_error_string(a);
-  throw Error(what + ": " + (msg != nullptr ? msg : "unknown error"));
+  std::string said = msg != nullptr ? msg : "unknown error";
+  // libarchive's own reading and writing of a file say no more than this;
+  // its errno says why (ENOSPC, EIO …).
+  if (int err = sym_archive_errno(a); err > 0 && (said == "Write error" || said == "Read error"))
+    said += ": " + std::string(std::strerror(err));
+  throw Error(what + ": " + said);
 }
 
 ArchivePtr open_tar_file(const std::filesystem::path& path) {

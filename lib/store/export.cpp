@@ -217,7 +217,10 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
                         const std::optional<AddedLayer>& changes, const std::function<void()>& checkpoint,
                         Replace replace, mode_t mode) {
   bool to_stdout = out == kStdout;
-  with_context("exporting " + im.id + " to " + (to_stdout ? std::string("stdout") : quote(out.string())), [&] {
+  // An image by the name it was asked for (a pod's by the ID of its app's
+  // image, which the archive's new image is not).
+  const std::string shown = !changes && !ref_name.empty() ? quote(ref_name) : im.id;
+  with_context("exporting " + shown + " to " + (to_stdout ? std::string("stdout") : quote(out.string())), [&] {
     std::string config = store.config_blob(im);
     // First, so that an OUT that cannot be made (no such directory, no room
     // for a name, no permission) is said before any layer is built.

@@ -53,6 +53,7 @@ static_assert(ARCHIVE_VERSION_NUMBER / 1000000 == 3, "crt opens libarchive.so.13
   X(archive_entry_xattr_clear)               \
   X(archive_entry_xattr_next)                \
   X(archive_entry_xattr_reset)               \
+  X(archive_errno)                           \
   X(archive_error_string)                    \
   X(archive_filter_code)                     \
   X(archive_free)                            \

@@ -437,7 +437,7 @@ TEST_F(ExportTest, ADamagedLayerBlobIsAnErrorAndNothingIsWritten) {
   std::string out = dir_ + "/damaged.tar";
   Result r = crt({"image", "export", "damaged:1", out});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("exporting " + id + " to '" + out + "': layer blob " + digest +
+  EXPECT_THAT(r.err, HasSubstr("exporting 'damaged:1' to '" + out + "': layer blob " + digest +
                                " in the store is corrupt: its content is sha256:"))
       << r.err;
   EXPECT_THAT(r.err, HasSubstr("; removed the damaged blob: import or pull 'damaged:1' again to repair it\n")) << r.err;

@@ -1018,7 +1018,7 @@ TEST_F(PodCommandsTest, LogsTakeTheLastLinesOrThoseSinceATimeWithTimestamps) {
   EXPECT_THAT(r.err, HasSubstr("invalid --since 'yesterday': give how long ago"));
   r = crt({"logs", "--tail=-1", uuid});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("invalid --tail '-1'"));
+  EXPECT_THAT(r.err, HasSubstr("invalid -n/--tail '-1'"));
   // A damaged manifest is said to be one, not to be pending.
   std::ofstream(pod_dir(uuid) + "/pod.json", std::ios::trunc) << "{bad";
   r = crt({"logs", uuid});

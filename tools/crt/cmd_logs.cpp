@@ -104,7 +104,7 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
       size_t n = 0;
       auto [p, ec] = std::from_chars(a->tail.data(), a->tail.data() + a->tail.size(), n);
       if (ec != std::errc() || p != a->tail.data() + a->tail.size())
-        throw Error("invalid --tail " + quote(a->tail) + ": give a number of lines");
+        throw Error("invalid -n/--tail " + quote(a->tail) + ": give a number of lines (0 or more)");
       tail = n;
     }
     // crt logs --uuid-file=F APP: the one word is the app.
