@@ -31,11 +31,16 @@ bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <=
 /// runs between (as the distribution spec says).
 bool valid_component(std::string_view c) {
   if (c.empty() || !is_lower_alnum(c.front()) || !is_lower_alnum(c.back())) return false;
-  for (size_t i = 0; i < c.size(); ++i) {
-    char ch = c[i];
-    if (is_lower_alnum(ch)) continue;
-    if (ch != '.' && ch != '_' && ch != '-') return false;
-    if (ch != '-' && ch != '_' && !is_lower_alnum(c[i + 1])) return false;
+  for (size_t i = 0; i < c.size();) {
+    if (is_lower_alnum(c[i])) {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < c.size() && !is_lower_alnum(c[end])) ++end;
+    std::string_view run = c.substr(i, end - i);
+    if (run != "." && run != "_" && run != "__" && run.find_first_not_of('-') != std::string_view::npos) return false;
+    i = end;
   }
   return true;
 }

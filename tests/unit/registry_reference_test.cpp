@@ -51,8 +51,12 @@ TEST(RemoteReference, ShortNamesAreNotGuessed) {
 
 TEST(RemoteReference, InvalidOnesAreRefused) {
   for (const char* bad : {"reg.io/UPPER", "reg.io/a//b", "reg.io/a:", "reg.io/a@sha256:12", "reg.io/-a", "reg.io/a..b",
-                          "reg.io/a:-tag", "re g.io/a", "-reg.io/a", "reg..io/a", "reg.io:http/a", "reg.io:5000:1/a"})
+                          "reg.io/a:-tag", "re g.io/a", "-reg.io/a", "reg..io/a", "reg.io:http/a", "reg.io:5000:1/a",
+                          "reg.io/a___b", "reg.io/a._b", "reg.io/a_-b", "reg.io/a-_b", "reg.io/a-.b"})
     EXPECT_THROW(parse_remote_reference(bad), Error) << bad;
+  // The distribution spec's separators: '.', '_', '__', or '-' runs.
+  for (const char* good : {"reg.io/a.b", "reg.io/a_b", "reg.io/a__b", "reg.io/a---b", "reg.io/a-b.c_d__e"})
+    EXPECT_NO_THROW(parse_remote_reference(good)) << good;
 }
 
 // What a pull stores, `crt run` and `crt image rm` must find by the same name.
