@@ -296,7 +296,9 @@ json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppM
 
 json inspect_pod(const PodEntry& pod, const std::string& app_name, bool show_env) {
   PodInfo info = pod_info(pod);
-  if (!info.manifest) throw Error("pod " + pod.uuid + " has no manifest");
+  if (!info.manifest)
+    throw Error("pod " + pod.uuid +
+                (info.manifest_error.empty() ? " has no manifest" : ": reading its manifest: " + info.manifest_error));
   json out;
   out["uuid"] = pod.uuid;
   out["name"] = info.manifest->name;

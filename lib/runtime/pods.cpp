@@ -223,7 +223,14 @@ bool pod_start_failed_since(const PodEntry& e, std::chrono::system_clock::time_p
 PodInfo pod_info(const PodEntry& e) {
   PodInfo info;
   info.entry = e;
-  info.manifest = read_manifest(e.path);
+  // Written whole (renamed in): one that is there and unreadable is damaged.
+  if (std::error_code ec; stdfs::exists(e.path / "pod.json", ec)) {
+    try {
+      info.manifest = pod::parse_manifest(fs::read_file(e.path / "pod.json"));
+    } catch (const Error& err) {
+      info.manifest_error = err.what();
+    }
+  }
   info.started = mtime_rfc3339((e.path / "pid").string());
   if (e.status() == PodStatus::kRunning) {
     info.pid = running_nspawn(e);

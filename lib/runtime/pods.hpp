@@ -60,6 +60,7 @@ PodEntry find_pod(const std::filesystem::path& state_dir, const std::string& ref
 struct PodInfo {
   PodEntry entry;
   std::optional<pod::PodManifest> manifest;  ///< absent while the first write is pending
+  std::string manifest_error;                ///< why a manifest that is there could not be read
   std::string started;                       ///< RFC 3339 with ms, empty if it never started
   std::optional<pid_t> pid;                  ///< nspawn's PID while running
   /// The pod's systemd reached its default target (of a pod that has

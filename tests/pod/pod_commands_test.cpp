@@ -224,7 +224,7 @@ TEST_F(PodCommandsTest, StatusThroughTheLifeOfAPod) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("state=running\n"));
   EXPECT_THAT(r.out, MatchesRegex("(.|\n)*pid=[0-9]+\n(.|\n)*"));
-  EXPECT_THAT(r.out, HasSubstr("exited=false\n"));
+  EXPECT_THAT(r.out, HasSubstr("exited=false\nready=true\n"));
   // Where nspawn tells which process is the pod's init: root's alone.
   struct stat st {};
   ASSERT_EQ(::stat((pod_dir(uuid) + "/notify").c_str(), &st), 0);
@@ -232,7 +232,7 @@ TEST_F(PodCommandsTest, StatusThroughTheLifeOfAPod) {
   r = crt({"status", uuid, "--wait=30s"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("state=exited\n"));
-  EXPECT_THAT(r.out, HasSubstr("exited=true\n"));
+  EXPECT_THAT(r.out, HasSubstr("exited=true\nready=true\n"));
   EXPECT_THAT(r.out, HasSubstr("app-busybox=3\n"));
   EXPECT_THAT(r.out, MatchesRegex("(.|\n)*created=20[0-9-]+T[0-9:.]+Z\nstarted=20[0-9-]+T[0-9:.]+Z\n(.|\n)*"));
   EXPECT_EQ(p.wait().status, 3);
@@ -1024,6 +1024,17 @@ TEST_F(PodCommandsTest, LogsTakeTheLastLinesOrThoseSinceATimeWithTimestamps) {
   r = crt({"logs", uuid});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("crt: pod " + uuid + ": reading its manifest: invalid pod manifest: "));
+  // So do inspect, status and list (which still show what they can).
+  r = crt({"inspect", uuid});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("crt: pod " + uuid + ": reading its manifest: invalid pod manifest: "));
+  for (const char* cmd : {"status", "list"}) {
+    r = crt(cmd == std::string("list") ? std::vector<std::string>{"list"} : std::vector<std::string>{cmd, uuid});
+    EXPECT_EQ(r.status, 0) << cmd << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("crt: warning: pod " + uuid + ": reading its manifest: invalid pod manifest: "))
+        << cmd;
+    EXPECT_THAT(r.out, HasSubstr(cmd == std::string("list") ? uuid.substr(0, 8) : "state=exited\n")) << cmd;
+  }
 }
 
 TEST_F(PodCommandsTest, LogsShowTheOutputOfAnAppNamedLikeThePodsSystemd) {

@@ -69,6 +69,7 @@ void print_status(const runtime::PodInfo& info) {
   if (j.contains("started")) std::printf("started=%s\n", j["started"].get<std::string>().c_str());
   if (j.contains("pid")) std::printf("pid=%d\n", j["pid"].get<int>());
   std::printf("exited=%s\n", j["exited"].get<bool>() ? "true" : "false");
+  std::printf("ready=%s\n", info.ready ? "true" : "false");
   if (!info.networks.empty()) std::printf("networks=%s\n", net::summary_string(info.networks).c_str());
   for (const auto& e : info.exits) {
     std::printf("app-%s=%d\n", e.app.c_str(), e.status);
@@ -223,6 +224,8 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
           },
           "exited");
     }
+    if (!info.manifest_error.empty())
+      print_message("warning: pod " + e.uuid + ": reading its manifest: " + info.manifest_error);
     if (a->format == "json")
       std::printf("%s\n", json_text::dump(status_json(info), 2).c_str());
     else
@@ -262,7 +265,11 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
       machines = runtime::list_machines();
     // Oldest first, as ps and machinectl list (ISO 8601 times sort as text).
     std::vector<runtime::PodInfo> infos;
-    for (const auto& e : pods) infos.push_back(runtime::pod_info(e));
+    for (const auto& e : pods) {
+      infos.push_back(runtime::pod_info(e));
+      if (!infos.back().manifest_error.empty())
+        print_message("warning: pod " + e.uuid + ": reading its manifest: " + infos.back().manifest_error);
+    }
     auto created = [](const runtime::PodInfo& i) { return i.manifest ? i.manifest->created : std::string(); };
     std::stable_sort(infos.begin(), infos.end(), [&](const auto& x, const auto& y) {
       return std::pair(created(x), x.entry.uuid) < std::pair(created(y), y.entry.uuid);
