@@ -8,6 +8,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string_view>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
@@ -45,12 +46,29 @@ PodStatus PodEntry::status() const {
   return PodStatus::kGarbage;
 }
 
+namespace {
+
+/// A pod directory's name: a UUID as crt writes them (lowercase, with '-').
+/// Anything else there is not crt's: no command lists it, or removes it.
+bool is_pod_uuid(std::string_view name) {
+  if (name.size() != 36) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    const char c = name[i];
+    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::vector<PodEntry> list_pods(const stdfs::path& state_dir) {
   std::vector<PodEntry> out;
   for (PodState s : {PodState::kPrepare, PodState::kPrepared, PodState::kRun, PodState::kExitedGarbage,
                      PodState::kGarbage}) {
     std::error_code ec;
     for (const auto& de : stdfs::directory_iterator(state_dir / "pods" / state_dir_name(s), ec)) {
+      if (!is_pod_uuid(de.path().filename().native())) continue;
       PodEntry e{de.path().filename().string(), s, de.path(), false};
       int fd = ::open(de.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (fd < 0) continue;  // removed meanwhile

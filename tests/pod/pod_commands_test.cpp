@@ -543,6 +543,28 @@ TEST_F(PodCommandsTest, AWaitEndsWhenTheStartOfAPreparedPodFails) {
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid) + "/start-failed"));
 }
 
+// Only directories named by a pod's UUID are pods: what else an admin put
+// there is neither listed nor collected.
+TEST_F(PodCommandsTest, WhatIsNoPodInThePodDirectoriesIsLeftAlone) {
+  ASSERT_EQ(crt({"run", "--net=none", "busybox", "--", "/bin/true"}).status, 0);
+  for (const char* name : {"notes", "5EF356C4-8330-45A3-A1B3-A2021D646219"}) {
+    std::filesystem::create_directories(dir_ + "/pods/run/" + std::string(name) + "/kept");
+    std::filesystem::create_directories(dir_ + "/pods/exited-garbage/" + std::string(name) + "/kept");
+  }
+  Result r = crt({"list", "--no-legend"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  r = crt({"gc", "--grace-period=0s"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  for (const char* name : {"notes", "5EF356C4-8330-45A3-A1B3-A2021D646219"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir_ + "/pods/run/" + std::string(name) + "/kept")) << name;
+    EXPECT_TRUE(std::filesystem::exists(dir_ + "/pods/exited-garbage/" + std::string(name) + "/kept")) << name;
+    std::filesystem::remove_all(dir_ + "/pods/run/" + std::string(name));
+    std::filesystem::remove_all(dir_ + "/pods/exited-garbage/" + std::string(name));
+  }
+  EXPECT_TRUE(pods("run").empty()) << "the pod was collected";
+}
+
 TEST_F(PodCommandsTest, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
   std::unique_ptr<Process> p;
   std::string uuid = run_app_ignoring_sigterm(p);

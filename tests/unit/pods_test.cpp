@@ -61,20 +61,20 @@ TEST(ListPods, NoStateDirectoryIsNoPods) {
 
 TEST(ListPods, EveryStateAndWhetherItIsLocked) {
   Scratch s;
-  PodDir running = PodDir::create(s.path(), "u-run");
+  PodDir running = PodDir::create(s.path(), "00000000-0000-4000-8000-000000000a0a");
   running.move_to(PodState::kRun);
   {
-    PodDir done = PodDir::create(s.path(), "u-done");
+    PodDir done = PodDir::create(s.path(), "00000000-0000-4000-8000-000000000a03");
     done.move_to(PodState::kExitedGarbage);
   }
   auto pods = list_pods(s.path());
   ASSERT_EQ(pods.size(), 2u);
-  const PodEntry* r = entry(pods, "u-run");
+  const PodEntry* r = entry(pods, "00000000-0000-4000-8000-000000000a0a");
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->dir_state, PodState::kRun);
-  EXPECT_EQ(r->path, s / "pods" / "run" / "u-run");
+  EXPECT_EQ(r->path, s / "pods" / "run" / "00000000-0000-4000-8000-000000000a0a");
   EXPECT_TRUE(r->locked);
-  const PodEntry* d = entry(pods, "u-done");
+  const PodEntry* d = entry(pods, "00000000-0000-4000-8000-000000000a03");
   ASSERT_NE(d, nullptr);
   EXPECT_EQ(d->dir_state, PodState::kExitedGarbage);
   EXPECT_FALSE(d->locked);
@@ -126,38 +126,38 @@ TEST(FindPod, ANameThatIsAlsoAnotherPodsUuidPrefixIsAmbiguous) {
 
 TEST(PodsUsingImage, LivePodsPinTheirImagesAndStage1) {
   Scratch s;
-  PodDir running = PodDir::create(s.path(), "u-run");
-  running.write_manifest(manifest_for("u-run"));
+  PodDir running = PodDir::create(s.path(), "00000000-0000-4000-8000-000000000a0a");
+  running.write_manifest(manifest_for("00000000-0000-4000-8000-000000000a0a"));
   running.move_to(PodState::kRun);
-  EXPECT_EQ(uuids_of(pods_using_image(s.path(), kImage)), std::vector<std::string>{"u-run"});
-  EXPECT_EQ(uuids_of(pods_using_image(s.path(), kStage1)), std::vector<std::string>{"u-run"});
+  EXPECT_EQ(uuids_of(pods_using_image(s.path(), kImage)), std::vector<std::string>{"00000000-0000-4000-8000-000000000a0a"});
+  EXPECT_EQ(uuids_of(pods_using_image(s.path(), kStage1)), std::vector<std::string>{"00000000-0000-4000-8000-000000000a0a"});
   EXPECT_TRUE(pods_using_image(s.path(), kOther).empty());
 }
 
 TEST(PodsUsingImage, ExitedPodsPinTheirImagesUntilTheyAreRemoved) {
   Scratch s;
-  make_pod(s.path(), "u-exited", PodState::kRun);  // run/ and unlocked: it exited (or crashed)
-  make_pod(s.path(), "u-marked", PodState::kExitedGarbage);
-  make_pod(s.path(), "u-prepared", PodState::kPrepared);
-  make_pod(s.path(), "u-aborted", PodState::kPrepare);
-  make_pod(s.path(), "u-garbage", PodState::kGarbage);
-  PodDir deleting = PodDir::create(s.path(), "u-deleting");
-  deleting.write_manifest(manifest_for("u-deleting"));
+  make_pod(s.path(), "00000000-0000-4000-8000-000000000a04", PodState::kRun);  // run/ and unlocked: it exited (or crashed)
+  make_pod(s.path(), "00000000-0000-4000-8000-000000000a06", PodState::kExitedGarbage);
+  make_pod(s.path(), "00000000-0000-4000-8000-000000000a09", PodState::kPrepared);
+  make_pod(s.path(), "00000000-0000-4000-8000-000000000a00", PodState::kPrepare);
+  make_pod(s.path(), "00000000-0000-4000-8000-000000000a05", PodState::kGarbage);
+  PodDir deleting = PodDir::create(s.path(), "00000000-0000-4000-8000-000000000a02");
+  deleting.write_manifest(manifest_for("00000000-0000-4000-8000-000000000a02"));
   deleting.move_to(PodState::kExitedGarbage);
   EXPECT_EQ(uuids_of(pods_using_image(s.path(), kImage)),
-            (std::vector<std::string>{"u-exited", "u-marked", "u-prepared"}));
+            (std::vector<std::string>{"00000000-0000-4000-8000-000000000a04", "00000000-0000-4000-8000-000000000a06", "00000000-0000-4000-8000-000000000a09"}));
   auto pods = pods_using_image(s.path(), kImage);
-  auto exited = std::find_if(pods.begin(), pods.end(), [](const PodEntry& p) { return p.uuid == "u-exited"; });
+  auto exited = std::find_if(pods.begin(), pods.end(), [](const PodEntry& p) { return p.uuid == "00000000-0000-4000-8000-000000000a04"; });
   ASSERT_NE(exited, pods.end());
   EXPECT_EQ(exited->status(), PodStatus::kExited);
 }
 
 TEST(PodsUsingImage, PreparingPodWithoutManifestPinsNothing) {
   Scratch s;
-  PodDir preparing = PodDir::create(s.path(), "u-prep");
+  PodDir preparing = PodDir::create(s.path(), "00000000-0000-4000-8000-000000000a08");
   EXPECT_TRUE(pods_using_image(s.path(), kImage).empty());
-  preparing.write_manifest(manifest_for("u-prep"));
-  EXPECT_EQ(uuids_of(pods_using_image(s.path(), kImage)), std::vector<std::string>{"u-prep"});
+  preparing.write_manifest(manifest_for("00000000-0000-4000-8000-000000000a08"));
+  EXPECT_EQ(uuids_of(pods_using_image(s.path(), kImage)), std::vector<std::string>{"00000000-0000-4000-8000-000000000a08"});
 }
 
 TEST(LayersInUse, EveryLayerOfPodsNotYetRemoved) {
@@ -166,10 +166,10 @@ TEST(LayersInUse, EveryLayerOfPodsNotYetRemoved) {
   const std::string marked = "sha256:" + std::string(64, 'd');
   const std::string garbage = "sha256:" + std::string(64, 'e');
   const std::string aborted = "sha256:" + std::string(64, 'f');
-  make_pod(s.path(), "u-exited", PodState::kRun, exited);
-  make_pod(s.path(), "u-marked", PodState::kExitedGarbage, marked);
-  make_pod(s.path(), "u-garbage", PodState::kGarbage, garbage);
-  make_pod(s.path(), "u-aborted", PodState::kPrepare, aborted);
+  make_pod(s.path(), "00000000-0000-4000-8000-000000000a04", PodState::kRun, exited);
+  make_pod(s.path(), "00000000-0000-4000-8000-000000000a06", PodState::kExitedGarbage, marked);
+  make_pod(s.path(), "00000000-0000-4000-8000-000000000a05", PodState::kGarbage, garbage);
+  make_pod(s.path(), "00000000-0000-4000-8000-000000000a00", PodState::kPrepare, aborted);
   PodPins pins = layers_in_use(s.path());
   EXPECT_EQ(pins.layers, (std::set<std::string>{kStage1Layer, exited, marked}));
   EXPECT_TRUE(pins.unreadable.empty());
@@ -180,18 +180,18 @@ TEST(LayersInUse, EveryLayerOfPodsNotYetRemoved) {
 // take it for one that uses none.
 TEST(LayersInUse, APinningPodWhoseManifestCannotBeReadMayUseAnyLayer) {
   Scratch s;
-  make_pod(s.path(), "u-ok", PodState::kRun, kLayer);
-  make_pod(s.path(), "u-bad", PodState::kRun, "sha256:" + std::string(64, 'c'));
-  const stdfs::path manifest = s / "pods" / "run" / "u-bad" / "pod.json";
+  make_pod(s.path(), "00000000-0000-4000-8000-000000000a07", PodState::kRun, kLayer);
+  make_pod(s.path(), "00000000-0000-4000-8000-000000000a01", PodState::kRun, "sha256:" + std::string(64, 'c'));
+  const stdfs::path manifest = s / "pods" / "run" / "00000000-0000-4000-8000-000000000a01" / "pod.json";
   write_text(manifest, "{\"crt\": \"from another version");
   PodPins pins = layers_in_use(s.path());
   EXPECT_EQ(pins.layers, (std::set<std::string>{kStage1Layer, kLayer})) << "the pods that can be read";
   ASSERT_EQ(pins.unreadable.size(), 1u);
-  EXPECT_EQ(pins.unreadable[0].pod.uuid, "u-bad");
-  const std::string why = "cannot tell which images pod u-bad (exited) uses: '" + manifest.string() + "': ";
+  EXPECT_EQ(pins.unreadable[0].pod.uuid, "00000000-0000-4000-8000-000000000a01");
+  const std::string why = "cannot tell which images pod 00000000-0000-4000-8000-000000000a01 (exited) uses: '" + manifest.string() + "': ";
   std::string message = pins.unreadable[0].message();
   EXPECT_EQ(message.rfind(why, 0), 0u) << message;
-  EXPECT_TRUE(message.ends_with("; repair that file or remove the pod with 'crt rm u-bad'")) << message;
+  EXPECT_TRUE(message.ends_with("; repair that file or remove the pod with 'crt rm 00000000-0000-4000-8000-000000000a01'")) << message;
   // crt image rm asks which pods use an image before it removes it: it
   // refuses rather than guess.
   std::string rm_error = test::error_of([&] { pods_using_image(s.path(), kOther); });
@@ -200,9 +200,9 @@ TEST(LayersInUse, APinningPodWhoseManifestCannotBeReadMayUseAnyLayer) {
   stdfs::remove(manifest);
   pins = layers_in_use(s.path());
   ASSERT_EQ(pins.unreadable.size(), 1u);
-  EXPECT_EQ(pins.unreadable[0].message().rfind("cannot tell which images pod u-bad (exited) uses: ", 0), 0u);
+  EXPECT_EQ(pins.unreadable[0].message().rfind("cannot tell which images pod 00000000-0000-4000-8000-000000000a01 (exited) uses: ", 0), 0u);
   // A pod that keeps nothing may have any manifest.
-  stdfs::rename(s / "pods" / "run" / "u-bad", s / "pods" / "garbage" / "u-bad");
+  stdfs::rename(s / "pods" / "run" / "00000000-0000-4000-8000-000000000a01", s / "pods" / "garbage" / "00000000-0000-4000-8000-000000000a01");
   pins = layers_in_use(s.path());
   EXPECT_EQ(pins.layers, (std::set<std::string>{kStage1Layer, kLayer}));
   EXPECT_TRUE(pins.unreadable.empty());
@@ -211,21 +211,21 @@ TEST(LayersInUse, APinningPodWhoseManifestCannotBeReadMayUseAnyLayer) {
 
 // What to do about a running pod: stop it first.
 TEST(LayersInUse, ARunningPodWhoseManifestCannotBeReadIsToBeStoppedFirst) {
-  PodEntry running{"u-run", PodState::kRun, "/nonexistent/u-run", true};
+  PodEntry running{"00000000-0000-4000-8000-000000000a0a", PodState::kRun, "/nonexistent/u-run", true};
   UnreadablePod u{running, "'x/pod.json': damaged"};
   EXPECT_EQ(u.message(),
-            "cannot tell which images pod u-run (running) uses: 'x/pod.json': damaged; repair that file, or stop the "
-            "pod and remove it with 'crt rm u-run'");
+            "cannot tell which images pod 00000000-0000-4000-8000-000000000a0a (running) uses: 'x/pod.json': damaged; repair that file, or stop the "
+            "pod and remove it with 'crt rm 00000000-0000-4000-8000-000000000a0a'");
 }
 
 // A pod still being prepared: crt rm refuses it while the crt preparing it
 // holds its lock, so the advice is to wait for that command or stop it.
 TEST(LayersInUse, APreparingPodWhoseManifestCannotBeReadIsWaitedForOrItsCommandStopped) {
   for (PodState dir : {PodState::kPrepare, PodState::kPrepared}) {
-    PodEntry preparing{"u-prep", dir, "/nonexistent/u-prep", true};
+    PodEntry preparing{"00000000-0000-4000-8000-000000000a08", dir, "/nonexistent/u-prep", true};
     UnreadablePod u{preparing, "'x/pod.json': damaged"};
     EXPECT_EQ(u.message(),
-              "cannot tell which images pod u-prep (preparing) uses: 'x/pod.json': damaged; another crt is still "
+              "cannot tell which images pod 00000000-0000-4000-8000-000000000a08 (preparing) uses: 'x/pod.json': damaged; another crt is still "
               "preparing the pod: wait for that command to end, or stop it");
   }
 }
@@ -237,8 +237,8 @@ TEST(LayersInUse, TheStoreKeepsEveryLayerWhileAPodsUseCannotBeTold) {
   write_text(s / "rootfs" / "etc" / "os-release", "ID=test\n");
   store::Store st(s.path());
   store::Image im = st.import_rootfs(s / "rootfs", store::parse_reference("x:1"), {});
-  make_pod(s.path(), "u-bad", PodState::kRun, kLayer);
-  write_text(s / "pods" / "run" / "u-bad" / "pod.json", "");
+  make_pod(s.path(), "00000000-0000-4000-8000-000000000a01", PodState::kRun, kLayer);
+  write_text(s / "pods" / "run" / "00000000-0000-4000-8000-000000000a01" / "pod.json", "");
   auto pinned = [&] {
     PodPins pins = layers_in_use(s.path());
     return store::Pins{pins.layers, !pins.unreadable.empty()};
@@ -249,7 +249,7 @@ TEST(LayersInUse, TheStoreKeepsEveryLayerWhileAPodsUseCannotBeTold) {
   EXPECT_EQ(r.trees, 0u);
   EXPECT_EQ(r.trees_kept, 1u);
   EXPECT_EQ(test::list_dir(st.root() / "trees").size(), 1u);
-  stdfs::rename(s / "pods" / "run" / "u-bad", s / "pods" / "garbage" / "u-bad");
+  stdfs::rename(s / "pods" / "run" / "00000000-0000-4000-8000-000000000a01", s / "pods" / "garbage" / "00000000-0000-4000-8000-000000000a01");
   EXPECT_EQ(st.gc(pinned).trees, 1u);
   EXPECT_TRUE(test::list_dir(st.root() / "trees").empty());
 }
