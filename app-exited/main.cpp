@@ -327,7 +327,7 @@ int run(int argc, char** argv) {
   // crt stop or machinectl poweroff, not a failure of the app's own. (A
   // restarting app's record is made as its unit stays down: the pod
   // stopping is why.)
-  if (!recorded && e.status > 128 && !e.stopped_by_pod) e.during_pod_stop = pod_stopping();
+  if (!recorded && !e.exit_code.empty() && e.status > 128 && !e.stopped_by_pod) e.during_pod_stop = pod_stopping();
   if (!recorded)
     crt::fs::write_file_atomic(record, crt::json_text::dump(nlohmann::json(e)) + "\n", 0644,
                                crt::fs::Durability::kCached);

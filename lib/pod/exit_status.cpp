@@ -73,7 +73,7 @@ AppExit app_exit_from_systemd(const std::string& app, const char* exit_code, con
     // unit failed): the pod's machinery failed, crt's own failure.
     e.status = e.result == "success" ? 0 : kErrorExitCode;
   } else {
-    e.status = 1;  // an end systemd words as crt does not know
+    e.status = e.result == "success" ? 0 : 1;  // an end systemd words as crt does not know
   }
   return e;
 }

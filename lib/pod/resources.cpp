@@ -63,15 +63,18 @@ uint64_t parse_memory(std::string_view s) {
       break;
     }
   }
-  // A fraction as Kubernetes reads one (1.5G, 0.5Gi) if it comes to whole
-  // bytes.
+  // A fraction (1.5G, .5Gi) where it comes to whole bytes; Kubernetes
+  // would round one that does not up, crt refuses it.
   const size_t dot = num.find('.');
   const std::string_view whole = num.substr(0, dot);
-  const std::string_view frac = dot == std::string_view::npos ? std::string_view() : num.substr(dot + 1);
+  std::string_view frac = dot == std::string_view::npos ? std::string_view() : num.substr(dot + 1);
   const auto digits = [](std::string_view d) { return d.find_first_not_of("0123456789") == std::string_view::npos; };
-  if (whole.empty() || !digits(whole) || !digits(frac) || (dot != std::string_view::npos && frac.empty()) ||
-      frac.size() > 18)
+  if ((whole.empty() && frac.empty()) || !digits(whole) || !digits(frac) ||
+      (dot != std::string_view::npos && frac.empty()))
     throw bad();
+  while (!frac.empty() && frac.back() == '0') frac.remove_suffix(1);
+  // Below 10^-18 of a unit: below a byte of any.
+  if (frac.size() > 18) throw Error("memory size " + quote(s) + " is not a whole number of bytes");
   const auto too_large = [&] { return Error("memory size " + quote(s) + " is too large"); };
   constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
   uint64_t bytes = 0;

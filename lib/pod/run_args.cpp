@@ -79,7 +79,8 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
                "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready")
       ->group(starting);
   app.add_option("--hostname", p.hostname, "Host name of the pod (default: the machine name)");
-  app.add_option("--uuid-file-save", p.uuid_file_save, "Write the pod's UUID to this file");
+  app.add_option("--uuid-file-save", p.uuid_file_save,
+                 "Write the pod's UUID to this file (a regular file, replaced; nothing else is)");
   app.add_option("--set-env", p.set_env, "Set an environment variable K=V in every app")->allow_extra_args(false);
   app.add_option("--set-env-file", p.set_env_files,
                  "Set the variables of a file of K=V lines in every app (taken literally; # comments)")

@@ -305,7 +305,6 @@ void RegistryClient::fetch_blob(const std::string& digest, store::BlobWriter& w,
   with_context(what, [&] {
     bool restarted = false;
     for (;;) {
-      uint64_t from = w.offset();
       bool ranged = false;  // a part was asked for: here, or by send() after a dropped connection
       auto start = [&](long status) {
         // 206: the rest of the blob; 200: all of it (no ranges here).
@@ -322,7 +321,7 @@ void RegistryClient::fetch_blob(const std::string& digest, store::BlobWriter& w,
         req.on_body_start = start;
         return req;
       });
-      if (r.status == 416 && from > 0) {
+      if (r.status == 416 && ranged) {
         w.restart();
         continue;
       }

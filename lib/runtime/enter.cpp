@@ -490,6 +490,25 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   for (auto& e : p.env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
+  // Held back from before crt takes them until each process knows where to
+  // forward them (forward_to): one that came in between would be lost, and
+  // the command run on.
+  struct HeldSignals {
+    sigset_t before{};
+    bool held = true;
+    HeldSignals() {
+      sigset_t forwarded;
+      ::sigemptyset(&forwarded);
+      for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP}) ::sigaddset(&forwarded, sig);
+      ::sigprocmask(SIG_BLOCK, &forwarded, &before);
+    }
+    void release() {
+      if (held) ::sigprocmask(SIG_SETMASK, &before, nullptr);
+      held = false;
+    }
+    ~HeldSignals() { release(); }
+  } hold;
+  const sigset_t& before = hold.before;
   // The terminal's ^C is for the command, not for crt. On a terminal of the
   // pod's, the command gets it from there (crt's is raw). Otherwise the
   // command has a session of its own (below), and crt passes ^C on.
@@ -512,16 +531,10 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   ::sigaction(SIGTERM, &forward, &old_term);
   ::sigaction(SIGHUP, &forward, &old_hup);
   pid_t crt_pid = ::getpid();
-  // Held back until each process knows where to forward them (forward_to):
-  // one that came in between would be lost, and the command run on.
-  sigset_t forwarded, before;
-  ::sigemptyset(&forwarded);
-  for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP}) ::sigaddset(&forwarded, sig);
-  ::sigprocmask(SIG_BLOCK, &forwarded, &before);
   cgroup::Forked forked = cgroup::fork_into(p.cgroup);
   pid_t child = forked.pid;
   if (child > 0) forward_to = child;
-  if (child != 0) ::sigprocmask(SIG_SETMASK, &before, nullptr);
+  if (child != 0) hold.release();
   if (child < 0) {
     int err = errno;
     // Into the app's cgroup: gone with the app, or at its TasksMax=.

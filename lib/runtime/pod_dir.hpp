@@ -81,8 +81,8 @@ class PodDir {
   /// Where it holds when that SIGTERM was sent: CLOCK_MONOTONIC, in
   /// nanoseconds, as an int64_t of the host's byte order.
   static constexpr off_t kStopSentTimeAt = 8;
-  /// Made when a start of a prepared pod failed and the pod went back to
-  /// prepared; the next start removes it. A wait for the start ends then.
+  /// How many starts of the prepared pod failed (it went back to prepared
+  /// after each), in decimal: a wait for its start ends when it grows.
   [[nodiscard]] std::filesystem::path start_failed_file() const { return path_ / "start-failed"; }
   /// Written by crt run at the pod's end when the kernel's OOM killer
   /// killed processes of its apps: {"APP": count, …}.

@@ -95,11 +95,19 @@ std::optional<FileLock> lock_pod_of_network(const stdfs::path& state_dir, const 
 }
 
 std::optional<pod::PodManifest> read_manifest(const stdfs::path& pod_path) {
+  std::string ignored;
+  return read_manifest(pod_path, ignored);
+}
+
+std::optional<pod::PodManifest> read_manifest(const stdfs::path& pod_path, std::string& error) {
   try {
     return pod::parse_manifest(fs::read_file(pod_path / "pod.json"));
-  } catch (const Error&) {
-    return std::nullopt;
+  } catch (const SystemError& e) {
+    if (e.code() != ENOENT) error = e.what();
+  } catch (const Error& e) {
+    error = e.what();
   }
+  return std::nullopt;
 }
 
 namespace {
@@ -230,25 +238,22 @@ bool pod_was_ready(const PodEntry& e) {
   return (st == PodStatus::kExited || st == PodStatus::kExitedGarbage) && stdfs::exists(e.path / "ready", ec);
 }
 
-bool pod_start_failed_since(const PodEntry& e, std::chrono::system_clock::time_point since) {
-  struct stat st {};
-  if (e.status() != PodStatus::kPrepared || ::stat((e.path / "start-failed").c_str(), &st) < 0) return false;
-  auto failed = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
-      std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
-  return failed >= since;
+uint64_t failed_starts(const stdfs::path& pod_path) {
+  std::string text;
+  try {
+    text = fs::read_file(pod_path / "start-failed", 32);
+  } catch (const Error&) {
+    return 0;  // none yet
+  }
+  uint64_t n = 0;
+  std::from_chars(text.data(), text.data() + text.size(), n);
+  return n;
 }
 
 PodInfo pod_info(const PodEntry& e) {
   PodInfo info;
   info.entry = e;
-  // Written whole (renamed in): one that is there and unreadable is damaged.
-  if (std::error_code ec; stdfs::exists(e.path / "pod.json", ec)) {
-    try {
-      info.manifest = pod::parse_manifest(fs::read_file(e.path / "pod.json"));
-    } catch (const Error& err) {
-      info.manifest_error = err.what();
-    }
-  }
+  info.manifest = read_manifest(e.path, info.manifest_error);
   info.started = mtime_rfc3339((e.path / "pid").string());
   if (e.status() == PodStatus::kRunning) {
     info.pid = running_nspawn(e);

@@ -79,6 +79,9 @@ PodInfo pod_info(const PodEntry& e);
 /// The manifest of the pod at `pod_path`, if it has a readable one; no
 /// more than that is read (pod_info() also asks a running pod's systemd).
 std::optional<pod::PodManifest> read_manifest(const std::filesystem::path& pod_path);
+/// The same; `error` gets why a manifest that is there could not be read
+/// (not a missing one: pending, or the pod moved or went meanwhile).
+std::optional<pod::PodManifest> read_manifest(const std::filesystem::path& pod_path, std::string& error);
 
 /// Whether the pod runs and its systemd reached its default target (its
 /// directory's ready file): PodInfo::ready, without the rest.
@@ -95,9 +98,9 @@ std::optional<pid_t> running_nspawn(const PodEntry& e);
 /// Whether the pod has exited after it was ready.
 bool pod_was_ready(const PodEntry& e);
 
-/// Whether the pod is prepared again after a start that failed at or after
-/// `since` (crt run-prepared's).
-bool pod_start_failed_since(const PodEntry& e, std::chrono::system_clock::time_point since);
+/// How many starts of the pod at `pod_path` failed before its apps ran
+/// (crt run-prepared's, which put it back in prepared/).
+uint64_t failed_starts(const std::filesystem::path& pod_path);
 
 /// How each app has exited so far (the pod's status/ directory).
 std::vector<pod::AppExit> read_app_exits(const std::filesystem::path& pod_path);

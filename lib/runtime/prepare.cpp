@@ -195,8 +195,15 @@ PodRollback::~PodRollback() {
   try {
     if (mode_ == Mode::kBackToPrepared) {
       ::unlink(pod_.pid_file().c_str());  // from the start that failed
-      fs::write_file_atomic(pod_.start_failed_file(), "", 0644, fs::Durability::kCached);
       pod_.move_to(PodState::kPrepared);
+      // After the move (a failure to count it leaves the pod prepared):
+      // counted, for a wait on the start to end.
+      try {
+        fs::write_file_atomic(pod_.start_failed_file(), std::to_string(failed_starts(pod_.path()) + 1) + "\n", 0644,
+                              fs::Durability::kCached);
+      } catch (const Error& e) {
+        tell(messages_, "warning: counting the failed start of pod " + pod_.uuid() + ": " + e.what());
+      }
       return;
     }
     // What crt gc needs to tear down a network that could not be torn down

@@ -82,7 +82,6 @@ int run_prepared(const std::string& ref, const LaunchOptions& opts, const RunCon
   pod::PodManifest m = pod::parse_manifest(fs::read_file(dir->manifest_file()));
   if (opts.interactive && m.apps.size() != 1) throw Error("--interactive needs a pod with exactly one app");
   dir->move_to(PodState::kRun);
-  ::unlink(dir->start_failed_file().c_str());  // an earlier start's
   PreparedPod p{std::move(*dir), std::move(m)};
   {
     PodRollback rollback(p.dir, PodRollback::Mode::kBackToPrepared, ctx.messages);

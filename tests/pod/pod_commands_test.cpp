@@ -537,10 +537,17 @@ TEST_F(PodCommandsTest, AWaitEndsWhenTheStartOfAPreparedPodFails) {
     EXPECT_EQ(s.err, "crt: pod " + uuid + "'s start failed (see its crt run-prepared): it is prepared again\n");
   }
   EXPECT_EQ(pods("prepared"), std::vector<std::string>{uuid});
-  // Once it starts, that is forgotten.
+  EXPECT_EQ(read_file(dir_ + "/pods/prepared/" + uuid + "/start-failed"), "2\n") << "each failed start is counted";
+  // A start that fails before the wait began ends no wait; one that starts
+  // the pod does.
   std::filesystem::create_directory(src);
+  Process status(crt_argv({"status", "--wait-ready", uuid}),
+                 {.env = {}, .timeout = std::chrono::seconds(20), .input = {}, .new_session = true});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(crt({"run-prepared", uuid}).status, 0);
-  EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid) + "/start-failed"));
+  Result s = status.wait();
+  EXPECT_EQ(s.status, 0) << s.err;
+  EXPECT_THAT(s.out, HasSubstr("ready=true\n"));
 }
 
 // Only directories named by a pod's UUID are pods: what else an admin put

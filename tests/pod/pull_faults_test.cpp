@@ -274,6 +274,21 @@ TEST_F(FaultTest, AResumedPartThatIsWrongIsFetchedAgainWhole) {
   EXPECT_EQ(crt({"run", host + "/test/app:v1"}).out, std::to_string(3 << 20) + "\n");
 }
 
+// A resume after a dropped connection that the server refuses (416): the
+// blob is fetched once more whole, as a refused resume of an earlier run's.
+TEST_F(FaultTest, AResumeRefusedAfterADroppedConnectionStartsAgainFromZero) {
+  auto stub = front([&](const HttpStub::Request& r, int nth) {
+    if (nth == 1) return HttpStub::Response{200, {}, big_, static_cast<long>(big_.size() / 2), {}};
+    if (r.headers.count("range")) return HttpStub::Response{416, {}, big_, 0, {}};
+    return big_from(r);
+  });
+  std::string host = "127.0.0.1:" + std::to_string(stub->port());
+  Result r = crt({"image", "pull", "-q", "--insecure-registry", host, host + "/test/app:v1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(big_ranges(*stub), (std::vector<std::string>{"", "bytes=" + std::to_string(big_.size() / 2) + "-", ""}));
+  EXPECT_TRUE(store_entries("tmp").empty());
+}
+
 // A registry that refuses a resume (416: the blob is shorter than what
 // crt has of it) announces a body it does not send, as docker-distribution
 // does.

@@ -43,8 +43,8 @@ TEST(ParseMemory, BelowOnePageIsTooSmall) {
 }
 
 TEST(ParseMemory, MalformedIsAnError) {
-  for (const char* bad : {"",      "M",   "Gi",  ".5G", "1.G", "1..5G", "1.5.0G", "-4096", "+4096", " 4096",
-                          "4096 ", "1 G", "1GB", "1g",  "1m",  "1mi",   "0x1000", "1e9",   "10%",   "infinity"})
+  for (const char* bad : {"",      "M",   "Gi",  ".G", ".",  "1.G", "1..5G",  "1.5.0G", "-4096", "+4096",   " 4096",
+                          "4096 ", "1 G", "1GB", "1g", "1m", "1mi", "0x1000", "1e9",    "10%",   "infinity"})
     EXPECT_THROW(parse_memory(bad), Error) << "'" << bad << "'";
 }
 
@@ -53,6 +53,8 @@ TEST(ParseMemory, AFractionOfWholeBytesIsTaken) {
   EXPECT_EQ(parse_memory("0.5Gi"), 1u << 29);
   EXPECT_EQ(parse_memory("4.25Ki"), 4352u);
   EXPECT_EQ(parse_memory("4096.0"), 4096u);
+  EXPECT_EQ(parse_memory(".5Gi"), 1u << 29);
+  EXPECT_EQ(parse_memory("1.50000000000000000000000G"), 1500000000u) << "trailing zeros";
   EXPECT_EQ(parse_memory("0.000000004096T"), 4096u);
 }
 

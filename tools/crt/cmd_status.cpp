@@ -147,10 +147,13 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
     // its crt run writes, may not be there yet. A wait waits for it too, for
     // as long as the wait's limit (that of the first wait done).
     const auto start = std::chrono::steady_clock::now();
-    const auto began = std::chrono::system_clock::now();
-    // A crt run-prepared whose start fails puts the pod back: no wait ends.
+    // A crt run-prepared whose start fails puts the pod back: no wait would
+    // end. It counts the failure, which ends them.
+    std::optional<uint64_t> failed_before;  // as the pod was found
     auto unless_start_failed = [&](const runtime::PodEntry& now) {
-      if (runtime::pod_start_failed_since(now, began))
+      uint64_t failed = runtime::failed_starts(now.path);
+      if (!failed_before) failed_before = failed;
+      if (failed > *failed_before && now.status() == PodStatus::kPrepared)
         throw Error("pod " + now.uuid + "'s start failed (see its crt run-prepared): it is prepared again");
     };
     std::optional<std::chrono::milliseconds> first_limit = cmd->count("--wait-ready") > 0 ? ready_limit : exit_limit;
@@ -197,6 +200,7 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
       ready_limit = left(ready_limit);
     else
       exit_limit = left(exit_limit);
+    failed_before = runtime::failed_starts(e.path);
     runtime::PodInfo info = runtime::pod_info(e);
     if (cmd->count("--wait-ready") > 0) {
       info = wait_for(
