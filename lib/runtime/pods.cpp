@@ -1,7 +1,6 @@
 #include "runtime/pods.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>

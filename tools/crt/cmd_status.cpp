@@ -149,11 +149,9 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
     const auto start = std::chrono::steady_clock::now();
     // A crt run-prepared whose start fails puts the pod back: no wait would
     // end. It counts the failure, which ends them.
-    std::optional<uint64_t> failed_before;  // as the pod was found
+    uint64_t failed_before = 0;  // as the pod was found
     auto unless_start_failed = [&](const runtime::PodEntry& now) {
-      uint64_t failed = runtime::failed_starts(now.path);
-      if (!failed_before) failed_before = failed;
-      if (failed > *failed_before && now.status() == PodStatus::kPrepared)
+      if (runtime::failed_starts(now.path) > failed_before && now.status() == PodStatus::kPrepared)
         throw Error("pod " + now.uuid + "'s start failed (see its crt run-prepared): it is prepared again");
     };
     std::optional<std::chrono::milliseconds> first_limit = cmd->count("--wait-ready") > 0 ? ready_limit : exit_limit;
