@@ -194,11 +194,12 @@ std::pair<std::string, std::string> app_user(const std::optional<std::string>& u
   auto [image_only_user, image_group] = split_user(image_user);
   std::string u = user ? *user : (image_only_user.empty() ? "0" : image_only_user);
   std::string g = group ? *group : (user ? "" : image_group);
+  // An image's User of ":" would be root, quietly.
+  if (!user && !image_user.empty()) check_image_user(image_user, "the image's User");
   if (user && user->find(':') != std::string::npos) {  // USER:GROUP, as an image's User
     if (group) throw Error("--user " + quote(*user) + " names a group, and so does --group: give it once");
+    check_image_user(*user, "--user");
     std::tie(u, g) = split_user(*user);
-    if (g.empty()) throw Error("--user " + quote(*user) + ": the group after ':' is empty");
-    if (u.empty()) throw Error("--user " + quote(*user) + ": the user before ':' is empty");
   }
   if (u.empty()) throw Error("--user is empty");
   return {u, g};

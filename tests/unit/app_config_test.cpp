@@ -171,6 +171,11 @@ TEST_F(MakeAppManifest, UserAndGroupFromTheImage) {
   EXPECT_EQ(a.group, "100");
   image_.config.user = "nobody";
   EXPECT_EQ(make().group, "");
+  // One that names no user is no root: said, unless --user replaces it.
+  image_.config.user = ":";
+  EXPECT_EQ(error(), "app 'busybox': the image's User ':': the user before ':' is empty");
+  req_.flags.user = "0";
+  EXPECT_EQ(make().user, "0");
 }
 
 TEST_F(MakeAppManifest, UserFlagDropsTheImagesGroup) {
@@ -193,6 +198,8 @@ TEST_F(MakeAppManifest, UserFlagMayNameTheGroupToo) {
   req_.flags.group.reset();
   req_.flags.user = "www-data:";
   EXPECT_NE(error().find("the group after ':' is empty"), std::string::npos) << error();
+  req_.flags.user = "a:b:c";
+  EXPECT_NE(error().find("with one ':' at most"), std::string::npos) << error();
 }
 
 TEST_F(MakeAppManifest, GroupFlagAloneKeepsTheImagesUser) {
