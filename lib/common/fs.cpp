@@ -316,14 +316,16 @@ std::string file_kind(mode_t mode) {
   }
 }
 
-void check_replaceable(const stdfs::path& path) {
+bool check_replaceable(const stdfs::path& path, std::string_view replacer) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) < 0) {
-    if (errno == ENOENT) return;
+    if (errno == ENOENT) return false;  // a missing directory is said when the file is made
     throw_errno(quote(path.string()));
   }
   if (std::string kind = file_kind(st.st_mode); !kind.empty())
-    throw Error(quote(path.string()) + " is " + kind + ": crt replaces only a regular file");
+    throw Error(quote(path.string()) + " is " + kind + ": " + std::string(replacer) + " replaces only a regular file" +
+                (S_ISDIR(st.st_mode) ? " (give the file to write in it)" : ""));
+  return true;
 }
 
 }  // namespace crt::fs

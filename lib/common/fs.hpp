@@ -46,8 +46,10 @@ void write_file_atomic(const stdfs::path& path, std::string_view content, mode_t
 std::string file_kind(mode_t mode);
 
 /// Throws unless `path` is missing or a regular file: what write_file_atomic()
-/// would put a file in place of (a device, a FIFO, a link, a directory).
-void check_replaceable(const stdfs::path& path);
+/// would put a file in place of (a device, a FIFO, a link, a directory);
+/// the message says "`replacer` replaces only a regular file". Whether it
+/// exists.
+bool check_replaceable(const stdfs::path& path, std::string_view replacer = "crt");
 
 /// fsyncs the directory `dir`: the renames into it so far survive a crash.
 void sync_dir(const stdfs::path& dir);

@@ -201,15 +201,7 @@ void check_archive_target(const stdfs::path& out, Replace replace) {
       throw Error("not writing an archive to a terminal: redirect stdout, or give a file");
     return;
   }
-  struct stat st {};
-  if (::lstat(out.c_str(), &st) < 0) {
-    if (errno == ENOENT) return;  // a missing directory is said when the file is made
-    throw_errno(quote(out.string()));
-  }
-  std::string kind = fs::file_kind(st.st_mode);
-  if (!kind.empty())
-    throw Error(quote(out.string()) + " is " + kind + ": an archive replaces only a regular file" +
-                (S_ISDIR(st.st_mode) ? " (give the file to write in it)" : ""));
+  if (!fs::check_replaceable(out, "an archive")) return;
   if (replace == Replace::kNo) throw Error(quote(out.string()) + " exists (--overwrite replaces it)");
 }
 

@@ -250,43 +250,28 @@ TEST_F(FaultTest, APartialDownloadOfWrongContentIsFetchedAgainWhole) {
       << "complete: checked, then fetched whole; half: resumed, found wrong, fetched whole";
 }
 
-// A server that answers the resume of a dropped connection with another
-// part than the one asked for (here the blob's start again): the blob is
-// found wrong, and fetched once more whole.
-TEST_F(FaultTest, AResumedPartThatIsWrongIsFetchedAgainWhole) {
-  auto stub = front([&](const HttpStub::Request& r, int nth) {
-    if (nth == 1) return HttpStub::Response{200, {}, big_, static_cast<long>(big_.size() / 2), {}};
-    if (r.headers.count("range"))  // 206, but from byte 0
-      return HttpStub::Response{
-          206,
-          {{"Content-Range", "bytes " + std::to_string(big_.size() / 2) + "-" + std::to_string(big_.size() - 1) + "/" +
-                                 std::to_string(big_.size())}},
-          big_.substr(0, big_.size() - big_.size() / 2),
-          -1,
-          {}};
-    return big_from(r);
-  });
-  std::string host = "127.0.0.1:" + std::to_string(stub->port());
-  Result r = crt({"image", "pull", "-q", "--insecure-registry", host, host + "/test/app:v1"});
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(big_ranges(*stub), (std::vector<std::string>{"", "bytes=" + std::to_string(big_.size() / 2) + "-", ""}));
-  EXPECT_TRUE(store_entries("tmp").empty());
-  EXPECT_EQ(crt({"run", host + "/test/app:v1"}).out, std::to_string(3 << 20) + "\n");
-}
-
-// A resume after a dropped connection that the server refuses (416): the
-// blob is fetched once more whole, as a refused resume of an earlier run's.
-TEST_F(FaultTest, AResumeRefusedAfterADroppedConnectionStartsAgainFromZero) {
-  auto stub = front([&](const HttpStub::Request& r, int nth) {
-    if (nth == 1) return HttpStub::Response{200, {}, big_, static_cast<long>(big_.size() / 2), {}};
-    if (r.headers.count("range")) return HttpStub::Response{416, {}, big_, 0, {}};
-    return big_from(r);
-  });
-  std::string host = "127.0.0.1:" + std::to_string(stub->port());
-  Result r = crt({"image", "pull", "-q", "--insecure-registry", host, host + "/test/app:v1"});
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(big_ranges(*stub), (std::vector<std::string>{"", "bytes=" + std::to_string(big_.size() / 2) + "-", ""}));
-  EXPECT_TRUE(store_entries("tmp").empty());
+// A dropped connection whose resume the server answers with another part
+// than the one asked for (here the blob's start again), or refuses (416):
+// the blob is found wrong, and fetched once more whole.
+TEST_F(FaultTest, AResumeAfterADroppedConnectionThatGoesWrongStartsAgainFromZero) {
+  const std::string half = std::to_string(big_.size() / 2);
+  const std::string wrong_part = big_.substr(0, big_.size() - big_.size() / 2);
+  const std::string range = "bytes " + half + "-" + std::to_string(big_.size() - 1) + "/" + std::to_string(big_.size());
+  for (const HttpStub::Response& resumed : {HttpStub::Response{206, {{"Content-Range", range}}, wrong_part, -1, {}},
+                                            HttpStub::Response{416, {}, big_, 0, {}}}) {
+    SCOPED_TRACE(resumed.status);
+    auto stub = front([&](const HttpStub::Request& r, int nth) {
+      if (nth == 1) return HttpStub::Response{200, {}, big_, static_cast<long>(big_.size() / 2), {}};
+      return r.headers.count("range") ? resumed : big_from(r);
+    });
+    std::string host = "127.0.0.1:" + std::to_string(stub->port());
+    Result r = crt({"image", "pull", "-q", "--insecure-registry", host, host + "/test/app:v1"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(big_ranges(*stub), (std::vector<std::string>{"", "bytes=" + half + "-", ""}));
+    EXPECT_TRUE(store_entries("tmp").empty());
+    ASSERT_EQ(crt({"image", "rm", host + "/test/app:v1"}).status, 0);
+    ASSERT_EQ(crt({"image", "gc"}).status, 0);
+  }
 }
 
 // A registry that refuses a resume (416: the blob is shorter than what
