@@ -83,6 +83,14 @@ void apply_assignment(EnvList& env, const std::string& kv, const char* source) {
   set_env(env, kv.substr(0, eq), kv.substr(eq + 1));
 }
 
+/// A user's setting (--set-env, --set-env-file, --environment): not of
+/// CRT_APP_NAME, which crt sets to the app's name (it would be replaced).
+void apply_user_assignment(EnvList& env, const std::string& kv, const std::string& source) {
+  if (kv.rfind("CRT_APP_NAME=", 0) == 0)
+    throw Error(source + " " + quote(kv) + ": CRT_APP_NAME is crt's, the app's name (--name sets it)");
+  apply_assignment(env, kv, source.c_str());
+}
+
 /// Splits an OCI User "user[:group]".
 std::pair<std::string, std::string> split_user(const std::string& spec) {
   size_t colon = spec.find(':');
@@ -102,7 +110,7 @@ void apply_env_file(EnvList& env, const std::string& path) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     std::string entry = trim_start(line, " \t");
     if (entry.empty() || entry[0] == '#') continue;
-    apply_assignment(env, entry, ("variable on line " + std::to_string(number) + " of " + quote(path)).c_str());
+    apply_user_assignment(env, entry, "variable on line " + std::to_string(number) + " of " + quote(path));
   }
 }
 
@@ -186,7 +194,7 @@ std::vector<std::string> app_command(const AppFlags& flags, const std::vector<st
 void validate_pod_env(const PodFlags& pod) {
   EnvList env;
   for (const auto& file : pod.set_env_files) apply_env_file(env, file);
-  for (const auto& kv : pod.set_env) apply_assignment(env, kv, "--set-env");
+  for (const auto& kv : pod.set_env) apply_user_assignment(env, kv, "--set-env");
 }
 
 std::pair<std::string, std::string> app_user(const std::optional<std::string>& user,
@@ -282,7 +290,7 @@ void check_app_flags(const AppRequest& req) {
   validate_app_name(name);  // its own message names it
   with_context("app " + quote(name), [&] {
     EnvList env;
-    for (const auto& kv : f.environment) apply_assignment(env, kv, "--environment");
+    for (const auto& kv : f.environment) apply_user_assignment(env, kv, "--environment");
     (void)app_user(f.user, f.group, "");
     (void)app_working_dir(f.working_dir, "/");
     AppManifest app;
@@ -322,8 +330,8 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
     }
     for (const auto& kv : image.config.env) apply_assignment(app.env, kv, "image environment variable");
     for (const auto& file : pod.set_env_files) apply_env_file(app.env, file);
-    for (const auto& kv : pod.set_env) apply_assignment(app.env, kv, "--set-env");
-    for (const auto& kv : f.environment) apply_assignment(app.env, kv, "--environment");
+    for (const auto& kv : pod.set_env) apply_user_assignment(app.env, kv, "--set-env");
+    for (const auto& kv : f.environment) apply_user_assignment(app.env, kv, "--environment");
     set_env(app.env, "CRT_APP_NAME", app.name);
 
     std::tie(app.user, app.group) = app_user(f.user, f.group, image.config.user);

@@ -148,6 +148,13 @@ TEST_F(MakeAppManifest, EnvironmentLayersImageThenPodThenApp) {
 
 TEST_F(MakeAppManifest, CrtAppNameCannotBeOverridden) {
   req_.flags.environment = {"CRT_APP_NAME=evil"};
+  EXPECT_EQ(error(),
+            "app 'busybox': --environment 'CRT_APP_NAME=evil': CRT_APP_NAME is crt's, the app's name (--name sets it)");
+  req_.flags.environment.clear();
+  pod_.set_env = {"CRT_APP_NAME=evil"};
+  EXPECT_NE(error().find("--set-env 'CRT_APP_NAME=evil': CRT_APP_NAME is crt's"), std::string::npos) << error();
+  pod_.set_env.clear();
+  image_.config.env = {"CRT_APP_NAME=image"};  // an image's is replaced, as it always was
   EXPECT_EQ(*env(make(), "CRT_APP_NAME"), "busybox");
 }
 
