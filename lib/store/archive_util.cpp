@@ -22,6 +22,12 @@ void check_archive(archive* a, int rc, const std::string& what) {
   throw Error(what + ": " + said);
 }
 
+size_t EntryDataSource::read(void* buf, size_t n) {
+  la_ssize_t r = sym_archive_read_data(in_, buf, n);
+  if (r < 0) check_archive(in_, ARCHIVE_FATAL, "reading " + shown_);
+  return static_cast<size_t>(r);
+}
+
 ArchivePtr open_tar_file(const std::filesystem::path& path) {
   ArchivePtr in(sym_archive_read_new());
   if (!in) throw Error("allocating a libarchive reader");

@@ -3,8 +3,10 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "common/fd.hpp"
+#include "store/byte_source.hpp"
 #include "store/libarchive.hpp"
 
 namespace crt::store {
@@ -27,6 +29,19 @@ void check_archive(archive* a, int rc, const std::string& what);
 /// A reader of the tar archive (plain or compressed) at `path`, opened;
 /// throws crt::Error naming it.
 ArchivePtr open_tar_file(const std::filesystem::path& path);
+
+/// The data of the entry a reader has just read the header of; `shown`
+/// names it in errors ("'x' in '/a.tar'"). The reader is not owned.
+class EntryDataSource : public ByteSource {
+ public:
+  EntryDataSource(archive* in, std::string shown) : in_(in), shown_(std::move(shown)) {}
+  size_t read(void* buf, size_t n) override;
+  [[nodiscard]] std::string describe() const override { return shown_; }
+
+ private:
+  archive* in_;
+  std::string shown_;
+};
 
 /// The options crt extracts with: owners (numeric), modes, times, xattrs and
 /// ACLs kept; entries that would land outside the tree refused.

@@ -83,16 +83,8 @@ std::string small_member(archive* in, archive_entry* e, const std::string& shown
   if (sym_archive_entry_filetype(e) != AE_IFREG || sym_archive_entry_hardlink(e) != nullptr ||
       sym_archive_entry_size(e) > static_cast<la_int64_t>(kMaxSniffed))
     return "";
-  std::string text(static_cast<size_t>(sym_archive_entry_size(e)), '\0');
-  size_t got = 0;
-  while (got < text.size()) {
-    la_ssize_t n = sym_archive_read_data(in, text.data() + got, text.size() - got);
-    if (n < 0) check_archive(in, ARCHIVE_FATAL, "reading " + shown);
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  text.resize(got);
-  return text;
+  EntryDataSource data(in, shown);
+  return read_all(data, kMaxSniffed);
 }
 
 }  // namespace

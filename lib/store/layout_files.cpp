@@ -38,26 +38,22 @@ class FdSource : public ByteSource {
 class MemberSource : public ByteSource {
  public:
   MemberSource(const stdfs::path& archive_path, const std::string& member)
-      : in_(open_tar_file(archive_path)), shown_(quote(member) + " in " + quote(archive_path.string())) {
+      : in_(open_tar_file(archive_path)), data_(in_.get(), quote(member) + " in " + quote(archive_path.string())) {
     archive_entry* e = nullptr;
     for (;;) {
       int rc = sym_archive_read_next_header(in_.get(), &e);
-      if (rc == ARCHIVE_EOF) throw Error(shown_ + " is missing");
+      if (rc == ARCHIVE_EOF) throw Error(data_.describe() + " is missing");
       check_archive(in_.get(), rc, "reading " + quote(archive_path.string()));
       if (clean_entry_path(sym_archive_entry_pathname(e)) == member && sym_archive_entry_filetype(e) == AE_IFREG)
         return;
     }
   }
-  size_t read(void* buf, size_t n) override {
-    la_ssize_t r = sym_archive_read_data(in_.get(), buf, n);
-    if (r < 0) check_archive(in_.get(), ARCHIVE_FATAL, "reading " + shown_);
-    return static_cast<size_t>(r);
-  }
-  [[nodiscard]] std::string describe() const override { return shown_; }
+  size_t read(void* buf, size_t n) override { return data_.read(buf, n); }
+  [[nodiscard]] std::string describe() const override { return data_.describe(); }
 
  private:
   ArchivePtr in_;
-  std::string shown_;
+  EntryDataSource data_;
 };
 
 void check_relative(const std::string& path) {
