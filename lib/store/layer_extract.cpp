@@ -182,11 +182,12 @@ class Decompressor : CallbackInput {
 /// The consumer: reads the tar from the queue and writes it into the tree.
 class LayerReader : CallbackInput {
  public:
-  LayerReader(ChunkQueue& queue, const stdfs::path& dest, std::function<void()> tick)
+  LayerReader(ChunkQueue& queue, const stdfs::path& dest, const std::vector<stdfs::path>& lowers,
+              std::function<void()> tick)
       : queue_(queue),
         tick_(std::move(tick)),
         root_(fs::open_fd(dest, O_RDONLY | O_DIRECTORY)),
-        tree_(root_.get()),
+        tree_(root_.get(), lowers),
         in_(sym_archive_read_new()) {
     if (!in_) throw Error("allocating a libarchive reader");
     sym_archive_read_support_format_tar(in_.get());
@@ -225,8 +226,10 @@ class LayerReader : CallbackInput {
                     " bytes, longer than the kernel's PATH_MAX");
     WhiteoutKind w = with_context("layer entry " + quote(path), [&] { return classify_whiteout(path); });
     switch (w.type) {
-      case WhiteoutKind::Type::kWhiteout: return make_overlay_whiteout(root_.get(), w.dir, w.name);
-      case WhiteoutKind::Type::kOpaque: return make_overlay_opaque(root_.get(), w.dir);
+      case WhiteoutKind::Type::kWhiteout:
+        return tree_.whiteout(w.dir, w.name);
+      case WhiteoutKind::Type::kOpaque:
+        return tree_.opaque(w.dir);
       case WhiteoutKind::Type::kReserved:
         return aufs_metadata(e, path, w.aufs);
       case WhiteoutKind::Type::kNone: break;
@@ -341,7 +344,7 @@ ExtractedLayer extract_layer(ByteSource& blob, const stdfs::path& dest_arg, cons
   const stdfs::path dest = stdfs::absolute(dest_arg);
   if (::mkdir(dest.c_str(), 0755) < 0) throw_errno("creating " + quote(dest.string()));
   return read_layer(blob, want, opts, [&](ChunkQueue& queue, const std::function<void()>& tick) {
-    LayerReader writer(queue, dest, tick);
+    LayerReader writer(queue, dest, opts.lowers, tick);
     return writer.run();
   });
 }

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "store/byte_source.hpp"
 
@@ -30,6 +31,9 @@ struct ExtractOptions {
   int copy_fd = -1;
   /// Called on the calling thread with the blob bytes consumed so far.
   std::function<void(uint64_t)> on_progress;
+  /// The trees of the layers below, lowest first: a directory the layer
+  /// implies (holds entries in without listing it) is made as they have it.
+  std::vector<std::filesystem::path> lowers;
 };
 
 /// The OCI layer media type of a stored layer blob, by its compression, as

@@ -250,10 +250,11 @@ class Store {
   /// Stores an image's blobs and layers without naming it; the caller holds
   /// the store's lock shared until it is named.
   Image store_image(const ImageInput& in, Progress& progress, Commit& commit);
-  /// Unpacks layer `i` of `in` unless its tree and blob are there and the
-  /// commit knows them paired; else checks the blob against the tree's
-  /// diff_id. `seen`: the diff_ids of the image's layers so far.
-  LayerBlob add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
+  /// Unpacks layer `i` of `in` (diff_id `layers[i]`, over the trees of
+  /// the layers below) unless its tree and blob are there and the commit
+  /// knows them paired; else checks the blob against the tree's diff_id.
+  /// `seen`: the diff_ids of the image's layers so far.
+  LayerBlob add_layer(const ImageInput& in, size_t i, const std::vector<std::string>& layers, Progress& progress,
                       std::set<std::string>& seen, Commit& commit, uint64_t& size);
   /// Takes out again what a failed `commit` added that no image names and
   /// no layer of `pinned` is, with the store's lock taken exclusive (after

@@ -99,15 +99,24 @@ void check_manifest_matches(const std::string& manifest, const std::string& conf
 /// layer's tree, checks it against the tree's diff_id.
 class LayerBlobReader {
  public:
+  /// Where the layer goes: checked against a tree the store has, or
+  /// unpacked into `work`/tree over the trees `lowers` (lowest first).
+  struct Target {
+    bool have_tree = false;
+    stdfs::path work;
+    std::vector<stdfs::path> lowers;
+  };
+
   LayerBlobReader(const BlobStore& blobs, const ImageInput& in, const LayerInput& l, LayerExpectation want,
-                  std::string task, bool have_tree, stdfs::path work, Progress& progress)
+                  std::string task, Target target, Progress& progress)
       : blobs_(blobs),
         in_(in),
         l_(l),
         want_(std::move(want)),
         task_(std::move(task)),
-        have_tree_(have_tree),
-        work_(std::move(work)),
+        have_tree_(target.have_tree),
+        work_(std::move(target.work)),
+        lowers_(std::move(target.lowers)),
         progress_(progress) {}
 
   /// The store's copy, read; none when it is damaged (taken out of the
@@ -168,6 +177,7 @@ class LayerBlobReader {
     progress_.start(task_, have_tree_ ? "checking" : "unpacking", l_.size);
     ExtractOptions opts;
     opts.copy_fd = copy_fd;
+    opts.lowers = lowers_;
     opts.on_progress = [&](uint64_t n) {
       if (in_.cancelled && in_.cancelled()) {
         interrupted_ = true;
@@ -185,6 +195,7 @@ class LayerBlobReader {
   std::string task_;
   bool have_tree_;
   stdfs::path work_;
+  std::vector<stdfs::path> lowers_;
   Progress& progress_;
   bool interrupted_ = false;
   std::string damaged_;  ///< what the store's copy held instead, when it was damaged
@@ -256,9 +267,10 @@ Store::Commit Store::begin_commit() const {
   return c;
 }
 
-LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& diff_id, Progress& progress,
+LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::vector<std::string>& layers, Progress& progress,
                            std::set<std::string>& seen, Commit& commit, uint64_t& size) {
   const LayerInput& l = in.layers[i];
+  const std::string& diff_id = layers[i];
   std::string media = l.media_type;
   // An image may list a layer twice (BuildKit repeats the empty layer): its
   // tree is counted once.
@@ -293,7 +305,9 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::string& di
     // without its digest; another image has the layer from another blob),
     // or both but never paired: the blob is read, checked and kept, the
     // layer not unpacked again.
-    LayerBlobReader blob(blobs_, in, l, {l.digest, l.size, diff_id}, task, have_tree, work.path(), progress);
+    LayerBlobReader::Target target{have_tree, work.path(), {}};
+    if (!have_tree) target.lowers = tree_paths({layers.begin(), layers.begin() + static_cast<ptrdiff_t>(i)});
+    LayerBlobReader blob(blobs_, in, l, {l.digest, l.size, diff_id}, task, std::move(target), progress);
     std::optional<ExtractedLayer> x;
     if (have_blob) x = blob.stored_copy();
     if (!x) x = blob.source_copy(commit.added_blobs, messages_);
@@ -327,7 +341,7 @@ Image Store::store_image(const ImageInput& in, Progress& progress, Commit& commi
   im.created = config.value("created", "");
   std::set<std::string> seen;
   for (size_t i = 0; i < in.layers.size(); ++i)
-    im.blobs.push_back(add_layer(in, i, im.layers[i], progress, seen, commit, im.size));
+    im.blobs.push_back(add_layer(in, i, im.layers, progress, seen, commit, im.size));
   if (blobs_.put(im.id, in.config)) commit.added_blobs.insert(im.id);
   std::string manifest = in.manifest;
   if (manifest.empty())

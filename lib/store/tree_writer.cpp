@@ -69,8 +69,11 @@ void set_times(int dir, const std::string& name, archive_entry* e, const std::st
 
 }  // namespace
 
-TreeWriter::TreeWriter(int root_fd) : root_(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0)) {
+TreeWriter::TreeWriter(int root_fd, const std::vector<std::filesystem::path>& lowers)
+    : root_(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0)) {
   if (!root_) throw_errno("duplicating a file descriptor");
+  for (auto it = lowers.rbegin(); it != lowers.rend(); ++it)
+    lowers_.push_back(fs::open_fd(*it, O_RDONLY | O_DIRECTORY));
 }
 
 int TreeWriter::dir_fd(const std::string& dir) {
@@ -80,8 +83,11 @@ int TreeWriter::dir_fd(const std::string& dir) {
   std::string parent = slash == std::string::npos ? "" : dir.substr(0, slash);
   std::string name = slash == std::string::npos ? dir : dir.substr(slash + 1);
   check_name(dir, name);
-  // A parent the layer does not list is made as tar makes it.
-  UniqueFd fd = open_layer_dir(dir_fd(parent), name, dir);
+  // A parent the layer does not list: its metadata comes at the end, when
+  // the layer has not listed it after all.
+  bool made = false;
+  UniqueFd fd = open_layer_dir(dir_fd(parent), name, dir, &made);
+  if (made) implied_.insert(dir);
   if (dirs_.size() >= kMaxOpenDirs) {
     dirs_.erase(dir_order_.front());
     dir_order_.pop_front();
@@ -98,6 +104,10 @@ TreeWriter::Parent TreeWriter::parent_of(const std::string& path) {
   std::string dir = slash == std::string::npos ? "" : p.substr(0, slash);
   std::string name = slash == std::string::npos ? p : p.substr(slash + 1);
   check_name(path, name);
+  return {entry_dir(dir, path), name};
+}
+
+int TreeWriter::entry_dir(const std::string& dir, const std::string& path) {
   for (size_t pos = 0; pos <= dir.size();) {
     size_t next = dir.find('/', pos);
     std::string comp = dir.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
@@ -105,8 +115,15 @@ TreeWriter::Parent TreeWriter::parent_of(const std::string& path) {
     if (next == std::string::npos) break;
     pos = next + 1;
   }
-  return {dir_fd(dir), name};
+  return dir_fd(dir);
 }
+
+void TreeWriter::whiteout(const std::string& dir, const std::string& name) {
+  std::string path = dir.empty() ? ".wh." + name : dir + "/.wh." + name;
+  make_overlay_whiteout(entry_dir(dir, path), dir, name);
+}
+
+void TreeWriter::opaque(const std::string& dir) { set_overlay_opaque(entry_dir(dir, dir), dir); }
 
 bool TreeWriter::clear(int dir, const std::string& name, bool want_dir, const std::string& path) {
   struct stat st {};
@@ -136,6 +153,7 @@ void TreeWriter::remove(int dir, const std::string& name, bool is_dir, const std
   auto gone = [&p](const std::string& d) { return d == p || d.starts_with(p + "/"); };
   std::erase_if(dirs_, [&](const auto& kv) { return gone(kv.first); });
   std::erase_if(dir_order_, gone);
+  std::erase_if(implied_, gone);
 }
 
 void TreeWriter::write_file(int dir, const std::string& name, archive_entry* e, const DataBlocks& data,
@@ -193,6 +211,7 @@ void TreeWriter::write_dir(int dir, const std::string& name, archive_entry* e, c
   if (replaces_whiteout) set_overlay_opaque(d.get(), path);
   std::string p = path;
   while (!p.empty() && p.back() == '/') p.pop_back();
+  implied_.erase(p);
   dir_times_.push_back({p, sym_archive_entry_mtime(e), sym_archive_entry_mtime_nsec(e)});
 }
 
@@ -278,6 +297,17 @@ void TreeWriter::remove_path(const std::string& path) {
 }
 
 void TreeWriter::finish() {
+  std::vector<int> lowers;
+  for (const auto& fd : lowers_) lowers.push_back(fd.get());
+  for (const auto& path : implied_) {
+    std::optional<struct stat> below = merged_dir_stat(lowers, path);
+    if (!below) continue;
+    UniqueFd d(fs::open_beneath(root_.get(), path.c_str(), O_RDONLY | O_DIRECTORY));
+    if (!d) throw_errno("opening " + quote(path));
+    if (::fchown(d.get(), below->st_uid, below->st_gid) < 0 || ::fchmod(d.get(), below->st_mode & 07777) < 0)
+      throw_errno("setting the owner and mode of " + quote(path) + " as the layers below have it");
+    dir_times_.push_back({path, below->st_mtim.tv_sec, below->st_mtim.tv_nsec});
+  }
   for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
     struct timespec ts[2] = {{it->sec, it->nsec}, {it->sec, it->nsec}};
     int fd = fs::open_beneath(root_.get(), it->path.c_str(), O_RDONLY | O_DIRECTORY);

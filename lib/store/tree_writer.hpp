@@ -3,8 +3,10 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <filesystem>
 #include <functional>
 #include <list>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -23,9 +25,16 @@ namespace crt::store {
 /// directory times last, once their content is written. Xattrs are set on
 /// files and directories (symlinks and device nodes keep none); ACLs travel
 /// as their system.posix_acl_* xattrs, as OCI tools write them.
+///
+/// A directory the layer does not list but holds entries in is made as the
+/// directory of that path in the layers below (`lowers`) is: its owner, mode
+/// and times, as overlayfs would copy it up when a file is written into it
+/// (a layer's "tmp/x" keeps the base's /tmp 1777), else as tar makes it
+/// (root, 0755).
 class TreeWriter {
  public:
-  explicit TreeWriter(int root_fd);
+  /// `lowers`: the trees of the layers below this one, lowest first.
+  explicit TreeWriter(int root_fd, const std::vector<std::filesystem::path>& lowers = {});
 
   /// Reads the next data block of the current entry: false at its end.
   using DataBlocks = std::function<bool(const void** buf, size_t* size, int64_t* offset)>;
@@ -38,7 +47,14 @@ class TreeWriter {
   /// Removes the entry `path` (cleaned) and all below it, if the tree has it.
   void remove_path(const std::string& path);
 
-  /// Sets the times of the directories written.
+  /// The overlayfs form of the whiteout ".wh.NAME" in `dir` (cleaned):
+  /// make_overlay_whiteout().
+  void whiteout(const std::string& dir, const std::string& name);
+  /// Marks the directory `dir` (cleaned) opaque (".wh..wh..opq").
+  void opaque(const std::string& dir);
+
+  /// Sets the metadata of the directories the layer implies and the times
+  /// of the directories written.
   void finish();
 
  private:
@@ -48,7 +64,11 @@ class TreeWriter {
   };
   /// The directory holding `path` (created when missing) and the last name.
   Parent parent_of(const std::string& path);
+  /// The directory `dir`, created when missing; `path` names the entry for
+  /// messages.
   int dir_fd(const std::string& dir);
+  /// `dir` checked as a directory of entry `path` and opened (made when missing).
+  int entry_dir(const std::string& dir, const std::string& path);
   void write_file(int dir, const std::string& name, archive_entry* e, const DataBlocks& data, const std::string& path);
   void write_dir(int dir, const std::string& name, archive_entry* e, const std::string& path);
   void write_other(int dir, const std::string& name, archive_entry* e, const std::string& path);
@@ -68,6 +88,9 @@ class TreeWriter {
     int64_t sec, nsec;
   };
   std::vector<DirTime> dir_times_;
+  std::vector<UniqueFd> lowers_;  ///< highest first
+  /// Directories made for entries below them, not (yet) listed by the layer.
+  std::set<std::string> implied_;
 };
 
 }  // namespace crt::store

@@ -21,26 +21,10 @@ constexpr std::string_view kPrefix = ".wh.";
 constexpr std::string_view kMetaPrefix = ".wh..wh.";
 constexpr std::string_view kOpaque = ".wh..wh..opq";
 
-/// Opens the directory `dir` of the tree, creating missing components; never
-/// follows a symlink or leaves the tree.
-UniqueFd open_tree_dir(int root_fd, const std::string& dir) {
-  UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
-  if (!cur) throw_errno("duplicating a file descriptor");
-  size_t pos = 0;
-  while (pos < dir.size()) {
-    size_t end = std::min(dir.find('/', pos), dir.size());
-    std::string comp = dir.substr(pos, end - pos);
-    pos = end + 1;
-    if (comp.empty() || comp == ".") continue;
-    if (comp == "..") throw Error("the path " + quote(dir) + " leaves the layer");
-    cur = open_layer_dir(cur.get(), comp, dir.substr(0, end));
-  }
-  return cur;
-}
-
 }  // namespace
 
-UniqueFd open_layer_dir(int parent_fd, const std::string& name, const std::string& path) {
+UniqueFd open_layer_dir(int parent_fd, const std::string& name, const std::string& path, bool* made) {
+  if (made != nullptr) *made = false;
   UniqueFd fd(fs::open_beneath(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY));
   bool replaces_whiteout = false;
   if (!fd && errno == ENOTDIR) {
@@ -51,7 +35,11 @@ UniqueFd open_layer_dir(int parent_fd, const std::string& name, const std::strin
     errno = replaces_whiteout ? ENOENT : ENOTDIR;
   }
   if (!fd && errno == ENOENT) {
-    if (::mkdirat(parent_fd, name.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("creating " + quote(path));
+    if (::mkdirat(parent_fd, name.c_str(), 0755) == 0) {
+      if (made != nullptr) *made = !replaces_whiteout;
+    } else if (errno != EEXIST) {
+      throw_errno("creating " + quote(path));
+    }
     fd = UniqueFd(fs::open_beneath(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY));
   }
   if (!fd) {
@@ -95,24 +83,19 @@ WhiteoutKind classify_whiteout(std::string_view path) {
   return k;
 }
 
-void make_overlay_whiteout(int root_fd, const std::string& dir, const std::string& name) {
-  UniqueFd d = open_tree_dir(root_fd, dir);
+void make_overlay_whiteout(int dir_fd, const std::string& dir, const std::string& name) {
   std::string shown = dir.empty() ? name : dir + "/" + name;
-  if (::mknodat(d.get(), name.c_str(), S_IFCHR | 0, makedev(0, 0)) == 0) return;
+  if (::mknodat(dir_fd, name.c_str(), S_IFCHR | 0, makedev(0, 0)) == 0) return;
   if (errno != EEXIST) throw_errno("creating the whiteout " + quote(shown));
   // An entry of that name in this same layer stays: a whiteout only hides
   // what the lower layers have. A file hides it already; a directory would
   // merge with theirs, so it becomes opaque.
   struct stat st {};
-  if (::fstatat(d.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("inspecting " + quote(shown));
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("inspecting " + quote(shown));
   if (!S_ISDIR(st.st_mode)) return;
-  UniqueFd sub(fs::open_beneath(d.get(), name.c_str(), O_RDONLY | O_DIRECTORY));
+  UniqueFd sub(fs::open_beneath(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY));
   if (!sub) throw_errno("opening " + quote(shown));
   set_overlay_opaque(sub.get(), shown);
-}
-
-void make_overlay_opaque(int root_fd, const std::string& dir) {
-  set_overlay_opaque(open_tree_dir(root_fd, dir).get(), dir);
 }
 
 void set_overlay_opaque(int dir_fd, const std::string& dir) {
@@ -125,6 +108,44 @@ bool is_overlay_xattr(std::string_view name) { return name.substr(0, 16) == "tru
 bool has_whiteout_prefix(std::string_view name) { return name.substr(0, kPrefix.size()) == kPrefix; }
 
 bool is_overlay_whiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == 0; }
+
+namespace {
+
+bool is_opaque_fd(int dir_fd) {
+  char v = 0;
+  return ::fgetxattr(dir_fd, "trusted.overlay.opaque", &v, 1) == 1 && v == 'y';
+}
+
+}  // namespace
+
+std::optional<struct stat> merged_dir_stat(const std::vector<int>& trees, const std::string& path) {
+  for (int root : trees) {
+    UniqueFd cur(::fcntl(root, F_DUPFD_CLOEXEC, 0));
+    if (!cur) return std::nullopt;
+    // An opaque directory on the way hides the path in every lower tree.
+    bool hides_below = is_opaque_fd(cur.get());
+    bool found = true;
+    for (size_t pos = 0; pos < path.size();) {
+      size_t end = std::min(path.find('/', pos), path.size());
+      std::string comp = path.substr(pos, end - pos);
+      pos = end + 1;
+      struct stat st {};
+      if (::fstatat(cur.get(), comp.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        found = false;
+        break;
+      }
+      // A whiteout, a file or a symlink: the merged view has no directory
+      // here whatever lies below.
+      if (!S_ISDIR(st.st_mode)) return std::nullopt;
+      if (end == path.size()) return st;
+      cur = UniqueFd(fs::open_beneath(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY));
+      if (!cur) return std::nullopt;
+      hides_below = hides_below || is_opaque_fd(cur.get());
+    }
+    if (found || hides_below) return std::nullopt;
+  }
+  return std::nullopt;
+}
 
 bool is_overlay_opaque(const std::filesystem::path& dir) {
   char v = 0;

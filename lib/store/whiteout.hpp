@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/fd.hpp"
 
@@ -32,16 +34,10 @@ struct WhiteoutKind {
 WhiteoutKind classify_whiteout(std::string_view path);
 
 /// The overlayfs form of a whiteout: a 0/0 character device `name` in the
-/// directory `dir` of the tree at `root_fd`. `dir` is resolved beneath the
-/// tree without following symlinks, and created when missing. A directory
+/// open directory `dir_fd` (`dir` in the tree, for messages). A directory
 /// `name` of this same layer stays and becomes opaque (it hides the lower
 /// layers' as the whiteout would); another entry of that name stays as it is.
-void make_overlay_whiteout(int root_fd, const std::string& dir, const std::string& name);
-
-/// The overlayfs form of an opaque directory: trusted.overlay.opaque=y on
-/// the directory `dir` of the tree at `root_fd`, resolved as for
-/// make_overlay_whiteout().
-void make_overlay_opaque(int root_fd, const std::string& dir);
+void make_overlay_whiteout(int dir_fd, const std::string& dir, const std::string& name);
 
 /// Marks the open directory `dir_fd` (`dir` in the tree, for messages)
 /// opaque: trusted.overlay.opaque=y.
@@ -51,8 +47,17 @@ void set_overlay_opaque(int dir_fd, const std::string& dir);
 /// messages) without following a symlink, creating it when missing. A
 /// whiteout of this same layer in its place gives way to an opaque directory:
 /// the layer deletes the lower layers' and makes it again (OCI's
-/// delete-and-recreate). Anything else in the way is an error.
-UniqueFd open_layer_dir(int parent_fd, const std::string& name, const std::string& path);
+/// delete-and-recreate). Anything else in the way is an error. `made`, when
+/// given, says whether it made the directory where nothing was.
+UniqueFd open_layer_dir(int parent_fd, const std::string& name, const std::string& path, bool* made = nullptr);
+
+/// The directory `path` (relative, cleaned) as overlayfs would show it in
+/// the merged view of the layer trees `trees` (open root directories,
+/// highest first): its stat in the highest tree that has it, or none when
+/// none has it as a directory or something hides it first (a whiteout, a
+/// file or a symlink on its path, an opaque directory above it in a higher
+/// tree that lacks it). What cannot be read counts as missing.
+std::optional<struct stat> merged_dir_stat(const std::vector<int>& trees, const std::string& path);
 
 /// Whether a file is overlayfs's whiteout (a 0/0 character device).
 bool is_overlay_whiteout(const struct stat& st);

@@ -762,6 +762,21 @@ TEST_F(ImageTest, DirectoriesALayerDoesNotListAreTheSameUnderAnyUmask) {
           << d;
 }
 
+// A layer's file in /tmp, without the directory: the app's /tmp stays as
+// the base layer made it (1777), so a user other than root can write there.
+TEST_F(ImageTest, ADirectoryALayerDoesNotListStaysAsTheLayersBelowHaveIt) {
+  std::string busybox = read_file("/bin/busybox");
+  OciLayout layout(dir_ + "/layout");
+  nlohmann::json image = layout.add_image({make_layer({file("bin/busybox", busybox, 0755), dir("tmp", 01777)}),
+                                           make_layer({file("tmp/from-the-image", "x\n")})});
+  layout.write_index({{image, "tmp:1"}});
+  ASSERT_EQ(crt({"image", "import", layout.dir().string()}).status, 0);
+  Result r = crt({"run", "--net=none", "tmp:1", "--user=1000", "--", "/bin/busybox", "sh", "-c",
+                  "/bin/busybox stat -c %a /tmp && echo ok > /tmp/mine && /bin/busybox cat /tmp/mine"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "1777\nok\n") << r.err;
+}
+
 TEST_F(ImageTest, SameContentIsStoredOnce) {
   std::string root = make_rootfs("rootfs");
   ASSERT_EQ(crt({"image", "import", root, "one"}).status, 0);

@@ -15,13 +15,8 @@ namespace {
 using test::read_text;
 using test::Scratch;
 using test::set_mtime;
+using test::stat_of;
 using test::write_text;
-
-struct stat stat_of(const std::filesystem::path& p) {
-  struct stat st {};
-  EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
-  return st;
-}
 
 ino_t inode(const std::filesystem::path& p) { return stat_of(p).st_ino; }
 

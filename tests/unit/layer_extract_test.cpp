@@ -21,6 +21,7 @@ namespace {
 namespace stdfs = std::filesystem;
 using test::Compression;
 using test::Scratch;
+using test::stat_of;
 
 /// A layer in memory, read through the same interface as a blob file.
 class StringSource : public ByteSource {
@@ -329,6 +330,74 @@ TEST(ExtractLayerChecks, AWhiteoutThenEntriesBelowItsNameMakeAnOpaqueDirectory) 
   EXPECT_EQ(test::read_text(s / "upper" / "gone" / "inner"), "inner\n");
   EXPECT_TRUE(is_overlay_opaque(s / "upper" / "gone"));
   EXPECT_FALSE(exists_in_union({s / "upper", s / "lower"}, "gone/old"));
+}
+
+test::LayerEntry owned_dir(std::string path, mode_t mode, uid_t uid, gid_t gid, time_t mtime = 1600000000) {
+  test::LayerEntry d = test::dir(std::move(path), mode);
+  d.uid = uid;
+  d.gid = gid;
+  d.mtime = mtime;
+  return d;
+}
+
+// A layer's "tmp/x" without "tmp/" must not turn the base's /tmp (1777)
+// into root's 0755 in the merged view: the directory the layer implies is
+// made as the layers below have it, as overlayfs would copy it up.
+TEST(ExtractLayerChecks, ADirectoryTheLayerImpliesIsMadeAsTheLayersBelowHaveIt) {
+  if (::geteuid() != 0) GTEST_SKIP() << "owners and whiteouts need root";
+  Scratch s;
+  StringSource base(
+      test::make_layer({owned_dir("tmp", 01777, 0, 0), owned_dir("srv", 0750, 5, 6), owned_dir("var", 0755, 0, 0),
+                        owned_dir("var/cache", 0700, 7, 8), test::file("var/cache/junk", "junk\n")}));
+  extract_layer(base, s / "base", {});
+  StringSource mid(test::make_layer({owned_dir("srv", 0711, 9, 9)}));
+  extract_layer(mid, s / "mid", {});
+  StringSource top(test::make_layer({test::file("tmp/x", "x\n"), test::file("srv/a/b", "b\n"),
+                                     test::file("var/cache/.wh.junk", ""), test::file("new/file", "n\n"),
+                                     test::file("listed/f", "f\n"), owned_dir("listed", 0700, 3, 3)}));
+  ExtractOptions opts;
+  opts.lowers = {s / "base", s / "mid"};
+  extract_layer(top, s / "top", {}, opts);
+  struct stat tmp = stat_of(s / "top" / "tmp");
+  EXPECT_EQ(tmp.st_mode & 07777, 01777u);
+  EXPECT_EQ(tmp.st_mtime, 1600000000) << "its times too";
+  struct stat srv = stat_of(s / "top" / "srv");
+  EXPECT_EQ(srv.st_mode & 07777, 0711u) << "the highest layer below that has it";
+  EXPECT_EQ(srv.st_uid, 9u);
+  struct stat cache = stat_of(s / "top" / "var" / "cache");
+  EXPECT_EQ(cache.st_mode & 07777, 0700u) << "a whiteout's directory too";
+  EXPECT_EQ(cache.st_uid, 7u);
+  EXPECT_EQ(cache.st_gid, 8u);
+  EXPECT_EQ(stat_of(s / "top" / "srv" / "a").st_mode & 07777, 0755u) << "none below has it: made as tar makes it";
+  EXPECT_EQ(stat_of(s / "top" / "new").st_mode & 07777, 0755u);
+  struct stat listed = stat_of(s / "top" / "listed");
+  EXPECT_EQ(listed.st_mode & 07777, 0700u) << "a directory the layer lists after its content keeps its own";
+  EXPECT_EQ(listed.st_uid, 3u);
+}
+
+// What overlayfs would not show of the layers below is not copied: a
+// directory a higher layer deleted (a whiteout), replaced (a file), or hid
+// (below an opaque directory).
+TEST(ExtractLayerChecks, AnImpliedDirectoryTakesNothingFromWhatTheLayersBelowHide) {
+  if (::geteuid() != 0) GTEST_SKIP() << "owners, whiteouts and trusted.* xattrs need root";
+  Scratch s;
+  StringSource base(test::make_layer({owned_dir("gone", 0700, 1, 1), owned_dir("file", 0700, 1, 1),
+                                      owned_dir("op", 0700, 1, 1), owned_dir("op/inner", 0700, 1, 1),
+                                      owned_dir("kept", 0700, 1, 1), owned_dir("kept/inner", 0701, 2, 2)}));
+  extract_layer(base, s / "base", {});
+  StringSource mid(test::make_layer({test::file(".wh.gone", ""), test::file("file", "f\n"), owned_dir("op", 0750, 4, 4),
+                                     test::file("op/.wh..wh..opq", ""), owned_dir("kept", 0750, 4, 4)}));
+  extract_layer(mid, s / "mid", {});
+  StringSource top(test::make_layer({test::file("gone/x", "x\n"), test::file("file/x", "x\n"),
+                                     test::file("op/inner/x", "x\n"), test::file("kept/inner/x", "x\n")}));
+  ExtractOptions opts;
+  opts.lowers = {s / "base", s / "mid"};
+  extract_layer(top, s / "top", {}, opts);
+  for (const char* d : {"gone", "file", "op/inner"}) EXPECT_EQ(stat_of(s / "top" / d).st_mode & 07777, 0755u) << d;
+  EXPECT_EQ(stat_of(s / "top" / "op").st_mode & 07777, 0750u) << "the opaque directory itself shows";
+  struct stat inner = stat_of(s / "top" / "kept" / "inner");
+  EXPECT_EQ(inner.st_mode & 07777, 0701u) << "below a directory that is not opaque, the lower layer shows";
+  EXPECT_EQ(inner.st_uid, 2u);
 }
 
 // A hard link to a whiteout would be a second whiteout, of a name the layer

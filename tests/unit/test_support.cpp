@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +38,12 @@ std::vector<std::string> list_dir(const stdfs::path& dir) {
   for (const auto& de : stdfs::directory_iterator(dir, ec)) names.push_back(de.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
+}
+
+struct stat stat_of(const stdfs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st;
 }
 
 void set_mtime(const stdfs::path& path, time_t seconds) {

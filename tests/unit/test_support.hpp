@@ -1,5 +1,6 @@
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <filesystem>
@@ -33,6 +34,9 @@ std::string read_text(const stdfs::path& path);
 
 /// Names in a directory, sorted; empty when it does not exist.
 std::vector<std::string> list_dir(const stdfs::path& dir);
+
+/// A path's lstat(); a failure fails the test (and gives zeros).
+struct stat stat_of(const stdfs::path& path);
 
 /// Sets a path's atime and mtime (without following a symlink) to whole seconds.
 void set_mtime(const stdfs::path& path, time_t seconds);
