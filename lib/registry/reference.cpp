@@ -27,24 +27,6 @@ namespace {
 
 bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
-/// A repository path component: [a-z0-9]+ with single '.', '_', '__' or '-'
-/// runs between (as the distribution spec says).
-bool valid_component(std::string_view c) {
-  if (c.empty() || !is_lower_alnum(c.front()) || !is_lower_alnum(c.back())) return false;
-  for (size_t i = 0; i < c.size();) {
-    if (is_lower_alnum(c[i])) {
-      ++i;
-      continue;
-    }
-    size_t end = i;
-    while (end < c.size() && !is_lower_alnum(c[end])) ++end;
-    std::string_view run = c.substr(i, end - i);
-    if (run != "." && run != "_" && run != "__" && run.find_first_not_of('-') != std::string_view::npos) return false;
-    i = end;
-  }
-  return true;
-}
-
 bool valid_tag(std::string_view t) {
   if (t.empty() || t.size() > 128) return false;
   for (size_t i = 0; i < t.size(); ++i) {
@@ -96,7 +78,7 @@ void split_tail(std::string_view full, std::string_view path_and_tag, RemoteRefe
   while (start <= r.repository.size()) {
     size_t end = r.repository.find('/', start);
     std::string_view comp = std::string_view(r.repository).substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (!valid_component(comp))
+    if (!store::valid_name_part(comp))
       throw bad("the repository " + quote(r.repository) + " may hold only lowercase letters, digits and separators");
     if (end == std::string::npos) break;
     start = end + 1;

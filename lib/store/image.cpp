@@ -226,7 +226,6 @@ Reference parse_reference(std::string_view ref) {
     if (end == std::string::npos) break;
     start = end + 1;
   }
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   for (size_t i = 0; i < parts.size(); ++i) {
     std::string_view part = parts[i];
     if (part.empty()) throw bad("a '/' with nothing between it and the next, or at the end");
@@ -234,15 +233,31 @@ Reference parse_reference(std::string_view ref) {
     std::optional<HostPort> host_port = split_host_port(part);
     if (!host_port || (!host_port->port.empty() && (i != 0 || parts.size() == 1)))
       throw bad("a ':' goes before the tag, or between a registry's host and port (host:5000/name)");
-    part = host_port->host;
-    if (part.empty() || !alnum(part.front()) || !alnum(part.back()) || part.find("..") != std::string_view::npos)
-      throw bad("each part between '/' starts and ends with a letter or digit");
+    if (!valid_name_part(host_port->host))
+      throw bad("each part between '/' is letters and digits joined by single '.', '_', '__' or dashes");
   }
   if (r.tag.empty() || r.tag.size() > 128) throw bad("the tag must be 1 to 128 characters");
   if (r.tag[0] == '.' || r.tag[0] == '-') throw bad("the tag must start with a letter, a digit or '_'");
   for (char c : r.tag)
     if (!valid_tag_char(c)) throw bad("the tag may hold only letters, digits, '.', '_' and '-'");
   return r;
+}
+
+bool valid_name_part(std::string_view part) {
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (part.empty() || !alnum(part.front()) || !alnum(part.back())) return false;
+  for (size_t i = 0; i < part.size();) {
+    if (alnum(part[i])) {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < part.size() && !alnum(part[end])) ++end;
+    std::string_view run = part.substr(i, end - i);
+    if (run != "." && run != "_" && run != "__" && run.find_first_not_of('-') != std::string_view::npos) return false;
+    i = end;
+  }
+  return true;
 }
 
 std::optional<HostPort> split_host_port(std::string_view s) {

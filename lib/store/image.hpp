@@ -125,6 +125,11 @@ struct HostPort {
 /// digits (nothing included). The host is left for the caller to check.
 std::optional<HostPort> split_host_port(std::string_view s);
 
+/// Whether `part` is one part of an image name between '/' as the
+/// distribution spec has them: lowercase letters and digits, with single
+/// '.', '_', "__" or runs of '-' between.
+bool valid_name_part(std::string_view part);
+
 /// parse_reference(), or nullopt where `ref` is no name (an image ID, say).
 std::optional<Reference> try_parse_reference(std::string_view ref);
 

@@ -141,9 +141,11 @@ TEST(ParseReference, InvalidReferencesThrow) {
   for (const char* bad :
        {"",       ":tag", "busybox:",    "Busybox", "-busybox",    ".hidden",       "_x",        "a b",
         "a%b",    "a$b",  "caf\xc3\xa9", "a:b c",   "a:\xc3\xa9",  "a\nb",          "x:tag:tag", "a/../../b:1",
-        "a//b:1", "a/",   "a/.b",        "a/b-",    "host:port/a", "a/host:5000/b", "a.:1"})
+        "a//b:1", "a/",   "a/.b",        "a/b-",    "host:port/a", "a/host:5000/b", "a.:1",      "a___b",
+        "a._b",   "a_-b", "x/a-.b",      "a..b:1"})
     EXPECT_THROW(parse_reference(bad), Error) << bad;
-  for (const char* ok : {"my_app/web-1.2:3", "registry.example:5000/team/app", "a__b/c--d", "localhost/x:y"})
+  for (const char* ok :
+       {"my_app/web-1.2:3", "registry.example:5000/team/app", "a__b/c--d", "localhost/x:y", "a.b_c__d"})
     EXPECT_NO_THROW(parse_reference(ok)) << ok;
 }
 
