@@ -476,9 +476,11 @@ PodUnit pod_unit(const PodFile& f, const std::string& crt_binary) {
       mounts_for.emplace_back(fs::normal_path(vol.source));  // systemd ignores a path with "." or ".."
   for (const char* key : {"EnvironmentFile", "AuthFile", "CAFile"})
     for (const Setting* st : pod_keys[key]) mounts_for.emplace_back(fs::normal_path(st->value));
-  // crt-gc.timer removes the exited pod each start of the unit leaves.
+  // crt-gc.timer removes the exited pod each start of the unit leaves. At
+  // shutdown the pod stops before the bus and machined it unregisters with.
   unit_section.set("Wants", pulls ? "network-online.target crt-gc.timer" : "crt-gc.timer")
-      .set("After", pulls ? "network-online.target" : "network.target")
+      .set("After", std::string(pulls ? "network-online.target" : "network.target") +
+                        " dbus.service systemd-machined.service")
       .set_words("RequiresMountsFor", unit::WordStyle::kQuoted, mounts_for);
   auto& svc = u.section("Service");
   svc.set("Type", "notify")
