@@ -507,7 +507,9 @@ class PodMachine {
       r.service = "crt";
       r.leader = static_cast<uint32_t>(leader);
       r.root_directory = pod_.stage1_rootfs().string();
-      dbus::MachineManager(*bus_).register_machine(r);
+      dbus::MachineManager machines(*bus_);
+      if (host_.in_unit) forget_earlier_runs_machines(machines, host_.unit, messages_);
+      machines.register_machine(r);
       registered_ = true;
     } catch (const std::exception& e) {
       tell(messages_, std::string("warning: ") + e.what());

@@ -4,7 +4,11 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <sstream>
+
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "dbus/systemd_manager.hpp"
 #include "runtime/pod_systemctl.hpp"
 
@@ -43,6 +47,48 @@ std::optional<dbus::MachineDetails> pod_machine(const std::string& machine_name,
     return m;
   } catch (const Error&) {
     return std::nullopt;  // machined not running
+  }
+}
+
+namespace {
+
+/// When process `pid` started, in clock ticks after boot (/proc/PID/stat's
+/// field 22); none when there is no such process.
+std::optional<unsigned long long> process_start(pid_t pid) {
+  std::string stat;
+  try {
+    stat = fs::read_file("/proc/" + std::to_string(pid) + "/stat");
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  // The command name, field 2, may hold spaces and ')': fields 3… follow the last ')'.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i)
+    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
+  return std::nullopt;
+}
+
+}  // namespace
+
+void forget_earlier_runs_machines(dbus::MachineManager& machines, const std::string& unit,
+                                  const MessageSink& messages) {
+  try {
+    std::optional<unsigned long long> own_start = process_start(::getpid());
+    if (!own_start) return;
+    for (const auto& e : machines.list_machines()) {
+      if (e.service != "crt") continue;
+      std::optional<dbus::MachineDetails> d = machines.machine(e.name);
+      if (!d || d->unit != unit) continue;
+      std::optional<unsigned long long> leader_start = process_start(static_cast<pid_t>(d->leader));
+      if (leader_start && *leader_start <= *own_start) continue;  // a pod of this run of the unit
+      machines.unregister_machine(e.name);
+      tell(messages, "forgot machine " + quote(e.name) + " of an earlier run of " + unit + " (its crt was killed)");
+    }
+  } catch (const std::exception& e) {
+    tell(messages, std::string("warning: forgetting the machines of an earlier run of ") + unit + ": " + e.what());
   }
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/message.hpp"
 #include "dbus/machine_manager.hpp"
 #include "dbus/systemd_manager.hpp"
 
@@ -25,6 +26,15 @@ std::optional<dbus::MachineDetails> pod_machine(const std::string& machine_name,
 /// Every machine machined knows; crt's pods are those named by a pod's
 /// manifest (machine_name()).
 std::vector<dbus::MachineEntry> list_machines();
+
+/// Forgets (UnregisterMachine) the pods machined still lists in the host's
+/// unit `unit`, crt's own, whose init is gone or started after crt did (its
+/// PID another process's): those of an earlier run of the unit whose crt was
+/// killed before it could unregister them. machined keeps a machine while
+/// its unit lives, and a unit that restarts never ends: the dead pod stayed
+/// listed, and took the name of the next (a pod file's Name=). Each one
+/// forgotten is told to `messages`; what fails is a warning there.
+void forget_earlier_runs_machines(dbus::MachineManager& machines, const std::string& unit, const MessageSink& messages);
 
 /// Stops a running pod through machined: gracefully (`machinectl poweroff`:
 /// the pod's systemd stops every app with SIGTERM, then exits), or at once

@@ -571,6 +571,27 @@ TEST(Template, TheNextPodOfAUnitWhoseCrtWasKilledRemovesWhatThatLeft) {
   EXPECT_EQ(host->sh(left).out, "");
 }
 
+// machined keeps a machine while its unit lives, and a unit that restarts
+// does not end: the pod of a crt killed in it stayed listed, dead, and held
+// its name (a pod file's Name=) against the next run's pod. The next run
+// forgets it and registers its own.
+TEST(Template, ARestartAfterCrtWasKilledRegistersTheNewPod) {
+  host->sh(busybox_dropin("echo up; exec sleep 600", "--pod-name=again", "Restart=always\nRestartSec=100ms\n"));
+  Result r = host->sh("systemctl start crt@busybox.service && systemctl is-active crt@busybox.service", 90s);
+  ASSERT_EQ(r.out, "active\n") << r.err;
+  std::string leader = "machinectl show again -p Leader --value";
+  ASSERT_TRUE(eventually(leader, "\n"));
+  std::string first = host->sh(leader).out;
+  host->sh("systemctl kill -s KILL --kill-who=main crt@busybox.service");
+  std::string alive = "L=$(" + leader + ") && [ \"$L\" != '" + first_line(first) +
+                      "' ] && [ -d /proc/$L ] && systemctl is-active crt@busybox.service";
+  EXPECT_TRUE(eventually(alive, "active\n", 60s)) << host->sh("machinectl status again; " + leader).out;
+  r = host->sh("journalctl -u crt@busybox.service --no-pager -o cat");
+  EXPECT_THAT(r.out, HasSubstr("forgot machine 'again' of an earlier run of crt@busybox.service"));
+  EXPECT_THAT(r.out, Not(HasSubstr("already exists")));
+  host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
+}
+
 // An app that ends shows in systemctl status, and so does a pod that stops
 // as its exit policy says.
 TEST(Template, AnAppsEndShowsInTheUnitsStatus) {
