@@ -788,6 +788,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     };
   sopts.on_leader = [&](pid_t leader) {
     if (crt_death) crt_death->set_pod_leader(leader);
+    point_journal_link_at_upper(pod);  // nspawn made it before it started the pod's init
     if (machine.register_leader(leader))
       trace("registered machine " + m.machine_name() + " (leader pid " + std::to_string(leader) + ")");
     warn_of_missing_controllers(leader, m, ctx.messages);

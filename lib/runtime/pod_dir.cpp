@@ -111,6 +111,17 @@ std::string machine_id_of(const std::string& uuid) {
   return id;
 }
 
+void point_journal_link_at_upper(const PodDir& pod) {
+  std::string id = machine_id_of(pod.uuid());
+  stdfs::path link = stdfs::path("/var/log/journal") / id;
+  std::error_code ec;
+  if (stdfs::read_symlink(link, ec) != pod.stage1_rootfs() / "var" / "log" / "journal" / id || ec) return;
+  // Replaced whole (a rename): a reader never finds no link.
+  stdfs::path tmp = link.parent_path() / (".#" + id + ".crt-" + fs::random_suffix());
+  if (::symlink(pod.journal_dir().c_str(), tmp.c_str()) < 0) return;
+  if (::rename(tmp.c_str(), link.c_str()) < 0) ::unlink(tmp.c_str());
+}
+
 void remove_journal_link(const std::filesystem::path& pod_path, const std::string& uuid) {
   std::filesystem::path link = std::filesystem::path("/var/log/journal") / machine_id_of(uuid);
   std::error_code ec;

@@ -109,6 +109,13 @@ class PodDir {
 /// the container UUID nspawn passes).
 std::string machine_id_of(const std::string& uuid);
 
+/// Points nspawn's link /var/log/journal/MACHINE-ID, made for the journal in
+/// stage1's rootfs (mounted in crt's mount namespace alone: from the host
+/// the link dangled), at the same journal in stage1's upper directory
+/// (PodDir::journal_dir()), which the host sees: `journalctl -m` then reads
+/// the pod's journal. A link to anything else is left alone. Best effort.
+void point_journal_link_at_upper(const PodDir& pod);
+
 /// Removes nspawn's link /var/log/journal/MACHINE-ID to the journal of the
 /// pod `uuid` at `pod_path`. nspawn makes it while the pod is in run/; the
 /// pod may have moved to another state since, so any link to this pod

@@ -589,6 +589,9 @@ TEST(Template, ARestartAfterCrtWasKilledRegistersTheNewPod) {
   r = host->sh("journalctl -u crt@busybox.service --no-pager -o cat");
   EXPECT_THAT(r.out, HasSubstr("forgot machine 'again' of an earlier run of crt@busybox.service"));
   EXPECT_THAT(r.out, Not(HasSubstr("already exists")));
+  // The host's journalctl finds the new pod's journal through nspawn's link.
+  r = host->sh("journalctl -m --no-pager -o cat _MACHINE_ID=$(machinectl show again -p Id --value | tr -d -)");
+  EXPECT_THAT(r.out, HasSubstr("up\n")) << r.err;
   host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
 }
 

@@ -229,6 +229,14 @@ TEST_F(PodCommandsTest, StatusThroughTheLifeOfAPod) {
   struct stat st {};
   ASSERT_EQ(::stat((pod_dir(uuid) + "/notify").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);
+  // nspawn's link to the pod's journal leads to it from the host, where
+  // stage1's rootfs is no mount (journalctl -m).
+  std::string id = uuid;
+  std::erase(id, '-');
+  std::error_code ec;
+  EXPECT_EQ(std::filesystem::read_symlink("/var/log/journal/" + id, ec),
+            pod_dir(uuid) + "/overlay/stage1/upper/var/log/journal/" + id);
+  EXPECT_TRUE(std::filesystem::exists("/var/log/journal/" + id + "/system.journal"));
   r = crt({"status", uuid, "--wait=30s"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("state=exited\n"));
