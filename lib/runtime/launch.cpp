@@ -308,6 +308,17 @@ std::string pod_status(const std::vector<pod::AppExit>& exits, const pod::PodMan
   return status;
 }
 
+/// The unit's last status: how the pod ended ("status N", or crt's error),
+/// with the apps' ends recorded. Not the last app's end alone: a pod
+/// killed showed "running" to the end.
+std::string pod_end_status(const std::vector<pod::AppExit>& exits, const pod::PodManifest& m, const std::string& how) {
+  std::string status = "pod " + m.uuid + " (machine " + m.machine_name() + ") ended, " + how;
+  std::string ended;
+  for (const auto& e : exits) ended += (ended.empty() ? "" : ", ") + app_end_text(e);
+  if (!ended.empty()) status += "; ended: " + ended;
+  return status;
+}
+
 /// `e`'s app ended as a stop ends it: while the pod was stopping (not an
 /// end of its own before the stop), by the signal its unit's stop sends
 /// (KillSignal=; SIGHUP too on a terminal) or exiting with 128 + it (as a
@@ -860,8 +871,12 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   if (std::optional<std::string> why = unit_cgroup.restore())
     tell(ctx.messages, "warning: the controllers nspawn enabled in the cgroup of unit " + quote(host.unit) +
                            " could not be disabled (" + *why + "): its next command may fail to start");
-  if (!end.error.empty()) throw Error(end.error);
+  if (!end.error.empty()) {
+    tell_pod_end(pod_end_status(read_app_exits_or_none(pod.path()), m, end.error), false);
+    throw Error(end.error);
+  }
   int status = exit_status(pod, m, opts, end, oom, ctx.messages);
+  bool started_now = false;
   if (status == 0 && !stdfs::exists(pod.ready_file())) {
     // Its apps all ended well before its systemd was ready: it did start
     // (crt status --wait-ready, the unit crt runs in).
@@ -870,8 +885,9 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     } catch (const Error& e) {
       tell(ctx.messages, std::string("warning: ") + e.what());
     }
-    tell_started_after_the_end(sopts.pod_status());
+    started_now = true;
   }
+  tell_pod_end(pod_end_status(read_app_exits_or_none(pod.path()), m, "status " + std::to_string(status)), started_now);
   return status;
 }
 

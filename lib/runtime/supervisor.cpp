@@ -493,9 +493,9 @@ NspawnNotice parse_nspawn_notice(std::string_view msg) {
 
 PodEnd supervise(const SuperviseOptions& opts) { return Supervisor(opts).run(); }
 
-void tell_started_after_the_end(const std::string& pod_status) {
+void tell_pod_end(const std::string& status, bool started) {
   if (std::getenv("NOTIFY_SOCKET") == nullptr) return;
-  sd_notify(0, ("READY=1\nSTATUS=" + pod_status).c_str());
+  sd_notify(0, ((started ? "READY=1\n" : "") + ("STATUS=" + status)).c_str());
   // Before crt's exit, which systemd may otherwise see first.
   sd_notify_barrier(0, 5 * 1000000ULL);
 }

@@ -96,11 +96,13 @@ struct PodEnd {
 /// SIGINT, SIGTERM and SIGHUP to be blocked.
 PodEnd supervise(const SuperviseOptions& opts);
 
-/// Tells the unit crt runs in (Type=notify) that the pod started, after
-/// the fact: its apps all ended well before its systemd was ready (an app
-/// that ends at once, an exit policy that ends the pod while another app
-/// still starts). systemd would otherwise count the start a failure
-/// ("protocol"). Returns once systemd has read it; nothing outside a unit.
-void tell_started_after_the_end(const std::string& pod_status);
+/// Tells the unit crt runs in (Type=notify) how the pod ended (STATUS=),
+/// and with `started` that it started, after the fact: its apps all ended
+/// well before its systemd was ready (an app that ends at once, an exit
+/// policy that ends the pod while another app still starts); systemd would
+/// otherwise count the start a failure ("protocol"). Returns once systemd
+/// has read it (it takes no message of a main process that has exited);
+/// nothing outside a unit.
+void tell_pod_end(const std::string& status, bool started);
 
 }  // namespace crt::runtime

@@ -613,6 +613,23 @@ TEST(Template, AnAppsEndShowsInTheUnitsStatus) {
   EXPECT_TRUE(eventually(status, ") stopping; ended: quick (exited 0), bad (exited 3)")) << host->sh(status).out;
   EXPECT_TRUE(eventually("systemctl is-failed crt@busybox.service", "failed", 30s));
   EXPECT_THAT(host->sh("systemctl show crt@busybox.service -p ExecMainStatus").out, HasSubstr("ExecMainStatus=3\n"));
+  EXPECT_THAT(host->sh(status).out, HasSubstr(") ended, status 3; ended: quick (exited 0), bad (exited 3)"));
+  host->sh("systemctl reset-failed crt@busybox.service");
+}
+
+// A pod killed (crt stop --force): the unit's status says it ended, not
+// "running" as it did when it last changed.
+TEST(Template, AKilledPodShowsInTheUnitsStatus) {
+  host->sh(busybox_dropin("echo up; exec sleep 600", ""));
+  Result r = host->sh("systemctl start crt@busybox.service && systemctl is-active crt@busybox.service", 90s);
+  ASSERT_EQ(r.out, "active\n") << r.err;
+  std::string machine = machine_of_unit("crt@busybox.service");
+  ASSERT_THAT(machine, StartsWith("crt-"));
+  r = host->sh("crt stop --force " + machine.substr(4), 60s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::string status = "systemctl show crt@busybox.service -p StatusText --value";
+  EXPECT_TRUE(eventually("systemctl is-failed crt@busybox.service", "failed", 30s));
+  EXPECT_THAT(host->sh(status).out, HasSubstr(") ended, status 137"));
   host->sh("systemctl reset-failed crt@busybox.service");
 }
 
