@@ -120,7 +120,11 @@ int TreeWriter::entry_dir(const std::string& dir, const std::string& path) {
 
 void TreeWriter::whiteout(const std::string& dir, const std::string& name) {
   std::string path = dir.empty() ? ".wh." + name : dir + "/.wh." + name;
-  make_overlay_whiteout(entry_dir(dir, path), dir, name);
+  int fd = entry_dir(dir, path);
+  // A directory of this layer in its place is made anew (opaque): none of
+  // the lower layers' shows, its own metadata neither.
+  implied_.erase(dir.empty() ? name : dir + "/" + name);
+  make_overlay_whiteout(fd, dir, name);
 }
 
 void TreeWriter::opaque(const std::string& dir) { set_overlay_opaque(entry_dir(dir, dir), dir); }
@@ -300,6 +304,10 @@ void TreeWriter::finish() {
   std::vector<int> lowers;
   for (const auto& fd : lowers_) lowers.push_back(fd.get());
   for (const auto& path : implied_) {
+    // Below an opaque directory (one this layer deleted and made anew, or
+    // whose lower content it hides), the lower layers' directory of that
+    // path is hidden: it stays as tar makes it.
+    if (lowers.empty() || hides_lower(root_.get(), path)) continue;
     std::optional<struct stat> below = merged_dir_stat(lowers, path);
     if (!below) continue;
     UniqueFd d(fs::open_beneath(root_.get(), path.c_str(), O_RDONLY | O_DIRECTORY));

@@ -118,6 +118,19 @@ bool is_opaque_fd(int dir_fd) {
 
 }  // namespace
 
+bool hides_lower(int root_fd, const std::string& path) {
+  UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
+  if (!cur) throw_errno("duplicating a file descriptor");
+  for (size_t pos = 0;;) {
+    if (is_opaque_fd(cur.get())) return true;
+    size_t end = path.find('/', pos);
+    if (end == std::string::npos) return false;
+    cur = UniqueFd(fs::open_beneath(cur.get(), path.substr(pos, end - pos).c_str(), O_RDONLY | O_DIRECTORY));
+    if (!cur) throw_errno("opening " + quote(path.substr(0, end)));
+    pos = end + 1;
+  }
+}
+
 std::optional<struct stat> merged_dir_stat(const std::vector<int>& trees, const std::string& path) {
   for (int root : trees) {
     UniqueFd cur(::fcntl(root, F_DUPFD_CLOEXEC, 0));

@@ -51,6 +51,10 @@ void set_overlay_opaque(int dir_fd, const std::string& dir);
 /// given, says whether it made the directory where nothing was.
 UniqueFd open_layer_dir(int parent_fd, const std::string& name, const std::string& path, bool* made = nullptr);
 
+/// Whether the tree at `root_fd` hides what lower layers have at `path`
+/// (relative, cleaned): its root or a directory above `path` is opaque.
+bool hides_lower(int root_fd, const std::string& path);
+
 /// The directory `path` (relative, cleaned) as overlayfs would show it in
 /// the merged view of the layer trees `trees` (open root directories,
 /// highest first): its stat in the highest tree that has it, or none when

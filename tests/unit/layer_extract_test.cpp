@@ -400,6 +400,36 @@ TEST(ExtractLayerChecks, AnImpliedDirectoryTakesNothingFromWhatTheLayersBelowHid
   EXPECT_EQ(inner.st_uid, 2u);
 }
 
+// What this same layer deletes (a whiteout, an opaque directory, in either
+// order with the entries below it) hides the lower layers' directories as
+// a higher layer's would.
+TEST(ExtractLayerChecks, AnImpliedDirectoryBelowWhatTheLayerDeletesTakesNothingFromBelow) {
+  if (::geteuid() != 0) GTEST_SKIP() << "owners, whiteouts and trusted.* xattrs need root";
+  Scratch s;
+  StringSource base(
+      test::make_layer({owned_dir("a", 0700, 5, 5), owned_dir("a/b", 0700, 5, 5), test::file("a/b/old", "old\n")}));
+  extract_layer(base, s / "base", {});
+  const std::vector<std::vector<test::LayerEntry>> layers = {
+      {test::file(".wh.a", ""), test::file("a/b/x", "x\n")},
+      {test::file("a/.wh..wh..opq", ""), test::file("a/b/y", "y\n")},
+      {test::file("a/b/z", "z\n"), test::file(".wh.a", "")},
+      {test::file(".wh..wh..opq", ""), test::file("a/b/w", "w\n")}};
+  for (size_t i = 0; i < layers.size(); ++i) {
+    StringSource top(test::make_layer(layers[i]));
+    ExtractOptions opts;
+    opts.lowers = {s / "base"};
+    stdfs::path t = s / ("top" + std::to_string(i));
+    extract_layer(top, t, {}, opts);
+    EXPECT_EQ(stat_of(t / "a" / "b").st_mode & 07777, 0755u) << i;
+    EXPECT_EQ(stat_of(t / "a" / "b").st_uid, 0u) << i;
+    if (i == 1) {
+      EXPECT_EQ(stat_of(t / "a").st_mode & 07777, 0700u) << "only its lower content is hidden, not itself";
+    } else {
+      EXPECT_EQ(stat_of(t / "a").st_mode & 07777, 0755u) << i << ": the layer deletes it";
+    }
+  }
+}
+
 // A hard link to a whiteout would be a second whiteout, of a name the layer
 // does not delete.
 TEST(ExtractLayerChecks, AHardLinkToAWhiteoutIsRefused) {
