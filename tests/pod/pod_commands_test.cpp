@@ -250,6 +250,25 @@ TEST_F(PodCommandsTest, StatusThroughTheLifeOfAPod) {
   EXPECT_EQ(j["app_exit_statuses"]["busybox"], 3);
 }
 
+// A state directory reached through a symlink (a /var/lib/crt moved to
+// another disk) is the same to crt as its real path, which nspawn gives the
+// journal link: it is pointed at the journal the host sees, and removed.
+TEST_F(PodCommandsTest, AStateDirectoryThroughASymlinkIsTakenByItsRealPath) {
+  std::filesystem::create_directory_symlink(dir_, dir_ + "/via");
+  std::string file = dir_ + "/uuid";
+  Process p({crt_bin_, "--dir=" + dir_ + "/via", "run", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "2"},
+            detached());
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", uuid, "--wait-ready=20s"}).status, 0);
+  std::string id = uuid;
+  std::erase(id, '-');
+  std::error_code ec;
+  EXPECT_EQ(std::filesystem::read_symlink("/var/log/journal/" + id, ec),
+            pod_dir(uuid) + "/overlay/stage1/upper/var/log/journal/" + id);
+  EXPECT_EQ(p.wait().status, 0);
+  EXPECT_FALSE(std::filesystem::is_symlink("/var/log/journal/" + id)) << "the link to its journal was left";
+}
+
 TEST_F(PodCommandsTest, PodsAreFoundByPrefixNameAndUuidFile) {
   ASSERT_EQ(crt({"prepare", "--pod-name=web", "busybox", "--", "/bin/true"}).status, 0);
   ASSERT_EQ(crt({"prepare", "busybox", "--", "/bin/true"}).status, 0);

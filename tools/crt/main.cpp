@@ -253,15 +253,24 @@ int main(int argc, char** argv) {
                                  " for a path that begins with '-')");
     return path.empty() ? path : std::filesystem::absolute(path).lexically_normal().string();
   };
+  // The state directory by its real path (the default too): nspawn and the
+  // kernel give the pod's paths resolved (its journal link, its mounts),
+  // which crt matches with its own; a symlinked /var/lib/crt made them differ.
+  auto real = [](const std::string& path) {
+    std::error_code ec;
+    std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
+    return ec ? path : p.string();
+  };
   app.add_option("--dir", g.dir, "Directory of crt's state: image store and pods")
       ->capture_default_str()
-      ->transform(absolute)
+      ->transform([&](std::string path) { return real(absolute(std::move(path))); })
       ->check([](const std::string& dir) {
         // Made when first needed; a file there would read as a state without pods.
         struct stat st {};
         return ::stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode) ? crt::quote(dir) + " is not a directory"
                                                                      : std::string();
       });
+  g.dir = real(g.dir);
   app.add_option("--config", g.config, "crt's configuration file (registries)")
       ->capture_default_str()
       ->transform(absolute)
