@@ -139,6 +139,15 @@ Match lookup(const std::vector<Image>& images, std::string_view ref) {
       name = parse_reference(ref).str();
     } catch (const Error& e) {
       not_a_name = e;
+      // A name stored before the rules for new ones grew stricter ("a___b")
+      // is still found, as it was written.
+      std::string literal(ref);
+      size_t slash = literal.rfind('/');
+      size_t colon = literal.rfind(':');
+      if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) literal += ":latest";
+      for (size_t i = 0; i < images.size(); ++i)
+        if (std::find(images[i].names.begin(), images[i].names.end(), literal) != images[i].names.end())
+          return {static_cast<long>(i), true, literal};
     }
   }
   if (name)

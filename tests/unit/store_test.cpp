@@ -186,6 +186,24 @@ TEST_F(StoreTest, InvalidReferenceIsAnError) {
   EXPECT_THROW((void)store_.find("App With Spaces"), Error);
 }
 
+// A name stored before new names had to follow the distribution spec's
+// rules ("a___b") still finds its image, so that it can be run or removed.
+TEST_F(StoreTest, ANameStoredBeforeTheRulesGrewStricterIsFound) {
+  Image im = import("rootfs", "app");
+  nlohmann::json index = nlohmann::json::parse(test::read_text(root() / "index.json"));
+  index["images"][0]["names"].push_back("my___app:latest");
+  index["images"][0]["names"].push_back("reg.io/a._b:1");
+  test::write_text(root() / "index.json", index.dump());
+  ASSERT_TRUE(store_.find("my___app"));
+  EXPECT_EQ(store_.find("my___app")->id, im.id);
+  EXPECT_EQ(store_.find("my___app:latest")->id, im.id);
+  EXPECT_EQ(store_.find("reg.io/a._b:1")->id, im.id);
+  EXPECT_THROW((void)store_.find("other___app"), Error) << "what is no stored name is still invalid";
+  (void)store_.remove("my___app");
+  EXPECT_TRUE(store_.find("app")) << "only that name went";
+  EXPECT_THROW((void)store_.find("my___app:latest"), Error) << "gone, it is an invalid name again";
+}
+
 TEST_F(StoreTest, AmbiguousIdPrefixIsAnError) {
   std::string diff_id = import("rootfs", "probe", "probe").layers[0];
   store_.remove("probe");
