@@ -875,7 +875,15 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     tell_pod_end(pod_end_status(read_app_exits_or_none(pod.path()), m, end.error), false);
     throw Error(end.error);
   }
-  int status = exit_status(pod, m, opts, end, oom, ctx.messages);
+  int status = 0;
+  try {
+    status = exit_status(pod, m, opts, end, oom, ctx.messages);
+  } catch (const std::exception& e) {
+    // The pod ended before an app ran, or a stop came before: said so.
+    std::string why = e.what();
+    tell_pod_end(pod_end_status(read_app_exits_or_none(pod.path()), m, why.substr(0, why.find('\n'))), false);
+    throw;
+  }
   bool started_now = false;
   if (status == 0 && !stdfs::exists(pod.ready_file())) {
     // Its apps all ended well before its systemd was ready: it did start
