@@ -48,14 +48,24 @@ std::optional<MachineDetails> MachineManager::machine(const std::string& name) {
   if (!path) return std::nullopt;
   try {
     auto proxy = sdbus::createProxy(*bus_.impl().connection, kMachined, *path);
+    // One call for all (crt in a unit reads every crt machine at its start).
+    std::map<std::string, sdbus::Variant> props;
+    proxy->callMethod("GetAll")
+        .onInterface("org.freedesktop.DBus.Properties")
+        .withArguments(std::string(kMachine))
+        .storeResultsTo(props);
+    auto text = [&](const char* key) {
+      auto it = props.find(key);
+      return it == props.end() ? std::string() : it->second.get<std::string>();
+    };
     MachineDetails d;
-    d.name = proxy->getProperty("Name").onInterface(kMachine).get<std::string>();
-    d.klass = proxy->getProperty("Class").onInterface(kMachine).get<std::string>();
-    d.service = proxy->getProperty("Service").onInterface(kMachine).get<std::string>();
-    d.unit = proxy->getProperty("Unit").onInterface(kMachine).get<std::string>();
-    d.state = proxy->getProperty("State").onInterface(kMachine).get<std::string>();
-    d.root_directory = proxy->getProperty("RootDirectory").onInterface(kMachine).get<std::string>();
-    d.leader = proxy->getProperty("Leader").onInterface(kMachine).get<uint32_t>();
+    d.name = text("Name");
+    d.klass = text("Class");
+    d.service = text("Service");
+    d.unit = text("Unit");
+    d.state = text("State");
+    d.root_directory = text("RootDirectory");
+    if (auto it = props.find("Leader"); it != props.end()) d.leader = it->second.get<uint32_t>();
     return d;
   } catch (const sdbus::Error& e) {
     // It may have gone between the two calls.

@@ -75,17 +75,24 @@ std::optional<unsigned long long> process_start(pid_t pid) {
 
 void forget_earlier_runs_machines(dbus::MachineManager& machines, const std::string& unit,
                                   const MessageSink& messages) {
+  std::vector<dbus::MachineEntry> all;
+  try {
+    all = machines.list_machines();
+  } catch (const std::exception&) {
+    return;  // no machined: the registration that follows says so
+  }
   try {
     std::optional<unsigned long long> own_start = process_start(::getpid());
     if (!own_start) return;
-    for (const auto& e : machines.list_machines()) {
+    for (const auto& e : all) {
       if (e.service != "crt") continue;
       std::optional<dbus::MachineDetails> d = machines.machine(e.name);
       if (!d || d->unit != unit) continue;
       std::optional<unsigned long long> leader_start = process_start(static_cast<pid_t>(d->leader));
       if (leader_start && *leader_start <= *own_start) continue;  // a pod of this run of the unit
       machines.unregister_machine(e.name);
-      tell(messages, "forgot machine " + quote(e.name) + " of an earlier run of " + unit + " (its crt was killed)");
+      tell(messages, "forgot machine " + quote(e.name) + " of an earlier run of " + unit +
+                         " (its crt ended without unregistering it)");
     }
   } catch (const std::exception& e) {
     tell(messages, std::string("warning: forgetting the machines of an earlier run of ") + unit + ": " + e.what());

@@ -33,7 +33,8 @@ std::vector<dbus::MachineEntry> list_machines();
 /// killed before it could unregister them. machined keeps a machine while
 /// its unit lives, and a unit that restarts never ends: the dead pod stayed
 /// listed, and took the name of the next (a pod file's Name=). Each one
-/// forgotten is told to `messages`; what fails is a warning there.
+/// forgotten is told to `messages`; what fails is a warning there, but for
+/// a machined that does not answer at all (registering will say so).
 void forget_earlier_runs_machines(dbus::MachineManager& machines, const std::string& unit, const MessageSink& messages);
 
 /// Stops a running pod through machined: gracefully (`machinectl poweroff`:

@@ -587,7 +587,7 @@ TEST(Template, ARestartAfterCrtWasKilledRegistersTheNewPod) {
                       "' ] && [ -d /proc/$L ] && systemctl is-active crt@busybox.service";
   EXPECT_TRUE(eventually(alive, "active\n", 60s)) << host->sh("machinectl status again; " + leader).out;
   r = host->sh("journalctl -u crt@busybox.service --no-pager -o cat");
-  EXPECT_THAT(r.out, HasSubstr("forgot machine 'again' of an earlier run of crt@busybox.service"));
+  EXPECT_THAT(r.out, HasSubstr("forgot machine 'again' of an earlier run of crt@busybox.service (its crt ended"));
   EXPECT_THAT(r.out, Not(HasSubstr("already exists")));
   // The host's journalctl finds the new pod's journal through nspawn's link.
   r = host->sh("journalctl -m --no-pager -o cat _MACHINE_ID=$(machinectl show again -p Id --value | tr -d -)");
