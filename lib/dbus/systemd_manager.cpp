@@ -53,6 +53,7 @@ std::vector<Property> properties_of(const TransientService& s) {
   if (!exec.empty()) add("ExecStart", exec);
   if (!s.environment.empty()) add("Environment", s.environment);
   if (!s.wants.empty()) add("Wants", s.wants);
+  if (!s.after.empty()) add("After", s.after);
   if (s.timeout_stop_usec != 0) add("TimeoutStopUSec", s.timeout_stop_usec);
   return p;
 }

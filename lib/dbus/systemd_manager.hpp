@@ -32,6 +32,7 @@ struct TransientService {
   std::vector<ExecLine> exec_start;
   std::vector<std::string> environment;      ///< "K=V"
   std::vector<std::string> wants;            ///< Wants=
+  std::vector<std::string> after;            ///< After=
   uint64_t timeout_stop_usec = 0;            ///< TimeoutStopSec=; 0: systemd's default
   /// DevicePolicy=, empty: systemd's default; with DeviceAllow= pairs
   /// (path or "char-NAME", "rwm" subset).

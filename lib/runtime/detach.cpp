@@ -121,6 +121,8 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
   // As the pod units: gc removes the exited pod the service leaves, and
   // systemd does not kill crt before crt's own stop timeout has run out.
   s.wants = {"crt-gc.timer"};
+  // At shutdown the pod stops before the bus and machined it unregisters with.
+  s.after = {"dbus.service", "systemd-machined.service"};
   s.timeout_stop_usec = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(opts.stop_timeout + pod::kStopCleanup).count());
   std::vector<std::string> argv = {crt, "--dir=" + std::filesystem::absolute(ctx.state_dir).string(),

@@ -298,11 +298,14 @@ TEST(Machines, DetachedPodIsATransientServiceAndTerminates) {
   EXPECT_THAT(host->sh("systemctl show " + unit + " -p ExecStart --value").out,
               HasSubstr("run-prepared --stop-timeout=45000ms " + uuid));
   r = host->sh("systemctl show " + unit +
-               " -p ActiveState -p Type -p Slice -p Delegate -p KillMode -p Wants "
+               " -p ActiveState -p Type -p Slice -p Delegate -p KillMode -p Wants -p After "
                "-p TimeoutStopUSec");
   EXPECT_THAT(r.out, HasSubstr("ActiveState=active"));
-  // gc removes the exited pod it leaves; systemd waits out crt's stop timeout.
+  // gc removes the exited pod it leaves; systemd waits out crt's stop
+  // timeout; at shutdown the pod stops before the bus and machined.
   EXPECT_THAT(r.out, HasSubstr("Wants=crt-gc.timer"));
+  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*After=[^\n]*dbus.service[^\n]*\n(.|\n)*"));
+  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*After=[^\n]*systemd-machined.service[^\n]*\n(.|\n)*"));
   EXPECT_THAT(r.out, HasSubstr("TimeoutStopUSec=55s"));
   EXPECT_THAT(r.out, HasSubstr("Type=notify"));
   EXPECT_THAT(r.out, HasSubstr("Slice=machine.slice"));
