@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -82,6 +84,22 @@ std::optional<std::string> unusable_host_ip(const std::string& ip) {
     return quote(ip) + " is IPv6's loopback, which the kernel does not forward to a pod: give 127.0.0.1, " +
            "a global address, or none";
   return std::nullopt;
+}
+
+/// A host address of --port, parsed; nothing for none (every address).
+struct HostAddress {
+  bool v6 = false;
+  bool any = false;  ///< 0.0.0.0 or ::
+  unsigned char bytes[sizeof(in6_addr)] = {};
+};
+
+std::optional<HostAddress> host_address(const std::string& ip) {
+  if (ip.empty()) return std::nullopt;
+  HostAddress h;
+  h.v6 = ip.find(':') != std::string::npos;
+  if (::inet_pton(h.v6 ? AF_INET6 : AF_INET, ip.c_str(), h.bytes) != 1) return std::nullopt;
+  h.any = std::all_of(std::begin(h.bytes), std::end(h.bytes), [](unsigned char c) { return c == 0; });
+  return h;
 }
 
 }  // namespace
@@ -205,12 +223,16 @@ PortMapping resolve_port(const PortSpec& spec, const std::vector<std::string>& e
 }
 
 std::optional<std::string> port_clash(const PortMapping& a, const PortMapping& b) {
-  auto any = [](const std::string& ip) { return ip.empty() || ip == "0.0.0.0" || ip == "::"; };
-  if (a.host_port != b.host_port || a.protocol != b.protocol ||
-      !(any(a.host_ip) || any(b.host_ip) || a.host_ip == b.host_ip))
-    return std::nullopt;
-  return "host port " + std::to_string(a.host_port) + "/" + a.protocol +
-         (a.host_ip == b.host_ip && !a.host_ip.empty() ? " on " + a.host_ip : "");
+  if (a.host_port != b.host_port || a.protocol != b.protocol) return std::nullopt;
+  std::optional<HostAddress> x = host_address(a.host_ip), y = host_address(b.host_ip);
+  // No HOSTIP is IPv4's every address and (once the pod has an IPv6
+  // address) IPv6's: it takes the port of any. 0.0.0.0 and [::] are their
+  // family's alone, as portmap forwards them and crt reserves them.
+  bool clash = !x || !y ||
+               (x->v6 == y->v6 && (x->any || y->any || std::memcmp(x->bytes, y->bytes, sizeof x->bytes) == 0));
+  if (!clash) return std::nullopt;
+  bool same_address = x && y && !x->any && std::memcmp(x->bytes, y->bytes, sizeof x->bytes) == 0;
+  return "host port " + std::to_string(a.host_port) + "/" + a.protocol + (same_address ? " on " + a.host_ip : "");
 }
 
 void check_ports_unique(const std::vector<PortMapping>& ports) {

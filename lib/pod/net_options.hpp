@@ -56,9 +56,10 @@ struct PortMapping {
 PortMapping resolve_port(const PortSpec& spec, const std::vector<std::string>& exposed_ports);
 
 /// Whether `a` and `b` forward the same port of the host: one host port on
-/// two of the host's addresses is two ports; on all of them (no HOSTIP, or
-/// 0.0.0.0 or ::) it is every address's. Names the port ("host port 80/tcp",
-/// "host port 80/tcp on 127.0.0.1") when they do.
+/// two of the host's addresses is two ports; without HOSTIP it is every
+/// address's, on 0.0.0.0 every IPv4 address's and on :: every IPv6
+/// address's (so 0.0.0.0 and :: do not clash). Names the port ("host port
+/// 80/tcp", "host port 80/tcp on 127.0.0.1") when they do.
 std::optional<std::string> port_clash(const PortMapping& a, const PortMapping& b);
 
 /// Throws unless no two ports clash (port_clash()).

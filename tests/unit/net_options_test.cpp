@@ -146,6 +146,24 @@ TEST(ResolvePort, DuplicateHostPorts) {
             "--port: host port 80/tcp is given twice");
 }
 
+// 0.0.0.0 is IPv4's every address and [::] IPv6's, as portmap forwards them
+// and crt reserves them: one port on each is two ports.
+TEST(ResolvePort, AnyAddressOfEachFamilyIsItsOwnPort) {
+  EXPECT_NO_THROW(check_ports_unique({{"0.0.0.0", 80, 80, "tcp"}, {"::", 80, 80, "tcp"}}));
+  EXPECT_NO_THROW(check_ports_unique({{"::", 80, 80, "tcp"}, {"127.0.0.1", 80, 81, "tcp"}}));
+  EXPECT_NO_THROW(check_ports_unique({{"0.0.0.0", 80, 80, "tcp"}, {"2001:db8::1", 80, 81, "tcp"}}));
+  EXPECT_EQ(error_of([] { check_ports_unique({{"::", 80, 80, "tcp"}, {"2001:db8::1", 80, 81, "tcp"}}); }),
+            "--port: host port 80/tcp is given twice");
+  EXPECT_EQ(error_of([] { check_ports_unique({{"::", 80, 80, "tcp"}, {"", 80, 81, "tcp"}}); }),
+            "--port: host port 80/tcp is given twice")
+      << "no HOSTIP is IPv6's port too once the pod has an IPv6 address";
+  EXPECT_EQ(error_of([] { check_ports_unique({{"::", 80, 80, "tcp"}, {"::0", 80, 81, "tcp"}}); }),
+            "--port: host port 80/tcp is given twice");
+  EXPECT_EQ(error_of([] { check_ports_unique({{"2001:db8::1", 80, 80, "tcp"}, {"2001:DB8:0::1", 80, 81, "tcp"}}); }),
+            "--port: host port 80/tcp on 2001:DB8:0::1 is given twice")
+      << "one address, written two ways";
+}
+
 TEST(Dns, Validation) {
   DnsConfig d = make_dns_config({"1.1.1.1", "2606:4700::1111"}, {"example.com"}, {"ndots:2"});
   EXPECT_EQ(d.servers.size(), 2u);

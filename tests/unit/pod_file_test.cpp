@@ -87,8 +87,13 @@ TEST(PodFilePorts, OneHostPortOnTwoAddressesIsTwoPorts) {
             "(no error)");
   EXPECT_EQ(pod_file_error("[Pod]\nPort=8080:80\nPort=127.0.0.1:8080:81\n[App a]\nImage=busybox\n"),
             "/p/web.pod:3: Port: host port 8080/tcp is given twice (first on line 2)");
-  EXPECT_EQ(pod_file_error("[Pod]\nPort=127.0.0.1:8080:80\nPort=[::]:8080:81\n[App a]\nImage=busybox\n"),
+  EXPECT_EQ(pod_file_error("[Pod]\nPort=[::]:8080:80\nPort=[2001:db8::1]:8080:81\n[App a]\nImage=busybox\n"),
             "/p/web.pod:3: Port: host port 8080/tcp is given twice (first on line 2)");
+  // [::] is IPv6's every address alone, 0.0.0.0 IPv4's.
+  EXPECT_EQ(pod_file_error("[Pod]\nPort=127.0.0.1:8080:80\nPort=[::]:8080:81\n[App a]\nImage=busybox\n"),
+            "(no error)");
+  EXPECT_EQ(pod_file_error("[Pod]\nPort=0.0.0.0:8080:80\nPort=[::]:8080:80\n[App a]\nImage=busybox\n"),
+            "(no error)");
   EXPECT_EQ(pod_file_error("[Pod]\nPort=127.0.0.1:8080:80\nPort=127.0.0.1:8080:81\n[App a]\nImage=busybox\n"),
             "/p/web.pod:3: Port: host port 8080/tcp on 127.0.0.1 is given twice (first on line 2)");
 }
