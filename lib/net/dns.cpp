@@ -1,5 +1,8 @@
 #include "net/dns.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <sstream>
 
@@ -21,7 +24,25 @@ std::string read_if_exists(const char* path) {
 
 }  // namespace
 
-bool is_loopback(const std::string& ip) { return ip.rfind("127.", 0) == 0 || ip == "::1"; }
+bool is_loopback(const std::string& ip) {
+  in_addr a4{};
+  if (::inet_pton(AF_INET, ip.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  in6_addr a6{};
+  if (::inet_pton(AF_INET6, ip.c_str(), &a6) != 1) return false;
+  // ::ffff:127.0.0.1 is IPv4's loopback, as an IPv6 socket writes it.
+  return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+}
+
+std::optional<std::string> unreachable_from_pod(const std::string& nameserver) {
+  if (is_loopback(nameserver)) return "is on its loopback";
+  // fe80::1%eth0: glibc takes a zone after the address; without one a
+  // link-local address names no link at all.
+  std::string address = nameserver.substr(0, nameserver.find('%'));
+  in6_addr a6{};
+  if (::inet_pton(AF_INET6, address.c_str(), &a6) == 1 && IN6_IS_ADDR_LINKLOCAL(&a6))
+    return "is link-local, on a link of the host's";
+  return std::nullopt;
+}
 
 ResolvConf parse_resolv_conf(const std::string& text) {
   ResolvConf rc;
@@ -71,9 +92,10 @@ PodResolv pod_resolv_conf(const pod::DnsConfig& flags, const std::vector<Result>
   } else {
     source = parse_resolv_conf(host.resolv_conf);
     origin = "the host's /etc/resolv.conf";
-    bool all_loopback = !source.nameservers.empty() &&
-                        std::all_of(source.nameservers.begin(), source.nameservers.end(), is_loopback);
-    if (private_network && all_loopback && flags.servers.empty()) {
+    bool none_reachable =
+        !source.nameservers.empty() && std::all_of(source.nameservers.begin(), source.nameservers.end(),
+                                                   [](const std::string& ns) { return unreachable_from_pod(ns); });
+    if (private_network && none_reachable && flags.servers.empty()) {
       ResolvConf upstream = parse_resolv_conf(host.resolved_conf);
       if (!upstream.nameservers.empty()) {
         source = upstream;
@@ -83,11 +105,11 @@ PodResolv pod_resolv_conf(const pod::DnsConfig& flags, const std::vector<Result>
     if (private_network) {
       std::vector<std::string> kept;
       for (const auto& ns : source.nameservers) {
-        if (!is_loopback(ns)) {
+        if (std::optional<std::string> why = unreachable_from_pod(ns); !why) {
           kept.push_back(ns);
         } else if (flags.servers.empty()) {
-          out.warnings.push_back("the host's nameserver " + ns +
-                                 " is on its loopback, which the pod cannot reach; left it out of the pod's "
+          out.warnings.push_back("the host's nameserver " + ns + " " + *why +
+                                 ", which the pod cannot reach; left it out of the pod's "
                                  "/etc/resolv.conf (give one with --dns)");
         }
       }

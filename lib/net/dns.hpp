@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,14 +39,21 @@ struct PodResolv {
 
 /// Nameservers from --dns, else from the CNI results, else from the host's
 /// resolv.conf; search domains and options from --dns-search / --dns-opt,
-/// else from the same source. In a pod with its own network a nameserver on
-/// the host's loopback (127.0.0.0/8, ::1) cannot be reached: the
+/// else from the same source. In a pod with its own network a nameserver of
+/// the host's that unreachable_from_pod() names cannot be reached: the
 /// systemd-resolved upstream list is preferred to its local stub, and what
-/// remains on loopback is dropped with a warning.
+/// remains of them is dropped with a warning.
 PodResolv pod_resolv_conf(const pod::DnsConfig& flags, const std::vector<Result>& results, const HostResolv& host,
                           bool private_network);
 
-/// Whether `ip` is a loopback address.
+/// Whether `ip` is a loopback address: 127.0.0.0/8, ::1 (however written)
+/// or 127.0.0.0/8 as an IPv4-mapped IPv6 address.
 bool is_loopback(const std::string& ip);
+
+/// Why a nameserver of the host's resolv.conf cannot be reached from a pod
+/// with a network of its own ("is on its loopback", "is link-local, …"), or
+/// nothing if it can: one on the host's loopback, or an IPv6 link-local one
+/// (fe80::/10, with a zone such as fe80::1%eth0 or without).
+std::optional<std::string> unreachable_from_pod(const std::string& nameserver);
 
 }  // namespace crt::net
