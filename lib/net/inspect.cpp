@@ -1,5 +1,8 @@
 #include "net/inspect.hpp"
 
+#include <string>
+#include <vector>
+
 #include "common/error.hpp"
 #include "common/json_text.hpp"
 #include "common/subprocess.hpp"
@@ -10,23 +13,49 @@ namespace crt::net {
 
 using nlohmann::json;
 
+namespace {
+
+/// `ip -j ARGS` inside the namespace `ns`, parsed; `what` names it in errors.
+json ip_inside(const NetNs& ns, const std::vector<std::string>& args, const std::string& what) {
+  // ip from inside the namespace: nsenter joins it through this process's fd.
+  std::vector<std::string> argv = {"nsenter", "--net=" + ns.proc_path(), "ip", "-j"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ProgramResult r = run_program(argv, current_environment());
+  if (r.status != 0) throw Error("reading the pod's " + what + ": " + r.err);
+  try {
+    return json_text::parse(r.out);
+  } catch (const json::exception& e) {
+    throw Error("reading the pod's " + what + ": " + e.what());
+  }
+}
+
+/// Whether the interfaces of `ip -j address` have an IPv6 address beyond
+/// the link-local ones every interface gets.
+bool has_routable_ipv6(const json& addresses) {
+  for (const auto& i : addresses)
+    for (const auto& a : i.value("addr_info", json::array()))
+      if (a.value("family", "") == "inet6" && a.value("scope", "") != "link" && a.value("scope", "") != "host")
+        return true;
+  return false;
+}
+
+}  // namespace
+
 std::optional<json> inspect_pod_network(const std::filesystem::path& pod_dir) {
   std::optional<NetworkState> s = read_state(pod_dir);
   if (!s || s->torn_down) return std::nullopt;
   std::optional<NetNs> ns = open_netns(s->netns);
   if (!ns) return std::nullopt;
   json out;
-  for (const auto& [key, what] : {std::pair{"addresses", "address"}, std::pair{"routes", "route"}}) {
-    // ip from inside the namespace: nsenter joins it through this process's fd.
-    ProgramResult r = run_program({"nsenter", "--net=" + ns->proc_path(), "ip", "-j", what, "show"},
-                                  current_environment());
-    if (r.status != 0) throw Error(std::string("reading the pod's ") + key + ": " + r.err);
-    try {
-      out[key] = json_text::parse(r.out);
-    } catch (const json::exception& e) {
-      throw Error(std::string("reading the pod's ") + key + ": " + e.what());
+  out["addresses"] = ip_inside(*ns, {"address", "show"}, "addresses");
+  out["routes"] = ip_inside(*ns, {"route", "show"}, "routes");
+  if (!out["routes"].is_array()) out["routes"] = json::array();
+  if (has_routable_ipv6(out["addresses"]))
+    for (auto& r : ip_inside(*ns, {"-6", "route", "show"}, "IPv6 routes")) {
+      // fe80::/64 on each interface is the kernel's, the same in every pod.
+      if (r.value("dst", "").rfind("fe80:", 0) == 0) continue;
+      out["routes"].push_back(std::move(r));
     }
-  }
   return out;
 }
 

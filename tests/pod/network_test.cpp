@@ -128,6 +128,29 @@ TEST_F(NetworkTest, ServerIsReachedAtItsAddressAndThroughAHostPortOnLoopback) {
   EXPECT_FALSE(crt::json_text::parse(crt({"inspect", "--format=json", uuid}).out)["network"].contains("addresses"));
 }
 
+// A dual-stack pod's IPv6 routes are shown too, but for the fe80::/64 one
+// the kernel gives every interface.
+TEST_F(NetworkTest, InspectShowsTheRoutesOfBothFamilies) {
+  if (!std::filesystem::exists("/proc/net/if_inet6")) GTEST_SKIP() << "this host has no IPv6";
+  write_dual_stack_network();
+  std::unique_ptr<Process> p;
+  std::string uuid = start_server(p, {"--net=dualbr"}, "dual");
+  ASSERT_FALSE(uuid.empty());
+  Result in = crt({"inspect", "--format=json", uuid});
+  ASSERT_EQ(in.status, 0) << in.err;
+  std::string routes = crt::json_text::parse(in.out)["network"]["routes"].dump();
+  EXPECT_THAT(routes, HasSubstr("\"dst\":\"172.30.253.0/24\""));
+  EXPECT_THAT(routes, HasSubstr("\"dst\":\"fd42:c27::/64\""));
+  EXPECT_THAT(routes, Not(HasSubstr("fe80:")));
+  in = crt({"inspect", uuid});
+  size_t at = in.out.find("\n  routes:\n");
+  ASSERT_NE(at, std::string::npos) << in.out;
+  std::string shown = in.out.substr(at, in.out.find("\napp ", at) - at);
+  EXPECT_THAT(shown, HasSubstr("\n    172.30.253.0/24 dev eth0\n    fd42:c27::/64 dev eth0\n")) << shown;
+  EXPECT_THAT(shown, Not(HasSubstr("fe80:")));
+  stop(p);
+}
+
 TEST_F(NetworkTest, OneHostPortOnTwoOfTheHostsAddresses) {
   int port = free_port();
   std::unique_ptr<Process> p;
