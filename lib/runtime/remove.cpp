@@ -191,24 +191,37 @@ bool try_remove_pod(const stdfs::path& state_dir, const PodEntry& pod, const Rem
   });
 }
 
+namespace {
+
+/// Tears down the network of pod `e`, unless it is held (running, or
+/// another crt's) or its network needs none: true if it did. A failure
+/// throws.
+bool teardown_network_if_dead(const stdfs::path& state_dir, const PodEntry& e, const MessageSink& messages) {
+  if (e.locked) return false;
+  std::optional<net::NetworkState> st;
+  bool damaged = false;
+  try {
+    st = net::read_state(e.path);
+  } catch (const Error&) {
+    damaged = true;  // torn down by the pod's name (teardown_pod_network)
+  }
+  if (!damaged && (!st || st->torn_down)) return false;
+  std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
+  if (!dir) return false;
+  net::teardown_pod_network(dir->path(), {false, messages, dir->lock().fd()});
+  return true;
+}
+
+}  // namespace
+
 std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir, std::vector<std::string>& failed,
-                                                    const MessageSink& messages) {
+                                                    const MessageSink& messages,
+                                                    const std::vector<std::string>& passed_over) {
   std::vector<std::string> done;
   for (const auto& e : list_pods(state_dir)) {
-    if (e.locked) continue;
-    std::optional<net::NetworkState> st;
-    bool damaged = false;
+    if (std::find(passed_over.begin(), passed_over.end(), e.uuid) != passed_over.end()) continue;
     try {
-      st = net::read_state(e.path);
-    } catch (const Error&) {
-      damaged = true;  // torn down by the pod's name (teardown_pod_network)
-    }
-    if (!damaged && (!st || st->torn_down)) continue;
-    std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
-    if (!dir) continue;
-    try {
-      net::teardown_pod_network(dir->path(), {false, messages, dir->lock().fd()});
-      done.push_back(e.uuid);
+      if (teardown_network_if_dead(state_dir, e, messages)) done.push_back(e.uuid);
     } catch (const Error& err) {
       failed.push_back(err.what());
     }
@@ -230,11 +243,15 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
     if (marked) r.marked.push_back(e.uuid);
   }
   if (opts.mark_only) return r;
+  // A pod whose removal was tried had its network's teardown tried with it:
+  // one DEL per gc, and one message, however it went.
+  std::vector<std::string> tried;
   for (const auto& e : list_pods(state_dir)) {
     PodStatus st = e.status();
     bool due = st == PodStatus::kGarbage ||
                (st == PodStatus::kExitedGarbage && older_than(e.path / "gc-marked", opts.grace_period));
     if (!due) continue;
+    tried.push_back(e.uuid);
     try {
       // One another crt holds (another gc's, say) is theirs to remove.
       if (try_remove_pod(state_dir, e, {false, opts.messages})) r.removed.push_back(e.uuid);
@@ -243,7 +260,7 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
     }
   }
   r.cgroups_removed = remove_dead_pod_cgroups(state_dir);
-  r.networks_torn_down = teardown_dead_pod_networks(state_dir, r.failed, opts.messages);
+  r.networks_torn_down = teardown_dead_pod_networks(state_dir, r.failed, opts.messages, tried);
   return r;
 }
 

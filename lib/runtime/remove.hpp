@@ -44,9 +44,11 @@ struct GcReport {
 /// Tears down the networks of this state directory's pods that no longer
 /// run (their supervisor was killed): their addresses, forwarded ports and
 /// namespaces are freed now, not after gc's grace period. Returns their
-/// UUIDs; what failed goes to `failed`.
+/// UUIDs; what failed goes to `failed`. The pods `passed_over` names are
+/// left alone (gc tried to remove them a moment ago).
 std::vector<std::string> teardown_dead_pod_networks(const std::filesystem::path& state_dir,
-                                                    std::vector<std::string>& failed, const MessageSink& messages = {});
+                                                    std::vector<std::string>& failed, const MessageSink& messages = {},
+                                                    const std::vector<std::string>& passed_over = {});
 
 /// crt gc: marks exited pods as garbage, expires prepared and aborted ones,
 /// removes garbage older than the grace period, and removes the cgroups and

@@ -702,6 +702,29 @@ TEST_F(BrokenNetworkTest, APluginStillRunningWhenCrtIsKilledKeepsItsPodFromGcUnt
 }
 
 // cron's PATH has no /usr/sbin: crt still finds iptables-restore (and
+// gc removing a pod tears its network down with it: a DEL that fails is
+// tried once per gc, and said once, not tried again at once by gc's
+// teardown of dead pods' networks.
+TEST_F(BrokenNetworkTest, GcTriesAFailingDelOncePerPod) {
+  write_trap_network();
+  write_broken_network();
+  std::ofstream(config_dir() + "/net.d/trap.always").flush();
+  Result r = crt(with_config({"run", "--net=trap,broken", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 254);
+  std::vector<std::string> left = pods("run");
+  ASSERT_EQ(left.size(), 1u) << r.err;
+  ASSERT_EQ(trap_log(), "ADD\nDEL\n");
+  r = crt(with_config({"gc", "--grace-period=0s"}));
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(trap_log(), "ADD\nDEL\nDEL\n");
+  size_t said = 0;
+  for (size_t at = r.err.find("not now"); at != std::string::npos; at = r.err.find("not now", at + 1)) ++said;
+  EXPECT_EQ(said, 1u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  r = crt(with_config({"rm", "--force", left[0]}));
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 // iptables-save, whose absence made a teardown look done with its rules
 // left behind).
 TEST_F(NetworkTest, ACronLikePathStillFindsTheSystemsTools) {
