@@ -273,17 +273,21 @@ UniqueFd reserve_host_port(const pod::PortMapping& p) {
   UniqueFd fd(::socket(v6 ? AF_INET6 : AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0));
   if (!fd) throw_errno("reserving " + what);
   // TCP: connections of a host service that stopped (TIME_WAIT) do not
-  // hold the port; a listening socket does, this one included. (Traffic
-  // to the port goes to the pod: the socket never sees any.)
-  int on = 1;
+  // hold the port (SO_REUSEADDR while it binds). The socket does not
+  // listen: where portmap forwards nothing (::1 on a dual-stack network), a
+  // client is refused at once rather than left hanging on a connection no
+  // one accepts. A bound socket without SO_REUSEADDR holds the port all the
+  // same: another bind fails, with SO_REUSEADDR or SO_REUSEPORT or without.
+  int on = 1, off = 0;
   if (tcp) (void)::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   // [::] is IPv6's alone, as portmap forwards it: not IPv4's port too.
   if (v6) (void)::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0 || (tcp && ::listen(fd.get(), 1) < 0)) {
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0) {
     if (errno == EADDRINUSE) throw Error("--port: " + what + " is in use (by a process of the host or another pod)");
     if (errno == EADDRNOTAVAIL) throw Error("--port: " + quote(p.host_ip) + " is no address of the host");
     throw_errno("reserving " + what);
   }
+  if (tcp && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &off, sizeof off) < 0) throw_errno("reserving " + what);
   return fd;
 }
 
@@ -303,7 +307,7 @@ PodNetwork PodNetwork::create(const stdfs::path& pod_dir, int pod_lock_fd, const
   }
   std::vector<NetworkConfig> configs = select_networks(spec, load_networks(ctx.config_dir / "net.d"),
                                                        [&ctx](const std::string& w) { tell(ctx.messages, w); });
-  for (const auto& p : m.ports) net.reserved_ports_.push_back(reserve_host_port(p));
+  for (const auto& p : m.ports) net.reserved_ports_.push_back({p, reserve_host_port(p)});
   NetworkState s;
   s.container_id = "crt-" + m.uuid;
   s.netns = s.container_id;
@@ -364,7 +368,7 @@ void PodNetwork::attach() {
       }
       write_state(pod_dir_, s);
       check_forward_families(a);
-      reserve_ipv6_of_any_address(a);
+      reserve_families_of_any_address(a);
       if (crt_masquerades(a.config)) masquerade(a.config.name, s.container_id, parse_result(a.result));
     });
     std::string addrs;
@@ -373,19 +377,26 @@ void PodNetwork::attach() {
   }
 }
 
-void PodNetwork::reserve_ipv6_of_any_address(const Attachment& a) {
-  // Without a host address portmap forwards a port on IPv6 too once the
-  // pod has an IPv6 address: [::] is reserved then (0.0.0.0 was before the
-  // ADD), or a host service there would lose its traffic to the pod unawares.
+void PodNetwork::reserve_families_of_any_address(const Attachment& a) {
+  // Without a host address portmap forwards a port on each family the pod
+  // has an address of. IPv4's port was reserved before the ADD; [::] is
+  // reserved once the pod has an IPv6 address, or a host service there
+  // would lose its traffic to the pod unawares; IPv4's goes again where the
+  // pod has no IPv4 address: nothing is forwarded there.
   if (!forwards_ports(a)) return;
   std::vector<Result::Ip> ips = parse_result(a.result).ips;
-  if (std::none_of(ips.begin(), ips.end(), [](const Result::Ip& ip) { return ip.v6(); })) return;
-  for (const auto& m : a.runtime_config.at("portMappings")) {
-    if (!m.value("hostIP", "").empty()) continue;
-    pod::PortMapping any{"::", m.value("hostPort", uint16_t{0}), m.value("containerPort", uint16_t{0}),
-                         m.value("protocol", std::string("tcp"))};
-    reserved_ports_.push_back(reserve_host_port(any));
+  bool v4 = std::any_of(ips.begin(), ips.end(), [](const Result::Ip& ip) { return !ip.v6(); });
+  bool v6 = std::any_of(ips.begin(), ips.end(), [](const Result::Ip& ip) { return ip.v6(); });
+  std::vector<ReservedPort> kept;
+  for (auto& r : reserved_ports_) {
+    if (!r.port.host_ip.empty()) {
+      kept.push_back(std::move(r));
+      continue;
+    }
+    if (v6) kept.push_back({r.port, reserve_host_port({"::", r.port.host_port, r.port.pod_port, r.port.protocol})});
+    if (v4) kept.push_back(std::move(r));
   }
+  reserved_ports_ = std::move(kept);
 }
 
 std::vector<Result> PodNetwork::results() const {

@@ -72,7 +72,7 @@ class PodNetwork {
   PodNetwork(std::filesystem::path pod_dir, int pod_lock_fd, NetworkContext ctx)
       : pod_dir_(std::move(pod_dir)), pod_lock_fd_(pod_lock_fd), ctx_(std::move(ctx)) {}
   /// Once network `a` is set up: see pod_network.cpp.
-  void reserve_ipv6_of_any_address(const Attachment& a);
+  void reserve_families_of_any_address(const Attachment& a);
   void trace(const std::string& what) const {
     if (ctx_.trace) ctx_.trace(what);
   }
@@ -82,10 +82,16 @@ class PodNetwork {
   NetworkContext ctx_;
   std::optional<NetworkState> state_;
   std::optional<NetNs> netns_;
-  /// A socket bound to each host port the pod forwards, for as long as it
-  /// runs: the port is the pod's, neither a host process's nor another
-  /// pod's (which would fail to bind it, as the pod did).
-  std::vector<UniqueFd> reserved_ports_;
+  /// A socket bound to a host port the pod forwards (`port` as given: an
+  /// empty host address may be reserved on 0.0.0.0 and on [::]).
+  struct ReservedPort {
+    pod::PortMapping port;
+    UniqueFd fd;
+  };
+  /// One for each host port the pod forwards, for as long as it runs: the
+  /// port is the pod's, neither a host process's nor another pod's (which
+  /// would fail to bind it, as the pod did).
+  std::vector<ReservedPort> reserved_ports_;
   bool done_ = false;
 };
 

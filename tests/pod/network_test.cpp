@@ -419,6 +419,86 @@ TEST_F(NetworkTest, APodOnTheSamePortOfTheOtherFamilyStarts) {
   stop(six);
 }
 
+/// Binds a TCP socket of `family` to its every address's `port`, with
+/// SO_REUSEADDR and SO_REUSEPORT as a host service might; its errno, or 0.
+int bind_error(int family, int port) {
+  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int on = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+  sockaddr_storage s{};
+  socklen_t len = 0;
+  if (family == AF_INET6) {
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    auto* a = reinterpret_cast<sockaddr_in6*>(&s);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&s);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *a;
+  }
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&s), len) < 0 || ::listen(fd.get(), 1) < 0) return errno;
+  return 0;
+}
+
+/// Connects to 127.0.0.1:`port`, waiting at most 3 s: its errno, 0 if it
+/// connected, ETIMEDOUT if it hung.
+int connect_ipv4_loopback(int port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return 0;
+  if (errno != EINPROGRESS) return errno;
+  pollfd p{fd.get(), POLLOUT, 0};
+  if (::poll(&p, 1, 3000) != 1) return ETIMEDOUT;
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+  return err;
+}
+
+// The sockets that hold a pod's host ports take no connections (where
+// portmap forwards nothing, a client is refused, not left hanging on a
+// connection no one accepts); host services still cannot take the ports,
+// even with SO_REUSEADDR or SO_REUSEPORT.
+TEST_F(NetworkTest, AReservedHostPortListensNowhereAndIsHeldAllTheSame) {
+  if (!std::filesystem::exists("/proc/net/if_inet6")) GTEST_SKIP() << "this host has no IPv6";
+  write_dual_stack_network();
+  int port = free_port();
+  std::unique_ptr<Process> p;
+  ASSERT_FALSE(start_server(p, {"--net=dualbr", "--port=" + std::to_string(port) + ":80"}, "dual").empty());
+  EXPECT_EQ(run({"ss", "-Hltn", "sport = :" + std::to_string(port)}).out, "");
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from dual"));
+  EXPECT_EQ(bind_error(AF_INET, port), EADDRINUSE);
+  EXPECT_EQ(bind_error(AF_INET6, port), EADDRINUSE);
+  stop(p);
+}
+
+// On a network that gives the pod no IPv4 address nothing is forwarded on
+// IPv4: its port is not held from the host's services there.
+TEST_F(NetworkTest, APortOfEveryAddressIsHeldOnlyInTheFamiliesTheNetworkGives) {
+  if (!std::filesystem::exists("/proc/net/if_inet6")) GTEST_SKIP() << "this host has no IPv6";
+  write_network("10-v6only.conflist",
+                R"({"cniVersion":"1.0.0","name":"v6only","plugins":[{"type":"bridge","bridge":"crt-v6only0",)"
+                R"("isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"fd42:c28::/64"}]],)"
+                R"("dataDir":")" +
+                    ipam_dir() +
+                    R"("}},)"
+                    R"({"type":"portmap","capabilities":{"portMappings":true}}]})");
+  int port = free_port();
+  std::unique_ptr<Process> p;
+  ASSERT_FALSE(start_server(p, {"--net=v6only", "--port=" + std::to_string(port) + ":80"}, "six").empty());
+  EXPECT_EQ(connect_ipv4_loopback(port), ECONNREFUSED);
+  EXPECT_EQ(bind_error(AF_INET6, port), EADDRINUSE);
+  EXPECT_EQ(bind_error(AF_INET, port), 0);
+  stop(p);
+}
+
 TEST_F(NetworkTest, AnIpv6HostAddressNeedsAnIpv6PodAddress) {
   // The default network is IPv4 only: portmap would forward nothing. (An
   // address of the host's own for the while: ::1 is refused before.)
