@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <ctime>
 #include <string_view>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/fd_passing.hpp"
@@ -343,8 +345,19 @@ bool StopOnCrtDeath::supported() {
 }
 
 StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_requested,
-                               std::chrono::milliseconds stop_timeout, int flush_listener) {
+                               std::chrono::milliseconds stop_timeout, int flush_listener, int pod_lock,
+                               const std::vector<std::string>& once_ended) {
   const std::string stop_file = stop_requested.string();
+  // Made before the fork: no allocation after it. /proc/self/exe is crt's
+  // program even if its file was replaced or removed meanwhile.
+  std::vector<std::string> then_args;
+  std::vector<char*> then_argv;
+  if (!once_ended.empty()) {
+    then_args.push_back("crt");
+    then_args.insert(then_args.end(), once_ended.begin(), once_ended.end());
+    for (auto& a : then_args) then_argv.push_back(a.data());
+    then_argv.push_back(nullptr);
+  }
   const int stop_ms = static_cast<int>(std::min<int64_t>(stop_timeout.count(), INT32_MAX));
   UniqueFd pidfd = open_pidfd(nspawn);
   if (!pidfd) throw_errno("opening a pidfd of systemd-nspawn");
@@ -395,6 +408,7 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
   ::prctl(PR_SET_PDEATHSIG, SIGUSR1);
   int nspawn_fd = pidfd.get();
   KeptOutputs kept;
+  int watch_lock = -1;
   const bool crt_lives = ::getppid() == parent;
   {
     // Nothing of crt's kept open: not its stdout's reader waiting for EOF,
@@ -405,6 +419,7 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
     int nspawn_copy = ::fcntl(pidfd.get(), F_DUPFD_CLOEXEC, 6);
     int handover_copy = ::fcntl(watch_end.get(), F_DUPFD_CLOEXEC, 6);
     int flush_copy = flush_listener >= 0 ? ::fcntl(flush_listener, F_DUPFD_CLOEXEC, 6) : -1;
+    int lock_copy = !then_argv.empty() && pod_lock >= 0 ? ::fcntl(pod_lock, F_DUPFD_CLOEXEC, 7) : -1;
     for (int i = 0; i < 3; ++i) ::dup2(null.get(), i);
     int handover = -1;
     if (nspawn_copy >= 0 && handover_copy >= 0 && ::dup2(nspawn_copy, 3) == 3 && ::dup2(handover_copy, 4) == 4) {
@@ -415,13 +430,19 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
         kept.flush = 5;
         first_closed = 6;
       }
+      // The pod's lock (the same open file as crt's and nspawn's): the pod
+      // reads as running until its network is torn down after its end.
+      if (lock_copy >= 0 && ::dup3(lock_copy, 6, O_CLOEXEC) == 6) {
+        watch_lock = 6;
+        first_closed = 7;
+      }
       if (::close_range(first_closed, ~0U, 0) < 0)
         for (int fd = static_cast<int>(first_closed); fd < max_fd; ++fd) ::close(fd);
     } else {
       // Out of fds: nothing is kept. crt's hand-overs fail at once rather
       // than wait for a full queue, and app-exited finds no listener once
       // crt is gone, rather than one that never answers.
-      for (int fd : {watch_end.get(), handover_copy, flush_listener, flush_copy})
+      for (int fd : {watch_end.get(), handover_copy, flush_listener, flush_copy, lock_copy})
         if (fd >= 0) ::close(fd);
     }
     int death_fd = handover >= 0 && crt_lives ? ::signalfd(-1, &death, SFD_CLOEXEC) : -1;
@@ -452,6 +473,33 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
   if (stop >= 0) ::close(stop);
   ::syscall(SYS_pidfd_send_signal, nspawn_fd, SIGTERM, nullptr, 0);
   if (kept.count > 0 || kept.listener_count > 0) kept.forward_until_end(nspawn_fd, -1);
+  if (!then_argv.empty() && watch_lock >= 0) {
+    // The pod's network is crt's to tear down once nspawn has ended: its
+    // host ports, whose sockets died with crt, would go on taking their
+    // traffic to a pod that is gone. The pod's lock goes along as fd 3.
+    pollfd p{nspawn_fd, POLLIN, 0};
+    while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+    }
+    if (::dup2(watch_lock, 3) != 3) _exit(0);
+    ::close_range(4, ~0U, 0);  // the kept connections, nspawn's pidfd: not the new program's
+    ::prctl(PR_SET_PDEATHSIG, 0);
+    // What came while every signal was blocked (crt's death signal, at
+    // least) is dropped, not delivered to end it now: ignoring a signal
+    // discards it.
+    sigset_t pending, none;
+    sigemptyset(&none);
+    if (::sigpending(&pending) == 0)
+      for (int sig = 1; sig < NSIG; ++sig)
+        if (sig != SIGKILL && sig != SIGSTOP && sigismember(&pending, sig) == 1) {
+          struct sigaction ignore {}, dfl {};
+          ignore.sa_handler = SIG_IGN;
+          dfl.sa_handler = SIG_DFL;
+          ::sigaction(sig, &ignore, nullptr);
+          ::sigaction(sig, &dfl, nullptr);
+        }
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve("/proc/self/exe", then_argv.data(), environ);
+  }
   _exit(0);
 }
 

@@ -5,10 +5,19 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/fd.hpp"
 
 namespace crt::runtime {
+
+/// The hidden command of crt that tears down the network of a pod whose
+/// crt was killed (`crt --dir=DIR COMMAND UUID`, the pod's lock its fd 3),
+/// once the pod has ended.
+inline constexpr std::string_view kTeardownAfterCrtCommand = "network-teardown-after-crt";
+/// Where that command finds the pod's lock.
+inline constexpr int kTeardownAfterCrtLockFd = 3;
 
 /// nspawn stops the pod the orderly way on a first SIGTERM, and kills it
 /// on a second. A parent-death signal on nspawn would come once for each
@@ -38,8 +47,14 @@ class StopOnCrtDeath {
   /// `flush_listener`: where app-exited asks for an app's output to be in
   /// the journal (StdioSockets::flush), which the watch answers once crt
   /// is dead; or -1.
+  /// `once_ended`: crt's arguments (without argv[0]) for what is left to do
+  /// once nspawn has ended after crt's death, which the watch then becomes
+  /// (an exec of crt's own program), given the pod's lock `pod_lock` (an
+  /// fd of crt's, the same open file nspawn holds) as its fd 3: the pod's
+  /// network goes then, not at a crt gc (kTeardownAfterCrtCommand), and the
+  /// pod reads as running until it has. Empty, or no lock: nothing.
   StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_requested, std::chrono::milliseconds stop_timeout,
-                 int flush_listener);
+                 int flush_listener, int pod_lock = -1, const std::vector<std::string>& once_ended = {});
   ~StopOnCrtDeath();
   StopOnCrtDeath(const StopOnCrtDeath&) = delete;
   StopOnCrtDeath& operator=(const StopOnCrtDeath&) = delete;

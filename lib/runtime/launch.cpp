@@ -710,7 +710,13 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   if (gate) {
     try {
       if (watch_crt) {
-        crt_death.emplace(pid, pod.stop_requested_file(), opts.stop_timeout, stdio ? stdio->sockets.flush : -1);
+        // A pod whose crt dies has its network torn down once it has ended,
+        // as crt would have (below).
+        std::vector<std::string> once_ended;
+        if (!network.namespace_path().empty())
+          once_ended = {"--dir=" + ctx.state_dir.string(), std::string(kTeardownAfterCrtCommand), pod.uuid()};
+        crt_death.emplace(pid, pod.stop_requested_file(), opts.stop_timeout, stdio ? stdio->sockets.flush : -1,
+                          pod.lock().fd(), once_ended);
         if (stdio)
           for (const auto& o : stdio->sockets.outputs) crt_death->keep_output_listener(o.fd, o.app, o.uid, o.gid);
       }

@@ -1,6 +1,7 @@
 #include "runtime/remove.hpp"
 
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -227,6 +228,28 @@ std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir
     }
   }
   return done;
+}
+
+bool teardown_network_after_crt(const stdfs::path& state_dir, const std::string& uuid, int pod_lock_fd,
+                                const MessageSink& messages) {
+  std::optional<PodEntry> e = current_entry(state_dir, uuid);
+  if (!e) return false;
+  struct stat held {}, dir {};
+  if (::fstat(pod_lock_fd, &held) < 0 || ::stat(e->path.c_str(), &dir) < 0 || held.st_dev != dir.st_dev ||
+      held.st_ino != dir.st_ino)
+    throw Error("tearing down the network of pod " + uuid + ": fd " + std::to_string(pod_lock_fd) +
+                " is not the lock of its directory");
+  // The lock is an open file crt shared with nspawn and with each network
+  // plugin it ran: one still running (crt was killed during its ADD) holds
+  // it too, and its pod's teardown waits for it, as gc would.
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::minutes(2); !processes_holding(e->path).empty();) {
+    if (std::chrono::steady_clock::now() >= until) return false;  // gc's, later
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::optional<net::NetworkState> st = net::read_state(e->path);
+  if (st && st->torn_down) return false;
+  net::teardown_pod_network(e->path, {false, messages, pod_lock_fd});
+  return true;
 }
 
 GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {

@@ -50,6 +50,15 @@ std::vector<std::string> teardown_dead_pod_networks(const std::filesystem::path&
                                                     std::vector<std::string>& failed, const MessageSink& messages = {},
                                                     const std::vector<std::string>& passed_over = {});
 
+/// What the watch of a pod whose crt was killed runs once the pod has
+/// ended (StopOnCrtDeath): tears down the network of pod `uuid` as
+/// teardown_dead_pod_networks() would, under the pod's lock it was given
+/// (`pod_lock_fd`, the same open file crt held): no gc or rm has the pod
+/// meanwhile. True if it tore it down, false if that was done already. A
+/// teardown that fails throws, and leaves the network to crt gc.
+bool teardown_network_after_crt(const std::filesystem::path& state_dir, const std::string& uuid, int pod_lock_fd,
+                                const MessageSink& messages = {});
+
 /// crt gc: marks exited pods as garbage, expires prepared and aborted ones,
 /// removes garbage older than the grace period, and removes the cgroups and
 /// tears down the networks of its pods that no longer run.

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "common/json_text.hpp"
@@ -127,12 +128,34 @@ std::string NetworkTest::run_and_kill_crt(const std::vector<std::string>& args) 
   std::string file = dir_ + "/uuid-killed";
   std::vector<std::string> argv = {"run", "--uuid-file-save=" + file};
   argv.insert(argv.end(), args.begin(), args.end());
-  Process p(crt_argv(argv), {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  Process p(crt_argv(with_config(argv)),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string uuid = wait_uuid(file);
   if (uuid.empty() || crt({"status", "--wait-ready=30s", uuid}).status != 0) return "";
+  kill_crt_and_its_watch(p);
+  if (crt({"stop", uuid}).status != 0) return "";
+  return crt({"status", "--wait=20s", uuid}).status == 0 ? uuid : "";
+}
+
+void NetworkTest::kill_crt_and_its_watch(Process& p) {
+  for (const auto& de : std::filesystem::directory_iterator("/proc")) {
+    std::string stat;
+    try {
+      stat = read_file(de.path() / "stat");
+    } catch (...) {
+      continue;
+    }
+    // PID (COMM) STATE PPID …
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos || stat.find("(pod-watch)") == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == p.pid()) ::kill(std::stoi(de.path().filename().string()), SIGKILL);
+  }
   p.signal(SIGKILL);
   p.wait();
-  return crt({"status", "--wait=20s", uuid}).status == 0 ? uuid : "";
 }
 
 std::string NetworkTest::pod_ip(const std::string& uuid, const std::string& net) const {

@@ -72,10 +72,15 @@ class NetworkTest : public PodTest {
   /// Stops a pod started by start_server() with SIGTERM to its crt.
   static void stop(std::unique_ptr<Process>& p);
 
-  /// Runs `crt run ARGS` (flags, image, app) and kills crt (SIGKILL) once
-  /// the pod is ready; returns the pod's UUID once the pod has exited (its
-  /// crt's watch stops it), its network left for crt gc. "" on failure.
+  /// Runs `crt run ARGS` (flags, image, app) and kills crt and its watch of
+  /// the pod (SIGKILL) once the pod is ready, as a crash of both would; the
+  /// pod is stopped with crt stop. Returns the pod's UUID once the pod has
+  /// exited, its network left for crt gc. "" on failure.
   std::string run_and_kill_crt(const std::vector<std::string>& args);
+
+  /// Kills (SIGKILL) the watch that crt run `p` made of its pod, then `p`:
+  /// the pod runs on, and nothing tears its network down at its end.
+  static void kill_crt_and_its_watch(Process& p);
 };
 
 }  // namespace crt::test

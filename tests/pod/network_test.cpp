@@ -703,6 +703,29 @@ TEST_F(BrokenNetworkTest, APodWhoseNetworkWontGoIsRemovedWhenForcedOrItsNamespac
   }
 }
 
+// gc removing a pod tears its network down with it: a DEL that fails is
+// tried once per gc, and said once, not tried again at once by gc's
+// teardown of dead pods' networks.
+TEST_F(BrokenNetworkTest, GcTriesAFailingDelOncePerPod) {
+  write_trap_network();
+  write_broken_network();
+  std::ofstream(config_dir() + "/net.d/trap.always").flush();
+  Result r = crt(with_config({"run", "--net=trap,broken", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 254);
+  std::vector<std::string> left = pods("run");
+  ASSERT_EQ(left.size(), 1u) << r.err;
+  ASSERT_EQ(trap_log(), "ADD\nDEL\n");
+  r = crt(with_config({"gc", "--grace-period=0s"}));
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(trap_log(), "ADD\nDEL\nDEL\n");
+  size_t said = 0;
+  for (size_t at = r.err.find("not now"); at != std::string::npos; at = r.err.find("not now", at + 1)) ++said;
+  EXPECT_EQ(said, 1u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  r = crt(with_config({"rm", "--force", left[0]}));
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 // crt killed after a network's ADD finished but before its result was
 // saved: gc gives it a DEL all the same (with the configuration alone), and
 // one that fails keeps the pod for the next gc, as for a network whose
@@ -724,13 +747,11 @@ TEST_F(BrokenNetworkTest, ANetworkWhoseAddFinishedUnsavedStillGetsItsDelUntilOne
   ASSERT_EQ(st->attachments.size(), 1u);
   EXPECT_TRUE(st->attachments[0].attempted);
   EXPECT_TRUE(st->attachments[0].result.is_null());
-  Result r = crt(with_config({"gc"}));
-  EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("tearing down network 'cut': plugin 'cut' failed: not now"));
-  EXPECT_THAT(r.err, HasSubstr("will try again"));
-  EXPECT_THAT(r.out, Not(HasSubstr("tore down the network of " + uuid)));
+  // crt's watch gave it a DEL once the pod had ended, which was refused:
+  // the network stays, for gc.
+  EXPECT_TRUE(stdfs::exists(config_dir() + "/net.d/cut.refused"));
   EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
-  r = crt(with_config({"gc"}));
+  Result r = crt(with_config({"gc"}));
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
   EXPECT_FALSE(stdfs::exists(held));
@@ -768,43 +789,20 @@ TEST_F(BrokenNetworkTest, APluginStillRunningWhenCrtIsKilledKeepsItsPodFromGcUnt
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, Not(HasSubstr("tore down the network of " + uuid)));
   EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
+  EXPECT_EQ(read_file(log), "ADD\n");
+  // Once the plugin is done, crt's watch tears down what it set up.
   std::ofstream(config_dir() + "/net.d/slow.go").flush();
-  for (int i = 0; i < 200 && read_file(log).find("ADDED") == std::string::npos; ++i)
-    std::this_thread::sleep_for(milliseconds(100));
   EXPECT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
-  EXPECT_EQ(read_file(log), "ADD\nADDED\n");
+  EXPECT_EQ(read_file(log), "ADD\nADDED\nDEL\n");
+  EXPECT_FALSE(stdfs::exists(held));
   r = crt(with_config({"gc"}));
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
-  EXPECT_FALSE(stdfs::exists(held));
-  EXPECT_EQ(read_file(log), "ADD\nADDED\nDEL\n");
+  EXPECT_THAT(r.out, Not(HasSubstr("tore down the network of " + uuid)));
+  EXPECT_FALSE(stdfs::exists("/run/netns/crt-" + uuid));
   EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 
 // cron's PATH has no /usr/sbin: crt still finds iptables-restore (and
-// gc removing a pod tears its network down with it: a DEL that fails is
-// tried once per gc, and said once, not tried again at once by gc's
-// teardown of dead pods' networks.
-TEST_F(BrokenNetworkTest, GcTriesAFailingDelOncePerPod) {
-  write_trap_network();
-  write_broken_network();
-  std::ofstream(config_dir() + "/net.d/trap.always").flush();
-  Result r = crt(with_config({"run", "--net=trap,broken", "busybox", "--", "/bin/true"}));
-  EXPECT_EQ(r.status, 254);
-  std::vector<std::string> left = pods("run");
-  ASSERT_EQ(left.size(), 1u) << r.err;
-  ASSERT_EQ(trap_log(), "ADD\nDEL\n");
-  r = crt(with_config({"gc", "--grace-period=0s"}));
-  EXPECT_EQ(r.status, 254);
-  EXPECT_EQ(trap_log(), "ADD\nDEL\nDEL\n");
-  size_t said = 0;
-  for (size_t at = r.err.find("not now"); at != std::string::npos; at = r.err.find("not now", at + 1)) ++said;
-  EXPECT_EQ(said, 1u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  r = crt(with_config({"rm", "--force", left[0]}));
-  EXPECT_EQ(r.status, 0) << r.err;
-}
-
 // iptables-save, whose absence made a teardown look done with its rules
 // left behind).
 TEST_F(NetworkTest, ACronLikePathStillFindsTheSystemsTools) {
@@ -817,7 +815,11 @@ TEST_F(NetworkTest, ACronLikePathStillFindsTheSystemsTools) {
   EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), ::testing::IsEmpty());
 }
 
-TEST_F(NetworkTest, KilledCrtLeavesWhatGcTearsDownFromThePodDirectory) {
+// A pod whose crt was killed is stopped by crt's watch, which then tears
+// its network down as crt would have: its host port, whose socket died with
+// crt, forwards nothing to a pod that is gone, and is free for the host's
+// services. Until then the pod reads as running.
+TEST_F(NetworkTest, AKilledCrtsPodHasItsNetworkTornDownOnceItHasEnded) {
   check_cgroups_ = false;  // crt gc's part, and the test's
   int port = free_port();
   std::string file = dir_ + "/uuid";
@@ -829,6 +831,41 @@ TEST_F(NetworkTest, KilledCrtLeavesWhatGcTearsDownFromThePodDirectory) {
   EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from"));
   p.signal(SIGKILL);
   p.wait();
+  ASSERT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
+  std::string id = "crt-" + uuid;
+  EXPECT_THAT(NetSnapshot::take().mentioning(id), ::testing::IsEmpty());
+  auto st = net::read_state(dir_ + "/pods/run/" + uuid);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->torn_down);
+  EXPECT_FALSE(crt::json_text::parse(crt({"inspect", "--format=json", uuid}).out)["network"].contains("namespace"));
+  // A host service may take the port, and gets its traffic.
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+  listener.reset();
+  Result r = crt({"gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("tore down")));
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
+// crt and its watch killed both (a crash, say): the pod runs on, and its
+// network stays once it has stopped, for crt gc to tear down.
+TEST_F(NetworkTest, KilledCrtLeavesWhatGcTearsDownFromThePodDirectory) {
+  check_cgroups_ = false;  // crt gc's part, and the test's
+  int port = free_port();
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--uuid-file-save=" + file, "--port=" + std::to_string(port) + ":80", "busybox", "--",
+                      "/bin/sh", "-c", kServe}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from"));
+  kill_crt_and_its_watch(p);
+  ASSERT_EQ(crt({"stop", uuid}).status, 0);
   ASSERT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
   // Namespace, lease and rules are all still there…
   NetSnapshot left = NetSnapshot::take();
@@ -898,8 +935,8 @@ TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledCrtsPodGetsItsTraffic) {
   std::unique_ptr<Process> killed;
   std::string dead = start_server(killed, {"--port=" + std::to_string(port) + ":80"}, "dead");
   ASSERT_FALSE(dead.empty());
-  killed->signal(SIGKILL);
-  killed->wait();
+  kill_crt_and_its_watch(*killed);
+  ASSERT_EQ(crt({"stop", dead}).status, 0);
   ASSERT_EQ(crt({"status", "--wait=20s", dead}).status, 0);
   // The dead pod's rules would come first and take the port's traffic.
   std::unique_ptr<Process> next;
@@ -956,8 +993,8 @@ TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledPodOfAnotherStateDirectory
                  {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
   std::string dead = wait_uuid(file);
   ASSERT_EQ(run(other_crt({"status", "--wait-ready=30s", dead})).status, 0);
-  killed.signal(SIGKILL);
-  killed.wait();
+  kill_crt_and_its_watch(killed);
+  ASSERT_EQ(run(other_crt({"stop", dead})).status, 0);
   ASSERT_EQ(run(other_crt({"status", "--wait=20s", dead})).status, 0);
   std::string id = "crt-" + dead;
   auto forwards_of_dead = [&] {

@@ -1,10 +1,12 @@
 // crt stop, crt rm and crt gc: ending pods and cleaning up after them.
 
 #include <cstdio>
+#include <memory>
 
 #include "commands.hpp"
 #include "common/duration.hpp"
 #include "common/error.hpp"
+#include "runtime/crt_death_watch.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/remove.hpp"
 #include "runtime/stop.hpp"
@@ -106,12 +108,28 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   });
 }
 
+/// Run by the watch of a pod whose crt was killed, once the pod has ended
+/// (runtime::StopOnCrtDeath): its network goes then, not at the next crt gc.
+/// Not for users: hidden from --help. Its output goes nowhere.
+void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
+  auto uuid = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand(std::string(runtime::kTeardownAfterCrtCommand),
+                                     "Tear down the network of a pod whose crt was killed, once it has ended");
+  cmd->group("");
+  cmd->add_option("UUID", *uuid)->required();
+  cmd->callback([uuid, &g] {
+    require_root("crt " + std::string(runtime::kTeardownAfterCrtCommand));
+    runtime::teardown_network_after_crt(g.dir, *uuid, runtime::kTeardownAfterCrtLockFd, print_message);
+  });
+}
+
 }  // namespace
 
 void add_stop_commands(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   add_stop(app, g, exit_status);
   add_rm(app, g, exit_status);
   add_gc(app, g, exit_status);
+  add_network_teardown_after_crt(app, g);
 }
 
 }  // namespace crt::cli
