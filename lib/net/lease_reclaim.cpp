@@ -13,6 +13,7 @@
 #include "net/netns.hpp"
 #include "net/plugin.hpp"
 #include "net/plugin_rules.hpp"
+#include "net/state.hpp"
 
 namespace crt::net {
 
@@ -41,6 +42,34 @@ std::optional<Lease> read_lease(const stdfs::path& file) {
   return l;
 }
 
+/// What a teardown would note once network `network` of the pod whose
+/// CNI container ID is `id` has had its DEL on `ifname` (its lease released
+/// for want of addresses): its net.json no longer asks for that DEL, and
+/// once none is left the network is torn down, its namespace gone. The
+/// namespace of a pod crt knows nothing of (`pod` empty) goes at once: no
+/// process is in it, and its pod's teardown finds the rest without it.
+void note_released(const std::string& id, const std::string& network, const std::string& ifname,
+                   const std::optional<LockedPod>& pod) {
+  if (!pod) {
+    remove_netns(id);
+    return;
+  }
+  std::optional<NetworkState> s;
+  try {
+    s = read_state(pod->dir);
+  } catch (const Error&) {
+    return;  // damaged: its teardown goes by the pod's name (teardown_pod_network())
+  }
+  if (!s || s->torn_down) return;
+  for (auto& a : s->attachments)
+    if (a.config.name == network && a.ifname == ifname) a.attempted = false;
+  if (std::none_of(s->attachments.begin(), s->attachments.end(), [](const Attachment& a) { return a.attempted; })) {
+    remove_netns(s->netns);
+    s->torn_down = true;
+  }
+  write_state(pod->dir, *s);
+}
+
 }  // namespace
 
 std::optional<stdfs::path> host_local_lease_dir(const NetworkConfig& net) {
@@ -66,7 +95,7 @@ Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs:
     Lease lease;
     std::optional<NetNs> ns;
     ino_t ns_inode = 0;
-    FileLock pod_lock;  ///< held from before the scan to the release
+    std::optional<LockedPod> pod;  ///< locked from before the scan to the release
   };
   std::vector<Candidate> candidates;
   std::error_code ec;
@@ -75,9 +104,9 @@ Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs:
     if (name == "lock" || name.rfind("last_reserved_ip", 0) == 0) continue;
     auto lease = read_lease(de.path());
     if (!lease || lease->container_id.rfind("crt-", 0) != 0) continue;
-    std::optional<FileLock> pod_lock = lock_pod ? lock_pod(lease->container_id) : std::nullopt;
-    if (pod_lock && !pod_lock->valid()) continue;  // its pod's crt, or one cleaning up after it, has it
-    Candidate c{de.path(), *lease, open_netns(lease->container_id), 0, pod_lock ? std::move(*pod_lock) : FileLock()};
+    std::optional<LockedPod> pod = lock_pod ? lock_pod(lease->container_id) : std::nullopt;
+    if (pod && !pod->lock.valid()) continue;  // its pod's crt, or one cleaning up after it, has it
+    Candidate c{de.path(), *lease, open_netns(lease->container_id), 0, std::move(pod)};
     struct stat st {};
     if (c.ns && ::fstat(c.ns->fd.get(), &st) == 0) c.ns_inode = st.st_ino;
     candidates.push_back(std::move(c));
@@ -94,6 +123,7 @@ Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs:
         // Its port forwards too, which that DEL (without the pod's port
         // mappings) left: the address may go to a pod that forwards none.
         remove_rules_of(c.lease.container_id);
+        note_released(c.lease.container_id, net.name, c.lease.ifname, c.pod);
       });
       ++out.released;
     } catch (const Error& e) {

@@ -12,12 +12,17 @@
 
 namespace crt::net {
 
-/// The lock of the pod that CNI container ID `id` ("crt-<uuid>") names, for
-/// as long as it is held: what crt holds while it starts, runs, removes or
-/// cleans up after a pod. Nothing when crt knows no such pod (one of another
-/// state directory, or gone: its namespace alone tells); an empty lock
-/// (valid() false) when another process holds it.
-using PodLocker = std::function<std::optional<FileLock>(const std::string& id)>;
+/// A pod of crt's state directory, and its lock for as long as it is held:
+/// what crt holds while it starts, runs, removes or cleans up after a pod.
+struct LockedPod {
+  FileLock lock;  ///< empty (valid() false) when another process holds it
+  std::filesystem::path dir;  ///< the pod's directory, where its lock was taken
+};
+
+/// The pod that CNI container ID `id` ("crt-<uuid>") names, locked. Nothing
+/// when crt knows no such pod (one of another state directory, or gone: its
+/// namespace alone tells).
+using PodLocker = std::function<std::optional<LockedPod>(const std::string& id)>;
 
 /// What reclaim_dead_leases() did.
 struct Reclaimed {
@@ -35,7 +40,10 @@ struct Reclaimed {
 /// rules are released: a pod started again (a prepared one, under the same
 /// ID) could otherwise make a new lease and rules between the scan and their
 /// release, and lose them. Each is released with a CNI DEL of `net`; one
-/// whose DEL fails stays, and says why.
+/// whose DEL fails stays, and says why. Then, as a teardown would, the pod's
+/// net.json (where `lock_pod` finds it) no longer asks for that DEL, and
+/// once none is left it says the network is torn down and the namespace
+/// goes (the namespace of a pod crt knows nothing of goes at once).
 Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<std::filesystem::path>& plugin_dirs,
                               const PodLocker& lock_pod = {});
 

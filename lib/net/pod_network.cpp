@@ -80,8 +80,8 @@ std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const
   std::vector<std::string> running;
   for (const auto& [id, certain] : current_port_forwarders(ports)) {
     if (id == own_id || id.rfind("crt-", 0) != 0) continue;  // another tool's: not crt's to judge
-    std::optional<FileLock> pod_lock = lock_pod ? lock_pod(id) : std::nullopt;
-    bool runs = pod_lock && !pod_lock->valid();  // its pod's crt, or one cleaning up after it, has it
+    std::optional<LockedPod> pod = lock_pod ? lock_pod(id) : std::nullopt;
+    bool runs = pod && !pod->lock.valid();  // its pod's crt, or one cleaning up after it, has it
     if (!runs)
       if (std::optional<NetNs> ns = open_netns(id); ns && namespace_in_use(ns->fd.get())) runs = true;
     if (runs) {

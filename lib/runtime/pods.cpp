@@ -78,16 +78,17 @@ std::vector<PodEntry> list_pods(const stdfs::path& state_dir) {
   return out;
 }
 
-std::optional<FileLock> lock_pod_of_network(const stdfs::path& state_dir, const std::string& id) {
+std::optional<net::LockedPod> lock_pod_of_network(const stdfs::path& state_dir, const std::string& id) {
   if (id.rfind("crt-", 0) != 0) return std::nullopt;
   for (const auto& e : list_pods(state_dir)) {
     if (e.uuid != id.substr(4)) continue;
     // Held, or moved or removed since it was listed: left alone all the same.
     try {
       std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
-      return dir ? std::move(dir->lock()) : FileLock();
+      if (!dir) return net::LockedPod{FileLock(), e.path};
+      return net::LockedPod{std::move(dir->lock()), dir->path()};
     } catch (const Error&) {
-      return FileLock();
+      return net::LockedPod{FileLock(), e.path};
     }
   }
   return std::nullopt;

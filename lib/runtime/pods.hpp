@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "net/lease_reclaim.hpp"
 #include "net/state.hpp"
 #include "pod/exit_status.hpp"
 #include "pod/manifest.hpp"
@@ -46,10 +47,10 @@ struct PodEntry {
 /// Every pod directory under `state_dir`/pods.
 std::vector<PodEntry> list_pods(const std::filesystem::path& state_dir);
 
-/// The lock of the pod of `state_dir` that CNI container ID `id`
-/// ("crt-<uuid>") names, as net::PodLocker asks for it: nothing when there
-/// is no such pod; an empty lock when another process holds it.
-std::optional<FileLock> lock_pod_of_network(const std::filesystem::path& state_dir, const std::string& id);
+/// The pod of `state_dir` that CNI container ID `id` ("crt-<uuid>") names,
+/// locked, as net::PodLocker asks for it: nothing when there is no such
+/// pod; an empty lock when another process holds it.
+std::optional<net::LockedPod> lock_pod_of_network(const std::filesystem::path& state_dir, const std::string& id);
 
 /// The pod `ref` designates: a full UUID, a pod name (the pod that holds
 /// it, or else the latest that had it) or a unique UUID prefix. Throws a

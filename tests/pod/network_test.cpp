@@ -1074,6 +1074,30 @@ TEST_F(NetworkTest, LeasesOfPodsThatAreGoneDoNotExhaustTheSubnet) {
   stop(live);
 }
 
+// A pod of crt's state directory whose lease is released for want of
+// addresses is left as its teardown would leave it: its namespace gone, its
+// net.json saying so, nothing for a gc to do.
+TEST_F(NetworkTest, APodWhoseLeaseIsReleasedIsLeftTornDown) {
+  check_cgroups_ = false;  // crt gc's part, and the test's
+  write_ptp_network("tiny", "172.30.240.0/29");  // .2 to .6
+  std::string dead = run_and_kill_crt({"--net=tiny", "busybox", "--", "/bin/sleep", "60"});
+  ASSERT_FALSE(dead.empty());
+  std::string id = "crt-" + dead;
+  ASSERT_TRUE(stdfs::exists("/run/netns/" + id));
+  fill_subnet_with_dead_leases("tiny", "172.30.240.", pod_ip(dead, "tiny"));
+  Result r = crt(with_config({"run", "--net=tiny", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(stdfs::exists("/run/netns/" + id));
+  auto st = net::read_state(pod_dir(dead));
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->torn_down);
+  EXPECT_THAT(NetSnapshot::take().mentioning(id), ::testing::IsEmpty());
+  r = crt({"gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("tore down")));
+  EXPECT_EQ(crt({"rm", dead}).status, 0);
+}
+
 // A namespace that a process holds open through its /run/netns path (its
 // fd reads as that path, not as "net:[…]") is in use all the same: the
 // lease of its pod is not released when the subnet runs out.
