@@ -70,7 +70,8 @@ json describe_pod_network(const std::filesystem::path& pod_dir, const pod::PodMa
     std::optional<NetworkState> s = read_state(pod_dir);
     if (!s) return out;
     for (const auto& n : summarize(*s))
-      out["networks"].push_back({{"name", n.name}, {"ifname", n.ifname}, {"ip4", n.ip4}, {"ip6", n.ip6}});
+      out["networks"].push_back(
+          {{"name", n.name}, {"ifname", n.ifname}, {"ip4", n.ip4}, {"ip6", n.ip6}, {"released", n.released}});
     if (auto inside = inspect_pod_network(pod_dir)) {
       out["namespace"] = (std::filesystem::path(kNetnsDir) / s->netns).string();
       out["addresses"] = (*inside)["addresses"];

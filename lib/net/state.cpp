@@ -81,9 +81,9 @@ std::vector<NetworkSummary> summarize(const NetworkState& state) {
     if (a.result.is_null()) continue;
     try {
       Result r = parse_result(a.result);
-      out.push_back({a.config.name, a.ifname, r.first_ip(false), r.first_ip(true)});
+      out.push_back({a.config.name, a.ifname, r.first_ip(false), r.first_ip(true), state.torn_down});
     } catch (const Error&) {
-      out.push_back({a.config.name, a.ifname, "", ""});
+      out.push_back({a.config.name, a.ifname, "", "", state.torn_down});
     }
   }
   return out;
@@ -96,6 +96,7 @@ std::string summary_string(const std::vector<NetworkSummary>& nets) {
     out += n.name;
     if (!n.ip4.empty()) out += ":ip4=" + n.ip4;
     if (!n.ip6.empty()) out += ":ip6=" + n.ip6;
+    if (n.released) out += ":released";
   }
   return out;
 }

@@ -45,6 +45,9 @@ struct NetworkSummary {
   std::string ifname;
   std::string ip4;
   std::string ip6;
+  /// The network is torn down: its addresses were the pod's, and may be
+  /// another pod's by now.
+  bool released = false;
 };
 
 /// The state file of the pod directory `pod_dir`.

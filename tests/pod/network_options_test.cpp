@@ -38,8 +38,8 @@ TEST_F(NetworkTest, NetAllJoinsEveryNetworkInOrder) {
   // The built-in default first, then the files in name order.
   EXPECT_EQ(r.out, "eth0\neth1\neth2\nlo\nlo 127.0.0.1/8\neth0 " + def + "/24\neth1 " + alpha + "/24\neth2 " + beta +
                        "/24\n");
-  EXPECT_THAT(crt({"status", uuid}).out,
-              HasSubstr("networks=default:ip4=" + def + ",alpha:ip4=" + alpha + ",beta:ip4=" + beta + "\n"));
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("networks=default:ip4=" + def + ":released,alpha:ip4=" + alpha +
+                                                   ":released,beta:ip4=" + beta + ":released\n"));
   EXPECT_EQ(run({"find", ipam_dir(), "-name", "172.*"}).out, "");
 }
 
@@ -76,7 +76,7 @@ TEST_F(NetworkTest, UserNetworkNamedDefaultReplacesTheBuiltInOne) {
   EXPECT_THAT(r.out, HasSubstr("eth0 " + ip + "/24\n"));
   EXPECT_THAT(r.out, HasSubstr("default via 172.30.250.1 dev eth0"));
   EXPECT_THAT(r.out, Not(HasSubstr("172.16.28.")));
-  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("networks=default:ip4=" + ip + "\n"));
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("networks=default:ip4=" + ip + ":released\n"));
   EXPECT_EQ(run({"find", ipam_dir(), "-name", "172.*"}).out, "");
 }
 

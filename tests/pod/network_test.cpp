@@ -82,8 +82,9 @@ TEST_F(NetworkTest, DefaultNetworkGivesThePodAnAddressARouteAndItsFiles) {
   EXPECT_THAT(parts[3], HasSubstr(ip + "\tweb\n"));
   EXPECT_THAT(parts[3], HasSubstr("192.0.2.80\tdb.test\n"));
 
+  // Ended, its address is said to be released (it may be another pod's).
   Result st = crt({"status", uuid});
-  EXPECT_THAT(st.out, HasSubstr("networks=default:ip4=" + ip + "\n"));
+  EXPECT_THAT(st.out, HasSubstr("networks=default:ip4=" + ip + ":released\n"));
   Result js = crt({"status", "--format=json", uuid});
   EXPECT_THAT(js.out, HasSubstr("\"ifname\": \"eth0\""));
   Result ls = crt({"list", "--no-legend"});
@@ -93,6 +94,7 @@ TEST_F(NetworkTest, DefaultNetworkGivesThePodAnAddressARouteAndItsFiles) {
   EXPECT_EQ(row["networks"], crt::json_text::parse(js.out)["networks"]) << row.dump();
   EXPECT_EQ(row["networks"][0]["ip4"], ip);
   EXPECT_EQ(row["networks"][0]["name"], "default");
+  EXPECT_EQ(row["networks"][0]["released"], true);
 }
 
 TEST_F(NetworkTest, ServerIsReachedAtItsAddressAndThroughAHostPortOnLoopback) {
@@ -297,7 +299,8 @@ TEST_F(NetworkTest, CustomBridgeNetworkFromAConflist) {
   EXPECT_THAT(r.out, HasSubstr("eth1 " + pod_ip(second, "testbr") + "/24\n"));
   EXPECT_THAT(r.out, HasSubstr("hello from bridged\n"));
   EXPECT_THAT(crt({"status", second}).out,
-              HasSubstr("networks=default:ip4=" + pod_ip(second) + ",testbr:ip4=" + pod_ip(second, "testbr") + "\n"));
+              HasSubstr("networks=default:ip4=" + pod_ip(second) + ":released,testbr:ip4=" + pod_ip(second, "testbr") +
+                        ":released\n"));
   stop(p);
   EXPECT_EQ(test::run({"find", ipam_dir(), "-name", "172.*"}).out, "");
   // The bridge is the network's, not a pod's: the plugin keeps it (and the

@@ -207,6 +207,9 @@ TEST(NetworkState, RoundTripAndSummary) {
   EXPECT_EQ(summary_string(sum), "default:ip4=172.16.28.2:ip6=fd00::2");
   EXPECT_EQ(summary_string({{"a", "eth0", "1.2.3.4", ""}, {"b", "eth1", "5.6.7.8", ""}}),
             "a:ip4=1.2.3.4,b:ip4=5.6.7.8");
+  // Torn down, the addresses it had are said to be released.
+  back->torn_down = true;
+  EXPECT_EQ(summary_string(summarize(*back)), "default:ip4=172.16.28.2:ip6=fd00::2:released");
   test::write_text(state_file(s.path()), "{");
   EXPECT_THROW(read_state(s.path()), Error);
 }

@@ -31,7 +31,7 @@ using runtime::PodStatus;
 json networks_json(const std::vector<net::NetworkSummary>& networks) {
   json out = json::array();
   for (const auto& n : networks)
-    out.push_back({{"name", n.name}, {"ifname", n.ifname}, {"ip4", n.ip4}, {"ip6", n.ip6}});
+    out.push_back({{"name", n.name}, {"ifname", n.ifname}, {"ip4", n.ip4}, {"ip6", n.ip6}, {"released", n.released}});
   return out;
 }
 
