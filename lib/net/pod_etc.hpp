@@ -10,9 +10,12 @@
 namespace crt::net {
 
 /// The /etc/hosts apps see: localhost, the pod's host name on its address
-/// (127.0.1.1 without a network of its own) and --hosts-entry lines.
+/// (127.0.1.1 without a network of its own) and --hosts-entry lines. A pod
+/// of the host's network gets the host's /etc/hosts (`host_hosts`, its
+/// localhost lines included) instead of the localhost lines, as docker's
+/// and podman's do: the names the host resolves there are the pod's too.
 std::string hosts_file(const std::string& hostname, const std::string& pod_ip,
-                       const std::vector<pod::HostsEntry>& extra);
+                       const std::vector<pod::HostsEntry>& extra, const std::string& host_hosts = "");
 
 struct PodEtc {
   std::string hosts;                  ///< what apps see as /etc/hosts

@@ -229,11 +229,14 @@ TEST_F(RunTest, HostnameDefaultsToMachineNameAndCanBeSet) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "crt-" + read_file(file).substr(0, 36) + "\n");
   // Without a network of its own, the pod's name is on 127.0.1.1 (with one,
-  // on its address: see NetworkTest).
+  // on its address: see NetworkTest), after the host's /etc/hosts, whose
+  // names are the pod's too on the host's network.
   r = crt({"run", "--net=host", "--hostname=web-1", "busybox", "--", "/bin/sh", "-c",
-           "hostname; cat /etc/hostname; grep web-1 /etc/hosts"});
+           "hostname; cat /etc/hostname; grep web-1 /etc/hosts; cat /etc/hosts"});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, "web-1\nweb-1\n127.0.1.1\tweb-1\n");
+  std::string host_hosts = read_file("/etc/hosts");
+  if (!host_hosts.empty() && host_hosts.back() != '\n') host_hosts += '\n';
+  EXPECT_EQ(r.out, "web-1\nweb-1\n127.0.1.1\tweb-1\n" + host_hosts + "127.0.1.1\tweb-1\n");
 }
 
 TEST_F(RunTest, NetNoneHasOnlyLoopback) {

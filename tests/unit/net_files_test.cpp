@@ -148,6 +148,9 @@ TEST(HostsFile, PodAddressAndExtraEntries) {
   EXPECT_EQ(hosts_file("web", "172.16.28.4", {{"10.0.0.1", "db"}, {"::2", "six"}}),
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n172.16.28.4\tweb\n10.0.0.1\tdb\n"
             "::2\tsix\n");
+  // A pod of the host's network: the host's file first, then the pod's lines.
+  EXPECT_EQ(hosts_file("web", "", {{"10.0.0.1", "db"}}, "127.0.0.1 localhost\n10.9.9.9 files.corp"),
+            "127.0.0.1 localhost\n10.9.9.9 files.corp\n127.0.1.1\tweb\n10.0.0.1\tdb\n");
 }
 
 TEST(PodEtc, WritesResolvConfAndHostnameAndGivesHosts) {
