@@ -119,6 +119,10 @@ PodResolv pod_resolv_conf(const pod::DnsConfig& flags, const std::vector<Result>
   if (!flags.servers.empty()) {
     source.nameservers = flags.servers;
     origin = "--dns";
+    // The resolvers of glibc and musl read the first 3 (MAXNS).
+    if (flags.servers.size() > 3)
+      out.warnings.push_back(std::to_string(flags.servers.size()) +
+                             " nameservers given with --dns: the resolver reads only the first 3");
   }
   if (!flags.search.empty()) source.search = flags.search;
   if (!flags.options.empty()) source.options = flags.options;
