@@ -77,7 +77,19 @@ void FileLock::inherit_on_exec() {
   if (flags < 0 || ::fcntl(fd_.get(), F_SETFD, flags & ~FD_CLOEXEC) < 0) throw_errno("keeping a lock across exec");
 }
 
-std::string processes_holding(const std::filesystem::path& path) {
+namespace {
+
+/// Whether /proc/PID/fdinfo/FD lists a lock of that open file.
+bool fd_holds_a_lock(const std::filesystem::path& fdinfo) {
+  std::ifstream in(fdinfo);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("lock:", 0) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+std::string processes_holding(const std::filesystem::path& path, bool locked_only) {
   struct stat target {};
   if (::stat(path.c_str(), &target) < 0) return {};
   const std::string self = std::to_string(::getpid());
@@ -89,7 +101,8 @@ std::string processes_holding(const std::filesystem::path& path) {
     std::error_code fd_ec;
     for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", fd_ec)) {
       struct stat st {};
-      if (::stat(fd.path().c_str(), &st) == 0 && st.st_dev == target.st_dev && st.st_ino == target.st_ino) {
+      if (::stat(fd.path().c_str(), &st) == 0 && st.st_dev == target.st_dev && st.st_ino == target.st_ino &&
+          (!locked_only || fd_holds_a_lock(proc.path() / "fdinfo" / fd.path().filename()))) {
         pids.insert(std::stol(pid));
         break;
       }

@@ -50,6 +50,8 @@ class FileLock {
 /// The processes other than this one that have `path` open, as a lock's
 /// holder has (also one that inherited it), for messages: "PID 12 (crt),
 /// PID 40 (host-local)"; empty when none is found (as when `path` is gone).
-std::string processes_holding(const std::filesystem::path& path);
+/// With `locked_only`, only those whose open file holds a lock on it (not
+/// one that opened it a moment to look, as crt status does).
+std::string processes_holding(const std::filesystem::path& path, bool locked_only = false);
 
 }  // namespace crt

@@ -432,9 +432,9 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
       }
       // The pod's lock (the same open file as crt's and nspawn's): the pod
       // reads as running until its network is torn down after its end.
-      if (lock_copy >= 0 && ::dup3(lock_copy, 6, O_CLOEXEC) == 6) {
-        watch_lock = 6;
-        first_closed = 7;
+      if (const int at = static_cast<int>(first_closed); lock_copy >= 0 && ::dup3(lock_copy, at, O_CLOEXEC) == at) {
+        watch_lock = at;
+        ++first_closed;
       }
       if (::close_range(first_closed, ~0U, 0) < 0)
         for (int fd = static_cast<int>(first_closed); fd < max_fd; ++fd) ::close(fd);

@@ -241,13 +241,19 @@ bool teardown_network_after_crt(const stdfs::path& state_dir, const std::string&
                 " is not the lock of its directory");
   // The lock is an open file crt shared with nspawn and with each network
   // plugin it ran: one still running (crt was killed during its ADD) holds
-  // it too, and its pod's teardown waits for it, as gc would.
-  for (auto until = std::chrono::steady_clock::now() + std::chrono::minutes(2); !processes_holding(e->path).empty();) {
-    if (std::chrono::steady_clock::now() >= until) return false;  // gc's, later
+  // it too, and its pod's teardown waits for it, as gc would. (Not for one
+  // that opened the pod's directory to look at it.)
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::minutes(2);;) {
+    std::string holders = processes_holding(e->path, true);
+    if (holders.empty()) break;
+    if (std::chrono::steady_clock::now() >= until) {
+      tell(messages, "warning: left the network of pod " + uuid + " to crt gc: " + holders +
+                         " still holds the pod 2 minutes after it ended");
+      return false;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  std::optional<net::NetworkState> st = net::read_state(e->path);
-  if (st && st->torn_down) return false;
+  // A net.json cut short is torn down by the pod's name, as gc does.
   net::teardown_pod_network(e->path, {false, messages, pod_lock_fd});
   return true;
 }

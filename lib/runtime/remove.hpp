@@ -54,8 +54,10 @@ std::vector<std::string> teardown_dead_pod_networks(const std::filesystem::path&
 /// ended (StopOnCrtDeath): tears down the network of pod `uuid` as
 /// teardown_dead_pod_networks() would, under the pod's lock it was given
 /// (`pod_lock_fd`, the same open file crt held): no gc or rm has the pod
-/// meanwhile. True if it tore it down, false if that was done already. A
-/// teardown that fails throws, and leaves the network to crt gc.
+/// meanwhile. Waits (2 minutes at most) for another holder of that lock
+/// (a network plugin crt ran when it died) to end; false, said to
+/// `messages`, when it did not: the network is crt gc's then. A teardown
+/// that fails throws, and leaves the network to crt gc.
 bool teardown_network_after_crt(const std::filesystem::path& state_dir, const std::string& uuid, int pod_lock_fd,
                                 const MessageSink& messages = {});
 

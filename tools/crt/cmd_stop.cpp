@@ -1,7 +1,12 @@
 // crt stop, crt rm and crt gc: ending pods and cleaning up after them.
 
+#include <sys/prctl.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
+
 #include <cstdio>
 #include <memory>
+#include <string_view>
 
 #include "commands.hpp"
 #include "common/duration.hpp"
@@ -119,7 +124,21 @@ void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("UUID", *uuid)->required();
   cmd->callback([uuid, &g] {
     require_root("crt " + std::string(runtime::kTeardownAfterCrtCommand));
-    runtime::teardown_network_after_crt(g.dir, *uuid, runtime::kTeardownAfterCrtLockFd, print_message);
+    // Named as before the exec (which named it after /proc/self/exe), for
+    // ps and for what names the pod's holders.
+    ::prctl(PR_SET_NAME, "pod-watch");
+    // Its stdout and stderr are /dev/null: what it says goes to the host's
+    // journal (where there is one).
+    auto to_journal = [uuid](std::string_view m) {
+      sd_journal_send("MESSAGE=crt: pod %s: %.*s", uuid->c_str(), static_cast<int>(m.size()), m.data(), "PRIORITY=%d",
+                      m.rfind("warning:", 0) == 0 ? LOG_WARNING : LOG_INFO, "SYSLOG_IDENTIFIER=crt", nullptr);
+    };
+    try {
+      runtime::teardown_network_after_crt(g.dir, *uuid, runtime::kTeardownAfterCrtLockFd, to_journal);
+    } catch (const std::exception& e) {
+      to_journal(std::string("warning: ") + e.what() + "; 'crt gc' will try again");
+      throw;
+    }
   });
 }
 
