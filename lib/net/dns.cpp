@@ -25,8 +25,9 @@ std::string read_if_exists(const char* path) {
 }  // namespace
 
 bool is_loopback(const std::string& ip) {
+  // Read as the resolver reads it (inet_aton): "127.1" is 127.0.0.1.
   in_addr a4{};
-  if (::inet_pton(AF_INET, ip.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  if (::inet_aton(ip.c_str(), &a4) != 0) return (ntohl(a4.s_addr) >> 24) == 127;
   in6_addr a6{};
   if (::inet_pton(AF_INET6, ip.c_str(), &a6) != 1) return false;
   // ::ffff:127.0.0.1 is IPv4's loopback, as an IPv6 socket writes it.

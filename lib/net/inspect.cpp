@@ -52,8 +52,10 @@ std::optional<json> inspect_pod_network(const std::filesystem::path& pod_dir) {
   if (!out["routes"].is_array()) out["routes"] = json::array();
   if (has_routable_ipv6(out["addresses"]))
     for (auto& r : ip_inside(*ns, {"-6", "route", "show"}, "IPv6 routes")) {
-      // fe80::/64 on each interface is the kernel's, the same in every pod.
-      if (r.value("dst", "").rfind("fe80:", 0) == 0) continue;
+      // fe80::/64 on each interface and the loopback's are the kernel's,
+      // the same in every pod.
+      std::string dst = r.value("dst", "");
+      if (dst.rfind("fe80:", 0) == 0 || dst == "::1" || r.value("dev", "") == "lo") continue;
       out["routes"].push_back(std::move(r));
     }
   return out;

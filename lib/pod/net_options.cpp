@@ -83,6 +83,11 @@ std::optional<std::string> unusable_host_ip(const std::string& ip) {
   if (IN6_IS_ADDR_LOOPBACK(&a))
     return quote(ip) + " is IPv6's loopback, which the kernel does not forward to a pod: give 127.0.0.1, " +
            "a global address, or none";
+  // An IPv6-only socket cannot bind it, nor does portmap forward it as IPv4.
+  if (IN6_IS_ADDR_V4MAPPED(&a))
+    return quote(ip) + " is an IPv4 address written as IPv6: give it as IPv4 (" + std::to_string(a.s6_addr[12]) + "." +
+           std::to_string(a.s6_addr[13]) + "." + std::to_string(a.s6_addr[14]) + "." + std::to_string(a.s6_addr[15]) +
+           ")";
   return std::nullopt;
 }
 

@@ -109,7 +109,8 @@ TEST(PodResolvConf, ThenTheHostsWithoutLoopbackServers) {
 // loopback, and link-local servers (which name a link of the host's), are
 // left out of a pod with a network of its own.
 TEST(PodResolvConf, LoopbackHowEverWrittenAndLinkLocalServersAreLeftOut) {
-  for (const char* ip : {"127.0.0.1", "127.1.2.3", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.53", "::FFFF:127.0.0.1"})
+  for (const char* ip :
+       {"127.0.0.1", "127.1.2.3", "127.1", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.53", "::FFFF:127.0.0.1"})
     EXPECT_TRUE(is_loopback(ip)) << ip;
   for (const char* ip : {"127", "1.2.3.4", "::2", "::ffff:10.0.0.1", "127.example", "fe80::1"})
     EXPECT_FALSE(is_loopback(ip)) << ip;

@@ -101,6 +101,15 @@ TEST(PortSpec, AnIpv6LinkLocalHostAddressIsRefused) {
   EXPECT_EQ(parse_port_spec("169.254.1.1:18080:80").host_ip, "169.254.1.1");
 }
 
+// An IPv6-only reservation cannot bind it ("Invalid argument"), nor would
+// it clash with the same IPv4 address written as IPv4.
+TEST(PortSpec, AnIpv4AddressWrittenAsIpv6IsRefusedNamingItsIpv4Form) {
+  EXPECT_NE(error_of([] {
+              parse_port_spec("[::ffff:10.0.0.1]:18080:80");
+            }).find("'::ffff:10.0.0.1' is an IPv4 address written as IPv6: give it as IPv4 (10.0.0.1)"),
+            std::string::npos);
+}
+
 // The kernel drops what comes from ::1 on its way to a pod (IPv6 has no
 // route_localnet): such a forward would leave its clients waiting.
 TEST(PortSpec, IpV6LoopbackIsRefusedForWhatTheKernelDoesNotForward) {
