@@ -246,8 +246,8 @@ json add_reclaiming(const Attachment& a, const Invocation& inv, const std::vecto
   }
 }
 
-/// A socket bound to the host port of `p`: the host's port is free, and no
-/// one else binds it while the socket is open.
+}  // namespace
+
 UniqueFd reserve_host_port(const pod::PortMapping& p) {
   std::string what =
       "host port " + std::to_string(p.host_port) + "/" + p.protocol + (p.host_ip.empty() ? "" : " on " + p.host_ip);
@@ -290,8 +290,6 @@ UniqueFd reserve_host_port(const pod::PortMapping& p) {
   if (tcp && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &off, sizeof off) < 0) throw_errno("reserving " + what);
   return fd;
 }
-
-}  // namespace
 
 PodNetwork PodNetwork::create(const stdfs::path& pod_dir, int pod_lock_fd, const pod::PodManifest& m,
                               const NetworkContext& ctx) {

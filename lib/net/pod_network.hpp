@@ -118,4 +118,10 @@ struct TeardownOptions {
 /// UUID go, an address lease may stay.
 void teardown_pod_network(const std::filesystem::path& pod_dir, const TeardownOptions& opts = {});
 
+/// A socket bound, not listening, to the host port of `p` (an empty host
+/// address: IPv4's any): while it is open no one else binds the port (with
+/// SO_REUSEADDR or SO_REUSEPORT or without), and a connection to it is
+/// refused. "[::]" is IPv6's alone. Throws when the port is in use.
+UniqueFd reserve_host_port(const pod::PortMapping& p);
+
 }  // namespace crt::net
