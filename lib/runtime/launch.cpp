@@ -285,17 +285,22 @@ std::string app_end_text(const pod::AppExit& e) {
   return e.app + " (killed by SIG" + e.exit_status + (e.exit_code == "dumped" ? ", core dumped)" : ")");
 }
 
+/// The apps' ends recorded, for the unit's status: "C (exited 0), D (killed by SIGKILL)".
+std::string ended_text(const std::vector<pod::AppExit>& exits) {
+  std::string ended;
+  for (const auto& e : exits) ended += (ended.empty() ? "" : ", ") + app_end_text(e);
+  return ended;
+}
+
 /// What the pod does, now that `exits` have been recorded: "pod UUID
 /// (machine NAME) running; apps: A B; ended: C (exited 0)", or "stopping".
 std::string pod_status(const std::vector<pod::AppExit>& exits, const pod::PodManifest& m) noexcept {
   std::vector<std::string> apps, running;
-  std::string ended;
   for (const auto& a : m.apps) apps.push_back(a.name);
   bool stopping = false;
-  for (const auto& e : exits) {
-    ended += (ended.empty() ? "" : ", ") + app_end_text(e);
+  for (const auto& e : exits)
     if (pod::decide(m.exit_policy, apps, exits, e) != pod::PodAction::kContinue) stopping = true;
-  }
+  std::string ended = ended_text(exits);
   for (const auto& a : apps)
     if (std::none_of(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == a; }))
       running.push_back(a);
@@ -313,9 +318,7 @@ std::string pod_status(const std::vector<pod::AppExit>& exits, const pod::PodMan
 /// killed showed "running" to the end.
 std::string pod_end_status(const std::vector<pod::AppExit>& exits, const pod::PodManifest& m, const std::string& how) {
   std::string status = "pod " + m.uuid + " (machine " + m.machine_name() + ") ended, " + how;
-  std::string ended;
-  for (const auto& e : exits) ended += (ended.empty() ? "" : ", ") + app_end_text(e);
-  if (!ended.empty()) status += "; ended: " + ended;
+  if (std::string ended = ended_text(exits); !ended.empty()) status += "; ended: " + ended;
   return status;
 }
 

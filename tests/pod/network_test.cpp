@@ -825,15 +825,12 @@ TEST_F(NetworkTest, ACronLikePathStillFindsTheSystemsTools) {
 TEST_F(NetworkTest, AKilledCrtsPodHasItsNetworkTornDownOnceItHasEnded) {
   check_cgroups_ = false;  // crt gc's part, and the test's
   int port = free_port();
-  std::string file = dir_ + "/uuid";
-  Process p(crt_argv({"run", "--uuid-file-save=" + file, "--port=" + std::to_string(port) + ":80", "busybox", "--",
-                      "/bin/sh", "-c", kServe}),
-            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
-  std::string uuid = wait_uuid(file);
-  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
-  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from"));
-  p.signal(SIGKILL);
-  p.wait();
+  std::unique_ptr<Process> p;
+  std::string uuid = start_server(p, {"--port=" + std::to_string(port) + ":80"}, "killed");
+  ASSERT_FALSE(uuid.empty());
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from killed"));
+  p->signal(SIGKILL);
+  p->wait();
   ASSERT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
   std::string id = "crt-" + uuid;
   EXPECT_THAT(NetSnapshot::take().mentioning(id), ::testing::IsEmpty());
@@ -860,14 +857,11 @@ TEST_F(NetworkTest, AKilledCrtsPodHasItsNetworkTornDownOnceItHasEnded) {
 TEST_F(NetworkTest, KilledCrtLeavesWhatGcTearsDownFromThePodDirectory) {
   check_cgroups_ = false;  // crt gc's part, and the test's
   int port = free_port();
-  std::string file = dir_ + "/uuid";
-  Process p(crt_argv({"run", "--uuid-file-save=" + file, "--port=" + std::to_string(port) + ":80", "busybox", "--",
-                      "/bin/sh", "-c", kServe}),
-            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
-  std::string uuid = wait_uuid(file);
-  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
-  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from"));
-  kill_crt_and_its_watch(p);
+  std::unique_ptr<Process> p;
+  std::string uuid = start_server(p, {"--port=" + std::to_string(port) + ":80"}, "killed");
+  ASSERT_FALSE(uuid.empty());
+  EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from killed"));
+  kill_crt_and_its_watch(*p);
   ASSERT_EQ(crt({"stop", uuid}).status, 0);
   ASSERT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
   // Namespace, lease and rules are all still there…
