@@ -4,12 +4,15 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <system_error>
 #include <utility>
 
@@ -24,6 +27,18 @@ std::mutex stderr_mutex;
 OutputWriter* stderr_owner = nullptr;  ///< guarded by stderr_mutex
 
 }  // namespace
+
+bool is_journal_stream(int fd, const char* journal_stream) {
+  if (journal_stream == nullptr) return false;
+  const char* end = journal_stream + std::strlen(journal_stream);
+  unsigned long long dev = 0, ino = 0;
+  auto [colon, e1] = std::from_chars(journal_stream, end, dev);
+  if (e1 != std::errc() || colon == end || *colon != ':') return false;
+  auto [last, e2] = std::from_chars(colon + 1, end, ino);
+  if (e2 != std::errc() || last != end) return false;
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
 
 void write_stderr(std::string_view text) {
   // crt's stderr may be a terminal an interactive app has made raw (crt's

@@ -14,6 +14,11 @@
 
 namespace crt::runtime {
 
+/// Whether `fd` is the journal's stream that systemd gave a service for its
+/// output: `journal_stream` is $JOURNAL_STREAM ("DEVICE:INODE", decimal),
+/// null where unset.
+[[nodiscard]] bool is_journal_stream(int fd, const char* journal_stream);
+
 /// One of crt's own outputs (its stdout or stderr) while it supervises a
 /// pod. The writing happens on a thread of its own, so that a reader who
 /// stalls (a pager, a terminal stopped with ^S, a full pipe) stalls neither

@@ -77,14 +77,18 @@ class Supervisor {
     // The apps' output goes out on threads of its own (see OutputWriter):
     // a stalled reader must not keep crt from signals and the pod's end.
     std::fflush(stdout);
+    // In a unit whose output goes to the journal, a stream the journal
+    // dropped is no reason to stop a service: the apps' output still goes
+    // to the pod's own journal.
+    bool to_the_journal = is_journal_stream(STDOUT_FILENO, std::getenv("JOURNAL_STREAM"));
     OutputWriter out(
         ev.get(), STDOUT_FILENO, [this] { output_has_room(); },
-        [this] {
+        [this, to_the_journal] {
           // Nobody reads the apps' output any more: stop the pod, as a shell
           // pipeline's writer would end (unless it has ended: nspawn is
           // reaped). Not a second time: a pipeline's reader that ^C ended
           // with crt is no reason to kill the pod its stop is under way.
-          if (!nspawn_reaped_ && end_.stop_signal == 0) request_stop(SIGPIPE);
+          if (!to_the_journal && !nspawn_reaped_ && end_.stop_signal == 0) request_stop(SIGPIPE);
         });
     OutputWriter err(ev.get(), STDERR_FILENO, [this] { output_has_room(); }, {});
     out_ = &out;

@@ -314,6 +314,27 @@ TEST_F(LifecycleTest, AReaderThatGoesAwayStopsThePodAndCrtCleansUp) {
   EXPECT_THAT(read_file(pod_dir(uuid) + "/status/busybox"), HasSubstr("\"exit_status\":\"TERM\""));
 }
 
+// In a unit whose output goes to the journal ($JOURNAL_STREAM names crt's
+// stdout), a stream the journal dropped does not stop the service's pod:
+// the apps' output still goes to the pod's journal.
+TEST_F(LifecycleTest, AJournalStreamThatGoesAwayDoesNotStopThePod) {
+  std::string file = dir_ + "/uuid";
+  std::string cmd =
+      "d=$(mktemp -d -p '" + dir_ + "'); mkfifo \"$d/p\"; export JOURNAL_STREAM=$(stat -c %d:%i \"$d/p\"); ";
+  for (const auto& a : crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c",
+                                 "trap \"exit 7\" TERM; echo ready; while :; do echo tick; sleep 0.1; done"}))
+    cmd += "'" + a + "' ";
+  cmd += ">\"$d/p\" & c=$!; exec 3<\"$d/p\"; read -r line <&3; exec 3<&-; sleep 1; '" + crt_bin_ + "' --dir='" + dir_ +
+         "' status \"$(cat '" + file + "')\" | head -1; '" + crt_bin_ + "' --dir='" + dir_ + "' stop --uuid-file='" +
+         file + "' >/dev/null; wait $c; echo crt=$?";
+  Result r =
+      run({"bash", "-c", cmd}, {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.out, "state=running\ncrt=7\n") << r.err;
+  std::string uuid = wait_uuid(file);
+  EXPECT_THAT(crt({"logs", uuid}).out, HasSubstr("tick\ntick\ntick\n")) << "the pod's journal lost the output";
+}
+
 // ^C on `crt run … | cat` ends cat with crt: the reader goes away while the
 // pod stops. That is no second stop request (which would kill the pod):
 // the app ends in order, as it does after crt stop.

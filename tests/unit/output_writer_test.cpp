@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -135,6 +136,22 @@ TEST(WriteStderr, GoesBehindWhatTheWriterOfStderrHolds) {
   reader.join();
   sd_event_unref(ev);
   EXPECT_EQ(got, std::string(1 << 20, 'a') + "message\nafter\n");
+}
+
+TEST(JournalStream, IsTheFdWhoseDeviceAndInodeItNames) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd r(fds[0]), w(fds[1]);
+  struct stat st {};
+  ASSERT_EQ(::fstat(w.get(), &st), 0);
+  std::string dev = std::to_string(st.st_dev), ino = std::to_string(st.st_ino);
+  EXPECT_TRUE(is_journal_stream(w.get(), (dev + ":" + ino).c_str()));
+  EXPECT_FALSE(is_journal_stream(w.get(), nullptr));
+  EXPECT_FALSE(is_journal_stream(w.get(), (dev + ":" + std::to_string(st.st_ino + 1)).c_str()));
+  EXPECT_FALSE(is_journal_stream(w.get(), (dev + ":" + ino + "x").c_str()));
+  EXPECT_FALSE(is_journal_stream(w.get(), (dev + ino).c_str()));
+  EXPECT_FALSE(is_journal_stream(w.get(), ""));
+  EXPECT_FALSE(is_journal_stream(-1, (dev + ":" + ino).c_str()));
 }
 
 }  // namespace
