@@ -140,9 +140,22 @@ std::vector<sock_filter> audit_program(uint32_t arch) {
   return export_bpf(ctx.get());
 }
 
+/// crt's own addition: vsock has no network namespace, so AF_VSOCK would
+/// reach the hypervisor, the host's virtual machines and the host's vsock
+/// ports from any pod, whatever its network (Docker's filter takes it too):
+/// socket(AF_VSOCK, …) fails with EAFNOSUPPORT, as where vsock is not
+/// built. Empty where the architecture multiplexes socket().
+std::vector<sock_filter> vsock_program(uint32_t arch) {
+  Context ctx = context_for(arch, SCMP_ACT_ALLOW);
+  if (seccomp_rule_add_exact(ctx.get(), SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+                             SCMP_A0(SCMP_CMP_EQ, AF_VSOCK)) < 0)
+    return {};
+  return export_bpf(ctx.get());
+}
+
 }  // namespace
 
-PodFilter compile_pod_filter() {
+PodFilter compile_nspawns_filter() {
   return with_context("compiling the pod's system call filter", [] {
     PodFilter f;
     f.arch = seccomp_arch_native();
@@ -154,6 +167,17 @@ PodFilter compile_pod_filter() {
     }
     return f;
   });
+}
+
+PodFilter compile_pod_filter() {
+  PodFilter f = compile_nspawns_filter();
+  with_context("compiling the pod's system call filter", [&] {
+    for (uint32_t arch : local_architectures(f.arch)) {
+      auto p = vsock_program(arch);
+      if (!p.empty()) f.programs.push_back(std::move(p));
+    }
+  });
+  return f;
 }
 
 namespace {

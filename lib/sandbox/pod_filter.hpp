@@ -25,8 +25,10 @@ struct PodFilter {
   std::vector<std::vector<sock_filter>> programs;  ///< loaded in this order
 };
 
-/// Compiles the filter for this machine's architectures, one program each
-/// (x86-64: x86, x32 and x86-64, as nspawn does), and the audit masks.
+/// Compiles the filter nspawn 252 would for this machine's architectures,
+/// one program each (x86-64: x86, x32 and x86-64), and the audit masks.
+PodFilter compile_nspawns_filter();
+/// nspawn's filter, then crt's own programs that take vsock sockets.
 PodFilter compile_pod_filter();
 
 /// The file format: a line "crt-pod-seccomp 1 arch=N programs=N

@@ -1,12 +1,13 @@
 // Makes a few system calls with harmless arguments and prints, one line
 // each, "NAME ok" or "NAME ERRNONAME": what an app's filter let through.
 // Without arguments, the calls @system-service has and the default filter
-// takes back; with arguments, the calls they name (harmless also with the
+// (or the pod's) takes back; with arguments, the calls they name (harmless also with the
 // capability each needs: a missing path or an invalid command).
 
 #include <linux/io_uring.h>
 #include <linux/reboot.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   iovec local{to, sizeof to}, remote{from, sizeof from};
   report("process_vm_readv", ::syscall(SYS_process_vm_readv, ::getpid(), &local, 1, &remote, 1, 0));
   report("userfaultfd", ::syscall(SYS_userfaultfd, 0));
+  report("socket_vsock", ::syscall(SYS_socket, AF_VSOCK, SOCK_STREAM, 0));
   report("getpid", ::syscall(SYS_getpid));
   return 0;
 }

@@ -217,6 +217,10 @@ TEST(PodFilter, AllowsOrdinaryCallsAndDeniesWhatNspawnDenies) {
   // Audit: "off" for the pod.
   EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT)); }),
             "EAFNOSUPPORT");
+  // vsock has no network namespace: none for a pod.
+  EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::socket(AF_VSOCK, SOCK_STREAM, 0)); }), "EAFNOSUPPORT");
+  EXPECT_EQ(under_filter(f, [] { return static_cast<long>(::socket(AF_VSOCK, SOCK_DGRAM | SOCK_CLOEXEC, 0)); }),
+            "EAFNOSUPPORT");
   // The pod's systemd loads the apps' own filters.
   EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_seccomp, 2 /* SECCOMP_GET_ACTION_AVAIL */, 0, nullptr); }),
             "EFAULT");
