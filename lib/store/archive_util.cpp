@@ -42,7 +42,7 @@ ArchivePtr open_tar_file(const std::filesystem::path& path) {
 int secure_extract_flags() {
   return ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
          ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-         ARCHIVE_EXTRACT_ACL;
+         ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SPARSE;
 }
 
 CwdGuard::CwdGuard(const std::filesystem::path& dir) : saved_(fs::open_fd(".", O_RDONLY | O_DIRECTORY)) {

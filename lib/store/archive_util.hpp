@@ -44,7 +44,9 @@ class EntryDataSource : public ByteSource {
 };
 
 /// The options crt extracts with: owners (numeric), modes, times, xattrs and
-/// ACLs kept; entries that would land outside the tree refused.
+/// ACLs kept; runs of zeros made holes (a sparse file stays sparse: one that
+/// claims terabytes must not take them); entries that would land outside
+/// the tree refused.
 int secure_extract_flags();
 
 /// Restores the working directory on destruction (archive_write_disk works

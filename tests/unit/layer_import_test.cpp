@@ -96,6 +96,32 @@ TEST(UnpackRootfs, SizeCountsFileBytesOnceForHardLinks) {
   EXPECT_EQ(l.size, std::string("#!/bin/sh\necho hi\n").size() + std::string("root:x:0:0:root:/root:/bin/sh\n").size() + 1);
 }
 
+// A sparse file (an image's volume copied for a pod, say) stays sparse: a
+// file that claims terabytes of holes must not become terabytes on disk.
+TEST(UnpackRootfs, HolesStayHoles) {
+  Scratch s;
+  stdfs::create_directory(s / "src");
+  constexpr off_t kSize = 64 << 20;
+  {
+    int fd = ::open((s / "src" / "sparse").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, kSize), 0);
+    ASSERT_EQ(::pwrite(fd, "data", 4, kSize / 2), 4);
+    ::close(fd);
+  }
+  unpack_rootfs(s / "src", s / "dst");
+  struct stat st {};
+  ASSERT_EQ(::stat((s / "dst" / "sparse").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, kSize);
+  EXPECT_LT(st.st_blocks * 512, 1 << 20) << "the holes were written out";
+  int fd = ::open((s / "dst" / "sparse").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  char buf[4] = {};
+  EXPECT_EQ(::pread(fd, buf, 4, kSize / 2), 4);
+  ::close(fd);
+  EXPECT_EQ(std::string(buf, 4), "data");
+}
+
 TEST(UnpackRootfs, SameContentSameDiffIdWhateverTheCreationOrderOrPlace) {
   Scratch s;
   make_rootfs(s / "one", false);
