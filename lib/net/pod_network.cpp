@@ -248,9 +248,39 @@ json add_reclaiming(const Attachment& a, const Invocation& inv, const std::vecto
 
 }  // namespace
 
+namespace {
+
+std::string host_port_text(const pod::PortMapping& p) {
+  return "host port " + std::to_string(p.host_port) + "/" + p.protocol + (p.host_ip.empty() ? "" : " on " + p.host_ip);
+}
+
+/// reserve_host_port(), the error naming the crt pods that forward the
+/// port where it is in use: a pod whose crt ended has its watch hold the
+/// port while the pod stops, and until its network is torn down.
+UniqueFd reserve_port_of_pod(const pod::PortMapping& p) {
+  if (std::optional<UniqueFd> fd = try_reserve_host_port(p)) return std::move(*fd);
+  std::vector<std::string> pods;
+  try {
+    for (const auto& [id, certain] : current_port_forwarders({{p.host_port, p.protocol, p.host_ip}}))
+      if (certain && id.rfind("crt-", 0) == 0) pods.push_back(id.substr(4));
+  } catch (const Error&) {
+    // Not known: the port is in use all the same.
+  }
+  if (pods.empty()) return reserve_host_port(p);  // says it is in use
+  throw Error("--port: " + host_port_text(p) + " is in use by pod " + join(pods, ", pod ") +
+              " (if its crt ended, it stops within its stop timeout, and its network is torn down then)");
+}
+
+}  // namespace
+
 UniqueFd reserve_host_port(const pod::PortMapping& p) {
-  std::string what =
-      "host port " + std::to_string(p.host_port) + "/" + p.protocol + (p.host_ip.empty() ? "" : " on " + p.host_ip);
+  std::optional<UniqueFd> fd = try_reserve_host_port(p);
+  if (!fd) throw Error("--port: " + host_port_text(p) + " is in use (by a process of the host or another pod)");
+  return std::move(*fd);
+}
+
+std::optional<UniqueFd> try_reserve_host_port(const pod::PortMapping& p) {
+  std::string what = host_port_text(p);
   bool v6 = p.host_ip.find(':') != std::string::npos;
   sockaddr_storage addr{};
   socklen_t len = 0;
@@ -283,7 +313,7 @@ UniqueFd reserve_host_port(const pod::PortMapping& p) {
   // [::] is IPv6's alone, as portmap forwards it: not IPv4's port too.
   if (v6) (void)::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0) {
-    if (errno == EADDRINUSE) throw Error("--port: " + what + " is in use (by a process of the host or another pod)");
+    if (errno == EADDRINUSE) return std::nullopt;
     if (errno == EADDRNOTAVAIL) throw Error("--port: " + quote(p.host_ip) + " is no address of the host");
     throw_errno("reserving " + what);
   }
@@ -305,7 +335,7 @@ PodNetwork PodNetwork::create(const stdfs::path& pod_dir, int pod_lock_fd, const
   }
   std::vector<NetworkConfig> configs = select_networks(spec, load_networks(ctx.config_dir / "net.d"),
                                                        [&ctx](const std::string& w) { tell(ctx.messages, w); });
-  for (const auto& p : m.ports) net.reserved_ports_.push_back({p, reserve_host_port(p)});
+  for (const auto& p : m.ports) net.reserved_ports_.push_back({p, reserve_port_of_pod(p)});
   NetworkState s;
   s.container_id = "crt-" + m.uuid;
   s.netns = s.container_id;
@@ -391,10 +421,22 @@ void PodNetwork::reserve_families_of_any_address(const Attachment& a) {
       kept.push_back(std::move(r));
       continue;
     }
-    if (v6) kept.push_back({r.port, reserve_host_port({"::", r.port.host_port, r.port.pod_port, r.port.protocol})});
-    if (v4) kept.push_back(std::move(r));
+    if (v6) {
+      kept.push_back({r.port, reserve_host_port({"::", r.port.host_port, r.port.pod_port, r.port.protocol})});
+      if (share_.keep) share_.keep(kept.back().fd.get());
+    }
+    if (v4)
+      kept.push_back(std::move(r));
+    else if (share_.drop)
+      share_.drop(r.fd.get());
   }
   reserved_ports_ = std::move(kept);
+}
+
+void PodNetwork::share_reservations(ReservationSharing to) {
+  share_ = std::move(to);
+  if (share_.keep)
+    for (const auto& r : reserved_ports_) share_.keep(r.fd.get());
 }
 
 std::vector<Result> PodNetwork::results() const {

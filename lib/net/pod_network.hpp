@@ -50,6 +50,7 @@ class PodNetwork {
         state_(std::move(o.state_)),
         netns_(std::move(o.netns_)),
         reserved_ports_(std::move(o.reserved_ports_)),
+        share_(std::move(o.share_)),
         done_(std::exchange(o.done_, true)) {}
   PodNetwork& operator=(PodNetwork&&) = delete;
   PodNetwork(const PodNetwork&) = delete;
@@ -67,6 +68,17 @@ class PodNetwork {
 
   /// CNI DEL of each network in reverse order, then the namespace goes.
   void teardown();
+
+  /// Where copies of the sockets that hold the pod's host ports go (crt's
+  /// watch: StopOnCrtDeath::keep_port_reservation()), so that the ports
+  /// stay held after crt's death until the network is torn down: `keep` is
+  /// given those held now at once, and those attach() adds; `drop` one it
+  /// lets go of (a family the pod has no address of).
+  struct ReservationSharing {
+    std::function<void(int)> keep;
+    std::function<void(int)> drop;
+  };
+  void share_reservations(ReservationSharing to);
 
  private:
   PodNetwork(std::filesystem::path pod_dir, int pod_lock_fd, NetworkContext ctx)
@@ -92,6 +104,7 @@ class PodNetwork {
   /// port is the pod's, neither a host process's nor another pod's (which
   /// would fail to bind it, as the pod did).
   std::vector<ReservedPort> reserved_ports_;
+  ReservationSharing share_;
   bool done_ = false;
 };
 
@@ -123,5 +136,7 @@ void teardown_pod_network(const std::filesystem::path& pod_dir, const TeardownOp
 /// SO_REUSEADDR or SO_REUSEPORT or without), and a connection to it is
 /// refused. "[::]" is IPv6's alone. Throws when the port is in use.
 UniqueFd reserve_host_port(const pod::PortMapping& p);
+/// reserve_host_port(), but nullopt when the port is in use.
+std::optional<UniqueFd> try_reserve_host_port(const pod::PortMapping& p);
 
 }  // namespace crt::net

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -33,13 +34,16 @@ namespace crt::runtime {
 namespace {
 
 /// What crt hands its watch (StopOnCrtDeath), one message each: an app's
-/// output connection or listening socket, as its one SCM_RIGHTS fd, or the
-/// pod's init. No member initialisers: the watch's tables of them
-/// (KeptOutput, KeptListener) stay unwritten until used. Senders
-/// value-initialise it (Handover h{}).
+/// output connection or listening socket, or a socket holding a host port,
+/// as its one SCM_RIGHTS fd, or the pod's init. No member initialisers:
+/// the watch's tables of them (KeptOutput, KeptListener) stay unwritten
+/// until used. Senders value-initialise it (Handover h{}).
 struct Handover {
   pid_t leader;       ///< > 0: the pod's init (no fd)
   int32_t listening;  ///< != 0: the fd is the listener of the app's stdout or stderr
+  /// 1: the fd holds a host port (no app's); -1: the watch's copy of the
+  /// fd's socket is to be closed.
+  int32_t port;
   uid_t uid;          ///< the app's user and group
   gid_t gid;
   uint32_t header_size;
@@ -92,6 +96,40 @@ struct KeptOutputs {
   int listener_count = 0;
   pid_t leader = 0;
   int flush = -1;  ///< the listener of app-exited's flush requests
+  int ports[kMax];  ///< sockets that hold the pod's host ports
+  int port_count = 0;
+
+  /// Keeps `fd` among the ports (`port` > 0), or closes the kept copy of
+  /// its socket and `fd`.
+  void take_port(int fd, int32_t port) noexcept {
+    if (port > 0 && port_count < kMax) {
+      ports[port_count++] = fd;
+      return;
+    }
+    struct stat dropped {};
+    if (port < 0 && ::fstat(fd, &dropped) == 0)
+      for (int i = 0; i < port_count; ++i) {
+        struct stat kept {};
+        if (::fstat(ports[i], &kept) == 0 && kept.st_dev == dropped.st_dev && kept.st_ino == dropped.st_ino) {
+          ::close(ports[i]);
+          ports[i] = ports[--port_count];
+          break;
+        }
+      }
+    ::close(fd);
+  }
+
+  /// Moves the ports to fds `first` and up (not close-on-exec), each above
+  /// them first: one may be where another goes. Returns how many are there.
+  int move_ports_to(int first) noexcept {
+    int above[kMax];
+    int n = 0;
+    for (; n < port_count; ++n)
+      if ((above[n] = ::fcntl(ports[n], F_DUPFD_CLOEXEC, first + port_count)) < 0) break;
+    int moved = 0;
+    while (moved < n && ::dup2(above[moved], first + moved) == first + moved) ++moved;
+    return moved;
+  }
 
   void close_output(int i) noexcept {
     ::close(outputs[i].conn);
@@ -120,7 +158,9 @@ struct KeptOutputs {
       if (n == 0) return false;
       if (n == sizeof h && h.leader > 0) leader = h.leader;
       if (fd < 0) continue;
-      if (n != sizeof h || h.header_size > sizeof h.header) {
+      if (n == sizeof h && h.port != 0) {
+        take_port(fd, h.port);
+      } else if (n != sizeof h || h.header_size > sizeof h.header) {
         ::close(fd);
       } else if (h.listening == 0) {
         add_output(fd, h);
@@ -352,9 +392,12 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
   // program even if its file was replaced or removed meanwhile.
   std::vector<std::string> then_args;
   std::vector<char*> then_argv;
+  // The count of ports passed on is written into the last argument's room.
+  const size_t port_count_at = kTeardownAfterCrtPortFdsOption.size() + 1;
   if (!once_ended.empty()) {
     then_args.push_back("crt");
     then_args.insert(then_args.end(), once_ended.begin(), once_ended.end());
+    then_args.push_back(std::string(kTeardownAfterCrtPortFdsOption) + "=" + std::string(12, '\0'));
     for (auto& a : then_args) then_argv.push_back(a.data());
     then_argv.push_back(nullptr);
   }
@@ -475,13 +518,23 @@ StopOnCrtDeath::StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_r
   if (kept.count > 0 || kept.listener_count > 0) kept.forward_until_end(nspawn_fd, -1);
   if (!then_argv.empty() && watch_lock >= 0) {
     // The pod's network is crt's to tear down once nspawn has ended: its
-    // host ports, whose sockets died with crt, would go on taking their
-    // traffic to a pod that is gone. The pod's lock goes along as fd 3.
+    // host ports would go on taking their traffic to a pod that is gone.
+    // The pod's lock goes along as fd 3.
     pollfd p{nspawn_fd, POLLIN, 0};
     while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
     }
     if (::dup2(watch_lock, 3) != 3) _exit(0);
-    ::close_range(4, ~0U, 0);  // the kept connections, nspawn's pidfd: not the new program's
+    // The host ports stay held until the network's teardown has removed
+    // their forwarding.
+    const int ports = kept.move_ports_to(kTeardownAfterCrtFirstPortFd);
+    char* count = then_argv[then_argv.size() - 2] + port_count_at;
+    char digits[12];
+    int len = 0;
+    for (int v = ports; len == 0 || v > 0; v /= 10) digits[len++] = static_cast<char>('0' + v % 10);
+    for (int i = 0; i < len; ++i) count[i] = digits[len - 1 - i];
+    count[len] = '\0';
+    // The kept connections, nspawn's pidfd: not the new program's.
+    ::close_range(static_cast<unsigned>(kTeardownAfterCrtFirstPortFd + ports), ~0U, 0);
     ::prctl(PR_SET_PDEATHSIG, 0);
     // What came while every signal was blocked (crt's death signal, at
     // least) is dropped, not delivered to end it now: ignoring a signal
@@ -530,6 +583,20 @@ void StopOnCrtDeath::hand_over_app_fd(int fd, bool listening, const std::string&
     return;
   }
   hand_over(handover_.get(), h, fd);
+}
+
+void StopOnCrtDeath::keep_port_reservation(int socket) noexcept {
+  if (!handover_) return;
+  Handover h{};
+  h.port = 1;
+  hand_over(handover_.get(), h, socket);
+}
+
+void StopOnCrtDeath::drop_port_reservation(int socket) noexcept {
+  if (!handover_) return;
+  Handover h{};
+  h.port = -1;
+  hand_over(handover_.get(), h, socket);
 }
 
 void StopOnCrtDeath::set_pod_leader(pid_t leader) noexcept {

@@ -18,6 +18,12 @@ namespace crt::runtime {
 inline constexpr std::string_view kTeardownAfterCrtCommand = "network-teardown-after-crt";
 /// Where that command finds the pod's lock.
 inline constexpr int kTeardownAfterCrtLockFd = 3;
+/// The option of that command (`--port-fds=N`) that says it has N sockets
+/// holding the pod's host ports as its fds 4 to 3+N, to close once the
+/// pod's network is torn down.
+inline constexpr std::string_view kTeardownAfterCrtPortFdsOption = "--port-fds";
+/// The first of those fds.
+inline constexpr int kTeardownAfterCrtFirstPortFd = 4;
 
 /// nspawn stops the pod the orderly way on a first SIGTERM, and kills it
 /// on a second. A parent-death signal on nspawn would come once for each
@@ -52,7 +58,10 @@ class StopOnCrtDeath {
   /// (an exec of crt's own program), given the pod's lock `pod_lock` (an
   /// fd of crt's, the same open file nspawn holds) as its fd 3: the pod's
   /// network goes then, not at a crt gc (kTeardownAfterCrtCommand), and the
-  /// pod reads as running until it has. Empty, or no lock: nothing.
+  /// pod reads as running until it has. Empty, or no lock: nothing. The
+  /// kept host port reservations (keep_port_reservation()) go along as its
+  /// fds 4 and up, their count in a last argument
+  /// (kTeardownAfterCrtPortFdsOption).
   StopOnCrtDeath(pid_t nspawn, const std::filesystem::path& stop_requested, std::chrono::milliseconds stop_timeout,
                  int flush_listener, int pod_lock = -1, const std::vector<std::string>& once_ended = {});
   ~StopOnCrtDeath();
@@ -75,6 +84,15 @@ class StopOnCrtDeath {
   void keep_output_listener(int listener, const std::string& app, uid_t uid, gid_t gid) noexcept;
   /// The pod's init, whose journald gets the output of kept connections.
   void set_pod_leader(pid_t leader) noexcept;
+  /// `socket`, one that holds a host port the pod forwards (a copy: crt
+  /// holds it while it lives), is held by the watch too, after crt's death
+  /// until the pod's network is torn down (no host service takes the port
+  /// meanwhile, unaware that portmap sends its traffic to a pod that is
+  /// gone). Best effort, as keep_output().
+  void keep_port_reservation(int socket) noexcept;
+  /// The watch lets go of its copy of `socket` (kept by
+  /// keep_port_reservation()): nothing is forwarded on the port any more.
+  void drop_port_reservation(int socket) noexcept;
 
  private:
   void hand_over_app_fd(int fd, bool listening, const std::string& app, uid_t uid, gid_t gid) noexcept;

@@ -722,6 +722,12 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
                           pod.lock().fd(), once_ended);
         if (stdio)
           for (const auto& o : stdio->sockets.outputs) crt_death->keep_output_listener(o.fd, o.app, o.uid, o.gid);
+        network.share_reservations({[&crt_death](int fd) {
+                                      if (crt_death) crt_death->keep_port_reservation(fd);
+                                    },
+                                    [&crt_death](int fd) {
+                                      if (crt_death) crt_death->drop_port_reservation(fd);
+                                    }});
       }
       if (machine.needs_scope()) {
         machine.make_scope(pid);

@@ -357,7 +357,7 @@ TEST_F(NetworkTest, AHostPortInUseIsAClearErrorAndAPodKeepsItsPort) {
   ASSERT_FALSE(uuid.empty());
   r = crt({"run", "--port=" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("is in use"));
+  EXPECT_THAT(r.err, HasSubstr("/tcp is in use by pod " + uuid));
   EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from first"));
   stop(p);
 }
@@ -805,6 +805,38 @@ TEST_F(BrokenNetworkTest, APluginStillRunningWhenCrtIsKilledKeepsItsPodFromGcUnt
   EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 
+// A pod whose crt was killed has its host ports held by crt's watch, then
+// by the teardown of its network, until their forwarding is gone: a host
+// service that took a port meanwhile would get no error, and lose its
+// traffic to a pod that is gone. Here the teardown waits in the DEL of
+// network "hold" (for net.d/hold.go), before that of the network that
+// forwards the ports; [::]'s socket is made once the pod has its address.
+TEST_F(BrokenNetworkTest, AKilledCrtsHostPortsStayHeldUntilItsNetworkIsTornDown) {
+  if (!std::filesystem::exists("/proc/net/if_inet6")) GTEST_SKIP() << "this host has no IPv6";
+  check_cgroups_ = false;  // crt gc's part, and the test's
+  write_dual_stack_network();
+  write_test_plugin("hold", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'",
+                    "i=0; while [ ! -e \"$0.go\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done");
+  write_network("40-hold.conf", R"({"cniVersion":"1.0.0","name":"hold","type":"hold"})");
+  std::string log = config_dir() + "/net.d/hold.log";
+  int port = free_port();
+  std::unique_ptr<Process> p;
+  std::string uuid = start_server(p, {"--net=dualbr,hold", "--port=" + std::to_string(port) + ":80"}, "held");
+  ASSERT_FALSE(uuid.empty());
+  p->signal(SIGKILL);
+  p->wait();
+  for (int i = 0; i < 300 && read_file(log) != "ADD\nDEL\n"; ++i) std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_EQ(read_file(log), "ADD\nDEL\n");
+  EXPECT_EQ(bind_error(AF_INET, port), EADDRINUSE);
+  EXPECT_EQ(bind_error(AF_INET6, port), EADDRINUSE);
+  std::ofstream(config_dir() + "/net.d/hold.go").flush();
+  ASSERT_EQ(crt({"status", "--wait=20s", uuid}).status, 0);
+  EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), ::testing::IsEmpty());
+  EXPECT_EQ(bind_error(AF_INET, port), 0);
+  EXPECT_EQ(bind_error(AF_INET6, port), 0);
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
 // cron's PATH has no /usr/sbin: crt still finds iptables-restore (and
 // iptables-save, whose absence made a teardown look done with its rules
 // left behind).
@@ -819,8 +851,8 @@ TEST_F(NetworkTest, ACronLikePathStillFindsTheSystemsTools) {
 }
 
 // A pod whose crt was killed is stopped by crt's watch, which then tears
-// its network down as crt would have: its host port, whose socket died with
-// crt, forwards nothing to a pod that is gone, and is free for the host's
+// its network down as crt would have: its host port, held until then,
+// forwards nothing to a pod that is gone, and is free for the host's
 // services. Until then the pod reads as running.
 TEST_F(NetworkTest, AKilledCrtsPodHasItsNetworkTornDownOnceItHasEnded) {
   check_cgroups_ = false;  // crt gc's part, and the test's
@@ -946,7 +978,7 @@ TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledCrtsPodGetsItsTraffic) {
 }
 
 // A pod whose crt was killed runs on while it stops (here it ignores
-// SIGTERM for its stop timeout), its port's socket gone with its crt: its
+// SIGTERM for its stop timeout), its port held by crt's watch: its
 // forwarding would take a new pod's traffic, then send it nowhere. The new
 // pod's start fails, naming it, until it has stopped.
 TEST_F(NetworkTest, APodOnTheHostPortOfAStoppingPodWhoseCrtWasKilledWaitsForIt) {
@@ -961,8 +993,8 @@ TEST_F(NetworkTest, APodOnTheHostPortOfAStoppingPodWhoseCrtWasKilledWaitsForIt) 
   killed->wait();
   Result r = crt(with_config({"run", "--port=" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("--port: host port " + std::to_string(port) + "/tcp is still forwarded to pod " +
-                               stopping + ", whose crt ended while the pod runs on"));
+  EXPECT_THAT(r.err, HasSubstr("--port: host port " + std::to_string(port) + "/tcp is in use by pod " + stopping +
+                               " (if its crt ended, it stops within its stop timeout"));
   EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from stopping"));
   ASSERT_EQ(crt({"status", "--wait=30s", stopping}).status, 0);
   std::unique_ptr<Process> next;

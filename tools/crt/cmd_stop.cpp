@@ -1,5 +1,6 @@
 // crt stop, crt rm and crt gc: ending pods and cleaning up after them.
 
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
@@ -7,10 +8,12 @@
 #include <cstdio>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "commands.hpp"
 #include "common/duration.hpp"
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "runtime/crt_death_watch.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/remove.hpp"
@@ -118,12 +121,24 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
 /// Not for users: hidden from --help. Its output goes nowhere.
 void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
   auto uuid = std::make_shared<std::string>();
+  auto port_fds = std::make_shared<int>(0);
   CLI::App* cmd = app.add_subcommand(std::string(runtime::kTeardownAfterCrtCommand),
                                      "Tear down the network of a pod whose crt was killed, once it has ended");
   cmd->group("");
   cmd->add_option("UUID", *uuid)->required();
-  cmd->callback([uuid, &g] {
+  cmd->add_option(std::string(runtime::kTeardownAfterCrtPortFdsOption), *port_fds,
+                  "Sockets holding the pod's host ports, as fds 4 and up")
+      ->check(CLI::Range(0, 256));
+  cmd->callback([uuid, port_fds, &g] {
     require_root("crt " + std::string(runtime::kTeardownAfterCrtCommand));
+    // The pod's host ports stay held until their forwarding is gone: a
+    // host service that took them before would get no error, and lose its
+    // traffic to the pod. Closed as this ends, whichever way.
+    std::vector<UniqueFd> held_ports;
+    for (int i = 0; i < *port_fds; ++i) {
+      int fd = runtime::kTeardownAfterCrtFirstPortFd + i;
+      if (::fcntl(fd, F_SETFD, FD_CLOEXEC) == 0) held_ports.emplace_back(fd);  // not the plugins'
+    }
     // Named as before the exec (which named it after /proc/self/exe), for
     // ps and for what names the pod's holders.
     ::prctl(PR_SET_NAME, "pod-watch");
