@@ -52,27 +52,43 @@ struct SpawnAttr {
 /// The program, in a group of its own, does not get the terminal's ^C: once
 /// crt has one pending, a program that has not ended after a grace period
 /// (a plugin waiting for a DHCP daemon, iptables for the xtables lock) gets
-/// SIGTERM, and SIGKILL after another.
+/// SIGTERM, and SIGKILL after another. One that outlasts its time limit gets
+/// them at once and a grace period later.
 class StopWatch {
  public:
-  explicit StopWatch(pid_t pid) : pid_(pid) {}
+  StopWatch(pid_t pid, std::chrono::milliseconds limit)
+      : pid_(pid), limit_(limit), started_(std::chrono::steady_clock::now()) {}
   void check() {
+    auto now = std::chrono::steady_clock::now();
     if (!stopping_) {
-      stopping_ = pending_stop_signal() != 0;
-      since_ = std::chrono::steady_clock::now();
-      return;
+      if (limit_.count() > 0 && now - started_ >= limit_) {
+        timed_out_ = true;
+        since_ = now - kGrace;
+      } else if (pending_stop_signal() != 0) {
+        since_ = now;
+      } else {
+        return;
+      }
+      stopping_ = true;
     }
-    auto waited = std::chrono::steady_clock::now() - since_;
+    auto waited = now - since_;
     if (waited >= 2 * kGrace)
       ::kill(-pid_, SIGKILL);
     else if (waited >= kGrace && !termed_)
       termed_ = ::kill(-pid_, SIGTERM) == 0;
   }
+  [[nodiscard]] bool timed_out() const { return timed_out_; }
+  /// Killed a grace period ago, it has not closed its output: what it
+  /// started, out of its group, holds it.
+  [[nodiscard]] bool given_up() const { return timed_out_ && std::chrono::steady_clock::now() - since_ >= 3 * kGrace; }
 
  private:
   static constexpr std::chrono::seconds kGrace{3};
   pid_t pid_;
+  std::chrono::milliseconds limit_;
+  std::chrono::steady_clock::time_point started_;
   bool stopping_ = false;
+  bool timed_out_ = false;
   std::chrono::steady_clock::time_point since_;  ///< when crt was found stopping
   bool termed_ = false;
 };
@@ -82,7 +98,7 @@ void pump(UniqueFd& in, UniqueFd& out, UniqueFd& err, const std::string& input, 
   size_t written = 0;
   if (input.empty()) in.reset();
   else ::fcntl(in.get(), F_SETFL, O_NONBLOCK);
-  while (out || err) {
+  while ((out || err) && !stop.given_up()) {
     stop.check();
     pollfd fds[3];
     nfds_t n = 0;
@@ -113,7 +129,7 @@ void pump(UniqueFd& in, UniqueFd& out, UniqueFd& err, const std::string& input, 
 }  // namespace
 
 ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                          const std::string& input, int inherited_fd) {
+                          const std::string& input, int inherited_fd, std::chrono::milliseconds time_limit) {
   if (argv.empty()) throw Error("running a program: no command given");
   Pipe in = make_pipe(), out = make_pipe(), err = make_pipe();
   FileActions fa;
@@ -152,8 +168,9 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::vecto
   ProgramResult r;
   try {
     SigpipeIgnored broken_pipe_is_an_error;
-    StopWatch stop(pid);
+    StopWatch stop(pid, time_limit);
     pump(in.write, out.read, err.read, input, r, stop);
+    r.timed_out = stop.timed_out();
   } catch (...) {
     ::kill(pid, SIGKILL);
     (void)wait_child(pid, nullptr);

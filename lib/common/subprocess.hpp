@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@ struct ProgramResult {
   int status = 0;  ///< exit status, or 128 + signal
   std::string out;
   std::string err;
+  bool timed_out = false;  ///< it ran out of its time limit, and was stopped
 };
 
 /// Runs `argv` (argv[0] an absolute path, or a name searched in PATH) with
@@ -25,8 +27,12 @@ struct ProgramResult {
 /// `inherited_fd` (unless -1) stays open in the program, under its number:
 /// an flock(2) on it is then held for as long as the program, or anything
 /// it starts that keeps the fd, runs, whether crt lives or not.
+/// `time_limit` (unless 0) is how long it may take: then it is stopped as
+/// for a stop of crt's (SIGTERM to its group at once, SIGKILL 3 s later),
+/// and its output is not waited for longer than another 3 s.
 ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                          const std::string& input = {}, int inherited_fd = -1);
+                          const std::string& input = {}, int inherited_fd = -1,
+                          std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
 
 /// waitpid(pid, status, 0), again whenever a signal interrupts it: `pid`,
 /// or -1 with errno set (ECHILD: not a child, or reaped already). `status`

@@ -74,6 +74,13 @@ std::string failure_message(const ProgramResult& r) {
   return (text.empty() ? "no message" : text) + " (exit status " + std::to_string(r.status) + ")";
 }
 
+/// "30 s", "1.5 s".
+std::string seconds_text(std::chrono::milliseconds d) {
+  std::string s = std::to_string(d.count() / 1000);
+  if (int64_t ms = d.count() % 1000; ms != 0) s += "." + trim_end(std::to_string(1000 + ms).substr(1), "0");
+  return s + " s";
+}
+
 }  // namespace
 
 std::vector<stdfs::path> plugin_dirs(const stdfs::path& config_dir) {
@@ -95,8 +102,11 @@ json exec_plugin(const std::string& command, const json& config, const Invocatio
   std::string type = config.at("type").get<std::string>();
   stdfs::path binary = find_plugin(type, inv.dirs);
   ProgramResult r = with_context("plugin " + quote(type), [&] {
-    return run_program({binary.string()}, plugin_environment(command, inv), json_text::dump(config), inv.pod_lock_fd);
+    return run_program({binary.string()}, plugin_environment(command, inv), json_text::dump(config), inv.pod_lock_fd,
+                       inv.time_limit);
   });
+  if (r.timed_out)
+    throw Error("plugin " + quote(type) + " did not end within " + seconds_text(inv.time_limit) + ": it was killed");
   if (r.status != 0) throw Error("plugin " + quote(type) + " failed: " + failure_message(r));
   std::string out = r.out;
   if (out.find_first_not_of(" \t\r\n") == std::string::npos) return nullptr;

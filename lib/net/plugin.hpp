@@ -1,10 +1,10 @@
 #pragma once
 
+#include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "net/config.hpp"
 
@@ -25,6 +25,9 @@ struct Invocation {
   /// of gc's reach, until the plugin (and what it started) is done with its
   /// network. -1: none (a pod that is gone).
   int pod_lock_fd = -1;
+  /// How long each plugin may take (0: no limit): one that takes longer is
+  /// killed, and fails.
+  std::chrono::milliseconds time_limit{0};
 };
 
 /// The plugin binary `type` in `dirs`; throws if there is none.

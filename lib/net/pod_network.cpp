@@ -136,20 +136,23 @@ void check_forward_families(const Attachment& a) {
   }
 }
 
-Invocation invocation(const NetworkState& s, const Attachment& a, const std::string& netns_path, int pod_lock_fd) {
-  return {s.container_id, netns_path, a.ifname, a.args, s.plugin_dirs, pod_lock_fd};
+Invocation invocation(const NetworkState& s, const Attachment& a, const std::string& netns_path, int pod_lock_fd,
+                      std::chrono::milliseconds time_limit = std::chrono::milliseconds(0)) {
+  return {s.container_id, netns_path, a.ifname, a.args, s.plugin_dirs, pod_lock_fd, time_limit};
 }
 
 /// DEL of every attachment in reverse order; the namespace goes only when
 /// all succeeded, so that a retry can still reach what is inside it. With
 /// `lenient`, a DEL that fails is a warning to `messages`, and the rest
-/// goes all the same. The plugins hold `pod_lock_fd` too. The pod's lock is
+/// goes all the same. The plugins hold `pod_lock_fd` too, and each may take
+/// `time_limit` (0: no limit). The pod's lock is
 /// held (by crt run, rm or gc, whichever calls this): the iptables-save and
 /// -restore of the pod's rules here, and masquerade() in attach(), never run
 /// for the same pod at once, and another pod's start takes none of them
 /// away meanwhile (remove_forwards_of_dead_pods(), reclaim_dead_leases()).
 void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::optional<NetNs>& ns, int pod_lock_fd,
-                    bool lenient, const MessageSink& messages) {
+                    bool lenient, const MessageSink& messages,
+                    std::chrono::milliseconds time_limit = std::chrono::milliseconds(0)) {
   if (s.torn_down) return;
   std::string netns_path = ns ? ns->proc_path() : std::string();
   std::string first_error;
@@ -181,7 +184,7 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
         ports = true;
         lock = lock_port_forwarding();
       }
-      del_network(it->config, invocation(s, *it, netns_path, pod_lock_fd), it->runtime_config, it->result);
+      del_network(it->config, invocation(s, *it, netns_path, pod_lock_fd, time_limit), it->runtime_config, it->result);
     } catch (const Error& e) {
       failure = e.what();
     }
@@ -471,8 +474,8 @@ void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opt
     tell(opts.messages, std::string("warning: ") + e.what() + ": removing the namespace and firewall rules of " +
                             quote(named.container_id) + " by name; an address lease of the pod's may stay");
     with_context("tearing down the network of pod " + quote(pod_dir.filename().string()), [&] {
-      teardown_state(pod_dir, named, std::nullopt, opts.pod_lock_fd, true,
-                     opts.messages);  // no attachment: rules, namespace
+      teardown_state(pod_dir, named, std::nullopt, opts.pod_lock_fd, true, opts.messages,
+                     opts.plugin_time_limit);  // no attachment: rules, namespace
       // Whether it forwarded a port is not known either.
       FileLock lock = lock_port_forwarding();
       remove_unused_portmap_chains();
@@ -485,7 +488,7 @@ void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opt
     // Without its namespace (a reboot took it) nothing of the pod is left
     // for a DEL tried again to reach: one that fails would keep the pod for
     // ever (a plugin uninstalled, a DHCP daemon gone).
-    teardown_state(pod_dir, *s, ns, opts.pod_lock_fd, opts.force || !ns, opts.messages);
+    teardown_state(pod_dir, *s, ns, opts.pod_lock_fd, opts.force || !ns, opts.messages, opts.plugin_time_limit);
   });
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -116,6 +117,8 @@ struct TeardownOptions {
   /// The pod's lock the caller holds, which every plugin holds too
   /// (Invocation::pod_lock_fd); -1: none.
   int pod_lock_fd = -1;
+  /// How long each plugin may take (Invocation::time_limit); 0: no limit.
+  std::chrono::milliseconds plugin_time_limit{0};
 };
 
 /// Tears down the network of the pod whose directory is `pod_dir` from what

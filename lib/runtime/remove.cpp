@@ -231,7 +231,7 @@ std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir
 }
 
 bool teardown_network_after_crt(const stdfs::path& state_dir, const std::string& uuid, int pod_lock_fd,
-                                const MessageSink& messages) {
+                                const MessageSink& messages, std::chrono::milliseconds plugin_time_limit) {
   std::optional<PodEntry> e = current_entry(state_dir, uuid);
   if (!e) return false;
   struct stat held {}, dir {};
@@ -254,7 +254,7 @@ bool teardown_network_after_crt(const stdfs::path& state_dir, const std::string&
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   // A net.json cut short is torn down by the pod's name, as gc does.
-  net::teardown_pod_network(e->path, {false, messages, pod_lock_fd});
+  net::teardown_pod_network(e->path, {false, messages, pod_lock_fd, plugin_time_limit});
   return true;
 }
 

@@ -57,9 +57,11 @@ std::vector<std::string> teardown_dead_pod_networks(const std::filesystem::path&
 /// meanwhile. Waits (2 minutes at most) for another holder of that lock
 /// (a network plugin crt ran when it died) to end; false, said to
 /// `messages`, when it did not: the network is crt gc's then. A teardown
-/// that fails throws, and leaves the network to crt gc.
+/// that fails throws, and leaves the network to crt gc; so does a plugin
+/// that takes longer than `plugin_time_limit` (0: no limit), killed.
 bool teardown_network_after_crt(const std::filesystem::path& state_dir, const std::string& uuid, int pod_lock_fd,
-                                const MessageSink& messages = {});
+                                const MessageSink& messages = {},
+                                std::chrono::milliseconds plugin_time_limit = std::chrono::milliseconds(0));
 
 /// crt gc: marks exited pods as garbage, expires prepared and aborted ones,
 /// removes garbage older than the grace period, and removes the cgroups and

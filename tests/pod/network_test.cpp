@@ -24,6 +24,7 @@
 #include "common/fd.hpp"
 #include "common/json_text.hpp"
 #include "common/lock.hpp"
+#include "common/strings.hpp"
 #include "net/dns.hpp"
 #include "net/inspect.hpp"
 #include "net/pod_network.hpp"
@@ -834,6 +835,38 @@ TEST_F(BrokenNetworkTest, AKilledCrtsHostPortsStayHeldUntilItsNetworkIsTornDown)
   EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), ::testing::IsEmpty());
   EXPECT_EQ(bind_error(AF_INET, port), 0);
   EXPECT_EQ(bind_error(AF_INET6, port), 0);
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
+// The teardown after crt's death gives each plugin a bounded time: one whose
+// DEL hangs would keep the pod reading as running (its lock held) for ever.
+// It is killed, with what it started, and the network is left to crt gc.
+// Run here as crt's watch runs it (the pod's directory as fd 3), with a
+// shorter time limit; what it says goes to the journal and its stderr.
+TEST_F(BrokenNetworkTest, AHangingDelInTheTeardownAfterCrtsDeathIsKilledAndTheNetworkLeftToGc) {
+  check_cgroups_ = false;  // crt gc's part, and the test's
+  write_test_plugin("hang", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'",
+                    "[ -e \"$0.hangs\" ] && { echo $$ > \"$0.pid\"; exec sleep 20; }; :");
+  write_network("40-hang.conf", R"({"cniVersion":"1.0.0","name":"hang","type":"hang"})");
+  std::string uuid = run_and_kill_crt({"--net=default,hang", "busybox", "--", "/bin/sleep", "60"});
+  ASSERT_FALSE(uuid.empty());
+  std::ofstream(config_dir() + "/net.d/hang.hangs").flush();
+  auto start = std::chrono::steady_clock::now();
+  Result r = run({"/bin/sh", "-c",
+                  "exec 3<\"$1\" && exec \"$2\" --dir=\"$3\" network-teardown-after-crt "
+                  "--plugin-time-limit=1s \"$4\"",
+                  "sh", pod_dir(uuid), crt_bin_, dir_, uuid});
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("tearing down network 'hang': plugin 'hang' did not end within 1 s: it was killed"));
+  EXPECT_LT(took, std::chrono::seconds(10));
+  std::string stat = read_file("/proc/" + trim_end(read_file(config_dir() + "/net.d/hang.pid"), "\n") + "/stat");
+  EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos) << "the plugin runs on: " << stat;
+  EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
+  stdfs::remove(config_dir() + "/net.d/hang.hangs");
+  r = crt(with_config({"gc"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
   EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 

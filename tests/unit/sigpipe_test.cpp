@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -71,6 +73,32 @@ TEST(RunProgram, OneThatOutlastsAStopByAGracePeriodIsTerminated) {
   EXPECT_LT(took, std::chrono::seconds(10));
   // With no stop pending, a program takes its time.
   EXPECT_EQ(run_program({"/bin/sh", "-c", "sleep 3.5"}, {}).status, 0);
+}
+
+// A program given a time limit (a CNI plugin in the teardown after crt's
+// death) is stopped once it has run out of it, its whole group, and says so.
+TEST(RunProgram, OneThatOutlastsItsTimeLimitIsTerminatedWithWhatItStarted) {
+  auto start = std::chrono::steady_clock::now();
+  ProgramResult r =
+      run_program({"/bin/sh", "-c", "sleep 30 & echo $!; wait"}, {}, {}, -1, std::chrono::milliseconds(300));
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.status, 128 + SIGTERM);
+  EXPECT_GE(took, std::chrono::milliseconds(300));
+  EXPECT_LT(took, std::chrono::seconds(3));
+  std::string sleeper = r.out.substr(0, r.out.find('\n'));
+  ASSERT_FALSE(sleeper.empty());
+  auto gone = [&sleeper] {
+    std::ifstream in("/proc/" + sleeper + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return stat.empty() || stat.find(") Z ") != std::string::npos;  // a zombie no one reaped is gone
+  };
+  for (int i = 0; i < 100 && !gone(); ++i) ::usleep(20'000);
+  EXPECT_TRUE(gone()) << "what it started runs on";
+  // Within it, it takes its time.
+  r = run_program({"/bin/sh", "-c", "sleep 0.2"}, {}, {}, -1, std::chrono::seconds(5));
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.status, 0);
 }
 
 // A lock crt hands a program (a CNI plugin, the pod's) stays held while the

@@ -122,6 +122,9 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
 void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
   auto uuid = std::make_shared<std::string>();
   auto port_fds = std::make_shared<int>(0);
+  // A plugin's DEL takes a second or so: one that hangs would keep the pod
+  // reading as running (its lock held) for ever.
+  auto plugin_time_limit = std::make_shared<std::string>("30s");
   CLI::App* cmd = app.add_subcommand(std::string(runtime::kTeardownAfterCrtCommand),
                                      "Tear down the network of a pod whose crt was killed, once it has ended");
   cmd->group("");
@@ -129,7 +132,8 @@ void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option(std::string(runtime::kTeardownAfterCrtPortFdsOption), *port_fds,
                   "Sockets holding the pod's host ports, as fds 4 and up")
       ->check(CLI::Range(0, 256));
-  cmd->callback([uuid, port_fds, &g] {
+  cmd->add_option("--plugin-time-limit", *plugin_time_limit, "How long each plugin may take");
+  cmd->callback([uuid, port_fds, plugin_time_limit, &g] {
     require_root("crt " + std::string(runtime::kTeardownAfterCrtCommand));
     // The pod's host ports stay held until their forwarding is gone: a
     // host service that took them before would get no error, and lose its
@@ -149,7 +153,8 @@ void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
                       m.rfind("warning:", 0) == 0 ? LOG_WARNING : LOG_INFO, "SYSLOG_IDENTIFIER=crt", nullptr);
     };
     try {
-      runtime::teardown_network_after_crt(g.dir, *uuid, runtime::kTeardownAfterCrtLockFd, to_journal);
+      auto limit = with_context("--plugin-time-limit", [&] { return parse_duration(*plugin_time_limit); });
+      runtime::teardown_network_after_crt(g.dir, *uuid, runtime::kTeardownAfterCrtLockFd, to_journal, limit);
     } catch (const std::exception& e) {
       to_journal(std::string("warning: ") + e.what() + "; 'crt gc' will try again");
       throw;
