@@ -66,6 +66,7 @@ json describe_pod_network(const std::filesystem::path& pod_dir, const pod::PodMa
   pod::NetSpec spec = pod::parse_net_spec(m.net);
   out["mode"] = spec.mode == pod::NetSpec::Mode::kHost ? "host" : spec.mode == pod::NetSpec::Mode::kNone ? "none" : "own";
   out["networks"] = json::array();
+  out["ports"] = json::array();
   // What cannot be read of it (a net.json cut short by a crash, a namespace
   // ip cannot list) is said there; the rest of the pod is shown all the same.
   try {
@@ -74,6 +75,7 @@ json describe_pod_network(const std::filesystem::path& pod_dir, const pod::PodMa
     for (const auto& n : summarize(*s))
       out["networks"].push_back(
           {{"name", n.name}, {"ifname", n.ifname}, {"ip4", n.ip4}, {"ip6", n.ip6}, {"released", n.released}});
+    out["ports"] = ports_json(published_ports(*s));
     if (auto inside = inspect_pod_network(pod_dir)) {
       out["namespace"] = (std::filesystem::path(kNetnsDir) / s->netns).string();
       out["addresses"] = (*inside)["addresses"];

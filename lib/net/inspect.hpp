@@ -18,7 +18,8 @@ namespace crt::net {
 std::optional<nlohmann::json> inspect_pod_network(const std::filesystem::path& pod_dir);
 
 /// A pod's network for crt inspect: {"mode": "host" | "none" | "own",
-/// "networks": [{name, ifname, ip4, ip6}], "namespace": "/run/netns/…",
+/// "networks": [{name, ifname, ip4, ip6}], "ports": ports_json(),
+/// "namespace": "/run/netns/…",
 /// "addresses": …, "routes": …}, the last three while the namespace exists.
 nlohmann::json describe_pod_network(const std::filesystem::path& pod_dir, const pod::PodManifest& m);
 

@@ -101,4 +101,60 @@ std::string summary_string(const std::vector<NetworkSummary>& nets) {
   return out;
 }
 
+std::vector<PublishedPort> published_ports(const NetworkState& state) {
+  std::vector<PublishedPort> out;
+  for (const auto& a : state.attachments) {
+    auto mappings = a.runtime_config.find("portMappings");
+    if (a.result.is_null() || mappings == a.runtime_config.end() || !mappings->is_array()) continue;
+    bool v4 = false, v6 = false;
+    try {
+      for (const auto& ip : parse_result(a.result).ips) (ip.v6() ? v6 : v4) = true;
+    } catch (const Error&) {
+      continue;  // not a result portmap could have forwarded to
+    }
+    for (const auto& m : *mappings) {
+      PublishedPort p{a.config.name,
+                      m.value("hostIP", ""),
+                      m.value("hostPort", uint16_t{0}),
+                      m.value("containerPort", uint16_t{0}),
+                      m.value("protocol", std::string("tcp")),
+                      state.torn_down};
+      if (!p.host_ip.empty()) {
+        out.push_back(p);
+        continue;
+      }
+      for (auto [has, any] : {std::pair{v4, "0.0.0.0"}, std::pair{v6, "::"}})
+        if (has) {
+          p.host_ip = any;
+          out.push_back(p);
+        }
+    }
+  }
+  return out;
+}
+
+std::string port_string(const PublishedPort& p) {
+  bool v6 = p.host_ip.find(':') != std::string::npos;
+  return (v6 ? "[" + p.host_ip + "]" : p.host_ip) + ":" + std::to_string(p.host_port) + "->" +
+         std::to_string(p.pod_port) + "/" + p.protocol;
+}
+
+std::string ports_string(const std::vector<PublishedPort>& ports) {
+  std::string out;
+  for (const auto& p : ports) out += (out.empty() ? "" : ",") + port_string(p) + (p.released ? ":released" : "");
+  return out;
+}
+
+json ports_json(const std::vector<PublishedPort>& ports) {
+  json out = json::array();
+  for (const auto& p : ports)
+    out.push_back({{"network", p.network},
+                   {"host_ip", p.host_ip},
+                   {"host_port", p.host_port},
+                   {"pod_port", p.pod_port},
+                   {"protocol", p.protocol},
+                   {"released", p.released}});
+  return out;
+}
+
 }  // namespace crt::net

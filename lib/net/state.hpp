@@ -1,11 +1,11 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "net/config.hpp"
 
@@ -50,6 +50,18 @@ struct NetworkSummary {
   bool released = false;
 };
 
+/// A host port a pod's network forwards (portmap), for display.
+struct PublishedPort {
+  std::string network;
+  std::string host_ip;  ///< as forwarded: "0.0.0.0" or "::" for a port of every address
+  uint16_t host_port = 0;
+  uint16_t pod_port = 0;
+  std::string protocol;  ///< tcp, udp
+  /// The network is torn down: nothing is forwarded, and the port may be
+  /// another's by now.
+  bool released = false;
+};
+
 /// The state file of the pod directory `pod_dir`.
 std::filesystem::path state_file(const std::filesystem::path& pod_dir);
 
@@ -64,5 +76,22 @@ std::vector<NetworkSummary> summarize(const NetworkState& state);
 
 /// "default:ip4=172.16.28.2,other:ip4=10.1.0.3" (rkt's form).
 std::string summary_string(const std::vector<NetworkSummary>& nets);
+
+/// The host ports the attachments that have a result forward, in the order
+/// given, each in the address families it is forwarded in: one of every
+/// address in each the pod has an address of (IPv4's first).
+std::vector<PublishedPort> published_ports(const NetworkState& state);
+
+/// "0.0.0.0:8080->80/tcp", "[::]:8080->80/tcp" (as docker and podman show
+/// a port).
+std::string port_string(const PublishedPort& p);
+
+/// port_string() of each, comma-separated; ":released" after each of a
+/// network torn down (as summary_string()).
+std::string ports_string(const std::vector<PublishedPort>& ports);
+
+/// The ports in JSON, as crt status and crt inspect give them:
+/// [{network, host_ip, host_port, pod_port, protocol, released}].
+nlohmann::json ports_json(const std::vector<PublishedPort>& ports);
 
 }  // namespace crt::net

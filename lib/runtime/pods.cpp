@@ -264,7 +264,10 @@ PodInfo pod_info(const PodEntry& e) {
   info.exits = read_app_exits(e.path);
   if (info.pid && info.manifest) info.restarts = live_restarts(*info.pid, *info.manifest, info.exits);
   try {
-    if (auto net = net::read_state(e.path)) info.networks = net::summarize(*net);
+    if (auto net = net::read_state(e.path)) {
+      info.networks = net::summarize(*net);
+      info.ports = net::published_ports(*net);
+    }
   } catch (const Error&) {
     // Being written when the pod was killed: it shows nothing.
   }

@@ -73,6 +73,7 @@ struct PodInfo {
   /// left out), as recorded at the pod's end.
   std::map<std::string, uint64_t> oom_kills;
   std::vector<net::NetworkSummary> networks;  ///< the pod's own networks and addresses, once attached
+  std::vector<net::PublishedPort> ports;      ///< the host ports they forward
 };
 
 PodInfo pod_info(const PodEntry& e);

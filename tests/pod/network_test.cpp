@@ -35,9 +35,10 @@ namespace crt::test {
 namespace {
 
 namespace stdfs = std::filesystem;
+using nlohmann::json;
+using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using std::chrono::milliseconds;
 
 std::vector<std::string> sorted_lines(const std::string& s) {
   std::vector<std::string> v;
@@ -475,12 +476,32 @@ TEST_F(NetworkTest, AReservedHostPortListensNowhereAndIsHeldAllTheSame) {
   write_dual_stack_network();
   int port = free_port();
   std::unique_ptr<Process> p;
-  ASSERT_FALSE(start_server(p, {"--net=dualbr", "--port=" + std::to_string(port) + ":80"}, "dual").empty());
+  std::string uuid = start_server(p, {"--net=dualbr", "--port=" + std::to_string(port) + ":80"}, "dual");
+  ASSERT_FALSE(uuid.empty());
   EXPECT_EQ(run({"ss", "-Hltn", "sport = :" + std::to_string(port)}).out, "");
   EXPECT_THAT(http_get("127.0.0.1", port), HasSubstr("hello from dual"));
   EXPECT_EQ(bind_error(AF_INET, port), EADDRINUSE);
   EXPECT_EQ(bind_error(AF_INET6, port), EADDRINUSE);
+  // crt status and inspect show the ports as forwarded, in both families.
+  std::string published = "0.0.0.0:" + std::to_string(port) + "->80/tcp,[::]:" + std::to_string(port) + "->80/tcp";
+  EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("\nports=" + published + "\n"));
+  json ports = crt::json_text::parse(crt({"status", "--format=json", uuid}).out)["ports"];
+  ASSERT_EQ(ports.size(), 2u);
+  EXPECT_EQ(ports[1], json({{"network", "dualbr"},
+                            {"host_ip", "::"},
+                            {"host_port", port},
+                            {"pod_port", 80},
+                            {"protocol", "tcp"},
+                            {"released", false}}));
+  EXPECT_THAT(crt({"inspect", uuid}).out, HasSubstr("\n  ports:       0.0.0.0:" + std::to_string(port) +
+                                                    "->80/tcp, [::]:" + std::to_string(port) + "->80/tcp\n"));
+  EXPECT_EQ(crt::json_text::parse(crt({"inspect", "--format=json", uuid}).out)["network"]["ports"], ports);
   stop(p);
+  // Released with the network: another's by now, maybe.
+  EXPECT_THAT(crt({"status", uuid}).out,
+              HasSubstr("\nports=0.0.0.0:" + std::to_string(port) + "->80/tcp:released,[::]:" + std::to_string(port) +
+                        "->80/tcp:released\n"));
+  EXPECT_THAT(crt({"inspect", uuid}).out, HasSubstr("->80/tcp (released: the network is torn down)\n"));
 }
 
 // On a network that gives the pod no IPv4 address nothing is forwarded on

@@ -229,6 +229,43 @@ TEST(NetworkState, RoundTripAndSummary) {
   EXPECT_THROW(read_state(s.path()), Error);
 }
 
+// A port of every address shows in each family the pod has an address of,
+// as portmap forwards it; one on an address as given; IPv6 in brackets.
+TEST(NetworkState, PublishedPortsAsDockerAndPodmanShowThem) {
+  NetworkState st;
+  Attachment dual;
+  dual.config.name = "dualbr";
+  dual.ifname = "eth0";
+  dual.attempted = true;
+  dual.result =
+      crt::json_text::parse(R"({"cniVersion":"1.0.0","ips":[{"address":"172.30.1.2/24"},{"address":"fd42::2/64"}]})");
+  dual.runtime_config =
+      crt::json_text::parse(R"({"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"},)"
+                            R"({"hostPort":5353,"containerPort":53,"protocol":"udp","hostIP":"127.0.0.1"},)"
+                            R"({"hostPort":8443,"containerPort":443,"protocol":"tcp","hostIP":"fd42::1"}]})");
+  st.attachments.push_back(dual);
+  auto ports = published_ports(st);
+  ASSERT_EQ(ports.size(), 4u);
+  EXPECT_EQ(ports[0].network, "dualbr");
+  EXPECT_EQ(ports_string(ports),
+            "0.0.0.0:8080->80/tcp,[::]:8080->80/tcp,127.0.0.1:5353->53/udp,[fd42::1]:8443->443/tcp");
+  // Of an IPv4 network alone, IPv4's; before the ADD's result, none.
+  st.attachments[0].result = crt::json_text::parse(R"({"cniVersion":"1.0.0","ips":[{"address":"172.30.1.2/24"}]})");
+  EXPECT_EQ(port_string(published_ports(st).at(0)), "0.0.0.0:8080->80/tcp");
+  EXPECT_EQ(published_ports(st).size(), 3u);
+  st.attachments[0].result = nullptr;
+  EXPECT_TRUE(published_ports(st).empty());
+  // Torn down, they are released, each (as addresses are).
+  st.attachments[0].result = dual.result;
+  auto& mappings = st.attachments[0].runtime_config["portMappings"];
+  mappings.erase(mappings.begin() + 1, mappings.end());
+  st.torn_down = true;
+  ports = published_ports(st);
+  EXPECT_EQ(ports_string(ports), "0.0.0.0:8080->80/tcp:released,[::]:8080->80/tcp:released");
+  EXPECT_EQ(ports_json(ports)[1], crt::json_text::parse(R"({"network":"dualbr","host_ip":"::","host_port":8080,)"
+                                                        R"("pod_port":80,"protocol":"tcp","released":true})"));
+}
+
 TEST(NetworkState, AFileOfAnOlderCrtHasNoAddErrors) {
   // Begun without a result, in a file that notes no ADD errors: the ADD is
   // taken to have failed, as the older crt took it (its DEL does not keep

@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "common/error.hpp"
 #include "common/json_text.hpp"
+#include "net/state.hpp"
 #include "runtime/inspect.hpp"
 
 namespace crt::cli {
@@ -26,6 +27,18 @@ void print_network(const json& n) {
   for (const auto& a : n["networks"])
     std::printf("  %-12s %-6s %s %s\n", s(a["name"]).c_str(), s(a["ifname"]).c_str(), s(a["ip4"]).c_str(),
                 s(a["ip6"]).c_str());
+  if (n.contains("ports") && !n["ports"].empty()) {
+    std::string ports;
+    bool released = false;
+    for (const auto& p : n["ports"]) {
+      net::PublishedPort port{
+          s(p["network"]),  s(p["host_ip"]),          p["host_port"].get<uint16_t>(), p["pod_port"].get<uint16_t>(),
+          s(p["protocol"]), p["released"].get<bool>()};
+      ports += (ports.empty() ? "" : ", ") + net::port_string(port);
+      released = released || port.released;
+    }
+    std::printf("  ports:       %s%s\n", ports.c_str(), released ? " (released: the network is torn down)" : "");
+  }
   if (n.contains("error")) std::printf("  (not read: %s)\n", s(n["error"]).c_str());
   if (!n.contains("addresses")) return;
   std::printf("  interfaces:\n");

@@ -59,6 +59,7 @@ json status_json(const runtime::PodInfo& info) {
   j["app_restarts"] = restarts;
   j["app_oom_kills"] = info.oom_kills;
   j["networks"] = networks_json(info.networks);
+  j["ports"] = net::ports_json(info.ports);
   return j;
 }
 
@@ -71,6 +72,7 @@ void print_status(const runtime::PodInfo& info) {
   std::printf("exited=%s\n", j["exited"].get<bool>() ? "true" : "false");
   std::printf("ready=%s\n", info.ready ? "true" : "false");
   if (!info.networks.empty()) std::printf("networks=%s\n", net::summary_string(info.networks).c_str());
+  if (!info.ports.empty()) std::printf("ports=%s\n", net::ports_string(info.ports).c_str());
   for (const auto& e : info.exits) {
     std::printf("app-%s=%d\n", e.app.c_str(), e.status);
     if (e.restarts > 0) std::printf("app-%s-restarts=%llu\n", e.app.c_str(), static_cast<unsigned long long>(e.restarts));
