@@ -124,6 +124,7 @@ void to_json(json& j, const PodManifest& v) {
   if (v.interactive) j["interactive_tty"] = v.interactive_tty;
   if (v.output_sockets) j["output_sockets"] = true;
   if (v.terminal_to_journal) j["terminal_to_journal"] = true;
+  if (v.remove_at_end) j["remove_at_end"] = true;
 }
 
 void from_json(const json& j, PodManifest& v) {
@@ -150,6 +151,7 @@ void from_json(const json& j, PodManifest& v) {
   v.interactive_tty = j.value("interactive_tty", true);
   v.output_sockets = j.value("output_sockets", false);
   v.terminal_to_journal = j.value("terminal_to_journal", false);
+  v.remove_at_end = j.value("remove_at_end", false);
 }
 
 std::string serialize(const PodManifest& m) {

@@ -106,6 +106,9 @@ struct PodManifest {
   /// The stop timeout of the pod's last start (--stop-timeout), which its
   /// apps' units were written for; unset in a pod never started.
   std::optional<std::chrono::milliseconds> stop_timeout;
+  /// Its last start was crt run --rm's: the pod goes once it has ended
+  /// (by crt run, else by the next crt gc, without a grace period).
+  bool remove_at_end = false;
 
   [[nodiscard]] std::string machine_name() const { return name.empty() ? "crt-" + uuid : name; }
 };

@@ -78,6 +78,7 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   app.add_flag("--detach", p.detach,
                "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready")
       ->group(starting);
+  app.add_flag("--rm", p.remove, kRemoveHelp)->group(starting);
   app.add_option("--hostname", p.hostname, "Host name of the pod (default: the machine name)");
   app.add_option("--uuid-file-save", p.uuid_file_save,
                  "Write the pod's UUID to this file (a regular file, replaced; nothing else is)");
@@ -340,7 +341,7 @@ std::string run_help(RunVerb verb) {
             "output (crt run … | head); a pod not stopped after --stop-timeout is killed.\n\n"
           : "Prepares a pod to run later with 'crt run-prepared': pulls its images, checks what a\n"
             "start needs and prints the pod's UUID. It takes the options of crt run but\n"
-            "--interactive, --debug, --detach and --stop-timeout, which belong to crt run-prepared.\n\n";
+            "--interactive, --debug, --detach, --rm and --stop-timeout, which belong to crt run-prepared.\n\n";
   std::string examples = run ? "\nExample:\n  crt run --interactive busybox --memory=100M --cpu=200m\n"
                                "  crt run busybox -- /bin/echo hello --- busybox --name=second -- /bin/true\n"
                                "  crt run --port=8080:80 busybox -- httpd -f -p 80\n"

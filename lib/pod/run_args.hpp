@@ -57,6 +57,7 @@ struct PodFlags {
   std::vector<std::string> hosts_entries;  ///< "IP=HOST"
   bool interactive = false;
   bool detach = false;  ///< --detach: run as a transient service of the host's systemd
+  bool remove = false;  ///< --rm: remove the pod when crt run ends
   std::optional<std::string> hostname;
   std::optional<std::string> uuid_file_save;
   std::vector<std::string> set_env;  ///< "K=V", every app
@@ -88,6 +89,12 @@ enum class RunVerb { kRun, kPrepare };
 ///   [POD AND APP FLAGS] IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE [APP FLAGS] [-- ARGS]]…
 /// App flags before the first image apply to every app. Throws crt::Error.
 RunRequest parse_run_args(const std::vector<std::string>& args, RunVerb verb = RunVerb::kRun);
+
+/// The help line of --rm (crt run, crt run-prepared).
+inline constexpr const char* kRemoveHelp =
+    "Remove the pod when crt run ends, however it ends, as crt rm does: its upper directories, network and journal "
+    "(crt logs, status and list know it no more; the apps' output crt wrote stays where it went, a unit's in the "
+    "host's journal). A pod whose crt was killed goes at the next crt gc, without its grace period";
 
 /// The help line of --stop-timeout (crt run, crt run-prepared).
 inline constexpr const char* kStopTimeoutHelp =

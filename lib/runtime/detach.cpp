@@ -4,9 +4,11 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <ctime>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -128,6 +130,7 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
   std::vector<std::string> argv = {crt, "--dir=" + std::filesystem::absolute(ctx.state_dir).string(),
                                    "--local-config=" + std::filesystem::absolute(ctx.config_dir).string(), "run-prepared"};
   if (opts.debug) argv.emplace_back("--debug");
+  if (opts.remove) argv.emplace_back("--rm");
   if (opts.stop_timeout != pod::kDefaultStopTimeout)
     argv.push_back("--stop-timeout=" + std::to_string(opts.stop_timeout.count()) + "ms");
   argv.push_back(uuid);
@@ -163,6 +166,18 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
   }
 }
 
+/// Pod `uuid` after its detached start failed or was given up: none where
+/// the service's crt run-prepared --rm (`removed_at_end`) has removed it, as
+/// asked; else as find_pod() finds it, or says what became of it.
+std::optional<PodEntry> pod_left_by_start(const std::filesystem::path& state_dir, const std::string& uuid,
+                                          bool removed_at_end) {
+  if (removed_at_end) {
+    std::vector<PodEntry> pods = list_pods(state_dir);
+    if (std::none_of(pods.begin(), pods.end(), [&](const PodEntry& e) { return e.uuid == uuid; })) return std::nullopt;
+  }
+  return find_pod(state_dir, uuid);
+}
+
 }  // namespace
 
 std::string detached_unit_name(const std::string& uuid) { return "crt-" + uuid + ".service"; }
@@ -181,8 +196,8 @@ std::string run_detached(const pod::RunRequest& req, const RunContext& ctx) {
     // crt run was interrupted. At once: a pod its service is still starting
     // stays, said so (remove_pod() would wait for it, the user's ^C not).
     try {
-      if (!try_remove_pod(ctx.state_dir, find_pod(ctx.state_dir, uuid), {false, ctx.messages}))
-        throw Error("it is in use");
+      std::optional<PodEntry> e = pod_left_by_start(ctx.state_dir, uuid, req.pod.remove);
+      if (e && !try_remove_pod(ctx.state_dir, *e, {false, ctx.messages})) throw Error("it is in use");
     } catch (const Error& e) {
       tell(ctx.messages, "warning: removing pod " + uuid + ": " + e.what());
     }
@@ -191,10 +206,11 @@ std::string run_detached(const pod::RunRequest& req, const RunContext& ctx) {
     // A start that failed before the pod ran (a host port taken, a
     // network's plugin failing) left it prepared: it goes, as after a crt
     // run that failed, or its name and images would stay taken. A pod that
-    // ran stays, exited, for crt status to say how it ended.
+    // ran stays, exited, for crt status to say how it ended (unless its
+    // crt run-prepared --rm has removed it).
     try {
-      PodEntry e = find_pod(ctx.state_dir, uuid);
-      if (e.status() == PodStatus::kPrepared) remove_pod(ctx.state_dir, e, {false, ctx.messages});
+      std::optional<PodEntry> e = pod_left_by_start(ctx.state_dir, uuid, req.pod.remove);
+      if (e && e->status() == PodStatus::kPrepared) remove_pod(ctx.state_dir, *e, {false, ctx.messages});
     } catch (const Error& e) {
       tell(ctx.messages, "warning: removing pod " + uuid + ": " + e.what());
     }

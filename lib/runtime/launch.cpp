@@ -69,6 +69,7 @@ void apply_launch_options(pod::PodManifest& m, const LaunchOptions& opts) {
   m.terminal_to_journal = has_terminal(m);
   m.syscall_architectures = sandbox::kernel_syscall_architectures();
   m.stop_timeout = opts.stop_timeout;
+  m.remove_at_end = opts.remove;
   if (!has_terminal(m)) return;
   const char* term = std::getenv("TERM");
   for (auto& app : m.apps) {

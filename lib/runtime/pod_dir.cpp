@@ -54,7 +54,7 @@ PodDir PodDir::create(const stdfs::path& state_dir, const std::string& uuid) {
     if (::mkdir(dir.c_str(), 0700) < 0) throw_errno("creating " + quote(dir.string()));
     FileLock lock = lock_pod_dir(fs::open_fd(dir, O_RDONLY | O_DIRECTORY));
     if (!lock.valid()) throw Error(quote(dir.string()) + " is locked by another process");
-    PodDir pod(pods, dir, uuid, std::move(lock));
+    PodDir pod(pods, dir, uuid, PodState::kPrepare, std::move(lock));
     for (const auto& d : {pod.stage1_rootfs(), pod.stage1_upper(), pod.stage1_work(), pod.status_dir()})
       fs::make_dirs(d, 0755);
     return pod;
@@ -71,13 +71,14 @@ std::optional<PodDir> PodDir::try_lock(const stdfs::path& state_dir, const std::
   if (!lock.valid()) return std::nullopt;
   // It may have moved between finding it and locking it.
   if (!stdfs::exists(dir)) return std::nullopt;
-  return PodDir(pods, dir, uuid, std::move(lock));
+  return PodDir(pods, dir, uuid, state, std::move(lock));
 }
 
 void PodDir::move_to(PodState state) {
   stdfs::path to = pods_root_ / state_dir_name(state) / uuid_;
   if (::rename(path_.c_str(), to.c_str()) < 0) throw_errno("moving pod " + uuid_ + " to " + quote(to.string()));
   path_ = to;
+  state_ = state;
 }
 
 void PodDir::remove() { fs::remove_tree(path_); }

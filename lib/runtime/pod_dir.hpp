@@ -47,6 +47,8 @@ class PodDir {
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
   [[nodiscard]] FileLock& lock() { return lock_; }
   [[nodiscard]] const std::string& uuid() const { return uuid_; }
+  /// The state's folder the directory is in.
+  [[nodiscard]] PodState state() const { return state_; }
 
   void write_manifest(const pod::PodManifest& m) const;
 
@@ -96,12 +98,17 @@ class PodDir {
   [[nodiscard]] std::filesystem::path journal_dir() const;
 
  private:
-  PodDir(std::filesystem::path pods_root, std::filesystem::path path, std::string uuid, FileLock lock)
-      : pods_root_(std::move(pods_root)), path_(std::move(path)), uuid_(std::move(uuid)), lock_(std::move(lock)) {}
+  PodDir(std::filesystem::path pods_root, std::filesystem::path path, std::string uuid, PodState state, FileLock lock)
+      : pods_root_(std::move(pods_root)),
+        path_(std::move(path)),
+        uuid_(std::move(uuid)),
+        state_(state),
+        lock_(std::move(lock)) {}
 
   std::filesystem::path pods_root_;
   std::filesystem::path path_;
   std::string uuid_;
+  PodState state_;
   FileLock lock_;
 };
 

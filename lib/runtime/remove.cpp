@@ -124,6 +124,13 @@ std::optional<PodEntry> current_entry(const stdfs::path& state_dir, const std::s
   return std::nullopt;
 }
 
+/// A pod of crt run --rm whose crt could not remove it (killed, say): it
+/// was asked never to be kept, so no grace period keeps it.
+bool asked_never_kept(const stdfs::path& pod_path) {
+  std::optional<pod::PodManifest> m = read_manifest(pod_path);
+  return m && m->remove_at_end;
+}
+
 std::string now_marker() { return now_rfc3339(true) + "\n"; }
 
 /// Moves an unlocked pod into a garbage folder, noting when: first, as a
@@ -181,15 +188,19 @@ bool try_remove_pod(const stdfs::path& state_dir, const PodEntry& pod, const Rem
     if (st == PodStatus::kPreparing) throw Error("it is " + std::string(status_name(st)));
     std::optional<PodDir> dir = PodDir::try_lock(state_dir, pod.uuid, pod.dir_state);
     if (!dir) return false;
-    // In garbage/, locked: "deleting" until it is gone; if that fails, gc
-    // tries again later.
-    if (pod.dir_state != PodState::kGarbage && pod.dir_state != PodState::kExitedGarbage)
-      dir->move_to(pod.dir_state == PodState::kRun ? PodState::kExitedGarbage : PodState::kGarbage);
-    clean_leftovers(*dir, opts);
-    ::unlink(dir->notify_socket().c_str());  // in /run/crt if its crt run was killed (a long --dir)
-    dir->remove();
+    remove_locked_pod(*dir, opts);
     return true;
   });
+}
+
+void remove_locked_pod(PodDir& dir, const RemoveOptions& opts) {
+  // In garbage/, locked: "deleting" until it is gone; if that fails, gc
+  // tries again later.
+  if (dir.state() != PodState::kGarbage && dir.state() != PodState::kExitedGarbage)
+    dir.move_to(dir.state() == PodState::kRun ? PodState::kExitedGarbage : PodState::kGarbage);
+  clean_leftovers(dir, opts);
+  ::unlink(dir.notify_socket().c_str());  // in /run/crt if its crt run was killed (a long --dir)
+  dir.remove();
 }
 
 namespace {
@@ -278,7 +289,8 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
   for (const auto& e : list_pods(state_dir)) {
     PodStatus st = e.status();
     bool due = st == PodStatus::kGarbage ||
-               (st == PodStatus::kExitedGarbage && older_than(e.path / "gc-marked", opts.grace_period));
+               (st == PodStatus::kExitedGarbage &&
+                (older_than(e.path / "gc-marked", opts.grace_period) || asked_never_kept(e.path)));
     if (!due) continue;
     tried.push_back(e.uuid);
     try {

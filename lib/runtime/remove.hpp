@@ -24,6 +24,10 @@ void remove_pod(const std::filesystem::path& state_dir, const PodEntry& pod, con
 /// remove_pod(), but false where another process holds the pod (or has
 /// moved or removed it) instead of an error.
 bool try_remove_pod(const std::filesystem::path& state_dir, const PodEntry& pod, const RemoveOptions& opts = {});
+/// remove_pod() of a pod this process has locked and that no longer runs:
+/// crt run --rm's own pod, once it has ended. Throws, leaving what is left
+/// of it to crt gc.
+void remove_locked_pod(PodDir& dir, const RemoveOptions& opts = {});
 
 struct GcOptions {
   std::chrono::milliseconds grace_period = std::chrono::minutes(30);    ///< exited pods stay this long

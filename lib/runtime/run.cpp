@@ -9,6 +9,7 @@
 #include "runtime/nspawn.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/prepare.hpp"
+#include "runtime/remove.hpp"
 #include "store/store.hpp"
 
 namespace crt::runtime {
@@ -42,10 +43,37 @@ void save_uuid(PreparedPod& p, const pod::PodFlags& flags, const RunContext& ctx
   rollback.commit();
 }
 
+/// crt run --rm: the pod goes once its start has ended, however it ended
+/// (its apps' end, a stop, crt's own error), after crt run has learnt how
+/// its apps ended. A pod the start's rollback removed is gone already; one
+/// that cannot be removed is left to crt gc with a warning, and crt run's
+/// exit status stays what it is.
+class RemovalAtEnd {
+ public:
+  RemovalAtEnd(PodDir& pod, bool asked, const RunContext& ctx) : pod_(pod), asked_(asked), ctx_(ctx) {}
+  ~RemovalAtEnd() {
+    std::error_code ec;
+    if (!asked_ || !std::filesystem::exists(pod_.path(), ec)) return;
+    try {
+      remove_locked_pod(pod_, {false, ctx_.messages});
+      if (ctx_.trace) ctx_.trace("removed pod " + pod_.uuid() + " (--rm)");
+    } catch (const std::exception& e) {
+      tell(ctx_.messages, "warning: removing pod " + pod_.uuid() + ": " + e.what() + "; 'crt gc' will remove it");
+    }
+  }
+  RemovalAtEnd(const RemovalAtEnd&) = delete;
+  RemovalAtEnd& operator=(const RemovalAtEnd&) = delete;
+
+ private:
+  PodDir& pod_;
+  bool asked_;
+  const RunContext& ctx_;
+};
+
 }  // namespace
 
 LaunchOptions launch_options(const pod::PodFlags& pod) {
-  return {pod.interactive, pod.debug, pod::parse_stop_timeout(pod.stop_timeout)};
+  return {pod.interactive, pod.debug, pod::parse_stop_timeout(pod.stop_timeout), pod.remove};
 }
 
 int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
@@ -54,6 +82,7 @@ int run_pod(const pod::RunRequest& req, const RunContext& ctx) {
   StartSignals signals;
   PreparedPod p = prepare_pod(req, ctx, PodState::kRun);
   if (ctx.trace) ctx.trace("prepared pod " + p.manifest.uuid);
+  RemovalAtEnd removal(p.dir, req.pod.remove, ctx);
   save_uuid(p, req.pod, ctx);
   return launch_pod(p, launch_options(req.pod), ctx, signals.block, PodRollback::Mode::kRemove);
 }
@@ -83,6 +112,7 @@ int run_prepared(const std::string& ref, const LaunchOptions& opts, const RunCon
   if (opts.interactive && m.apps.size() != 1) throw Error("--interactive needs a pod with exactly one app");
   dir->move_to(PodState::kRun);
   PreparedPod p{std::move(*dir), std::move(m)};
+  RemovalAtEnd removal(p.dir, opts.remove, ctx);
   {
     PodRollback rollback(p.dir, PodRollback::Mode::kBackToPrepared, ctx.messages);
     store::Store store(ctx.state_dir);

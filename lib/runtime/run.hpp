@@ -32,6 +32,8 @@ struct LaunchOptions {
   /// A pod asked to stop (SIGINT, SIGTERM, SIGHUP, its output's reader
   /// gone) that has not ended after this long is killed.
   std::chrono::milliseconds stop_timeout = pod::kDefaultStopTimeout;
+  /// --rm: the pod goes once this start of it has ended, however it ended.
+  bool remove = false;
 };
 
 /// What `pod` (crt run's flags) says of starting the pod.

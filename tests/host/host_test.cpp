@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <regex>
 #include <thread>
@@ -642,6 +643,22 @@ TEST(Template, RestartPolicyRestartsThePod) {
   EXPECT_TRUE(eventually("[ \"$(systemctl show crt@busybox.service -p NRestarts --value)\" -ge 2 ] && echo restarted",
                          "restarted", 40s));
   host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
+}
+
+// With --rm, a unit that fails and restarts again and again leaves no pod
+// behind at each start: only its apps' output, in the unit's journal.
+TEST(Template, ARestartingUnitWithRmLeavesNoPods) {
+  host->sh(busybox_dropin("echo rm-run; exit 1", "--rm --net=none --pod-name=rmloop",
+                          "Restart=on-failure\nRestartSec=100ms\nStartLimitBurst=100\n"));
+  host->sh("systemctl start crt@busybox.service", 60s);
+  EXPECT_TRUE(eventually("[ \"$(systemctl show crt@busybox.service -p NRestarts --value)\" -ge 2 ] && echo restarted",
+                         "restarted", 40s));
+  host->sh("systemctl stop crt@busybox.service; systemctl reset-failed crt@busybox.service", 60s);
+  Result r = host->sh("crt list");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("rmloop")));
+  r = host->sh("journalctl -u crt@busybox.service --no-pager -o cat | grep -c rm-run");
+  EXPECT_GE(std::atoi(r.out.c_str()), 2) << r.out;
 }
 
 // An app killed by SIGTERM that no stop sent (crt run exits 143) is a

@@ -62,6 +62,16 @@ class PodCommandsTest : public PodTest {
     for (int i = 0; i < 500 && !std::filesystem::exists(trapped); ++i) std::this_thread::sleep_for(milliseconds(10));
     return std::filesystem::exists(trapped) ? uuid : "";
   }
+  /// Starts `crt run --rm` of an app that sleeps; its pod's UUID, once the
+  /// pod is ready ("" if it is not).
+  std::string run_rm_pod(std::unique_ptr<Process>& p) {
+    std::string file = dir_ + "/uuid";
+    p = std::make_unique<Process>(
+        crt_argv({"run", "--rm", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sleep", "60"}),
+        detached());
+    std::string uuid = wait_uuid(file);
+    return crt({"status", uuid, "--wait-ready=20s"}).status == 0 ? uuid : "";
+  }
   /// Waits until a stop of pod `uuid` has sent nspawn its SIGTERM (and
   /// noted so in its stop-requested file).
   bool wait_stop_sent(const std::string& uuid) {
@@ -1282,6 +1292,69 @@ TEST_F(PodCommandsTest, GcKeepsExitedPodsForTheGracePeriod) {
   EXPECT_EQ(status_field(uuid, "state"), "exited garbage");
   r = crt({"gc", "--grace-period=0"});
   EXPECT_THAT(r.out, HasSubstr("removed " + uuid));
+}
+
+// crt run --rm (and run-prepared --rm) removes the pod as it ends, all of
+// it, and exits with the app's status; the app's output was crt's.
+TEST_F(PodCommandsTest, RunRmRemovesThePodAndKeepsTheAppsExitStatus) {
+  std::string file = dir_ + "/uuid";
+  Result r = crt(
+      {"run", "--rm", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c", "echo bye; exit 42"});
+  EXPECT_EQ(r.status, 42) << r.err;
+  EXPECT_EQ(r.out, "bye\n");
+  EXPECT_EQ(r.err, "");
+  std::string uuid = read_file(file).substr(0, 36);
+  r = crt({"prepare", "--quiet", "--net=none", "busybox", "--", "/bin/sh", "-c", "exit 7"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string prepared = r.out.substr(0, 36);
+  r = crt({"run-prepared", "--rm", prepared});
+  EXPECT_EQ(r.status, 7) << r.err;
+  for (const auto& gone : {uuid, prepared}) {
+    for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
+      EXPECT_THAT(pods(state), Not(::testing::Contains(gone))) << state;
+    EXPECT_THAT(crt({"list"}).out, Not(HasSubstr(gone)));
+    EXPECT_EQ(crt({"status", gone}).status, 254);
+    std::string id = gone;
+    std::erase(id, '-');
+    EXPECT_FALSE(std::filesystem::is_symlink("/var/log/journal/" + id)) << "the link to its journal was left";
+  }
+  EXPECT_THAT(run({"findmnt", "-rn", "-t", "overlay", "-o", "TARGET"}).out, Not(HasSubstr(dir_)));
+  EXPECT_EQ(crt({"prepare", "--rm", "busybox"}).err,
+            "crt: --interactive, --debug, --rm and --stop-timeout are options of 'crt run-prepared', not of 'crt "
+            "prepare'\n");
+}
+
+// Stopped by a signal, crt run --rm still removes its pod, and ends by the
+// signal as it would have.
+TEST_F(PodCommandsTest, RunRmStoppedBySigtermRemovesThePod) {
+  std::unique_ptr<Process> p;
+  std::string uuid = run_rm_pod(p);
+  ASSERT_NE(uuid, "");
+  p->signal(SIGTERM);
+  Result r = p->wait();
+  EXPECT_EQ(r.signal, SIGTERM) << r.status << " " << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
+  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
+    EXPECT_TRUE(pods(state).empty()) << state;
+}
+
+// A pod of crt run --rm whose crt was killed is left exited: crt gc takes
+// it at once, as it was asked never to be kept, not after the grace period.
+TEST_F(PodCommandsTest, GcRemovesAnExitedPodOfRunRmAtOnce) {
+  std::unique_ptr<Process> p;
+  std::string uuid = run_rm_pod(p);
+  ASSERT_NE(uuid, "");
+  p->signal(SIGKILL);
+  p->wait();
+  ASSERT_EQ(crt({"status", uuid, "--wait=20s"}).status, 0);
+  ASSERT_TRUE(std::filesystem::exists(pod_dir(uuid)));
+  Result r = crt({"gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("removed " + uuid));
+  EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
+  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
+    EXPECT_TRUE(pods(state).empty()) << state;
 }
 
 // Two gc at once (cron's and a user's, say): each finds pods the other is

@@ -147,6 +147,14 @@ TEST(Manifest, WhetherATerminalsOutputWentToTheJournalIsKept) {
   EXPECT_TRUE(parse_manifest(serialize(m)).terminal_to_journal);
 }
 
+TEST(Manifest, ARemovalAtTheEndIsKeptAndLeftOutWhenNotAsked) {
+  PodManifest m = hostile_pod();
+  EXPECT_FALSE(crt::json_text::parse(serialize(m)).contains("remove_at_end"));
+  EXPECT_FALSE(parse_manifest(serialize(m)).remove_at_end);
+  m.remove_at_end = true;
+  EXPECT_TRUE(parse_manifest(serialize(m)).remove_at_end);
+}
+
 TEST(Manifest, SerializationIsStableAndEndsWithNewline) {
   PodManifest m = hostile_pod();
   std::string text = serialize(m);

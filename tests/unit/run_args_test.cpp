@@ -217,6 +217,18 @@ TEST(RunArgs, StopTimeoutIsAPositiveDurationWithADefault) {
 
 TEST(RunArgs, OptionWithoutValueIsAnError) { EXPECT_NE(run_args_error({"busybox", "--memory"}), "(no error)"); }
 
+TEST(RunArgs, RmIsAPodFlag) {
+  EXPECT_FALSE(parse_run_args({"busybox"}).pod.remove);
+  EXPECT_TRUE(parse_run_args({"--rm", "busybox"}).pod.remove);
+  EXPECT_TRUE(parse_run_args({"--rm", "--detach", "busybox"}).pod.remove);
+  // With a value, as crt-generator passes a pod file's boolean keys.
+  EXPECT_TRUE(parse_run_args({"--rm=yes", "busybox"}).pod.remove);
+  EXPECT_FALSE(parse_run_args({"--rm=no", "busybox"}).pod.remove);
+  EXPECT_FALSE(parse_run_args({"busybox", "--", "--rm"}).pod.remove) << "after '--' it belongs to the app";
+  EXPECT_EQ(run_args_error({"busybox", "--rm"}),
+            "unknown option '--rm' for image 'busybox' (pod options go before the first image)");
+}
+
 TEST(RunArgs, InteractiveNeedsExactlyOneApp) {
   EXPECT_EQ(run_args_error({"--interactive", "a", "---", "b"}), "--interactive needs exactly one app");
   EXPECT_NO_THROW(parse_run_args({"--interactive", "a"}));
@@ -290,7 +302,7 @@ TEST(RunHelp, OfPrepareNamesItAndItsQuiet) {
   EXPECT_EQ(h.rfind("Usage: crt prepare ", 0), 0u);
   EXPECT_NE(h.find("-q,--quiet"), std::string::npos);
   EXPECT_NE(h.find("crt run-prepared"), std::string::npos);
-  for (const char* started : {"  --interactive ", "  --debug ", "  --detach ", "  --stop-timeout "})
+  for (const char* started : {"  --interactive ", "  --debug ", "  --detach ", "  --rm ", "  --stop-timeout "})
     EXPECT_EQ(h.find(started), std::string::npos) << started << " is an option of crt run-prepared";
   EXPECT_NE(run_help().find("  --interactive "), std::string::npos);
 }

@@ -29,8 +29,9 @@ void add_prepare(CLI::App& app, const GlobalOptions& g) {
       std::fputs(pod::run_help(pod::RunVerb::kPrepare).c_str(), stdout);
       return;
     }
-    if (req.pod.interactive || req.pod.debug || req.pod.stop_timeout)
-      throw Error("--interactive, --debug and --stop-timeout are options of 'crt run-prepared', not of 'crt prepare'");
+    if (req.pod.interactive || req.pod.debug || req.pod.remove || req.pod.stop_timeout)
+      throw Error(
+          "--interactive, --debug, --rm and --stop-timeout are options of 'crt run-prepared', not of 'crt prepare'");
     if (req.pod.detach)
       throw Error("--detach is an option of starting a pod, not of preparing one: use 'crt run-prepared --detach "
                   "UUID' after 'crt prepare', or 'crt run --detach'");
@@ -49,6 +50,7 @@ void add_run_prepared(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     bool interactive = false;
     bool debug = false;
     bool detach = false;
+    bool remove = false;
     std::optional<std::string> stop_timeout;
   };
   auto a = std::make_shared<Args>();
@@ -59,10 +61,12 @@ void add_run_prepared(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   cmd->add_flag("--detach", a->detach,
                 "Run the pod as the service crt-UUID.service of the host's systemd; print its UUID once it is ready")
       ->excludes("--interactive");
+  cmd->add_flag("--rm", a->remove, pod::kRemoveHelp);
   cmd->add_option("--stop-timeout", a->stop_timeout, pod::kStopTimeoutHelp);
   cmd->callback([a, &g, &exit_status] {
     require_root("crt run-prepared");
-    runtime::LaunchOptions opts{a->interactive, a->debug || g.debug, pod::parse_stop_timeout(a->stop_timeout)};
+    runtime::LaunchOptions opts{a->interactive, a->debug || g.debug, pod::parse_stop_timeout(a->stop_timeout),
+                                a->remove};
     runtime::RunContext ctx{g.dir, data_dir(), {}, {}, g.local_config, print_message};
     if (a->detach) {
       std::printf("%s\n", runtime::run_prepared_detached(pod_ref_string(a->ref), opts, ctx).c_str());
