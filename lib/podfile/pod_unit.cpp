@@ -144,6 +144,7 @@ const KeySpec kPodKeys[] = {
     {"CAFile", "--ca-file", Kind::kOnce, absolute},
     {"StopTimeout", "--stop-timeout", Kind::kOnce, stop_timeout},
     {"InheritEnvironment", "--inherit-env", Kind::kOnce, boolean},
+    {"Remove", "--rm", Kind::kOnce, boolean},
     {"Memory", nullptr, Kind::kOnce, memory},
     {"CPU", nullptr, Kind::kOnce, cpu},
 };

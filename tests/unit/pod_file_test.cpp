@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "pod/run_args.hpp"
 #include "podfile/generate.hpp"
 #include "podfile/pod_unit.hpp"
 #include "test_support.hpp"
@@ -78,6 +79,24 @@ TEST(PodFileExec, IsAPathOrANameAsWithExec) {
     EXPECT_EQ(pod_file_error(std::string("[App a]\nImage=busybox\nExec=") + exec + "\n"), "(no error)") << exec;
   std::vector<std::string> args = run_args(parse("[App a]\nImage=busybox\nExec=echo\n", "/p/web.pod"));
   EXPECT_NE(std::find(args.begin(), args.end(), "--exec=echo"), args.end());
+}
+
+// Remove= is crt run's --rm, a boolean as the other keys' (the default,
+// no: the unit's exited pods stay until crt gc).
+TEST(PodFileRemove, IsRunsRmAndABoolean) {
+  auto removes = [](const std::string& pod) {
+    return pod::parse_run_args(run_args(parse(pod + "[App a]\nImage=busybox\n", "/p/web.pod"))).pod.remove;
+  };
+  EXPECT_FALSE(removes(""));
+  EXPECT_TRUE(removes("[Pod]\nRemove=yes\n"));
+  EXPECT_TRUE(removes("[Pod]\nRemove=true\n"));
+  EXPECT_FALSE(removes("[Pod]\nRemove=no\n"));
+  EXPECT_FALSE(removes("[Pod]\nRemove=0\n"));
+  EXPECT_EQ(pod_file_error("[Pod]\nRemove=sometimes\n[App a]\nImage=busybox\n"),
+            "/p/web.pod:2: Remove: 'sometimes' is not one of yes, no, true, false, on, off, 1, 0");
+  EXPECT_EQ(pod_file_error("[Pod]\nRemove=yes\nRemove=no\n[App a]\nImage=busybox\n"),
+            "/p/web.pod:3: Remove: given twice (first on line 2)");
+  EXPECT_EQ(pod_file_error("[App a]\nImage=busybox\nRemove=yes\n"), "/p/web.pod:3: Remove: unknown key in [App a]");
 }
 
 // As crt run: one host port on two of the host's addresses is two ports,
