@@ -51,6 +51,14 @@ void add_app_options(CLI::App& app, AppFlags& f) {
   app.add_option("--pids-limit", f.pids_limit, "Most tasks the app may have (TasksMax=)");
 }
 
+/// CLI11 sets a flag of std::optional<bool> that was not given to false:
+/// one given before the first image would be undone by each app's own
+/// parse (AppFlags::merge()). Not given is no answer.
+void forget_flags_not_given(const CLI::App& app, AppFlags& f) {
+  for (auto [name, flag] : {std::pair{"--readonly-rootfs", &f.readonly_rootfs}, std::pair{"--notify", &f.notify}})
+    if (app.get_option(name)->count() == 0) flag->reset();
+}
+
 void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   // crt prepare takes the options of starting a pod only to say where they
   // belong; its help leaves them out.
@@ -226,6 +234,7 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
     add_pod_options(pre, *pod, verb);
     add_app_options(pre, *defaults);
     rest = parse_with(pre, seg, verb);
+    forget_flags_not_given(pre, *defaults);
   }
   if (rest.empty()) {
     std::string where = req.args_given ? " before '--'" : pod == nullptr ? " after '---'" : "";
@@ -246,6 +255,7 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
   add_app_options(post, req.flags);
   post.allow_extras();
   std::vector<std::string> left = parse_with(post, rest, verb);
+  forget_flags_not_given(post, req.flags);
   if (!left.empty()) {
     const std::string& word = left.front();
     if (word.rfind("-", 0) == 0) {

@@ -101,6 +101,20 @@ TEST(RunArgs, AppFlagsBeforeTheFirstImageApplyToEveryApp) {
   EXPECT_EQ(r.apps[1].flags.user, "8");
 }
 
+// Flags too, not only options with a value: an app that does not give a
+// flag keeps what was given before the first image, and may say no.
+TEST(RunArgs, AppFlagsWithoutAValueBeforeTheFirstImageApplyToEveryApp) {
+  RunRequest r = parse_run_args({"--readonly-rootfs", "--notify", "a", "---", "b", "--notify=no"});
+  ASSERT_EQ(r.apps.size(), 2u);
+  EXPECT_EQ(r.apps[0].flags.readonly_rootfs, true);
+  EXPECT_EQ(r.apps[0].flags.notify, true);
+  EXPECT_EQ(r.apps[1].flags.readonly_rootfs, true);
+  EXPECT_EQ(r.apps[1].flags.notify, false);
+  r = parse_run_args({"a", "--readonly-rootfs"});
+  EXPECT_EQ(r.apps[0].flags.readonly_rootfs, true);
+  EXPECT_EQ(r.apps[0].flags.notify, std::nullopt) << "not given";
+}
+
 TEST(RunArgs, HelpIsRequestedAnywhereBeforeDoubleDash) {
   EXPECT_THROW(parse_run_args({"--help"}), HelpRequested);
   EXPECT_THROW(parse_run_args({"-h"}), HelpRequested);
