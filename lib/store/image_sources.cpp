@@ -103,8 +103,12 @@ SourceFormat detect_format(const stdfs::path& source) {
   }
   if (!S_ISREG(st.st_mode)) throw Error(quote(source.string()) + " is neither a directory nor an archive");
   ArchivePtr in = open_tar_file(source);
-  // An image archive shows itself in its first member; a rootfs does not
-  // have to be read to its end.
+  // A compressed image archive shows itself in its first member (docker
+  // save, skopeo and crt write their own first, or layers named by digest);
+  // a compressed rootfs is not decompressed to its end for this. An
+  // uncompressed archive's headers are read without its files' data: an
+  // archive whose layers have names of its own ("./l1/layer.tar" before
+  // "./manifest.json") is found all the same.
   bool first = true, only_image_members = true, named_like_one = false;
   bool oci_layout = false, index = false, blobs = false, docker_manifest = false;
   archive_entry* e = nullptr;
@@ -114,7 +118,8 @@ SourceFormat detect_format(const stdfs::path& source) {
     check_archive(in.get(), rc, "reading " + quote(source.string()));
     std::string p = clean_entry_path(sym_archive_entry_pathname(e));
     if (p.empty()) continue;
-    if (first && !image_archive_member(p)) return SourceFormat::kRootfs;
+    if (first && !image_archive_member(p) && sym_archive_filter_code(in.get(), 0) != ARCHIVE_FILTER_NONE)
+      return SourceFormat::kRootfs;
     first = false;
     only_image_members = only_image_members && image_archive_member(p);
     std::string shown = quote(p) + " in " + quote(source.string());

@@ -260,6 +260,13 @@ TEST_F(ImageStore, DockerArchive) {
   members.push_back(test::tar_file(test::digest_of(c).substr(7) + ".json", c));
   test::write_tar(d / "saved.tar", members);
   EXPECT_EQ(detect_format(d / "saved.tar"), SourceFormat::kDockerArchive);
+  // tar -C src . puts "./" before each name, and the layers may come first.
+  std::vector<test::TarMember> dotted;
+  for (const std::string& f : std::vector<std::string>{"l1/layer.tar", "l2/layer.tar", "manifest.json",
+                                                       test::digest_of(c).substr(7) + ".json"})
+    dotted.push_back(test::tar_file("./" + f, test::read_text(d / "src" / f)));
+  test::write_tar(d / "dotted.tar", dotted);
+  EXPECT_EQ(detect_format(d / "dotted.tar"), SourceFormat::kDockerArchive);
   std::vector<Image> images = import(d / "saved.tar");
   ASSERT_EQ(images.size(), 1u);
   EXPECT_EQ(images[0].id, test::digest_of(c)) << "the id is the configuration's digest, whatever the source";
