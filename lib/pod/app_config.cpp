@@ -267,8 +267,10 @@ void apply_app_flags(AppManifest& app, const AppFlags& f) {
                                               : sandbox::default_allowed_namespaces(app.capabilities);
   // Mount namespaces allowed are for mounting in (bubblewrap, say): the
   // default filter then has the mount calls too. Outside a user namespace
-  // of the app's own they still fail, for want of CAP_SYS_ADMIN there.
-  if (!f.seccomp && f.allow_namespaces &&
+  // of the app's own they still fail, for want of CAP_SYS_ADMIN there,
+  // unless the app keeps CAP_SYS_ADMIN, which allows every namespace, and
+  // so mounts, as Docker's filter does for it.
+  if (!f.seccomp &&
       (!app.allowed_namespaces || std::find(app.allowed_namespaces->begin(), app.allowed_namespaces->end(), "mnt") !=
                                       app.allowed_namespaces->end()))
     app.seccomp.entries.emplace_back("@mount");

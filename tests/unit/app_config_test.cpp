@@ -246,6 +246,28 @@ TEST_F(MakeAppManifest, LimitsAreParsed) {
   EXPECT_NE(error(), "(no error)");
 }
 
+// The default filter has the mount calls where the app may make mount
+// namespaces: said so, or for keeping CAP_SYS_ADMIN (as Docker's filter
+// allows them with it); not by default, and not past a filter of the user's.
+TEST_F(MakeAppManifest, TheDefaultFilterHasTheMountCallsWhereMountNamespacesAreAllowed) {
+  auto has_mount = [](const AppManifest& a) {
+    return std::find(a.seccomp.entries.begin(), a.seccomp.entries.end(), "@mount") != a.seccomp.entries.end();
+  };
+  EXPECT_FALSE(has_mount(make()));
+  req_.flags.allow_namespaces = "user";
+  EXPECT_FALSE(has_mount(make()));
+  req_.flags.allow_namespaces = "user,mnt";
+  EXPECT_TRUE(has_mount(make()));
+  req_.flags.allow_namespaces.reset();
+  req_.flags.caps_retain = "CAP_SYS_ADMIN,CAP_CHOWN";
+  EXPECT_TRUE(has_mount(make()));
+  req_.flags.allow_namespaces = "none";
+  EXPECT_FALSE(has_mount(make()));
+  req_.flags.allow_namespaces.reset();
+  req_.flags.seccomp = "mode=retain,@system-service";
+  EXPECT_FALSE(has_mount(make()));
+}
+
 TEST_F(MakeAppManifest, SeccompAndCapabilities) {
   req_.flags.seccomp = "mode=remove,errno=EACCES,@mount,reboot";
   req_.flags.caps_retain = "chown,CAP_KILL";
