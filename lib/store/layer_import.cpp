@@ -207,8 +207,12 @@ class DirectoryReader {
         leave_out_(std::move(leave_out)),
         disk_(sym_archive_read_disk_new()),
         resolver_(sym_archive_entry_linkresolver_new()) {
-    // Not even read (normalize() would drop them): see there.
-    check_archive(disk_.get(), sym_archive_read_disk_set_behavior(disk_.get(), ARCHIVE_READDISK_NO_FFLAGS),
+    // Not even read (normalize() would drop them): see there. A file's holes
+    // are how it is stored, not what it holds: a tree archives as the same
+    // layer whether its zeros are holes (extraction makes them) or not (a
+    // file of the host's it was linked to).
+    check_archive(disk_.get(),
+                  sym_archive_read_disk_set_behavior(disk_.get(), ARCHIVE_READDISK_NO_FFLAGS | ARCHIVE_READDISK_NO_SPARSE),
                   "setting up the reading of " + quote(root_.string()));
     sym_archive_entry_linkresolver_set_strategy(resolver_.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
   }

@@ -109,9 +109,20 @@ TEST(UnpackRootfs, HolesStayHoles) {
     ASSERT_EQ(::pwrite(fd, "data", 4, kSize / 2), 4);
     ::close(fd);
   }
-  unpack_rootfs(s / "src", s / "dst");
+  UnpackedLayer l = unpack_rootfs(s / "src", s / "dst");
   struct stat st {};
   ASSERT_EQ(::stat((s / "dst" / "sparse").c_str(), &st), 0);
+  // Holes are how a file is stored, not what it holds: the same tree with
+  // its zeros written archives as the same layer.
+  stdfs::create_directory(s / "dense");
+  {
+    std::string zeros(kSize, '\0');
+    zeros.replace(kSize / 2, 4, "data");
+    write_text(s / "dense" / "sparse", zeros, 0644);
+    stdfs::last_write_time(s / "dense" / "sparse", stdfs::last_write_time(s / "dst" / "sparse"));
+    stdfs::last_write_time(s / "dense", stdfs::last_write_time(s / "dst"));
+  }
+  EXPECT_EQ(archive_tree(s / "dense", {}).diff_id, l.diff_id);
   EXPECT_EQ(st.st_size, kSize);
   EXPECT_LT(st.st_blocks * 512, 1 << 20) << "the holes were written out";
   int fd = ::open((s / "dst" / "sparse").c_str(), O_RDONLY | O_CLOEXEC);
