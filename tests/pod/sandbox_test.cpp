@@ -494,17 +494,25 @@ TEST_F(SandboxTest, TheDefaultFilterDeniesIoUringAndCrossProcessMemory) {
 
 // The calls the filter over the whole pod allows (nspawn's list) and only
 // the app's own filter denies, made with the capability each needs: the
-// app's filter is what stops them.
+// app's filter is what stops them. (CAP_SYS_ADMIN allows every namespace
+// type, and so the mount calls, unless --allow-namespaces says otherwise.)
 TEST_F(SandboxTest, TheAppsFilterDeniesMountAndRebootEvenWithTheirCapabilities) {
   BoundProgram probe = bound_program(SYSCALL_PROBE_BIN);
   std::vector<std::string> args = {"run",     "--net=none", probe.volume,
                                    "busybox", probe.mount,  "--caps-retain=CAP_SYS_ADMIN,CAP_SYS_BOOT"};
   std::vector<std::string> calls = {"--", probe.path, "mount", "umount2", "reboot"};
   std::vector<std::string> argv = args;
+  argv.push_back("--allow-namespaces=none");
   argv.insert(argv.end(), calls.begin(), calls.end());
   Result r = crt(argv);
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "mount EPERM\numount2 EPERM\nreboot EPERM\n");
+  // CAP_SYS_ADMIN's namespaces bring the mount calls, as in Docker.
+  argv = args;
+  argv.insert(argv.end(), calls.begin(), calls.end());
+  r = crt(argv);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "mount ENOENT\numount2 ENOENT\nreboot EPERM\n");
   // A filter of the user's own that allows them: the kernel answers.
   argv = args;
   argv.push_back("--seccomp=mode=remove,mkdir");
