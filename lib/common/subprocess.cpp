@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,6 +127,20 @@ void pump(UniqueFd& in, UniqueFd& out, UniqueFd& err, const std::string& input, 
   }
 }
 
+/// Waits for the program to end once its output is closed, still under
+/// `stop`: a program that closed its output (exec >/dev/null) and hangs is
+/// stopped all the same.
+void wait_for_end(pid_t pid, StopWatch& stop) {
+  UniqueFd process(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!process) return;  // no pidfds: a plain wait
+  for (;;) {
+    pollfd p{process.get(), POLLIN, 0};
+    int n = ::poll(&p, 1, 250);
+    if (n > 0 || (n < 0 && errno != EINTR)) return;
+    stop.check();
+  }
+}
+
 }  // namespace
 
 ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
@@ -170,6 +185,7 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::vecto
     SigpipeIgnored broken_pipe_is_an_error;
     StopWatch stop(pid, time_limit);
     pump(in.write, out.read, err.read, input, r, stop);
+    wait_for_end(pid, stop);
     r.timed_out = stop.timed_out();
   } catch (...) {
     ::kill(pid, SIGKILL);

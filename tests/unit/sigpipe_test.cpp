@@ -95,6 +95,12 @@ TEST(RunProgram, OneThatOutlastsItsTimeLimitIsTerminatedWithWhatItStarted) {
   };
   for (int i = 0; i < 100 && !gone(); ++i) ::usleep(20'000);
   EXPECT_TRUE(gone()) << "what it started runs on";
+  // Also one that closed its output first.
+  start = std::chrono::steady_clock::now();
+  r = run_program({"/bin/sh", "-c", "exec >/dev/null 2>&1; sleep 30"}, {}, {}, -1, std::chrono::milliseconds(300));
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.status, 128 + SIGTERM);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
   // Within it, it takes its time.
   r = run_program({"/bin/sh", "-c", "sleep 0.2"}, {}, {}, -1, std::chrono::seconds(5));
   EXPECT_FALSE(r.timed_out);
