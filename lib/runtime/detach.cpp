@@ -168,14 +168,15 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
 
 /// Pod `uuid` after its detached start failed or was given up: none where
 /// the service's crt run-prepared --rm (`removed_at_end`) has removed it, as
-/// asked; else as find_pod() finds it, or says what became of it.
+/// asked (also while this looks); else as find_pod() finds it, or says what
+/// became of it.
 std::optional<PodEntry> pod_left_by_start(const std::filesystem::path& state_dir, const std::string& uuid,
                                           bool removed_at_end) {
-  if (removed_at_end) {
-    std::vector<PodEntry> pods = list_pods(state_dir);
-    if (std::none_of(pods.begin(), pods.end(), [&](const PodEntry& e) { return e.uuid == uuid; })) return std::nullopt;
-  }
-  return find_pod(state_dir, uuid);
+  if (!removed_at_end) return find_pod(state_dir, uuid);
+  std::vector<PodEntry> pods = list_pods(state_dir);
+  auto e = std::find_if(pods.begin(), pods.end(), [&](const PodEntry& p) { return p.uuid == uuid; });
+  if (e == pods.end()) return std::nullopt;
+  return *e;
 }
 
 }  // namespace

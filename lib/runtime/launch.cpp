@@ -371,14 +371,19 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
   show_start_errors_from_console(pod, m, opts, exits, end, messages);
   for (const auto& app : m.apps) {
     auto e = std::find_if(exits.begin(), exits.end(), [&](const pod::AppExit& x) { return x.app == app.name; });
+    // With --rm, the pod's journal goes with the pod: no pointing at it.
     if (e == exits.end() && end.stop_signal == 0)
       tell(messages, killed_pod(pod, end) ? "the pod was killed before app " + quote(app.name) + " ended"
+                     : m.remove_at_end    ? "app " + quote(app.name) + " did not run"
                                           : "app " + quote(app.name) + " did not run; see the pod's journal");
     // Its start failed (app-exited records "never ran" so): the reason is
     // the pod's error above (prepare-app's, say), and in its journal.
     if (e != exits.end() && e->exit_code.empty() && e->status != 0)
-      tell(messages, "app " + quote(app.name) + " did not start; the pod's journal says why: journalctl -D " +
-                         quote(pod.journal_dir().string()));
+      tell(messages, m.remove_at_end ? "app " + quote(app.name) + " did not start"
+                                     : "app " + quote(app.name) +
+                                           " did not start; the pod's journal says why: "
+                                           "journalctl -D " +
+                                           quote(pod.journal_dir().string()));
   }
   report_oom_kills(pod, m, exits, oom, messages);
   const pod::AppExit* failed = pod::first_failure(exits);

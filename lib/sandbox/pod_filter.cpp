@@ -144,7 +144,9 @@ std::vector<sock_filter> audit_program(uint32_t arch) {
 /// reach the hypervisor, the host's virtual machines and the host's vsock
 /// ports from any pod, whatever its network (Docker's filter takes it too):
 /// socket(AF_VSOCK, …) fails with EAFNOSUPPORT, as where vsock is not
-/// built. Empty where the architecture multiplexes socket().
+/// built. Empty where the architecture multiplexes socket() (x86's
+/// socketcall, whose arguments are in memory, out of a filter's reach; its
+/// direct socket call libseccomp 2.5 cannot match by argument either).
 std::vector<sock_filter> vsock_program(uint32_t arch) {
   Context ctx = context_for(arch, SCMP_ACT_ALLOW);
   if (seccomp_rule_add_exact(ctx.get(), SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
