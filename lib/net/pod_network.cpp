@@ -249,10 +249,6 @@ json add_reclaiming(const Attachment& a, const Invocation& inv, const std::vecto
   }
 }
 
-}  // namespace
-
-namespace {
-
 std::string host_port_text(const pod::PortMapping& p) {
   return "host port " + std::to_string(p.host_port) + "/" + p.protocol + (p.host_ip.empty() ? "" : " on " + p.host_ip);
 }

@@ -50,6 +50,18 @@ class NetworkTest : public PodTest {
                       R"({"type":"portmap","capabilities":{"portMappings":true}}]})");
   }
 
+  /// Network "v6only": a bridge that gives pods an IPv6 address alone, and
+  /// portmap.
+  void write_v6only_network() const {
+    write_network("10-v6only.conflist",
+                  R"({"cniVersion":"1.0.0","name":"v6only","plugins":[{"type":"bridge","bridge":"crt-v6only0",)"
+                  R"("isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"fd42:c28::/64"}]],)"
+                  R"("dataDir":")" +
+                      ipam_dir() +
+                      R"("}},)"
+                      R"({"type":"portmap","capabilities":{"portMappings":true}}]})");
+  }
+
   /// A ptp network of the test's own in `subnet`, leases in the test's directory.
   void write_ptp_network(const std::string& name, const std::string& subnet, const std::string& extra = "") const;
 

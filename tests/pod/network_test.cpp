@@ -508,13 +508,7 @@ TEST_F(NetworkTest, AReservedHostPortListensNowhereAndIsHeldAllTheSame) {
 // IPv4: its port is not held from the host's services there.
 TEST_F(NetworkTest, APortOfEveryAddressIsHeldOnlyInTheFamiliesTheNetworkGives) {
   if (!std::filesystem::exists("/proc/net/if_inet6")) GTEST_SKIP() << "this host has no IPv6";
-  write_network("10-v6only.conflist",
-                R"({"cniVersion":"1.0.0","name":"v6only","plugins":[{"type":"bridge","bridge":"crt-v6only0",)"
-                R"("isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"fd42:c28::/64"}]],)"
-                R"("dataDir":")" +
-                    ipam_dir() +
-                    R"("}},)"
-                    R"({"type":"portmap","capabilities":{"portMappings":true}}]})");
+  write_v6only_network();
   int port = free_port();
   std::unique_ptr<Process> p;
   ASSERT_FALSE(start_server(p, {"--net=v6only", "--port=" + std::to_string(port) + ":80"}, "six").empty());
@@ -541,13 +535,7 @@ TEST_F(NetworkTest, AnIpv6HostAddressNeedsAnIpv6PodAddress) {
 // for a port of an IPv4 host address.
 TEST_F(NetworkTest, AnIpv4HostAddressNeedsAnIpv4PodAddress) {
   if (!std::filesystem::exists("/proc/net/if_inet6")) GTEST_SKIP() << "this host has no IPv6";
-  write_network("10-v6only.conflist",
-                R"({"cniVersion":"1.0.0","name":"v6only","plugins":[{"type":"bridge","bridge":"crt-v6only0",)"
-                R"("isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"fd42:c28::/64"}]],)"
-                R"("dataDir":")" +
-                    ipam_dir() +
-                    R"("}},)"
-                    R"({"type":"portmap","capabilities":{"portMappings":true}}]})");
+  write_v6only_network();
   Result r = crt(with_config({"run", "--net=v6only", "--port=127.0.0.1:" + std::to_string(free_port()) + ":80",
                               "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 254);
