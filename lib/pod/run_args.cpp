@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cctype>
 #include <iterator>
+#include <set>
+#include <string>
 #include <string_view>
 
 #include "common/duration.hpp"
@@ -13,6 +15,24 @@
 namespace crt::pod {
 
 namespace {
+
+/// A flag (`--x`, `--x=no`) whose value stays empty unless it is given:
+/// CLI11's own flag of std::optional<bool> sets false when not given, so one
+/// given before the first image would be undone by each app's own parse
+/// (AppFlags::merge()). The last one given wins.
+void add_optional_flag(CLI::App& app, const std::string& name, std::optional<bool>& flag, const std::string& help) {
+  app.add_flag_function(
+         name, [&flag](int64_t given) { flag = given > 0; }, help)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            static const std::set<std::string> kWords = {"yes", "no", "true", "false", "on", "off", "1", "0"};
+            return kWords.count(CLI::detail::to_lower(value)) != 0
+                       ? ""
+                       : "must be yes, no, true, false, on, off, 1 or 0, not " + quote(value);
+          },
+          ""));
+}
 
 void add_app_options(CLI::App& app, AppFlags& f) {
   app.add_option("--name", f.name, "Name of the app (default: the image's base name)");
@@ -42,21 +62,15 @@ void add_app_options(CLI::App& app, AppFlags& f) {
                  "it is given up)")
       ->check(CLI::IsMember({"no", "on-failure", "always"}));
   app.add_option("--mount", f.mounts, "Mount a volume: volume=NAME,target=PATH")->allow_extra_args(false);
-  app.add_flag("--readonly-rootfs", f.readonly_rootfs, "Make the app's rootfs read-only (volumes stay writable)");
-  app.add_flag("--notify", f.notify,
-               "The app tells systemd when it is ready (sd_notify READY=1, Type=notify); the pod is ready only then");
+  add_optional_flag(app, "--readonly-rootfs", f.readonly_rootfs,
+                    "Make the app's rootfs read-only (volumes stay writable)");
+  add_optional_flag(
+      app, "--notify", f.notify,
+      "The app tells systemd when it is ready (sd_notify READY=1, Type=notify); the pod is ready only then");
   app.add_option("--supplementary-gids", f.supplementary_gids, "Additional group ids, comma-separated");
   app.add_option("--oom-score-adj", f.oom_score_adj, "OOM score adjustment, -1000 to 1000 (OOMScoreAdjust=)");
   app.add_option("--cpu-shares", f.cpu_shares, "Relative CPU weight, 2 to 262144 (CPUShares=)");
   app.add_option("--pids-limit", f.pids_limit, "Most tasks the app may have (TasksMax=)");
-}
-
-/// CLI11 sets a flag of std::optional<bool> that was not given to false:
-/// one given before the first image would be undone by each app's own
-/// parse (AppFlags::merge()). Not given is no answer.
-void forget_flags_not_given(const CLI::App& app, AppFlags& f) {
-  for (auto [name, flag] : {std::pair{"--readonly-rootfs", &f.readonly_rootfs}, std::pair{"--notify", &f.notify}})
-    if (app.get_option(name)->count() == 0) flag->reset();
 }
 
 void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
@@ -234,7 +248,6 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
     add_pod_options(pre, *pod, verb);
     add_app_options(pre, *defaults);
     rest = parse_with(pre, seg, verb);
-    forget_flags_not_given(pre, *defaults);
   }
   if (rest.empty()) {
     std::string where = req.args_given ? " before '--'" : pod == nullptr ? " after '---'" : "";
@@ -255,7 +268,6 @@ AppRequest parse_app_segment(std::vector<std::string> seg, PodFlags* pod, AppFla
   add_app_options(post, req.flags);
   post.allow_extras();
   std::vector<std::string> left = parse_with(post, rest, verb);
-  forget_flags_not_given(post, req.flags);
   if (!left.empty()) {
     const std::string& word = left.front();
     if (word.rfind("-", 0) == 0) {

@@ -113,6 +113,11 @@ TEST(RunArgs, AppFlagsWithoutAValueBeforeTheFirstImageApplyToEveryApp) {
   r = parse_run_args({"a", "--readonly-rootfs"});
   EXPECT_EQ(r.apps[0].flags.readonly_rootfs, true);
   EXPECT_EQ(r.apps[0].flags.notify, std::nullopt) << "not given";
+  // Given twice, the last one counts; a value that is no yes or no is an error.
+  r = parse_run_args({"a", "--notify=no", "--notify", "--readonly-rootfs", "--readonly-rootfs=false"});
+  EXPECT_EQ(r.apps[0].flags.notify, true);
+  EXPECT_EQ(r.apps[0].flags.readonly_rootfs, false);
+  EXPECT_THROW(parse_run_args({"a", "--notify=maybe"}), Error);
 }
 
 TEST(RunArgs, HelpIsRequestedAnywhereBeforeDoubleDash) {
