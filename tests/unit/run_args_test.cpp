@@ -118,6 +118,7 @@ TEST(RunArgs, AppFlagsWithoutAValueBeforeTheFirstImageApplyToEveryApp) {
   EXPECT_EQ(r.apps[0].flags.notify, true);
   EXPECT_EQ(r.apps[0].flags.readonly_rootfs, false);
   EXPECT_THROW(parse_run_args({"a", "--notify=maybe"}), Error);
+  EXPECT_THROW(parse_run_args({"a", "--readonly-rootfs=2x"}), Error);
 }
 
 TEST(RunArgs, HelpIsRequestedAnywhereBeforeDoubleDash) {
