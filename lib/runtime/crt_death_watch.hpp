@@ -24,6 +24,9 @@ inline constexpr int kTeardownAfterCrtLockFd = 3;
 inline constexpr std::string_view kTeardownAfterCrtPortFdsOption = "--port-fds";
 /// The first of those fds.
 inline constexpr int kTeardownAfterCrtFirstPortFd = 4;
+/// The option of that command that removes the pod too, after its network
+/// (a pod of crt run --rm; also one without a network).
+inline constexpr std::string_view kTeardownAfterCrtRemoveOption = "--remove";
 
 /// nspawn stops the pod the orderly way on a first SIGTERM, and kills it
 /// on a second. A parent-death signal on nspawn would come once for each
@@ -57,7 +60,8 @@ class StopOnCrtDeath {
   /// once nspawn has ended after crt's death, which the watch then becomes
   /// (an exec of crt's own program), given the pod's lock `pod_lock` (an
   /// fd of crt's, the same open file nspawn holds) as its fd 3: the pod's
-  /// network goes then, not at a crt gc (kTeardownAfterCrtCommand), and the
+  /// network goes then, not at a crt gc (kTeardownAfterCrtCommand; with
+  /// kTeardownAfterCrtRemoveOption, a crt run --rm's pod too), and the
   /// pod reads as running until it has. Empty, or no lock: nothing. The
   /// kept host port reservations (keep_port_reservation()) go along as its
   /// fds 4 and up, their count in a last argument

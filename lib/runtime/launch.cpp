@@ -720,10 +720,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     try {
       if (watch_crt) {
         // A pod whose crt dies has its network torn down once it has ended,
-        // as crt would have (below).
+        // as crt would have (below), and a pod of --rm is removed then.
         std::vector<std::string> once_ended;
-        if (!network.namespace_path().empty())
+        if (!network.namespace_path().empty() || opts.remove)
           once_ended = {"--dir=" + ctx.state_dir.string(), std::string(kTeardownAfterCrtCommand), pod.uuid()};
+        if (opts.remove) once_ended.emplace_back(kTeardownAfterCrtRemoveOption);
         crt_death.emplace(pid, pod.stop_requested_file(), opts.stop_timeout, stdio ? stdio->sockets.flush : -1,
                           pod.lock().fd(), once_ended);
         if (stdio)

@@ -74,6 +74,21 @@ std::optional<PodDir> PodDir::try_lock(const stdfs::path& state_dir, const std::
   return PodDir(pods, dir, uuid, state, std::move(lock));
 }
 
+PodDir PodDir::adopt(const stdfs::path& state_dir, const std::string& uuid, PodState state, int lock_fd) {
+  stdfs::path pods = state_dir / "pods";
+  stdfs::path dir = pods / state_dir_name(state) / uuid;
+  struct stat held {
+  }, at{};
+  if (::fstat(lock_fd, &held) < 0 || ::stat(dir.c_str(), &at) < 0 || held.st_dev != at.st_dev ||
+      held.st_ino != at.st_ino)
+    throw Error("fd " + std::to_string(lock_fd) + " is not the lock of pod " + uuid);
+  // A lock taken anew on the same open file is the one it holds; one that
+  // is not held would be taken here only if no other process holds it.
+  FileLock lock = lock_pod_dir(UniqueFd(::fcntl(lock_fd, F_DUPFD_CLOEXEC, 0)));
+  if (!lock.valid()) throw Error("fd " + std::to_string(lock_fd) + " does not hold the lock of pod " + uuid);
+  return PodDir(pods, dir, uuid, state, std::move(lock));
+}
+
 void PodDir::move_to(PodState state) {
   stdfs::path to = pods_root_ / state_dir_name(state) / uuid_;
   if (::rename(path_.c_str(), to.c_str()) < 0) throw_errno("moving pod " + uuid_ + " to " + quote(to.string()));

@@ -39,6 +39,12 @@ class PodDir {
   static std::optional<PodDir> try_lock(const std::filesystem::path& state_dir, const std::string& uuid,
                                         PodState state);
 
+  /// The pod directory `uuid` in `state`'s folder, locked by `lock_fd` (an
+  /// open file of it whose lock this process inherited: the pod's watch
+  /// after crt's death); its lock is taken on a copy of that fd. Throws if
+  /// `lock_fd` is not that directory or holds no lock on it.
+  static PodDir adopt(const std::filesystem::path& state_dir, const std::string& uuid, PodState state, int lock_fd);
+
   /// Renames the directory into another state's folder; the lock stays held.
   void move_to(PodState state);
   /// Removes the directory (after the pod's mounts are gone).

@@ -242,14 +242,11 @@ std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir
 }
 
 bool teardown_network_after_crt(const stdfs::path& state_dir, const std::string& uuid, int pod_lock_fd,
-                                const MessageSink& messages, std::chrono::milliseconds plugin_time_limit) {
+                                const MessageSink& messages, std::chrono::milliseconds plugin_time_limit, bool remove) {
   std::optional<PodEntry> e = current_entry(state_dir, uuid);
   if (!e) return false;
-  struct stat held {}, dir {};
-  if (::fstat(pod_lock_fd, &held) < 0 || ::stat(e->path.c_str(), &dir) < 0 || held.st_dev != dir.st_dev ||
-      held.st_ino != dir.st_ino)
-    throw Error("tearing down the network of pod " + uuid + ": fd " + std::to_string(pod_lock_fd) +
-                " is not the lock of its directory");
+  PodDir dir = with_context("tearing down the network of pod " + uuid,
+                            [&] { return PodDir::adopt(state_dir, uuid, e->dir_state, pod_lock_fd); });
   // The lock is an open file crt shared with nspawn and with each network
   // plugin it ran: one still running (crt was killed during its ADD) holds
   // it too, and its pod's teardown waits for it, as gc would. (Not for one
@@ -265,7 +262,11 @@ bool teardown_network_after_crt(const stdfs::path& state_dir, const std::string&
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   // A net.json cut short is torn down by the pod's name, as gc does.
-  net::teardown_pod_network(e->path, {false, messages, pod_lock_fd, plugin_time_limit});
+  net::teardown_pod_network(dir.path(), {false, messages, dir.lock().fd(), plugin_time_limit});
+  if (remove) {
+    remove_locked_pod(dir, {false, messages});
+    tell(messages, "removed, as its crt run --rm would have");
+  }
   return true;
 }
 

@@ -63,9 +63,12 @@ std::vector<std::string> teardown_dead_pod_networks(const std::filesystem::path&
 /// `messages`, when it did not: the network is crt gc's then. A teardown
 /// that fails throws, and leaves the network to crt gc; so does a plugin
 /// that takes longer than `plugin_time_limit` (0: no limit), killed.
+/// With `remove` (the pod of a crt run --rm), the pod is removed then too,
+/// as remove_locked_pod() does (a failure throws, and leaves it to gc).
 bool teardown_network_after_crt(const std::filesystem::path& state_dir, const std::string& uuid, int pod_lock_fd,
                                 const MessageSink& messages = {},
-                                std::chrono::milliseconds plugin_time_limit = std::chrono::milliseconds(0));
+                                std::chrono::milliseconds plugin_time_limit = std::chrono::milliseconds(0),
+                                bool remove = false);
 
 /// crt gc: marks exited pods as garbage, expires prepared and aborted ones,
 /// removes garbage older than the grace period, and removes the cgroups and

@@ -1339,14 +1339,39 @@ TEST_F(PodCommandsTest, RunRmStoppedBySigtermRemovesThePod) {
     EXPECT_TRUE(pods(state).empty()) << state;
 }
 
-// A pod of crt run --rm whose crt was killed is left exited: crt gc takes
-// it at once, as it was asked never to be kept, not after the grace period.
-TEST_F(PodCommandsTest, GcRemovesAnExitedPodOfRunRmAtOnce) {
+// A pod of crt run --rm whose crt was killed is stopped by the pod's watch,
+// which then removes it, as crt would have.
+TEST_F(PodCommandsTest, TheWatchRemovesThePodOfAKilledRunRm) {
   std::unique_ptr<Process> p;
   std::string uuid = run_rm_pod(p);
   ASSERT_NE(uuid, "");
   p->signal(SIGKILL);
   p->wait();
+  // nspawn and the watch's last command name the state directory.
+  auto running = [this] { return run({"pgrep", "-f", dir_}).status == 0; };
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((std::filesystem::exists(pod_dir(uuid)) || running()) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
+  EXPECT_FALSE(running());
+  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
+    EXPECT_TRUE(pods(state).empty()) << state;
+  EXPECT_THAT(run({"findmnt", "-rn", "-t", "overlay", "-o", "TARGET"}).out, Not(HasSubstr(dir_)));
+}
+
+// Where the watch was killed too (as systemd kills a unit's), the exited pod
+// of crt run --rm is left: crt gc takes it at once, as it was asked never to
+// be kept, not after the grace period.
+TEST_F(PodCommandsTest, GcRemovesAnExitedPodOfRunRmAtOnce) {
+  std::unique_ptr<Process> p;
+  std::string uuid = run_rm_pod(p);
+  ASSERT_NE(uuid, "");
+  std::string nspawn = read_file(pod_dir(uuid) + "/pid");
+  nspawn.erase(nspawn.find_last_not_of('\n') + 1);
+  ASSERT_EQ(run({"pkill", "-KILL", "-x", "-f", "pod-watch " + nspawn}).status, 0);
+  p->signal(SIGKILL);
+  p->wait();
+  ASSERT_EQ(crt({"stop", uuid}).status, 0);
   ASSERT_EQ(crt({"status", uuid, "--wait=20s"}).status, 0);
   ASSERT_TRUE(std::filesystem::exists(pod_dir(uuid)));
   Result r = crt({"gc"});

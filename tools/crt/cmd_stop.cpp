@@ -117,14 +117,15 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
 }
 
 /// Run by the watch of a pod whose crt was killed, once the pod has ended
-/// (runtime::StopOnCrtDeath): its network goes then, not at the next crt gc.
-/// Not for users: hidden from --help. Its output goes nowhere.
+/// (runtime::StopOnCrtDeath): its network goes then, not at the next crt gc,
+/// and with --remove (crt run --rm) the pod too. Not for users: hidden from --help. Its output goes nowhere.
 void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
   auto uuid = std::make_shared<std::string>();
   auto port_fds = std::make_shared<int>(0);
   // A plugin's DEL takes a second or so: one that hangs would keep the pod
   // reading as running (its lock held) for ever.
   auto plugin_time_limit = std::make_shared<std::string>("30s");
+  auto remove = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(std::string(runtime::kTeardownAfterCrtCommand),
                                      "Tear down the network of a pod whose crt was killed, once it has ended");
   cmd->group("");
@@ -133,7 +134,9 @@ void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
                   "Sockets holding the pod's host ports, as fds 4 and up")
       ->check(CLI::Range(0, 256));
   cmd->add_option("--plugin-time-limit", *plugin_time_limit, "How long each plugin may take");
-  cmd->callback([uuid, port_fds, plugin_time_limit, &g] {
+  cmd->add_flag(std::string(runtime::kTeardownAfterCrtRemoveOption), *remove,
+                "Remove the pod then too (that of crt run --rm)");
+  cmd->callback([uuid, port_fds, plugin_time_limit, remove, &g] {
     require_root("crt " + std::string(runtime::kTeardownAfterCrtCommand));
     // The pod's host ports stay held until their forwarding is gone: a
     // host service that took them before would get no error, and lose its
@@ -154,7 +157,7 @@ void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
     };
     try {
       auto limit = with_context("--plugin-time-limit", [&] { return parse_duration(*plugin_time_limit); });
-      runtime::teardown_network_after_crt(g.dir, *uuid, runtime::kTeardownAfterCrtLockFd, to_journal, limit);
+      runtime::teardown_network_after_crt(g.dir, *uuid, runtime::kTeardownAfterCrtLockFd, to_journal, limit, *remove);
     } catch (const std::exception& e) {
       to_journal(std::string("warning: ") + e.what() + "; 'crt gc' will try again");
       throw;
