@@ -94,7 +94,8 @@ RunRequest parse_run_args(const std::vector<std::string>& args, RunVerb verb = R
 inline constexpr const char* kRemoveHelp =
     "Remove the pod when crt run ends, however it ends, as crt rm does: its upper directories, network and journal "
     "(crt logs, status and list know it no more; the apps' output crt wrote stays where it went, a unit's in the "
-    "host's journal). A pod whose crt was killed goes at the next crt gc, without its grace period";
+    "host's journal). A pod whose crt was killed goes once its watch has stopped it, or at the next crt gc, "
+    "without its grace period";
 
 /// The help line of --stop-timeout (crt run, crt run-prepared).
 inline constexpr const char* kStopTimeoutHelp =

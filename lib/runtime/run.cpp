@@ -46,14 +46,15 @@ void save_uuid(PreparedPod& p, const pod::PodFlags& flags, const RunContext& ctx
 /// crt run --rm: the pod goes once its start has ended, however it ended
 /// (its apps' end, a stop, crt's own error), after crt run has learnt how
 /// its apps ended. A pod the start's rollback removed is gone already; one
-/// that cannot be removed is left to crt gc with a warning, and crt run's
-/// exit status stays what it is.
+/// it put back in prepared/ (crt run-prepared's, whose apps never ran) stays
+/// as it was made, for a later start; one that cannot be removed is left to
+/// crt gc with a warning, and crt run's exit status stays what it is.
 class RemovalAtEnd {
  public:
   RemovalAtEnd(PodDir& pod, bool asked, const RunContext& ctx) : pod_(pod), asked_(asked), ctx_(ctx) {}
   ~RemovalAtEnd() {
     std::error_code ec;
-    if (!asked_ || !std::filesystem::exists(pod_.path(), ec)) return;
+    if (!asked_ || pod_.state() == PodState::kPrepared || !std::filesystem::exists(pod_.path(), ec)) return;
     try {
       remove_locked_pod(pod_, {false, ctx_.messages});
       if (ctx_.trace) ctx_.trace("removed pod " + pod_.uuid() + " (--rm)");

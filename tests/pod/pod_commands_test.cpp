@@ -1324,6 +1324,27 @@ TEST_F(PodCommandsTest, RunRmRemovesThePodAndKeepsTheAppsExitStatus) {
             "prepare'\n");
 }
 
+// A prepared pod whose start fails (before its apps ran) is prepared again,
+// as without --rm: crt run-prepared did not make it, and the next start may
+// work.
+TEST_F(PodCommandsTest, RunPreparedRmLeavesAPodWhoseStartFailedPrepared) {
+  std::string src = dir_ + "/src";
+  std::filesystem::create_directory(src);
+  Result r = crt({"prepare", "--quiet", "--net=none", "--volume=v,kind=host,source=" + src, "busybox",
+                  "--mount=volume=v,target=/v", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, 36);
+  std::filesystem::remove(src);  // the start cannot mount it
+  r = crt({"run-prepared", "--rm", uuid});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("No such file or directory"));
+  EXPECT_EQ(pods("prepared"), std::vector<std::string>{uuid});
+  std::filesystem::create_directory(src);
+  EXPECT_EQ(crt({"run-prepared", "--rm", uuid}).status, 0);
+  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
+    EXPECT_TRUE(pods(state).empty()) << state;
+}
+
 // Stopped by a signal, crt run --rm still removes its pod, and ends by the
 // signal as it would have.
 TEST_F(PodCommandsTest, RunRmStoppedBySigtermRemovesThePod) {
