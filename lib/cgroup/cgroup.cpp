@@ -364,6 +364,12 @@ bool PodCgroup::remove() const {
   return ok;
 }
 
+bool PodCgroup::remove_empty() const {
+  bool ok = true;
+  for (const auto& top : paths()) ok = remove_empty_tree(top) && ok;
+  return ok;
+}
+
 bool PodCgroup::remove_empty_v1() const {
   bool ok = true;
   for (const auto& h : layout_.hierarchies)

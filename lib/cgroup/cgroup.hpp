@@ -120,6 +120,10 @@ class PodCgroup {
   /// crt's.
   bool remove() const;
 
+  /// Removes its directories where they are empty (no process in them or
+  /// below), in every hierarchy; kills nothing. True if none is left.
+  bool remove_empty() const;
+
   /// Removes its empty directories in the v1 hierarchies: for what is left
   /// once the host's systemd has removed the pod's scope (that of a
   /// controller it does not manage, made by make_host_managed_dirs()).

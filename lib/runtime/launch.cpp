@@ -645,7 +645,18 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
                            "lines of crt@.service)");
   PodMachine machine(host, pod, m, ctx.messages);
   UnitCgroupRoot unit_cgroup(host);
-  cgroup::PodCgroup cg = pod_cgroup(host, m);
+  if (!host.systemd)
+    write_cgroup_record(pod.path(), {cgroup::PodCgroup::relative_path(m.machine_name()), CgroupRecord::kBeingMade});
+  cgroup::PodCgroup cg = [&] {
+    try {
+      return pod_cgroup(host, m);
+    } catch (...) {
+      // Not made: what is there (another pod's, of the same name) is not
+      // this pod's to clean up after.
+      ::unlink(pod.cgroup_file().c_str());
+      throw;
+    }
+  }();
   if (!host.systemd) restrict_pod_devices(host, cg, ctx.messages);
   // From here on: older records of the kernel's log are of other pods.
   OomWatch oom{KernelLog::from_now(), cg.relative()};

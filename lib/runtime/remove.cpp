@@ -31,8 +31,26 @@ namespace {
 std::optional<std::pair<cgroup::PodCgroup, std::string>> own_cgroup_of(const cgroup::Layout& layout,
                                                                        const stdfs::path& pod_path) {
   std::optional<CgroupRecord> r = read_cgroup_record(pod_path);
-  if (!r || r->identity.empty()) return std::nullopt;
+  if (!r || r->identity.empty() || r->identity == CgroupRecord::kBeingMade) return std::nullopt;
   return std::pair{cgroup::PodCgroup(layout, r->relative), r->identity};
+}
+
+/// The cgroup of a pod whose crt was killed while it made it (its record
+/// was written first): what of it is empty goes; one with processes is
+/// another pod's of the same name. True if there was some to remove.
+bool remove_cgroup_being_made(const cgroup::Layout& layout, const stdfs::path& pod_path) {
+  std::optional<CgroupRecord> r = read_cgroup_record(pod_path);
+  if (!r || r->identity != CgroupRecord::kBeingMade) return false;
+  cgroup::PodCgroup cg(layout, r->relative);
+  std::vector<stdfs::path> there;
+  for (const auto& p : cg.paths())
+    if (std::error_code ec; stdfs::exists(p, ec)) there.push_back(p);
+  if (there.empty()) return false;
+  (void)cg.remove_empty();
+  return std::any_of(there.begin(), there.end(), [](const stdfs::path& p) {
+    std::error_code ec;
+    return !stdfs::exists(p, ec);
+  });
 }
 
 /// What the host's systemd left of the scope or unit of a pod whose crt was
@@ -88,6 +106,7 @@ void clean_leftovers(PodDir& pod, const RemoveOptions& opts) {
   cgroup::Layout layout = cgroup::detect_layout();
   if (auto own = own_cgroup_of(layout, pod_path); own && !own->first.remove_same(own->second))
     throw Error("its cgroup " + quote(own->first.relative()) + " is still busy");
+  (void)remove_cgroup_being_made(layout, pod_path);
   remove_systemd_leftovers(layout, pod_path);
   // Left by a crt killed while the pod ran.
   remove_journal_link(pod_path, pod.uuid());
@@ -109,6 +128,7 @@ std::vector<std::string> remove_dead_pod_cgroups(const stdfs::path& state_dir) {
   cgroup::Layout layout = cgroup::detect_layout();
   for (const auto& e : list_pods(state_dir)) {
     if (e.locked) continue;
+    if (remove_cgroup_being_made(layout, e.path)) removed.push_back(read_cgroup_record(e.path)->relative);
     auto own = own_cgroup_of(layout, e.path);
     if (!own) continue;
     const auto& [cg, identity] = *own;

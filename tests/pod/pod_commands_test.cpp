@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cgroup/cgroup.hpp"
 #include "common/clock.hpp"
 #include "common/json_text.hpp"
 #include "pod_fixture.hpp"
@@ -930,6 +931,26 @@ TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
   EXPECT_THAT(NetSnapshot::take().mentioning("crt-" + uuid), ::testing::IsEmpty()) << "its network was left";
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
   EXPECT_FALSE(std::filesystem::is_symlink(journal_link)) << "the link to its journal was left";
+}
+
+// A crt killed between making its pod's cgroup and noting which it made
+// has noted first that it was making it: gc removes what is empty of it.
+TEST_F(PodCommandsTest, GcRemovesTheCgroupOfACrtKilledWhileItMadeIt) {
+  if (std::filesystem::exists("/run/systemd/system")) GTEST_SKIP() << "the host's systemd makes the pods' cgroups";
+  std::string file = dir_ + "/uuid";
+  ASSERT_EQ(crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status, 0);
+  std::string uuid = wait_uuid(file);
+  std::string record = read_file(pod_dir(uuid) + "/cgroup");
+  std::string relative = record.substr(0, record.find('\n'));
+  EXPECT_EQ(relative, crt::cgroup::PodCgroup::relative_path("crt-" + uuid));
+  // What such a crt leaves: the directories, and the record of before.
+  std::ofstream(pod_dir(uuid) + "/cgroup", std::ios::trunc) << relative << "\nbeing made\n";
+  for (const auto& d : pod_cgroup_dirs(uuid)) std::filesystem::create_directories(d);
+  Result r = crt({"gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("removed cgroup " + relative + "\n"));
+  for (const auto& d : pod_cgroup_dirs(uuid)) EXPECT_FALSE(std::filesystem::exists(d)) << d;
+  EXPECT_EQ(crt({"status", uuid}).status, 0) << "removed before its grace period";
 }
 
 // A pod's name is free again once it exited: a new pod of that name has a
