@@ -1,5 +1,6 @@
 #include "sandbox/pod_filter.hpp"
 
+#include <linux/audit.h>
 #include <linux/keyctl.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
@@ -10,9 +11,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -155,6 +159,68 @@ std::vector<sock_filter> vsock_program(uint32_t arch) {
   return export_bpf(ctx.get());
 }
 
+/// The personalities a pod may take, as Docker's filter allows: Linux
+/// (0), PER_LINUX32 (8, what `linux32` and `setarch i686` set),
+/// UNAME26, both, and the query (0xffffffff, which systemd makes). Not
+/// ADDR_NO_RANDOMIZE (`setarch -R`: no ASLR for what the caller executes),
+/// READ_IMPLIES_EXEC and the other flags, which weaken what runs after.
+constexpr uint32_t kAllowedPersonalities[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
+
+/// seccomp_data.args[0]'s low 32 bits: personality() takes an unsigned int,
+/// so the kernel ignores the upper half of the register, as this does.
+constexpr uint32_t kFirstArgumentLowWord =
+    offsetof(seccomp_data, args) + (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? 0 : 4);
+
+/// crt's own: personality() with any other value fails with EPERM, on
+/// every architecture in `archs` (personality is a call of its own on each,
+/// x86's too). One program, written here: libseccomp takes one comparison
+/// per argument in a rule and its rules are alternatives, so it cannot say
+/// "none of these values" where the filter's default is to allow.
+std::vector<sock_filter> personality_program(const std::vector<uint32_t>& archs) {
+  // The audit architecture the kernel reports, and personality's number
+  // there (x32's calls come as x86-64's, their numbers with bit 30 set).
+  std::map<uint32_t, std::vector<uint32_t>> numbers;
+  for (uint32_t arch : archs) {
+    int nr = seccomp_syscall_resolve_name_arch(arch, "personality");
+    if (nr < 0) continue;
+    numbers[arch == SCMP_ARCH_X32 ? AUDIT_ARCH_X86_64 : arch].push_back(static_cast<uint32_t>(nr));
+  }
+  auto stmt = [](uint16_t code, uint32_t k) { return sock_filter{code, 0, 0, k}; };
+  auto jeq = [](uint32_t k, uint8_t jt, uint8_t jf) { return sock_filter{BPF_JMP | BPF_JEQ | BPF_K, jt, jf, k}; };
+  // The check of the argument, then "allow", at the end; each architecture's
+  // block jumps there.
+  std::vector<sock_filter> check;
+  check.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, kFirstArgumentLowWord));
+  const auto allowed_count = static_cast<uint8_t>(std::size(kAllowedPersonalities));
+  for (uint8_t i = 0; i < allowed_count; ++i)
+    check.push_back(jeq(kAllowedPersonalities[i], static_cast<uint8_t>(allowed_count - i), 0));
+  check.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)));
+  check.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+
+  std::vector<std::vector<sock_filter>> blocks;
+  for (const auto& [audit, nrs] : numbers) {
+    // arch == audit ? (nr in nrs ? check : allow) : next block
+    std::vector<sock_filter> b;
+    b.push_back(jeq(audit, 0, static_cast<uint8_t>(nrs.size() + 2)));
+    b.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
+    for (uint32_t nr : nrs) b.push_back(jeq(nr, 0, 0));  // jt patched below
+    b.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+    blocks.push_back(std::move(b));
+  }
+  std::vector<sock_filter> prog{stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch))};
+  size_t size = 1 + 1 + check.size();  // the load, the blocks, "allow" for other architectures, the check
+  for (const auto& b : blocks) size += b.size();
+  size_t check_at = size - check.size();
+  for (auto& b : blocks) {
+    size_t at = prog.size();
+    for (size_t i = 2; i + 1 < b.size(); ++i) b[i].jt = static_cast<uint8_t>(check_at - (at + i) - 1);
+    prog.insert(prog.end(), b.begin(), b.end());
+  }
+  prog.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  prog.insert(prog.end(), check.begin(), check.end());
+  return prog;
+}
+
 }  // namespace
 
 PodFilter compile_nspawns_filter() {
@@ -178,6 +244,7 @@ PodFilter compile_pod_filter() {
       auto p = vsock_program(arch);
       if (!p.empty()) f.programs.push_back(std::move(p));
     }
+    f.programs.push_back(personality_program(local_architectures(f.arch)));
   });
   return f;
 }

@@ -28,7 +28,8 @@ struct PodFilter {
 /// Compiles the filter nspawn 252 would for this machine's architectures,
 /// one program each (x86-64: x86, x32 and x86-64), and the audit masks.
 PodFilter compile_nspawns_filter();
-/// nspawn's filter, then crt's own programs that take vsock sockets.
+/// nspawn's filter, then crt's own programs: they take vsock sockets, and
+/// allow personality() only Docker's values.
 PodFilter compile_pod_filter();
 
 /// The file format: a line "crt-pod-seccomp 1 arch=N programs=N

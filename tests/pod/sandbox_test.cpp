@@ -168,8 +168,8 @@ pid_t parent_of(pid_t pid) {
 
 // crt loads nspawn's filter, compiled at build time, instead of having
 // nspawn compile it for every pod: the pod's systemd carries exactly the
-// programs nspawn of this machine makes itself (and crt's vsock ones), and
-// each app adds its own.
+// programs nspawn of this machine makes itself (and crt's vsock and
+// personality ones), and each app adds its own.
 TEST_F(SandboxTest, ThePodRunsUnderTheFilterNspawnWouldHaveCompiled) {
   if (std::string why = filters_unreadable(); !why.empty()) GTEST_SKIP() << why;
   std::vector<std::string> built =
@@ -521,6 +521,28 @@ TEST_F(SandboxTest, TheAppsFilterDeniesMountAndRebootEvenWithTheirCapabilities) 
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "mount ENOENT\numount2 ENOENT\nreboot EINVAL\n");
 }
+
+#if defined(__x86_64__)
+// The pod's filter allows Docker's personalities: linux32 (setarch i686)
+// works, setarch -R (no ASLR for what it executes) does not, also where the
+// app's own filter is the user's; and the pod's systemd, which queries its
+// personality, runs the app.
+TEST_F(SandboxTest, ThePodTakesLinux32ButNotAPersonalityWithoutAslr) {
+  BoundProgram probe = bound_program(SYSCALL_PROBE_BIN);
+  std::string script = "linux32 uname -m; linux32 cat /proc/self/personality; linux64 uname -m; " + probe.path +
+                       " personality_query personality_linux32 personality_no_aslr";
+  for (std::string filter : {"", "--seccomp=mode=remove,mkdir"}) {
+    std::vector<std::string> argv = {"run", "--net=none", probe.volume, "busybox", probe.mount};
+    if (!filter.empty()) argv.push_back(filter);
+    argv.insert(argv.end(), {"--", "/bin/sh", "-c", script});
+    Result r = crt(argv);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out,
+              "i686\n00000008\nx86_64\npersonality_query ok\npersonality_linux32 ok\npersonality_no_aslr EPERM\n")
+        << filter;
+  }
+}
+#endif
 
 TEST_F(SandboxTest, DeniedSyscallFailsWithEperm) {
   // adjtimex() without arguments only reads the clock: no capability needed,

@@ -7,6 +7,7 @@
 #include <linux/io_uring.h>
 #include <linux/reboot.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -41,6 +42,12 @@ int main(int argc, char** argv) {
     else if (name == "reboot")  // in a PID namespace other than the first, CAD_ON is EINVAL
       report("reboot",
              ::syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_CAD_ON, nullptr));
+    else if (name == "personality_query")
+      report("personality_query", ::syscall(SYS_personality, 0xffffffffUL));
+    else if (name == "personality_linux32")  // what linux32 and setarch i686 set
+      report("personality_linux32", ::syscall(SYS_personality, static_cast<unsigned long>(PER_LINUX32)));
+    else if (name == "personality_no_aslr")  // what setarch -R sets
+      report("personality_no_aslr", ::syscall(SYS_personality, static_cast<unsigned long>(ADDR_NO_RANDOMIZE)));
     else
       std::printf("%s unknown\n", argv[i]);
   }

@@ -7,6 +7,7 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -235,11 +236,50 @@ TEST(PodFilter, DeniesVsockSockets) {
             "EAFNOSUPPORT");
 }
 
+// Docker's personalities: Linux, 32-bit Linux and the 2.6 uname, and the
+// query; not ADDR_NO_RANDOMIZE (setarch -R) or READ_IMPLIES_EXEC.
+TEST(PodFilter, AllowsOnlyDockersPersonalities) {
+  PodFilter f = compile_pod_filter();
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_personality, 0xffffffffUL); }), "ok");
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_personality, 0x0UL); }), "ok");
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_personality, static_cast<unsigned long>(PER_LINUX32)); }), "ok");
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_personality, static_cast<unsigned long>(UNAME26)); }), "ok");
+  EXPECT_EQ(
+      under_filter(f, [] { return ::syscall(SYS_personality, static_cast<unsigned long>(PER_LINUX32) | UNAME26); }),
+      "ok");
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_personality, static_cast<unsigned long>(ADDR_NO_RANDOMIZE)); }),
+            "EPERM");
+  EXPECT_EQ(
+      under_filter(
+          f, [] { return ::syscall(SYS_personality, static_cast<unsigned long>(PER_LINUX32) | ADDR_NO_RANDOMIZE); }),
+      "EPERM");
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_personality, static_cast<unsigned long>(READ_IMPLIES_EXEC)); }),
+            "EPERM");
+  // The kernel reads an unsigned int: bits above it neither hide a flag
+  // nor spoil an allowed value.
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_personality, 0x100000000UL | ADDR_NO_RANDOMIZE); }), "EPERM");
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_personality, 0x100000000UL | PER_LINUX32); }), "ok");
+  EXPECT_EQ(under_filter(f, [] { return ::syscall(SYS_personality, ~0UL); }), "ok");
+}
+
 #if defined(__x86_64__)
 /// keyctl(KEYCTL_GET_KEYRING_ID, session) in the x86 (i386) ABI.
 long ia32_keyctl() {
   long r;
   asm volatile("int $0x80" : "=a"(r) : "a"(288L), "b"(0L), "c"(-3L), "d"(0L) : "memory", "r8", "r9", "r10", "r11");
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return r;
+}
+
+/// personality(persona) in the x86 (i386) ABI: a call of its own there,
+/// not multiplexed.
+template <unsigned long persona>
+long ia32_personality() {
+  long r;
+  asm volatile("int $0x80" : "=a"(r) : "a"(136L), "b"(persona) : "memory", "r8", "r9", "r10", "r11");
   if (r < 0) {
     errno = static_cast<int>(-r);
     return -1;
@@ -258,6 +298,10 @@ TEST(PodFilter, CoversTheCompatibilityArchitecturesToo) {
     GTEST_SKIP() << "no x86 system calls on this kernel (" << unfiltered << ")";
   EXPECT_EQ(under_filter(none, ia32_keyctl), "ok");
   EXPECT_EQ(under_filter(compile_pod_filter(), ia32_keyctl), "EPERM");
+  EXPECT_EQ(under_filter(compile_pod_filter(), ia32_personality<PER_LINUX32>), "ok");
+  EXPECT_EQ(under_filter(compile_pod_filter(), ia32_personality<0xffffffff>), "ok");
+  EXPECT_EQ(under_filter(none, ia32_personality<ADDR_NO_RANDOMIZE>), "ok");
+  EXPECT_EQ(under_filter(compile_pod_filter(), ia32_personality<ADDR_NO_RANDOMIZE>), "EPERM");
 }
 #endif
 
