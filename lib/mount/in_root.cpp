@@ -7,10 +7,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <deque>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -159,6 +164,52 @@ UniqueFd make_file(int root_fd, std::string_view path, mode_t mode, int links_fo
 }
 
 }  // namespace
+
+std::optional<Link> link_climbing_above_top(int root_fd, std::string_view path) {
+  constexpr int kMaxFollowed = 40;  // the kernel's bound
+  // The components still to walk, each with the link it came from (none:
+  // the path itself).
+  std::deque<std::pair<std::string, std::optional<Link>>> todo;
+  auto push_front_all = [&](std::string_view p, const std::optional<Link>& from) {
+    std::vector<std::string> parts;
+    for (size_t at = 0; at <= p.size();) {
+      size_t slash = std::min(p.find('/', at), p.size());
+      if (slash > at) parts.emplace_back(p.substr(at, slash - at));
+      at = slash + 1;
+    }
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.emplace_front(*it, from);
+  };
+  push_front_all(path, std::nullopt);
+  std::string here;  // where the walk is, relative to the top: "a/b", no links in it
+  int followed = 0;
+  while (!todo.empty()) {
+    auto [name, from] = std::move(todo.front());
+    todo.pop_front();
+    if (name == ".") continue;
+    if (name == "..") {
+      if (here.empty()) {
+        if (from) return from;
+        continue;
+      }
+      size_t slash = here.rfind('/');
+      here = slash == std::string::npos ? "" : here.substr(0, slash);
+      continue;
+    }
+    std::string next = here.empty() ? name : here + "/" + name;
+    struct stat st {};
+    if (::fstatat(root_fd, next.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return std::nullopt;
+    if (!S_ISLNK(st.st_mode)) {
+      here = std::move(next);
+      continue;
+    }
+    if (++followed > kMaxFollowed) return std::nullopt;
+    std::string target = read_link(root_fd, next);
+    if (target.empty()) return std::nullopt;
+    if (target[0] == '/') here.clear();
+    push_front_all(target, Link{"/" + next, target});
+  }
+  return std::nullopt;
+}
 
 UniqueFd make_dir_in_root(int root_fd, std::string_view path, mode_t mode) { return make_dir(root_fd, path, mode, 0); }
 

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,21 @@ UniqueFd make_dir_in_root(int root_fd, std::string_view path, mode_t mode = 0755
 /// dangling symlink, at what it points to inside the tree. Used for file
 /// mount points.
 UniqueFd make_file_in_root(int root_fd, std::string_view path, mode_t mode = 0644);
+
+/// A symbolic link in a tree, and what it holds.
+struct Link {
+  std::string path;  ///< "/run": where it is in the tree
+  std::string target;
+};
+
+/// The symbolic link on the way to `path` in the tree at `root_fd` whose
+/// target climbs above the tree's top ("/run -> ../../tmp"), if there is
+/// one. Inside the tree ".." stops at the top, as in a chroot; but the
+/// pod's systemd follows such a link from the rootfs's place in stage1,
+/// where it leads out of the rootfs. A link to an absolute path is fine
+/// (systemd follows it inside the root). Where a component is missing, or
+/// links loop, nothing further is looked at.
+std::optional<Link> link_climbing_above_top(int root_fd, std::string_view path);
 
 /// "/proc/self/fd/N": a path naming exactly the object `fd` refers to.
 std::string fd_path(int fd);

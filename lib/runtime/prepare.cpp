@@ -98,13 +98,21 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
 /// sandbox's paths below them (InaccessiblePaths=/sys/firmware, …) are
 /// resolved by the pod's systemd, outside: they would miss, and be
 /// skipped.
-void check_api_mount_points(int root, const std::string& image) {
+void check_mount_points(int root, const std::string& image) {
   for (const char* dir : {"proc", "sys", "dev"}) {
     struct stat st {};
     if (::fstatat(root, dir, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
       throw Error("/" + std::string(dir) + " in image " + quote(image) +
                   " is a symbolic link: crt mounts the app's own there, and its sandbox needs it to be a directory");
   }
+  // The pod's systemd mounts its /run/systemd/incoming there at each start
+  // of the app, following links from the rootfs's place in stage1: one
+  // whose ".." climbs above the image's root leads it out of the rootfs,
+  // and the app fails to start ("Failed at step NAMESPACE").
+  if (auto link = mount::link_climbing_above_top(root, "/run/systemd/incoming"))
+    throw Error(link->path + " in image " + quote(image) + " is a symbolic link to " + quote(link->target) +
+                " which climbs above the image's root: the pod's systemd would follow it out of the app's rootfs "
+                "(a link to an absolute path, or one that stays inside, works)");
 }
 
 void resolve_apps(const PodDir& pod, pod::PodManifest& m) {
@@ -112,7 +120,7 @@ void resolve_apps(const PodDir& pod, pod::PodManifest& m) {
     with_context("app " + quote(app.name), [&] {
       stdfs::path rootfs = pod.stage1_rootfs() / pod::app_rootfs_in_stage1(app.name).substr(1);
       UniqueFd root = fs::open_fd(rootfs, O_PATH | O_DIRECTORY);
-      check_api_mount_points(root.get(), app.image.name);
+      check_mount_points(root.get(), app.image.name);
       pod::resolve_user(app, pod::read_in_root(root.get(), "/etc/passwd"),
                         pod::read_in_root(root.get(), "/etc/group"));
       // The pod's mounts are gone by the time the user reads it.

@@ -51,6 +51,23 @@ TEST_F(BadInputTest, AnImageWhoseSysIsASymlinkIsRefused) {
                        "sandbox needs it to be a directory");
 }
 
+// The pod's systemd follows /run from the rootfs's place in stage1, where
+// a link that climbs above the image's root leads out of the rootfs: the
+// app would fail to start with "Failed at step NAMESPACE". Refused before
+// the pod starts, naming the image and the link.
+TEST_F(BadInputTest, AnImageWhoseRunClimbsAboveItsRootIsRefused) {
+  std::filesystem::create_directories(dir_ + "/rootfs/bin");
+  std::filesystem::create_directories(dir_ + "/rootfs/tmp");
+  std::filesystem::create_directory_symlink("../../../tmp", dir_ + "/rootfs/run");
+  // A command that would run (the test image's busybox is static): the
+  // failure is the link's.
+  std::filesystem::copy_file("/bin/busybox", dir_ + "/rootfs/bin/true");
+  ASSERT_EQ(crt({"image", "import", dir_ + "/rootfs", "climbing"}).status, 0);
+  expect_clean_failure({"run", "--net=none", "climbing", "--exec=/bin/true"},
+                       "/run in image 'climbing:latest' is a symbolic link to '../../../tmp' which climbs above the "
+                       "image's root");
+}
+
 TEST_F(BadInputTest, ExecOfAMissingBinaryNamesTheRootfs) {
   Result r = crt({"run", "busybox", "--exec=/bin/nope"});
   EXPECT_EQ(r.status, 254);

@@ -66,6 +66,43 @@ TEST_F(InRoot, DotDotIsRefused) {
   expect_host_untouched();
 }
 
+// A link whose ".." climbs above the top, on the way to a path: found,
+// named as in the tree; links that stay inside, or are absolute, are not.
+TEST_F(InRoot, FindsALinkThatClimbsAboveTheTop) {
+  auto climbing = [&](const std::string& path) {
+    auto link = link_climbing_above_top(fd_.get(), path);
+    return link ? link->path + " -> " + link->target : std::string("none");
+  };
+  stdfs::create_directories(root() / "tmp");
+  EXPECT_EQ(climbing("/run/systemd/incoming"), "none") << "missing";
+  stdfs::create_symlink("../../../tmp", root() / "run");
+  EXPECT_EQ(climbing("/run/systemd/incoming"), "/run -> ../../../tmp");
+  stdfs::remove(root() / "run");
+  stdfs::create_symlink("../../run", root() / "run");  // a loop, in a chroot
+  EXPECT_EQ(climbing("/run/systemd/incoming"), "/run -> ../../run");
+  stdfs::remove(root() / "run");
+  stdfs::create_symlink("/tmp", root() / "run");
+  EXPECT_EQ(climbing("/run/systemd/incoming"), "none");
+  stdfs::remove(root() / "run");
+  stdfs::create_symlink("tmp/../tmp", root() / "run");
+  EXPECT_EQ(climbing("/run/systemd/incoming"), "none");
+  stdfs::remove(root() / "run");
+  // Further down, and through a link that stays inside to one that does not.
+  stdfs::create_directories(root() / "run");
+  stdfs::create_symlink("../../../../tmp/systemd", root() / "run" / "systemd");
+  EXPECT_EQ(climbing("/run/systemd/incoming"), "/run/systemd -> ../../../../tmp/systemd");
+  EXPECT_EQ(climbing("/run/other"), "none");
+  stdfs::remove_all(root() / "run");
+  stdfs::create_directories(root() / "a" / "b");
+  stdfs::create_symlink("a/b/up", root() / "run");
+  stdfs::create_symlink("../../..", root() / "a" / "b" / "up");
+  EXPECT_EQ(climbing("/run/systemd"), "/a/b/up -> ../../..");
+  // Loops end the walk.
+  stdfs::remove(root() / "run");
+  stdfs::create_symlink("run", root() / "run");
+  EXPECT_EQ(climbing("/run/systemd"), "none");
+}
+
 TEST_F(InRoot, FileInTheWayIsAnError) {
   write_text(root() / "etc", "a file");
   EXPECT_THROW(make_dir_in_root(fd_.get(), "/etc/crt"), Error);
