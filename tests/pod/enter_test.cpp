@@ -89,6 +89,19 @@ TEST_F(EnterTest, TakesOnTheAppsIdentityAndSandbox) {
   EXPECT_THAT(r.err, HasSubstr("Operation not permitted"));
 }
 
+// A root app runs without no_new_privs (the pod's systemd loads its filter
+// with CAP_SYS_ADMIN), so its setuid programs (su, ping with file
+// capabilities) work; so they do in what crt enter runs: it loads the
+// filters before it gives up the capability, and sets no_new_privs only
+// where the app has it (a user's, above).
+TEST_F(EnterTest, NoNewPrivsIsTheAppsAlsoWhereTheAppHasNone) {
+  start_run({"--net=none", "busybox", "--", "/bin/sleep", "60"}, "sleep");
+  ASSERT_EQ(app_status("NoNewPrivs"), "0");
+  Result r = enter({"/bin/sh", "-c", "grep -E '^(NoNewPrivs|Seccomp|CapBnd):' /proc/self/status"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "CapBnd:\t" + app_status("CapBnd") + "\nNoNewPrivs:\t0\nSeccomp:\t2\n");
+}
+
 TEST_F(EnterTest, WithoutThePodsFilterFileSaysSo) {
   start({});
   // A crt whose data directory has no pod-seccomp.bpf.
