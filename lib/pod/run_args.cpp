@@ -61,7 +61,8 @@ void add_app_options(CLI::App& app, AppFlags& f) {
                  "Restart the app: no, on-failure or always (systemd's Restart=, 200 ms apart; after 5 starts in 10 s "
                  "it is given up)")
       ->check(CLI::IsMember({"no", "on-failure", "always"}));
-  app.add_option("--mount", f.mounts, "Mount a volume: volume=NAME,target=PATH")->allow_extra_args(false);
+  app.add_option("--mount", f.mounts, "Mount a volume: volume=NAME,target=PATH (a comma in PATH: '\\,')")
+      ->allow_extra_args(false);
   add_optional_flag(app, "--readonly-rootfs", f.readonly_rootfs,
                     "Make the app's rootfs read-only (volumes stay writable)");
   add_optional_flag(
@@ -114,7 +115,7 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   app.add_option("--volume", p.volumes,
                  "Define a volume: NAME,kind=host,source=PATH[,readOnly=true][,recursive=true] | "
                  "NAME,kind=empty[,mode=0755][,uid=N][,gid=N][,readOnly=true] | "
-                 "NAME,kind=tmpfs[,size=64M][,mode=0755][,uid=N][,gid=N][,readOnly=true]")
+                 "NAME,kind=tmpfs[,size=64M][,mode=0755][,uid=N][,gid=N][,readOnly=true] (a comma in PATH: '\\,')")
       ->allow_extra_args(false);
   app.add_option("--stage1-path", p.stage1_path, "Use this stage1 image (tarball or directory)");
   app.add_flag("--debug", p.debug, "Show on stderr what crt, nspawn and the pod's systemd are doing")->group(starting);

@@ -2,6 +2,9 @@
 
 #include <charconv>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -14,19 +17,28 @@ using nlohmann::json;
 
 namespace {
 
+/// The KEY=VALUE items of `spec` from `from` on, split at its commas. A
+/// value (a host path such as '/srv/a,b') holds a comma as `\,`, and a
+/// backslash before one as `\\` (`/srv/a\\,readOnly=true`: the path
+/// '/srv/a\'); `\\` elsewhere is one backslash too, any other backslash
+/// itself.
 std::vector<std::pair<std::string, std::string>> key_values(const std::string& spec, size_t from) {
+  std::vector<std::string> items(1);
+  for (size_t i = from; i < spec.size(); ++i) {
+    char c = spec[i];
+    if (c == '\\' && i + 1 < spec.size() && (spec[i + 1] == ',' || spec[i + 1] == '\\'))
+      items.back() += spec[++i];
+    else if (c == ',')
+      items.emplace_back();
+    else
+      items.back() += c;
+  }
   std::vector<std::pair<std::string, std::string>> out;
-  size_t start = from;
-  while (start <= spec.size()) {
-    size_t end = spec.find(',', start);
-    if (end == std::string::npos) end = spec.size();
-    std::string item = spec.substr(start, end - start);
-    if (!item.empty()) {
-      size_t eq = item.find('=');
-      if (eq == std::string::npos) throw Error("expected KEY=VALUE, not " + quote(item));
-      out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
-    }
-    start = end + 1;
+  for (const auto& item : items) {
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    if (eq == std::string::npos) throw Error("expected KEY=VALUE, not " + quote(item));
+    out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
   }
   return out;
 }

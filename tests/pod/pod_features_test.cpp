@@ -54,6 +54,18 @@ TEST_F(PodFeaturesTest, HostVolumeReadWriteAndReadOnly) {
   EXPECT_FALSE(stdfs::exists(data + "/x"));
 }
 
+// A host path with a comma, and a target with one: "\," in --volume and
+// --mount, whose values are split at commas.
+TEST_F(PodFeaturesTest, AVolumesPathsMayHoldACommaEscaped) {
+  std::string data = host_dir("a,b");
+  std::ofstream(data + "/in") << "from the host\n";
+  Result r = crt({"run", "--net=none", "--volume=data,kind=host,source=" + dir_ + "/a\\,b,readOnly=true", "busybox",
+                  "--mount=volume=data,target=/x\\,y", "--", "/bin/sh", "-c", "cat '/x,y/in'; touch '/x,y/new'"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(r.out, "from the host\n");
+  EXPECT_THAT(r.err, HasSubstr("Read-only file system"));
+}
+
 TEST_F(PodFeaturesTest, AReadOnlyVolumeStaysReadOnlyWhateverItsSourceAndTheImageLinkTo) {
   // The image's /m/data leads to /m, the volume's /data to the top: looked
   // up again through the new mount, the target would be the app's root, and

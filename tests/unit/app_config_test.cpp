@@ -377,6 +377,25 @@ TEST(MountTargets, AreOneSpellingOfTheirDirectory) {
   }
 }
 
+// --volume and --mount split at commas: a comma in a path is "\,", a
+// backslash before one "\\".
+TEST(VolumeSpecs, ACommaInAPathIsEscaped) {
+  Volume v = parse_volume(R"(data,kind=host,source=/srv/a\,b,readOnly=true)");
+  EXPECT_EQ(v.source, "/srv/a,b");
+  EXPECT_TRUE(v.read_only);
+  v = parse_volume(R"(data,kind=host,source=/srv/a\\,readOnly=true)");
+  EXPECT_EQ(v.source, R"(/srv/a\)");
+  EXPECT_TRUE(v.read_only);
+  EXPECT_EQ(parse_volume(R"(data,kind=host,source=/srv/a\b\)").source, R"(/srv/a\b\)");
+  EXPECT_EQ(parse_mount(R"(volume=db,target=/x\,y)").target, "/x,y");
+  try {
+    parse_volume("data,kind=host,source=/srv/a,b");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "--volume 'data,kind=host,source=/srv/a,b': expected KEY=VALUE, not 'b'");
+  }
+}
+
 // prepare-app mounts these once the volumes are mounted: a volume there
 // would be hidden.
 TEST(MountTargets, WhereThePodMountsForEveryAppAreRefused) {
