@@ -153,12 +153,14 @@ bool asked_never_kept(const stdfs::path& pod_path) {
 
 std::string now_marker() { return now_rfc3339(true) + "\n"; }
 
-/// Moves an unlocked pod into a garbage folder, noting when: first, as a
-/// pod moved there without the note would be removed at once.
-bool mark_garbage(const stdfs::path& state_dir, const PodEntry& e, PodState to) {
+/// Moves an unlocked pod into a garbage folder, noting when (`note`): first,
+/// as an exited pod moved there without the note is removed at once. Where
+/// nothing is to be kept (`note` false: no grace period, or a pod that is
+/// not kept in any case) no file is written: a gc on a full disk frees it.
+bool mark_garbage(const stdfs::path& state_dir, const PodEntry& e, PodState to, bool note) {
   std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
   if (!dir) return false;
-  fs::write_file_atomic(dir->path() / "gc-marked", now_marker(), 0644, fs::Durability::kCached);
+  if (note) fs::write_file_atomic(dir->path() / "gc-marked", now_marker(), 0644, fs::Durability::kCached);
   dir->move_to(to);
   return true;
 }
@@ -292,16 +294,24 @@ bool teardown_network_after_crt(const stdfs::path& state_dir, const std::string&
 
 GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
   GcReport r;
+  // Each pod on its own: one that cannot be marked (a full disk) keeps no
+  // other from being marked or removed.
   for (const auto& e : list_pods(state_dir)) {
-    PodStatus st = e.status();
-    bool marked = false;
-    if (st == PodStatus::kExited) marked = mark_garbage(state_dir, e, PodState::kExitedGarbage);
-    // Not one whose crt has just made its directory and is about to lock it.
-    else if (st == PodStatus::kAbortedPrepare && older_than(e.path, std::chrono::seconds(10)))
-      marked = mark_garbage(state_dir, e, PodState::kGarbage);
-    else if (st == PodStatus::kPrepared && older_than(e.path / "pod.json", opts.expire_prepared))
-      marked = mark_garbage(state_dir, e, PodState::kGarbage);
-    if (marked) r.marked.push_back(e.uuid);
+    try {
+      PodStatus st = e.status();
+      bool marked = false;
+      if (st == PodStatus::kExited)
+        marked = mark_garbage(state_dir, e, PodState::kExitedGarbage,
+                              opts.grace_period.count() > 0 && !asked_never_kept(e.path));
+      // Not one whose crt has just made its directory and is about to lock it.
+      else if (st == PodStatus::kAbortedPrepare && older_than(e.path, std::chrono::seconds(10)))
+        marked = mark_garbage(state_dir, e, PodState::kGarbage, false);
+      else if (st == PodStatus::kPrepared && older_than(e.path / "pod.json", opts.expire_prepared))
+        marked = mark_garbage(state_dir, e, PodState::kGarbage, false);
+      if (marked) r.marked.push_back(e.uuid);
+    } catch (const Error& err) {
+      r.failed.push_back(std::string("marking pod ") + e.uuid + ": " + err.what());
+    }
   }
   if (opts.mark_only) return r;
   // A pod whose removal was tried had its network's teardown tried with it:

@@ -933,6 +933,29 @@ TEST_F(PodCommandsTest, GcAfterTheSupervisorWasKilledLeavesNothing) {
   EXPECT_FALSE(std::filesystem::is_symlink(journal_link)) << "the link to its journal was left";
 }
 
+// A pod gc cannot mark (its note of when cannot be written, as on a full
+// disk) keeps no other pod from being marked or removed; without a grace
+// period no note is written, so such a pod goes too.
+TEST_F(PodCommandsTest, APodGcCannotMarkKeepsNoOtherAndGoesWithoutAGracePeriod) {
+  std::string file = dir_ + "/uuid";
+  std::vector<std::string> uuids;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status, 0);
+    uuids.push_back(wait_uuid(file));
+  }
+  std::filesystem::create_directory(pod_dir(uuids[1]) + "/gc-marked");  // the note's rename fails
+  Result r = crt({"gc"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("marking pod " + uuids[1] + ": "));
+  EXPECT_THAT(r.out, HasSubstr("marked " + uuids[0] + "\n"));
+  EXPECT_EQ(pods("exited-garbage"), std::vector<std::string>{uuids[0]});
+  r = crt({"gc", "--grace-period=0s"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  for (const auto& uuid : uuids) EXPECT_THAT(r.out, HasSubstr("removed " + uuid + "\n"));
+  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
+    EXPECT_TRUE(pods(state).empty()) << state;
+}
+
 // A crt killed between making its pod's cgroup and noting which it made
 // has noted first that it was making it: gc removes what is empty of it.
 TEST_F(PodCommandsTest, GcRemovesTheCgroupOfACrtKilledWhileItMadeIt) {
