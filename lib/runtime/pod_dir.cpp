@@ -52,12 +52,19 @@ PodDir PodDir::create(const stdfs::path& state_dir, const std::string& uuid) {
       fs::make_dirs(pods / state_dir_name(s), 0700);
     stdfs::path dir = pods / state_dir_name(PodState::kPrepare) / uuid;
     if (::mkdir(dir.c_str(), 0700) < 0) throw_errno("creating " + quote(dir.string()));
-    FileLock lock = lock_pod_dir(fs::open_fd(dir, O_RDONLY | O_DIRECTORY));
-    if (!lock.valid()) throw Error(quote(dir.string()) + " is locked by another process");
-    PodDir pod(pods, dir, uuid, PodState::kPrepare, std::move(lock));
-    for (const auto& d : {pod.stage1_rootfs(), pod.stage1_upper(), pod.stage1_work(), pod.status_dir()})
-      fs::make_dirs(d, 0755);
-    return pod;
+    try {
+      FileLock lock = lock_pod_dir(fs::open_fd(dir, O_RDONLY | O_DIRECTORY));
+      if (!lock.valid()) throw Error(quote(dir.string()) + " is locked by another process");
+      PodDir pod(pods, dir, uuid, PodState::kPrepare, std::move(lock));
+      for (const auto& d : {pod.stage1_rootfs(), pod.stage1_upper(), pod.stage1_work(), pod.status_dir()})
+        fs::make_dirs(d, 0755);
+      return pod;
+    } catch (...) {
+      // Half made (no inode or fd left, say): nothing of it stays.
+      std::error_code ec;
+      stdfs::remove_all(dir, ec);
+      throw;
+    }
   });
 }
 

@@ -1,7 +1,11 @@
 #include "runtime/pod_dir.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
+#include <fstream>
 #include <regex>
 #include <set>
 
@@ -58,6 +62,32 @@ TEST(PodDir, SameUuidTwiceIsAnError) {
   Scratch s;
   PodDir pod = PodDir::create(s.path(), kUuid);
   EXPECT_THROW(PodDir::create(s.path(), kUuid), Error);
+}
+
+// A pod directory that cannot be made whole (no inodes left for its parts)
+// is not left half made.
+TEST(PodDir, CreateThatFailsLeavesNothing) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+  Scratch s;
+  stdfs::path state = s / "state";
+  stdfs::create_directories(state);
+  ASSERT_EQ(::mount("tmpfs", state.c_str(), "tmpfs", 0, "nr_inodes=64"), 0);
+  {
+    PodDir first = PodDir::create(state, "11111111-7d41-4b1a-9f55-2f4a4c1d2e3f");  // the state folders
+    struct statvfs st {};
+    ASSERT_EQ(::statvfs(state.c_str(), &st), 0);
+    // Room for the pod's directory and one part of it.
+    for (unsigned long i = 2; i < st.f_ffree; ++i) std::ofstream(state / ("filler" + std::to_string(i)));
+    std::string error;
+    try {
+      PodDir::create(state, kUuid);
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    EXPECT_NE(error.find("No space left on device"), std::string::npos) << error;
+    EXPECT_FALSE(stdfs::exists(state / "pods" / "prepare" / kUuid));
+  }
+  ::umount2(state.c_str(), MNT_DETACH);
 }
 
 TEST(PodDir, MoveToKeepsTheLock) {
