@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -15,9 +16,13 @@ void check_archive(archive* a, int rc, const std::string& what) {
   if (rc == ARCHIVE_OK || rc == ARCHIVE_WARN) return;
   const char* msg = sym_archive_error_string(a);
   std::string said = msg != nullptr ? msg : "unknown error";
-  // libarchive's own reading and writing of a file say no more than this;
-  // its errno says why (ENOSPC, EIO …).
-  if (int err = sym_archive_errno(a); err > 0 && (said == "Write error" || said == "Read error"))
+  // libarchive's messages of the system's errors ("Write failed", "Can't
+  // create 'x'", "Could not open d") leave out why (ENOSPC, EMFILE, EIO …):
+  // its errno says. Not its codes of its own, which are errnos here too: a
+  // damaged archive's (ARCHIVE_ERRNO_FILE_FORMAT, EILSEQ on Linux) and a
+  // misuse's (ARCHIVE_ERRNO_PROGRAMMER, EINVAL).
+  if (int err = sym_archive_errno(a);
+      err > 0 && err != EILSEQ && err != EINVAL && said.find(std::strerror(err)) == std::string::npos)
     said += ": " + std::string(std::strerror(err));
   throw Error(what + ": " + said);
 }

@@ -1,9 +1,11 @@
 #include "store/store.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -399,6 +401,30 @@ TEST_F(FailedImport, TruncatedTarball) {
   EXPECT_EQ(trees(), Strings{digest_hex(kept.layers[0])});
   import("other", "next");
   EXPECT_TRUE(tmp().empty());
+}
+
+// A store whose file system fills up says so, not only that a write failed:
+// the blob fits, its extracted tree does not.
+TEST(StoreOnAFullDisk, SaysWhyAnImportFailed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+  Scratch s;
+  std::string data(2'000'000, '\0');
+  std::ifstream("/dev/urandom").read(data.data(), static_cast<std::streamsize>(data.size()));  // no compression
+  write_text(s / "rootfs" / "data", data);
+  stdfs::create_directories(s / "small");
+  ASSERT_EQ(::mount("tmpfs", (s / "small").c_str(), "tmpfs", 0, "size=1m"), 0);
+  std::string error;
+  {
+    Store store(s / "small" / "state");
+    try {
+      store.import_rootfs(s / "rootfs", parse_reference("full"), {{}, "2024-01-01T00:00:00Z", {}, {}});
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    EXPECT_NE(error.find("No space left on device"), std::string::npos) << error;
+    EXPECT_TRUE(list_dir(s / "small" / "state" / "tmp").empty());
+  }
+  ::umount2((s / "small").c_str(), MNT_DETACH);
 }
 
 TEST_F(FailedImport, FailedImportIsAnErrorNotACrash) {
