@@ -74,8 +74,7 @@ bool forwards_ports(const Attachment& a) {
 std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const std::string& own_id,
                                                       const MessageSink& messages, const PodLocker& lock_pod) {
   std::vector<HostPort> ports;
-  for (const auto& m : a.runtime_config.at("portMappings"))
-    ports.push_back({m.value("hostPort", uint16_t{0}), m.value("protocol", std::string("tcp")), m.value("hostIP", "")});
+  for (const auto& m : port_mappings_of(a)) ports.push_back({m.host_port, m.protocol, m.host_ip});
   std::vector<std::string> removed;
   std::vector<std::string> running;
   for (const auto& [id, certain] : current_port_forwarders(ports)) {
@@ -120,17 +119,17 @@ std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const
 /// without one, nothing comes through, and nothing says so.
 void check_forward_families(const Attachment& a) {
   if (!forwards_ports(a)) return;
-  bool v4 = false, v6 = false;
-  for (const auto& ip : parse_result(a.result).ips) (ip.v6() ? v6 : v4) = true;
-  for (const auto& m : a.runtime_config["portMappings"]) {
-    std::string host_ip = m.value("hostIP", "");
-    std::string port = std::to_string(m.value("hostPort", 0));
-    bool wants_v6 = host_ip.find(':') != std::string::npos;
-    if (host_ip.empty() ? (v4 || v6) : (wants_v6 ? v6 : v4)) continue;
-    if (host_ip.empty())
+  Result::Families f = parse_result(a.result).families();
+  for (const auto& m : port_mappings_of(a)) {
+    std::string port = std::to_string(m.host_port);
+    if (m.host_ip.empty()) {
+      if (!forwarded_host_ips(m.host_ip, f).empty()) continue;
       throw Error("--port: network " + quote(a.config.name) + " gave the pod no address to forward host port " + port +
                   " to");
-    throw Error("--port: host port " + port + " on " + host_ip + " is " + (wants_v6 ? "IPv6" : "IPv4") +
+    }
+    bool wants_v6 = m.host_ip.find(':') != std::string::npos;
+    if (wants_v6 ? f.v6 : f.v4) continue;
+    throw Error("--port: host port " + port + " on " + m.host_ip + " is " + (wants_v6 ? "IPv6" : "IPv4") +
                 ", and network " + quote(a.config.name) + " gave the pod no " + (wants_v6 ? "IPv6" : "IPv4") +
                 " address to forward it to (forward an " + (wants_v6 ? "IPv4" : "IPv6") + " address, or none)");
   }
@@ -249,10 +248,6 @@ json add_reclaiming(const Attachment& a, const Invocation& inv, const std::vecto
   }
 }
 
-std::string host_port_text(const pod::PortMapping& p) {
-  return "host port " + std::to_string(p.host_port) + "/" + p.protocol + (p.host_ip.empty() ? "" : " on " + p.host_ip);
-}
-
 /// reserve_host_port(), the error naming the crt pods that forward the
 /// port where it is in use: a pod whose crt ended has its watch hold the
 /// port while the pod stops, and until its network is torn down.
@@ -266,7 +261,7 @@ UniqueFd reserve_port_of_pod(const pod::PortMapping& p) {
     // Not known: the port is in use all the same.
   }
   if (pods.empty()) return reserve_host_port(p);  // says it is in use
-  throw Error("--port: " + host_port_text(p) + " is in use by pod " + join(pods, ", pod ") +
+  throw Error("--port: " + pod::host_port_text(p) + " is in use by pod " + join(pods, ", pod ") +
               " (if its crt ended, it stops within its stop timeout, and its network is torn down then)");
 }
 
@@ -274,12 +269,12 @@ UniqueFd reserve_port_of_pod(const pod::PortMapping& p) {
 
 UniqueFd reserve_host_port(const pod::PortMapping& p) {
   std::optional<UniqueFd> fd = try_reserve_host_port(p);
-  if (!fd) throw Error("--port: " + host_port_text(p) + " is in use (by a process of the host or another pod)");
+  if (!fd) throw Error("--port: " + pod::host_port_text(p) + " is in use (by a process of the host or another pod)");
   return std::move(*fd);
 }
 
 std::optional<UniqueFd> try_reserve_host_port(const pod::PortMapping& p) {
-  std::string what = host_port_text(p);
+  std::string what = pod::host_port_text(p);
   bool v6 = p.host_ip.find(':') != std::string::npos;
   sockaddr_storage addr{};
   socklen_t len = 0;
@@ -411,9 +406,9 @@ void PodNetwork::reserve_families_of_any_address(const Attachment& a) {
   // would lose its traffic to the pod unawares; IPv4's goes again where the
   // pod has no IPv4 address: nothing is forwarded there.
   if (!forwards_ports(a)) return;
-  std::vector<Result::Ip> ips = parse_result(a.result).ips;
-  bool v4 = std::any_of(ips.begin(), ips.end(), [](const Result::Ip& ip) { return !ip.v6(); });
-  bool v6 = std::any_of(ips.begin(), ips.end(), [](const Result::Ip& ip) { return ip.v6(); });
+  std::vector<std::string> any = forwarded_host_ips("", parse_result(a.result).families());
+  bool v4 = std::find(any.begin(), any.end(), "0.0.0.0") != any.end();
+  bool v6 = std::find(any.begin(), any.end(), "::") != any.end();
   std::vector<ReservedPort> kept;
   for (auto& r : reserved_ports_) {
     if (!r.port.host_ip.empty()) {

@@ -41,6 +41,12 @@ void parse_legacy(const json& j, Result& r) {
 
 }  // namespace
 
+Result::Families Result::families() const {
+  Families f;
+  for (const auto& ip : ips) (ip.v6() ? f.v6 : f.v4) = true;
+  return f;
+}
+
 std::string Result::first_ip(bool v6) const {
   for (const auto& ip : ips)
     if (ip.v6() == v6) return ip.ip();

@@ -34,6 +34,12 @@ struct Result {
   std::vector<std::string> search;
   std::vector<std::string> options;
 
+  /// Which address families the addresses are of.
+  struct Families {
+    bool v4 = false;
+    bool v6 = false;
+  };
+  [[nodiscard]] Families families() const;
   /// The first IPv4 (or IPv6) address, without prefix; empty if none.
   [[nodiscard]] std::string first_ip(bool v6) const;
   /// Host-side interfaces the plugins created (no sandbox), e.g. veths.

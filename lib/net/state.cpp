@@ -1,5 +1,8 @@
 #include "net/state.hpp"
 
+#include <string>
+#include <vector>
+
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
@@ -101,34 +104,37 @@ std::string summary_string(const std::vector<NetworkSummary>& nets) {
   return out;
 }
 
+std::vector<pod::PortMapping> port_mappings_of(const Attachment& a) {
+  std::vector<pod::PortMapping> out;
+  auto mappings = a.runtime_config.find("portMappings");
+  if (mappings == a.runtime_config.end() || !mappings->is_array()) return out;
+  for (const auto& m : *mappings)
+    out.push_back({m.value("hostIP", ""), m.value("hostPort", uint16_t{0}), m.value("containerPort", uint16_t{0}),
+                   m.value("protocol", std::string("tcp"))});
+  return out;
+}
+
+std::vector<std::string> forwarded_host_ips(const std::string& host_ip, Result::Families f) {
+  if (!host_ip.empty()) return {host_ip};
+  std::vector<std::string> out;
+  if (f.v4) out.emplace_back("0.0.0.0");
+  if (f.v6) out.emplace_back("::");
+  return out;
+}
+
 std::vector<PublishedPort> published_ports(const NetworkState& state) {
   std::vector<PublishedPort> out;
   for (const auto& a : state.attachments) {
-    auto mappings = a.runtime_config.find("portMappings");
-    if (a.result.is_null() || mappings == a.runtime_config.end() || !mappings->is_array()) continue;
-    bool v4 = false, v6 = false;
+    if (a.result.is_null()) continue;
+    Result::Families f;
     try {
-      for (const auto& ip : parse_result(a.result).ips) (ip.v6() ? v6 : v4) = true;
+      f = parse_result(a.result).families();
     } catch (const Error&) {
       continue;  // not a result portmap could have forwarded to
     }
-    for (const auto& m : *mappings) {
-      PublishedPort p{a.config.name,
-                      m.value("hostIP", ""),
-                      m.value("hostPort", uint16_t{0}),
-                      m.value("containerPort", uint16_t{0}),
-                      m.value("protocol", std::string("tcp")),
-                      state.torn_down};
-      if (!p.host_ip.empty()) {
-        out.push_back(p);
-        continue;
-      }
-      for (auto [has, any] : {std::pair{v4, "0.0.0.0"}, std::pair{v6, "::"}})
-        if (has) {
-          p.host_ip = any;
-          out.push_back(p);
-        }
-    }
+    for (const auto& m : port_mappings_of(a))
+      for (const auto& ip : forwarded_host_ips(m.host_ip, f))
+        out.push_back({a.config.name, ip, m.host_port, m.pod_port, m.protocol, state.torn_down});
   }
   return out;
 }

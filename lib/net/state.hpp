@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "net/config.hpp"
+#include "net/result.hpp"
+#include "pod/net_options.hpp"
 
 namespace crt::net {
 
@@ -76,6 +78,16 @@ std::vector<NetworkSummary> summarize(const NetworkState& state);
 
 /// "default:ip4=172.16.28.2,other:ip4=10.1.0.3" (rkt's form).
 std::string summary_string(const std::vector<NetworkSummary>& nets);
+
+/// The ports attachment `a` forwards, as its portmap was given them
+/// (runtime_config's portMappings); none without.
+std::vector<pod::PortMapping> port_mappings_of(const Attachment& a);
+
+/// The host addresses portmap forwards a port of host address `host_ip` on,
+/// to a pod with addresses of families `f`: `host_ip` itself, or without
+/// one (every address) "0.0.0.0" and "::" for each family the pod has an
+/// address of (IPv4's first), as portmap forwards to each.
+std::vector<std::string> forwarded_host_ips(const std::string& host_ip, Result::Families f);
 
 /// The host ports the attachments that have a result forward, in the order
 /// given, each in the address families it is forwarded in: one of every

@@ -227,6 +227,10 @@ PortMapping resolve_port(const PortSpec& spec, const std::vector<std::string>& e
               (exposed_list.empty() ? " (they expose none)" : " (exposed: " + exposed_list + ")"));
 }
 
+std::string host_port_text(const PortMapping& p) {
+  return "host port " + std::to_string(p.host_port) + "/" + p.protocol + (p.host_ip.empty() ? "" : " on " + p.host_ip);
+}
+
 std::optional<std::string> port_clash(const PortMapping& a, const PortMapping& b) {
   if (a.host_port != b.host_port || a.protocol != b.protocol) return std::nullopt;
   std::optional<HostAddress> x = host_address(a.host_ip), y = host_address(b.host_ip);
@@ -237,7 +241,7 @@ std::optional<std::string> port_clash(const PortMapping& a, const PortMapping& b
                (x->v6 == y->v6 && (x->any || y->any || std::memcmp(x->bytes, y->bytes, sizeof x->bytes) == 0));
   if (!clash) return std::nullopt;
   bool same_address = x && y && !x->any && std::memcmp(x->bytes, y->bytes, sizeof x->bytes) == 0;
-  return "host port " + std::to_string(a.host_port) + "/" + a.protocol + (same_address ? " on " + a.host_ip : "");
+  return host_port_text({same_address ? a.host_ip : "", a.host_port, a.pod_port, a.protocol});
 }
 
 void check_ports_unique(const std::vector<PortMapping>& ports) {

@@ -51,6 +51,10 @@ struct PortMapping {
   std::string protocol = "tcp";
 };
 
+/// "host port 80/tcp", "host port 80/tcp on 127.0.0.1": the port as
+/// messages name it.
+std::string host_port_text(const PortMapping& p);
+
 /// Resolves a NAME form against the images' exposed ports ("80/tcp", "53/udp",
 /// "8080"); passes the numeric form through.
 PortMapping resolve_port(const PortSpec& spec, const std::vector<std::string>& exposed_ports);
