@@ -44,4 +44,13 @@ std::chrono::milliseconds parse_duration(std::string_view s) {
   return std::chrono::milliseconds(total_ms);
 }
 
+std::string seconds_text(std::chrono::milliseconds d) {
+  std::string s = std::to_string(d.count() / 1000);
+  if (int64_t ms = d.count() % 1000; ms != 0) {
+    std::string fraction = std::to_string(1000 + ms).substr(1);  // "500"
+    s += "." + fraction.erase(fraction.find_last_not_of('0') + 1);
+  }
+  return s + " s";
+}
+
 }  // namespace crt

@@ -5,16 +5,12 @@
 
 #include "common/error.hpp"
 #include "common/subprocess.hpp"
+#include "net/plugin_rules.hpp"
 #include "store/digest.hpp"
 
 namespace crt::net {
 
 namespace {
-
-/// As ptp's comment, which iptables -S prints with its quotes escaped.
-std::string tag(const std::string& network, const std::string& container_id) {
-  return "\"name: \\\"" + network + "\\\" id: \\\"" + container_id + "\\\"\"";
-}
 
 std::string chain_of(const std::string& network, const std::string& container_id) {
   store::Sha256 h;
@@ -85,7 +81,7 @@ std::string restore(const MasqueradeScripts& s) {
 
 MasqueradeScripts masquerade_scripts(const std::string& network, const std::string& container_id, const Result& r) {
   std::string chain = chain_of(network, container_id);
-  std::string comment = tag(network, container_id);
+  std::string comment = rule_comment(network, container_id);
   return {family_script(chain, comment, r, false), family_script(chain, comment, r, true)};
 }
 
@@ -98,7 +94,7 @@ void masquerade(const std::string& network, const std::string& container_id, con
 
 MasqueradeScripts unmasquerade_scripts(const std::string& network, const std::string& container_id, const Result& r) {
   std::string chain = chain_of(network, container_id);
-  std::string comment = tag(network, container_id);
+  std::string comment = rule_comment(network, container_id);
   return {family_removal(chain, comment, r, false), family_removal(chain, comment, r, true)};
 }
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/json_text.hpp"
 #include "common/strings.hpp"
@@ -72,13 +73,6 @@ std::string failure_message(const ProgramResult& r) {
   }
   std::string text = trimmed(r.err.empty() ? r.out : r.err);
   return (text.empty() ? "no message" : text) + " (exit status " + std::to_string(r.status) + ")";
-}
-
-/// "30 s", "1.5 s".
-std::string seconds_text(std::chrono::milliseconds d) {
-  std::string s = std::to_string(d.count() / 1000);
-  if (int64_t ms = d.count() % 1000; ms != 0) s += "." + trim_end(std::to_string(1000 + ms).substr(1), "0");
-  return s + " s";
 }
 
 }  // namespace

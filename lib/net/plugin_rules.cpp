@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/subprocess.hpp"
@@ -253,6 +254,18 @@ void clean_family(const char* save_tool, const char* restore_tool) {
 }
 
 }  // namespace
+
+std::string rule_comment(const std::string& network, const std::string& container_id) {
+  return "\"name: \\\"" + network + "\\\" id: \\\"" + container_id + "\\\"\"";
+}
+
+void run_iptables_restore(const char* tool, const std::string& script, std::chrono::milliseconds time_limit,
+                          const std::string& what) {
+  ProgramResult r = run_program({tool, "-w", "--noflush"}, current_environment(), script, -1, time_limit);
+  if (r.timed_out)
+    throw Error(what + ": " + tool + " did not end within " + seconds_text(time_limit) + ": it was killed");
+  if (r.status != 0) throw Error(what + " with " + tool + ": " + r.err);
+}
 
 FileLock lock_port_forwarding() {
   fs::make_dirs(fs::kRunDir, 0755);

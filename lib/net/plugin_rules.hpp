@@ -4,6 +4,7 @@
 // masquerade.hpp) leave in the host's tables, and what crt removes after
 // them once a pod's network is gone.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -44,6 +45,18 @@ void remove_rules_of(const std::string& container_id);
 /// pod's start takes from a dead pod whose teardown, with its plugins' DEL,
 /// is still to come (a DEL fails on finding its own rules gone).
 void remove_port_forwards_of(const std::string& container_id);
+
+/// The comment crt's own rules carry (masquerade.hpp, ipv6_loopback.hpp),
+/// as ptp tags its own: `"name: \"NETWORK\" id: \"CONTAINER_ID\""`, as
+/// iptables-restore takes it. remove_rules_of() finds them by the ID.
+std::string rule_comment(const std::string& network, const std::string& container_id);
+
+/// Runs `tool` (iptables-restore or ip6tables-restore) -w --noflush with
+/// `script` as its input. Throws "WHAT with TOOL: ERROR" if it fails, and
+/// says so if it did not end within `time_limit` (0: no limit) and was
+/// killed.
+void run_iptables_restore(const char* tool, const std::string& script, std::chrono::milliseconds time_limit,
+                          const std::string& what);
 
 /// The iptables-restore input for remove_rules_of() from a table listed as
 /// `iptables -t TABLE -S` prints it; "" when nothing is tagged with the ID.

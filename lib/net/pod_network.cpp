@@ -16,6 +16,7 @@
 #include "common/lock.hpp"
 #include "common/strings.hpp"
 #include "net/config.hpp"
+#include "net/ipv6_loopback.hpp"
 #include "net/lease_reclaim.hpp"
 #include "net/masquerade.hpp"
 #include "net/plugin.hpp"
@@ -391,6 +392,9 @@ void PodNetwork::attach() {
       write_state(pod_dir_, s);
       check_forward_families(a);
       reserve_families_of_any_address(a);
+      if (forwards_ports(a))
+        keep_ipv6_loopback_unforwarded(a.config.name, s.container_id, port_mappings_of(a),
+                                       parse_result(a.result).families());
       if (crt_masquerades(a.config)) masquerade(a.config.name, s.container_id, parse_result(a.result));
     });
     std::string addrs;

@@ -38,5 +38,12 @@ TEST(ParseDuration, TooLongIsOutOfRangeNotWrapped) {
   }
 }
 
+TEST(SecondsText, WholeSecondsAndTheirFractionWithoutTrailingZeros) {
+  EXPECT_EQ(seconds_text(milliseconds(30000)), "30 s");
+  EXPECT_EQ(seconds_text(milliseconds(1500)), "1.5 s");
+  EXPECT_EQ(seconds_text(milliseconds(1050)), "1.05 s");
+  EXPECT_EQ(seconds_text(milliseconds(1)), "0.001 s");
+}
+
 }  // namespace
 }  // namespace crt

@@ -9,6 +9,7 @@
 #include "common/error.hpp"
 #include "common/json_text.hpp"
 #include "net/dns.hpp"
+#include "net/ipv6_loopback.hpp"
 #include "net/masquerade.hpp"
 #include "net/plugin_rules.hpp"
 #include "net/pod_etc.hpp"
@@ -504,6 +505,35 @@ TEST(Masquerade, RulesAsPtpMakesThemTaggedForRemoval) {
                       "\n-X " + chain + "\nCOMMIT\n*filter\n" + forward_rules("-D") + "COMMIT\n");
   EXPECT_NE(u.v6.find("-D POSTROUTING -s fd00::5 "), std::string::npos) << u.v6;
   EXPECT_EQ(unmasquerade_scripts("default", "crt-a", v4).v6, "");
+}
+
+// portmap forwards a port of every IPv6 address on ::1 too, where the
+// kernel drops it: crt's rule keeps ::1 out of the forwarding of each port
+// forwarded on [::] (not of one of IPv4's, or of an IPv6 address given),
+// first in OUTPUT, tagged so that the pod's teardown removes it.
+TEST(Ipv6Loopback, OnlyPortsOfEveryIpv6AddressKeepLoopbackOutAndGoWithThePod) {
+  std::vector<pod::PortMapping> m = {{"", 8080, 80, "tcp"},
+                                     {"::", 5353, 53, "udp"},
+                                     {"127.0.0.1", 8081, 80, "tcp"},
+                                     {"0.0.0.0", 8082, 80, "tcp"},
+                                     {"fd42::1", 8443, 443, "tcp"}};
+  const std::string tag = R"("name: \"dualbr\" id: \"crt-a\"")";
+  std::string script = ipv6_loopback_script("dualbr", "crt-a", m, {true, true});
+  EXPECT_EQ(script, "*nat\n-I OUTPUT -d ::1/128 -p tcp -m tcp --dport 8080 -m comment --comment " + tag +
+                        " -j RETURN\n-I OUTPUT -d ::1/128 -p udp -m udp --dport 5353 -m comment --comment " + tag +
+                        " -j RETURN\nCOMMIT\n");
+  // A pod without an IPv6 address: a port of every address is IPv4's alone.
+  EXPECT_EQ(ipv6_loopback_script("dualbr", "crt-a", {m[0], m[2]}, {true, false}), "");
+  // As iptables-save lists them, the pod's teardown removes them (and no
+  // chain: RETURN is none of the pod's).
+  std::string saved = "*nat\n:OUTPUT ACCEPT [0:0]\n";
+  std::istringstream in(script);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("-I ", 0) == 0) saved += "-A" + line.substr(2) + "\n";
+  std::string removal = rules_of_removal_script("nat", tables_as_listed(saved + "COMMIT\n")["nat"], "crt-a");
+  EXPECT_EQ(removal, "*nat\n-D OUTPUT -d ::1/128 -p tcp -m tcp --dport 8080 -m comment --comment " + tag +
+                         " -j RETURN\n-D OUTPUT -d ::1/128 -p udp -m udp --dport 5353 -m comment --comment " + tag +
+                         " -j RETURN\nCOMMIT\n");
 }
 
 }  // namespace
