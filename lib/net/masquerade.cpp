@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/subprocess.hpp"
 #include "net/plugin_rules.hpp"
@@ -64,15 +65,18 @@ std::string family_removal(const std::string& chain, const std::string& comment,
                       : "*nat\n" + body + "-F " + chain + "\n-X " + chain + "\nCOMMIT\n*filter\n" + filter + "COMMIT\n";
 }
 
-/// Runs each non-empty script with its family's iptables-restore: the
-/// failures' messages, "" if none.
-std::string restore(const MasqueradeScripts& s) {
+/// Runs each non-empty script with its family's iptables-restore, each for
+/// `time_limit` at most (0: no limit): the failures' messages, "" if none.
+std::string restore(const MasqueradeScripts& s, std::chrono::milliseconds time_limit = {}) {
   std::vector<std::string> env = current_environment();
   std::string errors;
   for (const auto& [tool, script] : {std::pair{"iptables-restore", s.v4}, std::pair{"ip6tables-restore", s.v6}}) {
     if (script.empty()) continue;
-    ProgramResult res = run_program({tool, "-w", "--noflush"}, env, script);
-    if (res.status != 0) errors += std::string(errors.empty() ? "" : "; ") + tool + " failed: " + res.err;
+    ProgramResult res = run_program({tool, "-w", "--noflush"}, env, script, -1, time_limit);
+    std::string error = res.timed_out     ? " did not end within " + seconds_text(time_limit) + ": it was killed"
+                        : res.status != 0 ? " failed: " + res.err
+                                          : "";
+    if (!error.empty()) errors += std::string(errors.empty() ? "" : "; ") + tool + error;
   }
   return errors;
 }
@@ -98,8 +102,9 @@ MasqueradeScripts unmasquerade_scripts(const std::string& network, const std::st
   return {family_removal(chain, comment, r, false), family_removal(chain, comment, r, true)};
 }
 
-bool unmasquerade(const std::string& network, const std::string& container_id, const Result& r) {
-  return restore(unmasquerade_scripts(network, container_id, r)).empty();
+bool unmasquerade(const std::string& network, const std::string& container_id, const Result& r,
+                  std::chrono::milliseconds time_limit) {
+  return restore(unmasquerade_scripts(network, container_id, r), time_limit).empty();
 }
 
 }  // namespace crt::net

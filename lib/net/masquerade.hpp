@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "net/result.hpp"
@@ -33,7 +34,9 @@ MasqueradeScripts unmasquerade_scripts(const std::string& network, const std::st
 /// Removes the rules of masquerade_scripts(); false if iptables-restore
 /// failed (some of them were gone already: remove_rules_of() takes what is
 /// left). iptables and the kernel take about as long for it as ptp's DEL:
-/// it can run while that does.
-bool unmasquerade(const std::string& network, const std::string& container_id, const Result& r);
+/// it can run while that does. An iptables-restore that takes longer than
+/// `time_limit` (0: no limit) is killed, and fails.
+bool unmasquerade(const std::string& network, const std::string& container_id, const Result& r,
+                  std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
 
 }  // namespace crt::net

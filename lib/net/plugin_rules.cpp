@@ -203,23 +203,28 @@ std::map<std::string, bool> port_forwarders(const std::string& nat_rules, const 
 namespace {
 
 /// run_program(), or nothing when `argv[0]` is not installed (the spawn
-/// fails with ENOENT); any other failure to run it is an error.
-std::optional<ProgramResult> run_if_installed(const std::vector<std::string>& argv,
-                                              const std::vector<std::string>& env) {
+/// fails with ENOENT); any other failure to run it is an error, and so is
+/// a run longer than `time_limit` (0: no limit): it is killed.
+std::optional<ProgramResult> run_if_installed(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                                              std::chrono::milliseconds time_limit) {
+  std::optional<ProgramResult> r;
   try {
-    return run_program(argv, env);
+    r = run_program(argv, env, {}, -1, time_limit);
   } catch (const SystemError& e) {
     if (e.code() != ENOENT) throw;
     return std::nullopt;
   }
+  if (r->timed_out) throw Error(argv[0] + " did not end within " + seconds_text(time_limit) + ": it was killed");
+  return r;
 }
 
 /// Every table of one address family, as tables_as_listed() gives them: one
 /// `iptables-save` (or `ip6tables-save`). Nothing when the tool is not
 /// installed or lists no tables: then no plugin left rules there either.
 std::optional<std::map<std::string, std::string>> listed_tables(const char* save_tool,
-                                                                const std::vector<std::string>& env) {
-  std::optional<ProgramResult> saved = run_if_installed({save_tool}, env);
+                                                                const std::vector<std::string>& env,
+                                                                std::chrono::milliseconds time_limit = {}) {
+  std::optional<ProgramResult> saved = run_if_installed({save_tool}, env, time_limit);
   if (!saved || saved->status != 0) return std::nullopt;
   return tables_as_listed(saved->out);
 }
@@ -227,9 +232,10 @@ std::optional<std::map<std::string, std::string>> listed_tables(const char* save
 /// Removes what remove_rules_of() removes in one address family: one listing
 /// of every table, and at most one iptables-restore.
 void remove_tagged(const char* save_tool, const char* restore_tool, const std::string& id,
-                   const std::string& only_nat_chain = "") {
-  std::vector<std::string> env = current_environment();
-  std::optional<std::map<std::string, std::string>> tables = listed_tables(save_tool, env);
+                   std::chrono::milliseconds time_limit, const std::string& only_nat_chain = "") {
+  std::string what = std::string("removing the rules plugins left for ") + id;
+  std::optional<std::map<std::string, std::string>> tables =
+      with_context(what, [&] { return listed_tables(save_tool, current_environment(), time_limit); });
   if (!tables) return;
   std::string script;
   for (const char* table : {"nat", "filter"}) {
@@ -238,19 +244,17 @@ void remove_tagged(const char* save_tool, const char* restore_tool, const std::s
       script += rules_of_removal_script(table, it->second, id, only_nat_chain);
   }
   if (script.empty()) return;
-  ProgramResult r = run_program({restore_tool, "-w", "--noflush"}, env, script);
-  if (r.status != 0)
-    throw Error(std::string("removing the rules plugins left for ") + id + " with " + restore_tool + ": " + r.err);
+  run_iptables_restore(restore_tool, script, time_limit, what);
 }
 
-void clean_family(const char* save_tool, const char* restore_tool) {
-  std::vector<std::string> env = current_environment();
-  std::optional<std::map<std::string, std::string>> tables = listed_tables(save_tool, env);
+void clean_family(const char* save_tool, const char* restore_tool, std::chrono::milliseconds time_limit) {
+  std::string what = "removing portmap's unused chains";
+  std::optional<std::map<std::string, std::string>> tables =
+      with_context(what, [&] { return listed_tables(save_tool, current_environment(), time_limit); });
   if (!tables || tables->count("nat") == 0) return;  // no nat table: nothing of portmap's
   std::string script = portmap_removal_script((*tables)["nat"]);
   if (script.empty()) return;
-  ProgramResult r = run_program({restore_tool, "-w", "--noflush"}, env, script);
-  if (r.status != 0) throw Error(std::string("removing portmap's unused chains with ") + restore_tool + ": " + r.err);
+  run_iptables_restore(restore_tool, script, time_limit, what);
 }
 
 }  // namespace
@@ -290,19 +294,19 @@ std::map<std::string, bool> current_port_forwarders(const std::vector<HostPort>&
   return out;
 }
 
-void remove_rules_of(const std::string& container_id) {
-  remove_tagged("iptables-save", "iptables-restore", container_id);
-  remove_tagged("ip6tables-save", "ip6tables-restore", container_id);
+void remove_rules_of(const std::string& container_id, std::chrono::milliseconds time_limit) {
+  remove_tagged("iptables-save", "iptables-restore", container_id, time_limit);
+  remove_tagged("ip6tables-save", "ip6tables-restore", container_id, time_limit);
 }
 
 void remove_port_forwards_of(const std::string& container_id) {
-  remove_tagged("iptables-save", "iptables-restore", container_id, "CNI-HOSTPORT-DNAT");
-  remove_tagged("ip6tables-save", "ip6tables-restore", container_id, "CNI-HOSTPORT-DNAT");
+  remove_tagged("iptables-save", "iptables-restore", container_id, {}, "CNI-HOSTPORT-DNAT");
+  remove_tagged("ip6tables-save", "ip6tables-restore", container_id, {}, "CNI-HOSTPORT-DNAT");
 }
 
-void remove_unused_portmap_chains() {
-  clean_family("iptables-save", "iptables-restore");
-  clean_family("ip6tables-save", "ip6tables-restore");
+void remove_unused_portmap_chains(std::chrono::milliseconds time_limit) {
+  clean_family("iptables-save", "iptables-restore", time_limit);
+  clean_family("ip6tables-save", "ip6tables-restore", time_limit);
 }
 
 }  // namespace crt::net

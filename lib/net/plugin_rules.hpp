@@ -24,8 +24,9 @@ FileLock lock_port_forwarding();
 /// all pods share (CNI-HOSTPORT-DNAT, -SETMARK, -MASQ and the jumps to them)
 /// in the nat table for ever. When no port is forwarded any more, crt removes
 /// them, so that a host whose pods are gone has none of their rules. Call with
-/// lock_port_forwarding() held. Throws if iptables fails.
-void remove_unused_portmap_chains();
+/// lock_port_forwarding() held. Throws if iptables fails, or one of its runs
+/// takes longer than `time_limit` (0: no limit).
+void remove_unused_portmap_chains(std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
 
 /// The iptables-restore input that removes portmap's shared chains from a
 /// nat table listed as `iptables -t nat -S` prints it (tables_as_listed()
@@ -38,7 +39,10 @@ std::string portmap_removal_script(const std::string& nat_rules);
 /// plugin skips that when the pod's interface is already gone (a pod killed
 /// halfway through starting or stopping). After every DEL, crt removes what
 /// is left of them: the tagged rules, and the chains only they jump to.
-void remove_rules_of(const std::string& container_id);
+/// Throws if iptables fails, or one of its runs takes longer than
+/// `time_limit` (0: no limit).
+void remove_rules_of(const std::string& container_id,
+                     std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
 
 /// remove_rules_of() of portmap's forwarding alone (the pod's tagged jumps
 /// from CNI-HOSTPORT-DNAT and the chains only they jump to): what another

@@ -145,14 +145,13 @@ Invocation invocation(const NetworkState& s, const Attachment& a, const std::str
 /// all succeeded, so that a retry can still reach what is inside it. With
 /// `lenient`, a DEL that fails is a warning to `messages`, and the rest
 /// goes all the same. The plugins hold `pod_lock_fd` too, and each may take
-/// `time_limit` (0: no limit). The pod's lock is
+/// `time_limit` (0: no limit), as may each iptables run. The pod's lock is
 /// held (by crt run, rm or gc, whichever calls this): the iptables-save and
 /// -restore of the pod's rules here, and masquerade() in attach(), never run
 /// for the same pod at once, and another pod's start takes none of them
 /// away meanwhile (remove_forwards_of_dead_pods(), reclaim_dead_leases()).
 void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::optional<NetNs>& ns, int pod_lock_fd,
-                    bool lenient, const MessageSink& messages,
-                    std::chrono::milliseconds time_limit = std::chrono::milliseconds(0)) {
+                    bool lenient, const MessageSink& messages, std::chrono::milliseconds time_limit) {
   if (s.torn_down) return;
   std::string netns_path = ns ? ns->proc_path() : std::string();
   std::string first_error;
@@ -166,8 +165,8 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
       } catch (const Error&) {
         // Not a result crt could have masqueraded: nothing of it to remove.
       }
-  auto unmasquerade_all = [&masqueraded, &s] {
-    for (const auto& [network, result] : masqueraded) unmasquerade(network, s.container_id, result);
+  auto unmasquerade_all = [&masqueraded, &s, time_limit] {
+    for (const auto& [network, result] : masqueraded) unmasquerade(network, s.container_id, result, time_limit);
   };
   std::future<void> unmasqueraded;
   try {
@@ -206,7 +205,7 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
   unmasqueraded.wait();
   if (first_error.empty()) {
     try {
-      remove_rules_of(s.container_id);
+      remove_rules_of(s.container_id, time_limit);
     } catch (const Error& e) {
       first_error = e.what();
     }
@@ -216,7 +215,7 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
   if (ports) {
     try {
       FileLock lock = lock_port_forwarding();
-      remove_unused_portmap_chains();
+      remove_unused_portmap_chains(time_limit);
     } catch (const Error& e) {
       if (first_error.empty()) first_error = e.what();
     }
@@ -321,7 +320,7 @@ PodNetwork PodNetwork::create(const stdfs::path& pod_dir, int pod_lock_fd, const
   // A prepared pod whose last start could not tear its network down: its
   // networks get their DEL (leases, rules) before a new start's state
   // takes the place of the old one's, and its namespace's name.
-  teardown_pod_network(pod_dir, {false, ctx.messages, pod_lock_fd});
+  teardown_pod_network(pod_dir, {false, ctx.messages, pod_lock_fd, ctx.teardown_time_limit});
   PodNetwork net(pod_dir, pod_lock_fd, ctx);
   pod::NetSpec spec = pod::parse_net_spec(m.net);
   if (!spec.cni()) {
@@ -448,7 +447,7 @@ std::vector<Result> PodNetwork::results() const {
 void PodNetwork::teardown() {
   if (done_ || !state_) return;
   done_ = true;  // once: a failure is left to teardown_pod_network()
-  teardown_state(pod_dir_, *state_, netns_, pod_lock_fd_, false, ctx_.messages);
+  teardown_state(pod_dir_, *state_, netns_, pod_lock_fd_, false, ctx_.messages, ctx_.teardown_time_limit);
   netns_.reset();
   done_ = true;
   trace("tore down the pod's network");
@@ -470,10 +469,10 @@ void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opt
                             quote(named.container_id) + " by name; an address lease of the pod's may stay");
     with_context("tearing down the network of pod " + quote(pod_dir.filename().string()), [&] {
       teardown_state(pod_dir, named, std::nullopt, opts.pod_lock_fd, true, opts.messages,
-                     opts.plugin_time_limit);  // no attachment: rules, namespace
+                     opts.time_limit);  // no attachment: rules, namespace
       // Whether it forwarded a port is not known either.
       FileLock lock = lock_port_forwarding();
-      remove_unused_portmap_chains();
+      remove_unused_portmap_chains(opts.time_limit);
     });
     return;
   }
@@ -483,7 +482,7 @@ void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opt
     // Without its namespace (a reboot took it) nothing of the pod is left
     // for a DEL tried again to reach: one that fails would keep the pod for
     // ever (a plugin uninstalled, a DHCP daemon gone).
-    teardown_state(pod_dir, *s, ns, opts.pod_lock_fd, opts.force || !ns, opts.messages, opts.plugin_time_limit);
+    teardown_state(pod_dir, *s, ns, opts.pod_lock_fd, opts.force || !ns, opts.messages, opts.time_limit);
   });
 }
 

@@ -20,6 +20,13 @@
 
 namespace crt::net {
 
+/// How long each program a network's teardown runs (a plugin's DEL, an
+/// iptables-save or -restore) may take unless told otherwise: a DEL takes a
+/// second or so, and one that hangs would hang crt run's end, crt rm and
+/// crt gc (every later one too) for ever. One that takes longer is killed,
+/// and the teardown fails: the network is left for the next crt gc.
+inline constexpr std::chrono::seconds kTeardownTimeLimit{30};
+
 /// Where crt finds its network configuration, and how it reports progress.
 struct NetworkContext {
   std::filesystem::path config_dir = "/etc/crt";  ///< networks in its net.d/
@@ -28,6 +35,8 @@ struct NetworkContext {
   /// The pods of crt's state directory, whose leases and rules are left
   /// alone while their lock is held; may be empty.
   PodLocker lock_pod;
+  /// How long each program of the network's teardown may take (0: no limit).
+  std::chrono::milliseconds teardown_time_limit = kTeardownTimeLimit;
 };
 
 /// A pod's own network, from its namespace's creation to its teardown;
@@ -117,8 +126,9 @@ struct TeardownOptions {
   /// The pod's lock the caller holds, which every plugin holds too
   /// (Invocation::pod_lock_fd); -1: none.
   int pod_lock_fd = -1;
-  /// How long each plugin may take (Invocation::time_limit); 0: no limit.
-  std::chrono::milliseconds plugin_time_limit{0};
+  /// How long each plugin (Invocation::time_limit), and each iptables-save
+  /// or -restore, may take; 0: no limit.
+  std::chrono::milliseconds time_limit = kTeardownTimeLimit;
 };
 
 /// Tears down the network of the pod whose directory is `pod_dir` from what
@@ -129,8 +139,9 @@ struct TeardownOptions {
 /// a reboot left behind. The pod must not be running (hold its lock). A DEL
 /// that fails is an error, and the namespace stays for a later try; where
 /// the namespace is gone already, or with `opts.force`, it is a warning and
-/// the teardown goes on. A saved state that cannot be read (a crash cut it
-/// short) is a warning: the namespace and the rules named after the pod's
+/// the teardown goes on. A plugin or iptables run that takes longer than
+/// `opts.time_limit` is killed, and fails as a DEL that fails. A saved state
+/// that cannot be read (a crash cut it short) is a warning: the namespace and the rules named after the pod's
 /// UUID go, an address lease may stay.
 void teardown_pod_network(const std::filesystem::path& pod_dir, const TeardownOptions& opts = {});
 

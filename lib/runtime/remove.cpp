@@ -97,7 +97,7 @@ void remove_systemd_leftovers(const cgroup::Layout& layout, const stdfs::path& p
 void clean_leftovers(PodDir& pod, const RemoveOptions& opts) {
   const stdfs::path& pod_path = pod.path();
   // CNI DEL of each network, then its namespace: from what the pod saved.
-  net::teardown_pod_network(pod_path, {opts.force, opts.messages, pod.lock().fd()});
+  net::teardown_pod_network(pod_path, {opts.force, opts.messages, pod.lock().fd(), opts.network_time_limit});
   // A pod's mounts live in its own mount namespace and vanish with it; some
   // may still be here after a crash of an older crt or a user's own mounts.
   for (const auto& m : mount::mounts_below(pod_path))
@@ -230,7 +230,8 @@ namespace {
 /// Tears down the network of pod `e`, unless it is held (running, or
 /// another crt's) or its network needs none: true if it did. A failure
 /// throws.
-bool teardown_network_if_dead(const stdfs::path& state_dir, const PodEntry& e, const MessageSink& messages) {
+bool teardown_network_if_dead(const stdfs::path& state_dir, const PodEntry& e, const MessageSink& messages,
+                              std::chrono::milliseconds time_limit) {
   if (e.locked) return false;
   std::optional<net::NetworkState> st;
   bool damaged = false;
@@ -242,7 +243,7 @@ bool teardown_network_if_dead(const stdfs::path& state_dir, const PodEntry& e, c
   if (!damaged && (!st || st->torn_down)) return false;
   std::optional<PodDir> dir = PodDir::try_lock(state_dir, e.uuid, e.dir_state);
   if (!dir) return false;
-  net::teardown_pod_network(dir->path(), {false, messages, dir->lock().fd()});
+  net::teardown_pod_network(dir->path(), {false, messages, dir->lock().fd(), time_limit});
   return true;
 }
 
@@ -250,12 +251,13 @@ bool teardown_network_if_dead(const stdfs::path& state_dir, const PodEntry& e, c
 
 std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir, std::vector<std::string>& failed,
                                                     const MessageSink& messages,
-                                                    const std::vector<std::string>& passed_over) {
+                                                    const std::vector<std::string>& passed_over,
+                                                    std::chrono::milliseconds network_time_limit) {
   std::vector<std::string> done;
   for (const auto& e : list_pods(state_dir)) {
     if (std::find(passed_over.begin(), passed_over.end(), e.uuid) != passed_over.end()) continue;
     try {
-      if (teardown_network_if_dead(state_dir, e, messages)) done.push_back(e.uuid);
+      if (teardown_network_if_dead(state_dir, e, messages, network_time_limit)) done.push_back(e.uuid);
     } catch (const Error& err) {
       failed.push_back(err.what());
     }
@@ -264,7 +266,8 @@ std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir
 }
 
 bool teardown_network_after_crt(const stdfs::path& state_dir, const std::string& uuid, int pod_lock_fd,
-                                const MessageSink& messages, std::chrono::milliseconds plugin_time_limit, bool remove) {
+                                const MessageSink& messages, std::chrono::milliseconds network_time_limit,
+                                bool remove) {
   std::optional<PodEntry> e = current_entry(state_dir, uuid);
   if (!e) return false;
   PodDir dir = with_context("tearing down the network of pod " + uuid,
@@ -284,7 +287,7 @@ bool teardown_network_after_crt(const stdfs::path& state_dir, const std::string&
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   // A net.json cut short is torn down by the pod's name, as gc does.
-  net::teardown_pod_network(dir.path(), {false, messages, dir.lock().fd(), plugin_time_limit});
+  net::teardown_pod_network(dir.path(), {false, messages, dir.lock().fd(), network_time_limit});
   if (remove) {
     remove_locked_pod(dir, {false, messages});
     tell(messages, "removed, as its crt run --rm would have");
@@ -326,13 +329,13 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
     tried.push_back(e.uuid);
     try {
       // One another crt holds (another gc's, say) is theirs to remove.
-      if (try_remove_pod(state_dir, e, {false, opts.messages})) r.removed.push_back(e.uuid);
+      if (try_remove_pod(state_dir, e, {false, opts.messages, opts.network_time_limit})) r.removed.push_back(e.uuid);
     } catch (const Error& err) {
       r.failed.push_back(err.what());
     }
   }
   r.cgroups_removed = remove_dead_pod_cgroups(state_dir);
-  r.networks_torn_down = teardown_dead_pod_networks(state_dir, r.failed, opts.messages, tried);
+  r.networks_torn_down = teardown_dead_pod_networks(state_dir, r.failed, opts.messages, tried, opts.network_time_limit);
   return r;
 }
 

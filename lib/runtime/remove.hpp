@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/message.hpp"
+#include "net/pod_network.hpp"
 #include "runtime/pods.hpp"
 
 namespace crt::runtime {
@@ -15,6 +16,10 @@ struct RemoveOptions {
   /// down (crt rm --force): a warning says what may stay.
   bool force = false;
   MessageSink messages;  ///< warnings
+  /// How long each plugin and iptables run of the network's teardown may
+  /// take (0: no limit): one that takes longer is killed, and the teardown
+  /// fails (a warning with `force`).
+  std::chrono::milliseconds network_time_limit = net::kTeardownTimeLimit;
 };
 
 /// Removes a pod that is not running, with whatever it left on the host:
@@ -34,6 +39,9 @@ struct GcOptions {
   std::chrono::milliseconds expire_prepared = std::chrono::hours(24);  ///< prepared pods stay this long
   bool mark_only = false;
   MessageSink messages;  ///< warnings
+  /// As RemoveOptions::network_time_limit, for every network gc tears down:
+  /// one whose teardown fails stays for the next gc.
+  std::chrono::milliseconds network_time_limit = net::kTeardownTimeLimit;
 };
 
 /// What gc did; what it could not remove stays marked for the next run.
@@ -50,9 +58,10 @@ struct GcReport {
 /// namespaces are freed now, not after gc's grace period. Returns their
 /// UUIDs; what failed goes to `failed`. The pods `passed_over` names are
 /// left alone (gc tried to remove them a moment ago).
-std::vector<std::string> teardown_dead_pod_networks(const std::filesystem::path& state_dir,
-                                                    std::vector<std::string>& failed, const MessageSink& messages = {},
-                                                    const std::vector<std::string>& passed_over = {});
+std::vector<std::string> teardown_dead_pod_networks(
+    const std::filesystem::path& state_dir, std::vector<std::string>& failed, const MessageSink& messages = {},
+    const std::vector<std::string>& passed_over = {},
+    std::chrono::milliseconds network_time_limit = net::kTeardownTimeLimit);
 
 /// What the watch of a pod whose crt was killed runs once the pod has
 /// ended (StopOnCrtDeath): tears down the network of pod `uuid` as
@@ -62,12 +71,13 @@ std::vector<std::string> teardown_dead_pod_networks(const std::filesystem::path&
 /// (a network plugin crt ran when it died) to end; false, said to
 /// `messages`, when it did not: the network is crt gc's then. A teardown
 /// that fails throws, and leaves the network to crt gc; so does a plugin
-/// that takes longer than `plugin_time_limit` (0: no limit), killed.
-/// With `remove` (the pod of a crt run --rm), the pod is removed then too,
-/// as remove_locked_pod() does (a failure throws, and leaves it to gc).
+/// or iptables run that takes longer than `network_time_limit` (0: no
+/// limit), killed. With `remove` (the pod of a crt run --rm), the pod is
+/// removed then too, as remove_locked_pod() does (a failure throws, and
+/// leaves it to gc).
 bool teardown_network_after_crt(const std::filesystem::path& state_dir, const std::string& uuid, int pod_lock_fd,
                                 const MessageSink& messages = {},
-                                std::chrono::milliseconds plugin_time_limit = std::chrono::milliseconds(0),
+                                std::chrono::milliseconds network_time_limit = net::kTeardownTimeLimit,
                                 bool remove = false);
 
 /// crt gc: marks exited pods as garbage, expires prepared and aborted ones,

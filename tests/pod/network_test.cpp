@@ -908,6 +908,100 @@ TEST_F(BrokenNetworkTest, AHangingDelInTheTeardownAfterCrtsDeathIsKilledAndTheNe
   EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 
+// crt gc gives each plugin of a network's teardown a bounded time too: one
+// whose DEL hangs would hang this gc, and every later one, for ever. It is
+// killed, with what it started, and the network stays for the next gc.
+// (The hidden --plugin-time-limit shortens the 30 s crt gives it.)
+TEST_F(BrokenNetworkTest, AHangingDelInGcIsKilledAndTheNetworkLeftToTheNextGc) {
+  check_cgroups_ = false;  // crt gc's part, and the test's
+  write_test_plugin("hang", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'",
+                    "[ -e \"$0.hangs\" ] && { echo $$ > \"$0.pid\"; exec sleep 20; }; :");
+  write_network("40-hang.conf", R"({"cniVersion":"1.0.0","name":"hang","type":"hang"})");
+  std::string uuid = run_and_kill_crt({"--net=default,hang", "busybox", "--", "/bin/sleep", "60"});
+  ASSERT_FALSE(uuid.empty());
+  std::ofstream(config_dir() + "/net.d/hang.hangs").flush();
+  auto start = std::chrono::steady_clock::now();
+  Result r = crt(with_config({"gc", "--plugin-time-limit=1s"}));
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("tearing down network 'hang': plugin 'hang' did not end within 1 s: it was killed"));
+  EXPECT_THAT(r.err, HasSubstr("(will try again at the next gc)"));
+  EXPECT_LT(took, std::chrono::seconds(10));
+  std::string stat = read_file("/proc/" + trim_end(read_file(config_dir() + "/net.d/hang.pid"), "\n") + "/stat");
+  EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos) << "the plugin runs on: " << stat;
+  EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
+  stdfs::remove(config_dir() + "/net.d/hang.hangs");
+  r = crt(with_config({"gc"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
+// crt run's own teardown, at the pod's end, gives each plugin 30 s too (no
+// option shortens it): one whose DEL hangs is killed, crt run ends with the
+// apps' status and a warning, and the network is left to crt gc.
+TEST_F(BrokenNetworkTest, AHangingDelAtTheEndOfCrtRunIsKilledAndTheNetworkLeftToGc) {
+  write_test_plugin("hang", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'",
+                    "[ -e \"$0.hangs\" ] && { echo $$ > \"$0.pid\"; exec sleep 100; }; :");
+  write_network("40-hang.conf", R"({"cniVersion":"1.0.0","name":"hang","type":"hang"})");
+  std::ofstream(config_dir() + "/net.d/hang.hangs").flush();
+  std::string file = dir_ + "/uuid";
+  auto start = std::chrono::steady_clock::now();
+  Result r = crt(with_config({"run", "--uuid-file-save=" + file, "--net=default,hang", "busybox", "--", "/bin/true"}),
+                 {.env = {}, .timeout = std::chrono::seconds(150), .input = {}, .new_session = false});
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("tearing down network 'hang': plugin 'hang' did not end within 30 s: it was killed"));
+  EXPECT_THAT(r.err, HasSubstr("'crt gc' will try again"));
+  EXPECT_LT(took, std::chrono::seconds(60));
+  std::string stat = read_file("/proc/" + trim_end(read_file(config_dir() + "/net.d/hang.pid"), "\n") + "/stat");
+  EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos) << "the plugin runs on: " << stat;
+  std::string uuid = read_file(file).substr(0, 36);
+  EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
+  stdfs::remove(config_dir() + "/net.d/hang.hangs");
+  r = crt(with_config({"gc"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
+// So does each iptables run of the teardown (a wedged xtables lock, an
+// iptables stuck in the kernel): here an iptables-save that hangs, found
+// first in PATH.
+TEST_F(NetworkTest, AHangingIptablesInGcIsKilledAndTheNetworkLeftToTheNextGc) {
+  check_cgroups_ = false;  // crt gc's part, and the test's
+  std::string real = trim_end(run({"/bin/sh", "-c", "command -v iptables-save"}).out, "\n");
+  ASSERT_FALSE(real.empty()) << "no iptables-save";
+  std::string uuid = run_and_kill_crt({"busybox", "--", "/bin/sleep", "60"});
+  ASSERT_FALSE(uuid.empty());
+  std::string bin = dir_ + "/bin";
+  stdfs::create_directories(bin);
+  std::ofstream(bin + "/iptables-save")
+      << "#!/bin/sh\n[ -e \"$0.hangs\" ] && { echo $$ > \"$0.pid\"; exec sleep 20; }\n"
+      << "exec " << real << " \"$@\"\n";
+  stdfs::permissions(bin + "/iptables-save", stdfs::perms::owner_all);
+  std::ofstream(bin + "/iptables-save.hangs").flush();
+  RunOptions path{.env = {"PATH=" + bin + ":/usr/bin:/bin"},
+                  .timeout = std::chrono::seconds(60),
+                  .input = {},
+                  .new_session = false};
+  auto start = std::chrono::steady_clock::now();
+  Result r = crt(with_config({"gc", "--plugin-time-limit=1s"}), path);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("removing the rules plugins left for crt-" + uuid +
+                               ": iptables-save did not end within 1 s: it was killed"));
+  EXPECT_LT(took, std::chrono::seconds(10));
+  std::string stat = read_file("/proc/" + trim_end(read_file(bin + "/iptables-save.pid"), "\n") + "/stat");
+  EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos) << "iptables-save runs on: " << stat;
+  EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
+  stdfs::remove(bin + "/iptables-save.hangs");
+  r = crt(with_config({"gc"}), path);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
 // cron's PATH has no /usr/sbin: crt still finds iptables-restore (and
 // iptables-save, whose absence made a teardown look done with its rules
 // left behind).

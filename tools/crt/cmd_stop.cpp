@@ -94,6 +94,7 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     std::string grace = "30m";
     std::string expire_prepared = "24h";
     bool mark_only = false;
+    std::string plugin_time_limit = "30s";
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("gc", "Remove exited pods after a grace period, and what dead pods left");
@@ -101,11 +102,15 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
       ->capture_default_str();
   cmd->add_option("--expire-prepared", a->expire_prepared, "How long prepared pods are kept")->capture_default_str();
   cmd->add_flag("--mark-only", a->mark_only, "Only mark exited and expired pods as garbage");
+  // For tests: how long each plugin and iptables run of a network's
+  // teardown may take (net::kTeardownTimeLimit). Hidden from --help.
+  cmd->add_option("--plugin-time-limit", a->plugin_time_limit, "How long each plugin may take")->group("");
   cmd->callback([a, &g, &exit_status] {
     require_root("crt gc");
     runtime::GcOptions opts{with_context("--grace-period", [&] { return parse_duration(a->grace); }),
                             with_context("--expire-prepared", [&] { return parse_duration(a->expire_prepared); }),
-                            a->mark_only, print_message};
+                            a->mark_only, print_message,
+                            with_context("--plugin-time-limit", [&] { return parse_duration(a->plugin_time_limit); })};
     runtime::GcReport r = runtime::gc(g.dir, opts);
     for (const auto& u : r.marked) std::printf("marked %s\n", u.c_str());
     for (const auto& u : r.removed) std::printf("removed %s\n", u.c_str());
@@ -118,7 +123,8 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
 
 /// Run by the watch of a pod whose crt was killed, once the pod has ended
 /// (runtime::StopOnCrtDeath): its network goes then, not at the next crt gc,
-/// and with --remove (crt run --rm) the pod too. Not for users: hidden from --help. Its output goes nowhere.
+/// and with --remove (crt run --rm) the pod too. Not for users: hidden from
+/// --help. Its output goes nowhere.
 void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
   auto uuid = std::make_shared<std::string>();
   auto port_fds = std::make_shared<int>(0);
@@ -133,7 +139,7 @@ void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option(std::string(runtime::kTeardownAfterCrtPortFdsOption), *port_fds,
                   "Sockets holding the pod's host ports, as fds 4 and up")
       ->check(CLI::Range(0, 256));
-  cmd->add_option("--plugin-time-limit", *plugin_time_limit, "How long each plugin may take");
+  cmd->add_option("--plugin-time-limit", *plugin_time_limit, "How long each plugin and iptables run may take");
   cmd->add_flag(std::string(runtime::kTeardownAfterCrtRemoveOption), *remove,
                 "Remove the pod then too (that of crt run --rm)");
   cmd->callback([uuid, port_fds, plugin_time_limit, remove, &g] {
