@@ -508,6 +508,9 @@ TEST_F(NetworkTest, AReservedHostPortListensNowhereAndIsHeldAllTheSame) {
   EXPECT_THAT(crt({"inspect", uuid}).out, HasSubstr("\n  ports:       0.0.0.0:" + std::to_string(port) +
                                                     "->80/tcp, [::]:" + std::to_string(port) + "->80/tcp\n"));
   EXPECT_EQ(crt::json_text::parse(crt({"inspect", "--format=json", uuid}).out)["network"]["ports"], ports);
+  // So does crt list, in its last column (as docker ps), and in JSON.
+  EXPECT_THAT(crt({"list", "--no-legend"}).out, HasSubstr("  " + published + "\n"));
+  EXPECT_EQ(crt::json_text::parse(crt({"list", "--format=json"}).out)[0]["ports"], ports);
   stop(p);
   // Released with the network: another's by now, maybe.
   EXPECT_THAT(crt({"status", uuid}).out,

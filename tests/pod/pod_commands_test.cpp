@@ -373,7 +373,7 @@ TEST_F(PodCommandsTest, ListShowsOneRowPerApp) {
   // a line's end.
   EXPECT_THAT(r.out,
               MatchesRegex("UUID      NAME   APP    IMAGE           STATE     CREATED                   STARTED  "
-                           "NETWORKS\n"
+                           "NETWORKS  PORTS\n"
                            "[0-9a-f]{8}  -      one    busybox:latest  prepared  [0-9TZ:.-]{24}\n"
                            "[0-9a-f]{8}  -      two    busybox:latest  prepared  [0-9TZ:.-]{24}\n"
                            "[0-9a-f]{8}  named  three  busybox:latest  prepared  [0-9TZ:.-]{24}\n"));

@@ -261,6 +261,7 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
     require_root("crt list");  // pod directories are root's alone
     json rows = json::array();
     std::vector<std::string> summaries;  // the table's NETWORKS, row by row
+    std::vector<std::string> ports;      // and its PORTS
     std::vector<runtime::PodEntry> pods = runtime::list_pods(g.dir);
     // Where machined runs, running pods are its machines: it says which
     // unit each lives in and whether it is shutting down.
@@ -308,7 +309,9 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
         r["created"] = info.manifest ? info.manifest->created : "";
         r["started"] = info.started;
         r["networks"] = networks_json(info.networks);
+        r["ports"] = net::ports_json(info.ports);
         rows.push_back(r);
+        ports.push_back(net::ports_string(info.ports));
         // A pod without networks of its own says which it has instead.
         std::string nets = net::summary_string(info.networks);
         if (nets.empty() && info.manifest) {
@@ -324,7 +327,8 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
       return;
     }
     std::vector<std::vector<std::string>> table;
-    if (!a->no_legend) table.push_back({"UUID", "NAME", "APP", "IMAGE", "STATE", "CREATED", "STARTED", "NETWORKS"});
+    if (!a->no_legend)
+      table.push_back({"UUID", "NAME", "APP", "IMAGE", "STATE", "CREATED", "STARTED", "NETWORKS", "PORTS"});
     for (size_t i = 0; i < rows.size(); ++i) {
       const json& r = rows[i];
       std::string image = r["image"].get<std::string>();
@@ -333,7 +337,7 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
       std::string uuid = r["uuid"].get<std::string>();
       table.push_back({a->full ? uuid : uuid.substr(0, 8), name.empty() ? "-" : name, r["app"].get<std::string>(),
                        image, r["state"].get<std::string>(), r["created"].get<std::string>(),
-                       r["started"].get<std::string>(), summaries[i]});
+                       r["started"].get<std::string>(), summaries[i], ports[i]});
     }
     std::fputs(format_table(table).c_str(), stdout);
   });
