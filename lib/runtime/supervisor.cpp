@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -24,6 +25,7 @@
 #include <tuple>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/strings.hpp"
 #include "common/subprocess.hpp"
@@ -45,6 +47,13 @@ namespace {
 /// root's.
 std::string inotify_hint(int err) {
   if (err != EMFILE) return "";
+  // EMFILE is also this process's own limit of open files.
+  if (UniqueFd probe(::open("/dev/null", O_RDONLY | O_CLOEXEC)); !probe && errno == EMFILE) {
+    rlimit nofile{};
+    ::getrlimit(RLIMIT_NOFILE, &nofile);
+    return " (crt has as many files open as its limit allows, " + std::to_string(nofile.rlim_cur) +
+           ": raise it, e.g. ulimit -n 1024, or LimitNOFILE= in a unit)";
+  }
   std::string limit = "?";
   try {
     limit = trim_end(fs::read_file("/proc/sys/fs/inotify/max_user_instances"), "\n");
