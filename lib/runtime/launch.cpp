@@ -645,18 +645,13 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
                            "lines of crt@.service)");
   PodMachine machine(host, pod, m, ctx.messages);
   UnitCgroupRoot unit_cgroup(host);
-  if (!host.systemd)
+  // A crt killed while it makes the cgroup of a pod named by its UUID would
+  // leave it for good (no later pod has that name): noted first, gc removes
+  // what is empty of it. A pod of a name of its own has nothing noted: the
+  // next pod of that name makes such leftovers anew.
+  if (!host.systemd && m.name.empty())
     write_cgroup_record(pod.path(), {cgroup::PodCgroup::relative_path(m.machine_name()), CgroupRecord::kBeingMade});
-  cgroup::PodCgroup cg = [&] {
-    try {
-      return pod_cgroup(host, m);
-    } catch (...) {
-      // Not made: what is there (another pod's, of the same name) is not
-      // this pod's to clean up after.
-      ::unlink(pod.cgroup_file().c_str());
-      throw;
-    }
-  }();
+  cgroup::PodCgroup cg = pod_cgroup(host, m);
   if (!host.systemd) restrict_pod_devices(host, cg, ctx.messages);
   // From here on: older records of the kernel's log are of other pods.
   OomWatch oom{KernelLog::from_now(), cg.relative()};

@@ -143,9 +143,10 @@ void remove_journal_link(const std::filesystem::path& pod_path, const std::strin
 struct CgroupRecord {
   std::string relative;
   std::string identity;
-  /// The identity of a cgroup crt is about to make: the record is written
-  /// before its directories are, so that a crt killed in between leaves
-  /// them to be cleaned up after (where they are empty), not for good.
+  /// The identity of a cgroup crt is about to make (of a pod named by its
+  /// UUID): the record is written before its directories are, so that a crt
+  /// killed in between leaves them to be cleaned up after (where they are
+  /// empty), not for good.
   static constexpr const char* kBeingMade = "being made\n";
 };
 void write_cgroup_record(const std::filesystem::path& pod_path, const CgroupRecord& r);

@@ -35,12 +35,15 @@ std::optional<std::pair<cgroup::PodCgroup, std::string>> own_cgroup_of(const cgr
   return std::pair{cgroup::PodCgroup(layout, r->relative), r->identity};
 }
 
-/// The cgroup of a pod whose crt was killed while it made it (its record
-/// was written first): what of it is empty goes; one with processes is
-/// another pod's of the same name. True if there was some to remove.
+/// The cgroup of a pod named by its UUID whose crt was killed while it made
+/// it (its record was written first): what of it is empty goes. Only such a
+/// pod's: the cgroup of a pod's own name may be a later pod's of that name.
+/// True if there was some to remove.
 bool remove_cgroup_being_made(const cgroup::Layout& layout, const stdfs::path& pod_path) {
   std::optional<CgroupRecord> r = read_cgroup_record(pod_path);
-  if (!r || r->identity != CgroupRecord::kBeingMade) return false;
+  if (!r || r->identity != CgroupRecord::kBeingMade ||
+      r->relative != cgroup::PodCgroup::relative_path("crt-" + pod_path.filename().string()))
+    return false;
   cgroup::PodCgroup cg(layout, r->relative);
   std::vector<stdfs::path> there;
   for (const auto& p : cg.paths())

@@ -974,6 +974,33 @@ TEST_F(PodCommandsTest, GcRemovesTheCgroupOfACrtKilledWhileItMadeIt) {
   EXPECT_THAT(r.out, HasSubstr("removed cgroup " + relative + "\n"));
   for (const auto& d : pod_cgroup_dirs(uuid)) EXPECT_FALSE(std::filesystem::exists(d)) << d;
   EXPECT_EQ(crt({"status", uuid}).status, 0) << "removed before its grace period";
+
+  // Not a pod of a name of its own: that name's cgroup may be another's, running.
+  ASSERT_EQ(
+      crt({"run", "--net=none", "--pod-name=web", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status, 0);
+  std::string named = wait_uuid(file);
+  std::string web = crt::cgroup::PodCgroup::relative_path("web");
+  std::ofstream(pod_dir(named) + "/cgroup", std::ios::trunc) << web << "\nbeing made\n";
+  Process running(crt_argv({"run", "--net=none", "--pod-name=web", "--uuid-file-save=" + file + "2", "busybox", "--",
+                            "/bin/sleep", "60"}),
+                  detached());
+  std::string live = wait_uuid(file + "2");
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", live}).status, 0);
+  auto dirs = [&] {
+    size_t n = 0;
+    for (const auto& top : crt::cgroup::PodCgroup(crt::cgroup::detect_layout(), web).paths())
+      for (std::error_code ec; const auto& e : std::filesystem::recursive_directory_iterator(top, ec))
+        n += e.is_directory() ? 1 : 0;
+    return n;
+  };
+  size_t before = dirs();
+  EXPECT_GT(before, 0U);
+  r = crt({"gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("removed cgroup")));
+  EXPECT_EQ(dirs(), before) << "cgroups of the running pod were removed";
+  EXPECT_EQ(crt({"stop", live}).status, 0);
+  EXPECT_EQ(running.wait().status, 143);
 }
 
 // A pod's name is free again once it exited: a new pod of that name has a
