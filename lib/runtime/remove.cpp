@@ -307,8 +307,9 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
       PodStatus st = e.status();
       bool marked = false;
       if (st == PodStatus::kExited)
+        // A run that only marks leaves the grace period to the next.
         marked = mark_garbage(state_dir, e, PodState::kExitedGarbage,
-                              opts.grace_period.count() > 0 && !asked_never_kept(e.path));
+                              (opts.mark_only || opts.grace_period.count() > 0) && !asked_never_kept(e.path));
       // Not one whose crt has just made its directory and is about to lock it.
       else if (st == PodStatus::kAbortedPrepare && older_than(e.path, std::chrono::seconds(10)))
         marked = mark_garbage(state_dir, e, PodState::kGarbage, false);

@@ -1363,6 +1363,15 @@ TEST_F(PodCommandsTest, GcKeepsExitedPodsForTheGracePeriod) {
   EXPECT_EQ(status_field(uuid, "state"), "exited garbage");
   r = crt({"gc", "--grace-period=0"});
   EXPECT_THAT(r.out, HasSubstr("removed " + uuid));
+  // A run that only marks, whatever its grace period, leaves it to the next.
+  ASSERT_EQ(crt({"run", "--net=none", "busybox", "--", "/bin/true"}).status, 0);
+  uuid = pods("run").at(0);
+  r = crt({"gc", "--mark-only", "--grace-period=0"});
+  EXPECT_THAT(r.out, HasSubstr("marked " + uuid));
+  r = crt({"gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("removed " + uuid)));
+  EXPECT_EQ(status_field(uuid, "state"), "exited garbage");
 }
 
 // crt run --rm (and run-prepared --rm) removes the pod as it ends, all of
