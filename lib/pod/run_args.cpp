@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cctype>
 #include <iterator>
-#include <set>
 #include <string>
 #include <string_view>
 
@@ -26,10 +25,7 @@ void add_optional_flag(CLI::App& app, const std::string& name, std::optional<boo
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->check(CLI::Validator(
           [](std::string& value) -> std::string {
-            static const std::set<std::string> kWords = {"yes", "no", "true", "false", "on", "off", "1", "0"};
-            return kWords.count(CLI::detail::to_lower(value)) != 0
-                       ? ""
-                       : "must be yes, no, true, false, on, off, 1 or 0, not " + quote(value);
+            return is_yes_no_word(value) ? "" : std::string("must be ") + kYesNoWords + ", not " + quote(value);
           },
           ""));
 }
@@ -125,6 +121,18 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
       ->check(CLI::IsMember({"never", "missing", "always"}));
   registry::add_registry_flags(app, p.registry);
 }
+
+}  // namespace
+
+bool is_yes_no_word(std::string_view word) {
+  std::string lower(word);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  for (const char* w : {"yes", "no", "true", "false", "on", "off", "1", "0"})
+    if (lower == w) return true;
+  return false;
+}
+
+namespace {
 
 std::string verb_name(RunVerb verb) { return verb == RunVerb::kPrepare ? "prepare" : "run"; }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pod/manifest.hpp"
@@ -105,6 +106,12 @@ inline constexpr const char* kStopTimeoutHelp =
 /// --stop-timeout: a positive duration, or kDefaultStopTimeout when not
 /// given. Throws crt::Error.
 std::chrono::milliseconds parse_stop_timeout(const std::optional<std::string>& given);
+
+/// The words a yes-or-no value of crt run (--notify=no) and of a pod file
+/// (Notify=no) may be, in any case, for messages.
+inline constexpr const char* kYesNoWords = "yes, no, true, false, on, off, 1 or 0";
+/// Whether `word` is one of them.
+bool is_yes_no_word(std::string_view word);
 
 /// What CLI11's ArgumentMismatch text `what` ("--memory: 1 required TEXT
 /// missing", "--name: At Most 1 required but received 2") means for the

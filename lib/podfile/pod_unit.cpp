@@ -14,6 +14,7 @@
 #include "pod/manifest.hpp"
 #include "pod/net_options.hpp"
 #include "pod/resources.hpp"
+#include "pod/run_args.hpp"
 #include "pod/units.hpp"
 #include "pod/volumes.hpp"
 #include "registry/reference.hpp"
@@ -66,7 +67,9 @@ void one_of(const std::string& v, std::initializer_list<const char*> ok) {
 
 void exit_policy(const std::string& v) { one_of(v, {"on-any-failure", "on-any-exit", "on-all-exit"}); }
 void restart(const std::string& v) { one_of(v, {"no", "on-failure", "always"}); }
-void boolean(const std::string& v) { one_of(v, {"yes", "no", "true", "false", "on", "off", "1", "0"}); }
+void boolean(const std::string& v) {
+  if (!pod::is_yes_no_word(v)) throw Error(quote(v) + " is not one of " + pod::kYesNoWords);
+}
 
 void oom_score_adj(const std::string& v) { pod::parse_oom_score_adj(v); }
 void cpu_shares(const std::string& v) { pod::parse_cpu_shares(v); }

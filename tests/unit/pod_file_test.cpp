@@ -90,10 +90,11 @@ TEST(PodFileRemove, IsRunsRmAndABoolean) {
   EXPECT_FALSE(removes(""));
   EXPECT_TRUE(removes("[Pod]\nRemove=yes\n"));
   EXPECT_TRUE(removes("[Pod]\nRemove=true\n"));
+  EXPECT_TRUE(removes("[Pod]\nRemove=Yes\n")) << "any case, as systemd's";
   EXPECT_FALSE(removes("[Pod]\nRemove=no\n"));
   EXPECT_FALSE(removes("[Pod]\nRemove=0\n"));
   EXPECT_EQ(pod_file_error("[Pod]\nRemove=sometimes\n[App a]\nImage=busybox\n"),
-            "/p/web.pod:2: Remove: 'sometimes' is not one of yes, no, true, false, on, off, 1, 0");
+            "/p/web.pod:2: Remove: 'sometimes' is not one of yes, no, true, false, on, off, 1 or 0");
   EXPECT_EQ(pod_file_error("[Pod]\nRemove=yes\nRemove=no\n[App a]\nImage=busybox\n"),
             "/p/web.pod:3: Remove: given twice (first on line 2)");
   EXPECT_EQ(pod_file_error("[App a]\nImage=busybox\nRemove=yes\n"), "/p/web.pod:3: Remove: unknown key in [App a]");

@@ -118,6 +118,10 @@ TEST(RunArgs, AppFlagsWithoutAValueBeforeTheFirstImageApplyToEveryApp) {
   EXPECT_EQ(r.apps[0].flags.notify, true);
   EXPECT_EQ(r.apps[0].flags.readonly_rootfs, false);
   EXPECT_THROW(parse_run_args({"a", "--notify=maybe"}), Error);
+  for (const char* yes : {"--notify=yes", "--notify=ON", "--notify=True", "--notify=1"})
+    EXPECT_EQ(parse_run_args({"a", yes}).apps[0].flags.notify, true) << yes;
+  for (const char* no : {"--notify=No", "--notify=off", "--notify=false", "--notify=0"})
+    EXPECT_EQ(parse_run_args({"a", no}).apps[0].flags.notify, false) << no;
   EXPECT_THROW(parse_run_args({"a", "--readonly-rootfs=2x"}), Error);
 }
 

@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,16 @@
 namespace crt::test {
 
 Scratch::Scratch() : dir_(stdfs::temp_directory_path() / "crt-unit") {}
+
+Tmpfs::Tmpfs(const stdfs::path& path, const std::string& options) : path_(path) {
+  if (::geteuid() != 0) return;
+  stdfs::create_directories(path);
+  mounted_ = ::mount("tmpfs", path.c_str(), "tmpfs", 0, options.c_str()) == 0;
+}
+
+Tmpfs::~Tmpfs() {
+  if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+}
 
 void write_text(const stdfs::path& path, const std::string& content, mode_t mode) {
   stdfs::create_directories(path.parent_path());

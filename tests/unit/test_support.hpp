@@ -26,6 +26,22 @@ class Scratch {
   fs::TempDir dir_;
 };
 
+/// A tmpfs mounted at `path` (made if missing) with `options` (size=1m,
+/// nr_inodes=64) for one test, for a file system that fills up; unmounted
+/// (lazily) however the test ends. Needs root: valid() says if it is there.
+class Tmpfs {
+ public:
+  Tmpfs(const stdfs::path& path, const std::string& options);
+  ~Tmpfs();
+  Tmpfs(const Tmpfs&) = delete;
+  Tmpfs& operator=(const Tmpfs&) = delete;
+  [[nodiscard]] bool valid() const { return mounted_; }
+
+ private:
+  stdfs::path path_;
+  bool mounted_ = false;
+};
+
 /// Writes `content` to `path`, creating parent directories.
 void write_text(const stdfs::path& path, const std::string& content, mode_t mode = 0644);
 
