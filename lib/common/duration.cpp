@@ -53,4 +53,8 @@ std::string seconds_text(std::chrono::milliseconds d) {
   return s + " s";
 }
 
+std::string killed_after_text(std::chrono::milliseconds d) {
+  return "did not end within " + seconds_text(d) + ": it was killed";
+}
+
 }  // namespace crt

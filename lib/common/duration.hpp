@@ -13,4 +13,8 @@ std::chrono::milliseconds parse_duration(std::string_view s);
 /// A duration in seconds, as messages say it: "30 s", "1.5 s".
 std::string seconds_text(std::chrono::milliseconds d);
 
+/// What a program stopped at its time limit `d` did: "did not end within
+/// 30 s: it was killed".
+std::string killed_after_text(std::chrono::milliseconds d);
+
 }  // namespace crt

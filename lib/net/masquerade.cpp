@@ -73,7 +73,7 @@ std::string restore(const MasqueradeScripts& s, std::chrono::milliseconds time_l
   for (const auto& [tool, script] : {std::pair{"iptables-restore", s.v4}, std::pair{"ip6tables-restore", s.v6}}) {
     if (script.empty()) continue;
     ProgramResult res = run_program({tool, "-w", "--noflush"}, env, script, -1, time_limit);
-    std::string error = res.timed_out     ? " did not end within " + seconds_text(time_limit) + ": it was killed"
+    std::string error = res.timed_out     ? " " + killed_after_text(time_limit)
                         : res.status != 0 ? " failed: " + res.err
                                           : "";
     if (!error.empty()) errors += std::string(errors.empty() ? "" : "; ") + tool + error;

@@ -214,7 +214,7 @@ std::optional<ProgramResult> run_if_installed(const std::vector<std::string>& ar
     if (e.code() != ENOENT) throw;
     return std::nullopt;
   }
-  if (r->timed_out) throw Error(argv[0] + " did not end within " + seconds_text(time_limit) + ": it was killed");
+  if (r->timed_out) throw Error(argv[0] + " " + killed_after_text(time_limit));
   return r;
 }
 
@@ -266,8 +266,7 @@ std::string rule_comment(const std::string& network, const std::string& containe
 void run_iptables_restore(const char* tool, const std::string& script, std::chrono::milliseconds time_limit,
                           const std::string& what) {
   ProgramResult r = run_program({tool, "-w", "--noflush"}, current_environment(), script, -1, time_limit);
-  if (r.timed_out)
-    throw Error(what + ": " + tool + " did not end within " + seconds_text(time_limit) + ": it was killed");
+  if (r.timed_out) throw Error(what + ": " + tool + " " + killed_after_text(time_limit));
   if (r.status != 0) throw Error(what + " with " + tool + ": " + r.err);
 }
 

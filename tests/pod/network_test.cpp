@@ -637,6 +637,34 @@ class BrokenNetworkTest : public NetworkTest {
     write_network("40-trap.conf", R"({"cniVersion":"1.0.0","name":"trap","type":"trap"})");
   }
   [[nodiscard]] std::string trap_log() const { return read_file(config_dir() + "/net.d/trap.log"); }
+  /// Starts a pod on network "hang", whose plugin's DEL then hangs, and
+  /// kills its crt; `teardown(uuid)` (one with a time limit of 1 s) must
+  /// fail within 10 s, the plugin killed and the pod's network left, which
+  /// a gc then tears down. What `teardown` gave, for more checks.
+  Result expect_a_hanging_del_killed(const std::function<Result(const std::string&)>& teardown) {
+    write_test_plugin("hang", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'",
+                      "[ -e \"$0.hangs\" ] && { echo $$ > \"$0.pid\"; exec sleep 20; }; :");
+    write_network("40-hang.conf", R"({"cniVersion":"1.0.0","name":"hang","type":"hang"})");
+    std::string uuid = run_and_kill_crt({"--net=default,hang", "busybox", "--", "/bin/sleep", "60"});
+    EXPECT_FALSE(uuid.empty());
+    if (uuid.empty()) return {};
+    std::ofstream(config_dir() + "/net.d/hang.hangs").flush();
+    auto start = std::chrono::steady_clock::now();
+    Result r = teardown(uuid);
+    auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(r.status, 254);
+    EXPECT_THAT(r.err, HasSubstr("tearing down network 'hang': plugin 'hang' did not end within 1 s: it was killed"));
+    EXPECT_LT(took, std::chrono::seconds(10));
+    std::string stat = read_file("/proc/" + trim_end(read_file(config_dir() + "/net.d/hang.pid"), "\n") + "/stat");
+    EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos) << "the plugin runs on: " << stat;
+    EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
+    stdfs::remove(config_dir() + "/net.d/hang.hangs");
+    Result gc = crt(with_config({"gc"}));
+    EXPECT_EQ(gc.status, 0) << gc.err;
+    EXPECT_THAT(gc.out, HasSubstr("tore down the network of " + uuid + "\n"));
+    EXPECT_EQ(crt({"rm", uuid}).status, 0);
+    return r;
+  }
   /// Network "cut": ptp, then a plugin whose ADD takes something for the
   /// pod (net.d/cut.held) and kills its crt (SIGKILL) before the result can
   /// be saved: the ADD finished, crt never knew. Its first DEL is refused;
@@ -886,29 +914,12 @@ TEST_F(BrokenNetworkTest, AKilledCrtsHostPortsStayHeldUntilItsNetworkIsTornDown)
 // shorter time limit; what it says goes to the journal and its stderr.
 TEST_F(BrokenNetworkTest, AHangingDelInTheTeardownAfterCrtsDeathIsKilledAndTheNetworkLeftToGc) {
   check_cgroups_ = false;  // crt gc's part, and the test's
-  write_test_plugin("hang", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'",
-                    "[ -e \"$0.hangs\" ] && { echo $$ > \"$0.pid\"; exec sleep 20; }; :");
-  write_network("40-hang.conf", R"({"cniVersion":"1.0.0","name":"hang","type":"hang"})");
-  std::string uuid = run_and_kill_crt({"--net=default,hang", "busybox", "--", "/bin/sleep", "60"});
-  ASSERT_FALSE(uuid.empty());
-  std::ofstream(config_dir() + "/net.d/hang.hangs").flush();
-  auto start = std::chrono::steady_clock::now();
-  Result r = run({"/bin/sh", "-c",
-                  "exec 3<\"$1\" && exec \"$2\" --dir=\"$3\" network-teardown-after-crt "
-                  "--plugin-time-limit=1s \"$4\"",
-                  "sh", pod_dir(uuid), crt_bin_, dir_, uuid});
-  auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("tearing down network 'hang': plugin 'hang' did not end within 1 s: it was killed"));
-  EXPECT_LT(took, std::chrono::seconds(10));
-  std::string stat = read_file("/proc/" + trim_end(read_file(config_dir() + "/net.d/hang.pid"), "\n") + "/stat");
-  EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos) << "the plugin runs on: " << stat;
-  EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
-  stdfs::remove(config_dir() + "/net.d/hang.hangs");
-  r = crt(with_config({"gc"}));
-  EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
-  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+  expect_a_hanging_del_killed([this](const std::string& uuid) {
+    return run({"/bin/sh", "-c",
+                "exec 3<\"$1\" && exec \"$2\" --dir=\"$3\" network-teardown-after-crt "
+                "--plugin-time-limit=1s \"$4\"",
+                "sh", pod_dir(uuid), crt_bin_, dir_, uuid});
+  });
 }
 
 // crt gc gives each plugin of a network's teardown a bounded time too: one
@@ -917,27 +928,10 @@ TEST_F(BrokenNetworkTest, AHangingDelInTheTeardownAfterCrtsDeathIsKilledAndTheNe
 // (The hidden --plugin-time-limit shortens the 30 s crt gives it.)
 TEST_F(BrokenNetworkTest, AHangingDelInGcIsKilledAndTheNetworkLeftToTheNextGc) {
   check_cgroups_ = false;  // crt gc's part, and the test's
-  write_test_plugin("hang", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'",
-                    "[ -e \"$0.hangs\" ] && { echo $$ > \"$0.pid\"; exec sleep 20; }; :");
-  write_network("40-hang.conf", R"({"cniVersion":"1.0.0","name":"hang","type":"hang"})");
-  std::string uuid = run_and_kill_crt({"--net=default,hang", "busybox", "--", "/bin/sleep", "60"});
-  ASSERT_FALSE(uuid.empty());
-  std::ofstream(config_dir() + "/net.d/hang.hangs").flush();
-  auto start = std::chrono::steady_clock::now();
-  Result r = crt(with_config({"gc", "--plugin-time-limit=1s"}));
-  auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("tearing down network 'hang': plugin 'hang' did not end within 1 s: it was killed"));
+  Result r = expect_a_hanging_del_killed([this](const std::string&) {
+    return crt(with_config({"gc", "--plugin-time-limit=1s"}));
+  });
   EXPECT_THAT(r.err, HasSubstr("(will try again at the next gc)"));
-  EXPECT_LT(took, std::chrono::seconds(10));
-  std::string stat = read_file("/proc/" + trim_end(read_file(config_dir() + "/net.d/hang.pid"), "\n") + "/stat");
-  EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos) << "the plugin runs on: " << stat;
-  EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
-  stdfs::remove(config_dir() + "/net.d/hang.hangs");
-  r = crt(with_config({"gc"}));
-  EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
-  EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 
 // crt run's own teardown, at the pod's end, gives each plugin 30 s too (no

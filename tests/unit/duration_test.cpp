@@ -43,6 +43,7 @@ TEST(SecondsText, WholeSecondsAndTheirFractionWithoutTrailingZeros) {
   EXPECT_EQ(seconds_text(milliseconds(1500)), "1.5 s");
   EXPECT_EQ(seconds_text(milliseconds(1050)), "1.05 s");
   EXPECT_EQ(seconds_text(milliseconds(1)), "0.001 s");
+  EXPECT_EQ(killed_after_text(milliseconds(30000)), "did not end within 30 s: it was killed");
 }
 
 }  // namespace
