@@ -839,8 +839,7 @@ TEST_F(PodCommandsTest, RemoveRefusesARunningPodAndCleansAnExitedOne) {
   r = crt({"rm", uuid});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
-  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
-    EXPECT_TRUE(pods(state).empty());
+  EXPECT_THAT(pods_in_any_state(), ::testing::IsEmpty());
 }
 
 // Another crt holding an exited pod for a while (crt gc tearing down its
@@ -952,8 +951,7 @@ TEST_F(PodCommandsTest, APodGcCannotMarkKeepsNoOtherAndGoesWithoutAGracePeriod) 
   r = crt({"gc", "--grace-period=0s"});
   EXPECT_EQ(r.status, 0) << r.err;
   for (const auto& uuid : uuids) EXPECT_THAT(r.out, HasSubstr("removed " + uuid + "\n"));
-  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
-    EXPECT_TRUE(pods(state).empty()) << state;
+  EXPECT_THAT(pods_in_any_state(), ::testing::IsEmpty());
 }
 
 // A crt killed between making its pod's cgroup and noting which it made
@@ -1421,8 +1419,7 @@ TEST_F(PodCommandsTest, RunPreparedRmLeavesAPodWhoseStartFailedPrepared) {
   EXPECT_EQ(pods("prepared"), std::vector<std::string>{uuid});
   std::filesystem::create_directory(src);
   EXPECT_EQ(crt({"run-prepared", "--rm", uuid}).status, 0);
-  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
-    EXPECT_TRUE(pods(state).empty()) << state;
+  EXPECT_THAT(pods_in_any_state(), ::testing::IsEmpty());
 }
 
 // Stopped by a signal, crt run --rm still removes its pod, and ends by the
@@ -1436,8 +1433,7 @@ TEST_F(PodCommandsTest, RunRmStoppedBySigtermRemovesThePod) {
   EXPECT_EQ(r.signal, SIGTERM) << r.status << " " << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
-  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
-    EXPECT_TRUE(pods(state).empty()) << state;
+  EXPECT_THAT(pods_in_any_state(), ::testing::IsEmpty());
 }
 
 // A pod of crt run --rm whose crt was killed is stopped by the pod's watch,
@@ -1455,8 +1451,7 @@ TEST_F(PodCommandsTest, TheWatchRemovesThePodOfAKilledRunRm) {
     std::this_thread::sleep_for(milliseconds(50));
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
   EXPECT_FALSE(running());
-  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
-    EXPECT_TRUE(pods(state).empty()) << state;
+  EXPECT_THAT(pods_in_any_state(), ::testing::IsEmpty());
   EXPECT_THAT(run({"findmnt", "-rn", "-t", "overlay", "-o", "TARGET"}).out, Not(HasSubstr(dir_)));
 }
 
@@ -1479,8 +1474,7 @@ TEST_F(PodCommandsTest, GcRemovesAnExitedPodOfRunRmAtOnce) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("removed " + uuid));
   EXPECT_FALSE(std::filesystem::exists(pod_dir(uuid)));
-  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
-    EXPECT_TRUE(pods(state).empty()) << state;
+  EXPECT_THAT(pods_in_any_state(), ::testing::IsEmpty());
 }
 
 // Two gc at once (cron's and a user's, say): each finds pods the other is
@@ -1493,8 +1487,7 @@ TEST_F(PodCommandsTest, GcsAtOnceBothSucceed) {
     Result r = p->wait();
     EXPECT_EQ(r.status, 0) << r.err;
   }
-  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
-    EXPECT_TRUE(pods(state).empty()) << state;
+  EXPECT_THAT(pods_in_any_state(), ::testing::IsEmpty());
 }
 
 TEST_F(PodCommandsTest, FiftyPodsStartedAndRemovedLeaveNothing) {
@@ -1505,8 +1498,7 @@ TEST_F(PodCommandsTest, FiftyPodsStartedAndRemovedLeaveNothing) {
     uuids.push_back(pods("run").at(0));
     ASSERT_EQ(crt({"rm", uuids.back()}).status, 0) << i;
   }
-  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
-    EXPECT_TRUE(pods(state).empty());
+  EXPECT_THAT(pods_in_any_state(), ::testing::IsEmpty());
   for (const auto& uuid : uuids)
     for (const auto& d : pod_cgroup_dirs(uuid)) EXPECT_FALSE(std::filesystem::exists(d)) << d;
 }

@@ -128,8 +128,7 @@ void PodTest::TearDown() {
 
 void PodTest::check_networks() {
   std::vector<std::string> uuids;
-  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
-    for (const auto& uuid : pods(state)) uuids.push_back(dir_ + "/pods/" + state + "/" + uuid);
+  for (const auto& pod : pods_in_any_state()) uuids.push_back(dir_ + "/pods/" + pod);
   auto teardown_all = [&] {
     for (const auto& pod : uuids) {
       try {
@@ -179,6 +178,13 @@ std::vector<std::string> PodTest::pods(const std::string& state) const {
   std::vector<std::string> out;
   std::error_code ec;
   for (const auto& de : stdfs::directory_iterator(dir_ + "/pods/" + state, ec)) out.push_back(de.path().filename());
+  return out;
+}
+
+std::vector<std::string> PodTest::pods_in_any_state() const {
+  std::vector<std::string> out;
+  for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
+    for (const auto& uuid : pods(state)) out.push_back(std::string(state) + "/" + uuid);
   return out;
 }
 

@@ -34,6 +34,9 @@ class PodTest : public ::testing::Test {
 
   /// UUIDs of the pods in pods/<state>/.
   std::vector<std::string> pods(const std::string& state) const;
+  /// Every pod as "STATE/UUID", whichever state's folder it is in: for a
+  /// check that none is left.
+  std::vector<std::string> pods_in_any_state() const;
   std::string pod_dir(const std::string& uuid) const { return dir_ + "/pods/run/" + uuid; }
 
   /// Waits until the main process of `app` in pod `uuid` runs; its host PID.
