@@ -61,8 +61,10 @@ PodDir PodDir::create(const stdfs::path& state_dir, const std::string& uuid) {
       return pod;
     } catch (...) {
       // Half made (no inode or fd left, say): nothing of it stays.
-      std::error_code ec;
-      stdfs::remove_all(dir, ec);
+      try {
+        fs::remove_tree(dir);
+      } catch (const Error&) {
+      }
       throw;
     }
   });
@@ -84,15 +86,11 @@ std::optional<PodDir> PodDir::try_lock(const stdfs::path& state_dir, const std::
 PodDir PodDir::adopt(const stdfs::path& state_dir, const std::string& uuid, PodState state, int lock_fd) {
   stdfs::path pods = state_dir / "pods";
   stdfs::path dir = pods / state_dir_name(state) / uuid;
-  struct stat held {
-  }, at{};
-  if (::fstat(lock_fd, &held) < 0 || ::stat(dir.c_str(), &at) < 0 || held.st_dev != at.st_dev ||
-      held.st_ino != at.st_ino)
-    throw Error("fd " + std::to_string(lock_fd) + " is not the lock of pod " + uuid);
   // A lock taken anew on the same open file is the one it holds; one that
   // is not held would be taken here only if no other process holds it.
   FileLock lock = lock_pod_dir(UniqueFd(::fcntl(lock_fd, F_DUPFD_CLOEXEC, 0)));
   if (!lock.valid()) throw Error("fd " + std::to_string(lock_fd) + " does not hold the lock of pod " + uuid);
+  if (!lock.still_at(dir)) throw Error("fd " + std::to_string(lock_fd) + " is not the lock of pod " + uuid);
   return PodDir(pods, dir, uuid, state, std::move(lock));
 }
 
