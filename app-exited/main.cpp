@@ -328,9 +328,7 @@ int run(int argc, char** argv) {
   // restarting app's record is made as its unit stays down: the pod
   // stopping is why.)
   if (!recorded && !e.exit_code.empty() && e.status > 128 && !e.stopped_by_pod) e.during_pod_stop = pod_stopping();
-  if (!recorded)
-    crt::fs::write_file_atomic(record, crt::json_text::dump(nlohmann::json(e)) + "\n", 0644,
-                               crt::fs::Durability::kCached);
+  if (!recorded) crt::pod::write_app_record(kStatusDir, e);
   crt::pod::PodAction action = crt::pod::decide(policy, apps, read_records(apps), e);
   // journald answers at once unless an app flooded it with output. A pod
   // that ends here keeps all of that, unless it is stopped meanwhile; while

@@ -1,12 +1,19 @@
 #include "pod/exit_status.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <csignal>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+#include "common/json_text.hpp"
 
 namespace crt::pod {
 
@@ -29,6 +36,44 @@ void from_json(const json& j, AppExit& e) {
   e.restarts = j.value("restarts", uint64_t{0});
   e.stopped_by_pod = j.value("stopped_by_pod", false);
   e.during_pod_stop = j.value("during_pod_stop", false);
+}
+
+namespace {
+
+/// Bigger than any record: an app's name has at most 63 characters, the
+/// rest of a record fewer than 300.
+constexpr size_t kSpareRecordSize = 1024;
+
+std::filesystem::path spare_record(const std::filesystem::path& status_dir, const std::string& app) {
+  return status_dir / (".spare-" + app);
+}
+
+}  // namespace
+
+void make_spare_records(const std::filesystem::path& status_dir, const std::vector<std::string>& apps) {
+  for (const auto& app : apps) {
+    std::filesystem::path spare = spare_record(status_dir, app);
+    std::error_code ec;
+    if (std::filesystem::exists(spare, ec)) continue;
+    fs::write_file_atomic(spare, std::string(kSpareRecordSize, ' '), 0644, fs::Durability::kCached);
+  }
+}
+
+void write_app_record(const std::filesystem::path& status_dir, const AppExit& e) {
+  std::filesystem::path record = status_dir / e.app;
+  std::string text = json_text::dump(json(e)) + "\n";
+  try {
+    fs::write_file_atomic(record, text, 0644, fs::Durability::kCached);
+  } catch (const Error&) {
+    // Over the spare's bytes (the file system has them already), cut to
+    // the record's length (which frees some), and renamed into place as a
+    // new record is: no reader sees it half written.
+    std::filesystem::path spare = spare_record(status_dir, e.app);
+    UniqueFd fd(::open(spare.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd.valid() || ::pwrite(fd.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()) ||
+        ::ftruncate(fd.get(), static_cast<off_t>(text.size())) < 0 || ::rename(spare.c_str(), record.c_str()) < 0)
+      throw;
+  }
 }
 
 std::optional<int> signal_number(const std::string& name) {

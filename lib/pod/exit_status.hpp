@@ -1,11 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace crt::pod {
 
@@ -30,6 +30,20 @@ struct AppExit {
 
 void to_json(nlohmann::json& j, const AppExit& e);
 void from_json(const nlohmann::json& j, AppExit& e);
+
+/// Makes, in the pod's status directory `status_dir`, a spare record for
+/// each of `apps` that has none: a file of spaces, as big as a record gets,
+/// named ".spare-APP" (no record: app names hold no dot). An app that fills
+/// the disk the pod's state is on (its rootfs's upper layer is there) leaves
+/// no room for a new file when it ends: its record is then written over its
+/// spare (write_app_record), so crt still knows how it ended.
+void make_spare_records(const std::filesystem::path& status_dir, const std::vector<std::string>& apps);
+
+/// Writes `e` as its app's record in `status_dir`: a new file renamed into
+/// place, or where that fails (no room for it), the app's spare, written
+/// over and renamed into place. Throws the first failure where there is no
+/// spare left, or that fails too.
+void write_app_record(const std::filesystem::path& status_dir, const AppExit& e);
 
 /// Builds an AppExit from systemd's $MONITOR_EXIT_CODE, $MONITOR_EXIT_STATUS and
 /// $MONITOR_SERVICE_RESULT.

@@ -263,8 +263,7 @@ std::vector<std::string> record_apps_killed_with_the_pod(const PodDir& pod, cons
     if (std::any_of(exits.begin(), exits.end(), [&](const pod::AppExit& e) { return e.app == app.name; })) continue;
     pod::AppExit e = pod::app_exit_from_systemd(app.name, "killed", "KILL", "signal", seq);
     e.stopped_by_pod = true;
-    fs::write_file_atomic(pod.status_dir() / app.name, json_text::dump(nlohmann::json(e)) + "\n", 0644,
-                          fs::Durability::kCached);
+    pod::write_app_record(pod.status_dir(), e);
     exits.push_back(e);
     killed.push_back(quote(app.name));
   }

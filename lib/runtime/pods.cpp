@@ -192,10 +192,12 @@ std::vector<pod::AppExit> read_app_exits(const stdfs::path& pod_path) {
   std::vector<pod::AppExit> out;
   std::error_code ec;
   for (const auto& de : stdfs::directory_iterator(pod_path / "status", ec)) {
+    // Not records: a record being written, an app's spare, .stopped-by.
+    if (de.path().filename().string().front() == '.') continue;
     try {
       out.push_back(json_text::parse(fs::read_file(de.path())).get<pod::AppExit>());
     } catch (const std::exception&) {
-      // A record being written when the pod was killed: it says nothing.
+      // Cut short (by a crash of the host, say): it says nothing.
     }
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });

@@ -20,6 +20,7 @@
 #include "net/config.hpp"
 #include "net/state.hpp"
 #include "pod/app_config.hpp"
+#include "pod/exit_status.hpp"
 #include "pod/manifest.hpp"
 #include "pod/net_flags.hpp"
 #include "pod/rootfs_lookup.hpp"
@@ -189,6 +190,9 @@ void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store&
     });
   }
   mount_volumes(pod, m);
+  std::vector<std::string> names;
+  for (const auto& app : m.apps) names.push_back(app.name);
+  pod::make_spare_records(pod.status_dir(), names);
   UniqueFd status = mount::make_dir_in_root(stage1.get(), "/crt/status");
   mount::bind_mount(pod.status_dir(), mount::fd_path(status.get()));
   UniqueFd etc = mount::make_dir_in_root(stage1.get(), mount::kPodEtc);

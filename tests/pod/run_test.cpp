@@ -172,6 +172,32 @@ TEST_F(RunTest, FailingAppStopsTheOthers) {
   EXPECT_THAT(long_status, HasSubstr("\"exit_status\":\"TERM\""));
 }
 
+// An app that fills the disk the pod's state is on (its rootfs's upper
+// layer is there) leaves no room for its record: it goes over the spare crt
+// made for it, and crt run still exits with the app's status. The other
+// app, stopped as the first failed, is recorded so too.
+TEST_F(RunTest, AnAppThatFillsTheStateDiskStillGivesItsStatus) {
+  std::string small = dir_ + "/small";
+  std::filesystem::create_directories(small);
+  // A tmpfs in a mount namespace of its own: no other process sees it.
+  std::string crt = crt_bin_ + " --dir=" + small + " ";
+  std::string script = "mount -t tmpfs -o size=80m tmpfs " + small + " || exit 100\n" + crt +
+                       "run --net=none --uuid-file-save=" + dir_ +
+                       "/uuid busybox --name=fill -- /bin/sh -c "
+                       "'dd if=/dev/zero of=/fill bs=1M 2>/dev/null; exit 3' --- busybox --name=wait -- /bin/sleep 60"
+                       " 2>" +
+                       dir_ + "/run.err; echo $? >" + dir_ + "/run.rc\n" + "df --output=avail " + small +
+                       " | tail -1 | tr -d ' ' >" + dir_ + "/avail\n" + crt + "status $(cat " + dir_ + "/uuid) >" +
+                       dir_ + "/status\n" + crt + "gc --grace-period=0s >/dev/null\n";
+  Result r = run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_file(dir_ + "/avail"), "0\n") << "the disk was full";
+  EXPECT_EQ(read_file(dir_ + "/run.rc"), "3\n") << read_file(dir_ + "/run.err");
+  std::string status = read_file(dir_ + "/status");
+  EXPECT_THAT(status, HasSubstr("app-fill=3\n"));
+  EXPECT_THAT(status, HasSubstr("app-wait=143\n"));
+}
+
 TEST_F(RunTest, AppsShareUtsIpcAndNetButNotMountNamespaces) {
   std::string file = dir_ + "/uuid";
   Process p(crt_argv({"run", "--uuid-file-save=" + file, "busybox", "--name=a", "--", "/bin/sleep", "30", "---",

@@ -1,13 +1,47 @@
 #include "pod/exit_status.hpp"
 
-#include <csignal>
-
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "common/json_text.hpp"
+#include "test_support.hpp"
 
 namespace crt::pod {
 namespace {
+
+// On a full disk, an app's record goes over the spare made for it; an app
+// without one gets the disk's error.
+TEST(AppRecord, GoesOverItsSpareOnAFullDisk) {
+  test::Scratch s;
+  std::filesystem::path status = s / "status";
+  test::Tmpfs small(status, "size=1m");
+  if (!small.valid()) GTEST_SKIP() << "mounting needs root";
+  make_spare_records(status, {"full"});
+  {
+    std::ofstream filler(status / ".filler");
+    std::string block(4096, 'x');
+    while (filler.write(block.data(), static_cast<std::streamsize>(block.size())) && filler.flush()) {
+    }
+  }
+  AppExit e = app_exit_from_systemd("full", "exited", "3", "exit-code", 7);
+  write_app_record(status, e);
+  EXPECT_EQ(json_text::parse(fs::read_file(status / "full")).get<AppExit>().status, 3);
+  EXPECT_FALSE(std::filesystem::exists(status / ".spare-full")) << "the spare became the record";
+  std::string error;
+  try {
+    write_app_record(status, app_exit_from_systemd("other", "exited", "0", "success", 8));
+  } catch (const Error& x) {
+    error = x.what();
+  }
+  EXPECT_NE(error.find("No space left on device"), std::string::npos) << error;
+  EXPECT_FALSE(std::filesystem::exists(status / "other"));
+}
 
 TEST(SignalNumber, NamesWithOrWithoutSig) {
   EXPECT_EQ(signal_number("TERM"), SIGTERM);
