@@ -1,8 +1,10 @@
 #include "mount/overlay.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/mount.h>
 #include <sys/mount.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -58,7 +60,9 @@ namespace {
 std::string context_log(int fs) {
   char log[512];
   ssize_t n = ::read(fs, log, sizeof log - 1);
-  return n > 2 ? std::string(log + 2, static_cast<size_t>(n - 2)) : std::string();
+  std::string text = n > 2 ? std::string(log + 2, static_cast<size_t>(n - 2)) : std::string();
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
 }
 
 /// An overlay of more layers than mount(2)'s one page of options holds:
@@ -66,7 +70,8 @@ std::string context_log(int fs) {
 /// nothing mounted, where the kernel does not know lowerdir+.
 bool mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
                             const std::filesystem::path& work, const std::filesystem::path& target, UpperSync sync) {
-  std::string what = "mounting an overlay of " + std::to_string(lowers.size()) + " layers on " + quote(target.string());
+  std::string what = "mounting an overlay of " + std::to_string(lowers.size()) +
+                     (lowers.size() == 1 ? " layer on " : " layers on ") + quote(target.string());
   UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)));
   if (!fs && errno == ENOSYS) return false;  // before Linux 5.2
   if (!fs) throw_errno(what);
@@ -83,7 +88,8 @@ bool mount_overlay_by_layer(const std::vector<std::filesystem::path>& lowers, co
     std::string log = context_log(fs.get());
     // 6.5 to 6.7: overlayfs's own parameters, without lowerdir+.
     if (first && err == EINVAL && log.find("Unknown parameter") != std::string::npos) return false;
-    throw_errno(err, what + ": " + key + "=" + value + (log.empty() ? "" : ": " + log));
+    // The kernel's words name what it refused.
+    throw_errno(err, what + ": " + (log.empty() ? key + std::string("=") + value : log));
   };
   for (const auto& l : layers_top_first(lowers)) {
     if (!set("lowerdir+", l.string())) return false;
@@ -168,12 +174,42 @@ void mount_overlay_through_fds(const std::vector<std::filesystem::path>& lowers,
   mount_with_options(data, target, sync);
 }
 
-void mount_overlay(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
-                   const std::filesystem::path& work, const std::filesystem::path& target, UpperSync sync) {
+namespace {
+
+void mount_overlay_as_the_kernel_can(const std::vector<std::filesystem::path>& lowers,
+                                     const std::filesystem::path& upper, const std::filesystem::path& work,
+                                     const std::filesystem::path& target, UpperSync sync) {
   std::string data = overlay_options(lowers, upper, work);
-  if (data.size() < kMaxOptions) return mount_with_options(data, target, sync);
+  if (data.size() < kMaxOptions) {
+    try {
+      return mount_with_options(data, target, sync);
+    } catch (const SystemError& e) {
+      // mount(2) says only "Invalid argument", and why into the kernel's
+      // log. Through the new mount API (lowerdir+: Linux 6.8) the kernel
+      // says why to crt; where it mounts after all, so much the better.
+      if (e.code() != EINVAL || !mount_overlay_by_layer(lowers, upper, work, target, sync)) throw;
+      return;
+    }
+  }
   if (!mount_overlay_by_layer(lowers, upper, work, target, sync))
     mount_overlay_through_fds(lowers, upper, work, target, sync);
+}
+
+}  // namespace
+
+void mount_overlay(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& upper,
+                   const std::filesystem::path& work, const std::filesystem::path& target, UpperSync sync) {
+  try {
+    mount_overlay_as_the_kernel_can(lowers, upper, work, target, sync);
+  } catch (const SystemError& e) {
+    // The one refusal a user meets: crt's state directory on an overlay (a
+    // container's root, say).
+    struct statfs sfs {};
+    if (e.code() != EINVAL || ::statfs(upper.c_str(), &sfs) < 0 || sfs.f_type != OVERLAYFS_SUPER_MAGIC) throw;
+    throw Error(std::string(e.what()) +
+                " (crt's state directory, --dir, is on an overlay, where overlayfs keeps no upper layer: it must be "
+                "on another file system)");
+  }
 }
 
 namespace {

@@ -304,6 +304,26 @@ TEST_F(BadInputTest, RegistryFilesAskedForMustExist) {
                        "crt: --ca-file: no file '/nonexistent/ca.pem'\n");
 }
 
+// overlayfs keeps no upper layer on an overlay: a state directory there
+// (a container's root, say) gets the kernel's reason, which mount(2) puts
+// only in the kernel's log, and what to do, and leaves no pod behind.
+TEST_F(BadInputTest, AStateDirectoryOnAnOverlayIsAClearError) {
+  std::string o = dir_ + "/o";
+  for (const char* d : {"/lower", "/upper", "/work", "/merged"}) std::filesystem::create_directories(o + d);
+  // In a mount namespace of its own: no other process sees the overlay.
+  std::string crt = crt_bin_ + " --dir=" + o + "/merged/state ";
+  std::string script = "mount -t overlay overlay -o lowerdir=" + o + "/lower,upperdir=" + o + "/upper,workdir=" + o +
+                       "/work " + o + "/merged || exit 100\n" + crt + "run --net=none busybox -- /bin/true 2>" + o +
+                       "/err; echo $? >" + o + "/rc\nfind " + o + "/merged/state/pods -mindepth 2 >" + o + "/left\n";
+  Result r = run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_file(o + "/rc"), "254\n");
+  std::string err = read_file(o + "/err");
+  EXPECT_THAT(err, HasSubstr("not supported as upperdir: Invalid argument"));
+  EXPECT_THAT(err, HasSubstr("crt's state directory, --dir, is on an overlay"));
+  EXPECT_EQ(read_file(o + "/left"), "") << "no pod is left";
+}
+
 TEST_F(BadInputTest, TwoAppsWithTheSameName) {
   expect_clean_failure({"run", "busybox", "--", "/bin/true", "---", "busybox", "--", "/bin/true"},
                        "two apps are named 'busybox'");
