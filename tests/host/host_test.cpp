@@ -487,6 +487,32 @@ TEST(Machines, DetachedPodWhoseAppsEndBeforeItIsReadyHasStarted) {
   }
 }
 
+// --detach --rm: the service's crt removes the pod at its end, however it
+// ends (the app's end, or a stop), and the service still tells how the app
+// ended.
+TEST(Machines, DetachedPodWithRmIsRemovedAtItsEnd) {
+  Result r = host->sh("crt run --detach --rm busybox -- /bin/sh -c 'echo rm-up; sleep 1; exit 3'", 90s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = first_line(r.out);
+  std::string unit = "crt-" + uuid + ".service";
+  EXPECT_TRUE(eventually("systemctl is-active " + unit + " || true", "failed"))
+      << host->sh("systemctl status " + unit).out;
+  EXPECT_EQ(host->sh("systemctl show " + unit + " -p ExecMainStatus --value").out, "3\n");
+  EXPECT_THAT(host->sh("journalctl -u " + unit + " --no-pager -o cat").out, HasSubstr("rm-up"));
+  r = host->sh("crt status " + uuid);
+  EXPECT_EQ(r.status, 254) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("no pod"));
+  EXPECT_EQ(host->sh("ls /var/lib/crt/pods/*/ | grep -c " + uuid).out, "0\n");
+  host->sh("systemctl reset-failed " + unit);
+
+  r = host->sh("crt run --detach --rm busybox -- /bin/sleep 600", 90s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  uuid = first_line(r.out);
+  EXPECT_EQ(host->sh("crt stop " + uuid, 90s).status, 0);
+  EXPECT_TRUE(eventually("crt status " + uuid + " 2>&1 || true", "no pod"));
+  host->sh("systemctl reset-failed crt-" + uuid + ".service");
+}
+
 TEST(Machines, PreparedPodRunsDetached) {
   Result r = host->sh("crt prepare -q busybox -- /bin/sh -c 'echo prepared-detached-up; exec sleep 600'", 90s);
   ASSERT_EQ(r.status, 0) << r.err;
