@@ -132,24 +132,42 @@ std::string machine_id_of(const std::string& uuid) {
   return id;
 }
 
+namespace {
+
+/// Where nspawn links the journals of the pods (--link-journal=try-guest).
+constexpr const char* kHostJournalDir = "/var/log/journal";
+
+/// The name point_journal_link_at_upper gives a pod's new link until it is
+/// renamed into place: ".#MACHINE-ID.crt-" and a random suffix.
+std::string temporary_journal_link_prefix(const std::string& id) { return ".#" + id + ".crt-"; }
+
+}  // namespace
+
 void point_journal_link_at_upper(const PodDir& pod) {
   std::string id = machine_id_of(pod.uuid());
-  stdfs::path link = stdfs::path("/var/log/journal") / id;
+  stdfs::path link = stdfs::path(kHostJournalDir) / id;
   std::error_code ec;
   if (stdfs::read_symlink(link, ec) != pod.stage1_rootfs() / "var" / "log" / "journal" / id || ec) return;
   // Replaced whole (a rename): a reader never finds no link.
-  stdfs::path tmp = link.parent_path() / (".#" + id + ".crt-" + fs::random_suffix());
+  stdfs::path tmp = link.parent_path() / (temporary_journal_link_prefix(id) + fs::random_suffix());
   if (::symlink(pod.journal_dir().c_str(), tmp.c_str()) < 0) return;
   if (::rename(tmp.c_str(), link.c_str()) < 0) ::unlink(tmp.c_str());
 }
 
 void remove_journal_link(const std::filesystem::path& pod_path, const std::string& uuid) {
-  std::filesystem::path link = std::filesystem::path("/var/log/journal") / machine_id_of(uuid);
+  std::string id = machine_id_of(uuid);
+  std::filesystem::path link = std::filesystem::path(kHostJournalDir) / id;
   std::error_code ec;
   std::string target = std::filesystem::read_symlink(link, ec).string();
   std::string pods_dir = pod_path.parent_path().parent_path().string() + "/";
   if (!ec && target.rfind(pods_dir, 0) == 0 && target.find("/" + uuid + "/", pods_dir.size()) != std::string::npos)
     ::unlink(link.c_str());
+  // A crt killed as it replaced the link left the new one under its
+  // temporary name. The pod's machine ID is in that name, and the pod no
+  // longer runs: no other crt is replacing its link now.
+  std::string prefix = temporary_journal_link_prefix(id);
+  for (const auto& de : std::filesystem::directory_iterator(kHostJournalDir, ec))
+    if (de.path().filename().string().rfind(prefix, 0) == 0 && de.is_symlink(ec)) ::unlink(de.path().c_str());
 }
 
 std::string new_uuid() {

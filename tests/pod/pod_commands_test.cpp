@@ -1385,8 +1385,16 @@ TEST_F(PodCommandsTest, RunRmRemovesThePodAndKeepsTheAppsExitStatus) {
   r = crt({"prepare", "--quiet", "--net=none", "busybox", "--", "/bin/sh", "-c", "exit 7"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::string prepared = r.out.substr(0, 36);
+  // What a crt killed as it replaced the pod's journal link leaves.
+  std::string prepared_id = prepared;
+  std::erase(prepared_id, '-');
+  std::string temporary_link = "/var/log/journal/.#" + prepared_id + ".crt-AbC123";
+  std::filesystem::create_directory_symlink(pod_dir(prepared) + "/overlay/stage1/upper/var/log/journal/" + prepared_id,
+                                            temporary_link);
   r = crt({"run-prepared", "--rm", prepared});
   EXPECT_EQ(r.status, 7) << r.err;
+  EXPECT_FALSE(std::filesystem::is_symlink(temporary_link)) << "the journal link's temporary name was left";
+  std::filesystem::remove(temporary_link);
   for (const auto& gone : {uuid, prepared}) {
     for (const char* state : {"prepare", "prepared", "run", "exited-garbage", "garbage"})
       EXPECT_THAT(pods(state), Not(::testing::Contains(gone))) << state;
