@@ -258,11 +258,15 @@ store::Image resolve_image(store::Store& store, const std::string& ref, const st
     throw store.no_image(ref,
                          ", and the pull policy is 'never' (import it with 'crt image import' or pull it with "
                          "'crt image pull')");
-  if (!registry::parse_remote_reference(ref) && opts.default_registries.empty())
+  if (!registry::parse_remote_reference(ref) && opts.default_registries.empty()) {
+    std::string why = "short names are pulled only from the default registries of " + quote(opts.config_file);
+    // Passed over for the pull the policy asks for, which cannot be made.
+    if (find_local(store, ref, opts))
+      throw Error("image " + quote(ref) + " is in the store, but the pull policy 'always' pulls it anew, and " + why +
+                  ", which names none: --pull-policy=missing (PullPolicy=missing in a pod file) takes the store's");
     throw store.no_image(ref, " (import one with 'crt image import'; to pull it, give its registry, as in " +
-                                  quote("registry.example.org/" + ref) +
-                                  ": short names are pulled only from the default registries of " +
-                                  quote(opts.config_file) + ")");
+                                  quote("registry.example.org/" + ref) + ": " + why + ")");
+  }
   return pull(store, ref, opts);
 }
 

@@ -223,6 +223,21 @@ TEST_F(ImageTest, AnImportNamesItsImageAsAPullWould) {
   EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("registry.example.org")));
 }
 
+// --pull-policy=always pulls anew; an imported image with a short name and
+// no default registry to pull it from is no missing image: crt says it is
+// in the store and which policy takes it.
+TEST_F(ImageTest, PullPolicyAlwaysSaysWhyAnImageInTheStoreIsNotTaken) {
+  ASSERT_EQ(crt({"image", "import", "-q", make_rootfs("rootfs"), "app:1"}).status, 0);
+  std::ofstream(dir_ + "/crt.conf") << "";
+  Result r = crt({"--config=" + dir_ + "/crt.conf", "run", "--net=none", "--pull-policy=always", "app:1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("image 'app:1' is in the store, but the pull policy 'always' pulls it anew"));
+  EXPECT_THAT(r.err, HasSubstr("--pull-policy=missing (PullPolicy=missing in a pod file) takes the store's"));
+  r = crt({"--config=" + dir_ + "/crt.conf", "run", "--net=none", "--pull-policy=always", "other:1"});
+  EXPECT_THAT(r.err, HasSubstr("no image 'other:1' in the store"));
+  EXPECT_EQ(crt({"run", "--net=none", "--pull-policy=missing", "app:1", "--", "/bin/sh", "-c", "true"}).status, 0);
+}
+
 // A word of a command may be empty ('sh -c CMD ""'): --cmd "" is one, and
 // so is --cmd=, where an empty value of other options is refused as an
 // unset variable's.
