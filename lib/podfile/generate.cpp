@@ -42,6 +42,10 @@ bool is_mask(const stdfs::path& p) {
   return (S_ISREG(st.st_mode) && st.st_size == 0) || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3));
 }
 
+bool is_pod_file_name(const std::string& name) {
+  return name.size() > 4 && name.compare(name.size() - 4, 4, ".pod") == 0 && name.front() != '.';
+}
+
 PodFiles find_pod_files(const stdfs::path& root) {
   std::set<std::string> taken;  // by an earlier directory's file, or its mask
   PodFiles out;
@@ -50,7 +54,7 @@ PodFiles find_pod_files(const stdfs::path& root) {
     std::error_code ec;
     for (stdfs::directory_iterator it(root / dir, ec), end; !ec && it != end; it.increment(ec)) {
       std::string name = it->path().filename().string();
-      if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".pod") != 0 || name.front() == '.') continue;
+      if (!is_pod_file_name(name)) continue;
       here.push_back(it->path());
     }
     // No directory is the usual case; any other error may hide a pod.

@@ -12,6 +12,10 @@ namespace crt::podfile {
 /// file or a link to /dev/null there (a mask), as with systemd's units.
 inline const char* const kPodDirs[] = {"etc/crt/pods", "run/crt/pods", "usr/lib/crt/pods"};
 
+/// Whether crt-generator reads a file of this name in kPodDirs: NAME.pod,
+/// NAME not empty and not starting with '.'.
+bool is_pod_file_name(const std::string& name);
+
 /// The pod files found under a root, and what could not be read there.
 struct PodFiles {
   std::vector<std::filesystem::path> paths;

@@ -324,6 +324,17 @@ TEST_F(BadInputTest, AStateDirectoryOnAnOverlayIsAClearError) {
   EXPECT_EQ(read_file(o + "/left"), "") << "no pod is left";
 }
 
+// crt-generator reads only NAME.pod: a file checked under another name is
+// valid, but would make no unit at boot, and validate says so.
+TEST_F(BadInputTest, PodFileValidateSaysWhenTheGeneratorWouldPassAFileOver) {
+  for (const char* name : {"/web.pod", "/web.pod.txt"}) std::ofstream(dir_ + name) << "[App web]\nImage=busybox\n";
+  Result r = crt({"pod-file", "validate", dir_ + "/web.pod", dir_ + "/web.pod.txt"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "crt: warning: '" + dir_ +
+                       "/web.pod.txt': crt-generator reads only files named NAME.pod (NAME not starting with '.'): "
+                       "under this name the file makes no unit\n");
+}
+
 TEST_F(BadInputTest, TwoAppsWithTheSameName) {
   expect_clean_failure({"run", "busybox", "--", "/bin/true", "---", "busybox", "--", "/bin/true"},
                        "two apps are named 'busybox'");

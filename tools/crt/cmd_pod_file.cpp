@@ -25,6 +25,13 @@ void add_pod_file_command(CLI::App& app, const GlobalOptions&, int& exit_status)
         if (f.link.empty()) std::printf("# %s\n%s\n", f.path.c_str(), f.content.c_str());
     for (const auto& m : g.masked) std::printf("%s: masked (empty, or a link to /dev/null): no unit\n", m.c_str());
     for (const auto& e : g.errors) std::fprintf(stderr, "crt: %s\n", e.c_str());
+    // Checked, but no unit at boot: the generator passes it over.
+    for (const auto& p : paths)
+      if (!podfile::is_pod_file_name(p.filename().string()))
+        std::fprintf(stderr,
+                     "crt: warning: %s: crt-generator reads only files named NAME.pod (NAME not starting with '.'): "
+                     "under this name the file makes no unit\n",
+                     quote(p.string()).c_str());
     exit_status = g.errors.empty() ? 0 : kErrorExitCode;
   });
 }
