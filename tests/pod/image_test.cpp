@@ -238,6 +238,19 @@ TEST_F(ImageTest, PullPolicyAlwaysSaysWhyAnImageInTheStoreIsNotTaken) {
   EXPECT_EQ(crt({"run", "--net=none", "--pull-policy=missing", "app:1", "--", "/bin/sh", "-c", "true"}).status, 0);
 }
 
+// A path given to crt image pull: the error points at crt image import.
+TEST_F(ImageTest, PullOfAPathPointsAtImport) {
+  std::string root = make_rootfs("rootfs");
+  Result r = crt({"image", "pull", root});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err,
+              HasSubstr("(a directory or archive on this machine is imported: crt image import '" + root + "' NAME)"));
+  std::ofstream(dir_ + "/crt.conf") << "";  // no default registry
+  r = crt({"--config=" + dir_ + "/crt.conf", "image", "pull", "busybox:no-such-tag"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, Not(HasSubstr("crt image import '")));
+}
+
 // A word of a command may be empty ('sh -c CMD ""'): --cmd "" is one, and
 // so is --cmd=, where an empty value of other options is refused as an
 // unset variable's.
