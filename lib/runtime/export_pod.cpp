@@ -248,7 +248,9 @@ std::string export_pod(const stdfs::path& state_dir, const ExportRequest& req, c
     std::optional<store::Image> im = store.find(app.image.id);
     if (!im || im->layers != app.image.layers)
       throw Error("the image of app " + quote(app.name) + " (" + app.image.name + ", " + app.image.id +
-                  ") is no longer in the store, and the export needs its layers");
+                  ") is no longer in the store (removed by 'crt image rm --force' while pods used it), and the "
+                  "export is that image with the app's changes on top: pulling it again brings it back (an image "
+                  "imported again from a directory or archive gets another ID)");
     // Ctrl-C or a SIGTERM ends the export at its next write, and it
     // removes what it wrote.
     SignalBlock signals;

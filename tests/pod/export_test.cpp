@@ -342,8 +342,13 @@ TEST_F(ExportTest, AnExitedPodKeepsItsImageUntilItIsRemoved) {
   // up to hold crt's mount points (etc/, run/).
   EXPECT_EQ(top_layer_listing(dir_ + "/out.tar"), "note\n");
 
-  // Forced, the image goes but its layers stay while the pod does.
+  // Forced, the image goes but its layers stay while the pod does. Its
+  // export, that image with the app's changes on top, is gone with it.
   ASSERT_EQ(crt({"image", "rm", "--force", "busybox"}).status, 0);
+  r = crt({"export", "--overwrite", uuid, dir_ + "/out.tar"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("is no longer in the store (removed by 'crt image rm --force' while pods used it)"));
+  EXPECT_THAT(r.err, HasSubstr("pulling it again brings it back"));
   r = crt({"image", "gc"});
   EXPECT_THAT(r.out, HasSubstr("removed 0 layers")) << r.err;
   EXPECT_TRUE(std::filesystem::is_directory(tree));
