@@ -14,6 +14,7 @@
 #include "common/json_text.hpp"
 #include "store/digest.hpp"
 #include "store/whiteout.hpp"
+#include "store/work_dir.hpp"
 
 namespace crt::store {
 
@@ -218,18 +219,20 @@ std::vector<Image> Store::list() const {
   return images;
 }
 
-void Store::drop_tree(const std::string& hex) const {
+std::unique_ptr<WorkDir> Store::detach_tree(const std::string& hex) const {
   stdfs::path t = root_ / "trees" / hex;
-  // Renamed first, so a half-removed tree is never mistaken for a layer.
-  stdfs::path doomed = root_ / "tmp" / ("rm-" + hex);
-  if (::rename(t.c_str(), doomed.c_str()) < 0) {
-    if (errno == ENOENT) return;
-    // What a removal of the same tree that was interrupted left.
-    if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("removing layer tree " + quote(t.string()));
-    fs::remove_tree(doomed);
-    if (::rename(t.c_str(), doomed.c_str()) < 0) throw_errno("removing layer tree " + quote(t.string()));
-  }
-  fs::remove_tree(doomed);
+  if (!stdfs::exists(t)) return nullptr;
+  return with_context("removing layer tree " + quote(t.string()), [&]() -> std::unique_ptr<WorkDir> {
+    // Renamed over an empty work directory of a name of its own, so that
+    // two removals never meet, and a half-removed tree is never mistaken
+    // for a layer.
+    auto work = std::make_unique<WorkDir>(root_ / "tmp", "rm-" + hex);
+    if (::rename(t.c_str(), work->path().c_str()) < 0) {
+      if (errno == ENOENT) return nullptr;
+      throw_errno("moving it to " + quote(work->path().string()));
+    }
+    return work;
+  });
 }
 
 namespace {
@@ -248,6 +251,7 @@ bool Store::removes_only_a_name(std::string_view ref) const {
 Removal Store::remove(std::string_view ref, const PinnedLayers& pinned,
                       const std::function<void(const Image&)>& before_whole) {
   FileLock lock = lock_exclusive();
+  std::vector<std::unique_ptr<WorkDir>> detached;
   Removal r;
   Image& removed = r.image;
   bool whole = false;
@@ -282,13 +286,17 @@ Removal Store::remove(std::string_view ref, const PinnedLayers& pinned,
       continue;
     }
     try {
-      drop_tree(digest_hex(l));
+      if (auto t = detach_tree(digest_hex(l))) detached.push_back(std::move(t));
     } catch (const Error& e) {
       r.trees_failed.emplace_back(e.what());  // the image is out of the index: its blobs go too
     }
   }
   for (const auto& b : removed.blob_digests())
     if (!blobs_used.count(b)) ::unlink(blobs_.path(b).c_str());
+  lock = FileLock();  // no other crt waits for the trees' files to go
+  for (auto& why : remove_detached(std::move(detached)).failed) r.trees_failed.push_back(std::move(why));
+  // And what removals that were cut short left.
+  remove_abandoned_work(root_ / "tmp");
   return r;
 }
 

@@ -21,6 +21,8 @@
 
 namespace crt::store {
 
+class WorkDir;
+
 /// A layer of an image being added: its blob as distributed.
 struct LayerInput {
   std::string media_type;
@@ -270,8 +272,12 @@ class Store {
   /// this commit, or a BlobWriter before it) is there after a crash before
   /// the index names it: one fsync of each for all of an import or pull.
   void sync_additions() const;
-  /// Moves a tree out of trees/ and removes it.
-  void drop_tree(const std::string& hex) const;
+  /// Moves a layer's tree out of trees/ into a work directory of tmp/ (null:
+  /// there is none), under the store's lock. Removing its files takes as
+  /// long as they are many, and is left for after the lock is let go of
+  /// (remove_detached()): the work directory's lock keeps other cleanups of
+  /// tmp/ off it meanwhile, and a removal cut short leaves it to the next.
+  [[nodiscard]] std::unique_ptr<WorkDir> detach_tree(const std::string& hex) const;
 
   std::filesystem::path root_;
   BlobStore blobs_;  ///< holds the LockWait of set_lock_wait() for all the store's locks

@@ -12,6 +12,7 @@
 #include "common/fs.hpp"
 #include "store/digest.hpp"
 #include "store/store.hpp"
+#include "store/work_dir.hpp"
 
 namespace crt::store {
 
@@ -60,12 +61,13 @@ InUse in_use(const std::vector<Image>& images, const Pins& pins) {
 }  // namespace
 
 GcResult Store::gc(const PinnedLayers& pinned) {
-  // Exclusive: no import, pull or pod preparation is under way, so nothing
-  // in tmp/ is in use and every tree or blob in use is named below.
+  // Exclusive: no import, pull or pod preparation is under way, so every
+  // tree or blob in use is named below, and no partial blob is written to.
   FileLock lock = lock_exclusive();
   Pins pins = pinned ? pinned() : Pins{};
   InUse used = in_use(load_index(), pins);
   GcResult r;
+  std::vector<std::unique_ptr<WorkDir>> detached;
   std::error_code ec;
   for (const auto& de : stdfs::directory_iterator(root_ / "trees", ec)) {
     std::string hex = de.path().filename();
@@ -74,9 +76,7 @@ GcResult Store::gc(const PinnedLayers& pinned) {
       ++r.trees_kept;
       continue;
     }
-    r.bytes += tree_usage(de.path()).disk;
-    drop_tree(hex);
-    ++r.trees;
+    if (auto t = detach_tree(hex)) detached.push_back(std::move(t));
   }
   for (const auto& de : stdfs::directory_iterator(root_ / "blobs" / "sha256", ec)) {
     std::string hex = de.path().filename();
@@ -86,11 +86,10 @@ GcResult Store::gc(const PinnedLayers& pinned) {
     ++r.blobs;
   }
   for (const auto& de : stdfs::directory_iterator(root_ / "tmp", ec)) {
-    if (de.path().extension() != ".lock") {
-      r.bytes += tree_usage(de.path()).disk;
-      ++r.tmp;
-    }
-    fs::remove_tree(de.path());
+    if (de.path().extension() != ".partial") continue;
+    r.bytes += tree_usage(de.path()).disk;
+    ++r.tmp;
+    ::unlink(de.path().c_str());
   }
   for (const auto& de : stdfs::directory_iterator(root_ / "locks", ec)) ::unlink(de.path().c_str());
   // The index's temporary copy, left by a writer killed before its rename
@@ -101,6 +100,17 @@ GcResult Store::gc(const PinnedLayers& pinned) {
     ++r.tmp;
     ::unlink(de.path().c_str());
   }
+  // The files of trees go once no other crt waits for them, as does the
+  // work of interrupted commands (the work of live ones is locked).
+  lock = FileLock();
+  Removed trees = remove_detached(std::move(detached));
+  r.trees += trees.count;
+  r.bytes += trees.bytes;
+  Removed work = remove_abandoned_work(root_ / "tmp");
+  r.tmp += work.count;
+  r.bytes += work.bytes;
+  // A tree that could not be removed is tried again as abandoned work: said once.
+  if (!work.failed.empty()) throw Error(work.failed.front());
   return r;
 }
 
@@ -146,12 +156,13 @@ void Store::roll_back_unlocked(const Commit& commit, const PinnedLayers& pinned)
     Pins pins = pinned ? pinned() : Pins{};
     InUse used = in_use(load_index(), pins);
     size_t kept = 0;
+    std::vector<std::unique_ptr<WorkDir>> detached;
     for (const auto& l : commit.added_trees) {
       if (used.trees.count(digest_hex(l))) continue;
       if (pins.unknown)
         ++kept;
-      else
-        drop_tree(digest_hex(l));
+      else if (auto t = detach_tree(digest_hex(l)))
+        detached.push_back(std::move(t));
     }
     if (kept > 0)
       tell(messages_,
@@ -164,6 +175,9 @@ void Store::roll_back_unlocked(const Commit& commit, const PinnedLayers& pinned)
       if (!used.blobs.count(digest_hex(b)) && ::unlink(p.c_str()) < 0 && errno != ENOENT)
         throw_errno("removing " + quote(p.string()));
     }
+    lock = FileLock();
+    Removed trees = remove_detached(std::move(detached));
+    if (!trees.failed.empty()) throw Error(trees.failed.front());
   } catch (const Error& e) {
     tell(messages_,
          std::string("warning: the layers and blobs the failed import or pull stored stay until 'crt image gc': ") +

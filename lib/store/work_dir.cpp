@@ -6,6 +6,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "store/store.hpp"
 
 namespace crt::store {
 
@@ -48,7 +49,8 @@ WorkDir::~WorkDir() {
   ::unlink((path_.string() + ".lock").c_str());
 }
 
-void remove_abandoned_work(const stdfs::path& tmp) {
+Removed remove_abandoned_work(const stdfs::path& tmp) {
+  Removed r;
   std::error_code ec;
   for (const auto& de : stdfs::directory_iterator(tmp, ec)) {
     std::string ext = de.path().extension();
@@ -69,15 +71,36 @@ void remove_abandoned_work(const stdfs::path& tmp) {
     stdfs::path lockfile = de.path().string() + ".lock";
     FileLock l = FileLock::try_acquire(lockfile, FileLock::Mode::kExclusive);
     if (!l.valid()) continue;  // in use
+    uint64_t bytes = tree_usage(de.path()).disk;
     // What cannot be removed (a mount point someone made in it) must not
     // fail the import that cleans up: crt image gc reports it.
     try {
       fs::remove_tree(de.path());
-    } catch (const Error&) {
+    } catch (const Error& e) {
+      r.failed.emplace_back(e.what());
       continue;
     }
     ::unlink(lockfile.c_str());
+    ++r.count;
+    r.bytes += bytes;
   }
+  return r;
+}
+
+Removed remove_detached(std::vector<std::unique_ptr<WorkDir>> trees) {
+  Removed r;
+  for (auto& t : trees) {
+    uint64_t bytes = tree_usage(t->path()).disk;
+    try {
+      fs::remove_tree(t->path());
+      ++r.count;
+      r.bytes += bytes;
+    } catch (const Error& e) {
+      r.failed.emplace_back(e.what());
+    }
+    t.reset();  // its lock goes: a tree left is abandoned work
+  }
+  return r;
 }
 
 }  // namespace crt::store

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/lock.hpp"
 
@@ -25,10 +28,23 @@ class WorkDir {
   FileLock lock_;
 };
 
+/// What remove_abandoned_work() and remove_detached() removed.
+struct Removed {
+  size_t count = 0;
+  uint64_t bytes = 0;  ///< of disk
+  /// What could not be removed, each with why (a mount point made in it).
+  std::vector<std::string> failed;
+};
+
 /// Removes what killed crt processes left in the store's tmp/: work
 /// directories nobody holds, lock files without their directory, and trees
-/// whose removal was cut short (`rm-<hex>`, Store::drop_tree). Partial blobs
-/// stay for a pull to resume.
-void remove_abandoned_work(const std::filesystem::path& tmp);
+/// whose removal was cut short (Store::detach_tree()). A work directory in
+/// use (another crt's import, or its removal of a tree) stays; so do partial
+/// blobs, for a pull to resume.
+Removed remove_abandoned_work(const std::filesystem::path& tmp);
+
+/// Removes layer trees Store::detach_tree() moved out; one that cannot be
+/// removed is left to remove_abandoned_work().
+Removed remove_detached(std::vector<std::unique_ptr<WorkDir>> trees);
 
 }  // namespace crt::store

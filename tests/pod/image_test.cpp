@@ -576,6 +576,55 @@ TEST_F(ImageTest, ListAndInspectWaitForARemovalAndShowWhatItLeft) {
   EXPECT_THAT(r.err, Not(HasSubstr("is not in the store")));
 }
 
+// crt image rm lets go of the store once the image is out of the index and
+// its layer trees out of trees/: the removal of their files, long for a
+// tree of many, keeps no other crt waiting. Each time a tree is seen being
+// removed with the store's lock free, the remover is stopped there, and
+// crt image list (which takes the lock) must end meanwhile.
+TEST_F(ImageTest, OtherCommandsDoNotWaitForTheFilesOfARemovedLayerToGo) {
+  std::string root = make_rootfs("rootfs");
+  ASSERT_EQ(run({"sh", "-c", "mkdir " + root + "/many && cd " + root + "/many && seq 30000 | xargs touch"}).status, 0);
+  ASSERT_EQ(crt({"image", "import", "-q", root, "many:1"}).status, 0);
+  ASSERT_EQ(crt({"image", "list"}).status, 0);  // the built-in images are imported
+  std::string tmp = dir_ + "/store/tmp";
+  auto being_removed = [&] {
+    std::error_code ec;
+    for (auto it = stdfs::directory_iterator(tmp, ec); !ec && it != stdfs::directory_iterator(); ++it)
+      if (it->path().filename().string().rfind("rm-", 0) == 0 && it->is_directory() &&
+          stdfs::exists(it->path() / "many"))
+        return true;
+    return false;
+  };
+  Process rm(crt_argv({"image", "rm", "many:1"}));
+  auto ended = [&] {  // a zombie, not yet reaped
+    std::string stat = read_file("/proc/" + std::to_string(rm.pid()) + "/stat");
+    return stat.substr(stat.rfind(')') + 2, 1) == "Z";
+  };
+  bool listed = false;
+  while (!listed && !ended()) {
+    if (!being_removed()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    rm.signal(SIGSTOP);
+    bool free = FileLock::try_acquire(dir_ + "/store/lock", FileLock::Mode::kExclusive).valid();
+    if (free && being_removed()) {
+      RunOptions briefly;
+      briefly.timeout = std::chrono::seconds(20);
+      Result r = crt({"image", "list"}, briefly);
+      EXPECT_FALSE(r.timed_out);
+      EXPECT_EQ(r.status, 0) << r.err;
+      EXPECT_THAT(r.out, Not(HasSubstr("many")));
+      listed = true;
+    }
+    rm.signal(SIGCONT);
+  }
+  Result r = rm.wait();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(listed) << "the tree was never seen being removed with the store's lock free";
+  EXPECT_EQ(count(tmp), 0u) << "nothing of it is left";
+}
+
 // A ".wh..wh..opq" at a layer's root hides all that the layers below it
 // hold, as the OCI image spec says, though overlayfs ignores an opaque
 // lower root.

@@ -958,8 +958,8 @@ TEST_F(ImageStore, LayersOfUnknownUseStayButBlobsAndLeftoversGo) {
   EXPECT_EQ(trees(), Strings{images[1].layers[0].substr(7)});
 }
 
-// A removal of a tree that was interrupted left part of it in tmp/ under
-// the name the next removal of that tree moves it to.
+// A removal of a tree that was interrupted left part of it in tmp/ (as an
+// older crt named it, with no lock): the next removal clears it.
 TEST_F(ImageStore, RemovingATreeGoesOnPastAnInterruptedRemovalOfIt) {
   test::OciLayout lay(s_ / "layout");
   lay.write_index({{lay.add_image({other_}), "a"}});

@@ -332,7 +332,9 @@ TEST_F(StoreTest, IndexSurvivesReopening) {
 // blobs: the image is out of the index first; the tree is said, for gc.
 TEST_F(StoreTest, ARemovalGoesOnPastATreeItCannotRemove) {
   Image im = import("rootfs", "a");
-  write_text(root() / "tmp" / ("rm-" + digest_hex(im.layers[0])), "in the way");  // a file: no rename onto it
+  // No work directory can be made for it to be moved to.
+  stdfs::remove_all(root() / "tmp");
+  write_text(root() / "tmp", "in the way");
   Removal r = store_.remove("a");
   EXPECT_FALSE(store_.find("a"));
   ASSERT_EQ(r.trees_failed.size(), 1u);
