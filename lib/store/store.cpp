@@ -10,6 +10,7 @@
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
 #include "store/digest.hpp"
@@ -81,6 +82,29 @@ void Store::update_index(const std::function<void(std::vector<Image>&)>& change)
   // by another image, or removed) goes with it.
   for (auto& im : images) im.forget_unnamed();
   save_index(images);
+  keep_reserve();
+}
+
+void Store::keep_reserve() const noexcept {
+  constexpr off_t kReserveMin = 1 << 20;
+  struct stat index {};
+  off_t want =
+      ::stat((root_ / "index.json").c_str(), &index) == 0 ? std::max(kReserveMin, 2 * index.st_size) : kReserveMin;
+  UniqueFd fd(::open((root_ / "reserve").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) < 0 || st.st_size >= want) return;
+  // Allocated, not sparse: its blocks are what a removal gets back. On a
+  // disk too full for it, it is only as big as it was.
+  if (::posix_fallocate(fd.get(), 0, want) != 0) (void)::ftruncate(fd.get(), st.st_size);
+}
+
+void Store::spending_reserve(const std::function<void()>& f) const {
+  try {
+    f();
+  } catch (const SystemError& e) {
+    if ((e.code() != ENOSPC && e.code() != EDQUOT) || ::unlink((root_ / "reserve").c_str()) < 0) throw;
+    f();
+  }
 }
 
 stdfs::path Store::tree_path(std::string_view diff_id) const { return root_ / "trees" / digest_hex(diff_id); }
@@ -226,7 +250,8 @@ std::unique_ptr<WorkDir> Store::detach_tree(const std::string& hex) const {
     // Renamed over an empty work directory of a name of its own, so that
     // two removals never meet, and a half-removed tree is never mistaken
     // for a layer.
-    auto work = std::make_unique<WorkDir>(root_ / "tmp", "rm-" + hex);
+    std::unique_ptr<WorkDir> work;
+    spending_reserve([&] { work = std::make_unique<WorkDir>(root_ / "tmp", "rm-" + hex); });
     if (::rename(t.c_str(), work->path().c_str()) < 0) {
       if (errno == ENOENT) return nullptr;
       throw_errno("moving it to " + quote(work->path().string()));
@@ -255,7 +280,7 @@ Removal Store::remove(std::string_view ref, const PinnedLayers& pinned,
   Removal r;
   Image& removed = r.image;
   bool whole = false;
-  update_index([&](std::vector<Image>& images) {
+  auto change = [&](std::vector<Image>& images) {
     Match m = lookup(images, ref);
     if (m.index < 0) throw no_image_error(images, ref, "");
     auto i = static_cast<size_t>(m.index);
@@ -268,7 +293,10 @@ Removal Store::remove(std::string_view ref, const PinnedLayers& pinned,
     if (before_whole) before_whole(removed);
     images.erase(images.begin() + m.index);
     whole = true;
-  });
+  };
+  // On a full disk, where images are removed, the new index is written in
+  // the reserve's room.
+  spending_reserve([&] { update_index(change); });
   if (!whole) return r;
 
   std::vector<Image> images = load_index();
@@ -297,6 +325,7 @@ Removal Store::remove(std::string_view ref, const PinnedLayers& pinned,
   for (auto& why : remove_detached(std::move(detached)).failed) r.trees_failed.push_back(std::move(why));
   // And what removals that were cut short left.
   remove_abandoned_work(root_ / "tmp");
+  keep_reserve();
   return r;
 }
 

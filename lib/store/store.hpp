@@ -102,6 +102,9 @@ struct Removal {
 ///
 ///   index.json            images: id, names, layers, manifests, blobs (atomically replaced)
 ///   index.lock            flock held while index.json is rewritten
+///   reserve               space kept for a removal to rewrite the index on a full
+///                         disk (twice the index, 1 MiB at least); made again when
+///                         there is room
 ///   blobs/sha256/<hex>    manifests, configurations and layer blobs, each checked
 ///   trees/<hex>           one extracted, never modified tree per layer diff_id;
 ///                         OCI whiteouts stored as overlayfs whiteouts
@@ -234,6 +237,11 @@ class Store {
   void save_index(const std::vector<Image>& images) const;
   /// Rewrites the index under index.lock.
   void update_index(const std::function<void(std::vector<Image>&)>& change) const;
+  /// Grows `reserve` to twice the index (1 MiB at least) if there is room.
+  void keep_reserve() const noexcept;
+  /// Runs `f`; if it fails for want of space, spends the reserve and runs it
+  /// again: for a removal, which frees space, never for an addition.
+  void spending_reserve(const std::function<void()>& f) const;
   [[nodiscard]] FileLock lock_exclusive() const;
   /// Holds the lock of a layer being added.
   [[nodiscard]] FileLock lock_layer(const std::string& diff_id) const;

@@ -200,6 +200,34 @@ TEST_F(StoreSafety, AFullDiskAndAReadOnlyStoreAreClearErrors) {
   EXPECT_THAT(read_file(dir_ + "/ro.err"), HasSubstr("Read-only file system"));
 }
 
+// Removing images is what frees a full disk: crt image rm works there (the
+// rewrite of the index needs room, which the store keeps for it), and again
+// when the disk fills once more.
+TEST_F(StoreSafety, ImagesAreRemovedFromAFullDisk) {
+  std::string small = dir_ + "/small";
+  stdfs::create_directories(small);
+  for (std::string n : {"1", "2"}) {
+    stdfs::create_directories(dir_ + "/root" + n + "/bin");
+    stdfs::copy_file("/bin/busybox", dir_ + "/root" + n + "/bin/busybox");
+    std::ofstream(dir_ + "/root" + n + "/mark") << n;
+  }
+  std::string crt = crt_bin_ + " --dir=" + small + " image ";
+  std::string out = dir_ + "/out";
+  // A small tmpfs in a mount namespace of its own, as above.
+  std::string script = "mount -t tmpfs -o size=16m tmpfs " + small + " || exit 100\n" + crt + "import -q " + dir_ +
+                       "/root1 app:1 >/dev/null && " + crt + "import -q " + dir_ +
+                       "/root2 app:2 >/dev/null || exit 101\n" + "for n in 1 2; do\n  dd if=/dev/zero of=" + small +
+                       "/fill$n bs=4k 2>/dev/null\n  " + crt + "rm app:$n >" + out + "$n 2>&1; echo $? >>" + out +
+                       "$n\ndone\n" + "ls -A " + small + "/store/trees >" + dir_ + "/left; ls -A " + small +
+                       "/store/tmp >>" + dir_ + "/left\ncp " + small + "/store/index.json " + dir_ + "/index.json\n";
+  Result r = run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_file(out + "1"), "removed app:1\n0\n");
+  EXPECT_EQ(read_file(out + "2"), "removed app:2\n0\n");
+  EXPECT_EQ(read_file(dir_ + "/left"), "") << "no tree is left, nor any work";
+  EXPECT_EQ(json_text::parse(read_file(dir_ + "/index.json"))["images"], json::array());
+}
+
 // An import of several images that fails at the second takes out what it
 // stored for the first: nothing of it is left for a gc.
 TEST_F(StoreSafety, AFailedImportOfSeveralImagesLeavesNothingBehind) {
