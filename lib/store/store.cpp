@@ -319,10 +319,15 @@ Removal Store::remove(std::string_view ref, const PinnedLayers& pinned,
       r.trees_failed.emplace_back(e.what());  // the image is out of the index: its blobs go too
     }
   }
-  for (const auto& b : removed.blob_digests())
-    if (!blobs_used.count(b)) ::unlink(blobs_.path(b).c_str());
+  for (const auto& b : removed.blob_digests()) {
+    if (blobs_used.count(b)) continue;
+    uint64_t bytes = tree_usage(blobs_.path(b)).disk;
+    if (::unlink(blobs_.path(b).c_str()) == 0) r.bytes += bytes;
+  }
   lock = FileLock();  // no other crt waits for the trees' files to go
-  for (auto& why : remove_detached(std::move(detached)).failed) r.trees_failed.push_back(std::move(why));
+  Removed trees = remove_detached(std::move(detached));
+  r.bytes += trees.bytes;
+  for (auto& why : trees.failed) r.trees_failed.push_back(std::move(why));
   // And what removals that were cut short left.
   remove_abandoned_work(root_ / "tmp");
   keep_reserve();

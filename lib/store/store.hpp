@@ -96,6 +96,8 @@ struct Removal {
   /// Layers of the image that could not be removed, each with why: the
   /// image is gone all the same, and crt image gc tries them again.
   std::vector<std::string> trees_failed;
+  /// Bytes of disk the layer trees and blobs removed took.
+  uint64_t bytes = 0;
 };
 
 /// The content-addressed image store under `<dir>/store`:

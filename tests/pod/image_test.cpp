@@ -945,5 +945,46 @@ TEST_F(ImageTest, ImageInUseByAPodIsNotRemovedUntilThePodIs) {
   EXPECT_EQ(r.status, 0) << r.err;
 }
 
+// crt image prune removes the images an import of their name replaced
+// ('<none>'), but not one a pod uses, until the pod is removed.
+TEST_F(ImageTest, PruneRemovesTheImagesWithoutANameNoPodUses) {
+  std::string root = make_rootfs("rootfs");
+  auto import = [&](const std::string& mark) {
+    std::ofstream(root + "/mark") << mark;
+    Result r = crt({"image", "import", "-q", root, "app:1"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.out.substr(0, r.out.find('\n'));
+  };
+  std::string used = import("used");
+  Result r = crt({"prepare", "-q", "--net=none", "app:1", "--", "/bin/sh"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, r.out.find('\n'));
+  std::string unused = import("unused");
+  std::string named = import("named");
+  r = crt({"image", "prune"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::MatchesRegex("removed " + unused +
+                                             "\nremoved 1 image without a name: [0-9.]+ [kM]?B freed; 1 stays, which "
+                                             "pods use or may use \\('crt image rm ID' says which\\)\n"));
+  auto ids = [&] {
+    std::string list;
+    for (const auto& im : json_text::parse(crt({"image", "list", "--format=json"}).out))
+      list += im["id"].get<std::string>() + " ";
+    return list;
+  };
+  std::string left = ids();
+  EXPECT_THAT(left, HasSubstr(used));
+  EXPECT_THAT(left, Not(HasSubstr(unused)));
+  EXPECT_THAT(left, HasSubstr(named));
+  ASSERT_EQ(crt({"rm", uuid}).status, 0);
+  r = crt({"image", "prune"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("removed " + used + "\nremoved 1 image without a name: "));
+  left = ids();
+  EXPECT_THAT(left, Not(HasSubstr(used)));
+  EXPECT_THAT(left, HasSubstr(named));
+  EXPECT_EQ(count(dir_ + "/store/trees"), 3u) << "app:1's, busybox's and stage1's";
+}
+
 }  // namespace
 }  // namespace crt::test

@@ -14,6 +14,7 @@ void add_image_import(CLI::App& image, const GlobalOptions& g);
 void add_image_pull(CLI::App& image, const GlobalOptions& g);
 void add_image_inspect(CLI::App& image, const GlobalOptions& g, int& exit_status);
 void add_image_rm(CLI::App& image, const GlobalOptions& g, int& exit_status);
+void add_image_prune(CLI::App& image, const GlobalOptions& g, int& exit_status);
 void add_image_gc(CLI::App& image, const GlobalOptions& g);
 void add_image_export(CLI::App& image, const GlobalOptions& g);
 

@@ -1,7 +1,9 @@
-// crt image rm and crt image gc.
+// crt image rm, crt image prune and crt image gc.
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -81,6 +83,29 @@ void warn_unreadable(const std::vector<runtime::UnreadablePod>& pods, size_t kep
                 (one ? "that pod" : "those pods") + " may use " + it + "; " + once + ", 'crt image gc' removes " + it);
 }
 
+/// Removes the image `id` (and its layers and blobs nothing else uses)
+/// unless a pod uses it, or may (its pod.json cannot be read), or `keep`
+/// says it stays: both asked under the store's lock, where nothing changes
+/// meanwhile. Nothing when it stays.
+std::optional<store::Removal> remove_unused(store::Store& s, const GlobalOptions& g, const std::string& id,
+                                            std::vector<runtime::UnreadablePod>& unreadable,
+                                            const std::function<bool(const store::Image&)>& keep = {}) {
+  bool kept = false;
+  try {
+    return s.remove(id, pinned_by_pods(g, unreadable), [&](const store::Image& whole) {
+      try {
+        kept = (keep && keep(whole)) || !runtime::pods_using_image(g.dir, whole.id).empty();
+      } catch (const runtime::UnreadablePodError&) {
+        kept = true;
+      }
+      if (kept) throw Error("kept");
+    });
+  } catch (const Error&) {
+    if (kept) return std::nullopt;
+    throw;
+  }
+}
+
 }  // namespace
 
 void add_image_rm(CLI::App& image, const GlobalOptions& g, int& exit_status) {
@@ -150,7 +175,8 @@ void add_image_gc(CLI::App& image, const GlobalOptions& g) {
       "gc",
       "Remove the layers and blobs no image uses (never the layers of a pod until it is removed: prepared, "
       "running or exited; none while a pod's pod.json cannot be read), the stage1 images of other crt builds "
-      "that no pod uses, and what interrupted imports, pulls, exports and removals left");
+      "that no pod uses, and what interrupted imports, pulls, exports and removals left; images without a name "
+      "stay ('crt image prune' removes them)");
   c->callback([&g] {
     require_root("crt image gc");
     store::Store s(g.dir);
@@ -160,21 +186,14 @@ void add_image_gc(CLI::App& image, const GlobalOptions& g) {
     // Stage1 images of other crt builds, which no pod uses (checked under
     // the store's lock, as image rm checks): crt stores its own on first use.
     for (const auto& id : runtime::other_stage1_images(s, data_dir())) {
-      bool used = false;  // by a pod, or maybe by one that cannot be read: it stays
       try {
-        store::Removal removal = s.remove(id, pinned_by_pods(g, unreadable), [&g, &used](const store::Image& whole) {
-          try {
-            used = !runtime::pods_using_image(g.dir, whole.id).empty();
-          } catch (const runtime::UnreadablePodError&) {
-            used = true;
-          }
-          if (used) throw Error("in use");
-        });
-        std::printf("removed %s, the stage1 of another crt build\n", join(removal.image.names, ", ").c_str());
-        warn_unreadable(unreadable, removal.trees_kept, "of that stage1", warned);
-        for (const auto& why : removal.trees_failed) print_message("warning: " + why + "; 'crt image gc' tries again");
+        std::optional<store::Removal> removal = remove_unused(s, g, id, unreadable);
+        if (!removal) continue;
+        std::printf("removed %s, the stage1 of another crt build\n", join(removal->image.names, ", ").c_str());
+        warn_unreadable(unreadable, removal->trees_kept, "of that stage1", warned);
+        for (const auto& why : removal->trees_failed) print_message("warning: " + why + "; 'crt image gc' tries again");
       } catch (const Error& e) {
-        if (!used) print_message("warning: removing the stage1 image " + id + " of another crt build: " + e.what());
+        print_message("warning: removing the stage1 image " + id + " of another crt build: " + e.what());
       }
     }
     store::GcResult r = s.gc(pinned_by_pods(g, unreadable));
@@ -182,6 +201,52 @@ void add_image_gc(CLI::App& image, const GlobalOptions& g) {
     std::printf("removed %zu layer%s, %zu blob%s and %zu leftover%s of interrupted work: %s freed\n", r.trees,
                 r.trees == 1 ? "" : "s", r.blobs, r.blobs == 1 ? "" : "s", r.tmp, r.tmp == 1 ? "" : "s",
                 store::human_bytes(r.bytes).c_str());
+  });
+}
+
+void add_image_prune(CLI::App& image, const GlobalOptions& g, int& exit_status) {
+  CLI::App* c = image.add_subcommand(
+      "prune",
+      "Remove the images without a name ('<none>' in 'crt image list': an import or pull of their name replaced "
+      "them) that no pod uses (prepared, running or exited: until 'crt rm'; nor one whose pod.json cannot be "
+      "read), and the layers and blobs only they used; unlike 'crt image gc', which removes only what no image "
+      "uses");
+  c->callback([&g, &exit_status] {
+    require_root("crt image prune");
+    store::Store s(g.dir);
+    s.set_lock_wait(store_lock_wait(false));
+    std::vector<std::string> unnamed;
+    {
+      FileLock lock = s.lock_shared();
+      for (const auto& im : s.list())
+        if (im.names.empty()) unnamed.push_back(im.id);
+    }
+    std::vector<runtime::UnreadablePod> unreadable;
+    std::set<std::string> warned;
+    size_t removed = 0;
+    size_t used = 0;
+    uint64_t bytes = 0;
+    for_each_image(unnamed, exit_status, [&](const std::string& id) {
+      // A name it took meanwhile (the same image imported again) keeps it.
+      bool named = false;
+      auto keep = [&named](const store::Image& whole) { return named = !whole.names.empty(); };
+      std::optional<store::Removal> removal = remove_unused(s, g, id, unreadable, keep);
+      if (!removal) {
+        used += !named;
+        return;
+      }
+      std::printf("removed %s\n", id.c_str());
+      ++removed;
+      bytes += removal->bytes;
+      warn_unreadable(unreadable, removal->trees_kept, "of image " + id + " that no other image uses", warned);
+      for (const auto& why : removal->trees_failed) print_message("warning: " + why + "; 'crt image gc' tries again");
+    });
+    std::string stay = used == 0 ? ""
+                                 : "; " + std::to_string(used) +
+                                       (used == 1 ? " stays, which pods use" : " stay, which pods use") +
+                                       " or may use ('crt image rm ID' says which)";
+    std::printf("removed %zu image%s without a name: %s freed%s\n", removed, removed == 1 ? "" : "s",
+                store::human_bytes(bytes).c_str(), stay.c_str());
   });
 }
 
