@@ -83,7 +83,7 @@ std::optional<stdfs::path> host_local_lease_dir(const NetworkConfig& net) {
 }
 
 Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs::path>& plugin_dirs,
-                              const PodLocker& lock_pod) {
+                              const PodLocker& lock_pod, std::chrono::milliseconds time_limit) {
   Reclaimed out;
   auto dir = host_local_lease_dir(net);
   if (!dir) return out;
@@ -116,13 +116,14 @@ Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs:
   std::unordered_set<ino_t> in_use = any_namespace ? namespaces_in_use() : std::unordered_set<ino_t>();
   for (const auto& c : candidates) {
     if (c.ns && (c.ns_inode == 0 || in_use.count(c.ns_inode) > 0)) continue;
-    Invocation inv{c.lease.container_id, c.ns ? c.ns->proc_path() : "", c.lease.ifname, "", plugin_dirs};
+    Invocation inv{
+        c.lease.container_id, c.ns ? c.ns->proc_path() : "", c.lease.ifname, "", plugin_dirs, -1, time_limit};
     try {
       with_context("releasing the lease " + quote(c.file.string()) + " of a pod that is gone", [&] {
         del_network(net, inv, nlohmann::json::object(), nullptr);
         // Its port forwards too, which that DEL (without the pod's port
         // mappings) left: the address may go to a pod that forwards none.
-        remove_rules_of(c.lease.container_id);
+        remove_rules_of(c.lease.container_id, time_limit);
         note_released(c.lease.container_id, net.name, c.lease.ifname, c.pod);
       });
       ++out.released;

@@ -89,9 +89,10 @@ MasqueradeScripts masquerade_scripts(const std::string& network, const std::stri
   return {family_script(chain, comment, r, false), family_script(chain, comment, r, true)};
 }
 
-void masquerade(const std::string& network, const std::string& container_id, const Result& r) {
+void masquerade(const std::string& network, const std::string& container_id, const Result& r,
+                std::chrono::milliseconds time_limit) {
   with_context("masquerading the pod's traffic", [&] {
-    if (std::string errors = restore(masquerade_scripts(network, container_id, r)); !errors.empty())
+    if (std::string errors = restore(masquerade_scripts(network, container_id, r), time_limit); !errors.empty())
       throw Error(errors);
   });
 }

@@ -24,8 +24,10 @@ struct MasqueradeScripts {
 };
 MasqueradeScripts masquerade_scripts(const std::string& network, const std::string& container_id, const Result& r);
 
-/// Adds the rules of masquerade_scripts(). Throws if iptables-restore fails.
-void masquerade(const std::string& network, const std::string& container_id, const Result& r);
+/// Adds the rules of masquerade_scripts(). Throws if iptables-restore fails,
+/// or takes longer than `time_limit` (0: no limit): it is killed.
+void masquerade(const std::string& network, const std::string& container_id, const Result& r,
+                std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
 
 /// What takes the rules of masquerade_scripts() away again: the POSTROUTING
 /// rules, then the chain.

@@ -275,7 +275,8 @@ FileLock lock_port_forwarding() {
   return FileLock::acquire(std::filesystem::path(fs::kRunDir) / "port-forwarding.lock", FileLock::Mode::kExclusive);
 }
 
-std::map<std::string, bool> current_port_forwarders(const std::vector<HostPort>& ports) {
+std::map<std::string, bool> current_port_forwarders(const std::vector<HostPort>& ports,
+                                                    std::chrono::milliseconds time_limit) {
   std::map<std::string, bool> out;
   std::vector<std::string> env = current_environment();
   for (const char* tool : {"iptables-save", "ip6tables-save"}) {
@@ -283,7 +284,7 @@ std::map<std::string, bool> current_port_forwarders(const std::vector<HostPort>&
     std::optional<std::map<std::string, std::string>> tables;
     for (const auto& p : ports) {
       if (!p.host_ip.empty() && (p.host_ip.find(':') != std::string::npos) != v6) continue;
-      if (!tables) tables = listed_tables(tool, env);
+      if (!tables) tables = listed_tables(tool, env, time_limit);
       if (!tables || tables->count("nat") == 0) break;
       bool family_certain = !v6 || !p.host_ip.empty();
       for (const auto& [id, forwards] : port_forwarders((*tables)["nat"], p))
@@ -298,9 +299,9 @@ void remove_rules_of(const std::string& container_id, std::chrono::milliseconds 
   remove_tagged("ip6tables-save", "ip6tables-restore", container_id, time_limit);
 }
 
-void remove_port_forwards_of(const std::string& container_id) {
-  remove_tagged("iptables-save", "iptables-restore", container_id, {}, "CNI-HOSTPORT-DNAT");
-  remove_tagged("ip6tables-save", "ip6tables-restore", container_id, {}, "CNI-HOSTPORT-DNAT");
+void remove_port_forwards_of(const std::string& container_id, std::chrono::milliseconds time_limit) {
+  remove_tagged("iptables-save", "iptables-restore", container_id, time_limit, "CNI-HOSTPORT-DNAT");
+  remove_tagged("ip6tables-save", "ip6tables-restore", container_id, time_limit, "CNI-HOSTPORT-DNAT");
 }
 
 void remove_unused_portmap_chains(std::chrono::milliseconds time_limit) {

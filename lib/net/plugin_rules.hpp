@@ -47,8 +47,10 @@ void remove_rules_of(const std::string& container_id,
 /// remove_rules_of() of portmap's forwarding alone (the pod's tagged jumps
 /// from CNI-HOSTPORT-DNAT and the chains only they jump to): what another
 /// pod's start takes from a dead pod whose teardown, with its plugins' DEL,
-/// is still to come (a DEL fails on finding its own rules gone).
-void remove_port_forwards_of(const std::string& container_id);
+/// is still to come (a DEL fails on finding its own rules gone). Each
+/// iptables run may take `time_limit` (0: no limit), as for remove_rules_of().
+void remove_port_forwards_of(const std::string& container_id,
+                             std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
 
 /// The comment crt's own rules carry (masquerade.hpp, ipv6_loopback.hpp),
 /// as ptp tags its own: `"name: \"NETWORK\" id: \"CONTAINER_ID\""`, as
@@ -92,7 +94,10 @@ std::map<std::string, bool> port_forwarders(const std::string& nat_rules, const 
 /// in IPv4 or for an IPv6 address asked for), false otherwise (a jump with
 /// no such rule, or only on IPv6 for a port of every address, which the
 /// pod forwards there only once its network gives it an IPv6 address).
-std::map<std::string, bool> current_port_forwarders(const std::vector<HostPort>& ports);
+/// Throws if an iptables-save takes longer than `time_limit` (0: no limit):
+/// it is killed.
+std::map<std::string, bool> current_port_forwarders(
+    const std::vector<HostPort>& ports, std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
 
 /// The tables of `iptables-save` output, by name, each as `iptables -t TABLE
 /// -S` would list it (policies, chains, then rules). One iptables-save lists

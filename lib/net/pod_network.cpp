@@ -71,14 +71,16 @@ bool forwards_ports(const Attachment& a) {
 /// for this pod to reserve is one whose crt ended while it stops (or
 /// another crt is removing it): its rules would take this pod's traffic for
 /// as long as it stops, and then send it nowhere until a crt gc. That
-/// fails the start, naming it. Call with lock_port_forwarding() held.
+/// fails the start, naming it. Each iptables run may take `time_limit`.
+/// Call with lock_port_forwarding() held.
 std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const std::string& own_id,
-                                                      const MessageSink& messages, const PodLocker& lock_pod) {
+                                                      const MessageSink& messages, const PodLocker& lock_pod,
+                                                      std::chrono::milliseconds time_limit) {
   std::vector<HostPort> ports;
   for (const auto& m : port_mappings_of(a)) ports.push_back({m.host_port, m.protocol, m.host_ip});
   std::vector<std::string> removed;
   std::vector<std::string> running;
-  for (const auto& [id, certain] : current_port_forwarders(ports)) {
+  for (const auto& [id, certain] : current_port_forwarders(ports, time_limit)) {
     if (id == own_id || id.rfind("crt-", 0) != 0) continue;  // another tool's: not crt's to judge
     std::optional<LockedPod> pod = lock_pod ? lock_pod(id) : std::nullopt;
     bool runs = pod && !pod->lock.valid();  // its pod's crt, or one cleaning up after it, has it
@@ -89,7 +91,7 @@ std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const
       continue;
     }
     try {
-      remove_port_forwards_of(id);
+      remove_port_forwards_of(id, time_limit);
       removed.push_back(id);
     } catch (const Error& e) {
       tell(messages, std::string("warning: ") + e.what());
@@ -99,7 +101,7 @@ std::vector<std::string> remove_forwards_of_dead_pods(const Attachment& a, const
     // Which of the ports (a rare path: each asked for again).
     std::vector<std::string> taken, pods;
     for (const auto& p : ports)
-      for (const auto& [id, certain] : current_port_forwarders({p}))
+      for (const auto& [id, certain] : current_port_forwarders({p}, time_limit))
         if (certain && std::find(running.begin(), running.end(), id) != running.end()) {
           taken.push_back(std::to_string(p.port) + "/" + p.protocol + (p.host_ip.empty() ? "" : " on " + p.host_ip));
           break;
@@ -137,7 +139,7 @@ void check_forward_families(const Attachment& a) {
 }
 
 Invocation invocation(const NetworkState& s, const Attachment& a, const std::string& netns_path, int pod_lock_fd,
-                      std::chrono::milliseconds time_limit = std::chrono::milliseconds(0)) {
+                      std::chrono::milliseconds time_limit) {
   return {s.container_id, netns_path, a.ifname, a.args, s.plugin_dirs, pod_lock_fd, time_limit};
 }
 
@@ -235,7 +237,7 @@ json add_reclaiming(const Attachment& a, const Invocation& inv, const std::vecto
     return add_network(a.config, inv, a.runtime_config);
   } catch (const Error& e) {
     if (!failed_for_want_of_an_address(e.what())) throw;
-    Reclaimed r = reclaim_dead_leases(a.config, plugin_dirs, ctx.lock_pod);
+    Reclaimed r = reclaim_dead_leases(a.config, plugin_dirs, ctx.lock_pod, ctx.time_limit);
     for (const auto& f : r.failures) tell(ctx.messages, "warning: " + f);
     if (r.released == 0) throw;
     if (ctx.trace)
@@ -250,12 +252,13 @@ json add_reclaiming(const Attachment& a, const Invocation& inv, const std::vecto
 
 /// reserve_host_port(), the error naming the crt pods that forward the
 /// port where it is in use: a pod whose crt ended has its watch hold the
-/// port while the pod stops, and until its network is torn down.
-UniqueFd reserve_port_of_pod(const pod::PortMapping& p) {
+/// port while the pod stops, and until its network is torn down. Each
+/// iptables run may take `time_limit`.
+UniqueFd reserve_port_of_pod(const pod::PortMapping& p, std::chrono::milliseconds time_limit) {
   if (std::optional<UniqueFd> fd = try_reserve_host_port(p)) return std::move(*fd);
   std::vector<std::string> pods;
   try {
-    for (const auto& [id, certain] : current_port_forwarders({{p.host_port, p.protocol, p.host_ip}}))
+    for (const auto& [id, certain] : current_port_forwarders({{p.host_port, p.protocol, p.host_ip}}, time_limit))
       if (certain && id.rfind("crt-", 0) == 0) pods.push_back(id.substr(4));
   } catch (const Error&) {
     // Not known: the port is in use all the same.
@@ -320,7 +323,7 @@ PodNetwork PodNetwork::create(const stdfs::path& pod_dir, int pod_lock_fd, const
   // A prepared pod whose last start could not tear its network down: its
   // networks get their DEL (leases, rules) before a new start's state
   // takes the place of the old one's, and its namespace's name.
-  teardown_pod_network(pod_dir, {false, ctx.messages, pod_lock_fd, ctx.teardown_time_limit});
+  teardown_pod_network(pod_dir, {false, ctx.messages, pod_lock_fd, ctx.time_limit});
   PodNetwork net(pod_dir, pod_lock_fd, ctx);
   pod::NetSpec spec = pod::parse_net_spec(m.net);
   if (!spec.cni()) {
@@ -329,7 +332,7 @@ PodNetwork PodNetwork::create(const stdfs::path& pod_dir, int pod_lock_fd, const
   }
   std::vector<NetworkConfig> configs = select_networks(spec, load_networks(ctx.config_dir / "net.d"),
                                                        [&ctx](const std::string& w) { tell(ctx.messages, w); });
-  for (const auto& p : m.ports) net.reserved_ports_.push_back({p, reserve_port_of_pod(p)});
+  for (const auto& p : m.ports) net.reserved_ports_.push_back({p, reserve_port_of_pod(p, ctx.time_limit)});
   NetworkState s;
   s.container_id = "crt-" + m.uuid;
   s.netns = s.container_id;
@@ -372,11 +375,12 @@ void PodNetwork::attach() {
   NetworkState& s = *state_;
   for (auto& a : s.attachments) {
     with_context("setting up network " + quote(a.config.name), [&] {
-      Invocation inv = invocation(s, a, netns_->proc_path(), pod_lock_fd_);
+      Invocation inv = invocation(s, a, netns_->proc_path(), pod_lock_fd_, ctx_.time_limit);
       FileLock lock;
       if (forwards_ports(a)) {
         lock = lock_port_forwarding();
-        for (const auto& id : remove_forwards_of_dead_pods(a, s.container_id, ctx_.messages, ctx_.lock_pod))
+        for (const auto& id :
+             remove_forwards_of_dead_pods(a, s.container_id, ctx_.messages, ctx_.lock_pod, ctx_.time_limit))
           tell(ctx_.messages, "removed the port forwards of pod " + id.substr(4) + ", which no longer runs");
       }
       a.attempted = true;
@@ -393,8 +397,8 @@ void PodNetwork::attach() {
       reserve_families_of_any_address(a);
       if (forwards_ports(a))
         keep_ipv6_loopback_unforwarded(a.config.name, s.container_id, port_mappings_of(a),
-                                       parse_result(a.result).families());
-      if (crt_masquerades(a.config)) masquerade(a.config.name, s.container_id, parse_result(a.result));
+                                       parse_result(a.result).families(), ctx_.time_limit);
+      if (crt_masquerades(a.config)) masquerade(a.config.name, s.container_id, parse_result(a.result), ctx_.time_limit);
     });
     std::string addrs;
     for (const auto& ip : parse_result(a.result).ips) addrs += " " + ip.address;
@@ -447,7 +451,7 @@ std::vector<Result> PodNetwork::results() const {
 void PodNetwork::teardown() {
   if (done_ || !state_) return;
   done_ = true;  // once: a failure is left to teardown_pod_network()
-  teardown_state(pod_dir_, *state_, netns_, pod_lock_fd_, false, ctx_.messages, ctx_.teardown_time_limit);
+  teardown_state(pod_dir_, *state_, netns_, pod_lock_fd_, false, ctx_.messages, ctx_.time_limit);
   netns_.reset();
   done_ = true;
   trace("tore down the pod's network");

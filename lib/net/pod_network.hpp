@@ -20,12 +20,14 @@
 
 namespace crt::net {
 
-/// How long each program a network's teardown runs (a plugin's DEL, an
-/// iptables-save or -restore) may take unless told otherwise: a DEL takes a
-/// second or so, and one that hangs would hang crt run's end, crt rm and
-/// crt gc (every later one too) for ever. One that takes longer is killed,
-/// and the teardown fails: the network is left for the next crt gc.
-inline constexpr std::chrono::seconds kTeardownTimeLimit{30};
+/// How long each program a network's setup or teardown runs (a plugin's ADD
+/// or DEL, an iptables-save or -restore) may take unless told otherwise: one
+/// takes a second or so, and one that hangs would hang crt run (its start or
+/// its end, and so a unit's start or stop), crt rm and crt gc (every later
+/// one too) for ever. One that takes longer is killed, and fails: a start
+/// fails (its network torn down, the pod removed); a teardown fails, and
+/// the network is left for the next crt gc.
+inline constexpr std::chrono::seconds kPluginTimeLimit{30};
 
 /// Where crt finds its network configuration, and how it reports progress.
 struct NetworkContext {
@@ -35,8 +37,9 @@ struct NetworkContext {
   /// The pods of crt's state directory, whose leases and rules are left
   /// alone while their lock is held; may be empty.
   PodLocker lock_pod;
-  /// How long each program of the network's teardown may take (0: no limit).
-  std::chrono::milliseconds teardown_time_limit = kTeardownTimeLimit;
+  /// How long each program of the network's setup and teardown may take
+  /// (0: no limit).
+  std::chrono::milliseconds time_limit = kPluginTimeLimit;
 };
 
 /// A pod's own network, from its namespace's creation to its teardown;
@@ -128,7 +131,7 @@ struct TeardownOptions {
   int pod_lock_fd = -1;
   /// How long each plugin (Invocation::time_limit), and each iptables-save
   /// or -restore, may take; 0: no limit.
-  std::chrono::milliseconds time_limit = kTeardownTimeLimit;
+  std::chrono::milliseconds time_limit = kPluginTimeLimit;
 };
 
 /// Tears down the network of the pod whose directory is `pod_dir` from what

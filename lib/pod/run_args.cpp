@@ -116,6 +116,9 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   app.add_option("--stage1-path", p.stage1_path, "Use this stage1 image (tarball or directory)");
   app.add_flag("--debug", p.debug, "Show on stderr what crt, nspawn and the pod's systemd are doing")->group(starting);
   app.add_option("--stop-timeout", p.stop_timeout, kStopTimeoutHelp)->group(starting);
+  // For tests: how long each plugin and iptables run of the pod's network
+  // may take (net::kPluginTimeLimit). Hidden from --help.
+  if (verb == RunVerb::kRun) app.add_option("--plugin-time-limit", p.plugin_time_limit)->group("");
   app.add_option("--pull-policy", p.pull_policy,
                  "When to pull an image from its registry: never, missing (the default) or always")
       ->check(CLI::IsMember({"never", "missing", "always"}));

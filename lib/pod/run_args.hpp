@@ -69,6 +69,9 @@ struct PodFlags {
   bool debug = false;
   /// --stop-timeout as given; see parse_stop_timeout()
   std::optional<std::string> stop_timeout;
+  /// --plugin-time-limit as given (crt run's alone, hidden, for tests): how
+  /// long each program of the pod's network setup and teardown may take.
+  std::optional<std::string> plugin_time_limit;
   std::string pull_policy = "missing";           ///< never, missing, always
   registry::RegistryFlags registry;              ///< --creds, --authfile, --insecure-registry, --ca-file
   bool quiet = false;  ///< -q/--quiet of crt prepare: no progress, only the UUID

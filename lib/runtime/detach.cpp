@@ -15,6 +15,7 @@
 
 #include "common/error.hpp"
 #include "dbus/systemd_manager.hpp"
+#include "net/pod_network.hpp"
 #include "pod/units.hpp"
 #include "runtime/nspawn.hpp"
 #include "runtime/pods.hpp"
@@ -133,6 +134,8 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
   if (opts.remove) argv.emplace_back("--rm");
   if (opts.stop_timeout != pod::kDefaultStopTimeout)
     argv.push_back("--stop-timeout=" + std::to_string(opts.stop_timeout.count()) + "ms");
+  if (opts.plugin_time_limit != net::kPluginTimeLimit)
+    argv.push_back("--plugin-time-limit=" + std::to_string(opts.plugin_time_limit.count()) + "ms");
   argv.push_back(uuid);
   s.exec_start.push_back({crt, argv});
   dbus::SystemdManager sm(bus);

@@ -679,14 +679,15 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     // rules come first): a new pod's would take nothing. Its network serves
     // nothing, and gc would tear it down anyway.
     std::vector<std::string> failed;
-    for (const auto& uuid : teardown_dead_pod_networks(ctx.state_dir, failed, ctx.messages))
+    for (const auto& uuid : teardown_dead_pod_networks(ctx.state_dir, failed, ctx.messages, {}, opts.plugin_time_limit))
       trace("tore down the network of pod " + uuid + ", which no longer runs");
     for (const auto& f : failed) tell(ctx.messages, "warning: " + f);
   }
   net::PodNetwork network = net::PodNetwork::create(
       pod.path(), pod.lock().fd(), m,
       {ctx.config_dir, ctx.trace, ctx.messages,
-       [state_dir = ctx.state_dir](const std::string& id) { return lock_pod_of_network(state_dir, id); }});
+       [state_dir = ctx.state_dir](const std::string& id) { return lock_pod_of_network(state_dir, id); },
+       opts.plugin_time_limit});
   // Removed however the start ends: in fs::kRunDir nothing else would.
   struct UnlinkAtEnd {
     std::string path;

@@ -19,7 +19,7 @@ struct RemoveOptions {
   /// How long each plugin and iptables run of the network's teardown may
   /// take (0: no limit): one that takes longer is killed, and the teardown
   /// fails (a warning with `force`).
-  std::chrono::milliseconds network_time_limit = net::kTeardownTimeLimit;
+  std::chrono::milliseconds network_time_limit = net::kPluginTimeLimit;
 };
 
 /// Removes a pod that is not running, with whatever it left on the host:
@@ -41,7 +41,7 @@ struct GcOptions {
   MessageSink messages;  ///< warnings
   /// As RemoveOptions::network_time_limit, for every network gc tears down:
   /// one whose teardown fails stays for the next gc.
-  std::chrono::milliseconds network_time_limit = net::kTeardownTimeLimit;
+  std::chrono::milliseconds network_time_limit = net::kPluginTimeLimit;
 };
 
 /// What gc did; what it could not remove stays marked for the next run.
@@ -61,7 +61,7 @@ struct GcReport {
 std::vector<std::string> teardown_dead_pod_networks(
     const std::filesystem::path& state_dir, std::vector<std::string>& failed, const MessageSink& messages = {},
     const std::vector<std::string>& passed_over = {},
-    std::chrono::milliseconds network_time_limit = net::kTeardownTimeLimit);
+    std::chrono::milliseconds network_time_limit = net::kPluginTimeLimit);
 
 /// What the watch of a pod whose crt was killed runs once the pod has
 /// ended (StopOnCrtDeath): tears down the network of pod `uuid` as
@@ -77,7 +77,7 @@ std::vector<std::string> teardown_dead_pod_networks(
 /// leaves it to gc).
 bool teardown_network_after_crt(const std::filesystem::path& state_dir, const std::string& uuid, int pod_lock_fd,
                                 const MessageSink& messages = {},
-                                std::chrono::milliseconds network_time_limit = net::kTeardownTimeLimit,
+                                std::chrono::milliseconds network_time_limit = net::kPluginTimeLimit,
                                 bool remove = false);
 
 /// crt gc: marks exited pods as garbage, expires prepared and aborted ones,

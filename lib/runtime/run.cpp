@@ -1,5 +1,7 @@
 #include "runtime/run.hpp"
 
+#include "common/duration.hpp"
+#include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/lock.hpp"
 #include "common/subprocess.hpp"
@@ -74,7 +76,11 @@ class RemovalAtEnd {
 }  // namespace
 
 LaunchOptions launch_options(const pod::PodFlags& pod) {
-  return {pod.interactive, pod.debug, pod::parse_stop_timeout(pod.stop_timeout), pod.remove};
+  LaunchOptions opts{pod.interactive, pod.debug, pod::parse_stop_timeout(pod.stop_timeout), pod.remove};
+  if (pod.plugin_time_limit)
+    opts.plugin_time_limit =
+        with_context("--plugin-time-limit", [&] { return parse_duration(*pod.plugin_time_limit); });
+  return opts;
 }
 
 int run_pod(const pod::RunRequest& req, const RunContext& ctx) {

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "common/message.hpp"
+#include "net/pod_network.hpp"
 #include "pod/run_args.hpp"
 #include "runtime/image_pull.hpp"
 
@@ -34,6 +35,9 @@ struct LaunchOptions {
   std::chrono::milliseconds stop_timeout = pod::kDefaultStopTimeout;
   /// --rm: the pod goes once this start of it has ended, however it ended.
   bool remove = false;
+  /// How long each program of the pod's network setup and teardown may take
+  /// (a plugin's ADD or DEL, an iptables run; 0: no limit).
+  std::chrono::milliseconds plugin_time_limit = net::kPluginTimeLimit;
 };
 
 /// What `pod` (crt run's flags) says of starting the pod.

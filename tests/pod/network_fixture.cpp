@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/json_text.hpp"
+#include "common/strings.hpp"
 #include "net/state.hpp"
 
 namespace crt::test {
@@ -135,6 +136,23 @@ std::string NetworkTest::run_and_kill_crt(const std::vector<std::string>& args) 
   kill_crt_and_its_watch(p);
   if (crt({"stop", uuid}).status != 0) return "";
   return crt({"status", "--wait=20s", uuid}).status == 0 ? uuid : "";
+}
+
+std::string NetworkTest::wrap_tool(const std::string& tool, const std::string& before) const {
+  std::string real = trim_end(run({"/bin/sh", "-c", "command -v " + tool}).out, "\n");
+  EXPECT_FALSE(real.empty()) << "no " << tool;
+  if (real.empty()) return "";
+  std::string bin = dir_ + "/bin";
+  std::filesystem::create_directories(bin);
+  std::ofstream(bin + "/" + tool) << "#!/bin/sh\nREAL=" << real << "\n" << before << "\nexec \"$REAL\" \"$@\"\n";
+  std::filesystem::permissions(bin + "/" + tool, std::filesystem::perms::owner_all);
+  return "PATH=" + bin + ":/usr/bin:/bin";
+}
+
+void NetworkTest::expect_ended(const std::string& pid_file) {
+  std::string stat = read_file("/proc/" + trim_end(read_file(pid_file), "\n") + "/stat");
+  EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos)
+      << std::filesystem::path(pid_file).stem() << " runs on: " << stat;
 }
 
 void NetworkTest::kill_crt_and_its_watch(Process& p) {

@@ -90,6 +90,15 @@ class NetworkTest : public PodTest {
   /// exited, its network left for crt gc. "" on failure.
   std::string run_and_kill_crt(const std::vector<std::string>& args);
 
+  /// Writes dir_/bin/TOOL, which runs the shell lines `before`, then the
+  /// host's TOOL ("$REAL") with its arguments; returns "" (and fails the
+  /// test) where the host has no TOOL, else a PATH that finds it first.
+  std::string wrap_tool(const std::string& tool, const std::string& before) const;
+
+  /// Expects the process whose PID is in file `pid_file` (a plugin or a
+  /// program crt ran, that wrote it) to have ended: gone, or a zombie.
+  static void expect_ended(const std::string& pid_file);
+
   /// Kills (SIGKILL) the watch that crt run `p` made of its pod, then `p`:
   /// the pod runs on, and nothing tears its network down at its end.
   static void kill_crt_and_its_watch(Process& p);

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "pod/run_args.hpp"
 #include "progress_view.hpp"
@@ -52,6 +53,7 @@ void add_run_prepared(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     bool detach = false;
     bool remove = false;
     std::optional<std::string> stop_timeout;
+    std::optional<std::string> plugin_time_limit;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run-prepared", "Run a prepared pod and wait for it to end");
@@ -63,10 +65,15 @@ void add_run_prepared(CLI::App& app, const GlobalOptions& g, int& exit_status) {
       ->excludes("--interactive");
   cmd->add_flag("--rm", a->remove, pod::kRemoveHelp);
   cmd->add_option("--stop-timeout", a->stop_timeout, pod::kStopTimeoutHelp);
+  // For tests, as crt run's (runtime::LaunchOptions::plugin_time_limit). Hidden from --help.
+  cmd->add_option("--plugin-time-limit", a->plugin_time_limit)->group("");
   cmd->callback([a, &g, &exit_status] {
     require_root("crt run-prepared");
     runtime::LaunchOptions opts{a->interactive, a->debug || g.debug, pod::parse_stop_timeout(a->stop_timeout),
                                 a->remove};
+    if (a->plugin_time_limit)
+      opts.plugin_time_limit =
+          with_context("--plugin-time-limit", [&] { return parse_duration(*a->plugin_time_limit); });
     runtime::RunContext ctx{g.dir, data_dir(), {}, {}, g.local_config, print_message};
     if (a->detach) {
       std::printf("%s\n", runtime::run_prepared_detached(pod_ref_string(a->ref), opts, ctx).c_str());

@@ -103,7 +103,7 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
   cmd->add_option("--expire-prepared", a->expire_prepared, "How long prepared pods are kept")->capture_default_str();
   cmd->add_flag("--mark-only", a->mark_only, "Only mark exited and expired pods as garbage");
   // For tests: how long each plugin and iptables run of a network's
-  // teardown may take (net::kTeardownTimeLimit). Hidden from --help.
+  // teardown may take (net::kPluginTimeLimit). Hidden from --help.
   cmd->add_option("--plugin-time-limit", a->plugin_time_limit, "How long each plugin may take")->group("");
   cmd->callback([a, &g, &exit_status] {
     require_root("crt gc");
