@@ -28,6 +28,8 @@ namespace crt::net {
 /// fails (its network torn down, the pod removed); a teardown fails, and
 /// the network is left for the next crt gc.
 inline constexpr std::chrono::seconds kPluginTimeLimit{30};
+static_assert(pod::kStopCleanup >= kPluginTimeLimit + std::chrono::seconds(6) + std::chrono::seconds(5),
+              "a unit's stop must outlast a teardown program's time limit and its kill, with time for the rest");
 
 /// Where crt finds its network configuration, and how it reports progress.
 struct NetworkContext {

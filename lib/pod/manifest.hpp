@@ -19,8 +19,12 @@ namespace crt::pod {
 /// apps get most of it (app_stop_timeout()). Shorter than crt@.service's.
 inline constexpr std::chrono::milliseconds kDefaultStopTimeout{20000};
 /// How much longer than crt run's stop timeout a unit running it waits
-/// (TimeoutStopSec=): crt kills the pod then, and only cleans up after.
-inline constexpr std::chrono::milliseconds kStopCleanup{10000};
+/// (TimeoutStopSec=, EXTEND_TIMEOUT_USEC=): crt kills the pod then, and
+/// only cleans up after. The cleanup tears the pod's network down, where
+/// each plugin and iptables run may take net::kPluginTimeLimit (30 s) and
+/// then 6 s to be killed (run_program()): one that hangs is to be killed
+/// by crt, and the network left to crt gc, not crt by systemd halfway.
+inline constexpr std::chrono::milliseconds kStopCleanup{45000};
 
 /// An image as a pod uses it: pinned by id, with its layers.
 struct ImageRef {

@@ -9,6 +9,7 @@
 #include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +33,7 @@
 #include "net/pod_etc.hpp"
 #include "net/pod_network.hpp"
 #include "pod/exit_status.hpp"
+#include "pod/manifest.hpp"
 #include "pod/rootfs_lookup.hpp"
 #include "pod/units.hpp"
 #include "runtime/app_process.hpp"
@@ -865,6 +867,12 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   trace("systemd-nspawn exited with " + std::to_string(end.nspawn_status));
   machine.unregister();
   remove_journal_link(pod.path(), pod.uuid());
+  // A unit told to stop crt waits for this cleanup from now on, whatever
+  // the pod's stop took of the time crt asked for (supervisor.cpp).
+  if (end.stop_signal != 0)
+    sd_notify(0, ("EXTEND_TIMEOUT_USEC=" +
+                  std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(pod::kStopCleanup).count()))
+                     .c_str());
   try {
     network.teardown();
   } catch (const Error& e) {

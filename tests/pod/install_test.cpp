@@ -6,11 +6,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "common/duration.hpp"
 #include "common/fd.hpp"
+#include "net/pod_network.hpp"
+#include "pod/manifest.hpp"
 #include "pod/units.hpp"
 #include "pod_fixture.hpp"
 #include "runtime/images.hpp"
@@ -40,6 +44,18 @@ TEST_F(InstallTest, InstalledCrtRunsPodsFromItsPrefix) {
   EXPECT_THAT(unit, HasSubstr("\nDevicePolicy=closed\n"));
   for (const auto& [device, access] : pod::host_unit_devices(true))
     EXPECT_THAT(unit, HasSubstr("\nDeviceAllow=" + device + " " + access + "\n"));
+  // A stop of a unit gives crt run its stop timeout and then the pod's
+  // network teardown, where one plugin may take its time limit before crt
+  // kills it (and up to 6 s to end): systemd must not kill crt first. So
+  // must a pod file's unit, and a stop that comes in the teardown.
+  auto stop_time = [](const std::string& text) {
+    size_t at = text.find("\nTimeoutStopSec=");
+    EXPECT_NE(at, std::string::npos) << text;
+    if (at == std::string::npos) return std::chrono::milliseconds(0);
+    return parse_duration(text.substr(at + 16, text.find('\n', at + 1) - at - 16));
+  };
+  auto needed = pod::kDefaultStopTimeout + net::kPluginTimeLimit + std::chrono::seconds(6);
+  EXPECT_GE(stop_time(unit), needed);
   // The host's units run the crt of the prefix given at install time,
   // whichever the build was configured with (DESTDIR only stages them).
   for (const char* u : {"crt@.service", "crt-gc.service"})
@@ -53,6 +69,7 @@ TEST_F(InstallTest, InstalledCrtRunsPodsFromItsPrefix) {
   r = run({prefix + "/lib/systemd/system-generators/crt-generator", "--dry-run", dir_ + "/web.pod"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("ExecStart=@\"" + prefix + "/bin/crt\" \"crt\" \"run\""));
+  EXPECT_GE(stop_time(r.out), needed);
   r = run({prefix + "/bin/crt", "pod-file", "validate", "--show-unit", dir_ + "/web.pod"});
   EXPECT_THAT(r.out, HasSubstr("ExecStart=@\"" + prefix + "/bin/crt\" \"crt\" \"run\""));
 }
