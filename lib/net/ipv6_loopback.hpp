@@ -18,7 +18,9 @@ namespace crt::net {
 /// given them) that is forwarded on "::" to a pod with addresses of `f`
 /// (forwarded_host_ips()); tagged as ptp tags its rules (`name: "NETWORK"
 /// id: "CONTAINER_ID"`), so that remove_rules_of() takes them away with the
-/// pod's network. The ip6tables-restore --noflush input; "" for no such port.
+/// pod's network, and remove_port_forwards_of() with its forwards (another
+/// pod's start, on a pod that is gone). The ip6tables-restore --noflush
+/// input; "" for no such port.
 std::string ipv6_loopback_script(const std::string& network, const std::string& container_id,
                                  const std::vector<pod::PortMapping>& mappings, Result::Families f);
 

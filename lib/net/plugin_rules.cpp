@@ -64,7 +64,7 @@ std::string portmap_removal_script(const std::string& rules) {
 }
 
 std::string rules_of_removal_script(const std::string& table, const std::string& rules, const std::string& container_id,
-                                    const std::string& only_chain) {
+                                    const std::vector<std::string>& only_chains) {
   const std::string tag = "id: \\\"" + container_id + "\\\"";
   std::istringstream in(rules);
   std::vector<std::string> lines;
@@ -75,7 +75,9 @@ std::string rules_of_removal_script(const std::string& table, const std::string&
   for (const auto& line : lines) {
     if (line.rfind("-N ", 0) == 0) created.push_back(line.substr(3));
     if (line.rfind("-A ", 0) != 0 || line.find(tag) == std::string::npos) continue;
-    if (!only_chain.empty() && line.rfind("-A " + only_chain + " ", 0) != 0) continue;
+    if (!only_chains.empty() && std::none_of(only_chains.begin(), only_chains.end(),
+                                             [&](const std::string& c) { return line.rfind("-A " + c + " ", 0) == 0; }))
+      continue;
     deletes.push_back("-D" + line.substr(2));
     auto j = line.rfind(" -j ");
     if (j != std::string::npos) {
@@ -232,16 +234,16 @@ std::optional<std::map<std::string, std::string>> listed_tables(const char* save
 /// Removes what remove_rules_of() removes in one address family: one listing
 /// of every table, and at most one iptables-restore.
 void remove_tagged(const char* save_tool, const char* restore_tool, const std::string& id,
-                   std::chrono::milliseconds time_limit, const std::string& only_nat_chain = "") {
+                   std::chrono::milliseconds time_limit, const std::vector<std::string>& only_nat_chains = {}) {
   std::string what = std::string("removing the rules plugins left for ") + id;
   std::optional<std::map<std::string, std::string>> tables =
       with_context(what, [&] { return listed_tables(save_tool, current_environment(), time_limit); });
   if (!tables) return;
   std::string script;
   for (const char* table : {"nat", "filter"}) {
-    if (!only_nat_chain.empty() && std::string_view(table) != "nat") continue;
+    if (!only_nat_chains.empty() && std::string_view(table) != "nat") continue;
     if (auto it = tables->find(table); it != tables->end())
-      script += rules_of_removal_script(table, it->second, id, only_nat_chain);
+      script += rules_of_removal_script(table, it->second, id, only_nat_chains);
   }
   if (script.empty()) return;
   run_iptables_restore(restore_tool, script, time_limit, what);
@@ -300,8 +302,11 @@ void remove_rules_of(const std::string& container_id, std::chrono::milliseconds 
 }
 
 void remove_port_forwards_of(const std::string& container_id, std::chrono::milliseconds time_limit) {
-  remove_tagged("iptables-save", "iptables-restore", container_id, time_limit, "CNI-HOSTPORT-DNAT");
-  remove_tagged("ip6tables-save", "ip6tables-restore", container_id, time_limit, "CNI-HOSTPORT-DNAT");
+  // nat OUTPUT: crt's [::1] refusal of the pod's ports (ipv6_loopback.hpp),
+  // the only rule there tagged with a pod's ID.
+  const std::vector<std::string> chains = {"CNI-HOSTPORT-DNAT", "OUTPUT"};
+  remove_tagged("iptables-save", "iptables-restore", container_id, time_limit, chains);
+  remove_tagged("ip6tables-save", "ip6tables-restore", container_id, time_limit, chains);
 }
 
 void remove_unused_portmap_chains(std::chrono::milliseconds time_limit) {

@@ -44,8 +44,9 @@ std::string portmap_removal_script(const std::string& nat_rules);
 void remove_rules_of(const std::string& container_id,
                      std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
 
-/// remove_rules_of() of portmap's forwarding alone (the pod's tagged jumps
-/// from CNI-HOSTPORT-DNAT and the chains only they jump to): what another
+/// remove_rules_of() of the pod's port forwarding alone (its tagged jumps
+/// from portmap's CNI-HOSTPORT-DNAT and the chains only they jump to, and
+/// crt's [::1] refusal of its ports, see ipv6_loopback.hpp): what another
 /// pod's start takes from a dead pod whose teardown, with its plugins' DEL,
 /// is still to come (a DEL fails on finding its own rules gone). Each
 /// iptables run may take `time_limit` (0: no limit), as for remove_rules_of().
@@ -66,10 +67,10 @@ void run_iptables_restore(const char* tool, const std::string& script, std::chro
 
 /// The iptables-restore input for remove_rules_of() from a table listed as
 /// `iptables -t TABLE -S` prints it; "" when nothing is tagged with the ID.
-/// With `only_chain`, only the tagged rules of that chain go (and the
+/// With `only_chains`, only the tagged rules of those chains go (and the
 /// chains only they jump to).
 std::string rules_of_removal_script(const std::string& table, const std::string& rules, const std::string& container_id,
-                                    const std::string& only_chain = "");
+                                    const std::vector<std::string>& only_chains = {});
 
 /// A host port a pod forwards: `host_ip` "" for every address of the host.
 struct HostPort {

@@ -449,9 +449,32 @@ TEST(RulesOf, OneChainsTaggedRulesAloneGo) {
       "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"default\\\" id: \\\"crt-a\\\"\" -m "
       "multiport --dports 8080 -j CNI-DN-1a2b\n"
       "-A CNI-DN-1a2b -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.16.28.5:80\n";
-  EXPECT_EQ(rules_of_removal_script("nat", nat, "crt-a", "CNI-HOSTPORT-DNAT"),
+  EXPECT_EQ(rules_of_removal_script("nat", nat, "crt-a", {"CNI-HOSTPORT-DNAT"}),
             "*nat\n"
             "-D CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"default\\\" id: \\\"crt-a\\\"\" -m "
+            "multiport --dports 8080 -j CNI-DN-1a2b\n"
+            "-F CNI-DN-1a2b\n-X CNI-DN-1a2b\n"
+            "COMMIT\n");
+}
+
+// With the forwarding goes crt's [::1] refusal of the pod's ports (nat
+// OUTPUT), not another pod's.
+TEST(RulesOf, ForwardsGoWithTheIpv6LoopbackRefusal) {
+  std::string nat =
+      "-N CNI-HOSTPORT-DNAT\n-N CNI-DN-1a2b\n"
+      "-A OUTPUT -d ::1/128 -p tcp -m tcp --dport 8080 -m comment --comment \"name: \\\"dualbr\\\" id: "
+      "\\\"crt-a\\\"\" -j RETURN\n"
+      "-A OUTPUT -d ::1/128 -p tcp -m tcp --dport 8081 -m comment --comment \"name: \\\"dualbr\\\" id: "
+      "\\\"crt-b\\\"\" -j RETURN\n"
+      "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT\n"
+      "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"dualbr\\\" id: \\\"crt-a\\\"\" -m "
+      "multiport --dports 8080 -j CNI-DN-1a2b\n"
+      "-A CNI-DN-1a2b -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd42:c27::5]:80\n";
+  EXPECT_EQ(rules_of_removal_script("nat", nat, "crt-a", {"CNI-HOSTPORT-DNAT", "OUTPUT"}),
+            "*nat\n"
+            "-D OUTPUT -d ::1/128 -p tcp -m tcp --dport 8080 -m comment --comment \"name: \\\"dualbr\\\" id: "
+            "\\\"crt-a\\\"\" -j RETURN\n"
+            "-D CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"dualbr\\\" id: \\\"crt-a\\\"\" -m "
             "multiport --dports 8080 -j CNI-DN-1a2b\n"
             "-F CNI-DN-1a2b\n-X CNI-DN-1a2b\n"
             "COMMIT\n");
