@@ -1220,9 +1220,10 @@ TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledPodOfAnotherStateDirectory
   };
   std::vector<std::string> before = forwards_of_dead();
   ASSERT_THAT(before, Not(::testing::IsEmpty()));
-  if (ipv6)
+  if (ipv6) {
     ASSERT_TRUE(std::any_of(before.begin(), before.end(),
                             [](const std::string& l) { return l.find("::1/128") != std::string::npos; }));
+  }
   std::unique_ptr<Process> next;
   std::string uuid = start_server(next, {net, "--port=" + std::to_string(port) + ":80"}, "next");
   ASSERT_FALSE(uuid.empty());
