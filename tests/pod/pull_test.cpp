@@ -80,6 +80,24 @@ TEST_F(RegistryTest, PlainHttpOnlyWhenAskedThenRunsWithTheImageConfig) {
   EXPECT_EQ(r.out, "direct\n") << "--exec replaces both";
 }
 
+// An image pulled by digest has no name but its NAME@DIGEST, by which a pod
+// file may name it on a host that cannot pull it again: prune keeps it.
+TEST_F(RegistryTest, PruneKeepsAnImagePulledByDigest) {
+  push(layout("app", {}, json::object()), plain().host(), "test/app");
+  std::string tagged = plain().host() + "/test/app:v1";
+  Result r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), tagged});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string by_digest = crt::json_text::parse(crt({"image", "inspect", tagged}).out)[0]["repo_digests"][0];
+  ASSERT_EQ(crt({"image", "rm", tagged}).status, 0);
+  r = crt({"image", "pull", "-q", "--insecure-registry", plain().host(), by_digest});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string id = r.out.substr(0, r.out.find('\n'));
+  r = crt({"image", "prune"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr(id)));
+  EXPECT_EQ(crt({"image", "inspect", by_digest}).status, 0);
+}
+
 TEST_F(RegistryTest, ImageStopSignalIsWhatCrtStopSends) {
   json config = {{"Cmd", {"/bin/sh", "-c", "trap 'echo got-usr1; exit 0' USR1; trap 'echo got-term; exit 1' TERM; "
                                            "echo up; while :; do sleep 0.1; done"}},

@@ -207,10 +207,11 @@ void add_image_gc(CLI::App& image, const GlobalOptions& g) {
 void add_image_prune(CLI::App& image, const GlobalOptions& g, int& exit_status) {
   CLI::App* c = image.add_subcommand(
       "prune",
-      "Remove the images without a name ('<none>' in 'crt image list': an import or pull of their name replaced "
+      "Remove the images without a name ('<none>' in 'crt image list': an import of their name replaced "
       "them) that no pod uses (prepared, running or exited: until 'crt rm'; nor one whose pod.json cannot be "
       "read), and the layers and blobs only they used; unlike 'crt image gc', which removes only what no image "
-      "uses");
+      "uses. An image a registry gave keeps its NAME@DIGEST (pulled by digest, or its tag pulled anew): "
+      "'crt image rm' removes it");
   c->callback([&g, &exit_status] {
     require_root("crt image prune");
     store::Store s(g.dir);
@@ -218,8 +219,10 @@ void add_image_prune(CLI::App& image, const GlobalOptions& g, int& exit_status) 
     std::vector<std::string> unnamed;
     {
       FileLock lock = s.lock_shared();
+      // Not one pulled by digest, which has no other name: a pod file
+      // may name it so, on a host that cannot pull it again.
       for (const auto& im : s.list())
-        if (im.names.empty()) unnamed.push_back(im.id);
+        if (im.names.empty() && im.repo_digests.empty()) unnamed.push_back(im.id);
     }
     std::vector<runtime::UnreadablePod> unreadable;
     std::set<std::string> warned;
