@@ -47,8 +47,11 @@ FileLock Store::lock_shared() const {
 }
 
 FileLock Store::lock_exclusive() const {
-  return FileLock::acquire(root_ / "lock", FileLock::Mode::kExclusive, blobs_.lock_wait(),
-                           "other crt commands using the store to finish");
+  FileLock lock = FileLock::acquire(root_ / "lock", FileLock::Mode::kExclusive, blobs_.lock_wait(),
+                                    "other crt commands using the store to finish");
+  // A store an older crt made has none until then.
+  keep_reserve();
+  return lock;
 }
 
 FileLock Store::lock_layer(const std::string& diff_id) const {
@@ -96,6 +99,15 @@ void Store::keep_reserve() const noexcept {
   // Allocated, not sparse: its blocks are what a removal gets back. On a
   // disk too full for it, it is only as big as it was.
   if (::posix_fallocate(fd.get(), 0, want) != 0) (void)::ftruncate(fd.get(), st.st_size);
+}
+
+void Store::keep_reserve_unless_busy() const noexcept {
+  try {
+    FileLock lock = FileLock::try_acquire(root_ / "lock", FileLock::Mode::kExclusive);
+    if (lock.valid()) keep_reserve();
+  } catch (const std::exception&) {
+    // No reserve for now: the next index update makes it.
+  }
 }
 
 void Store::spending_reserve(const std::function<void()>& f) const {
@@ -330,7 +342,7 @@ Removal Store::remove(std::string_view ref, const PinnedLayers& pinned,
   for (auto& why : trees.failed) r.trees_failed.push_back(std::move(why));
   // And what removals that were cut short left.
   remove_abandoned_work(root_ / "tmp");
-  keep_reserve();
+  keep_reserve_unless_busy();
   return r;
 }
 

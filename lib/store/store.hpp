@@ -240,7 +240,12 @@ class Store {
   /// Rewrites the index under index.lock.
   void update_index(const std::function<void(std::vector<Image>&)>& change) const;
   /// Grows `reserve` to twice the index (1 MiB at least) if there is room.
+  /// Under the store's exclusive lock: a removal of another crt may be
+  /// spending the reserve's room.
   void keep_reserve() const noexcept;
+  /// keep_reserve() after a removal's trees went, without the lock: unless
+  /// another crt holds it now, when its own index update remakes it.
+  void keep_reserve_unless_busy() const noexcept;
   /// Runs `f`; if it fails for want of space, spends the reserve and runs it
   /// again: for a removal, which frees space, never for an addition.
   void spending_reserve(const std::function<void()>& f) const;

@@ -109,6 +109,7 @@ GcResult Store::gc(const PinnedLayers& pinned) {
   Removed work = remove_abandoned_work(root_ / "tmp");
   r.tmp += work.count;
   r.bytes += work.bytes;
+  keep_reserve_unless_busy();  // detach_tree() may have spent it
   // A tree that could not be removed is tried again as abandoned work: said once.
   if (!work.failed.empty()) throw Error(work.failed.front());
   return r;
@@ -177,6 +178,7 @@ void Store::roll_back_unlocked(const Commit& commit, const PinnedLayers& pinned)
     }
     lock = FileLock();
     Removed trees = remove_detached(std::move(detached));
+    keep_reserve_unless_busy();  // detach_tree() may have spent it
     if (!trees.failed.empty()) throw Error(trees.failed.front());
   } catch (const Error& e) {
     tell(messages_,

@@ -214,12 +214,15 @@ TEST_F(StoreSafety, ImagesAreRemovedFromAFullDisk) {
   std::string crt = crt_bin_ + " --dir=" + small + " image ";
   std::string out = dir_ + "/out";
   // A small tmpfs in a mount namespace of its own, as above.
-  std::string script = "mount -t tmpfs -o size=16m tmpfs " + small + " || exit 100\n" + crt + "import -q " + dir_ +
-                       "/root1 app:1 >/dev/null && " + crt + "import -q " + dir_ +
-                       "/root2 app:2 >/dev/null || exit 101\n" + "for n in 1 2; do\n  dd if=/dev/zero of=" + small +
-                       "/fill$n bs=4k 2>/dev/null\n  " + crt + "rm app:$n >" + out + "$n 2>&1; echo $? >>" + out +
-                       "$n\ndone\n" + "ls -A " + small + "/store/trees >" + dir_ + "/left; ls -A " + small +
-                       "/store/tmp >>" + dir_ + "/left\ncp " + small + "/store/index.json " + dir_ + "/index.json\n";
+  std::string script =
+      "mount -t tmpfs -o size=16m tmpfs " + small + " || exit 100\n" + crt + "import -q " + dir_ +
+      "/root1 app:1 >/dev/null && " + crt + "import -q " + dir_ + "/root2 app:2 >/dev/null || exit 101\n" +
+      // As a store an older crt made, which had no reserve: the
+      // next crt command that takes the store whole makes it.
+      "rm " + small + "/store/reserve || exit 102\n" + crt + "gc >/dev/null || exit 103\n" +
+      "for n in 1 2; do\n  dd if=/dev/zero of=" + small + "/fill$n bs=4k 2>/dev/null\n  " + crt + "rm app:$n >" + out +
+      "$n 2>&1; echo $? >>" + out + "$n\ndone\n" + "ls -A " + small + "/store/trees >" + dir_ + "/left; ls -A " +
+      small + "/store/tmp >>" + dir_ + "/left\ncp " + small + "/store/index.json " + dir_ + "/index.json\n";
   Result r = run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(read_file(out + "1"), "removed app:1\n0\n");
