@@ -1,7 +1,6 @@
 // crt image pull: an image from an OCI distribution registry.
 
 #include <cstdio>
-#include <filesystem>
 
 #include "cmd_image.hpp"
 #include "common/error.hpp"
@@ -57,10 +56,9 @@ void add_image_pull(CLI::App& image, const GlobalOptions& g) {
       im = runtime::pull(s, a->ref, opts);
     } catch (const Error& e) {
       runtime::check_interrupted();  // said as the signal that ended it
-      // A path is no reference (nor anything a registry has).
-      std::error_code ec;
-      if (a->ref.starts_with('/') || a->ref.starts_with("./") || a->ref.starts_with("../") ||
-          std::filesystem::exists(a->ref, ec))
+      // A path is no reference (nor anything a registry has). Not just any
+      // name a file here has: "alpine" is a short name all the same.
+      if (a->ref.starts_with('/') || a->ref.starts_with("./") || a->ref.starts_with("../"))
         throw Error(std::string(e.what()) + " (a directory or archive on this machine is imported: crt image import " +
                     quote(a->ref) + " NAME)");
       throw;
