@@ -192,7 +192,12 @@ void mount_pod(const PodDir& pod, const pod::PodManifest& m, const store::Store&
   mount_volumes(pod, m);
   std::vector<std::string> names;
   for (const auto& app : m.apps) names.push_back(app.name);
-  pod::make_spare_records(pod.status_dir(), names);
+  try {
+    pod::make_spare_records(pod.status_dir(), names);
+  } catch (const Error&) {
+    // A disk this full fails the pod's start soon enough; where it does
+    // not, the apps' records need new files, as they did without spares.
+  }
   UniqueFd status = mount::make_dir_in_root(stage1.get(), "/crt/status");
   mount::bind_mount(pod.status_dir(), mount::fd_path(status.get()));
   UniqueFd etc = mount::make_dir_in_root(stage1.get(), mount::kPodEtc);
