@@ -162,7 +162,7 @@ TEST(Generator, PodFileTakesTheUnitsEnvironmentAndStopTimeout) {
       "[Service]\nEnvironment=FROM_UNIT=yes\nEOF\nsystemctl daemon-reload");
   Result r =
       host->sh("systemctl start crt-inherit.service; systemctl show crt-inherit.service -p TimeoutStopUSec", 90s);
-  EXPECT_EQ(r.out, "TimeoutStopUSec=15s\n") << r.err;
+  EXPECT_EQ(r.out, "TimeoutStopUSec=50s\n") << r.err;  // StopTimeout= and crt's 45 s of cleanup
   EXPECT_TRUE(eventually("journalctl -M inherit -t web --no-pager -o cat", "from-unit=yes notify=\n"));
   host->sh("systemctl stop crt-inherit.service; rm /etc/crt/pods/inherit.pod; systemctl daemon-reload", 60s);
 }
@@ -307,7 +307,7 @@ TEST(Machines, DetachedPodIsATransientServiceAndTerminates) {
   EXPECT_THAT(r.out, HasSubstr("Wants=crt-gc.timer"));
   EXPECT_THAT(r.out, MatchesRegex("(.|\n)*After=[^\n]*dbus.service[^\n]*\n(.|\n)*"));
   EXPECT_THAT(r.out, MatchesRegex("(.|\n)*After=[^\n]*systemd-machined.service[^\n]*\n(.|\n)*"));
-  EXPECT_THAT(r.out, HasSubstr("TimeoutStopUSec=55s"));
+  EXPECT_THAT(r.out, HasSubstr("TimeoutStopUSec=1min 30s"));  // --stop-timeout and 45 s of cleanup
   EXPECT_THAT(r.out, HasSubstr("Type=notify"));
   EXPECT_THAT(r.out, HasSubstr("Slice=machine.slice"));
   EXPECT_THAT(r.out, HasSubstr("Delegate=yes"));
