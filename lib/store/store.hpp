@@ -65,6 +65,9 @@ struct GcResult {
   /// Trees no image and no layer of Pins::layers uses, kept as Pins::unknown
   /// said that any may be in use.
   size_t trees_kept = 0;
+  /// What could not be removed (a mount point someone made in it), each
+  /// with why; the rest was removed and is counted above.
+  std::vector<std::string> failed;
 };
 
 /// What the files of a tree (or a single file) take, each file once

@@ -111,7 +111,7 @@ GcResult Store::gc(const PinnedLayers& pinned) {
   r.bytes += work.bytes;
   keep_reserve_unless_busy();  // detach_tree() may have spent it
   // A tree that could not be removed is tried again as abandoned work: said once.
-  if (!work.failed.empty()) throw Error(work.failed.front());
+  r.failed = std::move(work.failed);
   return r;
 }
 

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -233,6 +234,29 @@ TEST_F(StoreSafety, ImagesAreRemovedFromAFullDisk) {
 
 // An import of several images that fails at the second takes out what it
 // stored for the first: nothing of it is left for a gc.
+// What interrupted work left that cannot be removed (someone mounted
+// something in it) is an error of its own: the rest is still removed and
+// counted, and the next gc, once the mount is gone, removes it.
+TEST_F(StoreSafety, GcReportsWhatItRemovedBesideWhatItCouldNot) {
+  ASSERT_EQ(crt({"image", "list"}).status, 0);
+  std::string tmp = dir_ + "/store/tmp";
+  stdfs::create_directories(tmp + "/rm-0001.abcdef/a");
+  std::ofstream(tmp + "/rm-0001.abcdef/a/file") << "left by a killed image rm\n";
+  stdfs::create_directories(tmp + "/rm-0002.abcdef/busy");
+  ASSERT_EQ(::mount("tmpfs", (tmp + "/rm-0002.abcdef/busy").c_str(), "tmpfs", 0, nullptr), 0);
+  Result r = crt({"image", "gc"});
+  ::umount2((tmp + "/rm-0002.abcdef/busy").c_str(), MNT_DETACH);
+  EXPECT_EQ(r.status, 254) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("and 1 leftover of interrupted work")) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("rm-0002.abcdef")) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("(will try again at the next 'crt image gc')")) << r.err;
+  EXPECT_FALSE(stdfs::exists(tmp + "/rm-0001.abcdef"));
+  r = crt({"image", "gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("and 1 leftover of interrupted work")) << r.out;
+  EXPECT_EQ(store_entries("tmp"), std::vector<std::string>{});
+}
+
 TEST_F(StoreSafety, AFailedImportOfSeveralImagesLeavesNothingBehind) {
   auto sorted = [](std::vector<std::string> v) {
     std::sort(v.begin(), v.end());

@@ -102,7 +102,7 @@ void add_image_command(CLI::App& app, const GlobalOptions& g, int& exit_status) 
   add_image_inspect(*image, g, exit_status);
   add_image_rm(*image, g, exit_status);
   add_image_prune(*image, g, exit_status);
-  add_image_gc(*image, g);
+  add_image_gc(*image, g, exit_status);
   add_image_export(*image, g);
 }
 

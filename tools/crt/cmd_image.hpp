@@ -15,7 +15,7 @@ void add_image_pull(CLI::App& image, const GlobalOptions& g);
 void add_image_inspect(CLI::App& image, const GlobalOptions& g, int& exit_status);
 void add_image_rm(CLI::App& image, const GlobalOptions& g, int& exit_status);
 void add_image_prune(CLI::App& image, const GlobalOptions& g, int& exit_status);
-void add_image_gc(CLI::App& image, const GlobalOptions& g);
+void add_image_gc(CLI::App& image, const GlobalOptions& g, int& exit_status);
 void add_image_export(CLI::App& image, const GlobalOptions& g);
 
 /// Runs `action` on each image of `refs`, going on past one that fails, as

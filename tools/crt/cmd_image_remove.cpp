@@ -170,14 +170,14 @@ void add_image_rm(CLI::App& image, const GlobalOptions& g, int& exit_status) {
   });
 }
 
-void add_image_gc(CLI::App& image, const GlobalOptions& g) {
+void add_image_gc(CLI::App& image, const GlobalOptions& g, int& exit_status) {
   CLI::App* c = image.add_subcommand(
       "gc",
       "Remove the layers and blobs no image uses (never the layers of a pod until it is removed: prepared, "
       "running or exited; none while a pod's pod.json cannot be read), the stage1 images of other crt builds "
       "that no pod uses, and what interrupted imports, pulls, exports and removals left; images without a name "
       "stay ('crt image prune' removes them)");
-  c->callback([&g] {
+  c->callback([&g, &exit_status] {
     require_root("crt image gc");
     store::Store s(g.dir);
     s.set_lock_wait(store_lock_wait(false));
@@ -201,6 +201,9 @@ void add_image_gc(CLI::App& image, const GlobalOptions& g) {
     std::printf("removed %zu layer%s, %zu blob%s and %zu leftover%s of interrupted work: %s freed\n", r.trees,
                 r.trees == 1 ? "" : "s", r.blobs, r.blobs == 1 ? "" : "s", r.tmp, r.tmp == 1 ? "" : "s",
                 store::human_bytes(r.bytes).c_str());
+    std::fflush(stdout);
+    for (const auto& why : r.failed) print_message(why + " (will try again at the next 'crt image gc')");
+    if (!r.failed.empty()) exit_status = kErrorExitCode;
   });
 }
 
