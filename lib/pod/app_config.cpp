@@ -98,11 +98,21 @@ std::pair<std::string, std::string> split_user(const std::string& spec) {
   return {spec.substr(0, colon), spec.substr(colon + 1)};
 }
 
-/// Sets the KEY=VALUE lines of file `path` in `env` (a --set-env-file);
+constexpr size_t kMaxEnvFile = 1 << 20;
+
+std::string read_env_file(const std::string& path) {
+  return with_context("--set-env-file", [&] {
+    std::string text = fs::read_file(path, kMaxEnvFile + 1);
+    if (text.size() > kMaxEnvFile)
+      throw Error(quote(path) + " is larger than 1 MiB, more than an environment can hold");
+    return text;
+  });
+}
+
+/// Sets the KEY=VALUE lines of `text`, the --set-env-file `path`, in `env`;
 /// blank lines and '#' comments skipped, taken literally otherwise (as
 /// Docker takes them). A bad line is named by its number.
-void apply_env_file(EnvList& env, const std::string& path) {
-  std::string text = with_context("--set-env-file", [&] { return fs::read_file(path); });
+void apply_env_file(EnvList& env, const std::string& path, const std::string& text) {
   std::istringstream in(text);
   size_t number = 0;
   for (std::string line; std::getline(in, line);) {
@@ -191,9 +201,22 @@ std::vector<std::string> app_command(const AppFlags& flags, const std::vector<st
   return argv;
 }
 
+/// Calls f(path, text) for each --set-env-file in order.
+template <typename F>
+void for_each_env_file(const PodFlags& pod, F f) {
+  bool read = pod.set_env_file_texts.size() == pod.set_env_files.size();
+  for (size_t i = 0; i < pod.set_env_files.size(); ++i)
+    f(pod.set_env_files[i], read ? pod.set_env_file_texts[i] : read_env_file(pod.set_env_files[i]));
+}
+
+void read_env_files(PodFlags& pod) {
+  pod.set_env_file_texts.clear();
+  for (const auto& path : pod.set_env_files) pod.set_env_file_texts.push_back(read_env_file(path));
+}
+
 void validate_pod_env(const PodFlags& pod) {
   EnvList env;
-  for (const auto& file : pod.set_env_files) apply_env_file(env, file);
+  for_each_env_file(pod, [&](const std::string& path, const std::string& text) { apply_env_file(env, path, text); });
   for (const auto& kv : pod.set_env) apply_user_assignment(env, kv, "--set-env");
 }
 
@@ -331,7 +354,8 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
       }
     }
     for (const auto& kv : image.config.env) apply_assignment(app.env, kv, "image environment variable");
-    for (const auto& file : pod.set_env_files) apply_env_file(app.env, file);
+    for_each_env_file(pod,
+                      [&](const std::string& path, const std::string& text) { apply_env_file(app.env, path, text); });
     for (const auto& kv : pod.set_env) apply_user_assignment(app.env, kv, "--set-env");
     for (const auto& kv : f.environment) apply_user_assignment(app.env, kv, "--environment");
     set_env(app.env, "CRT_APP_NAME", app.name);

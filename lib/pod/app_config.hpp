@@ -56,6 +56,11 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
 /// an error before an image is looked up or pulled.
 void check_app_flags(const AppRequest& req);
 
+/// Reads the files of --set-env-file into pod.set_env_file_texts, each at
+/// most 1 MiB. To be called before the store is locked and signals are
+/// taken: a FIFO nobody writes blocks until ^C, as it would for cat.
+void read_env_files(PodFlags& pod);
+
 /// Checks the pod's own environment flags (--set-env, --set-env-file) once,
 /// before any image is looked up: an error there is the pod's, not its first
 /// app's, and needs no pull first.

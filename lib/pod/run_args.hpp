@@ -63,6 +63,9 @@ struct PodFlags {
   std::optional<std::string> uuid_file_save;
   std::vector<std::string> set_env;  ///< "K=V", every app
   std::vector<std::string> set_env_files;
+  /// Their contents, read once by read_env_files() before the pod is
+  /// planned (a pipe, as from <(…), gives its lines only once).
+  std::vector<std::string> set_env_file_texts;
   bool inherit_env = false;
   std::vector<std::string> volumes;  ///< "NAME,kind=…,…"
   std::optional<std::string> stage1_path;

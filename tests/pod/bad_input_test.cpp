@@ -1,6 +1,7 @@
 // Bad input gets one clear error, crt's own exit status (254), and leaves
 // nothing behind.
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "common/json_text.hpp"
 #include "pod_fixture.hpp"
@@ -173,6 +175,26 @@ TEST_F(BadInputTest, ThePodsEnvironmentFlagsAreCheckedFirst) {
                        "a digit\n");
   r = crt({"run", "--set-env-file=" + dir_ + "/none", "busybox", "--", "/bin/true"});
   EXPECT_EQ(r.err, "crt: --set-env-file: opening '" + dir_ + "/none': No such file or directory\n");
+  for (const char* state : {"prepare", "prepared", "run"}) EXPECT_TRUE(pods(state).empty()) << state;
+}
+
+// An environment file is read before crt takes the store or its signals:
+// a FIFO no one writes waits for ^C (and keeps no other crt command
+// waiting), and a file that never ends is refused at 1 MiB.
+TEST_F(BadInputTest, AnEnvironmentFileThatNeverComesIsLeftWithCtrlC) {
+  ASSERT_EQ(::mkfifo((dir_ + "/fifo").c_str(), 0600), 0);
+  Process p(crt_argv({"run", "--set-env-file=" + dir_ + "/fifo", "busybox", "--", "/bin/true"}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  Result gc = crt({"image", "gc"}, {.env = {}, .timeout = std::chrono::seconds(20), .input = {}, .new_session = false});
+  EXPECT_EQ(gc.status, 0) << "the store is not held: " << gc.err;
+  p.signal(SIGINT);
+  auto start = std::chrono::steady_clock::now();
+  Result r = p.wait();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_NE(r.status, 0);
+  r = crt({"run", "--set-env-file=/dev/zero", "busybox", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: --set-env-file: '/dev/zero' is larger than 1 MiB, more than an environment can hold\n");
   for (const char* state : {"prepare", "prepared", "run"}) EXPECT_TRUE(pods(state).empty()) << state;
 }
 

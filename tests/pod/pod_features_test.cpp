@@ -390,6 +390,17 @@ TEST_F(PodFeaturesTest, EnvironmentFilesAndInheritedEnvironment) {
   EXPECT_EQ(r.out, "yes flag inherited\n");
 }
 
+// A --set-env-file that is a pipe (/dev/stdin, <(…)) gives its lines once:
+// every app gets them all the same.
+TEST_F(PodFeaturesTest, AnEnvironmentFileFromAPipeReachesEveryApp) {
+  Result r = crt({"run", "--set-env-file=/dev/stdin", "busybox", "--name=one", "--", "/bin/sh", "-c", "echo one $A$B",
+                  "---", "busybox", "--name=two", "--", "/bin/sh", "-c", "sleep 0.2; echo two $A$B"},
+                 {.env = {}, .timeout = std::chrono::seconds(60), .input = "A=1\nB=2\n", .new_session = false});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("one 12\n"));
+  EXPECT_THAT(r.out, HasSubstr("two 12\n"));
+}
+
 TEST_F(PodFeaturesTest, ResourceSettingsReachTheKernel) {
   Result r = crt({"run", "busybox", "--oom-score-adj=321", "--supplementary-gids=5,100", "--pids-limit=42",
                   "--cpu-shares=512", "--", "/bin/sh", "-c",

@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "common/duration.hpp"
 #include "common/error.hpp"
+#include "pod/app_config.hpp"
 #include "pod/run_args.hpp"
 #include "progress_view.hpp"
 #include "registry_args.hpp"
@@ -37,6 +38,9 @@ void add_prepare(CLI::App& app, const GlobalOptions& g) {
       throw Error("--detach is an option of starting a pod, not of preparing one: use 'crt run-prepared --detach "
                   "UUID' after 'crt prepare', or 'crt run --detach'");
     require_root("crt prepare");
+    // Before the store's lock and crt's signal handling: a FIFO no one writes
+    // waits for ^C, holding nothing.
+    pod::read_env_files(req.pod);
     ProgressView view(stderr, req.pod.quiet);
     runtime::ServiceProgress progress(view, runtime::service_notifier());
     std::string uuid = runtime::prepare_only(req, {g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress), g.local_config, print_message});

@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "common/error.hpp"
+#include "pod/app_config.hpp"
 #include "pod/run_args.hpp"
 #include "progress_view.hpp"
 #include "registry_args.hpp"
@@ -33,6 +34,9 @@ void add_run_command(CLI::App& app, const GlobalOptions& g, int& exit_status) {
       return;
     }
     require_root("crt run");
+    // Before the store's lock and crt's signal handling: a FIFO no one writes
+    // waits for ^C, holding nothing.
+    pod::read_env_files(req.pod);
     if (g.debug) req.pod.debug = true;
     ProgressView view(stderr, false);
     runtime::ServiceProgress progress(view, runtime::service_notifier());
