@@ -1,5 +1,7 @@
 #include "mount/app_plan.hpp"
 
+#include "common/error.hpp"
+
 namespace crt::mount {
 
 std::string output_socket(const std::string& app, bool is_stderr) {
@@ -41,6 +43,18 @@ std::vector<MountOp> app_mount_plan() {
   plan.push_back({K::kBind, std::string(kPodEtc) + "/hostname", "/etc/hostname", "", false});
   plan.push_back({K::kSymlink, "../proc/self/mounts", "/etc/mtab", "", false});
   return plan;
+}
+
+std::string volume_target_problem(const std::string& target) {
+  if (target == "/") return "target cannot be the app's root directory";
+  // What the pod mounts for every app once its volumes are mounted
+  // (prepare-app) would hide a volume there.
+  for (const auto& op : app_mount_plan()) {
+    if (op.kind == MountOp::Kind::kSymlink) continue;
+    if (target == op.target || target.starts_with(op.target + "/"))
+      return "the pod mounts " + quote(op.target) + " for every app: a volume on " + quote(target) + " would be hidden";
+  }
+  return {};
 }
 
 }  // namespace crt::mount

@@ -66,4 +66,9 @@ inline constexpr const char* kPodOutputFlushSocket = "output-flush";
 /// notify sockets; /etc/resolv.conf, /etc/hosts, /etc/hostname; /etc/mtab.
 std::vector<MountOp> app_mount_plan();
 
+/// Why a volume cannot be mounted on `target`, a normalized absolute path
+/// in the app's rootfs (as given, or where the image's symlinks lead):
+/// the app's root, or a place app_mount_plan() mounts over; empty if it can.
+std::string volume_target_problem(const std::string& target);
+
 }  // namespace crt::mount

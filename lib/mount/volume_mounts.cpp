@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "mount/app_plan.hpp"
 #include "mount/in_root.hpp"
 #include "store/layer_import.hpp"
 
@@ -57,6 +58,9 @@ void copy_into_volume(int root_fd, const std::string& path, const stdfs::path& v
     if (e.code() == ENOENT) return;  // the image has nothing there
     throw;
   }
+  // Not the whole rootfs, which an image's /data -> / would give.
+  if (std::string place = place_in_tree(root_fd, src.get()); place == "/")
+    throw Error(quote(path) + " is the image's root directory (a symlink leads there): it cannot be a volume");
   struct stat st {};
   if (::fstat(src.get(), &st) < 0) throw_errno("inspecting " + quote(path));
   stdfs::path tmp = volume_dir.string() + ".copy";
@@ -72,6 +76,12 @@ void mount_volume(const stdfs::path& source, int root_fd, const std::string& tar
   struct stat st {};
   if (::stat(source.c_str(), &st) < 0) throw_errno(quote(source.string()));
   UniqueFd where = S_ISDIR(st.st_mode) ? make_dir_in_root(root_fd, target) : make_file_in_root(root_fd, target);
+  // Where the image's symlinks led (/data -> / or -> /etc): checked as the
+  // target itself was, or the volume would become the app's root, or be
+  // hidden, and the pod's mount points be made in the volume.
+  if (std::string place = place_in_tree(root_fd, where.get()); place != target)
+    if (std::string why = volume_target_problem(place); !why.empty())
+      throw Error(quote(target) + " is " + quote(place) + " in the image (a symlink leads there): " + why);
   // Made read-only before it is attached: the path is not looked up again
   // through the new mount, where the image or the source could steer it.
   bind_onto(source, where.get(), {.recursive = recursive, .read_only = read_only, .isolated = true}, target);

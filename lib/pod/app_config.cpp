@@ -16,6 +16,7 @@
 #include "common/json_text.hpp"
 #include "common/strings.hpp"
 #include "common/subprocess.hpp"
+#include "mount/app_plan.hpp"
 #include "pod/exit_status.hpp"
 #include "pod/resources.hpp"
 #include "pod/rootfs_lookup.hpp"
@@ -388,7 +389,11 @@ void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs) 
       if (image_path.empty() || image_path.front() != '/') continue;
       std::string path = fs::normal_path(image_path);
       bool mounted = std::any_of(app.mounts.begin(), app.mounts.end(), [&](const VolumeMount& mt) { return mt.target == path; });
-      if (mounted || path == "/") continue;
+      // Nor one the user could not ask for: on the root, where the pod
+      // mounts its own (/etc/hosts), or with control characters. Its files
+      // stay in the app's rootfs, kept with the pod as any other.
+      bool odd = std::any_of(path.begin(), path.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+      if (mounted || odd || !mount::volume_target_problem(path).empty()) continue;
       Volume v;
       v.name = ("image-" + std::to_string(++implicit) + "-" + app.name).substr(0, 63);
       while (v.name.back() == '-') v.name.pop_back();

@@ -113,15 +113,7 @@ VolumeMount parse_mount(const std::string& spec) {
     // "/data/", "/data/.", "//data": the directory they name, as an image's
     // VOLUME of it (else both would be mounted, the image's on top).
     m.target = fs::normal_path(m.target);
-    if (m.target == "/") throw Error("target cannot be the app's root directory");
-    // What the pod mounts for every app once its volumes are mounted
-    // (prepare-app) would hide a volume there.
-    for (const auto& op : mount::app_mount_plan()) {
-      if (op.kind == mount::MountOp::Kind::kSymlink) continue;
-      if (m.target == op.target || m.target.starts_with(op.target + "/"))
-        throw Error("the pod mounts " + quote(op.target) + " for every app: a volume on " + quote(m.target) +
-                    " would be hidden");
-    }
+    if (std::string why = mount::volume_target_problem(m.target); !why.empty()) throw Error(why);
     return m;
   });
 }

@@ -189,6 +189,43 @@ TEST_F(PodFeaturesTest, VolumeTargetThroughASymlinkToEtcStaysInTheRootfs) {
   EXPECT_TRUE(stdfs::is_directory(app_upper(pods("run").at(0), "evil") + "/etc/" + marker));
 }
 
+// A target the image's symlinks lead to the app's root, or to a place the
+// pod mounts for every app, is refused as that place itself would be: the
+// volume would be the app's root (the pod's mount points made in the
+// host's directory) or hidden. An image's own volume there is no volume,
+// and its root is not copied into one.
+TEST_F(PodFeaturesTest, AVolumeTargetASymlinkLeadsToTheRootOrToThePodsMountsIsRefused) {
+  std::string rootfs = busybox_rootfs();
+  stdfs::create_symlink("/", rootfs + "/data");
+  stdfs::create_symlink("/proc", rootfs + "/stats");
+  ASSERT_EQ(crt({"image", "import", rootfs, "linkedroot"}).status, 0);
+  std::string data = host_dir("data");
+  Result r = crt({"run", "--net=none", "--volume=v,kind=host,source=" + data, "linkedroot",
+                  "--mount=volume=v,target=/data", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("'/data' is '/' in the image (a symlink leads there): target cannot be the app's "
+                               "root directory"));
+  r = crt({"run", "--net=none", "--volume=v,kind=host,source=" + data, "linkedroot", "--mount=volume=v,target=/stats/x",
+           "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("'/stats/x' is '/proc/x' in the image (a symlink leads there): the pod mounts "
+                               "'/proc' for every app: a volume on '/proc/x' would be hidden"));
+  EXPECT_TRUE(stdfs::is_empty(data)) << "nothing is made in the host's directory";
+  EXPECT_TRUE(pods("run").empty());
+  // The image's own volume on its root (through /data): not a copy of it all.
+  ASSERT_EQ(crt({"image", "import", rootfs, "rootvolume", "--volume=/data"}).status, 0);
+  r = crt({"run", "--net=none", "rootvolume", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("'/data' is the image's root directory (a symlink leads there): it cannot be a volume"));
+  EXPECT_TRUE(pods("run").empty());
+  // One where the pod mounts its own is none: the image's file stays.
+  ASSERT_EQ(crt({"image", "import", rootfs, "hostsvolume", "--volume=/etc/hosts", "--volume=/dev/shm"}).status, 0);
+  r = crt(
+      {"run", "--net=none", "hostsvolume", "--", "/bin/sh", "-c", "grep -c -E ' /(etc/hosts|dev/shm) ' /proc/mounts"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "2\n") << "only the pod's own /etc/hosts and /dev/shm";
+}
+
 TEST_F(PodFeaturesTest, ReadOnlyRootfsKeepsVolumesWritable) {
   Result r = crt({"run", "--volume=w,kind=empty", "busybox", "--readonly-rootfs", "--mount=volume=w,target=/w", "--",
                   "/bin/sh", "-c",
