@@ -12,7 +12,11 @@
 //       unit starts through OnSuccess=/OnFailure=, with the result in
 //       $MONITOR_*. For an app that is never restarted only OnFailure= is
 //       set, in case its ExecStopPost= did not get to the end (it timed out
-//       or could not run): a record that ExecStopPost= wrote is kept.
+//       or could not run): a record that ExecStopPost= wrote is kept;
+//   app-exited --reboot --apps=A,B,…
+//       pod-reboot.service (machinectl reboot): stops the apps, forgets
+//       their records and starts them again. How they end meanwhile is
+//       neither recorded nor a reason to end the pod.
 //
 // The record lands in /crt/status/APP (the pod directory's status/ on the
 // host), then the journal is synchronized, so the app's last output is
@@ -56,6 +60,9 @@ constexpr const char* kStatusDir = "/crt/status";
 /// NS", that app's name and when (CLOCK_BOOTTIME, as records' seq). Not
 /// JSON: crt's readers of records skip it.
 constexpr const char* kPolicyStopFile = "/crt/status/.stopped-by";
+
+/// There while pod-reboot.service stops the apps.
+constexpr const char* kRebootFile = "/crt/status/.rebooting";
 
 /// Whether app `app`, which ended at `end_ns` (CLOCK_BOOTTIME), ended
 /// after another app's end had the pod stop the others.
@@ -223,8 +230,80 @@ std::string mark_terminal() {
 /// The pod's systemd is shutting down (crt stop, or another app ended it).
 bool pod_stopping() { return systemctl({"is-system-running"}) == "stopping\n"; }
 
+/// The apps are being stopped for a reboot of the pod, not as it ends (a
+/// stop of the pod that comes meanwhile ends it: then their ends count).
+bool pod_rebooting() { return std::filesystem::exists(kRebootFile) && !pod_stopping(); }
+
+/// Waits, up to `limit`, until the pod's systemd has no job but the
+/// reboot's own: the recorders the apps' stops started have run.
+void wait_for_other_jobs(std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    std::string text = systemctl({"list-jobs", "--no-legend"});
+    bool other = false;
+    size_t start = 0;
+    for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+      char unit[256];
+      unsigned id = 0;
+      if (std::sscanf(text.c_str() + start, " %u %255s", &id, unit) != 2) continue;
+      std::string_view u(unit);
+      if (u != "pod-reboot.service" && u != "ctrl-alt-del.target") other = true;
+    }
+    if (!other) return;
+    ::usleep(20000);
+  }
+}
+
+/// pod-reboot.service: the apps stopped in order, their records (and the
+/// exit policy's mark) gone, and the apps started again, as at the pod's
+/// start. The pod's systemd, journal, network and rootfs stay.
+int reboot_pod(const std::vector<std::string>& apps) {
+  if (pod_stopping()) {
+    std::printf("the pod is stopping: it does not reboot\n");
+    return 0;
+  }
+  std::vector<std::string> units;
+  for (const auto& a : apps) units.push_back(a + ".service");
+  auto with_units = [&units](std::vector<const char*> args) {
+    for (const auto& u : units) args.push_back(u.c_str());
+    return args;
+  };
+  std::printf("rebooting the pod: stopping its apps\n");
+  std::fflush(stdout);
+  try {
+    crt::fs::write_file_atomic(kRebootFile, std::to_string(boottime_ns()), 0644, crt::fs::Durability::kCached);
+  } catch (const std::exception& e) {
+    // Without it the apps' stops would end the pod: it goes on as it was.
+    std::fprintf(stderr, "app-exited: the pod does not reboot: %s\n", e.what());
+    return 1;
+  }
+  struct Mark {
+    ~Mark() {
+      std::error_code ignored;
+      std::filesystem::remove(kRebootFile, ignored);
+    }
+  } mark;
+  systemctl(with_units({"stop"}));
+  wait_for_other_jobs(std::chrono::seconds(10));
+  if (pod_stopping()) {
+    // crt stop or machinectl poweroff came meanwhile: the apps' ends are
+    // recorded as the pod ends.
+    std::printf("the pod is stopping: it does not start its apps again\n");
+    return 0;
+  }
+  for (const auto& a : apps) std::filesystem::remove(std::filesystem::path(kStatusDir) / a);
+  std::filesystem::remove(kPolicyStopFile);
+  std::filesystem::remove(kRebootFile);
+  // An app that failed, or used up its start limit, starts as at first.
+  systemctl(with_units({"reset-failed"}));
+  systemctl({"start", "--no-block", "default.target"});
+  std::printf("rebooting the pod: its apps start again\n");
+  return 0;
+}
+
 int run(int argc, char** argv) {
   bool flush = false;
+  bool reboot = false;
   std::string policy = "on-any-failure";
   std::vector<std::string> apps;
   std::vector<std::string> may_restart;
@@ -233,6 +312,8 @@ int run(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--flush-output")
       flush = true;
+    else if (a == "--reboot")
+      reboot = true;
     else if (a.rfind("--policy=", 0) == 0)
       policy = a.substr(9);
     else if (a.rfind("--apps=", 0) == 0)
@@ -242,11 +323,19 @@ int run(int argc, char** argv) {
     else
       app = a;
   }
+  if (reboot) {
+    if (apps.empty() || flush || !app.empty()) {
+      std::fprintf(stderr, "usage: app-exited --reboot --apps=A,B,...\n");
+      return 2;
+    }
+    return reboot_pod(apps);
+  }
   bool restarts_app = std::find(may_restart.begin(), may_restart.end(), app) != may_restart.end();
   if (app.empty() || (!flush && apps.empty()) || !crt::pod::is_exit_policy(policy) || (flush && restarts_app)) {
     std::fprintf(stderr,
                  "usage: app-exited --flush-output [--policy=POLICY --apps=A,B,...] APP\n"
-                 "       app-exited --policy=POLICY --apps=A,B,... [--may-restart=A,...] APP\n");
+                 "       app-exited --policy=POLICY --apps=A,B,... [--may-restart=A,...] APP\n"
+                 "       app-exited --reboot --apps=A,B,...\n");
     return 2;
   }
   // As the app ended (its ExecStopPost= runs at once): the order of the
@@ -261,6 +350,8 @@ int run(int argc, char** argv) {
     crt::app_exited::flush_output(app, mark_terminal(), std::chrono::seconds(8), [] { return !pod_stopping(); });
     if (apps.empty()) return 0;
   }
+  // Stopped for the pod's reboot: the app starts again.
+  if (pod_rebooting()) return 0;
 
   std::filesystem::path record = std::filesystem::path(kStatusDir) / app;
   crt::pod::AppExit e;

@@ -302,6 +302,24 @@ UnitFile default_target(const PodManifest& pod) {
   return u;
 }
 
+UnitFile pod_reboot_unit(const PodManifest& pod) {
+  UnitFile u;
+  u.comments = {kGeneratedComment};
+  u.section("Unit")
+      .set("Description", "Reboot of pod " + pod.uuid + ": its apps stopped and started again")
+      .set("DefaultDependencies", "no");
+  std::string helper = std::string(kStage1HelperDir) + "/app-exited";
+  u.section("Service")
+      .set("Type", "oneshot")
+      // The apps' stops are bounded by their own TimeoutStopSec=.
+      .set("TimeoutStartSec", "infinity")
+      .set_exec(
+          "ExecStart",
+          ExecCommand{
+              "", helper, {Value("app-exited"), Value("--reboot"), Value("--apps=" + join(app_names(pod), ","))}});
+  return u;
+}
+
 std::string stage1_passwd(const PodManifest& pod) {
   std::string out = "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n";
   std::set<uint32_t> seen = {0, 65534};
@@ -333,6 +351,7 @@ std::vector<std::pair<std::string, UnitFile>> pod_units(const PodManifest& pod, 
   out.emplace_back("prepare-app@.service", prepare_app_unit());
   out.emplace_back("app-success@.service", app_exited_unit(pod));
   out.emplace_back("app-failure@.service", app_exited_unit(pod));
+  out.emplace_back("pod-reboot.service", pod_reboot_unit(pod));
   for (const auto& a : pod.apps) out.emplace_back(a.name + ".service", app_unit(pod, a, pod_stop));
   return out;
 }

@@ -59,6 +59,11 @@ unit::UnitFile app_exited_unit(const PodManifest& pod);
 /// default.target of the pod: wants the journal, requires every app.
 unit::UnitFile default_target(const PodManifest& pod);
 
+/// pod-reboot.service, which stage1's ctrl-alt-del.target (machinectl
+/// reboot) starts: stops every app in order and starts them again, their
+/// records of the run before forgotten.
+unit::UnitFile pod_reboot_unit(const PodManifest& pod);
+
 /// stage1's /etc/passwd and /etc/group for a pod: systemd in stage1 resolves
 /// each app's numeric User=/Group= there, so every app uid and gid gets an
 /// entry ("crt-uid-N"); the app itself sees only its image's files.

@@ -144,9 +144,10 @@ class Supervisor {
           r < 0)
         throw_errno(-r, "watching the pod's directory" + inotify_hint(-r));
     if (!opts_.status_dir.empty() && opts_.pod_status && std::getenv("NOTIFY_SOCKET") != nullptr)
-      // Records are renamed into place.
-      if (int r = sd_event_add_inotify(ev.get(), nullptr, opts_.status_dir.c_str(), IN_MOVED_TO | IN_ONLYDIR,
-                                       &Guarded<&Supervisor::on_app_exit>::call, this);
+      // Records are renamed into place, and removed as the pod reboots.
+      if (int r =
+              sd_event_add_inotify(ev.get(), nullptr, opts_.status_dir.c_str(), IN_MOVED_TO | IN_DELETE | IN_ONLYDIR,
+                                   &Guarded<&Supervisor::on_app_exit>::call, this);
           r < 0)
         tell(opts_.messages,
              std::string("warning: systemctl status will not show the apps' ends: ") + std::strerror(-r));

@@ -118,8 +118,8 @@ TEST_F(InstallTest, Stage1HasNoShellNoGeneratorsAndOnlyItsOwnUnits) {
     if (f.rfind("./usr/lib/systemd/system/", 0) == 0 && f.back() != '/') units.push_back(name);
   }
   std::sort(units.begin(), units.end());
-  EXPECT_EQ(units, (std::vector<std::string>{"exit.target", "halt.target", "poweroff.target", "shutdown.target",
-                                             "system.slice", "systemd-exit.service",
+  EXPECT_EQ(units, (std::vector<std::string>{"ctrl-alt-del.target", "exit.target", "halt.target", "poweroff.target",
+                                             "shutdown.target", "system.slice", "systemd-exit.service",
                                              "systemd-journald-dev-log.socket", "systemd-journald.service",
                                              "systemd-journald.socket", "systemd-poweroff.service"}));
 }

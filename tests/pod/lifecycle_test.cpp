@@ -695,5 +695,50 @@ TEST_F(LifecycleTest, KillingCrtOnATerminalLeavesTheTerminalAsItWas) {
   EXPECT_TRUE(nspawn_gone(std::chrono::seconds(20)));
 }
 
+// machinectl reboot sends SIGINT to the pod's systemd: the pod's apps are
+// stopped in order and started again in the same pod (its systemd stays,
+// the files they wrote are kept). How they ended before the reboot neither
+// ends the pod nor counts: crt run exits with the last run's status.
+TEST_F(LifecycleTest, SigintToThePodsSystemdRebootsItsApps) {
+  std::string file = dir_ + "/uuid";
+  const char* counter =
+      "n=$(($(cat /count 2>/dev/null || echo 0) + 1)); echo $n > /count; echo counter $n; "
+      "[ $n = 1 ] && exec sleep 60; exit 0";
+  // Ends at once the first time; the second, later than the other app, and
+  // failing: the pod ends then, with its status.
+  const char* later =
+      "n=$(($(cat /count 2>/dev/null || echo 0) + 1)); echo $n > /count; "
+      "[ $n = 2 ] && sleep 2; echo later $n; exit $((n == 2 ? 4 : 0))";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--name=counter", "--", "/bin/sh",
+                      "-c", counter, "---", "busybox", "--name=later", "--", "/bin/sh", "-c", later}),
+            {.env = {}, .timeout = std::chrono::seconds(90), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  pid_t first = wait_app_pid(uuid, "counter");
+  ASSERT_GT(first, 0);
+  pid_t init = std::stoi(proc_status(first, "PPid"));
+  ASSERT_GT(init, 1);
+  std::string record = pod_dir(uuid) + "/status/later";
+  for (int i = 0; i < 200 && !std::filesystem::exists(record); ++i) std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_TRUE(std::filesystem::exists(record)) << "the first run of 'later' did not end";
+  ASSERT_EQ(::kill(init, SIGINT), 0);
+  std::string count = app_upper(uuid, "counter") + "/count";
+  for (int i = 0; i < 300 && read_file(count) != "2\n"; ++i) std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(read_file(count), "2\n") << "the app did not start again";
+  // The same pod: its systemd did not restart.
+  EXPECT_EQ(::kill(init, 0), 0);
+  Result r = p.wait();
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.status, 4) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("counter: counter 1\n"));
+  EXPECT_THAT(r.out, HasSubstr("counter: counter 2\n"));
+  EXPECT_THAT(r.out, HasSubstr("later: later 1\n"));
+  EXPECT_THAT(r.out, HasSubstr("later: later 2\n")) << "the first run's record ended the pod early";
+  EXPECT_EQ(r.err, "");
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(10)));
+  r = crt({"status", uuid});
+  EXPECT_THAT(r.out, HasSubstr("app-counter=0\n")) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("app-later=4\n")) << r.err;
+}
+
 }  // namespace
 }  // namespace crt::test

@@ -292,7 +292,20 @@ TEST(PodUnits, EveryFileByName) {
   Strings names;
   for (const auto& [name, u] : pod_units(pod)) names.push_back(name);
   EXPECT_EQ(names, (Strings{"default.target", "prepare-app@.service", "app-success@.service", "app-failure@.service",
-                            "web.service", "db.service"}));
+                            "pod-reboot.service", "web.service", "db.service"}));
+}
+
+// machinectl reboot (stage1's ctrl-alt-del.target) restarts every app of
+// the pod, through the recorder that knows the pod's apps.
+TEST(PodUnits, RebootRestartsEveryApp) {
+  PodManifest pod;
+  pod.uuid = "u";
+  pod.apps.resize(2);
+  pod.apps[0].name = "web";
+  pod.apps[1].name = "db";
+  std::string t = unit::render(pod_reboot_unit(pod));
+  EXPECT_EQ(value(t, "Type"), "oneshot");
+  EXPECT_EQ(value(t, "ExecStart"), "@\"/usr/lib/crt/app-exited\" \"app-exited\" \"--reboot\" \"--apps=web,db\"");
 }
 
 TEST(AppRootfs, InStage1) { EXPECT_EQ(app_rootfs_in_stage1("web"), "/opt/stage2/web/rootfs"); }
