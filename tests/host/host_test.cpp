@@ -202,6 +202,43 @@ TEST(Machines, TerminalPodIsAMachineWithItsOwnScope) {
   EXPECT_TRUE(eventually("systemctl is-active '" + scope + "'", "inactive"));
 }
 
+// machinectl reboot: the pod's apps stop in order and start again in the
+// same pod (the same machine and leader, the files they wrote kept), which
+// crt run goes on supervising; machinectl poweroff then ends it cleanly.
+TEST(Machines, RebootStartsThePodsAppsAgainInTheSameMachine) {
+  host->sh(R"(rm -f /var/lib/crt/rb.*; (crt run --net=none --uuid-file-save=/var/lib/crt/rb.uuid busybox -- /bin/sh -c "
+           n=\$((\$(cat /count 2>/dev/null || echo 0) + 1)); echo \$n > /count; echo run-\$n;
+           trap 'echo got-term; exit 0' TERM; while :; do sleep 0.1; done" > /var/lib/crt/rb.out 2>&1;
+           echo $? > /var/lib/crt/rb.rc) > /dev/null 2>&1 &)");
+  ASSERT_TRUE(eventually("cat /var/lib/crt/rb.out", "run-1"));
+  std::string uuid = first_line(host->sh("cat /var/lib/crt/rb.uuid").out);
+  std::string m = "crt-" + uuid;
+  std::string leader = host->sh("machinectl show " + m + " -p Leader --value").out;
+  ASSERT_FALSE(leader.empty());
+  Result r = host->sh("machinectl reboot " + m);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(eventually("cat /var/lib/crt/rb.out", "run-2")) << host->sh("cat /var/lib/crt/rb.out").out;
+  EXPECT_EQ(host->sh("cat /var/lib/crt/pods/run/" + uuid + "/overlay/apps/busybox/upper/count").out, "2\n");
+  // The stop's SIGTERM reached the app's whole cgroup (its sleep: "Terminated").
+  EXPECT_THAT(host->sh("cat /var/lib/crt/rb.out").out, MatchesRegex("run-1\n(Terminated\n)?got-term\nrun-2\n"));
+  EXPECT_THAT(host->sh("machinectl list --no-legend").out, HasSubstr(m + " container"));
+  EXPECT_EQ(host->sh("machinectl show " + m + " -p Leader --value").out, leader);
+  EXPECT_EQ(host->sh("cat /var/lib/crt/rb.rc").out, "");  // crt run goes on
+  EXPECT_THAT(host->sh("journalctl -M " + m + " -u pod-reboot.service -o cat --no-pager").out,
+              HasSubstr("rebooting the pod: its apps start again"));
+  // Twice: each SIGINT is a reboot.
+  host->sh("machinectl reboot " + m);
+  EXPECT_TRUE(eventually("cat /var/lib/crt/pods/run/" + uuid + "/overlay/apps/busybox/upper/count", "3"));
+  host->sh("machinectl poweroff " + m);
+  EXPECT_TRUE(eventually("cat /var/lib/crt/rb.rc", "0"));
+  EXPECT_EQ(host->sh("cat /var/lib/crt/rb.rc").out, "0\n");
+  EXPECT_THAT(host->sh("machinectl list --no-legend").out, Not(HasSubstr(m)));
+  std::string scope = "machine-crt\\x2d" + std::regex_replace(uuid, std::regex("-"), "\\x2d") + ".scope";
+  EXPECT_TRUE(eventually("systemctl is-active '" + scope + "'", "inactive"));
+  EXPECT_EQ(host->sh("findmnt -rn -o TARGET | grep -c " + uuid).out, "0\n");
+  EXPECT_TRUE(eventually("[ -z \"$(find /sys/fs/cgroup -name '*" + uuid.substr(0, 8) + "*')\" ] && echo none", "none"));
+}
+
 // crt run from a service that is not crt's own (cron's, a CI runner's)
 // gives each pod a scope, as from a terminal: not that service's cgroup,
 // which systemd manages and every such pod would share.
