@@ -264,10 +264,8 @@ int reboot_pod(const std::vector<std::string>& apps) {
   }
   std::vector<std::string> units;
   for (const auto& a : apps) units.push_back(a + ".service");
-  auto with_units = [&units](std::vector<const char*> args) {
-    for (const auto& u : units) args.push_back(u.c_str());
-    return args;
-  };
+  std::vector<const char*> stop = {"stop"};
+  for (const auto& u : units) stop.push_back(u.c_str());
   std::printf("rebooting the pod: stopping its apps\n");
   std::fflush(stdout);
   try {
@@ -283,7 +281,7 @@ int reboot_pod(const std::vector<std::string>& apps) {
       std::filesystem::remove(kRebootFile, ignored);
     }
   } mark;
-  systemctl(with_units({"stop"}));
+  systemctl(stop);
   wait_for_other_jobs(std::chrono::seconds(10));
   if (pod_stopping()) {
     // crt stop or machinectl poweroff came meanwhile: the apps' ends are
@@ -295,7 +293,9 @@ int reboot_pod(const std::vector<std::string>& apps) {
   std::filesystem::remove(kPolicyStopFile);
   std::filesystem::remove(kRebootFile);
   // An app that failed, or used up its start limit, starts as at first.
-  systemctl(with_units({"reset-failed"}));
+  // (Every unit: one named that systemd has unloaded, as it does a
+  // stopped unit, is an error.)
+  systemctl({"reset-failed"});
   systemctl({"start", "--no-block", "default.target"});
   std::printf("rebooting the pod: its apps start again\n");
   return 0;
