@@ -684,6 +684,37 @@ TEST(Template, AnAppsEndShowsInTheUnitsStatus) {
   host->sh("systemctl reset-failed crt@busybox.service");
 }
 
+// A pod unit's pod rebooted (machinectl reboot) stays the unit's: the unit
+// stays active with the same crt run, and stops cleanly afterwards.
+TEST(Template, ARebootKeepsThePodsUnitActive) {
+  host->sh(
+      "mkdir -p /etc/systemd/system/crt@busybox.service.d && cat > /etc/systemd/system/crt@busybox.service.d/test.conf "
+      "<<'EOF'\n[Service]\nExecStart=\nExecStart=/usr/local/bin/crt run --net=none busybox -- /bin/sh -c "
+      "\"echo busybox-up; exec sleep 600\" --- busybox --name=quick -- /bin/echo quick-ran\nEOF\n"
+      "systemctl daemon-reload");
+  Result r = host->sh("systemctl start crt@busybox.service && systemctl is-active crt@busybox.service", 90s);
+  ASSERT_EQ(r.out, "active\n") << r.err;
+  std::string status = "systemctl show crt@busybox.service -p StatusText --value";
+  EXPECT_TRUE(eventually(status, ") running; apps: busybox; ended: quick (exited 0)\n")) << host->sh(status).out;
+  std::string machine = machine_of_unit("crt@busybox.service");
+  ASSERT_FALSE(machine.empty());
+  std::string main_pid = host->sh("systemctl show crt@busybox.service -p MainPID --value").out;
+  std::string runs = "journalctl -M " + machine + " -t quick -o cat --no-pager | grep -c quick-ran";
+  EXPECT_TRUE(eventually(runs, "1"));
+  EXPECT_EQ(host->sh("machinectl reboot " + machine).status, 0);
+  EXPECT_TRUE(eventually(runs, "2")) << host->sh(runs).out;
+  EXPECT_TRUE(eventually("journalctl -M " + machine + " -t busybox -o cat --no-pager | grep -c busybox-up", "2"));
+  EXPECT_TRUE(eventually(status, ") running; apps: busybox; ended: quick (exited 0)\n")) << host->sh(status).out;
+  EXPECT_EQ(host->sh("systemctl is-active crt@busybox.service").out, "active\n");
+  EXPECT_EQ(host->sh("systemctl show crt@busybox.service -p MainPID --value").out, main_pid);
+  r = host->sh(
+      "systemctl stop crt@busybox.service; systemctl is-active crt@busybox.service; "
+      "systemctl show crt@busybox.service -p Result",
+      60s);
+  EXPECT_EQ(r.out, "inactive\nResult=success\n");
+  host->sh("rm /etc/systemd/system/crt@busybox.service.d/test.conf; systemctl daemon-reload");
+}
+
 // A pod killed (crt stop --force): the unit's status says it ended, not
 // "running" as it did when it last changed.
 TEST(Template, AKilledPodShowsInTheUnitsStatus) {
