@@ -740,5 +740,34 @@ TEST_F(LifecycleTest, SigintToThePodsSystemdRebootsItsApps) {
   EXPECT_THAT(r.out, HasSubstr("app-later=4\n")) << r.err;
 }
 
+// A stop of the pod while it reboots ends it: the apps do not start again,
+// and how they ended counts as at any stop.
+TEST_F(LifecycleTest, AStopDuringARebootEndsThePodWithTheAppsEnds) {
+  std::string file = dir_ + "/uuid";
+  const char* app =
+      "n=$(($(cat /count 2>/dev/null || echo 0) + 1)); echo $n > /count; echo run $n; "
+      "trap 'sleep 2; echo slow-stop; exit 7' TERM; while :; do sleep 0.1; done";
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c", app}),
+            {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  pid_t first = wait_app_pid(uuid, "busybox");
+  ASSERT_GT(first, 0);
+  pid_t init = std::stoi(proc_status(first, "PPid"));
+  ASSERT_GT(init, 1);
+  ASSERT_EQ(::kill(init, SIGINT), 0);
+  std::this_thread::sleep_for(milliseconds(500));  // the app is stopping
+  Result stop = crt({"stop", uuid});
+  EXPECT_EQ(stop.status, 0) << stop.err;
+  Result r = p.wait();
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.status, 7) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("run 1\n"));
+  EXPECT_THAT(r.out, HasSubstr("slow-stop\n"));
+  EXPECT_THAT(r.out, Not(HasSubstr("run 2")));
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(10)));
+  r = crt({"status", uuid});
+  EXPECT_THAT(r.out, HasSubstr("app-busybox=7\n")) << r.err;
+}
+
 }  // namespace
 }  // namespace crt::test
