@@ -37,6 +37,11 @@ std::pair<std::string, std::string> split_last(std::string_view path) {
   return {p.substr(0, slash), p.substr(slash + 1)};
 }
 
+/// `path`, a path in the tree, as its user sees it: from the top.
+std::string shown_path(std::string_view path) {
+  return path.starts_with('/') ? std::string(path) : "/" + std::string(path);
+}
+
 }  // namespace
 
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
@@ -126,7 +131,7 @@ UniqueFd make_dir(int root_fd, std::string_view path, mode_t mode, int links_fol
   try {
     return fs::open_in_root(root_fd, std::string(path), O_PATH | O_DIRECTORY);
   } catch (const SystemError& e) {
-    if (e.code() == ENOTDIR) throw Error(quote(path) + " exists and is not a directory");
+    if (e.code() == ENOTDIR) throw Error(quote(shown_path(path)) + " exists and is not a directory");
     // A dangling symlink (an image's /data pointing to /srv/data, say):
     // the directory it points to is made, as for a file (make_file).
     std::string link = e.code() == ENOENT ? read_link(parent_fd.get(), name) : std::string();
@@ -214,7 +219,12 @@ std::optional<Link> link_climbing_above_top(int root_fd, std::string_view path) 
 UniqueFd make_dir_in_root(int root_fd, std::string_view path, mode_t mode) { return make_dir(root_fd, path, mode, 0); }
 
 UniqueFd make_file_in_root(int root_fd, std::string_view path, mode_t mode) {
-  return make_file(root_fd, path, mode, 0);
+  UniqueFd fd = make_file(root_fd, path, mode, 0);
+  // A file mounted there would fail with only "Invalid argument".
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw Error(quote(shown_path(path)) + " exists and is a directory, not a file");
+  return fd;
 }
 
 }  // namespace crt::mount

@@ -9,6 +9,7 @@
 
 #include "common/duration.hpp"
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "pod/net_flags.hpp"
 
 namespace crt::pod {
@@ -325,6 +326,16 @@ void AppFlags::merge(const AppFlags& over) {
 
 RunRequest parse_run_args(const std::vector<std::string>& args, RunVerb verb) {
   if (args.empty()) throw Error("missing image name" + see_help(verb));
+  // The pod's manifest (JSON) holds every setting: one that is not UTF-8 is
+  // named here, not found there. (An app's arguments after "--" are named
+  // with their app, later.)
+  bool app_args = false;
+  for (const auto& a : args) {
+    if (a == "---") app_args = false;
+    if (app_args) continue;
+    if (a == "--") app_args = true;
+    if (!json_text::is_utf8(a)) throw Error("option or image " + quote(a) + " is not valid UTF-8");
+  }
   RunRequest r;
   AppFlags defaults;
   auto segments = split_apps(args);

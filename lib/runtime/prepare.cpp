@@ -113,7 +113,7 @@ void check_mount_points(int root, const std::string& image) {
   if (auto link = mount::link_climbing_above_top(root, "/run/systemd/incoming"))
     throw Error(link->path + " in image " + quote(image) + " is a symbolic link to " + quote(link->target) +
                 " which climbs above the image's root: the pod's systemd would follow it out of the app's rootfs "
-                "(a link to an absolute path, or one that stays inside, works)");
+                "(a link that stays inside the image works: an absolute path without '..', or a relative one)");
 }
 
 void resolve_apps(const PodDir& pod, pod::PodManifest& m) {
@@ -122,8 +122,10 @@ void resolve_apps(const PodDir& pod, pod::PodManifest& m) {
       stdfs::path rootfs = pod.stage1_rootfs() / pod::app_rootfs_in_stage1(app.name).substr(1);
       UniqueFd root = fs::open_fd(rootfs, O_PATH | O_DIRECTORY);
       check_mount_points(root.get(), app.image.name);
-      pod::resolve_user(app, pod::read_in_root(root.get(), "/etc/passwd"),
-                        pod::read_in_root(root.get(), "/etc/group"));
+      // In this order: an error names the file read first.
+      std::string passwd = pod::read_in_root(root.get(), "/etc/passwd");
+      std::string group = pod::read_in_root(root.get(), "/etc/group");
+      pod::resolve_user(app, passwd, group);
       // The pod's mounts are gone by the time the user reads it.
       pod::resolve_exec(app, root.get(), "the rootfs of image " + quote(app.image.name));
       // Resolved in the image: systemd changes to WorkingDirectory= from the

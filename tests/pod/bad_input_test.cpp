@@ -72,6 +72,25 @@ TEST_F(BadInputTest, AnImageWhoseRunClimbsAboveItsRootIsRefused) {
                        "image's root");
 }
 
+// An image's directory where the pod mounts a file of its own,
+// or an /etc that is no directory: said so, naming the path (the mount
+// gave only "Invalid argument"; of the two files read, the second was named).
+TEST_F(BadInputTest, AnImagesEtcThatIsNotWhatThePodNeedsIsNamed) {
+  std::filesystem::create_directories(dir_ + "/fileetc/bin");
+  std::ofstream(dir_ + "/fileetc/etc") << "not a directory\n";
+  std::filesystem::copy_file("/bin/busybox", dir_ + "/fileetc/bin/true");
+  ASSERT_EQ(crt({"image", "import", dir_ + "/fileetc", "fileetc"}).status, 0);
+  expect_clean_failure({"run", "--net=none", "fileetc", "--exec=/bin/true"}, "'/etc/passwd'");
+  std::filesystem::create_directories(dir_ + "/dirhosts/bin");
+  std::filesystem::create_directories(dir_ + "/dirhosts/etc/hosts");
+  std::filesystem::copy_file("/bin/busybox", dir_ + "/dirhosts/bin/true");
+  ASSERT_EQ(crt({"image", "import", dir_ + "/dirhosts", "dirhosts"}).status, 0);
+  // prepare-app's, in the pod: it ends as an app that could not start.
+  Result r = crt({"run", "--net=none", "dirhosts", "--exec=/bin/true"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("'/etc/hosts' exists and is a directory, not a file")) << r.err;
+}
+
 TEST_F(BadInputTest, ExecOfAMissingBinaryNamesTheRootfs) {
   Result r = crt({"run", "busybox", "--exec=/bin/nope"});
   EXPECT_EQ(r.status, 254);

@@ -263,7 +263,7 @@ TEST_F(PodFeaturesTest, APodWhoseTmpfsVolumeCannotBeMountedLeavesNothing) {
   Result r = crt({"run", "--net=none", "--volume=v,kind=tmpfs", "busybox", "--mount=volume=v,target=/bin/busybox/x",
                   "--", "/bin/true"});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("'bin/busybox' exists and is not a directory"));
+  EXPECT_THAT(r.err, HasSubstr("'/bin/busybox' exists and is not a directory"));
   EXPECT_THAT(r.err, Not(HasSubstr("leaving")));
   EXPECT_TRUE(pods("run").empty());
   EXPECT_TRUE(pods("exited-garbage").empty());

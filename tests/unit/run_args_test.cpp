@@ -25,6 +25,19 @@ TEST(RunArgs, ImageAlone) {
   EXPECT_FALSE(r.apps[0].flags.name);
 }
 
+// The manifest is JSON: a setting that is not UTF-8 is named as given.
+TEST(RunArgs, AnOptionThatIsNotUtf8IsNamed) {
+  try {
+    parse_run_args({"busybox", "--working-dir=/caf\xe9", "--", "/bin/echo", "caf\xe9"});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "option or image '--working-dir=/caf\xe9' is not valid UTF-8");
+  }
+  // An app's arguments are checked with their app.
+  EXPECT_NO_THROW(parse_run_args({"busybox", "--", "/bin/echo", "caf\xe9", "---", "busybox", "--name=b"}));
+  EXPECT_THROW(parse_run_args({"busybox", "--", "/bin/true", "---", "busybox", "--user=caf\xe9"}), Error);
+}
+
 TEST(RunArgs, PodFlagsAppFlagsAndArguments) {
   RunRequest r = parse_run_args({"--net=none", "--interactive", "--hostname", "h1", "--uuid-file-save=/run/u",
                                  "--set-env=A=1", "--set-env", "B=x y", "--stage1-path=/s1", "--debug", "busybox",
