@@ -85,6 +85,9 @@ class StopWatch {
 
  private:
   static constexpr std::chrono::seconds kGrace{3};
+  // Killed at its limit and a grace period later, given up a grace period
+  // after that.
+  static_assert(2 * kGrace == kTimeLimitOverrun);
   pid_t pid_;
   std::chrono::milliseconds limit_;
   std::chrono::steady_clock::time_point started_;
@@ -144,8 +147,9 @@ void wait_for_end(pid_t pid, StopWatch& stop) {
 }  // namespace
 
 ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                          const std::string& input, int inherited_fd, std::chrono::milliseconds time_limit) {
+                          const std::string& input, int inherited_fd, const TimeLimit& time_limit) {
   if (argv.empty()) throw Error("running a program: no command given");
+  if (time_limit.on_start && time_limit.limit.count() > 0) time_limit.on_start(time_limit.limit + kTimeLimitOverrun);
   Pipe in = make_pipe(), out = make_pipe(), err = make_pipe();
   FileActions fa;
   posix_spawn_file_actions_adddup2(&fa.a, in.read.get(), 0);
@@ -183,7 +187,7 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::vecto
   ProgramResult r;
   try {
     SigpipeIgnored broken_pipe_is_an_error;
-    StopWatch stop(pid, time_limit);
+    StopWatch stop(pid, time_limit.limit);
     pump(in.write, out.read, err.read, input, r, stop);
     wait_for_end(pid, stop);
     r.timed_out = stop.timed_out();

@@ -4,7 +4,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace crt {
@@ -15,6 +17,28 @@ struct ProgramResult {
   std::string out;
   std::string err;
   bool timed_out = false;  ///< it ran out of its time limit, and was stopped
+};
+
+/// How much longer than its time limit run_program() takes at most: the
+/// program's SIGTERM at the limit, its SIGKILL 3 s later, and 3 s more for
+/// what it started to close its output.
+inline constexpr std::chrono::seconds kTimeLimitOverrun{6};
+
+/// How long a program run by run_program() may take (0: no limit), and who
+/// is told as it starts.
+struct TimeLimit {
+  template <typename Rep, typename Period>
+  TimeLimit(std::chrono::duration<Rep, Period> d)  // NOLINT: a duration is a limit
+      : limit(std::chrono::duration_cast<std::chrono::milliseconds>(d)) {}
+  TimeLimit(std::chrono::milliseconds d, std::function<void(std::chrono::milliseconds)> starting)
+      : limit(d), on_start(std::move(starting)) {}
+  TimeLimit() = default;
+
+  std::chrono::milliseconds limit{0};
+  /// Called as each program with a limit starts, with how long it may take
+  /// at most (`limit` and kTimeLimitOverrun); may be empty. May be called
+  /// from several threads at once, for programs they run.
+  std::function<void(std::chrono::milliseconds)> on_start;
 };
 
 /// Runs `argv` (argv[0] an absolute path, or a name searched in PATH) with
@@ -29,10 +53,10 @@ struct ProgramResult {
 /// it starts that keeps the fd, runs, whether crt lives or not.
 /// `time_limit` (unless 0) is how long it may take: then it is stopped as
 /// for a stop of crt's (SIGTERM to its group at once, SIGKILL 3 s later),
-/// and its output is not waited for longer than another 3 s.
+/// and its output is not waited for longer than another 3 s; its
+/// `on_start` is called before the program starts.
 ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                          const std::string& input = {}, int inherited_fd = -1,
-                          std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
+                          const std::string& input = {}, int inherited_fd = -1, const TimeLimit& time_limit = {});
 
 /// waitpid(pid, status, 0), again whenever a signal interrupts it: `pid`,
 /// or -1 with errno set (ECHILD: not a child, or reaped already). `status`

@@ -67,13 +67,13 @@ std::string family_removal(const std::string& chain, const std::string& comment,
 
 /// Runs each non-empty script with its family's iptables-restore, each for
 /// `time_limit` at most (0: no limit): the failures' messages, "" if none.
-std::string restore(const MasqueradeScripts& s, std::chrono::milliseconds time_limit = {}) {
+std::string restore(const MasqueradeScripts& s, const TimeLimit& time_limit = {}) {
   std::vector<std::string> env = current_environment();
   std::string errors;
   for (const auto& [tool, script] : {std::pair{"iptables-restore", s.v4}, std::pair{"ip6tables-restore", s.v6}}) {
     if (script.empty()) continue;
     ProgramResult res = run_program({tool, "-w", "--noflush"}, env, script, -1, time_limit);
-    std::string error = res.timed_out     ? " " + killed_after_text(time_limit)
+    std::string error = res.timed_out     ? " " + killed_after_text(time_limit.limit)
                         : res.status != 0 ? " failed: " + res.err
                                           : "";
     if (!error.empty()) errors += std::string(errors.empty() ? "" : "; ") + tool + error;
@@ -104,7 +104,7 @@ MasqueradeScripts unmasquerade_scripts(const std::string& network, const std::st
 }
 
 bool unmasquerade(const std::string& network, const std::string& container_id, const Result& r,
-                  std::chrono::milliseconds time_limit) {
+                  const TimeLimit& time_limit) {
   return restore(unmasquerade_scripts(network, container_id, r), time_limit).empty();
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <string>
 
+#include "common/subprocess.hpp"
 #include "net/result.hpp"
 
 namespace crt::net {
@@ -39,6 +40,6 @@ MasqueradeScripts unmasquerade_scripts(const std::string& network, const std::st
 /// it can run while that does. An iptables-restore that takes longer than
 /// `time_limit` (0: no limit) is killed, and fails.
 bool unmasquerade(const std::string& network, const std::string& container_id, const Result& r,
-                  std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
+                  const TimeLimit& time_limit = {});
 
 }  // namespace crt::net

@@ -99,7 +99,7 @@ json exec_plugin(const std::string& command, const json& config, const Invocatio
     return run_program({binary.string()}, plugin_environment(command, inv), json_text::dump(config), inv.pod_lock_fd,
                        inv.time_limit);
   });
-  if (r.timed_out) throw Error("plugin " + quote(type) + " " + killed_after_text(inv.time_limit));
+  if (r.timed_out) throw Error("plugin " + quote(type) + " " + killed_after_text(inv.time_limit.limit));
   if (r.status != 0) throw Error("plugin " + quote(type) + " failed: " + failure_message(r));
   std::string out = r.out;
   if (out.find_first_not_of(" \t\r\n") == std::string::npos) return nullptr;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/subprocess.hpp"
 #include "net/config.hpp"
 
 namespace crt::net {
@@ -27,7 +28,7 @@ struct Invocation {
   int pod_lock_fd = -1;
   /// How long each plugin may take (0: no limit): one that takes longer is
   /// killed, and fails.
-  std::chrono::milliseconds time_limit{0};
+  TimeLimit time_limit{};
 };
 
 /// The plugin binary `type` in `dirs`; throws if there is none.

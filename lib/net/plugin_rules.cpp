@@ -208,7 +208,7 @@ namespace {
 /// fails with ENOENT); any other failure to run it is an error, and so is
 /// a run longer than `time_limit` (0: no limit): it is killed.
 std::optional<ProgramResult> run_if_installed(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                                              std::chrono::milliseconds time_limit) {
+                                              const TimeLimit& time_limit) {
   std::optional<ProgramResult> r;
   try {
     r = run_program(argv, env, {}, -1, time_limit);
@@ -216,7 +216,7 @@ std::optional<ProgramResult> run_if_installed(const std::vector<std::string>& ar
     if (e.code() != ENOENT) throw;
     return std::nullopt;
   }
-  if (r->timed_out) throw Error(argv[0] + " " + killed_after_text(time_limit));
+  if (r->timed_out) throw Error(argv[0] + " " + killed_after_text(time_limit.limit));
   return r;
 }
 
@@ -225,7 +225,7 @@ std::optional<ProgramResult> run_if_installed(const std::vector<std::string>& ar
 /// installed or lists no tables: then no plugin left rules there either.
 std::optional<std::map<std::string, std::string>> listed_tables(const char* save_tool,
                                                                 const std::vector<std::string>& env,
-                                                                std::chrono::milliseconds time_limit = {}) {
+                                                                const TimeLimit& time_limit = {}) {
   std::optional<ProgramResult> saved = run_if_installed({save_tool}, env, time_limit);
   if (!saved || saved->status != 0) return std::nullopt;
   return tables_as_listed(saved->out);
@@ -233,8 +233,8 @@ std::optional<std::map<std::string, std::string>> listed_tables(const char* save
 
 /// Removes what remove_rules_of() removes in one address family: one listing
 /// of every table, and at most one iptables-restore.
-void remove_tagged(const char* save_tool, const char* restore_tool, const std::string& id,
-                   std::chrono::milliseconds time_limit, const std::vector<std::string>& only_nat_chains = {}) {
+void remove_tagged(const char* save_tool, const char* restore_tool, const std::string& id, const TimeLimit& time_limit,
+                   const std::vector<std::string>& only_nat_chains = {}) {
   std::string what = std::string("removing the rules plugins left for ") + id;
   std::optional<std::map<std::string, std::string>> tables =
       with_context(what, [&] { return listed_tables(save_tool, current_environment(), time_limit); });
@@ -249,7 +249,7 @@ void remove_tagged(const char* save_tool, const char* restore_tool, const std::s
   run_iptables_restore(restore_tool, script, time_limit, what);
 }
 
-void clean_family(const char* save_tool, const char* restore_tool, std::chrono::milliseconds time_limit) {
+void clean_family(const char* save_tool, const char* restore_tool, const TimeLimit& time_limit) {
   std::string what = "removing portmap's unused chains";
   std::optional<std::map<std::string, std::string>> tables =
       with_context(what, [&] { return listed_tables(save_tool, current_environment(), time_limit); });
@@ -265,10 +265,10 @@ std::string rule_comment(const std::string& network, const std::string& containe
   return "\"name: \\\"" + network + "\\\" id: \\\"" + container_id + "\\\"\"";
 }
 
-void run_iptables_restore(const char* tool, const std::string& script, std::chrono::milliseconds time_limit,
+void run_iptables_restore(const char* tool, const std::string& script, const TimeLimit& time_limit,
                           const std::string& what) {
   ProgramResult r = run_program({tool, "-w", "--noflush"}, current_environment(), script, -1, time_limit);
-  if (r.timed_out) throw Error(what + ": " + tool + " " + killed_after_text(time_limit));
+  if (r.timed_out) throw Error(what + ": " + tool + " " + killed_after_text(time_limit.limit));
   if (r.status != 0) throw Error(what + " with " + tool + ": " + r.err);
 }
 
@@ -296,7 +296,7 @@ std::map<std::string, bool> current_port_forwarders(const std::vector<HostPort>&
   return out;
 }
 
-void remove_rules_of(const std::string& container_id, std::chrono::milliseconds time_limit) {
+void remove_rules_of(const std::string& container_id, const TimeLimit& time_limit) {
   remove_tagged("iptables-save", "iptables-restore", container_id, time_limit);
   remove_tagged("ip6tables-save", "ip6tables-restore", container_id, time_limit);
 }
@@ -309,7 +309,7 @@ void remove_port_forwards_of(const std::string& container_id, std::chrono::milli
   remove_tagged("ip6tables-save", "ip6tables-restore", container_id, time_limit, chains);
 }
 
-void remove_unused_portmap_chains(std::chrono::milliseconds time_limit) {
+void remove_unused_portmap_chains(const TimeLimit& time_limit) {
   clean_family("iptables-save", "iptables-restore", time_limit);
   clean_family("ip6tables-save", "ip6tables-restore", time_limit);
 }

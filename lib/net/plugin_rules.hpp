@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/lock.hpp"
+#include "common/subprocess.hpp"
 
 namespace crt::net {
 
@@ -26,7 +27,7 @@ FileLock lock_port_forwarding();
 /// them, so that a host whose pods are gone has none of their rules. Call with
 /// lock_port_forwarding() held. Throws if iptables fails, or one of its runs
 /// takes longer than `time_limit` (0: no limit).
-void remove_unused_portmap_chains(std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
+void remove_unused_portmap_chains(const TimeLimit& time_limit = {});
 
 /// The iptables-restore input that removes portmap's shared chains from a
 /// nat table listed as `iptables -t nat -S` prints it (tables_as_listed()
@@ -41,8 +42,7 @@ std::string portmap_removal_script(const std::string& nat_rules);
 /// is left of them: the tagged rules, and the chains only they jump to.
 /// Throws if iptables fails, or one of its runs takes longer than
 /// `time_limit` (0: no limit).
-void remove_rules_of(const std::string& container_id,
-                     std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
+void remove_rules_of(const std::string& container_id, const TimeLimit& time_limit = {});
 
 /// remove_rules_of() of the pod's port forwarding alone (its tagged jumps
 /// from portmap's CNI-HOSTPORT-DNAT and the chains only they jump to, and
@@ -62,7 +62,7 @@ std::string rule_comment(const std::string& network, const std::string& containe
 /// `script` as its input. Throws "WHAT with TOOL: ERROR" if it fails, and
 /// says so if it did not end within `time_limit` (0: no limit) and was
 /// killed.
-void run_iptables_restore(const char* tool, const std::string& script, std::chrono::milliseconds time_limit,
+void run_iptables_restore(const char* tool, const std::string& script, const TimeLimit& time_limit,
                           const std::string& what);
 
 /// The iptables-restore input for remove_rules_of() from a table listed as

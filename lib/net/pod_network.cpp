@@ -139,7 +139,7 @@ void check_forward_families(const Attachment& a) {
 }
 
 Invocation invocation(const NetworkState& s, const Attachment& a, const std::string& netns_path, int pod_lock_fd,
-                      std::chrono::milliseconds time_limit) {
+                      const TimeLimit& time_limit) {
   return {s.container_id, netns_path, a.ifname, a.args, s.plugin_dirs, pod_lock_fd, time_limit};
 }
 
@@ -147,13 +147,14 @@ Invocation invocation(const NetworkState& s, const Attachment& a, const std::str
 /// all succeeded, so that a retry can still reach what is inside it. With
 /// `lenient`, a DEL that fails is a warning to `messages`, and the rest
 /// goes all the same. The plugins hold `pod_lock_fd` too, and each may take
-/// `time_limit` (0: no limit), as may each iptables run. The pod's lock is
-/// held (by crt run, rm or gc, whichever calls this): the iptables-save and
-/// -restore of the pod's rules here, and masquerade() in attach(), never run
-/// for the same pod at once, and another pod's start takes none of them
-/// away meanwhile (remove_forwards_of_dead_pods(), reclaim_dead_leases()).
+/// `time_limit` (0: no limit), as may each iptables run; each tells its
+/// `on_start` as it starts. The pod's lock is held (by crt run, rm or gc,
+/// whichever calls this): the iptables-save and -restore of the pod's rules
+/// here, and masquerade() in attach(), never run for the same pod at once,
+/// and another pod's start takes none of them away meanwhile
+/// (remove_forwards_of_dead_pods(), reclaim_dead_leases()).
 void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::optional<NetNs>& ns, int pod_lock_fd,
-                    bool lenient, const MessageSink& messages, std::chrono::milliseconds time_limit) {
+                    bool lenient, const MessageSink& messages, const TimeLimit& time_limit) {
   if (s.torn_down) return;
   std::string netns_path = ns ? ns->proc_path() : std::string();
   std::string first_error;
@@ -167,7 +168,7 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
       } catch (const Error&) {
         // Not a result crt could have masqueraded: nothing of it to remove.
       }
-  auto unmasquerade_all = [&masqueraded, &s, time_limit] {
+  auto unmasquerade_all = [&masqueraded, &s, &time_limit] {
     for (const auto& [network, result] : masqueraded) unmasquerade(network, s.container_id, result, time_limit);
   };
   std::future<void> unmasqueraded;
@@ -451,7 +452,8 @@ std::vector<Result> PodNetwork::results() const {
 void PodNetwork::teardown() {
   if (done_ || !state_) return;
   done_ = true;  // once: a failure is left to teardown_pod_network()
-  teardown_state(pod_dir_, *state_, netns_, pod_lock_fd_, false, ctx_.messages, ctx_.time_limit);
+  teardown_state(pod_dir_, *state_, netns_, pod_lock_fd_, false, ctx_.messages,
+                 {ctx_.time_limit, ctx_.teardown_program_starts});
   netns_.reset();
   done_ = true;
   trace("tore down the pod's network");

@@ -12,6 +12,7 @@
 
 #include "common/fd.hpp"
 #include "common/message.hpp"
+#include "common/subprocess.hpp"
 #include "net/lease_reclaim.hpp"
 #include "net/netns.hpp"
 #include "net/result.hpp"
@@ -28,7 +29,7 @@ namespace crt::net {
 /// fails (its network torn down, the pod removed); a teardown fails, and
 /// the network is left for the next crt gc.
 inline constexpr std::chrono::seconds kPluginTimeLimit{30};
-static_assert(pod::kStopCleanup >= kPluginTimeLimit + std::chrono::seconds(6) + std::chrono::seconds(5),
+static_assert(pod::kStopCleanup >= kPluginTimeLimit + kTimeLimitOverrun + std::chrono::seconds(5),
               "a unit's stop must outlast a teardown program's time limit and its kill, with time for the rest");
 
 /// Where crt finds its network configuration, and how it reports progress.
@@ -42,6 +43,11 @@ struct NetworkContext {
   /// How long each program of the network's setup and teardown may take
   /// (0: no limit).
   std::chrono::milliseconds time_limit = kPluginTimeLimit;
+  /// Called before each program of the teardown starts (each plugin's DEL,
+  /// each iptables run) with how long it may take at most
+  /// (TimeLimit::on_start): a unit that waits for crt's stop waits that
+  /// long again. May be empty; may be called from two threads at once.
+  std::function<void(std::chrono::milliseconds)> teardown_program_starts;
 };
 
 /// A pod's own network, from its namespace's creation to its teardown;

@@ -24,6 +24,7 @@ inline constexpr std::chrono::milliseconds kDefaultStopTimeout{20000};
 /// each plugin and iptables run may take net::kPluginTimeLimit (30 s) and
 /// then 6 s to be killed (run_program()): one that hangs is to be killed
 /// by crt, and the network left to crt gc, not crt by systemd halfway.
+/// Each such run asks for its time again (runtime::cleanup_renewal()).
 inline constexpr std::chrono::milliseconds kStopCleanup{45000};
 
 /// An image as a pod uses it: pinned by id, with its layers.

@@ -45,6 +45,7 @@
 #include "runtime/oom_kills.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/remove.hpp"
+#include "runtime/service_progress.hpp"
 #include "runtime/spawn.hpp"
 #include "runtime/stop.hpp"
 #include "runtime/supervisor.hpp"
@@ -53,6 +54,9 @@
 #include "unit/render.hpp"
 
 namespace crt::runtime {
+
+static_assert(net::kPluginTimeLimit + kTimeLimitOverrun + kCleanupAfterProgram <= pod::kStopCleanup,
+              "a teardown program's renewal asks for no more than the cleanup's time");
 
 namespace stdfs = std::filesystem;
 
@@ -685,11 +689,14 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
       trace("tore down the network of pod " + uuid + ", which no longer runs");
     for (const auto& f : failed) tell(ctx.messages, "warning: " + f);
   }
+  // Under a unit, each program of the network's teardown renews the time
+  // the unit waits for crt's stop (or, before one, for its end), whether
+  // the stop came before the teardown or comes while it runs.
   net::PodNetwork network = net::PodNetwork::create(
       pod.path(), pod.lock().fd(), m,
       {ctx.config_dir, ctx.trace, ctx.messages,
        [state_dir = ctx.state_dir](const std::string& id) { return lock_pod_of_network(state_dir, id); },
-       opts.plugin_time_limit});
+       opts.plugin_time_limit, cleanup_renewal(service_notifier())});
   // Removed however the start ends: in fs::kRunDir nothing else would.
   struct UnlinkAtEnd {
     std::string path;

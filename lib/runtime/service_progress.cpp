@@ -48,6 +48,14 @@ void ServiceProgress::finish(const std::string& id, const std::string& result) {
   send(active_.empty() ? std::string() : active_.begin()->second.action + " " + short_id(active_.begin()->first));
 }
 
+std::function<void(std::chrono::milliseconds)> cleanup_renewal(ServiceProgress::Notify notify) {
+  if (!notify) return {};
+  return [notify = std::move(notify)](std::chrono::milliseconds most) {
+    auto usec = std::chrono::duration_cast<std::chrono::microseconds>(most + kCleanupAfterProgram).count();
+    notify("EXTEND_TIMEOUT_USEC=" + std::to_string(usec));
+  };
+}
+
 ServiceProgress::Notify service_notifier() {
   if (std::getenv("NOTIFY_SOCKET") == nullptr) return {};
   return [](const std::string& message) { sd_notify(0, message.c_str()); };

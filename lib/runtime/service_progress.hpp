@@ -51,4 +51,19 @@ class ServiceProgress : public store::Progress {
 /// set), else empty.
 ServiceProgress::Notify service_notifier();
 
+/// What crt does of its cleanup after a teardown program has ended, at
+/// most: its cleanup (pod::kStopCleanup) is one program's time limit and
+/// kill (net::kPluginTimeLimit, kTimeLimitOverrun) and this.
+inline constexpr std::chrono::milliseconds kCleanupAfterProgram{9000};
+
+/// What a network's teardown calls before each of its programs
+/// (net::NetworkContext::teardown_program_starts), told how long the
+/// program may take at most: asks the service manager, through `notify`,
+/// to wait for crt that long and kCleanupAfterProgram more
+/// (EXTEND_TIMEOUT_USEC=; systemd only ever extends a wait with it). Each
+/// program so has its full time whatever those before it took: two hung
+/// plugins would otherwise outlast the cleanup's time, and crt be killed
+/// with the network half torn down. Empty when `notify` is.
+std::function<void(std::chrono::milliseconds)> cleanup_renewal(ServiceProgress::Notify notify);
+
 }  // namespace crt::runtime

@@ -10,6 +10,8 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -942,6 +944,67 @@ TEST_F(BrokenNetworkTest, AHangingDelAtTheEndOfCrtRunIsKilledAndTheNetworkLeftTo
   std::string uuid = read_file(file).substr(0, 36);
   EXPECT_TRUE(stdfs::exists("/run/netns/crt-" + uuid));
   stdfs::remove(config_dir() + "/net.d/hang.hangs");
+  r = crt(with_config({"gc"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
+// Under a unit ($NOTIFY_SOCKET), crt run asks systemd again before each
+// program of its network's teardown to wait for it as long as the program
+// may take and the rest of its cleanup: two DELs that hang (a wedged xtables
+// lock) would otherwise outlast the 45 s systemd waits for the cleanup, and
+// crt be killed with the network half torn down. Here each of two networks'
+// DEL hangs until killed after the time limit (5 s: 5 + 6 + 9 s asked each
+// time); a renewal comes after the first was killed.
+TEST_F(BrokenNetworkTest, UnderAUnitEachProgramOfTheTeardownRenewsTheUnitsWait) {
+  write_test_plugin("hang", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'", "[ -e \"$0.hangs\" ] && exec sleep 100; :");
+  write_network("40-hang.conf", R"({"cniVersion":"1.0.0","name":"hang","type":"hang"})");
+  write_network("41-hang2.conf", R"({"cniVersion":"1.0.0","name":"hang2","type":"hang"})");
+  std::ofstream(config_dir() + "/net.d/hang.hangs").flush();
+  std::string path = dir_ + "/notify";
+  UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int on = 1, big = 1 << 20;
+  ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  ASSERT_EQ(::setsockopt(sock.get(), SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on), 0);
+  std::string file = dir_ + "/uuid";
+  Result r =
+      crt(with_config({"run", "--plugin-time-limit=5s", "--uuid-file-save=" + file, "--net=default,hang,hang2",
+                       "busybox", "--", "/bin/true"}),
+          {.env = {"NOTIFY_SOCKET=" + path}, .timeout = std::chrono::seconds(90), .input = {}, .new_session = false});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("tearing down network 'hang2': plugin 'hang' did not end within 5 s: it was killed"));
+  EXPECT_EQ(read_file(config_dir() + "/net.d/hang.log"), "ADD\nADD\nDEL\nDEL\n");  // both hung
+  // When each renewal came, by the kernel's clock of its arrival.
+  std::vector<double> renewals;
+  for (;;) {
+    char buf[4096];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timeval))];
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(sock.get(), &msg, MSG_DONTWAIT);
+    if (n <= 0) break;
+    if (std::string(buf, static_cast<size_t>(n)) != "EXTEND_TIMEOUT_USEC=20000000") continue;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    ASSERT_TRUE(c != nullptr && c->cmsg_type == SCM_TIMESTAMP);
+    timeval tv{};
+    std::memcpy(&tv, CMSG_DATA(c), sizeof tv);
+    renewals.push_back(static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6);
+  }
+  // Each plugin's DEL (the two that hang, default's), and iptables' runs.
+  ASSERT_GE(renewals.size(), 3U);
+  EXPECT_GE(renewals.back() - renewals.front(), 4.5) << "no renewal after the first hung DEL was killed";
+  stdfs::remove(config_dir() + "/net.d/hang.hangs");
+  std::string uuid = read_file(file).substr(0, 36);
   r = crt(with_config({"gc"}));
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));

@@ -69,5 +69,18 @@ TEST(ServiceProgress, WithoutAServiceManagerItOnlyPassesEventsOn) {
   EXPECT_EQ(inner.starts + inner.updates + inner.finishes, 3);
 }
 
+// Before each program of a network's teardown, the unit waiting for crt is
+// asked to wait as long as the program may take and the rest of crt's
+// cleanup after it; outside a unit, nothing is sent.
+TEST(CleanupRenewal, AsksForTheProgramsTimeAndTheRestOfTheCleanup) {
+  std::vector<std::string> sent;
+  auto renew = cleanup_renewal([&sent](const std::string& m) { sent.push_back(m); });
+  ASSERT_TRUE(renew);
+  renew(std::chrono::seconds(36));
+  renew(std::chrono::seconds(7));
+  EXPECT_THAT(sent, ElementsAre("EXTEND_TIMEOUT_USEC=45000000", "EXTEND_TIMEOUT_USEC=16000000"));
+  EXPECT_FALSE(cleanup_renewal({}));
+}
+
 }  // namespace
 }  // namespace crt::runtime

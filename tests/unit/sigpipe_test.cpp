@@ -1,3 +1,4 @@
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/time.h>
@@ -8,10 +9,12 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/lock.hpp"
 #include "common/subprocess.hpp"
@@ -105,6 +108,24 @@ TEST(RunProgram, OneThatOutlastsItsTimeLimitIsTerminatedWithWhatItStarted) {
   r = run_program({"/bin/sh", "-c", "sleep 0.2"}, {}, {}, -1, std::chrono::seconds(5));
   EXPECT_FALSE(r.timed_out);
   EXPECT_EQ(r.status, 0);
+}
+
+// A program with a time limit tells whoever asked, before it starts, how
+// long it may take at most (a unit waiting for crt's cleanup waits that long
+// again); one without a limit tells no one.
+TEST(RunProgram, OneWithATimeLimitSaysHowLongItMayTakeBeforeItStarts) {
+  std::string file = ::testing::TempDir() + "/on-start-" + std::to_string(::getpid());
+  std::vector<std::string> told;
+  auto on_start = [&](std::chrono::milliseconds most) {
+    std::error_code ec;
+    told.push_back(std::to_string(most.count()) + (std::filesystem::exists(file, ec) ? " after" : " before"));
+  };
+  ProgramResult r =
+      run_program({"/bin/sh", "-c", "touch \"$0\"", file}, {}, {}, -1, TimeLimit(std::chrono::seconds(2), on_start));
+  EXPECT_EQ(r.status, 0);
+  r = run_program({"/bin/sh", "-c", "rm \"$0\"", file}, {}, {}, -1, TimeLimit(std::chrono::milliseconds(0), on_start));
+  EXPECT_EQ(r.status, 0);
+  EXPECT_THAT(told, ::testing::ElementsAre("8000 before"));
 }
 
 // A lock crt hands a program (a CNI plugin, the pod's) stays held while the
