@@ -117,9 +117,7 @@ void add_pod_options(CLI::App& app, PodFlags& p, RunVerb verb) {
   app.add_option("--stage1-path", p.stage1_path, "Use this stage1 image (tarball or directory)");
   app.add_flag("--debug", p.debug, "Show on stderr what crt, nspawn and the pod's systemd are doing")->group(starting);
   app.add_option("--stop-timeout", p.stop_timeout, kStopTimeoutHelp)->group(starting);
-  // For tests: how long each plugin and iptables run of the pod's network
-  // may take (net::kPluginTimeLimit). Hidden from --help.
-  if (verb == RunVerb::kRun) app.add_option("--plugin-time-limit", p.plugin_time_limit)->group("");
+  if (verb == RunVerb::kRun) add_plugin_time_limit_option(app, p.plugin_time_limit);
   app.add_option("--pull-policy", p.pull_policy,
                  "When to pull an image from its registry: never, missing (the default) or always")
       ->check(CLI::IsMember({"never", "missing", "always"}));
@@ -359,6 +357,17 @@ std::chrono::milliseconds parse_stop_timeout(const std::optional<std::string>& g
   auto t = with_context("--stop-timeout", [&] { return parse_duration(*given); });
   if (t.count() <= 0) throw Error("--stop-timeout: must be longer than 0 (got " + quote(*given) + ")");
   return t;
+}
+
+void add_plugin_time_limit_option(CLI::App& cmd, std::optional<std::string>& given, OptionVisibility visibility) {
+  CLI::Option* o = cmd.add_option("--plugin-time-limit", given, "How long each plugin and iptables run may take")
+                       ->type_name("DURATION");
+  if (visibility == OptionVisibility::kHidden) o->group("");
+}
+
+std::optional<std::chrono::milliseconds> parse_plugin_time_limit(const std::optional<std::string>& given) {
+  if (!given) return std::nullopt;
+  return with_context("--plugin-time-limit", [&] { return parse_duration(*given); });
 }
 
 std::string run_help(RunVerb verb) {

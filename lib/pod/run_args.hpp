@@ -9,6 +9,10 @@
 #include "pod/manifest.hpp"
 #include "registry/flags.hpp"
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace crt::pod {
 
 /// Per-app options as given on the command line (unset = not given).
@@ -72,8 +76,8 @@ struct PodFlags {
   bool debug = false;
   /// --stop-timeout as given; see parse_stop_timeout()
   std::optional<std::string> stop_timeout;
-  /// --plugin-time-limit as given (crt run's alone, hidden, for tests): how
-  /// long each program of the pod's network setup and teardown may take.
+  /// --plugin-time-limit as given (crt run's alone); see
+  /// add_plugin_time_limit_option()
   std::optional<std::string> plugin_time_limit;
   std::string pull_policy = "missing";           ///< never, missing, always
   registry::RegistryFlags registry;              ///< --creds, --authfile, --insecure-registry, --ca-file
@@ -112,6 +116,20 @@ inline constexpr const char* kStopTimeoutHelp =
 /// --stop-timeout: a positive duration, or kDefaultStopTimeout when not
 /// given. Throws crt::Error.
 std::chrono::milliseconds parse_stop_timeout(const std::optional<std::string>& given);
+
+/// Where --plugin-time-limit shows.
+enum class OptionVisibility { kHidden, kShown };
+
+/// Adds --plugin-time-limit to `cmd`, read into `given`: how long each
+/// plugin and iptables run of a pod's network setup or teardown may take
+/// (net::kPluginTimeLimit unless given; 0: no limit). For tests (crt run,
+/// run-prepared, gc): hidden from their --help.
+void add_plugin_time_limit_option(CLI::App& cmd, std::optional<std::string>& given,
+                                  OptionVisibility visibility = OptionVisibility::kHidden);
+
+/// --plugin-time-limit as given (add_plugin_time_limit_option()); nullopt
+/// when not given. Throws crt::Error.
+std::optional<std::chrono::milliseconds> parse_plugin_time_limit(const std::optional<std::string>& given);
 
 /// The words a yes-or-no value of crt run (--notify=no) and of a pod file
 /// (Notify=no) may be, in any case, for messages.

@@ -77,9 +77,7 @@ class RemovalAtEnd {
 
 LaunchOptions launch_options(const pod::PodFlags& pod) {
   LaunchOptions opts{pod.interactive, pod.debug, pod::parse_stop_timeout(pod.stop_timeout), pod.remove};
-  if (pod.plugin_time_limit)
-    opts.plugin_time_limit =
-        with_context("--plugin-time-limit", [&] { return parse_duration(*pod.plugin_time_limit); });
+  if (auto limit = pod::parse_plugin_time_limit(pod.plugin_time_limit)) opts.plugin_time_limit = *limit;
   return opts;
 }
 

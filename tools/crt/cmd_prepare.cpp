@@ -69,15 +69,12 @@ void add_run_prepared(CLI::App& app, const GlobalOptions& g, int& exit_status) {
       ->excludes("--interactive");
   cmd->add_flag("--rm", a->remove, pod::kRemoveHelp);
   cmd->add_option("--stop-timeout", a->stop_timeout, pod::kStopTimeoutHelp);
-  // For tests, as crt run's (runtime::LaunchOptions::plugin_time_limit). Hidden from --help.
-  cmd->add_option("--plugin-time-limit", a->plugin_time_limit)->group("");
+  pod::add_plugin_time_limit_option(*cmd, a->plugin_time_limit);
   cmd->callback([a, &g, &exit_status] {
     require_root("crt run-prepared");
     runtime::LaunchOptions opts{a->interactive, a->debug || g.debug, pod::parse_stop_timeout(a->stop_timeout),
                                 a->remove};
-    if (a->plugin_time_limit)
-      opts.plugin_time_limit =
-          with_context("--plugin-time-limit", [&] { return parse_duration(*a->plugin_time_limit); });
+    if (auto limit = pod::parse_plugin_time_limit(a->plugin_time_limit)) opts.plugin_time_limit = *limit;
     runtime::RunContext ctx{g.dir, data_dir(), {}, {}, g.local_config, print_message};
     if (a->detach) {
       std::printf("%s\n", runtime::run_prepared_detached(pod_ref_string(a->ref), opts, ctx).c_str());

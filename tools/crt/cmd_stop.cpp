@@ -14,6 +14,8 @@
 #include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "net/pod_network.hpp"
+#include "pod/run_args.hpp"
 #include "runtime/crt_death_watch.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/remove.hpp"
@@ -94,7 +96,7 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     std::string grace = "30m";
     std::string expire_prepared = "24h";
     bool mark_only = false;
-    std::string plugin_time_limit = "30s";
+    std::optional<std::string> plugin_time_limit;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("gc", "Remove exited pods after a grace period, and what dead pods left");
@@ -102,15 +104,13 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
       ->capture_default_str();
   cmd->add_option("--expire-prepared", a->expire_prepared, "How long prepared pods are kept")->capture_default_str();
   cmd->add_flag("--mark-only", a->mark_only, "Only mark exited and expired pods as garbage");
-  // For tests: how long each plugin and iptables run of a network's
-  // teardown may take (net::kPluginTimeLimit). Hidden from --help.
-  cmd->add_option("--plugin-time-limit", a->plugin_time_limit, "How long each plugin may take")->group("");
+  pod::add_plugin_time_limit_option(*cmd, a->plugin_time_limit);
   cmd->callback([a, &g, &exit_status] {
     require_root("crt gc");
     runtime::GcOptions opts{with_context("--grace-period", [&] { return parse_duration(a->grace); }),
                             with_context("--expire-prepared", [&] { return parse_duration(a->expire_prepared); }),
                             a->mark_only, print_message,
-                            with_context("--plugin-time-limit", [&] { return parse_duration(a->plugin_time_limit); })};
+                            pod::parse_plugin_time_limit(a->plugin_time_limit).value_or(net::kPluginTimeLimit)};
     runtime::GcReport r = runtime::gc(g.dir, opts);
     for (const auto& u : r.marked) std::printf("marked %s\n", u.c_str());
     for (const auto& u : r.removed) std::printf("removed %s\n", u.c_str());
@@ -130,7 +130,7 @@ void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
   auto port_fds = std::make_shared<int>(0);
   // A plugin's DEL takes a second or so: one that hangs would keep the pod
   // reading as running (its lock held) for ever.
-  auto plugin_time_limit = std::make_shared<std::string>("30s");
+  auto plugin_time_limit = std::make_shared<std::optional<std::string>>();
   auto remove = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(std::string(runtime::kTeardownAfterCrtCommand),
                                      "Tear down the network of a pod whose crt was killed, once it has ended");
@@ -139,7 +139,7 @@ void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option(std::string(runtime::kTeardownAfterCrtPortFdsOption), *port_fds,
                   "Sockets holding the pod's host ports, as fds 4 and up")
       ->check(CLI::Range(0, 256));
-  cmd->add_option("--plugin-time-limit", *plugin_time_limit, "How long each plugin and iptables run may take");
+  pod::add_plugin_time_limit_option(*cmd, *plugin_time_limit, pod::OptionVisibility::kShown);
   cmd->add_flag(std::string(runtime::kTeardownAfterCrtRemoveOption), *remove,
                 "Remove the pod then too (that of crt run --rm)");
   cmd->callback([uuid, port_fds, plugin_time_limit, remove, &g] {
@@ -162,7 +162,7 @@ void add_network_teardown_after_crt(CLI::App& app, const GlobalOptions& g) {
                       m.rfind("warning:", 0) == 0 ? LOG_WARNING : LOG_INFO, "SYSLOG_IDENTIFIER=crt", nullptr);
     };
     try {
-      auto limit = with_context("--plugin-time-limit", [&] { return parse_duration(*plugin_time_limit); });
+      auto limit = pod::parse_plugin_time_limit(*plugin_time_limit).value_or(net::kPluginTimeLimit);
       runtime::teardown_network_after_crt(g.dir, *uuid, runtime::kTeardownAfterCrtLockFd, to_journal, limit, *remove);
     } catch (const std::exception& e) {
       to_journal(std::string("warning: ") + e.what() + "; 'crt gc' will try again");
