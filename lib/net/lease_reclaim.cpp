@@ -11,6 +11,7 @@
 #include "common/fs.hpp"
 #include "common/strings.hpp"
 #include "net/netns.hpp"
+#include "net/network_record.hpp"
 #include "net/plugin.hpp"
 #include "net/plugin_rules.hpp"
 #include "net/state.hpp"
@@ -68,6 +69,7 @@ void note_released(const std::string& id, const std::string& network, const std:
     s->torn_down = true;
   }
   write_state(pod->dir, *s);
+  if (s->torn_down) remove_network_record(id.substr(4));
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "net/ipv6_loopback.hpp"
 #include "net/lease_reclaim.hpp"
 #include "net/masquerade.hpp"
+#include "net/network_record.hpp"
 #include "net/plugin.hpp"
 #include "net/plugin_rules.hpp"
 
@@ -227,6 +228,7 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
   remove_netns(s.netns);
   s.torn_down = true;
   write_state(pod_dir, s);
+  if (s.container_id.rfind("crt-", 0) == 0) remove_network_record(s.container_id.substr(4));
 }
 
 /// ADD of `a`, once more if it fails for want of an address and leases of
@@ -356,6 +358,7 @@ PodNetwork PodNetwork::create(const stdfs::path& pod_dir, int pod_lock_fd, const
   if (!ports_placed)
     throw Error("--port: none of the pod's networks has a plugin with the portMappings capability (such as portmap)");
   write_state(pod_dir, s);
+  if (!ctx.owner.empty()) net.record_ = make_network_record(m.uuid, ctx.owner, s);
   net.state_ = std::move(s);
   net.netns_ = create_netns(net.state_->netns);
   net.trace("created network namespace " + net.netns_->path().string());
@@ -385,15 +388,15 @@ void PodNetwork::attach() {
           tell(ctx_.messages, "removed the port forwards of pod " + id.substr(4) + ", which no longer runs");
       }
       a.attempted = true;
-      write_state(pod_dir_, s);
+      save();
       try {
         a.result = add_reclaiming(a, inv, s.plugin_dirs, ctx_);
       } catch (const Error& e) {
         a.add_error = e.what();
-        write_state(pod_dir_, s);
+        save();
         throw;
       }
-      write_state(pod_dir_, s);
+      save();
       check_forward_families(a);
       reserve_families_of_any_address(a);
       if (forwards_ports(a))
@@ -405,6 +408,11 @@ void PodNetwork::attach() {
     for (const auto& ip : parse_result(a.result).ips) addrs += " " + ip.address;
     trace("attached network " + quote(a.config.name) + " as " + a.ifname + ":" + addrs);
   }
+}
+
+void PodNetwork::save() const {
+  write_state(pod_dir_, *state_);
+  if (!record_.empty()) write_state(record_, *state_);
 }
 
 void PodNetwork::reserve_families_of_any_address(const Attachment& a) {

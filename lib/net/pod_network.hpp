@@ -48,6 +48,11 @@ struct NetworkContext {
   /// (TimeLimit::on_start): a unit that waits for crt's stop waits that
   /// long again. May be empty; may be called from two threads at once.
   std::function<void(std::chrono::milliseconds)> teardown_program_starts;
+  /// The state directory whose pod this is, recorded with its network
+  /// (make_network_record()) from before its namespace exists to the end of
+  /// its teardown, for crt gc to find the network of a pod whose directory
+  /// is gone; empty: no record.
+  std::filesystem::path owner;
 };
 
 /// A pod's own network, from its namespace's creation to its teardown;
@@ -71,6 +76,7 @@ class PodNetwork {
         state_(std::move(o.state_)),
         netns_(std::move(o.netns_)),
         reserved_ports_(std::move(o.reserved_ports_)),
+        record_(std::move(o.record_)),
         share_(std::move(o.share_)),
         done_(std::exchange(o.done_, true)) {}
   PodNetwork& operator=(PodNetwork&&) = delete;
@@ -106,6 +112,8 @@ class PodNetwork {
       : pod_dir_(std::move(pod_dir)), pod_lock_fd_(pod_lock_fd), ctx_(std::move(ctx)) {}
   /// Once network `a` is set up: see pod_network.cpp.
   void reserve_families_of_any_address(const Attachment& a);
+  /// Saves the state in the pod's directory and in its record.
+  void save() const;
   void trace(const std::string& what) const {
     if (ctx_.trace) ctx_.trace(what);
   }
@@ -125,6 +133,8 @@ class PodNetwork {
   /// port is the pod's, neither a host process's nor another pod's (which
   /// would fail to bind it, as the pod did).
   std::vector<ReservedPort> reserved_ports_;
+  /// The network's record (make_network_record()); empty without one.
+  std::filesystem::path record_;
   ReservationSharing share_;
   bool done_ = false;
 };
@@ -150,7 +160,8 @@ struct TeardownOptions {
 /// a reboot left behind. The pod must not be running (hold its lock). A DEL
 /// that fails is an error, and the namespace stays for a later try; where
 /// the namespace is gone already, or with `opts.force`, it is a warning and
-/// the teardown goes on. A plugin or iptables run that takes longer than
+/// the teardown goes on. Once it is all torn down, the network's record
+/// (network_record.hpp) goes too. A plugin or iptables run that takes longer than
 /// `opts.time_limit` is killed, and fails as a DEL that fails. A saved state
 /// that cannot be read (a crash cut it short) is a warning: the namespace and the rules named after the pod's
 /// UUID go, an address lease may stay.

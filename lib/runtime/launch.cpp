@@ -696,7 +696,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
       pod.path(), pod.lock().fd(), m,
       {ctx.config_dir, ctx.trace, ctx.messages,
        [state_dir = ctx.state_dir](const std::string& id) { return lock_pod_of_network(state_dir, id); },
-       opts.plugin_time_limit, cleanup_renewal(service_notifier())});
+       opts.plugin_time_limit, cleanup_renewal(service_notifier()), ctx.state_dir});
   // Removed however the start ends: in fs::kRunDir nothing else would.
   struct UnlinkAtEnd {
     std::string path;

@@ -1,5 +1,6 @@
 #include "runtime/remove.hpp"
 
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -12,9 +13,12 @@
 #include "cgroup/cgroup.hpp"
 #include "common/clock.hpp"
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/lock.hpp"
 #include "mount/mounts.hpp"
+#include "net/netns.hpp"
+#include "net/network_record.hpp"
 #include "net/pod_network.hpp"
 #include "runtime/machines.hpp"
 #include "runtime/pods.hpp"
@@ -268,6 +272,53 @@ std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir
   return done;
 }
 
+namespace {
+
+/// Whether the record `r` is of a network whose pod directory is gone: its
+/// state directory is `own` and has no such pod (a second look for one
+/// that moved between two folders as they were listed), or is gone as a
+/// whole. Never for one whose owner is not known.
+bool orphaned(const net::NetworkRecord& r, const stdfs::path& state_dir, const stdfs::path& own) {
+  if (r.owner.empty()) return false;
+  std::error_code ec;
+  if (!stdfs::exists(r.owner, ec) && !ec) return true;
+  if (r.owner != own) return false;
+  if (current_entry(state_dir, r.uuid)) return false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return !current_entry(state_dir, r.uuid);
+}
+
+}  // namespace
+
+std::vector<std::string> teardown_orphaned_networks(const stdfs::path& state_dir, std::vector<std::string>& failed,
+                                                    const MessageSink& messages,
+                                                    std::chrono::milliseconds network_time_limit) {
+  std::vector<std::string> done;
+  stdfs::path own = net::record_owner_path(state_dir);
+  for (const auto& r : net::network_records()) {
+    if (!orphaned(r, state_dir, own)) continue;
+    try {
+      with_context("tearing down the network of pod " + r.uuid + ", whose pod directory is gone", [&] {
+        // Another gc's (of another state directory, when the owner is gone).
+        UniqueFd fd(::open(r.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd) return;
+        FileLock lock = FileLock::try_acquire(std::move(fd), FileLock::Mode::kExclusive);
+        if (!lock.valid() || !stdfs::exists(r.dir)) return;
+        // A process in its namespace, or holding it: its pod, or its crt
+        // tearing it down, is still at it.
+        if (std::optional<net::NetNs> ns = net::open_netns("crt-" + r.uuid); ns && net::namespace_in_use(ns->fd.get()))
+          return;
+        net::teardown_pod_network(r.dir, {false, messages, -1, network_time_limit});
+        net::remove_network_record(r.uuid);  // also one whose state says torn down already
+        done.push_back(r.uuid);
+      });
+    } catch (const Error& e) {
+      failed.push_back(e.what());
+    }
+  }
+  return done;
+}
+
 bool teardown_network_after_crt(const stdfs::path& state_dir, const std::string& uuid, int pod_lock_fd,
                                 const MessageSink& messages, std::chrono::milliseconds network_time_limit,
                                 bool remove) {
@@ -340,6 +391,8 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
   }
   r.cgroups_removed = remove_dead_pod_cgroups(state_dir);
   r.networks_torn_down = teardown_dead_pod_networks(state_dir, r.failed, opts.messages, tried, opts.network_time_limit);
+  r.orphaned_networks_torn_down =
+      teardown_orphaned_networks(state_dir, r.failed, opts.messages, opts.network_time_limit);
   return r;
 }
 

@@ -51,6 +51,9 @@ struct GcReport {
   std::vector<std::string> failed;  ///< "uuid: why"
   std::vector<std::string> cgroups_removed;
   std::vector<std::string> networks_torn_down;  ///< pods whose networks were torn down
+  /// Pods whose networks were torn down though their directories are gone
+  /// (teardown_orphaned_networks()).
+  std::vector<std::string> orphaned_networks_torn_down;
 };
 
 /// Tears down the networks of this state directory's pods that no longer
@@ -61,6 +64,17 @@ struct GcReport {
 std::vector<std::string> teardown_dead_pod_networks(
     const std::filesystem::path& state_dir, std::vector<std::string>& failed, const MessageSink& messages = {},
     const std::vector<std::string>& passed_over = {},
+    std::chrono::milliseconds network_time_limit = net::kPluginTimeLimit);
+
+/// Tears down the networks whose pods' directories are gone (deleted by
+/// hand), as their records tell (net/network_record.hpp): those this state
+/// directory owns that it no longer has, and those of any state directory
+/// that is gone as a whole. Never one without a record (an older crt's
+/// pod), one whose owner cannot be read, or one whose namespace a process
+/// is in or holds. Returns their UUIDs; what failed goes to `failed`, and
+/// the network stays for the next gc.
+std::vector<std::string> teardown_orphaned_networks(
+    const std::filesystem::path& state_dir, std::vector<std::string>& failed, const MessageSink& messages = {},
     std::chrono::milliseconds network_time_limit = net::kPluginTimeLimit);
 
 /// What the watch of a pod whose crt was killed runs once the pod has
@@ -82,7 +96,8 @@ bool teardown_network_after_crt(const std::filesystem::path& state_dir, const st
 
 /// crt gc: marks exited pods as garbage, expires prepared and aborted ones,
 /// removes garbage older than the grace period, and removes the cgroups and
-/// tears down the networks of its pods that no longer run.
+/// tears down the networks of its pods that no longer run, and those of
+/// pods whose directories are gone (teardown_orphaned_networks()).
 GcReport gc(const std::filesystem::path& state_dir, const GcOptions& opts);
 
 }  // namespace crt::runtime

@@ -116,6 +116,8 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     for (const auto& u : r.removed) std::printf("removed %s\n", u.c_str());
     for (const auto& c : r.cgroups_removed) std::printf("removed cgroup %s\n", c.c_str());
     for (const auto& u : r.networks_torn_down) std::printf("tore down the network of %s\n", u.c_str());
+    for (const auto& u : r.orphaned_networks_torn_down)
+      std::printf("tore down the network of %s, whose pod directory is gone\n", u.c_str());
     for (const auto& f : r.failed) std::fprintf(stderr, "crt: %s (will try again at the next gc)\n", f.c_str());
     if (!r.failed.empty()) exit_status = kErrorExitCode;
   });
