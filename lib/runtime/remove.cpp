@@ -298,20 +298,21 @@ std::vector<std::string> teardown_orphaned_networks(const stdfs::path& state_dir
   for (const auto& r : net::network_records()) {
     if (!orphaned(r, state_dir, own)) continue;
     try {
-      with_context("tearing down the network of pod " + r.uuid + ", whose pod directory is gone", [&] {
-        // Another gc's (of another state directory, when the owner is gone).
-        UniqueFd fd(::open(r.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!fd) return;
-        FileLock lock = FileLock::try_acquire(std::move(fd), FileLock::Mode::kExclusive);
-        if (!lock.valid() || !stdfs::exists(r.dir)) return;
-        // A process in its namespace, or holding it: its pod, or its crt
-        // tearing it down, is still at it.
-        if (std::optional<net::NetNs> ns = net::open_netns("crt-" + r.uuid); ns && net::namespace_in_use(ns->fd.get()))
-          return;
-        net::teardown_pod_network(r.dir, {false, messages, -1, network_time_limit});
-        net::remove_network_record(r.uuid);  // also one whose state says torn down already
-        done.push_back(r.uuid);
-      });
+      // Another gc's (of another state directory, when the owner is gone).
+      UniqueFd fd(::open(r.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!fd) continue;
+      FileLock lock = FileLock::try_acquire(std::move(fd), FileLock::Mode::kExclusive);
+      if (!lock.valid() || !stdfs::exists(r.dir)) continue;
+      // A process in its namespace, or holding it: its pod, or its crt
+      // tearing it down, is still at it.
+      if (std::optional<net::NetNs> ns = net::open_netns("crt-" + r.uuid); ns && net::namespace_in_use(ns->fd.get()))
+        continue;
+      // As crt rm --force: no crt rm will ever come for a pod that is gone,
+      // and a plugin that fails for good (uninstalled) would keep the rest
+      // of its network, and fail every gc, for ever. What may stay is told.
+      net::teardown_pod_network(r.dir, {true, messages, -1, network_time_limit});
+      net::remove_network_record(r.uuid);  // also one whose state says torn down already
+      done.push_back(r.uuid);
     } catch (const Error& e) {
       failed.push_back(e.what());
     }

@@ -71,8 +71,10 @@ std::vector<std::string> teardown_dead_pod_networks(
 /// directory owns that it no longer has, and those of any state directory
 /// that is gone as a whole. Never one without a record (an older crt's
 /// pod), one whose owner cannot be read, or one whose namespace a process
-/// is in or holds. Returns their UUIDs; what failed goes to `failed`, and
-/// the network stays for the next gc.
+/// is in or holds. A plugin's DEL that fails is a warning to `messages`,
+/// as for crt rm --force (no crt rm can come for a pod that is gone), and
+/// the rest goes. Returns their UUIDs; what failed (an iptables run, say)
+/// goes to `failed`, and the network stays for the next gc.
 std::vector<std::string> teardown_orphaned_networks(
     const std::filesystem::path& state_dir, std::vector<std::string>& failed, const MessageSink& messages = {},
     std::chrono::milliseconds network_time_limit = net::kPluginTimeLimit);

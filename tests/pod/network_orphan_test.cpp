@@ -28,13 +28,14 @@ using ::testing::Not;
 
 class OrphanedNetworkTest : public NetworkTest {
  protected:
-  /// Starts a pod forwarding a host port in state directory `state_dir`,
+  /// Starts a pod forwarding a host port in state directory `state_dir` (on
+  /// networks `net`),
   /// kills its crt and watch, stops the pod: its network stays up. Returns
   /// its UUID; "" on failure.
-  std::string run_and_kill(const std::string& state_dir) {
+  std::string run_and_kill(const std::string& state_dir, const std::string& net = "default") {
     std::string file = dir_ + "/uuid-" + std::to_string(++pods_);
     Process p({crt_bin_, "--dir=" + state_dir, "--local-config=" + config_dir(), "run", "--uuid-file-save=" + file,
-               "--port=" + std::to_string(free_port()) + ":80", "busybox", "--", "/bin/sleep", "60"},
+               "--net=" + net, "--port=" + std::to_string(free_port()) + ":80", "busybox", "--", "/bin/sleep", "60"},
               {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
     std::string uuid = wait_uuid(file);
     auto in_dir = [&](std::vector<std::string> args) {
@@ -133,6 +134,32 @@ TEST_F(OrphanedNetworkTest, ThePodNetworksOfAStateDirectoryDeletedAsAWholeGoWith
   Result r = gc(dir_);
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + ", whose pod directory is gone\n"));
+  EXPECT_EQ(traces_of(uuid), kNone);
+  EXPECT_FALSE(stdfs::exists(net::network_record_dir(uuid)));
+}
+
+// A network whose plugin now fails for good (uninstalled) would keep the
+// rest of the pod's network, and fail every gc, for ever: no crt rm can
+// come for a pod that is gone. Its DEL's failure is a warning, as with crt
+// rm --force, and the rest goes.
+TEST_F(OrphanedNetworkTest, APluginThatFailsForGoodKeepsNothingOfAnOrphanedNetwork) {
+  check_cgroups_ = false;
+  stdfs::create_directories(config_dir() + "/net.d");
+  std::string plugin = config_dir() + "/net.d/refuse";
+  std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\ncase \"$CNI_COMMAND\" in\n"
+                           "ADD) echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}' ;;\n"
+                           "DEL) echo '{\"code\":11,\"msg\":\"not now\"}'; exit 1 ;;\nesac\n";
+  stdfs::permissions(plugin, stdfs::perms::owner_all);
+  write_network("40-refuse.conf", R"({"cniVersion":"1.0.0","name":"refuse","type":"refuse"})");
+  std::string uuid = run_and_kill(dir_, "default,refuse");
+  ASSERT_FALSE(uuid.empty());
+  delete_by_hand(dir_, uuid);
+  Result r = gc(dir_);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + ", whose pod directory is gone\n"));
+  EXPECT_THAT(r.err, HasSubstr("warning: pod " + uuid +
+                               ": tearing down network 'refuse': plugin 'refuse' failed: "
+                               "not now (code 11)"));
   EXPECT_EQ(traces_of(uuid), kNone);
   EXPECT_FALSE(stdfs::exists(net::network_record_dir(uuid)));
 }
