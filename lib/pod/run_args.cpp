@@ -349,6 +349,7 @@ RunRequest parse_run_args(const std::vector<std::string>& args, RunVerb verb) {
   if (r.pod.interactive && r.pod.detach) throw Error("--interactive and --detach exclude each other");
   validate_net_flags(r.pod);
   parse_stop_timeout(r.pod.stop_timeout);
+  parse_plugin_time_limit(r.pod.plugin_time_limit);  // before any pod is made of it
   return r;
 }
 

@@ -252,6 +252,21 @@ TEST(RunArgs, StopTimeoutIsAPositiveDurationWithADefault) {
             "unknown option '--stop-timeout=5s' for image 'busybox' (pod options go before the first image)");
 }
 
+// The hidden --plugin-time-limit (for tests) is a duration, checked with the
+// rest of the arguments: a bad one fails before any pod is made of them.
+TEST(RunArgs, PluginTimeLimitIsADurationCheckedWithTheArguments) {
+  EXPECT_EQ(parse_plugin_time_limit(parse_run_args({"busybox"}).pod.plugin_time_limit), std::nullopt);
+  EXPECT_EQ(parse_plugin_time_limit(parse_run_args({"--plugin-time-limit=1s", "busybox"}).pod.plugin_time_limit),
+            std::chrono::seconds(1));
+  EXPECT_EQ(run_args_error({"--plugin-time-limit=soon", "busybox"}),
+            "--plugin-time-limit: invalid duration 'soon': expected e.g. 30s, 5m, 2h, 1h30m or seconds");
+  EXPECT_EQ(test::error_of([] {
+              parse_run_args({"--plugin-time-limit=1s", "busybox"}, RunVerb::kPrepare);
+            }).rfind("unknown option", 0),
+            0U);
+  EXPECT_EQ(run_help(RunVerb::kRun).find("--plugin-time-limit"), std::string::npos);
+}
+
 TEST(RunArgs, OptionWithoutValueIsAnError) { EXPECT_NE(run_args_error({"busybox", "--memory"}), "(no error)"); }
 
 TEST(RunArgs, RmIsAPodFlag) {
