@@ -72,13 +72,24 @@ class LayerSink {
     if (sym_archive_entry_filetype(e) == AE_IFREG && sym_archive_entry_hardlink(e) == nullptr)
       size_ += static_cast<uint64_t>(sym_archive_entry_size(e));
     current_ = path;
+    written_ = 0;
   }
 
-  void data(const void* buf, size_t n) {
+  /// A piece of the current entry's data, `off` bytes into the file: what
+  /// lies between the pieces (a sparse file's holes) is zeros. The digest's
+  /// tar holds them as written zeros (its form does not depend on how the
+  /// file was stored); on disk they stay holes.
+  void data(const void* buf, size_t n, int64_t off) {
     check_cancelled();
-    if (sym_archive_write_data(tar_.get(), buf, n) < 0)
-      check_archive(tar_.get(), ARCHIVE_FATAL, "archiving " + quote(current_));
-    if (disk_ && sym_archive_write_data(disk_.get(), buf, n) < 0)
+    if (off < written_) throw Error("reading " + quote(current_) + ": its data comes out of order");
+    while (written_ < off) {
+      static const char kZeros[64 * 1024] = {};
+      check_cancelled();
+      size_t z = static_cast<size_t>(std::min<int64_t>(off - written_, sizeof kZeros));
+      archive_tar(kZeros, z);
+    }
+    archive_tar(buf, n);
+    if (disk_ && sym_archive_write_data_block(disk_.get(), buf, n, off) < ARCHIVE_WARN)
       check_archive(disk_.get(), ARCHIVE_FATAL, "extracting " + quote(current_));
   }
 
@@ -106,6 +117,12 @@ class LayerSink {
     }
   }
 
+  void archive_tar(const void* buf, size_t n) {
+    if (sym_archive_write_data(tar_.get(), buf, n) < 0)
+      check_archive(tar_.get(), ARCHIVE_FATAL, "archiving " + quote(current_));
+    written_ += static_cast<int64_t>(n);
+  }
+
   void check_cancelled() const {
     if (cancelled_ && cancelled_()) throw Error("interrupted");
   }
@@ -131,6 +148,7 @@ class LayerSink {
   ArchivePtr disk_;
   uint64_t size_ = 0;
   std::string current_;
+  int64_t written_ = 0;  ///< bytes of the current entry's data archived
 };
 
 /// Entry metadata must not depend on when the source was read. File flags
@@ -148,6 +166,7 @@ void normalize(archive_entry* e) {
 
 void copy_file_data(int fd, LayerSink& sink, const std::string& shown) {
   char buf[128 * 1024];
+  int64_t off = 0;
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
@@ -155,7 +174,8 @@ void copy_file_data(int fd, LayerSink& sink, const std::string& shown) {
       throw_errno("reading " + quote(shown));
     }
     if (n == 0) break;
-    sink.data(buf, static_cast<size_t>(n));
+    sink.data(buf, static_cast<size_t>(n), off);
+    off += n;
   }
 }
 
@@ -398,7 +418,7 @@ void copy_archive(const stdfs::path& source, LayerSink& sink) {
       int r = sym_archive_read_data_block(in.get(), &buf, &n, &off);
       if (r == ARCHIVE_EOF) break;
       check_archive(in.get(), r, "reading " + quote(path) + " from " + quote(source.string()));
-      sink.data(buf, n);
+      sink.data(buf, n, off);
     }
     sink.finish_entry();
   }

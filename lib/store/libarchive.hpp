@@ -75,6 +75,7 @@ static_assert(ARCHIVE_VERSION_NUMBER / 1000000 == 3, "crt opens libarchive.so.13
   X(archive_set_error)                       \
   X(archive_write_close)                     \
   X(archive_write_data)                      \
+  X(archive_write_data_block)                \
   X(archive_write_disk_new)                  \
   X(archive_write_disk_set_options)          \
   X(archive_write_fail)                      \

@@ -667,6 +667,43 @@ TEST_F(ImageStore, ARootfsTarballImportIsExportedAndTheSameTreeIsTheSameLayer) {
   EXPECT_EQ(b.layers, a.layers);
 }
 
+/// A file of `size` bytes, holes but for `pieces` (offset, bytes).
+void write_sparse(const stdfs::path& p, off_t size, const std::vector<std::pair<off_t, std::string>>& pieces) {
+  UniqueFd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  ASSERT_TRUE(fd);
+  for (const auto& [off, bytes] : pieces)
+    ASSERT_EQ(::pwrite(fd.get(), bytes.data(), bytes.size(), off), static_cast<ssize_t>(bytes.size()));
+  ASSERT_EQ(::ftruncate(fd.get(), size), 0);
+}
+
+// tar --sparse stores only a sparse file's data, with a map of where each
+// piece goes: each piece must land there, the holes between stay zeros.
+TEST_F(ImageStore, ASparseFileInARootfsTarballKeepsItsContent) {
+  stdfs::path src = s_ / "src";
+  stdfs::create_directories(src);
+  write_sparse(src / "file", 4 << 20, {{1 << 20, "AAAA"}, {3 << 20, "BBBB"}});
+  write_sparse(src / "lead", 3 << 20, {{0, "head"}, {2 << 20, std::string(70000, 'x')}});
+  std::string file = test::read_text(src / "file");
+  std::string lead = test::read_text(src / "lead");
+  Image dir = store_.import_rootfs(src, parse_reference("dir:1"), {});
+  int n = 0;
+  for (std::string format : {"gnu", "posix"}) {
+    for (std::string gz : {"", "z"}) {
+      std::string name = format + gz;
+      stdfs::path tar = s_ / (name + ".tar");
+      std::string cmd = "tar --sparse --format=" + format + " -c" + gz + "f '" + tar.string() + "' -C '" +
+                        src.string() + "' file lead";
+      ASSERT_EQ(::system(cmd.c_str()), 0) << cmd;
+      Image a = store_.import_rootfs(tar, parse_reference("t:" + std::to_string(++n)),
+                                     {.config = {}, .created = dir.created, .share_with = {}, .cancelled = {}});
+      stdfs::path tree = store_.tree_path(a.layers[0]);
+      EXPECT_TRUE(test::read_text(tree / "file") == file) << name << ": 'file' differs";
+      EXPECT_TRUE(test::read_text(tree / "lead") == lead) << name << ": 'lead' differs";
+      EXPECT_EQ(a.layers, dir.layers) << name << ": the same files are the same layer";
+    }
+  }
+}
+
 /// Sets chattr's "d" (nodump) flag on `p`; false where its file system
 /// keeps no such flags.
 bool set_nodump(const stdfs::path& p, bool on = true) {
