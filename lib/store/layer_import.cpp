@@ -219,6 +219,14 @@ bool strip_overlay_xattrs(archive_entry* e, const std::string& shown, bool in_up
   return opaque;
 }
 
+/// A directory a walk leaves out wherever it finds it (by device and
+/// inode: under any name, through any bind mount), telling so once.
+struct OwnDirectory {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool told = false;
+};
+
 class DirectoryReader {
  public:
   explicit DirectoryReader(stdfs::path root, TreeKind kind = TreeKind::kPlain, std::set<std::string> leave_out = {})
@@ -235,6 +243,15 @@ class DirectoryReader {
                   sym_archive_read_disk_set_behavior(disk_.get(), ARCHIVE_READDISK_NO_FFLAGS | ARCHIVE_READDISK_NO_SPARSE),
                   "setting up the reading of " + quote(root_.string()));
     sym_archive_entry_linkresolver_set_strategy(resolver_.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+  }
+
+  /// Leaves out the directory `dir` (crt's own) where the tree holds it,
+  /// telling `messages`. Nothing when there is no such directory.
+  void leave_out_own(const stdfs::path& dir, MessageSink messages) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) < 0) return;
+    own_.push_back({st.st_dev, st.st_ino});
+    own_messages_ = std::move(messages);
   }
 
   void copy_to(LayerSink& sink) {
@@ -320,6 +337,7 @@ class DirectoryReader {
     // A socket is a live process's, and no tar holds one: left out, as tar,
     // docker and layer extraction (which skips one in a tarball) do.
     if (S_ISSOCK(st.st_mode)) return {};
+    if (S_ISDIR(st.st_mode) && is_own(st, full)) return {};
     if (has_whiteout_prefix(name)) refuse_whiteout_name(quote(full.string()));
     if (kind_ == TreeKind::kPlain && is_overlay_whiteout(st)) refuse_whiteout_device(quote(full.string()));
     if (kind_ == TreeKind::kOverlayUpper && is_overlay_whiteout(st)) {
@@ -365,6 +383,19 @@ class DirectoryReader {
     return S_ISDIR(st.st_mode) ? std::move(fd) : UniqueFd();
   }
 
+  /// Whether `st` is a directory of crt's own, which the tree holds at
+  /// `full`: crt's state when a whole file system is imported, with the
+  /// tree being imported into, which would grow as fast as it is read.
+  bool is_own(const struct stat& st, const stdfs::path& full) {
+    for (auto& o : own_) {
+      if (o.dev != st.st_dev || o.ino != st.st_ino) continue;
+      if (!o.told) tell(own_messages_, "leaving out crt's own state at " + quote(full.string()));
+      o.told = true;
+      return true;
+    }
+    return false;
+  }
+
   /// An empty file standing for a whiteout or an opaque directory, owned by
   /// root, with the time of what it stands for.
   static void marker(const std::string& rel, const struct stat& st, LayerSink& sink) {
@@ -383,6 +414,8 @@ class DirectoryReader {
   stdfs::path root_;
   TreeKind kind_;
   std::set<std::string> leave_out_;
+  std::vector<OwnDirectory> own_;
+  MessageSink own_messages_;
   ArchivePtr disk_;
   std::unique_ptr<archive_entry_linkresolver, LinkResolverDeleter> resolver_;
   std::vector<Level> levels_;  ///< from the root down to the directory being read
@@ -427,7 +460,8 @@ void copy_archive(const stdfs::path& source, LayerSink& sink) {
 }  // namespace
 
 UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& dest_arg,
-                            const std::function<bool()>& cancelled, const MessageSink& warnings) {
+                            const std::function<bool()>& cancelled, const MessageSink& warnings,
+                            const std::vector<stdfs::path>& own) {
   // Extraction works relative to the working directory, which moves into dest.
   const stdfs::path source = stdfs::absolute(source_arg);
   const stdfs::path dest = stdfs::absolute(dest_arg);
@@ -443,7 +477,10 @@ UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& de
     LayerSink sink(true, {}, warnings);
     sink.set_cancel_check(cancelled);
     if (S_ISDIR(st.st_mode)) {
-      DirectoryReader(source).copy_to(sink);
+      DirectoryReader reader(source);
+      for (const auto& dir : own) reader.leave_out_own(dir, warnings);
+      reader.leave_out_own(dest, warnings);
+      reader.copy_to(sink);
       return sink.close();
     }
     copy_archive(source, sink);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/message.hpp"
 
@@ -24,9 +25,12 @@ struct UnpackedLayer {
 /// yields the same layer. `cancelled`, if set, is asked often: true ends
 /// the unpacking with an error ("interrupted"). What could not be restored
 /// of an entry but is no error (an xattr the file system refuses …) goes to
-/// `warnings`, naming the entry.
+/// `warnings`, naming the entry. A source directory holding `dest` (crt's
+/// store is in the tree imported, as when it is "/"), or one of the
+/// directories `own`, leaves them out, which is told to `warnings`.
 UnpackedLayer unpack_rootfs(const std::filesystem::path& source, const std::filesystem::path& dest,
-                            const std::function<bool()>& cancelled = {}, const MessageSink& warnings = {});
+                            const std::function<bool()>& cancelled = {}, const MessageSink& warnings = {},
+                            const std::vector<std::filesystem::path>& own = {});
 
 /// Receives the bytes of a tar archive as it is written; may throw.
 using TarOutput = std::function<void(const void* data, size_t size)>;

@@ -210,7 +210,8 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
     remove_abandoned_work(root_ / "tmp");
     WorkDir work(root_ / "tmp", "import");
     stdfs::path tree = work.path() / "tree";
-    UnpackedLayer layer = unpack_rootfs(source, tree, opts.cancelled, messages_);
+    // Importing "/" must not take in crt's own images and pods.
+    UnpackedLayer layer = unpack_rootfs(source, tree, opts.cancelled, messages_, {root_.parent_path(), root_});
     if (opts.share_with) share_host_files(tree, *opts.share_with);
 
     Image im;

@@ -667,6 +667,28 @@ TEST_F(ImageStore, ARootfsTarballImportIsExportedAndTheSameTreeIsTheSameLayer) {
   EXPECT_EQ(b.layers, a.layers);
 }
 
+// As `crt image import / host` with crt's state in /var/lib/crt: the walk
+// must not take in crt's images and pods, nor the tree it writes, which
+// grows as it is read, without end.
+TEST_F(ImageStore, ARootfsDirectoryHoldingTheStoreLeavesItOut) {
+  test::write_text(s_ / "a", "a\n");
+  test::write_text(s_ / "state" / "mine", "not crt's, but in its state directory\n");
+  Strings said;
+  store_.set_messages([&](std::string_view m) { said.emplace_back(m); });
+  int asked = 0;
+  // Stops a walk that would not end.
+  auto opts =
+      Store::ImportOptions{.config = {}, .created = {}, .share_with = {}, .cancelled = [&] { return ++asked > 1000; }};
+  Image a = store_.import_rootfs(s_.path(), parse_reference("self:1"), opts);
+  EXPECT_EQ(list_dir(store_.tree_path(a.layers[0])), Strings{"a"});
+  EXPECT_EQ(said, Strings{"leaving out crt's own state at '" + (s_ / "state").string() + "'"});
+  // The state directory's store alone, where it is imported from inside.
+  said.clear();
+  Image b = store_.import_rootfs(s_ / "state", parse_reference("self:2"), opts);
+  EXPECT_EQ(list_dir(store_.tree_path(b.layers[0])), Strings{"mine"});
+  EXPECT_EQ(said, Strings{"leaving out crt's own state at '" + store_.root().string() + "'"});
+}
+
 /// A file of `size` bytes, holes but for `pieces` (offset, bytes).
 void write_sparse(const stdfs::path& p, off_t size, const std::vector<std::pair<off_t, std::string>>& pieces) {
   UniqueFd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
