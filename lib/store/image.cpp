@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 
 namespace crt::store {
 
@@ -65,6 +66,23 @@ std::string host_architecture() {
   if (m == "i686" || m == "i386") return "386";
   if (m == "armv7l") return "arm";
   return m;
+}
+
+void check_utf8(const RunConfig& run) {
+  auto check = [](const std::string& v, const std::string& what) {
+    if (!json_text::is_utf8(v)) throw Error(what + " " + quote(v) + " is not valid UTF-8");
+  };
+  for (const auto& a : run.entrypoint) check(a, "argument");
+  for (const auto& a : run.cmd) check(a, "argument");
+  for (const auto& kv : run.env)
+    if (!json_text::is_utf8(kv))
+      throw Error("environment variable " + quote(kv.substr(0, kv.find('='))) + " is not valid UTF-8");
+  check(run.user, "user");
+  check(run.working_dir, "working directory");
+  for (const auto& [k, v] : run.labels) check(k + "=" + v, "label");
+  check(run.stop_signal, "stop signal");
+  for (const auto& p : run.exposed_ports) check(p, "exposed port");
+  for (const auto& v : run.volumes) check(v, "volume");
 }
 
 json make_image_config(const RunConfig& run, const std::vector<std::string>& diff_ids,

@@ -31,6 +31,11 @@ RunConfig parse_run_config(const nlohmann::json& image_config);
 /// The OCI architecture name of this machine ("amd64", "arm64" …).
 std::string host_architecture();
 
+/// Throws crt::Error naming the first value of `run` that is not valid
+/// UTF-8, which JSON (the image's configuration, the store's index) cannot
+/// hold.
+void check_utf8(const RunConfig& run);
+
 /// Builds an OCI image configuration document for a single-layer rootfs.
 nlohmann::json make_image_config(const RunConfig& run, const std::vector<std::string>& diff_ids,
                                  const std::string& created);

@@ -57,6 +57,8 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req_in, Prog
   ImportRequest req = req_in;
   bool from_stdin = req.source == kStdin;
   auto source_name = [&] { return from_stdin ? std::string("standard input") : quote(req.source.string()); };
+  // Before standard input is read: refused all the same afterwards.
+  with_context("importing " + source_name(), [&] { check_utf8(req.rootfs.config); });
   if (from_stdin) {
     if (req.format == SourceFormat::kOciLayout)
       throw Error("an OCI layout is a directory: standard input can only give an archive");

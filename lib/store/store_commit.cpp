@@ -206,6 +206,7 @@ class LayerBlobReader {
 Image Store::import_rootfs(const stdfs::path& source, const Reference& name, const ImportOptions& opts,
                            const PinnedLayers& pinned) {
   return with_context("importing " + quote(source.string()) + " as " + quote(name.str()), [&] {
+    check_utf8(opts.config);
     FileLock store_lock = lock_shared();
     remove_abandoned_work(root_ / "tmp");
     WorkDir work(root_ / "tmp", "import");

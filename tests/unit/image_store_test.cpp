@@ -689,6 +689,42 @@ TEST_F(ImageStore, ARootfsDirectoryHoldingTheStoreLeavesItOut) {
   EXPECT_EQ(said, Strings{"leaving out crt's own state at '" + store_.root().string() + "'"});
 }
 
+// JSON holds only UTF-8: such a value is refused, naming it, before the
+// rootfs is read.
+TEST_F(ImageStore, ARootfsConfigurationThatIsNotUtf8IsRefusedAndNothingStored) {
+  test::write_text(s_ / "rootfs" / "etc" / "x", "x");
+  std::vector<std::pair<RunConfig, std::string>> cases(6);
+  cases[0] = {{}, "argument 'caf\xe9' is not valid UTF-8"};
+  cases[0].first.cmd = {"/bin/echo", "caf\xe9"};
+  cases[1] = {{}, "argument '/bin/\xff' is not valid UTF-8"};
+  cases[1].first.entrypoint = {"/bin/\xff"};
+  cases[2] = {{}, "environment variable 'A\xe9' is not valid UTF-8"};
+  cases[2].first.env = {"A\xe9=1"};
+  cases[3] = {{}, "environment variable 'A' is not valid UTF-8"};
+  cases[3].first.env = {"A=caf\xe9"};
+  cases[4] = {{}, "working directory '/w\xe9' is not valid UTF-8"};
+  cases[4].first.working_dir = "/w\xe9";
+  cases[5] = {{}, "volume '/v\xe9' is not valid UTF-8"};
+  cases[5].first.volumes = {"/v\xe9"};
+  for (const auto& [config, said] : cases) {
+    ImportRequest req;
+    req.source = s_ / "rootfs";
+    req.name = parse_reference("nu:1");
+    req.rootfs.config = config;
+    Progress none;
+    EXPECT_THAT(test::error_of([&] { import_images(store_, req, none); }), ::testing::HasSubstr(said));
+    EXPECT_THAT(test::error_of([&] {
+                  store_.import_rootfs(s_ / "rootfs", parse_reference("nu:1"),
+                                       {.config = config, .created = {}, .share_with = {}, .cancelled = {}});
+                }),
+                ::testing::HasSubstr(said));
+  }
+  EXPECT_TRUE(trees().empty());
+  EXPECT_TRUE(blobs().empty());
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+  EXPECT_FALSE(store_.find("nu:1"));
+}
+
 /// A file of `size` bytes, holes but for `pieces` (offset, bytes).
 void write_sparse(const stdfs::path& p, off_t size, const std::vector<std::pair<off_t, std::string>>& pieces) {
   UniqueFd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
