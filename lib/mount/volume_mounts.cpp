@@ -65,7 +65,7 @@ void copy_into_volume(int root_fd, const std::string& path, const stdfs::path& v
   if (::fstat(src.get(), &st) < 0) throw_errno("inspecting " + quote(path));
   stdfs::path tmp = volume_dir.string() + ".copy";
   fs::remove_tree(tmp);
-  store::unpack_rootfs(fd_path(src.get()), tmp);
+  store::copy_tree(fd_path(src.get()), tmp);
   if (::chmod(tmp.c_str(), st.st_mode & 07777) < 0 || ::chown(tmp.c_str(), st.st_uid, st.st_gid) < 0)
     throw_errno("copying the owner and mode of " + quote(path));
   if (::rmdir(volume_dir.c_str()) < 0 || ::rename(tmp.c_str(), volume_dir.c_str()) < 0)

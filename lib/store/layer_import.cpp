@@ -40,24 +40,31 @@ std::string_view entry_base_name(std::string_view path) {
   throw Error(shown + " is named like an OCI whiteout ('.wh.'), which no layer can hold as a file");
 }
 
+/// Whether a LayerSink computes the layer's digest.
+enum class Digest { kYes, kNo };
+
 /// Writes every entry as a canonical tar into a hash (and to `out` when
-/// given), and onto disk unless `to_disk` is false.
+/// given) unless `digest` is kNo, and onto disk unless `to_disk` is false.
 class LayerSink {
  public:
-  explicit LayerSink(bool to_disk = true, TarOutput out = {}, MessageSink warnings = {})
+  explicit LayerSink(bool to_disk = true, TarOutput out = {}, MessageSink warnings = {}, Digest digest = Digest::kYes)
       : out_(std::move(out)),
         warnings_(std::move(warnings)),
-        tar_(sym_archive_write_new()),
+        tar_(digest == Digest::kYes ? sym_archive_write_new() : nullptr),
         disk_(to_disk ? sym_archive_write_disk_new() : nullptr) {
-    if (!tar_ || (to_disk && !disk_)) throw Error("allocating libarchive handles");
+    if ((digest == Digest::kYes && !tar_) || (to_disk && !disk_)) throw Error("allocating libarchive handles");
+    if (tar_) set_up_digest();
+    if (disk_)
+      check_archive(disk_.get(), sym_archive_write_disk_set_options(disk_.get(), secure_extract_flags()),
+                    "setting up extraction");
+  }
+
+  void set_up_digest() {
     check_archive(tar_.get(), sym_archive_write_set_format_pax_restricted(tar_.get()), "setting up the layer digest");
     check_archive(tar_.get(), sym_archive_write_set_bytes_in_last_block(tar_.get(), 1), "setting up the layer digest");
     check_archive(tar_.get(),
                   sym_archive_write_open2(tar_.get(), this, nullptr, &LayerSink::on_write, nullptr, nullptr),
                   "setting up the layer digest");
-    if (disk_)
-      check_archive(disk_.get(), sym_archive_write_disk_set_options(disk_.get(), secure_extract_flags()),
-                    "setting up extraction");
   }
 
   /// Called before each entry and each piece of data: true ends the work
@@ -67,12 +74,13 @@ class LayerSink {
   void header(archive_entry* e) {
     check_cancelled();
     std::string path = sym_archive_entry_pathname(e) != nullptr ? sym_archive_entry_pathname(e) : "";
-    check_archive(tar_.get(), sym_archive_write_header(tar_.get(), e), "archiving " + quote(path));
+    if (tar_) check_archive(tar_.get(), sym_archive_write_header(tar_.get(), e), "archiving " + quote(path));
     if (disk_) check_disk(sym_archive_write_header(disk_.get(), e), quote(path));
-    if (sym_archive_entry_filetype(e) == AE_IFREG && sym_archive_entry_hardlink(e) == nullptr)
-      size_ += static_cast<uint64_t>(sym_archive_entry_size(e));
     current_ = path;
     written_ = 0;
+    bool data = sym_archive_entry_filetype(e) == AE_IFREG && sym_archive_entry_hardlink(e) == nullptr;
+    size_of_current_ = data ? sym_archive_entry_size(e) : 0;
+    size_ += static_cast<uint64_t>(size_of_current_);
   }
 
   /// A piece of the current entry's data, `off` bytes into the file: what
@@ -82,25 +90,26 @@ class LayerSink {
   void data(const void* buf, size_t n, int64_t off) {
     check_cancelled();
     if (off < written_) throw Error("reading " + quote(current_) + ": its data comes out of order");
-    while (written_ < off) {
-      static const char kZeros[64 * 1024] = {};
-      check_cancelled();
-      size_t z = static_cast<size_t>(std::min<int64_t>(off - written_, sizeof kZeros));
-      archive_tar(kZeros, z);
+    if (tar_) {
+      zeros_to(off);
+      archive_tar(buf, n);
     }
-    archive_tar(buf, n);
+    written_ = off + static_cast<int64_t>(n);
     if (disk_ && sym_archive_write_data_block(disk_.get(), buf, n, off) < ARCHIVE_WARN)
       check_archive(disk_.get(), ARCHIVE_FATAL, "extracting " + quote(current_));
   }
 
   void finish_entry() {
+    // Holes at the end: as zeros, asking whether to go on (libarchive would
+    // write them uninterrupted).
+    if (tar_) zeros_to(size_of_current_);
     if (disk_) check_disk(sym_archive_write_finish_entry(disk_.get()), quote(current_));
   }
 
   UnpackedLayer close() {
-    check_archive(tar_.get(), sym_archive_write_close(tar_.get()), "finishing the layer digest");
+    if (tar_) check_archive(tar_.get(), sym_archive_write_close(tar_.get()), "finishing the layer digest");
     if (disk_) check_disk(sym_archive_write_close(disk_.get()), "", "finishing extraction");
-    return {"sha256:" + hash_.hex(), size_};
+    return {tar_ ? "sha256:" + hash_.hex() : "", size_};
   }
 
  private:
@@ -121,6 +130,14 @@ class LayerSink {
     if (sym_archive_write_data(tar_.get(), buf, n) < 0)
       check_archive(tar_.get(), ARCHIVE_FATAL, "archiving " + quote(current_));
     written_ += static_cast<int64_t>(n);
+  }
+
+  void zeros_to(int64_t off) {
+    static const char kZeros[64 * 1024] = {};
+    while (written_ < off) {
+      check_cancelled();
+      archive_tar(kZeros, static_cast<size_t>(std::min<int64_t>(off - written_, sizeof kZeros)));
+    }
   }
 
   void check_cancelled() const {
@@ -149,6 +166,7 @@ class LayerSink {
   uint64_t size_ = 0;
   std::string current_;
   int64_t written_ = 0;  ///< bytes of the current entry's data archived
+  int64_t size_of_current_ = 0;
 };
 
 /// Entry metadata must not depend on when the source was read. File flags
@@ -164,18 +182,31 @@ void normalize(archive_entry* e) {
   sym_archive_entry_set_gname(e, nullptr);
 }
 
-void copy_file_data(int fd, LayerSink& sink, const std::string& shown) {
+/// The data of the file open as `fd`, `size` bytes as its entry says. Only
+/// its data is read: a hole (SEEK_HOLE) is zeros without reading them, and
+/// stays a hole where the sink writes the file.
+void copy_file_data(int fd, int64_t size, LayerSink& sink, const std::string& shown) {
   char buf[128 * 1024];
-  int64_t off = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("reading " + quote(shown));
+  int64_t pos = 0;
+  while (pos < size) {
+    off_t data = ::lseek(fd, pos, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) return;  // holes to the end
+    // A file system without SEEK_DATA: all of it is data.
+    off_t hole = data < 0 ? size : ::lseek(fd, data, SEEK_HOLE);
+    if (data < 0) data = pos;
+    if (hole < 0) hole = size;
+    int64_t end = std::min<int64_t>(hole, size);
+    for (pos = data; pos < end;) {
+      ssize_t n = ::pread(fd, buf, static_cast<size_t>(std::min<int64_t>(sizeof buf, end - pos)), pos);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw_errno("reading " + quote(shown));
+      }
+      if (n == 0) return;  // cut short meanwhile: the rest is zeros
+      sink.data(buf, static_cast<size_t>(n), pos);
+      pos += n;
     }
-    if (n == 0) break;
-    sink.data(buf, static_cast<size_t>(n), off);
-    off += n;
+    pos = std::max<int64_t>(pos, hole);
   }
 }
 
@@ -238,7 +269,8 @@ class DirectoryReader {
     // Not even read (normalize() would drop them): see there. A file's holes
     // are how it is stored, not what it holds: a tree archives as the same
     // layer whether its zeros are holes (extraction makes them) or not (a
-    // file of the host's it was linked to).
+    // file of the host's it was linked to). copy_file_data() does not read
+    // the holes all the same.
     check_archive(disk_.get(),
                   sym_archive_read_disk_set_behavior(disk_.get(), ARCHIVE_READDISK_NO_FFLAGS | ARCHIVE_READDISK_NO_SPARSE),
                   "setting up the reading of " + quote(root_.string()));
@@ -376,7 +408,8 @@ class DirectoryReader {
     EntryPtr owned(e);
     if (owned) {
       sink.header(owned.get());
-      if (S_ISREG(st.st_mode) && sym_archive_entry_size(owned.get()) > 0) copy_file_data(fd.get(), sink, full.string());
+      if (S_ISREG(st.st_mode) && sym_archive_entry_size(owned.get()) > 0)
+        copy_file_data(fd.get(), sym_archive_entry_size(owned.get()), sink, full.string());
       sink.finish_entry();
     }
     if (opaque && S_ISDIR(st.st_mode)) marker(rel + "/.wh..wh..opq", st, sink);
@@ -472,9 +505,10 @@ UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& de
   if (::mkdir(dest.c_str(), 0755) < 0) throw_errno("creating " + quote(dest.string()));
   {
     // The guard outlives the sink: freeing the disk writer applies its
-    // deferred fixups relative to the working directory.
+    // deferred fixups relative to the working directory. A tarball's digest
+    // is its tree's, taken below.
     CwdGuard cwd(dest);
-    LayerSink sink(true, {}, warnings);
+    LayerSink sink(true, {}, warnings, S_ISDIR(st.st_mode) ? Digest::kYes : Digest::kNo);
     sink.set_cancel_check(cancelled);
     if (S_ISDIR(st.st_mode)) {
       DirectoryReader reader(source);
@@ -496,6 +530,16 @@ UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& de
     DirectoryReader(dest).copy_to(sink);
     return sink.close();
   });
+}
+
+void copy_tree(const stdfs::path& source_arg, const stdfs::path& dest_arg) {
+  const stdfs::path source = stdfs::absolute(source_arg);
+  const stdfs::path dest = stdfs::absolute(dest_arg);
+  if (::mkdir(dest.c_str(), 0755) < 0) throw_errno("creating " + quote(dest.string()));
+  CwdGuard cwd(dest);
+  LayerSink sink(true, {}, {}, Digest::kNo);
+  DirectoryReader(source).copy_to(sink);
+  sink.close();
 }
 
 UnpackedLayer archive_tree(const stdfs::path& tree, const TarOutput& out) {

@@ -32,6 +32,11 @@ UnpackedLayer unpack_rootfs(const std::filesystem::path& source, const std::file
                             const std::function<bool()>& cancelled = {}, const MessageSink& warnings = {},
                             const std::vector<std::filesystem::path>& own = {});
 
+/// Copies the directory `source` into the new directory `dest` as
+/// unpack_rootfs() unpacks it, without taking its digest: a volume's first
+/// content, from its image.
+void copy_tree(const std::filesystem::path& source, const std::filesystem::path& dest);
+
 /// Receives the bytes of a tar archive as it is written; may throw.
 using TarOutput = std::function<void(const void* data, size_t size)>;
 

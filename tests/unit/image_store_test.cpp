@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "store/blob_store.hpp"
 #include "store/export.hpp"
 #include "store/import.hpp"
+#include "store/layer_import.hpp"
 #include "store/oci.hpp"
 #include "store/store.hpp"
 #include "test_support.hpp"
@@ -759,6 +761,55 @@ TEST_F(ImageStore, ASparseFileInARootfsTarballKeepsItsContent) {
       EXPECT_TRUE(test::read_text(tree / "lead") == lead) << name << ": 'lead' differs";
       EXPECT_EQ(a.layers, dir.layers) << name << ": the same files are the same layer";
     }
+  }
+}
+
+/// Bytes `p` takes on disk.
+int64_t disk_usage(const stdfs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) < 0) return -1;
+  return static_cast<int64_t>(st.st_blocks) * 512;
+}
+
+// A sparse file's holes are not read (SEEK_DATA) and stay holes: a tree
+// claiming terabytes must not take them, nor the time to read them. The
+// layer's digest holds them as zeros, so it does take the time to hash them:
+// a volume's copy (copy_tree) does not.
+TEST_F(ImageStore, ASparseFileStaysSparseAndItsHolesAreNotRead) {
+  stdfs::path src = s_ / "src";
+  stdfs::create_directories(src);
+  constexpr off_t kHuge = off_t{1} << 38;  // 256 GiB: minutes to read
+  write_sparse(src / "huge", kHuge, {{1 << 20, "AAAA"}, {kHuge - 4, "ZZZZ"}});
+  if (disk_usage(src / "huge") > (1 << 20)) GTEST_SKIP() << "the file system of " << s_.path() << " has no holes";
+  auto start = std::chrono::steady_clock::now();
+  copy_tree(src, s_ / "copy");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20)) << "the holes were read";
+  struct stat st {};
+  ASSERT_EQ(::stat((s_ / "copy" / "huge").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, kHuge);
+  EXPECT_LT(disk_usage(s_ / "copy" / "huge"), 1 << 20);
+  UniqueFd fd(::open((s_ / "copy" / "huge").c_str(), O_RDONLY | O_CLOEXEC));
+  char got[5] = {};
+  ASSERT_EQ(::pread(fd.get(), got, 4, 1 << 20), 4);
+  EXPECT_STREQ(got, "AAAA");
+  ASSERT_EQ(::pread(fd.get(), got, 4, kHuge - 4), 4);
+  EXPECT_STREQ(got, "ZZZZ");
+  ASSERT_EQ(::pread(fd.get(), got, 4, 4096), 4);
+  EXPECT_EQ(std::string(got, 4), std::string(4, '\0'));
+
+  // An import of 64 MiB with its holes: sparse in the tree, from a
+  // directory and from a tarball.
+  stdfs::remove(src / "huge");
+  write_sparse(src / "file", 64 << 20, {{1 << 20, "AAAA"}, {32 << 20, "BBBB"}});
+  ASSERT_EQ(::system(("tar --sparse -cf '" + (s_ / "sp.tar").string() + "' -C '" + src.string() + "' file").c_str()),
+            0);
+  for (const auto& from : {src, s_ / "sp.tar"}) {
+    Image a = store_.import_rootfs(from, parse_reference("sp:1"), {});
+    stdfs::path tree = store_.tree_path(a.layers[0]);
+    EXPECT_EQ(stdfs::file_size(tree / "file"), 64u << 20) << from;
+    EXPECT_LT(disk_usage(tree / "file"), 1 << 20) << from;
+    store_.remove("sp:1");
+    store_.gc({});
   }
 }
 
