@@ -59,6 +59,15 @@ class LayerSink {
                     "setting up extraction");
   }
 
+  // Work ended by an error: freeing the writer would otherwise finish the
+  // entry, writing (and hashing) the zeros left of it, gigabytes of them
+  // for a sparse file, before the error is told.
+  ~LayerSink() {
+    if (tar_ && !closed_) sym_archive_write_fail(tar_.get());
+  }
+  LayerSink(const LayerSink&) = delete;
+  LayerSink& operator=(const LayerSink&) = delete;
+
   void set_up_digest() {
     check_archive(tar_.get(), sym_archive_write_set_format_pax_restricted(tar_.get()), "setting up the layer digest");
     check_archive(tar_.get(), sym_archive_write_set_bytes_in_last_block(tar_.get(), 1), "setting up the layer digest");
@@ -107,6 +116,7 @@ class LayerSink {
   }
 
   UnpackedLayer close() {
+    closed_ = true;
     if (tar_) check_archive(tar_.get(), sym_archive_write_close(tar_.get()), "finishing the layer digest");
     if (disk_) check_disk(sym_archive_write_close(disk_.get()), "", "finishing extraction");
     return {tar_ ? "sha256:" + hash_.hex() : "", size_};
@@ -167,6 +177,7 @@ class LayerSink {
   std::string current_;
   int64_t written_ = 0;  ///< bytes of the current entry's data archived
   int64_t size_of_current_ = 0;
+  bool closed_ = false;
 };
 
 /// Entry metadata must not depend on when the source was read. File flags

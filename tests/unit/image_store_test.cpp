@@ -813,6 +813,27 @@ TEST_F(ImageStore, ASparseFileStaysSparseAndItsHolesAreNotRead) {
   }
 }
 
+// The zeros of a sparse file's holes are hashed in pieces, asking between
+// them whether to go on; an import asked to stop leaves the rest unhashed.
+TEST_F(ImageStore, AnImportAskedToStopInAHugeHoleStopsAtOnce) {
+  stdfs::path src = s_ / "src";
+  stdfs::create_directories(src);
+  constexpr off_t kHuge = off_t{1} << 37;  // 128 GiB: a minute to hash
+  write_sparse(src / "huge", kHuge, {{kHuge - 4, "ZZZZ"}});
+  if (disk_usage(src / "huge") > (1 << 20)) GTEST_SKIP() << "the file system of " << s_.path() << " has no holes";
+  int asked = 0;
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(test::error_of([&] {
+                store_.import_rootfs(
+                    src, parse_reference("huge:1"),
+                    {.config = {}, .created = {}, .share_with = {}, .cancelled = [&] { return ++asked > 1000; }});
+              }),
+              ::testing::HasSubstr("interrupted"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20)) << "the holes were hashed on";
+  EXPECT_TRUE(trees().empty());
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+}
+
 /// Sets chattr's "d" (nodump) flag on `p`; false where its file system
 /// keeps no such flags.
 bool set_nodump(const stdfs::path& p, bool on = true) {
