@@ -834,6 +834,29 @@ TEST_F(ImageStore, AnImportAskedToStopInAHugeHoleStopsAtOnce) {
   EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
 }
 
+// A rootfs tarball's entries are refused as an OCI layer's are.
+TEST_F(ImageStore, ARootfsTarballRefusesALinkToItselfAndPathsLongerThanPathMax) {
+  std::string long_path = "d";  // in names a file system takes
+  for (int i = 0; i < 30; ++i) long_path += "/" + std::string(199, 'x');
+  struct Case {
+    std::vector<test::TarMember> entries;
+    std::string said;
+  };
+  std::vector<Case> cases = {
+      {{test::tar_file("f", "f"), test::tar_hardlink("f", "f")},
+       "'f' in '" + (s_ / "bad.tar").string() + "' is a hard link to itself"},
+      {{test::tar_file(long_path, "x")}, "has a path of 6001 bytes, longer than the kernel's PATH_MAX"},
+      {{test::tar_file("f", "f"), test::tar_hardlink(long_path, "f")}, "has a path of 6001 bytes"},
+  };
+  for (const auto& c : cases) {
+    test::write_tar(s_ / "bad.tar", c.entries);
+    EXPECT_THAT(test::error_of([&] { store_.import_rootfs(s_ / "bad.tar", parse_reference("bad:1"), {}); }),
+                ::testing::HasSubstr(c.said));
+    EXPECT_TRUE(trees().empty());
+    EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
+  }
+}
+
 /// Sets chattr's "d" (nodump) flag on `p`; false where its file system
 /// keeps no such flags.
 bool set_nodump(const stdfs::path& p, bool on = true) {
