@@ -1,7 +1,9 @@
 #include "store/layer_import.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -425,7 +427,32 @@ class DirectoryReader {
       sink.finish_entry();
     }
     if (opaque && S_ISDIR(st.st_mode)) marker(rel + "/.wh..wh..opq", st, sink);
+    if (S_ISDIR(st.st_mode) && is_kernel_file_system(fd.get(), full)) return {};
     return S_ISDIR(st.st_mode) ? std::move(fd) : UniqueFd();
+  }
+
+  /// Whether the directory open as `fd`, at `full`, is the top of a file
+  /// system of the kernel's (proc, sysfs, cgroup…), as in an import of a
+  /// host's /: its mount point is kept, what the kernel shows in it is no
+  /// part of an image (and reading it could block, or never end); autofs
+  /// would mount what it stands for. Told once each.
+  bool is_kernel_file_system(int fd, const stdfs::path& full) {
+    struct statfs sf {};
+    if (::fstatfs(fd, &sf) < 0) return false;
+    static constexpr std::pair<unsigned long, const char*> kKernel[] = {
+        {PROC_SUPER_MAGIC, "proc"},     {SYSFS_MAGIC, "sysfs"},
+        {CGROUP_SUPER_MAGIC, "cgroup"}, {CGROUP2_SUPER_MAGIC, "cgroup2"},
+        {DEVPTS_SUPER_MAGIC, "devpts"}, {DEBUGFS_MAGIC, "debugfs"},
+        {TRACEFS_MAGIC, "tracefs"},     {SECURITYFS_MAGIC, "securityfs"},
+        {BPF_FS_MAGIC, "bpf"},          {PSTOREFS_MAGIC, "pstore"},
+        {EFIVARFS_MAGIC, "efivarfs"},   {BINFMTFS_MAGIC, "binfmt_misc"},
+        {NSFS_MAGIC, "nsfs"},           {AUTOFS_SUPER_MAGIC, "autofs"}};
+    for (const auto& [magic, type] : kKernel) {
+      if (static_cast<unsigned long>(sf.f_type) != magic) continue;
+      tell(own_messages_, "leaving out what the kernel shows in " + quote(full.string()) + " (" + type + ")");
+      return true;
+    }
+    return false;
   }
 
   /// Whether `st` is a directory of crt's own, which the tree holds at

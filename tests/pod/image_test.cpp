@@ -148,6 +148,38 @@ TEST_F(ImageTest, ARootfsHoldingFilesNamedAsAnImageArchivesIsARootfs) {
   EXPECT_EQ(r.status, 0) << r.err;
 }
 
+// An import of a host's / keeps the mount points of the kernel's file
+// systems (/proc, /sys…) but not what the kernel shows in them.
+TEST_F(ImageTest, AnImportLeavesOutWhatTheKernelShowsInProcAndSys) {
+  std::string root = make_rootfs("host");
+  stdfs::create_directories(root + "/proc");
+  stdfs::create_directories(root + "/sys");
+  std::ofstream(root + "/kept") << "kept\n";
+  // Mounted in a mount namespace of the import's own: no other test's pod
+  // takes a copy of them.
+  std::vector<std::string> argv = {
+      "unshare", "--mount", "--propagation=private",
+      "sh",      "-c",      "mount -t proc proc \"$0/proc\" && mount -t sysfs sysfs \"$0/sys\" && exec \"$@\"",
+      root};
+  for (auto& a : crt_argv({"image", "import", root, "host:1"})) argv.push_back(a);
+  Result r = run(argv);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("leaving out what the kernel shows in '" + root + "/proc' (proc)"));
+  EXPECT_THAT(r.err, HasSubstr("leaving out what the kernel shows in '" + root + "/sys' (sysfs)"));
+  r = crt({"run", "--net=none", "host:1", "--", "/bin/sh", "-c", "cat /kept; ls -d /proc /sys"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "kept\n/proc\n/sys\n");
+  // The layer's tree: the two directories, empty.
+  int trees = 0;
+  for (const auto& t : stdfs::directory_iterator(dir_ + "/store/trees")) {
+    if (!stdfs::exists(t.path() / "kept")) continue;
+    ++trees;
+    EXPECT_TRUE(stdfs::is_empty(t.path() / "proc"));
+    EXPECT_TRUE(stdfs::is_empty(t.path() / "sys"));
+  }
+  EXPECT_EQ(trees, 1);
+}
+
 // Each form of an image's User that the OCI image spec names is taken; a
 // --user with an empty user or group, or a relative --volume, is refused
 // rather than stored (a run took ":" for root, and skipped the volume).
