@@ -232,8 +232,6 @@ TEST_F(StoreSafety, ImagesAreRemovedFromAFullDisk) {
   EXPECT_EQ(json_text::parse(read_file(dir_ + "/index.json"))["images"], json::array());
 }
 
-// An import of several images that fails at the second takes out what it
-// stored for the first: nothing of it is left for a gc.
 // What interrupted work left that cannot be removed (someone mounted
 // something in it) is an error of its own: the rest is still removed and
 // counted, and the next gc, once the mount is gone, removes it.
@@ -257,6 +255,8 @@ TEST_F(StoreSafety, GcReportsWhatItRemovedBesideWhatItCouldNot) {
   EXPECT_EQ(store_entries("tmp"), std::vector<std::string>{});
 }
 
+// An import of several images that fails at the second takes out what it
+// stored for the first: nothing of it is left for a gc.
 TEST_F(StoreSafety, AFailedImportOfSeveralImagesLeavesNothingBehind) {
   auto sorted = [](std::vector<std::string> v) {
     std::sort(v.begin(), v.end());
