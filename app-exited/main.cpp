@@ -112,7 +112,7 @@ std::vector<crt::pod::AppExit> read_records(const std::vector<std::string>& apps
 }
 
 /// What the pod's systemctl prints with `args`.
-std::string systemctl(std::vector<const char*> args) {
+std::string systemctl(std::vector<const char*> args, bool* ok = nullptr) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) < 0) return {};
   args.insert(args.begin(), "systemctl");
@@ -128,7 +128,9 @@ std::string systemctl(std::vector<const char*> args) {
   char buf[256];
   for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
   ::close(out[0]);
-  if (pid > 0) ::waitpid(pid, nullptr, 0);
+  int status = -1;
+  if (pid > 0) ::waitpid(pid, &status, 0);
+  if (ok != nullptr) *ok = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   return text;
 }
 
@@ -289,14 +291,29 @@ int reboot_pod(const std::vector<std::string>& apps) {
     std::printf("the pod is stopping: it does not start its apps again\n");
     return 0;
   }
-  for (const auto& a : apps) std::filesystem::remove(std::filesystem::path(kStatusDir) / a);
-  std::filesystem::remove(kPolicyStopFile);
-  std::filesystem::remove(kRebootFile);
+  // The records of the run that ended (made as at any end, so that a stop
+  // coming now finds them): the next run's are its own.
+  std::error_code ignored;
+  for (const auto& a : apps) std::filesystem::remove(std::filesystem::path(kStatusDir) / a, ignored);
+  std::filesystem::remove(kPolicyStopFile, ignored);
+  std::filesystem::remove(kRebootFile, ignored);
   // An app that failed, or used up its start limit, starts as at first.
   // (Every unit: one named that systemd has unloaded, as it does a
   // stopped unit, is an error.)
   systemctl({"reset-failed"});
-  systemctl({"start", "--no-block", "default.target"});
+  // Tried again, as unit_state() does: the connection to the pod's systemd
+  // fails now and then. A pod whose apps cannot be started again would
+  // stay without them for ever: it ends.
+  bool started = false;
+  for (int i = 0; i < 100 && !started; ++i) {
+    if (i > 0) ::usleep(20000);
+    systemctl({"start", "--no-block", "default.target"}, &started);
+  }
+  if (!started) {
+    std::fprintf(stderr, "app-exited: the pod's apps could not be started again: the pod ends\n");
+    ::kill(1, SIGRTMIN + 4);
+    return 1;
+  }
   std::printf("rebooting the pod: its apps start again\n");
   return 0;
 }
@@ -350,8 +367,11 @@ int run(int argc, char** argv) {
     crt::app_exited::flush_output(app, mark_terminal(), std::chrono::seconds(8), [] { return !pod_stopping(); });
     if (apps.empty()) return 0;
   }
-  // Stopped for the pod's reboot: the app starts again.
-  if (pod_rebooting()) return 0;
+  // Stopped for the pod's reboot: recorded as at any stop by the pod (a
+  // crt stop coming before the reboot starts the apps again finds how they
+  // ended), but no reason to end the pod: the reboot removes the record
+  // and starts the app again.
+  const bool rebooting = pod_rebooting();
 
   std::filesystem::path record = std::filesystem::path(kStatusDir) / app;
   crt::pod::AppExit e;
@@ -418,8 +438,10 @@ int run(int argc, char** argv) {
   // crt stop or machinectl poweroff, not a failure of the app's own. (A
   // restarting app's record is made as its unit stays down: the pod
   // stopping is why.)
-  if (!recorded && !e.exit_code.empty() && e.status > 128 && !e.stopped_by_pod) e.during_pod_stop = pod_stopping();
+  if (!recorded && !e.exit_code.empty() && e.status > 128 && !e.stopped_by_pod)
+    e.during_pod_stop = rebooting || pod_stopping();
   if (!recorded) crt::pod::write_app_record(kStatusDir, e);
+  if (rebooting) return 0;
   crt::pod::PodAction action = crt::pod::decide(policy, apps, read_records(apps), e);
   // journald answers at once unless an app flooded it with output. A pod
   // that ends here keeps all of that, unless it is stopped meanwhile; while
