@@ -86,7 +86,9 @@ std::string stage1_tar_hex(const stdfs::path& tar) {
 }
 
 /// The store name of the stage1 tarball of sha256 `hex`.
-store::Reference stage1_tar_name(const std::string& hex) { return {"crt-stage1", hex.substr(0, 12)}; }
+store::Reference stage1_tar_name(const std::string& hex) {
+  return {std::string(store::kStage1Name), hex.substr(0, 12)};
+}
 
 store::Image import_stage1_tar(store::Store& store, const stdfs::path& tar, const std::string& hex, bool given) {
   store::Reference name = stage1_tar_name(hex);
@@ -110,7 +112,7 @@ store::Image ensure_stage1(store::Store& store, const stdfs::path& data_dir,
       throw Error(quote(src.string()) + " does not exist" + (override ? "" : " (use --stage1-path)"));
     if (stdfs::is_directory(src)) {
       check_stage1_source(src);
-      return store.import_rootfs(src, {"crt-stage1", "dir"}, stage1_import_options());
+      return store.import_rootfs(src, {std::string(store::kStage1Name), "dir"}, stage1_import_options());
     }
     return import_stage1_tar(store, src, stage1_tar_hex(src), override.has_value());
   });
@@ -125,8 +127,9 @@ std::vector<std::string> other_stage1_images(const store::Store& store, const st
   std::string own = stage1_tar_name(stage1_tar_hex(tar)).str();
   std::vector<std::string> out;
   for (const auto& im : store.list()) {
-    bool stage1 = !im.names.empty() && std::all_of(im.names.begin(), im.names.end(),
-                                                   [](const std::string& n) { return n.rfind("crt-stage1:", 0) == 0; });
+    bool stage1 = !im.names.empty() && std::all_of(im.names.begin(), im.names.end(), [](const std::string& n) {
+      return n.starts_with(store::kStage1Name) && n.substr(store::kStage1Name.size(), 1) == ":";
+    });
     if (stage1 && std::find(im.names.begin(), im.names.end(), own) == im.names.end()) out.push_back(im.id);
   }
   return out;

@@ -286,6 +286,12 @@ std::optional<HostPort> split_host_port(std::string_view s) {
   return HostPort{s.substr(0, colon), port};
 }
 
+void refuse_stage1_name(const Reference& ref, std::string_view where) {
+  if (ref.name != kStage1Name) return;
+  throw Error(std::string(where) + " " + quote(ref.str()) + ", a name crt keeps for its stage1 images (the systemd " +
+              "every pod boots, outside the apps' sandboxes): nothing was imported; give the image another name");
+}
+
 std::optional<Reference> try_parse_reference(std::string_view ref) {
   try {
     return parse_reference(ref);

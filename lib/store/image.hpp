@@ -119,6 +119,16 @@ struct Reference {
 /// Parses "name[:tag]" (tag defaults to "latest"); throws on invalid input.
 Reference parse_reference(std::string_view ref);
 
+/// The name of crt's stage1 images in the store ("crt-stage1:HASH", by the
+/// stage1 tarball's digest). The image under it is what every later pod
+/// boots as its systemd, as root outside every app's sandbox: no image may
+/// come in under it but crt's own stage1.
+inline constexpr std::string_view kStage1Name = "crt-stage1";
+
+/// Throws when `ref` has the stage1 images' name; `where` says where the
+/// name came from ("the archive names ...").
+void refuse_stage1_name(const Reference& ref, std::string_view where);
+
 /// A registry's "HOST[:PORT]" (an image name's first part) split at its
 /// colon.
 struct HostPort {

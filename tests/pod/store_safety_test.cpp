@@ -280,6 +280,33 @@ TEST_F(StoreSafety, AFailedImportOfSeveralImagesLeavesNothingBehind) {
   EXPECT_THAT(crt({"image", "list"}).out, ::testing::Not(HasSubstr("good")));
 }
 
+// The image named crt-stage1:HASH is what every later pod boots as its
+// systemd: an archive that names its image so (a layout's ref.name, a
+// docker-archive's RepoTags), or a rootfs import given that name, would
+// replace the stage1 of every pod of the store.
+TEST_F(StoreSafety, NoImportTakesTheStage1sName) {
+  import_stage1_and_busybox();
+  std::string stage1;
+  for (const auto& im : json::parse(crt({"image", "list", "--format=json"}).out))
+    if (im["name"] == "crt-stage1") stage1 = "crt-stage1:" + im["tag"].get<std::string>();
+  ASSERT_FALSE(stage1.empty());
+  std::string before = crt({"image", "list"}).out;
+  OciLayout lay(dir_ + "/evil");
+  lay.write_index(
+      {{lay.add_image({busybox_layer(), make_layer({file("usr/lib/systemd/systemd", "#!/bin/sh\n", 0755)})}), stage1}});
+  Result r = crt({"image", "import", "-q", lay.dir().string()});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("it names an image '" + stage1 + "', a name crt keeps for its stage1 images")) << r.err;
+  stdfs::create_directories(dir_ + "/rootfs");
+  r = crt({"image", "import", dir_ + "/rootfs", "crt-stage1:mine", "--cmd=/x"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("the image would be named 'crt-stage1:mine', a name crt keeps")) << r.err;
+  EXPECT_EQ(crt({"image", "list"}).out, before);
+  r = crt({"run", "--net=none", "busybox", "--", "/bin/echo", "real"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "real\n");
+}
+
 TEST_F(StoreSafety, RmForceKeepsAPodsLayersUntilThePodIsRemoved) {
   ASSERT_EQ(crt({"image", "import", "-q", layout("app", {make_layer({file("mark", "m\n")})}), "app:1"}).status, 0);
   std::string file = dir_ + "/uuid";
