@@ -101,7 +101,18 @@ void PodDir::move_to(PodState state) {
   state_ = state;
 }
 
-void PodDir::remove() { fs::remove_tree(path_); }
+void PodDir::remove() {
+  // pod.json last: a removal cut short (crt gc stopped with the system, a
+  // pod with many files) leaves a pod whose images are still known, for
+  // the next gc to remove, not one whose unreadable pod.json keeps every
+  // image from being removed until then.
+  std::vector<stdfs::path> entries;
+  std::error_code ec;
+  for (auto it = stdfs::directory_iterator(path_, ec); !ec && it != stdfs::directory_iterator(); it.increment(ec))
+    if (it->path() != manifest_file()) entries.push_back(it->path());
+  for (const auto& e : entries) fs::remove_tree(e);
+  fs::remove_tree(path_);
+}
 
 void PodDir::write_manifest(const pod::PodManifest& m) const {
   fs::write_file_atomic(manifest_file(), pod::serialize(m), 0644, fs::Durability::kCached);

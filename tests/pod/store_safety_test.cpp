@@ -5,12 +5,16 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -18,6 +22,7 @@
 
 #include "../support/blob_damage.hpp"
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "common/json_text.hpp"
 #include "common/lock.hpp"
 #include "registry_fixture.hpp"
@@ -334,6 +339,41 @@ TEST_F(StoreSafety, RmForceKeepsAPodsLayersUntilThePodIsRemoved) {
   r = crt({"image", "gc"});
   EXPECT_THAT(r.out, HasSubstr("removed 2 layers"));
   EXPECT_EQ(store_entries("trees").size(), 1u) << "only stage1 is left";
+}
+
+// A removal cut short (crt gc stopped with the system; here a file it
+// cannot remove) leaves the pod with its pod.json, the last file to go: the
+// images it uses are known, and others can still be removed.
+TEST_F(StoreSafety, APodWhoseRemovalWasCutShortStillSaysWhichImagesItUses) {
+  ASSERT_EQ(crt({"image", "import", "-q", layout("other", {make_layer({file("o", "o\n")})}), "other:1"}).status, 0);
+  std::string file = dir_ + "/uuid";
+  Result r = crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = wait_uuid(file);
+  ASSERT_TRUE(stdfs::create_directory(pod_dir(uuid) + "/zz"));
+  auto set_immutable = [](const std::string& path, bool on) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644));
+    int flags = 0;
+    if (!fd || ::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) < 0) return false;
+    flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+    return ::ioctl(fd.get(), FS_IOC_SETFLAGS, &flags) == 0;
+  };
+  if (!set_immutable(pod_dir(uuid) + "/zz/kept", true)) GTEST_SKIP() << "no immutable files here";
+  r = crt({"rm", uuid});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("zz/kept': Operation not permitted")) << r.err;
+  std::string garbage = dir_ + "/pods/exited-garbage/" + uuid;
+  EXPECT_TRUE(stdfs::exists(garbage + "/pod.json"));
+  EXPECT_THAT(crt({"list"}).out, ::testing::ContainsRegex(uuid.substr(0, 8) + ".*busybox"));
+  r = crt({"image", "rm", "other:1"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  r = crt({"image", "rm", "busybox"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("is used by pod " + uuid)) << r.err;
+  ASSERT_TRUE(set_immutable(garbage + "/zz/kept", false));
+  r = crt({"rm", uuid});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(stdfs::exists(garbage));
 }
 
 // An exited pod whose pod.json cannot be read may use any layer: image gc
