@@ -45,10 +45,6 @@ PodStatus PodEntry::status() const {
   return PodStatus::kGarbage;
 }
 
-namespace {
-
-/// A pod directory's name: a UUID as crt writes them (lowercase, with '-').
-/// Anything else there is not crt's: no command lists it, or removes it.
 bool is_pod_uuid(std::string_view name) {
   if (name.size() != 36) return false;
   for (size_t i = 0; i < name.size(); ++i) {
@@ -58,8 +54,6 @@ bool is_pod_uuid(std::string_view name) {
   }
   return true;
 }
-
-}  // namespace
 
 std::vector<PodEntry> list_pods(const stdfs::path& state_dir) {
   std::vector<PodEntry> out;

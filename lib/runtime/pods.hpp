@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
@@ -88,6 +89,11 @@ std::optional<pod::PodManifest> read_manifest(const std::filesystem::path& pod_p
 /// Whether the pod runs and its systemd reached its default target (its
 /// directory's ready file): PodInfo::ready, without the rest.
 bool pod_ready(const PodEntry& e);
+
+/// Whether `name` is a pod's UUID as crt writes them (lowercase, with '-'),
+/// as a pod directory is named: anything else there is not crt's (no
+/// command lists it or removes it).
+bool is_pod_uuid(std::string_view name);
 
 /// Whether `pid` is the nspawn of pod `uuid` (PIDs are reused).
 bool is_pods_nspawn(pid_t pid, const std::string& uuid);

@@ -6,6 +6,7 @@
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -327,6 +328,28 @@ TEST_F(BadInputTest, AUuidFileThatCannotBeReadIsNamed) {
   std::string two = dir_ + "/two-lines";
   std::ofstream(two) << "a\nb\n";
   EXPECT_EQ(crt({"status", "--uuid-file=" + two}).err, "crt: '" + two + "' holds no UUID: it has more than one line\n");
+}
+
+// POD may be a UUID's prefix or a name; a UUID file only a whole UUID: one
+// cut short (its script killed as it wrote it) must not pick another pod.
+TEST_F(BadInputTest, AUuidFileHoldsAWholeUuid) {
+  std::string saved = dir_ + "/uuid";
+  ASSERT_EQ(crt({"run", "--net=none", "--uuid-file-save=" + saved, "busybox", "--", "/bin/true"}).status, 0);
+  std::string uuid = read_file(saved);
+  uuid.resize(36);
+  std::string cut = dir_ + "/cut";
+  std::ofstream(cut) << uuid.substr(0, 8) << "\n";
+  Result r = crt({"status", "--uuid-file=" + cut});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: '" + cut + "' holds no UUID: '" + uuid.substr(0, 8) +
+                       "' is not a whole one (as --uuid-file-save writes it)\n");
+  std::string upper = dir_ + "/upper";
+  std::string shouted = uuid;
+  for (char& c : shouted) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::ofstream(upper) << shouted << "\n";
+  r = crt({"status", "--uuid-file=" + upper});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(crt({"rm", "--uuid-file=" + saved}).status, 0);
 }
 
 TEST_F(BadInputTest, AHostVolumeWithoutItsSource) {

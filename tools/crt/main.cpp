@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "commands.hpp"
+#include "common/ascii.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/strings.hpp"
@@ -18,6 +19,7 @@
 #include "pod/run_args.hpp"
 #include "runtime/images.hpp"
 #include "runtime/output_writer.hpp"
+#include "runtime/pods.hpp"
 #include "runtime/run.hpp"
 #include "runtime/signals.hpp"
 
@@ -73,7 +75,13 @@ std::string pod_ref_string(const PodRef& ref) {
     if (s.size() > kMax) throw Error(quote(ref.uuid_file) + " holds no UUID: it is longer than a line of one");
     if (s.find('\n') != std::string::npos)
       throw Error(quote(ref.uuid_file) + " holds no UUID: it has more than one line");
-    return s;
+    // Not a prefix or a name, as POD may be: a file cut short (a script
+    // killed as it wrote it) must not pick another pod.
+    std::string uuid = ascii_lower(s);
+    if (!runtime::is_pod_uuid(uuid))
+      throw Error(quote(ref.uuid_file) + " holds no UUID: " + quote(s) + " is not a whole one (as --uuid-file-save " +
+                  "writes it)");
+    return uuid;
   }
   if (ref.pod.empty()) throw Error("no pod given (POD or --uuid-file)");
   return ref.pod;
