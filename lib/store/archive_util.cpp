@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <string>
 
@@ -71,6 +72,18 @@ std::string clean_entry_path(const char* p) {
     out += comp;
   }
   return out;
+}
+
+void check_entry_paths(const std::string& path, const std::string& link,
+                       const std::function<std::string(const std::string&)>& shown) {
+  // No path of a tree can be as long; a longer one would only cost memory
+  // and stack while its directories are made (40000 levels took 1.5 GB and
+  // the stack), or make files no path can name.
+  for (const std::string& p : {path, link})
+    if (p.size() >= PATH_MAX)
+      throw Error(shown(p.substr(0, 64) + "…") + " has a path of " + std::to_string(p.size()) +
+                  " bytes, longer than the kernel's PATH_MAX");
+  if (!link.empty() && link == path) throw Error(shown(path) + " is a hard link to itself");
 }
 
 bool is_whiteout_device(archive_entry* e) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -67,6 +68,14 @@ class CwdGuard {
 /// the leading "/" and "./" it may have, empty and "." components and a
 /// trailing "/" ("./a//./b/" is "a/b", "./" is ""); ".." components stay.
 std::string clean_entry_path(const char* p);
+
+/// Refuses an entry of a layer or a rootfs tarball that names what no tree
+/// can hold: a path (`path`, or `link`, its hard link's target; both
+/// cleaned, `link` empty for none) of PATH_MAX bytes or more, or a hard link
+/// to itself. `shown` names an entry path in the error ("layer entry 'x'",
+/// "'x' in '/a.tar'"): the same words for both, each as it names entries.
+void check_entry_paths(const std::string& path, const std::string& link,
+                       const std::function<std::string(const std::string&)>& shown);
 
 /// Whether an entry is a 0/0 character device (not a hard link to one),
 /// which overlayfs would take for a whiteout; `shown` names it in the

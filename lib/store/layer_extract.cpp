@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <climits>
 #include <set>
 #include <thread>
 #include <utility>
@@ -217,13 +216,8 @@ class LayerReader : CallbackInput {
     std::string path = clean_entry_path(sym_archive_entry_pathname(e));
     if (path.empty() || path == "." || path == "./") return;
     const char* link = sym_archive_entry_hardlink(e);
-    // No path of the tree can be longer (an entry's, a hard link's
-    // target); a longer one would only cost memory and stack while its
-    // directories are made.
-    for (const std::string& p : {path, std::string(link != nullptr ? link : "")})
-      if (p.size() >= PATH_MAX)
-        throw Error("layer entry " + quote(p.substr(0, 64) + "…") + " has a path of " + std::to_string(p.size()) +
-                    " bytes, longer than the kernel's PATH_MAX");
+    std::string cleaned_link = link != nullptr ? clean_entry_path(link) : "";
+    check_entry_paths(path, cleaned_link, [](const std::string& p) { return "layer entry " + quote(p); });
     WhiteoutKind w = with_context("layer entry " + quote(path), [&] { return classify_whiteout(path); });
     switch (w.type) {
       case WhiteoutKind::Type::kWhiteout:
@@ -235,7 +229,7 @@ class LayerReader : CallbackInput {
       case WhiteoutKind::Type::kNone: break;
     }
     sym_archive_entry_copy_pathname(e, path.c_str());
-    if (link != nullptr) sym_archive_entry_copy_hardlink(e, clean_entry_path(link).c_str());
+    if (link != nullptr) sym_archive_entry_copy_hardlink(e, cleaned_link.c_str());
     if (is_whiteout_device(e)) refuse_whiteout_device("layer entry " + quote(path));
     if (sym_archive_entry_filetype(e) == AE_IFSOCK) return;  // a socket cannot be unpacked
     if (sym_archive_entry_filetype(e) == AE_IFREG && sym_archive_entry_hardlink(e) == nullptr)

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <memory>
 #include <set>
 #include <vector>
@@ -509,13 +508,7 @@ void copy_archive(const stdfs::path& source, LayerSink& sink) {
     sym_archive_entry_copy_pathname(e, path.c_str());
     std::string link = clean_entry_path(sym_archive_entry_hardlink(e));
     if (sym_archive_entry_hardlink(e) != nullptr) sym_archive_entry_copy_hardlink(e, link.c_str());
-    // As an OCI layer's are: no path of the tree can be as long, and a link
-    // to itself is no file.
-    for (const std::string& p : {path, link})
-      if (p.size() >= PATH_MAX)
-        throw Error(quote(p.substr(0, 64) + "…") + " in " + quote(source.string()) + " has a path of " +
-                    std::to_string(p.size()) + " bytes, longer than the kernel's PATH_MAX");
-    if (link == path) throw Error(quote(path) + " in " + quote(source.string()) + " is a hard link to itself");
+    check_entry_paths(path, link, [&](const std::string& p) { return quote(p) + " in " + quote(source.string()); });
     if (is_whiteout_device(e)) refuse_whiteout_device(quote(path) + " in " + quote(source.string()));
     // Refused before the rest is unpacked, naming the entry as the tarball
     // has it (the tree's walk would name it in a temporary directory).

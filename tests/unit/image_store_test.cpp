@@ -847,6 +847,9 @@ TEST_F(ImageStore, ARootfsTarballRefusesALinkToItselfAndPathsLongerThanPathMax) 
        "'f' in '" + (s_ / "bad.tar").string() + "' is a hard link to itself"},
       {{test::tar_file(long_path, "x")}, "has a path of 6001 bytes, longer than the kernel's PATH_MAX"},
       {{test::tar_file("f", "f"), test::tar_hardlink(long_path, "f")}, "has a path of 6001 bytes"},
+      {{test::tar_file("f", "f"), test::tar_hardlink("g", long_path)},
+       "'" + long_path.substr(0, 64) + "…' in '" + (s_ / "bad.tar").string() +
+           "' has a path of 6001 bytes, longer than the kernel's PATH_MAX"},
   };
   for (const auto& c : cases) {
     test::write_tar(s_ / "bad.tar", c.entries);

@@ -285,6 +285,27 @@ TEST(ExtractLayerChecks, APathLongerThanPathMaxIsRefused) {
   EXPECT_NO_THROW(extract_layer(ok, s / "u", {}));
 }
 
+// A hard link's target is held to PATH_MAX as an entry's path is, and a
+// link to itself is no file: refused in the words a rootfs tarball's are.
+TEST(ExtractLayerChecks, AHardLinkToItselfOrToAPathLongerThanPathMaxIsRefused) {
+  std::string deep;
+  for (int i = 0; i < 3000; ++i) deep += "a/";
+  struct Case {
+    std::vector<test::LayerEntry> entries;
+    std::string said;
+  };
+  std::vector<Case> cases = {
+      {{test::file("f", "f"), test::hardlink("./f", "f")}, "layer entry 'f' is a hard link to itself"},
+      {{test::file("f", "f"), test::hardlink("g", deep + "f")},
+       "layer entry '" + deep.substr(0, 64) + "…' has a path of 6001 bytes, longer than the kernel's PATH_MAX"},
+  };
+  for (const auto& c : cases) {
+    Scratch s;
+    StringSource src(test::make_layer(c.entries));
+    EXPECT_EQ(test::error_of([&] { extract_layer(src, s / "t", {}); }), c.said);
+  }
+}
+
 TEST(ExtractLayerChecks, OverlayXattrsAndZeroDevicesAreRefusedOrDropped) {
   Scratch s;
   test::LayerEntry zero;
