@@ -1,12 +1,18 @@
 #include "store/archive_util.hpp"
 
 #include <fcntl.h>
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -84,6 +90,73 @@ void check_entry_paths(const std::string& path, const std::string& link,
       throw Error(shown(p.substr(0, 64) + "…") + " has a path of " + std::to_string(p.size()) +
                   " bytes, longer than the kernel's PATH_MAX");
   if (!link.empty() && link == path) throw Error(shown(path) + " is a hard link to itself");
+}
+
+namespace {
+
+/// The ACL of `type` an entry has, in the kernel's xattr form
+/// (linux/posix_acl_xattr.h, little-endian); empty for none beyond its mode.
+std::string posix_acl_xattr(archive_entry* e, int type) {
+  struct Ace {
+    uint16_t tag, perm;
+    uint32_t id;
+  };
+  constexpr auto kNoId = static_cast<uint32_t>(ACL_UNDEFINED_ID);
+  std::vector<Ace> aces;
+  if (sym_archive_entry_acl_reset(e, type) <= 0) return {};
+  int got = 0, perms = 0, tag = 0, qual = 0;
+  const char* name = nullptr;
+  while (sym_archive_entry_acl_next(e, type, &got, &perms, &tag, &qual, &name) == ARCHIVE_OK) {
+    auto perm = static_cast<uint16_t>(perms & (ACL_READ | ACL_WRITE | ACL_EXECUTE));
+    auto id = static_cast<uint32_t>(qual);
+    switch (tag) {
+      case ARCHIVE_ENTRY_ACL_USER_OBJ:
+        aces.push_back({ACL_USER_OBJ, perm, kNoId});
+        break;
+      case ARCHIVE_ENTRY_ACL_USER:
+        aces.push_back({ACL_USER, perm, id});
+        break;
+      case ARCHIVE_ENTRY_ACL_GROUP_OBJ:
+        aces.push_back({ACL_GROUP_OBJ, perm, kNoId});
+        break;
+      case ARCHIVE_ENTRY_ACL_GROUP:
+        aces.push_back({ACL_GROUP, perm, id});
+        break;
+      case ARCHIVE_ENTRY_ACL_MASK:
+        aces.push_back({ACL_MASK, perm, kNoId});
+        break;
+      case ARCHIVE_ENTRY_ACL_OTHER:
+        aces.push_back({ACL_OTHER, perm, kNoId});
+        break;
+      default:
+        break;  // NFSv4's: none on Linux
+    }
+  }
+  if (aces.empty()) return {};
+  // The kernel takes an ACL in this order only: by tag, then by id.
+  std::sort(aces.begin(), aces.end(),
+            [](const Ace& a, const Ace& b) { return a.tag != b.tag ? a.tag < b.tag : a.id < b.id; });
+  std::string out;
+  auto put = [&out](uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+  };
+  put(POSIX_ACL_XATTR_VERSION, 4);
+  for (const Ace& a : aces) {
+    put(a.tag, 2);
+    put(a.perm, 2);
+    put(a.id, 4);
+  }
+  return out;
+}
+
+}  // namespace
+
+void acls_as_xattrs(archive_entry* e) {
+  for (auto [type, name] : {std::pair{ARCHIVE_ENTRY_ACL_TYPE_ACCESS, "system.posix_acl_access"},
+                            std::pair{ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, "system.posix_acl_default"}}) {
+    std::string x = posix_acl_xattr(e, type);
+    if (!x.empty()) sym_archive_entry_xattr_add_entry(e, name, x.data(), x.size());
+  }
 }
 
 bool is_whiteout_device(archive_entry* e) {

@@ -77,6 +77,12 @@ std::string clean_entry_path(const char* p);
 void check_entry_paths(const std::string& path, const std::string& link,
                        const std::function<std::string(const std::string&)>& shown);
 
+/// Gives an entry's POSIX.1e ACLs (a tar's SCHILY.acl.access and .default,
+/// which libarchive reads as ACLs, not xattrs) as the xattrs
+/// system.posix_acl_access and system.posix_acl_default: the form OCI
+/// tools write them in, which TreeWriter sets.
+void acls_as_xattrs(archive_entry* e);
+
 /// Whether an entry is a 0/0 character device (not a hard link to one),
 /// which overlayfs would take for a whiteout; `shown` names it in the
 /// error that refuse_whiteout_device() throws.

@@ -17,6 +17,7 @@
 #include "store/archive_util.hpp"
 #include "store/digest.hpp"
 #include "store/libarchive.hpp"
+#include "store/tree_writer.hpp"
 #include "store/whiteout.hpp"
 
 namespace crt::store {
@@ -492,14 +493,24 @@ class DirectoryReader {
   std::vector<Level> levels_;  ///< from the root down to the directory being read
 };
 
-void copy_archive(const stdfs::path& source, LayerSink& sink) {
+/// Unpacks the tarball `source` into the directory `dest` as an OCI layer
+/// is unpacked (TreeWriter, fd-relative): a later entry replaces an earlier
+/// one of its name, a directory with all it holds, as tar, docker and
+/// containerd take it. Its digest is its tree's, taken once it is written.
+void copy_archive(const stdfs::path& source, const stdfs::path& dest, const std::function<bool()>& cancelled,
+                  const MessageSink& warnings) {
+  auto check_cancelled = [&cancelled] {
+    if (cancelled && cancelled()) throw Error("interrupted");
+  };
   ArchivePtr in(sym_archive_read_new());
   sym_archive_read_support_filter_all(in.get());
   sym_archive_read_support_format_tar(in.get());
   check_archive(in.get(), sym_archive_read_open_filename(in.get(), source.c_str(), 128 * 1024),
                 "opening " + quote(source.string()));
+  TreeWriter tree(fs::open_fd(dest, O_RDONLY | O_DIRECTORY).get(), {}, warnings);
   archive_entry* e = nullptr;
   for (;;) {
+    check_cancelled();
     int rc = sym_archive_read_next_header(in.get(), &e);
     if (rc == ARCHIVE_EOF) break;
     check_archive(in.get(), rc, "reading " + quote(source.string()));
@@ -513,20 +524,22 @@ void copy_archive(const stdfs::path& source, LayerSink& sink) {
     // Refused before the rest is unpacked, naming the entry as the tarball
     // has it (the tree's walk would name it in a temporary directory).
     if (has_whiteout_prefix(entry_base_name(path))) refuse_whiteout_name(quote(path) + " in " + quote(source.string()));
+    // A socket is a live process's: left out, as a layer's is.
+    if (sym_archive_entry_filetype(e) == AE_IFSOCK && sym_archive_entry_hardlink(e) == nullptr) continue;
     normalize(e);
     (void)strip_overlay_xattrs(e, path, false);
-    sink.header(e);
-    const void* buf = nullptr;
-    size_t n = 0;
-    la_int64_t off = 0;
-    for (;;) {
-      int r = sym_archive_read_data_block(in.get(), &buf, &n, &off);
-      if (r == ARCHIVE_EOF) break;
+    acls_as_xattrs(e);
+    tree.write(e, [&](const void** buf, size_t* n, int64_t* off) {
+      check_cancelled();
+      la_int64_t o = 0;
+      int r = sym_archive_read_data_block(in.get(), buf, n, &o);
+      if (r == ARCHIVE_EOF) return false;
       check_archive(in.get(), r, "reading " + quote(path) + " from " + quote(source.string()));
-      sink.data(buf, n, off);
-    }
-    sink.finish_entry();
+      *off = o;
+      return true;
+    });
   }
+  tree.finish();
 }
 
 }  // namespace
@@ -542,23 +555,19 @@ UnpackedLayer unpack_rootfs(const stdfs::path& source_arg, const stdfs::path& de
   if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
     throw Error(quote(source.string()) + " is neither a directory nor a tar archive");
   if (::mkdir(dest.c_str(), 0755) < 0) throw_errno("creating " + quote(dest.string()));
-  {
+  if (S_ISDIR(st.st_mode)) {
     // The guard outlives the sink: freeing the disk writer applies its
-    // deferred fixups relative to the working directory. A tarball's digest
-    // is its tree's, taken below.
+    // deferred fixups relative to the working directory.
     CwdGuard cwd(dest);
-    LayerSink sink(true, {}, warnings, S_ISDIR(st.st_mode) ? Digest::kYes : Digest::kNo);
+    LayerSink sink(true, {}, warnings);
     sink.set_cancel_check(cancelled);
-    if (S_ISDIR(st.st_mode)) {
-      DirectoryReader reader(source);
-      for (const auto& dir : own) reader.leave_out_own(dir, warnings);
-      reader.leave_out_own(dest, warnings);
-      reader.copy_to(sink);
-      return sink.close();
-    }
-    copy_archive(source, sink);
-    sink.close();
+    DirectoryReader reader(source);
+    for (const auto& dir : own) reader.leave_out_own(dir, warnings);
+    reader.leave_out_own(dest, warnings);
+    reader.copy_to(sink);
+    return sink.close();
   }
+  copy_archive(source, dest, cancelled, warnings);
   // A tarball's order and form (a "./" prefix, implied directories, which
   // of two hard links comes first) are its writer's: the layer is what the
   // tree archives as, as for a directory, so the same tree is the same

@@ -19,8 +19,9 @@ struct UnpackedLayer {
 
 /// Unpacks a rootfs given as a directory or a tar archive (plain, gzip, zstd,
 /// xz …) into the new directory `dest`, preserving owners, modes, times,
-/// xattrs and ACLs. Entries that would land outside `dest` ("..", absolute
-/// paths, paths through symlinks) are an error. The digest is that of the
+/// xattrs and ACLs. Entries that would land outside `dest` ("..", paths
+/// through symlinks) are an error; a tarball's later entry replaces an
+/// earlier one of its name, as an OCI layer's does. The digest is that of the
 /// layer re-serialized as a deterministic tar, so the same content always
 /// yields the same layer. `cancelled`, if set, is asked often: true ends
 /// the unpacking with an error ("interrupted"). What could not be restored

@@ -13,6 +13,8 @@
 static_assert(ARCHIVE_VERSION_NUMBER / 1000000 == 3, "crt opens libarchive.so.13: built against another libarchive");
 
 #define CRT_LIBARCHIVE_FUNCTIONS(X)          \
+  X(archive_entry_acl_next)                  \
+  X(archive_entry_acl_reset)                 \
   X(archive_entry_atime)                     \
   X(archive_entry_atime_is_set)              \
   X(archive_entry_atime_nsec)                \

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <set>
 #include <string_view>
 
 #include "common/error.hpp"
@@ -39,24 +41,6 @@ bool may_skip_xattr(std::string_view name, int err) {
   return (err == EPERM || err == EACCES) && name.rfind("security.", 0) == 0;
 }
 
-/// Owner, then mode (chown clears setuid), then xattrs (chown clears
-/// security.capability) of an open file or directory.
-void apply_metadata(int fd, archive_entry* e, const std::string& path) {
-  if (::fchown(fd, static_cast<uid_t>(sym_archive_entry_uid(e)), static_cast<gid_t>(sym_archive_entry_gid(e))) < 0)
-    throw_errno("layer entry " + quote(path) + ": setting its owner");
-  if (::fchmod(fd, sym_archive_entry_perm(e)) < 0) throw_errno("layer entry " + quote(path) + ": setting its mode");
-  const char* name = nullptr;
-  const void* value = nullptr;
-  size_t size = 0;
-  if (sym_archive_entry_xattr_reset(e) > 0) {
-    while (sym_archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-      if (is_overlay_xattr(name)) continue;
-      if (::fsetxattr(fd, name, value, size, 0) < 0 && !may_skip_xattr(name, errno))
-        throw_errno("layer entry " + quote(path) + ": setting its xattr " + quote(name));
-    }
-  }
-}
-
 void set_times(int dir, const std::string& name, archive_entry* e, const std::string& path) {
   struct timespec ts[2];
   ts[1].tv_sec = sym_archive_entry_mtime(e);
@@ -69,11 +53,36 @@ void set_times(int dir, const std::string& name, archive_entry* e, const std::st
 
 }  // namespace
 
-TreeWriter::TreeWriter(int root_fd, const std::vector<std::filesystem::path>& lowers)
-    : root_(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0)) {
+TreeWriter::TreeWriter(int root_fd, const std::vector<std::filesystem::path>& lowers, MessageSink warnings)
+    : root_(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0)), warnings_(std::move(warnings)) {
   if (!root_) throw_errno("duplicating a file descriptor");
   for (auto it = lowers.rbegin(); it != lowers.rend(); ++it)
     lowers_.push_back(fs::open_fd(*it, O_RDONLY | O_DIRECTORY));
+}
+
+// Owner, then mode (chown clears setuid), then xattrs (chown clears
+// security.capability).
+void TreeWriter::apply_metadata(int fd, archive_entry* e, const std::string& path) {
+  if (::fchown(fd, static_cast<uid_t>(sym_archive_entry_uid(e)), static_cast<gid_t>(sym_archive_entry_gid(e))) < 0)
+    throw_errno("layer entry " + quote(path) + ": setting its owner");
+  if (::fchmod(fd, sym_archive_entry_perm(e)) < 0) throw_errno("layer entry " + quote(path) + ": setting its mode");
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  std::set<std::string> skipped;
+  if (sym_archive_entry_xattr_reset(e) > 0) {
+    while (sym_archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+      if (is_overlay_xattr(name)) continue;
+      if (::fsetxattr(fd, name, value, size, 0) == 0) continue;
+      int err = errno;
+      if (!may_skip_xattr(name, err))
+        throw_errno(err, "layer entry " + quote(path) + ": setting its xattr " + quote(name));
+      // Told once: a tar may carry it twice (SCHILY.xattr. and LIBARCHIVE.xattr.).
+      if (skipped.insert(name).second)
+        tell(warnings_, "warning: ignored while extracting " + quote(path) + ": its xattr " + quote(name) + ": " +
+                            std::strerror(err));
+    }
+  }
 }
 
 int TreeWriter::dir_fd(const std::string& dir) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/fd.hpp"
+#include "common/message.hpp"
 
 namespace crt::store {
 
@@ -34,7 +35,9 @@ namespace crt::store {
 class TreeWriter {
  public:
   /// `lowers`: the trees of the layers below this one, lowest first.
-  explicit TreeWriter(int root_fd, const std::vector<std::filesystem::path>& lowers = {});
+  /// `warnings`, when given, is told of each xattr left out (one the file
+  /// system keeps none of), naming its entry.
+  explicit TreeWriter(int root_fd, const std::vector<std::filesystem::path>& lowers = {}, MessageSink warnings = {});
 
   /// Reads the next data block of the current entry: false at its end.
   using DataBlocks = std::function<bool(const void** buf, size_t* size, int64_t* offset)>;
@@ -79,7 +82,11 @@ class TreeWriter {
   /// below it; `what` says why in an error.
   void remove(int dir, const std::string& name, bool is_dir, const std::string& path, const std::string& what);
 
+  /// Owner, mode and xattrs of an open file or directory.
+  void apply_metadata(int fd, archive_entry* e, const std::string& path);
+
   UniqueFd root_;
+  MessageSink warnings_;
   /// Open directories by path ("" is the root); bounded, oldest dropped.
   std::unordered_map<std::string, UniqueFd> dirs_;
   std::list<std::string> dir_order_;

@@ -748,6 +748,33 @@ TEST_F(ImageTest, WhatARootfsImportCannotRestoreIsAWarning) {
   EXPECT_THAT(r.err, Not(HasSubstr("'g'")));
 }
 
+// A later entry of a rootfs tarball replaces an earlier one of its name, as
+// tar, docker and an OCI layer take it: a directory (with all it holds) by
+// a symlink or a file, a file by a directory; each with its own mode.
+TEST_F(ImageTest, ALaterEntryOfARootfsTarballReplacesAnEarlierOneOfItsName) {
+  std::vector<LayerEntry> entries = {file("bin/busybox", read_file("/bin/busybox"), 0755),
+                                     symlink("bin/sh", "busybox"),
+                                     dir("usr/share/conf"),
+                                     file("usr/share/conf/x", "x\n"),
+                                     dir("etc/conf.d", 0700),
+                                     file("etc/conf.d/old", "old\n"),
+                                     dir("etc/conf.d/deeper"),
+                                     symlink("etc/conf.d", "/usr/share/conf"),
+                                     dir("empty", 0700),
+                                     file("empty", "now a file\n", 0604),
+                                     file("data", "a file first\n"),
+                                     dir("data", 0750),
+                                     file("data/inside", "inside\n")};
+  { std::ofstream(dir_ + "/rootfs.tar") << make_layer(entries, Compression::kNone); }
+  Result r = crt({"image", "import", dir_ + "/rootfs.tar", "replaced:1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = crt({"run", "--net=none", "replaced:1", "--", "/bin/busybox", "sh", "-c",
+           "/bin/busybox readlink /etc/conf.d; /bin/busybox ls /etc/conf.d/; /bin/busybox cat /empty; "
+           "/bin/busybox stat -c %a /empty /data; /bin/busybox cat /data/inside"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "/usr/share/conf\nx\nnow a file\n604\n750\ninside\n") << r.err;
+}
+
 TEST_F(ImageTest, DanglingSymlinksWhereThePodPutsItsFilesAreFollowedInsideTheImage) {
   // As in an image made with systemd-resolved.
   std::string root = make_rootfs("rootfs");

@@ -28,6 +28,7 @@ using test::tar_dir;
 using test::tar_file;
 using test::tar_hardlink;
 using test::tar_symlink;
+using test::TarMember;
 using test::write_tar;
 using test::write_text;
 
@@ -241,10 +242,58 @@ TEST(UnpackRootfs, WhatCannotBeRestoredIsAWarningNamingTheEntry) {
   write_tar(s / "x.tar", {tar_dir("etc"), f, tar_file("etc/g", "g")});
   std::vector<std::string> warnings;
   unpack_rootfs(s / "x.tar", s / "dst", {}, [&](std::string_view w) { warnings.emplace_back(w); });
-  ASSERT_EQ(warnings.size(), 1u);
+  ASSERT_EQ(warnings.size(), 1u) << ::testing::PrintToString(warnings);
   EXPECT_EQ(warnings[0].rfind("warning: ignored while extracting 'etc/f': ", 0), 0u) << warnings[0];
   EXPECT_EQ(read_text(s / "dst" / "etc" / "f"), "f");
   EXPECT_EQ(read_text(s / "dst" / "etc" / "g"), "g");
+}
+
+// A later entry replaces an earlier one of its name, as an OCI layer's
+// does: a directory with all it holds, by a symlink or by a file that keeps
+// its own mode; a file by a directory. The same tarball is the same layer.
+TEST(UnpackRootfs, ALaterEntryOfATarballReplacesAnEarlierOneOfItsName) {
+  Scratch s;
+  TarMember closed = tar_dir("e");
+  closed.mode = 0700;
+  write_tar(s / "r.tar",
+            {tar_dir("a"), tar_file("a/old", "old"), tar_dir("a/sub"), tar_symlink("a", "/usr/lib"), closed,
+             tar_file("e", "now a file", 0604), tar_file("f", "a file first"), tar_dir("f"), tar_file("f/in", "in")});
+  UnpackedLayer l = unpack_rootfs(s / "r.tar", s / "dst");
+  EXPECT_EQ(test::list_dir(s / "dst"), (std::vector<std::string>{"a", "e", "f"}));
+  EXPECT_EQ(stdfs::read_symlink(s / "dst" / "a"), "/usr/lib");
+  EXPECT_EQ(read_text(s / "dst" / "e"), "now a file");
+  EXPECT_EQ(test::stat_of(s / "dst" / "e").st_mode & 07777, 0604u);
+  EXPECT_EQ(test::stat_of(s / "dst" / "e").st_mtime, 1000000000);
+  EXPECT_EQ(read_text(s / "dst" / "f" / "in"), "in");
+  EXPECT_EQ(unpack_rootfs(s / "r.tar", s / "again").diff_id, l.diff_id);
+}
+
+// A tarball's ACLs (SCHILY.acl.*, as tar --acls writes them) are kept.
+TEST(UnpackRootfs, ATarballsAclsAreKept) {
+  Scratch s;
+  TarMember f = tar_file("f", "f", 0660);
+  f.acl = "user::rw-,user:1234:rw-,group::r--,mask::rw-,other::---";
+  TarMember d = tar_dir("d");
+  d.default_acl = "user::rwx,user:1234:r-x,group::r-x,mask::r-x,other::---";
+  write_tar(s / "a.tar", {f, d});
+  unpack_rootfs(s / "a.tar", s / "dst");
+  // The kernel's form (linux/posix_acl_xattr.h): a version, then 8 bytes
+  // an entry (tag, perm, id), little-endian; the named user's is looked for.
+  auto named_user_perm = [](const stdfs::path& p, const char* xattr) -> int {
+    char buf[256];
+    ssize_t n = ::getxattr(p.c_str(), xattr, buf, sizeof buf);
+    if (n < 4) return -1;
+    auto at = [&](ssize_t i, int bytes) {
+      uint32_t v = 0;
+      for (int b = 0; b < bytes; ++b) v |= static_cast<uint32_t>(static_cast<unsigned char>(buf[i + b])) << (8 * b);
+      return v;
+    };
+    for (ssize_t i = 4; i + 8 <= n; i += 8)
+      if (at(i, 2) == 0x02 && at(i + 4, 4) == 1234) return static_cast<int>(at(i + 2, 2));
+    return -1;
+  };
+  EXPECT_EQ(named_user_perm(s / "dst" / "f", "system.posix_acl_access"), 6);
+  EXPECT_EQ(named_user_perm(s / "dst" / "d", "system.posix_acl_default"), 5);
 }
 
 TEST(UnpackRootfs, DotSlashPrefixesDoNotChangeTheDiffId) {

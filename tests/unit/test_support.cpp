@@ -63,14 +63,14 @@ void set_mtime(const stdfs::path& path, time_t seconds) {
 }
 
 TarMember tar_file(std::string path, std::string content, mode_t mode) {
-  return {TarMember::Type::kFile, std::move(path), std::move(content), mode, {}};
+  return {TarMember::Type::kFile, std::move(path), std::move(content), mode, {}, {}, {}};
 }
-TarMember tar_dir(std::string path) { return {TarMember::Type::kDir, std::move(path), "", 0755, {}}; }
+TarMember tar_dir(std::string path) { return {TarMember::Type::kDir, std::move(path), "", 0755, {}, {}, {}}; }
 TarMember tar_symlink(std::string path, std::string target) {
-  return {TarMember::Type::kSymlink, std::move(path), std::move(target), 0777, {}};
+  return {TarMember::Type::kSymlink, std::move(path), std::move(target), 0777, {}, {}, {}};
 }
 TarMember tar_hardlink(std::string path, std::string target) {
-  return {TarMember::Type::kHardlink, std::move(path), std::move(target), 0644, {}};
+  return {TarMember::Type::kHardlink, std::move(path), std::move(target), 0644, {}, {}, {}};
 }
 
 namespace {
@@ -117,6 +117,12 @@ void write_tar(const stdfs::path& path, const std::vector<TarMember>& members) {
     for (const auto& [name, value] : m.xattrs)
       archive_entry_xattr_add_entry(e.get(), name.c_str(), value.data(), value.size());
     archive_entry_set_perm(e.get(), m.mode);
+    if (!m.acl.empty() &&
+        archive_entry_acl_from_text(e.get(), m.acl.c_str(), ARCHIVE_ENTRY_ACL_TYPE_ACCESS) != ARCHIVE_OK)
+      throw std::runtime_error("libarchive: taking the ACL " + m.acl);
+    if (!m.default_acl.empty() &&
+        archive_entry_acl_from_text(e.get(), m.default_acl.c_str(), ARCHIVE_ENTRY_ACL_TYPE_DEFAULT) != ARCHIVE_OK)
+      throw std::runtime_error("libarchive: taking the ACL " + m.default_acl);
     archive_entry_set_uid(e.get(), ::geteuid());
     archive_entry_set_gid(e.get(), ::getegid());
     check_archive(w.a, archive_write_header(w.a, e.get()));

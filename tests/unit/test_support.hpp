@@ -65,6 +65,8 @@ struct TarMember {
   std::string data;  ///< file content, or the link target
   mode_t mode = 0644;
   std::vector<std::pair<std::string, std::string>> xattrs;  ///< name, value (SCHILY.xattr.NAME)
+  std::string acl;          ///< POSIX.1e access ACL as text (SCHILY.acl.access, as tar --acls writes it)
+  std::string default_acl;  ///< a directory's default ACL (SCHILY.acl.default)
 };
 
 TarMember tar_file(std::string path, std::string content, mode_t mode = 0644);
