@@ -11,6 +11,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/state_dir.hpp"
 
 namespace crt::runtime {
 
@@ -45,8 +46,8 @@ FileLock lock_pod_dir(UniqueFd dir) {
 }  // namespace
 
 PodDir PodDir::create(const stdfs::path& state_dir, const std::string& uuid) {
-  stdfs::path pods = state_dir / "pods";
   return with_context("creating the pod directory", [&] {
+    stdfs::path pods = make_state_subdir(state_dir, "pods", 0700);
     for (PodState s : {PodState::kPrepare, PodState::kPrepared, PodState::kRun, PodState::kExitedGarbage,
                        PodState::kGarbage})
       fs::make_dirs(pods / state_dir_name(s), 0700);

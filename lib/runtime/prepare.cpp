@@ -12,6 +12,7 @@
 
 #include "common/clock.hpp"
 #include "common/fs.hpp"
+#include "common/state_dir.hpp"
 #include "mount/app_plan.hpp"
 #include "mount/in_root.hpp"
 #include "mount/mounts.hpp"
@@ -279,8 +280,8 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
   // named, under one lock.
   FileLock naming;
   if (!m.name.empty()) {
-    fs::make_dirs(ctx.state_dir / "pods", 0700);
-    naming = FileLock::acquire(ctx.state_dir / "pods" / "naming.lock", FileLock::Mode::kExclusive);
+    naming =
+        FileLock::acquire(make_state_subdir(ctx.state_dir, "pods", 0700) / "naming.lock", FileLock::Mode::kExclusive);
     check_pod_name(m.name, ctx.state_dir);
   }
   PodDir pod = PodDir::create(ctx.state_dir, m.uuid);

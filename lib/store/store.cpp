@@ -13,6 +13,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
+#include "common/state_dir.hpp"
 #include "store/digest.hpp"
 #include "store/whiteout.hpp"
 #include "store/work_dir.hpp"
@@ -29,7 +30,7 @@ Store::Store(stdfs::path dir) : root_(stdfs::absolute(std::move(dir)) / "store")
     // files as they are, setuid-root programs and device nodes included,
     // which any user could otherwise reach and run; and pulled images may be
     // private. A store made before this was open to all: it is closed.
-    fs::make_dirs(root_, 0700);
+    make_state_subdir(root_.parent_path(), root_.filename().string(), 0700);
     struct stat st {};
     if (::stat(root_.c_str(), &st) < 0) throw_errno("reading " + quote(root_.string()));
     if ((st.st_mode & 077) != 0 && ::chmod(root_.c_str(), 0700) < 0)

@@ -179,9 +179,10 @@ TEST_F(RunTest, FailingAppStopsTheOthers) {
 TEST_F(RunTest, AnAppThatFillsTheStateDiskStillGivesItsStatus) {
   std::string small = dir_ + "/small";
   std::filesystem::create_directories(small);
-  // A tmpfs in a mount namespace of its own: no other process sees it.
+  // A tmpfs in a mount namespace of its own: no other process sees it. Root's
+  // alone (mode=), as crt wants its state directory.
   std::string crt = crt_bin_ + " --dir=" + small + " ";
-  std::string script = "mount -t tmpfs -o size=80m tmpfs " + small + " || exit 100\n" + crt +
+  std::string script = "mount -t tmpfs -o size=80m,mode=0700 tmpfs " + small + " || exit 100\n" + crt +
                        "run --net=none --uuid-file-save=" + dir_ +
                        "/uuid busybox --name=fill -- /bin/sh -c "
                        "'dd if=/dev/zero of=/fill bs=1M 2>/dev/null; exit 3' --- busybox --name=wait -- /bin/sleep 60"

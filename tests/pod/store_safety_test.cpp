@@ -190,11 +190,14 @@ TEST_F(StoreSafety, AFullDiskAndAReadOnlyStoreAreClearErrors) {
   std::string lay = big_layout(dir_ + "/big");
   std::string app = layout("app", {});
   // A small tmpfs in a mount namespace of its own, so that no other process
-  // on the machine ever sees it.
+  // on the machine ever sees it; root's alone (mode=), as crt wants its
+  // state directory (a tmpfs is 1777 else).
   std::string crt = crt_bin_ + " --dir=" + small + " image import ";
-  std::string script = "mount -t tmpfs -o size=4m tmpfs " + small + " || exit 100\n" + crt + lay + " big:1 2>" + dir_ +
-                       "/full.err; echo $? >" + dir_ + "/full.rc\n" + "ls -A " + small + "/store/trees >" + dir_ + "/left; ls -A " + small + "/store/tmp >>" + dir_ + "/left\n" + "mount -o remount,ro " + small + " || exit 101\n" + crt +
-                       app + " app:1 2>" + dir_ + "/ro.err; echo $? >" + dir_ + "/ro.rc\n";
+  std::string script = "mount -t tmpfs -o size=4m,mode=0700 tmpfs " + small + " || exit 100\n" + crt + lay +
+                       " big:1 2>" + dir_ + "/full.err; echo $? >" + dir_ + "/full.rc\n" + "ls -A " + small +
+                       "/store/trees >" + dir_ + "/left; ls -A " + small + "/store/tmp >>" + dir_ + "/left\n" +
+                       "mount -o remount,ro " + small + " || exit 101\n" + crt + app + " app:1 2>" + dir_ +
+                       "/ro.err; echo $? >" + dir_ + "/ro.rc\n";
   Result r = run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(read_file(dir_ + "/full.rc"), "254\n");
@@ -221,7 +224,7 @@ TEST_F(StoreSafety, ImagesAreRemovedFromAFullDisk) {
   std::string out = dir_ + "/out";
   // A small tmpfs in a mount namespace of its own, as above.
   std::string script =
-      "mount -t tmpfs -o size=16m tmpfs " + small + " || exit 100\n" + crt + "import -q " + dir_ +
+      "mount -t tmpfs -o size=16m,mode=0700 tmpfs " + small + " || exit 100\n" + crt + "import -q " + dir_ +
       "/root1 app:1 >/dev/null && " + crt + "import -q " + dir_ + "/root2 app:2 >/dev/null || exit 101\n" +
       // As a store an older crt made, which had no reserve: the
       // next crt command that takes the store whole makes it.
@@ -512,6 +515,89 @@ TEST_F(StoreSafety, ArchivesInAndOutThroughSkopeo) {
   ASSERT_EQ(crt({"image", "export", "busybox", dir_ + "/busybox.tar"}).status, 0);
   skopeo_copy("oci-archive:" + dir_ + "/busybox.tar", "oci:" + dir_ + "/bb:latest");
   EXPECT_EQ(run({"skopeo", "inspect", "oci:" + dir_ + "/bb:latest"}).status, 0);
+}
+
+class StateDirectory : public PodTest {
+ protected:
+  Result crt_at(const std::string& state, const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {crt_bin_, "--dir=" + state};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  }
+  static constexpr uid_t kOther = 65534;
+};
+
+// A state directory another user could change (theirs, open to them, or a
+// symlink of theirs in place of its store or pods) would let them lead
+// root's writes anywhere: refused before crt writes in it, naming the path,
+// what is wrong and how to put it right. What crt makes is root's, 0755.
+TEST_F(StateDirectory, AStateDirectoryAnotherUserCouldChangeIsRefused) {
+  std::string state = dir_ + "/state";
+  Result r = crt_at(state, {"image", "list"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  struct stat st {};
+  ASSERT_EQ(::stat(state.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  EXPECT_EQ(st.st_uid, 0u);
+
+  ASSERT_EQ(::chown(state.c_str(), kOther, kOther), 0);
+  r = crt_at(state, {"image", "list"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: crt's state directory: '" + state +
+                       "' is owned by uid 65534, not root: another user could make crt write where they choose, as "
+                       "root (if it is crt's: chown root '" +
+                       state + "'; else give another --dir)\n");
+  ASSERT_EQ(::chown(state.c_str(), 0, 0), 0);
+  ASSERT_EQ(::chmod(state.c_str(), 01777), 0);
+  r = crt_at(state, {"list"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("'" + state + "' is writable by others (mode 1777)"));
+  EXPECT_THAT(r.err, HasSubstr("(chmod go-w '" + state + "')"));
+  ASSERT_EQ(::chmod(state.c_str(), 0755), 0);
+
+  // Planted by another user: the store a symlink to a directory of root's.
+  std::string victim = dir_ + "/victim";
+  stdfs::create_directory(victim);
+  ASSERT_EQ(::chmod(victim.c_str(), 0755), 0);
+  stdfs::remove_all(state + "/store");
+  stdfs::create_directory_symlink(victim, state + "/store");
+  ASSERT_EQ(::lchown((state + "/store").c_str(), kOther, kOther), 0);
+  stdfs::create_directories(dir_ + "/rootfs/bin");
+  stdfs::copy_file("/bin/busybox", dir_ + "/rootfs/bin/busybox");
+  r = crt_at(state, {"image", "import", dir_ + "/rootfs", "planted:1"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("'" + state + "/store' is a symlink to '" + victim + "'"));
+  EXPECT_TRUE(stdfs::is_empty(victim)) << "nothing was written where the symlink leads";
+  ASSERT_EQ(::stat(victim.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u) << "nor its mode changed";
+  stdfs::remove(state + "/store");
+
+  // The pods, which crt rm and gc remove from.
+  stdfs::create_directory_symlink(victim, state + "/pods");
+  r = crt_at(state, {"gc", "--grace-period=0s"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("'" + state + "/pods' is a symlink to '" + victim + "'"));
+  stdfs::remove(state + "/pods");
+  r = crt_at(state, {"image", "import", "-q", dir_ + "/rootfs", "fine:1"});
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+// An admin's /var/lib/crt -> /srv/crt: taken when the link is root's, and
+// the state is where it leads.
+TEST_F(StateDirectory, AStateDirectoryThatIsASymlinkOfRootsIsTaken) {
+  std::string real = dir_ + "/real", link = dir_ + "/link";
+  stdfs::create_directory(real);
+  ASSERT_EQ(::chmod(real.c_str(), 0755), 0);
+  stdfs::create_directory_symlink(real, link);
+  Result r = crt_at(link, {"image", "list"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(stdfs::is_directory(real + "/store"));
+  ASSERT_EQ(::lchown(link.c_str(), kOther, kOther), 0);
+  r = crt_at(link, {"image", "list"});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("'" + link + "' is a symlink owned by uid 65534, not root"));
+  // Commands that have no use for the state still work.
+  EXPECT_EQ(crt_at(link, {"help", "image"}).status, 0);
 }
 
 }  // namespace

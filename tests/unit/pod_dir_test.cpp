@@ -67,7 +67,7 @@ TEST(PodDir, SameUuidTwiceIsAnError) {
 TEST(PodDir, CreateThatFailsLeavesNothing) {
   Scratch s;
   stdfs::path state = s / "state";
-  test::Tmpfs small(state, "nr_inodes=64");
+  test::Tmpfs small(state, "nr_inodes=64,mode=0755");
   if (!small.valid()) GTEST_SKIP() << "mounting needs root";
   {
     PodDir first = PodDir::create(state, "11111111-7d41-4b1a-9f55-2f4a4c1d2e3f");  // the state folders

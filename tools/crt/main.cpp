@@ -14,6 +14,7 @@
 #include "common/ascii.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/state_dir.hpp"
 #include "common/strings.hpp"
 #include "common/subprocess.hpp"
 #include "pod/run_args.hpp"
@@ -271,14 +272,22 @@ int main(int argc, char** argv) {
   };
   app.add_option("--dir", g.dir, "Directory of crt's state: image store and pods")
       ->capture_default_str()
-      ->transform([&](std::string path) { return real(absolute(std::move(path))); })
+      ->transform(absolute)
       ->check([](const std::string& dir) {
         // Made when first needed; a file there would read as a state without pods.
         struct stat st {};
         return ::stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode) ? crt::quote(dir) + " is not a directory"
                                                                      : std::string();
       });
-  g.dir = real(g.dir);
+  // Checked as given (a symlink of root's to it is an admin's choice)
+  // before a command uses it, then taken by its real path. help and
+  // pod-file have no use for it.
+  app.parse_complete_callback([&] {
+    const std::vector<CLI::App*> used = app.get_subcommands();
+    if (used.empty() || (used[0]->get_name() != "help" && used[0]->get_name() != "pod-file"))
+      crt::check_state_dir(g.dir);
+    g.dir = real(g.dir);
+  });
   app.add_option("--config", g.config, "crt's configuration file (registries)")
       ->capture_default_str()
       ->transform(absolute)
