@@ -5,12 +5,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "common/fd.hpp"
 #include "common/json_text.hpp"
 #include "common/strings.hpp"
 #include "net/state.hpp"
@@ -19,6 +21,29 @@ namespace crt::test {
 
 namespace stdfs = std::filesystem;
 using std::chrono::milliseconds;
+
+int bind_error(int family, int port) {
+  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int on = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+  sockaddr_storage s{};
+  socklen_t len = 0;
+  if (family == AF_INET6) {
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    auto* a = reinterpret_cast<sockaddr_in6*>(&s);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&s);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *a;
+  }
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&s), len) < 0 || ::listen(fd.get(), 1) < 0) return errno;
+  return 0;
+}
 
 std::string http_get(const std::string& ip, int port, milliseconds timeout) {
   auto until = std::chrono::steady_clock::now() + timeout;

@@ -17,6 +17,10 @@ std::string http_get(const std::string& ip, int port,
 /// Sends one UDP datagram to ip:port.
 void send_udp(const std::string& ip, int port, const std::string& data);
 
+/// Binds a TCP socket of `family` to its every address's `port`, with
+/// SO_REUSEADDR and SO_REUSEPORT as a host service might; its errno, or 0.
+int bind_error(int family, int port);
+
 /// A pod's command serving "hello from HOSTNAME" on port 80 with busybox httpd.
 inline constexpr const char* kServe =
     "mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -p 80 -h /www";
