@@ -3,21 +3,16 @@
 // nothing, teardowns that fail keep what crt gc needs, and every plugin and
 // iptables run has a bounded time.
 
-#include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 
 #include <algorithm>
-#include <atomic>
 #include <csignal>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <thread>
 
-#include "common/fd.hpp"
+#include "../support/notify_socket.hpp"
 #include "common/strings.hpp"
 #include "net/state.hpp"
 #include "network_fixture.hpp"
@@ -356,9 +351,10 @@ TEST_F(BrokenNetworkTest, AHangingDelInGcIsKilledAndTheNetworkLeftToTheNextGc) {
   EXPECT_THAT(r.err, HasSubstr("(will try again at the next gc)"));
 }
 
-// crt run's own teardown, at the pod's end, gives each plugin 30 s too (no
-// option shortens it): one whose DEL hangs is killed, crt run ends with the
-// apps' status and a warning, and the network is left to crt gc.
+// crt run's own teardown, at the pod's end, gives each plugin 30 s too: one
+// whose DEL hangs is killed, crt run ends with the apps' status and a
+// warning, and the network is left to crt gc. (The hidden
+// --plugin-time-limit would shorten it; this test waits out crt's own 30 s.)
 TEST_F(BrokenNetworkTest, AHangingDelAtTheEndOfCrtRunIsKilledAndTheNetworkLeftToGc) {
   write_test_plugin("hang", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'",
                     "[ -e \"$0.hangs\" ] && { echo $$ > \"$0.pid\"; exec sleep 100; }; :");
@@ -395,57 +391,21 @@ TEST_F(BrokenNetworkTest, UnderAUnitEachProgramOfTheTeardownRenewsTheUnitsWait) 
   write_network("40-hang.conf", R"({"cniVersion":"1.0.0","name":"hang","type":"hang"})");
   write_network("41-hang2.conf", R"({"cniVersion":"1.0.0","name":"hang2","type":"hang"})");
   std::ofstream(config_dir() + "/net.d/hang.hangs").flush();
-  std::string path = dir_ + "/notify";
-  UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  ASSERT_LT(path.size(), sizeof addr.sun_path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  int on = 1, big = 1 << 20;
-  ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-  ASSERT_EQ(::setsockopt(sock.get(), SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on), 0);
-  // When each renewal came, by the kernel's clock of its arrival. Read as
-  // they come: a queue of datagrams fills at net.unix.max_dgram_qlen (10
-  // here), and crt's sd_notify() would then wait.
+  NotifySocket notify(dir_ + "/notify");
+  std::string file = dir_ + "/uuid";
+  Result r = crt(with_config({"run", "--plugin-time-limit=5s", "--uuid-file-save=" + file, "--net=default,hang,hang2",
+                              "busybox", "--", "/bin/true"}),
+                 {.env = {notify.env()}, .timeout = std::chrono::seconds(90), .input = {}, .new_session = false});
+  // When each renewal came, by the kernel's clock of its arrival.
   std::vector<double> renewals;
   bool stamped = true;
-  std::atomic<bool> done = false;
-  std::thread reader([&] {
-    for (;;) {
-      pollfd p{sock.get(), POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) {
-        if (done) return;
-        continue;
-      }
-      char buf[4096];
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timeval))];
-      iovec iov{buf, sizeof buf};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      ssize_t n = ::recvmsg(sock.get(), &msg, MSG_DONTWAIT);
-      if (n <= 0) continue;
-      if (std::string(buf, static_cast<size_t>(n)) != "EXTEND_TIMEOUT_USEC=20000000") continue;
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      if (c == nullptr || c->cmsg_type != SCM_TIMESTAMP) {
-        stamped = false;
-        continue;
-      }
-      timeval tv{};
-      std::memcpy(&tv, CMSG_DATA(c), sizeof tv);
-      renewals.push_back(static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6);
-    }
-  });
-  std::string file = dir_ + "/uuid";
-  Result r =
-      crt(with_config({"run", "--plugin-time-limit=5s", "--uuid-file-save=" + file, "--net=default,hang,hang2",
-                       "busybox", "--", "/bin/true"}),
-          {.env = {"NOTIFY_SOCKET=" + path}, .timeout = std::chrono::seconds(90), .input = {}, .new_session = false});
-  done = true;
-  reader.join();
+  for (const auto& m : notify.messages()) {
+    if (m.text != "EXTEND_TIMEOUT_USEC=20000000") continue;
+    if (m.arrived)
+      renewals.push_back(*m.arrived);
+    else
+      stamped = false;
+  }
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("tearing down network 'hang2': plugin 'hang' did not end within 5 s: it was killed"));
   EXPECT_EQ(read_file(config_dir() + "/net.d/hang.log"), "ADD\nADD\nDEL\nDEL\n");  // both hung

@@ -1,9 +1,7 @@
 // crt image pull and crt run from real registries: plain HTTP, TLS with
 // Basic auth, Bearer tokens, multi-platform indexes, whiteouts.
 
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -15,8 +13,8 @@
 
 #include "../support/blob_damage.hpp"
 #include "../support/http_stub.hpp"
+#include "../support/notify_socket.hpp"
 #include "../support/token_server.hpp"
-#include "common/fd.hpp"
 #include "common/json_text.hpp"
 #include "registry_fixture.hpp"
 #include "store/digest.hpp"
@@ -163,23 +161,11 @@ TEST_F(RegistryTest, AnImageOfMoreLayersThanOnePageOfMountOptionsRuns) {
 // says what it does (STATUS=) and keeps asking for more start time.
 TEST_F(RegistryTest, APullUnderAServiceManagerTellsItHowItGoes) {
   push(layout("app", {busybox_layer()}), plain().host(), "test/notified");
-  std::string path = dir_ + "/notify";
-  UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  ASSERT_LT(path.size(), sizeof addr.sun_path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  int big = 1 << 20;
-  ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-  Result r =
-      crt({"image", "pull", "--insecure-registry", plain().host(), plain().host() + "/test/notified:v1"},
-          {.env = {"NOTIFY_SOCKET=" + path}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = false});
+  NotifySocket notify(dir_ + "/notify");
+  Result r = crt({"image", "pull", "--insecure-registry", plain().host(), plain().host() + "/test/notified:v1"},
+                 {.env = {notify.env()}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = false});
   ASSERT_EQ(r.status, 0) << r.err;
-  std::vector<std::string> got;
-  char buf[4096];
-  for (ssize_t n; (n = ::recv(sock.get(), buf, sizeof buf, MSG_DONTWAIT)) > 0;)
-    got.emplace_back(buf, static_cast<size_t>(n));
+  std::vector<std::string> got = notify.texts();
   ASSERT_FALSE(got.empty());
   EXPECT_THAT(got.front(),
               ::testing::MatchesRegex("STATUS=fetching sha256:[0-9a-f]{12}.*\nEXTEND_TIMEOUT_USEC=60000000"));
