@@ -34,6 +34,13 @@ FileLock FileLock::acquire(const std::filesystem::path& path, Mode mode) {
   return FileLock(std::move(fd));
 }
 
+FileLock FileLock::acquire(UniqueFd fd, Mode mode) {
+  while (::flock(fd.get(), lock_op(mode)) < 0) {
+    if (errno != EINTR) throw_errno("locking");
+  }
+  return FileLock(std::move(fd));
+}
+
 FileLock FileLock::acquire(const std::filesystem::path& path, Mode mode, const LockWait& wait,
                            const std::string& what) {
   if (!wait.waiting && !wait.cancelled) return acquire(path, mode);

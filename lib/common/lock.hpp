@@ -32,6 +32,8 @@ class FileLock {
   static FileLock try_acquire(const std::filesystem::path& path, Mode mode);
   /// Locks an already open fd (takes ownership).
   static FileLock try_acquire(UniqueFd fd, Mode mode);
+  /// Locks an already open fd (takes ownership), waiting until it is free.
+  static FileLock acquire(UniqueFd fd, Mode mode);
 
   [[nodiscard]] bool valid() const { return fd_.valid(); }
   [[nodiscard]] int fd() const { return fd_.get(); }

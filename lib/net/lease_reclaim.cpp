@@ -46,11 +46,12 @@ std::optional<Lease> read_lease(const stdfs::path& file) {
 /// What a teardown would note once network `network` of the pod whose
 /// CNI container ID is `id` has had its DEL on `ifname` (its lease released
 /// for want of addresses): its net.json no longer asks for that DEL, and
-/// once none is left the network is torn down, its namespace gone. The
+/// once none is left the network is torn down, its namespace gone, and its
+/// record goes (a failure to remove it is a warning to `messages`). The
 /// namespace of a pod crt knows nothing of (`pod` empty) goes at once: no
 /// process is in it, and its pod's teardown finds the rest without it.
 void note_released(const std::string& id, const std::string& network, const std::string& ifname,
-                   const std::optional<LockedPod>& pod) {
+                   const std::optional<LockedPod>& pod, const MessageSink& messages) {
   if (!pod) {
     remove_netns(id);
     return;
@@ -69,7 +70,8 @@ void note_released(const std::string& id, const std::string& network, const std:
     s->torn_down = true;
   }
   write_state(pod->dir, *s);
-  if (s->torn_down) remove_network_record(id.substr(4));
+  // Another pod's record: this pod's start is no place to fail for it.
+  if (s->torn_down) remove_torn_down_record(id.substr(4), *s, messages);
 }
 
 }  // namespace
@@ -85,7 +87,8 @@ std::optional<stdfs::path> host_local_lease_dir(const NetworkConfig& net) {
 }
 
 Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs::path>& plugin_dirs,
-                              const PodLocker& lock_pod, std::chrono::milliseconds time_limit) {
+                              const PodLocker& lock_pod, std::chrono::milliseconds time_limit,
+                              const MessageSink& messages) {
   Reclaimed out;
   auto dir = host_local_lease_dir(net);
   if (!dir) return out;
@@ -126,7 +129,7 @@ Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs:
         // Its port forwards too, which that DEL (without the pod's port
         // mappings) left: the address may go to a pod that forwards none.
         remove_rules_of(c.lease.container_id, time_limit);
-        note_released(c.lease.container_id, net.name, c.lease.ifname, c.pod);
+        note_released(c.lease.container_id, net.name, c.lease.ifname, c.pod, messages);
       });
       ++out.released;
     } catch (const Error& e) {

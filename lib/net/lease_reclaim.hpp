@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/lock.hpp"
+#include "common/message.hpp"
 #include "net/config.hpp"
 
 namespace crt::net {
@@ -44,12 +45,15 @@ struct Reclaimed {
 /// whose DEL fails stays, and says why. Then, as a teardown would, the pod's
 /// net.json (where `lock_pod` finds it) no longer asks for that DEL, and
 /// once none is left it says the network is torn down and the namespace
-/// goes (the namespace of a pod crt knows nothing of goes at once). Each
+/// goes, and its network's record (a failure to remove it is a warning to
+/// `messages`: it is another pod's, and this start no place to fail for
+/// it). The namespace of a pod crt knows nothing of goes at once. Each
 /// plugin and iptables run may take `time_limit` (0: no limit): one that
 /// takes longer is killed, and its lease stays.
 Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<std::filesystem::path>& plugin_dirs,
                               const PodLocker& lock_pod = {},
-                              std::chrono::milliseconds time_limit = std::chrono::milliseconds(0));
+                              std::chrono::milliseconds time_limit = std::chrono::milliseconds(0),
+                              const MessageSink& messages = {});
 
 /// Whether an ADD failed as host-local does when leases hold the address it
 /// needs: none left in the range, or the one asked for (CNI_ARGS IP=) taken.

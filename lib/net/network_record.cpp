@@ -1,5 +1,7 @@
 #include "net/network_record.hpp"
 
+#include <fcntl.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <system_error>
@@ -15,6 +17,17 @@ namespace stdfs = std::filesystem;
 namespace {
 
 constexpr const char* kOwnerFile = "owner";
+
+/// The lock of directory `dir`, taken with `take`; empty if it is gone.
+template <typename Take>
+FileLock lock_dir(const stdfs::path& dir, Take take) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return {};
+    throw_errno("opening " + quote(dir.string()));
+  }
+  return take(std::move(fd));
+}
 
 }  // namespace
 
@@ -33,11 +46,17 @@ stdfs::path make_network_record(const std::string& uuid, const stdfs::path& stat
     if (::mkdtemp(tmp.data()) == nullptr) throw_errno("creating " + quote(tmp));
     stdfs::path dir = network_record_dir(uuid);
     try {
+      // Held until it is in place: crt gc removes those a killed crt left
+      // (remove_unfinished_records()), not this one, however long it takes.
+      FileLock making =
+          lock_dir(tmp, [](UniqueFd fd) { return FileLock::acquire(std::move(fd), FileLock::Mode::kExclusive); });
       fs::write_file_atomic(stdfs::path(tmp) / kOwnerFile, record_owner_path(state_dir).string() + "\n", 0644,
                             fs::Durability::kCached);
       write_state(tmp, state);
-      // An earlier start's, which its teardown did not remove.
-      if (stdfs::exists(dir)) fs::remove_tree(dir);
+      // An earlier start's, which its teardown did not remove, once no crt
+      // gc looks at it.
+      FileLock earlier = lock_network_record(uuid);
+      if (earlier.valid() && earlier.still_at(dir)) fs::remove_tree(dir);
       if (std::rename(tmp.c_str(), dir.c_str()) != 0)
         throw_errno("renaming " + quote(tmp) + " to " + quote(dir.string()));
     } catch (...) {
@@ -56,20 +75,73 @@ void remove_network_record(const std::string& uuid) {
   with_context("removing the record of pod " + uuid + "'s network", [&] { fs::remove_tree(dir); });
 }
 
+void remove_torn_down_record(const std::string& uuid, const NetworkState& s, const MessageSink& messages) {
+  stdfs::path dir = network_record_dir(uuid);
+  try {
+    with_context("removing the record of pod " + uuid + "'s network", [&] {
+      if (std::error_code ec; !stdfs::exists(dir, ec)) return;
+      write_state(dir, s);
+      fs::remove_tree(dir);
+    });
+  } catch (const Error& e) {
+    tell(messages, std::string("warning: ") + e.what() + " ('crt gc' removes it)");
+  }
+}
+
+FileLock lock_network_record(const std::string& uuid) {
+  return lock_dir(network_record_dir(uuid),
+                  [](UniqueFd fd) { return FileLock::acquire(std::move(fd), FileLock::Mode::kExclusive); });
+}
+
+FileLock try_lock_network_record(const NetworkRecord& r) {
+  FileLock lock =
+      lock_dir(r.dir, [](UniqueFd fd) { return FileLock::try_acquire(std::move(fd), FileLock::Mode::kExclusive); });
+  if (lock.valid() && !lock.still_at(r.dir)) return {};
+  return lock;
+}
+
+std::vector<std::string> remove_unfinished_records(std::chrono::seconds age, std::vector<std::string>& failed) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const auto& de : stdfs::directory_iterator(kNetworkRecordsDir, ec)) {
+    std::string name = de.path().filename();
+    std::error_code de_ec;
+    if (name.size() < 2 || name[0] != '.' || !de.is_directory(de_ec)) continue;
+    auto written = stdfs::last_write_time(de.path(), de_ec);
+    if (de_ec || stdfs::file_time_type::clock::now() - written < age) continue;
+    try {
+      with_context("removing " + quote(de.path().string()) + ", left by a crt killed while it made it", [&] {
+        FileLock lock = lock_dir(
+            de.path(), [](UniqueFd fd) { return FileLock::try_acquire(std::move(fd), FileLock::Mode::kExclusive); });
+        if (!lock.valid() || !lock.still_at(de.path())) return;  // its crt is at it, or it is gone
+        fs::remove_tree(de.path());
+        removed.push_back(name);
+      });
+    } catch (const Error& e) {
+      failed.push_back(e.what());
+    }
+  }
+  return removed;
+}
+
+NetworkRecord network_record(const std::string& uuid) {
+  NetworkRecord r{uuid, network_record_dir(uuid), {}};
+  try {
+    std::string owner = trim_end(fs::read_file(r.dir / kOwnerFile), "\n");
+    if (!owner.empty() && owner[0] == '/') r.owner = owner;
+  } catch (const Error&) {
+    // Unreadable, or gone: whose it is is not known.
+  }
+  return r;
+}
+
 std::vector<NetworkRecord> network_records() {
   std::vector<NetworkRecord> out;
   std::error_code ec;
   for (const auto& de : stdfs::directory_iterator(kNetworkRecordsDir, ec)) {
     std::string name = de.path().filename();
     if (name.empty() || name[0] == '.' || !de.is_directory(ec)) continue;  // one being made
-    NetworkRecord r{name, de.path(), {}};
-    try {
-      std::string owner = trim_end(fs::read_file(de.path() / kOwnerFile), "\n");
-      if (!owner.empty() && owner[0] == '/') r.owner = owner;
-    } catch (const Error&) {
-      // Unreadable: whose it is is not known.
-    }
-    out.push_back(std::move(r));
+    out.push_back(network_record(name));
   }
   return out;
 }

@@ -6,10 +6,13 @@
 // firewall rules on the host for ever, with nothing to say whose they were
 // (crt gc: runtime::teardown_orphaned_networks()).
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "common/lock.hpp"
+#include "common/message.hpp"
 #include "net/state.hpp"
 
 namespace crt::net {
@@ -39,6 +42,33 @@ std::filesystem::path make_network_record(const std::string& uuid, const std::fi
 
 /// Removes the record of pod `uuid`; fine if there is none.
 void remove_network_record(const std::string& uuid);
+
+/// Removes the record of pod `uuid`, whose network `s` is torn down
+/// (s.torn_down), once it says so too: should the removal fail, crt gc
+/// finds it torn down and removes it then, tearing nothing down again. A
+/// failure is a warning to `messages`: the network is torn down all the
+/// same.
+void remove_torn_down_record(const std::string& uuid, const NetworkState& s, const MessageSink& messages);
+
+/// The lock of pod `uuid`'s record, held while its network is torn down:
+/// by the pod's own teardown (its crt run's end, crt rm, crt gc), and by
+/// crt gc's teardown of an orphan, which must never run beside it. Waits
+/// for it; empty (valid() false) when there is no record. Take it while
+/// holding the pod's lock, if at all, and before lock_port_forwarding().
+FileLock lock_network_record(const std::string& uuid);
+
+/// The lock of record `r`, if no one holds it and `r` is still the record
+/// of its pod (not removed meanwhile, nor made again); else empty.
+FileLock try_lock_network_record(const NetworkRecord& r);
+
+/// Removes what crts killed while making a record left (the directory made
+/// aside, before its rename): those older than `age` that no crt holds.
+/// Returns their names; one that could not be removed is in `failed`.
+std::vector<std::string> remove_unfinished_records(std::chrono::seconds age, std::vector<std::string>& failed);
+
+/// The record of pod `uuid` as it is now (its owner empty when there is
+/// none, or it cannot be read).
+NetworkRecord network_record(const std::string& uuid);
 
 /// Every record there is (none when the directory is missing).
 std::vector<NetworkRecord> network_records();

@@ -154,9 +154,18 @@ Invocation invocation(const NetworkState& s, const Attachment& a, const std::str
 /// here, and masquerade() in attach(), never run for the same pod at once,
 /// and another pod's start takes none of them away meanwhile
 /// (remove_forwards_of_dead_pods(), reclaim_dead_leases()).
+///
+/// Unless the caller holds it (`record_held`: crt gc's teardown of an
+/// orphan, from its record), the lock of the network's record is held
+/// throughout: crt gc of another state directory may take the network for
+/// an orphan's (its owner moved or deleted while the pod ran) and must not
+/// tear it down at the same time.
 void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::optional<NetNs>& ns, int pod_lock_fd,
-                    bool lenient, const MessageSink& messages, const TimeLimit& time_limit) {
+                    bool lenient, const MessageSink& messages, const TimeLimit& time_limit, bool record_held) {
   if (s.torn_down) return;
+  std::string uuid = s.container_id.rfind("crt-", 0) == 0 ? s.container_id.substr(4) : std::string();
+  FileLock record;
+  if (!record_held && !uuid.empty()) record = lock_network_record(uuid);
   std::string netns_path = ns ? ns->proc_path() : std::string();
   std::string first_error;
   bool ports = false;
@@ -228,7 +237,7 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
   remove_netns(s.netns);
   s.torn_down = true;
   write_state(pod_dir, s);
-  if (s.container_id.rfind("crt-", 0) == 0) remove_network_record(s.container_id.substr(4));
+  if (!uuid.empty()) remove_torn_down_record(uuid, s, messages);
 }
 
 /// ADD of `a`, once more if it fails for want of an address and leases of
@@ -240,7 +249,7 @@ json add_reclaiming(const Attachment& a, const Invocation& inv, const std::vecto
     return add_network(a.config, inv, a.runtime_config);
   } catch (const Error& e) {
     if (!failed_for_want_of_an_address(e.what())) throw;
-    Reclaimed r = reclaim_dead_leases(a.config, plugin_dirs, ctx.lock_pod, ctx.time_limit);
+    Reclaimed r = reclaim_dead_leases(a.config, plugin_dirs, ctx.lock_pod, ctx.time_limit, ctx.messages);
     for (const auto& f : r.failures) tell(ctx.messages, "warning: " + f);
     if (r.released == 0) throw;
     if (ctx.trace)
@@ -461,7 +470,7 @@ void PodNetwork::teardown() {
   if (done_ || !state_) return;
   done_ = true;  // once: a failure is left to teardown_pod_network()
   teardown_state(pod_dir_, *state_, netns_, pod_lock_fd_, false, ctx_.messages,
-                 {ctx_.time_limit, ctx_.teardown_program_starts});
+                 {ctx_.time_limit, ctx_.teardown_program_starts}, false);
   netns_.reset();
   done_ = true;
   trace("tore down the pod's network");
@@ -482,21 +491,29 @@ void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opt
     tell(opts.messages, std::string("warning: ") + e.what() + ": removing the namespace and firewall rules of " +
                             quote(named.container_id) + " by name; an address lease of the pod's may stay");
     with_context("tearing down the network of pod " + quote(pod_dir.filename().string()), [&] {
-      teardown_state(pod_dir, named, std::nullopt, opts.pod_lock_fd, true, opts.messages,
-                     opts.time_limit);  // no attachment: rules, namespace
+      teardown_state(pod_dir, named, std::nullopt, opts.pod_lock_fd, true, opts.messages, opts.time_limit,
+                     opts.record_held);  // no attachment: rules, namespace
       // Whether it forwarded a port is not known either.
       FileLock lock = lock_port_forwarding();
       remove_unused_portmap_chains(opts.time_limit);
     });
     return;
   }
-  if (!s || s->torn_down) return;
+  if (!s) return;
+  if (s->torn_down) {
+    // Its record, if its removal failed (crt gc removes such records too).
+    if (!opts.record_held && s->container_id.rfind("crt-", 0) == 0)
+      if (FileLock record = lock_network_record(s->container_id.substr(4)); record.valid())
+        remove_torn_down_record(s->container_id.substr(4), *s, opts.messages);
+    return;
+  }
   with_context("tearing down the network of pod " + quote(pod_dir.filename().string()), [&] {
     std::optional<NetNs> ns = open_netns(s->netns);
     // Without its namespace (a reboot took it) nothing of the pod is left
     // for a DEL tried again to reach: one that fails would keep the pod for
     // ever (a plugin uninstalled, a DHCP daemon gone).
-    teardown_state(pod_dir, *s, ns, opts.pod_lock_fd, opts.force || !ns, opts.messages, opts.time_limit);
+    teardown_state(pod_dir, *s, ns, opts.pod_lock_fd, opts.force || !ns, opts.messages, opts.time_limit,
+                   opts.record_held);
   });
 }
 

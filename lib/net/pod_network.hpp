@@ -150,6 +150,10 @@ struct TeardownOptions {
   /// How long each plugin (Invocation::time_limit), and each iptables-save
   /// or -restore, may take; 0: no limit.
   std::chrono::milliseconds time_limit = kPluginTimeLimit;
+  /// The caller holds the lock of the pod's network record
+  /// (lock_network_record()): crt gc tearing down an orphan's network from
+  /// its record. Otherwise the teardown takes it.
+  bool record_held = false;
 };
 
 /// Tears down the network of the pod whose directory is `pod_dir` from what
@@ -160,8 +164,10 @@ struct TeardownOptions {
 /// a reboot left behind. The pod must not be running (hold its lock). A DEL
 /// that fails is an error, and the namespace stays for a later try; where
 /// the namespace is gone already, or with `opts.force`, it is a warning and
-/// the teardown goes on. Once it is all torn down, the network's record
-/// (network_record.hpp) goes too. A plugin or iptables run that takes longer than
+/// the teardown goes on. The network's record (network_record.hpp) is
+/// locked throughout, waiting for a crt gc tearing it down as an orphan's;
+/// once it is all torn down, the record goes too (a failure to remove it is
+/// a warning: crt gc removes it later). A plugin or iptables run that takes longer than
 /// `opts.time_limit` is killed, and fails as a DEL that fails. A saved state
 /// that cannot be read (a crash cut it short) is a warning: the namespace and the rules named after the pod's
 /// UUID go, an address lease may stay.

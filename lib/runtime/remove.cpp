@@ -288,6 +288,31 @@ bool orphaned(const net::NetworkRecord& r, const stdfs::path& state_dir, const s
   return !current_entry(state_dir, r.uuid);
 }
 
+/// Whether net.json in `dir` says the network is torn down.
+bool says_torn_down(const stdfs::path& dir) {
+  try {
+    std::optional<net::NetworkState> s = net::read_state(dir);
+    return s && s->torn_down;
+  } catch (const Error&) {
+    return false;  // cut short: not known
+  }
+}
+
+/// Whether the network of record `r` is torn down already, and only its
+/// record is left (a teardown could not remove it): the record says so,
+/// or the pod's directory in its owner's state directory does. A record
+/// without its net.json (its removal cut short; one is made whole) has
+/// nothing left to tear down from.
+bool torn_down_already(const net::NetworkRecord& r) {
+  if (std::error_code ec; !stdfs::exists(net::state_file(r.dir), ec) && !ec) return true;
+  if (says_torn_down(r.dir)) return true;
+  if (r.owner.empty()) return false;
+  for (PodState s :
+       {PodState::kPrepare, PodState::kPrepared, PodState::kRun, PodState::kExitedGarbage, PodState::kGarbage})
+    if (stdfs::path pod = r.owner / "pods" / state_dir_name(s) / r.uuid; says_torn_down(pod)) return true;
+  return false;
+}
+
 }  // namespace
 
 std::vector<std::string> teardown_orphaned_networks(const stdfs::path& state_dir, std::vector<std::string>& failed,
@@ -295,14 +320,23 @@ std::vector<std::string> teardown_orphaned_networks(const stdfs::path& state_dir
                                                     std::chrono::milliseconds network_time_limit) {
   std::vector<std::string> done;
   stdfs::path own = net::record_owner_path(state_dir);
-  for (const auto& r : net::network_records()) {
-    if (!orphaned(r, state_dir, own)) continue;
+  for (const auto& listed : net::network_records()) {
+    if (!torn_down_already(listed) && !orphaned(listed, state_dir, own)) continue;
     try {
-      // Another gc's (of another state directory, when the owner is gone).
-      UniqueFd fd(::open(r.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (!fd) continue;
-      FileLock lock = FileLock::try_acquire(std::move(fd), FileLock::Mode::kExclusive);
-      if (!lock.valid() || !stdfs::exists(r.dir)) continue;
+      // Held by the pod's own teardown, or another gc's (of another state
+      // directory, when the owner is gone): theirs. Gone since it was
+      // listed: torn down.
+      FileLock lock = net::try_lock_network_record(listed);
+      if (!lock.valid()) continue;
+      // Looked at again under its lock: the pod's own teardown may have
+      // ended since it was listed, or its pod made it again (started anew
+      // from another state directory, say).
+      net::NetworkRecord r = net::network_record(listed.uuid);
+      if (torn_down_already(r)) {
+        net::remove_network_record(r.uuid);
+        continue;
+      }
+      if (r.owner != listed.owner) continue;
       // A process in its namespace, or holding it: its pod, or its crt
       // tearing it down, is still at it.
       if (std::optional<net::NetNs> ns = net::open_netns("crt-" + r.uuid); ns && net::namespace_in_use(ns->fd.get()))
@@ -310,8 +344,8 @@ std::vector<std::string> teardown_orphaned_networks(const stdfs::path& state_dir
       // As crt rm --force: no crt rm will ever come for a pod that is gone,
       // and a plugin that fails for good (uninstalled) would keep the rest
       // of its network, and fail every gc, for ever. What may stay is told.
-      net::teardown_pod_network(r.dir, {true, messages, -1, network_time_limit});
-      net::remove_network_record(r.uuid);  // also one whose state says torn down already
+      net::teardown_pod_network(r.dir, {true, messages, -1, network_time_limit, true});
+      net::remove_network_record(r.uuid);
       done.push_back(r.uuid);
     } catch (const Error& e) {
       failed.push_back(e.what());
@@ -394,6 +428,8 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
   r.networks_torn_down = teardown_dead_pod_networks(state_dir, r.failed, opts.messages, tried, opts.network_time_limit);
   r.orphaned_networks_torn_down =
       teardown_orphaned_networks(state_dir, r.failed, opts.messages, opts.network_time_limit);
+  // A crt makes a record in a moment, holding it: a minute is long past.
+  (void)net::remove_unfinished_records(std::chrono::minutes(1), r.failed);
   return r;
 }
 

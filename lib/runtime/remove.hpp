@@ -73,8 +73,11 @@ std::vector<std::string> teardown_dead_pod_networks(
 /// pod), one whose owner cannot be read, or one whose namespace a process
 /// is in or holds. A plugin's DEL that fails is a warning to `messages`,
 /// as for crt rm --force (no crt rm can come for a pod that is gone), and
-/// the rest goes. Returns their UUIDs; what failed (an iptables run, say)
-/// goes to `failed`, and the network stays for the next gc.
+/// the rest goes. Never one whose record another crt holds (the pod's own
+/// teardown: the two never run at once). Returns their UUIDs; what failed
+/// (an iptables run, say) goes to `failed`, and the network stays for the
+/// next gc. Records whose networks are torn down already (their removal
+/// failed) go too, tearing nothing down again.
 std::vector<std::string> teardown_orphaned_networks(
     const std::filesystem::path& state_dir, std::vector<std::string>& failed, const MessageSink& messages = {},
     std::chrono::milliseconds network_time_limit = net::kPluginTimeLimit);

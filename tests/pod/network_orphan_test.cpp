@@ -2,19 +2,28 @@
 // and the pod were killed), or whose whole state directory was: crt gc of
 // the state directory that owns it tears it down, and only that one (or
 // any, once the owner is gone); the records crt keeps of which state
-// directory owns each pod network (/run/crt/networks) say which.
+// directory owns each pod network (/run/crt/networks) say which. The pod's
+// own teardown and gc's never run at once, and records a teardown or a
+// killed crt left go with gc.
 
+#include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <thread>
 
 #include "../support/registry.hpp"
 #include "cgroup/cgroup.hpp"
+#include "common/lock.hpp"
 #include "common/strings.hpp"
 #include "net/network_record.hpp"
 #include "network_fixture.hpp"
@@ -87,6 +96,57 @@ class OrphanedNetworkTest : public NetworkTest {
 
   Result gc(const std::string& state_dir) {
     return run({crt_bin_, "--dir=" + state_dir, "--local-config=" + config_dir(), "gc", "--grace-period=0s"});
+  }
+
+  /// Network "hold": its plugin sets up nothing, and each DEL logs "DEL"
+  /// to net.d/hold.log, then waits for net.d/hold.go (a minute at most);
+  /// one that begins while another runs logs "OVERLAP" first.
+  void write_hold_network() const {
+    stdfs::create_directories(config_dir() + "/net.d");
+    std::string plugin = config_dir() + "/net.d/hold";
+    std::ofstream(plugin)
+        << "#!/bin/sh\ncat >/dev/null\ncase \"$CNI_COMMAND\" in\n"
+           "ADD) echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}' ;;\n"
+           "DEL) mkdir \"$0.busy\" 2>/dev/null || echo OVERLAP >> \"$0.log\"; echo DEL >> \"$0.log\"\n"
+           "  i=0; while [ ! -e \"$0.go\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
+           "  rmdir \"$0.busy\" ;;\nesac\n";
+    stdfs::permissions(plugin, stdfs::perms::owner_all);
+    write_network("40-hold.conf", R"({"cniVersion":"1.0.0","name":"hold","type":"hold"})");
+  }
+  [[nodiscard]] std::string hold_log() const { return read_file(config_dir() + "/net.d/hold.log"); }
+  [[nodiscard]] size_t hold_dels() const {
+    std::string log = hold_log();
+    size_t n = 0;
+    for (size_t at = 0; (at = log.find("DEL", at)) != std::string::npos; at += 3) ++n;
+    return n;
+  }
+  void let_hold_go() const { std::ofstream(config_dir() + "/net.d/hold.go").flush(); }
+
+  /// As when the pod's state directory was moved away (or deleted while
+  /// the pod ran on): its record names one that is not there.
+  void disown(const std::string& uuid) const {
+    std::ofstream(net::network_record_dir(uuid) / "owner", std::ios::trunc) << dir_ << "/moved-away\n";
+  }
+
+  /// Whether a process waits for the lock of `path` (a line "N: -> FLOCK
+  /// … MAJ:MIN:INODE …" of /proc/locks).
+  static bool lock_awaited(const stdfs::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return false;
+    std::istringstream locks(read_file("/proc/locks"));
+    std::string inode = ":" + std::to_string(st.st_ino) + " ";
+    for (std::string line; std::getline(locks, line);)
+      if (line.find(" -> ") != std::string::npos && line.find(inode) != std::string::npos) return true;
+    return false;
+  }
+
+  /// Whether `done` turns true within 30 s.
+  static bool eventually(const std::function<bool()>& done) {
+    for (int i = 0; i < 300; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return done();
   }
 
   int pods_ = 0;
@@ -184,6 +244,134 @@ TEST_F(OrphanedNetworkTest, ARunningPodsNetworkStaysWhateverItsRecordSays) {
   stop(p);
   EXPECT_FALSE(stdfs::exists("/run/netns/crt-" + uuid));
   EXPECT_FALSE(stdfs::exists(net::network_record_dir(uuid)));
+}
+
+// A pod whose state directory moved away while it ran (its crt and watch
+// killed): crt gc of any state directory takes its network for an
+// orphan's, and crt rm of the pod, under the directory's new name, tears it
+// down too. They take turns, each holding the network's record: here crt
+// rm, come while gc's DEL of network "hold" waits, waits for the record
+// (or, were it not to, runs a DEL of its own beside gc's).
+TEST_F(OrphanedNetworkTest, APodsOwnTeardownWaitsForGcTearingItsNetworkDownAsAnOrphans) {
+  check_cgroups_ = false;
+  write_hold_network();
+  std::string uuid = run_and_kill(dir_, "default,hold");
+  ASSERT_FALSE(uuid.empty());
+  disown(uuid);
+  std::string other = dir_ + "/other";
+  stdfs::create_directories(other);
+  RunOptions meanwhile{.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = false};
+  Process sweep({crt_bin_, "--dir=" + other, "--local-config=" + config_dir(), "gc", "--grace-period=0s"}, meanwhile);
+  EXPECT_TRUE(eventually([&] { return hold_dels() == 1; }));
+  Process own({crt_bin_, "--dir=" + dir_, "rm", uuid}, meanwhile);
+  EXPECT_TRUE(eventually([&] { return hold_dels() > 1 || lock_awaited(net::network_record_dir(uuid)); }));
+  let_hold_go();
+  Result g = sweep.wait();
+  Result rm = own.wait();
+  EXPECT_THAT(hold_log(), Not(HasSubstr("OVERLAP")));
+  EXPECT_EQ(g.status, 0) << g.err;
+  EXPECT_THAT(g.out, HasSubstr("tore down the network of " + uuid + ", whose pod directory is gone\n"));
+  EXPECT_EQ(rm.status, 0) << rm.err;
+  EXPECT_EQ(traces_of(uuid), kNone);
+  EXPECT_FALSE(stdfs::exists(net::network_record_dir(uuid)));
+}
+
+// And the other way round: crt gc passes over the network of a pod its own
+// crt rm is tearing down (in the DEL of network "hold"), though it looks
+// orphaned (its owner moved away) and no process holds its namespace (gone:
+// deleted by hand).
+TEST_F(OrphanedNetworkTest, GcPassesOverANetworkItsPodsOwnTeardownHolds) {
+  check_cgroups_ = false;
+  write_hold_network();
+  std::string uuid = run_and_kill(dir_, "default,hold");
+  ASSERT_FALSE(uuid.empty());
+  ASSERT_EQ(run({"ip", "netns", "delete", "crt-" + uuid}).status, 0);
+  disown(uuid);
+  std::string other = dir_ + "/other";
+  stdfs::create_directories(other);
+  Process own({crt_bin_, "--dir=" + dir_, "rm", uuid},
+              {.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = false});
+  EXPECT_TRUE(eventually([&] { return hold_dels() == 1; }));
+  Result g = run({crt_bin_, "--dir=" + other, "--local-config=" + config_dir(), "gc", "--grace-period=0s",
+                  "--plugin-time-limit=2s"});
+  let_hold_go();
+  Result rm = own.wait();
+  EXPECT_THAT(hold_log(), Not(HasSubstr("OVERLAP")));
+  EXPECT_EQ(g.status, 0) << g.err;
+  EXPECT_THAT(g.out, Not(HasSubstr(uuid)));
+  EXPECT_EQ(rm.status, 0) << rm.err;
+  EXPECT_EQ(traces_of(uuid), kNone);
+  EXPECT_FALSE(stdfs::exists(net::network_record_dir(uuid)));
+}
+
+// A teardown that could not remove its network's record (here a mount in
+// it: gc's teardown of a pod whose crt was killed) leaves it, and the pod's
+// net.json says the network is torn down: crt gc removes the record later,
+// tearing nothing down again, though the record does not say so (as an
+// older crt left it) and the pod is kept.
+TEST_F(OrphanedNetworkTest, ARecordATeardownLeftGoesWithGcWithoutASecondTeardown) {
+  check_cgroups_ = false;
+  stdfs::create_directories(config_dir() + "/net.d");
+  std::string plugin = config_dir() + "/net.d/count";
+  std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\necho \"$CNI_COMMAND\" >> \"$0.log\"\n"
+                           "[ \"$CNI_COMMAND\" = ADD ] && echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'\nexit 0\n";
+  stdfs::permissions(plugin, stdfs::perms::owner_all);
+  write_network("40-count.conf", R"({"cniVersion":"1.0.0","name":"count","type":"count"})");
+  std::string uuid = run_and_kill(dir_, "default,count");
+  ASSERT_FALSE(uuid.empty());
+  stdfs::path record = net::network_record_dir(uuid);
+  std::string owner = read_file(record / "owner"), as_running = read_file(record / "net.json");
+  stdfs::path busy = record / "busy";
+  stdfs::create_directories(busy);
+  ASSERT_EQ(::mount("busy", busy.c_str(), "tmpfs", 0, nullptr), 0) << std::strerror(errno);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{busy};
+  Result r = run({crt_bin_, "--dir=" + dir_, "gc"});  // the pod is kept for the grace period
+  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
+  ASSERT_EQ(::umount2(busy.c_str(), 0), 0) << std::strerror(errno);
+  ASSERT_TRUE(stdfs::exists(record));
+  // What the failed removal left of it (in no set order), put back.
+  std::ofstream(record / "owner", std::ios::trunc) << owner;
+  std::ofstream(record / "net.json", std::ios::trunc) << as_running;
+  r = run({crt_bin_, "--dir=" + dir_, "gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(stdfs::exists(record));
+  EXPECT_TRUE(stdfs::exists(dir_ + "/pods/exited-garbage/" + uuid));
+  r = gc(dir_);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_file(config_dir() + "/net.d/count.log"), "ADD\nDEL\n");
+}
+
+// A crt killed while it made a record leaves the directory it made aside
+// (/run/crt/networks/.UUID.XXXXXX): crt gc removes it once no crt has
+// written to it for a minute and none holds it, and never one that a crt
+// makes now.
+TEST_F(OrphanedNetworkTest, GcRemovesWhatACrtKilledWhileMakingARecordLeft) {
+  stdfs::create_directories(net::kNetworkRecordsDir);
+  auto made_aside = [this](const std::string& n, bool minutes_ago) {
+    std::string d = std::string(net::kNetworkRecordsDir) + "/.00000000-0000-4000-8000-0000000000c" + n + ".aside" + n;
+    stdfs::create_directories(d);
+    std::ofstream(d + "/owner") << dir_ << "\n";
+    timespec then[2] = {{::time(nullptr) - 120, 0}, {::time(nullptr) - 120, 0}};
+    if (minutes_ago) ::utimensat(AT_FDCWD, d.c_str(), then, 0);
+    return d;
+  };
+  std::string left = made_aside("1", true), now = made_aside("2", false), held = made_aside("3", true);
+  struct Removal {
+    std::vector<std::string> dirs;
+    ~Removal() {
+      for (const auto& d : dirs) stdfs::remove_all(d);
+    }
+  } removal{{left, now, held}};
+  FileLock making = FileLock::try_acquire(held, FileLock::Mode::kExclusive);
+  ASSERT_TRUE(making.valid());
+  Result r = gc(dir_);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(stdfs::exists(left));
+  EXPECT_TRUE(stdfs::exists(now));
+  EXPECT_TRUE(stdfs::exists(held));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "common/json_text.hpp"
 #include "common/lock.hpp"
 #include "common/strings.hpp"
+#include "net/network_record.hpp"
 #include "net/pod_network.hpp"
 #include "net/state.hpp"
 #include "network_fixture.hpp"
@@ -207,6 +209,34 @@ TEST_F(NetworkTest, APodWhoseLeaseIsReleasedIsLeftTornDown) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, Not(HasSubstr("tore down the network of " + dead)));  // another test's gc may tear down its own
   EXPECT_EQ(crt({"rm", dead}).status, 0);
+}
+
+// The record of that pod's network goes too; one that will not (here a
+// mount in it) is another pod's, no reason for this pod's start to fail: a
+// warning says so, and the record goes with the pod later, as its network
+// is torn down already.
+TEST_F(NetworkTest, ARecordThatWillNotGoFailsNoOtherPodsStart) {
+  check_cgroups_ = false;                        // crt gc's part, and the test's
+  write_ptp_network("lone", "172.30.239.0/30");  // .2 alone
+  std::string dead = run_and_kill_crt({"--net=lone", "busybox", "--", "/bin/sleep", "60"});
+  ASSERT_FALSE(dead.empty());
+  stdfs::path busy = net::network_record_dir(dead) / "busy";
+  stdfs::create_directories(busy);
+  ASSERT_EQ(::mount("busy", busy.c_str(), "tmpfs", 0, nullptr), 0) << std::strerror(errno);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{busy};
+  Result r = crt(with_config({"run", "--net=lone", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("warning: removing the record of pod " + dead + "'s network: "));
+  auto st = net::read_state(pod_dir(dead));
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->torn_down);
+  ASSERT_EQ(::umount2(busy.c_str(), 0), 0) << std::strerror(errno);
+  r = crt({"rm", dead});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(stdfs::exists(net::network_record_dir(dead)));
 }
 
 // A namespace that a process holds open through its /run/netns path (its
