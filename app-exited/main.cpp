@@ -49,6 +49,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
+#include "common/lock.hpp"
 #include "journal_sync.hpp"
 #include "pod/exit_status.hpp"
 #include "pod/terminal_mark.hpp"
@@ -63,6 +64,39 @@ constexpr const char* kPolicyStopFile = "/crt/status/.stopped-by";
 
 /// There while pod-reboot.service stops the apps.
 constexpr const char* kRebootFile = "/crt/status/.rebooting";
+
+/// How often the pod has rebooted (none yet: no file): each run of its apps
+/// has its number. A recorder takes it as it starts, when its run has ended
+/// and the reboot after that run has not yet forgotten it (the reboot
+/// counts up once the apps' stops and their recorders are done, or it
+/// gave up on waiting for them). A recorder of an earlier run, one that
+/// ran late, then neither records nor applies the exit policy: the apps
+/// run again, and that run's end is not theirs.
+constexpr const char* kRebootCountFile = "/crt/status/.reboots";
+
+uint64_t reboot_count() {
+  std::string text;
+  try {
+    text = crt::fs::read_file(kRebootCountFile);
+  } catch (const crt::SystemError& e) {
+    if (e.code() == ENOENT) return 0;
+    throw;
+  }
+  return std::strtoull(text.c_str(), nullptr, 10);
+}
+
+/// Held (on the status directory) while a recorder checks that its run is
+/// the current one and records or applies the exit policy, and while the
+/// reboot counts up and forgets the run that ended: one of them is first.
+crt::FileLock lock_runs() { return crt::FileLock::acquire(kStatusDir, crt::FileLock::Mode::kExclusive); }
+
+/// Whether the pod rebooted since the run of `app` numbered `run` ended;
+/// if so, says that what is left of its recorder's work is not done.
+bool rebooted_since(uint64_t run, const std::string& app, const char* what) {
+  if (reboot_count() == run) return false;
+  std::printf("app '%s': the pod rebooted since this run of it ended: %s\n", app.c_str(), what);
+  return true;
+}
 
 /// Whether app `app`, which ended at `end_ns` (CLOCK_BOOTTIME), ended
 /// after another app's end had the pod stop the others.
@@ -291,12 +325,30 @@ int reboot_pod(const std::vector<std::string>& apps) {
     std::printf("the pod is stopping: it does not start its apps again\n");
     return 0;
   }
-  // The records of the run that ended (made as at any end, so that a stop
-  // coming now finds them): the next run's are its own.
-  std::error_code ignored;
-  for (const auto& a : apps) std::filesystem::remove(std::filesystem::path(kStatusDir) / a, ignored);
-  std::filesystem::remove(kPolicyStopFile, ignored);
-  std::filesystem::remove(kRebootFile, ignored);
+  {
+    crt::FileLock lock = lock_runs();
+    // A recorder that applied the exit policy just now was first.
+    if (pod_stopping()) {
+      std::printf("the pod is stopping: it does not start its apps again\n");
+      return 0;
+    }
+    try {
+      crt::fs::write_file_atomic(kRebootCountFile, std::to_string(reboot_count() + 1), 0644,
+                                 crt::fs::Durability::kCached);
+    } catch (const std::exception& e) {
+      // A recorder of the run that ended could take the next run's end for
+      // its own: the pod ends instead, with its apps' ends recorded.
+      std::fprintf(stderr, "app-exited: the pod's apps cannot start again: %s: the pod ends\n", e.what());
+      ::kill(1, SIGRTMIN + 4);
+      return 1;
+    }
+    // The records of the run that ended (made as at any end, so that a stop
+    // coming now finds them): the next run's are its own.
+    std::error_code ignored;
+    for (const auto& a : apps) std::filesystem::remove(std::filesystem::path(kStatusDir) / a, ignored);
+    std::filesystem::remove(kPolicyStopFile, ignored);
+    std::filesystem::remove(kRebootFile, ignored);
+  }
   // An app that failed, or used up its start limit, starts as at first.
   // (Every unit: one named that systemd has unloaded, as it does a
   // stopped unit, is an error.)
@@ -359,6 +411,7 @@ int run(int argc, char** argv) {
   // apps' ends is not that of their flushes, which take as long as their
   // output does.
   const uint64_t ended = boottime_ns();
+  const uint64_t run_number = reboot_count();
   if (flush) {
     // crt has what the app wrote reach the pod's journal as the unit's.
     // Within the unit's stop timeout (10 s). When the pod is being
@@ -440,7 +493,11 @@ int run(int argc, char** argv) {
   // stopping is why.)
   if (!recorded && !e.exit_code.empty() && e.status > 128 && !e.stopped_by_pod)
     e.during_pod_stop = rebooting || pod_stopping();
-  if (!recorded) crt::pod::write_app_record(kStatusDir, e);
+  {
+    crt::FileLock lock = lock_runs();
+    if (rebooted_since(run_number, app, "its end is not recorded")) return 0;
+    if (!recorded) crt::pod::write_app_record(kStatusDir, e);
+  }
   if (rebooting) return 0;
   crt::pod::PodAction action = crt::pod::decide(policy, apps, read_records(apps), e);
   // journald answers at once unless an app flooded it with output. A pod
@@ -452,6 +509,10 @@ int run(int argc, char** argv) {
   wait_for_journald();
   bool synced = crt::app_exited::sync_journal(wait, [] { return !pod_stopping(); });
 
+  // Held to the end: a reboot that comes now sees the pod stopping.
+  crt::FileLock lock = lock_runs();
+  if (action != crt::pod::PodAction::kContinue && rebooted_since(run_number, app, "the exit policy is not applied"))
+    return 0;
   switch (action) {
     case crt::pod::PodAction::kContinue:
       break;

@@ -321,20 +321,6 @@ TEST_F(EnterTest, OnATerminalABackgroundJobDoesNotHoldCrtEnter) {
   EXPECT_EQ(killed.status, 0) << killed.out << killed.err;
 }
 
-/// A process of the pod `uuid` named `comm` whose cgroup path has `cgroup`
-/// in it; -1 if there is none.
-pid_t pod_process(const std::string& uuid, const std::string& comm, const std::string& cgroup) {
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (read_file(e.path() / "comm") != comm + "\n") continue;
-    std::string cg = read_file(e.path() / "cgroup");
-    // The machine's scope (crt-UUID, '-' escaped as \x2d) or crt's own cgroup.
-    if (cg.find(cgroup) != std::string::npos && cg.find(uuid.substr(0, 8)) != std::string::npos) return std::stoi(name);
-  }
-  return -1;
-}
-
 TEST_F(EnterTest, NeverTakesTheAppsExitRecorderForTheApp) {
   // Once app "short" has ended, its service cgroup holds its exit recorder:
   // a stage1 program with stage1's privileges, outside the app's rootfs.

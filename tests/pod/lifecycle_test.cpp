@@ -769,5 +769,64 @@ TEST_F(LifecycleTest, AStopDuringARebootEndsThePodWithTheAppsEnds) {
   EXPECT_THAT(r.out, HasSubstr("app-busybox=7\n")) << r.err;
 }
 
+// A recorder of the apps' run before a reboot that runs late (here: held
+// while it waits for the pod's journald to end the pod, its app having
+// ended) neither records nor applies the exit policy once the reboot has
+// started the apps again: that run's end is not the new run's.
+TEST_F(LifecycleTest, ARecorderOfTheRunBeforeARebootLeavesTheNewRunAlone) {
+  std::string file = dir_ + "/uuid";
+  // Restarted on failure only: its recorder is app-success@ (a unit of its
+  // own), which the reboot waits for only so long.
+  const char* app =
+      "n=$(($(cat /count 2>/dev/null || echo 0) + 1)); echo $n > /count; echo run $n; "
+      "trap 'echo run $n ends; exit 0' USR1; while :; do sleep 0.1; done";
+  // Once its shell has set its trap.
+  auto end_run = [](pid_t pid) {
+    for (int i = 0; i < 200 && pid > 0; ++i) {
+      if ((std::stoull("0" + proc_status(pid, "SigCgt"), nullptr, 16) >> (SIGUSR1 - 1) & 1) != 0)
+        return ::kill(pid, SIGUSR1) == 0;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return false;
+  };
+  Process p(crt_argv({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--restart=on-failure", "--",
+                      "/bin/sh", "-c", app}),
+            {.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = true});
+  std::string uuid = wait_uuid(file);
+  pid_t first = wait_app_pid(uuid, "busybox");
+  ASSERT_GT(first, 0);
+  pid_t init = std::stoi(proc_status(first, "PPid"));
+  ASSERT_GT(init, 1);
+  // With the pod's journald stopped, the recorder of the first run's end
+  // waits for it before it ends the pod (the app was its last).
+  pid_t journald = pod_process(uuid, "systemd-journal", "/systemd-journald.service");
+  ASSERT_GT(journald, 0);
+  ASSERT_EQ(::kill(journald, SIGSTOP), 0);
+  std::string upper = app_upper(uuid, "busybox");
+  ASSERT_TRUE(end_run(first));
+  std::string record = pod_dir(uuid) + "/status/busybox";
+  for (int i = 0; i < 400 && !std::filesystem::exists(record); ++i) std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_TRUE(std::filesystem::exists(record)) << "the first run's end was not recorded";
+  pid_t recorder = pod_process(uuid, "app-exited", "/app-success@busybox.service");
+  ASSERT_GT(recorder, 0) << "the recorder of the first run is not waiting";
+  ASSERT_EQ(::kill(recorder, SIGSTOP), 0);
+  ::kill(journald, SIGCONT);
+  // The reboot waits for the recorder, gives up, and starts the app again.
+  ASSERT_EQ(::kill(init, SIGINT), 0);
+  for (int i = 0; i < 600 && read_file(upper + "/count") != "2\n"; ++i) std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(read_file(upper + "/count"), "2\n") << "the app did not start again";
+  ::kill(recorder, SIGCONT);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(::kill(init, 0), 0) << "the first run's recorder ended the pod";
+  EXPECT_FALSE(std::filesystem::exists(record)) << "the first run's end was recorded for the second";
+  EXPECT_TRUE(end_run(wait_app_pid(uuid, "busybox")));
+  Result r = p.wait();
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("run 1 ends\n"));
+  EXPECT_THAT(r.out, HasSubstr("run 2 ends\n"));
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(10)));
+}
+
 }  // namespace
 }  // namespace crt::test

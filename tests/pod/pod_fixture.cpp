@@ -288,6 +288,18 @@ void PodTest::make_socket(const std::string& path) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "making socket " << path;
 }
 
+pid_t PodTest::pod_process(const std::string& uuid, const std::string& comm, const std::string& cgroup) {
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (read_file(e.path() / "comm") != comm + "\n") continue;
+    std::string cg = read_file(e.path() / "cgroup");
+    // The machine's scope (crt-UUID, '-' escaped as \x2d) or crt's own cgroup.
+    if (cg.find(cgroup) != std::string::npos && cg.find(uuid.substr(0, 8)) != std::string::npos) return std::stoi(name);
+  }
+  return -1;
+}
+
 std::string PodTest::proc_status(pid_t pid, const std::string& key) {
   std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status"));
   std::string line;

@@ -62,6 +62,10 @@ class PodTest : public ::testing::Test {
   /// The line of /proc/PID/status for `key` ("CapBnd" -> "00000000a80425fb").
   static std::string proc_status(pid_t pid, const std::string& key);
 
+  /// A process of the pod `uuid` named `comm` whose cgroup path has `cgroup`
+  /// in it; -1 if there is none.
+  static pid_t pod_process(const std::string& uuid, const std::string& comm, const std::string& cgroup);
+
   /// Makes a listening-less unix socket at `path` (any length).
   static void make_socket(const std::string& path);
 
