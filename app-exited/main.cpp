@@ -28,6 +28,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -290,6 +292,33 @@ void wait_for_other_jobs(std::chrono::milliseconds limit) {
   }
 }
 
+/// The pod's console, an interactive app's terminal, set as the app's first
+/// run found it (its size is kept): a run that the reboot stopped may have
+/// left it raw and without echo (a line editor, a full-screen program), and
+/// the next run would start so. Those settings are a new terminal's with
+/// what the pod's systemd adds as it resets its console at boot (IMAXBEL,
+/// IUTF8). Not systemd's TTYReset=, which at every end of the app's and its
+/// helpers' processes also discards what the terminal has not yet passed
+/// on: the app's last output, app-exited's mark after it.
+void reset_console() {
+  int fd = ::open("/dev/console", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  termios t{};
+  if (::tcgetattr(fd, &t) == 0) {
+    t.c_iflag = ICRNL | IXON | IMAXBEL | IUTF8;
+    t.c_oflag = OPOST | ONLCR;
+    t.c_cflag = (t.c_cflag & ~(CSIZE | CSTOPB | PARENB | PARODD)) | CS8 | CREAD;
+    t.c_lflag = ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | IEXTEN;
+    const std::pair<int, cc_t> kChars[] = {{VINTR, 003},    {VQUIT, 034},   {VERASE, 0177}, {VKILL, 025},
+                                           {VEOF, 004},     {VTIME, 0},     {VMIN, 1},      {VSTART, 021},
+                                           {VSTOP, 023},    {VSUSP, 032},   {VEOL, 0},      {VREPRINT, 022},
+                                           {VDISCARD, 017}, {VWERASE, 027}, {VLNEXT, 026},  {VEOL2, 0}};
+    for (const auto& [index, value] : kChars) t.c_cc[index] = value;
+    ::tcsetattr(fd, TCSANOW, &t);
+  }
+  ::close(fd);
+}
+
 /// pod-reboot.service: the apps stopped in order, their records (and the
 /// exit policy's mark) gone, and the apps started again, as at the pod's
 /// start. The pod's systemd, journal, network and rootfs stay.
@@ -349,6 +378,7 @@ int reboot_pod(const std::vector<std::string>& apps) {
     std::filesystem::remove(kPolicyStopFile, ignored);
     std::filesystem::remove(kRebootFile, ignored);
   }
+  reset_console();
   // An app that failed, or used up its start limit, starts as at first.
   // (Every unit: one named that systemd has unloaded, as it does a
   // stopped unit, is an error.)

@@ -769,6 +769,48 @@ TEST_F(LifecycleTest, AStopDuringARebootEndsThePodWithTheAppsEnds) {
   EXPECT_THAT(r.out, HasSubstr("app-busybox=7\n")) << r.err;
 }
 
+// machinectl reboot of an interactive pod: the app starts again on the
+// same terminal, set as the first run found it, not as the run the reboot
+// stopped left it (raw, without echo), and crt run exits with the status
+// of the last run.
+TEST_F(LifecycleTest, ARebootOfAnInteractivePodStartsTheAppAgainOnItsTerminal) {
+  std::string file = dir_ + "/uuid";
+  const char* app =
+      "n=$(($(cat /count 2>/dev/null || echo 0) + 1)); echo $n > /count; echo settings-$n=$(stty -g).; "
+      "if [ $n = 1 ]; then stty raw -echo; exec sleep 600; fi; read line; echo got-$line.; exit 3";
+  TerminalProcess t(crt_argv(
+      {"run", "--net=none", "--interactive", "--uuid-file-save=" + file, "busybox", "--", "/bin/sh", "-c", app}));
+  ASSERT_TRUE(t.read_until("settings-1=", std::chrono::seconds(60))) << t.shown();
+  std::string uuid = wait_uuid(file);
+  pid_t first = wait_app_pid(uuid, "busybox");
+  ASSERT_GT(first, 0);
+  // Raw once the shell has made way for sleep.
+  for (int i = 0; i < 200 && read_file("/proc/" + std::to_string(first) + "/comm") != "sleep\n"; ++i)
+    std::this_thread::sleep_for(milliseconds(50));
+  pid_t init = std::stoi(proc_status(first, "PPid"));
+  ASSERT_GT(init, 1);
+  ASSERT_EQ(::kill(init, SIGINT), 0);
+  ASSERT_TRUE(t.read_until("settings-2=", std::chrono::seconds(30))) << t.shown();
+  t.read_until(".\r\n", std::chrono::seconds(5));
+  auto settings = [&](const std::string& run) {
+    size_t at = t.shown().find("settings-" + run + "=");
+    return at == std::string::npos ? "" : t.shown().substr(at + 11, t.shown().find('.', at) - at - 11);
+  };
+  EXPECT_NE(settings("1"), "");
+  EXPECT_EQ(settings("2"), settings("1"));
+  // Enter gives a line again, which the terminal echoes.
+  t.type("hello\r");
+  bool got = t.read_until("got-hello.", std::chrono::seconds(10));
+  EXPECT_TRUE(got) << t.shown();
+  if (!got) ::kill(t.pid(), SIGTERM);
+  EXPECT_THAT(t.shown(), HasSubstr("hello\r\n"));
+  t.read_until("\x01", std::chrono::seconds(20));
+  if (got) {
+    EXPECT_EQ(t.wait(), 3) << t.shown();
+    EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("app-busybox=3"));
+  }
+}
+
 // A recorder of the apps' run before a reboot that runs late (here: held
 // while it waits for the pod's journald to end the pod, its app having
 // ended) neither records nor applies the exit policy once the reboot has
