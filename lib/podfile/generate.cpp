@@ -34,6 +34,24 @@ std::string not_a_pod_file(const stdfs::path& p) {
   return "";
 }
 
+/// The unit of a refused pod file (refused_pod_unit()), under the first of
+/// its names that no unit in `units` has; none if all are taken.
+void add_refused_unit(Generated& g, std::map<std::string, stdfs::path>& units, const stdfs::path& path,
+                      const std::string& why, const std::string& crt_binary) {
+  for (const auto& name : refused_pod_names(path)) {
+    PodUnit pu = refused_pod_unit(name, path.string(), why, crt_binary);
+    if (!units.emplace(pu.name, path).second) continue;
+    try {
+      g.files.push_back({pu.name, unit::render(pu.unit), "", true});
+    } catch (const Error& e) {
+      // The reason cannot be a setting (it ends in a backslash, say): the
+      // kernel log has it.
+      g.errors.push_back(path.string() + ": no unit says why it was refused: " + e.what());
+    }
+    return;
+  }
+}
+
 }  // namespace
 
 bool is_mask(const stdfs::path& p) {
@@ -72,6 +90,7 @@ PodFiles find_pod_files(const stdfs::path& root) {
 Generated generate(const std::vector<stdfs::path>& pod_files, const std::string& crt_binary, bool found) {
   Generated g;
   std::map<std::string, stdfs::path> units;  // unit name -> the file that makes it
+  std::vector<std::pair<stdfs::path, std::string>> refused;  // file, why
   for (const auto& path : pod_files) {
     try {
       if (is_mask(path)) {
@@ -89,8 +108,11 @@ Generated generate(const std::vector<stdfs::path>& pod_files, const std::string&
       for (const auto& t : pu.required_by) g.files.push_back({t + ".requires/" + pu.name, "", "../" + pu.name});
     } catch (const Error& e) {
       g.errors.push_back(e.what());
+      refused.emplace_back(path, e.what());
     }
   }
+  // After the good files: their units keep their names.
+  for (const auto& [path, why] : refused) add_refused_unit(g, units, path, why, crt_binary);
   return g;
 }
 

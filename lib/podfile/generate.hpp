@@ -34,6 +34,8 @@ struct OutputFile {
   std::string path;     ///< relative: "crt-web.service", "multi-user.target.wants/crt-web.service"
   std::string content;  ///< unit text; empty for a link
   std::string link;     ///< symlink target, or empty for a regular file
+  /// A unit made in the stead of a pod file that was refused (refused_pod_unit()).
+  bool refused = false;
 };
 
 /// The result of generating: every unit and link, one message per pod
@@ -52,7 +54,9 @@ bool is_mask(const std::filesystem::path& p);
 /// (it is in `masked`). A file that is invalid,
 /// or whose unit name an earlier file in `pod_files` already took, is
 /// skipped with an error (naming that file); the others are generated all
-/// the same. Files `found` in a directory must be regular files (a FIFO
+/// the same. For a skipped file, a unit whose start fails saying why takes
+/// the name the file stands for (refused_pod_names(): the first that no
+/// other file's unit has; none if there is no such name). Files `found` in a directory must be regular files (a FIFO
 /// would block the boot); one named by the user may be a pipe.
 Generated generate(const std::vector<std::filesystem::path>& pod_files, const std::string& crt_binary,
                    bool found = false);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,19 @@ std::vector<std::string> run_args(const PodFile& f);
 /// unit, running `crt_binary run …`. Throws PodFileError naming file, line
 /// and key.
 PodUnit pod_unit(const PodFile& f, const std::string& crt_binary);
+
+/// The pod names a pod file that crt-generator refused may stand for, best
+/// first: its [Pod] Name= (when the file parses that far), then its file
+/// name without ".pod"; only valid ones, none when neither is. The file is
+/// read only if it is a regular file (a FIFO would block the boot).
+std::vector<std::string> refused_pod_names(const std::filesystem::path& path);
+
+/// The unit crt-generator writes for pod `name` in the stead of a pod file
+/// it refused (at `path`, for `why`): where the admin looks for the pod,
+/// `systemctl status` shows why in its description, and a start fails at
+/// once, `crt_binary pod-file refused` saying why in the unit's journal.
+PodUnit refused_pod_unit(const std::string& name, const std::string& path, const std::string& why,
+                         const std::string& crt_binary);
 
 /// Splits Args= into words: whitespace separates them, "…" and '…' quote,
 /// and in "…" a backslash escapes the next character.

@@ -103,10 +103,31 @@ TEST(Generator, BrokenPodFileIsSkippedAndBootGoesOn) {
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.out, HasSubstr("# crt-booted.service"));
   EXPECT_THAT(r.err, HasSubstr("crt-generator: /etc/crt/pods/broken.pod:3: Colour: unknown key in [App web]"));
-  EXPECT_THAT(r.out, Not(HasSubstr("crt-broken.service")));
+  // In its stead, a unit that says why (BrokenPodFilesUnitSaysWhy).
+  EXPECT_THAT(r.out, HasSubstr("# crt-broken.service\n"));
   r = host->sh("crt pod-file validate /etc/crt/pods/broken.pod");
   EXPECT_EQ(r.status, 254);
   EXPECT_EQ(r.err, "crt: /etc/crt/pods/broken.pod:3: Colour: unknown key in [App web]\n");
+}
+
+// Where the admin looks for the pod of a refused file, its unit says why:
+// systemctl status before any start, a start that fails at once, and the
+// unit's journal.
+TEST(Generator, BrokenPodFilesUnitSaysWhy) {
+  const std::string why = "/etc/crt/pods/broken.pod:3: Colour: unknown key in [App web]";
+  Result r = host->sh("systemctl status crt-broken.service");
+  EXPECT_THAT(r.out, HasSubstr("crt-broken.service - crt pod broken: pod file refused: " + why)) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("inactive (dead)"));
+  r = host->sh("systemctl start crt-broken.service", 60s);
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.err, HasSubstr("crt-broken.service"));
+  EXPECT_TRUE(eventually("journalctl -u crt-broken.service --no-pager -o cat",
+                         "crt: the pod does not start: crt-generator refused its pod file: " + why));
+  // The unit's last journal lines, which journald may file a moment later.
+  EXPECT_TRUE(eventually("systemctl status crt-broken.service", "then run 'systemctl daemon-reload'"));
+  r = host->sh("systemctl status crt-broken.service");
+  EXPECT_THAT(r.out, HasSubstr("failed"));
+  EXPECT_THAT(r.out, HasSubstr("crt-generator refused its pod file: " + why));
 }
 
 /// Stops `unit` with systemctl stop, then (started again) with crt stop,

@@ -101,6 +101,9 @@ TEST_F(InstallTest, TheGeneratorsLongMessageReachesTheKernelLogCut) {
   EXPECT_LE(cut.size(), 1100u);
   EXPECT_FALSE(whole.empty()) << records.size() << " records";
   EXPECT_THAT(r.err, Not(HasSubstr("crt-generator:"))) << "all went to the kernel log";
+  // And a unit that says why in the stead of each file.
+  EXPECT_THAT(read_file(dir_ + "/out/crt-short.service"), HasSubstr("pod file refused: " + pods + "/short.pod:3"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/out/crt-long.service"));
 }
 
 // Stage1 is minimal: no shell, no generators, and only the units a pod

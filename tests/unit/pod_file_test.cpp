@@ -2,9 +2,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "pod/run_args.hpp"
@@ -128,6 +130,54 @@ TEST(PodFileMask, GivenByNameIsMaskedNotBroken) {
   EXPECT_EQ(g.masked, (std::vector<std::string>{(s / "emptied.pod").string(), (s / "nulled.pod").string()}));
   ASSERT_EQ(g.files.size(), 1u);
   EXPECT_EQ(g.files[0].path, "crt-web.service");
+}
+
+// A refused pod file still makes a unit where the admin looks for the pod:
+// under its Name= when the file parses that far, else its file name, and
+// never in the stead of another file's unit.
+TEST(PodFileRefused, MakesAUnitThatSaysWhyUnderTheNameTheAdminLooksFor) {
+  test::Scratch s;
+  test::write_text(s / "first.pod", "[Pod]\nName=web\nMemory=lots\n[App a]\nImage=busybox\n");
+  test::write_text(s / "second.pod", "[Pod\nName=db\n");  // not parsed as far as Name=
+  test::write_text(s / "third.pod", "[Pod]\nName=good\nBogus=1\n[App a]\nImage=busybox\n");
+  test::write_text(s / "good.pod", "[App a]\nImage=busybox\n");
+  test::write_text(s / "bad name.pod", "[App a]\nImage=busybox\n");
+  Generated g = generate({s / "first.pod", s / "second.pod", s / "third.pod", s / "good.pod", s / "bad name.pod"},
+                         "/usr/bin/crt");
+  EXPECT_EQ(g.errors.size(), 4u);
+  std::map<std::string, const OutputFile*> units;
+  for (const auto& f : g.files) units[f.path] = &f;
+  ASSERT_EQ(units.size(), 4u) << ::testing::PrintToString(g.errors);
+  ASSERT_TRUE(units.count("crt-web.service"));
+  EXPECT_TRUE(units["crt-web.service"]->refused);
+  EXPECT_THAT(units["crt-web.service"]->content,
+              ::testing::HasSubstr("\nDescription=crt pod web: pod file refused: " + (s / "first.pod").string() +
+                                   ":3: Memory: invalid memory size 'lots'"));
+  EXPECT_THAT(units["crt-web.service"]->content,
+              ::testing::HasSubstr("\nExecStart=@\"/usr/bin/crt\" \"crt\" \"pod-file\" \"refused\" \"--\" \"" +
+                                   (s / "first.pod").string() + "\" \"" + (s / "first.pod").string() + ":3: Memory: "));
+  EXPECT_TRUE(units.count("crt-second.service"));
+  // Name=good is the good file's: the refused one takes its file name.
+  EXPECT_FALSE(units["crt-good.service"]->refused);
+  EXPECT_TRUE(units.count("crt-third.service"));
+  // Not a valid pod name (and no Name=): no unit, the kernel log alone.
+  EXPECT_FALSE(units.count("crt-bad name.service"));
+}
+
+TEST(PodFileRefused, ANameIsNotReadFromAFifo) {
+  test::Scratch s;
+  ASSERT_EQ(::mkfifo((s / "web.pod").c_str(), 0600), 0);
+  EXPECT_EQ(refused_pod_names(s / "web.pod"), std::vector<std::string>{"web"});
+}
+
+// A reason that is not UTF-8, or has a control character, is still
+// shown in the description systemd takes (the command gets it whole).
+TEST(PodFileRefused, AnyReasonMakesAUnitSystemdTakes) {
+  PodUnit pu = refused_pod_unit("web", "/p/web.pod", "/p/web.pod:2: bad \xff\x01 100% $HOME \"q\"", "/usr/bin/crt");
+  std::string text = unit::render(pu.unit);
+  EXPECT_THAT(text, ::testing::HasSubstr("\nDescription=crt pod web: pod file refused: /p/web.pod:2: bad ?  100%% "
+                                         "$HOME \"q\"\n"));
+  EXPECT_THAT(text, ::testing::HasSubstr("\"/p/web.pod:2: bad \\xff\\x01 100%% $$HOME \\\"q\\\"\"\n"));
 }
 
 // /dev/kmsg refuses a record of more than about 1 KiB whole: a long message
