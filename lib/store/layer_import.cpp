@@ -376,6 +376,10 @@ class DirectoryReader {
   /// the walk goes on into it.
   UniqueFd add(int dir_fd, const std::string& name, const std::string& rel, LayerSink& sink) {
     if (leave_out_.count(rel) != 0) return {};
+    // As a tarball's: a tree deeper than a path can name would be written
+    // (by path) only in part, its owners and modes lost, and never archived
+    // as itself again.
+    check_entry_paths(rel, "", [&](const std::string& p) { return quote((root_ / p).string()); });
     stdfs::path full = root_ / rel;
     struct stat st {};
     if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)

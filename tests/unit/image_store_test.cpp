@@ -6,10 +6,13 @@
 #include <gtest/gtest.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -858,6 +861,24 @@ TEST_F(ImageStore, ARootfsTarballRefusesALinkToItselfAndPathsLongerThanPathMax) 
     EXPECT_TRUE(trees().empty());
     EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
   }
+}
+
+// A rootfs directory deeper than a path can name is refused as a tarball
+// with such a path is: its deep part would be written only in part, with
+// its owners lost, and could not be exported.
+TEST_F(ImageStore, ARootfsDirectoryWithAPathLongerThanPathMaxIsRefused) {
+  stdfs::create_directories(s_ / "deep");
+  UniqueFd dir(::open((s_ / "deep").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  for (int i = 0; i < 30; ++i) {  // made level by level: no path names the deepest
+    std::string name(199, 'x');
+    ASSERT_EQ(::mkdirat(dir.get(), name.c_str(), 0755), 0) << std::strerror(errno);
+    dir = UniqueFd(::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(dir);
+  }
+  EXPECT_THAT(test::error_of([&] { store_.import_rootfs(s_ / "deep", parse_reference("deep:1"), {}); }),
+              ::testing::HasSubstr("…' has a path of 4199 bytes, longer than the kernel's PATH_MAX"));
+  EXPECT_TRUE(trees().empty());
+  EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
 }
 
 /// Sets chattr's "d" (nodump) flag on `p`; false where its file system
