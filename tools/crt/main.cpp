@@ -281,10 +281,12 @@ int main(int argc, char** argv) {
       });
   // Checked as given (a symlink of root's to it is an admin's choice)
   // before a command uses it, then taken by its real path. help and
-  // pod-file have no use for it.
+  // pod-file have no use for it; a user other than root, whom every
+  // command that does refuses, could not even look into it (a
+  // state directory is root's alone), and is better told that.
   app.parse_complete_callback([&] {
     const std::vector<CLI::App*> used = app.get_subcommands();
-    if (used.empty() || (used[0]->get_name() != "help" && used[0]->get_name() != "pod-file"))
+    if (::geteuid() == 0 && (used.empty() || (used[0]->get_name() != "help" && used[0]->get_name() != "pod-file")))
       crt::check_state_dir(g.dir);
     g.dir = real(g.dir);
   });
