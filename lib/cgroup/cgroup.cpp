@@ -170,13 +170,7 @@ bool has_processes(const stdfs::path& top) {
 }  // namespace
 
 Layout parse_layout(const std::string& mountinfo) {
-  MntTable table(mnt_new_table());
-  std::string copy = mountinfo;
-  FILE* f = ::fmemopen(copy.data(), copy.size(), "r");
-  if (f == nullptr) throw_errno("reading mountinfo");
-  int rc = mnt_table_parse_stream(table.get(), f, "mountinfo");
-  ::fclose(f);
-  if (rc != 0) throw Error("parsing mountinfo");
+  MntTable table = parse_mountinfo(mountinfo);
   return layout_from_table(table.get());
 }
 

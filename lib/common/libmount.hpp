@@ -3,6 +3,7 @@
 #include <libmount.h>
 
 #include <memory>
+#include <string>
 
 namespace crt {
 
@@ -16,5 +17,10 @@ struct MntIterDeleter {
 /// libmount's table and iterator, released on destruction.
 using MntTable = std::unique_ptr<libmnt_table, MntTableDeleter>;
 using MntIter = std::unique_ptr<libmnt_iter, MntIterDeleter>;
+
+/// The table of a mountinfo text read before, so that what else is read
+/// from the same text (options as the kernel escaped them) matches it
+/// mount for mount. Throws crt::Error when it does not parse.
+MntTable parse_mountinfo(std::string text);
 
 }  // namespace crt

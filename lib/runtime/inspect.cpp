@@ -103,13 +103,13 @@ json resources(pid_t pid, const std::string& app) {
   return out;
 }
 
-/// Each mount's file system options (by mount ID) as /proc/PID/mountinfo
+/// Each mount's file system options (by mount ID) as mountinfo's text
 /// has them: a ',', ' ' or '\\' inside a value is octal-escaped there
 /// ("\\054"), so they split at ',' as they are. libmount gives them
 /// unescaped, where a ',' of a "lowerdir+=" path cannot be told from theirs.
 std::map<int, std::string> raw_fs_options(const std::string& mountinfo) {
   std::map<int, std::string> out;
-  std::istringstream in(read_or_empty(mountinfo));
+  std::istringstream in(mountinfo);
   for (std::string line; std::getline(in, line);) {
     size_t sep = line.find(" - ");
     if (sep == std::string::npos) continue;
@@ -151,10 +151,10 @@ std::string lower_dirs(const std::string& opts) {
 /// The app's mount table (libmount), overlays with their layers.
 json mounts(pid_t pid) {
   json out = json::array();
-  std::string path = "/proc/" + std::to_string(pid) + "/mountinfo";
-  MntTable table(mnt_new_table_from_file(path.c_str()));
-  if (!table) return out;
-  std::map<int, std::string> raw = raw_fs_options(path);
+  // One read for both: the table and the raw options name the same mounts.
+  std::string text = read_or_empty("/proc/" + std::to_string(pid) + "/mountinfo");
+  MntTable table = parse_mountinfo(text);
+  std::map<int, std::string> raw = raw_fs_options(text);
   MntIter it(mnt_new_iter(MNT_ITER_FORWARD));
   libmnt_fs* fs = nullptr;
   while (mnt_table_next_fs(table.get(), it.get(), &fs) == 0) {
@@ -164,8 +164,7 @@ json mounts(pid_t pid) {
               {"source", str(mnt_fs_get_source(fs))},
               {"options", str(mnt_fs_get_vfs_options(fs))}};
     if (m["type"] == "overlay") {
-      auto found = raw.find(mnt_fs_get_id(fs));  // not there: mounted between the two reads
-      std::string super = found != raw.end() ? found->second : str(mnt_fs_get_fs_options(fs));
+      std::string super = raw[mnt_fs_get_id(fs)];
       m["lowerdir"] = lower_dirs(super);
       // The kernel shows the paths as crt gave them: "lowerdir=" and
       // "upperdir=" escaped, each "lowerdir+=" as it is.
