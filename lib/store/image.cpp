@@ -40,20 +40,29 @@ RunConfig parse_run_config(const json& image_config) {
   RunConfig r;
   if (!image_config.contains("config") || image_config["config"].is_null()) return r;
   const json& c = image_config["config"];
-  try {
-    r.entrypoint = string_list(c, "Entrypoint");
-    r.cmd = string_list(c, "Cmd");
-    r.env = string_list(c, "Env");
-    r.user = string_or_empty(c, "User");
-    r.working_dir = string_or_empty(c, "WorkingDir");
-    r.stop_signal = string_or_empty(c, "StopSignal");
-    if (c.contains("Labels") && c["Labels"].is_object())
-      r.labels = c["Labels"].get<std::map<std::string, std::string>>();
-    r.exposed_ports = object_keys(c, "ExposedPorts");
-    r.volumes = object_keys(c, "Volumes");
-  } catch (const json::exception& e) {
-    throw Error(std::string("invalid image configuration: ") + e.what());
-  }
+  if (!c.is_object()) throw Error("invalid image configuration: \"config\" is not an object");
+  // The error names the field: nlohmann's says only which type it found.
+  auto field = [&](const char* key, auto read) {
+    try {
+      read(key);
+    } catch (const json::exception& e) {
+      std::string what = e.what();
+      if (what.rfind("[json.exception.", 0) == 0 && what.find("] ") != std::string::npos)
+        what = what.substr(what.find("] ") + 2);
+      throw Error(std::string("invalid image configuration: config.") + key + ": " + what);
+    }
+  };
+  field("Entrypoint", [&](const char* k) { r.entrypoint = string_list(c, k); });
+  field("Cmd", [&](const char* k) { r.cmd = string_list(c, k); });
+  field("Env", [&](const char* k) { r.env = string_list(c, k); });
+  field("User", [&](const char* k) { r.user = string_or_empty(c, k); });
+  field("WorkingDir", [&](const char* k) { r.working_dir = string_or_empty(c, k); });
+  field("StopSignal", [&](const char* k) { r.stop_signal = string_or_empty(c, k); });
+  field("Labels", [&](const char* k) {
+    if (c.contains(k) && c[k].is_object()) r.labels = c[k].get<std::map<std::string, std::string>>();
+  });
+  r.exposed_ports = object_keys(c, "ExposedPorts");
+  r.volumes = object_keys(c, "Volumes");
   return r;
 }
 

@@ -169,6 +169,10 @@ std::string serialize(const Manifest& m) {
 }
 
 std::vector<std::string> config_diff_ids(const json& config) {
+  // An artifact (a signature, an SBOM) is stored as an image is, with a
+  // configuration of its own kind.
+  if (!config.is_object() || !config.contains("rootfs"))
+    throw Error("not a container image: its configuration has no \"rootfs\" (an artifact, such as a signature?)");
   try {
     std::vector<std::string> ids = config.at("rootfs").at("diff_ids").get<std::vector<std::string>>();
     for (const auto& id : ids)

@@ -335,12 +335,17 @@ Image Store::store_image(const ImageInput& in, Progress& progress, Commit& commi
   } catch (const json::exception& e) {
     throw Error("image configuration " + im.id + " is not JSON: " + e.what());
   }
+  // What crt reads of it to run the image, checked before anything is
+  // stored or named: an image crt cannot run takes no name from one it can.
+  parse_run_config(config);
+  if (config.contains("created") && !config["created"].is_null() && !config["created"].is_string())
+    throw Error("invalid image configuration: \"created\" is not a date (a string)");
   im.layers = oci::config_diff_ids(config);
   if (im.layers.size() != in.layers.size())
     throw Error("the image configuration lists " + std::to_string(im.layers.size()) + " layers, the manifest " +
                 std::to_string(in.layers.size()));
   if (im.layers.empty()) throw Error("the image has no layers");
-  im.created = config.value("created", "");
+  im.created = config.contains("created") && config["created"].is_string() ? config["created"].get<std::string>() : "";
   std::set<std::string> seen;
   for (size_t i = 0; i < in.layers.size(); ++i)
     im.blobs.push_back(add_layer(in, i, im.layers, progress, seen, commit, im.size));

@@ -288,6 +288,59 @@ TEST_F(StoreSafety, AFailedImportOfSeveralImagesLeavesNothingBehind) {
   EXPECT_THAT(crt({"image", "list"}).out, ::testing::Not(HasSubstr("good")));
 }
 
+// An image whose configuration crt cannot read (a field of another type)
+// could not run; stored and named, it took its name from the image that
+// could, and an image prune then removed that one.
+TEST_F(StoreSafety, AnImageCrtCannotReadTakesNoNameAndLeavesNothing) {
+  import_stage1_and_busybox();
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  OciLayout good(dir_ + "/good");
+  good.write_index({{good.add_image({busybox_layer()}, {{"Cmd", {"/bin/echo", "good"}}}), "web:prod"}});
+  ASSERT_EQ(crt({"image", "import", "-q", good.dir().string()}).status, 0);
+  std::string images = crt({"image", "list"}).out;
+  std::vector<std::string> trees = sorted(store_entries("trees"));
+  std::vector<std::string> blobs = sorted(store_entries("blobs/sha256"));
+  std::string layer = make_layer({file("new", "n\n")}, Compression::kNone);
+  for (const auto& [config, error] : std::vector<std::pair<json, std::string>>{
+           {{{"Labels", {{"version", 2}}}}, "invalid image configuration: config.Labels: type must be string"},
+           {{{"Env", "A=1"}}, "invalid image configuration: config.Env: type must be array"},
+           {{{"User", 0}}, "invalid image configuration: config.User: type must be string"}}) {
+    OciLayout bad(dir_ + "/bad");
+    bad.write_index({{bad.add_image({busybox_layer(), layer}, config), "web:prod"},
+                     {bad.add_image({layer}, {{"Cmd", {"/new"}}}), "other:1"}});
+    Result r = crt({"image", "import", "-q", bad.dir().string()});
+    EXPECT_EQ(r.status, 254) << config.dump();
+    EXPECT_THAT(r.err, HasSubstr(error)) << r.err;
+    stdfs::remove_all(dir_ + "/bad");
+  }
+  // "created" a number: a clear error, not an internal one.
+  OciLayout bad(dir_ + "/bad");
+  json manifest = bad.add_image({layer});
+  json config = json::parse(read_file((bad.dir() / "blobs" / "sha256" / bad.last_config().substr(7)).string()));
+  config["created"] = 12345;
+  json m = json::parse(
+      read_file((bad.dir() / "blobs" / "sha256" / manifest["digest"].get<std::string>().substr(7)).string()));
+  std::string config_text = config.dump();
+  m["config"]["digest"] = bad.add_blob(config_text);
+  m["config"]["size"] = config_text.size();
+  std::string manifest_text = m.dump();
+  manifest["digest"] = bad.add_blob(manifest_text);
+  manifest["size"] = manifest_text.size();
+  bad.write_index({{manifest, "web:prod"}});
+  Result r = crt({"image", "import", "-q", bad.dir().string()});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("invalid image configuration: \"created\" is not a date")) << r.err;
+  EXPECT_EQ(crt({"image", "list"}).out, images);
+  EXPECT_EQ(sorted(store_entries("trees")), trees);
+  EXPECT_EQ(sorted(store_entries("blobs/sha256")), blobs);
+  r = crt({"run", "--net=none", "web:prod"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "good\n");
+}
+
 // The image named crt-stage1:HASH is what every later pod boots as its
 // systemd: an archive that names its image so (a layout's ref.name, a
 // docker-archive's RepoTags), or a rootfs import given that name, would
