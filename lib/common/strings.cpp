@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/error.hpp"
+
 namespace crt {
 
 std::string trim(std::string_view s, std::string_view chars) {
@@ -61,7 +63,12 @@ size_t characters(std::string_view s) {
 
 }  // namespace
 
-std::string format_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right) {
+std::string format_table(const std::vector<std::vector<std::string>>& rows_in, const std::vector<bool>& right) {
+  // A value from an image or a pod (an image's "created", an app's name)
+  // neither starts a row of its own nor sends a terminal escapes.
+  std::vector<std::vector<std::string>> rows = rows_in;
+  for (auto& row : rows)
+    for (auto& cell : row) cell = escape_controls(cell);
   std::vector<size_t> width;
   for (const auto& row : rows)
     for (size_t i = 0; i < row.size(); ++i) {

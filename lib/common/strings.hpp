@@ -33,7 +33,8 @@ std::string join(const std::vector<std::string>& items, std::string_view sep);
 
 /// `rows` as a table of columns as wide as their widest cell (in UTF-8
 /// code points: wide and combining characters are not told apart), two
-/// spaces apart, each row a line; a column whose entry of
+/// spaces apart, each row a line, control characters escaped
+/// (escape_controls); a column whose entry of
 /// `right` is true is aligned right. Lines end in no spaces.
 std::string format_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right = {});
 

@@ -84,5 +84,13 @@ TEST(FormatTable, ColumnsAreAsWideAsTheirWidestCell) {
   EXPECT_EQ(format_table({}), "");
 }
 
+// A value an image or a pod gave (an image's "created") can neither start a
+// row of its own nor reach the terminal as an escape sequence.
+TEST(FormatTable, ControlCharactersOfACellAreEscaped) {
+  EXPECT_EQ(format_table({{"NAME", "CREATED"}, {"a", "2024\x1b[31mRED\nfake  row"}}),
+            "NAME  CREATED\n"
+            "a     2024\\x1b[31mRED\\nfake  row\n");
+}
+
 }  // namespace
 }  // namespace crt
