@@ -187,6 +187,9 @@ void validate_app_name(const std::string& name) {
       throw bad("only lowercase letters, digits and '-' are allowed");
   if (name.front() == '-') throw bad("it must start with a letter or digit");
   if (name.rfind("systemd-", 0) == 0) throw bad("names starting with 'systemd-' belong to the pod's own units");
+  // The app's unit would replace crt's own of that name (pod_units()): the
+  // pod would no longer reboot.
+  if (name == "pod-reboot") throw bad("it is the name of one of crt's own units in the pod");
 }
 
 void validate_host_name(const std::string& what, const std::string& name) {

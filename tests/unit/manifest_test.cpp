@@ -230,8 +230,9 @@ TEST(ValidateAppName, Valid) {
 }
 
 TEST(ValidateAppName, Invalid) {
-  for (const std::string& name : std::vector<std::string>{"", std::string(64, 'a'), "Web", "a_b", "a.b", "a b", "-a", "a/b", "a@b", "caf\xc3\xa9",
-                                 "a\nb", "systemd-journald", "systemd-", "..", "a%i", "$x"})
+  for (const std::string& name :
+       std::vector<std::string>{"", std::string(64, 'a'), "Web", "a_b", "a.b", "a b", "-a", "a/b", "a@b", "caf\xc3\xa9",
+                                "a\nb", "systemd-journald", "systemd-", "..", "a%i", "$x", "pod-reboot"})
     EXPECT_THROW(validate_app_name(name), Error) << name;
 }
 
