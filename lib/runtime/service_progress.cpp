@@ -34,7 +34,8 @@ void ServiceProgress::update(const std::string& id, uint64_t done) {
   inner_.update(id, done);
   if (!notify_ || now_() - last_sent_ < kInterval) return;
   auto it = active_.find(id);
-  if (it == active_.end()) return;
+  if (it == active_.end() || done <= it->second.most) return;
+  it->second.most = done;
   std::string status = it->second.action + " " + short_id(id) + ": " + store::human_bytes(done);
   if (it->second.total >= 0) status += " of " + store::human_bytes(static_cast<uint64_t>(it->second.total));
   send(status);

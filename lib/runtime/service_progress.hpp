@@ -14,7 +14,9 @@ namespace crt::runtime {
 /// STATUS= for `systemctl status`, and EXTEND_TIMEOUT_USEC= while work goes
 /// on, so that pulling a large image at boot does not run out of the unit's
 /// TimeoutStartSec= (a pull that stalls for longer than the extension still
-/// does). Every event also goes on to `inner`.
+/// does). Only new bytes count as going on: a download that starts again
+/// from its beginning (a server that ignores ranges) gains no time until it
+/// passes what came before. Every event also goes on to `inner`.
 class ServiceProgress : public store::Progress {
  public:
   using Clock = std::chrono::steady_clock;
@@ -37,6 +39,7 @@ class ServiceProgress : public store::Progress {
   struct Task {
     std::string action;
     int64_t total = -1;
+    uint64_t most = 0;  ///< the most done said so far
   };
   void send(const std::string& status);
 

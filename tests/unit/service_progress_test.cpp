@@ -45,6 +45,25 @@ TEST_F(ServiceProgressTest, SaysWhatItDoesAndAsksForMoreTimeWhileItGoesOn) {
   EXPECT_EQ(inner.finishes, 1);
 }
 
+// A registry that sends the same first bytes again on each try and then
+// stalls must not keep the unit's start waiting for ever.
+TEST_F(ServiceProgressTest, OnlyBytesNotSeenBeforeAskForMoreTime) {
+  progress.start(kId, "fetching", 2'000'000);
+  now += std::chrono::seconds(31);
+  progress.update(kId, 1000);
+  for (int retry = 0; retry < 3; ++retry) {
+    now += std::chrono::seconds(31);
+    progress.update(kId, 500);  // the download started again
+    progress.update(kId, 1000);
+  }
+  now += std::chrono::seconds(31);
+  progress.update(kId, 1500);
+  EXPECT_THAT(sent, ElementsAre("STATUS=fetching sha256:0123456789ab (2 MB)" + kExtend,
+                                "STATUS=fetching sha256:0123456789ab: 1 kB of 2 MB" + kExtend,
+                                "STATUS=fetching sha256:0123456789ab: 1.5 kB of 2 MB" + kExtend));
+  EXPECT_EQ(inner.updates, 8);
+}
+
 TEST_F(ServiceProgressTest, AnotherTaskStillRunningKeepsAStatus) {
   progress.start(kId, "fetching", -1);
   progress.start("sha256:ffff", "unpacking", -1);
