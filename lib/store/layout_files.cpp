@@ -128,8 +128,16 @@ ArchiveFiles::ArchiveFiles(stdfs::path archive) : archive_(std::move(archive)) {
     if (rc == ARCHIVE_EOF) break;
     check_archive(in.get(), rc, "reading " + quote(archive_.string()));
     std::string name = clean_entry_path(sym_archive_entry_pathname(e));
-    if (sym_archive_entry_filetype(e) == AE_IFREG) members_.insert(name);
-    if (sym_archive_entry_filetype(e) == AE_IFLNK && sym_archive_entry_symlink(e) != nullptr)
+    auto type = sym_archive_entry_filetype(e);
+    if (type != AE_IFREG && type != AE_IFLNK) continue;
+    // Tools differ in which of two entries of one name counts (docker load
+    // unpacks, so the last; a reader of the stream may take the first): an
+    // image scanned as one could run as the other.
+    if (members_.count(name) > 0 || links_.count(name) > 0)
+      throw Error(quote(name) + " is in " + quote(archive_.string()) +
+                  " twice: tools differ in which one counts, so crt takes neither");
+    if (type == AE_IFREG) members_.insert(name);
+    if (type == AE_IFLNK && sym_archive_entry_symlink(e) != nullptr)
       links_[name] = lexical_join(name, sym_archive_entry_symlink(e));
   }
 }

@@ -282,6 +282,33 @@ TEST_F(ImageStore, DockerArchive) {
   EXPECT_EQ(test::read_text(store_.tree_path(images[0].layers[1]) / "app"), "app\n");
 }
 
+// Which of two entries of one name counts differs between tools (docker
+// load unpacks: the last): an archive scanned as one image could run as
+// another. crt takes neither.
+TEST_F(ImageStore, AnArchiveWithTwoEntriesOfOneNameIsRefused) {
+  Scratch d;
+  std::string l1 = test::decompress(base_);
+  json config = {{"architecture", "amd64"},
+                 {"os", "linux"},
+                 {"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(l1)}}}}};
+  std::string c = config.dump();
+  std::string config_name = test::digest_of(c).substr(7) + ".json";
+  auto manifest = [&](const std::string& tag) {
+    return json::array({{{"Config", config_name}, {"RepoTags", {tag}}, {"Layers", {"l1/layer.tar"}}}}).dump();
+  };
+  test::write_tar(d / "two.tar", {test::tar_file("manifest.json", manifest("example.org/scanned:1")),
+                                  test::tar_file(config_name, c), test::tar_file("l1/layer.tar", l1),
+                                  test::tar_file("./manifest.json", manifest("example.org/run:1"))});
+  try {
+    import(d / "two.tar");
+    FAIL() << "imported";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("'manifest.json' is in '" + (d / "two.tar").string() +
+                                               "' twice: tools differ in which one counts, so crt takes neither"));
+  }
+  EXPECT_TRUE(trees().empty());
+}
+
 // Newer docker names each layer blobs/sha256/HEX, its digest, and gives no
 // media type: imported again, the layer is in the store already, and its
 // media type is its blob's.
