@@ -84,6 +84,10 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   for (const auto& app : req.apps) {
     store::Image im = resolve_image(store, app.image, ctx.data_dir, ctx.resolve);
     m.apps.push_back(pod::make_app_manifest(app, req.pod, im));
+    // As podman and docker say: run anyway (binfmt_misc may emulate it).
+    if (auto platform = store::foreign_platform(im.config))
+      tell(ctx.messages, "warning: image " + quote(app.image) + " is for " + *platform + ", this machine is linux/" +
+                             store::host_architecture() + ": its programs may fail with \"exec format error\"");
     exposed_ports.insert(exposed_ports.end(), im.config.exposed_ports.begin(), im.config.exposed_ports.end());
   }
   pod::validate_apps(m.apps);

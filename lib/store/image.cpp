@@ -38,6 +38,12 @@ std::string string_or_empty(const json& j, const char* key) {
 
 RunConfig parse_run_config(const json& image_config) {
   RunConfig r;
+  auto text = [&](const char* key) {
+    return image_config.contains(key) && image_config[key].is_string() ? image_config[key].get<std::string>() : "";
+  };
+  r.os = text("os");
+  r.architecture = text("architecture");
+  r.variant = text("variant");
   if (!image_config.contains("config") || image_config["config"].is_null()) return r;
   const json& c = image_config["config"];
   if (!c.is_object()) throw Error("invalid image configuration: \"config\" is not an object");
@@ -75,6 +81,13 @@ std::string host_architecture() {
   if (m == "i686" || m == "i386") return "386";
   if (m == "armv7l") return "arm";
   return m;
+}
+
+std::optional<std::string> foreign_platform(const RunConfig& run) {
+  if ((run.os.empty() || run.os == "linux") && (run.architecture.empty() || run.architecture == host_architecture()))
+    return std::nullopt;
+  std::string p = (run.os.empty() ? "linux" : run.os) + "/" + run.architecture;
+  return run.variant.empty() ? p : p + "/" + run.variant;
 }
 
 void check_utf8(const RunConfig& run) {

@@ -23,6 +23,9 @@ struct RunConfig {
   std::vector<std::string> exposed_ports;
   std::vector<std::string> volumes;
   std::string stop_signal;
+  /// The platform the image is for (the document's "os", "architecture",
+  /// "variant"; empty where it names none).
+  std::string os, architecture, variant;
 };
 
 /// Parses the OCI image configuration JSON (the whole document).
@@ -30,6 +33,11 @@ RunConfig parse_run_config(const nlohmann::json& image_config);
 
 /// The OCI architecture name of this machine ("amd64", "arm64" …).
 std::string host_architecture();
+
+/// "os/architecture[/variant]" of an image whose platform is not this
+/// machine's (it would fail with "exec format error", or run emulated);
+/// nullopt where it is, or the image names none.
+std::optional<std::string> foreign_platform(const RunConfig& run);
 
 /// Throws crt::Error naming the first value of `run` that is not valid
 /// UTF-8, which JSON (the image's configuration, the store's index) cannot
