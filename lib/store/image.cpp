@@ -86,8 +86,9 @@ std::string host_architecture() {
 std::optional<std::string> foreign_platform(const RunConfig& run) {
   if ((run.os.empty() || run.os == "linux") && (run.architecture.empty() || run.architecture == host_architecture()))
     return std::nullopt;
-  std::string p = (run.os.empty() ? "linux" : run.os) + "/" + run.architecture;
-  return run.variant.empty() ? p : p + "/" + run.variant;
+  std::string p = run.os.empty() ? "linux" : run.os;
+  if (!run.architecture.empty()) p += "/" + run.architecture;
+  return run.variant.empty() || run.architecture.empty() ? p : p + "/" + run.variant;
 }
 
 void check_utf8(const RunConfig& run) {

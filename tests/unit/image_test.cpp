@@ -55,6 +55,26 @@ TEST(ParseRunConfig, WrongTypesAreCrtErrors) {
   EXPECT_THROW(parse_run_config(crt::json_text::parse(R"({"config": {"Labels": {"a": 1}}})")), Error);
 }
 
+TEST(ParseRunConfig, AWrongTypeIsNamedByItsField) {
+  try {
+    parse_run_config(crt::json_text::parse(R"({"config": {"Labels": {"version": 2}}})"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "invalid image configuration: config.Labels: type must be string, but is number");
+  }
+}
+
+TEST(ForeignPlatform, NamesAPlatformOtherThanTheMachines) {
+  auto platform = [](const std::string& text) {
+    return foreign_platform(parse_run_config(crt::json_text::parse(text)));
+  };
+  EXPECT_EQ(platform(R"({"os": "linux", "architecture": ")" + host_architecture() + R"("})"), std::nullopt);
+  EXPECT_EQ(platform("{}"), std::nullopt);
+  EXPECT_EQ(platform(R"({"os": "linux", "architecture": "s390x"})"), "linux/s390x");
+  EXPECT_EQ(platform(R"({"architecture": "arm", "variant": "v7"})"), "linux/arm/v7");
+  EXPECT_EQ(platform(R"({"os": "windows"})"), "windows");
+}
+
 TEST(MakeImageConfig, HoldsRunConfigDiffIdsAndCreated) {
   RunConfig r;
   r.entrypoint = {"/bin/sh"};
