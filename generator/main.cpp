@@ -9,9 +9,9 @@
 // CRT_GENERATOR_ROOT replaces "/" as the root pod files are found under.
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -23,6 +23,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "podfile/generate.hpp"
 
 #ifndef CRT_BIN
@@ -42,18 +43,20 @@ namespace stdfs = std::filesystem;
 using crt::podfile::Generated;
 
 /// Messages go to the kernel log: at boot nothing else is there yet (a long
-/// one cut, as the kernel refuses a record of more than about 1 KiB). A
+/// one cut, as the kernel refuses a record of more than about 1 KiB; a pod
+/// file's bad bytes in it escaped, wherever it goes). A
 /// container has no /dev/kmsg: there they go to the journal when it runs
 /// (daemon-reload), else to stderr (sd_journal_send() sends nothing and
 /// says nothing where there is no journald to send to).
-void log_error(const std::string& msg) {
-  std::string line = crt::podfile::kmsg_record(msg, ::getpid());
+void log_error(const std::string& message) {
+  std::string line = crt::podfile::kmsg_record(message, ::getpid());
   int fd = ::open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
   if (fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
     ::close(fd);
     return;
   }
   if (fd >= 0) ::close(fd);
+  std::string msg = crt::escape_controls_utf8(message);
   if (::access("/run/systemd/journal/socket", W_OK) == 0 &&
       sd_journal_send("MESSAGE=%s", msg.c_str(), "PRIORITY=%i", LOG_ERR, "SYSLOG_IDENTIFIER=crt-generator", nullptr) >=
           0)
@@ -94,7 +97,7 @@ int dry_run(const std::vector<std::string>& files) {
       std::printf("# %s -> %s\n\n", f.path.c_str(), f.link.c_str());
   }
   for (const auto& m : g.masked) std::printf("# %s is masked: no unit\n\n", m.c_str());
-  for (const auto& e : g.errors) std::fprintf(stderr, "crt-generator: %s\n", e.c_str());
+  for (const auto& e : g.errors) std::fprintf(stderr, "crt-generator: %s\n", crt::escape_controls_utf8(e).c_str());
   return g.errors.empty() ? 0 : crt::kErrorExitCode;
 }
 

@@ -1,6 +1,7 @@
 #include "common/strings.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "common/error.hpp"
 
@@ -62,6 +63,50 @@ size_t characters(std::string_view s) {
 }
 
 }  // namespace
+
+size_t utf8_sequence_length(std::string_view s, size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  size_t n = 0;
+  uint32_t cp = 0;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    cp = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    cp = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3f);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+std::string escape_controls_utf8(std::string_view s) {
+  std::string out;
+  size_t valid = 0;  // where the text not yet escaped starts
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) continue;
+    if (size_t n = utf8_sequence_length(s, i); n > 0) {
+      i += n - 1;
+      continue;
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += escape_controls(s.substr(valid, i - valid));
+    out += {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
+    valid = i + 1;
+  }
+  return out + escape_controls(s.substr(valid));
+}
 
 std::string format_table(const std::vector<std::vector<std::string>>& rows_in, const std::vector<bool>& right) {
   // A value from an image or a pod (an image's "created", an app's name)

@@ -31,6 +31,16 @@ std::vector<std::string> words(std::string_view s, std::string_view separators =
 /// at the start adds no separator.
 std::string join(const std::vector<std::string>& items, std::string_view sep);
 
+/// The length of the valid UTF-8 sequence of 2 to 4 bytes that starts at
+/// s[i]; 0 for an ASCII byte, and for one that starts no valid sequence
+/// (overlong, a surrogate, past U+10FFFF, cut short).
+size_t utf8_sequence_length(std::string_view s, size_t i);
+
+/// escape_controls() of `s`, with every byte that is part of no valid
+/// UTF-8 character C-escaped too (\xff): a text any reader of UTF-8 shows
+/// as text (journald keeps a message that is not UTF-8 as a blob).
+std::string escape_controls_utf8(std::string_view s);
+
 /// `rows` as a table of columns as wide as their widest cell (in UTF-8
 /// code points: wide and combining characters are not told apart), two
 /// spaces apart, each row a line, control characters escaped

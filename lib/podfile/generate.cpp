@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "common/strings.hpp"
 #include "podfile/pod_unit.hpp"
 #include "unit/render.hpp"
 
@@ -125,14 +126,16 @@ Generated generate_under(const stdfs::path& root, const std::string& crt_binary)
 
 std::string kmsg_record(std::string_view message, long pid) {
   std::string head = "<3>crt-generator[" + std::to_string(pid) + "]: ";
-  if (head.size() + message.size() + 1 <= kKmsgRecordMax) return head + std::string(message) + "\n";
+  std::string text = escape_controls_utf8(message);
+  if (head.size() + text.size() + 1 <= kKmsgRecordMax) return head + text + "\n";
   constexpr std::string_view kCut = "… (cut: 'crt pod-file validate FILE' shows it whole)";
   size_t keep = kKmsgRecordMax - head.size() - kCut.size() - 1;
-  // Not inside a character: back to its first byte (at most 3 back; bytes
-  // that start none, of a text that is no UTF-8, are cut where they are).
-  for (size_t back = 0; back < 3 && keep > 0 && (static_cast<unsigned char>(message[keep]) & 0xC0) == 0x80; ++back)
-    --keep;
-  return head + std::string(message.substr(0, keep)) + std::string(kCut) + "\n";
+  // Not inside a character (the text is UTF-8 now): back to its first byte.
+  while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80) --keep;
+  // Nor inside an escape ("\xff", "\n"): from a backslash among the last 3
+  // bytes kept (one of the message's own goes with it, no harm in a cut).
+  if (size_t b = text.rfind('\\', keep - 1); b != std::string::npos && b + 4 > keep) keep = b;
+  return head + text.substr(0, keep) + std::string(kCut) + "\n";
 }
 
 }  // namespace crt::podfile

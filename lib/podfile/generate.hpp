@@ -70,7 +70,9 @@ Generated generate_under(const std::filesystem::path& root, const std::string& c
 inline constexpr size_t kKmsgRecordMax = 976;
 
 /// `message` of crt-generator (process `pid`) as a kernel log record at
-/// error level: "<3>crt-generator[PID]: MESSAGE\n", the message cut (at a
+/// error level: "<3>crt-generator[PID]: MESSAGE\n", the message on one
+/// line and UTF-8 (escape_controls_utf8(): a pod file's bad bytes are
+/// shown as \xNN, not passed on for journald to keep as a blob), cut (at a
 /// character, with "…", saying so) where the record would be longer than
 /// kKmsgRecordMax. Its start (file, line, key) is what tells what is wrong.
 std::string kmsg_record(std::string_view message, long pid);

@@ -1,8 +1,8 @@
 // Golden tests of crt-generator: every folder under generator/ is a root
 // with pod files in etc/crt/pods, run/crt/pods and usr/lib/crt/pods, and
 // expected/ holds every unit generated, LINKS (one "path -> target" per
-// line) and ERRORS (one message per skipped file or unreadable directory),
-// byte for byte. Paths in them are shown as from "/".
+// line) and ERRORS (one message per skipped file or unreadable directory,
+// as crt-generator logs it), byte for byte. Paths in them are shown as from "/".
 //
 // CRT_GOLDEN_UPDATE=1 rewrites expected/ from what the library generates now.
 
@@ -51,7 +51,10 @@ Files generate_case(const stdfs::path& dir) {
     else
       links += f.path + " -> " + f.link + "\n";
   }
-  for (const auto& e : g.errors) errors += relative_to_root(e, dir.string()) + "\n";
+  // As the kernel log gets them: one line each, UTF-8.
+  const std::string head = "<3>crt-generator[1]: ";
+  for (const auto& e : g.errors)
+    errors += relative_to_root(podfile::kmsg_record(e, 1).substr(head.size()), dir.string());
   if (!links.empty()) out["LINKS"] = links;
   if (!errors.empty()) out["ERRORS"] = errors;
   return out;

@@ -201,9 +201,32 @@ TEST(KmsgRecord, ALongMessageIsCutToOneRecord) {
       ASSERT_GE(r.size(), end.size());
       EXPECT_EQ(r.substr(r.size() - end.size()), end) << pid << ": cut after a whole character";
     }
-  // Bytes that start no character (no UTF-8) are cut where they are.
+  // Bytes of no character are escaped, and cut between escapes.
   std::string r = kmsg_record("f.pod:2: Key: '" + std::string(2000, '\x80'), 42);
-  EXPECT_GE(r.size(), kKmsgRecordMax - 3);
+  EXPECT_LE(r.size(), kKmsgRecordMax);
+  EXPECT_GE(r.size(), kKmsgRecordMax - 4);
+  EXPECT_EQ(r.rfind("<3>crt-generator[42]: f.pod:2: Key: '\\x80\\x80", 0), 0u) << r;
+  EXPECT_THAT(r, ::testing::EndsWith("\\x80… (cut: 'crt pod-file validate FILE' shows it whole)\n"));
+}
+
+// What a pod file holds reaches the kernel log on one line and as UTF-8:
+// bytes of no character and control characters as C escapes (journald
+// would keep a record of other bytes as a blob, and a terminal reading
+// dmesg would take them as they are); characters as they are.
+TEST(KmsgRecord, BadBytesAreEscaped) {
+  EXPECT_EQ(kmsg_record("/etc/crt/pods/we\xff.pod:2: Name: invalid pod name 'a\xc3(b\x1b[31m\tc'", 7),
+            "<3>crt-generator[7]: /etc/crt/pods/we\\xff.pod:2: Name: invalid pod name 'a\\xc3(b\\x1b[31m\\tc'\n");
+  EXPECT_EQ(kmsg_record("caf\u00e9 \u20ac \U0001f600 \\x", 7),
+            "<3>crt-generator[7]: caf\u00e9 \u20ac \U0001f600 \\x\n");
+  // Overlong forms, surrogates and code points past U+10FFFF are no UTF-8.
+  EXPECT_EQ(kmsg_record("\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80", 7),
+            "<3>crt-generator[7]: \\xc0\\xaf \\xed\\xa0\\x80 \\xf4\\x90\\x80\\x80\n");
+  // Cut, never inside an escape.
+  for (size_t pad = 0; pad < 8; ++pad) {
+    std::string r = kmsg_record(std::string(800 + pad, 'x') + std::string(200, '\n'), 7);
+    EXPECT_LE(r.size(), kKmsgRecordMax);
+    EXPECT_THAT(r, ::testing::EndsWith("\\n… (cut: 'crt pod-file validate FILE' shows it whole)\n")) << pad;
+  }
 }
 
 }  // namespace
