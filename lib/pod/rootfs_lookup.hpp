@@ -32,11 +32,17 @@ std::vector<GroupEntry> parse_group(std::string_view content);
 /// Parses a user or group id; nullopt when `s` is not a plain number.
 std::optional<uint32_t> parse_id(std::string_view s);
 
+/// The most groups (its own and supplementary ones) an app's user may be in:
+/// the pod's systemd takes time quadratic in their number to start the app,
+/// and this many keep it within seconds, far from its start timeout.
+inline constexpr size_t kMaxAppGroups = 8192;
+
 /// Resolves app.user/app.group to numbers with the image's passwd and group
 /// files (empty when the image has none) and fills HOME, USER, LOGNAME and
 /// SHELL unless set. A user found in the passwd file and given no group
 /// also gets, as supplementary groups, the groups that list it as a member
 /// (after those given with --supplementary-gids), as docker and podman do.
+/// Refuses a user in more than kMaxAppGroups groups, naming it.
 void resolve_user(AppManifest& app, std::string_view passwd, std::string_view group);
 
 /// Reads a file inside the app rootfs (symlinks resolved inside it); empty
