@@ -591,6 +591,35 @@ TEST_F(BadInputTest, OutputThatCannotBeWrittenIsSaid) {
                                "left on device); the pod's journal has it: crt logs"));
 }
 
+// A --dir that is not there (a typo) is said by the commands that only
+// read what one holds, rather than shown as a state without pods; they make
+// nothing there. A directory that is there but empty has no pods, and gc
+// of one that is not there has nothing to do.
+TEST_F(BadInputTest, AStateDirectoryThatIsNotThereIsSaid) {
+  const std::string typo = dir_ + "/typo";
+  for (std::vector<std::string> args : {std::vector<std::string>{"list"},
+                                        {"status", "0123abcd"},
+                                        {"logs", "0123abcd"},
+                                        {"rm", "0123abcd"},
+                                        {"image", "list"},
+                                        {"image", "inspect", "busybox"}}) {
+    args.insert(args.begin(), {crt_bin_, "--dir=" + typo});
+    Result r = run(args);
+    EXPECT_EQ(r.status, 254) << args[2];
+    EXPECT_EQ(r.err, "crt: no state directory at '" + typo + "' (nothing was ever run with --dir=" + typo + ")\n")
+        << args[2];
+    EXPECT_EQ(r.out, "") << args[2];
+    EXPECT_FALSE(std::filesystem::exists(typo)) << args[2];
+  }
+  Result r = run({crt_bin_, "--dir=" + typo, "gc"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::filesystem::remove_all(typo);
+  std::filesystem::create_directory(typo, dir_);
+  r = run({crt_bin_, "--dir=" + typo, "list", "--no-legend"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out + r.err, "");
+}
+
 TEST_F(BadInputTest, NonRootGetsOneLineError) {
   Result r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", crt_bin_, "--dir=" + dir_, "run",
                   "busybox", "--", "/bin/true"});

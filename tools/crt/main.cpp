@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "commands.hpp"
 #include "common/ascii.hpp"
@@ -117,6 +118,25 @@ const CLI::App* find_command(const CLI::App& parent, const std::string& name) {
   for (const CLI::App* sub : const_cast<CLI::App&>(parent).get_subcommands([](CLI::App*) { return true; }))
     if (sub->get_name() == name) return sub;
   return nullptr;
+}
+
+/// Whether the command parsed only uses what a state directory holds
+/// already (pods, images), and makes nothing there.
+bool uses_only_existing_state(const CLI::App& app) {
+  std::vector<const CLI::App*> chain = parsed_commands(app);
+  if (chain.size() < 2) return false;
+  const std::string& verb = chain[1]->get_name();
+  if (verb == "image") {
+    static const std::set<std::string> kImageVerbs = {"list", "inspect", "export", "rm", "prune"};
+    return chain.size() > 2 && kImageVerbs.count(chain[2]->get_name()) > 0;
+  }
+  // A wait may begin before the crt run that makes the directory.
+  if (verb == "status") return chain[1]->count("--wait") == 0 && chain[1]->count("--wait-ready") == 0;
+  // Not gc or image gc: there is nothing to collect, as on a host where
+  // crt-gc.timer runs before any pod did.
+  static const std::set<std::string> kVerbs = {"list", "cat-manifest", "logs",  "inspect", "export",
+                                               "stop", "rm",           "enter", "exec",    "run-prepared"};
+  return kVerbs.count(verb) > 0;
 }
 
 }  // namespace
@@ -288,6 +308,12 @@ int main(int argc, char** argv) {
     const std::vector<CLI::App*> used = app.get_subcommands();
     if (::geteuid() == 0 && (used.empty() || (used[0]->get_name() != "help" && used[0]->get_name() != "pod-file")))
       crt::check_state_dir(g.dir);
+    // A typo in --dir would read as a state without pods or images (and
+    // image list would make it). Not so the default: on a host where
+    // nothing ran yet, crt list has no pods to list.
+    if (app.count("--dir") > 0 && crt::cli::uses_only_existing_state(app) && !std::filesystem::exists(g.dir))
+      throw crt::Error("no state directory at " + crt::quote(g.dir) + " (nothing was ever run with --dir=" + g.dir +
+                       ")");
     g.dir = real(g.dir);
   });
   app.add_option("--config", g.config, "crt's configuration file (registries)")
