@@ -202,4 +202,8 @@ int OutputWriter::on_event(sd_event_source*, int fd, uint32_t, void* self) {
   return 0;
 }
 
+std::string output_error_text(int err) {
+  return err == EBADF ? "it is closed, or not open for writing" : std::strerror(err);
+}
+
 }  // namespace crt::runtime

@@ -92,4 +92,9 @@ class OutputWriter {
 /// On a terminal without output processing (raw), lines end in "\r\n".
 void write_stderr(std::string_view text);
 
+/// Why a write to crt's stdout or stderr failed with `err`, for a message:
+/// strerror(), but EBADF in words a user can act on (crt starts with a
+/// closed stdout or stderr open read-only, so that nothing else lands on it).
+std::string output_error_text(int err);
+
 }  // namespace crt::runtime

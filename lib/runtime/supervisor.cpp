@@ -171,8 +171,8 @@ class Supervisor {
     out.finish();
     err.finish();
     if (int e = out.lost())
-      tell(opts_.messages, std::string("warning: some of the apps' output was not written to standard output (") +
-                               std::strerror(e) + "); the pod's journal has it: crt logs");
+      tell(opts_.messages, "warning: some of the apps' output was not written to standard output (" +
+                               output_error_text(e) + "); the pod's journal has it: crt logs");
     return end_;
   }
 

@@ -589,6 +589,19 @@ TEST_F(BadInputTest, OutputThatCannotBeWrittenIsSaid) {
   EXPECT_EQ(r.status, 0);
   EXPECT_THAT(r.err, HasSubstr("warning: some of the apps' output was not written to standard output (No space "
                                "left on device); the pod's journal has it: crt logs"));
+  // A closed stdout is said so too (crt used to write to /dev/null in its
+  // place, and say nothing); the pod runs all the same.
+  auto to_closed = [&](const std::string& args) {
+    return run({"/bin/sh", "-c", "exec " + crt_bin_ + " --dir=" + dir_ + " " + args + " >&-"});
+  };
+  r = to_closed("list");
+  EXPECT_EQ(r.status, 254);
+  EXPECT_EQ(r.err, "crt: writing to standard output: it is closed, or not open for writing\n");
+  r = to_closed("run --net=none --uuid-file-save=" + dir_ + "/uuid busybox -- /bin/echo hello");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_THAT(r.err, HasSubstr("warning: some of the apps' output was not written to standard output (it is closed, "
+                               "or not open for writing); the pod's journal has it: crt logs"));
+  EXPECT_EQ(crt({"logs", "--uuid-file=" + dir_ + "/uuid"}).out, "hello\n");
 }
 
 // A --dir that is not there (a typo) is said by the commands that only

@@ -256,8 +256,12 @@ void add_help_command(CLI::App& app) {
 int main(int argc, char** argv) {
   // A closed stdin, stdout or stderr would be taken by the next file crt
   // opens (a lock, a socket), and an app's input or output would go there.
+  // A closed output stays one that takes nothing: what is written there
+  // fails (EBADF) as it would, and crt says so as it does for a full disk,
+  // rather than lose the apps' output silently into /dev/null.
   for (int fd = 0; fd < 3; ++fd)
-    if (::fcntl(fd, F_GETFD) < 0 && errno == EBADF && ::open("/dev/null", O_RDWR | O_NOCTTY) != fd) return crt::kErrorExitCode;
+    if (::fcntl(fd, F_GETFD) < 0 && errno == EBADF && ::open("/dev/null", O_RDONLY | O_NOCTTY) != fd)
+      return crt::kErrorExitCode;
   crt::ensure_system_path();
   // What crt makes (an image's directories a layer does not list, a pod's
   // files) is the same whoever starts it: an admin's umask 077 would make
@@ -373,7 +377,8 @@ int main(int argc, char** argv) {
   int flush_errno = errno;
   if (flushed != 0 || std::ferror(stdout)) {
     std::fprintf(stderr, "crt: writing to standard output: %s\n",
-                 flushed != 0 && flush_errno != 0 ? std::strerror(flush_errno) : "some of it could not be written");
+                 flushed != 0 && flush_errno != 0 ? crt::runtime::output_error_text(flush_errno).c_str()
+                                                  : "some of it could not be written");
     return status == 0 ? crt::kErrorExitCode : status;
   }
   return status;
