@@ -16,6 +16,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/lock.hpp"
+#include "common/stop_signal.hpp"
 #include "mount/mounts.hpp"
 #include "net/netns.hpp"
 #include "net/network_record.hpp"
@@ -262,6 +263,7 @@ std::vector<std::string> teardown_dead_pod_networks(const stdfs::path& state_dir
                                                     std::chrono::milliseconds network_time_limit) {
   std::vector<std::string> done;
   for (const auto& e : list_pods(state_dir)) {
+    if (pending_stop_signal() != 0) break;  // the rest is the next gc's
     if (std::find(passed_over.begin(), passed_over.end(), e.uuid) != passed_over.end()) continue;
     try {
       if (teardown_network_if_dead(state_dir, e, messages, network_time_limit)) done.push_back(e.uuid);
@@ -321,6 +323,7 @@ std::vector<std::string> teardown_orphaned_networks(const stdfs::path& state_dir
   std::vector<std::string> done;
   stdfs::path own = net::record_owner_path(state_dir);
   for (const auto& listed : net::network_records()) {
+    if (pending_stop_signal() != 0) break;  // the rest is the next gc's
     if (!torn_down_already(listed) && !orphaned(listed, state_dir, own)) continue;
     try {
       // Held by the pod's own teardown, or another gc's (of another state
@@ -386,9 +389,13 @@ bool teardown_network_after_crt(const stdfs::path& state_dir, const std::string&
 
 GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
   GcReport r;
+  // A stop (crt-gc.service stopped at shutdown, a ^C) lands between two
+  // pods: a removal cut short would leave one half removed.
+  auto stopping = [&r] { return (r.stopped_by = pending_stop_signal()) != 0; };
   // Each pod on its own: one that cannot be marked (a full disk) keeps no
   // other from being marked or removed.
   for (const auto& e : list_pods(state_dir)) {
+    if (stopping()) return r;
     try {
       PodStatus st = e.status();
       bool marked = false;
@@ -411,6 +418,7 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
   // one DEL per gc, and one message, however it went.
   std::vector<std::string> tried;
   for (const auto& e : list_pods(state_dir)) {
+    if (stopping()) return r;
     PodStatus st = e.status();
     bool due = st == PodStatus::kGarbage ||
                (st == PodStatus::kExitedGarbage &&
@@ -424,8 +432,11 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
       r.failed.push_back(err.what());
     }
   }
+  if (stopping()) return r;
   r.cgroups_removed = remove_dead_pod_cgroups(state_dir);
+  if (stopping()) return r;
   r.networks_torn_down = teardown_dead_pod_networks(state_dir, r.failed, opts.messages, tried, opts.network_time_limit);
+  if (stopping()) return r;
   r.orphaned_networks_torn_down =
       teardown_orphaned_networks(state_dir, r.failed, opts.messages, opts.network_time_limit);
   // A crt makes a record in a moment, holding it: a minute is long past.

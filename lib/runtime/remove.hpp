@@ -54,6 +54,9 @@ struct GcReport {
   /// Pods whose networks were torn down though their directories are gone
   /// (teardown_orphaned_networks()).
   std::vector<std::string> orphaned_networks_torn_down;
+  /// The stop signal (pending_stop_signal()) that ended gc early: it
+  /// finished the pod at hand and left the rest for the next gc; or 0.
+  int stopped_by = 0;
 };
 
 /// Tears down the networks of this state directory's pods that no longer
@@ -102,7 +105,9 @@ bool teardown_network_after_crt(const std::filesystem::path& state_dir, const st
 /// crt gc: marks exited pods as garbage, expires prepared and aborted ones,
 /// removes garbage older than the grace period, and removes the cgroups and
 /// tears down the networks of its pods that no longer run, and those of
-/// pods whose directories are gone (teardown_orphaned_networks()).
+/// pods whose directories are gone (teardown_orphaned_networks()). Told
+/// to stop (pending_stop_signal(), as under StopSignalsNoted), it stops
+/// between two pods (GcReport::stopped_by).
 GcReport gc(const std::filesystem::path& state_dir, const GcOptions& opts);
 
 }  // namespace crt::runtime

@@ -1486,6 +1486,76 @@ TEST_F(PodCommandsTest, GcRemovesAnExitedPodOfRunRmAtOnce) {
   EXPECT_THAT(pods_in_any_state(), ::testing::IsEmpty());
 }
 
+// crt gc and crt rm of several pods, told to stop (SIGTERM: crt-gc.service
+// stopped at shutdown; a ^C), finish the pod they are removing rather than
+// leave it half removed, say what they did, and end by the signal; the
+// other pods are left whole, for the next gc.
+TEST_F(PodCommandsTest, GcAndRmToldToStopFinishThePodAtHand) {
+  constexpr int kFiles = 40000;  // a removal that takes a moment
+  std::vector<std::string> uuids;
+  for (int i = 0; i < 4; ++i) {
+    std::string file = dir_ + "/uuid" + std::to_string(i);
+    ASSERT_EQ(crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status, 0);
+    uuids.push_back(wait_uuid(file));
+    std::string many = pod_dir(uuids.back()) + "/many";
+    std::filesystem::create_directory(many);
+    for (int f = 0; f < kFiles; ++f)
+      ::close(::open((many + "/" + std::to_string(f)).c_str(), O_CREAT | O_WRONLY, 0644));
+  }
+  // Where pod `uuid` is, whole: its files all there (a few looked at).
+  auto where_whole = [&](const std::string& uuid) -> std::string {
+    for (const char* state : {"run", "exited-garbage"}) {
+      std::string many = dir_ + "/pods/" + state + "/" + uuid + "/many/";
+      if (!std::filesystem::exists(dir_ + "/pods/" + state + "/" + uuid)) continue;
+      for (int f = 0; f < kFiles; f += kFiles / 64)
+        if (!std::filesystem::exists(many + std::to_string(f))) return std::string(state) + " (in part)";
+      return state;
+    }
+    return "gone";
+  };
+  // Signals `p` once the removal of one of `pods` has begun (in
+  // exited-garbage/: a pod seen in run/ as it moves there would read as in
+  // part).
+  auto stop_during_a_removal = [&](Process& p, const std::vector<std::string>& pods) {
+    for (int i = 0; i < 2000; ++i) {
+      for (const auto& u : pods)
+        if (where_whole(u) == "exited-garbage (in part)") {
+          p.signal(SIGTERM);
+          return;
+        }
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    ADD_FAILURE() << "no removal began";
+  };
+  Process rm(crt_argv({"rm", uuids[0], uuids[1]}));
+  stop_during_a_removal(rm, {uuids[0], uuids[1]});
+  Result r = rm.wait();
+  EXPECT_EQ(r.signal, SIGTERM) << r.status << " " << r.err;
+  EXPECT_EQ(r.out, uuids[0] + "\n");
+  EXPECT_EQ(r.err, "crt: interrupted by SIGTERM\n");
+  EXPECT_EQ(where_whole(uuids[0]), "gone");
+  EXPECT_EQ(where_whole(uuids[1]), "run");
+  Process gc(crt_argv({"gc", "--grace-period=0s"}));
+  stop_during_a_removal(gc, {uuids[1], uuids[2], uuids[3]});
+  r = gc.wait();
+  EXPECT_EQ(r.signal, SIGTERM) << r.status << " " << r.err;
+  EXPECT_EQ(r.err, "crt: interrupted by SIGTERM\n");
+  int gone = 0;
+  for (size_t i = 1; i < uuids.size(); ++i) {
+    std::string w = where_whole(uuids[i]);
+    if (w == "gone") {
+      ++gone;
+      EXPECT_THAT(r.out, HasSubstr("removed " + uuids[i] + "\n"));
+    } else {
+      EXPECT_EQ(w, "exited-garbage") << uuids[i];
+    }
+  }
+  EXPECT_EQ(gone, 1) << r.out;
+  r = crt({"gc", "--grace-period=0s"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(pods_in_any_state(), ::testing::IsEmpty());
+}
+
 // Two gc at once (cron's and a user's, say): each finds pods the other is
 // moving or removing, which is no failure.
 TEST_F(PodCommandsTest, GcsAtOnceBothSucceed) {

@@ -14,11 +14,13 @@
 #include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/stop_signal.hpp"
 #include "net/pod_network.hpp"
 #include "pod/run_args.hpp"
 #include "runtime/crt_death_watch.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/remove.hpp"
+#include "runtime/signals.hpp"
 #include "runtime/stop.hpp"
 
 namespace crt::cli {
@@ -34,6 +36,8 @@ void for_each_pod(const GlobalOptions& g, const std::vector<std::string>& refs, 
   if (!uuid_file.empty()) all.push_back(pod_ref_string({"", uuid_file}));
   if (all.empty()) throw Error("no pod given (POD… or --uuid-file)");
   for (const auto& ref : all) {
+    // Told to stop (StopSignalsNoted): after the pod at hand.
+    if (int sig = pending_stop_signal(); sig != 0) throw runtime::Interrupted(sig);
     try {
       runtime::PodEntry e = runtime::find_pod(g.dir, ref);
       action(e);
@@ -85,9 +89,11 @@ void add_rm(CLI::App& app, const GlobalOptions& g, int& exit_status) {
                 "stay: an address lease, say)");
   cmd->callback([a, &g, &exit_status] {
     require_root("crt rm");
+    StopSignalsNoted finish_the_pod_at_hand;
     for_each_pod(g, a->pods, a->uuid_file, exit_status, [&](const runtime::PodEntry& e) {
       runtime::remove_pod(g.dir, e, {a->force, print_message});
     });
+    if (int sig = pending_stop_signal(); sig != 0) throw runtime::Interrupted(sig);
   });
 }
 
@@ -111,6 +117,7 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
                             with_context("--expire-prepared", [&] { return parse_duration(a->expire_prepared); }),
                             a->mark_only, print_message,
                             pod::parse_plugin_time_limit(a->plugin_time_limit).value_or(net::kPluginTimeLimit)};
+    StopSignalsNoted finish_the_pod_at_hand;
     runtime::GcReport r = runtime::gc(g.dir, opts);
     for (const auto& u : r.marked) std::printf("marked %s\n", u.c_str());
     for (const auto& u : r.removed) std::printf("removed %s\n", u.c_str());
@@ -120,6 +127,8 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
       std::printf("tore down the network of %s, whose pod directory is gone\n", u.c_str());
     for (const auto& f : r.failed) std::fprintf(stderr, "crt: %s (will try again at the next gc)\n", f.c_str());
     if (!r.failed.empty()) exit_status = kErrorExitCode;
+    // What was done is said; crt then ends by the signal, as stopped.
+    if (int sig = r.stopped_by != 0 ? r.stopped_by : pending_stop_signal(); sig != 0) throw runtime::Interrupted(sig);
   });
 }
 
