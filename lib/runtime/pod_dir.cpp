@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -106,11 +107,15 @@ void PodDir::remove() {
   // pod.json last: a removal cut short (crt gc stopped with the system, a
   // pod with many files) leaves a pod whose images are still known, for
   // the next gc to remove, not one whose unreadable pod.json keeps every
-  // image from being removed until then.
+  // image from being removed until then. How it ended just before: a crt
+  // status --wait that finds the pod going (crt run --rm's) reads it there.
+  const stdfs::path last[] = {status_dir(), oom_kills_file(), path_ / "ready"};
   std::vector<stdfs::path> entries;
   std::error_code ec;
   for (auto it = stdfs::directory_iterator(path_, ec); !ec && it != stdfs::directory_iterator(); it.increment(ec))
-    if (it->path() != manifest_file()) entries.push_back(it->path());
+    if (it->path() != manifest_file() && std::find(std::begin(last), std::end(last), it->path()) == std::end(last))
+      entries.push_back(it->path());
+  entries.insert(entries.end(), std::begin(last), std::end(last));
   for (const auto& e : entries) fs::remove_tree(e);
   fs::remove_tree(path_);
 }

@@ -1445,6 +1445,37 @@ TEST_F(PodCommandsTest, RunRmStoppedBySigtermRemovesThePod) {
   EXPECT_THAT(pods_in_any_state(), ::testing::IsEmpty());
 }
 
+// crt status --wait of a pod of crt run --rm gives the pod's end as it was
+// (not the pod as it is removed: "deleting", not exited, no name), and says
+// that it is gone; --wait-ready of one removed before its apps started ends
+// with an error that says so.
+TEST_F(PodCommandsTest, AWaitForAPodOfRunRmGivesItsEnd) {
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv({"run", "--rm", "--net=none", "--pod-name=brief", "--uuid-file-save=" + file, "busybox", "--",
+                      "/bin/sh", "-c", "sleep 2; exit 3"}),
+            detached());
+  std::string uuid = wait_uuid(file);
+  Result r = crt({"status", "--wait=60s", "brief"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("state=exited\ncreated=", 0), 0u) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\nexited=true\nready=true\napp-busybox=3\n"));
+  EXPECT_EQ(r.err, "crt: pod " + uuid +
+                       " is gone: it was removed as it ended (by its crt run --rm, crt rm or crt gc); this is how it "
+                       "ended\n");
+  EXPECT_EQ(p.wait().status, 3);
+  std::filesystem::remove(file);
+  Process q(crt_argv({"run", "--rm", "--net=none", "--uuid-file-save=" + file, "busybox", "--notify", "--", "/bin/sh",
+                      "-c", "sleep 1; exit 7"}),
+            detached());
+  uuid = wait_uuid(file);
+  r = crt({"status", "--wait-ready=60s", uuid});
+  EXPECT_EQ(r.status, 254) << r.out;
+  EXPECT_EQ(r.err, "crt: pod " + uuid +
+                       " is gone: it was removed (by its crt run --rm, crt rm or crt gc) before its apps started: it "
+                       "will not become ready\n");
+  EXPECT_EQ(q.wait().status, 7);
+}
+
 // A pod of crt run --rm whose crt was killed is stopped by the pod's watch,
 // which then removes it, as crt would have.
 TEST_F(PodCommandsTest, TheWatchRemovesThePodOfAKilledRunRm) {

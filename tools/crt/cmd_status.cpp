@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string_view>
 #include <thread>
 
 #include "commands.hpp"
@@ -83,16 +84,84 @@ void print_status(const runtime::PodInfo& info) {
     std::printf("app-%s-restarts=%llu\n", app.c_str(), static_cast<unsigned long long>(n));
 }
 
+/// Who removes a pod a wait is for, as its messages say.
+constexpr std::string_view kRemovers = "by its crt run --rm, crt rm or crt gc";
+
+/// What a wait has seen of a pod: how it ended, should it be removed
+/// between two looks.
+struct Seen {
+  runtime::PodInfo info;            ///< as the wait found it: manifest, start, networks
+  std::vector<pod::AppExit> exits;  ///< as recorded at the last look
+  bool ready = false;               ///< its apps had started
+  bool removed = false;             ///< it is gone, or going
+};
+
+/// The pod `uuid` as it is now (being removed too); none once it is gone.
+/// One that moved between folders as they were listed is looked for again.
+std::optional<runtime::PodEntry> look(const std::filesystem::path& dir, const std::string& uuid) {
+  for (int i = 0;; ++i) {
+    for (auto& e : runtime::list_pods(dir))
+      if (e.uuid == uuid) return std::move(e);
+    if (i == 1) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+/// The end of a pod that is gone or going (`going`), as `seen` and what is
+/// left of its directory tell (its records go last but for pod.json): shown
+/// as the exited pod it was. Throws when neither tells how an app ended.
+runtime::PodInfo end_of_removed(Seen& seen, const std::optional<runtime::PodEntry>& going) {
+  runtime::PodInfo info = seen.info;
+  info.exits = seen.exits;
+  if (going) {
+    runtime::PodInfo left = runtime::pod_info(*going);
+    if (!info.manifest) info.manifest = left.manifest;
+    if (left.exits.size() >= info.exits.size()) info.exits = left.exits;
+    if (!left.oom_kills.empty()) info.oom_kills = left.oom_kills;
+    std::error_code ec;
+    seen.ready = seen.ready || std::filesystem::exists(going->path / "ready", ec);
+  }
+  const std::string& uuid = info.entry.uuid;
+  if (info.exits.empty())
+    throw Error("pod " + uuid + " is gone: it was removed (" + std::string(kRemovers) +
+                ") before how its apps ended could be read");
+  print_message("pod " + uuid + " is gone: it was removed as it ended (" + std::string(kRemovers) +
+                "); this is how it ended");
+  info.ready = info.ready || seen.ready;
+  info.pid.reset();
+  info.restarts.clear();
+  info.entry.dir_state = runtime::PodState::kRun;  // exited
+  info.entry.locked = false;
+  return info;
+}
+
 /// Waits until `done(entry)` or the timeout; returns the pod's info then.
 /// Each look is at the pod's directory alone (pod_info() would ask the
-/// pod's systemd, 50 times a second).
+/// pod's systemd, 50 times a second). A pod removed meanwhile ends the
+/// wait too (`seen.removed`): with its end (end_of_removed()) where
+/// `ready_will_do` and its apps had started, or for a wait for its end;
+/// else with an error.
 template <typename Pred>
-runtime::PodInfo wait_for(const GlobalOptions& g, const std::string& uuid, std::optional<std::chrono::milliseconds> timeout,
-                          Pred done, const char* what) {
+runtime::PodInfo wait_for(const GlobalOptions& g, Seen& seen, std::optional<std::chrono::milliseconds> timeout,
+                          Pred done, const char* what, bool ready_will_do) {
+  const std::string uuid = seen.info.entry.uuid;
   auto until = timeout ? std::chrono::steady_clock::now() + *timeout : std::chrono::steady_clock::time_point::max();
   for (;;) {
-    runtime::PodEntry e = runtime::find_pod(g.dir, uuid);
-    if (done(e)) return runtime::pod_info(e);
+    std::optional<runtime::PodEntry> e = look(g.dir, uuid);
+    if (!e || e->status() == PodStatus::kDeleting) {
+      seen.removed = true;
+      if (ready_will_do && !seen.ready)
+        throw Error("pod " + uuid + " is gone: it was removed (" + std::string(kRemovers) +
+                    ") before its apps started: it will not become ready");
+      return end_of_removed(seen, e);
+    }
+    if (e->status() == PodStatus::kRunning) {
+      // Found before it ran: what it started with (its start, networks).
+      if (seen.info.entry.status() != PodStatus::kRunning) seen.info = runtime::pod_info(*e);
+      seen.exits = runtime::read_app_exits(e->path);
+      seen.ready = seen.ready || runtime::pod_ready(*e);
+    }
+    if (done(*e)) return runtime::pod_info(*e);
     if (std::chrono::steady_clock::now() >= until) throw Error("pod " + uuid + " is not " + what + " yet");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -202,9 +271,10 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
       exit_limit = left(exit_limit);
     failed_before = runtime::failed_starts(e.path);
     runtime::PodInfo info = runtime::pod_info(e);
+    Seen seen{info, {}, false, false};
     if (cmd->count("--wait-ready") > 0) {
       info = wait_for(
-          g, e.uuid, ready_limit,
+          g, seen, ready_limit,
           [&](const runtime::PodEntry& now) {
             PodStatus st = now.status();
             // Ready and ended since (between two looks, or before crt status
@@ -215,18 +285,18 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
               throw Error("pod " + e.uuid + " is " + runtime::status_name(st) + ": it will not become ready");
             return runtime::pod_ready(now);
           },
-          "ready");
+          "ready", true);
     }
-    if (cmd->count("--wait") > 0) {
+    if (cmd->count("--wait") > 0 && !seen.removed) {
       info = wait_for(
-          g, e.uuid, exit_limit,
+          g, seen, exit_limit,
           [&](const runtime::PodEntry& now) {
             unless_start_failed(now);
             PodStatus st = now.status();
             return st == PodStatus::kExited || st == PodStatus::kExitedGarbage || st == PodStatus::kGarbage ||
-                   st == PodStatus::kAbortedPrepare || st == PodStatus::kDeleting;
+                   st == PodStatus::kAbortedPrepare;
           },
-          "exited");
+          "exited", false);
     }
     if (!info.manifest_error.empty())
       print_message("warning: pod " + e.uuid + ": reading its manifest: " + info.manifest_error);
