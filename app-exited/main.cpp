@@ -3,6 +3,9 @@
 //   app-exited --flush-output APP
 //       the app unit's ExecStopPost=: crt has the app's last output reach the
 //       pod's journal as the unit's;
+//   app-exited --flush-output --reset-console APP
+//       the same of an app on the pod's console that may be restarted: then
+//       also sets the console as at the pod's boot, for the next run;
 //   app-exited --flush-output --policy=POLICY --apps=A,B,… APP
 //       the same ExecStopPost= of an app that is never restarted: then also
 //       records the app's end, which systemd passes in $EXIT_CODE,
@@ -293,7 +296,8 @@ void wait_for_other_jobs(std::chrono::milliseconds limit) {
 }
 
 /// The pod's console, an interactive app's terminal, set as the app's first
-/// run found it (its size is kept): a run that the reboot stopped may have
+/// run found it (its size is kept): a run that the reboot (or its end,
+/// before systemd restarts the app) stopped may have
 /// left it raw and without echo (a line editor, a full-screen program), and
 /// the next run would start so. Those settings are a new terminal's with
 /// what the pod's systemd adds as it resets its console at boot (IMAXBEL,
@@ -402,6 +406,7 @@ int reboot_pod(const std::vector<std::string>& apps) {
 
 int run(int argc, char** argv) {
   bool flush = false;
+  bool reset_console_after = false;
   bool reboot = false;
   std::string policy = "on-any-failure";
   std::vector<std::string> apps;
@@ -411,6 +416,8 @@ int run(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--flush-output")
       flush = true;
+    else if (a == "--reset-console")
+      reset_console_after = true;
     else if (a == "--reboot")
       reboot = true;
     else if (a.rfind("--policy=", 0) == 0)
@@ -430,9 +437,10 @@ int run(int argc, char** argv) {
     return reboot_pod(apps);
   }
   bool restarts_app = std::find(may_restart.begin(), may_restart.end(), app) != may_restart.end();
-  if (app.empty() || (!flush && apps.empty()) || !crt::pod::is_exit_policy(policy) || (flush && restarts_app)) {
+  if (app.empty() || (!flush && apps.empty()) || !crt::pod::is_exit_policy(policy) || (flush && restarts_app) ||
+      (reset_console_after && (!flush || !apps.empty()))) {
     std::fprintf(stderr,
-                 "usage: app-exited --flush-output [--policy=POLICY --apps=A,B,...] APP\n"
+                 "usage: app-exited --flush-output [--reset-console | --policy=POLICY --apps=A,B,...] APP\n"
                  "       app-exited --policy=POLICY --apps=A,B,... [--may-restart=A,...] APP\n"
                  "       app-exited --reboot --apps=A,B,...\n");
     return 2;
@@ -448,6 +456,9 @@ int run(int argc, char** argv) {
     // stopped, what journald has not taken is given up, as the journal's
     // own backlog is.
     crt::app_exited::flush_output(app, mark_terminal(), std::chrono::seconds(8), [] { return !pod_stopping(); });
+    // After the run's last output (and mark): the settings change how the
+    // terminal takes what comes, not what it has taken.
+    if (reset_console_after) reset_console();
     if (apps.empty()) return 0;
   }
   // Stopped for the pod's reboot: recorded as at any stop by the pod (a

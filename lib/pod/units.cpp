@@ -191,6 +191,10 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app, std::chrono::m
     // not count as the app's (Restart=on-failure would restart it).
     s.set("RootDirectoryStartOnly", "yes");
     std::vector<Value> args = {Value("app-exited"), Value("--flush-output")};
+    // The console as at the pod's boot for the next run: the one that
+    // ended may have left it raw, without echo (a line editor, a
+    // full-screen program killed).
+    if (tty && app.restart != "no") args.emplace_back("--reset-console");
     if (records_in_stop_post)
       for (auto& a : exit_policy_args(pod)) args.push_back(std::move(a));
     args.emplace_back(app.name);

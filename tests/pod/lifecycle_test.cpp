@@ -769,6 +769,28 @@ TEST_F(LifecycleTest, AStopDuringARebootEndsThePodWithTheAppsEnds) {
   EXPECT_THAT(r.out, HasSubstr("app-busybox=7\n")) << r.err;
 }
 
+/// The second run of an interactive app that printed "settings-N=….", N
+/// its run, and has printed "settings-2=": it found the terminal set as the
+/// first did, and Enter gives it a line ("got-hello."), which the terminal
+/// echoes. True when that came: crt run is then about to end (else it is
+/// told to).
+bool second_run_found_the_first_runs_terminal(TerminalProcess& t) {
+  t.read_until(".\r\n", std::chrono::seconds(5));
+  auto settings = [&](const std::string& run) {
+    size_t at = t.shown().find("settings-" + run + "=");
+    return at == std::string::npos ? "" : t.shown().substr(at + 11, t.shown().find('.', at) - at - 11);
+  };
+  EXPECT_NE(settings("1"), "");
+  EXPECT_EQ(settings("2"), settings("1"));
+  t.type("hello\r");
+  bool got = t.read_until("got-hello.", std::chrono::seconds(10));
+  EXPECT_TRUE(got) << t.shown();
+  if (!got) ::kill(t.pid(), SIGTERM);
+  EXPECT_THAT(t.shown(), HasSubstr("hello\r\n"));
+  t.read_until("\x01", std::chrono::seconds(20));
+  return got;
+}
+
 // machinectl reboot of an interactive pod: the app starts again on the
 // same terminal, set as the first run found it, not as the run the reboot
 // stopped left it (raw, without echo), and crt run exits with the status
@@ -791,23 +813,26 @@ TEST_F(LifecycleTest, ARebootOfAnInteractivePodStartsTheAppAgainOnItsTerminal) {
   ASSERT_GT(init, 1);
   ASSERT_EQ(::kill(init, SIGINT), 0);
   ASSERT_TRUE(t.read_until("settings-2=", std::chrono::seconds(30))) << t.shown();
-  t.read_until(".\r\n", std::chrono::seconds(5));
-  auto settings = [&](const std::string& run) {
-    size_t at = t.shown().find("settings-" + run + "=");
-    return at == std::string::npos ? "" : t.shown().substr(at + 11, t.shown().find('.', at) - at - 11);
-  };
-  EXPECT_NE(settings("1"), "");
-  EXPECT_EQ(settings("2"), settings("1"));
-  // Enter gives a line again, which the terminal echoes.
-  t.type("hello\r");
-  bool got = t.read_until("got-hello.", std::chrono::seconds(10));
-  EXPECT_TRUE(got) << t.shown();
-  if (!got) ::kill(t.pid(), SIGTERM);
-  EXPECT_THAT(t.shown(), HasSubstr("hello\r\n"));
-  t.read_until("\x01", std::chrono::seconds(20));
+  bool got = second_run_found_the_first_runs_terminal(t);
   if (got) {
     EXPECT_EQ(t.wait(), 3) << t.shown();
     EXPECT_THAT(crt({"status", uuid}).out, HasSubstr("app-busybox=3"));
+  }
+}
+
+// An interactive app that systemd restarts (--restart) starts again on its
+// terminal set as its first run found it, as after a reboot, not as the run
+// that ended left it (raw, without echo).
+TEST_F(LifecycleTest, ARestartedInteractiveAppStartsAgainOnItsTerminalAsItWas) {
+  const char* app =
+      "n=$(($(cat /count 2>/dev/null || echo 0) + 1)); echo $n > /count; echo settings-$n=$(stty -g).; "
+      "if [ $n = 1 ]; then stty raw -echo; exit 1; fi; read line; echo got-$line.; exit 0";
+  TerminalProcess t(
+      crt_argv({"run", "--net=none", "--interactive", "busybox", "--restart=on-failure", "--", "/bin/sh", "-c", app}));
+  ASSERT_TRUE(t.read_until("settings-2=", std::chrono::seconds(60))) << t.shown();
+  bool got = second_run_found_the_first_runs_terminal(t);
+  if (got) {
+    EXPECT_EQ(t.wait(), 0) << t.shown();
   }
 }
 
