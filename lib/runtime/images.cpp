@@ -45,7 +45,10 @@ std::string file_sha256_hex(const stdfs::path& p) {
 
 /// stage1 is made of the host's systemd and libraries: where its files are
 /// the host's, the store links them, and pods share their page cache.
-store::Store::ImportOptions stage1_import_options() { return {{}, "1970-01-01T00:00:00Z", stdfs::path("/"), {}}; }
+/// `source`: what it is imported from (Image::stage1_source).
+store::Store::ImportOptions stage1_import_options(const std::string& source) {
+  return {{}, "1970-01-01T00:00:00Z", stdfs::path("/"), {}, source};
+}
 
 /// What every stage1 has, relative to its root: crt's helper that
 /// prepares each app's rootfs.
@@ -90,20 +93,39 @@ store::Reference stage1_tar_name(const std::string& hex) {
   return {std::string(store::kStage1Name), hex.substr(0, 12)};
 }
 
-store::Image import_stage1_tar(store::Store& store, const stdfs::path& tar, const std::string& hex, bool given) {
+/// The image of the stage1 tarball `tar` of sha256 `hex`, imported unless
+/// the store has the one crt imported from it. An image under its name that
+/// is not that one (an older crt let any import take the name) is never
+/// booted: the tarball is imported again, and takes the name from it.
+store::Image import_stage1_tar(store::Store& store, const stdfs::path& tar, const std::string& hex, bool given,
+                               const MessageSink& messages) {
   store::Reference name = stage1_tar_name(hex);
-  if (auto im = store.find(name.str())) return *im;
+  std::string source = "sha256:" + hex;
+  std::optional<store::Image> found = store.find(name.str());
+  // Read from the index, which every start reads anyway: no hashing.
+  if (found && found->stage1_source == source) return *found;
   std::string actual = file_sha256_hex(tar);
   if (actual != hex)
     throw Error("stage1 image " + quote(tar.string()) + " is corrupt: sha256 " + actual + ", expected " + hex);
   if (given) check_stage1_source(tar);
-  return store.import_rootfs(tar, name, stage1_import_options());
+  store::Image im = store.import_rootfs(tar, name, stage1_import_options(source));
+  // The same image, imported by a crt that did not record its source, is
+  // no cause for alarm.
+  if (found && found->id != im.id) {
+    std::string shown = quote(tar.string());
+    tell(messages, "warning: image " + found->id + ", which the store had under " + quote(name.str()) +
+                       ", the name of the stage1 in " + shown +
+                       ", is not that stage1 (an older crt let an import take the name): imported " + shown +
+                       " again under the name; the other image stays in the store without it ('crt image rm " +
+                       found->id + "' removes it)");
+  }
+  return im;
 }
 
 }  // namespace
 
-store::Image ensure_stage1(store::Store& store, const stdfs::path& data_dir,
-                           const std::optional<stdfs::path>& override) {
+store::Image ensure_stage1(store::Store& store, const stdfs::path& data_dir, const std::optional<stdfs::path>& override,
+                           const MessageSink& messages) {
   return with_context("loading the stage1 image", [&]() -> store::Image {
     stdfs::path src = override ? *override : data_dir / "stage1.tar";
     // The hint is for the default missing (crt not installed in full); a
@@ -112,9 +134,10 @@ store::Image ensure_stage1(store::Store& store, const stdfs::path& data_dir,
       throw Error(quote(src.string()) + " does not exist" + (override ? "" : " (use --stage1-path)"));
     if (stdfs::is_directory(src)) {
       check_stage1_source(src);
-      return store.import_rootfs(src, {std::string(store::kStage1Name), "dir"}, stage1_import_options());
+      return store.import_rootfs(src, {std::string(store::kStage1Name), "dir"},
+                                 stage1_import_options(stdfs::absolute(src).string()));
     }
-    return import_stage1_tar(store, src, stage1_tar_hex(src), override.has_value());
+    return import_stage1_tar(store, src, stage1_tar_hex(src), override.has_value(), messages);
   });
 }
 

@@ -18,9 +18,12 @@ std::filesystem::path default_data_dir();
 std::filesystem::path data_dir_of(const std::filesystem::path& crt);
 
 /// The stage1 image in the store, importing it on first use. `override`
-/// (--stage1-path) is a stage1 tarball or rootfs directory.
+/// (--stage1-path) is a stage1 tarball or rootfs directory. An image under
+/// a tarball's stage1 name that crt did not import from that tarball (an
+/// older crt let any import take the name) is replaced, with a warning to
+/// `messages`.
 store::Image ensure_stage1(store::Store& store, const std::filesystem::path& data_dir,
-                           const std::optional<std::filesystem::path>& override);
+                           const std::optional<std::filesystem::path>& override, const MessageSink& messages = {});
 
 /// The stage1 images in the store that are not this crt's: each build's
 /// stage1 is stored as crt-stage1:HASH on first use, and one of an earlier

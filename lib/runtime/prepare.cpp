@@ -78,7 +78,7 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   // Before any image is looked for, which may mean a pull.
   for (const auto& app : req.apps) pod::check_app_flags(app);
   for (const auto& spec : req.pod.volumes) (void)pod::parse_volume(spec);
-  store::Image stage1 = ensure_stage1(store, ctx.data_dir, req.pod.stage1_path);
+  store::Image stage1 = ensure_stage1(store, ctx.data_dir, req.pod.stage1_path, ctx.messages);
   m.stage1 = {stage1.names.empty() ? "" : stage1.names.front(), stage1.id, stage1.layers};
   std::vector<std::string> exposed_ports;
   for (const auto& app : req.apps) {

@@ -204,6 +204,7 @@ void to_json(json& j, const Image& im) {
   }
   if (!im.repo_digests.empty()) j["repo_digests"] = im.repo_digests;
   if (!im.ref_manifests.empty()) j["ref_manifests"] = im.ref_manifests;
+  if (!im.stage1_source.empty()) j["stage1_source"] = im.stage1_source;
 }
 
 void from_json(const json& j, Image& im) {
@@ -220,6 +221,7 @@ void from_json(const json& j, Image& im) {
       im.other_manifests.push_back({m.at("digest").get<std::string>(), layer_blobs_from_json(m.at("blobs"))});
   im.repo_digests = j.value("repo_digests", std::vector<std::string>{});
   im.ref_manifests = j.value("ref_manifests", std::map<std::string, std::string>{});
+  im.stage1_source = j.value("stage1_source", "");
 }
 
 namespace {

@@ -88,6 +88,11 @@ struct Image {
   /// written before these were kept has none: its names and indexes'
   /// digests give `manifest`, as they did.
   std::map<std::string, std::string> ref_manifests;
+  /// What crt imported this image from as its stage1 (Store::ImportOptions::
+  /// stage1_source): "sha256:<hex>" of a stage1 tarball, or a stage1
+  /// directory's path; empty for every other image, also one an older crt
+  /// let in under the stage1 images' name.
+  std::string stage1_source;
   RunConfig config;  ///< filled from the configuration blob on lookup
 
   /// The manifest `ref`, one of its names ("name:tag") or repo digests,
@@ -134,7 +139,7 @@ Reference parse_reference(std::string_view ref);
 inline constexpr std::string_view kStage1Name = "crt-stage1";
 
 /// Throws when `ref` has the stage1 images' name; `where` says where the
-/// name came from ("the archive names ...").
+/// name came from ("the image would be named ...").
 void refuse_stage1_name(const Reference& ref, std::string_view where);
 
 /// A registry's "HOST[:PORT]" (an image name's first part) split at its

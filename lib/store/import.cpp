@@ -76,7 +76,6 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req_in, Prog
     if (!req.name)
       throw Error("importing " + std::string(from_stdin ? "a rootfs from " : "the rootfs ") + source_name() +
                   ": give the image a NAME");
-    refuse_stage1_name(*req.name, "the image would be named");
     Store::ImportOptions opts = req.rootfs;
     opts.cancelled = req.cancelled;
     return {store.import_rootfs(req.source, *req.name, opts, req.pinned)};
@@ -119,10 +118,7 @@ std::vector<Image> import_images(Store& store, const ImportRequest& req_in, Prog
         f == SourceFormat::kDockerArchive
             ? read_docker_archive(*files, req.name, req.name_key)
             : read_oci_layout(*files, from_stdin ? "" : layout_name(req.source), req.name, req.platform, req.name_key);
-    for (auto& in : inputs) {
-      for (const auto& n : in.names) refuse_stage1_name(n, "it names an image");
-      in.cancelled = req.cancelled;
-    }
+    for (auto& in : inputs) in.cancelled = req.cancelled;
     return store.commit_images(inputs, progress, req.pinned);
   });
 }

@@ -134,6 +134,11 @@ class Store {
     /// Asked often while the rootfs is unpacked: true ends the import
     /// ("interrupted"), leaving nothing of it.
     std::function<bool()> cancelled;
+    /// Set by crt's own import of its stage1 alone (Image::stage1_source):
+    /// the one import that may name an image crt-stage1 (kStage1Name), and
+    /// whose image says so, so that a later pod tells it from an image an
+    /// older crt let in under that name.
+    std::string stage1_source = {};
   };
 
   /// Imports a rootfs directory or tarball as a one-layer image named `name`.

@@ -57,8 +57,13 @@ void keep_manifest(Image& im, const Image& added) {
 /// Gives `im` its names and repo digests, taking them, and the other
 /// spellings `replaced` of its names, from other images; each gives the
 /// manifest it was added by (a name a rootfs import gives, the image's own;
-/// an index's digest, the manifest the index led to).
+/// an index's digest, the manifest the index led to). The one place images
+/// are named: no image but crt's own stage1 (one with a stage1_source) takes
+/// the stage1 images' name, whatever path it comes by.
 void name_image(std::vector<Image>& images, const Image& im, const std::vector<std::string>& replaced = {}) {
+  if (im.stage1_source.empty())
+    for (const auto& n : im.names)
+      if (auto ref = try_parse_reference(n)) refuse_stage1_name(*ref, "the image would be named");
   for (auto& other : images) {
     for (const auto& n : im.names) std::erase(other.names, n);
     for (const auto& n : replaced) std::erase(other.names, n);
@@ -71,6 +76,7 @@ void name_image(std::vector<Image>& images, const Image& im, const std::vector<s
     for (const auto& n : im.names) same->names.push_back(n);
     for (const auto& d : im.repo_digests) same->repo_digests.push_back(d);
     keep_manifest(*same, im);
+    if (!im.stage1_source.empty()) same->stage1_source = im.stage1_source;
   }
   const std::string& added_by = im.manifest.empty() ? same->manifest : im.manifest;
   for (const auto& n : im.names) same->set_manifest_of(n, added_by);
@@ -223,6 +229,7 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
     im.size = layer.size;
     im.names = {name.str()};
     im.config = opts.config;
+    im.stage1_source = opts.stage1_source;
     sync_fs_of(work.path());
 
     FileLock layer_lock = lock_layer(layer.diff_id);

@@ -357,15 +357,65 @@ TEST_F(StoreSafety, NoImportTakesTheStage1sName) {
       {{lay.add_image({busybox_layer(), make_layer({file("usr/lib/systemd/systemd", "#!/bin/sh\n", 0755)})}), stage1}});
   Result r = crt({"image", "import", "-q", lay.dir().string()});
   EXPECT_EQ(r.status, 254);
-  EXPECT_THAT(r.err, HasSubstr("it names an image '" + stage1 + "', a name crt keeps for its stage1 images")) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("the image would be named '" + stage1 + "', a name crt keeps for its stage1 images"))
+      << r.err;
   stdfs::create_directories(dir_ + "/rootfs");
   r = crt({"image", "import", dir_ + "/rootfs", "crt-stage1:mine", "--cmd=/x"});
   EXPECT_EQ(r.status, 254);
   EXPECT_THAT(r.err, HasSubstr("the image would be named 'crt-stage1:mine', a name crt keeps")) << r.err;
   EXPECT_EQ(crt({"image", "list"}).out, before);
+  EXPECT_EQ(store_entries("tmp"), std::vector<std::string>{});
   r = crt({"run", "--net=none", "busybox", "--", "/bin/echo", "real"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "real\n");
+}
+
+// A store an older crt kept may hold another image under the stage1's name
+// (no import was refused it then): a pod boots the stage1 crt imports from
+// its stage1.tar all the same, and says what it found.
+TEST_F(StoreSafety, AnImageAnOlderCrtLetInUnderTheStage1sNameIsNotBooted) {
+  import_stage1_and_busybox();
+  ASSERT_EQ(
+      crt({"image", "import", "-q", layout("foreign", {make_layer({file("sbin/init", "#!/bin/sh\n", 0755)})})}).status,
+      0);
+  // As an older crt's import left it: the name taken from the stage1 crt
+  // imported, which that crt recorded nothing of.
+  std::string index_path = dir_ + "/store/index.json";
+  json index = json::parse(read_file(index_path));
+  std::string stage1, stage1_id, foreign_id;
+  for (auto& im : index["images"]) {
+    im.erase("stage1_source");
+    for (const auto& n : im["names"])
+      if (n.get<std::string>().starts_with("crt-stage1:")) {
+        stage1 = n;
+        stage1_id = im["id"];
+      } else if (n == "foreign:v1") {
+        foreign_id = im["id"];
+      }
+  }
+  ASSERT_FALSE(stage1.empty());
+  ASSERT_FALSE(foreign_id.empty());
+  for (auto& im : index["images"]) {
+    if (im["id"] == stage1_id) im["names"] = json::array();
+    if (im["id"] == foreign_id) im["names"] = {stage1};
+  }
+  std::ofstream(index_path, std::ios::trunc) << index.dump(2);
+
+  Result r = crt({"run", "--net=none", "busybox", "--", "/bin/echo", "real"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "real\n");
+  EXPECT_THAT(r.err, HasSubstr("warning: image " + foreign_id + ", which the store had under '" + stage1 +
+                               "', the name of the stage1 in '"))
+      << r.err;
+  std::string named;
+  json after = json::parse(read_file(index_path));
+  for (const auto& im : after["images"])
+    for (const auto& n : im["names"])
+      if (n == stage1) named = im["id"];
+  EXPECT_EQ(named, stage1_id);
+  r = crt({"run", "--net=none", "busybox", "--", "/bin/echo", "again"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("is not that stage1"))) << r.err;
 }
 
 TEST_F(StoreSafety, RmForceKeepsAPodsLayersUntilThePodIsRemoved) {

@@ -103,6 +103,37 @@ TEST_F(ImageStore, LayoutImagesShareTheirCommonLayer) {
   EXPECT_TRUE(list_dir(store_.root() / "tmp").empty());
 }
 
+// The image under crt-stage1:* is what every pod boots as its systemd: the
+// store names no other so, whichever way it comes, and leaves nothing of it.
+TEST_F(ImageStore, NoImageButCrtsStage1TakesTheStage1sName) {
+  test::OciLayout lay(s_ / "layout");
+  lay.write_index({{lay.add_image({base_}), "crt-stage1:0123456789ab"}});
+  EXPECT_THAT(test::error_of([&] { import(lay.dir()); }),
+              ::testing::HasSubstr("the image would be named 'crt-stage1:0123456789ab', a name crt keeps for its "
+                                   "stage1 images"));
+  test::write_text(s_ / "rootfs" / "usr" / "lib" / "systemd" / "systemd", "#!", 0755);
+  EXPECT_THAT(test::error_of([&] { store_.import_rootfs(s_ / "rootfs", parse_reference("crt-stage1:mine"), {}); }),
+              ::testing::HasSubstr("the image would be named 'crt-stage1:mine'"));
+  Progress none;
+  ImageInput in = pulled_with_a_lying_second_layer();
+  in.layers.pop_back();
+  in.config = json{{"rootfs", {{"type", "layers"}, {"diff_ids", {test::digest_of(test::decompress(base_))}}}}}.dump();
+  in.names = {parse_reference("crt-stage1:0123456789ab")};
+  EXPECT_THAT(test::error_of([&] { store_.commit_image(in, none); }),
+              ::testing::HasSubstr("the image would be named 'crt-stage1:0123456789ab'"));
+  EXPECT_EQ(store_.list().size(), 0u);
+  EXPECT_EQ(trees(), Strings{});
+  // A registry's repository of that name is another name.
+  in.names = {parse_reference("registry.example/crt-stage1:1")};
+  EXPECT_NO_THROW(store_.commit_image(in, none));
+
+  Store::ImportOptions stage1;
+  stage1.stage1_source = "sha256:" + std::string(64, 'a');
+  Image im = store_.import_rootfs(s_ / "rootfs", parse_reference("crt-stage1:0123456789ab"), stage1);
+  EXPECT_EQ(im.stage1_source, stage1.stage1_source);
+  EXPECT_EQ(store_.find("crt-stage1:0123456789ab")->stage1_source, stage1.stage1_source);
+}
+
 TEST_F(ImageStore, ANameSelectsAmongSeveralAndRenames) {
   test::OciLayout lay(s_ / "layout");
   json a = lay.add_image({base_});

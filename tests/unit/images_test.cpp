@@ -169,6 +169,54 @@ TEST(RemoteCandidates, ABadShortNameIsQuotedAsGiven) {
             "and separators");
 }
 
+// A store an older crt kept may have another image under the stage1's
+// name (that crt refused no import the name): it is not taken for the
+// stage1, which is imported again under its name, with a warning.
+TEST_F(Images, AnImageUnderTheStage1sNameThatCrtDidNotImportIsReplaced) {
+  stdfs::path tar = add_stage1("");
+  std::string hex = hex_of_file(tar);
+  write_text(tar.string() + ".sha256", hex + "\n");
+  write_text(s_ / "foreign" / "usr" / "lib" / "systemd" / "systemd", "#!/bin/foreign", 0755);
+  store::Image foreign = store_.import_rootfs(s_ / "foreign", store::parse_reference("foreign:1"), {});
+  stdfs::path index_path = store_.root() / "index.json";
+  nlohmann::json index = nlohmann::json::parse(read_text(index_path));
+  index["images"][0]["names"] = {"crt-stage1:" + hex.substr(0, 12)};
+  write_text(index_path, index.dump());
+  std::vector<std::string> told;
+  MessageSink messages = [&](std::string_view m) { told.emplace_back(m); };
+
+  store::Image im = ensure_stage1(store_, data_, std::nullopt, messages);
+  EXPECT_NE(im.id, foreign.id);
+  EXPECT_EQ(read_text(store_.tree_path(im.layers.at(0)) / "usr" / "lib" / "systemd" / "systemd"), "#!");
+  EXPECT_EQ(store_.find("crt-stage1:" + hex.substr(0, 12))->id, im.id);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_THAT(told[0], ::testing::HasSubstr("warning: image " + foreign.id +
+                                            ", which the store had under 'crt-stage1:" + hex.substr(0, 12) +
+                                            "', the name of the stage1 in '" + tar.string() + "', is not that stage1"));
+  // Told once: the image is now the one crt imported.
+  EXPECT_EQ(ensure_stage1(store_, data_, std::nullopt, messages).id, im.id);
+  EXPECT_EQ(told.size(), 1u);
+  EXPECT_EQ(store_.find(foreign.id)->names, std::vector<std::string>{});
+}
+
+// A store whose real stage1 an older crt imported (without saying so in the
+// index) keeps it, and tells nothing.
+TEST_F(Images, TheStage1AnOlderCrtImportedIsKeptSilently) {
+  stdfs::path tar = add_stage1("");
+  write_text(tar.string() + ".sha256", hex_of_file(tar) + "\n");
+  store::Image im = ensure_stage1(store_, data_, std::nullopt);
+  stdfs::path index_path = store_.root() / "index.json";
+  nlohmann::json index = nlohmann::json::parse(read_text(index_path));
+  index["images"][0].erase("stage1_source");
+  write_text(index_path, index.dump());
+  std::vector<std::string> told;
+  EXPECT_EQ(ensure_stage1(store_, data_, std::nullopt, [&](std::string_view m) { told.emplace_back(m); }).id, im.id);
+  EXPECT_EQ(told, std::vector<std::string>{});
+  EXPECT_EQ(store_.list().size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(read_text(index_path))["images"][0].value("stage1_source", ""),
+            "sha256:" + hex_of_file(tar));
+}
+
 TEST_F(Images, Stage1DirectoryOverride) {
   write_text(s_ / "stage1" / "usr" / "lib" / "systemd" / "systemd", "#!", 0755);
   // A tree without crt's prepare-app is no stage1.
