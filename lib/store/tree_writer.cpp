@@ -315,12 +315,21 @@ void TreeWriter::finish() {
   for (const auto& path : implied_) {
     // Below an opaque directory (one this layer deleted and made anew, or
     // whose lower content it hides), the lower layers' directory of that
-    // path is hidden: it stays as tar makes it.
-    if (lowers.empty() || hides_lower(root_.get(), path)) continue;
-    std::optional<struct stat> below = merged_dir_stat(lowers, path);
-    if (!below) continue;
+    // path is hidden.
+    std::optional<struct stat> below;
+    if (!lowers.empty() && !hides_lower(root_.get(), path)) below = merged_dir_stat(lowers, path);
     UniqueFd d(fs::open_beneath(root_.get(), path.c_str(), O_RDONLY | O_DIRECTORY));
     if (!d) throw_errno("opening " + quote(path));
+    if (!below) {
+      // None below: the writer's (root, for crt; not a setgid parent's
+      // group), 0755 and the epoch, not the umask's mode and the time it
+      // was made. A rootfs tarball without directory entries then archives
+      // as the same layer (the same image ID) at every import.
+      if (::fchown(d.get(), ::geteuid(), ::getegid()) < 0 || ::fchmod(d.get(), 0755) < 0)
+        throw_errno("setting the owner and mode of " + quote(path));
+      dir_times_.push_back({path, 0, 0});
+      continue;
+    }
     if (::fchown(d.get(), below->st_uid, below->st_gid) < 0 || ::fchmod(d.get(), below->st_mode & 07777) < 0)
       throw_errno("setting the owner and mode of " + quote(path) + " as the layers below have it");
     dir_times_.push_back({path, below->st_mtim.tv_sec, below->st_mtim.tv_nsec});

@@ -30,8 +30,9 @@ namespace crt::store {
 /// A directory the layer does not list but holds entries in is made as the
 /// directory of that path in the layers below (`lowers`) is: its owner, mode
 /// and times, as overlayfs would copy it up when a file is written into it
-/// (a layer's "tmp/x" keeps the base's /tmp 1777), else as tar makes it
-/// (root, 0755).
+/// (a layer's "tmp/x" keeps the base's /tmp 1777), else the writer's (root),
+/// 0755, with the time of the epoch (the same at every import, not when it
+/// was made).
 class TreeWriter {
  public:
   /// `lowers`: the trees of the layers below this one, lowest first.

@@ -118,6 +118,27 @@ TEST_F(StoreTest, SameDirectoryTwiceIsOneTree) {
   EXPECT_TRUE(tmp().empty()) << "the second extraction is discarded";
 }
 
+// A tarball that lists files but not their directories (as a script's
+// tar of a few paths does): the directories are made the same at every
+// import, so its image is the same image.
+TEST_F(StoreTest, ATarballWithoutItsDirectoriesIsTheSameImageAtEveryImport) {
+  write_tar(s_ / "bare.tar", {test::tar_file("usr/local/bin/tool", "#!/x\n", 0755), test::tar_file("etc/conf", "c\n")});
+  mode_t old_umask = ::umask(077);
+  Image a = import("bare.tar", "bare:1");
+  ::umask(old_umask);
+  // Times in a layer's tar are of whole seconds.
+  ::sleep(1);
+  Image b = import("bare.tar", "bare:2");
+  EXPECT_EQ(b.id, a.id);
+  EXPECT_EQ(b.layers, a.layers);
+  for (const char* d : {"usr", "usr/local", "usr/local/bin", "etc"}) {
+    struct stat st = test::stat_of(store_.tree_path(a.layers.at(0)) / d);
+    EXPECT_EQ(st.st_mode & 07777, 0755u) << d;
+    EXPECT_EQ(st.st_mtime, 0) << d;
+    EXPECT_EQ(st.st_uid, ::geteuid()) << d;
+  }
+}
+
 TEST_F(StoreTest, SameImageUnderTwoNamesIsOneImage) {
   Image a = import("rootfs", "a");
   Image b = import("rootfs", "b");
