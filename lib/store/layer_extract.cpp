@@ -234,6 +234,9 @@ class LayerReader : CallbackInput {
     if (sym_archive_entry_filetype(e) == AE_IFSOCK) return;  // a socket cannot be unpacked
     if (sym_archive_entry_filetype(e) == AE_IFREG && sym_archive_entry_hardlink(e) == nullptr)
       size_ += static_cast<uint64_t>(sym_archive_entry_size(e));
+    // A layer written by tar --acls or bsdtar (SCHILY.acl.*) keeps its ACLs
+    // as a rootfs tarball does; libarchive gives them apart from the xattrs.
+    acls_as_xattrs(e);
     write(e, path);
   }
 

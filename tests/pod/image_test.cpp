@@ -897,6 +897,25 @@ TEST_F(ImageTest, DirectoriesALayerDoesNotListAreTheSameUnderAnyUmask) {
           << d;
 }
 
+// An OCI layer's ACLs (SCHILY.acl.*, as tar --acls and bsdtar write them)
+// are kept as a rootfs tarball's are: in the tree as the system.posix_acl_*
+// xattrs, which is what getfacl reads, and what the app's overlay shows.
+TEST_F(ImageTest, AnOciLayersAclsAreKept) {
+  LayerEntry f = file("srv/shared", "s\n", 0660);
+  f.acl = "user::rw-,user:1234:rw-,group::r--,mask::rw-,other::---";
+  LayerEntry d = dir("srv/drop", 0750);
+  d.default_acl = "user::rwx,user:1234:r-x,group::r-x,mask::r-x,other::---";
+  OciLayout layout(dir_ + "/layout");
+  nlohmann::json image = layout.add_image({make_layer({dir("srv"), f, d})});
+  layout.write_index({{image, "acl:1"}});
+  ASSERT_EQ(crt({"image", "import", layout.dir().string()}).status, 0);
+  ASSERT_EQ(count(dir_ + "/store/trees"), 1U);
+  for (const auto& t : stdfs::directory_iterator(dir_ + "/store/trees")) {
+    EXPECT_EQ(acl_user_perm(t.path() / "srv" / "shared", "system.posix_acl_access", 1234), 6);
+    EXPECT_EQ(acl_user_perm(t.path() / "srv" / "drop", "system.posix_acl_default", 1234), 5);
+  }
+}
+
 // A layer's file in /tmp, without the directory: the app's /tmp stays as
 // the base layer made it (1777), so a user other than root can write there.
 TEST_F(ImageTest, ADirectoryALayerDoesNotListStaysAsTheLayersBelowHaveIt) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
+#include <sys/xattr.h>
 
 #include <fstream>
 #include <memory>
@@ -100,6 +101,10 @@ std::string make_layer(const std::vector<LayerEntry>& entries, Compression c) {
     if (m.type == LayerEntry::Type::kChar || m.type == LayerEntry::Type::kBlock)
       archive_entry_set_rdev(e.get(), makedev(m.major, m.minor));
     for (const auto& [k, v] : m.xattrs) archive_entry_xattr_add_entry(e.get(), k.c_str(), v.data(), v.size());
+    for (const auto& [text, type] :
+         {std::pair{&m.acl, ARCHIVE_ENTRY_ACL_TYPE_ACCESS}, std::pair{&m.default_acl, ARCHIVE_ENTRY_ACL_TYPE_DEFAULT}})
+      if (!text->empty() && archive_entry_acl_from_text(e.get(), text->c_str(), type) != ARCHIVE_OK)
+        throw std::runtime_error("libarchive: taking the ACL " + *text);
     check(a.get(), archive_write_header(a.get(), e.get()));
     if (m.type == LayerEntry::Type::kFile && !m.data.empty()) archive_write_data(a.get(), m.data.data(), m.data.size());
   }
@@ -132,6 +137,22 @@ std::string decompress(const std::string& layer) {
   la_ssize_t n = 0;
   while ((n = archive_read_data(a.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
   return out;
+}
+
+int acl_user_perm(const stdfs::path& path, const char* xattr, uint32_t uid) {
+  // The kernel's form (linux/posix_acl_xattr.h): a version, then 8 bytes an
+  // entry (tag, perm, id), little-endian; a named user's tag is 2.
+  char buf[256];
+  ssize_t n = ::getxattr(path.c_str(), xattr, buf, sizeof buf);
+  if (n < 4) return -1;
+  auto at = [&](ssize_t i, int bytes) {
+    uint32_t v = 0;
+    for (int b = 0; b < bytes; ++b) v |= static_cast<uint32_t>(static_cast<unsigned char>(buf[i + b])) << (8 * b);
+    return v;
+  };
+  for (ssize_t i = 4; i + 8 <= n; i += 8)
+    if (at(i, 2) == 0x02 && at(i + 4, 4) == uid) return static_cast<int>(at(i + 2, 2));
+  return -1;
 }
 
 std::string host_arch() {

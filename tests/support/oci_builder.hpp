@@ -25,6 +25,8 @@ struct LayerEntry {
   time_t mtime = 1700000000;
   unsigned major = 0, minor = 0;
   std::map<std::string, std::string> xattrs;
+  std::string acl;          ///< POSIX.1e access ACL as text (SCHILY.acl.access, as tar --acls writes it)
+  std::string default_acl;  ///< a directory's default ACL (SCHILY.acl.default)
 };
 
 LayerEntry file(std::string path, std::string content, mode_t mode = 0644);
@@ -71,5 +73,9 @@ class OciLayout {
 
 /// The host's OCI architecture ("amd64" …).
 std::string host_arch();
+
+/// The permissions (rwx bits) the POSIX ACL `xattr` (system.posix_acl_access
+/// or _default) of `path` gives the named user `uid`; -1 when it names none.
+int acl_user_perm(const std::filesystem::path& path, const char* xattr, uint32_t uid);
 
 }  // namespace crt::test

@@ -13,6 +13,7 @@
 #include <functional>
 #include <thread>
 
+#include "../support/oci_builder.hpp"
 #include "common/error.hpp"
 #include "store/digest.hpp"
 #include "test_support.hpp"
@@ -277,23 +278,8 @@ TEST(UnpackRootfs, ATarballsAclsAreKept) {
   d.default_acl = "user::rwx,user:1234:r-x,group::r-x,mask::r-x,other::---";
   write_tar(s / "a.tar", {f, d});
   unpack_rootfs(s / "a.tar", s / "dst");
-  // The kernel's form (linux/posix_acl_xattr.h): a version, then 8 bytes
-  // an entry (tag, perm, id), little-endian; the named user's is looked for.
-  auto named_user_perm = [](const stdfs::path& p, const char* xattr) -> int {
-    char buf[256];
-    ssize_t n = ::getxattr(p.c_str(), xattr, buf, sizeof buf);
-    if (n < 4) return -1;
-    auto at = [&](ssize_t i, int bytes) {
-      uint32_t v = 0;
-      for (int b = 0; b < bytes; ++b) v |= static_cast<uint32_t>(static_cast<unsigned char>(buf[i + b])) << (8 * b);
-      return v;
-    };
-    for (ssize_t i = 4; i + 8 <= n; i += 8)
-      if (at(i, 2) == 0x02 && at(i + 4, 4) == 1234) return static_cast<int>(at(i + 2, 2));
-    return -1;
-  };
-  EXPECT_EQ(named_user_perm(s / "dst" / "f", "system.posix_acl_access"), 6);
-  EXPECT_EQ(named_user_perm(s / "dst" / "d", "system.posix_acl_default"), 5);
+  EXPECT_EQ(test::acl_user_perm(s / "dst" / "f", "system.posix_acl_access", 1234), 6);
+  EXPECT_EQ(test::acl_user_perm(s / "dst" / "d", "system.posix_acl_default", 1234), 5);
 }
 
 TEST(UnpackRootfs, DotSlashPrefixesDoNotChangeTheDiffId) {
