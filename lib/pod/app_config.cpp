@@ -78,10 +78,35 @@ bool is_service_manager_variable(std::string_view kv) {
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
+/// What makes `name` (not empty) no name systemd passes to an app (its
+/// Environment= takes what a shell does, and ignores any other); empty
+/// when nothing.
+std::string env_name_problem(std::string_view name) {
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_'))
+      return "a variable name holds letters, digits and '_'";
+  if (std::isdigit(static_cast<unsigned char>(name[0]))) return "a variable name cannot start with a digit";
+  return {};
+}
+
 void apply_assignment(EnvList& env, const std::string& kv, const char* source) {
   check_assignment(kv, source);
   size_t eq = kv.find('=');
   set_env(env, kv.substr(0, eq), kv.substr(eq + 1));
+}
+
+/// An entry of image `image`'s Env. Docker takes any name without '=' (a
+/// dot in "my.var", say), but systemd would start the app without it: such
+/// an image is refused, naming the variable and the image, not an
+/// assignment the user never wrote.
+void apply_image_assignment(EnvList& env, const std::string& kv, const std::string& image) {
+  size_t eq = kv.find('=');
+  if (eq != std::string::npos && eq > 0)
+    if (std::string why = env_name_problem(std::string_view(kv.data(), eq)); !why.empty())
+      throw Error("image " + quote(image) + " sets the environment variable " + quote(kv.substr(0, eq)) +
+                  " (its Env), which systemd cannot give an app (" + why +
+                  "; it would start the app without it): give the variable such a name in the image");
+  apply_assignment(env, kv, "image environment variable");
 }
 
 /// A user's setting (--set-env, --set-env-file, --environment): not of
@@ -250,12 +275,8 @@ void check_image_user(const std::string& user, const std::string& source) {
 void check_assignment(const std::string& kv, const std::string& source) {
   size_t eq = kv.find('=');
   if (eq == std::string::npos || eq == 0) throw Error("invalid " + source + " " + quote(kv) + ": expected NAME=VALUE");
-  std::string_view key(kv.data(), eq);
-  for (char c : key)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_'))
-      throw Error("invalid " + source + " " + quote(kv) + ": a variable name holds letters, digits and '_'");
-  if (std::isdigit(static_cast<unsigned char>(key[0])))
-    throw Error("invalid " + source + " " + quote(kv) + ": a variable name cannot start with a digit");
+  if (std::string why = env_name_problem(std::string_view(kv.data(), eq)); !why.empty())
+    throw Error("invalid " + source + " " + quote(kv) + ": " + why);
 }
 
 void check_mount_targets(const std::string& app, const std::vector<VolumeMount>& mounts) {
@@ -354,7 +375,7 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
         }
       }
     }
-    for (const auto& kv : image.config.env) apply_assignment(app.env, kv, "image environment variable");
+    for (const auto& kv : image.config.env) apply_image_assignment(app.env, kv, app.image.name);
     for_each_env_file(pod,
                       [&](const std::string& path, const std::string& text) { apply_env_file(app.env, path, text); });
     for (const auto& kv : pod.set_env) apply_user_assignment(app.env, kv, "--set-env");

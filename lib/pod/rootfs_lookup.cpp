@@ -11,6 +11,8 @@
 #include <charconv>
 #include <cstddef>
 #include <cstring>
+#include <functional>
+#include <initializer_list>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -20,11 +22,57 @@ namespace crt::pod {
 
 namespace {
 
-std::vector<std::string> lines(std::string_view content) {
-  std::vector<std::string> out;
-  for (auto& l : split(content, '\n'))
-    if (!l.empty() && l.front() != '#') out.push_back(std::move(l));
+/// A line of /etc/passwd or /etc/group, split at its colons.
+struct Line {
+  size_t number;  ///< from 1, as an editor counts
+  std::vector<std::string> fields;
+};
+
+/// The lines of `content` but blank ones and '#' comments.
+std::vector<Line> lines(std::string_view content) {
+  std::vector<Line> out;
+  size_t number = 0;
+  for (auto& l : split(content, '\n')) {
+    ++number;
+    if (!l.empty() && l.front() != '#') out.push_back({number, split(l, ':')});
+  }
   return out;
+}
+
+/// An ID field of a line: where it is and what it is called.
+struct IdField {
+  size_t index;
+  const char* label;
+};
+
+/// What makes a line of /etc/passwd or /etc/group malformed (fewer than
+/// `fields`, an empty name, an ID that is none), which glibc skips as the
+/// lookups here do; empty when nothing.
+std::string line_problem(const std::vector<std::string>& f, size_t fields, std::initializer_list<IdField> ids) {
+  if (f.size() < fields)
+    return "it has " + std::to_string(f.size()) + (f.size() == 1 ? " field" : " fields") + ", not " +
+           std::to_string(fields);
+  if (f[0].empty()) return "its name is empty";
+  for (const IdField& id : ids)
+    if (!parse_id(f[id.index]))
+      return std::string("its ") + id.label + " " + quote(f[id.index]) + " is not a number from 0 to 4294967294";
+  return {};
+}
+
+std::string passwd_problem(const std::vector<std::string>& f) { return line_problem(f, 7, {{2, "UID"}, {3, "GID"}}); }
+std::string group_problem(const std::vector<std::string>& f) { return line_problem(f, 3, {{2, "GID"}}); }
+
+/// The error for `what` ("user 'app'") missing from the image's `file`
+/// ("/etc/passwd"): one that names the malformed line that has its `name`
+/// first (which glibc skips too), else that it is not there.
+Error not_in_file(const std::string& what, const std::string& name, std::string_view content, const std::string& file,
+                  const std::function<std::string(const std::vector<std::string>&)>& problem) {
+  for (const auto& l : lines(content))
+    if (!l.fields.empty() && l.fields[0] == name)
+      if (std::string why = problem(l.fields); !why.empty())
+        return Error(what + " is on line " + std::to_string(l.number) + " of the image's " + file +
+                     ", which is malformed: " + why);
+  return Error(what + " is not in the image's " + file);
 }
 
 const std::string* env_value(const EnvList& env, const std::string& key) {
@@ -48,25 +96,17 @@ std::optional<uint32_t> parse_id(std::string_view s) {
 
 std::vector<PasswdEntry> parse_passwd(std::string_view content) {
   std::vector<PasswdEntry> out;
-  for (const auto& l : lines(content)) {
-    auto f = split(l, ':');
-    if (f.size() < 7) continue;
-    auto uid = parse_id(f[2]);
-    auto gid = parse_id(f[3]);
-    if (!uid || !gid || f[0].empty()) continue;
-    out.push_back({std::move(f[0]), *uid, *gid, std::move(f[5]), std::move(f[6])});
-  }
+  for (auto& [number, f] : lines(content))
+    if (passwd_problem(f).empty())
+      out.push_back({std::move(f[0]), *parse_id(f[2]), *parse_id(f[3]), std::move(f[5]), std::move(f[6])});
   return out;
 }
 
 std::vector<GroupEntry> parse_group(std::string_view content) {
   std::vector<GroupEntry> out;
-  for (const auto& l : lines(content)) {
-    auto f = split(l, ':');
-    if (f.size() < 3) continue;
-    auto gid = parse_id(f[2]);
-    if (!gid || f[0].empty()) continue;
-    GroupEntry g{std::move(f[0]), *gid, {}};
+  for (auto& [number, f] : lines(content)) {
+    if (!group_problem(f).empty()) continue;
+    GroupEntry g{std::move(f[0]), *parse_id(f[2]), {}};
     if (f.size() >= 4)
       for (auto& m : split(f[3], ','))
         if (!m.empty()) g.members.push_back(std::move(m));
@@ -98,7 +138,8 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
     if (it != users.end()) entry = &*it;
   } else {
     auto it = std::find_if(users.begin(), users.end(), [&](const auto& u) { return u.name == app.user; });
-    if (it == users.end()) throw Error("user " + quote(app.user) + " is not in the image's /etc/passwd");
+    if (it == users.end())
+      throw not_in_file("user " + quote(app.user), app.user, passwd, "/etc/passwd", passwd_problem);
     entry = &*it;
     app.uid = entry->uid;
   }
@@ -117,7 +158,8 @@ void resolve_user(AppManifest& app, std::string_view passwd, std::string_view gr
   } else {
     auto groups = parse_group(group);
     auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.name == app.group; });
-    if (it == groups.end()) throw Error("group " + quote(app.group) + " is not in the image's /etc/group");
+    if (it == groups.end())
+      throw not_in_file("group " + quote(app.group), app.group, group, "/etc/group", group_problem);
     app.gid = it->gid;
   }
 

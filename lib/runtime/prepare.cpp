@@ -121,8 +121,9 @@ void check_mount_points(int root, const std::string& image) {
                 "(a link that stays inside the image works: an absolute path without '..', or a relative one)");
 }
 
-void resolve_apps(const PodDir& pod, pod::PodManifest& m) {
-  for (auto& app : m.apps) {
+void resolve_apps(const PodDir& pod, pod::PodManifest& m, const pod::RunRequest& req) {
+  for (size_t i = 0; i < m.apps.size(); ++i) {
+    pod::AppManifest& app = m.apps[i];
     with_context("app " + quote(app.name), [&] {
       stdfs::path rootfs = pod.stage1_rootfs() / pod::app_rootfs_in_stage1(app.name).substr(1);
       UniqueFd root = fs::open_fd(rootfs, O_PATH | O_DIRECTORY);
@@ -137,7 +138,12 @@ void resolve_apps(const PodDir& pod, pod::PodManifest& m) {
       // pod's root for app-exited (ExecStopPost=+…, no RootDirectory=),
       // where a symlink on the way (/app -> /opt/app) would lead outside the
       // image and fail it, and the app's end would go unnoticed.
-      UniqueFd wd = mount::make_dir_in_root(root.get(), app.working_dir);
+      // Named as the user gave it: a path of the image that is a file says
+      // little by itself.
+      std::string wd_given = req.apps.at(i).flags.working_dir
+                                 ? "--working-dir " + quote(app.working_dir)
+                                 : "the WorkingDir " + quote(app.working_dir) + " of image " + quote(app.image.name);
+      UniqueFd wd = with_context(wd_given, [&] { return mount::make_dir_in_root(root.get(), app.working_dir); });
       app.working_dir = mount::place_in_tree(root.get(), wd.get());
     });
   }
@@ -306,7 +312,7 @@ PreparedPod prepare_pod(const pod::RunRequest& req, const RunContext& ctx, PodSt
     // not sync (unmounting a synced one syncs the whole upper filesystem).
     // A pod prepared for later is mounted again when it runs.
     mount_pod(pod, m, store, destination == PodState::kRun ? mount::UpperSync::kVolatile : mount::UpperSync::kSynced);
-    resolve_apps(pod, m);
+    resolve_apps(pod, m, req);
   });
   // A pod that runs now has it written by launch_pod, with what starting it
   // adds.

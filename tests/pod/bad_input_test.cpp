@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../support/oci_builder.hpp"
 #include "common/json_text.hpp"
 #include "pod_fixture.hpp"
 
@@ -223,6 +224,54 @@ TEST_F(BadInputTest, UnknownUserOrGroup) {
                        "user 'nosuchuser' is not in the image's /etc/passwd");
   expect_clean_failure({"run", "busybox", "--group=nosuchgroup", "--", "/bin/true"},
                        "group 'nosuchgroup' is not in the image's /etc/group");
+}
+
+// A user (or group) whose line in the image's file is malformed, which the
+// lookup skips as glibc does, is told by that line, not as missing.
+TEST_F(BadInputTest, AUserOnAMalformedLineOfTheImagesPasswdIsToldSo) {
+  std::filesystem::create_directories(dir_ + "/badpw/bin");
+  std::filesystem::create_directories(dir_ + "/badpw/etc");
+  std::filesystem::copy_file("/bin/busybox", dir_ + "/badpw/bin/true");
+  std::ofstream(dir_ + "/badpw/etc/passwd")
+      << "root:x:0:0:root:/root:/bin/sh\n# a comment\n\napp:x:abc:100:app:/home/app:/bin/sh\n";
+  std::ofstream(dir_ + "/badpw/etc/group") << "root:x:0:\nstaff:x\n";
+  ASSERT_EQ(crt({"image", "import", dir_ + "/badpw", "badpw"}).status, 0);
+  expect_clean_failure({"run", "--net=none", "badpw", "--user=app", "--exec=/bin/true"},
+                       "app 'badpw': user 'app' is on line 4 of the image's /etc/passwd, which is malformed: its UID "
+                       "'abc' is not a number from 0 to 4294967294");
+  expect_clean_failure(
+      {"run", "--net=none", "badpw", "--group=staff", "--exec=/bin/true"},
+      "app 'badpw': group 'staff' is on line 2 of the image's /etc/group, which is malformed: it has 2 "
+      "fields, not 3");
+}
+
+// Docker takes any variable name without '=' in an image's Env; systemd
+// starts the app without one it cannot take (a dot in it, say): the image
+// and the variable are named, not an assignment the user never wrote.
+TEST_F(BadInputTest, AnImageVariableSystemdCannotPassIsNamedWithTheImage) {
+  OciLayout layout(dir_ + "/layout");
+  nlohmann::json image = layout.add_image({make_layer({file("bin/true", read_file("/bin/busybox"), 0755)})},
+                                          {{"Env", {"PATH=/bin", "my.var=1"}}, {"Cmd", {"/bin/true"}}});
+  layout.write_index({{image, "dotted:1"}});
+  ASSERT_EQ(crt({"image", "import", layout.dir().string()}).status, 0);
+  expect_clean_failure({"run", "--net=none", "dotted:1"},
+                       "app 'dotted': image 'dotted:1' sets the environment variable 'my.var' (its Env), which systemd "
+                       "cannot give an app (a variable name holds letters, digits and '_'; it would start the app "
+                       "without it)");
+}
+
+// A working directory that is a file of the image is named as what gave it.
+TEST_F(BadInputTest, AWorkingDirectoryThatIsAFileIsNamedAsTheImagesWorkingDir) {
+  std::filesystem::create_directories(dir_ + "/wd/bin");
+  std::filesystem::create_directories(dir_ + "/wd/srv");
+  std::filesystem::copy_file("/bin/busybox", dir_ + "/wd/bin/true");
+  std::ofstream(dir_ + "/wd/srv/app") << "a file\n";
+  ASSERT_EQ(crt({"image", "import", dir_ + "/wd", "wd", "--workdir=/srv/app", "--cmd=/bin/true"}).status, 0);
+  expect_clean_failure({"run", "--net=none", "wd"},
+                       "app 'wd': the WorkingDir '/srv/app' of image 'wd:latest': '/srv/app' exists and is not a "
+                       "directory");
+  expect_clean_failure({"run", "--net=none", "wd", "--working-dir=/srv/app/sub"},
+                       "app 'wd': --working-dir '/srv/app/sub': '/srv/app' exists and is not a directory");
 }
 
 // systemd refuses 65535 (the 16-bit -1) as a user or group: crt says so

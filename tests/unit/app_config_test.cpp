@@ -1,5 +1,6 @@
 #include "pod/app_config.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
@@ -169,6 +170,19 @@ TEST_F(MakeAppManifest, InvalidEnvironmentIsAnError) {
   pod_.set_env.clear();
   image_.config.env = {"bad"};
   EXPECT_NE(error().find("image environment variable"), std::string::npos);
+}
+
+// Docker takes any name without '=' in an image's Env; systemd ignores one
+// that is no shell's name, and would start the app without it.
+TEST_F(MakeAppManifest, AnImageVariableSystemdCannotPassNamesTheImageAndTheVariable) {
+  image_.config.env = {"PATH=/bin", "my.var=1"};
+  EXPECT_EQ(error(),
+            "app 'busybox': image 'busybox:latest' sets the environment variable 'my.var' (its Env), which systemd "
+            "cannot give an app (a variable name holds letters, digits and '_'; it would start the app without it): "
+            "give the variable such a name in the image");
+  image_.config.env = {"9LIVES=1"};
+  EXPECT_THAT(error(), ::testing::HasSubstr("variable '9LIVES' (its Env), which systemd cannot give an app (a variable "
+                                            "name cannot start with a digit;"));
 }
 
 TEST_F(MakeAppManifest, UserAndGroupFromTheImage) {

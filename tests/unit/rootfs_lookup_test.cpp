@@ -82,6 +82,24 @@ AppManifest app_as(std::string user, std::string group = "") {
   return a;
 }
 
+// A name on a line the lookup skips as malformed (as glibc does) is told by
+// that line: "not in the file" would send the user looking for a typo.
+TEST(ResolveUser, ANameOnAMalformedLineIsToldByItsLine) {
+  auto error = [](AppManifest a) { return test::error_of([&] { resolve_user(a, kPasswd, kGroup); }); };
+  EXPECT_EQ(error(app_as("baduid")),
+            "user 'baduid' is on line 6 of the image's /etc/passwd, which is malformed: its UID 'abc' is not a number "
+            "from 0 to 4294967294");
+  EXPECT_EQ(error(app_as("toolong")),
+            "user 'toolong' is on line 7 of the image's /etc/passwd, which is malformed: its UID '4294967295' is not a "
+            "number from 0 to 4294967294");
+  EXPECT_EQ(error(app_as("broken line")),
+            "user 'broken line' is on line 5 of the image's /etc/passwd, which is malformed: it has 1 field, not 7");
+  EXPECT_EQ(error(app_as("0", "bad")),
+            "group 'bad' is on line 3 of the image's /etc/group, which is malformed: its GID '-1' is not a number "
+            "from 0 to 4294967294");
+  EXPECT_EQ(error(app_as("nosuch")), "user 'nosuch' is not in the image's /etc/passwd");
+}
+
 TEST(ResolveUser, RootByNumber) {
   AppManifest a = app_as("0");
   resolve_user(a, kPasswd, kGroup);
