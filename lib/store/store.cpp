@@ -55,9 +55,11 @@ FileLock Store::lock_exclusive() const {
   return lock;
 }
 
-FileLock Store::lock_layer(const std::string& diff_id) const {
-  return FileLock::acquire(root_ / "locks" / ("layer-" + digest_hex(diff_id)), FileLock::Mode::kExclusive,
-                           blobs_.lock_wait(), "another crt unpacking layer " + diff_id.substr(0, 19));
+FileLock Store::lock_layer(const std::string& diff_id, Commit& commit) const {
+  std::string name = "layer-" + digest_hex(diff_id);
+  commit.locks.insert(name);
+  return FileLock::acquire(root_ / "locks" / name, FileLock::Mode::kExclusive, blobs_.lock_wait(),
+                           "another crt unpacking layer " + diff_id.substr(0, 19));
 }
 
 void Store::set_lock_wait(LockWait wait) { blobs_.set_lock_wait(std::move(wait)); }

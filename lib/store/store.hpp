@@ -258,8 +258,6 @@ class Store {
   /// again: for a removal, which frees space, never for an addition.
   void spending_reserve(const std::function<void()>& f) const;
   [[nodiscard]] FileLock lock_exclusive() const;
-  /// Holds the lock of a layer being added.
-  [[nodiscard]] FileLock lock_layer(const std::string& diff_id) const;
   void load_config(Image& im) const;
   /// What a commit of images knows as it goes.
   struct Commit {
@@ -270,7 +268,14 @@ class Store {
     /// that were not there before.
     std::set<std::string> added_trees;
     std::set<std::string> added_blobs;
+    /// The lock files (names in locks/) of the layers it took: its
+    /// rollback removes them, as a gc would, under the store's exclusive
+    /// lock (no one else waits for them then).
+    std::set<std::string> locks;
   };
+  /// Holds the lock of a layer being added; its name in locks/ goes into
+  /// `commit`'s locks.
+  [[nodiscard]] FileLock lock_layer(const std::string& diff_id, Commit& commit) const;
   [[nodiscard]] Commit begin_commit() const;
   /// Stores an image's blobs and layers without naming it; the caller holds
   /// the store's lock shared until it is named.

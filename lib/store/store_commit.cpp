@@ -232,9 +232,9 @@ Image Store::import_rootfs(const stdfs::path& source, const Reference& name, con
     im.stage1_source = opts.stage1_source;
     sync_fs_of(work.path());
 
-    FileLock layer_lock = lock_layer(layer.diff_id);
-    stdfs::path final_tree = tree_path(layer.diff_id);
     Commit commit;
+    FileLock layer_lock = lock_layer(layer.diff_id, commit);
+    stdfs::path final_tree = tree_path(layer.diff_id);
     if (!stdfs::exists(final_tree)) {
       if (::rename(tree.c_str(), final_tree.c_str()) < 0)
         throw_errno("moving the layer into " + quote(final_tree.string()));
@@ -288,7 +288,7 @@ LayerBlob Store::add_layer(const ImageInput& in, size_t i, const std::vector<std
   // layer alone: two images of the same layers in another order would
   // otherwise each hold one the other waits for. (gc and image rm, which
   // remove trees, wait for the store's lock this commit holds shared.)
-  FileLock layer_lock = lock_layer(diff_id);
+  FileLock layer_lock = lock_layer(diff_id, commit);
   stdfs::path tree = tree_path(diff_id);
   bool have_tree = stdfs::exists(tree);
   bool have_blob = !l.digest.empty() && blobs_.has(l.digest, l.size);

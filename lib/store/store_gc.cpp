@@ -116,7 +116,7 @@ GcResult Store::gc(const PinnedLayers& pinned) {
 }
 
 void Store::roll_back(const Commit& commit, const PinnedLayers& pinned) const {
-  if (commit.added_trees.empty() && commit.added_blobs.empty()) return;
+  if (commit.added_trees.empty() && commit.added_blobs.empty() && commit.locks.empty()) return;
   // The caller's own hold would keep this process's exclusive lock from it
   // as another's would (set_callers_lock()).
   if (callers_lock_ != nullptr && callers_lock_->valid()) {
@@ -149,11 +149,14 @@ void Store::roll_back_unlocked(const Commit& commit, const PinnedLayers& pinned)
     try {
       lock = FileLock::acquire(root_ / "lock", FileLock::Mode::kExclusive, briefly, "other crt commands");
     } catch (const Error&) {
-      tell(messages_,
-           "warning: other crt commands are using the store: the layers and blobs the failed "
-           "import or pull stored stay until 'crt image gc'");
+      // Lock files alone are no news: every import leaves them until a gc.
+      if (!commit.added_trees.empty() || !commit.added_blobs.empty())
+        tell(messages_,
+             "warning: other crt commands are using the store: the layers and blobs the failed "
+             "import or pull stored stay until 'crt image gc'");
       return;
     }
+    for (const auto& name : commit.locks) ::unlink((root_ / "locks" / name).c_str());
     Pins pins = pinned ? pinned() : Pins{};
     InUse used = in_use(load_index(), pins);
     size_t kept = 0;

@@ -195,16 +195,16 @@ TEST_F(StoreSafety, AFullDiskAndAReadOnlyStoreAreClearErrors) {
   std::string crt = crt_bin_ + " --dir=" + small + " image import ";
   std::string script = "mount -t tmpfs -o size=4m,mode=0700 tmpfs " + small + " || exit 100\n" + crt + lay +
                        " big:1 2>" + dir_ + "/full.err; echo $? >" + dir_ + "/full.rc\n" + "ls -A " + small +
-                       "/store/trees >" + dir_ + "/left; ls -A " + small + "/store/tmp >>" + dir_ + "/left\n" +
-                       "mount -o remount,ro " + small + " || exit 101\n" + crt + app + " app:1 2>" + dir_ +
-                       "/ro.err; echo $? >" + dir_ + "/ro.rc\n";
+                       "/store/trees >" + dir_ + "/left; ls -A " + small + "/store/tmp >>" + dir_ + "/left; ls -A " +
+                       small + "/store/locks >>" + dir_ + "/left\n" + "mount -o remount,ro " + small +
+                       " || exit 101\n" + crt + app + " app:1 2>" + dir_ + "/ro.err; echo $? >" + dir_ + "/ro.rc\n";
   Result r = run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(read_file(dir_ + "/full.rc"), "254\n");
   std::string err = read_file(dir_ + "/full.err");
   EXPECT_THAT(err, HasSubstr("No space left on device"));
   EXPECT_THAT(err, ::testing::StartsWith("crt: importing '" + lay + "' (oci): image 'big:1': layer 1"));
-  EXPECT_EQ(read_file(dir_ + "/left"), "") << "no tree, and a failed import cleans up after itself";
+  EXPECT_EQ(read_file(dir_ + "/left"), "") << "no tree, no lock file: a failed import cleans up after itself";
   EXPECT_EQ(read_file(dir_ + "/ro.rc"), "254\n");
   EXPECT_THAT(read_file(dir_ + "/ro.err"), HasSubstr("Read-only file system"));
 }
