@@ -101,6 +101,7 @@ Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs:
     std::optional<NetNs> ns;
     ino_t ns_inode = 0;
     std::optional<LockedPod> pod;  ///< locked from before the scan to the release
+    FileLock record;               ///< so is its network's record, if it has one
   };
   std::vector<Candidate> candidates;
   std::error_code ec;
@@ -111,7 +112,14 @@ Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs:
     if (!lease || lease->container_id.rfind("crt-", 0) != 0) continue;
     std::optional<LockedPod> pod = lock_pod ? lock_pod(lease->container_id) : std::nullopt;
     if (pod && !pod->lock.valid()) continue;  // its pod's crt, or one cleaning up after it, has it
-    Candidate c{de.path(), *lease, open_netns(lease->container_id), 0, std::move(pod)};
+    // Held by a teardown of its network (crt gc's of an orphan, its pod's
+    // own come late), which releases the lease and removes the record.
+    std::optional<FileLock> record = try_lock_network_record(lease->container_id.substr(4));
+    if (!record) continue;
+    // Looked at again under the locks: such a teardown may have ended
+    // since it was read, and the address gone to another pod.
+    if (auto again = read_lease(de.path()); !again || again->container_id != lease->container_id) continue;
+    Candidate c{de.path(), *lease, open_netns(lease->container_id), 0, std::move(pod), std::move(*record)};
     struct stat st {};
     if (c.ns && ::fstat(c.ns->fd.get(), &st) == 0) c.ns_inode = st.st_ino;
     candidates.push_back(std::move(c));
@@ -119,7 +127,10 @@ Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<stdfs:
   bool any_namespace =
       std::any_of(candidates.begin(), candidates.end(), [](const Candidate& c) { return c.ns.has_value(); });
   std::unordered_set<ino_t> in_use = any_namespace ? namespaces_in_use() : std::unordered_set<ino_t>();
-  for (const auto& c : candidates) {
+  for (auto& candidate : candidates) {
+    // Its locks go once it is passed over or released: its pod's own
+    // teardown, or one of its network's, may be waiting for them.
+    const Candidate c = std::move(candidate);
     if (c.ns && (c.ns_inode == 0 || in_use.count(c.ns_inode) > 0)) continue;
     Invocation inv{
         c.lease.container_id, c.ns ? c.ns->proc_path() : "", c.lease.ifname, "", plugin_dirs, -1, time_limit};

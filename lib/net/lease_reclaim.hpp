@@ -41,15 +41,20 @@ struct Reclaimed {
 /// is gone only while its lock is free, and it is held until its lease and
 /// rules are released: a pod started again (a prepared one, under the same
 /// ID) could otherwise make a new lease and rules between the scan and their
-/// release, and lose them. Each is released with a CNI DEL of `net`; one
-/// whose DEL fails stays, and says why. Then, as a teardown would, the pod's
-/// net.json (where `lock_pod` finds it) no longer asks for that DEL, and
-/// once none is left it says the network is torn down and the namespace
-/// goes, and its network's record (a failure to remove it is a warning to
-/// `messages`: it is another pod's, and this start no place to fail for
-/// it). The namespace of a pod crt knows nothing of goes at once. Each
-/// plugin and iptables run may take `time_limit` (0: no limit): one that
-/// takes longer is killed, and its lease stays.
+/// release, and lose them. Likewise a lease whose network's record
+/// (network_record.hpp) another process holds is left to it (crt gc tearing
+/// the network down as an orphan's, the pod's own teardown come late): its
+/// teardown releases it, and removes the record; a free record is held
+/// until the release, and the lease read again once it is, for such a
+/// teardown may have ended meanwhile. Each is released with a CNI DEL of
+/// `net`; one whose DEL fails stays, and says why. Then, as a teardown
+/// would, the pod's net.json (where `lock_pod` finds it) no longer asks for
+/// that DEL, and once none is left it says the network is torn down and the
+/// namespace goes, and its network's record (a failure to remove it is a
+/// warning to `messages`: it is another pod's, and this start no place to
+/// fail for it). The namespace of a pod crt knows nothing of goes at once.
+/// Each plugin and iptables run may take `time_limit` (0: no limit): one
+/// that takes longer is killed, and its lease stays.
 Reclaimed reclaim_dead_leases(const NetworkConfig& net, const std::vector<std::filesystem::path>& plugin_dirs,
                               const PodLocker& lock_pod = {},
                               std::chrono::milliseconds time_limit = std::chrono::milliseconds(0),

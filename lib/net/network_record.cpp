@@ -29,6 +29,19 @@ FileLock lock_dir(const stdfs::path& dir, Take take) {
   return take(std::move(fd));
 }
 
+/// The lock of directory `dir`, if no one holds it: nullopt while another
+/// process does; empty (valid() false) if it is gone.
+std::optional<FileLock> try_lock_dir(const stdfs::path& dir) {
+  bool held = false;
+  FileLock lock = lock_dir(dir, [&held](UniqueFd fd) {
+    FileLock tried = FileLock::try_acquire(std::move(fd), FileLock::Mode::kExclusive);
+    held = !tried.valid();
+    return tried;
+  });
+  if (held) return std::nullopt;
+  return lock;
+}
+
 }  // namespace
 
 stdfs::path network_record_dir(const std::string& uuid) { return stdfs::path(kNetworkRecordsDir) / uuid; }
@@ -93,11 +106,18 @@ FileLock lock_network_record(const std::string& uuid) {
                   [](UniqueFd fd) { return FileLock::acquire(std::move(fd), FileLock::Mode::kExclusive); });
 }
 
-FileLock try_lock_network_record(const NetworkRecord& r) {
-  FileLock lock =
-      lock_dir(r.dir, [](UniqueFd fd) { return FileLock::try_acquire(std::move(fd), FileLock::Mode::kExclusive); });
-  if (lock.valid() && !lock.still_at(r.dir)) return {};
+std::optional<FileLock> try_lock_network_record(const std::string& uuid) {
+  // Not a name crt gives a record (network_records() passes over those).
+  if (uuid.empty() || uuid[0] == '.' || uuid.find('/') != std::string::npos) return FileLock();
+  stdfs::path dir = network_record_dir(uuid);
+  std::optional<FileLock> lock = try_lock_dir(dir);
+  if (lock && lock->valid() && !lock->still_at(dir)) return std::nullopt;
   return lock;
+}
+
+FileLock try_lock_network_record(const NetworkRecord& r) {
+  std::optional<FileLock> lock = try_lock_network_record(r.uuid);
+  return lock ? std::move(*lock) : FileLock();
 }
 
 std::vector<std::string> remove_unfinished_records(std::chrono::seconds age, std::vector<std::string>& failed) {
@@ -111,9 +131,8 @@ std::vector<std::string> remove_unfinished_records(std::chrono::seconds age, std
     if (de_ec || stdfs::file_time_type::clock::now() - written < age) continue;
     try {
       with_context("removing " + quote(de.path().string()) + ", left by a crt killed while it made it", [&] {
-        FileLock lock = lock_dir(
-            de.path(), [](UniqueFd fd) { return FileLock::try_acquire(std::move(fd), FileLock::Mode::kExclusive); });
-        if (!lock.valid() || !lock.still_at(de.path())) return;  // its crt is at it, or it is gone
+        std::optional<FileLock> lock = try_lock_dir(de.path());
+        if (!lock || !lock->valid() || !lock->still_at(de.path())) return;  // its crt is at it, or it is gone
         fs::remove_tree(de.path());
         removed.push_back(name);
       });

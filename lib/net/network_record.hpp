@@ -5,9 +5,18 @@
 // directory, would otherwise leave the pod's namespace, address lease and
 // firewall rules on the host for ever, with nothing to say whose they were
 // (crt gc: runtime::teardown_orphaned_networks()).
+//
+// The locks of a pod network, in the order a process that holds more than
+// one takes them, waiting for each: the pod's own (its directory's), its
+// record's (lock_network_record()), lock_port_forwarding(). A lock only
+// tried (try_lock_network_record(), a pod's lock tried by lease reclaim)
+// never waits, and may be tried holding any of them: lease reclaim runs in
+// a start's ADD, with lock_port_forwarding() held, and tries the pods' and
+// records' locks of the leases it releases.
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,13 +62,19 @@ void remove_torn_down_record(const std::string& uuid, const NetworkState& s, con
 /// The lock of pod `uuid`'s record, held while its network is torn down:
 /// by the pod's own teardown (its crt run's end, crt rm, crt gc), and by
 /// crt gc's teardown of an orphan, which must never run beside it. Waits
-/// for it; empty (valid() false) when there is no record. Take it while
-/// holding the pod's lock, if at all, and before lock_port_forwarding().
+/// for it; empty (valid() false) when there is no record. Taken in the
+/// order above.
 FileLock lock_network_record(const std::string& uuid);
 
 /// The lock of record `r`, if no one holds it and `r` is still the record
 /// of its pod (not removed meanwhile, nor made again); else empty.
 FileLock try_lock_network_record(const NetworkRecord& r);
+
+/// For a teardown that does without a record where there is none (lease
+/// reclaim): the lock of pod `uuid`'s record, empty (valid() false) when
+/// it has none; nullopt when another process holds it (its network is
+/// being torn down there) or it was removed or made again as it was locked.
+std::optional<FileLock> try_lock_network_record(const std::string& uuid);
 
 /// Removes what crts killed while making a record left (the directory made
 /// aside, before its rename): those older than `age` that no crt holds.

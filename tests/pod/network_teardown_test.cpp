@@ -1,7 +1,8 @@
 // What a pod whose crt died leaves of its network, and who tears it down:
 // crt's watch once the pod has ended, else crt gc from the pod's directory
 // (a damaged net.json too); and the leases of pods that are gone, released
-// when a network runs out of addresses, never those of pods that are not.
+// when a network runs out of addresses, never those of pods that are not,
+// nor those whose network another crt is tearing down.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -281,6 +282,42 @@ TEST_F(NetworkTest, ALeaseOfAPodWhoseDirectoryIsLockedIsNotReleased) {
   Result r = crt(with_config({"run", "--net=tiny", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(read_file(leases + "/172.30.241.2").substr(0, held.size()), held);
+}
+
+// A pod network whose record is locked is being torn down by whoever holds
+// it (crt gc, as an orphan's; the pod's own teardown come late, as its
+// watch's after crt's death): a start short of addresses releases the
+// other leases, not its, and leaves its record, namespace and net.json to
+// that teardown. Here the test holds the record's lock, as they do; once
+// it lets go, crt gc tears the network down.
+TEST_F(NetworkTest, ALeaseWhoseNetworkRecordIsLockedIsNotReleased) {
+  check_cgroups_ = false;                        // crt gc's part, and the test's
+  write_ptp_network("tiny", "172.30.238.0/29");  // .2 to .6
+  std::string dead = run_and_kill_crt({"--net=tiny", "busybox", "--", "/bin/sleep", "60"});
+  ASSERT_FALSE(dead.empty());
+  std::string id = "crt-" + dead, ip = pod_ip(dead, "tiny");
+  std::string lease = ipam_dir() + "/tiny/" + ip;
+  ASSERT_EQ(read_file(lease).substr(0, id.size()), id);
+  fill_subnet_with_dead_leases("tiny", "172.30.238.", ip);
+  stdfs::path record = net::network_record_dir(dead);
+  ASSERT_TRUE(stdfs::is_directory(record));
+  FileLock held = FileLock::try_acquire(record, FileLock::Mode::kExclusive);
+  ASSERT_TRUE(held.valid());
+  Result r = crt(with_config({"run", "--net=tiny", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_file(lease).substr(0, id.size()), id);
+  EXPECT_TRUE(stdfs::exists(record / "net.json"));
+  EXPECT_TRUE(stdfs::exists("/run/netns/" + id));
+  auto st = net::read_state(pod_dir(dead));
+  ASSERT_TRUE(st);
+  EXPECT_FALSE(st->torn_down);
+  held = FileLock();
+  r = crt(with_config({"gc"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + dead + "\n"));
+  EXPECT_THAT(NetSnapshot::take().mentioning(id), ::testing::IsEmpty());
+  EXPECT_FALSE(stdfs::exists(record));
+  EXPECT_EQ(crt({"rm", dead}).status, 0);
 }
 
 // Releasing the leases of pods that are gone is for a network short of
