@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <system_error>
+#include <thread>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -101,9 +102,22 @@ void remove_torn_down_record(const std::string& uuid, const NetworkState& s, con
   }
 }
 
-FileLock lock_network_record(const std::string& uuid) {
-  return lock_dir(network_record_dir(uuid),
-                  [](UniqueFd fd) { return FileLock::acquire(std::move(fd), FileLock::Mode::kExclusive); });
+FileLock lock_network_record(const std::string& uuid, const std::function<void()>& while_held) {
+  stdfs::path dir = network_record_dir(uuid);
+  if (!while_held)
+    return lock_dir(dir, [](UniqueFd fd) { return FileLock::acquire(std::move(fd), FileLock::Mode::kExclusive); });
+  // Tried again and again, not waited for: flock(2) has no timeout, and
+  // the caller speaks up now and then meanwhile.
+  std::optional<std::chrono::steady_clock::time_point> told;
+  for (;;) {
+    if (std::optional<FileLock> lock = try_lock_dir(dir)) return std::move(*lock);
+    auto now = std::chrono::steady_clock::now();
+    if (!told || now - *told >= kRecordWaitNotice) {
+      while_held();
+      told = now;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 std::optional<FileLock> try_lock_network_record(const std::string& uuid) {

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,12 +60,17 @@ void remove_network_record(const std::string& uuid);
 /// same.
 void remove_torn_down_record(const std::string& uuid, const NetworkState& s, const MessageSink& messages);
 
+/// How often lock_network_record() calls its `while_held`.
+inline constexpr std::chrono::seconds kRecordWaitNotice{10};
+
 /// The lock of pod `uuid`'s record, held while its network is torn down:
 /// by the pod's own teardown (its crt run's end, crt rm, crt gc), and by
 /// crt gc's teardown of an orphan, which must never run beside it. Waits
 /// for it; empty (valid() false) when there is no record. Taken in the
-/// order above.
-FileLock lock_network_record(const std::string& uuid);
+/// order above. `while_held`, unless empty, is called when the lock turns
+/// out to be held and every kRecordWaitNotice while it stays so: for a
+/// caller that must say it still waits (crt under a unit).
+FileLock lock_network_record(const std::string& uuid, const std::function<void()>& while_held = {});
 
 /// The lock of record `r`, if no one holds it and `r` is still the record
 /// of its pod (not removed meanwhile, nor made again); else empty.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <future>
 #include <set>
 #include <string>
@@ -159,13 +160,18 @@ Invocation invocation(const NetworkState& s, const Attachment& a, const std::str
 /// orphan, from its record), the lock of the network's record is held
 /// throughout: crt gc of another state directory may take the network for
 /// an orphan's (its owner moved or deleted while the pod ran) and must not
-/// tear it down at the same time.
+/// tear it down at the same time. While that gc holds it, `time_limit`'s
+/// on_start is told every kRecordWaitNotice that a program of gc's
+/// (kPluginTimeLimit, unless told otherwise) may keep it for that long yet:
+/// a unit waiting for crt's stop waits on as for a program of crt's own.
 void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::optional<NetNs>& ns, int pod_lock_fd,
                     bool lenient, const MessageSink& messages, const TimeLimit& time_limit, bool record_held) {
   if (s.torn_down) return;
   std::string uuid = s.container_id.rfind("crt-", 0) == 0 ? s.container_id.substr(4) : std::string();
   FileLock record;
-  if (!record_held && !uuid.empty()) record = lock_network_record(uuid);
+  std::function<void()> gc_runs_on;
+  if (time_limit.on_start) gc_runs_on = [&time_limit] { time_limit.on_start(kPluginTimeLimit + kTimeLimitOverrun); };
+  if (!record_held && !uuid.empty()) record = lock_network_record(uuid, gc_runs_on);
   std::string netns_path = ns ? ns->proc_path() : std::string();
   std::string first_error;
   bool ports = false;

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../support/notify_socket.hpp"
 #include "../support/registry.hpp"
 #include "cgroup/cgroup.hpp"
 #include "common/lock.hpp"
@@ -274,6 +275,42 @@ TEST_F(OrphanedNetworkTest, APodsOwnTeardownWaitsForGcTearingItsNetworkDownAsAnO
   EXPECT_EQ(rm.status, 0) << rm.err;
   EXPECT_EQ(traces_of(uuid), kNone);
   EXPECT_FALSE(stdfs::exists(net::network_record_dir(uuid)));
+}
+
+// Under a unit ($NOTIFY_SOCKET), crt run's own teardown of its network,
+// come while crt gc tears it down as an orphan's (each of gc's DELs may take
+// 30 s, and be killed 6 s later), asks systemd again every 10 s to wait for
+// it as long as a program of its own would: it would otherwise be killed
+// 45 s into the wait, its cleanup undone. Here the test holds
+// the record's lock, as gc does, for 11 s after the first renewal; crt run
+// (its own programs asking for 5 + 6 + 9 s) then ends as the pod did.
+TEST_F(OrphanedNetworkTest, UnderAUnitAPodsTeardownWaitingForGcRenewsTheUnitsWait) {
+  NotifySocket notify(dir_ + "/notify");
+  std::string file = dir_ + "/uuid";
+  Process run_pod(crt_argv(with_config({"run", "--plugin-time-limit=5s", "--uuid-file-save=" + file, "busybox", "--",
+                                        "/bin/sleep", "2"})),
+                  {.env = {notify.env()}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = false});
+  std::string uuid = wait_uuid(file);
+  ASSERT_FALSE(uuid.empty());
+  stdfs::path record = net::network_record_dir(uuid);
+  FileLock sweep;
+  EXPECT_TRUE(eventually([&] {
+    if (stdfs::is_directory(record)) sweep = FileLock::try_acquire(record, FileLock::Mode::kExclusive);
+    return sweep.valid();
+  }));
+  const std::string renewal = "EXTEND_TIMEOUT_USEC=45000000";
+  bool renewed = eventually([&] { return !notify.arrivals(renewal).empty(); });
+  EXPECT_TRUE(renewed) << "no renewal while the teardown waits";
+  if (renewed) std::this_thread::sleep_for(std::chrono::seconds(11));
+  sweep = FileLock();
+  Result r = run_pod.wait();
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::vector<double> at = notify.arrivals(renewal);
+  ASSERT_GE(at.size(), 2U);
+  EXPECT_THAT(at, ::testing::Each(::testing::Ge(0))) << "not stamped";
+  EXPECT_GE(at.back() - at.front(), 9.5) << "none 10 s after the first";
+  EXPECT_FALSE(stdfs::exists(record));
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 
 // And the other way round: crt gc passes over the network of a pod its own

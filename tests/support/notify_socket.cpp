@@ -76,4 +76,11 @@ std::vector<std::string> NotifySocket::texts() {
   return out;
 }
 
+std::vector<double> NotifySocket::arrivals(const std::string& text) {
+  std::vector<double> out;
+  for (const auto& m : messages())
+    if (m.text == text) out.push_back(m.arrived.value_or(-1));
+  return out;
+}
+
 }  // namespace crt::test

@@ -35,6 +35,9 @@ class NotifySocket {
   [[nodiscard]] std::vector<Message> messages();
   /// The text of each message so far, as messages().
   [[nodiscard]] std::vector<std::string> texts();
+  /// When each message reading `text` so far arrived (Message::arrived),
+  /// in order; -1 for one the kernel did not stamp.
+  [[nodiscard]] std::vector<double> arrivals(const std::string& text);
 
  private:
   void read_queued(int poll_ms);
