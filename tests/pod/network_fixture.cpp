@@ -2,11 +2,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -22,27 +24,40 @@ namespace crt::test {
 namespace stdfs = std::filesystem;
 using std::chrono::milliseconds;
 
+SocketAddress::SocketAddress(int family, int port, bool loopback) {
+  if (family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&storage);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(port));
+    a->sin6_addr = loopback ? in6addr_loopback : in6addr_any;
+    size = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&storage);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(static_cast<uint16_t>(port));
+    a->sin_addr.s_addr = htonl(loopback ? INADDR_LOOPBACK : INADDR_ANY);
+    size = sizeof *a;
+  }
+}
+
 int bind_error(int family, int port) {
   UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   int on = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
-  sockaddr_storage s{};
-  socklen_t len = 0;
-  if (family == AF_INET6) {
-    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
-    auto* a = reinterpret_cast<sockaddr_in6*>(&s);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(static_cast<uint16_t>(port));
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&s);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(static_cast<uint16_t>(port));
-    len = sizeof *a;
-  }
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&s), len) < 0 || ::listen(fd.get(), 1) < 0) return errno;
+  if (family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+  SocketAddress a(family, port, false);
+  if (::bind(fd.get(), a.get(), a.size) < 0 || ::listen(fd.get(), 1) < 0) return errno;
   return 0;
+}
+
+UniqueFd listen_on_host(int family, int port, bool loopback) {
+  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int on = 1;
+  if (fd && family == AF_INET6 && ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) < 0) return {};
+  SocketAddress a(family, port, loopback);
+  if (!fd || ::bind(fd.get(), a.get(), a.size) < 0 || ::listen(fd.get(), 1) < 0) return {};
+  return fd;
 }
 
 std::string http_get(const std::string& ip, int port, milliseconds timeout) {
@@ -80,6 +95,28 @@ void send_udp(const std::string& ip, int port, const std::string& data) {
   ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
   ::sendto(s, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
   ::close(s);
+}
+
+UnremovableDir::UnremovableDir(const std::filesystem::path& dir) : busy_(dir / "busy") {
+  std::error_code ec;
+  stdfs::create_directories(busy_, ec);
+  if (ec)
+    error_ = "creating " + busy_.string() + ": " + ec.message();
+  else if (::mount("busy", busy_.c_str(), "tmpfs", 0, nullptr) != 0)
+    error_ = "mounting a tmpfs on " + busy_.string() + ": " + std::strerror(errno);
+  else
+    mounted_ = true;
+}
+
+UnremovableDir::~UnremovableDir() {
+  if (mounted_) ::umount2(busy_.c_str(), MNT_DETACH);
+}
+
+std::string UnremovableDir::unmount() {
+  if (!mounted_) return "not mounted";
+  if (::umount2(busy_.c_str(), 0) != 0) return "unmounting " + busy_.string() + ": " + std::strerror(errno);
+  mounted_ = false;
+  return "";
 }
 
 void NetworkTest::TearDown() {
@@ -133,6 +170,46 @@ void NetworkTest::fill_subnet_with_dead_leases(const std::string& net, const std
   }
 }
 
+std::string NetworkTest::lease_holder_after_a_start_on_a_full_subnet(const std::string& prefix,
+                                                                     const std::string& holder) {
+  write_ptp_network("tiny", prefix + "0/29");
+  fill_subnet_with_dead_leases("tiny", prefix, prefix + "2");
+  std::string lease = ipam_dir() + "/tiny/" + prefix + "2";
+  std::ofstream(lease) << holder << "\r\neth0";
+  Result r = crt(with_config({"run", "--net=tiny", "busybox", "--", "/bin/true"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::string now = read_file(lease);
+  return now.substr(0, now.find('\r'));
+}
+
+void NetworkTest::write_test_plugin(const std::string& name, const std::string& add, const std::string& del) const {
+  stdfs::create_directories(config_dir() + "/net.d");
+  std::string plugin = config_dir() + "/net.d/" + name;
+  std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\necho \"$CNI_COMMAND\" >> \"$0.log\"\n"
+                           "case \"$CNI_COMMAND\" in\n"
+                        << "ADD) " << add << " ;;\n"
+                        << "DEL) " << del << " ;;\n"
+                        << "VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}' ;;\nesac\n";
+  stdfs::permissions(plugin, stdfs::perms::owner_all);
+}
+
+void NetworkTest::write_hold_network() const {
+  write_test_plugin("hold", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'",
+                    "mkdir \"$0.busy\" 2>/dev/null || echo OVERLAP >> \"$0.log\"\n"
+                    "     i=0; while [ ! -e \"$0.go\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
+                    "     rmdir \"$0.busy\"");
+  write_network("40-hold.conf", R"({"cniVersion":"1.0.0","name":"hold","type":"hold"})");
+}
+
+size_t NetworkTest::hold_dels() const {
+  std::string log = hold_log();
+  size_t n = 0;
+  for (size_t at = 0; (at = log.find("DEL", at)) != std::string::npos; at += 3) ++n;
+  return n;
+}
+
+void NetworkTest::let_hold_go() const { std::ofstream(config_dir() + "/net.d/hold.go").flush(); }
+
 std::string NetworkTest::start_server(std::unique_ptr<Process>& p, const std::vector<std::string>& pod_flags,
                                       const std::string& name, const std::vector<std::string>& app) {
   std::string file = dir_ + "/uuid-" + name;
@@ -178,6 +255,12 @@ void NetworkTest::expect_ended(const std::string& pid_file) {
   std::string stat = read_file("/proc/" + trim_end(read_file(pid_file), "\n") + "/stat");
   EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos)
       << std::filesystem::path(pid_file).stem() << " runs on: " << stat;
+}
+
+void NetworkTest::expect_gc_tears_down(const std::string& uuid, const RunOptions& opts) {
+  Result r = crt(with_config({"gc"}), opts);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("tore down the network of " + uuid + "\n"));
 }
 
 void NetworkTest::kill_crt_and_its_watch(Process& p) {

@@ -99,30 +99,6 @@ class OrphanedNetworkTest : public NetworkTest {
     return run({crt_bin_, "--dir=" + state_dir, "--local-config=" + config_dir(), "gc", "--grace-period=0s"});
   }
 
-  /// Network "hold": its plugin sets up nothing, and each DEL logs "DEL"
-  /// to net.d/hold.log, then waits for net.d/hold.go (a minute at most);
-  /// one that begins while another runs logs "OVERLAP" first.
-  void write_hold_network() const {
-    stdfs::create_directories(config_dir() + "/net.d");
-    std::string plugin = config_dir() + "/net.d/hold";
-    std::ofstream(plugin)
-        << "#!/bin/sh\ncat >/dev/null\ncase \"$CNI_COMMAND\" in\n"
-           "ADD) echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}' ;;\n"
-           "DEL) mkdir \"$0.busy\" 2>/dev/null || echo OVERLAP >> \"$0.log\"; echo DEL >> \"$0.log\"\n"
-           "  i=0; while [ ! -e \"$0.go\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
-           "  rmdir \"$0.busy\" ;;\nesac\n";
-    stdfs::permissions(plugin, stdfs::perms::owner_all);
-    write_network("40-hold.conf", R"({"cniVersion":"1.0.0","name":"hold","type":"hold"})");
-  }
-  [[nodiscard]] std::string hold_log() const { return read_file(config_dir() + "/net.d/hold.log"); }
-  [[nodiscard]] size_t hold_dels() const {
-    std::string log = hold_log();
-    size_t n = 0;
-    for (size_t at = 0; (at = log.find("DEL", at)) != std::string::npos; at += 3) ++n;
-    return n;
-  }
-  void let_hold_go() const { std::ofstream(config_dir() + "/net.d/hold.go").flush(); }
-
   /// As when the pod's state directory was moved away (or deleted while
   /// the pod ran on): its record names one that is not there.
   void disown(const std::string& uuid) const {
@@ -209,12 +185,8 @@ TEST_F(OrphanedNetworkTest, ThePodNetworksOfAStateDirectoryDeletedAsAWholeGoWith
 // rm --force, and the rest goes.
 TEST_F(OrphanedNetworkTest, APluginThatFailsForGoodKeepsNothingOfAnOrphanedNetwork) {
   check_cgroups_ = false;
-  stdfs::create_directories(config_dir() + "/net.d");
-  std::string plugin = config_dir() + "/net.d/refuse";
-  std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\ncase \"$CNI_COMMAND\" in\n"
-                           "ADD) echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}' ;;\n"
-                           "DEL) echo '{\"code\":11,\"msg\":\"not now\"}'; exit 1 ;;\nesac\n";
-  stdfs::permissions(plugin, stdfs::perms::owner_all);
+  write_test_plugin("refuse", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'",
+                    "echo '{\"code\":11,\"msg\":\"not now\"}'; exit 1");
   write_network("40-refuse.conf", R"({"cniVersion":"1.0.0","name":"refuse","type":"refuse"})");
   std::string uuid = run_and_kill(dir_, "default,refuse");
   ASSERT_FALSE(uuid.empty());
@@ -348,26 +320,17 @@ TEST_F(OrphanedNetworkTest, GcPassesOverANetworkItsPodsOwnTeardownHolds) {
 // older crt left it) and the pod is kept.
 TEST_F(OrphanedNetworkTest, ARecordATeardownLeftGoesWithGcWithoutASecondTeardown) {
   check_cgroups_ = false;
-  stdfs::create_directories(config_dir() + "/net.d");
-  std::string plugin = config_dir() + "/net.d/count";
-  std::ofstream(plugin) << "#!/bin/sh\ncat >/dev/null\necho \"$CNI_COMMAND\" >> \"$0.log\"\n"
-                           "[ \"$CNI_COMMAND\" = ADD ] && echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'\nexit 0\n";
-  stdfs::permissions(plugin, stdfs::perms::owner_all);
+  write_test_plugin("count", "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'", ":");
   write_network("40-count.conf", R"({"cniVersion":"1.0.0","name":"count","type":"count"})");
   std::string uuid = run_and_kill(dir_, "default,count");
   ASSERT_FALSE(uuid.empty());
   stdfs::path record = net::network_record_dir(uuid);
   std::string owner = read_file(record / "owner"), as_running = read_file(record / "net.json");
-  stdfs::path busy = record / "busy";
-  stdfs::create_directories(busy);
-  ASSERT_EQ(::mount("busy", busy.c_str(), "tmpfs", 0, nullptr), 0) << std::strerror(errno);
-  struct Unmount {
-    std::string path;
-    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-  } unmount{busy};
+  UnremovableDir unremovable(record);
+  ASSERT_EQ(unremovable.error(), "");
   Result r = run({crt_bin_, "--dir=" + dir_, "gc"});  // the pod is kept for the grace period
   EXPECT_THAT(r.out, HasSubstr("tore down the network of " + uuid + "\n"));
-  ASSERT_EQ(::umount2(busy.c_str(), 0), 0) << std::strerror(errno);
+  ASSERT_EQ(unremovable.unmount(), "");
   ASSERT_TRUE(stdfs::exists(record));
   // What the failed removal left of it (in no set order), put back.
   std::ofstream(record / "owner", std::ios::trunc) << owner;
@@ -396,12 +359,9 @@ TEST_F(OrphanedNetworkTest, GcRemovesWhatACrtKilledWhileMakingARecordLeft) {
     return d;
   };
   std::string left = made_aside("1", true), now = made_aside("2", false), held = made_aside("3", true);
-  struct Removal {
-    std::vector<std::string> dirs;
-    ~Removal() {
-      for (const auto& d : dirs) stdfs::remove_all(d);
-    }
-  } removal{{left, now, held}};
+  Undo removal([&] {
+    for (const auto& d : {left, now, held}) stdfs::remove_all(d);
+  });
   FileLock making = FileLock::try_acquire(held, FileLock::Mode::kExclusive);
   ASSERT_TRUE(making.valid());
   Result r = gc(dir_);

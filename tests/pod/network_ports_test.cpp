@@ -50,20 +50,14 @@ TEST_F(NetworkTest, PortNeedsThePodsOwnNetwork) {
 TEST_F(NetworkTest, AHostPortInUseIsAClearErrorAndAPodKeepsItsPort) {
   // A port a process of the host listens on is not taken over by a pod.
   int port = free_port();
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
-  ASSERT_EQ(::listen(listener, 1), 0);
+  UniqueFd listener = listen_on_host(AF_INET, port, true);
+  ASSERT_TRUE(listener.valid()) << std::strerror(errno);
   Result r = crt({"run", "--port=" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"});
   EXPECT_EQ(r.status, 254);
   EXPECT_EQ(r.err, "crt: --port: host port " + std::to_string(port) +
                        "/tcp is in use (by a process of the host or another pod)\n");
   EXPECT_TRUE(pods("run").empty());
-  ::close(listener);
+  listener.reset();
   // Nor one a running pod forwards: the port stays the first pod's.
   std::unique_ptr<Process> p;
   std::string uuid = start_server(p, {"--port=" + std::to_string(port) + ":80"}, "first");
@@ -82,16 +76,8 @@ TEST_F(NetworkTest, OnADualStackNetworkAPortOfEveryAddressIsTheHostsOnIpv6Too) {
   write_dual_stack_network();
   int port = free_port();
   // As nginx's `listen [::]:PORT`: IPv6 alone.
-  UniqueFd listener(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  ASSERT_TRUE(listener.valid());
-  int on = 1;
-  ASSERT_EQ(::setsockopt(listener.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on), 0);
-  sockaddr_in6 a{};
-  a.sin6_family = AF_INET6;
-  a.sin6_port = htons(static_cast<uint16_t>(port));
-  a.sin6_addr = in6addr_any;
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
-  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  UniqueFd listener = listen_on_host(AF_INET6, port);
+  ASSERT_TRUE(listener.valid()) << std::strerror(errno);
   std::vector<std::string> run_pod =
       with_config({"run", "--net=dualbr", "--port=" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"});
   Result r = crt(run_pod);
@@ -102,12 +88,8 @@ TEST_F(NetworkTest, OnADualStackNetworkAPortOfEveryAddressIsTheHostsOnIpv6Too) {
   r = crt(run_pod);
   EXPECT_EQ(r.status, 0) << r.err;
   // [::] itself is IPv6's alone: a host service on IPv4's port stays.
-  UniqueFd v4(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a4{};
-  a4.sin_family = AF_INET;
-  a4.sin_port = htons(static_cast<uint16_t>(port));
-  ASSERT_EQ(::bind(v4.get(), reinterpret_cast<sockaddr*>(&a4), sizeof a4), 0) << std::strerror(errno);
-  ASSERT_EQ(::listen(v4.get(), 1), 0);
+  UniqueFd v4 = listen_on_host(AF_INET, port);
+  ASSERT_TRUE(v4.valid()) << std::strerror(errno);
   r = crt(with_config(
       {"run", "--net=dualbr", "--port=[::]:" + std::to_string(port) + ":80", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 0) << r.err;
@@ -122,10 +104,7 @@ TEST_F(NetworkTest, APodOnTheSamePortOfTheOtherFamilyStarts) {
   write_dual_stack_network();
   const std::string addr = "2001:db8:c27::2";
   ASSERT_EQ(run({"ip", "-6", "addr", "add", addr + "/128", "dev", "lo", "nodad"}).status, 0);
-  struct Drop {
-    std::string a;
-    ~Drop() { run({"ip", "-6", "addr", "del", a + "/128", "dev", "lo"}); }
-  } drop{addr};
+  Undo drop([&addr] { run({"ip", "-6", "addr", "del", addr + "/128", "dev", "lo"}); });
   std::string port = std::to_string(free_port());
   std::unique_ptr<Process> six, four;
   ASSERT_FALSE(start_server(six, {"--net=dualbr", "--port=[" + addr + "]:" + port + ":80"}, "six").empty());
@@ -140,22 +119,8 @@ TEST_F(NetworkTest, APodOnTheSamePortOfTheOtherFamilyStarts) {
 /// it hung.
 int connect_loopback(int family, int port) {
   UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  sockaddr_storage s{};
-  socklen_t len = 0;
-  if (family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&s);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(static_cast<uint16_t>(port));
-    a->sin6_addr = in6addr_loopback;
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&s);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(static_cast<uint16_t>(port));
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    len = sizeof *a;
-  }
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&s), len) == 0) return 0;
+  SocketAddress a(family, port, true);
+  if (::connect(fd.get(), a.get(), a.size) == 0) return 0;
   if (errno != EINPROGRESS) return errno;
   pollfd p{fd.get(), POLLOUT, 0};
   if (::poll(&p, 1, 3000) != 1) return ETIMEDOUT;
@@ -257,12 +222,9 @@ TEST_F(NetworkTest, AnIpv4HostAddressNeedsAnIpv4PodAddress) {
 TEST_F(NetworkTest, APodForwardingTheHostPortOfAKilledCrtsPodGetsItsTraffic) {
   check_cgroups_ = false;  // crt gc's part, and the test's
   int port = free_port();
-  std::unique_ptr<Process> killed;
-  std::string dead = start_server(killed, {"--port=" + std::to_string(port) + ":80"}, "dead");
+  std::string dead =
+      run_and_kill_crt({"--port=" + std::to_string(port) + ":80", "busybox", "--", "/bin/sh", "-c", kServe});
   ASSERT_FALSE(dead.empty());
-  kill_crt_and_its_watch(*killed);
-  ASSERT_EQ(crt({"stop", dead}).status, 0);
-  ASSERT_EQ(crt({"status", "--wait=20s", dead}).status, 0);
   // The dead pod's rules would come first and take the port's traffic.
   std::unique_ptr<Process> next;
   std::string uuid = start_server(next, {"--port=" + std::to_string(port) + ":80"}, "next");

@@ -66,13 +66,7 @@ TEST_F(NetworkTest, AKilledCrtsPodHasItsNetworkTornDownOnceItHasEnded) {
   EXPECT_TRUE(st->torn_down);
   EXPECT_FALSE(crt::json_text::parse(crt({"inspect", "--format=json", uuid}).out)["network"].contains("namespace"));
   // A host service may take the port, and gets its traffic.
-  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
-  listener.reset();
+  EXPECT_TRUE(listen_on_host(AF_INET, port, true).valid()) << std::strerror(errno);
   Result r = crt({"gc"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, Not(HasSubstr("tore down the network of " + uuid)));  // another test's gc may tear down its own
@@ -221,20 +215,15 @@ TEST_F(NetworkTest, ARecordThatWillNotGoFailsNoOtherPodsStart) {
   write_ptp_network("lone", "172.30.239.0/30");  // .2 alone
   std::string dead = run_and_kill_crt({"--net=lone", "busybox", "--", "/bin/sleep", "60"});
   ASSERT_FALSE(dead.empty());
-  stdfs::path busy = net::network_record_dir(dead) / "busy";
-  stdfs::create_directories(busy);
-  ASSERT_EQ(::mount("busy", busy.c_str(), "tmpfs", 0, nullptr), 0) << std::strerror(errno);
-  struct Unmount {
-    std::string path;
-    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-  } unmount{busy};
+  UnremovableDir record(net::network_record_dir(dead));
+  ASSERT_EQ(record.error(), "");
   Result r = crt(with_config({"run", "--net=lone", "busybox", "--", "/bin/true"}));
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("warning: removing the record of pod " + dead + "'s network: "));
   auto st = net::read_state(pod_dir(dead));
   ASSERT_TRUE(st);
   EXPECT_TRUE(st->torn_down);
-  ASSERT_EQ(::umount2(busy.c_str(), 0), 0) << std::strerror(errno);
+  ASSERT_EQ(record.unmount(), "");
   r = crt({"rm", dead});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_FALSE(stdfs::exists(net::network_record_dir(dead)));
@@ -244,44 +233,25 @@ TEST_F(NetworkTest, ARecordThatWillNotGoFailsNoOtherPodsStart) {
 // fd reads as that path, not as "net:[…]") is in use all the same: the
 // lease of its pod is not released when the subnet runs out.
 TEST_F(NetworkTest, ALeaseOfANamespaceHeldOpenByItsPathIsNotReleased) {
-  write_ptp_network("tiny", "172.30.243.0/29");  // .2 to .6
-  std::string leases = ipam_dir() + "/tiny";
   const std::string held = "crt-00000000-0000-4000-8000-0000000000a1";
   ASSERT_EQ(run({"ip", "netns", "add", held}).status, 0);
-  struct NetnsRemoval {
-    std::string name;
-    ~NetnsRemoval() { run({"ip", "netns", "delete", name}); }
-  } removal{held};
+  Undo removal([&held] { run({"ip", "netns", "delete", held}); });
   UniqueFd fd(::open(("/run/netns/" + held).c_str(), O_RDONLY | O_CLOEXEC));
   ASSERT_TRUE(fd.valid());
-  fill_subnet_with_dead_leases("tiny", "172.30.243.", "172.30.243.2");
-  std::ofstream(leases + "/172.30.243.2") << held << "\r\neth0";
-  Result r = crt(with_config({"run", "--net=tiny", "busybox", "--", "/bin/true"}));
-  EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(read_file(leases + "/172.30.243.2").substr(0, held.size()), held);
+  EXPECT_EQ(lease_holder_after_a_start_on_a_full_subnet("172.30.243.", held), held);
 }
 
 // A pod of crt's state directory whose lock is held (by the crt starting it
 // again, say, with a namespace not made yet, or by one removing it) is not
 // gone: its lease is not released when the subnet runs out, nor its rules.
 TEST_F(NetworkTest, ALeaseOfAPodWhoseDirectoryIsLockedIsNotReleased) {
-  write_ptp_network("tiny", "172.30.241.0/29");  // .2 to .6
-  std::string leases = ipam_dir() + "/tiny";
   const std::string uuid = "00000000-0000-4000-8000-0000000000b1";
-  const std::string held = "crt-" + uuid;
   std::string pod = dir_ + "/pods/prepared/" + uuid;
   stdfs::create_directories(pod);
-  struct PodRemoval {
-    std::string path;
-    ~PodRemoval() { stdfs::remove_all(path); }
-  } removal{pod};
+  Undo removal([&pod] { stdfs::remove_all(pod); });
   FileLock lock = FileLock::try_acquire(pod, FileLock::Mode::kExclusive);
   ASSERT_TRUE(lock.valid());
-  fill_subnet_with_dead_leases("tiny", "172.30.241.", "172.30.241.2");
-  std::ofstream(leases + "/172.30.241.2") << held << "\r\neth0";
-  Result r = crt(with_config({"run", "--net=tiny", "busybox", "--", "/bin/true"}));
-  EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(read_file(leases + "/172.30.241.2").substr(0, held.size()), held);
+  EXPECT_EQ(lease_holder_after_a_start_on_a_full_subnet("172.30.241.", "crt-" + uuid), "crt-" + uuid);
 }
 
 // A pod network whose record is locked is being torn down by whoever holds
@@ -312,9 +282,7 @@ TEST_F(NetworkTest, ALeaseWhoseNetworkRecordIsLockedIsNotReleased) {
   ASSERT_TRUE(st);
   EXPECT_FALSE(st->torn_down);
   held = FileLock();
-  r = crt(with_config({"gc"}));
-  EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("tore down the network of " + dead + "\n"));
+  expect_gc_tears_down(dead);
   EXPECT_THAT(NetSnapshot::take().mentioning(id), ::testing::IsEmpty());
   EXPECT_FALSE(stdfs::exists(record));
   EXPECT_EQ(crt({"rm", dead}).status, 0);

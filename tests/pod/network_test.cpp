@@ -170,10 +170,7 @@ TEST_F(NetworkTest, PodsReachEachOtherThroughAHostThatDropsWhatItForwards) {
     return run(argv);
   };
   ASSERT_EQ(iptables("-A").status, 0);
-  struct Undo {
-    std::function<void()> f;
-    ~Undo() { f(); }
-  } undo{[&] { iptables("-D"); }};
+  Undo undo([&] { iptables("-D"); });
   std::unique_ptr<Process> p;
   std::string uuid = start_server(p, {}, "behind");
   ASSERT_FALSE(uuid.empty());
