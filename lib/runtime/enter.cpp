@@ -211,16 +211,18 @@ const char* const kSteps[] = {"joining the app's namespaces",
                               "making a terminal in the pod",
                               "joining the app's cgroups",
                               "starting a session of its own",
-                              "closing crt's other descriptors",
+                              "keeping crt's own descriptors from the app",
                               "setting the app's resource limits and OOM score",
-                              "starting the command in the app"};
+                              "starting the command in the app",
+                              "giving the command its stdin, stdout and stderr"};
 constexpr int kStepTerminal = 7;
 constexpr int kStepCgroup = 8;
 constexpr int kStepSession = 9;
 constexpr int kStepDescriptors = 10;
 constexpr int kStepLimits = 11;
 constexpr int kStepFork = 12;
-static_assert(std::size(kSteps) == kStepFork + 1, "a name for every step");
+constexpr int kStepStdio = 13;
+static_assert(std::size(kSteps) == kStepStdio + 1, "a name for every step");
 
 /// A process cannot join an app at its TasksMax=.
 Error task_limit_reached(const std::string& uuid) {
@@ -247,9 +249,15 @@ Error task_limit_reached(const std::string& uuid) {
   if (::fchdir(p.root.get()) < 0 || ::chroot(".") < 0) fail(err_fd, 1);
   if (::chdir(p.workdir.c_str()) < 0 && ::chdir("/") < 0) fail(err_fd, 1);
   ::umask(p.creds.umask);
-  // Nothing of crt's but stdin, stdout and stderr goes into the app: no
-  // descriptor it inherited (a host directory, say) reaches the command.
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) fail(err_fd, kStepDescriptors);
+  // Nothing of crt's but the command's stdin, stdout and stderr goes into
+  // the app: no descriptor it inherited (the app's cgroup directory on the
+  // host, say) reaches the command. Closed now, not on exec: until then this
+  // process is one of the app's, and with the app's credentials (below) the
+  // app could open them through /proc/PID/fd/ (were it dumpable). The error
+  // pipe alone closes on exec.
+  if ((err_fd > 3 && ::close_range(3, static_cast<unsigned>(err_fd) - 1, 0) < 0) ||
+      ::close_range(static_cast<unsigned>(err_fd) + 1, ~0U, 0) < 0)
+    fail(err_fd, kStepDescriptors);
   int last_cap = 40;
   for (int cap = 0; cap <= 63; ++cap) {
     if (::prctl(PR_CAPBSET_READ, cap) < 0) {
@@ -397,6 +405,89 @@ int relay_terminal(int master, pid_t command) {
   return wait_shell_status(command);
 }
 
+/// The command's stdin, stdout and stderr without a terminal: pipes whose
+/// other ends crt holds (its end first: `ours`).
+struct StdioPipe {
+  UniqueFd ours, its;
+};
+StdioPipe stdio_pipe(bool to_command) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("creating a pipe for the command's stdio");
+  UniqueFd r(fds[0]), w(fds[1]);
+  return to_command ? StdioPipe{std::move(w), std::move(r)} : StdioPipe{std::move(r), std::move(w)};
+}
+
+/// Copies crt's stdin to the command's (`in`; end of file included) and the
+/// command's stdout and stderr (`out`, `err`) to crt's, until the command
+/// has ended (`child`, the process that waits for it, has ended): the
+/// command gets pipes, never crt's own descriptors, which the app could
+/// open again through /proc/PID/fd/ of the command (one of its processes)
+/// and so read and write the host's files crt's caller gave. A reader of
+/// crt's output that went away closes the command's side (SIGPIPE, as if it
+/// wrote there itself); a command that closed its stdin ends the copy of
+/// crt's. What the command wrote before it ended is copied whole; a job it
+/// left running, a MiB more of what it writes.
+void relay_stdio(UniqueFd in, UniqueFd out, UniqueFd err, pid_t child) {
+  struct sigaction ignore {
+  }, old_pipe{};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &ignore, &old_pipe);                             // EPIPE instead, from either side
+  ::fcntl(in.get(), F_SETFL, ::fcntl(in.get(), F_GETFL) | O_NONBLOCK);  // a command that does not read holds no one up
+  UniqueFd ended = open_pidfd(child);
+  std::string pending;  // read from crt's stdin, not yet taken by the command
+  char buf[64 * 1024];
+  // One read of the command's `from`, written to crt's `to`; false once
+  // either side is done with.
+  auto copy = [&](UniqueFd& from, int to) {
+    ssize_t n = ::read(from.get(), buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+    if (n <= 0 || fs::write_all_noexcept(to, {buf, static_cast<size_t>(n)}) != 0) {
+      from.reset();
+      return false;
+    }
+    return true;
+  };
+  constexpr short kReadable = POLLIN | POLLHUP | POLLERR | POLLNVAL;
+  while (in || out || err) {
+    pollfd fds[5] = {{in && pending.empty() ? 0 : -1, POLLIN, 0},
+                     {in && !pending.empty() ? in.get() : -1, POLLOUT, 0},
+                     {out ? out.get() : -1, POLLIN, 0},
+                     {err ? err.get() : -1, POLLIN, 0},
+                     {ended ? ended.get() : -1, POLLIN, 0}};
+    if (::poll(fds, 5, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[0].revents & kReadable) {
+      ssize_t n = ::read(0, buf, sizeof buf);
+      if (n > 0) pending.assign(buf, static_cast<size_t>(n));
+      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) in.reset();  // the command reads end of file
+    }
+    if (fds[1].revents & (POLLOUT | POLLERR | POLLHUP)) {
+      ssize_t n = ::write(in.get(), pending.data(), pending.size());
+      if (n > 0) pending.erase(0, static_cast<size_t>(n));
+      if (n < 0 && errno != EINTR && errno != EAGAIN) in.reset();  // the command closed its stdin
+    }
+    if (fds[2].revents & kReadable) copy(out, 1);
+    if (fds[3].revents & kReadable) copy(err, 2);
+    if (fds[4].revents & POLLIN) {
+      // All the command wrote is in the pipes (they hold less than a MiB).
+      for (auto [from, to] : {std::pair{&out, 1}, std::pair{&err, 2}}) {
+        if (!*from) continue;
+        ::fcntl(from->get(), F_SETFL, ::fcntl(from->get(), F_GETFL) | O_NONBLOCK);
+        for (size_t left = 1 << 20; left > 0 && *from;) {
+          int available = 0;
+          if (::ioctl(from->get(), FIONREAD, &available) < 0 || available <= 0) break;
+          left -= std::min(left, static_cast<size_t>(available));
+          copy(*from, to);
+        }
+      }
+      break;
+    }
+  }
+  ::sigaction(SIGPIPE, &old_pipe, nullptr);
+}
+
 Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std::string> command,
                const MessageSink& messages) {
   if (pod.status() != PodStatus::kRunning) throw Error("it is " + std::string(status_name(pod.status())));
@@ -521,6 +612,13 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) < 0) throw_errno("creating a pipe");
   UniqueFd err_read(pipefd[0]), err_write(pipefd[1]);
+  // Without a terminal, the command's stdio: relayed (relay_stdio()).
+  std::optional<StdioPipe> in, out, errors;
+  if (!terminal) {
+    in = stdio_pipe(true);
+    out = stdio_pipe(false);
+    errors = stdio_pipe(false);
+  }
   std::optional<RawTerminal> raw;
   if (terminal) raw.emplace(0);
   // SIGTERM and SIGHUP reach the command (through the process in the pod),
@@ -545,6 +643,11 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   }
   if (child == 0) {
     err_read.reset();
+    // Nothing of the app's may look into this process or the command's
+    // before it runs (/proc/PID/fd/, root, environ): they have crt's
+    // descriptors and memory, and soon the app's credentials. exec makes
+    // the command dumpable again.
+    if (::prctl(PR_SET_DUMPABLE, 0) < 0) fail(err_write.get(), kStepDescriptors);
     // Gone with crt enter, and the command's process group with it.
     struct sigaction on_crt_death {};
     on_crt_death.sa_handler = kill_command;
@@ -581,6 +684,7 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
     if (inner > 0) {
       forward_to = inner;
       ::sigprocmask(SIG_SETMASK, &before, nullptr);
+      for (auto* pipe : {&in, &out, &errors}) pipe->reset();  // crt's and the command's alone
     }
     if (inner == 0) {
       // What came before the command was there ends it as it would the
@@ -597,10 +701,12 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
         for (int fd = 0; fd <= 2; ++fd)
           if (::dup2(peer, fd) < 0) fail(err_write.get(), kStepTerminal);
         if (peer > 2) ::close(peer);
-      } else if (::setsid() < 0) {
+      } else {
+        if (::dup2(in->its.get(), 0) < 0 || ::dup2(out->its.get(), 1) < 0 || ::dup2(errors->its.get(), 2) < 0)
+          fail(err_write.get(), kStepStdio);
         // Without a controlling terminal: crt's terminal, if its stdin is
         // one, cannot be made to type into the host's shell (TIOCSTI).
-        fail(err_write.get(), kStepSession);
+        if (::setsid() < 0) fail(err_write.get(), kStepSession);
       }
       become_app(p, argv.data(), envp.data(), err_write.get());
     }
@@ -612,10 +718,13 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
     _exit(wait_shell_status(inner));
   }
   err_write.reset();
+  for (auto* pipe : {&in, &out, &errors})
+    if (*pipe) (*pipe)->its.reset();
   Failure f{};
   ssize_t n;
   while ((n = ::read(err_read.get(), &f, sizeof f)) < 0 && errno == EINTR) {
   }
+  if (n == 0 && !terminal) relay_stdio(std::move(in->ours), std::move(out->ours), std::move(errors->ours), child);
   int status = wait_shell_status(child);
   forward_to = 0;
   ::sigaction(SIGINT, &old_int, nullptr);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <thread>
 
+#include "common/fs.hpp"
 #include "pod_fixture.hpp"
 #include "runtime/images.hpp"
 #include "sandbox/pod_filter.hpp"
@@ -385,6 +386,46 @@ TEST_F(EnterTest, AnAppAtItsTaskLimitIsSaidSo) {
   EXPECT_EQ(r.status, 254);
   EXPECT_EQ(r.err, "crt: entering pod " + uuid_ +
                        ": the app's task limit (--pids-limit, TasksMax=) is reached: no process can join it\n");
+}
+
+// crt enter's process in the app is one of the app's processes before its
+// command runs: an app that opened its descriptors through /proc/PID/fd/
+// had the app's cgroup directory on the host, and from there every cgroup
+// of the host (a tester killed another pod by its cgroup.kill). It is not
+// dumpable, and holds nothing of crt's but the command's stdio once it has
+// the app's credentials. A race: the tester's app won within 7 tries.
+TEST_F(EnterTest, TheAppTakesNoDescriptorOfCrtsFromTheCommand) {
+  BoundProgram thief = bound_program(FD_THIEF_BIN);
+  start_run({thief.volume, "busybox", thief.mount, "--exec=" + thief.path, "--", "120"}, "fd-thief");
+  if (HasFatalFailure()) return;
+  for (int i = 0; i < 40 && ::kill(app_pid_, 0) == 0; ++i) {
+    Result r = enter({"/bin/true"});
+    EXPECT_EQ(r.status, 0) << r.err;
+  }
+  if (::kill(app_pid_, 0) != 0) {
+    Result run = pod_->wait();
+    pod_.reset();
+    FAIL() << "the app took a descriptor of crt's:\n" << run.err << run.out;
+  }
+}
+
+// Without a terminal, the command's stdin, stdout and stderr are pipes of
+// crt's, not crt's own descriptors: a host file the caller gave as stdin
+// (opened to be read) the app could open again through /proc/PID/fd/ and
+// write, as root the host's 0400 file.
+TEST_F(EnterTest, TheCommandsStdioArePipesNotCrtsOwn) {
+  start({});
+  if (HasFatalFailure()) return;
+  std::string file = dir_ + "/input";
+  fs::write_file_atomic(file, "the host's\n", 0400);
+  std::vector<std::string> argv = {"/bin/sh", "-c", "f=$1; shift; exec \"$@\" <\"$f\"", "sh", file};
+  for (auto& a : crt_argv({"enter", uuid_, "/bin/sh", "-c",
+                           "for n in 0 1 2; do readlink /proc/self/fd/$n; done; echo app >/proc/self/fd/0"}))
+    argv.push_back(a);
+  Result r = run(argv);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::MatchesRegex("pipe:\\[[0-9]+\\]\npipe:\\[[0-9]+\\]\npipe:\\[[0-9]+\\]\n"));
+  EXPECT_EQ(read_file(file), "the host's\n");
 }
 
 TEST_F(EnterTest, ClearErrors) {
