@@ -502,14 +502,20 @@ int run(int argc, char** argv) {
       // started this ($MONITOR_*, taken when it started): a failed run's
       // app-failure@ that runs after the next run succeeded (and its
       // app-success@ recorded that) records the same success.
+      uint64_t restarts = std::strtoull(prop("NRestarts").c_str(), nullptr, 10);
+      bool refused = restart_never_ran(prop("ExecMainExitTimestampMonotonic"), prop("InactiveExitTimestampMonotonic"),
+                                       prop("InactiveEnterTimestampMonotonic"), prop("RestartUSec"));
+      if (refused && restarts > 0) --restarts;
+      // A restart refused after as many starts as the start limit allows,
+      // not by a stop of the pod: the start limit's. systemd keeps the
+      // result of the first failed run (exit-code, say) and says
+      // start-limit-hit only of an app whose runs succeeded.
+      std::string result = prop("Result");
+      if (refused && restarts + 1 >= crt::pod::kRestartLimitBurst && !pod_stopping()) result = "start-limit-hit";
       e = start_failed_if_never_ran(crt::pod::app_exit_from_unit(app, std::atoi(prop("ExecMainCode").c_str()),
-                                                                 std::atoi(prop("ExecMainStatus").c_str()),
-                                                                 prop("Result"), boottime_ns()));
-      e.restarts = std::strtoull(prop("NRestarts").c_str(), nullptr, 10);
-      if (restart_never_ran(prop("ExecMainExitTimestampMonotonic"), prop("InactiveExitTimestampMonotonic"),
-                            prop("InactiveEnterTimestampMonotonic"), prop("RestartUSec")) &&
-          e.restarts > 0)
-        --e.restarts;
+                                                                 std::atoi(prop("ExecMainStatus").c_str()), result,
+                                                                 boottime_ns()));
+      e.restarts = restarts;
       // Its last run ended as the pod stopped it after another app's end:
       // as for an app that is not restarted (its ExecStopPost=).
       if (uint64_t exit_us = std::strtoull(prop("ExecMainExitTimestampMonotonic").c_str(), nullptr, 10))

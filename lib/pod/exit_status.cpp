@@ -18,6 +18,21 @@ namespace crt::pod {
 
 using nlohmann::json;
 
+std::string how_it_ended(const AppExit& e) {
+  if (e.exit_code.empty()) return "did not start";
+  if (e.exit_code == "exited") return "exited " + e.exit_status;
+  return "killed by SIG" + e.exit_status + (e.exit_code == "dumped" ? ", core dumped" : "");
+}
+
+bool hit_start_limit(const AppExit& e) { return e.result == "start-limit-hit"; }
+
+std::string start_limit_text(const AppExit& e) {
+  if (!hit_start_limit(e)) return {};
+  // The restart refused was never run (app-exited does not count it).
+  return "systemd's start limit stopped its restarts: " + std::to_string(e.restarts + 1) + " starts within " +
+         std::to_string(kRestartLimitIntervalSec) + " s";
+}
+
 void to_json(json& j, const AppExit& e) {
   j = json{{"app", e.app},       {"exit_code", e.exit_code}, {"exit_status", e.exit_status},
            {"result", e.result}, {"status", e.status},       {"seq", e.seq}, {"restarts", e.restarts}};
@@ -119,6 +134,11 @@ AppExit app_exit_from_systemd(const std::string& app, const char* exit_code, con
   } else {
     e.status = e.result == "success" ? 0 : 1;  // an end systemd words as crt does not know
   }
+  // Its last run may have ended well (an app of --restart=always that
+  // exits 0 at once): the pod still could not keep it running as asked,
+  // which is no success. As for an app that did not start, the status is
+  // crt's own failure's.
+  if (hit_start_limit(e) && e.status == 0) e.status = kErrorExitCode;
   return e;
 }
 

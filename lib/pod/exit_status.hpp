@@ -9,6 +9,12 @@
 
 namespace crt::pod {
 
+/// systemd's start limit of an app that is restarted (--restart): at most
+/// this many starts within kRestartLimitIntervalSec seconds; a restart past
+/// it fails the unit with the result "start-limit-hit".
+inline constexpr int kRestartLimitBurst = 5;
+inline constexpr int kRestartLimitIntervalSec = 10;
+
 /// How an app ended, as systemd reported it to the app's OnSuccess=/OnFailure= unit.
 struct AppExit {
   std::string app;
@@ -27,6 +33,18 @@ struct AppExit {
   /// machinectl poweroff): as a stop ends an app.
   bool during_pod_stop = false;
 };
+
+/// How the app's (last) run ended, for messages: "exited 1", "killed by
+/// SIGTERM", "killed by SIGSEGV, core dumped", "did not start".
+std::string how_it_ended(const AppExit& e);
+
+/// systemd stopped restarting the app at its start limit: the pod could
+/// not keep it running as its --restart asked.
+[[nodiscard]] bool hit_start_limit(const AppExit& e);
+
+/// "systemd's start limit stopped its restarts: 5 starts within 10 s", for
+/// an app that hit_start_limit(); else empty.
+std::string start_limit_text(const AppExit& e);
 
 void to_json(nlohmann::json& j, const AppExit& e);
 void from_json(const nlohmann::json& j, AppExit& e);

@@ -5,6 +5,7 @@
 #include "common/error.hpp"
 #include "common/strings.hpp"
 #include "mount/app_plan.hpp"
+#include "pod/exit_status.hpp"
 #include "sandbox/seccomp.hpp"
 
 namespace crt::pod {
@@ -213,7 +214,9 @@ UnitFile app_unit(const PodManifest& pod, const AppManifest& app, std::chrono::m
     s.set("RestartSec", "200ms");
     // An app failing at once gives up after 5 starts within 10 s: the unit
     // fails, and the pod's exit policy decides what follows.
-    u.section("Unit").set("StartLimitIntervalSec", "10s").set("StartLimitBurst", "5");
+    u.section("Unit")
+        .set("StartLimitIntervalSec", std::to_string(kRestartLimitIntervalSec) + "s")
+        .set("StartLimitBurst", std::to_string(kRestartLimitBurst));
   }
   if (!app.supplementary_gids.empty()) {
     std::string gids;

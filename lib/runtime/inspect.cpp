@@ -306,10 +306,23 @@ json inspect_pod(const PodEntry& pod, const std::string& app_name, bool show_env
   if (info.pid) out["pid"] = *info.pid;
   out["network"] = net::describe_pod_network(pod.path, *info.manifest);
   out["apps"] = json::array();
+  // An app that is not running says how it ended, where that is recorded.
+  auto add = [&](const pod::AppManifest& app) {
+    json a = inspect_app(pod, *info.manifest, app, show_env);
+    auto e =
+        std::find_if(info.exits.begin(), info.exits.end(), [&](const pod::AppExit& x) { return x.app == app.name; });
+    if (!a["running"].get<bool>() && e != info.exits.end())
+      a["ended"] = {{"status", e->status},
+                    {"exit_code", e->exit_code},
+                    {"exit_status", e->exit_status},
+                    {"result", e->result},
+                    {"restarts", e->restarts}};
+    out["apps"].push_back(std::move(a));
+  };
   if (!app_name.empty()) {
-    out["apps"].push_back(inspect_app(pod, *info.manifest, pick_app(*info.manifest, app_name), show_env));
+    add(pick_app(*info.manifest, app_name));
   } else {
-    for (const auto& a : info.manifest->apps) out["apps"].push_back(inspect_app(pod, *info.manifest, a, show_env));
+    for (const auto& a : info.manifest->apps) add(a);
   }
   return out;
 }

@@ -285,11 +285,7 @@ std::vector<pod::AppExit> read_app_exits_or_none(const stdfs::path& pod) noexcep
 }
 
 /// "web (exited 1)", "web (killed by SIGTERM)".
-std::string app_end_text(const pod::AppExit& e) {
-  if (e.exit_code.empty()) return e.app + " (did not start)";
-  if (e.exit_code == "exited") return e.app + " (exited " + e.exit_status + ")";
-  return e.app + " (killed by SIG" + e.exit_status + (e.exit_code == "dumped" ? ", core dumped)" : ")");
-}
+std::string app_end_text(const pod::AppExit& e) { return e.app + " (" + pod::how_it_ended(e) + ")"; }
 
 /// The apps' ends recorded, for the unit's status: "C (exited 0), D (killed by SIGKILL)".
 std::string ended_text(const std::vector<pod::AppExit>& exits) {
@@ -390,6 +386,15 @@ int exit_status(const PodDir& pod, const pod::PodManifest& m, const LaunchOption
                                            "journalctl -D " +
                                            quote(pod.journal_dir().string()));
   }
+  // systemd gave up restarting an app: its last run's status alone would
+  // not say so (and is 0 where that run ended well).
+  for (const auto& e : exits)
+    if (pod::hit_start_limit(e)) {
+      auto app = std::find_if(m.apps.begin(), m.apps.end(), [&](const pod::AppManifest& a) { return a.name == e.app; });
+      std::string policy = app != m.apps.end() ? " (--restart=" + app->restart + ")" : "";
+      tell(messages, "app " + quote(e.app) + " is not restarted any more" + policy + ": " + pod::start_limit_text(e) +
+                         "; its last run " + pod::how_it_ended(e));
+    }
   report_oom_kills(pod, m, exits, oom, messages);
   const pod::AppExit* failed = pod::first_failure(exits);
   // The pod ended by a stop asked of it (crt's signal, crt stop, machinectl

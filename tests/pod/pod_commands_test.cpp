@@ -128,7 +128,8 @@ TEST_F(PodCommandsTest, PrepareThenRunPrepared) {
   EXPECT_EQ(r.status, 5) << r.err;
   EXPECT_EQ(r.out, "from prepared\n");
   EXPECT_EQ(status_field(uuid, "state"), "exited");
-  EXPECT_THAT(crt({"inspect", uuid}).out, HasSubstr("\n  not running\n  unit:\n    # "));
+  EXPECT_THAT(crt({"inspect", uuid}).out,
+              HasSubstr("\n  not running\n  ended:        exit status 5 (exited 5, exit-code)\n  unit:\n    # "));
   EXPECT_EQ(status_field(uuid, "app-busybox"), "5");
   r = crt({"run-prepared", uuid});
   EXPECT_EQ(r.status, 254);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -301,9 +302,30 @@ TEST_F(PodFeaturesTest, RestartGivesUpAtTheStartLimit) {
   Result r = crt({"run", "--net=none", "busybox", "--restart=always", "--", "/bin/sh", "-c", "echo try; exit 3"});
   EXPECT_EQ(r.status, 3) << r.err;
   EXPECT_EQ(r.out, "try\ntry\ntry\ntry\ntry\n");
+  EXPECT_THAT(r.err, HasSubstr("crt: app 'busybox' is not restarted any more (--restart=always): systemd's start "
+                               "limit stopped its restarts: 5 starts within 10 s; its last run exited 3\n"));
   r = crt({"status", pods("run").at(0)});
-  EXPECT_THAT(r.out, HasSubstr("app-busybox=3\n"));
-  EXPECT_THAT(r.out, HasSubstr("app-busybox-restarts=4\n")) << "five runs";
+  EXPECT_THAT(r.out, HasSubstr("app-busybox=3\napp-busybox-restarts=4\napp-busybox-result=start-limit-hit\n"))
+      << "five runs";
+}
+
+// An app of --restart=always that ends well at once: systemd gives up on
+// it at its start limit, and the pod did not keep it running as asked. crt
+// says so, and it is no success (crt's own status: the last run's 0 would
+// read as one); status and inspect say why it ended.
+TEST_F(PodFeaturesTest, AnAppThatEndsWellAtOnceIsNoSuccessAtTheStartLimit) {
+  Result r = crt({"run", "--net=none", "busybox", "--restart=always", "--", "/bin/true"});
+  EXPECT_EQ(r.status, 254) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("crt: app 'busybox' is not restarted any more (--restart=always): systemd's start "
+                               "limit stopped its restarts: 5 starts within 10 s; its last run exited 0\n"));
+  std::string uuid = pods("run").at(0);
+  r = crt({"status", uuid});
+  EXPECT_THAT(r.out, HasSubstr("app-busybox=254\napp-busybox-restarts=4\napp-busybox-result=start-limit-hit\n"));
+  nlohmann::json j = nlohmann::json::parse(crt({"status", "--format=json", uuid}).out);
+  EXPECT_EQ(j["app_results"]["busybox"], "start-limit-hit");
+  EXPECT_THAT(crt({"inspect", uuid}).out,
+              HasSubstr("\n  not running\n  ended:        exit status 254 (exited 0, start-limit-hit: systemd's start "
+                        "limit stopped its restarts: 5 starts within 10 s)\n"));
 }
 
 TEST_F(PodFeaturesTest, StatusCountsRestartsOfARunningApp) {

@@ -84,6 +84,23 @@ TEST(AppExitFromSystemd, ExitedWithStatus) {
   EXPECT_EQ(app_exit_from_systemd("web", "exited", "255", "exit-code", 1).status, 255);
 }
 
+// systemd's start limit ended the restarts of an app whose last run
+// exited 0 (--restart=always): the pod did not keep it running, which is
+// no success (crt's own status, as for an app that did not start); a
+// failed last run keeps its own status.
+TEST(AppExitFromUnit, TheStartLimitIsNoSuccess) {
+  AppExit e = app_exit_from_unit("web", CLD_EXITED, 0, "start-limit-hit", 1);
+  e.restarts = 4;
+  EXPECT_EQ(e.status, kErrorExitCode);
+  EXPECT_TRUE(hit_start_limit(e));
+  EXPECT_EQ(start_limit_text(e), "systemd's start limit stopped its restarts: 5 starts within 10 s");
+  EXPECT_EQ(app_exit_from_unit("web", CLD_EXITED, 3, "start-limit-hit", 1).status, 3);
+  EXPECT_EQ(app_exit_from_unit("web", CLD_KILLED, SIGKILL, "start-limit-hit", 1).status, 128 + SIGKILL);
+  AppExit ok = app_exit_from_unit("web", CLD_EXITED, 0, "success", 1);
+  EXPECT_FALSE(hit_start_limit(ok));
+  EXPECT_EQ(start_limit_text(ok), "");
+}
+
 TEST(AppExitFromSystemd, KilledOrDumpedIs128PlusSignal) {
   EXPECT_EQ(app_exit_from_systemd("a", "killed", "TERM", "signal", 1).status, 128 + SIGTERM);
   EXPECT_EQ(app_exit_from_systemd("a", "killed", "KILL", "signal", 1).status, 128 + SIGKILL);

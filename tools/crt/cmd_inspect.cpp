@@ -7,6 +7,7 @@
 #include "common/error.hpp"
 #include "common/json_text.hpp"
 #include "net/state.hpp"
+#include "pod/exit_status.hpp"
 #include "runtime/inspect.hpp"
 
 namespace crt::cli {
@@ -57,6 +58,19 @@ void print_network(const json& n) {
   }
 }
 
+/// How an app that is not running ended: "exit status 3 (exited 3,
+/// exit-code)", and why systemd no longer restarts it where it gave up.
+void print_end(const json& ended) {
+  pod::AppExit e;
+  e.exit_code = s(ended["exit_code"]);
+  e.exit_status = s(ended["exit_status"]);
+  e.result = s(ended["result"]);
+  e.restarts = ended["restarts"].get<uint64_t>();
+  std::string limit = pod::start_limit_text(e);
+  std::printf("  ended:        exit status %d (%s, %s%s)\n", ended["status"].get<int>(), pod::how_it_ended(e).c_str(),
+              e.result.c_str(), limit.empty() ? "" : (": " + limit).c_str());
+}
+
 void print_text(const json& pod) {
   std::printf("pod %s (%s), %s", s(pod["uuid"]).c_str(), s(pod["machine"]).c_str(), s(pod["state"]).c_str());
   if (pod.contains("pid")) std::printf(", systemd-nspawn pid %d", pod["pid"].get<int>());
@@ -66,6 +80,7 @@ void print_text(const json& pod) {
     std::printf("\napp %s (%s)\n", s(a["name"]).c_str(), s(a["image"]).c_str());
     if (!a["running"].get<bool>()) {
       std::printf("  not running\n");
+      if (a.contains("ended")) print_end(a["ended"]);
     } else {
       std::printf("  pid:          %d\n", a["pid"].get<int>());
       std::printf("  user:         uid %s  gid %s  groups %s\n", s(a["user"]["uid"]).c_str(), s(a["user"]["gid"]).c_str(),

@@ -51,13 +51,16 @@ json status_json(const runtime::PodInfo& info) {
   j["ready"] = info.ready;
   json apps = json::object();
   json restarts = json::object();
+  json results = json::object();
   for (const auto& e : info.exits) {
     apps[e.app] = e.status;
     restarts[e.app] = e.restarts;
+    results[e.app] = e.result;
   }
   for (const auto& [app, n] : info.restarts) restarts[app] = n;
   j["app_exit_statuses"] = apps;
   j["app_restarts"] = restarts;
+  j["app_results"] = results;
   j["app_oom_kills"] = info.oom_kills;
   j["networks"] = networks_json(info.networks);
   j["ports"] = net::ports_json(info.ports);
@@ -77,6 +80,11 @@ void print_status(const runtime::PodInfo& info) {
   for (const auto& e : info.exits) {
     std::printf("app-%s=%d\n", e.app.c_str(), e.status);
     if (e.restarts > 0) std::printf("app-%s-restarts=%llu\n", e.app.c_str(), static_cast<unsigned long long>(e.restarts));
+    // systemd's result where the status does not say it: start-limit-hit
+    // (it gave up restarting the app), timeout, oom-kill …
+    if (!e.result.empty() && e.result != "success" && e.result != "exit-code" && e.result != "signal" &&
+        e.result != "core-dump")
+      std::printf("app-%s-result=%s\n", e.app.c_str(), e.result.c_str());
     if (auto k = info.oom_kills.find(e.app); k != info.oom_kills.end())
       std::printf("app-%s-oom-kills=%llu\n", e.app.c_str(), static_cast<unsigned long long>(k->second));
   }
