@@ -775,6 +775,41 @@ TEST_F(PodCommandsTest, ASecondStopWaitsForTheFirstAndForceStillKills) {
   }
 }
 
+// crt stop of several pods, told to stop (a ^C, SIGTERM), finishes the stop
+// of the pod at hand rather than leave it stopping with no one to kill it
+// after its timeout, says which pods it stopped, and ends by the signal;
+// the other pods run on. A second signal ends it at once.
+TEST_F(PodCommandsTest, AStopOfSeveralToldToStopFinishesThePodAtHand) {
+  std::unique_ptr<Process> a_run, b_run;
+  std::string a = run_graceful_app(a_run, dir_ + "/uuid-a");
+  std::string b = run_graceful_app(b_run, dir_ + "/uuid-b");
+  ASSERT_FALSE(a.empty());
+  ASSERT_FALSE(b.empty());
+  Process stop(crt_argv({"stop", a, b}));
+  ASSERT_TRUE(wait_stop_reached_app(a));
+  stop.signal(SIGTERM);
+  Result r = stop.wait();
+  EXPECT_EQ(r.signal, SIGTERM) << r.status << " " << r.err;
+  EXPECT_EQ(r.out, a + "\n");
+  EXPECT_EQ(r.err, "crt: interrupted by SIGTERM\n");
+  EXPECT_EQ(status_field(a, "state"), "exited");
+  EXPECT_EQ(status_field(b, "state"), "running");
+  Result run = a_run->wait();
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.out, "graceful\n");
+  // The second signal: at once, nothing said (the pod stops all the same).
+  Process again(crt_argv({"stop", b}));
+  ASSERT_TRUE(wait_stop_reached_app(b));
+  again.signal(SIGTERM);
+  std::this_thread::sleep_for(milliseconds(100));
+  again.signal(SIGTERM);
+  r = again.wait();
+  EXPECT_EQ(r.signal, SIGTERM) << r.status << " " << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(b_run->wait().out, "graceful\n");
+}
+
 TEST_F(PodCommandsTest, AStopWhileCrtRunStopsThePodWaitsForIt) {
   std::unique_ptr<Process> p;
   std::string uuid = run_graceful_app(p, dir_ + "/uuid");

@@ -69,8 +69,12 @@ void add_stop(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     require_root("crt stop");
     std::optional<std::chrono::milliseconds> timeout;
     if (!a->timeout.empty()) timeout = with_context("--timeout", [&] { return parse_duration(a->timeout); });
+    // A stop cut short would leave the pod at hand stopping with no one to
+    // kill it after its timeout, and the pods stopped unsaid.
+    StopSignalsNoted finish_the_pod_at_hand;
     for_each_pod(g, a->pods, a->uuid_file, exit_status,
                  [&](const runtime::PodEntry& e) { runtime::stop_pod(e, a->force, timeout); });
+    if (int sig = pending_stop_signal(); sig != 0) throw runtime::Interrupted(sig);
   });
 }
 
