@@ -179,6 +179,7 @@ struct StdioListeners {
     sockets.flush = add(listen_in_pod_etc(pod, mount::kPodOutputFlushSocket, "the apps' output flush socket"));
     sockets.prefix_app_names = m.apps.size() > 1;
     sockets.to_journal = true;
+    sockets.pod_killed = [dir = pod.path()] { return pod_was_killed(dir); };
   }
 
  private:

@@ -345,7 +345,11 @@ struct StdioRelay::Impl {
         sd_event_source_set_enabled(o.journal_src, SD_EVENT_OFF);
       } catch (const std::exception& e) {
         journal_failed(o);
-        warn("the output of app " + quote(o.socket->app) + " does not reach the pod's journal: " + e.what());
+        // A pod being killed has no journal to reach (the app's last words,
+        // "Terminated" from its shell, come as its journald dies): the
+        // output went to crt's all the same.
+        if (!sockets_.pod_killed || !sockets_.pod_killed())
+          warn("the output of app " + quote(o.socket->app) + " does not reach the pod's journal: " + e.what());
         return;
       }
     }

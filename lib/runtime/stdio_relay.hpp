@@ -53,6 +53,11 @@ struct StdioSockets {
   /// (crt's end, and its socket), for what is to outlive crt
   /// (StopOnCrtDeath::keep_output()).
   std::function<void(int conn, const OutputSocket&)> on_output{};
+  /// Whether the pod is being killed (crt stop --force or --timeout=0, a
+  /// stop past its timeout, crt run's own kill): its journald dies with it,
+  /// so that an app's output that can no longer reach the pod's journal is
+  /// no failure to warn of. None: it never is.
+  std::function<bool()> pod_killed{};
 };
 
 /// crt's own side of the relay: its stdin, and writers of its stdout and

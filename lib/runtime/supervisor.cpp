@@ -115,7 +115,12 @@ class Supervisor {
     if (!opts_.journal_dir.empty()) open_journal(ev.get());
     std::unique_ptr<StdioRelay> relay;
     if (opts_.stdio) {
-      relay = std::make_unique<StdioRelay>(ev.get(), *opts_.stdio, UserStdio{STDIN_FILENO, &out, &err}, opts_.messages);
+      StdioSockets sockets = *opts_.stdio;
+      // Killed by this crt too.
+      sockets.pod_killed = [this, by_others = std::move(sockets.pod_killed)] {
+        return end_.killed || (by_others && by_others());
+      };
+      relay = std::make_unique<StdioRelay>(ev.get(), sockets, UserStdio{STDIN_FILENO, &out, &err}, opts_.messages);
       relay_ = relay.get();
     }
     if (opts_.notify_fd >= 0)
