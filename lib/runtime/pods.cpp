@@ -173,7 +173,7 @@ PodEntry find_pod(const stdfs::path& state_dir, const std::string& ref) {
                 "; give more of the UUID");
   // A prefix of several pods' UUIDs names none of them: the name stands.
   if (named != nullptr) return *named;
-  if (matches.empty()) throw Error("no pod " + quote(ref));
+  if (matches.empty()) throw NoSuchPod(ref);
   if (matches.size() > 1) {
     std::string which;
     for (const auto& m : matches) which += (which.empty() ? "" : ", ") + m.uuid;

@@ -53,9 +53,20 @@ std::vector<PodEntry> list_pods(const std::filesystem::path& state_dir);
 /// pod; an empty lock when another process holds it.
 std::optional<net::LockedPod> lock_pod_of_network(const std::filesystem::path& state_dir, const std::string& id);
 
+/// find_pod()'s error where no pod is named `ref`: "no pod 'REF'".
+class NoSuchPod : public Error {
+ public:
+  explicit NoSuchPod(const std::string& ref) : Error("no pod " + quote(ref)), ref_(ref) {}
+  [[nodiscard]] const std::string& ref() const { return ref_; }
+
+ private:
+  std::string ref_;
+};
+
 /// The pod `ref` designates: a full UUID, a pod name (the pod that holds
-/// it, or else the latest that had it) or a unique UUID prefix. Throws a
-/// crt::Error saying why when there is none or several.
+/// it, or else the latest that had it) or a unique UUID prefix. Throws
+/// NoSuchPod when there is none, a crt::Error saying why when there are
+/// several.
 PodEntry find_pod(const std::filesystem::path& state_dir, const std::string& ref);
 
 /// What `crt status` and `crt list` show of a pod, read from its directory.

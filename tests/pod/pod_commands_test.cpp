@@ -518,10 +518,51 @@ TEST_F(PodCommandsTest, AWaitCoversAPodThatIsNotThereYet) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("state=exited\n"));
   EXPECT_THAT(r.err, ::testing::AnyOf("", "crt: no UUID in '" + file + "' yet: waiting for it\n"));
-  // Not beyond the wait's limit.
+  // Not beyond the wait's limit, which is said with what it waited for.
   r = crt({"status", "--wait-ready=300ms", "never"});
   EXPECT_EQ(r.status, 254);
-  EXPECT_EQ(r.err, "crt: no pod 'never'\n");
+  EXPECT_EQ(r.err,
+            "crt: no pod 'never': no pod of that name appeared within the 0.3 s the wait gave it (a pod removed "
+            "before the wait began cannot be seen)\n");
+}
+
+// A UUID file whose UUID names no pod (it was removed) is said with the
+// file and the UUID, by every command that takes --uuid-file. A wait does
+// not wait for it, nor for a UUID or a prefix of one that names no pod: a
+// pod has its UUID once it is there, so such a pod was removed.
+TEST_F(PodCommandsTest, AUuidOfARemovedPodIsSaidAndNotWaitedFor) {
+  std::string file = dir_ + "/uuid";
+  ASSERT_EQ(crt({"run", "--net=none", "--uuid-file-save=" + file, "busybox", "--", "/bin/true"}).status, 0);
+  std::string uuid = wait_uuid(file);
+  ASSERT_EQ(crt({"rm", uuid}).status, 0);
+  const std::string said = "crt: no pod " + uuid + ", the UUID --uuid-file '" + file +
+                           "' holds: it was removed, or that file is of another --dir\n";
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{{"status"},
+                                                                             {"status", "--wait-ready=30s"},
+                                                                             {"status", "--wait=30s"},
+                                                                             {"inspect"},
+                                                                             {"logs"},
+                                                                             {"cat-manifest"},
+                                                                             {"stop"},
+                                                                             {"rm"},
+                                                                             {"run-prepared"},
+                                                                             {"enter"},
+                                                                             {"export", dir_ + "/out.tar"}}) {
+    SCOPED_TRACE(args.at(0));
+    args.insert(args.begin() + 1, "--uuid-file=" + file);
+    auto start = std::chrono::steady_clock::now();
+    Result r = crt(args);
+    EXPECT_EQ(r.status, 254) << r.out;
+    EXPECT_EQ(r.err, said);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10));
+  }
+  for (const std::string& ref : {uuid, uuid.substr(0, 8)}) {
+    auto start = std::chrono::steady_clock::now();
+    Result r = crt({"status", "--wait-ready=30s", ref});
+    EXPECT_EQ(r.status, 254) << r.out;
+    EXPECT_EQ(r.err, "crt: no pod '" + ref + "'\n");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10)) << "waited for " << ref;
+  }
 }
 
 TEST_F(PodCommandsTest, WaitReadyTakesThePodAfterItAndGivesUpOnAFailedStart) {

@@ -37,11 +37,11 @@ void run_enter(const GlobalOptions& g, const EnterArgs& a, const std::string& na
     }
   }
   require_root("crt " + name);
-  if (!a.uuid_file.empty()) ref = pod_ref_string({"", a.uuid_file});
+  PodRef given{ref, a.uuid_file};
   // "--" may end crt's own options, as in crt run: the command follows.
   if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());
   if (want_tty && ::isatty(0) == 0) throw Error("-t needs a terminal on stdin");
-  runtime::PodEntry e = runtime::find_pod(g.dir, ref);
+  runtime::PodEntry e = with_pod_ref(given, [&](const std::string& pod) { return runtime::find_pod(g.dir, pod); });
   exit_status = runtime::enter_app(e, a.app, rest, want_tty, print_message);
 }
 

@@ -59,12 +59,14 @@ void add_export_command(CLI::App& app, const GlobalOptions& g, int& exit_status)
     // With --uuid-file, the one positional argument is OUT.
     if (!a->ref.uuid_file.empty() && a->out.empty()) std::swap(a->out, a->ref.pod);
     if (a->out.empty()) throw Error("crt export needs the archive to write: crt export POD OUT");
-    a->req.pod = pod_ref_string(a->ref);
     a->req.out = a->out;
     a->req.mode = 0644 & ~g.callers_umask;
     a->req.created = source_date();
-    std::string app_name = runtime::export_pod(g.dir, a->req, print_message);
-    std::fprintf(stderr, "crt: exported app %s to %s\n", app_name.c_str(), a->out == "-" ? "stdout" : a->out.c_str());
+    std::string app_name = with_pod_ref(a->ref, [&](const std::string& pod) {
+      a->req.pod = pod;
+      return runtime::export_pod(g.dir, a->req, print_message);
+    });
+    print_message("exported app " + app_name + " to " + (a->out == "-" ? "stdout" : a->out));
     exit_status = 0;
   });
 }

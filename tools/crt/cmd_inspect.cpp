@@ -173,7 +173,9 @@ void add_inspect_command(CLI::App& app, const GlobalOptions& g, int&) {
   cmd->add_flag("--show-env", a->show_env, "Show the values of variables that look like secrets");
   cmd->callback([a, &g] {
     require_root("crt inspect");
-    json pod = runtime::inspect_pod(runtime::find_pod(g.dir, pod_ref_string(a->ref)), a->app, a->show_env);
+    json pod = runtime::inspect_pod(
+        with_pod_ref(a->ref, [&](const std::string& ref) { return runtime::find_pod(g.dir, ref); }), a->app,
+        a->show_env);
     if (a->format == "json")
       std::printf("%s\n", json_text::dump(pod, 2).c_str());
     else

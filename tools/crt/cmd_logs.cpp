@@ -109,7 +109,7 @@ void add_logs_command(CLI::App& app, const GlobalOptions& g, int&) {
     }
     // crt logs --uuid-file=F APP: the one word is the app.
     if (!a->ref.uuid_file.empty() && !a->ref.pod.empty() && a->app.empty()) std::swap(a->ref.pod, a->app);
-    runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
+    runtime::PodEntry e = with_pod_ref(a->ref, [&](const std::string& pod) { return runtime::find_pod(g.dir, pod); });
     if (a->follow) e = wait_for_journal(g, e);
     runtime::PodInfo info = runtime::pod_info(e);
     if (!info.manifest) {

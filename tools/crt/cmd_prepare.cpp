@@ -77,10 +77,12 @@ void add_run_prepared(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     if (auto limit = pod::parse_plugin_time_limit(a->plugin_time_limit)) opts.plugin_time_limit = *limit;
     runtime::RunContext ctx{g.dir, data_dir(), {}, {}, g.local_config, print_message};
     if (a->detach) {
-      std::printf("%s\n", runtime::run_prepared_detached(pod_ref_string(a->ref), opts, ctx).c_str());
+      std::string uuid =
+          with_pod_ref(a->ref, [&](const std::string& pod) { return runtime::run_prepared_detached(pod, opts, ctx); });
+      std::printf("%s\n", uuid.c_str());
       return;
     }
-    exit_status = runtime::run_prepared(pod_ref_string(a->ref), opts, ctx);
+    exit_status = with_pod_ref(a->ref, [&](const std::string& pod) { return runtime::run_prepared(pod, opts, ctx); });
   });
 }
 

@@ -17,6 +17,7 @@
 #include "common/fs.hpp"
 #include "common/json_text.hpp"
 #include "common/strings.hpp"
+#include "pod/manifest.hpp"
 #include "pod/net_options.hpp"
 #include "runtime/machines.hpp"
 #include "runtime/pods.hpp"
@@ -175,6 +176,17 @@ runtime::PodInfo wait_for(const GlobalOptions& g, Seen& seen, std::optional<std:
   }
 }
 
+/// Whether `ref` may name a pod not made yet: a pod name, not a UUID or a
+/// prefix of one (pod names of hex digits and '-' alone are refused).
+bool may_be_a_pod_name(const std::string& ref) {
+  try {
+    pod::validate_pod_name(ref);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 std::optional<std::chrono::milliseconds> optional_duration(const std::string& s) {
   if (s.empty() || s == "forever" || s == "infinity") return std::nullopt;
   return parse_duration(s);
@@ -235,6 +247,10 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
     };
     std::optional<std::chrono::milliseconds> first_limit = cmd->count("--wait-ready") > 0 ? ready_limit : exit_limit;
     auto until = first_limit ? start + *first_limit : std::chrono::steady_clock::time_point::max();
+    // What may still come: a UUID file not yet written, or a pod of the
+    // name given not yet made. Not a UUID or a prefix of one that names no
+    // pod: a pod has one once it is there (crt prints it, --uuid-file-save
+    // writes it after), so such a pod was removed.
     auto not_there_yet = [&](const Error& err) {
       if (!a->ref.uuid_file.empty()) {
         std::error_code ec;
@@ -244,16 +260,17 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
       // A word the wait's option gave back as the pod ('--wait-ready web'),
       // but not one that was meant as a duration and is wrong ('--wait 5x').
       bool meant_as_pod = not_a_duration.empty() || std::isdigit(static_cast<unsigned char>(a->ref.pod[0])) == 0;
-      return meant_as_pod && std::string_view(err.what()).substr(0, 8) == "no pod '";
+      return meant_as_pod && dynamic_cast<const runtime::NoSuchPod*>(&err) != nullptr && may_be_a_pod_name(a->ref.pod);
     };
     runtime::PodEntry e;
     for (bool said = false;;) {
       try {
-        e = runtime::find_pod(g.dir, pod_ref_string(a->ref));
+        e = with_pod_ref(a->ref, [&](const std::string& pod) { return runtime::find_pod(g.dir, pod); });
         break;
       } catch (const Error& err) {
         auto now = std::chrono::steady_clock::now();
-        if (waits && not_there_yet(err) && now < until) {
+        bool may_come = waits && not_there_yet(err);
+        if (may_come && now < until) {
           if (!said && now - start >= std::chrono::seconds(1)) {
             print_message(
                 (a->ref.uuid_file.empty() ? std::string(err.what()) : "no UUID in " + quote(a->ref.uuid_file)) +
@@ -263,7 +280,14 @@ void add_status(CLI::App& app, const GlobalOptions& g) {
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
           continue;
         }
-        if (not_a_duration.empty() || std::string_view(err.what()).substr(0, 8) != "no pod '") throw;
+        // The wait is over: what it waited for is said, not only what is
+        // missing (one removed before crt looked reads as one not made yet).
+        if (may_come && first_limit)
+          throw Error(std::string(err.what()) + ": " +
+                      (a->ref.uuid_file.empty() ? "no pod of that name appeared" : "the file was not written") +
+                      " within the " + seconds_text(*first_limit) + " the wait gave it" +
+                      (a->ref.uuid_file.empty() ? " (a pod removed before the wait began cannot be seen)" : ""));
+        if (not_a_duration.empty() || dynamic_cast<const runtime::NoSuchPod*>(&err) == nullptr) throw;
         throw Error(std::string(err.what()) + "; nor is it a duration (" + not_a_duration + ")");
       }
     }
@@ -427,7 +451,7 @@ void add_cat_manifest(CLI::App& app, const GlobalOptions& g) {
   add_pod_ref(cmd, *ref);
   cmd->callback([ref, &g] {
     require_root("crt cat-manifest");
-    runtime::PodEntry e = runtime::find_pod(g.dir, pod_ref_string(*ref));
+    runtime::PodEntry e = with_pod_ref(*ref, [&](const std::string& pod) { return runtime::find_pod(g.dir, pod); });
     std::fputs(fs::read_file(e.path / "pod.json").c_str(), stdout);
   });
 }

@@ -32,14 +32,15 @@ namespace {
 template <typename F>
 void for_each_pod(const GlobalOptions& g, const std::vector<std::string>& refs, const std::string& uuid_file,
                   int& exit_status, F&& action) {
-  std::vector<std::string> all = refs;
-  if (!uuid_file.empty()) all.push_back(pod_ref_string({"", uuid_file}));
+  std::vector<PodRef> all;
+  for (const auto& r : refs) all.push_back({r, ""});
+  if (!uuid_file.empty()) all.push_back({"", uuid_file});
   if (all.empty()) throw Error("no pod given (POD… or --uuid-file)");
   for (const auto& ref : all) {
     // Told to stop (StopSignalsNoted): after the pod at hand.
     if (int sig = pending_stop_signal(); sig != 0) throw runtime::Interrupted(sig);
     try {
-      runtime::PodEntry e = runtime::find_pod(g.dir, ref);
+      runtime::PodEntry e = with_pod_ref(ref, [&](const std::string& pod) { return runtime::find_pod(g.dir, pod); });
       action(e);
       std::printf("%s\n", e.uuid.c_str());
     } catch (const Error& err) {

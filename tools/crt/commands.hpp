@@ -8,7 +8,9 @@
 #include <string_view>
 #include <utility>
 
+#include "common/error.hpp"
 #include "config/crt_conf.hpp"
+#include "runtime/pods.hpp"
 
 namespace crt::cli {
 
@@ -68,6 +70,24 @@ struct PodRef {
 void add_pod_ref(CLI::App* cmd, PodRef& ref);
 /// The reference given, read from the UUID file if that was used.
 std::string pod_ref_string(const PodRef& ref);
+
+/// The error for a UUID that --uuid-file `file` holds and no pod has:
+/// which file, which UUID, and why that may be.
+Error no_pod_of_uuid_file(const std::string& file, const std::string& uuid);
+
+/// Runs `body` on the pod reference given (pod_ref_string()); where it came
+/// from --uuid-file and names no pod, the error says which file held it
+/// (runtime::NoSuchPod alone would name a UUID the user never typed).
+template <typename F>
+decltype(auto) with_pod_ref(const PodRef& ref, F&& body) {
+  std::string pod = pod_ref_string(ref);
+  try {
+    return std::forward<F>(body)(pod);
+  } catch (const runtime::NoSuchPod& e) {
+    if (ref.uuid_file.empty() || e.ref() != pod) throw;
+    throw no_pod_of_uuid_file(ref.uuid_file, pod);
+  }
+}
 
 /// Adds --format=TEXT|json, TEXT being "table" (crt list) or "text" (crt
 /// status): each command takes the other's name for it too.

@@ -89,6 +89,11 @@ std::string pod_ref_string(const PodRef& ref) {
   return ref.pod;
 }
 
+Error no_pod_of_uuid_file(const std::string& file, const std::string& uuid) {
+  return Error("no pod " + uuid + ", the UUID --uuid-file " + quote(file) +
+               " holds: it was removed, or that file is of another --dir");
+}
+
 namespace {
 
 /// The commands parsed so far, crt itself first.
