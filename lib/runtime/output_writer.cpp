@@ -5,10 +5,13 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -25,8 +28,30 @@ namespace {
 
 std::mutex stderr_mutex;
 OutputWriter* stderr_owner = nullptr;  ///< guarded by stderr_mutex
+/// crt's stderr was closed: its lines go to the host's journal
+/// (send_stderr_to_journal()).
+std::atomic<bool> stderr_to_journal = false;
+
+/// Each line of `text` to the host's journal, as crt's.
+void journal_lines(std::string_view text, Severity severity) {
+  const int priority = severity == Severity::kError ? LOG_ERR : LOG_NOTICE;
+  for (size_t start = 0; start < text.size();) {
+    size_t nl = text.find('\n', start);
+    std::string_view line = text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+    start = nl == std::string_view::npos ? text.size() : nl + 1;
+    if (line.starts_with("crt: ")) line.remove_prefix(5);
+    if (line.empty()) continue;
+    int prio = line.starts_with("warning:") ? LOG_WARNING : priority;
+    // A journal that cannot be reached loses the line: nothing better is
+    // left to say it with.
+    (void)sd_journal_send("MESSAGE=%.*s", static_cast<int>(line.size()), line.data(), "PRIORITY=%i", prio,
+                          "SYSLOG_IDENTIFIER=crt", nullptr);
+  }
+}
 
 }  // namespace
+
+void send_stderr_to_journal() { stderr_to_journal = true; }
 
 bool is_journal_stream(int fd, const char* journal_stream) {
   if (journal_stream == nullptr) return false;
@@ -40,7 +65,11 @@ bool is_journal_stream(int fd, const char* journal_stream) {
   return ::fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
-void write_stderr(std::string_view text) {
+void write_stderr(std::string_view text, Severity severity) {
+  if (stderr_to_journal) {
+    journal_lines(text, severity);
+    return;
+  }
   // crt's stderr may be a terminal an interactive app has made raw (crt's
   // pty passes the app's output to it as it is): crt's own lines then end
   // in "\r\n", as the terminal itself makes them otherwise, not in steps.

@@ -86,11 +86,21 @@ class OutputWriter {
   std::thread thread_;
 };
 
+/// How much a line of crt's matters, in the journal (send_stderr_to_journal()).
+enum class Severity { kNotice, kError };
+
 /// Writes `text` to crt's stderr: through the writer that owns fd 2 while
 /// a pod is supervised (so that a stalled reader of stderr does not stall
 /// the loop, and messages stay apart from the apps' stderr), else straight.
 /// On a terminal without output processing (raw), lines end in "\r\n".
-void write_stderr(std::string_view text);
+void write_stderr(std::string_view text, Severity severity = Severity::kNotice);
+
+/// crt started with its stderr closed (2>&-): from now on, write_stderr()
+/// sends each line to the host's journal instead, as crt's
+/// (SYSLOG_IDENTIFIER=crt, "crt: " left out, a line that begins with
+/// "warning:" as a warning): an admin looks there for what a crt without a
+/// terminal said. Where no journald listens, the lines go nowhere.
+void send_stderr_to_journal();
 
 /// Why a write to crt's stdout or stderr failed with `err`, for a message:
 /// strerror(), but EBADF in words a user can act on (crt starts with a

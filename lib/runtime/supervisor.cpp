@@ -178,6 +178,9 @@ class Supervisor {
     if (int e = out.lost())
       tell(opts_.messages, "warning: some of the apps' output was not written to standard output (" +
                                output_error_text(e) + "); the pod's journal has it: crt logs");
+    if (int e = err.lost())
+      tell(opts_.messages, "warning: some of the apps' output was not written to standard error (" +
+                               output_error_text(e) + "); the pod's journal has it: crt logs");
     return end_;
   }
 

@@ -2,12 +2,15 @@
 // nothing behind.
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -16,6 +19,7 @@
 #include <thread>
 
 #include "../support/oci_builder.hpp"
+#include "common/fd.hpp"
 #include "common/json_text.hpp"
 #include "pod_fixture.hpp"
 
@@ -651,6 +655,62 @@ TEST_F(BadInputTest, OutputThatCannotBeWrittenIsSaid) {
   EXPECT_THAT(r.err, HasSubstr("warning: some of the apps' output was not written to standard output (it is closed, "
                                "or not open for writing); the pod's journal has it: crt logs"));
   EXPECT_EQ(crt({"logs", "--uuid-file=" + dir_ + "/uuid"}).out, "hello\n");
+}
+
+// crt started with its stderr closed (2>&-, as by a careless unit or
+// script) says what it would have said there to the host's journal, as
+// crt's: its warnings as warnings, its error as an error. Here the journal
+// is a socket of the test's in journald's place, in a mount namespace of
+// crt's own. Without a journal, the words are lost, and nothing else
+// changes.
+TEST_F(BadInputTest, WithItsStderrClosedCrtSpeaksToTheJournal) {
+  std::string journal = dir_ + "/journal";
+  std::filesystem::create_directory(journal);
+  std::string socket_path = journal + "/socket";
+  ASSERT_LT(socket_path.size(), sizeof(sockaddr_un::sun_path));
+  UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(sock.valid());
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, socket_path.c_str(), sizeof a.sun_path - 1);
+  ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+  auto received = [&] {
+    std::vector<std::string> out;
+    char buf[65536];
+    for (ssize_t n; (n = ::recv(sock.get(), buf, sizeof buf, MSG_DONTWAIT)) > 0;)
+      out.emplace_back(buf, static_cast<size_t>(n));
+    return out;
+  };
+  // /run a tmpfs of the namespace's own, where journald's socket would be.
+  auto crt_without_stderr = [&](const std::string& args, bool with_journal) {
+    std::string bind = with_journal ? " && mount --bind " + journal + " /run/systemd/journal" : "";
+    return run({"unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+                "mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/systemd/journal" + bind + " && exec " +
+                    crt_bin_ + " --dir=" + dir_ + " " + args + " 2>&-"});
+  };
+  Result r = crt({"prepare", "--quiet", "busybox"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string uuid = r.out.substr(0, 36);
+  { std::ofstream(dir_ + "/pods/prepared/" + uuid + "/pod.json") << "{cut short"; }
+  for (bool with_journal : {true, false}) {
+    SCOPED_TRACE(with_journal ? "with a journal" : "without");
+    r = crt_without_stderr("status " + uuid, with_journal);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("state=prepared\n"));
+    EXPECT_EQ(r.err, "");
+    r = crt_without_stderr("status nosuch", with_journal);
+    EXPECT_EQ(r.status, 254);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "");
+  }
+  std::vector<std::string> lines = received();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr("MESSAGE=warning: pod " + uuid + ": reading its manifest: "));
+  EXPECT_THAT(lines[0], HasSubstr("\nPRIORITY=4\n"));
+  EXPECT_THAT(lines[0], HasSubstr("\nSYSLOG_IDENTIFIER=crt\n"));
+  EXPECT_THAT(lines[1], HasSubstr("MESSAGE=no pod 'nosuch'\n"));
+  EXPECT_THAT(lines[1], HasSubstr("\nPRIORITY=3\n"));
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 
 // A --dir that is not there (a typo) is said by the commands that only

@@ -33,7 +33,7 @@ void add_image_list(CLI::App& image, const GlobalOptions& g) {
     // The built-in images are listed as soon as crt run would find them.
     s.set_lock_wait(store_lock_wait(false));
     s.set_messages(print_message);
-    for (const auto& e : runtime::import_missing_builtins(s, data_dir())) std::fprintf(stderr, "crt: %s\n", e.c_str());
+    for (const auto& e : runtime::import_missing_builtins(s, data_dir())) print_message(e);
     // Under the store's lock, as pods and exports read it: an image another
     // crt removes meanwhile is listed whole or not at all.
     std::vector<store::Image> images;
@@ -87,7 +87,7 @@ void for_each_image(const std::vector<std::string>& refs, int& exit_status,
       throw;
     } catch (const Error& e) {
       if (pending_stop_signal() != 0) throw;  // an error the stop caused: crt ends by it
-      std::fprintf(stderr, "crt: %s\n", e.what());
+      print_error(e.what());
       exit_status = kErrorExitCode;
     }
   }

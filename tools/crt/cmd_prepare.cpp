@@ -45,7 +45,7 @@ void add_prepare(CLI::App& app, const GlobalOptions& g) {
     runtime::ServiceProgress progress(view, runtime::service_notifier());
     std::string uuid = runtime::prepare_only(req, {g.dir, data_dir(), {}, pod_resolve_options(g, req.pod, progress), g.local_config, print_message});
     std::printf("%s\n", uuid.c_str());
-    if (!req.pod.quiet) std::fprintf(stderr, "crt: prepared pod %s; run it with 'crt run-prepared %s'\n", uuid.c_str(), uuid.c_str());
+    if (!req.pod.quiet) print_message("prepared pod " + uuid + "; run it with 'crt run-prepared " + uuid + "'");
   });
 }
 

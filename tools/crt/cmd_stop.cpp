@@ -44,7 +44,7 @@ void for_each_pod(const GlobalOptions& g, const std::vector<std::string>& refs, 
       action(e);
       std::printf("%s\n", e.uuid.c_str());
     } catch (const Error& err) {
-      std::fprintf(stderr, "crt: %s\n", err.what());
+      print_error(err.what());
       exit_status = kErrorExitCode;
     }
   }
@@ -130,7 +130,7 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     for (const auto& u : r.networks_torn_down) std::printf("tore down the network of %s\n", u.c_str());
     for (const auto& u : r.orphaned_networks_torn_down)
       std::printf("tore down the network of %s, whose pod directory is gone\n", u.c_str());
-    for (const auto& f : r.failed) std::fprintf(stderr, "crt: %s (will try again at the next gc)\n", f.c_str());
+    for (const auto& f : r.failed) print_error(f + " (will try again at the next gc)");
     if (!r.failed.empty()) exit_status = kErrorExitCode;
     // What was done is said; crt then ends by the signal, as stopped.
     if (int sig = r.stopped_by != 0 ? r.stopped_by : pending_stop_signal(); sig != 0) throw runtime::Interrupted(sig);

@@ -103,6 +103,9 @@ void require_root(const std::string& what);
 /// Prints what library code tells the user (crt::MessageSink): "crt: MESSAGE"
 /// on stderr.
 void print_message(std::string_view message);
+/// The same for why a command failed (crt::Error), which matters more where
+/// it goes to the journal (runtime::send_stderr_to_journal()).
+void print_error(std::string_view message);
 
 /// The data directory (stage1, built-in images) of this crt.
 std::filesystem::path data_dir();

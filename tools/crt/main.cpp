@@ -39,6 +39,12 @@ void print_message(std::string_view message) {
   runtime::write_stderr(line);
 }
 
+void print_error(std::string_view message) {
+  std::string line = "crt: ";
+  line.append(message).push_back('\n');
+  runtime::write_stderr(line, runtime::Severity::kError);
+}
+
 void add_pod_ref(CLI::App* cmd, PodRef& ref) {
   cmd->add_option("POD", ref.pod, "The pod: its UUID, a unique prefix of it, or its name");
   cmd->add_option("--uuid-file", ref.uuid_file, "Read the pod's UUID from this file (see --uuid-file-save)");
@@ -264,9 +270,15 @@ int main(int argc, char** argv) {
   // A closed output stays one that takes nothing: what is written there
   // fails (EBADF) as it would, and crt says so as it does for a full disk,
   // rather than lose the apps' output silently into /dev/null.
+  bool stderr_closed = false;
   for (int fd = 0; fd < 3; ++fd)
-    if (::fcntl(fd, F_GETFD) < 0 && errno == EBADF && ::open("/dev/null", O_RDONLY | O_NOCTTY) != fd)
-      return crt::kErrorExitCode;
+    if (::fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+      if (::open("/dev/null", O_RDONLY | O_NOCTTY) != fd) return crt::kErrorExitCode;
+      stderr_closed = stderr_closed || fd == STDERR_FILENO;
+    }
+  // What crt says (its warnings, its error) would be lost: it goes where an
+  // admin looks for what a command without a terminal said.
+  if (stderr_closed) crt::runtime::send_stderr_to_journal();
   crt::ensure_system_path();
   // What crt makes (an image's directories a layer does not list, a pod's
   // files) is the same whoever starts it: an admin's umask 077 would make
@@ -355,14 +367,14 @@ int main(int argc, char** argv) {
     app.parse(reversed);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::fprintf(stderr, "crt: %s\n", crt::cli::usage_error(app, e, args).c_str());
+    crt::cli::print_error(crt::cli::usage_error(app, e, args));
     return crt::kErrorExitCode;
   } catch (const crt::runtime::Interrupted& e) {
-    if (e.announce()) std::fprintf(stderr, "crt: %s\n", e.what());
+    if (e.announce()) crt::cli::print_message(e.what());
     std::fflush(stdout);
     crt::runtime::die_of(e.signal());
   } catch (const crt::Error& e) {
-    std::fprintf(stderr, "crt: %s\n", e.what());
+    crt::cli::print_error(e.what());
     // An error a stop caused (a download cut short): crt ends by the stop.
     if (int sig = crt::pending_stop_signal(); sig != 0) {
       std::fflush(stdout);
@@ -370,7 +382,7 @@ int main(int argc, char** argv) {
     }
     return crt::kErrorExitCode;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "crt: internal error: %s\n", e.what());
+    crt::cli::print_error(std::string("internal error: ") + e.what());
     return crt::kErrorExitCode;
   }
   // What crt printed is lost on a full disk, say: that is an error, as for
@@ -381,9 +393,9 @@ int main(int argc, char** argv) {
   int flushed = std::fflush(stdout);
   int flush_errno = errno;
   if (flushed != 0 || std::ferror(stdout)) {
-    std::fprintf(stderr, "crt: writing to standard output: %s\n",
-                 flushed != 0 && flush_errno != 0 ? crt::runtime::output_error_text(flush_errno).c_str()
-                                                  : "some of it could not be written");
+    crt::cli::print_error(std::string("writing to standard output: ") +
+                          (flushed != 0 && flush_errno != 0 ? crt::runtime::output_error_text(flush_errno)
+                                                            : "some of it could not be written"));
     return status == 0 ? crt::kErrorExitCode : status;
   }
   return status;

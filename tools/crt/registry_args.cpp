@@ -33,14 +33,14 @@ runtime::ResolveOptions resolve_options(const GlobalOptions& g, const registry::
   r.pull.cancelled = interrupt_pending;
   // A failed pull takes out again what it added to the store, but these.
   r.pull.pinned = runtime::pinned_layers(g.dir);
-  if (!quiet) r.notice = [](const std::string& s) { std::fprintf(stderr, "crt: %s\n", s.c_str()); };
+  if (!quiet) r.notice = [](const std::string& s) { print_message(s); };
   r.store_wait = store_lock_wait(quiet);
   return r;
 }
 
 LockWait store_lock_wait(bool quiet) {
   LockWait w;
-  if (!quiet) w.waiting = [](const std::string& what) { std::fprintf(stderr, "crt: waiting for %s\n", what.c_str()); };
+  if (!quiet) w.waiting = [](const std::string& what) { print_message("waiting for " + what); };
   w.cancelled = interrupt_pending;
   return w;
 }
