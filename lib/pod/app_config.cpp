@@ -78,17 +78,6 @@ bool is_service_manager_variable(std::string_view kv) {
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
-/// What makes `name` (not empty) no name systemd passes to an app (its
-/// Environment= takes what a shell does, and ignores any other); empty
-/// when nothing.
-std::string env_name_problem(std::string_view name) {
-  for (char c : name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_'))
-      return "a variable name holds letters, digits and '_'";
-  if (std::isdigit(static_cast<unsigned char>(name[0]))) return "a variable name cannot start with a digit";
-  return {};
-}
-
 void apply_assignment(EnvList& env, const std::string& kv, const char* source) {
   check_assignment(kv, source);
   size_t eq = kv.find('=');
@@ -98,11 +87,17 @@ void apply_assignment(EnvList& env, const std::string& kv, const char* source) {
 /// An entry of image `image`'s Env. Docker takes any name without '=' (a
 /// dot in "my.var", say), but systemd would start the app without it: such
 /// an image is refused, naming the variable and the image, not an
-/// assignment the user never wrote.
+/// assignment the user never wrote. A name alone ("FOO") unsets what came
+/// before it, as docker and containerd take it (runc refuses it), rather
+/// than refuse every run of the image.
 void apply_image_assignment(EnvList& env, const std::string& kv, const std::string& image) {
   size_t eq = kv.find('=');
+  if (eq == std::string::npos && !kv.empty()) {
+    std::erase_if(env, [&](const auto& var) { return var.first == kv; });
+    return;
+  }
   if (eq != std::string::npos && eq > 0)
-    if (std::string why = env_name_problem(std::string_view(kv.data(), eq)); !why.empty())
+    if (std::string why = store::env_name_problem(std::string_view(kv.data(), eq)); !why.empty())
       throw Error("image " + quote(image) + " sets the environment variable " + quote(kv.substr(0, eq)) +
                   " (its Env), which systemd cannot give an app (" + why +
                   "; it would start the app without it): give the variable such a name in the image");
@@ -275,7 +270,7 @@ void check_image_user(const std::string& user, const std::string& source) {
 void check_assignment(const std::string& kv, const std::string& source) {
   size_t eq = kv.find('=');
   if (eq == std::string::npos || eq == 0) throw Error("invalid " + source + " " + quote(kv) + ": expected NAME=VALUE");
-  if (std::string why = env_name_problem(std::string_view(kv.data(), eq)); !why.empty())
+  if (std::string why = store::env_name_problem(std::string_view(kv.data(), eq)); !why.empty())
     throw Error("invalid " + source + " " + quote(kv) + ": " + why);
 }
 

@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -106,6 +107,38 @@ void check_utf8(const RunConfig& run) {
   check(run.stop_signal, "stop signal");
   for (const auto& p : run.exposed_ports) check(p, "exposed port");
   for (const auto& v : run.volumes) check(v, "volume");
+}
+
+std::string env_name_problem(std::string_view name) {
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_'))
+      return "a variable name holds letters, digits and '_'";
+  if (std::isdigit(static_cast<unsigned char>(name[0]))) return "a variable name cannot start with a digit";
+  return {};
+}
+
+void check_env(const RunConfig& run) {
+  // "=1" (or ""): a variable without a name, which no runtime sets (runc
+  // refuses to start the container): an image no run could start.
+  for (const auto& kv : run.env)
+    if (kv.empty() || kv.front() == '=')
+      throw Error("invalid image configuration: config.Env: " + quote(kv) + " names no variable");
+}
+
+std::vector<std::string> env_warnings(const RunConfig& run, const std::string& image) {
+  std::vector<std::string> out;
+  for (const auto& kv : run.env) {
+    size_t eq = kv.find('=');
+    std::string name = kv.substr(0, eq);
+    if (name.empty()) continue;  // refused by parse_run_config()
+    if (eq == std::string::npos)
+      out.push_back("warning: " + image + " has " + quote(kv) + " in its Env, without '=' or a value: crt run " +
+                    "leaves the variable out (unset), as docker does");
+    else if (std::string why = env_name_problem(name); !why.empty())
+      out.push_back("warning: " + image + " sets the environment variable " + quote(name) +
+                    " (its Env), which systemd cannot give an app (" + why + "): crt run refuses the image");
+  }
+  return out;
 }
 
 json make_image_config(const RunConfig& run, const std::vector<std::string>& diff_ids,

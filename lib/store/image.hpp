@@ -44,6 +44,21 @@ std::optional<std::string> foreign_platform(const RunConfig& run);
 /// hold.
 void check_utf8(const RunConfig& run);
 
+/// What makes `name` (not empty) no name systemd passes to an app (its
+/// Environment= takes what a shell does, and ignores any other); empty
+/// when nothing.
+std::string env_name_problem(std::string_view name);
+
+/// Throws crt::Error for an entry of `run.env` that names no variable
+/// ("=1", ""): no run could start the image.
+void check_env(const RunConfig& run);
+
+/// What crt run does not do as an image's Env `run.env` asks, one warning
+/// each, naming the image as `image` ("image 'x:1'"): an entry without '='
+/// (left out, as docker leaves it) and a name systemd cannot pass (crt run
+/// refuses the image).
+std::vector<std::string> env_warnings(const RunConfig& run, const std::string& image);
+
 /// Builds an OCI image configuration document for a single-layer rootfs.
 nlohmann::json make_image_config(const RunConfig& run, const std::vector<std::string>& diff_ids,
                                  const std::string& created);

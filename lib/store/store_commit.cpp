@@ -344,7 +344,8 @@ Image Store::store_image(const ImageInput& in, Progress& progress, Commit& commi
   }
   // What crt reads of it to run the image, checked before anything is
   // stored or named: an image crt cannot run takes no name from one it can.
-  parse_run_config(config);
+  RunConfig run = parse_run_config(config);
+  check_env(run);
   if (config.contains("created") && !config["created"].is_null() && !config["created"].is_string())
     throw Error("invalid image configuration: \"created\" is not a date (a string)");
   im.layers = oci::config_diff_ids(config);
@@ -369,6 +370,18 @@ Image Store::store_image(const ImageInput& in, Progress& progress, Commit& commi
   return im;
 }
 
+namespace {
+
+/// How an error names an image being added: by its name, else by its
+/// manifest's digest (a docker archive's has none: by its ID).
+std::string image_label(const ImageInput& in) {
+  if (!in.names.empty()) return "image " + quote(in.names.front().str());
+  if (!in.manifest.empty()) return "image " + sha256_digest(in.manifest);
+  return "image " + sha256_digest(in.config);
+}
+
+}  // namespace
+
 Image Store::commit_image(const ImageInput& in, Progress& progress, const PinnedLayers& pinned, FileLock held) {
   FileLock store_lock = held.valid() ? std::move(held) : lock_shared();
   remove_abandoned_work(root_ / "tmp");
@@ -384,20 +397,9 @@ Image Store::commit_image(const ImageInput& in, Progress& progress, const Pinned
     throw;
   }
   load_config(im);
+  for (const auto& w : env_warnings(im.config, image_label(in))) tell(messages_, w);
   return im;
 }
-
-namespace {
-
-/// How an error names an image being added: by its name, else by its
-/// manifest's digest (a docker archive's has none: by its ID).
-std::string image_label(const ImageInput& in) {
-  if (!in.names.empty()) return "image " + quote(in.names.front().str());
-  if (!in.manifest.empty()) return "image " + sha256_digest(in.manifest);
-  return "image " + sha256_digest(in.config);
-}
-
-}  // namespace
 
 std::vector<Image> Store::commit_images(const std::vector<ImageInput>& ins, Progress& progress,
                                         const PinnedLayers& pinned) {
@@ -419,7 +421,10 @@ std::vector<Image> Store::commit_images(const std::vector<ImageInput>& ins, Prog
     roll_back(commit, pinned);
     throw;
   }
-  for (auto& im : out) load_config(im);
+  for (size_t i = 0; i < out.size(); ++i) {
+    load_config(out[i]);
+    for (const auto& w : env_warnings(out[i].config, image_label(ins[i]))) tell(messages_, w);
+  }
   return out;
 }
 

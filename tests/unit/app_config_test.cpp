@@ -168,8 +168,22 @@ TEST_F(MakeAppManifest, InvalidEnvironmentIsAnError) {
   pod_.set_env = {"bad"};
   EXPECT_NE(error().find("--set-env"), std::string::npos);
   pod_.set_env.clear();
-  image_.config.env = {"bad"};
+  image_.config.env = {"=bad"};
   EXPECT_NE(error().find("image environment variable"), std::string::npos);
+}
+
+// An image's Env entry without '=' unsets the variable, as docker and
+// containerd take it: every run of the image was refused.
+TEST_F(MakeAppManifest, AnImageVariableWithoutAValueUnsetsIt) {
+  image_.config.env = {"A=1", "B=2", "A", "NEVER"};
+  AppManifest a = make();
+  auto has = [&](const std::string& name) {
+    return std::any_of(a.env.begin(), a.env.end(), [&](const auto& kv) { return kv.first == name; });
+  };
+  EXPECT_FALSE(has("A"));
+  EXPECT_FALSE(has("NEVER"));
+  EXPECT_TRUE(has("B"));
+  EXPECT_TRUE(has("PATH"));
 }
 
 // Docker takes any name without '=' in an image's Env; systemd ignores one

@@ -217,5 +217,25 @@ TEST(BaseName, LastComponentWithoutTagOrDigest) {
   EXPECT_EQ(base_name("quay.io/a/b@sha256:0123"), "b");
 }
 
+// An Env entry without a name no run could set: refused; one without '='
+// (left out at run) or with a name systemd cannot pass (the run refused)
+// is warned of, naming the image and the entry.
+TEST(ImageEnv, EntriesARunCannotTakeAsTheyAreAreSaid) {
+  RunConfig r;
+  r.env = {"PATH=/bin", "A=b=c", "_x1=", "FOO", "my.var=1", "9LIVES=1"};
+  EXPECT_NO_THROW(check_env(r));
+  EXPECT_EQ(env_warnings(r, "image 'x:1'"),
+            (Strings{"warning: image 'x:1' has 'FOO' in its Env, without '=' or a value: crt run leaves the variable "
+                     "out (unset), as docker does",
+                     "warning: image 'x:1' sets the environment variable 'my.var' (its Env), which systemd cannot give "
+                     "an app (a variable name holds letters, digits and '_'): crt run refuses the image",
+                     "warning: image 'x:1' sets the environment variable '9LIVES' (its Env), which systemd cannot give "
+                     "an app (a variable name cannot start with a digit): crt run refuses the image"}));
+  for (const char* bad : {"=1", "", "="}) {
+    r.env = {"PATH=/bin", bad};
+    EXPECT_THROW(check_env(r), Error) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace crt::store

@@ -1,0 +1,75 @@
+// What an image's configuration asks of a run (its Env, its Volumes) and the
+// name a pod was run by, checked from the outside: crt's output, the app's
+// environment and mounts, crt list and crt inspect.
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "../support/oci_builder.hpp"
+#include "common/json_text.hpp"
+#include "pod_fixture.hpp"
+
+namespace crt::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class ImageConfigTest : public PodTest {
+ protected:
+  /// An OCI layout at DIR/`name` holding image `ref` of one layer (busybox
+  /// as /bin/sh and /bin/env, the directories `dirs`) and `config`.
+  std::string layout(const std::string& name, const std::string& ref, const nlohmann::json& config,
+                     const std::vector<std::string>& dirs = {}) {
+    std::string busybox = read_file("/bin/busybox");
+    std::vector<LayerEntry> entries = {file("bin/sh", busybox, 0755), file("bin/env", busybox, 0755)};
+    for (const auto& d : dirs) entries.push_back(dir(d));
+    OciLayout l(dir_ + "/" + name);
+    l.write_index({{l.add_image({make_layer(entries)}, config), ref}});
+    return l.dir().string();
+  }
+};
+
+// An Env entry without '=' leaves the variable out, as docker and containerd
+// take it (unsetting one set before it), with a warning at import: every
+// run of such an image was refused.
+TEST_F(ImageConfigTest, AnEnvEntryWithoutAValueLeavesTheVariableOut) {
+  std::string l = layout("novalue", "novalue:1",
+                         {{"Env", {"PATH=/bin", "KEPT=1", "GONE=1", "GONE", "NEVER"}}, {"Cmd", {"/bin/env"}}});
+  Result r = crt({"image", "import", l});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("crt: warning: image 'novalue:1' has 'GONE' in its Env, without '=' or a value: crt "
+                               "run leaves the variable out (unset), as docker does\n"));
+  EXPECT_THAT(r.err, HasSubstr("image 'novalue:1' has 'NEVER' in its Env"));
+  r = crt({"run", "--rm", "--net=none", "novalue:1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("KEPT=1\n"));
+  EXPECT_THAT(r.out, Not(HasSubstr("GONE")));
+  EXPECT_THAT(r.out, Not(HasSubstr("NEVER")));
+}
+
+// A variable without a name ("=1") no runtime sets: refused at import,
+// naming the image and the entry, nothing stored.
+TEST_F(ImageConfigTest, AnEnvEntryWithoutANameIsRefusedAtImport) {
+  std::string l = layout("noname", "noname:1", {{"Env", {"PATH=/bin", "=1"}}, {"Cmd", {"/bin/env"}}});
+  Result r = crt({"image", "import", l});
+  EXPECT_EQ(r.status, 254);
+  EXPECT_THAT(r.err, HasSubstr("image 'noname:1': invalid image configuration: config.Env: '=1' names no variable"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ + "/store/trees"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ + "/store/blobs/sha256"));
+  EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("noname")));
+}
+
+// A name systemd cannot pass makes crt run refuse the image: said at import.
+TEST_F(ImageConfigTest, AnEnvNameSystemdCannotPassIsWarnedOfAtImport) {
+  std::string l = layout("dotted", "dotted:1", {{"Env", {"PATH=/bin", "my.var=1"}}, {"Cmd", {"/bin/env"}}});
+  Result r = crt({"image", "import", l});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("crt: warning: image 'dotted:1' sets the environment variable 'my.var' (its Env), "
+                               "which systemd cannot give an app (a variable name holds letters, digits and '_'): "
+                               "crt run refuses the image\n"));
+}
+
+}  // namespace
+}  // namespace crt::test
