@@ -390,7 +390,7 @@ AppManifest make_app_manifest(const AppRequest& req, const PodFlags& pod, const 
   });
 }
 
-void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs) {
+void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs, const MessageSink& messages) {
   for (const auto& spec : volume_specs) {
     Volume v = parse_volume(spec);
     for (const auto& other : m.volumes)
@@ -402,14 +402,34 @@ void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs) 
     // An image's volume the user does not mount gets an empty volume of its
     // own, filled with what the image has at that path (as Docker does).
     for (const auto& image_path : app.image_volumes) {
-      if (image_path.empty() || image_path.front() != '/') continue;
+      auto left_out = [&](const std::string& why) {
+        tell(messages, "warning: app " + quote(app.name) + ": the volume " + quote(image_path) + " of image " +
+                           quote(app.image.name) + " is left out (" + why +
+                           "): its files stay in the app's rootfs, kept with the pod");
+      };
+      if (image_path.empty() || image_path.front() != '/') {
+        left_out("not an absolute path");
+        continue;
+      }
       std::string path = fs::normal_path(image_path);
       bool mounted = std::any_of(app.mounts.begin(), app.mounts.end(), [&](const VolumeMount& mt) { return mt.target == path; });
+      if (mounted) continue;  // the user's mount takes its place
       // Nor one the user could not ask for: on the root, where the pod
-      // mounts its own (/etc/hosts), or with control characters. Its files
-      // stay in the app's rootfs, kept with the pod as any other.
-      bool odd = std::any_of(path.begin(), path.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
-      if (mounted || odd || !mount::volume_target_problem(path).empty()) continue;
+      // mounts its own (/etc/hosts), or with control characters.
+      if (std::any_of(path.begin(), path.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+        left_out("a mount point cannot hold a control character");
+        continue;
+      }
+      if (std::string why = mount::volume_target_problem(path); !why.empty()) {
+        left_out(why);
+        continue;
+      }
+      // As docker cleans it ("/../../etc" is "/etc": '..' cannot climb
+      // above the root), but said: the image names another path than it
+      // seems to.
+      if (path != image_path && (image_path + "/").find("/../") != std::string::npos)
+        tell(messages, "warning: app " + quote(app.name) + ": the volume " + quote(image_path) + " of image " +
+                           quote(app.image.name) + " is mounted on " + quote(path) + ", the path it names");
       Volume v;
       v.name = ("image-" + std::to_string(++implicit) + "-" + app.name).substr(0, 63);
       while (v.name.back() == '-') v.name.pop_back();

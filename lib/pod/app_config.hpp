@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/message.hpp"
 #include "pod/manifest.hpp"
 #include "pod/run_args.hpp"
 #include "store/image.hpp"
@@ -68,7 +69,10 @@ void validate_pod_env(const PodFlags& pod);
 
 /// Adds the pod's volumes (--volume specs, and an empty volume for each
 /// path an image declares and no --mount covers) and checks every mount.
-void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs);
+/// An image's volume no mount can be made for (a relative path, the root,
+/// below what the pod mounts for every app) is left out, with a warning to
+/// `messages`.
+void plan_volumes(PodManifest& m, const std::vector<std::string>& volume_specs, const MessageSink& messages = {});
 
 /// The signal name systemd's KillSignal= takes ("SIGQUIT") for an image's
 /// StopSignal ("SIGQUIT", "QUIT" or "3"). Throws on an unknown signal.

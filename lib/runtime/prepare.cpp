@@ -92,7 +92,7 @@ pod::PodManifest plan_pod(const pod::RunRequest& req, store::Store& store, const
   }
   pod::validate_apps(m.apps);
   check_oom_score_adj(m.apps);
-  pod::plan_volumes(m, req.pod.volumes);
+  pod::plan_volumes(m, req.pod.volumes, ctx.messages);
   pod::apply_net_flags(m, req.pod, exposed_ports);
   m.hostname = req.pod.hostname ? *req.pod.hostname : m.machine_name();
   m.exit_policy = req.pod.exit_policy;

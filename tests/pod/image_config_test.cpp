@@ -71,5 +71,32 @@ TEST_F(ImageConfigTest, AnEnvNameSystemdCannotPassIsWarnedOfAtImport) {
                                "crt run refuses the image\n"));
 }
 
+// An image's volume no mount can be made for is left out with a warning
+// naming it, the image and why; one that climbs with '..' is mounted on the
+// path it names, as docker takes it, and said.
+TEST_F(ImageConfigTest, ImageVolumesThatCannotBeMountedAreSaid) {
+  nlohmann::json volumes = {{"/", nlohmann::json::object()},
+                            {"/proc/x", nlohmann::json::object()},
+                            {"data", nlohmann::json::object()},
+                            {"/../../srv/v", nlohmann::json::object()}};
+  std::string l = layout("vols", "vols:1",
+                         {{"Env", {"PATH=/bin"}}, {"Volumes", volumes}, {"Cmd", {"/bin/sh", "-c", "cat /proc/mounts"}}},
+                         {"srv", "srv/v"});
+  ASSERT_EQ(crt({"image", "import", l}).status, 0);
+  Result r = crt({"run", "--rm", "--net=none", "vols:1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string app = "crt: warning: app 'vols': the volume ";
+  const std::string stays = "): its files stay in the app's rootfs, kept with the pod\n";
+  EXPECT_THAT(r.err,
+              HasSubstr(app + "'/' of image 'vols:1' is left out (target cannot be the app's root directory" + stays));
+  EXPECT_THAT(r.err, HasSubstr(app +
+                               "'/proc/x' of image 'vols:1' is left out (the pod mounts '/proc' for every "
+                               "app: a volume on '/proc/x' would be hidden" +
+                               stays));
+  EXPECT_THAT(r.err, HasSubstr(app + "'data' of image 'vols:1' is left out (not an absolute path" + stays));
+  EXPECT_THAT(r.err, HasSubstr(app + "'/../../srv/v' of image 'vols:1' is mounted on '/srv/v', the path it names\n"));
+  EXPECT_THAT(r.out, HasSubstr(" /srv/v "));
+}
+
 }  // namespace
 }  // namespace crt::test

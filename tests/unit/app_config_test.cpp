@@ -458,5 +458,31 @@ TEST(MountTargets, AUsersVolumeTakesTheImagesVolumeHoweverSpelt) {
   EXPECT_EQ(m.apps[0].mounts[1].target, "/cache");
 }
 
+// An image's volume no mount can be made for is left out, with a warning
+// naming the app, the volume, the image and why; one that climbs with '..'
+// is the path it names, as docker takes it, and said.
+TEST(MountTargets, ImageVolumesLeftOutOrMovedAreSaid) {
+  PodManifest m;
+  AppManifest app;
+  app.name = "db";
+  app.image.name = "db:1";
+  app.image_volumes = {"/", "data", "/proc/x", "/../../srv", "/cache"};
+  m.apps.push_back(app);
+  std::vector<std::string> told;
+  plan_volumes(m, {}, [&](std::string_view s) { told.emplace_back(s); });
+  const std::string left = "warning: app 'db': the volume ";
+  const std::string stays = "): its files stay in the app's rootfs, kept with the pod";
+  EXPECT_EQ(told, (Strings{left + "'/' of image 'db:1' is left out (target cannot be the app's root directory" + stays,
+                           left + "'data' of image 'db:1' is left out (not an absolute path" + stays,
+                           left +
+                               "'/proc/x' of image 'db:1' is left out (the pod mounts '/proc' for every app: a "
+                               "volume on '/proc/x' would be hidden" +
+                               stays,
+                           left + "'/../../srv' of image 'db:1' is mounted on '/srv', the path it names"}));
+  ASSERT_EQ(m.apps[0].mounts.size(), 2u);
+  EXPECT_EQ(m.apps[0].mounts[0].target, "/srv");
+  EXPECT_EQ(m.apps[0].mounts[1].target, "/cache");
+}
+
 }  // namespace
 }  // namespace crt::pod
