@@ -296,4 +296,16 @@ store::Image resolve_image(store::Store& store, const std::string& ref, const st
   return pull(store, ref, opts);
 }
 
+bool image_name_moved(const pod::ImageRef& image, const std::map<std::string, std::string>& names) {
+  if (image.id.empty() || image.name.empty()) return false;
+  if (auto it = names.find(image.name); it != names.end()) return it->second != image.id;
+  // Its ID, or a prefix of it, for an image without names.
+  std::string_view hex = std::string_view(image.id).substr(image.id.rfind(':') + 1);
+  return image.name != image.id && !hex.starts_with(image.name);
+}
+
+std::string shown_image(const std::string& name, const std::string& id, bool moved) {
+  return moved ? id + " (was " + name + ")" : name;
+}
+
 }  // namespace crt::runtime

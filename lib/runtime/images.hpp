@@ -1,10 +1,12 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "pod/manifest.hpp"
 #include "runtime/image_pull.hpp"
 #include "store/store.hpp"
 
@@ -83,5 +85,17 @@ bool is_builtin_image(const std::string& name_tag, const std::filesystem::path& 
 /// Imports the built-in image `name` if it exists; nullopt otherwise.
 std::optional<store::Image> import_builtin(store::Store& store, const std::string& name,
                                            const std::filesystem::path& data_dir);
+
+/// Whether the name an app's image was found by when its pod was made
+/// (`image`, as the pod recorded it) no longer names that image in the
+/// store (`names`: store::image_names()): an import or a pull moved it to
+/// another image, or it was removed. Never so of an image that had no name
+/// (run by its ID), or of one the pod did not record the ID of.
+bool image_name_moved(const pod::ImageRef& image, const std::map<std::string, std::string>& names);
+
+/// How crt list and crt inspect show an app's image: by the name it was run
+/// by, or, once that names another image (image_name_moved()), by its ID
+/// (`id`: as the caller shortens it) and "(was NAME)".
+std::string shown_image(const std::string& name, const std::string& id, bool moved);
 
 }  // namespace crt::runtime

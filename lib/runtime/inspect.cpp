@@ -20,6 +20,7 @@
 #include "mount/overlay.hpp"
 #include "net/inspect.hpp"
 #include "runtime/app_process.hpp"
+#include "runtime/images.hpp"
 #include "runtime/spawn.hpp"
 #include "store/store.hpp"
 
@@ -229,10 +230,13 @@ std::string unit_text(const std::string& unit, bool show) {
   return out;
 }
 
-json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppManifest& app, bool show_env) {
+json inspect_app(const PodEntry& pod, const pod::PodManifest& m, const pod::AppManifest& app, bool show_env,
+                 const std::map<std::string, std::string>& image_names) {
   json a;
   a["name"] = app.name;
   a["image"] = app.image.name;
+  a["image_id"] = app.image.id;
+  a["image_moved"] = image_name_moved(app.image, image_names);
   a["unit"] = unit_text(read_or_empty(pod.path / "overlay/stage1/upper/etc/systemd/system" / (app.name + ".service")),
                         show_env);
   std::optional<pid_t> main_pid =
@@ -306,9 +310,10 @@ json inspect_pod(const PodEntry& pod, const std::string& app_name, bool show_env
   if (info.pid) out["pid"] = *info.pid;
   out["network"] = net::describe_pod_network(pod.path, *info.manifest);
   out["apps"] = json::array();
+  auto names = store::image_names(pod.path.parent_path().parent_path().parent_path());  // DIR/pods/STATE/UUID
   // An app that is not running says how it ended, where that is recorded.
   auto add = [&](const pod::AppManifest& app) {
-    json a = inspect_app(pod, *info.manifest, app, show_env);
+    json a = inspect_app(pod, *info.manifest, app, show_env, names);
     auto e =
         std::find_if(info.exits.begin(), info.exits.end(), [&](const pod::AppExit& x) { return x.app == app.name; });
     if (!a["running"].get<bool>() && e != info.exits.end())

@@ -64,8 +64,10 @@ FileLock Store::lock_layer(const std::string& diff_id, Commit& commit) const {
 
 void Store::set_lock_wait(LockWait wait) { blobs_.set_lock_wait(std::move(wait)); }
 
-std::vector<Image> Store::load_index() const {
-  stdfs::path p = root_ / "index.json";
+namespace {
+
+/// The images of the index `p` (none when there is none yet).
+std::vector<Image> read_index(const stdfs::path& p) {
   if (!stdfs::exists(p)) return {};
   try {
     json j = json_text::parse(fs::read_file(p));
@@ -73,6 +75,24 @@ std::vector<Image> Store::load_index() const {
   } catch (const json::exception& e) {
     throw Error("reading the image index " + quote(p.string()) + ": " + e.what());
   }
+}
+
+}  // namespace
+
+std::vector<Image> Store::load_index() const { return read_index(root_ / "index.json"); }
+
+std::map<std::string, std::string> image_names(const stdfs::path& dir) {
+  std::map<std::string, std::string> out;
+  // Written whole (renamed into place): read without the store's lock.
+  std::vector<Image> images;
+  try {
+    images = read_index(stdfs::absolute(dir) / "store" / "index.json");
+  } catch (const Error&) {
+    return out;  // the image commands say so
+  }
+  for (const auto& im : images)
+    for (const auto& n : im.names) out[n] = im.id;
+  return out;
 }
 
 void Store::save_index(const std::vector<Image>& images) const {

@@ -103,6 +103,11 @@ struct Removal {
   uint64_t bytes = 0;
 };
 
+/// The image ID each name of the store under `dir` names ("name:tag"),
+/// read without opening (or making) the store: empty when there is none
+/// (or its index is damaged, which the image commands tell).
+std::map<std::string, std::string> image_names(const std::filesystem::path& dir);
+
 /// The content-addressed image store under `<dir>/store`:
 ///
 ///   index.json            images: id, names, layers, manifests, blobs (atomically replaced)

@@ -98,5 +98,40 @@ TEST_F(ImageConfigTest, ImageVolumesThatCannotBeMountedAreSaid) {
   EXPECT_THAT(r.out, HasSubstr(" /srv/v "));
 }
 
+// Once the name a pod was run by names another image (imported again),
+// crt list and crt inspect show the image the pod runs by its ID, and the
+// name it was run by; JSON says so (image_moved).
+TEST_F(ImageConfigTest, ListAndInspectShowAPodsImageByItsIdOnceItsNameMoved) {
+  ASSERT_EQ(crt({"image", "import", layout("first", "moving:1", {{"Cmd", {"/bin/env"}}})}).status, 0);
+  Result r = crt({"run", "--net=none", "moving:1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto row = [&] {
+    nlohmann::json rows = json_text::parse(crt({"list", "--format=json"}).out);
+    EXPECT_EQ(rows.size(), 1u);
+    return rows.at(0);
+  };
+  nlohmann::json before = row();
+  EXPECT_EQ(before["image"], "moving:1");
+  EXPECT_EQ(before["image_moved"], false);
+  EXPECT_THAT(crt({"list", "--no-legend"}).out, HasSubstr(" moving:1 "));
+  std::string uuid = before["uuid"];
+  EXPECT_THAT(crt({"inspect", uuid}).out, HasSubstr("app moving (moving:1)\n"));
+
+  // Another image under the same name.
+  ASSERT_EQ(crt({"image", "import", layout("second", "moving:1", {{"Cmd", {"/bin/sh"}}}, {"etc"})}).status, 0);
+  nlohmann::json after = row();
+  EXPECT_EQ(after["image"], "moving:1") << "the name it was run by";
+  EXPECT_EQ(after["image_id"], before["image_id"]);
+  EXPECT_EQ(after["image_moved"], true);
+  std::string id = after["image_id"].get<std::string>().substr(7);
+  EXPECT_THAT(crt({"list", "--no-legend"}).out, HasSubstr(" " + id.substr(0, 8) + " (was moving:1) "));
+  EXPECT_THAT(crt({"list", "--no-legend", "--full"}).out, HasSubstr(" " + id + " (was moving:1) "));
+  nlohmann::json inspected = json_text::parse(crt({"inspect", "--format=json", uuid}).out);
+  EXPECT_EQ(inspected["apps"][0]["image_moved"], true);
+  EXPECT_EQ(inspected["apps"][0]["image_id"], after["image_id"]);
+  EXPECT_THAT(crt({"inspect", uuid}).out, HasSubstr("app moving (" + id.substr(0, 8) + " (was moving:1))\n"));
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
 }  // namespace
 }  // namespace crt::test

@@ -8,6 +8,7 @@
 #include "common/json_text.hpp"
 #include "net/state.hpp"
 #include "pod/exit_status.hpp"
+#include "runtime/images.hpp"
 #include "runtime/inspect.hpp"
 
 namespace crt::cli {
@@ -77,7 +78,11 @@ void print_text(const json& pod) {
   std::printf("\n");
   print_network(pod["network"]);
   for (const auto& a : pod["apps"]) {
-    std::printf("\napp %s (%s)\n", s(a["name"]).c_str(), s(a["image"]).c_str());
+    // As crt list shows it: by its ID once its name is another image's.
+    std::string id = a.value("image_id", "");
+    std::string image =
+        runtime::shown_image(s(a["image"]), id.substr(id.find(':') + 1, 8), a.value("image_moved", false));
+    std::printf("\napp %s (%s)\n", s(a["name"]).c_str(), image.c_str());
     if (!a["running"].get<bool>()) {
       std::printf("  not running\n");
       if (a.contains("ended")) print_end(a["ended"]);

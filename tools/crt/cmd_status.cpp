@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
@@ -19,6 +20,7 @@
 #include "common/strings.hpp"
 #include "pod/manifest.hpp"
 #include "pod/net_options.hpp"
+#include "runtime/images.hpp"
 #include "runtime/machines.hpp"
 #include "runtime/pods.hpp"
 
@@ -365,6 +367,8 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
     std::vector<std::string> summaries;  // the table's NETWORKS, row by row
     std::vector<std::string> ports;      // and its PORTS
     std::vector<runtime::PodEntry> pods = runtime::list_pods(g.dir);
+    // To tell whether the name an app's image was run by names it still.
+    std::map<std::string, std::string> image_names = store::image_names(g.dir);
     // Where machined runs, running pods are its machines: it says which
     // unit each lives in and whether it is shutting down.
     std::vector<dbus::MachineEntry> machines;
@@ -403,6 +407,7 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
         r["app"] = am.name;
         r["image"] = am.image.name;
         r["image_id"] = am.image.id;
+        r["image_moved"] = runtime::image_name_moved(am.image, image_names);
         r["state"] = machine && machine->state == "closing" ? "stopping"
                      : exited(am.name)                      ? "exited"
                                                             : runtime::status_name(e.status());
@@ -434,7 +439,10 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
     for (size_t i = 0; i < rows.size(); ++i) {
       const json& r = rows[i];
       std::string image = r["image"].get<std::string>();
-      if (a->full && !r["image_id"].get<std::string>().empty()) image += " (" + short_id(r["image_id"], true) + ")";
+      if (r["image_moved"].get<bool>())
+        image = runtime::shown_image(image, short_id(r["image_id"], a->full), true);
+      else if (a->full && !r["image_id"].get<std::string>().empty())
+        image += " (" + short_id(r["image_id"], true) + ")";
       std::string name = r["name"].get<std::string>();
       std::string uuid = r["uuid"].get<std::string>();
       table.push_back({a->full ? uuid : uuid.substr(0, 8), name.empty() ? "-" : name, r["app"].get<std::string>(),
