@@ -2,17 +2,21 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
 #include <string_view>
+#include <unordered_set>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "store/libarchive.hpp"
+#include "store/progress.hpp"
 #include "store/whiteout.hpp"
 
 namespace crt::store {
@@ -20,6 +24,12 @@ namespace crt::store {
 namespace {
 
 constexpr size_t kMaxOpenDirs = 128;
+
+// How often the file system's room is looked at, and how much is left.
+constexpr uint64_t kCheckBytes = 8 << 20;
+constexpr uint64_t kCheckEntries = 1024;
+constexpr uint64_t kMinFreeBytes = 16 << 20;
+constexpr uint64_t kMaxFreeBytes = 256 << 20;
 
 [[noreturn]] void fail_entry(const std::string& path, const std::string& what) {
   throw Error("layer entry " + quote(path) + ": " + what);
@@ -83,6 +93,31 @@ void TreeWriter::apply_metadata(int fd, archive_entry* e, const std::string& pat
                             std::strerror(err));
     }
   }
+}
+
+void TreeWriter::count_written(uint64_t bytes, bool entry, const std::string& path) {
+  bytes_unchecked_ += bytes;
+  entries_unchecked_ += entry ? 1 : 0;
+  if (bytes_unchecked_ < kCheckBytes && entries_unchecked_ < kCheckEntries) return;
+  bytes_unchecked_ = entries_unchecked_ = 0;
+  struct statvfs sv {};
+  if (::fstatvfs(root_.get(), &sv) < 0) throw_errno("layer entry " + quote(path) + ": reading the room left");
+  uint64_t total = static_cast<uint64_t>(sv.f_blocks) * sv.f_frsize;
+  uint64_t left = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+  uint64_t keep = std::clamp<uint64_t>(total / 100, kMinFreeBytes, kMaxFreeBytes);
+  // Before the file system is full, not at it: the host's other users of
+  // it (its journal, its services) would fail meanwhile, and the layer
+  // would fill it anyway.
+  if (left < keep)
+    fail_entry(path, "unpacking stopped with " + human_bytes(left) + " left of the " + human_bytes(total) +
+                         " of the store's file system, less than the " + human_bytes(keep) +
+                         " crt keeps free (1% of it, from 16 to 256 MiB): the layer unpacks to more than there is "
+                         "room for");
+  // A file system without a count of inodes (btrfs) says 0.
+  if (sv.f_files > 0 && sv.f_favail < sv.f_files / 100)
+    fail_entry(path, "unpacking stopped with " + std::to_string(sv.f_favail) + " of the " + std::to_string(sv.f_files) +
+                         " inodes of the store's file system left (crt leaves 1% of them free): the layer holds more "
+                         "files than there is room for");
 }
 
 int TreeWriter::dir_fd(const std::string& dir) {
@@ -194,6 +229,7 @@ void TreeWriter::write_file(int dir, const std::string& name, archive_entry* e, 
       p += w;
       n -= static_cast<size_t>(w);
       off += w;
+      count_written(static_cast<uint64_t>(w), false, path);
     }
     end = std::max(end, off);
   }
@@ -282,6 +318,7 @@ void TreeWriter::write_hardlink(archive_entry* e, const std::string& path) {
 
 void TreeWriter::write(archive_entry* e, const DataBlocks& data) {
   std::string path = sym_archive_entry_pathname(e) != nullptr ? sym_archive_entry_pathname(e) : "";
+  count_written(0, true, path);
   if (sym_archive_entry_hardlink(e) != nullptr) return write_hardlink(e, path);
   Parent p = parent_of(path);
   switch (sym_archive_entry_filetype(e)) {

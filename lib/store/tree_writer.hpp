@@ -33,6 +33,11 @@ namespace crt::store {
 /// (a layer's "tmp/x" keeps the base's /tmp 1777), else the writer's (root),
 /// 0755, with the time of the epoch (the same at every import, not when it
 /// was made).
+///
+/// A layer that unpacks to more than its file system holds (a gzip "bomb":
+/// a few MiB of zeros that unpack to GiB) is stopped while there is still
+/// room: at 1% of the file system free (at least 16 MiB, at most 256 MiB),
+/// or 1% of its inodes, looked at every 8 MiB and 1024 entries written.
 class TreeWriter {
  public:
   /// `lowers`: the trees of the layers below this one, lowest first.
@@ -85,6 +90,10 @@ class TreeWriter {
 
   /// Owner, mode and xattrs of an open file or directory.
   void apply_metadata(int fd, archive_entry* e, const std::string& path);
+  /// Counts `bytes` written (and an entry when `entry`); each few MiB or
+  /// thousand entries, stops the unpacking (throws, naming `path`) when
+  /// the tree's file system is nearly full.
+  void count_written(uint64_t bytes, bool entry, const std::string& path);
 
   UniqueFd root_;
   MessageSink warnings_;
@@ -99,6 +108,8 @@ class TreeWriter {
   std::vector<UniqueFd> lowers_;  ///< highest first
   /// Directories made for entries below them, not (yet) listed by the layer.
   std::set<std::string> implied_;
+  uint64_t bytes_unchecked_ = 0;
+  uint64_t entries_unchecked_ = 0;
 };
 
 }  // namespace crt::store

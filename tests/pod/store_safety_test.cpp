@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "../support/blob_damage.hpp"
@@ -207,6 +208,103 @@ TEST_F(StoreSafety, AFullDiskAndAReadOnlyStoreAreClearErrors) {
   EXPECT_EQ(read_file(dir_ + "/left"), "") << "no tree, no lock file: a failed import cleans up after itself";
   EXPECT_EQ(read_file(dir_ + "/ro.rc"), "254\n");
   EXPECT_THAT(read_file(dir_ + "/ro.err"), HasSubstr("Read-only file system"));
+}
+
+/// A ustar header of a regular file `name` (< 100 bytes) of `size` bytes.
+std::string tar_header(const std::string& name, uint64_t size) {
+  std::string h(512, '\0');
+  auto put = [&h](size_t at, const std::string& v) { h.replace(at, v.size(), v); };
+  char octal[16];
+  put(0, name);
+  put(100, "0000644");
+  put(108, "0000000");
+  put(116, "0000000");
+  std::snprintf(octal, sizeof octal, "%011llo", static_cast<unsigned long long>(size));
+  put(124, octal);
+  put(136, "00000000000");
+  put(148, "        ");
+  h[156] = '0';
+  put(257, "ustar");
+  put(263, "00");
+  unsigned sum = 0;
+  for (char c : h) sum += static_cast<unsigned char>(c);
+  std::snprintf(octal, sizeof octal, "%06o", sum);
+  put(148, octal);
+  return h;
+}
+
+// A layer that unpacks to more than the store's file system holds (a gzip
+// "bomb": 2 GiB of zeros in 2 MB) is stopped while there is room left, as
+// a rootfs tarball and as an OCI image's layer, with an error that says so
+// (not "No space left on device", once the disk is full); the import is
+// rolled back, and the store keeps what it had.
+TEST_F(StoreSafety, ALayerThatUnpacksToMoreThanTheDiskHoldsStopsBeforeItIsFull) {
+  std::string bomb = gzip(tar_header("zero", 2ull << 30));
+  std::string mib = gzip(std::string(1 << 20, '\0'));
+  for (int i = 0; i < 2048; ++i) bomb += mib;
+  bomb += gzip(std::string(1024, '\0'));  // the end of the archive
+  std::ofstream(dir_ + "/bomb.tar.gz", std::ios::binary) << bomb;
+  // The same as an OCI image's layer; its diff_id is never reached.
+  OciLayout lay(dir_ + "/bomb");
+  std::string layer = lay.add_blob(bomb);
+  json config = {{"architecture", host_arch()},
+                 {"os", "linux"},
+                 {"rootfs", {{"type", "layers"}, {"diff_ids", {"sha256:" + std::string(64, '0')}}}}};
+  std::string config_text = config.dump();
+  json manifest = {
+      {"schemaVersion", 2},
+      {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+      {"config",
+       {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+        {"digest", lay.add_blob(config_text)},
+        {"size", config_text.size()}}},
+      {"layers",
+       {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", layer}, {"size", bomb.size()}}}}};
+  std::string manifest_text = manifest.dump();
+  lay.write_index({{{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                     {"digest", lay.add_blob(manifest_text)},
+                     {"size", manifest_text.size()}},
+                    "v1"}});
+  std::string app = layout("app", {});
+  std::string small = dir_ + "/small";
+  stdfs::create_directories(small);
+  // A 64 MiB tmpfs in a mount namespace of its own (see above), holding an
+  // image before the bombs come.
+  std::string crt = crt_bin_ + " --dir=" + small + " image ";
+  std::string out = dir_ + "/out";
+  std::vector<std::string> lines = {
+      "mount -t tmpfs -o size=64m,mode=0700 tmpfs " + small + " || exit 100",
+      crt + "import " + app + " app:1 || exit 101",
+      "stat -f -c %a " + small + " >" + out + ".before",
+      crt + "import " + dir_ + "/bomb.tar.gz tarball 2>" + out + ".tarball; echo $? >>" + out + ".tarball",
+      crt + "import " + dir_ + "/bomb 2>" + out + ".layer; echo $? >>" + out + ".layer",
+      "stat -f -c %a " + small + " >" + out + ".after",
+      "ls -A " + small + "/store/tmp >" + out + ".left",
+      "ls " + small + "/store/locks | wc -l >>" + out + ".left",
+      "ls " + small + "/store/trees | wc -l >>" + out + ".left",
+      "ls " + small + "/store/blobs/sha256 | wc -l >>" + out + ".left",
+      crt + "list --format=json >" + out + ".list"};
+  std::string script;
+  for (const auto& l : lines) script += l + "\n";
+  Result r = run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script});
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* what : {"tarball", "layer"}) {
+    std::string err = read_file(out + "." + what);
+    EXPECT_THAT(err, HasSubstr("layer entry 'zero': unpacking stopped with ")) << what;
+    EXPECT_THAT(err, HasSubstr(" of the store's file system, less than the 16.8 MB crt keeps free (1% of it, from 16 "
+                               "to 256 MiB): the layer unpacks to more than there is room for\n254\n"))
+        << what;
+  }
+  EXPECT_THAT(read_file(out + ".tarball"), ::testing::StartsWith("crt: importing '" + dir_ + "/bomb.tar.gz' as "));
+  EXPECT_THAT(read_file(out + ".layer"), ::testing::StartsWith("crt: importing '" + dir_ + "/bomb' (oci): image "));
+  // Nothing in tmp; app:1's layer lock (kept for gc), tree, and config,
+  // manifest and layer blobs: nothing more.
+  EXPECT_EQ(read_file(out + ".left"), "1\n1\n3\n") << "nothing left of the bombs";
+  EXPECT_EQ(read_file(out + ".after"), read_file(out + ".before")) << "the room the bombs took is free again";
+  json list = json_text::parse(read_file(out + ".list"));
+  std::set<std::string> names;
+  for (const auto& im : list) names.insert(im["name"].get<std::string>());
+  EXPECT_EQ(names, (std::set<std::string>{"app", "busybox"})) << "app:1 and the built-in image image list adds";
 }
 
 // Removing images is what frees a full disk: crt image rm works there (the

@@ -112,6 +112,22 @@ std::string make_layer(const std::vector<LayerEntry>& entries, Compression c) {
   return out;
 }
 
+std::string gzip(const std::string& data) {
+  std::string out;
+  std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(), archive_write_free);
+  check(a.get(), archive_write_set_format_raw(a.get()));
+  check(a.get(), archive_write_add_filter_gzip(a.get()));
+  check(a.get(), archive_write_set_bytes_in_last_block(a.get(), 1));
+  check(a.get(), archive_write_open2(a.get(), &out, nullptr, append, nullptr, nullptr));
+  std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(), archive_entry_free);
+  archive_entry_set_filetype(e.get(), AE_IFREG);
+  archive_entry_set_size(e.get(), static_cast<la_int64_t>(data.size()));
+  check(a.get(), archive_write_header(a.get(), e.get()));
+  archive_write_data(a.get(), data.data(), data.size());
+  check(a.get(), archive_write_close(a.get()));
+  return out;
+}
+
 std::string digest_of(const std::string& data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -39,6 +39,11 @@ enum class Compression { kNone, kGzip, kZstd };
 /// A layer tarball (POSIX pax, so xattrs travel) in memory.
 std::string make_layer(const std::vector<LayerEntry>& entries, Compression c = Compression::kGzip);
 
+/// `data` as one gzip member. Members written one after another are one
+/// gzip stream, which is how a test makes a "bomb" (GiB of zeros in a few
+/// MiB) without compressing it all.
+std::string gzip(const std::string& data);
+
 /// "sha256:<hex>" of data.
 std::string digest_of(const std::string& data);
 
