@@ -349,7 +349,7 @@ class DirectoryReader {
 
   /// Goes down into the directory open as `fd`.
   void enter(UniqueFd fd, const std::string& rel) {
-    std::string shown = (rel.empty() ? root_ : root_ / rel).string();
+    std::string shown = shown_path(rel);
     struct stat st {};
     if (::fstat(fd.get(), &st) < 0) throw_errno("inspecting " + quote(shown));
     std::vector<std::string> names = fs::list_names(fd.get(), shown);
@@ -364,7 +364,7 @@ class DirectoryReader {
     levels_.pop_back();
     if (levels_.empty() || levels_.back().fd) return;
     Level& up = levels_.back();
-    std::string shown = (root_ / done.rel).string();
+    std::string shown = shown_path(done.rel);
     UniqueFd fd(::openat(done.fd.get(), "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     struct stat st {};
     if (!fd || ::fstat(fd.get(), &st) < 0) throw_errno("opening the directory above " + quote(shown));
@@ -379,17 +379,16 @@ class DirectoryReader {
     // As a tarball's: a tree deeper than a path can name would be written
     // (by path) only in part, its owners and modes lost, and never archived
     // as itself again.
-    check_entry_paths(rel, "", [&](const std::string& p) { return quote((root_ / p).string()); });
-    stdfs::path full = root_ / rel;
+    check_entry_paths(rel, "", [&](const std::string& p) { return quote(shown_path(p)); });
+    std::string full = shown_path(rel);
     struct stat st {};
-    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
-      throw_errno("inspecting " + quote(full.string()));
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("inspecting " + quote(full));
     // A socket is a live process's, and no tar holds one: left out, as tar,
     // docker and layer extraction (which skips one in a tarball) do.
     if (S_ISSOCK(st.st_mode)) return {};
     if (S_ISDIR(st.st_mode) && is_own(st, full)) return {};
-    if (has_whiteout_prefix(name)) refuse_whiteout_name(quote(full.string()));
-    if (kind_ == TreeKind::kPlain && is_overlay_whiteout(st)) refuse_whiteout_device(quote(full.string()));
+    if (has_whiteout_prefix(name)) refuse_whiteout_name(quote(full));
+    if (kind_ == TreeKind::kPlain && is_overlay_whiteout(st)) refuse_whiteout_device(quote(full));
     if (kind_ == TreeKind::kOverlayUpper && is_overlay_whiteout(st)) {
       // overlayfs's whiteout: a 0/0 character device where NAME was.
       auto slash = rel.rfind('/');
@@ -403,9 +402,9 @@ class DirectoryReader {
       // would wait for a writer), and the same file the entry describes.
       fd.reset(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
       struct stat now {};
-      if (!fd || ::fstat(fd.get(), &now) < 0) throw_errno("opening " + quote(full.string()));
+      if (!fd || ::fstat(fd.get(), &now) < 0) throw_errno("opening " + quote(full));
       if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
-        throw Error(quote(full.string()) + " was replaced while it was being read");
+        throw Error(quote(full) + " was replaced while it was being read");
       st = now;
     }
     EntryPtr entry(sym_archive_entry_new());
@@ -415,10 +414,10 @@ class DirectoryReader {
     sym_archive_entry_copy_sourcepath(entry.get(), ("/proc/self/fd/" + std::to_string(dir_fd) + "/" + name).c_str());
     sym_archive_entry_copy_pathname(entry.get(), rel.c_str());
     check_archive(disk_.get(), sym_archive_read_disk_entry_from_file(disk_.get(), entry.get(), fd.get(), &st),
-                  "reading " + quote(full.string()));
+                  "reading " + quote(full));
     normalize(entry.get());
-    bool opaque = strip_overlay_xattrs(entry.get(), full.string(), kind_ == TreeKind::kOverlayUpper) &&
-                  kind_ == TreeKind::kOverlayUpper;
+    bool opaque =
+        strip_overlay_xattrs(entry.get(), full, kind_ == TreeKind::kOverlayUpper) && kind_ == TreeKind::kOverlayUpper;
     archive_entry* e = entry.release();
     archive_entry* spare = nullptr;
     sym_archive_entry_linkify(resolver_.get(), &e, &spare);
@@ -427,7 +426,7 @@ class DirectoryReader {
     if (owned) {
       sink.header(owned.get());
       if (S_ISREG(st.st_mode) && sym_archive_entry_size(owned.get()) > 0)
-        copy_file_data(fd.get(), sym_archive_entry_size(owned.get()), sink, full.string());
+        copy_file_data(fd.get(), sym_archive_entry_size(owned.get()), sink, full);
       sink.finish_entry();
     }
     if (opaque && S_ISDIR(st.st_mode)) marker(rel + "/.wh..wh..opq", st, sink);
@@ -440,7 +439,7 @@ class DirectoryReader {
   /// host's /: its mount point is kept, what the kernel shows in it is no
   /// part of an image (and reading it could block, or never end); autofs
   /// would mount what it stands for. Told once each.
-  bool is_kernel_file_system(int fd, const stdfs::path& full) {
+  bool is_kernel_file_system(int fd, const std::string& full) {
     struct statfs sf {};
     if (::fstatfs(fd, &sf) < 0) return false;
     static constexpr std::pair<unsigned long, const char*> kKernel[] = {
@@ -453,7 +452,7 @@ class DirectoryReader {
         {NSFS_MAGIC, "nsfs"},           {AUTOFS_SUPER_MAGIC, "autofs"}};
     for (const auto& [magic, type] : kKernel) {
       if (static_cast<unsigned long>(sf.f_type) != magic) continue;
-      tell(own_messages_, "leaving out what the kernel shows in " + quote(full.string()) + " (" + type + ")");
+      tell(own_messages_, "leaving out what the kernel shows in " + quote(full) + " (" + type + ")");
       return true;
     }
     return false;
@@ -462,14 +461,23 @@ class DirectoryReader {
   /// Whether `st` is a directory of crt's own, which the tree holds at
   /// `full`: crt's state when a whole file system is imported, with the
   /// tree being imported into, which would grow as fast as it is read.
-  bool is_own(const struct stat& st, const stdfs::path& full) {
+  bool is_own(const struct stat& st, const std::string& full) {
     for (auto& o : own_) {
       if (o.dev != st.st_dev || o.ino != st.st_ino) continue;
-      if (!o.told) tell(own_messages_, "leaving out crt's own state at " + quote(full.string()));
+      if (!o.told) tell(own_messages_, "leaving out crt's own state at " + quote(full));
       o.told = true;
       return true;
     }
     return false;
+  }
+
+  /// The path of `rel` (in the tree) on the host, for messages: a string,
+  /// not a std::filesystem::path, which splits it into one object per
+  /// component, costly for each entry of a deep tree.
+  [[nodiscard]] std::string shown_path(const std::string& rel) const {
+    const std::string& root = root_.native();
+    if (rel.empty()) return root;
+    return root.ends_with('/') ? root + rel : root + "/" + rel;
   }
 
   /// An empty file standing for a whiteout or an opaque directory, owned by

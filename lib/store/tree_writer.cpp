@@ -132,6 +132,22 @@ int TreeWriter::dir_fd(const std::string& dir) {
   bool made = false;
   UniqueFd fd = open_layer_dir(dir_fd(parent), name, dir, &made);
   if (made) implied_.insert(dir);
+  return cache_dir(dir, std::move(fd));
+}
+
+int TreeWriter::existing_dir(const std::string& dir) {
+  if (dir.empty()) return root_.get();
+  if (auto it = dirs_.find(dir); it != dirs_.end()) return it->second.get();
+  size_t slash = dir.rfind('/');
+  int parent = existing_dir(slash == std::string::npos ? "" : dir.substr(0, slash));
+  if (parent < 0) return -1;
+  UniqueFd fd(
+      fs::open_beneath(parent, dir.c_str() + (slash == std::string::npos ? 0 : slash + 1), O_RDONLY | O_DIRECTORY));
+  if (!fd) return -1;
+  return cache_dir(dir, std::move(fd));
+}
+
+int TreeWriter::cache_dir(const std::string& dir, UniqueFd fd) {
   if (dirs_.size() >= kMaxOpenDirs) {
     dirs_.erase(dir_order_.front());
     dir_order_.pop_front();
@@ -355,28 +371,34 @@ void TreeWriter::finish() {
     // path is hidden.
     std::optional<struct stat> below;
     if (!lowers.empty() && !hides_lower(root_.get(), path)) below = merged_dir_stat(lowers, path);
-    UniqueFd d(fs::open_beneath(root_.get(), path.c_str(), O_RDONLY | O_DIRECTORY));
-    if (!d) throw_errno("opening " + quote(path));
+    int d = existing_dir(path);
+    if (d < 0) throw_errno("opening " + quote(path));
     if (!below) {
       // None below: the writer's (root, for crt; not a setgid parent's
       // group), 0755 and the epoch, not the umask's mode and the time it
       // was made. A rootfs tarball without directory entries then archives
       // as the same layer (the same image ID) at every import.
-      if (::fchown(d.get(), ::geteuid(), ::getegid()) < 0 || ::fchmod(d.get(), 0755) < 0)
+      if (::fchown(d, ::geteuid(), ::getegid()) < 0 || ::fchmod(d, 0755) < 0)
         throw_errno("setting the owner and mode of " + quote(path));
       dir_times_.push_back({path, 0, 0});
       continue;
     }
-    if (::fchown(d.get(), below->st_uid, below->st_gid) < 0 || ::fchmod(d.get(), below->st_mode & 07777) < 0)
+    if (::fchown(d, below->st_uid, below->st_gid) < 0 || ::fchmod(d, below->st_mode & 07777) < 0)
       throw_errno("setting the owner and mode of " + quote(path) + " as the layers below have it");
     dir_times_.push_back({path, below->st_mtim.tv_sec, below->st_mtim.tv_nsec});
   }
-  for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
-    struct timespec ts[2] = {{it->sec, it->nsec}, {it->sec, it->nsec}};
-    int fd = fs::open_beneath(root_.get(), it->path.c_str(), O_RDONLY | O_DIRECTORY);
-    if (fd < 0) continue;  // replaced by a later entry
-    UniqueFd d(fd);
-    if (::futimens(d.get(), ts) < 0) throw_errno("setting the times of " + quote(it->path));
+  // Nothing is written into the tree any more, so the order the times are
+  // set in changes none: parents first, each directory opened from its
+  // parent's descriptor (a lookup from the root for each would cost a deep
+  // tree its depth squared). A directory the layer lists twice keeps the
+  // time of its first entry.
+  std::unordered_set<std::string> done;
+  for (const auto& t : dir_times_) {
+    if (!done.insert(t.path).second) continue;
+    struct timespec ts[2] = {{t.sec, t.nsec}, {t.sec, t.nsec}};
+    int d = existing_dir(t.path);
+    if (d < 0) continue;  // replaced by a later entry
+    if (::futimens(d, ts) < 0) throw_errno("setting the times of " + quote(t.path));
   }
 }
 

@@ -76,6 +76,11 @@ class TreeWriter {
   /// The directory `dir`, created when missing; `path` names the entry for
   /// messages.
   int dir_fd(const std::string& dir);
+  /// The directory `dir` as the tree has it now, without making it; -1
+  /// (errno set) when it has none there.
+  int existing_dir(const std::string& dir);
+  /// Keeps `fd`, open on `dir`, among the open directories; its number.
+  int cache_dir(const std::string& dir, UniqueFd fd);
   /// `dir` checked as a directory of entry `path` and opened (made when missing).
   int entry_dir(const std::string& dir, const std::string& path);
   void write_file(int dir, const std::string& name, archive_entry* e, const DataBlocks& data, const std::string& path);
