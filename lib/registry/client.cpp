@@ -1,11 +1,15 @@
 #include "registry/client.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/duration.hpp"
 #include "common/json_text.hpp"
 #include "store/digest.hpp"
 #include "store/oci.hpp"
+#include "store/progress.hpp"
 
 namespace crt::registry {
 
@@ -302,6 +306,10 @@ std::string RegistryClient::small_blob(const std::string& digest, size_t limit) 
 void RegistryClient::fetch_blob(const std::string& digest, store::BlobWriter& w,
                                 const std::function<void(uint64_t)>& progress) {
   std::string what = "fetching blob " + digest;
+  const auto begun = std::chrono::steady_clock::now();
+  const std::chrono::milliseconds allowed =
+      opts_.blob_time_base +
+      std::chrono::milliseconds(std::max<int64_t>(w.size(), 0) * 1000 / static_cast<int64_t>(opts_.blob_min_rate));
   with_context(what, [&] {
     bool restarted = false;
     for (;;) {
@@ -315,12 +323,23 @@ void RegistryClient::fetch_blob(const std::string& digest, store::BlobWriter& w,
         if (progress) progress(w.offset());
       };
       // send() retries a dropped connection from what arrived so far.
-      HttpResponse r = send("blobs/" + digest, {}, sink, [&](HttpRequest req) {
-        req.range_from = w.offset();
-        ranged = ranged || req.range_from > 0;
-        req.on_body_start = start;
-        return req;
-      });
+      HttpResponse r;
+      try {
+        r = send("blobs/" + digest, {}, sink, [&](HttpRequest req) {
+          req.range_from = w.offset();
+          ranged = ranged || req.range_from > 0;
+          req.on_body_start = start;
+          req.deadline = begun + allowed;
+          return req;
+        });
+      } catch (const TransportError&) {
+        if (std::chrono::steady_clock::now() <= begun + allowed) throw;
+        throw Error("only " + store::human_bytes(w.offset()) + " of its " +
+                    store::human_bytes(std::max<int64_t>(w.size(), 0)) + " came within the " + seconds_text(allowed) +
+                    " crt waits for a blob of that size (" + seconds_text(opts_.blob_time_base) +
+                    ", and 1 s for each " + store::human_bytes(opts_.blob_min_rate) +
+                    " of it): the registry sends it too slowly; try again later, or pull from another");
+      }
       if (r.status == 416 && ranged) {
         w.restart();
         continue;

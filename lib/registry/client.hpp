@@ -29,6 +29,13 @@ struct ClientOptions {
   int attempts = 4;
   std::chrono::milliseconds backoff{250};  ///< doubled after each failed try
   std::chrono::milliseconds answer_timeout = kAnswerTimeout;  ///< HttpClient::set_answer_timeout
+  /// How long a blob's download may take in all, its tries and resumptions
+  /// together: blob_time_base, and a second for each blob_min_rate bytes of
+  /// it (10 minutes and 1 s per 20 kB: 93 minutes for 100 MB). A registry
+  /// that trickles just above the low-speed limit (1 kB/s, which only a
+  /// stall fails) would keep a large blob coming for hours, or days.
+  std::chrono::milliseconds blob_time_base = std::chrono::minutes(10);
+  uint64_t blob_min_rate = 20'000;
   std::function<bool()> cancelled;                            ///< true: abort (Ctrl-C)
 };
 
@@ -52,6 +59,7 @@ class RegistryClient {
   std::string small_blob(const std::string& digest, size_t limit = 16 << 20);
   /// Downloads a blob into `w`, from where `w` stands (resuming), retrying
   /// and resuming after transient failures; commits it (digest checked).
+  /// Fails once the download took longer than ClientOptions allow for its size.
   void fetch_blob(const std::string& digest, store::BlobWriter& w, const std::function<void(uint64_t)>& progress);
 
   [[nodiscard]] const std::string& registry() const { return registry_; }

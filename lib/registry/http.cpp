@@ -97,6 +97,7 @@ struct HttpClient::Transfer {
   const std::function<bool()>* cancelled = nullptr;
   std::optional<std::chrono::steady_clock::time_point> deadline;
   bool timed_out = false;
+  bool past_request_deadline = false;
 
   // A C callback: what it throws (std::bad_alloc) is kept, 0 aborts the
   // transfer, and get() rethrows it after curl.
@@ -167,9 +168,15 @@ struct HttpClient::Transfer {
       self->error = std::current_exception();
       return 1;
     }
-    // A body streamed to the sink has no deadline: a layer may be large.
-    if (!self->body_started && self->deadline && std::chrono::steady_clock::now() > *self->deadline) {
+    auto now = std::chrono::steady_clock::now();
+    // A body streamed to the sink has no deadline of its own (a layer may
+    // be large): only the request's.
+    if (!self->body_started && self->deadline && now > *self->deadline) {
       self->timed_out = true;
+      return 1;
+    }
+    if (self->request->deadline && now > *self->request->deadline) {
+      self->past_request_deadline = true;
       return 1;
     }
     return 0;
@@ -323,6 +330,8 @@ HttpClient::Hop HttpClient::get_once(const HttpRequest& req, const BodySink& sin
   std::string what = "GET " + escape_controls(req.url);
   if (rc == CURLE_ABORTED_BY_CALLBACK && t.timed_out)
     throw TransportError(what + ": no complete answer within " + seconds_or_ms(answer_timeout_), true);
+  if (rc == CURLE_ABORTED_BY_CALLBACK && t.past_request_deadline)
+    throw TransportError(what + ": not complete by the request's deadline", false);
   if (rc == CURLE_ABORTED_BY_CALLBACK) throw Error(what + ": interrupted");
   if (t.too_large) throw Error(what + ": the response is larger than " + std::to_string(limit) + " bytes");
   // An error status is the answer even when its body is cut short:

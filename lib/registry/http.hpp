@@ -31,6 +31,10 @@ struct HttpRequest {
   uint64_t range_from = 0;           ///< > 0: ask for the bytes from there on
   /// Called with the status before the first byte of a 2xx body reaches the sink.
   std::function<void(long status)> on_body_start;
+  /// When set, the transfer, a body streamed to a sink too, fails at this
+  /// time (a TransportError that is not transient): a blob's bound over all
+  /// its tries.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 struct HttpResponse {

@@ -87,6 +87,8 @@ class BlobWriter {
   [[nodiscard]] bool done() const { return done_; }
   /// Bytes already written (by this writer or an interrupted one).
   [[nodiscard]] uint64_t offset() const { return offset_; }
+  /// The size the blob must have; -1 when not known beforehand.
+  [[nodiscard]] int64_t size() const { return size_; }
   void write(const void* data, size_t n);
   /// Forgets what was written; starts again from byte 0.
   void restart();

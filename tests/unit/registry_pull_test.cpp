@@ -502,6 +502,33 @@ TEST_F(RegistryPull, AnAnswerThatNeverEndsEndsAtTheAnswerTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
 }
 
+// A registry that sends a blob slower than its size allows (here: a part,
+// then nothing) is given up once that time is over, all tries together,
+// with an error that says how far it came: one that trickles just above the
+// low-speed limit would keep a large blob coming for hours.
+TEST_F(RegistryPull, ABlobThatComesTooSlowlyForItsSizeIsGivenUp) {
+  std::string blob = noise(100'000);
+  std::string digest = test::digest_of(blob);
+  HttpStub trickle([&](const HttpStub::Request& r) {
+    HttpStub::Response a = test::range_answer(r, blob);
+    a.cut_after = 1000;
+    a.stall = 20s;
+    return a;
+  });
+  ClientOptions o = plain_client(3);
+  o.blob_time_base = 500ms;
+  o.blob_min_rate = 100'000;  // 1 s for this blob: 1.5 s in all
+  RegistryClient client(host_of(trickle), "test/app", o);
+  store::BlobWriter w(store_.blobs(), digest, static_cast<int64_t>(blob.size()));
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(test::error_of([&] { client.fetch_blob(digest, w, {}); }),
+            "fetching blob " + digest +
+                ": only 1 kB of its 100 kB came within the 1.5 s crt waits for a blob of that size (0.5 s, and 1 s "
+                "for each 100 kB of it): the registry sends it too slowly; try again later, or pull from another");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 15s) << "not the stall's 20 s";
+  EXPECT_FALSE(store_.blobs().has(digest));
+}
+
 // A Ctrl-C while the client waits to try a busy registry again ends the
 // wait, as it ends a transfer.
 TEST_F(RegistryPull, ACancelEndsTheWaitBeforeTheNextTry) {
@@ -632,7 +659,7 @@ TEST(HttpClientRedirects, ToPlainHttpOnlyWhenAllowed) {
   HttpStub from([&](const HttpStub::Request& r) { return redirect(target.url(), r.target); });
   HttpClient strict(TlsOptions{});
   EXPECT_EQ(test::error_of([&] {
-              strict.get({from.url() + "/v2/x", {}, 0, {}});
+              strict.get({from.url() + "/v2/x", {}, 0, {}, {}});
             }),
             "GET " + from.url() + "/v2/x: refused a redirect to plain HTTP: '" + target.url() + "/v2/x'");
   EXPECT_TRUE(target.requests().empty());
@@ -640,7 +667,7 @@ TEST(HttpClientRedirects, ToPlainHttpOnlyWhenAllowed) {
   TlsOptions plain;
   plain.plain_http_redirects = true;
   HttpClient relaxed(plain);
-  HttpResponse r = relaxed.get({from.url() + "/v2/x", {}, 0, {}});
+  HttpResponse r = relaxed.get({from.url() + "/v2/x", {}, 0, {}, {}});
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "there");
   EXPECT_EQ(r.url, target.url() + "/v2/x");
@@ -659,7 +686,7 @@ TEST(HttpClientRedirects, AuthorizationStaysWithItsOrigin) {
   TlsOptions plain;
   plain.plain_http_redirects = true;
   HttpClient http(plain);
-  HttpResponse r = http.get({stub.url() + "/a", {"authorization: Basic dTpw", "X-Kept: 1"}, 0, {}});
+  HttpResponse r = http.get({stub.url() + "/a", {"authorization: Basic dTpw", "X-Kept: 1"}, 0, {}, {}});
   EXPECT_EQ(r.body, "other");
   ASSERT_EQ(stub.requests().size(), 2u);
   EXPECT_EQ(stub.requests()[1].headers.at("authorization"), "Basic dTpw") << "the same origin";
@@ -676,10 +703,10 @@ TEST(HttpClientCallbacks, WhatTheCancelCheckThrowsComesOutOfGet) {
   HttpStub stub([](const HttpStub::Request&) { return HttpStub::Response{200, {}, "body", -1, {}}; });
   HttpClient http(TlsOptions{});
   http.set_cancel_check([]() -> bool { throw Error("checked too far"); });
-  EXPECT_EQ(test::error_of([&] { http.get({stub.url() + "/v2/", {}, 0, {}}); }), "checked too far");
+  EXPECT_EQ(test::error_of([&] { http.get({stub.url() + "/v2/", {}, 0, {}, {}}); }), "checked too far");
   // curl was left the way it expects: the handle takes the next request.
   http.set_cancel_check({});
-  HttpResponse r = http.get({stub.url() + "/v2/", {}, 0, {}});
+  HttpResponse r = http.get({stub.url() + "/v2/", {}, 0, {}, {}});
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "body");
 }
