@@ -102,17 +102,23 @@ void remove_torn_down_record(const std::string& uuid, const NetworkState& s, con
   }
 }
 
-FileLock lock_network_record(const std::string& uuid, const std::function<void()>& while_held) {
+FileLock lock_network_record(const std::string& uuid) {
+  return lock_dir(network_record_dir(uuid),
+                  [](UniqueFd fd) { return FileLock::acquire(std::move(fd), FileLock::Mode::kExclusive); });
+}
+
+std::optional<FileLock> lock_network_record_within(const std::string& uuid, std::chrono::milliseconds most,
+                                                   const std::function<void()>& while_held) {
   stdfs::path dir = network_record_dir(uuid);
-  if (!while_held)
-    return lock_dir(dir, [](UniqueFd fd) { return FileLock::acquire(std::move(fd), FileLock::Mode::kExclusive); });
   // Tried again and again, not waited for: flock(2) has no timeout, and
   // the caller speaks up now and then meanwhile.
+  auto until = std::chrono::steady_clock::now() + most;
   std::optional<std::chrono::steady_clock::time_point> told;
   for (;;) {
     if (std::optional<FileLock> lock = try_lock_dir(dir)) return std::move(*lock);
     auto now = std::chrono::steady_clock::now();
-    if (!told || now - *told >= kRecordWaitNotice) {
+    if (now >= until) return std::nullopt;
+    if (while_held && (!told || now - *told >= kRecordWaitNotice)) {
       while_held();
       told = now;
     }

@@ -60,17 +60,24 @@ void remove_network_record(const std::string& uuid);
 /// same.
 void remove_torn_down_record(const std::string& uuid, const NetworkState& s, const MessageSink& messages);
 
-/// How often lock_network_record() calls its `while_held`.
-inline constexpr std::chrono::seconds kRecordWaitNotice{10};
-
 /// The lock of pod `uuid`'s record, held while its network is torn down:
 /// by the pod's own teardown (its crt run's end, crt rm, crt gc), and by
 /// crt gc's teardown of an orphan, which must never run beside it. Waits
 /// for it; empty (valid() false) when there is no record. Taken in the
-/// order above. `while_held`, unless empty, is called when the lock turns
-/// out to be held and every kRecordWaitNotice while it stays so: for a
-/// caller that must say it still waits (crt under a unit).
-FileLock lock_network_record(const std::string& uuid, const std::function<void()>& while_held = {});
+/// order above.
+FileLock lock_network_record(const std::string& uuid);
+
+/// How often lock_network_record_within() calls its `while_held`.
+inline constexpr std::chrono::seconds kRecordWaitNotice{10};
+
+/// lock_network_record(), for a caller that must not wait for ever (crt
+/// run's own teardown, whose end a unit waits for): the lock is tried every
+/// 100 ms for `most` at most; nullopt past it. `while_held`, unless empty,
+/// is called when the lock turns out to be held and every kRecordWaitNotice
+/// while it stays so, for a caller that must say it still waits (crt under
+/// a unit).
+std::optional<FileLock> lock_network_record_within(const std::string& uuid, std::chrono::milliseconds most,
+                                                   const std::function<void()>& while_held = {});
 
 /// The lock of record `r`, if no one holds it and `r` is still the record
 /// of its pod (not removed meanwhile, nor made again); else empty.

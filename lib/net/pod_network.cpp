@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/lock.hpp"
 #include "common/strings.hpp"
@@ -156,22 +157,76 @@ Invocation invocation(const NetworkState& s, const Attachment& a, const std::str
 /// and another pod's start takes none of them away meanwhile
 /// (remove_forwards_of_dead_pods(), reclaim_dead_leases()).
 ///
-/// Unless the caller holds it (`record_held`: crt gc's teardown of an
-/// orphan, from its record), the lock of the network's record is held
-/// throughout: crt gc of another state directory may take the network for
-/// an orphan's (its owner moved or deleted while the pod ran) and must not
-/// tear it down at the same time. While that gc holds it, `time_limit`'s
-/// on_start is told every kRecordWaitNotice that a program of gc's
-/// (kPluginTimeLimit, unless told otherwise) may keep it for that long yet:
-/// a unit waiting for crt's stop waits on as for a program of crt's own.
+/// How long tearing down `s` may take at most, each program `limit` and
+/// its kill (kTimeLimitOverrun): each plugin's DEL in turn, crt's own
+/// unmasquerading beside them (an iptables-restore for each family of each
+/// network it masquerades), then remove_rules_of() (a save and a restore
+/// for each family) and, for a pod that forwards ports,
+/// remove_unused_portmap_chains() (as many), and kTeardownOwnWork for the
+/// rest. Waits for lock_port_forwarding() are not counted: its holders'
+/// programs have limits too, but not known here.
+std::chrono::milliseconds teardown_time_bound(const NetworkState& s, std::chrono::milliseconds limit) {
+  constexpr std::chrono::seconds kTeardownOwnWork{5};
+  size_t dels = 0, unmasquerades = 0;
+  bool ports = false;
+  for (const auto& a : s.attachments) {
+    if (!a.attempted) continue;
+    dels += a.config.plugins.size();
+    ports = ports || forwards_ports(a);
+    if (!a.result.is_null() && crt_masquerades(a.config)) try {
+        Result::Families f = parse_result(a.result).families();
+        unmasquerades += size_t{f.v4} + size_t{f.v6};
+      } catch (const Error&) {
+        // Nothing crt masqueraded: nothing to unmasquerade.
+      }
+  }
+  size_t programs = std::max(dels, unmasquerades) + 4 + (ports ? 4 : 0);
+  return static_cast<long>(programs) * (limit + kTimeLimitOverrun) + kTeardownOwnWork;
+}
+
+/// Whether teardown_state() takes the lock of the network's record, and how.
+enum class RecordWait {
+  kHeld,     ///< the caller holds it: crt gc's teardown of an orphan, from its record
+  kWait,     ///< waits for it as long as it takes (crt rm, crt gc, the watch's teardown)
+  kBounded,  ///< waits for it as long as a teardown may take (crt run's own): see teardown_state()
+};
+
+/// Unless the caller holds it (RecordWait::kHeld), the lock of the
+/// network's record is held throughout: crt gc of another state directory
+/// may take the network for an orphan's (its owner moved or deleted while
+/// the pod ran) and must not tear it down at the same time. crt run's own
+/// teardown (RecordWait::kBounded) ends a pod, and so maybe a unit's stop:
+/// it waits for that gc as long as gc's teardown may take, its programs
+/// each given as long as crt run's (teardown_time_bound() of `time_limit`),
+/// and no longer (a plugin of gc's hung, or gc told of no limit): the
+/// teardown then fails, and the network is the next crt gc's. Meanwhile
+/// `time_limit`'s on_start is told every kRecordWaitNotice that a program
+/// of gc's may keep it for as long as one of crt's own may take: a unit
+/// waiting for crt's stop waits on as for a program of crt's own; then
+/// once more, with 0, as the wait is given up. Without a limit (0) crt run
+/// waits as crt rm does, and a unit is told nothing.
 void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::optional<NetNs>& ns, int pod_lock_fd,
-                    bool lenient, const MessageSink& messages, const TimeLimit& time_limit, bool record_held) {
+                    bool lenient, const MessageSink& messages, const TimeLimit& time_limit, RecordWait wait) {
   if (s.torn_down) return;
   std::string uuid = s.container_id.rfind("crt-", 0) == 0 ? s.container_id.substr(4) : std::string();
   FileLock record;
-  std::function<void()> gc_runs_on;
-  if (time_limit.on_start) gc_runs_on = [&time_limit] { time_limit.on_start(kPluginTimeLimit + kTimeLimitOverrun); };
-  if (!record_held && !uuid.empty()) record = lock_network_record(uuid, gc_runs_on);
+  if (wait == RecordWait::kBounded && time_limit.limit.count() > 0 && !uuid.empty()) {
+    std::function<void()> gc_runs_on;
+    if (time_limit.on_start) gc_runs_on = [&time_limit] { time_limit.on_start(time_limit.limit + kTimeLimitOverrun); };
+    std::chrono::milliseconds most = teardown_time_bound(s, time_limit.limit);
+    std::optional<FileLock> got = lock_network_record_within(uuid, most, gc_runs_on);
+    if (!got) {
+      if (time_limit.on_start) time_limit.on_start(std::chrono::milliseconds(0));  // for the cleanup after
+      throw Error(
+          "another crt (a crt gc tearing it down as an orphan's) still held the record of the pod's network "
+          "after " +
+          seconds_text(most) + ", as long as its teardown may take with " + seconds_text(time_limit.limit) +
+          " for each program (--plugin-time-limit)");
+    }
+    record = std::move(*got);
+  } else if (wait != RecordWait::kHeld && !uuid.empty()) {
+    record = lock_network_record(uuid);
+  }
   std::string netns_path = ns ? ns->proc_path() : std::string();
   std::string first_error;
   bool ports = false;
@@ -476,7 +531,7 @@ void PodNetwork::teardown() {
   if (done_ || !state_) return;
   done_ = true;  // once: a failure is left to teardown_pod_network()
   teardown_state(pod_dir_, *state_, netns_, pod_lock_fd_, false, ctx_.messages,
-                 {ctx_.time_limit, ctx_.teardown_program_starts}, false);
+                 {ctx_.time_limit, ctx_.teardown_program_starts}, RecordWait::kBounded);
   netns_.reset();
   done_ = true;
   trace("tore down the pod's network");
@@ -498,7 +553,7 @@ void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opt
                             quote(named.container_id) + " by name; an address lease of the pod's may stay");
     with_context("tearing down the network of pod " + quote(pod_dir.filename().string()), [&] {
       teardown_state(pod_dir, named, std::nullopt, opts.pod_lock_fd, true, opts.messages, opts.time_limit,
-                     opts.record_held);  // no attachment: rules, namespace
+                     opts.record_held ? RecordWait::kHeld : RecordWait::kWait);  // no attachment: rules, namespace
       // Whether it forwarded a port is not known either.
       FileLock lock = lock_port_forwarding();
       remove_unused_portmap_chains(opts.time_limit);
@@ -519,7 +574,7 @@ void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opt
     // for a DEL tried again to reach: one that fails would keep the pod for
     // ever (a plugin uninstalled, a DHCP daemon gone).
     teardown_state(pod_dir, *s, ns, opts.pod_lock_fd, opts.force || !ns, opts.messages, opts.time_limit,
-                   opts.record_held);
+                   opts.record_held ? RecordWait::kHeld : RecordWait::kWait);
   });
 }
 

@@ -47,9 +47,10 @@ struct NetworkContext {
   /// each iptables run) with how long it may take at most
   /// (TimeLimit::on_start): a unit that waits for crt's stop waits that
   /// long again. So too, every kRecordWaitNotice, while the teardown waits
-  /// for a crt gc tearing the network down as an orphan's, with how long a
-  /// program of gc's may take. May be empty; may be called from two threads
-  /// at once.
+  /// for a crt gc tearing the network down as an orphan's (as long as that
+  /// teardown may take, each program given `time_limit`: the network is
+  /// then left to the next crt gc). May be empty; may be called from two
+  /// threads at once.
   std::function<void(std::chrono::milliseconds)> teardown_program_starts;
   /// The state directory whose pod this is, recorded with its network
   /// (make_network_record()) from before its namespace exists to the end of

@@ -33,6 +33,7 @@ namespace crt::test {
 namespace {
 
 namespace stdfs = std::filesystem;
+using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
@@ -249,13 +250,20 @@ TEST_F(OrphanedNetworkTest, APodsOwnTeardownWaitsForGcTearingItsNetworkDownAsAnO
   EXPECT_FALSE(stdfs::exists(net::network_record_dir(uuid)));
 }
 
+/// Now by the kernel's clock, as NotifySocket::arrivals() stamps messages.
+double realtime_now() {
+  timespec t{};
+  ::clock_gettime(CLOCK_REALTIME, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
 // Under a unit ($NOTIFY_SOCKET), crt run's own teardown of its network,
-// come while crt gc tears it down as an orphan's (each of gc's DELs may take
-// 30 s, and be killed 6 s later), asks systemd again every 10 s to wait for
-// it as long as a program of its own would: it would otherwise be killed
-// 45 s into the wait, its cleanup undone. Here the test holds
-// the record's lock, as gc does, for 11 s after the first renewal; crt run
-// (its own programs asking for 5 + 6 + 9 s) then ends as the pod did.
+// come while crt gc tears it down as an orphan's, asks systemd again every
+// 10 s to wait for it as long as a program of its own would (each here
+// 5 s, 6 s to be killed, and 9 s of cleanup after): it would otherwise be
+// killed 45 s into the wait, its cleanup undone. Here the test holds the
+// record's lock, as gc does, for 11 s after the first renewal; crt run
+// then ends as the pod did.
 TEST_F(OrphanedNetworkTest, UnderAUnitAPodsTeardownWaitingForGcRenewsTheUnitsWait) {
   NotifySocket notify(dir_ + "/notify");
   std::string file = dir_ + "/uuid";
@@ -270,19 +278,67 @@ TEST_F(OrphanedNetworkTest, UnderAUnitAPodsTeardownWaitingForGcRenewsTheUnitsWai
     if (stdfs::is_directory(record)) sweep = FileLock::try_acquire(record, FileLock::Mode::kExclusive);
     return sweep.valid();
   }));
-  const std::string renewal = "EXTEND_TIMEOUT_USEC=45000000";
+  const std::string renewal = "EXTEND_TIMEOUT_USEC=20000000";
   bool renewed = eventually([&] { return !notify.arrivals(renewal).empty(); });
   EXPECT_TRUE(renewed) << "no renewal while the teardown waits";
   if (renewed) std::this_thread::sleep_for(std::chrono::seconds(11));
+  double released = realtime_now();
   sweep = FileLock();
   Result r = run_pod.wait();
   EXPECT_EQ(r.status, 0) << r.err;
+  // Those of the teardown's own programs, once the lock is free, ask the same.
   std::vector<double> at = notify.arrivals(renewal);
-  ASSERT_GE(at.size(), 2U);
   EXPECT_THAT(at, ::testing::Each(::testing::Ge(0))) << "not stamped";
+  at.erase(std::remove_if(at.begin(), at.end(), [released](double t) { return t >= released; }), at.end());
+  ASSERT_GE(at.size(), 2U);
   EXPECT_GE(at.back() - at.front(), 9.5) << "none 10 s after the first";
   EXPECT_FALSE(stdfs::exists(record));
   EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
+// But no longer than gc's teardown may take, each of its programs given as
+// long as crt run's (--plugin-time-limit) and its kill: a crt gc whose
+// plugin hung (or told of no limit) would keep crt run, and a unit's stop,
+// for ever. Here, network "hold" alone (a DEL and four iptables runs after,
+// 1 s each and 6 s to be killed, 5 s for the rest: 40 s), the test holds
+// the record as gc would, for good: crt run gives up 40 s on, says the
+// network is left to crt gc, runs no DEL of its own beside gc's, and ends
+// as its pod did; renewals stop with it (a last one for its cleanup).
+TEST_F(OrphanedNetworkTest, APodsTeardownWaitsForGcNoLongerThanGcsTeardownMayTake) {
+  write_hold_network();
+  NotifySocket notify(dir_ + "/notify");
+  std::string file = dir_ + "/uuid";
+  Process run_pod(crt_argv(with_config({"run", "--net=hold", "--plugin-time-limit=1s", "--uuid-file-save=" + file,
+                                        "busybox", "--", "/bin/sleep", "2"})),
+                  {.env = {notify.env()}, .timeout = std::chrono::seconds(90), .input = {}, .new_session = false});
+  std::string uuid = wait_uuid(file);
+  ASSERT_FALSE(uuid.empty());
+  stdfs::path record = net::network_record_dir(uuid);
+  FileLock sweep;
+  EXPECT_TRUE(eventually([&] {
+    if (stdfs::is_directory(record)) sweep = FileLock::try_acquire(record, FileLock::Mode::kExclusive);
+    return sweep.valid();
+  }));
+  double held = realtime_now();
+  Result r = run_pod.wait();
+  double ended = realtime_now();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("still held the record of the pod's network after 40 s, as long as its teardown may "
+                               "take with 1 s for each program (--plugin-time-limit); 'crt gc' will try again"));
+  EXPECT_GE(ended - held, 38.0) << "did not wait for gc";
+  EXPECT_LT(ended - held, 55.0);
+  EXPECT_EQ(hold_dels(), 0U) << "a DEL beside gc's";
+  std::vector<double> renewals = notify.arrivals("EXTEND_TIMEOUT_USEC=16000000");
+  EXPECT_GE(renewals.size(), 3U);
+  EXPECT_LE(renewals.size(), 5U);
+  EXPECT_THAT(notify.texts(), Contains("EXTEND_TIMEOUT_USEC=9000000")) << "none for the cleanup after";
+  EXPECT_TRUE(stdfs::exists(record));
+  sweep = FileLock();
+  let_hold_go();
+  Result rm = crt({"rm", uuid});
+  EXPECT_EQ(rm.status, 0) << rm.err;
+  EXPECT_EQ(hold_dels(), 1U);
+  EXPECT_FALSE(stdfs::exists(record));
 }
 
 // And the other way round: crt gc passes over the network of a pod its own
