@@ -20,6 +20,7 @@
 #include "runtime/nspawn.hpp"
 #include "runtime/pods.hpp"
 #include "runtime/remove.hpp"
+#include "runtime/service_progress.hpp"
 #include "runtime/signals.hpp"
 
 namespace crt::runtime {
@@ -127,7 +128,8 @@ void start_detached(dbus::Bus& bus, const std::string& uuid, const LaunchOptions
   // At shutdown the pod stops before the bus and machined it unregisters with.
   s.after = {"dbus.service", "systemd-machined.service"};
   s.timeout_stop_usec = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(opts.stop_timeout + pod::kStopCleanup).count());
+      std::chrono::duration_cast<std::chrono::microseconds>(opts.stop_timeout + cleanup_time(opts.plugin_time_limit))
+          .count());
   std::vector<std::string> argv = {crt, "--dir=" + std::filesystem::absolute(ctx.state_dir).string(),
                                    "--local-config=" + std::filesystem::absolute(ctx.config_dir).string(), "run-prepared"};
   if (opts.debug) argv.emplace_back("--debug");

@@ -826,6 +826,7 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
     };
   sopts.messages = ctx.messages;
   sopts.stop_timeout = opts.stop_timeout;
+  sopts.stop_cleanup = cleanup_time(opts.plugin_time_limit);
   sopts.pod_dir = pod.path();
   for (const auto& a : m.apps) sopts.apps.push_back(a.name);
   sopts.pod_ending = [&]() noexcept {
@@ -883,9 +884,11 @@ int launch_pod(PreparedPod& p, const LaunchOptions& opts, const RunContext& ctx,
   // A unit told to stop crt waits for this cleanup from now on, whatever
   // the pod's stop took of the time crt asked for (supervisor.cpp).
   if (end.stop_signal != 0)
-    sd_notify(0, ("EXTEND_TIMEOUT_USEC=" +
-                  std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(pod::kStopCleanup).count()))
-                     .c_str());
+    sd_notify(0,
+              ("EXTEND_TIMEOUT_USEC=" +
+               std::to_string(
+                   std::chrono::duration_cast<std::chrono::microseconds>(cleanup_time(opts.plugin_time_limit)).count()))
+                  .c_str());
   try {
     network.teardown();
   } catch (const Error& e) {

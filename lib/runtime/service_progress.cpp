@@ -2,6 +2,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace crt::runtime {
@@ -55,6 +56,11 @@ std::function<void(std::chrono::milliseconds)> cleanup_renewal(ServiceProgress::
     auto usec = std::chrono::duration_cast<std::chrono::microseconds>(most + kCleanupAfterProgram).count();
     notify("EXTEND_TIMEOUT_USEC=" + std::to_string(usec));
   };
+}
+
+std::chrono::milliseconds cleanup_time(std::chrono::milliseconds plugin_limit) {
+  if (plugin_limit.count() <= 0) return pod::kStopCleanup;
+  return std::max(pod::kStopCleanup, plugin_limit + kTimeLimitOverrun + kCleanupAfterProgram);
 }
 
 ServiceProgress::Notify service_notifier() {

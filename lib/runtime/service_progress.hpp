@@ -5,6 +5,8 @@
 #include <map>
 #include <string>
 
+#include "common/subprocess.hpp"
+#include "pod/manifest.hpp"
 #include "store/progress.hpp"
 
 namespace crt::runtime {
@@ -68,5 +70,12 @@ inline constexpr std::chrono::milliseconds kCleanupAfterProgram{9000};
 /// plugins would otherwise outlast the cleanup's time, and crt be killed
 /// with the network half torn down. Empty when `notify` is.
 std::function<void(std::chrono::milliseconds)> cleanup_renewal(ServiceProgress::Notify notify);
+
+/// How long a unit waits for crt's cleanup after its pod (pod::kStopCleanup,
+/// which fits a teardown program of the default time limit), for a crt run
+/// whose teardown programs may each take `plugin_limit` (--plugin-time-limit;
+/// 0: no limit): one of them, its kill and kCleanupAfterProgram, where that
+/// is longer.
+std::chrono::milliseconds cleanup_time(std::chrono::milliseconds plugin_limit);
 
 }  // namespace crt::runtime

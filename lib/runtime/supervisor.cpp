@@ -345,7 +345,7 @@ class Supervisor {
       // A unit stopping crt (systemctl stop) waits for the pod's stop timeout
       // and crt's cleanup, whatever its own TimeoutStopSec= (crt@.service's
       // 30 s, with a longer --stop-timeout in CRT_RUN_ARGS).
-      auto usec = std::chrono::duration_cast<std::chrono::microseconds>(opts_.stop_timeout + pod::kStopCleanup);
+      auto usec = std::chrono::duration_cast<std::chrono::microseconds>(opts_.stop_timeout + opts_.stop_cleanup);
       sd_notify(0, ("STOPPING=1\nEXTEND_TIMEOUT_USEC=" + std::to_string(usec.count())).c_str());
     }
     if (stop_pending_) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/message.hpp"
+#include "pod/manifest.hpp"
 #include "runtime/stdio_relay.hpp"
 
 namespace crt::runtime {
@@ -61,6 +62,9 @@ struct SuperviseOptions {
   /// request is killed (its systemd may never finish an orderly stop: a
   /// stop job that hangs, a store removed under the pod).
   std::chrono::milliseconds stop_timeout{20000};
+  /// How much longer than stop_timeout a unit that stops crt is asked to
+  /// wait, for crt's cleanup after the pod (cleanup_time()).
+  std::chrono::milliseconds stop_cleanup = pod::kStopCleanup;
   /// The pod's directory: when it is deleted (by hand: nothing of crt does
   /// while the pod runs), the apps' ends can no longer be recorded, and the
   /// pod is stopped. Empty: not watched.

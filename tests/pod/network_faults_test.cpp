@@ -22,6 +22,7 @@ namespace {
 
 namespace stdfs = std::filesystem;
 using std::chrono::milliseconds;
+using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -385,6 +386,31 @@ TEST_F(BrokenNetworkTest, UnderAUnitEachProgramOfTheTeardownRenewsTheUnitsWait) 
   stdfs::remove(config_dir() + "/net.d/hang.hangs");
   std::string uuid = read_file(file).substr(0, 36);
   expect_gc_tears_down(uuid);
+  EXPECT_EQ(crt({"rm", uuid}).status, 0);
+}
+
+// What a unit stopping crt is asked to wait for (STOPPING=1) is the pod's
+// stop timeout and crt's cleanup after it, whose network teardown's
+// programs may each take --plugin-time-limit (45 s fits the default 30 s):
+// a longer limit asks for that, its kill and the rest of the cleanup (60 +
+// 6 + 9 s), as the teardown's start does too; else systemd would kill crt
+// before one of its programs may run out.
+TEST_F(BrokenNetworkTest, UnderAUnitTheStopsWaitFitsALongerPluginTimeLimit) {
+  NotifySocket notify(dir_ + "/notify");
+  std::string file = dir_ + "/uuid";
+  Process p(crt_argv(with_config({"run", "--plugin-time-limit=60s", "--stop-timeout=3s", "--uuid-file-save=" + file,
+                                  "busybox", "--", "/bin/sleep", "60"})),
+            {.env = {notify.env()}, .timeout = std::chrono::seconds(90), .input = {}, .new_session = false});
+  std::string uuid = wait_uuid(file);
+  ASSERT_FALSE(uuid.empty());
+  ASSERT_EQ(crt({"status", "--wait-ready=30s", uuid}).status, 0);
+  p.signal(SIGTERM);
+  Result r = p.wait();
+  EXPECT_EQ(r.status, 128 + SIGTERM) << r.err;
+  std::vector<std::string> texts = notify.texts();
+  EXPECT_THAT(texts, Contains("STOPPING=1\nEXTEND_TIMEOUT_USEC=78000000"));
+  EXPECT_THAT(texts, Contains("EXTEND_TIMEOUT_USEC=75000000"));
+  EXPECT_THAT(texts, Not(Contains(HasSubstr("EXTEND_TIMEOUT_USEC=45000000"))));
   EXPECT_EQ(crt({"rm", uuid}).status, 0);
 }
 

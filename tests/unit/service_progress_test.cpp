@@ -101,5 +101,15 @@ TEST(CleanupRenewal, AsksForTheProgramsTimeAndTheRestOfTheCleanup) {
   EXPECT_FALSE(cleanup_renewal({}));
 }
 
+// A unit waits for crt's cleanup 45 s (one teardown program of the default
+// 30 s, its kill, and the rest), or longer for a longer --plugin-time-limit.
+TEST(CleanupTime, FitsOneProgramOfTheTimeLimitAndTheRest) {
+  using std::chrono::seconds;
+  EXPECT_EQ(cleanup_time(seconds(30)), seconds(45));
+  EXPECT_EQ(cleanup_time(seconds(60)), seconds(75));
+  EXPECT_EQ(cleanup_time(seconds(5)), seconds(45));
+  EXPECT_EQ(cleanup_time(seconds(0)), seconds(45)) << "no limit";
+}
+
 }  // namespace
 }  // namespace crt::runtime
