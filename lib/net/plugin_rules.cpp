@@ -19,6 +19,7 @@
 #include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/ip_address.hpp"
 #include "common/subprocess.hpp"
 
 namespace crt::net {
@@ -145,11 +146,12 @@ namespace {
 
 /// Whether `a` and `b`, addresses as iptables or a user writes them, are one.
 bool same_address(const std::string& a, const std::string& b) {
-  bool v6 = a.find(':') != std::string::npos;
-  if (v6 != (b.find(':') != std::string::npos)) return false;
+  IpFamily family = ip_family(a);
+  if (family == IpFamily::kNone || ip_family(b) == IpFamily::kNone) return a == b;
+  if (family != ip_family(b)) return false;
   unsigned char x[sizeof(in6_addr)] = {}, y[sizeof(in6_addr)] = {};
-  int family = v6 ? AF_INET6 : AF_INET;
-  if (::inet_pton(family, a.c_str(), x) != 1 || ::inet_pton(family, b.c_str(), y) != 1) return a == b;
+  int af = family == IpFamily::kV6 ? AF_INET6 : AF_INET;
+  if (::inet_pton(af, a.c_str(), x) != 1 || ::inet_pton(af, b.c_str(), y) != 1) return a == b;
   return std::memcmp(x, y, sizeof x) == 0;
 }
 
@@ -285,7 +287,7 @@ std::map<std::string, bool> current_port_forwarders(const std::vector<HostPort>&
     bool v6 = std::string_view(tool) == "ip6tables-save";
     std::optional<std::map<std::string, std::string>> tables;
     for (const auto& p : ports) {
-      if (!p.host_ip.empty() && (p.host_ip.find(':') != std::string::npos) != v6) continue;
+      if (!p.host_ip.empty() && is_ipv6(p.host_ip) != v6) continue;
       if (!tables) tables = listed_tables(tool, env, time_limit);
       if (!tables || tables->count("nat") == 0) break;
       bool family_certain = !v6 || !p.host_ip.empty();

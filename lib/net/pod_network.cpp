@@ -15,6 +15,7 @@
 
 #include "common/duration.hpp"
 #include "common/error.hpp"
+#include "common/ip_address.hpp"
 #include "common/lock.hpp"
 #include "common/strings.hpp"
 #include "net/config.hpp"
@@ -133,7 +134,7 @@ void check_forward_families(const Attachment& a) {
       throw Error("--port: network " + quote(a.config.name) + " gave the pod no address to forward host port " + port +
                   " to");
     }
-    bool wants_v6 = m.host_ip.find(':') != std::string::npos;
+    bool wants_v6 = is_ipv6(m.host_ip);
     if (wants_v6 ? f.v6 : f.v4) continue;
     throw Error("--port: host port " + port + " on " + m.host_ip + " is " + (wants_v6 ? "IPv6" : "IPv4") +
                 ", and network " + quote(a.config.name) + " gave the pod no " + (wants_v6 ? "IPv6" : "IPv4") +
@@ -351,7 +352,7 @@ UniqueFd reserve_host_port(const pod::PortMapping& p) {
 
 std::optional<UniqueFd> try_reserve_host_port(const pod::PortMapping& p) {
   std::string what = pod::host_port_text(p);
-  bool v6 = p.host_ip.find(':') != std::string::npos;
+  bool v6 = is_ipv6(p.host_ip);
   sockaddr_storage addr{};
   socklen_t len = 0;
   if (v6) {

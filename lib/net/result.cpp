@@ -43,7 +43,11 @@ void parse_legacy(const json& j, Result& r) {
 
 Result::Families Result::families() const {
   Families f;
-  for (const auto& ip : ips) (ip.v6() ? f.v6 : f.v4) = true;
+  // One that is no address (a plugin's bug) is of neither.
+  for (const auto& ip : ips) {
+    IpFamily family = ip_family(ip.ip());
+    if (family != IpFamily::kNone) (family == IpFamily::kV6 ? f.v6 : f.v4) = true;
+  }
   return f;
 }
 

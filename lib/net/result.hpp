@@ -1,9 +1,10 @@
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "common/ip_address.hpp"
 
 namespace crt::net {
 
@@ -18,7 +19,7 @@ struct Result {
     std::string address;  ///< CIDR, "172.16.28.2/24"
     std::string gateway;
     int interface = -1;  ///< index into interfaces, -1 if not given
-    [[nodiscard]] bool v6() const { return address.find(':') != std::string::npos; }
+    [[nodiscard]] bool v6() const { return is_ipv6(ip()); }
     /// The address without its prefix length.
     [[nodiscard]] std::string ip() const { return address.substr(0, address.find('/')); }
   };

@@ -5,6 +5,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/ip_address.hpp"
 #include "common/json_text.hpp"
 #include "net/result.hpp"
 
@@ -140,7 +141,7 @@ std::vector<PublishedPort> published_ports(const NetworkState& state) {
 }
 
 std::string port_string(const PublishedPort& p) {
-  bool v6 = p.host_ip.find(':') != std::string::npos;
+  bool v6 = is_ipv6(p.host_ip);
   return (v6 ? "[" + p.host_ip + "]" : p.host_ip) + ":" + std::to_string(p.host_port) + "->" +
          std::to_string(p.pod_port) + "/" + p.protocol;
 }

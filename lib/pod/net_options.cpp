@@ -11,6 +11,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "common/ip_address.hpp"
 #include "common/strings.hpp"
 
 namespace crt::pod {
@@ -101,7 +102,9 @@ struct HostAddress {
 std::optional<HostAddress> host_address(const std::string& ip) {
   if (ip.empty()) return std::nullopt;
   HostAddress h;
-  h.v6 = ip.find(':') != std::string::npos;
+  IpFamily family = ip_family(ip);
+  if (family == IpFamily::kNone) return std::nullopt;
+  h.v6 = family == IpFamily::kV6;
   if (::inet_pton(h.v6 ? AF_INET6 : AF_INET, ip.c_str(), h.bytes) != 1) return std::nullopt;
   h.any = std::all_of(std::begin(h.bytes), std::end(h.bytes), [](unsigned char c) { return c == 0; });
   return h;
