@@ -78,6 +78,11 @@ HostResolv read_host_resolv() {
   return {read_if_exists("/etc/resolv.conf"), read_if_exists("/run/systemd/resolve/resolv.conf")};
 }
 
+std::string no_network_resolv_conf(const pod::DnsConfig& flags) {
+  return render_resolv_conf({flags.servers, flags.search, flags.options},
+                            "--dns, --dns-search and --dns-opt alone: the pod has no network (--net=none)");
+}
+
 PodResolv pod_resolv_conf(const pod::DnsConfig& flags, const std::vector<Result>& results, const HostResolv& host,
                           bool private_network) {
   PodResolv out;

@@ -46,6 +46,14 @@ struct PodResolv {
 PodResolv pod_resolv_conf(const pod::DnsConfig& flags, const std::vector<Result>& results, const HostResolv& host,
                           bool private_network);
 
+/// The resolv.conf of a pod without a network (--net=none): what --dns,
+/// --dns-search and --dns-opt give, and nothing of the host's. The pod can
+/// reach no nameserver, and the host's servers and search domains are the
+/// host's own business (podman and docker give such a container the host's
+/// all the same; systemd-nspawn gives a container of a private network
+/// none).
+std::string no_network_resolv_conf(const pod::DnsConfig& flags);
+
 /// Whether `ip` is a loopback address: 127.0.0.0/8, ::1 (however written)
 /// or 127.0.0.0/8 as an IPv4-mapped IPv6 address.
 bool is_loopback(const std::string& ip);

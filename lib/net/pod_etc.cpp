@@ -21,8 +21,10 @@ PodEtc write_pod_etc(const std::filesystem::path& etc_dir, const pod::PodManifes
                      const std::vector<Result>& results) {
   auto cached = fs::Durability::kCached;
   fs::make_dirs(etc_dir);
-  bool private_network = pod::parse_net_spec(m.net).cni();
-  PodResolv resolv = pod_resolv_conf(m.dns, results, read_host_resolv(), private_network);
+  pod::NetSpec::Mode mode = pod::parse_net_spec(m.net).mode;
+  PodResolv resolv = mode == pod::NetSpec::Mode::kNone
+                         ? PodResolv{no_network_resolv_conf(m.dns), {}}
+                         : pod_resolv_conf(m.dns, results, read_host_resolv(), mode == pod::NetSpec::Mode::kNetworks);
   fs::write_file_atomic(etc_dir / "resolv.conf", resolv.content, 0644, cached);
   fs::write_file_atomic(etc_dir / "hostname", m.hostname + "\n", 0644, cached);
   std::string ip;
@@ -32,7 +34,7 @@ PodEtc write_pod_etc(const std::filesystem::path& etc_dir, const pod::PodManifes
     if (!ip.empty()) break;
   }
   std::string host_hosts;
-  if (pod::parse_net_spec(m.net).mode == pod::NetSpec::Mode::kHost) {
+  if (mode == pod::NetSpec::Mode::kHost) {
     try {
       host_hosts = fs::read_file("/etc/hosts");
     } catch (const Error&) {
