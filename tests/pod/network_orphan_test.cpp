@@ -127,6 +127,19 @@ class OrphanedNetworkTest : public NetworkTest {
     return done();
   }
 
+  /// The lock of pod `uuid`'s network record, taken as a crt gc tearing
+  /// the network down takes it, once its crt run has made the record;
+  /// empty if it does not within 30 s.
+  static FileLock hold_record(const std::string& uuid) {
+    stdfs::path record = net::network_record_dir(uuid);
+    FileLock held;
+    eventually([&] {
+      if (stdfs::is_directory(record)) held = FileLock::try_acquire(record, FileLock::Mode::kExclusive);
+      return held.valid();
+    });
+    return held;
+  }
+
   int pods_ = 0;
 };
 
@@ -273,11 +286,8 @@ TEST_F(OrphanedNetworkTest, UnderAUnitAPodsTeardownWaitingForGcRenewsTheUnitsWai
   std::string uuid = wait_uuid(file);
   ASSERT_FALSE(uuid.empty());
   stdfs::path record = net::network_record_dir(uuid);
-  FileLock sweep;
-  EXPECT_TRUE(eventually([&] {
-    if (stdfs::is_directory(record)) sweep = FileLock::try_acquire(record, FileLock::Mode::kExclusive);
-    return sweep.valid();
-  }));
+  FileLock sweep = hold_record(uuid);
+  EXPECT_TRUE(sweep.valid());
   const std::string renewal = "EXTEND_TIMEOUT_USEC=20000000";
   bool renewed = eventually([&] { return !notify.arrivals(renewal).empty(); });
   EXPECT_TRUE(renewed) << "no renewal while the teardown waits";
@@ -314,11 +324,8 @@ TEST_F(OrphanedNetworkTest, APodsTeardownWaitsForGcNoLongerThanGcsTeardownMayTak
   std::string uuid = wait_uuid(file);
   ASSERT_FALSE(uuid.empty());
   stdfs::path record = net::network_record_dir(uuid);
-  FileLock sweep;
-  EXPECT_TRUE(eventually([&] {
-    if (stdfs::is_directory(record)) sweep = FileLock::try_acquire(record, FileLock::Mode::kExclusive);
-    return sweep.valid();
-  }));
+  FileLock sweep = hold_record(uuid);
+  EXPECT_TRUE(sweep.valid());
   double held = realtime_now();
   Result r = run_pod.wait();
   double ended = realtime_now();
