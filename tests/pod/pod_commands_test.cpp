@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -751,12 +752,22 @@ TEST_F(PodCommandsTest, AWaitForAPodOfRunRmGivesItsEnd) {
             detached());
   std::string uuid = wait_uuid(file);
   Result r = crt({"status", "--wait=60s", "brief"});
-  EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out.rfind("state=exited\ncreated=", 0), 0u) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("\nexited=true\nready=true\napp-busybox=3\n"));
-  EXPECT_EQ(r.err, "crt: pod " + uuid +
-                       " is gone: it was removed as it ended (by its crt run --rm, crt rm or crt gc); this is how it "
-                       "ended\n");
+  // A wait whose last look at the running pod came before the app's end
+  // was recorded, and whose next came after the removal took the records
+  // (looks 20 ms apart, later on a loaded machine: seen once in CI), can
+  // only say so, as crt.1 has it.
+  if (r.status == 254 && r.err == "crt: pod " + uuid +
+                                      " is gone: it was removed (by its crt run --rm, crt rm or crt gc) before how "
+                                      "its apps ended could be read\n") {
+    std::cerr << "note: this wait missed the pod's end (crt.1: an error, 254)\n";
+  } else {
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("state=exited\ncreated=", 0), 0u) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("\nexited=true\nready=true\napp-busybox=3\n"));
+    EXPECT_EQ(r.err, "crt: pod " + uuid +
+                         " is gone: it was removed as it ended (by its crt run --rm, crt rm or crt gc); this is how "
+                         "it ended\n");
+  }
   EXPECT_EQ(p.wait().status, 3);
   std::filesystem::remove(file);
   Process q(crt_argv({"run", "--rm", "--net=none", "--uuid-file-save=" + file, "busybox", "--notify", "--", "/bin/sh",
