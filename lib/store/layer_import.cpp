@@ -107,7 +107,10 @@ class LayerSink {
       archive_tar(buf, n);
     }
     written_ = off + static_cast<int64_t>(n);
-    if (disk_ && sym_archive_write_data_block(disk_.get(), buf, n, off) < ARCHIVE_WARN)
+    // The disk writer tells a write(2) that failed (EIO, ENOSPC) as a
+    // warning, "Write failed", and goes on: a warning here is a file that
+    // is not what was read.
+    if (disk_ && sym_archive_write_data_block(disk_.get(), buf, n, off) < ARCHIVE_OK)
       check_archive(disk_.get(), ARCHIVE_FATAL, "extracting " + quote(current_));
   }
 
