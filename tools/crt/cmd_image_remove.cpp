@@ -236,7 +236,15 @@ void add_image_prune(CLI::App& image, const GlobalOptions& g, int& exit_status) 
       // A name it took meanwhile (the same image imported again) keeps it.
       bool named = false;
       auto keep = [&named](const store::Image& whole) { return named = !whole.names.empty(); };
-      std::optional<store::Removal> removal = remove_unused(s, g, id, unreadable, keep);
+      std::optional<store::Removal> removal;
+      try {
+        removal = remove_unused(s, g, id, unreadable, keep);
+      } catch (const Error&) {
+        // Another crt image prune (or rm) removed it since it was listed:
+        // done, not a failure of this one's.
+        if (!s.has_image(id)) return;
+        throw;
+      }
       if (!removal) {
         used += !named;
         return;

@@ -1,9 +1,11 @@
-// Writes the disk refuses while crt imports: the import fails naming the
-// file it could not write, and nothing of it is kept, so no later import
-// or pod takes damaged files for the image's.
+// What befalls the store's work from outside: writes the disk refuses while
+// crt imports (the import fails naming the file it could not write, and
+// nothing of it is kept, so no later import or pod takes damaged files for
+// the image's), and other crts removing the same images at once.
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,7 +19,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace stdfs = std::filesystem;
 
-class StoreWriteFaults : public PodTest {
+class StoreFaults : public PodTest {
  protected:
   /// Names in store/SUB, none if it is not there.
   std::vector<std::string> in_store(const std::string& sub) const {
@@ -35,7 +37,7 @@ class StoreWriteFaults : public PodTest {
 // complete (it did: the import succeeded, the file of the right size with
 // zeros in place of that block, and the same directory imported again
 // reused the damaged tree, its digest being the source's).
-TEST_F(StoreWriteFaults, AWriteTheDiskFailsWhileADirectoryIsImportedFailsTheImport) {
+TEST_F(StoreFaults, AWriteTheDiskFailsWhileADirectoryIsImportedFailsTheImport) {
   const size_t kLastBlock = 3001;
   std::string src = dir_ + "/src";
   stdfs::create_directories(src + "/bin");
@@ -64,6 +66,38 @@ TEST_F(StoreWriteFaults, AWriteTheDiskFailsWhileADirectoryIsImportedFailsTheImpo
     EXPECT_TRUE(read_file(big) == data) << "the stored file is the source's";
   }
   EXPECT_EQ(stored, 1u);
+}
+
+// Prunes at once: each image goes once, and a prune that finds one it
+// listed gone (another prune took it) has nothing to say about it; two of
+// three said "no image 'sha256:…' in the store" once per such image and
+// exited 254.
+TEST_F(StoreFaults, PrunesAtOnceAllSucceed) {
+  std::string root = dir_ + "/rootfs";
+  stdfs::create_directories(root);
+  const int kImages = 8;
+  for (int i = 0; i <= kImages; ++i) {  // the last keeps the name
+    std::ofstream(root + "/mark") << i;
+    Result r = crt({"image", "import", "-q", root, "app:1", "--cmd=/mark"});
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::unique_ptr<Process>> prunes;
+    for (int i = 0; i < 3; ++i) prunes.push_back(std::make_unique<Process>(crt_argv({"image", "prune"})));
+    for (auto& p : prunes) {
+      Result r = p->wait();
+      EXPECT_EQ(r.status, 0) << r.err;
+      EXPECT_THAT(r.err, Not(HasSubstr("no image"))) << r.err;
+    }
+    if (round + 1 < 3)
+      for (int i = 0; i < kImages; ++i) {
+        std::ofstream(root + "/mark") << round << "." << i;
+        ASSERT_EQ(crt({"image", "import", "-q", root, "app:1", "--cmd=/mark"}).status, 0);
+      }
+  }
+  Result list = crt({"image", "list"});
+  EXPECT_THAT(list.out, Not(HasSubstr("<none>"))) << list.out;
+  EXPECT_THAT(list.out, HasSubstr("app ")) << list.out;
 }
 
 }  // namespace
