@@ -97,8 +97,8 @@ class LayerSink {
 
   /// A piece of the current entry's data, `off` bytes into the file: what
   /// lies between the pieces (a sparse file's holes) is zeros. The digest's
-  /// tar holds them as written zeros (its form does not depend on how the
-  /// file was stored); on disk they stay holes.
+  /// tar leaves out what the entry's sparse map (sparse_map()) makes holes
+  /// and holds the other zeros as written; on disk they stay holes.
   void data(const void* buf, size_t n, int64_t off) {
     check_cancelled();
     if (off < written_) throw Error("reading " + quote(current_) + ": its data comes out of order");
@@ -148,8 +148,10 @@ class LayerSink {
     written_ += static_cast<int64_t>(n);
   }
 
+  // The tar skips the zeros of the entry's holes without writing them: in
+  // big pieces, a hole of a terabyte is a million calls.
   void zeros_to(int64_t off) {
-    static const char kZeros[64 * 1024] = {};
+    static const char kZeros[1 << 20] = {};
     while (written_ < off) {
       check_cancelled();
       archive_tar(kZeros, static_cast<size_t>(std::min<int64_t>(off - written_, sizeof kZeros)));
@@ -225,6 +227,62 @@ void copy_file_data(int fd, int64_t size, LayerSink& sink, const std::string& sh
     }
     pos = std::max<int64_t>(pos, hole);
   }
+}
+
+/// Whole aligned blocks of this size that hold only zeros are the holes of
+/// a layer's file: they are none of the tar, and holes where it unpacks.
+constexpr int64_t kSparseBlock = 1 << 20;
+
+/// Marks as holes in `e` the kSparseBlock-aligned blocks of zeros of the
+/// file open as `fd`, `size` bytes, whatever its holes on disk: the layer's
+/// form depends on what the file holds, not on how it is stored (the same
+/// tree archives as the same layer, copied or extracted). Its holes
+/// (SEEK_DATA) are not read. Nothing for a file without such a block.
+void add_sparse_map(archive_entry* e, int fd, int64_t size, const std::string& shown) {
+  std::vector<char> buf;
+  std::vector<std::pair<int64_t, int64_t>> data;  // offset, length
+  auto add_data = [&data](int64_t off, int64_t len) {
+    if (!data.empty() && data.back().first + data.back().second == off)
+      data.back().second += len;
+    else
+      data.emplace_back(off, len);
+  };
+  bool holes = false;
+  for (int64_t block = 0; block < size;) {
+    int64_t len = std::min(kSparseBlock, size - block);
+    // The first byte of data from here on: a block before it is a hole.
+    off_t next = len < kSparseBlock ? block : ::lseek(fd, block, SEEK_DATA);
+    if (next < 0 && errno == ENXIO) next = size;  // holes to the end
+    if (next < 0) next = block;                   // a file system without SEEK_DATA
+    if (next >= block + kSparseBlock) {
+      holes = true;
+      block += (std::min<int64_t>(next, size) - block) / kSparseBlock * kSparseBlock;
+      continue;
+    }
+    bool zeros = false;
+    if (len == kSparseBlock) {
+      buf.resize(static_cast<size_t>(kSparseBlock));
+      ssize_t n = 0;
+      do n = ::pread(fd, buf.data(), buf.size(), block);
+      while (n < 0 && errno == EINTR);
+      if (n < 0) throw_errno("reading " + quote(shown));
+      // Cut short meanwhile: what is missing reads as zeros, as copy_file_data() takes it.
+      zeros = std::all_of(buf.begin(), buf.begin() + n, [](char c) { return c == 0; });
+    }
+    if (zeros)
+      holes = true;
+    else
+      add_data(block, len);
+    block += len;
+  }
+  if (!holes) return;
+  // Its map makes the entry one with a pax header, which would hold the
+  // time's nanoseconds where a plain entry has whole seconds: those, so that
+  // a tarball without them (GNU tar's format) gives the same layer.
+  sym_archive_entry_set_mtime(e, sym_archive_entry_mtime(e), 0);
+  for (const auto& [off, len] : data) sym_archive_entry_sparse_add_entry(e, off, len);
+  // A file of holes only: a map that says so, else the entry is not sparse.
+  if (data.empty()) sym_archive_entry_sparse_add_entry(e, size, 0);
 }
 
 /// What a directory tree is: a plain rootfs, or the upper directory of an
@@ -427,6 +485,8 @@ class DirectoryReader {
     if (spare != nullptr) sym_archive_entry_free(spare);
     EntryPtr owned(e);
     if (owned) {
+      if (S_ISREG(st.st_mode) && sym_archive_entry_hardlink(owned.get()) == nullptr)
+        add_sparse_map(owned.get(), fd.get(), sym_archive_entry_size(owned.get()), full);
       sink.header(owned.get());
       if (S_ISREG(st.st_mode) && sym_archive_entry_size(owned.get()) > 0)
         copy_file_data(fd.get(), sym_archive_entry_size(owned.get()), sink, full);

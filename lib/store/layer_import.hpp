@@ -23,7 +23,9 @@ struct UnpackedLayer {
 /// through symlinks) are an error; a tarball's later entry replaces an
 /// earlier one of its name, as an OCI layer's does. The digest is that of the
 /// layer re-serialized as a deterministic tar, so the same content always
-/// yields the same layer. `cancelled`, if set, is asked often: true ends
+/// yields the same layer: each aligned MiB of a file that holds only zeros
+/// is a hole of its entry (a GNU sparse 1.0 pax entry), whether it was a
+/// hole on disk or written zeros. `cancelled`, if set, is asked often: true ends
 /// the unpacking with an error ("interrupted"). What could not be restored
 /// of an entry but is no error (an xattr the file system refuses …) goes to
 /// `warnings`, naming the entry. A source directory holding `dest` (crt's

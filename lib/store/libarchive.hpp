@@ -46,6 +46,7 @@ static_assert(ARCHIVE_VERSION_NUMBER / 1000000 == 3, "crt opens libarchive.so.13
   X(archive_entry_set_uid)                   \
   X(archive_entry_set_uname)                 \
   X(archive_entry_size)                      \
+  X(archive_entry_sparse_add_entry)          \
   X(archive_entry_symlink)                   \
   X(archive_entry_uid)                       \
   X(archive_entry_unset_atime)               \

@@ -833,9 +833,8 @@ int64_t disk_usage(const stdfs::path& p) {
 }
 
 // A sparse file's holes are not read (SEEK_DATA) and stay holes: a tree
-// claiming terabytes must not take them, nor the time to read them. The
-// layer's digest holds them as zeros, so it does take the time to hash them:
-// a volume's copy (copy_tree) does not.
+// claiming terabytes must not take them, nor the time to read them, nor
+// (whole MiBs of zeros being holes of the layer's entry) to hash them.
 TEST_F(ImageStore, ASparseFileStaysSparseAndItsHolesAreNotRead) {
   stdfs::path src = s_ / "src";
   stdfs::create_directories(src);
@@ -874,8 +873,9 @@ TEST_F(ImageStore, ASparseFileStaysSparseAndItsHolesAreNotRead) {
   }
 }
 
-// The zeros of a sparse file's holes are hashed in pieces, asking between
-// them whether to go on; an import asked to stop leaves the rest unhashed.
+// The zeros of a sparse file's holes go through the digest's tar in pieces
+// (which leaves them out), asking between them whether to go on; an import
+// asked to stop goes no further.
 TEST_F(ImageStore, AnImportAskedToStopInAHugeHoleStopsAtOnce) {
   stdfs::path src = s_ / "src";
   stdfs::create_directories(src);
