@@ -23,6 +23,7 @@
 #include "net/pod_network.hpp"
 #include "runtime/machines.hpp"
 #include "runtime/pods.hpp"
+#include "store/work_dir.hpp"
 
 namespace crt::runtime {
 
@@ -441,6 +442,14 @@ GcReport gc(const stdfs::path& state_dir, const GcOptions& opts) {
       teardown_orphaned_networks(state_dir, r.failed, opts.messages, opts.network_time_limit);
   // A crt makes a record in a moment, holding it: a minute is long past.
   (void)net::remove_unfinished_records(std::chrono::minutes(1), r.failed);
+  if (stopping()) return r;
+  // What killed crt commands left in the store's work area (an export's
+  // layer of a pod's changes, as big as they are): that of one still
+  // running is locked, and stays.
+  store::Removed work = store::remove_abandoned_work(state_dir / "store" / "tmp");
+  r.work_removed = work.count;
+  r.work_bytes = work.bytes;
+  for (auto& why : work.failed) r.failed.push_back(std::move(why));
   return r;
 }
 

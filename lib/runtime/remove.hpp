@@ -54,6 +54,9 @@ struct GcReport {
   /// Pods whose networks were torn down though their directories are gone
   /// (teardown_orphaned_networks()).
   std::vector<std::string> orphaned_networks_torn_down;
+  /// Leftovers of killed crt commands' work in the store (remove_abandoned_work()).
+  size_t work_removed = 0;
+  uint64_t work_bytes = 0;  ///< of disk they took
   /// The stop signal (pending_stop_signal()) that ended gc early: it
   /// finished the pod at hand and left the rest for the next gc; or 0.
   int stopped_by = 0;

@@ -220,6 +220,10 @@ void export_oci_archive(const Store& store, const Image& im, const stdfs::path& 
     std::optional<ArchiveFile> file;
     if (!to_stdout) file.emplace(out, replace, mode);
     int out_fd = to_stdout ? STDOUT_FILENO : file->fd();
+    // What a killed export (or import) left there: an earlier export's
+    // layer of a pod's changes is as big as they are. Running ones' work
+    // is locked, and stays.
+    remove_abandoned_work(store.root() / "tmp");
     WorkDir work(store.root() / "tmp", "export");
     // Layers: the blobs the image came with, or (rootfs imports) its tree
     // written as the canonical tar whose digest is the diff_id. Each is

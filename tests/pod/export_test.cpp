@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "../support/blob_damage.hpp"
@@ -636,6 +637,57 @@ TEST_F(ExportTest, AnInterruptedExportLeavesNothingBehind) {
   EXPECT_THAT(r.err, HasSubstr("exists (--overwrite replaces it)"));
   EXPECT_EQ(read_file(out), "precious");
   EXPECT_EQ(beside(out), "");
+}
+
+// A killed export's work in the store (its copy of the app's changes, as
+// big as they are) goes with the next export, and with a plain crt gc;
+// that of an export still running stays, and the export ends well.
+TEST_F(ExportTest, AKilledExportsWorkGoesWithTheNextExportOrGc) {
+  std::string uuid = run_script("busybox", "yes | head -c 400000000 > /big");
+  std::string out = dir_ + "/big.tar";
+  std::string tmp = dir_ + "/store/tmp";
+  auto exports = [&] {
+    std::set<std::string> found;
+    for (const auto& e : std::filesystem::directory_iterator(tmp))
+      if (e.path().filename().string().find("export") == 0 && e.is_directory()) found.insert(e.path());
+    return found;
+  };
+  auto kill_an_export = [&] {
+    Process p(crt_argv({"export", "--overwrite", uuid, out}),
+              {.env = {}, .timeout = std::chrono::seconds(60), .input = {}, .new_session = true});
+    EXPECT_TRUE(export_writes_into_the_store());
+    p.signal(SIGKILL);
+    EXPECT_EQ(p.wait().status, 128 + SIGKILL);
+    std::set<std::string> left = exports();
+    EXPECT_EQ(left.size(), 1u);
+    return left.empty() ? std::string() : *left.begin();
+  };
+  std::string killed = kill_an_export();
+
+  // The next export takes it out first; a gc meanwhile leaves its own.
+  Process next(crt_argv({"export", "--overwrite", uuid, out}),
+               {.env = {}, .timeout = std::chrono::seconds(120), .input = {}, .new_session = true});
+  std::string running;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+       running.empty() && std::chrono::steady_clock::now() < until;
+       std::this_thread::sleep_for(std::chrono::milliseconds(2)))
+    for (const auto& d : exports())
+      if (d != killed) running = d;
+  ASSERT_NE(running, "");
+  EXPECT_FALSE(std::filesystem::exists(killed)) << "the next export left the killed one's work";
+  Result gc = crt({"gc"});
+  EXPECT_EQ(gc.status, 0) << gc.err;
+  EXPECT_TRUE(std::filesystem::exists(running)) << "gc removed a running export's work";
+  Result r = next.wait();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(run({"skopeo", "inspect", "oci-archive:" + out}).status, 0);
+
+  // Plain gc takes out what a killed export left, and says so.
+  kill_an_export();
+  gc = crt({"gc"});
+  EXPECT_EQ(gc.status, 0) << gc.err;
+  EXPECT_THAT(gc.out, HasSubstr("removed 1 leftover of interrupted work: "));
+  for (const auto& e : std::filesystem::directory_iterator(tmp)) ADD_FAILURE() << "left behind: " << e.path();
 }
 
 // Two exports to one OUT at once: each writes a file of its own, and OUT is

@@ -22,6 +22,7 @@
 #include "runtime/remove.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/stop.hpp"
+#include "store/progress.hpp"
 
 namespace crt::cli {
 
@@ -130,6 +131,9 @@ void add_gc(CLI::App& app, const GlobalOptions& g, int& exit_status) {
     for (const auto& u : r.networks_torn_down) std::printf("tore down the network of %s\n", u.c_str());
     for (const auto& u : r.orphaned_networks_torn_down)
       std::printf("tore down the network of %s, whose pod directory is gone\n", u.c_str());
+    if (r.work_removed > 0)
+      std::printf("removed %zu leftover%s of interrupted work: %s freed\n", r.work_removed,
+                  r.work_removed == 1 ? "" : "s", store::human_bytes(r.work_bytes).c_str());
     for (const auto& f : r.failed) print_error(f + " (will try again at the next gc)");
     if (!r.failed.empty()) exit_status = kErrorExitCode;
     // What was done is said; crt then ends by the signal, as stopped.
