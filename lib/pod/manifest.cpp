@@ -2,6 +2,7 @@
 
 #include <systemd/sd-id128.h>
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -169,6 +170,26 @@ std::string serialize(const PodManifest& m) {
     }
     throw Error("the pod manifest holds a value that is not valid UTF-8");
   }
+}
+
+bool looks_secret(std::string_view name) {
+  std::string upper;
+  for (char c : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const char* word : {"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE", "AUTH", "PASS"})
+    if (upper.find(word) != std::string::npos) return true;
+  return false;
+}
+
+std::string mask_secret_env(const std::string& text) {
+  json j = json_text::parse(text);
+  if (!j.contains("apps") || !j["apps"].is_array()) return text;
+  for (auto& app : j["apps"]) {
+    if (!app.is_object() || !app.contains("env") || !app["env"].is_array()) continue;
+    for (auto& e : app["env"])
+      if (e.is_object() && e.contains("name") && e["name"].is_string() && looks_secret(e["name"].get<std::string>()))
+        e["value"] = "***";
+  }
+  return json_text::dump(j, 2) + "\n";
 }
 
 PodManifest parse_manifest(const std::string& text) {

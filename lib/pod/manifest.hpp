@@ -5,6 +5,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -127,6 +128,16 @@ void from_json(const nlohmann::json& j, PodManifest& v);
 
 std::string serialize(const PodManifest& m);
 PodManifest parse_manifest(const std::string& text);
+
+/// Whether an environment variable's name looks like it holds a secret (it
+/// has PASSWORD, SECRET, TOKEN, KEY, AUTH, PASS … in it, in any case): crt
+/// inspect and crt cat-manifest show its value as "***" unless asked for it
+/// (--show-env).
+bool looks_secret(std::string_view name);
+
+/// The manifest `text` (a pod.json), as serialize() writes it, with the
+/// values of its apps' variables that look_secret() shown as "***".
+std::string mask_secret_env(const std::string& text);
 
 /// Throws unless `name` is a valid app name: 1-63 lowercase letters, digits
 /// and '-', starting with a letter or digit (it becomes a unit name and a path).

@@ -19,6 +19,7 @@
 #include "common/strings.hpp"
 #include "mount/overlay.hpp"
 #include "net/inspect.hpp"
+#include "pod/manifest.hpp"
 #include "runtime/app_process.hpp"
 #include "runtime/images.hpp"
 #include "runtime/spawn.hpp"
@@ -180,14 +181,6 @@ json mounts(pid_t pid) {
   return out;
 }
 
-bool looks_secret(const std::string& name) {
-  std::string upper;
-  for (char c : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  for (const char* word : {"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE", "AUTH", "PASS"})
-    if (upper.find(word) != std::string::npos) return true;
-  return false;
-}
-
 json environment(pid_t pid, bool show) {
   json out = json::array();
   std::string raw = read_or_empty("/proc/" + std::to_string(pid) + "/environ");
@@ -199,7 +192,7 @@ json environment(pid_t pid, bool show) {
     if (kv.empty()) continue;
     size_t eq = kv.find('=');
     std::string name = kv.substr(0, eq);
-    if (!show && eq != std::string::npos && looks_secret(name)) kv = name + "=***";
+    if (!show && eq != std::string::npos && pod::looks_secret(name)) kv = name + "=***";
     out.push_back(kv);
   }
   return out;
@@ -219,7 +212,7 @@ std::string unit_text(const std::string& unit, bool show) {
     std::string_view line(unit.data() + start, end - start);
     size_t eq = line.find('=', kEnv.size());
     if (line.substr(0, kEnv.size()) == kEnv && eq != std::string_view::npos &&
-        looks_secret(std::string(line.substr(kEnv.size(), eq - kEnv.size())))) {
+        pod::looks_secret(line.substr(kEnv.size(), eq - kEnv.size()))) {
       out.append(line.substr(0, eq + 1)).append("***\"");
       if (nl != std::string::npos) out += '\n';
     } else {

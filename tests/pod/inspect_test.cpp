@@ -103,6 +103,16 @@ TEST_F(InspectTest, ShowsWhatTheKernelSays) {
   EXPECT_THAT(r.out, HasSubstr("API_TOKEN=hunter2"));
   EXPECT_THAT(crt::json_text::parse(r.out)["apps"][0]["unit"].get<std::string>(),
               HasSubstr("\nEnvironment=\"API_TOKEN=hunter2\"\n"));
+  // The manifest hides what inspect hides, and shows it as inspect does.
+  r = crt({"cat-manifest", uuid});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("hunter2")));
+  json env_of = crt::json_text::parse(r.out)["apps"][0]["env"];
+  EXPECT_THAT(env_of.dump(), HasSubstr(R"({"name":"API_TOKEN","value":"***"})"));
+  EXPECT_THAT(env_of.dump(), HasSubstr(R"({"name":"PLAIN","value":"visible"})"));
+  r = crt({"cat-manifest", "--show-env", uuid});
+  EXPECT_THAT(r.out, HasSubstr("hunter2"));
+  EXPECT_EQ(r.out, read_file(pod_dir(uuid) + "/pod.json"));
   r = crt({"inspect", uuid});
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("hunter2")));
   EXPECT_THAT(r.out, HasSubstr("CapBnd:       00000000a80425fb = cap_chown"));

@@ -455,12 +455,17 @@ void add_list(CLI::App& app, const GlobalOptions& g) {
 
 void add_cat_manifest(CLI::App& app, const GlobalOptions& g) {
   auto ref = std::make_shared<PodRef>();
+  auto show_env = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("cat-manifest", "Print a pod's manifest (JSON)");
   add_pod_ref(cmd, *ref);
-  cmd->callback([ref, &g] {
+  // As crt inspect shows them: the manifest would otherwise give away what
+  // inspect hides.
+  cmd->add_flag("--show-env", *show_env, "Show the values of variables that look like secrets");
+  cmd->callback([ref, show_env, &g] {
     require_root("crt cat-manifest");
     runtime::PodEntry e = with_pod_ref(*ref, [&](const std::string& pod) { return runtime::find_pod(g.dir, pod); });
-    std::fputs(fs::read_file(e.path / "pod.json").c_str(), stdout);
+    std::string text = fs::read_file(e.path / "pod.json");
+    std::fputs((*show_env ? text : pod::mask_secret_env(text)).c_str(), stdout);
   });
 }
 
