@@ -365,12 +365,15 @@ void TreeWriter::remove_path(const std::string& path) {
 void TreeWriter::finish() {
   std::vector<int> lowers;
   for (const auto& fd : lowers_) lowers.push_back(fd.get());
+  // In sorted order, which a walk of the tree keeps (merged.below()).
+  std::optional<MergedDirs> merged;
+  if (!lowers.empty()) merged.emplace(root_.get(), lowers);
   for (const auto& path : implied_) {
     // Below an opaque directory (one this layer deleted and made anew, or
     // whose lower content it hides), the lower layers' directory of that
     // path is hidden.
     std::optional<struct stat> below;
-    if (!lowers.empty() && !hides_lower(root_.get(), path)) below = merged_dir_stat(lowers, path);
+    if (merged) below = merged->below(path);
     int d = existing_dir(path);
     if (d < 0) throw_errno("opening " + quote(path));
     if (!below) {

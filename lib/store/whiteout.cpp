@@ -118,44 +118,161 @@ bool is_opaque_fd(int dir_fd) {
 
 }  // namespace
 
-bool hides_lower(int root_fd, const std::string& path) {
-  UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
-  if (!cur) throw_errno("duplicating a file descriptor");
-  for (size_t pos = 0;;) {
-    if (is_opaque_fd(cur.get())) return true;
-    size_t end = path.find('/', pos);
-    if (end == std::string::npos) return false;
-    cur = UniqueFd(fs::open_beneath(cur.get(), path.substr(pos, end - pos).c_str(), O_RDONLY | O_DIRECTORY));
-    if (!cur) throw_errno("opening " + quote(path.substr(0, end)));
-    pos = end + 1;
+/// How the path of a level is in one lower tree.
+struct MergedDirs::InTree {
+  enum class Kind { kDir, kMissing, kNotDir };
+  Kind kind = Kind::kMissing;
+  /// An opaque directory from the tree's root down to here (inclusive):
+  /// a path missing below it is missing in every lower tree too.
+  bool hides = false;
+  struct stat st {};  ///< kDir
+  UniqueFd fd;        ///< kDir, while the level keeps its descriptors
+};
+
+struct MergedDirs::Level {
+  std::string path;
+  /// The upper tree's directory here, or one above, is opaque: nothing of
+  /// the lower trees shows below it.
+  bool upper_hides = false;
+  struct stat upper_st {};
+  UniqueFd upper;
+  std::vector<InTree> trees;
+};
+
+namespace {
+
+/// Levels deeper than this below the deepest keep no descriptors: a tree
+/// deeper than the open-file limit would run out of them.
+constexpr size_t kMergedOpenLevels = 32;
+
+UniqueFd dup_dir_fd(int fd) {
+  UniqueFd d(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!d) throw_errno("duplicating a file descriptor");
+  return d;
+}
+
+/// The directory above the one open as `fd`, which must be the one of
+/// `st` (it was opened beneath it: a tree moved meanwhile is an error).
+UniqueFd open_parent(int fd, const struct stat& st, const std::string& path) {
+  UniqueFd up(::openat(fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat now {};
+  if (!up || ::fstat(up.get(), &now) < 0) throw_errno("opening " + quote(path.empty() ? "/" : path) + " again");
+  if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+    throw Error(quote(path.empty() ? "/" : path) + " was moved while the layer was written");
+  return up;
+}
+
+}  // namespace
+
+MergedDirs::MergedDirs(int upper, const std::vector<int>& lowers) {
+  Level root;
+  root.upper = dup_dir_fd(upper);
+  if (::fstat(root.upper.get(), &root.upper_st) < 0) throw_errno("inspecting the tree being written");
+  root.upper_hides = is_opaque_fd(root.upper.get());
+  for (int l : lowers) {
+    InTree t;
+    t.fd = dup_dir_fd(l);
+    if (::fstat(t.fd.get(), &t.st) == 0) {
+      t.kind = InTree::Kind::kDir;
+      t.hides = is_opaque_fd(t.fd.get());
+    } else {
+      t.fd.reset();
+    }
+    root.trees.push_back(std::move(t));
+  }
+  levels_.push_back(std::move(root));
+}
+
+MergedDirs::~MergedDirs() = default;
+
+void MergedDirs::push(const std::string& name) {
+  Level& parent = levels_.back();
+  Level l;
+  l.path = parent.path.empty() ? name : parent.path + "/" + name;
+  ++lookups_;
+  l.upper = UniqueFd(fs::open_beneath(parent.upper.get(), name.c_str(), O_RDONLY | O_DIRECTORY));
+  if (!l.upper || ::fstat(l.upper.get(), &l.upper_st) < 0) throw_errno("opening " + quote(l.path));
+  l.upper_hides = parent.upper_hides || is_opaque_fd(l.upper.get());
+  for (auto& pt : parent.trees) {
+    InTree t;
+    t.hides = pt.hides;
+    t.kind = pt.kind;
+    if (pt.kind == InTree::Kind::kDir) {
+      ++lookups_;
+      if (::fstatat(pt.fd.get(), name.c_str(), &t.st, AT_SYMLINK_NOFOLLOW) < 0) {
+        t.kind = InTree::Kind::kMissing;
+      } else if (!S_ISDIR(t.st.st_mode)) {
+        // A whiteout, a file or a symlink: the merged view has no directory
+        // here, nor below, whatever lies in lower trees.
+        t.kind = InTree::Kind::kNotDir;
+      } else {
+        t.fd = UniqueFd(fs::open_beneath(pt.fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY));
+        if (!t.fd)
+          t.kind = InTree::Kind::kNotDir;  // unreadable: as merged_dir_stat took it
+        else
+          t.hides = t.hides || is_opaque_fd(t.fd.get());
+      }
+    }
+    l.trees.push_back(std::move(t));
+  }
+  levels_.push_back(std::move(l));
+  // The root's descriptors stay: every walk starts there.
+  if (levels_.size() > kMergedOpenLevels + 1) {
+    Level& old = levels_[levels_.size() - 1 - kMergedOpenLevels];
+    old.upper.reset();
+    for (auto& t : old.trees) t.fd.reset();
   }
 }
 
-std::optional<struct stat> merged_dir_stat(const std::vector<int>& trees, const std::string& path) {
-  for (int root : trees) {
-    UniqueFd cur(::fcntl(root, F_DUPFD_CLOEXEC, 0));
-    if (!cur) return std::nullopt;
-    // An opaque directory on the way hides the path in every lower tree.
-    bool hides_below = is_opaque_fd(cur.get());
-    bool found = true;
-    for (size_t pos = 0; pos < path.size();) {
-      size_t end = std::min(path.find('/', pos), path.size());
-      std::string comp = path.substr(pos, end - pos);
-      pos = end + 1;
-      struct stat st {};
-      if (::fstatat(cur.get(), comp.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        found = false;
-        break;
-      }
-      // A whiteout, a file or a symlink: the merged view has no directory
-      // here whatever lies below.
-      if (!S_ISDIR(st.st_mode)) return std::nullopt;
-      if (end == path.size()) return st;
-      cur = UniqueFd(fs::open_beneath(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY));
-      if (!cur) return std::nullopt;
-      hides_below = hides_below || is_opaque_fd(cur.get());
+void MergedDirs::pop() {
+  Level done = std::move(levels_.back());
+  levels_.pop_back();
+  Level& up = levels_.back();
+  if (up.upper) return;
+  up.upper = open_parent(done.upper.get(), up.upper_st, up.path);
+  for (size_t i = 0; i < up.trees.size(); ++i) {
+    InTree& t = up.trees[i];
+    if (t.kind != InTree::Kind::kDir) continue;
+    if (done.trees[i].fd) {
+      t.fd = open_parent(done.trees[i].fd.get(), t.st, up.path);
+      continue;
     }
-    if (found || hides_below) return std::nullopt;
+    // The level below is not in this tree: down again from the deepest
+    // level above that kept its descriptor (the root always does).
+    size_t from = levels_.size() - 1;
+    while (!levels_[from].trees[i].fd) --from;
+    UniqueFd fd = dup_dir_fd(levels_[from].trees[i].fd.get());
+    size_t pos = levels_[from].path.empty() ? 0 : levels_[from].path.size() + 1;
+    while (pos < up.path.size()) {
+      size_t end = std::min(up.path.find('/', pos), up.path.size());
+      ++lookups_;
+      fd = UniqueFd(fs::open_beneath(fd.get(), up.path.substr(pos, end - pos).c_str(), O_RDONLY | O_DIRECTORY));
+      if (!fd) throw_errno("opening " + quote(up.path) + " again");
+      pos = end + 1;
+    }
+    struct stat now {};
+    if (::fstat(fd.get(), &now) < 0 || now.st_dev != t.st.st_dev || now.st_ino != t.st.st_ino)
+      throw Error(quote(up.path) + " was moved while the layer was written");
+    t.fd = std::move(fd);
+  }
+}
+
+std::optional<struct stat> MergedDirs::below(const std::string& path) {
+  auto holds = [&path](const std::string& dir) {
+    return dir.empty() || path == dir || (path.starts_with(dir) && path[dir.size()] == '/');
+  };
+  while (!holds(levels_.back().path)) pop();
+  for (size_t pos = levels_.back().path.empty() ? 0 : levels_.back().path.size() + 1; pos < path.size();) {
+    size_t end = std::min(path.find('/', pos), path.size());
+    push(path.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  if (levels_.size() < 2 || levels_[levels_.size() - 2].upper_hides) return std::nullopt;
+  for (const auto& t : levels_.back().trees) {
+    if (t.kind == InTree::Kind::kDir) return t.st;
+    // Missing here: lower trees show through, unless an opaque directory
+    // of this tree above it hides them.
+    if (t.kind == InTree::Kind::kNotDir || t.hides) return std::nullopt;
   }
   return std::nullopt;
 }

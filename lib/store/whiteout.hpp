@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -51,17 +52,47 @@ void set_overlay_opaque(int dir_fd, const std::string& dir);
 /// given, says whether it made the directory where nothing was.
 UniqueFd open_layer_dir(int parent_fd, const std::string& name, const std::string& path, bool* made = nullptr);
 
-/// Whether the tree at `root_fd` hides what lower layers have at `path`
-/// (relative, cleaned): its root or a directory above `path` is opaque.
-bool hides_lower(int root_fd, const std::string& path);
+/// The directories of the merged view (overlayfs's) of the layer trees
+/// below a tree being written, as a layer's implied directories take their
+/// metadata from them. Each lookup goes on from the state of its parent's
+/// path, kept from the lookup before (a stack, as a walk keeps it): paths
+/// given in sorted order — those below one directory come together — cost
+/// a lookup of one name per tree each, whatever their depth, where a lookup
+/// from the roots would cost a deep tree its depth squared.
+class MergedDirs {
+ public:
+  /// `upper`: the root of the tree being written; `lowers`: the roots of
+  /// the layer trees below it, highest first. Both stay open while this is
+  /// used.
+  MergedDirs(int upper, const std::vector<int>& lowers);
+  MergedDirs(const MergedDirs&) = delete;
+  MergedDirs& operator=(const MergedDirs&) = delete;
+  ~MergedDirs();
 
-/// The directory `path` (relative, cleaned) as overlayfs would show it in
-/// the merged view of the layer trees `trees` (open root directories,
-/// highest first): its stat in the highest tree that has it, or none when
-/// none has it as a directory or something hides it first (a whiteout, a
-/// file or a symlink on its path, an opaque directory above it in a higher
-/// tree that lacks it). What cannot be read counts as missing.
-std::optional<struct stat> merged_dir_stat(const std::vector<int>& trees, const std::string& path);
+  /// The directory `path` (relative, cleaned, not the root) as the merged
+  /// view of the lower trees shows it: its stat in the highest tree that
+  /// has it, or none when none has it as a directory or something hides
+  /// it first (a whiteout, a file or a symlink on its path, an opaque
+  /// directory above it in a higher tree that lacks it, or one of the upper
+  /// tree's directories above it that is opaque). What cannot be read in a
+  /// lower tree counts as missing; a directory of `path` missing in the
+  /// upper tree is an error.
+  std::optional<struct stat> below(const std::string& path);
+
+  /// How many names have been looked up so far, in all trees: for tests.
+  [[nodiscard]] uint64_t lookups() const { return lookups_; }
+
+ private:
+  struct InTree;
+  struct Level;
+  /// The level of `name` below the deepest one.
+  void push(const std::string& name);
+  /// Leaves the deepest level, opening the one above again if it was closed.
+  void pop();
+
+  std::vector<Level> levels_;  ///< from the roots down
+  uint64_t lookups_ = 0;
+};
 
 /// Whether a file is overlayfs's whiteout (a 0/0 character device).
 bool is_overlay_whiteout(const struct stat& st);

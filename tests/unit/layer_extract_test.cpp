@@ -396,6 +396,43 @@ TEST(ExtractLayerChecks, ADirectoryTheLayerImpliesIsMadeAsTheLayersBelowHaveIt) 
   EXPECT_EQ(listed.st_uid, 3u);
 }
 
+// Implied directories deeper than the lookups keep descriptors for, left
+// and entered again in every way (back up into levels whose descriptors
+// were closed, from levels the layers below lack), take what the layers
+// below have, each as a lookup from the root would.
+TEST(ExtractLayerChecks, ImpliedDirectoriesOfADeepTreeTakeWhatTheLayersBelowHave) {
+  if (::geteuid() != 0) GTEST_SKIP() << "owners need root";
+  Scratch s;
+  auto chain = [](const std::string& name, int depth) {
+    std::string p;
+    for (int i = 0; i < depth; ++i) p += (p.empty() ? "" : "/") + name;
+    return p;
+  };
+  std::vector<test::LayerEntry> base_entries;
+  for (int i = 1; i <= 100; ++i) base_entries.push_back(owned_dir(chain("c", i), 0700 + i % 8, 3, 4));
+  StringSource base(test::make_layer(base_entries));
+  extract_layer(base, s / "base", {});
+  StringSource top(test::make_layer({test::file(chain("c", 100) + "/f", "f\n"),
+                                     test::file(chain("c", 20) + "/" + chain("x", 40) + "/g", "g\n"),
+                                     test::file(chain("c", 10) + "/y/h", "h\n")}));
+  ExtractOptions opts;
+  opts.lowers = {s / "base"};
+  extract_layer(top, s / "top", {}, opts);
+  for (int i : {1, 10, 20, 21, 68, 69, 100}) {
+    struct stat st = stat_of(s / "top" / chain("c", i));
+    EXPECT_EQ(st.st_mode & 07777, 0700u + i % 8) << i;
+    EXPECT_EQ(st.st_uid, 3u) << i;
+    EXPECT_EQ(st.st_mtime, 1600000000) << i;
+  }
+  for (const std::string& none :
+       {chain("c", 20) + "/x", chain("c", 20) + "/" + chain("x", 40), chain("c", 10) + "/y"}) {
+    struct stat st = stat_of(s / "top" / none);
+    EXPECT_EQ(st.st_mode & 07777, 0755u) << none;
+    EXPECT_EQ(st.st_uid, 0u) << none;
+    EXPECT_EQ(st.st_mtime, 0) << none;
+  }
+}
+
 // What overlayfs would not show of the layers below is not copied: a
 // directory a higher layer deleted (a whiteout), replaced (a file), or hid
 // (below an opaque directory).
