@@ -233,38 +233,61 @@ std::string tar_header(const std::string& name, uint64_t size) {
   return h;
 }
 
-// A layer that unpacks to more than the store's file system holds (a gzip
-// "bomb": 2 GiB of zeros in 2 MB) is stopped while there is room left, as
-// a rootfs tarball and as an OCI image's layer, with an error that says so
-// (not "No space left on device", once the disk is full); the import is
-// rolled back, and the store keeps what it had.
-TEST_F(StoreSafety, ALayerThatUnpacksToMoreThanTheDiskHoldsStopsBeforeItIsFull) {
-  std::string bomb = gzip(tar_header("zero", 2ull << 30));
-  std::string mib = gzip(std::string(1 << 20, '\0'));
+/// `data` compressed by the command-line tool `tool` (gzip: gzip(), zstd,
+/// xz, bzip2, lz4) as one stream. Streams written one after another are
+/// one stream of that format, as libarchive reads it.
+std::string compressed(const std::string& tool, const std::string& data, const std::string& scratch) {
+  if (tool == "gzip") return gzip(data);
+  std::ofstream(scratch, std::ios::binary | std::ios::trunc) << data;
+  Result r = run({"sh", "-c", tool + " -c '" + scratch + "' > '" + scratch + "." + tool + "'"});
+  EXPECT_EQ(r.status, 0) << tool << ": " << r.err;
+  return read_file(scratch + "." + tool);
+}
+
+/// A tarball of one file of 2 GiB of zeros compressed by `tool` a MiB at a
+/// time: a few MB.
+std::string bomb_of(const std::string& tool, const std::string& scratch) {
+  std::string bomb = compressed(tool, tar_header("zero", 2ull << 30), scratch);
+  std::string mib = compressed(tool, std::string(1 << 20, '\0'), scratch);
   for (int i = 0; i < 2048; ++i) bomb += mib;
-  bomb += gzip(std::string(1024, '\0'));  // the end of the archive
-  std::ofstream(dir_ + "/bomb.tar.gz", std::ios::binary) << bomb;
-  // The same as an OCI image's layer; its diff_id is never reached.
-  OciLayout lay(dir_ + "/bomb");
-  std::string layer = lay.add_blob(bomb);
-  json config = {{"architecture", host_arch()},
-                 {"os", "linux"},
-                 {"rootfs", {{"type", "layers"}, {"diff_ids", {"sha256:" + std::string(64, '0')}}}}};
-  std::string config_text = config.dump();
-  json manifest = {
-      {"schemaVersion", 2},
-      {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-      {"config",
-       {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-        {"digest", lay.add_blob(config_text)},
-        {"size", config_text.size()}}},
-      {"layers",
-       {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", layer}, {"size", bomb.size()}}}}};
-  std::string manifest_text = manifest.dump();
-  lay.write_index({{{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                     {"digest", lay.add_blob(manifest_text)},
-                     {"size", manifest_text.size()}},
-                    "v1"}});
+  return bomb + compressed(tool, std::string(1024, '\0'), scratch);  // the end of the archive
+}
+
+// A layer that unpacks to more than the store's file system holds (a
+// "bomb": 2 GiB of zeros in a few MB) is stopped while there is room left,
+// whatever compresses it (gzip, zstd, xz, bzip2, lz4: any a rootfs tarball
+// may have; gzip and zstd: those of an OCI image's layer), with an error
+// that says so (not "No space left on device", once the disk is full); the
+// import is rolled back, and the store keeps what it had.
+TEST_F(StoreSafety, ALayerThatUnpacksToMoreThanTheDiskHoldsStopsBeforeItIsFull) {
+  const std::vector<std::string> tarballs = {"gzip", "zstd", "xz", "bzip2", "lz4"};
+  const std::vector<std::string> layers = {"gzip", "zstd"};
+  for (const auto& tool : tarballs) {
+    std::string bomb = bomb_of(tool, dir_ + "/scratch");
+    std::ofstream(dir_ + "/bomb.tar." + tool, std::ios::binary) << bomb;
+    if (std::find(layers.begin(), layers.end(), tool) == layers.end()) continue;
+    // The same as an OCI image's layer; its diff_id is never reached.
+    OciLayout lay(dir_ + "/bomb-" + tool);
+    std::string layer = lay.add_blob(bomb);
+    json config = {{"architecture", host_arch()},
+                   {"os", "linux"},
+                   {"rootfs", {{"type", "layers"}, {"diff_ids", {"sha256:" + std::string(64, '0')}}}}};
+    std::string config_text = config.dump();
+    std::string media_type =
+        tool == "gzip" ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar+zstd";
+    json manifest = {{"schemaVersion", 2},
+                     {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                     {"config",
+                      {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                       {"digest", lay.add_blob(config_text)},
+                       {"size", config_text.size()}}},
+                     {"layers", {{{"mediaType", media_type}, {"digest", layer}, {"size", bomb.size()}}}}};
+    std::string manifest_text = manifest.dump();
+    lay.write_index({{{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                       {"digest", lay.add_blob(manifest_text)},
+                       {"size", manifest_text.size()}},
+                      "v1"}});
+  }
   std::string app = layout("app", {});
   std::string small = dir_ + "/small";
   stdfs::create_directories(small);
@@ -272,31 +295,48 @@ TEST_F(StoreSafety, ALayerThatUnpacksToMoreThanTheDiskHoldsStopsBeforeItIsFull) 
   // image before the bombs come.
   std::string crt = crt_bin_ + " --dir=" + small + " image ";
   std::string out = dir_ + "/out";
-  std::vector<std::string> lines = {
-      "mount -t tmpfs -o size=64m,mode=0700 tmpfs " + small + " || exit 100",
-      crt + "import " + app + " app:1 || exit 101",
-      "stat -f -c %a " + small + " >" + out + ".before",
-      crt + "import " + dir_ + "/bomb.tar.gz tarball 2>" + out + ".tarball; echo $? >>" + out + ".tarball",
-      crt + "import " + dir_ + "/bomb 2>" + out + ".layer; echo $? >>" + out + ".layer",
-      "stat -f -c %a " + small + " >" + out + ".after",
-      "ls -A " + small + "/store/tmp >" + out + ".left",
-      "ls " + small + "/store/locks | wc -l >>" + out + ".left",
-      "ls " + small + "/store/trees | wc -l >>" + out + ".left",
-      "ls " + small + "/store/blobs/sha256 | wc -l >>" + out + ".left",
-      crt + "list --format=json >" + out + ".list"};
+  std::vector<std::string> lines = {"mount -t tmpfs -o size=64m,mode=0700 tmpfs " + small + " || exit 100",
+                                    crt + "import " + app + " app:1 || exit 101",
+                                    "stat -f -c %a " + small + " >" + out + ".before",
+                                    "stat -f -c %a " + small + " >" + out + ".after",
+                                    "ls -A " + small + "/store/tmp >" + out + ".left",
+                                    "ls " + small + "/store/locks | wc -l >>" + out + ".left",
+                                    "ls " + small + "/store/trees | wc -l >>" + out + ".left",
+                                    "ls " + small + "/store/blobs/sha256 | wc -l >>" + out + ".left",
+                                    crt + "list --format=json >" + out + ".list"};
+  // Each bomb after the other: each must leave the room it took.
+  auto at = lines.begin() + 3;
+  for (const auto& tool : tarballs) {
+    at = lines.insert(at, crt + "import " + dir_ + "/bomb.tar." + tool + " tarball 2>" + out + ".tarball-" + tool +
+                              "; echo $? >>" + out + ".tarball-" + tool) +
+         1;
+    if (std::find(layers.begin(), layers.end(), tool) != layers.end())
+      at = lines.insert(at, crt + "import " + dir_ + "/bomb-" + tool + " 2>" + out + ".layer-" + tool + "; echo $? >>" +
+                                out + ".layer-" + tool) +
+           1;
+  }
   std::string script;
   for (const auto& l : lines) script += l + "\n";
   Result r = run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script});
   ASSERT_EQ(r.status, 0) << r.err;
-  for (const char* what : {"tarball", "layer"}) {
+  std::vector<std::string> outs;
+  for (const auto& tool : tarballs) {
+    outs.push_back("tarball-" + tool);
+    EXPECT_THAT(read_file(out + ".tarball-" + tool),
+                ::testing::StartsWith("crt: importing '" + dir_ + "/bomb.tar." + tool + "' as "));
+  }
+  for (const auto& tool : layers) {
+    outs.push_back("layer-" + tool);
+    EXPECT_THAT(read_file(out + ".layer-" + tool),
+                ::testing::StartsWith("crt: importing '" + dir_ + "/bomb-" + tool + "' (oci): image "));
+  }
+  for (const auto& what : outs) {
     std::string err = read_file(out + "." + what);
     EXPECT_THAT(err, HasSubstr("layer entry 'zero': unpacking stopped with ")) << what;
     EXPECT_THAT(err, HasSubstr(" of the store's file system, less than the 16.8 MB crt keeps free (1% of it, from 16 "
                                "to 256 MiB): the layer unpacks to more than there is room for\n254\n"))
         << what;
   }
-  EXPECT_THAT(read_file(out + ".tarball"), ::testing::StartsWith("crt: importing '" + dir_ + "/bomb.tar.gz' as "));
-  EXPECT_THAT(read_file(out + ".layer"), ::testing::StartsWith("crt: importing '" + dir_ + "/bomb' (oci): image "));
   // Nothing in tmp; app:1's layer lock (kept for gc), tree, and config,
   // manifest and layer blobs: nothing more.
   EXPECT_EQ(read_file(out + ".left"), "1\n1\n3\n") << "nothing left of the bombs";
