@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <set>
 #include <string_view>
@@ -307,6 +308,83 @@ void TreeWriter::write_other(int dir, const std::string& name, archive_entry* e,
   set_times(dir, name, e, path);
 }
 
+/// The xattrs of the open file `from` set on `to`, but overlayfs's own
+/// (`path` names the entry, `what` what is copied, for messages).
+void TreeWriter::copy_xattrs(int from, int to, const std::string& path, const std::string& what) {
+  ssize_t n = ::flistxattr(from, nullptr, 0);
+  if (n < 0 && (errno == ENOTSUP || errno == EOPNOTSUPP)) return;
+  if (n < 0) throw_errno("layer entry " + quote(path) + ": listing the xattrs of " + quote(what));
+  std::string names(static_cast<size_t>(n), '\0');
+  n = ::flistxattr(from, names.data(), names.size());
+  if (n < 0) throw_errno("layer entry " + quote(path) + ": listing the xattrs of " + quote(what));
+  names.resize(static_cast<size_t>(n));
+  for (size_t pos = 0; pos < names.size();) {
+    std::string x = names.c_str() + pos;
+    pos += x.size() + 1;
+    if (x.empty() || is_overlay_xattr(x)) continue;
+    ssize_t size = ::fgetxattr(from, x.c_str(), nullptr, 0);
+    std::string value(size > 0 ? static_cast<size_t>(size) : 0, '\0');
+    if (size < 0 || (size = ::fgetxattr(from, x.c_str(), value.data(), value.size())) < 0)
+      throw_errno("layer entry " + quote(path) + ": reading the xattr " + quote(x) + " of " + quote(what));
+    if (::fsetxattr(to, x.c_str(), value.data(), static_cast<size_t>(size), 0) == 0) continue;
+    if (!may_skip_xattr(x, errno))
+      throw_errno("layer entry " + quote(path) + ": setting the xattr " + quote(x) + " of " + quote(what));
+  }
+}
+
+bool TreeWriter::copy_up(int dir, const std::string& name, const std::string& target, const std::string& path) {
+  std::vector<int> lowers;
+  for (const auto& fd : lowers_) lowers.push_back(fd.get());
+  std::optional<LowerFile> f = find_lower_file(root_.get(), lowers, target);
+  if (!f) return false;
+  const struct stat& st = f->st;
+  std::string context = "layer entry " + quote(path) + ": copying " + quote(target) + " up from the layers below";
+  struct timespec ts[2] = {st.st_atim, st.st_mtim};
+  if (S_ISLNK(st.st_mode)) {
+    char link[PATH_MAX];
+    ssize_t n = ::readlinkat(f->dir.get(), f->name.c_str(), link, sizeof link - 1);
+    if (n < 0) throw_errno(context);
+    link[n] = '\0';
+    if (::symlinkat(link, dir, name.c_str()) < 0) throw_errno(context);
+  } else if (!S_ISREG(st.st_mode)) {
+    if (::mknodat(dir, name.c_str(), st.st_mode & ~07777, st.st_rdev) < 0) throw_errno(context);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    if (::fchownat(dir, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+        (!S_ISLNK(st.st_mode) && ::fchmodat(dir, name.c_str(), st.st_mode & 07777, 0) < 0) ||
+        ::utimensat(dir, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) < 0)
+      throw_errno(context);
+    return true;
+  }
+  UniqueFd in(::openat(f->dir.get(), f->name.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
+  UniqueFd out(::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!in || !out) throw_errno(context);
+  // Its data only: its holes stay holes.
+  std::vector<char> buf(128 * 1024);
+  for (off_t pos = 0; pos < st.st_size;) {
+    off_t data = ::lseek(in.get(), pos, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break;
+    off_t hole = data < 0 ? st.st_size : ::lseek(in.get(), data, SEEK_HOLE);
+    if (data < 0) data = pos;
+    if (hole < 0 || hole > st.st_size) hole = st.st_size;
+    for (pos = data; pos < hole;) {
+      ssize_t n = ::pread(in.get(), buf.data(), std::min<size_t>(buf.size(), static_cast<size_t>(hole - pos)), pos);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw_errno(context);
+      if (::pwrite(out.get(), buf.data(), static_cast<size_t>(n), pos) != n) throw_errno(context);
+      count_written(static_cast<uint64_t>(n), false, path);
+      pos += n;
+    }
+    pos = std::max(pos, hole);
+  }
+  if (::ftruncate(out.get(), st.st_size) < 0 || ::fchown(out.get(), st.st_uid, st.st_gid) < 0 ||
+      ::fchmod(out.get(), st.st_mode & 07777) < 0)
+    throw_errno(context);
+  copy_xattrs(in.get(), out.get(), path, target);
+  if (::futimens(out.get(), ts) < 0) throw_errno(context);
+  return true;
+}
+
 void TreeWriter::write_hardlink(archive_entry* e, const std::string& path) {
   std::string target = sym_archive_entry_hardlink(e);
   // Each lookup may close directories cached by an earlier one: keep copies.
@@ -320,8 +398,15 @@ void TreeWriter::write_hardlink(archive_entry* e, const std::string& path) {
   std::string tname, name;
   UniqueFd tdir = held(target, tname);
   struct stat st {};
-  if (::fstatat(tdir.get(), tname.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
-    fail_entry(path, "links to " + quote(target) + ", which is not in the layer");
+  if (::fstatat(tdir.get(), tname.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    // A file of the layers below: copied up into this one, and linked to
+    // there, as overlayfs links a lower file (and containerd, linking in
+    // the merged view, gets); a link between layers is not possible.
+    if (errno != ENOENT || !copy_up(tdir.get(), tname, target, path))
+      fail_entry(path, "links to " + quote(target) + ", which is neither in the layer nor in the layers below it");
+    if (::fstatat(tdir.get(), tname.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+      throw_errno("layer entry " + quote(path) + ": inspecting " + quote(target));
+  }
   if (S_ISDIR(st.st_mode)) fail_entry(path, "is a hard link to a directory");
   // A whiteout deletes a name of the lower layers; a link to it would
   // delete another one, which the layer does not ask for.

@@ -34,6 +34,9 @@ namespace crt::store {
 /// 0755, with the time of the epoch (the same at every import, not when it
 /// was made).
 ///
+/// A hard link to a file the layer does not have but the layers below do
+/// links to a copy of it made in this layer, as overlayfs would copy it up.
+///
 /// A layer that unpacks to more than its file system holds (a gzip "bomb":
 /// a few MiB of zeros that unpack to GiB) is stopped while there is still
 /// room: at 1% of the file system free (at least 16 MiB, at most 256 MiB),
@@ -87,6 +90,11 @@ class TreeWriter {
   void write_dir(int dir, const std::string& name, archive_entry* e, const std::string& path);
   void write_other(int dir, const std::string& name, archive_entry* e, const std::string& path);
   void write_hardlink(archive_entry* e, const std::string& path);
+  /// Copies the file `target` of the layers below (lower), with its owner,
+  /// mode, xattrs and times, to `name` in `dir`, for the hard link `path`
+  /// to it; false when they have no such file (find_lower_file()).
+  bool copy_up(int dir, const std::string& name, const std::string& target, const std::string& path);
+  void copy_xattrs(int from, int to, const std::string& path, const std::string& what);
   /// Makes room for a new entry: removes what is there unless both are directories.
   bool clear(int dir, const std::string& name, bool want_dir, const std::string& path);
   /// Removes `name` in `dir` (`path` in the tree), a directory with all

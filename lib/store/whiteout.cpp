@@ -277,6 +277,53 @@ std::optional<struct stat> MergedDirs::below(const std::string& path) {
   return std::nullopt;
 }
 
+std::optional<LowerFile> find_lower_file(int upper, const std::vector<int>& lowers, const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string parent = slash == std::string::npos ? "" : path.substr(0, slash);
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  // Walks `parent` from the tree `root`: its directory, or none where it
+  // is missing (`missing`) or is no directory; `hides`: an opaque
+  // directory on the way.
+  auto walk = [&parent](int root, bool& hides, bool& missing) {
+    UniqueFd cur = dup_dir_fd(root);
+    hides = is_opaque_fd(cur.get());
+    missing = false;
+    for (size_t pos = 0; pos < parent.size();) {
+      size_t end = std::min(parent.find('/', pos), parent.size());
+      std::string comp = parent.substr(pos, end - pos);
+      pos = end + 1;
+      struct stat st {};
+      if (::fstatat(cur.get(), comp.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        missing = true;
+        return UniqueFd();
+      }
+      if (!S_ISDIR(st.st_mode)) return UniqueFd();
+      cur = UniqueFd(fs::open_beneath(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY));
+      if (!cur) return UniqueFd();
+      hides = hides || is_opaque_fd(cur.get());
+    }
+    return cur;
+  };
+  bool hides = false;
+  bool missing = false;
+  // This layer's own opaque directories hide the layers below.
+  UniqueFd in_upper = walk(upper, hides, missing);
+  if (hides) return std::nullopt;
+  for (int root : lowers) {
+    UniqueFd dir = walk(root, hides, missing);
+    if (!dir && !missing) return std::nullopt;
+    if (dir) {
+      struct stat st {};
+      if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISDIR(st.st_mode) || is_overlay_whiteout(st)) return std::nullopt;
+        return LowerFile{std::move(dir), name, st};
+      }
+    }
+    if (hides) return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 bool is_overlay_opaque(const std::filesystem::path& dir) {
   char v = 0;
   return ::lgetxattr(dir.c_str(), "trusted.overlay.opaque", &v, 1) == 1 && v == 'y';

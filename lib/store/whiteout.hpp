@@ -94,6 +94,20 @@ class MergedDirs {
   uint64_t lookups_ = 0;
 };
 
+/// A file of a lower layer's tree: the directory that holds it, open.
+struct LowerFile {
+  UniqueFd dir;
+  std::string name;
+  struct stat st {};
+};
+
+/// The file (not a directory) at `path` (relative, cleaned) as the merged
+/// view of the trees `lowers` (open roots, highest first) shows it below
+/// the tree `upper`: none when no tree has it, or something hides it first
+/// (a whiteout, a file or a symlink on its path, an opaque directory above
+/// it in a higher tree, or in `upper`). A directory there is none either.
+std::optional<LowerFile> find_lower_file(int upper, const std::vector<int>& lowers, const std::string& path);
+
 /// Whether a file is overlayfs's whiteout (a 0/0 character device).
 bool is_overlay_whiteout(const struct stat& st);
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <climits>
@@ -496,6 +497,58 @@ TEST(ExtractLayerChecks, AHardLinkToAWhiteoutIsRefused) {
   StringSource src(test::make_layer({test::file(".wh.w", ""), test::hardlink("w2", "w")}));
   EXPECT_EQ(test::error_of([&] { extract_layer(src, s / "t", {}); }),
             "layer entry 'w2': links to 'w', which the layer deletes (a whiteout)");
+}
+
+// A hard link to a file of a layer below links to a copy of it made in this
+// layer, as overlayfs copies a lower file up to link it: with its content,
+// owner, mode, xattrs and times; the layer below keeps its own. One to what
+// no layer has, or a layer below deletes, is an error naming the entry and
+// why.
+TEST(ExtractLayerChecks, AHardLinkToAFileOfALayerBelowLinksToACopyOfIt) {
+  if (::geteuid() != 0) GTEST_SKIP() << "owners and whiteouts need root";
+  Scratch s;
+  test::LayerEntry tool = test::file("usr/bin/tool", "#!/bin/sh\n", 04750);
+  tool.uid = 5;
+  tool.gid = 6;
+  tool.mtime = 1500000000;
+  tool.xattrs["user.note"] = "kept";
+  StringSource base(test::make_layer({tool, test::symlink("usr/bin/sh", "busybox"), test::file("gone", "g\n")}));
+  extract_layer(base, s / "base", {});
+  StringSource mid(test::make_layer({test::file(".wh.gone", "")}));
+  extract_layer(mid, s / "mid", {});
+  StringSource top(
+      test::make_layer({test::hardlink("bin/tool", "usr/bin/tool"), test::hardlink("bin/sh", "usr/bin/sh")}));
+  ExtractOptions opts;
+  opts.lowers = {s / "base", s / "mid"};
+  extract_layer(top, s / "top", {}, opts);
+  struct stat copy = stat_of(s / "top" / "usr" / "bin" / "tool");
+  struct stat link = stat_of(s / "top" / "bin" / "tool");
+  EXPECT_EQ(copy.st_ino, link.st_ino);
+  EXPECT_EQ(copy.st_nlink, 2u);
+  EXPECT_EQ(test::read_text(s / "top" / "bin" / "tool"), "#!/bin/sh\n");
+  EXPECT_EQ(copy.st_mode & 07777, 04750u);
+  EXPECT_EQ(copy.st_uid, 5u);
+  EXPECT_EQ(copy.st_gid, 6u);
+  EXPECT_EQ(copy.st_mtime, 1500000000);
+  char note[16] = {};
+  EXPECT_EQ(::getxattr((s / "top" / "bin" / "tool").c_str(), "user.note", note, sizeof note), 4);
+  EXPECT_STREQ(note, "kept");
+  EXPECT_EQ(stdfs::read_symlink(s / "top" / "bin" / "sh"), "busybox");
+  EXPECT_EQ(stat_of(s / "base" / "usr" / "bin" / "tool").st_nlink, 1u) << "the layer below keeps its own";
+  struct Case {
+    test::LayerEntry link;
+    std::string said;
+  };
+  for (const auto& c : {Case{test::hardlink("g2", "gone"),
+                             "layer entry 'g2': links to 'gone', which is neither in the layer nor in "
+                             "the layers below it"},
+                        Case{test::hardlink("n", "usr/none"),
+                             "layer entry 'n': links to 'usr/none', which is neither in the layer "
+                             "nor in the layers below it"}}) {
+    StringSource bad(test::make_layer({c.link}));
+    stdfs::remove_all(s / "bad");
+    EXPECT_EQ(test::error_of([&] { extract_layer(bad, s / "bad", {}, opts); }), c.said);
+  }
 }
 
 }  // namespace
