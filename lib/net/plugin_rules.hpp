@@ -17,9 +17,11 @@
 
 namespace crt::net {
 
-/// Serializes, across crt processes, the plugin runs that forward ports with
-/// the removal of portmap's shared chains below. Taken last of a pod
-/// network's locks (their order: network_record.hpp).
+/// Serializes, across crt processes, the plugin runs that make or change
+/// the chains all pods share (those of a network that forwards ports or
+/// runs the firewall plugin, shares_host_chains()) with the removal of
+/// portmap's shared chains below. Taken last of a pod network's locks
+/// (their order: network_record.hpp).
 FileLock lock_port_forwarding();
 
 /// The portmap plugin removes a pod's own rules on DEL but leaves the chains

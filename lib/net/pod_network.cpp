@@ -58,6 +58,18 @@ bool forwards_ports(const Attachment& a) {
   return it != a.runtime_config.end() && !it->empty();
 }
 
+}  // namespace
+
+bool shares_host_chains(const Attachment& a) {
+  if (forwards_ports(a)) return true;
+  return std::any_of(a.config.plugins.begin(), a.config.plugins.end(), [](const json& p) {
+    std::string type = p.value("type", "");
+    return type == "firewall" || type == "portmap";
+  });
+}
+
+namespace {
+
 /// A pod whose crt was killed forwards its ports until its network is torn
 /// down; its rules come before a new pod's and take the port's traffic.
 /// crt run tears down the dead pods of its own state directory first
@@ -253,11 +265,9 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
     if (!it->attempted) continue;
     std::string failure;
     try {
+      ports = ports || forwards_ports(*it);
       FileLock lock;
-      if (forwards_ports(*it)) {
-        ports = true;
-        lock = lock_port_forwarding();
-      }
+      if (shares_host_chains(*it)) lock = lock_port_forwarding();
       del_network(it->config, invocation(s, *it, netns_path, pod_lock_fd, time_limit), it->runtime_config, it->result);
     } catch (const Error& e) {
       failure = e.what();
@@ -452,8 +462,8 @@ void PodNetwork::attach() {
     with_context("setting up network " + quote(a.config.name), [&] {
       Invocation inv = invocation(s, a, netns_->proc_path(), pod_lock_fd_, ctx_.time_limit);
       FileLock lock;
+      if (shares_host_chains(a)) lock = lock_port_forwarding();
       if (forwards_ports(a)) {
-        lock = lock_port_forwarding();
         for (const auto& id :
              remove_forwards_of_dead_pods(a, s.container_id, ctx_.messages, ctx_.lock_pod, ctx_.time_limit))
           tell(ctx_.messages, "removed the port forwards of pod " + id.substr(4) + ", which no longer runs");

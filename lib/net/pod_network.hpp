@@ -32,6 +32,17 @@ inline constexpr std::chrono::seconds kPluginTimeLimit{30};
 static_assert(pod::kStopCleanup >= kPluginTimeLimit + kTimeLimitOverrun + std::chrono::seconds(5),
               "a unit's stop must outlast a teardown program's time limit and its kill, with time for the rest");
 
+/// Whether the ADD and DEL of attachment `a` run under lock_port_forwarding():
+/// its plugins make or change chains all pods share, and do it without a
+/// lock of their own (a look for the chain or rule, then its making): when
+/// it forwards ports, portmap's CNI-HOSTPORT-* chains, which crt removes
+/// once unused; whenever it runs the firewall plugin (or portmap), CNI-FORWARD,
+/// CNI-ADMIN and the jumps to them. Two such plugins at once make two jumps
+/// (the firewall plugin of Debian's 1.1.1), or fail on the chain the other
+/// made (containernetworking/plugins#335). A pod that forwards no port on
+/// crt's default network (ptp alone) takes no lock.
+bool shares_host_chains(const Attachment& a);
+
 /// Where crt finds its network configuration, and how it reports progress.
 struct NetworkContext {
   std::filesystem::path config_dir = "/etc/crt";  ///< networks in its net.d/

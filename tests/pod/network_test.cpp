@@ -180,6 +180,61 @@ TEST_F(NetworkTest, PodsReachEachOtherThroughAHostThatDropsWhatItForwards) {
   stop(p);
 }
 
+// The firewall plugin makes the chains all pods share (CNI-FORWARD,
+// CNI-ADMIN) and the jumps to them where a look finds none: two ADDs at
+// once both look, then both make them (containernetworking/plugins#335:
+// older plugins fail on the other's chain; Debian's 1.1.1 makes two
+// jumps, which no DEL removes). crt runs such ADDs one at a time
+// (lock_port_forwarding()). The plugin's iptables, wrapped, waits 0.5 s
+// before it inserts a jump, so that the ADDs of pods started at once
+// overlap there.
+TEST_F(NetworkTest, PodsOfAFirewallNetworkStartedAtOnceMakeItsSharedChainsOnce) {
+  auto filter_rules = [] { return run({"iptables-save", "-t", "filter"}).out; };
+  if (filter_rules().find(":CNI-FORWARD") != std::string::npos)
+    GTEST_SKIP() << "the host has the firewall plugin's chains already (another tool's pods): the test would "
+                    "remove them";
+  auto remove_chains = [] {
+    for (const char* tool : {"iptables", "ip6tables"}) {
+      const std::string t = tool;
+      run({"/bin/sh", "-c",
+           "while " + t +
+               " -D FORWARD -m comment --comment 'CNI firewall plugin rules' -j CNI-FORWARD 2>/dev/null; "
+               "do :; done; for c in CNI-FORWARD CNI-ADMIN; do " +
+               t + " -F $c 2>/dev/null; " + t + " -X $c 2>/dev/null; done; true"});
+    }
+  };
+  Undo undo(remove_chains);
+  write_ptp_network("fw", "172.30.237.0/27", R"("ipMasq":false,)");
+  std::string conf = config_dir() + "/net.d/50-fw.conflist";
+  json c = json_text::parse(read_file(conf));
+  c["plugins"].push_back({{"type", "firewall"}, {"backend", "iptables"}});
+  std::ofstream(conf) << c.dump();
+  std::string path = wrap_tool("iptables", "case \" $* \" in *' -I '*) sleep 0.5 ;; esac");
+  ASSERT_FALSE(path.empty());
+  auto count = [](const std::string& rules, const std::string& jump) {
+    size_t n = 0;
+    for (size_t at = 0; (at = rules.find(jump, at)) != std::string::npos; at += jump.size()) ++n;
+    return n;
+  };
+  for (int round = 0; round < 3; ++round) {
+    remove_chains();
+    std::vector<std::unique_ptr<Process>> pods;
+    for (int i = 0; i < 3; ++i)
+      pods.push_back(std::make_unique<Process>(
+          crt_argv(with_config({"run", "--net=fw", "busybox", "--", "/bin/true"})),
+          RunOptions{.env = {path}, .timeout = std::chrono::seconds(90), .input = {}, .new_session = true}));
+    for (auto& p : pods) {
+      Result r = p->wait();
+      EXPECT_EQ(r.status, 0) << "round " << round << ": " << r.err;
+    }
+    std::string rules = filter_rules();
+    EXPECT_EQ(count(rules, "-A FORWARD -m comment --comment \"CNI firewall plugin rules\" -j CNI-FORWARD"), 1u)
+        << "round " << round << ":\n"
+        << rules;
+    EXPECT_EQ(count(rules, "-j CNI-ADMIN"), 1u) << "round " << round << ":\n" << rules;
+  }
+}
+
 // A host beyond the host: a network namespace of the test's own on a veth,
 // 198.51.100.2/30 with the host at .1, and no route back to the pods'
 // network. Only masquerading lets a pod's connection there be answered.

@@ -2,7 +2,9 @@
 
 #include "common/error.hpp"
 #include "common/json_text.hpp"
+#include "net/config.hpp"
 #include "net/plugin.hpp"
+#include "net/pod_network.hpp"
 #include "test_support.hpp"
 
 namespace crt::net {
@@ -159,6 +161,28 @@ TEST(PluginDirs, TheIssuesOrderWithOtherDistributionsDirectories) {
   std::vector<std::filesystem::path> want = {"/usr/lib/cni",           "/usr/libexec/cni", "/usr/local/lib/cni",
                                              "/usr/local/libexec/cni", "/opt/cni/bin",     "/etc/crt/net.d"};
   EXPECT_EQ(plugin_dirs("/etc/crt"), want);
+}
+
+/// An attachment whose ADD began to network `plugins` (types), forwarding
+/// `ports` host ports.
+Attachment attached(const std::vector<std::string>& plugins, int ports = 0) {
+  Attachment a;
+  a.config.name = "net";
+  for (const auto& type : plugins) a.config.plugins.push_back({{"type", type}});
+  for (int i = 0; i < ports; ++i)
+    a.runtime_config["portMappings"].push_back({{"hostPort", 8080 + i}, {"containerPort", 80}, {"protocol", "tcp"}});
+  a.attempted = true;
+  return a;
+}
+
+TEST(SharedChains, TheFirewallAndPortForwardingRunUnderTheLockAPlainNetworkNot) {
+  EXPECT_FALSE(shares_host_chains(attached({"ptp"})));  // crt's default network without --port
+  EXPECT_FALSE(shares_host_chains(attached({"bridge", "tuning"})));
+  EXPECT_TRUE(shares_host_chains(attached({"bridge", "firewall"})));  // containernetworking/plugins#335
+  EXPECT_TRUE(shares_host_chains(attached({"ptp", "portmap"}, 1)));
+  EXPECT_TRUE(shares_host_chains(attached({"portmap"})));
+  Attachment ports_without_portmap = attached({"my-forwarder"}, 1);
+  EXPECT_TRUE(shares_host_chains(ports_without_portmap));
 }
 
 }  // namespace
