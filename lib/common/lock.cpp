@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "common/error.hpp"
@@ -54,6 +55,25 @@ FileLock FileLock::acquire(const std::filesystem::path& path, Mode mode, const L
     if (!told && wait.waiting) wait.waiting(what);
     told = true;
     if (wait.cancelled && wait.cancelled()) throw Error("interrupted while waiting for " + what);
+    ::usleep(50'000);
+  }
+  return FileLock(std::move(fd));
+}
+
+FileLock FileLock::acquire_within(const std::filesystem::path& path, Mode mode, std::chrono::milliseconds most,
+                                  const std::function<void()>& while_held, std::chrono::milliseconds notice_every) {
+  UniqueFd fd = open_for_lock(path);
+  auto until = std::chrono::steady_clock::now() + most;
+  std::optional<std::chrono::steady_clock::time_point> told;
+  while (::flock(fd.get(), lock_op(mode) | LOCK_NB) < 0) {
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) throw_errno("locking " + quote(path.string()));
+    auto now = std::chrono::steady_clock::now();
+    if (now >= until) return FileLock();
+    if (while_held && (!told || now - *told >= notice_every)) {
+      while_held();
+      told = now;
+    }
     ::usleep(50'000);
   }
   return FileLock(std::move(fd));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -28,6 +29,14 @@ class FileLock {
   /// Blocks until the lock is held; if it is not free at once, says so
   /// (`what`: what holding it means) and can be cancelled, as `wait` says.
   static FileLock acquire(const std::filesystem::path& path, Mode mode, const LockWait& wait, const std::string& what);
+  /// Waits for the lock `most` at most, trying it every 50 ms (flock(2)
+  /// has no timeout): an empty lock (valid() == false) past it.
+  /// `while_held`, unless empty, is called when it turns out to be held and
+  /// every `notice_every` while it stays so, for a caller that must say it
+  /// still waits (crt under a unit).
+  static FileLock acquire_within(const std::filesystem::path& path, Mode mode, std::chrono::milliseconds most,
+                                 const std::function<void()>& while_held = {},
+                                 std::chrono::milliseconds notice_every = std::chrono::seconds(10));
   /// Returns an empty lock (valid() == false) if someone else holds it.
   static FileLock try_acquire(const std::filesystem::path& path, Mode mode);
   /// Locks an already open fd (takes ownership).

@@ -261,6 +261,10 @@ void clean_family(const char* save_tool, const char* restore_tool, const TimeLim
   run_iptables_restore(restore_tool, script, time_limit, what);
 }
 
+std::filesystem::path port_forwarding_lock_path() {
+  return std::filesystem::path(fs::kRunDir) / "port-forwarding.lock";
+}
+
 }  // namespace
 
 std::string rule_comment(const std::string& network, const std::string& container_id) {
@@ -276,7 +280,18 @@ void run_iptables_restore(const char* tool, const std::string& script, const Tim
 
 FileLock lock_port_forwarding() {
   fs::make_dirs(fs::kRunDir, 0755);
-  return FileLock::acquire(std::filesystem::path(fs::kRunDir) / "port-forwarding.lock", FileLock::Mode::kExclusive);
+  return FileLock::acquire(port_forwarding_lock_path(), FileLock::Mode::kExclusive);
+}
+
+FileLock lock_port_forwarding_within(std::chrono::milliseconds most, const std::function<void()>& while_held) {
+  fs::make_dirs(fs::kRunDir, 0755);
+  std::filesystem::path path = port_forwarding_lock_path();
+  FileLock lock = FileLock::acquire_within(path, FileLock::Mode::kExclusive, most, while_held);
+  if (lock.valid()) return lock;
+  std::string holders = processes_holding(path, true);
+  throw Error("another crt" + (holders.empty() ? std::string() : " (" + holders + ")") +
+              " held the lock of the host's shared firewall chains (" + quote(path.string()) + ") longer than " +
+              seconds_text(most) + ", as long as another's setup or teardown of a network may keep it");
 }
 
 std::map<std::string, bool> current_port_forwarders(const std::vector<HostPort>& ports,

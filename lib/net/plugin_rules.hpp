@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -23,6 +24,11 @@ namespace crt::net {
 /// portmap's shared chains below. Taken last of a pod network's locks
 /// (their order: network_record.hpp).
 FileLock lock_port_forwarding();
+
+/// lock_port_forwarding() for a teardown that must not wait for ever: waits
+/// `most` at most (FileLock::acquire_within(), telling `while_held` as it
+/// says), then throws, naming the processes that hold it.
+FileLock lock_port_forwarding_within(std::chrono::milliseconds most, const std::function<void()>& while_held = {});
 
 /// The portmap plugin removes a pod's own rules on DEL but leaves the chains
 /// all pods share (CNI-HOSTPORT-DNAT, -SETMARK, -MASQ and the jumps to them)

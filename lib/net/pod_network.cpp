@@ -68,6 +68,11 @@ bool shares_host_chains(const Attachment& a) {
   });
 }
 
+std::chrono::milliseconds port_forwarding_wait_bound(std::chrono::milliseconds limit) {
+  constexpr int kHolderPrograms = 10;
+  return kHolderPrograms * (limit + kTimeLimitOverrun);
+}
+
 namespace {
 
 /// A pod whose crt was killed forwards its ports until its network is torn
@@ -159,6 +164,59 @@ Invocation invocation(const NetworkState& s, const Attachment& a, const std::str
   return {s.container_id, netns_path, a.ifname, a.args, s.plugin_dirs, pod_lock_fd, time_limit};
 }
 
+}  // namespace
+
+std::chrono::milliseconds teardown_time_bound(const NetworkState& s, std::chrono::milliseconds limit) {
+  constexpr std::chrono::seconds kTeardownOwnWork{5};
+  size_t dels = 0, unmasquerades = 0, lock_waits = 0;
+  bool ports = false;
+  for (const auto& a : s.attachments) {
+    if (!a.attempted) continue;
+    dels += a.config.plugins.size();
+    ports = ports || forwards_ports(a);
+    lock_waits += size_t{shares_host_chains(a)};
+    if (!a.result.is_null() && crt_masquerades(a.config)) try {
+        Result::Families f = parse_result(a.result).families();
+        unmasquerades += size_t{f.v4} + size_t{f.v6};
+      } catch (const Error&) {
+        // Nothing crt masqueraded: nothing to unmasquerade.
+      }
+  }
+  size_t programs = std::max(dels, unmasquerades) + 4 + (ports ? 4 : 0);
+  lock_waits += size_t{ports};  // remove_unused_portmap_chains()'s
+  return static_cast<long>(programs) * (limit + kTimeLimitOverrun) +
+         static_cast<long>(lock_waits) * port_forwarding_wait_bound(limit) + kTeardownOwnWork;
+}
+
+namespace {
+
+/// Whether teardown_state() takes the lock of the network's record, and how.
+enum class RecordWait {
+  kHeld,     ///< the caller holds it: crt gc's teardown of an orphan, from its record
+  kWait,     ///< waits for it as long as it takes (crt rm, crt gc, the watch's teardown)
+  kBounded,  ///< waits for it as long as a teardown may take (crt run's own): see teardown_state()
+};
+
+/// lock_port_forwarding() for teardown_state(): crt gc's teardown of an
+/// orphan (RecordWait::kHeld), which a crt run may be waiting for, and crt
+/// run's own (kBounded) wait for it no longer than port_forwarding_wait_bound()
+/// of their limit, the time teardown_time_bound() gives each wait, telling
+/// `time_limit`'s on_start every kRecordWaitNotice, as for a program of
+/// their own; past it, it throws (and tells on_start 0, for the cleanup
+/// after, as the record's wait does). Without a limit, and for crt rm and
+/// crt gc of a pod's own network, it waits as long as it takes.
+FileLock lock_shared_chains(const TimeLimit& time_limit, RecordWait wait) {
+  if (wait == RecordWait::kWait || time_limit.limit.count() <= 0) return lock_port_forwarding();
+  std::function<void()> waiting;
+  if (time_limit.on_start) waiting = [&time_limit] { time_limit.on_start(time_limit.limit + kTimeLimitOverrun); };
+  try {
+    return lock_port_forwarding_within(port_forwarding_wait_bound(time_limit.limit), waiting);
+  } catch (const Error&) {
+    if (time_limit.on_start) time_limit.on_start(std::chrono::milliseconds(0));  // for the cleanup after
+    throw;
+  }
+}
+
 /// DEL of every attachment in reverse order; the namespace goes only when
 /// all succeeded, so that a retry can still reach what is inside it. With
 /// `lenient`, a DEL that fails is a warning to `messages`, and the rest
@@ -170,40 +228,6 @@ Invocation invocation(const NetworkState& s, const Attachment& a, const std::str
 /// and another pod's start takes none of them away meanwhile
 /// (remove_forwards_of_dead_pods(), reclaim_dead_leases()).
 ///
-/// How long tearing down `s` may take at most, each program `limit` and
-/// its kill (kTimeLimitOverrun): each plugin's DEL in turn, crt's own
-/// unmasquerading beside them (an iptables-restore for each family of each
-/// network it masquerades), then remove_rules_of() (a save and a restore
-/// for each family) and, for a pod that forwards ports,
-/// remove_unused_portmap_chains() (as many), and kTeardownOwnWork for the
-/// rest. Waits for lock_port_forwarding() are not counted: its holders'
-/// programs have limits too, but not known here.
-std::chrono::milliseconds teardown_time_bound(const NetworkState& s, std::chrono::milliseconds limit) {
-  constexpr std::chrono::seconds kTeardownOwnWork{5};
-  size_t dels = 0, unmasquerades = 0;
-  bool ports = false;
-  for (const auto& a : s.attachments) {
-    if (!a.attempted) continue;
-    dels += a.config.plugins.size();
-    ports = ports || forwards_ports(a);
-    if (!a.result.is_null() && crt_masquerades(a.config)) try {
-        Result::Families f = parse_result(a.result).families();
-        unmasquerades += size_t{f.v4} + size_t{f.v6};
-      } catch (const Error&) {
-        // Nothing crt masqueraded: nothing to unmasquerade.
-      }
-  }
-  size_t programs = std::max(dels, unmasquerades) + 4 + (ports ? 4 : 0);
-  return static_cast<long>(programs) * (limit + kTimeLimitOverrun) + kTeardownOwnWork;
-}
-
-/// Whether teardown_state() takes the lock of the network's record, and how.
-enum class RecordWait {
-  kHeld,     ///< the caller holds it: crt gc's teardown of an orphan, from its record
-  kWait,     ///< waits for it as long as it takes (crt rm, crt gc, the watch's teardown)
-  kBounded,  ///< waits for it as long as a teardown may take (crt run's own): see teardown_state()
-};
-
 /// Unless the caller holds it (RecordWait::kHeld), the lock of the
 /// network's record is held throughout: crt gc of another state directory
 /// may take the network for an orphan's (its owner moved or deleted while
@@ -263,11 +287,13 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
   }
   for (auto it = s.attachments.rbegin(); it != s.attachments.rend(); ++it) {
     if (!it->attempted) continue;
+    ports = ports || forwards_ports(*it);
+    // A lock not had in time fails the whole teardown, even a lenient one:
+    // the DEL did not run, and the next try is to run it.
+    FileLock lock;
+    if (shares_host_chains(*it)) lock = lock_shared_chains(time_limit, wait);
     std::string failure;
     try {
-      ports = ports || forwards_ports(*it);
-      FileLock lock;
-      if (shares_host_chains(*it)) lock = lock_port_forwarding();
       del_network(it->config, invocation(s, *it, netns_path, pod_lock_fd, time_limit), it->runtime_config, it->result);
     } catch (const Error& e) {
       failure = e.what();
@@ -299,7 +325,7 @@ void teardown_state(const stdfs::path& pod_dir, NetworkState& s, const std::opti
   // left (one that failed, when forced) keeps the shared chains in use.
   if (ports) {
     try {
-      FileLock lock = lock_port_forwarding();
+      FileLock lock = lock_shared_chains(time_limit, wait);
       remove_unused_portmap_chains(time_limit);
     } catch (const Error& e) {
       if (first_error.empty()) first_error = e.what();
@@ -566,7 +592,7 @@ void teardown_pod_network(const stdfs::path& pod_dir, const TeardownOptions& opt
       teardown_state(pod_dir, named, std::nullopt, opts.pod_lock_fd, true, opts.messages, opts.time_limit,
                      opts.record_held ? RecordWait::kHeld : RecordWait::kWait);  // no attachment: rules, namespace
       // Whether it forwarded a port is not known either.
-      FileLock lock = lock_port_forwarding();
+      FileLock lock = lock_shared_chains(opts.time_limit, opts.record_held ? RecordWait::kHeld : RecordWait::kWait);
       remove_unused_portmap_chains(opts.time_limit);
     });
     return;

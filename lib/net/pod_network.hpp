@@ -43,6 +43,26 @@ static_assert(pod::kStopCleanup >= kPluginTimeLimit + kTimeLimitOverrun + std::c
 /// crt's default network (ptp alone) takes no lock.
 bool shares_host_chains(const Attachment& a);
 
+/// How long crt gc's teardown of an orphan's network, and crt run's own
+/// teardown, wait for lock_port_forwarding() each time when each program
+/// may take `limit`: as long as another crt may hold it to set up or tear
+/// down a network, ten programs (its plugins, its iptables-save and
+/// -restore runs) each given `limit` and its kill; past it their teardown
+/// fails, and the next crt gc tries again.
+std::chrono::milliseconds port_forwarding_wait_bound(std::chrono::milliseconds limit);
+
+/// How long tearing down `s` may take at most, each program `limit` and
+/// its kill (kTimeLimitOverrun), for crt run waiting for a crt gc that
+/// tears it down as an orphan's: each plugin's DEL in turn, crt's own
+/// unmasquerading beside them (an iptables-restore for each family of each
+/// network it masquerades), then remove_rules_of() (a save and a restore
+/// for each family) and, for a pod that forwards ports,
+/// remove_unused_portmap_chains() (as many); a wait for
+/// lock_port_forwarding() (port_forwarding_wait_bound()) before each DEL
+/// that shares_host_chains() and before remove_unused_portmap_chains(); and
+/// 5 s for the rest.
+std::chrono::milliseconds teardown_time_bound(const NetworkState& s, std::chrono::milliseconds limit);
+
 /// Where crt finds its network configuration, and how it reports progress.
 struct NetworkContext {
   std::filesystem::path config_dir = "/etc/crt";  ///< networks in its net.d/

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,26 @@ TEST(FileLock, AFreeLockIsTakenWithoutAWord) {
   FileLock l = FileLock::acquire(s / "lock", Mode::kExclusive, wait, "the test");
   EXPECT_TRUE(l.valid());
   EXPECT_FALSE(told);
+}
+
+TEST(FileLock, AWaitWithinATimeGivesUpPastItSayingMeanwhileThatItWaits) {
+  test::Scratch s;
+  FileLock held = FileLock::acquire(s / "lock", Mode::kExclusive);
+  int told = 0;
+  auto start = std::chrono::steady_clock::now();
+  FileLock l = FileLock::acquire_within(
+      s / "lock", Mode::kExclusive, std::chrono::milliseconds(400), [&] { ++told; }, std::chrono::milliseconds(100));
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_FALSE(l.valid());
+  EXPECT_GE(waited, std::chrono::milliseconds(400));
+  EXPECT_LT(waited, std::chrono::seconds(3));
+  EXPECT_GE(told, 3);  // at once, then every 100 ms
+  EXPECT_LE(told, 5);
+  held = FileLock();
+  told = 0;
+  l = FileLock::acquire_within(s / "lock", Mode::kExclusive, std::chrono::milliseconds(400), [&] { ++told; });
+  EXPECT_TRUE(l.valid());
+  EXPECT_EQ(told, 0) << "a free lock is taken without a word";
 }
 
 TEST(FileLock, UnopenablePathThrows) {

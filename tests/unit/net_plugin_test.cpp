@@ -185,5 +185,34 @@ TEST(SharedChains, TheFirewallAndPortForwardingRunUnderTheLockAPlainNetworkNot) 
   EXPECT_TRUE(shares_host_chains(ports_without_portmap));
 }
 
+TEST(SharedChains, AGcTeardownCrtRunWaitsForIncludesItsWaitsForTheLock) {
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  const milliseconds limit = seconds(1);
+  const milliseconds program = limit + kTimeLimitOverrun;
+  const milliseconds wait = port_forwarding_wait_bound(limit);
+  EXPECT_GE(wait, 2 * program) << "a holder runs plugins and iptables runs, each `limit` and its kill";
+  EXPECT_EQ(port_forwarding_wait_bound(seconds(30)), 10 * (seconds(30) + kTimeLimitOverrun));
+
+  NetworkState plain;
+  plain.attachments = {attached({"ptp"})};
+  // 1 DEL, remove_rules_of()'s 4 programs, no lock, 5 s.
+  EXPECT_EQ(teardown_time_bound(plain, limit), 5 * program + seconds(5));
+
+  NetworkState firewall;
+  firewall.attachments = {attached({"bridge", "firewall"})};
+  EXPECT_EQ(teardown_time_bound(firewall, limit), 6 * program + wait + seconds(5));
+
+  NetworkState ports;
+  ports.attachments = {attached({"ptp", "portmap"}, 2), attached({"ptp"})};
+  // 3 DELs, 4 + 4 programs; a wait before portmap's DEL, one before removing its chains.
+  EXPECT_EQ(teardown_time_bound(ports, limit), 11 * program + 2 * wait + seconds(5));
+
+  NetworkState never_added;
+  never_added.attachments = {attached({"bridge", "firewall"})};
+  never_added.attachments[0].attempted = false;
+  EXPECT_EQ(teardown_time_bound(never_added, limit), 4 * program + seconds(5));
+}
+
 }  // namespace
 }  // namespace crt::net
