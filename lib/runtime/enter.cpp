@@ -417,22 +417,31 @@ StdioPipe stdio_pipe(bool to_command) {
   return to_command ? StdioPipe{std::move(w), std::move(r)} : StdioPipe{std::move(r), std::move(w)};
 }
 
-/// Copies crt's stdin to the command's (`in`; end of file included) and the
-/// command's stdout and stderr (`out`, `err`) to crt's, until the command
-/// has ended (`child`, the process that waits for it, has ended): the
-/// command gets pipes, never crt's own descriptors, which the app could
-/// open again through /proc/PID/fd/ of the command (one of its processes)
-/// and so read and write the host's files crt's caller gave. A reader of
-/// crt's output that went away closes the command's side (SIGPIPE, as if it
-/// wrote there itself); a command that closed its stdin ends the copy of
-/// crt's. What the command wrote before it ended is copied whole; a job it
+/// The command's stdin where crt gives it none of its own: /dev/null, and
+/// nothing of crt's to copy.
+StdioPipe null_stdin() {
+  UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!null) throw_errno("opening '/dev/null' for the command's stdin");
+  return {UniqueFd(), std::move(null)};
+}
+
+/// Copies crt's stdin to the command's (`in`, unless empty; end of file
+/// included) and the command's stdout and stderr (`out`, `err`) to crt's,
+/// until the command has ended (`child`, the process that waits for it,
+/// has ended): the command gets pipes, never crt's own descriptors, which
+/// the app could open again through /proc/PID/fd/ of the command (one of
+/// its processes) and so read and write the host's files crt's caller
+/// gave. A reader of crt's output that went away closes the command's side
+/// (SIGPIPE, as if it wrote there itself); a command that closed its stdin
+/// ends the copy of crt's. What the command wrote before it ended is copied whole; a job it
 /// left running, a MiB more of what it writes.
 void relay_stdio(UniqueFd in, UniqueFd out, UniqueFd err, pid_t child) {
   struct sigaction ignore {
   }, old_pipe{};
   ignore.sa_handler = SIG_IGN;
-  ::sigaction(SIGPIPE, &ignore, &old_pipe);                             // EPIPE instead, from either side
-  ::fcntl(in.get(), F_SETFL, ::fcntl(in.get(), F_GETFL) | O_NONBLOCK);  // a command that does not read holds no one up
+  ::sigaction(SIGPIPE, &ignore, &old_pipe);  // EPIPE instead, from either side
+  // A command that does not read holds no one up.
+  if (in) ::fcntl(in.get(), F_SETFL, ::fcntl(in.get(), F_GETFL) | O_NONBLOCK);
   UniqueFd ended = open_pidfd(child);
   std::string pending;  // read from crt's stdin, not yet taken by the command
   char buf[64 * 1024];
@@ -568,8 +577,9 @@ Plan make_plan(const PodEntry& pod, const std::string& app_name, std::vector<std
 
 }  // namespace
 
-int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::string> command, bool terminal,
+int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::string> command, EnterInput input,
               const MessageSink& messages) {
+  const bool terminal = input == EnterInput::kTerminal;
   Plan p = with_context("entering pod " + pod.uuid, [&] { return make_plan(pod, app, std::move(command), messages); });
   if (terminal && std::none_of(p.env.begin(), p.env.end(), [](const std::string& kv) { return kv.rfind("TERM=", 0) == 0; })) {
     const char* term = std::getenv("TERM");
@@ -615,7 +625,7 @@ int enter_app(const PodEntry& pod, const std::string& app, std::vector<std::stri
   // Without a terminal, the command's stdio: relayed (relay_stdio()).
   std::optional<StdioPipe> in, out, errors;
   if (!terminal) {
-    in = stdio_pipe(true);
+    in = input == EnterInput::kPiped ? stdio_pipe(true) : null_stdin();
     out = stdio_pipe(false);
     errors = stdio_pipe(false);
   }

@@ -428,6 +428,34 @@ TEST_F(EnterTest, TheCommandsStdioArePipesNotCrtsOwn) {
   EXPECT_EQ(read_file(file), "the host's\n");
 }
 
+// crt exec gives the command crt's stdin only with -i, as docker exec
+// does: without it crt reads none of its own, and a loop that reads a file
+// keeps its lines (the pipe crt relays stdin through took them all).
+TEST_F(EnterTest, ExecGivesTheCommandCrtsStdinOnlyWithI) {
+  start({});
+  if (HasFatalFailure()) return;
+  std::string file = dir_ + "/lines";
+  fs::write_file_atomic(file, "a\nb\nc\n", 0644);
+  std::vector<std::string> argv = {
+      "/bin/sh", "-c", "f=$1; shift; while read -r x; do echo \"got $x\"; \"$@\"; done <\"$f\"", "sh", file};
+  for (auto& a : crt_argv({"exec", uuid_, "/bin/true"})) argv.push_back(a);
+  Result r = run(argv);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "got a\ngot b\ngot c\n") << r.err;
+  RunOptions hi{.env = {}, .timeout = std::chrono::seconds(30), .input = "hi\n", .new_session = false};
+  r = crt({"exec", "-i", uuid_, "cat"}, hi);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "hi\n");
+  r = crt({"exec", "--interactive", uuid_, "cat"}, hi);
+  EXPECT_EQ(r.out, "hi\n") << r.err;
+  r = crt({"exec", uuid_, "/bin/sh", "-c", "readlink /proc/self/fd/0; cat; echo end"}, hi);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "/dev/null\nend\n");
+  // crt enter, of a shell by default, copies its stdin as before.
+  r = crt({"enter", uuid_, "cat"}, hi);
+  EXPECT_EQ(r.out, "hi\n") << r.err;
+}
+
 TEST_F(EnterTest, ClearErrors) {
   start({}, {"---", "busybox", "--name=other", "--", "/bin/sleep", "60"});
   Result r = enter({"/bin/true"});

@@ -20,7 +20,9 @@ struct EnterArgs {
   bool interactive = false, tty = false;
 };
 
-void run_enter(const GlobalOptions& g, const EnterArgs& a, const std::string& name, int& exit_status, bool want_tty) {
+void run_enter(const GlobalOptions& g, const EnterArgs& a, const std::string& name, int& exit_status,
+               runtime::EnterInput input) {
+  const bool want_tty = input == runtime::EnterInput::kTerminal;
   std::vector<std::string> rest = a.rest;
   std::string ref;
   if (a.uuid_file.empty()) {
@@ -42,7 +44,7 @@ void run_enter(const GlobalOptions& g, const EnterArgs& a, const std::string& na
   if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());
   if (want_tty && ::isatty(0) == 0) throw Error("-t needs a terminal on stdin");
   runtime::PodEntry e = with_pod_ref(given, [&](const std::string& pod) { return runtime::find_pod(g.dir, pod); });
-  exit_status = runtime::enter_app(e, a.app, rest, want_tty, print_message);
+  exit_status = runtime::enter_app(e, a.app, rest, input, print_message);
 }
 
 CLI::App* add(CLI::App& app, const char* name, const char* what, const std::shared_ptr<EnterArgs>& a) {
@@ -67,16 +69,25 @@ void add_enter_commands(CLI::App& app, const GlobalOptions& g, int& exit_status)
                 "with crt exec -it.");
   enter->callback([a, enter, &g, &exit_status] {
     a->rest = enter->remaining();
-    run_enter(g, *a, "enter", exit_status, ::isatty(0) == 1 && ::isatty(1) == 1 && ::isatty(2) == 1);
+    bool terminal = ::isatty(0) == 1 && ::isatty(1) == 1 && ::isatty(2) == 1;
+    run_enter(g, *a, "enter", exit_status, terminal ? runtime::EnterInput::kTerminal : runtime::EnterInput::kPiped);
   });
 
   auto e = std::make_shared<EnterArgs>();
   CLI::App* exec = add(app, "exec", "Like enter, with Docker's -i and -t", e);
-  exec->add_flag("-i,--interactive", e->interactive, "Keep stdin open (it always is)");
-  exec->add_flag("-t,--tty", e->tty, "Run the command on a terminal of the pod's own, relayed to crt's (which must be one)");
+  exec->add_flag("-i,--interactive", e->interactive,
+                 "Give the command crt's stdin (without -i or -t, its stdin is /dev/null, and crt reads none of its "
+                 "own)");
+  exec->add_flag("-t,--tty", e->tty,
+                 "Run the command on a terminal of the pod's own, relayed to crt's (which must be one), its input "
+                 "too");
   exec->callback([e, exec, &g, &exit_status] {
     e->rest = exec->remaining();
-    run_enter(g, *e, "exec", exit_status, e->tty);
+    using runtime::EnterInput;
+    run_enter(g, *e, "exec", exit_status,
+              e->tty           ? EnterInput::kTerminal
+              : e->interactive ? EnterInput::kPiped
+                               : EnterInput::kNone);
   });
 }
 
