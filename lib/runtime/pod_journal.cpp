@@ -115,6 +115,7 @@ bool PodJournal::next(JournalLine& out) {
       // The pod's systemd (or its forked children) about a unit, or crt's
       // own helper that prepares an app's rootfs: only their errors are of
       // interest here.
+      if (*ident == "systemd" && says_again_why_an_app_failed()) continue;
       auto prio = field(j_, "PRIORITY");
       if (!prio || prio->empty() || (*prio)[0] > '3') continue;
       out = {JournalLine::Kind::kPodError, {}, *message, t};
@@ -156,10 +157,38 @@ bool PodJournal::next(JournalLine& out) {
     auto prio = field(j_, "PRIORITY");
     bool start_error = transport && *transport == "journal" && ident && ident->size() > 2 && ident->front() == '(' &&
                        ident->back() == ')' && prio && !prio->empty() && (*prio)[0] <= '3';
+    if (start_error) said_why_.emplace_back(app);
     out = {start_error ? JournalLine::Kind::kAppStartError : JournalLine::Kind::kApp, std::string(app), *message, t};
     return true;
   }
   return false;
+}
+
+bool PodJournal::says_again_why_an_app_failed() {
+  auto unit = field(j_, "UNIT");
+  if (!unit || !unit->ends_with(".service")) return false;
+  std::string app(unit->substr(0, unit->size() - 8));
+  if (std::find(apps_.begin(), apps_.end(), app) == apps_.end()) return false;
+  // SD_MESSAGE_UNIT_FAILED of a start job that failed (not "Dependency
+  // failed for …", whose JOB_RESULT is "dependency": its cause is shown).
+  if (field(j_, "MESSAGE_ID") != "be02cf6855d2428ba40df7e9d022f03d" || field(j_, "JOB_TYPE") != "start" ||
+      field(j_, "JOB_RESULT") != "failed") {
+    // What says why before it: an error about the unit, shown ("Failed at
+    // step EXEC spawning …"), or the start limit refusing a start (a
+    // warning, not shown: crt says it). The unit's result says so only of
+    // an app whose runs ended well: systemd keeps a failed run's result.
+    auto prio = field(j_, "PRIORITY");
+    auto message = field(j_, "MESSAGE");
+    bool start_limit = field(j_, "UNIT_RESULT") == "start-limit-hit" ||
+                       field(j_, "CODE_FUNC") == "unit_test_start_limit" ||
+                       (message && message->ends_with(": Start request repeated too quickly."));
+    if (start_limit || (prio && !prio->empty() && (*prio)[0] <= '3')) said_why_.push_back(app);
+    return false;
+  }
+  auto said = std::find(said_why_.begin(), said_why_.end(), app);
+  if (said == said_why_.end()) return false;
+  said_why_.erase(said);
+  return true;
 }
 
 }  // namespace crt::runtime

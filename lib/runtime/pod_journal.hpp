@@ -76,12 +76,24 @@ class PodJournal {
 
  private:
   bool next(JournalLine& out);
+  /// Whether the entry at hand is the pod's systemd's "Failed to start
+  /// APP.service - …" (its start job failed) of an app whose failure was
+  /// said already: the line says no more than that, and beside crt's
+  /// words it reads as a second failure. Said by the app's own "Failed to
+  /// execute …" (kAppStartError), by an error of systemd's about the unit
+  /// (shown), or by crt, which says why at the pod's end where systemd's
+  /// start limit stopped the app's restarts. Where nothing said it (a
+  /// notify app that ended or timed out before it was ready), the line
+  /// stays. Takes note of what says it.
+  bool says_again_why_an_app_failed();
   sd_journal* j_ = nullptr;
   uint64_t since_us_ = 0;
   int watched_ = -1;  ///< the journal's inotify fd, once there is one
   bool held_elsewhere_ = false;
   std::vector<std::string> apps_;
   std::vector<std::string> shown_;
+  /// Apps whose last failure was said (says_again_why_an_app_failed()).
+  std::vector<std::string> said_why_;
 };
 
 }  // namespace crt::runtime

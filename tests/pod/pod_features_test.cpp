@@ -304,6 +304,7 @@ TEST_F(PodFeaturesTest, RestartGivesUpAtTheStartLimit) {
   EXPECT_EQ(r.out, "try\ntry\ntry\ntry\ntry\n");
   EXPECT_THAT(r.err, HasSubstr("crt: app 'busybox' is not restarted any more (--restart=always): systemd's start "
                                "limit stopped its restarts: 5 starts within 10 s; its last run exited 3\n"));
+  EXPECT_THAT(r.err, Not(HasSubstr("Failed to start"))) << "systemd's line beside crt's says no more";
   r = crt({"status", pods("run").at(0)});
   EXPECT_THAT(r.out, HasSubstr("app-busybox=3\napp-busybox-restarts=4\napp-busybox-result=start-limit-hit\n"))
       << "five runs";
@@ -318,6 +319,7 @@ TEST_F(PodFeaturesTest, AnAppThatEndsWellAtOnceIsNoSuccessAtTheStartLimit) {
   EXPECT_EQ(r.status, 254) << r.err;
   EXPECT_THAT(r.err, HasSubstr("crt: app 'busybox' is not restarted any more (--restart=always): systemd's start "
                                "limit stopped its restarts: 5 starts within 10 s; its last run exited 0\n"));
+  EXPECT_THAT(r.err, Not(HasSubstr("Failed to start"))) << "systemd's line beside crt's says no more";
   std::string uuid = pods("run").at(0);
   r = crt({"status", uuid});
   EXPECT_THAT(r.out, HasSubstr("app-busybox=254\napp-busybox-restarts=4\napp-busybox-result=start-limit-hit\n"));
