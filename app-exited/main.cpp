@@ -271,6 +271,33 @@ std::string mark_terminal() {
 /// The pod's systemd is shutting down (crt stop, or another app ended it).
 bool pod_stopping() { return systemctl({"is-system-running"}) == "stopping\n"; }
 
+/// The pod's journald is stopped (SIGSTOP, from an app with CAP_KILL; a
+/// debugger): it answers nothing until it is continued, which may never
+/// come. Its state in /proc/PID/stat, after the ')' that ends its name.
+bool journald_stopped() {
+  std::error_code ec;
+  for (const auto& de : std::filesystem::directory_iterator("/proc", ec)) {
+    std::string pid = de.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat;
+    try {
+      stat = crt::fs::read_file(de.path() / "stat", 512);
+    } catch (const crt::Error&) {
+      continue;  // ended meanwhile
+    }
+    size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close + 2 >= stat.size()) continue;
+    if (stat.compare(open + 1, close - open - 1, "systemd-journal") != 0) continue;
+    char state = stat[close + 2];
+    return state == 'T' || state == 't';
+  }
+  return false;
+}
+
+/// Whether to wait on for the pod's journald (or crt's copy into it): not
+/// when the pod is being stopped, nor when journald is stopped.
+bool journal_may_answer() { return !pod_stopping() && !journald_stopped(); }
+
 /// The apps are being stopped for a reboot of the pod, not as it ends (a
 /// stop of the pod that comes meanwhile ends it: then their ends count).
 bool pod_rebooting() { return std::filesystem::exists(kRebootFile) && !pod_stopping(); }
@@ -453,9 +480,9 @@ int run(int argc, char** argv) {
   if (flush) {
     // crt has what the app wrote reach the pod's journal as the unit's.
     // Within the unit's stop timeout (10 s). When the pod is being
-    // stopped, what journald has not taken is given up, as the journal's
-    // own backlog is.
-    crt::app_exited::flush_output(app, mark_terminal(), std::chrono::seconds(8), [] { return !pod_stopping(); });
+    // stopped, or journald is, what journald has not taken is given up, as
+    // the journal's own backlog is.
+    crt::app_exited::flush_output(app, mark_terminal(), std::chrono::seconds(8), journal_may_answer);
     // After the run's last output (and mark): the settings change how the
     // terminal takes what comes, not what it has taken.
     if (reset_console_after) reset_console();
@@ -554,7 +581,7 @@ int run(int argc, char** argv) {
   auto wait = action == crt::pod::PodAction::kFinish ? std::chrono::milliseconds(std::chrono::minutes(2))
                                                       : std::chrono::milliseconds(2000);
   wait_for_journald();
-  bool synced = crt::app_exited::sync_journal(wait, [] { return !pod_stopping(); });
+  bool synced = crt::app_exited::sync_journal(wait, journal_may_answer);
 
   // Held to the end: a reboot that comes now sees the pod stopping.
   crt::FileLock lock = lock_runs();

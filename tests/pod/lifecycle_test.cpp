@@ -740,6 +740,23 @@ TEST_F(LifecycleTest, SigintToThePodsSystemdRebootsItsApps) {
   EXPECT_THAT(r.out, HasSubstr("app-later=4\n")) << r.err;
 }
 
+// An app that stops the pod's journald (SIGSTOP: a root app has CAP_KILL)
+// keeps the pod from ending no longer than a few seconds: what waits for
+// journald (the app's last output, the journal's sync before the exit
+// policy) gives up once it is stopped, and the pod ends with the app's
+// status. It waited 2 minutes, and crt status said "running".
+TEST_F(LifecycleTest, AnAppThatStopsThePodsJournaldStillEndsThePod) {
+  auto start = std::chrono::steady_clock::now();
+  Result r = crt({"run", "--net=none", "busybox", "--", "/bin/sh", "-c",
+                  "kill -STOP $(pidof systemd-journald) || exit 99; echo stopped; exit 4"},
+                 {.env = {}, .timeout = std::chrono::seconds(90), .input = {}, .new_session = true});
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.status, 4) << r.err;
+  EXPECT_EQ(r.out, "stopped\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));
+  EXPECT_TRUE(nspawn_gone(std::chrono::seconds(10)));
+}
+
 // A stop of the pod while it reboots ends it: the apps do not start again,
 // and how they ended counts as at any stop.
 TEST_F(LifecycleTest, AStopDuringARebootEndsThePodWithTheAppsEnds) {
