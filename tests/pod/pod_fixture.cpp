@@ -313,4 +313,11 @@ std::string PodTest::proc_status(pid_t pid, const std::string& key) {
   return {};
 }
 
+std::vector<std::string> PodTest::store_entries(const std::string& sub) const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& de : stdfs::directory_iterator(dir_ + "/store/" + sub, ec)) out.push_back(de.path().filename());
+  return out;
+}
+
 }  // namespace crt::test

@@ -89,6 +89,10 @@ class PodTest : public ::testing::Test {
     return pod_dir(uuid) + "/overlay/apps/" + app + "/upper";
   }
 
+  /// Files of a store directory ("trees", "blobs/sha256", "tmp"); none if
+  /// it is not there.
+  std::vector<std::string> store_entries(const std::string& sub) const;
+
   /// The pod's network as saved in its directory, if any ("" otherwise).
   std::string net_state(const std::string& uuid) const { return read_file(pod_dir(uuid) + "/net.json"); }
 

@@ -50,11 +50,4 @@ LocalRegistry& RegistryTest::plain() {
   return *plain_;
 }
 
-std::vector<std::string> RegistryTest::store_entries(const std::string& sub) const {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& de : stdfs::directory_iterator(dir_ + "/store/" + sub, ec)) out.push_back(de.path().filename());
-  return out;
-}
-
 }  // namespace crt::test

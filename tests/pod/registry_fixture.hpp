@@ -28,8 +28,6 @@ class RegistryTest : public PodTest {
             const std::string& creds = "");
   /// A plain HTTP registry started on first use.
   LocalRegistry& plain();
-  /// Files of a store directory ("trees", "blobs/sha256", "tmp").
-  std::vector<std::string> store_entries(const std::string& sub) const;
 
   std::unique_ptr<LocalRegistry> plain_;
 };

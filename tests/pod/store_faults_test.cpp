@@ -19,16 +19,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace stdfs = std::filesystem;
 
-class StoreFaults : public PodTest {
- protected:
-  /// Names in store/SUB, none if it is not there.
-  std::vector<std::string> in_store(const std::string& sub) const {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (const auto& de : stdfs::directory_iterator(dir_ + "/store/" + sub, ec)) out.push_back(de.path().filename());
-    return out;
-  }
-};
+class StoreFaults : public PodTest {};
 
 // A directory's file is written in blocks of at most 4 KiB (crt keeps holes
 // as holes); its last block here is 3001 bytes, a size no other write of
@@ -51,15 +42,15 @@ TEST_F(StoreFaults, AWriteTheDiskFailsWhileADirectoryIsImportedFailsTheImport) {
   EXPECT_EQ(r.status, 254) << r.err;
   EXPECT_THAT(r.err, HasSubstr("'bin/big'")) << r.err;
   EXPECT_THAT(r.err, HasSubstr("Input/output error")) << r.err;
-  EXPECT_EQ(in_store("trees"), std::vector<std::string>{}) << "no tree of the failed import is kept";
-  EXPECT_EQ(in_store("tmp"), std::vector<std::string>{});
+  EXPECT_EQ(store_entries("trees"), std::vector<std::string>{}) << "no tree of the failed import is kept";
+  EXPECT_EQ(store_entries("tmp"), std::vector<std::string>{});
   EXPECT_THAT(crt({"image", "list"}).out, Not(HasSubstr("damaged"))) << "the name was not given";
 
   // The same directory, imported again where the disk is fine, is whole.
   r = crt({"image", "import", "-q", src, "damaged:1", "--cmd=/bin/big"});
   ASSERT_EQ(r.status, 0) << r.err;
   size_t stored = 0;
-  for (const auto& tree : in_store("trees")) {
+  for (const auto& tree : store_entries("trees")) {
     std::string big = dir_ + "/store/trees/" + tree + "/bin/big";
     if (!stdfs::exists(big)) continue;  // busybox's, which image list imported
     ++stored;
